@@ -1,0 +1,139 @@
+# modbridge — one Makefile that takes its toolchain from outside (OpenWrt, cross
+# builds, sanitizers). Required flags live in MB_* variables so that a caller's
+# CFLAGS cannot wipe them.
+#
+#   make                 build/modbridge
+#   make test            install missing Debian packages, build, run every test
+#   make test SANITIZE=1 the same with ASan+UBSan (objects under build/san)
+#   make demo            bridge + simulators + local mosquitto, live register table
+#   make bench           benchmarks against baselines, table in build/bench.md
+#   make install         DESTDIR/PREFIX install of binary, maps and example config
+
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+LDFLAGS    ?=
+PKG_CONFIG ?= pkg-config
+PREFIX     ?= /usr
+SYSCONFDIR ?= /etc
+DESTDIR    ?=
+SANITIZE   ?=
+VERSION    ?= 0.1.0
+
+ifeq ($(SANITIZE),1)
+BUILD ?= build/san
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD ?= build
+SAN_FLAGS :=
+endif
+
+# Lazily expanded: pkg-config is asked only when a recipe runs, after `deps`.
+PKGS       := libuv libmosquitto libconfig
+MB_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror \
+              -Iinclude -DMB_VERSION='"$(VERSION)"' $(SAN_FLAGS) \
+              $(shell $(PKG_CONFIG) --cflags $(PKGS))
+MB_LIBS     = $(shell $(PKG_CONFIG) --libs $(PKGS))
+TEST_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka libmodbus) -Itests/lib
+TEST_LIBS   = $(shell $(PKG_CONFIG) --libs cmocka libmodbus) -lm
+
+BRIDGE_SRC  := $(sort $(wildcard bridge/*.c))
+BRIDGE_OBJ  := $(BRIDGE_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ     := $(filter-out $(BUILD)/bridge/main.o,$(BRIDGE_OBJ))
+TLIB_SRC    := $(sort $(wildcard tests/lib/*.c))
+TLIB_OBJ    := $(TLIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN    := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(sort $(wildcard tests/unit/test_*.c)))
+E2E_BIN     := $(patsubst tests/e2e/%.c,$(BUILD)/tests/e2e/%,$(sort $(wildcard tests/e2e/test_*.c)))
+SIM_BIN     := $(patsubst tests/sim/%.c,$(BUILD)/tests/sim/%,$(sort $(wildcard tests/sim/sim_*.c)))
+FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+REPLAY_BIN  := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/fuzz/replay_%,$(FUZZ_SRC))
+BENCH_SRC   := $(sort $(wildcard tests/bench/*.c))
+BENCH_BIN   := $(patsubst tests/bench/%.c,$(BUILD)/tests/bench/%,$(BENCH_SRC))
+ALL_TESTS   := $(UNIT_BIN) $(E2E_BIN) $(SIM_BIN) $(REPLAY_BIN)
+# Tests and tools link the daemon's modules as an archive, so that each pulls
+# in only the modules it uses.
+LIB         := $(BUILD)/libmodbridge.a
+
+.PHONY: all test test-run check-build demo bench install deps clean docs fuzz soak cross-check format
+all: $(BUILD)/modbridge
+
+$(BUILD)/modbridge: $(BRIDGE_OBJ)
+	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MB_LIBS) -lm
+
+$(BUILD)/bridge/%.o: bridge/%.c $(wildcard include/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(MB_CFLAGS) $(CFLAGS) -MMD -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/tests/%.o: tests/%.c $(wildcard include/*.h tests/lib/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(MB_CFLAGS) $(TEST_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TLIB_OBJ) $(LIB)
+	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MB_LIBS) $(TEST_LIBS)
+
+$(BUILD)/tests/e2e/%: $(BUILD)/tests/e2e/%.o $(TLIB_OBJ) $(LIB)
+	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MB_LIBS) $(TEST_LIBS)
+
+$(BUILD)/tests/sim/%: $(BUILD)/tests/sim/%.o $(TLIB_OBJ) $(LIB)
+	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MB_LIBS) $(TEST_LIBS)
+
+# Fuzz targets built without libFuzzer: a plain-C driver replays the corpus.
+$(BUILD)/tests/fuzz/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(LIB) $(MB_LIBS) -lm
+
+$(BUILD)/tests/bench/%: tests/bench/%.c $(TLIB_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(MB_CFLAGS) $(TEST_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LIB) $(MB_LIBS) $(TEST_LIBS) -lpthread
+
+check-build: $(BUILD)/modbridge $(ALL_TESTS)
+
+# `make test` installs what is missing, then runs the suite in a fresh make so
+# that pkg-config sees the packages it just installed.
+test: deps
+	@$(MAKE) --no-print-directory test-run
+
+test-run: check-build
+	@MB_BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run.sh $(TESTS)
+
+demo: deps
+	@$(MAKE) --no-print-directory $(BUILD)/modbridge $(SIM_BIN)
+	@MB_BUILD=$(BUILD) sh tests/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BUILD)/modbridge $(SIM_BIN) $(BENCH_BIN)
+	@MB_BUILD=$(BUILD) sh tests/bench/run.sh
+
+# Debian packages the build, the tests and the demo need. Installs only what is
+# missing, says so, and needs root (or sudo) only when something is missing.
+DEB_PKGS := gcc make pkg-config libuv1-dev libmosquitto-dev libmodbus-dev libconfig-dev \
+            libcmocka-dev mosquitto mosquitto-clients mbpoll
+deps:
+	@command -v dpkg-query >/dev/null 2>&1 || { echo "deps: not a Debian system, install $(DEB_PKGS) yourself"; exit 0; }; \
+	missing=""; for p in $(DEB_PKGS) $(EXTRA_DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; exit 0; fi; \
+	echo "deps: installing$$missing"; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo=sudo; \
+	else echo "deps: run as root: apt-get install$$missing"; exit 1; fi; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing
+
+install: $(BUILD)/modbridge
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/modbridge/maps $(DESTDIR)$(SYSCONFDIR)/modbridge
+	install -m 0755 $(BUILD)/modbridge $(DESTDIR)$(PREFIX)/bin/modbridge
+	install -m 0644 maps/*.conf $(DESTDIR)$(PREFIX)/share/modbridge/maps/
+	install -m 0644 init/modbridge.conf.example $(DESTDIR)$(SYSCONFDIR)/modbridge/modbridge.conf.example
+
+format:
+	clang-format -i bridge/*.c include/*.h tests/*/*.c tests/lib/*.h
+
+clean:
+	rm -rf build
+
+-include $(BRIDGE_OBJ:.o=.d)
+# Fragments owned by one area each (fuzzing, cross builds, docs).
+-include $(wildcard tests/*/*.mk init/*.mk docs/*.mk)

@@ -1,0 +1,25 @@
+#include "crc16.h"
+
+static uint16_t crc16__table[256];
+static int crc16__ready;
+
+static void crc16__init(void)
+{
+	for (unsigned i = 0; i < 256; i++) {
+		uint16_t c = (uint16_t)i;
+		for (int k = 0; k < 8; k++)
+			c = (c & 1) ? (uint16_t)((c >> 1) ^ 0xA001) : (uint16_t)(c >> 1);
+		crc16__table[i] = c;
+	}
+	crc16__ready = 1;
+}
+
+uint16_t crc16_modbus(const uint8_t *buf, size_t len)
+{
+	if (!crc16__ready)
+		crc16__init();
+	uint16_t crc = 0xFFFF;
+	for (size_t i = 0; i < len; i++)
+		crc = (uint16_t)((crc >> 8) ^ crc16__table[(crc ^ buf[i]) & 0xFF]);
+	return crc;
+}

@@ -1,0 +1,88 @@
+/* A configured device: its map, its register cache, its queue of native
+ * transactions and its transport (DESIGN.md, "Cache, polling, coalescing"). */
+#ifndef DEVICE_H
+#define DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "transport.h"
+
+struct device;
+struct device_req;
+struct config;
+struct config_device;
+struct map;
+
+/* Answer of a pending request. status 0: words holds count values (reads);
+ * otherwise a Modbus exception code. Never called after device_cancel(). */
+typedef void (*device_cb)(void *ctx, int status, const uint16_t *words, uint16_t count);
+
+#define DEVICE_PENDING 0x100
+
+/* Counters, for status documents and SIGUSR1. */
+struct device_stats {
+	uint64_t requests;      /* client requests */
+	uint64_t cache_hits;    /* answered from cache at once */
+	uint64_t native;        /* native transactions started */
+	uint64_t timeouts;      /* native transactions that timed out */
+	uint64_t errors;        /* native transactions that failed otherwise */
+	uint64_t dropped;       /* answers dropped (late, wrong IDs, bad CRC, malformed) */
+	uint64_t last_success;  /* ms since the epoch, 0 = never */
+	uint64_t last_attempt;  /* ms since the epoch, 0 = never */
+};
+
+/* Create a device from its config and loaded map; opens its transport. */
+int device_create(uv_loop_t *loop, const struct config *conf, const struct config_device *cfg,
+		  const struct map *map, struct device **out, char *err, size_t errlen);
+/* Fail every pending request with 0B, close the transport; frees itself once
+ * its handles are closed. */
+void device_close(struct device *dev);
+
+/* Client requests. fc is the function code as received (03/04/06/16).
+ * Return: 0 = answered now (reads: out filled with count words); a Modbus
+ * exception code (1..0x0B); or DEVICE_PENDING: cb(ctx, ...) will be called
+ * exactly once later unless *req is cancelled first. */
+int device_read(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count, uint16_t *out,
+		device_cb cb, void *ctx, struct device_req **req);
+int device_write(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
+		 const uint16_t *words, device_cb cb, void *ctx, struct device_req **req);
+/* The client went away: the callback will not be called. */
+void device_cancel(struct device_req *req);
+
+/* --- for transports ------------------------------------------------------ */
+
+/* t is finished: status 0 or a Modbus exception code. For reads, store the
+ * values with device_cache_store() before calling this. */
+void device_txn_done(struct device *dev, struct txn *t, int status);
+/* Store count words read from front address addr of table (values arrive now). */
+void device_cache_store(struct device *dev, int table, uint16_t addr, uint16_t count,
+			const uint16_t *words);
+/* Mark registers stale so that the next read asks the device. */
+void device_cache_invalidate(struct device *dev, int table, uint16_t addr, uint16_t count);
+/* Copy count cached words (fresh or not) from addr; returns how many of them
+ * were ever stored. */
+size_t device_cache_peek(struct device *dev, int table, uint16_t addr, uint16_t count,
+			 uint16_t *out);
+/* The link went up or down (reads are answered 0A while down and stale). */
+void device_link_changed(struct device *dev, int up);
+/* Queue a background refresh of every readable register after delay_ms. */
+void device_refresh_later(struct device *dev, uint64_t delay_ms);
+/* Count a dropped native answer (garbage, late, wrong IDs). */
+void device_count_drop(struct device *dev);
+
+const char *device_name(const struct device *dev);
+int device_unit(const struct device *dev);
+const struct map *device_map(const struct device *dev);
+const struct config_device *device_config(const struct device *dev);
+const struct device_stats *device_stats(const struct device *dev);
+int device_link_up(const struct device *dev);
+/* Effective timing after config defaults, map defaults and the device's keys. */
+uint64_t device_timeout(const struct device *dev);
+uint64_t device_max_age(const struct device *dev);
+
+/* Milliseconds since the epoch (wall clock) for status documents. */
+uint64_t device_now_wall(void);
+
+#endif

@@ -1,0 +1,124 @@
+/* Map files: what each register of a device model means (DESIGN.md, "Map
+ * files"). A map is loaded once with libconfig, checked, and is read-only
+ * afterwards; devices share it. Register descriptors are public because the
+ * device model, the transports and the reference printer all read them. */
+#ifndef MAP_H
+#define MAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum map_type { MAP_INT16, MAP_UINT16, MAP_INT32, MAP_UINT32, MAP_STRING };
+enum map_table { MAP_HOLDING = 0, MAP_INPUT = 1, MAP_TABLES = 2 };
+enum map_access { MAP_R = 1, MAP_W = 2, MAP_RW = 3 };
+
+/* A value with a text: an enumeration value or a bit of a bit field. */
+struct map_label {
+	int64_t value; /* the value, or the bit number for bit fields */
+	const char *text;
+};
+
+struct map_register {
+	const char *name;        /* unique within the map */
+	const char *description; /* may be NULL */
+	const char *unit;        /* may be NULL */
+	uint16_t address;        /* address on the Modbus front */
+	uint16_t native;         /* native address (powergo, solarman); = address unless `native` */
+	uint16_t count;          /* words: 1 for 16-bit, 2 for 32-bit, `length` for strings */
+	uint8_t type;            /* enum map_type */
+	uint8_t table;           /* enum map_table */
+	uint8_t access;          /* enum map_access */
+	uint8_t word_little;     /* 32-bit: low word first */
+	double scale;            /* 1.0 unless given; describes the raw value for clients */
+	uint8_t has_min, has_max, has_default;
+	int64_t min, max;        /* write limits, raw */
+	int64_t def;             /* `default` for numeric types */
+	const char *def_string;  /* `default` for strings */
+	const int64_t *values;   /* allowed raw write values (`values`), or NULL */
+	size_t nvalues;
+	const struct map_label *labels; /* `enum`: value texts for the reference */
+	size_t nlabels;
+	const struct map_label *bits;   /* `bits`: bit texts for bit fields */
+	size_t nbits;
+	/* venus: the reply key, the |-field in it (or -1), the write template */
+	const char *key;
+	int field;
+	const char *write;       /* e.g. "cd=16,cp={value}", or NULL */
+	int8_t ack;              /* write: 1 device answers ret=, 0 it does not, -1 unset */
+	int line;                /* line in the map file, for messages */
+	uint32_t slot;           /* first word of this register in a device's cache */
+};
+
+/* A group of registers written together with one FC16 (venus `commands`). */
+struct map_command {
+	const char *name;
+	uint16_t address, count;
+	const char *template; /* "{0}".."{n}" stand for the words of the group */
+	int8_t ack;
+	int line;
+};
+
+/* Timing defaults a map may carry (ms); -1 where the map says nothing. */
+struct map_defaults {
+	int64_t poll, max_age, timeout, min_interval;
+};
+
+struct map;
+
+/* Load a map file. On failure returns NULL and writes "file:line: reason". */
+struct map *map_load(const char *path, char *err, size_t errlen);
+
+/* Load map NAME (file NAME.conf) from the first directory of `dirs` that has
+ * it. Errors as map_load, or "map NAME not found in dir1, dir2". */
+struct map *map_load_named(const char *const *dirs, size_t ndirs, const char *name, char *err,
+			   size_t errlen);
+void map_free(struct map *m);
+
+/* The linter: overlaps, 32-bit values split by a command, empty names,
+ * scales and widths. Writes one "file:line: problem" per line into err and
+ * returns the number of problems (0 = clean). */
+int map_lint(const struct map *m, char *err, size_t errlen);
+
+const char *map_name(const struct map *m);
+const char *map_protocol(const struct map *m);
+const char *map_trust(const struct map *m);
+const char *map_description(const struct map *m);
+const char *map_source(const struct map *m);
+const char *map_path(const struct map *m);
+const char *map_vendor(const struct map *m); /* for device identification; may be NULL */
+const char *map_model(const struct map *m);  /* may be NULL */
+const struct map_defaults *map_defaults(const struct map *m);
+
+size_t map_nregs(const struct map *m);
+const struct map_register *map_reg(const struct map *m, size_t i); /* sorted by table, address */
+size_t map_nslots(const struct map *m); /* words of cache a device needs */
+/* Maximum registers per native read the map allows (`max_read`), 0 = unset. */
+unsigned map_max_read(const struct map *m);
+
+/* The register of `table` that covers `address`, or NULL. O(log n). */
+const struct map_register *map_find(const struct map *m, int table, uint16_t address);
+/* Register by name, or NULL. */
+const struct map_register *map_find_name(const struct map *m, const char *name);
+
+size_t map_ncommands(const struct map *m);
+const struct map_command *map_command(const struct map *m, size_t i);
+/* The command whose range overlaps [address, address+count), or NULL. */
+const struct map_command *map_find_command(const struct map *m, uint16_t address, uint16_t count);
+
+/* Value encoding between raw integers and register words (values on the wire
+ * are raw; `scale` is only a description). */
+int64_t map_decode(const struct map_register *r, const uint16_t *words);
+/* 0, or MB_ERANGE when the value does not fit the type. */
+int map_encode(const struct map_register *r, int64_t value, uint16_t *words);
+/* Strings: two characters per word, first character in the high byte,
+ * zero-padded to r->count words; MB_ERANGE if too long. */
+int map_encode_string(const struct map_register *r, const char *s, uint16_t *words);
+/* Is a raw value writable to r (min/max/values)? 1 yes, 0 no. */
+int map_value_ok(const struct map_register *r, int64_t value);
+
+/* The register reference of a map, for --print-map and `make docs`. */
+enum map_format { MAP_FMT_TEXT, MAP_FMT_JSON, MAP_FMT_MARKDOWN };
+void map_print(const struct map *m, FILE *out, enum map_format fmt);
+
+#endif

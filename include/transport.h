@@ -1,0 +1,71 @@
+/* The interface a native protocol implements (memory, powergo, venus,
+ * solarman). The device model owns the cache, the queue, coalescing and
+ * timeouts; a transport only turns one native transaction at a time into
+ * bytes on its link and reports the outcome. */
+#ifndef TRANSPORT_H
+#define TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct device;
+struct config_device;
+struct map;
+struct map_register;
+struct map_command;
+
+enum txn_op { TXN_READ, TXN_WRITE };
+
+/* One native transaction. The device fills it and keeps it alive until the
+ * transport calls device_txn_done() or the device calls ops->abort(). */
+struct txn {
+	enum txn_op op;
+	uint8_t table;     /* enum map_table */
+	uint8_t fc;        /* FC03/FC04 for reads; FC06/FC16 for writes as the client sent it */
+	uint16_t addr;     /* first front address */
+	uint16_t native;   /* native address of the first word (contiguous for count words) */
+	uint16_t count;    /* words */
+	const uint16_t *words;              /* write: the values (count words) */
+	const struct map_register *reg;     /* write of one register: it (venus templates) */
+	const struct map_command *cmd;      /* write of a `commands` group: it */
+	void *tstate;      /* free for the transport while the txn is in flight */
+};
+
+enum transport_flags {
+	/* The cache is the device (memory): always fresh, never refreshed. */
+	TRANSPORT_CACHE_IS_STORE = 1u << 0,
+	/* One read refreshes every register at once (venus cd=1): all reads
+	 * coalesce into one transaction covering the whole map. */
+	TRANSPORT_READ_ALL = 1u << 1,
+};
+
+struct transport_ops {
+	const char *name;
+	unsigned flags;
+	/* Registers per native read (PowerGo: what fits 100 bytes; Solarman 125). */
+	uint16_t max_read;
+	/* Create the transport for dev. May start connecting. Errors are
+	 * "file:line: reason" where the config allows, MB_E* returned. */
+	int (*open)(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
+		    const struct map *map, void **state, char *err, size_t errlen);
+	/* Start t (the only one in flight for this device). Return 0, or a Modbus
+	 * exception code (>0) to fail it at once. Completion: device_txn_done(). */
+	int (*start)(void *state, struct txn *t);
+	/* The device gave up on t (timeout, shutdown): forget it; an answer
+	 * that arrives later must be dropped and counted. */
+	void (*abort)(void *state, struct txn *t);
+	/* Is the native link up (broker connected, logger socket open)? */
+	int (*link_up)(void *state);
+	/* Close handles; free state once they are closed. No calls after this. */
+	void (*close)(void *state);
+};
+
+const struct transport_ops *transport_find(const char *name);
+
+extern const struct transport_ops transport_memory;
+extern const struct transport_ops transport_powergo;
+extern const struct transport_ops transport_venus;
+extern const struct transport_ops transport_solarman;
+
+#endif

@@ -1,0 +1,400 @@
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define H_MAX_PROCS 256
+
+static char h__dir[512];
+static char h__root[1024];
+static const char *h__suite = "test";
+static int h__pass, h__fail;
+static pid_t h__procs[H_MAX_PROCS];
+static size_t h__nprocs;
+
+static void h__cleanup(void)
+{
+	for (size_t i = 0; i < h__nprocs; i++) {
+		if (h__procs[i] > 0 && kill(h__procs[i], 0) == 0) {
+			kill(h__procs[i], SIGKILL);
+			waitpid(h__procs[i], NULL, 0);
+		}
+	}
+	if (h__dir[0] && !getenv("KEEP_TMP")) {
+		char cmd[PATH_MAX + 16];
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", h__dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", h__dir);
+	}
+}
+
+static void h__on_signal(int sig)
+{
+	(void)sig;
+	exit(2); /* runs h__cleanup */
+}
+
+void h_init(const char *suite)
+{
+	h__suite = suite;
+	snprintf(h__dir, sizeof h__dir, "/tmp/mbtest-%s-XXXXXX", suite);
+	if (!mkdtemp(h__dir)) {
+		perror("mkdtemp");
+		exit(2);
+	}
+	if (!getcwd(h__root, sizeof h__root))
+		h__root[0] = 0;
+	atexit(h__cleanup);
+	signal(SIGINT, h__on_signal);
+	signal(SIGTERM, h__on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
+int h_ok(int cond, const char *fmt, ...)
+{
+	va_list ap;
+	printf("%s - %s: ", cond ? "ok" : "not ok", h__suite);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	if (cond)
+		h__pass++;
+	else
+		h__fail++;
+	return cond;
+}
+
+void h_note(const char *fmt, ...)
+{
+	va_list ap;
+	printf("# ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+int h_done(void)
+{
+	printf("# %s: %d passed, %d failed\n", h__suite, h__pass, h__fail);
+	return h__fail ? 1 : 0;
+}
+
+const char *h_dir(void)
+{
+	return h__dir;
+}
+
+const char *h_path(const char *name)
+{
+	static char buf[8][PATH_MAX];
+	static int next;
+	char *p = buf[next++ & 7];
+	snprintf(p, PATH_MAX, "%s/%s", h__dir, name);
+	return p;
+}
+
+const char *h_bin(const char *rel)
+{
+	static char buf[8][PATH_MAX];
+	static int next;
+	const char *b = getenv("MB_BUILD");
+	char *p = buf[next++ & 7];
+	snprintf(p, PATH_MAX, "%s/%s/%s", h__root, b && *b ? b : "build", rel);
+	return p;
+}
+
+const char *h_maps_dir(void)
+{
+	static char buf[PATH_MAX];
+	snprintf(buf, sizeof buf, "%s/maps", h__root);
+	return buf;
+}
+
+int h_free_port(void)
+{
+	/* Ask the kernel for a free port, then let it go; the short race with
+	 * other processes is acceptable on a test machine. */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof a;
+	int port = -1;
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+uint64_t h_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void h_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int h_wait_port(int port, int timeout_ms)
+{
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	do {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+			close(fd);
+			return 0;
+		}
+		if (fd >= 0)
+			close(fd);
+		h_sleep_ms(20);
+	} while (h_now_ms() < end);
+	return -1;
+}
+
+pid_t h_spawn(const char *const argv[], const char *logname)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(h_path(logname), O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		int null = open("/dev/null", O_RDONLY);
+		if (null >= 0) {
+			dup2(null, 0);
+			close(null);
+		}
+		execvp(argv[0], (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	if (h__nprocs < H_MAX_PROCS)
+		h__procs[h__nprocs++] = pid;
+	return pid;
+}
+
+static int h__reap(pid_t pid, int timeout_ms)
+{
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	int st;
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		if (r < 0)
+			return -1;
+		if (h_now_ms() >= end)
+			return -2;
+		h_sleep_ms(10);
+	}
+}
+
+int h_stop(pid_t pid, int timeout_ms)
+{
+	if (pid <= 0)
+		return -1;
+	kill(pid, SIGTERM);
+	int rc = h__reap(pid, timeout_ms);
+	if (rc == -2) {
+		kill(pid, SIGKILL);
+		rc = h__reap(pid, 5000);
+		if (rc >= 0)
+			rc = 128 + SIGKILL;
+	}
+	for (size_t i = 0; i < h__nprocs; i++)
+		if (h__procs[i] == pid)
+			h__procs[i] = 0;
+	return rc;
+}
+
+int h_alive(pid_t pid)
+{
+	return pid > 0 && waitpid(pid, NULL, WNOHANG) == 0;
+}
+
+int h_run(const char *const argv[], char *out, size_t outlen, int timeout_ms)
+{
+	int fds[2];
+	if (pipe(fds) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		close(fds[0]);
+		close(fds[1]);
+		execvp(argv[0], (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(fds[1]);
+	size_t used = 0;
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		int left = (int)(end - h_now_ms());
+		if (left <= 0)
+			break;
+		struct pollfd p = {.fd = fds[0], .events = POLLIN};
+		if (poll(&p, 1, left) <= 0)
+			break;
+		char tmp[4096];
+		ssize_t n = read(fds[0], tmp, sizeof tmp);
+		if (n <= 0)
+			break;
+		if (out && used + 1 < outlen) {
+			size_t k = (size_t)n < outlen - 1 - used ? (size_t)n : outlen - 1 - used;
+			memcpy(out + used, tmp, k);
+			used += k;
+		}
+	}
+	if (out && outlen)
+		out[used] = 0;
+	close(fds[0]);
+	int rc = h__reap(pid, 1000);
+	if (rc == -2) {
+		kill(pid, SIGKILL);
+		h__reap(pid, 1000);
+		return -1;
+	}
+	return rc;
+}
+
+static pid_t h__broker(int port)
+{
+	char conf[256], name[64];
+	snprintf(conf, sizeof conf, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n",
+		 port);
+	snprintf(name, sizeof name, "mosquitto-%d.conf", port);
+	const char *path = h_write_file(name, conf);
+	const char *argv[] = {"mosquitto", "-c", path, NULL};
+	char bin[64];
+	/* Debian installs the broker in /usr/sbin, which a user's PATH may lack. */
+	snprintf(bin, sizeof bin, "%s", access("/usr/sbin/mosquitto", X_OK) == 0 ? "/usr/sbin/mosquitto" : "mosquitto");
+	argv[0] = bin;
+	snprintf(name, sizeof name, "mosquitto-%d.log", port);
+	pid_t pid = h_spawn(argv, name);
+	if (pid > 0 && h_wait_port(port, 5000) < 0) {
+		h_note("mosquitto did not listen on %d", port);
+		h_stop(pid, 1000);
+		return -1;
+	}
+	return pid;
+}
+
+pid_t h_broker_start(int *port)
+{
+	*port = h_free_port();
+	return h__broker(*port);
+}
+
+pid_t h_broker_restart(int port)
+{
+	return h__broker(port);
+}
+
+const char *h_write_file(const char *name, const char *text)
+{
+	const char *path = h_path(name);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return NULL;
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static int h__valgrind(void)
+{
+	const char *v = getenv("VALGRIND");
+	return v && *v == '1';
+}
+
+pid_t h_bridge_start(const char *config_path, int port, const char *logname)
+{
+	const char *argv[16];
+	int n = 0;
+	if (h__valgrind()) {
+		argv[n++] = "valgrind";
+		argv[n++] = "--error-exitcode=99";
+		argv[n++] = "--leak-check=full";
+		argv[n++] = "--show-leak-kinds=definite,indirect,possible";
+		argv[n++] = "--errors-for-leak-kinds=definite,indirect,possible";
+		argv[n++] = "-q";
+	}
+	argv[n++] = h_bin("modbridge");
+	argv[n++] = "-c";
+	argv[n++] = config_path;
+	argv[n++] = "-v";
+	argv[n] = NULL;
+	pid_t pid = h_spawn(argv, logname);
+	if (pid > 0 && h_wait_port(port, h__valgrind() ? 30000 : 5000) < 0) {
+		h_note("modbridge did not listen on %d; log %s", port, h_path(logname));
+		h_stop(pid, 2000);
+		return -1;
+	}
+	return pid;
+}
+
+int h_bridge_stop(pid_t pid)
+{
+	int rc = h_stop(pid, h__valgrind() ? 30000 : 5000);
+	return rc;
+}
+
+int h_file_contains(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	char line[4096];
+	int found = 0;
+	while (!found && fgets(line, sizeof line, f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+modbus_t *h_modbus(int port, int unit)
+{
+	modbus_t *ctx = modbus_new_tcp("127.0.0.1", port);
+	if (!ctx)
+		return NULL;
+	modbus_set_slave(ctx, unit);
+	modbus_set_response_timeout(ctx, 5, 0);
+	if (modbus_connect(ctx) < 0) {
+		modbus_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}

@@ -1,0 +1,66 @@
+/* Harness for black-box tests: starts the real binary, a real mosquitto and the
+ * simulators on free loopback ports, and reports "ok - ..." / "not ok - ...".
+ * Everything it starts is stopped at exit; files live in a temporary folder. */
+#ifndef HARNESS_H
+#define HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <modbus.h>
+
+/* Call first. Creates the temporary folder and the at-exit cleanup. */
+void h_init(const char *suite);
+/* Report one check; returns cond. */
+int h_ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print the summary; returns the exit status for main(). */
+int h_done(void);
+/* Print a diagnostic line ("# ...") that the runner ignores. */
+void h_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The temporary folder and a path inside it. */
+const char *h_dir(void);
+const char *h_path(const char *name); /* static buffer rotation: valid for 8 calls */
+/* Path of a built binary: h_bin("modbridge"), h_bin("tests/sim/sim_powergo"). */
+const char *h_bin(const char *rel);
+/* Absolute path of the repository's maps/ folder. */
+const char *h_maps_dir(void);
+
+int h_free_port(void);
+int h_wait_port(int port, int timeout_ms);
+uint64_t h_now_ms(void);
+void h_sleep_ms(int ms);
+
+/* Start argv[0] with stdout+stderr to h_path(logname). Returns the pid. */
+pid_t h_spawn(const char *const argv[], const char *logname);
+/* SIGTERM, wait up to timeout_ms (then SIGKILL); returns the exit status as
+ * from waitpid's WEXITSTATUS, 128+signal when killed, -1 on error. */
+int h_stop(pid_t pid, int timeout_ms);
+/* Is pid still running? */
+int h_alive(pid_t pid);
+/* Run a command to completion (bounded by timeout_ms), capturing its stdout
+ * and stderr into out (NUL-terminated). Returns its exit status or -1. */
+int h_run(const char *const argv[], char *out, size_t outlen, int timeout_ms);
+
+/* A real mosquitto on a free loopback port. Returns the pid, sets *port. */
+pid_t h_broker_start(int *port);
+/* The same broker port again (after h_stop), for restart tests. */
+pid_t h_broker_restart(int port);
+
+/* Write config text to h_path(name) and return the path. */
+const char *h_write_file(const char *name, const char *text);
+/* Start build/modbridge -c <config> (under valgrind when VALGRIND=1) and wait
+ * until it listens on port. Returns the pid or -1 (after reporting why). */
+pid_t h_bridge_start(const char *config_path, int port, const char *logname);
+/* Stop the bridge; under valgrind, also checks that it reported no error or
+ * leak. Returns 0 when it exited cleanly. */
+int h_bridge_stop(pid_t pid);
+
+/* Does the file contain needle? */
+int h_file_contains(const char *path, const char *needle);
+
+/* A libmodbus TCP client on 127.0.0.1:port, unit ID set, 5 s timeout. */
+modbus_t *h_modbus(int port, int unit);
+
+#endif
