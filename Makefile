@@ -17,6 +17,8 @@ PREFIX     ?= /usr
 SYSCONFDIR ?= /etc
 DESTDIR    ?=
 SANITIZE   ?=
+# Warnings are errors here; a packager on a newer compiler may set WERROR=.
+WERROR     ?= -Werror
 VERSION    ?= 0.1.0
 
 ifeq ($(SANITIZE),1)
@@ -29,7 +31,7 @@ endif
 
 # Lazily expanded: pkg-config is asked only when a recipe runs, after `deps`.
 PKGS       := libuv libmosquitto libconfig
-MB_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror \
+MB_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra $(WERROR) \
               -Iinclude -DMB_VERSION='"$(VERSION)"' $(SAN_FLAGS) \
               $(shell $(PKG_CONFIG) --cflags $(PKGS))
 MB_LIBS     = $(shell $(PKG_CONFIG) --libs $(PKGS))

@@ -1,17 +1,509 @@
-/* Placeholder until the venus transport lands: refuses to open. */
+/* The Venus transport: Hame/Marstek Venus batteries over MQTT (DESIGN.md,
+ * specs/venus-mqtt.md). Commands are text published to
+ * `<prefix>/<type>/App/<id>/ctrl`; the device answers on
+ * `<prefix>/<type>/device/<id>/ctrl`. A read is one `cd=1` whose status dump
+ * refreshes every register at once (TRANSPORT_READ_ALL: the device model
+ * coalesces all reads into it). A write renders the register's or the
+ * command group's template; some commands are acknowledged with `ret=`,
+ * others are not, and those are confirmed by the next refresh. */
 #include "transport.h"
-#include "mb_error.h"
+
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "device.h"
+#include "log.h"
+#include "map.h"
+#include "mb_error.h"
+#include "mbdef.h"
+#include "mqtt.h"
+#include "venus.h"
+
+#define TR_VENUS_TOPIC_MAX 256
+#define TR_VENUS_CMD_MAX 256
+/* Registers one command may cover (a period has 7). */
+#define TR_VENUS_ARGS_MAX 32
+/* Written values kept to compare with the refresh that follows a write the
+ * device does not acknowledge. */
+#define TR_VENUS_EXPECT_MAX 32
+/* How long after an unacknowledged write the refresh that confirms it runs
+ * (the device model's min_interval may push it further out). */
+#define TR_VENUS_CONFIRM_MS 1000
+
+enum tr_venus_wait {
+	TR_VENUS_IDLE,
+	TR_VENUS_READ,	/* cd=1 sent, waiting for a status dump */
+	TR_VENUS_ACK,	/* write sent, waiting for ret= */
+	TR_VENUS_PUBACK /* unacknowledged write, waiting for the broker's PUBACK */
+};
+
+struct tr_venus_expect {
+	const struct map_register *reg;
+	int64_t value;
+};
+
+struct tr_venus {
+	struct device *dev;
+	const struct map *map;
+	struct mqtt_link *link;
+	char cmd_topic[TR_VENUS_TOPIC_MAX];
+	char reply_topic[TR_VENUS_TOPIC_MAX];
+	int qos;
+	struct txn *txn; /* in flight, or NULL */
+	enum tr_venus_wait wait;
+	int mid;	/* PUBACK to wait for */
+	int64_t cmd_cd; /* cd of the write in flight, for acks that name it */
+	/* values of the unacknowledged write in flight, then until a refresh */
+	struct tr_venus_expect pending[TR_VENUS_ARGS_MAX];
+	size_t npending;
+	struct tr_venus_expect expect[TR_VENUS_EXPECT_MAX];
+	size_t nexpect;
+	/* scratch: replies are parsed here, not on the loop's stack */
+	struct venus_reply reply;
+};
+
+/* ------------------------------------------------------------- replies -- */
+
+/* Store one register from the reply; 1 when stored, 0 when absent. */
+static int tr_venus__store_reg(struct tr_venus *v, const struct map_register *r)
+{
+	const struct venus_pair *p = venus_find(&v->reply, r->key);
+	uint16_t words[MB_MAX_READ];
+	if (!p || r->count > MB_MAX_READ)
+		return 0;
+	if (r->type == MAP_STRING) {
+		char s[VENUS_MAX_VALUE + 1];
+		int rc = venus_pair_str(p, r->field, s, sizeof s);
+		if (rc == MB_ENOENT)
+			return 0;
+		/* A value longer than the register keeps what fits: a WiFi
+		 * name cut short is still the truth, a stale one is not. */
+		if ((size_t)r->count * 2 < strlen(s))
+			s[(size_t)r->count * 2] = 0;
+		if (map_encode_string(r, s, words) != 0)
+			return 0;
+	} else {
+		int64_t val;
+		int rc = venus_pair_int(p, r->field, &val);
+		if (rc == 0)
+			rc = map_encode(r, val, words);
+		if (rc != 0) {
+			/* Left stale: a value we cannot represent is not a 0. */
+			log_debug("%s: %s: %.*s does not fit %s (%s)", device_name(v->dev), r->name,
+				  (int)p->vlen, p->val, r->key, mb_strerror(rc));
+			return 0;
+		}
+		/* Compare with what an unacknowledged write asked for. */
+		for (size_t i = 0; i < v->nexpect; i++) {
+			if (v->expect[i].reg != r)
+				continue;
+			if (v->expect[i].value != val)
+				log_warn("%s: %s is %lld after writing %lld: the device did not "
+					 "apply the write",
+					 device_name(v->dev), r->name, (long long)val,
+					 (long long)v->expect[i].value);
+			else
+				log_debug("%s: %s = %lld confirmed", device_name(v->dev), r->name,
+					  (long long)val);
+			v->expect[i] = v->expect[--v->nexpect];
+			i--;
+		}
+	}
+	device_cache_store(v->dev, r->table, r->address, r->count, words);
+	return 1;
+}
+
+/* A status dump answered the cd=1 in flight: store every key the map knows. */
+static int tr_venus__store_all(struct tr_venus *v)
+{
+	size_t n = map_nregs(v->map), stored = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct map_register *r = map_reg(v->map, i);
+		if (r->key && (r->access & MAP_R))
+			stored += (size_t)tr_venus__store_reg(v, r);
+	}
+	return (int)stored;
+}
+
+static void tr_venus__finish(struct tr_venus *v, int status)
+{
+	struct txn *t = v->txn;
+	v->txn = NULL;
+	v->wait = TR_VENUS_IDLE;
+	/* Last: device_txn_done() may start the next transaction at once. */
+	device_txn_done(v->dev, t, status);
+}
+
+static void tr_venus__drop(struct tr_venus *v, const char *why, const uint8_t *payload, size_t len)
+{
+	device_count_drop(v->dev);
+	log_debug("%s: dropped %s: %.*s", device_name(v->dev), why, (int)(len > 120 ? 120 : len),
+		  (const char *)payload);
+}
+
+static void tr_venus__on_msg(void *ctx, const char *topic, const uint8_t *payload, size_t len)
+{
+	struct tr_venus *v = ctx;
+	int ret = -1;
+	(void)topic;
+
+	venus_parse((const char *)payload, len, &v->reply);
+	enum venus_kind kind = venus_classify(&v->reply, &ret);
+	if (v->reply.malformed)
+		log_debug("%s: %zu malformed pairs skipped", device_name(v->dev),
+			  v->reply.malformed);
+
+	if (kind == VENUS_ACK) {
+		if (v->wait != TR_VENUS_ACK) {
+			tr_venus__drop(v, "unexpected acknowledgement", payload, len);
+			return;
+		}
+		/* An ack that names another command answers someone else. */
+		if (v->reply.has_cd && v->cmd_cd >= 0 && v->reply.cd != v->cmd_cd) {
+			tr_venus__drop(v, "acknowledgement of another command", payload, len);
+			return;
+		}
+		if (ret != 1)
+			log_info("%s: device refused the write (ret=0)", device_name(v->dev));
+		tr_venus__finish(v, ret == 1 ? 0 : MB_EXC_DEVICE_FAILURE);
+		return;
+	}
+	if (kind != VENUS_STATUS) {
+		tr_venus__drop(v, "malformed answer", payload, len);
+		return;
+	}
+	if (v->wait != TR_VENUS_READ) {
+		/* Late (after a timeout) or asked for by someone else: the
+		 * contract is that only the answer to our own cd=1 is cached. */
+		tr_venus__drop(v, "unsolicited status", payload, len);
+		return;
+	}
+	/* A reply to another command (cd=19's get_power, say) names none of
+	 * our keys: keep waiting for the dump. */
+	if (tr_venus__store_all(v) == 0) {
+		tr_venus__drop(v, "status without a mapped key", payload, len);
+		return;
+	}
+	tr_venus__finish(v, 0);
+}
+
+static void tr_venus__on_state(void *ctx, int up)
+{
+	struct tr_venus *v = ctx;
+	/* The device model aborts what is in flight when the link goes down. */
+	device_link_changed(v->dev, up);
+}
+
+static void tr_venus__on_puback(void *ctx, int mid)
+{
+	struct tr_venus *v = ctx;
+	if (v->wait != TR_VENUS_PUBACK || mid != v->mid)
+		return;
+	/* The broker has the command; the device says nothing, so the next
+	 * refresh tells whether it was applied. */
+	for (size_t i = 0; i < v->npending; i++) {
+		if (v->nexpect == TR_VENUS_EXPECT_MAX) {
+			memmove(v->expect, v->expect + 1,
+				(TR_VENUS_EXPECT_MAX - 1) * sizeof v->expect[0]);
+			v->nexpect--;
+		}
+		v->expect[v->nexpect++] = v->pending[i];
+	}
+	v->npending = 0;
+	device_refresh_later(v->dev, TR_VENUS_CONFIRM_MS);
+	tr_venus__finish(v, 0);
+}
+
+/* ------------------------------------------------------------ commands -- */
+
+static int tr_venus__publish(struct tr_venus *v, const char *cmd, int qos, int *mid, mqtt_pub_cb cb)
+{
+	int rc = mqtt_link_publish(v->link, v->cmd_topic, cmd, strlen(cmd), qos, 0, mid, cb, v);
+	if (rc != 0) {
+		log_debug("%s: publish %s: %s", device_name(v->dev), cmd, mb_strerror(rc));
+		return MB_EXC_GATEWAY_PATH;
+	}
+	log_debug("%s: > %s", device_name(v->dev), cmd);
+	return 0;
+}
+
+/* The values a write carries, one per register it covers, signed per the
+ * register's type. For a command, {n} indexes the n-th *register* of the
+ * group, not the n-th word, so that a 32-bit price is one placeholder.
+ * Returns the number of values or a Modbus exception. */
+static int tr_venus__values(struct tr_venus *v, const struct txn *t, int64_t *args,
+			    const struct map_register **regs)
+{
+	size_t n = 0;
+	uint32_t a = t->addr, end = (uint32_t)t->addr + t->count;
+	while (a < end) {
+		const struct map_register *r = map_find(v->map, t->table, (uint16_t)a);
+		if (!r || r->address != a || a + r->count > end || r->type == MAP_STRING)
+			return MB_EXC_ILLEGAL_ADDRESS;
+		if (n == TR_VENUS_ARGS_MAX)
+			return MB_EXC_ILLEGAL_ADDRESS;
+		args[n] = map_decode(r, t->words + (a - t->addr));
+		if (!map_value_ok(r, args[n]))
+			return MB_EXC_ILLEGAL_VALUE;
+		regs[n++] = r;
+		a += r->count;
+	}
+	return (int)n;
+}
+
+static int tr_venus__start_write(struct tr_venus *v, struct txn *t)
+{
+	int64_t args[TR_VENUS_ARGS_MAX];
+	const struct map_register *regs[TR_VENUS_ARGS_MAX];
+	const char *tmpl;
+	int ack;
+
+	if (t->cmd) {
+		if (t->addr != t->cmd->address || t->count != t->cmd->count)
+			return MB_EXC_ILLEGAL_ADDRESS;
+		tmpl = t->cmd->template;
+		ack = t->cmd->ack > 0;
+	} else if (t->reg && t->reg->write) {
+		if (t->addr != t->reg->address || t->count != t->reg->count)
+			return MB_EXC_ILLEGAL_ADDRESS;
+		tmpl = t->reg->write;
+		ack = t->reg->ack > 0;
+	} else {
+		return MB_EXC_ILLEGAL_ADDRESS; /* nothing says how to write it */
+	}
+	int n = tr_venus__values(v, t, args, regs);
+	if (n < 0)
+		return -n;
+	if (n == 0)
+		return MB_EXC_ILLEGAL_ADDRESS;
+
+	char cmd[TR_VENUS_CMD_MAX];
+	int len = venus_render(tmpl, args, (size_t)n, cmd, sizeof cmd);
+	if (len < 0) {
+		log_warn("%s: cannot render \"%s\": %s", device_name(v->dev), tmpl,
+			 mb_strerror(len));
+		return MB_EXC_ILLEGAL_VALUE;
+	}
+	/* The cd= of the command, to tell its ack from another's. */
+	struct venus_reply *r = &v->reply;
+	venus_parse(cmd, (size_t)len, r);
+	v->cmd_cd = r->has_cd ? r->cd : -1;
+
+	v->txn = t;
+	if (ack) {
+		v->wait = TR_VENUS_ACK;
+		int rc = tr_venus__publish(v, cmd, v->qos, NULL, NULL);
+		if (rc) {
+			v->txn = NULL;
+			v->wait = TR_VENUS_IDLE;
+		}
+		return rc;
+	}
+	/* No answer will come: at least know that the broker has it (QoS 1). */
+	v->npending = 0;
+	for (int i = 0; i < n; i++)
+		v->pending[v->npending++] = (struct tr_venus_expect){regs[i], args[i]};
+	v->wait = TR_VENUS_PUBACK;
+	v->mid = -1;
+	int rc = tr_venus__publish(v, cmd, v->qos > 1 ? v->qos : 1, &v->mid, tr_venus__on_puback);
+	if (rc) {
+		v->txn = NULL;
+		v->wait = TR_VENUS_IDLE;
+		v->npending = 0;
+	}
+	return rc;
+}
+
+/* ----------------------------------------------------------------- ops -- */
+
+static int tr_venus__start(void *state, struct txn *t)
+{
+	struct tr_venus *v = state;
+	if (v->txn) {
+		log_err("%s: a transaction is already in flight", device_name(v->dev));
+		return MB_EXC_DEVICE_FAILURE;
+	}
+	if (t->op == TXN_WRITE)
+		return tr_venus__start_write(v, t);
+	v->txn = t;
+	v->wait = TR_VENUS_READ;
+	int rc = tr_venus__publish(v, "cd=1", v->qos, NULL, NULL);
+	if (rc) {
+		v->txn = NULL;
+		v->wait = TR_VENUS_IDLE;
+	}
+	return rc;
+}
+
+static void tr_venus__abort(void *state, struct txn *t)
+{
+	struct tr_venus *v = state;
+	if (v->txn != t)
+		return;
+	/* A late answer now finds no transaction and is dropped and counted. */
+	v->txn = NULL;
+	v->wait = TR_VENUS_IDLE;
+	v->npending = 0;
+}
+
+static int tr_venus__link_up(void *state)
+{
+	struct tr_venus *v = state;
+	return mqtt_link_is_up(v->link);
+}
+
+static void tr_venus__close(void *state)
+{
+	struct tr_venus *v = state;
+	if (!v)
+		return;
+	/* The link forgets our callbacks now; we own no handles. */
+	if (v->link)
+		mqtt_link_release(v->link, v);
+	free(v);
+}
+
+/* Check the map at start, so that a bad template refuses to start rather
+ * than fail the first write. */
+static int tr_venus__check_map(const struct map *map, char *err, size_t errlen)
+{
+	const char *path = map_path(map) ? map_path(map) : map_name(map);
+	for (size_t i = 0; i < map_nregs(map); i++) {
+		const struct map_register *r = map_reg(map, i);
+		if ((r->access & MAP_R) && !r->key) {
+			snprintf(err, errlen, "%s:%d: register %s: venus registers need a `key`",
+				 path, r->line, r->name);
+			return MB_EINVAL;
+		}
+		if (r->write) {
+			int max = venus_template_max_index(r->write);
+			if (max != 0) {
+				snprintf(err, errlen,
+					 "%s:%d: register %s: write template \"%s\" must use "
+					 "{value} (or {0}) and nothing else",
+					 path, r->line, r->name, r->write);
+				return MB_EINVAL;
+			}
+		}
+	}
+	for (size_t i = 0; i < map_ncommands(map); i++) {
+		const struct map_command *c = map_command(map, i);
+		size_t nregs = 0;
+		uint32_t a = c->address, end = (uint32_t)c->address + c->count;
+		while (a < end) {
+			const struct map_register *r = map_find(map, MAP_HOLDING, (uint16_t)a);
+			if (!r || r->address != a || a + r->count > end || r->type == MAP_STRING) {
+				snprintf(err, errlen,
+					 "%s:%d: command %s: address %u is not the start of a "
+					 "numeric register inside the command",
+					 path, c->line, c->name, (unsigned)a);
+				return MB_EINVAL;
+			}
+			nregs++;
+			a += r->count;
+		}
+		int max = venus_template_max_index(c->template);
+		if (max < 0 || (size_t)max >= nregs || nregs > TR_VENUS_ARGS_MAX) {
+			snprintf(err, errlen,
+				 "%s:%d: command %s: template \"%s\" uses placeholders beyond its "
+				 "%zu registers ({n} counts registers, not words)",
+				 path, c->line, c->name, c->template ? c->template : "", nregs);
+			return MB_EINVAL;
+		}
+	}
+	return 0;
+}
 
 static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
-			 const struct map *map, void **state, char *err, size_t errlen)
+			  const struct map *map, void **state, char *err, size_t errlen)
 {
-	(void)dev; (void)loop; (void)cfg; (void)map; (void)state;
-	snprintf(err, errlen, "protocol venus is not built yet");
-	return MB_EPROTO;
+	const char *prefix =
+	    cfg->venus.prefix && *cfg->venus.prefix ? cfg->venus.prefix : "hame_energy";
+	if (!cfg->venus.type || !venus_topic_level_valid(cfg->venus.type)) {
+		snprintf(err, errlen,
+			 "line %d: device \"%s\": venus.type must be one topic level "
+			 "such as \"HMG-50\"",
+			 cfg->line, cfg->name);
+		return MB_EINVAL;
+	}
+	if (!venus_id_valid(cfg->venus.id)) {
+		snprintf(err, errlen,
+			 "line %d: device \"%s\": venus.id \"%s\" must be the device's "
+			 "MAC, 12 lower-case hex digits",
+			 cfg->line, cfg->name, cfg->venus.id ? cfg->venus.id : "");
+		return MB_EINVAL;
+	}
+	if (strchr(prefix, '+') || strchr(prefix, '#')) {
+		snprintf(err, errlen,
+			 "line %d: device \"%s\": venus.prefix must not hold MQTT "
+			 "wildcards",
+			 cfg->line, cfg->name);
+		return MB_EINVAL;
+	}
+	int rc = tr_venus__check_map(map, err, errlen);
+	if (rc)
+		return rc;
+
+	struct tr_venus *v = calloc(1, sizeof *v);
+	if (!v)
+		return MB_ENOMEM;
+	v->dev = dev;
+	v->map = map;
+	v->qos = cfg->mqtt.qos;
+	v->cmd_cd = -1;
+	if (venus_topic(v->cmd_topic, sizeof v->cmd_topic, prefix, cfg->venus.type, "App",
+			cfg->venus.id) < 0 ||
+	    venus_topic(v->reply_topic, sizeof v->reply_topic, prefix, cfg->venus.type, "device",
+			cfg->venus.id) < 0) {
+		snprintf(err, errlen, "line %d: device \"%s\": venus topic too long", cfg->line,
+			 cfg->name);
+		free(v);
+		return MB_EINVAL;
+	}
+	/* One connection serves every Venus device of this daemon on a broker
+	 * (links are shared by broker, user and client ID); the PID keeps two
+	 * daemons on one broker from taking each other's session. */
+	char client_id[64];
+	if (cfg->mqtt.client_id)
+		snprintf(client_id, sizeof client_id, "%s", cfg->mqtt.client_id);
+	else
+		snprintf(client_id, sizeof client_id, "modbridge-venus-%ld", (long)getpid());
+	v->link = mqtt_link_get(loop, &cfg->mqtt, client_id, err, errlen);
+	if (!v->link) {
+		free(v);
+		return MB_ELINK;
+	}
+	/* Set before subscribing: a link that is already up may report it
+	 * from inside mqtt_link_subscribe(), and the device then starts a read. */
+	*state = v;
+	rc = mqtt_link_subscribe(v->link, v->reply_topic, v->qos, tr_venus__on_msg,
+				 tr_venus__on_state, v);
+	if (rc) {
+		*state = NULL;
+		snprintf(err, errlen, "device \"%s\": subscribe %s: %s", cfg->name, v->reply_topic,
+			 mb_strerror(rc));
+		mqtt_link_release(v->link, v);
+		free(v);
+		return rc;
+	}
+	log_info("%s: venus %s/%s, commands to %s", cfg->name, cfg->venus.type, cfg->venus.id,
+		 v->cmd_topic);
+	/* A link shared with a device opened earlier may already be up. */
+	if (mqtt_link_is_up(v->link))
+		device_link_changed(dev, 1);
+	return 0;
 }
 
 const struct transport_ops transport_venus = {
-	.name = "venus",
-	.open = tr_venus__open,
+    .name = "venus",
+    .flags = TRANSPORT_READ_ALL,
+    .max_read = MB_MAX_READ,
+    .open = tr_venus__open,
+    .start = tr_venus__start,
+    .abort = tr_venus__abort,
+    .link_up = tr_venus__link_up,
+    .close = tr_venus__close,
 };

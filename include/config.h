@@ -89,4 +89,69 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 void config_free(struct config *c);
 const char *config_proto_name(enum config_proto p);
 
+/* --- Checking libconfig settings: shared by the config and map loaders -----
+ * A group is checked against a const table of the keys it may hold (STYLE.md
+ * 7): unknown keys, wrong types, ranges, choices and missing required keys
+ * are all reported as "file:line: what is wrong", naming the key by its path
+ * ("devices.[1].unit_id"). Values are stored at offsets into a target struct. */
+struct config_setting_t; /* libconfig's */
+
+enum config_kind {
+	CONFIG_K_STRING, /* char *, strdup'd (the old value is freed) */
+	CONFIG_K_INT,    /* int; ints and 64-bit ints (123L) accepted */
+	CONFIG_K_INT64,  /* int64_t */
+	CONFIG_K_UINT32, /* uint32_t */
+	CONFIG_K_UINT16, /* uint16_t */
+	CONFIG_K_BOOL,   /* int, 0/1 */
+	CONFIG_K_BOOL8,  /* int8_t, 0/1 */
+	CONFIG_K_FLOAT,  /* double; integers accepted */
+	CONFIG_K_CHOICE, /* uint8_t: choice_base + index of the string in choices */
+	CONFIG_K_GROUP,  /* a group checked with sub (at target + off), then fn */
+	CONFIG_K_CUSTOM, /* fn(parser, setting, target) does everything */
+	CONFIG_K_LATER,  /* accepted as is; the caller reads it after the table */
+};
+
+enum config_key_flags {
+	CONFIG_F_REQUIRED = 1u << 0,
+	CONFIG_F_NONEMPTY = 1u << 1, /* strings */
+};
+
+struct config_parser {
+	char *err;
+	size_t errlen;
+	const char *file; /* for settings that carry no file name */
+	void *ctx;        /* free for custom handlers */
+};
+
+struct config_key {
+	const char *name;
+	enum config_kind kind;
+	unsigned flags;
+	size_t off;             /* where the value goes in the target */
+	int64_t min, max;       /* integer kinds; both 0 = the field type's range */
+	const char *unit;       /* for messages: "ms", "s" */
+	const char *const *choices; /* CONFIG_K_CHOICE: NULL-terminated */
+	int choice_base;
+	/* Strings: NULL when acceptable, else what the value must be, e.g.
+	 * "must be 8 upper-case hex digits". */
+	const char *(*check)(const char *value);
+	const struct config_key *sub; /* CONFIG_K_GROUP */
+	size_t nsub;
+	/* CONFIG_K_GROUP: called after sub, with target + off; CONFIG_K_CUSTOM:
+	 * called instead of any checking, with target. 0 or MB_E*. */
+	int (*fn)(struct config_parser *p, const struct config_setting_t *s, void *target);
+};
+
+/* Check every member of `group` against keys[0..nkeys) and store it into
+ * target; then report the first required key that is missing. 0 or MB_EPARSE. */
+int config_keys_parse(struct config_parser *p, const struct config_setting_t *group,
+		      const struct config_key *keys, size_t nkeys, void *target);
+/* Write "file:line: <fmt...>" for setting s into p->err; returns MB_EPARSE. */
+int config_error(struct config_parser *p, const struct config_setting_t *s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The path of s as libconfig spells it, e.g. "devices.[1].mqtt.port". */
+const char *config_key_path(const struct config_setting_t *s, char *buf, size_t len);
+/* "an integer", "a string", ... for messages. */
+const char *config_type_name(const struct config_setting_t *s);
+
 #endif

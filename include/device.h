@@ -36,9 +36,16 @@ struct device_stats {
 /* Create a device from its config and loaded map; opens its transport. */
 int device_create(uv_loop_t *loop, const struct config *conf, const struct config_device *cfg,
 		  const struct map *map, struct device **out, char *err, size_t errlen);
+/* The same with an explicit transport (unit tests drive the device model
+ * with a scripted transport). */
+int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct config_device *cfg,
+		      const struct map *map, const struct transport_ops *ops, struct device **out,
+		      char *err, size_t errlen);
 /* Fail every pending request with 0B, close the transport; frees itself once
- * its handles are closed. */
+ * its handles are closed, then calls the close hook (if set). */
 void device_close(struct device *dev);
+/* Called once the device is freed (the daemon releases its config then). */
+void device_set_close_hook(struct device *dev, void (*fn)(void *arg), void *arg);
 
 /* Client requests. fc is the function code as received (03/04/06/16).
  * Return: 0 = answered now (reads: out filled with count words); a Modbus
@@ -54,7 +61,9 @@ void device_cancel(struct device_req *req);
 /* --- for transports ------------------------------------------------------ */
 
 /* t is finished: status 0 or a Modbus exception code. For reads, store the
- * values with device_cache_store() before calling this. */
+ * values with device_cache_store() before calling this. The device may start
+ * its next transaction (ops->start) before this returns: update your own
+ * state first. A successful write's values are stored in the cache. */
 void device_txn_done(struct device *dev, struct txn *t, int status);
 /* Store count words read from front address addr of table (values arrive now). */
 void device_cache_store(struct device *dev, int table, uint16_t addr, uint16_t count,

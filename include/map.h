@@ -54,7 +54,7 @@ struct map_register {
 struct map_command {
 	const char *name;
 	uint16_t address, count;
-	const char *template; /* "{0}".."{n}" stand for the words of the group */
+	const char *template; /* "{0}".."{n}" stand for the registers of the group, in order */
 	int8_t ack;
 	int line;
 };

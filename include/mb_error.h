@@ -20,7 +20,9 @@
 	X(ENOENT, "not found")                            \
 	X(EPROTO, "protocol error")                       \
 	X(ETOOBIG, "too large")                           \
-	X(EBUSY, "busy")
+	X(EBUSY, "busy")                                   \
+	X(EADDR, "wrong device address")                  \
+	X(EFUNC, "unexpected function code")
 
 enum mb_error {
 	MB_OK = 0,

@@ -4,6 +4,7 @@
 #define SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 struct server;
@@ -15,10 +16,24 @@ struct router {
 	struct device *unit[256];
 };
 
-/* Bind and listen as conf->modbus says. Errors "listen 0.0.0.0:502: reason". */
+/* Counters, for status documents and SIGUSR1. */
+struct server_stats {
+	uint64_t accepted;    /* connections accepted (including those closed at once) */
+	uint64_t not_allowed; /* closed at accept: address not in `allow` */
+	uint64_t over_limit;  /* closed at accept: max_connections reached */
+	uint64_t idle_closed; /* closed after idle_timeout */
+	uint64_t requests;    /* complete requests parsed */
+	uint64_t garbage;     /* connections closed for bytes that are not Modbus TCP */
+};
+
+/* Bind and listen as conf->modbus says. Errors "listen 0.0.0.0:502: reason".
+ * The route table and the allow list are copied: conf and router may be
+ * freed afterwards. A bind error leaves nothing behind. */
 int server_start(uv_loop_t *loop, const struct config *conf, const struct router *router,
 		 struct server **out, char *err, size_t errlen);
-/* Swap the route table (SIGHUP reload); pending requests keep their device. */
+/* Swap the route table (SIGHUP reload); it is copied. Pending requests keep
+ * their device: close an old device only after this (device_close answers
+ * what still waits at it, 0B). */
 void server_set_router(struct server *s, const struct router *router);
 /* Close the listener and every connection (cancelling their pending requests);
  * frees itself once the handles are closed. */
@@ -27,5 +42,7 @@ void server_close(struct server *s);
 int server_port(const struct server *s);
 /* Number of open client connections. */
 size_t server_connections(const struct server *s);
+/* Counters since server_start. */
+const struct server_stats *server_stats(const struct server *s);
 
 #endif

@@ -1,0 +1,1078 @@
+/* The device model: a register cache with timestamps, a FIFO of native
+ * transactions of which one is in flight at a time, coalescing of reads that
+ * wait for the same registers, per-request deadlines, background polling and
+ * a minimum interval between native transactions (DESIGN.md, "Cache,
+ * polling, coalescing"). Transports only see one struct txn at a time. */
+#include "device.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+#include "map.h"
+#include "mb_error.h"
+#include "mbdef.h"
+
+enum dtxn_kind { DTXN_CLIENT, DTXN_POLL };
+
+/* A native transaction with the device's bookkeeping around it. */
+struct dtxn {
+	struct txn t; /* what the transport sees */
+	struct device *dev;
+	struct dtxn *next;       /* queue order */
+	enum dtxn_kind kind;
+	int read_all;            /* TRANSPORT_READ_ALL read */
+	uint64_t started;        /* monotonic ms when handed to the transport */
+	/* Waiters; an entry is NULL once its request was cancelled or timed
+	 * out, so that the array can be walked while callbacks run. */
+	struct device_req **waiters;
+	size_t nwait, capw;
+	size_t live; /* non-NULL waiters */
+	uint16_t wbuf[];         /* write values */
+};
+
+/* A client request waiting for one or more transactions. */
+struct device_req {
+	struct device *dev;
+	struct device_req *prev, *next; /* the device's pending list, oldest first */
+	device_cb cb;
+	void *ctx;
+	uint64_t deadline;
+	uint8_t table;
+	uint8_t is_write;
+	uint16_t addr, count;
+	unsigned outstanding; /* transactions still to complete */
+	int status;           /* first failure */
+	uint64_t since;       /* earliest start of the transactions that served it */
+};
+
+struct device {
+	uv_loop_t *loop;
+	const struct config_device *cfg;
+	const struct map *map;
+	const struct transport_ops *ops;
+	void *tstate;
+	char *name;
+	int unit;
+	int link_up;
+	int closing;
+	int pumping;
+	unsigned open_handles;
+	uint64_t timeout, max_age, poll, min_interval;
+	uint16_t max_read;
+	/* cache: one word and one arrival time per map slot */
+	uint16_t *val;
+	uint64_t *stamp;
+	/* native transactions */
+	struct dtxn *head, *tail;
+	struct dtxn *inflight;
+	struct dtxn *completing; /* being completed: callbacks may cancel its waiters */
+	uint64_t last_read; /* monotonic ms of the last native read, 0 = never */
+	/* client requests waiting, oldest first */
+	struct device_req *req_head, *req_tail;
+	uv_timer_t req_timer;  /* earliest request deadline */
+	uv_timer_t txn_timer;  /* in-flight transaction timeout */
+	uv_timer_t pump_timer; /* min_interval gate */
+	uv_timer_t poll_timer; /* background refresh */
+	uv_timer_t later_timer; /* device_refresh_later */
+	struct device_stats stats;
+	void (*close_hook)(void *arg);
+	void *close_arg;
+};
+
+static void device__pump(struct device *dev);
+static void device__finish_req(struct device_req *r, int status);
+
+/* ---------------------------------------------------------------- time -- */
+
+static uint64_t device__now(const struct device *dev)
+{
+	uv_update_time(dev->loop);
+	return uv_now(dev->loop);
+}
+
+uint64_t device_now_wall(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* --------------------------------------------------------------- cache -- */
+
+/* Walk the registers that cover [addr, addr+count) of table: calls fn for
+ * each overlap (word offset into the request, slot of the first word,
+ * number of words). Returns 0, or MB_ENOENT at the first unmapped address. */
+typedef void (*device__span_fn)(struct device *dev, size_t off, uint32_t slot, uint16_t n,
+				void *arg);
+
+static int device__walk(struct device *dev, int table, uint16_t addr, uint16_t count,
+			device__span_fn fn, void *arg)
+{
+	uint32_t a = addr, end = (uint32_t)addr + count;
+	while (a < end) {
+		const struct map_register *r = map_find(dev->map, table, (uint16_t)a);
+		if (!r)
+			return MB_ENOENT;
+		uint32_t rend = (uint32_t)r->address + r->count;
+		uint16_t n = (uint16_t)((rend < end ? rend : end) - a);
+		if (fn)
+			fn(dev, a - addr, r->slot + (a - r->address), n, arg);
+		a += n;
+	}
+	return 0;
+}
+
+struct device__copy {
+	uint16_t *dst;
+	const uint16_t *src;
+	uint64_t stamp;
+};
+
+static void device__store_fn(struct device *dev, size_t off, uint32_t slot, uint16_t n, void *arg)
+{
+	struct device__copy *c = arg;
+	memcpy(dev->val + slot, c->src + off, n * sizeof(uint16_t));
+	/* A memory device has no stamps: its cache is the device. */
+	for (uint16_t i = 0; dev->stamp && i < n; i++)
+		dev->stamp[slot + i] = c->stamp;
+}
+
+static void device__load_fn(struct device *dev, size_t off, uint32_t slot, uint16_t n, void *arg)
+{
+	struct device__copy *c = arg;
+	memcpy(c->dst + off, dev->val + slot, n * sizeof(uint16_t));
+}
+
+void device_cache_store(struct device *dev, int table, uint16_t addr, uint16_t count,
+			const uint16_t *words)
+{
+	/* Stamps are never 0 once stored, so that 0 can mean "never". */
+	struct device__copy c = {.src = words, .stamp = device__now(dev) | 1};
+	/* A transport stores only what the map covers; skip unmapped words. */
+	uint32_t a = addr, end = (uint32_t)addr + count;
+	while (a < end) {
+		const struct map_register *r = map_find(dev->map, table, (uint16_t)a);
+		if (!r) {
+			a++;
+			continue;
+		}
+		uint32_t rend = (uint32_t)r->address + r->count;
+		uint16_t n = (uint16_t)((rend < end ? rend : end) - a);
+		device__store_fn(dev, a - addr, r->slot + (a - r->address), n, &c);
+		a += n;
+	}
+}
+
+static void device__inval_fn(struct device *dev, size_t off, uint32_t slot, uint16_t n, void *arg)
+{
+	(void)off;
+	(void)arg;
+	for (uint16_t i = 0; dev->stamp && i < n; i++)
+		dev->stamp[slot + i] = 0;
+}
+
+void device_cache_invalidate(struct device *dev, int table, uint16_t addr, uint16_t count)
+{
+	device__walk(dev, table, addr, count, device__inval_fn, NULL);
+}
+
+struct device__peek {
+	uint16_t *out;
+	size_t stored;
+};
+
+static void device__peek_fn(struct device *dev, size_t off, uint32_t slot, uint16_t n, void *arg)
+{
+	struct device__peek *p = arg;
+	memcpy(p->out + off, dev->val + slot, n * sizeof(uint16_t));
+	for (uint16_t i = 0; i < n; i++)
+		p->stored += !dev->stamp || dev->stamp[slot + i] != 0;
+}
+
+size_t device_cache_peek(struct device *dev, int table, uint16_t addr, uint16_t count,
+			 uint16_t *out)
+{
+	struct device__peek p = {.out = out};
+	memset(out, 0, count * sizeof(uint16_t));
+	device__walk(dev, table, addr, count, device__peek_fn, &p);
+	return p.stored;
+}
+
+struct device__fresh {
+	uint64_t since; /* stamps at or after this count as fresh */
+	int stale;
+};
+
+static void device__fresh_fn(struct device *dev, size_t off, uint32_t slot, uint16_t n, void *arg)
+{
+	struct device__fresh *f = arg;
+	(void)off;
+	if (!dev->stamp)
+		return; /* memory: always fresh */
+	for (uint16_t i = 0; i < n; i++)
+		if (dev->stamp[slot + i] == 0 || dev->stamp[slot + i] < f->since)
+			f->stale = 1;
+}
+
+/* Are all words of the range stored at or after `since`? */
+static int device__fresh_since(struct device *dev, int table, uint16_t addr, uint16_t count,
+			       uint64_t since)
+{
+	struct device__fresh f = {.since = since};
+	device__walk(dev, table, addr, count, device__fresh_fn, &f);
+	return !f.stale;
+}
+
+static int device__fresh(struct device *dev, int table, uint16_t addr, uint16_t count)
+{
+	uint64_t now = device__now(dev);
+	if (dev->max_age == 0)
+		return 0;
+	return device__fresh_since(dev, table, addr, count,
+				   now > dev->max_age ? now - dev->max_age + 1 : 1);
+}
+
+/* ------------------------------------------------------- transactions -- */
+
+static struct dtxn *device__txn_new(struct device *dev, enum txn_op op, uint16_t nwords)
+{
+	struct dtxn *d = calloc(1, sizeof *d + nwords * sizeof(uint16_t));
+	if (!d)
+		return NULL;
+	d->dev = dev;
+	d->t.op = op;
+	d->t.words = d->wbuf;
+	return d;
+}
+
+static void device__txn_free(struct dtxn *d)
+{
+	free(d->waiters);
+	free(d);
+}
+
+static int device__add_waiter(struct dtxn *d, struct device_req *r)
+{
+	if (d->nwait == d->capw) {
+		size_t cap = d->capw ? d->capw * 2 : 4;
+		struct device_req **w = realloc(d->waiters, cap * sizeof *w);
+		if (!w)
+			return MB_ENOMEM;
+		d->waiters = w;
+		d->capw = cap;
+	}
+	d->waiters[d->nwait++] = r;
+	d->live++;
+	r->outstanding++;
+	return 0;
+}
+
+static void device__enqueue(struct device *dev, struct dtxn *d)
+{
+	d->next = NULL;
+	if (dev->tail)
+		dev->tail->next = d;
+	else
+		dev->head = d;
+	dev->tail = d;
+}
+
+static void device__unqueue(struct device *dev, struct dtxn *d)
+{
+	struct dtxn **pp = &dev->head, *prev = NULL;
+	while (*pp && *pp != d) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	if (!*pp)
+		return;
+	*pp = d->next;
+	if (dev->tail == d)
+		dev->tail = prev;
+}
+
+/* Complete transaction d: tell its waiters, then start the next one. */
+static void device__complete(struct device *dev, struct dtxn *d, int status)
+{
+	if (dev->inflight == d) {
+		dev->inflight = NULL;
+		uv_timer_stop(&dev->txn_timer);
+	}
+	if (status == 0)
+		dev->stats.last_success = device_now_wall();
+	else if (status == MB_EXC_GATEWAY_TARGET)
+		dev->stats.timeouts++;
+	else
+		dev->stats.errors++;
+
+	struct dtxn *outer = dev->completing;
+	dev->completing = d;
+	for (size_t i = 0; i < d->nwait; i++) {
+		struct device_req *r = d->waiters[i];
+		if (!r)
+			continue;
+		d->waiters[i] = NULL;
+		d->live--;
+		if (status && !r->status)
+			r->status = status;
+		if (!r->since || d->started < r->since)
+			r->since = d->started;
+		if (--r->outstanding)
+			continue;
+		/* A read must only be answered with what its round trips
+		 * delivered: a key missing from a Venus reply leaves its
+		 * register stale, and then there is no answer to give. */
+		if (!r->is_write && !r->status &&
+		    !device__fresh_since(dev, r->table, r->addr, r->count, r->since))
+			r->status = MB_EXC_DEVICE_FAILURE;
+		device__finish_req(r, r->status);
+	}
+	dev->completing = outer;
+	device__txn_free(d);
+	if (!dev->pumping)
+		device__pump(dev);
+}
+
+void device_txn_done(struct device *dev, struct txn *t, int status)
+{
+	struct dtxn *d = (struct dtxn *)t;
+	if (d != dev->inflight) {
+		/* A transport that completes what it was not given is a bug;
+		 * refuse rather than free something twice. */
+		log_err("%s: completion of a transaction that is not in flight", dev->name);
+		return;
+	}
+	if (status == 0 && t->op == TXN_WRITE) {
+		/* The device acknowledged: what we wrote is its value now. */
+		device_cache_store(dev, t->table, t->addr, t->count, t->words);
+	}
+	device__complete(dev, d, status);
+}
+
+static void device__on_txn_timeout(uv_timer_t *h)
+{
+	struct device *dev = h->data;
+	struct dtxn *d = dev->inflight;
+	if (!d)
+		return;
+	log_debug("%s: no answer within %llu ms", dev->name, (unsigned long long)dev->timeout);
+	if (dev->ops->abort)
+		dev->ops->abort(dev->tstate, &d->t);
+	device__complete(dev, d, MB_EXC_GATEWAY_TARGET);
+}
+
+static void device__on_pump_timer(uv_timer_t *h)
+{
+	device__pump(h->data);
+}
+
+/* Start queued transactions while none is in flight. */
+static void device__pump(struct device *dev)
+{
+	if (dev->pumping || dev->closing)
+		return;
+	dev->pumping = 1;
+	while (!dev->inflight && dev->head) {
+		struct dtxn *d = dev->head;
+		/* A client read whose every waiter gave up is not worth a trip. */
+		if (d->kind == DTXN_CLIENT && d->live == 0) {
+			device__unqueue(dev, d);
+			device__txn_free(d);
+			continue;
+		}
+		uint64_t now = device__now(dev);
+		if (d->t.op == TXN_READ && dev->min_interval && dev->last_read &&
+		    now < dev->last_read + dev->min_interval) {
+			/* min_interval bounds how often the device is asked for
+			 * data (a cloud that must not be polled fast); a write
+			 * waiting behind gated reads goes first, or it would
+			 * expire unsent. */
+			struct dtxn *w = d->next;
+			while (w && w->t.op != TXN_WRITE)
+				w = w->next;
+			if (!w) {
+				uv_timer_start(&dev->pump_timer, device__on_pump_timer,
+					       dev->last_read + dev->min_interval - now, 0);
+				break;
+			}
+			d = w;
+		}
+		device__unqueue(dev, d);
+		dev->inflight = d;
+		if (d->t.op == TXN_READ)
+			dev->last_read = now;
+		d->started = now | 1;
+		dev->stats.native++;
+		dev->stats.last_attempt = device_now_wall();
+		uv_timer_start(&dev->txn_timer, device__on_txn_timeout, dev->timeout, 0);
+		int rc = dev->ops->start(dev->tstate, &d->t);
+		if (rc != 0 && dev->inflight == d)
+			device__complete(dev, d, rc > 0 ? rc : MB_EXC_DEVICE_FAILURE);
+	}
+	dev->pumping = 0;
+}
+
+/* ------------------------------------------------------------ requests -- */
+
+static void device__on_req_timer(uv_timer_t *h);
+
+static void device__arm_req_timer(struct device *dev)
+{
+	if (!dev->req_head) {
+		uv_timer_stop(&dev->req_timer);
+		return;
+	}
+	uint64_t now = device__now(dev);
+	uint64_t due = dev->req_head->deadline;
+	uv_timer_start(&dev->req_timer, device__on_req_timer, due > now ? due - now : 0, 0);
+}
+
+static struct device_req *device__req_new(struct device *dev, int table, int is_write,
+					  uint16_t addr, uint16_t count, device_cb cb, void *ctx)
+{
+	struct device_req *r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	r->dev = dev;
+	r->cb = cb;
+	r->ctx = ctx;
+	r->table = (uint8_t)table;
+	r->is_write = (uint8_t)is_write;
+	r->addr = addr;
+	r->count = count;
+	r->deadline = device__now(dev) + dev->timeout;
+	/* Every request gets the same timeout, so appending keeps the list
+	 * ordered by deadline and the timer only watches the head. */
+	r->prev = dev->req_tail;
+	if (dev->req_tail)
+		dev->req_tail->next = r;
+	else
+		dev->req_head = r;
+	dev->req_tail = r;
+	if (!uv_is_active((uv_handle_t *)&dev->req_timer))
+		device__arm_req_timer(dev);
+	return r;
+}
+
+/* Take r out of every transaction that waits for it. Queued writes that
+ * nobody waits for any more are dropped; one in flight goes on. */
+static void device__forget(struct dtxn *d, struct device_req *r)
+{
+	for (size_t i = 0; d && i < d->nwait; i++) {
+		if (d->waiters[i] == r) {
+			d->waiters[i] = NULL;
+			d->live--;
+		}
+	}
+}
+
+static void device__detach(struct device *dev, struct device_req *r)
+{
+	device__forget(dev->inflight, r);
+	device__forget(dev->completing, r);
+	for (struct dtxn *d = dev->head; d; d = d->next)
+		device__forget(d, r);
+	/* Drop queued writes left without a client: never send a write whose
+	 * outcome nobody can be told about. */
+	struct dtxn *d = dev->head;
+	while (d) {
+		struct dtxn *next = d->next;
+		if (d->t.op == TXN_WRITE && d->live == 0) {
+			device__unqueue(dev, d);
+			device__txn_free(d);
+		}
+		d = next;
+	}
+}
+
+static void device__unlink_req(struct device *dev, struct device_req *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		dev->req_head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	else
+		dev->req_tail = r->prev;
+}
+
+static void device__finish_req(struct device_req *r, int status)
+{
+	struct device *dev = r->dev;
+	uint16_t words[MB_MAX_READ];
+	device__unlink_req(dev, r);
+	if (status == 0 && !r->is_write) {
+		struct device__copy c = {.dst = words};
+		device__walk(dev, r->table, r->addr, r->count, device__load_fn, &c);
+	}
+	device_cb cb = r->cb;
+	void *ctx = r->ctx;
+	uint16_t count = r->count;
+	int is_write = r->is_write;
+	free(r);
+	cb(ctx, status, status == 0 && !is_write ? words : NULL, count);
+}
+
+static void device__on_req_timer(uv_timer_t *h)
+{
+	struct device *dev = h->data;
+	uint64_t now = device__now(dev);
+	while (dev->req_head && dev->req_head->deadline <= now) {
+		struct device_req *r = dev->req_head;
+		device__detach(dev, r);
+		device__finish_req(r, MB_EXC_GATEWAY_TARGET);
+	}
+	device__arm_req_timer(dev);
+}
+
+void device_cancel(struct device_req *r)
+{
+	struct device *dev = r->dev;
+	device__detach(dev, r);
+	device__unlink_req(dev, r);
+	free(r);
+	if (!dev->req_head)
+		uv_timer_stop(&dev->req_timer);
+}
+
+/* Find a queued or in-flight read of the same table that covers the range. */
+static struct dtxn *device__find_read(struct device *dev, int table, uint16_t addr,
+				      uint16_t count, int read_all)
+{
+	struct dtxn *cand[2] = {dev->inflight, dev->head};
+	for (int k = 0; k < 2; k++) {
+		for (struct dtxn *d = cand[k]; d; d = k ? d->next : NULL) {
+			if (d->t.op == TXN_READ &&
+			    (read_all ? d->read_all
+				      : (!d->read_all && d->t.table == table && d->t.addr <= addr &&
+					 (uint32_t)d->t.addr + d->t.count >= (uint32_t)addr + count)))
+				return d;
+			if (!k)
+				break;
+		}
+	}
+	return NULL;
+}
+
+/* Queue native reads for [addr, addr+count) of table, split at max_read and
+ * where native addresses stop being contiguous, never inside a register.
+ * Each new transaction gets r as a waiter (r may be NULL for polls). */
+static int device__queue_reads(struct device *dev, int table, uint16_t addr, uint16_t count,
+			       struct device_req *r, enum dtxn_kind kind)
+{
+	if (dev->ops->flags & TRANSPORT_READ_ALL) {
+		struct dtxn *d = device__find_read(dev, 0, 0, 0, 1);
+		if (!d) {
+			if (!(d = device__txn_new(dev, TXN_READ, 0)))
+				return MB_ENOMEM;
+			d->read_all = 1;
+			d->kind = kind;
+			d->t.fc = MB_FC_READ_HOLDING;
+			device__enqueue(dev, d);
+		}
+		return r ? device__add_waiter(d, r) : 0;
+	}
+	uint32_t a = addr, end = (uint32_t)addr + count;
+	while (a < end) {
+		const struct map_register *first = map_find(dev->map, table, (uint16_t)a);
+		if (!first)
+			return MB_ENOENT;
+		/* Round out to the register's start so that a 32-bit value is
+		 * never read in halves from two transactions. */
+		uint32_t start = first->address, n = 0;
+		uint32_t native0 = first->native;
+		uint32_t b = start;
+		while (b < end) {
+			const struct map_register *reg = map_find(dev->map, table, (uint16_t)b);
+			if (!reg || reg->address != b)
+				break;
+			if (reg->native != native0 + (b - start))
+				break;
+			if (n + reg->count > dev->max_read)
+				break;
+			n += reg->count;
+			b += reg->count;
+		}
+		if (n == 0) /* a register longer than max_read: read it alone */
+			n = first->count;
+		struct dtxn *d = device__find_read(dev, table, (uint16_t)start, (uint16_t)n, 0);
+		if (!d) {
+			if (!(d = device__txn_new(dev, TXN_READ, 0)))
+				return MB_ENOMEM;
+			d->kind = kind;
+			d->t.table = (uint8_t)table;
+			d->t.fc = table == MAP_INPUT ? MB_FC_READ_INPUT : MB_FC_READ_HOLDING;
+			d->t.addr = (uint16_t)start;
+			d->t.native = (uint16_t)native0;
+			d->t.count = (uint16_t)n;
+			device__enqueue(dev, d);
+		}
+		if (r) {
+			int rc = device__add_waiter(d, r);
+			if (rc)
+				return rc;
+		}
+		a = start + n;
+	}
+	return 0;
+}
+
+/* Exception for a range whose registers are missing or lack `access`. */
+static int device__check_access(const struct device *dev, int table, uint16_t addr,
+				uint16_t count, int access, int whole)
+{
+	uint32_t a = addr, end = (uint32_t)addr + count;
+	while (a < end) {
+		const struct map_register *r = map_find(dev->map, table, (uint16_t)a);
+		if (!r || !(r->access & access))
+			return MB_EXC_ILLEGAL_ADDRESS;
+		/* Writes must cover whole registers: half a 32-bit value
+		 * cannot be range-checked nor sent as a native command. */
+		if (whole && (r->address < addr || (uint32_t)r->address + r->count > end))
+			return MB_EXC_ILLEGAL_ADDRESS;
+		a = (uint32_t)r->address + r->count;
+	}
+	return 0;
+}
+
+int device_read(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count, uint16_t *out,
+		device_cb cb, void *ctx, struct device_req **req)
+{
+	int table = fc == MB_FC_READ_INPUT ? MAP_INPUT : MAP_HOLDING;
+	dev->stats.requests++;
+	if (count == 0 || count > MB_MAX_READ)
+		return MB_EXC_ILLEGAL_VALUE;
+	int exc = device__check_access(dev, table, addr, count, MAP_R, 0);
+	if (exc)
+		return exc;
+	if ((dev->ops->flags & TRANSPORT_CACHE_IS_STORE) || device__fresh(dev, table, addr, count)) {
+		struct device__copy c = {.dst = out};
+		device__walk(dev, table, addr, count, device__load_fn, &c);
+		dev->stats.cache_hits++;
+		return 0;
+	}
+	if (!dev->link_up)
+		return MB_EXC_GATEWAY_PATH;
+	struct device_req *r = device__req_new(dev, table, 0, addr, count, cb, ctx);
+	if (!r)
+		return MB_EXC_DEVICE_FAILURE;
+	if (device__queue_reads(dev, table, addr, count, r, DTXN_CLIENT) != 0 || r->outstanding == 0) {
+		device__detach(dev, r);
+		device__unlink_req(dev, r);
+		free(r);
+		return MB_EXC_DEVICE_FAILURE;
+	}
+	*req = r;
+	device__pump(dev);
+	return DEVICE_PENDING;
+}
+
+/* Is every register in range writable with these values? */
+static int device__check_values(const struct device *dev, uint16_t addr, uint16_t count,
+				const uint16_t *words)
+{
+	uint32_t a = addr, end = (uint32_t)addr + count;
+	while (a < end) {
+		const struct map_register *r = map_find(dev->map, MAP_HOLDING, (uint16_t)a);
+		if (r->type != MAP_STRING && !map_value_ok(r, map_decode(r, words + (a - addr))))
+			return MB_EXC_ILLEGAL_VALUE;
+		a += r->count;
+	}
+	return 0;
+}
+
+static struct dtxn *device__write_txn(struct device *dev, uint8_t fc, uint16_t addr,
+				      uint16_t count, const uint16_t *words)
+{
+	struct dtxn *d = device__txn_new(dev, TXN_WRITE, count);
+	if (!d)
+		return NULL;
+	const struct map_register *r = map_find(dev->map, MAP_HOLDING, addr);
+	d->t.table = MAP_HOLDING;
+	d->t.fc = fc;
+	d->t.addr = addr;
+	d->t.native = r ? r->native : addr;
+	d->t.count = count;
+	memcpy(d->wbuf, words, count * sizeof(uint16_t));
+	return d;
+}
+
+int device_write(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
+		 const uint16_t *words, device_cb cb, void *ctx, struct device_req **req)
+{
+	dev->stats.requests++;
+	if (dev->cfg->read_only)
+		return MB_EXC_ILLEGAL_FUNCTION;
+	if (count == 0 || count > MB_MAX_WRITE)
+		return MB_EXC_ILLEGAL_VALUE;
+	int exc = device__check_access(dev, MAP_HOLDING, addr, count, MAP_W, 1);
+	if (exc)
+		return exc;
+	const struct map_command *cmd = map_find_command(dev->map, addr, count);
+	if (cmd && (cmd->address != addr || cmd->count != count))
+		return MB_EXC_ILLEGAL_ADDRESS;
+	if ((exc = device__check_values(dev, addr, count, words)))
+		return exc;
+
+	if (dev->ops->flags & TRANSPORT_CACHE_IS_STORE) {
+		device_cache_store(dev, MAP_HOLDING, addr, count, words);
+		return 0;
+	}
+	if (!dev->link_up)
+		return MB_EXC_GATEWAY_PATH;
+
+	struct device_req *r = device__req_new(dev, MAP_HOLDING, 1, addr, count, cb, ctx);
+	if (!r)
+		return MB_EXC_DEVICE_FAILURE;
+	/* One transaction for a command group or a run of native registers;
+	 * registers with their own command template (venus) one each. */
+	uint32_t a = addr, end = (uint32_t)addr + count;
+	while (a < end) {
+		const struct map_register *reg = map_find(dev->map, MAP_HOLDING, (uint16_t)a);
+		uint32_t n = reg->count;
+		if (cmd) {
+			n = count;
+		} else if (!reg->write) {
+			/* Extend over following registers with contiguous
+			 * native addresses and no template of their own. */
+			while (a + n < end) {
+				const struct map_register *nx =
+				    map_find(dev->map, MAP_HOLDING, (uint16_t)(a + n));
+				if (nx->write || nx->native != reg->native + n)
+					break;
+				n += nx->count;
+			}
+		}
+		struct dtxn *d = device__write_txn(dev, n == 1 && fc == MB_FC_WRITE_SINGLE
+						       ? MB_FC_WRITE_SINGLE : MB_FC_WRITE_MULTIPLE,
+						   (uint16_t)a, (uint16_t)n, words + (a - addr));
+		if (!d || device__add_waiter(d, r) != 0) {
+			if (d)
+				device__txn_free(d);
+			device__detach(dev, r);
+			device__unlink_req(dev, r);
+			free(r);
+			return MB_EXC_DEVICE_FAILURE;
+		}
+		d->kind = DTXN_CLIENT;
+		d->t.cmd = cmd;
+		d->t.reg = cmd ? NULL : reg;
+		device__enqueue(dev, d);
+		a += n;
+	}
+	*req = r;
+	device__pump(dev);
+	return DEVICE_PENDING;
+}
+
+/* ------------------------------------------------------------- polling -- */
+
+/* Queue a refresh of every readable register, in blocks. */
+static void device__refresh_all(struct device *dev)
+{
+	if (!dev->link_up || dev->closing)
+		return;
+	if (dev->ops->flags & TRANSPORT_READ_ALL) {
+		device__queue_reads(dev, 0, 0, 0, NULL, DTXN_POLL);
+	} else {
+		size_t n = map_nregs(dev->map);
+		for (size_t i = 0; i < n;) {
+			const struct map_register *r = map_reg(dev->map, i);
+			if (!(r->access & MAP_R)) {
+				i++;
+				continue;
+			}
+			/* A run of adjacent readable registers of one table. */
+			uint32_t start = r->address, end = start + r->count;
+			size_t j = i + 1;
+			while (j < n) {
+				const struct map_register *q = map_reg(dev->map, j);
+				if (q->table != r->table || q->address != end || !(q->access & MAP_R))
+					break;
+				end += q->count;
+				j++;
+			}
+			while (start < end) {
+				uint32_t len = end - start > 0xFFFF ? 0xFFFF : end - start;
+				device__queue_reads(dev, r->table, (uint16_t)start, (uint16_t)len,
+						    NULL, DTXN_POLL);
+				start += len;
+			}
+			i = j;
+		}
+	}
+	device__pump(dev);
+}
+
+static void device__on_poll(uv_timer_t *h)
+{
+	device__refresh_all(h->data);
+}
+
+static void device__on_later(uv_timer_t *h)
+{
+	device__refresh_all(h->data);
+}
+
+void device_refresh_later(struct device *dev, uint64_t delay_ms)
+{
+	if (!dev->closing)
+		uv_timer_start(&dev->later_timer, device__on_later, delay_ms, 0);
+}
+
+void device_count_drop(struct device *dev)
+{
+	dev->stats.dropped++;
+}
+
+/* Fail every queued transaction's waiters with status (link down, close). */
+static void device__fail_queue(struct device *dev, int status)
+{
+	while (dev->head) {
+		struct dtxn *d = dev->head;
+		device__unqueue(dev, d);
+		struct dtxn *outer = dev->completing;
+		dev->completing = d;
+		for (size_t i = 0; i < d->nwait; i++) {
+			struct device_req *r = d->waiters[i];
+			if (!r)
+				continue;
+			d->waiters[i] = NULL;
+			d->live--;
+			if (!r->status)
+				r->status = status;
+			if (--r->outstanding == 0)
+				device__finish_req(r, r->status);
+		}
+		dev->completing = outer;
+		device__txn_free(d);
+	}
+}
+
+void device_link_changed(struct device *dev, int up)
+{
+	if (dev->link_up == up)
+		return;
+	dev->link_up = up;
+	log_info("%s: link %s", dev->name, up ? "up" : "down");
+	if (!up) {
+		/* Nothing queued can reach the device: say so now (0A) rather
+		 * than let every client wait for its timeout. */
+		int was = dev->pumping;
+		dev->pumping = 1;
+		if (dev->inflight) {
+			struct dtxn *d = dev->inflight;
+			if (dev->ops->abort)
+				dev->ops->abort(dev->tstate, &d->t);
+			device__complete(dev, d, MB_EXC_GATEWAY_PATH);
+		}
+		device__fail_queue(dev, MB_EXC_GATEWAY_PATH);
+		dev->pumping = was;
+	} else if (dev->poll) {
+		device__refresh_all(dev);
+	}
+}
+
+/* ---------------------------------------------------------- lifecycle -- */
+
+static uint64_t device__pick(int64_t dev_v, int64_t map_v, int64_t conf_v)
+{
+	if (dev_v >= 0)
+		return (uint64_t)dev_v;
+	if (map_v >= 0)
+		return (uint64_t)map_v;
+	return conf_v > 0 ? (uint64_t)conf_v : 0;
+}
+
+static void device__init_defaults(struct device *dev)
+{
+	size_t n = map_nregs(dev->map);
+	for (size_t i = 0; i < n; i++) {
+		const struct map_register *r = map_reg(dev->map, i);
+		if (!r->has_default && !r->def_string)
+			continue;
+		uint16_t w[128] = {0};
+		if (r->count > 128)
+			continue;
+		if (r->type == MAP_STRING) {
+			if (map_encode_string(r, r->def_string ? r->def_string : "", w) != 0)
+				continue;
+		} else if (map_encode(r, r->def, w) != 0) {
+			continue;
+		}
+		memcpy(dev->val + r->slot, w, r->count * sizeof(uint16_t));
+	}
+}
+
+int device_create(uv_loop_t *loop, const struct config *conf, const struct config_device *cfg,
+		  const struct map *map, struct device **out, char *err, size_t errlen)
+{
+	const char *proto = cfg->proto != PROTO_NONE ? config_proto_name(cfg->proto)
+						     : map_protocol(map);
+	const struct transport_ops *ops = transport_find(proto);
+	if (!ops) {
+		snprintf(err, errlen, "%s:%d: device \"%s\": unknown protocol \"%s\"", conf->path,
+			 cfg->line, cfg->name, proto);
+		return MB_EINVAL;
+	}
+	return device_create_ops(loop, conf, cfg, map, ops, out, err, errlen);
+}
+
+int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct config_device *cfg,
+		      const struct map *map, const struct transport_ops *ops, struct device **out,
+		      char *err, size_t errlen)
+{
+	struct device *dev = calloc(1, sizeof *dev);
+	size_t nslots = map_nslots(map);
+	if (!dev)
+		return MB_ENOMEM;
+	dev->val = calloc(nslots ? nslots : 1, sizeof *dev->val);
+	dev->stamp = (ops->flags & TRANSPORT_CACHE_IS_STORE)
+			 ? NULL
+			 : calloc(nslots ? nslots : 1, sizeof *dev->stamp);
+	dev->name = strdup(cfg->name);
+	if (!dev->val || !dev->name || (!(ops->flags & TRANSPORT_CACHE_IS_STORE) && !dev->stamp)) {
+		free(dev->val);
+		free(dev->stamp);
+		free(dev->name);
+		free(dev);
+		return MB_ENOMEM;
+	}
+	const struct map_defaults *md = map_defaults(map);
+	dev->loop = loop;
+	dev->cfg = cfg;
+	dev->map = map;
+	dev->ops = ops;
+	dev->unit = cfg->unit_id;
+	dev->timeout = device__pick(cfg->timeout, md->timeout, conf->defaults.timeout);
+	dev->max_age = device__pick(cfg->max_age, md->max_age, conf->defaults.max_age);
+	dev->poll = device__pick(cfg->poll, md->poll, conf->defaults.poll);
+	dev->min_interval = device__pick(cfg->min_interval, md->min_interval,
+					 conf->defaults.min_interval);
+	if (dev->timeout == 0)
+		dev->timeout = 3000;
+	dev->max_read = ops->max_read ? ops->max_read : MB_MAX_READ;
+	if (map_max_read(map) && map_max_read(map) < dev->max_read)
+		dev->max_read = (uint16_t)map_max_read(map);
+	if (ops->flags & TRANSPORT_CACHE_IS_STORE) {
+		device__init_defaults(dev);
+		dev->link_up = 1;
+	}
+
+	uv_timer_t *timers[] = {&dev->req_timer, &dev->txn_timer, &dev->pump_timer,
+				&dev->poll_timer, &dev->later_timer};
+	for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
+		uv_timer_init(loop, timers[i]);
+		timers[i]->data = dev;
+		dev->open_handles++;
+	}
+	int rc = ops->open(dev, loop, cfg, map, &dev->tstate, err, errlen);
+	if (rc != 0) {
+		dev->tstate = NULL;
+		device_close(dev);
+		return rc;
+	}
+	if (dev->poll && !(ops->flags & TRANSPORT_CACHE_IS_STORE))
+		uv_timer_start(&dev->poll_timer, device__on_poll, dev->poll, dev->poll);
+	log_info("%s: unit %d, map %s (%s, trust %s), timeout %llu ms, max_age %llu ms, poll %llu ms"
+		 ", min_interval %llu ms",
+		 dev->name, dev->unit, map_name(map), ops->name, map_trust(map),
+		 (unsigned long long)dev->timeout, (unsigned long long)dev->max_age,
+		 (unsigned long long)dev->poll, (unsigned long long)dev->min_interval);
+	*out = dev;
+	return 0;
+}
+
+static void device__on_close(uv_handle_t *h)
+{
+	struct device *dev = h->data;
+	if (--dev->open_handles)
+		return;
+	void (*hook)(void *) = dev->close_hook;
+	void *arg = dev->close_arg;
+	free(dev->val);
+	free(dev->stamp);
+	free(dev->name);
+	free(dev);
+	if (hook)
+		hook(arg);
+}
+
+void device_set_close_hook(struct device *dev, void (*fn)(void *arg), void *arg)
+{
+	dev->close_hook = fn;
+	dev->close_arg = arg;
+}
+
+void device_close(struct device *dev)
+{
+	if (!dev || dev->closing)
+		return;
+	/* Fail what is pending while the transport can still be told. */
+	dev->pumping = 1;
+	if (dev->inflight) {
+		struct dtxn *d = dev->inflight;
+		if (dev->ops->abort && dev->tstate)
+			dev->ops->abort(dev->tstate, &d->t);
+		device__complete(dev, d, MB_EXC_GATEWAY_TARGET);
+	}
+	device__fail_queue(dev, MB_EXC_GATEWAY_TARGET);
+	while (dev->req_head) {
+		struct device_req *r = dev->req_head;
+		device__finish_req(r, MB_EXC_GATEWAY_TARGET);
+	}
+	dev->closing = 1;
+	if (dev->tstate && dev->ops->close)
+		dev->ops->close(dev->tstate);
+	dev->tstate = NULL;
+	uv_timer_t *timers[] = {&dev->req_timer, &dev->txn_timer, &dev->pump_timer,
+				&dev->poll_timer, &dev->later_timer};
+	for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
+		uv_close((uv_handle_t *)timers[i], device__on_close);
+}
+
+/* ------------------------------------------------------------ getters -- */
+
+const char *device_name(const struct device *dev)
+{
+	return dev->name;
+}
+
+int device_unit(const struct device *dev)
+{
+	return dev->unit;
+}
+
+const struct map *device_map(const struct device *dev)
+{
+	return dev->map;
+}
+
+const struct config_device *device_config(const struct device *dev)
+{
+	return dev->cfg;
+}
+
+const struct device_stats *device_stats(const struct device *dev)
+{
+	return &dev->stats;
+}
+
+int device_link_up(const struct device *dev)
+{
+	return dev->link_up;
+}
+
+uint64_t device_timeout(const struct device *dev)
+{
+	return dev->timeout;
+}
+
+uint64_t device_max_age(const struct device *dev)
+{
+	return dev->max_age;
+}

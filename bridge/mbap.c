@@ -1,0 +1,278 @@
+/* Modbus TCP codec: MBAP framing, request decoding with the range checks of
+ * the Modbus application protocol (the same ones libmodbus' modbus_reply()
+ * makes), and the answers the front sends. Pure functions over buffers. */
+#include "mbap.h"
+
+#include <string.h>
+
+#include "mb_error.h"
+#include "mbdef.h"
+
+static uint16_t mbap__get16(const uint8_t *p)
+{
+	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+}
+
+static void mbap__put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/* --- request decoding ---------------------------------------------------- */
+
+/* Each decoder sees the PDU (pdu[0] is the function code, n >= 1 bytes) and
+ * sets req->exc when the request deserves an exception. */
+typedef void (*mbap__decode_fn)(const uint8_t *pdu, size_t n, struct mbap_req *req);
+
+/* FC03/FC04: address, quantity 1..125. */
+static void mbap__decode_read(const uint8_t *pdu, size_t n, struct mbap_req *req)
+{
+	if (n != 5) {
+		req->exc = MB_EXC_ILLEGAL_VALUE;
+		return;
+	}
+	req->addr = mbap__get16(pdu + 1);
+	req->count = mbap__get16(pdu + 3);
+	if (req->count < 1 || req->count > MB_MAX_READ)
+		req->exc = MB_EXC_ILLEGAL_VALUE;
+	else if ((uint32_t)req->addr + req->count > 0x10000)
+		req->exc = MB_EXC_ILLEGAL_ADDRESS;
+}
+
+/* FC06: address, value. */
+static void mbap__decode_write_single(const uint8_t *pdu, size_t n, struct mbap_req *req)
+{
+	if (n != 5) {
+		req->exc = MB_EXC_ILLEGAL_VALUE;
+		return;
+	}
+	req->addr = mbap__get16(pdu + 1);
+	req->count = 1;
+	req->value = mbap__get16(pdu + 3);
+}
+
+/* FC16: address, quantity 1..123, byte count = 2 * quantity, then exactly
+ * that many bytes. */
+static void mbap__decode_write_multiple(const uint8_t *pdu, size_t n, struct mbap_req *req)
+{
+	if (n < 6) {
+		req->exc = MB_EXC_ILLEGAL_VALUE;
+		return;
+	}
+	req->addr = mbap__get16(pdu + 1);
+	req->count = mbap__get16(pdu + 3);
+	uint8_t bytes = pdu[5];
+	if (req->count < 1 || req->count > MB_MAX_WRITE || bytes != req->count * 2u ||
+	    n != 6u + bytes) {
+		req->exc = MB_EXC_ILLEGAL_VALUE;
+		return;
+	}
+	if ((uint32_t)req->addr + req->count > 0x10000) {
+		req->exc = MB_EXC_ILLEGAL_ADDRESS;
+		return;
+	}
+	req->values = pdu + 6;
+}
+
+/* FC43: MEI type; only 0x0E (device identification) is served. */
+static void mbap__decode_mei(const uint8_t *pdu, size_t n, struct mbap_req *req)
+{
+	if (n < 2) {
+		req->exc = MB_EXC_ILLEGAL_VALUE;
+		return;
+	}
+	req->mei = pdu[1];
+	if (req->mei != MBAP_MEI_DEVICE_ID) {
+		req->exc = MB_EXC_ILLEGAL_FUNCTION;
+		return;
+	}
+	if (n != 4) {
+		req->exc = MB_EXC_ILLEGAL_VALUE;
+		return;
+	}
+	req->id_code = pdu[2];
+	req->object_id = pdu[3];
+	if (req->id_code < 1 || req->id_code > 4)
+		req->exc = MB_EXC_ILLEGAL_VALUE;
+}
+
+static const struct {
+	uint8_t fc;
+	mbap__decode_fn decode;
+} mbap__functions[] = {
+    {.fc = MB_FC_READ_HOLDING, .decode = mbap__decode_read},
+    {.fc = MB_FC_READ_INPUT, .decode = mbap__decode_read},
+    {.fc = MB_FC_WRITE_SINGLE, .decode = mbap__decode_write_single},
+    {.fc = MB_FC_WRITE_MULTIPLE, .decode = mbap__decode_write_multiple},
+    {.fc = MB_FC_MEI, .decode = mbap__decode_mei},
+};
+
+int mbap_parse(const uint8_t *buf, size_t len, struct mbap_req *req)
+{
+	/* Judge the header as soon as its fields are there, so that garbage
+	 * is refused without waiting for bytes that may never come. */
+	if (len >= 4 && mbap__get16(buf + 2) != 0)
+		return MB_EPROTO;
+	if (len < 6)
+		return 0;
+	uint16_t length = mbap__get16(buf + 4);
+	if (length < 2 || length > 1 + MBAP_MAX_PDU)
+		return MB_EPROTO;
+	size_t total = 6u + length;
+	if (len < total)
+		return 0;
+
+	memset(req, 0, sizeof *req);
+	req->tid = mbap__get16(buf);
+	req->unit = buf[6];
+	const uint8_t *pdu = buf + MBAP_HEADER;
+	size_t n = length - 1u;
+	req->fc = pdu[0];
+	req->exc = MB_EXC_ILLEGAL_FUNCTION;
+	for (size_t i = 0; i < sizeof mbap__functions / sizeof mbap__functions[0]; i++) {
+		if (mbap__functions[i].fc == req->fc) {
+			req->exc = MB_EXC_NONE;
+			mbap__functions[i].decode(pdu, n, req);
+			break;
+		}
+	}
+	return (int)total;
+}
+
+void mbap_req_words(const struct mbap_req *req, uint16_t *words)
+{
+	if (req->fc == MB_FC_WRITE_SINGLE) {
+		words[0] = req->value;
+		return;
+	}
+	for (uint16_t i = 0; req->values && i < req->count; i++)
+		words[i] = mbap__get16(req->values + 2u * i);
+}
+
+/* --- answers --------------------------------------------------------------- */
+
+/* Write the MBAP header for a PDU of pdulen bytes; 0 or MB_ETOOBIG. */
+static int mbap__header(const struct mbap_req *req, size_t pdulen, uint8_t *out, size_t outlen)
+{
+	if (pdulen > MBAP_MAX_PDU || outlen < MBAP_HEADER + pdulen)
+		return MB_ETOOBIG;
+	mbap__put16(out, req->tid);
+	mbap__put16(out + 2, 0);
+	mbap__put16(out + 4, (uint16_t)(pdulen + 1));
+	out[6] = req->unit;
+	return 0;
+}
+
+int mbap_answer_read(const struct mbap_req *req, const uint16_t *words, uint8_t *out, size_t outlen)
+{
+	if (req->count < 1 || req->count > MB_MAX_READ)
+		return MB_EINVAL;
+	size_t pdulen = 2u + 2u * req->count;
+	int rc = mbap__header(req, pdulen, out, outlen);
+	if (rc < 0)
+		return rc;
+	uint8_t *p = out + MBAP_HEADER;
+	p[0] = req->fc;
+	p[1] = (uint8_t)(2u * req->count);
+	for (uint16_t i = 0; i < req->count; i++)
+		mbap__put16(p + 2 + 2u * i, words[i]);
+	return (int)(MBAP_HEADER + pdulen);
+}
+
+int mbap_answer_write(const struct mbap_req *req, uint8_t *out, size_t outlen)
+{
+	if (req->fc != MB_FC_WRITE_SINGLE && req->fc != MB_FC_WRITE_MULTIPLE)
+		return MB_EINVAL;
+	int rc = mbap__header(req, 5, out, outlen);
+	if (rc < 0)
+		return rc;
+	uint8_t *p = out + MBAP_HEADER;
+	p[0] = req->fc;
+	mbap__put16(p + 1, req->addr);
+	mbap__put16(p + 3, req->fc == MB_FC_WRITE_SINGLE ? req->value : req->count);
+	return MBAP_HEADER + 5;
+}
+
+int mbap_answer_exception(const struct mbap_req *req, uint8_t exc, uint8_t *out, size_t outlen)
+{
+	int rc = mbap__header(req, 2, out, outlen);
+	if (rc < 0)
+		return rc;
+	out[MBAP_HEADER] = (uint8_t)(req->fc | 0x80);
+	out[MBAP_HEADER + 1] = exc;
+	return MBAP_HEADER + 2;
+}
+
+/* Bytes of the identification answer before the objects: fc, MEI type,
+ * code, conformity, more follows, next object ID, number of objects. */
+#define MBAP__IDENT_HEAD 7
+/* The longest object value one answer can carry alone. */
+#define MBAP__IDENT_MAX_VALUE (MBAP_MAX_PDU - MBAP__IDENT_HEAD - 2)
+
+int mbap_answer_ident(const struct mbap_req *req, const char *const objects[MBAP_NOBJ],
+		      uint8_t *out, size_t outlen)
+{
+	if (req->fc != MB_FC_MEI || req->mei != MBAP_MEI_DEVICE_ID || req->id_code < 1 ||
+	    req->id_code > 4)
+		return MB_EINVAL;
+	if (outlen < MBAP_MAX_ADU)
+		return MB_ETOOBIG;
+	uint8_t first = req->object_id, last;
+	if (req->id_code == 4) {
+		if (first >= MBAP_NOBJ)
+			return mbap_answer_exception(req, MB_EXC_ILLEGAL_ADDRESS, out, outlen);
+		last = first;
+	} else {
+		if (first >= MBAP_NOBJ)
+			first = 0;
+		last = MBAP_NOBJ - 1;
+	}
+
+	uint8_t *p = out + MBAP_HEADER;
+	size_t n = MBAP__IDENT_HEAD;
+	uint8_t more = 0, next = 0, nobj = 0;
+	for (unsigned id = first; id <= last; id++) {
+		const char *s = objects[id] ? objects[id] : "";
+		size_t len = strlen(s);
+		if (len > MBAP__IDENT_MAX_VALUE)
+			len = MBAP__IDENT_MAX_VALUE;
+		if (n + 2 + len > MBAP_MAX_PDU) {
+			/* The client asks again from `next` for the rest. */
+			more = 0xFF;
+			next = (uint8_t)id;
+			break;
+		}
+		p[n] = (uint8_t)id;
+		p[n + 1] = (uint8_t)len;
+		memcpy(p + n + 2, s, len);
+		n += 2 + len;
+		nobj++;
+	}
+	p[0] = MB_FC_MEI;
+	p[1] = MBAP_MEI_DEVICE_ID;
+	p[2] = req->id_code;
+	p[3] = MBAP_CONFORMITY;
+	p[4] = more;
+	p[5] = next;
+	p[6] = nobj;
+	int rc = mbap__header(req, n, out, outlen);
+	return rc < 0 ? rc : (int)(MBAP_HEADER + n);
+}
+
+int mbap_answer(const struct mbap_req *req, int status, const uint16_t *words, uint8_t *out,
+		size_t outlen)
+{
+	if (status != 0)
+		return mbap_answer_exception(req, (uint8_t)status, out, outlen);
+	switch (req->fc) {
+	case MB_FC_READ_HOLDING:
+	case MB_FC_READ_INPUT:
+		return mbap_answer_read(req, words, out, outlen);
+	case MB_FC_WRITE_SINGLE:
+	case MB_FC_WRITE_MULTIPLE:
+		return mbap_answer_write(req, out, outlen);
+	default:
+		return MB_EINVAL;
+	}
+}

@@ -1,0 +1,772 @@
+/* MQTT links: libmosquitto without its own thread, driven by the daemon's
+ * libuv loop (see include/mqtt.h).
+ *
+ * A link is a small state machine:
+ *
+ *   RESOLVING --(uv_getaddrinfo)--> CONNECTING --(CONNACK ok)--> UP
+ *       ^                               |                         |
+ *       +------ WAITING (backoff) <-----+--- refused, error, -----+
+ *                                            timeout, lost
+ *
+ * Nothing blocks the loop: the host is resolved on libuv's thread pool and
+ * the numeric address handed to mosquitto_connect_async(), the socket is
+ * watched with a uv_poll_t (readable always, writable while libmosquitto has
+ * bytes queued) and mosquitto_loop_misc() runs on a one-second timer for
+ * keepalive. With TLS the name is passed instead, because the certificate is
+ * checked against it; libmosquitto then resolves it again (a cache hit just
+ * after our own lookup, in practice).
+ *
+ * The TLS handshake is the one thing mosquitto_loop_read()/_write() do not
+ * drive: libmosquitto 2.0 advances it only inside mosquitto_loop(), and while
+ * it waits it asks for "write" without making progress on a write, which
+ * would spin a writable poll. So until the CONNACK a TLS link polls for
+ * readable only and calls mosquitto_loop() with a zero timeout (a select()
+ * that does not wait) on each event and on a 10 ms timer.
+ *
+ * Devices that name the same broker, port, user and client ID share a link:
+ * a broker allows one connection per client ID, so two links with the same
+ * ID would throw each other off forever. The link is reference counted and
+ * freed in the close callbacks of its handles. */
+#include "mqtt.h"
+
+#include "config.h"
+#include "log.h"
+#include "mb_error.h"
+
+#include <errno.h>
+#include <mosquitto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MQTT__BACKOFF_MIN 1000      /* ms before the first reconnect */
+#define MQTT__BACKOFF_MAX 60000     /* ms, the ceiling of the doubling */
+#define MQTT__MISC_MS 1000          /* mosquitto_loop_misc period */
+#define MQTT__CONNECT_TIMEOUT 10000 /* ms from connect to CONNACK */
+#define MQTT__TLS_KICK_MS 10        /* TLS handshake step period */
+
+enum mqtt__state {
+	MQTT__RESOLVING,
+	MQTT__CONNECTING,
+	MQTT__UP,
+	MQTT__WAITING,
+	MQTT__CLOSING,
+};
+
+struct mqtt__sub {
+	struct mqtt__sub *next;
+	char *topic;
+	int qos;
+	mqtt_msg_cb msg_cb;
+	mqtt_state_cb state_cb;
+	void *ctx;
+	int reported; /* the state this subscriber was last told */
+	int dead;     /* released while a dispatch ran: swept afterwards */
+};
+
+struct mqtt__pub {
+	struct mqtt__pub *next;
+	int mid;
+	mqtt_pub_cb cb;
+	void *ctx;
+};
+
+struct mqtt_link {
+	struct mqtt_link *next; /* every live link, for sharing */
+	uv_loop_t *loop;
+	struct mosquitto *mosq;
+	char *host, *username, *password, *client_id;
+	char *tls_ca, *tls_cert, *tls_key;
+	int port, keepalive, tls;
+	char name[160]; /* "host:port (client ID)" for messages; never credentials */
+	int refs;
+	enum mqtt__state state;
+	uv_getaddrinfo_t gai;
+	int gai_busy;
+	uv_poll_t *poll; /* one per socket: a new socket may reuse the fd number */
+	int poll_events;
+	uv_timer_t misc, retry, notify, tls_kick;
+	uint64_t backoff, connect_started;
+	struct mqtt__sub *subs;
+	struct mqtt__pub *pubs;
+	int dispatching;  /* > 0 while subscriber callbacks run */
+	int pending;      /* handle closes and requests still to call back */
+};
+
+static struct mqtt_link *mqtt__links;
+static int mqtt__lib_refs;
+
+static void mqtt__resolve(struct mqtt_link *l);
+static void mqtt__lost(struct mqtt_link *l, const char *why);
+
+/* ------------------------------------------------------------ helpers -- */
+
+static char *mqtt__strdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int mqtt__streq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static void mqtt__lib_ref(void)
+{
+	if (mqtt__lib_refs++ == 0)
+		mosquitto_lib_init();
+}
+
+static void mqtt__lib_unref(void)
+{
+	if (--mqtt__lib_refs == 0)
+		mosquitto_lib_cleanup();
+}
+
+static void mqtt__free(struct mqtt_link *l)
+{
+	if (l->mosq)
+		mosquitto_destroy(l->mosq);
+	while (l->subs) {
+		struct mqtt__sub *s = l->subs;
+		l->subs = s->next;
+		free(s->topic);
+		free(s);
+	}
+	while (l->pubs) {
+		struct mqtt__pub *p = l->pubs;
+		l->pubs = p->next;
+		free(p);
+	}
+	free(l->host);
+	free(l->username);
+	if (l->password) {
+		/* Do not leave the secret in freed heap memory. */
+		memset(l->password, 0, strlen(l->password));
+		free(l->password);
+	}
+	free(l->client_id);
+	free(l->tls_ca);
+	free(l->tls_cert);
+	free(l->tls_key);
+	free(l);
+	mqtt__lib_unref();
+}
+
+/* Free a closing link once every handle and request has called back. */
+static void mqtt__maybe_free(struct mqtt_link *l)
+{
+	if (l->state == MQTT__CLOSING && l->pending == 0)
+		mqtt__free(l);
+}
+
+static void mqtt__on_handle_closed(uv_handle_t *h)
+{
+	struct mqtt_link *l = h->data;
+	l->pending--;
+	mqtt__maybe_free(l);
+}
+
+static void mqtt__on_poll_closed(uv_handle_t *h)
+{
+	struct mqtt_link *l = h->data;
+	free(h);
+	l->pending--;
+	mqtt__maybe_free(l);
+}
+
+static void mqtt__close_handle(struct mqtt_link *l, uv_handle_t *h, uv_close_cb cb)
+{
+	if (uv_is_closing(h))
+		return;
+	l->pending++;
+	uv_close(h, cb);
+}
+
+static void mqtt__poll_close(struct mqtt_link *l)
+{
+	if (!l->poll)
+		return;
+	mqtt__close_handle(l, (uv_handle_t *)l->poll, mqtt__on_poll_closed);
+	l->poll = NULL;
+	l->poll_events = 0;
+}
+
+/* Remove subscriptions marked dead, unless a dispatch is walking the list. */
+static void mqtt__sweep(struct mqtt_link *l)
+{
+	if (l->dispatching)
+		return;
+	for (struct mqtt__sub **pp = &l->subs; *pp;) {
+		struct mqtt__sub *s = *pp;
+		if (s->dead) {
+			*pp = s->next;
+			free(s->topic);
+			free(s);
+		} else {
+			pp = &s->next;
+		}
+	}
+}
+
+/* Tell every subscriber whose view differs whether the link is up. */
+static void mqtt__notify(struct mqtt_link *l)
+{
+	int up = l->state == MQTT__UP;
+	l->dispatching++;
+	for (struct mqtt__sub *s = l->subs; s; s = s->next) {
+		if (s->dead || s->reported == up)
+			continue;
+		s->reported = up;
+		if (s->state_cb)
+			s->state_cb(s->ctx, up);
+		if (l->state == MQTT__CLOSING)
+			break;
+	}
+	l->dispatching--;
+	mqtt__sweep(l);
+}
+
+static void mqtt__on_notify(uv_timer_t *t)
+{
+	mqtt__notify(t->data);
+}
+
+/* ------------------------------------------------------- socket events -- */
+
+static void mqtt__on_poll(uv_poll_t *h, int status, int events);
+
+/* Watch the socket for what libmosquitto needs now. */
+/* Is the TLS handshake (or the wait for CONNACK over TLS) going on? */
+static int mqtt__tls_connecting(const struct mqtt_link *l)
+{
+	return l->tls && l->state == MQTT__CONNECTING;
+}
+
+static void mqtt__update_poll(struct mqtt_link *l)
+{
+	if (!l->poll || (l->state != MQTT__CONNECTING && l->state != MQTT__UP))
+		return;
+	int events = UV_READABLE;
+	if (!mqtt__tls_connecting(l) && mosquitto_want_write(l->mosq))
+		events |= UV_WRITABLE;
+	if (events != l->poll_events) {
+		uv_poll_start(l->poll, events, mqtt__on_poll);
+		l->poll_events = events;
+	}
+}
+
+/* After any libmosquitto call: a lost socket means a lost link. */
+static void mqtt__after(struct mqtt_link *l, int rc)
+{
+	if (l->state != MQTT__CONNECTING && l->state != MQTT__UP)
+		return;
+	if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(l->mosq) < 0) {
+		mqtt__lost(l, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+		return;
+	}
+	mqtt__update_poll(l);
+}
+
+static void mqtt__on_poll(uv_poll_t *h, int status, int events)
+{
+	struct mqtt_link *l = h->data;
+	int rc = MOSQ_ERR_SUCCESS;
+	if (h != l->poll)
+		return;
+	if (status < 0) {
+		mqtt__lost(l, uv_strerror(status));
+		return;
+	}
+	if (mqtt__tls_connecting(l)) {
+		mqtt__after(l, mosquitto_loop(l->mosq, 0, 1));
+		return;
+	}
+	if (events & UV_READABLE)
+		rc = mosquitto_loop_read(l->mosq, 1);
+	/* Subscriber callbacks run inside loop_read and their publishes are
+	 * only queued there: send them now rather than a loop turn later. */
+	if (rc == MOSQ_ERR_SUCCESS && l->poll == h &&
+	    ((events & UV_WRITABLE) || mosquitto_want_write(l->mosq)))
+		rc = mosquitto_loop_write(l->mosq, 1);
+	if (l->poll == h)
+		mqtt__after(l, rc);
+}
+
+static void mqtt__on_misc(uv_timer_t *t)
+{
+	struct mqtt_link *l = t->data;
+	if (l->state == MQTT__CONNECTING &&
+	    uv_now(l->loop) - l->connect_started > MQTT__CONNECT_TIMEOUT) {
+		mqtt__lost(l, "no answer to CONNECT");
+		return;
+	}
+	if (l->state == MQTT__CONNECTING || l->state == MQTT__UP)
+		mqtt__after(l, mosquitto_loop_misc(l->mosq));
+}
+
+static void mqtt__on_tls_kick(uv_timer_t *t)
+{
+	struct mqtt_link *l = t->data;
+	if (!mqtt__tls_connecting(l) || !l->poll) {
+		uv_timer_stop(t);
+		return;
+	}
+	mqtt__after(l, mosquitto_loop(l->mosq, 0, 1));
+}
+
+/* ------------------------------------------------------- (re)connecting -- */
+
+static void mqtt__on_retry(uv_timer_t *t)
+{
+	mqtt__resolve(t->data);
+}
+
+static void mqtt__schedule_retry(struct mqtt_link *l)
+{
+	l->state = MQTT__WAITING;
+	uv_timer_start(&l->retry, mqtt__on_retry, l->backoff, 0);
+	l->backoff = l->backoff * 2 > MQTT__BACKOFF_MAX ? MQTT__BACKOFF_MAX : l->backoff * 2;
+}
+
+static void mqtt__lost(struct mqtt_link *l, const char *why)
+{
+	if (l->state != MQTT__CONNECTING && l->state != MQTT__UP)
+		return;
+	int was_up = l->state == MQTT__UP;
+	mqtt__poll_close(l);
+	if (was_up)
+		log_warn("mqtt %s: connection lost (%s), reconnecting in %llu ms", l->name, why,
+			 (unsigned long long)l->backoff);
+	else
+		log_warn("mqtt %s: cannot connect (%s), retrying in %llu ms", l->name, why,
+			 (unsigned long long)l->backoff);
+	mqtt__schedule_retry(l);
+	if (was_up)
+		mqtt__notify(l);
+}
+
+static void mqtt__connect(struct mqtt_link *l, const char *addr)
+{
+	l->state = MQTT__CONNECTING;
+	l->connect_started = uv_now(l->loop);
+	log_debug("mqtt %s: connecting to %s", l->name, addr);
+	int rc = mosquitto_connect_async(l->mosq, addr, l->port, l->keepalive);
+	if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(l->mosq) < 0) {
+		mqtt__lost(l, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+		return;
+	}
+	l->poll = malloc(sizeof *l->poll);
+	if (!l->poll || uv_poll_init(l->loop, l->poll, mosquitto_socket(l->mosq)) != 0) {
+		free(l->poll);
+		l->poll = NULL;
+		mqtt__lost(l, "cannot watch the socket");
+		return;
+	}
+	l->poll->data = l;
+	l->poll_events = 0;
+	mqtt__update_poll(l);
+	if (l->tls)
+		uv_timer_start(&l->tls_kick, mqtt__on_tls_kick, MQTT__TLS_KICK_MS, MQTT__TLS_KICK_MS);
+}
+
+static void mqtt__on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct mqtt_link *l = req->data;
+	l->gai_busy = 0;
+	if (l->state == MQTT__CLOSING) {
+		uv_freeaddrinfo(res);
+		l->pending--;
+		mqtt__maybe_free(l);
+		return;
+	}
+	l->pending--;
+	if (status < 0 || !res) {
+		log_warn("mqtt %s: cannot resolve host (%s), retrying in %llu ms", l->name,
+			 uv_strerror(status), (unsigned long long)l->backoff);
+		uv_freeaddrinfo(res);
+		mqtt__schedule_retry(l);
+		return;
+	}
+	char addr[64] = "";
+	if (res->ai_family == AF_INET6)
+		uv_ip6_name((const struct sockaddr_in6 *)res->ai_addr, addr, sizeof addr);
+	else
+		uv_ip4_name((const struct sockaddr_in *)res->ai_addr, addr, sizeof addr);
+	uv_freeaddrinfo(res);
+	/* TLS checks the certificate against the name we connect to. */
+	mqtt__connect(l, l->tls ? l->host : addr);
+}
+
+static void mqtt__resolve(struct mqtt_link *l)
+{
+	char port[16];
+	struct addrinfo hints;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof port, "%d", l->port);
+	l->state = MQTT__RESOLVING;
+	l->gai.data = l;
+	int rc = uv_getaddrinfo(l->loop, &l->gai, mqtt__on_resolved, l->host, port, &hints);
+	if (rc != 0) {
+		log_warn("mqtt %s: cannot resolve host (%s), retrying in %llu ms", l->name,
+			 uv_strerror(rc), (unsigned long long)l->backoff);
+		mqtt__schedule_retry(l);
+		return;
+	}
+	l->gai_busy = 1;
+	l->pending++;
+}
+
+/* ------------------------------------------------ libmosquitto callbacks -- */
+
+static void mqtt__cb_connect(struct mosquitto *mosq, void *obj, int rc)
+{
+	struct mqtt_link *l = obj;
+	(void)mosq;
+	if (l->state != MQTT__CONNECTING)
+		return;
+	if (rc != 0) {
+		/* libmosquitto closes the socket next; mqtt__after() sees it. */
+		log_warn("mqtt %s: broker refused the connection: %s", l->name,
+			 mosquitto_connack_string(rc));
+		return;
+	}
+	l->state = MQTT__UP;
+	l->backoff = MQTT__BACKOFF_MIN;
+	uv_timer_stop(&l->tls_kick);
+	log_info("mqtt %s: connected", l->name);
+	/* The broker handles one client's packets in order, so these
+	 * subscriptions are in place before anything we publish next. */
+	for (struct mqtt__sub *s = l->subs; s; s = s->next)
+		if (!s->dead)
+			mosquitto_subscribe(l->mosq, NULL, s->topic, s->qos);
+	mqtt__notify(l);
+}
+
+static void mqtt__cb_disconnect(struct mosquitto *mosq, void *obj, int rc)
+{
+	struct mqtt_link *l = obj;
+	(void)mosq;
+	mqtt__lost(l, rc == MOSQ_ERR_SUCCESS ? "disconnected" : mosquitto_strerror(rc));
+}
+
+static void mqtt__cb_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *m)
+{
+	struct mqtt_link *l = obj;
+	(void)mosq;
+	if (l->state == MQTT__CLOSING || !m->topic)
+		return;
+	l->dispatching++;
+	for (struct mqtt__sub *s = l->subs; s; s = s->next) {
+		bool match = false;
+		if (s->dead || !s->msg_cb)
+			continue;
+		if (strcmp(s->topic, m->topic) == 0)
+			match = true;
+		else if (strpbrk(s->topic, "+#"))
+			mosquitto_topic_matches_sub(s->topic, m->topic, &match);
+		if (match)
+			s->msg_cb(s->ctx, m->topic, m->payload, m->payloadlen > 0 ? (size_t)m->payloadlen : 0);
+		if (l->state == MQTT__CLOSING)
+			break;
+	}
+	l->dispatching--;
+	mqtt__sweep(l);
+}
+
+static void mqtt__cb_publish(struct mosquitto *mosq, void *obj, int mid)
+{
+	struct mqtt_link *l = obj;
+	(void)mosq;
+	for (struct mqtt__pub **pp = &l->pubs; *pp; pp = &(*pp)->next) {
+		struct mqtt__pub *p = *pp;
+		if (p->mid != mid)
+			continue;
+		*pp = p->next;
+		mqtt_pub_cb cb = p->cb;
+		void *ctx = p->ctx;
+		free(p);
+		if (cb && l->state != MQTT__CLOSING)
+			cb(ctx, mid);
+		return;
+	}
+}
+
+static void mqtt__cb_subscribe(struct mosquitto *mosq, void *obj, int mid, int n, const int *granted)
+{
+	struct mqtt_link *l = obj;
+	(void)mosq;
+	(void)mid;
+	for (int i = 0; i < n; i++)
+		if (granted[i] == 0x80)
+			log_warn("mqtt %s: the broker refused a subscription", l->name);
+}
+
+static void mqtt__cb_log(struct mosquitto *mosq, void *obj, int level, const char *str)
+{
+	struct mqtt_link *l = obj;
+	(void)mosq;
+	/* libmosquitto's own errors; its per-packet chatter stays out. */
+	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
+		log_warn("mqtt %s: %s", l->name, str);
+}
+
+/* ------------------------------------------------------------- public -- */
+
+static struct mqtt_link *mqtt__find(uv_loop_t *loop, const char *host, int port,
+				    const char *username, const char *client_id)
+{
+	for (struct mqtt_link *l = mqtt__links; l; l = l->next)
+		if (l->loop == loop && l->port == port && mqtt__streq(l->host, host) &&
+		    mqtt__streq(l->username, username) && mqtt__streq(l->client_id, client_id))
+			return l;
+	return NULL;
+}
+
+struct mqtt_link *mqtt_link_get(uv_loop_t *loop, const struct config_mqtt *cfg,
+				const char *client_id, char *err, size_t errlen)
+{
+	return mqtt_link_get_will(loop, cfg, client_id, NULL, NULL, err, errlen);
+}
+
+struct mqtt_link *mqtt_link_get_will(uv_loop_t *loop, const struct config_mqtt *cfg,
+				     const char *client_id, const char *will_topic,
+				     const char *will_payload, char *err, size_t errlen)
+{
+	const char *host = cfg->host && *cfg->host ? cfg->host : "127.0.0.1";
+	int tls = cfg->has_tls;
+	int port = cfg->port > 0 ? cfg->port : (tls ? 8883 : 1883);
+	int rc;
+
+	if (client_id && !*client_id)
+		client_id = NULL;
+	struct mqtt_link *l = mqtt__find(loop, host, port, cfg->username, client_id);
+	if (l) {
+		if (!mqtt__streq(l->password, cfg->password) || l->tls != tls)
+			log_warn("mqtt %s: devices sharing client ID %s disagree on password or "
+				 "TLS; the first one's settings are used",
+				 l->name, client_id ? client_id : "(random)");
+		l->refs++;
+		return l;
+	}
+
+	l = calloc(1, sizeof *l);
+	if (!l) {
+		snprintf(err, errlen, "mqtt: out of memory");
+		return NULL;
+	}
+	mqtt__lib_ref();
+	l->loop = loop;
+	l->port = port;
+	l->tls = tls;
+	l->keepalive = cfg->keepalive >= 5 ? cfg->keepalive : 60;
+	l->backoff = MQTT__BACKOFF_MIN;
+	l->host = strdup(host);
+	l->username = mqtt__strdup(cfg->username);
+	l->password = mqtt__strdup(cfg->password);
+	l->client_id = mqtt__strdup(client_id);
+	if (tls) {
+		l->tls_ca = mqtt__strdup(cfg->tls.ca_file);
+		l->tls_cert = mqtt__strdup(cfg->tls.cert_file);
+		l->tls_key = mqtt__strdup(cfg->tls.key_file);
+	}
+	snprintf(l->name, sizeof l->name, "%s:%d (%s)", host, port,
+		 client_id ? client_id : "random client ID");
+	l->mosq = mosquitto_new(client_id, true, l);
+	if (!l->host || !l->mosq) {
+		snprintf(err, errlen, "mqtt %s: cannot create a client (%s)", l->name, strerror(errno));
+		goto fail;
+	}
+	mosquitto_int_option(l->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+	if (l->username &&
+	    (rc = mosquitto_username_pw_set(l->mosq, l->username, l->password)) != MOSQ_ERR_SUCCESS) {
+		snprintf(err, errlen, "mqtt %s: username: %s", l->name, mosquitto_strerror(rc));
+		goto fail;
+	}
+	if (tls) {
+		if (!l->tls_ca)
+			mosquitto_int_option(l->mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
+		rc = mosquitto_tls_set(l->mosq, l->tls_ca, NULL, l->tls_cert, l->tls_key, NULL);
+		if (rc != MOSQ_ERR_SUCCESS) {
+			/* Name the files, never their contents. */
+			snprintf(err, errlen, "mqtt %s: TLS (ca_file %s, cert_file %s, key_file %s): %s",
+				 l->name, l->tls_ca ? l->tls_ca : "-", l->tls_cert ? l->tls_cert : "-",
+				 l->tls_key ? l->tls_key : "-", mosquitto_strerror(rc));
+			goto fail;
+		}
+	}
+	if (will_topic && (rc = mosquitto_will_set(l->mosq, will_topic,
+						   will_payload ? (int)strlen(will_payload) : 0,
+						   will_payload, cfg->qos, true)) != MOSQ_ERR_SUCCESS) {
+		snprintf(err, errlen, "mqtt %s: last will: %s", l->name, mosquitto_strerror(rc));
+		goto fail;
+	}
+	mosquitto_connect_callback_set(l->mosq, mqtt__cb_connect);
+	mosquitto_disconnect_callback_set(l->mosq, mqtt__cb_disconnect);
+	mosquitto_message_callback_set(l->mosq, mqtt__cb_message);
+	mosquitto_publish_callback_set(l->mosq, mqtt__cb_publish);
+	mosquitto_subscribe_callback_set(l->mosq, mqtt__cb_subscribe);
+	mosquitto_log_callback_set(l->mosq, mqtt__cb_log);
+
+	uv_timer_init(loop, &l->misc);
+	uv_timer_init(loop, &l->retry);
+	uv_timer_init(loop, &l->notify);
+	uv_timer_init(loop, &l->tls_kick);
+	l->misc.data = l->retry.data = l->notify.data = l->tls_kick.data = l;
+	uv_timer_start(&l->misc, mqtt__on_misc, MQTT__MISC_MS, MQTT__MISC_MS);
+	uv_unref((uv_handle_t *)&l->misc);
+
+	l->refs = 1;
+	l->next = mqtt__links;
+	mqtt__links = l;
+	mqtt__resolve(l);
+	return l;
+
+fail:
+	mqtt__free(l);
+	return NULL;
+}
+
+int mqtt_link_subscribe(struct mqtt_link *l, const char *topic, int qos, mqtt_msg_cb msg_cb,
+			mqtt_state_cb state_cb, void *ctx)
+{
+	if (!l || !topic || !*topic)
+		return MB_EINVAL;
+	struct mqtt__sub *s = calloc(1, sizeof *s);
+	if (!s || !(s->topic = strdup(topic))) {
+		free(s);
+		return MB_ENOMEM;
+	}
+	s->qos = qos;
+	s->msg_cb = msg_cb;
+	s->state_cb = state_cb;
+	s->ctx = ctx;
+	/* Append: dispatch order is subscription order. */
+	struct mqtt__sub **pp = &l->subs;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = s;
+	if (l->state == MQTT__UP) {
+		mosquitto_subscribe(l->mosq, NULL, topic, qos);
+		mqtt__update_poll(l);
+		/* Tell the new subscriber "up" from the loop, not from inside
+		 * its own open path. */
+		uv_timer_start(&l->notify, mqtt__on_notify, 0, 0);
+	}
+	return 0;
+}
+
+int mqtt_link_publish(struct mqtt_link *l, const char *topic, const void *payload, size_t len,
+		      int qos, int retain, int *mid, mqtt_pub_cb pub_cb, void *ctx)
+{
+	int m = 0;
+	if (!l || !topic)
+		return MB_EINVAL;
+	if (l->state != MQTT__UP)
+		return MB_ELINK;
+	if (len > 268435455u)
+		return MB_ETOOBIG;
+	int rc = mosquitto_publish(l->mosq, &m, topic, (int)len, payload, qos, retain != 0);
+	switch (rc) {
+	case MOSQ_ERR_SUCCESS:
+		break;
+	case MOSQ_ERR_NO_CONN:
+	case MOSQ_ERR_CONN_LOST:
+		mqtt__after(l, rc);
+		return MB_ELINK;
+	case MOSQ_ERR_PAYLOAD_SIZE:
+	case MOSQ_ERR_OVERSIZE_PACKET:
+		return MB_ETOOBIG;
+	case MOSQ_ERR_NOMEM:
+		return MB_ENOMEM;
+	case MOSQ_ERR_INVAL:
+	case MOSQ_ERR_MALFORMED_UTF8:
+		return MB_EINVAL;
+	default:
+		log_debug("mqtt %s: publish: %s", l->name, mosquitto_strerror(rc));
+		mqtt__after(l, rc);
+		return MB_EIO;
+	}
+	if (mid)
+		*mid = m;
+	if (pub_cb && qos > 0) {
+		struct mqtt__pub *p = calloc(1, sizeof *p);
+		if (p) {
+			p->mid = m;
+			p->cb = pub_cb;
+			p->ctx = ctx;
+			p->next = l->pubs;
+			l->pubs = p;
+		}
+	}
+	mqtt__update_poll(l);
+	return 0;
+}
+
+int mqtt_link_is_up(const struct mqtt_link *l)
+{
+	return l && l->state == MQTT__UP;
+}
+
+static void mqtt__close(struct mqtt_link *l)
+{
+	for (struct mqtt_link **pp = &mqtt__links; *pp; pp = &(*pp)->next) {
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	}
+	int was_up = l->state == MQTT__UP;
+	/* CLOSING first: libmosquitto calls on_disconnect from inside
+	 * mosquitto_disconnect(), which must not look like a lost link. */
+	l->state = MQTT__CLOSING;
+	if (was_up) {
+		/* A clean DISCONNECT keeps the broker from publishing our will. */
+		mosquitto_disconnect(l->mosq);
+		log_info("mqtt %s: disconnected", l->name);
+	}
+	mqtt__poll_close(l);
+	mqtt__close_handle(l, (uv_handle_t *)&l->misc, mqtt__on_handle_closed);
+	mqtt__close_handle(l, (uv_handle_t *)&l->retry, mqtt__on_handle_closed);
+	mqtt__close_handle(l, (uv_handle_t *)&l->notify, mqtt__on_handle_closed);
+	mqtt__close_handle(l, (uv_handle_t *)&l->tls_kick, mqtt__on_handle_closed);
+	/* A lookup running on the thread pool cannot be cancelled; its
+	 * callback (UV_ECANCELED or not) releases the link then. */
+	if (l->gai_busy)
+		uv_cancel((uv_req_t *)&l->gai);
+}
+
+void mqtt_link_release(struct mqtt_link *l, void *ctx)
+{
+	if (!l)
+		return;
+	for (struct mqtt__sub *s = l->subs; s; s = s->next) {
+		if (s->dead || s->ctx != ctx)
+			continue;
+		s->dead = 1;
+		/* Unsubscribe unless another subscriber still wants the topic. */
+		int wanted = 0;
+		for (struct mqtt__sub *o = l->subs; o; o = o->next)
+			if (!o->dead && strcmp(o->topic, s->topic) == 0)
+				wanted = 1;
+		if (!wanted && l->state == MQTT__UP && l->refs > 1)
+			mosquitto_unsubscribe(l->mosq, NULL, s->topic);
+	}
+	for (struct mqtt__pub **pp = &l->pubs; *pp;) {
+		struct mqtt__pub *p = *pp;
+		if (p->ctx == ctx) {
+			*pp = p->next;
+			free(p);
+		} else {
+			pp = &p->next;
+		}
+	}
+	mqtt__sweep(l);
+	if (--l->refs > 0) {
+		mqtt__update_poll(l);
+		return;
+	}
+	mqtt__close(l);
+}

@@ -1,0 +1,166 @@
+#include "status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "device.h"
+#include "log.h"
+#include "map.h"
+#include "mb_error.h"
+#include "mqtt.h"
+
+struct status {
+	const struct config_status *cfg;
+	struct mqtt_link *link;
+	struct device **devs;
+	size_t ndevs;
+	uv_timer_t timer;
+	char topic[256]; /* <prefix>/status */
+};
+
+/* Names and map texts come from config and map files; escape them so that
+ * the document stays valid JSON whatever a site writes there. */
+static size_t status__str(char *buf, size_t len, size_t at, const char *s)
+{
+	if (at < len)
+		buf[at] = '"';
+	at++;
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[8];
+		size_t n;
+		if (c == '"' || c == '\\')
+			n = (size_t)snprintf(esc, sizeof esc, "\\%c", c);
+		else if (c < 0x20)
+			n = (size_t)snprintf(esc, sizeof esc, "\\u%04x", c);
+		else
+			n = (size_t)snprintf(esc, sizeof esc, "%c", c);
+		for (size_t i = 0; i < n; i++, at++)
+			if (at < len)
+				buf[at] = esc[i];
+	}
+	if (at < len)
+		buf[at] = '"';
+	return at + 1;
+}
+
+size_t status_device_json(const struct device *dev, char *buf, size_t len)
+{
+	const struct device_stats *s = device_stats(dev);
+	const struct map *m = device_map(dev);
+	size_t at = 0;
+	int n;
+#define STATUS__PUT(...)                                                            \
+	do {                                                                        \
+		n = snprintf(at < len ? buf + at : NULL, at < len ? len - at : 0, __VA_ARGS__); \
+		at += n > 0 ? (size_t)n : 0;                                        \
+	} while (0)
+	STATUS__PUT("{\"name\":");
+	at = status__str(buf, len, at, device_name(dev));
+	STATUS__PUT(",\"unit_id\":%d,\"map\":", device_unit(dev));
+	at = status__str(buf, len, at, map_name(m));
+	STATUS__PUT(",\"protocol\":");
+	at = status__str(buf, len, at, map_protocol(m));
+	STATUS__PUT(",\"trust\":");
+	at = status__str(buf, len, at, map_trust(m));
+	STATUS__PUT(",\"link_up\":%s,\"last_success\":%llu,\"last_attempt\":%llu,"
+		    "\"requests\":%llu,\"cache_hits\":%llu,\"native\":%llu,\"timeouts\":%llu,"
+		    "\"errors\":%llu,\"dropped\":%llu}",
+		    device_link_up(dev) ? "true" : "false", (unsigned long long)s->last_success,
+		    (unsigned long long)s->last_attempt, (unsigned long long)s->requests,
+		    (unsigned long long)s->cache_hits, (unsigned long long)s->native,
+		    (unsigned long long)s->timeouts, (unsigned long long)s->errors,
+		    (unsigned long long)s->dropped);
+#undef STATUS__PUT
+	if (len)
+		buf[at < len ? at : len - 1] = 0;
+	return at < len ? at : len - 1;
+}
+
+static void status__publish_all(struct status *st)
+{
+	char topic[512], doc[1024];
+	if (!mqtt_link_is_up(st->link))
+		return;
+	for (size_t i = 0; i < st->ndevs; i++) {
+		snprintf(topic, sizeof topic, "%s/device/%s", st->cfg->prefix, device_name(st->devs[i]));
+		size_t n = status_device_json(st->devs[i], doc, sizeof doc);
+		mqtt_link_publish(st->link, topic, doc, n, st->cfg->mqtt.qos, 1, NULL, NULL, NULL);
+	}
+}
+
+static void status__on_timer(uv_timer_t *h)
+{
+	status__publish_all(h->data);
+}
+
+static void status__on_msg(void *ctx, const char *topic, const uint8_t *payload, size_t len)
+{
+	(void)ctx;
+	(void)topic;
+	(void)payload;
+	(void)len;
+}
+
+static void status__on_state(void *ctx, int up)
+{
+	struct status *st = ctx;
+	if (!up)
+		return;
+	mqtt_link_publish(st->link, st->topic, "online", 6, 1, 1, NULL, NULL, NULL);
+	status__publish_all(st);
+}
+
+void status_set_devices(struct status *st, struct device *const *devs, size_t ndevs)
+{
+	struct device **copy = calloc(ndevs ? ndevs : 1, sizeof *copy);
+	if (!copy)
+		return;
+	memcpy(copy, devs, ndevs * sizeof *copy);
+	free(st->devs);
+	st->devs = copy;
+	st->ndevs = ndevs;
+	status__publish_all(st);
+}
+
+int status_start(uv_loop_t *loop, const struct config_status *cfg, struct device *const *devs,
+		 size_t ndevs, struct status **out, char *err, size_t errlen)
+{
+	struct status *st = calloc(1, sizeof *st);
+	if (!st)
+		return MB_ENOMEM;
+	st->cfg = cfg;
+	snprintf(st->topic, sizeof st->topic, "%s/status", cfg->prefix);
+	const char *client_id = cfg->mqtt.client_id ? cfg->mqtt.client_id : "modbridge-status";
+	st->link = mqtt_link_get_will(loop, &cfg->mqtt, client_id, st->topic, "offline", err, errlen);
+	if (!st->link) {
+		free(st);
+		return MB_EIO;
+	}
+	status_set_devices(st, devs, ndevs);
+	/* Subscribing to our own status topic gives us the link's up/down. */
+	mqtt_link_subscribe(st->link, st->topic, 0, status__on_msg, status__on_state, st);
+	uv_timer_init(loop, &st->timer);
+	st->timer.data = st;
+	uv_timer_start(&st->timer, status__on_timer, (uint64_t)cfg->interval * 1000,
+		       (uint64_t)cfg->interval * 1000);
+	*out = st;
+	return 0;
+}
+
+static void status__on_close(uv_handle_t *h)
+{
+	struct status *st = h->data;
+	free(st->devs);
+	free(st);
+}
+
+void status_close(struct status *st)
+{
+	if (mqtt_link_is_up(st->link))
+		mqtt_link_publish(st->link, st->topic, "offline", 7, 1, 1, NULL, NULL, NULL);
+	mqtt_link_release(st->link, st);
+	uv_close((uv_handle_t *)&st->timer, status__on_close);
+}

@@ -1,0 +1,42 @@
+/* The `memory` protocol: a virtual device held in the daemon. Its register
+ * cache is the device itself (TRANSPORT_CACHE_IS_STORE): the device model
+ * initialises it from the map's `default` values, answers reads from it and
+ * stores checked writes into it, so this transport never sees a transaction. */
+#include "transport.h"
+
+#include "mbdef.h"
+
+static int tr_memory__open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
+			   const struct map *map, void **state, char *err, size_t errlen)
+{
+	(void)dev;
+	(void)loop;
+	(void)cfg;
+	(void)map;
+	(void)err;
+	(void)errlen;
+	*state = NULL;
+	return 0;
+}
+
+static int tr_memory__start(void *state, struct txn *t)
+{
+	/* Unreachable: the device model serves memory devices from the cache. */
+	(void)state;
+	(void)t;
+	return MB_EXC_DEVICE_FAILURE;
+}
+
+static int tr_memory__link_up(void *state)
+{
+	(void)state;
+	return 1;
+}
+
+const struct transport_ops transport_memory = {
+	.name = "memory",
+	.flags = TRANSPORT_CACHE_IS_STORE,
+	.open = tr_memory__open,
+	.start = tr_memory__start,
+	.link_up = tr_memory__link_up,
+};

@@ -1,0 +1,331 @@
+/* The Venus text protocol codec (include/venus.h). Replies are parsed in
+ * place: a pair is two (pointer, length) slices of the caller's buffer, so a
+ * 1 KiB status dump costs no allocation and no copy. */
+#include "venus.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mb_error.h"
+
+static int venus__is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\0';
+}
+
+/* Keys are short identifiers (`tot_i`, `wifi_n`, `get_power`); anything else
+ * in a key means the message is not what we think it is. */
+static int venus__key_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_';
+}
+
+static int venus__key_ok(const char *k, size_t n)
+{
+	if (n == 0 || n > VENUS_MAX_KEY)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!venus__key_char(k[i]))
+			return 0;
+	return 1;
+}
+
+/* Values are free text (a WiFi name may hold anything printable, UTF-8
+ * included); control characters never occur in a genuine reply. */
+static int venus__val_ok(const char *v, size_t n)
+{
+	if (n > VENUS_MAX_VALUE)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+static int venus__key_is(const struct venus_pair *p, const char *key)
+{
+	size_t n = strlen(key);
+	return p->klen == n && memcmp(p->key, key, n) == 0;
+}
+
+int venus_int(const char *s, size_t n, int64_t *out)
+{
+	size_t i = 0;
+	int neg = 0;
+	uint64_t v = 0;
+
+	if (!s || !out)
+		return MB_EINVAL;
+	if (i < n && (s[i] == '-' || s[i] == '+'))
+		neg = s[i++] == '-';
+	if (i == n)
+		return MB_EPARSE;
+	for (; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return MB_EPARSE;
+		unsigned d = (unsigned)(s[i] - '0');
+		/* INT64_MIN has one more unit than INT64_MAX. */
+		uint64_t lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+		if (v > (lim - d) / 10)
+			return MB_ERANGE;
+		v = v * 10 + d;
+	}
+	if (neg)
+		*out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+	else
+		*out = (int64_t)v;
+	return 0;
+}
+
+int venus_parse(const char *buf, size_t len, struct venus_reply *r)
+{
+	if (!buf || !r)
+		return MB_EINVAL;
+	r->npairs = 0;
+	r->malformed = 0;
+	r->has_cd = 0;
+	r->cd = -1;
+
+	size_t b = 0, e = len;
+	while (b < e && venus__is_space(buf[b]))
+		b++;
+	while (e > b && venus__is_space(buf[e - 1]))
+		e--;
+
+	int first = 1;
+	while (b < e) {
+		const char *piece = buf + b;
+		const char *comma = memchr(piece, ',', e - b);
+		size_t plen = comma ? (size_t)(comma - piece) : e - b;
+		b += plen + (comma ? 1 : 0);
+		if (plen == 0)
+			continue; /* ",," or a trailing comma: nothing lost */
+
+		const char *eq = memchr(piece, '=', plen);
+		if (!eq) {
+			r->malformed++;
+			first = 0;
+			continue;
+		}
+		size_t klen = (size_t)(eq - piece), vlen = plen - klen - 1;
+		if (!venus__key_ok(piece, klen) || !venus__val_ok(eq + 1, vlen)) {
+			r->malformed++;
+			first = 0;
+			continue;
+		}
+		struct venus_pair p = {
+		    .key = piece, .klen = (uint16_t)klen, .val = eq + 1, .vlen = (uint16_t)vlen};
+		/* Only a leading cd= names the command answered; a later one is
+		 * an ordinary pair. */
+		if (first && venus__key_is(&p, "cd") && venus_int(p.val, p.vlen, &r->cd) == 0) {
+			r->has_cd = 1;
+			first = 0;
+			continue;
+		}
+		first = 0;
+		if (r->npairs == VENUS_MAX_PAIRS) {
+			r->malformed++;
+			continue;
+		}
+		r->pairs[r->npairs++] = p;
+	}
+	return (int)r->npairs;
+}
+
+const struct venus_pair *venus_find(const struct venus_reply *r, const char *key)
+{
+	if (!r || !key)
+		return NULL;
+	for (size_t i = 0; i < r->npairs; i++)
+		if (venus__key_is(&r->pairs[i], key))
+			return &r->pairs[i];
+	return NULL;
+}
+
+enum venus_kind venus_classify(const struct venus_reply *r, int *ret)
+{
+	if (!r || r->npairs == 0)
+		return VENUS_MALFORMED;
+	const struct venus_pair *p = venus_find(r, "ret");
+	if (!p)
+		return VENUS_STATUS;
+	/* An acknowledgement is `ret` alone; `ret` mixed with data is neither
+	 * a clean answer to a write nor a status dump. */
+	int64_t v;
+	if (r->npairs != 1 || venus_int(p->val, p->vlen, &v) != 0 || (v != 0 && v != 1))
+		return VENUS_MALFORMED;
+	if (ret)
+		*ret = (int)v;
+	return VENUS_ACK;
+}
+
+int venus_parse_ack(const char *buf, size_t len, int *ret, int64_t *cd)
+{
+	struct venus_reply r;
+	int v = 0;
+	if (venus_parse(buf, len, &r) < 0 || r.malformed || venus_classify(&r, &v) != VENUS_ACK)
+		return MB_EPARSE;
+	if (ret)
+		*ret = v;
+	if (cd)
+		*cd = r.has_cd ? r.cd : -1;
+	return 0;
+}
+
+int venus_field(const struct venus_pair *p, int field, const char **s, size_t *n)
+{
+	if (!p || !s || !n)
+		return MB_EINVAL;
+	const char *v = p->val, *end = p->val + p->vlen;
+	if (field < 0) {
+		*s = v;
+		*n = p->vlen;
+		return 0;
+	}
+	for (int i = 0; i < field; i++) {
+		const char *bar = memchr(v, '|', (size_t)(end - v));
+		if (!bar)
+			return MB_ENOENT;
+		v = bar + 1;
+	}
+	const char *bar = memchr(v, '|', (size_t)(end - v));
+	*s = v;
+	*n = (size_t)((bar ? bar : end) - v);
+	return 0;
+}
+
+int venus_pair_int(const struct venus_pair *p, int field, int64_t *out)
+{
+	const char *s;
+	size_t n;
+	int rc = venus_field(p, field, &s, &n);
+	return rc ? rc : venus_int(s, n, out);
+}
+
+int venus_pair_str(const struct venus_pair *p, int field, char *out, size_t outlen)
+{
+	const char *s;
+	size_t n;
+	if (!out || outlen == 0)
+		return MB_EINVAL;
+	int rc = venus_field(p, field, &s, &n);
+	if (rc) {
+		out[0] = 0;
+		return rc;
+	}
+	size_t k = n < outlen - 1 ? n : outlen - 1;
+	memcpy(out, s, k);
+	out[k] = 0;
+	return k < n ? MB_ETOOBIG : 0;
+}
+
+/* Parse the placeholder starting after '{' at t: its index into args
+ * ({value} is 0) and where it ends (just past '}'). MB_EPARSE if unknown. */
+static int venus__placeholder(const char *t, long *index, const char **after)
+{
+	const char *close = strchr(t, '}');
+	if (!close)
+		return MB_EPARSE;
+	size_t n = (size_t)(close - t);
+	if (n == 5 && memcmp(t, "value", 5) == 0) {
+		*index = 0;
+	} else {
+		/* Up to three digits: no command has more than a few fields. */
+		if (n == 0 || n > 3)
+			return MB_EPARSE;
+		long v = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (t[i] < '0' || t[i] > '9')
+				return MB_EPARSE;
+			v = v * 10 + (t[i] - '0');
+		}
+		*index = v;
+	}
+	*after = close + 1;
+	return 0;
+}
+
+int venus_render(const char *tmpl, const int64_t *args, size_t nargs, char *out, size_t outlen)
+{
+	size_t used = 0;
+	if (!tmpl || !out || outlen == 0 || (nargs && !args))
+		return MB_EINVAL;
+	for (const char *t = tmpl; *t;) {
+		if (*t != '{') {
+			if (used + 1 >= outlen)
+				return MB_ETOOBIG;
+			out[used++] = *t++;
+			continue;
+		}
+		long idx;
+		const char *after;
+		if (venus__placeholder(t + 1, &idx, &after) != 0 || idx < 0 || (size_t)idx >= nargs)
+			return MB_EPARSE;
+		char num[24];
+		int k = snprintf(num, sizeof num, "%lld", (long long)args[idx]);
+		if (k < 0 || used + (size_t)k >= outlen)
+			return MB_ETOOBIG;
+		memcpy(out + used, num, (size_t)k);
+		used += (size_t)k;
+		t = after;
+	}
+	out[used] = 0;
+	return (int)used;
+}
+
+int venus_template_max_index(const char *tmpl)
+{
+	long max = -1;
+	if (!tmpl)
+		return MB_EINVAL;
+	for (const char *t = tmpl; *t;) {
+		if (*t != '{') {
+			t++;
+			continue;
+		}
+		long idx;
+		const char *after;
+		if (venus__placeholder(t + 1, &idx, &after) != 0)
+			return MB_EPARSE;
+		if (idx > max)
+			max = idx;
+		t = after;
+	}
+	return (int)max;
+}
+
+int venus_id_valid(const char *id)
+{
+	if (!id)
+		return 0;
+	size_t i = 0;
+	for (; id[i]; i++)
+		if (i >= VENUS_ID_LEN ||
+		    !((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+			return 0;
+	return i == VENUS_ID_LEN;
+}
+
+int venus_topic_level_valid(const char *s)
+{
+	if (!s || !*s)
+		return 0;
+	size_t i = 0;
+	for (; s[i]; i++)
+		if (i >= 64 || s[i] == '/' || s[i] == '+' || s[i] == '#' ||
+		    (unsigned char)s[i] < 0x20)
+			return 0;
+	return 1;
+}
+
+int venus_topic(char *out, size_t outlen, const char *prefix, const char *type, const char *dir,
+		const char *id)
+{
+	if (!out || !prefix || !type || !dir || !id)
+		return MB_EINVAL;
+	int n = snprintf(out, outlen, "%s/%s/%s/%s/ctrl", prefix, type, dir, id);
+	if (n < 0 || (size_t)n >= outlen)
+		return MB_ETOOBIG;
+	return n;
+}

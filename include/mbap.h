@@ -1,0 +1,91 @@
+/* Modbus TCP framing (MBAP) and the PDUs the front speaks: a pure codec over
+ * byte buffers, no I/O and no globals, so that it can be unit-tested and
+ * fuzzed alone. The server feeds it what a connection received and writes
+ * what it builds.
+ *
+ * ADU = MBAP header (transaction ID, protocol ID 0, length, unit ID) + PDU.
+ * The length field counts the unit ID and the PDU, so it is 2..254. */
+#ifndef MBAP_H
+#define MBAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MBAP_HEADER 7	 /* tid(2) pid(2) length(2) unit(1) */
+#define MBAP_MAX_PDU 253 /* function code + data */
+#define MBAP_MAX_ADU (MBAP_HEADER + MBAP_MAX_PDU)
+
+/* FC43 sub-function: Read Device Identification (MEI type 0x0E). */
+#define MBAP_MEI_DEVICE_ID 0x0E
+/* Conformity level we announce: basic identification objects (0..2),
+ * stream access and individual access (code 04). The Modbus specification
+ * reserves 0x01 for "stream access only", so a server that also serves
+ * individual objects announces 0x81. */
+#define MBAP_CONFORMITY 0x81
+
+/* One decoded request. `exc` is the exception it deserves as a request of
+ * its own (function code not supported, quantity out of range, lengths
+ * that do not agree); 0 when it is well formed. Whether the addresses exist
+ * and the values are acceptable is the device's question. */
+struct mbap_req {
+	uint16_t tid;
+	uint8_t unit;
+	uint8_t fc;
+	uint8_t exc;
+	uint16_t addr;	       /* FC03/04/06/16: first register */
+	uint16_t count;	       /* FC03/04/16: registers; FC06: 1 */
+	uint16_t value;	       /* FC06: the value to write */
+	const uint8_t *values; /* FC16: count big-endian words inside the parsed buffer
+				* (valid only while that buffer is); NULL otherwise */
+	uint8_t mei;	       /* FC43: MEI type */
+	uint8_t id_code;       /* FC43/0E: Read Device ID code (1..4) */
+	uint8_t object_id;     /* FC43/0E: first (or the one) object */
+};
+
+/* Parse one ADU at the start of buf. Returns the bytes it takes (> 0) and
+ * fills req; 0 when buf holds only part of an ADU (read more); MB_EPROTO
+ * when the bytes cannot be Modbus TCP (protocol ID != 0, length < 2 or
+ * > 254): the stream has lost its framing and the connection must close.
+ * A malformed PDU inside a well-framed ADU is not garbage: it is consumed
+ * and req->exc says which exception answers it. */
+int mbap_parse(const uint8_t *buf, size_t len, struct mbap_req *req);
+
+/* Decode the FC06 value or the FC16 values into count host-order words. */
+void mbap_req_words(const struct mbap_req *req, uint16_t *words);
+
+/* Answer builders: write a whole ADU (header with the request's tid and
+ * unit) into out and return its length, or MB_ETOOBIG when outlen is too
+ * small (MBAP_MAX_ADU is always enough), MB_EINVAL when the request is not
+ * of a kind the builder answers. */
+
+/* FC03/04: req->count words. */
+int mbap_answer_read(const struct mbap_req *req, const uint16_t *words, uint8_t *out,
+		     size_t outlen);
+/* FC06: the echo of address and value; FC16: address and quantity. */
+int mbap_answer_write(const struct mbap_req *req, uint8_t *out, size_t outlen);
+/* Exception: function code | 0x80, then the code. */
+int mbap_answer_exception(const struct mbap_req *req, uint8_t exc, uint8_t *out, size_t outlen);
+
+/* The basic identification objects, indexed by object ID. */
+enum mbap_object {
+	MBAP_OBJ_VENDOR = 0,
+	MBAP_OBJ_PRODUCT = 1,
+	MBAP_OBJ_REVISION = 2,
+	MBAP_NOBJ = 3
+};
+
+/* FC43/0E: codes 01..03 stream the basic objects from req->object_id (an
+ * unknown ID restarts at 0, and a code above our conformity level is
+ * answered at our level, as the specification says); code 04 answers one
+ * object or exception 02 when it does not exist. Objects that do not fit
+ * one answer are announced with "more follows" and the next object ID.
+ * NULL strings are sent empty. */
+int mbap_answer_ident(const struct mbap_req *req, const char *const objects[MBAP_NOBJ],
+		      uint8_t *out, size_t outlen);
+
+/* The answer for a finished request: status 0 -> the function's own answer
+ * (reads take words), otherwise exception `status`. */
+int mbap_answer(const struct mbap_req *req, int status, const uint16_t *words, uint8_t *out,
+		size_t outlen);
+
+#endif

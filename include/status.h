@@ -1,0 +1,23 @@
+/* Status over MQTT (config group `status`): `<prefix>/status` is "online"
+ * (retained, with "offline" as last will), and every `interval` seconds each
+ * device's counters go to `<prefix>/device/<name>` as a JSON document. */
+#ifndef STATUS_H
+#define STATUS_H
+
+#include <stddef.h>
+#include <uv.h>
+
+struct status;
+struct device;
+struct config_status;
+
+int status_start(uv_loop_t *loop, const struct config_status *cfg, struct device *const *devs,
+		 size_t ndevs, struct status **out, char *err, size_t errlen);
+/* The device set changed (reload). */
+void status_set_devices(struct status *st, struct device *const *devs, size_t ndevs);
+/* Publish "offline", disconnect, free once closed. */
+void status_close(struct status *st);
+/* The JSON document of one device into buf; returns its length. */
+size_t status_device_json(const struct device *dev, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,409 @@
+#!/bin/sh
+# make bench: modbridge against baselines on 127.0.0.1, table on stdout and in
+# $MB_BUILD/bench.md. It measures and reports; it asserts nothing about time
+# (the targets stand beside the figures). It fails only when something did
+# not run: a server that would not start, a load generator that saw errors.
+#
+# Baselines: base_limit (canned answers: as fast as a Modbus TCP server on this
+# loopback can be), base_libmodbus (the canonical libmodbus server), and
+# pymodbus (Debian's python3-pymodbus), each serving holding 0..9 = 100..109
+# like the bridge's memory device with maps/scratch.conf.
+#
+# Runs of the bridge and of its baselines alternate (A B C A B C ...) and the
+# best of each is kept, so that a slow moment on a shared machine hurts both.
+# The server is pinned to CPU 0 and the load generator to CPU 1.
+#
+# Knobs (environment): BENCH_SECONDS (2) per run, BENCH_WARMUP (0.3),
+# BENCH_REPS (2), BENCH_RATE (10000 req/s for case 5), BENCH_CASES ("1 2 3 4 5"),
+# BENCH_PASS_N (300 round trips for case 3), BENCH_PROFILE=1 (perf profile of the bridge at 64
+# connections, into $MB_BUILD/bench-profile.txt), KEEP_TMP=1.
+set -u
+B=${MB_BUILD:-build}
+ROOT=$(pwd)
+SECS=${BENCH_SECONDS:-2}
+WARM=${BENCH_WARMUP:-0.3}
+REPS=${BENCH_REPS:-2}
+RATE=${BENCH_RATE:-10000}
+CASES=${BENCH_CASES:-1 2 3 4 5}
+want() { case " $CASES " in *" $1 "*) return 0 ;; esac; return 1; }
+OUT="$B/bench.md"
+LG="$B/tests/bench/loadgen"
+MB="$B/modbridge"
+HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
+T=$(mktemp -d /tmp/mbbench-XXXXXX) || exit 1
+PIDS=""
+T0=$(date +%s)
+FAILED=""
+
+# ------------------------------------------------------------------ helpers --
+
+stop_pid() { # PID: SIGTERM, up to 3 s, then SIGKILL
+	[ -n "$1" ] || return 0
+	kill -TERM "$1" 2>/dev/null || return 0
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+cleanup() {
+	for p in $PIDS; do stop_pid "$p"; done
+	if [ "${KEEP_TMP:-}" = 1 ]; then echo "# files kept in $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+note() { echo "# $*"; NOTES="${NOTES:-}- $*
+"; }
+fail() { note "FAILED: $*"; FAILED="$FAILED $1"; }
+
+if command -v taskset >/dev/null 2>&1 && [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ]; then
+	SRV_CPU="taskset -c 0"; LG_CPU="taskset -c 1"
+else
+	SRV_CPU=""; LG_CPU=""
+fi
+# As root, the servers and the generator run ahead of other work (builds):
+# the figures then say more about the servers and less about the machine.
+if [ "$(id -u)" = 0 ]; then SRV_CPU="nice -n -10 $SRV_CPU"; LG_CPU="nice -n -10 $LG_CPU"; fi
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
+
+free_port() { "$LG" --free-port; }
+
+# start NAME CMD...: run in the background, log to $T/NAME.log, pid in $LAST
+start() {
+	name=$1; shift
+	"$@" >"$T/$name.log" 2>&1 &
+	LAST=$!
+	PIDS="$PIDS $LAST"
+}
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# Private pages only (heap, stacks, written data): VmRSS also counts the
+# shared libraries' pages (libc, and libssl/libcrypto that Debian's
+# libmosquitto pulls in), which other processes share.
+private_kib() { awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s + 0 }' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+# lg KEY PID PORT LOADGEN-ARGS...: one load run against the server PID; the
+# result line goes to $T/r.KEY, "cpu_ticks answers" to $T/c.KEY and, when
+# SAMPLE is set, VmRSS in the middle of the run to $T/m.KEY.
+lg() {
+	key=$1 pid=$2 port=$3; shift 3
+	c0=$(cpu_ticks "$pid")
+	spid=""
+	if [ -n "${SAMPLE:-}" ]; then
+		(sleep "$(awk "BEGIN { print $WARM + $SECS / 2 }")"; rss_kib "$pid" >>"$T/m.$key") &
+		spid=$!
+	fi
+	line=$($LG_CPU "$LG" --port "$port" --duration "$SECS" --warmup "$WARM" --expect 100 "$@")
+	c1=$(cpu_ticks "$pid")
+	[ -n "$spid" ] && wait "$spid"
+	if [ -z "$line" ] || ! kill -0 "$pid" 2>/dev/null; then
+		fail "$key: no result (server gone?)"
+		return 1
+	fi
+	echo "$line" >>"$T/r.$key"
+	echo "$((c1 - c0)) $(field "$line" all)" >>"$T/c.$key"
+	e=$(field "$line" errors)
+	[ "${e:-1}" = 0 ] || fail "$key: $e errors: $line"
+	printf '  %-22s %s\n' "$key" "$(echo "$line" | cut -d' ' -f1-6)"
+}
+
+# best KEY: the run with the highest requests/s
+best() { awk '{ split($1, a, "="); if (a[2] + 0 > m) { m = a[2] + 0; l = $0 } } END { print l }' "$T/r.$1" 2>/dev/null; }
+
+# bridge config: FILE PORT KIND N [BROKER-PORT]; KIND memory|powergo
+bridge_conf() {
+	awk -v port="$2" -v kind="$3" -v n="$4" -v bport="${5:-0}" -v maps="$ROOT/maps" 'BEGIN {
+		printf "modbus = { listen = \"127.0.0.1\"; port = %d; max_connections = 1100; idle_timeout = 0; };\n", port
+		printf "maps_path = [ \"%s\" ];\n", maps
+		printf "devices = (\n"
+		for (i = 1; i <= n; i++) {
+			if (kind == "memory")
+				printf "  { name = \"m%d\"; unit_id = %d; map = \"scratch\"; memory = {}; }", i, i
+			else
+				printf "  { name = \"p%d\"; unit_id = %d; map = \"powergo\"; max_age = 0;\n" \
+				       "    mqtt = { host = \"127.0.0.1\"; port = %d; };\n" \
+				       "    powergo = { app_id = \"053461AD\"; device_id = \"%08X\"; }; }", i, i, bport, 352452608 + i
+			printf "%s\n", i < n ? "," : ""
+		}
+		printf ");\n"
+	}' >"$1"
+}
+
+# start_bridge NAME CONFIG PORT [connect-only]: sets $LAST, or returns 1
+start_bridge() {
+	start "$1" $SRV_CPU "$MB" -c "$2"
+	if [ "${4:-}" = connect-only ]; then
+		"$LG" --probe --connect-only --port "$3" --timeout-ms 5000
+	else
+		"$LG" --probe --port "$3" --expect 100 --timeout-ms 5000
+	fi || { fail "$1: the bridge did not serve reads; log:"; sed 's/^/    /' "$T/$1.log" | tail -20; return 1; }
+}
+
+fmt_rps() { awk -v r="$1" 'BEGIN { printf "%.0f", r }' | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else printf "—" }'; }
+kib() { awk -v k="$1" 'BEGIN { if (k >= 10240) printf "%.1f MiB", k / 1024; else printf "%d KiB", k }'; }
+
+# ------------------------------------------------------------- the servers --
+
+ROWS="$T/rows"; : >"$ROWS"
+row() { printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$@" >>"$ROWS"; }
+
+[ -x "$LG" ] || { echo "bench: $LG not built"; exit 1; }
+
+P_LIM=$(free_port); start limit $SRV_CPU "$B/tests/bench/base_limit" --port "$P_LIM"; PID_LIM=$LAST
+P_LMB=$(free_port); start libmodbus $SRV_CPU "$B/tests/bench/base_libmodbus" --port "$P_LMB"; PID_LMB=$LAST
+"$LG" --probe --port "$P_LIM" --expect 100 || fail "base_limit did not start"
+"$LG" --probe --port "$P_LMB" --expect 100 || fail "base_libmodbus did not start"
+
+# pymodbus: Debian's package, installed when missing (it needs the serial
+# modules that the package only recommends).
+PY=/usr/bin/python3
+PID_PYM=""
+if ! $PY -c 'import pymodbus.server' >/dev/null 2>&1; then
+	echo "# installing python3-pymodbus"
+	make --no-print-directory deps EXTRA_DEB_PKGS="python3-pymodbus python3-serial-asyncio" >"$T/deps.log" 2>&1 ||
+		apt-get install -y -qq --no-install-recommends python3-pymodbus python3-serial-asyncio >>"$T/deps.log" 2>&1
+fi
+if $PY -c 'import pymodbus.server' >/dev/null 2>&1; then
+	P_PYM=$(free_port); start pymodbus $SRV_CPU $PY tests/bench/base_pymodbus.py --port "$P_PYM"; PID_PYM=$LAST
+	"$LG" --probe --port "$P_PYM" --expect 100 --timeout-ms 10000 || { fail "pymodbus did not start"; PID_PYM=""; }
+else
+	note "python3-pymodbus is not installable here: pymodbus rows skipped"
+fi
+
+PID_MB=""
+if [ -x "$MB" ]; then
+	P_MB=$(free_port)
+	bridge_conf "$T/mem1.conf" "$P_MB" memory 1
+	start_bridge bridge "$T/mem1.conf" "$P_MB" && PID_MB=$LAST
+else
+	fail "modbridge: $MB not built"
+fi
+
+# ------------------------------------------ cases 1, 2 and 5: cached reads --
+
+echo "# cached reads: ${SECS}s per run, ${REPS} runs each, alternating"
+SERVERS="lim:$PID_LIM:$P_LIM lmb:$PID_LMB:$P_LMB"
+[ -n "$PID_MB" ] && SERVERS="mb:$PID_MB:$P_MB $SERVERS"
+rep=1
+while [ $rep -le "$REPS" ]; do
+	for conns in 1 16 64 256; do
+		want 1 || break
+		for s in $SERVERS ${PID_PYM:+pym:$PID_PYM:$P_PYM}; do
+			id=${s%%:*}; rest=${s#*:}; pid=${rest%%:*}; port=${rest#*:}
+			# pymodbus is two orders slower: 1 and 64 connections say enough.
+			[ "$id" = pym ] && [ "$conns" != 1 ] && [ "$conns" != 64 ] && continue
+			SAMPLE=""; [ "$conns" = 256 ] && SAMPLE=1
+			SAMPLE=$SAMPLE lg "c$conns.$id" "$pid" "$port" --conns "$conns"
+		done
+	done
+	for s in $SERVERS; do
+		want 2 || break
+		id=${s%%:*}; rest=${s#*:}; pid=${rest%%:*}; port=${rest#*:}
+		lg "p8.$id" "$pid" "$port" --conns 64 --depth 8
+	done
+	# Case 5 paces the load below every server's saturation (pymodbus
+	# included), so that CPU time per request is not just 1/throughput.
+	for s in $SERVERS ${PID_PYM:+pym:$PID_PYM:$P_PYM}; do
+		want 5 || break
+		id=${s%%:*}; rest=${s#*:}; pid=${rest%%:*}; port=${rest#*:}
+		lg "r$RATE.$id" "$pid" "$port" --conns 64 --rate "$RATE"
+	done
+	rep=$((rep + 1))
+done
+
+if [ "${BENCH_PROFILE:-}" = 1 ] && [ -n "$PID_MB" ] && command -v perf >/dev/null; then
+	echo "# profiling the bridge at 64 connections"
+	perf record -q -F 2999 -g -o "$T/perf.data" -p "$PID_MB" -- sleep "$SECS" >/dev/null 2>&1 &
+	ppid=$!
+	$LG_CPU "$LG" --port "$P_MB" --duration "$SECS" --warmup 0 --conns 64 >/dev/null
+	wait $ppid
+	perf report -i "$T/perf.data" --no-children --stdio --percent-limit 1 2>/dev/null >"$B/bench-profile.txt"
+	echo "# profile: $B/bench-profile.txt"
+fi
+
+# rps and latency text of a result line
+perf_text() { printf '%s req/s (p50 %s µs, p99 %s µs)' "$(fmt_rps "$(field "$1" rps)")" "$(field "$1" p50_us)" "$(field "$1" p99_us)"; }
+
+for k in c1 c16 c64 c256 p8; do
+	case $k in
+	p8) label="pipelined depth 8, 64 conns" ;;
+	c1) label="cached reads, 1 conn" ;;
+	*) label="cached reads, ${k#c} conns" ;;
+	esac
+	m=$(best "$k.mb")
+	for base in lim lmb pym; do
+		b=$(best "$k.$base")
+		[ -n "$b" ] || continue
+		case $base in lim) bn="limit" ;; lmb) bn="libmodbus" ;; pym) bn="pymodbus" ;; esac
+		target="—"; verdict=""
+		if [ "$k" = c64 ] && [ "$base" = lim ] && [ -n "$m" ]; then
+			r=$(ratio "$(field "$m" rps)" "$(field "$b" rps)")
+			p99=$(field "$m" p99_us)
+			target="≥ 0.90 of limit, p99 < 1 ms"
+			verdict=$(awk -v r="$r" -v p="$p99" 'BEGIN { print (r >= 0.90 && p < 1000) ? " **met**" : " **missed**" }')
+		fi
+		if [ -n "$m" ]; then
+			row 1 "$label" "$(perf_text "$m")" "$bn" "$(perf_text "$b")" \
+				"$(ratio "$(field "$m" rps)" "$(field "$b" rps)")" "$target$verdict"
+		else
+			row 1 "$label" "not run" "$bn" "$(perf_text "$b")" "—" "$target"
+		fi
+	done
+done
+sed -i 's/^| 1 | pipelined/| 2 | pipelined/' "$ROWS"
+
+# Case 5: CPU time of the server per 100,000 answers, over every paced run.
+cpu_per_100k() { awk -v hz="$HZ" '{ t += $1; n += $2 } END { if (n > 0) printf "%.0f", t / hz * 1000 / n * 100000 }' "$T/c.r$RATE.$1" 2>/dev/null; }
+CPU_MB=$(cpu_per_100k mb)
+for base in lim lmb pym; do
+	[ -f "$T/c.r$RATE.$base" ] || continue
+	case $base in lim) bn="limit" ;; lmb) bn="libmodbus" ;; pym) bn="pymodbus" ;; esac
+	cb=$(cpu_per_100k $base)
+	row 5 "CPU (user+sys) per 100,000 cached reads, $(fmt_rps "$RATE") req/s paced over 64 conns" "${CPU_MB:-—} ms" "$bn" "$cb ms" \
+		"$(ratio "${CPU_MB:-0}" "$cb")" "—"
+done
+
+# RSS under load: the middle of the 256-connection runs.
+RSS256_MB=$(sort -n "$T/m.c256.mb" 2>/dev/null | tail -1)
+for base in lim lmb; do
+	[ -f "$T/m.c256.$base" ] || continue
+	case $base in lim) bn="limit" ;; lmb) bn="libmodbus" ;; esac
+	rb=$(sort -n "$T/m.c256.$base" | tail -1)
+	row 4 "RSS under load, 256 conns" "$(kib "${RSS256_MB:-0}")" "$bn" "$(kib "$rb")" \
+		"$(ratio "${RSS256_MB:-0}" "$rb")" "—"
+done
+
+# ------------------------------------------------------- case 4: footprint --
+
+RSS_LMB=$(rss_kib "$PID_LMB") PRIV_LMB=$(private_kib "$PID_LMB")
+RSS_PYM=""; [ -n "$PID_PYM" ] && RSS_PYM=$(rss_kib "$PID_PYM")
+for p in $PID_LIM $PID_LMB $PID_PYM $PID_MB; do stop_pid "$p"; done
+
+# One broker for the MQTT devices of case 4 and for case 3.
+PID_BR=""
+if [ -x "$MB" ] && { want 3 || want 4; }; then
+	P_BR=$(free_port)
+	printf 'listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n' "$P_BR" >"$T/mosquitto.conf"
+	start mosquitto /usr/sbin/mosquitto -c "$T/mosquitto.conf"; PID_BR=$LAST
+	"$LG" --probe --connect-only --port "$P_BR" --timeout-ms 5000 || { fail "mosquitto did not start"; PID_BR=""; }
+fi
+
+if [ -x "$MB" ] && want 4; then
+	echo "# footprint"
+	cp "$MB" "$T/modbridge.stripped" && strip "$T/modbridge.stripped"
+	sz=$(($(stat -c %s "$T/modbridge.stripped") / 1024))
+	cp "$B/tests/bench/base_libmodbus" "$T/lmb.stripped" && strip "$T/lmb.stripped"
+	szl=$(($(stat -c %s "$T/lmb.stripped") / 1024))
+	row 4 "stripped binary (dynamic; libuv, libmosquitto, libconfig shared)" "$sz KiB" \
+		"libmodbus server (+ libmodbus.so)" "$szl KiB" "$(ratio $sz $szl)" \
+		"< 150 KiB$(awk -v s=$sz 'BEGIN { print s < 150 ? " **met**" : " **missed**" }')"
+
+	# The config allows unit IDs 1..247, one per device: 247 is the most
+	# devices one bridge can have, so that stands in for 1,000 (the per-device
+	# cost between 32 and 247 devices is extrapolated to 1,000 beside it).
+	# The MQTT devices share one broker connection (same host, port, client
+	# ID), each with its own device_id; poll = 0, so they stay idle.
+	kinds=memory; [ -n "$PID_BR" ] && kinds="memory powergo"
+	for kind in $kinds; do
+		for n in 1 32 247; do
+			port=$(free_port)
+			bridge_conf "$T/fp-$kind-$n.conf" "$port" $kind $n "${P_BR:-0}"
+			probe=""; [ $kind = powergo ] && probe=connect-only
+			if start_bridge "fp-$kind-$n" "$T/fp-$kind-$n.conf" "$port" $probe; then
+				sleep 1 # MQTT connect and subscribe, then idle
+				eval "RSS_${kind}_$n=$(rss_kib "$LAST") PRIV_${kind}_$n=$(private_kib "$LAST")"
+				stop_pid "$LAST"
+			else
+				eval "RSS_${kind}_$n=0 PRIV_${kind}_$n=0"
+			fi
+		done
+	done
+	for kind in $kinds; do
+		eval "r1=\$RSS_${kind}_1 r32=\$RSS_${kind}_32 r247=\$RSS_${kind}_247"
+		eval "v1=\$PRIV_${kind}_1 v32=\$PRIV_${kind}_32 v247=\$PRIV_${kind}_247"
+		per=$(awk -v a="$r32" -v b="$r247" 'BEGIN { printf "%.2f", (b - a) / 215 }')
+		r1000=$(awk -v b="$r247" -v p="$per" 'BEGIN { printf "%d", b + p * 753 }')
+		row 4 "RSS idle, 1 $kind device" "$(kib "$r1") (private $(kib "$v1"))" "libmodbus server, idle" \
+			"$(kib "$RSS_LMB") (private $(kib "$PRIV_LMB"))" "$(ratio "$r1" "$RSS_LMB")" "—"
+		row 4 "RSS idle, 32 $kind devices" "$(kib "$r32") (private $(kib "$v32"))" "" "" "" \
+			"< 2 MiB$(awk -v r="$r32" 'BEGIN { print (r > 0 && r < 2048) ? " **met**" : " **missed**" }')"
+		row 4 "RSS idle, 247 $kind devices (most the config allows); 1,000 extrapolated at $per KiB/device" \
+			"$(kib "$r247") (private $(kib "$v247")); 1,000: ~$(kib "$r1000")" "" "" "" \
+			"< 16 MiB at 1,000$(awk -v r="$r1000" -v m="$r247" 'BEGIN { print (m > 0 && r < 16384) ? " **met**" : " **missed**" }')"
+	done
+	[ -n "$RSS_PYM" ] && row 4 "RSS idle, pymodbus server" "" "pymodbus" "$(kib "$RSS_PYM")" "" "—"
+fi
+
+# ------------------------------------------------ case 3: pass-through (PowerGo) --
+
+# bench_powergo (the powergo helper's tool) alternates direct MQTT round trips
+# to the simulator with reads through the bridge (max_age = 0: every read goes
+# to the device) and prints both.
+BP="$B/tests/bench/bench_powergo"
+SIM="$B/tests/sim/sim_powergo"
+if ! want 3; then
+	:
+elif [ -x "$BP" ] && [ -x "$SIM" ] && [ -x "$MB" ] && [ -n "$PID_BR" ]; then
+	echo "# pass-through"
+	start sim_powergo $SRV_CPU "$SIM" --host 127.0.0.1 --port "$P_BR" --device-id 15020115
+	PID_SIM=$LAST
+	port=$(free_port)
+	cat >"$T/pass.conf" <<EOF
+modbus = { listen = "127.0.0.1"; port = $port; };
+maps_path = [ "$ROOT/maps" ];
+devices = ( { name = "pg"; unit_id = 1; map = "powergo"; max_age = 0;
+	mqtt = { host = "127.0.0.1"; port = $P_BR; };
+	powergo = { app_id = "053461AD"; device_id = "15020115"; }; } );
+EOF
+	if start_bridge pass "$T/pass.conf" "$port" connect-only; then
+		# The direct client takes its own source ID, so that the simulator
+		# answers it on a topic of its own: with the bridge's ID it would also
+		# receive the answers meant for the bridge, and time a stale one.
+		line=$($LG_CPU "$BP" --broker-port "$P_BR" --modbus-port "$port" --n "${BENCH_PASS_N:-300}" \
+			--app-id 0BADCAFE 2>"$T/bench_powergo.err" | grep '^direct_p50_us=')
+		if [ -n "$line" ]; then
+			echo "  $line"
+			add=$(field "$line" added_p50_us)
+			row 3 "pass-through read (PowerGo sim, max_age 0), added latency: median $add µs, p99 $(field "$line" added_p99_us) µs" \
+				"p50 $(field "$line" bridge_p50_us) µs, p99 $(field "$line" bridge_p99_us) µs" \
+				"direct MQTT round trip" "p50 $(field "$line" direct_p50_us) µs, p99 $(field "$line" direct_p99_us) µs" \
+				"$(ratio "$(field "$line" bridge_p50_us)" "$(field "$line" direct_p50_us)")" \
+				"< 200 µs added (median)$(awk -v a="$add" 'BEGIN { print a < 200 ? " **met**" : " **missed**" }')"
+			[ "$(field "$line" errors)" = 0 ] || fail "bench_powergo: $(field "$line" errors) errors"
+		else
+			fail "bench_powergo gave no result: $(tail -3 "$T/bench_powergo.err")"
+		fi
+		stop_pid "$LAST"
+	fi
+	stop_pid "$PID_SIM"
+else
+	note "case 3 (pass-through latency) skipped: needs $BP, $SIM and mosquitto"
+fi
+stop_pid "$PID_BR"
+
+# ------------------------------------------------------------------ output --
+
+T1=$(date +%s)
+{
+	echo "# modbridge benchmarks"
+	echo
+	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), 127.0.0.1;"
+	echo "server on CPU 0, load generator on CPU 1; ${SECS}s per run after ${WARM}s warm-up, best of $REPS alternating runs;"
+	echo "requests are FC03 reads of 10 holding registers, every answer checked. Took $((T1 - T0)) s;"
+	echo "load average at the start: $LOAD0 (other work on the machine makes every figure lower and noisier)."
+	echo
+	echo "| # | case | modbridge | baseline | baseline figure | ratio | target |"
+	echo "|---|---|---|---|---|---|---|"
+	sort -s -t'|' -k2,2n "$ROWS"
+	if [ -n "${NOTES:-}" ]; then echo; echo "Notes:"; echo; printf '%s' "$NOTES"; fi
+} >"$OUT"
+echo
+cat "$OUT"
+echo
+echo "# written to $OUT"
+[ -z "$FAILED" ]

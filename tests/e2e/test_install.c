@@ -1,0 +1,379 @@
+/* What `make install` and the service files under init/ deliver: the
+ * installed tree, the scripts (sh -n, shellcheck when present, and the procd
+ * script run against stubbed procd/uci functions), the systemd unit's
+ * hardening keys and the avahi service file. */
+#include "harness.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define OUTLEN 65536
+
+static char inst__out[OUTLEN];
+
+/* Whole file into a NUL-terminated buffer (caller frees), or NULL. */
+static char *inst__slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+	size_t k;
+	while (buf && (k = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+		n += k;
+		if (n + 1 == cap) {
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	fclose(f);
+	if (!buf)
+		return NULL;
+	buf[n] = 0;
+	if (len)
+		*len = n;
+	return buf;
+}
+
+/* Are the two files byte for byte the same? */
+static int inst__same(const char *a, const char *b)
+{
+	size_t la, lb;
+	char *x = inst__slurp(a, &la), *y = inst__slurp(b, &lb);
+	int same = x && y && la == lb && memcmp(x, y, la) == 0;
+	free(x);
+	free(y);
+	return same;
+}
+
+/* Does [s, s+n) contain needle? (memmem is a GNU extension.) */
+static int inst__has(const char *s, size_t n, const char *needle)
+{
+	size_t k = strlen(needle);
+	for (size_t i = 0; i + k <= n; i++)
+		if (memcmp(s + i, needle, k) == 0)
+			return 1;
+	return 0;
+}
+
+static int inst__executable(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+static int inst__have(const char *prog)
+{
+	const char *argv[] = {"sh", "-c", "command -v \"$0\" >/dev/null 2>&1", prog, NULL};
+	return h_run(argv, NULL, 0, 5000) == 0;
+}
+
+/* The value of `key=` in a systemd unit (last one wins for this check), or
+ * NULL. Written into a static buffer. */
+static const char *inst__unit_value(const char *text, const char *key)
+{
+	static char val[512];
+	const char *found = NULL;
+	size_t klen = strlen(key);
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, key, klen) == 0 && p[klen] == '=')
+			found = p + klen + 1;
+	}
+	if (!found)
+		return NULL;
+	size_t n = strcspn(found, "\n");
+	if (n >= sizeof val)
+		n = sizeof val - 1;
+	memcpy(val, found, n);
+	val[n] = 0;
+	return val;
+}
+
+/* A small well-formedness check: tags nest and close, attributes quoted,
+ * comments and declarations terminated. Returns NULL or what is wrong. */
+static const char *inst__xml_problem(const char *s)
+{
+	static char why[160];
+	char stack[32][64];
+	int depth = 0, roots = 0;
+	const char *p = s;
+	while ((p = strchr(p, '<')) != NULL) {
+		if (strncmp(p, "<!--", 4) == 0) {
+			const char *e = strstr(p + 4, "-->");
+			if (!e)
+				return "unterminated comment";
+			p = e + 3;
+			continue;
+		}
+		const char *e = strchr(p, '>');
+		if (!e)
+			return "unterminated tag";
+		if (p[1] == '?' || p[1] == '!') {
+			p = e + 1;
+			continue;
+		}
+		int closing = p[1] == '/';
+		const char *n = p + 1 + closing;
+		size_t nl = strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:.");
+		if (nl == 0 || nl >= 64)
+			return "bad tag name";
+		int quotes = 0;
+		for (const char *q = n + nl; q < e; q++)
+			quotes += *q == '"';
+		if (quotes % 2)
+			return "unbalanced quotes in a tag";
+		int selfclose = e[-1] == '/';
+		if (closing) {
+			if (depth == 0 || strlen(stack[depth - 1]) != nl ||
+			    strncmp(stack[depth - 1], n, nl) != 0) {
+				snprintf(why, sizeof why, "</%.*s> closes nothing open", (int)nl, n);
+				return why;
+			}
+			depth--;
+		} else if (!selfclose) {
+			if (depth == 32)
+				return "nested too deep";
+			if (depth == 0)
+				roots++;
+			memcpy(stack[depth], n, nl);
+			stack[depth][nl] = 0;
+			depth++;
+		}
+		p = e + 1;
+	}
+	if (depth) {
+		snprintf(why, sizeof why, "<%s> not closed", stack[depth - 1]);
+		return why;
+	}
+	return roots == 1 ? NULL : "not exactly one root element";
+}
+
+static void inst__tree(const char *dest)
+{
+	char path[1024], src[1024];
+	const char *build = getenv("MB_BUILD");
+	char buildarg[512];
+	snprintf(buildarg, sizeof buildarg, "BUILD=%s", build && *build ? build : "build");
+	char destarg[512];
+	snprintf(destarg, sizeof destarg, "DESTDIR=%s", dest);
+	const char *argv[] = {"make", "-s", "install", destarg, buildarg, NULL};
+	int rc = h_run(argv, inst__out, sizeof inst__out, 120000);
+	if (!h_ok(rc == 0, "make install DESTDIR=... exits 0 (got %d)", rc))
+		h_note("%s", inst__out);
+
+	snprintf(path, sizeof path, "%s/usr/bin/modbridge", dest);
+	h_ok(inst__executable(path), "usr/bin/modbridge is an executable file");
+	const char *ver[] = {path, "--version", NULL};
+	rc = h_run(ver, inst__out, sizeof inst__out, 10000);
+	h_ok(rc == 0 && strncmp(inst__out, "modbridge ", 10) == 0,
+	     "installed binary runs: --version says \"%.40s\"", inst__out);
+
+	/* Every shipped map, installed unchanged. */
+	DIR *d = opendir("maps");
+	int nmaps = 0, missing = 0;
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+		if (l < 6 || strcmp(de->d_name + l - 5, ".conf") != 0)
+			continue;
+		nmaps++;
+		snprintf(src, sizeof src, "maps/%s", de->d_name);
+		snprintf(path, sizeof path, "%s/usr/share/modbridge/maps/%s", dest, de->d_name);
+		if (!inst__same(src, path)) {
+			missing++;
+			h_note("map %s not installed as %s", src, path);
+		}
+	}
+	if (d)
+		closedir(d);
+	h_ok(nmaps > 0, "the tree ships maps (%d maps/*.conf)", nmaps);
+	h_ok(nmaps > 0 && missing == 0, "every maps/*.conf is in usr/share/modbridge/maps (%d missing)",
+	     missing);
+
+	snprintf(path, sizeof path, "%s/etc/modbridge/modbridge.conf.example", dest);
+	h_ok(inst__same("init/modbridge.conf.example", path),
+	     "etc/modbridge/modbridge.conf.example installed unchanged");
+
+	/* The installed binary accepts the installed example with the installed
+	 * maps: the example names /usr/share/modbridge/maps, so point maps_path
+	 * into DESTDIR instead. */
+	char *ex = inst__slurp("init/modbridge.conf.example", NULL);
+	snprintf(src, sizeof src, "%s/check.conf", h_dir());
+	FILE *f = fopen(src, "w");
+	if (ex && f) {
+		for (char *line = strtok(ex, "\n"); line; line = strtok(NULL, "\n")) {
+			if (strncmp(line + strspn(line, " \t"), "maps_path", 9) != 0)
+				fprintf(f, "%s\n", line);
+		}
+		fprintf(f, "maps_path = [ \"%s/usr/share/modbridge/maps\" ];\n", dest);
+	}
+	if (f)
+		fclose(f);
+	free(ex);
+	snprintf(path, sizeof path, "%s/usr/bin/modbridge", dest);
+	const char *chk[] = {path, "--check", "-c", src, NULL};
+	rc = h_run(chk, inst__out, sizeof inst__out, 20000);
+	if (!h_ok(rc == 0 && strstr(inst__out, "OK"), "installed binary --check accepts the example "
+						       "config with the installed maps"))
+		h_note("%s", inst__out);
+}
+
+static void inst__scripts(void)
+{
+	const char *scripts[] = {"init/openwrt/files/modbridge.init", "tests/demo.sh", "init/cross.sh"};
+	int sc = inst__have("shellcheck");
+	for (size_t i = 0; i < sizeof scripts / sizeof *scripts; i++) {
+		const char *argv[] = {"sh", "-n", scripts[i], NULL};
+		int rc = access(scripts[i], R_OK) == 0 ? h_run(argv, inst__out, sizeof inst__out, 10000) : -1;
+		h_ok(rc == 0, "sh -n %s (%s)", scripts[i], rc == 0 ? "ok" : inst__out);
+		if (!sc)
+			continue;
+		/* The procd script states its dialect (ash) in a directive. */
+		const char *sca[] = {"shellcheck", "-x", scripts[i], NULL};
+		rc = h_run(sca, inst__out, sizeof inst__out, 60000);
+		if (!h_ok(rc == 0, "shellcheck %s", scripts[i]))
+			h_note("%s", inst__out);
+	}
+	if (!sc)
+		h_note("shellcheck not installed: skipped (apt-get install shellcheck)");
+}
+
+/* Run the procd script's functions with procd, uci and ubus replaced by
+ * shell functions that record what they are given. */
+static void inst__procd(void)
+{
+	const char *conf = h_write_file("site.conf", "# port = 1\n"
+						     "modbus = {\n"
+						     "  listen = \"0.0.0.0\";\n"
+						     "  port = 1502;\n"
+						     "};\n"
+						     "devices = ( { mqtt = { port = 1883; }; } );\n");
+	char script[4096];
+	snprintf(script, sizeof script,
+		 "uci() { case \"$3\" in modbridge.main.enabled) echo \"$EN\";; "
+		 "modbridge.main.config) echo '%s';; esac; }\n"
+		 "procd_open_instance() { echo \"open $*\"; }\n"
+		 "procd_close_instance() { echo close; }\n"
+		 "procd_set_param() { echo \"param $*\"; }\n"
+		 "procd_add_mdns() { echo \"mdns $*\"; }\n"
+		 "procd_send_signal() { echo \"signal $*\"; }\n"
+		 "procd_add_reload_trigger() { echo \"trigger $*\"; }\n"
+		 "logger() { :; }\n"
+		 "start() { echo restart-via-start; }\n"
+		 "ubus() { echo \"$RUNNING\"; }\n"
+		 "jsonfilter() { cat; }\n"
+		 ". ./init/openwrt/files/modbridge.init\n"
+		 "echo \"start=$START procd=$USE_PROCD\"\n"
+		 "EN=1; start_service\n"
+		 "EN=0; echo disabled:; start_service\n"
+		 "PROG=true # the config check before SIGHUP passes\n"
+		 "EN=1; RUNNING='%s'; echo reload-same:; reload_service\n"
+		 "EN=1; RUNNING=/other.conf; echo reload-other:; reload_service\n"
+		 "service_triggers\n",
+		 conf, conf);
+	const char *argv[] = {"sh", "-c", script, NULL};
+	int rc = h_run(argv, inst__out, sizeof inst__out, 10000);
+	const char *o = inst__out;
+	char want[1024];
+	h_ok(rc == 0, "procd script runs against stubs (rc %d)", rc);
+	h_ok(strstr(o, "start=95 procd=1") != NULL, "procd script: START=95, USE_PROCD=1");
+	snprintf(want, sizeof want, "param command /usr/bin/modbridge -c %s --syslog", conf);
+	h_ok(strstr(o, want) != NULL, "procd command line is modbridge -c <uci config> --syslog");
+	snprintf(want, sizeof want, "param file %s", conf);
+	h_ok(strstr(o, want) != NULL, "procd watches the config file");
+	h_ok(strstr(o, "param respawn") && strstr(o, "param stdout 1") && strstr(o, "param stderr 1"),
+	     "procd: respawn, stdout and stderr to syslog");
+	h_ok(strstr(o, "mdns modbus tcp 1502") != NULL,
+	     "mDNS announces the port of the config's modbus group (1502, not mqtt's 1883)");
+	const char *dis = strstr(o, "disabled:"), *same = strstr(o, "reload-same:");
+	h_ok(dis && same && !inst__has(dis, (size_t)(same - dis), "open"),
+	     "enabled=0: no instance");
+	const char *other = strstr(o, "reload-other:");
+	h_ok(same && other && inst__has(same, (size_t)(other - same), "signal modbridge main HUP"),
+	     "reload with an unchanged command line sends SIGHUP through procd");
+	h_ok(other && strstr(other, "restart-via-start") && !strstr(other, "signal"),
+	     "reload after the UCI config path changed re-registers (restart)");
+	h_ok(strstr(o, "trigger modbridge") != NULL, "UCI changes to modbridge trigger a reload");
+	if (rc != 0)
+		h_note("%s", o);
+}
+
+static void inst__files(void)
+{
+	char *t = inst__slurp("init/systemd/modbridge.service", NULL);
+	h_ok(t != NULL, "init/systemd/modbridge.service exists");
+	static const struct {
+		const char *key, *value;
+	} keys[] = {
+		{"Type", "simple"},
+		{"ExecStart", "/usr/bin/modbridge -c /etc/modbridge/modbridge.conf"},
+		{"ExecReload", "/bin/kill -HUP $MAINPID"},
+		{"DynamicUser", "yes"},
+		{"AmbientCapabilities", "CAP_NET_BIND_SERVICE"},
+		{"CapabilityBoundingSet", "CAP_NET_BIND_SERVICE"},
+		{"NoNewPrivileges", "yes"},
+		{"ProtectSystem", "strict"},
+		{"ProtectHome", "yes"},
+		{"PrivateTmp", "yes"},
+		{"RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"},
+		{"Restart", "on-failure"},
+		{"WantedBy", "multi-user.target"},
+	};
+	for (size_t i = 0; t && i < sizeof keys / sizeof *keys; i++) {
+		const char *v = inst__unit_value(t, keys[i].key);
+		h_ok(v && strcmp(v, keys[i].value) == 0, "systemd unit: %s=%s (got %s)", keys[i].key,
+		     keys[i].value, v ? v : "nothing");
+	}
+	free(t);
+
+	t = inst__slurp("init/avahi/modbridge.service", NULL);
+	const char *why = t ? inst__xml_problem(t) : "missing";
+	h_ok(why == NULL, "avahi service file is well-formed XML (%s)", why ? why : "ok");
+	h_ok(t && strstr(t, "<type>_modbus._tcp</type>") && strstr(t, "<type>_mbap._tcp</type>"),
+	     "avahi announces _modbus._tcp and _mbap._tcp");
+	h_ok(t && strstr(t, "<port>502</port>"), "avahi announces port 502");
+	free(t);
+	if (inst__have("xmllint")) {
+		const char *argv[] = {"xmllint", "--noout", "init/avahi/modbridge.service", NULL};
+		int rc = h_run(argv, inst__out, sizeof inst__out, 10000);
+		h_ok(rc == 0, "xmllint accepts the avahi file");
+	}
+
+	t = inst__slurp("init/openwrt/Makefile", NULL);
+	h_ok(t && strstr(t, "include $(TOPDIR)/rules.mk") && strstr(t, "PKG_NAME:=modbridge") &&
+		     strstr(t, "BuildPackage,modbridge"),
+	     "OpenWrt package Makefile: rules.mk, PKG_NAME, BuildPackage");
+	h_ok(t && strstr(t, "+libuv") && strstr(t, "+libconfig") && strstr(t, "+libmosquitto-ssl") &&
+		     strstr(t, "+libmosquitto-nossl"),
+	     "OpenWrt package depends on libuv, libconfig, libmosquitto (ssl and nossl variants)");
+	h_ok(t && strstr(t, "/etc/modbridge/\n") && strstr(t, "/etc/config/modbridge\n") &&
+		     strstr(t, "/usr/share/modbridge/maps"),
+	     "OpenWrt package: conffiles and maps directory");
+	free(t);
+	t = inst__slurp("init/openwrt/files/modbridge.config", NULL);
+	h_ok(t && strstr(t, "config modbridge 'main'") && strstr(t, "option enabled") &&
+		     strstr(t, "option config '/etc/modbridge/modbridge.conf'"),
+	     "UCI file: section main with enabled and config");
+	free(t);
+}
+
+int main(void)
+{
+	h_init("install");
+	inst__tree(h_path("root"));
+	inst__scripts();
+	inst__procd();
+	inst__files();
+	return h_done();
+}

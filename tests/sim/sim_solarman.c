@@ -1,0 +1,457 @@
+/* A Solarman V5 data logger with a Growatt inverter behind it, for the
+ * end-to-end tests and the demo. It listens on 127.0.0.1 only and answers V5
+ * request frames from two register tables seeded with known values (the same
+ * values tests/e2e/test_solarman.c expects).
+ *
+ *   sim_solarman --port P [--serial N] [--slave N] [--control FILE]
+ *                [--heartbeat] [--split] [--at] [--close-after N] [--silent]
+ *                [--badsum] [--double-crc]
+ *
+ * Modes, as flags or as words in the control file (re-read before every
+ * request; its words are applied over the command line's, so that a test can
+ * switch the running server): heartbeat (a heartbeat frame before each
+ * answer), split (answers written in small pieces with pauses), at (stray
+ * `AT+...` text before each answer), close-after=N (close a connection after
+ * N answers), silent (answer nothing), badsum (wrong values with a wrong
+ * checksum), double-crc (a second `00 00` CRC, as some Deye units send),
+ * serial=N and slave=N (the logger's own serial and the inverter's address).
+ * A request for another serial gets the logger error 0x06, one for another
+ * slave the logger error 0x05, as real loggers answer.
+ *
+ * Every request is logged to stdout as one line; so is every connection
+ * ("connection N") and every time answer the client sends back. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mb_error.h"
+#include "mbdef.h"
+#include "v5.h"
+
+#define SIM_MAX_CLIENTS 16
+#define SIM_RX (V5_MAX_FRAME + 512)
+/* Holding addresses from here on answer exception 02, so that tests can see a
+ * device exception pass through the bridge. */
+#define SIM_NO_SUCH_REG 60000
+
+struct sim_mode {
+	int heartbeat, split, at, silent, badsum, double_crc;
+	unsigned close_after;
+	uint32_t serial;
+	int slave;
+};
+
+struct sim_client {
+	int fd;
+	unsigned id;
+	unsigned answers;
+	uint8_t rx[SIM_RX];
+	struct v5_stream stream;
+};
+
+static uint16_t sim__regs[2][65536]; /* [MAP_HOLDING=0 / MAP_INPUT=1] */
+static struct sim_mode sim__base;
+static const char *sim__control;
+static uint8_t sim__hb_seq;
+static time_t sim__started;
+
+static void sim__set32(int table, uint16_t addr, uint32_t v)
+{
+	sim__regs[table][addr] = (uint16_t)(v >> 16); /* Growatt: high word first */
+	sim__regs[table][addr + 1] = (uint16_t)(v & 0xFFFF);
+}
+
+static void sim__setstr(int table, uint16_t addr, uint16_t n, const char *s)
+{
+	size_t len = strlen(s);
+	for (uint16_t i = 0; i < n; i++) {
+		uint8_t hi = 2 * (size_t)i < len ? (uint8_t)s[2 * i] : 0;
+		uint8_t lo = 2 * (size_t)i + 1 < len ? (uint8_t)s[2 * i + 1] : 0;
+		sim__regs[table][addr + i] = (uint16_t)(hi << 8 | lo);
+	}
+}
+
+/* Known values; tests/e2e/test_solarman.c holds the same table. */
+static void sim__seed(void)
+{
+	enum { H = 0, I = 1 };
+	sim__regs[I][0] = 1;		     /* inverter_status: normal */
+	sim__set32(I, 1, 123456);	     /* ppv 12345.6 W */
+	sim__regs[I][3] = 3456;		     /* vpv1 345.6 V */
+	sim__regs[I][4] = 52;		     /* ipv1 5.2 A */
+	sim__set32(I, 5, 70000);	     /* ppv1 7000.0 W */
+	sim__regs[I][7] = 3321;		     /* vpv2 */
+	sim__regs[I][8] = 41;		     /* ipv2 */
+	sim__set32(I, 9, 53456);	     /* ppv2 */
+	sim__set32(I, 35, 118000);	     /* pac */
+	sim__regs[I][37] = 5001;	     /* fac 50.01 Hz */
+	sim__regs[I][38] = 2301;	     /* vac1 */
+	sim__regs[I][39] = 171;		     /* iac1 */
+	sim__set32(I, 40, 39330);	     /* pac1 */
+	sim__regs[I][42] = 2298;	     /* vac2 */
+	sim__regs[I][43] = 170;		     /* iac2 */
+	sim__set32(I, 44, 39066);	     /* pac2 */
+	sim__regs[I][46] = 2305;	     /* vac3 */
+	sim__regs[I][47] = 172;		     /* iac3 */
+	sim__set32(I, 48, 39646);	     /* pac3 */
+	sim__set32(I, 53, 187);		     /* eac_today 18.7 kWh */
+	sim__set32(I, 55, 2345678);	     /* eac_total 234567.8 kWh */
+	sim__set32(I, 57, 12345678);	     /* time_total, 0.5 s units */
+	sim__regs[I][93] = 412;		     /* temp_inverter 41.2 C */
+	sim__regs[I][94] = 455;		     /* temp_ipm */
+	sim__regs[I][95] = (uint16_t)-35;    /* temp_boost -3.5 C */
+	sim__regs[I][98] = 3801;	     /* p_bus_voltage */
+	sim__regs[I][99] = 3795;	     /* n_bus_voltage */
+	sim__regs[I][1013] = 524;	     /* vbat 52.4 V */
+	sim__regs[I][1014] = 77;	     /* soc 77 % */
+	sim__regs[I][1040] = (uint16_t)-52;  /* battery_temperature -5.2 C */
+	sim__setstr(H, 9, 3, "ABC123");	     /* firmware */
+	sim__setstr(H, 23, 5, "SN12345678"); /* serial */
+	sim__set32(H, 28, 0x12345678);	     /* model */
+}
+
+/* Apply one mode word ("split", "close-after=3", "serial=99"). */
+static int sim__word(struct sim_mode *m, const char *w)
+{
+	if (strcmp(w, "heartbeat") == 0)
+		m->heartbeat = 1;
+	else if (strcmp(w, "split") == 0)
+		m->split = 1;
+	else if (strcmp(w, "at") == 0)
+		m->at = 1;
+	else if (strcmp(w, "silent") == 0)
+		m->silent = 1;
+	else if (strcmp(w, "badsum") == 0)
+		m->badsum = 1;
+	else if (strcmp(w, "double-crc") == 0)
+		m->double_crc = 1;
+	else if (strcmp(w, "normal") == 0)
+		;
+	else if (strncmp(w, "close-after=", 12) == 0)
+		m->close_after = (unsigned)strtoul(w + 12, NULL, 10);
+	else if (strncmp(w, "serial=", 7) == 0)
+		m->serial = (uint32_t)strtoul(w + 7, NULL, 10);
+	else if (strncmp(w, "slave=", 6) == 0)
+		m->slave = atoi(w + 6);
+	else
+		return -1;
+	return 0;
+}
+
+static struct sim_mode sim__mode(void)
+{
+	struct sim_mode m = sim__base;
+	FILE *f = sim__control ? fopen(sim__control, "r") : NULL;
+	char w[64];
+	if (!f)
+		return m;
+	for (int i = 0; i < 32 && fscanf(f, "%63s", w) == 1; i++)
+		if (sim__word(&m, w) < 0)
+			printf("control: unknown word %s\n", w);
+	fclose(f);
+	return m;
+}
+
+static void sim__pause(int ms)
+{
+	struct timespec ts = {0, (long)ms * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static int sim__send(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* Split mode: pieces of 1, 2 and 3 bytes first (start byte alone, the length
+ * field cut in two), then up to 8 more pieces, 15 ms apart. */
+static int sim__send_split(int fd, const uint8_t *p, size_t n)
+{
+	static const size_t first[] = {1, 2, 3};
+	size_t off = 0, rest_piece = n / 8 + 1;
+	for (int i = 0; off < n && i < 16; i++) {
+		size_t k = i < 3 ? first[i] : rest_piece;
+		if (i == 15 || k > n - off)
+			k = n - off;
+		if (sim__send(fd, p + off, k) < 0)
+			return -1;
+		off += k;
+		if (off < n)
+			sim__pause(15);
+	}
+	return 0;
+}
+
+static int sim__out(int fd, const struct sim_mode *m, const uint8_t *p, size_t n)
+{
+	return m->split ? sim__send_split(fd, p, n) : sim__send(fd, p, n);
+}
+
+/* The Modbus slave: an RTU answer to an RTU request. */
+static int sim__modbus(const struct v5_rtu_request *q, uint8_t *out, size_t cap)
+{
+	uint8_t slave = q->slave;
+	switch (q->fc) {
+	case MB_FC_READ_HOLDING:
+	case MB_FC_READ_INPUT: {
+		int table = q->fc == MB_FC_READ_INPUT ? 1 : 0;
+		if (q->count < 1 || q->count > MB_MAX_READ)
+			return v5_rtu_exception(out, cap, slave, q->fc, MB_EXC_ILLEGAL_VALUE);
+		if ((uint32_t)q->addr + q->count > 65536 ||
+		    (table == 0 && (uint32_t)q->addr + q->count > SIM_NO_SUCH_REG))
+			return v5_rtu_exception(out, cap, slave, q->fc, MB_EXC_ILLEGAL_ADDRESS);
+		return v5_rtu_read_answer(out, cap, slave, q->fc, &sim__regs[table][q->addr],
+					  q->count);
+	}
+	case MB_FC_WRITE_SINGLE:
+	case MB_FC_WRITE_MULTIPLE:
+		if (q->count < 1 || q->count > MB_MAX_WRITE)
+			return v5_rtu_exception(out, cap, slave, q->fc, MB_EXC_ILLEGAL_VALUE);
+		if ((uint32_t)q->addr + q->count > SIM_NO_SUCH_REG)
+			return v5_rtu_exception(out, cap, slave, q->fc, MB_EXC_ILLEGAL_ADDRESS);
+		for (uint16_t i = 0; i < q->count; i++)
+			sim__regs[0][q->addr + i] =
+			    (uint16_t)(q->data[2 * i] << 8 | q->data[2 * i + 1]);
+		if (q->fc == MB_FC_WRITE_SINGLE)
+			return v5_rtu_write_answer(out, cap, slave, q->fc, q->addr,
+						   sim__regs[0][q->addr]);
+		return v5_rtu_write_answer(out, cap, slave, q->fc, q->addr, q->count);
+	default:
+		return v5_rtu_exception(out, cap, slave, q->fc, MB_EXC_ILLEGAL_FUNCTION);
+	}
+}
+
+static void sim__log_request(const struct sim_client *c, const struct v5_frame *f,
+			     const struct v5_rtu_request *q, int rc)
+{
+	printf("request conn=%u seq=%02x serial=%u", c->id, f->seq, (unsigned)f->serial);
+	if (rc < 0) {
+		printf(" bad-rtu=%d\n", rc);
+		return;
+	}
+	printf(" slave=%u fc=%02x addr=%u count=%u", q->slave, q->fc, q->addr, q->count);
+	if (q->data) {
+		printf(" values=");
+		for (uint16_t i = 0; i < q->count; i++)
+			printf("%s%u", i ? "," : "",
+			       (unsigned)(q->data[2 * i] << 8 | q->data[2 * i + 1]));
+	}
+	printf("\n");
+}
+
+/* Returns -1 when the connection is to be closed. */
+static int sim__request(struct sim_client *c, const struct v5_frame *f)
+{
+	struct sim_mode m = sim__mode();
+	struct v5_rtu_request q = {0};
+	uint8_t rtu[V5_RTU_MAX + 2], frame[V5_MAX_FRAME];
+	int rc = MB_ESHORT, n;
+
+	if (f->payload_len >= V5_REQ_PREFIX)
+		rc = v5_rtu_request_decode(f->payload + V5_REQ_PREFIX,
+					   f->payload_len - V5_REQ_PREFIX, &q);
+	sim__log_request(c, f, &q, rc);
+	if (m.silent || rc < 0)
+		return 0;
+
+	if (m.heartbeat) {
+		uint8_t zero = 0;
+		struct v5_frame hb = {.control = V5_CTRL_HEARTBEAT,
+				      .seq = sim__hb_seq++,
+				      .seq_hi = 0,
+				      .serial = m.serial,
+				      .payload = &zero,
+				      .payload_len = 1};
+		n = v5_encode(frame, sizeof frame, &hb);
+		if (n < 0 || sim__out(c->fd, &m, frame, (size_t)n) < 0)
+			return -1;
+	}
+	if (m.at) {
+		static const char at[] = "AT+YZTCPMODBUS=1\r\n+ok\r\n";
+		if (sim__send(c->fd, (const uint8_t *)at, sizeof at - 1) < 0)
+			return -1;
+	}
+
+	if (f->serial != m.serial) {
+		rtu[0] = V5_LOGGER_SERIAL;
+		rtu[1] = 0x00;
+		n = 2;
+	} else if (q.slave != m.slave) {
+		rtu[0] = V5_LOGGER_SLAVE;
+		rtu[1] = 0x00;
+		n = 2;
+	} else {
+		n = sim__modbus(&q, rtu, sizeof rtu - 2);
+		if (n < 0)
+			return 0;
+		if (m.badsum && rtu[2] > 0 &&
+		    (q.fc == MB_FC_READ_HOLDING || q.fc == MB_FC_READ_INPUT))
+			for (int i = 3; i < 3 + rtu[2]; i++)
+				rtu[i] ^= 0x5A; /* wrong values that must never be believed */
+		if (m.double_crc) {
+			rtu[n++] = 0;
+			rtu[n++] = 0;
+		}
+	}
+	n = v5_encode_answer(frame, sizeof frame, m.serial, f->seq, (uint8_t)c->answers,
+			     (uint32_t)(time(NULL) - sim__started), rtu, (size_t)n);
+	if (n < 0)
+		return 0;
+	if (m.badsum)
+		frame[n - 2] ^= 0xFF;
+	if (sim__out(c->fd, &m, frame, (size_t)n) < 0)
+		return -1;
+	c->answers++;
+	if (m.close_after && c->answers >= m.close_after) {
+		printf("closing conn=%u after %u answers\n", c->id, c->answers);
+		return -1;
+	}
+	return 0;
+}
+
+static int sim__frame(struct sim_client *c, const struct v5_frame *f)
+{
+	if (f->control == V5_CTRL_REQUEST)
+		return sim__request(c, f);
+	if ((f->control & 0xFF) == 0x10 && (f->control >> 8) >= 0x10 && (f->control >> 8) <= 0x1F) {
+		uint32_t t = 0;
+		if (f->payload_len >= 6)
+			t = (uint32_t)f->payload[2] | (uint32_t)f->payload[3] << 8 |
+			    (uint32_t)f->payload[4] << 16 | (uint32_t)f->payload[5] << 24;
+		printf("time answer conn=%u control=%04x seq=%02x len=%zu time=%u\n", c->id,
+		       f->control, f->seq, f->len, (unsigned)t);
+		return 0;
+	}
+	printf("ignored conn=%u control=%04x\n", c->id, f->control);
+	return 0;
+}
+
+static void sim__usage(void)
+{
+	fprintf(stderr, "usage: sim_solarman --port P [--serial N] [--slave N] [--control FILE]\n"
+			"       [--heartbeat] [--split] [--at] [--close-after N] [--silent]\n"
+			"       [--badsum] [--double-crc]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	int port = 0;
+	sim__base.serial = 1234567890u;
+	sim__base.slave = 1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		int more = i + 1 < argc;
+		if (strcmp(a, "--port") == 0 && more)
+			port = atoi(argv[++i]);
+		else if (strcmp(a, "--serial") == 0 && more)
+			sim__base.serial = (uint32_t)strtoul(argv[++i], NULL, 10);
+		else if (strcmp(a, "--slave") == 0 && more)
+			sim__base.slave = atoi(argv[++i]);
+		else if (strcmp(a, "--control") == 0 && more)
+			sim__control = argv[++i];
+		else if (strcmp(a, "--close-after") == 0 && more)
+			sim__base.close_after = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (strncmp(a, "--", 2) == 0 && sim__word(&sim__base, a + 2) == 0)
+			;
+		else
+			sim__usage();
+	}
+	if (port <= 0 || port > 65535)
+		sim__usage();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	sim__seed();
+	sim__started = time(NULL);
+
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 8) < 0) {
+		perror("sim_solarman: listen");
+		return 1;
+	}
+	printf("listening on 127.0.0.1:%d serial %u slave %d\n", port, (unsigned)sim__base.serial,
+	       sim__base.slave);
+
+	static struct sim_client clients[SIM_MAX_CLIENTS];
+	unsigned connections = 0;
+	for (int i = 0; i < SIM_MAX_CLIENTS; i++)
+		clients[i].fd = -1;
+	for (;;) {
+		struct pollfd pfd[SIM_MAX_CLIENTS + 1];
+		int map[SIM_MAX_CLIENTS + 1], n = 0;
+		pfd[n].fd = lfd;
+		pfd[n].events = POLLIN;
+		map[n++] = -1;
+		for (int i = 0; i < SIM_MAX_CLIENTS; i++) {
+			if (clients[i].fd < 0)
+				continue;
+			pfd[n].fd = clients[i].fd;
+			pfd[n].events = POLLIN;
+			map[n++] = i;
+		}
+		if (poll(pfd, (nfds_t)n, 1000) < 0 && errno != EINTR)
+			return 1;
+		for (int k = 0; k < n; k++) {
+			if (!(pfd[k].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (map[k] < 0) {
+				int fd = accept(lfd, NULL, NULL);
+				int slot = -1;
+				for (int i = 0; fd >= 0 && i < SIM_MAX_CLIENTS && slot < 0; i++)
+					if (clients[i].fd < 0)
+						slot = i;
+				if (fd >= 0 && slot < 0) {
+					close(fd);
+					continue;
+				}
+				if (fd < 0)
+					continue;
+				struct sim_client *c = &clients[slot];
+				c->fd = fd;
+				c->id = ++connections;
+				c->answers = 0;
+				v5_stream_init(&c->stream, c->rx, sizeof c->rx);
+				printf("connection %u\n", c->id);
+				continue;
+			}
+			struct sim_client *c = &clients[map[k]];
+			uint8_t buf[2048];
+			ssize_t got = recv(c->fd, buf, sizeof buf, 0);
+			int drop = got <= 0;
+			size_t off = 0;
+			while (!drop && off < (size_t)got) {
+				struct v5_frame f;
+				off += v5_stream_feed(&c->stream, buf + off, (size_t)got - off);
+				while (!drop && v5_stream_next(&c->stream, &f) == 1)
+					drop = sim__frame(c, &f) < 0;
+			}
+			if (drop) {
+				printf("closed conn=%u\n", c->id);
+				close(c->fd);
+				c->fd = -1;
+			}
+		}
+	}
+}

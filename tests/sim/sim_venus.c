@@ -1,0 +1,382 @@
+/* A Venus battery on MQTT, for the tests and the demo (specs/venus-mqtt.md).
+ * It answers `cd=1`/`cd=01` with the document's example dump (updated by the
+ * writes it applied), applies cd=2, cd=3 md=1/md=2, cd=11, cd=15 vs= and
+ * cd=16 cp=, and answers ret= where the real device does (cd=11, 15, 16).
+ * Every command received is printed to stdout, one line each, exactly as it
+ * arrived; other lines start with "# ". Its parser is its own, on purpose:
+ * the bridge's codec must not be checked against itself.
+ *
+ *   sim_venus [--host H] [--port P] [--type HMG-50] [--id 0123456789ab]
+ *             [--prefix hame_energy] [--mode normal|silent|refuse] [--cd-prefix]
+ *
+ * Modes (also at run time: publish the name to sim/venus/<id>/mode):
+ *   normal  answer and apply
+ *   silent  apply nothing, answer nothing
+ *   refuse  answer cd=1; ret=0 to every acknowledged command; apply nothing
+ * --cd-prefix starts every answer with `cd=N,` as some firmware does. */
+#include <mosquitto.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum sim_mode { SIM_NORMAL, SIM_SILENT, SIM_REFUSE };
+
+/* The dump in the document's order: numbers, the periods, two strings. */
+enum sim_kind { K_NUM, K_TIM, K_STR };
+struct sim_key {
+	const char *key;
+	enum sim_kind kind;
+	long long v; /* K_NUM value, K_TIM index */
+	char s[40];  /* K_STR */
+};
+
+static struct sim_key sim__keys[] = {
+    {"tot_i", K_NUM, 44785, ""},  {"tot_o", K_NUM, 36889, ""},	{"ele_d", K_NUM, 489, ""},
+    {"ele_m", K_NUM, 3931, ""},	  {"grd_d", K_NUM, 395, ""},	{"grd_m", K_NUM, 2833, ""},
+    {"inc_d", K_NUM, 0, ""},	  {"inc_m", K_NUM, -111, ""},	{"grd_f", K_NUM, 0, ""},
+    {"grd_o", K_NUM, 807, ""},	  {"grd_t", K_NUM, 3, ""},	{"gct_s", K_NUM, 1, ""},
+    {"cel_s", K_NUM, 3, ""},	  {"cel_p", K_NUM, 138, ""},	{"cel_c", K_NUM, 27, ""},
+    {"err_t", K_NUM, 0, ""},	  {"err_a", K_NUM, 0, ""},	{"dev_n", K_NUM, 140, ""},
+    {"grd_y", K_NUM, 0, ""},	  {"wor_m", K_NUM, 1, ""},	{"tim_0", K_TIM, 0, ""},
+    {"tim_1", K_TIM, 1, ""},	  {"tim_2", K_TIM, 2, ""},	{"tim_3", K_TIM, 3, ""},
+    {"tim_4", K_TIM, 4, ""},	  {"tim_5", K_TIM, 5, ""},	{"tim_6", K_TIM, 6, ""},
+    {"tim_7", K_TIM, 7, ""},	  {"tim_8", K_TIM, 8, ""},	{"tim_9", K_TIM, 9, ""},
+    {"cts_m", K_NUM, 0, ""},	  {"bac_u", K_NUM, 1, ""},	{"tra_a", K_NUM, 41, ""},
+    {"tra_i", K_NUM, 40000, ""},  {"tra_o", K_NUM, 600000, ""}, {"htt_p", K_NUM, 0, ""},
+    {"prc_c", K_NUM, 4620, ""},	  {"prc_d", K_NUM, 4620, ""},	{"wif_s", K_NUM, 35, ""},
+    {"inc_a", K_NUM, -152, ""},	  {"set_v", K_NUM, 1, ""},	{"mcp_w", K_NUM, 2500, ""},
+    {"mdp_w", K_NUM, 800, ""},	  {"ct_t", K_NUM, 1, ""},	{"phase_t", K_NUM, 0, ""},
+    {"dchrg_t", K_NUM, 255, ""},  {"bms_v", K_NUM, 109, ""},	{"fc_v", K_STR, 0, "202407221950"},
+    {"wifi_n", K_STR, 0, "Hame"},
+};
+
+static long long sim__tim[10][7] = {
+    {14, 0, 17, 0, 127, 800, 1},   {17, 1, 20, 0, 127, -800, 1}, {20, 1, 23, 0, 127, 800, 1},
+    {23, 1, 23, 59, 127, -800, 1}, {0, 1, 3, 0, 127, 800, 1},	 {3, 1, 6, 0, 127, -800, 1},
+    {6, 1, 9, 0, 127, 800, 1},	   {9, 1, 12, 1, 127, -800, 1},	 {9, 10, 12, 0, 127, -2500, 0},
+    {0, 0, 0, 0, 0, 0, 0},
+};
+
+static enum sim_mode sim__mode = SIM_NORMAL;
+static int sim__cd_prefix;
+static char sim__cmd_topic[256], sim__reply_topic[256], sim__mode_topic[128];
+
+static struct sim_key *sim__key(const char *k)
+{
+	for (size_t i = 0; i < sizeof sim__keys / sizeof sim__keys[0]; i++)
+		if (strcmp(sim__keys[i].key, k) == 0)
+			return &sim__keys[i];
+	return NULL;
+}
+
+static void sim__set(const char *k, long long v)
+{
+	struct sim_key *p = sim__key(k);
+	if (p)
+		p->v = v;
+}
+
+/* The pairs of a command, split in place. */
+#define SIM_MAX_PAIRS 16
+struct sim_cmd {
+	char buf[512];
+	const char *k[SIM_MAX_PAIRS], *v[SIM_MAX_PAIRS];
+	int n;
+};
+
+static void sim__split(struct sim_cmd *c, const char *msg, size_t len)
+{
+	if (len >= sizeof c->buf)
+		len = sizeof c->buf - 1;
+	memcpy(c->buf, msg, len);
+	c->buf[len] = 0;
+	c->n = 0;
+	for (char *save = NULL, *tok = strtok_r(c->buf, ",", &save); tok && c->n < SIM_MAX_PAIRS;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		if (!eq)
+			continue;
+		*eq = 0;
+		c->k[c->n] = tok;
+		c->v[c->n++] = eq + 1;
+	}
+}
+
+static const char *sim__get(const struct sim_cmd *c, const char *k)
+{
+	for (int i = 0; i < c->n; i++)
+		if (strcmp(c->k[i], k) == 0)
+			return c->v[i];
+	return NULL;
+}
+
+/* A whole decimal number (optional '-'), or 0 when s is not one. */
+static int sim__num(const char *s, long long *out)
+{
+	char *end;
+	if (!s || !*s)
+		return 0;
+	*out = strtoll(s, &end, 10);
+	return *end == 0;
+}
+
+/* "H:M" */
+static int sim__time(const char *s, long long *h, long long *m)
+{
+	char tmp[16];
+	if (!s || strlen(s) >= sizeof tmp)
+		return 0;
+	strcpy(tmp, s);
+	char *colon = strchr(tmp, ':');
+	if (!colon)
+		return 0;
+	*colon = 0;
+	return sim__num(tmp, h) && sim__num(colon + 1, m) && *h >= 0 && *h <= 23 && *m >= 0 &&
+	       *m <= 59;
+}
+
+static void sim__publish(struct mosquitto *mosq, const char *text)
+{
+	int rc = mosquitto_publish(mosq, NULL, sim__reply_topic, (int)strlen(text), text, 0, false);
+	if (rc != MOSQ_ERR_SUCCESS)
+		printf("# publish failed: %s\n", mosquitto_strerror(rc));
+}
+
+static void sim__dump(struct mosquitto *mosq, long long cd)
+{
+	char out[2048];
+	size_t used = 0;
+	if (sim__cd_prefix)
+		used += (size_t)snprintf(out, sizeof out, "cd=%lld,", cd);
+	for (size_t i = 0; i < sizeof sim__keys / sizeof sim__keys[0]; i++) {
+		const struct sim_key *p = &sim__keys[i];
+		const char *sep = i ? "," : "";
+		if (p->kind == K_NUM) {
+			used += (size_t)snprintf(out + used, sizeof out - used, "%s%s=%lld", sep,
+						 p->key, p->v);
+		} else if (p->kind == K_STR) {
+			used += (size_t)snprintf(out + used, sizeof out - used, "%s%s=%s", sep,
+						 p->key, p->s);
+		} else {
+			const long long *t = sim__tim[p->v];
+			used += (size_t)snprintf(out + used, sizeof out - used,
+						 "%s%s=%lld|%lld|%lld|%lld|%lld|%lld|%lld", sep,
+						 p->key, t[0], t[1], t[2], t[3], t[4], t[5], t[6]);
+		}
+	}
+	sim__publish(mosq, out);
+}
+
+static void sim__ret(struct mosquitto *mosq, long long cd, int ok)
+{
+	char out[32];
+	if (sim__cd_prefix)
+		snprintf(out, sizeof out, "cd=%lld,ret=%d", cd, ok);
+	else
+		snprintf(out, sizeof out, "ret=%d", ok);
+	sim__publish(mosq, out);
+}
+
+/* cd=3,md=1: one time period. 1 when valid (and applied). */
+static int sim__period(const struct sim_cmd *c, int apply)
+{
+	long long nm, bh, bm, eh, em, wk, vv, as;
+	if (!sim__num(sim__get(c, "nm"), &nm) || nm < 0 || nm > 9 ||
+	    !sim__time(sim__get(c, "bt"), &bh, &bm) || !sim__time(sim__get(c, "et"), &eh, &em) ||
+	    !sim__num(sim__get(c, "wk"), &wk) || wk < 0 || wk > 127 ||
+	    !sim__num(sim__get(c, "vv"), &vv) || vv < -2500 || vv > 2500 ||
+	    !sim__num(sim__get(c, "as"), &as) || as < 0 || as > 1)
+		return 0;
+	if (apply) {
+		long long *t = sim__tim[nm];
+		t[0] = bh, t[1] = bm, t[2] = eh, t[3] = em, t[4] = wk, t[5] = vv, t[6] = as;
+	}
+	return 1;
+}
+
+static void sim__command(struct mosquitto *mosq, const char *msg, size_t len)
+{
+	static struct sim_cmd c;
+	long long cd, v, md;
+	int apply = sim__mode == SIM_NORMAL;
+
+	printf("%.*s\n", (int)len, msg);
+	if (sim__mode == SIM_SILENT)
+		return;
+	sim__split(&c, msg, len);
+	if (!sim__num(sim__get(&c, "cd"), &cd))
+		return;
+	switch (cd) {
+	case 1:
+		sim__dump(mosq, cd);
+		break;
+	case 2: /* no answer */
+		if (apply && sim__num(sim__get(&c, "md"), &v) && v >= 0 && v <= 2)
+			sim__set("wor_m", v);
+		break;
+	case 3: /* no answer */
+		if (!sim__num(sim__get(&c, "md"), &md))
+			break;
+		if (md == 1) {
+			sim__period(&c, apply);
+		} else if (md == 2) {
+			long long id, in, on;
+			if (apply && sim__num(sim__get(&c, "id"), &id) && id >= 0 &&
+			    sim__num(sim__get(&c, "in"), &in) && in >= 0 &&
+			    sim__num(sim__get(&c, "on"), &on) && on >= 0) {
+				sim__set("tra_a", id);
+				sim__set("tra_i", in);
+				sim__set("tra_o", on);
+			}
+		}
+		break;
+	case 11: {
+		int ok = apply && sim__num(sim__get(&c, "bc"), &v) && (v == 0 || v == 1);
+		if (ok)
+			sim__set("bac_u", v);
+		sim__ret(mosq, cd, ok);
+		break;
+	}
+	case 15: {
+		int ok = apply && sim__num(sim__get(&c, "vs"), &v) && (v == 800 || v == 2500);
+		if (ok) {
+			sim__set("mdp_w", v);
+			sim__set("set_v", v == 800);
+		}
+		sim__ret(mosq, cd, ok);
+		break;
+	}
+	case 16: {
+		int ok = apply && sim__num(sim__get(&c, "cp"), &v) && v >= 300 && v <= 2500;
+		if (ok)
+			sim__set("mcp_w", v);
+		sim__ret(mosq, cd, ok);
+		break;
+	}
+	default: /* unknown commands get no answer */
+		break;
+	}
+}
+
+static void sim__on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *m)
+{
+	(void)obj;
+	if (strcmp(m->topic, sim__mode_topic) == 0) {
+		char mode[16] = {0};
+		memcpy(mode, m->payload, m->payloadlen < 15 ? (size_t)m->payloadlen : 15);
+		if (strcmp(mode, "normal") == 0)
+			sim__mode = SIM_NORMAL;
+		else if (strcmp(mode, "silent") == 0)
+			sim__mode = SIM_SILENT;
+		else if (strcmp(mode, "refuse") == 0)
+			sim__mode = SIM_REFUSE;
+		else
+			printf("# unknown mode %s\n", mode);
+		printf("# mode %s\n", mode);
+		return;
+	}
+	if (strcmp(m->topic, sim__cmd_topic) == 0)
+		sim__command(mosq, m->payload, (size_t)m->payloadlen);
+}
+
+static int sim__subacks;
+
+static void sim__on_subscribe(struct mosquitto *mosq, void *obj, int mid, int n, const int *qos)
+{
+	(void)mosq, (void)obj, (void)mid, (void)n, (void)qos;
+	if (++sim__subacks == 2) /* both subscriptions in place: tests may start */
+		printf("# ready\n");
+}
+
+static void sim__on_connect(struct mosquitto *mosq, void *obj, int rc)
+{
+	(void)obj;
+	if (rc != 0) {
+		printf("# connect refused: %d\n", rc);
+		return;
+	}
+	sim__subacks = 0;
+	mosquitto_subscribe(mosq, NULL, sim__mode_topic, 1);
+	mosquitto_subscribe(mosq, NULL, sim__cmd_topic, 1);
+}
+
+static enum sim_mode sim__parse_mode(const char *s)
+{
+	if (strcmp(s, "silent") == 0)
+		return SIM_SILENT;
+	if (strcmp(s, "refuse") == 0)
+		return SIM_REFUSE;
+	if (strcmp(s, "normal") != 0) {
+		fprintf(stderr, "sim_venus: unknown mode %s\n", s);
+		exit(2);
+	}
+	return SIM_NORMAL;
+}
+
+int main(int argc, char **argv)
+{
+	const char *host = "127.0.0.1", *type = "HMG-50", *id = "0123456789ab";
+	const char *prefix = "hame_energy";
+	int port = 1883;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--cd-prefix") == 0) {
+			sim__cd_prefix = 1;
+			continue;
+		}
+		if (!val) {
+			fprintf(stderr,
+				"usage: sim_venus [--host H] [--port P] [--type T] [--id ID] "
+				"[--prefix P] [--mode normal|silent|refuse] [--cd-prefix]\n");
+			return 2;
+		}
+		i++;
+		if (strcmp(a, "--host") == 0)
+			host = val;
+		else if (strcmp(a, "--port") == 0)
+			port = atoi(val);
+		else if (strcmp(a, "--type") == 0)
+			type = val;
+		else if (strcmp(a, "--id") == 0)
+			id = val;
+		else if (strcmp(a, "--prefix") == 0)
+			prefix = val;
+		else if (strcmp(a, "--mode") == 0)
+			sim__mode = sim__parse_mode(val);
+		else {
+			fprintf(stderr, "sim_venus: unknown option %s\n", a);
+			return 2;
+		}
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	snprintf(sim__cmd_topic, sizeof sim__cmd_topic, "%s/%s/App/%s/ctrl", prefix, type, id);
+	snprintf(sim__reply_topic, sizeof sim__reply_topic, "%s/%s/device/%s/ctrl", prefix, type,
+		 id);
+	snprintf(sim__mode_topic, sizeof sim__mode_topic, "sim/venus/%s/mode", id);
+
+	mosquitto_lib_init();
+	char cid[64];
+	snprintf(cid, sizeof cid, "sim-venus-%s", id);
+	struct mosquitto *mosq = mosquitto_new(cid, true, NULL);
+	if (!mosq) {
+		fprintf(stderr, "sim_venus: mosquitto_new failed\n");
+		return 1;
+	}
+	mosquitto_connect_callback_set(mosq, sim__on_connect);
+	mosquitto_subscribe_callback_set(mosq, sim__on_subscribe);
+	mosquitto_message_callback_set(mosq, sim__on_message);
+	int rc = mosquitto_connect(mosq, host, port, 30);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		fprintf(stderr, "sim_venus: connect %s:%d: %s\n", host, port,
+			mosquitto_strerror(rc));
+		return 1;
+	}
+	printf("# sim_venus %s on %s:%d, commands on %s\n", id, host, port, sim__cmd_topic);
+	/* Runs until SIGTERM; reconnects by itself if the broker restarts. */
+	rc = mosquitto_loop_forever(mosq, -1, 1);
+	mosquitto_destroy(mosq);
+	mosquitto_lib_cleanup();
+	return rc == MOSQ_ERR_SUCCESS ? 0 : 1;
+}

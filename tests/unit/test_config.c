@@ -1,0 +1,740 @@
+/* Unit tests of the config loader (bridge/config.c). Every error case is a
+ * config text written to a temporary file; the test checks the exact
+ * "file:line: " prefix and a phrase of the message. Valid configs check that
+ * every key lands in its field and that defaults are filled. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "mb_error.h"
+
+static char tmpdir[64];
+static int nfiles;
+
+/* Write text to a new file in the temporary folder; returns its path. */
+static const char *write_conf(const char *name, const char *text)
+{
+	static char path[8][256];
+	static int next;
+	char *p = path[next++ % 8];
+	FILE *f;
+
+	snprintf(p, 256, "%s/%s", tmpdir, name);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	nfiles++;
+	return p;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/mb_test_config.XXXXXX");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+	(void)state;
+	/* The folder holds only files we wrote. */
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A repository file, from the repo root or from build/<dir>/tests/unit. */
+static const char *repo_file(const char *rel)
+{
+	static char buf[1024];
+	char exe[900];
+	ssize_t n;
+
+	if (access(rel, R_OK) == 0)
+		return rel;
+	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		for (int up = 0; up < 5; up++) {
+			char *slash = strrchr(exe, '/');
+			if (!slash)
+				break;
+			*slash = '\0';
+			snprintf(buf, sizeof buf, "%s/%s", exe, rel);
+			if (access(buf, R_OK) == 0)
+				return buf;
+		}
+	}
+	return rel;
+}
+
+/* --- error cases --------------------------------------------------------- */
+
+struct err_case {
+	const char *name;
+	const char *text;
+	int line;	    /* expected line; 0: "file: " without a line */
+	const char *phrase; /* expected in the message */
+};
+
+#define MEM_DEV "devices = ( { name = \"a\"; unit_id = 1; map = \"scratch\"; memory = {}; } );\n"
+#define PG_MQTT "mqtt = { host = \"127.0.0.1\"; };"
+#define PG_IDS "app_id = \"053461AD\"; device_id = \"15020115\";"
+
+/* clang-format off */
+static const struct err_case err_cases[] = {
+	/* unknown keys, one per group */
+	{"unknown_top", "modbsu = {};\n" MEM_DEV, 1, "unknown key modbsu (the top level takes modbus, "},
+	{"unknown_modbus", "modbus = {\n  prot = 502;\n};\n" MEM_DEV, 2,
+	 "unknown key modbus.prot (modbus takes listen, port"},
+	{"unknown_defaults", MEM_DEV "defaults = {\n timeout = 1;\n polll = 0; };\n", 4,
+	 "unknown key defaults.polll"},
+	{"unknown_status", "status = {\n  intervall = 5;\n};\n" MEM_DEV, 2,
+	 "unknown key status.intervall"},
+	{"unknown_status_mqtt", "status = { mqtt = {\n hots = \"x\"; }; };\n" MEM_DEV, 2,
+	 "unknown key status.mqtt.hots"},
+	{"unknown_device",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; memory = {};\n  colour = \"red\"; } );\n",
+	 2, "unknown key devices.[0].colour"},
+	{"unknown_device_mqtt",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\";\n powergo = { " PG_IDS " };\n"
+	 " mqtt = {\n  host = \"h\";\n  hots = \"x\"; }; } );\n",
+	 5, "unknown key devices.[0].mqtt.hots"},
+	{"unknown_tls",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; powergo = { " PG_IDS " };\n"
+	 " mqtt = { tls = { ca_file = \"ca\";\n crt = \"c\"; }; }; } );\n",
+	 3, "unknown key devices.[0].mqtt.tls.crt"},
+	{"unknown_powergo",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; " PG_MQTT "\n"
+	 " powergo = { " PG_IDS "\n  topic = \"x\"; }; } );\n",
+	 3, "unknown key devices.[0].powergo.topic"},
+	{"unknown_venus",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; " PG_MQTT "\n"
+	 " venus = { type = \"HMG-50\"; id = \"0123456789ab\";\n  mac = \"x\"; }; } );\n",
+	 3, "unknown key devices.[0].venus.mac"},
+	{"unknown_solarman",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\";\n"
+	 " solarman = { host = \"h\"; serial = 1;\n  sn = 2; }; } );\n",
+	 3, "unknown key devices.[0].solarman.sn"},
+	{"unknown_memory",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\";\n memory = {\n size = 10; }; } );\n", 3,
+	 "unknown key devices.[0].memory.size (devices.[0].memory takes no keys)"},
+
+	/* wrong types */
+	{"type_port", "modbus = {\n  port = \"502\";\n};\n" MEM_DEV, 2,
+	 "modbus.port must be an integer, not a string"},
+	{"type_read_only",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; memory = {};\n read_only = 1; } );\n",
+	 2, "devices.[0].read_only must be true or false, not an integer"},
+	{"type_float_unit_id",
+	 "devices = ( { name = \"a\";\n unit_id = 1.5; map = \"m\"; memory = {}; } );\n", 2,
+	 "devices.[0].unit_id must be an integer, not a float"},
+	{"type_group_modbus", "modbus = 502;\n" MEM_DEV, 1,
+	 "modbus must be a group { ... }, not an integer"},
+	{"type_maps_path", "maps_path = \"maps\";\n" MEM_DEV, 1,
+	 "maps_path must be a list of strings"},
+	{"type_maps_path_elem", "maps_path = [\n 1 ];\n" MEM_DEV, 2,
+	 "maps_path.[0] must be a string, not an integer"},
+	{"type_devices", "devices = { a = 1; };\n", 1, "devices must be a list ( { ... }, ... )"},
+	{"type_device_elem", "devices = (\n \"a\" );\n", 2,
+	 "devices.[0] must be a group { name = ...; ... }, not a string"},
+	{"type_mqtt_string",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; powergo = { " PG_IDS " };\n"
+	 " mqtt = \"localhost\"; } );\n",
+	 2, "devices.[0].mqtt must be a group { ... }, not a string"},
+
+	/* ranges */
+	{"range_port", "modbus = {\n  port = 70000;\n};\n" MEM_DEV, 2,
+	 "modbus.port must be 1..65535, not 70000"},
+	{"range_port_zero", "modbus = { listen = \"::\";\n port = 0; };\n" MEM_DEV, 2,
+	 "modbus.port must be 1..65535, not 0"},
+	{"range_max_connections", "modbus = {\n max_connections = 10001; };\n" MEM_DEV, 2,
+	 "modbus.max_connections must be 1..10000, not 10001"},
+	{"range_idle_timeout", "modbus = {\n idle_timeout = -1; };\n" MEM_DEV, 2,
+	 "modbus.idle_timeout must be >= 0 (s), not -1"},
+	{"range_unit_id",
+	 "devices = ( { name = \"a\";\n unit_id = 248; map = \"m\"; memory = {}; } );\n", 2,
+	 "devices.[0].unit_id must be 1..247, not 248"},
+	{"range_unit_id_zero",
+	 "devices = ( { name = \"a\";\n unit_id = 0; map = \"m\"; memory = {}; } );\n", 2,
+	 "devices.[0].unit_id must be 1..247, not 0"},
+	{"range_defaults_timeout", MEM_DEV "defaults = {\n timeout = 0; };\n", 3,
+	 "defaults.timeout must be >= 1 (ms), not 0"},
+	{"range_defaults_poll", MEM_DEV "defaults = {\n poll = -5; };\n", 3,
+	 "defaults.poll must be >= 0 (ms), not -5"},
+	{"range_device_timeout",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; memory = {};\n timeout = 0; } );\n",
+	 2, "devices.[0].timeout must be >= 1 (ms), not 0"},
+	{"range_device_max_age",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; memory = {};\n max_age = -1; } );\n",
+	 2, "devices.[0].max_age must be >= 0 (ms), not -1"},
+	{"range_status_interval", "status = {\n interval = 0; };\n" MEM_DEV, 2,
+	 "status.interval must be 1..86400 (s), not 0"},
+	{"range_qos",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; powergo = { " PG_IDS " };\n"
+	 " mqtt = {\n qos = 3; }; } );\n",
+	 3, "devices.[0].mqtt.qos must be 0..2, not 3"},
+	{"range_mqtt_port",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; powergo = { " PG_IDS " };\n"
+	 " mqtt = {\n port = 65536; }; } );\n",
+	 3, "devices.[0].mqtt.port must be 1..65535, not 65536"},
+	{"range_keepalive", "status = { mqtt = {\n keepalive = 1; }; };\n" MEM_DEV, 2,
+	 "status.mqtt.keepalive must be 5..65535 (s), not 1"},
+	{"range_serial_zero",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\";\n solarman = { host = \"h\";\n"
+	 " serial = 0; }; } );\n",
+	 3, "devices.[0].solarman.serial must be 1..4294967295, not 0"},
+	{"range_serial_big",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\";\n solarman = { host = \"h\";\n"
+	 " serial = 4294967296L; }; } );\n",
+	 3, "devices.[0].solarman.serial must be 1..4294967295, not 4294967296"},
+	{"range_slave",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\";\n solarman = { host = \"h\"; serial = 7;\n"
+	 " slave = 248; }; } );\n",
+	 3, "devices.[0].solarman.slave must be 1..247, not 248"},
+	{"range_solarman_port",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\";\n solarman = { host = \"h\"; serial = 7;\n"
+	 " port = 0; }; } );\n",
+	 3, "devices.[0].solarman.port must be 1..65535, not 0"},
+
+	/* duplicates */
+	{"dup_unit_id",
+	 "devices = (\n { name = \"garage\"; unit_id = 3; map = \"m\"; memory = {}; },\n"
+	 " { name = \"b\";\n   unit_id = 3; map = \"m\"; memory = {}; }\n);\n",
+	 4, "devices.[1].unit_id 3 is used by device \"garage\" too"},
+	{"dup_name",
+	 "devices = (\n { name = \"a\"; unit_id = 1; map = \"m\"; memory = {}; },\n"
+	 " { unit_id = 2;\n   name = \"a\"; map = \"m\"; memory = {}; }\n);\n",
+	 4, "devices.[1].name \"a\" is used by another device too (line 2)"},
+	{"dup_key", "modbus = {\n port = 1;\n port = 2; };\n" MEM_DEV, 3, "duplicate setting name"},
+
+	/* protocol identifiers */
+	{"powergo_app_id_lower",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; " PG_MQTT "\n"
+	 " powergo = {\n app_id = \"053461ad\"; device_id = \"15020115\"; }; } );\n",
+	 3, "devices.[0].powergo.app_id must be 8 upper-case hex digits, not \"053461ad\""},
+	{"powergo_app_id_short",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; " PG_MQTT "\n"
+	 " powergo = {\n app_id = \"053461A\"; device_id = \"15020115\"; }; } );\n",
+	 3, "devices.[0].powergo.app_id must be 8 upper-case hex digits"},
+	{"powergo_device_id_bad",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; " PG_MQTT "\n"
+	 " powergo = { app_id = \"053461AD\";\n device_id = \"1502011G\"; }; } );\n",
+	 3, "devices.[0].powergo.device_id must be 8 upper-case hex digits"},
+	{"powergo_topic_wildcard",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; " PG_MQTT "\n"
+	 " powergo = { " PG_IDS "\n request_topic = \"x/+\"; }; } );\n",
+	 3, "devices.[0].powergo.request_topic must not contain the MQTT wildcards"},
+	{"venus_id_colons",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; " PG_MQTT "\n"
+	 " venus = { type = \"HMG-50\";\n id = \"01:23:45:67:89:ab\"; }; } );\n",
+	 3, "devices.[0].venus.id must be the Bluetooth MAC: 12 lower-case hex digits"},
+	{"venus_id_upper",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; " PG_MQTT "\n"
+	 " venus = { type = \"HMG-50\";\n id = \"0123456789AB\"; }; } );\n",
+	 3, "venus.id must be the Bluetooth MAC: 12 lower-case hex digits, not \"0123456789AB\""},
+	{"venus_type_slash",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; " PG_MQTT "\n"
+	 " venus = {\n type = \"HMG/50\"; id = \"0123456789ab\"; }; } );\n",
+	 3, "devices.[0].venus.type must not contain /, + or #"},
+
+	/* missing keys */
+	{"missing_powergo_device_id",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; " PG_MQTT "\n"
+	 " powergo = { app_id = \"053461AD\"; }; } );\n",
+	 2, "devices.[0].powergo.device_id is missing"},
+	{"missing_venus_type",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; " PG_MQTT "\n"
+	 " venus = { id = \"0123456789ab\"; }; } );\n",
+	 2, "devices.[0].venus.type is missing"},
+	{"missing_venus_id",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; " PG_MQTT "\n"
+	 " venus = { type = \"HMG-50\"; }; } );\n",
+	 2, "devices.[0].venus.id is missing"},
+	{"missing_solarman_serial",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\";\n"
+	 " solarman = { host = \"h\"; }; } );\n",
+	 2, "devices.[0].solarman.serial is missing"},
+	{"missing_solarman_host",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\";\n"
+	 " solarman = { serial = 5; }; } );\n",
+	 2, "devices.[0].solarman.host is missing"},
+	{"missing_device_name", "devices = (\n { unit_id = 1; map = \"m\"; memory = {}; } );\n", 2,
+	 "devices.[0].name is missing"},
+	{"missing_device_map", "devices = (\n { name = \"a\"; unit_id = 1; memory = {}; } );\n", 2,
+	 "devices.[0].map is missing"},
+	{"missing_unit_id", "devices = (\n { name = \"a\"; map = \"m\"; memory = {}; } );\n", 2,
+	 "devices.[0].unit_id is missing"},
+	{"missing_tls_ca",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; powergo = { " PG_IDS " };\n"
+	 " mqtt = {\n tls = { cert_file = \"c\"; key_file = \"k\"; }; }; } );\n",
+	 3, "devices.[0].mqtt.tls.ca_file is missing"},
+
+	/* protocol blocks and MQTT */
+	{"two_blocks",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; memory = {};\n"
+	 " solarman = { host = \"h\"; serial = 1; }; } );\n",
+	 2, "devices.[0] has two protocol blocks, memory and solarman: keep one"},
+	{"two_blocks_mqtt",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; " PG_MQTT "\n"
+	 " venus = { type = \"HMG-50\"; id = \"0123456789ab\"; };\n"
+	 " powergo = { " PG_IDS " }; } );\n",
+	 3, "devices.[0] has two protocol blocks, venus and powergo"},
+	{"mqtt_on_solarman",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\";\n"
+	 " solarman = { host = \"h\"; serial = 1; };\n " PG_MQTT " } );\n",
+	 3, "devices.[0].mqtt: a solarman device does not use MQTT"},
+	{"mqtt_on_memory",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; memory = {};\n " PG_MQTT " } );\n", 2,
+	 "devices.[0].mqtt: a memory device does not use MQTT"},
+	{"mqtt_without_block",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\";\n " PG_MQTT " } );\n", 2,
+	 "devices.[0].mqtt: only powergo and venus devices use MQTT"},
+	{"powergo_without_mqtt",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\";\n powergo = { " PG_IDS " }; } );\n",
+	 2, "devices.[0].powergo needs an mqtt group"},
+	{"venus_without_mqtt",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\";\n"
+	 " venus = { type = \"HMG-50\"; id = \"0123456789ab\"; }; } );\n",
+	 2, "devices.[0].venus needs an mqtt group"},
+	{"password_without_user",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; powergo = { " PG_IDS " };\n"
+	 " mqtt = { password = \"pw\"; }; } );\n",
+	 2, "devices.[0].mqtt has a password but no username"},
+	{"tls_cert_without_key",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; powergo = { " PG_IDS " };\n"
+	 " mqtt = {\n tls = { ca_file = \"ca\"; cert_file = \"c\"; }; }; } );\n",
+	 3, "devices.[0].mqtt.tls needs both cert_file and key_file"},
+
+	/* values */
+	{"allow_bad", "modbus = { allow = [ \"10.0.0.0/8\",\n \"bogus\" ]; };\n" MEM_DEV, 2,
+	 "modbus.allow.[1] must be an address or network such as \"192.168.1.0/24\""},
+	{"allow_prefix", "modbus = { allow = [\n \"10.0.0.0/33\" ]; };\n" MEM_DEV, 2,
+	 "modbus.allow.[0] must be an address or network"},
+	{"allow_empty", "modbus = {\n allow = [ ]; };\n" MEM_DEV, 2, "modbus.allow must not be empty"},
+	{"listen_bad", "modbus = {\n listen = \"localhost\"; };\n" MEM_DEV, 2,
+	 "modbus.listen must be an IPv4 or IPv6 address"},
+	{"maps_path_empty_string", "maps_path = [ \"/x\",\n \"\" ];\n" MEM_DEV, 2,
+	 "maps_path.[1] must not be empty"},
+	{"device_name_empty",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; memory = {}; },\n"
+	 " { name = \"\"; unit_id = 2; map = \"m\"; memory = {}; } );\n",
+	 2, "devices.[1].name must not be empty"},
+	{"device_name_chars",
+	 "devices = (\n { name = \"my garage\"; unit_id = 1; map = \"m\"; memory = {}; } );\n", 2,
+	 "devices.[0].name may hold only letters, digits"},
+	{"device_map_path",
+	 "devices = (\n { name = \"a\"; unit_id = 1; map = \"../etc/x\"; memory = {}; } );\n", 2,
+	 "devices.[0].map must be a map name"},
+	{"devices_empty", "devices = (\n);\n", 1,
+	 "devices is empty: configure at least one device"},
+	{"user_empty", "user = \"\";\n" MEM_DEV, 1, "user must not be empty"},
+	{"status_prefix_wildcard", "status = {\n prefix = \"a/#\"; };\n" MEM_DEV, 2,
+	 "status.prefix must not contain the MQTT wildcards"},
+
+	/* syntax: libconfig's own message */
+	{"syntax_error", "modbus = {\n  port = ;\n};\n" MEM_DEV, 2, "syntax error"},
+	{"syntax_double_equals", MEM_DEV "defaults = {\n timeout == 5; };\n", 3, "syntax error"},
+};
+/* clang-format on */
+
+static void test_error_case(void **state)
+{
+	const struct err_case *c = *state;
+	char name[96], prefix[400], err[1024] = "";
+	struct config *conf = (struct config *)1;
+	const char *path;
+	int rc;
+
+	snprintf(name, sizeof name, "%s.conf", c->name);
+	path = write_conf(name, c->text);
+	rc = config_load(path, &conf, err, sizeof err);
+	if (rc == 0) {
+		config_free(conf);
+		fail_msg("%s: loaded, expected \"%s\"", c->name, c->phrase);
+	}
+	assert_int_equal(rc, MB_EPARSE);
+	assert_null(conf);
+	if (c->line)
+		snprintf(prefix, sizeof prefix, "%s:%d: ", path, c->line);
+	else
+		snprintf(prefix, sizeof prefix, "%s: ", path);
+	if (strncmp(err, prefix, strlen(prefix)) != 0)
+		fail_msg("%s: expected prefix \"%s\", got \"%s\"", c->name, prefix, err);
+	if (!strstr(err, c->phrase))
+		fail_msg("%s: expected \"%s\" in \"%s\"", c->name, c->phrase, err);
+	/* One line, no trailing newline: callers print it as is. */
+	assert_null(strchr(err, '\n'));
+}
+
+static void test_devices_missing(void **state)
+{
+	char err[512];
+	struct config *conf;
+	const char *path = write_conf("nodev.conf", "modbus = { port = 1502; };\n");
+	(void)state;
+	assert_int_equal(config_load(path, &conf, err, sizeof err), MB_EPARSE);
+	char want[300];
+	snprintf(want, sizeof want, "%s: devices is missing", path);
+	assert_string_equal(err, want);
+}
+
+static void test_missing_file(void **state)
+{
+	char err[512], path[128];
+	struct config *conf;
+	(void)state;
+	snprintf(path, sizeof path, "%s/does-not-exist.conf", tmpdir);
+	assert_int_equal(config_load(path, &conf, err, sizeof err), MB_ENOENT);
+	assert_null(conf);
+	assert_non_null(strstr(err, "does-not-exist.conf: cannot open: "));
+}
+
+static void test_include_error(void **state)
+{
+	char err[512];
+	struct config *conf;
+	write_conf("inc.conf", "defaults = {\n timeout = ;\n};\n");
+	const char *path = write_conf("main_inc.conf", MEM_DEV "@include \"inc.conf\"\n");
+	(void)state;
+	assert_int_equal(config_load(path, &conf, err, sizeof err), MB_EPARSE);
+	/* The error names the included file and its line. */
+	assert_non_null(strstr(err, "inc.conf:2: "));
+	assert_non_null(strstr(err, "syntax error"));
+}
+
+static void test_include_key_error(void **state)
+{
+	char err[512];
+	struct config *conf;
+	write_conf("inc2.conf", "defaults = {\n timeout = 0;\n};\n");
+	const char *path = write_conf("main_inc2.conf", MEM_DEV "@include \"inc2.conf\"\n");
+	(void)state;
+	assert_int_equal(config_load(path, &conf, err, sizeof err), MB_EPARSE);
+	assert_non_null(strstr(err, "inc2.conf:2: defaults.timeout must be >= 1"));
+}
+
+/* --- valid configs ------------------------------------------------------- */
+
+static void test_minimal_defaults(void **state)
+{
+	char err[512] = "";
+	struct config *c;
+	const char *path = write_conf("min.conf", MEM_DEV);
+	(void)state;
+	assert_int_equal(config_load(path, &c, err, sizeof err), 0);
+	assert_string_equal(err, "");
+	assert_string_equal(c->path, path);
+	assert_string_equal(c->modbus.listen, "0.0.0.0");
+	assert_int_equal(c->modbus.port, 502);
+	assert_int_equal(c->modbus.max_connections, 64);
+	assert_int_equal(c->modbus.idle_timeout, 120);
+	assert_null(c->modbus.allow);
+	assert_int_equal(c->modbus.nallow, 0);
+	assert_int_equal(c->nmaps_path, 2);
+	assert_string_equal(c->maps_path[0], "/etc/modbridge/maps");
+	assert_string_equal(c->maps_path[1], "/usr/share/modbridge/maps");
+	assert_int_equal(c->defaults.timeout, 3000);
+	assert_int_equal(c->defaults.max_age, 1000);
+	assert_int_equal(c->defaults.poll, 0);
+	assert_int_equal(c->defaults.min_interval, 0);
+	assert_null(c->user);
+	assert_int_equal(c->status.enabled, 0);
+	assert_string_equal(c->status.prefix, "modbridge");
+	assert_int_equal(c->status.interval, 60);
+	assert_string_equal(c->status.mqtt.host, "127.0.0.1");
+	assert_int_equal(c->status.mqtt.port, 1883);
+
+	assert_int_equal(c->ndevices, 1);
+	const struct config_device *d = &c->devices[0];
+	assert_string_equal(d->name, "a");
+	assert_int_equal(d->unit_id, 1);
+	assert_string_equal(d->map, "scratch");
+	assert_int_equal(d->read_only, 0);
+	assert_int_equal(d->timeout, -1);
+	assert_int_equal(d->max_age, -1);
+	assert_int_equal(d->poll, -1);
+	assert_int_equal(d->min_interval, -1);
+	assert_int_equal(d->proto, PROTO_MEMORY);
+	assert_int_equal(d->has_mqtt, 0);
+	assert_int_equal(d->line, 1);
+	config_free(c);
+}
+
+/* Every key the config knows, with values that differ from the defaults. */
+/* clang-format off */
+static const char full_conf[] =
+	"modbus = {\n"
+	"  listen = \"::\";\n"
+	"  port = 1502;\n"
+	"  max_connections = 10;\n"
+	"  idle_timeout = 0;\n"
+	"  allow = [ \"127.0.0.1\", \"192.168.1.0/24\", \"fd00::/8\" ];\n"
+	"};\n"
+	"maps_path = [ \"maps\", \"/opt/maps\" ];\n"
+	"defaults = { timeout = 5000; max_age = 2000L; poll = 60000; min_interval = 100; };\n"
+	"user = \"nobody\";\n"
+	"status = {\n"
+	"  mqtt = { host = \"broker\"; port = 1884; username = \"u\"; password = \"p\";\n"
+	"           client_id = \"status\"; keepalive = 30; qos = 1; };\n"
+	"  prefix = \"site/modbridge\";\n"
+	"  interval = 15;\n"
+	"};\n"
+	"devices = (\n"
+	"  { name = \"garage\"; unit_id = 1; map = \"powergo\"; read_only = true;\n" /* 18 */
+	"    timeout = 4000; max_age = 0; poll = 10000; min_interval = 500;\n"
+	"    mqtt = { host = \"10.0.0.1\"; port = 8884; username = \"user\"; password = \"pw\";\n"
+	"             client_id = \"APP053461AD\"; keepalive = 120; qos = 2;\n"
+	"             tls = { ca_file = \"/ca.pem\"; cert_file = \"/c.pem\"; key_file = \"/k.pem\"; }; };\n"
+	"    powergo = { app_id = \"053461AD\"; device_id = \"15020115\";\n"
+	"                request_topic = \"req/15020115\"; response_topic = \"resp/053461AD\"; };\n"
+	"  },\n"
+	"  { name = \"balcony\"; unit_id = 2; map = \"venus\";\n" /* 26 */
+	"    mqtt = { tls = { ca_file = \"/ca.pem\"; }; };\n"
+	"    venus = { type = \"HMG-50\"; id = \"0123456789ab\"; prefix = \"marstek_energy\"; };\n"
+	"  },\n"
+	"  { name = \"inverter\"; unit_id = 247L; map = \"growatt\";\n"
+	"    solarman = { host = \"192.168.1.50\"; port = 8898; serial = 4294967295L; slave = 247; };\n"
+	"  },\n"
+	"  { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = {}; },\n"
+	"  { name = \"bare\"; unit_id = 11; map = \"scratch\"; },\n"
+	"  { name = \"venus2\"; unit_id = 12; map = \"venus\"; mqtt = {};\n"
+	"    venus = { type = \"HMG-25\"; id = \"abcdefabcdef\"; }; }\n"
+	");\n";
+/* clang-format on */
+
+static void test_full_config(void **state)
+{
+	char err[512] = "";
+	struct config *c;
+	const char *path = write_conf("full.conf", full_conf);
+	(void)state;
+	if (config_load(path, &c, err, sizeof err) != 0)
+		fail_msg("%s", err);
+
+	assert_string_equal(c->modbus.listen, "::");
+	assert_int_equal(c->modbus.port, 1502);
+	assert_int_equal(c->modbus.max_connections, 10);
+	assert_int_equal(c->modbus.idle_timeout, 0);
+	assert_int_equal(c->modbus.nallow, 3);
+	assert_int_equal(c->modbus.allow[0].family, AF_INET);
+	assert_int_equal(c->modbus.allow[0].prefix, 32);
+	assert_int_equal(c->modbus.allow[1].prefix, 24);
+	assert_int_equal(c->modbus.allow[2].family, AF_INET6);
+
+	/* The parsed allow-list works with cidr_match. */
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	inet_pton(AF_INET, "192.168.1.77", &sin.sin_addr);
+	assert_true(cidr_match(c->modbus.allow, c->modbus.nallow, (struct sockaddr *)&sin));
+	inet_pton(AF_INET, "192.168.7.77", &sin.sin_addr);
+	assert_false(cidr_match(c->modbus.allow, c->modbus.nallow, (struct sockaddr *)&sin));
+
+	assert_int_equal(c->nmaps_path, 2);
+	assert_string_equal(c->maps_path[0], "maps");
+	assert_string_equal(c->maps_path[1], "/opt/maps");
+	assert_int_equal(c->defaults.timeout, 5000);
+	assert_int_equal(c->defaults.max_age, 2000);
+	assert_int_equal(c->defaults.poll, 60000);
+	assert_int_equal(c->defaults.min_interval, 100);
+	assert_string_equal(c->user, "nobody");
+
+	assert_int_equal(c->status.enabled, 1);
+	assert_string_equal(c->status.mqtt.host, "broker");
+	assert_int_equal(c->status.mqtt.port, 1884);
+	assert_string_equal(c->status.mqtt.username, "u");
+	assert_string_equal(c->status.mqtt.password, "p");
+	assert_string_equal(c->status.mqtt.client_id, "status");
+	assert_int_equal(c->status.mqtt.keepalive, 30);
+	assert_int_equal(c->status.mqtt.qos, 1);
+	assert_int_equal(c->status.mqtt.has_tls, 0);
+	assert_int_equal(c->status.mqtt.line, 12);
+	assert_string_equal(c->status.prefix, "site/modbridge");
+	assert_int_equal(c->status.interval, 15);
+
+	assert_int_equal(c->ndevices, 6);
+	const struct config_device *g = &c->devices[0];
+	assert_string_equal(g->name, "garage");
+	assert_int_equal(g->unit_id, 1);
+	assert_string_equal(g->map, "powergo");
+	assert_int_equal(g->read_only, 1);
+	assert_int_equal(g->timeout, 4000);
+	assert_int_equal(g->max_age, 0);
+	assert_int_equal(g->poll, 10000);
+	assert_int_equal(g->min_interval, 500);
+	assert_int_equal(g->proto, PROTO_POWERGO);
+	assert_int_equal(g->has_mqtt, 1);
+	assert_string_equal(g->mqtt.host, "10.0.0.1");
+	assert_int_equal(g->mqtt.port, 8884);
+	assert_string_equal(g->mqtt.username, "user");
+	assert_string_equal(g->mqtt.password, "pw");
+	assert_string_equal(g->mqtt.client_id, "APP053461AD");
+	assert_int_equal(g->mqtt.keepalive, 120);
+	assert_int_equal(g->mqtt.qos, 2);
+	assert_int_equal(g->mqtt.has_tls, 1);
+	assert_string_equal(g->mqtt.tls.ca_file, "/ca.pem");
+	assert_string_equal(g->mqtt.tls.cert_file, "/c.pem");
+	assert_string_equal(g->mqtt.tls.key_file, "/k.pem");
+	assert_int_equal(g->mqtt.line, 20);
+	assert_string_equal(g->powergo.app_id, "053461AD");
+	assert_string_equal(g->powergo.device_id, "15020115");
+	assert_string_equal(g->powergo.request_topic, "req/15020115");
+	assert_string_equal(g->powergo.response_topic, "resp/053461AD");
+	assert_int_equal(g->line, 18);
+
+	const struct config_device *b = &c->devices[1];
+	assert_int_equal(b->proto, PROTO_VENUS);
+	assert_int_equal(b->read_only, 0);
+	assert_int_equal(b->timeout, -1);
+	assert_string_equal(b->mqtt.host, "127.0.0.1");
+	/* tls without a port: the TLS port. */
+	assert_int_equal(b->mqtt.port, 8883);
+	assert_int_equal(b->mqtt.keepalive, 60);
+	assert_int_equal(b->mqtt.qos, 0);
+	assert_null(b->mqtt.username);
+	assert_null(b->mqtt.password);
+	assert_null(b->mqtt.client_id);
+	assert_null(b->mqtt.tls.cert_file);
+	assert_string_equal(b->venus.type, "HMG-50");
+	assert_string_equal(b->venus.id, "0123456789ab");
+	assert_string_equal(b->venus.prefix, "marstek_energy");
+	assert_int_equal(b->line, 26);
+
+	const struct config_device *inv = &c->devices[2];
+	assert_int_equal(inv->unit_id, 247);
+	assert_int_equal(inv->proto, PROTO_SOLARMAN);
+	assert_int_equal(inv->has_mqtt, 0);
+	assert_string_equal(inv->solarman.host, "192.168.1.50");
+	assert_int_equal(inv->solarman.port, 8898);
+	assert_true(inv->solarman.serial == 4294967295u);
+	assert_int_equal(inv->solarman.slave, 247);
+
+	assert_int_equal(c->devices[3].proto, PROTO_MEMORY);
+	/* No protocol block: the map's protocol decides (lead checks it). */
+	assert_int_equal(c->devices[4].proto, PROTO_NONE);
+
+	const struct config_device *v2 = &c->devices[5];
+	assert_int_equal(v2->proto, PROTO_VENUS);
+	assert_int_equal(v2->has_mqtt, 1);
+	assert_int_equal(v2->mqtt.port, 1883);
+	assert_string_equal(v2->venus.prefix, "hame_energy");
+	config_free(c);
+}
+
+static void test_solarman_defaults(void **state)
+{
+	char err[512] = "";
+	struct config *c;
+	const char *path = write_conf(
+	    "sol.conf", "devices = ( { name = \"inv\"; unit_id = 3; map = \"growatt\";\n"
+			"  solarman = { host = \"192.168.1.50\"; serial = 1234567890; }; } );\n");
+	(void)state;
+	if (config_load(path, &c, err, sizeof err) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c->devices[0].solarman.port, 8899);
+	assert_int_equal(c->devices[0].solarman.slave, 1);
+	assert_true(c->devices[0].solarman.serial == 1234567890u);
+	config_free(c);
+}
+
+/* libconfig before 1.6 wraps 4294967295 (no L) to -1: either it loads (newer
+ * libconfig) or the message says to add the L suffix. */
+static void test_serial_without_suffix(void **state)
+{
+	char err[512] = "";
+	struct config *c;
+	const char *path = write_conf(
+	    "sol2.conf", "devices = ( { name = \"inv\"; unit_id = 3; map = \"growatt\";\n"
+			 "  solarman = { host = \"h\"; serial = 3123456789; }; } );\n");
+	(void)state;
+	if (config_load(path, &c, err, sizeof err) == 0) {
+		assert_true(c->devices[0].solarman.serial == 3123456789u);
+		config_free(c);
+	} else {
+		assert_non_null(
+		    strstr(err, ":2: devices.[0].solarman.serial must be 1..4294967295"));
+		assert_non_null(strstr(err, "L suffix"));
+	}
+}
+
+static void test_example_config(void **state)
+{
+	char err[1024] = "";
+	struct config *c;
+	(void)state;
+	if (config_load(repo_file("init/modbridge.conf.example"), &c, err, sizeof err) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c->ndevices, 4);
+	assert_int_equal(c->devices[0].proto, PROTO_POWERGO);
+	assert_int_equal(c->devices[0].unit_id, 1);
+	assert_string_equal(c->devices[0].name, "garage");
+	assert_int_equal(c->devices[1].proto, PROTO_VENUS);
+	assert_int_equal(c->devices[1].unit_id, 2);
+	assert_int_equal(c->devices[2].proto, PROTO_SOLARMAN);
+	assert_int_equal(c->devices[2].unit_id, 3);
+	assert_string_equal(c->devices[2].map, "growatt");
+	assert_int_equal(c->devices[3].proto, PROTO_MEMORY);
+	assert_int_equal(c->devices[3].unit_id, 10);
+	assert_int_equal(c->nmaps_path, 3);
+	assert_string_equal(c->maps_path[2], "maps");
+	config_free(c);
+}
+
+static void test_proto_name(void **state)
+{
+	(void)state;
+	assert_string_equal(config_proto_name(PROTO_NONE), "none");
+	assert_string_equal(config_proto_name(PROTO_MEMORY), "memory");
+	assert_string_equal(config_proto_name(PROTO_POWERGO), "powergo");
+	assert_string_equal(config_proto_name(PROTO_VENUS), "venus");
+	assert_string_equal(config_proto_name(PROTO_SOLARMAN), "solarman");
+}
+
+/* A small error buffer truncates the message but never overruns. */
+static void test_small_error_buffer(void **state)
+{
+	char err[16];
+	struct config *c;
+	const char *path = write_conf("small.conf", "modbus = { port = 0; };\n" MEM_DEV);
+	(void)state;
+	memset(err, 'x', sizeof err);
+	assert_int_equal(config_load(path, &c, err, 8), MB_EPARSE);
+	assert_int_equal(strlen(err), 7);
+	assert_int_equal(err[8], 'x');
+}
+
+int main(void)
+{
+	struct CMUnitTest tests[sizeof err_cases / sizeof err_cases[0] + 16];
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof err_cases / sizeof err_cases[0]; i++) {
+		struct CMUnitTest t =
+		    cmocka_unit_test_prestate(test_error_case, (void *)&err_cases[i]);
+		t.name = err_cases[i].name;
+		tests[n++] = t;
+	}
+	const struct CMUnitTest fixed[] = {
+	    cmocka_unit_test(test_devices_missing),    cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_include_error),      cmocka_unit_test(test_include_key_error),
+	    cmocka_unit_test(test_minimal_defaults),   cmocka_unit_test(test_full_config),
+	    cmocka_unit_test(test_solarman_defaults),  cmocka_unit_test(test_serial_without_suffix),
+	    cmocka_unit_test(test_example_config),     cmocka_unit_test(test_proto_name),
+	    cmocka_unit_test(test_small_error_buffer),
+	};
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+		tests[n++] = fixed[i];
+	(void)nfiles;
+	return _cmocka_run_group_tests("config", tests, n, setup, teardown);
+}

@@ -1,0 +1,540 @@
+/* The device model against a scripted transport: cache freshness, coalescing,
+ * splitting, serialisation, timeouts, cancellation, write checks and
+ * acknowledgement, link state, min_interval, read-all transports, polling. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "device.h"
+#include "map.h"
+#include "mbdef.h"
+
+/* ------------------------------------------------ scripted transport -- */
+
+#define MAX_TXN 64
+static struct txn *started[MAX_TXN];
+static size_t nstarted;
+static size_t naborted;
+static struct device *the_dev;
+static int start_result;
+
+static int fake_open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
+		     const struct map *map, void **state, char *err, size_t errlen)
+{
+	(void)loop, (void)cfg, (void)map, (void)err, (void)errlen;
+	the_dev = dev;
+	*state = NULL;
+	return 0;
+}
+
+static int fake_start(void *state, struct txn *t)
+{
+	(void)state;
+	if (nstarted < MAX_TXN)
+		started[nstarted++] = t;
+	return start_result;
+}
+
+static void fake_abort(void *state, struct txn *t)
+{
+	(void)state, (void)t;
+	naborted++;
+}
+
+static int fake_link(void *state)
+{
+	(void)state;
+	return 1;
+}
+
+static struct transport_ops fake_ops = {
+	.name = "fake",
+	.max_read = 40,
+	.open = fake_open,
+	.start = fake_start,
+	.abort = fake_abort,
+	.link_up = fake_link,
+};
+
+/* ---------------------------------------------------------- fixtures -- */
+
+struct answer {
+	int called;
+	int status;
+	uint16_t words[MB_MAX_READ];
+	uint16_t count;
+};
+
+static void on_answer(void *ctx, int status, const uint16_t *words, uint16_t count)
+{
+	struct answer *a = ctx;
+	a->called++;
+	a->status = status;
+	a->count = count;
+	if (words)
+		memcpy(a->words, words, count * sizeof *words);
+}
+
+static uv_loop_t loop;
+static struct map *map;
+static struct config conf;
+static struct config_device dcfg;
+static struct device *dev;
+static char map_path_buf[256];
+
+static void write_map(void)
+{
+	snprintf(map_path_buf, sizeof map_path_buf, "/tmp/mbtest-device-%d.conf", (int)getpid());
+	FILE *f = fopen(map_path_buf, "w");
+	assert_non_null(f);
+	fprintf(f, "name = \"t\"; protocol = \"solarman\"; trust = \"generated\";\nregisters = (\n");
+	for (int i = 0; i < 10; i++)
+		fprintf(f, "{ address = %d; name = \"r%d\"; access = \"rw\"; min = 0; max = 1000; default = %d; },\n",
+			i, i, 100 + i);
+	fprintf(f, "{ address = 10; name = \"u32\"; type = \"uint32\"; access = \"rw\"; },\n");
+	fprintf(f, "{ address = 20; name = \"ro\"; },\n");
+	for (int i = 100; i < 200; i++)
+		fprintf(f, "{ address = %d; name = \"b%d\"; access = \"rw\"; },\n", i, i);
+	fprintf(f, "{ address = 300; name = \"c0\"; access = \"rw\"; },\n");
+	fprintf(f, "{ address = 301; name = \"c1\"; access = \"rw\"; },\n");
+	fprintf(f, "{ address = 302; name = \"c2\"; access = \"rw\"; },\n");
+	fprintf(f, "{ address = 400; name = \"n0\"; native = 1000; },\n");
+	fprintf(f, "{ address = 401; name = \"n1\"; native = 1001; },\n");
+	fprintf(f, "{ address = 402; name = \"n2\"; native = 2000; },\n");
+	fprintf(f, "{ address = 5; name = \"in5\"; table = \"input\"; }\n");
+	fprintf(f, ");\ncommands = ( { name = \"grp\"; address = 300; count = 3; template = \"x={0}\"; } );\n");
+	fclose(f);
+}
+
+static void make_device(unsigned flags, int64_t max_age, int64_t timeout, int64_t min_interval,
+			int64_t poll, int read_only)
+{
+	char err[512];
+	fake_ops.flags = flags;
+	nstarted = naborted = 0;
+	start_result = 0;
+	dcfg.name = "dev";
+	dcfg.unit_id = 1;
+	dcfg.map = "t";
+	dcfg.read_only = read_only;
+	dcfg.timeout = timeout;
+	dcfg.max_age = max_age;
+	dcfg.poll = poll;
+	dcfg.min_interval = min_interval;
+	dcfg.proto = PROTO_NONE;
+	conf.path = "test.conf";
+	conf.defaults.timeout = 3000;
+	conf.defaults.max_age = 1000;
+	int rc = device_create_ops(&loop, &conf, &dcfg, map, &fake_ops, &dev, err, sizeof err);
+	assert_int_equal(rc, 0);
+	device_link_changed(dev, 1);
+}
+
+static void close_device(void)
+{
+	device_close(dev);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	dev = NULL;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	char err[512];
+	uv_loop_init(&loop);
+	write_map();
+	map = map_load(map_path_buf, err, sizeof err);
+	if (!map)
+		fprintf(stderr, "%s\n", err);
+	assert_non_null(map);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	map_free(map);
+	unlink(map_path_buf);
+	uv_loop_close(&loop);
+	return 0;
+}
+
+/* Complete the in-flight read txn i with values base+k. */
+static void answer_read(size_t i, uint16_t base)
+{
+	struct txn *t = started[i];
+	uint16_t w[MB_MAX_READ];
+	for (uint16_t k = 0; k < t->count; k++)
+		w[k] = (uint16_t)(base + k);
+	device_cache_store(the_dev, t->table, t->addr, t->count, w);
+	device_txn_done(the_dev, t, 0);
+}
+
+static void stop_loop(uv_timer_t *t)
+{
+	uv_stop(t->loop);
+}
+
+/* Run the loop for about ms milliseconds. */
+static void spin(unsigned ms)
+{
+	uv_timer_t t;
+	uv_timer_init(&loop, &t);
+	uv_timer_start(&t, stop_loop, ms, 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_close((uv_handle_t *)&t, NULL);
+	uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+/* --------------------------------------------------------------- tests -- */
+
+static void memory_reads_defaults_and_stores_writes(void **state)
+{
+	(void)state;
+	struct device_req *req = NULL;
+	uint16_t out[10];
+	fake_ops.flags = TRANSPORT_CACHE_IS_STORE;
+	make_device(TRANSPORT_CACHE_IS_STORE, -1, -1, -1, -1, 0);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 10, out, on_answer, NULL, &req), 0);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(out[i], 100 + i);
+	uint16_t v = 7;
+	assert_int_equal(device_write(dev, MB_FC_WRITE_SINGLE, 3, 1, &v, on_answer, NULL, &req), 0);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 3, 1, out, on_answer, NULL, &req), 0);
+	assert_int_equal(out[0], 7);
+	assert_int_equal(nstarted, 0);
+	close_device();
+}
+
+static void access_and_value_exceptions(void **state)
+{
+	(void)state;
+	struct device_req *req = NULL;
+	uint16_t out[MB_MAX_READ], w[4] = {1, 2, 3, 4};
+	make_device(TRANSPORT_CACHE_IS_STORE, -1, -1, -1, -1, 0);
+	/* unmapped, gaps, write-protected, whole registers, commands */
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 12, 1, out, on_answer, NULL, &req),
+			 MB_EXC_ILLEGAL_ADDRESS);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 19, 2, out, on_answer, NULL, &req),
+			 MB_EXC_ILLEGAL_ADDRESS);
+	assert_int_equal(device_write(dev, MB_FC_WRITE_SINGLE, 20, 1, w, on_answer, NULL, &req),
+			 MB_EXC_ILLEGAL_ADDRESS);
+	assert_int_equal(device_write(dev, MB_FC_WRITE_SINGLE, 10, 1, w, on_answer, NULL, &req),
+			 MB_EXC_ILLEGAL_ADDRESS);
+	assert_int_equal(device_write(dev, MB_FC_WRITE_MULTIPLE, 300, 2, w, on_answer, NULL, &req),
+			 MB_EXC_ILLEGAL_ADDRESS);
+	assert_int_equal(device_write(dev, MB_FC_WRITE_MULTIPLE, 300, 3, w, on_answer, NULL, &req), 0);
+	/* value outside min/max, quantities */
+	uint16_t big = 1001;
+	assert_int_equal(device_write(dev, MB_FC_WRITE_SINGLE, 0, 1, &big, on_answer, NULL, &req),
+			 MB_EXC_ILLEGAL_VALUE);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 100, 126, out, on_answer, NULL, &req),
+			 MB_EXC_ILLEGAL_VALUE);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 100, 0, out, on_answer, NULL, &req),
+			 MB_EXC_ILLEGAL_VALUE);
+	/* input table is separate from holding */
+	assert_int_equal(device_read(dev, MB_FC_READ_INPUT, 5, 1, out, on_answer, NULL, &req), 0);
+	assert_int_equal(device_read(dev, MB_FC_READ_INPUT, 6, 1, out, on_answer, NULL, &req),
+			 MB_EXC_ILLEGAL_ADDRESS);
+	close_device();
+	/* read_only devices refuse every write with 01 */
+	make_device(TRANSPORT_CACHE_IS_STORE, -1, -1, -1, -1, 1);
+	assert_int_equal(device_write(dev, MB_FC_WRITE_SINGLE, 0, 1, w, on_answer, NULL, &req),
+			 MB_EXC_ILLEGAL_FUNCTION);
+	close_device();
+}
+
+static void stale_read_goes_native_then_caches(void **state)
+{
+	(void)state;
+	struct device_req *req = NULL;
+	uint16_t out[10];
+	struct answer a = {0};
+	make_device(0, 10000, 1000, 0, 0, 0);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 2, 3, out, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	assert_int_equal(nstarted, 1);
+	assert_int_equal(started[0]->addr, 2);
+	assert_int_equal(started[0]->count, 3);
+	assert_int_equal(started[0]->fc, MB_FC_READ_HOLDING);
+	assert_int_equal(a.called, 0);
+	answer_read(0, 500);
+	assert_int_equal(a.called, 1);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.words[0], 500);
+	assert_int_equal(a.words[2], 502);
+	/* now fresh: answered at once from the cache */
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 3, 2, out, on_answer, &a, &req), 0);
+	assert_int_equal(out[0], 501);
+	assert_int_equal(nstarted, 1);
+	assert_int_equal(device_stats(dev)->cache_hits, 1);
+	close_device();
+}
+
+static void concurrent_reads_coalesce(void **state)
+{
+	(void)state;
+	struct device_req *r1 = NULL, *r2 = NULL, *r3 = NULL;
+	uint16_t out[10];
+	struct answer a = {0}, b = {0}, c = {0};
+	make_device(0, 0, 1000, 0, 0, 0);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 10, out, on_answer, &a, &r1),
+			 DEVICE_PENDING);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 2, 5, out, on_answer, &b, &r2),
+			 DEVICE_PENDING);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 10, out, on_answer, &c, &r3),
+			 DEVICE_PENDING);
+	assert_int_equal(nstarted, 1);
+	answer_read(0, 10);
+	assert_int_equal(a.called + b.called + c.called, 3);
+	assert_int_equal(b.words[0], 12);
+	assert_int_equal(c.words[9], 19);
+	assert_int_equal(device_stats(dev)->native, 1);
+	close_device();
+}
+
+static void reads_split_and_serialise(void **state)
+{
+	(void)state;
+	struct device_req *req = NULL;
+	uint16_t out[MB_MAX_READ];
+	struct answer a = {0};
+	make_device(0, 0, 1000, 0, 0, 0);
+	/* 100 registers with max_read 40: 40 + 40 + 20, one at a time */
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 100, 100, out, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	assert_int_equal(nstarted, 1);
+	assert_int_equal(started[0]->count, 40);
+	answer_read(0, 0);
+	assert_int_equal(nstarted, 2);
+	assert_int_equal(started[1]->addr, 140);
+	answer_read(1, 40);
+	assert_int_equal(nstarted, 3);
+	assert_int_equal(started[2]->count, 20);
+	assert_int_equal(a.called, 0);
+	answer_read(2, 80);
+	assert_int_equal(a.called, 1);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(a.words[i], i);
+	/* native addresses: split where they stop being contiguous */
+	struct answer b = {0};
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 400, 3, out, on_answer, &b, &req),
+			 DEVICE_PENDING);
+	assert_int_equal(started[3]->native, 1000);
+	assert_int_equal(started[3]->count, 2);
+	answer_read(3, 1);
+	assert_int_equal(started[4]->native, 2000);
+	answer_read(4, 9);
+	assert_int_equal(b.words[2], 9);
+	/* a 32-bit register is never torn: a read of its second word reads both */
+	struct answer c = {0};
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 11, 1, out, on_answer, &c, &req),
+			 DEVICE_PENDING);
+	assert_int_equal(started[5]->addr, 10);
+	assert_int_equal(started[5]->count, 2);
+	answer_read(5, 70);
+	assert_int_equal(c.words[0], 71);
+	close_device();
+}
+
+static void timeout_gives_0B_and_aborts(void **state)
+{
+	(void)state;
+	struct device_req *req = NULL;
+	uint16_t out[10];
+	struct answer a = {0};
+	make_device(0, 0, 100, 0, 0, 0);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	spin(300);
+	assert_int_equal(a.called, 1);
+	assert_int_equal(a.status, MB_EXC_GATEWAY_TARGET);
+	assert_int_equal(naborted, 1);
+	assert_int_equal(device_stats(dev)->timeouts, 1);
+	/* the device is usable afterwards */
+	struct answer b = {0};
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &b, &req),
+			 DEVICE_PENDING);
+	answer_read(nstarted - 1, 3);
+	assert_int_equal(b.status, 0);
+	assert_int_equal(b.words[1], 4);
+	close_device();
+}
+
+static void write_acknowledged_only_after_device(void **state)
+{
+	(void)state;
+	struct device_req *req = NULL;
+	uint16_t w[3] = {5, 6, 7}, out[3];
+	struct answer a = {0};
+	make_device(0, 10000, 1000, 0, 0, 0);
+	assert_int_equal(device_write(dev, MB_FC_WRITE_MULTIPLE, 300, 3, w, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	assert_int_equal(nstarted, 1);
+	assert_int_equal(started[0]->op, TXN_WRITE);
+	assert_non_null(started[0]->cmd);
+	assert_int_equal(started[0]->words[2], 7);
+	assert_int_equal(a.called, 0);
+	device_txn_done(the_dev, started[0], 0);
+	assert_int_equal(a.called, 1);
+	assert_int_equal(a.status, 0);
+	/* the written values are cached */
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 300, 3, out, on_answer, &a, &req), 0);
+	assert_int_equal(out[1], 6);
+	/* a refused write passes the device's exception on, caches nothing */
+	struct answer b = {0};
+	uint16_t v = 9;
+	assert_int_equal(device_write(dev, MB_FC_WRITE_SINGLE, 1, 1, &v, on_answer, &b, &req),
+			 DEVICE_PENDING);
+	assert_int_equal(started[1]->fc, MB_FC_WRITE_SINGLE);
+	device_txn_done(the_dev, started[1], MB_EXC_DEVICE_FAILURE);
+	assert_int_equal(b.status, MB_EXC_DEVICE_FAILURE);
+	close_device();
+}
+
+static void cancel_drops_queued_write(void **state)
+{
+	(void)state;
+	struct device_req *r1 = NULL, *r2 = NULL;
+	uint16_t out[2], v = 1;
+	struct answer a = {0}, b = {0};
+	make_device(0, 0, 1000, 0, 0, 0);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &a, &r1),
+			 DEVICE_PENDING);
+	assert_int_equal(device_write(dev, MB_FC_WRITE_SINGLE, 1, 1, &v, on_answer, &b, &r2),
+			 DEVICE_PENDING);
+	device_cancel(r2); /* the client went away before the write was sent */
+	device_cancel(r1);
+	answer_read(0, 0); /* the in-flight read completes with nobody waiting */
+	assert_int_equal(a.called + b.called, 0);
+	assert_int_equal(nstarted, 1); /* the write never reached the device */
+	close_device();
+}
+
+static void link_down_answers_0A(void **state)
+{
+	(void)state;
+	struct device_req *req = NULL;
+	uint16_t out[2], v = 1;
+	struct answer a = {0};
+	make_device(0, 0, 1000, 0, 0, 0);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	device_link_changed(dev, 0);
+	assert_int_equal(a.called, 1);
+	assert_int_equal(a.status, MB_EXC_GATEWAY_PATH);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &a, &req),
+			 MB_EXC_GATEWAY_PATH);
+	assert_int_equal(device_write(dev, MB_FC_WRITE_SINGLE, 1, 1, &v, on_answer, &a, &req),
+			 MB_EXC_GATEWAY_PATH);
+	close_device();
+}
+
+static void min_interval_spaces_transactions(void **state)
+{
+	(void)state;
+	struct device_req *req = NULL;
+	uint16_t out[2];
+	struct answer a = {0}, b = {0};
+	make_device(0, 0, 2000, 200, 0, 0);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	answer_read(0, 0);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 100, 2, out, on_answer, &b, &req),
+			 DEVICE_PENDING);
+	assert_int_equal(nstarted, 1); /* held back by min_interval */
+	spin(50);
+	assert_int_equal(nstarted, 1);
+	spin(300);
+	assert_int_equal(nstarted, 2);
+	answer_read(1, 0);
+	assert_int_equal(b.status, 0);
+	close_device();
+}
+
+static void write_not_held_by_min_interval(void **state)
+{
+	(void)state;
+	struct device_req *req = NULL;
+	uint16_t out[2], v = 5;
+	struct answer a = {0}, b = {0}, c = {0};
+	make_device(0, 0, 2000, 60000, 0, 0);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	answer_read(0, 0);
+	/* a read now waits for min_interval; a write queued after it does not */
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 100, 2, out, on_answer, &b, &req),
+			 DEVICE_PENDING);
+	assert_int_equal(device_write(dev, MB_FC_WRITE_SINGLE, 1, 1, &v, on_answer, &c, &req),
+			 DEVICE_PENDING);
+	assert_int_equal(nstarted, 2);
+	assert_int_equal(started[1]->op, TXN_WRITE);
+	device_txn_done(the_dev, started[1], 0);
+	assert_int_equal(c.called, 1);
+	assert_int_equal(c.status, 0);
+	assert_int_equal(b.called, 0);
+	assert_int_equal(nstarted, 2); /* the read still waits */
+	close_device();
+	assert_int_equal(b.status, MB_EXC_GATEWAY_TARGET);
+}
+
+static void read_all_coalesces_and_never_invents(void **state)
+{
+	(void)state;
+	struct device_req *req = NULL;
+	uint16_t out[10];
+	struct answer a = {0}, b = {0};
+	make_device(TRANSPORT_READ_ALL, 0, 1000, 0, 0, 0);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 100, 5, out, on_answer, &b, &req),
+			 DEVICE_PENDING);
+	assert_int_equal(nstarted, 1);
+	/* the reply carried registers 0..1 but nothing for 100..104 */
+	uint16_t w[2] = {42, 43};
+	device_cache_store(the_dev, MAP_HOLDING, 0, 2, w);
+	device_txn_done(the_dev, started[0], 0);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.words[1], 43);
+	assert_int_equal(b.status, MB_EXC_DEVICE_FAILURE);
+	close_device();
+}
+
+static void poll_refreshes_in_background(void **state)
+{
+	(void)state;
+	make_device(0, 10000, 1000, 0, 100, 0);
+	spin(150);
+	assert_true(nstarted >= 1);
+	/* the first block starts at the lowest readable holding register */
+	assert_int_equal(started[0]->addr, 0);
+	close_device();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(memory_reads_defaults_and_stores_writes),
+		cmocka_unit_test(access_and_value_exceptions),
+		cmocka_unit_test(stale_read_goes_native_then_caches),
+		cmocka_unit_test(concurrent_reads_coalesce),
+		cmocka_unit_test(reads_split_and_serialise),
+		cmocka_unit_test(timeout_gives_0B_and_aborts),
+		cmocka_unit_test(write_acknowledged_only_after_device),
+		cmocka_unit_test(cancel_drops_queued_write),
+		cmocka_unit_test(link_down_answers_0A),
+		cmocka_unit_test(min_interval_spaces_transactions),
+		cmocka_unit_test(write_not_held_by_min_interval),
+		cmocka_unit_test(read_all_coalesces_and_never_invents),
+		cmocka_unit_test(poll_refreshes_in_background),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

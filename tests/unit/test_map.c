@@ -1,0 +1,1120 @@
+/* Unit tests of the map loader, linter and codec (bridge/map.c): the shipped
+ * maps/scratch.conf and the fixtures in tests/unit/data load and lint clean;
+ * every load error names its file:line; every lint problem is found on its
+ * line; map_find agrees with a linear scan at every address; values encode
+ * and decode in every type and word order; the reference prints as valid
+ * JSON, markdown tables and text. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "map.h"
+#include "mb_error.h"
+
+static char tmpdir[64];
+
+static const char *write_file(const char *name, const char *text)
+{
+	static char path[8][256];
+	static int next;
+	char *p = path[next++ % 8];
+	FILE *f;
+
+	snprintf(p, 256, "%s/%s", tmpdir, name);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return p;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/mb_test_map.XXXXXX");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+	(void)state;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A repository file, from the repo root or from build/<dir>/tests/unit. */
+static const char *repo_file(const char *rel)
+{
+	static char buf[4][1024];
+	static int next;
+	char *out = buf[next++ % 4];
+	char exe[900];
+	ssize_t n;
+
+	if (access(rel, R_OK) == 0)
+		return rel;
+	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		for (int up = 0; up < 5; up++) {
+			char *slash = strrchr(exe, '/');
+			if (!slash)
+				break;
+			*slash = '\0';
+			snprintf(out, 1024, "%s/%s", exe, rel);
+			if (access(out, R_OK) == 0)
+				return out;
+		}
+	}
+	return rel;
+}
+
+static struct map *load_ok(const char *path)
+{
+	char err[1024] = "";
+	struct map *m = map_load(path, err, sizeof err);
+	if (!m)
+		fail_msg("%s", err);
+	return m;
+}
+
+static struct map *load_scratch(void)
+{
+	return load_ok(repo_file("maps/scratch.conf"));
+}
+
+/* Print into a string (caller frees). */
+static char *print_map(const struct map *m, enum map_format fmt)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	map_print(m, f, fmt);
+	fclose(f);
+	assert_non_null(buf);
+	return buf;
+}
+
+/* --- a small JSON validator (RFC 8259 grammar, no semantics) -------------- */
+
+static const char *json_value(const char *p, int depth);
+
+static const char *json_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+static const char *json_string(const char *p)
+{
+	if (*p++ != '"')
+		return NULL;
+	while (*p && *p != '"') {
+		if ((unsigned char)*p < 0x20)
+			return NULL;
+		if (*p == '\\') {
+			p++;
+			if (*p == 'u') {
+				for (int i = 1; i <= 4; i++)
+					if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i])
+						return NULL;
+				p += 5;
+				continue;
+			}
+			if (!*p || !strchr("\"\\/bfnrt", *p))
+				return NULL;
+		}
+		p++;
+	}
+	return *p == '"' ? p + 1 : NULL;
+}
+
+static const char *json_number(const char *p)
+{
+	const char *s = p;
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		while (*p >= '0' && *p <= '9')
+			p++;
+	else
+		return NULL;
+	if (*p == '.') {
+		p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return NULL;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return NULL;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	return p > s ? p : NULL;
+}
+
+static const char *json_value(const char *p, int depth)
+{
+	if (depth > 32)
+		return NULL;
+	p = json_ws(p);
+	if (*p == '{' || *p == '[') {
+		char close = *p == '{' ? '}' : ']';
+		int object = *p == '{';
+		p = json_ws(p + 1);
+		if (*p == close)
+			return p + 1;
+		for (;;) {
+			if (object) {
+				if (!(p = json_string(json_ws(p))))
+					return NULL;
+				p = json_ws(p);
+				if (*p++ != ':')
+					return NULL;
+			}
+			if (!(p = json_value(p, depth + 1)))
+				return NULL;
+			p = json_ws(p);
+			if (*p == ',') {
+				p++;
+				continue;
+			}
+			return *p == close ? p + 1 : NULL;
+		}
+	}
+	if (*p == '"')
+		return json_string(p);
+	if (!strncmp(p, "true", 4))
+		return p + 4;
+	if (!strncmp(p, "false", 5))
+		return p + 5;
+	if (!strncmp(p, "null", 4))
+		return p + 4;
+	return json_number(p);
+}
+
+static int json_valid(const char *text)
+{
+	const char *end = json_value(text, 0);
+	return end && *json_ws(end) == '\0';
+}
+
+static void test_json_validator(void **state)
+{
+	(void)state;
+	/* The validator itself must be able to fail. */
+	assert_true(json_valid("{\"a\": [1, -2.5e3, \"x\\\"y\", true, null, {}]}"));
+	assert_false(json_valid("{\"a\": [1, 2}"));
+	assert_false(json_valid("{\"a\": \"x\ny\"}"));
+	assert_false(json_valid("{\"a\": 1,}"));
+	assert_false(json_valid("{\"a\": 01}"));
+	assert_false(json_valid("{\"a\": \"\\q\"}"));
+	assert_false(json_valid("{} {}"));
+}
+
+/* --- loading ------------------------------------------------------------- */
+
+static void test_scratch_loads_and_lints_clean(void **state)
+{
+	char err[4096];
+	struct map *m = load_scratch();
+	(void)state;
+	assert_string_equal(map_name(m), "scratch");
+	assert_string_equal(map_protocol(m), "memory");
+	assert_string_equal(map_trust(m), "structure-verified");
+	int n = map_lint(m, err, sizeof err);
+	if (n != 0)
+		fail_msg("%d lint problems:\n%s", n, err);
+	assert_string_equal(err, "");
+
+	/* The layout the core tests rely on (see the file's comment). */
+	for (uint16_t a = 0; a < 10; a++) {
+		const struct map_register *r = map_find(m, MAP_HOLDING, a);
+		assert_non_null(r);
+		assert_int_equal(r->type, MAP_UINT16);
+		assert_int_equal(r->access, MAP_RW);
+		assert_true(r->has_default);
+		assert_int_equal(r->def, 100 + a);
+	}
+	for (uint16_t a = 1000; a < 1200; a++) {
+		const struct map_register *r = map_find(m, MAP_HOLDING, a);
+		assert_non_null(r);
+		assert_int_equal(r->address, a);
+		assert_int_equal(r->access, MAP_RW);
+	}
+	assert_null(map_find(m, MAP_HOLDING, 1200));
+	assert_int_equal(map_find(m, MAP_HOLDING, 36)->access, MAP_W);
+	assert_int_equal(map_find(m, MAP_HOLDING, 33)->access, MAP_R);
+	assert_int_equal(map_find(m, MAP_HOLDING, 10)->def, -1234);
+	assert_string_equal(map_find(m, MAP_HOLDING, 20)->def_string, "modbridge");
+	assert_int_equal(map_find(m, MAP_INPUT, 0)->def, 200);
+	assert_int_equal(map_find(m, MAP_INPUT, 7)->def, -7);
+	assert_int_equal(map_ncommands(m), 1);
+	assert_int_equal(map_command(m, 0)->address, 40);
+	assert_int_equal(map_command(m, 0)->count, 3);
+	assert_int_equal(map_command(m, 0)->ack, 1);
+	assert_null(map_command(m, 1));
+	assert_int_equal(map_max_read(m), 0);
+	assert_int_equal(map_defaults(m)->poll, -1);
+	assert_int_equal(map_defaults(m)->timeout, -1);
+	map_free(m);
+}
+
+static void test_fixtures_load(void **state)
+{
+	char err[4096];
+	struct map *v = load_ok(repo_file("tests/unit/data/venus_ok.conf"));
+	struct map *p = load_ok(repo_file("tests/unit/data/powergo_ok.conf"));
+	(void)state;
+
+	assert_int_equal(map_lint(v, err, sizeof err), 0);
+	assert_int_equal(map_lint(p, err, sizeof err), 0);
+
+	assert_string_equal(map_protocol(v), "venus");
+	assert_string_equal(map_trust(v), "simulator-verified");
+	assert_string_equal(map_description(v),
+			    "Venus fixture with \"quotes\", a back\\slash and a | pipe");
+	assert_string_equal(map_source(v), "venus-mqtt.md");
+	assert_null(map_vendor(v));
+	assert_int_equal(map_defaults(v)->poll, 60000);
+	assert_int_equal(map_defaults(v)->max_age, 120000);
+	assert_int_equal(map_defaults(v)->timeout, -1);
+	const struct map_register *r = map_find_name(v, "mode");
+	assert_non_null(r);
+	assert_string_equal(r->key, "wor_m");
+	assert_int_equal(r->field, -1);
+	assert_string_equal(r->write, "cd=3,md={value}");
+	assert_int_equal(r->ack, 1); /* venus writes are acknowledged by default */
+	assert_int_equal(r->nlabels, 3);
+	assert_string_equal(r->labels[2].text, "Trading");
+	assert_int_equal(map_find_name(v, "max_discharge")->ack, 0);
+	assert_int_equal(map_find_name(v, "soc")->ack, -1);
+	assert_int_equal(map_find_name(v, "tim0_start_m")->field, 1);
+	assert_int_equal(map_find_name(v, "errors")->nbits, 2);
+	assert_int_equal(map_find_name(v, "errors")->bits[1].value, 15);
+	assert_int_equal(map_find_name(v, "wifi")->count, 8);
+	assert_int_equal(map_find_name(v, "soc")->native, 0);
+	assert_int_equal(map_command(v, 0)->ack, 1);
+	assert_int_equal(map_find_command(v, 4, 1)->address, 3);
+
+	assert_string_equal(map_vendor(p), "PowerGo");
+	assert_string_equal(map_model(p), "PG-1");
+	assert_int_equal(map_max_read(p), 40);
+	assert_int_equal(map_defaults(p)->timeout, 5000);
+	assert_int_equal(map_defaults(p)->min_interval, 0);
+	assert_int_equal(map_find(p, MAP_HOLDING, 529)->native, 529);
+	assert_int_equal(map_find(p, MAP_HOLDING, 101)->native, 5100);
+	assert_int_equal(map_find(p, MAP_INPUT, 0)->native, 3000);
+	assert_int_equal(map_find(p, MAP_INPUT, 2)->table, MAP_INPUT);
+	assert_null(map_find(p, MAP_INPUT, 529));
+	assert_true(map_find_name(p, "total_discharge_energy")->scale == 0.1);
+	assert_string_equal(map_path(p), repo_file("tests/unit/data/powergo_ok.conf"));
+
+	/* Sorted by (table, address), slots cumulative in that order. */
+	uint32_t slot = 0;
+	for (size_t i = 0; i < map_nregs(p); i++) {
+		const struct map_register *x = map_reg(p, i);
+		if (i > 0) {
+			const struct map_register *w = map_reg(p, i - 1);
+			assert_true(w->table < x->table ||
+				    (w->table == x->table && w->address < x->address));
+		}
+		assert_int_equal(x->slot, slot);
+		slot += x->count;
+	}
+	assert_int_equal(map_nslots(p), slot);
+	assert_int_equal(map_nslots(p), 1 + 2 + 1 + 2 + 1 + 2);
+	assert_null(map_reg(p, map_nregs(p)));
+	map_free(v);
+	map_free(p);
+}
+
+/* Other maps in the tree (written alongside) must load and lint clean too. */
+static void test_shipped_maps(void **state)
+{
+	static const char *const names[] = {"scratch", "powergo", "venus", "growatt"};
+	const char *dirs[] = {repo_file("maps")};
+	char err[8192];
+	(void)state;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		char rel[64];
+		snprintf(rel, sizeof rel, "maps/%s.conf", names[i]);
+		if (access(repo_file(rel), R_OK) != 0) {
+			print_message("# %s not written yet, skipped\n", rel);
+			continue;
+		}
+		struct map *m = map_load_named(dirs, 1, names[i], err, sizeof err);
+		if (!m)
+			fail_msg("%s", err);
+		int n = map_lint(m, err, sizeof err);
+		if (n)
+			fail_msg("%s: %d lint problems:\n%s", names[i], n, err);
+		map_free(m);
+	}
+}
+
+static void test_load_named(void **state)
+{
+	char err[1024], sub[128];
+	const char *maps = repo_file("maps");
+	(void)state;
+
+	snprintf(sub, sizeof sub, "%s/first", tmpdir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	write_file("first/scratch.conf",
+		   "name = \"scratch\"; protocol = \"memory\"; trust = \"generated\";\n"
+		   "registers = ( { address = 7; name = \"only\"; } );\n");
+
+	/* Not in the first directory: found in the second. */
+	const char *dirs1[] = {tmpdir, maps};
+	struct map *m = map_load_named(dirs1, 2, "scratch", err, sizeof err);
+	if (!m)
+		fail_msg("%s", err);
+	assert_true(map_nregs(m) > 100);
+	map_free(m);
+
+	/* The first match wins. */
+	const char *dirs2[] = {sub, maps};
+	m = map_load_named(dirs2, 2, "scratch", err, sizeof err);
+	assert_non_null(m);
+	assert_int_equal(map_nregs(m), 1);
+	map_free(m);
+
+	/* Not found anywhere: the message lists where it looked. */
+	assert_null(map_load_named(dirs2, 2, "nosuchmap", err, sizeof err));
+	char want[512];
+	snprintf(want, sizeof want, "map nosuchmap not found in %s, %s", sub, maps);
+	assert_string_equal(err, want);
+
+	/* A name that is a path is refused. */
+	assert_null(map_load_named(dirs2, 2, "../scratch", err, sizeof err));
+	assert_non_null(strstr(err, "must not be empty or hold a '/'"));
+
+	/* The file's name must match the map's. */
+	write_file("first/other.conf", "# comment\nname = \"different\";\n"
+				       "protocol = \"memory\"; trust = \"generated\";\n");
+	assert_null(map_load_named(dirs2, 2, "other", err, sizeof err));
+	snprintf(want, sizeof want, "%s/other.conf:2: name \"different\" must be \"other\"", sub);
+	if (strncmp(err, want, strlen(want)) != 0)
+		fail_msg("got \"%s\"", err);
+
+	/* A broken map in the first directory is an error, not skipped. */
+	write_file("first/broken.conf", "name = \"broken\";\nprotocol = ;\n");
+	assert_null(map_load_named(dirs2, 2, "broken", err, sizeof err));
+	snprintf(want, sizeof want, "%s/broken.conf:2: syntax error", sub);
+	assert_string_equal(err, want);
+}
+
+static void test_missing_file(void **state)
+{
+	char err[512], path[128];
+	(void)state;
+	snprintf(path, sizeof path, "%s/none.conf", tmpdir);
+	assert_null(map_load(path, err, sizeof err));
+	assert_non_null(strstr(err, "none.conf: cannot open: "));
+}
+
+/* --- load errors --------------------------------------------------------- */
+
+struct err_case {
+	const char *name;
+	const char *text;
+	int line;
+	const char *phrase;
+};
+
+#define HDR(proto) "name = \"t\"; protocol = \"" proto "\"; trust = \"generated\";\n"
+#define MEM HDR("memory")
+#define VENUS HDR("venus")
+
+/* clang-format off */
+static const struct err_case err_cases[] = {
+	{"unknown_top", MEM "colour = \"red\";\n", 2, "unknown key colour (the top level takes name, "},
+	{"unknown_register", MEM "registers = (\n { address = 1; name = \"a\";\n adress = 2; } );\n",
+	 4, "unknown key registers.[0].adress (registers.[0] takes address, name, type"},
+	{"unknown_command",
+	 MEM "registers = ( { address = 1; name = \"a\"; access = \"rw\"; } );\n"
+	     "commands = ( { name = \"c\"; address = 1; count = 1; template = \"x\";\n"
+	     " acknowledge = true; } );\n",
+	 4, "unknown key commands.[0].acknowledge"},
+	{"unknown_defaults", MEM "defaults = {\n pol = 1; };\n", 3, "unknown key defaults.pol"},
+	{"missing_name", "protocol = \"memory\"; trust = \"generated\";\n", 0, "name is missing"},
+	{"missing_protocol", "name = \"t\"; trust = \"generated\";\n", 0, "protocol is missing"},
+	{"missing_trust", "name = \"t\"; protocol = \"memory\";\n", 0, "trust is missing"},
+	{"bad_protocol", "name = \"t\";\nprotocol = \"modbus\"; trust = \"generated\";\n", 2,
+	 "protocol must be one of memory, powergo, venus, solarman, not \"modbus\""},
+	{"bad_trust", "name = \"t\"; protocol = \"memory\";\ntrust = \"verified\";\n", 2,
+	 "trust must be one of generated, structure-verified, interop-verified, "
+	 "simulator-verified, hardware-verified, not \"verified\""},
+	{"bad_map_name", "name = \"my map\"; protocol = \"memory\"; trust = \"generated\";\n", 1,
+	 "name may hold only letters, digits"},
+	{"max_read_range", MEM "max_read = 126;\n", 2, "max_read must be 1..125, not 126"},
+	{"defaults_timeout", MEM "defaults = { poll = 1;\n timeout = 0; };\n", 3,
+	 "defaults.timeout must be >= 1 (ms), not 0"},
+	{"registers_not_list", MEM "registers = { a = 1; };\n", 2, "registers must be a list"},
+	{"register_not_group", MEM "registers = (\n 5 );\n", 3,
+	 "registers.[0] must be a group { address = ...; ... }, not an integer"},
+	{"address_range", MEM "registers = (\n { address = 65536; name = \"a\"; } );\n", 3,
+	 "registers.[0].address must be 0..65535, not 65536"},
+	{"address_negative", MEM "registers = (\n { address = -1; name = \"a\"; } );\n", 3,
+	 "registers.[0].address must be 0..65535, not -1"},
+	{"address_missing", MEM "registers = ( { address = 0; name = \"a\"; },\n { name = \"b\"; } );\n",
+	 3, "registers.[1].address is missing"},
+	{"address_type", MEM "registers = (\n { address = \"1\"; name = \"a\"; } );\n", 3,
+	 "registers.[0].address must be an integer, not a string"},
+	{"name_missing", MEM "registers = (\n { address = 1; } );\n", 3, "registers.[0].name is missing"},
+	{"name_empty", MEM "registers = (\n { address = 1; name = \"\"; } );\n", 3,
+	 "registers.[0].name must not be empty"},
+	{"name_chars", MEM "registers = (\n { address = 1; name = \"SoC\"; } );\n", 3,
+	 "registers.[0].name may hold only a-z, 0-9 and '_', not \"SoC\""},
+	{"name_duplicate",
+	 MEM "registers = (\n { address = 1; name = \"a\"; },\n { address = 2;\n name = \"a\"; } );\n",
+	 5, "registers.[1].name \"a\" is used by the register on line 3 too"},
+	{"type_bad", MEM "registers = (\n { address = 1; name = \"a\"; type = \"int8\"; } );\n", 3,
+	 "registers.[0].type must be one of int16, uint16, int32, uint32, string, not \"int8\""},
+	{"word_order_bad",
+	 MEM "registers = (\n { address = 1; name = \"a\"; type = \"uint32\"; word_order = \"middle\"; } );\n",
+	 3, "registers.[0].word_order must be one of big, little"},
+	{"word_order_16", MEM "registers = ( { address = 1; name = \"a\";\n word_order = \"little\"; } );\n",
+	 3, "registers.[0].word_order is only for int32 and uint32 registers"},
+	{"string_no_length", MEM "registers = (\n { address = 1; name = \"a\"; type = \"string\"; } );\n",
+	 3, "registers.[0].length is missing: a string register needs its length"},
+	{"length_range",
+	 MEM "registers = ( { address = 1; name = \"a\"; type = \"string\";\n length = 0; } );\n", 3,
+	 "registers.[0].length must be 1..125, not 0"},
+	{"past_end",
+	 MEM "registers = (\n { address = 65535; name = \"a\"; type = \"uint32\"; } );\n", 3,
+	 "registers.[0] runs past address 65535"},
+	{"access_bad", MEM "registers = (\n { address = 1; name = \"a\"; access = \"wr\"; } );\n", 3,
+	 "registers.[0].access must be one of r, w, rw, not \"wr\""},
+	{"table_bad", MEM "registers = (\n { address = 1; name = \"a\"; table = \"coil\"; } );\n", 3,
+	 "registers.[0].table must be one of holding, input, not \"coil\""},
+	{"input_writable",
+	 MEM "registers = ( { address = 1; name = \"a\"; table = \"input\";\n access = \"rw\"; } );\n",
+	 3, "registers.[0].access: input registers are read-only"},
+	{"scale_zero", MEM "registers = ( { address = 1; name = \"a\";\n scale = 0; } );\n", 3,
+	 "registers.[0].scale must be a number > 0, not 0"},
+	{"scale_negative", MEM "registers = ( { address = 1; name = \"a\";\n scale = -0.1; } );\n", 3,
+	 "registers.[0].scale must be a number > 0, not -0.1"},
+	{"scale_string", MEM "registers = ( { address = 1; name = \"a\";\n scale = \"0.1\"; } );\n", 3,
+	 "registers.[0].scale must be a number, not a string"},
+	{"min_type", MEM "registers = ( { address = 1; name = \"a\";\n min = 0.5; } );\n", 3,
+	 "registers.[0].min must be an integer, not a float"},
+	{"default_string_for_int",
+	 MEM "registers = ( { address = 1; name = \"a\";\n default = \"5\"; } );\n", 3,
+	 "registers.[0].default must be an integer (the raw value), not a string"},
+	{"default_int_for_string",
+	 MEM "registers = ( { address = 1; name = \"a\"; type = \"string\"; length = 2;\n default = 5; } );\n",
+	 3, "registers.[0].default must be a string for a string register, not an integer"},
+	{"min_on_string",
+	 MEM "registers = ( { address = 1; name = \"a\"; type = \"string\"; length = 2;\n min = 5; } );\n",
+	 3, "registers.[0].min is only for numeric registers"},
+	{"values_not_list", MEM "registers = ( { address = 1; name = \"a\";\n values = 5; } );\n", 3,
+	 "registers.[0].values must be a list of integers"},
+	{"values_elem", MEM "registers = ( { address = 1; name = \"a\"; values = ( 1,\n \"x\" ); } );\n",
+	 3, "registers.[0].values.[1] must be an integer, not a string"},
+	{"enum_shape", MEM "registers = ( { address = 1; name = \"a\";\n enum = ( (0, \"a\"),\n (1) ); } );\n",
+	 4, "registers.[0].enum.[1] must be a pair (value, \"text\")"},
+	{"enum_not_list", MEM "registers = ( { address = 1; name = \"a\";\n enum = \"x\"; } );\n", 3,
+	 "registers.[0].enum must be a list of (value, \"text\") pairs"},
+	{"bits_range",
+	 MEM "registers = ( { address = 1; name = \"a\"; bits = ( (0, \"x\"),\n (16, \"y\") ); } );\n",
+	 3, "registers.[0].bits.[1]: bit 16 must be 0..15"},
+	{"native_in_memory", MEM "registers = ( { address = 1; name = \"a\";\n native = 5; } );\n", 3,
+	 "registers.[0].native is only for powergo and solarman maps"},
+	{"key_in_memory", MEM "registers = ( { address = 1; name = \"a\";\n key = \"pe\"; } );\n", 3,
+	 "registers.[0].key is only for venus maps"},
+	{"write_in_memory",
+	 MEM "registers = ( { address = 1; name = \"a\"; access = \"rw\";\n write = \"x={value}\"; } );\n",
+	 3, "registers.[0].write is only for venus maps"},
+	{"venus_no_key", VENUS "registers = (\n { address = 1; name = \"a\"; } );\n", 3,
+	 "registers.[0].key is missing: a readable venus register names the key"},
+	{"venus_write_readonly",
+	 VENUS "registers = ( { address = 1; name = \"a\"; key = \"k\";\n write = \"cd=1,x={value}\"; } );\n",
+	 3, "registers.[0].write needs access \"w\" or \"rw\""},
+	{"venus_write_no_value",
+	 VENUS "registers = ( { address = 1; name = \"a\"; key = \"k\"; access = \"rw\";\n"
+	       " write = \"cd=1,x=5\"; } );\n",
+	 3, "registers.[0].write must contain {value}, not \"cd=1,x=5\""},
+	{"venus_field_no_key",
+	 VENUS "registers = ( { address = 1; name = \"a\"; access = \"w\";\n field = 2;\n"
+	       " write = \"x={value}\"; } );\n",
+	 3, "registers.[0].field needs a key"},
+	{"venus_ack_no_write",
+	 VENUS "registers = ( { address = 1; name = \"a\"; key = \"k\";\n ack = false; } );\n", 3,
+	 "registers.[0].ack is only for registers with a write template"},
+	{"command_template_index",
+	 MEM "registers = ( { address = 1; name = \"a\"; access = \"rw\"; } );\n"
+	     "commands = ( { name = \"c\"; address = 1; count = 3;\n template = \"x={0},{3}\"; } );\n",
+	 4, "commands.[0].template uses {3} but the command has 3 words ({0}..{2})"},
+	{"command_count", MEM "commands = ( { name = \"c\"; address = 1;\n count = 124; template = \"x\"; } );\n",
+	 3, "commands.[0].count must be 1..123, not 124"},
+	{"command_missing_template", MEM "commands = (\n { name = \"c\"; address = 1; count = 1; } );\n",
+	 3, "commands.[0].template is missing"},
+	{"command_duplicate",
+	 MEM "commands = ( { name = \"c\"; address = 1; count = 1; template = \"x\"; },\n"
+	     " { address = 2; count = 1; template = \"y\";\n name = \"c\"; } );\n",
+	 4, "commands.[1].name \"c\" is used by the command on line 2 too"},
+	{"syntax", MEM "registers = (\n { address = = 1; name = \"a\"; }\n );\n", 3, "syntax error"},
+};
+/* clang-format on */
+
+static void test_error_case(void **state)
+{
+	const struct err_case *c = *state;
+	char name[96], prefix[400], err[1024] = "";
+	struct map *m;
+	const char *path;
+
+	snprintf(name, sizeof name, "%s.conf", c->name);
+	path = write_file(name, c->text);
+	m = map_load(path, err, sizeof err);
+	if (m) {
+		map_free(m);
+		fail_msg("%s: loaded, expected \"%s\"", c->name, c->phrase);
+	}
+	if (c->line)
+		snprintf(prefix, sizeof prefix, "%s:%d: ", path, c->line);
+	else
+		snprintf(prefix, sizeof prefix, "%s: ", path);
+	if (strncmp(err, prefix, strlen(prefix)) != 0)
+		fail_msg("%s: expected prefix \"%s\", got \"%s\"", c->name, prefix, err);
+	if (!strstr(err, c->phrase))
+		fail_msg("%s: expected \"%s\" in \"%s\"", c->name, c->phrase, err);
+	assert_null(strchr(err, '\n'));
+}
+
+/* --- the linter ---------------------------------------------------------- */
+
+/* clang-format off */
+static const char lint_memory[] =
+	"name = \"lint\";\n"                                                              /* 1 */
+	"protocol = \"memory\";\n"                                                        /* 2 */
+	"trust = \"generated\";\n"                                                        /* 3 */
+	"registers = (\n"                                                                 /* 4 */
+	"  { address = 0; name = \"a\"; type = \"uint32\"; access = \"rw\"; },\n"         /* 5 */
+	"  { address = 1; name = \"b\"; access = \"rw\"; },\n"                            /* 6 */
+	"  { address = 10; name = \"c\"; access = \"rw\"; min = 10; max = 5; },\n"        /* 7 */
+	"  { address = 11; name = \"d\"; access = \"rw\"; min = 0; max = 100; default = 200; },\n" /* 8 */
+	"  { address = 12; name = \"e\"; type = \"uint32\"; length = 1; access = \"rw\"; },\n" /* 9 */
+	"  { address = 20; name = \"f\"; type = \"uint32\"; access = \"rw\"; },\n"        /* 10 */
+	"  { address = 22; name = \"g\"; },\n"                                            /* 11 */
+	"  { address = 30; name = \"h\"; type = \"string\"; length = 2; default = \"toolong\"; },\n" /* 12 */
+	"  { address = 40; name = \"i\"; default = 70000; },\n"                           /* 13 */
+	"  { address = 41; name = \"j\"; type = \"int16\"; min = -40000; access = \"rw\"; },\n" /* 14 */
+	"  { address = 42; name = \"k\"; values = [ 1, 2, 2 ]; access = \"rw\"; },\n"     /* 15 */
+	"  { address = 43; name = \"l\"; access = \"rw\"; values = [ 1, 2 ]; default = 3; }\n" /* 16 */
+	");\n"                                                                            /* 17 */
+	"commands = (\n"                                                                  /* 18 */
+	"  { name = \"split\"; address = 21; count = 2; template = \"x\"; },\n"           /* 19 */
+	"  { name = \"gap\"; address = 50; count = 3; template = \"x\"; },\n"             /* 20 */
+	"  { name = \"over\"; address = 22; count = 1; template = \"x\"; }\n"             /* 21 */
+	");\n";
+/* clang-format on */
+
+/* clang-format off */
+static const struct {
+	int line;
+	const char *phrase;
+} lint_expect[] = {
+	{6, "register \"b\" (holding 1) overlaps \"a\" (0..1, line 5)"},
+	{7, "register \"c\": min 10 > max 5"},
+	{8, "register \"d\": default 200 is outside its min/max/values"},
+	{9, "register \"e\" is uint32 but 1 registers long: uint32 takes 2"},
+	{12, "register \"h\": default \"toolong\" is longer than 4 characters"},
+	{13, "register \"i\": default 70000 does not fit uint16"},
+	{14, "register \"j\": min -40000 does not fit int16"},
+	{15, "register \"k\": value 2 is listed twice"},
+	{16, "register \"l\": default 3 is outside its min/max/values"},
+	{19, "command \"split\" (21..22) splits register \"f\" (line 10)"},
+	{19, "command \"split\" covers read-only register \"g\""},
+	{20, "command \"gap\" covers 50..52, which no register maps"},
+	{21, "command \"over\" overlaps command \"split\" (line 19)"},
+	{21, "command \"over\" covers read-only register \"g\""},
+};
+/* clang-format on */
+
+static void test_lint_problems(void **state)
+{
+	char err[8192], want[512];
+	const char *path = write_file("lint.conf", lint_memory);
+	struct map *m = load_ok(path);
+	size_t nexp = sizeof lint_expect / sizeof lint_expect[0];
+	(void)state;
+
+	int n = map_lint(m, err, sizeof err);
+	for (size_t i = 0; i < nexp; i++) {
+		snprintf(want, sizeof want, "%s:%d: %s", path, lint_expect[i].line,
+			 lint_expect[i].phrase);
+		if (!strstr(err, want))
+			fail_msg("missing \"%s\" in:\n%s", want, err);
+	}
+	/* One problem per line, each "file:line: ...". */
+	int lines = 0;
+	for (const char *p = err; *p; p++)
+		lines += *p == '\n';
+	if (n != (int)nexp || lines != n)
+		fail_msg("%d problems (%d lines), expected %zu:\n%s", n, lines, nexp, err);
+	for (const char *p = err; *p; p = strchr(p, '\n') + 1)
+		assert_int_equal(strncmp(p, path, strlen(path)), 0);
+
+	/* A short buffer still counts every problem, and stays terminated. */
+	char small[64];
+	memset(small, 'x', sizeof small);
+	assert_int_equal(map_lint(m, small, 40), n);
+	assert_true(strlen(small) < 40);
+	assert_int_equal(small[41], 'x');
+	assert_int_equal(map_lint(m, NULL, 0), n);
+	map_free(m);
+}
+
+static void test_lint_venus(void **state)
+{
+	char err[2048], want[512];
+	const char *path = write_file(
+	    "lintv.conf",
+	    "name = \"vl\"; protocol = \"venus\"; trust = \"generated\";\n"
+	    "registers = (\n"
+	    "  { address = 0; name = \"soc\"; key = \"pe\"; },\n"
+	    "  { address = 1; name = \"mode\"; key = \"wor_m\"; access = \"rw\"; },\n"
+	    "  { address = 2; name = \"power\"; key = \"mcp_w\"; access = \"rw\"; write = "
+	    "\"cd=16,cp={value}\"; },\n"
+	    "  { address = 3; name = \"t_start\"; key = \"tim_0\"; field = 0; access = \"rw\"; },\n"
+	    "  { address = 4; name = \"t_end\"; key = \"tim_0\"; field = 1; access = \"rw\"; },\n"
+	    "  { address = 5; name = \"reset\"; access = \"w\"; }\n"
+	    ");\n"
+	    "commands = ( { name = \"tim0\"; address = 3; count = 2; template = "
+	    "\"cd=7,nm={0}|{1}\"; ack = false; } );\n");
+	struct map *m = load_ok(path);
+	(void)state;
+	int n = map_lint(m, err, sizeof err);
+	snprintf(want, sizeof want,
+		 "%s:4: register \"mode\" is writable but has no write template and no command "
+		 "covers it\n",
+		 path);
+	assert_non_null(strstr(err, want));
+	snprintf(want, sizeof want, "%s:8: register \"reset\" is writable", path);
+	assert_non_null(strstr(err, want));
+	if (n != 2)
+		fail_msg("%d problems:\n%s", n, err);
+	assert_int_equal(map_command(m, 0)->ack, 0);
+	map_free(m);
+}
+
+static void test_lint_empty(void **state)
+{
+	char err[512], want[256];
+	const char *path = write_file(
+	    "empty.conf", "\nname = \"empty\"; protocol = \"memory\"; trust = \"generated\";\n");
+	struct map *m = load_ok(path);
+	(void)state;
+	assert_int_equal(map_nregs(m), 0);
+	assert_int_equal(map_nslots(m), 0);
+	assert_null(map_find(m, MAP_HOLDING, 0));
+	assert_null(map_find_name(m, "x"));
+	assert_int_equal(map_lint(m, err, sizeof err), 1);
+	snprintf(want, sizeof want, "%s:2: map \"empty\" has no registers\n", path);
+	assert_string_equal(err, want);
+	char *out = print_map(m, MAP_FMT_JSON);
+	assert_true(json_valid(out));
+	free(out);
+	map_free(m);
+}
+
+/* --- lookups ------------------------------------------------------------- */
+
+static const struct map_register *find_linear(const struct map *m, int table, uint16_t a)
+{
+	for (size_t i = 0; i < map_nregs(m); i++) {
+		const struct map_register *r = map_reg(m, i);
+		if (r->table == table && a >= r->address && a < r->address + r->count)
+			return r;
+	}
+	return NULL;
+}
+
+static void test_find(void **state)
+{
+	struct map *m = load_scratch();
+	(void)state;
+
+	assert_string_equal(map_find(m, MAP_HOLDING, 0)->name, "reg_0");
+	assert_string_equal(map_find(m, MAP_HOLDING, 9)->name, "reg_9");
+	/* Both words of a 32-bit register, every word of a string. */
+	assert_string_equal(map_find(m, MAP_HOLDING, 11)->name, "u32_big");
+	assert_string_equal(map_find(m, MAP_HOLDING, 12)->name, "u32_big");
+	assert_string_equal(map_find(m, MAP_HOLDING, 18)->name, "i32_little");
+	for (uint16_t a = 20; a < 28; a++)
+		assert_string_equal(map_find(m, MAP_HOLDING, a)->name, "label");
+	/* Gaps. */
+	assert_null(map_find(m, MAP_HOLDING, 19));
+	assert_null(map_find(m, MAP_HOLDING, 28));
+	assert_null(map_find(m, MAP_HOLDING, 29));
+	assert_null(map_find(m, MAP_HOLDING, 37));
+	assert_null(map_find(m, MAP_HOLDING, 43));
+	assert_null(map_find(m, MAP_HOLDING, 999));
+	assert_null(map_find(m, MAP_HOLDING, 1200));
+	assert_null(map_find(m, MAP_HOLDING, 65535));
+	/* Tables are separate. */
+	assert_string_equal(map_find(m, MAP_INPUT, 0)->name, "in_0");
+	assert_string_equal(map_find(m, MAP_INPUT, 6)->name, "in_u32");
+	assert_null(map_find(m, MAP_INPUT, 8));
+	assert_null(map_find(m, MAP_INPUT, 1000));
+	assert_null(map_find(m, MAP_TABLES, 0));
+	assert_null(map_find(m, -1, 0));
+
+	/* Every address of both tables agrees with a linear scan. */
+	for (int t = 0; t < MAP_TABLES; t++)
+		for (uint32_t a = 0; a <= 0xffff; a++)
+			if (map_find(m, t, (uint16_t)a) != find_linear(m, t, (uint16_t)a))
+				fail_msg("map_find(%d, %u) disagrees with a linear scan", t, a);
+
+	assert_string_equal(map_find_name(m, "label")->name, "label");
+	assert_int_equal(map_find_name(m, "blk_1199")->address, 1199);
+	assert_int_equal(map_find_name(m, "in_i16")->table, MAP_INPUT);
+	assert_null(map_find_name(m, "nope"));
+	assert_null(map_find_name(m, NULL));
+	for (size_t i = 0; i < map_nregs(m); i++)
+		assert_ptr_equal(map_find_name(m, map_reg(m, i)->name), map_reg(m, i));
+
+	assert_non_null(map_find_command(m, 40, 1));
+	assert_non_null(map_find_command(m, 42, 5));
+	assert_non_null(map_find_command(m, 38, 3));
+	assert_null(map_find_command(m, 38, 2));
+	assert_null(map_find_command(m, 43, 1));
+	map_free(m);
+}
+
+static void test_slots(void **state)
+{
+	struct map *m = load_scratch();
+	uint32_t slot = 0;
+	(void)state;
+	for (size_t i = 0; i < map_nregs(m); i++) {
+		assert_int_equal(map_reg(m, i)->slot, slot);
+		slot += map_reg(m, i)->count;
+	}
+	assert_int_equal(map_nslots(m), slot);
+	/* 10 + 1 + 4*2 + 8 + 4 + 2 + 1 + 3 + 200 holding, 5 + 2 + 1 input. */
+	assert_int_equal(slot, 10 + 1 + 8 + 8 + 4 + 2 + 1 + 3 + 200 + 5 + 2 + 1);
+	map_free(m);
+}
+
+/* --- values -------------------------------------------------------------- */
+
+static void test_encode_decode(void **state)
+{
+	struct map *m = load_scratch();
+	uint16_t w[2];
+	(void)state;
+
+	const struct map_register *s16 = map_find_name(m, "s16");
+	assert_int_equal(map_encode(s16, -1234, w), 0);
+	assert_int_equal(w[0], 0xFB2E);
+	assert_int_equal(map_decode(s16, w), -1234);
+	assert_int_equal(map_encode(s16, -32768, w), 0);
+	assert_int_equal(map_decode(s16, w), -32768);
+	assert_int_equal(map_encode(s16, 32767, w), 0);
+	assert_int_equal(w[0], 0x7FFF);
+	assert_int_equal(map_encode(s16, 32768, w), MB_ERANGE);
+	assert_int_equal(map_encode(s16, -32769, w), MB_ERANGE);
+
+	const struct map_register *u16 = map_find_name(m, "reg_0");
+	assert_int_equal(map_encode(u16, 65535, w), 0);
+	assert_int_equal(w[0], 0xFFFF);
+	assert_int_equal(map_decode(u16, w), 65535);
+	assert_int_equal(map_encode(u16, 65536, w), MB_ERANGE);
+	assert_int_equal(map_encode(u16, -1, w), MB_ERANGE);
+
+	const struct map_register *ub = map_find_name(m, "u32_big");
+	const struct map_register *ul = map_find_name(m, "u32_little");
+	assert_int_equal(map_encode(ub, 0x12345678, w), 0);
+	assert_int_equal(w[0], 0x1234);
+	assert_int_equal(w[1], 0x5678);
+	assert_int_equal(map_decode(ub, w), 0x12345678);
+	assert_int_equal(map_encode(ul, 0x12345678, w), 0);
+	assert_int_equal(w[0], 0x5678);
+	assert_int_equal(w[1], 0x1234);
+	assert_int_equal(map_decode(ul, w), 0x12345678);
+	assert_int_equal(map_encode(ub, 4294967295LL, w), 0);
+	assert_true(map_decode(ub, w) == 4294967295LL);
+	assert_int_equal(map_encode(ub, 4294967296LL, w), MB_ERANGE);
+	assert_int_equal(map_encode(ul, -1, w), MB_ERANGE);
+
+	const struct map_register *ib = map_find_name(m, "i32_big");
+	const struct map_register *il = map_find_name(m, "i32_little");
+	assert_int_equal(map_encode(ib, -100000, w), 0);
+	assert_int_equal(w[0], 0xFFFE);
+	assert_int_equal(w[1], 0x7960);
+	assert_int_equal(map_decode(ib, w), -100000);
+	assert_int_equal(map_encode(il, -100000, w), 0);
+	assert_int_equal(w[0], 0x7960);
+	assert_int_equal(w[1], 0xFFFE);
+	assert_int_equal(map_decode(il, w), -100000);
+	assert_int_equal(map_encode(ib, INT32_MIN, w), 0);
+	assert_true(map_decode(ib, w) == INT32_MIN);
+	assert_int_equal(map_encode(il, INT32_MAX, w), 0);
+	assert_true(map_decode(il, w) == INT32_MAX);
+	assert_int_equal(map_encode(ib, (int64_t)INT32_MAX + 1, w), MB_ERANGE);
+	assert_int_equal(map_encode(il, (int64_t)INT32_MIN - 1, w), MB_ERANGE);
+
+	/* The same words mean different values in the two orders. */
+	w[0] = 0x0001;
+	w[1] = 0x0002;
+	assert_int_equal(map_decode(ub, w), 0x00010002);
+	assert_int_equal(map_decode(ul, w), 0x00020001);
+
+	/* Every default in the scratch map survives encode + decode. */
+	for (size_t i = 0; i < map_nregs(m); i++) {
+		const struct map_register *r = map_reg(m, i);
+		if (!r->has_default || r->type == MAP_STRING)
+			continue;
+		assert_int_equal(map_encode(r, r->def, w), 0);
+		assert_true(map_decode(r, w) == r->def);
+	}
+
+	/* Strings are not numbers. */
+	assert_int_equal(map_encode(map_find_name(m, "label"), 1, w), MB_EINVAL);
+	map_free(m);
+}
+
+static void test_encode_string(void **state)
+{
+	struct map *m = load_scratch();
+	const struct map_register *label = map_find_name(m, "label");
+	uint16_t w[8];
+	static const uint16_t want[8] = {0x6D6F, 0x6462, 0x7269, 0x6467, 0x6500, 0, 0, 0};
+	(void)state;
+
+	assert_int_equal(label->count, 8);
+	memset(w, 0xAA, sizeof w);
+	assert_int_equal(map_encode_string(label, "modbridge", w), 0);
+	assert_memory_equal(w, want, sizeof want);
+
+	memset(w, 0xAA, sizeof w);
+	assert_int_equal(map_encode_string(label, "", w), 0);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(w[i], 0);
+
+	assert_int_equal(map_encode_string(label, "0123456789abcdef", w), 0);
+	assert_int_equal(w[0], 0x3031);
+	assert_int_equal(w[7], 0x6566);
+	assert_int_equal(map_encode_string(label, "0123456789abcdefg", w), MB_ERANGE);
+	assert_int_equal(map_encode_string(map_find_name(m, "reg_0"), "a", w), MB_EINVAL);
+	assert_int_equal(map_encode_string(label, NULL, w), MB_EINVAL);
+	map_free(m);
+}
+
+static void test_value_ok(void **state)
+{
+	struct map *m = load_scratch();
+	(void)state;
+	const struct map_register *sp = map_find_name(m, "setpoint");
+	assert_true(map_value_ok(sp, 0));
+	assert_true(map_value_ok(sp, 1000));
+	assert_false(map_value_ok(sp, 1001));
+	assert_false(map_value_ok(sp, -1));
+
+	const struct map_register *mode = map_find_name(m, "mode");
+	assert_true(map_value_ok(mode, 0));
+	assert_true(map_value_ok(mode, 2));
+	assert_false(map_value_ok(mode, 3));
+	assert_false(map_value_ok(mode, -1));
+
+	const struct map_register *off = map_find_name(m, "offset");
+	assert_true(map_value_ok(off, -100));
+	assert_true(map_value_ok(off, 100));
+	assert_false(map_value_ok(off, -101));
+	assert_false(map_value_ok(off, 101));
+
+	/* Without limits: the type's range. */
+	const struct map_register *r0 = map_find_name(m, "reg_0");
+	assert_true(map_value_ok(r0, 0));
+	assert_true(map_value_ok(r0, 65535));
+	assert_false(map_value_ok(r0, 65536));
+	assert_false(map_value_ok(r0, -1));
+	const struct map_register *s16 = map_find_name(m, "s16");
+	assert_true(map_value_ok(s16, -32768));
+	assert_false(map_value_ok(s16, 32768));
+	assert_true(map_value_ok(map_find_name(m, "u32_big"), 4294967295LL));
+	assert_false(map_value_ok(map_find_name(m, "i32_big"), 4294967295LL));
+	assert_true(map_value_ok(map_find_name(m, "label"), 0));
+	map_free(m);
+}
+
+/* --- the reference ------------------------------------------------------- */
+
+static void test_print_json(void **state)
+{
+	(void)state;
+	struct map *m = load_scratch();
+	char *out = print_map(m, MAP_FMT_JSON);
+	if (!json_valid(out))
+		fail_msg("invalid JSON:\n%.2000s", out);
+	assert_non_null(strstr(out, "\"name\": \"scratch\""));
+	assert_non_null(strstr(out, "\"trust\": \"structure-verified\""));
+	assert_non_null(strstr(out,
+			       "{\"table\": \"holding\", \"address\": 11, \"name\": \"u32_big\", "
+			       "\"type\": \"uint32\", \"words\": 2, \"access\": \"rw\", "
+			       "\"word_order\": \"big\""));
+	assert_non_null(strstr(out, "\"scale\": 0.1, \"unit\": \"kWh\""));
+	assert_non_null(strstr(out, "\"default\": \"modbridge\""));
+	assert_non_null(strstr(out, "{\"value\": 1, \"text\": \"Manual\"}"));
+	assert_non_null(strstr(out, "{\"bit\": 2, \"text\": \"Grid connected\"}"));
+	assert_non_null(strstr(out, "\"template\": \"triple={0},{1},{2}\""));
+	free(out);
+	map_free(m);
+
+	/* Quotes, backslashes and pipes are escaped. */
+	m = load_ok(repo_file("tests/unit/data/venus_ok.conf"));
+	out = print_map(m, MAP_FMT_JSON);
+	if (!json_valid(out))
+		fail_msg("invalid JSON:\n%s", out);
+	assert_non_null(
+	    strstr(out, "\"Venus fixture with \\\"quotes\\\", a back\\\\slash and a | pipe\""));
+	assert_non_null(strstr(out, "\"key\": \"tim_0\", \"field\": 1"));
+	assert_non_null(strstr(out, "\"write\": \"cd=15,vs={value}\", \"ack\": false"));
+	free(out);
+	map_free(m);
+
+	m = load_ok(repo_file("tests/unit/data/powergo_ok.conf"));
+	out = print_map(m, MAP_FMT_JSON);
+	assert_true(json_valid(out));
+	assert_non_null(strstr(out, "\"native\": 5100"));
+	assert_non_null(strstr(out, "\"max_read\": 40"));
+	assert_non_null(strstr(out, "\"defaults\": {\"poll\": 30000, \"max_age\": 2000, "
+				    "\"timeout\": 5000, \"min_interval\": 0}"));
+	free(out);
+	map_free(m);
+}
+
+static void test_print_markdown(void **state)
+{
+	(void)state;
+	struct map *m = load_scratch();
+	char *out = print_map(m, MAP_FMT_MARKDOWN);
+	assert_non_null(strstr(out, "# Register map: scratch\n"));
+	assert_non_null(strstr(out, "| Trust | **structure-verified**: The map linter passes"));
+	assert_non_null(strstr(out, "| Protocol | `memory`"));
+	assert_non_null(strstr(out, "| Source | modbridge test fixture"));
+	assert_non_null(strstr(out, "| Address | Name | Type | Words | Access | Scale | Unit | "
+				    "Range / values | Description |\n|---:|"));
+	assert_non_null(strstr(out, "## Holding registers"));
+	assert_non_null(strstr(out, "## Input registers"));
+	assert_non_null(
+	    strstr(out, "| 11..12 | `u32_big` | uint32 (high word first) | 2 | rw | 1 |"));
+	assert_non_null(strstr(out, "| 13..14 | `u32_little` | uint32 (low word first) |"));
+	assert_non_null(
+	    strstr(out, "| 30 | `setpoint` | uint16 | 1 | rw | 1 | W | 0..1000; default 500 |"));
+	assert_non_null(strstr(out, "| 0, 1, 2; default 0 |"));
+	assert_non_null(strstr(out, "### `mode` (holding 31): values"));
+	assert_non_null(strstr(out, "| 1 | Manual |"));
+	assert_non_null(strstr(out, "### `status` (holding 33): bits"));
+	assert_non_null(strstr(out, "| 2 | Grid connected |"));
+	assert_non_null(strstr(out, "## Write commands"));
+	assert_non_null(strstr(out, "| 40..42 | `triple` | 3 | `triple={0},{1},{2}` | yes |"));
+	/* Every table row has as many cells as its header. */
+	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+		if (strncmp(line, "| 1", 3) == 0 && strstr(line, "`blk_")) {
+			int bars = 0;
+			for (char *p = line; *p; p++)
+				bars += *p == '|';
+			assert_int_equal(bars, 10);
+		}
+	}
+	free(out);
+	map_free(m);
+
+	m = load_ok(repo_file("tests/unit/data/venus_ok.conf"));
+	out = print_map(m, MAP_FMT_MARKDOWN);
+	/* A '|' in text would split a cell. */
+	assert_non_null(strstr(out, "a back\\slash and a \\| pipe"));
+	assert_non_null(
+	    strstr(out, "**simulator-verified**: Decoded correctly against a protocol simulator"));
+	assert_non_null(strstr(out, "| Key |"));
+	assert_non_null(strstr(out, "| `tim_0` field 0 |"));
+	assert_non_null(strstr(out, "| `wor_m`; write `cd=3,md={value}` |"));
+	assert_non_null(strstr(out, "| `tim0_start` | 2 | `cd=7,md=0,nm=0,bt={0}:{1}` | yes |"));
+	free(out);
+	map_free(m);
+
+	m = load_ok(repo_file("tests/unit/data/powergo_ok.conf"));
+	out = print_map(m, MAP_FMT_MARKDOWN);
+	assert_non_null(strstr(out, "| Native |"));
+	assert_non_null(strstr(out, "| 100..101 | 5100..5101 | `moved` |"));
+	assert_non_null(strstr(out, "| Device | PowerGo PG-1 |"));
+	assert_non_null(strstr(out, "**interop-verified**"));
+	assert_null(strstr(out, "## Write commands"));
+	free(out);
+	map_free(m);
+}
+
+static void test_print_text(void **state)
+{
+	(void)state;
+	struct map *m = load_scratch();
+	char *out = print_map(m, MAP_FMT_TEXT);
+	assert_non_null(strstr(out, "map scratch: protocol memory, trust structure-verified\n"));
+	assert_non_null(strstr(out, "\nholding registers\n"));
+	assert_non_null(strstr(out, "\ninput registers\n"));
+	assert_non_null(strstr(out, "u32_little"));
+	assert_non_null(strstr(out, "0 = Automatic"));
+	assert_non_null(strstr(out, "bit 2 = Grid connected"));
+	assert_non_null(strstr(out, "triple={0},{1},{2}"));
+	/* No line ends in blanks. */
+	assert_null(strstr(out, " \n"));
+	free(out);
+	map_free(m);
+}
+
+int main(void)
+{
+	struct CMUnitTest tests[sizeof err_cases / sizeof err_cases[0] + 32];
+	size_t n = 0;
+	const struct CMUnitTest fixed[] = {
+	    cmocka_unit_test(test_json_validator),
+	    cmocka_unit_test(test_scratch_loads_and_lints_clean),
+	    cmocka_unit_test(test_fixtures_load),
+	    cmocka_unit_test(test_shipped_maps),
+	    cmocka_unit_test(test_load_named),
+	    cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_lint_problems),
+	    cmocka_unit_test(test_lint_venus),
+	    cmocka_unit_test(test_lint_empty),
+	    cmocka_unit_test(test_find),
+	    cmocka_unit_test(test_slots),
+	    cmocka_unit_test(test_encode_decode),
+	    cmocka_unit_test(test_encode_string),
+	    cmocka_unit_test(test_value_ok),
+	    cmocka_unit_test(test_print_json),
+	    cmocka_unit_test(test_print_markdown),
+	    cmocka_unit_test(test_print_text),
+	};
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+		tests[n++] = fixed[i];
+	for (size_t i = 0; i < sizeof err_cases / sizeof err_cases[0]; i++) {
+		struct CMUnitTest t =
+		    cmocka_unit_test_prestate(test_error_case, (void *)&err_cases[i]);
+		t.name = err_cases[i].name;
+		tests[n++] = t;
+	}
+	return _cmocka_run_group_tests("map", tests, n, setup, teardown);
+}
