@@ -80,6 +80,11 @@ struct device {
 	struct device_stats stats;
 	void (*close_hook)(void *arg);
 	void *close_arg;
+	/* A request completed while device_read/write still runs (a transport
+	 * failing in start()) is returned from it, not called back. */
+	struct device_req *sync_req;
+	uint16_t *sync_out;
+	int sync_done, sync_status;
 };
 
 static void device__pump(struct device *dev);
@@ -224,15 +229,6 @@ static int device__fresh_since(struct device *dev, int table, uint16_t addr, uin
 	struct device__fresh f = {.since = since};
 	device__walk(dev, table, addr, count, device__fresh_fn, &f);
 	return !f.stale;
-}
-
-static int device__fresh(struct device *dev, int table, uint16_t addr, uint16_t count)
-{
-	uint64_t now = device__now(dev);
-	if (dev->max_age == 0)
-		return 0;
-	return device__fresh_since(dev, table, addr, count,
-				   now > dev->max_age ? now - dev->max_age + 1 : 1);
 }
 
 /* ------------------------------------------------------- transactions -- */
@@ -505,6 +501,16 @@ static void device__finish_req(struct device_req *r, int status)
 	struct device *dev = r->dev;
 	uint16_t words[MB_MAX_READ];
 	device__unlink_req(dev, r);
+	if (r == dev->sync_req) {
+		if (status == 0 && !r->is_write) {
+			struct device__copy c = {.dst = dev->sync_out};
+			device__walk(dev, r->table, r->addr, r->count, device__load_fn, &c);
+		}
+		dev->sync_done = 1;
+		dev->sync_status = status;
+		free(r);
+		return;
+	}
 	if (status == 0 && !r->is_write) {
 		struct device__copy c = {.dst = words};
 		device__walk(dev, r->table, r->addr, r->count, device__load_fn, &c);
@@ -639,6 +645,29 @@ static int device__check_access(const struct device *dev, int table, uint16_t ad
 	return 0;
 }
 
+/* Start what was queued for r. Returns DEVICE_PENDING, or r's status when
+ * it completed before the pump returned (r is freed then). */
+static int device__pump_for(struct device *dev, struct device_req *r, uint16_t *out,
+			    struct device_req **req)
+{
+	struct device_req *outer_req = dev->sync_req;
+	uint16_t *outer_out = dev->sync_out;
+	int outer_done = dev->sync_done, outer_status = dev->sync_status;
+	dev->sync_req = r;
+	dev->sync_out = out;
+	dev->sync_done = 0;
+	device__pump(dev);
+	int done = dev->sync_done, status = dev->sync_status;
+	dev->sync_req = outer_req;
+	dev->sync_out = outer_out;
+	dev->sync_done = outer_done;
+	dev->sync_status = outer_status;
+	if (done)
+		return status;
+	*req = r;
+	return DEVICE_PENDING;
+}
+
 int device_read(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count, uint16_t *out,
 		device_cb cb, void *ctx, struct device_req **req)
 {
@@ -646,12 +675,29 @@ int device_read(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count, u
 	dev->stats.requests++;
 	if (count == 0 || count > MB_MAX_READ)
 		return MB_EXC_ILLEGAL_VALUE;
-	int exc = device__check_access(dev, table, addr, count, MAP_R, 0);
-	if (exc)
-		return exc;
-	if ((dev->ops->flags & TRANSPORT_CACHE_IS_STORE) || device__fresh(dev, table, addr, count)) {
-		struct device__copy c = {.dst = out};
-		device__walk(dev, table, addr, count, device__load_fn, &c);
+	/* The hot path: one walk over the registers checks access, copies the
+	 * cached words and sees whether all of them are fresh enough. */
+	uint64_t since = 0;
+	if (dev->stamp) {
+		uint64_t now = device__now(dev);
+		since = dev->max_age == 0 ? UINT64_MAX
+			: now > dev->max_age ? now - dev->max_age + 1 : 1;
+	}
+	int stale = 0;
+	uint32_t a = addr, end = (uint32_t)addr + count;
+	while (a < end) {
+		const struct map_register *r = map_find(dev->map, table, (uint16_t)a);
+		if (!r || !(r->access & MAP_R))
+			return MB_EXC_ILLEGAL_ADDRESS;
+		uint32_t rend = (uint32_t)r->address + r->count;
+		uint32_t n = (rend < end ? rend : end) - a;
+		uint32_t slot = r->slot + (a - r->address);
+		memcpy(out + (a - addr), dev->val + slot, n * sizeof(uint16_t));
+		for (uint32_t i = 0; since && !stale && i < n; i++)
+			stale = dev->stamp[slot + i] < since;
+		a += n;
+	}
+	if (!stale) {
 		dev->stats.cache_hits++;
 		return 0;
 	}
@@ -666,9 +712,7 @@ int device_read(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count, u
 		free(r);
 		return MB_EXC_DEVICE_FAILURE;
 	}
-	*req = r;
-	device__pump(dev);
-	return DEVICE_PENDING;
+	return device__pump_for(dev, r, out, req);
 }
 
 /* Is every register in range writable with these values? */
@@ -764,9 +808,7 @@ int device_write(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
 		device__enqueue(dev, d);
 		a += n;
 	}
-	*req = r;
-	device__pump(dev);
-	return DEVICE_PENDING;
+	return device__pump_for(dev, r, NULL, req);
 }
 
 /* ------------------------------------------------------------- polling -- */

@@ -73,11 +73,18 @@ struct map {
 	struct map_register *regs;
 	size_t nregs;
 	size_t table_start[MAP_TABLES + 1]; /* regs of table t: [start[t], start[t+1]) */
+	/* Dense index per table over [lo, lo+span): 1 + the register index of
+	 * each address, 0 where none. map_find is on every request's path, so
+	 * it is a table look-up wherever the addresses are not too spread out. */
+	uint16_t *dense[MAP_TABLES];
+	uint32_t dense_lo[MAP_TABLES], dense_span[MAP_TABLES];
 	const struct map_register **by_name;
 	size_t nslots;
 	struct map_command *cmds;
 	size_t ncmds;
 };
+
+static void map__index(struct map *m);
 
 /* --- small helpers ------------------------------------------------------- */
 
@@ -163,6 +170,8 @@ void map_free(struct map *m)
 		map__free_register(&m->regs[i]);
 	free(m->regs);
 	free(m->by_name);
+	for (int t = 0; t < MAP_TABLES; t++)
+		free(m->dense[t]);
 	for (size_t i = 0; i < m->ncmds; i++) {
 		free((void *)m->cmds[i].name);
 		free((void *)m->cmds[i].template);
@@ -562,7 +571,9 @@ static int map__registers(struct config_parser *p, const config_setting_t *list,
 	return 0;
 }
 
-/* Placeholders {0}..{count-1}; other braces are the template's own text. */
+/* Placeholders {0}..{n} stand for the registers of the command, in order (a
+ * 32-bit register is one placeholder), so there are at most `count` of them;
+ * other braces are the template's own text. */
 static int map__template(struct config_parser *p, const config_setting_t *s,
 			 const struct map_command *c)
 {
@@ -579,8 +590,8 @@ static int map__template(struct config_parser *p, const config_setting_t *s,
 			char path[64];
 			config_key_path(s, path, sizeof path);
 			return config_error(p, s,
-					    "%s uses {%ld} but the command has %u words "
-					    "({0}..{%u})",
+					    "%s uses {%ld} but the command covers at most %u registers "
+					    "({0}..{%u}, one per register)",
 					    path, i, c->count, c->count - 1u);
 		}
 	}
@@ -686,6 +697,7 @@ struct map *map_load(const char *path, char *err, size_t errlen)
 		m->table_start[t] = (size_t)i;
 	}
 	m->table_start[MAP_TABLES] = m->nregs;
+	map__index(m);
 	return m;
 }
 
@@ -797,6 +809,37 @@ unsigned map_max_read(const struct map *m)
 	return (unsigned)m->max_read;
 }
 
+/* At most this many addresses (x2 bytes) of dense index per table; beyond it
+ * (a map with registers far apart) map_find falls back to binary search. */
+#define MAP__DENSE_MAX 16384
+
+static void map__index(struct map *m)
+{
+	for (int t = 0; t < MAP_TABLES; t++) {
+		size_t a = m->table_start[t], b = m->table_start[t + 1];
+		if (a == b || m->nregs >= 0xFFFF)
+			continue;
+		uint32_t lo = m->regs[a].address;
+		uint32_t hi = 0;
+		for (size_t i = a; i < b; i++)
+			if ((uint32_t)m->regs[i].address + m->regs[i].count > hi)
+				hi = (uint32_t)m->regs[i].address + m->regs[i].count;
+		if (hi - lo > MAP__DENSE_MAX)
+			continue;
+		uint16_t *d = calloc(hi - lo, sizeof *d);
+		if (!d)
+			continue; /* binary search still works */
+		/* In address order, so that an overlap (which lint reports)
+		 * resolves as binary search does: the later start wins. */
+		for (size_t i = a; i < b; i++)
+			for (uint32_t k = 0; k < m->regs[i].count; k++)
+				d[m->regs[i].address - lo + k] = (uint16_t)(i + 1);
+		m->dense[t] = d;
+		m->dense_lo[t] = lo;
+		m->dense_span[t] = hi - lo;
+	}
+}
+
 const struct map_register *map_find(const struct map *m, int table, uint16_t address)
 {
 	size_t lo, hi, first;
@@ -804,6 +847,13 @@ const struct map_register *map_find(const struct map *m, int table, uint16_t add
 
 	if (table < 0 || table >= MAP_TABLES)
 		return NULL;
+	if (m->dense[table]) {
+		uint32_t off = (uint32_t)address - m->dense_lo[table];
+		if (address < m->dense_lo[table] || off >= m->dense_span[table])
+			return NULL;
+		uint16_t i = m->dense[table][off];
+		return i ? &m->regs[i - 1] : NULL;
+	}
 	/* The last register of the table that starts at or before address.
 	 * Registers do not overlap in a map that lints clean; in one that does
 	 * not, this finds the one that starts last. */

@@ -333,6 +333,7 @@ static int fake_answer(struct fake_logger *fl, int fd, const struct v5_frame *f)
 		0)
 		return 0;
 	int r = fl->requests++;
+	fprintf(stderr, "DBG fake request %d fc=%d addr=%u\n", r, q.fc, q.addr);
 	enum sol_action act = r < fl->nscript ? fl->script[r] : SOL_FULL;
 	uint8_t rtu[V5_RTU_MAX], frame[V5_MAX_FRAME];
 	uint16_t words[125];
@@ -376,6 +377,7 @@ static void *fake_logger_main(void *arg)
 		if (fd < 0)
 			continue;
 		fl->connections++;
+		fprintf(stderr, "DBG fake accept %d\n", fl->connections);
 		struct v5_stream st;
 		v5_stream_init(&st, sbuf, sizeof sbuf);
 		int alive = 1;
@@ -396,6 +398,7 @@ static void *fake_logger_main(void *arg)
 						alive = 0;
 			}
 		}
+		fprintf(stderr, "DBG fake close %d alive=%d stop=%d\n", fd, alive, fl->stop);
 		close(fd);
 	}
 	return NULL;

@@ -486,6 +486,30 @@ static void write_not_held_by_min_interval(void **state)
 	assert_int_equal(b.status, MB_EXC_GATEWAY_TARGET);
 }
 
+static void start_failure_returns_at_once(void **state)
+{
+	(void)state;
+	struct device_req *req = NULL;
+	uint16_t out[2], v = 1;
+	struct answer a = {0};
+	make_device(0, 0, 1000, 0, 0, 0);
+	start_result = MB_EXC_DEVICE_FAILURE;
+	/* the transport refused in start(): the answer is the return value,
+	 * and the callback is never called */
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &a, &req),
+			 MB_EXC_DEVICE_FAILURE);
+	assert_int_equal(device_write(dev, MB_FC_WRITE_SINGLE, 1, 1, &v, on_answer, &a, &req),
+			 MB_EXC_DEVICE_FAILURE);
+	assert_int_equal(a.called, 0);
+	start_result = 0;
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	answer_read(nstarted - 1, 8);
+	assert_int_equal(a.called, 1);
+	assert_int_equal(a.words[1], 9);
+	close_device();
+}
+
 static void read_all_coalesces_and_never_invents(void **state)
 {
 	(void)state;
@@ -533,6 +557,7 @@ int main(void)
 		cmocka_unit_test(link_down_answers_0A),
 		cmocka_unit_test(min_interval_spaces_transactions),
 		cmocka_unit_test(write_not_held_by_min_interval),
+		cmocka_unit_test(start_failure_returns_at_once),
 		cmocka_unit_test(read_all_coalesces_and_never_invents),
 		cmocka_unit_test(poll_refreshes_in_background),
 	};

@@ -564,7 +564,7 @@ static const struct err_case err_cases[] = {
 	{"command_template_index",
 	 MEM "registers = ( { address = 1; name = \"a\"; access = \"rw\"; } );\n"
 	     "commands = ( { name = \"c\"; address = 1; count = 3;\n template = \"x={0},{3}\"; } );\n",
-	 4, "commands.[0].template uses {3} but the command has 3 words ({0}..{2})"},
+	 4, "commands.[0].template uses {3} but the command covers at most 3 registers ({0}..{2}, one per register)"},
 	{"command_count", MEM "commands = ( { name = \"c\"; address = 1;\n count = 124; template = \"x\"; } );\n",
 	 3, "commands.[0].count must be 1..123, not 124"},
 	{"command_missing_template", MEM "commands = (\n { name = \"c\"; address = 1; count = 1; } );\n",

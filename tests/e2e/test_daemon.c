@@ -1,0 +1,266 @@
+/* The daemon as an operator meets it: the command line (--version, --check,
+ * --print-map), config errors with file:line, SIGHUP reload (unchanged
+ * devices keep their state, a broken config is refused), SIGUSR1 counters,
+ * status documents over MQTT read back from a real broker, and the drop of
+ * root privileges after binding. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static char out[65536];
+
+static const char *modbridge(void)
+{
+	return h_bin("modbridge");
+}
+
+static void cli(void)
+{
+	const char *ver[] = {modbridge(), "--version", NULL};
+	h_ok(h_run(ver, out, sizeof out, 5000) == 0 && strncmp(out, "modbridge ", 10) == 0,
+	     "--version prints the version (%.40s)", out);
+
+	const char *chk[] = {modbridge(), "--check", "-c", "init/modbridge.conf.example", NULL};
+	int rc = h_run(chk, out, sizeof out, 5000);
+	h_ok(rc == 0 && strstr(out, "OK, 4 devices"), "--check passes the example config: %.200s", out);
+
+	/* A config error names file and line. */
+	const char *bad = h_write_file("bad.conf", "modbus = { port = 1502; };\n"
+						   "maps_path = [ \"maps\" ];\n"
+						   "devices = ( { name = \"a\"; unit_id = 1; map = \"scratch\";\n"
+						   "  memory = {}; colour = \"red\"; } );\n");
+	const char *bchk[] = {modbridge(), "--check", "-c", bad, NULL};
+	rc = h_run(bchk, out, sizeof out, 5000);
+	char want[600];
+	snprintf(want, sizeof want, "%s:4: ", bad);
+	h_ok(rc == 1 && strncmp(out, want, strlen(want)) == 0 && strstr(out, "colour"),
+	     "a broken config: exit 1 and \"file:line: reason\" (%.200s)", out);
+
+	/* A device whose protocol block does not fit its map. */
+	const char *mism = h_write_file(
+	    "mismatch.conf", "maps_path = [ \"maps\" ];\n"
+			     "devices = (\n"
+			     " { name = \"a\"; unit_id = 1; map = \"powergo\";\n"
+			     "   mqtt = { host = \"127.0.0.1\"; };\n"
+			     "   venus = { type = \"HMG-50\"; id = \"0123456789ab\"; }; } );\n");
+	const char *mchk[] = {modbridge(), "--check", "-c", mism, NULL};
+	rc = h_run(mchk, out, sizeof out, 5000);
+	snprintf(want, sizeof want, "%s:3: ", mism);
+	h_ok(rc == 1 && strncmp(out, want, strlen(want)) == 0 && strstr(out, "powergo"),
+	     "a venus block on a powergo map is refused with file:line (%.200s)", out);
+
+	/* A broken map is reported with the map file's line. */
+	char dir[600];
+	snprintf(dir, sizeof dir, "%s/maps", h_dir());
+	const char *mk[] = {"mkdir", "-p", dir, NULL};
+	h_run(mk, NULL, 0, 2000);
+	h_write_file("maps/broken.conf", "name = \"broken\"; protocol = \"memory\"; trust = \"generated\";\n"
+					 "registers = (\n"
+					 "  { address = 1; name = \"x\"; type = \"float\"; }\n"
+					 ");\n");
+	char conf[1200];
+	snprintf(conf, sizeof conf,
+		 "maps_path = [ \"%s\" ];\ndevices = ( { name = \"a\"; unit_id = 1; map = \"broken\"; } );\n",
+		 dir);
+	const char *bm = h_write_file("brokenmap.conf", conf);
+	const char *bmchk[] = {modbridge(), "--check", "-c", bm, NULL};
+	rc = h_run(bmchk, out, sizeof out, 5000);
+	h_ok(rc == 1 && strstr(out, "broken.conf:3: ") && strstr(out, "float"),
+	     "a broken map is reported as map-file:line (%.200s)", out);
+
+	/* Lint problems fail --check too. */
+	h_write_file("maps/overlap.conf", "name = \"overlap\"; protocol = \"memory\"; trust = \"generated\";\n"
+					  "registers = (\n"
+					  "  { address = 1; name = \"x\"; type = \"uint32\"; },\n"
+					  "  { address = 2; name = \"y\"; }\n"
+					  ");\n");
+	snprintf(conf, sizeof conf,
+		 "maps_path = [ \"%s\" ];\ndevices = ( { name = \"a\"; unit_id = 1; map = \"overlap\"; } );\n",
+		 dir);
+	const char *ol = h_write_file("overlap.conf", conf);
+	const char *olchk[] = {modbridge(), "--check", "-c", ol, NULL};
+	rc = h_run(olchk, out, sizeof out, 5000);
+	h_ok(rc == 1 && strstr(out, "overlap.conf:4: "), "overlapping registers fail --check (%.200s)",
+	     out);
+
+	const char *pm[] = {modbridge(), "--print-map", "powergo", "--markdown", NULL};
+	rc = h_run(pm, out, sizeof out, 5000);
+	h_ok(rc == 0 && strstr(out, "529") && strstr(out, "soc") && strstr(out, "simulator-verified"),
+	     "--print-map powergo --markdown is the register reference");
+	const char *pj[] = {modbridge(), "--print-map", "venus", "--json", NULL};
+	rc = h_run(pj, out, sizeof out, 5000);
+	h_ok(rc == 0 && out[0] == '{' && strstr(out, "\"registers\""), "--print-map venus --json");
+	const char *pn[] = {modbridge(), "--print-map", "nosuchmap", NULL};
+	rc = h_run(pn, out, sizeof out, 5000);
+	h_ok(rc == 1 && strstr(out, "nosuchmap"), "--print-map of an unknown map fails and says which");
+	const char *nc[] = {modbridge(), NULL};
+	h_ok(h_run(nc, out, sizeof out, 5000) == 2, "no -c is a usage error (exit 2)");
+}
+
+static const char *memconf(int port, const char *devices, const char *extra)
+{
+	static char buf[4096];
+	snprintf(buf, sizeof buf,
+		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "maps_path = [ \"%s\" ];\n%s\ndevices = (\n%s\n);\n",
+		 port, h_maps_dir(), extra ? extra : "", devices);
+	return buf;
+}
+
+#define DEV_A "{ name = \"a\"; unit_id = 1; map = \"scratch\"; memory = {}; }"
+#define DEV_B "{ name = \"b\"; unit_id = 2; map = \"scratch\"; memory = {}; }"
+#define DEV_C "{ name = \"c\"; unit_id = 3; map = \"scratch\"; memory = {}; }"
+
+static int read1(int port, int unit, int addr, uint16_t *v)
+{
+	modbus_t *m = h_modbus(port, unit);
+	if (!m)
+		return -1;
+	int rc = modbus_read_registers(m, addr, 1, v);
+	int err = rc < 0 ? errno : 0;
+	modbus_close(m);
+	modbus_free(m);
+	return rc == 1 ? 0 : err;
+}
+
+static void reload(void)
+{
+	int port = h_free_port();
+	const char *path = h_write_file("reload.conf", memconf(port, DEV_A ",\n" DEV_B, NULL));
+	pid_t pid = h_bridge_start(path, port, "reload.log");
+	if (!h_ok(pid > 0, "bridge starts with devices a and b"))
+		return;
+	modbus_t *m = h_modbus(port, 1);
+	h_ok(m && modbus_write_register(m, 0, 555) == 1, "write 555 to a's register 0");
+	if (m) {
+		modbus_close(m);
+		modbus_free(m);
+	}
+	uint16_t v = 0;
+	h_ok(read1(port, 2, 0, &v) == 0 && v == 100, "b serves its default");
+
+	/* a unchanged, b removed, c added */
+	h_write_file("reload.conf", memconf(port, DEV_A ",\n" DEV_C, NULL));
+	kill(pid, SIGHUP);
+	h_sleep_ms(300);
+	v = 0;
+	int got = read1(port, 1, 0, &v);
+	h_ok(got == 0 && v == 555, "after reload a kept its state (%u)", v);
+	int err = read1(port, 2, 0, &v);
+	h_ok(err == EMBXGPATH, "removed device b answers 0A (%s)", modbus_strerror(err));
+	h_ok(read1(port, 3, 0, &v) == 0 && v == 100, "added device c serves");
+	h_ok(h_file_contains(h_path("reload.log"), "reloaded: 2 devices"), "the log says reloaded");
+
+	/* a changed (read_only) is recreated: its state is the default again */
+	h_write_file("reload.conf",
+		     memconf(port, "{ name = \"a\"; unit_id = 1; map = \"scratch\"; memory = {}; "
+				   "read_only = true; },\n" DEV_C,
+			     NULL));
+	kill(pid, SIGHUP);
+	h_sleep_ms(300);
+	v = 0;
+	got = read1(port, 1, 0, &v);
+	h_ok(got == 0 && v == 100, "a changed device is recreated (%u)", v);
+
+	/* a broken config is refused and the running one stays */
+	h_write_file("reload.conf", "devices = ( { name = \"a\"; unit_id = 1; map = ; } );\n");
+	kill(pid, SIGHUP);
+	h_sleep_ms(300);
+	h_ok(h_file_contains(h_path("reload.log"), "reload refused") &&
+		 h_file_contains(h_path("reload.log"), "reload.conf:1: "),
+	     "a broken config is refused with file:line");
+	h_ok(read1(port, 3, 0, &v) == 0 && v == 100, "the running config still serves");
+
+	kill(pid, SIGUSR1);
+	h_sleep_ms(200);
+	h_ok(h_file_contains(h_path("reload.log"), "c: unit 3 link up requests"),
+	     "SIGUSR1 prints each device's counters");
+	h_ok(h_bridge_stop(pid) == 0, "bridge exits 0 after reloads");
+}
+
+static void privileges(void)
+{
+	if (geteuid() != 0) {
+		h_note("not root: privilege drop not tested");
+		return;
+	}
+	int port = h_free_port();
+	const char *path =
+	    h_write_file("user.conf", memconf(port, DEV_A, "user = \"nobody\";"));
+	pid_t pid = h_bridge_start(path, port, "user.log");
+	if (!h_ok(pid > 0, "bridge starts as root with user = nobody"))
+		return;
+	char status[64], line[256];
+	snprintf(status, sizeof status, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(status, "r");
+	int uid = -1, euid = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (strncmp(line, "Uid:", 4) == 0)
+			sscanf(line + 4, "%d %d", &uid, &euid);
+	if (f)
+		fclose(f);
+	h_ok(uid == 65534 && euid == 65534, "after binding it runs as nobody (uid %d euid %d)", uid,
+	     euid);
+	uint16_t v = 0;
+	h_ok(read1(port, 1, 0, &v) == 0 && v == 100, "and still serves");
+	h_ok(h_bridge_stop(pid) == 0, "and exits 0");
+}
+
+static void status(void)
+{
+	int bport;
+	pid_t broker = h_broker_start(&bport);
+	if (!h_ok(broker > 0, "mosquitto starts"))
+		return;
+	int port = h_free_port();
+	char extra[256];
+	snprintf(extra, sizeof extra,
+		 "status = { mqtt = { host = \"127.0.0.1\"; port = %d; }; prefix = \"mbtest\"; interval = 1; };",
+		 bport);
+	const char *path = h_write_file("status.conf", memconf(port, DEV_A, extra));
+	pid_t pid = h_bridge_start(path, port, "status.log");
+	if (!h_ok(pid > 0, "bridge with a status group starts"))
+		return;
+	char p[16];
+	snprintf(p, sizeof p, "%d", bport);
+	const char *sub[] = {"mosquitto_sub", "-h", "127.0.0.1", "-p", p, "-t", "mbtest/#", "-v",
+			     "-C", "3", "-W", "5", NULL};
+	h_run(sub, out, sizeof out, 8000);
+	h_ok(strstr(out, "mbtest/status online") != NULL, "<prefix>/status is online (retained)");
+	h_ok(strstr(out, "mbtest/device/a {\"name\":\"a\",\"unit_id\":1") != NULL &&
+		 strstr(out, "\"link_up\":true") && strstr(out, "\"trust\":"),
+	     "each device publishes a JSON document: %.300s", out);
+	h_ok(h_bridge_stop(pid) == 0, "bridge stops");
+	const char *sub1[] = {"mosquitto_sub", "-h", "127.0.0.1", "-p", p, "-t", "mbtest/status",
+			      "-C", "1", "-W", "3", NULL};
+	h_run(sub1, out, sizeof out, 5000);
+	h_ok(strncmp(out, "offline", 7) == 0, "after a clean stop the status is offline (%.20s)", out);
+
+	/* killed without a goodbye: the broker publishes the last will */
+	pid = h_bridge_start(path, port, "status2.log");
+	h_sleep_ms(500);
+	h_run(sub1, out, sizeof out, 5000);
+	h_ok(strncmp(out, "online", 6) == 0, "restarted bridge is online again");
+	kill(pid, SIGKILL);
+	h_stop(pid, 2000);
+	h_sleep_ms(300);
+	h_run(sub1, out, sizeof out, 5000);
+	h_ok(strncmp(out, "offline", 7) == 0, "a killed bridge is offline by its last will (%.20s)",
+	     out);
+	h_stop(broker, 2000);
+}
+
+int main(void)
+{
+	h_init("daemon");
+	cli();
+	reload();
+	privileges();
+	status();
+	return h_done();
+}
