@@ -70,6 +70,7 @@ struct device {
 	struct dtxn *inflight;
 	struct dtxn *completing; /* being completed: callbacks may cancel its waiters */
 	uint64_t last_read; /* monotonic ms of the last native read, 0 = never */
+	uint64_t quiet_until; /* no native start before this (after a timeout) */
 	/* client requests waiting, oldest first */
 	struct device_req *req_head, *req_tail;
 	uv_timer_t req_timer;  /* earliest request deadline */
@@ -357,6 +358,11 @@ static void device__on_txn_timeout(uv_timer_t *h)
 	log_debug("%s: no answer within %llu ms", dev->name, (unsigned long long)dev->timeout);
 	if (dev->ops->abort)
 		dev->ops->abort(dev->tstate, &d->t);
+	/* Give a late answer time to arrive while nothing is in flight, so
+	 * that the transport drops it instead of taking it for the next
+	 * transaction's answer. */
+	if (!(dev->ops->flags & TRANSPORT_MATCHES_ANSWERS))
+		dev->quiet_until = device__now(dev) + dev->timeout;
 	device__complete(dev, d, MB_EXC_GATEWAY_TARGET);
 }
 
@@ -380,6 +386,11 @@ static void device__pump(struct device *dev)
 			continue;
 		}
 		uint64_t now = device__now(dev);
+		if (now < dev->quiet_until) {
+			uv_timer_start(&dev->pump_timer, device__on_pump_timer,
+				       dev->quiet_until - now, 0);
+			break;
+		}
 		if (d->t.op == TXN_READ && dev->min_interval && dev->last_read &&
 		    now < dev->last_read + dev->min_interval) {
 			/* min_interval bounds how often the device is asked for
@@ -906,11 +917,14 @@ void device_link_changed(struct device *dev, int up)
 		 * than let every client wait for its timeout. */
 		int was = dev->pumping;
 		dev->pumping = 1;
+		/* The transaction in flight was sent: the device may have
+		 * acted on it, so its outcome is unknown (0B); what is still
+		 * queued never left (0A). */
 		if (dev->inflight) {
 			struct dtxn *d = dev->inflight;
 			if (dev->ops->abort)
 				dev->ops->abort(dev->tstate, &d->t);
-			device__complete(dev, d, MB_EXC_GATEWAY_PATH);
+			device__complete(dev, d, MB_EXC_GATEWAY_TARGET);
 		}
 		device__fail_queue(dev, MB_EXC_GATEWAY_PATH);
 		dev->pumping = was;

@@ -535,6 +535,7 @@ static void tr_solarman__close(void *state)
 
 const struct transport_ops transport_solarman = {
     .name = "solarman",
+    .flags = TRANSPORT_MATCHES_ANSWERS, /* the echoed sequence byte */
     .max_read = MB_MAX_READ,
     .open = tr_solarman__open,
     .start = tr_solarman__start,

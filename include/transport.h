@@ -38,6 +38,11 @@ enum transport_flags {
 	/* One read refreshes every register at once (venus cd=1): all reads
 	 * coalesce into one transaction covering the whole map. */
 	TRANSPORT_READ_ALL = 1u << 1,
+	/* Answers carry what identifies their request (Solarman's sequence
+	 * byte). Without it (PowerGo, Venus) a late answer to a timed-out
+	 * transaction looks like the answer to the next one, so the device
+	 * waits `timeout` after a timeout before it starts another. */
+	TRANSPORT_MATCHES_ANSWERS = 1u << 2,
 };
 
 struct transport_ops {

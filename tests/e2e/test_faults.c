@@ -10,11 +10,14 @@
  *    the reconnect gets its own correct answer.
  * 3. A PowerGo device that answers after the bridge's timeout: the client
  *    gets 0B, the late answer is dropped, and the next transaction — other
- *    registers, other values — gets its own answer, whether the late answer
- *    arrives before it or while it is in flight.
+ *    registers, other values — gets its own answer; when the next read is
+ *    asked for before the late answer came, it gets its own answer or 0B,
+ *    never the late one.
  *
  * The logger of part 2 is a thread of this test (sim_solarman never breaks
  * a frame), speaking V5 through the bridge's own codec. */
+/* accept4 and SOCK_CLOEXEC */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -333,7 +336,6 @@ static int fake_answer(struct fake_logger *fl, int fd, const struct v5_frame *f)
 		0)
 		return 0;
 	int r = fl->requests++;
-	fprintf(stderr, "DBG fake request %d fc=%d addr=%u\n", r, q.fc, q.addr);
 	enum sol_action act = r < fl->nscript ? fl->script[r] : SOL_FULL;
 	uint8_t rtu[V5_RTU_MAX], frame[V5_MAX_FRAME];
 	uint16_t words[125];
@@ -373,11 +375,12 @@ static void *fake_logger_main(void *arg)
 		struct pollfd p = {.fd = fl->lfd, .events = POLLIN};
 		if (poll(&p, 1, 100) <= 0)
 			continue;
-		int fd = accept(fl->lfd, NULL, NULL);
+		/* Close-on-exec: the brokers and tools this test starts must not
+		 * inherit the connection, or closing it here would not close it. */
+		int fd = accept4(fl->lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
 		fl->connections++;
-		fprintf(stderr, "DBG fake accept %d\n", fl->connections);
 		struct v5_stream st;
 		v5_stream_init(&st, sbuf, sizeof sbuf);
 		int alive = 1;
@@ -398,7 +401,6 @@ static void *fake_logger_main(void *arg)
 						alive = 0;
 			}
 		}
-		fprintf(stderr, "DBG fake close %d alive=%d stop=%d\n", fd, alive, fl->stop);
 		close(fd);
 	}
 	return NULL;
@@ -406,7 +408,7 @@ static void *fake_logger_main(void *arg)
 
 static int fake_logger_start(struct fake_logger *fl)
 {
-	fl->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	fl->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof a;
 	int one = 1;
@@ -524,8 +526,14 @@ static void part_late_answers(void)
 	h_note("late answer due at +900 ms, next read from +%llu to +%llu ms (%s)",
 	       (unsigned long long)(t1 - t0), (unsigned long long)(t2 - t0),
 	       overlapped ? "overlapping" : "timing missed: no overlap");
-	h_ok(rc == 222,
-	     "a late answer arriving during the next read is not taken as its answer (%s, want 222)",
+	/* PowerGo answers carry no address: a bridge that had the next read
+	 * in flight when the late answer came could not tell them apart. It
+	 * may hold the next read back until the late answer is in (then 0B if
+	 * that takes longer than the client's timeout), but it must never
+	 * answer register 540 with the value of 529. */
+	h_ok(rc != 111, "a late answer is never taken as the next read's answer (%s; 111 is 529's)",
+	     exc_name(rc));
+	h_ok(rc == 222 || rc == -EMBXGTAR, "the next read gets its own value or 0B (%s)",
 	     exc_name(rc));
 	h_ok(sim_control(DEV_C, "delay", "0", "simC.log", "delay 0"), "answers prompt again");
 	h_sleep_ms(600);

@@ -351,21 +351,44 @@ static void timeout_gives_0B_and_aborts(void **state)
 	struct device_req *req = NULL;
 	uint16_t out[10];
 	struct answer a = {0};
-	make_device(0, 0, 100, 0, 0, 0);
+	make_device(0, 0, 300, 0, 0, 0);
 	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &a, &req),
 			 DEVICE_PENDING);
-	spin(300);
+	spin(420); /* timeout at 300 ms, settle until 600 ms */
 	assert_int_equal(a.called, 1);
 	assert_int_equal(a.status, MB_EXC_GATEWAY_TARGET);
 	assert_int_equal(naborted, 1);
 	assert_int_equal(device_stats(dev)->timeouts, 1);
-	/* the device is usable afterwards */
+	/* the device is usable afterwards, once a late answer had its time
+	 * to arrive (no transaction identity in this transport) */
 	struct answer b = {0};
 	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &b, &req),
 			 DEVICE_PENDING);
-	answer_read(nstarted - 1, 3);
+	assert_int_equal(nstarted, 1);
+	spin(210); /* started at 600 ms; its own deadline is at 720 ms */
+	assert_int_equal(nstarted, 2);
+	answer_read(1, 3);
 	assert_int_equal(b.status, 0);
 	assert_int_equal(b.words[1], 4);
+	close_device();
+}
+
+static void no_settle_when_answers_match(void **state)
+{
+	(void)state;
+	struct device_req *req = NULL;
+	uint16_t out[2];
+	struct answer a = {0}, b = {0};
+	make_device(TRANSPORT_MATCHES_ANSWERS, 0, 100, 0, 0, 0);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	spin(150);
+	assert_int_equal(a.status, MB_EXC_GATEWAY_TARGET);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &b, &req),
+			 DEVICE_PENDING);
+	assert_int_equal(nstarted, 2); /* started at once */
+	answer_read(1, 1);
+	assert_int_equal(b.status, 0);
 	close_device();
 }
 
@@ -428,9 +451,15 @@ static void link_down_answers_0A(void **state)
 	make_device(0, 0, 1000, 0, 0, 0);
 	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &a, &req),
 			 DEVICE_PENDING);
+	struct answer q = {0};
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 100, 2, out, on_answer, &q, &req),
+			 DEVICE_PENDING);
 	device_link_changed(dev, 0);
+	/* in flight: sent, outcome unknown (0B); queued: never sent (0A) */
 	assert_int_equal(a.called, 1);
-	assert_int_equal(a.status, MB_EXC_GATEWAY_PATH);
+	assert_int_equal(a.status, MB_EXC_GATEWAY_TARGET);
+	assert_int_equal(q.called, 1);
+	assert_int_equal(q.status, MB_EXC_GATEWAY_PATH);
 	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &a, &req),
 			 MB_EXC_GATEWAY_PATH);
 	assert_int_equal(device_write(dev, MB_FC_WRITE_SINGLE, 1, 1, &v, on_answer, &a, &req),
@@ -552,6 +581,7 @@ int main(void)
 		cmocka_unit_test(concurrent_reads_coalesce),
 		cmocka_unit_test(reads_split_and_serialise),
 		cmocka_unit_test(timeout_gives_0B_and_aborts),
+		cmocka_unit_test(no_settle_when_answers_match),
 		cmocka_unit_test(write_acknowledged_only_after_device),
 		cmocka_unit_test(cancel_drops_queued_write),
 		cmocka_unit_test(link_down_answers_0A),
