@@ -33,6 +33,7 @@ endif
 PKGS       := libuv libmosquitto libconfig
 MB_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra $(WERROR) \
               -Iinclude -DMB_VERSION='"$(VERSION)"' $(SAN_FLAGS) \
+              -ffunction-sections -fdata-sections \
               $(shell $(PKG_CONFIG) --cflags $(PKGS))
 MB_LIBS     = $(shell $(PKG_CONFIG) --libs $(PKGS))
 TEST_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka libmodbus) -Itests/lib
@@ -58,8 +59,9 @@ LIB         := $(BUILD)/libmodbridge.a
 .PHONY: all test test-run check-build demo bench install deps clean docs fuzz soak cross-check format
 all: $(BUILD)/modbridge
 
+# Unused functions are dropped at link time: the binary is for routers.
 $(BUILD)/modbridge: $(BRIDGE_OBJ)
-	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MB_LIBS) -lm
+	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -Wl,--gc-sections -o $@ $^ $(MB_LIBS) -lm
 
 $(BUILD)/bridge/%.o: bridge/%.c $(wildcard include/*.h)
 	@mkdir -p $(@D)

@@ -291,6 +291,36 @@ static void device__unqueue(struct device *dev, struct dtxn *d)
 		dev->tail = prev;
 }
 
+/* Tell d's waiters that d ended with status; a waiter whose last
+ * transaction this was gets its answer. Callbacks may cancel other waiters
+ * of d (a client closing), so d is marked as being completed meanwhile. */
+static void device__notify(struct device *dev, struct dtxn *d, int status)
+{
+	struct dtxn *outer = dev->completing;
+	dev->completing = d;
+	for (size_t i = 0; i < d->nwait; i++) {
+		struct device_req *r = d->waiters[i];
+		if (!r)
+			continue;
+		d->waiters[i] = NULL;
+		d->live--;
+		if (status && !r->status)
+			r->status = status;
+		if (d->started && (!r->since || d->started < r->since))
+			r->since = d->started;
+		if (--r->outstanding)
+			continue;
+		/* A read must only be answered with what its round trips
+		 * delivered: a key missing from a Venus reply leaves its
+		 * register stale, and then there is no answer to give. */
+		if (!r->is_write && !r->status &&
+		    !device__fresh_since(dev, r->table, r->addr, r->count, r->since))
+			r->status = MB_EXC_DEVICE_FAILURE;
+		device__finish_req(r, r->status);
+	}
+	dev->completing = outer;
+}
+
 /* Complete transaction d: tell its waiters, then start the next one. */
 static void device__complete(struct device *dev, struct dtxn *d, int status)
 {
@@ -304,30 +334,7 @@ static void device__complete(struct device *dev, struct dtxn *d, int status)
 		dev->stats.timeouts++;
 	else
 		dev->stats.errors++;
-
-	struct dtxn *outer = dev->completing;
-	dev->completing = d;
-	for (size_t i = 0; i < d->nwait; i++) {
-		struct device_req *r = d->waiters[i];
-		if (!r)
-			continue;
-		d->waiters[i] = NULL;
-		d->live--;
-		if (status && !r->status)
-			r->status = status;
-		if (!r->since || d->started < r->since)
-			r->since = d->started;
-		if (--r->outstanding)
-			continue;
-		/* A read must only be answered with what its round trips
-		 * delivered: a key missing from a Venus reply leaves its
-		 * register stale, and then there is no answer to give. */
-		if (!r->is_write && !r->status &&
-		    !device__fresh_since(dev, r->table, r->addr, r->count, r->since))
-			r->status = MB_EXC_DEVICE_FAILURE;
-		device__finish_req(r, r->status);
-	}
-	dev->completing = outer;
+	device__notify(dev, d, status);
 	device__txn_free(d);
 	if (!dev->pumping)
 		device__pump(dev);
@@ -888,20 +895,7 @@ static void device__fail_queue(struct device *dev, int status)
 	while (dev->head) {
 		struct dtxn *d = dev->head;
 		device__unqueue(dev, d);
-		struct dtxn *outer = dev->completing;
-		dev->completing = d;
-		for (size_t i = 0; i < d->nwait; i++) {
-			struct device_req *r = d->waiters[i];
-			if (!r)
-				continue;
-			d->waiters[i] = NULL;
-			d->live--;
-			if (!r->status)
-				r->status = status;
-			if (--r->outstanding == 0)
-				device__finish_req(r, r->status);
-		}
-		dev->completing = outer;
+		device__notify(dev, d, status);
 		device__txn_free(d);
 	}
 }
