@@ -12,8 +12,12 @@
  * in flight, an answer after the device gave up — is dropped and counted.
  * One case cannot be told apart: a late answer to an aborted read that
  * arrives while an identical read (same function code and count) is in
- * flight is taken as that read's answer. It carries the device's own values,
- * only a little older; writes are safe, their echo names address and value.
+ * flight would be taken as that read's answer. The device model narrows it
+ * (no TRANSPORT_MATCHES_ANSWERS: after a timeout it waits one more timeout
+ * before the next start, so a late answer finds nothing in flight); what is
+ * left is an answer later than twice the timeout, which carries the device's
+ * own values, only older. Writes are safe: their echo names address and
+ * value (FC06) or address and count (FC16).
  *
  * Sizes (section 4: an instruction and its data never exceed 100 bytes):
  * a read answer is 14 + 2n bytes, so max_read = 43 registers (powergo.h has

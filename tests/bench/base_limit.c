@@ -30,9 +30,12 @@ struct lim_conn {
 	uint8_t wbuf[LIM_BUF / 8 * LIM_ANSWER]; /* the shortest frame is 8 bytes */
 };
 
+/* TID (echoed), protocol 0, length 23, unit (echoed), FC03, 20 bytes, 100..109. */
+/* clang-format off */
 static const uint8_t lim__canned[LIM_ANSWER] = {
 	0, 0, 0, 0, 0, 23, 1, 0x03, 20,
 	0, 100, 0, 101, 0, 102, 0, 103, 0, 104, 0, 105, 0, 106, 0, 107, 0, 108, 0, 109};
+/* clang-format on */
 
 static volatile sig_atomic_t lim__stop;
 
@@ -117,7 +120,8 @@ int main(int argc, char **argv)
 
 	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)port),
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 1024) < 0) {

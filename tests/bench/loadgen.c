@@ -16,10 +16,14 @@
  * because on a two-core machine the generator competes with the server under
  * test and must stay lean. Only 127.0.0.1 is ever contacted.
  *
- * --rate R paces the requests instead (open loop): R requests/s in all, each
- * sent on a connection that has none in flight, from a timerfd. The servers
+ * --rate R paces the requests instead (open loop): R requests/s in all, from
+ * a timerfd, each sent on a connection with fewer than D in flight. The servers
  * then run below saturation, which is how their CPU time per request is
  * compared fairly.
+ *
+ * --reconnect K closes each connection after K answers and opens a new one
+ * (with requests still in flight when D > 1; --rst closes with a reset): the
+ * connect/read/close patterns of the soak.
  *
  * Other modes: --probe waits until the server answers one valid request (for
  * scripts that start servers); --free-port prints a free loopback port. */
@@ -42,9 +46,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LG_RING 256      /* in-flight slots per connection (power of two) */
+#define LG_RING 256	 /* in-flight slots per connection (power of two) */
 #define LG_MAX_DEPTH 128 /* keeps a 16-bit TID from wrapping onto a busy slot */
-#define LG_REQ_LEN 12    /* MBAP (7) + FC03 PDU (5) */
+#define LG_REQ_LEN 12	 /* MBAP (7) + FC03 PDU (5) */
 #define LG_RBUF 8192
 #define LG_WBUF (LG_MAX_DEPTH * LG_REQ_LEN)
 #define LG_RETRY_NS 10000000ull /* 10 ms between failed connects */
@@ -68,9 +72,9 @@ struct lg_conn {
 	enum lg_state state;
 	uint16_t next_tid;
 	unsigned inflight;
-	uint64_t answered;      /* on this socket, for --reconnect */
-	uint64_t progress_ns;   /* last answer, or first send after idle */
-	uint64_t retry_ns;      /* when LG_CLOSED: connect again from then */
+	uint64_t answered;    /* on this socket, for --reconnect */
+	uint64_t progress_ns; /* last answer, or first send after idle */
+	uint64_t retry_ns;    /* when LG_CLOSED: connect again from then */
 	uint64_t sent_ns[LG_RING];
 	uint16_t sent_tid[LG_RING];
 	uint8_t busy[LG_RING];
@@ -81,15 +85,15 @@ struct lg_conn {
 };
 
 struct lg_stats {
-	uint64_t ok;        /* valid answers inside the measured window */
-	uint64_t all;       /* valid answers since the start, warm-up included */
-	uint64_t bad;       /* answers that failed a check */
+	uint64_t ok;  /* valid answers inside the measured window */
+	uint64_t all; /* valid answers since the start, warm-up included */
+	uint64_t bad; /* answers that failed a check */
 	uint64_t exceptions;
-	uint64_t drops;     /* connections closed or reset by the server */
-	uint64_t stalls;    /* requests unanswered for --stall-ms */
+	uint64_t drops;	 /* connections closed or reset by the server */
+	uint64_t stalls; /* requests unanswered for --stall-ms */
 	uint64_t connect_errors;
 	uint64_t reconnects; /* --reconnect closes (not errors) */
-	uint64_t late;       /* paced sends skipped: every connection was busy */
+	uint64_t late;	     /* paced sends skipped: every connection was busy */
 	uint64_t max_ns;
 	uint64_t hist[LG_HIST];
 };
@@ -98,7 +102,7 @@ struct lg_thread {
 	const struct lg_opts *o;
 	int epfd;
 	int tfd; /* --rate: the pacing timer, -1 otherwise */
-	int rr;  /* --rate: next connection to try */
+	int rr;	 /* --rate: next connection to try */
 	struct lg_conn *conns;
 	int nconns;
 	uint64_t warm_ns, end_ns;
@@ -185,7 +189,8 @@ static int lg__socket(void)
 
 static struct sockaddr_in lg__addr(int port)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)port),
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	return a;
 }
@@ -593,47 +598,100 @@ static void lg__usage(FILE *f)
 		   "               [--warmup S=0.3] [--unit U=1] [--addr A=0] [--count Q=10]\n"
 		   "               [--expect V] [--threads T=1] [--reconnect K] [--rst]\n"
 		   "               [--stall-ms MS=2000] [--rate R]\n"
-		   "       loadgen --probe --port P [--timeout-ms MS=5000] [--connect-only] [--unit U] ...\n"
+		   "       loadgen --probe --port P [--timeout-ms MS=5000] [--connect-only] "
+		   "[--unit U] ...\n"
 		   "       loadgen --free-port\n");
 }
 
 int main(int argc, char **argv)
 {
-	struct lg_opts o = {.port = 0, .conns = 64, .depth = 1, .threads = 1, .unit = 1,
-			    .addr = 0, .count = 10, .stall_ms = 2000, .expect = -1,
-			    .duration = 2.0, .warmup = 0.3};
+	struct lg_opts o = {.port = 0,
+			    .conns = 64,
+			    .depth = 1,
+			    .threads = 1,
+			    .unit = 1,
+			    .addr = 0,
+			    .count = 10,
+			    .stall_ms = 2000,
+			    .expect = -1,
+			    .duration = 2.0,
+			    .warmup = 0.3};
 	int probe = 0, connect_only = 0, timeout_ms = 5000;
-	static const struct option longopts[] = {
-		{"port", required_argument, NULL, 'p'},     {"conns", required_argument, NULL, 'c'},
-		{"depth", required_argument, NULL, 'd'},    {"duration", required_argument, NULL, 't'},
-		{"warmup", required_argument, NULL, 'w'},   {"unit", required_argument, NULL, 'u'},
-		{"addr", required_argument, NULL, 'a'},     {"count", required_argument, NULL, 'q'},
-		{"expect", required_argument, NULL, 'e'},   {"threads", required_argument, NULL, 'T'},
-		{"reconnect", required_argument, NULL, 'r'}, {"rst", no_argument, NULL, 'R'},
-		{"stall-ms", required_argument, NULL, 's'}, {"probe", no_argument, NULL, 'P'},
-		{"timeout-ms", required_argument, NULL, 'o'}, {"free-port", no_argument, NULL, 'F'},
-		{"connect-only", no_argument, NULL, 'C'}, {"rate", required_argument, NULL, 'Q'}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"port", required_argument, NULL, 'p'},
+						 {"conns", required_argument, NULL, 'c'},
+						 {"depth", required_argument, NULL, 'd'},
+						 {"duration", required_argument, NULL, 't'},
+						 {"warmup", required_argument, NULL, 'w'},
+						 {"unit", required_argument, NULL, 'u'},
+						 {"addr", required_argument, NULL, 'a'},
+						 {"count", required_argument, NULL, 'q'},
+						 {"expect", required_argument, NULL, 'e'},
+						 {"threads", required_argument, NULL, 'T'},
+						 {"reconnect", required_argument, NULL, 'r'},
+						 {"rst", no_argument, NULL, 'R'},
+						 {"stall-ms", required_argument, NULL, 's'},
+						 {"probe", no_argument, NULL, 'P'},
+						 {"timeout-ms", required_argument, NULL, 'o'},
+						 {"free-port", no_argument, NULL, 'F'},
+						 {"connect-only", no_argument, NULL, 'C'},
+						 {"rate", required_argument, NULL, 'Q'},
+						 {"help", no_argument, NULL, 'h'},
+						 {NULL, 0, NULL, 0}};
 	int ch;
-	while ((ch = getopt_long(argc, argv, "p:c:d:t:w:u:a:q:e:T:r:Rs:Po:FCQ:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "p:c:d:t:w:u:a:q:e:T:r:Rs:Po:FCQ:h", longopts,
+				 NULL)) != -1) {
 		switch (ch) {
-		case 'p': o.port = atoi(optarg); break;
-		case 'c': o.conns = atoi(optarg); break;
-		case 'd': o.depth = atoi(optarg); break;
-		case 't': o.duration = atof(optarg); break;
-		case 'w': o.warmup = atof(optarg); break;
-		case 'u': o.unit = atoi(optarg); break;
-		case 'a': o.addr = atoi(optarg); break;
-		case 'q': o.count = atoi(optarg); break;
-		case 'e': o.expect = atol(optarg); break;
-		case 'T': o.threads = atoi(optarg); break;
-		case 'r': o.reconnect = atoi(optarg); break;
-		case 'R': o.rst = 1; break;
-		case 's': o.stall_ms = atoi(optarg); break;
-		case 'P': probe = 1; break;
-		case 'C': connect_only = 1; break;
-		case 'Q': o.rate = atof(optarg); break;
-		case 'o': timeout_ms = atoi(optarg); break;
+		case 'p':
+			o.port = atoi(optarg);
+			break;
+		case 'c':
+			o.conns = atoi(optarg);
+			break;
+		case 'd':
+			o.depth = atoi(optarg);
+			break;
+		case 't':
+			o.duration = atof(optarg);
+			break;
+		case 'w':
+			o.warmup = atof(optarg);
+			break;
+		case 'u':
+			o.unit = atoi(optarg);
+			break;
+		case 'a':
+			o.addr = atoi(optarg);
+			break;
+		case 'q':
+			o.count = atoi(optarg);
+			break;
+		case 'e':
+			o.expect = atol(optarg);
+			break;
+		case 'T':
+			o.threads = atoi(optarg);
+			break;
+		case 'r':
+			o.reconnect = atoi(optarg);
+			break;
+		case 'R':
+			o.rst = 1;
+			break;
+		case 's':
+			o.stall_ms = atoi(optarg);
+			break;
+		case 'P':
+			probe = 1;
+			break;
+		case 'C':
+			connect_only = 1;
+			break;
+		case 'Q':
+			o.rate = atof(optarg);
+			break;
+		case 'o':
+			timeout_ms = atoi(optarg);
+			break;
 		case 'F': {
 			int port = lg__free_port();
 			if (port < 0)
@@ -641,15 +699,18 @@ int main(int argc, char **argv)
 			printf("%d\n", port);
 			return 0;
 		}
-		case 'h': lg__usage(stdout); return 0;
-		default: lg__usage(stderr); return 2;
+		case 'h':
+			lg__usage(stdout);
+			return 0;
+		default:
+			lg__usage(stderr);
+			return 2;
 		}
 	}
-	if (o.port <= 0 || o.port > 65535 || o.conns < 1 || o.depth < 1 ||
-	    o.depth > LG_MAX_DEPTH || o.count < 1 || o.count > 125 || o.unit < 0 ||
-	    o.unit > 255 || o.addr < 0 || o.addr > 65535 || o.threads < 1 ||
-	    o.threads > o.conns || o.duration <= 0 || o.duration > 3600 || o.warmup < 0 ||
-	    o.stall_ms < 1 || o.rate < 0 || o.rate > 1e7) {
+	if (o.port <= 0 || o.port > 65535 || o.conns < 1 || o.depth < 1 || o.depth > LG_MAX_DEPTH ||
+	    o.count < 1 || o.count > 125 || o.unit < 0 || o.unit > 255 || o.addr < 0 ||
+	    o.addr > 65535 || o.threads < 1 || o.threads > o.conns || o.duration <= 0 ||
+	    o.duration > 3600 || o.warmup < 0 || o.stall_ms < 1 || o.rate < 0 || o.rate > 1e7) {
 		lg__usage(stderr);
 		return 2;
 	}
@@ -668,8 +729,8 @@ int main(int argc, char **argv)
 	uint64_t end = warm + (uint64_t)(o.duration * 1e9);
 	for (int i = 0, first = 0; i < o.threads; i++) {
 		int n = o.conns / o.threads + (i < o.conns % o.threads);
-		th[i] = (struct lg_thread){.o = &o, .conns = conns + first, .nconns = n,
-					   .warm_ns = warm, .end_ns = end};
+		th[i] = (struct lg_thread){
+		    .o = &o, .conns = conns + first, .nconns = n, .warm_ns = warm, .end_ns = end};
 		first += n;
 		th[i].epfd = epoll_create1(EPOLL_CLOEXEC);
 		th[i].tfd = -1;
@@ -681,9 +742,9 @@ int main(int argc, char **argv)
 			/* Each thread paces its share; the timer starts once every
 			 * socket had time to connect (the warm-up). */
 			uint64_t ns = (uint64_t)(1e9 * o.threads / o.rate);
-			struct itimerspec its = {
-				.it_interval = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)},
-				.it_value = {0, 20000000}};
+			struct itimerspec its = {.it_interval = {(time_t)(ns / 1000000000ull),
+								 (long)(ns % 1000000000ull)},
+						 .it_value = {0, 20000000}};
 			th[i].tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 			if (th[i].tfd < 0 || timerfd_settime(th[i].tfd, 0, &its, NULL) < 0) {
 				perror("loadgen: timerfd");
@@ -727,12 +788,11 @@ int main(int argc, char **argv)
 	       (double)sum.ok / o.duration, lg__percentile(sum.hist, sum.ok, 0.50) / 1e3,
 	       lg__percentile(sum.hist, sum.ok, 0.99) / 1e3,
 	       lg__percentile(sum.hist, sum.ok, 0.999) / 1e3, (double)sum.max_ns / 1e3,
-	       (unsigned long long)errors, (unsigned long long)sum.ok,
-	       (unsigned long long)sum.all, o.conns, o.depth, o.duration,
-	       (unsigned long long)sum.bad, (unsigned long long)sum.exceptions,
-	       (unsigned long long)sum.drops, (unsigned long long)sum.stalls,
-	       (unsigned long long)sum.connect_errors, (unsigned long long)sum.reconnects,
-	       (unsigned long long)sum.late);
+	       (unsigned long long)errors, (unsigned long long)sum.ok, (unsigned long long)sum.all,
+	       o.conns, o.depth, o.duration, (unsigned long long)sum.bad,
+	       (unsigned long long)sum.exceptions, (unsigned long long)sum.drops,
+	       (unsigned long long)sum.stalls, (unsigned long long)sum.connect_errors,
+	       (unsigned long long)sum.reconnects, (unsigned long long)sum.late);
 	free(conns);
 	free(th);
 	return 0;

@@ -39,13 +39,16 @@ FAILED=""
 
 # ------------------------------------------------------------------ helpers --
 
+# Running, not a zombie (kill -0 succeeds on a child that died unreaped).
+alive() { st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null); [ -n "$st" ] && [ "$st" != Z ]; }
+
 stop_pid() { # PID: SIGTERM, up to 3 s, then SIGKILL
 	[ -n "$1" ] || return 0
 	# Forget it first, so that cleanup never signals a recycled PID.
 	PIDS=$(echo " $PIDS " | sed "s/ $1 / /")
 	kill -TERM "$1" 2>/dev/null || return 0
 	i=0
-	while kill -0 "$1" 2>/dev/null && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+	while alive "$1" && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
 	kill -KILL "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
 	return 0
@@ -87,6 +90,11 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
 # shared libraries' pages (libc, and libssl/libcrypto that Debian's
 # libmosquitto pulls in), which other processes share.
 private_kib() { awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s + 0 }' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
+# The part of VmRSS in shared libraries' mappings (code, data, relocations):
+# merely linking Debian's libmosquitto (with OpenSSL) costs about 1.8 MiB.
+libs_kib() { awk '/^[0-9a-f]+-/ { lib = ($6 ~ /\.so/) } /^Rss:/ && lib { s += $2 } END { print s + 0 }' "/proc/$1/smaps" 2>/dev/null || echo 0; }
+# rss_text RSS PRIVATE LIBS: "4.1 MiB: own 890 KiB + libraries 3.2 MiB (private 1016 KiB)"
+rss_text() { printf '%s: own %s + libraries %s (private %s)' "$(kib "$1")" "$(kib $(($1 - $3)))" "$(kib "$3")" "$(kib "$2")"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
@@ -104,7 +112,7 @@ lg() {
 	line=$($LG_CPU "$LG" --port "$port" --duration "$SECS" --warmup "$WARM" --expect 100 "$@")
 	c1=$(cpu_ticks "$pid")
 	[ -n "$spid" ] && wait "$spid"
-	if [ -z "$line" ] || ! kill -0 "$pid" 2>/dev/null; then
+	if [ -z "$line" ] || ! alive "$pid"; then
 		fail "$key: no result (server gone?)"
 		return 1
 	fi
@@ -114,6 +122,9 @@ lg() {
 	[ "${e:-1}" = 0 ] || fail "$key: $e errors: $line"
 	printf '  %-22s %s\n' "$key" "$(echo "$line" | cut -d' ' -f1-6)"
 }
+
+# cpu_per_100k KEY: the server's CPU ms per 100,000 answers over KEY's runs
+cpu_per_100k() { awk -v hz="$HZ" '{ t += $1; n += $2 } END { if (n > 0) printf "%.0f", t / hz * 1000 / n * 100000 }' "$T/c.$1" 2>/dev/null; }
 
 # best KEY: the run with the highest requests/s
 best() { awk '{ split($1, a, "="); if (a[2] + 0 > m) { m = a[2] + 0; l = $0 } } END { print l }' "$T/r.$1" 2>/dev/null; }
@@ -149,7 +160,7 @@ start_bridge() {
 
 fmt_rps() { awk -v r="$1" 'BEGIN { printf "%.0f", r }' | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else printf "—" }'; }
-kib() { awk -v k="$1" 'BEGIN { if (k >= 10240) printf "%.1f MiB", k / 1024; else printf "%d KiB", k }'; }
+kib() { awk -v k="$1" 'BEGIN { if (k >= 2048) printf "%.1f MiB", k / 1024; else printf "%d KiB", k }'; }
 
 # ------------------------------------------------------------- the servers --
 
@@ -222,11 +233,15 @@ done
 
 if [ "${BENCH_PROFILE:-}" = 1 ] && [ -n "$PID_MB" ] && command -v perf >/dev/null; then
 	echo "# profiling the bridge at 64 connections"
-	perf record -q -F 2999 -g -o "$T/perf.data" -p "$PID_MB" -- sleep "$SECS" >/dev/null 2>&1 &
+	perf record -q -F 2999 -o "$T/perf.data" -p "$PID_MB" -- sleep 2 >/dev/null 2>&1 &
 	ppid=$!
-	$LG_CPU "$LG" --port "$P_MB" --duration "$SECS" --warmup 0 --conns 64 >/dev/null
+	$LG_CPU "$LG" --port "$P_MB" --duration 2 --warmup 0 --conns 64 >/dev/null
 	wait $ppid
-	perf report -i "$T/perf.data" --no-children --stdio --percent-limit 1 2>/dev/null >"$B/bench-profile.txt"
+	{
+		echo "# where the bridge's time goes, by library, then by function"
+		perf report -i "$T/perf.data" --no-children --stdio --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$'
+		perf report -i "$T/perf.data" --no-children --stdio --sort dso,sym --percent-limit 0.3 2>/dev/null | grep -v '^#' | grep -v '^$'
+	} >"$B/bench-profile.txt"
 	echo "# profile: $B/bench-profile.txt"
 fi
 
@@ -250,6 +265,10 @@ for k in c1 c16 c64 c256 p8; do
 			p99=$(field "$m" p99_us)
 			target="≥ 0.90 of limit, p99 < 1 ms"
 			verdict=$(awk -v r="$r" -v p="$p99" 'BEGIN { print (r >= 0.90 && p < 1000) ? " **met**" : " **missed**" }')
+			# Requests per CPU-second of each server: what the ratio would
+			# be if both were CPU-bound, whatever else ran meanwhile.
+			cn=$(ratio "$(cpu_per_100k c64.lim)" "$(cpu_per_100k c64.mb)")
+			verdict="$verdict (per server CPU-second: $cn)"
 		fi
 		if [ -n "$m" ]; then
 			row 1 "$label" "$(perf_text "$m")" "$bn" "$(perf_text "$b")" \
@@ -264,7 +283,6 @@ sed -i 's/^| 1 | pipelined/| 2 | pipelined/' "$ROWS"
 # Case 5: CPU time of the server per 100,000 answers, summed over the paced
 # runs (below saturation: wake-ups included) and over the 64-connection runs
 # (saturated: time the server was descheduled by other work does not count).
-cpu_per_100k() { awk -v hz="$HZ" '{ t += $1; n += $2 } END { if (n > 0) printf "%.0f", t / hz * 1000 / n * 100000 }' "$T/c.$1" 2>/dev/null; }
 for k in "r$RATE" c64; do
 	case $k in
 	c64) label="CPU (user+sys) per 100,000 cached reads, saturated, 64 conns" ;;
@@ -291,7 +309,7 @@ done
 
 # ------------------------------------------------------- case 4: footprint --
 
-RSS_LMB=$(rss_kib "$PID_LMB") PRIV_LMB=$(private_kib "$PID_LMB")
+RSS_LMB=$(rss_kib "$PID_LMB") PRIV_LMB=$(private_kib "$PID_LMB") LIBS_LMB=$(libs_kib "$PID_LMB")
 RSS_PYM=""; [ -n "$PID_PYM" ] && RSS_PYM=$(rss_kib "$PID_PYM")
 for p in $PID_LIM $PID_LMB $PID_PYM $PID_MB; do stop_pid "$p"; done
 
@@ -327,24 +345,25 @@ if [ -x "$MB" ] && want 4; then
 			probe=""; [ $kind = powergo ] && probe=connect-only
 			if start_bridge "fp-$kind-$n" "$T/fp-$kind-$n.conf" "$port" $probe; then
 				sleep 1 # MQTT connect and subscribe, then idle
-				eval "RSS_${kind}_$n=$(rss_kib "$LAST") PRIV_${kind}_$n=$(private_kib "$LAST")"
+				eval "RSS_${kind}_$n=$(rss_kib "$LAST") PRIV_${kind}_$n=$(private_kib "$LAST") LIBS_${kind}_$n=$(libs_kib "$LAST")"
 				stop_pid "$LAST"
 			else
-				eval "RSS_${kind}_$n=0 PRIV_${kind}_$n=0"
+				eval "RSS_${kind}_$n=0 PRIV_${kind}_$n=0 LIBS_${kind}_$n=0"
 			fi
 		done
 	done
 	for kind in $kinds; do
 		eval "r1=\$RSS_${kind}_1 r32=\$RSS_${kind}_32 r247=\$RSS_${kind}_247"
 		eval "v1=\$PRIV_${kind}_1 v32=\$PRIV_${kind}_32 v247=\$PRIV_${kind}_247"
+		eval "l1=\$LIBS_${kind}_1 l32=\$LIBS_${kind}_32 l247=\$LIBS_${kind}_247"
 		per=$(awk -v a="$r32" -v b="$r247" 'BEGIN { printf "%.2f", (b - a) / 215 }')
 		r1000=$(awk -v b="$r247" -v p="$per" 'BEGIN { printf "%d", b + p * 753 }')
-		row 4 "RSS idle, 1 $kind device" "$(kib "$r1") (private $(kib "$v1"))" "libmodbus server, idle" \
-			"$(kib "$RSS_LMB") (private $(kib "$PRIV_LMB"))" "$(ratio "$r1" "$RSS_LMB")" "—"
-		row 4 "RSS idle, 32 $kind devices" "$(kib "$r32") (private $(kib "$v32"))" "" "" "" \
+		row 4 "RSS idle, 1 $kind device" "$(rss_text "$r1" "$v1" "$l1")" "libmodbus server, idle" \
+			"$(rss_text "$RSS_LMB" "$PRIV_LMB" "$LIBS_LMB")" "$(ratio "$r1" "$RSS_LMB")" "—"
+		row 4 "RSS idle, 32 $kind devices" "$(rss_text "$r32" "$v32" "$l32")" "" "" "" \
 			"< 2 MiB$(awk -v r="$r32" 'BEGIN { print (r > 0 && r < 2048) ? " **met**" : " **missed**" }')"
 		row 4 "RSS idle, 247 $kind devices (most the config allows); 1,000 extrapolated at $per KiB/device" \
-			"$(kib "$r247") (private $(kib "$v247")); 1,000: ~$(kib "$r1000")" "" "" "" \
+			"$(rss_text "$r247" "$v247" "$l247"); 1,000: ~$(kib "$r1000")" "" "" "" \
 			"< 16 MiB at 1,000$(awk -v r="$r1000" -v m="$r247" 'BEGIN { print (m > 0 && r < 16384) ? " **met**" : " **missed**" }')"
 	done
 	[ -n "$RSS_PYM" ] && row 4 "RSS idle, pymodbus server" "" "pymodbus" "$(kib "$RSS_PYM")" "" "—"

@@ -33,6 +33,8 @@ trap 'exit 130' INT TERM HUP
 
 for f in "$LG" "$MB"; do [ -x "$f" ] || { echo "soak: $f not built"; exit 1; }; done
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+# Running, not a zombie (kill -0 succeeds on a child that died unreaped).
+alive() { st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null); [ -n "$st" ] && [ "$st" != Z ]; }
 field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 PORT=$("$LG" --free-port)
@@ -52,7 +54,7 @@ fi
 t0=$(date +%s)
 (
 	n=0
-	while kill -0 "$PID_MB" 2>/dev/null && [ $n -le $((SECS / STEP + 6)) ]; do
+	while alive "$PID_MB" && [ $n -le $((SECS / STEP + 6)) ]; do
 		echo "$(($(date +%s) - t0)) $(rss_kib "$PID_MB")" >>"$T/rss"
 		sleep $STEP
 		n=$((n + 1))
@@ -82,20 +84,20 @@ while [ "$(date +%s)" -lt $end ]; do
 		line=$("$LG" --port "$PORT" --duration "$d" --warmup 0 --expect 100 $args)
 		echo "$name $line" >>"$T/runs"
 		printf '  %-9s %s\n' "$name" "$(echo "$line" | cut -d' ' -f1-6)"
-		kill -0 "$PID_MB" 2>/dev/null || break
+		alive "$PID_MB" || break
 	done
-	kill -0 "$PID_MB" 2>/dev/null || break
+	alive "$PID_MB" || break
 	sleep 1
 	echo "$(($(date +%s) - t0)) $(rss_kib "$PID_MB")" >>"$T/cycles"
 done
 
-alive=0; kill -0 "$PID_MB" 2>/dev/null && alive=1
+up=0; alive "$PID_MB" && up=1
 rc=-1
-if [ $alive = 1 ]; then
+if [ $up = 1 ]; then
 	kill -TERM "$PID_MB"
 	i=0
-	while kill -0 "$PID_MB" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	if kill -0 "$PID_MB" 2>/dev/null; then kill -KILL "$PID_MB"; fi
+	while alive "$PID_MB" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	if alive "$PID_MB"; then kill -KILL "$PID_MB"; fi
 	wait "$PID_MB"; rc=$?
 fi
 PID_MB=""
@@ -120,8 +122,8 @@ echo "# VmRSS after each cycle (s KiB): $(tr '\n' ' ' <"$T/cycles")"
 echo "rss_start_kib=${first:-0} rss_end_kib=${last:-0} rss_max_kib=${max:-0} cycles=$ncycles $(printf 'requests=%s errors=%s refused=%s runs=%s' "$requests" "$errors" "$refused" "$runs") exit=$rc"
 
 ok=1
-[ $alive = 1 ] || { echo "soak: FAILED: the bridge died; log:"; tail -20 "$T/bridge.log"; ok=0; }
-[ $alive = 0 ] || [ $rc = 0 ] || { echo "soak: FAILED: the bridge exited with $rc on SIGTERM"; ok=0; }
+[ $up = 1 ] || { echo "soak: FAILED: the bridge died; log:"; tail -20 "$T/bridge.log"; ok=0; }
+[ $up = 0 ] || [ $rc = 0 ] || { echo "soak: FAILED: the bridge exited with $rc on SIGTERM"; ok=0; }
 [ "$errors" = 0 ] || { echo "soak: FAILED: $errors errors (see the lines above)"; ok=0; }
 limit=$(awk -v f="${first:-0}" 'BEGIN { d = f / 10; if (d < 512) d = 512; printf "%d", f + d }')
 [ "${last:-0}" -le "$limit" ] || { echo "soak: FAILED: RSS grew from ${first} KiB to ${last} KiB (limit $limit KiB)"; ok=0; }

@@ -47,14 +47,16 @@ static void fz_check(const struct config *c)
 	}
 }
 
-/* libconfig 1.5 (Debian 12) leaks the scanner's string buffer when a parse
- * error interrupts a string (reproduced with config_read_file and
- * config_destroy alone); that is not ours to fix, so LeakSanitizer is told to
- * ignore that one allocation site and keeps watching everything else. */
+/* libconfig 1.5 (Debian 12) leaks a string token when a parse error
+ * interrupts it: the scanner's buffer (strbuf_append) or an empty string
+ * (libconfig_yylex). Both reproduce with config_read_file and config_destroy
+ * alone (corpus: libconfig_scanner_leak*); that is not ours to fix, so
+ * LeakSanitizer ignores those two lexer allocation sites and keeps watching
+ * everything else. */
 const char *__lsan_default_suppressions(void);
 const char *__lsan_default_suppressions(void)
 {
-	return "leak:strbuf_append\n";
+	return "leak:strbuf_append\nleak:libconfig_yylex\n";
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
