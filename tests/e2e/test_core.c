@@ -280,45 +280,6 @@ static const char *write_config(const char *name, const char *listen, int port, 
 	return h_write_file(name, text);
 }
 
-static int valgrind_on(void)
-{
-	const char *v = getenv("VALGRIND");
-	return v && *v == '1';
-}
-
-/* h_bridge_start waits on 127.0.0.1; an IPv6-only listener needs its own. */
-static pid_t bridge_start6(const char *config, int port, const char *logname)
-{
-	const char *argv[16];
-	int n = 0;
-	if (valgrind_on()) {
-		argv[n++] = "valgrind";
-		argv[n++] = "--error-exitcode=99";
-		argv[n++] = "--leak-check=full";
-		argv[n++] = "--show-leak-kinds=definite,indirect,possible";
-		argv[n++] = "--errors-for-leak-kinds=definite,indirect,possible";
-		argv[n++] = "-q";
-	}
-	argv[n++] = h_bin("modbridge");
-	argv[n++] = "-c";
-	argv[n++] = config;
-	argv[n++] = "-v";
-	argv[n] = NULL;
-	pid_t pid = h_spawn(argv, logname);
-	uint64_t end = h_now_ms() + (valgrind_on() ? 30000 : 5000);
-	while (pid > 0 && h_now_ms() < end) {
-		int fd = raw_connect_to(AF_INET6, port);
-		if (fd >= 0) {
-			close(fd);
-			return pid;
-		}
-		h_sleep_ms(20);
-	}
-	h_note("modbridge did not listen on [::1]:%d; log %s", port, h_path(logname));
-	h_stop(pid, 2000);
-	return -1;
-}
-
 static int ipv6_loopback_works(void)
 {
 	int fd = socket(AF_INET6, SOCK_STREAM, 0);
@@ -925,7 +886,7 @@ int main(void)
 	if (ipv6_loopback_works()) {
 		int portd = h_free_port();
 		conf = write_config("d.conf", "::1", portd, 10, 0, NULL);
-		pid_t pidd = bridge_start6(conf, portd, "d.log");
+		pid_t pidd = h_bridge_start(conf, portd, "d.log");
 		if (h_ok(pidd > 0, "bridge D listens on [::1]:%d", portd)) {
 			int fd = raw_connect_to(AF_INET6, portd);
 			uint16_t want[3] = {100, 101, 102};

@@ -158,19 +158,39 @@ void h_sleep_ms(int ms)
 		;
 }
 
+/* Does something accept on port of the loopback address of family af? */
+static int h__can_connect(int af, int port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	memset(&ss, 0, sizeof ss);
+	if (af == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof *a;
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		a->sin6_addr = in6addr_loopback;
+		len = sizeof *a;
+	}
+	int fd = socket(af, SOCK_STREAM, 0);
+	int ok = fd >= 0 && connect(fd, (struct sockaddr *)&ss, len) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
 int h_wait_port(int port, int timeout_ms)
 {
+	/* 127.0.0.1 or ::1, so that IPv6-only listeners can be waited for. */
 	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
 	do {
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
-			close(fd);
+		if (h__can_connect(AF_INET, port) || h__can_connect(AF_INET6, port))
 			return 0;
-		}
-		if (fd >= 0)
-			close(fd);
 		h_sleep_ms(20);
 	} while (h_now_ms() < end);
 	return -1;

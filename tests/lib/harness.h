@@ -28,6 +28,7 @@ const char *h_bin(const char *rel);
 const char *h_maps_dir(void);
 
 int h_free_port(void);
+/* Wait until something accepts on 127.0.0.1:port or [::1]:port. */
 int h_wait_port(int port, int timeout_ms);
 uint64_t h_now_ms(void);
 void h_sleep_ms(int ms);
@@ -51,7 +52,7 @@ pid_t h_broker_restart(int port);
 /* Write config text to h_path(name) and return the path. */
 const char *h_write_file(const char *name, const char *text);
 /* Start build/modbridge -c <config> (under valgrind when VALGRIND=1) and wait
- * until it listens on port. Returns the pid or -1 (after reporting why). */
+ * until it listens on port (IPv4 or IPv6 loopback). Returns the pid or -1 (after reporting why). */
 pid_t h_bridge_start(const char *config_path, int port, const char *logname);
 /* Stop the bridge; under valgrind, also checks that it reported no error or
  * leak. Returns 0 when it exited cleanly. */
