@@ -887,6 +887,14 @@ void device_refresh_later(struct device *dev, uint64_t delay_ms)
 void device_count_drop(struct device *dev)
 {
 	dev->stats.dropped++;
+	/* Nothing is in flight while the device settles after a timeout, so
+	 * what the transport drops then is most likely the late answer: once
+	 * it is gone, the next transaction cannot be confused by it. */
+	if (dev->quiet_until && !dev->inflight && !dev->closing) {
+		dev->quiet_until = 0;
+		if (!dev->pumping)
+			device__pump(dev);
+	}
 }
 
 /* Fail every queued transaction's waiters with status (link down, close). */

@@ -471,7 +471,9 @@ static int main__run(const char *path)
 	char err[ERRLEN];
 	struct daemon d;
 	memset(&d, 0, sizeof d);
-	struct generation *g = main__gen_load(path, 0, err, sizeof err);
+	/* Maps must lint clean to run, not only under --check: overlapping
+	 * registers, for one, would make lookups miss. */
+	struct generation *g = main__gen_load(path, 1, err, sizeof err);
 	if (!g) {
 		log_err("%s", err);
 		return 1;

@@ -91,48 +91,6 @@ static enum probe probe(int family, int port, uint64_t *ms)
 	return r;
 }
 
-static int valgrind_on(void)
-{
-	const char *v = getenv("VALGRIND");
-	return v && *v == '1';
-}
-
-/* Start the bridge and wait until it accepts on IPv4 or IPv6 loopback
- * (h_bridge_start knows only 127.0.0.1). */
-static pid_t bridge_start_any(const char *config, int port, const char *logname)
-{
-	const char *argv[16];
-	int n = 0;
-	if (valgrind_on()) {
-		argv[n++] = "valgrind";
-		argv[n++] = "--error-exitcode=99";
-		argv[n++] = "--leak-check=full";
-		argv[n++] = "--show-leak-kinds=definite,indirect,possible";
-		argv[n++] = "--errors-for-leak-kinds=definite,indirect,possible";
-		argv[n++] = "-q";
-	}
-	argv[n++] = h_bin("modbridge");
-	argv[n++] = "-c";
-	argv[n++] = config;
-	argv[n++] = "-v";
-	argv[n] = NULL;
-	pid_t pid = h_spawn(argv, logname);
-	uint64_t end = h_now_ms() + (valgrind_on() ? 30000 : 5000);
-	while (pid > 0 && h_now_ms() < end) {
-		int fd = raw_connect(AF_INET6, port);
-		if (fd < 0)
-			fd = raw_connect(AF_INET, port);
-		if (fd >= 0) {
-			close(fd);
-			return pid;
-		}
-		h_sleep_ms(20);
-	}
-	h_note("modbridge did not listen on %d; log %s", port, h_path(logname));
-	h_stop(pid, 2000);
-	return -1;
-}
-
 static int ipv6_loopback_works(void)
 {
 	int fd = socket(AF_INET6, SOCK_STREAM, 0);
@@ -199,14 +157,14 @@ static void part_allow(void)
 	}
 	/* IPv6 only on ::1. */
 	port = h_free_port();
-	b = bridge_start_any(write_config("allow3.conf", "::1", port, "\"::1/128\""), port,
+	b = h_bridge_start(write_config("allow3.conf", "::1", port, "\"::1/128\""), port,
 			     "allow3.log");
 	if (h_ok(b > 0, "bridge listening on ::1 started")) {
 		check_probe(AF_INET6, port, PROBE_SERVED, "listen ::1, allow ::1/128, client ::1");
 		h_ok(h_bridge_stop(b) == 0, "bridge exits 0");
 	}
 	port = h_free_port();
-	b = bridge_start_any(write_config("allow4.conf", "::1", port, "\"127.0.0.0/8\""), port,
+	b = h_bridge_start(write_config("allow4.conf", "::1", port, "\"127.0.0.0/8\""), port,
 			     "allow4.log");
 	if (h_ok(b > 0, "bridge listening on ::1 with an IPv4-only allow list started")) {
 		check_probe(AF_INET6, port, PROBE_CLOSED, "listen ::1, allow 127.0.0.0/8, client ::1");
@@ -214,7 +172,7 @@ static void part_allow(void)
 	}
 	/* Dual stack: IPv4 clients arrive IPv4-mapped and match IPv4 entries. */
 	port = h_free_port();
-	b = bridge_start_any(write_config("allow5.conf", "::", port, "\"127.0.0.0/8\""), port,
+	b = h_bridge_start(write_config("allow5.conf", "::", port, "\"127.0.0.0/8\""), port,
 			     "allow5.log");
 	if (h_ok(b > 0, "dual-stack bridge (listen ::) started")) {
 		enum probe v4 = probe(AF_INET, port, &(uint64_t){0});

@@ -197,13 +197,19 @@ static void privileges(void)
 		return;
 	char status[64], line[256];
 	snprintf(status, sizeof status, "/proc/%d/status", (int)pid);
-	FILE *f = fopen(status, "r");
 	int uid = -1, euid = -1;
-	while (f && fgets(line, sizeof line, f))
-		if (strncmp(line, "Uid:", 4) == 0)
-			sscanf(line + 4, "%d %d", &uid, &euid);
-	if (f)
-		fclose(f);
+	/* It binds first and drops right after: under valgrind that takes a
+	 * moment, so look until it has happened (bounded). */
+	for (uint64_t end = h_now_ms() + 10000; h_now_ms() < end; h_sleep_ms(50)) {
+		FILE *f = fopen(status, "r");
+		while (f && fgets(line, sizeof line, f))
+			if (strncmp(line, "Uid:", 4) == 0)
+				sscanf(line + 4, "%d %d", &uid, &euid);
+		if (f)
+			fclose(f);
+		if (uid != 0 && euid != 0)
+			break;
+	}
 	h_ok(uid == 65534 && euid == 65534, "after binding it runs as nobody (uid %d euid %d)", uid,
 	     euid);
 	uint16_t v = 0;

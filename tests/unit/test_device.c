@@ -373,6 +373,28 @@ static void timeout_gives_0B_and_aborts(void **state)
 	close_device();
 }
 
+static void dropped_late_answer_ends_settling(void **state)
+{
+	(void)state;
+	struct device_req *req = NULL;
+	uint16_t out[2];
+	struct answer a = {0}, b = {0};
+	make_device(0, 0, 300, 0, 0, 0);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	spin(350);
+	assert_int_equal(a.status, MB_EXC_GATEWAY_TARGET);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &b, &req),
+			 DEVICE_PENDING);
+	assert_int_equal(nstarted, 1); /* settling */
+	device_count_drop(the_dev);    /* the late answer came and was dropped */
+	assert_int_equal(nstarted, 2);
+	answer_read(1, 5);
+	assert_int_equal(b.status, 0);
+	assert_int_equal(device_stats(dev)->dropped, 1);
+	close_device();
+}
+
 static void no_settle_when_answers_match(void **state)
 {
 	(void)state;
@@ -581,6 +603,7 @@ int main(void)
 		cmocka_unit_test(concurrent_reads_coalesce),
 		cmocka_unit_test(reads_split_and_serialise),
 		cmocka_unit_test(timeout_gives_0B_and_aborts),
+		cmocka_unit_test(dropped_late_answer_ends_settling),
 		cmocka_unit_test(no_settle_when_answers_match),
 		cmocka_unit_test(write_acknowledged_only_after_device),
 		cmocka_unit_test(cancel_drops_queued_write),
