@@ -114,7 +114,8 @@ bench: deps
 # Debian packages the build, the tests and the demo need. Installs only what is
 # missing, says so, and needs root (or sudo) only when something is missing.
 DEB_PKGS := gcc make pkg-config libuv1-dev libmosquitto-dev libmodbus-dev libconfig-dev \
-            libcmocka-dev mosquitto mosquitto-clients mbpoll
+            libcmocka-dev mosquitto mosquitto-clients mbpoll \
+            openssl libxml2-utils shellcheck
 deps:
 	@command -v dpkg-query >/dev/null 2>&1 || { echo "deps: not a Debian system, install $(DEB_PKGS) yourself"; exit 0; }; \
 	missing=""; for p in $(DEB_PKGS) $(EXTRA_DEB_PKGS); do \
