@@ -693,27 +693,33 @@ int device_read(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count, u
 	dev->stats.requests++;
 	if (count == 0 || count > MB_MAX_READ)
 		return MB_EXC_ILLEGAL_VALUE;
-	/* The hot path: one walk over the registers checks access, copies the
-	 * cached words and sees whether all of them are fresh enough. */
-	uint64_t since = 0;
+	/* The hot path. The registers of the range must be adjacent (a gap
+	 * is exception 02), and adjacent registers have adjacent cache slots:
+	 * so one look-up, a walk over the registers for access, then one copy
+	 * and one freshness scan over the range's slots. */
+	const struct map_register *reg = map_find(dev->map, table, addr);
+	if (!reg)
+		return MB_EXC_ILLEGAL_ADDRESS;
+	uint32_t slot = reg->slot + (addr - reg->address);
+	uint32_t end = (uint32_t)addr + count;
+	for (;;) {
+		if (!(reg->access & MAP_R))
+			return MB_EXC_ILLEGAL_ADDRESS;
+		uint32_t next = (uint32_t)reg->address + reg->count;
+		if (next >= end)
+			break;
+		reg = map_next(dev->map, reg);
+		if (!reg || reg->address != next)
+			return MB_EXC_ILLEGAL_ADDRESS;
+	}
+	memcpy(out, dev->val + slot, count * sizeof(uint16_t));
+	int stale = 0;
 	if (dev->stamp) {
 		uint64_t now = device__now(dev);
-		since = dev->max_age == 0 ? UINT64_MAX
-			: now > dev->max_age ? now - dev->max_age + 1 : 1;
-	}
-	int stale = 0;
-	uint32_t a = addr, end = (uint32_t)addr + count;
-	while (a < end) {
-		const struct map_register *r = map_find(dev->map, table, (uint16_t)a);
-		if (!r || !(r->access & MAP_R))
-			return MB_EXC_ILLEGAL_ADDRESS;
-		uint32_t rend = (uint32_t)r->address + r->count;
-		uint32_t n = (rend < end ? rend : end) - a;
-		uint32_t slot = r->slot + (a - r->address);
-		memcpy(out + (a - addr), dev->val + slot, n * sizeof(uint16_t));
-		for (uint32_t i = 0; since && !stale && i < n; i++)
+		uint64_t since = dev->max_age == 0 ? UINT64_MAX
+				 : now > dev->max_age ? now - dev->max_age + 1 : 1;
+		for (uint32_t i = 0; i < count && !stale; i++)
 			stale = dev->stamp[slot + i] < since;
-		a += n;
 	}
 	if (!stale) {
 		dev->stats.cache_hits++;

@@ -878,6 +878,12 @@ static int map__cmp_name_key(const void *key, const void *elem)
 	return strcmp(key, (*r)->name);
 }
 
+const struct map_register *map_next(const struct map *m, const struct map_register *r)
+{
+	size_t i = (size_t)(r - m->regs) + 1;
+	return i < m->table_start[r->table + 1] ? &m->regs[i] : NULL;
+}
+
 const struct map_register *map_find_name(const struct map *m, const char *name)
 {
 	const struct map_register *const *r;

@@ -98,6 +98,10 @@ unsigned map_max_read(const struct map *m);
 
 /* The register of `table` that covers `address`, or NULL. O(log n). */
 const struct map_register *map_find(const struct map *m, int table, uint16_t address);
+/* The register after r in the same table (by address), or NULL. Registers
+ * are stored in (table, address) order with their cache slots assigned in
+ * that order, so adjacent registers have adjacent slots. */
+const struct map_register *map_next(const struct map *m, const struct map_register *r);
 /* Register by name, or NULL. */
 const struct map_register *map_find_name(const struct map *m, const char *name);
 

@@ -787,6 +787,19 @@ static void test_find(void **state)
 			if (map_find(m, t, (uint16_t)a) != find_linear(m, t, (uint16_t)a))
 				fail_msg("map_find(%d, %u) disagrees with a linear scan", t, a);
 
+	/* map_next: the following register of the same table, whose slot
+	 * follows this one's; NULL at the end of a table. */
+	const struct map_register *r0 = map_find(m, MAP_HOLDING, 0);
+	assert_string_equal(map_next(m, r0)->name, "reg_1");
+	assert_int_equal(map_next(m, r0)->slot, r0->slot + r0->count);
+	assert_null(map_next(m, map_find(m, MAP_HOLDING, 1199)));
+	assert_int_equal(map_next(m, map_find(m, MAP_INPUT, 0))->table, MAP_INPUT);
+	for (size_t i = 0; i + 1 < map_nregs(m); i++) {
+		const struct map_register *r = map_reg(m, i), *n = map_next(m, r);
+		if (n)
+			assert_int_equal(n->slot, r->slot + r->count);
+	}
+
 	assert_string_equal(map_find_name(m, "label")->name, "label");
 	assert_int_equal(map_find_name(m, "blk_1199")->address, 1199);
 	assert_int_equal(map_find_name(m, "in_i16")->table, MAP_INPUT);
