@@ -693,25 +693,13 @@ int device_read(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count, u
 	dev->stats.requests++;
 	if (count == 0 || count > MB_MAX_READ)
 		return MB_EXC_ILLEGAL_VALUE;
-	/* The hot path. The registers of the range must be adjacent (a gap
-	 * is exception 02), and adjacent registers have adjacent cache slots:
-	 * so one look-up, a walk over the registers for access, then one copy
-	 * and one freshness scan over the range's slots. */
+	/* The hot path: the range must lie in one run of adjacent readable
+	 * registers (map.h, readable_run), whose words have adjacent cache
+	 * slots; so one look-up, one copy and one freshness scan. */
 	const struct map_register *reg = map_find(dev->map, table, addr);
-	if (!reg)
+	if (!reg || (uint32_t)(addr - reg->address) + count > reg->readable_run)
 		return MB_EXC_ILLEGAL_ADDRESS;
 	uint32_t slot = reg->slot + (addr - reg->address);
-	uint32_t end = (uint32_t)addr + count;
-	for (;;) {
-		if (!(reg->access & MAP_R))
-			return MB_EXC_ILLEGAL_ADDRESS;
-		uint32_t next = (uint32_t)reg->address + reg->count;
-		if (next >= end)
-			break;
-		reg = map_next(dev->map, reg);
-		if (!reg || reg->address != next)
-			return MB_EXC_ILLEGAL_ADDRESS;
-	}
 	memcpy(out, dev->val + slot, count * sizeof(uint16_t));
 	int stale = 0;
 	if (dev->stamp) {

@@ -815,6 +815,20 @@ unsigned map_max_read(const struct map *m)
 
 static void map__index(struct map *m)
 {
+	/* Readable runs, from the end of each table backwards. */
+	for (int t = 0; t < MAP_TABLES; t++) {
+		for (size_t i = m->table_start[t + 1]; i-- > m->table_start[t];) {
+			struct map_register *r = &m->regs[i];
+			const struct map_register *n =
+			    i + 1 < m->table_start[t + 1] ? &m->regs[i + 1] : NULL;
+			if (!(r->access & MAP_R))
+				r->readable_run = 0;
+			else if (n && n->readable_run && n->address == (uint32_t)r->address + r->count)
+				r->readable_run = r->count + n->readable_run;
+			else
+				r->readable_run = r->count;
+		}
+	}
 	for (int t = 0; t < MAP_TABLES; t++) {
 		size_t a = m->table_start[t], b = m->table_start[t + 1];
 		if (a == b || m->nregs >= 0xFFFF)
@@ -876,12 +890,6 @@ static int map__cmp_name_key(const void *key, const void *elem)
 {
 	const struct map_register *const *r = elem;
 	return strcmp(key, (*r)->name);
-}
-
-const struct map_register *map_next(const struct map *m, const struct map_register *r)
-{
-	size_t i = (size_t)(r - m->regs) + 1;
-	return i < m->table_start[r->table + 1] ? &m->regs[i] : NULL;
 }
 
 const struct map_register *map_find_name(const struct map *m, const char *name)

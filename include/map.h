@@ -48,6 +48,11 @@ struct map_register {
 	int8_t ack;              /* write: 1 device answers ret=, 0 it does not, -1 unset */
 	int line;                /* line in the map file, for messages */
 	uint32_t slot;           /* first word of this register in a device's cache */
+	/* Words from this register's first word to the end of the run of
+	 * adjacent readable registers of its table that it starts (0 when it
+	 * is not readable). A read [a, a+n) inside register r is fully mapped
+	 * and readable exactly when a - r->address + n <= r->readable_run. */
+	uint32_t readable_run;
 };
 
 /* A group of registers written together with one FC16 (venus `commands`). */
@@ -92,16 +97,14 @@ const struct map_defaults *map_defaults(const struct map *m);
 
 size_t map_nregs(const struct map *m);
 const struct map_register *map_reg(const struct map *m, size_t i); /* sorted by table, address */
-size_t map_nslots(const struct map *m); /* words of cache a device needs */
+/* Words of cache a device needs. Slots are assigned in (table, address)
+ * order, so the words of adjacent registers have adjacent slots. */
+size_t map_nslots(const struct map *m);
 /* Maximum registers per native read the map allows (`max_read`), 0 = unset. */
 unsigned map_max_read(const struct map *m);
 
 /* The register of `table` that covers `address`, or NULL. O(log n). */
 const struct map_register *map_find(const struct map *m, int table, uint16_t address);
-/* The register after r in the same table (by address), or NULL. Registers
- * are stored in (table, address) order with their cache slots assigned in
- * that order, so adjacent registers have adjacent slots. */
-const struct map_register *map_next(const struct map *m, const struct map_register *r);
 /* Register by name, or NULL. */
 const struct map_register *map_find_name(const struct map *m, const char *name);
 

@@ -787,18 +787,21 @@ static void test_find(void **state)
 			if (map_find(m, t, (uint16_t)a) != find_linear(m, t, (uint16_t)a))
 				fail_msg("map_find(%d, %u) disagrees with a linear scan", t, a);
 
-	/* map_next: the following register of the same table, whose slot
-	 * follows this one's; NULL at the end of a table. */
-	const struct map_register *r0 = map_find(m, MAP_HOLDING, 0);
-	assert_string_equal(map_next(m, r0)->name, "reg_1");
-	assert_int_equal(map_next(m, r0)->slot, r0->slot + r0->count);
-	assert_null(map_next(m, map_find(m, MAP_HOLDING, 1199)));
-	assert_int_equal(map_next(m, map_find(m, MAP_INPUT, 0))->table, MAP_INPUT);
-	for (size_t i = 0; i + 1 < map_nregs(m); i++) {
-		const struct map_register *r = map_reg(m, i), *n = map_next(m, r);
-		if (n)
-			assert_int_equal(n->slot, r->slot + r->count);
+	/* readable_run against a word-by-word scan: every word of
+	 * [a, a + run) is mapped, readable, and its slot follows the last. */
+	for (size_t i = 0; i < map_nregs(m); i++) {
+		const struct map_register *r = map_reg(m, i);
+		uint32_t run = 0, a = r->address;
+		const struct map_register *q;
+		while (a <= 0xffff && (q = map_find(m, r->table, (uint16_t)a)) && (q->access & MAP_R) &&
+		       q->slot + (a - q->address) == r->slot + run) {
+			run++;
+			a++;
+		}
+		if (r->readable_run != run)
+			fail_msg("%s: readable_run %u, scan says %u", r->name, r->readable_run, run);
 	}
+	assert_int_equal(map_find(m, MAP_HOLDING, 1000)->readable_run, 200); /* blk_1000..1199 */
 
 	assert_string_equal(map_find_name(m, "label")->name, "label");
 	assert_int_equal(map_find_name(m, "blk_1199")->address, 1199);
