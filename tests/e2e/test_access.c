@@ -31,28 +31,6 @@
 
 /* ------------------------------------------------------------ helpers -- */
 
-static int raw_connect(int family, int port)
-{
-	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	int rc;
-	if (family == AF_INET6) {
-		struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
-					 .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-		rc = connect(fd, (struct sockaddr *)&a, sizeof a);
-	} else {
-		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		rc = connect(fd, (struct sockaddr *)&a, sizeof a);
-	}
-	if (rc != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 enum probe { PROBE_SERVED, PROBE_CLOSED, PROBE_REFUSED, PROBE_HANGS };
 static const char *const probe_names[] = {"served", "closed", "refused", "no answer"};
 
@@ -61,7 +39,7 @@ static const char *const probe_names[] = {"served", "closed", "refused", "no ans
 static enum probe probe(int family, int port, uint64_t *ms)
 {
 	uint64_t t0 = h_now_ms();
-	int fd = raw_connect(family, port);
+	int fd = h_connect(family, port);
 	if (fd < 0)
 		return PROBE_REFUSED;
 	static const uint8_t req[12] = {0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 10};

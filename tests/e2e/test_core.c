@@ -33,40 +33,6 @@
 
 /* --- raw Modbus TCP client --------------------------------------------------- */
 
-static int raw_connect_to(int family, int port)
-{
-	int fd = socket(family, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	struct timeval tv = {3, 0};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	int rc;
-	if (family == AF_INET6) {
-		struct sockaddr_in6 a = {.sin6_family = AF_INET6,
-					 .sin6_port = htons((uint16_t)port),
-					 .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-		rc = connect(fd, (struct sockaddr *)&a, sizeof a);
-	} else {
-		struct sockaddr_in a = {.sin_family = AF_INET,
-					.sin_port = htons((uint16_t)port),
-					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		rc = connect(fd, (struct sockaddr *)&a, sizeof a);
-	}
-	if (rc < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int raw_connect(int port)
-{
-	return raw_connect_to(AF_INET, port);
-}
-
 /* A request ADU. */
 static size_t adu(uint8_t *out, uint16_t tid, uint8_t unit, const uint8_t *pdu, size_t n)
 {
@@ -413,7 +379,7 @@ static void check_mbpoll(int port)
 
 static void check_exceptions(int port)
 {
-	int fd = raw_connect(port);
+	int fd = h_connect(AF_INET, port);
 	if (!h_ok(fd >= 0, "raw client connects"))
 		return;
 	uint8_t pdu[ADU_MAX];
@@ -556,7 +522,7 @@ static void check_exceptions(int port)
 
 static void check_identification(int port)
 {
-	int fd = raw_connect(port);
+	int fd = h_connect(AF_INET, port);
 	if (fd < 0)
 		return;
 	const char *vendor = map_vendor(M) ? map_vendor(M) : "modbridge";
@@ -599,7 +565,7 @@ static void check_identification(int port)
 
 static void check_pipelined(int port)
 {
-	int fd = raw_connect(port);
+	int fd = h_connect(AF_INET, port);
 	if (!h_ok(fd >= 0, "raw client connects for pipelining"))
 		return;
 	/* Ten requests in one send, plus the first half of an eleventh. */
@@ -670,7 +636,7 @@ static void check_many_clients(int port)
 	uint8_t in[NCLIENTS][ADU_MAX];
 	size_t have[NCLIENTS] = {0};
 	for (int i = 0; i < NCLIENTS; i++) {
-		fds[i] = raw_connect(port);
+		fds[i] = h_connect(AF_INET, port);
 		open += fds[i] >= 0;
 	}
 	if (!h_ok(open == NCLIENTS, "%d clients connect at once (%d)", NCLIENTS, open))
@@ -738,19 +704,19 @@ out:
 
 static void check_garbage_and_drops(int port, pid_t pid, const char *log)
 {
-	int fd = raw_connect(port);
+	int fd = h_connect(AF_INET, port);
 	const char http[] = "GET / HTTP/1.0\r\n\r\n";
 	int ok = fd >= 0 && send_all(fd, (const uint8_t *)http, sizeof http - 1) == 0;
 	h_ok(ok && closed_within(fd, 3000), "a client sending text is closed");
 	if (fd >= 0)
 		close(fd);
-	fd = raw_connect(port);
+	fd = h_connect(AF_INET, port);
 	const uint8_t badpid[] = {0, 1, 0, 7, 0, 6, 1, 3, 0, 0, 0, 1};
 	ok = fd >= 0 && send_all(fd, badpid, sizeof badpid) == 0;
 	h_ok(ok && closed_within(fd, 3000), "a client sending protocol ID 7 is closed");
 	if (fd >= 0)
 		close(fd);
-	fd = raw_connect(port);
+	fd = h_connect(AF_INET, port);
 	const uint8_t badlen[] = {0, 1, 0, 0, 1, 0};
 	ok = fd >= 0 && send_all(fd, badlen, sizeof badlen) == 0;
 	h_ok(ok && closed_within(fd, 3000), "a client announcing length 256 is closed");
@@ -759,7 +725,7 @@ static void check_garbage_and_drops(int port, pid_t pid, const char *log)
 
 	/* Clients that leave with requests in flight: a plain close and a reset. */
 	for (int reset = 0; reset < 2; reset++) {
-		fd = raw_connect(port);
+		fd = h_connect(AF_INET, port);
 		uint8_t buf[4096], pdu[8];
 		size_t len = 0;
 		for (int i = 0; i < 60; i++)
@@ -775,7 +741,7 @@ static void check_garbage_and_drops(int port, pid_t pid, const char *log)
 		}
 	}
 	h_sleep_ms(100);
-	fd = raw_connect(port);
+	fd = h_connect(AF_INET, port);
 	uint16_t want[2] = {100, 101};
 	h_ok(h_alive(pid) && fd >= 0 && raw_read_eq(fd, 0x0C01, 1, 0, 2, want),
 	     "after garbage and dropped clients the bridge still serves");
@@ -788,12 +754,12 @@ static void check_garbage_and_drops(int port, pid_t pid, const char *log)
 static void check_limits(int port)
 {
 	uint16_t want[1] = {100};
-	int a = raw_connect(port);
+	int a = h_connect(AF_INET, port);
 	int ok_a = a >= 0 && raw_read_eq(a, 1, 1, 0, 1, want);
-	int b = raw_connect(port);
+	int b = h_connect(AF_INET, port);
 	int ok_b = b >= 0 && raw_read_eq(b, 1, 1, 0, 1, want);
 	h_ok(ok_a && ok_b, "allow 127.0.0.0/8 accepts 127.0.0.1; two clients served");
-	int c = raw_connect(port);
+	int c = h_connect(AF_INET, port);
 	h_ok(c >= 0 && closed_within(c, 2000),
 	     "a third client is closed at once (max_connections 2)");
 	if (c >= 0)
@@ -801,7 +767,7 @@ static void check_limits(int port)
 	if (a >= 0)
 		close(a);
 	h_sleep_ms(100);
-	c = raw_connect(port);
+	c = h_connect(AF_INET, port);
 	h_ok(c >= 0 && raw_read_eq(c, 2, 1, 0, 1, want), "after one left, a new client is served");
 
 	/* b has been silent since its read; c just read. */
@@ -870,7 +836,7 @@ int main(void)
 	conf = write_config("c.conf", "127.0.0.1", portc, 10, 0, "10.0.0.0/8");
 	pid_t pidc = h_bridge_start(conf, portc, "c.log");
 	if (h_ok(pidc > 0, "bridge C starts (allow 10.0.0.0/8)")) {
-		int fd = raw_connect(portc);
+		int fd = h_connect(AF_INET, portc);
 		uint8_t pdu[8], req[16];
 		size_t n = adu(req, 1, 1, pdu, pdu_read(pdu, 0x03, 0, 1));
 		if (fd >= 0)
@@ -888,7 +854,7 @@ int main(void)
 		conf = write_config("d.conf", "::1", portd, 10, 0, NULL);
 		pid_t pidd = h_bridge_start(conf, portd, "d.log");
 		if (h_ok(pidd > 0, "bridge D listens on [::1]:%d", portd)) {
-			int fd = raw_connect_to(AF_INET6, portd);
+			int fd = h_connect(AF_INET6, portd);
 			uint16_t want[3] = {100, 101, 102};
 			h_ok(fd >= 0 && raw_read_eq(fd, 6, 1, 0, 3, want), "FC03 over IPv6");
 			if (fd >= 0)

@@ -49,30 +49,6 @@ static int broker_port, bridge_port;
 
 /* ------------------------------------------------------------ helpers -- */
 
-static int count_lines(const char *path, const char *needle)
-{
-	FILE *f = fopen(path, "r");
-	char line[4096];
-	int n = 0;
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof line, f))
-		n += strstr(line, needle) != NULL;
-	fclose(f);
-	return n;
-}
-
-static int wait_lines(const char *path, const char *needle, int atleast, int timeout_ms)
-{
-	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
-	do {
-		if (count_lines(path, needle) >= atleast)
-			return 1;
-		h_sleep_ms(20);
-	} while (h_now_ms() < end);
-	return 0;
-}
-
 /* Publish to a simulator's control topic and wait until it echoes `echo`. */
 static int sim_control(const char *dev, const char *what, const char *payload, const char *log,
 		       const char *echo)
@@ -80,14 +56,14 @@ static int sim_control(const char *dev, const char *what, const char *payload, c
 	char topic[64], port[16], out[512];
 	snprintf(topic, sizeof topic, "sim/powergo/%s/%s", dev, what);
 	snprintf(port, sizeof port, "%d", broker_port);
-	int before = count_lines(h_path(log), echo);
+	int before = h_count_lines(h_path(log), echo);
 	const char *argv[] = {"mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-t", topic, "-m",
 			      payload, NULL};
 	/* Right after a broker restart the publish may find no broker yet. */
 	uint64_t end = h_now_ms() + 5000;
 	while (h_now_ms() < end) {
 		if (h_run(argv, out, sizeof out, 3000) == 0 &&
-		    wait_lines(h_path(log), echo, before + 1, 1000))
+		    h_wait_lines(h_path(log), echo, before + 1, 1000))
 			return 1;
 		h_sleep_ms(100);
 	}
@@ -101,7 +77,7 @@ static pid_t start_sim(const char *dev, const char *log)
 	const char *argv[] = {h_bin("tests/sim/sim_powergo"), "--host", "127.0.0.1", "--port", port,
 			      "--device-id", dev, NULL};
 	pid_t pid = h_spawn(argv, log);
-	if (!wait_lines(h_path(log), "subscribed", 1, 5000))
+	if (!h_wait_lines(h_path(log), "subscribed", 1, 5000))
 		h_note("simulator %s did not subscribe; log %s", dev, h_path(log));
 	return pid;
 }
@@ -476,7 +452,7 @@ static void part_logger_reset(struct fake_logger *fl)
 
 static int dropped_lines(void)
 {
-	return count_lines(h_path("bridge.log"), "late: dropped answer");
+	return h_count_lines(h_path("bridge.log"), "late: dropped answer");
 }
 
 static void part_late_answers(void)
@@ -508,7 +484,7 @@ static void part_late_answers(void)
 	h_ok(rc == 222, "the next read gets its own answer, not the late one (%s)", exc_name(rc));
 	rc = read_reg(mb, 0, 529);
 	h_ok(rc == 111, "the timed-out register reads right afterwards (%s)", exc_name(rc));
-	h_ok(wait_lines(h_path("bridge.log"), "late: dropped answer", drops0 + 1, 2000),
+	h_ok(h_wait_lines(h_path("bridge.log"), "late: dropped answer", drops0 + 1, 2000),
 	     "the late answer was dropped and logged (%d drops)", dropped_lines() - drops0);
 
 	/* (b) The late answer arrives while the next read, of another register

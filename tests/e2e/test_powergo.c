@@ -47,20 +47,6 @@ static int wait_file(const char *path, const char *needle, int timeout_ms)
 	return 0;
 }
 
-/* Lines of path containing needle. */
-static int count_lines(const char *path, const char *needle)
-{
-	FILE *f = fopen(path, "r");
-	char line[4096];
-	int n = 0;
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof line, f))
-		n += strstr(line, needle) != NULL;
-	fclose(f);
-	return n;
-}
-
 /* The largest "count=N" on lines of path containing needle. */
 static int max_count(const char *path, const char *needle)
 {
@@ -85,14 +71,14 @@ static int sim_control(const char *dev, const char *what, const char *payload, c
 	char topic[64], port[16], out[512];
 	snprintf(topic, sizeof topic, "sim/powergo/%s/%s", dev, what);
 	snprintf(port, sizeof port, "%d", broker_port);
-	int before = count_lines(h_path(log), echo);
+	int before = h_count_lines(h_path(log), echo);
 	const char *argv[] = {"mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-t", topic, "-m",
 			      payload, NULL};
 	if (h_run(argv, out, sizeof out, 5000) != 0)
 		return 0;
 	uint64_t end = h_now_ms() + 3000;
 	while (h_now_ms() < end) {
-		if (count_lines(h_path(log), echo) > before)
+		if (h_count_lines(h_path(log), echo) > before)
 			return 1;
 		h_sleep_ms(20);
 	}
@@ -259,9 +245,9 @@ int main(void)
 	     "both devices report the MQTT link up");
 	char conn[64];
 	snprintf(conn, sizeof conn, "mqtt 127.0.0.1:%d (APP%s): connected", broker_port, APP);
-	h_ok(count_lines(blog, conn) == 1,
+	h_ok(h_count_lines(blog, conn) == 1,
 	     "one MQTT connection for two devices with the same client ID (%d)",
-	     count_lines(blog, conn));
+	     h_count_lines(blog, conn));
 
 	modbus_t *mb = h_modbus(mb_port, 1);
 	modbus_t *mb2 = h_modbus(mb_port, 2);
@@ -278,7 +264,7 @@ int main(void)
 	int n = modbus_read_registers(mb, 529, 15, r);
 	h_ok(n == 15 && memcmp(r, status, sizeof status) == 0,
 	     "529..543 read as one block equal the document's status answer");
-	h_ok(count_lines(s1, "req fc=03 addr=529 count=15") == 1,
+	h_ok(h_count_lines(s1, "req fc=03 addr=529 count=15") == 1,
 	     "the 15-register read was one native request");
 	n = modbus_read_registers(mb, 541, 2, r);
 	uint32_t total = n == 2 ? (uint32_t)r[1] << 16 | r[0] : 0;
@@ -292,8 +278,8 @@ int main(void)
 	       n < 0 ? modbus_strerror(errno) : "ok");
 	h_ok(n == 60 && r[39] == 1883 && r[40] == 0x4d51 && r[41] == 0x3132 && r[42] == 0x3300,
 	     "130..189 (60 registers): MQTT port 1883 and client ID \"MQ123\"");
-	h_ok(count_lines(s1, "req fc=03 addr=130 count=") == 1 && max_count(s1, "req fc=03") <= 43 &&
-		 count_lines(s1, "too long") == 0,
+	h_ok(h_count_lines(s1, "req fc=03 addr=130 count=") == 1 && max_count(s1, "req fc=03") <= 43 &&
+		 h_count_lines(s1, "too long") == 0,
 	     "split into reads of at most 43 registers (largest %d), nothing over 100 bytes",
 	     max_count(s1, "req fc=03"));
 	n = modbus_read_registers(mb, 120, 1, r);
@@ -322,12 +308,12 @@ int main(void)
 	/* --- writes --------------------------------------------------------- */
 	uint64_t t0 = h_now_ms();
 	h_ok(modbus_write_register(mb, 280, 1000) == 1, "FC06 280 = 1000 acknowledged");
-	h_ok(count_lines(s1, "req fc=06 addr=280 count=1 values=1000") == 1,
+	h_ok(h_count_lines(s1, "req fc=06 addr=280 count=1 values=1000") == 1,
 	     "the FC06 write reached the simulator once");
 	h_ok(read1(mb, 280) == 1000, "280 reads back 1000");
 	uint16_t w[2] = {0, 0x0100};
 	h_ok(modbus_write_registers(mb, 551, 2, w) == 2, "FC16 551..552 acknowledged");
-	h_ok(count_lines(s1, "req fc=16 addr=551 count=2 values=0,256") == 1,
+	h_ok(h_count_lines(s1, "req fc=16 addr=551 count=2 values=0,256") == 1,
 	     "the FC16 write reached the simulator once");
 	h_note("writes took %llu ms", (unsigned long long)(h_now_ms() - t0));
 
@@ -351,11 +337,11 @@ int main(void)
 	 * nothing reaches the device. */
 	errno = 0;
 	h_ok(modbus_write_register(mb, 140, 0) == -1 && errno == EXC(2) &&
-		 count_lines(s1, "addr=140") == 0,
+		 h_count_lines(s1, "addr=140") == 0,
 	     "write to Wi-Fi mode (140) -> exception 02, not sent");
 	errno = 0;
 	h_ok(modbus_write_register(mb, 265, 1234) == -1 && errno == EXC(2) &&
-		 count_lines(s1, "addr=265") == 0,
+		 h_count_lines(s1, "addr=265") == 0,
 	     "write to network apply (265) -> exception 02, not sent");
 
 	/* --- write size: 41 registers fit 100 bytes, 42 do not ------------- */
@@ -363,11 +349,11 @@ int main(void)
 	for (int i = 0; i < 42; i++)
 		many[i] = (uint16_t)(i + 1);
 	h_ok(modbus_write_registers(mb2, 1000, 41, many) == 41 &&
-		 count_lines(s2, "req fc=16 addr=1000 count=41") == 1,
+		 h_count_lines(s2, "req fc=16 addr=1000 count=41") == 1,
 	     "FC16 of 41 registers: one 100-byte instruction, acknowledged");
 	errno = 0;
 	h_ok(modbus_write_registers(mb2, 1000, 42, many) == -1 && errno == EXC(3) &&
-		 count_lines(s2, "count=42") == 0,
+		 h_count_lines(s2, "count=42") == 0,
 	     "FC16 of 42 registers -> exception 03, nothing sent (no split writes)");
 	n = modbus_read_registers(mb2, 1000, 41, r);
 	h_ok(n == 41 && r[0] == 1 && r[40] == 41, "the 41 registers read back");
@@ -375,7 +361,7 @@ int main(void)
 	/* --- a device exception passes through unchanged ------------------ */
 	errno = 0;
 	h_ok(modbus_read_registers(mb2, 1045, 2, r) == -1 && errno == EXC(2) &&
-		 count_lines(s2, "req fc=03 addr=1045 count=2") == 1,
+		 h_count_lines(s2, "req fc=03 addr=1045 count=2") == 1,
 	     "device exception 02 (unknown register) passed through");
 	h_ok(set_mode("exception"), "simulator in exception mode (06)");
 	errno = 0;
@@ -413,20 +399,20 @@ int main(void)
 	h_ok(set_mode("normal") && read1(mb, 529) == 68, "after wrong IDs: SOC 68");
 
 	const char *late = "garage: dropped answer (no request in flight";
-	int lates = count_lines(blog, late);
+	int lates = h_count_lines(blog, late);
 	h_ok(set_mode("slow"), "simulator slow (answers after 1500 ms)");
 	h_ok(read1(mb, 529) == -EXC(0x0B), "slow device -> 0B");
 	h_ok(set_mode("normal"), "simulator normal again");
 	uint64_t end = h_now_ms() + 3000;
-	while (count_lines(blog, late) == lates && h_now_ms() < end)
+	while (h_count_lines(blog, late) == lates && h_now_ms() < end)
 		h_sleep_ms(20);
-	h_ok(count_lines(blog, late) > lates, "the late answer was dropped");
+	h_ok(h_count_lines(blog, late) > lates, "the late answer was dropped");
 	h_ok(read1(mb, 529) == 68 && read1(mb, 1) == 0xA030, "after the late answer: reads are right");
 
 	/* --- the broker goes away and comes back --------------------------- */
-	int downs = count_lines(blog, "garage: link down");
+	int downs = h_count_lines(blog, "garage: link down");
 	h_stop(broker, 5000);
-	h_ok(wait_file(blog, "garage: link down", 5000) && count_lines(blog, "garage: link down") > downs,
+	h_ok(wait_file(blog, "garage: link down", 5000) && h_count_lines(blog, "garage: link down") > downs,
 	     "broker stopped: link down");
 	h_ok(read1(mb, 529) == -EXC(0x0A), "link down and nothing fresh -> exception 0A");
 	broker = h_broker_restart(broker_port);
@@ -442,17 +428,17 @@ int main(void)
 	h_ok(v == 68, "served again %llu ms after the broker restart, without restarting the bridge",
 	     (unsigned long long)(h_now_ms() - t0));
 	h_ok(modbus_write_register(mb, 280, 1200) == 1 &&
-		 count_lines(s1, "req fc=06 addr=280 count=1 values=1200") == 1,
+		 h_count_lines(s1, "req fc=06 addr=280 count=1 values=1200") == 1,
 	     "writes work after the reconnect");
 
 	h_ok(!h_file_contains(blog, "error:"), "no errors in the bridge log");
-	int lost = count_lines(blog, "connection lost");
+	int lost = h_count_lines(blog, "connection lost");
 	modbus_close(mb);
 	modbus_free(mb);
 	modbus_close(mb2);
 	modbus_free(mb2);
 	h_ok(h_bridge_stop(bridge) == 0, "bridge stopped cleanly");
-	h_ok(count_lines(blog, "connection lost") == lost && count_lines(blog, "disconnected") >= 1,
+	h_ok(h_count_lines(blog, "connection lost") == lost && h_count_lines(blog, "disconnected") >= 1,
 	     "a clean MQTT disconnect at stop, not a lost connection");
 	h_stop(sim1, 3000);
 	h_stop(sim2, 3000);

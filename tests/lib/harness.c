@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -158,30 +160,47 @@ void h_sleep_ms(int ms)
 		;
 }
 
-/* Does something accept on port of the loopback address of family af? */
-static int h__can_connect(int af, int port)
+int h_connect(int family, int port)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	memset(&ss, 0, sizeof ss);
-	if (af == AF_INET) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)port);
-		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		len = sizeof *a;
-	} else {
+	if (family == AF_INET6) {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 		a->sin6_family = AF_INET6;
 		a->sin6_port = htons((uint16_t)port);
 		a->sin6_addr = in6addr_loopback;
 		len = sizeof *a;
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof *a;
 	}
-	int fd = socket(af, SOCK_STREAM, 0);
-	int ok = fd >= 0 && connect(fd, (struct sockaddr *)&ss, len) == 0;
-	if (fd >= 0)
+	int fd = socket(family == AF_INET6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	/* A raw test client must never hang the suite. */
+	struct timeval tv = {3, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(fd, (struct sockaddr *)&ss, len) != 0) {
 		close(fd);
-	return ok;
+		return -1;
+	}
+	return fd;
+}
+
+static int h__can_connect(int af, int port)
+{
+	int fd = h_connect(af, port);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
 }
 
 int h_wait_port(int port, int timeout_ms)
@@ -390,6 +409,30 @@ int h_bridge_stop(pid_t pid)
 {
 	int rc = h_stop(pid, h__valgrind() ? 30000 : 5000);
 	return rc;
+}
+
+int h_count_lines(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	int n = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof line, f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+int h_wait_lines(const char *path, const char *needle, int atleast, int timeout_ms)
+{
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	do {
+		if (h_count_lines(path, needle) >= atleast)
+			return 1;
+		h_sleep_ms(20);
+	} while (h_now_ms() < end);
+	return 0;
 }
 
 int h_file_contains(const char *path, const char *needle)

@@ -60,6 +60,15 @@ int h_bridge_stop(pid_t pid);
 
 /* Does the file contain needle? */
 int h_file_contains(const char *path, const char *needle);
+/* Lines of the file that contain needle (0 when it cannot be read). */
+int h_count_lines(const char *path, const char *needle);
+/* Wait (bounded) until at least `atleast` lines contain needle; 1 if so. */
+int h_wait_lines(const char *path, const char *needle, int atleast, int timeout_ms);
+
+/* A raw TCP client: a socket connected to the loopback address of family
+ * (AF_INET: 127.0.0.1, AF_INET6: ::1) on port, with TCP_NODELAY and 3 s
+ * send/receive timeouts, or -1. */
+int h_connect(int family, int port);
 
 /* A libmodbus TCP client on 127.0.0.1:port, unit ID set, 5 s timeout. */
 modbus_t *h_modbus(int port, int unit);
