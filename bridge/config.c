@@ -898,25 +898,40 @@ static void config__include_dir(config_t *lc, const char *path)
 	}
 }
 
-int config_load(const char *path, struct config **out, char *err, size_t errlen)
+int config_parse_file(config_t *lc, const char *path, char *err, size_t errlen)
 {
-	struct config_parser p = {.err = err, .errlen = errlen, .file = path};
-	struct config *c;
-	config_t lc;
-	FILE *f;
-	int rc;
-
-	if (err && errlen)
-		err[0] = '\0';
-	*out = NULL;
 	/* libconfig says only "file I/O error" without a reason: ask first. */
-	if (!(f = fopen(path, "r"))) {
+	FILE *f = fopen(path, "r");
+	if (!f) {
 		int e = errno;
 		if (err && errlen)
 			snprintf(err, errlen, "%s: cannot open: %s", path, strerror(e));
 		return e == ENOENT ? MB_ENOENT : MB_EIO;
 	}
 	fclose(f);
+	config_init(lc);
+	config__include_dir(lc, path);
+	if (!config_read_file(lc, path)) {
+		const char *file = config_error_file(lc);
+		if (err && errlen)
+			snprintf(err, errlen, "%s:%d: %s", file ? file : path, config_error_line(lc),
+				 config_error_text(lc));
+		config_destroy(lc);
+		return MB_EPARSE;
+	}
+	return 0;
+}
+
+int config_load(const char *path, struct config **out, char *err, size_t errlen)
+{
+	struct config_parser p = {.err = err, .errlen = errlen, .file = path};
+	struct config *c;
+	config_t lc;
+	int rc;
+
+	if (err && errlen)
+		err[0] = '\0';
+	*out = NULL;
 
 	if (!(c = calloc(1, sizeof *c)))
 		return MB_ENOMEM;
@@ -924,16 +939,9 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 		config_free(c);
 		return rc;
 	}
-	config_init(&lc);
-	config__include_dir(&lc, path);
-	if (!config_read_file(&lc, path)) {
-		const char *file = config_error_file(&lc);
-		if (err && errlen)
-			snprintf(err, errlen, "%s:%d: %s", file ? file : path,
-				 config_error_line(&lc), config_error_text(&lc));
-		config_destroy(&lc);
+	if ((rc = config_parse_file(&lc, path, err, errlen)) != 0) {
 		config_free(c);
-		return MB_EPARSE;
+		return rc;
 	}
 	rc = config_keys_parse(&p, config_root_setting(&lc), config__top_keys,
 			       CONFIG__N(config__top_keys), c);

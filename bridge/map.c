@@ -647,18 +647,14 @@ struct map *map_load(const char *path, char *err, size_t errlen)
 	const config_setting_t *x;
 	struct map *m;
 	config_t lc;
-	FILE *f;
 	int rc;
 
 	if (err && errlen)
 		err[0] = '\0';
-	if (!(f = fopen(path, "r"))) {
-		if (err && errlen)
-			snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+	if (config_parse_file(&lc, path, err, errlen) != 0)
 		return NULL;
-	}
-	fclose(f);
 	if (!(m = calloc(1, sizeof *m)) || !(m->path = strdup(path))) {
+		config_destroy(&lc);
 		free(m);
 		if (err && errlen)
 			snprintf(err, errlen, "%s: out of memory", path);
@@ -667,16 +663,6 @@ struct map *map_load(const char *path, char *err, size_t errlen)
 	m->defaults.poll = m->defaults.max_age = m->defaults.timeout = m->defaults.min_interval =
 	    -1;
 
-	config_init(&lc);
-	if (!config_read_file(&lc, path)) {
-		const char *file = config_error_file(&lc);
-		if (err && errlen)
-			snprintf(err, errlen, "%s:%d: %s", file ? file : path,
-				 config_error_line(&lc), config_error_text(&lc));
-		config_destroy(&lc);
-		map_free(m);
-		return NULL;
-	}
 	rc = config_keys_parse(&p, config_root_setting(&lc), map__top_keys, MAP__N(map__top_keys),
 			       m);
 	if (rc == 0 && (x = config_lookup(&lc, "registers")))

@@ -142,6 +142,12 @@ struct config_key {
 	int (*fn)(struct config_parser *p, const struct config_setting_t *s, void *target);
 };
 
+typedef struct config_t config_t; /* libconfig's */
+/* Read a libconfig file into lc (config_init'ed here, @include relative to
+ * the file's folder). 0, or MB_ENOENT/MB_EIO/MB_EPARSE with "file: cannot
+ * open: reason" or "file:line: libconfig's text" in err (lc destroyed then). */
+int config_parse_file(config_t *lc, const char *path, char *err, size_t errlen);
+
 /* Check every member of `group` against keys[0..nkeys) and store it into
  * target; then report the first required key that is missing. 0 or MB_EPARSE. */
 int config_keys_parse(struct config_parser *p, const struct config_setting_t *group,
