@@ -294,28 +294,30 @@ static int v5__crc_ok(const uint8_t *buf, size_t n)
 	return buf[n - 2] == (crc & 0xFF) && buf[n - 1] == (crc >> 8);
 }
 
-int v5_rtu_read(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint16_t addr, uint16_t count)
+/* The 8-byte RTU frame shared by reads, FC06 and write echoes: slave,
+ * function code, two big-endian words, CRC. */
+static int v5__rtu_2words(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint16_t a,
+			  uint16_t b)
 {
-	if (count < 1 || count > MB_MAX_READ)
-		return MB_EINVAL;
 	if (cap < 8)
 		return MB_ETOOBIG;
 	out[0] = slave;
 	out[1] = fc;
-	v5__put16be(out + 2, addr);
-	v5__put16be(out + 4, count);
+	v5__put16be(out + 2, a);
+	v5__put16be(out + 4, b);
 	return v5__crc_append(out, 6);
+}
+
+int v5_rtu_read(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint16_t addr, uint16_t count)
+{
+	if (count < 1 || count > MB_MAX_READ)
+		return MB_EINVAL;
+	return v5__rtu_2words(out, cap, slave, fc, addr, count);
 }
 
 int v5_rtu_write_single(uint8_t *out, size_t cap, uint8_t slave, uint16_t addr, uint16_t value)
 {
-	if (cap < 8)
-		return MB_ETOOBIG;
-	out[0] = slave;
-	out[1] = MB_FC_WRITE_SINGLE;
-	v5__put16be(out + 2, addr);
-	v5__put16be(out + 4, value);
-	return v5__crc_append(out, 6);
+	return v5__rtu_2words(out, cap, slave, MB_FC_WRITE_SINGLE, addr, value);
 }
 
 int v5_rtu_write_multiple(uint8_t *out, size_t cap, uint8_t slave, uint16_t addr, uint16_t count,
@@ -403,13 +405,7 @@ int v5_rtu_read_answer(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, cons
 int v5_rtu_write_answer(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint16_t addr,
 			uint16_t value_or_count)
 {
-	if (cap < 8)
-		return MB_ETOOBIG;
-	out[0] = slave;
-	out[1] = fc;
-	v5__put16be(out + 2, addr);
-	v5__put16be(out + 4, value_or_count);
-	return v5__crc_append(out, 6);
+	return v5__rtu_2words(out, cap, slave, fc, addr, value_or_count);
 }
 
 int v5_rtu_exception(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint8_t code)
