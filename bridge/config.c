@@ -914,8 +914,8 @@ int config_parse_file(config_t *lc, const char *path, char *err, size_t errlen)
 	if (!config_read_file(lc, path)) {
 		const char *file = config_error_file(lc);
 		if (err && errlen)
-			snprintf(err, errlen, "%s:%d: %s", file ? file : path, config_error_line(lc),
-				 config_error_text(lc));
+			snprintf(err, errlen, "%s:%d: %s", file ? file : path,
+				 config_error_line(lc), config_error_text(lc));
 		config_destroy(lc);
 		return MB_EPARSE;
 	}

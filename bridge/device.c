@@ -21,16 +21,16 @@ enum dtxn_kind { DTXN_CLIENT, DTXN_POLL };
 struct dtxn {
 	struct txn t; /* what the transport sees */
 	struct device *dev;
-	struct dtxn *next;       /* queue order */
+	struct dtxn *next; /* queue order */
 	enum dtxn_kind kind;
-	int read_all;            /* TRANSPORT_READ_ALL read */
-	uint64_t started;        /* monotonic ms when handed to the transport */
+	int read_all;	  /* TRANSPORT_READ_ALL read */
+	uint64_t started; /* monotonic ms when handed to the transport */
 	/* Waiters; an entry is NULL once its request was cancelled or timed
 	 * out, so that the array can be walked while callbacks run. */
 	struct device_req **waiters;
 	size_t nwait, capw;
-	size_t live; /* non-NULL waiters */
-	uint16_t wbuf[];         /* write values */
+	size_t live;	 /* non-NULL waiters */
+	uint16_t wbuf[]; /* write values */
 };
 
 /* A client request waiting for one or more transactions. */
@@ -44,8 +44,8 @@ struct device_req {
 	uint8_t is_write;
 	uint16_t addr, count;
 	unsigned outstanding; /* transactions still to complete */
-	int status;           /* first failure */
-	uint64_t since;       /* earliest start of the transactions that served it */
+	int status;	      /* first failure */
+	uint64_t since;	      /* earliest start of the transactions that served it */
 };
 
 struct device {
@@ -69,14 +69,14 @@ struct device {
 	struct dtxn *head, *tail;
 	struct dtxn *inflight;
 	struct dtxn *completing; /* being completed: callbacks may cancel its waiters */
-	uint64_t last_read; /* monotonic ms of the last native read, 0 = never */
-	uint64_t quiet_until; /* no native start before this (after a timeout) */
+	uint64_t last_read;	 /* monotonic ms of the last native read, 0 = never */
+	uint64_t quiet_until;	 /* no native start before this (after a timeout) */
 	/* client requests waiting, oldest first */
 	struct device_req *req_head, *req_tail;
-	uv_timer_t req_timer;  /* earliest request deadline */
-	uv_timer_t txn_timer;  /* in-flight transaction timeout */
-	uv_timer_t pump_timer; /* min_interval gate */
-	uv_timer_t poll_timer; /* background refresh */
+	uv_timer_t req_timer;	/* earliest request deadline */
+	uv_timer_t txn_timer;	/* in-flight transaction timeout */
+	uv_timer_t pump_timer;	/* min_interval gate */
+	uv_timer_t poll_timer;	/* background refresh */
 	uv_timer_t later_timer; /* device_refresh_later */
 	struct device_stats stats;
 	void (*close_hook)(void *arg);
@@ -564,16 +564,17 @@ void device_cancel(struct device_req *r)
 }
 
 /* Find a queued or in-flight read of the same table that covers the range. */
-static struct dtxn *device__find_read(struct device *dev, int table, uint16_t addr,
-				      uint16_t count, int read_all)
+static struct dtxn *device__find_read(struct device *dev, int table, uint16_t addr, uint16_t count,
+				      int read_all)
 {
 	struct dtxn *cand[2] = {dev->inflight, dev->head};
 	for (int k = 0; k < 2; k++) {
 		for (struct dtxn *d = cand[k]; d; d = k ? d->next : NULL) {
 			if (d->t.op == TXN_READ &&
-			    (read_all ? d->read_all
-				      : (!d->read_all && d->t.table == table && d->t.addr <= addr &&
-					 (uint32_t)d->t.addr + d->t.count >= (uint32_t)addr + count)))
+			    (read_all
+				 ? d->read_all
+				 : (!d->read_all && d->t.table == table && d->t.addr <= addr &&
+				    (uint32_t)d->t.addr + d->t.count >= (uint32_t)addr + count)))
 				return d;
 			if (!k)
 				break;
@@ -646,8 +647,8 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 }
 
 /* Exception for a range whose registers are missing or lack `access`. */
-static int device__check_access(const struct device *dev, int table, uint16_t addr,
-				uint16_t count, int access, int whole)
+static int device__check_access(const struct device *dev, int table, uint16_t addr, uint16_t count,
+				int access, int whole)
 {
 	uint32_t a = addr, end = (uint32_t)addr + count;
 	while (a < end) {
@@ -704,8 +705,9 @@ int device_read(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count, u
 	int stale = 0;
 	if (dev->stamp) {
 		uint64_t now = device__now(dev);
-		uint64_t since = dev->max_age == 0 ? UINT64_MAX
-				 : now > dev->max_age ? now - dev->max_age + 1 : 1;
+		uint64_t since = dev->max_age == 0    ? UINT64_MAX
+				 : now > dev->max_age ? now - dev->max_age + 1
+						      : 1;
 		for (uint32_t i = 0; i < count && !stale; i++)
 			stale = dev->stamp[slot + i] < since;
 	}
@@ -718,7 +720,8 @@ int device_read(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count, u
 	struct device_req *r = device__req_new(dev, table, 0, addr, count, cb, ctx);
 	if (!r)
 		return MB_EXC_DEVICE_FAILURE;
-	if (device__queue_reads(dev, table, addr, count, r, DTXN_CLIENT) != 0 || r->outstanding == 0) {
+	if (device__queue_reads(dev, table, addr, count, r, DTXN_CLIENT) != 0 ||
+	    r->outstanding == 0) {
 		device__detach(dev, r);
 		device__unlink_req(dev, r);
 		free(r);
@@ -741,8 +744,8 @@ static int device__check_values(const struct device *dev, uint16_t addr, uint16_
 	return 0;
 }
 
-static struct dtxn *device__write_txn(struct device *dev, uint8_t fc, uint16_t addr,
-				      uint16_t count, const uint16_t *words)
+static struct dtxn *device__write_txn(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
+				      const uint16_t *words)
 {
 	struct dtxn *d = device__txn_new(dev, TXN_WRITE, count);
 	if (!d)
@@ -803,9 +806,10 @@ int device_write(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
 				n += nx->count;
 			}
 		}
-		struct dtxn *d = device__write_txn(dev, n == 1 && fc == MB_FC_WRITE_SINGLE
-						       ? MB_FC_WRITE_SINGLE : MB_FC_WRITE_MULTIPLE,
-						   (uint16_t)a, (uint16_t)n, words + (a - addr));
+		struct dtxn *d = device__write_txn(
+		    dev,
+		    n == 1 && fc == MB_FC_WRITE_SINGLE ? MB_FC_WRITE_SINGLE : MB_FC_WRITE_MULTIPLE,
+		    (uint16_t)a, (uint16_t)n, words + (a - addr));
 		if (!d || device__add_waiter(d, r) != 0) {
 			if (d)
 				device__txn_free(d);
@@ -845,7 +849,8 @@ static void device__refresh_all(struct device *dev)
 			size_t j = i + 1;
 			while (j < n) {
 				const struct map_register *q = map_reg(dev->map, j);
-				if (q->table != r->table || q->address != end || !(q->access & MAP_R))
+				if (q->table != r->table || q->address != end ||
+				    !(q->access & MAP_R))
 					break;
 				end += q->count;
 				j++;
@@ -963,8 +968,8 @@ static void device__init_defaults(struct device *dev)
 int device_create(uv_loop_t *loop, const struct config *conf, const struct config_device *cfg,
 		  const struct map *map, struct device **out, char *err, size_t errlen)
 {
-	const char *proto = cfg->proto != PROTO_NONE ? config_proto_name(cfg->proto)
-						     : map_protocol(map);
+	const char *proto =
+	    cfg->proto != PROTO_NONE ? config_proto_name(cfg->proto) : map_protocol(map);
 	const struct transport_ops *ops = transport_find(proto);
 	if (!ops) {
 		snprintf(err, errlen, "%s:%d: device \"%s\": unknown protocol \"%s\"", conf->path,
@@ -1003,8 +1008,8 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 	dev->timeout = device__pick(cfg->timeout, md->timeout, conf->defaults.timeout);
 	dev->max_age = device__pick(cfg->max_age, md->max_age, conf->defaults.max_age);
 	dev->poll = device__pick(cfg->poll, md->poll, conf->defaults.poll);
-	dev->min_interval = device__pick(cfg->min_interval, md->min_interval,
-					 conf->defaults.min_interval);
+	dev->min_interval =
+	    device__pick(cfg->min_interval, md->min_interval, conf->defaults.min_interval);
 	if (dev->timeout == 0)
 		dev->timeout = 3000;
 	dev->max_read = ops->max_read ? ops->max_read : MB_MAX_READ;
@@ -1030,11 +1035,12 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 	}
 	if (dev->poll && !(ops->flags & TRANSPORT_CACHE_IS_STORE))
 		uv_timer_start(&dev->poll_timer, device__on_poll, dev->poll, dev->poll);
-	log_info("%s: unit %d, map %s (%s, trust %s), timeout %llu ms, max_age %llu ms, poll %llu ms"
-		 ", min_interval %llu ms",
-		 dev->name, dev->unit, map_name(map), ops->name, map_trust(map),
-		 (unsigned long long)dev->timeout, (unsigned long long)dev->max_age,
-		 (unsigned long long)dev->poll, (unsigned long long)dev->min_interval);
+	log_info(
+	    "%s: unit %d, map %s (%s, trust %s), timeout %llu ms, max_age %llu ms, poll %llu ms"
+	    ", min_interval %llu ms",
+	    dev->name, dev->unit, map_name(map), ops->name, map_trust(map),
+	    (unsigned long long)dev->timeout, (unsigned long long)dev->max_age,
+	    (unsigned long long)dev->poll, (unsigned long long)dev->min_interval);
 	*out = dev;
 	return 0;
 }

@@ -143,17 +143,19 @@ static struct generation *main__gen_load(const char *path, int lint, char *err, 
 		}
 		const char *mp = map_protocol(lm->map);
 		if (d->proto == PROTO_NONE && strcmp(mp, "memory") != 0) {
-			snprintf(err, errlen,
-				 "%s:%d: device \"%s\": map \"%s\" speaks %s; add a %s = { ... } block"
-				 " (or memory = {} to simulate it)",
-				 c->path, d->line, d->name, d->map, mp, mp);
+			snprintf(
+			    err, errlen,
+			    "%s:%d: device \"%s\": map \"%s\" speaks %s; add a %s = { ... } block"
+			    " (or memory = {} to simulate it)",
+			    c->path, d->line, d->name, d->map, mp, mp);
 			goto fail;
 		}
 		if (d->proto != PROTO_NONE && d->proto != PROTO_MEMORY &&
 		    strcmp(config_proto_name(d->proto), mp) != 0) {
-			snprintf(err, errlen,
-				 "%s:%d: device \"%s\" has a %s block but map \"%s\" is for protocol %s",
-				 c->path, d->line, d->name, config_proto_name(d->proto), d->map, mp);
+			snprintf(
+			    err, errlen,
+			    "%s:%d: device \"%s\" has a %s block but map \"%s\" is for protocol %s",
+			    c->path, d->line, d->name, config_proto_name(d->proto), d->map, mp);
 			goto fail;
 		}
 	}
@@ -183,9 +185,8 @@ static int main__mqtt_eq(const struct config_mqtt *a, const struct config_mqtt *
 }
 
 /* Would a device from `a` (old config) behave exactly as one from `b`? */
-static int main__device_same(const struct config *ca, const struct config_device *a,
-			     uint64_t amap, const struct config *cb, const struct config_device *b,
-			     uint64_t bmap)
+static int main__device_same(const struct config *ca, const struct config_device *a, uint64_t amap,
+			     const struct config *cb, const struct config_device *b, uint64_t bmap)
 {
 	return amap == bmap && main__str_eq(a->name, b->name) && a->unit_id == b->unit_id &&
 	       main__str_eq(a->map, b->map) && a->read_only == b->read_only &&
@@ -196,13 +197,15 @@ static int main__device_same(const struct config *ca, const struct config_device
 	       main__str_eq(a->powergo.device_id, b->powergo.device_id) &&
 	       main__str_eq(a->powergo.request_topic, b->powergo.request_topic) &&
 	       main__str_eq(a->powergo.response_topic, b->powergo.response_topic) &&
-	       main__str_eq(a->venus.type, b->venus.type) && main__str_eq(a->venus.id, b->venus.id) &&
+	       main__str_eq(a->venus.type, b->venus.type) &&
+	       main__str_eq(a->venus.id, b->venus.id) &&
 	       main__str_eq(a->venus.prefix, b->venus.prefix) &&
 	       main__str_eq(a->solarman.host, b->solarman.host) &&
 	       a->solarman.port == b->solarman.port && a->solarman.serial == b->solarman.serial &&
 	       a->solarman.slave == b->solarman.slave &&
 	       ca->defaults.timeout == cb->defaults.timeout &&
-	       ca->defaults.max_age == cb->defaults.max_age && ca->defaults.poll == cb->defaults.poll &&
+	       ca->defaults.max_age == cb->defaults.max_age &&
+	       ca->defaults.poll == cb->defaults.poll &&
 	       ca->defaults.min_interval == cb->defaults.min_interval;
 }
 
@@ -333,13 +336,14 @@ static void main__print_counters(struct daemon *d)
 	for (size_t i = 0; i < d->ndevs; i++) {
 		const struct device *dev = d->devs[i];
 		const struct device_stats *s = device_stats(dev);
-		log_info("%s: unit %d link %s requests %llu cache_hits %llu native %llu timeouts %llu"
-			 " errors %llu dropped %llu last_success %llu last_attempt %llu",
-			 device_name(dev), device_unit(dev), device_link_up(dev) ? "up" : "down",
-			 (unsigned long long)s->requests, (unsigned long long)s->cache_hits,
-			 (unsigned long long)s->native, (unsigned long long)s->timeouts,
-			 (unsigned long long)s->errors, (unsigned long long)s->dropped,
-			 (unsigned long long)s->last_success, (unsigned long long)s->last_attempt);
+		log_info(
+		    "%s: unit %d link %s requests %llu cache_hits %llu native %llu timeouts %llu"
+		    " errors %llu dropped %llu last_success %llu last_attempt %llu",
+		    device_name(dev), device_unit(dev), device_link_up(dev) ? "up" : "down",
+		    (unsigned long long)s->requests, (unsigned long long)s->cache_hits,
+		    (unsigned long long)s->native, (unsigned long long)s->timeouts,
+		    (unsigned long long)s->errors, (unsigned long long)s->dropped,
+		    (unsigned long long)s->last_success, (unsigned long long)s->last_attempt);
 	}
 	if (d->server)
 		log_info("modbus: %zu client connections", server_connections(d->server));
@@ -356,7 +360,8 @@ static void main__reload(struct daemon *d)
 		return;
 	}
 	const struct config *oc = d->gen->conf, *nc = g->conf;
-	if (!main__str_eq(oc->modbus.listen, nc->modbus.listen) || oc->modbus.port != nc->modbus.port)
+	if (!main__str_eq(oc->modbus.listen, nc->modbus.listen) ||
+	    oc->modbus.port != nc->modbus.port)
 		log_warn("modbus.listen/port changed: restart modbridge to apply");
 	if (main__install(d, g, err, sizeof err) != 0) {
 		log_err("reload refused, keeping the running config: %s", err);
@@ -409,7 +414,8 @@ static void main__usage(FILE *f)
 {
 	fprintf(f,
 		"usage: modbridge -c FILE [-v] [--syslog]   run the bridge in the foreground\n"
-		"       modbridge -c FILE --check            validate the config and every map it uses\n"
+		"       modbridge -c FILE --check            validate the config and every map it "
+		"uses\n"
 		"       modbridge --print-map NAME [--json|--markdown] [-c FILE] [--maps-dir DIR]\n"
 		"                                            print a map's register reference\n"
 		"       modbridge --version\n");
@@ -526,20 +532,27 @@ static int main__run(const char *path)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_CHECK = 256, OPT_PRINT_MAP, OPT_JSON, OPT_MARKDOWN, OPT_VERSION, OPT_SYSLOG,
-	       OPT_MAPS_DIR };
+	enum {
+		OPT_CHECK = 256,
+		OPT_PRINT_MAP,
+		OPT_JSON,
+		OPT_MARKDOWN,
+		OPT_VERSION,
+		OPT_SYSLOG,
+		OPT_MAPS_DIR
+	};
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"check", no_argument, NULL, OPT_CHECK},
-		{"print-map", required_argument, NULL, OPT_PRINT_MAP},
-		{"json", no_argument, NULL, OPT_JSON},
-		{"markdown", no_argument, NULL, OPT_MARKDOWN},
-		{"maps-dir", required_argument, NULL, OPT_MAPS_DIR},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{"syslog", no_argument, NULL, OPT_SYSLOG},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"check", no_argument, NULL, OPT_CHECK},
+	    {"print-map", required_argument, NULL, OPT_PRINT_MAP},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"markdown", no_argument, NULL, OPT_MARKDOWN},
+	    {"maps-dir", required_argument, NULL, OPT_MAPS_DIR},
+	    {"version", no_argument, NULL, OPT_VERSION},
+	    {"syslog", no_argument, NULL, OPT_SYSLOG},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *conf = NULL, *print_map = NULL, *maps_dir = NULL;
 	int check = 0, verbose = 0, use_syslog = 0;

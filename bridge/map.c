@@ -589,10 +589,11 @@ static int map__template(struct config_parser *p, const config_setting_t *s,
 		if (errno || i >= c->count) {
 			char path[64];
 			config_key_path(s, path, sizeof path);
-			return config_error(p, s,
-					    "%s uses {%ld} but the command covers at most %u registers "
-					    "({0}..{%u}, one per register)",
-					    path, i, c->count, c->count - 1u);
+			return config_error(
+			    p, s,
+			    "%s uses {%ld} but the command covers at most %u registers "
+			    "({0}..{%u}, one per register)",
+			    path, i, c->count, c->count - 1u);
 		}
 	}
 	return 0;
@@ -809,7 +810,8 @@ static void map__index(struct map *m)
 			    i + 1 < m->table_start[t + 1] ? &m->regs[i + 1] : NULL;
 			if (!(r->access & MAP_R))
 				r->readable_run = 0;
-			else if (n && n->readable_run && n->address == (uint32_t)r->address + r->count)
+			else if (n && n->readable_run &&
+				 n->address == (uint32_t)r->address + r->count)
 				r->readable_run = r->count + n->readable_run;
 			else
 				r->readable_run = r->count;

@@ -39,11 +39,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MQTT__BACKOFF_MIN 1000      /* ms before the first reconnect */
-#define MQTT__BACKOFF_MAX 60000     /* ms, the ceiling of the doubling */
-#define MQTT__MISC_MS 1000          /* mosquitto_loop_misc period */
+#define MQTT__BACKOFF_MIN 1000	    /* ms before the first reconnect */
+#define MQTT__BACKOFF_MAX 60000	    /* ms, the ceiling of the doubling */
+#define MQTT__MISC_MS 1000	    /* mosquitto_loop_misc period */
 #define MQTT__CONNECT_TIMEOUT 10000 /* ms from connect to CONNACK */
-#define MQTT__TLS_KICK_MS 10        /* TLS handshake step period */
+#define MQTT__TLS_KICK_MS 10	    /* TLS handshake step period */
 
 enum mqtt__state {
 	MQTT__RESOLVING,
@@ -89,8 +89,8 @@ struct mqtt_link {
 	uint64_t backoff, connect_started;
 	struct mqtt__sub *subs;
 	struct mqtt__pub *pubs;
-	int dispatching;  /* > 0 while subscriber callbacks run */
-	int pending;      /* handle closes and requests still to call back */
+	int dispatching; /* > 0 while subscriber callbacks run */
+	int pending;	 /* handle closes and requests still to call back */
 };
 
 static struct mqtt_link *mqtt__links;
@@ -367,7 +367,8 @@ static void mqtt__connect(struct mqtt_link *l, const char *addr)
 	l->poll_events = 0;
 	mqtt__update_poll(l);
 	if (l->tls)
-		uv_timer_start(&l->tls_kick, mqtt__on_tls_kick, MQTT__TLS_KICK_MS, MQTT__TLS_KICK_MS);
+		uv_timer_start(&l->tls_kick, mqtt__on_tls_kick, MQTT__TLS_KICK_MS,
+			       MQTT__TLS_KICK_MS);
 }
 
 static void mqtt__on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -468,7 +469,8 @@ static void mqtt__cb_message(struct mosquitto *mosq, void *obj, const struct mos
 		else if (strpbrk(s->topic, "+#"))
 			mosquitto_topic_matches_sub(s->topic, m->topic, &match);
 		if (match)
-			s->msg_cb(s->ctx, m->topic, m->payload, m->payloadlen > 0 ? (size_t)m->payloadlen : 0);
+			s->msg_cb(s->ctx, m->topic, m->payload,
+				  m->payloadlen > 0 ? (size_t)m->payloadlen : 0);
 		if (l->state == MQTT__CLOSING)
 			break;
 	}
@@ -494,7 +496,8 @@ static void mqtt__cb_publish(struct mosquitto *mosq, void *obj, int mid)
 	}
 }
 
-static void mqtt__cb_subscribe(struct mosquitto *mosq, void *obj, int mid, int n, const int *granted)
+static void mqtt__cb_subscribe(struct mosquitto *mosq, void *obj, int mid, int n,
+			       const int *granted)
 {
 	struct mqtt_link *l = obj;
 	(void)mosq;
@@ -576,12 +579,13 @@ struct mqtt_link *mqtt_link_get_will(uv_loop_t *loop, const struct config_mqtt *
 		 client_id ? client_id : "random client ID");
 	l->mosq = mosquitto_new(client_id, true, l);
 	if (!l->host || !l->mosq) {
-		snprintf(err, errlen, "mqtt %s: cannot create a client (%s)", l->name, strerror(errno));
+		snprintf(err, errlen, "mqtt %s: cannot create a client (%s)", l->name,
+			 strerror(errno));
 		goto fail;
 	}
 	mosquitto_int_option(l->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-	if (l->username &&
-	    (rc = mosquitto_username_pw_set(l->mosq, l->username, l->password)) != MOSQ_ERR_SUCCESS) {
+	if (l->username && (rc = mosquitto_username_pw_set(l->mosq, l->username, l->password)) !=
+			       MOSQ_ERR_SUCCESS) {
 		snprintf(err, errlen, "mqtt %s: username: %s", l->name, mosquitto_strerror(rc));
 		goto fail;
 	}
@@ -591,15 +595,16 @@ struct mqtt_link *mqtt_link_get_will(uv_loop_t *loop, const struct config_mqtt *
 		rc = mosquitto_tls_set(l->mosq, l->tls_ca, NULL, l->tls_cert, l->tls_key, NULL);
 		if (rc != MOSQ_ERR_SUCCESS) {
 			/* Name the files, never their contents. */
-			snprintf(err, errlen, "mqtt %s: TLS (ca_file %s, cert_file %s, key_file %s): %s",
-				 l->name, l->tls_ca ? l->tls_ca : "-", l->tls_cert ? l->tls_cert : "-",
-				 l->tls_key ? l->tls_key : "-", mosquitto_strerror(rc));
+			snprintf(
+			    err, errlen, "mqtt %s: TLS (ca_file %s, cert_file %s, key_file %s): %s",
+			    l->name, l->tls_ca ? l->tls_ca : "-", l->tls_cert ? l->tls_cert : "-",
+			    l->tls_key ? l->tls_key : "-", mosquitto_strerror(rc));
 			goto fail;
 		}
 	}
-	if (will_topic && (rc = mosquitto_will_set(l->mosq, will_topic,
-						   will_payload ? (int)strlen(will_payload) : 0,
-						   will_payload, cfg->qos, true)) != MOSQ_ERR_SUCCESS) {
+	if (will_topic && (rc = mosquitto_will_set(
+			       l->mosq, will_topic, will_payload ? (int)strlen(will_payload) : 0,
+			       will_payload, cfg->qos, true)) != MOSQ_ERR_SUCCESS) {
 		snprintf(err, errlen, "mqtt %s: last will: %s", l->name, mosquitto_strerror(rc));
 		goto fail;
 	}

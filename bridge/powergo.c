@@ -139,7 +139,8 @@ static int powergo__check(const uint8_t *buf, size_t len, size_t min, uint32_t s
 		return MB_ESHORT;
 	if (buf[8] != POWERGO_MQTT_FC)
 		return MB_EPROTO;
-	if ((!any_src && powergo__get32(buf) != src) || (!any_dst && powergo__get32(buf + 4) != dst))
+	if ((!any_src && powergo__get32(buf) != src) ||
+	    (!any_dst && powergo__get32(buf + 4) != dst))
 		return MB_EID;
 	if (buf[9] != POWERGO_RTU_ADDR)
 		return MB_EADDR;
@@ -263,8 +264,8 @@ int powergo_encode_write_answer(uint32_t device, uint32_t app, uint8_t fc, uint1
 	return powergo_frame(device, app, pdu, sizeof pdu, buf, buflen);
 }
 
-int powergo_encode_exception(uint32_t device, uint32_t app, uint8_t fc, uint8_t code,
-			     uint8_t *buf, size_t buflen)
+int powergo_encode_exception(uint32_t device, uint32_t app, uint8_t fc, uint8_t code, uint8_t *buf,
+			     size_t buflen)
 {
 	uint8_t pdu[2] = {(uint8_t)(fc | 0x80), code};
 	return powergo_frame(device, app, pdu, sizeof pdu, buf, buflen);

@@ -52,10 +52,10 @@ size_t status_device_json(const struct device *dev, char *buf, size_t len)
 	const struct map *m = device_map(dev);
 	size_t at = 0;
 	int n;
-#define STATUS__PUT(...)                                                            \
-	do {                                                                        \
-		n = snprintf(at < len ? buf + at : NULL, at < len ? len - at : 0, __VA_ARGS__); \
-		at += n > 0 ? (size_t)n : 0;                                        \
+#define STATUS__PUT(...)                                                                           \
+	do {                                                                                       \
+		n = snprintf(at < len ? buf + at : NULL, at < len ? len - at : 0, __VA_ARGS__);    \
+		at += n > 0 ? (size_t)n : 0;                                                       \
 	} while (0)
 	STATUS__PUT("{\"name\":");
 	at = status__str(buf, len, at, device_name(dev));
@@ -85,7 +85,8 @@ static void status__publish_all(struct status *st)
 	if (!mqtt_link_is_up(st->link))
 		return;
 	for (size_t i = 0; i < st->ndevs; i++) {
-		snprintf(topic, sizeof topic, "%s/device/%s", st->cfg->prefix, device_name(st->devs[i]));
+		snprintf(topic, sizeof topic, "%s/device/%s", st->cfg->prefix,
+			 device_name(st->devs[i]));
 		size_t n = status_device_json(st->devs[i], doc, sizeof doc);
 		mqtt_link_publish(st->link, topic, doc, n, st->cfg->mqtt.qos, 1, NULL, NULL, NULL);
 	}
@@ -134,7 +135,8 @@ int status_start(uv_loop_t *loop, const struct config_status *cfg, struct device
 	st->cfg = cfg;
 	snprintf(st->topic, sizeof st->topic, "%s/status", cfg->prefix);
 	const char *client_id = cfg->mqtt.client_id ? cfg->mqtt.client_id : "modbridge-status";
-	st->link = mqtt_link_get_will(loop, &cfg->mqtt, client_id, st->topic, "offline", err, errlen);
+	st->link =
+	    mqtt_link_get_will(loop, &cfg->mqtt, client_id, st->topic, "offline", err, errlen);
 	if (!st->link) {
 		free(st);
 		return MB_EIO;

@@ -34,9 +34,9 @@ static int tr_memory__link_up(void *state)
 }
 
 const struct transport_ops transport_memory = {
-	.name = "memory",
-	.flags = TRANSPORT_CACHE_IS_STORE,
-	.open = tr_memory__open,
-	.start = tr_memory__start,
-	.link_up = tr_memory__link_up,
+    .name = "memory",
+    .flags = TRANSPORT_CACHE_IS_STORE,
+    .open = tr_memory__open,
+    .start = tr_memory__start,
+    .link_up = tr_memory__link_up,
 };

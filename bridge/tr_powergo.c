@@ -48,8 +48,8 @@ struct tr_powergo {
 	uint32_t app, device;
 	char *req_topic, *resp_topic;
 	int qos;
-	struct txn *cur;              /* the transaction in flight, or NULL */
-	struct powergo_req req;       /* what was asked, to check the answer */
+	struct txn *cur;	/* the transaction in flight, or NULL */
+	struct powergo_req req; /* what was asked, to check the answer */
 	uint16_t words[POWERGO_MAX_WRITE];
 };
 
@@ -67,13 +67,12 @@ static void tr_powergo__drop(struct tr_powergo *st, const char *why, const uint8
 	if (log_enabled(MBLOG_DEBUG)) {
 		char hex[3 * 64 + 8];
 		tr_powergo__hexdump(hex, sizeof hex, p, len < 64 ? len : 64);
-		log_debug("%s: dropped answer (%s, %zu bytes): %s%s", device_name(st->dev), why, len,
-			  hex, len > 64 ? " ..." : "");
+		log_debug("%s: dropped answer (%s, %zu bytes): %s%s", device_name(st->dev), why,
+			  len, hex, len > 64 ? " ..." : "");
 	}
 }
 
-static void tr_powergo__on_message(void *ctx, const char *topic, const uint8_t *payload,
-				   size_t len)
+static void tr_powergo__on_message(void *ctx, const char *topic, const uint8_t *payload, size_t len)
 {
 	struct tr_powergo *st = ctx;
 	struct powergo_answer a;
@@ -92,8 +91,8 @@ static void tr_powergo__on_message(void *ctx, const char *topic, const uint8_t *
 	struct txn *t = st->cur;
 	st->cur = NULL;
 	if (a.exception) {
-		log_debug("%s: device answered exception %02x to fc %02x at %u", device_name(st->dev),
-			  a.exception, st->req.fc, st->req.addr);
+		log_debug("%s: device answered exception %02x to fc %02x at %u",
+			  device_name(st->dev), a.exception, st->req.fc, st->req.addr);
 		device_txn_done(st->dev, t, a.exception);
 		return;
 	}
@@ -124,9 +123,10 @@ static int tr_powergo__open(struct device *dev, uv_loop_t *loop, const struct co
 	st->dev = dev;
 	if (powergo_parse_id(cfg->powergo.app_id, &st->app) != 0 ||
 	    powergo_parse_id(cfg->powergo.device_id, &st->device) != 0) {
-		snprintf(err, errlen,
-			 "line %d: device %s: powergo needs app_id and device_id, 8 hex digits each",
-			 cfg->line, cfg->name);
+		snprintf(
+		    err, errlen,
+		    "line %d: device %s: powergo needs app_id and device_id, 8 hex digits each",
+		    cfg->line, cfg->name);
 		free(st);
 		return MB_EINVAL;
 	}
@@ -193,18 +193,19 @@ static int tr_powergo__start(void *state, struct txn *t)
 		if (t->count == 0 || t->count > POWERGO_MAX_WRITE || !t->words)
 			return MB_EXC_ILLEGAL_VALUE;
 		st->req.fc = t->fc == MB_FC_WRITE_SINGLE && t->count == 1 ? MB_FC_WRITE_SINGLE
-									: MB_FC_WRITE_MULTIPLE;
+									  : MB_FC_WRITE_MULTIPLE;
 		memcpy(st->words, t->words, t->count * sizeof st->words[0]);
 		st->req.words = st->words;
 	}
 	int n = powergo_encode_request(&st->req, frame, sizeof frame);
 	if (n < 0 || n > POWERGO_MAX_FRAME) {
 		log_err("%s: powergo: cannot encode fc %02x at %u x %u: %s", device_name(st->dev),
-			st->req.fc, st->req.addr, st->req.count, n < 0 ? mb_strerror(n) : "too long");
+			st->req.fc, st->req.addr, st->req.count,
+			n < 0 ? mb_strerror(n) : "too long");
 		return MB_EXC_DEVICE_FAILURE;
 	}
-	int rc = mqtt_link_publish(st->link, st->req_topic, frame, (size_t)n, st->qos, 0, NULL, NULL,
-				   NULL);
+	int rc = mqtt_link_publish(st->link, st->req_topic, frame, (size_t)n, st->qos, 0, NULL,
+				   NULL, NULL);
 	if (rc != 0) {
 		log_debug("%s: powergo: publish failed: %s", device_name(st->dev), mb_strerror(rc));
 		return rc == MB_ELINK ? MB_EXC_GATEWAY_PATH : MB_EXC_DEVICE_FAILURE;
@@ -240,11 +241,11 @@ static void tr_powergo__close(void *state)
 }
 
 const struct transport_ops transport_powergo = {
-	.name = "powergo",
-	.max_read = POWERGO_MAX_READ,
-	.open = tr_powergo__open,
-	.start = tr_powergo__start,
-	.abort = tr_powergo__abort,
-	.link_up = tr_powergo__link_up,
-	.close = tr_powergo__close,
+    .name = "powergo",
+    .max_read = POWERGO_MAX_READ,
+    .open = tr_powergo__open,
+    .start = tr_powergo__start,
+    .abort = tr_powergo__abort,
+    .link_up = tr_powergo__link_up,
+    .close = tr_powergo__close,
 };

@@ -4,10 +4,10 @@
 
 /* Every native protocol the daemon speaks, by the name config and maps use. */
 static const struct transport_ops *const transport__all[] = {
-	&transport_memory,
-	&transport_powergo,
-	&transport_venus,
-	&transport_solarman,
+    &transport_memory,
+    &transport_powergo,
+    &transport_venus,
+    &transport_solarman,
 };
 
 const struct transport_ops *transport_find(const char *name)

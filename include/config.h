@@ -14,13 +14,13 @@ struct config_tls {
 };
 
 struct config_mqtt {
-	char *host;       /* default "127.0.0.1" */
-	int port;         /* default 1883 (8883 with tls) */
-	char *username;   /* may be NULL */
-	char *password;   /* may be NULL; never logged */
-	char *client_id;  /* may be NULL: the protocol picks one */
-	int keepalive;    /* s, default 60 */
-	int qos;          /* 0..2, default 0 */
+	char *host;	 /* default "127.0.0.1" */
+	int port;	 /* default 1883 (8883 with tls) */
+	char *username;	 /* may be NULL */
+	char *password;	 /* may be NULL; never logged */
+	char *client_id; /* may be NULL: the protocol picks one */
+	int keepalive;	 /* s, default 60 */
+	int qos;	 /* 0..2, default 0 */
 	int has_tls;
 	struct config_tls tls;
 	int line;
@@ -30,8 +30,8 @@ enum config_proto { PROTO_NONE, PROTO_MEMORY, PROTO_POWERGO, PROTO_VENUS, PROTO_
 
 struct config_device {
 	char *name;
-	int unit_id;         /* 1..247 */
-	char *map;           /* map name */
+	int unit_id; /* 1..247 */
+	char *map;   /* map name */
 	int read_only;
 	/* ms; -1 = not set here (the map's defaults, then the config's apply) */
 	int64_t timeout, max_age, poll, min_interval;
@@ -39,7 +39,7 @@ struct config_device {
 	int has_mqtt;
 	struct config_mqtt mqtt;
 	struct {
-		char *app_id, *device_id;              /* 8 upper-case hex digits each */
+		char *app_id, *device_id;	      /* 8 upper-case hex digits each */
 		char *request_topic, *response_topic; /* NULL = <device_id> / <app_id> */
 	} powergo;
 	struct {
@@ -49,9 +49,9 @@ struct config_device {
 	} venus;
 	struct {
 		char *host;
-		int port;        /* default 8899 */
+		int port;	 /* default 8899 */
 		uint32_t serial; /* logger serial */
-		int slave;       /* RTU slave address, default 1 */
+		int slave;	 /* RTU slave address, default 1 */
 	} solarman;
 	int line;
 };
@@ -59,15 +59,15 @@ struct config_device {
 struct config_status {
 	int enabled;
 	struct config_mqtt mqtt;
-	char *prefix;  /* topic prefix, default "modbridge" */
-	int interval;  /* s between device documents, default 60 */
+	char *prefix; /* topic prefix, default "modbridge" */
+	int interval; /* s between device documents, default 60 */
 };
 
 struct config {
 	char *path;
 	struct {
-		char *listen;        /* default "0.0.0.0" */
-		int port;            /* default 502 */
+		char *listen;	     /* default "0.0.0.0" */
+		int port;	     /* default 502 */
 		int max_connections; /* default 64 */
 		int idle_timeout;    /* s, default 120, 0 = never */
 		struct cidr *allow;  /* NULL = everyone */
@@ -78,7 +78,7 @@ struct config {
 	struct {
 		int64_t timeout, max_age, poll, min_interval; /* ms */
 	} defaults;
-	char *user;          /* drop to this user after binding, or NULL */
+	char *user; /* drop to this user after binding, or NULL */
 	struct config_status status;
 	struct config_device *devices;
 	size_t ndevices;
@@ -98,17 +98,17 @@ struct config_setting_t; /* libconfig's */
 
 enum config_kind {
 	CONFIG_K_STRING, /* char *, strdup'd (the old value is freed) */
-	CONFIG_K_INT,    /* int; ints and 64-bit ints (123L) accepted */
-	CONFIG_K_INT64,  /* int64_t */
+	CONFIG_K_INT,	 /* int; ints and 64-bit ints (123L) accepted */
+	CONFIG_K_INT64,	 /* int64_t */
 	CONFIG_K_UINT32, /* uint32_t */
 	CONFIG_K_UINT16, /* uint16_t */
-	CONFIG_K_BOOL,   /* int, 0/1 */
-	CONFIG_K_BOOL8,  /* int8_t, 0/1 */
-	CONFIG_K_FLOAT,  /* double; integers accepted */
+	CONFIG_K_BOOL,	 /* int, 0/1 */
+	CONFIG_K_BOOL8,	 /* int8_t, 0/1 */
+	CONFIG_K_FLOAT,	 /* double; integers accepted */
 	CONFIG_K_CHOICE, /* uint8_t: choice_base + index of the string in choices */
-	CONFIG_K_GROUP,  /* a group checked with sub (at target + off), then fn */
+	CONFIG_K_GROUP,	 /* a group checked with sub (at target + off), then fn */
 	CONFIG_K_CUSTOM, /* fn(parser, setting, target) does everything */
-	CONFIG_K_LATER,  /* accepted as is; the caller reads it after the table */
+	CONFIG_K_LATER,	 /* accepted as is; the caller reads it after the table */
 };
 
 enum config_key_flags {
@@ -120,16 +120,16 @@ struct config_parser {
 	char *err;
 	size_t errlen;
 	const char *file; /* for settings that carry no file name */
-	void *ctx;        /* free for custom handlers */
+	void *ctx;	  /* free for custom handlers */
 };
 
 struct config_key {
 	const char *name;
 	enum config_kind kind;
 	unsigned flags;
-	size_t off;             /* where the value goes in the target */
-	int64_t min, max;       /* integer kinds; both 0 = the field type's range */
-	const char *unit;       /* for messages: "ms", "s" */
+	size_t off;		    /* where the value goes in the target */
+	int64_t min, max;	    /* integer kinds; both 0 = the field type's range */
+	const char *unit;	    /* for messages: "ms", "s" */
 	const char *const *choices; /* CONFIG_K_CHOICE: NULL-terminated */
 	int choice_base;
 	/* Strings: NULL when acceptable, else what the value must be, e.g.
@@ -154,7 +154,7 @@ int config_keys_parse(struct config_parser *p, const struct config_setting_t *gr
 		      const struct config_key *keys, size_t nkeys, void *target);
 /* Write "file:line: <fmt...>" for setting s into p->err; returns MB_EPARSE. */
 int config_error(struct config_parser *p, const struct config_setting_t *s, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* The path of s as libconfig spells it, e.g. "devices.[1].mqtt.port". */
 const char *config_key_path(const struct config_setting_t *s, char *buf, size_t len);
 /* "an integer", "a string", ... for messages. */

@@ -23,14 +23,14 @@ typedef void (*device_cb)(void *ctx, int status, const uint16_t *words, uint16_t
 
 /* Counters, for status documents and SIGUSR1. */
 struct device_stats {
-	uint64_t requests;      /* client requests */
-	uint64_t cache_hits;    /* answered from cache at once */
-	uint64_t native;        /* native transactions started */
-	uint64_t timeouts;      /* native transactions that timed out */
-	uint64_t errors;        /* native transactions that failed otherwise */
-	uint64_t dropped;       /* answers dropped (late, wrong IDs, bad CRC, malformed) */
-	uint64_t last_success;  /* ms since the epoch, 0 = never */
-	uint64_t last_attempt;  /* ms since the epoch, 0 = never */
+	uint64_t requests;     /* client requests */
+	uint64_t cache_hits;   /* answered from cache at once */
+	uint64_t native;       /* native transactions started */
+	uint64_t timeouts;     /* native transactions that timed out */
+	uint64_t errors;       /* native transactions that failed otherwise */
+	uint64_t dropped;      /* answers dropped (late, wrong IDs, bad CRC, malformed) */
+	uint64_t last_success; /* ms since the epoch, 0 = never */
+	uint64_t last_attempt; /* ms since the epoch, 0 = never */
 };
 
 /* Create a device from its config and loaded map; opens its transport. */

@@ -12,10 +12,10 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_err(...) log_msg(MBLOG_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(MBLOG_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(MBLOG_INFO, __VA_ARGS__)
-#define log_debug(...) \
-	do { \
-		if (log_enabled(MBLOG_DEBUG)) \
-			log_msg(MBLOG_DEBUG, __VA_ARGS__); \
+#define log_debug(...)                                                                             \
+	do {                                                                                       \
+		if (log_enabled(MBLOG_DEBUG))                                                      \
+			log_msg(MBLOG_DEBUG, __VA_ARGS__);                                         \
 	} while (0)
 
 #endif

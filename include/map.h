@@ -20,34 +20,34 @@ struct map_label {
 };
 
 struct map_register {
-	const char *name;        /* unique within the map */
+	const char *name;	 /* unique within the map */
 	const char *description; /* may be NULL */
-	const char *unit;        /* may be NULL */
-	uint16_t address;        /* address on the Modbus front */
-	uint16_t native;         /* native address (powergo, solarman); = address unless `native` */
-	uint16_t count;          /* words: 1 for 16-bit, 2 for 32-bit, `length` for strings */
-	uint8_t type;            /* enum map_type */
-	uint8_t table;           /* enum map_table */
-	uint8_t access;          /* enum map_access */
-	uint8_t word_little;     /* 32-bit: low word first */
-	double scale;            /* 1.0 unless given; describes the raw value for clients */
+	const char *unit;	 /* may be NULL */
+	uint16_t address;	 /* address on the Modbus front */
+	uint16_t native;	 /* native address (powergo, solarman); = address unless `native` */
+	uint16_t count;		 /* words: 1 for 16-bit, 2 for 32-bit, `length` for strings */
+	uint8_t type;		 /* enum map_type */
+	uint8_t table;		 /* enum map_table */
+	uint8_t access;		 /* enum map_access */
+	uint8_t word_little;	 /* 32-bit: low word first */
+	double scale;		 /* 1.0 unless given; describes the raw value for clients */
 	uint8_t has_min, has_max, has_default;
-	int64_t min, max;        /* write limits, raw */
-	int64_t def;             /* `default` for numeric types */
-	const char *def_string;  /* `default` for strings */
-	const int64_t *values;   /* allowed raw write values (`values`), or NULL */
+	int64_t min, max;	/* write limits, raw */
+	int64_t def;		/* `default` for numeric types */
+	const char *def_string; /* `default` for strings */
+	const int64_t *values;	/* allowed raw write values (`values`), or NULL */
 	size_t nvalues;
 	const struct map_label *labels; /* `enum`: value texts for the reference */
 	size_t nlabels;
-	const struct map_label *bits;   /* `bits`: bit texts for bit fields */
+	const struct map_label *bits; /* `bits`: bit texts for bit fields */
 	size_t nbits;
 	/* venus: the reply key, the |-field in it (or -1), the write template */
 	const char *key;
 	int field;
-	const char *write;       /* e.g. "cd=16,cp={value}", or NULL */
-	int8_t ack;              /* write: 1 device answers ret=, 0 it does not, -1 unset */
-	int line;                /* line in the map file, for messages */
-	uint32_t slot;           /* first word of this register in a device's cache */
+	const char *write; /* e.g. "cd=16,cp={value}", or NULL */
+	int8_t ack;	   /* write: 1 device answers ret=, 0 it does not, -1 unset */
+	int line;	   /* line in the map file, for messages */
+	uint32_t slot;	   /* first word of this register in a device's cache */
 	/* Words from this register's first word to the end of the run of
 	 * adjacent readable registers of its table that it starts (0 when it
 	 * is not readable). A read [a, a+n) inside register r is fully mapped

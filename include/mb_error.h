@@ -4,24 +4,24 @@
 #ifndef MB_ERROR_H
 #define MB_ERROR_H
 
-#define MB_ERRNO_MAP(X)                                   \
-	X(EINVAL, "invalid argument")                     \
-	X(ENOMEM, "out of memory")                        \
-	X(EPARSE, "malformed input")                      \
-	X(ESHORT, "incomplete frame")                     \
-	X(ECRC, "checksum mismatch")                      \
-	X(EID, "identifier mismatch")                     \
-	X(ERANGE, "value out of range")                   \
-	X(ETIMEDOUT, "timed out")                         \
-	X(ELINK, "link down")                             \
-	X(ECANCELED, "canceled")                          \
-	X(EIO, "input/output error")                      \
-	X(EEXIST, "already exists")                       \
-	X(ENOENT, "not found")                            \
-	X(EPROTO, "protocol error")                       \
-	X(ETOOBIG, "too large")                           \
-	X(EBUSY, "busy")                                   \
-	X(EADDR, "wrong device address")                  \
+#define MB_ERRNO_MAP(X)                                                                            \
+	X(EINVAL, "invalid argument")                                                              \
+	X(ENOMEM, "out of memory")                                                                 \
+	X(EPARSE, "malformed input")                                                               \
+	X(ESHORT, "incomplete frame")                                                              \
+	X(ECRC, "checksum mismatch")                                                               \
+	X(EID, "identifier mismatch")                                                              \
+	X(ERANGE, "value out of range")                                                            \
+	X(ETIMEDOUT, "timed out")                                                                  \
+	X(ELINK, "link down")                                                                      \
+	X(ECANCELED, "canceled")                                                                   \
+	X(EIO, "input/output error")                                                               \
+	X(EEXIST, "already exists")                                                                \
+	X(ENOENT, "not found")                                                                     \
+	X(EPROTO, "protocol error")                                                                \
+	X(ETOOBIG, "too large")                                                                    \
+	X(EBUSY, "busy")                                                                           \
+	X(EADDR, "wrong device address")                                                           \
 	X(EFUNC, "unexpected function code")
 
 enum mb_error {

@@ -21,7 +21,7 @@ enum mb_exc {
 	MB_EXC_GATEWAY_TARGET = 0x0B,
 };
 
-#define MB_MAX_READ 125  /* registers in one FC03/FC04 answer */
+#define MB_MAX_READ 125	 /* registers in one FC03/FC04 answer */
 #define MB_MAX_WRITE 123 /* registers in one FC16 request */
 
 #endif

@@ -47,7 +47,7 @@ int powergo_frame(uint32_t src, uint32_t dst, const uint8_t *pdu, size_t pdulen,
 /* A request from the application to the device. */
 struct powergo_req {
 	uint32_t app, device;  /* source and destination of the request */
-	uint8_t fc;            /* 0x03, 0x04 (reads), 0x06, 0x10 (writes) */
+	uint8_t fc;	       /* 0x03, 0x04 (reads), 0x06, 0x10 (writes) */
 	uint16_t addr, count;  /* FC06: count is 1 */
 	const uint16_t *words; /* writes: count values */
 };
@@ -60,9 +60,9 @@ int powergo_encode_request(const struct powergo_req *r, uint8_t *buf, size_t buf
 
 /* A decoded answer to a request. */
 struct powergo_answer {
-	uint8_t fc;         /* the function code answered */
-	uint8_t exception;  /* the device's Modbus exception code, 0 if none */
-	uint16_t count;     /* reads: words in words[] */
+	uint8_t fc;	   /* the function code answered */
+	uint8_t exception; /* the device's Modbus exception code, 0 if none */
+	uint16_t count;	   /* reads: words in words[] */
 	uint16_t words[125];
 };
 
@@ -104,7 +104,7 @@ int powergo_encode_read_answer(uint32_t device, uint32_t app, uint8_t fc, const 
 			       uint16_t count, uint8_t *buf, size_t buflen);
 int powergo_encode_write_answer(uint32_t device, uint32_t app, uint8_t fc, uint16_t addr,
 				uint16_t value_or_count, uint8_t *buf, size_t buflen);
-int powergo_encode_exception(uint32_t device, uint32_t app, uint8_t fc, uint8_t code,
-			     uint8_t *buf, size_t buflen);
+int powergo_encode_exception(uint32_t device, uint32_t app, uint8_t fc, uint8_t code, uint8_t *buf,
+			     size_t buflen);
 
 #endif

@@ -21,15 +21,15 @@ enum txn_op { TXN_READ, TXN_WRITE };
  * transport calls device_txn_done() or the device calls ops->abort(). */
 struct txn {
 	enum txn_op op;
-	uint8_t table;     /* enum map_table */
-	uint8_t fc;        /* FC03/FC04 for reads; FC06/FC16 for writes as the client sent it */
-	uint16_t addr;     /* first front address */
-	uint16_t native;   /* native address of the first word (contiguous for count words) */
-	uint16_t count;    /* words */
-	const uint16_t *words;              /* write: the values (count words) */
-	const struct map_register *reg;     /* write of one register: it (venus templates) */
-	const struct map_command *cmd;      /* write of a `commands` group: it */
-	void *tstate;      /* free for the transport while the txn is in flight */
+	uint8_t table;	       /* enum map_table */
+	uint8_t fc;	       /* FC03/FC04 for reads; FC06/FC16 for writes as the client sent it */
+	uint16_t addr;	       /* first front address */
+	uint16_t native;       /* native address of the first word (contiguous for count words) */
+	uint16_t count;	       /* words */
+	const uint16_t *words; /* write: the values (count words) */
+	const struct map_register *reg; /* write of one register: it (venus templates) */
+	const struct map_command *cmd;	/* write of a `commands` group: it */
+	void *tstate;			/* free for the transport while the txn is in flight */
 };
 
 enum transport_flags {

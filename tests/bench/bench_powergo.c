@@ -43,8 +43,8 @@
 
 static struct {
 	struct powergo_req req;
-	int got;     /* an answer to the request in flight arrived */
-	int bad;     /* answers that did not decode */
+	int got; /* an answer to the request in flight arrived */
+	int bad; /* answers that did not decode */
 	char app_topic[16];
 } bench;
 
@@ -142,24 +142,44 @@ int main(int argc, char **argv)
 	int broker_port = 0, modbus_port = 0, n = 200, unit = 1;
 	int addr = 529, count = 1;
 	const char *device = "15020115", *app = "BE7C0001";
-	static const struct option opts[] = {
-	    {"broker-port", required_argument, NULL, 'b'}, {"modbus-port", required_argument, NULL, 'm'},
-	    {"n", required_argument, NULL, 'n'},           {"unit", required_argument, NULL, 'u'},
-	    {"addr", required_argument, NULL, 'a'},        {"count", required_argument, NULL, 'c'},
-	    {"device-id", required_argument, NULL, 'd'},   {"app-id", required_argument, NULL, 'i'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"broker-port", required_argument, NULL, 'b'},
+					     {"modbus-port", required_argument, NULL, 'm'},
+					     {"n", required_argument, NULL, 'n'},
+					     {"unit", required_argument, NULL, 'u'},
+					     {"addr", required_argument, NULL, 'a'},
+					     {"count", required_argument, NULL, 'c'},
+					     {"device-id", required_argument, NULL, 'd'},
+					     {"app-id", required_argument, NULL, 'i'},
+					     {NULL, 0, NULL, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'b': broker_port = atoi(optarg); break;
-		case 'm': modbus_port = atoi(optarg); break;
-		case 'n': n = atoi(optarg); break;
-		case 'u': unit = atoi(optarg); break;
-		case 'a': addr = atoi(optarg); break;
-		case 'c': count = atoi(optarg); break;
-		case 'd': device = optarg; break;
-		case 'i': app = optarg; break;
-		default: bench_usage();
+		case 'b':
+			broker_port = atoi(optarg);
+			break;
+		case 'm':
+			modbus_port = atoi(optarg);
+			break;
+		case 'n':
+			n = atoi(optarg);
+			break;
+		case 'u':
+			unit = atoi(optarg);
+			break;
+		case 'a':
+			addr = atoi(optarg);
+			break;
+		case 'c':
+			count = atoi(optarg);
+			break;
+		case 'd':
+			device = optarg;
+			break;
+		case 'i':
+			app = optarg;
+			break;
+		default:
+			bench_usage();
 		}
 	}
 	if (broker_port <= 0 || modbus_port <= 0 || n <= 0 || n > 1000000 || count <= 0 ||
@@ -171,8 +191,8 @@ int main(int argc, char **argv)
 	char dev_topic[16];
 	powergo_format_id(dev_id, dev_topic);
 	powergo_format_id(app_id, bench.app_topic);
-	bench.req = (struct powergo_req){app_id, dev_id, MB_FC_READ_HOLDING, (uint16_t)addr,
-					 (uint16_t)count, NULL};
+	bench.req = (struct powergo_req){app_id,	 dev_id,	  MB_FC_READ_HOLDING,
+					 (uint16_t)addr, (uint16_t)count, NULL};
 
 	mosquitto_lib_init();
 	char client[64];
@@ -208,8 +228,9 @@ int main(int argc, char **argv)
 		errors += bench_bridge(mb, (uint16_t)addr, (uint16_t)count) == 0;
 	}
 	if (errors) {
-		fprintf(stderr, "bench_powergo: %d of %d warm-up requests failed (is the simulator "
-				"running, the bridge's max_age 0?)\n",
+		fprintf(stderr,
+			"bench_powergo: %d of %d warm-up requests failed (is the simulator "
+			"running, the bridge's max_age 0?)\n",
 			errors, 2 * BENCH_WARMUP);
 		return 1;
 	}

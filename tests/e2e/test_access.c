@@ -59,8 +59,9 @@ static enum probe probe(int family, int port, uint64_t *ms)
 		}
 		got += (size_t)k;
 		if (got >= 29) {
-			r = buf[7] == 3 && buf[8] == 20 && buf[9] == 0 && buf[10] == 100 ? PROBE_SERVED
-											 : PROBE_HANGS;
+			r = buf[7] == 3 && buf[8] == 20 && buf[9] == 0 && buf[10] == 100
+				? PROBE_SERVED
+				: PROBE_HANGS;
 			break;
 		}
 	}
@@ -83,16 +84,17 @@ static int ipv6_loopback_works(void)
 static const char *write_config(const char *name, const char *listen, int port, const char *allow)
 {
 	char text[2048];
-	snprintf(text, sizeof text,
-		 "modbus = { listen = \"%s\"; port = %d;%s%s%s };\n"
-		 "maps_path = [ \"%s\" ];\n"
-		 "devices = (\n"
-		 "  { name = \"rw\"; unit_id = 1; map = \"scratch\"; memory = {}; },\n"
-		 "  { name = \"ro\"; unit_id = 2; map = \"scratch\"; memory = {}; read_only = true; },\n"
-		 "  { name = \"pg\"; unit_id = 3; map = \"powergo\"; memory = {}; }\n"
-		 ");\n",
-		 listen, port, allow ? " allow = [ " : "", allow ? allow : "", allow ? " ];" : "",
-		 h_maps_dir());
+	snprintf(
+	    text, sizeof text,
+	    "modbus = { listen = \"%s\"; port = %d;%s%s%s };\n"
+	    "maps_path = [ \"%s\" ];\n"
+	    "devices = (\n"
+	    "  { name = \"rw\"; unit_id = 1; map = \"scratch\"; memory = {}; },\n"
+	    "  { name = \"ro\"; unit_id = 2; map = \"scratch\"; memory = {}; read_only = true; },\n"
+	    "  { name = \"pg\"; unit_id = 3; map = \"powergo\"; memory = {}; }\n"
+	    ");\n",
+	    listen, port, allow ? " allow = [ " : "", allow ? allow : "", allow ? " ];" : "",
+	    h_maps_dir());
 	return h_write_file(name, text);
 }
 
@@ -123,7 +125,8 @@ static void part_allow(void)
 					"\"10.0.0.0/8\", \"192.168.0.0/16\", \"::1/128\""),
 			   port, "allow2.log");
 	if (h_ok(b > 0, "bridge with an allow list without 127.0.0.1 started")) {
-		check_probe(AF_INET, port, PROBE_CLOSED, "allow without loopback, client 127.0.0.1");
+		check_probe(AF_INET, port, PROBE_CLOSED,
+			    "allow without loopback, client 127.0.0.1");
 		check_probe(AF_INET, port, PROBE_CLOSED, "... a second time");
 		h_ok(h_alive(b), "bridge alive after refusing clients");
 		h_ok(h_bridge_stop(b) == 0, "bridge exits 0");
@@ -136,29 +139,30 @@ static void part_allow(void)
 	/* IPv6 only on ::1. */
 	port = h_free_port();
 	b = h_bridge_start(write_config("allow3.conf", "::1", port, "\"::1/128\""), port,
-			     "allow3.log");
+			   "allow3.log");
 	if (h_ok(b > 0, "bridge listening on ::1 started")) {
 		check_probe(AF_INET6, port, PROBE_SERVED, "listen ::1, allow ::1/128, client ::1");
 		h_ok(h_bridge_stop(b) == 0, "bridge exits 0");
 	}
 	port = h_free_port();
 	b = h_bridge_start(write_config("allow4.conf", "::1", port, "\"127.0.0.0/8\""), port,
-			     "allow4.log");
+			   "allow4.log");
 	if (h_ok(b > 0, "bridge listening on ::1 with an IPv4-only allow list started")) {
-		check_probe(AF_INET6, port, PROBE_CLOSED, "listen ::1, allow 127.0.0.0/8, client ::1");
+		check_probe(AF_INET6, port, PROBE_CLOSED,
+			    "listen ::1, allow 127.0.0.0/8, client ::1");
 		h_ok(h_bridge_stop(b) == 0, "bridge exits 0");
 	}
 	/* Dual stack: IPv4 clients arrive IPv4-mapped and match IPv4 entries. */
 	port = h_free_port();
 	b = h_bridge_start(write_config("allow5.conf", "::", port, "\"127.0.0.0/8\""), port,
-			     "allow5.log");
+			   "allow5.log");
 	if (h_ok(b > 0, "dual-stack bridge (listen ::) started")) {
 		enum probe v4 = probe(AF_INET, port, &(uint64_t){0});
 		if (v4 == PROBE_REFUSED) {
 			h_note("listen \"::\" is IPv6-only here: dual-stack cases skipped");
 		} else {
-			h_ok(v4 == PROBE_SERVED, "listen ::, allow 127.0.0.0/8, client 127.0.0.1: %s",
-			     probe_names[v4]);
+			h_ok(v4 == PROBE_SERVED,
+			     "listen ::, allow 127.0.0.0/8, client 127.0.0.1: %s", probe_names[v4]);
 			check_probe(AF_INET6, port, PROBE_CLOSED,
 				    "listen ::, allow 127.0.0.0/8, client ::1");
 		}
@@ -202,10 +206,10 @@ static void part_read_only(int port)
 /* Words of a register name that mark settings able to cut the device off. */
 static int dangerous_name(const char *name)
 {
-	static const char *const words[] = {"wifi", "ssid", "password", "mqtt", "eth", "ip",
-					    "dns", "gateway", "netmask", "network", "reset",
-					    "factory", "firmware", "ota", "upgrade", "url",
-					    "destination", "server", "apn", "dhcp"};
+	static const char *const words[] = {
+	    "wifi",    "ssid",	  "password",	 "mqtt",   "eth",     "ip",	  "dns",
+	    "gateway", "netmask", "network",	 "reset",  "factory", "firmware", "ota",
+	    "upgrade", "url",	  "destination", "server", "apn",     "dhcp"};
 	char buf[128];
 	snprintf(buf, sizeof buf, "%s", name);
 	for (char *save = NULL, *t = strtok_r(buf, "_", &save); t; t = strtok_r(NULL, "_", &save))
@@ -266,8 +270,8 @@ static void part_shipped_maps(int port)
 				why = "its command resets or upgrades the device";
 			if (why) {
 				bad++;
-				h_note("%s: register %u \"%s\" is writable: %s", e->d_name, r->address,
-				       r->name, why);
+				h_note("%s: register %u \"%s\" is writable: %s", e->d_name,
+				       r->address, r->name, why);
 			}
 		}
 		for (size_t i = 0; i < map_ncommands(m); i++) {
@@ -275,14 +279,15 @@ static void part_shipped_maps(int port)
 			if (dangerous_venus(c->template) ||
 			    (is_powergo && c->address + c->count > 110 && c->address <= 265)) {
 				bad++;
-				h_note("%s: command \"%s\" (%u..%u) can cut the device off", e->d_name,
-				       c->name, c->address, c->address + c->count - 1);
+				h_note("%s: command \"%s\" (%u..%u) can cut the device off",
+				       e->d_name, c->name, c->address, c->address + c->count - 1);
 			}
 		}
 		map_free(m);
 	}
 	closedir(d);
-	h_ok(failed == 0 && maps >= 3, "every shipped map loads (%d maps, %d failed)", maps, failed);
+	h_ok(failed == 0 && maps >= 3, "every shipped map loads (%d maps, %d failed)", maps,
+	     failed);
 	h_ok(powergo_seen == 1 && venus_seen >= 1, "the PowerGo and Venus maps are among them");
 	h_ok(bad == 0, "no shipped map lets a client write what can cut a device off (%d found)",
 	     bad);
@@ -294,8 +299,11 @@ static void part_shipped_maps(int port)
 	static const struct {
 		int addr;
 		const char *what;
-	} refused[] = {{220, "Ethernet static IP"}, {120, "Wi-Fi password"}, {140, "Wi-Fi mode"},
-		       {169, "MQTT server port"},   {265, "network apply"}};
+	} refused[] = {{220, "Ethernet static IP"},
+		       {120, "Wi-Fi password"},
+		       {140, "Wi-Fi mode"},
+		       {169, "MQTT server port"},
+		       {265, "network apply"}};
 	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
 		errno = 0;
 		int rc = modbus_write_register(mb, refused[i].addr, 1), err = errno;
@@ -417,8 +425,8 @@ int main(void)
 	part_allow();
 
 	int port = h_free_port();
-	pid_t b = h_bridge_start(write_config("main.conf", "127.0.0.1", port, NULL), port,
-				 "main.log");
+	pid_t b =
+	    h_bridge_start(write_config("main.conf", "127.0.0.1", port, NULL), port, "main.log");
 	if (h_ok(b > 0, "bridge with read-only and PowerGo-map memory devices started")) {
 		part_read_only(port);
 		part_shipped_maps(port);

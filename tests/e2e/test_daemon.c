@@ -27,13 +27,15 @@ static void cli(void)
 
 	const char *chk[] = {modbridge(), "--check", "-c", "init/modbridge.conf.example", NULL};
 	int rc = h_run(chk, out, sizeof out, 5000);
-	h_ok(rc == 0 && strstr(out, "OK, 4 devices"), "--check passes the example config: %.200s", out);
+	h_ok(rc == 0 && strstr(out, "OK, 4 devices"), "--check passes the example config: %.200s",
+	     out);
 
 	/* A config error names file and line. */
-	const char *bad = h_write_file("bad.conf", "modbus = { port = 1502; };\n"
-						   "maps_path = [ \"maps\" ];\n"
-						   "devices = ( { name = \"a\"; unit_id = 1; map = \"scratch\";\n"
-						   "  memory = {}; colour = \"red\"; } );\n");
+	const char *bad =
+	    h_write_file("bad.conf", "modbus = { port = 1502; };\n"
+				     "maps_path = [ \"maps\" ];\n"
+				     "devices = ( { name = \"a\"; unit_id = 1; map = \"scratch\";\n"
+				     "  memory = {}; colour = \"red\"; } );\n");
 	const char *bchk[] = {modbridge(), "--check", "-c", bad, NULL};
 	rc = h_run(bchk, out, sizeof out, 5000);
 	char want[600];
@@ -59,13 +61,15 @@ static void cli(void)
 	snprintf(dir, sizeof dir, "%s/maps", h_dir());
 	const char *mk[] = {"mkdir", "-p", dir, NULL};
 	h_run(mk, NULL, 0, 2000);
-	h_write_file("maps/broken.conf", "name = \"broken\"; protocol = \"memory\"; trust = \"generated\";\n"
-					 "registers = (\n"
-					 "  { address = 1; name = \"x\"; type = \"float\"; }\n"
-					 ");\n");
+	h_write_file("maps/broken.conf",
+		     "name = \"broken\"; protocol = \"memory\"; trust = \"generated\";\n"
+		     "registers = (\n"
+		     "  { address = 1; name = \"x\"; type = \"float\"; }\n"
+		     ");\n");
 	char conf[1200];
 	snprintf(conf, sizeof conf,
-		 "maps_path = [ \"%s\" ];\ndevices = ( { name = \"a\"; unit_id = 1; map = \"broken\"; } );\n",
+		 "maps_path = [ \"%s\" ];\ndevices = ( { name = \"a\"; unit_id = 1; map = "
+		 "\"broken\"; } );\n",
 		 dir);
 	const char *bm = h_write_file("brokenmap.conf", conf);
 	const char *bmchk[] = {modbridge(), "--check", "-c", bm, NULL};
@@ -74,30 +78,34 @@ static void cli(void)
 	     "a broken map is reported as map-file:line (%.200s)", out);
 
 	/* Lint problems fail --check too. */
-	h_write_file("maps/overlap.conf", "name = \"overlap\"; protocol = \"memory\"; trust = \"generated\";\n"
-					  "registers = (\n"
-					  "  { address = 1; name = \"x\"; type = \"uint32\"; },\n"
-					  "  { address = 2; name = \"y\"; }\n"
-					  ");\n");
+	h_write_file("maps/overlap.conf",
+		     "name = \"overlap\"; protocol = \"memory\"; trust = \"generated\";\n"
+		     "registers = (\n"
+		     "  { address = 1; name = \"x\"; type = \"uint32\"; },\n"
+		     "  { address = 2; name = \"y\"; }\n"
+		     ");\n");
 	snprintf(conf, sizeof conf,
-		 "maps_path = [ \"%s\" ];\ndevices = ( { name = \"a\"; unit_id = 1; map = \"overlap\"; } );\n",
+		 "maps_path = [ \"%s\" ];\ndevices = ( { name = \"a\"; unit_id = 1; map = "
+		 "\"overlap\"; } );\n",
 		 dir);
 	const char *ol = h_write_file("overlap.conf", conf);
 	const char *olchk[] = {modbridge(), "--check", "-c", ol, NULL};
 	rc = h_run(olchk, out, sizeof out, 5000);
-	h_ok(rc == 1 && strstr(out, "overlap.conf:4: "), "overlapping registers fail --check (%.200s)",
-	     out);
+	h_ok(rc == 1 && strstr(out, "overlap.conf:4: "),
+	     "overlapping registers fail --check (%.200s)", out);
 
 	const char *pm[] = {modbridge(), "--print-map", "powergo", "--markdown", NULL};
 	rc = h_run(pm, out, sizeof out, 5000);
-	h_ok(rc == 0 && strstr(out, "529") && strstr(out, "soc") && strstr(out, "simulator-verified"),
+	h_ok(rc == 0 && strstr(out, "529") && strstr(out, "soc") &&
+		 strstr(out, "simulator-verified"),
 	     "--print-map powergo --markdown is the register reference");
 	const char *pj[] = {modbridge(), "--print-map", "venus", "--json", NULL};
 	rc = h_run(pj, out, sizeof out, 5000);
 	h_ok(rc == 0 && out[0] == '{' && strstr(out, "\"registers\""), "--print-map venus --json");
 	const char *pn[] = {modbridge(), "--print-map", "nosuchmap", NULL};
 	rc = h_run(pn, out, sizeof out, 5000);
-	h_ok(rc == 1 && strstr(out, "nosuchmap"), "--print-map of an unknown map fails and says which");
+	h_ok(rc == 1 && strstr(out, "nosuchmap"),
+	     "--print-map of an unknown map fails and says which");
 	const char *nc[] = {modbridge(), NULL};
 	h_ok(h_run(nc, out, sizeof out, 5000) == 2, "no -c is a usage error (exit 2)");
 }
@@ -158,8 +166,9 @@ static void reload(void)
 
 	/* a changed (read_only) is recreated: its state is the default again */
 	h_write_file("reload.conf",
-		     memconf(port, "{ name = \"a\"; unit_id = 1; map = \"scratch\"; memory = {}; "
-				   "read_only = true; },\n" DEV_C,
+		     memconf(port,
+			     "{ name = \"a\"; unit_id = 1; map = \"scratch\"; memory = {}; "
+			     "read_only = true; },\n" DEV_C,
 			     NULL));
 	kill(pid, SIGHUP);
 	h_sleep_ms(300);
@@ -190,8 +199,7 @@ static void privileges(void)
 		return;
 	}
 	int port = h_free_port();
-	const char *path =
-	    h_write_file("user.conf", memconf(port, DEV_A, "user = \"nobody\";"));
+	const char *path = h_write_file("user.conf", memconf(port, DEV_A, "user = \"nobody\";"));
 	pid_t pid = h_bridge_start(path, port, "user.log");
 	if (!h_ok(pid > 0, "bridge starts as root with user = nobody"))
 		return;
@@ -226,7 +234,8 @@ static void status(void)
 	int port = h_free_port();
 	char extra[256];
 	snprintf(extra, sizeof extra,
-		 "status = { mqtt = { host = \"127.0.0.1\"; port = %d; }; prefix = \"mbtest\"; interval = 1; };",
+		 "status = { mqtt = { host = \"127.0.0.1\"; port = %d; }; prefix = \"mbtest\"; "
+		 "interval = 1; };",
 		 bport);
 	const char *path = h_write_file("status.conf", memconf(port, DEV_A, extra));
 	pid_t pid = h_bridge_start(path, port, "status.log");
@@ -234,18 +243,30 @@ static void status(void)
 		return;
 	char p[16];
 	snprintf(p, sizeof p, "%d", bport);
-	const char *sub[] = {"mosquitto_sub", "-h", "127.0.0.1", "-p", p, "-t", "mbtest/#", "-v",
-			     "-C", "3", "-W", "5", NULL};
+	const char *sub[] = {"mosquitto_sub",
+			     "-h",
+			     "127.0.0.1",
+			     "-p",
+			     p,
+			     "-t",
+			     "mbtest/#",
+			     "-v",
+			     "-C",
+			     "3",
+			     "-W",
+			     "5",
+			     NULL};
 	h_run(sub, out, sizeof out, 8000);
 	h_ok(strstr(out, "mbtest/status online") != NULL, "<prefix>/status is online (retained)");
 	h_ok(strstr(out, "mbtest/device/a {\"name\":\"a\",\"unit_id\":1") != NULL &&
 		 strstr(out, "\"link_up\":true") && strstr(out, "\"trust\":"),
 	     "each device publishes a JSON document: %.300s", out);
 	h_ok(h_bridge_stop(pid) == 0, "bridge stops");
-	const char *sub1[] = {"mosquitto_sub", "-h", "127.0.0.1", "-p", p, "-t", "mbtest/status",
-			      "-C", "1", "-W", "3", NULL};
+	const char *sub1[] = {"mosquitto_sub", "-h", "127.0.0.1", "-p", p,   "-t",
+			      "mbtest/status", "-C", "1",	  "-W", "3", NULL};
 	h_run(sub1, out, sizeof out, 5000);
-	h_ok(strncmp(out, "offline", 7) == 0, "after a clean stop the status is offline (%.20s)", out);
+	h_ok(strncmp(out, "offline", 7) == 0, "after a clean stop the status is offline (%.20s)",
+	     out);
 
 	/* killed without a goodbye: the broker publishes the last will */
 	pid = h_bridge_start(path, port, "status2.log");

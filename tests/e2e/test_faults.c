@@ -38,7 +38,7 @@
 #define APP_C "0A0B0C0D" /* its own MQTT connection: no answers of the other */
 #define DEV_A "15020115" /* broker restarts */
 #define DEV_C "15020116" /* late answers */
-#define REG_A 540        /* daily_discharge_energy: the value that changes */
+#define REG_A 540	 /* daily_discharge_energy: the value that changes */
 #define MAX_AGE_A 200
 #define TIMEOUT_A 500
 #define TIMEOUT_C 600
@@ -57,8 +57,8 @@ static int sim_control(const char *dev, const char *what, const char *payload, c
 	snprintf(topic, sizeof topic, "sim/powergo/%s/%s", dev, what);
 	snprintf(port, sizeof port, "%d", broker_port);
 	int before = h_count_lines(h_path(log), echo);
-	const char *argv[] = {"mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-t", topic, "-m",
-			      payload, NULL};
+	const char *argv[] = {"mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-t",
+			      topic,	       "-m", payload,	  NULL};
 	/* Right after a broker restart the publish may find no broker yet. */
 	uint64_t end = h_now_ms() + 5000;
 	while (h_now_ms() < end) {
@@ -74,8 +74,14 @@ static pid_t start_sim(const char *dev, const char *log)
 {
 	char port[16];
 	snprintf(port, sizeof port, "%d", broker_port);
-	const char *argv[] = {h_bin("tests/sim/sim_powergo"), "--host", "127.0.0.1", "--port", port,
-			      "--device-id", dev, NULL};
+	const char *argv[] = {h_bin("tests/sim/sim_powergo"),
+			      "--host",
+			      "127.0.0.1",
+			      "--port",
+			      port,
+			      "--device-id",
+			      dev,
+			      NULL};
 	pid_t pid = h_spawn(argv, log);
 	if (!h_wait_lines(h_path(log), "subscribed", 1, 5000))
 		h_note("simulator %s did not subscribe; log %s", dev, h_path(log));
@@ -232,8 +238,8 @@ static void part_broker_restarts(pid_t *broker, pid_t bridge)
 					best = s->t1;
 			}
 		long ms = best == UINT64_MAX ? -1 : (long)(best - cyc[k].up);
-		h_note("restart %d: outage %d ms, reads resumed %ld ms after the broker returned", k,
-		       outage_ms[k - 1], ms);
+		h_note("restart %d: outage %d ms, reads resumed %ld ms after the broker returned",
+		       k, outage_ms[k - 1], ms);
 		if (ms < 0 || ms > 2000 + 300)
 			slow++;
 	}
@@ -257,7 +263,8 @@ static void part_broker_restarts(pid_t *broker, pid_t bridge)
 				if (s->rc >= 0 && s->t0 > cyc[k].set_at + MAX_AGE_A + slack &&
 				    s->rc < cyc[k].value) {
 					if (stale++ < 5)
-						h_note("stale: read at +%llu ms after value %ld was set "
+						h_note("stale: read at +%llu ms after value %ld "
+						       "was set "
 						       "returned %ld",
 						       (unsigned long long)(s->t0 - cyc[k].set_at),
 						       cyc[k].value, s->rc);
@@ -266,16 +273,17 @@ static void part_broker_restarts(pid_t *broker, pid_t bridge)
 				    s->t1 < cyc[k].up) {
 					outage_reads++;
 					if (s->rc >= 0 && outage_values++ < 5)
-						h_note("answered during outage %d at +%llu ms: %ld", k,
-						       (unsigned long long)(s->t0 - cyc[k].down), s->rc);
+						h_note("answered during outage %d at +%llu ms: %ld",
+						       k, (unsigned long long)(s->t0 - cyc[k].down),
+						       s->rc);
 				}
 			}
 		}
 	}
 	h_note("%d reads by %d clients: %d answered, %d connection errors, %d in outage windows",
 	       total, READERS, ok, conn_err, outage_reads);
-	h_ok(total > 200 && ok > total / 3, "the clients kept reading (%d reads, %d answered)", total,
-	     ok);
+	h_ok(total > 200 && ok > total / 3, "the clients kept reading (%d reads, %d answered)",
+	     total, ok);
 	h_ok(stale == 0, "no answer older than max_age after a value changed (%d stale)", stale);
 	h_ok(outage_reads > 0 && outage_values == 0,
 	     "reads during an outage older than max_age are refused (%d of %d answered)",
@@ -326,7 +334,8 @@ static int fake_answer(struct fake_logger *fl, int fd, const struct v5_frame *f)
 	}
 	if (n < 0)
 		return 0;
-	n = v5_encode_answer(frame, sizeof frame, SOL_SERIAL, f->seq, (uint8_t)r, 100, rtu, (size_t)n);
+	n = v5_encode_answer(frame, sizeof frame, SOL_SERIAL, f->seq, (uint8_t)r, 100, rtu,
+			     (size_t)n);
 	if (n < 0)
 		return 0;
 	size_t len = act == SOL_FULL ? (size_t)n : (size_t)n / 2;
@@ -373,7 +382,8 @@ static void *fake_logger_main(void *arg)
 				off += v5_stream_feed(&st, in + off, (size_t)k - off);
 				struct v5_frame f;
 				while (alive && v5_stream_next(&st, &f) == 1)
-					if (f.control == V5_CTRL_REQUEST && fake_answer(fl, fd, &f) < 0)
+					if (f.control == V5_CTRL_REQUEST &&
+					    fake_answer(fl, fd, &f) < 0)
 						alive = 0;
 			}
 		}
@@ -555,8 +565,8 @@ int main(void)
 		 "    timeout = %d; max_age = 0; poll = 0; min_interval = 0;\n"
 		 "    solarman = { host = \"127.0.0.1\"; port = %d; serial = %u; slave = 1; }; }\n"
 		 ");\n",
-		 bridge_port, h_maps_dir(), TIMEOUT_A, MAX_AGE_A, broker_port, APP, DEV_A, TIMEOUT_C,
-		 broker_port, APP_C, DEV_C, TIMEOUT_SOL, fl.port, SOL_SERIAL);
+		 bridge_port, h_maps_dir(), TIMEOUT_A, MAX_AGE_A, broker_port, APP, DEV_A,
+		 TIMEOUT_C, broker_port, APP_C, DEV_C, TIMEOUT_SOL, fl.port, SOL_SERIAL);
 	pid_t bridge = h_bridge_start(h_write_file("bridge.conf", conf), bridge_port, "bridge.log");
 	if (!h_ok(bridge > 0, "bridge started"))
 		return h_done();

@@ -125,7 +125,8 @@ static const char *inst__xml_problem(const char *s)
 		}
 		int closing = p[1] == '/';
 		const char *n = p + 1 + closing;
-		size_t nl = strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:.");
+		size_t nl =
+		    strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:.");
 		if (nl == 0 || nl >= 64)
 			return "bad tag name";
 		int quotes = 0;
@@ -137,7 +138,8 @@ static const char *inst__xml_problem(const char *s)
 		if (closing) {
 			if (depth == 0 || strlen(stack[depth - 1]) != nl ||
 			    strncmp(stack[depth - 1], n, nl) != 0) {
-				snprintf(why, sizeof why, "</%.*s> closes nothing open", (int)nl, n);
+				snprintf(why, sizeof why, "</%.*s> closes nothing open", (int)nl,
+					 n);
 				return why;
 			}
 			depth--;
@@ -198,8 +200,8 @@ static void inst__tree(const char *dest)
 	if (d)
 		closedir(d);
 	h_ok(nmaps > 0, "the tree ships maps (%d maps/*.conf)", nmaps);
-	h_ok(nmaps > 0 && missing == 0, "every maps/*.conf is in usr/share/modbridge/maps (%d missing)",
-	     missing);
+	h_ok(nmaps > 0 && missing == 0,
+	     "every maps/*.conf is in usr/share/modbridge/maps (%d missing)", missing);
 
 	snprintf(path, sizeof path, "%s/etc/modbridge/modbridge.conf.example", dest);
 	h_ok(inst__same("init/modbridge.conf.example", path),
@@ -224,18 +226,22 @@ static void inst__tree(const char *dest)
 	snprintf(path, sizeof path, "%s/usr/bin/modbridge", dest);
 	const char *chk[] = {path, "--check", "-c", src, NULL};
 	rc = h_run(chk, inst__out, sizeof inst__out, 20000);
-	if (!h_ok(rc == 0 && strstr(inst__out, "OK"), "installed binary --check accepts the example "
-						       "config with the installed maps"))
+	if (!h_ok(rc == 0 && strstr(inst__out, "OK"),
+		  "installed binary --check accepts the example "
+		  "config with the installed maps"))
 		h_note("%s", inst__out);
 }
 
 static void inst__scripts(void)
 {
-	const char *scripts[] = {"init/openwrt/files/modbridge.init", "tests/demo.sh", "init/cross.sh"};
+	const char *scripts[] = {"init/openwrt/files/modbridge.init", "tests/demo.sh",
+				 "init/cross.sh"};
 	int sc = inst__have("shellcheck");
 	for (size_t i = 0; i < sizeof scripts / sizeof *scripts; i++) {
 		const char *argv[] = {"sh", "-n", scripts[i], NULL};
-		int rc = access(scripts[i], R_OK) == 0 ? h_run(argv, inst__out, sizeof inst__out, 10000) : -1;
+		int rc = access(scripts[i], R_OK) == 0
+			     ? h_run(argv, inst__out, sizeof inst__out, 10000)
+			     : -1;
 		h_ok(rc == 0, "sh -n %s (%s)", scripts[i], rc == 0 ? "ok" : inst__out);
 		if (!sc)
 			continue;
@@ -253,12 +259,13 @@ static void inst__scripts(void)
  * shell functions that record what they are given. */
 static void inst__procd(void)
 {
-	const char *conf = h_write_file("site.conf", "# port = 1\n"
-						     "modbus = {\n"
-						     "  listen = \"0.0.0.0\";\n"
-						     "  port = 1502;\n"
-						     "};\n"
-						     "devices = ( { mqtt = { port = 1883; }; } );\n");
+	const char *conf =
+	    h_write_file("site.conf", "# port = 1\n"
+				      "modbus = {\n"
+				      "  listen = \"0.0.0.0\";\n"
+				      "  port = 1502;\n"
+				      "};\n"
+				      "devices = ( { mqtt = { port = 1883; }; } );\n");
 	char script[4096];
 	snprintf(script, sizeof script,
 		 "uci() { case \"$3\" in modbridge.main.enabled) echo \"$EN\";; "
@@ -292,7 +299,8 @@ static void inst__procd(void)
 	h_ok(strstr(o, want) != NULL, "procd command line is modbridge -c <uci config> --syslog");
 	snprintf(want, sizeof want, "param file %s", conf);
 	h_ok(strstr(o, want) != NULL, "procd watches the config file");
-	h_ok(strstr(o, "param respawn") && strstr(o, "param stdout 1") && strstr(o, "param stderr 1"),
+	h_ok(strstr(o, "param respawn") && strstr(o, "param stdout 1") &&
+		 strstr(o, "param stderr 1"),
 	     "procd: respawn, stdout and stderr to syslog");
 	h_ok(strstr(o, "mdns modbus tcp 1502") != NULL,
 	     "mDNS announces the port of the config's modbus group (1502, not mqtt's 1883)");
@@ -316,24 +324,24 @@ static void inst__files(void)
 	static const struct {
 		const char *key, *value;
 	} keys[] = {
-		{"Type", "simple"},
-		{"ExecStart", "/usr/bin/modbridge -c /etc/modbridge/modbridge.conf"},
-		{"ExecReload", "/bin/kill -HUP $MAINPID"},
-		{"DynamicUser", "yes"},
-		{"AmbientCapabilities", "CAP_NET_BIND_SERVICE"},
-		{"CapabilityBoundingSet", "CAP_NET_BIND_SERVICE"},
-		{"NoNewPrivileges", "yes"},
-		{"ProtectSystem", "strict"},
-		{"ProtectHome", "yes"},
-		{"PrivateTmp", "yes"},
-		{"RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"},
-		{"Restart", "on-failure"},
-		{"WantedBy", "multi-user.target"},
+	    {"Type", "simple"},
+	    {"ExecStart", "/usr/bin/modbridge -c /etc/modbridge/modbridge.conf"},
+	    {"ExecReload", "/bin/kill -HUP $MAINPID"},
+	    {"DynamicUser", "yes"},
+	    {"AmbientCapabilities", "CAP_NET_BIND_SERVICE"},
+	    {"CapabilityBoundingSet", "CAP_NET_BIND_SERVICE"},
+	    {"NoNewPrivileges", "yes"},
+	    {"ProtectSystem", "strict"},
+	    {"ProtectHome", "yes"},
+	    {"PrivateTmp", "yes"},
+	    {"RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"},
+	    {"Restart", "on-failure"},
+	    {"WantedBy", "multi-user.target"},
 	};
 	for (size_t i = 0; t && i < sizeof keys / sizeof *keys; i++) {
 		const char *v = inst__unit_value(t, keys[i].key);
-		h_ok(v && strcmp(v, keys[i].value) == 0, "systemd unit: %s=%s (got %s)", keys[i].key,
-		     keys[i].value, v ? v : "nothing");
+		h_ok(v && strcmp(v, keys[i].value) == 0, "systemd unit: %s=%s (got %s)",
+		     keys[i].key, keys[i].value, v ? v : "nothing");
 	}
 	free(t);
 
@@ -352,18 +360,18 @@ static void inst__files(void)
 
 	t = inst__slurp("init/openwrt/Makefile", NULL);
 	h_ok(t && strstr(t, "include $(TOPDIR)/rules.mk") && strstr(t, "PKG_NAME:=modbridge") &&
-		     strstr(t, "BuildPackage,modbridge"),
+		 strstr(t, "BuildPackage,modbridge"),
 	     "OpenWrt package Makefile: rules.mk, PKG_NAME, BuildPackage");
-	h_ok(t && strstr(t, "+libuv") && strstr(t, "+libconfig") && strstr(t, "+libmosquitto-ssl") &&
-		     strstr(t, "+libmosquitto-nossl"),
+	h_ok(t && strstr(t, "+libuv") && strstr(t, "+libconfig") &&
+		 strstr(t, "+libmosquitto-ssl") && strstr(t, "+libmosquitto-nossl"),
 	     "OpenWrt package depends on libuv, libconfig, libmosquitto (ssl and nossl variants)");
 	h_ok(t && strstr(t, "/etc/modbridge/\n") && strstr(t, "/etc/config/modbridge\n") &&
-		     strstr(t, "/usr/share/modbridge/maps"),
+		 strstr(t, "/usr/share/modbridge/maps"),
 	     "OpenWrt package: conffiles and maps directory");
 	free(t);
 	t = inst__slurp("init/openwrt/files/modbridge.config", NULL);
 	h_ok(t && strstr(t, "config modbridge 'main'") && strstr(t, "option enabled") &&
-		     strstr(t, "option config '/etc/modbridge/modbridge.conf'"),
+		 strstr(t, "option config '/etc/modbridge/modbridge.conf'"),
 	     "UCI file: section main with enabled and config");
 	free(t);
 }

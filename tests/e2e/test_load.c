@@ -34,7 +34,8 @@
 static int conn_open(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)port),
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	if (fd < 0)
 		return -1;
@@ -48,8 +49,18 @@ static int conn_open(int port)
 /* An FC03 request ADU. */
 static void req_read(uint8_t out[12], uint16_t tid, uint8_t unit, uint16_t addr, uint16_t count)
 {
-	uint8_t r[12] = {(uint8_t)(tid >> 8), (uint8_t)tid, 0, 0, 0, 6, unit, 3,
-			 (uint8_t)(addr >> 8), (uint8_t)addr, (uint8_t)(count >> 8), (uint8_t)count};
+	uint8_t r[12] = {(uint8_t)(tid >> 8),
+			 (uint8_t)tid,
+			 0,
+			 0,
+			 0,
+			 6,
+			 unit,
+			 3,
+			 (uint8_t)(addr >> 8),
+			 (uint8_t)addr,
+			 (uint8_t)(count >> 8),
+			 (uint8_t)count};
 	memcpy(out, r, sizeof r);
 }
 
@@ -158,12 +169,13 @@ static int settle_fds(pid_t pid, int want, int timeout_ms)
 static const char *config(const char *name, int port, int maxconn)
 {
 	char text[1024];
-	snprintf(text, sizeof text,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; max_connections = %d; "
-		 "idle_timeout = 60; };\n"
-		 "maps_path = [ \"%s\" ];\n"
-		 "devices = ( { name = \"scratch\"; unit_id = 1; map = \"scratch\"; memory = {}; } );\n",
-		 port, maxconn, h_maps_dir());
+	snprintf(
+	    text, sizeof text,
+	    "modbus = { listen = \"127.0.0.1\"; port = %d; max_connections = %d; "
+	    "idle_timeout = 60; };\n"
+	    "maps_path = [ \"%s\" ];\n"
+	    "devices = ( { name = \"scratch\"; unit_id = 1; map = \"scratch\"; memory = {}; } );\n",
+	    port, maxconn, h_maps_dir());
 	return h_write_file(name, text);
 }
 
@@ -246,8 +258,8 @@ static void part_churn(int port, pid_t bridge)
 	h_ok(bad == 0 && ok == expected, "every answer right (%d of %d, %d wrong)", ok, expected,
 	     bad);
 	int fds1 = settle_fds(bridge, fds0, 3000);
-	h_ok(fds0 > 0 && fds1 == fds0, "no descriptor leak after 1000 connections (%d before, %d after)",
-	     fds0, fds1);
+	h_ok(fds0 > 0 && fds1 == fds0,
+	     "no descriptor leak after 1000 connections (%d before, %d after)", fds0, fds1);
 }
 
 /* ------------------------------------------------- 2: max_connections -- */
@@ -432,7 +444,8 @@ static void part_nonreader(int port)
 	int small = 4096;
 	/* A small receive window, so that the bridge's answers back up soon. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)port),
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	if (!h_ok(fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0,
 		  "pipelining client connected")) {
@@ -468,7 +481,8 @@ static void part_nonreader(int port)
 			/* Meanwhile, someone else is served. */
 			uint16_t v[10];
 			checks++;
-			if (mb && modbus_read_registers(mb, 0, 10, v) == 10 && v[0] == 100 && v[9] == 109)
+			if (mb && modbus_read_registers(mb, 0, 10, v) == 10 && v[0] == 100 &&
+			    v[9] == 109)
 				served++;
 			next_check = h_now_ms() + 200;
 		}
@@ -479,8 +493,9 @@ static void part_nonreader(int port)
 	checks++;
 	if (mb && modbus_read_registers(mb, 0, 10, v) == 10 && v[0] == 100 && v[9] == 109)
 		served++;
-	h_note("non-reading client: %zu bytes of requests (%zu requests) sent, closed after %llu ms",
-	       sent, sent / 12, (unsigned long long)ms);
+	h_note(
+	    "non-reading client: %zu bytes of requests (%zu requests) sent, closed after %llu ms",
+	    sent, sent / 12, (unsigned long long)ms);
 	h_ok(closed, "the bridge closed the client that does not read (within 20 s)");
 	h_ok(checks > 0 && served == checks, "another client was served meanwhile (%d of %d)",
 	     served, checks);
@@ -520,8 +535,8 @@ int main(void)
 		int l0 = count_fds(limited);
 		part_limit(port2);
 		int l1 = settle_fds(limited, l0, 3000);
-		h_ok(l1 == l0, "no descriptor leak at the connection limit (%d before, %d after)", l0,
-		     l1);
+		h_ok(l1 == l0, "no descriptor leak at the connection limit (%d before, %d after)",
+		     l0, l1);
 		h_ok(h_bridge_stop(limited) == 0, "limited bridge exits 0 on SIGTERM");
 	}
 	return h_done();

@@ -72,8 +72,8 @@ static int sim_control(const char *dev, const char *what, const char *payload, c
 	snprintf(topic, sizeof topic, "sim/powergo/%s/%s", dev, what);
 	snprintf(port, sizeof port, "%d", broker_port);
 	int before = h_count_lines(h_path(log), echo);
-	const char *argv[] = {"mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-t", topic, "-m",
-			      payload, NULL};
+	const char *argv[] = {"mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-t",
+			      topic,	       "-m", payload,	  NULL};
 	if (h_run(argv, out, sizeof out, 5000) != 0)
 		return 0;
 	uint64_t end = h_now_ms() + 3000;
@@ -105,8 +105,18 @@ static pid_t start_sim(const char *dev, const char *log, const char *extra1, con
 {
 	char port[16];
 	snprintf(port, sizeof port, "%d", broker_port);
-	const char *argv[] = {h_bin("tests/sim/sim_powergo"), "--host", "127.0.0.1", "--port", port,
-			      "--device-id", dev, "--slow-ms", "1500", extra1, extra2, NULL};
+	const char *argv[] = {h_bin("tests/sim/sim_powergo"),
+			      "--host",
+			      "127.0.0.1",
+			      "--port",
+			      port,
+			      "--device-id",
+			      dev,
+			      "--slow-ms",
+			      "1500",
+			      extra1,
+			      extra2,
+			      NULL};
 	pid_t pid = h_spawn(argv, log);
 	if (!wait_file(h_path(log), "subscribed", 5000))
 		h_note("simulator %s did not subscribe; log %s", dev, h_path(log));
@@ -123,17 +133,18 @@ static pid_t start_tls_broker(int *plain_port, int *tls_port)
 	char out[4096];
 	const char *d = h_dir();
 	char cmd[4096];
-	snprintf(cmd, sizeof cmd,
-		 "cd '%s' && K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes' && "
-		 "openssl req -x509 $K -keyout ca.key -out ca.crt -days 2 -subj /CN=pg-test-ca && "
-		 "openssl req $K -keyout srv.key -out srv.csr -subj /CN=localhost && "
-		 "printf 'subjectAltName=DNS:localhost\\n' > ext.cnf && "
-		 "openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt "
-		 "-days 2 -extfile ext.cnf && "
-		 "openssl req $K -keyout cli.key -out cli.csr -subj /CN=modbridge && "
-		 "openssl x509 -req -in cli.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out cli.crt "
-		 "-days 2 && mosquitto_passwd -c -b pw bridge " TLS_PASSWORD " && chmod 644 pw *.key",
-		 d);
+	snprintf(
+	    cmd, sizeof cmd,
+	    "cd '%s' && K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes' && "
+	    "openssl req -x509 $K -keyout ca.key -out ca.crt -days 2 -subj /CN=pg-test-ca && "
+	    "openssl req $K -keyout srv.key -out srv.csr -subj /CN=localhost && "
+	    "printf 'subjectAltName=DNS:localhost\\n' > ext.cnf && "
+	    "openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt "
+	    "-days 2 -extfile ext.cnf && "
+	    "openssl req $K -keyout cli.key -out cli.csr -subj /CN=modbridge && "
+	    "openssl x509 -req -in cli.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out cli.crt "
+	    "-days 2 && mosquitto_passwd -c -b pw bridge " TLS_PASSWORD " && chmod 644 pw *.key",
+	    d);
 	const char *argv[] = {"sh", "-c", cmd, NULL};
 	if (h_run(argv, out, sizeof out, 20000) != 0) {
 		h_note("no TLS test: %s", out);
@@ -142,15 +153,16 @@ static pid_t start_tls_broker(int *plain_port, int *tls_port)
 	*plain_port = h_free_port();
 	*tls_port = h_free_port();
 	char conf[2048];
-	snprintf(conf, sizeof conf,
-		 "per_listener_settings true\n%s"
-		 "listener %d 127.0.0.1\nallow_anonymous true\n"
-		 "listener %d 127.0.0.1\ncafile %s/ca.crt\ncertfile %s/srv.crt\nkeyfile %s/srv.key\n"
-		 "require_certificate true\nallow_anonymous false\npassword_file %s/pw\n",
-		 getuid() == 0 ? "user root\n" : "", *plain_port, *tls_port, d, d, d, d);
+	snprintf(
+	    conf, sizeof conf,
+	    "per_listener_settings true\n%s"
+	    "listener %d 127.0.0.1\nallow_anonymous true\n"
+	    "listener %d 127.0.0.1\ncafile %s/ca.crt\ncertfile %s/srv.crt\nkeyfile %s/srv.key\n"
+	    "require_certificate true\nallow_anonymous false\npassword_file %s/pw\n",
+	    getuid() == 0 ? "user root\n" : "", *plain_port, *tls_port, d, d, d, d);
 	const char *path = h_write_file("mosquitto-tls.conf", conf);
 	const char *bargv[] = {access("/usr/sbin/mosquitto", X_OK) == 0 ? "/usr/sbin/mosquitto"
-									 : "mosquitto",
+									: "mosquitto",
 			       "-c", path, NULL};
 	pid_t pid = h_spawn(bargv, "mosquitto-tls.log");
 	if (pid <= 0 || h_wait_port(*plain_port, 5000) != 0 || h_wait_port(*tls_port, 5000) != 0) {
@@ -169,9 +181,10 @@ static void write_big_map(void)
 			      "name = \"pgbig\"; protocol = \"powergo\"; trust = \"generated\";\n"
 			      "registers = (\n");
 	for (int i = 0; i < 50; i++)
-		n += (size_t)snprintf(text + n, sizeof text - n,
-				      "  { address = %d; name = \"r%d\"; type = \"uint16\"; access = \"rw\"; }%s\n",
-				      1000 + i, 1000 + i, i < 49 ? "," : "");
+		n += (size_t)snprintf(
+		    text + n, sizeof text - n,
+		    "  { address = %d; name = \"r%d\"; type = \"uint16\"; access = \"rw\"; }%s\n",
+		    1000 + i, 1000 + i, i < 49 ? "," : "");
 	snprintf(text + n, sizeof text - n, ");\n");
 	h_write_file("maps/pgbig.conf", text);
 }
@@ -211,8 +224,8 @@ int main(void)
 			 "      tls = { ca_file = \"%s/ca.crt\"; cert_file = \"%s/cli.crt\";\n"
 			 "      key_file = \"%s/cli.key\"; }; };\n"
 			 "    powergo = { app_id = \"%s\"; device_id = \"%s\"; }; }",
-			 tls_port, TLS_PASSWORD, d, d, d, APP3, DEV3, tls_port, TLS_PASSWORD, d, d, d,
-			 APP3, DEV3);
+			 tls_port, TLS_PASSWORD, d, d, d, APP3, DEV3, tls_port, TLS_PASSWORD, d, d,
+			 d, APP3, DEV3);
 	}
 
 	write_big_map();
@@ -230,8 +243,8 @@ int main(void)
 		 "    mqtt = { host = \"127.0.0.1\"; port = %d; };\n"
 		 "    powergo = { app_id = \"%s\"; device_id = \"%s\"; }; }%s\n"
 		 ");\n",
-		 mb_port, h_path("maps"), h_maps_dir(), TIMEOUT_MS, broker_port, APP, DEV1, broker_port,
-		 APP, DEV2, tls_devices);
+		 mb_port, h_path("maps"), h_maps_dir(), TIMEOUT_MS, broker_port, APP, DEV1,
+		 broker_port, APP, DEV2, tls_devices);
 	const char *conf_path = h_write_file("modbridge.conf", conf);
 	/* h_path() rotates 8 buffers: keep our own copies. */
 	char blog[512], s1[512], s2[512];
@@ -278,22 +291,26 @@ int main(void)
 	       n < 0 ? modbus_strerror(errno) : "ok");
 	h_ok(n == 60 && r[39] == 1883 && r[40] == 0x4d51 && r[41] == 0x3132 && r[42] == 0x3300,
 	     "130..189 (60 registers): MQTT port 1883 and client ID \"MQ123\"");
-	h_ok(h_count_lines(s1, "req fc=03 addr=130 count=") == 1 && max_count(s1, "req fc=03") <= 43 &&
-		 h_count_lines(s1, "too long") == 0,
+	h_ok(h_count_lines(s1, "req fc=03 addr=130 count=") == 1 &&
+		 max_count(s1, "req fc=03") <= 43 && h_count_lines(s1, "too long") == 0,
 	     "split into reads of at most 43 registers (largest %d), nothing over 100 bytes",
 	     max_count(s1, "req fc=03"));
 	n = modbus_read_registers(mb, 120, 1, r);
-	h_ok(n == -1 && errno == EXC(0x02), "the Wi-Fi password (120) is not readable: exception 02");
+	h_ok(n == -1 && errno == EXC(0x02),
+	     "the Wi-Fi password (120) is not readable: exception 02");
 
 	/* --- TLS, password ---------------------------------------------------- */
 	if (tls_broker > 0) {
 		modbus_t *mb3 = h_modbus(mb_port, 3);
 		modbus_t *mb4 = h_modbus(mb_port, 4);
-		h_ok(wait_file(blog, "secure: link up", 10000), "TLS device: link up (client cert, password)");
+		h_ok(wait_file(blog, "secure: link up", 10000),
+		     "TLS device: link up (client cert, password)");
 		h_ok(mb3 && read1(mb3, 529) == 68 && read1(mb3, 1) == 0xA030,
 		     "TLS device: SOC 68 and version A030 over TLS");
-		h_ok(wait_file(blog, "not authorised", 5000), "wrong password: the broker's refusal is logged");
-		h_ok(mb4 && read1(mb4, 529) == -EXC(0x0A), "wrong password: link down -> exception 0A");
+		h_ok(wait_file(blog, "not authorised", 5000),
+		     "wrong password: the broker's refusal is logged");
+		h_ok(mb4 && read1(mb4, 529) == -EXC(0x0A),
+		     "wrong password: link down -> exception 0A");
 		h_ok(!h_file_contains(blog, TLS_PASSWORD), "no password in the bridge log");
 		if (mb3) {
 			modbus_close(mb3);
@@ -389,13 +406,15 @@ int main(void)
 	h_ok(set_mode("badcrc"), "simulator sends bad CRCs");
 	h_ok(read1(mb, 529) == -EXC(0x0B), "bad-CRC answer ignored -> 0B");
 	settle();
-	h_ok(wait_file(blog, "garage: dropped answer (checksum mismatch", 2000), "bridge logged the dropped bad-CRC answer");
+	h_ok(wait_file(blog, "garage: dropped answer (checksum mismatch", 2000),
+	     "bridge logged the dropped bad-CRC answer");
 	h_ok(set_mode("normal") && read1(mb, 529) == 68, "after bad CRCs: SOC 68");
 
 	h_ok(set_mode("wrongid"), "simulator answers with a wrong device ID");
 	h_ok(read1(mb, 529) == -EXC(0x0B), "wrong-ID answer ignored -> 0B");
 	settle();
-	h_ok(wait_file(blog, "garage: dropped answer (identifier mismatch", 2000), "bridge logged the dropped wrong-ID answer");
+	h_ok(wait_file(blog, "garage: dropped answer (identifier mismatch", 2000),
+	     "bridge logged the dropped wrong-ID answer");
 	h_ok(set_mode("normal") && read1(mb, 529) == 68, "after wrong IDs: SOC 68");
 
 	const char *late = "garage: dropped answer (no request in flight";
@@ -407,12 +426,14 @@ int main(void)
 	while (h_count_lines(blog, late) == lates && h_now_ms() < end)
 		h_sleep_ms(20);
 	h_ok(h_count_lines(blog, late) > lates, "the late answer was dropped");
-	h_ok(read1(mb, 529) == 68 && read1(mb, 1) == 0xA030, "after the late answer: reads are right");
+	h_ok(read1(mb, 529) == 68 && read1(mb, 1) == 0xA030,
+	     "after the late answer: reads are right");
 
 	/* --- the broker goes away and comes back --------------------------- */
 	int downs = h_count_lines(blog, "garage: link down");
 	h_stop(broker, 5000);
-	h_ok(wait_file(blog, "garage: link down", 5000) && h_count_lines(blog, "garage: link down") > downs,
+	h_ok(wait_file(blog, "garage: link down", 5000) &&
+		 h_count_lines(blog, "garage: link down") > downs,
 	     "broker stopped: link down");
 	h_ok(read1(mb, 529) == -EXC(0x0A), "link down and nothing fresh -> exception 0A");
 	broker = h_broker_restart(broker_port);
@@ -425,7 +446,8 @@ int main(void)
 			break;
 		h_sleep_ms(250);
 	}
-	h_ok(v == 68, "served again %llu ms after the broker restart, without restarting the bridge",
+	h_ok(v == 68,
+	     "served again %llu ms after the broker restart, without restarting the bridge",
 	     (unsigned long long)(h_now_ms() - t0));
 	h_ok(modbus_write_register(mb, 280, 1200) == 1 &&
 		 h_count_lines(s1, "req fc=06 addr=280 count=1 values=1200") == 1,
@@ -438,7 +460,8 @@ int main(void)
 	modbus_close(mb2);
 	modbus_free(mb2);
 	h_ok(h_bridge_stop(bridge) == 0, "bridge stopped cleanly");
-	h_ok(h_count_lines(blog, "connection lost") == lost && h_count_lines(blog, "disconnected") >= 1,
+	h_ok(h_count_lines(blog, "connection lost") == lost &&
+		 h_count_lines(blog, "disconnected") >= 1,
 	     "a clean MQTT disconnect at stop, not a lost connection");
 	h_stop(sim1, 3000);
 	h_stop(sim2, 3000);

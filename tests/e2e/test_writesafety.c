@@ -80,7 +80,8 @@ static int read_applied(const char *log, int d, int *applied, int *foreign)
 		if (sscanf(line, "applied addr=%u value=%u", &a, &v) != 2)
 			continue;
 		lines++;
-		if (a != (unsigned)(REG + d) || v < value_of(d, 0) || v > value_of(d, PER_DEV - 1)) {
+		if (a != (unsigned)(REG + d) || v < value_of(d, 0) ||
+		    v > value_of(d, PER_DEV - 1)) {
 			(*foreign)++;
 			continue;
 		}
@@ -107,9 +108,20 @@ int main(void)
 		snprintf(logname[d], sizeof logname[d], "lossy%d.log", d);
 		char seed[16];
 		snprintf(seed, sizeof seed, "%d", 1234 + d);
-		const char *argv[] = {h_bin("tests/sim/sim_lossy"), "--host", "127.0.0.1", "--port",
-				      port_s, "--device-id", devid[d], "--drop-req", "10",
-				      "--drop-ans", "10", "--seed", seed, NULL};
+		const char *argv[] = {h_bin("tests/sim/sim_lossy"),
+				      "--host",
+				      "127.0.0.1",
+				      "--port",
+				      port_s,
+				      "--device-id",
+				      devid[d],
+				      "--drop-req",
+				      "10",
+				      "--drop-ans",
+				      "10",
+				      "--seed",
+				      seed,
+				      NULL};
 		sims[d] = h_spawn(argv, logname[d]);
 	}
 	for (int d = 0; d < NDEV; d++) {
@@ -192,7 +204,8 @@ int main(void)
 				acked++;
 				if (applied[i] == 0) {
 					ack_missing++;
-					h_note("value %u acknowledged but never applied", value_of(d, i));
+					h_note("value %u acknowledged but never applied",
+					       value_of(d, i));
 				} else if (applied[i] > 1) {
 					ack_twice++;
 				}

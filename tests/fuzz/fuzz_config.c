@@ -10,10 +10,10 @@
 #include "config.h"
 #include "mb_error.h"
 
-#define FZ_CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			__builtin_trap(); \
+#define FZ_CHECK(cond)                                                                             \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			__builtin_trap();                                                          \
 	} while (0)
 
 static const char *fz_path(void)

@@ -12,10 +12,10 @@
 #include "map.h"
 #include "mb_error.h"
 
-#define FZ_CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			__builtin_trap(); \
+#define FZ_CHECK(cond)                                                                             \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			__builtin_trap();                                                          \
 	} while (0)
 
 /* The scratch file, one per process (parallel fuzzing jobs). */
@@ -43,7 +43,7 @@ static void fz_lookups(const struct map *m, int clean)
 		 * lookup may find the neighbour or nothing: only no crash counts. */
 		for (uint16_t w = 0; w < r->count; w++) {
 			const struct map_register *found =
-				map_find(m, r->table, (uint16_t)(r->address + w));
+			    map_find(m, r->table, (uint16_t)(r->address + w));
 			FZ_CHECK(!clean || found == r);
 		}
 		FZ_CHECK(map_find_name(m, r->name) != NULL);

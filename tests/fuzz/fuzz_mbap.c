@@ -16,10 +16,10 @@
 #include "mbdef.h"
 
 /* A violated property must crash, so that libFuzzer keeps the input. */
-#define FZ_CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			__builtin_trap(); \
+#define FZ_CHECK(cond)                                                                             \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			__builtin_trap();                                                          \
 	} while (0)
 
 /* The requests a stream holds, as far as it can be framed. */

@@ -16,10 +16,10 @@
 #include "mbdef.h"
 #include "powergo.h"
 
-#define FZ_CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			__builtin_trap(); \
+#define FZ_CHECK(cond)                                                                             \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			__builtin_trap();                                                          \
 	} while (0)
 
 static uint32_t fz_get32(const uint8_t *p)
@@ -52,10 +52,10 @@ static void fz_answer(const struct powergo_req *req, const uint8_t *data, size_t
 					       again, sizeof again);
 	} else {
 		FZ_CHECK(req->fc == MB_FC_WRITE_SINGLE || req->fc == MB_FC_WRITE_MULTIPLE);
-		n = powergo_encode_write_answer(
-			req->device, req->app, req->fc, req->addr,
-			req->fc == MB_FC_WRITE_SINGLE ? req->words[0] : req->count, again,
-			sizeof again);
+		n = powergo_encode_write_answer(req->device, req->app, req->fc, req->addr,
+						req->fc == MB_FC_WRITE_SINGLE ? req->words[0]
+									      : req->count,
+						again, sizeof again);
 	}
 	FZ_CHECK(n > 0 && (size_t)n == size);
 	FZ_CHECK(memcmp(again, data, size) == 0);
@@ -73,12 +73,12 @@ static void fz_request(uint32_t device, const uint8_t *data, size_t size)
 	if (device)
 		FZ_CHECK(in.dst == device);
 	struct powergo_req r = {
-		.app = in.src,
-		.device = in.dst,
-		.fc = in.fc,
-		.addr = in.addr,
-		.count = in.count,
-		.words = in.words,
+	    .app = in.src,
+	    .device = in.dst,
+	    .fc = in.fc,
+	    .addr = in.addr,
+	    .count = in.count,
+	    .words = in.words,
 	};
 	int n = powergo_encode_request(&r, again, sizeof again);
 	FZ_CHECK(n > 0 && (size_t)n == size);
@@ -87,8 +87,12 @@ static void fz_request(uint32_t device, const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint8_t fcs[] = {MB_FC_READ_HOLDING, MB_FC_READ_INPUT, MB_FC_WRITE_SINGLE,
-				      MB_FC_WRITE_MULTIPLE, 0x05, 0x00};
+	static const uint8_t fcs[] = {MB_FC_READ_HOLDING,
+				      MB_FC_READ_INPUT,
+				      MB_FC_WRITE_SINGLE,
+				      MB_FC_WRITE_MULTIPLE,
+				      0x05,
+				      0x00};
 	static const uint16_t counts[] = {1, 15, POWERGO_MAX_READ, MB_MAX_READ, 0};
 	uint16_t value = 0;
 	struct powergo_req req;
@@ -96,9 +100,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The IDs of the specification's examples. */
 	for (size_t i = 0; i < sizeof fcs; i++) {
 		for (size_t j = 0; j < sizeof counts / sizeof counts[0]; j++) {
-			req = (struct powergo_req){.app = 0x053461AD, .device = 0x15020115,
-						   .fc = fcs[i], .addr = 529,
-						   .count = fcs[i] == MB_FC_WRITE_SINGLE ? 1 : counts[j],
+			req = (struct powergo_req){.app = 0x053461AD,
+						   .device = 0x15020115,
+						   .fc = fcs[i],
+						   .addr = 529,
+						   .count =
+						       fcs[i] == MB_FC_WRITE_SINGLE ? 1 : counts[j],
 						   .words = &value};
 			fz_answer(&req, data, size);
 		}
@@ -106,8 +113,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* A request shaped after the frame, so that decoding goes deep. */
 	if (size >= 16) {
-		req = (struct powergo_req){.device = fz_get32(data), .app = fz_get32(data + 4),
-					   .fc = data[10] & 0x7F, .words = &value};
+		req = (struct powergo_req){.device = fz_get32(data),
+					   .app = fz_get32(data + 4),
+					   .fc = data[10] & 0x7F,
+					   .words = &value};
 		switch (req.fc) {
 		case MB_FC_WRITE_SINGLE:
 			req.addr = fz_get16(data + 11);

@@ -14,10 +14,10 @@
 #include "mb_error.h"
 #include "v5.h"
 
-#define FZ_CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			__builtin_trap(); \
+#define FZ_CHECK(cond)                                                                             \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			__builtin_trap();                                                          \
 	} while (0)
 
 #define FZ_MAX_FRAMES 1024
@@ -39,7 +39,8 @@ static void fz_rtu(const uint8_t *rtu, size_t len)
 {
 	struct v5_rtu_answer a;
 	if (v5_rtu_answer_decode(rtu, len, &a) == 0 && a.exception == 0 && a.data)
-		FZ_CHECK(a.data >= rtu && a.nbytes <= len && (size_t)(a.data - rtu) <= len - a.nbytes);
+		FZ_CHECK(a.data >= rtu && a.nbytes <= len &&
+			 (size_t)(a.data - rtu) <= len - a.nbytes);
 	struct v5_rtu_request r;
 	if (v5_rtu_request_decode(rtu, len, &r) == 0 && r.data)
 		FZ_CHECK(r.data >= rtu && 2u * r.count <= len &&

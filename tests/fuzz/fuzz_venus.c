@@ -16,10 +16,10 @@
 #include "mb_error.h"
 #include "venus.h"
 
-#define FZ_CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			__builtin_trap(); \
+#define FZ_CHECK(cond)                                                                             \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			__builtin_trap();                                                          \
 	} while (0)
 
 static int fz_inside(const char *s, size_t n, const char *buf, size_t len)
@@ -55,7 +55,8 @@ static void fz_reply(const char *buf, size_t len)
 	static const char *const keys[] = {"ret", "cd", "tot_i", "tim_0", "wifi_n", "mcp_w", ""};
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		const struct venus_pair *p = venus_find(&r, keys[i]);
-		FZ_CHECK(!p || (p->klen == strlen(keys[i]) && memcmp(p->key, keys[i], p->klen) == 0));
+		FZ_CHECK(!p ||
+			 (p->klen == strlen(keys[i]) && memcmp(p->key, keys[i], p->klen) == 0));
 	}
 
 	int ret = -1, ret2 = -1;
@@ -133,7 +134,8 @@ static void fz_template(const char *tmpl, size_t tlen, const uint8_t *rest, size
 	ok = venus_id_valid(tmpl);
 	FZ_CHECK(!ok || tlen == VENUS_ID_LEN);
 	int n = venus_topic(topic, sizeof topic, "hame_energy", tmpl, "App", "0123456789ab");
-	FZ_CHECK(n == MB_ETOOBIG || (n >= 0 && (size_t)n == strlen(topic) && n < (int)sizeof topic));
+	FZ_CHECK(n == MB_ETOOBIG ||
+		 (n >= 0 && (size_t)n == strlen(topic) && n < (int)sizeof topic));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -332,14 +332,15 @@ int h_run(const char *const argv[], char *out, size_t outlen, int timeout_ms)
 static pid_t h__broker(int port)
 {
 	char conf[256], name[64];
-	snprintf(conf, sizeof conf, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n",
-		 port);
+	snprintf(conf, sizeof conf,
+		 "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port);
 	snprintf(name, sizeof name, "mosquitto-%d.conf", port);
 	const char *path = h_write_file(name, conf);
 	const char *argv[] = {"mosquitto", "-c", path, NULL};
 	char bin[64];
 	/* Debian installs the broker in /usr/sbin, which a user's PATH may lack. */
-	snprintf(bin, sizeof bin, "%s", access("/usr/sbin/mosquitto", X_OK) == 0 ? "/usr/sbin/mosquitto" : "mosquitto");
+	snprintf(bin, sizeof bin, "%s",
+		 access("/usr/sbin/mosquitto", X_OK) == 0 ? "/usr/sbin/mosquitto" : "mosquitto");
 	argv[0] = bin;
 	snprintf(name, sizeof name, "mosquitto-%d.log", port);
 	pid_t pid = h_spawn(argv, name);

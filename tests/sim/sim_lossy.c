@@ -91,8 +91,8 @@ static void lossy_on_request(struct mosquitto *mosq, const uint8_t *buf, int len
 			printf("applied addr=%u value=%u\n", in.addr + i, in.words[i]);
 		}
 		n = powergo_encode_write_answer(
-			lossy_device, in.src, in.fc, in.addr,
-			in.fc == MB_FC_WRITE_SINGLE ? in.words[0] : in.count, out, sizeof out);
+		    lossy_device, in.src, in.fc, in.addr,
+		    in.fc == MB_FC_WRITE_SINGLE ? in.words[0] : in.count, out, sizeof out);
 		break;
 	default:
 		n = powergo_encode_exception(lossy_device, in.src, in.fc, MB_EXC_ILLEGAL_FUNCTION,
@@ -130,8 +130,7 @@ static void lossy_on_connect(struct mosquitto *mosq, void *obj, int rc)
 	mosquitto_subscribe(mosq, NULL, lossy_device_s, 0);
 }
 
-static void lossy_on_subscribe(struct mosquitto *mosq, void *obj, int mid, int nqos,
-			       const int *qos)
+static void lossy_on_subscribe(struct mosquitto *mosq, void *obj, int mid, int nqos, const int *qos)
 {
 	(void)mosq;
 	(void)obj;

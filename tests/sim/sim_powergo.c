@@ -39,7 +39,8 @@
 #include "powergo.h"
 
 enum sim_mode { SIM_NORMAL, SIM_SILENT, SIM_BADCRC, SIM_WRONGID, SIM_EXCEPTION, SIM_SLOW };
-static const char *const sim_mode_names[] = {"normal", "silent", "badcrc", "wrongid", "exception", "slow"};
+static const char *const sim_mode_names[] = {"normal",	"silent",    "badcrc",
+					     "wrongid", "exception", "slow"};
 
 static volatile sig_atomic_t sim_stop;
 static uint16_t sim_reg[65536];
@@ -101,19 +102,19 @@ static void sim_set_string(uint16_t addr, uint16_t words, const char *s)
 static void sim_seed(void)
 {
 	/* 5.3 status */
-	sim_set(1, 0xA030);           /* the document's version answer */
-	sim_set32(12, 0x15020115);    /* serial number */
+	sim_set(1, 0xA030);	   /* the document's version answer */
+	sim_set32(12, 0x15020115); /* serial number */
 	/* 5.1 communication configuration (defaults of the document) */
 	sim_set_string(110, 10, "yihui");
 	sim_set_string(120, 10, "yihui223");
-	sim_set32(130, 0xFFFFFFFF);   /* Wi-Fi static IP: DHCP */
+	sim_set32(130, 0xFFFFFFFF); /* Wi-Fi static IP: DHCP */
 	sim_set32(132, 0xFFFFFFFF);
 	sim_set32(134, 0xFFFFFFFF);
-	sim_set32(136, 0x08080808);   /* DNS 8.8.8.8 */
-	sim_set32(138, 0xC0A8010A);   /* DHCP-assigned 192.168.1.10 */
-	sim_set(140, 0x0003);         /* Wi-Fi mode: MQTT */
+	sim_set32(136, 0x08080808); /* DNS 8.8.8.8 */
+	sim_set32(138, 0xC0A8010A); /* DHCP-assigned 192.168.1.10 */
+	sim_set(140, 0x0003);	    /* Wi-Fi mode: MQTT */
 	sim_set(141, 5000);
-	sim_set32(142, 0xFFFFFFFF);   /* use the URL */
+	sim_set32(142, 0xFFFFFFFF); /* use the URL */
 	sim_set_string(144, 25, "3.122.9.160");
 	sim_set(169, 1883);
 	sim_set_string(170, 10, "MQ123");
@@ -123,16 +124,16 @@ static void sim_seed(void)
 	sim_set32(202, 0xF0000011);
 	sim_set32(204, 0xF0000012);
 	sim_set32(206, 0xF0000013);
-	sim_set(208, (uint16_t)-61);  /* Wi-Fi signal, dBm */
-	sim_set32(220, 0xC0A801C8);   /* Ethernet 192.168.1.200 */
+	sim_set(208, (uint16_t)-61); /* Wi-Fi signal, dBm */
+	sim_set32(220, 0xC0A801C8);  /* Ethernet 192.168.1.200 */
 	sim_set32(222, 0xFFFFFF00);
 	sim_set32(224, 0xC0A80101);
 	sim_set(230, 0x0000);
 	sim_set(231, 1000);
 	sim_set(265, 0);
 	/* 5.4 control */
-	sim_set(280, 800);            /* charging power, W */
-	sim_set(281, 3);              /* HEMS mode */
+	sim_set(280, 800); /* charging power, W */
+	sim_set(281, 3);   /* HEMS mode */
 	sim_set(306, 0x0000);
 	for (uint16_t a = 508; a <= 510; a++)
 		sim_set(a, 0);
@@ -149,7 +150,7 @@ static void sim_seed(void)
 	sim_set(550, (uint16_t)(30 << 8 | 45)); /* 30 min 45 s */
 	sim_set(551, 1);
 	sim_set(552, 0x0000);
-	sim_set(553, 0x173B);         /* 23:59 */
+	sim_set(553, 0x173B); /* 23:59 */
 	sim_set(554, 0x0000);
 	sim_set(555, 0x0000);
 	sim_set(558, 1);
@@ -157,8 +158,8 @@ static void sim_seed(void)
 	sim_set(560, 0x173B);
 	sim_set(561, 0x0000);
 	sim_set(562, 0x0000);
-	sim_set(568, 0);              /* backup port power, W */
-	sim_set(573, 2305);           /* 230.5 V */
+	sim_set(568, 0);    /* backup port power, W */
+	sim_set(573, 2305); /* 230.5 V */
 }
 
 static void sim_send(struct mosquitto *mosq, const char *topic, const uint8_t *buf, int len,
@@ -259,7 +260,8 @@ static void sim_on_request(struct mosquitto *mosq, const uint8_t *buf, int len)
 	if (in.fc == MB_FC_WRITE_SINGLE || in.fc == MB_FC_WRITE_MULTIPLE) {
 		n += snprintf(line + n, sizeof line - (size_t)n, " values=");
 		for (uint16_t i = 0; i < in.count && (size_t)n + 8 < sizeof line; i++)
-			n += snprintf(line + n, sizeof line - (size_t)n, "%s%u", i ? "," : "", in.words[i]);
+			n += snprintf(line + n, sizeof line - (size_t)n, "%s%u", i ? "," : "",
+				      in.words[i]);
 	}
 	char app_s[9];
 	powergo_format_id(in.src, app_s);
@@ -269,7 +271,8 @@ static void sim_on_request(struct mosquitto *mosq, const uint8_t *buf, int len)
 		return;
 	uint8_t exc = 0;
 	if (len > POWERGO_MAX_FRAME ||
-	    ((in.fc == MB_FC_READ_HOLDING || in.fc == MB_FC_READ_INPUT) && in.count > POWERGO_MAX_READ)) {
+	    ((in.fc == MB_FC_READ_HOLDING || in.fc == MB_FC_READ_INPUT) &&
+	     in.count > POWERGO_MAX_READ)) {
 		printf("too long: instruction %d bytes, %u registers\n", len, in.count);
 		exc = MB_EXC_ILLEGAL_VALUE;
 	} else if (sim_mode == SIM_EXCEPTION) {
@@ -281,14 +284,14 @@ static void sim_on_request(struct mosquitto *mosq, const uint8_t *buf, int len)
 	if (exc) {
 		n = powergo_encode_exception(from, in.src, in.fc, exc, out, sizeof out);
 	} else if (in.fc == MB_FC_READ_HOLDING || in.fc == MB_FC_READ_INPUT) {
-		n = powergo_encode_read_answer(from, in.src, in.fc, &sim_reg[in.addr], in.count, out,
-					       sizeof out);
+		n = powergo_encode_read_answer(from, in.src, in.fc, &sim_reg[in.addr], in.count,
+					       out, sizeof out);
 	} else {
 		for (uint16_t i = 0; i < in.count; i++)
 			sim_reg[in.addr + i] = in.words[i];
-		n = powergo_encode_write_answer(from, in.src, in.fc, in.addr,
-						in.fc == MB_FC_WRITE_SINGLE ? in.words[0] : in.count, out,
-						sizeof out);
+		n = powergo_encode_write_answer(
+		    from, in.src, in.fc, in.addr,
+		    in.fc == MB_FC_WRITE_SINGLE ? in.words[0] : in.count, out, sizeof out);
 	}
 	if (n < 0) {
 		printf("cannot answer: %s\n", mb_strerror(n));

@@ -56,12 +56,12 @@ static int fake_link(void *state)
 }
 
 static struct transport_ops fake_ops = {
-	.name = "fake",
-	.max_read = 40,
-	.open = fake_open,
-	.start = fake_start,
-	.abort = fake_abort,
-	.link_up = fake_link,
+    .name = "fake",
+    .max_read = 40,
+    .open = fake_open,
+    .start = fake_start,
+    .abort = fake_abort,
+    .link_up = fake_link,
 };
 
 /* ---------------------------------------------------------- fixtures -- */
@@ -95,9 +95,12 @@ static void write_map(void)
 	snprintf(map_path_buf, sizeof map_path_buf, "/tmp/mbtest-device-%d.conf", (int)getpid());
 	FILE *f = fopen(map_path_buf, "w");
 	assert_non_null(f);
-	fprintf(f, "name = \"t\"; protocol = \"solarman\"; trust = \"generated\";\nregisters = (\n");
+	fprintf(f,
+		"name = \"t\"; protocol = \"solarman\"; trust = \"generated\";\nregisters = (\n");
 	for (int i = 0; i < 10; i++)
-		fprintf(f, "{ address = %d; name = \"r%d\"; access = \"rw\"; min = 0; max = 1000; default = %d; },\n",
+		fprintf(f,
+			"{ address = %d; name = \"r%d\"; access = \"rw\"; min = 0; max = 1000; "
+			"default = %d; },\n",
 			i, i, 100 + i);
 	fprintf(f, "{ address = 10; name = \"u32\"; type = \"uint32\"; access = \"rw\"; },\n");
 	fprintf(f, "{ address = 20; name = \"ro\"; },\n");
@@ -110,7 +113,8 @@ static void write_map(void)
 	fprintf(f, "{ address = 401; name = \"n1\"; native = 1001; },\n");
 	fprintf(f, "{ address = 402; name = \"n2\"; native = 2000; },\n");
 	fprintf(f, "{ address = 5; name = \"in5\"; table = \"input\"; }\n");
-	fprintf(f, ");\ncommands = ( { name = \"grp\"; address = 300; count = 3; template = \"x={0}\"; } );\n");
+	fprintf(f, ");\ncommands = ( { name = \"grp\"; address = 300; count = 3; template = "
+		   "\"x={0}\"; } );\n");
 	fclose(f);
 }
 
@@ -203,7 +207,8 @@ static void memory_reads_defaults_and_stores_writes(void **state)
 	uint16_t out[10];
 	fake_ops.flags = TRANSPORT_CACHE_IS_STORE;
 	make_device(TRANSPORT_CACHE_IS_STORE, -1, -1, -1, -1, 0);
-	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 10, out, on_answer, NULL, &req), 0);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 10, out, on_answer, NULL, &req),
+			 0);
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(out[i], 100 + i);
 	uint16_t v = 7;
@@ -231,7 +236,8 @@ static void access_and_value_exceptions(void **state)
 			 MB_EXC_ILLEGAL_ADDRESS);
 	assert_int_equal(device_write(dev, MB_FC_WRITE_MULTIPLE, 300, 2, w, on_answer, NULL, &req),
 			 MB_EXC_ILLEGAL_ADDRESS);
-	assert_int_equal(device_write(dev, MB_FC_WRITE_MULTIPLE, 300, 3, w, on_answer, NULL, &req), 0);
+	assert_int_equal(device_write(dev, MB_FC_WRITE_MULTIPLE, 300, 3, w, on_answer, NULL, &req),
+			 0);
 	/* value outside min/max, quantities */
 	uint16_t big = 1001;
 	assert_int_equal(device_write(dev, MB_FC_WRITE_SINGLE, 0, 1, &big, on_answer, NULL, &req),
@@ -597,22 +603,22 @@ static void poll_refreshes_in_background(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(memory_reads_defaults_and_stores_writes),
-		cmocka_unit_test(access_and_value_exceptions),
-		cmocka_unit_test(stale_read_goes_native_then_caches),
-		cmocka_unit_test(concurrent_reads_coalesce),
-		cmocka_unit_test(reads_split_and_serialise),
-		cmocka_unit_test(timeout_gives_0B_and_aborts),
-		cmocka_unit_test(dropped_late_answer_ends_settling),
-		cmocka_unit_test(no_settle_when_answers_match),
-		cmocka_unit_test(write_acknowledged_only_after_device),
-		cmocka_unit_test(cancel_drops_queued_write),
-		cmocka_unit_test(link_down_answers_0A),
-		cmocka_unit_test(min_interval_spaces_transactions),
-		cmocka_unit_test(write_not_held_by_min_interval),
-		cmocka_unit_test(start_failure_returns_at_once),
-		cmocka_unit_test(read_all_coalesces_and_never_invents),
-		cmocka_unit_test(poll_refreshes_in_background),
+	    cmocka_unit_test(memory_reads_defaults_and_stores_writes),
+	    cmocka_unit_test(access_and_value_exceptions),
+	    cmocka_unit_test(stale_read_goes_native_then_caches),
+	    cmocka_unit_test(concurrent_reads_coalesce),
+	    cmocka_unit_test(reads_split_and_serialise),
+	    cmocka_unit_test(timeout_gives_0B_and_aborts),
+	    cmocka_unit_test(dropped_late_answer_ends_settling),
+	    cmocka_unit_test(no_settle_when_answers_match),
+	    cmocka_unit_test(write_acknowledged_only_after_device),
+	    cmocka_unit_test(cancel_drops_queued_write),
+	    cmocka_unit_test(link_down_answers_0A),
+	    cmocka_unit_test(min_interval_spaces_transactions),
+	    cmocka_unit_test(write_not_held_by_min_interval),
+	    cmocka_unit_test(start_failure_returns_at_once),
+	    cmocka_unit_test(read_all_coalesces_and_never_invents),
+	    cmocka_unit_test(poll_refreshes_in_background),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -793,13 +793,14 @@ static void test_find(void **state)
 		const struct map_register *r = map_reg(m, i);
 		uint32_t run = 0, a = r->address;
 		const struct map_register *q;
-		while (a <= 0xffff && (q = map_find(m, r->table, (uint16_t)a)) && (q->access & MAP_R) &&
-		       q->slot + (a - q->address) == r->slot + run) {
+		while (a <= 0xffff && (q = map_find(m, r->table, (uint16_t)a)) &&
+		       (q->access & MAP_R) && q->slot + (a - q->address) == r->slot + run) {
 			run++;
 			a++;
 		}
 		if (r->readable_run != run)
-			fail_msg("%s: readable_run %u, scan says %u", r->name, r->readable_run, run);
+			fail_msg("%s: readable_run %u, scan says %u", r->name, r->readable_run,
+				 run);
 	}
 	assert_int_equal(map_find(m, MAP_HOLDING, 1000)->readable_run, 200); /* blk_1000..1199 */
 

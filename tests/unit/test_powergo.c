@@ -81,15 +81,18 @@ static void test_doc_answers(void **state)
 {
 	(void)state;
 	struct powergo_answer a;
-	assert_int_equal(powergo_decode_answer(&req_version, doc_ans_version, sizeof doc_ans_version, &a), 0);
+	assert_int_equal(
+	    powergo_decode_answer(&req_version, doc_ans_version, sizeof doc_ans_version, &a), 0);
 	assert_int_equal(a.exception, 0);
 	assert_int_equal(a.count, 1);
 	assert_int_equal(a.words[0], 0xA030);
 
-	assert_int_equal(powergo_decode_answer(&req_status, doc_ans_status, sizeof doc_ans_status, &a), 0);
+	assert_int_equal(
+	    powergo_decode_answer(&req_status, doc_ans_status, sizeof doc_ans_status, &a), 0);
 	assert_int_equal(a.count, 15);
-	static const uint16_t want[15] = {0x0044, 0x0000, 0x0213, 0x0000, 0x0010, 0x0011, 0x0012, 0x0013,
-					  0x0014, 0x0015, 0x0016, 0x0000, 0xe240, 0x0001, 0x0000};
+	static const uint16_t want[15] = {0x0044, 0x0000, 0x0213, 0x0000, 0x0010,
+					  0x0011, 0x0012, 0x0013, 0x0014, 0x0015,
+					  0x0016, 0x0000, 0xe240, 0x0001, 0x0000};
 	assert_memory_equal(a.words, want, sizeof want);
 	assert_int_equal(a.words[0], 68); /* SOC 68 % */
 	/* 541-542: big-endian words, low word first: 0x0001e240 = 123456. */
@@ -104,20 +107,23 @@ static void test_device_side_roundtrip(void **state)
 	 * document's answer, byte for byte. */
 	struct powergo_request_in in;
 	uint8_t buf[POWERGO_BUF_LEN];
-	assert_int_equal(powergo_decode_request(doc_req_status, sizeof doc_req_status, DEV, &in), 0);
+	assert_int_equal(powergo_decode_request(doc_req_status, sizeof doc_req_status, DEV, &in),
+			 0);
 	assert_int_equal(in.src, APP);
 	assert_int_equal(in.dst, DEV);
 	assert_int_equal(in.fc, 3);
 	assert_int_equal(in.addr, 529);
 	assert_int_equal(in.count, 15);
-	static const uint16_t regs[15] = {0x0044, 0x0000, 0x0213, 0x0000, 0x0010, 0x0011, 0x0012, 0x0013,
-					  0x0014, 0x0015, 0x0016, 0x0000, 0xe240, 0x0001, 0x0000};
+	static const uint16_t regs[15] = {0x0044, 0x0000, 0x0213, 0x0000, 0x0010,
+					  0x0011, 0x0012, 0x0013, 0x0014, 0x0015,
+					  0x0016, 0x0000, 0xe240, 0x0001, 0x0000};
 	int n = powergo_encode_read_answer(DEV, APP, 3, regs, 15, buf, sizeof buf);
 	assert_int_equal(n, sizeof doc_ans_status);
 	assert_memory_equal(buf, doc_ans_status, sizeof doc_ans_status);
 	/* Addressed to another device: not ours. */
-	assert_int_equal(powergo_decode_request(doc_req_status, sizeof doc_req_status, 0x15020116u, &in),
-			 MB_EID);
+	assert_int_equal(
+	    powergo_decode_request(doc_req_status, sizeof doc_req_status, 0x15020116u, &in),
+	    MB_EID);
 	/* Device 0 takes any destination. */
 	assert_int_equal(powergo_decode_request(doc_req_status, sizeof doc_req_status, 0, &in), 0);
 }
@@ -154,8 +160,9 @@ static void test_write_frames(void **state)
 	assert_int_equal(powergo_decode_answer(&w1, buf, (size_t)n, &a), MB_EPARSE);
 
 	/* FC16: 551-552 (charge enable, period 1 start) = 1, 23:59. */
-	static const uint8_t fc16[] = {0x05, 0x34, 0x61, 0xad, 0x15, 0x02, 0x01, 0x15, 0x03, 0x51, 0x10,
-				       0x02, 0x27, 0x00, 0x02, 0x04, 0x00, 0x01, 0x17, 0x3b, 0xb7, 0xd3};
+	static const uint8_t fc16[] = {0x05, 0x34, 0x61, 0xad, 0x15, 0x02, 0x01, 0x15,
+				       0x03, 0x51, 0x10, 0x02, 0x27, 0x00, 0x02, 0x04,
+				       0x00, 0x01, 0x17, 0x3b, 0xb7, 0xd3};
 	static const uint8_t fc16_echo[] = {0x15, 0x02, 0x01, 0x15, 0x05, 0x34, 0x61, 0xad, 0x03,
 					    0x51, 0x10, 0x02, 0x27, 0x00, 0x02, 0xfc, 0x2b};
 	uint16_t vv[2] = {1, 0x173B};
@@ -180,10 +187,10 @@ static void test_write_frames(void **state)
 	w3.count++;
 	assert_true(powergo_encode_request(&w3, buf, sizeof buf) > 100);
 	/* ...and the largest read's answer is at most 100 bytes. */
-	assert_int_equal(powergo_encode_read_answer(DEV, APP, 3, many, POWERGO_MAX_READ, buf, sizeof buf),
-			 100);
-	assert_true(powergo_encode_read_answer(DEV, APP, 3, many, POWERGO_MAX_READ + 1, buf, sizeof buf) >
-		    100);
+	assert_int_equal(
+	    powergo_encode_read_answer(DEV, APP, 3, many, POWERGO_MAX_READ, buf, sizeof buf), 100);
+	assert_true(powergo_encode_read_answer(DEV, APP, 3, many, POWERGO_MAX_READ + 1, buf,
+					       sizeof buf) > 100);
 
 	/* Bad requests the encoder refuses. */
 	struct powergo_req bad = {APP, DEV, MB_FC_WRITE_SINGLE, 1, 2, vv};
@@ -199,8 +206,8 @@ static void test_write_frames(void **state)
 static void test_exception(void **state)
 {
 	(void)state;
-	static const uint8_t exc[] = {0x15, 0x02, 0x01, 0x15, 0x05, 0x34, 0x61, 0xad,
-				      0x03, 0x51, 0x83, 0x02, 0xc0, 0xe0};
+	static const uint8_t exc[] = {0x15, 0x02, 0x01, 0x15, 0x05, 0x34, 0x61,
+				      0xad, 0x03, 0x51, 0x83, 0x02, 0xc0, 0xe0};
 	struct powergo_answer a;
 	uint8_t buf[32];
 	assert_int_equal(powergo_decode_answer(&req_status, exc, sizeof exc, &a), 0);
@@ -219,7 +226,8 @@ static void test_exception(void **state)
 	reseal(buf, sizeof exc);
 	assert_int_equal(powergo_decode_answer(&req_status, buf, sizeof exc, &a), MB_EFUNC);
 	/* An exception frame with a trailing byte. */
-	int n = powergo_encode_read_answer(DEV, APP, 0x83, (const uint16_t[]){0x0200}, 1, buf, sizeof buf);
+	int n = powergo_encode_read_answer(DEV, APP, 0x83, (const uint16_t[]){0x0200}, 1, buf,
+					   sizeof buf);
 	assert_true(n > 0);
 	assert_int_equal(powergo_decode_answer(&req_status, buf, (size_t)n, &a), MB_ETOOBIG);
 }
@@ -250,8 +258,8 @@ static void test_malformed(void **state)
 	f[7] ^= 1;
 	assert_int_equal(powergo_decode_answer(&req_status, f, len, &a), MB_EID);
 	/* The request itself echoed back (IDs the wrong way round). */
-	assert_int_equal(powergo_decode_answer(&req_status, doc_req_status, sizeof doc_req_status, &a),
-			 MB_EID);
+	assert_int_equal(
+	    powergo_decode_answer(&req_status, doc_req_status, sizeof doc_req_status, &a), MB_EID);
 
 	/* RTU address other than 0x51 (CRC correct for it). */
 	memcpy(f, doc_ans_status, len);
@@ -285,8 +293,9 @@ static void test_malformed(void **state)
 
 	/* The answer to the version read is not the answer to the status read:
 	 * its byte count does not match the 15 registers asked for. */
-	assert_int_equal(powergo_decode_answer(&req_status, doc_ans_version, sizeof doc_ans_version, &a),
-			 MB_ERANGE);
+	assert_int_equal(
+	    powergo_decode_answer(&req_status, doc_ans_version, sizeof doc_ans_version, &a),
+	    MB_ERANGE);
 	assert_int_equal(powergo_decode_answer(&req_version, doc_ans_status, len, &a), MB_ERANGE);
 
 	/* Byte count right, data missing (sealed): short. One byte too many: too big. */
@@ -331,14 +340,10 @@ static void test_bad_requests(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ids),
-	    cmocka_unit_test(test_doc_requests),
-	    cmocka_unit_test(test_doc_answers),
-	    cmocka_unit_test(test_device_side_roundtrip),
-	    cmocka_unit_test(test_write_frames),
-	    cmocka_unit_test(test_exception),
-	    cmocka_unit_test(test_malformed),
-	    cmocka_unit_test(test_bad_requests),
+	    cmocka_unit_test(test_ids),		 cmocka_unit_test(test_doc_requests),
+	    cmocka_unit_test(test_doc_answers),	 cmocka_unit_test(test_device_side_roundtrip),
+	    cmocka_unit_test(test_write_frames), cmocka_unit_test(test_exception),
+	    cmocka_unit_test(test_malformed),	 cmocka_unit_test(test_bad_requests),
 	};
 	return cmocka_run_group_tests_name("powergo", tests, NULL, NULL);
 }
