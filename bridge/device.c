@@ -1,8 +1,9 @@
 /* The device model: a register cache with timestamps, a FIFO of native
  * transactions of which one is in flight at a time, coalescing of reads that
- * wait for the same registers, per-request deadlines, background polling and
- * a minimum interval between native transactions (DESIGN.md, "Cache,
- * polling, coalescing"). Transports only see one struct txn at a time. */
+ * wait for the same registers, per-request deadlines, background polling, a
+ * minimum interval between native reads and a settle time after a timeout
+ * (DESIGN.md, "Cache, polling, coalescing"; docs/user-guide.md). Transports
+ * only see one struct txn at a time. */
 #include "device.h"
 
 #include <stdlib.h>
@@ -19,8 +20,7 @@ enum dtxn_kind { DTXN_CLIENT, DTXN_POLL };
 
 /* A native transaction with the device's bookkeeping around it. */
 struct dtxn {
-	struct txn t; /* what the transport sees */
-	struct device *dev;
+	struct txn t;	   /* what the transport sees */
 	struct dtxn *next; /* queue order */
 	enum dtxn_kind kind;
 	int read_all;	  /* TRANSPORT_READ_ALL read */
@@ -75,7 +75,7 @@ struct device {
 	struct device_req *req_head, *req_tail;
 	uv_timer_t req_timer;	/* earliest request deadline */
 	uv_timer_t txn_timer;	/* in-flight transaction timeout */
-	uv_timer_t pump_timer;	/* min_interval gate */
+	uv_timer_t pump_timer;	/* min_interval and settle gate */
 	uv_timer_t poll_timer;	/* background refresh */
 	uv_timer_t later_timer; /* device_refresh_later */
 	struct device_stats stats;
@@ -234,12 +234,11 @@ static int device__fresh_since(struct device *dev, int table, uint16_t addr, uin
 
 /* ------------------------------------------------------- transactions -- */
 
-static struct dtxn *device__txn_new(struct device *dev, enum txn_op op, uint16_t nwords)
+static struct dtxn *device__txn_new(enum txn_op op, uint16_t nwords)
 {
 	struct dtxn *d = calloc(1, sizeof *d + nwords * sizeof(uint16_t));
 	if (!d)
 		return NULL;
-	d->dev = dev;
 	d->t.op = op;
 	d->t.words = d->wbuf;
 	return d;
@@ -592,7 +591,7 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 	if (dev->ops->flags & TRANSPORT_READ_ALL) {
 		struct dtxn *d = device__find_read(dev, 0, 0, 0, 1);
 		if (!d) {
-			if (!(d = device__txn_new(dev, TXN_READ, 0)))
+			if (!(d = device__txn_new(TXN_READ, 0)))
 				return MB_ENOMEM;
 			d->read_all = 1;
 			d->kind = kind;
@@ -626,7 +625,7 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 			n = first->count;
 		struct dtxn *d = device__find_read(dev, table, (uint16_t)start, (uint16_t)n, 0);
 		if (!d) {
-			if (!(d = device__txn_new(dev, TXN_READ, 0)))
+			if (!(d = device__txn_new(TXN_READ, 0)))
 				return MB_ENOMEM;
 			d->kind = kind;
 			d->t.table = (uint8_t)table;
@@ -646,18 +645,16 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 	return 0;
 }
 
-/* Exception for a range whose registers are missing or lack `access`. */
-static int device__check_access(const struct device *dev, int table, uint16_t addr, uint16_t count,
-				int access, int whole)
+/* 02 unless every address of the range is in a writable holding register
+ * that the range covers whole: half a 32-bit value can be neither
+ * range-checked nor sent as a native command. */
+static int device__check_writable(const struct device *dev, uint16_t addr, uint16_t count)
 {
 	uint32_t a = addr, end = (uint32_t)addr + count;
 	while (a < end) {
-		const struct map_register *r = map_find(dev->map, table, (uint16_t)a);
-		if (!r || !(r->access & access))
-			return MB_EXC_ILLEGAL_ADDRESS;
-		/* Writes must cover whole registers: half a 32-bit value
-		 * cannot be range-checked nor sent as a native command. */
-		if (whole && (r->address < addr || (uint32_t)r->address + r->count > end))
+		const struct map_register *r = map_find(dev->map, MAP_HOLDING, (uint16_t)a);
+		if (!r || !(r->access & MAP_W) || r->address < addr ||
+		    (uint32_t)r->address + r->count > end)
 			return MB_EXC_ILLEGAL_ADDRESS;
 		a = (uint32_t)r->address + r->count;
 	}
@@ -747,7 +744,7 @@ static int device__check_values(const struct device *dev, uint16_t addr, uint16_
 static struct dtxn *device__write_txn(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
 				      const uint16_t *words)
 {
-	struct dtxn *d = device__txn_new(dev, TXN_WRITE, count);
+	struct dtxn *d = device__txn_new(TXN_WRITE, count);
 	if (!d)
 		return NULL;
 	const struct map_register *r = map_find(dev->map, MAP_HOLDING, addr);
@@ -768,7 +765,7 @@ int device_write(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
 		return MB_EXC_ILLEGAL_FUNCTION;
 	if (count == 0 || count > MB_MAX_WRITE)
 		return MB_EXC_ILLEGAL_VALUE;
-	int exc = device__check_access(dev, MAP_HOLDING, addr, count, MAP_W, 1);
+	int exc = device__check_writable(dev, addr, count);
 	if (exc)
 		return exc;
 	const struct map_command *cmd = map_find_command(dev->map, addr, count);
