@@ -23,3 +23,17 @@ uint16_t crc16_modbus(const uint8_t *buf, size_t len)
 		crc = (uint16_t)((crc >> 8) ^ crc16__table[(crc ^ buf[i]) & 0xFF]);
 	return crc;
 }
+
+size_t crc16_append(uint8_t *buf, size_t n)
+{
+	uint16_t crc = crc16_modbus(buf, n);
+	buf[n] = (uint8_t)crc;
+	buf[n + 1] = (uint8_t)(crc >> 8);
+	return n + 2;
+}
+
+int crc16_ok(const uint8_t *buf, size_t n)
+{
+	uint16_t crc = crc16_modbus(buf, n - 2);
+	return buf[n - 2] == (uint8_t)crc && buf[n - 1] == (uint8_t)(crc >> 8);
+}

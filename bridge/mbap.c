@@ -7,17 +7,7 @@
 
 #include "mb_error.h"
 #include "mbdef.h"
-
-static uint16_t mbap__get16(const uint8_t *p)
-{
-	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
-static void mbap__put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
+#include "pdu.h"
 
 /* --- request decoding ---------------------------------------------------- */
 
@@ -32,8 +22,8 @@ static void mbap__decode_read(const uint8_t *pdu, size_t n, struct mbap_req *req
 		req->exc = MB_EXC_ILLEGAL_VALUE;
 		return;
 	}
-	req->addr = mbap__get16(pdu + 1);
-	req->count = mbap__get16(pdu + 3);
+	req->addr = pdu_get16(pdu + 1);
+	req->count = pdu_get16(pdu + 3);
 	if (req->count < 1 || req->count > MB_MAX_READ)
 		req->exc = MB_EXC_ILLEGAL_VALUE;
 	else if ((uint32_t)req->addr + req->count > 0x10000)
@@ -47,9 +37,9 @@ static void mbap__decode_write_single(const uint8_t *pdu, size_t n, struct mbap_
 		req->exc = MB_EXC_ILLEGAL_VALUE;
 		return;
 	}
-	req->addr = mbap__get16(pdu + 1);
+	req->addr = pdu_get16(pdu + 1);
 	req->count = 1;
-	req->value = mbap__get16(pdu + 3);
+	req->value = pdu_get16(pdu + 3);
 }
 
 /* FC16: address, quantity 1..123, byte count = 2 * quantity, then exactly
@@ -60,8 +50,8 @@ static void mbap__decode_write_multiple(const uint8_t *pdu, size_t n, struct mba
 		req->exc = MB_EXC_ILLEGAL_VALUE;
 		return;
 	}
-	req->addr = mbap__get16(pdu + 1);
-	req->count = mbap__get16(pdu + 3);
+	req->addr = pdu_get16(pdu + 1);
+	req->count = pdu_get16(pdu + 3);
 	uint8_t bytes = pdu[5];
 	if (req->count < 1 || req->count > MB_MAX_WRITE || bytes != req->count * 2u ||
 	    n != 6u + bytes) {
@@ -112,11 +102,11 @@ int mbap_parse(const uint8_t *buf, size_t len, struct mbap_req *req)
 {
 	/* Judge the header as soon as its fields are there, so that garbage
 	 * is refused without waiting for bytes that may never come. */
-	if (len >= 4 && mbap__get16(buf + 2) != 0)
+	if (len >= 4 && pdu_get16(buf + 2) != 0)
 		return MB_EPROTO;
 	if (len < 6)
 		return 0;
-	uint16_t length = mbap__get16(buf + 4);
+	uint16_t length = pdu_get16(buf + 4);
 	if (length < 2 || length > 1 + MBAP_MAX_PDU)
 		return MB_EPROTO;
 	size_t total = 6u + length;
@@ -124,7 +114,7 @@ int mbap_parse(const uint8_t *buf, size_t len, struct mbap_req *req)
 		return 0;
 
 	memset(req, 0, sizeof *req);
-	req->tid = mbap__get16(buf);
+	req->tid = pdu_get16(buf);
 	req->unit = buf[6];
 	const uint8_t *pdu = buf + MBAP_HEADER;
 	size_t n = length - 1u;
@@ -147,7 +137,7 @@ void mbap_req_words(const struct mbap_req *req, uint16_t *words)
 		return;
 	}
 	for (uint16_t i = 0; req->values && i < req->count; i++)
-		words[i] = mbap__get16(req->values + 2u * i);
+		words[i] = pdu_get16(req->values + 2u * i);
 }
 
 /* --- answers --------------------------------------------------------------- */
@@ -157,9 +147,9 @@ static int mbap__header(const struct mbap_req *req, size_t pdulen, uint8_t *out,
 {
 	if (pdulen > MBAP_MAX_PDU || outlen < MBAP_HEADER + pdulen)
 		return MB_ETOOBIG;
-	mbap__put16(out, req->tid);
-	mbap__put16(out + 2, 0);
-	mbap__put16(out + 4, (uint16_t)(pdulen + 1));
+	pdu_put16(out, req->tid);
+	pdu_put16(out + 2, 0);
+	pdu_put16(out + 4, (uint16_t)(pdulen + 1));
 	out[6] = req->unit;
 	return 0;
 }
@@ -172,12 +162,8 @@ int mbap_answer_read(const struct mbap_req *req, const uint16_t *words, uint8_t 
 	int rc = mbap__header(req, pdulen, out, outlen);
 	if (rc < 0)
 		return rc;
-	uint8_t *p = out + MBAP_HEADER;
-	p[0] = req->fc;
-	p[1] = (uint8_t)(2u * req->count);
-	for (uint16_t i = 0; i < req->count; i++)
-		mbap__put16(p + 2 + 2u * i, words[i]);
-	return (int)(MBAP_HEADER + pdulen);
+	rc = pdu_read_answer(out + MBAP_HEADER, pdulen, req->fc, words, req->count);
+	return rc < 0 ? rc : (int)(MBAP_HEADER + pdulen);
 }
 
 int mbap_answer_write(const struct mbap_req *req, uint8_t *out, size_t outlen)
@@ -187,10 +173,8 @@ int mbap_answer_write(const struct mbap_req *req, uint8_t *out, size_t outlen)
 	int rc = mbap__header(req, 5, out, outlen);
 	if (rc < 0)
 		return rc;
-	uint8_t *p = out + MBAP_HEADER;
-	p[0] = req->fc;
-	mbap__put16(p + 1, req->addr);
-	mbap__put16(p + 3, req->fc == MB_FC_WRITE_SINGLE ? req->value : req->count);
+	pdu_write_answer(out + MBAP_HEADER, 5, req->fc, req->addr,
+			 req->fc == MB_FC_WRITE_SINGLE ? req->value : req->count);
 	return MBAP_HEADER + 5;
 }
 

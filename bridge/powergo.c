@@ -4,6 +4,7 @@
 #include "crc16.h"
 #include "mb_error.h"
 #include "mbdef.h"
+#include "pdu.h"
 
 #include <string.h>
 
@@ -23,17 +24,6 @@ static void powergo__put32(uint8_t *p, uint32_t v)
 static uint32_t powergo__get32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void powergo__put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static uint16_t powergo__get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
 static int powergo__hex(char c)
@@ -86,48 +76,17 @@ int powergo_frame(uint32_t src, uint32_t dst, const uint8_t *pdu, size_t pdulen,
 	buf[9] = POWERGO_RTU_ADDR;
 	memmove(buf + 10, pdu, pdulen);
 	/* The CRC covers the RTU part only, from the 0x51 address byte. */
-	uint16_t crc = crc16_modbus(buf + POWERGO_HDR_LEN, 1 + pdulen);
-	buf[len - 2] = (uint8_t)crc;
-	buf[len - 1] = (uint8_t)(crc >> 8);
+	crc16_append(buf + POWERGO_HDR_LEN, 1 + pdulen);
 	return (int)len;
 }
 
 int powergo_encode_request(const struct powergo_req *r, uint8_t *buf, size_t buflen)
 {
-	uint8_t pdu[1 + 4 + 1 + 2 * MB_MAX_WRITE];
-	size_t n = 0;
-
-	pdu[n++] = r->fc;
-	switch (r->fc) {
-	case MB_FC_READ_HOLDING:
-	case MB_FC_READ_INPUT:
-		if (r->count == 0 || r->count > MB_MAX_READ)
-			return MB_EINVAL;
-		powergo__put16(pdu + 1, r->addr);
-		powergo__put16(pdu + 3, r->count);
-		n += 4;
-		break;
-	case MB_FC_WRITE_SINGLE:
-		if (r->count != 1 || !r->words)
-			return MB_EINVAL;
-		powergo__put16(pdu + 1, r->addr);
-		powergo__put16(pdu + 3, r->words[0]);
-		n += 4;
-		break;
-	case MB_FC_WRITE_MULTIPLE:
-		if (r->count == 0 || r->count > MB_MAX_WRITE || !r->words)
-			return MB_EINVAL;
-		powergo__put16(pdu + 1, r->addr);
-		powergo__put16(pdu + 3, r->count);
-		pdu[5] = (uint8_t)(2 * r->count);
-		n += 5;
-		for (uint16_t i = 0; i < r->count; i++, n += 2)
-			powergo__put16(pdu + n, r->words[i]);
-		break;
-	default:
-		return MB_EINVAL;
-	}
-	return powergo_frame(r->app, r->device, pdu, n, buf, buflen);
+	uint8_t pdu[6 + 2 * MB_MAX_WRITE];
+	int n = pdu_request(pdu, sizeof pdu, r->fc, r->addr, r->count, r->words);
+	if (n < 0)
+		return n;
+	return powergo_frame(r->app, r->device, pdu, (size_t)n, buf, buflen);
 }
 
 /* The checks every frame gets, whichever way it travels: length, the 0x03
@@ -144,8 +103,7 @@ static int powergo__check(const uint8_t *buf, size_t len, size_t min, uint32_t s
 		return MB_EID;
 	if (buf[9] != POWERGO_RTU_ADDR)
 		return MB_EADDR;
-	uint16_t crc = crc16_modbus(buf + POWERGO_HDR_LEN, len - POWERGO_HDR_LEN - 2);
-	if (buf[len - 2] != (uint8_t)crc || buf[len - 1] != (uint8_t)(crc >> 8))
+	if (!crc16_ok(buf + POWERGO_HDR_LEN, len - POWERGO_HDR_LEN))
 		return MB_ECRC;
 	return 0;
 }
@@ -185,17 +143,17 @@ int powergo_decode_answer(const struct powergo_req *req, const uint8_t *buf, siz
 		if ((rc = powergo__exact(len, POWERGO__MIN_ANSWER + 2u * req->count)))
 			return rc;
 		for (uint16_t i = 0; i < req->count; i++)
-			out->words[i] = powergo__get16(p + 2 + 2 * i);
+			out->words[i] = pdu_get16(p + 2 + 2 * i);
 		out->count = req->count;
 		return 0;
 	case MB_FC_WRITE_SINGLE:
 	case MB_FC_WRITE_MULTIPLE:
 		if ((rc = powergo__exact(len, POWERGO__FIXED_LEN)))
 			return rc;
-		if (powergo__get16(p + 1) != req->addr)
+		if (pdu_get16(p + 1) != req->addr)
 			return MB_EPARSE;
 		/* FC06 echoes the value, FC16 the quantity. */
-		if (powergo__get16(p + 3) !=
+		if (pdu_get16(p + 3) !=
 		    (req->fc == MB_FC_WRITE_SINGLE ? (req->words ? req->words[0] : 0) : req->count))
 			return MB_EPARSE;
 		return 0;
@@ -215,26 +173,26 @@ int powergo_decode_request(const uint8_t *buf, size_t len, uint32_t device,
 	out->src = powergo__get32(buf);
 	out->dst = powergo__get32(buf + 4);
 	out->fc = p[0];
-	out->addr = powergo__get16(p + 1);
+	out->addr = pdu_get16(p + 1);
 	switch (p[0]) {
 	case MB_FC_READ_HOLDING:
 	case MB_FC_READ_INPUT:
-		out->count = powergo__get16(p + 3);
+		out->count = pdu_get16(p + 3);
 		if (out->count == 0 || out->count > MB_MAX_READ)
 			return MB_ERANGE;
 		return powergo__exact(len, POWERGO__FIXED_LEN);
 	case MB_FC_WRITE_SINGLE:
 		out->count = 1;
-		out->words[0] = powergo__get16(p + 3);
+		out->words[0] = pdu_get16(p + 3);
 		return powergo__exact(len, POWERGO__FIXED_LEN);
 	case MB_FC_WRITE_MULTIPLE:
-		out->count = powergo__get16(p + 3);
+		out->count = pdu_get16(p + 3);
 		if (out->count == 0 || out->count > MB_MAX_WRITE || p[5] != 2 * out->count)
 			return MB_ERANGE;
 		if ((rc = powergo__exact(len, POWERGO__FIXED_LEN + 1u + 2u * out->count)))
 			return rc;
 		for (uint16_t i = 0; i < out->count; i++)
-			out->words[i] = powergo__get16(p + 6 + 2 * i);
+			out->words[i] = pdu_get16(p + 6 + 2 * i);
 		return 0;
 	default:
 		return MB_EFUNC;
@@ -245,23 +203,20 @@ int powergo_encode_read_answer(uint32_t device, uint32_t app, uint8_t fc, const 
 			       uint16_t count, uint8_t *buf, size_t buflen)
 {
 	uint8_t pdu[2 + 2 * MB_MAX_READ];
-	if (count == 0 || count > MB_MAX_READ || !words)
+	if (count == 0 || !words)
 		return MB_EINVAL;
-	pdu[0] = fc;
-	pdu[1] = (uint8_t)(2 * count);
-	for (uint16_t i = 0; i < count; i++)
-		powergo__put16(pdu + 2 + 2 * i, words[i]);
-	return powergo_frame(device, app, pdu, 2u + 2u * count, buf, buflen);
+	int n = pdu_read_answer(pdu, sizeof pdu, fc, words, count);
+	if (n < 0)
+		return n;
+	return powergo_frame(device, app, pdu, (size_t)n, buf, buflen);
 }
 
 int powergo_encode_write_answer(uint32_t device, uint32_t app, uint8_t fc, uint16_t addr,
 				uint16_t value_or_count, uint8_t *buf, size_t buflen)
 {
 	uint8_t pdu[5];
-	pdu[0] = fc;
-	powergo__put16(pdu + 1, addr);
-	powergo__put16(pdu + 3, value_or_count);
-	return powergo_frame(device, app, pdu, sizeof pdu, buf, buflen);
+	int n = pdu_write_answer(pdu, sizeof pdu, fc, addr, value_or_count);
+	return n < 0 ? n : powergo_frame(device, app, pdu, (size_t)n, buf, buflen);
 }
 
 int powergo_encode_exception(uint32_t device, uint32_t app, uint8_t fc, uint8_t code, uint8_t *buf,

@@ -7,6 +7,7 @@
 #include "crc16.h"
 #include "mb_error.h"
 #include "mbdef.h"
+#include "pdu.h"
 
 static void v5__put16(uint8_t *p, uint16_t v)
 {
@@ -28,18 +29,6 @@ static uint16_t v5__get16(const uint8_t *p)
 static uint32_t v5__get32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* Modbus itself is big-endian. */
-static void v5__put16be(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)(v & 0xFF);
-}
-
-static uint16_t v5__get16be(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
 uint8_t v5_sum(const uint8_t *buf, size_t len)
@@ -280,62 +269,41 @@ int v5_stream_next(struct v5_stream *s, struct v5_frame *f)
 
 /* --- Modbus RTU ------------------------------------------------------------- */
 
-static int v5__crc_append(uint8_t *out, size_t n)
+/* An RTU frame around a PDU already built at out + 1 (pdulen, or the
+ * builder's error): the slave address in front, the CRC behind. */
+static int v5__rtu(uint8_t *out, uint8_t slave, int pdulen)
 {
-	uint16_t crc = crc16_modbus(out, n);
-	out[n] = (uint8_t)(crc & 0xFF); /* low byte first */
-	out[n + 1] = (uint8_t)(crc >> 8);
-	return (int)(n + 2);
-}
-
-static int v5__crc_ok(const uint8_t *buf, size_t n)
-{
-	uint16_t crc = crc16_modbus(buf, n - 2);
-	return buf[n - 2] == (crc & 0xFF) && buf[n - 1] == (crc >> 8);
-}
-
-/* The 8-byte RTU frame shared by reads, FC06 and write echoes: slave,
- * function code, two big-endian words, CRC. */
-static int v5__rtu_2words(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint16_t a,
-			  uint16_t b)
-{
-	if (cap < 8)
-		return MB_ETOOBIG;
+	if (pdulen < 0)
+		return pdulen;
 	out[0] = slave;
-	out[1] = fc;
-	v5__put16be(out + 2, a);
-	v5__put16be(out + 4, b);
-	return v5__crc_append(out, 6);
+	return (int)crc16_append(out, 1 + (size_t)pdulen);
+}
+
+/* Room for the PDU after the slave byte and before the CRC. */
+static size_t v5__pdu_cap(size_t cap)
+{
+	return cap > 3 ? cap - 3 : 0;
 }
 
 int v5_rtu_read(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint16_t addr, uint16_t count)
 {
-	if (count < 1 || count > MB_MAX_READ)
+	if (fc != MB_FC_READ_HOLDING && fc != MB_FC_READ_INPUT)
 		return MB_EINVAL;
-	return v5__rtu_2words(out, cap, slave, fc, addr, count);
+	return v5__rtu(out, slave, pdu_request(out + 1, v5__pdu_cap(cap), fc, addr, count, NULL));
 }
 
 int v5_rtu_write_single(uint8_t *out, size_t cap, uint8_t slave, uint16_t addr, uint16_t value)
 {
-	return v5__rtu_2words(out, cap, slave, MB_FC_WRITE_SINGLE, addr, value);
+	return v5__rtu(out, slave,
+		       pdu_request(out + 1, v5__pdu_cap(cap), MB_FC_WRITE_SINGLE, addr, 1, &value));
 }
 
 int v5_rtu_write_multiple(uint8_t *out, size_t cap, uint8_t slave, uint16_t addr, uint16_t count,
 			  const uint16_t *words)
 {
-	if (count < 1 || count > MB_MAX_WRITE)
-		return MB_EINVAL;
-	size_t n = 7 + 2 * (size_t)count;
-	if (cap < n + 2)
-		return MB_ETOOBIG;
-	out[0] = slave;
-	out[1] = MB_FC_WRITE_MULTIPLE;
-	v5__put16be(out + 2, addr);
-	v5__put16be(out + 4, count);
-	out[6] = (uint8_t)(2 * count);
-	for (uint16_t i = 0; i < count; i++)
-		v5__put16be(out + 7 + 2 * i, words[i]);
-	return v5__crc_append(out, n);
+	return v5__rtu(
+	    out, slave,
+	    pdu_request(out + 1, v5__pdu_cap(cap), MB_FC_WRITE_MULTIPLE, addr, count, words));
 }
 
 int v5_rtu_request_decode(const uint8_t *rtu, size_t len, struct v5_rtu_request *r)
@@ -367,14 +335,14 @@ int v5_rtu_request_decode(const uint8_t *rtu, size_t len, struct v5_rtu_request 
 		return MB_ESHORT;
 	if (len > want)
 		return MB_EPARSE;
-	if (!v5__crc_ok(rtu, len))
+	if (!crc16_ok(rtu, len))
 		return MB_ECRC;
 	if (r->fc == MB_FC_READ_HOLDING || r->fc == MB_FC_READ_INPUT ||
 	    r->fc == MB_FC_WRITE_MULTIPLE) {
-		r->addr = v5__get16be(rtu + 2);
-		r->count = v5__get16be(rtu + 4);
+		r->addr = pdu_get16(rtu + 2);
+		r->count = pdu_get16(rtu + 4);
 	} else if (r->fc == MB_FC_WRITE_SINGLE) {
-		r->addr = v5__get16be(rtu + 2);
+		r->addr = pdu_get16(rtu + 2);
 		r->count = 1;
 		r->data = rtu + 4;
 	}
@@ -389,23 +357,14 @@ int v5_rtu_request_decode(const uint8_t *rtu, size_t len, struct v5_rtu_request 
 int v5_rtu_read_answer(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, const uint16_t *words,
 		       uint16_t count)
 {
-	if (count > MB_MAX_READ)
-		return MB_EINVAL;
-	size_t n = 3 + 2 * (size_t)count;
-	if (cap < n + 2)
-		return MB_ETOOBIG;
-	out[0] = slave;
-	out[1] = fc;
-	out[2] = (uint8_t)(2 * count);
-	for (uint16_t i = 0; i < count; i++)
-		v5__put16be(out + 3 + 2 * i, words[i]);
-	return v5__crc_append(out, n);
+	return v5__rtu(out, slave, pdu_read_answer(out + 1, v5__pdu_cap(cap), fc, words, count));
 }
 
 int v5_rtu_write_answer(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint16_t addr,
 			uint16_t value_or_count)
 {
-	return v5__rtu_2words(out, cap, slave, fc, addr, value_or_count);
+	return v5__rtu(out, slave,
+		       pdu_write_answer(out + 1, v5__pdu_cap(cap), fc, addr, value_or_count));
 }
 
 int v5_rtu_exception(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint8_t code)
@@ -415,7 +374,7 @@ int v5_rtu_exception(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint8_
 	out[0] = slave;
 	out[1] = (uint8_t)(fc | 0x80);
 	out[2] = code;
-	return v5__crc_append(out, 3);
+	return (int)crc16_append(out, 3);
 }
 
 int v5_rtu_answer_decode(const uint8_t *rtu, size_t len, struct v5_rtu_answer *a)
@@ -445,7 +404,7 @@ int v5_rtu_answer_decode(const uint8_t *rtu, size_t len, struct v5_rtu_answer *a
 	} else if (len != want) {
 		return MB_EPARSE;
 	}
-	if (!v5__crc_ok(rtu, want))
+	if (!crc16_ok(rtu, want))
 		return MB_ECRC;
 	if (rtu[1] & 0x80) {
 		a->exception = rtu[2];
@@ -455,8 +414,8 @@ int v5_rtu_answer_decode(const uint8_t *rtu, size_t len, struct v5_rtu_answer *a
 		a->nbytes = rtu[2];
 		a->data = rtu + 3;
 	} else {
-		a->addr = v5__get16be(rtu + 2);
-		a->value = v5__get16be(rtu + 4);
+		a->addr = pdu_get16(rtu + 2);
+		a->value = pdu_get16(rtu + 4);
 	}
 	return 0;
 }

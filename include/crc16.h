@@ -7,5 +7,9 @@
  * low byte first. libmodbus computes the same CRC but keeps it private to its
  * RTU backend, so we carry our own table-driven copy. */
 uint16_t crc16_modbus(const uint8_t *buf, size_t len);
+/* Append the CRC of buf[0..n) at buf[n], low byte first; returns n + 2. */
+size_t crc16_append(uint8_t *buf, size_t n);
+/* Do the last two of the n bytes hold the CRC of the ones before (n >= 2)? */
+int crc16_ok(const uint8_t *buf, size_t n);
 
 #endif
