@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "mb_error.h"
+#include "venus.h"
 
 #define CONFIG__N(a) (sizeof(a) / sizeof((a)[0]))
 /* The largest timing value in ms we accept: libuv timers take uint64, but a
@@ -329,27 +330,20 @@ int config_keys_parse(struct config_parser *p, const config_setting_t *group,
 
 /* --- value checks -------------------------------------------------------- */
 
-static int config__hex(const char *s, size_t n, int upper)
-{
-	if (strlen(s) != n)
-		return 0;
-	for (; *s; s++) {
-		int digit = *s >= '0' && *s <= '9';
-		int letter = upper ? (*s >= 'A' && *s <= 'F') : (*s >= 'a' && *s <= 'f');
-		if (!digit && !letter)
-			return 0;
-	}
-	return 1;
-}
-
 static const char *config__check_hex8(const char *v)
 {
-	return config__hex(v, 8, 1) ? NULL : "must be 8 upper-case hex digits";
+	if (strlen(v) != 8)
+		return "must be 8 upper-case hex digits";
+	for (; *v; v++)
+		if (!((*v >= '0' && *v <= '9') || (*v >= 'A' && *v <= 'F')))
+			return "must be 8 upper-case hex digits";
+	return NULL;
 }
 
+/* The codec's own rule, so that config and transport cannot disagree. */
 static const char *config__check_mac(const char *v)
 {
-	return config__hex(v, 12, 0) ? NULL : "must be the Bluetooth MAC: 12 lower-case hex digits";
+	return venus_id_valid(v) ? NULL : "must be the Bluetooth MAC: 12 lower-case hex digits";
 }
 
 /* A topic we publish to or subscribe to literally: no wildcards. */

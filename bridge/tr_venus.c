@@ -429,13 +429,7 @@ static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct conf
 			 cfg->line, cfg->name);
 		return MB_EINVAL;
 	}
-	if (!venus_id_valid(cfg->venus.id)) {
-		snprintf(err, errlen,
-			 "line %d: device \"%s\": venus.id \"%s\" must be the device's "
-			 "MAC, 12 lower-case hex digits",
-			 cfg->line, cfg->name, cfg->venus.id ? cfg->venus.id : "");
-		return MB_EINVAL;
-	}
+	/* venus.id was checked (venus_id_valid) when the config was loaded. */
 	if (strchr(prefix, '+') || strchr(prefix, '#')) {
 		snprintf(err, errlen,
 			 "line %d: device \"%s\": venus.prefix must not hold MQTT "
