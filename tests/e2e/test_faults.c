@@ -53,21 +53,9 @@ static int broker_port, bridge_port;
 static int sim_control(const char *dev, const char *what, const char *payload, const char *log,
 		       const char *echo)
 {
-	char topic[64], port[16], out[512];
+	char topic[64];
 	snprintf(topic, sizeof topic, "sim/powergo/%s/%s", dev, what);
-	snprintf(port, sizeof port, "%d", broker_port);
-	int before = h_count_lines(h_path(log), echo);
-	const char *argv[] = {"mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-t",
-			      topic,	       "-m", payload,	  NULL};
-	/* Right after a broker restart the publish may find no broker yet. */
-	uint64_t end = h_now_ms() + 5000;
-	while (h_now_ms() < end) {
-		if (h_run(argv, out, sizeof out, 3000) == 0 &&
-		    h_wait_lines(h_path(log), echo, before + 1, 1000))
-			return 1;
-		h_sleep_ms(100);
-	}
-	return 0;
+	return h_sim_tell(broker_port, topic, payload, h_path(log), echo, 5000);
 }
 
 static pid_t start_sim(const char *dev, const char *log)

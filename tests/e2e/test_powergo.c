@@ -64,25 +64,13 @@ static int max_count(const char *path, const char *needle)
 	return best;
 }
 
-/* Publish a control message to a simulator and wait for its echo line. */
+/* Publish to a simulator's control topic and wait until it echoes `echo`. */
 static int sim_control(const char *dev, const char *what, const char *payload, const char *log,
 		       const char *echo)
 {
-	char topic[64], port[16], out[512];
+	char topic[64];
 	snprintf(topic, sizeof topic, "sim/powergo/%s/%s", dev, what);
-	snprintf(port, sizeof port, "%d", broker_port);
-	int before = h_count_lines(h_path(log), echo);
-	const char *argv[] = {"mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-t",
-			      topic,	       "-m", payload,	  NULL};
-	if (h_run(argv, out, sizeof out, 5000) != 0)
-		return 0;
-	uint64_t end = h_now_ms() + 3000;
-	while (h_now_ms() < end) {
-		if (h_count_lines(h_path(log), echo) > before)
-			return 1;
-		h_sleep_ms(20);
-	}
-	return 0;
+	return h_sim_tell(broker_port, topic, payload, h_path(log), echo, 5000);
 }
 
 static int set_mode(const char *mode)

@@ -64,11 +64,7 @@ static int wait_lines(const char *path, const char *exact, int n, int timeout_ms
 
 static int publish(const char *topic, const char *msg)
 {
-	char port[16], out[512];
-	snprintf(port, sizeof port, "%d", broker_port);
-	const char *argv[] = {"mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-t",
-			      topic,	       "-q", "1",	  "-m", msg,  NULL};
-	return h_run(argv, out, sizeof out, 5000);
+	return h_mqtt_pub(broker_port, topic, msg);
 }
 
 static int set_mode(const char *id, const char *log, const char *mode)

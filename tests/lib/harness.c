@@ -160,6 +160,29 @@ void h_sleep_ms(int ms)
 		;
 }
 
+int h_mqtt_pub(int port, const char *topic, const char *payload)
+{
+	char p[16], out[512];
+	snprintf(p, sizeof p, "%d", port);
+	const char *argv[] = {"mosquitto_pub", "-h", "127.0.0.1", "-p", p, "-q", "1", "-t",
+			      topic,	       "-m", payload,	  NULL};
+	return h_run(argv, out, sizeof out, 5000) == 0 ? 0 : -1;
+}
+
+int h_sim_tell(int port, const char *topic, const char *payload, const char *log_path,
+	       const char *echo, int timeout_ms)
+{
+	int before = h_count_lines(log_path, echo);
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	while (h_now_ms() < end) {
+		if (h_mqtt_pub(port, topic, payload) == 0 &&
+		    h_wait_lines(log_path, echo, before + 1, 1000))
+			return 1;
+		h_sleep_ms(100);
+	}
+	return 0;
+}
+
 int h_connect(int family, int port)
 {
 	struct sockaddr_storage ss;

@@ -65,6 +65,16 @@ int h_count_lines(const char *path, const char *needle);
 /* Wait (bounded) until at least `atleast` lines contain needle; 1 if so. */
 int h_wait_lines(const char *path, const char *needle, int atleast, int timeout_ms);
 
+/* Publish payload to topic on the test broker 127.0.0.1:port with
+ * mosquitto_pub (QoS 1). 0 on success. */
+int h_mqtt_pub(int port, const char *topic, const char *payload);
+/* Tell a simulator something over its control topic and wait until its log
+ * (log_path) has one more line containing echo. The publish is repeated
+ * until timeout_ms, for a broker that is still restarting; simulator
+ * commands are settings, so a repeat does no harm. 1 when the echo came. */
+int h_sim_tell(int port, const char *topic, const char *payload, const char *log_path,
+	       const char *echo, int timeout_ms);
+
 /* A raw TCP client: a socket connected to the loopback address of family
  * (AF_INET: 127.0.0.1, AF_INET6: ::1) on port, with TCP_NODELAY and 3 s
  * send/receive timeouts, or -1. */
