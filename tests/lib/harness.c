@@ -122,6 +122,30 @@ const char *h_bin(const char *rel)
 	return p;
 }
 
+const char *h_repo_file(const char *rel)
+{
+	static char buf[4][1024];
+	static int next;
+	char *out = buf[next++ % 4];
+	char exe[900];
+	if (access(rel, R_OK) == 0)
+		return rel;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		for (int up = 0; up < 5; up++) {
+			char *slash = strrchr(exe, '/');
+			if (!slash)
+				break;
+			*slash = '\0';
+			snprintf(out, 1024, "%s/%s", exe, rel);
+			if (access(out, R_OK) == 0)
+				return out;
+		}
+	}
+	return rel;
+}
+
 const char *h_maps_dir(void)
 {
 	static char buf[PATH_MAX];

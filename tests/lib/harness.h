@@ -24,6 +24,10 @@ const char *h_dir(void);
 const char *h_path(const char *name); /* static buffer rotation: valid for 8 calls */
 /* Path of a built binary: h_bin("modbridge"), h_bin("tests/sim/sim_powergo"). */
 const char *h_bin(const char *rel);
+/* A repository file by its path from the repository root: as given when the
+ * test runs from the root (as tests/run.sh does), else found above the test
+ * binary (build/<dir>/tests/<kind>/). Four static buffers in rotation. */
+const char *h_repo_file(const char *rel);
 /* Absolute path of the repository's maps/ folder. */
 const char *h_maps_dir(void);
 

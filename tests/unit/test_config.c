@@ -17,67 +17,22 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "harness.h"
 #include "mb_error.h"
-
-static char tmpdir[64];
-static int nfiles;
 
 /* Write text to a new file in the temporary folder; returns its path. */
 static const char *write_conf(const char *name, const char *text)
 {
-	static char path[8][256];
-	static int next;
-	char *p = path[next++ % 8];
-	FILE *f;
-
-	snprintf(p, 256, "%s/%s", tmpdir, name);
-	f = fopen(p, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	nfiles++;
+	const char *p = h_write_file(name, text);
+	assert_non_null(p);
 	return p;
 }
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/mb_test_config.XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-	(void)state;
-	/* The folder holds only files we wrote. */
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-/* A repository file, from the repo root or from build/<dir>/tests/unit. */
-static const char *repo_file(const char *rel)
-{
-	static char buf[1024];
-	char exe[900];
-	ssize_t n;
-
-	if (access(rel, R_OK) == 0)
-		return rel;
-	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		for (int up = 0; up < 5; up++) {
-			char *slash = strrchr(exe, '/');
-			if (!slash)
-				break;
-			*slash = '\0';
-			snprintf(buf, sizeof buf, "%s/%s", exe, rel);
-			if (access(buf, R_OK) == 0)
-				return buf;
-		}
-	}
-	return rel;
+	h_init("config"); /* a temporary folder, removed at exit */
+	return 0;
 }
 
 /* --- error cases --------------------------------------------------------- */
@@ -396,7 +351,7 @@ static void test_missing_file(void **state)
 	char err[512], path[128];
 	struct config *conf;
 	(void)state;
-	snprintf(path, sizeof path, "%s/does-not-exist.conf", tmpdir);
+	snprintf(path, sizeof path, "%s/does-not-exist.conf", h_dir());
 	assert_int_equal(config_load(path, &conf, err, sizeof err), MB_ENOENT);
 	assert_null(conf);
 	assert_non_null(strstr(err, "does-not-exist.conf: cannot open: "));
@@ -673,7 +628,7 @@ static void test_example_config(void **state)
 	char err[1024] = "";
 	struct config *c;
 	(void)state;
-	if (config_load(repo_file("init/modbridge.conf.example"), &c, err, sizeof err) != 0)
+	if (config_load(h_repo_file("init/modbridge.conf.example"), &c, err, sizeof err) != 0)
 		fail_msg("%s", err);
 	assert_int_equal(c->ndevices, 4);
 	assert_int_equal(c->devices[0].proto, PROTO_POWERGO);
@@ -735,6 +690,5 @@ int main(void)
 	};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		tests[n++] = fixed[i];
-	(void)nfiles;
-	return _cmocka_run_group_tests("config", tests, n, setup, teardown);
+	return _cmocka_run_group_tests("config", tests, n, setup, NULL);
 }

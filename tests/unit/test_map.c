@@ -17,65 +17,21 @@
 #include <cmocka.h>
 
 #include "map.h"
+#include "harness.h"
 #include "mb_error.h"
-
-static char tmpdir[64];
 
 static const char *write_file(const char *name, const char *text)
 {
-	static char path[8][256];
-	static int next;
-	char *p = path[next++ % 8];
-	FILE *f;
-
-	snprintf(p, 256, "%s/%s", tmpdir, name);
-	f = fopen(p, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	const char *p = h_write_file(name, text);
+	assert_non_null(p);
 	return p;
 }
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/mb_test_map.XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-	(void)state;
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-/* A repository file, from the repo root or from build/<dir>/tests/unit. */
-static const char *repo_file(const char *rel)
-{
-	static char buf[4][1024];
-	static int next;
-	char *out = buf[next++ % 4];
-	char exe[900];
-	ssize_t n;
-
-	if (access(rel, R_OK) == 0)
-		return rel;
-	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		for (int up = 0; up < 5; up++) {
-			char *slash = strrchr(exe, '/');
-			if (!slash)
-				break;
-			*slash = '\0';
-			snprintf(out, 1024, "%s/%s", exe, rel);
-			if (access(out, R_OK) == 0)
-				return out;
-		}
-	}
-	return rel;
+	h_init("map"); /* a temporary folder, removed at exit */
+	return 0;
 }
 
 static struct map *load_ok(const char *path)
@@ -89,7 +45,7 @@ static struct map *load_ok(const char *path)
 
 static struct map *load_scratch(void)
 {
-	return load_ok(repo_file("maps/scratch.conf"));
+	return load_ok(h_repo_file("maps/scratch.conf"));
 }
 
 /* Print into a string (caller frees). */
@@ -281,8 +237,8 @@ static void test_scratch_loads_and_lints_clean(void **state)
 static void test_fixtures_load(void **state)
 {
 	char err[4096];
-	struct map *v = load_ok(repo_file("tests/unit/data/venus_ok.conf"));
-	struct map *p = load_ok(repo_file("tests/unit/data/powergo_ok.conf"));
+	struct map *v = load_ok(h_repo_file("tests/unit/data/venus_ok.conf"));
+	struct map *p = load_ok(h_repo_file("tests/unit/data/powergo_ok.conf"));
 	(void)state;
 
 	assert_int_equal(map_lint(v, err, sizeof err), 0);
@@ -326,7 +282,7 @@ static void test_fixtures_load(void **state)
 	assert_int_equal(map_find(p, MAP_INPUT, 2)->table, MAP_INPUT);
 	assert_null(map_find(p, MAP_INPUT, 529));
 	assert_true(map_find_name(p, "total_discharge_energy")->scale == 0.1);
-	assert_string_equal(map_path(p), repo_file("tests/unit/data/powergo_ok.conf"));
+	assert_string_equal(map_path(p), h_repo_file("tests/unit/data/powergo_ok.conf"));
 
 	/* Sorted by (table, address), slots cumulative in that order. */
 	uint32_t slot = 0;
@@ -351,13 +307,13 @@ static void test_fixtures_load(void **state)
 static void test_shipped_maps(void **state)
 {
 	static const char *const names[] = {"scratch", "powergo", "venus", "growatt"};
-	const char *dirs[] = {repo_file("maps")};
+	const char *dirs[] = {h_repo_file("maps")};
 	char err[8192];
 	(void)state;
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		char rel[64];
 		snprintf(rel, sizeof rel, "maps/%s.conf", names[i]);
-		if (access(repo_file(rel), R_OK) != 0) {
+		if (access(h_repo_file(rel), R_OK) != 0) {
 			print_message("# %s not written yet, skipped\n", rel);
 			continue;
 		}
@@ -374,17 +330,17 @@ static void test_shipped_maps(void **state)
 static void test_load_named(void **state)
 {
 	char err[1024], sub[128];
-	const char *maps = repo_file("maps");
+	const char *maps = h_repo_file("maps");
 	(void)state;
 
-	snprintf(sub, sizeof sub, "%s/first", tmpdir);
+	snprintf(sub, sizeof sub, "%s/first", h_dir());
 	assert_int_equal(mkdir(sub, 0700), 0);
 	write_file("first/scratch.conf",
 		   "name = \"scratch\"; protocol = \"memory\"; trust = \"generated\";\n"
 		   "registers = ( { address = 7; name = \"only\"; } );\n");
 
 	/* Not in the first directory: found in the second. */
-	const char *dirs1[] = {tmpdir, maps};
+	const char *dirs1[] = {h_dir(), maps};
 	struct map *m = map_load_named(dirs1, 2, "scratch", err, sizeof err);
 	if (!m)
 		fail_msg("%s", err);
@@ -427,7 +383,7 @@ static void test_missing_file(void **state)
 {
 	char err[512], path[128];
 	(void)state;
-	snprintf(path, sizeof path, "%s/none.conf", tmpdir);
+	snprintf(path, sizeof path, "%s/none.conf", h_dir());
 	assert_null(map_load(path, err, sizeof err));
 	assert_non_null(strstr(err, "none.conf: cannot open: "));
 }
@@ -1001,7 +957,7 @@ static void test_print_json(void **state)
 	map_free(m);
 
 	/* Quotes, backslashes and pipes are escaped. */
-	m = load_ok(repo_file("tests/unit/data/venus_ok.conf"));
+	m = load_ok(h_repo_file("tests/unit/data/venus_ok.conf"));
 	out = print_map(m, MAP_FMT_JSON);
 	if (!json_valid(out))
 		fail_msg("invalid JSON:\n%s", out);
@@ -1012,7 +968,7 @@ static void test_print_json(void **state)
 	free(out);
 	map_free(m);
 
-	m = load_ok(repo_file("tests/unit/data/powergo_ok.conf"));
+	m = load_ok(h_repo_file("tests/unit/data/powergo_ok.conf"));
 	out = print_map(m, MAP_FMT_JSON);
 	assert_true(json_valid(out));
 	assert_non_null(strstr(out, "\"native\": 5100"));
@@ -1060,7 +1016,7 @@ static void test_print_markdown(void **state)
 	free(out);
 	map_free(m);
 
-	m = load_ok(repo_file("tests/unit/data/venus_ok.conf"));
+	m = load_ok(h_repo_file("tests/unit/data/venus_ok.conf"));
 	out = print_map(m, MAP_FMT_MARKDOWN);
 	/* A '|' in text would split a cell. */
 	assert_non_null(strstr(out, "a back\\slash and a \\| pipe"));
@@ -1073,7 +1029,7 @@ static void test_print_markdown(void **state)
 	free(out);
 	map_free(m);
 
-	m = load_ok(repo_file("tests/unit/data/powergo_ok.conf"));
+	m = load_ok(h_repo_file("tests/unit/data/powergo_ok.conf"));
 	out = print_map(m, MAP_FMT_MARKDOWN);
 	assert_non_null(strstr(out, "| Native |"));
 	assert_non_null(strstr(out, "| 100..101 | 5100..5101 | `moved` |"));
@@ -1133,5 +1089,5 @@ int main(void)
 		t.name = err_cases[i].name;
 		tests[n++] = t;
 	}
-	return _cmocka_run_group_tests("map", tests, n, setup, teardown);
+	return _cmocka_run_group_tests("map", tests, n, setup, NULL);
 }
