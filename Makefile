@@ -93,7 +93,8 @@ $(BUILD)/tests/bench/%: tests/bench/%.c $(TLIB_OBJ) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(MB_CFLAGS) $(TEST_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LIB) $(MB_LIBS) $(TEST_LIBS) -lpthread
 
-check-build: $(BUILD)/modbridge $(ALL_TESTS)
+# The benchmarks are built with the tests, so that they keep compiling.
+check-build: $(BUILD)/modbridge $(ALL_TESTS) $(BENCH_BIN)
 
 # `make test` installs what is missing, then runs the suite in a fresh make so
 # that pkg-config sees the packages it just installed.
@@ -107,8 +108,12 @@ demo: deps
 	@$(MAKE) --no-print-directory $(BUILD)/modbridge $(SIM_BIN)
 	@MB_BUILD=$(BUILD) sh tests/demo.sh
 
+# musl-tools: the router estimate's C library floor (tests/bench/bench.mk).
+bench: EXTRA_DEB_PKGS += musl-tools
 bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/modbridge $(SIM_BIN) $(BENCH_BIN)
+	@$(MAKE) --no-print-directory $(BUILD)/tests/bench/base_floor_musl || \
+		echo "bench: no musl build here; the router estimate is left out"
 	@MB_BUILD=$(BUILD) sh tests/bench/run.sh
 
 # Debian packages the build, the tests and the demo need. Installs only what is

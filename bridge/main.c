@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -349,6 +352,18 @@ static void main__print_counters(struct daemon *d)
 		log_info("modbus: %zu client connections", server_connections(d->server));
 }
 
+/* Give the memory that parsing the config and the maps used back to the
+ * system. libconfig builds a tree of every setting, several times the size of
+ * what is kept; glibc returns only the top of its heap on its own, and the
+ * maps' register tables, allocated while the tree was alive, sit above the
+ * hole it leaves. musl and other allocators return free pages themselves. */
+static void main__release_heap(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 static void main__reload(struct daemon *d)
 {
 	char err[ERRLEN];
@@ -372,6 +387,7 @@ static void main__reload(struct daemon *d)
 	if (d->status)
 		status_set_devices(d->status, d->devs, d->ndevs);
 	log_info("reloaded: %zu devices", d->ndevs);
+	main__release_heap();
 }
 
 static void main__on_signal(uv_signal_t *h, int signum)
@@ -521,6 +537,7 @@ static int main__run(const char *path)
 		return 1;
 	}
 	log_info("modbridge %s serving %zu device%s", MB_VERSION, d.ndevs, d.ndevs == 1 ? "" : "s");
+	main__release_heap();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	/* Let close callbacks run, then make sure nothing was left behind. */
 	uv_run(&loop, UV_RUN_DEFAULT);

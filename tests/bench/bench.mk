@@ -4,3 +4,17 @@
 soak: deps
 	@$(MAKE) --no-print-directory $(BUILD)/modbridge $(BUILD)/tests/bench/loadgen
 	@MB_BUILD=$(BUILD) sh tests/bench/soak.sh
+
+# The footprint floor links exactly the daemon's libraries, nothing of the
+# tests' (the harness would bring libmodbus and cmocka).
+$(BUILD)/tests/bench/base_floor: tests/bench/base_floor.c
+	@mkdir -p $(@D)
+	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(MB_LIBS)
+
+# The same floor without the libraries, against musl (Debian's musl-tools):
+# the C library that OpenWrt builds with, for the router estimate.
+MUSL_CC ?= musl-gcc
+$(BUILD)/tests/bench/base_floor_musl: tests/bench/base_floor.c
+	@mkdir -p $(@D)
+	$(MUSL_CC) -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra $(WERROR) -O2 \
+		-DBASE_FLOOR_LIBC_ONLY -o $@ $<
