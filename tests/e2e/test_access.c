@@ -70,17 +70,6 @@ static enum probe probe(int family, int port, uint64_t *ms)
 	return r;
 }
 
-static int ipv6_loopback_works(void)
-{
-	int fd = socket(AF_INET6, SOCK_STREAM, 0);
-	if (fd < 0)
-		return 0;
-	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-	int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-	close(fd);
-	return ok;
-}
-
 static const char *write_config(const char *name, const char *listen, int port, const char *allow)
 {
 	char text[2048];
@@ -132,7 +121,7 @@ static void part_allow(void)
 		h_ok(h_bridge_stop(b) == 0, "bridge exits 0");
 	}
 
-	if (!ipv6_loopback_works()) {
+	if (!h_ipv6_loopback()) {
 		h_note("no IPv6 loopback here: IPv6 cases skipped");
 		return;
 	}

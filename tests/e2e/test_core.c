@@ -246,17 +246,6 @@ static const char *write_config(const char *name, const char *listen, int port, 
 	return h_write_file(name, text);
 }
 
-static int ipv6_loopback_works(void)
-{
-	int fd = socket(AF_INET6, SOCK_STREAM, 0);
-	if (fd < 0)
-		return 0;
-	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-	int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-	close(fd);
-	return ok;
-}
-
 /* --- the checks ------------------------------------------------------------ */
 
 static void check_defaults(int port)
@@ -849,7 +838,7 @@ int main(void)
 	}
 
 	/* D: IPv6 loopback. */
-	if (ipv6_loopback_works()) {
+	if (h_ipv6_loopback()) {
 		int portd = h_free_port();
 		conf = write_config("d.conf", "::1", portd, 10, 0, NULL);
 		pid_t pidd = h_bridge_start(conf, portd, "d.log");

@@ -58,24 +58,6 @@ static int sim_control(const char *dev, const char *what, const char *payload, c
 	return h_sim_tell(broker_port, topic, payload, h_path(log), echo, 5000);
 }
 
-static pid_t start_sim(const char *dev, const char *log)
-{
-	char port[16];
-	snprintf(port, sizeof port, "%d", broker_port);
-	const char *argv[] = {h_bin("tests/sim/sim_powergo"),
-			      "--host",
-			      "127.0.0.1",
-			      "--port",
-			      port,
-			      "--device-id",
-			      dev,
-			      NULL};
-	pid_t pid = h_spawn(argv, log);
-	if (!h_wait_lines(h_path(log), "subscribed", 1, 5000))
-		h_note("simulator %s did not subscribe; log %s", dev, h_path(log));
-	return pid;
-}
-
 /* Read count registers (holding or input); the first value, or -errno. */
 static long read_reg(modbus_t *mb, int input, int addr)
 {
@@ -528,8 +510,8 @@ int main(void)
 	pid_t broker = h_broker_start(&broker_port);
 	if (!h_ok(broker > 0, "mosquitto started"))
 		return h_done();
-	pid_t sim_a = start_sim(DEV_A, "simA.log");
-	pid_t sim_c = start_sim(DEV_C, "simC.log");
+	pid_t sim_a = h_sim_powergo(broker_port, DEV_A, "simA.log", NULL);
+	pid_t sim_c = h_sim_powergo(broker_port, DEV_C, "simC.log", NULL);
 
 	static const enum sol_action script[] = {SOL_FULL, SOL_HALF_RST, SOL_FULL, SOL_HALF_FIN};
 	struct fake_logger fl = {.script = script, .nscript = 4};

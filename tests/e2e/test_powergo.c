@@ -35,18 +35,6 @@ static void settle(void)
 	h_sleep_ms(2 * TIMEOUT_MS + 200);
 }
 
-/* Wait until file contains needle; bounded. */
-static int wait_file(const char *path, const char *needle, int timeout_ms)
-{
-	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
-	do {
-		if (h_file_contains(path, needle))
-			return 1;
-		h_sleep_ms(20);
-	} while (h_now_ms() < end);
-	return 0;
-}
-
 /* The largest "count=N" on lines of path containing needle. */
 static int max_count(const char *path, const char *needle)
 {
@@ -89,26 +77,11 @@ static long read1(modbus_t *mb, int addr)
 	return v;
 }
 
-static pid_t start_sim(const char *dev, const char *log, const char *extra1, const char *extra2)
+/* The simulator with "slow" mode answering after 1.5 s, and one more option. */
+static pid_t start_sim(const char *dev, const char *log, const char *opt, const char *val)
 {
-	char port[16];
-	snprintf(port, sizeof port, "%d", broker_port);
-	const char *argv[] = {h_bin("tests/sim/sim_powergo"),
-			      "--host",
-			      "127.0.0.1",
-			      "--port",
-			      port,
-			      "--device-id",
-			      dev,
-			      "--slow-ms",
-			      "1500",
-			      extra1,
-			      extra2,
-			      NULL};
-	pid_t pid = h_spawn(argv, log);
-	if (!wait_file(h_path(log), "subscribed", 5000))
-		h_note("simulator %s did not subscribe; log %s", dev, h_path(log));
-	return pid;
+	const char *extra[] = {"--slow-ms", "1500", opt, val, NULL};
+	return h_sim_powergo(broker_port, dev, log, extra);
 }
 
 /* A second broker: a plain listener for the simulator and a TLS listener
@@ -242,7 +215,8 @@ int main(void)
 	pid_t bridge = h_bridge_start(conf_path, mb_port, "bridge.log");
 	if (!h_ok(bridge > 0, "bridge started"))
 		return h_done();
-	h_ok(wait_file(blog, "garage: link up", 10000) && wait_file(blog, "big: link up", 2000),
+	h_ok(h_wait_lines(blog, "garage: link up", 1, 10000) &&
+		 h_wait_lines(blog, "big: link up", 1, 2000),
 	     "both devices report the MQTT link up");
 	char conn[64];
 	snprintf(conn, sizeof conn, "mqtt 127.0.0.1:%d (APP%s): connected", broker_port, APP);
@@ -291,11 +265,11 @@ int main(void)
 	if (tls_broker > 0) {
 		modbus_t *mb3 = h_modbus(mb_port, 3);
 		modbus_t *mb4 = h_modbus(mb_port, 4);
-		h_ok(wait_file(blog, "secure: link up", 10000),
+		h_ok(h_wait_lines(blog, "secure: link up", 1, 10000),
 		     "TLS device: link up (client cert, password)");
 		h_ok(mb3 && read1(mb3, 529) == 68 && read1(mb3, 1) == 0xA030,
 		     "TLS device: SOC 68 and version A030 over TLS");
-		h_ok(wait_file(blog, "not authorised", 5000),
+		h_ok(h_wait_lines(blog, "not authorised", 1, 5000),
 		     "wrong password: the broker's refusal is logged");
 		h_ok(mb4 && read1(mb4, 529) == -EXC(0x0A),
 		     "wrong password: link down -> exception 0A");
@@ -394,14 +368,14 @@ int main(void)
 	h_ok(set_mode("badcrc"), "simulator sends bad CRCs");
 	h_ok(read1(mb, 529) == -EXC(0x0B), "bad-CRC answer ignored -> 0B");
 	settle();
-	h_ok(wait_file(blog, "garage: dropped answer (checksum mismatch", 2000),
+	h_ok(h_wait_lines(blog, "garage: dropped answer (checksum mismatch", 1, 2000),
 	     "bridge logged the dropped bad-CRC answer");
 	h_ok(set_mode("normal") && read1(mb, 529) == 68, "after bad CRCs: SOC 68");
 
 	h_ok(set_mode("wrongid"), "simulator answers with a wrong device ID");
 	h_ok(read1(mb, 529) == -EXC(0x0B), "wrong-ID answer ignored -> 0B");
 	settle();
-	h_ok(wait_file(blog, "garage: dropped answer (identifier mismatch", 2000),
+	h_ok(h_wait_lines(blog, "garage: dropped answer (identifier mismatch", 1, 2000),
 	     "bridge logged the dropped wrong-ID answer");
 	h_ok(set_mode("normal") && read1(mb, 529) == 68, "after wrong IDs: SOC 68");
 
@@ -420,7 +394,7 @@ int main(void)
 	/* --- the broker goes away and comes back --------------------------- */
 	int downs = h_count_lines(blog, "garage: link down");
 	h_stop(broker, 5000);
-	h_ok(wait_file(blog, "garage: link down", 5000) &&
+	h_ok(h_wait_lines(blog, "garage: link down", 1, 5000) &&
 		 h_count_lines(blog, "garage: link down") > downs,
 	     "broker stopped: link down");
 	h_ok(read1(mb, 529) == -EXC(0x0A), "link down and nothing fresh -> exception 0A");

@@ -207,6 +207,40 @@ int h_sim_tell(int port, const char *topic, const char *payload, const char *log
 	return 0;
 }
 
+pid_t h_sim_powergo(int broker_port, const char *dev, const char *logname,
+		    const char *const extra[])
+{
+	enum { FIXED = 7, MAX_EXTRA = 8 };
+	char port[16];
+	snprintf(port, sizeof port, "%d", broker_port);
+	const char *argv[FIXED + MAX_EXTRA + 1] = {h_bin("tests/sim/sim_powergo"),
+						   "--host",
+						   "127.0.0.1",
+						   "--port",
+						   port,
+						   "--device-id",
+						   dev};
+	size_t n = FIXED;
+	for (size_t i = 0; extra && extra[i] && i < MAX_EXTRA; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	pid_t pid = h_spawn(argv, logname);
+	if (!h_wait_lines(h_path(logname), "subscribed", 1, 5000))
+		h_note("simulator %s did not subscribe; log %s", dev, h_path(logname));
+	return pid;
+}
+
+int h_ipv6_loopback(void)
+{
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	if (fd < 0)
+		return 0;
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+	close(fd);
+	return ok;
+}
+
 int h_connect(int family, int port)
 {
 	struct sockaddr_storage ss;

@@ -79,6 +79,16 @@ int h_mqtt_pub(int port, const char *topic, const char *payload);
 int h_sim_tell(int port, const char *topic, const char *payload, const char *log_path,
 	       const char *echo, int timeout_ms);
 
+/* Start tests/sim/sim_powergo for device dev on the test broker
+ * 127.0.0.1:broker_port, with the extra arguments in extra (NULL-terminated;
+ * NULL for none), its output to logname. Waits up to 5 s until it has
+ * subscribed (a note if not); the pid, or -1. */
+pid_t h_sim_powergo(int broker_port, const char *dev, const char *logname,
+		    const char *const extra[]);
+
+/* 1 when a socket can be bound to ::1 here: IPv6 tests skip where not. */
+int h_ipv6_loopback(void);
+
 /* A raw TCP client: a socket connected to the loopback address of family
  * (AF_INET: 127.0.0.1, AF_INET6: ::1) on port, with TCP_NODELAY and 3 s
  * send/receive timeouts, or -1. */
