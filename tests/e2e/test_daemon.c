@@ -155,7 +155,7 @@ static void reload(void)
 	/* a unchanged, b removed, c added */
 	h_write_file("reload.conf", memconf(port, DEV_A ",\n" DEV_C, NULL));
 	kill(pid, SIGHUP);
-	h_sleep_ms(300);
+	h_wait_lines(h_path("reload.log"), "reloaded: ", 1, 10000);
 	v = 0;
 	int got = read1(port, 1, 0, &v);
 	h_ok(got == 0 && v == 555, "after reload a kept its state (%u)", v);
@@ -171,7 +171,7 @@ static void reload(void)
 			     "read_only = true; },\n" DEV_C,
 			     NULL));
 	kill(pid, SIGHUP);
-	h_sleep_ms(300);
+	h_wait_lines(h_path("reload.log"), "reloaded: ", 2, 10000);
 	v = 0;
 	got = read1(port, 1, 0, &v);
 	h_ok(got == 0 && v == 100, "a changed device is recreated (%u)", v);
@@ -179,15 +179,14 @@ static void reload(void)
 	/* a broken config is refused and the running one stays */
 	h_write_file("reload.conf", "devices = ( { name = \"a\"; unit_id = 1; map = ; } );\n");
 	kill(pid, SIGHUP);
-	h_sleep_ms(300);
+	h_wait_lines(h_path("reload.log"), "reload refused", 1, 10000);
 	h_ok(h_file_contains(h_path("reload.log"), "reload refused") &&
 		 h_file_contains(h_path("reload.log"), "reload.conf:1: "),
 	     "a broken config is refused with file:line");
 	h_ok(read1(port, 3, 0, &v) == 0 && v == 100, "the running config still serves");
 
 	kill(pid, SIGUSR1);
-	h_sleep_ms(200);
-	h_ok(h_file_contains(h_path("reload.log"), "c: unit 3 link up requests"),
+	h_ok(h_wait_lines(h_path("reload.log"), "c: unit 3 link up requests", 1, 10000),
 	     "SIGUSR1 prints each device's counters");
 	h_ok(h_bridge_stop(pid) == 0, "bridge exits 0 after reloads");
 }
