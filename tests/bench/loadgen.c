@@ -46,6 +46,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness.h"
+
 #define LG_RING 256	 /* in-flight slots per connection (power of two) */
 #define LG_MAX_DEPTH 128 /* keeps a 16-bit TID from wrapping onto a busy slot */
 #define LG_REQ_LEN 12	 /* MBAP (7) + FC03 PDU (5) */
@@ -577,21 +579,6 @@ static int lg__probe(const struct lg_opts *o, int timeout_ms, int connect_only)
 	return -1;
 }
 
-static int lg__free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = lg__addr(0);
-	socklen_t len = sizeof a;
-	int port = -1;
-	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
 static void lg__usage(FILE *f)
 {
 	fprintf(f, "usage: loadgen --port P [--conns N=64] [--depth D=1] [--duration S=2]\n"
@@ -693,7 +680,7 @@ int main(int argc, char **argv)
 			timeout_ms = atoi(optarg);
 			break;
 		case 'F': {
-			int port = lg__free_port();
+			int port = h_free_port();
 			if (port < 0)
 				return 1;
 			printf("%d\n", port);

@@ -56,62 +56,14 @@ static size_t pdu_read(uint8_t *p, uint8_t fc, uint16_t addr, uint16_t count)
 	return 5;
 }
 
-static int send_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-		if (k <= 0)
-			return -1;
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-/* Read exactly n bytes: 1, 0 on EOF or reset, -1 on timeout. */
-static int read_exact(int fd, uint8_t *p, size_t n, int timeout_ms)
-{
-	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
-	while (n) {
-		int left = (int)(end - h_now_ms());
-		if (left <= 0)
-			return -1;
-		struct pollfd pf = {.fd = fd, .events = POLLIN};
-		if (poll(&pf, 1, left) <= 0)
-			return -1;
-		ssize_t k = recv(fd, p, n, 0);
-		if (k == 0 || (k < 0 && errno == ECONNRESET))
-			return 0;
-		if (k < 0)
-			return -1;
-		p += k;
-		n -= (size_t)k;
-	}
-	return 1;
-}
-
-/* Receive one ADU; its length, 0 when the server closed, -1 on timeout or
- * a header that is not Modbus TCP. */
-static int recv_adu(int fd, uint8_t *out, int timeout_ms)
-{
-	int rc = read_exact(fd, out, 6, timeout_ms);
-	if (rc <= 0)
-		return rc;
-	size_t len = (size_t)out[4] << 8 | out[5];
-	if (out[2] || out[3] || len < 2 || len > 254)
-		return -1;
-	rc = read_exact(fd, out + 6, len, timeout_ms);
-	return rc <= 0 ? rc : (int)(6 + len);
-}
-
 /* Send one request and receive one answer. */
 static int xfer(int fd, uint16_t tid, uint8_t unit, const uint8_t *pdu, size_t n, uint8_t *ans)
 {
 	uint8_t req[ADU_MAX];
 	size_t len = adu(req, tid, unit, pdu, n);
-	if (send_all(fd, req, len) < 0)
+	if (h_send_all(fd, req, len) < 0)
 		return -1;
-	return recv_adu(fd, ans, 3000);
+	return h_recv_adu(fd, ans, ADU_MAX, 3000);
 }
 
 /* Does the request get exception exc? One check. */
@@ -568,10 +520,10 @@ static void check_pipelined(int port)
 	len += adu(buf + len, 0x109, 1, w6, sizeof w6);
 	size_t split = len + 5;
 	len += adu(buf + len, 0x10A, 1, pdu, pdu_read(pdu, 0x03, 1199, 1));
-	int ok = send_all(fd, buf, split) == 0;
+	int ok = h_send_all(fd, buf, split) == 0;
 	int seen[11] = {0}, good = 0;
 	for (int k = 0; ok && k < 10; k++) {
-		int n = recv_adu(fd, ans, 3000);
+		int n = h_recv_adu(fd, ans, sizeof ans, 3000);
 		if (n <= 0)
 			break;
 		int tid = ans[0] << 8 | ans[1];
@@ -593,8 +545,8 @@ static void check_pipelined(int port)
 	h_ok(good == 10, "10 pipelined requests in one segment: %d answered right, matched by TID",
 	     good);
 	/* The rest of the split request. */
-	ok = send_all(fd, buf + split, len - split) == 0;
-	int n = recv_adu(fd, ans, 3000);
+	ok = h_send_all(fd, buf + split, len - split) == 0;
+	int n = h_recv_adu(fd, ans, sizeof ans, 3000);
 	h_ok(ok && n == 11 && ans[0] == 0x01 && ans[1] == 0x0A && ans[9] == 0x12 && ans[10] == 0x34,
 	     "a request split across sends is answered once complete (reads the FC06 value)");
 
@@ -602,13 +554,13 @@ static void check_pipelined(int port)
 	len = adu(buf, 0x0BB1, 1, pdu, pdu_read(pdu, 0x03, 1020, 2));
 	ok = 1;
 	for (size_t i = 0; ok && i < len; i++) {
-		ok = send_all(fd, buf + i, 1) == 0;
+		ok = h_send_all(fd, buf + i, 1) == 0;
 		h_sleep_ms(15);
 		struct pollfd pf = {.fd = fd, .events = POLLIN};
 		if (i + 1 < len && poll(&pf, 1, 0) > 0)
 			ok = 0; /* answered before it was complete */
 	}
-	n = recv_adu(fd, ans, 3000);
+	n = h_recv_adu(fd, ans, sizeof ans, 3000);
 	h_ok(ok && n == 13 && ans[0] == 0x0B && ans[1] == 0xB1 &&
 		 (ans[9] << 8 | ans[10]) == ((1020 ^ 0x5A5A) & 0xFFFF),
 	     "a request sent byte by byte with pauses is answered once, at its end");
@@ -634,7 +586,7 @@ static void check_many_clients(int port)
 	for (int i = 0; i < NCLIENTS; i++) {
 		uint8_t req[16], pdu[8];
 		size_t n = adu(req, 0, 1, pdu, pdu_read(pdu, 0x03, (uint16_t)(1000 + i), 5));
-		if (send_all(fds[i], req, n) < 0)
+		if (h_send_all(fds[i], req, n) < 0)
 			done[i] = 1;
 	}
 	uint64_t end = h_now_ms() + 15000;
@@ -674,7 +626,7 @@ static void check_many_clients(int port)
 			uint8_t req[16], pdu[8];
 			base = (uint16_t)(1000 + (i + got[i]) % 150);
 			size_t n = adu(req, (uint16_t)got[i], 1, pdu, pdu_read(pdu, 0x03, base, 5));
-			if (send_all(fds[i], req, n) < 0) {
+			if (h_send_all(fds[i], req, n) < 0) {
 				done[i] = 1;
 				finished++;
 			}
@@ -695,19 +647,19 @@ static void check_garbage_and_drops(int port, pid_t pid, const char *log)
 {
 	int fd = h_connect(AF_INET, port);
 	const char http[] = "GET / HTTP/1.0\r\n\r\n";
-	int ok = fd >= 0 && send_all(fd, (const uint8_t *)http, sizeof http - 1) == 0;
+	int ok = fd >= 0 && h_send_all(fd, (const uint8_t *)http, sizeof http - 1) == 0;
 	h_ok(ok && closed_within(fd, 3000), "a client sending text is closed");
 	if (fd >= 0)
 		close(fd);
 	fd = h_connect(AF_INET, port);
 	const uint8_t badpid[] = {0, 1, 0, 7, 0, 6, 1, 3, 0, 0, 0, 1};
-	ok = fd >= 0 && send_all(fd, badpid, sizeof badpid) == 0;
+	ok = fd >= 0 && h_send_all(fd, badpid, sizeof badpid) == 0;
 	h_ok(ok && closed_within(fd, 3000), "a client sending protocol ID 7 is closed");
 	if (fd >= 0)
 		close(fd);
 	fd = h_connect(AF_INET, port);
 	const uint8_t badlen[] = {0, 1, 0, 0, 1, 0};
-	ok = fd >= 0 && send_all(fd, badlen, sizeof badlen) == 0;
+	ok = fd >= 0 && h_send_all(fd, badlen, sizeof badlen) == 0;
 	h_ok(ok && closed_within(fd, 3000), "a client announcing length 256 is closed");
 	if (fd >= 0)
 		close(fd);
@@ -721,7 +673,7 @@ static void check_garbage_and_drops(int port, pid_t pid, const char *log)
 			len += adu(buf + len, (uint16_t)i, (uint8_t)(1 + i % 2), pdu,
 				   pdu_read(pdu, 0x03, 1000, 60));
 		if (fd >= 0) {
-			send_all(fd, buf, len);
+			h_send_all(fd, buf, len);
 			if (reset) {
 				struct linger lg = {1, 0};
 				setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -829,7 +781,7 @@ int main(void)
 		uint8_t pdu[8], req[16];
 		size_t n = adu(req, 1, 1, pdu, pdu_read(pdu, 0x03, 0, 1));
 		if (fd >= 0)
-			send_all(fd, req, n); /* may fail: the bridge may have closed already */
+			h_send_all(fd, req, n); /* may fail: the bridge may have closed already */
 		h_ok(fd >= 0 && closed_within(fd, 2000),
 		     "allow 10.0.0.0/8 closes a client from 127.0.0.1 without an answer");
 		if (fd >= 0)

@@ -64,60 +64,6 @@ static void req_read(uint8_t out[12], uint16_t tid, uint8_t unit, uint16_t addr,
 	memcpy(out, r, sizeof r);
 }
 
-static int send_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-/* Read exactly n bytes within the time left; returns n, 0 on EOF, -1 on
- * error or timeout. */
-static int recv_n(int fd, uint8_t *p, size_t n, uint64_t end)
-{
-	size_t got = 0;
-	while (got < n) {
-		int left = (int)(end - h_now_ms());
-		if (left <= 0)
-			return -1;
-		struct pollfd pf = {.fd = fd, .events = POLLIN};
-		if (poll(&pf, 1, left) <= 0)
-			continue;
-		ssize_t k = recv(fd, p + got, n - got, 0);
-		if (k == 0)
-			return 0;
-		if (k < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			return errno == ECONNRESET ? 0 : -1;
-		}
-		got += (size_t)k;
-	}
-	return (int)n;
-}
-
-/* One answer ADU; returns its length, 0 when the bridge closed, -1 on
- * timeout. */
-static int recv_adu(int fd, uint8_t *buf, size_t cap, int timeout_ms)
-{
-	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
-	int rc = recv_n(fd, buf, 7, end);
-	if (rc <= 0)
-		return rc;
-	size_t len = (size_t)(buf[4] << 8 | buf[5]);
-	if (len < 2 || 6 + len > cap)
-		return -1;
-	rc = recv_n(fd, buf + 7, len - 1, end);
-	return rc <= 0 ? rc : (int)(6 + len);
-}
-
 /* Is buf the answer to a read of 0..9 with tid: 100..109? */
 static int answer_ok(const uint8_t *buf, int len, uint16_t tid)
 {
@@ -203,9 +149,9 @@ static void part_churn(int port, pid_t bridge)
 		}
 		int kind = kind_of(i);
 		req_read(req, (uint16_t)i, 1, kind == 1 ? 19 : 0, 10); /* 19 is unmapped */
-		if (send_all(fd, req, sizeof req) == 0 && kind != 2) {
+		if (h_send_all(fd, req, sizeof req) == 0 && kind != 2) {
 			expected++;
-			int n = recv_adu(fd, buf, sizeof buf, 2000);
+			int n = h_recv_adu(fd, buf, sizeof buf, 2000);
 			if (kind == 1 ? exception_ok(buf, n, 2) : answer_ok(buf, n, (uint16_t)i))
 				ok++;
 			else
@@ -229,7 +175,7 @@ static void part_churn(int port, pid_t bridge)
 				continue;
 			int i = 500 + b + k, kind = kind_of(i);
 			req_read(req, (uint16_t)i, 1, kind == 1 ? 19 : 0, 10);
-			if (send_all(fds[k], req, sizeof req) != 0) {
+			if (h_send_all(fds[k], req, sizeof req) != 0) {
 				bad++;
 				continue;
 			}
@@ -243,7 +189,7 @@ static void part_churn(int port, pid_t bridge)
 				continue;
 			int i = 500 + b + k, kind = kind_of(i);
 			expected++;
-			int n = recv_adu(fds[k], buf, sizeof buf, 2000);
+			int n = h_recv_adu(fds[k], buf, sizeof buf, 2000);
 			if (kind == 1 ? exception_ok(buf, n, 2) : answer_ok(buf, n, (uint16_t)i))
 				ok++;
 			else
@@ -277,12 +223,12 @@ static void part_limit(int port)
 			continue;
 		}
 		req_read(req, (uint16_t)i, 1, 0, 10);
-		send_all(fds[i], req, sizeof req); /* may fail on a closed one */
+		h_send_all(fds[i], req, sizeof req); /* may fail on a closed one */
 	}
 	for (int i = 0; i < 40; i++) {
 		if (fds[i] < 0)
 			continue;
-		int n = recv_adu(fds[i], buf, sizeof buf, 2000);
+		int n = h_recv_adu(fds[i], buf, sizeof buf, 2000);
 		if (n > 0 && answer_ok(buf, n, (uint16_t)i))
 			served++;
 		else if (n == 0)
@@ -302,8 +248,8 @@ static void part_limit(int port)
 		if (fds[i] < 0)
 			continue;
 		req_read(req, (uint16_t)(1000 + i), 1, 0, 10);
-		if (send_all(fds[i], req, sizeof req) == 0) {
-			int n = recv_adu(fds[i], buf, sizeof buf, 2000);
+		if (h_send_all(fds[i], req, sizeof req) == 0) {
+			int n = h_recv_adu(fds[i], buf, sizeof buf, 2000);
 			again += n > 0 && answer_ok(buf, n, (uint16_t)(1000 + i));
 		}
 	}
@@ -319,8 +265,8 @@ static void part_limit(int port)
 	for (int i = 0; i < 16; i++) {
 		fds[i] = conn_open(port);
 		req_read(req, (uint16_t)i, 1, 0, 10);
-		if (fds[i] >= 0 && send_all(fds[i], req, sizeof req) == 0) {
-			int n = recv_adu(fds[i], buf, sizeof buf, 2000);
+		if (fds[i] >= 0 && h_send_all(fds[i], req, sizeof req) == 0) {
+			int n = h_recv_adu(fds[i], buf, sizeof buf, 2000);
 			fresh += n > 0 && answer_ok(buf, n, (uint16_t)i);
 		}
 	}
@@ -395,7 +341,7 @@ static void part_slow(int port)
 	/* One byte a second for 5 seconds: 5 of the 12 bytes. */
 	for (int s = 0; s < 5; s++) {
 		for (int i = 0; i < SLOW; i++)
-			if (slow[i] >= 0 && send_all(slow[i], req[i] + s, 1) != 0) {
+			if (slow[i] >= 0 && h_send_all(slow[i], req[i] + s, 1) != 0) {
 				close(slow[i]);
 				slow[i] = -1;
 			}
@@ -424,11 +370,11 @@ static void part_slow(int port)
 	int answered = 0;
 	for (int i = 0; i < SLOW; i++)
 		if (slow[i] >= 0)
-			send_all(slow[i], req[i] + 5, 7);
+			h_send_all(slow[i], req[i] + 5, 7);
 	for (int i = 0; i < SLOW; i++) {
 		if (slow[i] < 0)
 			continue;
-		int n = recv_adu(slow[i], buf, sizeof buf, 2000);
+		int n = h_recv_adu(slow[i], buf, sizeof buf, 2000);
 		answered += n > 0 && answer_ok(buf, n, (uint16_t)(7000 + i));
 		close(slow[i]);
 	}

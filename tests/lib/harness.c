@@ -241,6 +241,59 @@ int h_ipv6_loopback(void)
 	return ok;
 }
 
+int h_send_all(int fd, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+	while (n > 0) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+int h_recv_exact(int fd, uint8_t *p, size_t n, uint64_t end_ms)
+{
+	while (n > 0) {
+		int left = (int)(end_ms - h_now_ms());
+		if (left <= 0)
+			return -1;
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		if (poll(&pf, 1, left) <= 0)
+			continue; /* EINTR, or the time is up: the loop tells */
+		ssize_t k = recv(fd, p, n, 0);
+		if (k == 0)
+			return 0;
+		if (k < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return errno == ECONNRESET ? 0 : -1;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 1;
+}
+
+int h_recv_adu(int fd, uint8_t *buf, size_t cap, int timeout_ms)
+{
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	if (cap < 7)
+		return -1;
+	int rc = h_recv_exact(fd, buf, 6, end);
+	if (rc <= 0)
+		return rc;
+	size_t len = (size_t)buf[4] << 8 | buf[5];
+	if (buf[2] || buf[3] || len < 2 || len > 254 || 6 + len > cap)
+		return -1;
+	rc = h_recv_exact(fd, buf + 6, len, end);
+	return rc <= 0 ? rc : (int)(6 + len);
+}
+
 int h_connect(int family, int port)
 {
 	struct sockaddr_storage ss;

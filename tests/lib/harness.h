@@ -89,6 +89,16 @@ pid_t h_sim_powergo(int broker_port, const char *dev, const char *logname,
 /* 1 when a socket can be bound to ::1 here: IPv6 tests skip where not. */
 int h_ipv6_loopback(void);
 
+/* Send all n bytes to a socket (no SIGPIPE); 0, or -1 when it failed. */
+int h_send_all(int fd, const void *p, size_t n);
+/* Receive exactly n bytes before h_now_ms() reaches end_ms: 1; 0 when the
+ * peer closed or reset; -1 on timeout or error. */
+int h_recv_exact(int fd, uint8_t *p, size_t n, uint64_t end_ms);
+/* Receive one Modbus TCP ADU into buf within timeout_ms: its length; 0 when
+ * the peer closed; -1 on timeout or a header that is not Modbus TCP (protocol
+ * ID not 0, length under 2 or over 254, or more than cap bytes). */
+int h_recv_adu(int fd, uint8_t *buf, size_t cap, int timeout_ms);
+
 /* A raw TCP client: a socket connected to the loopback address of family
  * (AF_INET: 127.0.0.1, AF_INET6: ::1) on port, with TCP_NODELAY and 3 s
  * send/receive timeouts, or -1. */

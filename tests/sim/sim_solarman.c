@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "mb_error.h"
 #include "mbdef.h"
 #include "v5.h"
@@ -166,20 +167,6 @@ static void sim__pause(int ms)
 	nanosleep(&ts, NULL);
 }
 
-static int sim__send(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 /* Split mode: pieces of 1, 2 and 3 bytes first (start byte alone, the length
  * field cut in two), then up to 8 more pieces, 15 ms apart. */
 static int sim__send_split(int fd, const uint8_t *p, size_t n)
@@ -190,7 +177,7 @@ static int sim__send_split(int fd, const uint8_t *p, size_t n)
 		size_t k = i < 3 ? first[i] : rest_piece;
 		if (i == 15 || k > n - off)
 			k = n - off;
-		if (sim__send(fd, p + off, k) < 0)
+		if (h_send_all(fd, p + off, k) < 0)
 			return -1;
 		off += k;
 		if (off < n)
@@ -201,7 +188,7 @@ static int sim__send_split(int fd, const uint8_t *p, size_t n)
 
 static int sim__out(int fd, const struct sim_mode *m, const uint8_t *p, size_t n)
 {
-	return m->split ? sim__send_split(fd, p, n) : sim__send(fd, p, n);
+	return m->split ? sim__send_split(fd, p, n) : h_send_all(fd, p, n);
 }
 
 /* The Modbus slave: an RTU answer to an RTU request. */
@@ -285,7 +272,7 @@ static int sim__request(struct sim_client *c, const struct v5_frame *f)
 	}
 	if (m.at) {
 		static const char at[] = "AT+YZTCPMODBUS=1\r\n+ok\r\n";
-		if (sim__send(c->fd, (const uint8_t *)at, sizeof at - 1) < 0)
+		if (h_send_all(c->fd, (const uint8_t *)at, sizeof at - 1) < 0)
 			return -1;
 	}
 
