@@ -1,4 +1,4 @@
-/* The config file (DESIGN.md, "Config file"). libconfig parses the syntax;
+/* The config file (docs/design.md, "Config file"). libconfig parses the syntax;
  * every group is then checked against a const table of the keys it may hold,
  * by one generic routine (config_keys_parse) that the map loader uses too.
  * Anything the table cannot say (one protocol block per device, unique unit
@@ -7,14 +7,19 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libconfig.h>
 #include <limits.h>
+#include <mosquitto.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "mb_error.h"
 #include "venus.h"
@@ -23,6 +28,14 @@
 /* The largest timing value in ms we accept: libuv timers take uint64, but a
  * month-long timeout is a typo, and int32 keeps arithmetic on it safe. */
 #define CONFIG__MS_MAX INT32_MAX
+/* The longest venus topic the transport holds, with its NUL (tr_venus.c's
+ * TR_VENUS_TOPIC_MAX). */
+#define CONFIG__VENUS_TOPIC_MAX 256
+/* A setting's path for a message. Computed only when a message is written:
+ * the path of a list element needs libconfig's config_setting_index(), a
+ * linear scan of the list, and doing that for every key of a map with
+ * thousands of registers made loading quadratic. */
+#define CONFIG__PATH(s, buf) config_key_path((s), (buf), sizeof(buf))
 
 /* --- generic checking ---------------------------------------------------- */
 
@@ -170,19 +183,19 @@ static int config__key(struct config_parser *p, const struct config_key *k,
 	char *field = (char *)target + k->off;
 	int64_t v = 0, lo, hi;
 
-	config_key_path(s, path, sizeof path);
 	switch (k->kind) {
 	case CONFIG_K_STRING: {
 		const char *str, *why;
 		char *dup, *old;
 		if (config_setting_type(s) != CONFIG_TYPE_STRING)
-			return config_error(p, s, "%s must be a string, not %s", path,
-					    config_type_name(s));
+			return config_error(p, s, "%s must be a string, not %s",
+					    CONFIG__PATH(s, path), config_type_name(s));
 		str = config_setting_get_string(s);
 		if ((k->flags & CONFIG_F_NONEMPTY) && str[0] == '\0')
-			return config_error(p, s, "%s must not be empty", path);
+			return config_error(p, s, "%s must not be empty", CONFIG__PATH(s, path));
 		if (k->check && (why = k->check(str)) != NULL)
-			return config_error(p, s, "%s %s, not \"%s\"", path, why, str);
+			return config_error(p, s, "%s %s, not \"%s\"", CONFIG__PATH(s, path), why,
+					    str);
 		if (!(dup = strdup(str)))
 			return MB_ENOMEM;
 		memcpy(&old, field, sizeof old);
@@ -195,12 +208,12 @@ static int config__key(struct config_parser *p, const struct config_key *k,
 	case CONFIG_K_UINT32:
 	case CONFIG_K_UINT16:
 		if (!config__is_int(s))
-			return config_error(p, s, "%s must be an integer, not %s", path,
-					    config_type_name(s));
+			return config_error(p, s, "%s must be an integer, not %s",
+					    CONFIG__PATH(s, path), config_type_name(s));
 		v = config_setting_get_int64(s);
 		config__range(k, &lo, &hi);
 		if (v < lo || v > hi)
-			return config__range_error(p, s, k, path, v, lo, hi);
+			return config__range_error(p, s, k, CONFIG__PATH(s, path), v, lo, hi);
 		if (k->kind == CONFIG_K_INT) {
 			int x = (int)v;
 			memcpy(field, &x, sizeof x);
@@ -218,8 +231,8 @@ static int config__key(struct config_parser *p, const struct config_key *k,
 	case CONFIG_K_BOOL:
 	case CONFIG_K_BOOL8:
 		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-			return config_error(p, s, "%s must be true or false, not %s", path,
-					    config_type_name(s));
+			return config_error(p, s, "%s must be true or false, not %s",
+					    CONFIG__PATH(s, path), config_type_name(s));
 		if (k->kind == CONFIG_K_BOOL) {
 			int x = config_setting_get_bool(s) ? 1 : 0;
 			memcpy(field, &x, sizeof x);
@@ -235,8 +248,8 @@ static int config__key(struct config_parser *p, const struct config_key *k,
 		else if (config__is_int(s))
 			d = (double)config_setting_get_int64(s);
 		else
-			return config_error(p, s, "%s must be a number, not %s", path,
-					    config_type_name(s));
+			return config_error(p, s, "%s must be a number, not %s",
+					    CONFIG__PATH(s, path), config_type_name(s));
 		memcpy(field, &d, sizeof d);
 		return 0;
 	}
@@ -245,8 +258,8 @@ static int config__key(struct config_parser *p, const struct config_key *k,
 		const char *str;
 		config__choices(k, list, sizeof list);
 		if (config_setting_type(s) != CONFIG_TYPE_STRING)
-			return config_error(p, s, "%s must be one of %s (a string), not %s", path,
-					    list, config_type_name(s));
+			return config_error(p, s, "%s must be one of %s (a string), not %s",
+					    CONFIG__PATH(s, path), list, config_type_name(s));
 		str = config_setting_get_string(s);
 		for (int i = 0; k->choices[i]; i++) {
 			if (strcmp(k->choices[i], str) == 0) {
@@ -255,13 +268,14 @@ static int config__key(struct config_parser *p, const struct config_key *k,
 				return 0;
 			}
 		}
-		return config_error(p, s, "%s must be one of %s, not \"%s\"", path, list, str);
+		return config_error(p, s, "%s must be one of %s, not \"%s\"", CONFIG__PATH(s, path),
+				    list, str);
 	}
 	case CONFIG_K_GROUP: {
 		int rc;
 		if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-			return config_error(p, s, "%s must be a group { ... }, not %s", path,
-					    config_type_name(s));
+			return config_error(p, s, "%s must be a group { ... }, not %s",
+					    CONFIG__PATH(s, path), config_type_name(s));
 		rc = config_keys_parse(p, s, k->sub, k->nsub, field);
 		if (rc == 0 && k->fn)
 			rc = k->fn(p, s, field);
@@ -346,16 +360,31 @@ static const char *config__check_mac(const char *v)
 	return venus_id_valid(v) ? NULL : "must be the Bluetooth MAC: 12 lower-case hex digits";
 }
 
+/* What MQTT carries as text (topics, user names, client IDs) must be valid
+ * UTF-8, or libmosquitto refuses it when the daemon starts. Its own rule, so
+ * that --check and start cannot disagree. */
+static const char *config__check_utf8(const char *v)
+{
+	return mosquitto_validate_utf8(v, (int)strnlen(v, 65536)) == MOSQ_ERR_SUCCESS
+		   ? NULL
+		   : "must be valid UTF-8 of at most 65535 bytes";
+}
+
 /* A topic we publish to or subscribe to literally: no wildcards. */
 static const char *config__check_topic(const char *v)
 {
-	return strpbrk(v, "+#") ? "must not contain the MQTT wildcards + or #" : NULL;
+	if (strpbrk(v, "+#"))
+		return "must not contain the MQTT wildcards + or #";
+	return config__check_utf8(v);
 }
 
-/* One level of a topic (the venus type). */
+/* One level of a topic (the venus type): the transport's own rule. */
 static const char *config__check_level(const char *v)
 {
-	return strpbrk(v, "+#/") ? "must not contain /, + or #" : NULL;
+	if (!venus_topic_level_valid(v))
+		return "must be one topic level: at most 64 characters, without /, +, # or "
+		       "control characters";
+	return config__check_utf8(v);
 }
 
 /* Device names appear in logs and status topics. */
@@ -510,6 +539,8 @@ static const struct config_key config__defaults_keys[] = {
 	{.name = "min_interval", .kind = CONFIG_K_INT64,
 	 .off = offsetof(struct config, defaults.min_interval), .min = 0, .max = CONFIG__MS_MAX,
 	 .unit = "ms"},
+	{.name = "retries", .kind = CONFIG_K_INT64, .off = offsetof(struct config, defaults.retries),
+	 .min = 0, .max = CONFIG_RETRIES_MAX},
 };
 /* clang-format on */
 
@@ -524,15 +555,53 @@ static const struct config_key config__tls_keys[] = {
 };
 /* clang-format on */
 
+/* libmosquitto opens the TLS files when the daemon starts and refuses to
+ * start without them, naming no line; say it here, at the key's line, so
+ * that --check refuses it too. The daemon may read them under another user
+ * (see `user`), so this proves only that they exist and can be read now. */
+static int config__tls_file(struct config_parser *p, const config_setting_t *tls, const char *key,
+			    const char *file)
+{
+	const config_setting_t *s = config_setting_get_member(tls, key);
+	struct stat st;
+	char path[256];
+	int fd, e = 0;
+
+	if (!file || !s)
+		return 0;
+	/* Non-blocking: a FIFO named here must not hang the loader. */
+	if ((fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+		e = errno;
+	else if (fstat(fd, &st) != 0)
+		e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (e)
+		return config_error(p, s, "%s \"%s\" cannot be read: %s", CONFIG__PATH(s, path),
+				    file, strerror(e));
+	if (S_ISDIR(st.st_mode))
+		return config_error(p, s, "%s \"%s\" cannot be read: %s", CONFIG__PATH(s, path),
+				    file, strerror(EISDIR));
+	if (!S_ISREG(st.st_mode))
+		return config_error(p, s, "%s \"%s\" is not a regular file", CONFIG__PATH(s, path),
+				    file);
+	return 0;
+}
+
 static int config__tls_done(struct config_parser *p, const config_setting_t *s, void *target)
 {
 	struct config_tls *t = target;
 	char path[256];
+	int rc;
 
 	/* A client certificate is useless without its key and vice versa. */
 	if (!t->cert_file != !t->key_file)
 		return config_error(p, s, "%s needs both cert_file and key_file, or neither",
 				    config_key_path(s, path, sizeof path));
+	if ((rc = config__tls_file(p, s, "ca_file", t->ca_file)) != 0 ||
+	    (rc = config__tls_file(p, s, "cert_file", t->cert_file)) != 0 ||
+	    (rc = config__tls_file(p, s, "key_file", t->key_file)) != 0)
+		return rc;
 	return 0;
 }
 
@@ -543,10 +612,10 @@ static const struct config_key config__mqtt_keys[] = {
 	{.name = "port", .kind = CONFIG_K_INT, .off = offsetof(struct config_mqtt, port), .min = 1,
 	 .max = 65535},
 	{.name = "username", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = offsetof(struct config_mqtt, username)},
+	 .off = offsetof(struct config_mqtt, username), .check = config__check_utf8},
 	{.name = "password", .kind = CONFIG_K_STRING, .off = offsetof(struct config_mqtt, password)},
 	{.name = "client_id", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = offsetof(struct config_mqtt, client_id)},
+	 .off = offsetof(struct config_mqtt, client_id), .check = config__check_utf8},
 	/* libmosquitto refuses keepalives under 5 s; MQTT's field is 16 bits. */
 	{.name = "keepalive", .kind = CONFIG_K_INT, .off = offsetof(struct config_mqtt, keepalive),
 	 .min = 5, .max = 65535, .unit = "s"},
@@ -659,6 +728,8 @@ static const struct config_key config__device_keys[] = {
 	 .max = CONFIG__MS_MAX, .unit = "ms"},
 	{.name = "min_interval", .kind = CONFIG_K_INT64, .off = CONFIG__DEV(min_interval), .min = 0,
 	 .max = CONFIG__MS_MAX, .unit = "ms"},
+	{.name = "retries", .kind = CONFIG_K_INT64, .off = CONFIG__DEV(retries), .min = 0,
+	 .max = CONFIG_RETRIES_MAX},
 	{.name = "mqtt", .kind = CONFIG_K_GROUP, .off = CONFIG__DEV(mqtt), .sub = config__mqtt_keys,
 	 .nsub = CONFIG__N(config__mqtt_keys), .fn = config__mqtt_done},
 	/* The protocol blocks: keys are offsets into the device itself. */
@@ -697,7 +768,7 @@ const char *config_proto_name(enum config_proto p)
 static int config__device_defaults(struct config_device *d)
 {
 	memset(d, 0, sizeof *d);
-	d->timeout = d->max_age = d->poll = d->min_interval = -1;
+	d->timeout = d->max_age = d->poll = d->min_interval = d->retries = -1;
 	d->solarman.port = 8899;
 	d->solarman.slave = 1;
 	return config__mqtt_defaults(&d->mqtt);
@@ -740,7 +811,6 @@ static int config__device_done(struct config_parser *p, const config_setting_t *
 	int mqtt = 0;
 
 	d->line = config_setting_source_line(s);
-	config_key_path(s, path, sizeof path);
 	for (size_t i = 0; i < CONFIG__N(config__protos); i++) {
 		const config_setting_t *b = config_setting_get_member(s, config__protos[i].name);
 		if (!b)
@@ -750,9 +820,10 @@ static int config__device_done(struct config_parser *p, const config_setting_t *
 			const config_setting_t *first = block, *second = b;
 			if (config_setting_index(b) < config_setting_index(block))
 				first = b, second = block;
-			return config_error(
-			    p, second, "%s has two protocol blocks, %s and %s: keep one", path,
-			    config_setting_name(first), config_setting_name(second));
+			return config_error(p, second,
+					    "%s has two protocol blocks, %s and %s: keep one",
+					    CONFIG__PATH(s, path), config_setting_name(first),
+					    config_setting_name(second));
 		}
 		block = b;
 		d->proto = config__protos[i].proto;
@@ -764,31 +835,44 @@ static int config__device_done(struct config_parser *p, const config_setting_t *
 	if (mqtt && !m)
 		return config_error(
 		    p, block, "%s.%s needs an mqtt group: the broker the device talks through",
-		    path, config_setting_name(block));
+		    CONFIG__PATH(s, path), config_setting_name(block));
 	if (!mqtt && m) {
 		if (block)
 			return config_error(p, m,
 					    "%s.mqtt: a %s device does not use MQTT; remove it",
-					    path, config_setting_name(block));
-		return config_error(
-		    p, m, "%s.mqtt: only powergo and venus devices use MQTT; remove it", path);
+					    CONFIG__PATH(s, path), config_setting_name(block));
+		return config_error(p, m,
+				    "%s.mqtt: only powergo and venus devices use MQTT; remove it",
+				    CONFIG__PATH(s, path));
 	}
 	if (d->proto == PROTO_VENUS && !d->venus.prefix &&
 	    !(d->venus.prefix = strdup("hame_energy")))
 		return MB_ENOMEM;
+	/* The transport refuses to start when its topics do not fit ("device"
+	 * makes the longer of the two). */
+	char topic[CONFIG__VENUS_TOPIC_MAX];
+	if (d->proto == PROTO_VENUS && venus_topic(topic, sizeof topic, d->venus.prefix,
+						   d->venus.type, "device", d->venus.id) < 0) {
+		const config_setting_t *v = config_setting_get_member(block, "prefix");
+		return config_error(p, v ? v : block,
+				    "%s.venus: the topic %s/%s/device/%s/ctrl is longer than %d "
+				    "bytes; shorten prefix or type",
+				    CONFIG__PATH(s, path), d->venus.prefix, d->venus.type,
+				    d->venus.id, CONFIG__VENUS_TOPIC_MAX - 1);
+	}
 
 	for (size_t i = 0; i < idx; i++) {
 		const struct config_device *o = &c->devices[i];
 		if (o->unit_id == d->unit_id) {
 			const config_setting_t *u = config_setting_get_member(s, "unit_id");
 			return config_error(p, u, "%s.unit_id %d is used by device \"%s\" too",
-					    path, d->unit_id, o->name);
+					    CONFIG__PATH(s, path), d->unit_id, o->name);
 		}
 		if (strcmp(o->name, d->name) == 0) {
 			const config_setting_t *n = config_setting_get_member(s, "name");
 			return config_error(
-			    p, n, "%s.name \"%s\" is used by another device too (line %d)", path,
-			    d->name, o->line);
+			    p, n, "%s.name \"%s\" is used by another device too (line %d)",
+			    CONFIG__PATH(s, path), d->name, o->line);
 		}
 	}
 	return 0;
@@ -833,6 +917,42 @@ static int config__devices(struct config_parser *p, const config_setting_t *s, v
 	return 0;
 }
 
+/* `user`: the daemon drops to this user after binding (when started as
+ * root). Starting refuses a user that does not exist, and one with uid 0,
+ * from which root could be regained; refuse both here, with the line, so
+ * that --check and a reload say so too. */
+static int config__user(struct config_parser *p, const config_setting_t *s, void *target)
+{
+	struct config *c = target;
+	const struct passwd *pw;
+	const char *name;
+	char *dup;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return config_error(p, s, "user must be a string, not %s", config_type_name(s));
+	name = config_setting_get_string(s);
+	if (name[0] == '\0')
+		return config_error(p, s, "user must not be empty");
+	errno = 0;
+	if (!(pw = getpwnam(name))) {
+		if (errno != 0 && errno != ENOENT && errno != ESRCH && errno != EBADF &&
+		    errno != EPERM)
+			return config_error(p, s, "user \"%s\": cannot look it up: %s", name,
+					    strerror(errno));
+		return config_error(p, s, "user \"%s\" does not exist", name);
+	}
+	if (pw->pw_uid == 0)
+		return config_error(p, s,
+				    "user \"%s\" has uid 0: the daemon would still be able to "
+				    "regain root after dropping to it; name an unprivileged user",
+				    name);
+	if (!(dup = strdup(name)))
+		return MB_ENOMEM;
+	free(c->user);
+	c->user = dup;
+	return 0;
+}
+
 /* clang-format off */
 static const struct config_key config__top_keys[] = {
 	{.name = "modbus", .kind = CONFIG_K_GROUP, .sub = config__modbus_keys,
@@ -840,8 +960,7 @@ static const struct config_key config__top_keys[] = {
 	{.name = "maps_path", .kind = CONFIG_K_CUSTOM, .fn = config__maps_path},
 	{.name = "defaults", .kind = CONFIG_K_GROUP, .sub = config__defaults_keys,
 	 .nsub = CONFIG__N(config__defaults_keys)},
-	{.name = "user", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = offsetof(struct config, user)},
+	{.name = "user", .kind = CONFIG_K_CUSTOM, .fn = config__user},
 	{.name = "status", .kind = CONFIG_K_GROUP, .off = offsetof(struct config, status),
 	 .sub = config__status_keys, .nsub = CONFIG__N(config__status_keys),
 	 .fn = config__status_done},
@@ -872,6 +991,7 @@ static int config__defaults(struct config *c, const char *path)
 	c->defaults.max_age = 1000;
 	c->defaults.poll = 0;
 	c->defaults.min_interval = 0;
+	c->defaults.retries = -1; /* the built-in default applies: CONFIG_RETRIES_DEFAULT */
 	c->status.interval = 60;
 	if (!(c->status.prefix = strdup("modbridge")))
 		return MB_ENOMEM;

@@ -1,9 +1,9 @@
 /* The device model: a register cache with timestamps, a FIFO of native
  * transactions of which one is in flight at a time, coalescing of reads that
  * wait for the same registers, per-request deadlines, background polling, a
- * minimum interval between native reads and a settle time after a timeout
- * (DESIGN.md, "Cache, polling, coalescing"; docs/user-guide.md). Transports
- * only see one struct txn at a time. */
+ * minimum interval between native reads and retries within the request's
+ * deadline (docs/design.md, "Cache, polling, coalescing"; docs/user-guide.md,
+ * "Timing and retries"). Transports only see one struct txn at a time. */
 #include "device.h"
 
 #include <stdlib.h>
@@ -24,7 +24,8 @@ struct dtxn {
 	struct dtxn *next; /* queue order */
 	enum dtxn_kind kind;
 	int read_all;	  /* TRANSPORT_READ_ALL read */
-	uint64_t started; /* monotonic ms when handed to the transport */
+	uint8_t attempts; /* tries allowed: 1 + retries, 1 for a write marked retry = false */
+	uint64_t started; /* monotonic ms when handed to the transport (this attempt) */
 	/* Waiters; an entry is NULL once its request was cancelled or timed
 	 * out, so that the array can be walked while callbacks run. */
 	struct device_req **waiters;
@@ -61,6 +62,8 @@ struct device {
 	int pumping;
 	unsigned open_handles;
 	uint64_t timeout, max_age, poll, min_interval;
+	unsigned retries;
+	uint32_t next_id; /* struct txn.id of the next transaction */
 	uint16_t max_read;
 	/* cache: one word and one arrival time per map slot */
 	uint16_t *val;
@@ -70,7 +73,6 @@ struct device {
 	struct dtxn *inflight;
 	struct dtxn *completing; /* being completed: callbacks may cancel its waiters */
 	uint64_t last_read;	 /* monotonic ms of the last native read, 0 = never */
-	uint64_t quiet_until;	 /* no native start before this (after a timeout) */
 	/* client requests waiting, oldest first */
 	struct device_req *req_head, *req_tail;
 	uv_timer_t req_timer;	/* earliest request deadline */
@@ -234,14 +236,25 @@ static int device__fresh_since(struct device *dev, int table, uint16_t addr, uin
 
 /* ------------------------------------------------------- transactions -- */
 
-static struct dtxn *device__txn_new(enum txn_op op, uint16_t nwords)
+static struct dtxn *device__txn_new(struct device *dev, enum txn_op op, uint16_t nwords)
 {
 	struct dtxn *d = calloc(1, sizeof *d + nwords * sizeof(uint16_t));
 	if (!d)
 		return NULL;
 	d->t.op = op;
 	d->t.words = d->wbuf;
+	d->t.id = ++dev->next_id;
+	d->attempts = (uint8_t)(1 + dev->retries);
 	return d;
+}
+
+/* How long one attempt of d may take: the request's timeout shared by the
+ * attempts it is allowed, so that every retry still ends within the
+ * deadline the client was promised. */
+static uint64_t device__attempt_timeout(const struct device *dev, const struct dtxn *d)
+{
+	uint64_t t = dev->timeout / (d->attempts ? d->attempts : 1);
+	return t ? t : 1;
 }
 
 static void device__txn_free(struct dtxn *d)
@@ -355,20 +368,49 @@ void device_txn_done(struct device *dev, struct txn *t, int status)
 	device__complete(dev, d, status);
 }
 
+/* Has a read's waiter, one that joined after the read was first sent,
+ * still time for one more attempt before its own deadline? (It was promised
+ * the same tries as everyone else, not the tail of someone else's.) */
+static int device__late_waiter(struct device *dev, const struct dtxn *d)
+{
+	if (d->t.op != TXN_READ || d->attempts < 2)
+		return 0;
+	uint64_t need = device__now(dev) + device__attempt_timeout(dev, d);
+	for (size_t i = 0; i < d->nwait; i++)
+		if (d->waiters[i] && d->waiters[i]->deadline >= need)
+			return 1;
+	return 0;
+}
+
 static void device__on_txn_timeout(uv_timer_t *h)
 {
 	struct device *dev = h->data;
 	struct dtxn *d = dev->inflight;
 	if (!d)
 		return;
-	log_debug("%s: no answer within %llu ms", dev->name, (unsigned long long)dev->timeout);
+	log_debug("%s: no answer to attempt %u of %u within %llu ms", dev->name, d->t.attempt + 1u,
+		  (unsigned)d->attempts, (unsigned long long)device__attempt_timeout(dev, d));
+	/* The transport remembers what it gave up on, so that a late answer
+	 * is never taken for another transaction's (transport.h). */
 	if (dev->ops->abort)
 		dev->ops->abort(dev->tstate, &d->t);
-	/* Give a late answer time to arrive while nothing is in flight, so
-	 * that the transport drops it instead of taking it for the next
-	 * transaction's answer. */
-	if (!(dev->ops->flags & TRANSPORT_MATCHES_ANSWERS))
-		dev->quiet_until = device__now(dev) + dev->timeout;
+	/* Try again while someone still waits for it (a poll: the cache
+	 * does) and tries are left, or, for a read, while a client that
+	 * joined it late still has time for a whole attempt; first in the
+	 * queue, so that the retry keeps the place the transaction had. */
+	int again = d->t.attempt + 1u < d->attempts ? d->live > 0 || d->kind == DTXN_POLL
+						    : device__late_waiter(dev, d);
+	if (again && d->t.attempt < UINT8_MAX && dev->link_up && !dev->closing) {
+		dev->inflight = NULL;
+		d->t.attempt++;
+		dev->stats.retries++;
+		d->next = dev->head;
+		dev->head = d;
+		if (!dev->tail)
+			dev->tail = d;
+		device__pump(dev);
+		return;
+	}
 	device__complete(dev, d, MB_EXC_GATEWAY_TARGET);
 }
 
@@ -392,11 +434,6 @@ static void device__pump(struct device *dev)
 			continue;
 		}
 		uint64_t now = device__now(dev);
-		if (now < dev->quiet_until) {
-			uv_timer_start(&dev->pump_timer, device__on_pump_timer,
-				       dev->quiet_until - now, 0);
-			break;
-		}
 		if (d->t.op == TXN_READ && dev->min_interval && dev->last_read &&
 		    now < dev->last_read + dev->min_interval) {
 			/* min_interval bounds how often the device is asked for
@@ -420,7 +457,8 @@ static void device__pump(struct device *dev)
 		d->started = now | 1;
 		dev->stats.native++;
 		dev->stats.last_attempt = device_now_wall();
-		uv_timer_start(&dev->txn_timer, device__on_txn_timeout, dev->timeout, 0);
+		uv_timer_start(&dev->txn_timer, device__on_txn_timeout,
+			       device__attempt_timeout(dev, d), 0);
 		int rc = dev->ops->start(dev->tstate, &d->t);
 		if (rc != 0 && dev->inflight == d)
 			device__complete(dev, d, rc > 0 ? rc : MB_EXC_DEVICE_FAILURE);
@@ -591,7 +629,7 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 	if (dev->ops->flags & TRANSPORT_READ_ALL) {
 		struct dtxn *d = device__find_read(dev, 0, 0, 0, 1);
 		if (!d) {
-			if (!(d = device__txn_new(TXN_READ, 0)))
+			if (!(d = device__txn_new(dev, TXN_READ, 0)))
 				return MB_ENOMEM;
 			d->read_all = 1;
 			d->kind = kind;
@@ -625,7 +663,7 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 			n = first->count;
 		struct dtxn *d = device__find_read(dev, table, (uint16_t)start, (uint16_t)n, 0);
 		if (!d) {
-			if (!(d = device__txn_new(TXN_READ, 0)))
+			if (!(d = device__txn_new(dev, TXN_READ, 0)))
 				return MB_ENOMEM;
 			d->kind = kind;
 			d->t.table = (uint8_t)table;
@@ -741,10 +779,29 @@ static int device__check_values(const struct device *dev, uint16_t addr, uint16_
 	return 0;
 }
 
+/* May a write of [addr, addr+n) (or of cmd) be sent again when its answer
+ * did not come? Register writes set a value, so repeating one is harmless,
+ * unless the map says otherwise (`retry = false`: triggers, counters,
+ * resets), where a lost answer must stay an unknown outcome (0B). */
+static int device__write_retryable(const struct device *dev, const struct map_command *cmd,
+				   uint16_t addr, uint16_t n)
+{
+	if (cmd)
+		return !cmd->no_retry;
+	uint32_t a = addr, end = (uint32_t)addr + n;
+	while (a < end) {
+		const struct map_register *r = map_find(dev->map, MAP_HOLDING, (uint16_t)a);
+		if (!r || r->no_retry)
+			return 0;
+		a = (uint32_t)r->address + r->count;
+	}
+	return 1;
+}
+
 static struct dtxn *device__write_txn(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
 				      const uint16_t *words)
 {
-	struct dtxn *d = device__txn_new(TXN_WRITE, count);
+	struct dtxn *d = device__txn_new(dev, TXN_WRITE, count);
 	if (!d)
 		return NULL;
 	const struct map_register *r = map_find(dev->map, MAP_HOLDING, addr);
@@ -818,6 +875,8 @@ int device_write(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
 		d->kind = DTXN_CLIENT;
 		d->t.cmd = cmd;
 		d->t.reg = cmd ? NULL : reg;
+		if (!device__write_retryable(dev, cmd, (uint16_t)a, (uint16_t)n))
+			d->attempts = 1;
 		device__enqueue(dev, d);
 		a += n;
 	}
@@ -882,15 +941,10 @@ void device_refresh_later(struct device *dev, uint64_t delay_ms)
 
 void device_count_drop(struct device *dev)
 {
+	/* Only a count: what the transport drops may be anybody's message (a
+	 * battery sharing the response topic, garbage), so it must not end
+	 * or start any wait (issue 12, item 3). */
 	dev->stats.dropped++;
-	/* Nothing is in flight while the device settles after a timeout, so
-	 * what the transport drops then is most likely the late answer: once
-	 * it is gone, the next transaction cannot be confused by it. */
-	if (dev->quiet_until && !dev->inflight && !dev->closing) {
-		dev->quiet_until = 0;
-		if (!dev->pumping)
-			device__pump(dev);
-	}
 }
 
 /* Fail every queued transaction's waiters with status (link down, close). */
@@ -1009,6 +1063,13 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 	    device__pick(cfg->min_interval, md->min_interval, conf->defaults.min_interval);
 	if (dev->timeout == 0)
 		dev->timeout = 3000;
+	/* retries: the device's, the map's, the config's, else 2 (at 10%
+	 * loss each way, three tries answer 99.3% of requests). */
+	int64_t rt = cfg->retries >= 0		   ? cfg->retries
+		     : md->retries >= 0		   ? md->retries
+		     : conf->defaults.retries >= 0 ? conf->defaults.retries
+						   : 2;
+	dev->retries = rt > 10 ? 10u : (unsigned)rt;
 	dev->max_read = ops->max_read ? ops->max_read : MB_MAX_READ;
 	if (map_max_read(map) && map_max_read(map) < dev->max_read)
 		dev->max_read = (uint16_t)map_max_read(map);
@@ -1034,10 +1095,10 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 		uv_timer_start(&dev->poll_timer, device__on_poll, dev->poll, dev->poll);
 	log_info(
 	    "%s: unit %d, map %s (%s, trust %s), timeout %llu ms, max_age %llu ms, poll %llu ms"
-	    ", min_interval %llu ms",
+	    ", min_interval %llu ms, retries %u",
 	    dev->name, dev->unit, map_name(map), ops->name, map_trust(map),
 	    (unsigned long long)dev->timeout, (unsigned long long)dev->max_age,
-	    (unsigned long long)dev->poll, (unsigned long long)dev->min_interval);
+	    (unsigned long long)dev->poll, (unsigned long long)dev->min_interval, dev->retries);
 	*out = dev;
 	return 0;
 }
@@ -1130,4 +1191,9 @@ uint64_t device_timeout(const struct device *dev)
 uint64_t device_max_age(const struct device *dev)
 {
 	return dev->max_age;
+}
+
+unsigned device_retries(const struct device *dev)
+{
+	return dev->retries;
 }

@@ -194,8 +194,9 @@ static int main__device_same(const struct config *ca, const struct config_device
 	return amap == bmap && main__str_eq(a->name, b->name) && a->unit_id == b->unit_id &&
 	       main__str_eq(a->map, b->map) && a->read_only == b->read_only &&
 	       a->timeout == b->timeout && a->max_age == b->max_age && a->poll == b->poll &&
-	       a->min_interval == b->min_interval && a->proto == b->proto &&
-	       a->has_mqtt == b->has_mqtt && (!a->has_mqtt || main__mqtt_eq(&a->mqtt, &b->mqtt)) &&
+	       a->min_interval == b->min_interval && a->retries == b->retries &&
+	       a->proto == b->proto && a->has_mqtt == b->has_mqtt &&
+	       (!a->has_mqtt || main__mqtt_eq(&a->mqtt, &b->mqtt)) &&
 	       main__str_eq(a->powergo.app_id, b->powergo.app_id) &&
 	       main__str_eq(a->powergo.device_id, b->powergo.device_id) &&
 	       main__str_eq(a->powergo.request_topic, b->powergo.request_topic) &&
@@ -209,7 +210,8 @@ static int main__device_same(const struct config *ca, const struct config_device
 	       ca->defaults.timeout == cb->defaults.timeout &&
 	       ca->defaults.max_age == cb->defaults.max_age &&
 	       ca->defaults.poll == cb->defaults.poll &&
-	       ca->defaults.min_interval == cb->defaults.min_interval;
+	       ca->defaults.min_interval == cb->defaults.min_interval &&
+	       ca->defaults.retries == cb->defaults.retries;
 }
 
 /* Create the devices of generation g, reusing those of the old set whose
@@ -341,15 +343,23 @@ static void main__print_counters(struct daemon *d)
 		const struct device_stats *s = device_stats(dev);
 		log_info(
 		    "%s: unit %d link %s requests %llu cache_hits %llu native %llu timeouts %llu"
-		    " errors %llu dropped %llu last_success %llu last_attempt %llu",
+		    " retries %llu errors %llu dropped %llu last_success %llu last_attempt %llu",
 		    device_name(dev), device_unit(dev), device_link_up(dev) ? "up" : "down",
 		    (unsigned long long)s->requests, (unsigned long long)s->cache_hits,
 		    (unsigned long long)s->native, (unsigned long long)s->timeouts,
-		    (unsigned long long)s->errors, (unsigned long long)s->dropped,
-		    (unsigned long long)s->last_success, (unsigned long long)s->last_attempt);
+		    (unsigned long long)s->retries, (unsigned long long)s->errors,
+		    (unsigned long long)s->dropped, (unsigned long long)s->last_success,
+		    (unsigned long long)s->last_attempt);
 	}
-	if (d->server)
-		log_info("modbus: %zu client connections", server_connections(d->server));
+	if (d->server) {
+		const struct server_stats *ss = server_stats(d->server);
+		log_info("modbus: %zu client connections, accepted %llu requests %llu garbage %llu"
+			 " not_reading %llu idle_closed %llu not_allowed %llu over_limit %llu",
+			 server_connections(d->server), (unsigned long long)ss->accepted,
+			 (unsigned long long)ss->requests, (unsigned long long)ss->garbage,
+			 (unsigned long long)ss->not_reading, (unsigned long long)ss->idle_closed,
+			 (unsigned long long)ss->not_allowed, (unsigned long long)ss->over_limit);
+	}
 }
 
 /* Give the memory that parsing the config and the maps used back to the
@@ -362,6 +372,31 @@ static void main__release_heap(void)
 #ifdef __GLIBC__
 	malloc_trim(0);
 #endif
+}
+
+/* Apply the new config's status group. The status module copies what it
+ * keeps, so it never points into a generation a reload may free; a new
+ * prefix or broker needs a new link (its last will names the prefix), a new
+ * interval only a new timer. Called after the devices were installed;
+ * `same_link` was judged while the old config was certainly alive. */
+static void main__status_reload(struct daemon *d, const struct config_status *ns, int same_link)
+{
+	char err[ERRLEN];
+	if (d->status && (!ns->enabled || !same_link)) {
+		status_close(d->status);
+		d->status = NULL;
+	}
+	if (!ns->enabled)
+		return;
+	if (d->status) {
+		status_set_interval(d->status, ns->interval);
+		status_set_devices(d->status, d->devs, d->ndevs);
+		return;
+	}
+	if (status_start(d->loop, ns, d->devs, d->ndevs, &d->status, err, sizeof err) != 0) {
+		log_err("status: %s", err);
+		d->status = NULL;
+	}
 }
 
 static void main__reload(struct daemon *d)
@@ -378,14 +413,16 @@ static void main__reload(struct daemon *d)
 	if (!main__str_eq(oc->modbus.listen, nc->modbus.listen) ||
 	    oc->modbus.port != nc->modbus.port)
 		log_warn("modbus.listen/port changed: restart modbridge to apply");
+	int status_same_link = oc->status.enabled && nc->status.enabled &&
+			       main__str_eq(oc->status.prefix, nc->status.prefix) &&
+			       main__mqtt_eq(&oc->status.mqtt, &nc->status.mqtt);
 	if (main__install(d, g, err, sizeof err) != 0) {
 		log_err("reload refused, keeping the running config: %s", err);
 		main__gen_free(g);
 		return;
 	}
 	server_set_router(d->server, &d->router);
-	if (d->status)
-		status_set_devices(d->status, d->devs, d->ndevs);
+	main__status_reload(d, &g->conf->status, status_same_link);
 	log_info("reloaded: %zu devices", d->ndevs);
 	main__release_heap();
 }

@@ -1,4 +1,4 @@
-/* Map files (DESIGN.md, "Map files"). A map is read with libconfig and
+/* Map files (docs/design.md, "Map files"). A map is read with libconfig and
  * checked key by key with the same table-driven routine as the config file
  * (config_keys_parse); what a table cannot say (a string needs a length, an
  * input register cannot be written, venus registers need a key) is checked
@@ -25,8 +25,17 @@
 #include "config.h"
 #include "mb_error.h"
 #include "mbdef.h"
+#include "venus.h"
 
 #define MAP__N(a) (sizeof(a) / sizeof((a)[0]))
+/* A setting's path for a message, computed only when a message is written:
+ * the path of a register needs its index in the list, which libconfig finds
+ * by a linear scan (config_setting_index); computed for every register, it
+ * made loading a large map quadratic. */
+#define MAP__PATH(s, buf) config_key_path((s), (buf), sizeof(buf))
+
+/* Registers one venus command can write (the transport's TR_VENUS_ARGS_MAX). */
+#define MAP__VENUS_ARGS_MAX 32
 
 enum map__proto { MAP__MEMORY, MAP__POWERGO, MAP__VENUS, MAP__SOLARMAN };
 
@@ -219,6 +228,7 @@ static const struct config_key map__register_keys[] = {
 	{.name = "ack", .kind = CONFIG_K_BOOL8, .off = MAP__REG(ack)},
 	{.name = "enum", .kind = CONFIG_K_LATER},
 	{.name = "bits", .kind = CONFIG_K_LATER},
+	{.name = "retry", .kind = CONFIG_K_LATER},
 };
 /* clang-format on */
 
@@ -235,6 +245,7 @@ static const struct config_key map__command_keys[] = {
 	{.name = "template", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
 	 .off = MAP__CMD(template)},
 	{.name = "ack", .kind = CONFIG_K_BOOL8, .off = MAP__CMD(ack)},
+	{.name = "retry", .kind = CONFIG_K_LATER},
 };
 /* clang-format on */
 
@@ -250,6 +261,8 @@ static const struct config_key map__defaults_keys[] = {
 	 .max = INT32_MAX, .unit = "ms"},
 	{.name = "min_interval", .kind = CONFIG_K_INT64, .off = MAP__DEF(min_interval), .min = 0,
 	 .max = INT32_MAX, .unit = "ms"},
+	{.name = "retries", .kind = CONFIG_K_INT64, .off = MAP__DEF(retries), .min = 0,
+	 .max = CONFIG_RETRIES_MAX},
 };
 /* clang-format on */
 
@@ -302,12 +315,11 @@ static int map__int_list(struct config_parser *p, const config_setting_t *s, int
 	int n, t = config_setting_type(s);
 	int64_t *v;
 
-	config_key_path(s, path, sizeof path);
 	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
 		return config_error(p, s, "%s must be a list of integers [ 0, 1, ... ], not %s",
-				    path, config_type_name(s));
+				    MAP__PATH(s, path), config_type_name(s));
 	if ((n = config_setting_length(s)) == 0)
-		return config_error(p, s, "%s must not be empty", path);
+		return config_error(p, s, "%s must not be empty", MAP__PATH(s, path));
 	if (!(v = calloc((size_t)n, sizeof *v)))
 		return MB_ENOMEM;
 	for (int i = 0; i < n; i++) {
@@ -333,33 +345,55 @@ static int map__labels(struct config_parser *p, const config_setting_t *s, int64
 	int n;
 	struct map_label *v;
 
-	config_key_path(s, path, sizeof path);
 	if (config_setting_type(s) != CONFIG_TYPE_LIST || (n = config_setting_length(s)) == 0)
 		return config_error(p, s,
 				    "%s must be a list of (%s, \"text\") pairs, e.g. "
 				    "( (0, \"Off\"), (1, \"On\") )",
-				    path, what);
+				    MAP__PATH(s, path), what);
 	if (!(v = calloc((size_t)n, sizeof *v)))
 		return MB_ENOMEM;
 	*out = v;
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i), *a, *b;
 		int t = config_setting_type(e);
-		config_key_path(e, path, sizeof path);
 		if ((t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY) ||
 		    config_setting_length(e) != 2 ||
 		    !map__is_int(a = config_setting_get_elem(e, 0)) ||
 		    config_setting_type(b = config_setting_get_elem(e, 1)) != CONFIG_TYPE_STRING)
-			return config_error(p, e, "%s must be a pair (%s, \"text\")", path, what);
+			return config_error(p, e, "%s must be a pair (%s, \"text\")",
+					    MAP__PATH(e, path), what);
 		v[i].value = config_setting_get_int64(a);
 		if (v[i].value < lo || v[i].value > hi)
 			return config_error(p, e,
 					    "%s: %s %" PRId64 " must be %" PRId64 "..%" PRId64,
-					    path, what, v[i].value, lo, hi);
+					    MAP__PATH(e, path), what, v[i].value, lo, hi);
 		if (!(v[i].text = strdup(config_setting_get_string(b))))
 			return MB_ENOMEM;
 		*nout = (size_t)i + 1;
 	}
+	return 0;
+}
+
+/* `retry = false` on a register or command of group s: its writes are sent
+ * to the device at most once (triggers, counters, resets: writes that are not
+ * idempotent). Reads are always retried, so it needs something to write. */
+static int map__retry(struct config_parser *p, const config_setting_t *s, int writable,
+		      uint8_t *no_retry)
+{
+	const config_setting_t *x = config_setting_get_member(s, "retry");
+	char path[64];
+
+	if (!x)
+		return 0;
+	if (config_setting_type(x) != CONFIG_TYPE_BOOL)
+		return config_error(p, x, "%s must be true or false, not %s", MAP__PATH(x, path),
+				    config_type_name(x));
+	*no_retry = !config_setting_get_bool(x);
+	if (*no_retry && !writable)
+		return config_error(p, x,
+				    "%s = false is only for writable registers (access \"w\" or "
+				    "\"rw\"): reads are always retried",
+				    MAP__PATH(x, path));
 	return 0;
 }
 
@@ -371,7 +405,6 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 	int venus = m->protocol == MAP__VENUS;
 	int rc;
 
-	config_key_path(s, path, sizeof path);
 	r->line = config_setting_source_line(s);
 
 	/* Width: `length` words where given (strings must say), else the type's. */
@@ -380,59 +413,70 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 			return config_error(p, s,
 					    "%s.length is missing: a string register needs its "
 					    "length in registers",
-					    path);
+					    MAP__PATH(s, path));
 		r->count = (uint16_t)map__natural_count(r->type);
 	}
 	if ((x = config_setting_get_member(s, "word_order")) && r->type != MAP_INT32 &&
 	    r->type != MAP_UINT32)
 		return config_error(p, x, "%s.word_order is only for int32 and uint32 registers",
-				    path);
+				    MAP__PATH(s, path));
 	if ((uint32_t)r->address + r->count > 65536)
-		return config_error(p, s, "%s runs past address 65535", path);
+		return config_error(p, s, "%s runs past address 65535", MAP__PATH(s, path));
 
 	if ((x = config_setting_get_member(s, "native"))) {
 		if (m->protocol != MAP__POWERGO && m->protocol != MAP__SOLARMAN)
 			return config_error(p, x, "%s.native is only for powergo and solarman maps",
-					    path);
+					    MAP__PATH(s, path));
 		if ((uint32_t)r->native + r->count > 65536)
-			return config_error(p, x, "%s.native runs past address 65535", path);
+			return config_error(p, x, "%s.native runs past address 65535",
+					    MAP__PATH(s, path));
 	} else {
 		r->native = r->address;
 	}
 
 	if (r->table == MAP_INPUT && (r->access & MAP_W))
 		return config_error(p, config_setting_get_member(s, "access"),
-				    "%s.access: input registers are read-only", path);
+				    "%s.access: input registers are read-only", MAP__PATH(s, path));
 
 	if (!(isfinite(r->scale) && r->scale > 0))
 		return config_error(p, config_setting_get_member(s, "scale"),
-				    "%s.scale must be a number > 0, not %g", path, r->scale);
+				    "%s.scale must be a number > 0, not %g", MAP__PATH(s, path),
+				    r->scale);
 
 	/* Venus: values come from keys of the cd=1 answer; writes from templates. */
 	static const char *const venus_only[] = {"key", "field", "write", "ack"};
 	for (size_t i = 0; !venus && i < MAP__N(venus_only); i++)
 		if ((x = config_setting_get_member(s, venus_only[i])))
-			return config_error(p, x, "%s.%s is only for venus maps", path,
-					    venus_only[i]);
+			return config_error(p, x, "%s.%s is only for venus maps",
+					    MAP__PATH(s, path), venus_only[i]);
 	if (venus && (r->access & MAP_R) && !r->key)
 		return config_error(p, s,
 				    "%s.key is missing: a readable venus register names the key "
 				    "of the device's answer it comes from",
-				    path);
+				    MAP__PATH(s, path));
 	if ((x = config_setting_get_member(s, "field")) && !r->key)
-		return config_error(p, x, "%s.field needs a key", path);
+		return config_error(p, x, "%s.field needs a key", MAP__PATH(s, path));
 	if ((x = config_setting_get_member(s, "write"))) {
 		if (!(r->access & MAP_W))
-			return config_error(p, x, "%s.write needs access \"w\" or \"rw\"", path);
+			return config_error(p, x, "%s.write needs access \"w\" or \"rw\"",
+					    MAP__PATH(s, path));
 		if (!strstr(r->write, "{value}"))
-			return config_error(p, x, "%s.write must contain {value}, not \"%s\"", path,
-					    r->write);
+			return config_error(p, x, "%s.write must contain {value}, not \"%s\"",
+					    MAP__PATH(s, path), r->write);
+		/* The codec's rule: any other brace is a placeholder too. */
+		if (venus_template_max_index(r->write) != 0)
+			return config_error(p, x,
+					    "%s.write must use {value} and no other placeholder "
+					    "or brace, not \"%s\"",
+					    MAP__PATH(s, path), r->write);
 	}
 	if ((x = config_setting_get_member(s, "ack")) && !r->write)
 		return config_error(p, x, "%s.ack is only for registers with a write template",
-				    path);
+				    MAP__PATH(s, path));
 	if (venus && r->write && r->ack < 0)
 		r->ack = 1;
+	if ((rc = map__retry(p, s, (r->access & MAP_W) != 0, &r->no_retry)) != 0)
+		return rc;
 
 	/* Limits and defaults: raw integers for numbers, text for strings. */
 	r->has_min = config_setting_get_member(s, "min") != NULL;
@@ -442,24 +486,23 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 		for (size_t i = 0; i < MAP__N(numeric_only); i++)
 			if ((x = config_setting_get_member(s, numeric_only[i])))
 				return config_error(p, x, "%s.%s is only for numeric registers",
-						    path, numeric_only[i]);
+						    MAP__PATH(s, path), numeric_only[i]);
 	}
 	if ((x = config_setting_get_member(s, "default"))) {
 		char dpath[80];
-		config_key_path(x, dpath, sizeof dpath);
 		if (r->type == MAP_STRING) {
 			if (config_setting_type(x) != CONFIG_TYPE_STRING)
 				return config_error(p, x,
 						    "%s must be a string for a string register, "
 						    "not %s",
-						    dpath, config_type_name(x));
+						    MAP__PATH(x, dpath), config_type_name(x));
 			if (!(r->def_string = strdup(config_setting_get_string(x))))
 				return MB_ENOMEM;
 		} else {
 			if (!map__is_int(x))
 				return config_error(p, x,
 						    "%s must be an integer (the raw value), not %s",
-						    dpath, config_type_name(x));
+						    MAP__PATH(x, dpath), config_type_name(x));
 			r->def = config_setting_get_int64(x);
 		}
 		r->has_default = 1;
@@ -575,8 +618,25 @@ static int map__registers(struct config_parser *p, const config_setting_t *list,
  * 32-bit register is one placeholder), so there are at most `count` of them;
  * other braces are the template's own text. */
 static int map__template(struct config_parser *p, const config_setting_t *s,
-			 const struct map_command *c)
+			 const struct map_command *c, int venus)
 {
+	char path[64];
+
+	/* The venus codec reads every brace as a placeholder, and a command
+	 * without one would write the same text whatever the client sends. */
+	if (venus) {
+		int max = venus_template_max_index(c->template);
+		if (max == MB_EPARSE)
+			return config_error(p, s,
+					    "%s \"%s\": a brace must start a placeholder {0}..{%u} "
+					    "(or {value})",
+					    MAP__PATH(s, path), c->template, c->count - 1u);
+		if (max < 0)
+			return config_error(p, s,
+					    "%s \"%s\" has no placeholder: {0} stands for the "
+					    "command's first register",
+					    MAP__PATH(s, path), c->template);
+	}
 	for (const char *t = c->template; (t = strchr(t, '{')) != NULL; t++) {
 		char *end;
 		long i;
@@ -587,7 +647,6 @@ static int map__template(struct config_parser *p, const config_setting_t *s,
 		if (*end != '}')
 			continue;
 		if (errno || i >= c->count) {
-			char path[64];
 			config_key_path(s, path, sizeof path);
 			return config_error(
 			    p, s,
@@ -597,6 +656,44 @@ static int map__template(struct config_parser *p, const config_setting_t *s,
 		}
 	}
 	return 0;
+}
+
+static int map__cmp_cmdname(const void *a, const void *b)
+{
+	const struct map_command *const *x = a, *const *y = b;
+	int c = strcmp((*x)->name, (*y)->name);
+	return c ? c : (*x > *y) - (*x < *y); /* then file order */
+}
+
+/* Command names are unique. Sorted by name, then file order, a repeated name
+ * sits right after its previous use; of all repeats, report the first in the
+ * file, as a scan in file order would. */
+static int map__commands_unique(struct config_parser *p, const config_setting_t *list,
+				struct map *m)
+{
+	const struct map_command **v, *dup = NULL, *first = NULL;
+	char path[64];
+
+	if (m->ncmds < 2)
+		return 0;
+	if (!(v = calloc(m->ncmds, sizeof *v)))
+		return MB_ENOMEM;
+	for (size_t i = 0; i < m->ncmds; i++)
+		v[i] = &m->cmds[i];
+	qsort(v, m->ncmds, sizeof *v, map__cmp_cmdname);
+	for (size_t i = 1; i < m->ncmds; i++) {
+		if (strcmp(v[i]->name, v[i - 1]->name) == 0 && (!dup || v[i] < dup)) {
+			dup = v[i];
+			first = v[i - 1];
+		}
+	}
+	free(v);
+	if (!dup)
+		return 0;
+	const config_setting_t *e = config_setting_get_elem(list, (unsigned)(dup - m->cmds));
+	return config_error(p, config_setting_get_member(e, "name"),
+			    "%s.name \"%s\" is used by the command on line %d too",
+			    MAP__PATH(e, path), dup->name, first->line);
 }
 
 static int map__commands(struct config_parser *p, const config_setting_t *list, struct map *m)
@@ -619,25 +716,21 @@ static int map__commands(struct config_parser *p, const config_setting_t *list, 
 		m->ncmds = (size_t)i + 1;
 		c->ack = 1;
 		c->line = config_setting_source_line(e);
-		config_key_path(e, path, sizeof path);
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
 			return config_error(p, e, "%s must be a group { name = ...; ... }, not %s",
-					    path, config_type_name(e));
+					    MAP__PATH(e, path), config_type_name(e));
 		rc = config_keys_parse(p, e, map__command_keys, MAP__N(map__command_keys), c);
 		if (rc == 0)
-			rc = map__template(p, config_setting_get_member(e, "template"), c);
+			rc = map__template(p, config_setting_get_member(e, "template"), c,
+					   m->protocol == MAP__VENUS);
+		if (rc == 0)
+			rc = map__retry(p, e, 1, &c->no_retry);
 		if (rc != 0)
 			return rc;
 		if ((uint32_t)c->address + c->count > 65536)
-			return config_error(p, e, "%s runs past address 65535", path);
-		for (int j = 0; j < i; j++)
-			if (strcmp(m->cmds[j].name, c->name) == 0)
-				return config_error(p, config_setting_get_member(e, "name"),
-						    "%s.name \"%s\" is used by the command on line "
-						    "%d too",
-						    path, c->name, m->cmds[j].line);
+			return config_error(p, e, "%s runs past address 65535", MAP__PATH(e, path));
 	}
-	return 0;
+	return map__commands_unique(p, list, m);
 }
 
 /* --- loading ------------------------------------------------------------- */
@@ -662,7 +755,7 @@ struct map *map_load(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	m->defaults.poll = m->defaults.max_age = m->defaults.timeout = m->defaults.min_interval =
-	    -1;
+	    m->defaults.retries = -1;
 
 	rc = config_keys_parse(&p, config_root_setting(&lc), map__top_keys, MAP__N(map__top_keys),
 			       m);
@@ -1035,6 +1128,32 @@ static void map__range_text(char *buf, size_t len, uint32_t a, uint32_t count)
 		snprintf(buf, len, "%" PRIu32 "..%" PRIu32, a, a + count - 1);
 }
 
+static int map__cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Values given more than once in a list (of integers, or of labels): one
+ * problem per repeated value. Sorted, so that a long list costs n log n. */
+static void map__lint_twice(struct map__lint *l, const struct map_register *r, const int64_t *ints,
+			    const struct map_label *labels, size_t n, const char *what,
+			    const char *verb)
+{
+	int64_t *v;
+
+	if (n < 2 || !(v = malloc(n * sizeof *v)))
+		return;
+	for (size_t i = 0; i < n; i++)
+		v[i] = ints ? ints[i] : labels[i].value;
+	qsort(v, n, sizeof *v, map__cmp_i64);
+	for (size_t i = 1; i < n; i++)
+		if (v[i] == v[i - 1] && (i < 2 || v[i - 1] != v[i - 2]))
+			map__problem(l, r->line, "register \"%s\": %s %" PRId64 " is %s twice",
+				     r->name, what, v[i], verb);
+	free(v);
+}
+
 static void map__lint_register(struct map__lint *l, const struct map_register *r)
 {
 	const char *tn = map__types[r->type];
@@ -1062,30 +1181,14 @@ static void map__lint_register(struct map__lint *l, const struct map_register *r
 	if (r->has_max && !map__fits(r->type, r->max))
 		map__problem(l, r->line, "register \"%s\": max %" PRId64 " does not fit %s",
 			     r->name, r->max, tn);
-	for (size_t i = 0; r->values && i < r->nvalues; i++) {
+	for (size_t i = 0; r->values && i < r->nvalues; i++)
 		if (!map__fits(r->type, r->values[i]))
 			map__problem(l, r->line,
 				     "register \"%s\": value %" PRId64 " does not fit %s", r->name,
 				     r->values[i], tn);
-		for (size_t j = 0; j < i; j++)
-			if (r->values[j] == r->values[i])
-				map__problem(l, r->line,
-					     "register \"%s\": value %" PRId64 " is listed twice",
-					     r->name, r->values[i]);
-	}
-	for (size_t i = 0; r->labels && i < r->nlabels; i++)
-		for (size_t j = 0; j < i; j++)
-			if (r->labels[j].value == r->labels[i].value)
-				map__problem(l, r->line,
-					     "register \"%s\": enum value %" PRId64
-					     " is described twice",
-					     r->name, r->labels[i].value);
-	for (size_t i = 0; r->bits && i < r->nbits; i++)
-		for (size_t j = 0; j < i; j++)
-			if (r->bits[j].value == r->bits[i].value)
-				map__problem(l, r->line,
-					     "register \"%s\": bit %" PRId64 " is described twice",
-					     r->name, r->bits[i].value);
+	map__lint_twice(l, r, r->values, NULL, r->nvalues, "value", "listed");
+	map__lint_twice(l, r, NULL, r->labels, r->nlabels, "enum value", "described");
+	map__lint_twice(l, r, NULL, r->bits, r->nbits, "bit", "described");
 	if (r->has_default) {
 		if (!map__fits(r->type, r->def))
 			map__problem(l, r->line,
@@ -1112,6 +1215,7 @@ static void map__lint_command(struct map__lint *l, const struct map_command *c)
 	const struct map *m = l->m;
 	uint32_t a = c->address, end = a + c->count;
 	char range[32];
+	size_t nregs = 0;
 
 	while (a < end) {
 		const struct map_register *r = map_find(m, MAP_HOLDING, (uint16_t)a);
@@ -1134,14 +1238,57 @@ static void map__lint_command(struct map__lint *l, const struct map_command *c)
 		if (!(r->access & MAP_W))
 			map__problem(l, c->line, "command \"%s\" covers read-only register \"%s\"",
 				     c->name, r->name);
+		if (m->protocol == MAP__VENUS && r->type == MAP_STRING)
+			map__problem(
+			    l, c->line,
+			    "command \"%s\" covers string register \"%s\": a venus command "
+			    "writes numbers only",
+			    c->name, r->name);
+		nregs++;
 		a = (uint32_t)r->address + r->count;
 	}
+	/* Venus placeholders count registers, not words (a 32-bit register is
+	 * one); the transport refuses to start on a template that uses more. */
+	if (m->protocol == MAP__VENUS) {
+		int max = venus_template_max_index(c->template);
+		if (max >= 0 && (size_t)max >= nregs)
+			map__problem(
+			    l, c->line,
+			    "command \"%s\": template uses {%d} but the command covers %zu "
+			    "register%s ({n} counts registers, not words)",
+			    c->name, max, nregs, nregs == 1 ? "" : "s");
+		if (nregs > MAP__VENUS_ARGS_MAX)
+			map__problem(
+			    l, c->line,
+			    "command \"%s\" covers %zu registers; a venus command takes at "
+			    "most %d",
+			    c->name, nregs, MAP__VENUS_ARGS_MAX);
+	}
+}
+
+/* Is [a, a + count) written by one of the commands, sorted by address, whose
+ * running maximum end is ends[]? O(log n): the commands that start before
+ * the range ends are a prefix of the sorted ones. */
+static int map__covered(const struct map_command *const *cmds, const uint32_t *ends, size_t n,
+			uint32_t a, uint32_t count)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cmds[mid]->address < a + count)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && ends[lo - 1] > a;
 }
 
 int map_lint(const struct map *m, char *err, size_t errlen)
 {
 	struct map__lint l = {.m = m, .err = err, .errlen = errlen};
-	const struct map_command **cmds;
+	const struct map_command **cmds = NULL;
+	uint32_t *ends = NULL;
 
 	if (err && errlen)
 		err[0] = '\0';
@@ -1170,18 +1317,24 @@ int map_lint(const struct map *m, char *err, size_t errlen)
 	for (size_t i = 0; i < m->nregs; i++)
 		map__lint_register(&l, &m->regs[i]);
 
-	if (m->ncmds && (cmds = calloc(m->ncmds, sizeof *cmds)) != NULL) {
+	if (m->ncmds && (cmds = calloc(m->ncmds, sizeof *cmds)) != NULL &&
+	    (ends = calloc(m->ncmds, sizeof *ends)) != NULL) {
+		const struct map_command *reach = NULL;
 		for (size_t i = 0; i < m->ncmds; i++)
 			cmds[i] = &m->cmds[i];
 		qsort(cmds, m->ncmds, sizeof *cmds, map__cmp_cmd);
-		for (size_t i = 1; i < m->ncmds; i++) {
-			const struct map_command *a = cmds[i - 1], *b = cmds[i];
-			if (b->address < (uint32_t)a->address + a->count)
+		/* As for registers: compare with the one reaching furthest. */
+		for (size_t i = 0; i < m->ncmds; i++) {
+			const struct map_command *b = cmds[i];
+			if (reach && b->address < (uint32_t)reach->address + reach->count)
 				map__problem(&l, b->line,
 					     "command \"%s\" overlaps command \"%s\" (line %d)",
-					     b->name, a->name, a->line);
+					     b->name, reach->name, reach->line);
+			if (!reach || (uint32_t)b->address + b->count >
+					  (uint32_t)reach->address + reach->count)
+				reach = b;
+			ends[i] = (uint32_t)reach->address + reach->count;
 		}
-		free(cmds);
 		for (size_t i = 0; i < m->ncmds; i++)
 			map__lint_command(&l, &m->cmds[i]);
 	}
@@ -1189,12 +1342,18 @@ int map_lint(const struct map *m, char *err, size_t errlen)
 	/* Venus: a writable register needs a way to be written. */
 	for (size_t i = 0; m->protocol == MAP__VENUS && i < m->nregs; i++) {
 		const struct map_register *r = &m->regs[i];
-		if ((r->access & MAP_W) && !r->write && !map_find_command(m, r->address, r->count))
-			map__problem(&l, r->line,
-				     "register \"%s\" is writable but has no write template and no "
-				     "command covers it",
-				     r->name);
+		if (!(r->access & MAP_W) || r->write)
+			continue;
+		if (ends ? map__covered(cmds, ends, m->ncmds, r->address, r->count)
+			 : map_find_command(m, r->address, r->count) != NULL)
+			continue;
+		map__problem(&l, r->line,
+			     "register \"%s\" is writable but has no write template and no "
+			     "command covers it",
+			     r->name);
 	}
+	free(cmds);
+	free(ends);
 	return l.count;
 }
 
@@ -1294,9 +1453,10 @@ static int map__any_native(const struct map *m)
 
 static void map__print_json(const struct map *m, FILE *out)
 {
-	static const char *const dnames[] = {"poll", "max_age", "timeout", "min_interval"};
+	static const char *const dnames[] = {"poll", "max_age", "timeout", "min_interval",
+					     "retries"};
 	const int64_t dvals[] = {m->defaults.poll, m->defaults.max_age, m->defaults.timeout,
-				 m->defaults.min_interval};
+				 m->defaults.min_interval, m->defaults.retries};
 	int first = 1;
 
 	fputs("{\n  \"name\": ", out);
@@ -1370,6 +1530,8 @@ static void map__print_json(const struct map *m, FILE *out)
 			map__json_str(out, r->write);
 			fprintf(out, ", \"ack\": %s", r->ack ? "true" : "false");
 		}
+		if (r->access & MAP_W)
+			fprintf(out, ", \"retry\": %s", r->no_retry ? "false" : "true");
 		if (r->labels) {
 			fputs(", \"enum\": [", out);
 			for (size_t j = 0; j < r->nlabels; j++) {
@@ -1402,7 +1564,8 @@ static void map__print_json(const struct map *m, FILE *out)
 		fprintf(out, ", \"address\": %u, \"count\": %u, \"template\": ", c->address,
 			c->count);
 		map__json_str(out, c->template);
-		fprintf(out, ", \"ack\": %s}", c->ack ? "true" : "false");
+		fprintf(out, ", \"ack\": %s, \"retry\": %s}", c->ack ? "true" : "false",
+			c->no_retry ? "false" : "true");
 	}
 	fputs(m->ncmds ? "\n  ]\n}\n" : "]\n}\n", out);
 }
@@ -1479,6 +1642,10 @@ static void map__print_text(const struct map *m, FILE *out)
 				  namew, r->name, type, r->count, map__access_text(r->access),
 				  r->scale, r->unit ? r->unit : "", lim,
 				  r->description ? r->description : "");
+			if (r->no_retry)
+				map__line(out,
+					  "%12swritten at most once: never retried (retry = false)",
+					  "");
 			for (size_t j = 0; j < r->nlabels; j++)
 				map__line(out, "%12s%" PRId64 " = %s", "", r->labels[j].value,
 					  r->labels[j].text);
@@ -1494,8 +1661,9 @@ static void map__print_text(const struct map *m, FILE *out)
 			const struct map_command *c = &m->cmds[i];
 			char addr[32];
 			map__range_text(addr, sizeof addr, c->address, c->count);
-			map__line(out, "%-11s %-*s %s%s", addr, namew, c->name, c->template,
-				  c->ack ? "" : "  (no acknowledgement)");
+			map__line(out, "%-11s %-*s %s%s%s", addr, namew, c->name, c->template,
+				  c->ack ? "" : "  (no acknowledgement)",
+				  c->no_retry ? "  (sent at most once)" : "");
 		}
 	}
 }
@@ -1507,10 +1675,11 @@ static void map__print_markdown(const struct map *m, FILE *out)
 	    "Holding registers (FC03 read; FC06/FC16 write where access has w)",
 	    "Input registers (FC04, read-only)",
 	};
-	static const char *const dnames[] = {"poll", "max_age", "timeout", "min_interval"};
+	static const char *const dnames[] = {"poll", "max_age", "timeout", "min_interval",
+					     "retries"};
 	const int64_t dvals[] = {m->defaults.poll, m->defaults.max_age, m->defaults.timeout,
-				 m->defaults.min_interval};
-	int any_labels = 0, have_defaults = 0;
+				 m->defaults.min_interval, m->defaults.retries};
+	int any_labels = 0, have_defaults = 0, any_once = 0;
 
 	fprintf(out, "# Register map: %s\n\n", m->name);
 	if (m->description) {
@@ -1540,7 +1709,9 @@ static void map__print_markdown(const struct map *m, FILE *out)
 		for (size_t i = 0; i < MAP__N(dnames); i++) {
 			if (dvals[i] < 0)
 				continue;
-			fprintf(out, "%s%s %" PRId64 " ms", first ? "" : ", ", dnames[i], dvals[i]);
+			/* retries is a count, the others are times */
+			fprintf(out, "%s%s %" PRId64 "%s", first ? "" : ", ", dnames[i], dvals[i],
+				i + 1 < MAP__N(dnames) ? " ms" : "");
 			first = 0;
 		}
 		fputs(" (a device's own keys override these) |\n", out);
@@ -1552,6 +1723,15 @@ static void map__print_markdown(const struct map *m, FILE *out)
 	      "Strings hold two characters per register, the first in the high byte. Writes "
 	      "outside *Range / values* are refused with exception 03.\n",
 	      out);
+	for (size_t i = 0; i < m->nregs; i++)
+		any_once |= m->regs[i].no_retry;
+	for (size_t i = 0; i < m->ncmds; i++)
+		any_once |= m->cmds[i].no_retry;
+	if (any_once)
+		fputs("\nA write is retried within the client's timeout when an attempt gets no "
+		      "answer, except where the access says *at most once* (`retry = false`: a "
+		      "trigger, a counter, a reset): such a write is sent to the device once.\n",
+		      out);
 
 	for (int t = 0; t < MAP_TABLES; t++) {
 		if (m->table_start[t] == m->table_start[t + 1])
@@ -1582,8 +1762,9 @@ static void map__print_markdown(const struct map *m, FILE *out)
 				map__range_text(addr, sizeof addr, r->native, r->count);
 				fprintf(out, " %s |", addr);
 			}
-			fprintf(out, " `%s` | %s | %u | %s | %.6g | ", r->name, type, r->count,
-				map__access_text(r->access), r->scale);
+			fprintf(out, " `%s` | %s | %u | %s%s | %.6g | ", r->name, type, r->count,
+				map__access_text(r->access), r->no_retry ? ", at most once" : "",
+				r->scale);
 			map__md(out, r->unit);
 			fputs(" | ", out);
 			map__md(out, lim);
@@ -1650,21 +1831,24 @@ static void map__print_markdown(const struct map *m, FILE *out)
 	}
 
 	if (m->ncmds) {
-		fputs(
-		    "\n## Write commands\n\nThese registers are written together, with one FC16 "
-		    "that covers exactly the command's range; a write of part of it is refused "
-		    "with exception 02. In the template, `{0}` stands for the first word written, "
-		    "`{1}` for the second, and so on.\n\n| Addresses | Name | Words | Template | "
-		    "Acknowledged |\n"
-		    "|---:|---|---:|---|---|\n",
-		    out);
+		fputs("\n## Write commands\n\nThese registers are written together, with one FC16 "
+		      "that covers exactly the command's range; a write of part of it is refused "
+		      "with exception 02. In the template, `{0}` stands for the first register "
+		      "written, `{1}` for the second, and so on (a 32-bit register is one "
+		      "placeholder). A command is retried within the client's "
+		      "timeout when an attempt gets no answer, unless *Retried* says no "
+		      "(`retry = false`): then it is sent once.\n\n| Addresses | Name | Words | "
+		      "Template | Acknowledged | Retried |\n"
+		      "|---:|---|---:|---|---|---|\n",
+		      out);
 		for (size_t i = 0; i < m->ncmds; i++) {
 			const struct map_command *c = &m->cmds[i];
 			char addr[32];
 			map__range_text(addr, sizeof addr, c->address, c->count);
 			fprintf(out, "| %s | `%s` | %u | `", addr, c->name, c->count);
 			map__md(out, c->template);
-			fprintf(out, "` | %s |\n", c->ack ? "yes" : "no");
+			fprintf(out, "` | %s | %s |\n", c->ack ? "yes" : "no",
+				c->no_retry ? "no" : "yes");
 		}
 	}
 }

@@ -107,7 +107,7 @@ int mbap_parse(const uint8_t *buf, size_t len, struct mbap_req *req)
 	if (len < 6)
 		return 0;
 	uint16_t length = pdu_get16(buf + 4);
-	if (length < 2 || length > 1 + MBAP_MAX_PDU)
+	if (length < 2 || length > MBAP_MAX_LENGTH)
 		return MB_EPROTO;
 	size_t total = 6u + length;
 	if (len < total)
@@ -127,6 +127,10 @@ int mbap_parse(const uint8_t *buf, size_t len, struct mbap_req *req)
 			break;
 		}
 	}
+	/* Each decoder's own checks refuse a PDU this long; say so here too, so
+	 * that no future function code can take one as valid. */
+	if (n > MBAP_MAX_PDU && req->exc == MB_EXC_NONE)
+		req->exc = MB_EXC_ILLEGAL_VALUE;
 	return (int)total;
 }
 

@@ -23,6 +23,26 @@
  * readable only and calls mosquitto_loop() with a zero timeout (a select()
  * that does not wait) on each event and on a 10 ms timer.
  *
+ * Message size (docs/user-guide.md, "MQTT links: message size limits,
+ * outgoing limit, faults"): the link speaks MQTT v5 and declares a Maximum
+ * Packet Size in its CONNECT, so that the broker drops anything larger for
+ * us instead of sending it. libmosquitto
+ * 2.0 has no option for that property and no asynchronous connect that takes
+ * properties, but mosquitto_connect_bind_v5() stores its properties before it
+ * checks the port: called with port -1 it stores them and fails without
+ * touching the network, and the next mosquitto_connect_async() sends them.
+ * libmosquitto itself does not enforce a size on what it receives: it
+ * allocates the whole remaining length of a packet before reading it. So a
+ * broker that refuses v5 (we then fall back to 3.1.1) can still make us
+ * allocate a large message; the per-subscriber limit below keeps it from the
+ * protocol, which is the second line.
+ *
+ * Outgoing bound: libmosquitto queues publishes without limit while the
+ * broker does not read or acknowledge. The link keeps the message ID of every
+ * publish libmosquitto still holds (QoS 0 until written, QoS 1/2 until
+ * acknowledged) and refuses new ones over MQTT_OUT_MAX_MSGS or
+ * MQTT_OUT_MAX_BYTES.
+ *
  * Devices that name the same broker, port, user and client ID share a link:
  * a broker allows one connection per client ID, so two links with the same
  * ID would throw each other off forever. The link is reference counted and
@@ -35,6 +55,7 @@
 
 #include <errno.h>
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +65,11 @@
 #define MQTT__MISC_MS 1000	    /* mosquitto_loop_misc period */
 #define MQTT__CONNECT_TIMEOUT 10000 /* ms from connect to CONNACK */
 #define MQTT__TLS_KICK_MS 10	    /* TLS handshake step period */
+/* Maximum Packet Size beyond the payload: fixed header (5), topic length (2),
+ * packet ID (2), properties a publisher may attach, and the topic itself
+ * when a subscription has wildcards and its length is not known. */
+#define MQTT__PACKET_OVERHEAD 1024
+#define MQTT__WILDCARD_TOPIC 1024
 
 enum mqtt__state {
 	MQTT__RESOLVING,
@@ -60,8 +86,17 @@ struct mqtt__sub {
 	mqtt_msg_cb msg_cb;
 	mqtt_state_cb state_cb;
 	void *ctx;
-	int reported; /* the state this subscriber was last told */
-	int dead;     /* released while a dispatch ran: swept afterwards */
+	int reported;		    /* the state this subscriber was last told */
+	int dead;		    /* released while a dispatch ran: swept afterwards */
+	size_t max_len;		    /* longest payload msg_cb gets */
+	mqtt_msg_cb drop_cb;	    /* told of longer ones (may be NULL) */
+	unsigned long long dropped; /* messages over max_len */
+};
+
+/* A publish that libmosquitto still holds. */
+struct mqtt__out {
+	int mid, qos;
+	size_t len;
 };
 
 struct mqtt__pub {
@@ -89,8 +124,20 @@ struct mqtt_link {
 	uint64_t backoff, connect_started;
 	struct mqtt__sub *subs;
 	struct mqtt__pub *pubs;
-	int dispatching; /* > 0 while subscriber callbacks run */
-	int pending;	 /* handle closes and requests still to call back */
+	int dispatching;	    /* > 0 while subscriber callbacks run */
+	int pending;		    /* handle closes and requests still to call back */
+	int v311;		    /* the broker refused MQTT v5 */
+	int fallback;		    /* reconnect at once, as 3.1.1 */
+	int fails;		    /* failed attempts since the link was last up */
+	int warned;		    /* this outage was logged as a warning already */
+	char why[96];		    /* why the broker refused the last CONNECT */
+	uint32_t packet_max;	    /* the Maximum Packet Size of the last CONNECT */
+	unsigned long long dropped; /* oversized messages, every subscriber */
+	struct mqtt__out out[MQTT_OUT_MAX_MSGS];
+	size_t nout, out_bytes;
+	int out_full;	/* the bound was hit and not yet left */
+	int publishing; /* inside mosquitto_publish() */
+	int early_mid;	/* a QoS 0 mid written before mosquitto_publish() returned */
 };
 
 static struct mqtt_link *mqtt__links;
@@ -227,9 +274,67 @@ static void mqtt__notify(struct mqtt_link *l)
 	mqtt__sweep(l);
 }
 
+/* The largest packet the link's subscribers accept: what a v5 CONNECT
+ * declares as Maximum Packet Size. */
+static uint32_t mqtt__packet_limit(const struct mqtt_link *l)
+{
+	size_t most = 0;
+	for (const struct mqtt__sub *s = l->subs; s; s = s->next) {
+		if (s->dead)
+			continue;
+		size_t topic = strpbrk(s->topic, "+#") ? MQTT__WILDCARD_TOPIC : strlen(s->topic);
+		if (s->max_len + topic > most)
+			most = s->max_len + topic;
+	}
+	return (uint32_t)(most + MQTT__PACKET_OVERHEAD);
+}
+
 static void mqtt__on_notify(uv_timer_t *t)
 {
-	mqtt__notify(t->data);
+	struct mqtt_link *l = t->data;
+	/* A subscriber added while the link is up (a reload) is bound by
+	 * the size declared in this connection's CONNECT. */
+	if (l->state == MQTT__UP && !l->v311 && mqtt__packet_limit(l) > l->packet_max)
+		log_info("mqtt %s: a new subscriber accepts larger messages than this connection "
+			 "declared (%u bytes); they reach it from the next connection",
+			 l->name, (unsigned)l->packet_max);
+	mqtt__notify(l);
+}
+
+/* ------------------------------------------------------ outgoing bound -- */
+
+static void mqtt__out_remove(struct mqtt_link *l, size_t i)
+{
+	l->out_bytes -= l->out[i].len;
+	l->out[i] = l->out[--l->nout];
+}
+
+/* libmosquitto is done with mid: written (QoS 0) or acknowledged. */
+static void mqtt__out_done(struct mqtt_link *l, int mid)
+{
+	for (size_t i = 0; i < l->nout; i++) {
+		if (l->out[i].mid == mid) {
+			mqtt__out_remove(l, i);
+			return;
+		}
+	}
+	/* A QoS 0 publish can be written from inside mosquitto_publish(),
+	 * before we know its mid. */
+	if (l->publishing)
+		l->early_mid = mid;
+}
+
+/* A lost connection discards the QoS 0 packets libmosquitto had queued;
+ * QoS 1 and 2 messages stay with it and are sent again after the next
+ * CONNACK, so they stay counted until acknowledged. */
+static void mqtt__out_forget_qos0(struct mqtt_link *l)
+{
+	for (size_t i = 0; i < l->nout;) {
+		if (l->out[i].qos == 0)
+			mqtt__out_remove(l, i);
+		else
+			i++;
+	}
 }
 
 /* ------------------------------------------------------- socket events -- */
@@ -329,29 +434,88 @@ static void mqtt__schedule_retry(struct mqtt_link *l)
 	l->backoff = l->backoff * 2 > MQTT__BACKOFF_MAX ? MQTT__BACKOFF_MAX : l->backoff * 2;
 }
 
+/* An attempt failed (lookup, connect, CONNACK): the first failure since the
+ * link was last up is a warning, the ones after it are debug, so that a
+ * broker away for a day does not fill the log. */
+static void mqtt__failed(struct mqtt_link *l, const char *what, const char *why)
+{
+	l->fails++;
+	if (!l->warned) {
+		l->warned = 1;
+		log_warn("mqtt %s: %s (%s), retrying in %llu ms; further failures are logged at "
+			 "debug level",
+			 l->name, what, why, (unsigned long long)l->backoff);
+	} else {
+		log_debug("mqtt %s: %s (%s), attempt %d, retrying in %llu ms", l->name, what, why,
+			  l->fails, (unsigned long long)l->backoff);
+	}
+	mqtt__schedule_retry(l);
+}
+
 static void mqtt__lost(struct mqtt_link *l, const char *why)
 {
 	if (l->state != MQTT__CONNECTING && l->state != MQTT__UP)
 		return;
 	int was_up = l->state == MQTT__UP;
 	mqtt__poll_close(l);
-	if (was_up)
+	mqtt__out_forget_qos0(l);
+	char refused[sizeof l->why];
+	if (l->why[0]) {
+		snprintf(refused, sizeof refused, "%s", l->why);
+		l->why[0] = 0;
+		why = refused;
+	}
+	if (l->fallback) {
+		/* The broker refused v5 (mqtt__cb_connect): again at once, as 3.1.1. */
+		l->fallback = 0;
+		l->state = MQTT__WAITING;
+		uv_timer_start(&l->retry, mqtt__on_retry, 0, 0);
+	} else if (was_up) {
 		log_warn("mqtt %s: connection lost (%s), reconnecting in %llu ms", l->name, why,
 			 (unsigned long long)l->backoff);
-	else
-		log_warn("mqtt %s: cannot connect (%s), retrying in %llu ms", l->name, why,
-			 (unsigned long long)l->backoff);
-	mqtt__schedule_retry(l);
+		l->warned = 1; /* the loss was the warning; failures to come back are debug */
+		mqtt__schedule_retry(l);
+	} else {
+		mqtt__failed(l, "cannot connect", why);
+	}
 	if (was_up)
 		mqtt__notify(l);
+}
+
+/* Protocol version and CONNECT properties for the next attempt (see the top
+ * of this file for the port -1 call). */
+static int mqtt__prepare_connect(struct mqtt_link *l)
+{
+	mosquitto_property *props = NULL;
+	int rc;
+	if (l->v311) {
+		mosquitto_int_option(l->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+		/* Clears the stored properties: libmosquitto refuses to
+		 * connect as 3.1.1 with any. */
+		rc = mosquitto_connect_bind_v5(l->mosq, l->host, -1, l->keepalive, NULL, NULL);
+		return rc == MOSQ_ERR_INVAL ? MOSQ_ERR_SUCCESS : rc;
+	}
+	mosquitto_int_option(l->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+	l->packet_max = mqtt__packet_limit(l);
+	rc = mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE, l->packet_max);
+	if (rc == MOSQ_ERR_SUCCESS)
+		rc = mosquitto_connect_bind_v5(l->mosq, l->host, -1, l->keepalive, NULL, props);
+	mosquitto_property_free_all(&props);
+	return rc == MOSQ_ERR_INVAL ? MOSQ_ERR_SUCCESS : rc;
 }
 
 static void mqtt__connect(struct mqtt_link *l, const char *addr)
 {
 	l->state = MQTT__CONNECTING;
 	l->connect_started = uv_now(l->loop);
-	log_debug("mqtt %s: connecting to %s", l->name, addr);
-	int rc = mosquitto_connect_async(l->mosq, addr, l->port, l->keepalive);
+	l->why[0] = 0;
+	log_debug("mqtt %s: connecting to %s (MQTT %s)", l->name, addr, l->v311 ? "3.1.1" : "v5");
+	int rc = mqtt__prepare_connect(l);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		mqtt__lost(l, mosquitto_strerror(rc));
+		return;
+	}
+	rc = mosquitto_connect_async(l->mosq, addr, l->port, l->keepalive);
 	if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(l->mosq) < 0) {
 		mqtt__lost(l, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
 		return;
@@ -383,10 +547,8 @@ static void mqtt__on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo
 	}
 	l->pending--;
 	if (status < 0 || !res) {
-		log_warn("mqtt %s: cannot resolve host (%s), retrying in %llu ms", l->name,
-			 uv_strerror(status), (unsigned long long)l->backoff);
 		uv_freeaddrinfo(res);
-		mqtt__schedule_retry(l);
+		mqtt__failed(l, "cannot resolve host", uv_strerror(status));
 		return;
 	}
 	char addr[64] = "";
@@ -411,9 +573,7 @@ static void mqtt__resolve(struct mqtt_link *l)
 	l->gai.data = l;
 	int rc = uv_getaddrinfo(l->loop, &l->gai, mqtt__on_resolved, l->host, port, &hints);
 	if (rc != 0) {
-		log_warn("mqtt %s: cannot resolve host (%s), retrying in %llu ms", l->name,
-			 uv_strerror(rc), (unsigned long long)l->backoff);
-		mqtt__schedule_retry(l);
+		mqtt__failed(l, "cannot resolve host", uv_strerror(rc));
 		return;
 	}
 	l->gai_busy = 1;
@@ -422,6 +582,29 @@ static void mqtt__resolve(struct mqtt_link *l)
 
 /* ------------------------------------------------ libmosquitto callbacks -- */
 
+/* Why the broker refused a CONNECT, in the same words for v5 reason codes
+ * as for their 3.1.1 equivalents, so that the log does not depend on the
+ * protocol version the broker speaks. */
+static const char *mqtt__refusal(const struct mqtt_link *l, int rc)
+{
+	static const struct {
+		int v5, v311;
+	} same[] = {
+	    {MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION, CONNACK_REFUSED_PROTOCOL_VERSION},
+	    {MQTT_RC_CLIENTID_NOT_VALID, CONNACK_REFUSED_IDENTIFIER_REJECTED},
+	    {MQTT_RC_SERVER_UNAVAILABLE, CONNACK_REFUSED_SERVER_UNAVAILABLE},
+	    {MQTT_RC_SERVER_BUSY, CONNACK_REFUSED_SERVER_UNAVAILABLE},
+	    {MQTT_RC_BAD_USERNAME_OR_PASSWORD, CONNACK_REFUSED_BAD_USERNAME_PASSWORD},
+	    {MQTT_RC_NOT_AUTHORIZED, CONNACK_REFUSED_NOT_AUTHORIZED},
+	};
+	if (l->v311)
+		return mosquitto_connack_string(rc);
+	for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+		if (same[i].v5 == rc)
+			return mosquitto_connack_string(same[i].v311);
+	return mosquitto_reason_string(rc);
+}
+
 static void mqtt__cb_connect(struct mosquitto *mosq, void *obj, int rc)
 {
 	struct mqtt_link *l = obj;
@@ -429,15 +612,31 @@ static void mqtt__cb_connect(struct mosquitto *mosq, void *obj, int rc)
 	if (l->state != MQTT__CONNECTING)
 		return;
 	if (rc != 0) {
-		/* libmosquitto closes the socket next; mqtt__after() sees it. */
-		log_warn("mqtt %s: broker refused the connection: %s", l->name,
-			 mosquitto_connack_string(rc));
+		/* libmosquitto closes the socket next; mqtt__after() sees it. A
+		 * 3.1.1 broker answers a v5 CONNECT with a 3.1.1 CONNACK that
+		 * libmosquitto reports as "unsupported protocol version". */
+		if (!l->v311 && (rc == MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION ||
+				 rc == CONNACK_REFUSED_PROTOCOL_VERSION)) {
+			l->v311 = 1;
+			l->fallback = 1;
+			log_warn("mqtt %s: the broker refuses MQTT v5; using 3.1.1, which cannot "
+				 "ask it to hold back large messages",
+				 l->name);
+			return;
+		}
+		snprintf(l->why, sizeof l->why, "%s", mqtt__refusal(l, rc));
 		return;
 	}
 	l->state = MQTT__UP;
 	l->backoff = MQTT__BACKOFF_MIN;
 	uv_timer_stop(&l->tls_kick);
-	log_info("mqtt %s: connected", l->name);
+	if (l->fails)
+		log_info("mqtt %s: connected (MQTT %s) after %d failed attempts", l->name,
+			 l->v311 ? "3.1.1" : "v5", l->fails);
+	else
+		log_info("mqtt %s: connected (MQTT %s)", l->name, l->v311 ? "3.1.1" : "v5");
+	l->fails = 0;
+	l->warned = 0;
 	/* The broker handles one client's packets in order, so these
 	 * subscriptions are in place before anything we publish next. */
 	for (struct mqtt__sub *s = l->subs; s; s = s->next)
@@ -450,7 +649,10 @@ static void mqtt__cb_disconnect(struct mosquitto *mosq, void *obj, int rc)
 {
 	struct mqtt_link *l = obj;
 	(void)mosq;
-	mqtt__lost(l, rc == MOSQ_ERR_SUCCESS ? "disconnected" : mosquitto_strerror(rc));
+	/* v5: a DISCONNECT from the broker carries a reason code (>= 0x80). */
+	mqtt__lost(l, rc == MOSQ_ERR_SUCCESS ? "disconnected"
+		      : rc >= 0x80	     ? mosquitto_reason_string(rc)
+					     : mosquitto_strerror(rc));
 }
 
 static void mqtt__cb_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *m)
@@ -468,9 +670,24 @@ static void mqtt__cb_message(struct mosquitto *mosq, void *obj, const struct mos
 			match = true;
 		else if (strpbrk(s->topic, "+#"))
 			mosquitto_topic_matches_sub(s->topic, m->topic, &match);
-		if (match)
-			s->msg_cb(s->ctx, m->topic, m->payload,
-				  m->payloadlen > 0 ? (size_t)m->payloadlen : 0);
+		size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
+		if (match && len > s->max_len) {
+			/* Over the subscriber's limit: never handed to the protocol. */
+			s->dropped++;
+			if (l->dropped++ == 0)
+				log_warn(
+				    "mqtt %s: dropped a message of %zu bytes on %s (limit %zu); "
+				    "further ones are logged at debug level",
+				    l->name, len, m->topic, s->max_len);
+			else
+				log_debug(
+				    "mqtt %s: dropped a message of %zu bytes on %s (limit %zu)",
+				    l->name, len, m->topic, s->max_len);
+			if (s->drop_cb)
+				s->drop_cb(s->ctx, m->topic, m->payload, len);
+		} else if (match) {
+			s->msg_cb(s->ctx, m->topic, m->payload, len);
+		}
 		if (l->state == MQTT__CLOSING)
 			break;
 	}
@@ -478,10 +695,18 @@ static void mqtt__cb_message(struct mosquitto *mosq, void *obj, const struct mos
 	mqtt__sweep(l);
 }
 
-static void mqtt__cb_publish(struct mosquitto *mosq, void *obj, int mid)
+/* QoS 0: written to the socket; QoS 1/2: acknowledged, with a reason code
+ * under v5 (>= 0x80: the broker refused the message). */
+static void mqtt__cb_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
+			     const mosquitto_property *props)
 {
 	struct mqtt_link *l = obj;
 	(void)mosq;
+	(void)props;
+	mqtt__out_done(l, mid);
+	if (reason >= 0x80)
+		log_debug("mqtt %s: the broker refused message %d: %s", l->name, mid,
+			  mosquitto_reason_string(reason));
 	for (struct mqtt__pub **pp = &l->pubs; *pp; pp = &(*pp)->next) {
 		struct mqtt__pub *p = *pp;
 		if (p->mid != mid)
@@ -490,7 +715,7 @@ static void mqtt__cb_publish(struct mosquitto *mosq, void *obj, int mid)
 		mqtt_pub_cb cb = p->cb;
 		void *ctx = p->ctx;
 		free(p);
-		if (cb && l->state != MQTT__CLOSING)
+		if (cb && reason < 0x80 && l->state != MQTT__CLOSING)
 			cb(ctx, mid);
 		return;
 	}
@@ -503,7 +728,7 @@ static void mqtt__cb_subscribe(struct mosquitto *mosq, void *obj, int mid, int n
 	(void)mosq;
 	(void)mid;
 	for (int i = 0; i < n; i++)
-		if (granted[i] == 0x80)
+		if (granted[i] >= 0x80) /* 3.1.1: 0x80; v5: any reason code from 0x80 */
 			log_warn("mqtt %s: the broker refused a subscription", l->name);
 }
 
@@ -583,7 +808,6 @@ struct mqtt_link *mqtt_link_get_will(uv_loop_t *loop, const struct config_mqtt *
 			 strerror(errno));
 		goto fail;
 	}
-	mosquitto_int_option(l->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
 	if (l->username && (rc = mosquitto_username_pw_set(l->mosq, l->username, l->password)) !=
 			       MOSQ_ERR_SUCCESS) {
 		snprintf(err, errlen, "mqtt %s: username: %s", l->name, mosquitto_strerror(rc));
@@ -611,7 +835,7 @@ struct mqtt_link *mqtt_link_get_will(uv_loop_t *loop, const struct config_mqtt *
 	mosquitto_connect_callback_set(l->mosq, mqtt__cb_connect);
 	mosquitto_disconnect_callback_set(l->mosq, mqtt__cb_disconnect);
 	mosquitto_message_callback_set(l->mosq, mqtt__cb_message);
-	mosquitto_publish_callback_set(l->mosq, mqtt__cb_publish);
+	mosquitto_publish_v5_callback_set(l->mosq, mqtt__cb_publish);
 	mosquitto_subscribe_callback_set(l->mosq, mqtt__cb_subscribe);
 	mosquitto_log_callback_set(l->mosq, mqtt__cb_log);
 
@@ -645,6 +869,7 @@ int mqtt_link_subscribe(struct mqtt_link *l, const char *topic, int qos, mqtt_ms
 		return MB_ENOMEM;
 	}
 	s->qos = qos;
+	s->max_len = MQTT_MAX_MESSAGE;
 	s->msg_cb = msg_cb;
 	s->state_cb = state_cb;
 	s->ctx = ctx;
@@ -671,9 +896,23 @@ int mqtt_link_publish(struct mqtt_link *l, const char *topic, const void *payloa
 		return MB_EINVAL;
 	if (l->state != MQTT__UP)
 		return MB_ELINK;
-	if (len > 268435455u)
+	if (len > MQTT_OUT_MAX_BYTES)
 		return MB_ETOOBIG;
+	if (l->nout >= MQTT_OUT_MAX_MSGS || l->out_bytes + len > MQTT_OUT_MAX_BYTES) {
+		/* The broker does not read or acknowledge: refuse rather than
+		 * let libmosquitto queue without limit. The transport fails the
+		 * transaction as for a link that is down. */
+		if (!l->out_full)
+			log_warn("mqtt %s: %zu messages (%zu bytes) not yet taken by the broker; "
+				 "refusing new ones until it catches up",
+				 l->name, l->nout, l->out_bytes);
+		l->out_full = 1;
+		return MB_ELINK;
+	}
+	l->publishing = 1;
+	l->early_mid = 0;
 	int rc = mosquitto_publish(l->mosq, &m, topic, (int)len, payload, qos, retain != 0);
+	l->publishing = 0;
 	switch (rc) {
 	case MOSQ_ERR_SUCCESS:
 		break;
@@ -688,11 +927,20 @@ int mqtt_link_publish(struct mqtt_link *l, const char *topic, const void *payloa
 		return MB_ENOMEM;
 	case MOSQ_ERR_INVAL:
 	case MOSQ_ERR_MALFORMED_UTF8:
+	case MOSQ_ERR_QOS_NOT_SUPPORTED: /* over the v5 broker's Maximum QoS */
 		return MB_EINVAL;
 	default:
 		log_debug("mqtt %s: publish: %s", l->name, mosquitto_strerror(rc));
 		mqtt__after(l, rc);
 		return MB_EIO;
+	}
+	if (m != l->early_mid) {
+		l->out[l->nout++] = (struct mqtt__out){.mid = m, .qos = qos, .len = len};
+		l->out_bytes += len;
+	}
+	if (l->out_full) {
+		l->out_full = 0;
+		log_info("mqtt %s: the broker takes messages again", l->name);
 	}
 	if (mid)
 		*mid = m;
@@ -713,6 +961,32 @@ int mqtt_link_publish(struct mqtt_link *l, const char *topic, const void *payloa
 int mqtt_link_is_up(const struct mqtt_link *l)
 {
 	return l && l->state == MQTT__UP;
+}
+
+int mqtt_link_limit(struct mqtt_link *l, void *ctx, size_t max_len, mqtt_msg_cb drop_cb)
+{
+	int n = 0;
+	if (!l)
+		return MB_EINVAL;
+	if (max_len > MQTT_MAX_MESSAGE)
+		max_len = MQTT_MAX_MESSAGE;
+	for (struct mqtt__sub *s = l->subs; s; s = s->next) {
+		if (s->dead || s->ctx != ctx)
+			continue;
+		s->max_len = max_len;
+		s->drop_cb = drop_cb;
+		n++;
+	}
+	return n ? 0 : MB_ENOENT;
+}
+
+unsigned long long mqtt_link_dropped(const struct mqtt_link *l, const void *ctx)
+{
+	unsigned long long n = 0;
+	for (const struct mqtt__sub *s = l ? l->subs : NULL; s; s = s->next)
+		if (s->ctx == ctx)
+			n += s->dropped;
+	return n;
 }
 
 static void mqtt__close(struct mqtt_link *l)

@@ -6,10 +6,21 @@
  * trip) are written when they come, with their own transaction ID, so they
  * may leave out of order, which Modbus TCP allows.
  *
+ * A connection that will send no more requests (end of stream: the client
+ * half-closed; or bytes that are not Modbus TCP) is drained, not dropped:
+ * reading stops, the answers to the requests that came before are still
+ * written, those still at a device when their device answers (the device
+ * model answers every request within its `timeout`), then the write side is
+ * shut down once every answer left, and the connection closes. A client that
+ * does not read what it is owed is closed SERVER__LINGER_MS after the last
+ * answer was queued. docs/user-guide.md ("How the listener treats clients") says this
+ * for operators.
+ *
  * Lifetimes: a connection is freed only in its close callback. Before the
  * handle is closed every request it still has at a device is cancelled, so
  * no device callback can reach it afterwards; libuv calls the callbacks of
- * queued writes (cancelled) before the close callback. */
+ * queued writes and of a pending shutdown (cancelled) before the close
+ * callback. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -42,19 +53,26 @@
  * connection stops reading, so a pipelining client cannot make us queue
  * without bound; TCP flow control then holds the client back. */
 #define SERVER__MAX_PENDING 32
-/* Answers a client has not read yet. A client that lets more pile up is
- * not reading and is closed. */
+/* Answers a client has not read yet, beyond what the kernel buffers. A
+ * client that lets more pile up is not reading and is closed (counted in
+ * not_reading): the policy for a client that pipelines and never reads. */
 #define SERVER__MAX_QUEUED (64 * 1024)
+/* How long a draining connection may take to read the answers it is owed
+ * once the last one was queued. */
+#define SERVER__LINGER_MS 10000
+/* Sweep period when no idle timeout sets a shorter one. */
+#define SERVER__SWEEP_MS 1000
 /* Answers gathered from one read before they are written. */
 #define SERVER__OUT_SIZE 16384
 #define SERVER__BACKLOG 128
 
-_Static_assert(SERVER__IN_SIZE > MBAP_MAX_ADU, "a whole ADU must fit the input buffer");
+_Static_assert(SERVER__IN_SIZE > MBAP_MAX_FRAME, "a whole frame must fit the input buffer");
 _Static_assert(SERVER__MAX_PENDING < 128, "pending slots are indexed by int8_t");
 
 enum conn_state {
 	CONN_READING,	/* reading and answering */
 	CONN_THROTTLED, /* at the pending cap: reading stopped until answers come */
+	CONN_DRAINING,	/* no more requests: owed answers are written, then it closes */
 	CONN_CLOSING,	/* handle closing; freed in its close callback */
 };
 
@@ -75,9 +93,13 @@ struct conn {
 	struct conn *prev, *next; /* the server's connections */
 	struct conn *resume_next; /* the server's resume list */
 	enum conn_state state;
-	uint8_t counted;  /* counts toward max_connections */
-	uint8_t resuming; /* on the resume list */
-	uint64_t last_rx; /* loop time of the last complete request */
+	uint8_t counted;   /* counts toward max_connections */
+	uint8_t resuming;  /* on the resume list */
+	uint8_t shutting;  /* draining, every answer queued: shutdown requested */
+	uint64_t last_rx;  /* loop time of the last complete request */
+	uint64_t drain_by; /* shutting: loop time by which it must be done */
+	const char *drain_why;
+	uv_shutdown_t shutdown;
 	unsigned npending;
 	int free_head; /* first free pending slot, -1 = none */
 	struct server__pending pend[SERVER__MAX_PENDING];
@@ -216,6 +238,7 @@ static void conn__send(struct conn *c, const uint8_t *data, size_t len)
 		n = 0;
 	size_t rest = len - (size_t)n;
 	if (c->tcp.write_queue_size + rest > SERVER__MAX_QUEUED) {
+		c->srv->stats.not_reading++;
 		conn__close(c, "does not read its answers");
 		return;
 	}
@@ -233,6 +256,43 @@ static void conn__send(struct conn *c, const uint8_t *data, size_t len)
 		free(w);
 		conn__close(c, uv_strerror(rc));
 	}
+}
+
+static void conn__on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct conn *c = req->data;
+	/* UV_ECANCELED: the connection was closed meanwhile. */
+	conn__close(c, status < 0 ? uv_strerror(status) : c->drain_why);
+}
+
+/* Draining and nothing left at a device: shut the write side down once the
+ * queued answers are written (libuv orders the shutdown after them), then
+ * close. */
+static void conn__finish(struct conn *c)
+{
+	if (c->state != CONN_DRAINING || c->npending || c->shutting)
+		return;
+	c->shutting = 1;
+	c->drain_by = uv_now(c->srv->loop) + SERVER__LINGER_MS;
+	c->shutdown.data = c;
+	int rc = uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, conn__on_shutdown);
+	if (rc < 0)
+		conn__close(c, uv_strerror(rc));
+}
+
+/* c will send no more requests: stop reading, answer what it asked, close.
+ * The caller has flushed the gathering buffer. */
+static void conn__drain(struct conn *c, const char *why)
+{
+	if (c->state == CONN_CLOSING || c->state == CONN_DRAINING)
+		return;
+	log_debug("client %s: %s; closing once %u pending answer%s are written", c->peer, why,
+		  c->npending, c->npending == 1 ? "" : "s");
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	server__unresume(c->srv, c);
+	c->state = CONN_DRAINING;
+	c->drain_why = why;
+	conn__finish(c);
 }
 
 /* Write what the gathering buffer holds for c. */
@@ -324,7 +384,9 @@ static void server__on_answer(void *ctx, int status, const uint16_t *words, uint
 	int n = mbap_answer(&head, status, words, out, sizeof out);
 	if (n > 0)
 		conn__send(c, out, (size_t)n);
-	if (c->state != CONN_CLOSING) {
+	if (c->state == CONN_DRAINING) {
+		conn__finish(c);
+	} else if (c->state != CONN_CLOSING) {
 		c->last_rx = uv_now(c->srv->loop);
 		conn__schedule_resume(c);
 	}
@@ -419,8 +481,11 @@ static void conn__process(struct conn *c)
 {
 	struct server *s = c->srv;
 	size_t off = 0;
+	int garbage = 0;
 
 	s->outlen = 0;
+	if (c->state == CONN_DRAINING || c->state == CONN_CLOSING)
+		return;
 	while (c->state != CONN_CLOSING) {
 		if (c->npending >= SERVER__MAX_PENDING) {
 			if (c->state == CONN_READING) {
@@ -434,9 +499,11 @@ static void conn__process(struct conn *c)
 		if (n == 0)
 			break;
 		if (n < 0) {
+			/* The requests before it are answered all the same
+			 * (a write already applied must be acknowledged). */
 			s->stats.garbage++;
 			log_debug("client %s: garbage (not Modbus TCP framing)", c->peer);
-			conn__close(c, "garbage");
+			garbage = 1;
 			break;
 		}
 		off += (size_t)n;
@@ -448,13 +515,19 @@ static void conn__process(struct conn *c)
 		s->outlen = 0;
 		return;
 	}
-	if (off) {
+	if (garbage) {
+		c->inlen = 0;
+	} else if (off) {
 		/* Usually everything was consumed; keep only a partial ADU. */
 		if (off < c->inlen)
 			memmove(c->in, c->in + off, c->inlen - off);
 		c->inlen -= off;
 	}
 	server__flush(s, c);
+	if (garbage) {
+		conn__drain(c, "garbage");
+		return;
+	}
 	if (c->state == CONN_THROTTLED && c->npending < SERVER__MAX_PENDING) {
 		c->state = CONN_READING;
 		int rc = conn__start_reading(c);
@@ -474,8 +547,15 @@ static void conn__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	struct conn *c = st->data;
 	(void)buf;
+	if (nread == UV_EOF) {
+		/* Perhaps only a half-close: the client still reads the
+		 * answers to what it sent. A partial request is dropped. */
+		c->inlen = 0;
+		conn__drain(c, "end of stream");
+		return;
+	}
 	if (nread < 0) {
-		conn__close(c, nread == UV_EOF ? "end of stream" : uv_strerror((int)nread));
+		conn__close(c, uv_strerror((int)nread));
 		return;
 	}
 	if (nread == 0)
@@ -575,8 +655,17 @@ static void server__on_sweep(uv_timer_t *t)
 	struct server *s = t->data;
 	uint64_t now = uv_now(s->loop);
 	for (struct conn *c = s->conns; c; c = c->next) {
+		if (c->state == CONN_CLOSING)
+			continue;
+		if (c->state == CONN_DRAINING) {
+			if (c->shutting && now >= c->drain_by) {
+				s->stats.not_reading++;
+				conn__close(c, "does not read the answers it is owed");
+			}
+			continue;
+		}
 		/* A client that waits for a device is not idle. */
-		if (c->state == CONN_CLOSING || c->npending)
+		if (!s->idle_ms || c->npending)
 			continue;
 		if (now >= c->last_rx && now - c->last_rx >= s->idle_ms) {
 			s->stats.idle_closed++;
@@ -683,11 +772,10 @@ int server_start(uv_loop_t *loop, const struct config *conf, const struct router
 		server_close(s); /* frees itself once the loop has closed the handles */
 		return MB_EIO;
 	}
-	if (s->idle_ms) {
-		uint64_t tick = s->idle_ms / 4;
-		tick = tick < 50 ? 50 : tick > 1000 ? 1000 : tick;
-		uv_timer_start(&s->sweep, server__on_sweep, tick, tick);
-	}
+	/* Always swept: draining connections have a deadline too. */
+	uint64_t tick = s->idle_ms ? s->idle_ms / 4 : SERVER__SWEEP_MS;
+	tick = tick < 50 ? 50 : tick > SERVER__SWEEP_MS ? SERVER__SWEEP_MS : tick;
+	uv_timer_start(&s->sweep, server__on_sweep, tick, tick);
 	log_info("modbus: listening on %s", s->name);
 	*out = s;
 	return 0;

@@ -1,5 +1,6 @@
 #include "status.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,14 +12,23 @@
 #include "mb_error.h"
 #include "mqtt.h"
 
+/* The status module keeps copies of what it needs from its config group:
+ * a SIGHUP frees the config generation it was started from once no device
+ * uses it any more, so no pointer into a config may outlive the reload
+ * (docs/user-guide.md, Signals). */
 struct status {
-	const struct config_status *cfg;
+	char *prefix;
+	int qos;
+	uint64_t interval_ms;
 	struct mqtt_link *link;
 	struct device **devs;
 	size_t ndevs;
 	uv_timer_t timer;
 	char topic[256]; /* <prefix>/status */
 };
+
+/* The longest message accepted on our own status topic. */
+#define STATUS__MAX_MESSAGE 64
 
 /* Names and map texts come from config and map files; escape them so that
  * the document stays valid JSON whatever a site writes there. */
@@ -67,12 +77,12 @@ size_t status_device_json(const struct device *dev, char *buf, size_t len)
 	at = status__str(buf, len, at, map_trust(m));
 	STATUS__PUT(",\"link_up\":%s,\"last_success\":%llu,\"last_attempt\":%llu,"
 		    "\"requests\":%llu,\"cache_hits\":%llu,\"native\":%llu,\"timeouts\":%llu,"
-		    "\"errors\":%llu,\"dropped\":%llu}",
+		    "\"retries\":%llu,\"errors\":%llu,\"dropped\":%llu}",
 		    device_link_up(dev) ? "true" : "false", (unsigned long long)s->last_success,
 		    (unsigned long long)s->last_attempt, (unsigned long long)s->requests,
 		    (unsigned long long)s->cache_hits, (unsigned long long)s->native,
-		    (unsigned long long)s->timeouts, (unsigned long long)s->errors,
-		    (unsigned long long)s->dropped);
+		    (unsigned long long)s->timeouts, (unsigned long long)s->retries,
+		    (unsigned long long)s->errors, (unsigned long long)s->dropped);
 #undef STATUS__PUT
 	if (len)
 		buf[at < len ? at : len - 1] = 0;
@@ -85,10 +95,9 @@ static void status__publish_all(struct status *st)
 	if (!mqtt_link_is_up(st->link))
 		return;
 	for (size_t i = 0; i < st->ndevs; i++) {
-		snprintf(topic, sizeof topic, "%s/device/%s", st->cfg->prefix,
-			 device_name(st->devs[i]));
+		snprintf(topic, sizeof topic, "%s/device/%s", st->prefix, device_name(st->devs[i]));
 		size_t n = status_device_json(st->devs[i], doc, sizeof doc);
-		mqtt_link_publish(st->link, topic, doc, n, st->cfg->mqtt.qos, 1, NULL, NULL, NULL);
+		mqtt_link_publish(st->link, topic, doc, n, st->qos, 1, NULL, NULL, NULL);
 	}
 }
 
@@ -126,28 +135,49 @@ void status_set_devices(struct status *st, struct device *const *devs, size_t nd
 	status__publish_all(st);
 }
 
+static uint64_t status__interval_ms(int interval)
+{
+	return interval > 0 ? (uint64_t)interval * 1000 : 1000;
+}
+
+void status_set_interval(struct status *st, int interval)
+{
+	uint64_t ms = status__interval_ms(interval);
+	if (ms == st->interval_ms)
+		return;
+	st->interval_ms = ms;
+	uv_timer_start(&st->timer, status__on_timer, ms, ms);
+}
+
 int status_start(uv_loop_t *loop, const struct config_status *cfg, struct device *const *devs,
 		 size_t ndevs, struct status **out, char *err, size_t errlen)
 {
 	struct status *st = calloc(1, sizeof *st);
-	if (!st)
+	if (!st || !(st->prefix = strdup(cfg->prefix ? cfg->prefix : "modbridge"))) {
+		free(st);
+		snprintf(err, errlen, "status: out of memory");
 		return MB_ENOMEM;
-	st->cfg = cfg;
-	snprintf(st->topic, sizeof st->topic, "%s/status", cfg->prefix);
+	}
+	st->qos = cfg->mqtt.qos;
+	st->interval_ms = status__interval_ms(cfg->interval);
+	snprintf(st->topic, sizeof st->topic, "%s/status", st->prefix);
 	const char *client_id = cfg->mqtt.client_id ? cfg->mqtt.client_id : "modbridge-status";
 	st->link =
 	    mqtt_link_get_will(loop, &cfg->mqtt, client_id, st->topic, "offline", err, errlen);
 	if (!st->link) {
+		free(st->prefix);
 		free(st);
 		return MB_EIO;
 	}
 	status_set_devices(st, devs, ndevs);
 	/* Subscribing to our own status topic gives us the link's up/down. */
 	mqtt_link_subscribe(st->link, st->topic, 0, status__on_msg, status__on_state, st);
+	/* Only "online"/"offline" belong on that topic, and we ignore even
+	 * those: refuse anything large that someone else publishes there. */
+	mqtt_link_limit(st->link, st, STATUS__MAX_MESSAGE, NULL);
 	uv_timer_init(loop, &st->timer);
 	st->timer.data = st;
-	uv_timer_start(&st->timer, status__on_timer, (uint64_t)cfg->interval * 1000,
-		       (uint64_t)cfg->interval * 1000);
+	uv_timer_start(&st->timer, status__on_timer, st->interval_ms, st->interval_ms);
 	*out = st;
 	return 0;
 }
@@ -156,6 +186,7 @@ static void status__on_close(uv_handle_t *h)
 {
 	struct status *st = h->data;
 	free(st->devs);
+	free(st->prefix);
 	free(st);
 }
 

@@ -1,23 +1,35 @@
 /* The `powergo` transport: Modbus RTU PDUs wrapped in the PowerGo header,
- * carried over MQTT (powergo-mqtt-interface.txt; DESIGN.md).
+ * carried over MQTT (docs/design.md, "Vendor documents" and "Known errors in
+ * the vendor documents").
  *
  * Requests are published to <device_id> (or powergo.request_topic), answers
  * arrive on <app_id> (or response_topic). The client ID is "APP" + app_id
  * unless mqtt.client_id says otherwise, so that the platform recognises us.
  *
  * The protocol carries no transaction ID: an answer can only be told from
- * another by its IDs, function code and length. The device model therefore
- * gives us one transaction at a time, and anything that does not fit the one
- * in flight — wrong IDs, bad CRC, another function code or length, nothing
- * in flight, an answer after the device gave up — is dropped and counted.
- * One case cannot be told apart: a late answer to an aborted read that
- * arrives while an identical read (same function code and count) is in
- * flight would be taken as that read's answer. The device model narrows it
- * (no TRANSPORT_MATCHES_ANSWERS: after a timeout it waits one more timeout
- * before the next start, so a late answer finds nothing in flight); what is
- * left is an answer later than twice the timeout, which carries the device's
- * own values, only older. Writes are safe: their echo names address and
- * value (FC06) or address and count (FC16).
+ * another by its IDs, function code, byte count and, for writes, the echoed
+ * address and value (FC06) or quantity (FC16). The device model gives us
+ * one transaction at a time, and anything that does not fit the one in
+ * flight — wrong IDs, bad CRC, another function code or length, nothing in
+ * flight — is dropped and counted.
+ *
+ * Answers bound to their requests (docs/design.md): a request the device
+ * model gave up on becomes a "ghost" that may still be answered, for two
+ * device timeouts. Before a request is sent, its answer is made to look
+ * unlike any ghost's of another transaction: a read is widened by one or
+ * more registers that the map says the device has (so its byte count
+ * differs; the extra words are not used), a single-register write switches
+ * between FC06 and FC16 (so the echo, and where possible the function code
+ * of an exception, differs). Where that is impossible (an FC16 of several
+ * registers, a register with no neighbour, an exception, which names only
+ * the function code), an answer that fits both the request in flight and a
+ * ghost is taken for the ghost's, since the device answers in the order it
+ * was asked: it is dropped and ends the oldest such ghost, and the request
+ * in flight waits for its own answer. A ghost of an earlier attempt of the
+ * same transaction (a retry) answers the same question and is taken; the
+ * transaction's latest request then stays a ghost. What is left: an answer
+ * later than two timeouts, an answer the broker duplicates (QoS 1 on the
+ * device's side), or a device that answers out of order.
  *
  * Sizes (section 4: an instruction and its data never exceed 100 bytes):
  * a read answer is 14 + 2n bytes, so max_read = 43 registers (powergo.h has
@@ -42,16 +54,158 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Requests given up on whose answers may still come. A full table evicts
+ * the ghost closest to its end (the one least likely to still answer). */
+#define TR_POWERGO_GHOSTS 16
+
+/* Every answer is under 100 bytes (section 4 of the document); a message
+ * far above that is nobody's answer and is not even decoded. */
+#define TR_POWERGO_MAX_MESSAGE 256
+
+struct tr_powergo_ghost {
+	struct powergo_req req; /* as sent; req.words points at value */
+	uint16_t value;		/* FC06: the value written */
+	uint16_t skip;		/* words read before the transaction's first */
+	uint32_t id;		/* struct txn.id */
+	uint64_t until;		/* loop ms; 0 = free slot */
+};
+
 struct tr_powergo {
 	struct device *dev;
+	const struct map *map;
+	uv_loop_t *loop;
 	struct mqtt_link *link;
 	uint32_t app, device;
 	char *req_topic, *resp_topic;
 	int qos;
 	struct txn *cur;	/* the transaction in flight, or NULL */
 	struct powergo_req req; /* what was asked, to check the answer */
+	uint16_t skip;		/* words read before t->native (a widened read) */
 	uint16_t words[POWERGO_MAX_WRITE];
+	struct tr_powergo_ghost ghost[TR_POWERGO_GHOSTS];
 };
+
+/* Would an answer to g pass as an answer to r? For reads: same function
+ * code and count; writes: the same echo. */
+static int tr_powergo__same_answer(const struct powergo_req *r, const struct tr_powergo_ghost *g)
+{
+	if (r->fc != g->req.fc)
+		return 0;
+	switch (r->fc) {
+	case MB_FC_WRITE_SINGLE:
+		return r->addr == g->req.addr && r->words && r->words[0] == g->value;
+	case MB_FC_WRITE_MULTIPLE:
+		return r->addr == g->req.addr && r->count == g->req.count;
+	default:
+		return r->count == g->req.count;
+	}
+}
+
+/* The live ghost of another transaction than id whose answer r's would
+ * look like, or NULL. Expired ghosts are freed on the way. */
+static struct tr_powergo_ghost *tr_powergo__clash(struct tr_powergo *st,
+						  const struct powergo_req *r, uint32_t id)
+{
+	uint64_t now = uv_now(st->loop);
+	for (size_t i = 0; i < TR_POWERGO_GHOSTS; i++) {
+		struct tr_powergo_ghost *g = &st->ghost[i];
+		if (g->until && g->until <= now)
+			g->until = 0;
+		if (g->until && g->id != id && tr_powergo__same_answer(r, g))
+			return g;
+	}
+	return NULL;
+}
+
+static void tr_powergo__add_ghost(struct tr_powergo *st, uint32_t id)
+{
+	struct tr_powergo_ghost *slot = &st->ghost[0];
+	for (size_t i = 0; i < TR_POWERGO_GHOSTS; i++) {
+		struct tr_powergo_ghost *g = &st->ghost[i];
+		if (!g->until) {
+			slot = g;
+			break;
+		}
+		if (g->until < slot->until)
+			slot = g;
+	}
+	slot->req = st->req;
+	slot->req.words = NULL;
+	slot->value = st->req.fc == MB_FC_WRITE_SINGLE ? st->words[0] : 0;
+	slot->skip = st->skip;
+	slot->id = id;
+	slot->until = (uv_now(st->loop) + 2 * device_timeout(st->dev)) | 1;
+}
+
+/* Would a ghost of another transaction than id answer with function code
+ * fc (an exception names nothing else)? */
+static int tr_powergo__fc_in_use(struct tr_powergo *st, uint8_t fc, uint32_t id)
+{
+	uint64_t now = uv_now(st->loop);
+	for (size_t i = 0; i < TR_POWERGO_GHOSTS; i++) {
+		const struct tr_powergo_ghost *g = &st->ghost[i];
+		if (g->until > now && g->id != id && g->req.fc == fc)
+			return 1;
+	}
+	return 0;
+}
+
+/* A one-register write can go as FC06 or FC16: score each by whether a
+ * ghost's echo (2) or exception (1) would fit its answer; keep the client's
+ * choice unless the other form scores lower. */
+static void tr_powergo__pick_write_fc(struct tr_powergo *st, const struct txn *t)
+{
+	uint8_t first = st->req.fc;
+	uint8_t other = first == MB_FC_WRITE_SINGLE ? MB_FC_WRITE_MULTIPLE : MB_FC_WRITE_SINGLE;
+	int score[2];
+	for (int k = 0; k < 2; k++) {
+		st->req.fc = k ? other : first;
+		score[k] = 2 * (tr_powergo__clash(st, &st->req, t->id) != NULL) +
+			   tr_powergo__fc_in_use(st, st->req.fc, t->id);
+	}
+	st->req.fc = score[1] < score[0] ? other : first;
+}
+
+/* Does the device have readable native register addr in table (per the
+ * map)? A widened read may only touch registers that exist, or the device
+ * would answer 02. */
+static int tr_powergo__has_native(const struct tr_powergo *st, int table, uint32_t addr)
+{
+	size_t n = map_nregs(st->map);
+	for (size_t i = 0; i < n; i++) {
+		const struct map_register *r = map_reg(st->map, i);
+		if (r->table == table && (r->access & MAP_R) && addr >= r->native &&
+		    addr < (uint32_t)r->native + r->count)
+			return 1;
+	}
+	return 0;
+}
+
+/* Make the read in st->req (for txn t) answerable unlike every ghost of
+ * another transaction: grow it by registers after, then before, its range.
+ * Leaves it as it is when no widening helps. */
+static void tr_powergo__widen_read(struct tr_powergo *st, const struct txn *t)
+{
+	if (!tr_powergo__clash(st, &st->req, t->id))
+		return;
+	struct powergo_req r = st->req;
+	for (int before = 0; before < 2; before++) {
+		for (uint16_t k = 1; t->count + k <= POWERGO_MAX_READ; k++) {
+			uint32_t edge = before ? (uint32_t)t->native - k
+					       : (uint32_t)t->native + t->count + k - 1;
+			if ((before && t->native < k) || edge > 0xFFFF ||
+			    !tr_powergo__has_native(st, t->table, edge))
+				break;
+			r.addr = (uint16_t)(before ? t->native - k : t->native);
+			r.count = (uint16_t)(t->count + k);
+			if (!tr_powergo__clash(st, &r, t->id)) {
+				st->req = r;
+				st->skip = before ? k : 0;
+				return;
+			}
+		}
+	}
+}
 
 static void tr_powergo__hexdump(char *out, size_t outlen, const uint8_t *p, size_t len)
 {
@@ -78,18 +232,59 @@ static void tr_powergo__on_message(void *ctx, const char *topic, const uint8_t *
 	struct powergo_answer a;
 	(void)topic;
 
-	if (!st->cur) {
-		tr_powergo__drop(st, "no request in flight", payload, len);
+	if (len > TR_POWERGO_MAX_MESSAGE) {
+		tr_powergo__drop(st, "longer than any answer", payload, 16);
 		return;
 	}
-	int rc = powergo_decode_answer(&st->req, payload, len, &a);
+	/* Whose answer is it? The request in flight's, a ghost's, both, or
+	 * none. The device answers in the order it was asked (one instruction
+	 * at a time, MQTT keeps the order of a topic), so an answer that fits
+	 * a ghost is the oldest such ghost's: it was asked first. */
+	int rc = st->cur ? powergo_decode_answer(&st->req, payload, len, &a) : MB_ENOENT;
+	uint16_t skip = st->skip;
+	struct powergo_answer other;
+	struct tr_powergo_ghost *oldest = NULL;
+	for (size_t i = 0; i < TR_POWERGO_GHOSTS; i++) {
+		struct tr_powergo_ghost *g = &st->ghost[i];
+		if (!g->until || (oldest && oldest->until <= g->until))
+			continue;
+		g->req.words = &g->value;
+		int grc = powergo_decode_answer(&g->req, payload, len, &other);
+		g->req.words = NULL;
+		if (grc == 0)
+			oldest = g;
+	}
+	if (oldest) {
+		/* It has answered and will not again. */
+		oldest->until = 0;
+		oldest->req.words = &oldest->value;
+		powergo_decode_answer(&oldest->req, payload, len, &other);
+		oldest->req.words = NULL;
+		if (!st->cur || oldest->id != st->cur->id) {
+			tr_powergo__drop(st,
+					 rc == 0 ? "could be a late answer to an earlier request"
+						 : "late answer",
+					 payload, len);
+			return;
+		}
+		/* An earlier attempt of the request in flight: the same
+		 * question, asked a little earlier. */
+		a = other;
+		skip = oldest->skip;
+		rc = 0;
+	}
 	if (rc < 0) {
-		tr_powergo__drop(st, mb_strerror(rc), payload, len);
+		tr_powergo__drop(st, rc == MB_ENOENT ? "no request in flight" : mb_strerror(rc),
+				 payload, len);
 		return;
 	}
 	/* Clear our state first: device_txn_done() may start the next one. */
 	struct txn *t = st->cur;
 	st->cur = NULL;
+	/* After a retry, which attempt answered is unknown: the others may
+	 * still answer, the latest one included. */
+	if (t->attempt > 0)
+		tr_powergo__add_ghost(st, t->id);
 	if (a.exception) {
 		log_debug("%s: device answered exception %02x to fc %02x at %u",
 			  device_name(st->dev), a.exception, st->req.fc, st->req.addr);
@@ -97,7 +292,7 @@ static void tr_powergo__on_message(void *ctx, const char *topic, const uint8_t *
 		return;
 	}
 	if (t->op == TXN_READ)
-		device_cache_store(st->dev, t->table, t->addr, t->count, a.words);
+		device_cache_store(st->dev, t->table, t->addr, t->count, a.words + skip);
 	device_txn_done(st->dev, t, 0);
 }
 
@@ -113,7 +308,6 @@ static int tr_powergo__open(struct device *dev, uv_loop_t *loop, const struct co
 			    const struct map *map, void **state, char *err, size_t errlen)
 {
 	char app[9], devid[9], client[16];
-	(void)map;
 
 	struct tr_powergo *st = calloc(1, sizeof *st);
 	if (!st) {
@@ -121,6 +315,8 @@ static int tr_powergo__open(struct device *dev, uv_loop_t *loop, const struct co
 		return MB_ENOMEM;
 	}
 	st->dev = dev;
+	st->map = map;
+	st->loop = loop;
 	if (powergo_parse_id(cfg->powergo.app_id, &st->app) != 0 ||
 	    powergo_parse_id(cfg->powergo.device_id, &st->device) != 0) {
 		snprintf(
@@ -151,6 +347,9 @@ static int tr_powergo__open(struct device *dev, uv_loop_t *loop, const struct co
 		mqtt_link_release(st->link, st);
 		goto nomem;
 	}
+	/* The link drops longer messages before decoding (and the broker, over
+	 * MQTT v5, before sending); on_message counts what it is handed. */
+	mqtt_link_limit(st->link, st, TR_POWERGO_MAX_MESSAGE, tr_powergo__on_message);
 	log_debug("%s: powergo app %s device %s, requests to '%s', answers on '%s', client %s",
 		  cfg->name, app, devid, st->req_topic, st->resp_topic, client_id);
 	*state = st;
@@ -184,10 +383,12 @@ static int tr_powergo__start(void *state, struct txn *t)
 	st->req.addr = t->native;
 	st->req.count = t->count;
 	st->req.words = NULL;
+	st->skip = 0;
 	if (t->op == TXN_READ) {
 		if (t->count == 0 || t->count > POWERGO_MAX_READ)
 			return MB_EXC_ILLEGAL_VALUE;
 		st->req.fc = t->table == MAP_INPUT ? MB_FC_READ_INPUT : MB_FC_READ_HOLDING;
+		tr_powergo__widen_read(st, t);
 	} else {
 		/* See the top of this file: no split writes. */
 		if (t->count == 0 || t->count > POWERGO_MAX_WRITE || !t->words)
@@ -196,6 +397,12 @@ static int tr_powergo__start(void *state, struct txn *t)
 									  : MB_FC_WRITE_MULTIPLE;
 		memcpy(st->words, t->words, t->count * sizeof st->words[0]);
 		st->req.words = st->words;
+		/* One register: FC06 echoes the value, FC16 the quantity; take
+		 * the one no ghost would answer like, and whose exception
+		 * answer (which names only the function code) no ghost's could
+		 * be taken for, where that is possible. */
+		if (t->count == 1)
+			tr_powergo__pick_write_fc(st, t);
 	}
 	int n = powergo_encode_request(&st->req, frame, sizeof frame);
 	if (n < 0 || n > POWERGO_MAX_FRAME) {
@@ -217,9 +424,12 @@ static int tr_powergo__start(void *state, struct txn *t)
 static void tr_powergo__abort(void *state, struct txn *t)
 {
 	struct tr_powergo *st = state;
-	/* Forget it: whatever answers it later is dropped and counted. */
-	if (st->cur == t)
+	/* Keep it as a ghost: whatever answers it later is dropped and
+	 * counted, and never taken for another transaction's answer. */
+	if (st->cur == t) {
+		tr_powergo__add_ghost(st, t->id);
 		st->cur = NULL;
+	}
 }
 
 static int tr_powergo__link_up(void *state)

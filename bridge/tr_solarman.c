@@ -7,11 +7,23 @@
  * once the logger has answered something on a connection.
  *
  * One transaction is in flight at a time (the device model guarantees it); a
- * sequence byte numbers our requests and an answer must echo it. Whatever
- * else arrives is sorted by the V5 stream parser: unsolicited logger frames
- * (heartbeat, handshake, data ...) get the time answer loggers expect and are
- * otherwise ignored; garbage, late answers and answers with the wrong
- * sequence, serial, slave or CRC are dropped and counted. */
+ * sequence byte numbers our requests (a fresh one per attempt, so a retry of
+ * the same transaction is told from the late answer to the attempt before)
+ * and an answer must echo it. The RTU answer inside must match the request
+ * too: slave, function code, byte count (reads), address and value (FC06),
+ * address and quantity (FC16). Whatever else arrives is sorted by the V5
+ * stream parser: unsolicited logger frames (heartbeat, handshake, data ...)
+ * get the time answer loggers expect and are otherwise ignored; garbage, late
+ * answers and answers that do not match are dropped and counted.
+ *
+ * Bounds (docs/user-guide.md, "Solarman limits"): input goes through one
+ * read chunk and the stream parser's fixed buffer (a frame that claims more
+ * than V5_MAX_PAYLOAD is skipped as garbage and the parser resyncs on the
+ * next start byte). Output: a time answer is sent only while nothing waits
+ * in libuv's queue toward the logger and fewer than SOL_WRITES_MAX writes are
+ * pending; otherwise it is dropped and counted. A request that would take
+ * the queue over SOL_QUEUE_MAX bytes means the logger has stopped reading:
+ * the transaction fails (0B) and the link is dropped and reconnected. */
 #include "transport.h"
 
 #include <stdio.h>
@@ -30,6 +42,11 @@
 #define SOL_BACKOFF_MIN 1000
 #define SOL_BACKOFF_MAX 60000
 #define SOL_READ_CHUNK 4096
+/* Bytes libuv may hold for the logger beyond what the kernel took: a dozen
+ * requests. Over it, the logger is not reading and the link is dropped. */
+#define SOL_QUEUE_MAX 4096
+/* Writes whose callbacks are still due (each holds a malloc'd buffer). */
+#define SOL_WRITES_MAX 16
 
 enum sol_state { SOL_RESOLVING, SOL_CONNECTING, SOL_UP, SOL_CLOSING, SOL_WAITING };
 
@@ -59,6 +76,7 @@ struct sol {
 	struct txn *cur;
 	uint8_t seq; /* last sequence byte used */
 	uint8_t cur_fc;
+	unsigned writes; /* uv_writes whose callbacks are still due */
 	/* the last logger error reported, so that it is logged once */
 	uint8_t logger_error;
 	struct v5_stream stream;
@@ -176,6 +194,7 @@ static void sol__on_write(uv_write_t *req, int status)
 	struct sol_write *w = (struct sol_write *)req;
 	struct sol *s = w->s;
 	free(w);
+	s->writes--;
 	if (status < 0 && status != UV_ECANCELED && !s->closing && s->state == SOL_UP)
 		sol__drop_link(s, uv_strerror(status));
 	sol__unref(s);
@@ -198,7 +217,14 @@ static int sol__send(struct sol *s, const uint8_t *data, size_t len)
 		return MB_EIO;
 	}
 	s->refs++;
+	s->writes++;
 	return 0;
+}
+
+/* Bytes waiting in libuv for the logger (the kernel's buffer is full). */
+static size_t sol__queued(struct sol *s)
+{
+	return s->tcp_open ? uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) : 0;
 }
 
 /* Finish the transaction in flight; the device may start the next one from
@@ -244,6 +270,27 @@ static void sol__logger_error(struct sol *s, uint8_t code)
 	sol__done(s, status);
 }
 
+/* Does RTU answer r answer t as it was sent? Everything the answer echoes
+ * must be what we asked: slave and function code always; a read's byte count;
+ * a single write's address and value; a multiple write's address and
+ * quantity. Returns 0 or MB_EID. */
+static int sol__matches(const struct sol *s, const struct txn *t, const struct v5_rtu_answer *r)
+{
+	if (r->slave != s->slave || r->fc != s->cur_fc)
+		return MB_EID;
+	if (r->exception)
+		return 0;
+	switch (s->cur_fc) {
+	case MB_FC_READ_HOLDING:
+	case MB_FC_READ_INPUT:
+		return r->nbytes == 2 * t->count ? 0 : MB_EID;
+	case MB_FC_WRITE_SINGLE:
+		return r->addr == t->native && r->value == t->words[0] ? 0 : MB_EID;
+	default:
+		return r->addr == t->native && r->value == t->count ? 0 : MB_EID;
+	}
+}
+
 static void sol__answer(struct sol *s, const struct v5_frame *f)
 {
 	struct v5_answer a;
@@ -264,18 +311,12 @@ static void sol__answer(struct sol *s, const struct v5_frame *f)
 		return;
 	}
 	rc = v5_rtu_answer_decode(a.rtu, a.rtu_len, &r);
-	if (rc == 0 && (r.slave != s->slave || r.fc != s->cur_fc))
-		rc = MB_EID;
-	if (rc == 0 && !r.exception) {
-		if (t->op == TXN_READ && r.nbytes != 2 * t->count)
-			rc = MB_EPARSE;
-		else if (t->op == TXN_WRITE && r.addr != t->native)
-			rc = MB_EID;
-	}
+	if (rc == 0)
+		rc = sol__matches(s, t, &r);
 	if (rc < 0) {
 		/* Never believe a damaged or foreign answer: the device times the
 		 * transaction out (0B) unless a good answer still comes. */
-		sol__drop(s, "a malformed RTU answer", rc);
+		sol__drop(s, "an RTU answer that does not match the request", rc);
 		return;
 	}
 	if (s->logger_error) {
@@ -308,8 +349,13 @@ static void sol__frame(struct sol *s, const struct v5_frame *f)
 		log_debug("%s: logger frame %02x %02x, answering with the time",
 			  device_name(s->dev), f->control & 0xFF, f->control >> 8);
 		s->answered = 1;
-		if (n > 0)
-			sol__send(s, out, (size_t)n);
+		/* A logger that floods us and does not read our answers must not
+		 * make them pile up: answer only while nothing waits. */
+		if (n <= 0)
+			return;
+		if (s->writes >= SOL_WRITES_MAX || sol__queued(s) > 0 ||
+		    sol__send(s, out, (size_t)n) < 0)
+			sol__drop(s, "a time answer the logger is not reading", MB_EBUSY);
 		return;
 	}
 	sol__drop(s, "a frame with an unexpected control code", MB_EPROTO);
@@ -441,25 +487,25 @@ static void sol__resolve(struct sol *s)
 
 /* ------------------------------------------------------------------ ops -- */
 
-static int tr_solarman__open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
-			     const struct map *map, void **state, char *err, size_t errlen)
+/* The transport's state for cfg, not yet connecting; NULL after an error. */
+static struct sol *sol__new(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
+			    char *err, size_t errlen)
 {
-	(void)map;
 	if (!cfg->solarman.host || !*cfg->solarman.host) {
 		snprintf(err, errlen, "device %s (line %d): solarman.host is required", cfg->name,
 			 cfg->line);
-		return MB_EINVAL;
+		return NULL;
 	}
 	if (cfg->solarman.slave < 1 || cfg->solarman.slave > 247) {
 		snprintf(err, errlen, "device %s (line %d): solarman.slave must be 1..247",
 			 cfg->name, cfg->line);
-		return MB_EINVAL;
+		return NULL;
 	}
 	struct sol *s = calloc(1, sizeof *s);
 	if (!s || !(s->host = strdup(cfg->solarman.host))) {
 		free(s);
 		snprintf(err, errlen, "device %s: out of memory", cfg->name);
-		return MB_ENOMEM;
+		return NULL;
 	}
 	s->dev = dev;
 	s->loop = loop;
@@ -471,9 +517,68 @@ static int tr_solarman__open(struct device *dev, uv_loop_t *loop, const struct c
 	uv_timer_init(loop, &s->retry);
 	s->retry.data = s;
 	s->refs = 1; /* the timer */
+	return s;
+}
+
+static int tr_solarman__open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
+			     const struct map *map, void **state, char *err, size_t errlen)
+{
+	(void)map;
+	struct sol *s = sol__new(dev, loop, cfg, err, errlen);
+	if (!s)
+		return MB_EINVAL;
 	sol__resolve(s);
 	*state = s;
 	return 0;
+}
+
+/* Test hooks for tests/fuzz/fuzz_tr_solarman.c, which declares them itself:
+ * they are no part of the transport interface. open_fd opens the transport on
+ * fd, a connected stream socket, instead of resolving and connecting (the
+ * link is up at once: call device_link_changed(dev, 1) after creating the
+ * device); input hands it bytes as if read from the logger (len 0: the
+ * logger closed the connection); current is the transaction in flight. */
+int tr_solarman_test_open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
+			  int fd, void **state, char *err, size_t errlen);
+void tr_solarman_test_input(void *state, const uint8_t *data, size_t len);
+struct txn *tr_solarman_test_current(void *state);
+
+int tr_solarman_test_open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
+			  int fd, void **state, char *err, size_t errlen)
+{
+	struct sol *s = sol__new(dev, loop, cfg, err, errlen);
+	if (!s)
+		return MB_EINVAL;
+	*state = s;
+	if (uv_tcp_init(loop, &s->tcp) < 0)
+		return MB_EIO;
+	s->tcp.data = s;
+	s->tcp_open = 1;
+	s->refs++;
+	if (uv_tcp_open(&s->tcp, (uv_os_sock_t)fd) < 0)
+		return MB_EIO;
+	s->state = SOL_UP;
+	s->up_since = uv_now(loop);
+	return 0;
+}
+
+void tr_solarman_test_input(void *state, const uint8_t *data, size_t len)
+{
+	struct sol *s = state;
+	while (s->state == SOL_UP) {
+		size_t n = len < sizeof s->chunk ? len : sizeof s->chunk;
+		if (n)
+			memcpy(s->chunk, data, n);
+		sol__on_read((uv_stream_t *)&s->tcp, n ? (ssize_t)n : UV_EOF, NULL);
+		if (n == 0 || (len -= n) == 0)
+			break;
+		data += n;
+	}
+}
+
+struct txn *tr_solarman_test_current(void *state)
+{
+	return ((struct sol *)state)->cur;
 }
 
 static int tr_solarman__start(void *state, struct txn *t)
@@ -495,9 +600,22 @@ static int tr_solarman__start(void *state, struct txn *t)
 	}
 	if (n < 0)
 		return MB_EXC_ILLEGAL_VALUE;
+	/* A fresh sequence byte per attempt, a retry of t included: the answer
+	 * to an aborted attempt then no longer matches. */
 	s->seq++;
 	n = v5_encode_request(frame, sizeof frame, s->serial, s->seq, rtu, (size_t)n);
-	if (n < 0 || sol__send(s, frame, (size_t)n) < 0)
+	if (n < 0)
+		return MB_EXC_ILLEGAL_VALUE;
+	/* Only the bytes libuv could not hand to the kernel tell a logger that
+	 * does not read: write callbacks still due are normal within one loop
+	 * iteration (a burst of time answers just before). */
+	if (sol__queued(s) + (size_t)n > SOL_QUEUE_MAX) {
+		/* Our earlier requests have not left in all that time: the
+		 * logger stopped reading. A new connection is the only cure. */
+		sol__drop_link(s, "the logger does not read our requests");
+		return MB_EXC_GATEWAY_TARGET;
+	}
+	if (sol__send(s, frame, (size_t)n) < 0)
 		return MB_EXC_GATEWAY_PATH;
 	s->cur = t;
 	return 0;

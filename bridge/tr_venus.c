@@ -1,11 +1,14 @@
-/* The Venus transport: Hame/Marstek Venus batteries over MQTT (DESIGN.md,
- * specs/venus-mqtt.md). Commands are text published to
- * `<prefix>/<type>/App/<id>/ctrl`; the device answers on
+/* The Venus transport: Hame/Marstek Venus batteries over MQTT
+ * (docs/user-guide.md, "Writes" and "Cache, polling and coalescing").
+ * Commands are text published to `<prefix>/<type>/App/<id>/ctrl`; the
+ * device answers on
  * `<prefix>/<type>/device/<id>/ctrl`. A read is one `cd=1` whose status dump
  * refreshes every register at once (TRANSPORT_READ_ALL: the device model
  * coalesces all reads into it). A write renders the register's or the
  * command group's template; some commands are acknowledged with `ret=`,
- * others are not, and those are confirmed by the next refresh. */
+ * others are not, and those are confirmed by the next refresh. Neither a
+ * ret= nor a dump names the request it answers: see "ghosts" below for how
+ * a late ret= is kept from acknowledging another write. */
 #include "transport.h"
 
 #include <stdio.h>
@@ -32,12 +35,18 @@
 /* How long after an unacknowledged write the refresh that confirms it runs
  * (the device model's min_interval may push it further out). */
 #define TR_VENUS_CONFIRM_MS 1000
+/* Acknowledged writes whose ret= may still arrive, remembered at once (see
+ * "ghosts" below). The device model runs one transaction at a time and each
+ * lasts at most its timeout, so a ghost life of two timeouts leaves at most
+ * three alive; a full table degrades to "every ret= is suspect". */
+#define TR_VENUS_GHOSTS 8
 
 enum tr_venus_wait {
 	TR_VENUS_IDLE,
-	TR_VENUS_READ,	/* cd=1 sent, waiting for a status dump */
-	TR_VENUS_ACK,	/* write sent, waiting for ret= */
-	TR_VENUS_PUBACK /* unacknowledged write, waiting for the broker's PUBACK */
+	TR_VENUS_READ,	  /* cd=1 sent, waiting for a status dump */
+	TR_VENUS_ACK,	  /* write sent, waiting for ret= */
+	TR_VENUS_CONFIRM, /* write and cd=1 sent, waiting for the dump that shows it */
+	TR_VENUS_PUBACK	  /* unacknowledged write, waiting for the broker's PUBACK */
 };
 
 struct tr_venus_expect {
@@ -45,8 +54,19 @@ struct tr_venus_expect {
 	int64_t value;
 };
 
+/* A ghost: an acknowledged write whose ret= may still be on its way (it was
+ * aborted, or it ended on a ret= that may have been another's). A `ret=`
+ * names no command, so while a ghost of another command lives, a ret= cannot
+ * be taken as the answer to the write in flight. */
+struct tr_venus_ghost {
+	char cmd[TR_VENUS_CMD_MAX]; /* the command text as published */
+	int64_t cd;		    /* its cd=, -1 if none */
+	uint64_t until;		    /* loop time (ms) it is forgotten at */
+};
+
 struct tr_venus {
 	struct device *dev;
+	uv_loop_t *loop;
 	const struct map *map;
 	struct mqtt_link *link;
 	char cmd_topic[TR_VENUS_TOPIC_MAX];
@@ -54,8 +74,18 @@ struct tr_venus {
 	int qos;
 	struct txn *txn; /* in flight, or NULL */
 	enum tr_venus_wait wait;
-	int mid;	/* PUBACK to wait for */
-	int64_t cmd_cd; /* cd of the write in flight, for acks that name it */
+	int mid;		    /* PUBACK to wait for */
+	int64_t cmd_cd;		    /* cd of the write in flight, for acks that name it */
+	char cmd[TR_VENUS_CMD_MAX]; /* the acknowledged write in flight */
+	int had_ghosts;		    /* some ghost lived when it started */
+	struct tr_venus_ghost ghosts[TR_VENUS_GHOSTS];
+	size_t nghosts;
+	uint64_t ghost_any_until; /* a ghost pushed out of the full table lives until */
+	/* cd=1 aborted before their dump came: that many dumps may arrive late,
+	 * until read_ghost_until. A write confirmed by a dump skips as many
+	 * dumps that contradict it before it believes one. */
+	size_t read_ghosts, stale_skipped;
+	uint64_t read_ghost_until;
 	/* values of the unacknowledged write in flight, then until a refresh */
 	struct tr_venus_expect pending[TR_VENUS_ARGS_MAX];
 	size_t npending;
@@ -128,36 +158,166 @@ static int tr_venus__store_all(struct tr_venus *v)
 	return (int)stored;
 }
 
+/* ------------------------------------------------------------- ghosts -- */
+
+static uint64_t tr_venus__now(const struct tr_venus *v)
+{
+	return uv_now(v->loop);
+}
+
+/* How long a late ret= or dump is expected: two device timeouts after the
+ * transaction ended, three after the command left. */
+static uint64_t tr_venus__ghost_life(const struct tr_venus *v)
+{
+	return 2 * device_timeout(v->dev);
+}
+
+static void tr_venus__ghosts_expire(struct tr_venus *v)
+{
+	uint64_t now = tr_venus__now(v);
+	for (size_t i = 0; i < v->nghosts;) {
+		if (v->ghosts[i].until <= now)
+			v->ghosts[i] = v->ghosts[--v->nghosts];
+		else
+			i++;
+	}
+	if (v->ghost_any_until <= now)
+		v->ghost_any_until = 0;
+	if (v->read_ghost_until <= now) {
+		v->read_ghost_until = 0;
+		v->read_ghosts = 0;
+	}
+}
+
+/* Remember that cmd's ret= may still arrive. */
+static void tr_venus__ghost_add(struct tr_venus *v, const char *cmd, int64_t cd)
+{
+	uint64_t until = tr_venus__now(v) + tr_venus__ghost_life(v);
+	tr_venus__ghosts_expire(v);
+	for (size_t i = 0; i < v->nghosts; i++) {
+		if (strcmp(v->ghosts[i].cmd, cmd) == 0) {
+			v->ghosts[i].until = until;
+			return;
+		}
+	}
+	if (v->nghosts == TR_VENUS_GHOSTS) {
+		/* Forget the one closest to its end, but not that something is
+		 * out there: until then every ret= is suspect. */
+		size_t old = 0;
+		for (size_t i = 1; i < v->nghosts; i++)
+			if (v->ghosts[i].until < v->ghosts[old].until)
+				old = i;
+		if (v->ghosts[old].until > v->ghost_any_until)
+			v->ghost_any_until = v->ghosts[old].until;
+		v->ghosts[old] = v->ghosts[--v->nghosts];
+	}
+	struct tr_venus_ghost *g = &v->ghosts[v->nghosts++];
+	snprintf(g->cmd, sizeof g->cmd, "%s", cmd);
+	g->cd = cd;
+	g->until = until;
+}
+
+/* Could a living ghost of a command other than cmd send a ret= naming cd
+ * (cd < 0: any ret=)? A ghost of cmd itself is harmless: its answer answers
+ * the same question (a retry of the same write). */
+static int tr_venus__ghost_conflict(struct tr_venus *v, const char *cmd, int64_t cd)
+{
+	tr_venus__ghosts_expire(v);
+	if (v->ghost_any_until)
+		return 1;
+	for (size_t i = 0; i < v->nghosts; i++) {
+		const struct tr_venus_ghost *g = &v->ghosts[i];
+		if (strcmp(g->cmd, cmd) != 0 && (cd < 0 || g->cd < 0 || g->cd == cd))
+			return 1;
+	}
+	return 0;
+}
+
+/* Is the ret= just parsed the answer to the write in flight? Yes when no
+ * ghost of another command lives, or when the ret= names our cd= and no
+ * such ghost has that cd (firmware that prefixes answers with cd=N). */
+static int tr_venus__ack_trusted(struct tr_venus *v)
+{
+	if (!tr_venus__ghost_conflict(v, v->cmd, -1))
+		return 1;
+	return v->reply.has_cd && v->cmd_cd >= 0 && v->reply.cd == v->cmd_cd &&
+	       !tr_venus__ghost_conflict(v, v->cmd, v->cmd_cd);
+}
+
+/* ------------------------------------------------------------- answers -- */
+
 static void tr_venus__finish(struct tr_venus *v, int status)
 {
 	struct txn *t = v->txn;
 	v->txn = NULL;
 	v->wait = TR_VENUS_IDLE;
+	v->npending = 0;
 	/* Last: device_txn_done() may start the next transaction at once. */
 	device_txn_done(v->dev, t, status);
+}
+
+/* An acknowledged write ends. Its own ret= may still come when the answer
+ * it ended on could have been a ghost's, or when it ended on a dump: then
+ * it haunts the next writes for a while itself. */
+static void tr_venus__finish_write(struct tr_venus *v, int status, int own_answer)
+{
+	if (!own_answer || v->had_ghosts)
+		tr_venus__ghost_add(v, v->cmd, v->cmd_cd);
+	tr_venus__finish(v, status);
 }
 
 static void tr_venus__drop(struct tr_venus *v, const char *why, const uint8_t *payload, size_t len)
 {
 	device_count_drop(v->dev);
-	log_debug("%s: dropped %s: %.*s", device_name(v->dev), why, (int)(len > 120 ? 120 : len),
-		  (const char *)payload);
+	log_debug("%s: dropped %s (%zu bytes): %.*s", device_name(v->dev), why, len,
+		  (int)(len > 120 ? 120 : len), payload ? (const char *)payload : "");
 }
 
-static void tr_venus__on_msg(void *ctx, const char *topic, const uint8_t *payload, size_t len)
+/* A status dump while a write waits for its confirmation (a ret= could not
+ * be trusted): the write succeeded when the dump shows every value written.
+ * Only a dump that carries all the written keys counts. */
+static void tr_venus__confirm(struct tr_venus *v, const uint8_t *payload, size_t len)
 {
-	struct tr_venus *v = ctx;
-	int ret = -1;
-	(void)topic;
+	int64_t got[TR_VENUS_ARGS_MAX];
+	size_t bad = v->npending;
+	for (size_t i = 0; i < v->npending; i++) {
+		const struct map_register *r = v->pending[i].reg;
+		const struct venus_pair *p = venus_find(&v->reply, r->key);
+		if (!p || venus_pair_int(p, r->field, &got[i]) != 0) {
+			tr_venus__drop(v, "status without the written keys", payload, len);
+			return;
+		}
+		if (bad == v->npending && got[i] != v->pending[i].value)
+			bad = i;
+	}
+	tr_venus__ghosts_expire(v);
+	if (bad < v->npending && v->stale_skipped < v->read_ghosts) {
+		/* A cd=1 that timed out earlier may be answered only now, with
+		 * the state from before this write: wait for our own dump. */
+		v->stale_skipped++;
+		tr_venus__drop(v, "status that may answer an earlier cd=1", payload, len);
+		return;
+	}
+	/* Whichever cd=1 it answers, it is the device's state: keep it. */
+	tr_venus__store_all(v);
+	if (bad < v->npending)
+		log_info("%s: %s is %lld after writing %lld: the device refused the write",
+			 device_name(v->dev), v->pending[bad].reg->name, (long long)got[bad],
+			 (long long)v->pending[bad].value);
+	tr_venus__finish_write(v, bad < v->npending ? MB_EXC_DEVICE_FAILURE : 0, 0);
+}
 
-	venus_parse((const char *)payload, len, &v->reply);
-	enum venus_kind kind = venus_classify(&v->reply, &ret);
+static void tr_venus__on_reply(struct tr_venus *v, const uint8_t *payload, size_t len)
+{
+	int ret = -1;
+	int n = venus_parse((const char *)payload, len, &v->reply);
+	enum venus_kind kind = n > 0 ? venus_classify(&v->reply, &ret) : VENUS_MALFORMED;
 	if (v->reply.malformed)
 		log_debug("%s: %zu malformed pairs skipped", device_name(v->dev),
 			  v->reply.malformed);
 
 	if (kind == VENUS_ACK) {
-		if (v->wait != TR_VENUS_ACK) {
+		if (v->wait != TR_VENUS_ACK && v->wait != TR_VENUS_CONFIRM) {
 			tr_venus__drop(v, "unexpected acknowledgement", payload, len);
 			return;
 		}
@@ -166,28 +326,61 @@ static void tr_venus__on_msg(void *ctx, const char *topic, const uint8_t *payloa
 			tr_venus__drop(v, "acknowledgement of another command", payload, len);
 			return;
 		}
+		/* It may be the late ret= of a timed-out write of another command:
+		 * a write waiting for a confirmation waits for the dump, one
+		 * that cannot be confirmed so waits for its timeout (0B). */
+		if (!tr_venus__ack_trusted(v)) {
+			tr_venus__drop(v, "acknowledgement that may be a timed-out write's",
+				       payload, len);
+			return;
+		}
 		if (ret != 1)
 			log_info("%s: device refused the write (ret=0)", device_name(v->dev));
-		tr_venus__finish(v, ret == 1 ? 0 : MB_EXC_DEVICE_FAILURE);
+		tr_venus__finish_write(v, ret == 1 ? 0 : MB_EXC_DEVICE_FAILURE, 1);
 		return;
 	}
 	if (kind != VENUS_STATUS) {
 		tr_venus__drop(v, "malformed answer", payload, len);
 		return;
 	}
+	if (v->wait == TR_VENUS_CONFIRM) {
+		tr_venus__confirm(v, payload, len);
+		return;
+	}
 	if (v->wait != TR_VENUS_READ) {
 		/* Late (after a timeout) or asked for by someone else: the
-		 * contract is that only the answer to our own cd=1 is cached. */
+		 * contract is that only the answer to a cd=1 of ours is cached. */
 		tr_venus__drop(v, "unsolicited status", payload, len);
 		return;
 	}
-	/* A reply to another command (cd=19's get_power, say) names none of
-	 * our keys: keep waiting for the dump. */
+	/* A dump names no request either, so this may be the late dump of a
+	 * cd=1 that timed out before. That is fine for a read: a dump is the
+	 * device's own current state, whichever cd=1 it answers. A reply to
+	 * another command (cd=19's get_power, say) names none of our keys:
+	 * keep waiting for the dump. */
 	if (tr_venus__store_all(v) == 0) {
 		tr_venus__drop(v, "status without a mapped key", payload, len);
 		return;
 	}
 	tr_venus__finish(v, 0);
+}
+
+static void tr_venus__on_msg(void *ctx, const char *topic, const uint8_t *payload, size_t len)
+{
+	struct tr_venus *v = ctx;
+	(void)topic;
+
+	/* An empty message is normal MQTT (it clears a retained one), never a
+	 * Venus answer; one above VENUS_MAX_MSG is not one either, and is not
+	 * parsed at all. Neither ends a wait. */
+	if (len == 0 || !payload)
+		tr_venus__drop(v, "empty message", NULL, 0);
+	else if (len > VENUS_MAX_MSG)
+		tr_venus__drop(v, "oversized message", payload, len);
+	else
+		tr_venus__on_reply(v, payload, len);
+	/* The pairs point into payload, which is freed when we return. */
+	v->reply.npairs = 0;
 }
 
 static void tr_venus__on_state(void *ctx, int up)
@@ -233,7 +426,8 @@ static int tr_venus__publish(struct tr_venus *v, const char *cmd, int qos, int *
 /* The values a write carries, one per register it covers, signed per the
  * register's type. For a command, {n} indexes the n-th *register* of the
  * group, not the n-th word, so that a 32-bit price is one placeholder.
- * Returns the number of values or a Modbus exception. */
+ * Returns the number of values, or a Modbus exception negated (the device
+ * model checks ranges first; this is the last line of defence). */
 static int tr_venus__values(struct tr_venus *v, const struct txn *t, int64_t *args,
 			    const struct map_register **regs)
 {
@@ -242,16 +436,54 @@ static int tr_venus__values(struct tr_venus *v, const struct txn *t, int64_t *ar
 	while (a < end) {
 		const struct map_register *r = map_find(v->map, t->table, (uint16_t)a);
 		if (!r || r->address != a || a + r->count > end || r->type == MAP_STRING)
-			return MB_EXC_ILLEGAL_ADDRESS;
+			return -MB_EXC_ILLEGAL_ADDRESS;
 		if (n == TR_VENUS_ARGS_MAX)
-			return MB_EXC_ILLEGAL_ADDRESS;
+			return -MB_EXC_ILLEGAL_ADDRESS;
 		args[n] = map_decode(r, t->words + (a - t->addr));
 		if (!map_value_ok(r, args[n]))
-			return MB_EXC_ILLEGAL_VALUE;
+			return -MB_EXC_ILLEGAL_VALUE;
 		regs[n++] = r;
 		a += r->count;
 	}
 	return (int)n;
+}
+
+/* An acknowledged write. While a ghost of another command lives, a ret=
+ * proves nothing: the write is then published together with a cd=1, and the
+ * dump that follows it (the device answers in order) tells whether the
+ * device applied it. A write whose registers cannot be read back has no
+ * such proof and waits for a ret= that names its cd= (0B without one). */
+static int tr_venus__start_acked(struct tr_venus *v, const char *cmd, int n,
+				 const struct map_register *const *regs, const int64_t *args)
+{
+	snprintf(v->cmd, sizeof v->cmd, "%s", cmd);
+	tr_venus__ghosts_expire(v);
+	v->had_ghosts = v->nghosts > 0 || v->ghost_any_until != 0;
+	int confirmable = 1;
+	v->npending = 0;
+	for (int i = 0; i < n; i++) {
+		v->pending[v->npending++] = (struct tr_venus_expect){regs[i], args[i]};
+		if (!regs[i]->key || !(regs[i]->access & MAP_R))
+			confirmable = 0;
+	}
+	int confirm = confirmable && tr_venus__ghost_conflict(v, cmd, -1);
+	v->wait = confirm ? TR_VENUS_CONFIRM : TR_VENUS_ACK;
+	v->stale_skipped = 0;
+	int rc = tr_venus__publish(v, cmd, v->qos, NULL, NULL);
+	if (rc == 0 && confirm) {
+		log_debug("%s: a timed-out write's ret= may still come: confirming %s by a "
+			  "refresh",
+			  device_name(v->dev), cmd);
+		rc = tr_venus__publish(v, "cd=1", v->qos, NULL, NULL);
+		if (rc)
+			tr_venus__ghost_add(v, v->cmd, v->cmd_cd); /* the write did leave */
+	}
+	if (rc) {
+		v->txn = NULL;
+		v->wait = TR_VENUS_IDLE;
+		v->npending = 0;
+	}
+	return rc;
 }
 
 static int tr_venus__start_write(struct tr_venus *v, struct txn *t)
@@ -289,19 +521,12 @@ static int tr_venus__start_write(struct tr_venus *v, struct txn *t)
 	}
 	/* The cd= of the command, to tell its ack from another's. */
 	struct venus_reply *r = &v->reply;
-	venus_parse(cmd, (size_t)len, r);
-	v->cmd_cd = r->has_cd ? r->cd : -1;
+	v->cmd_cd = venus_parse(cmd, (size_t)len, r) >= 0 && r->has_cd ? r->cd : -1;
+	r->npairs = 0; /* the pairs point into cmd, on this stack */
 
 	v->txn = t;
-	if (ack) {
-		v->wait = TR_VENUS_ACK;
-		int rc = tr_venus__publish(v, cmd, v->qos, NULL, NULL);
-		if (rc) {
-			v->txn = NULL;
-			v->wait = TR_VENUS_IDLE;
-		}
-		return rc;
-	}
+	if (ack)
+		return tr_venus__start_acked(v, cmd, n, regs, args);
 	/* No answer will come: at least know that the broker has it (QoS 1). */
 	v->npending = 0;
 	for (int i = 0; i < n; i++)
@@ -343,7 +568,16 @@ static void tr_venus__abort(void *state, struct txn *t)
 	struct tr_venus *v = state;
 	if (v->txn != t)
 		return;
-	/* A late answer now finds no transaction and is dropped and counted. */
+	/* A late answer now finds no transaction and is dropped and counted,
+	 * or (ret= of a write) is remembered as a ghost, so that it cannot
+	 * pass for the answer to a later write of another command. */
+	if (v->wait == TR_VENUS_ACK || v->wait == TR_VENUS_CONFIRM)
+		tr_venus__ghost_add(v, v->cmd, v->cmd_cd);
+	if (v->wait == TR_VENUS_READ || v->wait == TR_VENUS_CONFIRM) {
+		tr_venus__ghosts_expire(v);
+		v->read_ghosts++;
+		v->read_ghost_until = tr_venus__now(v) + tr_venus__ghost_life(v);
+	}
 	v->txn = NULL;
 	v->wait = TR_VENUS_IDLE;
 	v->npending = 0;
@@ -445,6 +679,7 @@ static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct conf
 	if (!v)
 		return MB_ENOMEM;
 	v->dev = dev;
+	v->loop = loop;
 	v->map = map;
 	v->qos = cfg->mqtt.qos;
 	v->cmd_cd = -1;

@@ -80,12 +80,17 @@ int venus_int(const char *s, size_t n, int64_t *out)
 
 int venus_parse(const char *buf, size_t len, struct venus_reply *r)
 {
-	if (!buf || !r)
+	if (!r)
 		return MB_EINVAL;
+	/* Reset first, whatever follows: a caller that ignores the return
+	 * must find an empty reply, never the pairs of the previous message
+	 * (which point into a buffer that may be freed by now). */
 	r->npairs = 0;
 	r->malformed = 0;
 	r->has_cd = 0;
 	r->cd = -1;
+	if (!buf)
+		return len == 0 ? 0 : MB_EINVAL; /* an empty MQTT message has no buffer */
 
 	size_t b = 0, e = len;
 	while (b < e && venus__is_space(buf[b]))

@@ -1,4 +1,4 @@
-/* The config file (DESIGN.md, "Config file"): loaded with libconfig into plain
+/* The config file (docs/design.md, "Config file"): loaded with libconfig into plain
  * data that the daemon reads. Every key is checked; errors are
  * "file:line: reason". */
 #ifndef CONFIG_H
@@ -26,6 +26,12 @@ struct config_mqtt {
 	int line;
 };
 
+/* `retries`: native attempts after the first, all within the client's
+ * timeout. A device's own key wins, then its map's defaults, then the
+ * config's defaults, then CONFIG_RETRIES_DEFAULT. */
+#define CONFIG_RETRIES_MAX 10
+#define CONFIG_RETRIES_DEFAULT 2
+
 enum config_proto { PROTO_NONE, PROTO_MEMORY, PROTO_POWERGO, PROTO_VENUS, PROTO_SOLARMAN };
 
 struct config_device {
@@ -35,6 +41,8 @@ struct config_device {
 	int read_only;
 	/* ms; -1 = not set here (the map's defaults, then the config's apply) */
 	int64_t timeout, max_age, poll, min_interval;
+	/* native attempts after the first within `timeout`; -1 = not set here */
+	int64_t retries;
 	enum config_proto proto; /* which protocol block the device has (PROTO_NONE: none) */
 	int has_mqtt;
 	struct config_mqtt mqtt;
@@ -77,6 +85,7 @@ struct config {
 	size_t nmaps_path;
 	struct {
 		int64_t timeout, max_age, poll, min_interval; /* ms */
+		int64_t retries; /* -1 = not set (built-in default 2) */
 	} defaults;
 	char *user; /* drop to this user after binding, or NULL */
 	struct config_status status;
@@ -90,9 +99,9 @@ void config_free(struct config *c);
 const char *config_proto_name(enum config_proto p);
 
 /* --- Checking libconfig settings: shared by the config and map loaders -----
- * A group is checked against a const table of the keys it may hold (STYLE.md
- * 7): unknown keys, wrong types, ranges, choices and missing required keys
- * are all reported as "file:line: what is wrong", naming the key by its path
+ * A group is checked against a const table of the keys it may hold
+ * (docs/design.md, "Style": tables over code): unknown keys, wrong types, ranges, choices and
+ * missing required keys are all reported as "file:line: what is wrong", naming the key by its path
  * ("devices.[1].unit_id"). Values are stored at offsets into a target struct. */
 struct config_setting_t; /* libconfig's */
 

@@ -1,5 +1,5 @@
 /* A configured device: its map, its register cache, its queue of native
- * transactions and its transport (DESIGN.md, "Cache, polling, coalescing"). */
+ * transactions and its transport (docs/design.md, "Cache, polling, coalescing"). */
 #ifndef DEVICE_H
 #define DEVICE_H
 
@@ -26,7 +26,8 @@ struct device_stats {
 	uint64_t requests;     /* client requests */
 	uint64_t cache_hits;   /* answered from cache at once */
 	uint64_t native;       /* native transactions started */
-	uint64_t timeouts;     /* native transactions that timed out */
+	uint64_t timeouts;     /* native transactions that timed out (after every retry) */
+	uint64_t retries;      /* attempts after a first one that had no answer in time */
 	uint64_t errors;       /* native transactions that failed otherwise */
 	uint64_t dropped;      /* answers dropped (late, wrong IDs, bad CRC, malformed) */
 	uint64_t last_success; /* ms since the epoch, 0 = never */
@@ -78,7 +79,8 @@ size_t device_cache_peek(struct device *dev, int table, uint16_t addr, uint16_t 
 void device_link_changed(struct device *dev, int up);
 /* Queue a background refresh of every readable register after delay_ms. */
 void device_refresh_later(struct device *dev, uint64_t delay_ms);
-/* Count a dropped native answer (garbage, late, wrong IDs). */
+/* Count a dropped native answer (garbage, late, wrong IDs). Counts only:
+ * nothing a stranger sends can change what the device waits for. */
 void device_count_drop(struct device *dev);
 
 const char *device_name(const struct device *dev);
@@ -90,6 +92,8 @@ int device_link_up(const struct device *dev);
 /* Effective timing after config defaults, map defaults and the device's keys. */
 uint64_t device_timeout(const struct device *dev);
 uint64_t device_max_age(const struct device *dev);
+/* Native attempts after the first one (`retries`, default 2). */
+unsigned device_retries(const struct device *dev);
 
 /* Milliseconds since the epoch (wall clock) for status documents. */
 uint64_t device_now_wall(void);

@@ -1,4 +1,4 @@
-/* Map files: what each register of a device model means (DESIGN.md, "Map
+/* Map files: what each register of a device model means (docs/design.md, "Map
  * files"). A map is loaded once with libconfig, checked, and is read-only
  * afterwards; devices share it. Register descriptors are public because the
  * device model, the transports and the reference printer all read them. */
@@ -46,6 +46,7 @@ struct map_register {
 	int field;
 	const char *write; /* e.g. "cd=16,cp={value}", or NULL */
 	int8_t ack;	   /* write: 1 device answers ret=, 0 it does not, -1 unset */
+	uint8_t no_retry;  /* `retry = false`: a write is sent at most once (triggers, resets) */
 	int line;	   /* line in the map file, for messages */
 	uint32_t slot;	   /* first word of this register in a device's cache */
 	/* Words from this register's first word to the end of the run of
@@ -61,12 +62,14 @@ struct map_command {
 	uint16_t address, count;
 	const char *template; /* "{0}".."{n}" stand for the registers of the group, in order */
 	int8_t ack;
+	uint8_t no_retry; /* `retry = false`: sent at most once */
 	int line;
 };
 
 /* Timing defaults a map may carry (ms); -1 where the map says nothing. */
 struct map_defaults {
 	int64_t poll, max_age, timeout, min_interval;
+	int64_t retries; /* -1 = unset */
 };
 
 struct map;

@@ -4,7 +4,8 @@
  * what it builds.
  *
  * ADU = MBAP header (transaction ID, protocol ID 0, length, unit ID) + PDU.
- * The length field counts the unit ID and the PDU, so it is 2..254. */
+ * The length field counts the unit ID and the PDU, so Modbus makes it
+ * 2..254; requests up to MBAP_MAX_LENGTH are still read whole (below). */
 #ifndef MBAP_H
 #define MBAP_H
 
@@ -14,6 +15,20 @@
 #define MBAP_HEADER 7	 /* tid(2) pid(2) length(2) unit(1) */
 #define MBAP_MAX_PDU 253 /* function code + data */
 #define MBAP_MAX_ADU (MBAP_HEADER + MBAP_MAX_PDU)
+/* The longest length field a request may declare and still be read whole
+ * and answered with an exception instead of ending the connection. A client
+ * that asks too much of a function whose data counts its own bytes (one
+ * byte count, up to 255) overruns 254: FC16 of 124..127 registers, FC15 of
+ * many coils, and at most FC23 (function code, read address and quantity,
+ * write address and quantity, byte count, 255 bytes) with the unit ID:
+ * 1 + 10 + 255. Such a frame is well framed, only too long; it gets 03 (or
+ * 01 for a function we do not serve), as FC03 of 126 registers does. A
+ * longer declared length cannot come from any Modbus request: the stream has
+ * lost its framing. */
+#define MBAP_MAX_LENGTH (1 + 10 + 255)
+/* The longest request frame read whole: tid, protocol ID, length, then
+ * MBAP_MAX_LENGTH bytes. Answers stay within MBAP_MAX_ADU. */
+#define MBAP_MAX_FRAME (6 + MBAP_MAX_LENGTH)
 
 /* FC43 sub-function: Read Device Identification (MEI type 0x0E). */
 #define MBAP_MEI_DEVICE_ID 0x0E
@@ -45,7 +60,9 @@ struct mbap_req {
 /* Parse one ADU at the start of buf. Returns the bytes it takes (> 0) and
  * fills req; 0 when buf holds only part of an ADU (read more); MB_EPROTO
  * when the bytes cannot be Modbus TCP (protocol ID != 0, length < 2 or
- * > 254): the stream has lost its framing and the connection must close.
+ * > MBAP_MAX_LENGTH): the stream has lost its framing and the connection
+ * must close. A length of 255..MBAP_MAX_LENGTH is read whole and answered
+ * with an exception (req->exc, never MB_EXC_NONE).
  * A malformed PDU inside a well-framed ADU is not garbage: it is consumed
  * and req->exc says which exception answers it. */
 int mbap_parse(const uint8_t *buf, size_t len, struct mbap_req *req);

@@ -10,7 +10,7 @@ enum mb_fc {
 	MB_FC_MEI = 0x2B,
 };
 
-/* Exception codes, as DESIGN.md's table uses them. */
+/* Exception codes (docs/design.md, "Modbus exception codes"). */
 enum mb_exc {
 	MB_EXC_NONE = 0,
 	MB_EXC_ILLEGAL_FUNCTION = 0x01,

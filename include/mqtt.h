@@ -18,6 +18,19 @@ typedef void (*mqtt_state_cb)(void *ctx, int up);
 /* A QoS>0 publish was accepted by the broker (PUBACK/PUBCOMP). */
 typedef void (*mqtt_pub_cb)(void *ctx, int mid);
 
+/* The largest message (payload bytes) a subscriber gets unless it sets a
+ * smaller limit with mqtt_link_limit(). A link declares to an MQTT v5 broker a
+ * Maximum Packet Size of its subscribers' largest limit plus the topic and
+ * header overhead, so that the broker never sends it anything larger (see
+ * "MQTT links" in docs/user-guide.md). */
+#define MQTT_MAX_MESSAGE (64u * 1024u)
+/* Outgoing bound per link: publishes libmosquitto holds that are not yet
+ * written to the socket (QoS 0) or not yet acknowledged (QoS 1 and 2), in
+ * number and in payload bytes. Over either, mqtt_link_publish() refuses with
+ * MB_ELINK until the broker catches up. */
+#define MQTT_OUT_MAX_MSGS 256
+#define MQTT_OUT_MAX_BYTES (1024u * 1024u)
+
 /* Get the shared link for cfg with client ID client_id (created and
  * connecting on first use). Each user holds a reference.
  * will_topic/will_payload: optional last will (status), NULL otherwise. */
@@ -31,10 +44,21 @@ struct mqtt_link *mqtt_link_get_will(uv_loop_t *loop, const struct config_mqtt *
 int mqtt_link_subscribe(struct mqtt_link *l, const char *topic, int qos, mqtt_msg_cb msg_cb,
 			mqtt_state_cb state_cb, void *ctx);
 /* Publish. mid (may be NULL) receives the message ID; pub_cb (may be NULL)
- * is called when the broker acknowledged a QoS>0 message. MB_ELINK when down. */
+ * is called when the broker accepted a QoS>0 message (a PUBACK/PUBCOMP
+ * without an error reason). MB_ELINK when down, or when the outgoing bound
+ * (MQTT_OUT_MAX_MSGS, MQTT_OUT_MAX_BYTES) is reached. */
 int mqtt_link_publish(struct mqtt_link *l, const char *topic, const void *payload, size_t len,
 		      int qos, int retain, int *mid, mqtt_pub_cb pub_cb, void *ctx);
 int mqtt_link_is_up(const struct mqtt_link *l);
+/* Accept at most max_len payload bytes (capped at MQTT_MAX_MESSAGE) in ctx's
+ * subscriptions on l (made before this call; MQTT_MAX_MESSAGE otherwise). A
+ * longer message never reaches msg_cb: the link counts it
+ * (mqtt_link_dropped) and passes it to drop_cb (may be NULL), for the
+ * protocol to count and log. Call it right after mqtt_link_subscribe(), so
+ * that the limit is part of the next CONNECT. MB_ENOENT: no subscription. */
+int mqtt_link_limit(struct mqtt_link *l, void *ctx, size_t max_len, mqtt_msg_cb drop_cb);
+/* Messages dropped for ctx because they were longer than its limit. */
+unsigned long long mqtt_link_dropped(const struct mqtt_link *l, const void *ctx);
 /* Drop ctx's subscriptions and callbacks and one reference; the last
  * reference disconnects and frees the link (asynchronously). */
 void mqtt_link_release(struct mqtt_link *l, void *ctx);

@@ -1,5 +1,5 @@
-/* PowerGo MQTT frames (powergo-mqtt-interface.txt, section 2.2; DESIGN.md
- * "Known errors in the vendor documents"). A frame is a 9-byte header — the
+/* PowerGo MQTT frames (the PowerGo MQTT interface document, section 2.2;
+ * docs/design.md, "Known errors in the vendor documents"). A frame is a 9-byte header — the
  * 4-byte source ID, the 4-byte destination ID, the byte 0x03 — followed by a
  * Modbus RTU message with slave address 0x51 whose CRC-16/MODBUS covers the
  * RTU part only (from 0x51), low byte first.

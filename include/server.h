@@ -1,5 +1,5 @@
 /* The Modbus TCP front end: MBAP framing over libuv, routing by unit ID,
- * exceptions as DESIGN.md's table says. */
+ * exceptions as docs/user-guide.md ("Modbus exceptions") lists them. */
 #ifndef SERVER_H
 #define SERVER_H
 
@@ -23,7 +23,9 @@ struct server_stats {
 	uint64_t over_limit;  /* closed at accept: max_connections reached */
 	uint64_t idle_closed; /* closed after idle_timeout */
 	uint64_t requests;    /* complete requests parsed */
-	uint64_t garbage;     /* connections closed for bytes that are not Modbus TCP */
+	uint64_t garbage;     /* connections ended for bytes that are not Modbus TCP (an MBAP
+			       * header that is not, or a declared length over MBAP_MAX_LENGTH) */
+	uint64_t not_reading; /* connections closed for not reading their answers */
 };
 
 /* Bind and listen as conf->modbus says. Errors "listen 0.0.0.0:502: reason".

@@ -30,6 +30,12 @@ struct txn {
 	const struct map_register *reg; /* write of one register: it (venus templates) */
 	const struct map_command *cmd;	/* write of a `commands` group: it */
 	void *tstate;			/* free for the transport while the txn is in flight */
+	/* Which transaction and which try of it. A retry (attempt > 0) is the
+	 * same struct with the same id, started again after ops->abort(): an
+	 * answer to an earlier attempt of the same id answers the same
+	 * question; an answer to another id must never be taken for it. */
+	uint32_t id;
+	uint8_t attempt;
 };
 
 enum transport_flags {
@@ -39,9 +45,12 @@ enum transport_flags {
 	 * coalesce into one transaction covering the whole map. */
 	TRANSPORT_READ_ALL = 1u << 1,
 	/* Answers carry what identifies their request (Solarman's sequence
-	 * byte). Without it (PowerGo, Venus) a late answer to a timed-out
-	 * transaction looks like the answer to the next one, so the device
-	 * waits `timeout` after a timeout before it starts another. */
+	 * byte). Without it (PowerGo, Venus) the transport itself keeps the
+	 * requests it gave up on ("ghosts") until their answers can no longer
+	 * come, and never takes a ghost's answer for another transaction's:
+	 * it makes the next request's answer look different, or drops an
+	 * answer that could belong to either (docs/design.md, "Answers bound
+	 * to their requests"). The device model never waits after a timeout. */
 	TRANSPORT_MATCHES_ANSWERS = 1u << 2,
 };
 
@@ -55,7 +64,9 @@ struct transport_ops {
 	int (*open)(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
 		    const struct map *map, void **state, char *err, size_t errlen);
 	/* Start t (the only one in flight for this device). Return 0, or a Modbus
-	 * exception code (>0) to fail it at once. Completion: device_txn_done(). */
+	 * exception code (>0) to fail it at once. Completion: device_txn_done().
+	 * After abort() the device may start the same t again (a retry, with
+	 * t->attempt one higher). */
 	int (*start)(void *state, struct txn *t);
 	/* The device gave up on t (timeout, shutdown): forget it; an answer
 	 * that arrives later must be dropped and counted. */

@@ -1,6 +1,6 @@
 /* Solarman V5: the framing that Solarman (IGEN-Tech) data loggers put around
- * Modbus RTU on TCP port 8899 (specs/solarman-v5.txt, with the corrections in
- * DESIGN.md). Pure codec: functions over caller-owned buffers, no I/O, no
+ * Modbus RTU on TCP port 8899 (docs/design.md, "Vendor documents" and "Known
+ * errors in the vendor documents"). Pure codec: functions over caller-owned buffers, no I/O, no
  * globals, so that the unit tests and fuzzers can drive it alone.
  *
  * Frame layout (every header field little-endian):

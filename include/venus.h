@@ -1,4 +1,5 @@
-/* The Venus text protocol (specs/venus-mqtt.md, DESIGN.md "Known errors"):
+/* The Venus text protocol (docs/design.md, "Vendor documents" and "Known errors
+ * in the vendor documents"):
  * commands and replies are `key=value` pairs separated by commas, e.g.
  * `cd=16,cp=1200` out and `tot_i=44785,...,wifi_n=Hame` or `ret=1` back.
  * Pure functions over caller buffers: nothing here allocates, does I/O or
@@ -14,6 +15,11 @@
 /* Longest key and value accepted; longer pairs are malformed. */
 #define VENUS_MAX_KEY 32
 #define VENUS_MAX_VALUE 256
+/* The longest message a Venus device sends is its status dump: about 50
+ * keys, 830 bytes in the document's example, under 1.5 KiB with every value
+ * at its widest. Anything above 4 KiB is not a Venus reply and is dropped
+ * unparsed (docs/user-guide.md, "Writes"). */
+#define VENUS_MAX_MSG 4096
 /* The device ID: the Bluetooth MAC, 12 lower-case hex digits. */
 #define VENUS_ID_LEN 12
 
@@ -43,7 +49,10 @@ enum venus_kind {
 /* Parse len bytes of buf into r. Surrounding white space is ignored; empty
  * pieces (",,", a trailing comma) are skipped silently; malformed pairs are
  * skipped and counted in r->malformed. r points into buf afterwards.
- * Returns the number of pairs, or MB_EINVAL for NULL arguments. */
+ * Returns the number of pairs, or MB_EINVAL for a NULL r, or a NULL buf with
+ * len > 0 (buf NULL with len 0 is an empty message: 0 pairs). r is reset to
+ * an empty reply before anything else, so even after an error it holds no
+ * pair of an earlier message. */
 int venus_parse(const char *buf, size_t len, struct venus_reply *r);
 
 /* What a parsed message is. For VENUS_ACK, *ret (may be NULL) gets 0 or 1. */

@@ -1,9 +1,12 @@
 # make soak: the reliability soak, not part of CI. The bridge with a memory
 # device under loadgen's connect/read/close patterns for SOAK_SECONDS (600),
-# VmRSS sampled every 10 s; fails if the bridge dies, errors or grows.
+# then with a hostile peer on every native link (PowerGo, Venus, Solarman)
+# for as long again; VmRSS sampled every 10 s; fails if the bridge dies,
+# errors or grows.
 soak: deps
-	@$(MAKE) --no-print-directory $(BUILD)/modbridge $(BUILD)/tests/bench/loadgen
-	@MB_BUILD=$(BUILD) sh tests/bench/soak.sh
+	@$(MAKE) --no-print-directory $(BUILD)/modbridge $(BUILD)/tests/bench/loadgen \
+		$(BUILD)/tests/bench/hostile $(SIM_BIN)
+	@MB_BUILD=$(BUILD) sh tests/bench/soak.sh && MB_BUILD=$(BUILD) sh tests/bench/soak_hostile.sh
 
 # The footprint floor links exactly the daemon's libraries, nothing of the
 # tests' (the harness would bring libmodbus and cmocka).

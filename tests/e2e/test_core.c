@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,7 @@
 #define MB_VERSION "unknown"
 #endif
 
-#define ADU_MAX 260
+#define ADU_MAX 280 /* requests up to MBAP_MAX_FRAME (272) for the oversized checks */
 
 /* --- raw Modbus TCP client --------------------------------------------------- */
 
@@ -658,9 +659,10 @@ static void check_garbage_and_drops(int port, pid_t pid, const char *log)
 	if (fd >= 0)
 		close(fd);
 	fd = h_connect(AF_INET, port);
-	const uint8_t badlen[] = {0, 1, 0, 0, 1, 0};
+	/* 267: longer than any request can be (mbap.h, MBAP_MAX_LENGTH). */
+	const uint8_t badlen[] = {0, 1, 0, 0, 1, 11};
 	ok = fd >= 0 && h_send_all(fd, badlen, sizeof badlen) == 0;
-	h_ok(ok && closed_within(fd, 3000), "a client announcing length 256 is closed");
+	h_ok(ok && closed_within(fd, 3000), "a client announcing length 267 is closed");
 	if (fd >= 0)
 		close(fd);
 
@@ -689,6 +691,118 @@ static void check_garbage_and_drops(int port, pid_t pid, const char *log)
 	if (fd >= 0)
 		close(fd);
 	h_ok(h_file_contains(log, "garbage"), "garbage is logged at debug");
+}
+
+/* The front's counters from a SIGUSR1 line ("modbus: N client connections,
+ * ... garbage G ..."): the value after `key`, or -1 when no line came. */
+static long long server_counter(pid_t pid, const char *log, const char *key)
+{
+	int before = h_count_lines(log, "client connections, accepted");
+	kill(pid, SIGUSR1);
+	if (!h_wait_lines(log, "client connections, accepted", before + 1, 10000))
+		return -1;
+	FILE *f = fopen(log, "r");
+	char line[1024], want[64];
+	long long v = -1;
+	snprintf(want, sizeof want, " %s ", key);
+	while (f && fgets(line, sizeof line, f)) {
+		const char *p = strstr(line, "client connections, accepted");
+		if (p && (p = strstr(p, want)))
+			v = strtoll(p + strlen(want), NULL, 10);
+	}
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* Garbage after valid requests in the same segment: the requests are
+ * answered (a write acknowledged), then the connection ends. */
+static void check_garbage_after_requests(int port)
+{
+	static const uint8_t bad[4] = {0xDE, 0xAD, 0xBE, 0xEF}; /* protocol ID 0xBEEF */
+	uint8_t buf[512], pdu[16], ans[ADU_MAX];
+	size_t len = 0;
+	int fd = h_connect(AF_INET, port);
+	if (!h_ok(fd >= 0, "raw client connects to send requests then garbage"))
+		return;
+	for (int i = 0; i < 10; i++)
+		len += adu(buf + len, (uint16_t)(0x200 + i), 1, pdu,
+			   pdu_read(pdu, 0x03, (uint16_t)(1000 + i), 2));
+	memcpy(buf + len, bad, sizeof bad);
+	len += sizeof bad;
+	int good = 0;
+	if (h_send_all(fd, buf, len) == 0) {
+		for (int i = 0; i < 10; i++) {
+			int n = h_recv_adu(fd, ans, sizeof ans, 3000);
+			if (n <= 0)
+				break;
+			int tid = ans[0] << 8 | ans[1];
+			good +=
+			    n == 13 && tid >= 0x200 && tid < 0x20A && ans[7] == 3 &&
+			    (ans[9] << 8 | ans[10]) == (((1000 + tid - 0x200) ^ 0x5A5A) & 0xFFFF);
+		}
+	}
+	h_ok(good == 10, "10 pipelined reads followed by 4 bad bytes: all 10 answered (%d)", good);
+	h_ok(closed_within(fd, 3000), "then the connection is closed");
+	close(fd);
+
+	/* A write followed by garbage: applied and acknowledged. */
+	fd = h_connect(AF_INET, port);
+	const uint8_t w6[] = {0x06, 0x04, 0xAE, 0x43, 0x21}; /* 1198 := 0x4321 */
+	len = adu(buf, 0x0210, 1, w6, sizeof w6);
+	memcpy(buf + len, bad, sizeof bad);
+	len += sizeof bad;
+	int n =
+	    fd >= 0 && h_send_all(fd, buf, len) == 0 ? h_recv_adu(fd, ans, sizeof ans, 3000) : -1;
+	h_ok(n == 12 && ans[0] == 0x02 && ans[1] == 0x10 && memcmp(ans + 7, w6, 5) == 0,
+	     "a write followed by garbage in the same segment is acknowledged (%d bytes)", n);
+	h_ok(fd >= 0 && closed_within(fd, 3000), "and the connection is closed after the ack");
+	if (fd >= 0)
+		close(fd);
+	fd = h_connect(AF_INET, port);
+	uint16_t want[1] = {0x4321};
+	h_ok(fd >= 0 && raw_read_eq(fd, 0x0211, 1, 1198, 1, want), "the write was applied");
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Requests longer than Modbus allows but still framed are answered with an
+ * exception; a declared length no request can have ends the connection. */
+static void check_oversized(int port, pid_t pid, const char *log)
+{
+	int fd = h_connect(AF_INET, port);
+	if (!h_ok(fd >= 0, "raw client connects for oversized requests"))
+		return;
+	uint8_t w[300];
+	/* FC16 of 124 registers with all 248 bytes: an ADU of 261 bytes. */
+	memset(w, 0, sizeof w);
+	w[0] = 0x10, w[1] = 0x03, w[2] = 0xE8, w[3] = 0, w[4] = 124, w[5] = 248;
+	expect_exc(fd, 1, w, 6 + 248, 0x03, "FC16 of 124 registers, a 261-byte ADU");
+	w[4] = 127, w[5] = 254;
+	expect_exc(fd, 1, w, 6 + 254, 0x03, "FC16 of 127 registers, byte count 254");
+	/* FC15 of 2040 coils (byte count 255) and FC23 at the bound (266). */
+	const uint8_t fc15[] = {0x0F, 0, 0, 0x07, 0xF8, 255};
+	memset(w, 0, sizeof w);
+	memcpy(w, fc15, sizeof fc15);
+	expect_exc(fd, 1, w, 6 + 255, 0x01, "FC15 with 255 data bytes (not served)");
+	const uint8_t fc23[] = {0x17, 0, 0, 0, 1, 0, 0, 0, 127, 255};
+	memset(w, 0, sizeof w);
+	memcpy(w, fc23, sizeof fc23);
+	expect_exc(fd, 1, w, 10 + 255, 0x01, "FC23 with 255 data bytes, MBAP length 266");
+	uint16_t want[2] = {100, 101};
+	h_ok(raw_read_eq(fd, 0x0301, 1, 0, 2, want), "the connection still serves afterwards");
+	close(fd);
+
+	long long g0 = server_counter(pid, log, "garbage");
+	fd = h_connect(AF_INET, port);
+	const uint8_t big[] = {0x03, 0x02, 0, 0, 0x01, 0x0B, 1, 0x10}; /* length 267 */
+	int ok = fd >= 0 && h_send_all(fd, big, sizeof big) == 0;
+	h_ok(ok && closed_within(fd, 3000),
+	     "a declared length of 267 (over the bound) closes the connection");
+	if (fd >= 0)
+		close(fd);
+	long long g1 = server_counter(pid, log, "garbage");
+	h_ok(g0 >= 0 && g1 == g0 + 1, "and is counted as garbage (%lld -> %lld)", g0, g1);
 }
 
 /* Bridge B: max_connections = 2, idle_timeout = 1, allow 127.0.0.0/8. */
@@ -761,6 +875,8 @@ int main(void)
 	check_pipelined(port);
 	check_many_clients(port);
 	check_garbage_and_drops(port, pid, h_path("a.log"));
+	check_garbage_after_requests(port);
+	check_oversized(port, pid, h_path("a.log"));
 
 	/* B: limits. */
 	int portb = h_free_port();

@@ -294,6 +294,93 @@ static void status(void)
 	h_stop(broker, 2000);
 }
 
+/* Messages on topic within wait_s seconds (mosquitto_sub -C max -W wait_s),
+ * retained ones included. */
+static int count_msgs(int bport, const char *topic, int max, int wait_s)
+{
+	char p[16], c[16], w[16];
+	snprintf(p, sizeof p, "%d", bport);
+	snprintf(c, sizeof c, "%d", max);
+	snprintf(w, sizeof w, "%d", wait_s);
+	const char *sub[] = {"mosquitto_sub", "-h", "127.0.0.1", "-p", p, "-t",
+			     topic,	      "-C", c,		 "-W", w, NULL};
+	h_run(sub, out, sizeof out, (wait_s + 3) * 1000);
+	int n = 0;
+	for (const char *q = out; (q = strstr(q, "{\"name\":")); q++)
+		n++;
+	return n;
+}
+
+static const char *status_conf(int port, int bport, const char *dev, const char *prefix,
+			       int interval)
+{
+	char extra[256];
+	snprintf(extra, sizeof extra,
+		 "status = { mqtt = { host = \"127.0.0.1\"; port = %d; }; prefix = \"%s\"; "
+		 "interval = %d; };",
+		 bport, prefix, interval);
+	return memconf(port, dev, extra);
+}
+
+/* A reload that replaces every device frees the config generation the
+ * status publisher was started from: its next tick must not read it (the
+ * sanitizer and valgrind builds abort or report here). A changed status
+ * block takes effect on reload. */
+static void status_reload(void)
+{
+	int bport;
+	pid_t broker = h_broker_start(&bport);
+	if (!h_ok(broker > 0, "mosquitto starts for the status reload"))
+		return;
+	int port = h_free_port();
+	const char *path =
+	    h_write_file("sreload.conf", status_conf(port, bport, DEV_A, "mbreload", 1));
+	pid_t pid = h_bridge_start(path, port, "sreload.log");
+	if (!h_ok(pid > 0, "bridge with status, interval 1 s, starts")) {
+		h_stop(broker, 2000);
+		return;
+	}
+	char p[16];
+	snprintf(p, sizeof p, "%d", bport);
+	const char *suba[] = {"mosquitto_sub",	   "-h", "127.0.0.1", "-p", p,	 "-t",
+			      "mbreload/device/a", "-C", "1",	      "-W", "3", NULL};
+	h_ok(status_becomes(suba, "{\"name\":\"a\"", out, sizeof out),
+	     "device a's status document is published (%.40s)", out);
+
+	/* Every device replaced: the first generation is freed. */
+	h_write_file("sreload.conf", status_conf(port, bport, DEV_B, "mbreload", 1));
+	kill(pid, SIGHUP);
+	h_ok(h_wait_lines(h_path("sreload.log"), "reloaded: ", 1, 10000),
+	     "reload replacing every device");
+	int n = count_msgs(bport, "mbreload/device/b", 3, 6);
+	h_ok(n == 3, "status ticks go on for the new device after the reload (%d of 3)", n);
+	h_ok(h_alive(pid), "the bridge is alive after status ticks on a freed generation");
+
+	/* A new prefix (and a long interval): a new link, online under it. */
+	h_write_file("sreload.conf", status_conf(port, bport, DEV_B, "mbnew", 3600));
+	kill(pid, SIGHUP);
+	h_ok(h_wait_lines(h_path("sreload.log"), "reloaded: ", 2, 10000), "reload to prefix mbnew");
+	const char *subs[] = {"mosquitto_sub", "-h", "127.0.0.1", "-p", p,   "-t",
+			      "mbnew/status",  "-C", "1",	  "-W", "3", NULL};
+	h_ok(status_becomes(subs, "online", out, sizeof out),
+	     "after the reload <new prefix>/status is online (%.20s)", out);
+	n = count_msgs(bport, "mbnew/device/b", 1, 3);
+	h_ok(n == 1, "and the device document is published under the new prefix");
+	const char *sold[] = {"mosquitto_sub",	 "-h", "127.0.0.1", "-p", p,   "-t",
+			      "mbreload/status", "-C", "1",	    "-W", "3", NULL};
+	h_ok(status_becomes(sold, "offline", out, sizeof out),
+	     "the old prefix's status says offline (%.20s)", out);
+
+	/* Only the interval changes: 3600 s -> 1 s. */
+	h_write_file("sreload.conf", status_conf(port, bport, DEV_B, "mbnew", 1));
+	kill(pid, SIGHUP);
+	h_ok(h_wait_lines(h_path("sreload.log"), "reloaded: ", 3, 10000), "reload to interval 1");
+	n = count_msgs(bport, "mbnew/device/b", 3, 6);
+	h_ok(n == 3, "a changed interval takes effect (%d of 3 documents)", n);
+	h_ok(h_bridge_stop(pid) == 0, "bridge exits 0 after the status reloads");
+	h_stop(broker, 2000);
+}
+
 int main(void)
 {
 	h_init("daemon");
@@ -301,5 +388,6 @@ int main(void)
 	reload();
 	privileges();
 	status();
+	status_reload();
 	return h_done();
 }

@@ -3,17 +3,23 @@
  * maps/venus.conf, that writes reach the device as the exact command strings,
  * the exception for every refusal (03, 02, 04, 0B), that a key missing from
  * a reply is never answered as 0, and that min_interval holds under a burst
- * of pipelined reads from ten clients.
+ * of pipelined reads from ten clients. Hostile input on the reply topic
+ * (issue 12): empty, oversized, flooding and misattributed messages, and a
+ * late ret= that must not acknowledge a write of another command.
  *
  * Devices (one bridge):
  *   unit 1  sim A (--cd-prefix), no min_interval: the functional checks
  *   unit 2  sim B, min_interval 2000, max_age 0: the burst
  *   unit 3  sim C on prefix marstek_energy, timing from the map's defaults
- *   unit 4  no simulator: this test answers as the device (missing keys) */
+ *   unit 4  no simulator: this test answers as the device (missing keys,
+ *           hostile messages)
+ *   unit 5  sim E (no cd= prefix, so ret= names nothing): late acks */
 #include "harness.h"
 
 #include <errno.h>
+#include <mosquitto.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +32,13 @@
 #define ID_B "0123456789ac"
 #define ID_C "0123456789ad"
 #define ID_D "0123456789ae"
+#define ID_E "0123456789af"
+#define REPLY_D "hame_energy/HMG-50/device/" ID_D "/ctrl"
+#define REPLY_E "hame_energy/HMG-50/device/" ID_E "/ctrl"
 
 static int broker_port, mb_port;
-static const char *simA_log, *simB_log, *simC_log, *subD_log, *bridge_log;
+static pid_t bridge;
+static const char *simA_log, *simB_log, *simC_log, *simE_log, *subD_log, *bridge_log;
 
 /* ------------------------------------------------------------- helpers -- */
 
@@ -425,6 +435,295 @@ static void check_missing_keys(void)
 	close(c.fd);
 }
 
+/* --- a raw publisher: any payload (empty, binary, large), QoS 1 --------- */
+
+static struct mosquitto *pub;
+static int pub_up, pub_acked, pub_sent;
+
+static void pub_on_connect(struct mosquitto *m, void *o, int rc)
+{
+	(void)m, (void)o;
+	pub_up = rc == 0 ? 1 : -1;
+}
+
+static void pub_on_publish(struct mosquitto *m, void *o, int mid)
+{
+	(void)m, (void)o, (void)mid;
+	pub_acked++;
+}
+
+/* Until the broker has acknowledged every publish so far (bounded). */
+static int pub_flush(void)
+{
+	uint64_t end = h_now_ms() + 15000;
+	while (pub_up >= 0 && (pub_up == 0 || pub_acked < pub_sent) && h_now_ms() < end)
+		if (mosquitto_loop(pub, 50, 1) != MOSQ_ERR_SUCCESS)
+			h_sleep_ms(10);
+	return pub_up == 1 && pub_acked >= pub_sent ? 0 : -1;
+}
+
+static int pub_open(void)
+{
+	mosquitto_lib_init();
+	pub = mosquitto_new("test-venus-raw", true, NULL);
+	if (!pub)
+		return -1;
+	mosquitto_connect_callback_set(pub, pub_on_connect);
+	mosquitto_publish_callback_set(pub, pub_on_publish);
+	if (mosquitto_connect(pub, "127.0.0.1", broker_port, 30) != MOSQ_ERR_SUCCESS)
+		return -1;
+	return pub_flush();
+}
+
+static void pub_close(void)
+{
+	if (!pub)
+		return;
+	mosquitto_disconnect(pub);
+	mosquitto_loop(pub, 50, 1);
+	mosquitto_destroy(pub);
+	mosquitto_lib_cleanup();
+}
+
+/* Queue one message (flushed by pub_flush). */
+static int pub_raw(const char *topic, const void *p, size_t len)
+{
+	if (mosquitto_publish(pub, NULL, topic, (int)len, len ? p : NULL, 1, false) !=
+	    MOSQ_ERR_SUCCESS)
+		return -1;
+	pub_sent++;
+	return 0;
+}
+
+static int pub_text(const char *topic, const char *text)
+{
+	return pub_raw(topic, text, strlen(text)) == 0 ? pub_flush() : -1;
+}
+
+/* The `dropped` counter of a device, from the line SIGUSR1 logs; -1 if none. */
+static long long dropped_of(const char *name)
+{
+	return h_dev_counter(bridge, bridge_log, name, "dropped");
+}
+
+/* Poll the counter until it reaches n (bounded); the last value read. */
+static long long wait_dropped(const char *name, long long n)
+{
+	uint64_t end = h_now_ms() + 15000;
+	long long v;
+	while ((v = dropped_of(name)) >= 0 && v < n && h_now_ms() < end)
+		h_sleep_ms(100);
+	return v;
+}
+
+/* Send an FC03 of soc (register 0) to unit 4 and wait until the bridge has
+ * published the cd=1 it needs. */
+static int unit4_read_started(struct raw_conn *c, uint16_t tid)
+{
+	int n = count_lines(subD_log, "cd=1");
+	raw_read_req(c->fd, tid, 4, 0, 1);
+	return wait_lines(subD_log, "cd=1", n + 1, 5000) > n ? 0 : -1;
+}
+
+/* Issue 12, item 1: an empty message (normal MQTT: it clears a retained
+ * one) after a status reply made the transport walk the pairs of the freed
+ * previous payload; during a cd=1 it served them as fresh values. */
+static void check_empty_message(void)
+{
+	struct raw_conn c = {.fd = raw_connect()};
+	uint16_t tid, w[8];
+	if (!h_ok(c.fd >= 0 && pub_up == 1, "raw connection and publisher for the empty messages"))
+		return;
+	long long d0 = dropped_of("venus4");
+	int rc = unit4_read_started(&c, 20) == 0 ? 0 : -1;
+	pub_text(REPLY_D, "cel_c=60,cel_p=100,grd_o=1");
+	rc = rc == 0 ? raw_answer(&c, 5000, &tid, w) : rc;
+	h_ok(rc == 1 && w[0] == 60, "unit 4 reads soc 60 from a status reply: rc %d", rc);
+
+	pub_text(REPLY_D, "");
+	long long d1 = wait_dropped("venus4", d0 + 1);
+	h_ok(d1 == d0 + 1,
+	     "an empty message after a status reply is dropped and counted: %lld -> %lld", d0, d1);
+	h_ok(h_alive(bridge), "the bridge survives an empty message after a status reply");
+
+	/* A dump nobody asked for, then an empty reply to the next cd=1: the
+	 * bug served the dump's freed pairs as the answer. Its size and the
+	 * padding in front keep the freed bytes intact for a while, as an
+	 * allocator does with a chunk of its own size class. */
+	char stray[800];
+	int k = snprintf(stray, sizeof stray, "%40scel_c=66,cel_p=100,grd_o=1,pad=", "");
+	memset(stray + k, 'p', 600);
+	stray[k + 600] = 0;
+	pub_text(REPLY_D, stray);
+	rc = unit4_read_started(&c, 21);
+	h_ok(rc == 0, "second read sent cd=1");
+	pub_text(REPLY_D, "");
+	pub_text(REPLY_D, "cel_c=61,cel_p=100,grd_o=1");
+	rc = raw_answer(&c, 5000, &tid, w);
+	h_ok(rc == 1 && w[0] == 61 && tid == 21,
+	     "an empty reply to a cd=1 in flight is no answer: soc 61 from the real one, not 66 "
+	     "from the stray dump before it: rc %d, %u",
+	     rc, w[0]);
+	long long d2 = wait_dropped("venus4", d0 + 3);
+	h_ok(d2 == d0 + 3, "the stray dump and the empty reply are counted as dropped: %lld", d2);
+	close(c.fd);
+}
+
+/* A message above the protocol's 4 KiB (VENUS_MAX_MSG) is dropped unparsed,
+ * however good the pairs in it look. */
+static void check_oversized_message(void)
+{
+	static char big[6000];
+	struct raw_conn c = {.fd = raw_connect()};
+	uint16_t tid, w[8];
+	if (!h_ok(c.fd >= 0, "raw connection for the oversized message"))
+		return;
+	size_t used = (size_t)snprintf(big, sizeof big, "cel_c=70,cel_p=100,grd_o=1");
+	for (int i = 0; used + 260 < 5000; i++) {
+		used += (size_t)snprintf(big + used, sizeof big - used, ",pad%d=", i);
+		memset(big + used, 'x', 200);
+		used += 200;
+	}
+	big[used] = 0;
+	long long d0 = dropped_of("venus4");
+	int rc = unit4_read_started(&c, 30);
+	h_ok(rc == 0, "read sent cd=1");
+	pub_raw(REPLY_D, big, used);
+	pub_text(REPLY_D, "cel_c=71,cel_p=100,grd_o=1");
+	rc = raw_answer(&c, 5000, &tid, w);
+	h_ok(rc == 1 && w[0] == 71,
+	     "a %zu-byte status dump is not parsed: soc 71 from the next reply, not 70: rc %d, %u",
+	     used, rc, w[0]);
+	long long d1 = wait_dropped("venus4", d0 + 1);
+	h_ok(d1 == d0 + 1, "the oversized message is counted as dropped: %lld -> %lld", d0, d1);
+	close(c.fd);
+}
+
+/* A flood of garbage while a cd=1 is in flight: every message dropped and
+ * counted, none taken for the answer, memory bounded, the read answered by
+ * the real reply after it. */
+static void check_flood(void)
+{
+	enum { N = 300 };
+	static char big[4500], junk[600];
+	struct raw_conn c = {.fd = raw_connect()};
+	uint16_t tid, w[8];
+	if (!h_ok(c.fd >= 0, "raw connection for the flood"))
+		return;
+	memset(big, 'y', sizeof big);
+	memcpy(big, "cel_c=91,pad=", 13);
+	for (size_t i = 0; i < sizeof junk; i++)
+		junk[i] = (char)((i * 131 + 7) % 256 == '=' ? 0 : (i * 131 + 7) % 256);
+	static const char *const texts[] = {
+	    "ret=1", "ret=0", "cd=1,ret=1,cel_c=90", "get_power=1|2|3|4|5",
+	    "cel_c", "=5",    "cel_c=92,ret=1",	     "no pairs here",
+	    ",,,",   "cd=16"};
+	long long d0 = dropped_of("venus4");
+	long rss0 = h_proc_kib(bridge, "VmRSS");
+	int rc = unit4_read_started(&c, 40);
+	h_ok(rc == 0, "read sent cd=1 before the flood");
+	for (int i = 0; i < N; i++) {
+		switch (i % 4) {
+		case 0:
+			pub_raw(REPLY_D, NULL, 0);
+			break;
+		case 1:
+			pub_raw(REPLY_D, big, sizeof big);
+			break;
+		case 2:
+			pub_raw(REPLY_D, junk, sizeof junk);
+			break;
+		default:
+			pub_raw(REPLY_D, texts[(i / 4) % 10], strlen(texts[(i / 4) % 10]));
+		}
+	}
+	h_ok(pub_flush() == 0, "the broker took all %d garbage messages", N);
+	pub_text(REPLY_D, "cel_c=63,cel_p=100,grd_o=1");
+	rc = raw_answer(&c, 10000, &tid, w);
+	h_ok(rc == 1 && w[0] == 63 && tid == 40,
+	     "after %d garbage messages the read gets soc 63 from the real reply: rc %d, %u", N, rc,
+	     w[0]);
+	long long d1 = wait_dropped("venus4", d0 + N);
+	h_ok(d1 == d0 + N, "each of the %d garbage messages counted as dropped: %lld -> %lld", N,
+	     d0, d1);
+	long rss1 = h_proc_kib(bridge, "VmRSS");
+	h_ok(rss0 > 0 && rss1 > 0 && rss1 - rss0 < 16 * 1024,
+	     "memory bounded through the flood: RSS %ld -> %ld KiB", rss0, rss1);
+	rc = unit4_read_started(&c, 41);
+	pub_text(REPLY_D, "cel_c=64,cel_p=100,grd_o=1");
+	rc = rc == 0 ? raw_answer(&c, 5000, &tid, w) : rc;
+	h_ok(rc == 1 && w[0] == 64, "reads still work after the flood: rc %d, %u", rc, w[0]);
+	close(c.fd);
+}
+
+/* Another device's reply (its own topic) never answers unit 4, and is
+ * dropped and counted by the device it was addressed to. */
+static void check_misattributed(void)
+{
+	struct raw_conn c = {.fd = raw_connect()};
+	uint16_t tid, w[8];
+	if (!h_ok(c.fd >= 0, "raw connection for the misattributed replies"))
+		return;
+	long long e0 = dropped_of("venus5");
+	int rc = unit4_read_started(&c, 50);
+	h_ok(rc == 0, "read sent cd=1");
+	pub_text(REPLY_E, "cel_c=80,cel_p=100,grd_o=1");
+	pub_text(REPLY_E, "ret=1");
+	pub_text(REPLY_D, "cel_c=65,cel_p=100,grd_o=1");
+	rc = raw_answer(&c, 5000, &tid, w);
+	h_ok(rc == 1 && w[0] == 65,
+	     "unit 4 is answered by its own reply (65), not by unit 5's (80): rc %d, %u", rc, w[0]);
+	long long e1 = wait_dropped("venus5", e0 + 2);
+	h_ok(e1 == e0 + 2, "unit 5 dropped and counted the two messages nobody asked for: %lld",
+	     e1);
+	close(c.fd);
+}
+
+/* Issue 12, item 3: sim E holds every ret= back until its next command. A
+ * write of cd=16 thus gets its ret=1 only when the next command arrives; a
+ * write of cd=15 that the device refuses (ret=0) must get 04, not that
+ * late ret=1. */
+static void check_late_ack(void)
+{
+	modbus_t *mb = h_modbus(mb_port, 5);
+	uint16_t r[2];
+	if (!h_ok(mb != NULL, "client for unit 5"))
+		return;
+	int rc = read_regs(mb, 28, 2, r);
+	h_ok(rc == 0 && r[0] == 2500 && r[1] == 800, "unit 5 starts with mcp_w 2500, mdp_w 800");
+	h_ok(set_mode(ID_E, simE_log, "lag") == 0 && set_mode(ID_E, simE_log, "refuse 15") == 0,
+	     "sim E: acknowledgements one command late, cd=15 refused");
+
+	/* No ret= in time: 0B, or (with retries) the first attempt's late ret=1
+	 * answering the retry of the same command. Both are right. */
+	rc = modbus_write_register(mb, 28, 1300);
+	int err = errno;
+	h_ok(rc == 1 || (rc < 0 && err == EMBXGTAR),
+	     "cd=16,cp=1300 with a late ret=: acknowledged or 0B (%s)",
+	     rc == 1 ? "acknowledged" : modbus_strerror(err));
+	h_ok(wait_lines(simE_log, "cd=16,cp=1300", 1, 3000) >= 1, "sim E got cd=16,cp=1300");
+
+	rc = modbus_write_register(mb, 29, 2500);
+	err = errno;
+	h_ok(rc < 0 && err == EMBXSFAIL,
+	     "cd=15,vs=2500 refused by the device: exception 04, not the late ret=1 of cd=16 (%s)",
+	     rc < 0 ? modbus_strerror(err) : "acknowledged");
+	h_ok(h_file_contains(simE_log, "# released ret=1"),
+	     "the late ret=1 did arrive while cd=15 was in flight");
+	rc = read_regs(mb, 28, 2, r);
+	h_ok(rc == 0 && r[0] == 1300 && r[1] == 800,
+	     "read back: mcp_w 1300 (applied), mdp_w still 800 (refused): %u %u", r[0], r[1]);
+
+	/* The device takes writes again: a confirmed write succeeds. */
+	h_ok(set_mode(ID_E, simE_log, "normal") == 0, "sim E back to normal");
+	rc = modbus_write_register(mb, 29, 2500);
+	h_ok(rc == 1, "cd=15,vs=2500 applied and acknowledged (%s)",
+	     rc == 1 ? "ok" : modbus_strerror(errno));
+	rc = read_regs(mb, 29, 1, r);
+	h_ok(rc == 0 && r[0] == 2500, "read back: mdp_w 2500: %u", r[0]);
+	modbus_free(mb);
+}
+
 /* Unit 2: 10 connections x 10 pipelined reads spread over ~1.4 s. */
 static void check_burst(void)
 {
@@ -520,6 +819,8 @@ int main(void)
 	pid_t sa = start_sim(ID_A, "hame_energy", 1, "simA.log");
 	pid_t sb = start_sim(ID_B, "hame_energy", 0, "simB.log");
 	pid_t sc = start_sim(ID_C, "marstek_energy", 0, "simC.log");
+	pid_t se = start_sim(ID_E, "hame_energy", 0, "simE.log");
+	simE_log = strdup(h_path("simE.log"));
 	simA_log = strdup(h_path("simA.log"));
 	simB_log = strdup(h_path("simB.log"));
 	simC_log = strdup(h_path("simC.log"));
@@ -558,13 +859,16 @@ int main(void)
 		 "   venus = { type = \"HMG-50\"; id = \"" ID_C
 		 "\"; prefix = \"marstek_energy\"; }; },\n"
 		 " { name = \"venus4\"; unit_id = 4; map = \"venus\"; poll = 0; max_age = 0;\n"
+		 "   min_interval = 0; timeout = 10000; %s\n"
+		 "   venus = { type = \"HMG-50\"; id = \"" ID_D "\"; }; },\n"
+		 " { name = \"venus5\"; unit_id = 5; map = \"venus\"; poll = 0; max_age = 0;\n"
 		 "   min_interval = 0; timeout = 3000; %s\n"
-		 "   venus = { type = \"HMG-50\"; id = \"" ID_D "\"; }; }\n"
+		 "   venus = { type = \"HMG-50\"; id = \"" ID_E "\"; }; }\n"
 		 ");\n",
-		 mb_port, h_maps_dir(), mqtt, mqtt, mqtt, mqtt);
+		 mb_port, h_maps_dir(), mqtt, mqtt, mqtt, mqtt, mqtt);
 	const char *cpath = h_write_file("modbridge.conf", conf);
-	pid_t bridge = h_bridge_start(cpath, mb_port, "bridge.log");
-	if (!h_ok(bridge > 0, "modbridge started with four venus devices"))
+	bridge = h_bridge_start(cpath, mb_port, "bridge.log");
+	if (!h_ok(bridge > 0, "modbridge started with five venus devices"))
 		return h_done();
 
 	uint64_t t0 = h_now_ms();
@@ -576,6 +880,13 @@ int main(void)
 		modbus_free(mb);
 	}
 	check_missing_keys();
+	h_ok(pub_open() == 0, "raw publisher connected");
+	check_empty_message();
+	check_oversized_message();
+	check_flood();
+	check_misattributed();
+	check_late_ack();
+	pub_close();
 	check_burst();
 	check_defaults();
 	h_note("checks took %llu ms", (unsigned long long)(h_now_ms() - t0));
@@ -586,6 +897,7 @@ int main(void)
 	h_stop(sa, 1000);
 	h_stop(sb, 1000);
 	h_stop(sc, 1000);
+	h_stop(se, 1000);
 	h_stop(broker, 2000);
 	return h_done();
 }

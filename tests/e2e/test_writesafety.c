@@ -1,13 +1,15 @@
 /* Write safety over a lossy link: 1,000 writes through four PowerGo devices
  * (tests/sim/sim_lossy) that drop 10% of the requests and 10% of the answers.
  *
- * DESIGN.md: "A write is acknowledged to the Modbus client only after the
- * device acknowledged it." So every value a client saw acknowledged must
- * have been applied by the device, and applied exactly once (the bridge must
- * not repeat a write on its own: a repeated write is not harmless for every
- * register). A write that failed (0B) may or may not have been applied — a
- * dropped answer means the device acted but nobody heard — and the counts
- * are reported.
+ * docs/design.md, "Modbus behaviour": a write is acknowledged to the Modbus
+ * client only after the device acknowledged it. So every value a client saw
+ * acknowledged must have been applied by the device. The registers here are
+ * marked `retry = false` (a trigger, a counter: a write that must not be
+ * repeated), so each must also be applied at most once: the bridge must not
+ * send such a write again on its own (docs/design.md, "Timing and retries";
+ * tests/e2e/test_lossy.c covers the retried kind). A write that failed (0B)
+ * may or may not have been applied — a dropped answer means the device acted
+ * but nobody heard — and the counts are reported.
  *
  * Four devices with one client each, so that the 200 ms timeouts of the lost
  * exchanges overlap; each client writes 250 values to its own register, and
@@ -136,10 +138,14 @@ int main(void)
 		     "name = \"lossy\"; protocol = \"powergo\"; trust = \"generated\";\n"
 		     "description = \"write-safety test device\";\n"
 		     "registers = (\n"
-		     "  { address = 1000; name = \"w0\"; type = \"uint16\"; access = \"rw\"; },\n"
-		     "  { address = 1001; name = \"w1\"; type = \"uint16\"; access = \"rw\"; },\n"
-		     "  { address = 1002; name = \"w2\"; type = \"uint16\"; access = \"rw\"; },\n"
-		     "  { address = 1003; name = \"w3\"; type = \"uint16\"; access = \"rw\"; }\n"
+		     "  { address = 1000; name = \"w0\"; type = \"uint16\"; access = \"rw\"; retry "
+		     "= false; },\n"
+		     "  { address = 1001; name = \"w1\"; type = \"uint16\"; access = \"rw\"; retry "
+		     "= false; },\n"
+		     "  { address = 1002; name = \"w2\"; type = \"uint16\"; access = \"rw\"; retry "
+		     "= false; },\n"
+		     "  { address = 1003; name = \"w3\"; type = \"uint16\"; access = \"rw\"; retry "
+		     "= false; }\n"
 		     ");\n");
 	bridge_port = h_free_port();
 	char conf[4096];

@@ -1,6 +1,7 @@
 /* Fuzz target for the config loader (bridge/config.c): the input is a config
  * file, written to a file of its own, loaded and freed. A refused file must
  * say why; a loaded one must hold only values the daemon can use. */
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +32,18 @@ static void fz_check(const struct config *c)
 	FZ_CHECK(c->modbus.nallow == 0 || c->modbus.allow != NULL);
 	for (size_t i = 0; i < c->nmaps_path; i++)
 		FZ_CHECK(c->maps_path[i] != NULL);
+	/* retries: -1 (unset) or 0..10 */
+	FZ_CHECK(c->defaults.retries >= -1 && c->defaults.retries <= CONFIG_RETRIES_MAX);
+	/* A user the loader accepted exists and is not root (start drops to it). */
+	if (c->user) {
+		const struct passwd *pw = getpwnam(c->user);
+		FZ_CHECK(pw != NULL && pw->pw_uid != 0);
+	}
 	for (size_t i = 0; i < c->ndevices; i++) {
 		const struct config_device *d = &c->devices[i];
 		FZ_CHECK(d->name != NULL && d->map != NULL);
 		FZ_CHECK(d->unit_id >= 1 && d->unit_id <= 247);
+		FZ_CHECK(d->retries >= -1 && d->retries <= CONFIG_RETRIES_MAX);
 		/* Unit IDs route requests: two devices may not share one. */
 		for (size_t j = 0; j < i; j++)
 			FZ_CHECK(c->devices[j].unit_id != d->unit_id);

@@ -47,6 +47,12 @@ static void fz_lookups(const struct map *m, int clean)
 			FZ_CHECK(!clean || found == r);
 		}
 		FZ_CHECK(map_find_name(m, r->name) != NULL);
+		/* retry = false only where there is something to write */
+		FZ_CHECK(!r->no_retry || (r->access & MAP_W));
+		/* A clean venus map writes each writable register somehow (the
+		 * linter finds the command by a binary search; this by a scan). */
+		if (clean && !strcmp(map_protocol(m), "venus") && (r->access & MAP_W))
+			FZ_CHECK(r->write || map_find_command(m, r->address, r->count));
 		if (r->type == MAP_STRING) {
 			if (r->count <= sizeof words / sizeof words[0] / 2) {
 				int rc = map_encode_string(r, "modbridge fuzz", words);
@@ -75,7 +81,7 @@ static void fz_lookups(const struct map *m, int clean)
 	(void)map_name(m);
 	(void)map_protocol(m);
 	(void)map_trust(m);
-	(void)map_defaults(m);
+	FZ_CHECK(map_defaults(m)->retries >= -1 && map_defaults(m)->retries <= 10);
 	(void)map_max_read(m);
 }
 

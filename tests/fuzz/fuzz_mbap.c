@@ -145,7 +145,9 @@ static size_t fz_drain(struct fz_run *run, const uint8_t *buf, size_t len)
 		FZ_CHECK(rc >= 0);
 		if (rc == 0)
 			break;
-		FZ_CHECK(rc >= MBAP_HEADER + 1 && (size_t)rc <= MBAP_MAX_ADU);
+		FZ_CHECK(rc >= MBAP_HEADER + 1 && (size_t)rc <= MBAP_MAX_FRAME);
+		/* A frame longer than Modbus allows is never a valid request. */
+		FZ_CHECK((size_t)rc <= MBAP_MAX_ADU || req.exc != 0);
 		FZ_CHECK((size_t)rc <= len - off);
 		fz_record(run, &req);
 		fz_answer(&req);
@@ -175,7 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The chunked reader: a buffer of one maximal ADU plus a read, as a
 	 * server connection keeps; chunk sizes come from a generator seeded
 	 * by the input so that a crashing input replays the same cuts. */
-	uint8_t conn[MBAP_MAX_ADU + 64];
+	uint8_t conn[MBAP_MAX_FRAME + 64];
 	size_t used = 0, fed = 0;
 	uint32_t seed = 2166136261u;
 	for (size_t i = 0; i < size && i < 16; i++)
@@ -189,8 +191,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			chunk = size - fed;
 		if (chunk > sizeof conn - used)
 			chunk = sizeof conn - used;
-		/* The buffer always has room: a complete ADU is consumed at once
-		 * and a partial one is shorter than MBAP_MAX_ADU. */
+		/* The buffer always has room: a complete frame is consumed at
+		 * once and a partial one is shorter than MBAP_MAX_FRAME. */
 		FZ_CHECK(chunk > 0);
 		memcpy(conn + used, data + fed, chunk);
 		used += chunk;

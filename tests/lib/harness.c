@@ -596,3 +596,41 @@ modbus_t *h_modbus(int port, int unit)
 	}
 	return ctx;
 }
+
+long h_proc_kib(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	size_t fl = strlen(field);
+	long v = -1;
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, field, fl) == 0 && line[fl] == ':')
+			v = strtol(line + fl + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+long long h_dev_counter(pid_t bridge, const char *log, const char *name, const char *key)
+{
+	char tag[80], want[64], line[4096];
+	snprintf(tag, sizeof tag, "%s: unit ", name);
+	snprintf(want, sizeof want, " %s ", key);
+	int before = h_count_lines(log, tag);
+	kill(bridge, SIGUSR1);
+	if (!h_wait_lines(log, tag, before + 1, 10000))
+		return -1;
+	FILE *f = fopen(log, "r");
+	long long v = -1;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f)) {
+		const char *p = strstr(line, tag);
+		if (p && strstr(p, " requests ") && (p = strstr(p, want)))
+			v = strtoll(p + strlen(want), NULL, 10);
+	}
+	fclose(f);
+	return v;
+}

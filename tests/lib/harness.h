@@ -104,6 +104,13 @@ int h_recv_adu(int fd, uint8_t *buf, size_t cap, int timeout_ms);
  * send/receive timeouts, or -1. */
 int h_connect(int family, int port);
 
+/* A field of /proc/<pid>/status in KiB ("VmRSS", "VmHWM"), or -1. */
+long h_proc_kib(pid_t pid, const char *field);
+/* A device's counter (key: "dropped", "retries", ...) as the bridge logs it
+ * on SIGUSR1 ("NAME: unit U link up ... KEY N ..."): sends the signal,
+ * waits (bounded) for the new line in log and returns the value, or -1. */
+long long h_dev_counter(pid_t bridge, const char *log, const char *name, const char *key);
+
 /* A libmodbus TCP client on 127.0.0.1:port, unit ID set, 5 s timeout. */
 modbus_t *h_modbus(int port, int unit);
 

@@ -3,9 +3,16 @@
  * the answers it would send (the device acted, the bridge never hears it).
  *
  *   sim_lossy --host 127.0.0.1 --port N --device-id ID
- *             [--drop-req PCT] [--drop-ans PCT] [--seed N]
+ *             [--drop-req PCT] [--drop-ans PCT] [--late PCT --late-ms MS]
+ *             [--pattern] [--seed N]
  *
- * It keeps a bank of 65536 holding registers (all 0, all known), answers
+ * --late sends that share of the answers MS milliseconds late instead of at
+ * once (the answer a bridge has given up on, arriving while it waits for
+ * another). --pattern fills the registers with distinct values (register a
+ * holds (a * 7919 + 13) mod 65536), so that a value taken from the wrong
+ * answer is seen.
+ *
+ * It keeps a bank of 65536 holding registers (all 0 unless --pattern), answers
  * FC03/FC04 with them and applies FC06/FC16 writes. Every register a write
  * changes is one line on stdout, "applied addr=A value=V", written when the
  * write is applied (whether or not its answer is then dropped), so that a
@@ -18,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mb_error.h"
@@ -30,7 +38,36 @@ static uint32_t lossy_device;
 static char lossy_device_s[9];
 static unsigned lossy_drop_req, lossy_drop_ans;
 static uint64_t lossy_rng = 0x9E3779B97F4A7C15ull;
-static unsigned long lossy_nreq, lossy_nreq_dropped, lossy_nans_dropped;
+static unsigned long lossy_nreq, lossy_nreq_dropped, lossy_nans_dropped, lossy_nlate;
+static unsigned lossy_late, lossy_late_ms;
+
+/* Answers held back by --late, sent in order of their time. */
+#define LOSSY_LATE_MAX 256
+static struct lossy_held {
+	uint64_t due; /* ms, 0 = free */
+	char topic[9];
+	int len;
+	uint8_t buf[POWERGO_BUF_LEN];
+} lossy_held[LOSSY_LATE_MAX];
+
+static uint64_t lossy_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void lossy_send_due(struct mosquitto *mosq)
+{
+	uint64_t now = lossy_now_ms();
+	for (size_t i = 0; i < LOSSY_LATE_MAX; i++) {
+		struct lossy_held *h = &lossy_held[i];
+		if (!h->due || h->due > now)
+			continue;
+		mosquitto_publish(mosq, NULL, h->topic, h->len, h->buf, 0, false);
+		h->due = 0;
+	}
+}
 
 static void lossy_on_signal(int sig)
 {
@@ -63,6 +100,7 @@ static void lossy_on_request(struct mosquitto *mosq, const uint8_t *buf, int len
 	 * depends on the seed only, not on what was dropped before. */
 	int drop_req = lossy_percent() < lossy_drop_req;
 	int drop_ans = lossy_percent() < lossy_drop_ans;
+	int late = lossy_late && lossy_percent() < lossy_late;
 	if (drop_req) {
 		lossy_nreq_dropped++;
 		printf("drop request fc=%02u addr=%u count=%u\n", in.fc, in.addr, in.count);
@@ -110,6 +148,20 @@ static void lossy_on_request(struct mosquitto *mosq, const uint8_t *buf, int len
 	}
 	char topic[9];
 	powergo_format_id(in.src, topic);
+	if (late) {
+		for (size_t i = 0; i < LOSSY_LATE_MAX; i++) {
+			struct lossy_held *h = &lossy_held[i];
+			if (h->due)
+				continue;
+			h->due = lossy_now_ms() + lossy_late_ms;
+			memcpy(h->topic, topic, sizeof topic);
+			memcpy(h->buf, out, (size_t)n);
+			h->len = n;
+			lossy_nlate++;
+			printf("late answer fc=%02u addr=%u count=%u\n", in.fc, in.addr, in.count);
+			return;
+		}
+	}
 	mosquitto_publish(mosq, NULL, topic, n, out, 0, false);
 }
 
@@ -142,7 +194,7 @@ static void lossy_on_subscribe(struct mosquitto *mosq, void *obj, int mid, int n
 static void lossy_usage(void)
 {
 	fprintf(stderr, "usage: sim_lossy --host H --port N --device-id ID [--drop-req PCT] "
-			"[--drop-ans PCT] [--seed N]\n");
+			"[--drop-ans PCT] [--late PCT --late-ms MS] [--pattern] [--seed N]\n");
 	exit(2);
 }
 
@@ -154,6 +206,11 @@ int main(int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
+		if (strcmp(a, "--pattern") == 0) {
+			for (uint32_t r = 0; r < 65536; r++)
+				lossy_reg[r] = (uint16_t)(r * 7919u + 13u);
+			continue;
+		}
 		if (i + 1 >= argc)
 			lossy_usage();
 		const char *v = argv[++i];
@@ -167,13 +224,17 @@ int main(int argc, char **argv)
 			lossy_drop_req = (unsigned)atoi(v);
 		else if (strcmp(a, "--drop-ans") == 0)
 			lossy_drop_ans = (unsigned)atoi(v);
+		else if (strcmp(a, "--late") == 0)
+			lossy_late = (unsigned)atoi(v);
+		else if (strcmp(a, "--late-ms") == 0)
+			lossy_late_ms = (unsigned)atoi(v);
 		else if (strcmp(a, "--seed") == 0)
 			seed = strtoull(v, NULL, 0);
 		else
 			lossy_usage();
 	}
 	if (!device || powergo_parse_id(device, &lossy_device) != 0 || lossy_drop_req > 100 ||
-	    lossy_drop_ans > 100)
+	    lossy_drop_ans > 100 || lossy_late > 100)
 		lossy_usage();
 	powergo_format_id(lossy_device, lossy_device_s);
 	lossy_rng ^= seed * 0xD1B54A32D192ED03ull;
@@ -210,7 +271,8 @@ int main(int argc, char **argv)
 			connected = mosquitto_reconnect(mosq) == MOSQ_ERR_SUCCESS;
 			continue;
 		}
-		int rc = mosquitto_loop(mosq, 50, 1);
+		int rc = mosquitto_loop(mosq, lossy_late ? 5 : 50, 1);
+		lossy_send_due(mosq);
 		if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_ERRNO) {
 			printf("connection lost: %s\n", mosquitto_strerror(rc));
 			connected = 0;
@@ -219,8 +281,8 @@ int main(int argc, char **argv)
 			connected = 0;
 		}
 	}
-	printf("stopping: %lu requests, %lu dropped, %lu answers dropped\n", lossy_nreq,
-	       lossy_nreq_dropped, lossy_nans_dropped);
+	printf("stopping: %lu requests, %lu dropped, %lu answers dropped, %lu late\n", lossy_nreq,
+	       lossy_nreq_dropped, lossy_nans_dropped, lossy_nlate);
 	mosquitto_disconnect(mosq);
 	mosquitto_destroy(mosq);
 	mosquitto_lib_cleanup();

@@ -81,7 +81,8 @@ static void sim_set(uint16_t addr, uint16_t v)
 	sim_known[addr] = 1;
 }
 
-/* 32-bit values: big-endian words, low word first (DESIGN.md). */
+/* 32-bit values: big-endian words, low word first (docs/design.md, "Known errors in the vendor
+ * documents"). */
 static void sim_set32(uint16_t addr, uint32_t v)
 {
 	sim_set(addr, (uint16_t)v);

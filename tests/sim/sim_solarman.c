@@ -18,6 +18,16 @@
  * A request for another serial gets the logger error 0x06, one for another
  * slave the logger error 0x05, as real loggers answer.
  *
+ * Hostile modes: wrong-value (an FC06 echo with another value, the write not
+ * applied), wrong-count (an FC16 echo with another quantity, not applied),
+ * wrong-seq (answers carry another sequence byte), delay=MS (sleep before
+ * answering, so that the answer comes late; logged "late answer sent"),
+ * flood=MS (on a request, send heartbeats as fast as possible for MS ms
+ * without reading anything, then close the connection), close-mid (send half
+ * an answer, then close), garbage (bytes that are no frame, a false start and
+ * a frame header of absurd length before each answer), huge (a frame header
+ * claiming 65535 bytes and 65535 filler bytes before each answer).
+ *
  * Every request is logged to stdout as one line; so is every connection
  * ("connection N") and every time answer the client sends back. */
 #include <arpa/inet.h>
@@ -45,6 +55,8 @@
 
 struct sim_mode {
 	int heartbeat, split, at, silent, badsum, double_crc;
+	int wrong_value, wrong_count, wrong_seq, close_mid, garbage, huge;
+	unsigned delay_ms, flood_ms;
 	unsigned close_after;
 	uint32_t serial;
 	int slave;
@@ -134,6 +146,22 @@ static int sim__word(struct sim_mode *m, const char *w)
 		m->badsum = 1;
 	else if (strcmp(w, "double-crc") == 0)
 		m->double_crc = 1;
+	else if (strcmp(w, "wrong-value") == 0)
+		m->wrong_value = 1;
+	else if (strcmp(w, "wrong-count") == 0)
+		m->wrong_count = 1;
+	else if (strcmp(w, "wrong-seq") == 0)
+		m->wrong_seq = 1;
+	else if (strcmp(w, "close-mid") == 0)
+		m->close_mid = 1;
+	else if (strcmp(w, "garbage") == 0)
+		m->garbage = 1;
+	else if (strcmp(w, "huge") == 0)
+		m->huge = 1;
+	else if (strncmp(w, "delay=", 6) == 0)
+		m->delay_ms = (unsigned)strtoul(w + 6, NULL, 10);
+	else if (strncmp(w, "flood=", 6) == 0)
+		m->flood_ms = (unsigned)strtoul(w + 6, NULL, 10);
 	else if (strcmp(w, "normal") == 0)
 		;
 	else if (strncmp(w, "close-after=", 12) == 0)
@@ -163,8 +191,79 @@ static struct sim_mode sim__mode(void)
 
 static void sim__pause(int ms)
 {
-	struct timespec ts = {0, (long)ms * 1000000L};
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
+}
+
+static uint64_t sim__now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Heartbeats as fast as the socket takes them for ms, reading nothing (the
+ * bridge's time answers pile up toward us). Returns how many were sent. */
+static unsigned long sim__flood(int fd, uint32_t serial, unsigned ms)
+{
+	uint8_t one[V5_OVERHEAD + 1], batch[64 * sizeof one];
+	uint8_t zero = 0;
+	unsigned long sent = 0;
+	uint64_t end = sim__now_ms() + ms;
+	while (sim__now_ms() < end) {
+		size_t n = 0;
+		for (int i = 0; i < 64; i++) {
+			struct v5_frame hb = {.control = V5_CTRL_HEARTBEAT,
+					      .seq = sim__hb_seq++,
+					      .serial = serial,
+					      .payload = &zero,
+					      .payload_len = 1};
+			int k = v5_encode(one, sizeof one, &hb);
+			memcpy(batch + n, one, (size_t)k);
+			n += (size_t)k;
+		}
+		/* A bounded wait, so that the flood ends on time even when the
+		 * bridge stops reading. */
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		ssize_t w = send(fd, batch, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			break;
+		if (w > 0)
+			sent += (unsigned long)w / sizeof one;
+	}
+	return sent;
+}
+
+/* Bytes that are no frame: text, a false start whose end byte is wrong, and
+ * a header that claims more than any logger frame holds. */
+static int sim__send_garbage(int fd)
+{
+	uint8_t g[128];
+	size_t n = 0;
+	for (int i = 0; i < 40; i++)
+		g[n++] = (uint8_t)(0x20 + i);
+	g[n++] = V5_START; /* claims a 5-byte payload: 18 bytes, wrong end */
+	g[n++] = 5;
+	g[n++] = 0;
+	for (int i = 0; i < 24; i++)
+		g[n++] = (uint8_t)(0x30 + i);
+	g[n++] = V5_START; /* claims 65535 bytes */
+	g[n++] = 0xFF;
+	g[n++] = 0xFF;
+	for (int i = 0; i < 16; i++)
+		g[n++] = 0x41;
+	return h_send_all(fd, g, n);
+}
+
+static int sim__send_huge(int fd)
+{
+	static uint8_t filler[3 + 65535];
+	filler[0] = V5_START;
+	filler[1] = 0xFF;
+	filler[2] = 0xFF;
+	return h_send_all(fd, filler, sizeof filler);
 }
 
 /* Split mode: pieces of 1, 2 and 3 bytes first (start byte alone, the length
@@ -192,7 +291,8 @@ static int sim__out(int fd, const struct sim_mode *m, const uint8_t *p, size_t n
 }
 
 /* The Modbus slave: an RTU answer to an RTU request. */
-static int sim__modbus(const struct v5_rtu_request *q, uint8_t *out, size_t cap)
+static int sim__modbus(const struct v5_rtu_request *q, const struct sim_mode *m, uint8_t *out,
+		       size_t cap)
 {
 	uint8_t slave = q->slave;
 	switch (q->fc) {
@@ -213,6 +313,13 @@ static int sim__modbus(const struct v5_rtu_request *q, uint8_t *out, size_t cap)
 			return v5_rtu_exception(out, cap, slave, q->fc, MB_EXC_ILLEGAL_VALUE);
 		if ((uint32_t)q->addr + q->count > SIM_NO_SUCH_REG)
 			return v5_rtu_exception(out, cap, slave, q->fc, MB_EXC_ILLEGAL_ADDRESS);
+		/* A device that did something else than asked: the echo says so. */
+		if (m->wrong_value && q->fc == MB_FC_WRITE_SINGLE)
+			return v5_rtu_write_answer(out, cap, slave, q->fc, q->addr,
+						   (uint16_t)((q->data[0] << 8 | q->data[1]) + 1));
+		if (m->wrong_count && q->fc == MB_FC_WRITE_MULTIPLE)
+			return v5_rtu_write_answer(out, cap, slave, q->fc, q->addr,
+						   (uint16_t)(q->count + 1));
 		for (uint16_t i = 0; i < q->count; i++)
 			sim__regs[0][q->addr + i] =
 			    (uint16_t)(q->data[2 * i] << 8 | q->data[2 * i + 1]);
@@ -257,6 +364,17 @@ static int sim__request(struct sim_client *c, const struct v5_frame *f)
 	sim__log_request(c, f, &q, rc);
 	if (m.silent || rc < 0)
 		return 0;
+	if (m.flood_ms) {
+		unsigned long k = sim__flood(c->fd, m.serial, m.flood_ms);
+		printf("flood conn=%u: %lu heartbeats, closing\n", c->id, k);
+		return -1;
+	}
+	if (m.delay_ms)
+		sim__pause((int)m.delay_ms);
+	if (m.garbage && sim__send_garbage(c->fd) < 0)
+		return -1;
+	if (m.huge && sim__send_huge(c->fd) < 0)
+		return -1;
 
 	if (m.heartbeat) {
 		uint8_t zero = 0;
@@ -285,7 +403,7 @@ static int sim__request(struct sim_client *c, const struct v5_frame *f)
 		rtu[1] = 0x00;
 		n = 2;
 	} else {
-		n = sim__modbus(&q, rtu, sizeof rtu - 2);
+		n = sim__modbus(&q, &m, rtu, sizeof rtu - 2);
 		if (n < 0)
 			return 0;
 		if (m.badsum && rtu[2] > 0 &&
@@ -297,14 +415,22 @@ static int sim__request(struct sim_client *c, const struct v5_frame *f)
 			rtu[n++] = 0;
 		}
 	}
-	n = v5_encode_answer(frame, sizeof frame, m.serial, f->seq, (uint8_t)c->answers,
+	n = v5_encode_answer(frame, sizeof frame, m.serial,
+			     (uint8_t)(m.wrong_seq ? f->seq + 1 : f->seq), (uint8_t)c->answers,
 			     (uint32_t)(time(NULL) - sim__started), rtu, (size_t)n);
 	if (n < 0)
 		return 0;
 	if (m.badsum)
 		frame[n - 2] ^= 0xFF;
+	if (m.close_mid) {
+		h_send_all(c->fd, frame, (size_t)n / 2);
+		printf("closing conn=%u mid-frame\n", c->id);
+		return -1;
+	}
 	if (sim__out(c->fd, &m, frame, (size_t)n) < 0)
 		return -1;
+	if (m.delay_ms)
+		printf("late answer sent conn=%u seq=%02x\n", c->id, f->seq);
 	c->answers++;
 	if (m.close_after && c->answers >= m.close_after) {
 		printf("closing conn=%u after %u answers\n", c->id, c->answers);

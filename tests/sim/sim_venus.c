@@ -1,4 +1,4 @@
-/* A Venus battery on MQTT, for the tests and the demo (specs/venus-mqtt.md).
+/* A Venus battery on MQTT, for the tests and the demo (docs/design.md, "Vendor documents").
  * It answers `cd=1`/`cd=01` with the document's example dump (updated by the
  * writes it applied), applies cd=2, cd=3 md=1/md=2, cd=11, cd=15 vs= and
  * cd=16 cp=, and answers ret= where the real device does (cd=11, 15, 16).
@@ -7,12 +7,16 @@
  * the bridge's codec must not be checked against itself.
  *
  *   sim_venus [--host H] [--port P] [--type HMG-50] [--id 0123456789ab]
- *             [--prefix hame_energy] [--mode normal|silent|refuse] [--cd-prefix]
+ *             [--prefix hame_energy] [--mode normal|silent|refuse|lag] [--cd-prefix]
  *
  * Modes (also at run time: publish the name to sim/venus/<id>/mode):
- *   normal  answer and apply
- *   silent  apply nothing, answer nothing
- *   refuse  answer cd=1; ret=0 to every acknowledged command; apply nothing
+ *   normal    answer and apply (and forget lag and refuse N)
+ *   silent    apply nothing, answer nothing
+ *   refuse    answer cd=1; ret=0 to every acknowledged command; apply nothing
+ *   lag       as now, but every ret= is held back and published just before
+ *             the answer to the next command: each acknowledgement comes one
+ *             command late, as a slow cloud delivers it after a timeout
+ *   refuse N  (run time only) refuse command cd=N alone: ret=0, not applied
  * --cd-prefix starts every answer with `cd=N,` as some firmware does. */
 #include <mosquitto.h>
 #include <stdint.h>
@@ -60,6 +64,9 @@ static long long sim__tim[10][7] = {
 
 static enum sim_mode sim__mode = SIM_NORMAL;
 static int sim__cd_prefix;
+static int sim__lag;		      /* hold each ret= until the next command */
+static char sim__held[32];	      /* the ret= held back, "" when none */
+static long long sim__refuse_cd = -1; /* refuse this cd alone */
 static char sim__cmd_topic[256], sim__reply_topic[256], sim__mode_topic[128];
 
 static struct sim_key *sim__key(const char *k)
@@ -175,6 +182,11 @@ static void sim__ret(struct mosquitto *mosq, long long cd, int ok)
 		snprintf(out, sizeof out, "cd=%lld,ret=%d", cd, ok);
 	else
 		snprintf(out, sizeof out, "ret=%d", ok);
+	if (sim__lag) {
+		snprintf(sim__held, sizeof sim__held, "%s", out);
+		printf("# held %s\n", out);
+		return;
+	}
 	sim__publish(mosq, out);
 }
 
@@ -204,9 +216,17 @@ static void sim__command(struct mosquitto *mosq, const char *msg, size_t len)
 	printf("%.*s\n", (int)len, msg);
 	if (sim__mode == SIM_SILENT)
 		return;
+	if (sim__held[0]) {
+		/* The previous command's late acknowledgement goes first. */
+		sim__publish(mosq, sim__held);
+		printf("# released %s\n", sim__held);
+		sim__held[0] = 0;
+	}
 	sim__split(&c, msg, len);
 	if (!sim__num(sim__get(&c, "cd"), &cd))
 		return;
+	if (cd == sim__refuse_cd)
+		apply = 0;
 	switch (cd) {
 	case 1:
 		sim__dump(mosq, cd);
@@ -264,9 +284,17 @@ static void sim__on_message(struct mosquitto *mosq, void *obj, const struct mosq
 	(void)obj;
 	if (strcmp(m->topic, sim__mode_topic) == 0) {
 		char mode[16] = {0};
+		long long n;
 		memcpy(mode, m->payload, m->payloadlen < 15 ? (size_t)m->payloadlen : 15);
-		if (strcmp(mode, "normal") == 0)
+		if (strcmp(mode, "normal") == 0) {
 			sim__mode = SIM_NORMAL;
+			sim__lag = 0;
+			sim__held[0] = 0;
+			sim__refuse_cd = -1;
+		} else if (strcmp(mode, "lag") == 0)
+			sim__lag = 1;
+		else if (strncmp(mode, "refuse ", 7) == 0 && sim__num(mode + 7, &n))
+			sim__refuse_cd = n;
 		else if (strcmp(mode, "silent") == 0)
 			sim__mode = SIM_SILENT;
 		else if (strcmp(mode, "refuse") == 0)
@@ -303,6 +331,10 @@ static void sim__on_connect(struct mosquitto *mosq, void *obj, int rc)
 
 static enum sim_mode sim__parse_mode(const char *s)
 {
+	if (strcmp(s, "lag") == 0) {
+		sim__lag = 1;
+		return SIM_NORMAL;
+	}
 	if (strcmp(s, "silent") == 0)
 		return SIM_SILENT;
 	if (strcmp(s, "refuse") == 0)
@@ -329,7 +361,7 @@ int main(int argc, char **argv)
 		if (!val) {
 			fprintf(stderr,
 				"usage: sim_venus [--host H] [--port P] [--type T] [--id ID] "
-				"[--prefix P] [--mode normal|silent|refuse] [--cd-prefix]\n");
+				"[--prefix P] [--mode normal|silent|refuse|lag] [--cd-prefix]\n");
 			return 2;
 		}
 		i++;

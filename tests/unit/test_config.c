@@ -203,7 +203,12 @@ static const struct err_case err_cases[] = {
 	{"venus_type_slash",
 	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; " PG_MQTT "\n"
 	 " venus = {\n type = \"HMG/50\"; id = \"0123456789ab\"; }; } );\n",
-	 3, "devices.[0].venus.type must not contain /, + or #"},
+	 3, "devices.[0].venus.type must be one topic level: at most 64 characters, without /, +, #"},
+	{"venus_type_long",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; " PG_MQTT "\n"
+	 " venus = {\n type = \"" "HMG-50-0123456789012345678901234567890123456789012345678901234567"
+	 "\"; id = \"0123456789ab\"; }; } );\n",
+	 3, "devices.[0].venus.type must be one topic level: at most 64 characters"},
 
 	/* missing keys */
 	{"missing_powergo_device_id",
@@ -296,6 +301,55 @@ static const struct err_case err_cases[] = {
 	{"devices_empty", "devices = (\n);\n", 1,
 	 "devices is empty: configure at least one device"},
 	{"user_empty", "user = \"\";\n" MEM_DEV, 1, "user must not be empty"},
+	/* What starting refuses, --check (which runs this loader) refuses too. */
+	{"user_unknown", MEM_DEV "\nuser = \"no-such-user-mb\";\n", 3,
+	 "user \"no-such-user-mb\" does not exist"},
+	{"user_root", MEM_DEV "user =\n \"root\";\n", 2,
+	 "user \"root\" has uid 0: the daemon would still be able to regain root"},
+	{"user_type", "user = 0;\n" MEM_DEV, 1, "user must be a string, not an integer"},
+	{"tls_ca_missing",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; powergo = { " PG_IDS " };\n"
+	 " mqtt = { tls = {\n ca_file = \"/nonexistent/ca.pem\"; }; }; } );\n",
+	 3, "devices.[0].mqtt.tls.ca_file \"/nonexistent/ca.pem\" cannot be read: No such file"},
+	{"tls_ca_directory",
+	 "status = { mqtt = { tls = {\n\n ca_file = \"/\"; }; }; };\n" MEM_DEV,
+	 3, "status.mqtt.tls.ca_file \"/\" cannot be read: Is a directory"},
+	/* A device or FIFO is refused without opening it for good (a FIFO
+	 * would block); /etc/passwd stands for a readable regular file. */
+	{"tls_cert_not_regular",
+	 "status = { mqtt = { tls = { ca_file = \"/etc/passwd\";\n cert_file = \"/dev/null\";\n"
+	 " key_file = \"/etc/passwd\"; }; }; };\n" MEM_DEV,
+	 2, "status.mqtt.tls.cert_file \"/dev/null\" is not a regular file"},
+	{"venus_topic_long",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; " PG_MQTT "\n"
+	 " venus = { type = \"HMG-50\"; id = \"0123456789ab\";\n prefix = \""
+	 "p123456789p123456789p123456789p123456789p123456789p123456789p123456789p123456789"
+	 "p123456789p123456789p123456789p123456789p123456789p123456789p123456789p123456789"
+	 "p123456789p123456789p123456789p123456789p123456789p123456789p123456789p123456789"
+	 "\"; }; } );\n",
+	 3, "devices.[0].venus: the topic p123456789"},
+	{"status_username_utf8", "status = { mqtt = {\n username = \"a\xff\"; }; };\n" MEM_DEV, 2,
+	 "status.mqtt.username must be valid UTF-8"},
+	{"client_id_utf8",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; powergo = { " PG_IDS " };\n"
+	 " mqtt = {\n client_id = \"\xc3\"; }; } );\n",
+	 3, "devices.[0].mqtt.client_id must be valid UTF-8"},
+	{"topic_utf8",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; " PG_MQTT "\n"
+	 " powergo = { " PG_IDS "\n response_topic = \"r\xe0\x80\"; }; } );\n",
+	 3, "devices.[0].powergo.response_topic must be valid UTF-8"},
+
+	/* retries: 0..10 per device and in the defaults */
+	{"retries_range", MEM_DEV "defaults = {\n retries = 11; };\n", 3,
+	 "defaults.retries must be 0..10, not 11"},
+	{"retries_negative",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; memory = {};\n retries = -1; } );\n",
+	 2, "devices.[0].retries must be 0..10, not -1"},
+	{"retries_type",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; memory = {};\n retries = \"2\"; } );\n",
+	 2, "devices.[0].retries must be an integer, not a string"},
+	{"retries_float", MEM_DEV "defaults = {\n retries = 2.0; };\n", 3,
+	 "defaults.retries must be an integer, not a float"},
 	{"status_prefix_wildcard", "status = {\n prefix = \"a/#\"; };\n" MEM_DEV, 2,
 	 "status.prefix must not contain the MQTT wildcards"},
 
@@ -405,6 +459,7 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(c->defaults.max_age, 1000);
 	assert_int_equal(c->defaults.poll, 0);
 	assert_int_equal(c->defaults.min_interval, 0);
+	assert_int_equal(c->defaults.retries, -1); /* the built-in default applies */
 	assert_null(c->user);
 	assert_int_equal(c->status.enabled, 0);
 	assert_string_equal(c->status.prefix, "modbridge");
@@ -422,6 +477,7 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(d->max_age, -1);
 	assert_int_equal(d->poll, -1);
 	assert_int_equal(d->min_interval, -1);
+	assert_int_equal(d->retries, -1);
 	assert_int_equal(d->proto, PROTO_MEMORY);
 	assert_int_equal(d->has_mqtt, 0);
 	assert_int_equal(d->line, 1);
@@ -439,7 +495,7 @@ static const char full_conf[] =
 	"  allow = [ \"127.0.0.1\", \"192.168.1.0/24\", \"fd00::/8\" ];\n"
 	"};\n"
 	"maps_path = [ \"maps\", \"/opt/maps\" ];\n"
-	"defaults = { timeout = 5000; max_age = 2000L; poll = 60000; min_interval = 100; };\n"
+	"defaults = { timeout = 5000; max_age = 2000L; poll = 60000; min_interval = 100; retries = 10; };\n"
 	"user = \"nobody\";\n"
 	"status = {\n"
 	"  mqtt = { host = \"broker\"; port = 1884; username = \"u\"; password = \"p\";\n"
@@ -449,15 +505,15 @@ static const char full_conf[] =
 	"};\n"
 	"devices = (\n"
 	"  { name = \"garage\"; unit_id = 1; map = \"powergo\"; read_only = true;\n" /* 18 */
-	"    timeout = 4000; max_age = 0; poll = 10000; min_interval = 500;\n"
+	"    timeout = 4000; max_age = 0; poll = 10000; min_interval = 500; retries = 0;\n"
 	"    mqtt = { host = \"10.0.0.1\"; port = 8884; username = \"user\"; password = \"pw\";\n"
 	"             client_id = \"APP053461AD\"; keepalive = 120; qos = 2;\n"
-	"             tls = { ca_file = \"/ca.pem\"; cert_file = \"/c.pem\"; key_file = \"/k.pem\"; }; };\n"
+	"             tls = { ca_file = \"@/ca.pem\"; cert_file = \"@/c.pem\"; key_file = \"@/k.pem\"; }; };\n"
 	"    powergo = { app_id = \"053461AD\"; device_id = \"15020115\";\n"
 	"                request_topic = \"req/15020115\"; response_topic = \"resp/053461AD\"; };\n"
 	"  },\n"
 	"  { name = \"balcony\"; unit_id = 2; map = \"venus\";\n" /* 26 */
-	"    mqtt = { tls = { ca_file = \"/ca.pem\"; }; };\n"
+	"    mqtt = { tls = { ca_file = \"@/ca.pem\"; }; };\n"
 	"    venus = { type = \"HMG-50\"; id = \"0123456789ab\"; prefix = \"marstek_energy\"; };\n"
 	"  },\n"
 	"  { name = \"inverter\"; unit_id = 247L; map = \"growatt\";\n"
@@ -470,12 +526,38 @@ static const char full_conf[] =
 	");\n";
 /* clang-format on */
 
+/* text with every '@' replaced by the temporary folder (caller frees) */
+static char *with_dir(const char *text)
+{
+	size_t n = strlen(h_dir()), len = 1;
+	for (const char *t = text; *t; t++)
+		len += *t == '@' ? n : 1;
+	char *out = malloc(len), *o = out;
+	assert_non_null(out);
+	for (const char *t = text; *t; t++) {
+		if (*t == '@') {
+			memcpy(o, h_dir(), n);
+			o += n;
+		} else {
+			*o++ = *t;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
 static void test_full_config(void **state)
 {
-	char err[512] = "";
+	char err[512] = "", want[512];
 	struct config *c;
-	const char *path = write_conf("full.conf", full_conf);
+	char *text = with_dir(full_conf);
 	(void)state;
+	/* The TLS files must exist and be readable (start needs them). */
+	write_conf("ca.pem", "ca\n");
+	write_conf("c.pem", "cert\n");
+	write_conf("k.pem", "key\n");
+	const char *path = write_conf("full.conf", text);
+	free(text);
 	if (config_load(path, &c, err, sizeof err) != 0)
 		fail_msg("%s", err);
 
@@ -503,6 +585,7 @@ static void test_full_config(void **state)
 	assert_int_equal(c->defaults.max_age, 2000);
 	assert_int_equal(c->defaults.poll, 60000);
 	assert_int_equal(c->defaults.min_interval, 100);
+	assert_int_equal(c->defaults.retries, 10);
 	assert_string_equal(c->user, "nobody");
 
 	assert_int_equal(c->status.enabled, 1);
@@ -528,6 +611,7 @@ static void test_full_config(void **state)
 	assert_int_equal(g->max_age, 0);
 	assert_int_equal(g->poll, 10000);
 	assert_int_equal(g->min_interval, 500);
+	assert_int_equal(g->retries, 0);
 	assert_int_equal(g->proto, PROTO_POWERGO);
 	assert_int_equal(g->has_mqtt, 1);
 	assert_string_equal(g->mqtt.host, "10.0.0.1");
@@ -538,9 +622,12 @@ static void test_full_config(void **state)
 	assert_int_equal(g->mqtt.keepalive, 120);
 	assert_int_equal(g->mqtt.qos, 2);
 	assert_int_equal(g->mqtt.has_tls, 1);
-	assert_string_equal(g->mqtt.tls.ca_file, "/ca.pem");
-	assert_string_equal(g->mqtt.tls.cert_file, "/c.pem");
-	assert_string_equal(g->mqtt.tls.key_file, "/k.pem");
+	snprintf(want, sizeof want, "%s/ca.pem", h_dir());
+	assert_string_equal(g->mqtt.tls.ca_file, want);
+	snprintf(want, sizeof want, "%s/c.pem", h_dir());
+	assert_string_equal(g->mqtt.tls.cert_file, want);
+	snprintf(want, sizeof want, "%s/k.pem", h_dir());
+	assert_string_equal(g->mqtt.tls.key_file, want);
 	assert_int_equal(g->mqtt.line, 20);
 	assert_string_equal(g->powergo.app_id, "053461AD");
 	assert_string_equal(g->powergo.device_id, "15020115");
@@ -552,6 +639,7 @@ static void test_full_config(void **state)
 	assert_int_equal(b->proto, PROTO_VENUS);
 	assert_int_equal(b->read_only, 0);
 	assert_int_equal(b->timeout, -1);
+	assert_int_equal(b->retries, -1);
 	assert_string_equal(b->mqtt.host, "127.0.0.1");
 	/* tls without a port: the TLS port. */
 	assert_int_equal(b->mqtt.port, 8883);

@@ -530,6 +530,47 @@ static const struct err_case err_cases[] = {
 	     " { address = 2; count = 1; template = \"y\";\n name = \"c\"; } );\n",
 	 4, "commands.[1].name \"c\" is used by the command on line 2 too"},
 	{"syntax", MEM "registers = (\n { address = = 1; name = \"a\"; }\n );\n", 3, "syntax error"},
+	/* retries and retry */
+	{"defaults_retries_range", MEM "defaults = { poll = 1;\n retries = 11; };\n", 3,
+	 "defaults.retries must be 0..10, not 11"},
+	{"defaults_retries_negative", MEM "defaults = {\n retries = -1; };\n", 3,
+	 "defaults.retries must be 0..10, not -1"},
+	{"defaults_retries_type", MEM "defaults = {\n retries = \"2\"; };\n", 3,
+	 "defaults.retries must be an integer, not a string"},
+	{"retry_readonly", MEM "registers = ( { address = 1; name = \"a\";\n retry = false; } );\n", 3,
+	 "registers.[0].retry = false is only for writable registers (access \"w\" or \"rw\")"},
+	{"retry_input", MEM "registers = ( { address = 1; name = \"a\"; table = \"input\";\n"
+	 " retry = false; } );\n", 3, "registers.[0].retry = false is only for writable registers"},
+	{"retry_type", MEM "registers = ( { address = 1; name = \"a\"; access = \"rw\";\n retry = 0; } );\n",
+	 3, "registers.[0].retry must be true or false, not an integer"},
+	{"command_retry_type",
+	 MEM "registers = ( { address = 1; name = \"a\"; access = \"rw\"; } );\n"
+	     "commands = ( { name = \"c\"; address = 1; count = 1; template = \"x={0}\";\n"
+	     " retry = \"no\"; } );\n",
+	 4, "commands.[0].retry must be true or false, not a string"},
+	/* venus templates: the codec's rules, so that --check refuses what start does */
+	{"venus_write_other_placeholder",
+	 VENUS "registers = ( { address = 1; name = \"a\"; key = \"k\"; access = \"rw\";\n"
+	       " write = \"cd=16,cp={value},x={1}\"; } );\n",
+	 3, "registers.[0].write must use {value} and no other placeholder or brace"},
+	{"venus_write_brace",
+	 VENUS "registers = ( { address = 1; name = \"a\"; key = \"k\"; access = \"rw\";\n"
+	       " write = \"cd=16,cp={value},x={\"; } );\n",
+	 3, "registers.[0].write must use {value} and no other placeholder or brace"},
+	{"venus_command_no_placeholder",
+	 VENUS "registers = ( { address = 1; name = \"a\"; access = \"w\"; } );\n"
+	       "commands = ( { name = \"c\"; address = 1; count = 1;\n template = \"cd=3,md=1\"; } );\n",
+	 4, "commands.[0].template \"cd=3,md=1\" has no placeholder"},
+	{"venus_command_bad_brace",
+	 VENUS "registers = ( { address = 1; name = \"a\"; access = \"w\"; } );\n"
+	       "commands = ( { name = \"c\"; address = 1; count = 1;\n template = \"cd=3,x={a}\"; } );\n",
+	 4, "commands.[0].template \"cd=3,x={a}\": a brace must start a placeholder {0}..{0}"},
+	{"command_duplicate_third",
+	 MEM "commands = ( { name = \"c\"; address = 1; count = 1; template = \"x\"; },\n"
+	     " { name = \"d\"; address = 2; count = 1; template = \"y\"; },\n"
+	     " { name = \"d\"; address = 3; count = 1; template = \"y\"; },\n"
+	     " { address = 4; count = 1; template = \"y\";\n name = \"c\"; } );\n",
+	 4, "commands.[2].name \"d\" is used by the command on line 3 too"},
 };
 /* clang-format on */
 
@@ -1058,6 +1099,208 @@ static void test_print_text(void **state)
 	map_free(m);
 }
 
+/* --- retries ------------------------------------------------------------- */
+
+/* `retry = false` marks a writable register or a command as sent at most
+ * once; unset, writes are retried. `retries` in a map's defaults: -1 unset. */
+static void test_retry(void **state)
+{
+	char err[2048];
+	const char *path = write_file(
+	    "retry.conf",
+	    "name = \"retry\"; protocol = \"venus\"; trust = \"generated\";\n"
+	    "defaults = { timeout = 5000; retries = 3; };\n"
+	    "registers = (\n"
+	    "  { address = 0; name = \"soc\"; key = \"pe\"; retry = true; },\n"
+	    "  { address = 1; name = \"reset\"; access = \"w\"; write = \"cd=5,rs={value}\";\n"
+	    "    retry = false; },\n"
+	    "  { address = 2; name = \"power\"; key = \"cp\"; access = \"rw\";\n"
+	    "    write = \"cd=16,cp={value}\"; },\n"
+	    "  { address = 3; name = \"h\"; key = \"t\"; field = 0; access = \"rw\"; },\n"
+	    "  { address = 4; name = \"m\"; key = \"t\"; field = 1; access = \"rw\"; },\n"
+	    "  { address = 5; name = \"clear\"; access = \"w\"; },\n"
+	    "  { address = 6; name = \"clear2\"; access = \"w\"; }\n"
+	    ");\n"
+	    "commands = (\n"
+	    "  { name = \"tim\"; address = 3; count = 2; template = \"cd=7,bt={0}:{1}\"; },\n"
+	    "  { name = \"clr\"; address = 5; count = 2; template = \"cd=8,a={0},b={1}\";\n"
+	    "    retry = false; }\n"
+	    ");\n");
+	struct map *m = load_ok(path);
+	(void)state;
+	assert_int_equal(map_lint(m, err, sizeof err), 0);
+	assert_int_equal(map_defaults(m)->retries, 3);
+	assert_int_equal(map_defaults(m)->timeout, 5000);
+	assert_int_equal(map_find_name(m, "soc")->no_retry, 0);
+	assert_int_equal(map_find_name(m, "reset")->no_retry, 1);
+	assert_int_equal(map_find_name(m, "power")->no_retry, 0);
+	assert_int_equal(map_find_command(m, 3, 2)->no_retry, 0);
+	assert_int_equal(map_find_command(m, 5, 2)->no_retry, 1);
+
+	/* The reference shows it in every format. */
+	char *out = print_map(m, MAP_FMT_JSON);
+	if (!json_valid(out))
+		fail_msg("invalid JSON:\n%s", out);
+	assert_non_null(strstr(out, "\"retries\": 3}"));
+	assert_non_null(
+	    strstr(out, "\"write\": \"cd=5,rs={value}\", \"ack\": true, \"retry\": false"));
+	assert_non_null(
+	    strstr(out, "\"write\": \"cd=16,cp={value}\", \"ack\": true, \"retry\": true"));
+	assert_non_null(
+	    strstr(out, "\"template\": \"cd=8,a={0},b={1}\", \"ack\": true, \"retry\": false}"));
+	assert_non_null(
+	    strstr(out, "\"template\": \"cd=7,bt={0}:{1}\", \"ack\": true, \"retry\": true}"));
+	free(out);
+	out = print_map(m, MAP_FMT_MARKDOWN);
+	assert_non_null(strstr(out, "| Timing defaults | timeout 5000 ms, retries 3 (a device's"));
+	assert_non_null(strstr(out, "| `reset` | uint16 | 1 | w, at most once |"));
+	assert_non_null(strstr(out, "| `power` | uint16 | 1 | rw |"));
+	assert_non_null(strstr(out, "| Acknowledged | Retried |"));
+	assert_non_null(strstr(out, "| `clr` | 2 | `cd=8,a={0},b={1}` | yes | no |"));
+	assert_non_null(strstr(out, "| `tim` | 2 | `cd=7,bt={0}:{1}` | yes | yes |"));
+	free(out);
+	out = print_map(m, MAP_FMT_TEXT);
+	assert_non_null(strstr(out, "written at most once: never retried (retry = false)"));
+	assert_non_null(strstr(out, "cd=8,a={0},b={1}  (sent at most once)"));
+	assert_null(strstr(out, "cd=7,bt={0}:{1}  (sent at most once)"));
+	assert_null(strstr(out, " \n"));
+	free(out);
+	map_free(m);
+
+	/* Unset: no defaults, every write retried. */
+	m = load_scratch();
+	assert_int_equal(map_defaults(m)->retries, -1);
+	assert_int_equal(map_find_name(m, "reg_0")->no_retry, 0);
+	assert_int_equal(map_command(m, 0)->no_retry, 0);
+	/* The shipped scratch map marks its write-only trigger. */
+	assert_int_equal(map_find_name(m, "trigger")->no_retry, 1);
+	map_free(m);
+}
+
+/* Venus commands: the transport's rules, checked by the linter so that
+ * --check refuses what start refuses. */
+static void test_lint_venus_commands(void **state)
+{
+	char err[2048], want[512];
+	const char *path = write_file(
+	    "lintvc.conf",
+	    "name = \"vc\"; protocol = \"venus\"; trust = \"generated\";\n"
+	    "registers = (\n"
+	    "  { address = 0; name = \"a\"; type = \"uint32\"; access = \"w\"; },\n"
+	    "  { address = 2; name = \"b\"; type = \"uint32\"; access = \"w\"; },\n"
+	    "  { address = 10; name = \"s\"; type = \"string\"; length = 2; access = \"w\"; },\n"
+	    "  { address = 12; name = \"c\"; access = \"w\"; }\n"
+	    ");\n"
+	    "commands = (\n"
+	    "  { name = \"two\"; address = 0; count = 4; template = \"x={0},y={2}\"; },\n"
+	    "  { name = \"str\"; address = 10; count = 3; template = \"s={0},c={1}\"; }\n"
+	    ");\n");
+	struct map *m = load_ok(path);
+	(void)state;
+	int n = map_lint(m, err, sizeof err);
+	snprintf(want, sizeof want,
+		 "%s:9: command \"two\": template uses {2} but the command covers 2 registers "
+		 "({n} counts registers, not words)\n",
+		 path);
+	if (!strstr(err, want))
+		fail_msg("missing \"%s\" in:\n%s", want, err);
+	snprintf(want, sizeof want,
+		 "%s:10: command \"str\" covers string register \"s\": a venus command writes "
+		 "numbers only\n",
+		 path);
+	if (!strstr(err, want))
+		fail_msg("missing \"%s\" in:\n%s", want, err);
+	if (n != 2)
+		fail_msg("%d problems:\n%s", n, err);
+	map_free(m);
+}
+
+/* Lint rules that used to compare every pair: a value listed three times is
+ * one problem, and a command is compared with the one reaching furthest. */
+static void test_lint_repeats(void **state)
+{
+	char err[2048], want[512];
+	const char *path = write_file(
+	    "lintrep.conf",
+	    "name = \"rep\"; protocol = \"memory\"; trust = \"generated\";\n"
+	    "registers = (\n"
+	    "  { address = 0; name = \"a\"; access = \"rw\"; values = [ 5, 1, 5, 2, 5 ];\n"
+	    "    enum = ( (1, \"x\"), (1, \"y\") ); bits = ( (3, \"p\"), (3, \"q\"), (3, \"r\") ); "
+	    "},\n"
+	    "  { address = 1; name = \"b\"; access = \"rw\"; },\n"
+	    "  { address = 2; name = \"c\"; access = \"rw\"; }\n"
+	    ");\n"
+	    "commands = (\n"
+	    "  { name = \"wide\"; address = 0; count = 3; template = \"w\"; },\n"
+	    "  { name = \"one\"; address = 1; count = 1; template = \"o\"; },\n"
+	    "  { name = \"two\"; address = 2; count = 1; template = \"t\"; }\n"
+	    ");\n");
+	struct map *m = load_ok(path);
+	(void)state;
+	int n = map_lint(m, err, sizeof err);
+	const char *expect[] = {
+	    "3: register \"a\": value 5 is listed twice\n",
+	    "3: register \"a\": enum value 1 is described twice\n",
+	    "3: register \"a\": bit 3 is described twice\n",
+	    "10: command \"one\" overlaps command \"wide\" (line 9)\n",
+	    "11: command \"two\" overlaps command \"wide\" (line 9)\n",
+	};
+	for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
+		snprintf(want, sizeof want, "%s:%s", path, expect[i]);
+		if (!strstr(err, want))
+			fail_msg("missing \"%s\" in:\n%s", want, err);
+	}
+	if (n != 5)
+		fail_msg("%d problems:\n%s", n, err);
+	map_free(m);
+}
+
+/* A map of 65,536 registers loads, indexes and lints (loading used to be
+ * quadratic in the number of registers; the time is `make bench`'s). */
+static void test_large_map(void **state)
+{
+	enum { N = 65536 };
+	char err[1024];
+	size_t cap = (size_t)N * 80 + 256, used = 0;
+	char *text = malloc(cap);
+	(void)state;
+	assert_non_null(text);
+	used += (size_t)snprintf(text + used, cap - used,
+				 "name = \"large\"; protocol = \"memory\"; trust = \"generated\";\n"
+				 "registers = (\n");
+	/* Holding 0..32767, input 0..32767; file order differs from address
+	 * order so that sorting is exercised. */
+	for (int i = 0; i < N; i++) {
+		int k = (i * 7919) % N; /* a permutation: 7919 is prime, N a power of 2 */
+		used += (size_t)snprintf(
+		    text + used, cap - used,
+		    "  { address = %d; name = \"r%d\"; table = \"%s\"; default = %d; }%s\n",
+		    k % 32768, k, k < 32768 ? "holding" : "input", k % 1000, i + 1 < N ? "," : "");
+		assert_true(used < cap);
+	}
+	snprintf(text + used, cap - used, ");\n");
+	const char *path = write_file("large.conf", text);
+	free(text);
+
+	struct map *m = load_ok(path);
+	assert_int_equal(map_nregs(m), N);
+	assert_int_equal(map_nslots(m), N);
+	assert_int_equal(map_lint(m, err, sizeof err), 0);
+	for (int k = 0; k < N; k += 4099) {
+		const struct map_register *r =
+		    map_find(m, k < 32768 ? MAP_HOLDING : MAP_INPUT, (uint16_t)(k % 32768));
+		char name[16];
+		snprintf(name, sizeof name, "r%d", k);
+		assert_non_null(r);
+		assert_string_equal(r->name, name);
+		assert_int_equal(r->def, k % 1000);
+		assert_ptr_equal(map_find_name(m, name), r);
+		/* The line of register k is 3 + its place in the file. */
+		assert_true(r->line >= 3 && r->line < 3 + N);
+	}
+	map_free(m);
+}
+
 int main(void)
 {
 	struct CMUnitTest tests[sizeof err_cases / sizeof err_cases[0] + 32];
@@ -1080,6 +1323,10 @@ int main(void)
 	    cmocka_unit_test(test_print_json),
 	    cmocka_unit_test(test_print_markdown),
 	    cmocka_unit_test(test_print_text),
+	    cmocka_unit_test(test_retry),
+	    cmocka_unit_test(test_lint_venus_commands),
+	    cmocka_unit_test(test_lint_repeats),
+	    cmocka_unit_test(test_large_map),
 	};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		tests[n++] = fixed[i];

@@ -150,8 +150,9 @@ static void test_garbage(void **state)
 	assert_int_equal(mbap_parse(pid, sizeof pid, &r), MB_EPROTO);
 	const uint8_t pid2[] = {0x00, 0x01, 0x80, 0x00, 0x00, 0x06, 0x01, 0x03, 0, 0, 0, 1};
 	assert_int_equal(mbap_parse(pid2, sizeof pid2, &r), MB_EPROTO);
-	/* Length 0, 1 and 255+ cannot frame a PDU. */
-	const uint16_t lengths[] = {0, 1, 255, 256, 0xFFFF};
+	/* Length 0 and 1 cannot frame a PDU; over MBAP_MAX_LENGTH no request
+	 * can be that long. */
+	const uint16_t lengths[] = {0, 1, MBAP_MAX_LENGTH + 1, 300, 0xFFFF};
 	for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
 		uint8_t h[6] = {0, 1, 0, 0, (uint8_t)(lengths[i] >> 8), (uint8_t)lengths[i]};
 		assert_int_equal(mbap_parse(h, sizeof h, &r), MB_EPROTO);
@@ -168,6 +169,44 @@ static void test_garbage(void **state)
 	assert_int_equal(mbap_parse(l254, sizeof l254, &r), 260);
 	assert_int_equal(r.exc, MB_EXC_ILLEGAL_FUNCTION);
 	assert_int_equal(mbap_parse(l254, sizeof l254 - 1, &r), 0);
+}
+
+/* Longer than Modbus allows, but still a frame: read whole, answered with an
+ * exception instead of a dropped connection (a client waits its whole
+ * timeout for a connection that just closes). */
+static void test_oversized(void **state)
+{
+	(void)state;
+	struct mbap_req r;
+	uint8_t buf[MBAP_MAX_FRAME];
+	/* FC16 of 124 registers with all 248 bytes: length 255. */
+	memset(buf, 0, sizeof buf);
+	const uint8_t h16[] = {0x12, 0x34, 0, 0, 0, 255, 1, 0x10, 0x03, 0xE8, 0, 124, 248};
+	memcpy(buf, h16, sizeof h16);
+	assert_int_equal(mbap_parse(buf, 6 + 255 - 1, &r), 0);
+	assert_int_equal(mbap_parse(buf, 6 + 255, &r), 6 + 255);
+	assert_int_equal(r.tid, 0x1234);
+	assert_int_equal(r.fc, 0x10);
+	assert_int_equal(r.exc, MB_EXC_ILLEGAL_VALUE);
+	/* FC16 of 127 registers, byte count 254: length 261. */
+	const uint8_t h127[] = {0, 2, 0, 0, 1, 5, 1, 0x10, 0, 0, 0, 127, 254};
+	memcpy(buf, h127, sizeof h127);
+	assert_int_equal(mbap_parse(buf, 6 + 261, &r), 6 + 261);
+	assert_int_equal(r.exc, MB_EXC_ILLEGAL_VALUE);
+	/* FC23 with byte count 255: the longest, length 266; not served: 01. */
+	const uint8_t h23[] = {0, 3, 0, 0, 1, 10, 1, 0x17, 0, 0, 0, 1, 0, 0, 0, 127, 255};
+	memcpy(buf, h23, sizeof h23);
+	assert_int_equal(MBAP_MAX_LENGTH, 266);
+	assert_int_equal(mbap_parse(buf, sizeof buf, &r), MBAP_MAX_FRAME);
+	assert_int_equal(r.exc, MB_EXC_ILLEGAL_FUNCTION);
+	/* An FC03 padded past 254 is still an FC03 of the wrong length: 03. */
+	const uint8_t h03[] = {0, 4, 0, 0, 1, 0, 1, 0x03, 0, 0, 0, 1};
+	memcpy(buf, h03, sizeof h03);
+	assert_int_equal(mbap_parse(buf, 6 + 256, &r), 6 + 256);
+	assert_int_equal(r.exc, MB_EXC_ILLEGAL_VALUE);
+	/* One byte more than the bound is garbage, judged from the header. */
+	const uint8_t h267[] = {0, 5, 0, 0, 1, 11};
+	assert_int_equal(mbap_parse(h267, sizeof h267, &r), MB_EPROTO);
 }
 
 static void test_malformed(void **state)
@@ -410,6 +449,7 @@ int main(void)
 	    cmocka_unit_test(test_several_in_one_buffer),
 	    cmocka_unit_test(test_split_at_every_offset),
 	    cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_oversized),
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_answer_read),
 	    cmocka_unit_test(test_answer_write),

@@ -1,5 +1,5 @@
 /* Unit tests of the Venus codec (bridge/venus.c) against the status dump and
- * commands of specs/venus-mqtt.md and the corrections in DESIGN.md. */
+ * commands of the Venus MQTT document and the corrections in docs/design.md. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -214,6 +214,24 @@ static void test_malformed(void **state)
 	assert_int_equal(venus_parse(" \r\n", 3, r), 0);
 	assert_int_equal(venus_parse("\0\0\0", 3, r), 0);
 	assert_int_equal(venus_parse(NULL, 3, r), MB_EINVAL);
+
+	/* Issue 12: whatever the input, nothing of the previous message stays
+	 * (its pairs point into a buffer that may be freed by now). An empty
+	 * MQTT message arrives as NULL, 0. */
+	char prev[] = "cel_c=27,cel_p=138";
+	assert_int_equal(venus_parse(prev, strlen(prev), r), 2);
+	assert_int_equal(venus_parse(NULL, 0, r), 0);
+	assert_int_equal(r->npairs, 0);
+	assert_null(venus_find(r, "cel_c"));
+	assert_int_equal(venus_classify(r, NULL), VENUS_MALFORMED);
+	assert_int_equal(venus_parse(prev, strlen(prev), r), 2);
+	assert_int_equal(venus_parse(NULL, 3, r), MB_EINVAL);
+	assert_int_equal(r->npairs, 0);
+	assert_int_equal(venus_classify(r, NULL), VENUS_MALFORMED);
+	assert_int_equal(venus_parse("cd=16,ret=1", 11, r), 1);
+	assert_int_equal(venus_parse(NULL, 0, r), 0);
+	assert_false(r->has_cd);
+	assert_int_equal(venus_parse("x", 1, NULL), MB_EINVAL);
 
 	/* Numbers: signs, overflow, junk. */
 	int64_t v;
