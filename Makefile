@@ -7,7 +7,10 @@
 #   make test SANITIZE=1 the same with ASan+UBSan (objects under build/san)
 #   make demo            bridge + simulators + local mosquitto, live register table
 #   make bench           benchmarks against baselines, table in build/bench.md
-#   make install         DESTDIR/PREFIX install of binary, maps and example config
+#   make install         DESTDIR/PREFIX install of binary, maps, example config, man pages
+#   make format          clang-format the C sources in place; format-check only checks
+#   make compile_commands.json   the compilation database for clangd and other tools
+# HACKING.md says how to build, test, fuzz and benchmark.
 
 CC         ?= cc
 CFLAGS     ?= -O2 -g
@@ -15,6 +18,7 @@ LDFLAGS    ?=
 PKG_CONFIG ?= pkg-config
 PREFIX     ?= /usr
 SYSCONFDIR ?= /etc
+MANDIR     ?= $(PREFIX)/share/man
 DESTDIR    ?=
 SANITIZE   ?=
 # Warnings are errors here; a packager on a newer compiler may set WERROR=.
@@ -56,7 +60,8 @@ ALL_TESTS   := $(UNIT_BIN) $(E2E_BIN) $(SIM_BIN) $(REPLAY_BIN)
 # in only the modules it uses.
 LIB         := $(BUILD)/libmodbridge.a
 
-.PHONY: all test test-run check-build demo bench install deps clean docs fuzz soak cross-check format
+.PHONY: all test test-run check-build demo bench install deps clean docs fuzz soak cross-check format \
+        format-check compile_commands.json
 all: $(BUILD)/modbridge
 
 # Unused functions are dropped at link time: the binary is for routers.
@@ -65,15 +70,24 @@ $(BUILD)/modbridge: $(BRIDGE_OBJ)
 
 $(BUILD)/bridge/%.o: bridge/%.c $(wildcard include/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(MB_CFLAGS) $(CFLAGS) -MMD -c -o $@ $<
+	$(CC) $(MB_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/tests/%.o: tests/%.c $(wildcard include/*.h tests/lib/*.h)
+# Test objects, the replay drivers and the benchmarks record the headers they
+# include in a .d file beside their output (-MMD; -MP so that a removed header
+# does not break the build). The .d is also a prerequisite, with an empty rule:
+# an output built before it had one is rebuilt once, so it never goes stale.
+$(BUILD)/tests/%.o: tests/%.c $(BUILD)/tests/%.d
 	@mkdir -p $(@D)
-	$(CC) $(MB_CFLAGS) $(TEST_CFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(MB_CFLAGS) $(TEST_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%.d: ;
+# Kept, not deleted as intermediates: the next build needs neither to rebuild
+# them nor to link everything again.
+.PRECIOUS: $(BUILD)/tests/%.d $(BUILD)/tests/%.o
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TLIB_OBJ) $(LIB)
 	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MB_LIBS) $(TEST_LIBS)
@@ -85,13 +99,16 @@ $(BUILD)/tests/sim/%: $(BUILD)/tests/sim/%.o $(TLIB_OBJ) $(LIB)
 	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MB_LIBS) $(TEST_LIBS)
 
 # Fuzz targets built without libFuzzer: a plain-C driver replays the corpus.
-$(BUILD)/tests/fuzz/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(LIB)
+# Compiled and linked in one command, the compiler writes one .d, from the last
+# source: the target comes last (replay.c includes no header of ours).
+$(BUILD)/tests/fuzz/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(LIB) $(BUILD)/tests/fuzz/replay_%.d
 	@mkdir -p $(@D)
-	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(LIB) $(MB_LIBS) -lm
+	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -MMD -MP -o $@ tests/fuzz/replay.c $< $(LIB) \
+		$(MB_LIBS) -lm
 
-$(BUILD)/tests/bench/%: tests/bench/%.c $(TLIB_OBJ) $(LIB)
+$(BUILD)/tests/bench/%: tests/bench/%.c $(TLIB_OBJ) $(LIB) $(BUILD)/tests/bench/%.d
 	@mkdir -p $(@D)
-	$(CC) $(MB_CFLAGS) $(TEST_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LIB) $(MB_LIBS) $(TEST_LIBS) -lpthread
+	$(CC) $(MB_CFLAGS) $(TEST_CFLAGS) $(CFLAGS) $(LDFLAGS) -MMD -MP -o $@ $< $(TLIB_OBJ) $(LIB) $(MB_LIBS) $(TEST_LIBS) -lpthread
 
 # The benchmarks are built with the tests, so that they keep compiling.
 check-build: $(BUILD)/modbridge $(ALL_TESTS) $(BENCH_BIN)
@@ -121,7 +138,7 @@ bench: deps
 # missing, says so, and needs root (or sudo) only when something is missing.
 DEB_PKGS := gcc make pkg-config libuv1-dev libmosquitto-dev libmodbus-dev libconfig-dev \
             libcmocka-dev mosquitto mosquitto-clients mbpoll \
-            openssl libxml2-utils shellcheck
+            openssl libxml2-utils shellcheck faketime
 deps:
 	@command -v dpkg-query >/dev/null 2>&1 || { echo "deps: not a Debian system, install $(DEB_PKGS) yourself"; exit 0; }; \
 	missing=""; for p in $(DEB_PKGS) $(EXTRA_DEB_PKGS); do \
@@ -138,13 +155,34 @@ install: $(BUILD)/modbridge
 	install -m 0755 $(BUILD)/modbridge $(DESTDIR)$(PREFIX)/bin/modbridge
 	install -m 0644 maps/*.conf $(DESTDIR)$(PREFIX)/share/modbridge/maps/
 	install -m 0644 init/modbridge.conf.example $(DESTDIR)$(SYSCONFDIR)/modbridge/modbridge.conf.example
+	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -m 0644 docs/man/modbridge.8 $(DESTDIR)$(MANDIR)/man8/modbridge.8
+	install -m 0644 docs/man/modbridge.conf.5 $(DESTDIR)$(MANDIR)/man5/modbridge.conf.5
 
+# What the committed .clang-format governs; CI runs format-check over it.
+FORMAT_SRC = $(wildcard bridge/*.c include/*.h tests/*/*.c tests/lib/*.h)
 format:
-	clang-format -i bridge/*.c include/*.h tests/*/*.c tests/lib/*.h
+	clang-format -i $(FORMAT_SRC)
+
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_SRC) && \
+		echo "format-check: $(words $(FORMAT_SRC)) files formatted as .clang-format says"
+
+# The compilation database (clangd, clang-tidy, IDEs) at the top of the tree,
+# recorded by bear from a build of the daemon, the tests, the replay drivers and
+# the benchmarks into a scratch build folder, so that every source is in it and
+# the build in $(BUILD) is left alone.
+compile_commands.json: deps
+	@$(MAKE) --no-print-directory deps EXTRA_DEB_PKGS=bear
+	@rm -rf $(BUILD)/ccdb
+	bear --output $@ -- $(MAKE) --no-print-directory BUILD=$(BUILD)/ccdb check-build
+	@rm -rf $(BUILD)/ccdb
+	@echo "compile_commands.json: $$(grep -c '"file"' $@) entries"
 
 clean:
 	rm -rf build
 
 -include $(BRIDGE_OBJ:.o=.d)
+-include $(wildcard $(BUILD)/tests/*/*.d)
 # Fragments owned by one area each (fuzzing, cross builds, docs).
 -include $(wildcard tests/*/*.mk init/*.mk docs/*.mk)

@@ -161,6 +161,48 @@ static const char *inst__xml_problem(const char *s)
 	return roots == 1 ? NULL : "not exactly one root element";
 }
 
+/* The man pages: installed unchanged under share/man, their title line
+ * naming the version the installed binary reports, and, where groff is
+ * present, formatted without a warning. */
+static void inst__man(const char *dest)
+{
+	static const struct {
+		const char *src, *dst;
+	} pages[] = {
+	    {"docs/man/modbridge.8", "usr/share/man/man8/modbridge.8"},
+	    {"docs/man/modbridge.conf.5", "usr/share/man/man5/modbridge.conf.5"},
+	};
+	char path[1024], want[160], ver[128];
+	int groff = inst__have("groff");
+
+	snprintf(path, sizeof path, "%s/usr/bin/modbridge", dest);
+	const char *argv[] = {path, "--version", NULL};
+	int rc = h_run(argv, ver, sizeof ver, 10000);
+	ver[strcspn(ver, "\n")] = 0;
+	/* .TH NAME SECTION DATE "modbridge X.Y.Z" ... */
+	snprintf(want, sizeof want, "\"%s\"", rc == 0 ? ver : "modbridge ?");
+	for (size_t i = 0; i < sizeof pages / sizeof *pages; i++) {
+		snprintf(path, sizeof path, "%s/%s", dest, pages[i].dst);
+		h_ok(inst__same(pages[i].src, path), "%s installed unchanged as %s", pages[i].src,
+		     pages[i].dst);
+		char *t = inst__slurp(pages[i].src, NULL);
+		const char *th = t ? strstr(t, "\n.TH ") : NULL;
+		size_t thlen = th ? strcspn(th + 1, "\n") : 0;
+		h_ok(th && inst__has(th + 1, thlen, want),
+		     "%s: .TH names %s (the binary's --version)", pages[i].src, want);
+		free(t);
+		if (!groff)
+			continue;
+		const char *gr[] = {"groff", "-man", "-ww", "-z", pages[i].src, NULL};
+		rc = h_run(gr, inst__out, sizeof inst__out, 20000);
+		if (!h_ok(rc == 0 && inst__out[0] == 0,
+			  "groff -man -ww formats %s without warnings", pages[i].src))
+			h_note("%s", inst__out);
+	}
+	if (!groff)
+		h_note("groff not installed: man page formatting not checked");
+}
+
 static void inst__tree(const char *dest)
 {
 	char path[1024], src[1024];
@@ -206,6 +248,8 @@ static void inst__tree(const char *dest)
 	snprintf(path, sizeof path, "%s/etc/modbridge/modbridge.conf.example", dest);
 	h_ok(inst__same("init/modbridge.conf.example", path),
 	     "etc/modbridge/modbridge.conf.example installed unchanged");
+
+	inst__man(dest);
 
 	/* The installed binary accepts the installed example with the installed
 	 * maps: the example names /usr/share/modbridge/maps, so point maps_path
