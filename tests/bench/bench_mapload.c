@@ -7,9 +7,12 @@
  * Writes a memory map of N registers (default 65536: holding 0..N/2-1, input
  * 0..N/2-1, in an order that is not the address order) to DIR (default
  * /tmp), then loads it with map_load and lints it with map_lint R times
- * (default 5) and prints the median and the worst run:
+ * (default 5) and prints the median and the worst run, beside the baseline
+ * in the same run: libconfig alone parsing the same file (what no loader
+ * built on libconfig can beat), alternating with the loads:
  *
- *   mapload_registers=... mapload_p50_ms=... mapload_max_ms=... runs=... errors=...
+ *   mapload_registers=... mapload_p50_ms=... mapload_max_ms=... libconfig_p50_ms=...
+ *   runs=... errors=...
  *
  * Exit status 1 when the map did not load or did not lint clean. */
 #include <getopt.h>
@@ -18,6 +21,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <libconfig.h>
 
 #include "map.h"
 
@@ -88,13 +93,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_mapload: cannot write %s\n", path);
 		return 1;
 	}
-	double *ms = calloc((size_t)runs, sizeof *ms);
-	if (!ms) {
+	double *ms = calloc((size_t)runs, sizeof *ms), *base = calloc((size_t)runs, sizeof *base);
+	if (!ms || !base) {
+		free(ms);
+		free(base);
 		unlink(path);
 		return 1;
 	}
 	for (long r = 0; r < runs; r++) {
 		char err[1024];
+		config_t cf;
+		config_init(&cf);
+		double b0 = bench__now_ms();
+		if (config_read_file(&cf, path) != CONFIG_TRUE)
+			errors++;
+		base[r] = bench__now_ms() - b0;
+		config_destroy(&cf);
 		double t0 = bench__now_ms();
 		struct map *m = map_load(path, err, sizeof err);
 		int problems = m ? map_lint(m, err, sizeof err) : -1;
@@ -107,8 +121,12 @@ int main(int argc, char **argv)
 	}
 	unlink(path);
 	qsort(ms, (size_t)runs, sizeof *ms, bench__cmp);
-	printf("mapload_registers=%ld mapload_p50_ms=%.1f mapload_max_ms=%.1f runs=%ld errors=%d\n",
-	       n, ms[runs / 2], ms[runs - 1], runs, errors);
+	qsort(base, (size_t)runs, sizeof *base, bench__cmp);
+	printf(
+	    "mapload_registers=%ld mapload_p50_ms=%.1f mapload_max_ms=%.1f libconfig_p50_ms=%.1f "
+	    "runs=%ld errors=%d\n",
+	    n, ms[runs / 2], ms[runs - 1], base[runs / 2], runs, errors);
 	free(ms);
+	free(base);
 	return errors ? 1 : 0;
 }

@@ -16,7 +16,7 @@
 # Knobs (environment):
 #   BENCH_SECONDS (1.2) and BENCH_WARMUP (0.2) per run; BENCH_REPS (3);
 #   BENCH_RATE (10000 req/s, case 5, paced in the first two reps, 2 s each);
-#   BENCH_PASS_N (300 round trips, case 3); BENCH_CASES ("1 2 3 4 5");
+#   BENCH_PASS_N (300 round trips, case 3); BENCH_CASES ("1 2 3 4 5 6");
 #   BENCH_PROFILE=1: perf profile of the bridge at 64 connections, into
 #   $MB_BUILD/bench-profile.txt; KEEP_TMP=1 keeps configs and logs.
 set -u
@@ -26,7 +26,7 @@ SECS=${BENCH_SECONDS:-1.2}
 WARM=${BENCH_WARMUP:-0.2}
 REPS=${BENCH_REPS:-3}
 RATE=${BENCH_RATE:-10000}
-CASES=${BENCH_CASES:-1 2 3 4 5}
+CASES=${BENCH_CASES:-1 2 3 4 5 6}
 want() { case " $CASES " in *" $1 "*) return 0 ;; esac; return 1; }
 OUT="$B/bench.md"
 LG="$B/tests/bench/loadgen"
@@ -459,6 +459,27 @@ else
 	note "case 3 (pass-through latency) skipped: needs $BP, $SIM and mosquitto"
 fi
 stop_pid "$PID_BR"
+
+# ---------------------------------------------------- case 6: map loading --
+
+# bench_mapload: load + lint of a 65,536-register map (what --check, start and
+# every SIGHUP do), against libconfig alone parsing the same file.
+BM="$B/tests/bench/bench_mapload"
+if want 6 && [ -x "$BM" ]; then
+	echo "# map loading"
+	line=$("$BM" --registers 65536 --runs 5 --dir "$T" | grep '^mapload_registers=')
+	if [ -n "$line" ]; then
+		echo "  $line"
+		ml=$(field "$line" mapload_p50_ms)
+		lc=$(field "$line" libconfig_p50_ms)
+		row 6 "map load + lint, 65,536 registers (--check, start, SIGHUP)" "$ml ms" \
+			"libconfig parse of the same file" "$lc ms" "$(ratio "$ml" "$lc")" \
+			"linear (was 3.6 s)"
+		[ "$(field "$line" errors)" = 0 ] || fail "bench_mapload: $(field "$line" errors) errors"
+	else
+		fail "bench_mapload gave no result"
+	fi
+fi
 
 # ------------------------------------------------------------------ output --
 
