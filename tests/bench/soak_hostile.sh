@@ -91,7 +91,7 @@ while [ "$(date +%s)" -lt $end ] && alive "$PID_MB"; do
 	reads=$((reads + 1))
 	mbpoll -m tcp -a 1 -r 530 -c 1 -t 4 -1 -p "$P_MB" 127.0.0.1 >/dev/null 2>&1 && ok_pg=$((ok_pg + 1))
 	mbpoll -m tcp -a 2 -r 1 -c 1 -t 4 -1 -p "$P_MB" 127.0.0.1 >/dev/null 2>&1 && ok_venus=$((ok_venus + 1))
-	mbpoll -m tcp -a 3 -r 1 -c 1 -t 4 -1 -o 2 -p "$P_MB" 127.0.0.1 >/dev/null 2>&1
+	mbpoll -m tcp -a 3 -r 1 -c 1 -t 3 -1 -o 2 -p "$P_MB" 127.0.0.1 >/dev/null 2>&1
 	sleep 0.2
 done
 
