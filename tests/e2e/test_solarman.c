@@ -75,6 +75,7 @@ static const struct seed seeds[] = {
     {"firmware", 0, "ABC123"},
     {"serial", 0, "SN12345678"},
     {"model", 0x12345678, NULL},
+    {"serial_new", 0, "NEWSN0123456789ABCDEFGHIJKLMN"},
 };
 #define NSEEDS (sizeof seeds / sizeof seeds[0])
 
@@ -132,7 +133,7 @@ static int check_all(modbus_t *m, const struct map *map, const char *why)
 	int bad = 0;
 	for (size_t i = 0; i < NSEEDS; i++) {
 		const struct map_register *r = map_find_name(map, seeds[i].name);
-		uint16_t w[8] = {0};
+		uint16_t w[16] = {0};
 		if (!r) {
 			h_note("%s: %s not in the map", why, seeds[i].name);
 			bad++;
@@ -144,8 +145,8 @@ static int check_all(modbus_t *m, const struct map *map, const char *why)
 			continue;
 		}
 		if (seeds[i].text) {
-			char s[17] = {0};
-			for (int k = 0; k < r->count && k < 8; k++) {
+			char s[33] = {0};
+			for (int k = 0; k < r->count && k < 16; k++) {
 				s[2 * k] = (char)(w[k] >> 8);
 				s[2 * k + 1] = (char)(w[k] & 0xFF);
 			}

@@ -332,8 +332,8 @@ static void check_writes(modbus_t *mb)
 	check_refused(mb, 28, 1, v, 3, "max_charge_power 100 (< 300)");
 	v[0] = 2501;
 	check_refused(mb, 28, 1, v, 3, "max_charge_power 2501 (> 2500)");
-	v[0] = 1000;
-	check_refused(mb, 29, 1, v, 3, "max_discharge_power 1000 (not 800 or 2500)");
+	v[0] = 2501;
+	check_refused(mb, 29, 1, v, 3, "max_discharge_power 2501 (> 2500 W)");
 	v[0] = 3;
 	check_refused(mb, 26, 1, v, 3, "working_mode 3");
 	uint16_t bad[7] = {24, 0, 20, 30, 127, 800, 1};

@@ -129,6 +129,8 @@ static void sim__seed(void)
 	sim__setstr(H, 9, 3, "ABC123");	     /* firmware */
 	sim__setstr(H, 23, 5, "SN12345678"); /* serial */
 	sim__set32(H, 28, 0x12345678);	     /* model */
+	/* the newer serial registers, holding 209..223 (30 characters) */
+	sim__setstr(H, 209, 15, "NEWSN0123456789ABCDEFGHIJKLMN");
 }
 
 /* Apply one mode word ("split", "close-after=3", "serial=99"). */

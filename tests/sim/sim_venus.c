@@ -2,6 +2,15 @@
  * It answers `cd=1`/`cd=01` with the document's example dump (updated by the
  * writes it applied), applies cd=2, cd=3 md=1/md=2, cd=11, cd=15 vs= and
  * cd=16 cp=, and answers ret= where the real device does (cd=11, 15, 16).
+ * Until a write changes a value, its answer to cd=1 is the document's example
+ * dump (venus-mqtt.md, section 3.2) byte for byte: the table below is that
+ * dump, and the simulator refuses to start if it would print anything else.
+ * What it accepts comes from the documents, not from the map: cd=16 cp=
+ * 300..2500 (section 12); cd=15 vs= any 0..2500 W (the dump's mdp_w "not
+ * exceeding 2500W", and the hm2mqtt project's tomquist/hm2mqtt
+ * src/device/venus.ts, which sends vs=0..2500), 800 and 2500 also setting the
+ * version set_v (section 11); cd=3 wk= a weekday bit mask 0..127 and vv=
+ * -2500..2500 (hm2mqtt, same file).
  * Every command received is printed to stdout, one line each, exactly as it
  * arrived; other lines start with "# ". Its parser is its own, on purpose:
  * the bridge's codec must not be checked against itself.
@@ -61,6 +70,17 @@ static long long sim__tim[10][7] = {
     {6, 1, 9, 0, 127, 800, 1},	   {9, 1, 12, 1, 127, -800, 1},	 {9, 10, 12, 0, 127, -2500, 0},
     {0, 0, 0, 0, 0, 0, 0},
 };
+
+/* venus-mqtt.md, section 3.2, the example reply to cd=01, verbatim. */
+static const char sim__doc_dump[] =
+    "tot_i=44785,tot_o=36889,ele_d=489,ele_m=3931,grd_d=395,grd_m=2833,inc_d=0,inc_m=-111,"
+    "grd_f=0,grd_o=807,grd_t=3,gct_s=1,cel_s=3,cel_p=138,cel_c=27,err_t=0,err_a=0,dev_n=140,"
+    "grd_y=0,wor_m=1,tim_0=14|0|17|0|127|800|1,tim_1=17|1|20|0|127|-800|1,"
+    "tim_2=20|1|23|0|127|800|1,tim_3=23|1|23|59|127|-800|1,tim_4=0|1|3|0|127|800|1,"
+    "tim_5=3|1|6|0|127|-800|1,tim_6=6|1|9|0|127|800|1,tim_7=9|1|12|1|127|-800|1,"
+    "tim_8=9|10|12|0|127|-2500|0,tim_9=0|0|0|0|0|0|0,cts_m=0,bac_u=1,tra_a=41,tra_i=40000,"
+    "tra_o=600000,htt_p=0,prc_c=4620,prc_d=4620,wif_s=35,inc_a=-152,set_v=1,mcp_w=2500,"
+    "mdp_w=800,ct_t=1,phase_t=0,dchrg_t=255,bms_v=109,fc_v=202407221950,wifi_n=Hame";
 
 static enum sim_mode sim__mode = SIM_NORMAL;
 static int sim__cd_prefix;
@@ -150,28 +170,37 @@ static void sim__publish(struct mosquitto *mosq, const char *text)
 		printf("# publish failed: %s\n", mosquitto_strerror(rc));
 }
 
-static void sim__dump(struct mosquitto *mosq, long long cd)
+/* The dump as the device would send it now, without a cd= prefix. */
+static void sim__render(char *out, size_t cap)
 {
-	char out[2048];
 	size_t used = 0;
-	if (sim__cd_prefix)
-		used += (size_t)snprintf(out, sizeof out, "cd=%lld,", cd);
-	for (size_t i = 0; i < sizeof sim__keys / sizeof sim__keys[0]; i++) {
+	out[0] = 0;
+	for (size_t i = 0; i < sizeof sim__keys / sizeof sim__keys[0] && used < cap; i++) {
 		const struct sim_key *p = &sim__keys[i];
 		const char *sep = i ? "," : "";
 		if (p->kind == K_NUM) {
-			used += (size_t)snprintf(out + used, sizeof out - used, "%s%s=%lld", sep,
-						 p->key, p->v);
+			used += (size_t)snprintf(out + used, cap - used, "%s%s=%lld", sep, p->key,
+						 p->v);
 		} else if (p->kind == K_STR) {
-			used += (size_t)snprintf(out + used, sizeof out - used, "%s%s=%s", sep,
-						 p->key, p->s);
+			used +=
+			    (size_t)snprintf(out + used, cap - used, "%s%s=%s", sep, p->key, p->s);
 		} else {
 			const long long *t = sim__tim[p->v];
-			used += (size_t)snprintf(out + used, sizeof out - used,
+			used += (size_t)snprintf(out + used, cap - used,
 						 "%s%s=%lld|%lld|%lld|%lld|%lld|%lld|%lld", sep,
 						 p->key, t[0], t[1], t[2], t[3], t[4], t[5], t[6]);
 		}
 	}
+}
+
+static void sim__dump(struct mosquitto *mosq, long long cd)
+{
+	char out[2048], body[2000];
+	sim__render(body, sizeof body);
+	if (sim__cd_prefix)
+		snprintf(out, sizeof out, "cd=%lld,%s", cd, body);
+	else
+		snprintf(out, sizeof out, "%s", body);
 	sim__publish(mosq, out);
 }
 
@@ -259,10 +288,11 @@ static void sim__command(struct mosquitto *mosq, const char *msg, size_t len)
 		break;
 	}
 	case 15: {
-		int ok = apply && sim__num(sim__get(&c, "vs"), &v) && (v == 800 || v == 2500);
+		int ok = apply && sim__num(sim__get(&c, "vs"), &v) && v >= 0 && v <= 2500;
 		if (ok) {
 			sim__set("mdp_w", v);
-			sim__set("set_v", v == 800);
+			if (v == 800 || v == 2500)
+				sim__set("set_v", v == 800);
 		}
 		sim__ret(mosq, cd, ok);
 		break;
@@ -383,6 +413,12 @@ int main(int argc, char **argv)
 		}
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	char first[2000];
+	sim__render(first, sizeof first);
+	if (strcmp(first, sim__doc_dump) != 0) {
+		fprintf(stderr, "sim_venus: the initial dump is not the document's example\n");
+		return 1;
+	}
 	snprintf(sim__cmd_topic, sizeof sim__cmd_topic, "%s/%s/App/%s/ctrl", prefix, type, id);
 	snprintf(sim__reply_topic, sizeof sim__reply_topic, "%s/%s/device/%s/ctrl", prefix, type,
 		 id);
