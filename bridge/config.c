@@ -2,7 +2,9 @@
  * every group is then checked against a const table of the keys it may hold,
  * by one generic routine (config_keys_parse) that the map loader uses too.
  * Anything the table cannot say (one protocol block per device, unique unit
- * IDs, a port that depends on tls) is checked after the table, in code. */
+ * IDs, a port that depends on tls) is checked after the table, in code.
+ * Protocols are known only through the registry (protocol.h): a device's
+ * protocol block is checked with the protocol's own key table. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -22,15 +24,12 @@
 #include <unistd.h>
 
 #include "mb_error.h"
-#include "venus.h"
+#include "protocol.h"
 
 #define CONFIG__N(a) (sizeof(a) / sizeof((a)[0]))
 /* The largest timing value in ms we accept: libuv timers take uint64, but a
  * month-long timeout is a typo, and int32 keeps arithmetic on it safe. */
 #define CONFIG__MS_MAX INT32_MAX
-/* The longest venus topic the transport holds, with its NUL (tr_venus.c's
- * TR_VENUS_TOPIC_MAX). */
-#define CONFIG__VENUS_TOPIC_MAX 256
 /* A setting's path for a message. Computed only when a message is written:
  * the path of a list element needs libconfig's config_setting_index(), a
  * linear scan of the list, and doing that for every key of a map with
@@ -342,28 +341,91 @@ int config_keys_parse(struct config_parser *p, const config_setting_t *group,
 	return 0;
 }
 
+void config_keys_free(const struct config_key *keys, size_t nkeys, void *target)
+{
+	for (size_t i = 0; target && i < nkeys; i++) {
+		char *field = (char *)target + keys[i].off;
+		if (keys[i].kind == CONFIG_K_STRING) {
+			char *str;
+			memcpy(&str, field, sizeof str);
+			free(str);
+			str = NULL;
+			memcpy(field, &str, sizeof str);
+		} else if (keys[i].kind == CONFIG_K_GROUP) {
+			config_keys_free(keys[i].sub, keys[i].nsub, field);
+		}
+	}
+}
+
+/* One key's values in targets a and b: 1 the same. */
+static int config__key_same(const struct config_key *k, const void *a, const void *b, char *which,
+			    size_t len)
+{
+	const char *x = (const char *)a + k->off, *y = (const char *)b + k->off;
+	char sub[256];
+
+	switch (k->kind) {
+	case CONFIG_K_STRING: {
+		const char *p, *q;
+		memcpy(&p, x, sizeof p);
+		memcpy(&q, y, sizeof q);
+		return p == q || (p && q && strcmp(p, q) == 0);
+	}
+	case CONFIG_K_INT:
+	case CONFIG_K_BOOL:
+		return memcmp(x, y, sizeof(int)) == 0;
+	case CONFIG_K_INT64:
+		return memcmp(x, y, sizeof(int64_t)) == 0;
+	case CONFIG_K_UINT32:
+		return memcmp(x, y, sizeof(uint32_t)) == 0;
+	case CONFIG_K_UINT16:
+		return memcmp(x, y, sizeof(uint16_t)) == 0;
+	case CONFIG_K_BOOL8:
+	case CONFIG_K_CHOICE:
+		return *x == *y;
+	case CONFIG_K_FLOAT: {
+		double p, q;
+		memcpy(&p, x, sizeof p);
+		memcpy(&q, y, sizeof q);
+		return p == q;
+	}
+	case CONFIG_K_GROUP:
+		if (config_keys_same(k->sub, k->nsub, x, y, sub, sizeof sub))
+			return 1;
+		snprintf(which, len, "%s.%s", k->name, sub);
+		return 0;
+	case CONFIG_K_CUSTOM:
+	case CONFIG_K_LATER:
+		if (k->same)
+			return k->same(k, a, b, which, len);
+		return 0;
+	}
+	return 0;
+}
+
+int config_keys_same(const struct config_key *keys, size_t nkeys, const void *a, const void *b,
+		     char *which, size_t len)
+{
+	if (len)
+		which[0] = '\0';
+	if (!a || !b)
+		return a == b;
+	for (size_t i = 0; i < nkeys; i++) {
+		if (config__key_same(&keys[i], a, b, which, len))
+			continue;
+		if (len && !which[0])
+			snprintf(which, len, "%s", keys[i].name);
+		return 0;
+	}
+	return 1;
+}
+
 /* --- value checks -------------------------------------------------------- */
-
-static const char *config__check_hex8(const char *v)
-{
-	if (strlen(v) != 8)
-		return "must be 8 upper-case hex digits";
-	for (; *v; v++)
-		if (!((*v >= '0' && *v <= '9') || (*v >= 'A' && *v <= 'F')))
-			return "must be 8 upper-case hex digits";
-	return NULL;
-}
-
-/* The codec's own rule, so that config and transport cannot disagree. */
-static const char *config__check_mac(const char *v)
-{
-	return venus_id_valid(v) ? NULL : "must be the Bluetooth MAC: 12 lower-case hex digits";
-}
 
 /* What MQTT carries as text (topics, user names, client IDs) must be valid
  * UTF-8, or libmosquitto refuses it when the daemon starts. Its own rule, so
  * that --check and start cannot disagree. */
-static const char *config__check_utf8(const char *v)
+const char *config_check_utf8(const char *v)
 {
 	return mosquitto_validate_utf8(v, (int)strnlen(v, 65536)) == MOSQ_ERR_SUCCESS
 		   ? NULL
@@ -371,20 +433,11 @@ static const char *config__check_utf8(const char *v)
 }
 
 /* A topic we publish to or subscribe to literally: no wildcards. */
-static const char *config__check_topic(const char *v)
+const char *config_check_topic(const char *v)
 {
 	if (strpbrk(v, "+#"))
 		return "must not contain the MQTT wildcards + or #";
-	return config__check_utf8(v);
-}
-
-/* One level of a topic (the venus type): the transport's own rule. */
-static const char *config__check_level(const char *v)
-{
-	if (!venus_topic_level_valid(v))
-		return "must be one topic level: at most 64 characters, without /, +, # or "
-		       "control characters";
-	return config__check_utf8(v);
+	return config_check_utf8(v);
 }
 
 /* Device names appear in logs and status topics. */
@@ -612,10 +665,10 @@ static const struct config_key config__mqtt_keys[] = {
 	{.name = "port", .kind = CONFIG_K_INT, .off = offsetof(struct config_mqtt, port), .min = 1,
 	 .max = 65535},
 	{.name = "username", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = offsetof(struct config_mqtt, username), .check = config__check_utf8},
+	 .off = offsetof(struct config_mqtt, username), .check = config_check_utf8},
 	{.name = "password", .kind = CONFIG_K_STRING, .off = offsetof(struct config_mqtt, password)},
 	{.name = "client_id", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = offsetof(struct config_mqtt, client_id), .check = config__check_utf8},
+	 .off = offsetof(struct config_mqtt, client_id), .check = config_check_utf8},
 	/* libmosquitto refuses keepalives under 5 s; MQTT's field is 16 bits. */
 	{.name = "keepalive", .kind = CONFIG_K_INT, .off = offsetof(struct config_mqtt, keepalive),
 	 .min = 5, .max = 65535, .unit = "s"},
@@ -656,7 +709,7 @@ static const struct config_key config__status_keys[] = {
 	{.name = "mqtt", .kind = CONFIG_K_GROUP, .off = offsetof(struct config_status, mqtt),
 	 .sub = config__mqtt_keys, .nsub = CONFIG__N(config__mqtt_keys), .fn = config__mqtt_done},
 	{.name = "prefix", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = offsetof(struct config_status, prefix), .check = config__check_topic},
+	 .off = offsetof(struct config_status, prefix), .check = config_check_topic},
 	{.name = "interval", .kind = CONFIG_K_INT, .off = offsetof(struct config_status, interval),
 	 .min = 1, .max = 86400, .unit = "s"},
 };
@@ -675,44 +728,7 @@ static int config__status_done(struct config_parser *p, const config_setting_t *
 #define CONFIG__DEV(field) offsetof(struct config_device, field)
 
 /* clang-format off */
-static const struct config_key config__powergo_keys[] = {
-	{.name = "app_id", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED,
-	 .off = CONFIG__DEV(powergo.app_id), .check = config__check_hex8},
-	{.name = "device_id", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED,
-	 .off = CONFIG__DEV(powergo.device_id), .check = config__check_hex8},
-	{.name = "request_topic", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = CONFIG__DEV(powergo.request_topic), .check = config__check_topic},
-	{.name = "response_topic", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = CONFIG__DEV(powergo.response_topic), .check = config__check_topic},
-};
-/* clang-format on */
-
-/* clang-format off */
-static const struct config_key config__venus_keys[] = {
-	{.name = "type", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
-	 .off = CONFIG__DEV(venus.type), .check = config__check_level},
-	{.name = "id", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED,
-	 .off = CONFIG__DEV(venus.id), .check = config__check_mac},
-	{.name = "prefix", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = CONFIG__DEV(venus.prefix), .check = config__check_topic},
-};
-/* clang-format on */
-
-/* clang-format off */
-static const struct config_key config__solarman_keys[] = {
-	{.name = "host", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
-	 .off = CONFIG__DEV(solarman.host)},
-	{.name = "port", .kind = CONFIG_K_INT, .off = CONFIG__DEV(solarman.port), .min = 1,
-	 .max = 65535},
-	{.name = "serial", .kind = CONFIG_K_UINT32, .flags = CONFIG_F_REQUIRED,
-	 .off = CONFIG__DEV(solarman.serial), .min = 1, .max = UINT32_MAX},
-	{.name = "slave", .kind = CONFIG_K_INT, .off = CONFIG__DEV(solarman.slave), .min = 1,
-	 .max = 247},
-};
-/* clang-format on */
-
-/* clang-format off */
-static const struct config_key config__device_keys[] = {
+static const struct config_key config__device_common_keys[] = {
 	{.name = "name", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
 	 .off = CONFIG__DEV(name), .check = config__check_name},
 	{.name = "unit_id", .kind = CONFIG_K_INT, .flags = CONFIG_F_REQUIRED,
@@ -732,87 +748,153 @@ static const struct config_key config__device_keys[] = {
 	 .max = CONFIG_RETRIES_MAX},
 	{.name = "mqtt", .kind = CONFIG_K_GROUP, .off = CONFIG__DEV(mqtt), .sub = config__mqtt_keys,
 	 .nsub = CONFIG__N(config__mqtt_keys), .fn = config__mqtt_done},
-	/* The protocol blocks: keys are offsets into the device itself. */
-	{.name = "memory", .kind = CONFIG_K_GROUP},
-	{.name = "powergo", .kind = CONFIG_K_GROUP, .sub = config__powergo_keys,
-	 .nsub = CONFIG__N(config__powergo_keys)},
-	{.name = "venus", .kind = CONFIG_K_GROUP, .sub = config__venus_keys,
-	 .nsub = CONFIG__N(config__venus_keys)},
-	{.name = "solarman", .kind = CONFIG_K_GROUP, .sub = config__solarman_keys,
-	 .nsub = CONFIG__N(config__solarman_keys)},
 };
 /* clang-format on */
 
-/* Protocol blocks by name, and whether the protocol talks through MQTT. */
-/* clang-format off */
-static const struct {
-	const char *name;
-	enum config_proto proto;
-	int mqtt;
-} config__protos[] = {
-	{"memory", PROTO_MEMORY, 0},
-	{"powergo", PROTO_POWERGO, 1},
-	{"venus", PROTO_VENUS, 1},
-	{"solarman", PROTO_SOLARMAN, 0},
-};
-/* clang-format on */
-
-const char *config_proto_name(enum config_proto p)
+/* A protocol's block struct, with its defaults; *out NULL for a protocol
+ * whose block holds nothing. */
+static int config__block_new(const struct protocol *pr, void **out)
 {
-	for (size_t i = 0; i < CONFIG__N(config__protos); i++)
-		if (config__protos[i].proto == p)
-			return config__protos[i].name;
-	return "none";
+	void *pc = NULL;
+	int rc = 0;
+
+	if (pr->cfg_size && !(pc = calloc(1, pr->cfg_size)))
+		return MB_ENOMEM;
+	if (pr->cfg_init && (rc = pr->cfg_init(pc)) != 0) {
+		config_keys_free(pr->keys, pr->nkeys, pc);
+		free(pc);
+		return rc;
+	}
+	*out = pc;
+	return 0;
+}
+
+static void config__block_free(const struct protocol *pr, void *pc)
+{
+	if (pr && pc)
+		config_keys_free(pr->keys, pr->nkeys, pc);
+	free(pc);
+}
+
+/* A protocol block, e.g. `venus = { ... }`: checked with the protocol's own
+ * key table into its own struct. A second block is checked too (its errors
+ * come in file order) and then dropped: config__device_done refuses it. */
+static int config__block(struct config_parser *p, const config_setting_t *s, void *target)
+{
+	struct config_device *d = target;
+	const struct protocol *pr = protocol_find(config_setting_name(s));
+	char path[256];
+	void *pc;
+	int rc;
+
+	if (!pr)
+		return MB_EINVAL;
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+		return config_error(p, s, "%s must be a group { ... }, not %s",
+				    CONFIG__PATH(s, path), config_type_name(s));
+	if ((rc = config__block_new(pr, &pc)) != 0)
+		return rc;
+	rc = config_keys_parse(p, s, pr->keys, pr->nkeys, pc);
+	if (rc == 0 && !d->proto) {
+		d->proto = pr;
+		d->proto_cfg = pc;
+		return 0;
+	}
+	config__block_free(pr, pc);
+	return rc;
+}
+
+/* A block key is the same in two devices when neither has this protocol,
+ * or both have it with the same values. */
+static int config__block_same(const struct config_key *k, const void *a, const void *b, char *which,
+			      size_t len)
+{
+	const struct config_device *x = a, *y = b;
+	int mine = (x->proto && strcmp(x->proto->name, k->name) == 0) ||
+		   (y->proto && strcmp(y->proto->name, k->name) == 0);
+	char sub[256];
+
+	if (!mine)
+		return 1;
+	if (x->proto != y->proto) {
+		snprintf(which, len, "%s", k->name);
+		return 0;
+	}
+	if (!config_keys_same(x->proto->keys, x->proto->nkeys, x->proto_cfg, y->proto_cfg, sub,
+			      sizeof sub)) {
+		snprintf(which, len, "%s.%s", k->name, sub);
+		return 0;
+	}
+	return 1;
+}
+
+/* The device keys: the common ones, then one block per registered protocol
+ * (in registry order, which the "unknown key" message lists). Built once:
+ * the registry is fixed when the program is built. */
+static struct config_key config__device_keys[CONFIG__N(config__device_common_keys) + PROTOCOL_MAX];
+static size_t config__ndevice_keys;
+
+const struct config_key *config_device_keys(size_t *nkeys)
+{
+	if (!config__ndevice_keys) {
+		size_t n = CONFIG__N(config__device_common_keys);
+		memcpy(config__device_keys, config__device_common_keys,
+		       sizeof config__device_common_keys);
+		for (size_t i = 0; i < protocol_count() && i < PROTOCOL_MAX; i++)
+			config__device_keys[n++] = (struct config_key){
+			    .name = protocol_at(i)->name,
+			    .kind = CONFIG_K_CUSTOM,
+			    .fn = config__block,
+			    .same = config__block_same,
+			};
+		config__ndevice_keys = n;
+	}
+	*nkeys = config__ndevice_keys;
+	return config__device_keys;
+}
+
+const struct config_key *config_mqtt_keys(size_t *nkeys)
+{
+	*nkeys = CONFIG__N(config__mqtt_keys);
+	return config__mqtt_keys;
+}
+
+const struct config_key *config_defaults_keys(size_t *nkeys)
+{
+	*nkeys = CONFIG__N(config__defaults_keys);
+	return config__defaults_keys;
 }
 
 static int config__device_defaults(struct config_device *d)
 {
 	memset(d, 0, sizeof *d);
 	d->timeout = d->max_age = d->poll = d->min_interval = d->retries = -1;
-	d->solarman.port = 8899;
-	d->solarman.slave = 1;
 	return config__mqtt_defaults(&d->mqtt);
-}
-
-static void config__mqtt_free(struct config_mqtt *m)
-{
-	free(m->host);
-	free(m->username);
-	free(m->password);
-	free(m->client_id);
-	free(m->tls.ca_file);
-	free(m->tls.cert_file);
-	free(m->tls.key_file);
 }
 
 static void config__device_free(struct config_device *d)
 {
-	free(d->name);
-	free(d->map);
-	config__mqtt_free(&d->mqtt);
-	free(d->powergo.app_id);
-	free(d->powergo.device_id);
-	free(d->powergo.request_topic);
-	free(d->powergo.response_topic);
-	free(d->venus.type);
-	free(d->venus.id);
-	free(d->venus.prefix);
-	free(d->solarman.host);
+	size_t n;
+	const struct config_key *keys = config_device_keys(&n);
+
+	config_keys_free(keys, n, d);
+	config__block_free(d->proto, d->proto_cfg);
 }
 
 /* What the table cannot say about one device: one protocol block, MQTT only
- * where the protocol uses it, unique names and unit IDs. */
+ * where the protocol uses it, the protocol's own checks, unique names and
+ * unit IDs. */
 static int config__device_done(struct config_parser *p, const config_setting_t *s, struct config *c,
 			       size_t idx)
 {
 	struct config_device *d = &c->devices[idx];
 	const config_setting_t *block = NULL, *m;
-	char path[256];
-	int mqtt = 0;
+	char path[256], names[128];
+	int rc;
 
 	d->line = config_setting_source_line(s);
-	for (size_t i = 0; i < CONFIG__N(config__protos); i++) {
-		const config_setting_t *b = config_setting_get_member(s, config__protos[i].name);
+	for (size_t i = 0; i < protocol_count(); i++) {
+		const config_setting_t *b = config_setting_get_member(s, protocol_at(i)->name);
 		if (!b)
 			continue;
 		if (block) {
@@ -826,10 +908,9 @@ static int config__device_done(struct config_parser *p, const config_setting_t *
 					    config_setting_name(second));
 		}
 		block = b;
-		d->proto = config__protos[i].proto;
-		mqtt = config__protos[i].mqtt;
 	}
 
+	int mqtt = d->proto && (d->proto->flags & PROTOCOL_MQTT);
 	m = config_setting_get_member(s, "mqtt");
 	d->has_mqtt = m != NULL;
 	if (mqtt && !m)
@@ -841,25 +922,13 @@ static int config__device_done(struct config_parser *p, const config_setting_t *
 			return config_error(p, m,
 					    "%s.mqtt: a %s device does not use MQTT; remove it",
 					    CONFIG__PATH(s, path), config_setting_name(block));
-		return config_error(p, m,
-				    "%s.mqtt: only powergo and venus devices use MQTT; remove it",
-				    CONFIG__PATH(s, path));
+		return config_error(
+		    p, m, "%s.mqtt: only %s devices use MQTT; remove it", CONFIG__PATH(s, path),
+		    protocol_names(PROTOCOL_MQTT, ", ", " and ", names, sizeof names));
 	}
-	if (d->proto == PROTO_VENUS && !d->venus.prefix &&
-	    !(d->venus.prefix = strdup("hame_energy")))
-		return MB_ENOMEM;
-	/* The transport refuses to start when its topics do not fit ("device"
-	 * makes the longer of the two). */
-	char topic[CONFIG__VENUS_TOPIC_MAX];
-	if (d->proto == PROTO_VENUS && venus_topic(topic, sizeof topic, d->venus.prefix,
-						   d->venus.type, "device", d->venus.id) < 0) {
-		const config_setting_t *v = config_setting_get_member(block, "prefix");
-		return config_error(p, v ? v : block,
-				    "%s.venus: the topic %s/%s/device/%s/ctrl is longer than %d "
-				    "bytes; shorten prefix or type",
-				    CONFIG__PATH(s, path), d->venus.prefix, d->venus.type,
-				    d->venus.id, CONFIG__VENUS_TOPIC_MAX - 1);
-	}
+	if (d->proto && d->proto->cfg_done &&
+	    (rc = d->proto->cfg_done(p, block, d->proto_cfg)) != 0)
+		return rc;
 
 	for (size_t i = 0; i < idx; i++) {
 		const struct config_device *o = &c->devices[i];
@@ -881,6 +950,8 @@ static int config__device_done(struct config_parser *p, const config_setting_t *
 static int config__devices(struct config_parser *p, const config_setting_t *s, void *target)
 {
 	struct config *c = target;
+	const struct config_key *keys;
+	size_t nkeys;
 	char path[256];
 	int n;
 
@@ -893,6 +964,7 @@ static int config__devices(struct config_parser *p, const config_setting_t *s, v
 		return config_error(p, s, "%s is empty: configure at least one device", path);
 	if (!(c->devices = calloc((size_t)n, sizeof *c->devices)))
 		return MB_ENOMEM;
+	keys = config_device_keys(&nkeys);
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		struct config_device *d = &c->devices[i];
@@ -907,8 +979,7 @@ static int config__devices(struct config_parser *p, const config_setting_t *s, v
 			return config_error(p, e, "%s must be a group { name = ...; ... }, not %s",
 					    epath, config_type_name(e));
 		}
-		rc =
-		    config_keys_parse(p, e, config__device_keys, CONFIG__N(config__device_keys), d);
+		rc = config_keys_parse(p, e, keys, nkeys, d);
 		if (rc == 0)
 			rc = config__device_done(p, e, c, (size_t)i);
 		if (rc != 0)
@@ -1077,7 +1148,7 @@ void config_free(struct config *c)
 	free(c->modbus.allow);
 	config__free_strings(c->maps_path, c->nmaps_path);
 	free(c->user);
-	config__mqtt_free(&c->status.mqtt);
+	config_keys_free(config__mqtt_keys, CONFIG__N(config__mqtt_keys), &c->status.mqtt);
 	free(c->status.prefix);
 	for (size_t i = 0; i < c->ndevices; i++)
 		config__device_free(&c->devices[i]);

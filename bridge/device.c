@@ -15,6 +15,7 @@
 #include "map.h"
 #include "mb_error.h"
 #include "mbdef.h"
+#include "protocol.h"
 
 enum dtxn_kind { DTXN_CLIENT, DTXN_POLL };
 
@@ -1019,15 +1020,15 @@ static void device__init_defaults(struct device *dev)
 int device_create(uv_loop_t *loop, const struct config *conf, const struct config_device *cfg,
 		  const struct map *map, struct device **out, char *err, size_t errlen)
 {
-	const char *proto =
-	    cfg->proto != PROTO_NONE ? config_proto_name(cfg->proto) : map_protocol(map);
-	const struct transport_ops *ops = transport_find(proto);
-	if (!ops) {
-		snprintf(err, errlen, "%s:%d: device \"%s\": unknown protocol \"%s\"", conf->path,
-			 cfg->line, cfg->name, proto);
+	/* The device's protocol block, else its map's protocol (a virtual one:
+	 * the loader refuses any other without a block). */
+	const struct protocol *pr = cfg->proto ? cfg->proto : map_proto(map);
+	if (!pr || !pr->ops) {
+		snprintf(err, errlen, "%s:%d: device \"%s\": no protocol", conf->path, cfg->line,
+			 cfg->name);
 		return MB_EINVAL;
 	}
-	return device_create_ops(loop, conf, cfg, map, ops, out, err, errlen);
+	return device_create_ops(loop, conf, cfg, map, pr->ops, out, err, errlen);
 }
 
 int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct config_device *cfg,

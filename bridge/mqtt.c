@@ -49,6 +49,7 @@
  * freed in the close callbacks of its handles. */
 #include "mqtt.h"
 
+#include "backoff.h"
 #include "config.h"
 #include "log.h"
 #include "mb_error.h"
@@ -60,8 +61,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MQTT__BACKOFF_MIN 1000	    /* ms before the first reconnect */
-#define MQTT__BACKOFF_MAX 60000	    /* ms, the ceiling of the doubling */
 #define MQTT__MISC_MS 1000	    /* mosquitto_loop_misc period */
 #define MQTT__CONNECT_TIMEOUT 10000 /* ms from connect to CONNACK */
 #define MQTT__TLS_KICK_MS 10	    /* TLS handshake step period */
@@ -121,7 +120,8 @@ struct mqtt_link {
 	uv_poll_t *poll; /* one per socket: a new socket may reuse the fd number */
 	int poll_events;
 	uv_timer_t misc, retry, notify, tls_kick;
-	uint64_t backoff, connect_started;
+	struct backoff backoff; /* the wait before the next reconnect (include/backoff.h) */
+	uint64_t connect_started;
 	struct mqtt__sub *subs;
 	struct mqtt__pub *pubs;
 	int dispatching;	    /* > 0 while subscriber callbacks run */
@@ -430,8 +430,7 @@ static void mqtt__on_retry(uv_timer_t *t)
 static void mqtt__schedule_retry(struct mqtt_link *l)
 {
 	l->state = MQTT__WAITING;
-	uv_timer_start(&l->retry, mqtt__on_retry, l->backoff, 0);
-	l->backoff = l->backoff * 2 > MQTT__BACKOFF_MAX ? MQTT__BACKOFF_MAX : l->backoff * 2;
+	uv_timer_start(&l->retry, mqtt__on_retry, backoff_next(&l->backoff), 0);
 }
 
 /* An attempt failed (lookup, connect, CONNACK): the first failure since the
@@ -444,10 +443,10 @@ static void mqtt__failed(struct mqtt_link *l, const char *what, const char *why)
 		l->warned = 1;
 		log_warn("mqtt %s: %s (%s), retrying in %llu ms; further failures are logged at "
 			 "debug level",
-			 l->name, what, why, (unsigned long long)l->backoff);
+			 l->name, what, why, (unsigned long long)backoff_peek(&l->backoff));
 	} else {
 		log_debug("mqtt %s: %s (%s), attempt %d, retrying in %llu ms", l->name, what, why,
-			  l->fails, (unsigned long long)l->backoff);
+			  l->fails, (unsigned long long)backoff_peek(&l->backoff));
 	}
 	mqtt__schedule_retry(l);
 }
@@ -472,7 +471,7 @@ static void mqtt__lost(struct mqtt_link *l, const char *why)
 		uv_timer_start(&l->retry, mqtt__on_retry, 0, 0);
 	} else if (was_up) {
 		log_warn("mqtt %s: connection lost (%s), reconnecting in %llu ms", l->name, why,
-			 (unsigned long long)l->backoff);
+			 (unsigned long long)backoff_peek(&l->backoff));
 		l->warned = 1; /* the loss was the warning; failures to come back are debug */
 		mqtt__schedule_retry(l);
 	} else {
@@ -628,7 +627,7 @@ static void mqtt__cb_connect(struct mosquitto *mosq, void *obj, int rc)
 		return;
 	}
 	l->state = MQTT__UP;
-	l->backoff = MQTT__BACKOFF_MIN;
+	backoff_reset(&l->backoff);
 	uv_timer_stop(&l->tls_kick);
 	if (l->fails)
 		log_info("mqtt %s: connected (MQTT %s) after %d failed attempts", l->name,
@@ -790,7 +789,7 @@ struct mqtt_link *mqtt_link_get_will(uv_loop_t *loop, const struct config_mqtt *
 	l->port = port;
 	l->tls = tls;
 	l->keepalive = cfg->keepalive >= 5 ? cfg->keepalive : 60;
-	l->backoff = MQTT__BACKOFF_MIN;
+	backoff_init(&l->backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
 	l->host = strdup(host);
 	l->username = mqtt__strdup(cfg->username);
 	l->password = mqtt__strdup(cfg->password);

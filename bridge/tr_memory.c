@@ -5,6 +5,7 @@
 #include "transport.h"
 
 #include "mbdef.h"
+#include "protocol.h"
 
 static int tr_memory__open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
 			   const struct map *map, void **state, char *err, size_t errlen)
@@ -39,4 +40,13 @@ const struct transport_ops transport_memory = {
     .open = tr_memory__open,
     .start = tr_memory__start,
     .link_up = tr_memory__link_up,
+};
+
+/* The protocol (protocol.h): no block keys; a device without a block runs a
+ * memory map, and `memory = {}` runs a map of any protocol, simulating it. */
+const struct protocol protocol_memory = {
+    .name = "memory",
+    .text = "registers held in the daemon, initialised from the map's default values",
+    .flags = PROTOCOL_VIRTUAL,
+    .ops = &transport_memory,
 };

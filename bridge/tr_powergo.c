@@ -49,10 +49,19 @@
 #include "mbdef.h"
 #include "mqtt.h"
 #include "powergo.h"
+#include "protocol.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The device's `powergo` block (docs/user-guide.md), parsed by the config
+ * loader with tr_powergo__keys. */
+struct tr_powergo_cfg {
+	char *app_id, *device_id;	      /* 8 upper-case hex digits each */
+	char *request_topic, *response_topic; /* NULL = <device_id> / <app_id> */
+};
 
 /* Requests given up on whose answers may still come. A full table evicts
  * the ghost closest to its end (the one least likely to still answer). */
@@ -307,6 +316,7 @@ static void tr_powergo__on_state(void *ctx, int up)
 static int tr_powergo__open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
 			    const struct map *map, void **state, char *err, size_t errlen)
 {
+	const struct tr_powergo_cfg *pc = cfg->proto_cfg;
 	char app[9], devid[9], client[16];
 
 	struct tr_powergo *st = calloc(1, sizeof *st);
@@ -317,8 +327,8 @@ static int tr_powergo__open(struct device *dev, uv_loop_t *loop, const struct co
 	st->dev = dev;
 	st->map = map;
 	st->loop = loop;
-	if (powergo_parse_id(cfg->powergo.app_id, &st->app) != 0 ||
-	    powergo_parse_id(cfg->powergo.device_id, &st->device) != 0) {
+	if (!pc || powergo_parse_id(pc->app_id, &st->app) != 0 ||
+	    powergo_parse_id(pc->device_id, &st->device) != 0) {
 		snprintf(
 		    err, errlen,
 		    "line %d: device %s: powergo needs app_id and device_id, 8 hex digits each",
@@ -328,8 +338,8 @@ static int tr_powergo__open(struct device *dev, uv_loop_t *loop, const struct co
 	}
 	powergo_format_id(st->app, app);
 	powergo_format_id(st->device, devid);
-	st->req_topic = strdup(cfg->powergo.request_topic ? cfg->powergo.request_topic : devid);
-	st->resp_topic = strdup(cfg->powergo.response_topic ? cfg->powergo.response_topic : app);
+	st->req_topic = strdup(pc->request_topic ? pc->request_topic : devid);
+	st->resp_topic = strdup(pc->response_topic ? pc->response_topic : app);
 	st->qos = cfg->mqtt.qos >= 0 && cfg->mqtt.qos <= 2 ? cfg->mqtt.qos : 0;
 	snprintf(client, sizeof client, "APP%s", app);
 	const char *client_id = cfg->mqtt.client_id ? cfg->mqtt.client_id : client;
@@ -458,4 +468,41 @@ const struct transport_ops transport_powergo = {
     .abort = tr_powergo__abort,
     .link_up = tr_powergo__link_up,
     .close = tr_powergo__close,
+};
+
+/* ------------------------------------------------------------ protocol -- */
+
+static const char *tr_powergo__check_id(const char *v)
+{
+	if (strlen(v) != 8)
+		return "must be 8 upper-case hex digits";
+	for (; *v; v++)
+		if (!((*v >= '0' && *v <= '9') || (*v >= 'A' && *v <= 'F')))
+			return "must be 8 upper-case hex digits";
+	return NULL;
+}
+
+#define TR_POWERGO__CFG(field) offsetof(struct tr_powergo_cfg, field)
+
+/* clang-format off */
+static const struct config_key tr_powergo__keys[] = {
+	{.name = "app_id", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED,
+	 .off = TR_POWERGO__CFG(app_id), .check = tr_powergo__check_id},
+	{.name = "device_id", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED,
+	 .off = TR_POWERGO__CFG(device_id), .check = tr_powergo__check_id},
+	{.name = "request_topic", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = TR_POWERGO__CFG(request_topic), .check = config_check_topic},
+	{.name = "response_topic", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = TR_POWERGO__CFG(response_topic), .check = config_check_topic},
+};
+/* clang-format on */
+
+const struct protocol protocol_powergo = {
+    .name = "powergo",
+    .text = "PowerGo over MQTT: Modbus RTU requests in a 9-byte header",
+    .flags = PROTOCOL_MQTT | PROTOCOL_NATIVE,
+    .keys = tr_powergo__keys,
+    .nkeys = sizeof tr_powergo__keys / sizeof tr_powergo__keys[0],
+    .cfg_size = sizeof(struct tr_powergo_cfg),
+    .ops = &transport_powergo,
 };

@@ -1,10 +1,11 @@
 /* The `solarman` transport: Modbus RTU inside Solarman V5 frames, over one
  * persistent TCP connection per data logger (port 8899), driven by libuv.
  *
- * States: RESOLVING -> CONNECTING -> UP; on EOF, reset or error the socket
- * is closed (CLOSING) and a timer waits (WAITING) 1 s, doubling to 60 s while
- * attempts keep failing, before resolving again. The backoff returns to 1 s
- * once the logger has answered something on a connection.
+ * The connection is a TCP link (bridge/link_tcp.c, docs/design.md "Links"):
+ * it resolves, connects and, on EOF, reset or error, reconnects after the
+ * shared back-off (1 s, doubling to 60 s while attempts keep failing). The
+ * back-off returns to 1 s once the logger has answered something on a
+ * connection (link_tcp_healthy).
  *
  * One transaction is in flight at a time (the device model guarantees it); a
  * sequence byte numbers our requests (a fresh one per attempt, so a retry of
@@ -19,10 +20,11 @@
  * Bounds (docs/user-guide.md, "Solarman limits"): input goes through one
  * read chunk and the stream parser's fixed buffer (a frame that claims more
  * than V5_MAX_PAYLOAD is skipped as garbage and the parser resyncs on the
- * next start byte). Output: a time answer is sent only while nothing waits
- * in libuv's queue toward the logger and fewer than SOL_WRITES_MAX writes are
- * pending; otherwise it is dropped and counted. A request that would take
- * the queue over SOL_QUEUE_MAX bytes means the logger has stopped reading:
+ * next start byte). Output, bounded by the link: a time answer is sent only
+ * while nothing waits in libuv's queue toward the logger and fewer than
+ * SOL_WRITES_MAX writes are pending (LINK_TCP_REFUSE); otherwise it is
+ * dropped and counted. A request that would take the queue over
+ * SOL_QUEUE_MAX bytes means the logger has stopped reading (LINK_TCP_DROP):
  * the transaction fails (0B) and the link is dropped and reconnected. */
 #include "transport.h"
 
@@ -33,22 +35,19 @@
 
 #include "config.h"
 #include "device.h"
+#include "link_tcp.h"
 #include "log.h"
 #include "map.h"
 #include "mb_error.h"
 #include "mbdef.h"
+#include "protocol.h"
 #include "v5.h"
 
-#define SOL_BACKOFF_MIN 1000
-#define SOL_BACKOFF_MAX 60000
-#define SOL_READ_CHUNK 4096
 /* Bytes libuv may hold for the logger beyond what the kernel took: a dozen
  * requests. Over it, the logger is not reading and the link is dropped. */
 #define SOL_QUEUE_MAX 4096
 /* Writes whose callbacks are still due (each holds a malloc'd buffer). */
 #define SOL_WRITES_MAX 16
-
-enum sol_state { SOL_RESOLVING, SOL_CONNECTING, SOL_UP, SOL_CLOSING, SOL_WAITING };
 
 struct sol {
 	struct device *dev;
@@ -57,174 +56,39 @@ struct sol {
 	char port[12];
 	uint32_t serial;
 	uint8_t slave;
-	enum sol_state state;
-	int closing;   /* ops->close was called */
-	unsigned refs; /* handles and requests whose callbacks are still due */
-	uv_timer_t retry;
-	uv_getaddrinfo_t gai;
-	uv_connect_t connect;
-	uv_tcp_t tcp;
-	int tcp_open;		      /* tcp initialised and not yet closed */
-	struct addrinfo *ai, *ai_cur; /* resolved addresses, the one being tried */
-	const char *why;	      /* last connection failure, for the log */
-	int failed;	   /* the last attempt failed (rather than an up link dropping) */
-	unsigned fails;	   /* failed attempts in a row */
-	uint64_t up_since; /* loop time the link came up */
-	uint64_t backoff;
-	int answered; /* the logger said something valid on this connection */
+	struct link_tcp *link; /* the connection to the logger; freed by its close */
 	/* the transaction in flight */
 	struct txn *cur;
 	uint8_t seq; /* last sequence byte used */
 	uint8_t cur_fc;
-	unsigned writes; /* uv_writes whose callbacks are still due */
 	/* the last logger error reported, so that it is logged once */
 	uint8_t logger_error;
 	struct v5_stream stream;
 	uint8_t rx[V5_MAX_FRAME];
-	uint8_t chunk[SOL_READ_CHUNK];
 };
 
-/* A write in progress: libuv needs the bytes until its callback. */
-struct sol_write {
-	uv_write_t req;
-	struct sol *s;
-	size_t len;
-	uint8_t data[];
-};
-
-static void sol__resolve(struct sol *s);
-static void sol__drop_link(struct sol *s, const char *why);
-
-static void sol__unref(struct sol *s)
+/* The link is freed (tr_solarman__close): so is the transport. */
+static void sol__free(void *ctx)
 {
-	if (--s->refs == 0 && s->closing) {
-		uv_freeaddrinfo(s->ai);
-		free(s->host);
-		free(s);
-	}
+	struct sol *s = ctx;
+	free(s->host);
+	free(s);
 }
 
-static void sol__on_timer_closed(uv_handle_t *h)
+/* The link came up or went down. */
+static void sol__on_state(void *ctx, int up)
 {
-	sol__unref(h->data);
-}
-
-static void sol__on_retry(uv_timer_t *t)
-{
-	struct sol *s = t->data;
-	if (!s->closing && s->state == SOL_WAITING)
-		sol__resolve(s);
-}
-
-/* Wait, then try again; the wait doubles while attempts keep failing. The
- * first failed attempt of a series is a warning, the rest are debug. */
-static void sol__schedule_retry(struct sol *s)
-{
-	uv_freeaddrinfo(s->ai);
-	s->ai = s->ai_cur = NULL;
-	s->state = SOL_WAITING;
-	uint64_t wait = s->backoff;
-	const char *why = s->why ? s->why : "?";
-	if (s->failed && ++s->fails == 1)
-		log_warn("%s: cannot reach logger %s:%s (%s); retrying, at least every %d s",
-			 device_name(s->dev), s->host, s->port, why, SOL_BACKOFF_MAX / 1000);
-	else
-		log_debug("%s: logger %s:%s: %s; next attempt in %llu ms", device_name(s->dev),
-			  s->host, s->port, why, (unsigned long long)wait);
-	s->failed = 0;
-	s->backoff = s->backoff * 2 > SOL_BACKOFF_MAX ? SOL_BACKOFF_MAX : s->backoff * 2;
-	uv_timer_start(&s->retry, sol__on_retry, wait, 0);
-}
-
-static void sol__connect_next(struct sol *s);
-
-static void sol__on_tcp_closed(uv_handle_t *h)
-{
-	struct sol *s = h->data;
-	s->tcp_open = 0;
-	if (!s->closing) {
-		if (s->ai_cur)
-			sol__connect_next(s); /* the next address of the host */
-		else
-			sol__schedule_retry(s);
-	}
-	sol__unref(s);
-}
-
-/* Close the socket (if any) and go on with the next address or the retry
- * timer. */
-static void sol__close_tcp(struct sol *s)
-{
-	s->state = SOL_CLOSING;
-	if (s->tcp_open && !uv_is_closing((uv_handle_t *)&s->tcp))
-		uv_close((uv_handle_t *)&s->tcp, sol__on_tcp_closed);
-	else if (!s->tcp_open && !s->closing)
-		sol__schedule_retry(s);
-}
-
-/* A connection attempt to s->ai_cur failed: try the host's next address. */
-static void sol__connect_failed(struct sol *s, const char *why)
-{
-	log_debug("%s: logger %s:%s: %s", device_name(s->dev), s->host, s->port, why);
-	s->why = why;
-	s->failed = 1;
-	s->ai_cur = s->ai_cur ? s->ai_cur->ai_next : NULL;
-	sol__close_tcp(s);
-}
-
-static void sol__drop_link(struct sol *s, const char *why)
-{
-	log_warn("%s: logger %s:%s connection lost (%s)", device_name(s->dev), s->host, s->port,
-		 why);
-	s->why = why;
-	/* A connection that worked (an answer, or up for a while before an idle
-	 * close) starts the backoff afresh; one that dies at once does not. */
-	if (s->answered || uv_now(s->loop) - s->up_since >= 10000)
-		s->backoff = SOL_BACKOFF_MIN;
-	s->answered = 0;
-	sol__close_tcp(s);
+	struct sol *s = ctx;
 	v5_stream_reset(&s->stream);
+	if (up) {
+		log_info("%s: connected to logger %s (serial %u, slave %u)", device_name(s->dev),
+			 link_tcp_peer(s->link), (unsigned)s->serial, s->slave);
+		device_link_changed(s->dev, 1);
+		return;
+	}
 	/* The device aborts what is in flight (ops->abort) and answers 0A. */
 	device_link_changed(s->dev, 0);
 	s->cur = NULL;
-}
-
-static void sol__on_write(uv_write_t *req, int status)
-{
-	struct sol_write *w = (struct sol_write *)req;
-	struct sol *s = w->s;
-	free(w);
-	s->writes--;
-	if (status < 0 && status != UV_ECANCELED && !s->closing && s->state == SOL_UP)
-		sol__drop_link(s, uv_strerror(status));
-	sol__unref(s);
-}
-
-static int sol__send(struct sol *s, const uint8_t *data, size_t len)
-{
-	if (s->state != SOL_UP)
-		return MB_ELINK;
-	struct sol_write *w = malloc(sizeof *w + len);
-	if (!w)
-		return MB_ENOMEM;
-	w->s = s;
-	w->len = len;
-	memcpy(w->data, data, len);
-	uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
-	int rc = uv_write(&w->req, (uv_stream_t *)&s->tcp, &b, 1, sol__on_write);
-	if (rc < 0) {
-		free(w);
-		return MB_EIO;
-	}
-	s->refs++;
-	s->writes++;
-	return 0;
-}
-
-/* Bytes waiting in libuv for the logger (the kernel's buffer is full). */
-static size_t sol__queued(struct sol *s)
-{
-	return s->tcp_open ? uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) : 0;
 }
 
 /* Finish the transaction in flight; the device may start the next one from
@@ -305,7 +169,7 @@ static void sol__answer(struct sol *s, const struct v5_frame *f)
 		sol__drop(s, "an answer to another request", rc);
 		return;
 	}
-	s->answered = 1;
+	link_tcp_healthy(s->link);
 	if (a.logger_error) {
 		sol__logger_error(s, a.logger_error);
 		return;
@@ -348,44 +212,28 @@ static void sol__frame(struct sol *s, const struct v5_frame *f)
 		int n = v5_encode_time_answer(out, sizeof out, f, (uint32_t)time(NULL));
 		log_debug("%s: logger frame %02x %02x, answering with the time",
 			  device_name(s->dev), f->control & 0xFF, f->control >> 8);
-		s->answered = 1;
+		link_tcp_healthy(s->link);
 		/* A logger that floods us and does not read our answers must not
 		 * make them pile up: answer only while nothing waits. */
 		if (n <= 0)
 			return;
-		if (s->writes >= SOL_WRITES_MAX || sol__queued(s) > 0 ||
-		    sol__send(s, out, (size_t)n) < 0)
+		if (link_tcp_write(s->link, out, (size_t)n, LINK_TCP_REFUSE) < 0)
 			sol__drop(s, "a time answer the logger is not reading", MB_EBUSY);
 		return;
 	}
 	sol__drop(s, "a frame with an unexpected control code", MB_EPROTO);
 }
 
-static void sol__on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+/* Bytes from the logger (at most one read chunk of the link). */
+static void sol__on_data(void *ctx, const uint8_t *data, size_t len)
 {
-	struct sol *s = h->data;
-	(void)hint;
-	/* One read is processed completely before the next, so one buffer does. */
-	*buf = uv_buf_init((char *)s->chunk, sizeof s->chunk);
-}
-
-static void sol__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
-{
-	struct sol *s = st->data;
-	(void)buf;
-	if (nread == 0)
-		return;
-	if (nread < 0) {
-		sol__drop_link(s,
-			       nread == UV_EOF ? "closed by the logger" : uv_strerror((int)nread));
-		return;
-	}
+	struct sol *s = ctx;
 	size_t off = 0;
 	uint64_t frames0 = s->stream.dropped_frames, bytes0 = s->stream.dropped_bytes;
-	while (off < (size_t)nread && s->state == SOL_UP) {
+	while (off < len && link_tcp_is_up(s->link)) {
 		struct v5_frame f;
-		off += v5_stream_feed(&s->stream, s->chunk + off, (size_t)nread - off);
-		while (s->state == SOL_UP && v5_stream_next(&s->stream, &f) == 1)
+		off += v5_stream_feed(&s->stream, data + off, len - off);
+		while (link_tcp_is_up(s->link) && v5_stream_next(&s->stream, &f) == 1)
 			sol__frame(s, &f);
 	}
 	/* Count each damaged frame, and each run of garbage once. */
@@ -395,128 +243,55 @@ static void sol__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		sol__drop(s, "bytes that are no V5 frame", MB_EPARSE);
 }
 
-static void sol__on_connect(uv_connect_t *req, int status)
+/* The link's options for s: the limits of "Solarman limits" in
+ * docs/user-guide.md; the back-off and timeouts are the links' defaults. */
+static void sol__link_opts(struct sol *s, struct link_tcp_opts *o)
 {
-	struct sol *s = req->data;
-	if (s->closing || s->state != SOL_CONNECTING) {
-		sol__unref(s);
-		return;
-	}
-	if (status == 0)
-		status = uv_read_start((uv_stream_t *)&s->tcp, sol__on_alloc, sol__on_read);
-	if (status < 0) {
-		sol__unref(s);
-		sol__connect_failed(s, uv_strerror(status));
-		return;
-	}
-	uv_freeaddrinfo(s->ai);
-	s->ai = s->ai_cur = NULL;
-	s->state = SOL_UP;
-	s->fails = 0;
-	s->up_since = uv_now(s->loop);
-	v5_stream_reset(&s->stream);
-	uv_tcp_nodelay(&s->tcp, 1);
-	uv_tcp_keepalive(&s->tcp, 1, 60);
-	log_info("%s: connected to logger %s:%s (serial %u, slave %u)", device_name(s->dev),
-		 s->host, s->port, (unsigned)s->serial, s->slave);
-	device_link_changed(s->dev, 1);
-	sol__unref(s);
-}
-
-/* Connect to s->ai_cur. */
-static void sol__connect_next(struct sol *s)
-{
-	int rc = uv_tcp_init(s->loop, &s->tcp);
-	if (rc < 0) {
-		s->why = uv_strerror(rc);
-		s->failed = 1;
-		s->ai_cur = NULL;
-		sol__schedule_retry(s);
-		return;
-	}
-	s->tcp.data = s;
-	s->tcp_open = 1;
-	s->refs++;
-	s->state = SOL_CONNECTING;
-	s->connect.data = s;
-	rc = uv_tcp_connect(&s->connect, &s->tcp, s->ai_cur->ai_addr, sol__on_connect);
-	if (rc < 0) {
-		sol__connect_failed(s, uv_strerror(rc));
-		return;
-	}
-	s->refs++;
-}
-
-static void sol__on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-	struct sol *s = req->data;
-	if (s->closing) {
-		uv_freeaddrinfo(res);
-		sol__unref(s);
-		return;
-	}
-	sol__unref(s); /* frees only once closing: s lives on */
-	if (status < 0 || !res) {
-		uv_freeaddrinfo(res);
-		s->why = status < 0 ? uv_strerror(status) : "no address";
-		s->failed = 1;
-		sol__schedule_retry(s);
-		return;
-	}
-	s->ai = s->ai_cur = res;
-	sol__connect_next(s);
-}
-
-static void sol__resolve(struct sol *s)
-{
-	struct addrinfo hints;
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	s->state = SOL_RESOLVING;
-	s->gai.data = s;
-	int rc = uv_getaddrinfo(s->loop, &s->gai, sol__on_resolved, s->host, s->port, &hints);
-	if (rc < 0) {
-		s->why = uv_strerror(rc);
-		s->failed = 1;
-		sol__schedule_retry(s);
-		return;
-	}
-	s->refs++;
+	memset(o, 0, sizeof *o);
+	o->host = s->host;
+	o->port = atoi(s->port);
+	o->owner = device_name(s->dev);
+	o->what = "logger";
+	o->queue_max = SOL_QUEUE_MAX;
+	o->writes_max = SOL_WRITES_MAX;
+	o->on_read = sol__on_data;
+	o->on_state = sol__on_state;
+	o->ctx = s;
 }
 
 /* ------------------------------------------------------------------ ops -- */
+
+/* The device's `solarman` block (docs/user-guide.md), parsed and checked by
+ * the config loader with sol__keys (at the end of this file). */
+struct sol_cfg {
+	char *host;
+	int port;	 /* default 8899 */
+	uint32_t serial; /* logger serial */
+	int slave;	 /* RTU slave address, default 1 */
+};
 
 /* The transport's state for cfg, not yet connecting; NULL after an error. */
 static struct sol *sol__new(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
 			    char *err, size_t errlen)
 {
-	if (!cfg->solarman.host || !*cfg->solarman.host) {
-		snprintf(err, errlen, "device %s (line %d): solarman.host is required", cfg->name,
+	const struct sol_cfg *sc = cfg->proto_cfg;
+	if (!sc || !sc->host) {
+		snprintf(err, errlen, "device %s (line %d): no solarman block", cfg->name,
 			 cfg->line);
 		return NULL;
 	}
-	if (cfg->solarman.slave < 1 || cfg->solarman.slave > 247) {
-		snprintf(err, errlen, "device %s (line %d): solarman.slave must be 1..247",
-			 cfg->name, cfg->line);
-		return NULL;
-	}
 	struct sol *s = calloc(1, sizeof *s);
-	if (!s || !(s->host = strdup(cfg->solarman.host))) {
+	if (!s || !(s->host = strdup(sc->host))) {
 		free(s);
 		snprintf(err, errlen, "device %s: out of memory", cfg->name);
 		return NULL;
 	}
 	s->dev = dev;
 	s->loop = loop;
-	snprintf(s->port, sizeof s->port, "%d", cfg->solarman.port > 0 ? cfg->solarman.port : 8899);
-	s->serial = cfg->solarman.serial;
-	s->slave = (uint8_t)cfg->solarman.slave;
-	s->backoff = SOL_BACKOFF_MIN;
+	snprintf(s->port, sizeof s->port, "%d", sc->port);
+	s->serial = sc->serial;
+	s->slave = (uint8_t)sc->slave;
 	v5_stream_init(&s->stream, s->rx, sizeof s->rx);
-	uv_timer_init(loop, &s->retry);
-	s->retry.data = s;
-	s->refs = 1; /* the timer */
 	return s;
 }
 
@@ -527,17 +302,24 @@ static int tr_solarman__open(struct device *dev, uv_loop_t *loop, const struct c
 	struct sol *s = sol__new(dev, loop, cfg, err, errlen);
 	if (!s)
 		return MB_EINVAL;
-	sol__resolve(s);
+	struct link_tcp_opts o;
+	sol__link_opts(s, &o);
+	if (!(s->link = link_tcp_open(loop, &o))) {
+		snprintf(err, errlen, "device %s: out of memory", device_name(dev));
+		sol__free(s);
+		return MB_ENOMEM;
+	}
 	*state = s;
 	return 0;
 }
 
 /* Test hooks for tests/fuzz/fuzz_tr_solarman.c, which declares them itself:
  * they are no part of the transport interface. open_fd opens the transport on
- * fd, a connected stream socket, instead of resolving and connecting (the
- * link is up at once: call device_link_changed(dev, 1) after creating the
- * device); input hands it bytes as if read from the logger (len 0: the
- * logger closed the connection); current is the transaction in flight. */
+ * fd, a connected stream socket, instead of resolving and connecting (a link
+ * from link_tcp_open_fd, up at once: call device_link_changed(dev, 1) after
+ * creating the device; it does not reconnect); input hands it bytes as if
+ * read from the logger (len 0: the logger closed the connection); current is
+ * the transaction in flight. */
 int tr_solarman_test_open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
 			  int fd, void **state, char *err, size_t errlen);
 void tr_solarman_test_input(void *state, const uint8_t *data, size_t len);
@@ -549,30 +331,29 @@ int tr_solarman_test_open(struct device *dev, uv_loop_t *loop, const struct conf
 	struct sol *s = sol__new(dev, loop, cfg, err, errlen);
 	if (!s)
 		return MB_EINVAL;
+	struct link_tcp_opts o;
+	sol__link_opts(s, &o);
+	if (!(s->link = link_tcp_open_fd(loop, &o, fd))) {
+		sol__free(s);
+		return MB_EIO;
+	}
 	*state = s;
-	if (uv_tcp_init(loop, &s->tcp) < 0)
-		return MB_EIO;
-	s->tcp.data = s;
-	s->tcp_open = 1;
-	s->refs++;
-	if (uv_tcp_open(&s->tcp, (uv_os_sock_t)fd) < 0)
-		return MB_EIO;
-	s->state = SOL_UP;
-	s->up_since = uv_now(loop);
 	return 0;
 }
 
 void tr_solarman_test_input(void *state, const uint8_t *data, size_t len)
 {
 	struct sol *s = state;
-	while (s->state == SOL_UP) {
-		size_t n = len < sizeof s->chunk ? len : sizeof s->chunk;
-		if (n)
-			memcpy(s->chunk, data, n);
-		sol__on_read((uv_stream_t *)&s->tcp, n ? (ssize_t)n : UV_EOF, NULL);
-		if (n == 0 || (len -= n) == 0)
-			break;
+	if (len == 0) {
+		link_tcp_drop(s->link, "closed by the logger");
+		return;
+	}
+	/* In read-sized pieces, as the link delivers them. */
+	while (len > 0 && link_tcp_is_up(s->link)) {
+		size_t n = len < LINK_TCP_READ_CHUNK ? len : LINK_TCP_READ_CHUNK;
+		sol__on_data(s, data, n);
 		data += n;
+		len -= n;
 	}
 }
 
@@ -586,7 +367,7 @@ static int tr_solarman__start(void *state, struct txn *t)
 	struct sol *s = state;
 	uint8_t rtu[V5_RTU_MAX], frame[V5_OVERHEAD + V5_REQ_PREFIX + V5_RTU_MAX];
 	int n;
-	if (s->state != SOL_UP)
+	if (!link_tcp_is_up(s->link))
 		return MB_EXC_GATEWAY_PATH;
 	if (t->op == TXN_READ) {
 		s->cur_fc = t->table == MAP_INPUT ? MB_FC_READ_INPUT : MB_FC_READ_HOLDING;
@@ -606,16 +387,13 @@ static int tr_solarman__start(void *state, struct txn *t)
 	n = v5_encode_request(frame, sizeof frame, s->serial, s->seq, rtu, (size_t)n);
 	if (n < 0)
 		return MB_EXC_ILLEGAL_VALUE;
-	/* Only the bytes libuv could not hand to the kernel tell a logger that
-	 * does not read: write callbacks still due are normal within one loop
-	 * iteration (a burst of time answers just before). */
-	if (sol__queued(s) + (size_t)n > SOL_QUEUE_MAX) {
-		/* Our earlier requests have not left in all that time: the
-		 * logger stopped reading. A new connection is the only cure. */
-		sol__drop_link(s, "the logger does not read our requests");
+	/* Over SOL_QUEUE_MAX, our earlier requests have not left in all that
+	 * time: the logger stopped reading, and the link drops the connection
+	 * (a new one is the only cure). */
+	int rc = link_tcp_write(s->link, frame, (size_t)n, LINK_TCP_DROP);
+	if (rc == MB_EBUSY)
 		return MB_EXC_GATEWAY_TARGET;
-	}
-	if (sol__send(s, frame, (size_t)n) < 0)
+	if (rc < 0)
 		return MB_EXC_GATEWAY_PATH;
 	s->cur = t;
 	return 0;
@@ -635,20 +413,16 @@ static void tr_solarman__abort(void *state, struct txn *t)
 static int tr_solarman__link_up(void *state)
 {
 	const struct sol *s = state;
-	return s->state == SOL_UP;
+	return link_tcp_is_up(s->link);
 }
 
 static void tr_solarman__close(void *state)
 {
 	struct sol *s = state;
-	s->closing = 1;
 	s->cur = NULL;
-	uv_timer_stop(&s->retry);
-	uv_close((uv_handle_t *)&s->retry, sol__on_timer_closed);
-	if (s->state == SOL_RESOLVING)
-		uv_cancel((uv_req_t *)&s->gai); /* its callback still comes: refs */
-	if (s->tcp_open && !uv_is_closing((uv_handle_t *)&s->tcp))
-		uv_close((uv_handle_t *)&s->tcp, sol__on_tcp_closed);
+	/* s is freed once the link's handles are closed (sol__free): a link
+	 * callback on the stack may still read it. */
+	link_tcp_close(s->link, sol__free);
 }
 
 const struct transport_ops transport_solarman = {
@@ -660,4 +434,38 @@ const struct transport_ops transport_solarman = {
     .abort = tr_solarman__abort,
     .link_up = tr_solarman__link_up,
     .close = tr_solarman__close,
+};
+
+/* ------------------------------------------------------------- protocol -- */
+
+static int sol__cfg_init(void *cfg)
+{
+	struct sol_cfg *sc = cfg;
+	sc->port = 8899;
+	sc->slave = 1;
+	return 0;
+}
+
+#define SOL__CFG(field) offsetof(struct sol_cfg, field)
+
+/* clang-format off */
+static const struct config_key sol__keys[] = {
+	{.name = "host", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
+	 .off = SOL__CFG(host)},
+	{.name = "port", .kind = CONFIG_K_INT, .off = SOL__CFG(port), .min = 1, .max = 65535},
+	{.name = "serial", .kind = CONFIG_K_UINT32, .flags = CONFIG_F_REQUIRED,
+	 .off = SOL__CFG(serial), .min = 1, .max = UINT32_MAX},
+	{.name = "slave", .kind = CONFIG_K_INT, .off = SOL__CFG(slave), .min = 1, .max = 247},
+};
+/* clang-format on */
+
+const struct protocol protocol_solarman = {
+    .name = "solarman",
+    .text = "Modbus RTU through a Solarman V5 data logger (TCP port 8899)",
+    .flags = PROTOCOL_NATIVE,
+    .keys = sol__keys,
+    .nkeys = sizeof sol__keys / sizeof sol__keys[0],
+    .cfg_size = sizeof(struct sol_cfg),
+    .cfg_init = sol__cfg_init,
+    .ops = &transport_solarman,
 };

@@ -11,6 +11,8 @@
  * a late ret= is kept from acknowledging another write. */
 #include "transport.h"
 
+#include <libconfig.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@
 #include "mb_error.h"
 #include "mbdef.h"
 #include "mqtt.h"
+#include "protocol.h"
 #include "venus.h"
 
 #define TR_VENUS_TOPIC_MAX 256
@@ -40,6 +43,14 @@
  * lasts at most its timeout, so a ghost life of two timeouts leaves at most
  * three alive; a full table degrades to "every ret= is suspect". */
 #define TR_VENUS_GHOSTS 8
+
+/* The device's `venus` block (docs/user-guide.md), parsed by the config
+ * loader with tr_venus__keys. */
+struct tr_venus_cfg {
+	char *type;   /* e.g. "HMG-50" */
+	char *id;     /* Bluetooth MAC, 12 lower-case hex digits */
+	char *prefix; /* default "hame_energy" */
+};
 
 enum tr_venus_wait {
 	TR_VENUS_IDLE,
@@ -600,81 +611,20 @@ static void tr_venus__close(void *state)
 	free(v);
 }
 
-/* Check the map at start, so that a bad template refuses to start rather
- * than fail the first write. */
-static int tr_venus__check_map(const struct map *map, char *err, size_t errlen)
-{
-	const char *path = map_path(map) ? map_path(map) : map_name(map);
-	for (size_t i = 0; i < map_nregs(map); i++) {
-		const struct map_register *r = map_reg(map, i);
-		if ((r->access & MAP_R) && !r->key) {
-			snprintf(err, errlen, "%s:%d: register %s: venus registers need a `key`",
-				 path, r->line, r->name);
-			return MB_EINVAL;
-		}
-		if (r->write) {
-			int max = venus_template_max_index(r->write);
-			if (max != 0) {
-				snprintf(err, errlen,
-					 "%s:%d: register %s: write template \"%s\" must use "
-					 "{value} (or {0}) and nothing else",
-					 path, r->line, r->name, r->write);
-				return MB_EINVAL;
-			}
-		}
-	}
-	for (size_t i = 0; i < map_ncommands(map); i++) {
-		const struct map_command *c = map_command(map, i);
-		size_t nregs = 0;
-		uint32_t a = c->address, end = (uint32_t)c->address + c->count;
-		while (a < end) {
-			const struct map_register *r = map_find(map, MAP_HOLDING, (uint16_t)a);
-			if (!r || r->address != a || a + r->count > end || r->type == MAP_STRING) {
-				snprintf(err, errlen,
-					 "%s:%d: command %s: address %u is not the start of a "
-					 "numeric register inside the command",
-					 path, c->line, c->name, (unsigned)a);
-				return MB_EINVAL;
-			}
-			nregs++;
-			a += r->count;
-		}
-		int max = venus_template_max_index(c->template);
-		if (max < 0 || (size_t)max >= nregs || nregs > TR_VENUS_ARGS_MAX) {
-			snprintf(err, errlen,
-				 "%s:%d: command %s: template \"%s\" uses placeholders beyond its "
-				 "%zu registers ({n} counts registers, not words)",
-				 path, c->line, c->name, c->template ? c->template : "", nregs);
-			return MB_EINVAL;
-		}
-	}
-	return 0;
-}
-
+/* The block and the map were checked when they were loaded
+ * (tr_venus__keys, tr_venus__cfg_done and the map rules below), by the
+ * same code for --check, start and a reload. */
 static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
 			  const struct map *map, void **state, char *err, size_t errlen)
 {
-	const char *prefix =
-	    cfg->venus.prefix && *cfg->venus.prefix ? cfg->venus.prefix : "hame_energy";
-	if (!cfg->venus.type || !venus_topic_level_valid(cfg->venus.type)) {
-		snprintf(err, errlen,
-			 "line %d: device \"%s\": venus.type must be one topic level "
-			 "such as \"HMG-50\"",
-			 cfg->line, cfg->name);
-		return MB_EINVAL;
-	}
-	/* venus.id was checked (venus_id_valid) when the config was loaded. */
-	if (strchr(prefix, '+') || strchr(prefix, '#')) {
-		snprintf(err, errlen,
-			 "line %d: device \"%s\": venus.prefix must not hold MQTT "
-			 "wildcards",
-			 cfg->line, cfg->name);
-		return MB_EINVAL;
-	}
-	int rc = tr_venus__check_map(map, err, errlen);
-	if (rc)
-		return rc;
+	const struct tr_venus_cfg *vc = cfg->proto_cfg;
+	int rc;
 
+	if (!vc || !vc->type || !vc->id || !vc->prefix) {
+		snprintf(err, errlen, "line %d: device \"%s\": no venus block", cfg->line,
+			 cfg->name);
+		return MB_EINVAL;
+	}
 	struct tr_venus *v = calloc(1, sizeof *v);
 	if (!v)
 		return MB_ENOMEM;
@@ -683,10 +633,10 @@ static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct conf
 	v->map = map;
 	v->qos = cfg->mqtt.qos;
 	v->cmd_cd = -1;
-	if (venus_topic(v->cmd_topic, sizeof v->cmd_topic, prefix, cfg->venus.type, "App",
-			cfg->venus.id) < 0 ||
-	    venus_topic(v->reply_topic, sizeof v->reply_topic, prefix, cfg->venus.type, "device",
-			cfg->venus.id) < 0) {
+	if (venus_topic(v->cmd_topic, sizeof v->cmd_topic, vc->prefix, vc->type, "App", vc->id) <
+		0 ||
+	    venus_topic(v->reply_topic, sizeof v->reply_topic, vc->prefix, vc->type, "device",
+			vc->id) < 0) {
 		snprintf(err, errlen, "line %d: device \"%s\": venus topic too long", cfg->line,
 			 cfg->name);
 		free(v);
@@ -718,8 +668,7 @@ static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct conf
 		free(v);
 		return rc;
 	}
-	log_info("%s: venus %s/%s, commands to %s", cfg->name, cfg->venus.type, cfg->venus.id,
-		 v->cmd_topic);
+	log_info("%s: venus %s/%s, commands to %s", cfg->name, vc->type, vc->id, v->cmd_topic);
 	/* A link shared with a device opened earlier may already be up. */
 	if (mqtt_link_is_up(v->link))
 		device_link_changed(dev, 1);
@@ -735,4 +684,147 @@ const struct transport_ops transport_venus = {
     .abort = tr_venus__abort,
     .link_up = tr_venus__link_up,
     .close = tr_venus__close,
+};
+
+/* ------------------------------------------------------------ protocol -- */
+
+/* The codec's own rules, so that the config and the transport cannot
+ * disagree. */
+static const char *tr_venus__check_id(const char *v)
+{
+	return venus_id_valid(v) ? NULL : "must be the Bluetooth MAC: 12 lower-case hex digits";
+}
+
+static const char *tr_venus__check_level(const char *v)
+{
+	if (!venus_topic_level_valid(v))
+		return "must be one topic level: at most 64 characters, without /, +, # or "
+		       "control characters";
+	return config_check_utf8(v);
+}
+
+static int tr_venus__cfg_init(void *cfg)
+{
+	struct tr_venus_cfg *vc = cfg;
+	return (vc->prefix = strdup("hame_energy")) ? 0 : MB_ENOMEM;
+}
+
+/* The transport refuses to start when its topics do not fit ("device" makes
+ * the longer of the two): say so here, at the line. */
+static int tr_venus__cfg_done(struct config_parser *p, const config_setting_t *block, void *cfg)
+{
+	const struct tr_venus_cfg *vc = cfg;
+	char topic[TR_VENUS_TOPIC_MAX], path[256];
+
+	if (venus_topic(topic, sizeof topic, vc->prefix, vc->type, "device", vc->id) >= 0)
+		return 0;
+	const config_setting_t *x = config_setting_get_member(block, "prefix");
+	return config_error(p, x ? x : block,
+			    "%s: the topic %s/%s/device/%s/ctrl is longer than %d bytes; shorten "
+			    "prefix or type",
+			    config_key_path(block, path, sizeof path), vc->prefix, vc->type, vc->id,
+			    TR_VENUS_TOPIC_MAX - 1);
+}
+
+#define TR_VENUS__CFG(field) offsetof(struct tr_venus_cfg, field)
+
+/* clang-format off */
+static const struct config_key tr_venus__keys[] = {
+	{.name = "type", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
+	 .off = TR_VENUS__CFG(type), .check = tr_venus__check_level},
+	{.name = "id", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED,
+	 .off = TR_VENUS__CFG(id), .check = tr_venus__check_id},
+	{.name = "prefix", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = TR_VENUS__CFG(prefix), .check = config_check_topic},
+};
+/* clang-format on */
+
+/* A register's write template: the codec reads every brace as a
+ * placeholder, and a register has one value. */
+static int tr_venus__map_register(struct config_parser *p, const config_setting_t *s,
+				  struct map_register *r)
+{
+	char path[64];
+
+	if (!r->write || venus_template_max_index(r->write) == 0)
+		return 0;
+	return config_error(p, config_setting_get_member(s, "write"),
+			    "%s.write must use {value} and no other placeholder or brace, not "
+			    "\"%s\"",
+			    config_key_path(s, path, sizeof path), r->write);
+}
+
+/* A command's template: every brace is a placeholder, and a command without
+ * one would write the same text whatever the client sends. */
+static int tr_venus__map_command(struct config_parser *p, const config_setting_t *s,
+				 const struct map_command *c)
+{
+	char path[64];
+	int max = venus_template_max_index(c->template);
+
+	if (max == MB_EPARSE)
+		return config_error(p, s,
+				    "%s \"%s\": a brace must start a placeholder {0}..{%u} (or "
+				    "{value})",
+				    config_key_path(s, path, sizeof path), c->template,
+				    c->count - 1u);
+	if (max < 0)
+		return config_error(p, s,
+				    "%s \"%s\" has no placeholder: {0} stands for the command's "
+				    "first register",
+				    config_key_path(s, path, sizeof path), c->template);
+	return 0;
+}
+
+/* Commands as the transport renders them: numbers only, and placeholders
+ * count registers, not words (a 32-bit register is one), at most
+ * TR_VENUS_ARGS_MAX of them. */
+static void tr_venus__map_lint(struct map_lint *l, const struct map *m)
+{
+	for (size_t i = 0; i < map_ncommands(m); i++) {
+		const struct map_command *c = map_command(m, i);
+		uint32_t a = c->address, end = (uint32_t)c->address + c->count;
+		size_t nregs = 0;
+		while (a < end) {
+			const struct map_register *r = map_find(m, MAP_HOLDING, (uint16_t)a);
+			if (!r) {
+				a++;
+				continue;
+			}
+			if (r->type == MAP_STRING)
+				map_lint_problem(l, c->line,
+						 "command \"%s\" covers string register \"%s\": a "
+						 "venus command writes numbers only",
+						 c->name, r->name);
+			nregs++;
+			a = (uint32_t)r->address + r->count;
+		}
+		int max = venus_template_max_index(c->template);
+		if (max >= 0 && (size_t)max >= nregs)
+			map_lint_problem(
+			    l, c->line,
+			    "command \"%s\": template uses {%d} but the command covers "
+			    "%zu register%s ({n} counts registers, not words)",
+			    c->name, max, nregs, nregs == 1 ? "" : "s");
+		if (nregs > TR_VENUS_ARGS_MAX)
+			map_lint_problem(l, c->line,
+					 "command \"%s\" covers %zu registers; a venus command "
+					 "takes at most %d",
+					 c->name, nregs, TR_VENUS_ARGS_MAX);
+	}
+}
+
+const struct protocol protocol_venus = {
+    .name = "venus",
+    .text = "Venus over MQTT: key=value text commands (cd=1 reads every value at once)",
+    .flags = PROTOCOL_MQTT | PROTOCOL_KEYED,
+    .keys = tr_venus__keys,
+    .nkeys = sizeof tr_venus__keys / sizeof tr_venus__keys[0],
+    .cfg_size = sizeof(struct tr_venus_cfg),
+    .cfg_init = tr_venus__cfg_init,
+    .cfg_done = tr_venus__cfg_done,
+    .map_register = tr_venus__map_register,
+    .map_command = tr_venus__map_command,
+    .map_lint = tr_venus__map_lint,
+    .ops = &transport_venus,
 };

@@ -32,7 +32,7 @@ struct config_mqtt {
 #define CONFIG_RETRIES_MAX 10
 #define CONFIG_RETRIES_DEFAULT 2
 
-enum config_proto { PROTO_NONE, PROTO_MEMORY, PROTO_POWERGO, PROTO_VENUS, PROTO_SOLARMAN };
+struct protocol;
 
 struct config_device {
 	char *name;
@@ -43,24 +43,14 @@ struct config_device {
 	int64_t timeout, max_age, poll, min_interval;
 	/* native attempts after the first within `timeout`; -1 = not set here */
 	int64_t retries;
-	enum config_proto proto; /* which protocol block the device has (PROTO_NONE: none) */
 	int has_mqtt;
 	struct config_mqtt mqtt;
-	struct {
-		char *app_id, *device_id;	      /* 8 upper-case hex digits each */
-		char *request_topic, *response_topic; /* NULL = <device_id> / <app_id> */
-	} powergo;
-	struct {
-		char *type;   /* e.g. "HMG-50" */
-		char *id;     /* Bluetooth MAC, 12 lower-case hex digits */
-		char *prefix; /* default "hame_energy" */
-	} venus;
-	struct {
-		char *host;
-		int port;	 /* default 8899 */
-		uint32_t serial; /* logger serial */
-		int slave;	 /* RTU slave address, default 1 */
-	} solarman;
+	/* The device's protocol block (NULL: none; the map's protocol, which
+	 * must then be a virtual one, decides) and its values: the protocol's
+	 * own struct, parsed with its key table (protocol.h), read by its
+	 * transport. NULL for a protocol whose block takes no keys. */
+	const struct protocol *proto;
+	void *proto_cfg;
 	int line;
 };
 
@@ -96,7 +86,6 @@ struct config {
 /* Load and check FILE. On failure returns MB_E* and writes "file:line: reason". */
 int config_load(const char *path, struct config **out, char *err, size_t errlen);
 void config_free(struct config *c);
-const char *config_proto_name(enum config_proto p);
 
 /* --- Checking libconfig settings: shared by the config and map loaders -----
  * A group is checked against a const table of the keys it may hold
@@ -149,6 +138,13 @@ struct config_key {
 	/* CONFIG_K_GROUP: called after sub, with target + off; CONFIG_K_CUSTOM:
 	 * called instead of any checking, with target. 0 or MB_E*. */
 	int (*fn)(struct config_parser *p, const struct config_setting_t *s, void *target);
+	/* CONFIG_K_CUSTOM and CONFIG_K_LATER: are the values this key stored in
+	 * targets a and b the same (config_keys_same)? 1 yes; 0 no, with the
+	 * path of what differs, relative to the table, in which. NULL: never
+	 * the same, so that a reload replaces what holds such a key rather
+	 * than keep a value nobody compared. */
+	int (*same)(const struct config_key *k, const void *a, const void *b, char *which,
+		    size_t len);
 };
 
 typedef struct config_t config_t; /* libconfig's */
@@ -161,6 +157,29 @@ int config_parse_file(config_t *lc, const char *path, char *err, size_t errlen);
  * target; then report the first required key that is missing. 0 or MB_EPARSE. */
 int config_keys_parse(struct config_parser *p, const struct config_setting_t *group,
 		      const struct config_key *keys, size_t nkeys, void *target);
+/* Are the values that keys[0..nkeys) store in targets a and b the same?
+ * Every kind is compared by what the key stores (strings by content, NULL
+ * only equal to NULL; groups key by key). 1 yes; 0 no, with the path of the
+ * first key that differs ("mqtt.tls.ca_file") in which. */
+int config_keys_same(const struct config_key *keys, size_t nkeys, const void *a, const void *b,
+		     char *which, size_t len);
+/* Free what keys[0..nkeys) stored in target (strings, groups' strings); the
+ * target itself is the caller's. */
+void config_keys_free(const struct config_key *keys, size_t nkeys, void *target);
+/* The key tables of a device (its protocol blocks included: a block is the
+ * same when both devices have the same protocol and every key of its table
+ * is), of its mqtt group and of the config's `defaults` (offsets into
+ * struct config), for comparing them (the reload does). */
+const struct config_key *config_device_keys(size_t *nkeys);
+const struct config_key *config_mqtt_keys(size_t *nkeys);
+const struct config_key *config_defaults_keys(size_t *nkeys);
+
+/* Value checks the protocols' key tables share (NULL when acceptable, else
+ * what the value must be). UTF-8 as MQTT carries text (libmosquitto's own
+ * rule), and a topic we publish or subscribe to literally: no wildcards. */
+const char *config_check_utf8(const char *value);
+const char *config_check_topic(const char *value);
+
 /* Write "file:line: <fmt...>" for setting s into p->err; returns MB_EPARSE. */
 int config_error(struct config_parser *p, const struct config_setting_t *s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -73,6 +73,7 @@ struct map_defaults {
 };
 
 struct map;
+struct protocol;
 
 /* Load a map file. On failure returns NULL and writes "file:line: reason". */
 struct map *map_load(const char *path, char *err, size_t errlen);
@@ -87,9 +88,15 @@ void map_free(struct map *m);
  * scales and widths. Writes one "file:line: problem" per line into err and
  * returns the number of problems (0 = clean). */
 int map_lint(const struct map *m, char *err, size_t errlen);
+/* For a protocol's own lint rules (struct protocol's map_lint): add one
+ * problem, "file:line: <fmt...>", to the linter's report. */
+struct map_lint;
+void map_lint_problem(struct map_lint *l, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 const char *map_name(const struct map *m);
-const char *map_protocol(const struct map *m);
+const char *map_protocol(const struct map *m); /* the protocol's name */
+const struct protocol *map_proto(const struct map *m);
 const char *map_trust(const struct map *m);
 const char *map_description(const struct map *m);
 const char *map_source(const struct map *m);

@@ -1,7 +1,7 @@
-/* The interface a native protocol implements (memory, powergo, venus,
- * solarman). The device model owns the cache, the queue, coalescing and
- * timeouts; a transport only turns one native transaction at a time into
- * bytes on its link and reports the outcome. */
+/* The interface a native protocol's transport implements; each protocol of
+ * the registry (protocol.h) holds one. The device model owns the cache, the
+ * queue, coalescing and timeouts; a transport only turns one native
+ * transaction at a time into bytes on its link and reports the outcome. */
 #ifndef TRANSPORT_H
 #define TRANSPORT_H
 
@@ -77,8 +77,8 @@ struct transport_ops {
 	void (*close)(void *state);
 };
 
-const struct transport_ops *transport_find(const char *name);
-
+/* Each transport is found through its protocol (protocol.h: struct
+ * protocol's ops); the fuzz targets use these directly. */
 extern const struct transport_ops transport_memory;
 extern const struct transport_ops transport_powergo;
 extern const struct transport_ops transport_venus;

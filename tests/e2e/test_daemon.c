@@ -97,7 +97,7 @@ static void cli(void)
 	const char *pm[] = {modbridge(), "--print-map", "powergo", "--markdown", NULL};
 	rc = h_run(pm, out, sizeof out, 5000);
 	h_ok(rc == 0 && strstr(out, "529") && strstr(out, "soc") &&
-		 strstr(out, "simulator-verified"),
+		 strstr(out, "structure-verified"),
 	     "--print-map powergo --markdown is the register reference");
 	const char *pj[] = {modbridge(), "--print-map", "venus", "--json", NULL};
 	rc = h_run(pj, out, sizeof out, 5000);

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "mb_error.h"
+#include "protocol.h"
 
 #define FZ_CHECK(cond)                                                                             \
 	do {                                                                                       \
@@ -47,7 +48,13 @@ static void fz_check(const struct config *c)
 		/* Unit IDs route requests: two devices may not share one. */
 		for (size_t j = 0; j < i; j++)
 			FZ_CHECK(c->devices[j].unit_id != d->unit_id);
-		(void)config_proto_name(d->proto);
+		/* A protocol block holds the protocol's own struct (when its
+		 * table has keys); MQTT exactly where the protocol uses it. */
+		if (d->proto) {
+			FZ_CHECK(protocol_find(d->proto->name) == d->proto);
+			FZ_CHECK(d->proto->cfg_size == 0 || d->proto_cfg != NULL);
+		}
+		FZ_CHECK(d->has_mqtt == (d->proto && (d->proto->flags & PROTOCOL_MQTT)));
 		if (d->has_mqtt) {
 			FZ_CHECK(d->mqtt.host != NULL);
 			FZ_CHECK(d->mqtt.port >= 1 && d->mqtt.port <= 65535);

@@ -29,8 +29,10 @@
 #define mqtt_link_release fz_link_release
 #define mqtt_link_limit fz_link_limit
 #define transport_powergo fz_transport_powergo
+#define protocol_powergo fz_protocol_powergo
 #include "../../bridge/tr_powergo.c"
 #undef transport_powergo
+#undef protocol_powergo
 
 #include "config.h"
 #include "device.h"
@@ -181,9 +183,10 @@ static void fz_setup(void)
 	fz_dcfg.poll = 0;
 	fz_dcfg.min_interval = 0;
 	fz_dcfg.retries = 2;
-	fz_dcfg.proto = PROTO_POWERGO;
-	fz_dcfg.powergo.app_id = "053461AD";
-	fz_dcfg.powergo.device_id = "15020115";
+	/* The block as the config loader would hold it. */
+	static struct tr_powergo_cfg pc = {.app_id = "053461AD", .device_id = "15020115"};
+	fz_dcfg.proto = &fz_protocol_powergo;
+	fz_dcfg.proto_cfg = &pc;
 }
 
 /* A truthful answer to one of the last requests published (back = 0: the

@@ -132,11 +132,21 @@ static void fz_setup(void)
 	fz.dcfg.poll = 0;
 	fz.dcfg.min_interval = 0;
 	fz.dcfg.retries = -1;
-	fz.dcfg.proto = PROTO_SOLARMAN;
-	fz.dcfg.solarman.host = "fuzz";
-	fz.dcfg.solarman.port = 8899;
-	fz.dcfg.solarman.serial = FZ_SERIAL;
-	fz.dcfg.solarman.slave = FZ_SLAVE;
+	/* The solarman block as the config loader parses it into the
+	 * protocol's own struct (kept for the life of the process). */
+	snprintf(path, sizeof path, "/tmp/fuzz-tr-solarman-%d.cfg", (int)getpid());
+	f = fopen(path, "w");
+	FZ_CHECK(f != NULL);
+	fprintf(f,
+		"devices = ( { name = \"fz\"; unit_id = 1; map = \"fz\";\n"
+		"  solarman = { host = \"fuzz\"; port = 8899; serial = %u; slave = %d; }; } );\n",
+		FZ_SERIAL, FZ_SLAVE);
+	fclose(f);
+	static struct config *block;
+	FZ_CHECK(config_load(path, &block, err, sizeof err) == 0);
+	unlink(path);
+	fz.dcfg.proto = block->devices[0].proto;
+	fz.dcfg.proto_cfg = block->devices[0].proto_cfg;
 	fz.conf.path = "fuzz.conf";
 	fz.conf.defaults.timeout = 60000;
 	fz.conf.defaults.max_age = -1;

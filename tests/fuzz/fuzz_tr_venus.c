@@ -37,6 +37,7 @@
 #define mqtt_link_is_up fz_mqtt_link_is_up
 #define uv_now fz_uv_now
 #define transport_venus fz_transport_venus
+#define protocol_venus fz_protocol_venus
 #include "../../bridge/tr_venus.c"
 
 #define FZ_CHECK(cond)                                                                             \

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "harness.h"
 #include "mb_error.h"
+#include "protocol.h"
 
 /* Write text to a new file in the temporary folder; returns its path. */
 static const char *write_conf(const char *name, const char *text)
@@ -33,6 +34,49 @@ static int setup(void **state)
 	(void)state;
 	h_init("config"); /* a temporary folder, removed at exit */
 	return 0;
+}
+
+/* A device's protocol: its name, or "none" without a block. */
+static const char *proto_name(const struct config_device *d)
+{
+	return d->proto ? d->proto->name : "none";
+}
+
+/* A key of the device's protocol block, found in the protocol's key table
+ * (the block is the protocol's own struct, read through the table's
+ * offsets). */
+static const struct config_key *block_key(const struct config_device *d, const char *name)
+{
+	assert_non_null(d->proto);
+	for (size_t i = 0; i < d->proto->nkeys; i++)
+		if (strcmp(d->proto->keys[i].name, name) == 0)
+			return &d->proto->keys[i];
+	fail_msg("%s has no key %s", d->proto->name, name);
+	return NULL;
+}
+
+static const char *block_str(const struct config_device *d, const char *name)
+{
+	const struct config_key *k = block_key(d, name);
+	const char *v;
+	assert_int_equal(k->kind, CONFIG_K_STRING);
+	memcpy(&v, (const char *)d->proto_cfg + k->off, sizeof v);
+	return v;
+}
+
+static int64_t block_int(const struct config_device *d, const char *name)
+{
+	const struct config_key *k = block_key(d, name);
+	const char *field = (const char *)d->proto_cfg + k->off;
+	if (k->kind == CONFIG_K_UINT32) {
+		uint32_t v;
+		memcpy(&v, field, sizeof v);
+		return v;
+	}
+	assert_int_equal(k->kind, CONFIG_K_INT);
+	int v;
+	memcpy(&v, field, sizeof v);
+	return v;
 }
 
 /* --- error cases --------------------------------------------------------- */
@@ -478,7 +522,7 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(d->poll, -1);
 	assert_int_equal(d->min_interval, -1);
 	assert_int_equal(d->retries, -1);
-	assert_int_equal(d->proto, PROTO_MEMORY);
+	assert_string_equal(proto_name(d), "memory");
 	assert_int_equal(d->has_mqtt, 0);
 	assert_int_equal(d->line, 1);
 	config_free(c);
@@ -612,7 +656,7 @@ static void test_full_config(void **state)
 	assert_int_equal(g->poll, 10000);
 	assert_int_equal(g->min_interval, 500);
 	assert_int_equal(g->retries, 0);
-	assert_int_equal(g->proto, PROTO_POWERGO);
+	assert_string_equal(proto_name(g), "powergo");
 	assert_int_equal(g->has_mqtt, 1);
 	assert_string_equal(g->mqtt.host, "10.0.0.1");
 	assert_int_equal(g->mqtt.port, 8884);
@@ -629,14 +673,14 @@ static void test_full_config(void **state)
 	snprintf(want, sizeof want, "%s/k.pem", h_dir());
 	assert_string_equal(g->mqtt.tls.key_file, want);
 	assert_int_equal(g->mqtt.line, 20);
-	assert_string_equal(g->powergo.app_id, "053461AD");
-	assert_string_equal(g->powergo.device_id, "15020115");
-	assert_string_equal(g->powergo.request_topic, "req/15020115");
-	assert_string_equal(g->powergo.response_topic, "resp/053461AD");
+	assert_string_equal(block_str(g, "app_id"), "053461AD");
+	assert_string_equal(block_str(g, "device_id"), "15020115");
+	assert_string_equal(block_str(g, "request_topic"), "req/15020115");
+	assert_string_equal(block_str(g, "response_topic"), "resp/053461AD");
 	assert_int_equal(g->line, 18);
 
 	const struct config_device *b = &c->devices[1];
-	assert_int_equal(b->proto, PROTO_VENUS);
+	assert_string_equal(proto_name(b), "venus");
 	assert_int_equal(b->read_only, 0);
 	assert_int_equal(b->timeout, -1);
 	assert_int_equal(b->retries, -1);
@@ -649,29 +693,29 @@ static void test_full_config(void **state)
 	assert_null(b->mqtt.password);
 	assert_null(b->mqtt.client_id);
 	assert_null(b->mqtt.tls.cert_file);
-	assert_string_equal(b->venus.type, "HMG-50");
-	assert_string_equal(b->venus.id, "0123456789ab");
-	assert_string_equal(b->venus.prefix, "marstek_energy");
+	assert_string_equal(block_str(b, "type"), "HMG-50");
+	assert_string_equal(block_str(b, "id"), "0123456789ab");
+	assert_string_equal(block_str(b, "prefix"), "marstek_energy");
 	assert_int_equal(b->line, 26);
 
 	const struct config_device *inv = &c->devices[2];
 	assert_int_equal(inv->unit_id, 247);
-	assert_int_equal(inv->proto, PROTO_SOLARMAN);
+	assert_string_equal(proto_name(inv), "solarman");
 	assert_int_equal(inv->has_mqtt, 0);
-	assert_string_equal(inv->solarman.host, "192.168.1.50");
-	assert_int_equal(inv->solarman.port, 8898);
-	assert_true(inv->solarman.serial == 4294967295u);
-	assert_int_equal(inv->solarman.slave, 247);
+	assert_string_equal(block_str(inv, "host"), "192.168.1.50");
+	assert_int_equal(block_int(inv, "port"), 8898);
+	assert_true(block_int(inv, "serial") == 4294967295u);
+	assert_int_equal(block_int(inv, "slave"), 247);
 
-	assert_int_equal(c->devices[3].proto, PROTO_MEMORY);
+	assert_string_equal(proto_name(&c->devices[3]), "memory");
 	/* No protocol block: the map's protocol decides (lead checks it). */
-	assert_int_equal(c->devices[4].proto, PROTO_NONE);
+	assert_string_equal(proto_name(&c->devices[4]), "none");
 
 	const struct config_device *v2 = &c->devices[5];
-	assert_int_equal(v2->proto, PROTO_VENUS);
+	assert_string_equal(proto_name(v2), "venus");
 	assert_int_equal(v2->has_mqtt, 1);
 	assert_int_equal(v2->mqtt.port, 1883);
-	assert_string_equal(v2->venus.prefix, "hame_energy");
+	assert_string_equal(block_str(v2, "prefix"), "hame_energy");
 	config_free(c);
 }
 
@@ -685,9 +729,9 @@ static void test_solarman_defaults(void **state)
 	(void)state;
 	if (config_load(path, &c, err, sizeof err) != 0)
 		fail_msg("%s", err);
-	assert_int_equal(c->devices[0].solarman.port, 8899);
-	assert_int_equal(c->devices[0].solarman.slave, 1);
-	assert_true(c->devices[0].solarman.serial == 1234567890u);
+	assert_int_equal(block_int(&c->devices[0], "port"), 8899);
+	assert_int_equal(block_int(&c->devices[0], "slave"), 1);
+	assert_true(block_int(&c->devices[0], "serial") == 1234567890u);
 	config_free(c);
 }
 
@@ -702,7 +746,7 @@ static void test_serial_without_suffix(void **state)
 			 "  solarman = { host = \"h\"; serial = 3123456789; }; } );\n");
 	(void)state;
 	if (config_load(path, &c, err, sizeof err) == 0) {
-		assert_true(c->devices[0].solarman.serial == 3123456789u);
+		assert_true(block_int(&c->devices[0], "serial") == 3123456789u);
 		config_free(c);
 	} else {
 		assert_non_null(
@@ -719,29 +763,184 @@ static void test_example_config(void **state)
 	if (config_load(h_repo_file("init/modbridge.conf.example"), &c, err, sizeof err) != 0)
 		fail_msg("%s", err);
 	assert_int_equal(c->ndevices, 4);
-	assert_int_equal(c->devices[0].proto, PROTO_POWERGO);
+	assert_string_equal(proto_name(&c->devices[0]), "powergo");
 	assert_int_equal(c->devices[0].unit_id, 1);
 	assert_string_equal(c->devices[0].name, "garage");
-	assert_int_equal(c->devices[1].proto, PROTO_VENUS);
+	assert_string_equal(proto_name(&c->devices[1]), "venus");
 	assert_int_equal(c->devices[1].unit_id, 2);
-	assert_int_equal(c->devices[2].proto, PROTO_SOLARMAN);
+	assert_string_equal(proto_name(&c->devices[2]), "solarman");
 	assert_int_equal(c->devices[2].unit_id, 3);
 	assert_string_equal(c->devices[2].map, "growatt");
-	assert_int_equal(c->devices[3].proto, PROTO_MEMORY);
+	assert_string_equal(proto_name(&c->devices[3]), "memory");
 	assert_int_equal(c->devices[3].unit_id, 10);
 	assert_int_equal(c->nmaps_path, 3);
 	assert_string_equal(c->maps_path[2], "maps");
 	config_free(c);
 }
 
+/* The registry (protocol.h): every protocol by name, in its order. */
 static void test_proto_name(void **state)
 {
+	char buf[128];
 	(void)state;
-	assert_string_equal(config_proto_name(PROTO_NONE), "none");
-	assert_string_equal(config_proto_name(PROTO_MEMORY), "memory");
-	assert_string_equal(config_proto_name(PROTO_POWERGO), "powergo");
-	assert_string_equal(config_proto_name(PROTO_VENUS), "venus");
-	assert_string_equal(config_proto_name(PROTO_SOLARMAN), "solarman");
+	assert_int_equal(protocol_count(), 4);
+	static const char *const names[] = {"memory", "powergo", "venus", "solarman"};
+	for (size_t i = 0; i < 4; i++) {
+		assert_string_equal(protocol_at(i)->name, names[i]);
+		assert_ptr_equal(protocol_find(names[i]), protocol_at(i));
+		assert_non_null(protocol_at(i)->ops);
+	}
+	assert_null(protocol_find("modbus"));
+	assert_null(protocol_find(NULL));
+	assert_string_equal(protocol_names(0, ", ", ", ", buf, sizeof buf),
+			    "memory, powergo, venus, solarman");
+	assert_string_equal(protocol_names(PROTOCOL_MQTT, ", ", " and ", buf, sizeof buf),
+			    "powergo and venus");
+	assert_string_equal(protocol_names(PROTOCOL_NATIVE, ", ", " and ", buf, sizeof buf),
+			    "powergo and solarman");
+	assert_string_equal(protocol_names(PROTOCOL_VIRTUAL, ", ", " or ", buf, sizeof buf),
+			    "memory");
+}
+
+/* config_keys_same, which a reload uses to tell an unchanged device, compares
+ * every kind of key by what it stores, names what differs, and never calls
+ * a custom key without a comparison of its own the same. */
+struct kinds {
+	char *s;
+	int i;
+	int64_t l;
+	uint32_t u;
+	uint16_t h;
+	int b;
+	int8_t b8;
+	double f;
+	uint8_t c;
+	struct {
+		char *x;
+		int y;
+	} g;
+};
+
+static int same_always(const struct config_key *k, const void *a, const void *b, char *which,
+		       size_t len)
+{
+	(void)k, (void)a, (void)b, (void)which, (void)len;
+	return 1;
+}
+
+static void test_keys_same(void **state)
+{
+	static const char *const choices[] = {"x", "y", NULL};
+	static const struct config_key sub[] = {
+	    {.name = "x",
+	     .kind = CONFIG_K_STRING,
+	     .off = offsetof(struct kinds, g.x) - offsetof(struct kinds, g)},
+	    {.name = "y",
+	     .kind = CONFIG_K_INT,
+	     .off = offsetof(struct kinds, g.y) - offsetof(struct kinds, g)},
+	};
+	static const struct config_key keys[] = {
+	    {.name = "s", .kind = CONFIG_K_STRING, .off = offsetof(struct kinds, s)},
+	    {.name = "i", .kind = CONFIG_K_INT, .off = offsetof(struct kinds, i)},
+	    {.name = "l", .kind = CONFIG_K_INT64, .off = offsetof(struct kinds, l)},
+	    {.name = "u", .kind = CONFIG_K_UINT32, .off = offsetof(struct kinds, u)},
+	    {.name = "h", .kind = CONFIG_K_UINT16, .off = offsetof(struct kinds, h)},
+	    {.name = "b", .kind = CONFIG_K_BOOL, .off = offsetof(struct kinds, b)},
+	    {.name = "b8", .kind = CONFIG_K_BOOL8, .off = offsetof(struct kinds, b8)},
+	    {.name = "f", .kind = CONFIG_K_FLOAT, .off = offsetof(struct kinds, f)},
+	    {.name = "c",
+	     .kind = CONFIG_K_CHOICE,
+	     .off = offsetof(struct kinds, c),
+	     .choices = choices},
+	    {.name = "g",
+	     .kind = CONFIG_K_GROUP,
+	     .off = offsetof(struct kinds, g),
+	     .sub = sub,
+	     .nsub = 2},
+	    {.name = "later", .kind = CONFIG_K_LATER, .same = same_always},
+	};
+	char s1[] = "abc", s2[] = "abc", s3[] = "abd", which[64];
+	struct kinds a = {.s = s1,
+			  .i = 1,
+			  .l = 1,
+			  .u = 1,
+			  .h = 1,
+			  .b = 1,
+			  .b8 = 1,
+			  .f = 1,
+			  .c = 1,
+			  .g = {.x = s1, .y = 1}};
+	struct kinds b = a;
+	(void)state;
+	b.s = s2; /* another copy of the same text */
+	assert_true(config_keys_same(keys, 11, &a, &b, which, sizeof which));
+	assert_string_equal(which, "");
+#define DIFFERS(field, value, path)                                                                \
+	do {                                                                                       \
+		struct kinds c = a;                                                                \
+		c.field = value;                                                                   \
+		assert_false(config_keys_same(keys, 11, &a, &c, which, sizeof which));             \
+		assert_string_equal(which, path);                                                  \
+	} while (0)
+	DIFFERS(s, s3, "s");
+	DIFFERS(s, NULL, "s");
+	DIFFERS(i, 2, "i");
+	DIFFERS(l, (int64_t)1 << 40, "l");
+	DIFFERS(u, 4000000000u, "u");
+	DIFFERS(h, 2, "h");
+	DIFFERS(b, 0, "b");
+	DIFFERS(b8, 0, "b8");
+	DIFFERS(f, 1.5, "f");
+	DIFFERS(c, 0, "c");
+	DIFFERS(g.x, s3, "g.x");
+	DIFFERS(g.y, 2, "g.y");
+#undef DIFFERS
+	/* A custom key without its own comparison is never the same. */
+	static const struct config_key custom[] = {{.name = "allow", .kind = CONFIG_K_CUSTOM}};
+	assert_false(config_keys_same(custom, 1, &a, &a, which, sizeof which));
+	assert_string_equal(which, "allow");
+}
+
+/* Two loaded devices that differ in one key of their protocol block or mqtt
+ * group: the device table's comparison names it. */
+static void test_device_keys_same(void **state)
+{
+	static const char *const devs[] = {
+	    PG_MQTT " powergo = { " PG_IDS " };",
+	    PG_MQTT " powergo = { " PG_IDS " };",
+	    PG_MQTT " powergo = { " PG_IDS " response_topic = \"r\"; };",
+	    "mqtt = { port = 1884; }; powergo = { " PG_IDS " };",
+	    "solarman = { host = \"h\"; serial = 1; };",
+	    "solarman = { host = \"h\"; serial = 2; };",
+	    "",
+	};
+	struct config *one[7];
+	char err[512], which[128], name[32], text[512];
+	size_t nk;
+	const struct config_key *keys = config_device_keys(&nk);
+	(void)state;
+	for (int i = 0; i < 7; i++) {
+		snprintf(text, sizeof text,
+			 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; %s } );\n",
+			 devs[i]);
+		snprintf(name, sizeof name, "same%d.conf", i);
+		if (config_load(write_conf(name, text), &one[i], err, sizeof err) != 0)
+			fail_msg("%d: %s", i, err);
+	}
+#define DEV(i) (&one[i]->devices[0])
+	assert_true(config_keys_same(keys, nk, DEV(0), DEV(1), which, sizeof which));
+	assert_false(config_keys_same(keys, nk, DEV(0), DEV(2), which, sizeof which));
+	assert_string_equal(which, "powergo.response_topic");
+	assert_false(config_keys_same(keys, nk, DEV(0), DEV(3), which, sizeof which));
+	assert_string_equal(which, "mqtt.port");
+	assert_false(config_keys_same(keys, nk, DEV(4), DEV(5), which, sizeof which));
+	assert_string_equal(which, "solarman.serial");
+	assert_false(config_keys_same(keys, nk, DEV(0), DEV(4), which, sizeof which));
+	assert_false(config_keys_same(keys, nk, DEV(6), DEV(4), which, sizeof which));
+	assert_string_equal(which, "solarman");
+#undef DEV
+	for (int i = 0; i < 7; i++)
+		config_free(one[i]);
 }
 
 /* A small error buffer truncates the message but never overruns. */
@@ -774,7 +973,8 @@ int main(void)
 	    cmocka_unit_test(test_minimal_defaults),   cmocka_unit_test(test_full_config),
 	    cmocka_unit_test(test_solarman_defaults),  cmocka_unit_test(test_serial_without_suffix),
 	    cmocka_unit_test(test_example_config),     cmocka_unit_test(test_proto_name),
-	    cmocka_unit_test(test_small_error_buffer),
+	    cmocka_unit_test(test_small_error_buffer), cmocka_unit_test(test_keys_same),
+	    cmocka_unit_test(test_device_keys_same),
 	};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		tests[n++] = fixed[i];

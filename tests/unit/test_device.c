@@ -133,7 +133,7 @@ static void make_device(unsigned flags, int64_t max_age, int64_t timeout, int64_
 	dcfg.max_age = max_age;
 	dcfg.poll = poll;
 	dcfg.min_interval = min_interval;
-	dcfg.proto = PROTO_NONE;
+	dcfg.proto = NULL;
 	conf.path = "test.conf";
 	conf.defaults.timeout = 3000;
 	conf.defaults.max_age = 1000;

@@ -418,8 +418,8 @@ static const struct err_case err_cases[] = {
 	{"bad_protocol", "name = \"t\";\nprotocol = \"modbus\"; trust = \"generated\";\n", 2,
 	 "protocol must be one of memory, powergo, venus, solarman, not \"modbus\""},
 	{"bad_trust", "name = \"t\"; protocol = \"memory\";\ntrust = \"verified\";\n", 2,
-	 "trust must be one of generated, structure-verified, interop-verified, "
-	 "simulator-verified, hardware-verified, not \"verified\""},
+	 "trust must be one of generated, structure-verified, simulator-verified, "
+	 "interop-verified, hardware-verified, not \"verified\""},
 	{"bad_map_name", "name = \"my map\"; protocol = \"memory\"; trust = \"generated\";\n", 1,
 	 "name may hold only letters, digits"},
 	{"max_read_range", MEM "max_read = 126;\n", 2, "max_read must be 1..125, not 126"},

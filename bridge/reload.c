@@ -1,0 +1,447 @@
+/* Config generations and the running set of devices (include/reload.h).
+ *
+ * A generation is a loaded config and the maps its devices use, each with a
+ * fingerprint (FNV-1a) of its file. Devices keep the generation they were
+ * created from alive, so that a reload can keep a device without copying its
+ * settings: the generation is freed when it is no longer current and its
+ * last device is gone.
+ *
+ * Whether a device is unchanged is derived from the config's key tables
+ * (config_keys_same over config_device_keys: every key of the device, of its
+ * mqtt group and of its protocol block, and the config's `defaults`), so that
+ * a key added to a table is compared without being listed here. */
+#include "reload.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#include "config.h"
+#include "device.h"
+#include "log.h"
+#include "map.h"
+#include "mb_error.h"
+#include "protocol.h"
+#include "server.h"
+#include "status.h"
+
+#define RELOAD__ERRLEN 4096
+
+/* A map loaded for one config, with a fingerprint of its file so that a
+ * reload can tell an unchanged map from an edited one. */
+struct reload__map {
+	char *name;
+	struct map *map;
+	uint64_t hash;
+};
+
+struct reload_gen {
+	struct config *conf;
+	struct reload__map *maps;
+	size_t nmaps;
+	size_t refs; /* devices from this generation, +1 while current */
+};
+
+struct reload {
+	uv_loop_t *loop;
+	struct reload_gen *gen;
+	struct device **devs; /* by index of gen->conf->devices */
+	struct reload_gen **dev_gen;
+	size_t ndevs;
+	struct router router;
+};
+
+/* ------------------------------------------------------- generations -- */
+
+static uint64_t reload__file_hash(const char *path)
+{
+	/* FNV-1a over the file: a change of any byte makes the map "new". */
+	uint64_t h = 1469598103934665603ull;
+	FILE *f = fopen(path, "rb");
+	int c;
+	if (!f)
+		return 0;
+	while ((c = getc(f)) != EOF)
+		h = (h ^ (uint64_t)(unsigned char)c) * 1099511628211ull;
+	fclose(f);
+	return h;
+}
+
+void reload_gen_free(struct reload_gen *g)
+{
+	if (!g)
+		return;
+	for (size_t i = 0; i < g->nmaps; i++) {
+		map_free(g->maps[i].map);
+		free(g->maps[i].name);
+	}
+	free(g->maps);
+	config_free(g->conf);
+	free(g);
+}
+
+static void reload__gen_unref(void *arg)
+{
+	struct reload_gen *g = arg;
+	if (--g->refs == 0)
+		reload_gen_free(g);
+}
+
+static const struct reload__map *reload__gen_map(const struct reload_gen *g, const char *name)
+{
+	for (size_t i = 0; i < g->nmaps; i++)
+		if (strcmp(g->maps[i].name, name) == 0)
+			return &g->maps[i];
+	return NULL;
+}
+
+/* Does the device's protocol block fit its map? A device without a block
+ * runs a map of a virtual protocol; a virtual protocol's block runs any map
+ * (it simulates the device); any other block must be the map's protocol. */
+static int reload__fits(const struct config *c, const struct config_device *d, const struct map *m,
+			char *err, size_t errlen)
+{
+	const struct protocol *mp = map_proto(m);
+	char names[128];
+
+	if (!d->proto && !(mp->flags & PROTOCOL_VIRTUAL)) {
+		protocol_names(PROTOCOL_VIRTUAL, ", ", " or ", names, sizeof names);
+		snprintf(err, errlen,
+			 "%s:%d: device \"%s\": map \"%s\" speaks %s; add a %s = { ... } block"
+			 " (or %s = {} to simulate it)",
+			 c->path, d->line, d->name, d->map, mp->name, mp->name, names);
+		return MB_EINVAL;
+	}
+	if (d->proto && !(d->proto->flags & PROTOCOL_VIRTUAL) && d->proto != mp) {
+		snprintf(err, errlen,
+			 "%s:%d: device \"%s\" has a %s block but map \"%s\" is for protocol %s",
+			 c->path, d->line, d->name, d->proto->name, d->map, mp->name);
+		return MB_EINVAL;
+	}
+	return 0;
+}
+
+struct reload_gen *reload_gen_load(const char *path, char *err, size_t errlen)
+{
+	struct reload_gen *g = calloc(1, sizeof *g);
+	if (!g) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (config_load(path, &g->conf, err, errlen) != 0) {
+		free(g);
+		return NULL;
+	}
+	struct config *c = g->conf;
+	g->maps = calloc(c->ndevices ? c->ndevices : 1, sizeof *g->maps);
+	if (!g->maps) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < c->ndevices; i++) {
+		const struct config_device *d = &c->devices[i];
+		const struct reload__map *lm = reload__gen_map(g, d->map);
+		if (!lm) {
+			char merr[1024];
+			struct map *m = map_load_named((const char *const *)c->maps_path,
+						       c->nmaps_path, d->map, merr, sizeof merr);
+			if (!m) {
+				snprintf(err, errlen, "%s:%d: device \"%s\": %s", c->path, d->line,
+					 d->name, merr);
+				goto fail;
+			}
+			struct reload__map *nl = &g->maps[g->nmaps++];
+			nl->map = m;
+			nl->name = strdup(d->map);
+			nl->hash = reload__file_hash(map_path(m));
+			if (!nl->name) {
+				snprintf(err, errlen, "out of memory");
+				goto fail;
+			}
+			/* Maps must lint clean to run, not only under --check:
+			 * overlapping registers, for one, would make lookups miss. */
+			char lerr[RELOAD__ERRLEN];
+			if (map_lint(m, lerr, sizeof lerr) > 0) {
+				snprintf(err, errlen, "%s", lerr);
+				goto fail;
+			}
+			lm = nl;
+		}
+		if (reload__fits(c, d, lm->map, err, errlen) != 0)
+			goto fail;
+	}
+	g->refs = 1;
+	return g;
+fail:
+	reload_gen_free(g);
+	return NULL;
+}
+
+const struct config *reload_gen_config(const struct reload_gen *g)
+{
+	return g->conf;
+}
+
+size_t reload_gen_nmaps(const struct reload_gen *g)
+{
+	return g->nmaps;
+}
+
+const struct map *reload_gen_map(const struct reload_gen *g, size_t i)
+{
+	return i < g->nmaps ? g->maps[i].map : NULL;
+}
+
+/* ---------------------------------------------------- device equality -- */
+
+/* Would a device from (ca, a, amap) behave exactly as one from (cb, b,
+ * bmap)? Every key of the device tables and of the config's defaults (the
+ * device's timing falls back on them), and the map file. 0 when not, with
+ * what differs in which. */
+static int reload__device_same(const struct config *ca, const struct config_device *a,
+			       uint64_t amap, const struct config *cb,
+			       const struct config_device *b, uint64_t bmap, char *which,
+			       size_t len)
+{
+	char sub[256];
+	size_t n;
+	const struct config_key *keys = config_device_keys(&n);
+
+	if (!config_keys_same(keys, n, a, b, which, len))
+		return 0;
+	keys = config_defaults_keys(&n);
+	if (!config_keys_same(keys, n, ca, cb, sub, sizeof sub)) {
+		snprintf(which, len, "defaults.%.200s", sub);
+		return 0;
+	}
+	if (amap != bmap) {
+		snprintf(which, len, "map file");
+		return 0;
+	}
+	return 1;
+}
+
+/* ----------------------------------------------------------- devices -- */
+
+/* Create the devices of generation g, reusing those of r's set whose
+ * settings did not change. On failure nothing of the old set is touched. */
+static int reload__devices_build(struct reload *r, struct reload_gen *g, struct device ***out_devs,
+				 struct reload_gen ***out_gen, char *err, size_t errlen)
+{
+	struct config *c = g->conf;
+	size_t n = c->ndevices;
+	struct device **devs = calloc(n ? n : 1, sizeof *devs);
+	struct reload_gen **gens = calloc(n ? n : 1, sizeof *gens);
+	char *reused = calloc(r->ndevs ? r->ndevs : 1, 1);
+	if (!devs || !gens || !reused) {
+		free(devs);
+		free(gens);
+		free(reused);
+		snprintf(err, errlen, "out of memory");
+		return MB_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct config_device *cd = &c->devices[i];
+		const struct reload__map *lm = reload__gen_map(g, cd->map);
+		char which[256] = "", why[256] = "";
+		for (size_t k = 0; k < r->ndevs; k++) {
+			if (reused[k] || !r->devs[k])
+				continue;
+			struct reload_gen *og = r->dev_gen[k];
+			const struct config_device *od = device_config(r->devs[k]);
+			const struct reload__map *olm = reload__gen_map(og, od->map);
+			if (reload__device_same(og->conf, od, olm ? olm->hash : 0, c, cd, lm->hash,
+						which, sizeof which)) {
+				reused[k] = 1;
+				devs[i] = r->devs[k];
+				gens[i] = og;
+				break;
+			}
+			if (strcmp(od->name, cd->name) == 0)
+				snprintf(why, sizeof why, "%s", which);
+		}
+		if (devs[i])
+			continue;
+		if (why[0])
+			log_info("device %s: %s changed: replacing it", cd->name, why);
+		int rc = device_create(r->loop, c, cd, lm->map, &devs[i], err, errlen);
+		if (rc != 0) {
+			for (size_t j = 0; j < i; j++) {
+				if (gens[j] == g) /* new ones only */
+					device_close(devs[j]);
+			}
+			free(devs);
+			free(gens);
+			free(reused);
+			return rc;
+		}
+		gens[i] = g;
+		g->refs++;
+		device_set_close_hook(devs[i], reload__gen_unref, g);
+	}
+	/* Close the old devices that were not carried over. */
+	for (size_t k = 0; k < r->ndevs; k++)
+		if (!reused[k] && r->devs[k])
+			device_close(r->devs[k]);
+	free(reused);
+	*out_devs = devs;
+	*out_gen = gens;
+	return 0;
+}
+
+static void reload__route(struct reload *r)
+{
+	memset(&r->router, 0, sizeof r->router);
+	for (size_t i = 0; i < r->ndevs; i++)
+		r->router.unit[device_unit(r->devs[i])] = r->devs[i];
+}
+
+/* Make g current: its devices replace r's. On failure r is untouched; the
+ * caller drops its reference to g (reload__gen_unref, not reload_gen_free:
+ * devices created before the failure are closing and release g when they
+ * are freed). */
+static int reload__install(struct reload *r, struct reload_gen *g, char *err, size_t errlen)
+{
+	struct device **devs;
+	struct reload_gen **gens;
+	int rc = reload__devices_build(r, g, &devs, &gens, err, errlen);
+	if (rc != 0)
+		return rc;
+	free(r->devs);
+	free(r->dev_gen);
+	r->devs = devs;
+	r->dev_gen = gens;
+	r->ndevs = g->conf->ndevices;
+	struct reload_gen *old = r->gen;
+	r->gen = g;
+	if (old)
+		reload__gen_unref(old);
+	reload__route(r);
+	return 0;
+}
+
+/* Give the memory that parsing the config and the maps used back to the
+ * system. libconfig builds a tree of every setting, several times the size of
+ * what is kept; glibc returns only the top of its heap on its own, and the
+ * maps' register tables, allocated while the tree was alive, sit above the
+ * hole it leaves. musl and other allocators return free pages themselves. */
+static void reload__release_heap(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
+int reload_start(uv_loop_t *loop, struct reload_gen *g, struct reload **out, char *err,
+		 size_t errlen)
+{
+	struct reload *r = calloc(1, sizeof *r);
+	*out = NULL;
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		reload_gen_free(g);
+		return MB_ENOMEM;
+	}
+	r->loop = loop;
+	int rc = reload__install(r, g, err, errlen);
+	if (rc != 0) {
+		reload__gen_unref(g);
+		free(r);
+		return rc;
+	}
+	*out = r;
+	reload__release_heap();
+	return 0;
+}
+
+const struct config *reload_config(const struct reload *r)
+{
+	return r->gen->conf;
+}
+
+const struct router *reload_router(const struct reload *r)
+{
+	return &r->router;
+}
+
+struct device *const *reload_devices(const struct reload *r, size_t *n)
+{
+	*n = r->ndevs;
+	return r->devs;
+}
+
+void reload_stop(struct reload *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->ndevs; i++)
+		device_close(r->devs[i]);
+	free(r->devs);
+	free(r->dev_gen);
+	if (r->gen)
+		reload__gen_unref(r->gen);
+	free(r);
+}
+
+/* ------------------------------------------------------------ reload -- */
+
+/* Apply the new config's status group. The status module copies what it
+ * keeps, so it never points into a generation a reload may free; a new
+ * prefix or broker needs a new link (its last will names the prefix), a new
+ * interval only a new timer. Called after the devices were installed;
+ * `same_link` was judged while the old config was certainly alive. */
+static void reload__status(struct reload *r, const struct config_status *ns, int same_link,
+			   struct status **status)
+{
+	char err[RELOAD__ERRLEN];
+	if (*status && (!ns->enabled || !same_link)) {
+		status_close(*status);
+		*status = NULL;
+	}
+	if (!ns->enabled)
+		return;
+	if (*status) {
+		status_set_interval(*status, ns->interval);
+		status_set_devices(*status, r->devs, r->ndevs);
+		return;
+	}
+	if (status_start(r->loop, ns, r->devs, r->ndevs, status, err, sizeof err) != 0) {
+		log_err("status: %s", err);
+		*status = NULL;
+	}
+}
+
+void reload_again(struct reload *r, struct server *server, struct status **status)
+{
+	char err[RELOAD__ERRLEN], which[256];
+	const char *path = r->gen->conf->path;
+	log_info("reloading %s", path);
+	struct reload_gen *g = reload_gen_load(path, err, sizeof err);
+	if (!g) {
+		log_err("reload refused, keeping the running config: %s", err);
+		return;
+	}
+	const struct config *oc = r->gen->conf, *nc = g->conf;
+	if (strcmp(oc->modbus.listen, nc->modbus.listen) != 0 || oc->modbus.port != nc->modbus.port)
+		log_warn("modbus.listen/port changed: restart modbridge to apply");
+	size_t nmqtt;
+	const struct config_key *mqtt = config_mqtt_keys(&nmqtt);
+	int status_same_link =
+	    oc->status.enabled && nc->status.enabled &&
+	    strcmp(oc->status.prefix, nc->status.prefix) == 0 &&
+	    config_keys_same(mqtt, nmqtt, &oc->status.mqtt, &nc->status.mqtt, which, sizeof which);
+	if (reload__install(r, g, err, sizeof err) != 0) {
+		log_err("reload refused, keeping the running config: %s", err);
+		reload__gen_unref(g);
+		return;
+	}
+	if (server)
+		server_set_router(server, &r->router);
+	reload__status(r, &g->conf->status, status_same_link, status);
+	log_info("reloaded: %zu devices", r->ndevs);
+	reload__release_heap();
+}

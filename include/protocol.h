@@ -1,0 +1,89 @@
+/* A native protocol as one registered unit (docs/design.md, "Adding a
+ * protocol"): its name, the keys of a device's protocol block with their
+ * checks, the rules its maps follow, its transport and its flags. The
+ * registry (bridge/protocol.c) lists every protocol, one line each; the
+ * config loader, the map loader, the device model and the daemon know
+ * protocols only through it, so that a protocol's knowledge lives in its own
+ * transport file (bridge/tr_<name>.c). */
+#ifndef PROTOCOL_H
+#define PROTOCOL_H
+
+#include <stddef.h>
+
+struct config_key;
+struct config_parser;
+struct config_setting_t; /* libconfig's */
+struct map;
+struct map_register;
+struct map_command;
+struct map_lint;
+struct transport_ops;
+
+/* The most protocols the registry may hold (the config loader keeps a table
+ * of the device keys with one block per protocol). */
+#define PROTOCOL_MAX 16
+
+enum protocol_flags {
+	/* Its devices talk through a broker: a device needs the shared `mqtt`
+	 * group (struct config_mqtt); devices of other protocols may not have
+	 * one. */
+	PROTOCOL_MQTT = 1u << 0,
+	/* Its maps' registers may carry `native`, the device's own address. */
+	PROTOCOL_NATIVE = 1u << 1,
+	/* Its maps' registers are read by `key` (and `field`) from the device's
+	 * answer and written by templates (`write`, `ack`, `commands`): a
+	 * readable register needs a key, a writable one a template or a
+	 * command, and a template is acknowledged unless `ack = false`. */
+	PROTOCOL_KEYED = 1u << 2,
+	/* The device is held in the daemon: a device without a protocol block
+	 * runs a map of this protocol, and this protocol's block runs a map of
+	 * any protocol (it simulates that device). */
+	PROTOCOL_VIRTUAL = 1u << 3,
+};
+
+struct protocol {
+	const char *name; /* as a device's block and a map's `protocol` spell it */
+	const char *text; /* what it is, one line for the register reference */
+	unsigned flags;	  /* enum protocol_flags */
+
+	/* The device's protocol block: keys[0..nkeys) checked by
+	 * config_keys_parse into a struct of cfg_size bytes that the protocol
+	 * defines and its transport reads (struct config_device's proto_cfg).
+	 * cfg_init (may be NULL) sets its defaults first; string fields are
+	 * freed by the key table (config_keys_free). cfg_done (may be NULL)
+	 * checks what the table cannot say, with the block's setting for
+	 * "file:line" messages. Both return 0 or MB_E*. */
+	const struct config_key *keys;
+	size_t nkeys;
+	size_t cfg_size;
+	int (*cfg_init)(void *cfg);
+	int (*cfg_done)(struct config_parser *p, const struct config_setting_t *block, void *cfg);
+
+	/* The map's rules beyond the flags, each may be NULL. map_register runs
+	 * for every register of a map of this protocol after the generic
+	 * checks of its write template (s: the register's setting);
+	 * map_command for every command before the generic check of its
+	 * placeholders (s: its `template` setting). Both return 0 or MB_EPARSE
+	 * with "file:line: ..." written by config_error(). map_lint adds
+	 * problems with map_lint_problem() (map.h): the linter runs it last. */
+	int (*map_register)(struct config_parser *p, const struct config_setting_t *s,
+			    struct map_register *r);
+	int (*map_command)(struct config_parser *p, const struct config_setting_t *s,
+			   const struct map_command *c);
+	void (*map_lint)(struct map_lint *l, const struct map *m);
+
+	const struct transport_ops *ops;
+};
+
+/* The registry, in its order (the order messages list the protocols in). */
+size_t protocol_count(void);
+const struct protocol *protocol_at(size_t i);
+/* The protocol called name, or NULL. */
+const struct protocol *protocol_find(const char *name);
+/* The names of the protocols that have every flag of `flags` (0: all), in
+ * registry order, joined by sep and, before the last, by last ("powergo and
+ * venus"; "memory, powergo, venus, solarman"). Returns buf. */
+const char *protocol_names(unsigned flags, const char *sep, const char *last, char *buf,
+			   size_t len);
+
+#endif
