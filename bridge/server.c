@@ -65,6 +65,8 @@
 /* Answers gathered from one read before they are written. */
 #define SERVER__OUT_SIZE 16384
 #define SERVER__BACKLOG 128
+/* At most one "refused client" line per this many ms. */
+#define SERVER__REFUSED_LOG_MS 10000
 
 _Static_assert(SERVER__IN_SIZE > MBAP_MAX_FRAME, "a whole frame must fit the input buffer");
 _Static_assert(SERVER__MAX_PENDING < 128, "pending slots are indexed by int8_t");
@@ -134,12 +136,36 @@ struct server {
 	int port;
 	char name[INET6_ADDRSTRLEN + 16];
 	struct server_stats stats;
+	/* Refused clients are logged at the normal level, at most one line per
+	 * SERVER__REFUSED_LOG_MS (a scanner must not flood the log). */
+	uint64_t refused_logged; /* loop ms of the last line, 0 = never */
+	uint64_t refused_quiet;	 /* refused since that line, not logged */
 	size_t outlen;
 	uint8_t out[SERVER__OUT_SIZE];
 };
 
 static void conn__process(struct conn *c);
 static int conn__start_reading(struct conn *c);
+
+/* A client the allow list refuses: say so without -v (an installer testing
+ * from the wrong address otherwise sees nothing), once per
+ * SERVER__REFUSED_LOG_MS, with how many more were refused in between. */
+static void server__log_refused(struct server *s, const char *peer)
+{
+	uint64_t now = uv_now(s->loop);
+	if (s->refused_logged && now - s->refused_logged < SERVER__REFUSED_LOG_MS) {
+		s->refused_quiet++;
+		return;
+	}
+	if (s->refused_quiet)
+		log_info("modbus: refused client %s: not in modbus.allow (and %llu more since the "
+			 "last such message)",
+			 peer, (unsigned long long)s->refused_quiet);
+	else
+		log_info("modbus: refused client %s: not in modbus.allow", peer);
+	s->refused_logged = now | 1;
+	s->refused_quiet = 0;
+}
 
 /* --- freeing --------------------------------------------------------------- */
 
@@ -631,6 +657,7 @@ static void server__on_connection(uv_stream_t *l, int status)
 	s->stats.accepted++;
 	if (s->nallow && !cidr_match(s->allow, s->nallow, (struct sockaddr *)&ss)) {
 		s->stats.not_allowed++;
+		server__log_refused(s, c->peer);
 		conn__close(c, "not in the allow list");
 		return;
 	}

@@ -117,6 +117,12 @@ static void part_allow(void)
 		check_probe(AF_INET, port, PROBE_CLOSED,
 			    "allow without loopback, client 127.0.0.1");
 		check_probe(AF_INET, port, PROBE_CLOSED, "... a second time");
+		/* Logged without -v (info), once per 10 s however many come. */
+		h_ok(h_wait_lines(h_path("allow2.log"),
+				  "info: modbus: refused client 127.0.0.1:", 1, 3000),
+		     "the refused client is logged at the normal level");
+		h_ok(h_count_lines(h_path("allow2.log"), "info: modbus: refused client") == 1,
+		     "... once for both refusals (rate-limited)");
 		h_ok(h_alive(b), "bridge alive after refusing clients");
 		h_ok(h_bridge_stop(b) == 0, "bridge exits 0");
 	}
