@@ -2,7 +2,7 @@
  * wait min_ms before the first retry, double the wait after each failed
  * attempt up to max_ms, and start again from min_ms once a connection has
  * worked. Pure arithmetic on a caller-owned struct: no clock, no I/O, so that
- * the MQTT link (bridge/mqtt.c) and the TCP link (bridge/link_tcp.c) share it
+ * the MQTT link (bridge/link_mqtt.c) and the TCP link (bridge/link_tcp.c) share it
  * and the unit test (tests/unit/test_backoff.c) checks it alone. */
 #ifndef BACKOFF_H
 #define BACKOFF_H

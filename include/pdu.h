@@ -1,6 +1,6 @@
 /* Modbus PDUs — the function code and its data — as the three framings that
- * carry them share them: MBAP on the front (mbap.c), PowerGo's MQTT frames
- * (powergo.c) and RTU inside Solarman V5 (v5.c). Pure functions. */
+ * carry them share them: MBAP on the front (codec_mbap.c), PowerGo's MQTT frames
+ * (codec_powergo.c) and RTU inside Solarman V5 (codec_v5.c). Pure functions. */
 #ifndef PDU_H
 #define PDU_H
 

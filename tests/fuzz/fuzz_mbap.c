@@ -1,4 +1,4 @@
-/* Fuzz target for the Modbus TCP request parser (bridge/mbap.c).
+/* Fuzz target for the Modbus TCP request parser (bridge/codec_mbap.c).
  *
  * The input is a byte stream as a client would send it. It is parsed twice:
  * once in one piece, once in chunks of pseudo-random sizes accumulated in a

@@ -1,4 +1,4 @@
-/* Fuzz target for the PowerGo frame decoders (bridge/powergo.c).
+/* Fuzz target for the PowerGo frame decoders (bridge/codec_powergo.c).
  *
  * The input is one MQTT payload as it arrives on the answer topic. It is
  * decoded as the answer to requests of every kind: one derived from the

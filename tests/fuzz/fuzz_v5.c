@@ -1,4 +1,4 @@
-/* Fuzz target for the Solarman V5 codec (bridge/v5.c).
+/* Fuzz target for the Solarman V5 codec (bridge/codec_v5.c).
  *
  * The input is what a logger sends on its TCP connection. It goes through the
  * stream parser twice: fed as fast as the buffer takes it, and fed in chunks

@@ -1,4 +1,4 @@
-/* Fuzz target for the Venus text codec (bridge/venus.c), two ways.
+/* Fuzz target for the Venus text codec (bridge/codec_venus.c), two ways.
  *
  * Replies: the whole input is an MQTT payload from the device. It is parsed,
  * classified and read pair by pair, field by field, as the transport does;

@@ -1,4 +1,4 @@
-/* Unit tests of the Modbus TCP codec (bridge/mbap.c): framing across
+/* Unit tests of the Modbus TCP codec (bridge/codec_mbap.c): framing across
  * segment boundaries, the exception each malformed request deserves, and
  * the literal bytes of every answer. */
 #include <setjmp.h>

@@ -1,6 +1,6 @@
 /* The PowerGo codec against the vendor document's own frames (section 3),
  * and every way an answer can be wrong. Expected FC06/FC16 bytes were
- * computed with an independent bitwise CRC-16/MODBUS, not with crc16.c. */
+ * computed with an independent bitwise CRC-16/MODBUS, not with codec_crc16.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Unit tests of the Solarman V5 codec (bridge/v5.c): the issue's request
+/* Unit tests of the Solarman V5 codec (bridge/codec_v5.c): the issue's request
  * vector byte for byte, a real logger heartbeat, answers, the stream parser
  * at every split point and after garbage, every malformed frame, logger
  * error answers, the doubled CRC and the time answer. */

@@ -1,4 +1,4 @@
-/* Unit tests of the Venus codec (bridge/venus.c) against the status dump and
+/* Unit tests of the Venus codec (bridge/codec_venus.c) against the status dump and
  * commands of the Venus MQTT document and the corrections in docs/design.md. */
 #include <setjmp.h>
 #include <stdarg.h>
