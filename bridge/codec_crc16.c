@@ -1,4 +1,4 @@
-#include "crc16.h"
+#include "codec_crc16.h"
 
 static uint16_t crc16__table[256];
 static int crc16__ready;

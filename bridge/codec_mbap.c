@@ -1,13 +1,13 @@
 /* Modbus TCP codec: MBAP framing, request decoding with the range checks of
  * the Modbus application protocol (the same ones libmodbus' modbus_reply()
  * makes), and the answers the front sends. Pure functions over buffers. */
-#include "mbap.h"
+#include "codec_mbap.h"
 
 #include <string.h>
 
 #include "mb_error.h"
 #include "mbdef.h"
-#include "pdu.h"
+#include "codec_pdu.h"
 
 /* --- request decoding ---------------------------------------------------- */
 

@@ -1,4 +1,4 @@
-#include "pdu.h"
+#include "codec_pdu.h"
 
 #include "mb_error.h"
 #include "mbdef.h"

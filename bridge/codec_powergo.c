@@ -1,10 +1,10 @@
-/* PowerGo frame codec (see include/powergo.h). */
-#include "powergo.h"
+/* PowerGo frame codec (see include/codec_powergo.h). */
+#include "codec_powergo.h"
 
-#include "crc16.h"
+#include "codec_crc16.h"
 #include "mb_error.h"
 #include "mbdef.h"
-#include "pdu.h"
+#include "codec_pdu.h"
 
 #include <string.h>
 

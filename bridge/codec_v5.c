@@ -1,13 +1,13 @@
-/* Solarman V5 codec (see include/v5.h for the frame layout). Pure functions
+/* Solarman V5 codec (see include/codec_v5.h for the frame layout). Pure functions
  * over caller-owned buffers. */
-#include "v5.h"
+#include "codec_v5.h"
 
 #include <string.h>
 
-#include "crc16.h"
+#include "codec_crc16.h"
 #include "mb_error.h"
 #include "mbdef.h"
-#include "pdu.h"
+#include "codec_pdu.h"
 
 static void v5__put16(uint8_t *p, uint16_t v)
 {

@@ -1,7 +1,7 @@
-/* The Venus text protocol codec (include/venus.h). Replies are parsed in
+/* The Venus text protocol codec (include/codec_venus.h). Replies are parsed in
  * place: a pair is two (pointer, length) slices of the caller's buffer, so a
  * 1 KiB status dump costs no allocation and no copy. */
-#include "venus.h"
+#include "codec_venus.h"
 
 #include <stdio.h>
 #include <string.h>

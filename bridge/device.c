@@ -102,7 +102,8 @@ static uint64_t device__now(const struct device *dev)
 	return uv_now(dev->loop);
 }
 
-uint64_t device_now_wall(void)
+/* Milliseconds since the epoch (wall clock), for the status documents' times. */
+static uint64_t device__now_wall(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -173,41 +174,6 @@ void device_cache_store(struct device *dev, int table, uint16_t addr, uint16_t c
 		device__store_fn(dev, a - addr, r->slot + (a - r->address), n, &c);
 		a += n;
 	}
-}
-
-static void device__inval_fn(struct device *dev, size_t off, uint32_t slot, uint16_t n, void *arg)
-{
-	(void)off;
-	(void)arg;
-	for (uint16_t i = 0; dev->stamp && i < n; i++)
-		dev->stamp[slot + i] = 0;
-}
-
-void device_cache_invalidate(struct device *dev, int table, uint16_t addr, uint16_t count)
-{
-	device__walk(dev, table, addr, count, device__inval_fn, NULL);
-}
-
-struct device__peek {
-	uint16_t *out;
-	size_t stored;
-};
-
-static void device__peek_fn(struct device *dev, size_t off, uint32_t slot, uint16_t n, void *arg)
-{
-	struct device__peek *p = arg;
-	memcpy(p->out + off, dev->val + slot, n * sizeof(uint16_t));
-	for (uint16_t i = 0; i < n; i++)
-		p->stored += !dev->stamp || dev->stamp[slot + i] != 0;
-}
-
-size_t device_cache_peek(struct device *dev, int table, uint16_t addr, uint16_t count,
-			 uint16_t *out)
-{
-	struct device__peek p = {.out = out};
-	memset(out, 0, count * sizeof(uint16_t));
-	device__walk(dev, table, addr, count, device__peek_fn, &p);
-	return p.stored;
 }
 
 struct device__fresh {
@@ -342,7 +308,7 @@ static void device__complete(struct device *dev, struct dtxn *d, int status)
 		uv_timer_stop(&dev->txn_timer);
 	}
 	if (status == 0)
-		dev->stats.last_success = device_now_wall();
+		dev->stats.last_success = device__now_wall();
 	else if (status == MB_EXC_GATEWAY_TARGET)
 		dev->stats.timeouts++;
 	else
@@ -457,7 +423,7 @@ static void device__pump(struct device *dev)
 			dev->last_read = now;
 		d->started = now | 1;
 		dev->stats.native++;
-		dev->stats.last_attempt = device_now_wall();
+		dev->stats.last_attempt = device__now_wall();
 		uv_timer_start(&dev->txn_timer, device__on_txn_timeout,
 			       device__attempt_timeout(dev, d), 0);
 		int rc = dev->ops->start(dev->tstate, &d->t);
@@ -1187,14 +1153,4 @@ int device_link_up(const struct device *dev)
 uint64_t device_timeout(const struct device *dev)
 {
 	return dev->timeout;
-}
-
-uint64_t device_max_age(const struct device *dev)
-{
-	return dev->max_age;
-}
-
-unsigned device_retries(const struct device *dev)
-{
-	return dev->retries;
 }

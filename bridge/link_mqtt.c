@@ -1,5 +1,5 @@
 /* MQTT links: libmosquitto without its own thread, driven by the daemon's
- * libuv loop (see include/mqtt.h).
+ * libuv loop (see include/link_mqtt.h).
  *
  * A link is a small state machine:
  *
@@ -47,7 +47,7 @@
  * a broker allows one connection per client ID, so two links with the same
  * ID would throw each other off forever. The link is reference counted and
  * freed in the close callbacks of its handles. */
-#include "mqtt.h"
+#include "link_mqtt.h"
 
 #include "backoff.h"
 #include "config.h"

@@ -10,7 +10,11 @@
  *
  * After loading, registers are sorted by (table, address), so that map_find()
  * is a binary search, and each gets the first word of its slice of a device's
- * cache (`slot`), assigned cumulatively in that order. */
+ * cache (`slot`), assigned cumulatively in that order.
+ *
+ * This file loads a map, looks registers up and encodes their values; the
+ * linter is map_lint.c, the register reference map_print.c, and what the
+ * three share is in map_internal.h. */
 #include "map.h"
 
 #include <errno.h>
@@ -18,18 +22,18 @@
 #include <libconfig.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "keys.h"
+#include "map_internal.h"
 #include "mb_error.h"
 #include "mbdef.h"
 #include "protocol.h"
 
-#define MAP__N(a) (sizeof(a) / sizeof((a)[0]))
 /* A setting's path for a message, computed only when a message is written:
  * the path of a register needs its index in the list, which libconfig finds
  * by a linear scan (config_setting_index); computed for every register, it
@@ -40,51 +44,10 @@ static const char *const map__trusts[] = {"generated",		"structure-verified",
 					  "simulator-verified", "interop-verified",
 					  "hardware-verified",	NULL};
 
-/* The trust ladder (docs/design.md, "Trust ladder"): what each rung proves,
- * lowest first. The vendor's ladder put a transport test by an independent
- * Modbus server below the simulator; ours asks more of interop-verified
- * (independent implementations agree on the registers themselves), so it
- * stands above. */
-static const char *const map__trust_text[] = {
-    "A program or prompt produced it; nothing about it is proven.",
-    "The map linter passes (no overlaps, sane widths and scales); this does not prove "
-    "word order or scaling.",
-    "Decoded correctly against a protocol simulator that answers known-true values (the "
-    "vendor document's own examples); this catches word-order and scaling errors against "
-    "the document, not the physical device.",
-    "Independent implementations, named in the map, agree on the addresses, types, word "
-    "order and scales of the registers they cover; this confirms the reading of the "
-    "vendor document, not the physical device.",
-    "Matched a real device with attested readings; the only rung that confirms word order "
-    "and scaling on the wire.",
-};
-
-static const char *const map__types[] = {"int16", "uint16", "int32", "uint32", "string", NULL};
+const char *const map__types[] = {"int16", "uint16", "int32", "uint32", "string", NULL};
 static const char *const map__orders[] = {"big", "little", NULL};
 static const char *const map__accesses[] = {"r", "w", "rw", NULL};
-static const char *const map__tables[] = {"holding", "input", NULL};
-
-struct map {
-	char *path;
-	char *name, *description, *source, *vendor, *model;
-	const struct protocol *proto;
-	uint8_t trust; /* index into map__trusts */
-	int max_read;
-	int name_line;
-	struct map_defaults defaults;
-	struct map_register *regs;
-	size_t nregs;
-	size_t table_start[MAP_TABLES + 1]; /* regs of table t: [start[t], start[t+1]) */
-	/* Dense index per table over [lo, lo+span): 1 + the register index of
-	 * each address, 0 where none. map_find is on every request's path, so
-	 * it is a table look-up wherever the addresses are not too spread out. */
-	uint16_t *dense[MAP_TABLES];
-	uint32_t dense_lo[MAP_TABLES], dense_span[MAP_TABLES];
-	const struct map_register **by_name;
-	size_t nslots;
-	struct map_command *cmds;
-	size_t ncmds;
-};
+const char *const map__tables[] = {"holding", "input", NULL};
 
 static void map__index(struct map *m);
 
@@ -96,13 +59,12 @@ static int map__is_int(const config_setting_t *s)
 	return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
 }
 
-static int map__natural_count(int type)
+int map__natural_count(int type)
 {
 	return type == MAP_INT32 || type == MAP_UINT32 ? 2 : 1;
 }
 
-/* The raw range a numeric type can hold. */
-static void map__type_range(int type, int64_t *lo, int64_t *hi)
+void map__type_range(int type, int64_t *lo, int64_t *hi)
 {
 	switch (type) {
 	case MAP_INT16:
@@ -123,11 +85,19 @@ static void map__type_range(int type, int64_t *lo, int64_t *hi)
 	}
 }
 
-static int map__fits(int type, int64_t v)
+int map__fits(int type, int64_t v)
 {
 	int64_t lo, hi;
 	map__type_range(type, &lo, &hi);
 	return v >= lo && v <= hi;
+}
+
+void map__range_text(char *buf, size_t len, uint32_t a, uint32_t count)
+{
+	if (count <= 1)
+		snprintf(buf, len, "%" PRIu32, a);
+	else
+		snprintf(buf, len, "%" PRIu32 "..%" PRIu32, a, a + count - 1);
 }
 
 static const char *map__check_regname(const char *v)
@@ -222,6 +192,7 @@ static const struct config_key map__register_keys[] = {
 	{.name = "enum", .kind = CONFIG_K_LATER},
 	{.name = "bits", .kind = CONFIG_K_LATER},
 	{.name = "retry", .kind = CONFIG_K_LATER},
+	{.name = "bytes", .kind = CONFIG_K_LATER},
 };
 /* clang-format on */
 
@@ -406,6 +377,55 @@ static int map__retry(struct config_parser *p, const config_setting_t *s, int wr
 	return 0;
 }
 
+/* `bytes = ( { min = 0; max = 23; }, { min = 0; max = 59; } );`: the ranges
+ * of the high and the low byte of a 16-bit register that packs two values
+ * (docs/user-guide.md, "Register keys"). A plain min/max cannot say that a
+ * minute byte of 60 is wrong while 0x173B is right. */
+static int map__bytes(struct config_parser *p, const config_setting_t *x, struct map_register *r)
+{
+	char path[80];
+	if (r->type != MAP_UINT16 && r->type != MAP_INT16)
+		return config_error(p, x, "%s is only for 16-bit registers (two bytes)",
+				    MAP__PATH(x, path));
+	if (config_setting_type(x) != CONFIG_TYPE_LIST || config_setting_length(x) != 2)
+		return config_error(p, x,
+				    "%s must be a list of two groups, high byte first: "
+				    "( { min = 0; max = 23; }, { min = 0; max = 59; } )",
+				    MAP__PATH(x, path));
+	for (int i = 0; i < 2; i++) {
+		const config_setting_t *g = config_setting_get_elem(x, (unsigned)i);
+		int lim[2] = {0, 255};
+		static const char *const names[] = {"min", "max"};
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+			return config_error(p, g, "%s must be a group { min = ...; max = ...; }",
+					    MAP__PATH(g, path));
+		for (int k = 0; k < config_setting_length(g); k++) {
+			const config_setting_t *e = config_setting_get_elem(g, (unsigned)k);
+			const char *n = config_setting_name(e);
+			if (strcmp(n, "min") != 0 && strcmp(n, "max") != 0)
+				return config_error(p, e, "%s: unknown key (valid: min, max)",
+						    MAP__PATH(e, path));
+		}
+		for (int k = 0; k < 2; k++) {
+			const config_setting_t *e = config_setting_get_member(g, names[k]);
+			if (!e)
+				continue;
+			if (!map__is_int(e) || config_setting_get_int64(e) < 0 ||
+			    config_setting_get_int64(e) > 255)
+				return config_error(p, e, "%s must be a byte, 0..255",
+						    MAP__PATH(e, path));
+			lim[k] = (int)config_setting_get_int64(e);
+		}
+		if (lim[0] > lim[1])
+			return config_error(p, g, "%s: min %d is above max %d", MAP__PATH(g, path),
+					    lim[0], lim[1]);
+		r->byte_min[i] = (uint8_t)lim[0];
+		r->byte_max[i] = (uint8_t)lim[1];
+	}
+	r->has_bytes = 1;
+	return 0;
+}
+
 static int map__register_done(struct config_parser *p, const config_setting_t *s, struct map *m,
 			      struct map_register *r)
 {
@@ -515,6 +535,8 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 		}
 		r->has_default = 1;
 	}
+	if ((x = config_setting_get_member(s, "bytes")) && (rc = map__bytes(p, x, r)) != 0)
+		return rc;
 	if ((x = config_setting_get_member(s, "values"))) {
 		int64_t *v = NULL;
 		if ((rc = map__int_list(p, x, &v, &r->nvalues)) != 0)
@@ -840,16 +862,6 @@ const char *map_trust(const struct map *m)
 	return map__trusts[m->trust];
 }
 
-const char *map_description(const struct map *m)
-{
-	return m->description;
-}
-
-const char *map_source(const struct map *m)
-{
-	return m->source;
-}
-
 const char *map_path(const struct map *m)
 {
 	return m->path;
@@ -1076,6 +1088,12 @@ int map_value_ok(const struct map_register *r, int64_t value)
 		return 0;
 	if (r->has_max && value > r->max)
 		return 0;
+	if (r->has_bytes) {
+		unsigned hi = ((uint64_t)value >> 8) & 0xFF, lo = (uint64_t)value & 0xFF;
+		if (hi < r->byte_min[0] || hi > r->byte_max[0] || lo < r->byte_min[1] ||
+		    lo > r->byte_max[1])
+			return 0;
+	}
 	if (r->values) {
 		for (size_t i = 0; i < r->nvalues; i++)
 			if (r->values[i] == value)
@@ -1083,777 +1101,4 @@ int map_value_ok(const struct map_register *r, int64_t value)
 		return 0;
 	}
 	return 1;
-}
-
-/* --- the linter ---------------------------------------------------------- */
-
-struct map_lint {
-	const struct map *m;
-	char *err;
-	size_t errlen, used;
-	int count;
-};
-
-static void map__problem(struct map_lint *l, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void map__problem(struct map_lint *l, int line, const char *fmt, ...)
-{
-	va_list ap;
-	int w;
-
-	l->count++;
-	if (!l->err || l->used + 1 >= l->errlen)
-		return;
-	w = snprintf(l->err + l->used, l->errlen - l->used, "%s:%d: ", l->m->path, line);
-	if (w < 0)
-		return;
-	l->used = l->used + (size_t)w < l->errlen ? l->used + (size_t)w : l->errlen - 1;
-	va_start(ap, fmt);
-	w = vsnprintf(l->err + l->used, l->errlen - l->used, fmt, ap);
-	va_end(ap);
-	if (w < 0)
-		return;
-	l->used = l->used + (size_t)w < l->errlen ? l->used + (size_t)w : l->errlen - 1;
-	if (l->used + 1 < l->errlen) {
-		l->err[l->used++] = '\n';
-		l->err[l->used] = '\0';
-	}
-}
-
-void map_lint_problem(struct map_lint *l, int line, const char *fmt, ...)
-{
-	char text[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
-	va_end(ap);
-	map__problem(l, line, "%s", text);
-}
-
-static void map__range_text(char *buf, size_t len, uint32_t a, uint32_t count)
-{
-	if (count <= 1)
-		snprintf(buf, len, "%" PRIu32, a);
-	else
-		snprintf(buf, len, "%" PRIu32 "..%" PRIu32, a, a + count - 1);
-}
-
-static int map__cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return (x > y) - (x < y);
-}
-
-/* Values given more than once in a list (of integers, or of labels): one
- * problem per repeated value. Sorted, so that a long list costs n log n. */
-static void map__lint_twice(struct map_lint *l, const struct map_register *r, const int64_t *ints,
-			    const struct map_label *labels, size_t n, const char *what,
-			    const char *verb)
-{
-	int64_t *v;
-
-	if (n < 2 || !(v = malloc(n * sizeof *v)))
-		return;
-	for (size_t i = 0; i < n; i++)
-		v[i] = ints ? ints[i] : labels[i].value;
-	qsort(v, n, sizeof *v, map__cmp_i64);
-	for (size_t i = 1; i < n; i++)
-		if (v[i] == v[i - 1] && (i < 2 || v[i - 1] != v[i - 2]))
-			map__problem(l, r->line, "register \"%s\": %s %" PRId64 " is %s twice",
-				     r->name, what, v[i], verb);
-	free(v);
-}
-
-static void map__lint_register(struct map_lint *l, const struct map_register *r)
-{
-	const char *tn = map__types[r->type];
-	int64_t lo, hi;
-
-	if (r->type != MAP_STRING && r->count != map__natural_count(r->type))
-		map__problem(l, r->line, "register \"%s\" is %s but %u registers long: %s takes %d",
-			     r->name, tn, r->count, tn, map__natural_count(r->type));
-	if (r->type == MAP_STRING) {
-		if (r->has_default && strlen(r->def_string) > 2u * r->count)
-			map__problem(l, r->line,
-				     "register \"%s\": default \"%s\" is longer than %u characters "
-				     "(%u registers)",
-				     r->name, r->def_string, 2u * r->count, r->count);
-		return;
-	}
-
-	map__type_range(r->type, &lo, &hi);
-	if (r->has_min && r->has_max && r->min > r->max)
-		map__problem(l, r->line, "register \"%s\": min %" PRId64 " > max %" PRId64, r->name,
-			     r->min, r->max);
-	if (r->has_min && !map__fits(r->type, r->min))
-		map__problem(l, r->line, "register \"%s\": min %" PRId64 " does not fit %s",
-			     r->name, r->min, tn);
-	if (r->has_max && !map__fits(r->type, r->max))
-		map__problem(l, r->line, "register \"%s\": max %" PRId64 " does not fit %s",
-			     r->name, r->max, tn);
-	for (size_t i = 0; r->values && i < r->nvalues; i++)
-		if (!map__fits(r->type, r->values[i]))
-			map__problem(l, r->line,
-				     "register \"%s\": value %" PRId64 " does not fit %s", r->name,
-				     r->values[i], tn);
-	map__lint_twice(l, r, r->values, NULL, r->nvalues, "value", "listed");
-	map__lint_twice(l, r, NULL, r->labels, r->nlabels, "enum value", "described");
-	map__lint_twice(l, r, NULL, r->bits, r->nbits, "bit", "described");
-	if (r->has_default) {
-		if (!map__fits(r->type, r->def))
-			map__problem(l, r->line,
-				     "register \"%s\": default %" PRId64 " does not fit %s",
-				     r->name, r->def, tn);
-		else if (!map_value_ok(r, r->def))
-			map__problem(l, r->line,
-				     "register \"%s\": default %" PRId64
-				     " is outside its min/max/values",
-				     r->name, r->def);
-	}
-}
-
-static int map__cmp_cmd(const void *a, const void *b)
-{
-	const struct map_command *const *x = a, *const *y = b;
-	if ((*x)->address != (*y)->address)
-		return (*x)->address < (*y)->address ? -1 : 1;
-	return ((*x)->line > (*y)->line) - ((*x)->line < (*y)->line);
-}
-
-static void map__lint_command(struct map_lint *l, const struct map_command *c)
-{
-	const struct map *m = l->m;
-	uint32_t a = c->address, end = a + c->count;
-	char range[32];
-
-	while (a < end) {
-		const struct map_register *r = map_find(m, MAP_HOLDING, (uint16_t)a);
-		if (!r) {
-			uint32_t b = a;
-			while (b < end && !map_find(m, MAP_HOLDING, (uint16_t)b))
-				b++;
-			map__range_text(range, sizeof range, a, b - a);
-			map__problem(l, c->line, "command \"%s\" covers %s, which no register maps",
-				     c->name, range);
-			a = b;
-			continue;
-		}
-		if (r->address < c->address || (uint32_t)r->address + r->count > end)
-			map__problem(l, c->line,
-				     "command \"%s\" (%u..%u) splits register \"%s\" (line %d): it "
-				     "covers only some of its %u words",
-				     c->name, c->address, (unsigned)(end - 1), r->name, r->line,
-				     r->count);
-		if (!(r->access & MAP_W))
-			map__problem(l, c->line, "command \"%s\" covers read-only register \"%s\"",
-				     c->name, r->name);
-		a = (uint32_t)r->address + r->count;
-	}
-}
-
-/* Is [a, a + count) written by one of the commands, sorted by address, whose
- * running maximum end is ends[]? O(log n): the commands that start before
- * the range ends are a prefix of the sorted ones. */
-static int map__covered(const struct map_command *const *cmds, const uint32_t *ends, size_t n,
-			uint32_t a, uint32_t count)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (cmds[mid]->address < a + count)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo > 0 && ends[lo - 1] > a;
-}
-
-int map_lint(const struct map *m, char *err, size_t errlen)
-{
-	struct map_lint l = {.m = m, .err = err, .errlen = errlen};
-	const struct map_command **cmds = NULL;
-	uint32_t *ends = NULL;
-
-	if (err && errlen)
-		err[0] = '\0';
-	if (m->nregs == 0)
-		map__problem(&l, m->name_line, "map \"%s\" has no registers", m->name);
-
-	/* Overlaps: registers are sorted, so keep the one reaching furthest. */
-	for (int t = 0; t < MAP_TABLES; t++) {
-		const struct map_register *reach = NULL;
-		for (size_t i = m->table_start[t]; i < m->table_start[t + 1]; i++) {
-			const struct map_register *r = &m->regs[i];
-			char ra[32], rb[32];
-			if (reach && r->address < (uint32_t)reach->address + reach->count) {
-				map__range_text(ra, sizeof ra, r->address, r->count);
-				map__range_text(rb, sizeof rb, reach->address, reach->count);
-				map__problem(
-				    &l, r->line,
-				    "register \"%s\" (%s %s) overlaps \"%s\" (%s, line %d)",
-				    r->name, map__tables[t], ra, reach->name, rb, reach->line);
-			}
-			if (!reach || (uint32_t)r->address + r->count >
-					  (uint32_t)reach->address + reach->count)
-				reach = r;
-		}
-	}
-	for (size_t i = 0; i < m->nregs; i++)
-		map__lint_register(&l, &m->regs[i]);
-
-	if (m->ncmds && (cmds = calloc(m->ncmds, sizeof *cmds)) != NULL &&
-	    (ends = calloc(m->ncmds, sizeof *ends)) != NULL) {
-		const struct map_command *reach = NULL;
-		for (size_t i = 0; i < m->ncmds; i++)
-			cmds[i] = &m->cmds[i];
-		qsort(cmds, m->ncmds, sizeof *cmds, map__cmp_cmd);
-		/* As for registers: compare with the one reaching furthest. */
-		for (size_t i = 0; i < m->ncmds; i++) {
-			const struct map_command *b = cmds[i];
-			if (reach && b->address < (uint32_t)reach->address + reach->count)
-				map__problem(&l, b->line,
-					     "command \"%s\" overlaps command \"%s\" (line %d)",
-					     b->name, reach->name, reach->line);
-			if (!reach || (uint32_t)b->address + b->count >
-					  (uint32_t)reach->address + reach->count)
-				reach = b;
-			ends[i] = (uint32_t)reach->address + reach->count;
-		}
-		for (size_t i = 0; i < m->ncmds; i++)
-			map__lint_command(&l, &m->cmds[i]);
-	}
-
-	/* Keyed protocols: a writable register needs a way to be written. */
-	for (size_t i = 0; (m->proto->flags & PROTOCOL_KEYED) && i < m->nregs; i++) {
-		const struct map_register *r = &m->regs[i];
-		if (!(r->access & MAP_W) || r->write)
-			continue;
-		if (ends ? map__covered(cmds, ends, m->ncmds, r->address, r->count)
-			 : map_find_command(m, r->address, r->count) != NULL)
-			continue;
-		map__problem(&l, r->line,
-			     "register \"%s\" is writable but has no write template and no "
-			     "command covers it",
-			     r->name);
-	}
-	free(cmds);
-	free(ends);
-	if (m->proto->map_lint)
-		m->proto->map_lint(&l, m);
-	return l.count;
-}
-
-/* --- the register reference ---------------------------------------------- */
-
-static void map__json_str(FILE *out, const char *s)
-{
-	if (!s) {
-		fputs("null", out);
-		return;
-	}
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"':
-			fputs("\\\"", out);
-			break;
-		case '\\':
-			fputs("\\\\", out);
-			break;
-		case '\n':
-			fputs("\\n", out);
-			break;
-		case '\r':
-			fputs("\\r", out);
-			break;
-		case '\t':
-			fputs("\\t", out);
-			break;
-		default:
-			if (*p < 0x20)
-				fprintf(out, "\\u%04x", *p);
-			else
-				fputc(*p, out);
-		}
-	}
-	fputc('"', out);
-}
-
-/* Table cells: a '|' would end the cell, a newline the row. */
-static void map__md(FILE *out, const char *s)
-{
-	for (; s && *s; s++) {
-		if (*s == '|')
-			fputs("\\|", out);
-		else if (*s == '\n' || *s == '\r')
-			fputc(' ', out);
-		else
-			fputc(*s, out);
-	}
-}
-
-static const char *map__access_text(int access)
-{
-	return access == MAP_RW ? "rw" : access == MAP_W ? "w" : "r";
-}
-
-/* "0..1000", "0, 1, 2", ">= 5"; empty when the register declares nothing. */
-static void map__limits(const struct map_register *r, char *buf, size_t len)
-{
-	size_t used = 0;
-
-	buf[0] = '\0';
-	if (r->values) {
-		for (size_t i = 0; i < r->nvalues && used < len; i++) {
-			int w = snprintf(buf + used, len - used, "%s%" PRId64, i ? ", " : "",
-					 r->values[i]);
-			if (w < 0)
-				return;
-			used += (size_t)w;
-		}
-	} else if (r->has_min && r->has_max) {
-		snprintf(buf, len, "%" PRId64 "..%" PRId64, r->min, r->max);
-	} else if (r->has_min) {
-		snprintf(buf, len, ">= %" PRId64, r->min);
-	} else if (r->has_max) {
-		snprintf(buf, len, "<= %" PRId64, r->max);
-	}
-}
-
-static void map__type_text(const struct map_register *r, char *buf, size_t len)
-{
-	if (r->type == MAP_INT32 || r->type == MAP_UINT32)
-		snprintf(buf, len, "%s (%s word first)", map__types[r->type],
-			 r->word_little ? "low" : "high");
-	else
-		snprintf(buf, len, "%s", map__types[r->type]);
-}
-
-static int map__any_native(const struct map *m)
-{
-	for (size_t i = 0; i < m->nregs; i++)
-		if (m->regs[i].native != m->regs[i].address)
-			return 1;
-	return 0;
-}
-
-static void map__print_json(const struct map *m, FILE *out)
-{
-	static const char *const dnames[] = {"poll", "max_age", "timeout", "min_interval",
-					     "retries"};
-	const int64_t dvals[] = {m->defaults.poll, m->defaults.max_age, m->defaults.timeout,
-				 m->defaults.min_interval, m->defaults.retries};
-	int first = 1;
-
-	fputs("{\n  \"name\": ", out);
-	map__json_str(out, m->name);
-	fputs(",\n  \"protocol\": ", out);
-	map__json_str(out, map_protocol(m));
-	fputs(",\n  \"trust\": ", out);
-	map__json_str(out, map_trust(m));
-	fputs(",\n  \"trust_meaning\": ", out);
-	map__json_str(out, map__trust_text[m->trust]);
-	fputs(",\n  \"description\": ", out);
-	map__json_str(out, m->description);
-	fputs(",\n  \"source\": ", out);
-	map__json_str(out, m->source);
-	fputs(",\n  \"vendor\": ", out);
-	map__json_str(out, m->vendor);
-	fputs(",\n  \"model\": ", out);
-	map__json_str(out, m->model);
-	if (m->max_read)
-		fprintf(out, ",\n  \"max_read\": %d", m->max_read);
-	fputs(",\n  \"defaults\": {", out);
-	for (size_t i = 0; i < MAP__N(dnames); i++) {
-		if (dvals[i] < 0)
-			continue;
-		fprintf(out, "%s\"%s\": %" PRId64, first ? "" : ", ", dnames[i], dvals[i]);
-		first = 0;
-	}
-	fputs("},\n  \"registers\": [", out);
-	for (size_t i = 0; i < m->nregs; i++) {
-		const struct map_register *r = &m->regs[i];
-		fprintf(out,
-			"%s\n    {\"table\": \"%s\", \"address\": %u, \"name\": ", i ? "," : "",
-			map__tables[r->table], r->address);
-		map__json_str(out, r->name);
-		fprintf(out, ", \"type\": \"%s\", \"words\": %u, \"access\": \"%s\"",
-			map__types[r->type], r->count, map__access_text(r->access));
-		if (r->type == MAP_INT32 || r->type == MAP_UINT32)
-			fprintf(out, ", \"word_order\": \"%s\"", r->word_little ? "little" : "big");
-		if (r->native != r->address)
-			fprintf(out, ", \"native\": %u", r->native);
-		fprintf(out, ", \"scale\": %.15g", r->scale);
-		if (r->unit) {
-			fputs(", \"unit\": ", out);
-			map__json_str(out, r->unit);
-		}
-		if (r->has_min)
-			fprintf(out, ", \"min\": %" PRId64, r->min);
-		if (r->has_max)
-			fprintf(out, ", \"max\": %" PRId64, r->max);
-		if (r->values) {
-			fputs(", \"values\": [", out);
-			for (size_t j = 0; j < r->nvalues; j++)
-				fprintf(out, "%s%" PRId64, j ? ", " : "", r->values[j]);
-			fputc(']', out);
-		}
-		if (r->has_default) {
-			fputs(", \"default\": ", out);
-			if (r->type == MAP_STRING)
-				map__json_str(out, r->def_string);
-			else
-				fprintf(out, "%" PRId64, r->def);
-		}
-		if (r->key) {
-			fputs(", \"key\": ", out);
-			map__json_str(out, r->key);
-			if (r->field >= 0)
-				fprintf(out, ", \"field\": %d", r->field);
-		}
-		if (r->write) {
-			fputs(", \"write\": ", out);
-			map__json_str(out, r->write);
-			fprintf(out, ", \"ack\": %s", r->ack ? "true" : "false");
-		}
-		if (r->access & MAP_W)
-			fprintf(out, ", \"retry\": %s", r->no_retry ? "false" : "true");
-		if (r->labels) {
-			fputs(", \"enum\": [", out);
-			for (size_t j = 0; j < r->nlabels; j++) {
-				fprintf(out, "%s{\"value\": %" PRId64 ", \"text\": ", j ? ", " : "",
-					r->labels[j].value);
-				map__json_str(out, r->labels[j].text);
-				fputc('}', out);
-			}
-			fputc(']', out);
-		}
-		if (r->bits) {
-			fputs(", \"bits\": [", out);
-			for (size_t j = 0; j < r->nbits; j++) {
-				fprintf(out, "%s{\"bit\": %" PRId64 ", \"text\": ", j ? ", " : "",
-					r->bits[j].value);
-				map__json_str(out, r->bits[j].text);
-				fputc('}', out);
-			}
-			fputc(']', out);
-		}
-		fputs(", \"description\": ", out);
-		map__json_str(out, r->description);
-		fputc('}', out);
-	}
-	fputs(m->nregs ? "\n  ],\n  \"commands\": [" : "],\n  \"commands\": [", out);
-	for (size_t i = 0; i < m->ncmds; i++) {
-		const struct map_command *c = &m->cmds[i];
-		fprintf(out, "%s\n    {\"name\": ", i ? "," : "");
-		map__json_str(out, c->name);
-		fprintf(out, ", \"address\": %u, \"count\": %u, \"template\": ", c->address,
-			c->count);
-		map__json_str(out, c->template);
-		fprintf(out, ", \"ack\": %s, \"retry\": %s}", c->ack ? "true" : "false",
-			c->no_retry ? "false" : "true");
-	}
-	fputs(m->ncmds ? "\n  ]\n}\n" : "]\n}\n", out);
-}
-
-/* One line of the text reference, without trailing blanks (columns are
- * padded, and the last ones are often empty). */
-static void map__line(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void map__line(FILE *out, const char *fmt, ...)
-{
-	va_list ap;
-	char small[512], *buf = small;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(small, sizeof small, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof small) {
-		if (!(buf = malloc((size_t)n + 1)))
-			return;
-		va_start(ap, fmt);
-		vsnprintf(buf, (size_t)n + 1, fmt, ap);
-		va_end(ap);
-	}
-	while (n > 0 && buf[n - 1] == ' ')
-		n--;
-	fprintf(out, "%.*s\n", n, buf);
-	if (buf != small)
-		free(buf);
-}
-
-static void map__print_text(const struct map *m, FILE *out)
-{
-	int namew = 4;
-	int native = map__any_native(m);
-
-	for (size_t i = 0; i < m->nregs; i++) {
-		int n = (int)strlen(m->regs[i].name);
-		if (n > namew)
-			namew = n;
-	}
-	map__line(out, "map %s: protocol %s, trust %s", m->name, map_protocol(m), map_trust(m));
-	if (m->description)
-		map__line(out, "  %s", m->description);
-	if (m->vendor || m->model)
-		map__line(out, "  device: %s %s", m->vendor ? m->vendor : "",
-			  m->model ? m->model : "");
-	if (m->source)
-		map__line(out, "  source: %s", m->source);
-	map__line(out, "  trust: %s", map__trust_text[m->trust]);
-
-	for (int t = 0; t < MAP_TABLES; t++) {
-		if (m->table_start[t] == m->table_start[t + 1])
-			continue;
-		map__line(out, "%s", "");
-		map__line(out, "%s registers", map__tables[t]);
-		map__line(out, "%-11s %s%-*s %-24s %5s %-6s %8s %-6s %-20s %s", "address",
-			  native ? "native      " : "", namew, "name", "type", "words", "access",
-			  "scale", "unit", "range/values", "description");
-		for (size_t i = m->table_start[t]; i < m->table_start[t + 1]; i++) {
-			const struct map_register *r = &m->regs[i];
-			char addr[32], nat[32] = "", type[48], lim[256];
-			map__range_text(addr, sizeof addr, r->address, r->count);
-			if (native) {
-				map__range_text(nat, sizeof nat, r->native, r->count);
-				strcat(nat, "            ");
-				nat[12] = '\0';
-			}
-			map__type_text(r, type, sizeof type);
-			map__limits(r, lim, sizeof lim);
-			map__line(out, "%-11s %s%-*s %-24s %5u %-6s %8.6g %-6s %-20s %s", addr, nat,
-				  namew, r->name, type, r->count, map__access_text(r->access),
-				  r->scale, r->unit ? r->unit : "", lim,
-				  r->description ? r->description : "");
-			if (r->no_retry)
-				map__line(out,
-					  "%12swritten at most once: never retried (retry = false)",
-					  "");
-			for (size_t j = 0; j < r->nlabels; j++)
-				map__line(out, "%12s%" PRId64 " = %s", "", r->labels[j].value,
-					  r->labels[j].text);
-			for (size_t j = 0; j < r->nbits; j++)
-				map__line(out, "%12sbit %" PRId64 " = %s", "", r->bits[j].value,
-					  r->bits[j].text);
-		}
-	}
-	if (m->ncmds) {
-		map__line(out, "%s", "");
-		map__line(out, "commands (written together with FC16)");
-		for (size_t i = 0; i < m->ncmds; i++) {
-			const struct map_command *c = &m->cmds[i];
-			char addr[32];
-			map__range_text(addr, sizeof addr, c->address, c->count);
-			map__line(out, "%-11s %-*s %s%s%s", addr, namew, c->name, c->template,
-				  c->ack ? "" : "  (no acknowledgement)",
-				  c->no_retry ? "  (sent at most once)" : "");
-		}
-	}
-}
-
-static void map__print_markdown(const struct map *m, FILE *out)
-{
-	int native = map__any_native(m), keyed = (m->proto->flags & PROTOCOL_KEYED) != 0;
-	static const char *const table_title[] = {
-	    "Holding registers (FC03 read; FC06/FC16 write where access has w)",
-	    "Input registers (FC04, read-only)",
-	};
-	static const char *const dnames[] = {"poll", "max_age", "timeout", "min_interval",
-					     "retries"};
-	const int64_t dvals[] = {m->defaults.poll, m->defaults.max_age, m->defaults.timeout,
-				 m->defaults.min_interval, m->defaults.retries};
-	int any_labels = 0, have_defaults = 0, any_once = 0;
-
-	fprintf(out, "# Register map: %s\n\n", m->name);
-	if (m->description) {
-		map__md(out, m->description);
-		fputs("\n\n", out);
-	}
-	fputs("| | |\n|---|---|\n", out);
-	fprintf(out, "| Protocol | `%s`: %s |\n", map_protocol(m), m->proto->text);
-	fprintf(out, "| Trust | **%s**: %s |\n", map_trust(m), map__trust_text[m->trust]);
-	if (m->source) {
-		fputs("| Source | ", out);
-		map__md(out, m->source);
-		fputs(" |\n", out);
-	}
-	if (m->vendor || m->model) {
-		fputs("| Device | ", out);
-		map__md(out, m->vendor);
-		fputs(m->vendor && m->model ? " " : "", out);
-		map__md(out, m->model);
-		fputs(" |\n", out);
-	}
-	for (size_t i = 0; i < MAP__N(dnames); i++)
-		have_defaults |= dvals[i] >= 0;
-	if (have_defaults) {
-		int first = 1;
-		fputs("| Timing defaults | ", out);
-		for (size_t i = 0; i < MAP__N(dnames); i++) {
-			if (dvals[i] < 0)
-				continue;
-			/* retries is a count, the others are times */
-			fprintf(out, "%s%s %" PRId64 "%s", first ? "" : ", ", dnames[i], dvals[i],
-				i + 1 < MAP__N(dnames) ? " ms" : "");
-			first = 0;
-		}
-		fputs(" (a device's own keys override these) |\n", out);
-	}
-	if (m->max_read)
-		fprintf(out, "| Registers per native read | at most %d |\n", m->max_read);
-	fputs("\nValues on the wire are raw integers: multiply by *Scale* to get the value in "
-	      "*Unit*. 32-bit values take two registers; the type says which word comes first. "
-	      "Strings hold two characters per register, the first in the high byte. Writes "
-	      "outside *Range / values* are refused with exception 03.\n",
-	      out);
-	for (size_t i = 0; i < m->nregs; i++)
-		any_once |= m->regs[i].no_retry;
-	for (size_t i = 0; i < m->ncmds; i++)
-		any_once |= m->cmds[i].no_retry;
-	if (any_once)
-		fputs("\nA write is retried within the client's timeout when an attempt gets no "
-		      "answer, except where the access says *at most once* (`retry = false`: a "
-		      "trigger, a counter, a reset): such a write is sent to the device once.\n",
-		      out);
-
-	for (int t = 0; t < MAP_TABLES; t++) {
-		if (m->table_start[t] == m->table_start[t + 1])
-			continue;
-		fprintf(out, "\n## %s\n\n", table_title[t]);
-		fputs("| Address |", out);
-		if (native)
-			fputs(" Native |", out);
-		fputs(" Name | Type | Words | Access | Scale | Unit | Range / values |", out);
-		if (keyed)
-			fputs(" Key |", out);
-		fputs(" Description |\n|---:|", out);
-		if (native)
-			fputs("---:|", out);
-		fputs("---|---|---:|---|---:|---|---|", out);
-		if (keyed)
-			fputs("---|", out);
-		fputs("---|\n", out);
-		for (size_t i = m->table_start[t]; i < m->table_start[t + 1]; i++) {
-			const struct map_register *r = &m->regs[i];
-			char addr[32], type[48], lim[256];
-			map__range_text(addr, sizeof addr, r->address, r->count);
-			map__type_text(r, type, sizeof type);
-			map__limits(r, lim, sizeof lim);
-			any_labels |= r->nlabels || r->nbits;
-			fprintf(out, "| %s |", addr);
-			if (native) {
-				map__range_text(addr, sizeof addr, r->native, r->count);
-				fprintf(out, " %s |", addr);
-			}
-			fprintf(out, " `%s` | %s | %u | %s%s | %.6g | ", r->name, type, r->count,
-				map__access_text(r->access), r->no_retry ? ", at most once" : "",
-				r->scale);
-			map__md(out, r->unit);
-			fputs(" | ", out);
-			map__md(out, lim);
-			if (r->has_default) {
-				fputs(lim[0] ? "; default " : "default ", out);
-				if (r->type == MAP_STRING) {
-					fputc('"', out);
-					map__md(out, r->def_string);
-					fputc('"', out);
-				} else {
-					fprintf(out, "%" PRId64, r->def);
-				}
-			}
-			fputs(" |", out);
-			if (keyed) {
-				fputc(' ', out);
-				if (r->key) {
-					fputc('`', out);
-					map__md(out, r->key);
-					fputc('`', out);
-					if (r->field >= 0)
-						fprintf(out, " field %d", r->field);
-				}
-				if (r->write) {
-					fputs(r->key ? "; write `" : "write `", out);
-					map__md(out, r->write);
-					fputc('`', out);
-				}
-				fputs(" |", out);
-			}
-			fputc(' ', out);
-			map__md(out, r->description);
-			fputs(" |\n", out);
-		}
-	}
-
-	if (any_labels) {
-		fputs("\n## Values and bits\n", out);
-		for (size_t i = 0; i < m->nregs; i++) {
-			const struct map_register *r = &m->regs[i];
-			if (r->nlabels) {
-				fprintf(out,
-					"\n### `%s` (%s %u): values\n\n| Value | Meaning "
-					"|\n|---:|---|\n",
-					r->name, map__tables[r->table], r->address);
-				for (size_t j = 0; j < r->nlabels; j++) {
-					fprintf(out, "| %" PRId64 " | ", r->labels[j].value);
-					map__md(out, r->labels[j].text);
-					fputs(" |\n", out);
-				}
-			}
-			if (r->nbits) {
-				fprintf(out,
-					"\n### `%s` (%s %u): bits\n\n| Bit | Meaning when set "
-					"|\n|---:|---|\n",
-					r->name, map__tables[r->table], r->address);
-				for (size_t j = 0; j < r->nbits; j++) {
-					fprintf(out, "| %" PRId64 " | ", r->bits[j].value);
-					map__md(out, r->bits[j].text);
-					fputs(" |\n", out);
-				}
-			}
-		}
-	}
-
-	if (m->ncmds) {
-		fputs("\n## Write commands\n\nThese registers are written together, with one FC16 "
-		      "that covers exactly the command's range; a write of part of it is refused "
-		      "with exception 02. In the template, `{0}` stands for the first register "
-		      "written, `{1}` for the second, and so on (a 32-bit register is one "
-		      "placeholder). A command is retried within the client's "
-		      "timeout when an attempt gets no answer, unless *Retried* says no "
-		      "(`retry = false`): then it is sent once.\n\n| Addresses | Name | Words | "
-		      "Template | Acknowledged | Retried |\n"
-		      "|---:|---|---:|---|---|---|\n",
-		      out);
-		for (size_t i = 0; i < m->ncmds; i++) {
-			const struct map_command *c = &m->cmds[i];
-			char addr[32];
-			map__range_text(addr, sizeof addr, c->address, c->count);
-			fprintf(out, "| %s | `%s` | %u | `", addr, c->name, c->count);
-			map__md(out, c->template);
-			fprintf(out, "` | %s | %s |\n", c->ack ? "yes" : "no",
-				c->no_retry ? "no" : "yes");
-		}
-	}
-}
-
-void map_print(const struct map *m, FILE *out, enum map_format fmt)
-{
-	switch (fmt) {
-	case MAP_FMT_JSON:
-		map__print_json(m, out);
-		break;
-	case MAP_FMT_MARKDOWN:
-		map__print_markdown(m, out);
-		break;
-	case MAP_FMT_TEXT:
-	default:
-		map__print_text(m, out);
-		break;
-	}
 }

@@ -39,7 +39,7 @@
 #include "log.h"
 #include "map.h"
 #include "mb_error.h"
-#include "mbap.h"
+#include "codec_mbap.h"
 #include "mbdef.h"
 
 #ifndef MB_VERSION
@@ -153,7 +153,7 @@ static int conn__start_reading(struct conn *c);
 static void server__log_refused(struct server *s, const char *peer)
 {
 	uint64_t now = uv_now(s->loop);
-	if (s->refused_logged && now - s->refused_logged < SERVER__REFUSED_LOG_MS) {
+	if (s->refused_logged && now < s->refused_logged + SERVER__REFUSED_LOG_MS) {
 		s->refused_quiet++;
 		return;
 	}

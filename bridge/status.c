@@ -7,10 +7,11 @@
 
 #include "config.h"
 #include "device.h"
+#include "json.h"
 #include "log.h"
 #include "map.h"
 #include "mb_error.h"
-#include "mqtt.h"
+#include "link_mqtt.h"
 
 /* The status module keeps copies of what it needs from its config group:
  * a SIGHUP frees the config generation it was started from once no device
@@ -24,58 +25,43 @@ struct status {
 	struct device **devs;
 	size_t ndevs;
 	uv_timer_t timer;
-	char topic[256]; /* <prefix>/status */
+	char *topic; /* <prefix>/status */
 };
 
 /* The longest message accepted on our own status topic. */
 #define STATUS__MAX_MESSAGE 64
 
-/* Names and map texts come from config and map files; escape them so that
- * the document stays valid JSON whatever a site writes there. */
-static size_t status__str(char *buf, size_t len, size_t at, const char *s)
+/* "<prefix><a><b>", allocated: a prefix or a device name of any length
+ * gives its whole topic, never a truncated one. NULL when out of memory. */
+static char *status__topic(const char *prefix, const char *a, const char *b)
 {
-	if (at < len)
-		buf[at] = '"';
-	at++;
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		char esc[8];
-		size_t n;
-		if (c == '"' || c == '\\')
-			n = (size_t)snprintf(esc, sizeof esc, "\\%c", c);
-		else if (c < 0x20)
-			n = (size_t)snprintf(esc, sizeof esc, "\\u%04x", c);
-		else
-			n = (size_t)snprintf(esc, sizeof esc, "%c", c);
-		for (size_t i = 0; i < n; i++, at++)
-			if (at < len)
-				buf[at] = esc[i];
-	}
-	if (at < len)
-		buf[at] = '"';
-	return at + 1;
+	size_t n = strlen(prefix) + strlen(a) + strlen(b) + 1;
+	char *t = malloc(n);
+	if (t)
+		snprintf(t, n, "%s%s%s", prefix, a, b);
+	return t;
 }
 
-size_t status_device_json(const struct device *dev, char *buf, size_t len)
+char *status_device_json(const struct device *dev, size_t *len)
 {
 	const struct device_stats *s = device_stats(dev);
 	const struct map *m = device_map(dev);
-	size_t at = 0;
-	int n;
-#define STATUS__PUT(...)                                                                           \
-	do {                                                                                       \
-		n = snprintf(at < len ? buf + at : NULL, at < len ? len - at : 0, __VA_ARGS__);    \
-		at += n > 0 ? (size_t)n : 0;                                                       \
-	} while (0)
-	STATUS__PUT("{\"name\":");
-	at = status__str(buf, len, at, device_name(dev));
-	STATUS__PUT(",\"unit_id\":%d,\"map\":", device_unit(dev));
-	at = status__str(buf, len, at, map_name(m));
-	STATUS__PUT(",\"protocol\":");
-	at = status__str(buf, len, at, map_protocol(m));
-	STATUS__PUT(",\"trust\":");
-	at = status__str(buf, len, at, map_trust(m));
-	STATUS__PUT(",\"link_up\":%s,\"last_success\":%llu,\"last_attempt\":%llu,"
+	struct json j;
+
+	/* Names and map texts come from config and map files: json_str escapes
+	 * them, so the document stays valid JSON whatever a site writes there,
+	 * and the buffer grows, so a long name cannot cut the document short. */
+	json_init_buf(&j);
+	json_raw(&j, "{\"name\":");
+	json_str(&j, device_name(dev));
+	json_printf(&j, ",\"unit_id\":%d,\"map\":", device_unit(dev));
+	json_str(&j, map_name(m));
+	json_raw(&j, ",\"protocol\":");
+	json_str(&j, map_protocol(m));
+	json_raw(&j, ",\"trust\":");
+	json_str(&j, map_trust(m));
+	json_printf(&j,
+		    ",\"link_up\":%s,\"last_success\":%llu,\"last_attempt\":%llu,"
 		    "\"requests\":%llu,\"cache_hits\":%llu,\"native\":%llu,\"timeouts\":%llu,"
 		    "\"retries\":%llu,\"errors\":%llu,\"dropped\":%llu}",
 		    device_link_up(dev) ? "true" : "false", (unsigned long long)s->last_success,
@@ -83,21 +69,21 @@ size_t status_device_json(const struct device *dev, char *buf, size_t len)
 		    (unsigned long long)s->cache_hits, (unsigned long long)s->native,
 		    (unsigned long long)s->timeouts, (unsigned long long)s->retries,
 		    (unsigned long long)s->errors, (unsigned long long)s->dropped);
-#undef STATUS__PUT
-	if (len)
-		buf[at < len ? at : len - 1] = 0;
-	return at < len ? at : len - 1;
+	return json_take(&j, len);
 }
 
 static void status__publish_all(struct status *st)
 {
-	char topic[512], doc[1024];
 	if (!mqtt_link_is_up(st->link))
 		return;
 	for (size_t i = 0; i < st->ndevs; i++) {
-		snprintf(topic, sizeof topic, "%s/device/%s", st->prefix, device_name(st->devs[i]));
-		size_t n = status_device_json(st->devs[i], doc, sizeof doc);
-		mqtt_link_publish(st->link, topic, doc, n, st->qos, 1, NULL, NULL, NULL);
+		size_t n;
+		char *topic = status__topic(st->prefix, "/device/", device_name(st->devs[i]));
+		char *doc = status_device_json(st->devs[i], &n);
+		if (topic && doc)
+			mqtt_link_publish(st->link, topic, doc, n, st->qos, 1, NULL, NULL, NULL);
+		free(doc);
+		free(topic);
 	}
 }
 
@@ -153,18 +139,21 @@ int status_start(uv_loop_t *loop, const struct config_status *cfg, struct device
 		 size_t ndevs, struct status **out, char *err, size_t errlen)
 {
 	struct status *st = calloc(1, sizeof *st);
-	if (!st || !(st->prefix = strdup(cfg->prefix ? cfg->prefix : "modbridge"))) {
+	if (!st || !(st->prefix = strdup(cfg->prefix ? cfg->prefix : "modbridge")) ||
+	    !(st->topic = status__topic(st->prefix, "/status", ""))) {
+		if (st)
+			free(st->prefix);
 		free(st);
 		snprintf(err, errlen, "status: out of memory");
 		return MB_ENOMEM;
 	}
 	st->qos = cfg->mqtt.qos;
 	st->interval_ms = status__interval_ms(cfg->interval);
-	snprintf(st->topic, sizeof st->topic, "%s/status", st->prefix);
 	const char *client_id = cfg->mqtt.client_id ? cfg->mqtt.client_id : "modbridge-status";
 	st->link =
 	    mqtt_link_get_will(loop, &cfg->mqtt, client_id, st->topic, "offline", err, errlen);
 	if (!st->link) {
+		free(st->topic);
 		free(st->prefix);
 		free(st);
 		return MB_EIO;
@@ -186,6 +175,7 @@ static void status__on_close(uv_handle_t *h)
 {
 	struct status *st = h->data;
 	free(st->devs);
+	free(st->topic);
 	free(st->prefix);
 	free(st);
 }

@@ -32,7 +32,7 @@
  * device's side), or a device that answers out of order.
  *
  * Sizes (section 4: an instruction and its data never exceed 100 bytes):
- * a read answer is 14 + 2n bytes, so max_read = 43 registers (powergo.h has
+ * a read answer is 14 + 2n bytes, so max_read = 43 registers (codec_powergo.h has
  * the arithmetic); an FC16 instruction is 18 + 2n bytes, so at most 41
  * registers. A longer write is refused with exception 03 rather than split:
  * the pieces would be separate instructions, and if a later one failed the
@@ -47,8 +47,8 @@
 #include "map.h"
 #include "mb_error.h"
 #include "mbdef.h"
-#include "mqtt.h"
-#include "powergo.h"
+#include "link_mqtt.h"
+#include "codec_powergo.h"
 #include "protocol.h"
 
 #include <stddef.h>

@@ -41,7 +41,7 @@
 #include "mb_error.h"
 #include "mbdef.h"
 #include "protocol.h"
-#include "v5.h"
+#include "codec_v5.h"
 
 /* Bytes libuv may hold for the logger beyond what the kernel took: a dozen
  * requests. Over it, the logger is not reading and the link is dropped. */

@@ -24,9 +24,9 @@
 #include "map.h"
 #include "mb_error.h"
 #include "mbdef.h"
-#include "mqtt.h"
+#include "link_mqtt.h"
 #include "protocol.h"
-#include "venus.h"
+#include "codec_venus.h"
 
 #define TR_VENUS_TOPIC_MAX 256
 #define TR_VENUS_CMD_MAX 256

@@ -69,12 +69,6 @@ void device_txn_done(struct device *dev, struct txn *t, int status);
 /* Store count words read from front address addr of table (values arrive now). */
 void device_cache_store(struct device *dev, int table, uint16_t addr, uint16_t count,
 			const uint16_t *words);
-/* Mark registers stale so that the next read asks the device. */
-void device_cache_invalidate(struct device *dev, int table, uint16_t addr, uint16_t count);
-/* Copy count cached words (fresh or not) from addr; returns how many of them
- * were ever stored. */
-size_t device_cache_peek(struct device *dev, int table, uint16_t addr, uint16_t count,
-			 uint16_t *out);
 /* The link went up or down (reads are answered 0A while down and stale). */
 void device_link_changed(struct device *dev, int up);
 /* Queue a background refresh of every readable register after delay_ms. */
@@ -89,13 +83,7 @@ const struct map *device_map(const struct device *dev);
 const struct config_device *device_config(const struct device *dev);
 const struct device_stats *device_stats(const struct device *dev);
 int device_link_up(const struct device *dev);
-/* Effective timing after config defaults, map defaults and the device's keys. */
+/* Effective timeout after config defaults, map defaults and the device's keys. */
 uint64_t device_timeout(const struct device *dev);
-uint64_t device_max_age(const struct device *dev);
-/* Native attempts after the first one (`retries`, default 2). */
-unsigned device_retries(const struct device *dev);
-
-/* Milliseconds since the epoch (wall clock) for status documents. */
-uint64_t device_now_wall(void);
 
 #endif

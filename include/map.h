@@ -35,7 +35,11 @@ struct map_register {
 	int64_t min, max;	/* write limits, raw */
 	int64_t def;		/* `default` for numeric types */
 	const char *def_string; /* `default` for strings */
-	const int64_t *values;	/* allowed raw write values (`values`), or NULL */
+	/* `bytes`: a 16-bit register that packs two values (hour and minute,
+	 * year and month), each byte with its own range, high byte first */
+	uint8_t has_bytes;
+	uint8_t byte_min[2], byte_max[2];
+	const int64_t *values; /* allowed raw write values (`values`), or NULL */
 	size_t nvalues;
 	const struct map_label *labels; /* `enum`: value texts for the reference */
 	size_t nlabels;
@@ -98,8 +102,6 @@ const char *map_name(const struct map *m);
 const char *map_protocol(const struct map *m); /* the protocol's name */
 const struct protocol *map_proto(const struct map *m);
 const char *map_trust(const struct map *m);
-const char *map_description(const struct map *m);
-const char *map_source(const struct map *m);
 const char *map_path(const struct map *m);
 const char *map_vendor(const struct map *m); /* for device identification; may be NULL */
 const char *map_model(const struct map *m);  /* may be NULL */

@@ -22,7 +22,8 @@ void status_set_interval(struct status *st, int interval);
 void status_set_devices(struct status *st, struct device *const *devs, size_t ndevs);
 /* Publish "offline", disconnect, free once closed. */
 void status_close(struct status *st);
-/* The JSON document of one device into buf; returns its length. */
-size_t status_device_json(const struct device *dev, char *buf, size_t len);
+/* The JSON document of one device, whole however long its texts: a string
+ * the caller frees, its length in *len; NULL when out of memory. */
+char *status_device_json(const struct device *dev, size_t *len);
 
 #endif

@@ -36,7 +36,7 @@
 
 #include "mb_error.h"
 #include "mbdef.h"
-#include "powergo.h"
+#include "codec_powergo.h"
 
 #define BENCH_WARMUP 20
 #define BENCH_TIMEOUT_MS 2000

@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "v5.h"
+#include "codec_v5.h"
 
 static uint64_t hz_rng = 0x2545F4914F6CDD1Dull;
 

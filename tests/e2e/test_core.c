@@ -659,7 +659,7 @@ static void check_garbage_and_drops(int port, pid_t pid, const char *log)
 	if (fd >= 0)
 		close(fd);
 	fd = h_connect(AF_INET, port);
-	/* 267: longer than any request can be (mbap.h, MBAP_MAX_LENGTH). */
+	/* 267: longer than any request can be (codec_mbap.h, MBAP_MAX_LENGTH). */
 	const uint8_t badlen[] = {0, 1, 0, 0, 1, 11};
 	ok = fd >= 0 && h_send_all(fd, badlen, sizeof badlen) == 0;
 	h_ok(ok && closed_within(fd, 3000), "a client announcing length 267 is closed");

@@ -32,7 +32,7 @@
 
 #include "harness.h"
 #include "mbdef.h"
-#include "v5.h"
+#include "codec_v5.h"
 
 #define APP "053461AD"
 #define APP_C "0A0B0C0D" /* its own MQTT connection: no answers of the other */

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "powergo.h"
+#include "codec_powergo.h"
 
 #define APP "053461AD"
 #define DEV_A "15020115"

@@ -202,8 +202,19 @@ int main(void)
 	h_ok(modbus_write_register(mb, 549, 0x1F17) == 1, "549 day 31, 23 h accepted");
 	errno = 0;
 	h_ok(modbus_write_register(mb, 552, 0x173C) == -1 && errno == EXC(3),
-	     "552 23:60 (0x173C) -> exception 03 (a minute byte of 60..255 below 23:00 still "
-	     "passes: per-byte ranges are needed)");
+	     "552 23:60 (0x173C) -> exception 03");
+	/* An installer writing 1000 meaning 10:00 would send 03:232 (0x03E8):
+	 * each byte is checked (`bytes`), not only the word. */
+	errno = 0;
+	h_ok(modbus_write_register(mb, 552, 1000) == -1 && errno == EXC(3),
+	     "552 1000 (0x03E8, minute byte 232) -> exception 03");
+	errno = 0;
+	h_ok(modbus_write_register(mb, 560, 0x0A3C) == -1 && errno == EXC(3),
+	     "560 10:60 (0x0A3C) -> exception 03");
+	h_ok(modbus_write_register(mb, 552, 0x0A00) == 1, "552 10:00 (0x0A00) accepted");
+	errno = 0;
+	h_ok(modbus_write_register(mb, 548, 0x1A0D) == -1 && errno == EXC(3),
+	     "548 month 13 (0x1A0D) -> exception 03");
 
 	modbus_close(mb);
 	modbus_free(mb);

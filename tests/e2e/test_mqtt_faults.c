@@ -52,7 +52,7 @@
 #define APP_T "1C1C1C1C" /* clock jump */
 #define DEV_T "1C000001"
 #define NQ 8		 /* devices sharing the never-acknowledging link */
-#define OUT_MAX_MSGS 256 /* MQTT_OUT_MAX_MSGS in include/mqtt.h */
+#define OUT_MAX_MSGS 256 /* MQTT_OUT_MAX_MSGS in include/link_mqtt.h */
 
 static int broker_port, bridge_port;
 

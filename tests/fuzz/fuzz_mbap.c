@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "mb_error.h"
-#include "mbap.h"
+#include "codec_mbap.h"
 #include "mbdef.h"
 
 /* A violated property must crash, so that libFuzzer keeps the input. */

@@ -14,7 +14,7 @@
 
 #include "mb_error.h"
 #include "mbdef.h"
-#include "powergo.h"
+#include "codec_powergo.h"
 
 #define FZ_CHECK(cond)                                                                             \
 	do {                                                                                       \

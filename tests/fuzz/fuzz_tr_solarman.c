@@ -38,7 +38,7 @@
 #include "mb_error.h"
 #include "mbdef.h"
 #include "transport.h"
-#include "v5.h"
+#include "codec_v5.h"
 
 #define FZ_CHECK(cond)                                                                             \
 	do {                                                                                       \

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "mb_error.h"
-#include "v5.h"
+#include "codec_v5.h"
 
 #define FZ_CHECK(cond)                                                                             \
 	do {                                                                                       \

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "mb_error.h"
-#include "venus.h"
+#include "codec_venus.h"
 
 #define FZ_CHECK(cond)                                                                             \
 	do {                                                                                       \

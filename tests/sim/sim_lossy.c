@@ -30,7 +30,7 @@
 
 #include "mb_error.h"
 #include "mbdef.h"
-#include "powergo.h"
+#include "codec_powergo.h"
 
 static volatile sig_atomic_t lossy_stop;
 static uint16_t lossy_reg[65536];

@@ -36,7 +36,7 @@
 
 #include "mb_error.h"
 #include "mbdef.h"
-#include "powergo.h"
+#include "codec_powergo.h"
 
 enum sim_mode { SIM_NORMAL, SIM_SILENT, SIM_BADCRC, SIM_WRONGID, SIM_EXCEPTION, SIM_SLOW };
 static const char *const sim_mode_names[] = {"normal",	"silent",    "badcrc",

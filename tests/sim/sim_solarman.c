@@ -45,7 +45,7 @@
 #include "harness.h"
 #include "mb_error.h"
 #include "mbdef.h"
-#include "v5.h"
+#include "codec_v5.h"
 
 #define SIM_MAX_CLIENTS 16
 #define SIM_RX (V5_MAX_FRAME + 512)

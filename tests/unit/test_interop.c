@@ -27,8 +27,8 @@
 
 #include "harness.h"
 #include "map.h"
-#include "v5.h"
-#include "venus.h"
+#include "codec_v5.h"
+#include "codec_venus.h"
 
 static struct map *interop__load(const char *name)
 {

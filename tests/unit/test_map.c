@@ -246,9 +246,12 @@ static void test_fixtures_load(void **state)
 
 	assert_string_equal(map_protocol(v), "venus");
 	assert_string_equal(map_trust(v), "simulator-verified");
-	assert_string_equal(map_description(v),
-			    "Venus fixture with \"quotes\", a back\\slash and a | pipe");
-	assert_string_equal(map_source(v), "venus-mqtt.md");
+	/* The description and the source are read only by the reference. */
+	char *text = print_map(v, MAP_FMT_TEXT);
+	assert_non_null(
+	    strstr(text, "\n  Venus fixture with \"quotes\", a back\\slash and a | pipe\n"));
+	assert_non_null(strstr(text, "\n  source: venus-mqtt.md\n"));
+	free(text);
 	assert_null(map_vendor(v));
 	assert_int_equal(map_defaults(v)->poll, 60000);
 	assert_int_equal(map_defaults(v)->max_age, 120000);
@@ -1103,6 +1106,64 @@ static void test_print_text(void **state)
 
 /* `retry = false` marks a writable register or a command as sent at most
  * once; unset, writes are retried. `retries` in a map's defaults: -1 unset. */
+/* `bytes`: a 16-bit register packing two values, each byte with its range. */
+static void test_bytes(void **state)
+{
+	char err[2048];
+	const char *path = write_file(
+	    "bytes.conf", "name = \"bytes\"; protocol = \"memory\"; trust = \"generated\";\n"
+			  "registers = (\n"
+			  "  { address = 0; name = \"hhmm\"; access = \"rw\";\n"
+			  "    bytes = ( { min = 0; max = 23; }, { max = 59; } ); }\n"
+			  ");\n");
+	struct map *m = load_ok(path);
+	(void)state;
+	const struct map_register *r = map_find_name(m, "hhmm");
+	assert_int_equal(map_lint(m, err, sizeof err), 0);
+	assert_int_equal(r->has_bytes, 1);
+	assert_int_equal(map_value_ok(r, 0x0A00), 1); /* 10:00 */
+	assert_int_equal(map_value_ok(r, 0x173B), 1); /* 23:59 */
+	assert_int_equal(map_value_ok(r, 0x0000), 1);
+	assert_int_equal(map_value_ok(r, 1000), 0);   /* 03:232 */
+	assert_int_equal(map_value_ok(r, 0x173C), 0); /* 23:60 */
+	assert_int_equal(map_value_ok(r, 0x1800), 0); /* 24:00 */
+	char *out = print_map(m, MAP_FMT_MARKDOWN);
+	assert_non_null(strstr(out, "high byte 0..23, low byte 0..59"));
+	free(out);
+	out = print_map(m, MAP_FMT_JSON);
+	if (!json_valid(out))
+		fail_msg("invalid JSON:\n%s", out);
+	assert_non_null(
+	    strstr(out, "\"bytes\": [{\"min\": 0, \"max\": 23}, {\"min\": 0, \"max\": 59}]"));
+	free(out);
+	map_free(m);
+
+	static const struct {
+		const char *reg, *want;
+	} bad[] = {
+	    {"type = \"uint32\"; bytes = ( { max = 1; }, { max = 1; } );",
+	     "bytes is only for 16-bit registers"},
+	    {"bytes = ( { max = 1; } );", "must be a list of two groups, high byte first"},
+	    {"bytes = ( { max = 256; }, { max = 1; } );", "must be a byte, 0..255"},
+	    {"bytes = ( { min = 5; max = 1; }, { max = 1; } );", "min 5 is above max 1"},
+	    {"bytes = ( { max = 1; hi = 2; }, { max = 1; } );", "unknown key (valid: min, max)"},
+	    {"bytes = ( 1, 2 );", "must be a group { min = ...; max = ...; }"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char text[512];
+		snprintf(text, sizeof text,
+			 "name = \"b\"; protocol = \"memory\"; trust = \"generated\";\n"
+			 "registers = (\n  { address = 0; name = \"x\"; access = \"rw\";\n"
+			 "    %s }\n);\n",
+			 bad[i].reg);
+		const char *bp = write_file("bytes_bad.conf", text);
+		struct map *b = map_load(bp, err, sizeof err);
+		if (b || !strstr(err, bad[i].want) || !strstr(err, "bytes_bad.conf:"))
+			fail_msg("case %zu: want \"%s\" with file:line, got \"%s\"", i, bad[i].want,
+				 b ? "(loaded)" : err);
+	}
+}
+
 static void test_retry(void **state)
 {
 	char err[2048];
@@ -1324,6 +1385,7 @@ int main(void)
 	    cmocka_unit_test(test_print_markdown),
 	    cmocka_unit_test(test_print_text),
 	    cmocka_unit_test(test_retry),
+	    cmocka_unit_test(test_bytes),
 	    cmocka_unit_test(test_lint_venus_commands),
 	    cmocka_unit_test(test_lint_repeats),
 	    cmocka_unit_test(test_large_map),

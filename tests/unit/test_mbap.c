@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "mb_error.h"
-#include "mbap.h"
+#include "codec_mbap.h"
 #include "mbdef.h"
 
 /* A request ADU from its tid, unit and PDU bytes. */

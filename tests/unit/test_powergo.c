@@ -9,10 +9,10 @@
 
 #include <cmocka.h>
 
-#include "crc16.h"
+#include "codec_crc16.h"
 #include "mb_error.h"
 #include "mbdef.h"
-#include "powergo.h"
+#include "codec_powergo.h"
 
 #define APP 0x053461ADu
 #define DEV 0x15020115u

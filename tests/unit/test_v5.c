@@ -10,10 +10,10 @@
 
 #include <cmocka.h>
 
-#include "crc16.h"
+#include "codec_crc16.h"
 #include "mb_error.h"
 #include "mbdef.h"
-#include "v5.h"
+#include "codec_v5.h"
 
 #define SERIAL 1234567890u
 

@@ -11,7 +11,7 @@
 
 #include "map.h"
 #include "mb_error.h"
-#include "venus.h"
+#include "codec_venus.h"
 
 /* The document's example answer to cd=01, byte for byte. */
 static const char venus__dump[] =

@@ -1,0 +1,150 @@
+/* The JSON writer (include/json.h says why it is ours and not json-c). */
+#include "json.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void json_init_file(struct json *j, FILE *out)
+{
+	memset(j, 0, sizeof *j);
+	j->out = out;
+}
+
+void json_init_buf(struct json *j)
+{
+	memset(j, 0, sizeof *j);
+}
+
+char *json_take(struct json *j, size_t *len)
+{
+	char *text = NULL;
+
+	if (!j->failed)
+		text = j->buf ? j->buf : strdup("");
+	else
+		free(j->buf);
+	if (len)
+		*len = text ? j->len : 0;
+	memset(j, 0, sizeof *j);
+	return text;
+}
+
+/* Room for n more bytes and the NUL after them (buffer mode). */
+static int json__reserve(struct json *j, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (j->failed)
+		return 0;
+	if (j->len + n + 1 <= j->cap)
+		return 1;
+	cap = j->cap ? j->cap : 256;
+	while (cap < j->len + n + 1) {
+		if (cap > ((size_t)-1) / 2) {
+			j->failed = 1;
+			return 0;
+		}
+		cap *= 2;
+	}
+	if (!(p = realloc(j->buf, cap))) {
+		j->failed = 1;
+		return 0;
+	}
+	j->buf = p;
+	j->cap = cap;
+	return 1;
+}
+
+static void json__put(struct json *j, const char *s, size_t n)
+{
+	if (j->out) {
+		fwrite(s, 1, n, j->out);
+		return;
+	}
+	if (!json__reserve(j, n))
+		return;
+	memcpy(j->buf + j->len, s, n);
+	j->len += n;
+	j->buf[j->len] = '\0';
+}
+
+void json_raw(struct json *j, const char *s)
+{
+	json__put(j, s, strlen(s));
+}
+
+void json_printf(struct json *j, const char *fmt, ...)
+{
+	char small[128];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof small, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof small) {
+		json__put(j, small, (size_t)n);
+		return;
+	}
+	/* Longer than the small buffer: print again, straight into the place. */
+	if (j->out) {
+		va_start(ap, fmt);
+		vfprintf(j->out, fmt, ap);
+		va_end(ap);
+		return;
+	}
+	if (!json__reserve(j, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(j->buf + j->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	j->len += (size_t)n;
+}
+
+void json_str(struct json *j, const char *s)
+{
+	const unsigned char *p, *run;
+
+	if (!s) {
+		json_raw(j, "null");
+		return;
+	}
+	json__put(j, "\"", 1);
+	/* Bytes that need no escape go out in runs, not one at a time. */
+	for (p = run = (const unsigned char *)s; *p; p++) {
+		char esc[8];
+		size_t n;
+		switch (*p) {
+		case '"':
+			n = (size_t)snprintf(esc, sizeof esc, "\\\"");
+			break;
+		case '\\':
+			n = (size_t)snprintf(esc, sizeof esc, "\\\\");
+			break;
+		case '\n':
+			n = (size_t)snprintf(esc, sizeof esc, "\\n");
+			break;
+		case '\r':
+			n = (size_t)snprintf(esc, sizeof esc, "\\r");
+			break;
+		case '\t':
+			n = (size_t)snprintf(esc, sizeof esc, "\\t");
+			break;
+		default:
+			if (*p >= 0x20)
+				continue;
+			n = (size_t)snprintf(esc, sizeof esc, "\\u%04x", *p);
+			break;
+		}
+		json__put(j, (const char *)run, (size_t)(p - run));
+		json__put(j, esc, n);
+		run = p + 1;
+	}
+	json__put(j, (const char *)run, (size_t)(p - run));
+	json__put(j, "\"", 1);
+}

@@ -1,0 +1,52 @@
+/* What the map loader (map.c), the linter (map_lint.c) and the reference
+ * printer (map_print.c) share and nothing else may see: the map itself and
+ * the tables and helpers all three read. Private to bridge/, not installed
+ * with the public headers (docs/design.md, "Style": small headers, hidden
+ * structs). */
+#ifndef MAP_INTERNAL_H
+#define MAP_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "map.h"
+
+#define MAP__N(a) (sizeof(a) / sizeof((a)[0]))
+
+struct map {
+	char *path;
+	char *name, *description, *source, *vendor, *model;
+	const struct protocol *proto;
+	uint8_t trust; /* the rung, lowest 0 (map.c's map__trusts) */
+	int max_read;
+	int name_line;
+	struct map_defaults defaults;
+	struct map_register *regs;
+	size_t nregs;
+	size_t table_start[MAP_TABLES + 1]; /* regs of table t: [start[t], start[t+1]) */
+	/* Dense index per table over [lo, lo+span): 1 + the register index of
+	 * each address, 0 where none. map_find is on every request's path, so
+	 * it is a table look-up wherever the addresses are not too spread out. */
+	uint16_t *dense[MAP_TABLES];
+	uint32_t dense_lo[MAP_TABLES], dense_span[MAP_TABLES];
+	const struct map_register **by_name;
+	size_t nslots;
+	struct map_command *cmds;
+	size_t ncmds;
+};
+
+/* Names of enum map_type and enum map_table, as map files spell them;
+ * NULL-terminated (they are the key tables' choices). */
+extern const char *const map__types[];
+extern const char *const map__tables[];
+
+/* Registers a numeric type takes (1 or 2). */
+int map__natural_count(int type);
+/* The raw range a numeric type can hold. */
+void map__type_range(int type, int64_t *lo, int64_t *hi);
+/* Does v fit the raw range of type? */
+int map__fits(int type, int64_t v);
+/* "a" or "a..b" for the count words from a. */
+void map__range_text(char *buf, size_t len, uint32_t a, uint32_t count);
+
+#endif

@@ -1,0 +1,524 @@
+/* The register reference of a map (`--print-map`, `make docs`): text, JSON
+ * or Markdown (docs/design.md, "Map files"). The pages in docs/maps/ are this
+ * printer's Markdown, so a change in its output shows in `make docs-check`. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "map.h"
+#include "map_internal.h"
+#include "protocol.h"
+
+/* The trust ladder (docs/design.md, "Trust ladder"): what each rung proves,
+ * lowest first. The vendor's ladder put a transport test by an independent
+ * Modbus server below the simulator; ours asks more of interop-verified
+ * (independent implementations agree on the registers themselves), so it
+ * stands above. */
+static const char *const map__trust_text[] = {
+    "A program or prompt produced it; nothing about it is proven.",
+    "The map linter passes (no overlaps, sane widths and scales); this does not prove "
+    "word order or scaling.",
+    "Decoded correctly against a protocol simulator that answers known-true values (the "
+    "vendor document's own examples); this catches word-order and scaling errors against "
+    "the document, not the physical device.",
+    "Independent implementations, named in the map, agree on the addresses, types, word "
+    "order and scales of the registers they cover; this confirms the reading of the "
+    "vendor document, not the physical device.",
+    "Matched a real device with attested readings; the only rung that confirms word order "
+    "and scaling on the wire.",
+};
+
+/* Table cells: a '|' would end the cell, a newline the row. */
+static void map__md(FILE *out, const char *s)
+{
+	for (; s && *s; s++) {
+		if (*s == '|')
+			fputs("\\|", out);
+		else if (*s == '\n' || *s == '\r')
+			fputc(' ', out);
+		else
+			fputc(*s, out);
+	}
+}
+
+static const char *map__access_text(int access)
+{
+	return access == MAP_RW ? "rw" : access == MAP_W ? "w" : "r";
+}
+
+/* "0..1000", "0, 1, 2", ">= 5"; empty when the register declares nothing. */
+static void map__limits(const struct map_register *r, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	if (r->values) {
+		for (size_t i = 0; i < r->nvalues && used < len; i++) {
+			int w = snprintf(buf + used, len - used, "%s%" PRId64, i ? ", " : "",
+					 r->values[i]);
+			if (w < 0)
+				return;
+			used += (size_t)w;
+		}
+	} else if (r->has_min && r->has_max) {
+		snprintf(buf, len, "%" PRId64 "..%" PRId64, r->min, r->max);
+	} else if (r->has_min) {
+		snprintf(buf, len, ">= %" PRId64, r->min);
+	} else if (r->has_max) {
+		snprintf(buf, len, "<= %" PRId64, r->max);
+	}
+	if (r->has_bytes) {
+		used = strlen(buf);
+		snprintf(buf + used, len - used, "%shigh byte %u..%u, low byte %u..%u",
+			 used ? "; " : "", r->byte_min[0], r->byte_max[0], r->byte_min[1],
+			 r->byte_max[1]);
+	}
+}
+
+static void map__type_text(const struct map_register *r, char *buf, size_t len)
+{
+	if (r->type == MAP_INT32 || r->type == MAP_UINT32)
+		snprintf(buf, len, "%s (%s word first)", map__types[r->type],
+			 r->word_little ? "low" : "high");
+	else
+		snprintf(buf, len, "%s", map__types[r->type]);
+}
+
+static int map__any_native(const struct map *m)
+{
+	for (size_t i = 0; i < m->nregs; i++)
+		if (m->regs[i].native != m->regs[i].address)
+			return 1;
+	return 0;
+}
+
+static void map__print_json(const struct map *m, FILE *out)
+{
+	struct json w;
+	static const char *const dnames[] = {"poll", "max_age", "timeout", "min_interval",
+					     "retries"};
+	const int64_t dvals[] = {m->defaults.poll, m->defaults.max_age, m->defaults.timeout,
+				 m->defaults.min_interval, m->defaults.retries};
+	int first = 1;
+
+	json_init_file(&w, out);
+	json_raw(&w, "{\n  \"name\": ");
+	json_str(&w, m->name);
+	json_raw(&w, ",\n  \"protocol\": ");
+	json_str(&w, map_protocol(m));
+	json_raw(&w, ",\n  \"trust\": ");
+	json_str(&w, map_trust(m));
+	json_raw(&w, ",\n  \"trust_meaning\": ");
+	json_str(&w, map__trust_text[m->trust]);
+	json_raw(&w, ",\n  \"description\": ");
+	json_str(&w, m->description);
+	json_raw(&w, ",\n  \"source\": ");
+	json_str(&w, m->source);
+	json_raw(&w, ",\n  \"vendor\": ");
+	json_str(&w, m->vendor);
+	json_raw(&w, ",\n  \"model\": ");
+	json_str(&w, m->model);
+	if (m->max_read)
+		json_printf(&w, ",\n  \"max_read\": %d", m->max_read);
+	json_raw(&w, ",\n  \"defaults\": {");
+	for (size_t i = 0; i < MAP__N(dnames); i++) {
+		if (dvals[i] < 0)
+			continue;
+		json_printf(&w, "%s\"%s\": %" PRId64, first ? "" : ", ", dnames[i], dvals[i]);
+		first = 0;
+	}
+	json_raw(&w, "},\n  \"registers\": [");
+	for (size_t i = 0; i < m->nregs; i++) {
+		const struct map_register *r = &m->regs[i];
+		json_printf(&w,
+			    "%s\n    {\"table\": \"%s\", \"address\": %u, \"name\": ", i ? "," : "",
+			    map__tables[r->table], r->address);
+		json_str(&w, r->name);
+		json_printf(&w, ", \"type\": \"%s\", \"words\": %u, \"access\": \"%s\"",
+			    map__types[r->type], r->count, map__access_text(r->access));
+		if (r->type == MAP_INT32 || r->type == MAP_UINT32)
+			json_printf(&w, ", \"word_order\": \"%s\"",
+				    r->word_little ? "little" : "big");
+		if (r->native != r->address)
+			json_printf(&w, ", \"native\": %u", r->native);
+		json_printf(&w, ", \"scale\": %.15g", r->scale);
+		if (r->unit) {
+			json_raw(&w, ", \"unit\": ");
+			json_str(&w, r->unit);
+		}
+		if (r->has_min)
+			json_printf(&w, ", \"min\": %" PRId64, r->min);
+		if (r->has_max)
+			json_printf(&w, ", \"max\": %" PRId64, r->max);
+		if (r->has_bytes)
+			json_printf(
+			    &w,
+			    ", \"bytes\": [{\"min\": %u, \"max\": %u}, {\"min\": %u, \"max\": %u}]",
+			    r->byte_min[0], r->byte_max[0], r->byte_min[1], r->byte_max[1]);
+		if (r->values) {
+			json_raw(&w, ", \"values\": [");
+			for (size_t j = 0; j < r->nvalues; j++)
+				json_printf(&w, "%s%" PRId64, j ? ", " : "", r->values[j]);
+			json_raw(&w, "]");
+		}
+		if (r->has_default) {
+			json_raw(&w, ", \"default\": ");
+			if (r->type == MAP_STRING)
+				json_str(&w, r->def_string);
+			else
+				json_printf(&w, "%" PRId64, r->def);
+		}
+		if (r->key) {
+			json_raw(&w, ", \"key\": ");
+			json_str(&w, r->key);
+			if (r->field >= 0)
+				json_printf(&w, ", \"field\": %d", r->field);
+		}
+		if (r->write) {
+			json_raw(&w, ", \"write\": ");
+			json_str(&w, r->write);
+			json_printf(&w, ", \"ack\": %s", r->ack ? "true" : "false");
+		}
+		if (r->access & MAP_W)
+			json_printf(&w, ", \"retry\": %s", r->no_retry ? "false" : "true");
+		if (r->labels) {
+			json_raw(&w, ", \"enum\": [");
+			for (size_t j = 0; j < r->nlabels; j++) {
+				json_printf(&w,
+					    "%s{\"value\": %" PRId64 ", \"text\": ", j ? ", " : "",
+					    r->labels[j].value);
+				json_str(&w, r->labels[j].text);
+				json_raw(&w, "}");
+			}
+			json_raw(&w, "]");
+		}
+		if (r->bits) {
+			json_raw(&w, ", \"bits\": [");
+			for (size_t j = 0; j < r->nbits; j++) {
+				json_printf(&w,
+					    "%s{\"bit\": %" PRId64 ", \"text\": ", j ? ", " : "",
+					    r->bits[j].value);
+				json_str(&w, r->bits[j].text);
+				json_raw(&w, "}");
+			}
+			json_raw(&w, "]");
+		}
+		json_raw(&w, ", \"description\": ");
+		json_str(&w, r->description);
+		json_raw(&w, "}");
+	}
+	json_raw(&w, m->nregs ? "\n  ],\n  \"commands\": [" : "],\n  \"commands\": [");
+	for (size_t i = 0; i < m->ncmds; i++) {
+		const struct map_command *c = &m->cmds[i];
+		json_printf(&w, "%s\n    {\"name\": ", i ? "," : "");
+		json_str(&w, c->name);
+		json_printf(&w, ", \"address\": %u, \"count\": %u, \"template\": ", c->address,
+			    c->count);
+		json_str(&w, c->template);
+		json_printf(&w, ", \"ack\": %s, \"retry\": %s}", c->ack ? "true" : "false",
+			    c->no_retry ? "false" : "true");
+	}
+	json_raw(&w, m->ncmds ? "\n  ]\n}\n" : "]\n}\n");
+}
+
+/* One line of the text reference, without trailing blanks (columns are
+ * padded, and the last ones are often empty). */
+static void map__line(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void map__line(FILE *out, const char *fmt, ...)
+{
+	va_list ap;
+	char small[512], *buf = small;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof small, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof small) {
+		if (!(buf = malloc((size_t)n + 1)))
+			return;
+		va_start(ap, fmt);
+		vsnprintf(buf, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	while (n > 0 && buf[n - 1] == ' ')
+		n--;
+	fprintf(out, "%.*s\n", n, buf);
+	if (buf != small)
+		free(buf);
+}
+
+static void map__print_text(const struct map *m, FILE *out)
+{
+	int namew = 4;
+	int native = map__any_native(m);
+
+	for (size_t i = 0; i < m->nregs; i++) {
+		int n = (int)strlen(m->regs[i].name);
+		if (n > namew)
+			namew = n;
+	}
+	map__line(out, "map %s: protocol %s, trust %s", m->name, map_protocol(m), map_trust(m));
+	if (m->description)
+		map__line(out, "  %s", m->description);
+	if (m->vendor || m->model)
+		map__line(out, "  device: %s %s", m->vendor ? m->vendor : "",
+			  m->model ? m->model : "");
+	if (m->source)
+		map__line(out, "  source: %s", m->source);
+	map__line(out, "  trust: %s", map__trust_text[m->trust]);
+
+	for (int t = 0; t < MAP_TABLES; t++) {
+		if (m->table_start[t] == m->table_start[t + 1])
+			continue;
+		map__line(out, "%s", "");
+		map__line(out, "%s registers", map__tables[t]);
+		map__line(out, "%-11s %s%-*s %-24s %5s %-6s %8s %-6s %-20s %s", "address",
+			  native ? "native      " : "", namew, "name", "type", "words", "access",
+			  "scale", "unit", "range/values", "description");
+		for (size_t i = m->table_start[t]; i < m->table_start[t + 1]; i++) {
+			const struct map_register *r = &m->regs[i];
+			char addr[32], nat[32] = "", type[48], lim[256];
+			map__range_text(addr, sizeof addr, r->address, r->count);
+			if (native) {
+				map__range_text(nat, sizeof nat, r->native, r->count);
+				strcat(nat, "            ");
+				nat[12] = '\0';
+			}
+			map__type_text(r, type, sizeof type);
+			map__limits(r, lim, sizeof lim);
+			map__line(out, "%-11s %s%-*s %-24s %5u %-6s %8.6g %-6s %-20s %s", addr, nat,
+				  namew, r->name, type, r->count, map__access_text(r->access),
+				  r->scale, r->unit ? r->unit : "", lim,
+				  r->description ? r->description : "");
+			if (r->no_retry)
+				map__line(out,
+					  "%12swritten at most once: never retried (retry = false)",
+					  "");
+			for (size_t j = 0; j < r->nlabels; j++)
+				map__line(out, "%12s%" PRId64 " = %s", "", r->labels[j].value,
+					  r->labels[j].text);
+			for (size_t j = 0; j < r->nbits; j++)
+				map__line(out, "%12sbit %" PRId64 " = %s", "", r->bits[j].value,
+					  r->bits[j].text);
+		}
+	}
+	if (m->ncmds) {
+		map__line(out, "%s", "");
+		map__line(out, "commands (written together with FC16)");
+		for (size_t i = 0; i < m->ncmds; i++) {
+			const struct map_command *c = &m->cmds[i];
+			char addr[32];
+			map__range_text(addr, sizeof addr, c->address, c->count);
+			map__line(out, "%-11s %-*s %s%s%s", addr, namew, c->name, c->template,
+				  c->ack ? "" : "  (no acknowledgement)",
+				  c->no_retry ? "  (sent at most once)" : "");
+		}
+	}
+}
+
+static void map__print_markdown(const struct map *m, FILE *out)
+{
+	int native = map__any_native(m), keyed = (m->proto->flags & PROTOCOL_KEYED) != 0;
+	static const char *const table_title[] = {
+	    "Holding registers (FC03 read; FC06/FC16 write where access has w)",
+	    "Input registers (FC04, read-only)",
+	};
+	static const char *const dnames[] = {"poll", "max_age", "timeout", "min_interval",
+					     "retries"};
+	const int64_t dvals[] = {m->defaults.poll, m->defaults.max_age, m->defaults.timeout,
+				 m->defaults.min_interval, m->defaults.retries};
+	int any_labels = 0, have_defaults = 0, any_once = 0;
+
+	fprintf(out, "# Register map: %s\n\n", m->name);
+	if (m->description) {
+		map__md(out, m->description);
+		fputs("\n\n", out);
+	}
+	fputs("| | |\n|---|---|\n", out);
+	fprintf(out, "| Protocol | `%s`: %s |\n", map_protocol(m), m->proto->text);
+	fprintf(out, "| Trust | **%s**: %s |\n", map_trust(m), map__trust_text[m->trust]);
+	if (m->source) {
+		fputs("| Source | ", out);
+		map__md(out, m->source);
+		fputs(" |\n", out);
+	}
+	if (m->vendor || m->model) {
+		fputs("| Device | ", out);
+		map__md(out, m->vendor);
+		fputs(m->vendor && m->model ? " " : "", out);
+		map__md(out, m->model);
+		fputs(" |\n", out);
+	}
+	for (size_t i = 0; i < MAP__N(dnames); i++)
+		have_defaults |= dvals[i] >= 0;
+	if (have_defaults) {
+		int first = 1;
+		fputs("| Timing defaults | ", out);
+		for (size_t i = 0; i < MAP__N(dnames); i++) {
+			if (dvals[i] < 0)
+				continue;
+			/* retries is a count, the others are times */
+			fprintf(out, "%s%s %" PRId64 "%s", first ? "" : ", ", dnames[i], dvals[i],
+				i + 1 < MAP__N(dnames) ? " ms" : "");
+			first = 0;
+		}
+		fputs(" (a device's own keys override these) |\n", out);
+	}
+	if (m->max_read)
+		fprintf(out, "| Registers per native read | at most %d |\n", m->max_read);
+	fputs("\nValues on the wire are raw integers: multiply by *Scale* to get the value in "
+	      "*Unit*. 32-bit values take two registers; the type says which word comes first. "
+	      "Strings hold two characters per register, the first in the high byte. Writes "
+	      "outside *Range / values* are refused with exception 03.\n",
+	      out);
+	for (size_t i = 0; i < m->nregs; i++)
+		any_once |= m->regs[i].no_retry;
+	for (size_t i = 0; i < m->ncmds; i++)
+		any_once |= m->cmds[i].no_retry;
+	if (any_once)
+		fputs("\nA write is retried within the client's timeout when an attempt gets no "
+		      "answer, except where the access says *at most once* (`retry = false`: a "
+		      "trigger, a counter, a reset): such a write is sent to the device once.\n",
+		      out);
+
+	for (int t = 0; t < MAP_TABLES; t++) {
+		if (m->table_start[t] == m->table_start[t + 1])
+			continue;
+		fprintf(out, "\n## %s\n\n", table_title[t]);
+		fputs("| Address |", out);
+		if (native)
+			fputs(" Native |", out);
+		fputs(" Name | Type | Words | Access | Scale | Unit | Range / values |", out);
+		if (keyed)
+			fputs(" Key |", out);
+		fputs(" Description |\n|---:|", out);
+		if (native)
+			fputs("---:|", out);
+		fputs("---|---|---:|---|---:|---|---|", out);
+		if (keyed)
+			fputs("---|", out);
+		fputs("---|\n", out);
+		for (size_t i = m->table_start[t]; i < m->table_start[t + 1]; i++) {
+			const struct map_register *r = &m->regs[i];
+			char addr[32], type[48], lim[256];
+			map__range_text(addr, sizeof addr, r->address, r->count);
+			map__type_text(r, type, sizeof type);
+			map__limits(r, lim, sizeof lim);
+			any_labels |= r->nlabels || r->nbits;
+			fprintf(out, "| %s |", addr);
+			if (native) {
+				map__range_text(addr, sizeof addr, r->native, r->count);
+				fprintf(out, " %s |", addr);
+			}
+			fprintf(out, " `%s` | %s | %u | %s%s | %.6g | ", r->name, type, r->count,
+				map__access_text(r->access), r->no_retry ? ", at most once" : "",
+				r->scale);
+			map__md(out, r->unit);
+			fputs(" | ", out);
+			map__md(out, lim);
+			if (r->has_default) {
+				fputs(lim[0] ? "; default " : "default ", out);
+				if (r->type == MAP_STRING) {
+					fputc('"', out);
+					map__md(out, r->def_string);
+					fputc('"', out);
+				} else {
+					fprintf(out, "%" PRId64, r->def);
+				}
+			}
+			fputs(" |", out);
+			if (keyed) {
+				fputc(' ', out);
+				if (r->key) {
+					fputc('`', out);
+					map__md(out, r->key);
+					fputc('`', out);
+					if (r->field >= 0)
+						fprintf(out, " field %d", r->field);
+				}
+				if (r->write) {
+					fputs(r->key ? "; write `" : "write `", out);
+					map__md(out, r->write);
+					fputc('`', out);
+				}
+				fputs(" |", out);
+			}
+			fputc(' ', out);
+			map__md(out, r->description);
+			fputs(" |\n", out);
+		}
+	}
+
+	if (any_labels) {
+		fputs("\n## Values and bits\n", out);
+		for (size_t i = 0; i < m->nregs; i++) {
+			const struct map_register *r = &m->regs[i];
+			if (r->nlabels) {
+				fprintf(out,
+					"\n### `%s` (%s %u): values\n\n| Value | Meaning "
+					"|\n|---:|---|\n",
+					r->name, map__tables[r->table], r->address);
+				for (size_t j = 0; j < r->nlabels; j++) {
+					fprintf(out, "| %" PRId64 " | ", r->labels[j].value);
+					map__md(out, r->labels[j].text);
+					fputs(" |\n", out);
+				}
+			}
+			if (r->nbits) {
+				fprintf(out,
+					"\n### `%s` (%s %u): bits\n\n| Bit | Meaning when set "
+					"|\n|---:|---|\n",
+					r->name, map__tables[r->table], r->address);
+				for (size_t j = 0; j < r->nbits; j++) {
+					fprintf(out, "| %" PRId64 " | ", r->bits[j].value);
+					map__md(out, r->bits[j].text);
+					fputs(" |\n", out);
+				}
+			}
+		}
+	}
+
+	if (m->ncmds) {
+		fputs("\n## Write commands\n\nThese registers are written together, with one FC16 "
+		      "that covers exactly the command's range; a write of part of it is refused "
+		      "with exception 02. In the template, `{0}` stands for the first register "
+		      "written, `{1}` for the second, and so on (a 32-bit register is one "
+		      "placeholder). A command is retried within the client's "
+		      "timeout when an attempt gets no answer, unless *Retried* says no "
+		      "(`retry = false`): then it is sent once.\n\n| Addresses | Name | Words | "
+		      "Template | Acknowledged | Retried |\n"
+		      "|---:|---|---:|---|---|---|\n",
+		      out);
+		for (size_t i = 0; i < m->ncmds; i++) {
+			const struct map_command *c = &m->cmds[i];
+			char addr[32];
+			map__range_text(addr, sizeof addr, c->address, c->count);
+			fprintf(out, "| %s | `%s` | %u | `", addr, c->name, c->count);
+			map__md(out, c->template);
+			fprintf(out, "` | %s | %s |\n", c->ack ? "yes" : "no",
+				c->no_retry ? "no" : "yes");
+		}
+	}
+}
+
+void map_print(const struct map *m, FILE *out, enum map_format fmt)
+{
+	switch (fmt) {
+	case MAP_FMT_JSON:
+		map__print_json(m, out);
+		break;
+	case MAP_FMT_MARKDOWN:
+		map__print_markdown(m, out);
+		break;
+	case MAP_FMT_TEXT:
+	default:
+		map__print_text(m, out);
+		break;
+	}
+}

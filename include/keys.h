@@ -1,0 +1,98 @@
+/* The libconfig key checker (docs/design.md, "Style": tables over code),
+ * shared by the config loader, the map loader and the protocols' device
+ * blocks. Its names keep the `config_` prefix of the config language they
+ * check: every protocol's key table is written in them. */
+#ifndef KEYS_H
+#define KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A group is checked against a const table of the keys it may hold
+ * (docs/design.md, "Style": tables over code): unknown keys, wrong types, ranges, choices and
+ * missing required keys are all reported as "file:line: what is wrong", naming the key by its path
+ * ("devices.[1].unit_id"). Values are stored at offsets into a target struct. */
+struct config_setting_t; /* libconfig's */
+
+enum config_kind {
+	CONFIG_K_STRING, /* char *, strdup'd (the old value is freed) */
+	CONFIG_K_INT,	 /* int; ints and 64-bit ints (123L) accepted */
+	CONFIG_K_INT64,	 /* int64_t */
+	CONFIG_K_UINT32, /* uint32_t */
+	CONFIG_K_UINT16, /* uint16_t */
+	CONFIG_K_BOOL,	 /* int, 0/1 */
+	CONFIG_K_BOOL8,	 /* int8_t, 0/1 */
+	CONFIG_K_FLOAT,	 /* double; integers accepted */
+	CONFIG_K_CHOICE, /* uint8_t: choice_base + index of the string in choices */
+	CONFIG_K_GROUP,	 /* a group checked with sub (at target + off), then fn */
+	CONFIG_K_CUSTOM, /* fn(parser, setting, target) does everything */
+	CONFIG_K_LATER,	 /* accepted as is; the caller reads it after the table */
+};
+
+enum config_key_flags {
+	CONFIG_F_REQUIRED = 1u << 0,
+	CONFIG_F_NONEMPTY = 1u << 1, /* strings */
+};
+
+struct config_parser {
+	char *err;
+	size_t errlen;
+	const char *file; /* for settings that carry no file name */
+	void *ctx;	  /* free for custom handlers */
+};
+
+struct config_key {
+	const char *name;
+	enum config_kind kind;
+	unsigned flags;
+	size_t off;		    /* where the value goes in the target */
+	int64_t min, max;	    /* integer kinds; both 0 = the field type's range */
+	const char *unit;	    /* for messages: "ms", "s" */
+	const char *const *choices; /* CONFIG_K_CHOICE: NULL-terminated */
+	int choice_base;
+	/* Strings: NULL when acceptable, else what the value must be, e.g.
+	 * "must be 8 upper-case hex digits". */
+	const char *(*check)(const char *value);
+	const struct config_key *sub; /* CONFIG_K_GROUP */
+	size_t nsub;
+	/* CONFIG_K_GROUP: called after sub, with target + off; CONFIG_K_CUSTOM:
+	 * called instead of any checking, with target. 0 or MB_E*. */
+	int (*fn)(struct config_parser *p, const struct config_setting_t *s, void *target);
+	/* CONFIG_K_CUSTOM and CONFIG_K_LATER: are the values this key stored in
+	 * targets a and b the same (config_keys_same)? 1 yes; 0 no, with the
+	 * path of what differs, relative to the table, in which. NULL: never
+	 * the same, so that a reload replaces what holds such a key rather
+	 * than keep a value nobody compared. */
+	int (*same)(const struct config_key *k, const void *a, const void *b, char *which,
+		    size_t len);
+};
+
+typedef struct config_t config_t; /* libconfig's */
+/* Read a libconfig file into lc (config_init'ed here, @include relative to
+ * the file's folder). 0, or MB_ENOENT/MB_EIO/MB_EPARSE with "file: cannot
+ * open: reason" or "file:line: libconfig's text" in err (lc destroyed then). */
+int config_parse_file(config_t *lc, const char *path, char *err, size_t errlen);
+
+/* Check every member of `group` against keys[0..nkeys) and store it into
+ * target; then report the first required key that is missing. 0 or MB_EPARSE. */
+int config_keys_parse(struct config_parser *p, const struct config_setting_t *group,
+		      const struct config_key *keys, size_t nkeys, void *target);
+/* Are the values that keys[0..nkeys) store in targets a and b the same?
+ * Every kind is compared by what the key stores (strings by content, NULL
+ * only equal to NULL; groups key by key). 1 yes; 0 no, with the path of the
+ * first key that differs ("mqtt.tls.ca_file") in which. */
+int config_keys_same(const struct config_key *keys, size_t nkeys, const void *a, const void *b,
+		     char *which, size_t len);
+/* Free what keys[0..nkeys) stored in target (strings, groups' strings); the
+ * target itself is the caller's. */
+void config_keys_free(const struct config_key *keys, size_t nkeys, void *target);
+
+/* Write "file:line: <fmt...>" for setting s into p->err; returns MB_EPARSE. */
+int config_error(struct config_parser *p, const struct config_setting_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The path of s as libconfig spells it, e.g. "devices.[1].mqtt.port". */
+const char *config_key_path(const struct config_setting_t *s, char *buf, size_t len);
+/* "an integer", "a string", ... for messages. */
+const char *config_type_name(const struct config_setting_t *s);
+
+#endif
