@@ -504,7 +504,7 @@ static int config__device_done(struct config_parser *p, const config_setting_t *
 {
 	struct config_device *d = &c->devices[idx];
 	const config_setting_t *block = NULL, *m;
-	char path[256], names[128];
+	char path[256];
 	int rc;
 
 	d->line = config_setting_source_line(s);
@@ -532,15 +532,12 @@ static int config__device_done(struct config_parser *p, const config_setting_t *
 		return config_error(
 		    p, block, "%s.%s needs an mqtt group: the broker the device talks through",
 		    CONFIG__PATH(s, path), config_setting_name(block));
-	if (!mqtt && m) {
-		if (block)
-			return config_error(p, m,
-					    "%s.mqtt: a %s device does not use MQTT; remove it",
-					    CONFIG__PATH(s, path), config_setting_name(block));
-		return config_error(
-		    p, m, "%s.mqtt: only %s devices use MQTT; remove it", CONFIG__PATH(s, path),
-		    protocol_names(PROTOCOL_MQTT, ", ", " and ", names, sizeof names));
-	}
+	/* Without a block the map names the protocol, and the fit check
+	 * (reload.c) says what is missing: the block, or that the mqtt group
+	 * is not needed. */
+	if (!mqtt && m && block)
+		return config_error(p, m, "%s.mqtt: a %s device does not use MQTT; remove it",
+				    CONFIG__PATH(s, path), config_setting_name(block));
 	if (d->proto && d->proto->cfg_done &&
 	    (rc = d->proto->cfg_done(p, block, d->proto_cfg)) != 0)
 		return rc;

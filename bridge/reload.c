@@ -108,6 +108,13 @@ static int reload__fits(const struct config *c, const struct config_device *d, c
 	const struct protocol *mp = map_proto(m);
 	char names[128];
 
+	if (!d->proto && d->has_mqtt && !(mp->flags & PROTOCOL_MQTT)) {
+		snprintf(err, errlen,
+			 "%s:%d: device \"%s\": map \"%s\" speaks %s, which does not use MQTT;"
+			 " remove the mqtt group",
+			 c->path, d->line, d->name, d->map, mp->name);
+		return MB_EINVAL;
+	}
 	if (!d->proto && !(mp->flags & PROTOCOL_VIRTUAL)) {
 		protocol_names(PROTOCOL_VIRTUAL, ", ", " or ", names, sizeof names);
 		snprintf(err, errlen,

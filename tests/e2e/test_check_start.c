@@ -79,8 +79,10 @@ static const struct fixture cases[] = {
 	 "devices.[0].solarman.host is missing"},
 	{"solarman_mqtt", DEV("growatt") "\n solarman = { host = \"h\"; serial = 1; };\n " MQTT " } );\n",
 	 NULL, NULL, 0, 3, "devices.[0].mqtt: a solarman device does not use MQTT"},
-	{"mqtt_without_block", DEV("scratch") "\n " MQTT " } );\n", NULL, NULL, 0, 2,
-	 "devices.[0].mqtt: only powergo and venus devices use MQTT"},
+	{"mqtt_without_block", DEV("scratch") "\n " MQTT " } );\n", NULL, NULL, 0, 1,
+	 "speaks memory, which does not use MQTT; remove the mqtt group"},
+	{"powergo_mqtt_without_block", DEV("powergo") "\n " MQTT " } );\n", NULL, NULL, 0, 1,
+	 "map \"powergo\" speaks powergo; add a powergo = { ... } block"},
 	{"two_blocks", DEV("growatt") " memory = {};\n solarman = { host = \"h\"; serial = 1; }; } );\n",
 	 NULL, NULL, 0, 2, "has two protocol blocks, memory and solarman"},
 	/* a block and its map */
