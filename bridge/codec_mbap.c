@@ -248,11 +248,11 @@ int mbap_answer_ident(const struct mbap_req *req, const char *const objects[MBAP
 	return rc < 0 ? rc : (int)(MBAP_HEADER + n);
 }
 
-int mbap_answer(const struct mbap_req *req, int status, const uint16_t *words, uint8_t *out,
+int mbap_answer(const struct mbap_req *req, enum mb_exc exc, const uint16_t *words, uint8_t *out,
 		size_t outlen)
 {
-	if (status != 0)
-		return mbap_answer_exception(req, (uint8_t)status, out, outlen);
+	if (exc != MB_EXC_NONE)
+		return mbap_answer_exception(req, (uint8_t)exc, out, outlen);
 	switch (req->fc) {
 	case MB_FC_READ_HOLDING:
 	case MB_FC_READ_INPUT:

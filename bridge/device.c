@@ -46,7 +46,7 @@ struct device_req {
 	uint8_t is_write;
 	uint16_t addr, count;
 	unsigned outstanding; /* transactions still to complete */
-	int status;	      /* first failure */
+	enum mb_exc status;   /* first failure */
 	uint64_t since;	      /* earliest start of the transactions that served it */
 };
 
@@ -88,11 +88,12 @@ struct device {
 	 * failing in start()) is returned from it, not called back. */
 	struct device_req *sync_req;
 	uint16_t *sync_out;
-	int sync_done, sync_status;
+	int sync_done;
+	enum mb_exc sync_status;
 };
 
 static void device__pump(struct device *dev);
-static void device__finish_req(struct device_req *r, int status);
+static void device__finish_req(struct device_req *r, enum mb_exc status);
 
 /* ---------------------------------------------------------------- time -- */
 
@@ -273,7 +274,7 @@ static void device__unqueue(struct device *dev, struct dtxn *d)
 /* Tell d's waiters that d ended with status; a waiter whose last
  * transaction this was gets its answer. Callbacks may cancel other waiters
  * of d (a client closing), so d is marked as being completed meanwhile. */
-static void device__notify(struct device *dev, struct dtxn *d, int status)
+static void device__notify(struct device *dev, struct dtxn *d, enum mb_exc status)
 {
 	struct dtxn *outer = dev->completing;
 	dev->completing = d;
@@ -301,7 +302,7 @@ static void device__notify(struct device *dev, struct dtxn *d, int status)
 }
 
 /* Complete transaction d: tell its waiters, then start the next one. */
-static void device__complete(struct device *dev, struct dtxn *d, int status)
+static void device__complete(struct device *dev, struct dtxn *d, enum mb_exc status)
 {
 	if (dev->inflight == d) {
 		dev->inflight = NULL;
@@ -319,7 +320,7 @@ static void device__complete(struct device *dev, struct dtxn *d, int status)
 		device__pump(dev);
 }
 
-void device_txn_done(struct device *dev, struct txn *t, int status)
+void device_txn_done(struct device *dev, struct txn *t, enum mb_exc status)
 {
 	struct dtxn *d = (struct dtxn *)t;
 	if (d != dev->inflight) {
@@ -426,9 +427,9 @@ static void device__pump(struct device *dev)
 		dev->stats.last_attempt = device__now_wall();
 		uv_timer_start(&dev->txn_timer, device__on_txn_timeout,
 			       device__attempt_timeout(dev, d), 0);
-		int rc = dev->ops->start(dev->tstate, &d->t);
-		if (rc != 0 && dev->inflight == d)
-			device__complete(dev, d, rc > 0 ? rc : MB_EXC_DEVICE_FAILURE);
+		enum mb_exc exc = dev->ops->start(dev->tstate, &d->t);
+		if (exc != MB_EXC_NONE && dev->inflight == d)
+			device__complete(dev, d, exc);
 	}
 	dev->pumping = 0;
 }
@@ -518,7 +519,7 @@ static void device__unlink_req(struct device *dev, struct device_req *r)
 		dev->req_tail = r->prev;
 }
 
-static void device__finish_req(struct device_req *r, int status)
+static void device__finish_req(struct device_req *r, enum mb_exc status)
 {
 	struct device *dev = r->dev;
 	uint16_t words[MB_MAX_READ];
@@ -653,7 +654,7 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 /* 02 unless every address of the range is in a writable holding register
  * that the range covers whole: half a 32-bit value can be neither
  * range-checked nor sent as a native command. */
-static int device__check_writable(const struct device *dev, uint16_t addr, uint16_t count)
+static enum mb_exc device__check_writable(const struct device *dev, uint16_t addr, uint16_t count)
 {
 	uint32_t a = addr, end = (uint32_t)addr + count;
 	while (a < end) {
@@ -666,42 +667,50 @@ static int device__check_writable(const struct device *dev, uint16_t addr, uint1
 	return 0;
 }
 
-/* Start what was queued for r. Returns DEVICE_PENDING, or r's status when
- * it completed before the pump returned (r is freed then). */
-static int device__pump_for(struct device *dev, struct device_req *r, uint16_t *out,
-			    struct device_req **req)
+/* An answer given now. */
+static struct device_outcome device__answer(enum mb_exc exc)
+{
+	return (struct device_outcome){.pending = 0, .exc = exc};
+}
+
+/* Start what was queued for r. Pending, or r's outcome when it completed
+ * before the pump returned (r is freed then). */
+static struct device_outcome device__pump_for(struct device *dev, struct device_req *r,
+					      uint16_t *out, struct device_req **req)
 {
 	struct device_req *outer_req = dev->sync_req;
 	uint16_t *outer_out = dev->sync_out;
-	int outer_done = dev->sync_done, outer_status = dev->sync_status;
+	int outer_done = dev->sync_done;
+	enum mb_exc outer_status = dev->sync_status;
 	dev->sync_req = r;
 	dev->sync_out = out;
 	dev->sync_done = 0;
 	device__pump(dev);
-	int done = dev->sync_done, status = dev->sync_status;
+	int done = dev->sync_done;
+	enum mb_exc status = dev->sync_status;
 	dev->sync_req = outer_req;
 	dev->sync_out = outer_out;
 	dev->sync_done = outer_done;
 	dev->sync_status = outer_status;
 	if (done)
-		return status;
+		return device__answer(status);
 	*req = r;
-	return DEVICE_PENDING;
+	return (struct device_outcome){.pending = 1, .exc = MB_EXC_NONE};
 }
 
-int device_read(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count, uint16_t *out,
-		device_cb cb, void *ctx, struct device_req **req)
+struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
+				  uint16_t *out, device_cb cb, void *ctx, struct device_req **req)
 {
 	int table = fc == MB_FC_READ_INPUT ? MAP_INPUT : MAP_HOLDING;
 	dev->stats.requests++;
 	if (count == 0 || count > MB_MAX_READ)
-		return MB_EXC_ILLEGAL_VALUE;
+		return device__answer(MB_EXC_ILLEGAL_VALUE);
 	/* The hot path: the range must lie in one run of adjacent readable
 	 * registers (map.h, readable_run), whose words have adjacent cache
 	 * slots; so one look-up, one copy and one freshness scan. */
 	const struct map_register *reg = map_find(dev->map, table, addr);
 	if (!reg || (uint32_t)(addr - reg->address) + count > reg->readable_run)
-		return MB_EXC_ILLEGAL_ADDRESS;
+		return device__answer(MB_EXC_ILLEGAL_ADDRESS);
 	uint32_t slot = reg->slot + (addr - reg->address);
 	memcpy(out, dev->val + slot, count * sizeof(uint16_t));
 	int stale = 0;
@@ -715,26 +724,26 @@ int device_read(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count, u
 	}
 	if (!stale) {
 		dev->stats.cache_hits++;
-		return 0;
+		return device__answer(MB_EXC_NONE);
 	}
 	if (!dev->link_up)
-		return MB_EXC_GATEWAY_PATH;
+		return device__answer(MB_EXC_GATEWAY_PATH);
 	struct device_req *r = device__req_new(dev, table, 0, addr, count, cb, ctx);
 	if (!r)
-		return MB_EXC_DEVICE_FAILURE;
+		return device__answer(MB_EXC_DEVICE_FAILURE);
 	if (device__queue_reads(dev, table, addr, count, r, DTXN_CLIENT) != 0 ||
 	    r->outstanding == 0) {
 		device__detach(dev, r);
 		device__unlink_req(dev, r);
 		free(r);
-		return MB_EXC_DEVICE_FAILURE;
+		return device__answer(MB_EXC_DEVICE_FAILURE);
 	}
 	return device__pump_for(dev, r, out, req);
 }
 
 /* Is every register in range writable with these values? */
-static int device__check_values(const struct device *dev, uint16_t addr, uint16_t count,
-				const uint16_t *words)
+static enum mb_exc device__check_values(const struct device *dev, uint16_t addr, uint16_t count,
+					const uint16_t *words)
 {
 	uint32_t a = addr, end = (uint32_t)addr + count;
 	while (a < end) {
@@ -781,33 +790,34 @@ static struct dtxn *device__write_txn(struct device *dev, uint8_t fc, uint16_t a
 	return d;
 }
 
-int device_write(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
-		 const uint16_t *words, device_cb cb, void *ctx, struct device_req **req)
+struct device_outcome device_write(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
+				   const uint16_t *words, device_cb cb, void *ctx,
+				   struct device_req **req)
 {
 	dev->stats.requests++;
 	if (dev->cfg->read_only)
-		return MB_EXC_ILLEGAL_FUNCTION;
+		return device__answer(MB_EXC_ILLEGAL_FUNCTION);
 	if (count == 0 || count > MB_MAX_WRITE)
-		return MB_EXC_ILLEGAL_VALUE;
-	int exc = device__check_writable(dev, addr, count);
+		return device__answer(MB_EXC_ILLEGAL_VALUE);
+	enum mb_exc exc = device__check_writable(dev, addr, count);
 	if (exc)
-		return exc;
+		return device__answer(exc);
 	const struct map_command *cmd = map_find_command(dev->map, addr, count);
 	if (cmd && (cmd->address != addr || cmd->count != count))
-		return MB_EXC_ILLEGAL_ADDRESS;
+		return device__answer(MB_EXC_ILLEGAL_ADDRESS);
 	if ((exc = device__check_values(dev, addr, count, words)))
-		return exc;
+		return device__answer(exc);
 
 	if (dev->ops->flags & TRANSPORT_CACHE_IS_STORE) {
 		device_cache_store(dev, MAP_HOLDING, addr, count, words);
-		return 0;
+		return device__answer(MB_EXC_NONE);
 	}
 	if (!dev->link_up)
-		return MB_EXC_GATEWAY_PATH;
+		return device__answer(MB_EXC_GATEWAY_PATH);
 
 	struct device_req *r = device__req_new(dev, MAP_HOLDING, 1, addr, count, cb, ctx);
 	if (!r)
-		return MB_EXC_DEVICE_FAILURE;
+		return device__answer(MB_EXC_DEVICE_FAILURE);
 	/* One transaction for a command group or a run of native registers;
 	 * registers with their own command template (venus) one each. */
 	uint32_t a = addr, end = (uint32_t)addr + count;
@@ -837,7 +847,7 @@ int device_write(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
 			device__detach(dev, r);
 			device__unlink_req(dev, r);
 			free(r);
-			return MB_EXC_DEVICE_FAILURE;
+			return device__answer(MB_EXC_DEVICE_FAILURE);
 		}
 		d->kind = DTXN_CLIENT;
 		d->t.cmd = cmd;
@@ -915,7 +925,7 @@ void device_count_drop(struct device *dev)
 }
 
 /* Fail every queued transaction's waiters with status (link down, close). */
-static void device__fail_queue(struct device *dev, int status)
+static void device__fail_queue(struct device *dev, enum mb_exc status)
 {
 	while (dev->head) {
 		struct dtxn *d = dev->head;

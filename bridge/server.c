@@ -396,7 +396,7 @@ static void conn__schedule_resume(struct conn *c)
 }
 
 /* The device answered a request that waited. */
-static void server__on_answer(void *ctx, int status, const uint16_t *words, uint16_t count)
+static void server__on_answer(void *ctx, enum mb_exc status, const uint16_t *words, uint16_t count)
 {
 	struct server__pending *p = ctx;
 	struct conn *c = p->c;
@@ -404,7 +404,8 @@ static void server__on_answer(void *ctx, int status, const uint16_t *words, uint
 	uint8_t out[MBAP_MAX_ADU];
 
 	conn__release_slot(c, p);
-	if (status == 0 && (head.fc == MB_FC_READ_HOLDING || head.fc == MB_FC_READ_INPUT) &&
+	if (status == MB_EXC_NONE &&
+	    (head.fc == MB_FC_READ_HOLDING || head.fc == MB_FC_READ_INPUT) &&
 	    (!words || count != head.count))
 		status = MB_EXC_DEVICE_FAILURE; /* never answer what we do not have */
 	int n = mbap_answer(&head, status, words, out, sizeof out);
@@ -442,14 +443,14 @@ static void conn__request(struct server *s, struct conn *c, const struct mbap_re
 {
 	struct device *dev = s->router.unit[req->unit];
 	uint16_t words[MB_MAX_READ];
-	int rc;
+	struct device_outcome rc = {.pending = 0, .exc = MB_EXC_DEVICE_FAILURE};
 
 	if (!dev) {
-		rc = MB_EXC_GATEWAY_PATH;
+		rc.exc = MB_EXC_GATEWAY_PATH;
 		goto exception;
 	}
 	if (req->exc) {
-		rc = req->exc;
+		rc.exc = (enum mb_exc)req->exc;
 		goto exception;
 	}
 	if (req->fc == MB_FC_MEI) {
@@ -458,10 +459,8 @@ static void conn__request(struct server *s, struct conn *c, const struct mbap_re
 	}
 
 	struct server__pending *p = conn__take_slot(c);
-	if (!p) { /* cannot happen: the caller checks the cap */
-		rc = MB_EXC_DEVICE_FAILURE;
+	if (!p) /* cannot happen: the caller checks the cap */
 		goto exception;
-	}
 	p->c = c;
 	p->head = *req;
 	p->head.values = NULL; /* points into the input buffer, which moves */
@@ -478,10 +477,10 @@ static void conn__request(struct server *s, struct conn *c, const struct mbap_re
 				  &p->req);
 		break;
 	default:
-		rc = MB_EXC_ILLEGAL_FUNCTION;
+		rc.exc = MB_EXC_ILLEGAL_FUNCTION;
 		break;
 	}
-	if (rc == DEVICE_PENDING) {
+	if (rc.pending) {
 		/* The slot stays taken until the callback (unless the device
 		 * already called it, which released the slot). */
 		return;
@@ -489,14 +488,14 @@ static void conn__request(struct server *s, struct conn *c, const struct mbap_re
 	conn__release_slot(c, p);
 	if (c->state == CONN_CLOSING)
 		return;
-	if (rc == 0) {
-		server__emit(s, mbap_answer(req, 0, words, server__room(s, c), MBAP_MAX_ADU));
+	if (rc.exc == MB_EXC_NONE) {
+		server__emit(
+		    s, mbap_answer(req, MB_EXC_NONE, words, server__room(s, c), MBAP_MAX_ADU));
 		return;
 	}
-	if (rc < 0 || rc > 0xFF)
-		rc = MB_EXC_DEVICE_FAILURE;
 exception:
-	server__emit(s, mbap_answer_exception(req, (uint8_t)rc, server__room(s, c), MBAP_MAX_ADU));
+	server__emit(s,
+		     mbap_answer_exception(req, (uint8_t)rc.exc, server__room(s, c), MBAP_MAX_ADU));
 }
 
 /* --- the connection state machine ------------------------------------------ */

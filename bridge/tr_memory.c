@@ -20,7 +20,7 @@ static int tr_memory__open(struct device *dev, uv_loop_t *loop, const struct con
 	return 0;
 }
 
-static int tr_memory__start(void *state, struct txn *t)
+static enum mb_exc tr_memory__start(void *state, struct txn *t)
 {
 	/* Unreachable: the device model serves memory devices from the cache. */
 	(void)state;

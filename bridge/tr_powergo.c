@@ -297,12 +297,12 @@ static void tr_powergo__on_message(void *ctx, const char *topic, const uint8_t *
 	if (a.exception) {
 		log_debug("%s: device answered exception %02x to fc %02x at %u",
 			  device_name(st->dev), a.exception, st->req.fc, st->req.addr);
-		device_txn_done(st->dev, t, a.exception);
+		device_txn_done(st->dev, t, (enum mb_exc)a.exception);
 		return;
 	}
 	if (t->op == TXN_READ)
 		device_cache_store(st->dev, t->table, t->addr, t->count, a.words + skip);
-	device_txn_done(st->dev, t, 0);
+	device_txn_done(st->dev, t, MB_EXC_NONE);
 }
 
 static void tr_powergo__on_state(void *ctx, int up)
@@ -373,7 +373,7 @@ nomem:
 	return MB_ENOMEM;
 }
 
-static int tr_powergo__start(void *state, struct txn *t)
+static enum mb_exc tr_powergo__start(void *state, struct txn *t)
 {
 	struct tr_powergo *st = state;
 	uint8_t frame[POWERGO_BUF_LEN];
@@ -428,7 +428,7 @@ static int tr_powergo__start(void *state, struct txn *t)
 		return rc == MB_ELINK ? MB_EXC_GATEWAY_PATH : MB_EXC_DEVICE_FAILURE;
 	}
 	st->cur = t;
-	return 0;
+	return MB_EXC_NONE;
 }
 
 static void tr_powergo__abort(void *state, struct txn *t)

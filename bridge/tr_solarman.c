@@ -93,7 +93,7 @@ static void sol__on_state(void *ctx, int up)
 
 /* Finish the transaction in flight; the device may start the next one from
  * inside device_txn_done, so cur is cleared first. */
-static void sol__done(struct sol *s, int status)
+static void sol__done(struct sol *s, enum mb_exc status)
 {
 	struct txn *t = s->cur;
 	s->cur = NULL;
@@ -109,7 +109,7 @@ static void sol__drop(struct sol *s, const char *what, int rc)
 /* The logger could not pass our request on: say which, once per change. */
 static void sol__logger_error(struct sol *s, uint8_t code)
 {
-	int status;
+	enum mb_exc status;
 	const char *what;
 	switch (code) {
 	case V5_LOGGER_SLAVE:
@@ -189,7 +189,7 @@ static void sol__answer(struct sol *s, const struct v5_frame *f)
 		s->logger_error = 0;
 	}
 	if (r.exception) {
-		sol__done(s, r.exception);
+		sol__done(s, (enum mb_exc)r.exception);
 		return;
 	}
 	if (t->op == TXN_READ) {
@@ -198,7 +198,7 @@ static void sol__answer(struct sol *s, const struct v5_frame *f)
 			words[i] = (uint16_t)(r.data[2 * i] << 8 | r.data[2 * i + 1]);
 		device_cache_store(s->dev, t->table, t->addr, t->count, words);
 	}
-	sol__done(s, 0);
+	sol__done(s, MB_EXC_NONE);
 }
 
 static void sol__frame(struct sol *s, const struct v5_frame *f)
@@ -362,7 +362,7 @@ struct txn *tr_solarman_test_current(void *state)
 	return ((struct sol *)state)->cur;
 }
 
-static int tr_solarman__start(void *state, struct txn *t)
+static enum mb_exc tr_solarman__start(void *state, struct txn *t)
 {
 	struct sol *s = state;
 	uint8_t rtu[V5_RTU_MAX], frame[V5_OVERHEAD + V5_REQ_PREFIX + V5_RTU_MAX];
@@ -396,7 +396,7 @@ static int tr_solarman__start(void *state, struct txn *t)
 	if (rc < 0)
 		return MB_EXC_GATEWAY_PATH;
 	s->cur = t;
-	return 0;
+	return MB_EXC_NONE;
 }
 
 static void tr_solarman__abort(void *state, struct txn *t)

@@ -257,7 +257,7 @@ static int tr_venus__ack_trusted(struct tr_venus *v)
 
 /* ------------------------------------------------------------- answers -- */
 
-static void tr_venus__finish(struct tr_venus *v, int status)
+static void tr_venus__finish(struct tr_venus *v, enum mb_exc status)
 {
 	struct txn *t = v->txn;
 	v->txn = NULL;
@@ -270,7 +270,7 @@ static void tr_venus__finish(struct tr_venus *v, int status)
 /* An acknowledged write ends. Its own ret= may still come when the answer
  * it ended on could have been a ghost's, or when it ended on a dump: then
  * it haunts the next writes for a while itself. */
-static void tr_venus__finish_write(struct tr_venus *v, int status, int own_answer)
+static void tr_venus__finish_write(struct tr_venus *v, enum mb_exc status, int own_answer)
 {
 	if (!own_answer || v->had_ghosts)
 		tr_venus__ghost_add(v, v->cmd, v->cmd_cd);
@@ -315,7 +315,7 @@ static void tr_venus__confirm(struct tr_venus *v, const uint8_t *payload, size_t
 		log_info("%s: %s is %lld after writing %lld: the device refused the write",
 			 device_name(v->dev), v->pending[bad].reg->name, (long long)got[bad],
 			 (long long)v->pending[bad].value);
-	tr_venus__finish_write(v, bad < v->npending ? MB_EXC_DEVICE_FAILURE : 0, 0);
+	tr_venus__finish_write(v, bad < v->npending ? MB_EXC_DEVICE_FAILURE : MB_EXC_NONE, 0);
 }
 
 static void tr_venus__on_reply(struct tr_venus *v, const uint8_t *payload, size_t len)
@@ -347,7 +347,7 @@ static void tr_venus__on_reply(struct tr_venus *v, const uint8_t *payload, size_
 		}
 		if (ret != 1)
 			log_info("%s: device refused the write (ret=0)", device_name(v->dev));
-		tr_venus__finish_write(v, ret == 1 ? 0 : MB_EXC_DEVICE_FAILURE, 1);
+		tr_venus__finish_write(v, ret == 1 ? MB_EXC_NONE : MB_EXC_DEVICE_FAILURE, 1);
 		return;
 	}
 	if (kind != VENUS_STATUS) {
@@ -373,7 +373,7 @@ static void tr_venus__on_reply(struct tr_venus *v, const uint8_t *payload, size_
 		tr_venus__drop(v, "status without a mapped key", payload, len);
 		return;
 	}
-	tr_venus__finish(v, 0);
+	tr_venus__finish(v, MB_EXC_NONE);
 }
 
 static void tr_venus__on_msg(void *ctx, const char *topic, const uint8_t *payload, size_t len)
@@ -418,12 +418,13 @@ static void tr_venus__on_puback(void *ctx, int mid)
 	}
 	v->npending = 0;
 	device_refresh_later(v->dev, TR_VENUS_CONFIRM_MS);
-	tr_venus__finish(v, 0);
+	tr_venus__finish(v, MB_EXC_NONE);
 }
 
 /* ------------------------------------------------------------ commands -- */
 
-static int tr_venus__publish(struct tr_venus *v, const char *cmd, int qos, int *mid, mqtt_pub_cb cb)
+static enum mb_exc tr_venus__publish(struct tr_venus *v, const char *cmd, int qos, int *mid,
+				     mqtt_pub_cb cb)
 {
 	int rc = mqtt_link_publish(v->link, v->cmd_topic, cmd, strlen(cmd), qos, 0, mid, cb, v);
 	if (rc != 0) {
@@ -431,7 +432,7 @@ static int tr_venus__publish(struct tr_venus *v, const char *cmd, int qos, int *
 		return MB_EXC_GATEWAY_PATH;
 	}
 	log_debug("%s: > %s", device_name(v->dev), cmd);
-	return 0;
+	return MB_EXC_NONE;
 }
 
 /* The values a write carries, one per register it covers, signed per the
@@ -464,8 +465,9 @@ static int tr_venus__values(struct tr_venus *v, const struct txn *t, int64_t *ar
  * dump that follows it (the device answers in order) tells whether the
  * device applied it. A write whose registers cannot be read back has no
  * such proof and waits for a ret= that names its cd= (0B without one). */
-static int tr_venus__start_acked(struct tr_venus *v, const char *cmd, int n,
-				 const struct map_register *const *regs, const int64_t *args)
+static enum mb_exc tr_venus__start_acked(struct tr_venus *v, const char *cmd, int n,
+					 const struct map_register *const *regs,
+					 const int64_t *args)
 {
 	snprintf(v->cmd, sizeof v->cmd, "%s", cmd);
 	tr_venus__ghosts_expire(v);
@@ -480,8 +482,8 @@ static int tr_venus__start_acked(struct tr_venus *v, const char *cmd, int n,
 	int confirm = confirmable && tr_venus__ghost_conflict(v, cmd, -1);
 	v->wait = confirm ? TR_VENUS_CONFIRM : TR_VENUS_ACK;
 	v->stale_skipped = 0;
-	int rc = tr_venus__publish(v, cmd, v->qos, NULL, NULL);
-	if (rc == 0 && confirm) {
+	enum mb_exc rc = tr_venus__publish(v, cmd, v->qos, NULL, NULL);
+	if (rc == MB_EXC_NONE && confirm) {
 		log_debug("%s: a timed-out write's ret= may still come: confirming %s by a "
 			  "refresh",
 			  device_name(v->dev), cmd);
@@ -497,7 +499,7 @@ static int tr_venus__start_acked(struct tr_venus *v, const char *cmd, int n,
 	return rc;
 }
 
-static int tr_venus__start_write(struct tr_venus *v, struct txn *t)
+static enum mb_exc tr_venus__start_write(struct tr_venus *v, struct txn *t)
 {
 	int64_t args[TR_VENUS_ARGS_MAX];
 	const struct map_register *regs[TR_VENUS_ARGS_MAX];
@@ -519,7 +521,7 @@ static int tr_venus__start_write(struct tr_venus *v, struct txn *t)
 	}
 	int n = tr_venus__values(v, t, args, regs);
 	if (n < 0)
-		return -n;
+		return (enum mb_exc) - n;
 	if (n == 0)
 		return MB_EXC_ILLEGAL_ADDRESS;
 
@@ -544,7 +546,8 @@ static int tr_venus__start_write(struct tr_venus *v, struct txn *t)
 		v->pending[v->npending++] = (struct tr_venus_expect){regs[i], args[i]};
 	v->wait = TR_VENUS_PUBACK;
 	v->mid = -1;
-	int rc = tr_venus__publish(v, cmd, v->qos > 1 ? v->qos : 1, &v->mid, tr_venus__on_puback);
+	enum mb_exc rc =
+	    tr_venus__publish(v, cmd, v->qos > 1 ? v->qos : 1, &v->mid, tr_venus__on_puback);
 	if (rc) {
 		v->txn = NULL;
 		v->wait = TR_VENUS_IDLE;
@@ -555,7 +558,7 @@ static int tr_venus__start_write(struct tr_venus *v, struct txn *t)
 
 /* ----------------------------------------------------------------- ops -- */
 
-static int tr_venus__start(void *state, struct txn *t)
+static enum mb_exc tr_venus__start(void *state, struct txn *t)
 {
 	struct tr_venus *v = state;
 	if (v->txn) {
@@ -566,7 +569,7 @@ static int tr_venus__start(void *state, struct txn *t)
 		return tr_venus__start_write(v, t);
 	v->txn = t;
 	v->wait = TR_VENUS_READ;
-	int rc = tr_venus__publish(v, "cd=1", v->qos, NULL, NULL);
+	enum mb_exc rc = tr_venus__publish(v, "cd=1", v->qos, NULL, NULL);
 	if (rc) {
 		v->txn = NULL;
 		v->wait = TR_VENUS_IDLE;

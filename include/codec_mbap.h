@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mbdef.h"
+
 #define MBAP_HEADER 7	 /* tid(2) pid(2) length(2) unit(1) */
 #define MBAP_MAX_PDU 253 /* function code + data */
 #define MBAP_MAX_ADU (MBAP_HEADER + MBAP_MAX_PDU)
@@ -100,9 +102,10 @@ enum mbap_object {
 int mbap_answer_ident(const struct mbap_req *req, const char *const objects[MBAP_NOBJ],
 		      uint8_t *out, size_t outlen);
 
-/* The answer for a finished request: status 0 -> the function's own answer
- * (reads take words), otherwise exception `status`. */
-int mbap_answer(const struct mbap_req *req, int status, const uint16_t *words, uint8_t *out,
+/* The answer for a finished request: MB_EXC_NONE -> the function's own
+ * answer (reads take words), otherwise that exception. Returns the ADU's
+ * length or a negative MB_E*. */
+int mbap_answer(const struct mbap_req *req, enum mb_exc exc, const uint16_t *words, uint8_t *out,
 		size_t outlen);
 
 #endif

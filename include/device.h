@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "mbdef.h"
 #include "transport.h"
 
 struct device;
@@ -15,11 +16,23 @@ struct config;
 struct config_device;
 struct map;
 
-/* Answer of a pending request. status 0: words holds count values (reads);
- * otherwise a Modbus exception code. Never called after device_cancel(). */
-typedef void (*device_cb)(void *ctx, int status, const uint16_t *words, uint16_t count);
+/* Three kinds of result cross the device's boundaries, each with its own
+ * type (docs/design.md, "Module contracts"): a Modbus exception for the
+ * client (enum mb_exc, MB_EXC_NONE for success), an internal error (int,
+ * 0 or a negative MB_E*, from create), and "answered later" (struct
+ * device_outcome's pending). */
 
-#define DEVICE_PENDING 0x100
+/* Answer of a pending request. exc MB_EXC_NONE: words holds count values
+ * (reads); otherwise the exception. Never called after device_cancel(). */
+typedef void (*device_cb)(void *ctx, enum mb_exc exc, const uint16_t *words, uint16_t count);
+
+/* What became of a client request: answered now (pending 0: exc says how;
+ * reads with MB_EXC_NONE filled out), or later (pending 1: cb will be
+ * called exactly once unless the request is cancelled first). */
+struct device_outcome {
+	unsigned pending;
+	enum mb_exc exc;
+};
 
 /* Counters, for status documents and SIGUSR1. */
 struct device_stats {
@@ -49,23 +62,22 @@ void device_close(struct device *dev);
 void device_set_close_hook(struct device *dev, void (*fn)(void *arg), void *arg);
 
 /* Client requests. fc is the function code as received (03/04/06/16).
- * Return: 0 = answered now (reads: out filled with count words); a Modbus
- * exception code (1..0x0B); or DEVICE_PENDING: cb(ctx, ...) will be called
- * exactly once later unless *req is cancelled first. */
-int device_read(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count, uint16_t *out,
-		device_cb cb, void *ctx, struct device_req **req);
-int device_write(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
-		 const uint16_t *words, device_cb cb, void *ctx, struct device_req **req);
+ * When pending, *req names the request for device_cancel(). */
+struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
+				  uint16_t *out, device_cb cb, void *ctx, struct device_req **req);
+struct device_outcome device_write(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
+				   const uint16_t *words, device_cb cb, void *ctx,
+				   struct device_req **req);
 /* The client went away: the callback will not be called. */
 void device_cancel(struct device_req *req);
 
 /* --- for transports ------------------------------------------------------ */
 
-/* t is finished: status 0 or a Modbus exception code. For reads, store the
+/* t is finished: MB_EXC_NONE or the exception. For reads, store the
  * values with device_cache_store() before calling this. The device may start
  * its next transaction (ops->start) before this returns: update your own
  * state first. A successful write's values are stored in the cache. */
-void device_txn_done(struct device *dev, struct txn *t, int status);
+void device_txn_done(struct device *dev, struct txn *t, enum mb_exc exc);
 /* Store count words read from front address addr of table (values arrive now). */
 void device_cache_store(struct device *dev, int table, uint16_t addr, uint16_t count,
 			const uint16_t *words);

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "mbdef.h"
+
 struct device;
 struct config_device;
 struct map;
@@ -63,11 +65,11 @@ struct transport_ops {
 	 * "file:line: reason" where the config allows, MB_E* returned. */
 	int (*open)(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
 		    const struct map *map, void **state, char *err, size_t errlen);
-	/* Start t (the only one in flight for this device). Return 0, or a Modbus
-	 * exception code (>0) to fail it at once. Completion: device_txn_done().
+	/* Start t (the only one in flight for this device): MB_EXC_NONE, or the
+	 * exception to fail it with at once. Completion: device_txn_done().
 	 * After abort() the device may start the same t again (a retry, with
 	 * t->attempt one higher). */
-	int (*start)(void *state, struct txn *t);
+	enum mb_exc (*start)(void *state, struct txn *t);
 	/* The device gave up on t (timeout, shutdown): forget it; an answer
 	 * that arrives later must be dropped and counted. */
 	void (*abort)(void *state, struct txn *t);

@@ -135,7 +135,7 @@ struct fz_req {
 #define FZ_REQS 64
 static struct fz_req fz_reqs[FZ_REQS];
 
-static void fz_on_answer(void *ctx, int status, const uint16_t *words, uint16_t count)
+static void fz_on_answer(void *ctx, enum mb_exc status, const uint16_t *words, uint16_t count)
 {
 	struct fz_req *r = ctx;
 	FZ_CHECK(r->called == 0);
@@ -260,14 +260,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				r->is_read = is_read;
 				r->addr = addr;
 				r->count = count;
-				int rc = is_read ? device_read(dev, MB_FC_READ_HOLDING, addr, count,
-							       out, fz_on_answer, r, &handles[nreq])
-						 : device_write(dev,
-								count == 1 ? MB_FC_WRITE_SINGLE
-									   : MB_FC_WRITE_MULTIPLE,
-								addr, count, vals, fz_on_answer, r,
-								&handles[nreq]);
-				if (rc == DEVICE_PENDING)
+				struct device_outcome rc =
+				    is_read ? device_read(dev, MB_FC_READ_HOLDING, addr, count, out,
+							  fz_on_answer, r, &handles[nreq])
+					    : device_write(dev,
+							   count == 1 ? MB_FC_WRITE_SINGLE
+								      : MB_FC_WRITE_MULTIPLE,
+							   addr, count, vals, fz_on_answer, r,
+							   &handles[nreq]);
+				if (rc.pending)
 					nreq++;
 				else
 					r->called = 0;

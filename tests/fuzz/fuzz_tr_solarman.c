@@ -160,7 +160,7 @@ static void fz_setup(void)
 	fz.ready = 1;
 }
 
-static void fz_cb(void *ctx, int status, const uint16_t *words, uint16_t count)
+static void fz_cb(void *ctx, enum mb_exc status, const uint16_t *words, uint16_t count)
 {
 	struct fz_req *r = ctx;
 	FZ_CHECK(!r->called);
@@ -188,9 +188,9 @@ static struct fz_req *fz_new_req(int is_write, uint16_t count)
 }
 
 /* A request answered at once (cache, exception) gets no callback. */
-static void fz_settle(struct fz_req *r, int rc)
+static void fz_settle(struct fz_req *r, struct device_outcome rc)
 {
-	if (rc != DEVICE_PENDING)
+	if (!rc.pending)
 		r->called = 1;
 }
 
@@ -337,7 +337,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint16_t out[MB_MAX_READ];
 		struct device_req *dr;
 		struct fz_req *r;
-		int rc;
+		struct device_outcome rc;
 		switch (op) {
 		case 0:
 		case 1: {

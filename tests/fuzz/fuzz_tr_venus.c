@@ -78,11 +78,11 @@ uint64_t fz_uv_now(const uv_loop_t *loop)
 	return fz_now;
 }
 
-void fz_device_txn_done(struct device *dev, struct txn *t, int status)
+void fz_device_txn_done(struct device *dev, struct txn *t, enum mb_exc status)
 {
 	(void)dev;
 	FZ_CHECK(t != NULL && t == fz_inflight);
-	FZ_CHECK(status == 0 || (status > 0 && status <= 0x0B));
+	FZ_CHECK(status == MB_EXC_NONE || (status > 0 && status <= 0x0B));
 	fz_inflight = NULL;
 	fz_done++;
 	fz_last_status = status;
