@@ -25,6 +25,12 @@
 #include "mb_error.h"
 #include "protocol.h"
 
+/* The directories the maps are looked up in when the config names none; the
+ * Makefile passes those `make install` uses. */
+#ifndef MB_MAPS_DIRS
+#define MB_MAPS_DIRS "/etc/modbridge/maps", "/usr/share/modbridge/maps"
+#endif
+
 #define CONFIG__N(a) (sizeof(a) / sizeof((a)[0]))
 /* The largest timing value in ms we accept: libuv timers take uint64, but a
  * month-long timeout is a typo, and int32 keeps arithmetic on it safe. */
@@ -166,12 +172,28 @@ static int config__allow(struct config_parser *p, const config_setting_t *s, voi
 	return 0;
 }
 
+/* `maps_path`: a list of directories, or one directory as a plain string
+ * (what a newcomer writes first). */
 static int config__maps_path(struct config_parser *p, const config_setting_t *s, void *target)
 {
 	struct config *c = target;
-	char **v;
-	size_t n;
-	int rc = config__strings(p, s, &v, &n);
+	char **v = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		const char *one = config_setting_get_string(s);
+		if (one[0] == '\0')
+			return config_error(p, s, "maps_path must not be empty");
+		if (!(v = calloc(1, sizeof *v)) || !(v[0] = strdup(one))) {
+			free(v);
+			return MB_ENOMEM;
+		}
+		n = 1;
+		rc = 0;
+	} else {
+		rc = config__strings(p, s, &v, &n);
+	}
 
 	if (rc == 0) {
 		config__free_strings(c->maps_path, c->nmaps_path);
@@ -656,7 +678,9 @@ static const struct config_key config__top_keys[] = {
 
 static int config__defaults(struct config *c, const char *path)
 {
-	static const char *const maps[] = {"/etc/modbridge/maps", "/usr/share/modbridge/maps"};
+	/* Where `make install` put the maps: the Makefile passes its SYSCONFDIR
+	 * and PREFIX, so that PREFIX=/usr/local finds its own maps. */
+	static const char *const maps[] = {MB_MAPS_DIRS};
 
 	if (!(c->path = strdup(path)) || !(c->modbus.listen = strdup("0.0.0.0")))
 		return MB_ENOMEM;
@@ -670,15 +694,47 @@ static int config__defaults(struct config *c, const char *path)
 			return MB_ENOMEM;
 		c->nmaps_path = i + 1;
 	}
-	c->defaults.timeout = 3000;
-	c->defaults.max_age = 1000;
-	c->defaults.poll = 0;
-	c->defaults.min_interval = 0;
+	/* -1 until the file is read: config_load records what the file gave
+	 * (defaults_given) and then puts the built-in values in. */
+	c->defaults.timeout = c->defaults.max_age = c->defaults.poll = c->defaults.min_interval =
+	    -1;
 	c->defaults.retries = -1; /* the built-in default applies: CONFIG_RETRIES_DEFAULT */
 	c->status.interval = 60;
 	if (!(c->status.prefix = strdup("modbridge")))
 		return MB_ENOMEM;
 	return config__mqtt_defaults(&c->status.mqtt);
+}
+
+/* libconfig says only "syntax error"; name the mistakes that cause it most
+ * often in a config like ours. */
+static void config__syntax_hint(int rc, char *err, size_t errlen)
+{
+	size_t used;
+
+	if (rc != MB_EPARSE || !err || !strstr(err, "syntax error"))
+		return;
+	used = strlen(err);
+	snprintf(err + used, errlen - used,
+		 " (hint: common causes are a missing ';' after a value or a group, a comma"
+		 " after the last element of a list, a missing comma between two devices"
+		 " ( { ... }, { ... } ), and devices = [ ... ] instead of devices = ( ... )"
+		 ", as a [ ] array holds only plain values)");
+}
+
+/* Record which timing defaults the file set, then fill in the built-in
+ * ones (docs/design.md, "Timing and retries"). */
+static void config__defaults_given(struct config *c)
+{
+	static const int64_t builtin[] = {3000, 1000, 0, 0};
+	int64_t *v[] = {&c->defaults.timeout, &c->defaults.max_age, &c->defaults.poll,
+			&c->defaults.min_interval};
+	int64_t *g[] = {&c->defaults_given.timeout, &c->defaults_given.max_age,
+			&c->defaults_given.poll, &c->defaults_given.min_interval};
+	for (size_t i = 0; i < CONFIG__N(v); i++) {
+		*g[i] = *v[i];
+		if (*v[i] < 0)
+			*v[i] = builtin[i];
+	}
 }
 
 int config_load(const char *path, struct config **out, char *err, size_t errlen)
@@ -699,6 +755,7 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 		return rc;
 	}
 	if ((rc = config_parse_file(&lc, path, err, errlen)) != 0) {
+		config__syntax_hint(rc, err, errlen);
 		config_free(c);
 		return rc;
 	}
@@ -709,6 +766,7 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 		config_free(c);
 		return rc;
 	}
+	config__defaults_given(c);
 	*out = c;
 	return 0;
 }

@@ -22,6 +22,9 @@
 #include "server.h"
 #include "status.h"
 
+#ifndef MB_MAPS_DIRS
+#define MB_MAPS_DIRS "/etc/modbridge/maps", "/usr/share/modbridge/maps"
+#endif
 #define ERRLEN 4096
 
 struct daemon {
@@ -139,7 +142,9 @@ static int main__print_map(const char *name, const char *conf_path, const char *
 			   enum map_format fmt)
 {
 	char err[ERRLEN];
-	const char *defaults[] = {"maps", "/etc/modbridge/maps", "/usr/share/modbridge/maps"};
+	/* "maps" first: --print-map works from a source tree. Then where
+	 * `make install` put them (the Makefile's SYSCONFDIR and PREFIX). */
+	const char *defaults[] = {"maps", MB_MAPS_DIRS};
 	const char *dirs[16];
 	size_t n = 0;
 	struct config *c = NULL;
@@ -177,6 +182,11 @@ static int main__check(const char *path)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	/* Warnings do not fail the check: the config runs, but clients may
+	 * wait or give up (docs/user-guide.md, "Cache, polling and
+	 * coalescing"). */
+	if (reload_gen_warnings(g, err, sizeof err) > 0)
+		fprintf(stderr, "%s\n", err);
 	const struct config *c = reload_gen_config(g);
 	size_t nmaps = reload_gen_nmaps(g);
 	printf("%s: OK, %zu device%s, %zu map%s:", path, c->ndevices, c->ndevices == 1 ? "" : "s",
@@ -205,6 +215,12 @@ static int main__run(const char *path)
 		log_info("map %s: protocol %s, trust %s, %zu registers (%s)", map_name(m),
 			 map_protocol(m), map_trust(m), map_nregs(m), map_path(m));
 	}
+	if (reload_gen_warnings(g, err, sizeof err) > 0)
+		for (char *line = err, *next; line && *line; line = next) {
+			if ((next = strchr(line, '\n')) != NULL)
+				*next++ = '\0';
+			log_warn("%s", line);
+		}
 	uv_loop_t loop;
 	uv_loop_init(&loop);
 	d.loop = &loop;

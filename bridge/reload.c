@@ -12,10 +12,13 @@
  * a key added to a table is compared without being listed here. */
 #include "reload.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -25,9 +28,11 @@
 #include "log.h"
 #include "map.h"
 #include "mb_error.h"
+#include "mbdef.h"
 #include "protocol.h"
 #include "server.h"
 #include "status.h"
+#include "transport.h"
 
 #define RELOAD__ERRLEN 4096
 
@@ -132,6 +137,153 @@ static int reload__fits(const struct config *c, const struct config_device *d, c
 	return 0;
 }
 
+/* ------------------------------------------------------------ timing -- */
+
+static int64_t reload__pick(int64_t dev, int64_t map, int64_t given, int64_t fallback)
+{
+	return dev >= 0 ? dev : map >= 0 ? map : given >= 0 ? given : fallback;
+}
+
+void reload_timing(const struct config *c, const struct config_device *d, const struct map *m,
+		   struct reload_timing *t)
+{
+	const struct map_defaults *md = map_defaults(m);
+	const struct protocol *pr = d->proto ? d->proto : map_proto(m);
+	int64_t slow_poll = pr ? pr->default_poll : 0;
+
+	t->timeout =
+	    reload__pick(d->timeout, md->timeout, c->defaults_given.timeout, c->defaults.timeout);
+	if (t->timeout == 0)
+		t->timeout = 3000;
+	/* A protocol whose answers take seconds polls unless told not to, so
+	 * that clients read from the cache and never wait on the cloud
+	 * (docs/user-guide.md, "Cache, polling and coalescing"). */
+	t->poll = reload__pick(d->poll, md->poll, c->defaults_given.poll,
+			       slow_poll > 0 ? slow_poll : c->defaults.poll);
+	/* ... and then keeps what a poll brought for a few polls, so that one
+	 * slow refresh does not send clients to the device. */
+	t->max_age =
+	    reload__pick(d->max_age, md->max_age, c->defaults_given.max_age,
+			 slow_poll > 0 && t->poll > 0 ? t->poll * RELOAD_MAX_AGE_POLLS_X2 / 2
+						      : c->defaults.max_age);
+	t->min_interval = reload__pick(d->min_interval, md->min_interval,
+				       c->defaults_given.min_interval, c->defaults.min_interval);
+}
+
+/* Native reads one poll of a device costs: the map's readable runs, split
+ * where native addresses stop being contiguous and at the read size, never
+ * inside a register (as the device queues them, docs/design.md "Cache,
+ * polling, coalescing"). */
+static size_t reload__poll_reads(const struct map *m, const struct protocol *pr)
+{
+	const struct transport_ops *ops = pr->ops;
+	unsigned max_read = ops && ops->max_read ? ops->max_read : MB_MAX_READ;
+	size_t n = map_nregs(m), reads = 0;
+	const struct map_register *prev = NULL;
+	unsigned words = 0;
+
+	if (map_max_read(m) && map_max_read(m) < max_read)
+		max_read = map_max_read(m);
+	if (ops && (ops->flags & TRANSPORT_READ_ALL))
+		return 1;
+	for (size_t i = 0; i < n; i++) {
+		const struct map_register *r = map_reg(m, i);
+		if (!(r->access & MAP_R)) {
+			prev = NULL;
+			continue;
+		}
+		if (prev && prev->table == r->table && prev->address + prev->count == r->address &&
+		    prev->native + prev->count == r->native && words + r->count <= max_read) {
+			words += r->count;
+		} else {
+			reads++;
+			words = r->count;
+		}
+		prev = r;
+	}
+	return reads;
+}
+
+static size_t reload__warn(char *buf, size_t len, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static size_t reload__warn(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+	va_list ap;
+	if (*used < len) {
+		va_start(ap, fmt);
+		int w = vsnprintf(buf + *used, len - *used, fmt, ap);
+		va_end(ap);
+		if (w > 0)
+			*used += (size_t)w < len - *used ? (size_t)w : len - *used - 1;
+	}
+	return 1;
+}
+
+size_t reload_gen_warnings(const struct reload_gen *g, char *buf, size_t len)
+{
+	const struct config *c = g->conf;
+	size_t used = 0, n = 0;
+
+	if (len)
+		buf[0] = '\0';
+	for (size_t i = 0; i < c->ndevices; i++) {
+		const struct config_device *d = &c->devices[i];
+		const struct reload__map *lm = reload__gen_map(g, d->map);
+		const struct protocol *pr;
+		struct reload_timing t;
+		if (!lm)
+			continue;
+		pr = d->proto ? d->proto : map_proto(lm->map);
+		if (!pr || (pr->flags & PROTOCOL_VIRTUAL))
+			continue; /* held in the daemon: nothing to wait for */
+		reload_timing(c, d, lm->map, &t);
+		const char *nl = n ? "\n" : "";
+		if (t.poll > 0) {
+			size_t reads = reload__poll_reads(lm->map, pr);
+			int64_t each =
+			    t.min_interval > pr->typical_rtt ? t.min_interval : pr->typical_rtt;
+			if ((int64_t)reads * each > t.poll)
+				n += reload__warn(buf, len, &used,
+						  "%s%s:%d: warning: device \"%s\": one poll takes "
+						  "%zu native reads"
+						  " of about %lld ms each (min_interval %lld ms, a "
+						  "typical %s round"
+						  " trip %ld ms), %lld ms, longer than poll %lld "
+						  "ms: the device is"
+						  " never idle and client reads queue behind the "
+						  "polls; raise poll",
+						  nl, c->path, d->line, d->name, reads,
+						  (long long)each, (long long)t.min_interval,
+						  pr->name, pr->typical_rtt,
+						  (long long)reads * each, (long long)t.poll);
+			nl = n ? "\n" : "";
+			if (t.max_age < t.poll)
+				n += reload__warn(
+				    buf, len, &used,
+				    "%s%s:%d: warning: device \"%s\": max_age %lld ms is shorter "
+				    "than"
+				    " poll %lld ms: between polls reads find nothing fresh and "
+				    "wait for"
+				    " the device; set max_age to about %d/2 x poll (%lld)",
+				    nl, c->path, d->line, d->name, (long long)t.max_age,
+				    (long long)t.poll, RELOAD_MAX_AGE_POLLS_X2,
+				    (long long)(t.poll * RELOAD_MAX_AGE_POLLS_X2 / 2));
+		}
+		nl = n ? "\n" : "";
+		if (t.timeout > RELOAD_CLIENT_TIMEOUT_MS)
+			n += reload__warn(
+			    buf, len, &used,
+			    "%s%s:%d: warning: device \"%s\": timeout %lld ms is longer than Home"
+			    " Assistant's default Modbus client timeout (%d ms): such a client "
+			    "gives"
+			    " up before the 0B; set the client's timeout above %lld ms, or let poll"
+			    " and max_age serve reads from the cache",
+			    nl, c->path, d->line, d->name, (long long)t.timeout,
+			    RELOAD_CLIENT_TIMEOUT_MS, (long long)t.timeout);
+	}
+	return n;
+}
+
 struct reload_gen *reload_gen_load(const char *path, char *err, size_t errlen)
 {
 	struct reload_gen *g = calloc(1, sizeof *g);
@@ -180,6 +332,15 @@ struct reload_gen *reload_gen_load(const char *path, char *err, size_t errlen)
 		}
 		if (reload__fits(c, d, lm->map, err, errlen) != 0)
 			goto fail;
+		/* The device runs with set values: the protocol's defaults are
+		 * decided here, once for start, --check and a reload. */
+		struct reload_timing t;
+		struct config_device *wd = &c->devices[i];
+		reload_timing(c, d, lm->map, &t);
+		wd->timeout = t.timeout;
+		wd->max_age = t.max_age;
+		wd->poll = t.poll;
+		wd->min_interval = t.min_interval;
 	}
 	g->refs = 1;
 	return g;
@@ -218,7 +379,15 @@ static int reload__device_same(const struct config *ca, const struct config_devi
 	size_t n;
 	const struct config_key *keys = config_device_keys(&n);
 
-	if (!config_keys_same(keys, n, a, b, which, len))
+	/* A device's timing keys hold what it runs with (reload_gen_load()
+	 * puts the map's, the config's and the protocol's defaults in), so a
+	 * change of the defaults or of the map shows in them too: then the
+	 * message names where it was made. */
+	static const char *const timing[] = {"timeout", "max_age", "poll", "min_interval"};
+	int differs = !config_keys_same(keys, n, a, b, which, len), timing_key = 0;
+	for (size_t i = 0; differs && i < sizeof timing / sizeof timing[0]; i++)
+		timing_key |= strcmp(which, timing[i]) == 0;
+	if (differs && !timing_key)
 		return 0;
 	keys = config_defaults_keys(&n);
 	if (!config_keys_same(keys, n, ca, cb, sub, sizeof sub)) {
@@ -229,7 +398,7 @@ static int reload__device_same(const struct config *ca, const struct config_devi
 		snprintf(which, len, "map file");
 		return 0;
 	}
-	return 1;
+	return !differs;
 }
 
 /* ----------------------------------------------------------- devices -- */
@@ -422,6 +591,39 @@ static void reload__status(struct reload *r, const struct config_status *ns, int
 	}
 }
 
+/* A reload runs as the user the daemon dropped to (`user`), and the config
+ * and the maps it names must stay readable by that user (docs/user-guide.md,
+ * "Signals"); say so when a file could not be opened for that reason. */
+static void reload__after_drop(const struct config *c, const char *err)
+{
+	static const char cannot[] = ": cannot open: ";
+	const char *at = strstr(err, cannot), *from;
+	char file[1024];
+
+	if (!c->user || !at || !strstr(at, strerror(EACCES)) || geteuid() == 0)
+		return;
+	/* The file is what the message names just before ": cannot open". */
+	for (from = at; from > err && !(from[-1] == ' ' && from - 1 > err && from[-2] == ':');)
+		from--;
+	snprintf(file, sizeof file, "%.*s", (int)(at - from), from);
+	log_err("cannot read %s after dropping to user %s: make it readable by %s (and the"
+		" config and every map it uses; see docs/user-guide.md, \"Signals\")",
+		file, c->user, c->user);
+}
+
+/* The timing warnings --check prints, at warning level. */
+static void reload__log_warnings(const struct reload_gen *g)
+{
+	char buf[RELOAD__ERRLEN];
+	if (reload_gen_warnings(g, buf, sizeof buf) == 0)
+		return;
+	for (char *line = buf, *next; line && *line; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		log_warn("%s", line);
+	}
+}
+
 void reload_again(struct reload *r, struct server *server, struct status **status)
 {
 	char err[RELOAD__ERRLEN], which[256];
@@ -430,8 +632,10 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 	struct reload_gen *g = reload_gen_load(path, err, sizeof err);
 	if (!g) {
 		log_err("reload refused, keeping the running config: %s", err);
+		reload__after_drop(r->gen->conf, err);
 		return;
 	}
+	reload__log_warnings(g);
 	const struct config *oc = r->gen->conf, *nc = g->conf;
 	if (strcmp(oc->modbus.listen, nc->modbus.listen) != 0 || oc->modbus.port != nc->modbus.port)
 		log_warn("modbus.listen/port changed: restart modbridge to apply");

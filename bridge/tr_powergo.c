@@ -505,4 +505,6 @@ const struct protocol protocol_powergo = {
     .nkeys = sizeof tr_powergo__keys / sizeof tr_powergo__keys[0],
     .cfg_size = sizeof(struct tr_powergo_cfg),
     .ops = &transport_powergo,
+    .default_poll = 20000,
+    .typical_rtt = 500,
 };

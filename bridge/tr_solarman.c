@@ -468,4 +468,6 @@ const struct protocol protocol_solarman = {
     .cfg_size = sizeof(struct sol_cfg),
     .cfg_init = sol__cfg_init,
     .ops = &transport_solarman,
+    .default_poll = 20000,
+    .typical_rtt = 1000,
 };

@@ -830,4 +830,6 @@ const struct protocol protocol_venus = {
     .map_command = tr_venus__map_command,
     .map_lint = tr_venus__map_lint,
     .ops = &transport_venus,
+    .default_poll = 60000,
+    .typical_rtt = 2000,
 };

@@ -72,12 +72,18 @@ struct config {
 		struct cidr *allow;  /* NULL = everyone */
 		size_t nallow;
 	} modbus;
-	char **maps_path;
+	char **maps_path; /* a list, or one string in the file */
 	size_t nmaps_path;
 	struct {
 		int64_t timeout, max_age, poll, min_interval; /* ms */
 		int64_t retries; /* -1 = not set (built-in default 2) */
 	} defaults;
+	/* The same keys as the file gives them, -1 where the `defaults` group
+	 * does not (defaults above then holds the built-in value): a
+	 * protocol's own default applies only where nothing was set. */
+	struct {
+		int64_t timeout, max_age, poll, min_interval;
+	} defaults_given;
 	char *user; /* drop to this user after binding, or NULL */
 	struct config_status status;
 	struct config_device *devices;

@@ -195,7 +195,7 @@ int main(void)
 	snprintf(conf, sizeof conf,
 		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\", \"%s\" ];\n"
-		 "defaults = { timeout = %d; max_age = 0; };\n"
+		 "defaults = { timeout = %d; max_age = 0; poll = 0; };\n"
 		 "devices = (\n"
 		 "  { name = \"garage\"; unit_id = 1; map = \"powergo\";\n"
 		 "    mqtt = { host = \"127.0.0.1\"; port = %d; };\n"

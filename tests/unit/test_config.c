@@ -142,7 +142,7 @@ static const struct err_case err_cases[] = {
 	 "devices.[0].unit_id must be an integer, not a float"},
 	{"type_group_modbus", "modbus = 502;\n" MEM_DEV, 1,
 	 "modbus must be a group { ... }, not an integer"},
-	{"type_maps_path", "maps_path = \"maps\";\n" MEM_DEV, 1,
+	{"type_maps_path", "maps_path = 1;\n" MEM_DEV, 1,
 	 "maps_path must be a list of strings"},
 	{"type_maps_path_elem", "maps_path = [\n 1 ];\n" MEM_DEV, 2,
 	 "maps_path.[0] must be a string, not an integer"},
