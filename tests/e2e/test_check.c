@@ -25,25 +25,7 @@ static char out[65536];
  * anything but printable ASCII shown as '?' (it goes into "ok" lines). */
 static int run(const char *arg, const char *path)
 {
-	/* Under VALGRIND=1 (as h_bridge_start does): an error or a leak on a
-	 * refusal path makes the exit status 99, which no case expects. */
-	const char *vg = getenv("VALGRIND");
-	const char *argv[12];
-	int n = 0;
-	if (vg && *vg == '1') {
-		argv[n++] = "valgrind";
-		argv[n++] = "--error-exitcode=99";
-		argv[n++] = "--leak-check=full";
-		argv[n++] = "--errors-for-leak-kinds=definite,indirect,possible";
-		argv[n++] = "-q";
-	}
-	argv[n++] = h_bin("modbridge");
-	if (arg)
-		argv[n++] = arg;
-	argv[n++] = "-c";
-	argv[n++] = path;
-	argv[n] = NULL;
-	int rc = h_run(argv, out, sizeof out, 60000);
+	int rc = h_run_bridge(arg, path, out, sizeof out);
 	for (char *o = out; *o; o++)
 		if ((unsigned char)*o < 0x20 || (unsigned char)*o > 0x7e)
 			*o = *o == '\n' && !o[1] ? '\0' : '?';

@@ -169,23 +169,7 @@ static const struct fixture cases[] = {
  * valgrind when VALGRIND=1: an error or a leak makes the status 99). */
 static int run(const char *arg, const char *path, char *out, size_t outlen)
 {
-	const char *vg = getenv("VALGRIND");
-	const char *argv[12];
-	int n = 0;
-	if (vg && *vg == '1') {
-		argv[n++] = "valgrind";
-		argv[n++] = "--error-exitcode=99";
-		argv[n++] = "--leak-check=full";
-		argv[n++] = "--errors-for-leak-kinds=definite,indirect,possible";
-		argv[n++] = "-q";
-	}
-	argv[n++] = h_bin("modbridge");
-	if (arg)
-		argv[n++] = arg;
-	argv[n++] = "-c";
-	argv[n++] = path;
-	argv[n] = NULL;
-	return h_run(argv, out, outlen, 60000);
+	return h_run_bridge(arg, path, out, outlen);
 }
 
 /* The case's config: the header (listen on a free loopback port, the maps

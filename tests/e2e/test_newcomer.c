@@ -17,22 +17,7 @@ static char out[65536];
 
 static int run_check(const char *path)
 {
-	const char *vg = getenv("VALGRIND");
-	const char *argv[12];
-	int n = 0;
-	if (vg && *vg == '1') {
-		argv[n++] = "valgrind";
-		argv[n++] = "--error-exitcode=99";
-		argv[n++] = "--leak-check=full";
-		argv[n++] = "--errors-for-leak-kinds=definite,indirect,possible";
-		argv[n++] = "-q";
-	}
-	argv[n++] = h_bin("modbridge");
-	argv[n++] = "--check";
-	argv[n++] = "-c";
-	argv[n++] = path;
-	argv[n] = NULL;
-	int rc = h_run(argv, out, sizeof out, 60000);
+	int rc = h_run_bridge("--check", path, out, sizeof out);
 	for (char *o = out; *o; o++)
 		if ((unsigned char)*o < 0x20 || (unsigned char)*o > 0x7e)
 			*o = *o == '\n' ? '|' : '?';

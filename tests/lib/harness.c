@@ -634,3 +634,24 @@ long long h_dev_counter(pid_t bridge, const char *log, const char *name, const c
 	fclose(f);
 	return v;
 }
+
+int h_run_bridge(const char *arg, const char *config, char *out, size_t outlen)
+{
+	const char *vg = getenv("VALGRIND");
+	const char *argv[12];
+	int n = 0;
+	if (vg && *vg == '1') {
+		argv[n++] = "valgrind";
+		argv[n++] = "--error-exitcode=99";
+		argv[n++] = "--leak-check=full";
+		argv[n++] = "--errors-for-leak-kinds=definite,indirect,possible";
+		argv[n++] = "-q";
+	}
+	argv[n++] = h_bin("modbridge");
+	if (arg)
+		argv[n++] = arg;
+	argv[n++] = "-c";
+	argv[n++] = config;
+	argv[n] = NULL;
+	return h_run(argv, out, outlen, 60000);
+}

@@ -104,6 +104,12 @@ int h_recv_adu(int fd, uint8_t *buf, size_t cap, int timeout_ms);
  * send/receive timeouts, or -1. */
 int h_connect(int family, int port);
 
+/* Run `modbridge [arg] -c config` to completion (60 s at most), its output in
+ * out; under VALGRIND=1 inside valgrind, so that an error or a leak on the
+ * way makes the exit status 99, which no caller expects. The exit status,
+ * or -1. */
+int h_run_bridge(const char *arg, const char *config, char *out, size_t outlen);
+
 /* A field of /proc/<pid>/status in KiB ("VmRSS", "VmHWM"), or -1. */
 long h_proc_kib(pid_t pid, const char *field);
 /* A device's counter (key: "dropped", "retries", ...) as the bridge logs it
