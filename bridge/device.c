@@ -1040,13 +1040,13 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 	    device__pick(cfg->min_interval, md->min_interval, conf->defaults.min_interval);
 	if (dev->timeout == 0)
 		dev->timeout = 3000;
-	/* retries: the device's, the map's, the config's, else 2 (at 10%
-	 * loss each way, three tries answer 99.3% of requests). */
+	/* retries: the device's, the map's, the config's, else the built-in
+	 * default (at 10% loss each way, three tries answer 99.3% of requests). */
 	int64_t rt = cfg->retries >= 0		   ? cfg->retries
 		     : md->retries >= 0		   ? md->retries
 		     : conf->defaults.retries >= 0 ? conf->defaults.retries
-						   : 2;
-	dev->retries = rt > 10 ? 10u : (unsigned)rt;
+						   : CONFIG_RETRIES_DEFAULT;
+	dev->retries = rt > CONFIG_RETRIES_MAX ? CONFIG_RETRIES_MAX : (unsigned)rt;
 	dev->max_read = ops->max_read ? ops->max_read : MB_MAX_READ;
 	if (map_max_read(map) && map_max_read(map) < dev->max_read)
 		dev->max_read = (uint16_t)map_max_read(map);

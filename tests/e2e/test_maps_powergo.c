@@ -124,14 +124,8 @@ int main(void)
 	snprintf(sub_log, sizeof sub_log, "%s", h_path("sub.log"));
 	h_wait_lines(sub_log, "15020115", 1, 5000);
 	h_stop(sub, 2000);
-	char line[1024] = "";
-	FILE *f = fopen(sub_log, "r");
-	if (f) {
-		if (!fgets(line, sizeof line, f))
-			line[0] = 0;
-		fclose(f);
-	}
-	line[strcspn(line, "\r\n")] = 0;
+	char line[1024];
+	h_first_line(sub_log, line, sizeof line);
 	h_ok(strcmp(line, doc_answer_hex) == 0,
 	     "the document's status request gets the document's answer byte for byte (%s)", line);
 

@@ -133,14 +133,8 @@ int main(void)
 	snprintf(sub_log, sizeof sub_log, "%s", h_path("sub.log"));
 	h_wait_lines(sub_log, "tot_i=", 1, 5000);
 	h_stop(sub, 2000);
-	char line[4096] = "";
-	FILE *f = fopen(sub_log, "r");
-	if (f) {
-		if (!fgets(line, sizeof line, f))
-			line[0] = 0;
-		fclose(f);
-	}
-	line[strcspn(line, "\r\n")] = 0;
+	char line[4096];
+	h_first_line(sub_log, line, sizeof line);
 	h_ok(strcmp(line, doc_dump) == 0,
 	     "sim_venus answers cd=01 with the document's example dump, byte for byte");
 

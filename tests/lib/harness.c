@@ -655,3 +655,19 @@ int h_run_bridge(const char *arg, const char *config, char *out, size_t outlen)
 	argv[n] = NULL;
 	return h_run(argv, out, outlen, 60000);
 }
+
+int h_first_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	int got = 0;
+	if (len)
+		buf[0] = '\0';
+	if (f) {
+		got = len > 1 && fgets(buf, (int)len, f) != NULL;
+		fclose(f);
+	}
+	if (!got && len)
+		buf[0] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return got;
+}

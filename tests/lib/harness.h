@@ -62,6 +62,9 @@ pid_t h_bridge_start(const char *config_path, int port, const char *logname);
  * leak. Returns 0 when it exited cleanly. */
 int h_bridge_stop(pid_t pid);
 
+/* The first line of the file, without its line end, into buf ("" when the
+ * file cannot be read or is empty); 1 when a line was read. */
+int h_first_line(const char *path, char *buf, size_t len);
 /* Does the file contain needle? */
 int h_file_contains(const char *path, const char *needle);
 /* Lines of the file that contain needle (0 when it cannot be read). */
