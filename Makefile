@@ -61,7 +61,7 @@ ALL_TESTS   := $(UNIT_BIN) $(E2E_BIN) $(SIM_BIN) $(REPLAY_BIN)
 # in only the modules it uses.
 LIB         := $(BUILD)/libmodbridge.a
 
-.PHONY: all test test-run check-build demo bench install deps clean docs fuzz soak cross-check format \
+.PHONY: FORCE all test test-run check-build demo bench install deps clean docs fuzz soak cross-check format \
         format-check compile_commands.json
 all: $(BUILD)/modbridge
 
@@ -69,7 +69,16 @@ all: $(BUILD)/modbridge
 $(BUILD)/modbridge: $(BRIDGE_OBJ)
 	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -Wl,--gc-sections -o $@ $^ $(MB_LIBS) -lm
 
-$(BUILD)/bridge/%.o: bridge/%.c $(wildcard include/*.h)
+# The paths and version compiled into the daemon: an object built with other
+# ones is rebuilt, so that `make install PREFIX=/usr/local` after a plain
+# `make` installs a daemon that looks for its maps under /usr/local.
+BUILT_WITH := PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) VERSION=$(VERSION)
+$(BUILD)/built-with: FORCE
+	@mkdir -p $(@D)
+	@echo '$(BUILT_WITH)' | cmp -s - $@ 2>/dev/null || echo '$(BUILT_WITH)' > $@
+FORCE:
+
+$(BUILD)/bridge/%.o: bridge/%.c $(wildcard include/*.h) $(BUILD)/built-with
 	@mkdir -p $(@D)
 	$(CC) $(MB_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 

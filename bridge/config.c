@@ -231,6 +231,9 @@ static const struct config_key config__defaults_keys[] = {
 	 .unit = "ms"},
 	{.name = "retries", .kind = CONFIG_K_INT64, .off = offsetof(struct config, defaults.retries),
 	 .min = 0, .max = CONFIG_RETRIES_MAX},
+	{.name = "client_wait", .kind = CONFIG_K_INT64,
+	 .off = offsetof(struct config, defaults.client_wait), .min = 1, .max = CONFIG__MS_MAX,
+	 .unit = "ms"},
 };
 /* clang-format on */
 
@@ -383,6 +386,8 @@ static const struct config_key config__device_common_keys[] = {
 	 .max = CONFIG__MS_MAX, .unit = "ms"},
 	{.name = "retries", .kind = CONFIG_K_INT64, .off = CONFIG__DEV(retries), .min = 0,
 	 .max = CONFIG_RETRIES_MAX},
+	{.name = "client_wait", .kind = CONFIG_K_INT64, .off = CONFIG__DEV(client_wait), .min = 1,
+	 .max = CONFIG__MS_MAX, .unit = "ms"},
 	{.name = "mqtt", .kind = CONFIG_K_GROUP, .off = CONFIG__DEV(mqtt), .sub = config__mqtt_keys,
 	 .nsub = CONFIG__N(config__mqtt_keys), .fn = config__mqtt_done},
 };
@@ -505,7 +510,7 @@ const struct config_key *config_defaults_keys(size_t *nkeys)
 static int config__device_defaults(struct config_device *d)
 {
 	memset(d, 0, sizeof *d);
-	d->timeout = d->max_age = d->poll = d->min_interval = d->retries = -1;
+	d->timeout = d->max_age = d->poll = d->min_interval = d->retries = d->client_wait = -1;
 	return config__mqtt_defaults(&d->mqtt);
 }
 
@@ -698,7 +703,8 @@ static int config__defaults(struct config *c, const char *path)
 	 * (defaults_given) and then puts the built-in values in. */
 	c->defaults.timeout = c->defaults.max_age = c->defaults.poll = c->defaults.min_interval =
 	    -1;
-	c->defaults.retries = -1; /* the built-in default applies: CONFIG_RETRIES_DEFAULT */
+	c->defaults.retries = -1;     /* the built-in default applies: CONFIG_RETRIES_DEFAULT */
+	c->defaults.client_wait = -1; /* include/timing.h */
 	c->status.interval = 60;
 	if (!(c->status.prefix = strdup("modbridge")))
 		return MB_ENOMEM;

@@ -16,6 +16,7 @@
 #include "mb_error.h"
 #include "mbdef.h"
 #include "protocol.h"
+#include "timing.h"
 
 enum dtxn_kind { DTXN_CLIENT, DTXN_POLL };
 
@@ -63,6 +64,7 @@ struct device {
 	int pumping;
 	unsigned open_handles;
 	uint64_t timeout, max_age, poll, min_interval;
+	uint64_t client_wait; /* a read's deadline (include/timing.h) */
 	unsigned retries;
 	uint32_t next_id; /* struct txn.id of the next transaction */
 	uint16_t max_read;
@@ -462,16 +464,26 @@ static struct device_req *device__req_new(struct device *dev, int table, int is_
 	r->is_write = (uint8_t)is_write;
 	r->addr = addr;
 	r->count = count;
-	r->deadline = device__now(dev) + dev->timeout;
-	/* Every request gets the same timeout, so appending keeps the list
-	 * ordered by deadline and the timer only watches the head. */
-	r->prev = dev->req_tail;
-	if (dev->req_tail)
-		dev->req_tail->next = r;
+	/* A read waits client_wait, a write the whole timeout: a write's
+	 * answer must say what the device did with it, while a read given up
+	 * on still fills the cache for the next one (include/timing.h). */
+	r->deadline = device__now(dev) + (is_write ? dev->timeout : dev->client_wait);
+	/* The list stays ordered by deadline, so that the timer only watches
+	 * the head: from the tail, as most requests are the latest due. */
+	struct device_req *after = dev->req_tail;
+	while (after && after->deadline > r->deadline)
+		after = after->prev;
+	r->prev = after;
+	r->next = after ? after->next : dev->req_head;
+	if (r->next)
+		r->next->prev = r;
+	else
+		dev->req_tail = r;
+	if (after)
+		after->next = r;
 	else
 		dev->req_head = r;
-	dev->req_tail = r;
-	if (!uv_is_active((uv_handle_t *)&dev->req_timer))
+	if (dev->req_head == r || !uv_is_active((uv_handle_t *)&dev->req_timer))
 		device__arm_req_timer(dev);
 	return r;
 }
@@ -588,6 +600,23 @@ static struct dtxn *device__find_read(struct device *dev, int table, uint16_t ad
 	return NULL;
 }
 
+/* A client waits for queued read d: move it ahead of the background polls
+ * queued before it (behind other clients' transactions, in their order),
+ * so that a client never waits for a whole poll of a slow device to pass
+ * first (a Growatt poll spaced by min_interval takes ~10 s). */
+static void device__promote(struct device *dev, struct dtxn *d)
+{
+	struct dtxn **pp = &dev->head;
+	while (*pp && *pp != d && (*pp)->kind != DTXN_POLL)
+		pp = &(*pp)->next;
+	if (!*pp || *pp == d)
+		return; /* in flight, or no poll before it */
+	struct dtxn *at = *pp;
+	device__unqueue(dev, d);
+	d->next = at;
+	*pp = d;
+}
+
 /* Queue native reads for [addr, addr+count) of table, split at max_read and
  * where native addresses stop being contiguous, never inside a register.
  * Each new transaction gets r as a waiter (r may be NULL for polls). */
@@ -604,6 +633,8 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 			d->t.fc = MB_FC_READ_HOLDING;
 			device__enqueue(dev, d);
 		}
+		if (r)
+			device__promote(dev, d);
 		return r ? device__add_waiter(d, r) : 0;
 	}
 	uint32_t a = addr, end = (uint32_t)addr + count;
@@ -645,6 +676,7 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 			int rc = device__add_waiter(d, r);
 			if (rc)
 				return rc;
+			device__promote(dev, d);
 		}
 		a = start + n;
 	}
@@ -964,15 +996,6 @@ void device_link_changed(struct device *dev, int up)
 
 /* ---------------------------------------------------------- lifecycle -- */
 
-static uint64_t device__pick(int64_t dev_v, int64_t map_v, int64_t conf_v)
-{
-	if (dev_v >= 0)
-		return (uint64_t)dev_v;
-	if (map_v >= 0)
-		return (uint64_t)map_v;
-	return conf_v > 0 ? (uint64_t)conf_v : 0;
-}
-
 static void device__init_defaults(struct device *dev)
 {
 	size_t n = map_nregs(dev->map);
@@ -1027,26 +1050,19 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 		free(dev);
 		return MB_ENOMEM;
 	}
-	const struct map_defaults *md = map_defaults(map);
+	struct timing tm;
+	timing_resolve(conf, cfg, map, &tm);
 	dev->loop = loop;
 	dev->cfg = cfg;
 	dev->map = map;
 	dev->ops = ops;
 	dev->unit = cfg->unit_id;
-	dev->timeout = device__pick(cfg->timeout, md->timeout, conf->defaults.timeout);
-	dev->max_age = device__pick(cfg->max_age, md->max_age, conf->defaults.max_age);
-	dev->poll = device__pick(cfg->poll, md->poll, conf->defaults.poll);
-	dev->min_interval =
-	    device__pick(cfg->min_interval, md->min_interval, conf->defaults.min_interval);
-	if (dev->timeout == 0)
-		dev->timeout = 3000;
-	/* retries: the device's, the map's, the config's, else the built-in
-	 * default (at 10% loss each way, three tries answer 99.3% of requests). */
-	int64_t rt = cfg->retries >= 0		   ? cfg->retries
-		     : md->retries >= 0		   ? md->retries
-		     : conf->defaults.retries >= 0 ? conf->defaults.retries
-						   : CONFIG_RETRIES_DEFAULT;
-	dev->retries = rt > CONFIG_RETRIES_MAX ? CONFIG_RETRIES_MAX : (unsigned)rt;
+	dev->timeout = (uint64_t)tm.timeout;
+	dev->max_age = (uint64_t)tm.max_age;
+	dev->poll = (uint64_t)tm.poll;
+	dev->min_interval = (uint64_t)tm.min_interval;
+	dev->client_wait = (uint64_t)tm.client_wait;
+	dev->retries = tm.retries;
 	dev->max_read = ops->max_read ? ops->max_read : MB_MAX_READ;
 	if (map_max_read(map) && map_max_read(map) < dev->max_read)
 		dev->max_read = (uint16_t)map_max_read(map);
@@ -1072,10 +1088,11 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 		uv_timer_start(&dev->poll_timer, device__on_poll, dev->poll, dev->poll);
 	log_info(
 	    "%s: unit %d, map %s (%s, trust %s), timeout %llu ms, max_age %llu ms, poll %llu ms"
-	    ", min_interval %llu ms, retries %u",
+	    ", min_interval %llu ms, retries %u, client_wait %llu ms",
 	    dev->name, dev->unit, map_name(map), ops->name, map_trust(map),
 	    (unsigned long long)dev->timeout, (unsigned long long)dev->max_age,
-	    (unsigned long long)dev->poll, (unsigned long long)dev->min_interval, dev->retries);
+	    (unsigned long long)dev->poll, (unsigned long long)dev->min_interval, dev->retries,
+	    (unsigned long long)dev->client_wait);
 	*out = dev;
 	return 0;
 }

@@ -115,34 +115,23 @@ void json_str(struct json *j, const char *s)
 		return;
 	}
 	json__put(j, "\"", 1);
-	/* Bytes that need no escape go out in runs, not one at a time. */
+	/* Bytes that need no escape go out in runs, not one at a time; the
+	 * five with a two-character escape are in a table, other control
+	 * characters become \u00XX. */
+	static const char two[][3] = {
+	    ['"'] = "\\\"", ['\\'] = "\\\\", ['\n'] = "\\n", ['\r'] = "\\r", ['\t'] = "\\t"};
 	for (p = run = (const unsigned char *)s; *p; p++) {
 		char esc[8];
-		size_t n;
-		switch (*p) {
-		case '"':
-			n = (size_t)snprintf(esc, sizeof esc, "\\\"");
-			break;
-		case '\\':
-			n = (size_t)snprintf(esc, sizeof esc, "\\\\");
-			break;
-		case '\n':
-			n = (size_t)snprintf(esc, sizeof esc, "\\n");
-			break;
-		case '\r':
-			n = (size_t)snprintf(esc, sizeof esc, "\\r");
-			break;
-		case '\t':
-			n = (size_t)snprintf(esc, sizeof esc, "\\t");
-			break;
-		default:
-			if (*p >= 0x20)
-				continue;
+		const char *e = esc;
+		size_t n = 2;
+		if (*p < sizeof two / sizeof two[0] && two[*p][0])
+			e = two[*p];
+		else if (*p >= 0x20)
+			continue;
+		else
 			n = (size_t)snprintf(esc, sizeof esc, "\\u%04x", *p);
-			break;
-		}
 		json__put(j, (const char *)run, (size_t)(p - run));
-		json__put(j, esc, n);
+		json__put(j, e, n);
 		run = p + 1;
 	}
 	json__put(j, (const char *)run, (size_t)(p - run));

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "map.h"
 #include "mb_error.h"
+#include "protocol.h"
 #include "reload.h"
 #include "server.h"
 #include "status.h"
@@ -174,6 +175,17 @@ static int main__print_map(const char *name, const char *conf_path, const char *
 }
 
 /* --check runs the very validation start and a reload run (reload.h). */
+/* The protocol of map `name` among g's maps ("" when g has none of it). */
+static const char *main__map_protocol(const struct reload_gen *g, const char *name)
+{
+	for (size_t i = 0; i < reload_gen_nmaps(g); i++) {
+		const struct map *m = reload_gen_map(g, i);
+		if (strcmp(map_name(m), name) == 0)
+			return map_protocol(m);
+	}
+	return "";
+}
+
 static int main__check(const char *path)
 {
 	char err[ERRLEN];
@@ -194,6 +206,17 @@ static int main__check(const char *path)
 	for (size_t i = 0; i < nmaps; i++) {
 		const struct map *m = reload_gen_map(g, i);
 		printf(" %s (%s, trust %s)", map_name(m), map_protocol(m), map_trust(m));
+	}
+	/* A memory block on another protocol's map simulates that device: say
+	 * so, as nothing will reach a real one (docs/user-guide.md, "memory"). */
+	const char *sep = "; simulated in memory, no device behind:";
+	for (size_t i = 0; i < c->ndevices; i++) {
+		const struct config_device *d = &c->devices[i];
+		if (d->proto && (d->proto->flags & PROTOCOL_VIRTUAL) &&
+		    strcmp(d->proto->name, main__map_protocol(g, d->map)) != 0) {
+			printf("%s %s", sep, d->name);
+			sep = ",";
+		}
 	}
 	printf("\n");
 	reload_gen_free(g);

@@ -32,6 +32,7 @@
 #include "protocol.h"
 #include "server.h"
 #include "status.h"
+#include "timing.h"
 #include "transport.h"
 
 #define RELOAD__ERRLEN 4096
@@ -58,6 +59,11 @@ struct reload {
 	struct reload_gen **dev_gen;
 	size_t ndevs;
 	struct router router;
+	/* What the listener was bound to at start: a reload cannot move it,
+	 * so a config that differs from it (not from the last one) is what
+	 * needs a restart. */
+	char bound_listen[64];
+	int bound_port;
 };
 
 /* ------------------------------------------------------- generations -- */
@@ -139,37 +145,6 @@ static int reload__fits(const struct config *c, const struct config_device *d, c
 
 /* ------------------------------------------------------------ timing -- */
 
-static int64_t reload__pick(int64_t dev, int64_t map, int64_t given, int64_t fallback)
-{
-	return dev >= 0 ? dev : map >= 0 ? map : given >= 0 ? given : fallback;
-}
-
-void reload_timing(const struct config *c, const struct config_device *d, const struct map *m,
-		   struct reload_timing *t)
-{
-	const struct map_defaults *md = map_defaults(m);
-	const struct protocol *pr = d->proto ? d->proto : map_proto(m);
-	int64_t slow_poll = pr ? pr->default_poll : 0;
-
-	t->timeout =
-	    reload__pick(d->timeout, md->timeout, c->defaults_given.timeout, c->defaults.timeout);
-	if (t->timeout == 0)
-		t->timeout = 3000;
-	/* A protocol whose answers take seconds polls unless told not to, so
-	 * that clients read from the cache and never wait on the cloud
-	 * (docs/user-guide.md, "Cache, polling and coalescing"). */
-	t->poll = reload__pick(d->poll, md->poll, c->defaults_given.poll,
-			       slow_poll > 0 ? slow_poll : c->defaults.poll);
-	/* ... and then keeps what a poll brought for a few polls, so that one
-	 * slow refresh does not send clients to the device. */
-	t->max_age =
-	    reload__pick(d->max_age, md->max_age, c->defaults_given.max_age,
-			 slow_poll > 0 && t->poll > 0 ? t->poll * RELOAD_MAX_AGE_POLLS_X2 / 2
-						      : c->defaults.max_age);
-	t->min_interval = reload__pick(d->min_interval, md->min_interval,
-				       c->defaults_given.min_interval, c->defaults.min_interval);
-}
-
 /* Native reads one poll of a device costs: the map's readable runs, split
  * where native addresses stop being contiguous and at the read size, never
  * inside a register (as the device queues them, docs/design.md "Cache,
@@ -230,13 +205,13 @@ size_t reload_gen_warnings(const struct reload_gen *g, char *buf, size_t len)
 		const struct config_device *d = &c->devices[i];
 		const struct reload__map *lm = reload__gen_map(g, d->map);
 		const struct protocol *pr;
-		struct reload_timing t;
+		struct timing t;
 		if (!lm)
 			continue;
 		pr = d->proto ? d->proto : map_proto(lm->map);
 		if (!pr || (pr->flags & PROTOCOL_VIRTUAL))
 			continue; /* held in the daemon: nothing to wait for */
-		reload_timing(c, d, lm->map, &t);
+		timing_resolve(c, d, lm->map, &t);
 		const char *nl = n ? "\n" : "";
 		if (t.poll > 0) {
 			size_t reads = reload__poll_reads(lm->map, pr);
@@ -266,20 +241,19 @@ size_t reload_gen_warnings(const struct reload_gen *g, char *buf, size_t len)
 				    "wait for"
 				    " the device; set max_age to about %d/2 x poll (%lld)",
 				    nl, c->path, d->line, d->name, (long long)t.max_age,
-				    (long long)t.poll, RELOAD_MAX_AGE_POLLS_X2,
-				    (long long)(t.poll * RELOAD_MAX_AGE_POLLS_X2 / 2));
+				    (long long)t.poll, TIMING_MAX_AGE_POLLS_X2,
+				    (long long)(t.poll * TIMING_MAX_AGE_POLLS_X2 / 2));
 		}
 		nl = n ? "\n" : "";
-		if (t.timeout > RELOAD_CLIENT_TIMEOUT_MS)
+		if (t.client_wait > TIMING_CLIENT_TIMEOUT_MS)
 			n += reload__warn(
 			    buf, len, &used,
-			    "%s%s:%d: warning: device \"%s\": timeout %lld ms is longer than Home"
-			    " Assistant's default Modbus client timeout (%d ms): such a client "
-			    "gives"
-			    " up before the 0B; set the client's timeout above %lld ms, or let poll"
-			    " and max_age serve reads from the cache",
-			    nl, c->path, d->line, d->name, (long long)t.timeout,
-			    RELOAD_CLIENT_TIMEOUT_MS, (long long)t.timeout);
+			    "%s%s:%d: warning: device \"%s\": a client read waits up to %lld ms"
+			    " (client_wait), longer than Home Assistant's default Modbus client"
+			    " timeout (%d ms): such a client gives up before the 0B; lower"
+			    " client_wait, or set the client's timeout above %lld ms",
+			    nl, c->path, d->line, d->name, (long long)t.client_wait,
+			    TIMING_CLIENT_TIMEOUT_MS, (long long)t.client_wait);
 	}
 	return n;
 }
@@ -334,13 +308,14 @@ struct reload_gen *reload_gen_load(const char *path, char *err, size_t errlen)
 			goto fail;
 		/* The device runs with set values: the protocol's defaults are
 		 * decided here, once for start, --check and a reload. */
-		struct reload_timing t;
+		struct timing t;
 		struct config_device *wd = &c->devices[i];
-		reload_timing(c, d, lm->map, &t);
+		timing_resolve(c, d, lm->map, &t);
 		wd->timeout = t.timeout;
 		wd->max_age = t.max_age;
 		wd->poll = t.poll;
 		wd->min_interval = t.min_interval;
+		wd->client_wait = t.client_wait;
 	}
 	g->refs = 1;
 	return g;
@@ -523,6 +498,8 @@ int reload_start(uv_loop_t *loop, struct reload_gen *g, struct reload **out, cha
 		return MB_ENOMEM;
 	}
 	r->loop = loop;
+	snprintf(r->bound_listen, sizeof r->bound_listen, "%s", g->conf->modbus.listen);
+	r->bound_port = g->conf->modbus.port;
 	int rc = reload__install(r, g, err, errlen);
 	if (rc != 0) {
 		reload__gen_unref(g);
@@ -637,8 +614,11 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 	}
 	reload__log_warnings(g);
 	const struct config *oc = r->gen->conf, *nc = g->conf;
-	if (strcmp(oc->modbus.listen, nc->modbus.listen) != 0 || oc->modbus.port != nc->modbus.port)
-		log_warn("modbus.listen/port changed: restart modbridge to apply");
+	if (strcmp(r->bound_listen, nc->modbus.listen) != 0 || r->bound_port != nc->modbus.port)
+		log_warn(
+		    "modbus.listen/port differ from what the listener is bound to (%s port %d):"
+		    " restart modbridge to apply",
+		    r->bound_listen, r->bound_port);
 	size_t nmqtt;
 	const struct config_key *mqtt = config_mqtt_keys(&nmqtt);
 	int status_same_link =

@@ -44,6 +44,8 @@ struct config_device {
 	int64_t timeout, max_age, poll, min_interval;
 	/* native attempts after the first within `timeout`; -1 = not set here */
 	int64_t retries;
+	/* ms a client read waits for the device (include/timing.h); -1 = not set */
+	int64_t client_wait;
 	int has_mqtt;
 	struct config_mqtt mqtt;
 	/* The device's protocol block (NULL: none; the map's protocol, which
@@ -76,7 +78,8 @@ struct config {
 	size_t nmaps_path;
 	struct {
 		int64_t timeout, max_age, poll, min_interval; /* ms */
-		int64_t retries; /* -1 = not set (built-in default 2) */
+		int64_t retries;     /* -1 = not set (built-in default 2) */
+		int64_t client_wait; /* -1 = not set (include/timing.h) */
 	} defaults;
 	/* The same keys as the file gives them, -1 where the `defaults` group
 	 * does not (defaults above then holds the built-in value): a

@@ -77,9 +77,9 @@ struct protocol {
 	/* Timing for a protocol whose answers take seconds (docs/user-guide.md,
 	 * "Cache, polling and coalescing"): default_poll (ms, 0 = none) is the
 	 * device's `poll` when neither the device, its map nor the config's
-	 * `defaults` sets one, so that clients read from the cache instead of
+	 * `defaults` sets one (timing.h), so that clients read from the cache instead of
 	 * waiting on the cloud. typical_rtt (ms) is what one native read
-	 * usually takes; the timing check (reload_timing_problems) counts it
+	 * usually takes; the timing check (reload_gen_warnings) counts it
 	 * per read of a poll. */
 	long default_poll;
 	long typical_rtt;

@@ -26,26 +26,12 @@ struct status;
  * device's protocol block fits its map. NULL, with "file:line: reason" in
  * err, when any of them refuses. */
 struct reload_gen *reload_gen_load(const char *path, char *err, size_t errlen);
-/* The timing a device runs with (docs/design.md, "Timing and retries"):
- * each key from the device, else its map's defaults, else the config's
- * `defaults`, else the protocol's own default (struct protocol
- * default_poll: slow protocols poll, and then max_age defaults to
- * RELOAD_MAX_AGE_POLLS_X2 / 2 polls), else the built-in one. retries is
- * left to the device (-1 stays -1). reload_gen_load() writes the result
- * into each device's config, so a device always sees set values. */
-#define RELOAD_MAX_AGE_POLLS_X2 5
-/* What clients commonly wait for an answer: Home Assistant's default. */
-#define RELOAD_CLIENT_TIMEOUT_MS 5000
-struct config_device;
-struct reload_timing {
-	int64_t timeout, max_age, poll, min_interval;
-};
-void reload_timing(const struct config *c, const struct config_device *d, const struct map *m,
-		   struct reload_timing *t);
+/* reload_gen_load() writes each device's effective timing (timing.h's
+ * timing_resolve) into its config, so that a device always sees set values. */
 /* Warnings about g's timing, one "file:line: warning: ..." line each,
  * separated by '\n', in buf; returns their number. A device whose reads
  * cannot fit in its poll, a max_age below poll (reads between polls wait
- * for the device), a timeout longer than clients wait. */
+ * for the device), a client_wait longer than clients wait. */
 size_t reload_gen_warnings(const struct reload_gen *g, char *buf, size_t len);
 /* Free a generation that was never handed to reload_start(). */
 void reload_gen_free(struct reload_gen *g);

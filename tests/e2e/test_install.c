@@ -216,6 +216,14 @@ static void inst__tree(const char *dest)
 	if (!h_ok(rc == 0, "make install DESTDIR=... exits 0 (got %d)", rc))
 		h_note("%s", inst__out);
 
+	/* Another PREFIX at install time rebuilds the daemon with it (a dry
+	 * run: the compile commands make would run name the new map path). */
+	const char *dry[] = {"make", "-n", "install", destarg, buildarg, "PREFIX=/opt/mbx", NULL};
+	rc = h_run(dry, inst__out, sizeof inst__out, 60000);
+	h_ok(rc == 0 && strstr(inst__out, "-c -o ") &&
+		 strstr(inst__out, "/opt/mbx/share/modbridge/maps"),
+	     "make install PREFIX=/opt/mbx after a plain build recompiles with that prefix");
+
 	snprintf(path, sizeof path, "%s/usr/bin/modbridge", dest);
 	h_ok(inst__executable(path), "usr/bin/modbridge is an executable file");
 	const char *ver[] = {path, "--version", NULL};

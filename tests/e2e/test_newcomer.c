@@ -75,14 +75,24 @@ static void check_cases(void)
 	h_ok(rc == 0 && strstr(out, "max_age 1000 ms is shorter than poll 10000 ms"),
 	     "a max_age the config's defaults set is kept (and warned about): %.400s", out);
 
+	/* A long native timeout alone no longer keeps a client waiting: its
+	 * reads give up after client_wait (4000 ms by default). */
 	p = conf("timeout.conf", "devices = ( { name = \"roof\"; unit_id = 3; map = \"growatt\";\n"
 				 "  timeout = 10000;\n"
 				 "  solarman = { host = \"127.0.0.1\"; serial = 1; }; } );\n");
 	rc = run_check(p);
-	snprintf(want, sizeof want, "%s:2: warning: device \"roof\": timeout 10000 ms", p);
+	h_ok(rc == 0 && !strstr(out, "warning"),
+	     "timeout 10000 alone does not warn: clients wait client_wait (4000 ms): %.400s", out);
+
+	p = conf("wait.conf", "devices = ( { name = \"roof\"; unit_id = 3; map = \"growatt\";\n"
+			      "  timeout = 10000; client_wait = 8000;\n"
+			      "  solarman = { host = \"127.0.0.1\"; serial = 1; }; } );\n");
+	rc = run_check(p);
+	snprintf(want, sizeof want,
+		 "%s:2: warning: device \"roof\": a client read waits up to 8000 ms", p);
 	h_ok(rc == 0 && strstr(out, want) && strstr(out, "Home Assistant") &&
 		 strstr(out, "5000 ms"),
-	     "timeout 10000 warns, naming Home Assistant's 5000 ms (exit 0): %.400s", out);
+	     "client_wait 8000 warns, naming Home Assistant's 5000 ms (exit 0): %.400s", out);
 
 	p = conf("no_fit.conf", "devices = ( { name = \"roof\"; unit_id = 3; map = \"growatt\";\n"
 				"  poll = 3000; max_age = 7500;\n"
@@ -101,6 +111,15 @@ static void check_cases(void)
 		 "  { name = \"s\"; unit_id = 4; map = \"scratch\"; memory = {}; } );\n");
 	rc = run_check(p);
 	h_ok(rc == 0 && !strstr(out, "warning"), "a config that fits gives no warning: %.400s",
+	     out);
+
+	p = conf(
+	    "simulated.conf",
+	    "devices = ( { name = \"garage\"; unit_id = 1; map = \"powergo\"; memory = {}; },\n"
+	    "  { name = \"s\"; unit_id = 4; map = \"scratch\"; memory = {}; } );\n");
+	rc = run_check(p);
+	h_ok(rc == 0 && strstr(out, "simulated in memory, no device behind: garage"),
+	     "a memory block on a powergo map is accepted and --check says it simulates: %.400s",
 	     out);
 
 	char text[512];
@@ -129,11 +148,15 @@ static void start_cases(void)
 	char full[4096];
 	snprintf(full, sizeof full,
 		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n" README_DEVICES, port);
-	/* The roof device without its poll and with a timeout clients do not
-	 * wait for: the protocol's poll applies, and the warning is logged. */
+	/* The roof device without its poll and with a client_wait clients do
+	 * not wait for: the protocol's poll applies, and the warning is logged. */
 	char *roof = strstr(full, "poll = 10000;");
-	if (roof)
-		memcpy(roof, "timeout=9000;", 13);
+	if (roof) {
+		char rest[4096];
+		snprintf(rest, sizeof rest, "%s", roof + 13);
+		snprintf(roof, sizeof full - (size_t)(roof - full),
+			 "timeout = 9000; client_wait = 9000;%s", rest);
+	}
 	const char *p = conf("start.conf", full);
 	pid_t b = h_bridge_start(p, port, "start.log");
 	h_ok(b > 0, "the bridge starts");
@@ -145,10 +168,11 @@ static void start_cases(void)
 		 h_file_contains(log, "max_age 50000 ms, poll 20000 ms"),
 	     "a powergo device without poll polls every 20 s, max_age 2.5 x poll (see %s)", log);
 	h_ok(h_file_contains(log, "roof: unit 3") &&
-		 h_file_contains(log, "timeout 9000 ms, max_age 50000 ms, poll 20000 ms"),
+		 h_file_contains(log, "timeout 9000 ms, max_age 50000 ms, poll 20000 ms") &&
+		 h_file_contains(log, "client_wait 9000 ms"),
 	     "a solarman device: the protocol's poll, the map's min_interval (see %s)", log);
 	h_ok(h_file_contains(log, "warning: ") &&
-		 h_file_contains(log, "warning: device \"roof\": timeout 9000 ms"),
+		 h_file_contains(log, "warning: device \"roof\": a client read waits up to 9000"),
 	     "the start log has the --check warnings at warning level (see %s)", log);
 	h_ok(h_bridge_stop(b) == 0, "the bridge stops cleanly");
 }

@@ -230,6 +230,18 @@ int main(void)
 	write_map("scratch2", "\n# edited\n");
 	step(pid, &v, "a", "map file", 5);
 
+	/* The listener cannot move without a restart: a changed port warns,
+	 * and changing it back to the bound one stops the warning. */
+	int bound = port, restart0 = h_count_lines(log_path, "restart modbridge to apply");
+	port = h_free_port();
+	h_ok(reload(pid, &v), "reload with another modbus.port");
+	h_ok(h_count_lines(log_path, "restart modbridge to apply") == restart0 + 1,
+	     "a port other than the bound one warns \"restart to apply\"");
+	port = bound;
+	h_ok(reload(pid, &v), "reload with the port changed back");
+	h_ok(h_count_lines(log_path, "restart modbridge to apply") == restart0 + 1,
+	     "the port changed back to the bound one: no warning (see %s)", log_path);
+
 	h_ok(read1(9) == 777, "the control device kept its state through every other reload");
 	h_ok(h_alive(pid), "the bridge is alive after %d reloads", reloads);
 	h_ok(h_bridge_stop(pid) == 0, "and exits 0");

@@ -149,6 +149,10 @@ static void make_device(unsigned flags, int64_t max_age, int64_t timeout, int64_
 	conf.path = "test.conf";
 	conf.defaults.timeout = 3000;
 	conf.defaults.max_age = 1000;
+	conf.defaults.retries = conf.defaults.client_wait = -1;
+	/* as config_load leaves them when the file sets no defaults */
+	conf.defaults_given.timeout = conf.defaults_given.max_age = conf.defaults_given.poll =
+	    conf.defaults_given.min_interval = -1;
 	int rc = device_create_ops(&loop, &conf, &dcfg, map, &fake_ops, &dev, err, sizeof err);
 	assert_int_equal(rc, 0);
 	device_link_changed(dev, 1);
@@ -738,6 +742,71 @@ static void poll_refreshes_in_background(void **state)
 	close_device();
 }
 
+/* client_wait: a read gives up after it, while the native transaction goes
+ * on for its own timeout and fills the cache for the next read; a write
+ * waits the whole timeout, as its answer must say what the device did. */
+static void client_wait_bounds_reads_not_writes(void **state)
+{
+	(void)state;
+	struct device_req *req = NULL;
+	uint16_t out[10];
+	struct answer a = {0}, b = {0}, c = {0};
+	dcfg.client_wait = 150;
+	make_device(0, 10000, 1000, 0, 0, 0);
+	dcfg.client_wait = -1;
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	spin(300);
+	assert_int_equal(a.called, 1);
+	assert_int_equal(a.status, MB_EXC_GATEWAY_TARGET);
+	/* the transaction was not given up: still in flight, not aborted */
+	assert_int_equal(naborted, 0);
+	assert_int_equal(nstarted, 1);
+	/* its late answer fills the cache: the next read needs no trip */
+	answer_read(0, 40);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &b, &req), 0);
+	assert_int_equal(out[1], 41);
+	assert_int_equal(nstarted, 1);
+	/* a write is still waiting after client_wait */
+	uint16_t v = 7;
+	assert_int_equal(device_write(dev, MB_FC_WRITE_SINGLE, 1, 1, &v, on_answer, &c, &req),
+			 DEVICE_PENDING);
+	spin(300);
+	assert_int_equal(c.called, 0);
+	device_txn_done(the_dev, started[1], 0);
+	assert_int_equal(c.called, 1);
+	assert_int_equal(c.status, 0);
+	close_device();
+}
+
+/* A client read does not wait behind the background poll: the transaction
+ * it needs moves ahead of the queued polls (issue 19: a Growatt poll spaced
+ * by min_interval kept reads of its last register waiting ~9 s). */
+static void client_read_goes_before_queued_polls(void **state)
+{
+	(void)state;
+	struct device_req *req = NULL;
+	uint16_t out[10];
+	struct answer a = {0};
+	make_device(0, 0, 1000, 0, 50, 0);
+	spin(80); /* the poll: its first block in flight, the others queued */
+	assert_true(nstarted == 1);
+	assert_int_equal(started[0]->addr, 0);
+	/* a client wants the last block of the poll (input register 5) */
+	assert_int_equal(device_read(dev, MB_FC_READ_INPUT, 5, 1, out, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	answer_read(0, 1);
+	/* next in flight: the client's block, not the poll's next one */
+	assert_int_equal(nstarted, 2);
+	assert_int_equal(started[1]->table, MAP_INPUT);
+	assert_int_equal(started[1]->addr, 5);
+	answer_read(1, 9);
+	assert_int_equal(a.called, 1);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.words[0], 9);
+	close_device();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -762,6 +831,8 @@ int main(void)
 	    cmocka_unit_test(start_failure_returns_at_once),
 	    cmocka_unit_test(read_all_coalesces_and_never_invents),
 	    cmocka_unit_test(poll_refreshes_in_background),
+	    cmocka_unit_test(client_wait_bounds_reads_not_writes),
+	    cmocka_unit_test(client_read_goes_before_queued_polls),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
