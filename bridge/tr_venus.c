@@ -436,10 +436,10 @@ static enum mb_exc tr_venus__publish(struct tr_venus *v, const char *cmd, int qo
 }
 
 /* The values a write carries, one per register it covers, signed per the
- * register's type. For a command, {n} indexes the n-th *register* of the
- * group, not the n-th word, so that a 32-bit price is one placeholder.
- * Returns the number of values, or a Modbus exception negated (the device
- * model checks ranges first; this is the last line of defence). */
+ * register's type, as the device's own values (map_to_native). For a command, {n} indexes the n-th
+ * *register* of the group, not the n-th word, so that a 32-bit price is one placeholder. Returns
+ * the number of values, or a Modbus exception negated (the device model checks ranges first; this
+ * is the last line of defence). */
 static int tr_venus__values(struct tr_venus *v, const struct txn *t, int64_t *args,
 			    const struct map_register **regs)
 {
@@ -453,6 +453,10 @@ static int tr_venus__values(struct tr_venus *v, const struct txn *t, int64_t *ar
 			return -MB_EXC_ILLEGAL_ADDRESS;
 		args[n] = map_decode(r, t->words + (a - t->addr));
 		if (!map_value_ok(r, args[n]))
+			return -MB_EXC_ILLEGAL_VALUE;
+		/* A derived register (factor, translate) writes the device's
+		 * own value; one without a native equivalent is refused (03). */
+		if (map_to_native(r, args[n], &args[n]) != 0)
 			return -MB_EXC_ILLEGAL_VALUE;
 		regs[n++] = r;
 		a += r->count;
