@@ -409,6 +409,14 @@ static void tr_venus__on_puback(void *ctx, int mid)
 	/* The broker has the command; the device says nothing, so the next
 	 * refresh tells whether it was applied. */
 	for (size_t i = 0; i < v->npending; i++) {
+		/* A later write to the same register supersedes what an earlier
+		 * one expected: the refresh can only show the last. */
+		for (size_t k = 0; k < v->nexpect;) {
+			if (v->expect[k].reg == v->pending[i].reg)
+				v->expect[k] = v->expect[--v->nexpect];
+			else
+				k++;
+		}
 		if (v->nexpect == TR_VENUS_EXPECT_MAX) {
 			memmove(v->expect, v->expect + 1,
 				(TR_VENUS_EXPECT_MAX - 1) * sizeof v->expect[0]);
