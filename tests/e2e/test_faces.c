@@ -126,7 +126,8 @@ static void test_marstek(modbus_t *mb, const char *sim_log)
 
 	/* batterymode, as the template writes it. */
 	int lines0 = h_count_lines(sim_log, "cd=");
-	static const struct step normal[] = {{44002, 2500}, {42000, 21930}, {43000, 1}, {42000, 21947}};
+	static const struct step normal[] = {
+	    {44002, 2500}, {42000, 21930}, {43000, 1}, {42000, 21947}};
 	int err;
 	size_t at = replay(mb, normal, 4, &err);
 	h_ok(at == 1 && err == EXC(2),
@@ -170,7 +171,9 @@ static void test_marstek(modbus_t *mb, const char *sim_log)
 		h_ok(write_single(mb, 43000, modes[i].mode) == 0 &&
 			 h_wait_lines(sim_log, modes[i].cmd, before + 1, 3000),
 		     "43000=%u (%s) acknowledged and sent as %s", modes[i].mode,
-		     modes[i].mode == 0 ? "manual" : modes[i].mode == 1 ? "anti-feed" : "trade",
+		     modes[i].mode == 0	  ? "manual"
+		     : modes[i].mode == 1 ? "anti-feed"
+					  : "trade",
 		     modes[i].cmd);
 	}
 	int lines1 = h_count_lines(sim_log, "cd=");
@@ -252,7 +255,7 @@ static void ss_string(const uint16_t *w, int n, char *out)
 
 /* A point of model 802 by its offset in the model (ID = 0), as the body
  * starts at offset 2. */
-#define P802(m, off) ((m)->body[(off) - 2])
+#define P802(m, off) ((m)->body[(off)-2])
 /* Offsets in model 802 (sunspec/models, json/model_802.json). */
 enum { O_SOCRSVMIN = 10, O_SOC = 11, O_W = 47, O_SOC_SF = 56, O_W_SF = 63 };
 
@@ -265,8 +268,8 @@ static double ss_scaled(int64_t v, int is_signed, uint16_t sf)
 	return (double)v * pow(10, (int16_t)sf);
 }
 
-static void check_walk(modbus_t *mb, const char *what, const char *mn, const char *vr,
-		       double soc, double wat)
+static void check_walk(modbus_t *mb, const char *what, const char *mn, const char *vr, double soc,
+		       double wat)
 {
 	struct model m[8];
 	int n = sunspec_walk(mb, m, 8);
@@ -286,10 +289,8 @@ static void check_walk(modbus_t *mb, const char *what, const char *mn, const cha
 	h_ok(fabs(v - soc) < 1e-9, "%s: 802 SoC = %g %% (SoC_SF %d)", what, v,
 	     (int16_t)P802(b, O_SOC_SF));
 	v = ss_scaled((int16_t)P802(b, O_W), 1, P802(b, O_W_SF));
-	h_ok(fabs(v - wat) < 1e-9, "%s: 802 W = %g W (W_SF %d)", what, v,
-	     (int16_t)P802(b, O_W_SF));
-	h_ok(P802(b, O_SOCRSVMIN) == 0xFFFF, "%s: 802 SoCRsvMin not implemented (0xFFFF)",
-	     what);
+	h_ok(fabs(v - wat) < 1e-9, "%s: 802 W = %g W (W_SF %d)", what, v, (int16_t)P802(b, O_W_SF));
+	h_ok(P802(b, O_SOCRSVMIN) == 0xFFFF, "%s: 802 SoCRsvMin not implemented (0xFFFF)", what);
 }
 
 int main(void)
