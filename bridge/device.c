@@ -185,8 +185,11 @@ static void device__cache_put(struct device *dev, int table, uint16_t addr, uint
 		uint32_t rend = (uint32_t)r->address + r->count;
 		uint16_t n = (uint16_t)((rend < end ? rend : end) - a);
 		if (r->is_const) {
-			/* The map's value, whatever arrives for its address. */
-		} else if (native && map_derived(r)) {
+			/* The map's value stays, whatever arrives for its address. */
+			a += n;
+			continue;
+		}
+		if (native && map_derived(r)) {
 			/* Only a whole register can be derived; a part of one
 			 * (a transport never sends it) is left stale. */
 			uint16_t w[2];

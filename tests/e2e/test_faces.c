@@ -353,6 +353,9 @@ int main(void)
 	h_ok(h_sim_tell(broker_port, topic, "530=64036", h_path("simp.log"), "set 530=64036", 5000),
 	     "sim_powergo: 530 = -1500");
 	check_walk(mb, "powergo-sunspec, discharging", "PowerGo", "", 68, 1500);
+	h_ok(h_count_lines(h_path("simp.log"), "addr=529") > 0 &&
+		 h_count_lines(h_path("simp.log"), "addr=40") == 0,
+	     "the battery was asked for 529 and 530 only, never for a constant's address");
 	errno = 0;
 	h_ok(modbus_write_register(mb, 40080, 20) == -1 && errno == EXC(2),
 	     "a write to a constant (SoCRsvMin) is refused with 02");
