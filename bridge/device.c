@@ -159,8 +159,20 @@ static void device__load_fn(struct device *dev, size_t off, uint32_t slot, uint1
 	memcpy(c->dst + off, dev->val + slot, n * sizeof(uint16_t));
 }
 
-void device_cache_store(struct device *dev, int table, uint16_t addr, uint16_t count,
-			const uint16_t *words)
+/* The words of a derived register (map.h: factor, translate) from the
+ * device's: 0, or the reason it cannot be shown (then it is not stored and
+ * stays stale, as a value the register cannot represent is not a 0). */
+static int device__derive(const struct map_register *r, const uint16_t *native, uint16_t *front)
+{
+	int64_t v;
+	int rc = map_from_native(r, map_decode(r, native), &v);
+	return rc ? rc : map_encode(r, v, front);
+}
+
+/* Store words from a transport (native: derived registers are derived) or
+ * from a write the device acknowledged (the client's words as they are). */
+static void device__cache_put(struct device *dev, int table, uint16_t addr, uint16_t count,
+			      const uint16_t *words, int native)
 {
 	/* Stamps are never 0 once stored, so that 0 can mean "never". */
 	struct device__copy c = {.src = words, .stamp = device__now(dev) | 1};
@@ -174,8 +186,50 @@ void device_cache_store(struct device *dev, int table, uint16_t addr, uint16_t c
 		}
 		uint32_t rend = (uint32_t)r->address + r->count;
 		uint16_t n = (uint16_t)((rend < end ? rend : end) - a);
-		device__store_fn(dev, a - addr, r->slot + (a - r->address), n, &c);
+		if (r->is_const) {
+			/* The map's value stays, whatever arrives for its address. */
+			a += n;
+			continue;
+		}
+		if (native && map_derived(r)) {
+			/* Only a whole register can be derived; a part of one
+			 * (a transport never sends it) is left stale. */
+			uint16_t w[2];
+			if (a == r->address && n == r->count && n <= 2 &&
+			    device__derive(r, words + (a - addr), w) == 0) {
+				struct device__copy d = {.src = w, .stamp = c.stamp};
+				device__store_fn(dev, 0, r->slot, n, &d);
+			} else {
+				log_debug(
+				    "%s: %s: native value not shown (no factor or translation "
+				    "fits)",
+				    dev->name, r->name);
+			}
+		} else {
+			device__store_fn(dev, a - addr, r->slot + (a - r->address), n, &c);
+		}
 		a += n;
+	}
+}
+
+void device_cache_store(struct device *dev, int table, uint16_t addr, uint16_t count,
+			const uint16_t *words)
+{
+	device__cache_put(dev, table, addr, count, words, 1);
+}
+
+/* Constant registers (map.h) hold the map's value from the start, and
+ * their stamps say "always fresh", so that no read ever asks the device
+ * for them. */
+static void device__init_consts(struct device *dev)
+{
+	size_t n = map_nregs(dev->map);
+	for (size_t i = 0; i < n; i++) {
+		const struct map_register *r = map_reg(dev->map, i);
+		if (!r->is_const || map_const_words(r, dev->val + r->slot) != 0)
+			continue;
+		for (uint16_t k = 0; dev->stamp && k < r->count; k++)
+			dev->stamp[r->slot + k] = UINT64_MAX;
 	}
 }
 
@@ -332,8 +386,9 @@ void device_txn_done(struct device *dev, struct txn *t, enum mb_exc status)
 		return;
 	}
 	if (status == 0 && t->op == TXN_WRITE) {
-		/* The device acknowledged: what we wrote is its value now. */
-		device_cache_store(dev, t->table, t->addr, t->count, t->words);
+		/* The device acknowledged: what we wrote is its value now
+		 * (the client's words: front values, not native ones). */
+		device__cache_put(dev, t->table, t->addr, t->count, t->words, 0);
 	}
 	device__complete(dev, d, status);
 }
@@ -642,6 +697,11 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 		const struct map_register *first = map_find(dev->map, table, (uint16_t)a);
 		if (!first)
 			return MB_ENOENT;
+		if (first->is_const) {
+			/* Served from the map: nothing to ask the device. */
+			a = (uint32_t)first->address + first->count;
+			continue;
+		}
 		/* Round out to the register's start so that a 32-bit value is
 		 * never read in halves from two transactions. */
 		uint32_t start = first->address, n = 0;
@@ -649,7 +709,7 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 		uint32_t b = start;
 		while (b < end) {
 			const struct map_register *reg = map_find(dev->map, table, (uint16_t)b);
-			if (!reg || reg->address != b)
+			if (!reg || reg->address != b || reg->is_const)
 				break;
 			if (reg->native != native0 + (b - start))
 				break;
@@ -1066,6 +1126,7 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 	dev->max_read = ops->max_read ? ops->max_read : MB_MAX_READ;
 	if (map_max_read(map) && map_max_read(map) < dev->max_read)
 		dev->max_read = (uint16_t)map_max_read(map);
+	device__init_consts(dev);
 	if (ops->flags & TRANSPORT_CACHE_IS_STORE) {
 		device__init_defaults(dev);
 		dev->link_up = 1;

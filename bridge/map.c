@@ -132,6 +132,8 @@ static void map__free_register(struct map_register *r)
 	free((void *)r->bits);
 	free((void *)r->key);
 	free((void *)r->write);
+	free((void *)r->const_string);
+	free((void *)r->xlat);
 }
 
 void map_free(struct map *m)
@@ -193,6 +195,10 @@ static const struct config_key map__register_keys[] = {
 	{.name = "bits", .kind = CONFIG_K_LATER},
 	{.name = "retry", .kind = CONFIG_K_LATER},
 	{.name = "bytes", .kind = CONFIG_K_LATER},
+	{.name = "constant", .kind = CONFIG_K_LATER},
+	{.name = "factor", .kind = CONFIG_K_INT64, .off = MAP__REG(factor), .min = -1000000,
+	 .max = 1000000},
+	{.name = "translate", .kind = CONFIG_K_LATER},
 };
 /* clang-format on */
 
@@ -426,6 +432,135 @@ static int map__bytes(struct config_parser *p, const config_setting_t *x, struct
 	return 0;
 }
 
+/* `translate = ( (front, native), ... );`: each front value once, each
+ * native value once, the front values within the register's type. */
+static int map__translate(struct config_parser *p, const config_setting_t *x,
+			  struct map_register *r)
+{
+	char path[80];
+	int n;
+	int64_t(*v)[2];
+
+	if (config_setting_type(x) != CONFIG_TYPE_LIST || (n = config_setting_length(x)) == 0)
+		return config_error(p, x,
+				    "%s must be a list of (front, native) pairs, e.g. "
+				    "( (0, 1), (1, 0) )",
+				    MAP__PATH(x, path));
+	if (!(v = calloc((size_t)n, sizeof *v)))
+		return MB_ENOMEM;
+	r->xlat = (const int64_t(*)[2])v;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(x, (unsigned)i), *a, *b;
+		int t = config_setting_type(e);
+		if ((t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY) ||
+		    config_setting_length(e) != 2 ||
+		    !map__is_int(a = config_setting_get_elem(e, 0)) ||
+		    !map__is_int(b = config_setting_get_elem(e, 1)))
+			return config_error(p, e, "%s must be a pair of integers (front, native)",
+					    MAP__PATH(e, path));
+		v[i][0] = config_setting_get_int64(a);
+		v[i][1] = config_setting_get_int64(b);
+		if (!map__fits(r->type, v[i][0]))
+			return config_error(p, e, "%s: front value %" PRId64 " does not fit %s",
+					    MAP__PATH(e, path), v[i][0], map__types[r->type]);
+		for (int k = 0; k < i; k++)
+			if (v[k][0] == v[i][0] || v[k][1] == v[i][1])
+				return config_error(p, e,
+						    "%s repeats the %s value %" PRId64
+						    ": each value translates one way only",
+						    MAP__PATH(e, path),
+						    v[k][0] == v[i][0] ? "front" : "native",
+						    v[k][0] == v[i][0] ? v[i][0] : v[i][1]);
+		r->nxlat = (size_t)i + 1;
+	}
+	return 0;
+}
+
+/* `constant`, `factor` and `translate` (docs/user-guide.md, "Constant and
+ * derived registers"). A constant is the map's own value: nothing is read
+ * or written for it, so every key about the device's value is refused next
+ * to it. A derived register's writes are turned back into native values
+ * only by keyed transports (tr_venus renders them into its templates); the
+ * others send the client's words as they are, so they take derived
+ * registers read-only. */
+static int map__derived_keys(struct config_parser *p, const config_setting_t *s, struct map *m,
+			     struct map_register *r)
+{
+	static const char *const not_with_const[] = {
+	    "access", "native",	 "key",	  "field",  "write",	 "ack",	  "min",  "max",
+	    "values", "default", "retry", "factor", "translate", "bytes", "table"};
+	const config_setting_t *x, *f = config_setting_get_member(s, "factor"),
+				   *t = config_setting_get_member(s, "translate");
+	char path[80], names[128];
+	int rc;
+
+	if ((x = config_setting_get_member(s, "constant"))) {
+		for (size_t i = 0; i < MAP__N(not_with_const); i++) {
+			const config_setting_t *y = config_setting_get_member(s, not_with_const[i]);
+			/* access = "r" and table = "holding" say what a constant is */
+			if (y && strcmp(not_with_const[i], "access") == 0 && r->access == MAP_R)
+				continue;
+			if (y && strcmp(not_with_const[i], "table") == 0 && r->table == MAP_HOLDING)
+				continue;
+			if (y)
+				return config_error(
+				    p, y,
+				    "%s.%s does not go with constant: a constant is "
+				    "served from the map, read-only, in the holding "
+				    "table",
+				    MAP__PATH(s, path), not_with_const[i]);
+		}
+		if (r->type == MAP_STRING) {
+			if (config_setting_type(x) != CONFIG_TYPE_STRING)
+				return config_error(p, x,
+						    "%s.constant must be a string for a string "
+						    "register, not %s",
+						    MAP__PATH(s, path), config_type_name(x));
+			const char *v = config_setting_get_string(x);
+			if (strlen(v) > 2u * r->count)
+				return config_error(
+				    p, x,
+				    "%s.constant \"%s\" is longer than %u characters "
+				    "(length %u registers)",
+				    MAP__PATH(s, path), v, 2u * r->count, r->count);
+			if (!(r->const_string = strdup(v)))
+				return MB_ENOMEM;
+		} else {
+			if (!map__is_int(x))
+				return config_error(
+				    p, x,
+				    "%s.constant must be an integer (the raw value), "
+				    "not %s",
+				    MAP__PATH(s, path), config_type_name(x));
+			r->const_value = config_setting_get_int64(x);
+			if (!map__fits(r->type, r->const_value))
+				return config_error(p, x, "%s.constant %" PRId64 " does not fit %s",
+						    MAP__PATH(s, path), r->const_value,
+						    map__types[r->type]);
+		}
+		r->is_const = 1;
+		return 0;
+	}
+	if (f && t)
+		return config_error(p, t, "%s: factor and translate do not go together",
+				    MAP__PATH(s, path));
+	if ((f || t) && r->type == MAP_STRING)
+		return config_error(p, f ? f : t, "%s.%s is only for numeric registers",
+				    MAP__PATH(s, path), f ? "factor" : "translate");
+	if (f && r->factor == 0)
+		return config_error(p, f, "%s.factor must not be 0", MAP__PATH(s, path));
+	if ((f || t) && (r->access & MAP_W) && !(m->proto->flags & PROTOCOL_KEYED))
+		return config_error(
+		    p, f ? f : t,
+		    "%s.%s on a writable register is only for %s maps (their templates "
+		    "write the native value); make it access = \"r\"",
+		    MAP__PATH(s, path), f ? "factor" : "translate",
+		    protocol_names(PROTOCOL_KEYED, ", ", " and ", names, sizeof names));
+	if (t && (rc = map__translate(p, t, r)) != 0)
+		return rc;
+	return 0;
+}
+
 static int map__register_done(struct config_parser *p, const config_setting_t *s, struct map *m,
 			      struct map_register *r)
 {
@@ -481,7 +616,9 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 			return config_error(
 			    p, x, "%s.%s is only for %s maps", MAP__PATH(s, path), keyed_only[i],
 			    protocol_names(PROTOCOL_KEYED, ", ", " and ", names, sizeof names));
-	if (keyed && (r->access & MAP_R) && !r->key)
+	if ((rc = map__derived_keys(p, s, m, r)) != 0)
+		return rc;
+	if (keyed && (r->access & MAP_R) && !r->key && !r->is_const)
 		return config_error(p, s,
 				    "%s.key is missing: a readable %s register names the key "
 				    "of the device's answer it comes from",
@@ -601,6 +738,7 @@ static int map__registers(struct config_parser *p, const config_setting_t *list,
 		r->scale = 1.0;
 		r->field = -1;
 		r->ack = -1;
+		r->factor = 1;
 		r->line = config_setting_source_line(e);
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
 			char path[64];
@@ -1101,4 +1239,56 @@ int map_value_ok(const struct map_register *r, int64_t value)
 		return 0;
 	}
 	return 1;
+}
+
+/* --- derived and constant registers -------------------------------------- */
+
+int map_derived(const struct map_register *r)
+{
+	return r->factor != 1 || r->xlat != NULL;
+}
+
+int map_from_native(const struct map_register *r, int64_t native, int64_t *front)
+{
+	if (r->xlat) {
+		for (size_t i = 0; i < r->nxlat; i++) {
+			if (r->xlat[i][1] == native) {
+				*front = r->xlat[i][0];
+				return 0;
+			}
+		}
+		return MB_ENOENT;
+	}
+	/* |factor| <= 1e6 and native within 64 bits of a 32-bit type's words
+	 * at most: checked before multiplying all the same. */
+	if (native > INT64_MAX / 1000000 || native < INT64_MIN / 1000000)
+		return MB_ERANGE;
+	*front = native * r->factor;
+	return map__fits(r->type, *front) ? 0 : MB_ERANGE;
+}
+
+int map_to_native(const struct map_register *r, int64_t front, int64_t *native)
+{
+	if (r->xlat) {
+		for (size_t i = 0; i < r->nxlat; i++) {
+			if (r->xlat[i][0] == front) {
+				*native = r->xlat[i][1];
+				return 0;
+			}
+		}
+		return MB_ENOENT;
+	}
+	if (r->factor == 0 || front % r->factor != 0)
+		return MB_ERANGE;
+	*native = front / r->factor;
+	return 0;
+}
+
+int map_const_words(const struct map_register *r, uint16_t *words)
+{
+	if (!r->is_const)
+		return MB_EINVAL;
+	if (r->type == MAP_STRING)
+		return map_encode_string(r, r->const_string, words);
+	return map_encode(r, r->const_value, words);
 }

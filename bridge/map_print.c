@@ -49,6 +49,29 @@ static const char *map__access_text(int access)
 	return access == MAP_RW ? "rw" : access == MAP_W ? "w" : "r";
 }
 
+/* Constant and derived registers (map.h): "constant 21947", "constant
+ * \"SunS\"", "device value x -1", "0 = device 1, 1 = device 0", appended. */
+static void map__derived_text(const struct map_register *r, char *buf, size_t len)
+{
+	size_t used = strlen(buf);
+	const char *sep = used ? "; " : "";
+	if (used >= len)
+		return;
+	if (r->is_const && r->type == MAP_STRING)
+		snprintf(buf + used, len - used, "%sconstant \"%s\"", sep, r->const_string);
+	else if (r->is_const)
+		snprintf(buf + used, len - used, "%sconstant %" PRId64, sep, r->const_value);
+	else if (r->factor != 1)
+		snprintf(buf + used, len - used, "%sdevice value x %" PRId64, sep, r->factor);
+	for (size_t i = 0; r->xlat && i < r->nxlat && used < len; i++) {
+		int w = snprintf(buf + used, len - used, "%s%" PRId64 " = device %" PRId64,
+				 i ? ", " : sep, r->xlat[i][0], r->xlat[i][1]);
+		if (w < 0)
+			return;
+		used += (size_t)w;
+	}
+}
+
 /* "0..1000", "0, 1, 2", ">= 5"; empty when the register declares nothing. */
 static void map__limits(const struct map_register *r, char *buf, size_t len)
 {
@@ -76,6 +99,7 @@ static void map__limits(const struct map_register *r, char *buf, size_t len)
 			 used ? "; " : "", r->byte_min[0], r->byte_max[0], r->byte_min[1],
 			 r->byte_max[1]);
 	}
+	map__derived_text(r, buf, len);
 }
 
 static void map__type_text(const struct map_register *r, char *buf, size_t len)
@@ -170,6 +194,22 @@ static void map__print_json(const struct map *m, FILE *out)
 				json_str(&w, r->def_string);
 			else
 				json_printf(&w, "%" PRId64, r->def);
+		}
+		if (r->is_const) {
+			json_raw(&w, ", \"constant\": ");
+			if (r->type == MAP_STRING)
+				json_str(&w, r->const_string);
+			else
+				json_printf(&w, "%" PRId64, r->const_value);
+		}
+		if (r->factor != 1)
+			json_printf(&w, ", \"factor\": %" PRId64, r->factor);
+		if (r->xlat) {
+			json_raw(&w, ", \"translate\": [");
+			for (size_t j = 0; j < r->nxlat; j++)
+				json_printf(&w, "%s[%" PRId64 ", %" PRId64 "]", j ? ", " : "",
+					    r->xlat[j][0], r->xlat[j][1]);
+			json_raw(&w, "]");
 		}
 		if (r->key) {
 			json_raw(&w, ", \"key\": ");
@@ -286,7 +326,10 @@ static void map__print_text(const struct map *m, FILE *out)
 			char addr[32], nat[32] = "", type[48], lim[256];
 			map__range_text(addr, sizeof addr, r->address, r->count);
 			if (native) {
-				map__range_text(nat, sizeof nat, r->native, r->count);
+				if (r->is_const) /* nothing is read from the device */
+					snprintf(nat, sizeof nat, "-");
+				else
+					map__range_text(nat, sizeof nat, r->native, r->count);
 				strcat(nat, "            ");
 				nat[12] = '\0';
 			}
@@ -413,7 +456,10 @@ static void map__print_markdown(const struct map *m, FILE *out)
 			any_labels |= r->nlabels || r->nbits;
 			fprintf(out, "| %s |", addr);
 			if (native) {
-				map__range_text(addr, sizeof addr, r->native, r->count);
+				if (r->is_const) /* nothing is read from the device */
+					snprintf(addr, sizeof addr, "-");
+				else
+					map__range_text(addr, sizeof addr, r->native, r->count);
 				fprintf(out, " %s |", addr);
 			}
 			fprintf(out, " `%s` | %s | %u | %s%s | %.6g | ", r->name, type, r->count,

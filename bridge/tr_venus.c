@@ -409,6 +409,14 @@ static void tr_venus__on_puback(void *ctx, int mid)
 	/* The broker has the command; the device says nothing, so the next
 	 * refresh tells whether it was applied. */
 	for (size_t i = 0; i < v->npending; i++) {
+		/* A later write to the same register supersedes what an earlier
+		 * one expected: the refresh can only show the last. */
+		for (size_t k = 0; k < v->nexpect;) {
+			if (v->expect[k].reg == v->pending[i].reg)
+				v->expect[k] = v->expect[--v->nexpect];
+			else
+				k++;
+		}
 		if (v->nexpect == TR_VENUS_EXPECT_MAX) {
 			memmove(v->expect, v->expect + 1,
 				(TR_VENUS_EXPECT_MAX - 1) * sizeof v->expect[0]);
@@ -436,10 +444,10 @@ static enum mb_exc tr_venus__publish(struct tr_venus *v, const char *cmd, int qo
 }
 
 /* The values a write carries, one per register it covers, signed per the
- * register's type. For a command, {n} indexes the n-th *register* of the
- * group, not the n-th word, so that a 32-bit price is one placeholder.
- * Returns the number of values, or a Modbus exception negated (the device
- * model checks ranges first; this is the last line of defence). */
+ * register's type, as the device's own values (map_to_native). For a command, {n} indexes the n-th
+ * *register* of the group, not the n-th word, so that a 32-bit price is one placeholder. Returns
+ * the number of values, or a Modbus exception negated (the device model checks ranges first; this
+ * is the last line of defence). */
 static int tr_venus__values(struct tr_venus *v, const struct txn *t, int64_t *args,
 			    const struct map_register **regs)
 {
@@ -453,6 +461,10 @@ static int tr_venus__values(struct tr_venus *v, const struct txn *t, int64_t *ar
 			return -MB_EXC_ILLEGAL_ADDRESS;
 		args[n] = map_decode(r, t->words + (a - t->addr));
 		if (!map_value_ok(r, args[n]))
+			return -MB_EXC_ILLEGAL_VALUE;
+		/* A derived register (factor, translate) writes the device's
+		 * own value; one without a native equivalent is refused (03). */
+		if (map_to_native(r, args[n], &args[n]) != 0)
 			return -MB_EXC_ILLEGAL_VALUE;
 		regs[n++] = r;
 		a += r->count;

@@ -58,6 +58,17 @@ struct map_register {
 	 * is not readable). A read [a, a+n) inside register r is fully mapped
 	 * and readable exactly when a - r->address + n <= r->readable_run. */
 	uint32_t readable_run;
+	/* `constant`: a value fixed by the map, served without asking the
+	 * device; the register is read-only (docs/user-guide.md, "Constant
+	 * and derived registers"). const_string for strings. */
+	uint8_t is_const;
+	int64_t const_value;
+	const char *const_string;
+	/* Derived from the device's value: front = native * factor (`factor`,
+	 * 1 unless given), or by the (front, native) pairs of `translate`. */
+	int64_t factor;
+	const int64_t (*xlat)[2]; /* [i][0] front value, [i][1] native value */
+	size_t nxlat;
 };
 
 /* A group of registers written together with one FC16 (venus `commands`). */
@@ -133,6 +144,17 @@ int map_encode(const struct map_register *r, int64_t value, uint16_t *words);
 /* Strings: two characters per word, first character in the high byte,
  * zero-padded to r->count words; MB_ERANGE if too long. */
 int map_encode_string(const struct map_register *r, const char *s, uint16_t *words);
+/* Derived registers: the front value of a native one (factor, translate)
+ * and back. 0, or MB_ERANGE when it does not fit the register's type (or,
+ * back, when the factor does not divide it), MB_ENOENT when a translated
+ * value has no pair. Identity for registers that declare neither. */
+int map_from_native(const struct map_register *r, int64_t native, int64_t *front);
+int map_to_native(const struct map_register *r, int64_t front, int64_t *native);
+/* Does r change the device's value on its way (factor or translate)? */
+int map_derived(const struct map_register *r);
+/* The words of a constant register (r->count of them); MB_EINVAL if r is
+ * not one. */
+int map_const_words(const struct map_register *r, uint16_t *words);
 /* Is a raw value writable to r (min/max/values)? 1 yes, 0 no. */
 int map_value_ok(const struct map_register *r, int64_t value);
 

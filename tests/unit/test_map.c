@@ -309,7 +309,9 @@ static void test_fixtures_load(void **state)
 /* Other maps in the tree (written alongside) must load and lint clean too. */
 static void test_shipped_maps(void **state)
 {
-	static const char *const names[] = {"scratch", "powergo", "venus", "growatt"};
+	static const char *const names[] = {"scratch",	      "powergo",      "venus",
+					    "growatt",	      "venus-native", "venus-sunspec",
+					    "powergo-sunspec"};
 	const char *dirs[] = {h_repo_file("maps")};
 	char err[8192];
 	(void)state;
@@ -568,6 +570,48 @@ static const struct err_case err_cases[] = {
 	 VENUS "registers = ( { address = 1; name = \"a\"; access = \"w\"; } );\n"
 	       "commands = ( { name = \"c\"; address = 1; count = 1;\n template = \"cd=3,x={a}\"; } );\n",
 	 4, "commands.[0].template \"cd=3,x={a}\": a brace must start a placeholder {0}..{0}"},
+	/* constant and derived registers (docs/user-guide.md, "Constant and
+	 * derived registers") */
+	{"const_writable", MEM "registers = ( { address = 1; name = \"a\"; constant = 5;\n"
+	     " access = \"rw\"; } );\n",
+	 3, "registers.[0].access does not go with constant: a constant is served from the map, "
+	    "read-only"},
+	{"const_with_key", VENUS "registers = ( { address = 1; name = \"a\"; constant = 5;\n"
+	       " key = \"cel_c\"; } );\n",
+	 3, "registers.[0].key does not go with constant"},
+	{"const_with_native", HDR("powergo") "registers = ( { address = 1; name = \"a\";\n"
+	     " native = 529; constant = 5; } );\n",
+	 3, "registers.[0].native does not go with constant"},
+	{"const_too_big", MEM "registers = ( { address = 1; name = \"a\";\n constant = 70000; } );\n",
+	 3, "registers.[0].constant 70000 does not fit uint16"},
+	{"const_not_int", MEM "registers = ( { address = 1; name = \"a\";\n constant = \"x\"; } );\n",
+	 3, "registers.[0].constant must be an integer (the raw value), not a string"},
+	{"const_string_long", MEM "registers = ( { address = 1; name = \"a\"; type = \"string\";\n"
+	     " length = 2;\n constant = \"SunSpec\"; } );\n",
+	 4, "registers.[0].constant \"SunSpec\" is longer than 4 characters (length 2 registers)"},
+	{"const_string_number", MEM "registers = ( { address = 1; name = \"a\"; type = \"string\";\n"
+	     " length = 2; constant = 5; } );\n",
+	 3, "registers.[0].constant must be a string for a string register, not an integer"},
+	{"factor_zero", MEM "registers = ( { address = 1; name = \"a\";\n factor = 0; } );\n",
+	 3, "registers.[0].factor must not be 0"},
+	{"factor_and_translate", MEM "registers = ( { address = 1; name = \"a\"; factor = 2;\n"
+	     " translate = ((0, 1)); } );\n",
+	 3, "registers.[0]: factor and translate do not go together"},
+	{"factor_string", MEM "registers = ( { address = 1; name = \"a\"; type = \"string\";\n"
+	     " length = 1; factor = 2; } );\n",
+	 3, "registers.[0].factor is only for numeric registers"},
+	{"factor_writable_native", HDR("powergo") "registers = ( { address = 1; name = \"a\";\n"
+	     " access = \"rw\"; factor = -1; } );\n",
+	 3, "registers.[0].factor on a writable register is only for venus maps"},
+	{"translate_not_pairs", MEM "registers = ( { address = 1; name = \"a\";\n"
+	     " translate = ((0, 1),\n (2)); } );\n",
+	 4, "registers.[0].translate.[1] must be a pair of integers (front, native)"},
+	{"translate_repeat", MEM "registers = ( { address = 1; name = \"a\";\n"
+	     " translate = ((0, 1),\n (2, 1)); } );\n",
+	 4, "registers.[0].translate.[1] repeats the native value 1"},
+	{"translate_front_range", MEM "registers = ( { address = 1; name = \"a\";\n"
+	     " translate = (\n (-1, 1)); } );\n",
+	 4, "registers.[0].translate.[0]: front value -1 does not fit uint16"},
 	{"command_duplicate_third",
 	 MEM "commands = ( { name = \"c\"; address = 1; count = 1; template = \"x\"; },\n"
 	     " { name = \"d\"; address = 2; count = 1; template = \"y\"; },\n"
@@ -1362,6 +1406,83 @@ static void test_large_map(void **state)
 	map_free(m);
 }
 
+/* Constant and derived registers: values served, and values converted both
+ * ways. */
+static void test_constants(void **state)
+{
+	char err[2048];
+	const char *path = write_file(
+	    "consts.conf",
+	    "name = \"c\"; protocol = \"venus\"; trust = \"generated\";\n"
+	    "registers = (\n"
+	    "  { address = 0; name = \"marker\"; type = \"string\"; length = 2;\n"
+	    "    constant = \"SunS\"; },\n"
+	    "  { address = 2; name = \"nan\"; type = \"int16\"; constant = -32768; },\n"
+	    "  { address = 3; name = \"big\"; type = \"uint32\"; constant = 4294967295L; },\n"
+	    "  { address = 5; name = \"soc10\"; key = \"cel_c\"; factor = 10; },\n"
+	    "  { address = 6; name = \"neg\"; type = \"int16\"; key = \"grd_o\"; factor = -1; },\n"
+	    "  { address = 7; name = \"mode\"; key = \"wor_m\"; access = \"rw\";\n"
+	    "    write = \"cd=2,md={value}\"; translate = ((0, 1), (1, 0), (2, 2)); }\n"
+	    ");\n");
+	struct map *m = load_ok(path);
+	uint16_t w[2];
+	int64_t v;
+	(void)state;
+	assert_int_equal(map_lint(m, err, sizeof err), 0);
+	const struct map_register *r = map_find_name(m, "marker");
+	assert_true(r->is_const);
+	assert_int_equal(r->access, MAP_R);
+	assert_int_equal(map_const_words(r, w), 0);
+	assert_int_equal(w[0], 0x5375);
+	assert_int_equal(w[1], 0x6E53);
+	r = map_find_name(m, "nan");
+	assert_int_equal(map_const_words(r, w), 0);
+	assert_int_equal(w[0], 0x8000);
+	r = map_find_name(m, "big");
+	assert_int_equal(map_const_words(r, w), 0);
+	assert_int_equal(w[0], 0xFFFF);
+	assert_int_equal(w[1], 0xFFFF);
+
+	r = map_find_name(m, "soc10");
+	assert_false(r->is_const);
+	assert_int_equal(map_const_words(r, w), MB_EINVAL);
+	assert_true(map_derived(r));
+	assert_int_equal(map_from_native(r, 27, &v), 0);
+	assert_int_equal(v, 270);
+	assert_int_equal(map_from_native(r, 6554, &v), MB_ERANGE); /* 65540 > uint16 */
+	assert_int_equal(map_to_native(r, 270, &v), 0);
+	assert_int_equal(v, 27);
+	assert_int_equal(map_to_native(r, 275, &v), MB_ERANGE); /* not a whole percent */
+	r = map_find_name(m, "neg");
+	assert_int_equal(map_from_native(r, -1500, &v), 0);
+	assert_int_equal(v, 1500);
+	assert_int_equal(map_from_native(r, -32768, &v), MB_ERANGE);
+	r = map_find_name(m, "mode");
+	assert_int_equal(map_from_native(r, 1, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(map_from_native(r, 0, &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(map_from_native(r, 7, &v), MB_ENOENT);
+	assert_int_equal(map_to_native(r, 0, &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(map_to_native(r, 3, &v), MB_ENOENT);
+	assert_false(map_derived(map_find_name(m, "big")));
+
+	char *out = print_map(m, MAP_FMT_MARKDOWN);
+	assert_non_null(strstr(out, "constant \"SunS\""));
+	assert_non_null(strstr(out, "device value x 10"));
+	assert_non_null(strstr(out, "0 = device 1, 1 = device 0, 2 = device 2"));
+	free(out);
+	out = print_map(m, MAP_FMT_JSON);
+	if (!json_valid(out))
+		fail_msg("invalid JSON:\n%s", out);
+	assert_non_null(strstr(out, "\"constant\": \"SunS\""));
+	assert_non_null(strstr(out, "\"factor\": -1"));
+	assert_non_null(strstr(out, "\"translate\": [[0, 1], [1, 0], [2, 2]]"));
+	free(out);
+	map_free(m);
+}
+
 int main(void)
 {
 	struct CMUnitTest tests[sizeof err_cases / sizeof err_cases[0] + 32];
@@ -1389,6 +1510,7 @@ int main(void)
 	    cmocka_unit_test(test_lint_venus_commands),
 	    cmocka_unit_test(test_lint_repeats),
 	    cmocka_unit_test(test_large_map),
+	    cmocka_unit_test(test_constants),
 	};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		tests[n++] = fixed[i];

@@ -1,0 +1,371 @@
+/* Stock clients through modbridge, unchanged (issue 15, items 3 and 4): the
+ * real bridge, a real mosquitto, tests/sim/sim_venus (the Venus document's
+ * example dump) and tests/sim/sim_powergo, and libmodbus as the client.
+ *
+ * 1. evcc's template `marstek-venus-e` (evcc-io/evcc,
+ *    templates/definition/meter/marstek-venus-e.yaml) against map
+ *    venus-native. The template's requests, written down here as facts:
+ *      generation 2: power  FC03 holding 32202, 2 registers, int32 (evcc's
+ *                           modbus int32: big-endian, high word first), scale 1
+ *                    soc    FC03 holding 32104, 1 register, uint16, scale 1
+ *      generation 3: power  FC03 holding 30006, 1 register, int16, scale 1
+ *                    soc    FC03 holding 34002, 1 register, uint16, scale 0.1
+ *      both:         energy FC03 holding 33002, 2 registers, uint32 high word
+ *                           first, scale 0.01
+ *      batterymode (each step FC06, `type: writesingle`, uint16; a sequence
+ *      stops at its first error), with maxchargepower 2500 and
+ *      work_mode_normal 1 (the template's defaults):
+ *        normal:     44002=2500, 42000=21930, 43000=1, 42000=21947
+ *        hold:       42000=21930, 42010=0
+ *        charge:     42000=21930, 42010=1, 42020=2500
+ *        holdcharge: 44002=0, 42000=21930, 43000=1, 42000=21947
+ *    Values are decoded as evcc decodes them and compared with the dump;
+ *    every write is checked against the command the simulator received, or,
+ *    where refused, against the documented exception and nothing sent.
+ * 2. A SunSpec client's walk from 40000 (marker "SunS", then ID and length
+ *    of each model, skipping length registers, until ID 0xFFFF) against maps
+ *    venus-sunspec and powergo-sunspec: it must find models 1 and 802, and
+ *    decode SoC and W with their scale factors as the device reports them. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define VN_ID "0123456789ab" /* the Venus behind venus-native */
+#define VS_ID "0123456789ac" /* the Venus behind venus-sunspec */
+#define PG_DEV "15020115"
+#define PG_APP "053461AD"
+#define EXC(n) (MODBUS_ENOBASE + (n))
+
+static int broker_port;
+
+/* Lines of the log that are exactly text. */
+static int count_exact(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	int n = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\r\n")] = 0;
+		n += strcmp(line, text) == 0;
+	}
+	fclose(f);
+	return n;
+}
+
+static int read_retry(modbus_t *mb, int addr, int n, uint16_t *out)
+{
+	for (int tries = 0; tries < 50; tries++) {
+		if (modbus_read_registers(mb, addr, n, out) == n)
+			return 0;
+		if (errno != EMBXGPATH)
+			return errno;
+		h_sleep_ms(100);
+	}
+	return EMBXGPATH;
+}
+
+/* One FC06 as evcc's `writesingle` sends it: 0, or the exception (errno). */
+static int write_single(modbus_t *mb, int addr, uint16_t v)
+{
+	errno = 0;
+	return modbus_write_register(mb, addr, v) == 1 ? 0 : errno;
+}
+
+/* ------------------------------------------------ 1. marstek-venus-e -- */
+
+struct step {
+	int addr;
+	uint16_t value;
+};
+
+/* Replay one batterymode sequence as evcc does: in order, stopping at the
+ * first failure. Returns the index of the failing step (n when all
+ * succeeded) and its error in *err. */
+static size_t replay(modbus_t *mb, const struct step *s, size_t n, int *err)
+{
+	*err = 0;
+	for (size_t i = 0; i < n; i++)
+		if ((*err = write_single(mb, s[i].addr, s[i].value)) != 0)
+			return i;
+	return n;
+}
+
+static void test_marstek(modbus_t *mb, const char *sim_log)
+{
+	uint16_t w[2];
+
+	/* Reads, as evcc decodes them; the dump has cel_c=27, grd_o=807,
+	 * tot_o=36889 (venus-mqtt.md, section 3.2). */
+	int e = read_retry(mb, 32202, 2, w);
+	double power2 = e ? NAN : (double)(int32_t)((uint32_t)w[0] << 16 | w[1]) * 1;
+	h_ok(!e && power2 == 807, "gen 2 power: 32202 int32 = %g W (dump grd_o=807, discharging)",
+	     power2);
+	e = read_retry(mb, 32104, 1, w);
+	h_ok(!e && w[0] * 1.0 == 27, "gen 2 soc: 32104 uint16 = %u %% (dump cel_c=27)", w[0]);
+	e = read_retry(mb, 33002, 2, w);
+	double energy = e ? NAN : (double)((uint32_t)w[0] << 16 | w[1]) * 0.01;
+	h_ok(!e && fabs(energy - 368.89) < 1e-9,
+	     "energy: 33002 uint32 x 0.01 = %.2f kWh (dump tot_o=36889)", energy);
+	e = read_retry(mb, 30006, 1, w);
+	h_ok(!e && (int16_t)w[0] == 807, "gen 3 power: 30006 int16 = %d W", (int16_t)w[0]);
+	e = read_retry(mb, 34002, 1, w);
+	double soc3 = e ? NAN : w[0] * 0.1;
+	h_ok(!e && fabs(soc3 - 27.0) < 1e-9, "gen 3 soc: 34002 uint16 x 0.1 = %.1f %% (raw %u)",
+	     soc3, w[0]);
+	/* The control registers read what is true of a Venus over MQTT. */
+	e = read_retry(mb, 42000, 1, w);
+	h_ok(!e && w[0] == 21947, "42000 reads 21947: RS485 control disabled");
+	e = read_retry(mb, 43000, 1, w);
+	h_ok(!e && w[0] == 0, "43000 reads 0 (manual) for the dump's wor_m=1 (MQTT manual)");
+
+	/* batterymode, as the template writes it. */
+	int lines0 = h_count_lines(sim_log, "cd=");
+	static const struct step normal[] = {
+	    {44002, 2500}, {42000, 21930}, {43000, 1}, {42000, 21947}};
+	int err;
+	size_t at = replay(mb, normal, 4, &err);
+	h_ok(at == 1 && err == EXC(2),
+	     "normal: 44002=2500 acknowledged, then 42000=21930 refused with 02 (stopped at step "
+	     "%zu: %s)",
+	     at, err ? modbus_strerror(err) : "none");
+	h_ok(h_wait_lines(sim_log, "cd=16,cp=2500", 1, 3000),
+	     "44002=2500 reached the device as cd=16,cp=2500");
+
+	static const struct step hold[] = {{42000, 21930}, {42010, 0}};
+	at = replay(mb, hold, 2, &err);
+	h_ok(at == 0 && err == EXC(2), "hold: 42000=21930 refused with 02");
+	static const struct step charge[] = {{42000, 21930}, {42010, 1}, {42020, 2500}};
+	at = replay(mb, charge, 3, &err);
+	h_ok(at == 0 && err == EXC(2), "charge: 42000=21930 refused with 02");
+	static const struct step holdcharge[] = {
+	    {44002, 0}, {42000, 21930}, {43000, 1}, {42000, 21947}};
+	at = replay(mb, holdcharge, 4, &err);
+	h_ok(at == 0 && err == EXC(3),
+	     "holdcharge: 44002=0 refused with 03 (the document allows 300..2500 W)");
+
+	/* Every control register alone: the three without an MQTT equivalent
+	 * are refused, whatever the value; none of it reaches the device. */
+	h_ok(write_single(mb, 42000, 21947) == EXC(2), "42000=21947 refused with 02");
+	h_ok(write_single(mb, 42010, 1) == EXC(2) && write_single(mb, 42010, 2) == EXC(2) &&
+		 write_single(mb, 42010, 0) == EXC(2),
+	     "42010 (force charge/discharge/stop) refused with 02");
+	h_ok(write_single(mb, 42020, 2500) == EXC(2), "42020=2500 refused with 02");
+	h_sleep_ms(300);
+	h_ok(h_count_lines(sim_log, "cd=") == lines0 + 1,
+	     "only cd=16,cp=2500 reached the device (%d commands, expected %d)",
+	     h_count_lines(sim_log, "cd="), lines0 + 1);
+
+	/* 43000: the RS-485 work mode, translated into cd=2's. */
+	static const struct {
+		uint16_t mode;
+		const char *cmd;
+	} modes[] = {{1, "cd=2,md=0"}, {0, "cd=2,md=1"}, {2, "cd=2,md=2"}};
+	for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+		int before = h_count_lines(sim_log, modes[i].cmd);
+		h_ok(write_single(mb, 43000, modes[i].mode) == 0 &&
+			 h_wait_lines(sim_log, modes[i].cmd, before + 1, 3000),
+		     "43000=%u (%s) acknowledged and sent as %s", modes[i].mode,
+		     modes[i].mode == 0	  ? "manual"
+		     : modes[i].mode == 1 ? "anti-feed"
+					  : "trade",
+		     modes[i].cmd);
+	}
+	int lines1 = h_count_lines(sim_log, "cd=");
+	h_ok(write_single(mb, 43000, 3) == EXC(3) && h_count_lines(sim_log, "cd=") == lines1,
+	     "43000=3 refused with 03, nothing sent");
+	/* cd=2 is not acknowledged: the bridge refreshes about a second later
+	 * and compares the device's wor_m with the native value it sent. The
+	 * last write was 2 (md=2); after the refresh the bridge must not have
+	 * found the device disagreeing, and 43000 reads the device's value. */
+	int refreshes = count_exact(sim_log, "cd=1");
+	for (int tries = 0; tries < 40 && count_exact(sim_log, "cd=1") == refreshes; tries++)
+		h_sleep_ms(100);
+	h_sleep_ms(300);
+	h_ok(count_exact(sim_log, "cd=1") > refreshes, "a refresh confirmed the mode writes");
+	h_ok(!h_file_contains(h_path("bridge.log"), "did not apply the write"),
+	     "the device's wor_m agreed with every md= sent");
+	e = read_retry(mb, 43000, 1, w);
+	h_ok(!e && w[0] == 2, "43000 reads 2 (trade)");
+
+	/* 44002 within the document's range, and back. */
+	h_ok(write_single(mb, 44002, 1200) == 0 && h_wait_lines(sim_log, "cd=16,cp=1200", 1, 3000),
+	     "44002=1200 sent as cd=16,cp=1200, acknowledged");
+	e = read_retry(mb, 44002, 1, w);
+	h_ok(!e && w[0] == 1200, "44002 reads 1200");
+}
+
+/* --------------------------------------------------- 2. SunSpec walk -- */
+
+struct model {
+	uint16_t id, len;
+	int addr; /* of its ID */
+	uint16_t body[125];
+};
+
+/* Walk the models from 40000 as a SunSpec client does. Returns how many
+ * were found before the end marker, or -1 when the walk failed. */
+static int sunspec_walk(modbus_t *mb, struct model *out, int max)
+{
+	uint16_t w[2];
+	if (read_retry(mb, 40000, 2, w) != 0 || w[0] != 0x5375 || w[1] != 0x6E53)
+		return -1;
+	int addr = 40002, n = 0;
+	for (int guard = 0; guard < 16; guard++) {
+		if (read_retry(mb, addr, 2, w) != 0)
+			return -1;
+		if (w[0] == 0xFFFF)
+			return n;
+		if (n == max || w[1] > 125)
+			return -1;
+		out[n].id = w[0];
+		out[n].len = w[1];
+		out[n].addr = addr;
+		if (read_retry(mb, addr + 2, w[1], out[n].body) != 0)
+			return -1;
+		addr += 2 + w[1];
+		n++;
+	}
+	return -1;
+}
+
+static const struct model *find_model(const struct model *m, int n, uint16_t id)
+{
+	for (int i = 0; i < n; i++)
+		if (m[i].id == id)
+			return &m[i];
+	return NULL;
+}
+
+/* A string point: two characters per register, high byte first, up to the
+ * first NUL. */
+static void ss_string(const uint16_t *w, int n, char *out)
+{
+	for (int i = 0; i < n; i++) {
+		out[2 * i] = (char)(w[i] >> 8);
+		out[2 * i + 1] = (char)(w[i] & 0xFF);
+	}
+	out[2 * n] = 0;
+}
+
+/* A point of model 802 by its offset in the model (ID = 0), as the body
+ * starts at offset 2. */
+#define P802(m, off) ((m)->body[(off)-2])
+/* Offsets in model 802 (sunspec/models, json/model_802.json). */
+enum { O_SOCRSVMIN = 10, O_SOC = 11, O_W = 47, O_SOC_SF = 56, O_W_SF = 63 };
+
+/* A scaled point's value as a client decodes it: value x 10^sf, NAN when
+ * the value or its scale factor is "not implemented". */
+static double ss_scaled(int64_t v, int is_signed, uint16_t sf)
+{
+	if ((is_signed && v == -32768) || (!is_signed && v == 0xFFFF) || sf == 0x8000)
+		return NAN;
+	return (double)v * pow(10, (int16_t)sf);
+}
+
+static void check_walk(modbus_t *mb, const char *what, const char *mn, const char *vr, double soc,
+		       double wat)
+{
+	struct model m[8];
+	int n = sunspec_walk(mb, m, 8);
+	h_ok(n == 2, "%s: the walk from 40000 finds SunS, %d models and the end marker", what, n);
+	const struct model *c = find_model(m, n > 0 ? n : 0, 1);
+	const struct model *b = find_model(m, n > 0 ? n : 0, 802);
+	h_ok(c && c->addr == 40002 && c->len == 66, "%s: model 1 at 40002, length 66", what);
+	h_ok(b && b->len == 62, "%s: model 802, length 62", what);
+	if (!c || !b)
+		return;
+	char s[40];
+	ss_string(c->body, 16, s);
+	h_ok(strcmp(s, mn) == 0, "%s: model 1 Mn \"%s\"", what, s);
+	ss_string(c->body + 40, 8, s);
+	h_ok(strcmp(s, vr) == 0, "%s: model 1 Vr \"%s\" (expected \"%s\")", what, s, vr);
+	double v = ss_scaled(P802(b, O_SOC), 0, P802(b, O_SOC_SF));
+	h_ok(fabs(v - soc) < 1e-9, "%s: 802 SoC = %g %% (SoC_SF %d)", what, v,
+	     (int16_t)P802(b, O_SOC_SF));
+	v = ss_scaled((int16_t)P802(b, O_W), 1, P802(b, O_W_SF));
+	h_ok(fabs(v - wat) < 1e-9, "%s: 802 W = %g W (W_SF %d)", what, v, (int16_t)P802(b, O_W_SF));
+	h_ok(P802(b, O_SOCRSVMIN) == 0xFFFF, "%s: 802 SoCRsvMin not implemented (0xFFFF)", what);
+}
+
+int main(void)
+{
+	h_init("faces");
+	pid_t broker = h_broker_start(&broker_port);
+	if (!h_ok(broker > 0, "mosquitto started"))
+		return h_done();
+	char port[16];
+	snprintf(port, sizeof port, "%d", broker_port);
+	const char *va[] = {h_bin("tests/sim/sim_venus"), "--port", port, "--id", VN_ID, NULL};
+	pid_t simv = h_spawn(va, "simv.log");
+	const char *vb[] = {h_bin("tests/sim/sim_venus"), "--port", port, "--id", VS_ID, NULL};
+	pid_t sims = h_spawn(vb, "sims.log");
+	char simv_log[512];
+	snprintf(simv_log, sizeof simv_log, "%s", h_path("simv.log"));
+	h_ok(simv > 0 && sims > 0 && h_wait_lines(simv_log, "# ready", 1, 5000) &&
+		 h_wait_lines(h_path("sims.log"), "# ready", 1, 5000),
+	     "two sim_venus subscribed");
+	pid_t simp = h_sim_powergo(broker_port, PG_DEV, "simp.log", NULL);
+
+	int mb_port = h_free_port();
+	char conf[4096];
+	snprintf(conf, sizeof conf,
+		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "maps_path = [ \"%s\" ];\n"
+		 "devices = (\n"
+		 " { name = \"native\"; unit_id = 1; map = \"venus-native\"; poll = 0;\n"
+		 "   max_age = 60000; min_interval = 0; timeout = 3000;\n"
+		 "   mqtt = { host = \"127.0.0.1\"; port = %d; };\n"
+		 "   venus = { type = \"HMG-50\"; id = \"" VN_ID "\"; }; },\n"
+		 " { name = \"vsunspec\"; unit_id = 2; map = \"venus-sunspec\"; poll = 0;\n"
+		 "   max_age = 60000; min_interval = 0; timeout = 3000;\n"
+		 "   mqtt = { host = \"127.0.0.1\"; port = %d; };\n"
+		 "   venus = { type = \"HMG-50\"; id = \"" VS_ID "\"; }; },\n"
+		 " { name = \"psunspec\"; unit_id = 3; map = \"powergo-sunspec\"; poll = 0;\n"
+		 "   max_age = 0; timeout = 2000; mqtt = { host = \"127.0.0.1\"; port = %d; };\n"
+		 "   powergo = { app_id = \"" PG_APP "\"; device_id = \"" PG_DEV "\"; }; } );\n",
+		 mb_port, h_maps_dir(), broker_port, broker_port, broker_port);
+	pid_t bridge = h_bridge_start(h_write_file("modbridge.conf", conf), mb_port, "bridge.log");
+	if (!h_ok(bridge > 0, "bridge started"))
+		return h_done();
+
+	modbus_t *mb = h_modbus(mb_port, 1);
+	test_marstek(mb, simv_log);
+	modbus_close(mb);
+	modbus_free(mb);
+
+	mb = h_modbus(mb_port, 2);
+	check_walk(mb, "venus-sunspec", "Hame", "202407221950", 27, 807);
+	modbus_close(mb);
+	modbus_free(mb);
+
+	mb = h_modbus(mb_port, 3);
+	/* The document's status example: 529 = 0x0044 (68 %), 530 = 0. */
+	check_walk(mb, "powergo-sunspec", "PowerGo", "", 68, 0);
+	/* 530 = -1500 (device to grid: discharging) reads as W = +1500. */
+	char topic[64];
+	snprintf(topic, sizeof topic, "sim/powergo/%s/set", PG_DEV);
+	h_ok(h_sim_tell(broker_port, topic, "530=64036", h_path("simp.log"), "set 530=64036", 5000),
+	     "sim_powergo: 530 = -1500");
+	check_walk(mb, "powergo-sunspec, discharging", "PowerGo", "", 68, 1500);
+	h_ok(h_count_lines(h_path("simp.log"), "addr=529") > 0 &&
+		 h_count_lines(h_path("simp.log"), "addr=40") == 0,
+	     "the battery was asked for 529 and 530 only, never for a constant's address");
+	errno = 0;
+	h_ok(modbus_write_register(mb, 40080, 20) == -1 && errno == EXC(2),
+	     "a write to a constant (SoCRsvMin) is refused with 02");
+	modbus_close(mb);
+	modbus_free(mb);
+
+	h_ok(h_bridge_stop(bridge) == 0, "bridge stopped cleanly");
+	h_stop(simv, 3000);
+	h_stop(sims, 3000);
+	h_stop(simp, 3000);
+	h_stop(broker, 3000);
+	return h_done();
+}
