@@ -105,6 +105,9 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TLIB_OBJ) $(LIB)
 $(BUILD)/tests/e2e/%: $(BUILD)/tests/e2e/%.o $(TLIB_OBJ) $(LIB)
 	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MB_LIBS) $(TEST_LIBS)
 
+# tests/e2e/test_doc_yaml parses the docs' YAML blocks with libyaml.
+$(BUILD)/tests/e2e/test_doc_yaml: TEST_LIBS += $(shell $(PKG_CONFIG) --libs yaml-0.1)
+
 $(BUILD)/tests/sim/%: $(BUILD)/tests/sim/%.o $(TLIB_OBJ) $(LIB)
 	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MB_LIBS) $(TEST_LIBS)
 
@@ -148,7 +151,7 @@ bench: deps
 # missing, says so, and needs root (or sudo) only when something is missing.
 DEB_PKGS := gcc make pkg-config libuv1-dev libmosquitto-dev libmodbus-dev libconfig-dev \
             libcmocka-dev mosquitto mosquitto-clients mbpoll \
-            openssl libxml2-utils shellcheck faketime
+            openssl libxml2-utils shellcheck faketime libyaml-dev
 deps:
 	@command -v dpkg-query >/dev/null 2>&1 || { echo "deps: not a Debian system, install $(DEB_PKGS) yourself"; exit 0; }; \
 	missing=""; for p in $(DEB_PKGS) $(EXTRA_DEB_PKGS); do \

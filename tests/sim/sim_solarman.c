@@ -5,7 +5,14 @@
  *
  *   sim_solarman --port P [--serial N] [--slave N] [--control FILE]
  *                [--heartbeat] [--split] [--at] [--close-after N] [--silent]
- *                [--badsum] [--double-crc]
+ *                [--badsum] [--double-crc] [--profile NAME]
+ *
+ * Profiles choose the inverter behind the logger: growatt (the default: the
+ * Growatt registers above), growatt-hybrid (those plus a Growatt SPH's and a
+ * TL-XH's storage registers), deye-hybrid, deye-hybrid-3p, deye-string. The
+ * values of the newer profiles are raw words the tests chose, written word by
+ * word as the device would send them (tests/e2e/test_evcc_templates.c holds
+ * the same words and decodes them as evcc would).
  *
  * Modes, as flags or as words in the control file (re-read before every
  * request; its words are applied over the command line's, so that a test can
@@ -131,6 +138,114 @@ static void sim__seed(void)
 	sim__set32(H, 28, 0x12345678);	     /* model */
 	/* the newer serial registers, holding 209..223 (30 characters) */
 	sim__setstr(H, 209, 15, "NEWSN0123456789ABCDEFGHIJKLMN");
+}
+
+/* Raw words, in the order the device keeps them. */
+static void sim__words(int table, uint16_t addr, const uint16_t *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sim__regs[table][addr + i] = w[i];
+}
+#define SIM_WORDS(t, a, ...)                                                                       \
+	sim__words(t, a, (const uint16_t[]){__VA_ARGS__},                                          \
+		   sizeof((const uint16_t[]){__VA_ARGS__}) / sizeof(uint16_t))
+
+/* Growatt SPH storage registers (1000..) and TL-XH registers (3000..): 32-bit
+ * values high word first. tests/e2e/test_evcc_templates.c holds the same. */
+static void sim__seed_growatt_hybrid(void)
+{
+	enum { H = 0, I = 1 };
+	SIM_WORDS(I, 91, 0x0001, 0x86A0);   /* PV energy total */
+	SIM_WORDS(I, 1009, 0x0000, 0x2710); /* discharge power */
+	SIM_WORDS(I, 1011, 0x0000, 0x09C4); /* charge power */
+	SIM_WORDS(I, 1021, 0x0000, 0x0BB8); /* power to user */
+	SIM_WORDS(I, 1029, 0x0000, 0x03E8); /* power to grid */
+	SIM_WORDS(I, 1046, 0x0002, 0x0000); /* energy to user total */
+	SIM_WORDS(I, 1054, 0x0000, 0x3039); /* discharge energy total */
+	SIM_WORDS(H, 1092, 0);		    /* AC charge off */
+	SIM_WORDS(H, 1100, 0x0000, 0x173B, 0x0000);
+	SIM_WORDS(I, 3005, 0x0000, 0x4E20); /* PV1..PV4 power */
+	SIM_WORDS(I, 3009, 0x0000, 0x3A98);
+	SIM_WORDS(I, 3013, 0x0000, 0x0000);
+	SIM_WORDS(I, 3017, 0x0000, 0x0000);
+	SIM_WORDS(I, 3041, 0x0001, 0x0000); /* forward power */
+	SIM_WORDS(I, 3043, 0x0000, 0x15A0); /* reverse power */
+	SIM_WORDS(I, 3053, 0x0010, 0x0000); /* PV energy total */
+	SIM_WORDS(I, 3069, 0x0000, 0x10E1); /* energy to user total */
+	SIM_WORDS(I, 3127, 0x0000, 0x03E7); /* discharge energy total */
+	SIM_WORDS(I, 3171, 88);		    /* SOC */
+	SIM_WORDS(I, 3178, 0x0000, 0x0BB8); /* discharge power */
+	SIM_WORDS(I, 3180, 0x0000, 0x0000); /* charge power */
+	SIM_WORDS(H, 3038, 0x2000, 0x173B); /* battery first slot 1, off */
+	SIM_WORDS(H, 3049, 0);		    /* AC charge off */
+}
+
+/* Deye single-phase hybrid: holding registers, 32-bit values low word first. */
+static void sim__seed_deye_hybrid(void)
+{
+	enum { H = 0 };
+	SIM_WORDS(H, 72, 0x2345, 0x0001);	     /* battery charge total */
+	SIM_WORDS(H, 74, 0x1111, 0x0002);	     /* battery discharge total */
+	SIM_WORDS(H, 78, 0x4000, 5002, 0x0003);	     /* import low, frequency, import high */
+	SIM_WORDS(H, 81, 0x0064, 0x0001);	     /* export total */
+	SIM_WORDS(H, 96, 0x0010, 0x0002);	     /* PV total */
+	SIM_WORDS(H, 169, 0xFF38);		     /* grid power -200 W */
+	SIM_WORDS(H, 184, 63);			     /* SOC */
+	SIM_WORDS(H, 186, 1200, 1100, 0, 0, 0xFC18); /* PV1..4, battery -1000 W */
+}
+
+/* Deye three-phase LV hybrid: the three blocks evcc reads, every word set
+ * (the undescribed ones too, so that a block read shows them passing). */
+static void sim__seed_deye_3p(void)
+{
+	enum { H = 0 };
+	for (uint16_t a = 516; a <= 538; a++)
+		sim__regs[H][a] = (uint16_t)(0x5100 + a - 516);
+	for (uint16_t a = 588; a <= 625; a++)
+		sim__regs[H][a] = (uint16_t)(0x5800 + a - 588);
+	for (uint16_t a = 667; a <= 675; a++)
+		sim__regs[H][a] = (uint16_t)(0x6600 + a - 667);
+	SIM_WORDS(H, 516, 0x0100, 0x0002, 0x0200, 0x0001); /* battery charge, discharge */
+	SIM_WORDS(H, 522, 0x1000, 0x0003, 0x2000, 0x0000); /* import, export */
+	SIM_WORDS(H, 534, 0x0001, 0x0004);		   /* PV total */
+	SIM_WORDS(H, 537, 0x0005, 0x0000);		   /* generator total */
+	SIM_WORDS(H, 588, 55, 44, 0x01F4);		   /* SOC, SOC 2, battery 500 W */
+	SIM_WORDS(H, 595, 0xFF9C);			   /* battery 2 -100 W */
+	SIM_WORDS(H, 598, 2301, 2302, 2303);		   /* voltages */
+	SIM_WORDS(H, 613, 0x01F4, 0xFE0C, 0x0064);	   /* currents 5, -5, 1 A */
+	SIM_WORDS(H, 625, 0xFC18);			   /* grid -1000 W */
+	SIM_WORDS(H, 667, 0x0064, 0, 0, 0, 0);		   /* generator 100 W */
+	SIM_WORDS(H, 672, 1500, 1400, 10, 0);		   /* PV1..4 */
+	SIM_WORDS(H, 109, 100, 0);			   /* settings */
+	SIM_WORDS(H, 127, 20, 60, 0, 0);
+	SIM_WORDS(H, 143, 8000, 0, 0, 0x00FF);
+	SIM_WORDS(H, 166, 20, 20, 20, 20, 20, 20);
+}
+
+static void sim__seed_deye_string(void)
+{
+	enum { H = 0 };
+	SIM_WORDS(H, 63, 0x5678, 0x0012); /* total production */
+	SIM_WORDS(H, 86, 0x86A0, 0x0001); /* output power */
+}
+
+/* The profile's registers; 0, or -1 for an unknown name. */
+static int sim__profile(const char *name)
+{
+	if (strcmp(name, "growatt") == 0)
+		sim__seed();
+	else if (strcmp(name, "growatt-hybrid") == 0) {
+		sim__seed();
+		sim__seed_growatt_hybrid();
+	} else if (strcmp(name, "deye-hybrid") == 0)
+		sim__seed_deye_hybrid();
+	else if (strcmp(name, "deye-hybrid-3p") == 0)
+		sim__seed_deye_3p();
+	else if (strcmp(name, "deye-string") == 0)
+		sim__seed_deye_string();
+	else
+		return -1;
+	return 0;
 }
 
 /* Apply one mode word ("split", "close-after=3", "serial=99"). */
@@ -462,13 +577,14 @@ static void sim__usage(void)
 {
 	fprintf(stderr, "usage: sim_solarman --port P [--serial N] [--slave N] [--control FILE]\n"
 			"       [--heartbeat] [--split] [--at] [--close-after N] [--silent]\n"
-			"       [--badsum] [--double-crc]\n");
+			"       [--badsum] [--double-crc] [--profile NAME]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	int port = 0;
+	const char *profile = "growatt";
 	sim__base.serial = 1234567890u;
 	sim__base.slave = 1;
 	for (int i = 1; i < argc; i++) {
@@ -480,6 +596,8 @@ int main(int argc, char **argv)
 			sim__base.serial = (uint32_t)strtoul(argv[++i], NULL, 10);
 		else if (strcmp(a, "--slave") == 0 && more)
 			sim__base.slave = atoi(argv[++i]);
+		else if (strcmp(a, "--profile") == 0 && more)
+			profile = argv[++i];
 		else if (strcmp(a, "--control") == 0 && more)
 			sim__control = argv[++i];
 		else if (strcmp(a, "--close-after") == 0 && more)
@@ -493,7 +611,8 @@ int main(int argc, char **argv)
 		sim__usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
-	sim__seed();
+	if (sim__profile(profile) != 0)
+		sim__usage();
 	sim__started = time(NULL);
 
 	int lfd = socket(AF_INET, SOCK_STREAM, 0);
