@@ -48,8 +48,7 @@
 #define URI HOST ":502"
 #define MAX_UNITS 248
 
-static const char *const pending_maps[] = {"venus-native", "powergo-sunspec", "venus-sunspec",
-					   "raw"};
+static const char *const pending_maps[] = {"raw"};
 
 /* Which evcc template reads which map (the guide's table, as facts from the
  * templates; tests/e2e/test_evcc_templates.c replays the Solarman ones). */
