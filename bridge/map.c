@@ -293,8 +293,10 @@ static int map__protocol_seen(struct config_parser *p, const config_setting_t *s
 	}
 	if (t == CONFIG_TYPE_STRING) {
 		if (!(m->proto = protocol_find(config_setting_get_string(s))))
-			return config_error(p, s, "protocol must be one of %s or \"%s\", not \"%s\"",
-					    list, MAP__RTU_FAMILY, config_setting_get_string(s));
+			return config_error(p, s,
+					    "protocol must be one of %s, not \"%s\" (or \"%s\": every "
+					    "protocol that carries Modbus RTU)",
+					    list, config_setting_get_string(s), MAP__RTU_FAMILY);
 		m->protos = map__proto_bit(m->proto);
 		return 0;
 	}
