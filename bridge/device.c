@@ -568,8 +568,7 @@ static struct device_req *device__req_new_buf(struct device *dev, int table, int
 					      uint16_t addr, uint16_t count, device_cb cb,
 					      void *ctx, int pass)
 {
-	struct device_req *r =
-	    calloc(1, sizeof *r + (pass ? (size_t)count * sizeof(uint16_t) : 0));
+	struct device_req *r = calloc(1, sizeof *r + (pass ? (size_t)count * sizeof(uint16_t) : 0));
 	if (!r)
 		return NULL;
 	if (pass)
@@ -915,7 +914,8 @@ static struct device_outcome device__read_pass(struct device *dev, int table, ui
 			if (!(r->access & MAP_R))
 				return device__answer(MB_EXC_ILLEGAL_ADDRESS);
 			uint32_t rend = (uint32_t)r->address + r->count;
-			uint32_t n = (rend < end ? rend : end) - a, slot = r->slot + (a - r->address);
+			uint32_t n = (rend < end ? rend : end) - a,
+				 slot = r->slot + (a - r->address);
 			memcpy(out + (a - addr), dev->val + slot, n * sizeof(uint16_t));
 			for (uint32_t i = 0; i < n; i++)
 				stale |= dev->stamp[slot + i] < since;
@@ -1346,8 +1346,8 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 	 * loader allows ranges only in maps of RTU-carrying protocols. */
 	if (map_npassthrough(map) &&
 	    !(ops->flags & (TRANSPORT_CACHE_IS_STORE | TRANSPORT_READ_ALL))) {
-		int64_t regs = cfg->passthrough_cache > 0 ? cfg->passthrough_cache
-							  : CONFIG_PASS_CACHE_DEFAULT;
+		int64_t regs =
+		    cfg->passthrough_cache > 0 ? cfg->passthrough_cache : CONFIG_PASS_CACHE_DEFAULT;
 		dev->npblocks = (size_t)(regs + DEVICE__PBLOCK - 1) / DEVICE__PBLOCK;
 		if (!(dev->pblocks = calloc(dev->npblocks, sizeof *dev->pblocks))) {
 			free(dev->val);

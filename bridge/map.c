@@ -293,10 +293,11 @@ static int map__protocol_seen(struct config_parser *p, const config_setting_t *s
 	}
 	if (t == CONFIG_TYPE_STRING) {
 		if (!(m->proto = protocol_find(config_setting_get_string(s))))
-			return config_error(p, s,
-					    "protocol must be one of %s, not \"%s\" (or \"%s\": every "
-					    "protocol that carries Modbus RTU)",
-					    list, config_setting_get_string(s), MAP__RTU_FAMILY);
+			return config_error(
+			    p, s,
+			    "protocol must be one of %s, not \"%s\" (or \"%s\": every "
+			    "protocol that carries Modbus RTU)",
+			    list, config_setting_get_string(s), MAP__RTU_FAMILY);
 		m->protos = map__proto_bit(m->proto);
 		return 0;
 	}
@@ -308,8 +309,10 @@ static int map__protocol_seen(struct config_parser *p, const config_setting_t *s
 	size_t used = 0, cap = 0;
 	int n = config_setting_length(s);
 	for (int i = 0; i < n; i++)
-		cap += strlen(config_setting_get_string_elem(s, i) ? config_setting_get_string_elem(s, i)
-								  : "") + 2;
+		cap += strlen(config_setting_get_string_elem(s, i)
+				  ? config_setting_get_string_elem(s, i)
+				  : "") +
+		       2;
 	if (!(m->proto_text = calloc(1, cap + 1)))
 		return MB_ENOMEM;
 	for (int i = 0; i < n; i++) {
@@ -334,8 +337,8 @@ static int map__protocol_seen(struct config_parser *p, const config_setting_t *s
 			return config_error(p, e, "%s: protocol %s is named twice",
 					    MAP__PATH(e, path), pr->name);
 		m->protos |= map__proto_bit(pr);
-		used += (size_t)snprintf(m->proto_text + used, cap + 1 - used, "%s%s", i ? ", " : "",
-					 pr->name);
+		used += (size_t)snprintf(m->proto_text + used, cap + 1 - used, "%s%s",
+					 i ? ", " : "", pr->name);
 	}
 	/* The rules of the first in registry order (all are RTU alike). */
 	for (size_t i = 0; i < protocol_count() && !m->proto; i++)
@@ -878,15 +881,17 @@ static int map__passthrough(struct config_parser *p, const config_setting_t *lis
 	int n;
 
 	if (config_setting_type(list) != CONFIG_TYPE_LIST)
-		return config_error(p, list,
-				    "passthrough must be a list ( { table = \"holding\"; first = 0; "
-				    "last = 99; }, ... ), not %s",
-				    config_type_name(list));
+		return config_error(
+		    p, list,
+		    "passthrough must be a list ( { table = \"holding\"; first = 0; "
+		    "last = 99; }, ... ), not %s",
+		    config_type_name(list));
 	for (size_t i = 0; i < protocol_count(); i++)
 		if ((m->protos & (1u << i)) && !(protocol_at(i)->flags & PROTOCOL_RTU))
 			return config_error(
-			    p, list, "passthrough is only for maps of protocols that carry Modbus RTU "
-				     "(%s), not %s",
+			    p, list,
+			    "passthrough is only for maps of protocols that carry Modbus RTU "
+			    "(%s), not %s",
 			    protocol_names(PROTOCOL_RTU, ", ", " and ", rtu, sizeof rtu),
 			    protocol_at(i)->name);
 	if ((n = config_setting_length(list)) == 0)
@@ -907,8 +912,8 @@ static int map__passthrough(struct config_parser *p, const config_setting_t *lis
 		if ((rc = config_keys_parse(p, e, map__pass_keys, MAP__N(map__pass_keys), &k)) != 0)
 			return rc;
 		if (k.first > k.last)
-			return config_error(p, e, "%s: first %u is above last %u", MAP__PATH(e, path),
-					    k.first, k.last);
+			return config_error(p, e, "%s: first %u is above last %u",
+					    MAP__PATH(e, path), k.first, k.last);
 		if (k.access && k.table == MAP_INPUT)
 			return config_error(p, config_setting_get_member(e, "access"),
 					    "%s.access: input registers are read-only",
@@ -928,7 +933,8 @@ static int map__passthrough(struct config_parser *p, const config_setting_t *lis
 			const struct map_passthrough *earlier = later == a ? b : a;
 			const config_setting_t *at = list;
 			for (int k = 0; k < n; k++) {
-				const config_setting_t *e = config_setting_get_elem(list, (unsigned)k);
+				const config_setting_t *e =
+				    config_setting_get_elem(list, (unsigned)k);
 				if (config_setting_source_line(e) == (unsigned)later->line)
 					at = e;
 			}
@@ -1065,8 +1071,7 @@ const struct map_passthrough *map_passthrough(const struct map *m, size_t i)
 	return i < m->npass ? &m->pass[i] : NULL;
 }
 
-const struct map_passthrough *map_find_passthrough(const struct map *m, int table,
-						   uint16_t address)
+const struct map_passthrough *map_find_passthrough(const struct map *m, int table, uint16_t address)
 {
 	/* A map holds a handful of ranges: a scan is cheaper than an index. */
 	for (size_t i = 0; i < m->npass; i++)

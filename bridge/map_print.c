@@ -224,8 +224,9 @@ static void map__print_json(const struct map *m, FILE *out)
 	json_raw(&w, m->ncmds ? "\n  ],\n  \"passthrough\": [" : "],\n  \"passthrough\": [");
 	for (size_t i = 0; i < m->npass; i++) {
 		const struct map_passthrough *p = &m->pass[i];
-		json_printf(&w, "%s\n    {\"table\": \"%s\", \"first\": %u, \"last\": %u, "
-				"\"access\": \"%s\"}",
+		json_printf(&w,
+			    "%s\n    {\"table\": \"%s\", \"first\": %u, \"last\": %u, "
+			    "\"access\": \"%s\"}",
 			    i ? "," : "", map__tables[p->table], p->first, p->last,
 			    map__access_text(p->access));
 	}
@@ -237,20 +238,21 @@ static void map__print_json(const struct map *m, FILE *out)
 static void map__protocol_text(const struct map *m, char *buf, size_t len)
 {
 	char names[128];
+	size_t used = 0;
 	if (!m->proto_text) {
 		snprintf(buf, len, "%s", m->proto->text);
 		return;
 	}
-	size_t used = 0;
+	if (strcmp(m->proto_text, "rtu") == 0) {
+		snprintf(buf, len, "every protocol that carries Modbus RTU (%s)",
+			 protocol_names(PROTOCOL_RTU, ", ", " and ", names, sizeof names));
+		return;
+	}
 	buf[0] = '\0';
 	for (size_t i = 0; i < protocol_count() && used < len; i++)
 		if (map_speaks(m, protocol_at(i)))
-			used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "",
-						 protocol_at(i)->name);
-	if (strcmp(m->proto_text, "rtu") == 0 && used < len)
-		snprintf(buf + used, len - used,
-			 " (every protocol that carries Modbus RTU: %s)",
-			 protocol_names(PROTOCOL_RTU, ", ", " and ", names, sizeof names));
+			used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "; " : "",
+						 protocol_at(i)->text);
 }
 
 /* One line of the text reference, without trailing blanks (columns are
@@ -413,11 +415,15 @@ static void map__print_markdown(const struct map *m, FILE *out)
 	}
 	if (m->max_read)
 		fprintf(out, "| Registers per native read | at most %d |\n", m->max_read);
-	fputs("\nValues on the wire are raw integers: multiply by *Scale* to get the value in "
-	      "*Unit*. 32-bit values take two registers; the type says which word comes first. "
-	      "Strings hold two characters per register, the first in the high byte. Writes "
-	      "outside *Range / values* are refused with exception 03.\n",
-	      out);
+	if (m->nregs)
+		fputs(
+		    "\nValues on the wire are raw integers: multiply by *Scale* to get the value "
+		    "in "
+		    "*Unit*. 32-bit values take two registers; the type says which word comes "
+		    "first. "
+		    "Strings hold two characters per register, the first in the high byte. Writes "
+		    "outside *Range / values* are refused with exception 03.\n",
+		    out);
 	for (size_t i = 0; i < m->nregs; i++)
 		any_once |= m->regs[i].no_retry;
 	for (size_t i = 0; i < m->ncmds; i++)

@@ -69,8 +69,18 @@ static int read_exc(modbus_t *m, int table, int addr, int n, int exc)
 /* One raw MBAP read request on fd (FC fc, unit, transaction tid). */
 static int send_read(int fd, uint16_t tid, uint8_t unit, uint8_t fc, uint16_t addr, uint16_t n)
 {
-	uint8_t q[12] = {(uint8_t)(tid >> 8), (uint8_t)tid, 0, 0, 0, 6, unit, fc,
-			 (uint8_t)(addr >> 8), (uint8_t)addr, (uint8_t)(n >> 8), (uint8_t)n};
+	uint8_t q[12] = {(uint8_t)(tid >> 8),
+			 (uint8_t)tid,
+			 0,
+			 0,
+			 0,
+			 6,
+			 unit,
+			 fc,
+			 (uint8_t)(addr >> 8),
+			 (uint8_t)addr,
+			 (uint8_t)(n >> 8),
+			 (uint8_t)n};
 	return h_send_all(fd, q, sizeof q);
 }
 
@@ -143,8 +153,8 @@ static void test_no_default_unit(int sport)
 	const char *bad = h_write_file("baddef.conf", conf);
 	int rc = h_run_bridge("--check", bad, out, sizeof out);
 	char want[600];
-	snprintf(want, sizeof want, "%s:2: modbus.default_unit \"nosuch\" is not the name of a device",
-		 bad);
+	snprintf(want, sizeof want,
+		 "%s:2: modbus.default_unit \"nosuch\" is not the name of a device", bad);
 	h_ok(rc == 1 && strstr(out, want), "--check: default_unit naming no device -> file:line");
 	if (!strstr(out, want))
 		h_note("%s", out);
@@ -342,8 +352,7 @@ int main(void)
 	h_ok(all, "bounded: %d reads all over both tables, values exact", nreads);
 	h_ok(blocks == 4, "bounded: the pass-through cache holds its bound, 4 blocks (%lld)",
 	     blocks);
-	h_ok(rss0 > 0 && rss1 - rss0 < 1024, "bounded: RSS grew by %ld KiB (< 1024)",
-	     rss1 - rss0);
+	h_ok(rss0 > 0 && rss1 - rss0 < 1024, "bounded: RSS grew by %ld KiB (< 1024)", rss1 - rss0);
 
 	for (int u = 1; u <= 4; u++)
 		if (m[u])

@@ -299,11 +299,11 @@ static void sim_on_request(struct mosquitto *mosq, const uint8_t *buf, int len)
 	if (exc) {
 		n = powergo_encode_exception(from, in.src, in.fc, exc, out, sizeof out);
 	} else if (in.fc == MB_FC_READ_HOLDING || in.fc == MB_FC_READ_INPUT) {
-		n = powergo_encode_read_answer(
-		    from, in.src, in.fc,
-		    sim_pattern_mode && in.fc == MB_FC_READ_INPUT ? &sim_input[in.addr]
-								  : &sim_reg[in.addr],
-		    in.count, out, sizeof out);
+		n = powergo_encode_read_answer(from, in.src, in.fc,
+					       sim_pattern_mode && in.fc == MB_FC_READ_INPUT
+						   ? &sim_input[in.addr]
+						   : &sim_reg[in.addr],
+					       in.count, out, sizeof out);
 	} else {
 		for (uint16_t i = 0; i < in.count; i++)
 			sim_reg[in.addr + i] = in.words[i];
