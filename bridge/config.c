@@ -215,6 +215,8 @@ static const struct config_key config__modbus_keys[] = {
 	 .off = offsetof(struct config, modbus.idle_timeout), .min = 0, .max = INT32_MAX,
 	 .unit = "s"},
 	{.name = "allow", .kind = CONFIG_K_CUSTOM, .fn = config__allow},
+	{.name = "default_unit", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = offsetof(struct config, modbus.default_unit), .check = config__check_name},
 };
 /* clang-format on */
 
@@ -388,6 +390,8 @@ static const struct config_key config__device_common_keys[] = {
 	 .max = CONFIG_RETRIES_MAX},
 	{.name = "client_wait", .kind = CONFIG_K_INT64, .off = CONFIG__DEV(client_wait), .min = 1,
 	 .max = CONFIG__MS_MAX, .unit = "ms"},
+	{.name = "passthrough_cache", .kind = CONFIG_K_INT64, .off = CONFIG__DEV(passthrough_cache),
+	 .min = CONFIG_PASS_CACHE_MIN, .max = CONFIG_PASS_CACHE_MAX, .unit = "registers"},
 	{.name = "mqtt", .kind = CONFIG_K_GROUP, .off = CONFIG__DEV(mqtt), .sub = config__mqtt_keys,
 	 .nsub = CONFIG__N(config__mqtt_keys), .fn = config__mqtt_done},
 };
@@ -743,6 +747,29 @@ static void config__defaults_given(struct config *c)
 	}
 }
 
+/* `modbus.default_unit` names a configured device (the devices are read
+ * after the modbus group, so this runs once both are). */
+static int config__default_unit(struct config_parser *p, config_t *lc, const struct config *c)
+{
+	const char *name = c->modbus.default_unit;
+	char names[256];
+	size_t used = 0;
+
+	if (!name)
+		return 0;
+	for (size_t i = 0; i < c->ndevices; i++)
+		if (strcmp(c->devices[i].name, name) == 0)
+			return 0;
+	names[0] = '\0';
+	for (size_t i = 0; i < c->ndevices && used < sizeof names; i++)
+		used += (size_t)snprintf(names + used, sizeof names - used, "%s\"%s\"",
+					 i ? ", " : "", c->devices[i].name);
+	return config_error(p, config_lookup(lc, "modbus.default_unit"),
+			    "modbus.default_unit \"%s\" is not the name of a device (the devices "
+			    "are %s)",
+			    name, names);
+}
+
 int config_load(const char *path, struct config **out, char *err, size_t errlen)
 {
 	struct config_parser p = {.err = err, .errlen = errlen, .file = path};
@@ -767,12 +794,18 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 	}
 	rc = config_keys_parse(&p, config_root_setting(&lc), config__top_keys,
 			       CONFIG__N(config__top_keys), c);
-	config_destroy(&lc);
 	if (rc != 0) {
+		config_destroy(&lc);
 		config_free(c);
 		return rc;
 	}
 	config__defaults_given(c);
+	if ((rc = config__default_unit(&p, &lc, c)) != 0) {
+		config_destroy(&lc);
+		config_free(c);
+		return rc;
+	}
+	config_destroy(&lc);
 	*out = c;
 	return 0;
 }
@@ -784,6 +817,7 @@ void config_free(struct config *c)
 	free(c->path);
 	free(c->modbus.listen);
 	free(c->modbus.allow);
+	free(c->modbus.default_unit);
 	config__free_strings(c->maps_path, c->nmaps_path);
 	free(c->user);
 	config_keys_free(config__mqtt_keys, CONFIG__N(config__mqtt_keys), &c->status.mqtt);

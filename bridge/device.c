@@ -26,6 +26,7 @@ struct dtxn {
 	struct dtxn *next; /* queue order */
 	enum dtxn_kind kind;
 	int read_all;	  /* TRANSPORT_READ_ALL read */
+	uint8_t pass;	  /* a read of pass-through addresses (no register among them) */
 	uint8_t attempts; /* tries allowed: 1 + retries, 1 for a write marked retry = false */
 	uint64_t started; /* monotonic ms when handed to the transport (this attempt) */
 	/* Waiters; an entry is NULL once its request was cancelled or timed
@@ -49,6 +50,27 @@ struct device_req {
 	unsigned outstanding; /* transactions still to complete */
 	enum mb_exc status;   /* first failure */
 	uint64_t since;	      /* earliest start of the transactions that served it */
+	/* A read that touches pass-through addresses collects its words here
+	 * as its own transactions deliver them (got: one bit per word), since
+	 * the bounded pass-through cache may evict them before the last one
+	 * ends; NULL for other requests. */
+	uint16_t *pbuf;
+	uint8_t got[(MB_MAX_READ + 7) / 8];
+	uint16_t pwords[];
+};
+
+/* Pass-through values are cached in blocks of DEVICE__PBLOCK aligned
+ * addresses, at most a configured number per device (passthrough_cache),
+ * the least recently used evicted first: a map that passes all 131072
+ * addresses must not cost a descriptor or a cache word per address
+ * (docs/design.md, "Pass-through"). */
+#define DEVICE__PBLOCK 64
+
+struct device__pblock {
+	uint64_t used; /* device's pass clock at the last store or hit; 0 = free */
+	uint32_t key;  /* table << 16 | first address */
+	uint16_t val[DEVICE__PBLOCK];
+	uint64_t stamp[DEVICE__PBLOCK]; /* as the register cache's: 0 = never */
 };
 
 struct device {
@@ -71,6 +93,10 @@ struct device {
 	/* cache: one word and one arrival time per map slot */
 	uint16_t *val;
 	uint64_t *stamp;
+	/* pass-through cache (NULL: the device passes nothing through) */
+	struct device__pblock *pblocks;
+	size_t npblocks;
+	uint64_t ptick;
 	/* native transactions */
 	struct dtxn *head, *tail;
 	struct dtxn *inflight;
@@ -159,6 +185,63 @@ static void device__load_fn(struct device *dev, size_t off, uint32_t slot, uint1
 	memcpy(c->dst + off, dev->val + slot, n * sizeof(uint16_t));
 }
 
+/* ------------------------------------------------- pass-through cache -- */
+
+/* The block of table holding addr; *hint is the block found last (a range is
+ * looked up word by word). With create, a missing block takes a free one or
+ * evicts the least recently used. */
+static struct device__pblock *device__pblock(struct device *dev, int table, uint32_t addr,
+					     int create, struct device__pblock **hint)
+{
+	uint32_t key = (uint32_t)table << 16 | (addr & ~(uint32_t)(DEVICE__PBLOCK - 1));
+	struct device__pblock *b, *free_b = NULL, *lru = NULL;
+
+	if (*hint && (*hint)->used && (*hint)->key == key)
+		return *hint;
+	for (size_t i = 0; i < dev->npblocks; i++) {
+		b = &dev->pblocks[i];
+		if (b->used && b->key == key)
+			return *hint = b;
+		if (!b->used) {
+			if (!free_b)
+				free_b = b;
+		} else if (!lru || b->used < lru->used) {
+			lru = b;
+		}
+	}
+	if (!create || !(b = free_b ? free_b : lru))
+		return NULL;
+	if (free_b)
+		dev->stats.pass_blocks++;
+	b->key = key;
+	b->used = ++dev->ptick;
+	memset(b->stamp, 0, sizeof b->stamp);
+	return *hint = b;
+}
+
+/* Hand the words a read transaction delivered to the pass-through reads
+ * waiting for it (their own buffers, struct device_req's pbuf). */
+static void device__pass_feed(struct device *dev, int table, uint16_t addr, uint16_t count,
+			      const uint16_t *words)
+{
+	struct dtxn *d = dev->inflight;
+	if (!d || d->t.op != TXN_READ || d->t.table != table)
+		return;
+	for (size_t i = 0; i < d->nwait; i++) {
+		struct device_req *r = d->waiters[i];
+		if (!r || !r->pbuf)
+			continue;
+		uint32_t lo = addr > r->addr ? addr : r->addr;
+		uint32_t hi = (uint32_t)addr + count < (uint32_t)r->addr + r->count
+				  ? (uint32_t)addr + count
+				  : (uint32_t)r->addr + r->count;
+		for (uint32_t a = lo; a < hi; a++) {
+			r->pbuf[a - r->addr] = words[a - addr];
+			r->got[(a - r->addr) / 8] |= (uint8_t)(1u << ((a - r->addr) % 8));
+		}
+	}
+}
+
 /* The words of a derived register (map.h: factor, translate) from the
  * device's: 0, or the reason it cannot be shown (then it is not stored and
  * stays stale, as a value the register cannot represent is not a 0). */
@@ -176,11 +259,22 @@ static void device__cache_put(struct device *dev, int table, uint16_t addr, uint
 {
 	/* Stamps are never 0 once stored, so that 0 can mean "never". */
 	struct device__copy c = {.src = words, .stamp = device__now(dev) | 1};
-	/* A transport stores only what the map covers; skip unmapped words. */
+	struct device__pblock *hint = NULL;
+	/* A transport stores only what the map covers; skip unmapped words
+	 * (pass-through addresses go to the pass-through cache). */
 	uint32_t a = addr, end = (uint32_t)addr + count;
+	if (dev->pblocks)
+		device__pass_feed(dev, table, addr, count, words);
 	while (a < end) {
 		const struct map_register *r = map_find(dev->map, table, (uint16_t)a);
 		if (!r) {
+			struct device__pblock *b;
+			if (dev->pblocks && map_find_passthrough(dev->map, table, (uint16_t)a) &&
+			    (b = device__pblock(dev, table, a, 1, &hint)) != NULL) {
+				b->val[a % DEVICE__PBLOCK] = words[a - addr];
+				b->stamp[a % DEVICE__PBLOCK] = c.stamp;
+				b->used = ++dev->ptick;
+			}
 			a++;
 			continue;
 		}
@@ -327,6 +421,15 @@ static void device__unqueue(struct device *dev, struct dtxn *d)
 		dev->tail = prev;
 }
 
+/* Did a pass-through read's transactions deliver every word it asked for? */
+static int device__pass_got_all(const struct device_req *r)
+{
+	for (uint16_t i = 0; i < r->count; i++)
+		if (!(r->got[i / 8] & (1u << (i % 8))))
+			return 0;
+	return 1;
+}
+
 /* Tell d's waiters that d ended with status; a waiter whose last
  * transaction this was gets its answer. Callbacks may cancel other waiters
  * of d (a client closing), so d is marked as being completed meanwhile. */
@@ -350,7 +453,8 @@ static void device__notify(struct device *dev, struct dtxn *d, enum mb_exc statu
 		 * delivered: a key missing from a Venus reply leaves its
 		 * register stale, and then there is no answer to give. */
 		if (!r->is_write && !r->status &&
-		    !device__fresh_since(dev, r->table, r->addr, r->count, r->since))
+		    !(r->pbuf ? device__pass_got_all(r)
+			      : device__fresh_since(dev, r->table, r->addr, r->count, r->since)))
 			r->status = MB_EXC_DEVICE_FAILURE;
 		device__finish_req(r, r->status);
 	}
@@ -506,12 +610,26 @@ static void device__arm_req_timer(struct device *dev)
 	uv_timer_start(&dev->req_timer, device__on_req_timer, due > now ? due - now : 0, 0);
 }
 
+static struct device_req *device__req_new_buf(struct device *dev, int table, int is_write,
+					      uint16_t addr, uint16_t count, device_cb cb,
+					      void *ctx, int pass);
+
 static struct device_req *device__req_new(struct device *dev, int table, int is_write,
 					  uint16_t addr, uint16_t count, device_cb cb, void *ctx)
 {
-	struct device_req *r = calloc(1, sizeof *r);
+	return device__req_new_buf(dev, table, is_write, addr, count, cb, ctx, 0);
+}
+
+/* A request; with pass, a read with its own buffer (struct device_req). */
+static struct device_req *device__req_new_buf(struct device *dev, int table, int is_write,
+					      uint16_t addr, uint16_t count, device_cb cb,
+					      void *ctx, int pass)
+{
+	struct device_req *r = calloc(1, sizeof *r + (pass ? (size_t)count * sizeof(uint16_t) : 0));
 	if (!r)
 		return NULL;
+	if (pass)
+		r->pbuf = r->pwords;
 	r->dev = dev;
 	r->cb = cb;
 	r->ctx = ctx;
@@ -592,7 +710,9 @@ static void device__finish_req(struct device_req *r, enum mb_exc status)
 	uint16_t words[MB_MAX_READ];
 	device__unlink_req(dev, r);
 	if (r == dev->sync_req) {
-		if (status == 0 && !r->is_write) {
+		if (status == 0 && !r->is_write && r->pbuf) {
+			memcpy(dev->sync_out, r->pbuf, r->count * sizeof(uint16_t));
+		} else if (status == 0 && !r->is_write) {
 			struct device__copy c = {.dst = dev->sync_out};
 			device__walk(dev, r->table, r->addr, r->count, device__load_fn, &c);
 		}
@@ -601,7 +721,9 @@ static void device__finish_req(struct device_req *r, enum mb_exc status)
 		free(r);
 		return;
 	}
-	if (status == 0 && !r->is_write) {
+	if (status == 0 && !r->is_write && r->pbuf) {
+		memcpy(words, r->pbuf, r->count * sizeof(uint16_t));
+	} else if (status == 0 && !r->is_write) {
 		struct device__copy c = {.dst = words};
 		device__walk(dev, r->table, r->addr, r->count, device__load_fn, &c);
 	}
@@ -645,7 +767,8 @@ static struct dtxn *device__find_read(struct device *dev, int table, uint16_t ad
 			if (d->t.op == TXN_READ &&
 			    (read_all
 				 ? d->read_all
-				 : (!d->read_all && d->t.table == table && d->t.addr <= addr &&
+				 : (!d->read_all && !d->pass && d->t.table == table &&
+				    d->t.addr <= addr &&
 				    (uint32_t)d->t.addr + d->t.count >= (uint32_t)addr + count)))
 				return d;
 			if (!k)
@@ -751,6 +874,15 @@ static enum mb_exc device__check_writable(const struct device *dev, uint16_t add
 	uint32_t a = addr, end = (uint32_t)addr + count;
 	while (a < end) {
 		const struct map_register *r = map_find(dev->map, MAP_HOLDING, (uint16_t)a);
+		if (!r && dev->pblocks) {
+			/* Registers win; elsewhere a range the site made writable. */
+			const struct map_passthrough *p =
+			    map_find_passthrough(dev->map, MAP_HOLDING, (uint16_t)a);
+			if (!p || !(p->access & MAP_W))
+				return MB_EXC_ILLEGAL_ADDRESS;
+			a++;
+			continue;
+		}
 		if (!r || !(r->access & MAP_W) || r->address < addr ||
 		    (uint32_t)r->address + r->count > end)
 			return MB_EXC_ILLEGAL_ADDRESS;
@@ -790,6 +922,151 @@ static struct device_outcome device__pump_for(struct device *dev, struct device_
 	return (struct device_outcome){.pending = 1, .exc = MB_EXC_NONE};
 }
 
+/* The pass-through read of a transaction in flight or queued that holds
+ * address a of table, or NULL. */
+static struct dtxn *device__find_pass_read(struct device *dev, int table, uint32_t a)
+{
+	struct dtxn *cand[2] = {dev->inflight, dev->head};
+	for (int k = 0; k < 2; k++)
+		for (struct dtxn *d = cand[k]; d; d = k ? d->next : NULL) {
+			if (d->t.op == TXN_READ && d->pass && d->t.table == table &&
+			    d->t.addr <= a && a < (uint32_t)d->t.addr + d->t.count)
+				return d;
+			if (!k)
+				break;
+		}
+	return NULL;
+}
+
+/* Queue native reads of the pass-through addresses [addr, addr+count) of
+ * table (no register among them), native address = front address, split at
+ * max_read. A piece that a queued or in-flight pass-through read already
+ * covers joins it (coalescing), and a new read stops where such a read
+ * begins, so that overlapping requests share what they can. */
+static int device__queue_pass(struct device *dev, int table, uint16_t addr, uint16_t count,
+			      struct device_req *r)
+{
+	uint32_t a = addr, end = (uint32_t)addr + count;
+	while (a < end) {
+		struct dtxn *d = device__find_pass_read(dev, table, a);
+		uint32_t lim;
+		if (d) {
+			lim = (uint32_t)d->t.addr + d->t.count;
+		} else {
+			lim = a + dev->max_read < end ? a + dev->max_read : end;
+			struct dtxn *cand[2] = {dev->inflight, dev->head};
+			for (int k = 0; k < 2; k++)
+				for (struct dtxn *q = cand[k]; q; q = k ? q->next : NULL) {
+					if (q->t.op == TXN_READ && q->pass && q->t.table == table &&
+					    q->t.addr > a && q->t.addr < lim)
+						lim = q->t.addr;
+					if (!k)
+						break;
+				}
+			if (!(d = device__txn_new(dev, TXN_READ, 0)))
+				return MB_ENOMEM;
+			d->kind = DTXN_CLIENT;
+			d->pass = 1;
+			d->t.table = (uint8_t)table;
+			d->t.fc = table == MAP_INPUT ? MB_FC_READ_INPUT : MB_FC_READ_HOLDING;
+			d->t.addr = d->t.native = (uint16_t)a;
+			d->t.count = (uint16_t)(lim - a);
+			device__enqueue(dev, d);
+		}
+		int rc = device__add_waiter(d, r);
+		if (rc)
+			return rc;
+		a = lim < end ? lim : end;
+	}
+	return 0;
+}
+
+/* A read that is not one run of readable registers, on a device with
+ * pass-through ranges (docs/design.md, "Pass-through"): every address must
+ * be in a readable register or, where no register describes it, in a
+ * pass-through range (else 02). Fresh words come from the two caches;
+ * otherwise registers are read as registers (rounded out to whole ones) and
+ * pass-through addresses as they are, and the request collects its words in
+ * its own buffer. */
+static struct device_outcome device__read_pass(struct device *dev, int table, uint16_t addr,
+					       uint16_t count, uint16_t *out, device_cb cb,
+					       void *ctx, struct device_req **req)
+{
+	uint32_t end = (uint32_t)addr + count;
+	uint64_t now = device__now(dev);
+	uint64_t since = dev->max_age == 0    ? UINT64_MAX
+			 : now > dev->max_age ? now - dev->max_age + 1
+					      : 1;
+	struct device__pblock *hint = NULL;
+	int stale = 0;
+
+	for (uint32_t a = addr; a < end;) {
+		const struct map_register *r = map_find(dev->map, table, (uint16_t)a);
+		if (r) {
+			if (!(r->access & MAP_R))
+				return device__answer(MB_EXC_ILLEGAL_ADDRESS);
+			uint32_t rend = (uint32_t)r->address + r->count;
+			uint32_t n = (rend < end ? rend : end) - a,
+				 slot = r->slot + (a - r->address);
+			memcpy(out + (a - addr), dev->val + slot, n * sizeof(uint16_t));
+			for (uint32_t i = 0; i < n; i++)
+				stale |= dev->stamp[slot + i] < since;
+			a += n;
+			continue;
+		}
+		if (!map_find_passthrough(dev->map, table, (uint16_t)a))
+			return device__answer(MB_EXC_ILLEGAL_ADDRESS);
+		struct device__pblock *b = stale ? NULL : device__pblock(dev, table, a, 0, &hint);
+		if (!b || b->stamp[a % DEVICE__PBLOCK] < since)
+			stale = 1;
+		else
+			out[a - addr] = b->val[a % DEVICE__PBLOCK];
+		a++;
+	}
+	if (!stale) {
+		/* Keep what clients read: the least recently used goes first. */
+		hint = NULL;
+		for (uint32_t a = addr; a < end; a++)
+			if (!map_find(dev->map, table, (uint16_t)a)) {
+				struct device__pblock *b = device__pblock(dev, table, a, 0, &hint);
+				if (b)
+					b->used = ++dev->ptick;
+			}
+		dev->stats.cache_hits++;
+		return device__answer(MB_EXC_NONE);
+	}
+	if (!dev->link_up)
+		return device__answer(MB_EXC_GATEWAY_PATH);
+	struct device_req *r = device__req_new_buf(dev, table, 0, addr, count, cb, ctx, 1);
+	if (!r)
+		return device__answer(MB_EXC_DEVICE_FAILURE);
+	int rc = 0;
+	for (uint32_t a = addr; a < end && rc == 0;) {
+		uint32_t b = a;
+		if (map_find(dev->map, table, (uint16_t)a)) {
+			/* A run of registers: read as mapped reads are. */
+			const struct map_register *q;
+			while (b < end && (q = map_find(dev->map, table, (uint16_t)b)) != NULL)
+				b = (uint32_t)q->address + q->count;
+			b = b < end ? b : end;
+			rc = device__queue_reads(dev, table, (uint16_t)a, (uint16_t)(b - a), r,
+						 DTXN_CLIENT);
+		} else {
+			while (b < end && !map_find(dev->map, table, (uint16_t)b))
+				b++;
+			rc = device__queue_pass(dev, table, (uint16_t)a, (uint16_t)(b - a), r);
+		}
+		a = b;
+	}
+	if (rc != 0 || r->outstanding == 0) {
+		device__detach(dev, r);
+		device__unlink_req(dev, r);
+		free(r);
+		return device__answer(MB_EXC_DEVICE_FAILURE);
+	}
+	return device__pump_for(dev, r, out, req);
+}
+
 struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
 				  uint16_t *out, device_cb cb, void *ctx, struct device_req **req)
 {
@@ -802,7 +1079,8 @@ struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr,
 	 * slots; so one look-up, one copy and one freshness scan. */
 	const struct map_register *reg = map_find(dev->map, table, addr);
 	if (!reg || (uint32_t)(addr - reg->address) + count > reg->readable_run)
-		return device__answer(MB_EXC_ILLEGAL_ADDRESS);
+		return dev->pblocks ? device__read_pass(dev, table, addr, count, out, cb, ctx, req)
+				    : device__answer(MB_EXC_ILLEGAL_ADDRESS);
 	uint32_t slot = reg->slot + (addr - reg->address);
 	memcpy(out, dev->val + slot, count * sizeof(uint16_t));
 	int stale = 0;
@@ -840,6 +1118,10 @@ static enum mb_exc device__check_values(const struct device *dev, uint16_t addr,
 	uint32_t a = addr, end = (uint32_t)addr + count;
 	while (a < end) {
 		const struct map_register *r = map_find(dev->map, MAP_HOLDING, (uint16_t)a);
+		if (!r) { /* pass-through: the device judges the value */
+			a++;
+			continue;
+		}
 		if (r->type != MAP_STRING && !map_value_ok(r, map_decode(r, words + (a - addr))))
 			return MB_EXC_ILLEGAL_VALUE;
 		a += r->count;
@@ -915,8 +1197,13 @@ struct device_outcome device_write(struct device *dev, uint8_t fc, uint16_t addr
 	uint32_t a = addr, end = (uint32_t)addr + count;
 	while (a < end) {
 		const struct map_register *reg = map_find(dev->map, MAP_HOLDING, (uint16_t)a);
-		uint32_t n = reg->count;
-		if (cmd) {
+		uint32_t n = reg ? reg->count : 1;
+		if (!reg) {
+			/* Pass-through: one write of the run of addresses no
+			 * register describes, sent as the client sent it. */
+			while (a + n < end && !map_find(dev->map, MAP_HOLDING, (uint16_t)(a + n)))
+				n++;
+		} else if (cmd) {
 			n = count;
 		} else if (!reg->write) {
 			/* Extend over following registers with contiguous
@@ -924,7 +1211,7 @@ struct device_outcome device_write(struct device *dev, uint8_t fc, uint16_t addr
 			while (a + n < end) {
 				const struct map_register *nx =
 				    map_find(dev->map, MAP_HOLDING, (uint16_t)(a + n));
-				if (nx->write || nx->native != reg->native + n)
+				if (!nx || nx->write || nx->native != reg->native + n)
 					break;
 				n += nx->count;
 			}
@@ -1131,6 +1418,22 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 		device__init_defaults(dev);
 		dev->link_up = 1;
 	}
+	/* Pass-through needs a device behind the transport that takes Modbus
+	 * addresses: not the memory store, not Venus's key/value dump. The map
+	 * loader allows ranges only in maps of RTU-carrying protocols. */
+	if (map_npassthrough(map) &&
+	    !(ops->flags & (TRANSPORT_CACHE_IS_STORE | TRANSPORT_READ_ALL))) {
+		int64_t regs =
+		    cfg->passthrough_cache > 0 ? cfg->passthrough_cache : CONFIG_PASS_CACHE_DEFAULT;
+		dev->npblocks = (size_t)(regs + DEVICE__PBLOCK - 1) / DEVICE__PBLOCK;
+		if (!(dev->pblocks = calloc(dev->npblocks, sizeof *dev->pblocks))) {
+			free(dev->val);
+			free(dev->stamp);
+			free(dev->name);
+			free(dev);
+			return MB_ENOMEM;
+		}
+	}
 
 	uv_timer_t *timers[] = {&dev->req_timer, &dev->txn_timer, &dev->pump_timer,
 				&dev->poll_timer, &dev->later_timer};
@@ -1167,6 +1470,7 @@ static void device__on_close(uv_handle_t *h)
 	void *arg = dev->close_arg;
 	free(dev->val);
 	free(dev->stamp);
+	free(dev->pblocks);
 	free(dev->name);
 	free(dev);
 	if (hook)

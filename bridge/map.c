@@ -151,6 +151,8 @@ void map_free(struct map *m)
 		free((void *)m->cmds[i].template);
 	}
 	free(m->cmds);
+	free(m->pass);
+	free(m->proto_text);
 	free(m->path);
 	free(m->name);
 	free(m->description);
@@ -254,19 +256,100 @@ static int map__name_seen(struct config_parser *p, const config_setting_t *s, vo
 	return 0;
 }
 
-/* `protocol`: one of the registry's (protocol.h). */
+/* The registry index of pr (protocol.h keeps at most PROTOCOL_MAX). */
+static unsigned map__proto_bit(const struct protocol *pr)
+{
+	for (size_t i = 0; i < protocol_count(); i++)
+		if (protocol_at(i) == pr)
+			return 1u << i;
+	return 0;
+}
+
+/* The word that names every protocol carrying Modbus RTU (PROTOCOL_RTU):
+ * a map written for the device behind the protocol rather than for the
+ * protocol (the `raw` map), which a new RTU-carrying protocol runs without
+ * an edit. */
+#define MAP__RTU_FAMILY "rtu"
+
+/* `protocol`: one of the registry's (protocol.h); or, for a map of Modbus
+ * registers that any RTU-carrying protocol can reach, a list of such
+ * protocols or the family word "rtu" (docs/design.md, "Pass-through"). */
 static int map__protocol_seen(struct config_parser *p, const config_setting_t *s, void *target)
 {
 	struct map *m = target;
-	char list[256];
+	char list[256], rtu[128];
+	int t = config_setting_type(s);
 
 	protocol_names(0, ", ", ", ", list, sizeof list);
-	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return config_error(p, s, "protocol must be one of %s (a string), not %s", list,
-				    config_type_name(s));
-	if (!(m->proto = protocol_find(config_setting_get_string(s))))
-		return config_error(p, s, "protocol must be one of %s, not \"%s\"", list,
-				    config_setting_get_string(s));
+	protocol_names(PROTOCOL_RTU, ", ", " and ", rtu, sizeof rtu);
+	m->protos = 0;
+	free(m->proto_text);
+	m->proto_text = NULL;
+	if (t == CONFIG_TYPE_STRING && strcmp(config_setting_get_string(s), MAP__RTU_FAMILY) == 0) {
+		for (size_t i = 0; i < protocol_count(); i++)
+			if (protocol_at(i)->flags & PROTOCOL_RTU) {
+				m->protos |= 1u << i;
+				if (!m->proto)
+					m->proto = protocol_at(i);
+			}
+		if (!m->proto)
+			return config_error(p, s, "protocol \"%s\": no protocol carries Modbus RTU",
+					    MAP__RTU_FAMILY);
+		return (m->proto_text = strdup(MAP__RTU_FAMILY)) ? 0 : MB_ENOMEM;
+	}
+	if (t == CONFIG_TYPE_STRING) {
+		if (!(m->proto = protocol_find(config_setting_get_string(s))))
+			return config_error(
+			    p, s,
+			    "protocol must be one of %s, not \"%s\" (or \"%s\": every "
+			    "protocol that carries Modbus RTU)",
+			    list, config_setting_get_string(s), MAP__RTU_FAMILY);
+		m->protos = map__proto_bit(m->proto);
+		return 0;
+	}
+	if ((t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) || config_setting_length(s) == 0)
+		return config_error(p, s,
+				    "protocol must be one of %s or \"%s\" (a string), or a list of "
+				    "them [ \"solarman\", \"powergo\" ], not %s",
+				    list, MAP__RTU_FAMILY, config_type_name(s));
+	size_t used = 0, cap = 0;
+	int n = config_setting_length(s);
+	for (int i = 0; i < n; i++)
+		cap += strlen(config_setting_get_string_elem(s, i)
+				  ? config_setting_get_string_elem(s, i)
+				  : "") +
+		       2;
+	if (!(m->proto_text = calloc(1, cap + 1)))
+		return MB_ENOMEM;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const struct protocol *pr;
+		char path[64];
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return config_error(p, e, "%s must be a protocol name (a string), not %s",
+					    MAP__PATH(e, path), config_type_name(e));
+		if (!(pr = protocol_find(config_setting_get_string(e))))
+			return config_error(p, e, "%s must be one of %s, not \"%s\"",
+					    MAP__PATH(e, path), list, config_setting_get_string(e));
+		/* Several protocols share one map only where they carry the
+		 * same thing, Modbus registers; their maps follow one set of
+		 * rules then. */
+		if (n > 1 && !(pr->flags & PROTOCOL_RTU))
+			return config_error(p, e,
+					    "%s: a map may name several protocols only where each "
+					    "carries Modbus RTU (%s), not %s",
+					    MAP__PATH(e, path), rtu, pr->name);
+		if (m->protos & map__proto_bit(pr))
+			return config_error(p, e, "%s: protocol %s is named twice",
+					    MAP__PATH(e, path), pr->name);
+		m->protos |= map__proto_bit(pr);
+		used += (size_t)snprintf(m->proto_text + used, cap + 1 - used, "%s%s",
+					 i ? ", " : "", pr->name);
+	}
+	/* The rules of the first in registry order (all are RTU alike). */
+	for (size_t i = 0; i < protocol_count() && !m->proto; i++)
+		if (m->protos & (1u << i))
+			m->proto = protocol_at(i);
 	return 0;
 }
 
@@ -289,6 +372,7 @@ static const struct config_key map__top_keys[] = {
 	 .sub = map__defaults_keys, .nsub = MAP__N(map__defaults_keys)},
 	{.name = "registers", .kind = CONFIG_K_LATER},
 	{.name = "commands", .kind = CONFIG_K_LATER},
+	{.name = "passthrough", .kind = CONFIG_K_LATER},
 };
 /* clang-format on */
 
@@ -633,8 +717,13 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 			return config_error(p, x, "%s.write must contain {value}, not \"%s\"",
 					    MAP__PATH(s, path), r->write);
 	}
-	if (m->proto->map_register && (rc = m->proto->map_register(p, s, r)) != 0)
-		return rc;
+	/* Each protocol the map runs on has its say (a list or "rtu"). */
+	for (size_t i = 0; i < protocol_count(); i++) {
+		const struct protocol *pr = protocol_at(i);
+		if ((m->protos & (1u << i)) && pr->map_register &&
+		    (rc = pr->map_register(p, s, r)) != 0)
+			return rc;
+	}
 	if ((x = config_setting_get_member(s, "ack")) && !r->write)
 		return config_error(p, x, "%s.ack is only for registers with a write template",
 				    MAP__PATH(s, path));
@@ -889,6 +978,114 @@ static int map__commands(struct config_parser *p, const config_setting_t *list, 
 	return map__commands_unique(p, list, m);
 }
 
+/* --- pass-through ranges ------------------------------------------------- */
+
+/* A range's `access`: read-only unless a site says writes pass too. */
+static const char *const map__pass_accesses[] = {"r", "rw", NULL};
+
+struct map__pass_keys_target {
+	uint8_t table, access;
+	uint16_t first, last;
+};
+
+#define MAP__PASS(field) offsetof(struct map__pass_keys_target, field)
+
+/* clang-format off */
+static const struct config_key map__pass_keys[] = {
+	{.name = "table", .kind = CONFIG_K_CHOICE, .off = MAP__PASS(table), .choices = map__tables},
+	{.name = "first", .kind = CONFIG_K_UINT16, .flags = CONFIG_F_REQUIRED, .off = MAP__PASS(first)},
+	{.name = "last", .kind = CONFIG_K_UINT16, .flags = CONFIG_F_REQUIRED, .off = MAP__PASS(last)},
+	{.name = "access", .kind = CONFIG_K_CHOICE, .off = MAP__PASS(access),
+	 .choices = map__pass_accesses},
+};
+/* clang-format on */
+
+static int map__cmp_pass(const void *a, const void *b)
+{
+	const struct map_passthrough *x = a, *y = b;
+	if (x->table != y->table)
+		return x->table < y->table ? -1 : 1;
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	return (x->line > y->line) - (x->line < y->line);
+}
+
+/* `passthrough = ( { table = "input"; first = 0; last = 65535; }, ... );`
+ * (docs/user-guide.md, "Pass-through"). Only for protocols that carry Modbus
+ * RTU; ranges of one table must not overlap (which access would apply?). */
+static int map__passthrough(struct config_parser *p, const config_setting_t *list, struct map *m)
+{
+	char path[64], rtu[128];
+	int n;
+
+	if (config_setting_type(list) != CONFIG_TYPE_LIST)
+		return config_error(
+		    p, list,
+		    "passthrough must be a list ( { table = \"holding\"; first = 0; "
+		    "last = 99; }, ... ), not %s",
+		    config_type_name(list));
+	for (size_t i = 0; i < protocol_count(); i++)
+		if ((m->protos & (1u << i)) && !(protocol_at(i)->flags & PROTOCOL_RTU))
+			return config_error(
+			    p, list,
+			    "passthrough is only for maps of protocols that carry Modbus RTU "
+			    "(%s), not %s",
+			    protocol_names(PROTOCOL_RTU, ", ", " and ", rtu, sizeof rtu),
+			    protocol_at(i)->name);
+	if ((n = config_setting_length(list)) == 0)
+		return 0;
+	if (!(m->pass = calloc((size_t)n, sizeof *m->pass)))
+		return MB_ENOMEM;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+		struct map__pass_keys_target k = {.table = MAP_HOLDING, .access = 0};
+		struct map_passthrough *r = &m->pass[i];
+		int rc;
+
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+			return config_error(p, e,
+					    "%s must be a group { table = ...; first = ...; last = "
+					    "...; }, not %s",
+					    MAP__PATH(e, path), config_type_name(e));
+		if ((rc = config_keys_parse(p, e, map__pass_keys, MAP__N(map__pass_keys), &k)) != 0)
+			return rc;
+		if (k.first > k.last)
+			return config_error(p, e, "%s: first %u is above last %u",
+					    MAP__PATH(e, path), k.first, k.last);
+		if (k.access && k.table == MAP_INPUT)
+			return config_error(p, config_setting_get_member(e, "access"),
+					    "%s.access: input registers are read-only",
+					    MAP__PATH(e, path));
+		r->table = k.table;
+		r->access = k.access ? MAP_RW : MAP_R;
+		r->first = k.first;
+		r->last = k.last;
+		r->line = config_setting_source_line(e);
+		m->npass = (size_t)i + 1;
+	}
+	qsort(m->pass, m->npass, sizeof *m->pass, map__cmp_pass);
+	for (size_t i = 1; i < m->npass; i++) {
+		const struct map_passthrough *a = &m->pass[i - 1], *b = &m->pass[i];
+		if (a->table == b->table && b->first <= a->last) {
+			const struct map_passthrough *later = a->line > b->line ? a : b;
+			const struct map_passthrough *earlier = later == a ? b : a;
+			const config_setting_t *at = list;
+			for (int k = 0; k < n; k++) {
+				const config_setting_t *e =
+				    config_setting_get_elem(list, (unsigned)k);
+				if (config_setting_source_line(e) == (unsigned)later->line)
+					at = e;
+			}
+			return config_error(p, at,
+					    "passthrough range %s %u..%u overlaps the range %u..%u "
+					    "on line %d",
+					    map__tables[later->table], later->first, later->last,
+					    earlier->first, earlier->last, earlier->line);
+		}
+	}
+	return 0;
+}
+
 /* --- loading ------------------------------------------------------------- */
 
 struct map *map_load(const char *path, char *err, size_t errlen)
@@ -919,6 +1116,8 @@ struct map *map_load(const char *path, char *err, size_t errlen)
 		rc = map__registers(&p, x, m);
 	if (rc == 0 && (x = config_lookup(&lc, "commands")))
 		rc = map__commands(&p, x, m);
+	if (rc == 0 && (x = config_lookup(&lc, "passthrough")))
+		rc = map__passthrough(&p, x, m);
 	config_destroy(&lc);
 	if (rc != 0) {
 		if (rc == MB_ENOMEM && err && errlen)
@@ -987,12 +1186,37 @@ const char *map_name(const struct map *m)
 
 const char *map_protocol(const struct map *m)
 {
-	return m->proto->name;
+	return m->proto_text ? m->proto_text : m->proto->name;
 }
 
 const struct protocol *map_proto(const struct map *m)
 {
 	return m->proto;
+}
+
+int map_speaks(const struct map *m, const struct protocol *p)
+{
+	return p && (m->protos & map__proto_bit(p)) != 0;
+}
+
+size_t map_npassthrough(const struct map *m)
+{
+	return m->npass;
+}
+
+const struct map_passthrough *map_passthrough(const struct map *m, size_t i)
+{
+	return i < m->npass ? &m->pass[i] : NULL;
+}
+
+const struct map_passthrough *map_find_passthrough(const struct map *m, int table, uint16_t address)
+{
+	/* A map holds a handful of ranges: a scan is cheaper than an index. */
+	for (size_t i = 0; i < m->npass; i++)
+		if ((int)m->pass[i].table == table && m->pass[i].first <= address &&
+		    address <= m->pass[i].last)
+			return &m->pass[i];
+	return NULL;
 }
 
 const char *map_trust(const struct map *m)

@@ -16,7 +16,9 @@
 struct map {
 	char *path;
 	char *name, *description, *source, *vendor, *model;
-	const struct protocol *proto;
+	const struct protocol *proto; /* whose rules apply (map_proto) */
+	unsigned protos;	      /* bit i: protocol_at(i) runs this map */
+	char *proto_text;	      /* `protocol` as written when not one name */
 	uint8_t trust; /* the rung, lowest 0 (map.c's map__trusts) */
 	int max_read;
 	int name_line;
@@ -33,6 +35,8 @@ struct map {
 	size_t nslots;
 	struct map_command *cmds;
 	size_t ncmds;
+	struct map_passthrough *pass; /* sorted by (table, first) */
+	size_t npass;
 };
 
 /* Names of enum map_type and enum map_table, as map files spell them;

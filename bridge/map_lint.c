@@ -197,7 +197,7 @@ int map_lint(const struct map *m, char *err, size_t errlen)
 
 	if (err && errlen)
 		err[0] = '\0';
-	if (m->nregs == 0)
+	if (m->nregs == 0 && m->npass == 0)
 		map__problem(&l, m->name_line, "map \"%s\" has no registers", m->name);
 
 	/* Overlaps: registers are sorted, so keep the one reaching furthest. */
@@ -259,7 +259,9 @@ int map_lint(const struct map *m, char *err, size_t errlen)
 	}
 	free(cmds);
 	free(ends);
-	if (m->proto->map_lint)
-		m->proto->map_lint(&l, m);
+	/* Each protocol the map runs on has its say (a list or "rtu"). */
+	for (size_t i = 0; i < protocol_count(); i++)
+		if (map_speaks(m, protocol_at(i)) && protocol_at(i)->map_lint)
+			protocol_at(i)->map_lint(&l, m);
 	return l.count;
 }

@@ -261,7 +261,38 @@ static void map__print_json(const struct map *m, FILE *out)
 		json_printf(&w, ", \"ack\": %s, \"retry\": %s}", c->ack ? "true" : "false",
 			    c->no_retry ? "false" : "true");
 	}
-	json_raw(&w, m->ncmds ? "\n  ]\n}\n" : "]\n}\n");
+	json_raw(&w, m->ncmds ? "\n  ],\n  \"passthrough\": [" : "],\n  \"passthrough\": [");
+	for (size_t i = 0; i < m->npass; i++) {
+		const struct map_passthrough *p = &m->pass[i];
+		json_printf(&w,
+			    "%s\n    {\"table\": \"%s\", \"first\": %u, \"last\": %u, "
+			    "\"access\": \"%s\"}",
+			    i ? "," : "", map__tables[p->table], p->first, p->last,
+			    map__access_text(p->access));
+	}
+	json_raw(&w, m->npass ? "\n  ]\n}\n" : "]\n}\n");
+}
+
+/* What the protocol line says: the protocol's own text, or for a map of
+ * several (a list, the family "rtu") their names. */
+static void map__protocol_text(const struct map *m, char *buf, size_t len)
+{
+	char names[128];
+	size_t used = 0;
+	if (!m->proto_text) {
+		snprintf(buf, len, "%s", m->proto->text);
+		return;
+	}
+	if (strcmp(m->proto_text, "rtu") == 0) {
+		snprintf(buf, len, "every protocol that carries Modbus RTU (%s)",
+			 protocol_names(PROTOCOL_RTU, ", ", " and ", names, sizeof names));
+		return;
+	}
+	buf[0] = '\0';
+	for (size_t i = 0; i < protocol_count() && used < len; i++)
+		if (map_speaks(m, protocol_at(i)))
+			used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "; " : "",
+						 protocol_at(i)->text);
 }
 
 /* One line of the text reference, without trailing blanks (columns are
@@ -351,6 +382,16 @@ static void map__print_text(const struct map *m, FILE *out)
 					  r->bits[j].text);
 		}
 	}
+	for (size_t i = 0; i < m->npass; i++) {
+		const struct map_passthrough *p = &m->pass[i];
+		if (i == 0) {
+			map__line(out, "%s", "");
+			map__line(out, "passthrough (sent to the device as they are where no "
+				       "register describes them)");
+		}
+		map__line(out, "%-7s %5u..%-5u %s", map__tables[p->table], p->first, p->last,
+			  p->access & MAP_W ? "read and write" : "read-only");
+	}
 	if (m->ncmds) {
 		map__line(out, "%s", "");
 		map__line(out, "commands (written together with FC16)");
@@ -384,7 +425,9 @@ static void map__print_markdown(const struct map *m, FILE *out)
 		fputs("\n\n", out);
 	}
 	fputs("| | |\n|---|---|\n", out);
-	fprintf(out, "| Protocol | `%s`: %s |\n", map_protocol(m), m->proto->text);
+	char ptext[256];
+	map__protocol_text(m, ptext, sizeof ptext);
+	fprintf(out, "| Protocol | `%s`: %s |\n", map_protocol(m), ptext);
 	fprintf(out, "| Trust | **%s**: %s |\n", map_trust(m), map__trust_text[m->trust]);
 	if (m->source) {
 		fputs("| Source | ", out);
@@ -415,11 +458,15 @@ static void map__print_markdown(const struct map *m, FILE *out)
 	}
 	if (m->max_read)
 		fprintf(out, "| Registers per native read | at most %d |\n", m->max_read);
-	fputs("\nValues on the wire are raw integers: multiply by *Scale* to get the value in "
-	      "*Unit*. 32-bit values take two registers; the type says which word comes first. "
-	      "Strings hold two characters per register, the first in the high byte. Writes "
-	      "outside *Range / values* are refused with exception 03.\n",
-	      out);
+	if (m->nregs)
+		fputs(
+		    "\nValues on the wire are raw integers: multiply by *Scale* to get the value "
+		    "in "
+		    "*Unit*. 32-bit values take two registers; the type says which word comes "
+		    "first. "
+		    "Strings hold two characters per register, the first in the high byte. Writes "
+		    "outside *Range / values* are refused with exception 03.\n",
+		    out);
 	for (size_t i = 0; i < m->nregs; i++)
 		any_once |= m->regs[i].no_retry;
 	for (size_t i = 0; i < m->ncmds; i++)
@@ -530,6 +577,20 @@ static void map__print_markdown(const struct map *m, FILE *out)
 		}
 	}
 
+	if (m->npass) {
+		fputs("\n## Pass-through\n\nAddresses of these ranges that no register above "
+		      "describes are sent to the device as they are, and its answer, exception "
+		      "included, comes back unchanged. They are read only when a client asks "
+		      "(never polled) and cached for `max_age` like registers. Writes pass only "
+		      "where the access says so; elsewhere they are refused with exception 02.\n\n"
+		      "| Table | First | Last | Access |\n|---|---:|---:|---|\n",
+		      out);
+		for (size_t i = 0; i < m->npass; i++) {
+			const struct map_passthrough *p = &m->pass[i];
+			fprintf(out, "| %s | %u | %u | %s |\n", map__tables[p->table], p->first,
+				p->last, p->access & MAP_W ? "read, write (FC06/FC16)" : "read");
+		}
+	}
 	if (m->ncmds) {
 		fputs("\n## Write commands\n\nThese registers are written together, with one FC16 "
 		      "that covers exactly the command's range; a write of part of it is refused "

@@ -131,13 +131,14 @@ static int reload__fits(const struct config *c, const struct config_device *d, c
 		snprintf(err, errlen,
 			 "%s:%d: device \"%s\": map \"%s\" speaks %s; add a %s = { ... } block"
 			 " (or %s = {} to simulate it)",
-			 c->path, d->line, d->name, d->map, mp->name, mp->name, names);
+			 c->path, d->line, d->name, d->map, map_protocol(m), mp->name, names);
 		return MB_EINVAL;
 	}
-	if (d->proto && !(d->proto->flags & PROTOCOL_VIRTUAL) && d->proto != mp) {
+	/* A map may run on several protocols (a list, or the family "rtu"). */
+	if (d->proto && !(d->proto->flags & PROTOCOL_VIRTUAL) && !map_speaks(m, d->proto)) {
 		snprintf(err, errlen,
 			 "%s:%d: device \"%s\" has a %s block but map \"%s\" is for protocol %s",
-			 c->path, d->line, d->name, d->proto->name, d->map, mp->name);
+			 c->path, d->line, d->name, d->proto->name, d->map, map_protocol(m));
 		return MB_EINVAL;
 	}
 	return 0;
@@ -446,9 +447,16 @@ static int reload__devices_build(struct reload *r, struct reload_gen *g, struct 
 
 static void reload__route(struct reload *r)
 {
+	const char *def = r->gen ? r->gen->conf->modbus.default_unit : NULL;
 	memset(&r->router, 0, sizeof r->router);
-	for (size_t i = 0; i < r->ndevs; i++)
+	for (size_t i = 0; i < r->ndevs; i++) {
 		r->router.unit[device_unit(r->devs[i])] = r->devs[i];
+		/* Units 0 and 255 mean "the device" to clients that address one
+		 * (Home Assistant sends 0 unless `slave` is set); they reach the
+		 * device modbus.default_unit names, else nothing (0A). */
+		if (def && strcmp(device_name(r->devs[i]), def) == 0)
+			r->router.unit[0] = r->router.unit[255] = r->devs[i];
+	}
 }
 
 /* Make g current: its devices replace r's. On failure r is untouched; the

@@ -33,6 +33,12 @@ struct config_mqtt {
 #define CONFIG_RETRIES_MAX 10
 #define CONFIG_RETRIES_DEFAULT 2
 
+/* `passthrough_cache` (docs/user-guide.md, "Pass-through"): its default and
+ * limits, in registers. */
+#define CONFIG_PASS_CACHE_DEFAULT 2048
+#define CONFIG_PASS_CACHE_MIN 256
+#define CONFIG_PASS_CACHE_MAX 131072
+
 struct protocol;
 
 struct config_device {
@@ -46,6 +52,9 @@ struct config_device {
 	int64_t retries;
 	/* ms a client read waits for the device (include/timing.h); -1 = not set */
 	int64_t client_wait;
+	/* `passthrough_cache`: registers of pass-through values the device
+	 * keeps (in blocks of 64); 0 = not set (CONFIG_PASS_CACHE_DEFAULT) */
+	int64_t passthrough_cache;
 	int has_mqtt;
 	struct config_mqtt mqtt;
 	/* The device's protocol block (NULL: none; the map's protocol, which
@@ -73,6 +82,9 @@ struct config {
 		int idle_timeout;    /* s, default 120, 0 = never */
 		struct cidr *allow;  /* NULL = everyone */
 		size_t nallow;
+		/* `default_unit`: the device that answers unit IDs 0 and 255
+		 * (clients that address one device), or NULL (0A) */
+		char *default_unit;
 	} modbus;
 	char **maps_path; /* a list, or one string in the file */
 	size_t nmaps_path;

@@ -43,6 +43,7 @@ struct device_stats {
 	uint64_t retries;      /* attempts after a first one that had no answer in time */
 	uint64_t errors;       /* native transactions that failed otherwise */
 	uint64_t dropped;      /* answers dropped (late, wrong IDs, bad CRC, malformed) */
+	uint64_t pass_blocks;  /* pass-through cache blocks in use (bounded by passthrough_cache) */
 	uint64_t last_success; /* ms since the epoch, 0 = never */
 	uint64_t last_attempt; /* ms since the epoch, 0 = never */
 };

@@ -81,6 +81,16 @@ struct map_command {
 	int line;
 };
 
+/* A pass-through range (docs/design.md, "Pass-through"): the addresses
+ * first..last of table that no register describes are sent to the device as
+ * they are (protocols with PROTOCOL_RTU only). */
+struct map_passthrough {
+	uint8_t table;	/* enum map_table */
+	uint8_t access; /* MAP_R, or MAP_RW: writes pass too */
+	uint16_t first, last;
+	int line;
+};
+
 /* Timing defaults a map may carry (ms); -1 where the map says nothing. */
 struct map_defaults {
 	int64_t poll, max_age, timeout, min_interval;
@@ -110,8 +120,22 @@ void map_lint_problem(struct map_lint *l, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 const char *map_name(const struct map *m);
-const char *map_protocol(const struct map *m); /* the protocol's name */
+/* The map's `protocol` as written: a protocol's name, the family "rtu", or
+ * several names joined by ", ". */
+const char *map_protocol(const struct map *m);
+/* The protocol whose rules the map follows: its only one, else the first of
+ * its protocols in registry order (all of them carry Modbus RTU then). */
 const struct protocol *map_proto(const struct map *m);
+/* Does the map run on protocol p: its `protocol`, one of its list, or a
+ * member of the family "rtu" (PROTOCOL_RTU)? */
+int map_speaks(const struct map *m, const struct protocol *p);
+/* Pass-through ranges, sorted by (table, first); they never overlap. */
+size_t map_npassthrough(const struct map *m);
+const struct map_passthrough *map_passthrough(const struct map *m, size_t i);
+/* The pass-through range of table that holds address, or NULL. Registers
+ * win: callers look the address up with map_find() first. */
+const struct map_passthrough *map_find_passthrough(const struct map *m, int table,
+						   uint16_t address);
 const char *map_trust(const struct map *m);
 const char *map_path(const struct map *m);
 const char *map_vendor(const struct map *m); /* for device identification; may be NULL */

@@ -39,6 +39,16 @@ enum protocol_flags {
 	 * runs a map of this protocol, and this protocol's block runs a map of
 	 * any protocol (it simulates that device). */
 	PROTOCOL_VIRTUAL = 1u << 3,
+	/* Its native side carries Modbus RTU register addresses and function
+	 * codes 03/04/06/16 unchanged (Solarman, PowerGo): its maps may
+	 * declare `passthrough` ranges, whose addresses the device model
+	 * sends to the device as they are, and a map may name it among
+	 * several protocols or as the family "rtu" (docs/design.md,
+	 * "Pass-through"). Its transport must take a struct txn whose `reg`
+	 * is NULL and whose native address equals its front address, and must
+	 * store a read's words with device_cache_store() for exactly the txn's
+	 * table, addr and count while the txn is in flight. */
+	PROTOCOL_RTU = 1u << 4,
 };
 
 struct protocol {

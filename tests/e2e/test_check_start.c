@@ -39,6 +39,15 @@ struct fixture {
 static const struct fixture cases[] = {
 	/* unknown keys */
 	{"unknown_top", "modbsu = {};\n" MEM_DEV, NULL, NULL, 0, 1, "unknown key modbsu"},
+	/* pass-through (issue 15) */
+	{"raw_on_venus", VDEV("raw"), NULL, NULL, 0, 1,
+	 "device \"a\" has a venus block but map \"raw\" is for protocol rtu"},
+	{"pass_overlap", MDEV("pov"), "pov",
+	 MAPHDR("pov", "solarman") "passthrough = ( { first = 0; last = 10; },\n { first = 10; last = 20; } );\n",
+	 1, 3, "passthrough range holding 10..20 overlaps the range 0..10 on line 2"},
+	{"pass_on_venus", MDEV("pve"), "pve",
+	 MAPHDR("pve", "venus") "passthrough =\n ( { first = 0; last = 10; } );\n", 1, 2,
+	 "passthrough is only for maps of protocols that carry Modbus RTU"},
 	{"unknown_device", DEV("scratch") " memory = {};\n  colour = \"red\"; } );\n", NULL, NULL, 0, 2,
 	 "unknown key devices.[0].colour"},
 	{"unknown_powergo", DEV("powergo") " " MQTT "\n powergo = { " PG_IDS "\n  topic = \"x\"; }; } );\n",

@@ -30,9 +30,7 @@
  * negative); a switch writes a writable holding register with values the map
  * allows.
  *
- * Maps other branches of issue 15 deliver (`venus-native`, `powergo-sunspec`,
- * `venus-sunspec`, `raw`) are skipped with a note while they are not in
- * maps/; any other missing map fails. */
+ * A map a snippet names that is not in maps/ fails. */
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -47,8 +45,6 @@
 #define HOST "192.168.1.1"
 #define URI HOST ":502"
 #define MAX_UNITS 248
-
-static const char *const pending_maps[] = {"raw"};
 
 /* Which evcc template reads which map (the guide's table, as facts from the
  * templates; tests/e2e/test_evcc_templates.c replays the Solarman ones). */
@@ -74,7 +70,7 @@ struct blk {
 	yaml_document_t *doc;
 };
 
-static int checked, failed_maps, skipped;
+static int checked, failed_maps;
 static char timeouts[16][32]; /* evcc timeouts seen on URI in the current block */
 static int ntimeouts;
 
@@ -118,15 +114,13 @@ static int getnum(yaml_document_t *d, yaml_node_t *m, const char *key, double *v
 	return end != s && *end == '\0';
 }
 
-/* The map of a unit (or the block's hint); NULL with a failure or a skip
- * note. *pending is set when the map is one another branch delivers. */
-static struct map *unit_map(const struct blk *b, int unit, int line, int *pending)
+/* The map of a unit (or the block's hint); NULL with a failure. */
+static struct map *unit_map(const struct blk *b, int unit, int line)
 {
 	const char *name = b->hint[0]			   ? b->hint
 			   : unit >= 0 && unit < MAX_UNITS ? b->units[unit]
 							   : "";
 	char err[1024] = "";
-	*pending = 0;
 	if (!name[0]) {
 		h_ok(0, "%s:%d: unit %d is not in the guide's table of units", b->file, line, unit);
 		return NULL;
@@ -135,13 +129,6 @@ static struct map *unit_map(const struct blk *b, int unit, int line, int *pendin
 	struct map *m = map_load_named(dirs, 1, name, err, sizeof err);
 	if (m)
 		return m;
-	for (size_t i = 0; i < sizeof pending_maps / sizeof pending_maps[0]; i++)
-		if (strcmp(name, pending_maps[i]) == 0) {
-			*pending = 1;
-			skipped++;
-			h_note("%s:%d: map %s is not in maps/ yet: skipped", b->file, line, name);
-			return NULL;
-		}
 	failed_maps++;
 	h_ok(0, "%s:%d: map %s: %s", b->file, line, name, err);
 	return NULL;
@@ -167,8 +154,7 @@ static void check_reg(const struct blk *b, int line, int unit, int table, long a
 		      int sgn, int little, int write, const double *scale, const long long *value,
 		      const char *what)
 {
-	int pending;
-	struct map *m = unit_map(b, unit, line, &pending);
+	struct map *m = unit_map(b, unit, line);
 	if (!m)
 		return;
 	const char *mn = map_name(m);
@@ -270,8 +256,7 @@ static void check_evcc_template(const struct blk *b, yaml_node_t *n)
 		 (templates[i].map2 && strcmp(mn, templates[i].map2) == 0),
 	     "%s:%d: template %s on unit %d, map %s (want %s)", b->file, line, tpl, (int)id,
 	     mn[0] ? mn : "none", templates[i].map);
-	int pending;
-	struct map *m = unit_map(b, (int)id, line, &pending);
+	struct map *m = unit_map(b, (int)id, line);
 	if (m) {
 		checked++;
 		map_free(m);
@@ -297,8 +282,7 @@ static int ha_type(const char *dt, int *width, int *sgn)
 /* The timeout modbridge gives a device of this unit, ms. */
 static long device_timeout(const struct blk *b, int unit, int line)
 {
-	int pending;
-	struct map *m = unit_map(b, unit, line, &pending);
+	struct map *m = unit_map(b, unit, line);
 	long t = 3000; /* the config default (docs/user-guide.md) */
 	if (m) {
 		const struct map_defaults *df = map_defaults(m);
@@ -546,7 +530,7 @@ int main(void)
 	closedir(dir);
 	h_ok(evcc >= 10 && ha >= 2 && checked >= 40,
 	     "the guides' YAML was checked: %d blocks (evcc %d, Home Assistant %d), %d registers "
-	     "and templates, %d skipped (maps not in maps/ yet)",
-	     blocks, evcc, ha, checked, skipped);
+	     "and templates",
+	     blocks, evcc, ha, checked);
 	return h_done();
 }

@@ -74,6 +74,21 @@ static void fz_lookups(const struct map *m, int clean)
 		FZ_CHECK(c != NULL && c->count >= 1);
 		FZ_CHECK(map_find_command(m, c->address, c->count) != NULL);
 	}
+	/* Pass-through ranges: sorted, never overlapping within a table, each
+	 * found by its ends, read-only in the input table. */
+	for (size_t i = 0; i < map_npassthrough(m); i++) {
+		const struct map_passthrough *p = map_passthrough(m, i);
+		FZ_CHECK(p != NULL && p->table < MAP_TABLES && p->first <= p->last);
+		FZ_CHECK(p->access == MAP_R || (p->access == MAP_RW && p->table == MAP_HOLDING));
+		FZ_CHECK(map_find_passthrough(m, p->table, p->first) == p);
+		FZ_CHECK(map_find_passthrough(m, p->table, p->last) == p);
+		if (i > 0) {
+			const struct map_passthrough *q = map_passthrough(m, i - 1);
+			FZ_CHECK(q->table < p->table || q->last < p->first);
+		}
+	}
+	FZ_CHECK(map_passthrough(m, map_npassthrough(m)) == NULL);
+	FZ_CHECK(map_speaks(m, map_proto(m)));
 	map_find(m, MAP_HOLDING, 0);
 	map_find(m, MAP_INPUT, 0xFFFF);
 	map_find_name(m, "");

@@ -17,6 +17,11 @@
  * (default 2000). --delay-ms delays every answer. --bank adds COUNT zeroed
  * registers at ADDR (for size tests).
  *
+ * Pass-through tests: --pattern makes every address known, answering
+ * sim_pattern() (tests/sim/sim_pattern.h) where the seed sets nothing, with
+ * input registers (FC04) a bank of their own; --fail ADDR:CODE answers a
+ * request whose range holds ADDR with exception CODE (up to 8).
+ *
  * Control topics: sim/powergo/<device_id>/mode (payload: a mode name) and
  * sim/powergo/<device_id>/set (payload "ADDR=VALUE[,ADDR=VALUE...]") and
  * sim/powergo/<device_id>/delay (payload: milliseconds, as --delay-ms).
@@ -37,6 +42,7 @@
 #include "mb_error.h"
 #include "mbdef.h"
 #include "codec_powergo.h"
+#include "sim_pattern.h"
 
 enum sim_mode { SIM_NORMAL, SIM_SILENT, SIM_BADCRC, SIM_WRONGID, SIM_EXCEPTION, SIM_SLOW };
 static const char *const sim_mode_names[] = {"normal",	"silent",    "badcrc",
@@ -51,6 +57,11 @@ static char sim_device_s[9];
 static const char *sim_app_topic; /* --app-id: answer there instead of to the source */
 static int sim_delay_ms, sim_slow_ms = 2000, sim_exc_code = 0x06;
 static char sim_topic_mode[64], sim_topic_set[64], sim_topic_delay[64];
+static int sim_pattern_mode;
+static uint16_t sim_input[65536]; /* --pattern: the FC04 bank */
+static unsigned sim_nfail;
+static uint16_t sim_fail_addr[8];
+static uint8_t sim_fail_code[8];
 
 /* Answers waiting for their time (delay, slow mode). */
 #define SIM_QUEUE 64
@@ -281,12 +292,18 @@ static void sim_on_request(struct mosquitto *mosq, const uint8_t *buf, int len)
 	} else if (!sim_known_range(in.addr, in.count)) {
 		exc = MB_EXC_ILLEGAL_ADDRESS;
 	}
+	for (unsigned i = 0; !exc && i < sim_nfail; i++)
+		if (in.addr <= sim_fail_addr[i] && sim_fail_addr[i] < (uint32_t)in.addr + in.count)
+			exc = sim_fail_code[i];
 	uint32_t from = sim_mode == SIM_WRONGID ? sim_device ^ 0x00010000u : sim_device;
 	if (exc) {
 		n = powergo_encode_exception(from, in.src, in.fc, exc, out, sizeof out);
 	} else if (in.fc == MB_FC_READ_HOLDING || in.fc == MB_FC_READ_INPUT) {
-		n = powergo_encode_read_answer(from, in.src, in.fc, &sim_reg[in.addr], in.count,
-					       out, sizeof out);
+		n = powergo_encode_read_answer(from, in.src, in.fc,
+					       sim_pattern_mode && in.fc == MB_FC_READ_INPUT
+						   ? &sim_input[in.addr]
+						   : &sim_reg[in.addr],
+					       in.count, out, sizeof out);
 	} else {
 		for (uint16_t i = 0; i < in.count; i++)
 			sim_reg[in.addr + i] = in.words[i];
@@ -367,9 +384,19 @@ int main(int argc, char **argv)
 	char app_s[9];
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--pattern") == 0) {
+			sim_pattern_mode = 1;
+			for (uint32_t k = 0; k < 65536; k++) {
+				sim_set((uint16_t)k, sim_pattern(0, k));
+				sim_input[k] = sim_pattern(1, k);
+			}
+		}
 	sim_seed();
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
+		if (strcmp(a, "--pattern") == 0)
+			continue;
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v)
 			sim_usage();
@@ -399,6 +426,9 @@ int main(int argc, char **argv)
 			sim_slow_ms = atoi(v);
 		} else if (strcmp(a, "--exception-code") == 0) {
 			sim_exc_code = (int)strtol(v, NULL, 0);
+		} else if (strcmp(a, "--fail") == 0 && sim_nfail < 8 && strchr(v, ':')) {
+			sim_fail_addr[sim_nfail] = (uint16_t)strtoul(v, NULL, 0);
+			sim_fail_code[sim_nfail++] = (uint8_t)strtoul(strchr(v, ':') + 1, NULL, 0);
 		} else if (strcmp(a, "--bank") == 0) {
 			unsigned long addr = strtoul(v, NULL, 0), count = 0;
 			const char *c = strchr(v, ':');

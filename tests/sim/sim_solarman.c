@@ -35,6 +35,11 @@
  * a frame header of absurd length before each answer), huge (a frame header
  * claiming 65535 bytes and 65535 filler bytes before each answer).
  *
+ * Pass-through tests: pattern (every address the seed leaves alone answers
+ * sim_pattern(), tests/sim/sim_pattern.h; holding 60000 and up still answer
+ * 02) and fail=ADDR:CODE (a request whose range holds ADDR, of either table,
+ * is answered with exception CODE; up to 8 such words).
+ *
  * Every request is logged to stdout as one line; so is every connection
  * ("connection N") and every time answer the client sends back. */
 #include <arpa/inet.h>
@@ -53,6 +58,7 @@
 #include "mb_error.h"
 #include "mbdef.h"
 #include "codec_v5.h"
+#include "sim_pattern.h"
 
 #define SIM_MAX_CLIENTS 16
 #define SIM_RX (V5_MAX_FRAME + 512)
@@ -67,6 +73,10 @@ struct sim_mode {
 	unsigned close_after;
 	uint32_t serial;
 	int slave;
+	int pattern;
+	unsigned nfail;
+	uint16_t fail_addr[8];
+	uint8_t fail_code[8];
 };
 
 struct sim_client {
@@ -287,7 +297,12 @@ static int sim__word(struct sim_mode *m, const char *w)
 		m->serial = (uint32_t)strtoul(w + 7, NULL, 10);
 	else if (strncmp(w, "slave=", 6) == 0)
 		m->slave = atoi(w + 6);
-	else
+	else if (strcmp(w, "pattern") == 0)
+		m->pattern = 1;
+	else if (strncmp(w, "fail=", 5) == 0 && m->nfail < 8 && strchr(w, ':')) {
+		m->fail_addr[m->nfail] = (uint16_t)strtoul(w + 5, NULL, 10);
+		m->fail_code[m->nfail++] = (uint8_t)strtoul(strchr(w, ':') + 1, NULL, 10);
+	} else
 		return -1;
 	return 0;
 }
@@ -412,6 +427,9 @@ static int sim__modbus(const struct v5_rtu_request *q, const struct sim_mode *m,
 		       size_t cap)
 {
 	uint8_t slave = q->slave;
+	for (unsigned i = 0; i < m->nfail; i++)
+		if (q->addr <= m->fail_addr[i] && m->fail_addr[i] < (uint32_t)q->addr + q->count)
+			return v5_rtu_exception(out, cap, slave, q->fc, m->fail_code[i]);
 	switch (q->fc) {
 	case MB_FC_READ_HOLDING:
 	case MB_FC_READ_INPUT: {
@@ -611,6 +629,10 @@ int main(int argc, char **argv)
 		sim__usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
+	if (sim__base.pattern)
+		for (uint32_t a = 0; a < 65536; a++)
+			for (int t = 0; t < 2; t++)
+				sim__regs[t][a] = sim_pattern(t, a);
 	if (sim__profile(profile) != 0)
 		sim__usage();
 	sim__started = time(NULL);

@@ -380,6 +380,15 @@ static const struct err_case err_cases[] = {
 	 " powergo = { " PG_IDS "\n response_topic = \"r\xe0\x80\"; }; } );\n",
 	 3, "devices.[0].powergo.response_topic must be valid UTF-8"},
 
+	/* modbus.default_unit names a device; passthrough_cache has bounds */
+	{"default_unit_unknown", "modbus = {\n default_unit = \"b\"; };\n" MEM_DEV, 2,
+	 "modbus.default_unit \"b\" is not the name of a device (the devices are \"a\")"},
+	{"default_unit_type", "modbus = {\n default_unit = 1; };\n" MEM_DEV, 2,
+	 "modbus.default_unit must be a string"},
+	{"passthrough_cache_range",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; memory = {};\n passthrough_cache = 100; } );\n",
+	 2, "devices.[0].passthrough_cache must be 256..131072"},
+
 	/* retries: 0..10 per device and in the defaults */
 	{"retries_range", MEM_DEV "defaults = {\n retries = 11; };\n", 3,
 	 "defaults.retries must be 0..10, not 11"},

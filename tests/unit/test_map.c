@@ -19,6 +19,7 @@
 #include "map.h"
 #include "harness.h"
 #include "mb_error.h"
+#include "protocol.h"
 
 static const char *write_file(const char *name, const char *text)
 {
@@ -306,12 +307,75 @@ static void test_fixtures_load(void **state)
 	map_free(p);
 }
 
+/* Pass-through ranges: sorted, found by address, registers listed as they
+ * are; a map of the family "rtu" or of a list runs on each protocol it
+ * names and no other. */
+static void test_passthrough(void **state)
+{
+	(void)state;
+	const char *path = write_file(
+	    "pass.conf", "name = \"pass\"; protocol = [ \"powergo\", \"solarman\" ];\n"
+			 "trust = \"generated\";\n"
+			 "registers = ( { address = 5; name = \"r\"; native = 9; } );\n"
+			 "passthrough = ( { table = \"input\"; first = 10; last = 20; },\n"
+			 " { first = 100; last = 199; access = \"rw\"; },\n"
+			 " { first = 0; last = 9; } );\n");
+	struct map *m = load_ok(path);
+	char err[1024];
+	assert_int_equal(map_lint(m, err, sizeof err), 0);
+	assert_string_equal(map_protocol(m), "powergo, solarman");
+	assert_true(map_speaks(m, protocol_find("powergo")));
+	assert_true(map_speaks(m, protocol_find("solarman")));
+	assert_false(map_speaks(m, protocol_find("venus")));
+	assert_false(map_speaks(m, protocol_find("memory")));
+	assert_int_equal(map_npassthrough(m), 3);
+	/* sorted by (table, first) */
+	assert_int_equal(map_passthrough(m, 0)->first, 0);
+	assert_int_equal(map_passthrough(m, 1)->first, 100);
+	assert_int_equal(map_passthrough(m, 1)->access, MAP_RW);
+	assert_int_equal(map_passthrough(m, 2)->table, MAP_INPUT);
+	assert_int_equal(map_passthrough(m, 2)->line, 4);
+	assert_null(map_passthrough(m, 3));
+	assert_ptr_equal(map_find_passthrough(m, MAP_HOLDING, 5), map_passthrough(m, 0));
+	assert_ptr_equal(map_find_passthrough(m, MAP_HOLDING, 199), map_passthrough(m, 1));
+	assert_null(map_find_passthrough(m, MAP_HOLDING, 200));
+	assert_null(map_find_passthrough(m, MAP_INPUT, 9));
+	assert_non_null(map_find_passthrough(m, MAP_INPUT, 20));
+	assert_null(map_find_passthrough(m, MAP_INPUT, 21));
+	map_free(m);
+
+	/* the shipped raw map: no register, both tables whole, read-only, any
+	 * protocol that carries Modbus RTU */
+	m = load_ok(h_repo_file("maps/raw.conf"));
+	assert_int_equal(map_lint(m, err, sizeof err), 0);
+	assert_string_equal(map_protocol(m), "rtu");
+	assert_int_equal(map_nregs(m), 0);
+	for (size_t i = 0; i < protocol_count(); i++)
+		assert_int_equal(map_speaks(m, protocol_at(i)),
+				 (protocol_at(i)->flags & PROTOCOL_RTU) != 0);
+	for (int t = 0; t < MAP_TABLES; t++)
+		for (uint32_t a = 0; a < 65536; a += 4095) {
+			const struct map_passthrough *p = map_find_passthrough(m, t, (uint16_t)a);
+			assert_non_null(p);
+			assert_int_equal(p->access, MAP_R);
+		}
+	map_free(m);
+
+	/* a map without registers or ranges is still empty */
+	path = write_file("nopass.conf", "name = \"nopass\"; protocol = \"rtu\";\n"
+					 "trust = \"generated\";\npassthrough = ( );\n");
+	m = load_ok(path);
+	assert_int_equal(map_lint(m, err, sizeof err), 1);
+	assert_non_null(strstr(err, "has no registers"));
+	map_free(m);
+}
+
 /* Other maps in the tree (written alongside) must load and lint clean too. */
 static void test_shipped_maps(void **state)
 {
-	static const char *const names[] = {"scratch",	      "powergo",      "venus",
-					    "growatt",	      "venus-native", "venus-sunspec",
-					    "powergo-sunspec"};
+	static const char *const names[] = {"scratch",	       "powergo",      "venus",
+					    "growatt",	       "venus-native", "venus-sunspec",
+					    "powergo-sunspec", "raw"};
 	const char *dirs[] = {h_repo_file("maps")};
 	char err[8192];
 	(void)state;
@@ -405,6 +469,7 @@ struct err_case {
 #define HDR(proto) "name = \"t\"; protocol = \"" proto "\"; trust = \"generated\";\n"
 #define MEM HDR("memory")
 #define VENUS HDR("venus")
+#define SOL HDR("solarman")
 
 /* clang-format off */
 static const struct err_case err_cases[] = {
@@ -612,6 +677,42 @@ static const struct err_case err_cases[] = {
 	{"translate_front_range", MEM "registers = ( { address = 1; name = \"a\";\n"
 	     " translate = (\n (-1, 1)); } );\n",
 	 4, "registers.[0].translate.[0]: front value -1 does not fit uint16"},
+	/* pass-through ranges and maps of several protocols */
+	{"pass_not_list", SOL "passthrough =\n { table = \"input\"; };\n", 2,
+	 "passthrough must be a list"},
+	{"pass_not_group", SOL "passthrough = (\n 5 );\n", 3,
+	 "passthrough.[0] must be a group { table = ...; first = ...; last = ...; }"},
+	{"pass_first_missing", SOL "passthrough = (\n { table = \"input\"; last = 5; } );\n", 3,
+	 "passthrough.[0].first is missing"},
+	{"pass_last_range", SOL "passthrough = (\n { first = 0; last = 65536; } );\n", 3,
+	 "passthrough.[0].last must be 0..65535, not 65536"},
+	{"pass_first_above_last", SOL "passthrough = ( { first = 0; last = 9; },\n { first = 20; last = 10; } );\n",
+	 3, "passthrough.[1]: first 20 is above last 10"},
+	{"pass_table_bad", SOL "passthrough = (\n { table = \"coil\"; first = 0; last = 1; } );\n", 3,
+	 "passthrough.[0].table must be one of holding, input, not \"coil\""},
+	{"pass_access_w", SOL "passthrough = (\n { first = 0; last = 1; access = \"w\"; } );\n", 3,
+	 "passthrough.[0].access must be one of r, rw, not \"w\""},
+	{"pass_input_rw",
+	 SOL "passthrough = ( { table = \"input\"; first = 0; last = 1;\n access = \"rw\"; } );\n", 3,
+	 "passthrough.[0].access: input registers are read-only"},
+	{"pass_unknown_key", SOL "passthrough = ( { first = 0; last = 1;\n writable = true; } );\n", 3,
+	 "unknown key passthrough.[0].writable"},
+	{"pass_overlap",
+	 SOL "passthrough = ( { table = \"input\"; first = 0; last = 99; },\n"
+	     " { first = 50; last = 60; },\n { table = \"input\"; first = 99; last = 120; } );\n",
+	 4, "passthrough range input 99..120 overlaps the range 0..99 on line 2"},
+	{"pass_on_venus", VENUS "passthrough = (\n { first = 0; last = 1; } );\n", 2,
+	 "passthrough is only for maps of protocols that carry Modbus RTU (powergo and solarman), not venus"},
+	{"pass_on_memory", MEM "passthrough = (\n { first = 0; last = 1; } );\n", 2,
+	 "not memory"},
+	{"protocols_not_rtu", "name = \"t\"; trust = \"generated\";\nprotocol = [ \"solarman\", \"venus\" ];\n",
+	 2, "protocol.[1]: a map may name several protocols only where each carries Modbus RTU"},
+	{"protocols_twice", "name = \"t\"; trust = \"generated\";\nprotocol = [ \"powergo\", \"powergo\" ];\n",
+	 2, "protocol.[1]: protocol powergo is named twice"},
+	{"protocols_unknown", "name = \"t\"; trust = \"generated\";\nprotocol = [ \"solarman\", \"rs485\" ];\n",
+	 2, "protocol.[1] must be one of memory, powergo, venus, solarman, not \"rs485\""},
+	{"protocols_empty", "name = \"t\"; trust = \"generated\";\nprotocol = [ ];\n", 2,
+	 "protocol must be one of"},
 	{"command_duplicate_third",
 	 MEM "commands = ( { name = \"c\"; address = 1; count = 1; template = \"x\"; },\n"
 	     " { name = \"d\"; address = 2; count = 1; template = \"y\"; },\n"
@@ -1511,6 +1612,7 @@ int main(void)
 	    cmocka_unit_test(test_lint_repeats),
 	    cmocka_unit_test(test_large_map),
 	    cmocka_unit_test(test_constants),
+	    cmocka_unit_test(test_passthrough),
 	};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		tests[n++] = fixed[i];
