@@ -21,7 +21,7 @@ dist:
 		LC_ALL=C sort > $(DIST_DIR)/dist.list
 	@LC_ALL=C tar --create --format=gnu --no-recursion --files-from=$(DIST_DIR)/dist.list \
 		--sort=name --mtime='2000-01-01 00:00:00Z' --owner=0 --group=0 --numeric-owner \
-		--mode='u+rwX,go+rX,go-w' --transform='s,^,modbridge-$(VERSION)/,' | \
+		--mode='u+rwX,go+rX,go-w' --transform='s,^,modbridge-$(VERSION)/,S' | \
 		gzip -9n > $(DIST_TARBALL).tmp
 	@mv $(DIST_TARBALL).tmp $(DIST_TARBALL)
 	@rm -f $(DIST_DIR)/dist.list
