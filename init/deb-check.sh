@@ -54,5 +54,6 @@ purge || { say "FAIL: apt-get purge"; fail=1; }
 check "purged: no /usr/bin/modbridge" test ! -e /usr/bin/modbridge
 check "purged: no /etc/modbridge" test ! -e /etc/modbridge
 check "purged: no user modbridge" sh -c '! getent passwd modbridge'
+check "purged: the unit is no longer enabled" test ! -e /etc/systemd/system/multi-user.target.wants/modbridge.service
 if [ $fail = 0 ]; then say "all passed"; else say "failed"; fi
 exit $fail

@@ -29,10 +29,14 @@ static const char *run(const char *name, const char *fn, const char *running)
 		setenv("RUNNING", running, 1);
 	else
 		unsetenv("RUNNING");
-	const char *argv[] = {"sh",	       h_repo_file("tests/openwrt/run_init.sh"),
-			      h_repo_file(uci), dir,
-			      h_bin("modbridge"), h_maps_dir(),
-			      fn,		       NULL};
+	const char *argv[] = {"sh",
+			      h_repo_file("tests/openwrt/run_init.sh"),
+			      h_repo_file(uci),
+			      dir,
+			      h_bin("modbridge"),
+			      h_maps_dir(),
+			      fn,
+			      NULL};
 	h_run(argv, out, sizeof out, 30000);
 	unsetenv("RUNNING");
 	return h_path(name);
