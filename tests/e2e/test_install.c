@@ -375,6 +375,11 @@ static void inst__files(void)
 static void inst__dist(void)
 {
 	char a[512], b[512], mk[512], tb[600], sum1[128], sum2[128];
+	const char *git[] = {"git", "rev-parse", "--is-inside-work-tree", NULL};
+	if (h_run(git, NULL, 0, 10000) != 0) {
+		h_ok(1, "make dist # SKIP not a git checkout (dist takes the files git tracks)");
+		return;
+	}
 	snprintf(a, sizeof a, "DIST_DIR=%s/dist1", h_dir());
 	snprintf(b, sizeof b, "DIST_DIR=%s/dist2", h_dir());
 	const char *d1[] = {"make", "-s", "dist", a, NULL};
