@@ -38,6 +38,7 @@ PKGS       := libuv libmosquitto libconfig
 MB_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra $(WERROR) \
               -Iinclude -DMB_VERSION='"$(VERSION)"' $(SAN_FLAGS) \
               -DMB_MAPS_DIRS='"$(SYSCONFDIR)/modbridge/maps", "$(PREFIX)/share/modbridge/maps"' \
+              -DMB_SYSCONFDIR='"$(SYSCONFDIR)"' \
               -ffunction-sections -fdata-sections \
               $(shell $(PKG_CONFIG) --cflags $(PKGS))
 MB_LIBS     = $(shell $(PKG_CONFIG) --libs $(PKGS))

@@ -667,6 +667,9 @@ static int config__user(struct config_parser *p, const config_setting_t *s, void
 	return 0;
 }
 
+/* `log_level`, in log.h's order (enum log_level) */
+static const char *const config__log_levels[] = {"error", "warning", "info", "debug", NULL};
+
 /* clang-format off */
 static const struct config_key config__top_keys[] = {
 	{.name = "modbus", .kind = CONFIG_K_GROUP, .sub = config__modbus_keys,
@@ -675,6 +678,8 @@ static const struct config_key config__top_keys[] = {
 	{.name = "defaults", .kind = CONFIG_K_GROUP, .sub = config__defaults_keys,
 	 .nsub = CONFIG__N(config__defaults_keys)},
 	{.name = "user", .kind = CONFIG_K_CUSTOM, .fn = config__user},
+	{.name = "log_level", .kind = CONFIG_K_CHOICE, .off = offsetof(struct config, log_level),
+	 .choices = config__log_levels, .choice_base = 1},
 	{.name = "status", .kind = CONFIG_K_GROUP, .off = offsetof(struct config, status),
 	 .sub = config__status_keys, .nsub = CONFIG__N(config__status_keys),
 	 .fn = config__status_done},

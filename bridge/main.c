@@ -18,6 +18,7 @@
 #include "log.h"
 #include "map.h"
 #include "mb_error.h"
+#include "notify.h"
 #include "protocol.h"
 #include "reload.h"
 #include "server.h"
@@ -26,7 +27,19 @@
 #ifndef MB_MAPS_DIRS
 #define MB_MAPS_DIRS "/etc/modbridge/maps", "/usr/share/modbridge/maps"
 #endif
+#ifndef MB_SYSCONFDIR
+#define MB_SYSCONFDIR "/etc"
+#endif
+/* Where the daemon and --check look without -c (the Makefile's SYSCONFDIR). */
+#define MB_DEFAULT_CONFIG MB_SYSCONFDIR "/modbridge/modbridge.conf"
 #define ERRLEN 4096
+
+/* What the command line says over the config file. */
+struct cmdline {
+	const char *listen; /* --listen ADDR, or NULL */
+	int port;	    /* --port N, or 0 */
+	int level;	    /* -v / -q: an enum log_level, or -1 (the config's log_level) */
+};
 
 struct daemon {
 	uv_loop_t *loop;
@@ -34,8 +47,19 @@ struct daemon {
 	struct server *server;
 	struct status *status;
 	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
+	struct notify *notify; /* the service manager, or NULL (notify.h) */
+	const struct cmdline *cmd;
 	int stopping;
 };
+
+/* The log level: -v/-q win, then the config's log_level, then info. */
+static void main__log_level(const struct cmdline *cmd, const struct config *c)
+{
+	if (cmd->level >= 0)
+		log_set_level((enum log_level)cmd->level);
+	else
+		log_set_level(c->log_level ? (enum log_level)(c->log_level - 1) : MBLOG_INFO);
+}
 
 /* ---------------------------------------------------------- signals -- */
 
@@ -50,6 +74,9 @@ static void main__stop(struct daemon *d)
 		return;
 	d->stopping = 1;
 	log_info("stopping");
+	notify_send(d->notify, "STOPPING=1");
+	notify_close(d->notify);
+	d->notify = NULL;
 	if (d->server)
 		server_close(d->server);
 	d->server = NULL;
@@ -96,9 +123,13 @@ static void main__print_counters(struct daemon *d)
 static void main__on_signal(uv_signal_t *h, int signum)
 {
 	struct daemon *d = h->data;
-	if (signum == SIGHUP)
+	if (signum == SIGHUP) {
+		notify_reloading(d->notify);
 		reload_again(d->set, d->server, &d->status);
-	else if (signum == SIGUSR1)
+		/* a refused reload keeps the running config, and its level */
+		main__log_level(d->cmd, reload_config(d->set));
+		notify_send(d->notify, "READY=1");
+	} else if (signum == SIGUSR1)
 		main__print_counters(d);
 	else
 		main__stop(d);
@@ -132,12 +163,14 @@ static int main__drop_privileges(const char *user, char *err, size_t errlen)
 static void main__usage(FILE *f)
 {
 	fprintf(f,
-		"usage: modbridge -c FILE [-v] [--syslog]   run the bridge in the foreground\n"
-		"       modbridge -c FILE --check            validate the config and every map it "
+		"usage: modbridge [-c FILE] [-v|-q] [--syslog] [--listen ADDR] [--port N]\n"
+		"                                            run the bridge in the foreground\n"
+		"       modbridge [-c FILE] --check          validate the config and every map it "
 		"uses\n"
 		"       modbridge --print-map NAME [--json|--markdown] [-c FILE] [--maps-dir DIR]\n"
 		"                                            print a map's register reference\n"
-		"       modbridge --version\n");
+		"       modbridge --version\n"
+		"FILE defaults to " MB_DEFAULT_CONFIG ".\n");
 }
 
 static int main__print_map(const char *name, const char *conf_path, const char *maps_dir,
@@ -224,16 +257,18 @@ static int main__check(const char *path)
 	return 0;
 }
 
-static int main__run(const char *path)
+static int main__run(const char *path, const struct cmdline *cmd)
 {
 	char err[ERRLEN];
 	struct daemon d;
 	memset(&d, 0, sizeof d);
+	d.cmd = cmd;
 	struct reload_gen *g = reload_gen_load(path, err, sizeof err);
 	if (!g) {
 		log_err("%s", err);
 		return 1;
 	}
+	main__log_level(cmd, reload_gen_config(g));
 	for (size_t i = 0; i < reload_gen_nmaps(g); i++) {
 		const struct map *m = reload_gen_map(g, i);
 		log_info("map %s: protocol %s, trust %s, %zu registers (%s)", map_name(m),
@@ -248,6 +283,7 @@ static int main__run(const char *path)
 	uv_loop_t loop;
 	uv_loop_init(&loop);
 	d.loop = &loop;
+	d.notify = notify_open(&loop);
 	int rc = reload_start(&loop, g, &d.set, err, sizeof err);
 	if (rc != 0) {
 		log_err("%s", err);
@@ -266,7 +302,14 @@ static int main__run(const char *path)
 		uv_signal_start(sigs[i], main__on_signal, signums[i]);
 	}
 	signal(SIGPIPE, SIG_IGN);
-	rc = server_start(&loop, conf, reload_router(d.set), &d.server, err, sizeof err);
+	/* --listen/--port: the listener only; a reload compares the file with
+	 * itself and leaves the listener alone (reload.c). */
+	struct config listener = *conf;
+	if (cmd->listen)
+		listener.modbus.listen = (char *)cmd->listen;
+	if (cmd->port)
+		listener.modbus.port = cmd->port;
+	rc = server_start(&loop, &listener, reload_router(d.set), &d.server, err, sizeof err);
 	if (rc == 0)
 		rc = main__drop_privileges(conf->user, err, sizeof err);
 	if (rc == 0 && conf->status.enabled)
@@ -279,6 +322,14 @@ static int main__run(const char *path)
 		return 1;
 	}
 	log_info("modbridge %s serving %zu device%s", MB_VERSION, ndevs, ndevs == 1 ? "" : "s");
+	/* Ready once the listener accepts: a unit ordered after this one
+	 * finds the port open. */
+	char ready[128];
+	snprintf(ready, sizeof ready, "READY=1\nSTATUS=serving %zu device%s", ndevs,
+		 ndevs == 1 ? "" : "s");
+	notify_send(d.notify, ready);
+	if (notify_watchdog_ms(d.notify))
+		log_debug("watchdog: pinging every %lu ms", notify_watchdog_ms(d.notify));
 	uv_run(&loop, UV_RUN_DEFAULT);
 	/* Let close callbacks run, then make sure nothing was left behind. */
 	uv_run(&loop, UV_RUN_DEFAULT);
@@ -297,7 +348,9 @@ int main(int argc, char **argv)
 		OPT_MARKDOWN,
 		OPT_VERSION,
 		OPT_SYSLOG,
-		OPT_MAPS_DIR
+		OPT_MAPS_DIR,
+		OPT_LISTEN,
+		OPT_PORT
 	};
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
@@ -309,21 +362,51 @@ int main(int argc, char **argv)
 	    {"version", no_argument, NULL, OPT_VERSION},
 	    {"syslog", no_argument, NULL, OPT_SYSLOG},
 	    {"verbose", no_argument, NULL, 'v'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"listen", required_argument, NULL, OPT_LISTEN},
+	    {"port", required_argument, NULL, OPT_PORT},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *conf = NULL, *print_map = NULL, *maps_dir = NULL;
-	int check = 0, verbose = 0, use_syslog = 0;
+	int check = 0, use_syslog = 0;
+	struct cmdline cmd = {.listen = NULL, .port = 0, .level = -1};
 	enum map_format fmt = MAP_FMT_TEXT;
 	int c;
-	while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:vqh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			conf = optarg;
 			break;
 		case 'v':
-			verbose = 1;
+			cmd.level = MBLOG_DEBUG;
 			break;
+		case 'q':
+			cmd.level = MBLOG_WARN;
+			break;
+		case OPT_LISTEN: {
+			struct sockaddr_in6 a6;
+			struct sockaddr_in a4;
+			if (uv_ip4_addr(optarg, 0, &a4) != 0 && uv_ip6_addr(optarg, 0, &a6) != 0) {
+				fprintf(stderr,
+					"modbridge: --listen \"%s\": not an IPv4 or IPv6 address\n",
+					optarg);
+				return 2;
+			}
+			cmd.listen = optarg;
+			break;
+		}
+		case OPT_PORT: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || v < 1 || v > 65535) {
+				fprintf(stderr, "modbridge: --port \"%s\": must be 1..65535\n",
+					optarg);
+				return 2;
+			}
+			cmd.port = (int)v;
+			break;
+		}
 		case OPT_CHECK:
 			check = 1;
 			break;
@@ -360,15 +443,12 @@ int main(int argc, char **argv)
 	}
 	if (print_map)
 		return main__print_map(print_map, conf, maps_dir, fmt);
-	if (!conf) {
-		fprintf(stderr, "modbridge: no config file (-c FILE)\n");
-		main__usage(stderr);
-		return 2;
-	}
+	if (!conf)
+		conf = MB_DEFAULT_CONFIG;
 	if (check)
 		return main__check(conf);
-	log_init(use_syslog, verbose);
-	int rc = main__run(conf);
+	log_init(use_syslog, cmd.level == MBLOG_DEBUG);
+	int rc = main__run(conf, &cmd);
 	log_close();
 	return rc;
 }

@@ -100,6 +100,9 @@ struct config {
 		int64_t timeout, max_age, poll, min_interval;
 	} defaults_given;
 	char *user; /* drop to this user after binding, or NULL */
+	/* `log_level`: 0 = not set (info, or what -v/-q say); else 1 + enum
+	 * log_level: 1 error, 2 warning, 3 info, 4 debug. */
+	uint8_t log_level;
 	struct config_status status;
 	struct config_device *devices;
 	size_t ndevices;

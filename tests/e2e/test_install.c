@@ -286,8 +286,8 @@ static void inst__tree(const char *dest)
 
 static void inst__scripts(void)
 {
-	const char *scripts[] = {"init/openwrt/files/modbridge.init", "tests/demo.sh",
-				 "init/cross.sh"};
+	const char *scripts[] = {"init/openwrt/modbridge/files/modbridge.init", "tests/demo.sh",
+				 "init/cross.sh", "init/deb-check.sh"};
 	int sc = inst__have("shellcheck");
 	for (size_t i = 0; i < sizeof scripts / sizeof *scripts; i++) {
 		const char *argv[] = {"sh", "-n", scripts[i], NULL};
@@ -307,68 +307,6 @@ static void inst__scripts(void)
 		h_note("shellcheck not installed: skipped (apt-get install shellcheck)");
 }
 
-/* Run the procd script's functions with procd, uci and ubus replaced by
- * shell functions that record what they are given. */
-static void inst__procd(void)
-{
-	const char *conf =
-	    h_write_file("site.conf", "# port = 1\n"
-				      "modbus = {\n"
-				      "  listen = \"0.0.0.0\";\n"
-				      "  port = 1502;\n"
-				      "};\n"
-				      "devices = ( { mqtt = { port = 1883; }; } );\n");
-	char script[4096];
-	snprintf(script, sizeof script,
-		 "uci() { case \"$3\" in modbridge.main.enabled) echo \"$EN\";; "
-		 "modbridge.main.config) echo '%s';; esac; }\n"
-		 "procd_open_instance() { echo \"open $*\"; }\n"
-		 "procd_close_instance() { echo close; }\n"
-		 "procd_set_param() { echo \"param $*\"; }\n"
-		 "procd_add_mdns() { echo \"mdns $*\"; }\n"
-		 "procd_send_signal() { echo \"signal $*\"; }\n"
-		 "procd_add_reload_trigger() { echo \"trigger $*\"; }\n"
-		 "logger() { :; }\n"
-		 "start() { echo restart-via-start; }\n"
-		 "ubus() { echo \"$RUNNING\"; }\n"
-		 "jsonfilter() { cat; }\n"
-		 ". ./init/openwrt/files/modbridge.init\n"
-		 "echo \"start=$START procd=$USE_PROCD\"\n"
-		 "EN=1; start_service\n"
-		 "EN=0; echo disabled:; start_service\n"
-		 "PROG=true # the config check before SIGHUP passes\n"
-		 "EN=1; RUNNING='%s'; echo reload-same:; reload_service\n"
-		 "EN=1; RUNNING=/other.conf; echo reload-other:; reload_service\n"
-		 "service_triggers\n",
-		 conf, conf);
-	const char *argv[] = {"sh", "-c", script, NULL};
-	int rc = h_run(argv, inst__out, sizeof inst__out, 10000);
-	const char *o = inst__out;
-	char want[1024];
-	h_ok(rc == 0, "procd script runs against stubs (rc %d)", rc);
-	h_ok(strstr(o, "start=95 procd=1") != NULL, "procd script: START=95, USE_PROCD=1");
-	snprintf(want, sizeof want, "param command /usr/bin/modbridge -c %s --syslog", conf);
-	h_ok(strstr(o, want) != NULL, "procd command line is modbridge -c <uci config> --syslog");
-	snprintf(want, sizeof want, "param file %s", conf);
-	h_ok(strstr(o, want) != NULL, "procd watches the config file");
-	h_ok(strstr(o, "param respawn") && strstr(o, "param stdout 1") &&
-		 strstr(o, "param stderr 1"),
-	     "procd: respawn, stdout and stderr to syslog");
-	h_ok(strstr(o, "mdns modbus tcp 1502") != NULL,
-	     "mDNS announces the port of the config's modbus group (1502, not mqtt's 1883)");
-	const char *dis = strstr(o, "disabled:"), *same = strstr(o, "reload-same:");
-	h_ok(dis && same && !inst__has(dis, (size_t)(same - dis), "open"),
-	     "enabled=0: no instance");
-	const char *other = strstr(o, "reload-other:");
-	h_ok(same && other && inst__has(same, (size_t)(other - same), "signal modbridge main HUP"),
-	     "reload with an unchanged command line sends SIGHUP through procd");
-	h_ok(other && strstr(other, "restart-via-start") && !strstr(other, "signal"),
-	     "reload after the UCI config path changed re-registers (restart)");
-	h_ok(strstr(o, "trigger modbridge") != NULL, "UCI changes to modbridge trigger a reload");
-	if (rc != 0)
-		h_note("%s", o);
-}
-
 static void inst__files(void)
 {
 	char *t = inst__slurp("init/systemd/modbridge.service", NULL);
@@ -376,10 +314,13 @@ static void inst__files(void)
 	static const struct {
 		const char *key, *value;
 	} keys[] = {
-	    {"Type", "simple"},
+	    {"Type", "notify"},
+	    {"NotifyAccess", "main"},
+	    {"WatchdogSec", "30s"},
+	    {"User", "modbridge"},
+	    {"ConditionPathExists", "/etc/modbridge/modbridge.conf"},
 	    {"ExecStart", "/usr/bin/modbridge -c /etc/modbridge/modbridge.conf"},
 	    {"ExecReload", "/bin/kill -HUP $MAINPID"},
-	    {"DynamicUser", "yes"},
 	    {"AmbientCapabilities", "CAP_NET_BIND_SERVICE"},
 	    {"CapabilityBoundingSet", "CAP_NET_BIND_SERVICE"},
 	    {"NoNewPrivileges", "yes"},
@@ -410,10 +351,17 @@ static void inst__files(void)
 		h_ok(rc == 0, "xmllint accepts the avahi file");
 	}
 
-	t = inst__slurp("init/openwrt/Makefile", NULL);
+	t = inst__slurp("init/openwrt/modbridge/Makefile", NULL);
 	h_ok(t && strstr(t, "include $(TOPDIR)/rules.mk") && strstr(t, "PKG_NAME:=modbridge") &&
-		 strstr(t, "BuildPackage,modbridge"),
-	     "OpenWrt package Makefile: rules.mk, PKG_NAME, BuildPackage");
+		 strstr(t, "BuildPackage,modbridge-ssl") &&
+		 strstr(t, "BuildPackage,modbridge-nossl"),
+	     "OpenWrt package Makefile (in a directory named modbridge): rules.mk, PKG_NAME, "
+	     "both variants");
+	h_ok(t && strstr(t, "PKG_SOURCE:=$(PKG_NAME)-$(PKG_VERSION).tar.gz") &&
+		 strstr(t, "PKG_HASH:=") && !strstr(t, "Build/Prepare"),
+	     "OpenWrt package builds from PKG_SOURCE with PKG_HASH (no copy from the tree)");
+	h_ok(t && strstr(t, "PROVIDES:=modbridge") && strstr(t, "USERID:=modbridge:modbridge"),
+	     "OpenWrt package: the variants provide modbridge; a dedicated user");
 	h_ok(t && strstr(t, "+libuv") && strstr(t, "+libconfig") &&
 		 strstr(t, "+libmosquitto-ssl") && strstr(t, "+libmosquitto-nossl"),
 	     "OpenWrt package depends on libuv, libconfig, libmosquitto (ssl and nossl variants)");
@@ -421,11 +369,102 @@ static void inst__files(void)
 		 strstr(t, "/usr/share/modbridge/maps"),
 	     "OpenWrt package: conffiles and maps directory");
 	free(t);
-	t = inst__slurp("init/openwrt/files/modbridge.config", NULL);
-	h_ok(t && strstr(t, "config modbridge 'main'") && strstr(t, "option enabled") &&
-		 strstr(t, "option config '/etc/modbridge/modbridge.conf'"),
-	     "UCI file: section main with enabled and config");
+	t = inst__slurp("init/openwrt/modbridge/files/modbridge.config", NULL);
+	h_ok(t && strstr(t, "config modbridge 'main'") && strstr(t, "option enabled '0'") &&
+		 strstr(t, "option user 'modbridge'") && strstr(t, "config device "),
+	     "UCI file: section main (disabled, user modbridge) and a device section");
 	free(t);
+}
+
+/* `make dist`: the same bytes twice, the tree under modbridge-VERSION/, the
+ * OpenWrt package Makefile (which carries the hash) left out; `make
+ * openwrt-hash` and `make dist-check` on a copy of that Makefile: the hash
+ * written is the tarball's, and a wrong one is caught. */
+static void inst__dist(void)
+{
+	char a[512], b[512], mk[512], tb[600], sum1[128], sum2[128];
+	const char *git[] = {"git", "rev-parse", "--is-inside-work-tree", NULL};
+	if (h_run(git, NULL, 0, 10000) != 0) {
+		h_ok(1, "make dist # SKIP not a git checkout (dist takes the files git tracks)");
+		return;
+	}
+	snprintf(a, sizeof a, "DIST_DIR=%s/dist1", h_dir());
+	snprintf(b, sizeof b, "DIST_DIR=%s/dist2", h_dir());
+	const char *d1[] = {"make", "-s", "dist", a, NULL};
+	const char *d2[] = {"make", "-s", "dist", b, NULL};
+	int rc1 = h_run(d1, inst__out, sizeof inst__out, 60000);
+	int rc2 = h_run(d2, inst__out, sizeof inst__out, 60000);
+	const char *v[] = {h_bin("modbridge"), "--version", NULL};
+	char ver[64] = "";
+	h_run(v, ver, sizeof ver, 10000);
+	const char *version = strchr(ver, ' ') ? strchr(ver, ' ') + 1 : "?";
+	ver[strcspn(ver, "\n")] = '\0';
+	snprintf(tb, sizeof tb, "%s/dist1/modbridge-%s.tar.gz", h_dir(), version);
+	const char *s1[] = {"sh", "-c", "sha256sum \"$0\" | cut -c1-64", tb, NULL};
+	h_run(s1, sum1, sizeof sum1, 10000);
+	snprintf(tb, sizeof tb, "%s/dist2/modbridge-%s.tar.gz", h_dir(), version);
+	const char *s2[] = {"sh", "-c", "sha256sum \"$0\" | cut -c1-64", tb, NULL};
+	h_run(s2, sum2, sizeof sum2, 10000);
+	h_ok(rc1 == 0 && rc2 == 0 && strlen(sum1) >= 64 && strcmp(sum1, sum2) == 0,
+	     "make dist twice: the same tarball (sha256 %.64s)", sum1);
+	const char *ls[] = {"tar", "-tzf", tb, NULL};
+	h_run(ls, inst__out, sizeof inst__out, 10000);
+	char want[128];
+	snprintf(want, sizeof want, "modbridge-%s/bridge/main.c", version);
+	h_ok(strstr(inst__out, want) && strstr(inst__out, "/debian/rules") &&
+		 strstr(inst__out, "/init/openwrt/modbridge/files/modbridge.init") &&
+		 !strstr(inst__out, "/init/openwrt/modbridge/Makefile"),
+	     "the tarball holds the tree (debian/ too) under modbridge-%s/, not the OpenWrt "
+	     "package Makefile",
+	     version);
+
+	snprintf(mk, sizeof mk, "%s/openwrt.mk", h_dir());
+	const char *cp[] = {"cp", "init/openwrt/modbridge/Makefile", mk, NULL};
+	h_run(cp, NULL, 0, 5000);
+	char mkarg[600];
+	snprintf(mkarg, sizeof mkarg, "OPENWRT_PKG_MK=%s", mk);
+	const char *hash[] = {"make", "-s", "openwrt-hash", a, mkarg, NULL};
+	int rc = h_run(hash, inst__out, sizeof inst__out, 60000);
+	char *t = inst__slurp(mk, NULL);
+	snprintf(want, sizeof want, "\nPKG_HASH:=%.64s\n", sum1);
+	h_ok(rc == 0 && t && strstr(t, want), "make openwrt-hash writes the tarball's sha256");
+	free(t);
+	const char *chk[] = {"make", "-s", "dist-check", a, mkarg, NULL};
+	rc = h_run(chk, inst__out, sizeof inst__out, 60000);
+	h_ok(rc == 0 && strstr(inst__out, "PKG_HASH matches"), "make dist-check: they agree");
+	const char *spoil[] = {"sed", "-i", "s/^PKG_HASH:=./PKG_HASH:=x/", mk, NULL};
+	h_run(spoil, NULL, 0, 5000);
+	rc = h_run(chk, inst__out, sizeof inst__out, 60000);
+	h_ok(rc != 0 && strstr(inst__out, "run make openwrt-hash"),
+	     "make dist-check: a PKG_HASH that is not the tarball's fails");
+}
+
+/* debian/: what `make deb` builds from (CI builds, installs and purges the
+ * package with make deb-check). */
+static void inst__debian(void)
+{
+	char *c = inst__slurp("debian/control", NULL);
+	h_ok(c && strstr(c, "debhelper-compat (= 13)") && strstr(c, "Package: modbridge") &&
+		 strstr(c, "Depends: adduser"),
+	     "debian/control: debhelper compat 13, package modbridge, adduser");
+	free(c);
+	h_ok(inst__executable("debian/rules"), "debian/rules is executable");
+	h_ok(inst__same("debian/modbridge.service", "init/systemd/modbridge.service"),
+	     "debian/modbridge.service is the unit in init/systemd");
+	char *p = inst__slurp("debian/modbridge.postinst", NULL);
+	h_ok(p && strstr(p, "adduser --system --group") && strstr(p, "#DEBHELPER#"),
+	     "postinst creates the system user");
+	free(p);
+	const char *v[] = {h_bin("modbridge"), "--version", NULL};
+	char ver[64] = "", want[96];
+	h_run(v, ver, sizeof ver, 10000);
+	ver[strcspn(ver, "\n")] = '\0';
+	snprintf(want, sizeof want, "modbridge (%s) ",
+		 strchr(ver, ' ') ? strchr(ver, ' ') + 1 : "?");
+	char *ch = inst__slurp("debian/changelog", NULL);
+	h_ok(ch && strncmp(ch, want, strlen(want)) == 0,
+	     "debian/changelog's version is the binary's (%s)", want);
+	free(ch);
 }
 
 int main(void)
@@ -433,7 +472,8 @@ int main(void)
 	h_init("install");
 	inst__tree(h_path("root"));
 	inst__scripts();
-	inst__procd();
+	inst__dist();
+	inst__debian();
 	inst__files();
 	return h_done();
 }

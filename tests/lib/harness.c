@@ -540,6 +540,25 @@ pid_t h_bridge_start(const char *config_path, int port, const char *logname)
 	return pid;
 }
 
+pid_t h_bridge_spawn(const char *const args[], const char *logname)
+{
+	const char *argv[48];
+	int n = 0;
+	if (h__valgrind()) {
+		argv[n++] = "valgrind";
+		argv[n++] = "--error-exitcode=99";
+		argv[n++] = "--leak-check=full";
+		argv[n++] = "--show-leak-kinds=definite,indirect,possible";
+		argv[n++] = "--errors-for-leak-kinds=definite,indirect,possible";
+		argv[n++] = "-q";
+	}
+	argv[n++] = h_bin("modbridge");
+	for (size_t i = 0; args[i] && n < 47; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	return h_spawn(argv, logname);
+}
+
 int h_bridge_stop(pid_t pid)
 {
 	int rc = h_stop(pid, h__valgrind() ? 30000 : 5000);

@@ -58,6 +58,10 @@ const char *h_write_file(const char *name, const char *text);
 /* Start build/modbridge -c <config> (under valgrind when VALGRIND=1) and wait
  * until it listens on port (IPv4 or IPv6 loopback). Returns the pid or -1 (after reporting why). */
 pid_t h_bridge_start(const char *config_path, int port, const char *logname);
+/* Start build/modbridge with exactly the arguments in args (NULL-terminated;
+ * under valgrind when VALGRIND=1), output to h_path(logname), and return at
+ * once: the pid, or -1. For tests of the command line itself. */
+pid_t h_bridge_spawn(const char *const args[], const char *logname);
 /* Stop the bridge; under valgrind, also checks that it reported no error or
  * leak. Returns 0 when it exited cleanly. */
 int h_bridge_stop(pid_t pid);
