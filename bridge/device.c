@@ -157,8 +157,31 @@ static void device__load_fn(struct device *dev, size_t off, uint32_t slot, uint1
 	memcpy(c->dst + off, dev->val + slot, n * sizeof(uint16_t));
 }
 
+static void device__cache_put(struct device *dev, int table, uint16_t addr, uint16_t count,
+			      const uint16_t *words);
+
+/* From a transport: native words. Strings the device keeps first character
+ * low (`string_order = "little"`) are turned to the client's order here. */
 void device_cache_store(struct device *dev, int table, uint16_t addr, uint16_t count,
 			const uint16_t *words)
+{
+	uint16_t swapped[MB_MAX_READ];
+	if (!map_has_little_strings(dev->map)) {
+		device__cache_put(dev, table, addr, count, words);
+		return;
+	}
+	for (uint32_t done = 0; done < count;) {
+		uint16_t n = (uint16_t)(count - done < MB_MAX_READ ? count - done : MB_MAX_READ);
+		memcpy(swapped, words + done, n * sizeof swapped[0]);
+		map_native_strings(dev->map, table, (uint16_t)(addr + done), n, swapped);
+		device__cache_put(dev, table, (uint16_t)(addr + done), n, swapped);
+		done += n;
+	}
+}
+
+/* Client-order words into the cache. */
+static void device__cache_put(struct device *dev, int table, uint16_t addr, uint16_t count,
+			      const uint16_t *words)
 {
 	/* Stamps are never 0 once stored, so that 0 can mean "never". */
 	struct device__copy c = {.src = words, .stamp = device__now(dev) | 1};
@@ -787,6 +810,9 @@ static struct dtxn *device__write_txn(struct device *dev, uint8_t fc, uint16_t a
 	d->t.native = r ? r->native : addr;
 	d->t.count = count;
 	memcpy(d->wbuf, words, count * sizeof(uint16_t));
+	/* The transport sends native words; device_txn_done() turns them back
+	 * when it stores what the device acknowledged. */
+	map_native_strings(dev->map, MAP_HOLDING, addr, count, d->wbuf);
 	return d;
 }
 
@@ -809,7 +835,7 @@ struct device_outcome device_write(struct device *dev, uint8_t fc, uint16_t addr
 		return device__answer(exc);
 
 	if (dev->ops->flags & TRANSPORT_CACHE_IS_STORE) {
-		device_cache_store(dev, MAP_HOLDING, addr, count, words);
+		device__cache_put(dev, MAP_HOLDING, addr, count, words);
 		return device__answer(MB_EXC_NONE);
 	}
 	if (!dev->link_up)

@@ -16,6 +16,8 @@
 struct map {
 	char *path;
 	char *name, *description, *source, *vendor, *model;
+	char *verified_by; /* what earned the rung (`verified_by`), or NULL */
+	int little_strings; /* some register has string_order = "little" */
 	const struct protocol *proto;
 	uint8_t trust; /* the rung, lowest 0 (map.c's map__trusts) */
 	int max_read;

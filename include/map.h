@@ -51,6 +51,13 @@ struct map_register {
 	const char *write; /* e.g. "cd=16,cp={value}", or NULL */
 	int8_t ack;	   /* write: 1 device answers ret=, 0 it does not, -1 unset */
 	uint8_t no_retry;  /* `retry = false`: a write is sent at most once (triggers, resets) */
+	/* `string_order = "little"`: the device puts a string's first
+	 * character in the LOW byte of each word; the bridge swaps the bytes
+	 * at the native boundary, so clients always see the first character
+	 * in the high byte (map_native_strings). */
+	uint8_t string_little;
+	const char *query;  /* venus: the command whose reply holds key (NULL = "cd=1") */
+	const char *source; /* where the register's meaning comes from (reference only) */
 	int line;	   /* line in the map file, for messages */
 	uint32_t slot;	   /* first word of this register in a device's cache */
 	/* Words from this register's first word to the end of the run of
@@ -102,6 +109,8 @@ const char *map_name(const struct map *m);
 const char *map_protocol(const struct map *m); /* the protocol's name */
 const struct protocol *map_proto(const struct map *m);
 const char *map_trust(const struct map *m);
+/* What verified the map at its rung (`verified_by`), or NULL. */
+const char *map_verified_by(const struct map *m);
 const char *map_path(const struct map *m);
 const char *map_vendor(const struct map *m); /* for device identification; may be NULL */
 const char *map_model(const struct map *m);  /* may be NULL */
@@ -133,6 +142,13 @@ int map_encode(const struct map_register *r, int64_t value, uint16_t *words);
 /* Strings: two characters per word, first character in the high byte,
  * zero-padded to r->count words; MB_ERANGE if too long. */
 int map_encode_string(const struct map_register *r, const char *s, uint16_t *words);
+/* Native words <-> client words over [addr, addr+count) of table: swaps the
+ * two bytes of every word of a `string_order = "little"` register (the same
+ * operation both ways). Words outside such registers are left alone. */
+void map_native_strings(const struct map *m, int table, uint16_t addr, uint16_t count,
+			uint16_t *words);
+/* Does the map have any `string_order = "little"` register? */
+int map_has_little_strings(const struct map *m);
 /* Is a raw value writable to r (min/max/values)? 1 yes, 0 no. */
 int map_value_ok(const struct map_register *r, int64_t value);
 
