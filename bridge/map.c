@@ -713,7 +713,7 @@ static int map__template(struct config_parser *p, const config_setting_t *s,
 			continue;
 		errno = 0;
 		i = strtol(t + 1, &end, 10);
-		if (*end != '}')
+		if (*end != '}' && *end != ':') /* {1:02}: padded (the protocol checks it) */
 			continue;
 		if (errno || i >= c->count) {
 			config_key_path(s, path, sizeof path);

@@ -248,6 +248,13 @@ static void test_venus_periods(void **state)
 			 n);
 		assert_true(venus_render(c->template, args, 7, got, sizeof got) > 0);
 		assert_string_equal(got, want);
+		/* HM2MQTT writes the minute with two digits and the hour as it is
+		 * (`${hours}:${minutes.toString().padStart(2, '0')}`): 8:05, 20:00. */
+		int64_t early[7] = {8, 5, 20, 0, 127, -800, 1};
+		snprintf(want, sizeof want, "cd=3,md=1,nm=%d,bt=8:05,et=20:00,wk=127,vv=-800,as=1",
+			 n);
+		assert_true(venus_render(c->template, early, 7, got, sizeof got) > 0);
+		assert_string_equal(got, want);
 	}
 	map_free(m);
 }

@@ -272,6 +272,19 @@ static void test_render(void **state)
 	venus_render("cd=3,md=2,id={0},in={1},on={2}", tra, 3, out, sizeof out);
 	assert_string_equal(out, "cd=3,md=2,id=41,in=40000,on=600000");
 
+	/* Zero-padded minutes (issue 14): {N:0W}; the hour stays as it is. */
+	int64_t pad[4] = {23, 5, 8, 0};
+	assert_int_equal(venus_render("bt={0}:{1:02},et={2}:{3:02}", pad, 4, out, sizeof out), 16);
+	assert_string_equal(out, "bt=23:05,et=8:00");
+	int64_t wide[1] = {30};
+	venus_render("{value:02}", wide, 1, out, sizeof out);
+	assert_string_equal(out, "30");
+	assert_int_equal(venus_render("{0:2}", wide, 1, out, sizeof out), MB_EPARSE);
+	assert_int_equal(venus_render("{0:00}", wide, 1, out, sizeof out), MB_EPARSE);
+	assert_int_equal(venus_render("{0:012}", wide, 1, out, sizeof out), MB_EPARSE);
+	assert_int_equal(venus_template_max_index("bt={0}:{1:02}"), 1);
+	assert_int_equal(venus_template_max_index("bt={0}:{1:x2}"), MB_EPARSE);
+
 	/* A template without placeholders is copied. */
 	assert_int_equal(venus_render("cd=1", NULL, 0, out, sizeof out), 4);
 	assert_string_equal(out, "cd=1");
