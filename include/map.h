@@ -58,8 +58,8 @@ struct map_register {
 	uint8_t string_little;
 	const char *query;  /* venus: the command whose reply holds key (NULL = "cd=1") */
 	const char *source; /* where the register's meaning comes from (reference only) */
-	int line;	   /* line in the map file, for messages */
-	uint32_t slot;	   /* first word of this register in a device's cache */
+	int line;	    /* line in the map file, for messages */
+	uint32_t slot;	    /* first word of this register in a device's cache */
 	/* Words from this register's first word to the end of the run of
 	 * adjacent readable registers of its table that it starts (0 when it
 	 * is not readable). A read [a, a+n) inside register r is fully mapped

@@ -253,8 +253,8 @@ int main(void)
 			char got[80];
 			client_string(w, r->count, got);
 			if (!expect[k].text || strcmp(got, expect[k].text) != 0) {
-				h_ok(0, "%s (%u): reads \"%s\", the document says \"%s\"",
-				     r->name, r->address, got, expect[k].text);
+				h_ok(0, "%s (%u): reads \"%s\", the document says \"%s\"", r->name,
+				     r->address, got, expect[k].text);
 				wrong++;
 			}
 		} else {

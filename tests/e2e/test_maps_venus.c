@@ -138,8 +138,7 @@ static int read_retry(modbus_t *mb, int addr, int n, uint16_t *out)
 /* Read every register of m from unit mb, decode it as a client would and
  * compare with its reply's text (cd=1 registers with dump). Counts per
  * query in nq (cd=1, cd=14, cd=19); returns the registers that matched. */
-static int check_all(modbus_t *mb, const struct map *m, const char *dump, const char *what,
-		     int *nq)
+static int check_all(modbus_t *mb, const struct map *m, const char *dump, const char *what, int *nq)
 {
 	int ok = 0;
 	for (size_t i = 0; i < map_nregs(m); i++) {
@@ -225,7 +224,7 @@ int main(void)
 			    : "get_power=A|B|C|total|output");
 	}
 	const char *s2argv[] = {h_bin("tests/sim/sim_venus"), "--port", port, "--id", ID2,
-				"--newer-firmware", NULL};
+				"--newer-firmware",	      NULL};
 	pid_t sim2 = h_spawn(s2argv, "sim2.log");
 	h_ok(sim2 > 0 && h_wait_lines(h_path("sim2.log"), "# ready", 1, 5000),
 	     "a second sim_venus, answering cd=1 as newer firmware does, subscribed");

@@ -324,10 +324,10 @@ static void test_venus_bms(void **state)
 		const char *key;
 		double scale;
 		const char *unit;
-	} bms[] = {{"b_soc", 1, "%"},	  {"b_soh", 1, "%"},	 {"b_cpc", 1, NULL},
-		   {"b_vol", 0.01, "V"},  {"b_chv", 0.1, "V"},	 {"b_mot", 1, "°C"},
-		   {"b_tp1", 1, "°C"},	  {"b_tp4", 1, "°C"},	 {"b_vo1", 1, "mV"},
-		   {"b_vo16", 1, "mV"},	  {"b_ver", 1, NULL}};
+	} bms[] = {{"b_soc", 1, "%"},	 {"b_soh", 1, "%"},   {"b_cpc", 1, NULL},
+		   {"b_vol", 0.01, "V"}, {"b_chv", 0.1, "V"}, {"b_mot", 1, "°C"},
+		   {"b_tp1", 1, "°C"},	 {"b_tp4", 1, "°C"},  {"b_vo1", 1, "mV"},
+		   {"b_vo16", 1, "mV"},	 {"b_ver", 1, NULL}};
 	for (size_t i = 0; i < sizeof bms / sizeof bms[0]; i++) {
 		const struct map_register *r = interop__by_key(m, bms[i].key, -1);
 		if (!r)
@@ -473,10 +473,11 @@ static void test_v5_answer_frame(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_growatt_facts),      cmocka_unit_test(test_venus_keys),
-	    cmocka_unit_test(test_venus_periods),      cmocka_unit_test(test_venus_writes),
-	    cmocka_unit_test(test_venus_newer_dump),   cmocka_unit_test(test_venus_bms),   cmocka_unit_test(test_v5_request_frame),
-	    cmocka_unit_test(test_v5_heartbeat_frame), cmocka_unit_test(test_v5_answer_frame),
+	    cmocka_unit_test(test_growatt_facts),    cmocka_unit_test(test_venus_keys),
+	    cmocka_unit_test(test_venus_periods),    cmocka_unit_test(test_venus_writes),
+	    cmocka_unit_test(test_venus_newer_dump), cmocka_unit_test(test_venus_bms),
+	    cmocka_unit_test(test_v5_request_frame), cmocka_unit_test(test_v5_heartbeat_frame),
+	    cmocka_unit_test(test_v5_answer_frame),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
