@@ -313,8 +313,8 @@ int main(void)
 	uint16_t soc = 0, pa[2] = {0, 0}, bsoc = 0;
 	int rs = read_retry(mb, 0, 1, &soc), rp = read_retry(mb, 70, 2, pa),
 	    rb = read_retry(mb, 200, 1, &bsoc);
-	h_ok(rs == 0 && rp == 0 && rb == 0 && soc == 27 && (int32_t)(pa[0] << 16 | pa[1]) == -312 &&
-		 bsoc == 65,
+	h_ok(rs == 0 && rp == 0 && rb == 0 && soc == 27 &&
+		 (int32_t)((uint32_t)pa[0] << 16 | pa[1]) == -312 && bsoc == 65,
 	     "replies with the keys of two queries are dropped: soc %u, ct_power_a %d, bms_soc %u "
 	     "stay 27, -312, 65",
 	     soc, (int32_t)((uint32_t)pa[0] << 16 | pa[1]), bsoc);
