@@ -226,13 +226,23 @@ int venus_pair_str(const struct venus_pair *p, int field, char *out, size_t outl
 }
 
 /* Parse the placeholder starting after '{' at t: its index into args
- * ({value} is 0) and where it ends (just past '}'). MB_EPARSE if unknown. */
-static int venus__placeholder(const char *t, long *index, const char **after)
+ * ({value} is 0), the width to zero-pad the number to (`{1:02}`: 2; 0 when
+ * not padded) and where it ends (just past '}'). MB_EPARSE if unknown. */
+static int venus__placeholder(const char *t, long *index, int *width, const char **after)
 {
 	const char *close = strchr(t, '}');
 	if (!close)
 		return MB_EPARSE;
 	size_t n = (size_t)(close - t);
+	const char *colon = memchr(t, ':', n);
+	*width = 0;
+	if (colon) {
+		/* ":0W", W one digit 1..9: a minute as "05" (docs/user-guide.md) */
+		if (close - colon != 3 || colon[1] != '0' || colon[2] < '1' || colon[2] > '9')
+			return MB_EPARSE;
+		*width = colon[2] - '0';
+		n = (size_t)(colon - t);
+	}
 	if (n == 5 && memcmp(t, "value", 5) == 0) {
 		*index = 0;
 	} else {
@@ -264,11 +274,13 @@ int venus_render(const char *tmpl, const int64_t *args, size_t nargs, char *out,
 			continue;
 		}
 		long idx;
+		int width;
 		const char *after;
-		if (venus__placeholder(t + 1, &idx, &after) != 0 || idx < 0 || (size_t)idx >= nargs)
+		if (venus__placeholder(t + 1, &idx, &width, &after) != 0 || idx < 0 ||
+		    (size_t)idx >= nargs)
 			return MB_EPARSE;
 		char num[24];
-		int k = snprintf(num, sizeof num, "%lld", (long long)args[idx]);
+		int k = snprintf(num, sizeof num, "%0*lld", width, (long long)args[idx]);
 		if (k < 0 || used + (size_t)k >= outlen)
 			return MB_ETOOBIG;
 		memcpy(out + used, num, (size_t)k);
@@ -290,8 +302,9 @@ int venus_template_max_index(const char *tmpl)
 			continue;
 		}
 		long idx;
+		int width;
 		const char *after;
-		if (venus__placeholder(t + 1, &idx, &after) != 0)
+		if (venus__placeholder(t + 1, &idx, &width, &after) != 0)
 			return MB_EPARSE;
 		if (idx > max)
 			max = idx;

@@ -252,8 +252,31 @@ static int device__derive(const struct map_register *r, const uint16_t *native, 
 	return rc ? rc : map_encode(r, v, front);
 }
 
-/* Store words from a transport (native: derived registers are derived) or
- * from a write the device acknowledged (the client's words as they are). */
+static void device__cache_put(struct device *dev, int table, uint16_t addr, uint16_t count,
+			      const uint16_t *words, int native);
+
+/* From a transport: native words. Strings the device keeps first character
+ * low (`string_order = "little"`) are turned to the client's order here. */
+void device_cache_store(struct device *dev, int table, uint16_t addr, uint16_t count,
+			const uint16_t *words)
+{
+	uint16_t swapped[MB_MAX_READ];
+	if (!map_has_little_strings(dev->map)) {
+		device__cache_put(dev, table, addr, count, words, 1);
+		return;
+	}
+	for (uint32_t done = 0; done < count;) {
+		uint16_t n = (uint16_t)(count - done < MB_MAX_READ ? count - done : MB_MAX_READ);
+		memcpy(swapped, words + done, n * sizeof swapped[0]);
+		map_native_strings(dev->map, table, (uint16_t)(addr + done), n, swapped);
+		device__cache_put(dev, table, (uint16_t)(addr + done), n, swapped, 1);
+		done += n;
+	}
+}
+
+/* Client-order words into the cache: from a transport (native: derived
+ * registers are derived) or from a write the device acknowledged (the
+ * client's words as they are). */
 static void device__cache_put(struct device *dev, int table, uint16_t addr, uint16_t count,
 			      const uint16_t *words, int native)
 {
@@ -304,12 +327,6 @@ static void device__cache_put(struct device *dev, int table, uint16_t addr, uint
 		}
 		a += n;
 	}
-}
-
-void device_cache_store(struct device *dev, int table, uint16_t addr, uint16_t count,
-			const uint16_t *words)
-{
-	device__cache_put(dev, table, addr, count, words, 1);
 }
 
 /* Constant registers (map.h) hold the map's value from the start, and
@@ -491,8 +508,13 @@ void device_txn_done(struct device *dev, struct txn *t, enum mb_exc status)
 	}
 	if (status == 0 && t->op == TXN_WRITE) {
 		/* The device acknowledged: what we wrote is its value now
-		 * (the client's words: front values, not native ones). */
-		device__cache_put(dev, t->table, t->addr, t->count, t->words, 0);
+		 * (the client's words: front values, not native ones; strings
+		 * handed over in the device's byte order turned back). */
+		uint16_t w[MB_MAX_WRITE];
+		uint16_t n = t->count <= MB_MAX_WRITE ? t->count : MB_MAX_WRITE;
+		memcpy(w, t->words, n * sizeof w[0]);
+		map_native_strings(dev->map, t->table, t->addr, n, w);
+		device__cache_put(dev, t->table, t->addr, n, w, 0);
 	}
 	device__complete(dev, d, status);
 }
@@ -1161,6 +1183,9 @@ static struct dtxn *device__write_txn(struct device *dev, uint8_t fc, uint16_t a
 	d->t.native = r ? r->native : addr;
 	d->t.count = count;
 	memcpy(d->wbuf, words, count * sizeof(uint16_t));
+	/* The transport sends native words; device_txn_done() turns them back
+	 * when it stores what the device acknowledged. */
+	map_native_strings(dev->map, MAP_HOLDING, addr, count, d->wbuf);
 	return d;
 }
 
@@ -1183,7 +1208,7 @@ struct device_outcome device_write(struct device *dev, uint8_t fc, uint16_t addr
 		return device__answer(exc);
 
 	if (dev->ops->flags & TRANSPORT_CACHE_IS_STORE) {
-		device_cache_store(dev, MAP_HOLDING, addr, count, words);
+		device__cache_put(dev, MAP_HOLDING, addr, count, words, 0);
 		return device__answer(MB_EXC_NONE);
 	}
 	if (!dev->link_up)

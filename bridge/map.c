@@ -134,6 +134,8 @@ static void map__free_register(struct map_register *r)
 	free((void *)r->write);
 	free((void *)r->const_string);
 	free((void *)r->xlat);
+	free((void *)r->query);
+	free((void *)r->source);
 }
 
 void map_free(struct map *m)
@@ -159,6 +161,7 @@ void map_free(struct map *m)
 	free(m->source);
 	free(m->vendor);
 	free(m->model);
+	free(m->verified_by);
 	free(m);
 }
 
@@ -201,6 +204,12 @@ static const struct config_key map__register_keys[] = {
 	{.name = "factor", .kind = CONFIG_K_INT64, .off = MAP__REG(factor), .min = -1000000,
 	 .max = 1000000},
 	{.name = "translate", .kind = CONFIG_K_LATER},
+	{.name = "string_order", .kind = CONFIG_K_CHOICE, .off = MAP__REG(string_little),
+	 .choices = map__orders},
+	{.name = "query", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = MAP__REG(query)},
+	{.name = "source", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = MAP__REG(source)},
 };
 /* clang-format on */
 
@@ -362,6 +371,8 @@ static const struct config_key map__top_keys[] = {
 	 .off = offsetof(struct map, trust), .choices = map__trusts},
 	{.name = "description", .kind = CONFIG_K_STRING, .off = offsetof(struct map, description)},
 	{.name = "source", .kind = CONFIG_K_STRING, .off = offsetof(struct map, source)},
+	{.name = "verified_by", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = offsetof(struct map, verified_by)},
 	{.name = "vendor", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
 	 .off = offsetof(struct map, vendor)},
 	{.name = "model", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
@@ -560,6 +571,44 @@ static int map__translate(struct config_parser *p, const config_setting_t *x,
 	return 0;
 }
 
+/* `string_order` and `query`: what the key table cannot say. A string order
+ * describes a device's native words, so it is only for strings of protocols
+ * that carry words (a keyed protocol's strings are text); `query` names the
+ * command whose reply holds a keyed register's key. */
+static int map__register_order_query(struct config_parser *p, const config_setting_t *s,
+				     struct map *m, struct map_register *r)
+{
+	const config_setting_t *x;
+	char path[64];
+	int keyed = (m->proto->flags & PROTOCOL_KEYED) != 0;
+
+	if ((x = config_setting_get_member(s, "string_order"))) {
+		if (r->type != MAP_STRING)
+			return config_error(p, x, "%s.string_order is only for string registers",
+					    MAP__PATH(s, path));
+		if (keyed)
+			return config_error(p, x,
+					    "%s.string_order is only for protocols that carry "
+					    "registers (a %s string is text)",
+					    MAP__PATH(s, path), m->proto->name);
+		if (r->string_little)
+			m->little_strings = 1;
+	}
+	if ((x = config_setting_get_member(s, "query"))) {
+		if (!keyed || !r->key)
+			return config_error(p, x,
+					    "%s.query is only for registers with a key (the "
+					    "command whose reply holds the key)",
+					    MAP__PATH(s, path));
+		if (r->access & MAP_W)
+			return config_error(p, x,
+					    "%s.query: a register read by its own query is "
+					    "read-only (a write is confirmed by the cd=1 dump)",
+					    MAP__PATH(s, path));
+	}
+	return 0;
+}
+
 /* `constant`, `factor` and `translate` (docs/user-guide.md, "Constant and
  * derived registers"). A constant is the map's own value: nothing is read
  * or written for it, so every key about the device's value is refused next
@@ -717,6 +766,8 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 			return config_error(p, x, "%s.write must contain {value}, not \"%s\"",
 					    MAP__PATH(s, path), r->write);
 	}
+	if ((rc = map__register_order_query(p, s, m, r)) != 0)
+		return rc;
 	/* Each protocol the map runs on has its say (a list or "rtu"). */
 	for (size_t i = 0; i < protocol_count(); i++) {
 		const struct protocol *pr = protocol_at(i);
@@ -889,7 +940,7 @@ static int map__template(struct config_parser *p, const config_setting_t *s,
 			continue;
 		errno = 0;
 		i = strtol(t + 1, &end, 10);
-		if (*end != '}')
+		if (*end != '}' && *end != ':') /* {1:02}: padded (the protocol checks it) */
 			continue;
 		if (errno || i >= c->count) {
 			config_key_path(s, path, sizeof path);
@@ -1224,6 +1275,11 @@ const char *map_trust(const struct map *m)
 	return map__trusts[m->trust];
 }
 
+const char *map_verified_by(const struct map *m)
+{
+	return m->verified_by;
+}
+
 const char *map_path(const struct map *m)
 {
 	return m->path;
@@ -1438,6 +1494,23 @@ int map_encode_string(const struct map_register *r, const char *s, uint16_t *wor
 		words[i] = (uint16_t)(hi << 8 | lo);
 	}
 	return 0;
+}
+
+int map_has_little_strings(const struct map *m)
+{
+	return m->little_strings;
+}
+
+void map_native_strings(const struct map *m, int table, uint16_t addr, uint16_t count,
+			uint16_t *words)
+{
+	if (!m->little_strings)
+		return;
+	for (uint32_t a = addr, end = (uint32_t)addr + count; a < end; a++) {
+		const struct map_register *r = map_find(m, table, (uint16_t)a);
+		if (r && r->string_little)
+			words[a - addr] = (uint16_t)(words[a - addr] << 8 | words[a - addr] >> 8);
+	}
 }
 
 int map_value_ok(const struct map_register *r, int64_t value)

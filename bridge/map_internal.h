@@ -19,6 +19,8 @@ struct map {
 	const struct protocol *proto; /* whose rules apply (map_proto) */
 	unsigned protos;	      /* bit i: protocol_at(i) runs this map */
 	char *proto_text;	      /* `protocol` as written when not one name */
+	char *verified_by; /* what earned the rung (`verified_by`), or NULL */
+	int little_strings; /* some register has string_order = "little" */
 	uint8_t trust; /* the rung, lowest 0 (map.c's map__trusts) */
 	int max_read;
 	int name_line;

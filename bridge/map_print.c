@@ -107,6 +107,8 @@ static void map__type_text(const struct map_register *r, char *buf, size_t len)
 	if (r->type == MAP_INT32 || r->type == MAP_UINT32)
 		snprintf(buf, len, "%s (%s word first)", map__types[r->type],
 			 r->word_little ? "low" : "high");
+	else if (r->string_little)
+		snprintf(buf, len, "%s (little-endian on the device)", map__types[r->type]);
 	else
 		snprintf(buf, len, "%s", map__types[r->type]);
 }
@@ -137,6 +139,8 @@ static void map__print_json(const struct map *m, FILE *out)
 	json_str(&w, map_trust(m));
 	json_raw(&w, ",\n  \"trust_meaning\": ");
 	json_str(&w, map__trust_text[m->trust]);
+	json_raw(&w, ",\n  \"verified_by\": ");
+	json_str(&w, m->verified_by);
 	json_raw(&w, ",\n  \"description\": ");
 	json_str(&w, m->description);
 	json_raw(&w, ",\n  \"source\": ");
@@ -166,6 +170,8 @@ static void map__print_json(const struct map *m, FILE *out)
 		if (r->type == MAP_INT32 || r->type == MAP_UINT32)
 			json_printf(&w, ", \"word_order\": \"%s\"",
 				    r->word_little ? "little" : "big");
+		if (r->string_little)
+			json_raw(&w, ", \"string_order\": \"little\"");
 		if (r->native != r->address)
 			json_printf(&w, ", \"native\": %u", r->native);
 		json_printf(&w, ", \"scale\": %.15g", r->scale);
@@ -216,6 +222,8 @@ static void map__print_json(const struct map *m, FILE *out)
 			json_str(&w, r->key);
 			if (r->field >= 0)
 				json_printf(&w, ", \"field\": %d", r->field);
+			json_raw(&w, ", \"query\": ");
+			json_str(&w, r->query ? r->query : "cd=1");
 		}
 		if (r->write) {
 			json_raw(&w, ", \"write\": ");
@@ -248,6 +256,8 @@ static void map__print_json(const struct map *m, FILE *out)
 		}
 		json_raw(&w, ", \"description\": ");
 		json_str(&w, r->description);
+		json_raw(&w, ", \"source\": ");
+		json_str(&w, r->source);
 		json_raw(&w, "}");
 	}
 	json_raw(&w, m->nregs ? "\n  ],\n  \"commands\": [" : "],\n  \"commands\": [");
@@ -343,6 +353,8 @@ static void map__print_text(const struct map *m, FILE *out)
 	if (m->source)
 		map__line(out, "  source: %s", m->source);
 	map__line(out, "  trust: %s", map__trust_text[m->trust]);
+	if (m->verified_by)
+		map__line(out, "  verified by: %s", m->verified_by);
 
 	for (int t = 0; t < MAP_TABLES; t++) {
 		if (m->table_start[t] == m->table_start[t + 1])
@@ -374,6 +386,10 @@ static void map__print_text(const struct map *m, FILE *out)
 				map__line(out,
 					  "%12swritten at most once: never retried (retry = false)",
 					  "");
+			if (r->query)
+				map__line(out, "%12sread by %s (key %s)", "", r->query, r->key);
+			if (r->source)
+				map__line(out, "%12ssource: %s", "", r->source);
 			for (size_t j = 0; j < r->nlabels; j++)
 				map__line(out, "%12s%" PRId64 " = %s", "", r->labels[j].value,
 					  r->labels[j].text);
@@ -429,6 +445,11 @@ static void map__print_markdown(const struct map *m, FILE *out)
 	map__protocol_text(m, ptext, sizeof ptext);
 	fprintf(out, "| Protocol | `%s`: %s |\n", map_protocol(m), ptext);
 	fprintf(out, "| Trust | **%s**: %s |\n", map_trust(m), map__trust_text[m->trust]);
+	if (m->verified_by) {
+		fputs("| Verified by | ", out);
+		map__md(out, m->verified_by);
+		fputs(" |\n", out);
+	}
 	if (m->source) {
 		fputs("| Source | ", out);
 		map__md(out, m->source);
@@ -459,14 +480,17 @@ static void map__print_markdown(const struct map *m, FILE *out)
 	if (m->max_read)
 		fprintf(out, "| Registers per native read | at most %d |\n", m->max_read);
 	if (m->nregs)
-		fputs(
-		    "\nValues on the wire are raw integers: multiply by *Scale* to get the value "
-		    "in "
-		    "*Unit*. 32-bit values take two registers; the type says which word comes "
-		    "first. "
-		    "Strings hold two characters per register, the first in the high byte. Writes "
-		    "outside *Range / values* are refused with exception 03.\n",
-		    out);
+		fputs("\nValues on the wire are raw integers: multiply by *Scale* to get the value "
+		      "in "
+		      "*Unit*. 32-bit values take two registers; the type says which word comes "
+		      "first. "
+		      "Strings hold two characters per register, the first in the high byte (where "
+		      "the "
+		      "device keeps them the other way round, the type says *little-endian on the "
+		      "device* and the bridge swaps the bytes). Writes "
+		      "outside *Range / values* are refused with exception 03. *Source* says where "
+		      "a register's meaning comes from.\n",
+		      out);
 	for (size_t i = 0; i < m->nregs; i++)
 		any_once |= m->regs[i].no_retry;
 	for (size_t i = 0; i < m->ncmds; i++)
@@ -487,13 +511,13 @@ static void map__print_markdown(const struct map *m, FILE *out)
 		fputs(" Name | Type | Words | Access | Scale | Unit | Range / values |", out);
 		if (keyed)
 			fputs(" Key |", out);
-		fputs(" Description |\n|---:|", out);
+		fputs(" Description | Source |\n|---:|", out);
 		if (native)
 			fputs("---:|", out);
 		fputs("---|---|---:|---|---:|---|---|", out);
 		if (keyed)
 			fputs("---|", out);
-		fputs("---|\n", out);
+		fputs("---|---|\n", out);
 		for (size_t i = m->table_start[t]; i < m->table_start[t + 1]; i++) {
 			const struct map_register *r = &m->regs[i];
 			char addr[32], type[48], lim[256];
@@ -534,6 +558,11 @@ static void map__print_markdown(const struct map *m, FILE *out)
 					fputc('`', out);
 					if (r->field >= 0)
 						fprintf(out, " field %d", r->field);
+					if (r->query) {
+						fputs(" of `", out);
+						map__md(out, r->query);
+						fputc('`', out);
+					}
 				}
 				if (r->write) {
 					fputs(r->key ? "; write `" : "write `", out);
@@ -544,6 +573,8 @@ static void map__print_markdown(const struct map *m, FILE *out)
 			}
 			fputc(' ', out);
 			map__md(out, r->description);
+			fputs(" | ", out);
+			map__md(out, r->source);
 			fputs(" |\n", out);
 		}
 	}

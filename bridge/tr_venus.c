@@ -2,9 +2,19 @@
  * (docs/user-guide.md, "Writes" and "Cache, polling and coalescing").
  * Commands are text published to `<prefix>/<type>/App/<id>/ctrl`; the
  * device answers on
- * `<prefix>/<type>/device/<id>/ctrl`. A read is one `cd=1` whose status dump
- * refreshes every register at once (TRANSPORT_READ_ALL: the device model
- * coalesces all reads into it). A write renders the register's or the
+ * `<prefix>/<type>/device/<id>/ctrl`. A read refreshes every register at
+ * once (TRANSPORT_READ_ALL: the device model coalesces all reads into it):
+ * it sends each other query the map's registers name (`query = "cd=19"`:
+ * CT power; "cd=14": BMS), then `cd=1`, whose status dump holds most keys,
+ * and ends with that dump. The device answers in order, so the other
+ * replies are in by then; one that comes later is still taken while its
+ * query is recent (two timeouts), and a firmware that never answers a query
+ * leaves only that query's registers stale (their reads get 04), never the
+ * dump's. Replies name no request; each is bound to its query by the keys
+ * it holds: a reply is taken for the one query whose registers' keys it
+ * names, and only that query's registers are stored from it
+ * (docs/design.md, "Answers bound to their requests", Venus). A write
+ * renders the register's or the
  * command group's template; some commands are acknowledged with `ret=`,
  * others are not, and those are confirmed by the next refresh. Neither a
  * ret= nor a dump names the request it answers: see "ghosts" below for how
@@ -43,6 +53,8 @@
  * lasts at most its timeout, so a ghost life of two timeouts leaves at most
  * three alive; a full table degrades to "every ret= is suspect". */
 #define TR_VENUS_GHOSTS 8
+/* Distinct read commands a map may use: cd=1 and at most 7 `query`s. */
+#define TR_VENUS_QUERIES 8
 
 /* The device's `venus` block (docs/user-guide.md), parsed by the config
  * loader with tr_venus__keys. */
@@ -102,6 +114,12 @@ struct tr_venus {
 	size_t npending;
 	struct tr_venus_expect expect[TR_VENUS_EXPECT_MAX];
 	size_t nexpect;
+	/* The read commands: [0] "cd=1", then each distinct `query` of the
+	 * map; a reply to query q > 0 is taken until query_until[q] (loop
+	 * ms), two timeouts after it was last sent. */
+	const char *queries[TR_VENUS_QUERIES];
+	uint64_t query_until[TR_VENUS_QUERIES];
+	size_t nqueries;
 	/* scratch: replies are parsed here, not on the loop's stack */
 	struct venus_reply reply;
 };
@@ -157,13 +175,38 @@ static int tr_venus__store_reg(struct tr_venus *v, const struct map_register *r)
 	return 1;
 }
 
-/* A status dump answered the cd=1 in flight: store every key the map knows. */
-static int tr_venus__store_all(struct tr_venus *v)
+/* The read command whose reply holds r's key: an index into v->queries. */
+static size_t tr_venus__query_of(const struct tr_venus *v, const struct map_register *r)
+{
+	for (size_t q = 1; r->query && q < v->nqueries; q++)
+		if (strcmp(v->queries[q], r->query) == 0)
+			return q;
+	return 0;
+}
+
+/* The queries whose readable registers' keys the reply just parsed names,
+ * one bit each. A reply names one query's keys: its own. */
+static unsigned tr_venus__queries_named(const struct tr_venus *v)
+{
+	unsigned named = 0;
+	size_t n = map_nregs(v->map);
+	for (size_t i = 0; i < n; i++) {
+		const struct map_register *r = map_reg(v->map, i);
+		if (r->key && (r->access & MAP_R) && venus_find(&v->reply, r->key))
+			named |= 1u << tr_venus__query_of(v, r);
+	}
+	return named;
+}
+
+/* A reply answered query q: store every key of q's registers, and none of
+ * another query's (a key an answer to another command happens to hold is
+ * not that command's answer). */
+static int tr_venus__store_query(struct tr_venus *v, size_t q)
 {
 	size_t n = map_nregs(v->map), stored = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct map_register *r = map_reg(v->map, i);
-		if (r->key && (r->access & MAP_R))
+		if (r->key && (r->access & MAP_R) && tr_venus__query_of(v, r) == q)
 			stored += (size_t)tr_venus__store_reg(v, r);
 	}
 	return (int)stored;
@@ -310,7 +353,7 @@ static void tr_venus__confirm(struct tr_venus *v, const uint8_t *payload, size_t
 		return;
 	}
 	/* Whichever cd=1 it answers, it is the device's state: keep it. */
-	tr_venus__store_all(v);
+	tr_venus__store_query(v, 0);
 	if (bad < v->npending)
 		log_info("%s: %s is %lld after writing %lld: the device refused the write",
 			 device_name(v->dev), v->pending[bad].reg->name, (long long)got[bad],
@@ -354,6 +397,26 @@ static void tr_venus__on_reply(struct tr_venus *v, const uint8_t *payload, size_
 		tr_venus__drop(v, "malformed answer", payload, len);
 		return;
 	}
+	/* Which query it answers, its keys tell: the keys of two queries are
+	 * no command's answer; a reply to another query than cd=1 is taken
+	 * while that query is recent, whatever waits now. */
+	unsigned named = tr_venus__queries_named(v);
+	if (named & (named - 1)) {
+		tr_venus__drop(v, "reply with the keys of several queries", payload, len);
+		return;
+	}
+	if (named > 1) {
+		size_t q = 1;
+		while (!(named & (1u << q)))
+			q++;
+		if (v->query_until[q] <= tr_venus__now(v))
+			tr_venus__drop(v, "unsolicited reply", payload, len);
+		else if (tr_venus__store_query(v, q) == 0)
+			tr_venus__drop(v, "reply without a usable value", payload, len);
+		else
+			log_debug("%s: reply to %s stored", device_name(v->dev), v->queries[q]);
+		return;
+	}
 	if (v->wait == TR_VENUS_CONFIRM) {
 		tr_venus__confirm(v, payload, len);
 		return;
@@ -366,10 +429,10 @@ static void tr_venus__on_reply(struct tr_venus *v, const uint8_t *payload, size_
 	}
 	/* A dump names no request either, so this may be the late dump of a
 	 * cd=1 that timed out before. That is fine for a read: a dump is the
-	 * device's own current state, whichever cd=1 it answers. A reply to
-	 * another command (cd=19's get_power, say) names none of our keys:
+	 * device's own current state, whichever cd=1 it answers. A reply
+	 * naming no mapped key (a command the map does not read) is nobody's:
 	 * keep waiting for the dump. */
-	if (tr_venus__store_all(v) == 0) {
+	if (named == 0 || tr_venus__store_query(v, 0) == 0) {
 		tr_venus__drop(v, "status without a mapped key", payload, len);
 		return;
 	}
@@ -581,7 +644,16 @@ static enum mb_exc tr_venus__start(void *state, struct txn *t)
 		return tr_venus__start_write(v, t);
 	v->txn = t;
 	v->wait = TR_VENUS_READ;
-	enum mb_exc rc = tr_venus__publish(v, "cd=1", v->qos, NULL, NULL);
+	/* Every query at once, one round trip: the others first, cd=1 last,
+	 * so that their replies (the device answers in order) are in when the
+	 * dump ends the read. */
+	enum mb_exc rc = MB_EXC_NONE;
+	for (size_t q = 1; q < v->nqueries && rc == MB_EXC_NONE; q++) {
+		rc = tr_venus__publish(v, v->queries[q], v->qos, NULL, NULL);
+		v->query_until[q] = tr_venus__now(v) + tr_venus__ghost_life(v);
+	}
+	if (rc == MB_EXC_NONE)
+		rc = tr_venus__publish(v, "cd=1", v->qos, NULL, NULL);
 	if (rc) {
 		v->txn = NULL;
 		v->wait = TR_VENUS_IDLE;
@@ -648,6 +720,22 @@ static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct conf
 	v->map = map;
 	v->qos = cfg->mqtt.qos;
 	v->cmd_cd = -1;
+	/* The map's read commands; the linter (tr_venus__map_lint) has
+	 * checked that there are at most TR_VENUS_QUERIES. */
+	v->queries[v->nqueries++] = "cd=1";
+	for (size_t i = 0; i < map_nregs(map); i++) {
+		const struct map_register *r = map_reg(map, i);
+		if (!r->query || !(r->access & MAP_R) || tr_venus__query_of(v, r) != 0 ||
+		    strcmp(r->query, "cd=1") == 0)
+			continue;
+		if (v->nqueries == TR_VENUS_QUERIES) {
+			snprintf(err, errlen, "device \"%s\": map %s has more than %d queries",
+				 cfg->name, map_name(map), TR_VENUS_QUERIES - 1);
+			free(v);
+			return MB_EINVAL;
+		}
+		v->queries[v->nqueries++] = r->query;
+	}
 	if (venus_topic(v->cmd_topic, sizeof v->cmd_topic, vc->prefix, vc->type, "App", vc->id) <
 		0 ||
 	    venus_topic(v->reply_topic, sizeof v->reply_topic, vc->prefix, vc->type, "device",
@@ -761,6 +849,17 @@ static int tr_venus__map_register(struct config_parser *p, const config_setting_
 {
 	char path[64];
 
+	if (r->query) {
+		size_t i = 3;
+		while (r->query[i] >= '0' && r->query[i] <= '9')
+			i++;
+		if (strncmp(r->query, "cd=", 3) != 0 || i == 3 || i > 6 || r->query[i] ||
+		    strcmp(r->query, "cd=01") == 0)
+			return config_error(p, config_setting_get_member(s, "query"),
+					    "%s.query must be a read command cd=N, not \"%s\" "
+					    "(cd=1, the status dump, is the default)",
+					    config_key_path(s, path, sizeof path), r->query);
+	}
 	if (!r->write || venus_template_max_index(r->write) == 0)
 		return 0;
 	return config_error(p, config_setting_get_member(s, "write"),
@@ -796,6 +895,26 @@ static int tr_venus__map_command(struct config_parser *p, const config_setting_t
  * TR_VENUS_ARGS_MAX of them. */
 static void tr_venus__map_lint(struct map_lint *l, const struct map *m)
 {
+	const char *seen[TR_VENUS_QUERIES];
+	size_t nseen = 0;
+	for (size_t i = 0; i < map_nregs(m); i++) {
+		const struct map_register *r = map_reg(m, i);
+		size_t k = 0;
+		if (!r->query || strcmp(r->query, "cd=1") == 0)
+			continue;
+		while (k < nseen && strcmp(seen[k], r->query) != 0)
+			k++;
+		if (k < nseen)
+			continue;
+		if (nseen == TR_VENUS_QUERIES - 1) {
+			map_lint_problem(l, r->line,
+					 "register \"%s\": query \"%s\" is one more than the %d "
+					 "a venus map may use besides cd=1",
+					 r->name, r->query, TR_VENUS_QUERIES - 1);
+			continue;
+		}
+		seen[nseen++] = r->query;
+	}
 	for (size_t i = 0; i < map_ncommands(m); i++) {
 		const struct map_command *c = map_command(m, i);
 		uint32_t a = c->address, end = (uint32_t)c->address + c->count;
@@ -831,7 +950,8 @@ static void tr_venus__map_lint(struct map_lint *l, const struct map *m)
 
 const struct protocol protocol_venus = {
     .name = "venus",
-    .text = "Venus over MQTT: key=value text commands (cd=1 reads every value at once)",
+    .text = "Venus over MQTT: key=value text commands (cd=1 and each register's query "
+	    "refresh every value at once)",
     .flags = PROTOCOL_MQTT | PROTOCOL_KEYED,
     .keys = tr_venus__keys,
     .nkeys = sizeof tr_venus__keys / sizeof tr_venus__keys[0],

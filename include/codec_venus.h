@@ -81,7 +81,9 @@ int venus_pair_int(const struct venus_pair *p, int field, int64_t *out);
 int venus_pair_str(const struct venus_pair *p, int field, char *out, size_t outlen);
 
 /* Render a command template into out (NUL-terminated). `{value}` stands for
- * args[0], `{N}` for args[N]; everything else is copied. Returns the length,
+ * args[0], `{N}` for args[N]; `{N:0W}` (W a digit 1..9) zero-pads the number
+ * to W digits (`{1:02}` renders 5 as "05"); everything else is copied.
+ * Returns the length,
  * MB_EPARSE for an unknown placeholder (a name other than value or digits, an
  * index >= nargs, an unterminated `{`), MB_ETOOBIG when out is too small.
  * With nargs == 0 it checks the template's syntax only (every placeholder

@@ -51,8 +51,15 @@ struct map_register {
 	const char *write; /* e.g. "cd=16,cp={value}", or NULL */
 	int8_t ack;	   /* write: 1 device answers ret=, 0 it does not, -1 unset */
 	uint8_t no_retry;  /* `retry = false`: a write is sent at most once (triggers, resets) */
-	int line;	   /* line in the map file, for messages */
-	uint32_t slot;	   /* first word of this register in a device's cache */
+	/* `string_order = "little"`: the device puts a string's first
+	 * character in the LOW byte of each word; the bridge swaps the bytes
+	 * at the native boundary, so clients always see the first character
+	 * in the high byte (map_native_strings). */
+	uint8_t string_little;
+	const char *query;  /* venus: the command whose reply holds key (NULL = "cd=1") */
+	const char *source; /* where the register's meaning comes from (reference only) */
+	int line;	    /* line in the map file, for messages */
+	uint32_t slot;	    /* first word of this register in a device's cache */
 	/* Words from this register's first word to the end of the run of
 	 * adjacent readable registers of its table that it starts (0 when it
 	 * is not readable). A read [a, a+n) inside register r is fully mapped
@@ -137,6 +144,8 @@ const struct map_passthrough *map_passthrough(const struct map *m, size_t i);
 const struct map_passthrough *map_find_passthrough(const struct map *m, int table,
 						   uint16_t address);
 const char *map_trust(const struct map *m);
+/* What verified the map at its rung (`verified_by`), or NULL. */
+const char *map_verified_by(const struct map *m);
 const char *map_path(const struct map *m);
 const char *map_vendor(const struct map *m); /* for device identification; may be NULL */
 const char *map_model(const struct map *m);  /* may be NULL */
@@ -179,6 +188,13 @@ int map_derived(const struct map_register *r);
 /* The words of a constant register (r->count of them); MB_EINVAL if r is
  * not one. */
 int map_const_words(const struct map_register *r, uint16_t *words);
+/* Native words <-> client words over [addr, addr+count) of table: swaps the
+ * two bytes of every word of a `string_order = "little"` register (the same
+ * operation both ways). Words outside such registers are left alone. */
+void map_native_strings(const struct map *m, int table, uint16_t addr, uint16_t count,
+			uint16_t *words);
+/* Does the map have any `string_order = "little"` register? */
+int map_has_little_strings(const struct map *m);
 /* Is a raw value writable to r (min/max/values)? 1 yes, 0 no. */
 int map_value_ok(const struct map_register *r, int64_t value);
 

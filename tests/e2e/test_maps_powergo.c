@@ -2,14 +2,16 @@
  * shipped map is read through the real bridge with libmodbus from
  * tests/sim/sim_powergo.
  *
- * Which is which: the document (powergo-mqtt-interface.txt, section 3) has
- * two example answers, register 1 = A030 and registers 529..543 (SOC 68,
- * 533..539 = 1.6..2.2 kWh, 541-542 = e2 40 00 01 = 12345.6 kWh). Those
- * registers are checked decoded (type, word order, scale) against the
- * document; every other register is only checked to read successfully with
- * the simulator's raw value (the document gives none to compare with).
- * First, the simulator is shown to answer the document's example request
- * with the document's example answer, byte for byte.
+ * Every register is checked decoded (type, word order, scale, string byte
+ * order) against the value the table `expect` gives, which says where each
+ * value comes from: the document's example answers (section 3), its
+ * defaults (section 5's tables), or, where the document has no value, the
+ * simulator's own. First, the simulator is shown to answer the document's
+ * example request with the document's example answer, byte for byte.
+ *
+ * Issue 14, item 3: strings are little-endian on the device (section 5's
+ * byte-order table); the map says so (string_order = "little") and the
+ * bridge turns them for the client.
  *
  * Issue 14, items 2 and 6: 280 and 543 have no invented upper limit; the
  * device-time words 548..550 are bounded by their largest valid value. */
@@ -60,20 +62,102 @@ static int read_retry(modbus_t *mb, int addr, int n, uint16_t *out)
 	return EMBXGPATH;
 }
 
-/* The document's decoded example values: address, physical value. */
+/* What a client must read at every register of the map, decoded through
+ * the map (type, word order, scale; strings first character in the high
+ * byte), and where the value comes from:
+ *   EX  the document's example answers (section 3: register 1 = A030;
+ *       529..543 the status example, 541-542 = e2 40 00 01 = 12345.6 kWh)
+ *       or a "current value read" example of section 5.1 (136 = 08080808);
+ *   DEF a default value of section 5's tables (strings stored by the
+ *       simulator in the document's little-endian byte order, section 5
+ *       "Note": "Byte Stream / String Little-Endian");
+ *   SIM no value in the document: the simulator's own, so only the type,
+ *       width and word order are checked, not a fact. */
+enum origin { EX, DEF, SIM };
 static const struct {
 	uint16_t address;
 	double value;
-} doc_values[] = {
-    {1, 0xA030}, /* "a0 30 ... communication board version A030" */
-    {529, 68},	 /* 00 44: SOC */
-    {530, 0},	 {531, 0x0213}, {532, 0},	{533, 1.6}, /* "multiplier 0.1 ... 1.6kwh, 1.7kwh,
-							       ... 2.2 kWh" */
-    {534, 1.7},	 {535, 1.8},	{536, 1.9},	{537, 2.0}, {538, 2.1},
-    {539, 2.2},	 {540, 0},	{541, 12345.6}, /* "e2 40 00 01 ... multiplier 0.1, corresponding to
-						   12345.6 kWh" */
-    {543, 0},
+	const char *text; /* strings */
+	enum origin origin;
+} expect[] = {
+    {1, 0xA030, NULL, EX},
+    {12, 0x15020115, NULL, SIM},
+    {110, 0, "yihui", DEF},
+    {130, 0xFFFFFFFF, NULL, DEF},
+    {132, 0xFFFFFFFF, NULL, DEF},
+    {134, 0xFFFFFFFF, NULL, DEF},
+    {136, 0x08080808, NULL, EX},
+    {138, 0xC0A8010A, NULL, SIM},
+    {140, 3, NULL, DEF},
+    {141, 5000, NULL, DEF},
+    {142, 0xFFFFFFFF, NULL, DEF},
+    {144, 0, "3.122.9.160", DEF},
+    {169, 1883, NULL, DEF},
+    {170, 0, "MQ123", DEF},
+    {180, 0, "mqtt", DEF},
+    {200, 0xF0000001, NULL, DEF},
+    {202, 0xF0000011, NULL, DEF},
+    {204, 0xF0000012, NULL, DEF},
+    {206, 0xF0000013, NULL, DEF},
+    {208, -61, NULL, SIM},
+    {220, 0xC0A801C8, NULL, DEF},
+    {222, 0xFFFFFF00, NULL, DEF},
+    {224, 0xC0A80101, NULL, DEF},
+    {230, 0, NULL, DEF},
+    {231, 1000, NULL, DEF},
+    {265, 0, NULL, SIM},
+    {280, 800, NULL, DEF},
+    {281, 3, NULL, SIM},
+    {306, 0, NULL, SIM},
+    {508, 0, NULL, SIM},
+    {509, 0, NULL, SIM},
+    {510, 0, NULL, SIM},
+    {521, 0, NULL, SIM},
+    {522, 0, NULL, SIM},
+    {523, 0, NULL, SIM},
+    {524, 0, NULL, SIM},
+    {525, 0, NULL, SIM},
+    {526, 0, NULL, SIM},
+    {529, 68, NULL, EX}, /* 00 44: SOC */
+    {530, 0, NULL, EX},
+    {531, 0x0213, NULL, EX},
+    {532, 0, NULL, EX},
+    {533, 1.6, NULL, EX}, /* "multiplier 0.1 ... 1.6kwh, 1.7kwh, ... 2.2 kWh" */
+    {534, 1.7, NULL, EX},
+    {535, 1.8, NULL, EX},
+    {536, 1.9, NULL, EX},
+    {537, 2.0, NULL, EX},
+    {538, 2.1, NULL, EX},
+    {539, 2.2, NULL, EX},
+    {540, 0, NULL, EX},
+    {541, 12345.6, NULL, EX}, /* "e2 40 00 01 ... corresponding to 12345.6 kWh" */
+    {543, 0, NULL, EX},	      /* the example answer's 00 00 (the table's default is 800) */
+    {548, 25 << 8 | 11, NULL, SIM},
+    {549, 22 << 8 | 10, NULL, SIM},
+    {550, 30 << 8 | 45, NULL, SIM},
+    {551, 1, NULL, SIM},
+    {552, 0x0000, NULL, DEF}, /* "Period 1: 00:00-23:59", "Period 2: 00:00-00:00" */
+    {553, 0x173B, NULL, DEF},
+    {554, 0x0000, NULL, DEF},
+    {555, 0x0000, NULL, DEF},
+    {558, 1, NULL, SIM},
+    {559, 0x0000, NULL, DEF},
+    {560, 0x173B, NULL, DEF},
+    {561, 0x0000, NULL, DEF},
+    {562, 0x0000, NULL, DEF},
+    {568, 0, NULL, SIM},
+    {573, 230.5, NULL, SIM},
 };
+
+/* A string as a Modbus client reads it: first character in the high byte. */
+static void client_string(const uint16_t *w, unsigned n, char *out)
+{
+	for (unsigned i = 0; i < n; i++) {
+		out[2 * i] = (char)(w[i] >> 8);
+		out[2 * i + 1] = (char)(w[i] & 0xFF);
+	}
+	out[2 * n] = '\0';
+}
 
 int main(void)
 {
@@ -144,11 +228,20 @@ int main(void)
 		return h_done();
 	modbus_t *mb = h_modbus(mb_port, 1);
 
-	/* 3. Every register. */
-	int doc = 0, simonly = 0, wrong = 0;
+	/* 3. Every register, decoded as a client decodes it. */
+	int n[3] = {0, 0, 0}, wrong = 0, unlisted = 0;
 	for (size_t i = 0; i < map_nregs(m); i++) {
 		const struct map_register *r = map_reg(m, i);
 		uint16_t w[32];
+		size_t k;
+		for (k = 0; k < sizeof expect / sizeof expect[0]; k++)
+			if (expect[k].address == r->address)
+				break;
+		if (k == sizeof expect / sizeof expect[0]) {
+			h_ok(0, "%s (%u): no expected value in this test", r->name, r->address);
+			unlisted++;
+			continue;
+		}
 		int e = read_retry(mb, r->address, r->count, w);
 		if (e) {
 			h_ok(0, "%s (%u): read failed: %s", r->name, r->address,
@@ -156,27 +249,37 @@ int main(void)
 			wrong++;
 			continue;
 		}
-		size_t k;
-		for (k = 0; k < sizeof doc_values / sizeof doc_values[0]; k++)
-			if (doc_values[k].address == r->address)
-				break;
-		if (k == sizeof doc_values / sizeof doc_values[0]) {
-			simonly++; /* read succeeded; no document value to compare */
-			continue;
+		if (r->type == MAP_STRING) {
+			char got[80];
+			client_string(w, r->count, got);
+			if (!expect[k].text || strcmp(got, expect[k].text) != 0) {
+				h_ok(0, "%s (%u): reads \"%s\", the document says \"%s\"", r->name,
+				     r->address, got, expect[k].text);
+				wrong++;
+			}
+		} else {
+			double v = (double)client_decode(r, w) * r->scale;
+			if (fabs(v - expect[k].value) > 1e-6 * (1 + fabs(expect[k].value))) {
+				h_ok(0, "%s (%u): decoded %.10g, expected %.10g", r->name,
+				     r->address, v, expect[k].value);
+				wrong++;
+			}
 		}
-		double v = (double)client_decode(r, w) * r->scale;
-		if (fabs(v - doc_values[k].value) > 1e-6 * (1 + fabs(doc_values[k].value))) {
-			h_ok(0, "%s (%u): decoded %g, the document says %g", r->name, r->address, v,
-			     doc_values[k].value);
-			wrong++;
-		}
-		doc++;
+		n[expect[k].origin]++;
 	}
-	h_ok(wrong == 0 && doc == (int)(sizeof doc_values / sizeof doc_values[0]) &&
-		 doc + simonly == (int)map_nregs(m),
-	     "all %zu registers read; %d decode to the document's example values, %d (no "
-	     "document value) read the simulator's value",
-	     map_nregs(m), doc, simonly);
+	h_ok(wrong == 0 && unlisted == 0 && n[EX] + n[DEF] + n[SIM] == (int)map_nregs(m),
+	     "all %zu registers read and decoded: %d as the document's examples, %d as its "
+	     "defaults (4 strings among them), %d as the simulator's own values",
+	     map_nregs(m), n[EX], n[DEF], n[SIM]);
+	uint16_t ssid[10];
+	char text[24];
+	memset(ssid, 0, sizeof ssid);
+	int ssid_ok = read_retry(mb, 110, 10, ssid) == 0;
+	client_string(ssid, 10, text);
+	h_ok(ssid_ok && strcmp(text, "yihui") == 0 && ssid[0] == ('y' << 8 | 'i'),
+	     "110 wifi_ssid: the device's little-endian string reaches the client first "
+	     "character high (0x%04X)",
+	     ssid[0]);
 
 	/* 4. Write limits. */
 	h_ok(modbus_write_register(mb, 280, 3000) == 1 &&

@@ -20,6 +20,7 @@
 #include "map.h"
 
 #define ID "0123456789ab"
+#define ID2 "0123456789ac"
 #define APP_TOPIC "hame_energy/HMG-50/App/" ID "/ctrl"
 #define DEV_TOPIC "hame_energy/HMG-50/device/" ID "/ctrl"
 #define EXC(n) (MODBUS_ENOBASE + (n))
@@ -35,13 +36,44 @@ static const char doc_dump[] =
     "tra_o=600000,htt_p=0,prc_c=4620,prc_d=4620,wif_s=35,inc_a=-152,set_v=1,mcp_w=2500,"
     "mdp_w=800,ct_t=1,phase_t=0,dchrg_t=255,bms_v=109,fc_v=202407221950,wifi_n=Hame";
 
-/* The text of key's value (field -1) or of its |-field, from the dump; the
+/* The reply the hm2mqtt project (tomquist/hm2mqtt, src/device/venus.ts)
+ * records from a real device for cd=14 (the comment on GET_BMS_INFO), and
+ * for cd=1 from newer firmware (READ_DEVICE_INFO), verbatim. */
+static const char hm2mqtt_bms[] =
+    "b_ver=212,b_chv=571,b_rci=1000,b_rdi=1000,b_soc=65,b_soh=100,b_cap=5120,b_vol=5223,"
+    "b_cur=-94,b_tem=250,b_chf=192,b_slf=0,b_cpc=332,b_err=0,b_war=0,b_ret=102482070,b_ent=0,"
+    "b_mot=23,b_tp1=18,b_tp2=19,b_tp3=18,b_tp4=19,b_vo1=3265,b_vo2=3265,b_vo3=3265,"
+    "b_vo4=3265,b_vo5=3264,b_vo6=3264,b_vo7=3265,b_vo8=3265,b_vo9=3264,b_vo10=3265,"
+    "b_vo11=3264,b_vo12=3265,b_vo13=3265,b_vo14=3265,b_vo15=3264,b_vo16=3262";
+static const char hm2mqtt_dump[] =
+    "tot_i=8848,tot_o=7097,ele_d=537,ele_m=8848,grd_d=328,grd_m=7097,inc_d=0,inc_m=0,grd_f=0,"
+    "grd_o=613,grd_t=3,gct_s=1,cel_s=3,cel_p=327,cel_c=64,err_t=0,err_a=0,dev_n=149,grd_y=0,"
+    "wor_m=0,tim_0=0|0|8|2|127|300|1,tim_1=0|0|5|23|127|350|0,tim_2=17|21|23|59|127|600|1,"
+    "tim_3=9|31|16|30|127|-800|1,tim_4=0|0|0|0|0|0|0,tim_5=0|0|0|0|0|0|0,tim_6=0|0|0|0|0|0|0,"
+    "tim_7=0|0|0|0|0|0|0,tim_8=0|0|0|0|0|0|0,tim_9=0|0|0|0|0|0|0,cts_m=0,bac_u=0,tra_a=1,"
+    "tra_i=0,tra_o=0,htt_p=0,prc_c=0,prc_d=1,wif_s=33,inc_a=0,set_v=0,mcp_w=2500,mdp_w=2500,"
+    "ct_t=4,phase_t=1,dchrg_t=1,bms_v=212,fc_v=202409090159,wifi_n=XXX,seq_s=0,ctrl_r=1,"
+    "par=255,gen=255,ble=3,shelly_p=1010,c_ratio=90";
+/* cd=19: the form of venus-mqtt.md section 15.2, which gives no example
+ * values; these are tests/sim/sim_venus's own (a wrong field order or sign
+ * shows, a wrong meaning would not). */
+static const char sim_get_power[] = "get_power=-312|145|98|-69|800";
+
+/* The text a register's value comes from: its query's reply. */
+static const char *reply_of(const struct map_register *r, const char *dump)
+{
+	if (!r->query)
+		return dump;
+	return strcmp(r->query, "cd=14") == 0 ? hm2mqtt_bms : sim_get_power;
+}
+
+/* The text of key's value (field -1) or of its |-field, from text; the
  * test's own parser, so that the bridge's codec is not checked by itself. */
-static int doc_value(const char *key, int field, char *out, size_t cap)
+static int doc_value(const char *text, const char *key, int field, char *out, size_t cap)
 {
 	char want[40];
 	snprintf(want, sizeof want, "%s=", key);
-	const char *p = doc_dump;
+	const char *p = text;
 	while (p && *p) {
 		if (strncmp(p, want, strlen(want)) == 0) {
 			p += strlen(want);
@@ -103,6 +135,43 @@ static int read_retry(modbus_t *mb, int addr, int n, uint16_t *out)
 	return EMBXGPATH;
 }
 
+/* Read every register of m from unit mb, decode it as a client would and
+ * compare with its reply's text (cd=1 registers with dump). Counts per
+ * query in nq (cd=1, cd=14, cd=19); returns the registers that matched. */
+static int check_all(modbus_t *mb, const struct map *m, const char *dump, const char *what, int *nq)
+{
+	int ok = 0;
+	for (size_t i = 0; i < map_nregs(m); i++) {
+		const struct map_register *r = map_reg(m, i);
+		uint16_t w[32];
+		char want[64], got[72];
+		if (doc_value(reply_of(r, dump), r->key, r->field, want, sizeof want) != 0) {
+			h_ok(0, "%s%s: the reply has no %s", what, r->name, r->key);
+			continue;
+		}
+		int e = read_retry(mb, r->address, r->count, w);
+		if (e) {
+			h_ok(0, "%s%s (%u): read failed: %s", what, r->name, r->address,
+			     modbus_strerror(e));
+			continue;
+		}
+		if (r->type == MAP_STRING) {
+			client_string(w, r->count, got);
+		} else {
+			long long v = client_decode(r, w);
+			snprintf(got, sizeof got, "%lld", v);
+		}
+		if (strcmp(got, want) != 0) {
+			h_ok(0, "%s%s (%u): decoded %s, the reply says %s", what, r->name,
+			     r->address, got, want);
+			continue;
+		}
+		ok++;
+		nq[!r->query ? 0 : strcmp(r->query, "cd=14") == 0 ? 1 : 2]++;
+	}
+	return ok;
+}
+
 int main(void)
 {
 	h_init("maps_venus");
@@ -137,6 +206,28 @@ int main(void)
 	h_first_line(sub_log, line, sizeof line);
 	h_ok(strcmp(line, doc_dump) == 0,
 	     "sim_venus answers cd=01 with the document's example dump, byte for byte");
+	static const struct {
+		const char *cmd, *want, *first;
+	} other[] = {{"cd=14", hm2mqtt_bms, "b_ver="}, {"cd=19", sim_get_power, "get_power="}};
+	for (size_t i = 0; i < 2; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "sub%zu.log", i);
+		sub = h_spawn(subargv, name);
+		h_sleep_ms(300);
+		h_mqtt_pub(broker_port, APP_TOPIC, other[i].cmd);
+		snprintf(sub_log, sizeof sub_log, "%s", h_path(name));
+		h_wait_lines(sub_log, other[i].first, 1, 5000);
+		h_stop(sub, 2000);
+		h_first_line(sub_log, line, sizeof line);
+		h_ok(strcmp(line, other[i].want) == 0, "sim_venus answers %s with %s", other[i].cmd,
+		     i == 0 ? "hm2mqtt's recorded BMS reply, byte for byte"
+			    : "get_power=A|B|C|total|output");
+	}
+	const char *s2argv[] = {h_bin("tests/sim/sim_venus"), "--port", port, "--id", ID2,
+				"--newer-firmware",	      NULL};
+	pid_t sim2 = h_spawn(s2argv, "sim2.log");
+	h_ok(sim2 > 0 && h_wait_lines(h_path("sim2.log"), "# ready", 1, 5000),
+	     "a second sim_venus, answering cd=1 as newer firmware does, subscribed");
 
 	/* 2. The bridge; reads are served from one dump (max_age 60 s). */
 	int mb_port = h_free_port();
@@ -147,48 +238,39 @@ int main(void)
 		 "devices = ( { name = \"venus\"; unit_id = 1; map = \"venus\"; poll = 0;\n"
 		 "  max_age = 60000; min_interval = 0; timeout = 3000;\n"
 		 "  mqtt = { host = \"127.0.0.1\"; port = %d; };\n"
-		 "  venus = { type = \"HMG-50\"; id = \"" ID "\"; }; } );\n",
-		 mb_port, h_maps_dir(), broker_port);
+		 "  venus = { type = \"HMG-50\"; id = \"" ID "\"; }; },\n"
+		 " { name = \"newer\"; unit_id = 2; map = \"venus\"; poll = 0;\n"
+		 "  max_age = 60000; min_interval = 0; timeout = 3000;\n"
+		 "  mqtt = { host = \"127.0.0.1\"; port = %d; };\n"
+		 "  venus = { type = \"HMG-50\"; id = \"" ID2 "\"; }; } );\n",
+		 mb_port, h_maps_dir(), broker_port, broker_port);
 	pid_t bridge = h_bridge_start(h_write_file("modbridge.conf", conf), mb_port, "bridge.log");
 	if (!h_ok(bridge > 0, "bridge started"))
 		return h_done();
 	modbus_t *mb = h_modbus(mb_port, 1);
 
-	/* 3. Every register, one read each, decoded as a client would. */
-	int checked = 0, wrong = 0;
-	for (size_t i = 0; i < map_nregs(m); i++) {
-		const struct map_register *r = map_reg(m, i);
-		uint16_t w[32];
-		char want[64], got[72];
-		if (doc_value(r->key, r->field, want, sizeof want) != 0) {
-			h_ok(0, "%s: the document's dump has no %s", r->name, r->key);
-			wrong++;
-			continue;
-		}
-		int e = read_retry(mb, r->address, r->count, w);
-		if (e) {
-			h_ok(0, "%s (%u): read failed: %s", r->name, r->address,
-			     modbus_strerror(e));
-			wrong++;
-			continue;
-		}
-		if (r->type == MAP_STRING) {
-			client_string(w, r->count, got);
-		} else {
-			long long v = client_decode(r, w);
-			snprintf(got, sizeof got, "%lld", v);
-		}
-		if (strcmp(got, want) != 0) {
-			h_ok(0, "%s (%u): decoded %s, the document's dump says %s", r->name,
-			     r->address, got, want);
-			wrong++;
-		}
-		checked++;
-	}
-	h_ok(wrong == 0 && checked == (int)map_nregs(m),
-	     "all %d registers decode to the document's example values (document: %d, "
-	     "simulator-only: 0)",
-	     checked, checked);
+	/* 3. Every register, one read each, decoded as a client would: the
+	 * cd=1 registers against the document's dump, cd=14 against hm2mqtt's
+	 * recorded BMS reply, cd=19 against the simulator's get_power. */
+	int nq[3] = {0, 0, 0};
+	int checked = check_all(mb, m, doc_dump, "", nq);
+	h_ok(checked == (int)map_nregs(m),
+	     "all %d registers decode to their reply's values (%d from the document's cd=1 "
+	     "dump, %d from hm2mqtt's cd=14 reply, %d from the simulator's cd=19 reply)",
+	     checked, nq[0], nq[1], nq[2]);
+
+	/* Newer firmware: keys the document does not list (seq_s, ctrl_r, par,
+	 * gen, ble, shelly_p, c_ratio) are ignored, and every register still
+	 * decodes to hm2mqtt's recorded dump. */
+	modbus_t *mb2 = h_modbus(mb_port, 2);
+	int nq2[3] = {0, 0, 0};
+	int checked2 = check_all(mb2, m, hm2mqtt_dump, "newer firmware: ", nq2);
+	h_ok(checked2 == (int)map_nregs(m) && nq2[0] == nq[0],
+	     "newer firmware's cd=1 reply (7 keys the document lacks): all %d registers decode "
+	     "to hm2mqtt's recorded values",
+	     checked2);
+	modbus_close(mb2);
+	modbus_free(mb2);
 
 	/* Physical values, with the map's scale, as the document states them. */
 	struct {
@@ -203,6 +285,11 @@ int main(void)
 	    {"total_income", -0.152},		 /* inc_a=-152 */
 	    {"trading_discharge_price", 600000}, /* tra_o=600000: past 16 bits */
 	    {"period8_power", -2500},		 /* tim_8 field 5 */
+	    {"ct_power_a", -312},		 /* get_power field 0, signed */
+	    {"ct_power_total", -69},		 /* get_power field 3 */
+	    {"bms_voltage", 52.23},		 /* b_vol=5223, 0.01 V (hm2mqtt) */
+	    {"bms_charge_voltage", 57.1},	 /* b_chv=571, 0.1 V (hm2mqtt) */
+	    {"cell_voltage16", 3262},		 /* b_vo16=3262 mV */
 	};
 	for (size_t i = 0; i < sizeof phys / sizeof phys[0]; i++) {
 		const struct map_register *r = map_find_name(m, phys[i].name);
@@ -213,6 +300,26 @@ int main(void)
 		     "%s = %g %s (document: %g)", phys[i].name, v, r && r->unit ? r->unit : "",
 		     phys[i].value);
 	}
+
+	/* Answers bound to their queries: a message holding the keys of two
+	 * queries is no command's answer and fills neither's registers; a
+	 * stray dump nobody asked for is not cached either. */
+	char blog[512];
+	snprintf(blog, sizeof blog, "%s", h_path("bridge.log"));
+	long long d0 = h_dev_counter(bridge, blog, "venus", "dropped");
+	h_mqtt_pub(broker_port, DEV_TOPIC, "get_power=1|2|3|4|5,cel_c=99");
+	h_mqtt_pub(broker_port, DEV_TOPIC, "cel_c=98,b_soc=11");
+	h_sleep_ms(300);
+	uint16_t soc = 0, pa[2] = {0, 0}, bsoc = 0;
+	int rs = read_retry(mb, 0, 1, &soc), rp = read_retry(mb, 70, 2, pa),
+	    rb = read_retry(mb, 200, 1, &bsoc);
+	h_ok(rs == 0 && rp == 0 && rb == 0 && soc == 27 &&
+		 (int32_t)((uint32_t)pa[0] << 16 | pa[1]) == -312 && bsoc == 65,
+	     "replies with the keys of two queries are dropped: soc %u, ct_power_a %d, bms_soc %u "
+	     "stay 27, -312, 65",
+	     soc, (int32_t)((uint32_t)pa[0] << 16 | pa[1]), bsoc);
+	long long d1 = h_dev_counter(bridge, blog, "venus", "dropped");
+	h_ok(d0 >= 0 && d1 == d0 + 2, "both were counted as dropped (%lld -> %lld)", d0, d1);
 
 	/* 4. Issue 14 item 1: max_discharge_power takes watts, 0..2500. */
 	const struct map_register *mdp = map_find_name(m, "max_discharge_power");
@@ -231,6 +338,7 @@ int main(void)
 	modbus_free(mb);
 	h_ok(h_bridge_stop(bridge) == 0, "bridge stopped cleanly");
 	h_stop(sim, 3000);
+	h_stop(sim2, 3000);
 	h_stop(broker, 3000);
 	map_free(m);
 	return h_done();

@@ -43,8 +43,9 @@ static const char *simA_log, *simB_log, *simC_log, *simE_log, *subD_log, *bridge
 /* ------------------------------------------------------------- helpers -- */
 
 /* Lines of a file equal to `exact`. exact == NULL: every command line
- * except cd=1 (lines starting with "# " are the simulator's notes; cd=1 may
- * come from a background refresh at any time). */
+ * except the reads cd=1, cd=14 and cd=19 (lines starting with "# " are the
+ * simulator's notes; a read may come from a background refresh at any
+ * time). */
 static int count_lines(const char *path, const char *exact)
 {
 	FILE *f = fopen(path, "r");
@@ -55,7 +56,8 @@ static int count_lines(const char *path, const char *exact)
 	while (fgets(line, sizeof line, f)) {
 		line[strcspn(line, "\r\n")] = 0;
 		if (exact ? strcmp(line, exact) == 0
-			  : strncmp(line, "# ", 2) != 0 && strcmp(line, "cd=1") != 0)
+			  : strncmp(line, "# ", 2) != 0 && strcmp(line, "cd=1") != 0 &&
+				strcmp(line, "cd=14") != 0 && strcmp(line, "cd=19") != 0)
 			n++;
 	}
 	fclose(f);
@@ -309,7 +311,7 @@ static void check_writes(modbus_t *mb)
 	uint16_t per[7] = {8, 30, 20, 30, 127, (uint16_t)-800, 1};
 	check_write(mb, 100, 7, per, "cd=3,md=1,nm=0,bt=8:30,et=20:30,wk=127,vv=-800,as=1");
 	uint16_t per9[7] = {23, 5, 23, 59, 65, 2500, 0};
-	check_write(mb, 163, 7, per9, "cd=3,md=1,nm=9,bt=23:5,et=23:59,wk=65,vv=2500,as=0");
+	check_write(mb, 163, 7, per9, "cd=3,md=1,nm=9,bt=23:05,et=23:59,wk=65,vv=2500,as=0");
 	/* tra_a 42, tra_i 50000, tra_o 700000 = 0x000A AE60 */
 	uint16_t tra[5] = {42, 0, 50000, 0x000A, 0xAE60};
 	check_write(mb, 37, 5, tra, "cd=3,md=2,id=42,in=50000,on=700000");
@@ -601,7 +603,9 @@ static void check_oversized_message(void)
 
 /* A flood of garbage while a cd=1 is in flight: every message dropped and
  * counted, none taken for the answer, memory bounded, the read answered by
- * the real reply after it. */
+ * the real reply after it. (wifi_v= answers cd=10, which the map does not
+ * read; get_power= is no garbage since the map reads cd=19: its binding is
+ * checked in test_maps_venus.) */
 static void check_flood(void)
 {
 	enum { N = 300 };
@@ -615,7 +619,7 @@ static void check_flood(void)
 	for (size_t i = 0; i < sizeof junk; i++)
 		junk[i] = (char)((i * 131 + 7) % 256 == '=' ? 0 : (i * 131 + 7) % 256);
 	static const char *const texts[] = {
-	    "ret=1", "ret=0", "cd=1,ret=1,cel_c=90", "get_power=1|2|3|4|5",
+	    "ret=1", "ret=0", "cd=1,ret=1,cel_c=90", "wifi_v=202409090159",
 	    "cel_c", "=5",    "cel_c=92,ret=1",	     "no pairs here",
 	    ",,,",   "cd=16"};
 	long long d0 = dropped_of("venus4");

@@ -4,8 +4,10 @@
  * topic), and answers exception 02 for registers it does not know.
  *
  * Its register bank holds the document's example values (register 1 = A030,
- * 529..543 exactly as the status example answer) and plausible values for
- * the rest of section 5.
+ * 529..543 exactly as the status example answer), the defaults of section
+ * 5's tables (strings in the document's little-endian byte order) and
+ * plausible values for the rest of section 5 (tests/e2e/test_maps_powergo.c
+ * says which is which).
  *
  *   sim_powergo --host 127.0.0.1 --port N --device-id 15020115 [--app-id 053461AD]
  *               [--mode normal|silent|badcrc|wrongid|exception|slow]
@@ -100,14 +102,18 @@ static void sim_set32(uint16_t addr, uint32_t v)
 	sim_set((uint16_t)(addr + 1), (uint16_t)(v >> 16));
 }
 
-/* Strings: two characters a word, the first in the high byte, zero-padded. */
+/* Strings: two characters a word, zero-padded, in the order the document's
+ * byte-order table (section 5, "Note") gives: "Byte Stream / String:
+ * Little-Endian", so the first character of each pair is in the LOW byte.
+ * This is the document's rule, not the map's: a map that reads strings
+ * first-in-high-byte decodes these as "iyuh" for "yihui". */
 static void sim_set_string(uint16_t addr, uint16_t words, const char *s)
 {
 	size_t n = strlen(s);
 	for (uint16_t i = 0; i < words; i++) {
-		uint8_t hi = 2u * i < n ? (uint8_t)s[2 * i] : 0;
-		uint8_t lo = 2u * i + 1 < n ? (uint8_t)s[2 * i + 1] : 0;
-		sim_set((uint16_t)(addr + i), (uint16_t)(hi << 8 | lo));
+		uint8_t first = 2u * i < n ? (uint8_t)s[2 * i] : 0;
+		uint8_t second = 2u * i + 1 < n ? (uint8_t)s[2 * i + 1] : 0;
+		sim_set((uint16_t)(addr + i), (uint16_t)(second << 8 | first));
 	}
 }
 

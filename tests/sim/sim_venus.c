@@ -26,7 +26,18 @@
  *             the answer to the next command: each acknowledgement comes one
  *             command late, as a slow cloud delivers it after a timeout
  *   refuse N  (run time only) refuse command cd=N alone: ret=0, not applied
- * --cd-prefix starts every answer with `cd=N,` as some firmware does. */
+ * --cd-prefix starts every answer with `cd=N,` as some firmware does.
+ *
+ * Other read commands: cd=14 (BMS) is answered with the reply the hm2mqtt
+ * project (tomquist/hm2mqtt, src/device/venus.ts, the comment on
+ * GET_BMS_INFO) records from a real device, verbatim; cd=19 (CT power) with
+ * `get_power=A|B|C|total|output` in the form of venus-mqtt.md section 15.2,
+ * which gives no example values: the five below are this simulator's own
+ * (distinct, one negative, so that a swapped field or sign shows).
+ * --newer-firmware answers cd=1 with the dump hm2mqtt records from newer
+ * firmware (same file, the comment on READ_DEVICE_INFO), which carries keys
+ * the document does not list (seq_s, ctrl_r, par, gen, ble, shelly_p,
+ * c_ratio); writes then change nothing in it. */
 #include <mosquitto.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,6 +45,26 @@
 #include <string.h>
 
 enum sim_mode { SIM_NORMAL, SIM_SILENT, SIM_REFUSE };
+
+/* hm2mqtt's records (see the top), verbatim. */
+static const char sim__hm2mqtt_bms[] =
+    "b_ver=212,b_chv=571,b_rci=1000,b_rdi=1000,b_soc=65,b_soh=100,b_cap=5120,b_vol=5223,"
+    "b_cur=-94,b_tem=250,b_chf=192,b_slf=0,b_cpc=332,b_err=0,b_war=0,b_ret=102482070,b_ent=0,"
+    "b_mot=23,b_tp1=18,b_tp2=19,b_tp3=18,b_tp4=19,b_vo1=3265,b_vo2=3265,b_vo3=3265,"
+    "b_vo4=3265,b_vo5=3264,b_vo6=3264,b_vo7=3265,b_vo8=3265,b_vo9=3264,b_vo10=3265,"
+    "b_vo11=3264,b_vo12=3265,b_vo13=3265,b_vo14=3265,b_vo15=3264,b_vo16=3262";
+static const char sim__hm2mqtt_dump[] =
+    "tot_i=8848,tot_o=7097,ele_d=537,ele_m=8848,grd_d=328,grd_m=7097,inc_d=0,inc_m=0,grd_f=0,"
+    "grd_o=613,grd_t=3,gct_s=1,cel_s=3,cel_p=327,cel_c=64,err_t=0,err_a=0,dev_n=149,grd_y=0,"
+    "wor_m=0,tim_0=0|0|8|2|127|300|1,tim_1=0|0|5|23|127|350|0,tim_2=17|21|23|59|127|600|1,"
+    "tim_3=9|31|16|30|127|-800|1,tim_4=0|0|0|0|0|0|0,tim_5=0|0|0|0|0|0|0,tim_6=0|0|0|0|0|0|0,"
+    "tim_7=0|0|0|0|0|0|0,tim_8=0|0|0|0|0|0|0,tim_9=0|0|0|0|0|0|0,cts_m=0,bac_u=0,tra_a=1,"
+    "tra_i=0,tra_o=0,htt_p=0,prc_c=0,prc_d=1,wif_s=33,inc_a=0,set_v=0,mcp_w=2500,mdp_w=2500,"
+    "ct_t=4,phase_t=1,dchrg_t=1,bms_v=212,fc_v=202409090159,wifi_n=XXX,seq_s=0,ctrl_r=1,"
+    "par=255,gen=255,ble=3,shelly_p=1010,c_ratio=90";
+/* venus-mqtt.md 15.2's form; the values are the simulator's (see the top). */
+static const char sim__get_power[] = "get_power=-312|145|98|-69|800";
+static int sim__newer;
 
 /* The dump in the document's order: numbers, the periods, two strings. */
 enum sim_kind { K_NUM, K_TIM, K_STR };
@@ -196,7 +227,10 @@ static void sim__render(char *out, size_t cap)
 static void sim__dump(struct mosquitto *mosq, long long cd)
 {
 	char out[2048], body[2000];
-	sim__render(body, sizeof body);
+	if (sim__newer)
+		snprintf(body, sizeof body, "%s", sim__hm2mqtt_dump);
+	else
+		sim__render(body, sizeof body);
 	if (sim__cd_prefix)
 		snprintf(out, sizeof out, "cd=%lld,%s", cd, body);
 	else
@@ -260,6 +294,17 @@ static void sim__command(struct mosquitto *mosq, const char *msg, size_t len)
 	case 1:
 		sim__dump(mosq, cd);
 		break;
+	case 14:
+	case 19: {
+		char out[1024];
+		const char *body = cd == 14 ? sim__hm2mqtt_bms : sim__get_power;
+		if (sim__cd_prefix)
+			snprintf(out, sizeof out, "cd=%lld,%s", cd, body);
+		else
+			snprintf(out, sizeof out, "%s", body);
+		sim__publish(mosq, out);
+		break;
+	}
 	case 2: /* no answer */
 		if (apply && sim__num(sim__get(&c, "md"), &v) && v >= 0 && v <= 2)
 			sim__set("wor_m", v);
@@ -388,10 +433,15 @@ int main(int argc, char **argv)
 			sim__cd_prefix = 1;
 			continue;
 		}
+		if (strcmp(a, "--newer-firmware") == 0) {
+			sim__newer = 1;
+			continue;
+		}
 		if (!val) {
 			fprintf(stderr,
 				"usage: sim_venus [--host H] [--port P] [--type T] [--id ID] "
-				"[--prefix P] [--mode normal|silent|refuse|lag] [--cd-prefix]\n");
+				"[--prefix P] [--mode normal|silent|refuse|lag] [--cd-prefix] "
+				"[--newer-firmware]\n");
 			return 2;
 		}
 		i++;

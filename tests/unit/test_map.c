@@ -1178,7 +1178,7 @@ static void test_print_markdown(void **state)
 	assert_non_null(strstr(out, "| Protocol | `memory`"));
 	assert_non_null(strstr(out, "| Source | modbridge test fixture"));
 	assert_non_null(strstr(out, "| Address | Name | Type | Words | Access | Scale | Unit | "
-				    "Range / values | Description |\n|---:|"));
+				    "Range / values | Description | Source |\n|---:|"));
 	assert_non_null(strstr(out, "## Holding registers"));
 	assert_non_null(strstr(out, "## Input registers"));
 	assert_non_null(
@@ -1199,7 +1199,7 @@ static void test_print_markdown(void **state)
 			int bars = 0;
 			for (char *p = line; *p; p++)
 				bars += *p == '|';
-			assert_int_equal(bars, 10);
+			assert_int_equal(bars, 11);
 		}
 	}
 	free(out);
@@ -1252,6 +1252,124 @@ static void test_print_text(void **state)
 /* `retry = false` marks a writable register or a command as sent at most
  * once; unset, writes are retried. `retries` in a map's defaults: -1 unset. */
 /* `bytes`: a 16-bit register packing two values, each byte with its range. */
+/* Issue 14: `string_order`, `query`, `source` and `verified_by`: loaded,
+ * refused where they mean nothing (file:line), printed in the reference;
+ * map_native_strings swaps exactly the words of little-endian strings. */
+static void test_evidence_keys(void **state)
+{
+	(void)state;
+	char err[2048];
+	const char *path =
+	    write_file("order.conf",
+		       "name = \"order\"; protocol = \"powergo\"; trust = \"structure-verified\";\n"
+		       "verified_by = \"test_map\";\n"
+		       "registers = (\n"
+		       "  { address = 0; name = \"num\"; source = \"doc §1\"; },\n"
+		       "  { address = 1; name = \"text\"; type = \"string\"; length = 2;\n"
+		       "    string_order = \"little\"; source = \"doc §2 | table 5\"; },\n"
+		       "  { address = 3; name = \"plain\"; type = \"string\"; length = 1; }\n"
+		       ");\n");
+	struct map *m = load_ok(path);
+	assert_string_equal(map_verified_by(m), "test_map");
+	const struct map_register *t = map_find_name(m, "text");
+	assert_int_equal(t->string_little, 1);
+	assert_string_equal(t->source, "doc §2 | table 5");
+	assert_int_equal(map_find_name(m, "plain")->string_little, 0);
+	assert_int_equal(map_has_little_strings(m), 1);
+	uint16_t w[4] = {0x6979, 0x7568, 0x6979, 0x1234}; /* "yihu" low first, "iy", num */
+	map_native_strings(m, MAP_HOLDING, 0, 4, w);
+	assert_int_equal(w[0], 0x6979); /* num: untouched */
+	assert_int_equal(w[1], 0x6875); /* text: swapped */
+	assert_int_equal(w[2], 0x7969);
+	assert_int_equal(w[3], 0x1234); /* plain string: untouched */
+	char *out = print_map(m, MAP_FMT_MARKDOWN);
+	assert_non_null(strstr(out, "| Verified by | test_map |"));
+	assert_non_null(strstr(out, "string (little-endian on the device)"));
+	assert_non_null(strstr(out, "| doc §2 \\| table 5 |\n"));
+	free(out);
+	out = print_map(m, MAP_FMT_JSON);
+	if (!json_valid(out))
+		fail_msg("invalid JSON:\n%s", out);
+	assert_non_null(strstr(out, "\"verified_by\": \"test_map\""));
+	assert_non_null(strstr(out, "\"string_order\": \"little\""));
+	assert_non_null(strstr(out, "\"source\": \"doc §1\""));
+	free(out);
+	out = print_map(m, MAP_FMT_TEXT);
+	assert_non_null(strstr(out, "  verified by: test_map\n"));
+	assert_non_null(strstr(out, "source: doc §1\n"));
+	free(out);
+	map_free(m);
+
+	path = write_file("query.conf",
+			  "name = \"query\"; protocol = \"venus\"; trust = \"generated\";\n"
+			  "registers = (\n"
+			  "  { address = 0; name = \"soc\"; key = \"cel_c\"; },\n"
+			  "  { address = 1; name = \"pa\"; key = \"get_power\"; field = 0;\n"
+			  "    query = \"cd=19\"; type = \"int16\"; }\n"
+			  ");\n");
+	m = load_ok(path);
+	assert_null(map_find_name(m, "soc")->query);
+	assert_string_equal(map_find_name(m, "pa")->query, "cd=19");
+	assert_int_equal(map_lint(m, err, sizeof err), 0);
+	out = print_map(m, MAP_FMT_MARKDOWN);
+	assert_non_null(strstr(out, "| `get_power` field 0 of `cd=19` |"));
+	free(out);
+	map_free(m);
+
+	static const struct {
+		const char *proto, *reg, *want;
+	} bad[] = {
+	    {"powergo", "{ address = 0; name = \"n\"; string_order = \"little\"; }",
+	     "string_order is only for string registers"},
+	    {"powergo",
+	     "{ address = 0; name = \"n\"; type = \"string\"; length = 1; string_order = "
+	     "\"middle\"; }",
+	     "string_order"},
+	    {"venus",
+	     "{ address = 0; name = \"n\"; key = \"k\"; type = \"string\"; length = 1; "
+	     "string_order = \"little\"; }",
+	     "string_order is only for protocols that carry registers"},
+	    {"powergo", "{ address = 0; name = \"n\"; query = \"cd=19\"; }",
+	     "query is only for registers with a key"},
+	    {"venus",
+	     "{ address = 0; name = \"n\"; key = \"k\"; query = \"cd=19\"; access = \"rw\"; "
+	     "write = \"cd=9,x={value}\"; }",
+	     "query: a register read by its own query is read-only"},
+	    {"venus", "{ address = 0; name = \"n\"; key = \"k\"; query = \"get\"; }",
+	     "query must be a read command cd=N"},
+	    {"venus", "{ address = 0; name = \"n\"; key = \"k\"; query = \"cd=01\"; }",
+	     "query must be a read command cd=N"},
+	    {"powergo", "{ address = 0; name = \"n\"; source = \"\"; }", "source"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char text[512];
+		snprintf(text, sizeof text,
+			 "name = \"bad\"; protocol = \"%s\"; trust = \"generated\";\n"
+			 "registers = (\n  %s\n);\n",
+			 bad[i].proto, bad[i].reg);
+		path = write_file("bad.conf", text);
+		assert_null(map_load(path, err, sizeof err));
+		if (!strstr(err, bad[i].want) || !strstr(err, "bad.conf:3"))
+			fail_msg("case %zu: \"%s\" lacks \"%s\" or the line", i, err, bad[i].want);
+	}
+
+	/* More than 7 queries besides cd=1: the linter says so. */
+	char big[4096];
+	size_t used = (size_t)snprintf(big, sizeof big,
+				       "name = \"many\"; protocol = \"venus\"; trust = "
+				       "\"generated\";\nregisters = (\n");
+	for (int q = 0; q < 8; q++)
+		used += (size_t)snprintf(big + used, sizeof big - used,
+					 "  { address = %d; name = \"r%d\"; key = \"k%d\"; query = "
+					 "\"cd=%d\"; }%s\n",
+					 q, q, q, 40 + q, q < 7 ? "," : "");
+	snprintf(big + used, sizeof big - used, ");\n");
+	m = load_ok(write_file("many.conf", big));
+	assert_int_equal(map_lint(m, err, sizeof err), 1);
+	assert_non_null(strstr(err, "query \"cd=47\" is one more than the 7"));
+	map_free(m);
+}
+
 static void test_bytes(void **state)
 {
 	char err[2048];
@@ -1608,6 +1726,7 @@ int main(void)
 	    cmocka_unit_test(test_print_text),
 	    cmocka_unit_test(test_retry),
 	    cmocka_unit_test(test_bytes),
+	    cmocka_unit_test(test_evidence_keys),
 	    cmocka_unit_test(test_lint_venus_commands),
 	    cmocka_unit_test(test_lint_repeats),
 	    cmocka_unit_test(test_large_map),
