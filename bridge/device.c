@@ -1164,3 +1164,24 @@ uint64_t device_timeout(const struct device *dev)
 {
 	return dev->timeout;
 }
+
+int device_cache_peek(const struct device *dev, const struct map_register *r, uint16_t *words,
+		      uint64_t *stamp)
+{
+	memcpy(words, dev->val + r->slot, r->count * sizeof(uint16_t));
+	if (!dev->stamp) {
+		*stamp = uv_now(dev->loop);
+		return 1;
+	}
+	uint64_t oldest = UINT64_MAX;
+	for (uint16_t i = 0; i < r->count; i++) {
+		if (dev->stamp[r->slot + i] == 0) {
+			*stamp = 0;
+			return 0;
+		}
+		if (dev->stamp[r->slot + i] < oldest)
+			oldest = dev->stamp[r->slot + i];
+	}
+	*stamp = oldest;
+	return 1;
+}

@@ -97,5 +97,14 @@ const struct device_stats *device_stats(const struct device *dev);
 int device_link_up(const struct device *dev);
 /* Effective timeout after config defaults, map defaults and the device's keys. */
 uint64_t device_timeout(const struct device *dev);
+struct map_register;
+/* The cached words of register r (r->count of them into words) and when the
+ * oldest of them arrived, in the loop's monotonic ms (uv_now), in *stamp.
+ * 1 when every word was stored at least once; 0 when some never was (words
+ * then hold zeros there: no value to show). A memory device's cache is the
+ * device: always 1, stamped now. For readers outside the device model (the
+ * values document, values.h); a read for a client goes through device_read. */
+int device_cache_peek(const struct device *dev, const struct map_register *r, uint16_t *words,
+		      uint64_t *stamp);
 
 #endif
