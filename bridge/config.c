@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "mb_error.h"
 #include "protocol.h"
 
@@ -671,6 +672,7 @@ static const struct config_key config__top_keys[] = {
 	 .fn = config__status_done},
 	{.name = "devices", .kind = CONFIG_K_CUSTOM, .flags = CONFIG_F_REQUIRED,
 	 .fn = config__devices},
+	{.name = "http", .kind = CONFIG_K_CUSTOM, .fn = http_config_parse},
 };
 /* clang-format on */
 
@@ -782,6 +784,7 @@ void config_free(struct config *c)
 	free(c->user);
 	config_keys_free(config__mqtt_keys, CONFIG__N(config__mqtt_keys), &c->status.mqtt);
 	free(c->status.prefix);
+	http_config_free(c->http);
 	for (size_t i = 0; i < c->ndevices; i++)
 		config__device_free(&c->devices[i]);
 	free(c->devices);

@@ -314,6 +314,11 @@ static void device__complete(struct device *dev, struct dtxn *d, enum mb_exc sta
 		dev->stats.timeouts++;
 	else
 		dev->stats.errors++;
+	if (status != 0) {
+		dev->stats.exceptions[(unsigned)status < DEVICE_EXC_SLOTS ? (unsigned)status : 0]++;
+		dev->stats.last_error = device__now_wall();
+		dev->stats.last_exc = (uint8_t)status;
+	}
 	device__notify(dev, d, status);
 	device__txn_free(d);
 	if (!dev->pumping)

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "device.h"
+#include "http.h"
 #include "log.h"
 #include "map.h"
 #include "mb_error.h"
@@ -32,6 +33,7 @@ struct daemon {
 	struct reload *set; /* the config generation and its devices (reload.h) */
 	struct server *server;
 	struct status *status;
+	struct http *http; /* NULL without an `http` group */
 	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
 	int stopping;
 };
@@ -55,6 +57,8 @@ static void main__stop(struct daemon *d)
 	if (d->status)
 		status_close(d->status);
 	d->status = NULL;
+	http_close(d->http);
+	d->http = NULL;
 	reload_stop(d->set);
 	d->set = NULL;
 	uv_close((uv_handle_t *)&d->sig_term, main__on_close);
@@ -91,12 +95,31 @@ static void main__print_counters(struct daemon *d)
 	}
 }
 
+/* A reload that changed the `http` group starts the web server again with
+ * it (or stops it); one that did not leaves its connections alone. The
+ * server keeps a copy of the group it was started with. */
+static void main__http_reload(struct daemon *d)
+{
+	const struct config_http *want = reload_config(d->set)->http;
+	char err[ERRLEN];
+
+	if (d->http && want && http_config_same(http_config(d->http), want))
+		return;
+	if (!d->http && !want)
+		return;
+	http_close(d->http);
+	d->http = NULL;
+	if (want && http_start(d->loop, want, d->set, d->server, &d->http, err, sizeof err) != 0)
+		log_err("%s", err);
+}
+
 static void main__on_signal(uv_signal_t *h, int signum)
 {
 	struct daemon *d = h->data;
-	if (signum == SIGHUP)
+	if (signum == SIGHUP) {
 		reload_again(d->set, d->server, &d->status);
-	else if (signum == SIGUSR1)
+		main__http_reload(d);
+	} else if (signum == SIGUSR1)
 		main__print_counters(d);
 	else
 		main__stop(d);
@@ -243,6 +266,8 @@ static int main__run(const char *path)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	rc = server_start(&loop, conf, reload_router(d.set), &d.server, err, sizeof err);
+	if (rc == 0 && conf->http)
+		rc = http_start(&loop, conf->http, d.set, d.server, &d.http, err, sizeof err);
 	if (rc == 0)
 		rc = main__drop_privileges(conf->user, err, sizeof err);
 	if (rc == 0 && conf->status.enabled)

@@ -34,6 +34,7 @@ struct config_mqtt {
 #define CONFIG_RETRIES_DEFAULT 2
 
 struct protocol;
+struct config_http;
 
 struct config_device {
 	char *name;
@@ -86,6 +87,7 @@ struct config {
 	} defaults_given;
 	char *user; /* drop to this user after binding, or NULL */
 	struct config_status status;
+	struct config_http *http; /* the `http` group (http.h); NULL: nothing listens */
 	struct config_device *devices;
 	size_t ndevices;
 };

@@ -35,6 +35,7 @@ struct device_outcome {
 };
 
 /* Counters, for status documents and SIGUSR1. */
+#define DEVICE_EXC_SLOTS 12
 struct device_stats {
 	uint64_t requests;     /* client requests */
 	uint64_t cache_hits;   /* answered from cache at once */
@@ -45,6 +46,13 @@ struct device_stats {
 	uint64_t dropped;      /* answers dropped (late, wrong IDs, bad CRC, malformed) */
 	uint64_t last_success; /* ms since the epoch, 0 = never */
 	uint64_t last_attempt; /* ms since the epoch, 0 = never */
+	/* Native transactions that failed, by the exception they ended with
+	 * (index = code for 01..0B; index 0 counts a device's own codes above
+	 * 0B), and the last such failure: when (ms since the epoch, 0 = never)
+	 * and its code. For the REST API's device health (http_api.c). */
+	uint64_t exceptions[DEVICE_EXC_SLOTS];
+	uint64_t last_error;
+	uint8_t last_exc;
 };
 
 /* Create a device from its config and loaded map; opens its transport. */
