@@ -315,7 +315,9 @@ static void device__complete(struct device *dev, struct dtxn *d, enum mb_exc sta
 	else
 		dev->stats.errors++;
 	if (status != 0) {
-		dev->stats.exceptions[(unsigned)status < DEVICE_EXC_SLOTS ? (unsigned)status : 0]++;
+		unsigned c = (unsigned)status;
+		/* The codes the gateway itself answers; a device's own go to 0. */
+		dev->stats.exceptions[c <= 4 || c == 10 || c == 11 ? c : 0]++;
 		dev->stats.last_error = device__now_wall();
 		dev->stats.last_exc = (uint8_t)status;
 	}

@@ -47,8 +47,8 @@ struct device_stats {
 	uint64_t last_success; /* ms since the epoch, 0 = never */
 	uint64_t last_attempt; /* ms since the epoch, 0 = never */
 	/* Native transactions that failed, by the exception they ended with
-	 * (index = code for 01..0B; index 0 counts a device's own codes above
-	 * 0B), and the last such failure: when (ms since the epoch, 0 = never)
+	 * (index = code for 01..04, 0A and 0B; index 0 counts every other
+	 * code, a device's own), and the last such failure: when (ms since the epoch, 0 = never)
 	 * and its code. For the REST API's device health (http_api.c). */
 	uint64_t exceptions[DEVICE_EXC_SLOTS];
 	uint64_t last_error;
