@@ -34,7 +34,7 @@ SAN_FLAGS :=
 endif
 
 # Lazily expanded: pkg-config is asked only when a recipe runs, after `deps`.
-PKGS       := libuv libmosquitto libconfig libmicrohttpd json-c
+PKGS       := libuv libmosquitto libconfig libmicrohttpd json-c libcurl
 MB_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra $(WERROR) \
               -Iinclude -DMB_VERSION='"$(VERSION)"' $(SAN_FLAGS) \
               -DMB_MAPS_DIRS='"$(SYSCONFDIR)/modbridge/maps", "$(PREFIX)/share/modbridge/maps"' \
@@ -149,10 +149,12 @@ bench: deps
 # missing, says so, and needs root (or sudo) only when something is missing.
 DEB_PKGS := gcc make pkg-config libuv1-dev libmosquitto-dev libmodbus-dev libconfig-dev \
             libcmocka-dev mosquitto mosquitto-clients mbpoll \
-            openssl libxml2-utils shellcheck faketime libmicrohttpd-dev libjson-c-dev
-# Only the tests need these (the web page's browser test): big, so kept out of
+            openssl libxml2-utils shellcheck faketime libmicrohttpd-dev libjson-c-dev \
+            libcurl4-openssl-dev
+# Only the tests need these (the web page's browser test, the InfluxDB export
+# test): big, so kept out of
 # `make deps` for a build.
-TEST_DEB_PKGS := chromium
+TEST_DEB_PKGS := chromium influxdb
 deps:
 	@command -v dpkg-query >/dev/null 2>&1 || { echo "deps: not a Debian system, install $(DEB_PKGS) yourself"; exit 0; }; \
 	missing=""; for p in $(DEB_PKGS) $(EXTRA_DEB_PKGS); do \

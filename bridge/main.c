@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "device.h"
+#include "export.h"
 #include "http.h"
 #include "log.h"
 #include "map.h"
@@ -34,6 +35,7 @@ struct daemon {
 	struct server *server;
 	struct status *status;
 	struct http *http; /* NULL without an `http` group */
+	struct export *export; /* NULL without `mqtt_export` and `influxdb` (export.h) */
 	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
 	int stopping;
 };
@@ -59,6 +61,8 @@ static void main__stop(struct daemon *d)
 	d->status = NULL;
 	http_close(d->http);
 	d->http = NULL;
+	export_close(d->export); /* before the devices it reads */
+	d->export = NULL;
 	reload_stop(d->set);
 	d->set = NULL;
 	uv_close((uv_handle_t *)&d->sig_term, main__on_close);
@@ -93,6 +97,7 @@ static void main__print_counters(struct daemon *d)
 			 (unsigned long long)ss->not_reading, (unsigned long long)ss->idle_closed,
 			 (unsigned long long)ss->not_allowed, (unsigned long long)ss->over_limit);
 	}
+	export_log_status(d->export);
 }
 
 /* A reload that changed the `http` group starts the web server again with
@@ -119,6 +124,10 @@ static void main__on_signal(uv_signal_t *h, int signum)
 	if (signum == SIGHUP) {
 		reload_again(d->set, d->server, &d->status);
 		main__http_reload(d);
+		/* Right after the devices changed: the exporters read them. */
+		size_t nd;
+		struct device *const *ds = reload_devices(d->set, &nd);
+		export_reload(d->loop, &d->export, reload_config(d->set)->export, ds, nd);
 	} else if (signum == SIGUSR1)
 		main__print_counters(d);
 	else
@@ -272,6 +281,8 @@ static int main__run(const char *path)
 		rc = main__drop_privileges(conf->user, err, sizeof err);
 	if (rc == 0 && conf->status.enabled)
 		rc = status_start(&loop, &conf->status, devs, ndevs, &d.status, err, sizeof err);
+	if (rc == 0)
+		rc = export_start(&loop, conf->export, devs, ndevs, &d.export, err, sizeof err);
 	if (rc != 0) {
 		log_err("%s", err);
 		main__stop(&d);

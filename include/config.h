@@ -35,6 +35,7 @@ struct config_mqtt {
 
 struct protocol;
 struct config_http;
+struct config_export;
 
 struct config_device {
 	char *name;
@@ -88,6 +89,7 @@ struct config {
 	char *user; /* drop to this user after binding, or NULL */
 	struct config_status status;
 	struct config_http *http; /* the `http` group (http.h); NULL: nothing listens */
+	struct config_export *export; /* `mqtt_export` and `influxdb` (export.h); NULL: neither */
 	struct config_device *devices;
 	size_t ndevices;
 };
@@ -108,6 +110,10 @@ const struct config_key *config_defaults_keys(size_t *nkeys);
  * what the value must be). UTF-8 as MQTT carries text (libmosquitto's own
  * rule), and a topic we publish or subscribe to literally: no wildcards. */
 const char *config_check_utf8(const char *value);
+/* An mqtt group (the same keys wherever one appears) into m, with the
+ * defaults first; s NULL: the defaults alone. 0, MB_ENOMEM or MB_EPARSE. */
+int config_mqtt_group(struct config_parser *p, const struct config_setting_t *s,
+		      struct config_mqtt *m);
 const char *config_check_topic(const char *value);
 
 #endif
