@@ -148,7 +148,7 @@ bench: deps
 # Debian packages the build, the tests and the demo need. Installs only what is
 # missing, says so, and needs root (or sudo) only when something is missing.
 DEB_PKGS := gcc make pkg-config libuv1-dev libmosquitto-dev libmodbus-dev libconfig-dev \
-            libcmocka-dev mosquitto mosquitto-clients mbpoll \
+            libcmocka-dev mosquitto mosquitto-clients mbpoll curl \
             openssl libxml2-utils shellcheck faketime libmicrohttpd-dev libjson-c-dev \
             libcurl4-openssl-dev
 # Only the tests need these (the web page's browser test, the InfluxDB export
