@@ -62,48 +62,23 @@ struct http_conn {
 	struct http_conn *prev, *next; /* h->waiting */
 };
 
-/* --------------------------------------------------- status sections -- */
+/* ------------------------------------------------------------ exports -- */
 
-static struct {
-	const char *name;
-	http_status_fn fn;
-	void *ctx;
-} http__sections[HTTP_STATUS_SECTIONS];
+static http_status_fn http__exports;
+static void *http__exports_ctx;
 
-int http_status_add(const char *name, http_status_fn fn, void *ctx)
+void http_set_exports(http_status_fn fn, void *ctx)
 {
-	for (size_t i = 0; i < HTTP_STATUS_SECTIONS; i++)
-		if (!http__sections[i].fn) {
-			http__sections[i].name = name;
-			http__sections[i].fn = fn;
-			http__sections[i].ctx = ctx;
-			return 0;
-		}
-	return MB_ETOOBIG;
-}
-
-void http_status_remove(void *ctx)
-{
-	for (size_t i = 0; i < HTTP_STATUS_SECTIONS; i++)
-		if (http__sections[i].fn && http__sections[i].ctx == ctx)
-			memset(&http__sections[i], 0, sizeof http__sections[i]);
+	http__exports = fn;
+	http__exports_ctx = ctx;
 }
 
 void http_status_sections(struct json *j)
 {
-	int first = 1;
-	json_raw(j, "{");
-	for (size_t i = 0; i < HTTP_STATUS_SECTIONS; i++) {
-		if (!http__sections[i].fn)
-			continue;
-		if (!first)
-			json_raw(j, ",");
-		first = 0;
-		json_str(j, http__sections[i].name);
-		json_raw(j, ":");
-		http__sections[i].fn(http__sections[i].ctx, j);
-	}
-	json_raw(j, "}");
+	if (http__exports)
+		http__exports(http__exports_ctx, j);
+	else
+		json_raw(j, "{}");
 }
 
 /* ------------------------------------------------------ the loop glue -- */

@@ -62,7 +62,7 @@ extern const size_t http_asset_index_html_len;
 extern const unsigned char http_asset_openapi_json[];
 extern const size_t http_asset_openapi_json_len;
 
-/* The sections others registered for GET /api/v1/status (http.h). */
+/* The exporters' status for GET /api/v1/status (http_set_exports). */
 struct json;
 void http_status_sections(struct json *j);
 

@@ -17,6 +17,7 @@
 #include "device.h"
 #include "export.h"
 #include "http.h"
+#include "json.h"
 #include "log.h"
 #include "map.h"
 #include "mb_error.h"
@@ -34,7 +35,7 @@ struct daemon {
 	struct reload *set; /* the config generation and its devices (reload.h) */
 	struct server *server;
 	struct status *status;
-	struct http *http; /* NULL without an `http` group */
+	struct http *http;     /* NULL without an `http` group */
 	struct export *export; /* NULL without `mqtt_export` and `influxdb` (export.h) */
 	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
 	int stopping;
@@ -116,6 +117,14 @@ static void main__http_reload(struct daemon *d)
 	d->http = NULL;
 	if (want && http_start(d->loop, want, d->set, d->server, &d->http, err, sizeof err) != 0)
 		log_err("%s", err);
+}
+
+/* GET /api/v1/status shows the running exporters, which a reload may replace:
+ * read them through the daemon each time. */
+static void main__http_exports(void *ctx, struct json *j)
+{
+	const struct daemon *d = ctx;
+	export_status_json(d->export, j);
 }
 
 static void main__on_signal(uv_signal_t *h, int signum)
@@ -275,6 +284,7 @@ static int main__run(const char *path)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	rc = server_start(&loop, conf, reload_router(d.set), &d.server, err, sizeof err);
+	http_set_exports(main__http_exports, &d);
 	if (rc == 0 && conf->http)
 		rc = http_start(&loop, conf->http, d.set, d.server, &d.http, err, sizeof err);
 	if (rc == 0)

@@ -66,13 +66,11 @@ int http_port(const struct http *h);
 /* The copy of the group it was started with. */
 const struct config_http *http_config(const struct http *h);
 
-/* Sections of GET /api/v1/status beside the daemon's own, for modules that
- * report their state there (the exporters): fn writes one JSON value (an
- * object) for "name" inside "exports". Registered for the daemon's life or
- * until http_status_remove(ctx); at most HTTP_STATUS_SECTIONS. */
-#define HTTP_STATUS_SECTIONS 8
+/* The "exports" member of GET /api/v1/status: fn writes one JSON object,
+ * the exporters' status (main.c hands export_status_json() of the running
+ * exporters, export.h). Without a hook (fn NULL) it is {}. One hook for the
+ * daemon's life, since the server may be started again on SIGHUP. */
 typedef void (*http_status_fn)(void *ctx, struct json *j);
-int http_status_add(const char *name, http_status_fn fn, void *ctx);
-void http_status_remove(void *ctx);
+void http_set_exports(http_status_fn fn, void *ctx);
 
 #endif
