@@ -309,7 +309,11 @@ static void inst__procd(void)
 				      "  listen = \"0.0.0.0\";\n"
 				      "  port = 1502;\n"
 				      "};\n"
-				      "devices = ( { mqtt = { port = 1883; }; } );\n");
+				      "devices = ( { mqtt = { port = 1883; }; } );\n"
+				      "http = {\n"
+				      "  port = 18502;\n"
+				      "  users = ( { name = \"a\"; ha1 = \"x\"; } );\n"
+				      "};\n");
 	char script[4096];
 	snprintf(script, sizeof script,
 		 "uci() { case \"$3\" in modbridge.main.enabled) echo \"$EN\";; "
@@ -348,6 +352,8 @@ static void inst__procd(void)
 	     "procd: respawn, stdout and stderr to syslog");
 	h_ok(strstr(o, "mdns modbus tcp 1502") != NULL,
 	     "mDNS announces the port of the config's modbus group (1502, not mqtt's 1883)");
+	h_ok(strstr(o, "mdns http tcp 18502 daemon=modbridge path=/") != NULL,
+	     "mDNS announces the web interface on the http group's port");
 	const char *dis = strstr(o, "disabled:"), *same = strstr(o, "reload-same:");
 	h_ok(dis && same && !inst__has(dis, (size_t)(same - dis), "open"),
 	     "enabled=0: no instance");
@@ -395,6 +401,8 @@ static void inst__files(void)
 	h_ok(t && strstr(t, "<type>_modbus._tcp</type>") && strstr(t, "<type>_mbap._tcp</type>"),
 	     "avahi announces _modbus._tcp and _mbap._tcp");
 	h_ok(t && strstr(t, "<port>502</port>"), "avahi announces port 502");
+	h_ok(t && strstr(t, "<type>_http._tcp</type>") && strstr(t, "<port>8502</port>"),
+	     "avahi announces the web interface (_http._tcp, 8502)");
 	free(t);
 	if (inst__have("xmllint")) {
 		const char *argv[] = {"xmllint", "--noout", "init/avahi/modbridge.service", NULL};
