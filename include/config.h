@@ -88,7 +88,7 @@ struct config {
 	} defaults_given;
 	char *user; /* drop to this user after binding, or NULL */
 	struct config_status status;
-	struct config_http *http; /* the `http` group (http.h); NULL: nothing listens */
+	struct config_http *http;     /* the `http` group (http.h); NULL: nothing listens */
 	struct config_export *export; /* `mqtt_export` and `influxdb` (export.h); NULL: neither */
 	struct config_device *devices;
 	size_t ndevices;
