@@ -152,8 +152,7 @@ DEB_PKGS := gcc make pkg-config libuv1-dev libmosquitto-dev libmodbus-dev libcon
             openssl libxml2-utils shellcheck faketime libmicrohttpd-dev libjson-c-dev \
             libcurl4-openssl-dev
 # Only the tests need these (the web page's browser test, the InfluxDB export
-# test): big, so kept out of
-# `make deps` for a build.
+# test): big, so kept out of `make deps` for a build.
 TEST_DEB_PKGS := chromium influxdb
 deps:
 	@command -v dpkg-query >/dev/null 2>&1 || { echo "deps: not a Debian system, install $(DEB_PKGS) yourself"; exit 0; }; \

@@ -18,10 +18,12 @@
  * dropped and its points counted. One request is in flight at a time; it
  * carries as many waiting batches as fit in EXPORT_INFLUX__MAX_BODY. A
  * request that fails for a reason that may pass (no connection, timeout,
- * 5xx, 429, 401/403/404) is retried after the links' back-off (backoff.h);
+ * 5xx, 429, 401/403/404) is retried after the links' back-off (backoff.h),
+ * capped at half the time the queue holds;
  * one the server refuses for its content (400, 413, 422) is dropped and
  * counted, since sending it again would be refused again. */
 #include <curl/curl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +89,18 @@ static void export_influx__text(char *out, size_t cap, const char *in)
 	out[i] = '\0';
 }
 
+/* raw * scale, the way a person reads it: for a scale of 1/k (0.1, 0.01)
+ * raw / k, the double nearest to the decimal value (5230 * 0.01 is
+ * 52.300000000000004, 5230 / 100.0 is 52.3), so that InfluxDB and Grafana
+ * show 52.3. */
+static double export_influx__scaled(int64_t raw, double scale)
+{
+	double inv = 1.0 / scale, k = nearbyint(inv);
+	if (scale > 0 && scale < 1 && k >= 1 && fabs(inv - k) <= 1e-9 * k)
+		return (double)raw / k;
+	return (double)raw * scale;
+}
+
 static int export_influx__field(void *ctx, const struct values_item *v)
 {
 	struct export_influx__build *b = ctx;
@@ -101,7 +115,7 @@ static int export_influx__field(void *ctx, const struct values_item *v)
 	} else if (r->scale == 1.0) {
 		line_field_int(b->w, r->name, v->raw);
 	} else {
-		line_field_float(b->w, r->name, v->scaled);
+		line_field_float(b->w, r->name, export_influx__scaled(v->raw, r->scale));
 	}
 	return 0;
 }
@@ -398,7 +412,12 @@ struct export_influx *export_influx_start(uv_loop_t *loop, const struct config_e
 	x->username = cfg->username;
 	x->password = cfg->password;
 	x->ca_file = cfg->ca_file;
-	backoff_init(&x->bo, 0, 0);
+	/* The links' back-off, but never longer than half the time the queue
+	 * holds: a server that is back gets the points kept, instead of the
+	 * queue turning over while the exporter waits. */
+	uint64_t hold = (uint64_t)cfg->interval * 1000u * (uint64_t)cfg->queue / 2;
+	uint64_t max = hold < BACKOFF_MAX_MS ? hold : BACKOFF_MAX_MS;
+	backoff_init(&x->bo, max < BACKOFF_MIN_MS ? max : BACKOFF_MIN_MS, max);
 	if (!(x->url = export_influx__write_url(cfg)) ||
 	    !(x->measurement = strdup(cfg->measurement)))
 		goto nomem;
