@@ -12,12 +12,12 @@
  * success, the last error and its counters. SIGUSR1 logs it
  * (export_log_status) and the REST API shows it (export_status_json).
  *
- * For the HTTP API (bridge/http.c): the daemon (bridge/main.c) owns the
- * running `struct export *` (NULL when neither group is configured; it may
- * change on SIGHUP, so read it through the daemon each time). Write
- * export_status_json(e, j) into a response, e.g. under /api/v1/status as
- * "export" or at /api/v1/export; it writes {"mqtt":null,"influxdb":null}
- * for NULL, so the document keeps its shape. */
+ * The HTTP API shows it as the "exports" member of GET /api/v1/status: the
+ * daemon (bridge/main.c) owns the running `struct export *` (NULL when
+ * neither group is configured; a reload may replace it, so it is read
+ * through the daemon each time) and hands export_status_json() to the HTTP
+ * server (http_set_exports, http.h). For NULL it writes
+ * {"mqtt":null,"influxdb":null}, so the document keeps its shape. */
 #ifndef EXPORT_H
 #define EXPORT_H
 
