@@ -127,6 +127,9 @@ static int export_influx__point(struct export_influx *x, struct line_writer *w,
 	struct export_influx__build b = {.w = w};
 	int rc;
 
+	/* A device that is down would repeat its last values with a new time. */
+	if (!device_link_up(dev))
+		return 1;
 	line_begin(w, x->measurement);
 	line_tag(w, "device", device_name(dev));
 	line_tag(w, "map", map_name(device_map(dev)));

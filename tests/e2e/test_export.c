@@ -62,17 +62,25 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static const char *write_config(const char *name, int mb_port, const char *export_block)
+/* A config with the battery (and other devices, `more`, may be "") and the
+ * export groups in export_block. */
+static const char *write_config_more(const char *name, int mb_port, const char *export_block,
+				     const char *more)
 {
 	static char text[4096];
 	snprintf(text, sizeof text,
 		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
-		 "maps_path = [ \"%s\" ];\n"
+		 "maps_path = [ \"%s\", \"%s\" ];\n"
 		 "devices = ( { name = \"" DEV "\"; unit_id = 1; map = \"battery\";"
-		 " memory = {}; } );\n"
+		 " memory = {}; }%s );\n"
 		 "%s",
-		 mb_port, h_dir(), export_block);
+		 mb_port, h_dir(), h_maps_dir(), more, export_block);
 	return h_write_file(name, text);
+}
+
+static const char *write_config(const char *name, int mb_port, const char *export_block)
+{
+	return write_config_more(name, mb_port, export_block, "");
 }
 
 /* Send SIGUSR1 until the log has a line with both needles (bounded). */
@@ -88,6 +96,23 @@ static int wait_status(pid_t bridge, const char *log, const char *a, const char 
 		while (f && fgets(line, sizeof line, f))
 			if (strstr(line, a) && (!b || strstr(line, b)))
 				found = 1;
+		if (f)
+			fclose(f);
+		if (found)
+			return 1;
+	}
+	return 0;
+}
+
+/* Wait (bounded) for a line of the file with both needles. */
+static int wait_line2(const char *path, const char *a, const char *b)
+{
+	for (uint64_t end = h_now_ms() + WAIT_MS; h_now_ms() < end; h_sleep_ms(100)) {
+		FILE *f = fopen(path, "r");
+		static char line[65536];
+		int found = 0;
+		while (f && !found && fgets(line, sizeof line, f))
+			found = strstr(line, a) && strstr(line, b);
 		if (f)
 			fclose(f);
 		if (found)
@@ -358,7 +383,7 @@ static pid_t sim_influx(int port)
 
 static void test_influx_v2(void)
 {
-	char block[1024], want[512];
+	char block[1024], want[512], away[512];
 	int mb_port = h_free_port(), port = h_free_port();
 	pid_t sim = sim_influx(port);
 	if (!h_ok(sim > 0, "sim_influx (InfluxDB 2 write endpoint) starts"))
@@ -368,8 +393,19 @@ static void test_influx_v2(void)
 		 " bucket = \"energy/raw\"; token = \"s3cret==\"; measurement = \"home power\";"
 		 " interval = 1; };\n",
 		 port);
-	pid_t br =
-	    h_bridge_start(write_config("v2.conf", mb_port, block), mb_port, "bridge-v2.log");
+	/* A second device, a PowerGo battery behind a broker (the simulator),
+	 * whose link goes down later. */
+	int bport;
+	pid_t broker = h_broker_start(&bport);
+	pid_t pg = broker > 0 ? h_sim_powergo(bport, "15020115", "sim_pg.log", NULL) : -1;
+	h_ok(broker > 0 && pg > 0, "mosquitto and sim_powergo start");
+	snprintf(away, sizeof away,
+		 ", { name = \"pg\"; unit_id = 2; map = \"powergo\";"
+		 " mqtt = { host = \"127.0.0.1\"; port = %d; };"
+		 " powergo = { app_id = \"053461AD\"; device_id = \"15020115\"; }; }",
+		 bport);
+	pid_t br = h_bridge_start(write_config_more("v2.conf", mb_port, block, away), mb_port,
+				  "bridge-v2.log");
 	if (!h_ok(br > 0, "bridge with influxdb version 2 starts")) {
 		h_stop(sim, 2000);
 		return;
@@ -388,6 +424,31 @@ static void test_influx_v2(void)
 	     "the test server parsed the point: escaped measurement, tags, every field exact");
 	h_ok(h_wait_lines(slog, "answer 204", 1, WAIT_MS), "token accepted, 204");
 	h_ok(h_count_lines(slog, "answer 4") == 0, "no request refused");
+
+	/* The PowerGo battery's soc, read once through Modbus, is in its
+	 * point; once its link is down, its points stop, the battery's go on. */
+	modbus_t *m = h_modbus(mb_port, 2);
+	uint16_t soc = 0;
+	int read = 0;
+	for (uint64_t end = h_now_ms() + WAIT_MS; m && !read && h_now_ms() < end; h_sleep_ms(200))
+		read = modbus_read_registers(m, 529, 1, &soc) == 1;
+	if (m) {
+		modbus_close(m);
+		modbus_free(m);
+	}
+	snprintf(want, sizeof want, " soc=%ui ", soc);
+	h_ok(read && wait_line2(slog, "point home power device=pg map=powergo ", want),
+	     "a PowerGo device's point carries what its cache holds (soc %u)", soc);
+	h_stop(broker, 5000);
+	h_ok(h_wait_lines(h_path("bridge-v2.log"), "pg: link down", 1, WAIT_MS),
+	     "the PowerGo device's link goes down");
+	int w0 = h_count_lines(slog, "wrote ");
+	h_wait_lines(slog, "wrote ", w0 + 1, WAIT_MS); /* a round under way */
+	int pg0 = h_count_lines(slog, "device=pg"), w1 = h_count_lines(slog, "wrote ");
+	h_ok(h_wait_lines(slog, "wrote ", w1 + 3, WAIT_MS) &&
+		 h_count_lines(slog, "device=pg") == pg0,
+	     "a device whose link is down sends no point (its cache is not current)");
+	h_stop(pg, 2000);
 	h_ok(wait_status(br, h_path("bridge-v2.log"), "export influxdb: ok", " sent "),
 	     "status: ok");
 	h_ok(h_bridge_stop(br) == 0, "bridge stops cleanly");
