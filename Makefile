@@ -83,11 +83,11 @@ $(BUILD)/bridge/%.o: bridge/%.c $(wildcard include/*.h) $(BUILD)/built-with
 	@mkdir -p $(@D)
 	$(CC) $(MB_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-# The web page and the OpenAPI document, compiled into the binary (web/).
-WEB_ASSETS := web/index.html web/openapi.json
-$(BUILD)/gen/assets.c: $(WEB_ASSETS) web/embed.sh
+# The web page and the OpenAPI document, compiled into the binary (bridge/web/).
+WEB_ASSETS := bridge/web/index.html bridge/web/openapi.json
+$(BUILD)/gen/assets.c: $(WEB_ASSETS) bridge/web/embed.sh
 	@mkdir -p $(@D)
-	sh web/embed.sh $(WEB_ASSETS) > $@.tmp && mv $@.tmp $@
+	sh bridge/web/embed.sh $(WEB_ASSETS) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/gen/assets.o: $(BUILD)/gen/assets.c
 	$(CC) $(MB_CFLAGS) $(CFLAGS) -c -o $@ $<

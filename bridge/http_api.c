@@ -1,5 +1,5 @@
 /* The REST API's documents and the register write (docs/user-guide.md, "Web
- * interface and REST API"; the OpenAPI document web/openapi.json describes
+ * interface and REST API"; the OpenAPI document bridge/web/openapi.json describes
  * each). Documents are written with the project's JSON writer (json.h);
  * request bodies are parsed with json-c, packaged in Debian and OpenWrt,
  * since a write's body is the one JSON the daemon reads. */

@@ -10,7 +10,7 @@
  * let in; writes follow the map (limits, commands, input registers, read-only
  * devices) with the exception named; a write to the PowerGo is answered only
  * after the simulator answered it, 504 when it never does and 502 with its
- * exception when it refuses; every response matches web/openapi.json
+ * exception when it refuses; every response matches bridge/web/openapi.json
  * (status code listed, required fields and types); config errors name
  * file:line; a config without `http` listens on no HTTP port. */
 #include <json-c/json.h>
@@ -489,8 +489,8 @@ int main(void)
 	int mport = h_free_port();
 	http_port = h_free_port();
 	snprintf(base, sizeof base, "http://127.0.0.1:%d", http_port);
-	openapi = json_object_from_file(h_repo_file("web/openapi.json"));
-	h_ok(openapi != NULL, "web/openapi.json parses");
+	openapi = json_object_from_file(h_repo_file("bridge/web/openapi.json"));
+	h_ok(openapi != NULL, "bridge/web/openapi.json parses");
 
 	pid_t broker = h_broker_start(&broker_port);
 	const char *extra[] = {"--app-id", APP, NULL};
