@@ -34,7 +34,7 @@ SAN_FLAGS :=
 endif
 
 # Lazily expanded: pkg-config is asked only when a recipe runs, after `deps`.
-PKGS       := libuv libmosquitto libconfig
+PKGS       := libuv libmosquitto libconfig libmodbus
 MB_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra $(WERROR) \
               -Iinclude -DMB_VERSION='"$(VERSION)"' $(SAN_FLAGS) \
               -DMB_MAPS_DIRS='"$(SYSCONFDIR)/modbridge/maps", "$(PREFIX)/share/modbridge/maps"' \
@@ -67,7 +67,7 @@ all: $(BUILD)/modbridge
 
 # Unused functions are dropped at link time: the binary is for routers.
 $(BUILD)/modbridge: $(BRIDGE_OBJ)
-	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -Wl,--gc-sections -o $@ $^ $(MB_LIBS) -lm
+	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -Wl,--gc-sections -o $@ $^ $(MB_LIBS) -lm -lpthread
 
 $(BUILD)/bridge/%.o: bridge/%.c $(wildcard include/*.h)
 	@mkdir -p $(@D)
@@ -139,7 +139,7 @@ bench: deps
 # missing, says so, and needs root (or sudo) only when something is missing.
 DEB_PKGS := gcc make pkg-config libuv1-dev libmosquitto-dev libmodbus-dev libconfig-dev \
             libcmocka-dev mosquitto mosquitto-clients mbpoll \
-            openssl libxml2-utils shellcheck faketime
+            openssl libxml2-utils shellcheck faketime socat
 deps:
 	@command -v dpkg-query >/dev/null 2>&1 || { echo "deps: not a Debian system, install $(DEB_PKGS) yourself"; exit 0; }; \
 	missing=""; for p in $(DEB_PKGS) $(EXTRA_DEB_PKGS); do \

@@ -1164,3 +1164,8 @@ uint64_t device_timeout(const struct device *dev)
 {
 	return dev->timeout;
 }
+
+unsigned device_retries(const struct device *dev)
+{
+	return dev->retries;
+}

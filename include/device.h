@@ -97,5 +97,7 @@ const struct device_stats *device_stats(const struct device *dev);
 int device_link_up(const struct device *dev);
 /* Effective timeout after config defaults, map defaults and the device's keys. */
 uint64_t device_timeout(const struct device *dev);
+/* Effective retries (native attempts after the first) after the same defaults. */
+unsigned device_retries(const struct device *dev);
 
 #endif
