@@ -521,8 +521,9 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 		static const char *const numeric_only[] = {"min", "max", "values", "enum", "bits"};
 		for (size_t i = 0; i < MAP__N(numeric_only); i++)
 			if ((x = config_setting_get_member(s, numeric_only[i])))
-				return config_error(p, x, "%s.%s is only for integer registers",
-						    MAP__PATH(s, path), numeric_only[i]);
+				return config_error(p, x, "%s.%s is only for %s registers",
+						    MAP__PATH(s, path), numeric_only[i],
+						    r->type == MAP_STRING ? "numeric" : "integer");
 	}
 	if ((x = config_setting_get_member(s, "default"))) {
 		char dpath[80];

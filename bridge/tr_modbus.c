@@ -797,7 +797,7 @@ static int mbt__cfg_done(struct config_parser *p, const struct config_setting_t 
 		    config_setting_get_member((config_setting_t *)block, wrong[i]);
 		if (s)
 			return config_error(p, s, "modbus: `%s` is a %s key; this device has `%s`",
-					    wrong[i], c->device ? "serial" : "TCP",
+					    wrong[i], c->device ? "TCP" : "serial",
 					    c->device ? "device" : "host");
 	}
 	if (c->device) {
