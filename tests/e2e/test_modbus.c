@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -336,7 +337,18 @@ int main(void)
 			modbus_free(m[u]);
 		}
 	}
-	h_ok(h_bridge_stop(br) == 0, "the bridge stops cleanly (workers joined)");
+	/* Stop while a transaction is on the line: a read of the silent slave
+	 * (600 ms to answer) is in flight when SIGTERM comes; the worker
+	 * finishes it, the loop joins the workers and frees what is left. */
+	int fd = h_connect(AF_INET, mport);
+	const uint8_t adu[] = {0, 1, 0, 0, 0, 6, 3, 3, 0, 0, 0, 1};
+	h_ok(fd >= 0 && h_send_all(fd, adu, sizeof adu) == 0,
+	     "a read of the silent slave is on its way when the bridge is stopped");
+	h_sleep_ms(100);
+	h_ok(h_bridge_stop(br) == 0,
+	     "the bridge stops cleanly with a transaction on the line (workers joined)");
+	if (fd >= 0)
+		close(fd);
 	h_stop(rtu_pid, 3000);
 	h_stop(tcp_pid, 3000);
 	h_stop(socat_pid, 3000);
