@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,12 +332,22 @@ int main(void)
 	h_ok(start_tcp_sim(), "the TCP upstream restarts");
 	h_ok(read_until(m[5], 0, 5000, 8000), "TCP reads work again after the restart");
 
-	for (int u = 1; u <= 6; u++) {
-		if (m[u]) {
-			modbus_close(m[u]);
-			modbus_free(m[u]);
-		}
+	/* A reload that changes the line settings of every serial device: a
+	 * new bus for the same port, which opens once the old one has let go
+	 * of it (never both at once); clients stay connected. */
+	char *p = strstr(conf, "baud = 19200");
+	while (p) {
+		memcpy(p, "baud = 38400", 12);
+		p = strstr(p, "baud = 19200");
 	}
+	h_write_file("modbridge.conf", conf);
+	kill(br, SIGHUP);
+	h_ok(h_wait_lines(brlog, "reloaded: ", 1, 15000), "SIGHUP with new line settings reloads");
+	h_ok(h_count_lines(brlog, "modbus.baud changed: replacing it") == 4,
+	     "the four serial devices are replaced, the TCP device kept");
+	h_ok(read_until(m[1], 0, 1000, 8000) && read_until(m[2], 0, 2000, 8000),
+	     "both slaves answer through the new bus, on the same client connections");
+
 	/* Stop while a transaction is on the line: a read of the silent slave
 	 * (600 ms to answer) is in flight when SIGTERM comes; the worker
 	 * finishes it, the loop joins the workers and frees what is left. */
@@ -349,6 +360,12 @@ int main(void)
 	     "the bridge stops cleanly with a transaction on the line (workers joined)");
 	if (fd >= 0)
 		close(fd);
+	for (int u = 1; u <= 6; u++) {
+		if (m[u]) {
+			modbus_close(m[u]);
+			modbus_free(m[u]);
+		}
+	}
 	h_stop(rtu_pid, 3000);
 	h_stop(tcp_pid, 3000);
 	h_stop(socat_pid, 3000);
