@@ -97,7 +97,6 @@ struct mbt_bus {
 	uv_loop_t *loop;
 	uv_async_t async;
 	pthread_t thread;
-	int thread_started;
 
 	/* loop only */
 	struct mbt_dev *devs;
@@ -117,8 +116,6 @@ struct mbt_bus {
 	unsigned long w_fails;	       /* open failures in a row */
 	int stop, exited;
 	uint32_t gap_ms;
-	/* counters (read by the loop for messages) */
-	uint64_t n_txn, n_crc, n_noanswer, n_lost;
 };
 
 /* A device's transport state. */
@@ -371,11 +368,7 @@ static void *mbt__worker(void *arg)
 		}
 
 		pthread_mutex_lock(&b->mu);
-		b->n_txn++;
-		b->n_crc += j->result == MBT_BAD;
-		b->n_noanswer += j->result == MBT_NOANSWER;
 		if (lost) {
-			b->n_lost++;
 			b->w_up = 0;
 			b->w_err = j->code;
 			next_open = mbt__mono_ms() + backoff_next(&bo);
@@ -515,14 +508,17 @@ static void mbt__on_async(uv_async_t *h)
 		return;
 	}
 	if (up != b->up || gen != b->gen) {
+		int lost = !up && b->up;
 		if (up)
 			log_info("modbus %s: open", b->name);
-		else if (b->up)
+		else if (lost)
 			log_warn("modbus %s: lost (%s); reopening", b->name,
 				 err > MODBUS_ENOBASE ? modbus_strerror(err) : strerror(err));
 		b->up = up;
 		b->gen = gen;
-		b->fails = 0;
+		/* "lost" was this outage's warning: reopening attempts that
+		 * fail are debug. */
+		b->fails = lost ? 1 : 0;
 	}
 	if (!up && fails > b->fails) {
 		/* First failure of an outage a warning, the rest debug. */
@@ -588,7 +584,6 @@ static struct mbt_bus *mbt__bus_get(uv_loop_t *loop, const struct mbt_cfg *c)
 		uv_close((uv_handle_t *)&b->async, mbt__bus_free);
 		return NULL;
 	}
-	b->thread_started = 1;
 	b->next = mbt__buses;
 	mbt__buses = b;
 	return b;

@@ -322,6 +322,9 @@ int main(void)
 	h_ok(start_line() && start_rtu_sim(NULL, "sim3.log"), "the port is back");
 	h_ok(read_until(m[1], 0, 1000, 8000), "reads work again once the port is back");
 	h_ok(rd(m[2], 3, 0, 1, v) == 1 && v[0] == 2000, "both slaves of the line answer again");
+	h_ok(h_count_lines(brlog, "ttyBRIDGE: lost (") == 1 &&
+		 h_count_lines(brlog, "warning: modbus") == 1,
+	     "the outage is warned about once (reopening attempts are debug)");
 
 	/* --- the TCP upstream restarts */
 	h_stop(tcp_pid, 3000);
