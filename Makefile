@@ -34,7 +34,7 @@ SAN_FLAGS :=
 endif
 
 # Lazily expanded: pkg-config is asked only when a recipe runs, after `deps`.
-PKGS       := libuv libmosquitto libconfig libmicrohttpd json-c libcurl
+PKGS       := libuv libmosquitto libconfig libmicrohttpd json-c libcurl libmodbus
 MB_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra $(WERROR) \
               -Iinclude -DMB_VERSION='"$(VERSION)"' $(SAN_FLAGS) \
               -DMB_MAPS_DIRS='"$(SYSCONFDIR)/modbridge/maps", "$(PREFIX)/share/modbridge/maps"' \
@@ -68,7 +68,7 @@ all: $(BUILD)/modbridge
 
 # Unused functions are dropped at link time: the binary is for routers.
 $(BUILD)/modbridge: $(BRIDGE_OBJ)
-	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -Wl,--gc-sections -o $@ $^ $(MB_LIBS) -lm
+	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -Wl,--gc-sections -o $@ $^ $(MB_LIBS) -lm -lpthread
 
 # The paths and version compiled into the daemon: an object built with other
 # ones is rebuilt, so that `make install PREFIX=/usr/local` after a plain
@@ -163,7 +163,7 @@ bench: deps
 DEB_PKGS := gcc make pkg-config libuv1-dev libmosquitto-dev libmodbus-dev libconfig-dev \
             libcmocka-dev mosquitto mosquitto-clients mbpoll curl \
             openssl libxml2-utils shellcheck faketime libyaml-dev libmicrohttpd-dev libjson-c-dev \
-            libcurl4-openssl-dev
+            libcurl4-openssl-dev socat
 # Only the tests need these (the web page's browser test, the InfluxDB export
 # test): big, so kept out of `make deps` for a build.
 TEST_DEB_PKGS := chromium influxdb

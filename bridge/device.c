@@ -1599,3 +1599,8 @@ int device_cache_peek(const struct device *dev, const struct map_register *r, ui
 	*stamp = oldest;
 	return 1;
 }
+
+unsigned device_retries(const struct device *dev)
+{
+	return dev->retries;
+}

@@ -115,5 +115,7 @@ struct map_register;
  * values document, values.h); a read for a client goes through device_read. */
 int device_cache_peek(const struct device *dev, const struct map_register *r, uint16_t *words,
 		      uint64_t *stamp);
+/* Effective retries (native attempts after the first) after the same defaults. */
+unsigned device_retries(const struct device *dev);
 
 #endif
