@@ -133,6 +133,8 @@ int main(void)
 		map_free(m);
 		return h_done();
 	}
+	/* Reads before the logger link is up get 0A (slow under valgrind). */
+	h_ok(h_wait_lines(h_path("bridge.log"), "link up", 1, 15000), "the logger link is up");
 	modbus_t *mb = h_modbus(mb_port, 1);
 
 	int good = 0, listed = 0;

@@ -374,7 +374,7 @@ int main(void)
 	     "the bridge stops cleanly with a transaction on the line (workers joined)");
 	if (fd >= 0)
 		close(fd);
-	for (int u = 1; u <= 6; u++) {
+	for (int u = 1; u <= 7; u++) {
 		if (m[u]) {
 			modbus_close(m[u]);
 			modbus_free(m[u]);
