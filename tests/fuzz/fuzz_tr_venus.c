@@ -168,7 +168,8 @@ int fz_mqtt_link_publish(struct mqtt_link *l, const char *topic, const void *pay
 		fz_pub_fail = 0;
 		return MB_ELINK;
 	}
-	if (len < sizeof fz_sent[0].cmd) {
+	/* read commands only ("cd=N", no argument): writes would fill the table */
+	if (len < sizeof fz_sent[0].cmd && !memchr(payload, ',', len)) {
 		size_t i = 0;
 		while (i < fz_nsent &&
 		       (strlen(fz_sent[i].cmd) != len || memcmp(fz_sent[i].cmd, payload, len) != 0))
