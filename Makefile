@@ -34,7 +34,7 @@ SAN_FLAGS :=
 endif
 
 # Lazily expanded: pkg-config is asked only when a recipe runs, after `deps`.
-PKGS       := libuv libmosquitto libconfig
+PKGS       := libuv libmosquitto libconfig libmicrohttpd json-c libcurl libmodbus
 MB_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra $(WERROR) \
               -Iinclude -DMB_VERSION='"$(VERSION)"' $(SAN_FLAGS) \
               -DMB_MAPS_DIRS='"$(SYSCONFDIR)/modbridge/maps", "$(PREFIX)/share/modbridge/maps"' \
@@ -46,7 +46,7 @@ TEST_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka libmodbus) -Itests/lib
 TEST_LIBS   = $(shell $(PKG_CONFIG) --libs cmocka libmodbus) -lm
 
 BRIDGE_SRC  := $(sort $(wildcard bridge/*.c))
-BRIDGE_OBJ  := $(BRIDGE_SRC:%.c=$(BUILD)/%.o)
+BRIDGE_OBJ  := $(BRIDGE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/assets.o
 LIB_OBJ     := $(filter-out $(BUILD)/bridge/main.o,$(BRIDGE_OBJ))
 TLIB_SRC    := $(sort $(wildcard tests/lib/*.c))
 TLIB_OBJ    := $(TLIB_SRC:%.c=$(BUILD)/%.o)
@@ -68,7 +68,7 @@ all: $(BUILD)/modbridge
 
 # Unused functions are dropped at link time: the binary is for routers.
 $(BUILD)/modbridge: $(BRIDGE_OBJ)
-	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -Wl,--gc-sections -o $@ $^ $(MB_LIBS) -lm
+	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -Wl,--gc-sections -o $@ $^ $(MB_LIBS) -lm -lpthread
 
 # The paths and version compiled into the daemon: an object built with other
 # ones is rebuilt, so that `make install PREFIX=/usr/local` after a plain
@@ -82,6 +82,15 @@ FORCE:
 $(BUILD)/bridge/%.o: bridge/%.c $(wildcard include/*.h) $(BUILD)/built-with
 	@mkdir -p $(@D)
 	$(CC) $(MB_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# The web page and the OpenAPI document, compiled into the binary (bridge/web/).
+WEB_ASSETS := bridge/web/index.html bridge/web/openapi.json
+$(BUILD)/gen/assets.c: $(WEB_ASSETS) bridge/web/embed.sh
+	@mkdir -p $(@D)
+	sh bridge/web/embed.sh $(WEB_ASSETS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/assets.o: $(BUILD)/gen/assets.c
+	$(CC) $(MB_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
 	rm -f $@
@@ -130,6 +139,7 @@ check-build: $(BUILD)/modbridge $(ALL_TESTS) $(BENCH_BIN)
 # `make test` installs what is missing, then runs the suite in a fresh make so
 # that pkg-config sees the packages it just installed.
 test: deps
+	@$(MAKE) --no-print-directory deps EXTRA_DEB_PKGS="$(TEST_DEB_PKGS)"
 	@$(MAKE) --no-print-directory test-run
 
 test-run: check-build
@@ -151,8 +161,12 @@ bench: deps
 # Debian packages the build, the tests and the demo need. Installs only what is
 # missing, says so, and needs root (or sudo) only when something is missing.
 DEB_PKGS := gcc make pkg-config libuv1-dev libmosquitto-dev libmodbus-dev libconfig-dev \
-            libcmocka-dev mosquitto mosquitto-clients mbpoll \
-            openssl libxml2-utils shellcheck faketime libyaml-dev
+            libcmocka-dev mosquitto mosquitto-clients mbpoll curl \
+            openssl libxml2-utils shellcheck faketime libyaml-dev libmicrohttpd-dev libjson-c-dev \
+            libcurl4-openssl-dev socat
+# Only the tests need these (the web page's browser test, the InfluxDB export
+# test): big, so kept out of `make deps` for a build.
+TEST_DEB_PKGS := chromium influxdb
 deps:
 	@command -v dpkg-query >/dev/null 2>&1 || { echo "deps: not a Debian system, install $(DEB_PKGS) yourself"; exit 0; }; \
 	missing=""; for p in $(DEB_PKGS) $(EXTRA_DEB_PKGS); do \

@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "export.h"
+#include "http.h"
 #include "mb_error.h"
 #include "protocol.h"
 
@@ -344,6 +346,21 @@ static int config__mqtt_done(struct config_parser *p, const config_setting_t *s,
 		return config_error(p, s, "%s has a password but no username",
 				    config_key_path(s, path, sizeof path));
 	return 0;
+}
+
+int config_mqtt_group(struct config_parser *p, const config_setting_t *s, struct config_mqtt *m)
+{
+	char path[256];
+	int rc;
+
+	if ((rc = config__mqtt_defaults(m)) != 0 || !s)
+		return rc;
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+		return config_error(p, s, "%s must be a group { ... }, not %s",
+				    CONFIG__PATH(s, path), config_type_name(s));
+	if ((rc = config_keys_parse(p, s, config__mqtt_keys, CONFIG__N(config__mqtt_keys), m)) != 0)
+		return rc;
+	return config__mqtt_done(p, s, m);
 }
 
 /* clang-format off */
@@ -685,6 +702,9 @@ static const struct config_key config__top_keys[] = {
 	 .fn = config__status_done},
 	{.name = "devices", .kind = CONFIG_K_CUSTOM, .flags = CONFIG_F_REQUIRED,
 	 .fn = config__devices},
+	{.name = "http", .kind = CONFIG_K_CUSTOM, .fn = http_config_parse},
+	{.name = "mqtt_export", .kind = CONFIG_K_CUSTOM, .fn = export_config_mqtt},
+	{.name = "influxdb", .kind = CONFIG_K_CUSTOM, .fn = export_config_influx},
 };
 /* clang-format on */
 
@@ -827,6 +847,8 @@ void config_free(struct config *c)
 	free(c->user);
 	config_keys_free(config__mqtt_keys, CONFIG__N(config__mqtt_keys), &c->status.mqtt);
 	free(c->status.prefix);
+	http_config_free(c->http);
+	export_config_free(c->export);
 	for (size_t i = 0; i < c->ndevices; i++)
 		config__device_free(&c->devices[i]);
 	free(c->devices);

@@ -491,6 +491,13 @@ static void device__complete(struct device *dev, struct dtxn *d, enum mb_exc sta
 		dev->stats.timeouts++;
 	else
 		dev->stats.errors++;
+	if (status != 0) {
+		unsigned c = (unsigned)status;
+		/* The codes the gateway itself answers; a device's own go to 0. */
+		dev->stats.exceptions[c <= 4 || c == 10 || c == 11 ? c : 0]++;
+		dev->stats.last_error = device__now_wall();
+		dev->stats.last_exc = (uint8_t)status;
+	}
 	device__notify(dev, d, status);
 	device__txn_free(d);
 	if (!dev->pumping)
@@ -1570,4 +1577,30 @@ int device_link_up(const struct device *dev)
 uint64_t device_timeout(const struct device *dev)
 {
 	return dev->timeout;
+}
+
+int device_cache_peek(const struct device *dev, const struct map_register *r, uint16_t *words,
+		      uint64_t *stamp)
+{
+	memcpy(words, dev->val + r->slot, r->count * sizeof(uint16_t));
+	if (!dev->stamp) {
+		*stamp = uv_now(dev->loop);
+		return 1;
+	}
+	uint64_t oldest = UINT64_MAX;
+	for (uint16_t i = 0; i < r->count; i++) {
+		if (dev->stamp[r->slot + i] == 0) {
+			*stamp = 0;
+			return 0;
+		}
+		if (dev->stamp[r->slot + i] < oldest)
+			oldest = dev->stamp[r->slot + i];
+	}
+	*stamp = oldest;
+	return 1;
+}
+
+unsigned device_retries(const struct device *dev)
+{
+	return dev->retries;
 }

@@ -15,6 +15,9 @@
 
 #include "config.h"
 #include "device.h"
+#include "export.h"
+#include "http.h"
+#include "json.h"
 #include "log.h"
 #include "map.h"
 #include "mb_error.h"
@@ -46,6 +49,8 @@ struct daemon {
 	struct reload *set; /* the config generation and its devices (reload.h) */
 	struct server *server;
 	struct status *status;
+	struct http *http;     /* NULL without an `http` group */
+	struct export *export; /* NULL without `mqtt_export` and `influxdb` (export.h) */
 	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
 	struct notify *notify; /* the service manager, or NULL (notify.h) */
 	const struct cmdline *cmd;
@@ -83,6 +88,10 @@ static void main__stop(struct daemon *d)
 	if (d->status)
 		status_close(d->status);
 	d->status = NULL;
+	http_close(d->http);
+	d->http = NULL;
+	export_close(d->export); /* before the devices it reads */
+	d->export = NULL;
 	reload_stop(d->set);
 	d->set = NULL;
 	uv_close((uv_handle_t *)&d->sig_term, main__on_close);
@@ -118,6 +127,33 @@ static void main__print_counters(struct daemon *d)
 			 (unsigned long long)ss->not_reading, (unsigned long long)ss->idle_closed,
 			 (unsigned long long)ss->not_allowed, (unsigned long long)ss->over_limit);
 	}
+	export_log_status(d->export);
+}
+
+/* A reload that changed the `http` group starts the web server again with
+ * it (or stops it); one that did not leaves its connections alone. The
+ * server keeps a copy of the group it was started with. */
+static void main__http_reload(struct daemon *d)
+{
+	const struct config_http *want = reload_config(d->set)->http;
+	char err[ERRLEN];
+
+	if (d->http && want && http_config_same(http_config(d->http), want))
+		return;
+	if (!d->http && !want)
+		return;
+	http_close(d->http);
+	d->http = NULL;
+	if (want && http_start(d->loop, want, d->set, d->server, &d->http, err, sizeof err) != 0)
+		log_err("%s", err);
+}
+
+/* GET /api/v1/status shows the running exporters, which a reload may replace:
+ * read them through the daemon each time. */
+static void main__http_exports(void *ctx, struct json *j)
+{
+	const struct daemon *d = ctx;
+	export_status_json(d->export, j);
 }
 
 static void main__on_signal(uv_signal_t *h, int signum)
@@ -126,6 +162,11 @@ static void main__on_signal(uv_signal_t *h, int signum)
 	if (signum == SIGHUP) {
 		notify_reloading(d->notify);
 		reload_again(d->set, d->server, &d->status);
+		main__http_reload(d);
+		/* Right after the devices changed: the exporters read them. */
+		size_t nd;
+		struct device *const *ds = reload_devices(d->set, &nd);
+		export_reload(d->loop, &d->export, reload_config(d->set)->export, ds, nd);
 		/* a refused reload keeps the running config, and its level */
 		main__log_level(d->cmd, reload_config(d->set));
 		notify_send(d->notify, "READY=1");
@@ -310,10 +351,15 @@ static int main__run(const char *path, const struct cmdline *cmd)
 	if (cmd->port)
 		listener.modbus.port = cmd->port;
 	rc = server_start(&loop, &listener, reload_router(d.set), &d.server, err, sizeof err);
+	http_set_exports(main__http_exports, &d);
+	if (rc == 0 && conf->http)
+		rc = http_start(&loop, conf->http, d.set, d.server, &d.http, err, sizeof err);
 	if (rc == 0)
 		rc = main__drop_privileges(conf->user, err, sizeof err);
 	if (rc == 0 && conf->status.enabled)
 		rc = status_start(&loop, &conf->status, devs, ndevs, &d.status, err, sizeof err);
+	if (rc == 0)
+		rc = export_start(&loop, conf->export, devs, ndevs, &d.export, err, sizeof err);
 	if (rc != 0) {
 		log_err("%s", err);
 		main__stop(&d);

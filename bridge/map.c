@@ -44,7 +44,7 @@ static const char *const map__trusts[] = {"generated",		"structure-verified",
 					  "simulator-verified", "interop-verified",
 					  "hardware-verified",	NULL};
 
-const char *const map__types[] = {"int16", "uint16", "int32", "uint32", "string", NULL};
+const char *const map__types[] = {"int16", "uint16", "int32", "uint32", "string", "float32", NULL};
 static const char *const map__orders[] = {"big", "little", NULL};
 static const char *const map__accesses[] = {"r", "w", "rw", NULL};
 const char *const map__tables[] = {"holding", "input", NULL};
@@ -61,7 +61,7 @@ static int map__is_int(const config_setting_t *s)
 
 int map__natural_count(int type)
 {
-	return type == MAP_INT32 || type == MAP_UINT32 ? 2 : 1;
+	return type == MAP_INT32 || type == MAP_UINT32 || type == MAP_FLOAT32 ? 2 : 1;
 }
 
 void map__type_range(int type, int64_t *lo, int64_t *hi)
@@ -77,6 +77,7 @@ void map__type_range(int type, int64_t *lo, int64_t *hi)
 		*lo = INT32_MIN, *hi = INT32_MAX;
 		break;
 	case MAP_UINT32:
+	case MAP_FLOAT32: /* the raw value is the bit pattern */
 		*lo = 0, *hi = UINT32_MAX;
 		break;
 	default:
@@ -714,8 +715,15 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 		r->count = (uint16_t)map__natural_count(r->type);
 	}
 	if ((x = config_setting_get_member(s, "word_order")) && r->type != MAP_INT32 &&
-	    r->type != MAP_UINT32)
-		return config_error(p, x, "%s.word_order is only for int32 and uint32 registers",
+	    r->type != MAP_UINT32 && r->type != MAP_FLOAT32)
+		return config_error(p, x,
+				    "%s.word_order is only for int32, uint32 and float32 registers",
+				    MAP__PATH(s, path));
+	/* A float32 is read: written values would need limits in floating
+	 * point, which the map format does not have. */
+	if (r->type == MAP_FLOAT32 && (r->access & MAP_W))
+		return config_error(p, config_setting_get_member(s, "access"),
+				    "%s.access: float32 registers are read-only",
 				    MAP__PATH(s, path));
 	if ((uint32_t)r->address + r->count > 65536)
 		return config_error(p, s, "%s runs past address 65535", MAP__PATH(s, path));
@@ -786,12 +794,13 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 	/* Limits and defaults: raw integers for numbers, text for strings. */
 	r->has_min = config_setting_get_member(s, "min") != NULL;
 	r->has_max = config_setting_get_member(s, "max") != NULL;
-	if (r->type == MAP_STRING) {
+	if (r->type == MAP_STRING || r->type == MAP_FLOAT32) {
 		static const char *const numeric_only[] = {"min", "max", "values", "enum", "bits"};
 		for (size_t i = 0; i < MAP__N(numeric_only); i++)
 			if ((x = config_setting_get_member(s, numeric_only[i])))
-				return config_error(p, x, "%s.%s is only for numeric registers",
-						    MAP__PATH(s, path), numeric_only[i]);
+				return config_error(p, x, "%s.%s is only for %s registers",
+						    MAP__PATH(s, path), numeric_only[i],
+						    r->type == MAP_STRING ? "numeric" : "integer");
 	}
 	if ((x = config_setting_get_member(s, "default"))) {
 		char dpath[80];
@@ -803,6 +812,17 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 						    MAP__PATH(x, dpath), config_type_name(x));
 			if (!(r->def_string = strdup(config_setting_get_string(x))))
 				return MB_ENOMEM;
+		} else if (r->type == MAP_FLOAT32) {
+			/* A number, stored as its float32 bits (the raw value). */
+			if (!map__is_int(x) && config_setting_type(x) != CONFIG_TYPE_FLOAT)
+				return config_error(p, x, "%s must be a number, not %s",
+						    MAP__PATH(x, dpath), config_type_name(x));
+			float f = (float)config_setting_get_float(x);
+			if (map__is_int(x))
+				f = (float)config_setting_get_int64(x);
+			uint32_t bits;
+			memcpy(&bits, &f, sizeof bits);
+			r->def = bits;
 		} else {
 			if (!map__is_int(x))
 				return config_error(p, x,
@@ -1450,6 +1470,7 @@ int64_t map_decode(const struct map_register *r, const uint16_t *words)
 		return words[0];
 	case MAP_INT32:
 	case MAP_UINT32:
+	case MAP_FLOAT32:
 		if (r->count < 2)
 			return words[0];
 		v = r->word_little ? ((uint32_t)words[1] << 16 | words[0])
@@ -1458,6 +1479,17 @@ int64_t map_decode(const struct map_register *r, const uint16_t *words)
 	default:
 		return 0;
 	}
+}
+
+double map_decode_float(const struct map_register *r, const uint16_t *words)
+{
+	int64_t raw = map_decode(r, words);
+	if (r->type != MAP_FLOAT32)
+		return (double)raw;
+	uint32_t bits = (uint32_t)raw;
+	float f;
+	memcpy(&f, &bits, sizeof f);
+	return f;
 }
 
 int map_encode(const struct map_register *r, int64_t value, uint16_t *words)

@@ -102,9 +102,18 @@ static void map__limits(const struct map_register *r, char *buf, size_t len)
 	map__derived_text(r, buf, len);
 }
 
+/* A float32 register's raw value (its bits) as the number it is. */
+static double map__float_bits(int64_t raw)
+{
+	uint32_t bits = (uint32_t)raw;
+	float f;
+	memcpy(&f, &bits, sizeof f);
+	return f;
+}
+
 static void map__type_text(const struct map_register *r, char *buf, size_t len)
 {
-	if (r->type == MAP_INT32 || r->type == MAP_UINT32)
+	if (r->type == MAP_INT32 || r->type == MAP_UINT32 || r->type == MAP_FLOAT32)
 		snprintf(buf, len, "%s (%s word first)", map__types[r->type],
 			 r->word_little ? "low" : "high");
 	else if (r->string_little)
@@ -167,7 +176,7 @@ static void map__print_json(const struct map *m, FILE *out)
 		json_str(&w, r->name);
 		json_printf(&w, ", \"type\": \"%s\", \"words\": %u, \"access\": \"%s\"",
 			    map__types[r->type], r->count, map__access_text(r->access));
-		if (r->type == MAP_INT32 || r->type == MAP_UINT32)
+		if (r->type == MAP_INT32 || r->type == MAP_UINT32 || r->type == MAP_FLOAT32)
 			json_printf(&w, ", \"word_order\": \"%s\"",
 				    r->word_little ? "little" : "big");
 		if (r->string_little)
@@ -198,6 +207,8 @@ static void map__print_json(const struct map *m, FILE *out)
 			json_raw(&w, ", \"default\": ");
 			if (r->type == MAP_STRING)
 				json_str(&w, r->def_string);
+			else if (r->type == MAP_FLOAT32)
+				json_printf(&w, "%.9g", map__float_bits(r->def));
 			else
 				json_printf(&w, "%" PRId64, r->def);
 		}
@@ -545,6 +556,8 @@ static void map__print_markdown(const struct map *m, FILE *out)
 					fputc('"', out);
 					map__md(out, r->def_string);
 					fputc('"', out);
+				} else if (r->type == MAP_FLOAT32) {
+					fprintf(out, "%.9g", map__float_bits(r->def));
 				} else {
 					fprintf(out, "%" PRId64, r->def);
 				}

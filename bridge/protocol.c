@@ -11,7 +11,8 @@
 	X(protocol_memory)                                                                         \
 	X(protocol_powergo)                                                                        \
 	X(protocol_venus)                                                                          \
-	X(protocol_solarman)
+	X(protocol_solarman)                                                                       \
+	X(protocol_modbus)
 
 #define PROTOCOL__DECLARE(p) extern const struct protocol p;
 PROTOCOL__ALL(PROTOCOL__DECLARE)

@@ -9,7 +9,15 @@ DOC_MAPS := $(patsubst maps/%.conf,%,$(sort $(wildcard maps/*.conf)))
 
 .PHONY: docs-check
 
-docs: $(BUILD)/modbridge
+# docs/api.md, the REST API reference, comes from bridge/web/openapi.json through
+# bridge/web/openapi_md (json-c), so the reference and the served document agree.
+$(BUILD)/web/openapi_md: bridge/web/openapi_md.c
+	@mkdir -p $(@D)
+	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(MB_LIBS)
+
+docs: $(BUILD)/modbridge $(BUILD)/web/openapi_md
+	@$(BUILD)/web/openapi_md bridge/web/openapi.json > docs/api.md.tmp && mv docs/api.md.tmp docs/api.md && \
+	  echo "docs: docs/api.md"
 	@mkdir -p docs/maps
 	@for n in $(DOC_MAPS); do \
 	  $(BUILD)/modbridge --print-map $$n --markdown --maps-dir maps > docs/maps/$$n.md.tmp || \
@@ -21,9 +29,12 @@ docs: $(BUILD)/modbridge
 	  [ -f maps/$$n.conf ] || { rm -f "$$f"; echo "docs: removed $$f (no maps/$$n.conf)"; }; \
 	done
 
-docs-check: $(BUILD)/modbridge
+docs-check: $(BUILD)/modbridge $(BUILD)/web/openapi_md
 	@rm -rf $(BUILD)/docs-check && mkdir -p $(BUILD)/docs-check
 	@stale=0; \
+	$(BUILD)/web/openapi_md bridge/web/openapi.json > $(BUILD)/docs-check/api.md || exit 1; \
+	cmp -s docs/api.md $(BUILD)/docs-check/api.md || \
+	  { echo "docs-check: docs/api.md is stale (run make docs)"; stale=1; }; \
 	for n in $(DOC_MAPS); do \
 	  $(BUILD)/modbridge --print-map $$n --markdown --maps-dir maps > $(BUILD)/docs-check/$$n.md || \
 	    { echo "docs-check: --print-map $$n failed"; exit 1; }; \

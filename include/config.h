@@ -40,6 +40,8 @@ struct config_mqtt {
 #define CONFIG_PASS_CACHE_MAX 131072
 
 struct protocol;
+struct config_http;
+struct config_export;
 
 struct config_device {
 	char *name;
@@ -104,6 +106,8 @@ struct config {
 	 * log_level: 1 error, 2 warning, 3 info, 4 debug. */
 	uint8_t log_level;
 	struct config_status status;
+	struct config_http *http;     /* the `http` group (http.h); NULL: nothing listens */
+	struct config_export *export; /* `mqtt_export` and `influxdb` (export.h); NULL: neither */
 	struct config_device *devices;
 	size_t ndevices;
 };
@@ -124,6 +128,10 @@ const struct config_key *config_defaults_keys(size_t *nkeys);
  * what the value must be). UTF-8 as MQTT carries text (libmosquitto's own
  * rule), and a topic we publish or subscribe to literally: no wildcards. */
 const char *config_check_utf8(const char *value);
+/* An mqtt group (the same keys wherever one appears) into m, with the
+ * defaults first; s NULL: the defaults alone. 0, MB_ENOMEM or MB_EPARSE. */
+int config_mqtt_group(struct config_parser *p, const struct config_setting_t *s,
+		      struct config_mqtt *m);
 const char *config_check_topic(const char *value);
 
 #endif

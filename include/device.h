@@ -35,6 +35,7 @@ struct device_outcome {
 };
 
 /* Counters, for status documents and SIGUSR1. */
+#define DEVICE_EXC_SLOTS 12
 struct device_stats {
 	uint64_t requests;     /* client requests */
 	uint64_t cache_hits;   /* answered from cache at once */
@@ -46,6 +47,13 @@ struct device_stats {
 	uint64_t pass_blocks;  /* pass-through cache blocks in use (bounded by passthrough_cache) */
 	uint64_t last_success; /* ms since the epoch, 0 = never */
 	uint64_t last_attempt; /* ms since the epoch, 0 = never */
+	/* Native transactions that failed, by the exception they ended with
+	 * (index = code for 01..04, 0A and 0B; index 0 counts every other
+	 * code, a device's own), and the last such failure: when (ms since the epoch, 0 = never)
+	 * and its code. For the REST API's device health (http_api.c). */
+	uint64_t exceptions[DEVICE_EXC_SLOTS];
+	uint64_t last_error;
+	uint8_t last_exc;
 };
 
 /* Create a device from its config and loaded map; opens its transport. */
@@ -98,5 +106,16 @@ const struct device_stats *device_stats(const struct device *dev);
 int device_link_up(const struct device *dev);
 /* Effective timeout after config defaults, map defaults and the device's keys. */
 uint64_t device_timeout(const struct device *dev);
+struct map_register;
+/* The cached words of register r (r->count of them into words) and when the
+ * oldest of them arrived, in the loop's monotonic ms (uv_now), in *stamp.
+ * 1 when every word was stored at least once; 0 when some never was (words
+ * then hold zeros there: no value to show). A memory device's cache is the
+ * device: always 1, stamped now. For readers outside the device model (the
+ * values document, values.h); a read for a client goes through device_read. */
+int device_cache_peek(const struct device *dev, const struct map_register *r, uint16_t *words,
+		      uint64_t *stamp);
+/* Effective retries (native attempts after the first) after the same defaults. */
+unsigned device_retries(const struct device *dev);
 
 #endif

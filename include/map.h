@@ -9,7 +9,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum map_type { MAP_INT16, MAP_UINT16, MAP_INT32, MAP_UINT32, MAP_STRING };
+/* MAP_FLOAT32: an IEEE 754 single in two words (meters such as the Eastron
+ * SDM630); read-only, its raw value the 32 bits as an unsigned integer. */
+enum map_type { MAP_INT16, MAP_UINT16, MAP_INT32, MAP_UINT32, MAP_STRING, MAP_FLOAT32 };
 enum map_table { MAP_HOLDING = 0, MAP_INPUT = 1, MAP_TABLES = 2 };
 enum map_access { MAP_R = 1, MAP_W = 2, MAP_RW = 3 };
 
@@ -172,6 +174,8 @@ const struct map_command *map_find_command(const struct map *m, uint16_t address
 /* Value encoding between raw integers and register words (values on the wire
  * are raw; `scale` is only a description). */
 int64_t map_decode(const struct map_register *r, const uint16_t *words);
+/* A float32 register's value as a number (other types: the raw value). */
+double map_decode_float(const struct map_register *r, const uint16_t *words);
 /* 0, or MB_ERANGE when the value does not fit the type. */
 int map_encode(const struct map_register *r, int64_t value, uint16_t *words);
 /* Strings: two characters per word, first character in the high byte,

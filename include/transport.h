@@ -85,5 +85,6 @@ extern const struct transport_ops transport_memory;
 extern const struct transport_ops transport_powergo;
 extern const struct transport_ops transport_venus;
 extern const struct transport_ops transport_solarman;
+extern const struct transport_ops transport_modbus;
 
 #endif

@@ -11,6 +11,9 @@
 # and prints them decoded with the map's type, scale and unit. Ctrl-C stops
 # everything.
 #
+# The web interface is on http://127.0.0.1:8502/ (DEMO_HTTP_PORT): reading
+# needs no password, writing asks for user demo, password demo.
+#
 # Environment: MB_BUILD (build dir, default build), DEMO_PORT (1502),
 # DEMO_SECONDS=N (stop after N seconds; exit status 0 only if every row was
 # read at least once and the one write below read back, so CI can run the
@@ -19,6 +22,7 @@ set -u
 
 B=${MB_BUILD:-build}
 PORT=${DEMO_PORT:-1502}
+HTTP_PORT=${DEMO_HTTP_PORT:-8502}
 LIMIT=${DEMO_SECONDS:-0}
 ROOT=$(pwd)
 MAPS=$ROOT/maps
@@ -127,12 +131,14 @@ devices = (
   },
   { name = "scratch"; unit_id = 10; map = "scratch"; memory = { }; }
 );
+http = { listen = "127.0.0.1"; port = $HTTP_PORT; read_only_without_auth = true;
+  users = ( { name = "demo"; ha1 = "$(printf '%s' 'demo:modbridge:demo' | md5sum | cut -d' ' -f1)"; } ); };
 EOF
 "$B/modbridge" --check -c "$TMP/modbridge.conf" > "$TMP/check.log" 2>&1 ||
 	die "config refused: $(cat "$TMP/check.log")"
 start modbridge "$B/modbridge" -c "$TMP/modbridge.conf"
 MB_PID=$LAST
-wait_log modbridge "serving" || die "modbridge did not start (port $PORT busy?): $(tail -5 "$TMP/modbridge.log")"
+wait_log modbridge "serving" || die "modbridge did not start (port $PORT or $HTTP_PORT busy?): $(tail -5 "$TMP/modbridge.log")"
 
 # field MAP REGISTER: "address table type word_order scale unit" from the map
 # file, so that the table below follows the maps.
@@ -256,6 +262,7 @@ while :; do
 	)
 	[ $tty = 1 ] && printf '\033[H\033[2J'
 	echo "modbridge demo: Modbus TCP on 127.0.0.1:$PORT, mosquitto on $MQTT_PORT, logger sim on $LOGGER_PORT ($(date +%T))"
+	echo "Web interface: http://127.0.0.1:$HTTP_PORT/  (writes: user demo, password demo)"
 	echo
 	printf '%s\n' "$table"
 	echo

@@ -16,7 +16,7 @@
 # Knobs (environment):
 #   BENCH_SECONDS (1.2) and BENCH_WARMUP (0.2) per run; BENCH_REPS (3);
 #   BENCH_RATE (10000 req/s, case 5, paced in the first two reps, 2 s each);
-#   BENCH_PASS_N (300 round trips, case 3); BENCH_CASES ("1 2 3 4 5 6");
+#   BENCH_PASS_N (300 round trips, cases 3 and 7); BENCH_CASES ("1 2 3 4 5 6 7");
 #   BENCH_PROFILE=1: perf profile of the bridge at 64 connections, into
 #   $MB_BUILD/bench-profile.txt; KEEP_TMP=1 keeps configs and logs.
 set -u
@@ -26,7 +26,7 @@ SECS=${BENCH_SECONDS:-1.2}
 WARM=${BENCH_WARMUP:-0.2}
 REPS=${BENCH_REPS:-3}
 RATE=${BENCH_RATE:-10000}
-CASES=${BENCH_CASES:-1 2 3 4 5 6}
+CASES=${BENCH_CASES:-1 2 3 4 5 6 7}
 want() { case " $CASES " in *" $1 "*) return 0 ;; esac; return 1; }
 OUT="$B/bench.md"
 LG="$B/tests/bench/loadgen"
@@ -459,6 +459,53 @@ else
 	note "case 3 (pass-through latency) skipped: needs $BP, $SIM and mosquitto"
 fi
 stop_pid "$PID_BR"
+
+# ------------------------------------- case 7: pass-through (Modbus TCP) --
+
+# bench_modbus alternates reads straight from a Modbus TCP simulator with
+# reads of the same registers through the bridge's `modbus` device (max_age
+# = 0: every read crosses to the bus's worker thread and back).
+BMB="$B/tests/bench/bench_modbus"
+MSIM="$B/tests/sim/sim_modbus"
+if want 7 && [ -x "$BMB" ] && [ -x "$MSIM" ] && [ -x "$MB" ]; then
+	echo "# pass-through, Modbus TCP"
+	up=$(free_port)
+	start sim_modbus $SRV_CPU "$MSIM" --tcp "$up" --slave 1
+	PID_MSIM=$LAST
+	"$LG" --probe --connect-only --port "$up" --timeout-ms 5000 || fail "sim_modbus did not start"
+	port=$(free_port)
+	cat >"$T/passmb.conf" <<EOF
+modbus = { listen = "127.0.0.1"; port = $port; };
+maps_path = [ "$T" ];
+devices = ( { name = "eq"; unit_id = 1; map = "benchmb"; max_age = 0;
+	modbus = { host = "127.0.0.1"; port = $up; unit = 1; }; } );
+EOF
+	{
+		echo 'name = "benchmb"; protocol = "modbus"; trust = "generated"; registers = ('
+		for a in 0 1 2 3 4 5 6 7 8; do echo "{ address = $a; name = \"r$a\"; },"; done
+		echo '{ address = 9; name = "r9"; } );'
+	} >"$T/benchmb.conf"
+	if start_bridge passmb "$T/passmb.conf" "$port" connect-only; then
+		line=$($LG_CPU "$BMB" --upstream-port "$up" --modbus-port "$port" \
+			--n "${BENCH_PASS_N:-300}" 2>"$T/bench_modbus.err" | grep '^direct_p50_us=')
+		if [ -n "$line" ]; then
+			echo "  $line"
+			add=$(field "$line" added_p50_us)
+			row 7 "pass-through read (Modbus TCP sim, max_age 0), added latency: median $add µs, p99 $(field "$line" added_p99_us) µs" \
+				"p50 $(field "$line" bridge_p50_us) µs, p99 $(field "$line" bridge_p99_us) µs" \
+				"direct read of the simulator (libmodbus)" "p50 $(field "$line" direct_p50_us) µs, p99 $(field "$line" direct_p99_us) µs" \
+				"$(ratio "$(field "$line" bridge_p50_us)" "$(field "$line" direct_p50_us)")" \
+				"< 200 µs added (median)$(awk -v a="$add" 'BEGIN { print a < 200 ? " **met**" : " **missed**" }')"
+			[ "$(field "$line" errors)" = 0 ] || fail "bench_modbus: $(field "$line" errors) errors"
+		else
+			fail "bench_modbus gave no result: $(tail -3 "$T/bench_modbus.err")"
+		fi
+		stop_pid "$LAST"
+	fi
+	stop_pid "$PID_MSIM"
+elif want 7; then
+	note "case 7 (Modbus TCP pass-through latency) skipped: needs $BMB and $MSIM"
+fi
 
 # ---------------------------------------------------- case 6: map loading --
 

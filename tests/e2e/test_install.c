@@ -344,6 +344,8 @@ static void inst__files(void)
 	h_ok(t && strstr(t, "<type>_modbus._tcp</type>") && strstr(t, "<type>_mbap._tcp</type>"),
 	     "avahi announces _modbus._tcp and _mbap._tcp");
 	h_ok(t && strstr(t, "<port>502</port>"), "avahi announces port 502");
+	h_ok(t && strstr(t, "<type>_http._tcp</type>") && strstr(t, "<port>8502</port>"),
+	     "avahi announces the web interface (_http._tcp, 8502)");
 	free(t);
 	if (inst__have("xmllint")) {
 		const char *argv[] = {"xmllint", "--noout", "init/avahi/modbridge.service", NULL};

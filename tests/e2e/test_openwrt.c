@@ -145,7 +145,9 @@ static void handwritten(void)
 	char text[1024], want[1024];
 	snprintf(text, sizeof text,
 		 "maps_path = \"%s\";\nmodbus = {\n  listen = \"127.0.0.1\";\n  port = 1503;\n};\n"
-		 "devices = ( { name = \"a\"; unit_id = 1; map = \"scratch\"; memory = {}; } );\n",
+		 "devices = ( { name = \"a\"; unit_id = 1; map = \"scratch\"; memory = {}; } );\n"
+		 "http = {\n  port = 18502;\n  users = ( { name = \"a\"; ha1 = "
+		 "\"0123456789abcdef0123456789abcdef\"; } );\n};\n",
 		 h_maps_dir());
 	char dirpath[512];
 	snprintf(dirpath, sizeof dirpath, "%s/handwritten", h_dir());
@@ -158,6 +160,8 @@ static void handwritten(void)
 	     "handwritten.uci: option config runs that file as it is");
 	h_ok(strstr(out, "mdns modbus tcp 1503") && strstr(out, "mdns mbap tcp 1503"),
 	     "handwritten.uci: mDNS announces the file's modbus port (1503), not UCI's");
+	h_ok(strstr(out, "mdns http tcp 18502 daemon=modbridge path=/") != NULL,
+	     "handwritten.uci: mDNS announces the web interface on the http group's port");
 	h_ok(!read_conf(dir), "handwritten.uci: nothing generated");
 }
 

@@ -10,9 +10,11 @@ FUZZ_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -g -O1 -Iin
                 -DMB_VERSION='"$(VERSION)"' -fsanitize=fuzzer,address,undefined \
                 $(shell $(PKG_CONFIG) --cflags $(PKGS))
 
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(BRIDGE_SRC) $(wildcard include/*.h)
+# The daemon's modules with the web assets they serve (generated, Makefile).
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(BRIDGE_SRC) $(BUILD)/gen/assets.c $(wildcard include/*.h)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(filter-out bridge/main.c,$(BRIDGE_SRC)) $(MB_LIBS) -lm
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(filter-out bridge/main.c,$(BRIDGE_SRC)) \
+		$(BUILD)/gen/assets.c $(MB_LIBS) -lm
 
 .PHONY: fuzz fuzz-build
 fuzz-build: deps

@@ -516,22 +516,8 @@ static int h__valgrind(void)
 
 pid_t h_bridge_start(const char *config_path, int port, const char *logname)
 {
-	const char *argv[16];
-	int n = 0;
-	if (h__valgrind()) {
-		argv[n++] = "valgrind";
-		argv[n++] = "--error-exitcode=99";
-		argv[n++] = "--leak-check=full";
-		argv[n++] = "--show-leak-kinds=definite,indirect,possible";
-		argv[n++] = "--errors-for-leak-kinds=definite,indirect,possible";
-		argv[n++] = "-q";
-	}
-	argv[n++] = h_bin("modbridge");
-	argv[n++] = "-c";
-	argv[n++] = config_path;
-	argv[n++] = "-v";
-	argv[n] = NULL;
-	pid_t pid = h_spawn(argv, logname);
+	const char *args[] = {"-c", config_path, "-v", NULL};
+	pid_t pid = h_bridge_spawn(args, logname);
 	if (pid > 0 && h_wait_port(port, h__valgrind() ? 30000 : 5000) < 0) {
 		h_note("modbridge did not listen on %d; log %s", port, h_path(logname));
 		h_stop(pid, 2000);

@@ -789,21 +789,21 @@ static void test_proto_name(void **state)
 {
 	char buf[128];
 	(void)state;
-	assert_int_equal(protocol_count(), 4);
-	static const char *const names[] = {"memory", "powergo", "venus", "solarman"};
-	for (size_t i = 0; i < 4; i++) {
+	assert_int_equal(protocol_count(), 5);
+	static const char *const names[] = {"memory", "powergo", "venus", "solarman", "modbus"};
+	for (size_t i = 0; i < 5; i++) {
 		assert_string_equal(protocol_at(i)->name, names[i]);
 		assert_ptr_equal(protocol_find(names[i]), protocol_at(i));
 		assert_non_null(protocol_at(i)->ops);
 	}
-	assert_null(protocol_find("modbus"));
+	assert_null(protocol_find("profibus"));
 	assert_null(protocol_find(NULL));
 	assert_string_equal(protocol_names(0, ", ", ", ", buf, sizeof buf),
-			    "memory, powergo, venus, solarman");
+			    "memory, powergo, venus, solarman, modbus");
 	assert_string_equal(protocol_names(PROTOCOL_MQTT, ", ", " and ", buf, sizeof buf),
 			    "powergo and venus");
 	assert_string_equal(protocol_names(PROTOCOL_NATIVE, ", ", " and ", buf, sizeof buf),
-			    "powergo and solarman");
+			    "powergo, solarman and modbus");
 	assert_string_equal(protocol_names(PROTOCOL_VIRTUAL, ", ", " or ", buf, sizeof buf),
 			    "memory");
 }

@@ -15,6 +15,9 @@
  *            heartbeat frame; the rule its mock logger answers by)
  *   and, for the Deye and Growatt hybrid maps, the sources listed above
  *   their facts below.
+ *   MBMD     volkszaehler/mbmd, meters/rs485/sdm.go (the Eastron SDM630
+ *            meter evcc's `eastron` template builds on)
+ *   OPPLEO   ilseh/Oppleo, src/nl/oppleo/utils/modbus/SDM360v2.py
  * The ha-solarman integration (davidrapan/ha-solarman) has no Growatt
  * inverter definition, so nothing Growatt is taken from it. */
 #include <dirent.h>
@@ -134,6 +137,45 @@ static void test_growatt_facts(void **state)
 		    !(f->address == 35 && strcmp(f->source, EVCC_MIN) == 0))
 			fail_msg("%s: input %u signedness differs (%s)", f->source, f->address,
 				 r->name);
+	}
+	map_free(m);
+}
+
+/* --- Eastron SDM630 ------------------------------------------------------ */
+
+#define MBMD "volkszaehler/mbmd meters/rs485/sdm.go"
+#define OPPLEO "ilseh/Oppleo src/nl/oppleo/utils/modbus/SDM360v2.py"
+
+/* MBMD reads every opcode with FuncCode ReadInputReg (FC04), ReadLen 2 and
+ * the RTUIeee754ToFloat64 transform (a big-endian float32: high word
+ * first); OPPLEO reads voltage and power of phase 1 with read_float, FC04,
+ * two registers, byte order 0 (big-endian). */
+static const struct {
+	const char *source;
+	uint16_t address;
+} sdm630_facts[] = {
+    {MBMD, 0x0000}, {MBMD, 0x0002}, {MBMD, 0x0004}, {MBMD, 0x0006}, {MBMD, 0x0008}, {MBMD, 0x000A},
+    {MBMD, 0x000C}, {MBMD, 0x000E}, {MBMD, 0x0010}, {MBMD, 0x001E}, {MBMD, 0x0020}, {MBMD, 0x0022},
+    {MBMD, 0x0034}, {MBMD, 0x0038}, {MBMD, 0x003C}, {MBMD, 0x003E}, {MBMD, 0x0046}, {MBMD, 0x0048},
+    {MBMD, 0x004A}, {MBMD, 0x0156}, {MBMD, 0x015A}, {MBMD, 0x015C}, {MBMD, 0x015E}, {MBMD, 0x0160},
+    {MBMD, 0x0162}, {MBMD, 0x0164}, {OPPLEO, 0},    {OPPLEO, 12},
+};
+
+static void test_sdm630_facts(void **state)
+{
+	(void)state;
+	struct map *m = interop__load("sdm630");
+	for (size_t i = 0; i < sizeof sdm630_facts / sizeof sdm630_facts[0]; i++) {
+		uint16_t a = sdm630_facts[i].address;
+		const struct map_register *r = map_find(m, MAP_INPUT, a);
+		if (!r || r->address != a)
+			fail_msg("%s: no register starts at input %u", sdm630_facts[i].source, a);
+		if (r->type != MAP_FLOAT32 || r->count != 2 || r->word_little)
+			fail_msg("%s: input %u is a float32, high word first; ours %s is not",
+				 sdm630_facts[i].source, a, r->name);
+		if (r->scale != 1.0)
+			fail_msg("%s: input %u has no scale; ours %s %g", sdm630_facts[i].source, a,
+				 r->name, r->scale);
 	}
 	map_free(m);
 }
@@ -834,6 +876,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_growatt_facts),
+	    cmocka_unit_test(test_sdm630_facts),
 	    cmocka_unit_test(test_venus_keys),
 	    cmocka_unit_test(test_venus_periods),
 	    cmocka_unit_test(test_venus_writes),

@@ -375,7 +375,7 @@ static void test_shipped_maps(void **state)
 {
 	static const char *const names[] = {"scratch",	       "powergo",      "venus",
 					    "growatt",	       "venus-native", "venus-sunspec",
-					    "powergo-sunspec", "raw"};
+					    "powergo-sunspec", "raw",	       "sdm630"};
 	const char *dirs[] = {h_repo_file("maps")};
 	char err[8192];
 	(void)state;
@@ -485,8 +485,8 @@ static const struct err_case err_cases[] = {
 	{"missing_name", "protocol = \"memory\"; trust = \"generated\";\n", 0, "name is missing"},
 	{"missing_protocol", "name = \"t\"; trust = \"generated\";\n", 0, "protocol is missing"},
 	{"missing_trust", "name = \"t\"; protocol = \"memory\";\n", 0, "trust is missing"},
-	{"bad_protocol", "name = \"t\";\nprotocol = \"modbus\"; trust = \"generated\";\n", 2,
-	 "protocol must be one of memory, powergo, venus, solarman, not \"modbus\""},
+	{"bad_protocol", "name = \"t\";\nprotocol = \"profibus\"; trust = \"generated\";\n", 2,
+	 "protocol must be one of memory, powergo, venus, solarman, modbus, not \"profibus\""},
 	{"bad_trust", "name = \"t\"; protocol = \"memory\";\ntrust = \"verified\";\n", 2,
 	 "trust must be one of generated, structure-verified, simulator-verified, "
 	 "interop-verified, hardware-verified, not \"verified\""},
@@ -515,12 +515,12 @@ static const struct err_case err_cases[] = {
 	 MEM "registers = (\n { address = 1; name = \"a\"; },\n { address = 2;\n name = \"a\"; } );\n",
 	 5, "registers.[1].name \"a\" is used by the register on line 3 too"},
 	{"type_bad", MEM "registers = (\n { address = 1; name = \"a\"; type = \"int8\"; } );\n", 3,
-	 "registers.[0].type must be one of int16, uint16, int32, uint32, string, not \"int8\""},
+	 "registers.[0].type must be one of int16, uint16, int32, uint32, string, float32, not \"int8\""},
 	{"word_order_bad",
 	 MEM "registers = (\n { address = 1; name = \"a\"; type = \"uint32\"; word_order = \"middle\"; } );\n",
 	 3, "registers.[0].word_order must be one of big, little"},
 	{"word_order_16", MEM "registers = ( { address = 1; name = \"a\";\n word_order = \"little\"; } );\n",
-	 3, "registers.[0].word_order is only for int32 and uint32 registers"},
+	 3, "registers.[0].word_order is only for int32, uint32 and float32 registers"},
 	{"string_no_length", MEM "registers = (\n { address = 1; name = \"a\"; type = \"string\"; } );\n",
 	 3, "registers.[0].length is missing: a string register needs its length"},
 	{"length_range",
@@ -565,7 +565,7 @@ static const struct err_case err_cases[] = {
 	 MEM "registers = ( { address = 1; name = \"a\"; bits = ( (0, \"x\"),\n (16, \"y\") ); } );\n",
 	 3, "registers.[0].bits.[1]: bit 16 must be 0..15"},
 	{"native_in_memory", MEM "registers = ( { address = 1; name = \"a\";\n native = 5; } );\n", 3,
-	 "registers.[0].native is only for powergo and solarman maps"},
+	 "registers.[0].native is only for powergo, solarman and modbus maps"},
 	{"key_in_memory", MEM "registers = ( { address = 1; name = \"a\";\n key = \"pe\"; } );\n", 3,
 	 "registers.[0].key is only for venus maps"},
 	{"write_in_memory",
@@ -702,7 +702,7 @@ static const struct err_case err_cases[] = {
 	     " { first = 50; last = 60; },\n { table = \"input\"; first = 99; last = 120; } );\n",
 	 4, "passthrough range input 99..120 overlaps the range 0..99 on line 2"},
 	{"pass_on_venus", VENUS "passthrough = (\n { first = 0; last = 1; } );\n", 2,
-	 "passthrough is only for maps of protocols that carry Modbus RTU (powergo and solarman), not venus"},
+	 "passthrough is only for maps of protocols that carry Modbus RTU (powergo, solarman and modbus), not venus"},
 	{"pass_on_memory", MEM "passthrough = (\n { first = 0; last = 1; } );\n", 2,
 	 "not memory"},
 	{"protocols_not_rtu", "name = \"t\"; trust = \"generated\";\nprotocol = [ \"solarman\", \"venus\" ];\n",
@@ -710,7 +710,7 @@ static const struct err_case err_cases[] = {
 	{"protocols_twice", "name = \"t\"; trust = \"generated\";\nprotocol = [ \"powergo\", \"powergo\" ];\n",
 	 2, "protocol.[1]: protocol powergo is named twice"},
 	{"protocols_unknown", "name = \"t\"; trust = \"generated\";\nprotocol = [ \"solarman\", \"rs485\" ];\n",
-	 2, "protocol.[1] must be one of memory, powergo, venus, solarman, not \"rs485\""},
+	 2, "protocol.[1] must be one of memory, powergo, venus, solarman, modbus, not \"rs485\""},
 	{"protocols_empty", "name = \"t\"; trust = \"generated\";\nprotocol = [ ];\n", 2,
 	 "protocol must be one of"},
 	{"command_duplicate_third",
@@ -1055,6 +1055,53 @@ static void test_encode_decode(void **state)
 
 	/* Strings are not numbers. */
 	assert_int_equal(map_encode(map_find_name(m, "label"), 1, w), MB_EINVAL);
+	map_free(m);
+}
+
+/* float32: two words, high first unless word_order says; the raw value is
+ * the bit pattern (so the cache and a memory device's default carry it
+ * unchanged), map_decode_float the number. Read-only. */
+static void test_float32(void **state)
+{
+	(void)state;
+	const char *path = h_write_file(
+	    "f32.conf", "name = \"f32\"; protocol = \"memory\"; trust = \"generated\";\n"
+			"registers = (\n"
+			"  { address = 0; name = \"hi\"; type = \"float32\"; default = 230.5; },\n"
+			"  { address = 2; name = \"lo\"; type = \"float32\";\n"
+			"    word_order = \"little\"; default = -2; }\n);\n");
+	struct map *m = load_ok(path);
+	const struct map_register *hi = map_find_name(m, "hi"), *lo = map_find_name(m, "lo");
+	assert_non_null(hi);
+	assert_non_null(lo);
+	assert_int_equal(hi->count, 2);
+	assert_int_equal(hi->access, MAP_R);
+	/* 230.5f is 0x43668000; -2.0f is 0xC0000000. */
+	assert_true(hi->def == 0x43668000);
+	assert_true(lo->def == 0xC0000000);
+	uint16_t w[2] = {0x4366, 0x8000};
+	assert_true(map_decode(hi, w) == 0x43668000);
+	assert_true(map_decode_float(hi, w) == 230.5);
+	uint16_t wl[2] = {0x0000, 0xC000};
+	assert_true(map_decode_float(lo, wl) == -2.0);
+	uint16_t out[2];
+	assert_int_equal(map_encode(hi, hi->def, out), 0);
+	assert_int_equal(out[0], 0x4366);
+	assert_int_equal(out[1], 0x8000);
+	assert_int_equal(map_encode(lo, lo->def, out), 0);
+	assert_int_equal(out[0], 0x0000);
+	assert_int_equal(out[1], 0xC000);
+	assert_int_equal(map_lint(m, NULL, 0), 0);
+	/* The reference shows the type, word order and default as a number. */
+	char *txt = print_map(m, MAP_FMT_MARKDOWN);
+	assert_non_null(strstr(txt, "float32 (high word first)"));
+	assert_non_null(strstr(txt, "float32 (low word first)"));
+	assert_non_null(strstr(txt, "default 230.5"));
+	free(txt);
+	txt = print_map(m, MAP_FMT_JSON);
+	assert_non_null(strstr(txt, "\"type\": \"float32\""));
+	assert_non_null(strstr(txt, "\"default\": 230.5"));
+	free(txt);
 	map_free(m);
 }
 
@@ -1732,6 +1779,7 @@ int main(void)
 	    cmocka_unit_test(test_large_map),
 	    cmocka_unit_test(test_constants),
 	    cmocka_unit_test(test_passthrough),
+	    cmocka_unit_test(test_float32),
 	};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		tests[n++] = fixed[i];

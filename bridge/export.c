@@ -1,0 +1,638 @@
+/* Values out (include/export.h): the `mqtt_export` and `influxdb` config
+ * groups, the schedule both exporters share, and their status.
+ *
+ * The schedule: one timer ticks every EXPORT__TICK_MS. At each tick an
+ * exporter whose `interval` is due sends every device; one with `on_change`
+ * sends, between intervals, each device whose values changed since it last
+ * sent it. A change is seen by a fingerprint (FNV-1a) of the device's
+ * decoded values: validity, raw numbers and texts, never their ages, so
+ * that a value read again unchanged is no change. Only the cache is read
+ * (values.h): exporting never makes a device talk; a device's `poll` keeps
+ * its values fresh. */
+#include "export.h"
+
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "device.h"
+#include "export_internal.h"
+#include "json.h"
+#include "log.h"
+#include "map.h"
+#include "mb_error.h"
+#include "values.h"
+
+#define EXPORT__N(a) (sizeof(a) / sizeof((a)[0]))
+/* How often changes are looked for, and the finest `interval`. */
+#define EXPORT__TICK_MS 1000
+
+/* --- status -------------------------------------------------------------- */
+
+uint64_t export_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void export_stat_attempt(struct export_stat *s)
+{
+	s->last_attempt = export_wall_ms();
+}
+
+void export_stat_ok(struct export_stat *s)
+{
+	s->state = EXPORT_OK;
+	s->last_success = export_wall_ms();
+}
+
+void export_stat_fail(struct export_stat *s, const char *fmt, ...)
+{
+	va_list ap;
+	s->state = EXPORT_FAILING;
+	va_start(ap, fmt);
+	vsnprintf(s->last_error, sizeof s->last_error, fmt, ap);
+	va_end(ap);
+}
+
+static const char *export__state_name(enum export_state st)
+{
+	return st == EXPORT_OK ? "ok" : st == EXPORT_FAILING ? "failing" : "starting";
+}
+
+/* --- config -------------------------------------------------------------- */
+
+/* A base URL we add /write or /api/v2/write to: http or https, no query
+ * or fragment of its own (the exporter adds the query). */
+static const char *export__check_url(const char *v)
+{
+	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+		return "must start with http:// or https://";
+	if (strpbrk(v, "?# \t\r\n"))
+		return "must be a base URL such as \"http://127.0.0.1:8086\", without '?', '#' or "
+		       "spaces (the exporter adds /write or /api/v2/write and the query)";
+	if (!strchr(v, ':') || strlen(v) <= (v[4] == 's' ? 8u : 7u))
+		return "must name a host";
+	return NULL;
+}
+
+/* Line protocol names that InfluxDB 1.x and 2.x read alike (codec_line.h). */
+static const char *export__check_measurement(const char *v)
+{
+	if (v[0] == '#' || v[0] == '_')
+		return "must not start with '#' or '_' (a comment; InfluxDB's own names)";
+	for (; *v; v++)
+		if ((unsigned char)*v < 0x20 || *v == 0x7f || *v == '\\')
+			return "must not hold a backslash or control characters";
+	return NULL;
+}
+
+static int export__mqtt_broker(struct config_parser *p, const config_setting_t *s, void *target)
+{
+	struct config_export_mqtt *m = target;
+	size_t n;
+	const struct config_key *k = config_mqtt_keys(&n);
+
+	/* The defaults export_config_mqtt put there give way to the group. */
+	config_keys_free(k, n, &m->mqtt);
+	return config_mqtt_group(p, s, &m->mqtt);
+}
+
+static int export__mqtt_broker_same(const struct config_key *k, const void *a, const void *b,
+				    char *which, size_t len)
+{
+	const struct config_export_mqtt *x = a, *y = b;
+	size_t n;
+	const struct config_key *keys = config_mqtt_keys(&n);
+	char sub[256];
+
+	if (config_keys_same(keys, n, &x->mqtt, &y->mqtt, sub, sizeof sub))
+		return 1;
+	snprintf(which, len, "%s.%s", k->name, sub);
+	return 0;
+}
+
+#define EXPORT__M(f) offsetof(struct config_export_mqtt, f)
+#define EXPORT__I(f) offsetof(struct config_export_influx, f)
+
+/* clang-format off */
+static const struct config_key export__mqtt_keys[] = {
+	{.name = "mqtt", .kind = CONFIG_K_CUSTOM, .fn = export__mqtt_broker,
+	 .same = export__mqtt_broker_same},
+	{.name = "prefix", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = EXPORT__M(prefix), .check = config_check_topic},
+	{.name = "interval", .kind = CONFIG_K_INT, .off = EXPORT__M(interval), .min = 1,
+	 .max = 86400, .unit = "s"},
+	{.name = "on_change", .kind = CONFIG_K_BOOL, .off = EXPORT__M(on_change)},
+	{.name = "retain", .kind = CONFIG_K_BOOL, .off = EXPORT__M(retain)},
+};
+
+static const struct config_key export__influx_keys[] = {
+	{.name = "url", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
+	 .off = EXPORT__I(url), .check = export__check_url},
+	{.name = "version", .kind = CONFIG_K_INT, .off = EXPORT__I(version), .min = 1, .max = 2},
+	{.name = "database", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = EXPORT__I(database)},
+	{.name = "retention_policy", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = EXPORT__I(retention_policy)},
+	{.name = "username", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = EXPORT__I(username)},
+	{.name = "password", .kind = CONFIG_K_STRING, .off = EXPORT__I(password)},
+	{.name = "org", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY, .off = EXPORT__I(org)},
+	{.name = "bucket", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = EXPORT__I(bucket)},
+	{.name = "token", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = EXPORT__I(token)},
+	{.name = "measurement", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = EXPORT__I(measurement), .check = export__check_measurement},
+	{.name = "ca_file", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = EXPORT__I(ca_file)},
+	{.name = "interval", .kind = CONFIG_K_INT, .off = EXPORT__I(interval), .min = 1,
+	 .max = 86400, .unit = "s"},
+	{.name = "on_change", .kind = CONFIG_K_BOOL, .off = EXPORT__I(on_change)},
+	{.name = "timeout", .kind = CONFIG_K_INT64, .off = EXPORT__I(timeout), .min = 100,
+	 .max = 600000, .unit = "ms"},
+	{.name = "queue", .kind = CONFIG_K_INT, .off = EXPORT__I(queue), .min = 1, .max = 100000},
+};
+/* clang-format on */
+
+static struct config_export *export__config_of(struct config *c)
+{
+	if (!c->export)
+		c->export = calloc(1, sizeof *c->export);
+	return c->export;
+}
+
+int export_config_mqtt(struct config_parser *p, const config_setting_t *s, void *target)
+{
+	struct config_export *e = export__config_of(target);
+	struct config_export_mqtt *m;
+	char path[256];
+	int rc;
+
+	if (!e)
+		return MB_ENOMEM;
+	m = &e->mqtt;
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+		return config_error(p, s, "%s must be a group { ... }, not %s",
+				    config_key_path(s, path, sizeof path), config_type_name(s));
+	m->line = config_setting_source_line(s);
+	m->interval = 60;
+	m->on_change = 1;
+	m->retain = 1;
+	if (!(m->prefix = strdup("modbridge/values")))
+		return MB_ENOMEM;
+	/* The broker's defaults, in case the group names none. */
+	if ((rc = config_mqtt_group(p, NULL, &m->mqtt)) != 0)
+		return rc;
+	m->enabled = 1;
+	return config_keys_parse(p, s, export__mqtt_keys, EXPORT__N(export__mqtt_keys), m);
+}
+
+/* What one version needs and the other does not take. */
+static int export__influx_done(struct config_parser *p, const config_setting_t *s,
+			       struct config_export_influx *x)
+{
+	static const char *const v1_only[] = {"database", "retention_policy", "username",
+					      "password"};
+	static const char *const v2_only[] = {"org", "bucket", "token"};
+	const char *const *other = x->version == 1 ? v2_only : v1_only;
+	size_t nother = x->version == 1 ? EXPORT__N(v2_only) : EXPORT__N(v1_only);
+	char path[256];
+
+	config_key_path(s, path, sizeof path);
+	for (size_t i = 0; i < nother; i++) {
+		const config_setting_t *o = config_setting_get_member(s, other[i]);
+		if (o)
+			return config_error(p, o,
+					    "%s.%s belongs to InfluxDB version %d; this group "
+					    "says version = %d",
+					    path, other[i], x->version == 1 ? 2 : 1, x->version);
+	}
+	if (x->version == 1) {
+		if (!x->database)
+			return config_error(p, s,
+					    "%s needs database (InfluxDB 1.x writes go to "
+					    "/write?db=...)",
+					    path);
+		if (x->password && !x->username)
+			return config_error(p, config_setting_get_member(s, "password"),
+					    "%s has a password but no username", path);
+	} else if (!x->org || !x->bucket || !x->token) {
+		return config_error(p, s,
+				    "%s: version 2 needs org, bucket and token "
+				    "(/api/v2/write?org=...&bucket=..., Authorization: Token ...)",
+				    path);
+	}
+	return 0;
+}
+
+int export_config_influx(struct config_parser *p, const config_setting_t *s, void *target)
+{
+	struct config_export *e = export__config_of(target);
+	struct config_export_influx *x;
+	char path[256];
+	int rc;
+
+	if (!e)
+		return MB_ENOMEM;
+	x = &e->influx;
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+		return config_error(p, s, "%s must be a group { ... }, not %s",
+				    config_key_path(s, path, sizeof path), config_type_name(s));
+	x->line = config_setting_source_line(s);
+	x->version = 1;
+	x->interval = 10;
+	x->on_change = 0;
+	x->timeout = 5000;
+	x->queue = 360;
+	if (!(x->measurement = strdup("modbridge")))
+		return MB_ENOMEM;
+	x->enabled = 1;
+	if ((rc = config_keys_parse(p, s, export__influx_keys, EXPORT__N(export__influx_keys),
+				    x)) != 0)
+		return rc;
+	return export__influx_done(p, s, x);
+}
+
+static void export__free_mqtt(struct config_export_mqtt *m)
+{
+	size_t n;
+	const struct config_key *k = config_mqtt_keys(&n);
+	config_keys_free(k, n, &m->mqtt);
+	config_keys_free(export__mqtt_keys, EXPORT__N(export__mqtt_keys), m);
+	memset(m, 0, sizeof *m);
+}
+
+static void export__free_influx(struct config_export_influx *x)
+{
+	config_keys_free(export__influx_keys, EXPORT__N(export__influx_keys), x);
+	memset(x, 0, sizeof *x);
+}
+
+void export_config_free(struct config_export *c)
+{
+	if (!c)
+		return;
+	export__free_mqtt(&c->mqtt);
+	export__free_influx(&c->influx);
+	free(c);
+}
+
+/* Copies of the groups, kept by the running exporters: a reload frees the
+ * config they were started from. */
+static int export__dup(char **dst, const char *src)
+{
+	*dst = NULL;
+	return src && !(*dst = strdup(src)) ? MB_ENOMEM : 0;
+}
+
+static int export__dup_mqtt(struct config_export_mqtt *d, const struct config_export_mqtt *s)
+{
+	const struct config_mqtt *a = &s->mqtt;
+	struct config_mqtt *b = &d->mqtt;
+	*d = *s;
+	return export__dup(&b->host, a->host) | export__dup(&b->username, a->username) |
+	       export__dup(&b->password, a->password) | export__dup(&b->client_id, a->client_id) |
+	       export__dup(&b->tls.ca_file, a->tls.ca_file) |
+	       export__dup(&b->tls.cert_file, a->tls.cert_file) |
+	       export__dup(&b->tls.key_file, a->tls.key_file) | export__dup(&d->prefix, s->prefix);
+}
+
+static int export__dup_influx(struct config_export_influx *d, const struct config_export_influx *s)
+{
+	*d = *s;
+	return export__dup(&d->url, s->url) | export__dup(&d->database, s->database) |
+	       export__dup(&d->retention_policy, s->retention_policy) |
+	       export__dup(&d->username, s->username) | export__dup(&d->password, s->password) |
+	       export__dup(&d->org, s->org) | export__dup(&d->bucket, s->bucket) |
+	       export__dup(&d->token, s->token) | export__dup(&d->measurement, s->measurement) |
+	       export__dup(&d->ca_file, s->ca_file);
+}
+
+/* --- the running exporters ----------------------------------------------- */
+
+struct export
+{
+	uv_loop_t *loop;
+	struct config_export cfg; /* copies */
+	const struct device **devs;
+	size_t ndevs;
+	/* Per device, the fingerprint of the values each exporter last sent. */
+	uint64_t *fp_mqtt, *fp_influx;
+	struct export_mqtt *mqtt;
+	struct export_influx *influx;
+	uint64_t due_mqtt, due_influx; /* loop time of the next interval */
+	uv_timer_t tick;
+};
+
+struct export__fp {
+	uint64_t h;
+};
+
+static void export__fnv(uint64_t *h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		*h = (*h ^ b[i]) * 1099511628211ull;
+}
+
+static int export__fp_one(void *ctx, const struct values_item *v)
+{
+	struct export__fp *f = ctx;
+	export__fnv(&f->h, &v->valid, sizeof v->valid);
+	if (!v->valid)
+		return 0;
+	if (v->text)
+		export__fnv(&f->h, v->text, strlen(v->text) + 1);
+	else
+		export__fnv(&f->h, &v->raw, sizeof v->raw);
+	return 0;
+}
+
+static uint64_t export__fingerprint(const struct device *dev, uint64_t now)
+{
+	struct export__fp f = {.h = 14695981039346656037ull};
+	values_each(dev, now, export__fp_one, &f);
+	return f.h;
+}
+
+static void export__mqtt_all(struct export *e)
+{
+	uint64_t now = uv_now(e->loop);
+	for (size_t i = 0; i < e->ndevs; i++) {
+		e->fp_mqtt[i] = export__fingerprint(e->devs[i], now);
+		export_mqtt_publish(e->mqtt, e->devs[i], now);
+	}
+}
+
+static void export__on_mqtt_up(void *ctx)
+{
+	struct export *e = ctx;
+	/* Whatever changed while the broker was away, and the retained
+	 * documents of a broker that lost them. */
+	export__mqtt_all(e);
+	e->due_mqtt = uv_now(e->loop) + (uint64_t)e->cfg.mqtt.interval * 1000u;
+}
+
+static void export__on_tick(uv_timer_t *h)
+{
+	struct export *e = h->data;
+	uint64_t now = uv_now(e->loop);
+
+	if (e->mqtt) {
+		int all = now >= e->due_mqtt;
+		if (all)
+			e->due_mqtt = now + (uint64_t)e->cfg.mqtt.interval * 1000u;
+		for (size_t i = 0; i < e->ndevs && (all || e->cfg.mqtt.on_change); i++) {
+			uint64_t fp = export__fingerprint(e->devs[i], now);
+			if (!all && fp == e->fp_mqtt[i])
+				continue;
+			e->fp_mqtt[i] = fp;
+			export_mqtt_publish(e->mqtt, e->devs[i], now);
+		}
+	}
+	if (e->influx) {
+		int all = now >= e->due_influx;
+		size_t n = 0;
+		const struct device **pick = NULL;
+		if (all)
+			e->due_influx = now + (uint64_t)e->cfg.influx.interval * 1000u;
+		if ((all || e->cfg.influx.on_change) &&
+		    (pick = calloc(e->ndevs ? e->ndevs : 1, sizeof *pick))) {
+			for (size_t i = 0; i < e->ndevs; i++) {
+				uint64_t fp = export__fingerprint(e->devs[i], now);
+				if (!all && fp == e->fp_influx[i])
+					continue;
+				e->fp_influx[i] = fp;
+				pick[n++] = e->devs[i];
+			}
+			if (n)
+				export_influx_add(e->influx, pick, n, now, export_wall_ms());
+		}
+		free(pick);
+	}
+}
+
+/* The device set (start and reload): fingerprints carried over for the
+ * devices that stay, so that a reload alone sends nothing new. */
+static int export__set_devices(struct export *e, struct device *const *devs, size_t ndevs)
+{
+	size_t n = ndevs ? ndevs : 1;
+	const struct device **d = calloc(n, sizeof *d);
+	uint64_t *fm = calloc(n, sizeof *fm), *fi = calloc(n, sizeof *fi);
+
+	if (!d || !fm || !fi) {
+		free(d);
+		free(fm);
+		free(fi);
+		return MB_ENOMEM;
+	}
+	for (size_t i = 0; i < ndevs; i++) {
+		d[i] = devs[i];
+		for (size_t j = 0; j < e->ndevs; j++)
+			if (e->devs[j] == devs[i]) {
+				fm[i] = e->fp_mqtt[j];
+				fi[i] = e->fp_influx[j];
+			}
+	}
+	free(e->devs);
+	free(e->fp_mqtt);
+	free(e->fp_influx);
+	e->devs = d;
+	e->fp_mqtt = fm;
+	e->fp_influx = fi;
+	e->ndevs = ndevs;
+	return 0;
+}
+
+static int export__start_mqtt(struct export *e, const struct config_export_mqtt *m, char *err,
+			      size_t errlen)
+{
+	if (export__dup_mqtt(&e->cfg.mqtt, m) != 0) {
+		snprintf(err, errlen, "mqtt_export: out of memory");
+		return MB_ENOMEM;
+	}
+	/* The first interval is due at once: a subscriber sees values on
+	 * start, not an interval later (publishing waits for the broker). */
+	e->due_mqtt = uv_now(e->loop);
+	if (!(e->mqtt =
+		  export_mqtt_start(e->loop, &e->cfg.mqtt, export__on_mqtt_up, e, err, errlen)))
+		return MB_EIO;
+	return 0;
+}
+
+static int export__start_influx(struct export *e, const struct config_export_influx *x, char *err,
+				size_t errlen)
+{
+	if (export__dup_influx(&e->cfg.influx, x) != 0) {
+		snprintf(err, errlen, "influxdb: out of memory");
+		return MB_ENOMEM;
+	}
+	/* The first point an interval after start: devices answer their
+	 * first poll by then. */
+	e->due_influx = uv_now(e->loop) + (uint64_t)x->interval * 1000u;
+	if (!(e->influx = export_influx_start(e->loop, &e->cfg.influx, err, errlen)))
+		return MB_EIO;
+	return 0;
+}
+
+static void export__on_closed(uv_handle_t *h)
+{
+	struct export *e = h->data;
+	export__free_mqtt(&e->cfg.mqtt);
+	export__free_influx(&e->cfg.influx);
+	free(e->devs);
+	free(e->fp_mqtt);
+	free(e->fp_influx);
+	free(e);
+}
+
+void export_close(struct export *e)
+{
+	if (!e)
+		return;
+	if (e->mqtt)
+		export_mqtt_close(e->mqtt);
+	if (e->influx)
+		export_influx_close(e->influx);
+	e->mqtt = NULL;
+	e->influx = NULL;
+	uv_close((uv_handle_t *)&e->tick, export__on_closed);
+}
+
+int export_start(uv_loop_t *loop, const struct config_export *cfg, struct device *const *devs,
+		 size_t ndevs, struct export **out, char *err, size_t errlen)
+{
+	struct export *e;
+	int rc = 0;
+
+	*out = NULL;
+	if (!cfg || (!cfg->mqtt.enabled && !cfg->influx.enabled))
+		return 0;
+	if (!(e = calloc(1, sizeof *e))) {
+		snprintf(err, errlen, "export: out of memory");
+		return MB_ENOMEM;
+	}
+	e->loop = loop;
+	uv_timer_init(loop, &e->tick);
+	e->tick.data = e;
+	if ((rc = export__set_devices(e, devs, ndevs)) != 0)
+		snprintf(err, errlen, "export: out of memory");
+	if (rc == 0 && cfg->mqtt.enabled)
+		rc = export__start_mqtt(e, &cfg->mqtt, err, errlen);
+	if (rc == 0 && cfg->influx.enabled)
+		rc = export__start_influx(e, &cfg->influx, err, errlen);
+	if (rc != 0) {
+		export_close(e);
+		return rc;
+	}
+	uv_timer_start(&e->tick, export__on_tick, EXPORT__TICK_MS, EXPORT__TICK_MS);
+	*out = e;
+	return 0;
+}
+
+void export_reload(uv_loop_t *loop, struct export **ep, const struct config_export *cfg,
+		   struct device *const *devs, size_t ndevs)
+{
+	struct export *e = *ep;
+	char err[512], which[256];
+	int mqtt_on = cfg && cfg->mqtt.enabled, influx_on = cfg && cfg->influx.enabled;
+
+	if (!e) {
+		if (export_start(loop, cfg, devs, ndevs, ep, err, sizeof err) != 0)
+			log_err("%s", err);
+		return;
+	}
+	if (!mqtt_on && !influx_on) {
+		export_close(e);
+		*ep = NULL;
+		return;
+	}
+	if (export__set_devices(e, devs, ndevs) != 0)
+		log_err("export: out of memory");
+	/* An exporter whose keys all compare equal keeps its connection and
+	 * its queue; any other is replaced. */
+	if (e->mqtt &&
+	    (!mqtt_on || !config_keys_same(export__mqtt_keys, EXPORT__N(export__mqtt_keys),
+					   &e->cfg.mqtt, &cfg->mqtt, which, sizeof which))) {
+		if (mqtt_on)
+			log_info("mqtt_export.%s changed: reconnecting", which);
+		export_mqtt_close(e->mqtt);
+		e->mqtt = NULL;
+		export__free_mqtt(&e->cfg.mqtt);
+	}
+	if (!e->mqtt && mqtt_on && export__start_mqtt(e, &cfg->mqtt, err, sizeof err) != 0)
+		log_err("%s", err);
+	if (e->influx &&
+	    (!influx_on || !config_keys_same(export__influx_keys, EXPORT__N(export__influx_keys),
+					     &e->cfg.influx, &cfg->influx, which, sizeof which))) {
+		if (influx_on)
+			log_info("influxdb.%s changed: starting again (points queued are dropped)",
+				 which);
+		export_influx_close(e->influx);
+		e->influx = NULL;
+		export__free_influx(&e->cfg.influx);
+	}
+	if (!e->influx && influx_on && export__start_influx(e, &cfg->influx, err, sizeof err) != 0)
+		log_err("%s", err);
+}
+
+/* --- status out ---------------------------------------------------------- */
+
+static void export__stat_json(struct json *j, const struct export_stat *s, int queued)
+{
+	json_raw(j, "{\"state\":");
+	json_str(j, export__state_name(s->state));
+	json_raw(j, ",\"target\":");
+	json_str(j, s->target);
+	json_printf(j, ",\"last_attempt\":%llu,\"last_success\":%llu,\"last_error\":",
+		    (unsigned long long)s->last_attempt, (unsigned long long)s->last_success);
+	json_str(j, s->last_error[0] ? s->last_error : NULL);
+	json_printf(j, ",\"sent\":%llu,\"failed\":%llu,\"dropped\":%llu",
+		    (unsigned long long)s->sent, (unsigned long long)s->failed,
+		    (unsigned long long)s->dropped);
+	if (queued)
+		json_printf(j, ",\"queued\":%llu", (unsigned long long)s->queued);
+	json_raw(j, "}");
+}
+
+void export_status_json(const struct export *e, struct json *j)
+{
+	json_raw(j, "{\"mqtt\":");
+	if (e && e->mqtt)
+		export__stat_json(j, export_mqtt_stat(e->mqtt), 0);
+	else
+		json_raw(j, "null");
+	json_raw(j, ",\"influxdb\":");
+	if (e && e->influx)
+		export__stat_json(j, export_influx_stat(e->influx), 1);
+	else
+		json_raw(j, "null");
+	json_raw(j, "}");
+}
+
+static void export__log_one(const char *name, const struct export_stat *s, int queued)
+{
+	char q[48] = "";
+	if (queued)
+		snprintf(q, sizeof q, " queued %llu", (unsigned long long)s->queued);
+	log_info("export %s: %s target %s sent %llu failed %llu dropped %llu%s last_attempt %llu "
+		 "last_success %llu last_error %s",
+		 name, export__state_name(s->state), s->target, (unsigned long long)s->sent,
+		 (unsigned long long)s->failed, (unsigned long long)s->dropped, q,
+		 (unsigned long long)s->last_attempt, (unsigned long long)s->last_success,
+		 s->last_error[0] ? s->last_error : "none");
+}
+
+void export_log_status(const struct export *e)
+{
+	if (e && e->mqtt)
+		export__log_one("mqtt", export_mqtt_stat(e->mqtt), 0);
+	if (e && e->influx)
+		export__log_one("influxdb", export_influx_stat(e->influx), 1);
+}

@@ -1,0 +1,58 @@
+/* What the exporters share (bridge/export.c, export_mqtt.c, export_influx.c):
+ * the status every exporter keeps and the two sinks' verbs. export.c owns the
+ * config tables, the device set and the schedule (interval and change
+ * detection); a sink only sends what it is given. */
+#ifndef EXPORT_INTERNAL_H
+#define EXPORT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "export.h"
+
+enum export_state { EXPORT_STARTING, EXPORT_OK, EXPORT_FAILING };
+
+struct export_stat {
+	enum export_state state;
+	char target[256];		     /* where to, without credentials */
+	uint64_t last_attempt, last_success; /* wall clock ms, 0 = never */
+	char last_error[256];		     /* "" = none */
+	uint64_t sent, failed, dropped;	     /* see export.h */
+	uint64_t queued;		     /* InfluxDB: points waiting */
+};
+
+/* Wall clock, ms since the epoch (status times and InfluxDB timestamps). */
+uint64_t export_wall_ms(void);
+void export_stat_attempt(struct export_stat *s);
+void export_stat_ok(struct export_stat *s);
+void export_stat_fail(struct export_stat *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* --- MQTT (export_mqtt.c) ------------------------------------------------ */
+
+struct export_mqtt;
+/* on_up(ctx): the broker connection came up: publish every device. */
+struct export_mqtt *export_mqtt_start(uv_loop_t *loop, const struct config_export_mqtt *cfg,
+				      void (*on_up)(void *ctx), void *ctx, char *err,
+				      size_t errlen);
+/* Publish dev's values document to <prefix>/<name>. */
+void export_mqtt_publish(struct export_mqtt *m, const struct device *dev, uint64_t now_ms);
+const struct export_stat *export_mqtt_stat(const struct export_mqtt *m);
+void export_mqtt_close(struct export_mqtt *m);
+
+/* --- InfluxDB (export_influx.c) ------------------------------------------ */
+
+struct export_influx;
+struct export_influx *export_influx_start(uv_loop_t *loop, const struct config_export_influx *cfg,
+					  char *err, size_t errlen);
+/* One batch: a point per device of devs[0..n) that has a value (and whose
+ * link is up), stamped wall_ms; queued and sent when the server takes it. */
+void export_influx_add(struct export_influx *x, const struct device *const *devs, size_t n,
+		       uint64_t now_ms, uint64_t wall_ms);
+const struct export_stat *export_influx_stat(const struct export_influx *x);
+/* Cancel the request in flight, drop the queue; frees once its handles
+ * are closed. */
+void export_influx_close(struct export_influx *x);
+
+#endif

@@ -1,0 +1,541 @@
+/* The web interface's server (include/http.h): libmicrohttpd on the libuv
+ * loop, Digest authentication, routing, the static files. The documents and
+ * the register write are in http_api.c.
+ *
+ * libmicrohttpd, not a parser of our own: it is packaged in Debian and
+ * OpenWrt, made for embedding, and can be driven from an external event loop
+ * through its epoll descriptor and MHD_get_timeout(). */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http_internal.h"
+#include "json.h"
+#include "log.h"
+#include "mb_error.h"
+
+/* A request body larger than any write needs is refused (413). */
+#define HTTP__MAX_BODY 4096
+/* How long a digest nonce stays valid (s). */
+#define HTTP__NONCE_TIMEOUT 300
+/* An idle connection is closed after this many seconds. */
+#define HTTP__IDLE_TIMEOUT 30
+
+struct http_conn;
+
+struct http {
+	uv_loop_t *loop;
+	struct MHD_Daemon *mhd;
+	uv_poll_t poll;
+	uv_timer_t timer; /* MHD_get_timeout(), and a kick after a resume */
+	unsigned open_handles;
+	int closing;
+	struct config_http cfg; /* a copy: a reload frees the config it came from */
+	char opaque[33];
+	struct reload *set;
+	struct server *server;
+	struct http_stats stats;
+	uint64_t started_ms;
+	int port;
+	struct http_conn *waiting; /* connections suspended on a write */
+};
+
+/* One request on a connection (libmicrohttpd's per-request pointer). */
+struct http_conn {
+	struct http *h;
+	struct MHD_Connection *c;
+	char *body;
+	size_t len;
+	int too_big;
+	struct http_write *write; /* at the device, the connection suspended */
+	int ready;		  /* the write's answer came: send it */
+	struct http_answer answer;
+	struct http_conn *prev, *next; /* h->waiting */
+};
+
+/* ------------------------------------------------------------ exports -- */
+
+static http_status_fn http__exports;
+static void *http__exports_ctx;
+
+void http_set_exports(http_status_fn fn, void *ctx)
+{
+	http__exports = fn;
+	http__exports_ctx = ctx;
+}
+
+void http_status_sections(struct json *j)
+{
+	if (http__exports)
+		http__exports(http__exports_ctx, j);
+	else
+		json_raw(j, "{}");
+}
+
+/* ------------------------------------------------------ the loop glue -- */
+
+static void http__on_timer(uv_timer_t *t);
+
+/* Let libmicrohttpd do what its descriptors and timeouts ask, then arm the
+ * timer for its next timeout. */
+static void http__run(struct http *h)
+{
+	MHD_UNSIGNED_LONG_LONG to;
+
+	if (!h->mhd)
+		return;
+	MHD_run(h->mhd);
+	if (h->closing)
+		return;
+	if (MHD_get_timeout(h->mhd, &to) == MHD_YES)
+		uv_timer_start(&h->timer, http__on_timer, (uint64_t)to, 0);
+	else
+		uv_timer_stop(&h->timer);
+}
+
+static void http__on_timer(uv_timer_t *t)
+{
+	http__run(t->data);
+}
+
+static void http__on_poll(uv_poll_t *p, int status, int events)
+{
+	(void)status;
+	(void)events;
+	http__run(p->data);
+}
+
+/* libmicrohttpd's messages (bad requests, refused connections) at debug
+ * level: a stranger's garbage must not fill the log. */
+static void http__log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	(void)cls;
+	if (!log_enabled(MBLOG_DEBUG))
+		return;
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	log_debug("http: %s", buf);
+}
+
+/* ------------------------------------------------------------ answers -- */
+
+static enum MHD_Result http__send(struct http_conn *k, unsigned status, const char *type,
+				  void *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+	enum MHD_Result rc;
+
+	if (!r) {
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	rc = MHD_queue_response(k->c, status, r);
+	MHD_destroy_response(r);
+	k->h->stats.requests++;
+	return rc;
+}
+
+static enum MHD_Result http__send_answer(struct http_conn *k, struct http_answer *a)
+{
+	char *body = a->body;
+	a->body = NULL;
+	if (!body) {
+		static char oom[] = "{\"error\":\"out of memory\"}";
+		return http__send(k, 500, "application/json", oom, strlen(oom),
+				  MHD_RESPMEM_PERSISTENT);
+	}
+	return http__send(k, a->status, "application/json", body, a->len, MHD_RESPMEM_MUST_FREE);
+}
+
+static enum MHD_Result http__send_error(struct http_conn *k, unsigned status, const char *text)
+{
+	struct http_answer a;
+	http_api_error(&a, status, text);
+	return http__send_answer(k, &a);
+}
+
+/* 401 with a Digest challenge (stale=true when only the nonce was old). */
+static enum MHD_Result http__challenge(struct http_conn *k, int stale)
+{
+	static char body[] = "{\"error\":\"authentication required (HTTP Digest)\"}";
+	struct http *h = k->h;
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result rc;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	h->stats.auth_failures++;
+	h->stats.requests++;
+	rc = MHD_queue_auth_fail_response2(
+	    k->c, h->cfg.realm, h->opaque, r, stale ? MHD_YES : MHD_NO,
+	    h->cfg.sha256 ? MHD_DIGEST_ALG_SHA256 : MHD_DIGEST_ALG_MD5);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+/* Does the request carry a valid Digest answer of a configured user? */
+static int http__authorized(struct http *h, struct MHD_Connection *c, int *stale)
+{
+	char *user = MHD_digest_auth_get_username(c);
+	int rc = MHD_NO;
+
+	*stale = 0;
+	if (!user)
+		return 0;
+	for (size_t i = 0; i < h->cfg.nusers; i++)
+		if (strcmp(h->cfg.users[i].name, user) == 0) {
+			rc = MHD_digest_auth_check_digest2(
+			    c, h->cfg.realm, user, h->cfg.users[i].ha1, h->cfg.users[i].ha1_len,
+			    HTTP__NONCE_TIMEOUT,
+			    h->cfg.sha256 ? MHD_DIGEST_ALG_SHA256 : MHD_DIGEST_ALG_MD5);
+			break;
+		}
+	MHD_free(user);
+	if (rc == MHD_INVALID_NONCE)
+		*stale = 1;
+	return rc == MHD_YES;
+}
+
+/* ------------------------------------------------------------ routing -- */
+
+static void http__unwait(struct http_conn *k)
+{
+	struct http *h = k->h;
+	if (k->prev)
+		k->prev->next = k->next;
+	else if (h->waiting == k)
+		h->waiting = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	k->prev = k->next = NULL;
+}
+
+/* The device answered the write: resume the connection; libmicrohttpd calls
+ * the handler again, which sends the answer. Not run from inside MHD_run
+ * (a device answers on the loop), but MHD_run is still left to the timer. */
+static void http__write_done(void *ctx, struct http_answer *a)
+{
+	struct http_conn *k = ctx;
+	struct http *h = k->h;
+
+	k->write = NULL;
+	k->answer = *a;
+	k->ready = 1;
+	http__unwait(k);
+	MHD_resume_connection(k->c);
+	if (!h->closing)
+		uv_timer_start(&h->timer, http__on_timer, 0, 0);
+}
+
+static struct http_view http__view(struct http *h)
+{
+	uv_update_time(h->loop);
+	return (struct http_view){.set = h->set,
+				  .server = h->server,
+				  .stats = &h->stats,
+				  .started_ms = h->started_ms,
+				  .now_ms = uv_now(h->loop)};
+}
+
+/* "/api/v1/devices/x/registers" -> parts "devices", "x", "registers". */
+static size_t http__split(char *path, char **parts, size_t max)
+{
+	size_t n = 0;
+	for (char *save = NULL, *p = strtok_r(path, "/", &save); p;
+	     p = strtok_r(NULL, "/", &save)) {
+		if (n == max)
+			return max + 1;
+		parts[n++] = p;
+	}
+	return n;
+}
+
+static enum MHD_Result http__api(struct http_conn *k, const char *url, int get, int post)
+{
+	struct http *h = k->h;
+	struct http_view v = http__view(h);
+	struct http_answer a = {0};
+	char path[512], *p[5];
+	size_t n;
+
+	if (strlen(url) >= sizeof path)
+		return http__send_error(k, 404, "no such resource");
+	snprintf(path, sizeof path, "%s", url);
+	n = http__split(path, p, 5);
+	if (n == 1 && strcmp(p[0], "openapi.json") == 0 && get)
+		return http__send(k, 200, "application/json", (void *)http_asset_openapi_json,
+				  http_asset_openapi_json_len, MHD_RESPMEM_PERSISTENT);
+	if (n == 1 && strcmp(p[0], "status") == 0 && get)
+		http_api_status(&v, &a);
+	else if (n == 1 && strcmp(p[0], "devices") == 0 && get)
+		http_api_devices(&v, &a);
+	else if (n == 2 && strcmp(p[0], "devices") == 0 && get)
+		http_api_device(&v, p[1], &a);
+	else if (n == 3 && strcmp(p[0], "devices") == 0 && strcmp(p[2], "registers") == 0 && get)
+		http_api_registers(&v, p[1], &a);
+	else if (n == 2 && strcmp(p[0], "maps") == 0 && get)
+		http_api_map(&v, p[1], &a);
+	else if (n == 4 && strcmp(p[0], "devices") == 0 && strcmp(p[2], "registers") == 0 && post) {
+		if (k->too_big)
+			return http__send_error(k, 413, "request body too large");
+		h->stats.writes++;
+		if (http_api_write(&v, p[1], p[3], k->body, k->len, http__write_done, k, &k->write,
+				   &a)) {
+			/* Answered when the device acknowledged (or failed). */
+			k->next = h->waiting;
+			if (h->waiting)
+				h->waiting->prev = k;
+			h->waiting = k;
+			MHD_suspend_connection(k->c);
+			return MHD_YES;
+		}
+	} else if (n == 4 && strcmp(p[0], "devices") == 0 && strcmp(p[2], "registers") == 0)
+		return http__send_error(k, 405, "use POST to write a register");
+	else if (n >= 1 && n <= 3 && !get)
+		return http__send_error(k, 405, "only GET is served here");
+	else
+		return http__send_error(k, 404, "no such resource");
+	return http__send_answer(k, &a);
+}
+
+static enum MHD_Result http__handler(void *cls, struct MHD_Connection *c, const char *url,
+				     const char *method, const char *version, const char *upload,
+				     size_t *upload_size, void **con_cls)
+{
+	struct http *h = cls;
+	struct http_conn *k = *con_cls;
+	int get =
+	    strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	int post =
+	    strcmp(method, MHD_HTTP_METHOD_POST) == 0 || strcmp(method, MHD_HTTP_METHOD_PUT) == 0;
+	int stale;
+
+	(void)version;
+	if (!k) {
+		if (!(k = calloc(1, sizeof *k)))
+			return MHD_NO;
+		k->h = h;
+		k->c = c;
+		*con_cls = k;
+		return MHD_YES;
+	}
+	if (k->ready)
+		return http__send_answer(k, &k->answer);
+	if (*upload_size) {
+		if (k->len + *upload_size > HTTP__MAX_BODY) {
+			k->too_big = 1;
+		} else {
+			char *b = realloc(k->body, k->len + *upload_size + 1);
+			if (!b)
+				return MHD_NO;
+			memcpy(b + k->len, upload, *upload_size);
+			k->len += *upload_size;
+			b[k->len] = '\0';
+			k->body = b;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	/* Everything arrived. Writes always need a user; reads too, unless
+	 * read_only_without_auth (a LAN dashboard). */
+	if ((post || !h->cfg.read_only_without_auth) && !http__authorized(h, c, &stale))
+		return http__challenge(k, stale);
+	if (strncmp(url, "/api/v1/", 8) == 0)
+		return http__api(k, url + 8, get, post);
+	if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
+		if (!get)
+			return http__send_error(k, 405, "only GET is served here");
+		return http__send(k, 200, "text/html; charset=utf-8", (void *)http_asset_index_html,
+				  http_asset_index_html_len, MHD_RESPMEM_PERSISTENT);
+	}
+	return http__send_error(k, 404, "no such resource");
+}
+
+static void http__completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			    enum MHD_RequestTerminationCode toe)
+{
+	struct http_conn *k = *con_cls;
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (!k)
+		return;
+	if (k->write)
+		http_api_write_cancel(k->write);
+	http__unwait(k);
+	free(k->answer.body);
+	free(k->body);
+	free(k);
+	*con_cls = NULL;
+}
+
+/* ------------------------------------------------------- start, close -- */
+
+static int http__copy_cfg(struct config_http *dst, const struct config_http *src)
+{
+	memset(dst, 0, sizeof *dst);
+	*dst = *src;
+	dst->listen = strdup(src->listen);
+	dst->realm = strdup(src->realm);
+	dst->users = calloc(src->nusers ? src->nusers : 1, sizeof *dst->users);
+	dst->nusers = 0;
+	if (!dst->listen || !dst->realm || !dst->users)
+		return MB_ENOMEM;
+	for (size_t i = 0; i < src->nusers; i++) {
+		dst->users[i] = src->users[i];
+		if (!(dst->users[i].name = strdup(src->users[i].name)))
+			return MB_ENOMEM;
+		dst->nusers = i + 1;
+	}
+	return 0;
+}
+
+static void http__free(struct http *h)
+{
+	free(h->cfg.listen);
+	free(h->cfg.realm);
+	for (size_t i = 0; i < h->cfg.nusers; i++)
+		free(h->cfg.users[i].name);
+	free(h->cfg.users);
+	free(h);
+}
+
+static void http__on_close(uv_handle_t *hd)
+{
+	struct http *h = hd->data;
+	if (--h->open_handles == 0)
+		http__free(h);
+}
+
+/* Random bytes for the nonces and the opaque value. */
+static int http__random(uint8_t *buf, size_t n)
+{
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	ssize_t got = fd >= 0 ? read(fd, buf, n) : -1;
+	if (fd >= 0)
+		close(fd);
+	return got == (ssize_t)n ? 0 : -1;
+}
+
+int http_start(uv_loop_t *loop, const struct config_http *cfg, struct reload *set,
+	       struct server *server, struct http **out, char *err, size_t errlen)
+{
+	static uint8_t rnd[32];
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	struct http *h = calloc(1, sizeof *h);
+	const union MHD_DaemonInfo *info;
+	uint8_t op[16];
+
+	*out = NULL;
+	if (!h || http__copy_cfg(&h->cfg, cfg) != 0) {
+		if (h)
+			http__free(h);
+		snprintf(err, errlen, "http: out of memory");
+		return MB_ENOMEM;
+	}
+	memset(&ss, 0, sizeof ss);
+	if (inet_pton(AF_INET, cfg->listen, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)cfg->port);
+	} else if (inet_pton(AF_INET6, cfg->listen, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)cfg->port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		http__free(h);
+		snprintf(err, errlen, "http: listen %s: not an address", cfg->listen);
+		return MB_EADDR;
+	}
+	if (http__random(rnd, sizeof rnd) != 0 || http__random(op, sizeof op) != 0) {
+		http__free(h);
+		snprintf(err, errlen, "http: cannot read /dev/urandom");
+		return MB_EIO;
+	}
+	for (size_t i = 0; i < sizeof op; i++)
+		snprintf(h->opaque + 2 * i, 3, "%02x", op[i]);
+	h->loop = loop;
+	h->set = set;
+	h->server = server;
+	h->mhd = MHD_start_daemon(
+	    flags, (uint16_t)cfg->port, NULL, NULL, http__handler, h, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP__IDLE_TIMEOUT,
+	    MHD_OPTION_NOTIFY_COMPLETED, http__completed, h, MHD_OPTION_DIGEST_AUTH_RANDOM,
+	    sizeof rnd, rnd, MHD_OPTION_NONCE_NC_SIZE, 256u, MHD_OPTION_EXTERNAL_LOGGER, http__log,
+	    h, MHD_OPTION_END);
+	if (!h->mhd || !(info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD))) {
+		snprintf(err, errlen,
+			 "http: listen %s:%d: cannot start the server (address in use?)",
+			 cfg->listen, cfg->port);
+		if (h->mhd)
+			MHD_stop_daemon(h->mhd);
+		http__free(h);
+		return MB_EIO;
+	}
+	const union MHD_DaemonInfo *pi = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	h->port = pi ? pi->port : cfg->port;
+	uv_poll_init(loop, &h->poll, info->epoll_fd);
+	uv_timer_init(loop, &h->timer);
+	h->poll.data = h->timer.data = h;
+	h->open_handles = 2;
+	uv_poll_start(&h->poll, UV_READABLE, http__on_poll);
+	h->started_ms = uv_now(loop);
+	http__run(h);
+	log_info("http: listening on %s port %d (%s)", cfg->listen, h->port,
+		 cfg->read_only_without_auth ? "reads without authentication"
+					     : "Digest authentication");
+	*out = h;
+	return 0;
+}
+
+int http_port(const struct http *h)
+{
+	return h->port;
+}
+
+const struct config_http *http_config(const struct http *h)
+{
+	return &h->cfg;
+}
+
+void http_close(struct http *h)
+{
+	if (!h || h->closing)
+		return;
+	/* Writes still at a device: forget them and answer 503, so that no
+	 * connection stays suspended when the server stops. */
+	while (h->waiting) {
+		struct http_conn *k = h->waiting;
+		struct http_answer a;
+		http_api_write_cancel(k->write);
+		k->write = NULL;
+		http_api_error(&a, 503, "the daemon is stopping; the write's outcome is unknown");
+		http__write_done(k, &a);
+	}
+	MHD_run(h->mhd);
+	h->closing = 1;
+	uv_poll_stop(&h->poll);
+	MHD_stop_daemon(h->mhd);
+	h->mhd = NULL;
+	uv_close((uv_handle_t *)&h->poll, http__on_close);
+	uv_close((uv_handle_t *)&h->timer, http__on_close);
+}

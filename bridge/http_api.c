@@ -1,0 +1,444 @@
+/* The REST API's documents and the register write (docs/user-guide.md, "Web
+ * interface and REST API"; the OpenAPI document bridge/web/openapi.json describes
+ * each). Documents are written with the project's JSON writer (json.h);
+ * request bodies are parsed with json-c, packaged in Debian and OpenWrt,
+ * since a write's body is the one JSON the daemon reads. */
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "device.h"
+#include "http_internal.h"
+#include "json.h"
+#include "map.h"
+#include "mb_error.h"
+#include "reload.h"
+#include "server.h"
+#include "values.h"
+
+static void http_api__take(struct json *j, struct http_answer *a, unsigned status)
+{
+	a->status = status;
+	a->body = json_take(j, &a->len);
+}
+
+void http_api_error(struct http_answer *a, unsigned status, const char *text)
+{
+	struct json j;
+	json_init_buf(&j);
+	json_raw(&j, "{\"error\":");
+	json_str(&j, text);
+	json_raw(&j, "}");
+	http_api__take(&j, a, status);
+}
+
+/* The names the Modbus specification gives the exception codes. */
+static const char *http_api__exc_name(unsigned code)
+{
+	switch (code) {
+	case MB_EXC_ILLEGAL_FUNCTION:
+		return "illegal function";
+	case MB_EXC_ILLEGAL_ADDRESS:
+		return "illegal data address";
+	case MB_EXC_ILLEGAL_VALUE:
+		return "illegal data value";
+	case MB_EXC_DEVICE_FAILURE:
+		return "server device failure";
+	case MB_EXC_GATEWAY_PATH:
+		return "gateway path unavailable";
+	case MB_EXC_GATEWAY_TARGET:
+		return "gateway target device failed to respond";
+	default:
+		return "device-specific exception";
+	}
+}
+
+/* An exception as an HTTP answer: what the map refuses is the client's
+ * mistake (422); a device that failed or is unreachable is the gateway's
+ * (502, 503, 504), as for an HTTP proxy. */
+static void http_api__exception(struct http_answer *a, unsigned exc, const char *what)
+{
+	unsigned status = exc == MB_EXC_ILLEGAL_FUNCTION || exc == MB_EXC_ILLEGAL_ADDRESS ||
+				  exc == MB_EXC_ILLEGAL_VALUE
+			      ? 422
+			  : exc == MB_EXC_GATEWAY_PATH	 ? 503
+			  : exc == MB_EXC_GATEWAY_TARGET ? 504
+							 : 502;
+	struct json j;
+	char text[300];
+
+	snprintf(text, sizeof text, "%s: Modbus exception %02X (%s)", what, exc,
+		 http_api__exc_name(exc));
+	json_init_buf(&j);
+	json_raw(&j, "{\"error\":");
+	json_str(&j, text);
+	json_printf(&j, ",\"exception\":%u,\"exception_name\":", exc);
+	json_str(&j, http_api__exc_name(exc));
+	json_raw(&j, "}");
+	http_api__take(&j, a, status);
+}
+
+static struct device *http_api__device(const struct http_view *v, const char *name)
+{
+	size_t n;
+	struct device *const *devs = reload_devices(v->set, &n);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(device_name(devs[i]), name) == 0)
+			return devs[i];
+	return NULL;
+}
+
+/* ------------------------------------------------------------- status -- */
+
+void http_api_status(const struct http_view *v, struct http_answer *a)
+{
+	size_t n;
+	struct json j;
+
+	reload_devices(v->set, &n);
+	json_init_buf(&j);
+	json_printf(&j, "{\"version\":\"%s\",\"uptime_s\":%" PRIu64 ",\"devices\":%zu", MB_VERSION,
+		    (v->now_ms - v->started_ms) / 1000, n);
+	if (v->server) {
+		const struct server_stats *s = server_stats(v->server);
+		json_printf(&j,
+			    ",\"modbus\":{\"connections\":%zu,\"accepted\":%" PRIu64
+			    ",\"requests\":%" PRIu64 ",\"garbage\":%" PRIu64
+			    ",\"not_reading\":%" PRIu64 ",\"idle_closed\":%" PRIu64
+			    ",\"not_allowed\":%" PRIu64 ",\"over_limit\":%" PRIu64 "}",
+			    server_connections(v->server), s->accepted, s->requests, s->garbage,
+			    s->not_reading, s->idle_closed, s->not_allowed, s->over_limit);
+	}
+	json_printf(&j,
+		    ",\"http\":{\"requests\":%" PRIu64 ",\"auth_failures\":%" PRIu64
+		    ",\"writes\":%" PRIu64 "},\"exports\":",
+		    v->stats->requests, v->stats->auth_failures, v->stats->writes);
+	http_status_sections(&j);
+	json_raw(&j, "}");
+	http_api__take(&j, a, 200);
+}
+
+/* ------------------------------------------------------------ devices -- */
+
+static void http_api__device_json(struct json *j, const struct device *dev)
+{
+	const struct device_stats *s = device_stats(dev);
+	const struct map *m = device_map(dev);
+	static const struct {
+		const char *key;
+		unsigned slot;
+	} exc[] = {{"01", 1},  {"02", 2},  {"03", 3},	{"04", 4},
+		   {"0A", 10}, {"0B", 11}, {"other", 0}};
+
+	json_raw(j, "{\"name\":");
+	json_str(j, device_name(dev));
+	json_printf(j, ",\"unit_id\":%d,\"map\":", device_unit(dev));
+	json_str(j, map_name(m));
+	json_raw(j, ",\"protocol\":");
+	json_str(j, map_protocol(m));
+	json_raw(j, ",\"trust\":");
+	json_str(j, map_trust(m));
+	json_printf(j,
+		    ",\"read_only\":%s,\"link_up\":%s,\"last_success\":%" PRIu64
+		    ",\"last_attempt\":%" PRIu64 ",\"last_error\":%" PRIu64 ",\"last_exception\":",
+		    device_config(dev)->read_only ? "true" : "false",
+		    device_link_up(dev) ? "true" : "false", s->last_success, s->last_attempt,
+		    s->last_error);
+	if (s->last_error) {
+		json_printf(j, "{\"code\":%u,\"name\":", s->last_exc);
+		json_str(j, http_api__exc_name(s->last_exc));
+		json_raw(j, "}");
+	} else {
+		json_raw(j, "null");
+	}
+	json_printf(j,
+		    ",\"counters\":{\"requests\":%" PRIu64 ",\"cache_hits\":%" PRIu64
+		    ",\"native\":%" PRIu64 ",\"timeouts\":%" PRIu64 ",\"retries\":%" PRIu64
+		    ",\"errors\":%" PRIu64 ",\"dropped\":%" PRIu64 "},\"exceptions\":{",
+		    s->requests, s->cache_hits, s->native, s->timeouts, s->retries, s->errors,
+		    s->dropped);
+	for (size_t i = 0; i < sizeof exc / sizeof exc[0]; i++)
+		json_printf(j, "%s\"%s\":%" PRIu64, i ? "," : "", exc[i].key,
+			    s->exceptions[exc[i].slot]);
+	json_raw(j, "}}");
+}
+
+void http_api_devices(const struct http_view *v, struct http_answer *a)
+{
+	size_t n;
+	struct device *const *devs = reload_devices(v->set, &n);
+	struct json j;
+
+	json_init_buf(&j);
+	json_raw(&j, "[");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			json_raw(&j, ",");
+		http_api__device_json(&j, devs[i]);
+	}
+	json_raw(&j, "]");
+	http_api__take(&j, a, 200);
+}
+
+void http_api_device(const struct http_view *v, const char *name, struct http_answer *a)
+{
+	struct device *dev = http_api__device(v, name);
+	struct json j;
+
+	if (!dev) {
+		http_api_error(a, 404, "no such device");
+		return;
+	}
+	json_init_buf(&j);
+	http_api__device_json(&j, dev);
+	http_api__take(&j, a, 200);
+}
+
+void http_api_registers(const struct http_view *v, const char *name, struct http_answer *a)
+{
+	struct device *dev = http_api__device(v, name);
+	struct json j;
+
+	if (!dev) {
+		http_api_error(a, 404, "no such device");
+		return;
+	}
+	json_init_buf(&j);
+	values_json(&j, dev, v->now_ms);
+	http_api__take(&j, a, 200);
+}
+
+/* The register reference (--print-map --json's document) of a map that a
+ * running device uses. */
+void http_api_map(const struct http_view *v, const char *name, struct http_answer *a)
+{
+	size_t n;
+	struct device *const *devs = reload_devices(v->set, &n);
+	const struct map *m = NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	for (size_t i = 0; i < n && !m; i++)
+		if (strcmp(map_name(device_map(devs[i])), name) == 0)
+			m = device_map(devs[i]);
+	if (!m) {
+		http_api_error(a, 404, "no device uses such a map");
+		return;
+	}
+	if (!(f = open_memstream(&buf, &len))) {
+		a->status = 500;
+		a->body = NULL;
+		return;
+	}
+	map_print(m, f, MAP_FMT_JSON);
+	if (fclose(f) != 0) {
+		free(buf);
+		buf = NULL;
+	}
+	a->status = 200;
+	a->body = buf;
+	a->len = buf ? len : 0;
+}
+
+/* -------------------------------------------------------------- write -- */
+
+struct http_write {
+	struct device_req *req;
+	http_write_cb cb;
+	void *ctx;
+	char *device, *reg;
+	int64_t raw;
+	double value;
+	int is_string;
+};
+
+static void http_api__write_ok(struct http_answer *a, const char *device,
+			       const struct map_register *r, const struct http_write *w)
+{
+	struct json j;
+	json_init_buf(&j);
+	json_raw(&j, "{\"device\":");
+	json_str(&j, device);
+	json_raw(&j, ",\"register\":");
+	json_str(&j, r ? r->name : w->reg);
+	if (w->is_string)
+		json_raw(&j, ",\"raw\":null");
+	else
+		json_printf(&j, ",\"raw\":%" PRId64 ",\"value\":%.10g", w->raw, w->value);
+	json_raw(&j, ",\"acknowledged\":true}");
+	http_api__take(&j, a, 200);
+}
+
+static void http_api__write_free(struct http_write *w)
+{
+	free(w->device);
+	free(w->reg);
+	free(w);
+}
+
+static void http_api__write_answer(void *ctx, enum mb_exc exc, const uint16_t *words,
+				   uint16_t count)
+{
+	struct http_write *w = ctx;
+	struct http_answer a;
+	(void)words;
+	(void)count;
+	if (exc == MB_EXC_NONE)
+		http_api__write_ok(&a, w->device, NULL, w);
+	else
+		http_api__exception(&a, exc, "the device did not take the write");
+	w->cb(w->ctx, &a);
+	http_api__write_free(w);
+}
+
+void http_api_write_cancel(struct http_write *w)
+{
+	if (!w)
+		return;
+	device_cancel(w->req);
+	http_api__write_free(w);
+}
+
+/* The register a path names: its name, or the address of its first word. */
+static const struct map_register *http_api__reg(const struct map *m, const char *id)
+{
+	char *end;
+	unsigned long addr = strtoul(id, &end, 10);
+	const struct map_register *r = map_find_name(m, id);
+
+	if (r || *id < '0' || *id > '9' || *end || addr > 65535)
+		return r;
+	r = map_find(m, MAP_HOLDING, (uint16_t)addr);
+	if (!r)
+		r = map_find(m, MAP_INPUT, (uint16_t)addr);
+	return r && r->address == addr ? r : NULL;
+}
+
+int http_api_write(const struct http_view *v, const char *dname, const char *rname,
+		   const char *body, size_t len, http_write_cb cb, void *ctx,
+		   struct http_write **req, struct http_answer *a)
+{
+	struct device *dev = http_api__device(v, dname);
+	const struct map_register *r;
+	struct json_object *doc = NULL, *val = NULL, *raw = NULL;
+	struct http_write *w;
+	uint16_t words[MB_MAX_WRITE];
+	char what[200];
+
+	*req = NULL;
+	if (!dev) {
+		http_api_error(a, 404, "no such device");
+		return 0;
+	}
+	if (!(r = http_api__reg(device_map(dev), rname))) {
+		http_api_error(a, 404, "no such register in the device's map");
+		return 0;
+	}
+	snprintf(what, sizeof what, "%s.%s", dname, r->name);
+	if (r->table == MAP_INPUT) {
+		/* Modbus writes only holding registers: what FC06/16 would get. */
+		http_api__exception(a, MB_EXC_ILLEGAL_ADDRESS, "an input register is read-only");
+		return 0;
+	}
+	if (body && len) {
+		struct json_tokener *t = json_tokener_new();
+		if (t) {
+			doc = json_tokener_parse_ex(t, body, (int)len);
+			if (json_tokener_get_error(t) != json_tokener_success) {
+				json_object_put(doc);
+				doc = NULL;
+			}
+			json_tokener_free(t);
+		}
+	}
+	if (!doc || !json_object_is_type(doc, json_type_object) ||
+	    (!json_object_object_get_ex(doc, "value", &val) &&
+	     !json_object_object_get_ex(doc, "raw", &raw))) {
+		json_object_put(doc);
+		http_api_error(a, 400,
+			       "the body must be a JSON object {\"value\": <scaled number or "
+			       "string>} or {\"raw\": <integer>}");
+		return 0;
+	}
+	if (!(w = calloc(1, sizeof *w)) || !(w->device = strdup(dname)) ||
+	    !(w->reg = strdup(r->name))) {
+		if (w)
+			http_api__write_free(w);
+		json_object_put(doc);
+		a->status = 500;
+		a->body = NULL;
+		return 0;
+	}
+	int enc = 0;
+	if (r->type == MAP_STRING) {
+		if (!val || !json_object_is_type(val, json_type_string)) {
+			http_api_error(a, 400, "a string register takes {\"value\": \"text\"}");
+			goto refused;
+		}
+		w->is_string = 1;
+		enc = map_encode_string(r, json_object_get_string(val), words);
+	} else if (raw) {
+		if (!json_object_is_type(raw, json_type_int)) {
+			http_api_error(a, 400, "\"raw\" must be an integer");
+			goto refused;
+		}
+		w->raw = json_object_get_int64(raw);
+		w->value = (double)w->raw * r->scale;
+		enc = map_encode(r, w->raw, words);
+	} else {
+		if (!json_object_is_type(val, json_type_int) &&
+		    !json_object_is_type(val, json_type_double)) {
+			http_api_error(a, 400, "\"value\" must be a number");
+			goto refused;
+		}
+		double x = json_object_get_double(val), q = x / r->scale;
+		/* The wire carries raw integers: a value between two steps of
+		 * the scale cannot be written as given. */
+		if (!isfinite(q) || fabs(q - nearbyint(q)) > 1e-6 * fmax(1.0, fabs(q)) ||
+		    fabs(q) > 9.0e15) {
+			http_api_error(a, 400,
+				       "\"value\" is not a whole multiple of the register's "
+				       "scale; give {\"raw\": n} or a value on the scale");
+			goto refused;
+		}
+		w->raw = (int64_t)nearbyint(q);
+		w->value = x;
+		enc = map_encode(r, w->raw, words);
+	}
+	json_object_put(doc);
+	doc = NULL;
+	if (enc != 0) {
+		/* Does not fit the type (or the string is too long): what the
+		 * device model answers for a value outside the map's limits. */
+		http_api__exception(a, MB_EXC_ILLEGAL_VALUE, "the value does not fit the register");
+		http_api__write_free(w);
+		return 0;
+	}
+	w->cb = cb;
+	w->ctx = ctx;
+	/* The same path as a Modbus client's write: the map's access, range
+	 * and command rules, read_only, and the answer only once the device
+	 * acknowledged. */
+	struct device_outcome o =
+	    device_write(dev, r->count == 1 ? MB_FC_WRITE_SINGLE : MB_FC_WRITE_MULTIPLE, r->address,
+			 r->count, words, http_api__write_answer, w, &w->req);
+	if (o.pending) {
+		*req = w;
+		return 1;
+	}
+	if (o.exc == MB_EXC_NONE)
+		http_api__write_ok(a, dname, r, w);
+	else
+		http_api__exception(a, o.exc, what);
+	http_api__write_free(w);
+	return 0;
+refused:
+	json_object_put(doc);
+	http_api__write_free(w);
+	return 0;
+}

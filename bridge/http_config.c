@@ -1,0 +1,208 @@
+/* The config's `http` group (include/http.h): listener, realm, algorithm and
+ * users with stored digests. Checked with the key table routine (keys.h) so
+ * that errors name file:line like every other key. */
+#include <arpa/inet.h>
+#include <libconfig.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "http.h"
+#include "mb_error.h"
+
+#define HTTP__N(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *http__check_addr(const char *v)
+{
+	unsigned char buf[16];
+	if (inet_pton(AF_INET, v, buf) == 1 || inet_pton(AF_INET6, v, buf) == 1)
+		return NULL;
+	return "must be an IPv4 or IPv6 address such as \"127.0.0.1\" or \"::\"";
+}
+
+/* The realm goes into the challenge header between quotes. */
+static const char *http__check_realm(const char *v)
+{
+	for (; *v; v++)
+		if (*v == '"' || *v == '\\' || (unsigned char)*v < 0x20)
+			return "must not hold quotes, backslashes or control characters";
+	return NULL;
+}
+
+static const char *const http__algorithms[] = {"MD5", "SHA-256", NULL};
+
+struct http__user_cfg {
+	char *name, *ha1;
+};
+
+/* clang-format off */
+static const struct config_key http__user_keys[] = {
+	{.name = "name", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
+	 .off = offsetof(struct http__user_cfg, name), .check = http__check_realm},
+	{.name = "ha1", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
+	 .off = offsetof(struct http__user_cfg, ha1)},
+};
+/* clang-format on */
+
+static int http__hex(const char *s, uint8_t *out, size_t n)
+{
+	if (strlen(s) != 2 * n)
+		return -1;
+	for (size_t i = 0; i < 2 * n; i++) {
+		int c = s[i], v;
+		if (c >= '0' && c <= '9')
+			v = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v = c - 'A' + 10;
+		else
+			return -1;
+		if (i % 2 == 0)
+			out[i / 2] = (uint8_t)(v << 4);
+		else
+			out[i / 2] |= (uint8_t)v;
+	}
+	return 0;
+}
+
+static int http__users(struct config_parser *p, const config_setting_t *s, void *target)
+{
+	struct config_http *hc = target;
+	const config_setting_t *alg =
+	    config_setting_get_member(config_setting_parent(s), "algorithm");
+	int sha256 = alg && config_setting_get_string(alg) &&
+		     strcmp(config_setting_get_string(alg), "SHA-256") == 0;
+	size_t len = sha256 ? 32 : 16;
+	char path[256];
+	int n;
+
+	config_key_path(s, path, sizeof path);
+	if (config_setting_type(s) != CONFIG_TYPE_LIST)
+		return config_error(p, s,
+				    "%s must be a list ( { name = ...; ha1 = ...; }, ... ), not %s",
+				    path, config_type_name(s));
+	n = config_setting_length(s);
+	if (!(hc->users = calloc(n ? (size_t)n : 1, sizeof *hc->users)))
+		return MB_ENOMEM;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		struct http__user_cfg u = {0};
+		char epath[256];
+		int rc;
+
+		config_key_path(e, epath, sizeof epath);
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+			return config_error(p, e,
+					    "%s must be a group { name = ...; ha1 = ...; }, not %s",
+					    epath, config_type_name(e));
+		if (config_setting_get_member(e, "password"))
+			return config_error(
+			    p, config_setting_get_member(e, "password"),
+			    "%s.password: passwords are not stored; give ha1, the %s of "
+			    "\"name:realm:password\" in hex (docs/user-guide.md, \"Web interface "
+			    "and REST API\")",
+			    epath, sha256 ? "SHA-256" : "MD5");
+		rc = config_keys_parse(p, e, http__user_keys, HTTP__N(http__user_keys), &u);
+		if (rc == 0 && http__hex(u.ha1, hc->users[i].ha1, len) != 0)
+			rc = config_error(p, config_setting_get_member(e, "ha1"),
+					  "%s.ha1 must be %zu hex digits (the %s of "
+					  "\"name:realm:password\")",
+					  epath, 2 * len, sha256 ? "SHA-256" : "MD5");
+		for (int k = 0; rc == 0 && k < i; k++)
+			if (strcmp(hc->users[k].name, u.name) == 0)
+				rc = config_error(p, e, "%s: user \"%s\" is listed twice", epath,
+						  u.name);
+		free(u.ha1);
+		if (rc != 0) {
+			free(u.name);
+			return rc;
+		}
+		hc->users[i].name = u.name;
+		hc->users[i].ha1_len = len;
+		hc->nusers = (size_t)i + 1;
+	}
+	return 0;
+}
+
+/* clang-format off */
+static const struct config_key http__keys[] = {
+	{.name = "listen", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = offsetof(struct config_http, listen), .check = http__check_addr},
+	{.name = "port", .kind = CONFIG_K_INT, .off = offsetof(struct config_http, port),
+	 .min = 0, .max = 65535},
+	{.name = "realm", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = offsetof(struct config_http, realm), .check = http__check_realm},
+	{.name = "algorithm", .kind = CONFIG_K_CHOICE, .off = offsetof(struct config_http, sha256),
+	 .choices = http__algorithms},
+	{.name = "read_only_without_auth", .kind = CONFIG_K_BOOL,
+	 .off = offsetof(struct config_http, read_only_without_auth)},
+	{.name = "max_connections", .kind = CONFIG_K_INT,
+	 .off = offsetof(struct config_http, max_connections), .min = 1, .max = 1000},
+	{.name = "users", .kind = CONFIG_K_CUSTOM, .fn = http__users},
+};
+/* clang-format on */
+
+int http_config_parse(struct config_parser *p, const config_setting_t *s, void *target)
+{
+	struct config *c = target;
+	struct config_http *hc;
+	char path[256];
+	int rc;
+
+	config_key_path(s, path, sizeof path);
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+		return config_error(p, s, "%s must be a group { port = 8502; ... }, not %s", path,
+				    config_type_name(s));
+	if (!(hc = calloc(1, sizeof *hc)) || !(hc->listen = strdup("0.0.0.0")) ||
+	    !(hc->realm = strdup("modbridge"))) {
+		http_config_free(hc);
+		return MB_ENOMEM;
+	}
+	hc->port = 8502;
+	hc->max_connections = 16;
+	hc->line = config_setting_source_line(s);
+	http_config_free(c->http);
+	c->http = hc;
+	rc = config_keys_parse(p, s, http__keys, HTTP__N(http__keys), hc);
+	if (rc == 0 && hc->nusers == 0 && !hc->read_only_without_auth)
+		rc = config_error(p, s,
+				  "%s has no users and read_only_without_auth is false: nobody "
+				  "could use it; add users = ( { name = ...; ha1 = ...; } )",
+				  path);
+	return rc;
+}
+
+void http_config_free(struct config_http *c)
+{
+	if (!c)
+		return;
+	free(c->listen);
+	free(c->realm);
+	for (size_t i = 0; i < c->nusers; i++)
+		free(c->users[i].name);
+	free(c->users);
+	free(c);
+}
+
+static int http__streq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+int http_config_same(const struct config_http *a, const struct config_http *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (!http__streq(a->listen, b->listen) || a->port != b->port ||
+	    !http__streq(a->realm, b->realm) || a->sha256 != b->sha256 ||
+	    a->read_only_without_auth != b->read_only_without_auth ||
+	    a->max_connections != b->max_connections || a->nusers != b->nusers)
+		return 0;
+	for (size_t i = 0; i < a->nusers; i++)
+		if (!http__streq(a->users[i].name, b->users[i].name) ||
+		    a->users[i].ha1_len != b->users[i].ha1_len ||
+		    memcmp(a->users[i].ha1, b->users[i].ha1, a->users[i].ha1_len) != 0)
+			return 0;
+	return 1;
+}
