@@ -650,7 +650,11 @@ static enum mb_exc tr_venus__start(void *state, struct txn *t)
 	enum mb_exc rc = MB_EXC_NONE;
 	for (size_t q = 1; q < v->nqueries && rc == MB_EXC_NONE; q++) {
 		rc = tr_venus__publish(v, v->queries[q], v->qos, NULL, NULL);
-		v->query_until[q] = tr_venus__now(v) + tr_venus__ghost_life(v);
+		/* A reply is ours only if the query left: one that failed to
+		 * go out opens no window for replies (someone else's, or a
+		 * stale one). */
+		if (rc == MB_EXC_NONE)
+			v->query_until[q] = tr_venus__now(v) + tr_venus__ghost_life(v);
 	}
 	if (rc == MB_EXC_NONE)
 		rc = tr_venus__publish(v, "cd=1", v->qos, NULL, NULL);
@@ -698,6 +702,27 @@ static void tr_venus__close(void *state)
 	free(v);
 }
 
+/* The map's read commands: "cd=1", then each distinct `query` of a
+ * readable register. The linter (tr_venus__map_lint) has checked that there
+ * are at most TR_VENUS_QUERIES; -1 if there are more all the same. A
+ * function of its own so that tests/fuzz/fuzz_tr_venus.c sets a transport
+ * up as tr_venus__open does. */
+static int tr_venus__set_queries(struct tr_venus *v)
+{
+	v->nqueries = 0;
+	v->queries[v->nqueries++] = "cd=1";
+	for (size_t i = 0; i < map_nregs(v->map); i++) {
+		const struct map_register *r = map_reg(v->map, i);
+		if (!r->query || !(r->access & MAP_R) || tr_venus__query_of(v, r) != 0 ||
+		    strcmp(r->query, "cd=1") == 0)
+			continue;
+		if (v->nqueries == TR_VENUS_QUERIES)
+			return -1;
+		v->queries[v->nqueries++] = r->query;
+	}
+	return 0;
+}
+
 /* The block and the map were checked when they were loaded
  * (tr_venus__keys, tr_venus__cfg_done and the map rules below), by the
  * same code for --check, start and a reload. */
@@ -720,21 +745,11 @@ static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct conf
 	v->map = map;
 	v->qos = cfg->mqtt.qos;
 	v->cmd_cd = -1;
-	/* The map's read commands; the linter (tr_venus__map_lint) has
-	 * checked that there are at most TR_VENUS_QUERIES. */
-	v->queries[v->nqueries++] = "cd=1";
-	for (size_t i = 0; i < map_nregs(map); i++) {
-		const struct map_register *r = map_reg(map, i);
-		if (!r->query || !(r->access & MAP_R) || tr_venus__query_of(v, r) != 0 ||
-		    strcmp(r->query, "cd=1") == 0)
-			continue;
-		if (v->nqueries == TR_VENUS_QUERIES) {
-			snprintf(err, errlen, "device \"%s\": map %s has more than %d queries",
-				 cfg->name, map_name(map), TR_VENUS_QUERIES - 1);
-			free(v);
-			return MB_EINVAL;
-		}
-		v->queries[v->nqueries++] = r->query;
+	if (tr_venus__set_queries(v) != 0) {
+		snprintf(err, errlen, "device \"%s\": map %s has more than %d queries", cfg->name,
+			 map_name(map), TR_VENUS_QUERIES - 1);
+		free(v);
+		return MB_EINVAL;
 	}
 	if (venus_topic(v->cmd_topic, sizeof v->cmd_topic, vc->prefix, vc->type, "App", vc->id) <
 		0 ||

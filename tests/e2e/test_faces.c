@@ -25,7 +25,8 @@
  * 2. A SunSpec client's walk from 40000 (marker "SunS", then ID and length
  *    of each model, skipping length registers, until ID 0xFFFF) against maps
  *    venus-sunspec and powergo-sunspec: it must find models 1 and 802, and
- *    decode SoC and W with their scale factors as the device reports them. */
+ *    decode SoC, W and (venus-sunspec, from the BMS answer to cd=14) SoH
+ *    with their scale factors as the device reports them. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -257,7 +258,15 @@ static void ss_string(const uint16_t *w, int n, char *out)
  * starts at offset 2. */
 #define P802(m, off) ((m)->body[(off)-2])
 /* Offsets in model 802 (sunspec/models, json/model_802.json). */
-enum { O_SOCRSVMIN = 10, O_SOC = 11, O_W = 47, O_SOC_SF = 56, O_W_SF = 63 };
+enum {
+	O_SOCRSVMIN = 10,
+	O_SOC = 11,
+	O_SOH = 13,
+	O_W = 47,
+	O_SOC_SF = 56,
+	O_SOH_SF = 58,
+	O_W_SF = 63
+};
 
 /* A scaled point's value as a client decodes it: value x 10^sf, NAN when
  * the value or its scale factor is "not implemented". */
@@ -268,8 +277,9 @@ static double ss_scaled(int64_t v, int is_signed, uint16_t sf)
 	return (double)v * pow(10, (int16_t)sf);
 }
 
+/* soh: the SoH expected, NAN when the map does not implement it. */
 static void check_walk(modbus_t *mb, const char *what, const char *mn, const char *vr, double soc,
-		       double wat)
+		       double wat, double soh)
 {
 	struct model m[8];
 	int n = sunspec_walk(mb, m, 8);
@@ -290,6 +300,13 @@ static void check_walk(modbus_t *mb, const char *what, const char *mn, const cha
 	     (int16_t)P802(b, O_SOC_SF));
 	v = ss_scaled((int16_t)P802(b, O_W), 1, P802(b, O_W_SF));
 	h_ok(fabs(v - wat) < 1e-9, "%s: 802 W = %g W (W_SF %d)", what, v, (int16_t)P802(b, O_W_SF));
+	v = ss_scaled(P802(b, O_SOH), 0, P802(b, O_SOH_SF));
+	if (isnan(soh))
+		h_ok(P802(b, O_SOH) == 0xFFFF && P802(b, O_SOH_SF) == 0x8000,
+		     "%s: 802 SoH not implemented (0xFFFF, SoH_SF 0x8000)", what);
+	else
+		h_ok(fabs(v - soh) < 1e-9, "%s: 802 SoH = %g %% (SoH_SF %d)", what, v,
+		     (int16_t)P802(b, O_SOH_SF));
 	h_ok(P802(b, O_SOCRSVMIN) == 0xFFFF, "%s: 802 SoCRsvMin not implemented (0xFFFF)", what);
 }
 
@@ -340,19 +357,23 @@ int main(void)
 	modbus_free(mb);
 
 	mb = h_modbus(mb_port, 2);
-	check_walk(mb, "venus-sunspec", "Hame", "202407221950", 27, 807);
+	/* SoC, W, Vr: the document's cd=1 dump; SoH: b_soh=100 of the cd=14
+	 * reply the hm2mqtt project records from a real device. */
+	check_walk(mb, "venus-sunspec", "Hame", "202407221950", 27, 807, 100);
+	h_ok(h_count_lines(h_path("sims.log"), "cd=14") > 0,
+	     "venus-sunspec asked its battery for cd=14 (the BMS values)");
 	modbus_close(mb);
 	modbus_free(mb);
 
 	mb = h_modbus(mb_port, 3);
 	/* The document's status example: 529 = 0x0044 (68 %), 530 = 0. */
-	check_walk(mb, "powergo-sunspec", "PowerGo", "", 68, 0);
+	check_walk(mb, "powergo-sunspec", "PowerGo", "", 68, 0, NAN);
 	/* 530 = -1500 (device to grid: discharging) reads as W = +1500. */
 	char topic[64];
 	snprintf(topic, sizeof topic, "sim/powergo/%s/set", PG_DEV);
 	h_ok(h_sim_tell(broker_port, topic, "530=64036", h_path("simp.log"), "set 530=64036", 5000),
 	     "sim_powergo: 530 = -1500");
-	check_walk(mb, "powergo-sunspec, discharging", "PowerGo", "", 68, 1500);
+	check_walk(mb, "powergo-sunspec, discharging", "PowerGo", "", 68, 1500, NAN);
 	h_ok(h_count_lines(h_path("simp.log"), "addr=529") > 0 &&
 		 h_count_lines(h_path("simp.log"), "addr=40") == 0,
 	     "the battery was asked for 529 and 530 only, never for a constant's address");

@@ -17,7 +17,10 @@
  *     another command lives (a late acknowledgement of an aborted write);
  *   - no parsed pair outlives the message it points into (ASan sees the
  *     payload freed right after each delivery);
- *   - the cache only gets whole, mapped registers. */
+ *   - the cache only gets whole, mapped registers;
+ *   - one message stores the registers of one query only (cd=1's, or one
+ *     `query`'s: cd=14, cd=19), and a query's registers only while that
+ *     query was sent (published without error) within two timeouts. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +69,15 @@ static int fz_load_map(void)
 /* ------------------------------------------------------- the recorders -- */
 
 static uint64_t fz_now;
+/* The read commands published without error, and when (the last time). */
+static struct {
+	char cmd[16];
+	uint64_t at;
+} fz_sent[8];
+static size_t fz_nsent;
+/* While a message is delivered: the query whose registers it stored. */
+static int fz_delivering;
+static const char *fz_stored_query;
 static struct txn *fz_inflight; /* what the "device model" has handed over */
 static unsigned fz_done;	/* completions seen */
 static int fz_last_status;
@@ -95,6 +107,18 @@ void fz_device_cache_store(struct device *dev, int table, uint16_t addr, uint16_
 	FZ_CHECK(count >= 1 && count <= MB_MAX_READ && (uint32_t)addr + count <= 0x10000);
 	const struct map_register *r = map_find(fz_transport_map(), table, addr);
 	FZ_CHECK(r && r->address == addr && r->count == count);
+	const char *q = r->query ? r->query : "cd=1";
+	if (fz_delivering) {
+		if (!fz_stored_query)
+			fz_stored_query = q;
+		FZ_CHECK(strcmp(fz_stored_query, q) == 0);
+	}
+	if (r->query) {
+		size_t i = 0;
+		while (i < fz_nsent && strcmp(fz_sent[i].cmd, r->query) != 0)
+			i++;
+		FZ_CHECK(i < fz_nsent && fz_now - fz_sent[i].at <= 2 * fz_device_timeout(NULL));
+	}
 	volatile uint16_t sum = 0;
 	for (uint16_t i = 0; i < count; i++)
 		sum = (uint16_t)(sum + words[i]);
@@ -144,6 +168,20 @@ int fz_mqtt_link_publish(struct mqtt_link *l, const char *topic, const void *pay
 		fz_pub_fail = 0;
 		return MB_ELINK;
 	}
+	/* read commands only ("cd=N", no argument): writes would fill the table */
+	if (len < sizeof fz_sent[0].cmd && !memchr(payload, ',', len)) {
+		size_t i = 0;
+		while (i < fz_nsent &&
+		       (strlen(fz_sent[i].cmd) != len || memcmp(fz_sent[i].cmd, payload, len) != 0))
+			i++;
+		if (i == fz_nsent && fz_nsent < sizeof fz_sent / sizeof fz_sent[0]) {
+			memcpy(fz_sent[i].cmd, payload, len);
+			fz_sent[i].cmd[len] = 0;
+			fz_nsent++;
+		}
+		if (i < fz_nsent)
+			fz_sent[i].at = fz_now;
+	}
 	if (mid)
 		*mid = ++fz_mid;
 	return 0;
@@ -182,6 +220,10 @@ static const struct fz_write fz_writes[] = {
 #define FZ_DUMP                                                                                    \
 	"cd=1,tot_i=1,cel_c=50,cel_p=9,grd_o=-5,mcp_w=1300,mdp_w=800,bac_u=0,wor_m=2,"             \
 	"tim_0=1|2|3|4|5|6|1,tra_a=1,tra_i=2,tra_o=3,wifi_n=x"
+/* The BMS reply (cd=14), as hm2mqtt records it, shortened. */
+#define FZ_BMS                                                                                     \
+	"b_ver=212,b_chv=571,b_soc=65,b_soh=100,b_vol=5223,b_cpc=332,b_mot=23,b_tp1=18,"           \
+	"b_tp4=19,b_vo1=3265,b_vo16=3262"
 static const char *const fz_canned[] = {
     "ret=1",
     "ret=0",
@@ -194,6 +236,14 @@ static const char *const fz_canned[] = {
     "get_power=1|2|3|4|5",
     "cd=1,ret=1,cel_c=3",
     "",
+    /* answers to the other read commands (the map's `query`s): cd=14 and
+     * cd=19, alone, prefixed, and mixed with keys of another query */
+    FZ_BMS,
+    "cd=14,b_soc=65,b_soh=100,b_cpc=332",
+    "cd=19,get_power=-10|20|-30|40|-50",
+    "get_power=1|2|3|4|5,b_soc=3",
+    "b_soh=7,cel_c=9",
+    "b_vo1=3265,b_vo16=,b_tp1=-5",
 };
 
 struct fz_in {
@@ -233,7 +283,10 @@ static void fz_deliver(struct tr_venus *v, const uint8_t *bytes, size_t len)
 			untrusted_ret = 1;
 		free(r);
 	}
+	fz_delivering = 1;
+	fz_stored_query = NULL;
 	tr_venus__on_msg(v, "t", copy, len);
+	fz_delivering = 0;
 	free(copy);
 	FZ_CHECK(v->reply.npairs == 0);
 	if (len == 0 || len > VENUS_MAX_MSG || untrusted_ret)
@@ -275,11 +328,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	v->dev = NULL;
 	v->map = fz_map;
 	v->cmd_cd = -1;
+	/* the read commands, as tr_venus__open sets them: cd=1, cd=14, cd=19 */
+	FZ_CHECK(tr_venus__set_queries(v) == 0 && v->nqueries == 3);
 	fz_now = 1000;
 	fz_inflight = NULL;
 	fz_done = 0;
 	fz_pub_fail = 0;
 	fz_mid = 0;
+	fz_nsent = 0;
 	memset(big, 'z', sizeof big);
 	memcpy(big, "cel_c=99,pad=", 13);
 
@@ -288,7 +344,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (in.n) {
 		unsigned op = fz_byte(&in);
 		switch (op % 10) {
-		case 0: /* a read (all reads coalesce into one cd=1) */
+		case 0: /* a read (all reads coalesce into one round of every query) */
 			rd =
 			    (struct txn){.op = TXN_READ, .table = MAP_HOLDING, .fc = 3, .count = 1};
 			fz_start(v, &rd);
