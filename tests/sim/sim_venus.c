@@ -43,27 +43,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "venus_examples.h"
 
 enum sim_mode { SIM_NORMAL, SIM_SILENT, SIM_REFUSE };
 
 /* hm2mqtt's records (see the top), verbatim. */
-static const char sim__hm2mqtt_bms[] =
-    "b_ver=212,b_chv=571,b_rci=1000,b_rdi=1000,b_soc=65,b_soh=100,b_cap=5120,b_vol=5223,"
-    "b_cur=-94,b_tem=250,b_chf=192,b_slf=0,b_cpc=332,b_err=0,b_war=0,b_ret=102482070,b_ent=0,"
-    "b_mot=23,b_tp1=18,b_tp2=19,b_tp3=18,b_tp4=19,b_vo1=3265,b_vo2=3265,b_vo3=3265,"
-    "b_vo4=3265,b_vo5=3264,b_vo6=3264,b_vo7=3265,b_vo8=3265,b_vo9=3264,b_vo10=3265,"
-    "b_vo11=3264,b_vo12=3265,b_vo13=3265,b_vo14=3265,b_vo15=3264,b_vo16=3262";
-static const char sim__hm2mqtt_dump[] =
-    "tot_i=8848,tot_o=7097,ele_d=537,ele_m=8848,grd_d=328,grd_m=7097,inc_d=0,inc_m=0,grd_f=0,"
-    "grd_o=613,grd_t=3,gct_s=1,cel_s=3,cel_p=327,cel_c=64,err_t=0,err_a=0,dev_n=149,grd_y=0,"
-    "wor_m=0,tim_0=0|0|8|2|127|300|1,tim_1=0|0|5|23|127|350|0,tim_2=17|21|23|59|127|600|1,"
-    "tim_3=9|31|16|30|127|-800|1,tim_4=0|0|0|0|0|0|0,tim_5=0|0|0|0|0|0|0,tim_6=0|0|0|0|0|0|0,"
-    "tim_7=0|0|0|0|0|0|0,tim_8=0|0|0|0|0|0|0,tim_9=0|0|0|0|0|0|0,cts_m=0,bac_u=0,tra_a=1,"
-    "tra_i=0,tra_o=0,htt_p=0,prc_c=0,prc_d=1,wif_s=33,inc_a=0,set_v=0,mcp_w=2500,mdp_w=2500,"
-    "ct_t=4,phase_t=1,dchrg_t=1,bms_v=212,fc_v=202409090159,wifi_n=XXX,seq_s=0,ctrl_r=1,"
-    "par=255,gen=255,ble=3,shelly_p=1010,c_ratio=90";
+static const char sim__hm2mqtt_bms[] = VENUS_HM2MQTT_BMS;
+static const char sim__hm2mqtt_dump[] = VENUS_HM2MQTT_DUMP;
 /* venus-mqtt.md 15.2's form; the values are the simulator's (see the top). */
-static const char sim__get_power[] = "get_power=-312|145|98|-69|800";
+static const char sim__get_power[] = VENUS_SIM_GET_POWER;
 static int sim__newer;
 
 /* The dump in the document's order: numbers, the periods, two strings. */
@@ -103,15 +91,7 @@ static long long sim__tim[10][7] = {
 };
 
 /* venus-mqtt.md, section 3.2, the example reply to cd=01, verbatim. */
-static const char sim__doc_dump[] =
-    "tot_i=44785,tot_o=36889,ele_d=489,ele_m=3931,grd_d=395,grd_m=2833,inc_d=0,inc_m=-111,"
-    "grd_f=0,grd_o=807,grd_t=3,gct_s=1,cel_s=3,cel_p=138,cel_c=27,err_t=0,err_a=0,dev_n=140,"
-    "grd_y=0,wor_m=1,tim_0=14|0|17|0|127|800|1,tim_1=17|1|20|0|127|-800|1,"
-    "tim_2=20|1|23|0|127|800|1,tim_3=23|1|23|59|127|-800|1,tim_4=0|1|3|0|127|800|1,"
-    "tim_5=3|1|6|0|127|-800|1,tim_6=6|1|9|0|127|800|1,tim_7=9|1|12|1|127|-800|1,"
-    "tim_8=9|10|12|0|127|-2500|0,tim_9=0|0|0|0|0|0|0,cts_m=0,bac_u=1,tra_a=41,tra_i=40000,"
-    "tra_o=600000,htt_p=0,prc_c=4620,prc_d=4620,wif_s=35,inc_a=-152,set_v=1,mcp_w=2500,"
-    "mdp_w=800,ct_t=1,phase_t=0,dchrg_t=255,bms_v=109,fc_v=202407221950,wifi_n=Hame";
+static const char sim__doc_dump[] = VENUS_DOC_DUMP;
 
 static enum sim_mode sim__mode = SIM_NORMAL;
 static int sim__cd_prefix;

@@ -36,6 +36,7 @@
 #include "map.h"
 #include "codec_v5.h"
 #include "codec_venus.h"
+#include "venus_examples.h"
 
 static struct map *interop__load(const char *name)
 {
@@ -346,15 +347,7 @@ static void test_venus_writes(void **state)
  * newer firmware: it carries keys the document does not list (seq_s, ctrl_r,
  * par, gen, ble, shelly_p, c_ratio). Our codec must find every key the map
  * names in it, and the values decode as that example shows. */
-static const char hm2mqtt_dump[] =
-    "tot_i=8848,tot_o=7097,ele_d=537,ele_m=8848,grd_d=328,grd_m=7097,inc_d=0,inc_m=0,grd_f=0,"
-    "grd_o=613,grd_t=3,gct_s=1,cel_s=3,cel_p=327,cel_c=64,err_t=0,err_a=0,dev_n=149,grd_y=0,"
-    "wor_m=0,tim_0=0|0|8|2|127|300|1,tim_1=0|0|5|23|127|350|0,tim_2=17|21|23|59|127|600|1,"
-    "tim_3=9|31|16|30|127|-800|1,tim_4=0|0|0|0|0|0|0,tim_5=0|0|0|0|0|0|0,tim_6=0|0|0|0|0|0|0,"
-    "tim_7=0|0|0|0|0|0|0,tim_8=0|0|0|0|0|0|0,tim_9=0|0|0|0|0|0|0,cts_m=0,bac_u=0,tra_a=1,"
-    "tra_i=0,tra_o=0,htt_p=0,prc_c=0,prc_d=1,wif_s=33,inc_a=0,set_v=0,mcp_w=2500,mdp_w=2500,"
-    "ct_t=4,phase_t=1,dchrg_t=1,bms_v=212,fc_v=202409090159,wifi_n=XXX,seq_s=0,ctrl_r=1,"
-    "par=255,gen=255,ble=3,shelly_p=1010,c_ratio=90";
+static const char hm2mqtt_dump[] = VENUS_HM2MQTT_DUMP;
 
 /* HM2MQTT's BMS reading (registerBMSInfoMessage, for HMG devices): it sends
  * cd=14 (GET_BMS_INFO) and reads b_soc, b_soh, b_cpc as plain numbers,
