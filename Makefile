@@ -24,6 +24,15 @@ SANITIZE   ?=
 # Warnings are errors here; a packager on a newer compiler may set WERROR=.
 WERROR     ?= -Werror
 VERSION    ?= 0.1.0
+# Optional parts (docs/user-guide.md, "Building a smaller daemon"): 0 leaves
+# their sources and libraries out; a small stub file answers in their place,
+# and a config that uses the part is refused by name.
+#   WITH_HTTP      the web interface and REST API (libmicrohttpd, json-c)
+#   WITH_INFLUXDB  the InfluxDB exporter (libcurl)
+#   WITH_MODBUS    the `modbus` protocol to real Modbus equipment (libmodbus)
+WITH_HTTP     ?= 1
+WITH_INFLUXDB ?= 1
+WITH_MODBUS   ?= 1
 
 ifeq ($(SANITIZE),1)
 BUILD ?= build/san
@@ -34,19 +43,41 @@ SAN_FLAGS :=
 endif
 
 # Lazily expanded: pkg-config is asked only when a recipe runs, after `deps`.
-PKGS       := libuv libmosquitto libconfig libmicrohttpd json-c libcurl libmodbus
+PKGS       := libuv libmosquitto libconfig
+# Each optional part: its libraries, or its sources swapped for its stub.
+ifneq ($(WITH_HTTP),0)
+PKGS       += libmicrohttpd json-c
+OFF_SRC    += bridge/http_off.c
+else
+OFF_SRC    += bridge/http.c bridge/http_api.c bridge/http_config.c
+endif
+ifneq ($(WITH_INFLUXDB),0)
+PKGS       += libcurl
+OFF_SRC    += bridge/export_influx_off.c
+else
+OFF_SRC    += bridge/export_influx.c bridge/link_http.c
+endif
+# Without modbus, protocol.c leaves its registry line out: no stub.
+ifneq ($(WITH_MODBUS),0)
+PKGS       += libmodbus
+else
+OFF_SRC    += bridge/tr_modbus.c
+endif
 MB_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra $(WERROR) \
               -Iinclude -DMB_VERSION='"$(VERSION)"' $(SAN_FLAGS) \
               -DMB_MAPS_DIRS='"$(SYSCONFDIR)/modbridge/maps", "$(PREFIX)/share/modbridge/maps"' \
               -DMB_SYSCONFDIR='"$(SYSCONFDIR)"' \
+              -DMB_WITH_HTTP=$(if $(filter 0,$(WITH_HTTP)),0,1) \
+              -DMB_WITH_INFLUXDB=$(if $(filter 0,$(WITH_INFLUXDB)),0,1) \
+              -DMB_WITH_MODBUS=$(if $(filter 0,$(WITH_MODBUS)),0,1) \
               -ffunction-sections -fdata-sections \
               $(shell $(PKG_CONFIG) --cflags $(PKGS))
 MB_LIBS     = $(shell $(PKG_CONFIG) --libs $(PKGS))
 TEST_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka libmodbus) -Itests/lib
 TEST_LIBS   = $(shell $(PKG_CONFIG) --libs cmocka libmodbus) -lm
 
-BRIDGE_SRC  := $(sort $(wildcard bridge/*.c))
-BRIDGE_OBJ  := $(BRIDGE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/assets.o
+BRIDGE_SRC  := $(filter-out $(OFF_SRC),$(sort $(wildcard bridge/*.c)))
+BRIDGE_OBJ  := $(BRIDGE_SRC:%.c=$(BUILD)/%.o) $(if $(filter 0,$(WITH_HTTP)),,$(BUILD)/gen/assets.o)
 LIB_OBJ     := $(filter-out $(BUILD)/bridge/main.o,$(BRIDGE_OBJ))
 TLIB_SRC    := $(sort $(wildcard tests/lib/*.c))
 TLIB_OBJ    := $(TLIB_SRC:%.c=$(BUILD)/%.o)
@@ -70,10 +101,11 @@ all: $(BUILD)/modbridge
 $(BUILD)/modbridge: $(BRIDGE_OBJ)
 	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -Wl,--gc-sections -o $@ $^ $(MB_LIBS) -lm -lpthread
 
-# The paths and version compiled into the daemon: an object built with other
+# The paths, version and optional parts compiled into the daemon: an object built with other
 # ones is rebuilt, so that `make install PREFIX=/usr/local` after a plain
 # `make` installs a daemon that looks for its maps under /usr/local.
-BUILT_WITH := PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) VERSION=$(VERSION)
+BUILT_WITH := PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) VERSION=$(VERSION) \
+              WITH_HTTP=$(WITH_HTTP) WITH_INFLUXDB=$(WITH_INFLUXDB) WITH_MODBUS=$(WITH_MODBUS)
 $(BUILD)/built-with: FORCE
 	@mkdir -p $(@D)
 	@echo '$(BUILT_WITH)' | cmp -s - $@ 2>/dev/null || echo '$(BUILT_WITH)' > $@

@@ -467,6 +467,15 @@ static int config__block(struct config_parser *p, const config_setting_t *s, voi
 	return rc;
 }
 
+/* The block of a protocol this build left out (`make WITH_MODBUS=0`). */
+static int config__block_left_out(struct config_parser *p, const config_setting_t *s, void *target)
+{
+	char fix[128];
+	(void)target;
+	snprintf(fix, sizeof fix, "remove the %s block", config_setting_name(s));
+	return protocol_refuse_left_out(p, s, config_setting_name(s), fix);
+}
+
 /* A block key is the same in two devices when neither has this protocol,
  * or both have it with the same values. */
 static int config__block_same(const struct config_key *k, const void *a, const void *b, char *which,
@@ -509,6 +518,12 @@ const struct config_key *config_device_keys(size_t *nkeys)
 			    .kind = CONFIG_K_CUSTOM,
 			    .fn = config__block,
 			    .same = config__block_same,
+			};
+		for (size_t i = 0; protocol_left_out(i) && protocol_count() + i < PROTOCOL_MAX; i++)
+			config__device_keys[n++] = (struct config_key){
+			    .name = protocol_left_out(i),
+			    .kind = CONFIG_K_CUSTOM,
+			    .fn = config__block_left_out,
 			};
 		config__ndevice_keys = n;
 	}

@@ -240,6 +240,12 @@ int export_config_influx(struct config_parser *p, const config_setting_t *s, voi
 
 	if (!e)
 		return MB_ENOMEM;
+#if !MB_WITH_INFLUXDB
+	/* `make WITH_INFLUXDB=0` left the exporter out (export_influx_off.c). */
+	return config_error(p, s,
+			    "this modbridge was built without the InfluxDB exporter "
+			    "(WITH_INFLUXDB=0): remove the influxdb group");
+#endif
 	x = &e->influx;
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
 		return config_error(p, s, "%s must be a group { ... }, not %s",

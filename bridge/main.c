@@ -201,6 +201,23 @@ static int main__drop_privileges(const char *user, char *err, size_t errlen)
 
 /* --------------------------------------------------------- commands -- */
 
+/* The optional parts built in (the Makefile's WITH_*), for --version:
+ * " (http, influxdb, modbus)", or "" when none is. */
+static const char *main__features(void)
+{
+	static char buf[64];
+	const char *on[] = {MB_WITH_HTTP ? "http" : NULL, MB_WITH_INFLUXDB ? "influxdb" : NULL,
+			    MB_WITH_MODBUS ? "modbus" : NULL};
+	size_t used = 0;
+	for (size_t i = 0; i < sizeof on / sizeof on[0]; i++)
+		if (on[i])
+			used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%s",
+						 used ? ", " : " (", on[i]);
+	if (used)
+		snprintf(buf + used, sizeof buf - used, ")");
+	return buf;
+}
+
 static void main__usage(FILE *f)
 {
 	fprintf(f,
@@ -472,7 +489,7 @@ int main(int argc, char **argv)
 			use_syslog = 1;
 			break;
 		case OPT_VERSION:
-			printf("modbridge %s\n", MB_VERSION);
+			printf("modbridge %s%s\n", MB_VERSION, main__features());
 			return 0;
 		case 'h':
 			main__usage(stdout);

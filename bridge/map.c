@@ -308,7 +308,11 @@ static int map__protocol_seen(struct config_parser *p, const config_setting_t *s
 		return (m->proto_text = strdup(MAP__RTU_FAMILY)) ? 0 : MB_ENOMEM;
 	}
 	if (t == CONFIG_TYPE_STRING) {
-		if (!(m->proto = protocol_find(config_setting_get_string(s))))
+		if (!(m->proto = protocol_find(config_setting_get_string(s))) &&
+		    protocol_refuse_left_out(p, s, config_setting_get_string(s),
+					     "this map cannot run here") != 0)
+			return MB_EPARSE;
+		if (!m->proto)
 			return config_error(
 			    p, s,
 			    "protocol must be one of %s, not \"%s\" (or \"%s\": every "
@@ -338,7 +342,11 @@ static int map__protocol_seen(struct config_parser *p, const config_setting_t *s
 		if (config_setting_type(e) != CONFIG_TYPE_STRING)
 			return config_error(p, e, "%s must be a protocol name (a string), not %s",
 					    MAP__PATH(e, path), config_type_name(e));
-		if (!(pr = protocol_find(config_setting_get_string(e))))
+		if (!(pr = protocol_find(config_setting_get_string(e))) &&
+		    protocol_refuse_left_out(p, e, config_setting_get_string(e),
+					     "this map cannot run here") != 0)
+			return MB_EPARSE;
+		if (!pr)
 			return config_error(p, e, "%s must be one of %s, not \"%s\"",
 					    MAP__PATH(e, path), list, config_setting_get_string(e));
 		/* Several protocols share one map only where they carry the

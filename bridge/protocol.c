@@ -6,13 +6,22 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "keys.h"
+
+/* `make WITH_MODBUS=0` leaves tr_modbus.c (libmodbus) out of the build. */
+#if MB_WITH_MODBUS
+#define PROTOCOL__MODBUS(X) X(protocol_modbus)
+#else
+#define PROTOCOL__MODBUS(X)
+#endif
+
 /* One line per protocol, in the order messages list them. */
 #define PROTOCOL__ALL(X)                                                                           \
 	X(protocol_memory)                                                                         \
 	X(protocol_powergo)                                                                        \
 	X(protocol_venus)                                                                          \
 	X(protocol_solarman)                                                                       \
-	X(protocol_modbus)
+	PROTOCOL__MODBUS(X)
 
 #define PROTOCOL__DECLARE(p) extern const struct protocol p;
 PROTOCOL__ALL(PROTOCOL__DECLARE)
@@ -62,4 +71,35 @@ const char *protocol_names(unsigned flags, const char *sep, const char *last, ch
 		k++;
 	}
 	return buf;
+}
+
+/* The protocols this build left out, with the Makefile option that did:
+ * a config or map naming one is refused with that option, not with
+ * "unknown key" or "must be one of". */
+static const struct {
+	const char *name, *option;
+} protocol__left_out[] = {
+#if !MB_WITH_MODBUS
+    {"modbus", "WITH_MODBUS"},
+#endif
+    {NULL, NULL},
+};
+
+const char *protocol_left_out(size_t i)
+{
+	return i < sizeof protocol__left_out / sizeof protocol__left_out[0]
+		   ? protocol__left_out[i].name
+		   : NULL;
+}
+
+int protocol_refuse_left_out(struct config_parser *p, const struct config_setting_t *s,
+			     const char *name, const char *fix)
+{
+	for (size_t i = 0; name && protocol__left_out[i].name; i++)
+		if (strcmp(protocol__left_out[i].name, name) == 0)
+			return config_error(p, s,
+					    "this modbridge was built without the %s protocol "
+					    "(%s=0): %s",
+					    name, protocol__left_out[i].option, fix);
+	return 0;
 }

@@ -100,6 +100,14 @@ size_t protocol_count(void);
 const struct protocol *protocol_at(size_t i);
 /* The protocol called name, or NULL. */
 const struct protocol *protocol_find(const char *name);
+/* The i-th protocol this build left out (`make WITH_MODBUS=0`), or NULL
+ * past the last. */
+const char *protocol_left_out(size_t i);
+/* When name is a protocol this build left out: "file:line: this modbridge
+ * was built without the NAME protocol (WITH_NAME=0): FIX" (config_error,
+ * MB_EPARSE); otherwise 0. */
+int protocol_refuse_left_out(struct config_parser *p, const struct config_setting_t *s,
+			     const char *name, const char *fix);
 /* The names of the protocols that have every flag of `flags` (0: all), in
  * registry order, joined by sep and, before the last, by last ("powergo and
  * venus"; "memory, powergo, venus, solarman"). Returns buf. */

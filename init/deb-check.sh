@@ -33,7 +33,7 @@ if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-instal
 	exit 1
 fi
 check "/usr/bin/modbridge is installed" test -x /usr/bin/modbridge
-check "modbridge --version says modbridge $VERSION" sh -c "/usr/bin/modbridge --version | grep -qx 'modbridge $VERSION'"
+check "modbridge --version says modbridge $VERSION" sh -c "/usr/bin/modbridge --version | grep -Eqx 'modbridge $VERSION( \(.*\))?'"
 # From / so that the example's relative "maps" entry finds nothing: the
 # installed maps must do.
 out=$(cd / && /usr/bin/modbridge --check -c /etc/modbridge/modbridge.conf.example 2>&1)

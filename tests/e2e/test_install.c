@@ -179,6 +179,9 @@ static void inst__man(const char *dest)
 	const char *argv[] = {path, "--version", NULL};
 	int rc = h_run(argv, ver, sizeof ver, 10000);
 	ver[strcspn(ver, "\n")] = 0;
+	/* "modbridge X.Y.Z (features)": the features are not the man page's. */
+	if (strchr(ver, ' '))
+		strchr(ver, ' ')[1 + strcspn(strchr(ver, ' ') + 1, " ")] = 0;
 	/* .TH NAME SECTION DATE "modbridge X.Y.Z" ... */
 	snprintf(want, sizeof want, "\"%s\"", rc == 0 ? ver : "modbridge ?");
 	for (size_t i = 0; i < sizeof pages / sizeof *pages; i++) {
@@ -401,6 +404,8 @@ static void inst__dist(void)
 	h_run(v, ver, sizeof ver, 10000);
 	const char *version = strchr(ver, ' ') ? strchr(ver, ' ') + 1 : "?";
 	ver[strcspn(ver, "\n")] = '\0';
+	if (strchr(ver, ' ')) /* the version, not the features after it */
+		strchr(ver, ' ')[1 + strcspn(strchr(ver, ' ') + 1, " ")] = '\0';
 	snprintf(tb, sizeof tb, "%s/dist1/modbridge-%s.tar.gz", h_dir(), version);
 	const char *s1[] = {"sh", "-c", "sha256sum \"$0\" | cut -c1-64", tb, NULL};
 	h_run(s1, sum1, sizeof sum1, 10000);
@@ -461,12 +466,99 @@ static void inst__debian(void)
 	char ver[64] = "", want[96];
 	h_run(v, ver, sizeof ver, 10000);
 	ver[strcspn(ver, "\n")] = '\0';
+	if (strchr(ver, ' ')) /* the version, not the features after it */
+		strchr(ver, ' ')[1 + strcspn(strchr(ver, ' ') + 1, " ")] = '\0';
 	snprintf(want, sizeof want, "modbridge (%s) ",
 		 strchr(ver, ' ') ? strchr(ver, ' ') + 1 : "?");
 	char *ch = inst__slurp("debian/changelog", NULL);
 	h_ok(ch && strncmp(ch, want, strlen(want)) == 0,
 	     "debian/changelog's version is the binary's (%s)", want);
 	free(ch);
+}
+
+/* A daemon without the optional parts (docs/user-guide.md, "Building a
+ * smaller daemon"), built into its own BUILD folder: it says so in
+ * --version, links none of their libraries, and refuses a config that uses
+ * one of them by file:line, while a plain config passes --check. */
+static void inst__slim(void)
+{
+	char build[512], bin[600], buildarg[600];
+	snprintf(build, sizeof build, "%s/slim", h_dir());
+	snprintf(bin, sizeof bin, "%s/modbridge", build);
+	snprintf(buildarg, sizeof buildarg, "BUILD=%s", build);
+	const char *mk[] = {"make",	     "-s",	    "-j2",
+			    buildarg,	     "WITH_HTTP=0", "WITH_INFLUXDB=0",
+			    "WITH_MODBUS=0", bin,	    NULL};
+	int rc = h_run(mk, inst__out, sizeof inst__out, 300000);
+	if (!h_ok(rc == 0 && inst__executable(bin),
+		  "make WITH_HTTP=0 WITH_INFLUXDB=0 WITH_MODBUS=0 builds a slim daemon")) {
+		h_note("%s", inst__out);
+		return;
+	}
+	const char *ver[] = {bin, "--version", NULL};
+	rc = h_run(ver, inst__out, sizeof inst__out, 10000);
+	inst__out[strcspn(inst__out, "\n")] = '\0';
+	h_ok(rc == 0 && strncmp(inst__out, "modbridge ", 10) == 0 && !strstr(inst__out, "http") &&
+		 !strstr(inst__out, "influxdb") && !strstr(inst__out, "modbus"),
+	     "the slim daemon's --version lists no optional part: \"%s\"", inst__out);
+	const char *full[] = {h_bin("modbridge"), "--version", NULL};
+	rc = h_run(full, inst__out, sizeof inst__out, 10000);
+	h_ok(rc == 0 && strstr(inst__out, " (http, influxdb, modbus)\n"),
+	     "the full daemon's --version lists them: %.60s", inst__out);
+
+	const char *ldd[] = {"ldd", bin, NULL};
+	rc = h_run(ldd, inst__out, sizeof inst__out, 10000);
+	h_ok(rc == 0 && strstr(inst__out, "libuv") && !strstr(inst__out, "libmicrohttpd") &&
+		 !strstr(inst__out, "libcurl") && !strstr(inst__out, "libmodbus") &&
+		 !strstr(inst__out, "libjson-c"),
+	     "ldd: libuv, but no libmicrohttpd, libcurl, libmodbus, json-c");
+
+	static const struct {
+		const char *name, *text, *want;
+	} bad[] = {
+	    {"slim-http.conf",
+	     "modbus = { port = 1502; };\n"
+	     "http = { port = 8502; };\n",
+	     "slim-http.conf:2: this modbridge was built without the web interface (WITH_HTTP=0): "
+	     "remove the http group"},
+	    {"slim-influx.conf",
+	     "modbus = { port = 1502; };\n\n"
+	     "influxdb = { url = \"http://127.0.0.1:8086\"; database = \"energy\"; };\n",
+	     "slim-influx.conf:3: this modbridge was built without the InfluxDB exporter "
+	     "(WITH_INFLUXDB=0): remove the influxdb group"},
+	    {"slim-modbus.conf",
+	     "devices = (\n"
+	     "  { name = \"meter\"; unit_id = 1; map = \"sdm630\";\n"
+	     "    modbus = { device = \"/dev/ttyUSB0\"; slave = 1; }; }\n"
+	     ");\n",
+	     "slim-modbus.conf:3: this modbridge was built without the modbus protocol "
+	     "(WITH_MODBUS=0): remove the modbus block"},
+	    /* A map whose protocol is modbus, on a device that would simulate it. */
+	    {"slim-map.conf",
+	     "maps_path = [ \"maps\" ];\n"
+	     "devices = ( { name = \"meter\"; unit_id = 1; map = \"sdm630\"; memory = {}; } );\n",
+	     "maps/sdm630.conf:"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		const char *conf = h_write_file(bad[i].name, bad[i].text);
+		const char *chk[] = {bin, "--check", "-c", conf, NULL};
+		rc = h_run(chk, inst__out, sizeof inst__out, 10000);
+		int named = strstr(inst__out, bad[i].want) != NULL;
+		if (i == 3)
+			named = named &&
+				strstr(inst__out, "without the modbus protocol (WITH_MODBUS=0)");
+		if (!h_ok(rc != 0 && named, "slim --check refuses %s: %s", bad[i].name,
+			  bad[i].want))
+			h_note("%s", inst__out);
+	}
+	const char *plain = h_write_file(
+	    "slim-plain.conf", "maps_path = [ \"maps\" ];\n"
+			       "devices = ( { name = \"m1\"; unit_id = 1; map = \"scratch\"; "
+			       "memory = {}; } );\n");
+	const char *chk[] = {bin, "--check", "-c", plain, NULL};
+	rc = h_run(chk, inst__out, sizeof inst__out, 10000);
+	if (!h_ok(rc == 0, "slim --check accepts a config without them"))
+		h_note("%s", inst__out);
 }
 
 int main(void)
@@ -477,5 +569,6 @@ int main(void)
 	inst__dist();
 	inst__debian();
 	inst__files();
+	inst__slim();
 	return h_done();
 }
