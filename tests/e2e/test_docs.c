@@ -113,6 +113,7 @@ static const char *skip_reason(const char *t)
 	    {"make deb", "builds and installs a Debian package; CI runs make deb and deb-check"},
 	    {"make menuconfig", "OpenWrt build tree"},
 	    {"make package/", "OpenWrt build tree"},
+	    {"make WITH_", "a slim daemon; tests/e2e/test_install builds one in its own BUILD"},
 	    {"make", "builds the daemon this test runs"},
 	    {"PKG_CONFIG_LIBDIR=", "needs the cross toolchain"},
 	    {"echo \"src-link", "OpenWrt build tree"},
