@@ -165,7 +165,8 @@ static void garbage_requests(void)
 
 	h_ok(raw("", 0, 1, out, sizeof out) == 0 && modbus_alive(),
 	     "an empty request (connect, close): dropped without an answer; Modbus answers");
-	code = raw("\x01\x02\x03 garbage\r\n\r\n", 17, 0, out, sizeof out);
+	static const char garbage[] = "\x01\x02\x03 garbage\r\n\r\n";
+	code = raw(garbage, sizeof garbage - 1, 0, out, sizeof out);
 	h_ok(code == 400 && modbus_alive(), "a request line of garbage: 400 (%d)", code);
 	memcpy(big, "GET /", 5);
 	memset(big + 5, 'a', 100 * 1024);
@@ -350,6 +351,31 @@ static int silent(int fd, int ms)
 	return recv(fd, &c, 1, MSG_DONTWAIT) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+/* max_connections clients connect and leave together: the next client is
+ * served (libmicrohttpd, at the limit, takes its listening socket out of
+ * its epoll set; the daemon must run it again after the closes). */
+static void limit_then_free(void)
+{
+	int fds[MAXCONN], ok = 1;
+	for (int i = 0; i < MAXCONN; i++)
+		ok &= (fds[i] = h_connect(AF_INET, http_port)) >= 0;
+	h_sleep_ms(300);
+	/* One more, waiting in the backlog while they are there, gives up. */
+	int next = h_connect(AF_INET, http_port);
+	ok &= next >= 0 && silent(next, 300);
+	if (next >= 0)
+		close(next);
+	for (int i = 0; i < MAXCONN; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	h_sleep_ms(300);
+	int code = curl("/api/v1/status", NULL, NULL, 0);
+	h_ok(ok && code == 200,
+	     "%d clients fill max_connections, one more gives up waiting, they leave: the "
+	     "next client is served (%d)",
+	     MAXCONN, code);
+}
+
 /* max_connections clients sending a byte a second (slowloris) and more
  * behind them: those over the limit wait unaccepted in the listen backlog,
  * the slow ones are dropped at the request deadline although never idle;
@@ -524,12 +550,16 @@ int main(void)
 	huge_bodies();
 	digest_replay();
 	writes_abandoned();
+	limit_then_free();
 	slowloris_flood();
 
 	long rss1 = h_proc_kib(bridge, "VmRSS");
 	/* Bounded: MAXCONN connections of 32 KiB each, the rest is the
-	 * allocator's slack. Under valgrind the figure is valgrind's. */
-	h_ok(rss0 > 0 && rss1 > 0 && (getenv("VALGRIND") || rss1 - rss0 < 4096),
+	 * allocator's slack. Under valgrind and ASan (its quarantine keeps
+	 * freed memory) the figure is theirs: only the plain run is held to it. */
+	const char *vg = getenv("VALGRIND"), *san = getenv("SANITIZE");
+	int tooled = (vg && *vg && strcmp(vg, "0") != 0) || (san && strcmp(san, "1") == 0);
+	h_ok(rss0 > 0 && rss1 > 0 && (tooled || rss1 - rss0 < 4096),
 	     "RSS after every attack: %ld KiB -> %ld KiB", rss0, rss1);
 	h_ok(h_bridge_stop(bridge) == 0, "the bridge stops cleanly");
 	close(logger);
