@@ -8,7 +8,9 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -29,8 +31,18 @@
 #define HTTP__NONCE_TIMEOUT 300
 /* An idle connection is closed after this many seconds. */
 #define HTTP__IDLE_TIMEOUT 30
+/* A request must arrive whole (request line, headers, body) within this many
+ * seconds of its connection opening or of the previous answer on it, else its
+ * connection is dropped: libmicrohttpd's timeout counts idleness only, which
+ * a client sending a byte a second (slowloris) never reaches. */
+#define HTTP__REQUEST_DEADLINE 10
+/* What libmicrohttpd may hold per connection for the request line and
+ * headers (its default, made explicit because docs/design.md's "Bounded
+ * everything" names it): a longer URL is answered 414, longer headers 431. */
+#define HTTP__CONN_MEMORY (32 * 1024)
 
 struct http_conn;
+struct http_sock;
 
 struct http {
 	uv_loop_t *loop;
@@ -47,6 +59,18 @@ struct http {
 	uint64_t started_ms;
 	int port;
 	struct http_conn *waiting; /* connections suspended on a write */
+	struct http_sock *socks;   /* open connections, for the request deadline */
+	uv_timer_t reaper;	   /* drops connections past the deadline */
+};
+
+/* One client connection (libmicrohttpd's socket context). */
+struct http_sock {
+	struct http *h;
+	int fd;
+	uint64_t since; /* when it opened, or its last answer went out (uv_now) */
+	int busy;	/* a whole request arrived; not subject to the deadline */
+	int dropped;	/* shut down by the reaper */
+	struct http_sock *prev, *next;
 };
 
 /* One request on a connection (libmicrohttpd's per-request pointer). */
@@ -93,7 +117,14 @@ static void http__run(struct http *h)
 
 	if (!h->mhd)
 		return;
+	uint64_t open = h->stats.connections;
 	MHD_run(h->mhd);
+	/* At max_connections libmicrohttpd takes its listening socket out of
+	 * its epoll set, and puts it back only at the start of a run: after
+	 * the run that closed connections nothing would wake us for the
+	 * clients waiting to connect, and HTTP would stay deaf. */
+	if (h->stats.connections < open && !h->closing)
+		MHD_run(h->mhd);
 	if (h->closing)
 		return;
 	if (MHD_get_timeout(h->mhd, &to) == MHD_YES)
@@ -143,6 +174,13 @@ static enum MHD_Result http__send(struct http_conn *k, unsigned status, const ch
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	/* The answer to a write that waited for its device: its client may
+	 * have gone meanwhile, unnoticed while the connection was suspended
+	 * (libmicrohttpd does not look at a suspended socket, and may not see
+	 * the end of stream after resuming); closing after the answer frees
+	 * the connection at once rather than at a timeout. */
+	if (k->ready)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	rc = MHD_queue_response(k->c, status, r);
 	MHD_destroy_response(r);
 	k->h->stats.requests++;
@@ -210,6 +248,122 @@ static int http__authorized(struct http *h, struct MHD_Connection *c, int *stale
 	if (rc == MHD_INVALID_NONCE)
 		*stale = 1;
 	return rc == MHD_YES;
+}
+
+/* A Content-Length over what any write needs. */
+static int http__declared_too_big(struct MHD_Connection *c)
+{
+	const char *cl =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	char *end;
+	unsigned long long n;
+
+	if (!cl)
+		return 0;
+	n = strtoull(cl, &end, 10);
+	return end != cl && n > HTTP__MAX_BODY;
+}
+
+static enum MHD_Result http__too_large(struct http_conn *k)
+{
+	k->too_big = 1;
+	k->h->stats.too_large++;
+	return http__send_error(k, 413, "request body too large (at most 4096 bytes)");
+}
+
+/* libmicrohttpd's URL unescaper, but "%00" stays as it is: decoded, it
+ * would end the path early ("devices/x%00y/registers" read as "devices/x"),
+ * and no name holds a NUL. */
+static size_t http__unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *out = s;
+	(void)cls;
+	(void)c;
+	for (const char *in = s; *in;) {
+		unsigned v;
+		if (in[0] == '%' && isxdigit((unsigned char)in[1]) &&
+		    isxdigit((unsigned char)in[2]) && sscanf(in + 1, "%2x", &v) == 1 && v) {
+			*out++ = (char)v;
+			in += 3;
+		} else {
+			*out++ = *in++;
+		}
+	}
+	*out = '\0';
+	return (size_t)(out - s);
+}
+
+/* ------------------------------------------------- request deadline -- */
+
+/* A whole request arrived on c's connection: the deadline no longer applies
+ * until its answer went out (http__completed). */
+static void http__sock_busy(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *i =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct http_sock *s = i ? i->socket_context : NULL;
+	if (s)
+		s->busy = 1;
+}
+
+static void http__on_reaper(uv_timer_t *t)
+{
+	struct http *h = t->data;
+	uint64_t now = uv_now(h->loop);
+
+	for (struct http_sock *s = h->socks; s; s = s->next)
+		if (!s->busy && !s->dropped && now - s->since >= HTTP__REQUEST_DEADLINE * 1000) {
+			/* Not close(): the descriptor stays libmicrohttpd's,
+			 * which sees the end of the stream and closes it. */
+			shutdown(s->fd, SHUT_RDWR);
+			s->dropped = 1;
+			h->stats.slow_dropped++;
+			log_debug("http: a connection sent no whole request within %d s: "
+				  "dropped",
+				  HTTP__REQUEST_DEADLINE);
+		}
+}
+
+static void http__notify_conn(void *cls, struct MHD_Connection *c, void **socket_context,
+			      enum MHD_ConnectionNotificationCode code)
+{
+	struct http *h = cls;
+	struct http_sock *s = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *i =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!i || !(s = calloc(1, sizeof *s)))
+			return; /* not watched: libmicrohttpd's idle timeout still holds */
+		s->h = h;
+		s->fd = i->connect_fd;
+		s->since = uv_now(h->loop);
+		s->next = h->socks;
+		if (h->socks)
+			h->socks->prev = s;
+		h->socks = s;
+		*socket_context = s;
+		h->stats.connections++;
+		log_debug("http: connection fd %d opened (%" PRIu64 " open)", s->fd,
+			  h->stats.connections);
+		if (!uv_is_active((uv_handle_t *)&h->reaper))
+			uv_timer_start(&h->reaper, http__on_reaper, 1000, 1000);
+		return;
+	}
+	if (!s)
+		return;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		h->socks = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	h->stats.connections--;
+	log_debug("http: connection fd %d closed (%" PRIu64 " open)", s->fd, h->stats.connections);
+	free(s);
+	*socket_context = NULL;
+	if (!h->socks)
+		uv_timer_stop(&h->reaper);
 }
 
 /* ------------------------------------------------------------ routing -- */
@@ -333,13 +487,27 @@ static enum MHD_Result http__handler(void *cls, struct MHD_Connection *c, const 
 		k->h = h;
 		k->c = c;
 		*con_cls = k;
+		/* The headers are in: refuse a write without credentials, and
+		 * a body too large, before a byte of the body is read (nor 100
+		 * Continue sent); the connection is closed after the answer.
+		 * A GET is checked once it arrived, so that its connection is
+		 * kept alive after a challenge. */
+		if (post && !http__authorized(h, c, &stale))
+			return http__challenge(k, stale);
+		if (http__declared_too_big(c))
+			return http__too_large(k);
 		return MHD_YES;
 	}
 	if (k->ready)
 		return http__send_answer(k, &k->answer);
 	if (*upload_size) {
 		if (k->len + *upload_size > HTTP__MAX_BODY) {
-			k->too_big = 1;
+			/* A chunked body (no Content-Length) that grew too long:
+			 * the rest is never read. */
+			/* libmicrohttpd (0.9.75) takes no answer in the middle
+			 * of a body: close the connection (counted). */
+			h->stats.too_large++;
+			return MHD_NO;
 		} else {
 			char *b = realloc(k->body, k->len + *upload_size + 1);
 			if (!b)
@@ -352,10 +520,12 @@ static enum MHD_Result http__handler(void *cls, struct MHD_Connection *c, const 
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	/* Everything arrived. Writes always need a user; reads too, unless
-	 * read_only_without_auth (a LAN dashboard). */
-	if ((post || !h->cfg.read_only_without_auth) && !http__authorized(h, c, &stale))
+	/* Everything arrived (a write was authorized on the first call).
+	 * Reads need a user too, unless read_only_without_auth (a LAN
+	 * dashboard). */
+	if (!post && !h->cfg.read_only_without_auth && !http__authorized(h, c, &stale))
 		return http__challenge(k, stale);
+	http__sock_busy(c);
 	if (strncmp(url, "/api/v1/", 8) == 0)
 		return http__api(k, url + 8, get, post);
 	if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
@@ -371,9 +541,18 @@ static void http__completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			    enum MHD_RequestTerminationCode toe)
 {
 	struct http_conn *k = *con_cls;
-	(void)cls;
-	(void)c;
+	struct http *h = cls;
+	const union MHD_ConnectionInfo *i =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct http_sock *s = i ? i->socket_context : NULL;
+
 	(void)toe;
+	if (s) {
+		/* The next request on a kept-alive connection has its own
+		 * deadline, from now. */
+		s->busy = 0;
+		s->since = uv_now(h->loop);
+	}
 	if (!k)
 		return;
 	if (k->write)
@@ -475,13 +654,17 @@ int http_start(uv_loop_t *loop, const struct config_http *cfg, struct reload *se
 	h->loop = loop;
 	h->set = set;
 	h->server = server;
+	/* The logger first: libmicrohttpd prints what comes before it to
+	 * stderr. */
 	h->mhd = MHD_start_daemon(
-	    flags, (uint16_t)cfg->port, NULL, NULL, http__handler, h, MHD_OPTION_SOCK_ADDR,
-	    (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP__IDLE_TIMEOUT,
-	    MHD_OPTION_NOTIFY_COMPLETED, http__completed, h, MHD_OPTION_DIGEST_AUTH_RANDOM,
-	    sizeof rnd, rnd, MHD_OPTION_NONCE_NC_SIZE, 256u, MHD_OPTION_EXTERNAL_LOGGER, http__log,
-	    h, MHD_OPTION_END);
+	    flags, (uint16_t)cfg->port, NULL, NULL, http__handler, h, MHD_OPTION_EXTERNAL_LOGGER,
+	    http__log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)HTTP__IDLE_TIMEOUT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)HTTP__CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, http__completed, h,
+	    MHD_OPTION_NOTIFY_CONNECTION, http__notify_conn, h, MHD_OPTION_DIGEST_AUTH_RANDOM,
+	    sizeof rnd, rnd, MHD_OPTION_NONCE_NC_SIZE, 256u, MHD_OPTION_UNESCAPE_CALLBACK,
+	    http__unescape, h, MHD_OPTION_END);
 	if (!h->mhd || !(info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD))) {
 		snprintf(err, errlen,
 			 "http: listen %s:%d: cannot start the server (address in use?)",
@@ -495,8 +678,9 @@ int http_start(uv_loop_t *loop, const struct config_http *cfg, struct reload *se
 	h->port = pi ? pi->port : cfg->port;
 	uv_poll_init(loop, &h->poll, info->epoll_fd);
 	uv_timer_init(loop, &h->timer);
-	h->poll.data = h->timer.data = h;
-	h->open_handles = 2;
+	uv_timer_init(loop, &h->reaper);
+	h->poll.data = h->timer.data = h->reaper.data = h;
+	h->open_handles = 3;
 	uv_poll_start(&h->poll, UV_READABLE, http__on_poll);
 	h->started_ms = uv_now(loop);
 	http__run(h);
@@ -538,4 +722,5 @@ void http_close(struct http *h)
 	h->mhd = NULL;
 	uv_close((uv_handle_t *)&h->poll, http__on_close);
 	uv_close((uv_handle_t *)&h->timer, http__on_close);
+	uv_close((uv_handle_t *)&h->reaper, http__on_close);
 }

@@ -115,8 +115,10 @@ void http_api_status(const struct http_view *v, struct http_answer *a)
 	}
 	json_printf(&j,
 		    ",\"http\":{\"requests\":%" PRIu64 ",\"auth_failures\":%" PRIu64
-		    ",\"writes\":%" PRIu64 "},\"exports\":",
-		    v->stats->requests, v->stats->auth_failures, v->stats->writes);
+		    ",\"writes\":%" PRIu64 ",\"connections\":%" PRIu64 ",\"too_large\":%" PRIu64
+		    ",\"slow_dropped\":%" PRIu64 "},\"exports\":",
+		    v->stats->requests, v->stats->auth_failures, v->stats->writes,
+		    v->stats->connections, v->stats->too_large, v->stats->slow_dropped);
 	http_status_sections(&j);
 	json_raw(&j, "}");
 	http_api__take(&j, a, 200);
@@ -349,20 +351,28 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 		struct json_tokener *t = json_tokener_new();
 		if (t) {
 			doc = json_tokener_parse_ex(t, body, (int)len);
-			if (json_tokener_get_error(t) != json_tokener_success) {
+			/* One JSON value and nothing after it but white space:
+			 * json-c stops at the end of the first value. */
+			size_t end = json_tokener_get_parse_end(t);
+			while (end < len && strchr(" \t\r\n", body[end]) && body[end])
+				end++;
+			if (json_tokener_get_error(t) != json_tokener_success || end != len) {
 				json_object_put(doc);
 				doc = NULL;
 			}
 			json_tokener_free(t);
 		}
 	}
-	if (!doc || !json_object_is_type(doc, json_type_object) ||
-	    (!json_object_object_get_ex(doc, "value", &val) &&
-	     !json_object_object_get_ex(doc, "raw", &raw))) {
+	if (doc && json_object_is_type(doc, json_type_object)) {
+		json_object_object_get_ex(doc, "value", &val);
+		json_object_object_get_ex(doc, "raw", &raw);
+	}
+	if (!doc || !json_object_is_type(doc, json_type_object) || !val == !raw) {
+		/* Neither, or both (which one would count?). */
 		json_object_put(doc);
 		http_api_error(a, 400,
 			       "the body must be a JSON object {\"value\": <scaled number or "
-			       "string>} or {\"raw\": <integer>}");
+			       "string>} or {\"raw\": <integer>}, one of them");
 		return 0;
 	}
 	if (!(w = calloc(1, sizeof *w)) || !(w->device = strdup(dname)) ||

@@ -18,6 +18,9 @@ struct http_stats {
 	uint64_t requests;	/* HTTP requests answered */
 	uint64_t auth_failures; /* answered 401 */
 	uint64_t writes;	/* register writes sent to a device */
+	uint64_t too_large;	/* bodies refused with 413 before they were read */
+	uint64_t slow_dropped;	/* connections dropped: no whole request within the deadline */
+	uint64_t connections;	/* open now */
 };
 
 /* An answer: HTTP status and a JSON body (malloc'd; NULL when out of memory,

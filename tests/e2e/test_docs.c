@@ -20,6 +20,12 @@
 #include "harness.h"
 
 #define DOCS__MAXCMD 256
+/* The user guide's example user, admin / secret: MD5("admin:modbridge:secret"). */
+#define DOCS__HA1 "74b5ba04a8aa06dd55aa3fc4e8c0307e"
+/* The docs' web interface address, and the test's. */
+#define DOCS__HTTP "http://192.168.1.1:8502"
+
+static int docs__http_port;
 
 struct cmd {
 	char file[64];
@@ -244,6 +250,30 @@ static int subst(char *s, size_t cap, const char *from, const char *to)
 	return 1;
 }
 
+/* A shell command of the docs, run by sh as written: curl against the
+ * test's bridge (the docs' address replaced; -f so that an HTTP error fails
+ * it), or the ha1 recipe, whose output must be the guide's example ha1. */
+static void run_shell(const struct cmd *c)
+{
+	char text[1200], addr[64];
+	snprintf(text, sizeof text, "%s", c->text);
+	snprintf(addr, sizeof addr, "http://127.0.0.1:%d", docs__http_port);
+	int curl = strncmp(text, "curl ", 5) == 0;
+	if (curl && (!subst(text, sizeof text, DOCS__HTTP, addr) ||
+		     !subst(text, sizeof text, "curl ", "curl -f -sS --max-time 10 "))) {
+		h_ok(0, "%s:%d: %s: no %s to point at the test's bridge", c->file, c->line, c->text,
+		     DOCS__HTTP);
+		return;
+	}
+	const char *argv[] = {"sh", "-c", text, NULL};
+	int rc = run_argv(argv);
+	int good = rc == 0 && (curl ? strchr(out, '{') != NULL : strstr(out, DOCS__HA1) != NULL);
+	h_ok(good, "%s:%d: %s: %s", c->file, c->line, c->text,
+	     curl ? "the bridge answered" : "the guide's ha1");
+	if (!good)
+		h_note("exit %d: %.500s", rc, out);
+}
+
 /* The README's example config (the block after "A config with one device of
  * each kind"), with the site's values put in. */
 static const char *readme_config(int port, int mqtt, int sol)
@@ -273,7 +303,12 @@ static const char *readme_config(int port, int mqtt, int sol)
 	snprintf(rep, sizeof rep, "host = \"127.0.0.1\"; port = %d;", sol);
 	ok &= subst(text, sizeof text, "host = \"192.168.1.50\";", rep);
 	char full[9000];
-	snprintf(full, sizeof full, "maps_path = \"%s\";\n%s", h_maps_dir(), text);
+	/* The user guide's http group, on a test port: its curl commands
+	 * (run_curl) talk to it as admin/secret. */
+	snprintf(full, sizeof full,
+		 "maps_path = \"%s\";\n%s\nhttp = { listen = \"127.0.0.1\"; port = %d;\n"
+		 "  users = ( { name = \"admin\"; ha1 = \"" DOCS__HA1 "\"; } ); };\n",
+		 h_maps_dir(), text, docs__http_port);
 	if (!h_ok(ok, "the README's config found and adapted (ports, hosts, maps_path)"))
 		h_note("%s", full);
 	return h_write_file("readme.conf", full);
@@ -363,6 +398,7 @@ int main(void)
 
 	/* The site: a broker, the three simulators, the README's config. */
 	int mqtt = 0, sol = h_free_port(), port = h_free_port();
+	docs__http_port = h_free_port();
 	char sols[16];
 	snprintf(sols, sizeof sols, "%d", sol);
 	pid_t broker = h_broker_start(&mqtt);
@@ -425,6 +461,8 @@ int main(void)
 			struct cmd k = *c;
 			snprintf(k.text, sizeof k.text, "%s", t);
 			run_modbridge(&k, conf, bridge, log);
+		} else if (strncmp(t, "curl ", 5) == 0 || strncmp(t, "printf ", 7) == 0) {
+			run_shell(c);
 		} else if (strncmp(t, "kill -USR1", 10) == 0) {
 			int before = h_count_lines(log, "client connections");
 			kill(bridge, SIGUSR1);

@@ -361,7 +361,14 @@ static void test_influx_v1(void)
 
 /* --- InfluxDB 2.x (the test server) -------------------------------------- */
 
+static pid_t sim_influx_log(int port, const char *log);
+
 static pid_t sim_influx(int port)
+{
+	return sim_influx_log(port, "sim_influx.log");
+}
+
+static pid_t sim_influx_log(int port, const char *log)
 {
 	char p[16];
 	snprintf(p, sizeof p, "%d", port);
@@ -375,7 +382,7 @@ static pid_t sim_influx(int port)
 			      "--token",
 			      "s3cret==",
 			      NULL};
-	pid_t pid = h_spawn(argv, "sim_influx.log");
+	pid_t pid = h_spawn(argv, log);
 	if (pid > 0 && h_wait_port(port, 5000) < 0)
 		return -1;
 	return pid;
@@ -468,6 +475,40 @@ static void test_influx_v2(void)
 		h_ok(h_bridge_stop(br) == 0, "bridge stops cleanly");
 	}
 	h_stop(sim, 2000);
+}
+
+/* SIGHUP with the influxdb group's url changed: the exporter starts again
+ * towards the new server, the old one gets nothing more. */
+static void test_influx_reload(void)
+{
+	char block[1024];
+	int mb_port = h_free_port(), pa = h_free_port(), pb = h_free_port();
+	pid_t sa = sim_influx_log(pa, "sim_a.log"), sb = sim_influx_log(pb, "sim_b.log");
+	const char *la = h_path("sim_a.log"), *lb = h_path("sim_b.log");
+	if (!h_ok(sa > 0 && sb > 0, "two InfluxDB 2 write endpoints start"))
+		return;
+	const char *fmt =
+	    "influxdb = { url = \"http://127.0.0.1:%d\"; version = 2; org = \"my "
+	    "org\"; bucket = \"energy/raw\"; token = \"s3cret==\"; interval = 1; };\n";
+	snprintf(block, sizeof block, fmt, pa);
+	const char *cfg = write_config("reload.conf", mb_port, block);
+	pid_t br = h_bridge_start(cfg, mb_port, "bridge-reload.log");
+	h_ok(br > 0 && h_wait_lines(la, "answer 204", 1, WAIT_MS),
+	     "reload: points go to the first server");
+	snprintf(block, sizeof block, fmt, pb);
+	write_config("reload.conf", mb_port, block);
+	kill(br, SIGHUP);
+	h_ok(h_wait_lines(h_path("bridge-reload.log"), "influxdb.url changed", 1, WAIT_MS),
+	     "SIGHUP with a new influxdb.url: the changed key is named");
+	h_ok(h_wait_lines(lb, "answer 204", 1, WAIT_MS), "points go to the new server");
+	int a0 = h_count_lines(la, "answer 204");
+	h_ok(h_wait_lines(lb, "answer 204", 3, WAIT_MS) && h_count_lines(la, "answer 204") == a0,
+	     "the old server gets nothing more");
+	h_ok(wait_status(br, h_path("bridge-reload.log"), "export influxdb: ok", NULL),
+	     "status after the reload: influxdb ok");
+	h_ok(h_bridge_stop(br) == 0, "bridge stops cleanly");
+	h_stop(sa, 2000);
+	h_stop(sb, 2000);
 }
 
 /* --- MQTT ---------------------------------------------------------------- */
@@ -604,6 +645,7 @@ int main(void)
 	h_write_file("battery.conf", map_text);
 	test_config_errors();
 	test_influx_v2();
+	test_influx_reload();
 	test_mqtt();
 	test_influx_v1();
 	curl_global_cleanup();

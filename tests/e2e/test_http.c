@@ -14,6 +14,7 @@
  * (status code listed, required fields and types); config errors name
  * file:line; a config without `http` listens on no HTTP port. */
 #include <json-c/json.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,6 +462,54 @@ static void writes_wait_for_the_device(void)
 	json_object_put(d);
 }
 
+/* SIGHUP with the http group's port changed: the listener moves, the old
+ * port stops answering; one with the group unchanged keeps it. */
+static void reload_moves_listener(int mport)
+{
+	struct reply r;
+	char block[512];
+	int p1 = http_port, p2 = h_free_port();
+
+	snprintf(block, sizeof block,
+		 "http = { listen = \"127.0.0.1\"; port = %d;\n"
+		 "  users = ( { name = \"admin\"; ha1 = \"" HA1 "\"; } ); };",
+		 p1);
+	const char *conf = h_write_file("reload.conf", config(mport, block));
+	pid_t bridge = h_bridge_start(conf, mport, "reload.log");
+	h_ok(bridge > 0 && http(&r, "GET", "/api/v1/status", NULL, "admin:secret") == 200,
+	     "reload: served on the first port");
+	snprintf(block, sizeof block,
+		 "http = { listen = \"127.0.0.1\"; port = %d;\n"
+		 "  users = ( { name = \"admin\"; ha1 = \"" HA1 "\"; } ); };",
+		 p2);
+	h_write_file("reload.conf", config(mport, block));
+	kill(bridge, SIGHUP);
+	int moved = h_wait_lines(h_path("reload.log"), "http: listening", 2, 5000) &&
+		    h_wait_port(p2, 5000) == 0;
+	snprintf(base, sizeof base, "http://127.0.0.1:%d", p2);
+	int on_new = http(&r, "GET", "/api/v1/status", NULL, "admin:secret") == 200;
+	snprintf(base, sizeof base, "http://127.0.0.1:%d", p1);
+	int on_old = http(&r, "GET", "/api/v1/status", NULL, "admin:secret");
+	h_ok(moved && on_new && on_old == 0,
+	     "SIGHUP with a new http.port: served on the new port, the old one refuses (%d)",
+	     on_old);
+	modbus_t *m = h_modbus(mport, 10);
+	uint16_t v;
+	h_ok(m && modbus_read_registers(m, 30, 1, &v) == 1, "Modbus served across the reload");
+	if (m) {
+		modbus_close(m);
+		modbus_free(m);
+	}
+	/* The same group again: the listener is kept (no new "listening"). */
+	kill(bridge, SIGHUP);
+	h_wait_lines(h_path("reload.log"), "reloading", 2, 5000);
+	h_sleep_ms(300);
+	h_ok(h_count_lines(h_path("reload.log"), "http: listening") == 2 &&
+		 h_wait_port(p2, 1000) == 0,
+	     "SIGHUP with the http group unchanged keeps the listener");
+	h_ok(h_bridge_stop(bridge) == 0, "the bridge stops cleanly");
+}
+
 static void config_errors(void)
 {
 	char out[4096];
@@ -535,6 +584,7 @@ int main(void)
 	     "without an http group nothing listens on the HTTP port");
 	h_bridge_stop(bridge);
 
+	reload_moves_listener(mport);
 	config_errors();
 	h_stop(sim, 3000);
 	h_stop(broker, 3000);
