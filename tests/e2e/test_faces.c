@@ -43,34 +43,6 @@
 
 static int broker_port;
 
-/* Lines of the log that are exactly text. */
-static int count_exact(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "r");
-	char line[4096];
-	int n = 0;
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof line, f)) {
-		line[strcspn(line, "\r\n")] = 0;
-		n += strcmp(line, text) == 0;
-	}
-	fclose(f);
-	return n;
-}
-
-static int read_retry(modbus_t *mb, int addr, int n, uint16_t *out)
-{
-	for (int tries = 0; tries < 50; tries++) {
-		if (modbus_read_registers(mb, addr, n, out) == n)
-			return 0;
-		if (errno != EMBXGPATH)
-			return errno;
-		h_sleep_ms(100);
-	}
-	return EMBXGPATH;
-}
-
 /* One FC06 as evcc's `writesingle` sends it: 0, or the exception (errno). */
 static int write_single(modbus_t *mb, int addr, uint16_t v)
 {
@@ -103,26 +75,26 @@ static void test_marstek(modbus_t *mb, const char *sim_log)
 
 	/* Reads, as evcc decodes them; the dump has cel_c=27, grd_o=807,
 	 * tot_o=36889 (venus-mqtt.md, section 3.2). */
-	int e = read_retry(mb, 32202, 2, w);
+	int e = h_read_retry(mb, 32202, 2, w);
 	double power2 = e ? NAN : (double)(int32_t)((uint32_t)w[0] << 16 | w[1]) * 1;
 	h_ok(!e && power2 == 807, "gen 2 power: 32202 int32 = %g W (dump grd_o=807, discharging)",
 	     power2);
-	e = read_retry(mb, 32104, 1, w);
+	e = h_read_retry(mb, 32104, 1, w);
 	h_ok(!e && w[0] * 1.0 == 27, "gen 2 soc: 32104 uint16 = %u %% (dump cel_c=27)", w[0]);
-	e = read_retry(mb, 33002, 2, w);
+	e = h_read_retry(mb, 33002, 2, w);
 	double energy = e ? NAN : (double)((uint32_t)w[0] << 16 | w[1]) * 0.01;
 	h_ok(!e && fabs(energy - 368.89) < 1e-9,
 	     "energy: 33002 uint32 x 0.01 = %.2f kWh (dump tot_o=36889)", energy);
-	e = read_retry(mb, 30006, 1, w);
+	e = h_read_retry(mb, 30006, 1, w);
 	h_ok(!e && (int16_t)w[0] == 807, "gen 3 power: 30006 int16 = %d W", (int16_t)w[0]);
-	e = read_retry(mb, 34002, 1, w);
+	e = h_read_retry(mb, 34002, 1, w);
 	double soc3 = e ? NAN : w[0] * 0.1;
 	h_ok(!e && fabs(soc3 - 27.0) < 1e-9, "gen 3 soc: 34002 uint16 x 0.1 = %.1f %% (raw %u)",
 	     soc3, w[0]);
 	/* The control registers read what is true of a Venus over MQTT. */
-	e = read_retry(mb, 42000, 1, w);
+	e = h_read_retry(mb, 42000, 1, w);
 	h_ok(!e && w[0] == 21947, "42000 reads 21947: RS485 control disabled");
-	e = read_retry(mb, 43000, 1, w);
+	e = h_read_retry(mb, 43000, 1, w);
 	h_ok(!e && w[0] == 0, "43000 reads 0 (manual) for the dump's wor_m=1 (MQTT manual)");
 
 	/* batterymode, as the template writes it. */
@@ -184,20 +156,20 @@ static void test_marstek(modbus_t *mb, const char *sim_log)
 	 * and compares the device's wor_m with the native value it sent. The
 	 * last write was 2 (md=2); after the refresh the bridge must not have
 	 * found the device disagreeing, and 43000 reads the device's value. */
-	int refreshes = count_exact(sim_log, "cd=1");
-	for (int tries = 0; tries < 40 && count_exact(sim_log, "cd=1") == refreshes; tries++)
+	int refreshes = h_count_exact(sim_log, "cd=1");
+	for (int tries = 0; tries < 40 && h_count_exact(sim_log, "cd=1") == refreshes; tries++)
 		h_sleep_ms(100);
 	h_sleep_ms(300);
-	h_ok(count_exact(sim_log, "cd=1") > refreshes, "a refresh confirmed the mode writes");
+	h_ok(h_count_exact(sim_log, "cd=1") > refreshes, "a refresh confirmed the mode writes");
 	h_ok(!h_file_contains(h_path("bridge.log"), "did not apply the write"),
 	     "the device's wor_m agreed with every md= sent");
-	e = read_retry(mb, 43000, 1, w);
+	e = h_read_retry(mb, 43000, 1, w);
 	h_ok(!e && w[0] == 2, "43000 reads 2 (trade)");
 
 	/* 44002 within the document's range, and back. */
 	h_ok(write_single(mb, 44002, 1200) == 0 && h_wait_lines(sim_log, "cd=16,cp=1200", 1, 3000),
 	     "44002=1200 sent as cd=16,cp=1200, acknowledged");
-	e = read_retry(mb, 44002, 1, w);
+	e = h_read_retry(mb, 44002, 1, w);
 	h_ok(!e && w[0] == 1200, "44002 reads 1200");
 }
 
@@ -214,11 +186,11 @@ struct model {
 static int sunspec_walk(modbus_t *mb, struct model *out, int max)
 {
 	uint16_t w[2];
-	if (read_retry(mb, 40000, 2, w) != 0 || w[0] != 0x5375 || w[1] != 0x6E53)
+	if (h_read_retry(mb, 40000, 2, w) != 0 || w[0] != 0x5375 || w[1] != 0x6E53)
 		return -1;
 	int addr = 40002, n = 0;
 	for (int guard = 0; guard < 16; guard++) {
-		if (read_retry(mb, addr, 2, w) != 0)
+		if (h_read_retry(mb, addr, 2, w) != 0)
 			return -1;
 		if (w[0] == 0xFFFF)
 			return n;
@@ -227,7 +199,7 @@ static int sunspec_walk(modbus_t *mb, struct model *out, int max)
 		out[n].id = w[0];
 		out[n].len = w[1];
 		out[n].addr = addr;
-		if (read_retry(mb, addr + 2, w[1], out[n].body) != 0)
+		if (h_read_retry(mb, addr + 2, w[1], out[n].body) != 0)
 			return -1;
 		addr += 2 + w[1];
 		n++;

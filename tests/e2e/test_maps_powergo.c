@@ -50,18 +50,6 @@ static long long client_decode(const struct map_register *r, const uint16_t *w)
 	}
 }
 
-static int read_retry(modbus_t *mb, int addr, int n, uint16_t *out)
-{
-	for (int tries = 0; tries < 50; tries++) {
-		if (modbus_read_registers(mb, addr, n, out) == n)
-			return 0;
-		if (errno != EMBXGPATH)
-			return errno;
-		h_sleep_ms(100);
-	}
-	return EMBXGPATH;
-}
-
 /* What a client must read at every register of the map, decoded through
  * the map (type, word order, scale; strings first character in the high
  * byte), and where the value comes from:
@@ -242,7 +230,7 @@ int main(void)
 			unlisted++;
 			continue;
 		}
-		int e = read_retry(mb, r->address, r->count, w);
+		int e = h_read_retry(mb, r->address, r->count, w);
 		if (e) {
 			h_ok(0, "%s (%u): read failed: %s", r->name, r->address,
 			     modbus_strerror(e));
@@ -274,7 +262,7 @@ int main(void)
 	uint16_t ssid[10];
 	char text[24];
 	memset(ssid, 0, sizeof ssid);
-	int ssid_ok = read_retry(mb, 110, 10, ssid) == 0;
+	int ssid_ok = h_read_retry(mb, 110, 10, ssid) == 0;
 	client_string(ssid, 10, text);
 	h_ok(ssid_ok && strcmp(text, "yihui") == 0 && ssid[0] == ('y' << 8 | 'i'),
 	     "110 wifi_ssid: the device's little-endian string reaches the client first "

@@ -103,18 +103,6 @@ static void client_string(const uint16_t *w, int n, char *out)
 	out[2 * n] = 0;
 }
 
-static int read_retry(modbus_t *mb, int addr, int n, uint16_t *out)
-{
-	for (int tries = 0; tries < 50; tries++) {
-		if (modbus_read_registers(mb, addr, n, out) == n)
-			return 0;
-		if (errno != EMBXGPATH)
-			return errno;
-		h_sleep_ms(100);
-	}
-	return EMBXGPATH;
-}
-
 /* Read every register of m from unit mb, decode it as a client would and
  * compare with its reply's text (cd=1 registers with dump). Counts per
  * query in nq (cd=1, cd=14, cd=19); returns the registers that matched. */
@@ -129,7 +117,7 @@ static int check_all(modbus_t *mb, const struct map *m, const char *dump, const 
 			h_ok(0, "%s%s: the reply has no %s", what, r->name, r->key);
 			continue;
 		}
-		int e = read_retry(mb, r->address, r->count, w);
+		int e = h_read_retry(mb, r->address, r->count, w);
 		if (e) {
 			h_ok(0, "%s%s (%u): read failed: %s", what, r->name, r->address,
 			     modbus_strerror(e));
@@ -274,7 +262,7 @@ int main(void)
 	for (size_t i = 0; i < sizeof phys / sizeof phys[0]; i++) {
 		const struct map_register *r = map_find_name(m, phys[i].name);
 		uint16_t w[2] = {0, 0};
-		int e = r ? read_retry(mb, r->address, r->count, w) : -1;
+		int e = r ? h_read_retry(mb, r->address, r->count, w) : -1;
 		double v = r && !e ? (double)client_decode(r, w) * r->scale : NAN;
 		h_ok(r && !e && fabs(v - phys[i].value) < 1e-9 * (1 + fabs(phys[i].value)),
 		     "%s = %g %s (document: %g)", phys[i].name, v, r && r->unit ? r->unit : "",
@@ -291,8 +279,8 @@ int main(void)
 	h_mqtt_pub(broker_port, DEV_TOPIC, "cel_c=98,b_soc=11");
 	h_sleep_ms(300);
 	uint16_t soc = 0, pa[2] = {0, 0}, bsoc = 0;
-	int rs = read_retry(mb, 0, 1, &soc), rp = read_retry(mb, 70, 2, pa),
-	    rb = read_retry(mb, 200, 1, &bsoc);
+	int rs = h_read_retry(mb, 0, 1, &soc), rp = h_read_retry(mb, 70, 2, pa),
+	    rb = h_read_retry(mb, 200, 1, &bsoc);
 	h_ok(rs == 0 && rp == 0 && rb == 0 && soc == 27 &&
 		 (int32_t)((uint32_t)pa[0] << 16 | pa[1]) == -312 && bsoc == 65,
 	     "replies with the keys of two queries are dropped: soc %u, ct_power_a %d, bms_soc %u "

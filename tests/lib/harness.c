@@ -676,3 +676,30 @@ int h_first_line(const char *path, char *buf, size_t len)
 	buf[strcspn(buf, "\r\n")] = '\0';
 	return got;
 }
+
+int h_count_exact(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	int n = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\r\n")] = 0;
+		n += strcmp(line, text) == 0;
+	}
+	fclose(f);
+	return n;
+}
+
+int h_read_retry(modbus_t *mb, int addr, int n, uint16_t *out)
+{
+	for (int tries = 0; tries < 50; tries++) {
+		if (modbus_read_registers(mb, addr, n, out) == n)
+			return 0;
+		if (errno != EMBXGPATH)
+			return errno;
+		h_sleep_ms(100);
+	}
+	return EMBXGPATH;
+}

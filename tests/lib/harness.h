@@ -73,6 +73,12 @@ int h_first_line(const char *path, char *buf, size_t len);
 int h_file_contains(const char *path, const char *needle);
 /* Lines of the file that contain needle (0 when it cannot be read). */
 int h_count_lines(const char *path, const char *needle);
+/* Lines of the file that are exactly `text` (without their line end). */
+int h_count_exact(const char *path, const char *text);
+/* FC03 of n registers at addr into out, again every 100 ms (at most 5 s)
+ * while the bridge answers 0A (its device link not up yet): 0, or the
+ * exception (errno) of the last try. */
+int h_read_retry(modbus_t *mb, int addr, int n, uint16_t *out);
 /* Wait (bounded) until at least `atleast` lines contain needle; 1 if so. */
 int h_wait_lines(const char *path, const char *needle, int atleast, int timeout_ms);
 
