@@ -93,7 +93,7 @@ ALL_TESTS   := $(UNIT_BIN) $(E2E_BIN) $(SIM_BIN) $(REPLAY_BIN)
 # in only the modules it uses.
 LIB         := $(BUILD)/libmodbridge.a
 
-.PHONY: FORCE all test test-run check-build demo bench install deps clean docs fuzz soak cross-check format \
+.PHONY: FORCE all test test-deps test-run check-build demo bench install deps clean docs fuzz soak cross-check format \
         format-check compile_commands.json
 all: $(BUILD)/modbridge
 
@@ -170,9 +170,12 @@ check-build: $(BUILD)/modbridge $(ALL_TESTS) $(BENCH_BIN)
 
 # `make test` installs what is missing, then runs the suite in a fresh make so
 # that pkg-config sees the packages it just installed.
-test: deps
-	@$(MAKE) --no-print-directory deps EXTRA_DEB_PKGS="$(TEST_DEB_PKGS)"
+test: test-deps
 	@$(MAKE) --no-print-directory test-run
+
+# What the build and the tests need (CI installs it once, then runs suites).
+test-deps: deps
+	@$(MAKE) --no-print-directory deps EXTRA_DEB_PKGS="$(TEST_DEB_PKGS)"
 
 test-run: check-build
 	@MB_BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run.sh $(TESTS)

@@ -813,12 +813,18 @@ static struct dtxn *device__find_read(struct device *dev, int table, uint16_t ad
  * first (a Growatt poll spaced by min_interval takes ~10 s). */
 static void device__promote(struct device *dev, struct dtxn *d)
 {
+	if (d == dev->inflight)
+		return; /* on its way already: it is in no queue */
 	struct dtxn **pp = &dev->head;
 	while (*pp && *pp != d && (*pp)->kind != DTXN_POLL)
 		pp = &(*pp)->next;
 	if (!*pp || *pp == d)
-		return; /* in flight, or no poll before it */
-	struct dtxn *at = *pp;
+		return; /* no poll before it */
+	struct dtxn *at = *pp, *q = at;
+	while (q && q != d)
+		q = q->next;
+	if (!q)
+		return; /* not queued (being completed): nothing to move */
 	device__unqueue(dev, d);
 	d->next = at;
 	*pp = d;
