@@ -433,6 +433,23 @@ static void map__print_text(const struct map *m, FILE *out)
 	}
 }
 
+/* A register's value texts or bit texts as a Markdown table (nothing when
+ * it has none): one function for `enum` and `bits`, which differ only in
+ * their headings. */
+static void map__md_labels(FILE *out, const struct map_register *r, const char *what,
+			   const char *head, const struct map_label *l, size_t n)
+{
+	if (!n)
+		return;
+	fprintf(out, "\n### `%s` (%s %u): %s\n\n| %s |\n|---:|---|\n", r->name,
+		map__tables[r->table], r->address, what, head);
+	for (size_t j = 0; j < n; j++) {
+		fprintf(out, "| %" PRId64 " | ", l[j].value);
+		map__md(out, l[j].text);
+		fputs(" |\n", out);
+	}
+}
+
 static void map__print_markdown(const struct map *m, FILE *out)
 {
 	int native = map__any_native(m), keyed = (m->proto->flags & PROTOCOL_KEYED) != 0;
@@ -596,28 +613,8 @@ static void map__print_markdown(const struct map *m, FILE *out)
 		fputs("\n## Values and bits\n", out);
 		for (size_t i = 0; i < m->nregs; i++) {
 			const struct map_register *r = &m->regs[i];
-			if (r->nlabels) {
-				fprintf(out,
-					"\n### `%s` (%s %u): values\n\n| Value | Meaning "
-					"|\n|---:|---|\n",
-					r->name, map__tables[r->table], r->address);
-				for (size_t j = 0; j < r->nlabels; j++) {
-					fprintf(out, "| %" PRId64 " | ", r->labels[j].value);
-					map__md(out, r->labels[j].text);
-					fputs(" |\n", out);
-				}
-			}
-			if (r->nbits) {
-				fprintf(out,
-					"\n### `%s` (%s %u): bits\n\n| Bit | Meaning when set "
-					"|\n|---:|---|\n",
-					r->name, map__tables[r->table], r->address);
-				for (size_t j = 0; j < r->nbits; j++) {
-					fprintf(out, "| %" PRId64 " | ", r->bits[j].value);
-					map__md(out, r->bits[j].text);
-					fputs(" |\n", out);
-				}
-			}
+			map__md_labels(out, r, "values", "Value | Meaning", r->labels, r->nlabels);
+			map__md_labels(out, r, "bits", "Bit | Meaning when set", r->bits, r->nbits);
 		}
 	}
 
