@@ -392,6 +392,7 @@ static void writes_wait_for_the_device(void)
 {
 	struct reply r;
 	const char *path = "/api/v1/devices/garage/registers/operating_mode";
+	int st;
 
 	/* Refused by the map: never reaches the device. */
 	int before = sim_writes();
@@ -440,17 +441,17 @@ static void writes_wait_for_the_device(void)
 	/* Never answered: 504, the outcome unknown. */
 	h_sim_tell(broker_port, "sim/powergo/" DEV1 "/mode", "silent", h_path("sim1.log"),
 		   "mode silent", 5000);
-	h_ok(http(&r, "POST", path, "{\"value\":1}", "admin:secret") == 504 &&
-		 matches_openapi("/devices/{device}/registers/{register}", "post", &r) &&
+	st = http(&r, "POST", path, "{\"value\":1}", "admin:secret");
+	h_ok(st == 504 && matches_openapi("/devices/{device}/registers/{register}", "post", &r) &&
 		 strstr(r.body, "\"exception\":11"),
-	     "a device that never answers: 504, exception 0B (%d %s)", r.status, r.body);
+	     "a device that never answers: 504, exception 0B (%d %s)", st, r.body);
 	/* Refused by the device: its own exception, named. */
 	h_sim_tell(broker_port, "sim/powergo/" DEV1 "/mode", "exception", h_path("sim1.log"),
 		   "mode exception", 5000);
-	h_ok(http(&r, "POST", path, "{\"value\":1}", "admin:secret") == 502 &&
-		 matches_openapi("/devices/{device}/registers/{register}", "post", &r) &&
+	st = http(&r, "POST", path, "{\"value\":1}", "admin:secret");
+	h_ok(st == 502 && matches_openapi("/devices/{device}/registers/{register}", "post", &r) &&
 		 strstr(r.body, "\"exception\":6,\"exception_name\":\"device-specific exception\""),
-	     "a device that refuses: 502 with its exception (%d %s)", r.status, r.body);
+	     "a device that refuses: 502 with its exception (%d %s)", st, r.body);
 	h_sim_tell(broker_port, "sim/powergo/" DEV1 "/mode", "normal", h_path("sim1.log"),
 		   "mode normal", 5000);
 	http(&r, "GET", "/api/v1/devices/garage", NULL, "admin:secret");
@@ -468,7 +469,7 @@ static void reload_moves_listener(int mport)
 {
 	struct reply r;
 	char block[512];
-	int p1 = http_port, p2 = h_free_port();
+	int p1 = h_free_port(), p2 = h_free_port();
 
 	snprintf(block, sizeof block,
 		 "http = { listen = \"127.0.0.1\"; port = %d;\n"
@@ -476,8 +477,10 @@ static void reload_moves_listener(int mport)
 		 p1);
 	const char *conf = h_write_file("reload.conf", config(mport, block));
 	pid_t bridge = h_bridge_start(conf, mport, "reload.log");
-	h_ok(bridge > 0 && http(&r, "GET", "/api/v1/status", NULL, "admin:secret") == 200,
-	     "reload: served on the first port");
+	snprintf(base, sizeof base, "http://127.0.0.1:%d", p1);
+	int first = bridge > 0 ? http(&r, "GET", "/api/v1/status", NULL, "admin:secret") : -1;
+	if (!h_ok(first == 200, "reload: served on the first port (%d)", first))
+		h_note_tail(h_path("reload.log"), 20);
 	snprintf(block, sizeof block,
 		 "http = { listen = \"127.0.0.1\"; port = %d;\n"
 		 "  users = ( { name = \"admin\"; ha1 = \"" HA1 "\"; } ); };",

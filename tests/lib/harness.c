@@ -92,6 +92,30 @@ void h_note(const char *fmt, ...)
 	printf("\n");
 }
 
+void h_note_tail(const char *path, int lines)
+{
+	/* The temporary directory is gone when the suite ends: a failure's
+	 * evidence has to reach the output. */
+	char ring[40][256];
+	int n = 0;
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		h_note("(%s cannot be read)", path);
+		return;
+	}
+	if (lines > 40)
+		lines = 40;
+	while (fgets(ring[n % lines], sizeof ring[0], f))
+		n++;
+	fclose(f);
+	h_note("last %d lines of %s:", n < lines ? n : lines, path);
+	for (int i = n < lines ? 0 : n - lines; i < n; i++) {
+		char *l = ring[i % lines];
+		l[strcspn(l, "\n")] = '\0';
+		h_note("  %s", l);
+	}
+}
+
 int h_done(void)
 {
 	printf("# %s: %d passed, %d failed\n", h__suite, h__pass, h__fail);
@@ -153,21 +177,63 @@ const char *h_maps_dir(void)
 	return buf;
 }
 
+/* The lowest port the kernel hands out for outgoing connections and bind(0)
+ * (32768 unless the machine says otherwise). */
+static int h__ephemeral_low(void)
+{
+	int lo = 32768, hi;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	if (f) {
+		if (fscanf(f, "%d %d", &lo, &hi) != 2)
+			lo = 32768;
+		fclose(f);
+	}
+	return lo;
+}
+
+static int h__port_free(int port)
+{
+	/* Without SO_REUSEADDR: a port with a connection in TIME_WAIT is not
+	 * taken either, so the daemon's own bind cannot trip over one. */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				.sin_port = htons((uint16_t)port)};
+	if (fd < 0)
+		return 0;
+	int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+	close(fd);
+	return ok;
+}
+
 int h_free_port(void)
 {
-	/* Ask the kernel for a free port, then let it go; the short race with
-	 * other processes is acceptable on a test machine. */
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof a;
-	int port = -1;
-	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
+	/* A free port below the ephemeral range. The kernel's bind(0) picks from
+	 * the range every outgoing connection on the machine also takes its
+	 * source port from, so a port it returned here could be someone's source
+	 * port (a curl of the suite running beside this one) by the time the
+	 * daemon binds it: "address in use". Below the range only another test
+	 * choosing the same port in the same instant collides; the start is
+	 * random per process and the ports a process handed out are not handed
+	 * out again. */
+	static int next = -1;
+	int hi = h__ephemeral_low(), lo = hi > 12000 ? hi - 12000 : 1024;
+	if (hi - lo < 1000)
+		lo = 1024, hi = 65535;
+	int span = hi - lo;
+	if (next < 0) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		next = (int)(((unsigned)getpid() * 2654435761u ^ (unsigned)ts.tv_nsec) %
+			     (unsigned)span);
+	}
+	for (int i = 0; i < span; i++) {
+		int port = lo + next;
+		next = (next + 1) % span;
+		if (h__port_free(port))
+			return port;
+	}
+	return -1;
 }
 
 uint64_t h_now_ms(void)
@@ -519,7 +585,8 @@ pid_t h_bridge_start(const char *config_path, int port, const char *logname)
 	const char *args[] = {"-c", config_path, "-v", NULL};
 	pid_t pid = h_bridge_spawn(args, logname);
 	if (pid > 0 && h_wait_port(port, h__valgrind() ? 30000 : 5000) < 0) {
-		h_note("modbridge did not listen on %d; log %s", port, h_path(logname));
+		h_note("modbridge did not listen on %d", port);
+		h_note_tail(h_path(logname), 20);
 		h_stop(pid, 2000);
 		return -1;
 	}

@@ -18,6 +18,8 @@ int h_ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int h_done(void);
 /* Print a diagnostic line ("# ...") that the runner ignores. */
 void h_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The file's last lines (at most 40) as notes: what a failure leaves behind. */
+void h_note_tail(const char *path, int lines);
 
 /* The temporary folder and a path inside it. */
 const char *h_dir(void);
