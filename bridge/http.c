@@ -41,8 +41,31 @@
  * everything" names it): a longer URL is answered 414, longer headers 431. */
 #define HTTP__CONN_MEMORY (32 * 1024)
 
+/* libmicrohttpd 0.9.75 makes a Digest nonce of the request's URL and the
+ * second (of its own clock) alone: clients challenged for the same URL
+ * within one second get the same nonce. Each challenge resets the nonce's
+ * count, so one after another they all get in; but two challenged before
+ * either answered both answer with nc=1, and the second is refused as a
+ * replay ("stale", which curl and most HTTP libraries do not retry). So
+ * while a URL's challenge is unanswered (for at most
+ * HTTP__CHALLENGE_GAP_MS: a second, and the clocks' coarseness), another
+ * client's challenge for it is held, its connection suspended, until the
+ * first client got in or the gap is over. At most HTTP__HELD_MAX are held;
+ * more are challenged at once. */
+#define HTTP__CHALLENGE_GAP_MS 1020
+#define HTTP__HELD_MAX 16
+/* The URLs challenged lately, for the gap (a ring; more distinct URLs than
+ * this challenged in one second are not held). */
+#define HTTP__RECENT 32
+
 struct http_conn;
 struct http_sock;
+
+struct http_recent {
+	uint32_t url; /* hash of the URL */
+	uint64_t at;  /* uv_now of the challenge */
+	int answered; /* a client got in on that URL since */
+};
 
 struct http {
 	uv_loop_t *loop;
@@ -59,8 +82,12 @@ struct http {
 	uint64_t started_ms;
 	int port;
 	struct http_conn *waiting; /* connections suspended on a write */
-	struct http_sock *socks;   /* open connections, for the request deadline */
-	uv_timer_t reaper;	   /* drops connections past the deadline */
+	struct http_conn *held;	   /* suspended until they may be challenged, oldest first */
+	size_t nheld;
+	struct http_recent recent[HTTP__RECENT];
+	size_t nrecent;
+	struct http_sock *socks; /* open connections, for the request deadline */
+	uv_timer_t reaper;	 /* drops connections past the deadline */
 };
 
 /* One client connection (libmicrohttpd's socket context). */
@@ -84,6 +111,10 @@ struct http_conn {
 	int ready;		  /* the write's answer came: send it */
 	struct http_answer answer;
 	struct http_conn *prev, *next; /* h->waiting */
+	uint32_t url;		       /* hash of the URL, for the challenge gap */
+	int owed;		       /* a challenge is owed (stale one when 2) */
+	int released;		       /* held, and now free to be challenged */
+	struct http_conn *held_next;   /* h->held */
 };
 
 /* ------------------------------------------------------------ exports -- */
@@ -108,15 +139,17 @@ void http_status_sections(struct json *j)
 /* ------------------------------------------------------ the loop glue -- */
 
 static void http__on_timer(uv_timer_t *t);
+static uint64_t http__release_held(struct http *h);
 
 /* Let libmicrohttpd do what its descriptors and timeouts ask, then arm the
- * timer for its next timeout. */
+ * timer for its next timeout (or for the next held challenge). */
 static void http__run(struct http *h)
 {
 	MHD_UNSIGNED_LONG_LONG to;
 
 	if (!h->mhd)
 		return;
+	http__release_held(h);
 	uint64_t open = h->stats.connections;
 	MHD_run(h->mhd);
 	/* At max_connections libmicrohttpd takes its listening socket out of
@@ -127,7 +160,13 @@ static void http__run(struct http *h)
 		MHD_run(h->mhd);
 	if (h->closing)
 		return;
-	if (MHD_get_timeout(h->mhd, &to) == MHD_YES)
+	if (MHD_get_timeout(h->mhd, &to) != MHD_YES)
+		to = UINT64_MAX;
+	/* Connections held in this run, or free to go now (then 0). */
+	uint64_t held_wait = http__release_held(h);
+	if (held_wait < to)
+		to = held_wait;
+	if (to != UINT64_MAX)
 		uv_timer_start(&h->timer, http__on_timer, (uint64_t)to, 0);
 	else
 		uv_timer_stop(&h->timer);
@@ -206,15 +245,129 @@ static enum MHD_Result http__send_error(struct http_conn *k, unsigned status, co
 	return http__send_answer(k, &a);
 }
 
-/* 401 with a Digest challenge (stale=true when only the nonce was old). */
-static enum MHD_Result http__challenge(struct http_conn *k, int stale)
+/* ---------------------------------------------- the challenge gap -- */
+
+/* FNV-1a: which URL, for the gap (a collision only holds a client longer). */
+static uint32_t http__url_hash(const char *url)
+{
+	uint32_t x = 2166136261u;
+	for (; *url; url++)
+		x = (x ^ (uint8_t)*url) * 16777619u;
+	return x;
+}
+
+/* When url's unanswered challenge went out (0: none lately). */
+static uint64_t http__open_challenge(const struct http *h, uint32_t url)
+{
+	uint64_t at = 0;
+	size_t n = h->nrecent < HTTP__RECENT ? h->nrecent : HTTP__RECENT;
+	for (size_t i = 0; i < n; i++)
+		if (h->recent[i].url == url && !h->recent[i].answered && h->recent[i].at > at)
+			at = h->recent[i].at;
+	return at;
+}
+
+static int http__in_gap(struct http *h, uint32_t url)
+{
+	uv_update_time(h->loop);
+	uint64_t at = http__open_challenge(h, url);
+	return at && uv_now(h->loop) - at < HTTP__CHALLENGE_GAP_MS;
+}
+
+static void http__challenged(struct http *h, uint32_t url)
+{
+	h->recent[h->nrecent++ % HTTP__RECENT] = (struct http_recent){url, uv_now(h->loop), 0};
+}
+
+/* A client answered a challenge for url: the oldest open one is answered,
+ * and a client held for the URL may be challenged (http__run releases it
+ * after the libmicrohttpd run this is called from). */
+static void http__answered(struct http *h, uint32_t url)
+{
+	struct http_recent *oldest = NULL;
+	size_t n = h->nrecent < HTTP__RECENT ? h->nrecent : HTTP__RECENT;
+	for (size_t i = 0; i < n; i++)
+		if (h->recent[i].url == url && !h->recent[i].answered &&
+		    (!oldest || h->recent[i].at < oldest->at))
+			oldest = &h->recent[i];
+	if (oldest)
+		oldest->answered = 1;
+}
+
+static void http__unhold(struct http *h, struct http_conn *k)
+{
+	for (struct http_conn **p = &h->held; *p; p = &(*p)->held_next)
+		if (*p == k) {
+			*p = k->held_next;
+			k->held_next = NULL;
+			h->nheld--;
+			return;
+		}
+}
+
+/* Resume every held connection whose URL's gap is over, the oldest of each
+ * URL first (the next one waits a gap more). Returns 0 when it resumed one
+ * (libmicrohttpd has to run for it), else the ms until the next held one
+ * may go (UINT64_MAX: none held). */
+static uint64_t http__release_held(struct http *h)
+{
+	uint64_t wait = UINT64_MAX, now;
+
+	if (!h->held)
+		return wait;
+	uv_update_time(h->loop);
+	now = uv_now(h->loop);
+	for (struct http_conn *k = h->held, *next; k; k = next) {
+		next = k->held_next;
+		uint64_t at = http__open_challenge(h, k->url);
+		if (at && now - at < HTTP__CHALLENGE_GAP_MS) {
+			if (at + HTTP__CHALLENGE_GAP_MS - now < wait)
+				wait = at + HTTP__CHALLENGE_GAP_MS - now;
+			continue;
+		}
+		http__unhold(h, k);
+		k->released = 1;
+		/* Its challenge goes out in the next run: the gap starts now. */
+		http__challenged(h, k->url);
+		MHD_resume_connection(k->c);
+		wait = 0;
+	}
+	return wait;
+}
+
+/* 401 with a Digest challenge (stale=true when only the nonce was old).
+ * Within its URL's gap it is owed instead: a connection whose whole request
+ * arrived (can_hold) is held until the gap is over; a write still to send
+ * its body gets it when the body is in. */
+static enum MHD_Result http__challenge(struct http_conn *k, int stale, int can_hold)
 {
 	static char body[] = "{\"error\":\"authentication required (HTTP Digest)\"}";
 	struct http *h = k->h;
-	struct MHD_Response *r =
-	    MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *r;
 	enum MHD_Result rc;
 
+	if (!k->released && !h->closing && http__in_gap(h, k->url) &&
+	    (!can_hold || h->nheld < HTTP__HELD_MAX)) {
+		k->owed = stale ? 2 : 1;
+		if (!can_hold)
+			return MHD_YES;
+		struct http_conn **p = &h->held;
+		while (*p)
+			p = &(*p)->held_next;
+		*p = k;
+		h->nheld++;
+		h->stats.challenges_held++;
+		log_debug("http: %zu clients wait for a challenge (one a second for a URL)",
+			  h->nheld);
+		/* http__run arms the timer for its release. */
+		MHD_suspend_connection(k->c);
+		return MHD_YES;
+	}
+	if (!k->released)
+		http__challenged(h, k->url);
+	k->owed = 0;
+	k->released = 0;
+	r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_PERSISTENT);
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
@@ -228,8 +381,10 @@ static enum MHD_Result http__challenge(struct http_conn *k, int stale)
 }
 
 /* Does the request carry a valid Digest answer of a configured user? */
-static int http__authorized(struct http *h, struct MHD_Connection *c, int *stale)
+static int http__authorized(struct http_conn *k, int *stale)
 {
+	struct http *h = k->h;
+	struct MHD_Connection *c = k->c;
 	char *user = MHD_digest_auth_get_username(c);
 	int rc = MHD_NO;
 
@@ -247,6 +402,9 @@ static int http__authorized(struct http *h, struct MHD_Connection *c, int *stale
 	MHD_free(user);
 	if (rc == MHD_INVALID_NONCE)
 		*stale = 1;
+	/* Right or wrong, the client answered its challenge (and used up the
+	 * nonce's count). */
+	http__answered(h, k->url);
 	return rc == MHD_YES;
 }
 
@@ -486,20 +644,36 @@ static enum MHD_Result http__handler(void *cls, struct MHD_Connection *c, const 
 			return MHD_NO;
 		k->h = h;
 		k->c = c;
+		k->url = http__url_hash(url);
 		*con_cls = k;
 		/* The headers are in: refuse a write without credentials, and
 		 * a body too large, before a byte of the body is read (nor 100
 		 * Continue sent); the connection is closed after the answer.
 		 * A GET is checked once it arrived, so that its connection is
 		 * kept alive after a challenge. */
-		if (post && !http__authorized(h, c, &stale))
-			return http__challenge(k, stale);
+		if (post && !http__authorized(k, &stale)) {
+			enum MHD_Result rc = http__challenge(k, stale, 0);
+			if (!k->owed || !http__declared_too_big(c))
+				return rc;
+			k->owed = 0;
+			return http__too_large(k);
+		}
 		if (http__declared_too_big(c))
 			return http__too_large(k);
 		return MHD_YES;
 	}
 	if (k->ready)
 		return http__send_answer(k, &k->answer);
+	if (*upload_size && k->owed) {
+		/* A write that gets a challenge: its body is counted, not kept. */
+		k->len += *upload_size;
+		*upload_size = 0;
+		if (k->len > HTTP__MAX_BODY) {
+			h->stats.too_large++;
+			return MHD_NO;
+		}
+		return MHD_YES;
+	}
 	if (*upload_size) {
 		if (k->len + *upload_size > HTTP__MAX_BODY) {
 			/* A chunked body (no Content-Length) that grew too long:
@@ -523,8 +697,10 @@ static enum MHD_Result http__handler(void *cls, struct MHD_Connection *c, const 
 	/* Everything arrived (a write was authorized on the first call).
 	 * Reads need a user too, unless read_only_without_auth (a LAN
 	 * dashboard). */
-	if (!post && !h->cfg.read_only_without_auth && !http__authorized(h, c, &stale))
-		return http__challenge(k, stale);
+	if (k->owed)
+		return http__challenge(k, k->owed == 2, 1);
+	if (!post && !h->cfg.read_only_without_auth && !http__authorized(k, &stale))
+		return http__challenge(k, stale, 1);
 	http__sock_busy(c);
 	if (strncmp(url, "/api/v1/", 8) == 0)
 		return http__api(k, url + 8, get, post);
@@ -558,6 +734,7 @@ static void http__completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (k->write)
 		http_api_write_cancel(k->write);
 	http__unwait(k);
+	http__unhold(h, k);
 	free(k->answer.body);
 	free(k->body);
 	free(k);
@@ -714,6 +891,13 @@ void http_close(struct http *h)
 		k->write = NULL;
 		http_api_error(&a, 503, "the daemon is stopping; the write's outcome is unknown");
 		http__write_done(k, &a);
+	}
+	/* Held challenges go out now. */
+	while (h->held) {
+		struct http_conn *k = h->held;
+		http__unhold(h, k);
+		k->released = 1;
+		MHD_resume_connection(k->c);
 	}
 	MHD_run(h->mhd);
 	h->closing = 1;

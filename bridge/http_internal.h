@@ -21,6 +21,7 @@ struct http_stats {
 	uint64_t too_large;	/* bodies refused with 413 before they were read */
 	uint64_t slow_dropped;	/* connections dropped: no whole request within the deadline */
 	uint64_t connections;	/* open now */
+	uint64_t challenges_held; /* challenges delayed so that no two share a nonce */
 };
 
 /* An answer: HTTP status and a JSON body (malloc'd; NULL when out of memory,

@@ -382,6 +382,71 @@ static void writes_follow_the_map(void)
 	h_ok(http(&r, "GET", path, NULL, "admin:secret") == 405, "GET of a register path: 405");
 }
 
+/* n curl --digest clients at once, each its own process and connection:
+ * how many got `want`. */
+static int concurrent(int n, const char *path, const char *body, int want)
+{
+	char url[256], name[32], code[16];
+	pid_t pids[16];
+	int got = 0;
+
+	snprintf(url, sizeof url, "%s%s", base, path);
+	for (int i = 0; i < n && i < 16; i++) {
+		const char *argv[] = {"curl",
+				      "-s",
+				      "-o",
+				      "/dev/null",
+				      "-w",
+				      "%{http_code}",
+				      "--max-time",
+				      "20",
+				      "--digest",
+				      "-u",
+				      "admin:secret",
+				      "-H",
+				      "Content-Type: application/json",
+				      body ? "--data-binary" : "-G",
+				      body ? body : url,
+				      url,
+				      NULL};
+		snprintf(name, sizeof name, "conc%d.code", i);
+		unlink(h_path(name));
+		pids[i] = h_spawn(argv, name);
+	}
+	for (int i = 0; i < n && i < 16; i++) {
+		for (int t = 0; t < 250 && h_alive(pids[i]); t++)
+			h_sleep_ms(100);
+		h_stop(pids[i], 1000);
+		snprintf(name, sizeof name, "conc%d.code", i);
+		h_first_line(h_path(name), code, sizeof code);
+		if (atoi(code) == want)
+			got++;
+		else
+			h_note("client %d of %d on %s: %s", i, n, path, code);
+	}
+	return got;
+}
+
+/* libmicrohttpd 0.9.75 would give clients challenged for one URL in the
+ * same second the same nonce, and refuse all but one of them (401 stale):
+ * the bridge holds the later challenges until the first was answered. */
+static void concurrent_clients(void)
+{
+	char v[64];
+	h_ok(concurrent(8, "/api/v1/devices", NULL, 200) == 8,
+	     "8 clients at once on one URL: every one gets in (200)");
+	h_ok(concurrent(4, "/api/v1/devices/scratch/registers/setpoint", "{\"value\":77}", 200) ==
+		 4,
+	     "4 writes at once on one URL: every one gets in (200)");
+	struct reply r;
+	http(&r, "GET", "/api/v1/status", NULL, "admin:secret");
+	json_object *st = json_tokener_parse(r.body);
+	long long held = json_object_get_int64(jget(jget(st, "http"), "challenges_held"));
+	json_object_put(st);
+	snprintf(v, sizeof v, "%lld", held);
+	h_ok(held >= 1, "the held challenges are counted (challenges_held %s)", v);
+}
+
 /* Lines of the simulator's log that are writes of register 281. */
 static int sim_writes(void)
 {
@@ -558,6 +623,7 @@ int main(void)
 	h_ok(bridge > 0 && h_wait_port(http_port, 5000) == 0, "the bridge listens for HTTP");
 
 	auth();
+	concurrent_clients();
 	documents();
 	writes_follow_the_map();
 	writes_wait_for_the_device();
