@@ -27,6 +27,8 @@
 
 #include <errno.h>
 #include <libconfig.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <modbus.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -46,6 +48,10 @@
 /* How long opening a TCP connection may take (libmodbus bounds its connect
  * by the response timeout), so that a stop never waits longer. */
 #define MBT_CONNECT_MS 2000u
+/* How often an idle worker looks at its open port: a serial adapter pulled
+ * or a TCP peer that closed is noticed within this, not at the next
+ * transaction. */
+#define MBT_IDLE_CHECK_MS 1000u
 /* Serial line default: a little silence between frames, for slaves that
  * need it beyond the 3.5 characters of the RTU framing. */
 #define MBT_GAP_SERIAL 10
@@ -103,6 +109,7 @@ struct mbt_bus {
 	unsigned ndevs;
 	int up;		     /* what the devices were told */
 	unsigned gen;	     /* worker's open count the devices were told about */
+	unsigned anew;	     /* w_anew already logged */
 	unsigned long fails; /* open failures already logged */
 
 	/* under mu */
@@ -113,6 +120,7 @@ struct mbt_bus {
 	int w_up;		       /* the bus is open */
 	unsigned w_gen;		       /* opens so far */
 	int w_err;		       /* errno of the last open failure or loss */
+	unsigned w_anew;	       /* TCP connections the peer closed, made anew */
 	unsigned long w_fails;	       /* open failures in a row */
 	int stop, exited;
 	uint32_t gap_ms;
@@ -279,12 +287,49 @@ static void mbt__run(modbus_t *ctx, struct mbt_job *j)
 	}
 }
 
+/* The open port, while idle and before each transaction (worker, mu not
+ * held): 0 when it is fine, else the errno of its loss. Bytes nobody asked
+ * for are dropped. A TCP peer that closed the idle connection (many close idle
+ * Modbus TCP connections after a while) is connected to anew; only if that
+ * fails is the link lost. */
+static int mbt__idle_check(struct mbt_bus *b, modbus_t *ctx, int *anew)
+{
+	int fd = modbus_get_socket(ctx);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char c;
+
+	if (fd < 0)
+		return EBADF;
+	if (poll(&p, 1, 0) <= 0)
+		return 0;
+	if (b->serial) {
+		/* A pulled USB adapter, or the far end of a pty gone. */
+		if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
+			return ENODEV;
+		modbus_flush(ctx);
+		return 0;
+	}
+	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0 && !(p.revents & (POLLERR | POLLHUP))) {
+		modbus_flush(ctx);
+		return 0;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	modbus_close(ctx);
+	mbt__set_timeout(ctx, MBT_CONNECT_MS);
+	if (modbus_connect(ctx) != 0)
+		return errno ? errno : ECONNRESET;
+	*anew = 1;
+	return 0;
+}
+
 static void *mbt__worker(void *arg)
 {
 	struct mbt_bus *b = arg;
 	modbus_t *ctx = NULL;
 	struct backoff bo;
-	uint64_t next_open = 0, quiet_until = 0;
+	uint64_t next_open = 0, quiet_until = 0, next_check = 0;
 
 	backoff_init(&bo, 0, 0);
 	pthread_mutex_lock(&b->mu);
@@ -330,7 +375,27 @@ static void *mbt__worker(void *arg)
 			continue;
 		}
 		if (!b->qhead) {
-			pthread_cond_wait(&b->cond, &b->mu);
+			uint64_t now = mbt__mono_ms();
+			if (now < next_check) {
+				mbt__wait_until(b, next_check);
+				continue;
+			}
+			pthread_mutex_unlock(&b->mu);
+			int anew = 0, e = mbt__idle_check(b, ctx, &anew);
+			if (e)
+				mbt__shut(b, ctx), ctx = NULL;
+			pthread_mutex_lock(&b->mu);
+			next_check = mbt__mono_ms() + MBT_IDLE_CHECK_MS;
+			if (anew) {
+				b->w_anew++;
+				uv_async_send(&b->async);
+			}
+			if (e) {
+				b->w_up = 0;
+				b->w_err = e;
+				next_open = mbt__mono_ms() + backoff_next(&bo);
+				uv_async_send(&b->async);
+			}
 			continue;
 		}
 		uint64_t now = mbt__mono_ms();
@@ -346,7 +411,16 @@ static void *mbt__worker(void *arg)
 		j->next = NULL;
 		pthread_mutex_unlock(&b->mu);
 
-		mbt__run(ctx, j);
+		/* Since the last look the port may have gone or the peer closed
+		 * (then it is connected anew): a request is only sent on a port
+		 * that is there, and never behind stray bytes. */
+		int anew = 0, gone = mbt__idle_check(b, ctx, &anew);
+		if (gone) {
+			j->result = MBT_NOPATH;
+			j->code = gone;
+		} else {
+			mbt__run(ctx, j);
+		}
 		if (j->result == MBT_BAD || j->result == MBT_NOANSWER) {
 			/* Whatever is left of a damaged or late answer must not
 			 * be read as the next one's: on a serial line, drop what
@@ -361,13 +435,14 @@ static void *mbt__worker(void *arg)
 					j->result = MBT_LOST;
 			}
 		}
-		int lost = j->result == MBT_LOST;
+		int lost = gone || j->result == MBT_LOST;
 		if (lost) {
 			mbt__shut(b, ctx);
 			ctx = NULL;
 		}
 
 		pthread_mutex_lock(&b->mu);
+		b->w_anew += (unsigned)anew;
 		if (lost) {
 			b->w_up = 0;
 			b->w_err = j->code;
@@ -483,9 +558,16 @@ static void mbt__on_async(uv_async_t *h)
 	struct mbt_job *done = b->dhead;
 	b->dhead = b->dtail = NULL;
 	int up = b->w_up, err = b->w_err, exited = b->exited;
-	unsigned gen = b->w_gen;
+	unsigned gen = b->w_gen, anew = b->w_anew;
 	unsigned long fails = b->w_fails;
 	pthread_mutex_unlock(&b->mu);
+
+	if (anew != b->anew) {
+		log_debug("modbus %s: the device closed the connection while idle: connected "
+			  "anew (%u times)",
+			  b->name, anew);
+		b->anew = anew;
+	}
 
 	while (done) {
 		struct mbt_job *j = done;

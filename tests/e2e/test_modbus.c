@@ -25,8 +25,8 @@
 #include "harness.h"
 
 static char tty_bridge[1024], tty_sim[1024], simlog[1024], brlog[1024];
-static char tcp_port_s[16];
-static pid_t socat_pid = -1, rtu_pid = -1, tcp_pid = -1;
+static char tcp_port_s[16], idle_port_s[16];
+static pid_t socat_pid = -1, rtu_pid = -1, tcp_pid = -1, idle_pid = -1;
 static int mport;
 
 /* The SDM630 values the simulator holds (input registers, float32). */
@@ -90,6 +90,21 @@ static int start_tcp_sim(void)
 			      NULL};
 	tcp_pid = h_spawn(argv, "simtcp.log");
 	return h_wait_port(atoi(tcp_port_s), 5000) == 0;
+}
+
+/* A Modbus TCP device that closes a connection idle for 1.5 s. */
+static int start_idle_sim(void)
+{
+	const char *argv[] = {h_bin("tests/sim/sim_modbus"),
+			      "--tcp",
+			      idle_port_s,
+			      "--slave",
+			      "5",
+			      "--idle-close",
+			      "1500",
+			      NULL};
+	idle_pid = h_spawn(argv, "simidle.log");
+	return h_wait_port(atoi(idle_port_s), 5000) == 0;
 }
 
 /* Read count holding (fc 3) or input (fc 4) registers of unit at addr: the
@@ -167,10 +182,12 @@ int main(void)
 	snprintf(tty_sim, sizeof tty_sim, "%s", h_path("ttySIM"));
 	snprintf(brlog, sizeof brlog, "%s", h_path("bridge.log"));
 	snprintf(tcp_port_s, sizeof tcp_port_s, "%d", h_free_port());
+	snprintf(idle_port_s, sizeof idle_port_s, "%d", h_free_port());
 
 	if (!h_ok(start_line(), "socat makes a pty pair (the serial line)") ||
 	    !h_ok(start_rtu_sim(NULL, "sim1.log"), "the RTU simulator opens its end") ||
-	    !h_ok(start_tcp_sim(), "the Modbus TCP simulator listens"))
+	    !h_ok(start_tcp_sim(), "the Modbus TCP simulator listens") ||
+	    !h_ok(start_idle_sim(), "a Modbus TCP simulator that closes idle connections listens"))
 		return h_done();
 
 	h_write_file(
@@ -205,17 +222,19 @@ int main(void)
 	    "  { name = \"meter\"; unit_id = 6; map = \"sdm630\";\n"
 	    "    modbus = { device = \"%s\"; baud = 19200; parity = \"even\"; slave = 2; }; },\n"
 	    "  { name = \"rawtcp\"; unit_id = 7; map = \"raw\";\n"
+	    "    modbus = { host = \"127.0.0.1\"; port = %s; unit = 5; }; },\n"
+	    "  { name = \"closer\"; unit_id = 8; map = \"mbtest\"; retries = 0;\n"
 	    "    modbus = { host = \"127.0.0.1\"; port = %s; unit = 5; }; }\n"
 	    ");\n",
 	    mport, h_dir(), h_maps_dir(), tty_bridge, tty_bridge, tty_bridge, tcp_port_s,
-	    tty_bridge, tcp_port_s);
+	    tty_bridge, tcp_port_s, idle_port_s);
 	// clang-format on
 	const char *cpath = h_write_file("modbridge.conf", conf);
 	pid_t br = h_bridge_start(cpath, mport, "bridge.log");
 	if (!h_ok(br > 0, "the bridge starts with RTU and TCP devices"))
 		return h_done();
-	modbus_t *m[8] = {0};
-	for (int u = 1; u <= 7; u++)
+	modbus_t *m[9] = {0};
+	for (int u = 1; u <= 8; u++)
 		m[u] = h_modbus(mport, u);
 	uint16_t v[8];
 
@@ -234,6 +253,22 @@ int main(void)
 	h_ok(rd(m[1], 3, 0, 1, v) == 1 && v[0] == 1000, "slave 1 kept its values");
 	h_ok(read_until(m[5], 0, 5000, 5000), "TCP unit 5: FC03 through the bridge (5000)");
 	h_ok(rd(m[5], 4, 101, 1, v) == 1 && v[0] == 35101, "TCP: FC04 (35101)");
+
+	/* --- a TCP device that closes idle connections: noticed while idle,
+	 * connected anew before the next request, which is answered at once */
+	h_ok(read_until(m[8], 0, 5000, 5000), "a TCP device that closes idle connections: read");
+	char idle_lost[64];
+	snprintf(idle_lost, sizeof idle_lost, "127.0.0.1:%s: lost", idle_port_s);
+	int accepted = h_count_lines(h_path("simidle.log"), "accepted");
+	h_ok(h_wait_lines(h_path("simidle.log"), "idle closed", 1, 5000) &&
+		 h_wait_lines(h_path("simidle.log"), "accepted", accepted + 1, 5000) &&
+		 h_wait_lines(brlog, "closed the connection while idle: connected anew", 1, 3000),
+	     "it closes the idle connection; the bridge connects anew without a request");
+	int r1 = rd(m[8], 3, 1, 1, v), e1;
+	e1 = errno;
+	h_ok(r1 == 1 && v[0] == 5001, "the next read is answered at once (%s)",
+	     r1 == 1 ? "5001" : modbus_strerror(e1));
+	h_ok(!h_file_contains(brlog, idle_lost), "and no outage is reported for it");
 	h_ok(modbus_write_register(m[5], 1, 99) == 1 && rd(m[5], 3, 1, 1, v) == 1 && v[0] == 99,
 	     "TCP: FC06 written and read back");
 	w[0] = 11;
@@ -252,7 +287,8 @@ int main(void)
 	     modbus_strerror(e0));
 
 	/* --- device exceptions pass through unchanged; a silent slave is 0B */
-	int r1 = rd(m[1], 3, 50, 1, v), e1 = errno;
+	r1 = rd(m[1], 3, 50, 1, v);
+	e1 = errno;
 	h_ok(r1 == -1 && e1 == EMBXILADD,
 	     "RTU: the slave's exception 02 reaches the client unchanged (%s)",
 	     modbus_strerror(e1));
@@ -313,7 +349,11 @@ int main(void)
 	e1 = errno;
 	h_ok(r1 == -1 && e1 == EMBXGTAR, "an answer with a bad CRC is never believed: 0B (%s)",
 	     modbus_strerror(e1));
-	h_ok(rd(m[1], 3, 0, 1, v) == 1 && v[0] == 1000, "the next read is answered");
+	r1 = rd(m[1], 3, 0, 1, v);
+	e1 = errno;
+	if (!h_ok(r1 == 1 && v[0] == 1000, "the next read is answered (%s)",
+		  r1 == 1 ? "1000" : modbus_strerror(e1)))
+		h_note_tail(brlog, 25);
 	long long d1 = h_dev_counter(br, brlog, "a", "dropped");
 	h_ok(d1 == d0 + 1, "the damaged answer is counted as dropped (%lld -> %lld)", d0, d1);
 
@@ -321,6 +361,8 @@ int main(void)
 	h_stop(socat_pid, 3000);
 	h_stop(rtu_pid, 3000);
 	h_ok(access(tty_bridge, F_OK) != 0, "the serial port's path is gone");
+	h_ok(h_wait_lines(brlog, "ttyBRIDGE: lost (", 1, 5000),
+	     "the bridge notices it while the line is idle, before any request");
 	r1 = rd(m[1], 3, 0, 1, v);
 	e1 = errno;
 	h_ok(r1 == -1 && (e1 == EMBXGTAR || e1 == EMBXGPATH),
@@ -374,7 +416,7 @@ int main(void)
 	     "the bridge stops cleanly with a transaction on the line (workers joined)");
 	if (fd >= 0)
 		close(fd);
-	for (int u = 1; u <= 7; u++) {
+	for (int u = 1; u <= 8; u++) {
 		if (m[u]) {
 			modbus_close(m[u]);
 			modbus_free(m[u]);
@@ -382,6 +424,7 @@ int main(void)
 	}
 	h_stop(rtu_pid, 3000);
 	h_stop(tcp_pid, 3000);
+	h_stop(idle_pid, 3000);
 	h_stop(socat_pid, 3000);
 	return h_done();
 }

@@ -3,7 +3,7 @@
  *
  *   sim_modbus (--rtu PATH | --tcp PORT) [--slave N]... [--silent N]
  *              [--bad-crc K] [--exc ADDR:CODE] [--delay MS]
- *              [--float ADDR=VALUE]...
+ *              [--float ADDR=VALUE]... [--idle-close MS]
  *
  * --slave (repeatable, default 1) lists the slave addresses (TCP: unit IDs)
  * served; two on one line make a shared bus. Slave s holds holding register
@@ -13,7 +13,9 @@
  * the CRC of the first K RTU answers. --exc ADDR:CODE answers exception CODE
  * to any request that starts at ADDR. --delay waits MS before each answer.
  * --float ADDR=VALUE stores VALUE as float32, high word first, in input
- * registers ADDR and ADDR+1 of every slave.
+ * registers ADDR and ADDR+1 of every slave. --idle-close (TCP) closes a
+ * connection that sent nothing for MS, as many Modbus TCP devices do; each
+ * connection accepted is a line "accepted", each closed so "idle closed".
  *
  * RTU framing is done here rather than by libmodbus's RTU server, because the
  * tests need what it cannot do: serve two slave addresses, corrupt a CRC, and
@@ -44,7 +46,7 @@
 static volatile sig_atomic_t sim_stop;
 static int sim_slaves[SIM_SLAVES], sim_nslaves;
 static int sim_silent = -1, sim_exc_addr = -1, sim_exc_code;
-static unsigned sim_bad_crc, sim_delay_ms;
+static unsigned sim_bad_crc, sim_delay_ms, sim_idle_close_ms;
 static uint16_t sim_hold[SIM_SLAVES][65536], sim_input[SIM_SLAVES][65536];
 static unsigned long sim_requests, sim_garbage, sim_overlap;
 static long sim_min_gap = -1;
@@ -256,12 +258,21 @@ static int sim_tcp(int port)
 	printf("ready\n");
 	fflush(stdout);
 	struct pollfd fds[16];
+	uint64_t seen[16];
 	int nfds = 1;
 	fds[0].fd = ls;
 	fds[0].events = POLLIN;
 	uint8_t q[MODBUS_TCP_MAX_ADU_LENGTH];
 	while (!sim_stop) {
-		int r = poll(fds, (nfds_t)nfds, 500);
+		int r = poll(fds, (nfds_t)nfds, sim_idle_close_ms ? 50 : 500);
+		for (int i = 1; sim_idle_close_ms && i < nfds; i++)
+			if (sim_now_ms() - seen[i] >= sim_idle_close_ms) {
+				close(fds[i].fd);
+				seen[i] = seen[nfds - 1];
+				fds[i--] = fds[--nfds];
+				printf("idle closed\n");
+				fflush(stdout);
+			}
 		if (r <= 0)
 			continue;
 		if (fds[0].revents & POLLIN) {
@@ -269,7 +280,11 @@ static int sim_tcp(int port)
 			if (c >= 0 && nfds < 16) {
 				fds[nfds].fd = c;
 				fds[nfds].events = POLLIN;
+				fds[nfds].revents = 0;
+				seen[nfds] = sim_now_ms();
 				nfds++;
+				printf("accepted\n");
+				fflush(stdout);
 			} else if (c >= 0) {
 				close(c);
 			}
@@ -277,11 +292,13 @@ static int sim_tcp(int port)
 		for (int i = 1; i < nfds; i++) {
 			if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
+			seen[i] = sim_now_ms();
 			modbus_set_socket(ctx, fds[i].fd);
 			int n = modbus_receive(ctx, q);
 			if (n <= 0) {
 				if (n < 0) {
 					close(fds[i].fd);
+					seen[i] = seen[nfds - 1];
 					fds[i--] = fds[--nfds];
 				}
 				continue;
@@ -305,6 +322,7 @@ static int sim_tcp(int port)
 			memcpy(adu + 7, ans, an);
 			if (send(fds[i].fd, adu, 7 + an, MSG_NOSIGNAL) < 0) {
 				close(fds[i].fd);
+				seen[i] = seen[nfds - 1];
 				fds[i--] = fds[--nfds];
 			}
 		}
@@ -342,6 +360,8 @@ int main(int argc, char **argv)
 			sim_bad_crc = (unsigned)atoi(v);
 		else if (strcmp(a, "--delay") == 0)
 			sim_delay_ms = (unsigned)atoi(v);
+		else if (strcmp(a, "--idle-close") == 0)
+			sim_idle_close_ms = (unsigned)atoi(v);
 		else if (strcmp(a, "--exc") == 0 &&
 			 sscanf(v, "%d:%d", &sim_exc_addr, &sim_exc_code) == 2)
 			;
