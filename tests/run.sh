@@ -18,9 +18,12 @@ for t in "$B"/tests/unit/test_* "$B"/tests/fuzz/replay_* "$B"/tests/e2e/test_*; 
   fi
   echo "# $name"
   out=$("$t" 2>>"$log"); rc=$?
-  printf '%s\n' "$out" | tee -a "$log" | grep -E '^(not )?ok ' || true
   p=$(printf '%s\n' "$out" | grep -cE '^ok ')
   f=$(printf '%s\n' "$out" | grep -cE '^not ok ')
+  # A test that failed shows its diagnostics ("# ..." lines) too: in CI
+  # its temporary directory and the log are gone afterwards.
+  if [ "$f" -gt 0 ]; then keep='^((not )?ok |#)'; else keep='^(not )?ok '; fi
+  printf '%s\n' "$out" | tee -a "$log" | grep -E "$keep" || true
   pass=$((pass + p)); fail=$((fail + f))
   if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
     # A binary that died without reporting a failure still fails the run.

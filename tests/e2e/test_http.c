@@ -543,7 +543,11 @@ static void reload_moves_listener(int mport)
 	const char *conf = h_write_file("reload.conf", config(mport, block));
 	pid_t bridge = h_bridge_start(conf, mport, "reload.log");
 	snprintf(base, sizeof base, "http://127.0.0.1:%d", p1);
-	int first = bridge > 0 ? http(&r, "GET", "/api/v1/status", NULL, "admin:secret") : -1;
+	/* The Modbus listener opens a moment before the HTTP one (under
+	 * valgrind, long enough for a request to be refused): wait for it. */
+	int first = bridge > 0 && h_wait_port(p1, 10000) == 0
+			? http(&r, "GET", "/api/v1/status", NULL, "admin:secret")
+			: -1;
 	if (!h_ok(first == 200, "reload: served on the first port (%d)", first))
 		h_note_tail(h_path("reload.log"), 20);
 	snprintf(block, sizeof block,
