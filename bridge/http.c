@@ -256,22 +256,25 @@ static uint32_t http__url_hash(const char *url)
 	return x;
 }
 
-/* When url's unanswered challenge went out (0: none lately). */
-static uint64_t http__open_challenge(const struct http *h, uint32_t url)
+/* url's unanswered challenge in the ring, the newest or the oldest (NULL:
+ * none lately). */
+static struct http_recent *http__open_challenge(struct http *h, uint32_t url, int oldest)
 {
-	uint64_t at = 0;
+	struct http_recent *r = NULL;
 	size_t n = h->nrecent < HTTP__RECENT ? h->nrecent : HTTP__RECENT;
 	for (size_t i = 0; i < n; i++)
-		if (h->recent[i].url == url && !h->recent[i].answered && h->recent[i].at > at)
-			at = h->recent[i].at;
-	return at;
+		if (h->recent[i].url == url && !h->recent[i].answered &&
+		    (!r || (oldest ? h->recent[i].at < r->at : h->recent[i].at > r->at)))
+			r = &h->recent[i];
+	return r;
 }
 
-static int http__in_gap(struct http *h, uint32_t url)
+/* How long url's gap lasts from uv_now (0: no open challenge holds it). */
+static uint64_t http__gap_left(struct http *h, uint32_t url)
 {
-	uv_update_time(h->loop);
-	uint64_t at = http__open_challenge(h, url);
-	return at && uv_now(h->loop) - at < HTTP__CHALLENGE_GAP_MS;
+	struct http_recent *r = http__open_challenge(h, url, 0);
+	uint64_t now = uv_now(h->loop);
+	return r && now - r->at < HTTP__CHALLENGE_GAP_MS ? r->at + HTTP__CHALLENGE_GAP_MS - now : 0;
 }
 
 static void http__challenged(struct http *h, uint32_t url)
@@ -284,14 +287,9 @@ static void http__challenged(struct http *h, uint32_t url)
  * after the libmicrohttpd run this is called from). */
 static void http__answered(struct http *h, uint32_t url)
 {
-	struct http_recent *oldest = NULL;
-	size_t n = h->nrecent < HTTP__RECENT ? h->nrecent : HTTP__RECENT;
-	for (size_t i = 0; i < n; i++)
-		if (h->recent[i].url == url && !h->recent[i].answered &&
-		    (!oldest || h->recent[i].at < oldest->at))
-			oldest = &h->recent[i];
-	if (oldest)
-		oldest->answered = 1;
+	struct http_recent *r = http__open_challenge(h, url, 1);
+	if (r)
+		r->answered = 1;
 }
 
 static void http__unhold(struct http *h, struct http_conn *k)
@@ -311,18 +309,17 @@ static void http__unhold(struct http *h, struct http_conn *k)
  * may go (UINT64_MAX: none held). */
 static uint64_t http__release_held(struct http *h)
 {
-	uint64_t wait = UINT64_MAX, now;
+	uint64_t wait = UINT64_MAX;
 
 	if (!h->held)
 		return wait;
 	uv_update_time(h->loop);
-	now = uv_now(h->loop);
 	for (struct http_conn *k = h->held, *next; k; k = next) {
 		next = k->held_next;
-		uint64_t at = http__open_challenge(h, k->url);
-		if (at && now - at < HTTP__CHALLENGE_GAP_MS) {
-			if (at + HTTP__CHALLENGE_GAP_MS - now < wait)
-				wait = at + HTTP__CHALLENGE_GAP_MS - now;
+		uint64_t left = http__gap_left(h, k->url);
+		if (left) {
+			if (left < wait)
+				wait = left;
 			continue;
 		}
 		http__unhold(h, k);
@@ -346,7 +343,8 @@ static enum MHD_Result http__challenge(struct http_conn *k, int stale, int can_h
 	struct MHD_Response *r;
 	enum MHD_Result rc;
 
-	if (!k->released && !h->closing && http__in_gap(h, k->url) &&
+	uv_update_time(h->loop);
+	if (!k->released && !h->closing && http__gap_left(h, k->url) &&
 	    (!can_hold || h->nheld < HTTP__HELD_MAX)) {
 		k->owed = stale ? 2 : 1;
 		if (!can_hold)
