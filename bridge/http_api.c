@@ -82,13 +82,16 @@ static void http_api__exception(struct http_answer *a, unsigned exc, const char 
 	http_api__take(&j, a, status);
 }
 
-static struct device *http_api__device(const struct http_view *v, const char *name)
+/* The device of that name, or NULL with the 404 in a. */
+static struct device *http_api__device(const struct http_view *v, const char *name,
+				       struct http_answer *a)
 {
 	size_t n;
 	struct device *const *devs = reload_devices(v->set, &n);
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(device_name(devs[i]), name) == 0)
 			return devs[i];
+	http_api_error(a, 404, "no such device");
 	return NULL;
 }
 
@@ -189,13 +192,11 @@ void http_api_devices(const struct http_view *v, struct http_answer *a)
 
 void http_api_device(const struct http_view *v, const char *name, struct http_answer *a)
 {
-	struct device *dev = http_api__device(v, name);
+	struct device *dev = http_api__device(v, name, a);
 	struct json j;
 
-	if (!dev) {
-		http_api_error(a, 404, "no such device");
+	if (!dev)
 		return;
-	}
 	json_init_buf(&j);
 	http_api__device_json(&j, dev);
 	http_api__take(&j, a, 200);
@@ -203,13 +204,11 @@ void http_api_device(const struct http_view *v, const char *name, struct http_an
 
 void http_api_registers(const struct http_view *v, const char *name, struct http_answer *a)
 {
-	struct device *dev = http_api__device(v, name);
+	struct device *dev = http_api__device(v, name, a);
 	struct json j;
 
-	if (!dev) {
-		http_api_error(a, 404, "no such device");
+	if (!dev)
 		return;
-	}
 	json_init_buf(&j);
 	values_json(&j, dev, v->now_ms);
 	http_api__take(&j, a, 200);
@@ -326,7 +325,7 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 		   const char *body, size_t len, http_write_cb cb, void *ctx,
 		   struct http_write **req, struct http_answer *a)
 {
-	struct device *dev = http_api__device(v, dname);
+	struct device *dev = http_api__device(v, dname, a);
 	const struct map_register *r;
 	struct json_object *doc = NULL, *val = NULL, *raw = NULL;
 	struct http_write *w;
@@ -334,10 +333,8 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 	char what[200];
 
 	*req = NULL;
-	if (!dev) {
-		http_api_error(a, 404, "no such device");
+	if (!dev)
 		return 0;
-	}
 	if (!(r = http_api__reg(device_map(dev), rname))) {
 		http_api_error(a, 404, "no such register in the device's map");
 		return 0;
