@@ -47,11 +47,14 @@
  * count, so one after another they all get in; but two challenged before
  * either answered both answer with nc=1, and the second is refused as a
  * replay ("stale", which curl and most HTTP libraries do not retry). So
- * while a URL's challenge is unanswered (for at most
+ * while a URL's challenge is pending (unanswered, and younger than
  * HTTP__CHALLENGE_GAP_MS: a second, and the clocks' coarseness), another
- * client's challenge for it is held, its connection suspended, until the
- * first client got in or the gap is over. At most HTTP__HELD_MAX are held;
- * more are challenged at once. */
+ * client's challenge for it is held, its connection suspended. When the
+ * pending one is answered, the next held client is challenged; when it ages
+ * unanswered (a client that never answers: a login dialog, a prober, an
+ * attacker), every held client of the URL is, at once, so that clients who
+ * never answer cannot queue the others up. At most HTTP__HELD_MAX are
+ * held; more are challenged at once. */
 #define HTTP__CHALLENGE_GAP_MS 1020
 #define HTTP__HELD_MAX 16
 /* The URLs challenged lately, for the gap (a ring; more distinct URLs than
@@ -113,7 +116,8 @@ struct http_conn {
 	struct http_conn *prev, *next; /* h->waiting */
 	uint32_t url;		       /* hash of the URL, for the challenge gap */
 	int owed;		       /* a challenge is owed (stale one when 2) */
-	int released;		       /* held, and now free to be challenged */
+	int released;		       /* held, now free to be challenged: 1 its challenge is
+					* recorded already, 2 it is recorded when it goes out */
 	struct http_conn *held_next;   /* h->held */
 };
 
@@ -256,25 +260,33 @@ static uint32_t http__url_hash(const char *url)
 	return x;
 }
 
-/* url's unanswered challenge in the ring, the newest or the oldest (NULL:
- * none lately). */
-static struct http_recent *http__open_challenge(struct http *h, uint32_t url, int oldest)
+/* url's latest challenge in the ring, or with pending set its oldest
+ * pending one (NULL: none lately). */
+static struct http_recent *http__challenge_of(struct http *h, uint32_t url, int pending)
 {
 	struct http_recent *r = NULL;
+	uint64_t now = uv_now(h->loop);
 	size_t n = h->nrecent < HTTP__RECENT ? h->nrecent : HTTP__RECENT;
-	for (size_t i = 0; i < n; i++)
-		if (h->recent[i].url == url && !h->recent[i].answered &&
-		    (!r || (oldest ? h->recent[i].at < r->at : h->recent[i].at > r->at)))
-			r = &h->recent[i];
+	for (size_t i = 0; i < n; i++) {
+		struct http_recent *e = &h->recent[i];
+		if (e->url != url)
+			continue;
+		if (!pending ? !r || e->at > r->at
+			     : !e->answered && now - e->at < HTTP__CHALLENGE_GAP_MS &&
+				   (!r || e->at < r->at))
+			r = e;
+	}
 	return r;
 }
 
-/* How long url's gap lasts from uv_now (0: no open challenge holds it). */
-static uint64_t http__gap_left(struct http *h, uint32_t url)
+/* How long url's latest challenge stays pending (0: answered, aged or
+ * none); *aged tells whether it aged unanswered. */
+static uint64_t http__gap_left(struct http *h, uint32_t url, int *aged)
 {
-	struct http_recent *r = http__open_challenge(h, url, 0);
+	struct http_recent *r = http__challenge_of(h, url, 0);
 	uint64_t now = uv_now(h->loop);
-	return r && now - r->at < HTTP__CHALLENGE_GAP_MS ? r->at + HTTP__CHALLENGE_GAP_MS - now : 0;
+	*aged = r && !r->answered && now - r->at >= HTTP__CHALLENGE_GAP_MS;
+	return r && !r->answered && !*aged ? r->at + HTTP__CHALLENGE_GAP_MS - now : 0;
 }
 
 static void http__challenged(struct http *h, uint32_t url)
@@ -287,7 +299,7 @@ static void http__challenged(struct http *h, uint32_t url)
  * after the libmicrohttpd run this is called from). */
 static void http__answered(struct http *h, uint32_t url)
 {
-	struct http_recent *r = http__open_challenge(h, url, 1);
+	struct http_recent *r = http__challenge_of(h, url, 1);
 	if (r)
 		r->answered = 1;
 }
@@ -303,10 +315,11 @@ static void http__unhold(struct http *h, struct http_conn *k)
 		}
 }
 
-/* Resume every held connection whose URL's gap is over, the oldest of each
- * URL first (the next one waits a gap more). Returns 0 when it resumed one
- * (libmicrohttpd has to run for it), else the ms until the next held one
- * may go (UINT64_MAX: none held). */
+/* Resume the held connections whose URL has no pending challenge: after an
+ * answer the oldest of the URL (the next waits for its answer), after one
+ * that aged unanswered all of them. Returns 0 when it resumed one
+ * (libmicrohttpd has to run for it), else the ms until a held one may go
+ * (UINT64_MAX: none held). */
 static uint64_t http__release_held(struct http *h)
 {
 	uint64_t wait = UINT64_MAX;
@@ -316,16 +329,20 @@ static uint64_t http__release_held(struct http *h)
 	uv_update_time(h->loop);
 	for (struct http_conn *k = h->held, *next; k; k = next) {
 		next = k->held_next;
-		uint64_t left = http__gap_left(h, k->url);
+		int aged;
+		uint64_t left = http__gap_left(h, k->url, &aged);
 		if (left) {
 			if (left < wait)
 				wait = left;
 			continue;
 		}
 		http__unhold(h, k);
-		k->released = 1;
-		/* Its challenge goes out in the next run: the gap starts now. */
-		http__challenged(h, k->url);
+		/* Its challenge goes out in the next run. After an answer the
+		 * URL's gap starts now, for the next held one; after a client
+		 * that did not answer, the others of the URL go too. */
+		k->released = aged ? 2 : 1;
+		if (!aged)
+			http__challenged(h, k->url);
 		MHD_resume_connection(k->c);
 		wait = 0;
 	}
@@ -342,9 +359,10 @@ static enum MHD_Result http__challenge(struct http_conn *k, int stale, int can_h
 	struct http *h = k->h;
 	struct MHD_Response *r;
 	enum MHD_Result rc;
+	int aged;
 
 	uv_update_time(h->loop);
-	if (!k->released && !h->closing && http__gap_left(h, k->url) &&
+	if (!k->released && !h->closing && http__gap_left(h, k->url, &aged) &&
 	    (!can_hold || h->nheld < HTTP__HELD_MAX)) {
 		k->owed = stale ? 2 : 1;
 		if (!can_hold)
@@ -361,7 +379,7 @@ static enum MHD_Result http__challenge(struct http_conn *k, int stale, int can_h
 		MHD_suspend_connection(k->c);
 		return MHD_YES;
 	}
-	if (!k->released)
+	if (k->released != 1)
 		http__challenged(h, k->url);
 	k->owed = 0;
 	k->released = 0;
