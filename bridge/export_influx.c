@@ -5,9 +5,10 @@
  *
  *     <measurement>,device=<name>,map=<map> <register>=<value>,... <ms>
  *
- * with a field per register that holds a value: an integer (57i) for a
- * register without a scale, the scaled value as a float for one with a
- * scale (52.3), a string for a string register. A field keeps its type as
+ * with a field per register that holds a value (values_line_field): an
+ * integer (57i) for an integer register without a scale, the scaled value as
+ * a float for one with a scale (52.3) and for a float32 (none for NaN or an
+ * infinity), a string for a string register. A field keeps its type as
  * long as the map keeps its scale, as InfluxDB wants (a field's type is
  * fixed per shard). The timestamp is the round's wall-clock time in ms
  * (precision=ms). A device whose link is down is left out: its cache holds
@@ -23,7 +24,6 @@
  * one the server refuses for its content (400, 413, 422) is dropped and
  * counted, since sending it again would be refused again. */
 #include <curl/curl.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,44 +79,11 @@ struct export_influx__build {
 	struct line_writer *w;
 };
 
-/* A string register's text as a string field: bytes the line protocol
- * cannot carry (control characters) become spaces. */
-static void export_influx__text(char *out, size_t cap, const char *in)
-{
-	size_t i = 0;
-	for (; in[i] && i + 1 < cap; i++)
-		out[i] = ((unsigned char)in[i] < 0x20 || in[i] == 0x7f) ? ' ' : in[i];
-	out[i] = '\0';
-}
-
-/* raw * scale, the way a person reads it: for a scale of 1/k (0.1, 0.01)
- * raw / k, the double nearest to the decimal value (5230 * 0.01 is
- * 52.300000000000004, 5230 / 100.0 is 52.3), so that InfluxDB and Grafana
- * show 52.3. */
-static double export_influx__scaled(int64_t raw, double scale)
-{
-	double inv = 1.0 / scale, k = nearbyint(inv);
-	if (scale > 0 && scale < 1 && k >= 1 && fabs(inv - k) <= 1e-9 * k)
-		return (double)raw / k;
-	return (double)raw * scale;
-}
-
+/* The field's type and text are values.c's, as every face's value is. */
 static int export_influx__field(void *ctx, const struct values_item *v)
 {
 	struct export_influx__build *b = ctx;
-	const struct map_register *r = v->reg;
-
-	if (!v->valid)
-		return 0;
-	if (v->text) {
-		char text[2 * 128 + 1];
-		export_influx__text(text, sizeof text, v->text);
-		line_field_str(b->w, r->name, text);
-	} else if (r->scale == 1.0) {
-		line_field_int(b->w, r->name, v->raw);
-	} else {
-		line_field_float(b->w, r->name, export_influx__scaled(v->raw, r->scale));
-	}
+	values_line_field(b->w, v);
 	return 0;
 }
 

@@ -255,7 +255,6 @@ struct http_write {
 	void *ctx;
 	char *device, *reg;
 	int64_t raw;
-	double value;
 	int is_string;
 };
 
@@ -270,8 +269,14 @@ static void http_api__write_ok(struct http_answer *a, const char *device,
 	json_str(&j, r ? r->name : w->reg);
 	if (w->is_string)
 		json_raw(&j, ",\"raw\":null");
-	else
-		json_printf(&j, ",\"raw\":%" PRId64 ",\"value\":%.10g", w->raw, w->value);
+	else {
+		/* The value as the registers document shows it (values.h). */
+		double value = (double)w->raw;
+		char num[40] = "null";
+		if (!r || values_value(r, w->raw, &value) == 0)
+			values_number_text(value, num, sizeof num);
+		json_printf(&j, ",\"raw\":%" PRId64 ",\"value\":%s", w->raw, num);
+	}
 	json_raw(&j, ",\"acknowledged\":true}");
 	http_api__take(&j, a, 200);
 }
@@ -396,7 +401,6 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 			goto refused;
 		}
 		w->raw = json_object_get_int64(raw);
-		w->value = (double)w->raw * r->scale;
 		enc = map_encode(r, w->raw, words);
 	} else {
 		if (!json_object_is_type(val, json_type_int) &&
@@ -415,7 +419,6 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 			goto refused;
 		}
 		w->raw = (int64_t)nearbyint(q);
-		w->value = x;
 		enc = map_encode(r, w->raw, words);
 	}
 	json_object_put(doc);

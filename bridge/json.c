@@ -106,9 +106,67 @@ void json_printf(struct json *j, const char *fmt, ...)
 	j->len += (size_t)n;
 }
 
-void json_str(struct json *j, const char *s)
+size_t json_utf8_seq(const unsigned char *s, size_t n, size_t *bad)
 {
-	const unsigned char *p, *run;
+	unsigned c = s[0], lo = 0x80, hi = 0xBF;
+	size_t need, i;
+
+	if (c < 0x80)
+		return 1;
+	/* Table 3-7: the lead byte fixes the length and the range of the
+	 * second byte (E0 and F0 exclude overlong forms, ED the surrogates,
+	 * F4 what lies above U+10FFFF); later bytes are 80..BF. C0, C1 and
+	 * F5..FF start nothing. */
+	if (c >= 0xC2 && c <= 0xDF) {
+		need = 1;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		need = 2;
+		lo = c == 0xE0 ? 0xA0 : 0x80;
+		hi = c == 0xED ? 0x9F : 0xBF;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		need = 3;
+		lo = c == 0xF0 ? 0x90 : 0x80;
+		hi = c == 0xF4 ? 0x8F : 0xBF;
+	} else {
+		*bad = 1;
+		return 0;
+	}
+	for (i = 1; i <= need && i < n; i++) {
+		unsigned b = s[i];
+		if (b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF))
+			break;
+	}
+	if (i > need)
+		return need + 1;
+	*bad = i;
+	return 0;
+}
+
+#define JSON__FFFD "\xEF\xBF\xBD"
+
+size_t json_utf8_clean(char *out, const char *in, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)in, *end = p + len;
+	size_t o = 0, n, bad = 0;
+
+	while (p < end) {
+		if ((n = json_utf8_seq(p, (size_t)(end - p), &bad)) != 0) {
+			memcpy(out + o, p, n);
+			o += n;
+			p += n;
+		} else {
+			memcpy(out + o, JSON__FFFD, 3);
+			o += 3;
+			p += bad;
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
+void json_strn(struct json *j, const char *s, size_t len)
+{
+	const unsigned char *p, *run, *end;
 
 	if (!s) {
 		json_raw(j, "null");
@@ -117,23 +175,40 @@ void json_str(struct json *j, const char *s)
 	json__put(j, "\"", 1);
 	/* Bytes that need no escape go out in runs, not one at a time; the
 	 * five with a two-character escape are in a table, other control
-	 * characters become \u00XX. */
+	 * characters become \u00XX, ill-formed UTF-8 U+FFFD. */
 	static const char two[][3] = {
 	    ['"'] = "\\\"", ['\\'] = "\\\\", ['\n'] = "\\n", ['\r'] = "\\r", ['\t'] = "\\t"};
-	for (p = run = (const unsigned char *)s; *p; p++) {
+	end = (const unsigned char *)s + len;
+	for (p = run = (const unsigned char *)s; p < end;) {
 		char esc[8];
 		const char *e = esc;
-		size_t n = 2;
-		if (*p < sizeof two / sizeof two[0] && two[*p][0])
+		size_t n = 2, skip = 1, bad = 0;
+		if (*p >= 0x80) {
+			if ((skip = json_utf8_seq(p, (size_t)(end - p), &bad)) != 0) {
+				p += skip;
+				continue;
+			}
+			e = JSON__FFFD;
+			n = 3;
+			skip = bad;
+		} else if (*p < sizeof two / sizeof two[0] && two[*p][0]) {
 			e = two[*p];
-		else if (*p >= 0x20)
+		} else if (*p >= 0x20) {
+			p++;
 			continue;
-		else
+		} else {
 			n = (size_t)snprintf(esc, sizeof esc, "\\u%04x", *p);
+		}
 		json__put(j, (const char *)run, (size_t)(p - run));
 		json__put(j, e, n);
-		run = p + 1;
+		p += skip;
+		run = p;
 	}
 	json__put(j, (const char *)run, (size_t)(p - run));
 	json__put(j, "\"", 1);
+}
+
+void json_str(struct json *j, const char *s)
+{
+	json_strn(j, s, s ? strlen(s) : 0);
 }

@@ -11,6 +11,7 @@
 #include "map.h"
 #include "map_internal.h"
 #include "protocol.h"
+#include "values.h"
 
 /* The trust ladder (docs/design.md, "Trust ladder"): what each rung proves,
  * lowest first. The vendor's ladder put a transport test by an independent
@@ -49,18 +50,28 @@ static const char *map__access_text(int access)
 	return access == MAP_RW ? "rw" : access == MAP_W ? "w" : "r";
 }
 
+/* A map's value of r (`default`, `constant`: raw) as the reference shows
+ * it, values.c's number: the integer, or a float32's single. */
+static const char *map__raw_text(const struct map_register *r, int64_t raw, char *buf, size_t len)
+{
+	values_raw_text(r, raw, buf, len);
+	return buf;
+}
+
 /* Constant and derived registers (map.h): "constant 21947", "constant
  * \"SunS\"", "device value x -1", "0 = device 1, 1 = device 0", appended. */
 static void map__derived_text(const struct map_register *r, char *buf, size_t len)
 {
 	size_t used = strlen(buf);
 	const char *sep = used ? "; " : "";
+	char num[32];
 	if (used >= len)
 		return;
 	if (r->is_const && r->type == MAP_STRING)
 		snprintf(buf + used, len - used, "%sconstant \"%s\"", sep, r->const_string);
 	else if (r->is_const)
-		snprintf(buf + used, len - used, "%sconstant %" PRId64, sep, r->const_value);
+		snprintf(buf + used, len - used, "%sconstant %s", sep,
+			 map__raw_text(r, r->const_value, num, sizeof num));
 	else if (r->factor != 1)
 		snprintf(buf + used, len - used, "%sdevice value x %" PRId64, sep, r->factor);
 	for (size_t i = 0; r->xlat && i < r->nxlat && used < len; i++) {
@@ -100,15 +111,6 @@ static void map__limits(const struct map_register *r, char *buf, size_t len)
 			 r->byte_max[1]);
 	}
 	map__derived_text(r, buf, len);
-}
-
-/* A float32 register's raw value (its bits) as the number it is. */
-static double map__float_bits(int64_t raw)
-{
-	uint32_t bits = (uint32_t)raw;
-	float f;
-	memcpy(&f, &bits, sizeof f);
-	return f;
 }
 
 static void map__type_text(const struct map_register *r, char *buf, size_t len)
@@ -170,6 +172,7 @@ static void map__print_json(const struct map *m, FILE *out)
 	json_raw(&w, "},\n  \"registers\": [");
 	for (size_t i = 0; i < m->nregs; i++) {
 		const struct map_register *r = &m->regs[i];
+		char num[32];
 		json_printf(&w,
 			    "%s\n    {\"table\": \"%s\", \"address\": %u, \"name\": ", i ? "," : "",
 			    map__tables[r->table], r->address);
@@ -207,17 +210,19 @@ static void map__print_json(const struct map *m, FILE *out)
 			json_raw(&w, ", \"default\": ");
 			if (r->type == MAP_STRING)
 				json_str(&w, r->def_string);
-			else if (r->type == MAP_FLOAT32)
-				json_printf(&w, "%.9g", map__float_bits(r->def));
+			else if (values_raw_text(r, r->def, num, sizeof num) == 0)
+				json_raw(&w, num);
 			else
-				json_printf(&w, "%" PRId64, r->def);
+				json_raw(&w, "null");
 		}
 		if (r->is_const) {
 			json_raw(&w, ", \"constant\": ");
 			if (r->type == MAP_STRING)
 				json_str(&w, r->const_string);
+			else if (values_raw_text(r, r->const_value, num, sizeof num) == 0)
+				json_raw(&w, num);
 			else
-				json_printf(&w, "%" PRId64, r->const_value);
+				json_raw(&w, "null");
 		}
 		if (r->factor != 1)
 			json_printf(&w, ", \"factor\": %" PRId64, r->factor);
@@ -548,6 +553,7 @@ static void map__print_markdown(const struct map *m, FILE *out)
 		fputs("---|---|\n", out);
 		for (size_t i = m->table_start[t]; i < m->table_start[t + 1]; i++) {
 			const struct map_register *r = &m->regs[i];
+			char num[32];
 			char addr[32], type[48], lim[256];
 			map__range_text(addr, sizeof addr, r->address, r->count);
 			map__type_text(r, type, sizeof type);
@@ -573,10 +579,8 @@ static void map__print_markdown(const struct map *m, FILE *out)
 					fputc('"', out);
 					map__md(out, r->def_string);
 					fputc('"', out);
-				} else if (r->type == MAP_FLOAT32) {
-					fprintf(out, "%.9g", map__float_bits(r->def));
 				} else {
-					fprintf(out, "%" PRId64, r->def);
+					fputs(map__raw_text(r, r->def, num, sizeof num), out);
 				}
 			}
 			fputs(" |", out);

@@ -2,9 +2,12 @@
 #include "values.h"
 
 #include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_line.h"
 #include "device.h"
 #include "json.h"
 #include "map.h"
@@ -20,13 +23,103 @@ static const char *values__access(int access)
 	return access == MAP_RW ? "rw" : access == MAP_W ? "w" : "r";
 }
 
+/* --- the decoder -------------------------------------------------------- */
+
+/* x * scale, the way a person reads it: for a scale of 1/k, x / k. */
+static double values__scale(double x, double scale)
+{
+	double inv = 1.0 / scale, k = nearbyint(inv);
+	if (scale == 1.0)
+		return x;
+	if (scale > 0 && scale < 1 && k >= 1 && fabs(inv - k) <= 1e-9 * k)
+		return x / k;
+	return x * scale;
+}
+
+/* The single of a float32's bits as the shortest decimal that reads back as
+ * it, and that decimal's double; -1 for NaN and the infinities. */
+static int values__single(int64_t raw, double *x, char *buf, size_t len)
+{
+	uint32_t bits = (uint32_t)raw;
+	float f;
+
+	memcpy(&f, &bits, sizeof f);
+	if (!isfinite(f)) {
+		*x = f;
+		snprintf(buf, len, "%s", isnan(f) ? "NaN" : f < 0 ? "-inf" : "inf");
+		return -1;
+	}
+	/* Nine significant digits always read back as the same single; the
+	 * first of 6..9 that does is the shortest (a shorter decimal that
+	 * reads back is also what rounding to six digits gives). */
+	for (int prec = 6; prec <= 9; prec++) {
+		snprintf(buf, len, "%.*g", prec, (double)f);
+		if ((float)strtod(buf, NULL) == f)
+			break;
+	}
+	*x = strtod(buf, NULL);
+	return 0;
+}
+
+int values_raw_text(const struct map_register *r, int64_t raw, char *buf, size_t len)
+{
+	double x;
+	if (r->type == MAP_FLOAT32)
+		return values__single(raw, &x, buf, len);
+	snprintf(buf, len, "%" PRId64, raw);
+	return 0;
+}
+
+int values_value(const struct map_register *r, int64_t raw, double *value)
+{
+	double x = (double)raw;
+	char buf[32];
+	if (r->type == MAP_FLOAT32 && values__single(raw, &x, buf, sizeof buf) != 0) {
+		*value = x;
+		return -1;
+	}
+	*value = values__scale(x, r->scale);
+	return isfinite(*value) ? 0 : -1;
+}
+
+void values_number_text(double d, char *buf, size_t len)
+{
+	snprintf(buf, len, "%.15g", d);
+	if (strtod(buf, NULL) != d)
+		snprintf(buf, len, "%.17g", d);
+}
+
+void values_decode(const struct map_register *r, const uint16_t *words, struct values_item *v,
+		   char *text)
+{
+	v->raw = 0;
+	v->number = 0;
+	v->scaled = NAN;
+	v->text = NULL;
+	if (r->type == MAP_STRING) {
+		/* Up to the first NUL; at most 125 words (map.c). */
+		char bytes[2 * 125];
+		size_t len = 0;
+		for (uint16_t w = 0; w < r->count && w < 125; w++) {
+			bytes[len++] = (char)(words[w] >> 8);
+			bytes[len++] = (char)(words[w] & 0xff);
+		}
+		const char *nul = memchr(bytes, '\0', len);
+		json_utf8_clean(text, bytes, nul ? (size_t)(nul - bytes) : len);
+		v->text = text;
+		return;
+	}
+	v->raw = map_decode(r, words);
+	v->number = values_value(r, v->raw, &v->scaled) == 0;
+}
+
 int values_each(const struct device *dev, uint64_t now_ms, values_fn fn, void *ctx)
 {
 	const struct map *m = device_map(dev);
 	size_t n = map_nregs(m);
-	/* A string register has at most 125 words (map.c), 250 characters. */
+	/* A string register has at most 125 words (map.c). */
 	uint16_t words[128];
-	char text[2 * 128 + 1];
+	char text[VALUES_TEXT_MAX];
 
 	for (size_t i = 0; i < n; i++) {
 		const struct map_register *r = map_reg(m, i);
@@ -38,25 +131,39 @@ int values_each(const struct device *dev, uint64_t now_ms, values_fn fn, void *c
 		v.valid = device_cache_peek(dev, r, words, &stamp);
 		if (v.valid) {
 			v.age_ms = now_ms > stamp ? now_ms - stamp : 0;
-			if (r->type == MAP_STRING) {
-				size_t len = 0;
-				for (uint16_t w = 0; w < r->count; w++) {
-					text[len++] = (char)(words[w] >> 8);
-					text[len++] = (char)(words[w] & 0xff);
-				}
-				text[len] = '\0';
-				/* Zero padding ends the text (map.h, strings). */
-				v.text = text;
-			} else {
-				v.raw = map_decode(r, words);
-				v.scaled = (double)v.raw * r->scale;
-			}
+			values_decode(r, words, &v, text);
 		}
 		int rc = fn(ctx, &v);
 		if (rc)
 			return rc;
 	}
 	return 0;
+}
+
+/* --- the faces ----------------------------------------------------------- */
+
+void values_line_field(struct line_writer *w, const struct values_item *v)
+{
+	const struct map_register *r = v->reg;
+
+	if (!v->valid)
+		return;
+	if (v->text) {
+		char text[VALUES_TEXT_MAX];
+		size_t i = 0;
+		for (; v->text[i] && i + 1 < sizeof text; i++) {
+			unsigned char c = (unsigned char)v->text[i];
+			text[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+		}
+		text[i] = '\0';
+		line_field_str(w, r->name, text);
+	} else if (!v->number) {
+		return; /* NaN or infinite: no line-protocol form, the field is left out */
+	} else if (r->type != MAP_FLOAT32 && r->scale == 1.0) {
+		line_field_int(w, r->name, v->raw);
+	} else {
+		line_field_float(w, r->name, v->scaled);
+	}
 }
 
 struct values__json {
@@ -80,8 +187,13 @@ static int values__json_one(void *ctx, const struct values_item *v)
 	else if (v->text) {
 		json_raw(j, "null,\"value\":");
 		json_str(j, v->text);
-	} else
-		json_printf(j, "%" PRId64 ",\"value\":%.10g", v->raw, v->scaled);
+	} else if (v->number) {
+		char num[40];
+		values_number_text(v->scaled, num, sizeof num);
+		json_printf(j, "%" PRId64 ",\"value\":%s", v->raw, num);
+	} else {
+		json_printf(j, "%" PRId64 ",\"value\":null", v->raw);
+	}
 	json_raw(j, ",\"unit\":");
 	json_str(j, r->unit);
 	if (v->valid)
