@@ -1,6 +1,8 @@
 /* The JSON writer (include/json.h): escaping of quotes, backslashes and
  * control characters, UTF-8 passed through, NULL as null, the same text to a
- * FILE * as into the buffer, documents longer than any fixed buffer; and the
+ * FILE * as into the buffer, ill-formed UTF-8 replaced by U+FFFD (overlong
+ * forms, surrogates, sequences cut short, bytes that start nothing), NUL
+ * through json_strn, documents longer than any fixed buffer; and the
  * status document built with it, whole however long a device's name. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -83,6 +85,87 @@ static void test_utf8_passes_through(void **state)
 		   "e \xe2\x82\xac 5 \xf0\x9f\x94\x8b",
 		   "\"Gr\xc3\xbc\xc3\x9f"
 		   "e \xe2\x82\xac 5 \xf0\x9f\x94\x8b\"");
+}
+
+#define FFFD "\xef\xbf\xbd"
+
+/* Ill-formed UTF-8 (Unicode chapter 3, table 3-7) never reaches the output:
+ * each maximal ill-formed part is one U+FFFD, well-formed parts around it
+ * stay. */
+static void test_utf8_ill_formed(void **state)
+{
+	(void)state;
+	/* The issue's bytes, as a Modbus client can write them. */
+	expect_str("a\xff\xfe\xc3(", "\"a" FFFD FFFD FFFD "(\"");
+	/* An uninitialised register. */
+	expect_str("\xff\xff\xff\xff", "\"" FFFD FFFD FFFD FFFD "\"");
+	/* Overlong forms: '/' in two and three bytes, NUL in two. */
+	expect_str("\xc0\xaf", "\"" FFFD FFFD "\"");
+	expect_str("\xe0\x80\xaf", "\"" FFFD FFFD FFFD "\"");
+	expect_str("\xc1\xbf", "\"" FFFD FFFD "\"");
+	expect_str("\xc0\x80", "\"" FFFD FFFD "\"");
+	/* Surrogates: ED A0 80 is U+D800, ED BF BF U+DFFF. */
+	expect_str("x\xed\xa0\x80y", "\"x" FFFD FFFD FFFD "y\"");
+	expect_str("\xed\xbf\xbf", "\"" FFFD FFFD FFFD "\"");
+	/* ED 9F BF (U+D7FF) is fine. */
+	expect_str("\xed\x9f\xbf", "\"\xed\x9f\xbf\"");
+	/* Above U+10FFFF, and the bytes that start nothing. */
+	expect_str("\xf4\x90\x80\x80", "\"" FFFD FFFD FFFD FFFD "\"");
+	expect_str("\xf5\x80", "\"" FFFD FFFD "\"");
+	expect_str("\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\"");
+	/* A continuation byte alone. */
+	expect_str("\x80", "\"" FFFD "\"");
+	/* Sequences cut short at the end: one U+FFFD for the whole start. */
+	expect_str("ab\xc3", "\"ab" FFFD "\"");
+	expect_str("ab\xe2\x82", "\"ab" FFFD "\"");
+	expect_str("ab\xf0\x9f\x94", "\"ab" FFFD "\"");
+	/* ... and cut short by another character, which is kept. */
+	expect_str("\xe2\x82"
+		   "A",
+		   "\"" FFFD "A\"");
+	expect_str("\xf0\x9f\x94\"", "\"" FFFD "\\\"\"");
+	expect_str("\xe2\x82\n", "\"" FFFD "\\n\"");
+	/* Bad bytes next to escapes and good sequences. */
+	expect_str("\xc3\xa9\xff\x01\xe2\x82\xac", "\"\xc3\xa9" FFFD "\\u0001\xe2\x82\xac\"");
+}
+
+/* json_strn writes every byte, NUL included (\u0000), and checks UTF-8
+ * right to its end, not to a NUL. */
+static void test_strn_nul(void **state)
+{
+	struct json j;
+	size_t len;
+	(void)state;
+	json_init_buf(&j);
+	json_strn(&j, "a\0b\xc3", 4);
+	char *text = json_take(&j, &len);
+	assert_string_equal(text, "\"a\\u0000b" FFFD "\"");
+	free(text);
+	json_init_buf(&j);
+	json_strn(&j, NULL, 3);
+	text = json_take(&j, &len);
+	assert_string_equal(text, "null");
+	free(text);
+}
+
+/* json_utf8_clean: what values.c gives every face for a string register. */
+static void test_utf8_clean(void **state)
+{
+	char out[64];
+	size_t bad = 0;
+	(void)state;
+	assert_int_equal(json_utf8_clean(out, "a\xff\xfe\xc3(", 5), 1 + 9 + 1);
+	assert_string_equal(out, "a" FFFD FFFD FFFD "(");
+	assert_int_equal(json_utf8_clean(out, "", 0), 0);
+	assert_string_equal(out, "");
+	/* The worst case is three bytes out for one in. */
+	assert_int_equal(json_utf8_clean(out, "\xff\xff\xff", 3), 9);
+	/* Lengths of well-formed sequences, and of the parts one U+FFFD takes. */
+	assert_int_equal(json_utf8_seq((const unsigned char *)"\xf0\x9f\x94\x8b", 4, &bad), 4);
+	assert_int_equal(json_utf8_seq((const unsigned char *)"\xf0\x9f\x94\x8b", 3, &bad), 0);
+	assert_int_equal(bad, 3);
+	assert_int_equal(json_utf8_seq((const unsigned char *)"\xe0\x9f\x80", 3, &bad), 0);
+	assert_int_equal(bad, 1);
 }
 
 static void test_null_and_layout(void **state)
@@ -229,6 +312,9 @@ int main(void)
 	    cmocka_unit_test(test_quotes_backslashes),
 	    cmocka_unit_test(test_control_characters),
 	    cmocka_unit_test(test_utf8_passes_through),
+	    cmocka_unit_test(test_utf8_ill_formed),
+	    cmocka_unit_test(test_strn_nul),
+	    cmocka_unit_test(test_utf8_clean),
 	    cmocka_unit_test(test_null_and_layout),
 	    cmocka_unit_test(test_long_document),
 	    cmocka_unit_test(test_status_document_whole),
