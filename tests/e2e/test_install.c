@@ -333,13 +333,44 @@ static void inst__files(void)
 	    {"RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"},
 	    {"Restart", "on-failure"},
 	    {"WantedBy", "multi-user.target"},
+	    {"SupplementaryGroups", "dialout"},
+	    {"DevicePolicy", "closed"},
 	};
 	for (size_t i = 0; t && i < sizeof keys / sizeof *keys; i++) {
 		const char *v = inst__unit_value(t, keys[i].key);
 		h_ok(v && strcmp(v, keys[i].value) == 0, "systemd unit: %s=%s (got %s)",
 		     keys[i].key, keys[i].value, v ? v : "nothing");
 	}
+	/* Serial adapters: the real /dev (replugged adapters appear), the
+	 * device cgroup opened for the serial classes only. */
+	h_ok(t && !strstr(t, "\nPrivateDevices=yes") &&
+		 strstr(t, "\nDeviceAllow=char-ttyUSB rw\n") &&
+		 strstr(t, "\nDeviceAllow=char-ttyACM rw\n") &&
+		 strstr(t, "\nDeviceAllow=char-ttyS rw\n"),
+	     "systemd unit: no PrivateDevices (no serial port there), DeviceAllow for ttyUSB, "
+	     "ttyACM, ttyS");
 	free(t);
+	if (inst__have("systemd-analyze")) {
+		/* Only the binary and the man pages may be missing here. */
+		const char *argv[] = {"systemd-analyze", "verify", "init/systemd/modbridge.service",
+				      NULL};
+		h_run(argv, inst__out, sizeof inst__out, 30000);
+		int other = 0;
+		for (char *l = inst__out; l && *l;
+		     l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+			char line[512];
+			size_t n = strcspn(l, "\n");
+			snprintf(line, sizeof line, "%.*s", (int)n, l);
+			if (n && !strstr(line, "/usr/bin/modbridge is not executable") &&
+			    !strstr(line, "Command 'man modbridge")) {
+				h_note("%s", line);
+				other = 1;
+			}
+		}
+		h_ok(!other,
+		     "systemd-analyze verify: nothing but the uninstalled binary and man pages");
+	} else
+		h_ok(1, "systemd-analyze verify # SKIP not installed");
 
 	t = inst__slurp("init/avahi/modbridge.service", NULL);
 	const char *why = t ? inst__xml_problem(t) : "missing";
@@ -347,8 +378,8 @@ static void inst__files(void)
 	h_ok(t && strstr(t, "<type>_modbus._tcp</type>") && strstr(t, "<type>_mbap._tcp</type>"),
 	     "avahi announces _modbus._tcp and _mbap._tcp");
 	h_ok(t && strstr(t, "<port>502</port>"), "avahi announces port 502");
-	h_ok(t && strstr(t, "<type>_http._tcp</type>") && strstr(t, "<port>8502</port>"),
-	     "avahi announces the web interface (_http._tcp, 8502)");
+	h_ok(t && !strstr(t, "<type>_http._tcp</type>"),
+	     "avahi does not announce a web interface the example config does not have");
 	free(t);
 	if (inst__have("xmllint")) {
 		const char *argv[] = {"xmllint", "--noout", "init/avahi/modbridge.service", NULL};
@@ -365,8 +396,44 @@ static void inst__files(void)
 	h_ok(t && strstr(t, "PKG_SOURCE:=$(PKG_NAME)-$(PKG_VERSION).tar.gz") &&
 		 strstr(t, "PKG_HASH:=") && !strstr(t, "Build/Prepare"),
 	     "OpenWrt package builds from PKG_SOURCE with PKG_HASH (no copy from the tree)");
-	h_ok(t && strstr(t, "PROVIDES:=modbridge") && strstr(t, "USERID:=modbridge:modbridge"),
-	     "OpenWrt package: the variants provide modbridge; a dedicated user");
+	h_ok(t && strstr(t, "PROVIDES:=modbridge") &&
+		 strstr(t, "USERID:=modbridge:modbridge:dialout=20"),
+	     "OpenWrt package: the variants provide modbridge; a dedicated user in dialout");
+	h_ok(t && strstr(t, "PKG_BUILD_PARALLEL:=1") && strstr(t, "\t\tWERROR= \\\n") &&
+		 strstr(t, "$(MAKE) $(PKG_JOBS) -C"),
+	     "OpenWrt package: parallel build, warnings not errors");
+	h_ok(t && strstr(t, "URL:=https://") && strstr(t, "PKG_MAINTAINER:=") &&
+		 strstr(strstr(t, "PKG_MAINTAINER:="), "@") &&
+		 strstr(t, "PKG_SOURCE_URL:=https://") && !strstr(t, ".invalid"),
+	     "OpenWrt package: URL, a maintainer with an address, a download URL");
+	/* Config.in's switches, each in PKG_CONFIG_DEPENDS and used. */
+	char *ci = inst__slurp("init/openwrt/modbridge/Config.in", NULL);
+	const char *opts[] = {"MODBRIDGE_HTTP", "MODBRIDGE_INFLUXDB", "MODBRIDGE_MODBUS"};
+	int cfg_ok = ci && t && strstr(t, "source \"$(SOURCE)/Config.in\"");
+	for (size_t i = 0; cfg_ok && i < 3; i++) {
+		char a[64], b[64];
+		snprintf(a, sizeof a, "config %s\n", opts[i]);
+		snprintf(b, sizeof b, "\tCONFIG_%s", opts[i]);
+		cfg_ok = strstr(ci, a) && strstr(t, b) && !strstr(t, "MODBRIDGE_WITH_");
+	}
+	h_ok(cfg_ok, "OpenWrt package: Config.in's optional parts, in PKG_CONFIG_DEPENDS");
+	free(ci);
+	/* Each variant's TLS: -nossl names no library that brings one. */
+	const char *ssl = t ? strstr(t, "define Package/modbridge-ssl\n") : NULL;
+	const char *nossl = t ? strstr(t, "define Package/modbridge-nossl\n") : NULL;
+	char sslb[1024] = "", nosslb[1024] = "";
+	if (ssl && strstr(ssl, "endef"))
+		snprintf(sslb, sizeof sslb, "%.*s", (int)(strstr(ssl, "endef") - ssl), ssl);
+	if (nossl && strstr(nossl, "endef"))
+		snprintf(nosslb, sizeof nosslb, "%.*s", (int)(strstr(nossl, "endef") - nossl),
+			 nossl);
+	h_ok(strstr(sslb, ":libmicrohttpd-ssl") && strstr(nosslb, ":libmicrohttpd-no-ssl") &&
+		 !strstr(nosslb, "libcurl") && !strstr(t, "+libmicrohttpd ") &&
+		 strstr(t, "$(if $(filter ssl,$(BUILD_VARIANT))"),
+	     "OpenWrt package: libmicrohttpd-ssl / -no-ssl per variant; no libcurl (its TLS) and "
+	     "no InfluxDB exporter in -nossl");
+	h_ok(t && strstr(t, "./files/modbridge.hotplug $(1)/etc/hotplug.d/tty/30-modbridge"),
+	     "OpenWrt package: the tty hotplug script is installed");
 	h_ok(t && strstr(t, "+libuv") && strstr(t, "+libconfig") &&
 		 strstr(t, "+libmosquitto-ssl") && strstr(t, "+libmosquitto-nossl"),
 	     "OpenWrt package depends on libuv, libconfig, libmosquitto (ssl and nossl variants)");
