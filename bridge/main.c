@@ -418,6 +418,7 @@ static int main__run(const char *path, const struct cmdline *cmd)
 	snprintf(ready, sizeof ready, "READY=1\nSTATUS=serving %zu device%s", ndevs,
 		 ndevs == 1 ? "" : "s");
 	notify_send(d.notify, ready);
+	notify_follow(d.notify, d.set);
 	if (notify_watchdog_ms(d.notify))
 		log_debug("watchdog: pinging every %lu ms", notify_watchdog_ms(d.notify));
 	uv_run(&loop, UV_RUN_DEFAULT);
