@@ -178,6 +178,27 @@ static void main__on_signal(uv_signal_t *h, int signum)
 
 /* ------------------------------------------------------- privileges -- */
 
+/* The process's groups by name, for the log: "modbridge, dialout". */
+static void main__group_names(char *buf, size_t len)
+{
+	gid_t g[64];
+	int n = getgroups(64, g);
+	size_t at = 0;
+	buf[0] = '\0';
+	gid_t first = getegid();
+	for (int i = -1; i < n && at < len; i++) {
+		if (i >= 0 && g[i] == first)
+			continue;
+		gid_t id = i < 0 ? first : g[i];
+		struct group *gr = getgrgid(id);
+		int w = gr ? snprintf(buf + at, len - at, "%s%s", at ? ", " : "", gr->gr_name)
+			   : snprintf(buf + at, len - at, "%s%u", at ? ", " : "", (unsigned)id);
+		if (w < 0)
+			break;
+		at += (size_t)w;
+	}
+}
+
 static int main__drop_privileges(const char *user, char *err, size_t errlen)
 {
 	if (!user || geteuid() != 0)
@@ -187,7 +208,11 @@ static int main__drop_privileges(const char *user, char *err, size_t errlen)
 		snprintf(err, errlen, "user \"%s\" does not exist", user);
 		return MB_ENOENT;
 	}
-	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+	/* The user's supplementary groups are kept, not cleared: a serial
+	 * adapter is reached through its group (dialout), and a port that is
+	 * unplugged and back is opened again after the drop. */
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0) {
 		snprintf(err, errlen, "cannot become user \"%s\": %s", user, strerror(errno));
 		return MB_EIO;
 	}
@@ -195,7 +220,9 @@ static int main__drop_privileges(const char *user, char *err, size_t errlen)
 		snprintf(err, errlen, "still able to regain root after dropping to \"%s\"", user);
 		return MB_EIO;
 	}
-	log_info("running as user %s (uid %u)", user, (unsigned)pw->pw_uid);
+	char groups[256];
+	main__group_names(groups, sizeof groups);
+	log_info("running as user %s (uid %u, groups %s)", user, (unsigned)pw->pw_uid, groups);
 	return 0;
 }
 
@@ -391,6 +418,7 @@ static int main__run(const char *path, const struct cmdline *cmd)
 	snprintf(ready, sizeof ready, "READY=1\nSTATUS=serving %zu device%s", ndevs,
 		 ndevs == 1 ? "" : "s");
 	notify_send(d.notify, ready);
+	notify_follow(d.notify, d.set);
 	if (notify_watchdog_ms(d.notify))
 		log_debug("watchdog: pinging every %lu ms", notify_watchdog_ms(d.notify));
 	uv_run(&loop, UV_RUN_DEFAULT);

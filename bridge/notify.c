@@ -14,7 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "device.h"
 #include "log.h"
+#include "reload.h"
 
 struct notify {
 	int fd;
@@ -23,7 +25,15 @@ struct notify {
 	uv_timer_t timer;
 	unsigned long watchdog_ms;
 	int failed_logged;
+	/* STATUS= following the devices (notify_follow) */
+	const struct reload *set;
+	uv_timer_t status_timer;
+	int status_on;
+	char status[256]; /* the last one sent */
 };
+
+/* How often the devices' state is looked at for STATUS= (sent on change). */
+#define NOTIFY_STATUS_MS 1000u
 
 static int notify__address(struct notify *n, const char *name)
 {
@@ -61,6 +71,67 @@ static unsigned long long notify__watchdog_usec(void)
 	return errno || *end ? 0 : v;
 }
 
+/* Is the device answering? Its link for now: the one place to switch to a
+ * finer "answering" state of device.c. */
+static int notify__answering(const struct device *dev)
+{
+	return device_link_up(dev);
+}
+
+size_t notify_status_text(struct device *const *devs, size_t n, char *buf, size_t len)
+{
+	size_t up = 0, at;
+	for (size_t i = 0; i < n; i++)
+		up += notify__answering(devs[i]) != 0;
+	if (n == 0)
+		return (size_t)snprintf(buf, len, "STATUS=no devices");
+	at = (size_t)snprintf(buf, len, "STATUS=%zu device%s answering", up, up == 1 ? "" : "s");
+	if (up == n || at >= len)
+		return at;
+	at += (size_t)snprintf(buf + at, len - at, ", %zu not answering:", n - up);
+	const char *sep = " ";
+	for (size_t i = 0; i < n && at < len; i++) {
+		if (notify__answering(devs[i]))
+			continue;
+		/* Names are the config's; a line break would start another
+		 * assignment: cut there. */
+		const char *name = device_name(devs[i]);
+		int w =
+		    snprintf(buf + at, len - at, "%s%.*s", sep, (int)strcspn(name, "\r\n"), name);
+		if (w < 0)
+			break;
+		at += (size_t)w;
+		sep = ", ";
+	}
+	if (at >= len && len > 4) /* cut: say so */
+		memcpy(buf + len - 4, "...", 4);
+	return at;
+}
+
+static void notify__on_status(uv_timer_t *t)
+{
+	struct notify *n = t->data;
+	size_t nd = 0;
+	struct device *const *devs = reload_devices(n->set, &nd);
+	char text[sizeof n->status];
+	notify_status_text(devs, nd, text, sizeof text);
+	if (strcmp(text, n->status) == 0)
+		return;
+	memcpy(n->status, text, sizeof text);
+	notify_send(n, text);
+}
+
+void notify_follow(struct notify *n, const struct reload *set)
+{
+	if (!n)
+		return;
+	n->set = set;
+	if (!n->status_on) {
+		n->status_on = 1;
+		uv_timer_start(&n->status_timer, notify__on_status, 0, NOTIFY_STATUS_MS);
+	}
+}
+
 static void notify__on_timer(uv_timer_t *t)
 {
 	notify_send(t->data, "WATCHDOG=1");
@@ -88,6 +159,9 @@ struct notify *notify_open(uv_loop_t *loop)
 	}
 	uv_timer_init(loop, &n->timer);
 	n->timer.data = n;
+	uv_timer_init(loop, &n->status_timer);
+	n->status_timer.data = n;
+	uv_unref((uv_handle_t *)&n->status_timer);
 	unsigned long long us = notify__watchdog_usec();
 	if (us > 0) {
 		/* half the interval, as sd_watchdog_enabled(3) advises */
@@ -132,9 +206,12 @@ unsigned long notify_watchdog_ms(const struct notify *n)
 	return n ? n->watchdog_ms : 0;
 }
 
+/* Two handles: the memory goes with the second one closed. */
 static void notify__on_close(uv_handle_t *h)
 {
-	free(h->data);
+	struct notify *n = h->data;
+	if (++n->status_on == 3)
+		free(n);
 }
 
 void notify_close(struct notify *n)
@@ -142,6 +219,9 @@ void notify_close(struct notify *n)
 	if (!n)
 		return;
 	uv_timer_stop(&n->timer);
+	uv_timer_stop(&n->status_timer);
 	close(n->fd);
+	n->status_on = 1;
 	uv_close((uv_handle_t *)&n->timer, notify__on_close);
+	uv_close((uv_handle_t *)&n->status_timer, notify__on_close);
 }

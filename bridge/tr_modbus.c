@@ -33,8 +33,12 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <grp.h>
+#include <pwd.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "config.h"
@@ -111,6 +115,7 @@ struct mbt_bus {
 	unsigned gen;	     /* worker's open count the devices were told about */
 	unsigned anew;	     /* w_anew already logged */
 	unsigned long fails; /* open failures already logged */
+	int denied;	     /* this outage's "permission denied" was warned about */
 
 	/* under mu */
 	pthread_mutex_t mu;
@@ -551,6 +556,38 @@ static void mbt__tell_devices(struct mbt_bus *b)
 	}
 }
 
+/* A serial port the daemon's user may not open (after a drop to `user`, or
+ * under a service's User=): the port, the user, the port's group and the
+ * fix, as one warning per outage (docs/user-guide.md, "Serial ports"). */
+static void mbt__warn_denied(const struct mbt_bus *b)
+{
+	struct stat st;
+	int have = stat(b->path, &st) == 0;
+	const struct passwd *pw = getpwuid(geteuid());
+	const struct group *gr = have ? getgrgid(st.st_gid) : NULL;
+	char user[64], group[64], port[128];
+	snprintf(user, sizeof user, "%s", pw ? pw->pw_name : "?");
+	/* A port its group cannot use, or root's group: dialout is the fix. */
+	int usable = have && st.st_gid != 0 && (st.st_mode & 060) == 060;
+	snprintf(group, sizeof group, "%s", usable && gr ? gr->gr_name : "dialout");
+	if (have && gr)
+		snprintf(port, sizeof port, "group %s, mode %04o", gr->gr_name,
+			 (unsigned)(st.st_mode & 07777));
+	else if (have)
+		snprintf(port, sizeof port, "gid %u, mode %04o", (unsigned)st.st_gid,
+			 (unsigned)(st.st_mode & 07777));
+	else
+		snprintf(port, sizeof port, "not found");
+	log_warn("modbus %s: cannot open (Permission denied) as user %s (port: %s): %s"
+		 "add the user to group %s (usermod -aG %s %s; systemd: SupplementaryGroups=%s); "
+		 "retrying",
+		 b->name, user, port,
+		 usable ? ""
+			: "give group dialout read-write access to the port (chgrp, chmod 0660, "
+			  "or a udev or hotplug rule), ",
+		 group, group, user, group);
+}
+
 static void mbt__on_async(uv_async_t *h)
 {
 	struct mbt_bus *b = h->data;
@@ -591,9 +628,10 @@ static void mbt__on_async(uv_async_t *h)
 	}
 	if (up != b->up || gen != b->gen) {
 		int lost = !up && b->up;
-		if (up)
+		if (up) {
 			log_info("modbus %s: open", b->name);
-		else if (lost)
+			b->denied = 0;
+		} else if (lost)
 			log_warn("modbus %s: lost (%s); reopening", b->name,
 				 err > MODBUS_ENOBASE ? modbus_strerror(err) : strerror(err));
 		b->up = up;
@@ -601,6 +639,12 @@ static void mbt__on_async(uv_async_t *h)
 		/* "lost" was this outage's warning: reopening attempts that
 		 * fail are debug. */
 		b->fails = lost ? 1 : 0;
+	}
+	if (!up && fails && err == EACCES && b->serial && !b->denied) {
+		/* The port is there but not ours: say what to do, once. */
+		b->denied = 1;
+		b->fails = fails;
+		mbt__warn_denied(b);
 	}
 	if (!up && fails > b->fails) {
 		/* First failure of an outage a warning, the rest debug. */

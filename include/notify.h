@@ -7,6 +7,7 @@
 #ifndef NOTIFY_H
 #define NOTIFY_H
 
+#include <stddef.h>
 #include <uv.h>
 
 struct notify;
@@ -24,6 +25,14 @@ int notify_send(struct notify *n, const char *state);
 int notify_reloading(struct notify *n);
 /* Stop the timer, close the socket; the memory is freed by the loop. */
 void notify_close(struct notify *n);
+struct device;
+struct reload;
+/* Keep STATUS= following set's devices: looked at every second, sent when
+ * it changed, e.g. "STATUS=3 devices answering, 1 not answering: roof".
+ * Call again after set changed; n may be NULL. */
+void notify_follow(struct notify *n, const struct reload *set);
+/* That text for devs[0..n) into buf ("STATUS=..."); its length. */
+size_t notify_status_text(struct device *const *devs, size_t n, char *buf, size_t len);
 /* The watchdog interval in ms the timer uses (0: none), for logs and tests. */
 unsigned long notify_watchdog_ms(const struct notify *n);
 

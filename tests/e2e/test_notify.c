@@ -3,7 +3,8 @@
  * WATCHDOG_USEC set, the daemon must send READY=1 only once its Modbus port
  * accepts, WATCHDOG=1 while its loop runs, RELOADING=1 (with MONOTONIC_USEC)
  * then READY=1 around a SIGHUP, STOPPING=1 on SIGTERM; and the same READY=1
- * to an abstract socket ("@name"). */
+ * to an abstract socket ("@name"); STATUS= following the devices: one not
+ * answering named, then every device answering once it is back. */
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
@@ -160,10 +161,45 @@ static void abstract(void)
 	close(fd);
 }
 
+/* STATUS= follows the devices: a memory device answers, a Modbus TCP
+ * device whose server is not there yet does not and is named; once the
+ * server listens, both answer. */
+static void status_follows(void)
+{
+	char got[512], text[1024], port_s[16];
+	int port = h_free_port(), up = h_free_port();
+	snprintf(port_s, sizeof port_s, "%d", up);
+	const char *sock = h_path("status.sock");
+	int fd = listen_dgram(sock);
+	snprintf(text, sizeof text,
+		 "maps_path = \"%s\";\nmodbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "devices = ( { name = \"a\"; unit_id = 1; map = \"scratch\"; memory = {}; },\n"
+		 "  { name = \"roof\"; unit_id = 2; map = \"raw\";\n"
+		 "    modbus = { host = \"127.0.0.1\"; port = %d; unit = 1; }; } );\n",
+		 h_maps_dir(), port, up);
+	const char *cpath = h_write_file("status.conf", text);
+	setenv("NOTIFY_SOCKET", sock, 1);
+	const char *args[] = {"-c", cpath, NULL};
+	pid_t pid = h_bridge_spawn(args, "status.log");
+	unsetenv("NOTIFY_SOCKET");
+	int named =
+	    wait_msg(fd, "STATUS=1 device answering, 1 not answering: roof", got, sizeof got, NULL);
+	h_ok(named, "STATUS= names the device that does not answer (got \"%s\")", flat(got));
+	const char *sim[] = {h_bin("tests/sim/sim_modbus"), "--tcp", port_s, "--slave", "1", NULL};
+	pid_t sp = h_spawn(sim, "simtcp.log");
+	int all = wait_msg(fd, "STATUS=2 devices answering", got, sizeof got, NULL);
+	h_ok(all, "once it answers, STATUS= says every device answers (got \"%s\")", flat(got));
+	h_ok(h_bridge_stop(pid) == 0, "the bridge exits cleanly");
+	h_stop(sp, 3000);
+	close(fd);
+	unlink(sock);
+}
+
 int main(void)
 {
 	h_init("notify");
 	with_watchdog();
 	abstract();
+	status_follows();
 	return h_done();
 }

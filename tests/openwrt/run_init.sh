@@ -20,5 +20,6 @@ UCI_CONFIG_DIR=$out/uci
 . "$here/../../init/openwrt/modbridge/files/modbridge.init"
 PROG=$bin
 GENERATED=$out/modbridge.conf
+TTYS=$out/modbridge.ttys
 "$fn"
 echo "rc $?"

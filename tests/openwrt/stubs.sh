@@ -11,36 +11,94 @@ UCI_CONFIG_DIR=${UCI_CONFIG_DIR:-/etc/config}
 
 # Read UCI_CONFIG_DIR/PKG into shell variables: UCI_SECTIONS (names in
 # order; anonymous sections get cfgNN), UCI_T_<sec> (its type), UCI_O_<sec>_<opt>
-# (value; a list's items joined by spaces) and UCI_S_<sec>_<opt> (set).
+# (value; a list's items joined by spaces, as config_get gives them),
+# UCI_S_<sec>_<opt> (set), and for a list <opt>_LENGTH and <opt>_ITEM<n> as
+# /lib/functions.sh keeps them. The file is read as uci reads it: words
+# separated by blanks, quoted with '...' (no escapes) or "..." (backslash
+# escapes), quoted parts run together ('a'\''b'), a quoted value may span
+# lines, # starts a comment outside a word.
 config_load() {
 	[ -r "$UCI_CONFIG_DIR/$1" ] || return 1
 	eval "$(awk '
 		function q(s) { gsub(/\047/, "\047\\\047\047", s); return "\047" s "\047" }
-		function unq(s) {
-			sub(/^[ \t]+/, "", s); sub(/[ \t]+$/, "", s)
-			if (s ~ /^\047.*\047$/ || s ~ /^".*"$/) s = substr(s, 2, length(s) - 2)
-			return s
+		function word() { if (inword) { tok[++ntok] = cur; cur = ""; inword = 0 } }
+		function set(k, v) { print "UCI_O_" k "=" q(v); print "UCI_S_" k "=1" }
+		function stmt(   name, key) {
+			if (ntok == 0) return
+			if (tok[1] == "config") {
+				nsec++
+				sec = (ntok >= 3) ? tok[3] : sprintf("cfg%02d", nsec)
+				secs = secs " " sec
+				print "UCI_T_" sec "=" q(tok[2])
+			} else if (tok[1] == "option" || tok[1] == "list") {
+				key = sec "_" tok[2]
+				if (tok[1] == "list") {
+					len[key]++
+					val[key] = (len[key] > 1) ? val[key] " " tok[3] : tok[3]
+					set(key "_ITEM" len[key], tok[3])
+					set(key "_LENGTH", len[key])
+				} else
+					val[key] = tok[3]
+				set(key, val[key])
+			}
+			ntok = 0
 		}
-		BEGIN { n = 0; secs = "" }
-		/^[ \t]*(#|$)/ { next }
-		$1 == "config" {
-			n++
-			sec = (NF >= 3) ? unq($3) : sprintf("cfg%02d", n)
-			secs = secs " " sec
-			print "UCI_T_" sec "=" q(unq($2))
-			next
+		{ text = text $0 "\n" }
+		END {
+			n = length(text); i = 1; ntok = 0; cur = ""; inword = 0; nsec = 0; secs = ""
+			while (i <= n) {
+				c = substr(text, i, 1)
+				if (c == "\047") {
+					j = index(substr(text, i + 1), "\047")
+					if (j == 0) j = n - i + 1
+					cur = cur substr(text, i + 1, j - 1); i += j + 1; inword = 1
+				} else if (c == "\"") {
+					i++
+					while (i <= n) {
+						c = substr(text, i, 1)
+						if (c == "\\") { cur = cur substr(text, i + 1, 1); i += 2; continue }
+						i++
+						if (c == "\"") break
+						cur = cur c
+					}
+					inword = 1
+				} else if (c == " " || c == "\t") {
+					word(); i++
+				} else if (c == "\n") {
+					word(); stmt(); i++
+				} else if (c == "#" && !inword) {
+					j = index(substr(text, i), "\n"); i += (j ? j - 1 : n)
+				} else if (c == "\\") {
+					cur = cur substr(text, i + 1, 1); i += 2; inword = 1
+				} else {
+					cur = cur c; i++; inword = 1
+				}
+			}
+			word(); stmt()
+			print "UCI_SECTIONS=" q(secs)
 		}
-		$1 == "option" || $1 == "list" {
-			name = $2
-			rest = $0; sub(/^[ \t]*(option|list)[ \t]+[^ \t]+[ \t]*/, "", rest)
-			v = unq(rest)
-			key = sec "_" name
-			if ($1 == "list" && (key in val)) val[key] = val[key] " " v; else val[key] = v
-			print "UCI_O_" key "=" q(val[key])
-			print "UCI_S_" key "=1"
-		}
-		END { print "UCI_SECTIONS=" q(secs) }
 	' "$UCI_CONFIG_DIR/$1")"
+}
+
+# config_get VAR SECTION OPTION [DEFAULT], as /lib/functions.sh has it (its
+# locals named so that no caller's VAR is one of them).
+config_get() {
+	local __cg_s __cg_v
+	eval "__cg_s=\${UCI_S_${2}_$3:-} __cg_v=\${UCI_O_${2}_$3:-}"
+	[ -n "$__cg_s" ] || __cg_v=${4:-}
+	eval "$1=\$__cg_v"
+}
+
+# config_list_foreach SECTION OPTION FUNCTION: FUNCTION ITEM per list item.
+config_list_foreach() {
+	local _sec="$1" _opt="$2" _fn="$3" _len _v _c=1
+	config_get _len "$_sec" "${_opt}_LENGTH"
+	[ -n "$_len" ] || return 0
+	while [ "$_c" -le "$_len" ]; do
+		config_get _v "$_sec" "${_opt}_ITEM$_c"
+		"$_fn" "$_v"
+		_c=$((_c + 1))
+	done
 }
 
 config_foreach() {
@@ -55,13 +113,13 @@ config_foreach() {
 
 # Is $2 of validate_data type $1?
 stub_valid() {
-	local t="$1" v="$2" x a lo hi
+	local t="$1" v="$2" a lo hi
 	case "$t" in
 	list\(*\))
+		# the items are checked by uci_load_validate, one by one
 		t=${t#list(}
-		t=${t%)}
-		for x in $v; do stub_valid "$t" "$x" || return 1; done
-		return 0
+		stub_valid "${t%)}" "$v"
+		return
 		;;
 	or\(*\))
 		t=${t#or(}
@@ -107,6 +165,23 @@ stub_valid() {
 	return 1
 }
 
+# A list's items one by one (validate_data's list(T)), else the value.
+stub_valid_items() {
+	local _sec="$1" _n="$2" _t="$3" _v="$4" _len _c=1 _x
+	case "$_t" in list\(*\)) ;; *)
+		stub_valid "$_t" "$_v"
+		return
+		;;
+	esac
+	config_get _len "$_sec" "${_n}_LENGTH"
+	[ -n "$_len" ] || { stub_valid "$_t" "$_v"; return; }
+	while [ "$_c" -le "$_len" ]; do
+		config_get _x "$_sec" "${_n}_ITEM$_c"
+		stub_valid "$_t" "$_x" || return 1
+		_c=$((_c + 1))
+	done
+}
+
 # uci_load_validate PKG TYPE SECTION CALLBACK NAME:TYPE[:DEFAULT]...: each
 # option of SECTION into a variable named after it (local to this call, as in
 # procd.sh, so the callback sees it), its default when unset; then
@@ -129,7 +204,7 @@ uci_load_validate() {
 		eval "_set=\${UCI_S_${_sec}_$_n:-} _v=\${UCI_O_${_sec}_$_n:-}"
 		if [ -z "$_set" ]; then
 			_v=$_d
-		elif ! stub_valid "$_t" "$_v"; then
+		elif ! stub_valid_items "$_sec" "$_n" "$_t" "$_v"; then
 			echo "validation failed: $_pkg.$_sec.$_n='$_v' is not $_t" >&2
 			_r=1
 		fi
@@ -149,6 +224,7 @@ json_close_object() { echo "close object"; }
 procd_add_mdns_service() { echo "mdns $*"; }
 procd_send_signal() { echo "signal $*"; }
 procd_add_reload_trigger() { echo "trigger $*"; }
+procd_add_interface_trigger() { echo "interface trigger $*"; }
 procd_open_validate() { echo "open validate"; }
 procd_close_validate() { echo "close validate"; }
 logger() { echo "logger $*" >&2; }
