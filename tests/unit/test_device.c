@@ -117,6 +117,10 @@ static void write_map(void)
 	fprintf(f, "{ address = 10; name = \"u32\"; type = \"uint32\"; access = \"rw\"; },\n");
 	fprintf(f, "{ address = 20; name = \"ro\"; },\n");
 	fprintf(f, "{ address = 21; name = \"odd\"; unavailable = 4242; },\n");
+	fprintf(f, "{ address = 22; name = \"neg\"; type = \"int16\"; native = 2200; "
+		   "factor = -1; },\n");
+	fprintf(f, "{ address = 23; name = \"negu\"; type = \"int16\"; native = 2201; "
+		   "factor = -1; unavailable = -32768; },\n");
 	for (int i = 100; i < 200; i++)
 		fprintf(f, "{ address = %d; name = \"b%d\"; access = \"rw\"; },\n", i, i);
 	fprintf(f, "{ address = 300; name = \"c0\"; access = \"rw\"; },\n");
@@ -784,6 +788,27 @@ static void odd_values_fail_no_neighbour(void **state)
 	assert_int_equal(out[0], 9);
 	assert_int_equal(device_cache_peek(dev, r1, w, &stamp), 1);
 	assert_int_equal(w[0], 9);
+
+	/* A derived value that does not fit: -(-32768) is no int16 (the
+	 * PowerGo SunSpec face's W). Counted; refused alone, or the map's
+	 * value. */
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 22, 2, out, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	uint16_t native[2] = {0x8000, 0x8000};
+	device_cache_store(the_dev, MAP_HOLDING, 22, 2, native);
+	device_txn_done(the_dev, started[2], 0);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.words[0], 0x8000);
+	assert_int_equal(a.words[1], 0x8000);
+	assert_int_equal(device_stats(dev)->bad_values, 4);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 22, 1, out, on_answer, &a, &req),
+			 MB_EXC_DEVICE_FAILURE);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 23, 1, out, on_answer, &a, &req), 0);
+	assert_int_equal(out[0], 0x8000);
+	native[0] = 5;
+	device_cache_store(the_dev, MAP_HOLDING, 22, 1, native);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 22, 1, out, on_answer, &a, &req), 0);
+	assert_int_equal((int16_t)out[0], -5);
 	close_device();
 }
 
