@@ -93,6 +93,11 @@ struct device {
 	/* cache: one word and one arrival time per map slot */
 	uint16_t *val;
 	uint64_t *stamp;
+	/* Per slot, once some value was unavailable (allocated then): what the
+	 * word holds instead of the device's value (DEVICE__UNAVAIL_*), and how
+	 * many slots are refused (device_cache_unavailable). */
+	uint8_t *unavail;
+	size_t nrefused;
 	/* pass-through cache (NULL: the device passes nothing through) */
 	struct device__pblock *pblocks;
 	size_t npblocks;
@@ -122,6 +127,11 @@ struct device {
 
 static void device__pump(struct device *dev);
 static void device__finish_req(struct device_req *r, enum mb_exc status);
+
+/* What a cache word holds instead of the device's value (struct device's
+ * unavail): the map's `unavailable` value, or the type's "not implemented"
+ * value of a register that is refused when it is read alone. */
+enum { DEVICE__UNAVAIL_NONE, DEVICE__UNAVAIL_MAP, DEVICE__UNAVAIL_REFUSED };
 
 /* ---------------------------------------------------------------- time -- */
 
@@ -177,6 +187,37 @@ static void device__store_fn(struct device *dev, size_t off, uint32_t slot, uint
 	/* A memory device has no stamps: its cache is the device. */
 	for (uint16_t i = 0; dev->stamp && i < n; i++)
 		dev->stamp[slot + i] = c->stamp;
+	/* A value again where there was none. */
+	for (uint16_t i = 0; dev->unavail && i < n; i++) {
+		if (dev->unavail[slot + i] == DEVICE__UNAVAIL_REFUSED)
+			dev->nrefused--;
+		dev->unavail[slot + i] = DEVICE__UNAVAIL_NONE;
+	}
+}
+
+/* Are all n words from slot refused (registers without a value of their own,
+ * docs/design.md, "Map files": odd values)? A read that covers only such
+ * registers gets 04; one that covers anything else answers. */
+static int device__all_refused(const struct device *dev, uint32_t slot, uint32_t n)
+{
+	if (!dev->nrefused)
+		return 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (dev->unavail[slot + i] != DEVICE__UNAVAIL_REFUSED)
+			return 0;
+	return 1;
+}
+
+struct device__refused {
+	int any_other; /* some word is not refused */
+};
+
+static void device__refused_fn(struct device *dev, size_t off, uint32_t slot, uint16_t n, void *arg)
+{
+	struct device__refused *f = arg;
+	(void)off;
+	if (!device__all_refused(dev, slot, n))
+		f->any_other = 1;
 }
 
 static void device__load_fn(struct device *dev, size_t off, uint32_t slot, uint16_t n, void *arg)
@@ -316,11 +357,10 @@ static void device__cache_put(struct device *dev, int table, uint16_t addr, uint
 			    device__derive(r, words + (a - addr), w) == 0) {
 				struct device__copy d = {.src = w, .stamp = c.stamp};
 				device__store_fn(dev, 0, r->slot, n, &d);
-			} else {
-				log_debug(
-				    "%s: %s: native value not shown (no factor or translation "
-				    "fits)",
-				    dev->name, r->name);
+			} else if (a == r->address && n == r->count) {
+				/* An odd value: counted, and the register serves
+				 * its `unavailable` value or is refused alone. */
+				device_cache_unavailable(dev, r, 1);
 			}
 		} else {
 			device__store_fn(dev, a - addr, r->slot + (a - r->address), n, &c);
@@ -473,6 +513,13 @@ static void device__notify(struct device *dev, struct dtxn *d, enum mb_exc statu
 		    !(r->pbuf ? device__pass_got_all(r)
 			      : device__fresh_since(dev, r->table, r->addr, r->count, r->since)))
 			r->status = MB_EXC_DEVICE_FAILURE;
+		/* Nor is a read of registers refused alone (odd values). */
+		if (!r->is_write && !r->status && !r->pbuf && dev->nrefused) {
+			struct device__refused f = {0};
+			device__walk(dev, r->table, r->addr, r->count, device__refused_fn, &f);
+			if (!f.any_other)
+				r->status = MB_EXC_DEVICE_FAILURE;
+		}
 		device__finish_req(r, r->status);
 	}
 	dev->completing = outer;
@@ -1033,7 +1080,7 @@ static struct device_outcome device__read_pass(struct device *dev, int table, ui
 			 : now > dev->max_age ? now - dev->max_age + 1
 					      : 1;
 	struct device__pblock *hint = NULL;
-	int stale = 0;
+	int stale = 0, any_value = 0;
 
 	for (uint32_t a = addr; a < end;) {
 		const struct map_register *r = map_find(dev->map, table, (uint16_t)a);
@@ -1046,9 +1093,11 @@ static struct device_outcome device__read_pass(struct device *dev, int table, ui
 			memcpy(out + (a - addr), dev->val + slot, n * sizeof(uint16_t));
 			for (uint32_t i = 0; i < n; i++)
 				stale |= dev->stamp[slot + i] < since;
+			any_value |= !device__all_refused(dev, slot, n);
 			a += n;
 			continue;
 		}
+		any_value = 1;
 		if (!map_find_passthrough(dev->map, table, (uint16_t)a))
 			return device__answer(MB_EXC_ILLEGAL_ADDRESS);
 		struct device__pblock *b = stale ? NULL : device__pblock(dev, table, a, 0, &hint);
@@ -1068,7 +1117,7 @@ static struct device_outcome device__read_pass(struct device *dev, int table, ui
 					b->used = ++dev->ptick;
 			}
 		dev->stats.cache_hits++;
-		return device__answer(MB_EXC_NONE);
+		return device__answer(any_value ? MB_EXC_NONE : MB_EXC_DEVICE_FAILURE);
 	}
 	if (!dev->link_up)
 		return device__answer(MB_EXC_GATEWAY_PATH);
@@ -1129,7 +1178,9 @@ struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr,
 	}
 	if (!stale) {
 		dev->stats.cache_hits++;
-		return device__answer(MB_EXC_NONE);
+		/* Registers refused alone: no value to give. */
+		return device__answer(device__all_refused(dev, slot, count) ? MB_EXC_DEVICE_FAILURE
+									    : MB_EXC_NONE);
 	}
 	if (!dev->link_up)
 		return device__answer(MB_EXC_GATEWAY_PATH);
@@ -1333,6 +1384,39 @@ void device_refresh_later(struct device *dev, uint64_t delay_ms)
 		uv_timer_start(&dev->later_timer, device__on_later, delay_ms, 0);
 }
 
+void device_cache_unavailable(struct device *dev, const struct map_register *r, int odd)
+{
+	uint16_t w[2];
+	size_t nslots = map_nslots(dev->map);
+
+	if (odd && dev->stats.bad_values++ == 0)
+		log_info("%s: %s: the device sent a value that does not fit the register; it "
+			 "serves %s (counted as bad_values; the next ones are logged at debug "
+			 "level)",
+			 dev->name, r->name,
+			 r->has_unavail ? "its map's unavailable value"
+					: "no value when read alone");
+	/* Memory devices hold what clients wrote; strings and constants have
+	 * no stand-in. */
+	if (!dev->stamp || r->count > 2 || r->slot + r->count > nslots)
+		return;
+	int declared = map_unavailable_words(r, w);
+	if (declared < 0)
+		return;
+	if (!dev->unavail && !(dev->unavail = calloc(nslots, 1))) {
+		log_warn("%s: %s: out of memory; its value stays stale", dev->name, r->name);
+		return;
+	}
+	struct device__copy c = {.src = w, .stamp = device__now(dev) | 1};
+	device__store_fn(dev, 0, r->slot, r->count, &c);
+	for (uint16_t i = 0; !declared && i < r->count; i++) {
+		dev->unavail[r->slot + i] = DEVICE__UNAVAIL_REFUSED;
+		dev->nrefused++;
+	}
+	for (uint16_t i = 0; declared && i < r->count; i++)
+		dev->unavail[r->slot + i] = DEVICE__UNAVAIL_MAP;
+}
+
 void device_count_drop(struct device *dev)
 {
 	/* Only a count: what the transport drops may be anybody's message (a
@@ -1508,6 +1592,7 @@ static void device__on_close(uv_handle_t *h)
 	void *arg = dev->close_arg;
 	free(dev->val);
 	free(dev->stamp);
+	free(dev->unavail);
 	free(dev->pblocks);
 	free(dev->name);
 	free(dev);
@@ -1595,7 +1680,9 @@ int device_cache_peek(const struct device *dev, const struct map_register *r, ui
 	}
 	uint64_t oldest = UINT64_MAX;
 	for (uint16_t i = 0; i < r->count; i++) {
-		if (dev->stamp[r->slot + i] == 0) {
+		/* A stand-in for a value the device did not give is no value. */
+		if (dev->stamp[r->slot + i] == 0 ||
+		    (dev->unavail && dev->unavail[r->slot + i] != DEVICE__UNAVAIL_NONE)) {
 			*stamp = 0;
 			return 0;
 		}

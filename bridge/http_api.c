@@ -164,9 +164,10 @@ static void http_api__device_json(struct json *j, const struct device *dev)
 	json_printf(j,
 		    ",\"counters\":{\"requests\":%" PRIu64 ",\"cache_hits\":%" PRIu64
 		    ",\"native\":%" PRIu64 ",\"timeouts\":%" PRIu64 ",\"retries\":%" PRIu64
-		    ",\"errors\":%" PRIu64 ",\"dropped\":%" PRIu64 "},\"exceptions\":{",
+		    ",\"errors\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"bad_values\":%" PRIu64
+		    "},\"exceptions\":{",
 		    s->requests, s->cache_hits, s->native, s->timeouts, s->retries, s->errors,
-		    s->dropped);
+		    s->dropped, s->bad_values);
 	for (size_t i = 0; i < sizeof exc / sizeof exc[0]; i++)
 		json_printf(j, "%s\"%s\":%" PRIu64, i ? "," : "", exc[i].key,
 			    s->exceptions[exc[i].slot]);

@@ -211,6 +211,7 @@ static const struct config_key map__register_keys[] = {
 	 .off = MAP__REG(query)},
 	{.name = "source", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
 	 .off = MAP__REG(source)},
+	{.name = "unavailable", .kind = CONFIG_K_INT64, .off = MAP__REG(unavail)},
 };
 /* clang-format on */
 
@@ -629,8 +630,8 @@ static int map__derived_keys(struct config_parser *p, const config_setting_t *s,
 			     struct map_register *r)
 {
 	static const char *const not_with_const[] = {
-	    "access", "native",	 "key",	  "field",  "write",	 "ack",	  "min",  "max",
-	    "values", "default", "retry", "factor", "translate", "bytes", "table"};
+	    "access", "native",	 "key",	  "field",  "write",	 "ack",	  "min",   "max",
+	    "values", "default", "retry", "factor", "translate", "bytes", "table", "unavailable"};
 	const config_setting_t *x, *f = config_setting_get_member(s, "factor"),
 				   *t = config_setting_get_member(s, "translate");
 	char path[80], names[128];
@@ -839,6 +840,14 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 			r->def = config_setting_get_int64(x);
 		}
 		r->has_default = 1;
+	}
+	/* `unavailable`: a raw value of the register's own type (the linter
+	 * checks that it fits), for the numbers a device sends. */
+	if ((x = config_setting_get_member(s, "unavailable"))) {
+		if (r->type == MAP_STRING || r->type == MAP_FLOAT32)
+			return config_error(p, x, "%s.unavailable is only for integer registers",
+					    MAP__PATH(s, path));
+		r->has_unavail = 1;
 	}
 	if ((x = config_setting_get_member(s, "bytes")) && (rc = map__bytes(p, x, r)) != 0)
 		return rc;
@@ -1619,6 +1628,29 @@ int map_to_native(const struct map_register *r, int64_t front, int64_t *native)
 		return MB_ERANGE;
 	*native = front / r->factor;
 	return 0;
+}
+
+int map_unavailable_words(const struct map_register *r, uint16_t *words)
+{
+	int64_t v;
+
+	if (r->type == MAP_STRING || r->is_const)
+		return MB_EINVAL;
+	if (r->has_unavail && map__fits(r->type, r->unavail))
+		v = r->unavail;
+	else if (r->type == MAP_INT16)
+		v = INT16_MIN;
+	else if (r->type == MAP_UINT16)
+		v = UINT16_MAX;
+	else if (r->type == MAP_INT32)
+		v = INT32_MIN;
+	else if (r->type == MAP_UINT32)
+		v = UINT32_MAX;
+	else
+		v = 0x7FC00000; /* float32: a quiet NaN */
+	if (map_encode(r, v, words) != 0)
+		return MB_EINVAL;
+	return r->has_unavail && v == r->unavail;
 }
 
 int map_const_words(const struct map_register *r, uint16_t *words)

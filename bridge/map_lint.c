@@ -1,6 +1,7 @@
 /* The map linter (docs/design.md, "Map files"): problems that do not stop a
  * map from loading but make it wrong (overlaps, 32-bit values split by a
- * command, limits and defaults that do not fit, writable registers nothing
+ * command, limits, defaults and `unavailable` values that do not fit,
+ * writable registers nothing
  * can write), plus the protocol's own rules (struct protocol's map_lint).
  * `--check`, start and SIGHUP run it on every map (reload_gen_load). */
 #include <inttypes.h>
@@ -116,6 +117,11 @@ static void map__lint_register(struct map_lint *l, const struct map_register *r)
 			map__problem(l, r->line,
 				     "register \"%s\": value %" PRId64 " does not fit %s", r->name,
 				     r->values[i], tn);
+	if (r->has_unavail && !map__fits(r->type, r->unavail))
+		map__problem(l, r->line,
+			     "register \"%s\": unavailable %" PRId64 " does not fit %s (%" PRId64
+			     "..%" PRId64 ")",
+			     r->name, r->unavail, tn, lo, hi);
 	map__lint_twice(l, r, r->values, NULL, r->nvalues, "value", "listed");
 	map__lint_twice(l, r, NULL, r->labels, r->nlabels, "enum value", "described");
 	map__lint_twice(l, r, NULL, r->bits, r->nbits, "bit", "described");

@@ -81,6 +81,10 @@ static void map__derived_text(const struct map_register *r, char *buf, size_t le
 			return;
 		used += (size_t)w;
 	}
+	used = strlen(buf);
+	if (r->has_unavail && used < len)
+		snprintf(buf + used, len - used, "%sunavailable %" PRId64, used ? "; " : "",
+			 r->unavail);
 }
 
 /* "0..1000", "0, 1, 2", ">= 5"; empty when the register declares nothing. */
@@ -226,6 +230,8 @@ static void map__print_json(const struct map *m, FILE *out)
 		}
 		if (r->factor != 1)
 			json_printf(&w, ", \"factor\": %" PRId64, r->factor);
+		if (r->has_unavail)
+			json_printf(&w, ", \"unavailable\": %" PRId64, r->unavail);
 		if (r->xlat) {
 			json_raw(&w, ", \"translate\": [");
 			for (size_t j = 0; j < r->nxlat; j++)

@@ -63,12 +63,13 @@ char *status_device_json(const struct device *dev, size_t *len)
 	json_printf(&j,
 		    ",\"link_up\":%s,\"last_success\":%llu,\"last_attempt\":%llu,"
 		    "\"requests\":%llu,\"cache_hits\":%llu,\"native\":%llu,\"timeouts\":%llu,"
-		    "\"retries\":%llu,\"errors\":%llu,\"dropped\":%llu}",
+		    "\"retries\":%llu,\"errors\":%llu,\"dropped\":%llu,\"bad_values\":%llu}",
 		    device_link_up(dev) ? "true" : "false", (unsigned long long)s->last_success,
 		    (unsigned long long)s->last_attempt, (unsigned long long)s->requests,
 		    (unsigned long long)s->cache_hits, (unsigned long long)s->native,
 		    (unsigned long long)s->timeouts, (unsigned long long)s->retries,
-		    (unsigned long long)s->errors, (unsigned long long)s->dropped);
+		    (unsigned long long)s->errors, (unsigned long long)s->dropped,
+		    (unsigned long long)s->bad_values);
 	return json_take(&j, len);
 }
 

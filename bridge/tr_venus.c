@@ -120,6 +120,8 @@ struct tr_venus {
 	const char *queries[TR_VENUS_QUERIES];
 	uint64_t query_until[TR_VENUS_QUERIES];
 	size_t nqueries;
+	/* Bit q: a reply to query q was stored since the read in flight began. */
+	unsigned answered;
 	/* scratch: replies are parsed here, not on the loop's stack */
 	struct venus_reply reply;
 };
@@ -145,15 +147,26 @@ static int tr_venus__store_reg(struct tr_venus *v, const struct map_register *r)
 		if (map_encode_string(r, s, words) != 0)
 			return 0;
 	} else {
-		int64_t val;
-		int rc = venus_pair_int(p, r->field, &val);
+		int64_t val = 0;
+		int rc = venus_pair_int(p, r->field, &val), parsed = rc == 0;
+		if (rc == MB_ENOENT)
+			return 0; /* the |-field is missing: nothing said about it */
 		if (rc == 0)
 			rc = map_encode(r, val, words);
 		if (rc != 0) {
-			/* Left stale: a value we cannot represent is not a 0. */
-			log_debug("%s: %s: %.*s does not fit %s (%s)", device_name(v->dev), r->name,
-				  (int)p->vlen, p->val, r->key, mb_strerror(rc));
-			return 0;
+			/* An odd value (-1 where unsigned, past the type, not a
+			 * number) is not a 0 and is not this register's value:
+			 * counted, and the register alone goes without it
+			 * (docs/design.md, "Map files"); its neighbours in the
+			 * reply are stored as usual. */
+			if (parsed)
+				log_debug("%s: %s: %s=%lld does not fit its type",
+					  device_name(v->dev), r->name, r->key, (long long)val);
+			else
+				log_debug("%s: %s: %s is not a number (%s)", device_name(v->dev),
+					  r->name, r->key, mb_strerror(rc));
+			device_cache_unavailable(v->dev, r, 1);
+			return 1;
 		}
 		/* Compare with what an unacknowledged write asked for. */
 		for (size_t i = 0; i < v->nexpect; i++) {
@@ -210,6 +223,34 @@ static int tr_venus__store_query(struct tr_venus *v, size_t q)
 			stored += (size_t)tr_venus__store_reg(v, r);
 	}
 	return (int)stored;
+}
+
+/* The read ends on its dump, and the device answers in order: a query
+ * whose reply is not in by now went unanswered (a firmware without cd=14,
+ * the Venus document's). Its registers that declare `unavailable` are
+ * optional: they serve that value until a reply comes (a late one, within
+ * the query's window, still counts), so that a read covering them and the
+ * dump's registers answers whole. Registers without it stay stale (04). */
+static void tr_venus__unanswered(struct tr_venus *v)
+{
+	size_t n = map_nregs(v->map);
+	for (size_t q = 1; q < v->nqueries; q++) {
+		if (v->answered & (1u << q))
+			continue;
+		size_t marked = 0;
+		for (size_t i = 0; i < n; i++) {
+			const struct map_register *r = map_reg(v->map, i);
+			if (r->has_unavail && r->key && (r->access & MAP_R) &&
+			    tr_venus__query_of(v, r) == q) {
+				device_cache_unavailable(v->dev, r, 0);
+				marked++;
+			}
+		}
+		if (marked)
+			log_debug("%s: no reply to %s: %zu registers serve their unavailable "
+				  "value",
+				  device_name(v->dev), v->queries[q], marked);
+	}
 }
 
 /* ------------------------------------------------------------- ghosts -- */
@@ -413,8 +454,10 @@ static void tr_venus__on_reply(struct tr_venus *v, const uint8_t *payload, size_
 			tr_venus__drop(v, "unsolicited reply", payload, len);
 		else if (tr_venus__store_query(v, q) == 0)
 			tr_venus__drop(v, "reply without a usable value", payload, len);
-		else
+		else {
+			v->answered |= 1u << q;
 			log_debug("%s: reply to %s stored", device_name(v->dev), v->queries[q]);
+		}
 		return;
 	}
 	if (v->wait == TR_VENUS_CONFIRM) {
@@ -436,6 +479,7 @@ static void tr_venus__on_reply(struct tr_venus *v, const uint8_t *payload, size_
 		tr_venus__drop(v, "status without a mapped key", payload, len);
 		return;
 	}
+	tr_venus__unanswered(v);
 	tr_venus__finish(v, MB_EXC_NONE);
 }
 
@@ -644,6 +688,7 @@ static enum mb_exc tr_venus__start(void *state, struct txn *t)
 		return tr_venus__start_write(v, t);
 	v->txn = t;
 	v->wait = TR_VENUS_READ;
+	v->answered = 0;
 	/* Every query at once, one round trip: the others first, cd=1 last,
 	 * so that their replies (the device answers in order) are in when the
 	 * dump ends the read. */

@@ -37,13 +37,14 @@ struct device_outcome {
 /* Counters, for status documents and SIGUSR1. */
 #define DEVICE_EXC_SLOTS 12
 struct device_stats {
-	uint64_t requests;     /* client requests */
-	uint64_t cache_hits;   /* answered from cache at once */
-	uint64_t native;       /* native transactions started */
-	uint64_t timeouts;     /* native transactions that timed out (after every retry) */
-	uint64_t retries;      /* attempts after a first one that had no answer in time */
-	uint64_t errors;       /* native transactions that failed otherwise */
-	uint64_t dropped;      /* answers dropped (late, wrong IDs, bad CRC, malformed) */
+	uint64_t requests;   /* client requests */
+	uint64_t cache_hits; /* answered from cache at once */
+	uint64_t native;     /* native transactions started */
+	uint64_t timeouts;   /* native transactions that timed out (after every retry) */
+	uint64_t retries;    /* attempts after a first one that had no answer in time */
+	uint64_t errors;     /* native transactions that failed otherwise */
+	uint64_t dropped;    /* answers dropped (late, wrong IDs, bad CRC, malformed) */
+	uint64_t bad_values; /* values that did not fit their register (device_cache_unavailable) */
 	uint64_t pass_blocks;  /* pass-through cache blocks in use (bounded by passthrough_cache) */
 	uint64_t last_success; /* ms since the epoch, 0 = never */
 	uint64_t last_attempt; /* ms since the epoch, 0 = never */
@@ -90,6 +91,16 @@ void device_txn_done(struct device *dev, struct txn *t, enum mb_exc exc);
 /* Store count words read from front address addr of table (values arrive now). */
 void device_cache_store(struct device *dev, int table, uint16_t addr, uint16_t count,
 			const uint16_t *words);
+struct map_register;
+/* Register r has no value from the device: odd (a value that does not fit
+ * its type, or no factor or translation gives one; counted as bad_values),
+ * or not odd (an optional query went unanswered). r then serves its map's
+ * `unavailable` value, fresh; a register without one serves its type's
+ * "not implemented" value inside reads that cover other registers, and a
+ * read that covers only such registers gets 04 (docs/design.md, "Map
+ * files"). Either way device_cache_peek() says there is no value. The next
+ * value the device gives replaces it. */
+void device_cache_unavailable(struct device *dev, const struct map_register *r, int odd);
 /* The link went up or down (reads are answered 0A while down and stale). */
 void device_link_changed(struct device *dev, int up);
 /* Queue a background refresh of every readable register after delay_ms. */

@@ -78,6 +78,11 @@ struct map_register {
 	int64_t factor;
 	const int64_t (*xlat)[2]; /* [i][0] front value, [i][1] native value */
 	size_t nxlat;
+	/* `unavailable`: the raw value served when the device's value does not
+	 * fit the register, or when the query that feeds it goes unanswered
+	 * (docs/design.md, "Map files": odd values). Numeric registers only. */
+	uint8_t has_unavail;
+	int64_t unavail;
 };
 
 /* A group of registers written together with one FC16 (venus `commands`). */
@@ -192,6 +197,12 @@ int map_derived(const struct map_register *r);
 /* The words of a constant register (r->count of them); MB_EINVAL if r is
  * not one. */
 int map_const_words(const struct map_register *r, uint16_t *words);
+/* The words r serves when the device's value is unavailable (r->count of
+ * them): its `unavailable` value, or without one the type's "not
+ * implemented" value as SunSpec spells it (int16 0x8000, uint16 0xFFFF,
+ * int32 0x80000000, uint32 0xFFFFFFFF, float32 a quiet NaN). 1 when the map
+ * declares it, 0 for the type's; MB_EINVAL for strings and constants. */
+int map_unavailable_words(const struct map_register *r, uint16_t *words);
 /* Native words <-> client words over [addr, addr+count) of table: swaps the
  * two bytes of every word of a `string_order = "little"` register (the same
  * operation both ways). Words outside such registers are left alone. */

@@ -28,6 +28,7 @@
 
 #define device_txn_done fz_device_txn_done
 #define device_cache_store fz_device_cache_store
+#define device_cache_unavailable fz_device_cache_unavailable
 #define device_count_drop fz_device_count_drop
 #define device_name fz_device_name
 #define device_refresh_later fz_device_refresh_later
@@ -123,6 +124,22 @@ void fz_device_cache_store(struct device *dev, int table, uint16_t addr, uint16_
 	for (uint16_t i = 0; i < count; i++)
 		sum = (uint16_t)(sum + words[i]);
 	(void)sum;
+}
+
+/* An odd value stands in for a register's value: the same rules as a
+ * store (one query per message, a query's registers only while it is
+ * recent). An unanswered query marks only registers that declare
+ * `unavailable`. */
+void fz_device_cache_unavailable(struct device *dev, const struct map_register *r, int odd)
+{
+	FZ_CHECK(r && map_find(fz_transport_map(), r->table, r->address) == r);
+	if (odd) {
+		uint16_t w[2] = {0, 0};
+		FZ_CHECK(r->count <= 2);
+		fz_device_cache_store(dev, r->table, r->address, r->count, w);
+	} else {
+		FZ_CHECK(r->has_unavail && r->query && fz_inflight != NULL);
+	}
 }
 
 void fz_device_count_drop(struct device *dev)

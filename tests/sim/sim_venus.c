@@ -37,7 +37,17 @@
  * --newer-firmware answers cd=1 with the dump hm2mqtt records from newer
  * firmware (same file, the comment on READ_DEVICE_INFO), which carries keys
  * the document does not list (seq_s, ctrl_r, par, gen, ble, shelly_p,
- * c_ratio); writes then change nothing in it. */
+ * c_ratio); writes then change nothing in it.
+ *
+ * Firmware the document does not describe (issue 23, items 5 and 6):
+ *   --mcp-negative  report mcp_w negated, as the Venus in the hm2mqtt
+ *                   project's issue "maximum_charging_power: -2500.0 (range
+ *                   0.0 - 2500.0)" does: -2500 at first, -1200 after cp=1200
+ *   --set KEY=N     report numeric key KEY of the dump as N (any integer: an
+ *                   odd value such as -1 or 99999), until a write sets it
+ *   --ignore N      never answer cd=N (the document's firmware has no cd=14)
+ * At run time the mode topic also takes "set KEY N" and "ignore N" (a new
+ * "ignore" replaces the old; "ignore 0" answers everything again). */
 #include <mosquitto.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -98,6 +108,8 @@ static int sim__cd_prefix;
 static int sim__lag;		      /* hold each ret= until the next command */
 static char sim__held[32];	      /* the ret= held back, "" when none */
 static long long sim__refuse_cd = -1; /* refuse this cd alone */
+static long long sim__ignore_cd = -1; /* never answer this cd */
+static int sim__mcp_negative;	      /* report mcp_w negated */
 static char sim__cmd_topic[256], sim__reply_topic[256], sim__mode_topic[128];
 
 static struct sim_key *sim__key(const char *k)
@@ -113,6 +125,24 @@ static void sim__set(const char *k, long long v)
 	struct sim_key *p = sim__key(k);
 	if (p)
 		p->v = v;
+}
+
+/* "KEY<sep>N": report numeric key KEY as N. 0, or -1 if it is not one. */
+static int sim__set_text(const char *text, char sep)
+{
+	char k[32];
+	const char *s = strchr(text, sep);
+	char *end;
+	if (!s || (size_t)(s - text) >= sizeof k)
+		return -1;
+	memcpy(k, text, (size_t)(s - text));
+	k[s - text] = 0;
+	long long v = strtoll(s + 1, &end, 10);
+	struct sim_key *p = sim__key(k);
+	if (!p || p->kind != K_NUM || end == s + 1 || *end)
+		return -1;
+	p->v = v;
+	return 0;
 }
 
 /* The pairs of a command, split in place. */
@@ -190,8 +220,11 @@ static void sim__render(char *out, size_t cap)
 		const struct sim_key *p = &sim__keys[i];
 		const char *sep = i ? "," : "";
 		if (p->kind == K_NUM) {
-			used += (size_t)snprintf(out + used, cap - used, "%s%s=%lld", sep, p->key,
-						 p->v);
+			long long v = p->v;
+			if (sim__mcp_negative && strcmp(p->key, "mcp_w") == 0)
+				v = -v;
+			used +=
+			    (size_t)snprintf(out + used, cap - used, "%s%s=%lld", sep, p->key, v);
 		} else if (p->kind == K_STR) {
 			used +=
 			    (size_t)snprintf(out + used, cap - used, "%s%s=%s", sep, p->key, p->s);
@@ -268,6 +301,10 @@ static void sim__command(struct mosquitto *mosq, const char *msg, size_t len)
 	sim__split(&c, msg, len);
 	if (!sim__num(sim__get(&c, "cd"), &cd))
 		return;
+	if (cd == sim__ignore_cd) {
+		printf("# ignored cd=%lld\n", cd);
+		return;
+	}
 	if (cd == sim__refuse_cd)
 		apply = 0;
 	switch (cd) {
@@ -338,9 +375,9 @@ static void sim__on_message(struct mosquitto *mosq, void *obj, const struct mosq
 {
 	(void)obj;
 	if (strcmp(m->topic, sim__mode_topic) == 0) {
-		char mode[16] = {0};
+		char mode[48] = {0};
 		long long n;
-		memcpy(mode, m->payload, m->payloadlen < 15 ? (size_t)m->payloadlen : 15);
+		memcpy(mode, m->payload, m->payloadlen < 47 ? (size_t)m->payloadlen : 47);
 		if (strcmp(mode, "normal") == 0) {
 			sim__mode = SIM_NORMAL;
 			sim__lag = 0;
@@ -350,6 +387,10 @@ static void sim__on_message(struct mosquitto *mosq, void *obj, const struct mosq
 			sim__lag = 1;
 		else if (strncmp(mode, "refuse ", 7) == 0 && sim__num(mode + 7, &n))
 			sim__refuse_cd = n;
+		else if (strncmp(mode, "ignore ", 7) == 0 && sim__num(mode + 7, &n))
+			sim__ignore_cd = n ? n : -1;
+		else if (strncmp(mode, "set ", 4) == 0 && sim__set_text(mode + 4, ' ') == 0)
+			;
 		else if (strcmp(mode, "silent") == 0)
 			sim__mode = SIM_SILENT;
 		else if (strcmp(mode, "refuse") == 0)
@@ -406,6 +447,8 @@ int main(int argc, char **argv)
 	const char *host = "127.0.0.1", *type = "HMG-50", *id = "0123456789ab";
 	const char *prefix = "hame_energy";
 	int port = 1883;
+	const char *sets[8];
+	int nsets = 0;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -417,11 +460,15 @@ int main(int argc, char **argv)
 			sim__newer = 1;
 			continue;
 		}
+		if (strcmp(a, "--mcp-negative") == 0) {
+			sim__mcp_negative = 1;
+			continue;
+		}
 		if (!val) {
 			fprintf(stderr,
 				"usage: sim_venus [--host H] [--port P] [--type T] [--id ID] "
 				"[--prefix P] [--mode normal|silent|refuse|lag] [--cd-prefix] "
-				"[--newer-firmware]\n");
+				"[--newer-firmware] [--mcp-negative] [--set KEY=N] [--ignore N]\n");
 			return 2;
 		}
 		i++;
@@ -437,6 +484,10 @@ int main(int argc, char **argv)
 			prefix = val;
 		else if (strcmp(a, "--mode") == 0)
 			sim__mode = sim__parse_mode(val);
+		else if (strcmp(a, "--set") == 0 && nsets < 8)
+			sets[nsets++] = val;
+		else if (strcmp(a, "--ignore") == 0)
+			sim__ignore_cd = atoll(val);
 		else {
 			fprintf(stderr, "sim_venus: unknown option %s\n", a);
 			return 2;
@@ -444,10 +495,21 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	char first[2000];
+	int negative = sim__mcp_negative;
+	sim__mcp_negative = 0;
 	sim__render(first, sizeof first);
 	if (strcmp(first, sim__doc_dump) != 0) {
 		fprintf(stderr, "sim_venus: the initial dump is not the document's example\n");
 		return 1;
+	}
+	/* Then what the options change in it. */
+	sim__mcp_negative = negative;
+	for (int i = 0; i < nsets; i++) {
+		if (sim__set_text(sets[i], '=') != 0) {
+			fprintf(stderr, "sim_venus: --set %s: not KEY=N for a numeric key\n",
+				sets[i]);
+			return 2;
+		}
 	}
 	snprintf(sim__cmd_topic, sizeof sim__cmd_topic, "%s/%s/App/%s/ctrl", prefix, type, id);
 	snprintf(sim__reply_topic, sizeof sim__reply_topic, "%s/%s/device/%s/ctrl", prefix, type,

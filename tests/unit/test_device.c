@@ -116,6 +116,11 @@ static void write_map(void)
 			i, i, 100 + i, i == 3 ? " retry = false;" : "");
 	fprintf(f, "{ address = 10; name = \"u32\"; type = \"uint32\"; access = \"rw\"; },\n");
 	fprintf(f, "{ address = 20; name = \"ro\"; },\n");
+	fprintf(f, "{ address = 21; name = \"odd\"; unavailable = 4242; },\n");
+	fprintf(f, "{ address = 22; name = \"neg\"; type = \"int16\"; native = 2200; "
+		   "factor = -1; },\n");
+	fprintf(f, "{ address = 23; name = \"negu\"; type = \"int16\"; native = 2201; "
+		   "factor = -1; unavailable = -32768; },\n");
 	for (int i = 100; i < 200; i++)
 		fprintf(f, "{ address = %d; name = \"b%d\"; access = \"rw\"; },\n", i, i);
 	fprintf(f, "{ address = 300; name = \"c0\"; access = \"rw\"; },\n");
@@ -731,6 +736,82 @@ static void read_all_coalesces_and_never_invents(void **state)
 	close_device();
 }
 
+/* Odd values (docs/design.md, "Map files"): a register whose device value
+ * did not fit is counted, and either serves its map's `unavailable` value or
+ * is refused alone; a read that covers it and others answers, the values
+ * document sees no value, and the next good value replaces it. */
+static void odd_values_fail_no_neighbour(void **state)
+{
+	(void)state;
+	struct device_req *req = NULL;
+	uint16_t out[10], w[2];
+	uint64_t stamp;
+	struct answer a = {0};
+	const struct map_register *r1 = map_find_name(map, "r1"), *odd = map_find_name(map, "odd");
+	make_device(0, 10000, 1000, 0, 0, 0);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 3, out, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	uint16_t v[3] = {5, 6, 7};
+	device_cache_store(the_dev, MAP_HOLDING, 0, 1, v);
+	device_cache_unavailable(the_dev, r1, 1);
+	device_cache_store(the_dev, MAP_HOLDING, 2, 1, v + 2);
+	device_txn_done(the_dev, started[0], 0);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.words[0], 5);
+	assert_int_equal(a.words[1], 0xFFFF); /* uint16 "not implemented" */
+	assert_int_equal(a.words[2], 7);
+	assert_int_equal(device_stats(dev)->bad_values, 1);
+	/* Alone, from the cache: no value to give. */
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 1, 1, out, on_answer, &a, &req),
+			 MB_EXC_DEVICE_FAILURE);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 1, 2, out, on_answer, &a, &req), 0);
+	assert_int_equal(out[1], 7);
+	assert_int_equal(device_cache_peek(dev, r1, w, &stamp), 0);
+	/* A register with `unavailable` serves it, alone too. */
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 21, 1, out, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	device_cache_unavailable(the_dev, odd, 1);
+	device_txn_done(the_dev, started[1], 0);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.words[0], 4242);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 21, 1, out, on_answer, &a, &req), 0);
+	assert_int_equal(out[0], 4242);
+	assert_int_equal(device_cache_peek(dev, odd, w, &stamp), 0);
+	assert_int_equal(device_stats(dev)->bad_values, 2);
+	/* Not odd (an optional query unanswered): served, not counted. */
+	device_cache_unavailable(the_dev, odd, 0);
+	assert_int_equal(device_stats(dev)->bad_values, 2);
+	/* A value that fits replaces the stand-in. */
+	uint16_t good = 9;
+	device_cache_store(the_dev, MAP_HOLDING, 1, 1, &good);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 1, 1, out, on_answer, &a, &req), 0);
+	assert_int_equal(out[0], 9);
+	assert_int_equal(device_cache_peek(dev, r1, w, &stamp), 1);
+	assert_int_equal(w[0], 9);
+
+	/* A derived value that does not fit: -(-32768) is no int16 (the
+	 * PowerGo SunSpec face's W). Counted; refused alone, or the map's
+	 * value. */
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 22, 2, out, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	uint16_t native[2] = {0x8000, 0x8000};
+	device_cache_store(the_dev, MAP_HOLDING, 22, 2, native);
+	device_txn_done(the_dev, started[2], 0);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.words[0], 0x8000);
+	assert_int_equal(a.words[1], 0x8000);
+	assert_int_equal(device_stats(dev)->bad_values, 4);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 22, 1, out, on_answer, &a, &req),
+			 MB_EXC_DEVICE_FAILURE);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 23, 1, out, on_answer, &a, &req), 0);
+	assert_int_equal(out[0], 0x8000);
+	native[0] = 5;
+	device_cache_store(the_dev, MAP_HOLDING, 22, 1, native);
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 22, 1, out, on_answer, &a, &req), 0);
+	assert_int_equal((int16_t)out[0], -5);
+	close_device();
+}
+
 static void poll_refreshes_in_background(void **state)
 {
 	(void)state;
@@ -840,6 +921,7 @@ int main(void)
 	    cmocka_unit_test(poll_refreshes_in_background),
 	    cmocka_unit_test(client_wait_bounds_reads_not_writes),
 	    cmocka_unit_test(client_read_goes_before_queued_polls),
+	    cmocka_unit_test(odd_values_fail_no_neighbour),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

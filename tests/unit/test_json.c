@@ -295,7 +295,7 @@ static void test_status_document_whole(void **state)
 	assert_memory_equal(doc, "{\"name\":\"\\\"\\u0001nnn", 19);
 	assert_non_null(strstr(doc, "nnn\",\"unit_id\":7,\"map\":\"t\",\"protocol\":\"memory\","
 				    "\"trust\":\"generated\",\"link_up\":"));
-	assert_non_null(strstr(doc, ",\"errors\":0,\"dropped\":0}"));
+	assert_non_null(strstr(doc, ",\"errors\":0,\"dropped\":0,\"bad_values\":0}"));
 	assert_int_equal(doc[len - 1], '}');
 	free(doc);
 

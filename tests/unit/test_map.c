@@ -713,6 +713,21 @@ static const struct err_case err_cases[] = {
 	 2, "protocol.[1] must be one of memory, powergo, venus, solarman, modbus, not \"rs485\""},
 	{"protocols_empty", "name = \"t\"; trust = \"generated\";\nprotocol = [ ];\n", 2,
 	 "protocol must be one of"},
+	{"unavailable_string",
+	 MEM "registers = ( { address = 1; name = \"s\"; type = \"string\"; length = 2;\n"
+	     " unavailable = 0; } );\n",
+	 3, "registers.[0].unavailable is only for integer registers"},
+	{"unavailable_float32",
+	 MEM "registers = ( { address = 1; name = \"f\"; type = \"float32\";\n"
+	     " unavailable = 0; } );\n",
+	 3, "registers.[0].unavailable is only for integer registers"},
+	{"unavailable_with_constant",
+	 MEM "registers = ( { address = 1; name = \"c\"; constant = 7;\n"
+	     " unavailable = 65535; } );\n",
+	 3, "registers.[0].unavailable does not go with constant"},
+	{"unavailable_not_integer",
+	 MEM "registers = ( { address = 1; name = \"u\";\n unavailable = \"none\"; } );\n",
+	 3, "registers.[0].unavailable must be an integer, not a string"},
 	{"command_duplicate_third",
 	 MEM "commands = ( { name = \"c\"; address = 1; count = 1; template = \"x\"; },\n"
 	     " { name = \"d\"; address = 2; count = 1; template = \"y\"; },\n"
@@ -1548,6 +1563,107 @@ static void test_retry(void **state)
 	map_free(m);
 }
 
+/* `unavailable` (issue 23, items 5 and 6): parsed per register, checked by
+ * the linter against the register's type (file:line), printed in every
+ * format, and the words a register serves without a value of its own. */
+static void test_unavailable(void **state)
+{
+	char err[2048];
+	uint16_t w[2];
+	(void)state;
+	const char *path =
+	    write_file("unavail.conf",
+		       "name = \"unavail\"; protocol = \"venus\"; trust = \"generated\";\n"
+		       "registers = (\n"
+		       "  { address = 0; name = \"soc\"; key = \"cel_c\"; unavailable = 65535; },\n"
+		       "  { address = 1; name = \"w\"; key = \"grd_o\"; type = \"int16\";\n"
+		       "    unavailable = -32768; },\n"
+		       "  { address = 2; name = \"big\"; key = \"tot_i\"; type = \"uint32\";\n"
+		       "    word_order = \"little\"; unavailable = 4294967295L; },\n"
+		       "  { address = 4; name = \"plain\"; key = \"cel_p\"; },\n"
+		       "  { address = 5; name = \"s32\"; key = \"inc_a\"; type = \"int32\"; },\n"
+		       "  { address = 7; name = \"soh\"; key = \"b_soh\"; query = \"cd=14\";\n"
+		       "    unavailable = 0; }\n"
+		       ");\n");
+	struct map *m = load_ok(path);
+	assert_int_equal(map_lint(m, err, sizeof err), 0);
+	const struct map_register *r = map_find_name(m, "soc");
+	assert_int_equal(r->has_unavail, 1);
+	assert_int_equal(r->unavail, 65535);
+	assert_int_equal(map_unavailable_words(r, w), 1);
+	assert_int_equal(w[0], 0xFFFF);
+	r = map_find_name(m, "w");
+	assert_int_equal(r->unavail, -32768);
+	assert_int_equal(map_unavailable_words(r, w), 1);
+	assert_int_equal(w[0], 0x8000);
+	r = map_find_name(m, "big");
+	assert_int_equal(map_unavailable_words(r, w), 1);
+	assert_int_equal(w[0], 0xFFFF);
+	assert_int_equal(w[1], 0xFFFF);
+	r = map_find_name(m, "soh");
+	assert_int_equal(map_unavailable_words(r, w), 1);
+	assert_int_equal(w[0], 0);
+	/* Without the key: the type's "not implemented" value, not declared. */
+	r = map_find_name(m, "plain");
+	assert_int_equal(r->has_unavail, 0);
+	assert_int_equal(map_unavailable_words(r, w), 0);
+	assert_int_equal(w[0], 0xFFFF);
+	r = map_find_name(m, "s32");
+	assert_int_equal(map_unavailable_words(r, w), 0);
+	assert_int_equal(w[0], 0x8000);
+	assert_int_equal(w[1], 0x0000);
+
+	/* The reference shows it in every format. */
+	char *out = print_map(m, MAP_FMT_JSON);
+	if (!json_valid(out))
+		fail_msg("invalid JSON:\n%s", out);
+	assert_non_null(strstr(out, "\"unavailable\": 65535"));
+	assert_non_null(strstr(out, "\"unavailable\": -32768"));
+	free(out);
+	out = print_map(m, MAP_FMT_MARKDOWN);
+	assert_non_null(strstr(out, "| unavailable 4294967295 |"));
+	free(out);
+	out = print_map(m, MAP_FMT_TEXT);
+	assert_non_null(strstr(out, "unavailable -32768"));
+	free(out);
+	map_free(m);
+
+	/* A value that does not fit the type: the linter names file:line. */
+	path = write_file("unavail_bad.conf",
+			  "name = \"unavail_bad\"; protocol = \"venus\"; trust = \"generated\";\n"
+			  "registers = (\n"
+			  "  { address = 0; name = \"soc\"; key = \"cel_c\"; unavailable = -1; },\n"
+			  "  { address = 1; name = \"w\"; key = \"grd_o\"; type = \"int16\";\n"
+			  "    unavailable = 65535; },\n"
+			  "  { address = 2; name = \"ok\"; key = \"cel_p\"; unavailable = 0; },\n"
+			  "  { address = 3; name = \"e\"; key = \"tot_i\"; type = \"int32\";\n"
+			  "    unavailable = 4294967295L; }\n"
+			  ");\n");
+	m = load_ok(path);
+	assert_int_equal(map_lint(m, err, sizeof err), 3);
+	char want[1024];
+	snprintf(want, sizeof want,
+		 "%s:3: register \"soc\": unavailable -1 does not fit uint16 (0..65535)\n", path);
+	if (!strstr(err, want))
+		fail_msg("expected \"%s\" in:\n%s", want, err);
+	snprintf(want, sizeof want,
+		 "%s:4: register \"w\": unavailable 65535 does not fit int16 (-32768..32767)\n",
+		 path);
+	if (!strstr(err, want))
+		fail_msg("expected \"%s\" in:\n%s", want, err);
+	snprintf(want, sizeof want,
+		 "%s:7: register \"e\": unavailable 4294967295 does not fit int32 "
+		 "(-2147483648..2147483647)\n",
+		 path);
+	if (!strstr(err, want))
+		fail_msg("expected \"%s\" in:\n%s", want, err);
+	/* It still has a stand-in, the type's, rather than a value that
+	 * does not fit. */
+	assert_int_equal(map_unavailable_words(map_find_name(m, "soc"), w), 0);
+	assert_int_equal(w[0], 0xFFFF);
+	map_free(m);
+}
+
 /* Venus commands: the transport's rules, checked by the linter so that
  * --check refuses what start refuses. */
 static void test_lint_venus_commands(void **state)
@@ -1780,6 +1896,7 @@ int main(void)
 	    cmocka_unit_test(test_constants),
 	    cmocka_unit_test(test_passthrough),
 	    cmocka_unit_test(test_float32),
+	    cmocka_unit_test(test_unavailable),
 	};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		tests[n++] = fixed[i];
