@@ -596,8 +596,7 @@ static void reload__after_drop(const struct config *c, const char *err)
 		file, c->user, c->user);
 }
 
-/* The timing warnings --check prints, at warning level. */
-static void reload__log_warnings(const struct reload_gen *g)
+void reload_gen_log_warnings(const struct reload_gen *g)
 {
 	char buf[RELOAD__ERRLEN];
 	if (reload_gen_warnings(g, buf, sizeof buf) == 0)
@@ -605,7 +604,13 @@ static void reload__log_warnings(const struct reload_gen *g)
 	for (char *line = buf, *next; line && *line; line = next) {
 		if ((next = strchr(line, '\n')) != NULL)
 			*next++ = '\0';
-		log_warn("%s", line);
+		/* The log line has its own level word: "FILE:5: warning: ..."
+		 * would read "warning: FILE:5: warning: ...". */
+		char *w = strstr(line, ": warning: ");
+		if (w)
+			log_warn("%.*s: %s", (int)(w - line), line, w + strlen(": warning: "));
+		else
+			log_warn("%s", line);
 	}
 }
 
@@ -620,7 +625,7 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 		reload__after_drop(r->gen->conf, err);
 		return;
 	}
-	reload__log_warnings(g);
+	reload_gen_log_warnings(g);
 	const struct config *oc = r->gen->conf, *nc = g->conf;
 	if (strcmp(r->bound_listen, nc->modbus.listen) != 0 || r->bound_port != nc->modbus.port)
 		log_warn(
