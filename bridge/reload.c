@@ -250,8 +250,9 @@ size_t reload_gen_warnings(const struct reload_gen *g, char *buf, size_t len)
 			n += reload__warn(
 			    buf, len, &used,
 			    "%s%s:%d: warning: device \"%s\": a client read waits up to %lld ms"
-			    " (client_wait), longer than Home Assistant's default Modbus client"
-			    " timeout (%d ms): such a client gives up before the 0B; lower"
+			    " (client_wait), longer than the %d ms common Modbus clients wait"
+			    " (Home Assistant's hub: 3 s unless its timeout says otherwise):"
+			    " such a client gives up before the 0B; lower"
 			    " client_wait, or set the client's timeout above %lld ms",
 			    nl, c->path, d->line, d->name, (long long)t.client_wait,
 			    TIMING_CLIENT_TIMEOUT_MS, (long long)t.client_wait);

@@ -92,7 +92,9 @@ static void check_cases(void)
 		 "%s:2: warning: device \"roof\": a client read waits up to 8000 ms", p);
 	h_ok(rc == 0 && strstr(out, want) && strstr(out, "Home Assistant") &&
 		 strstr(out, "5000 ms"),
-	     "client_wait 8000 warns, naming Home Assistant's 5000 ms (exit 0): %.400s", out);
+	     "client_wait 8000 warns, naming the clients' 5000 ms and Home Assistant (exit 0): "
+	     "%.400s",
+	     out);
 
 	p = conf("no_fit.conf", "devices = ( { name = \"roof\"; unit_id = 3; map = \"growatt\";\n"
 				"  poll = 3000; max_age = 7500;\n"
