@@ -339,9 +339,11 @@ static void check_ha_entity(const struct blk *b, yaml_node_t *e, int is_switch, 
 	snprintf(key, sizeof key, "%s/%s", is_switch ? "switch" : "sensor", name ? name : "");
 	for (int i = 0; i < nentities; i++)
 		if (strcmp(entities[i].name, key) == 0)
-			h_ok(0, "%s:%d: %s: a second entity of that name (first at %s): Home Assistant "
-			     "drops it",
-			     b->file, line, key, entities[i].where);
+			h_ok(
+			    0,
+			    "%s:%d: %s: a second entity of that name (first at %s): Home Assistant "
+			    "drops it",
+			    b->file, line, key, entities[i].where);
 	if (nentities < MAX_SEEN) {
 		snprintf(entities[nentities].name, sizeof entities[0].name, "%s", key);
 		snprintf(entities[nentities].where, sizeof entities[0].where, "%s:%d", b->file,
@@ -429,11 +431,13 @@ static void check_ha_hub(const struct blk *b, yaml_node_t *hub)
 		int same_hp = strcmp(hubs[i].hostport, hp) == 0;
 		int same_name = name && strcmp(hubs[i].name, name) == 0;
 		if (same_hp && hubs[i].block == block_no)
-			h_ok(0, "%s:%d: a second hub on %s in one block (first at %s): Home Assistant "
+			h_ok(0,
+			     "%s:%d: a second hub on %s in one block (first at %s): Home Assistant "
 			     "drops it (\"is duplicate, not loaded!\")",
 			     b->file, line, hp, hubs[i].where);
 		else if (same_hp && (!same_name || hubs[i].timeout != timeout))
-			h_ok(0, "%s:%d: hub %s on %s differs from hub %s at %s (name, timeout): two "
+			h_ok(0,
+			     "%s:%d: hub %s on %s differs from hub %s at %s (name, timeout): two "
 			     "hubs on one host and port, and Home Assistant drops the second",
 			     b->file, line, name ? name : "?", hp, hubs[i].name, hubs[i].where);
 		else if (!same_hp && same_name)
