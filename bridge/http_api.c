@@ -155,7 +155,6 @@ static void http_api__refused(struct http_answer *a, const struct device *dev,
 	char text[512];
 	struct json j;
 
-	json_init_buf(&j);
 	if (exc == MB_EXC_ILLEGAL_FUNCTION && cfg && cfg->read_only) {
 		rule = "device read_only";
 		snprintf(text, sizeof text,
@@ -189,19 +188,21 @@ static void http_api__refused(struct http_answer *a, const struct device *dev,
 			 "%s.%s takes at most %u bytes of text (map %s: a string of %u registers)",
 			 dn, r->name, 2u * r->count, mn, r->count);
 	} else {
-		rule = NULL;
-		snprintf(text, sizeof text, "%s.%s: Modbus exception %02X (%s)", dn, r->name, exc,
-			 http_api__exc_name(exc));
+		/* Not a rule of the map or the config (a link that is down:
+		 * 0A, 503): the exception as it is, with its status. */
+		char what[200];
+		snprintf(what, sizeof what, "%s.%s", dn, r->name);
+		http_api__exception(a, exc, what);
+		return;
 	}
+	json_init_buf(&j);
 	json_raw(&j, "{\"error\":");
 	json_str(&j, text);
 	json_printf(&j, ",\"exception\":%u,\"exception_name\":", exc);
 	json_str(&j, http_api__exc_name(exc));
-	if (rule) {
-		json_raw(&j, ",\"rule\":");
-		json_str(&j, rule);
-	}
-	if (rule && (strcmp(rule, "range") == 0 || strcmp(rule, "values") == 0)) {
+	json_raw(&j, ",\"rule\":");
+	json_str(&j, rule);
+	if ((strcmp(rule, "range") == 0 || strcmp(rule, "values") == 0)) {
 		char num[40];
 		double x;
 		json_raw(&j, ",\"allowed\":{");

@@ -163,11 +163,14 @@ int main(void)
 		 "devices = (\n"
 		 "  { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; },\n"
 		 "  { name = \"locked\"; unit_id = 11; map = \"scratch\"; read_only = true;"
-		 " memory = { }; }\n"
+		 " memory = { }; },\n"
+		 "  { name = \"away\"; unit_id = 12; map = \"powergo\";\n"
+		 "    mqtt = { host = \"127.0.0.1\"; port = %d; };\n"
+		 "    powergo = { app_id = \"053461AD\"; device_id = \"15020115\"; }; }\n"
 		 ");\n"
 		 "http = { listen = \"127.0.0.1\"; port = %d; read_only_without_auth = true;\n"
 		 "  users = ( { name = \"admin\"; ha1 = \"" HA1 "\"; } ); };\n",
-		 mport, h_maps_dir(), hport);
+		 mport, h_maps_dir(), h_free_port(), hport);
 	pid_t bridge = h_bridge_start(h_write_file("bridge.conf", conf), mport, "bridge.log");
 	if (!h_ok(bridge > 0 && h_wait_port(hport, 5000) == 0, "the bridge listens for HTTP"))
 		return h_done();
@@ -222,6 +225,17 @@ int main(void)
 	refused("locked", "setpoint", "{\"raw\":1}", 422, "device read_only",
 		(const char *const[]){"read_only = true", "\"exception\":1", NULL},
 		"a read_only device");
+
+	/* A device whose link is down (no broker on its port): the map's
+	 * rules still answer at once; a value they take gets the link's 0A
+	 * as 503, not a rule. */
+	refused("away", "charging_power", "{\"raw\":70000}", 422, "range",
+		(const char *const[]){"away.charging_power does not take raw 70000", NULL},
+		"a link that is down: the map's range still refuses first");
+	h_ok(http(&r, "POST", "/api/v1/devices/away/registers/charging_power", "{\"raw\":100}") ==
+		     503 &&
+		 strstr(r.body, "\"exception\":10") && !strstr(r.body, "\"rule\""),
+	     "a link that is down: 503, exception 0A, no rule (%s)", r.body);
 
 	h_ok(h_bridge_stop(bridge) == 0, "the bridge stops cleanly");
 	return h_done();
