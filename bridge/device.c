@@ -560,6 +560,17 @@ void device_txn_done(struct device *dev, struct txn *t, enum mb_exc status)
 		log_err("%s: completion of a transaction that is not in flight", dev->name);
 		return;
 	}
+	/* -v: every native transaction, whatever the protocol (docs/user-guide.md,
+	 * "Status, counters and logs"). */
+	if (log_enabled(MBLOG_DEBUG)) {
+		char what[24] = "answered";
+		if (status != MB_EXC_NONE)
+			snprintf(what, sizeof what, "exception %02X", (unsigned)status);
+		log_debug("%s: native %s of %s %u..%u (native address %u, attempt %u): %s",
+			  dev->name, t->op == TXN_WRITE ? "write" : "read",
+			  t->table == MAP_INPUT ? "input" : "holding", t->addr,
+			  t->addr + t->count - 1u, t->native, t->attempt + 1u, what);
+	}
 	if (status == 0 && t->op == TXN_WRITE) {
 		/* The device acknowledged: what we wrote is its value now
 		 * (the client's words: front values, not native ones; strings

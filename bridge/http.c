@@ -633,8 +633,10 @@ static enum MHD_Result http__api(struct http_conn *k, const char *url, int get, 
 			MHD_suspend_connection(k->c);
 			return MHD_YES;
 		}
-	} else if (n == 4 && strcmp(p[0], "devices") == 0 && strcmp(p[2], "registers") == 0)
-		return http__send_error(k, 405, "use POST to write a register");
+	} else if (n == 4 && strcmp(p[0], "devices") == 0 && strcmp(p[2], "registers") == 0 && get)
+		http_api_register(&v, p[1], p[3], &a);
+	else if (n == 4 && strcmp(p[0], "devices") == 0 && strcmp(p[2], "registers") == 0)
+		return http__send_error(k, 405, "use GET to read a register, POST to write it");
 	else if (n >= 1 && n <= 3 && !get)
 		return http__send_error(k, 405, "only GET is served here");
 	else

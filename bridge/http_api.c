@@ -82,6 +82,165 @@ static void http_api__exception(struct http_answer *a, unsigned exc, const char 
 	http_api__take(&j, a, status);
 }
 
+/* The raw values a numeric type holds. */
+static void http_api__type_range(int type, int64_t *lo, int64_t *hi)
+{
+	*lo = type == MAP_INT16 ? INT16_MIN : type == MAP_INT32 ? INT32_MIN : 0;
+	*hi = type == MAP_INT16	   ? INT16_MAX
+	      : type == MAP_INT32  ? INT32_MAX
+	      : type == MAP_UINT16 ? UINT16_MAX
+				   : UINT32_MAX;
+}
+
+/* The limits a numeric register takes, raw: the map's, within the type's. */
+static void http_api__limits(const struct map_register *r, int64_t *lo, int64_t *hi)
+{
+	http_api__type_range(r->type, lo, hi);
+	if (r->has_min && r->min > *lo)
+		*lo = r->min;
+	if (r->has_max && r->max < *hi)
+		*hi = r->max;
+}
+
+/* "0..1000 W" / "one of 0, 1, 2" (scaled, as values are shown; raw in
+ * brackets where the scale is not 1). */
+static void http_api__allowed_text(const struct map_register *r, char *buf, size_t len)
+{
+	char a[40], b[40];
+	double x;
+	size_t k = 0;
+	int scaled = r->scale != 1.0;
+
+	if (r->values) {
+		k += (size_t)snprintf(buf, len, "one of ");
+		for (size_t i = 0; i < r->nvalues && k < len; i++) {
+			snprintf(a, sizeof a, "%" PRId64, r->values[i]);
+			if (values_value(r, r->values[i], &x) == 0)
+				values_number_text(x, a, sizeof a);
+			k += (size_t)snprintf(buf + k, len - k, "%s%s", i ? ", " : "", a);
+		}
+		if (k < len && r->unit)
+			snprintf(buf + k, len - k, " %s", r->unit);
+		return;
+	}
+	int64_t lo, hi;
+	http_api__limits(r, &lo, &hi);
+	snprintf(a, sizeof a, "%" PRId64, lo);
+	snprintf(b, sizeof b, "%" PRId64, hi);
+	if (values_value(r, lo, &x) == 0)
+		values_number_text(x, a, sizeof a);
+	if (values_value(r, hi, &x) == 0)
+		values_number_text(x, b, sizeof b);
+	k = (size_t)snprintf(buf, len, "%s..%s%s%s", a, b, r->unit ? " " : "",
+			     r->unit ? r->unit : "");
+	if (scaled && k < len)
+		snprintf(buf + k, len - k, " (raw %" PRId64 "..%" PRId64 ")", lo, hi);
+}
+
+/* A write the bridge refused itself, before the device saw it: the text
+ * says which rule refused it ("read-only", the map's range or list, a
+ * command group, the device's read_only), "rule" names it, "allowed" gives
+ * the range or the values (raw, and scaled as "value" is shown) where the
+ * rule has one. exc is what a Modbus client gets for the same write. */
+static void http_api__refused(struct http_answer *a, const struct device *dev,
+			      const struct map_register *r, enum mb_exc exc, int64_t raw,
+			      int has_raw)
+{
+	const char *dn = device_name(dev), *mn = map_name(device_map(dev));
+	const struct config_device *cfg = device_config(dev);
+	const struct map_command *cmd =
+	    r->table == MAP_HOLDING ? map_find_command(device_map(dev), r->address, r->count)
+				    : NULL;
+	const char *rule;
+	char text[512];
+	struct json j;
+
+	if (exc == MB_EXC_ILLEGAL_FUNCTION && cfg && cfg->read_only) {
+		rule = "device read_only";
+		snprintf(text, sizeof text,
+			 "%s is read-only: read_only = true in its config refuses every write", dn);
+	} else if (r->table == MAP_INPUT || !(r->access & MAP_W)) {
+		rule = "read-only";
+		snprintf(text, sizeof text,
+			 "%s.%s is read-only (map %s: %s register, access \"%s\")", dn, r->name, mn,
+			 r->table == MAP_INPUT ? "an input" : "a holding",
+			 r->access & MAP_R ? "r" : "none");
+	} else if (cmd && (cmd->address != r->address || cmd->count != r->count)) {
+		rule = "command";
+		snprintf(text, sizeof text,
+			 "%s.%s is written only with the whole command \"%s\" (map %s: "
+			 "addresses %u..%u in one FC16)",
+			 dn, r->name, cmd->name, mn, cmd->address, cmd->address + cmd->count - 1u);
+	} else if (exc == MB_EXC_ILLEGAL_VALUE && has_raw && r->type != MAP_STRING) {
+		char allowed[200];
+		rule = r->values ? "values" : "range";
+		http_api__allowed_text(r, allowed, sizeof allowed);
+		snprintf(text, sizeof text,
+			 "%s.%s does not take raw %" PRId64 ": it takes %s (map %s: %s)", dn,
+			 r->name, raw, allowed, mn,
+			 r->values		    ? "its `values`"
+			 : r->has_bytes		    ? "each byte within its `bytes` range"
+			 : r->has_min || r->has_max ? "its min..max"
+						    : "its type");
+	} else if (exc == MB_EXC_ILLEGAL_VALUE && r->type == MAP_STRING) {
+		rule = "length";
+		snprintf(text, sizeof text,
+			 "%s.%s takes at most %u bytes of text (map %s: a string of %u registers)",
+			 dn, r->name, 2u * r->count, mn, r->count);
+	} else {
+		/* Not a rule of the map or the config (a link that is down:
+		 * 0A, 503): the exception as it is, with its status. */
+		char what[200];
+		snprintf(what, sizeof what, "%s.%s", dn, r->name);
+		http_api__exception(a, exc, what);
+		return;
+	}
+	json_init_buf(&j);
+	json_raw(&j, "{\"error\":");
+	json_str(&j, text);
+	json_printf(&j, ",\"exception\":%u,\"exception_name\":", exc);
+	json_str(&j, http_api__exc_name(exc));
+	json_raw(&j, ",\"rule\":");
+	json_str(&j, rule);
+	if ((strcmp(rule, "range") == 0 || strcmp(rule, "values") == 0)) {
+		char num[40];
+		double x;
+		json_raw(&j, ",\"allowed\":{");
+		if (r->values) {
+			json_raw(&j, "\"raw\":[");
+			for (size_t i = 0; i < r->nvalues; i++)
+				json_printf(&j, "%s%" PRId64, i ? "," : "", r->values[i]);
+			json_raw(&j, "],\"values\":[");
+			for (size_t i = 0; i < r->nvalues; i++) {
+				snprintf(num, sizeof num, "null");
+				if (values_value(r, r->values[i], &x) == 0)
+					values_number_text(x, num, sizeof num);
+				json_printf(&j, "%s%s", i ? "," : "", num);
+			}
+			json_raw(&j, "]");
+		} else {
+			/* The map's limits, or the type's where the map sets none. */
+			int64_t lo, hi;
+			http_api__limits(r, &lo, &hi);
+			json_printf(&j, "\"raw_min\":%" PRId64 ",\"raw_max\":%" PRId64, lo, hi);
+			snprintf(num, sizeof num, "null");
+			if (values_value(r, lo, &x) == 0)
+				values_number_text(x, num, sizeof num);
+			json_printf(&j, ",\"min\":%s", num);
+			snprintf(num, sizeof num, "null");
+			if (values_value(r, hi, &x) == 0)
+				values_number_text(x, num, sizeof num);
+			json_printf(&j, ",\"max\":%s", num);
+			if (r->has_bytes)
+				json_printf(&j, ",\"bytes\":[[%u,%u],[%u,%u]]", r->byte_min[0],
+					    r->byte_max[0], r->byte_min[1], r->byte_max[1]);
+		}
+		json_raw(&j, "}");
+	}
+	json_raw(&j, "}");
+	http_api__take(&j, a, 422);
+}
+
 /* The device of that name, or NULL with the 404 in a. */
 static struct device *http_api__device(const struct http_view *v, const char *name,
 				       struct http_answer *a)
@@ -215,6 +374,26 @@ void http_api_registers(const struct http_view *v, const char *name, struct http
 	http_api__take(&j, a, 200);
 }
 
+static const struct map_register *http_api__reg(const struct map *m, const char *id);
+
+void http_api_register(const struct http_view *v, const char *name, const char *reg,
+		       struct http_answer *a)
+{
+	struct device *dev = http_api__device(v, name, a);
+	const struct map_register *r;
+	struct json j;
+
+	if (!dev)
+		return;
+	if (!(r = http_api__reg(device_map(dev), reg))) {
+		http_api_error(a, 404, "no such register in the device's map");
+		return;
+	}
+	json_init_buf(&j);
+	values_json_register(&j, dev, r, v->now_ms);
+	http_api__take(&j, a, 200);
+}
+
 /* The register reference (--print-map --json's document) of a map that a
  * running device uses. */
 void http_api_map(const struct http_view *v, const char *name, struct http_answer *a)
@@ -336,7 +515,6 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 	struct json_object *doc = NULL, *val = NULL, *raw = NULL;
 	struct http_write *w;
 	uint16_t words[MB_MAX_WRITE];
-	char what[200];
 
 	*req = NULL;
 	if (!dev)
@@ -345,10 +523,9 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 		http_api_error(a, 404, "no such register in the device's map");
 		return 0;
 	}
-	snprintf(what, sizeof what, "%s.%s", dname, r->name);
 	if (r->table == MAP_INPUT) {
 		/* Modbus writes only holding registers: what FC06/16 would get. */
-		http_api__exception(a, MB_EXC_ILLEGAL_ADDRESS, "an input register is read-only");
+		http_api__refused(a, dev, r, MB_EXC_ILLEGAL_ADDRESS, 0, 0);
 		return 0;
 	}
 	if (body && len) {
@@ -427,7 +604,7 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 	if (enc != 0) {
 		/* Does not fit the type (or the string is too long): what the
 		 * device model answers for a value outside the map's limits. */
-		http_api__exception(a, MB_EXC_ILLEGAL_VALUE, "the value does not fit the register");
+		http_api__refused(a, dev, r, MB_EXC_ILLEGAL_VALUE, w->raw, !w->is_string);
 		http_api__write_free(w);
 		return 0;
 	}
@@ -446,7 +623,7 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 	if (o.exc == MB_EXC_NONE)
 		http_api__write_ok(a, dname, r, w);
 	else
-		http_api__exception(a, o.exc, what);
+		http_api__refused(a, dev, r, o.exc, w->raw, !w->is_string);
 	http_api__write_free(w);
 	return 0;
 refused:

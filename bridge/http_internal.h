@@ -45,6 +45,10 @@ void http_api_status(const struct http_view *v, struct http_answer *a);
 void http_api_devices(const struct http_view *v, struct http_answer *a);
 void http_api_device(const struct http_view *v, const char *name, struct http_answer *a);
 void http_api_registers(const struct http_view *v, const char *name, struct http_answer *a);
+/* One register by name (or the address of its first word): the element of
+ * the registers document that describes it; 404 when there is none. */
+void http_api_register(const struct http_view *v, const char *name, const char *reg,
+		       struct http_answer *a);
 void http_api_map(const struct http_view *v, const char *name, struct http_answer *a);
 /* {"error": text} with status. */
 void http_api_error(struct http_answer *a, unsigned status, const char *text);

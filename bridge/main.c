@@ -256,7 +256,38 @@ static void main__usage(FILE *f)
 		"       modbridge --print-map NAME [--json|--markdown] [-c FILE] [--maps-dir DIR]\n"
 		"                                            print a map's register reference\n"
 		"       modbridge --version\n"
-		"FILE defaults to " MB_DEFAULT_CONFIG ".\n");
+		"FILE defaults to " MB_DEFAULT_CONFIG ". Besides the Modbus TCP listener\n"
+		"(`modbus` group) and the `devices`, the config may turn on the web interface\n"
+		"and REST API (`http`), the MQTT export of every value (`mqtt_export`) and\n"
+		"InfluxDB points (`influxdb`); see modbridge.conf(5).\n");
+}
+
+/* --check: the faces besides Modbus TCP that the config turns on (the
+ * `http`, `mqtt_export` and `influxdb` groups), or that none is. */
+static void main__check_faces(const struct config *c)
+{
+	const struct config_export *e = c->export;
+	int any = 0;
+	if (c->http) {
+		printf("; http on %s:%d (%zu user%s%s)",
+		       c->http->listen ? c->http->listen : "0.0.0.0", c->http->port,
+		       c->http->nusers, c->http->nusers == 1 ? "" : "s",
+		       c->http->read_only_without_auth ? ", reads without authentication" : "");
+		any = 1;
+	}
+	if (e && e->mqtt.enabled) {
+		printf("; mqtt_export to %s:%d, topics %s/<device>, every %d s",
+		       e->mqtt.mqtt.host ? e->mqtt.mqtt.host : "127.0.0.1", e->mqtt.mqtt.port,
+		       e->mqtt.prefix ? e->mqtt.prefix : "modbridge/values", e->mqtt.interval);
+		any = 1;
+	}
+	if (e && e->influx.enabled) {
+		printf("; influxdb v%d to %s, every %d s", e->influx.version,
+		       e->influx.url ? e->influx.url : "?", e->influx.interval);
+		any = 1;
+	}
+	if (!any)
+		printf("; no http, mqtt_export or influxdb group: Modbus TCP only");
 }
 
 static int main__print_map(const char *name, const char *conf_path, const char *maps_dir,
@@ -338,6 +369,7 @@ static int main__check(const char *path)
 			sep = ",";
 		}
 	}
+	main__check_faces(c);
 	printf("\n");
 	reload_gen_free(g);
 	return 0;
@@ -360,12 +392,7 @@ static int main__run(const char *path, const struct cmdline *cmd)
 		log_info("map %s: protocol %s, trust %s, %zu registers (%s)", map_name(m),
 			 map_protocol(m), map_trust(m), map_nregs(m), map_path(m));
 	}
-	if (reload_gen_warnings(g, err, sizeof err) > 0)
-		for (char *line = err, *next; line && *line; line = next) {
-			if ((next = strchr(line, '\n')) != NULL)
-				*next++ = '\0';
-			log_warn("%s", line);
-		}
+	reload_gen_log_warnings(g);
 	uv_loop_t loop;
 	uv_loop_init(&loop);
 	d.loop = &loop;

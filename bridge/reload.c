@@ -250,8 +250,9 @@ size_t reload_gen_warnings(const struct reload_gen *g, char *buf, size_t len)
 			n += reload__warn(
 			    buf, len, &used,
 			    "%s%s:%d: warning: device \"%s\": a client read waits up to %lld ms"
-			    " (client_wait), longer than Home Assistant's default Modbus client"
-			    " timeout (%d ms): such a client gives up before the 0B; lower"
+			    " (client_wait), longer than the %d ms common Modbus clients wait"
+			    " (Home Assistant's hub: 3 s unless its timeout says otherwise):"
+			    " such a client gives up before the 0B; lower"
 			    " client_wait, or set the client's timeout above %lld ms",
 			    nl, c->path, d->line, d->name, (long long)t.client_wait,
 			    TIMING_CLIENT_TIMEOUT_MS, (long long)t.client_wait);
@@ -596,8 +597,7 @@ static void reload__after_drop(const struct config *c, const char *err)
 		file, c->user, c->user);
 }
 
-/* The timing warnings --check prints, at warning level. */
-static void reload__log_warnings(const struct reload_gen *g)
+void reload_gen_log_warnings(const struct reload_gen *g)
 {
 	char buf[RELOAD__ERRLEN];
 	if (reload_gen_warnings(g, buf, sizeof buf) == 0)
@@ -605,7 +605,13 @@ static void reload__log_warnings(const struct reload_gen *g)
 	for (char *line = buf, *next; line && *line; line = next) {
 		if ((next = strchr(line, '\n')) != NULL)
 			*next++ = '\0';
-		log_warn("%s", line);
+		/* The log line has its own level word: "FILE:5: warning: ..."
+		 * would read "warning: FILE:5: warning: ...". */
+		char *w = strstr(line, ": warning: ");
+		if (w)
+			log_warn("%.*s: %s", (int)(w - line), line, w + strlen(": warning: "));
+		else
+			log_warn("%s", line);
 	}
 }
 
@@ -620,7 +626,7 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 		reload__after_drop(r->gen->conf, err);
 		return;
 	}
-	reload__log_warnings(g);
+	reload_gen_log_warnings(g);
 	const struct config *oc = r->gen->conf, *nc = g->conf;
 	if (strcmp(r->bound_listen, nc->modbus.listen) != 0 || r->bound_port != nc->modbus.port)
 		log_warn(

@@ -203,6 +203,30 @@ static int values__json_one(void *ctx, const struct values_item *v)
 	return 0;
 }
 
+/* values_json_register: the one register of the walk. */
+struct values__one {
+	struct values__json c;
+	const struct map_register *reg;
+};
+
+static int values__json_pick(void *ctx, const struct values_item *v)
+{
+	struct values__one *o = ctx;
+	if (v->reg != o->reg)
+		return 0;
+	values__json_one(&o->c, v);
+	return 1;
+}
+
+int values_json_register(struct json *j, const struct device *dev, const struct map_register *r,
+			 uint64_t now_ms)
+{
+	struct values__one o = {.c = {.j = j, .first = 1}, .reg = r};
+	if (values_each(dev, now_ms, values__json_pick, &o) == 0)
+		return MB_EINVAL;
+	return j->failed ? MB_ENOMEM : 0;
+}
+
 int values_json(struct json *j, const struct device *dev, uint64_t now_ms)
 {
 	json_raw(j, "{\"device\":");

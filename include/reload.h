@@ -33,6 +33,9 @@ struct reload_gen *reload_gen_load(const char *path, char *err, size_t errlen);
  * cannot fit in its poll, a max_age below poll (reads between polls wait
  * for the device), a client_wait longer than clients wait. */
 size_t reload_gen_warnings(const struct reload_gen *g, char *buf, size_t len);
+/* The same warnings logged at warning level, one line each, without the
+ * "warning:" that --check prints (the log line carries its level). */
+void reload_gen_log_warnings(const struct reload_gen *g);
 /* Free a generation that was never handed to reload_start(). */
 void reload_gen_free(struct reload_gen *g);
 const struct config *reload_gen_config(const struct reload_gen *g);

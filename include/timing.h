@@ -16,7 +16,9 @@ struct map;
  * (2.5 polls), so that one slow refresh does not send clients to the
  * device. */
 #define TIMING_MAX_AGE_POLLS_X2 5
-/* What clients commonly wait for an answer: Home Assistant's default. */
+/* What clients commonly wait for an answer (--check warns above it).
+ * Home Assistant's modbus hub waits 3 s unless its `timeout` is set
+ * (docs/home-assistant.md has it set), evcc 10 s. */
 #define TIMING_CLIENT_TIMEOUT_MS 5000
 /* How long a client read waits for the device when nothing fresh is
  * cached, unless `client_wait` says otherwise: below the clients' common

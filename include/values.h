@@ -108,6 +108,11 @@ void values_number_text(double d, char *buf, size_t len);
 int values_each(const struct device *dev, uint64_t now_ms, values_fn fn, void *ctx);
 /* 0, or MB_ENOMEM when the writer failed to grow its buffer (j->failed). */
 int values_json(struct json *j, const struct device *dev, uint64_t now_ms);
+/* One register's object, exactly as it is an element of values_json's
+ * "registers" (GET /api/v1/devices/{name}/registers/{register}): 0,
+ * MB_EINVAL when r is not a register of the device's map, MB_ENOMEM. */
+int values_json_register(struct json *j, const struct device *dev, const struct map_register *r,
+			 uint64_t now_ms);
 /* One register as an InfluxDB field of the line being written (nothing
  * when it has no value): an integer (57i) for an integer type without a
  * scale, a float for one with a scale and for float32 (left out when NaN

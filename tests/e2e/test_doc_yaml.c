@@ -15,15 +15,25 @@
  *     same word order (`...s`: low word first) and signedness; `scale` is the
  *     map's, or its negative (a sign turned round); a write (`writesingle`,
  *     `writemultiple`) goes to a writable holding register, and a `const`
- *     value it writes is one the map allows. All `timeout`s on one `uri` in
- *     a block are the same (evcc shares one connection, and its timeout,
- *     per uri).
+ *     value it writes is one the map allows. Every `timeout` on the guide's
+ *     uri, in every block of every guide, templates included, is the same:
+ *     evcc shares one connection per uri, and the timeout set last is the
+ *     connection's (util/modbus/modbus.go, Settings.Connection), so a
+ *     snippet with another one changes the others' too.
  *   - `type: template` entries: the template is one the guide's table pairs
  *     with the unit's map, reached with `modbus: tcpip`, the guide's host and
  *     port 502.
  * Home Assistant (docs/home-assistant.md), each `modbus:` hub: `type: tcp`,
  * host, port 502 and a `timeout` (seconds) above the modbridge timeout of
- * every device it reads; each sensor and switch has `slave` (a configured
+ * every device it reads and below every entity's `scan_interval` (Home
+ * Assistant lowers it otherwise; default 15 s). Home Assistant's rules
+ * (homeassistant/components/modbus/validators.py, entity.py): a second hub
+ * on the same host and port is dropped ("is duplicate, not loaded!"), so
+ * every hub on one host:port, in every block, is the same hub shown in
+ * parts (same name, same timeout), and no block has two; an entity without
+ * `slave` / `device_address` reads unit 1, so every entity names its unit;
+ * a second entity of the same name in a platform is dropped. Each sensor
+ * and switch has `slave` (a configured
  * unit), its register in the table of `input_type` (holding by default),
  * `data_type` as wide and as signed as the map's type, `swap: word` exactly
  * where the map has the low word first, `scale` the map's (or its
@@ -71,8 +81,34 @@ struct blk {
 };
 
 static int checked, failed_maps;
-static char timeouts[16][32]; /* evcc timeouts seen on URI in the current block */
+
+/* evcc: every timeout on URI, in every block of every guide. */
+#define MAX_SEEN 256
+static struct {
+	char value[32], where[96];
+} timeouts[MAX_SEEN];
 static int ntimeouts;
+
+/* Home Assistant: every hub seen, and every entity name per platform. */
+static struct {
+	char hostport[96], name[64], where[96];
+	double timeout;
+	int block; /* which block (a counter over all files) */
+} hubs[64];
+static int nhubs, block_no;
+static struct {
+	char name[128], where[96];
+} entities[MAX_SEEN];
+static int nentities;
+
+static void evcc_timeout(const char *file, int line, const char *t)
+{
+	if (!t || ntimeouts >= MAX_SEEN)
+		return;
+	snprintf(timeouts[ntimeouts].value, sizeof timeouts[0].value, "%s", t);
+	snprintf(timeouts[ntimeouts].where, sizeof timeouts[0].where, "%s:%d", file, line);
+	ntimeouts++;
+}
 
 static int line_of(const struct blk *b, const yaml_node_t *n)
 {
@@ -208,8 +244,7 @@ static void check_evcc_modbus(const struct blk *b, yaml_node_t *n, const long lo
 	if (!h_ok(!gets(d, reg, "decode") && enc,
 		  "%s:%d: register uses encoding (not the deprecated decode)", b->file, line))
 		return;
-	if (t && ntimeouts < 16)
-		snprintf(timeouts[ntimeouts++], sizeof timeouts[0], "%s", t);
+	evcc_timeout(b->file, line, t);
 	getnum(d, n, "scale", &scale);
 	int write = strcmp(type, "writesingle") == 0 || strcmp(type, "writemultiple") == 0;
 	int input = strcmp(type, "input") == 0;
@@ -240,6 +275,7 @@ static void check_evcc_template(const struct blk *b, yaml_node_t *n)
 	double id = -1, port = 0;
 	getnum(d, n, "id", &id);
 	getnum(d, n, "port", &port);
+	evcc_timeout(b->file, line, gets(d, n, "timeout"));
 	h_ok(host && strcmp(host, HOST) == 0 && port == 502 && mode && strcmp(mode, "tcpip") == 0,
 	     "%s:%d: template %s reaches modbridge (modbus: tcpip, host %s, port 502)", b->file,
 	     line, tpl ? tpl : "?", HOST);
@@ -297,9 +333,31 @@ static void check_ha_entity(const struct blk *b, yaml_node_t *e, int is_switch, 
 {
 	yaml_document_t *d = b->doc;
 	int line = line_of(b, e);
-	double slave, addr, scale = 1;
-	if (!h_ok(getnum(d, e, "slave", &slave), "%s:%d: %s sets slave (else unit 0: 0A)", b->file,
-		  line, gets(d, e, "name") ? gets(d, e, "name") : "entity"))
+	double slave, addr, scale = 1, scan = 15; /* Home Assistant's DEFAULT_SCAN_INTERVAL */
+	const char *name = gets(d, e, "name");
+	char key[128];
+	snprintf(key, sizeof key, "%s/%s", is_switch ? "switch" : "sensor", name ? name : "");
+	for (int i = 0; i < nentities; i++)
+		if (strcmp(entities[i].name, key) == 0)
+			h_ok(
+			    0,
+			    "%s:%d: %s: a second entity of that name (first at %s): Home Assistant "
+			    "drops it",
+			    b->file, line, key, entities[i].where);
+	if (nentities < MAX_SEEN) {
+		snprintf(entities[nentities].name, sizeof entities[0].name, "%s", key);
+		snprintf(entities[nentities].where, sizeof entities[0].where, "%s:%d", b->file,
+			 line);
+		nentities++;
+	}
+	getnum(d, e, "scan_interval", &scan);
+	h_ok(hub_s < scan,
+	     "%s:%d: the hub's timeout %g s is below the scan_interval %g s (else Home Assistant "
+	     "lowers it)",
+	     b->file, line, hub_s, scan);
+	if (!h_ok(getnum(d, e, "slave", &slave) || getnum(d, e, "device_address", &slave),
+		  "%s:%d: %s sets slave or device_address (else Home Assistant reads unit 1)",
+		  b->file, line, name ? name : "entity"))
 		return;
 	if (!h_ok(getnum(d, e, "address", &addr), "%s:%d: address given", b->file, line))
 		return;
@@ -359,11 +417,41 @@ static void check_ha_hub(const struct blk *b, yaml_node_t *hub)
 	yaml_document_t *d = b->doc;
 	int line = line_of(b, hub);
 	const char *type = gets(d, hub, "type"), *host = gets(d, hub, "host");
-	double port = 0, timeout = 5; /* Home Assistant's default timeout */
+	const char *name = gets(d, hub, "name");
+	double port = 0, timeout = 3; /* Home Assistant's default timeout (s) */
+	char hp[96];
 	getnum(d, hub, "port", &port);
 	h_ok(type && strcmp(type, "tcp") == 0 && host && strcmp(host, HOST) == 0 && port == 502,
 	     "%s:%d: hub is type tcp, host %s, port 502", b->file, line, HOST);
 	h_ok(getnum(d, hub, "timeout", &timeout), "%s:%d: hub sets its timeout", b->file, line);
+	h_ok(name != NULL, "%s:%d: hub has a name", b->file, line);
+	/* Home Assistant's key of a hub: host_port (validators.py). */
+	snprintf(hp, sizeof hp, "%s_%g", host ? host : "", port);
+	for (int i = 0; i < nhubs; i++) {
+		int same_hp = strcmp(hubs[i].hostport, hp) == 0;
+		int same_name = name && strcmp(hubs[i].name, name) == 0;
+		if (same_hp && hubs[i].block == block_no)
+			h_ok(0,
+			     "%s:%d: a second hub on %s in one block (first at %s): Home Assistant "
+			     "drops it (\"is duplicate, not loaded!\")",
+			     b->file, line, hp, hubs[i].where);
+		else if (same_hp && (!same_name || hubs[i].timeout != timeout))
+			h_ok(0,
+			     "%s:%d: hub %s on %s differs from hub %s at %s (name, timeout): two "
+			     "hubs on one host and port, and Home Assistant drops the second",
+			     b->file, line, name ? name : "?", hp, hubs[i].name, hubs[i].where);
+		else if (!same_hp && same_name)
+			h_ok(0, "%s:%d: hub name %s is also the hub on %s at %s", b->file, line,
+			     name, hubs[i].hostport, hubs[i].where);
+	}
+	if (nhubs < (int)(sizeof hubs / sizeof hubs[0])) {
+		snprintf(hubs[nhubs].hostport, sizeof hubs[0].hostport, "%s", hp);
+		snprintf(hubs[nhubs].name, sizeof hubs[0].name, "%s", name ? name : "");
+		snprintf(hubs[nhubs].where, sizeof hubs[0].where, "%s:%d", b->file, line);
+		hubs[nhubs].timeout = timeout;
+		hubs[nhubs].block = block_no;
+		nhubs++;
+	}
 	static const char *const lists[] = {"sensors", "switches"};
 	for (int k = 0; k < 2; k++) {
 		yaml_node_t *l = get(d, hub, lists[k]);
@@ -436,14 +524,8 @@ static void check_block(struct blk *b, const char *text, int line0)
 		return;
 	}
 	b->doc = &doc;
-	ntimeouts = 0;
+	block_no++;
 	walk(b, yaml_document_get_root_node(&doc), NULL);
-	int same = 1;
-	for (int i = 1; i < ntimeouts; i++)
-		same &= strcmp(timeouts[i], timeouts[0]) == 0;
-	if (ntimeouts)
-		h_ok(same, "%s:%d: one timeout for every attribute on %s (%s ...)", b->file,
-		     line0 + 1, URI, timeouts[0]);
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
 }
@@ -528,6 +610,18 @@ int main(void)
 		ha += strcmp(e->d_name, "home-assistant.md") == 0 ? k : 0;
 	}
 	closedir(dir);
+	/* evcc: one timeout on the uri, across every snippet. */
+	int differ = 0;
+	for (int i = 1; i < ntimeouts; i++)
+		if (strcmp(timeouts[i].value, timeouts[0].value) != 0) {
+			differ++;
+			h_note("%s: timeout %s, but %s: %s", timeouts[i].where, timeouts[i].value,
+			       timeouts[0].where, timeouts[0].value);
+		}
+	h_ok(ntimeouts > 10 && differ == 0,
+	     "one evcc timeout on %s across every snippet of the guides: %d timeouts, %d differ",
+	     URI, ntimeouts, differ);
+	h_ok(nhubs >= 2, "Home Assistant hubs checked across the blocks: %d", nhubs);
 	h_ok(evcc >= 10 && ha >= 2 && checked >= 40,
 	     "the guides' YAML was checked: %d blocks (evcc %d, Home Assistant %d), %d registers "
 	     "and templates",
