@@ -393,8 +393,8 @@ static void part_secrets(void)
 			modbus_free(mb);
 		}
 		h_sleep_ms(1500);
-		kill(b, SIGUSR1);
-		kill(b, SIGHUP);
+		h_signal(b, SIGUSR1);
+		h_signal(b, SIGHUP);
 		h_sleep_ms(1500);
 		h_ok(h_bridge_stop(b) == 0, "bridge exits 0");
 	}

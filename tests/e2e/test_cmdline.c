@@ -139,10 +139,10 @@ static void levels(void)
 	     "log_level = \"warning\": the info line \"serving\" is not logged");
 	/* a reload applies the file's new level */
 	conf("warn.conf", port, "log_level = \"info\";\n");
-	kill(pid, SIGHUP);
+	h_signal(pid, SIGHUP);
 	h_sleep_ms(100);
 	for (int i = 0; i < wait_ms() / 100 && !h_file_contains(log, "client connections"); i++) {
-		kill(pid, SIGUSR1);
+		h_signal(pid, SIGUSR1);
 		h_wait_lines(log, "client connections", 1, 100);
 	}
 	h_ok(h_file_contains(log, "client connections"),

@@ -698,7 +698,7 @@ static void check_garbage_and_drops(int port, pid_t pid, const char *log)
 static long long server_counter(pid_t pid, const char *log, const char *key)
 {
 	int before = h_count_lines(log, "client connections, accepted");
-	kill(pid, SIGUSR1);
+	h_signal(pid, SIGUSR1);
 	if (!h_wait_lines(log, "client connections, accepted", before + 1, 10000))
 		return -1;
 	FILE *f = fopen(log, "r");

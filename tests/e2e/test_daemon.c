@@ -156,7 +156,7 @@ static void reload(void)
 
 	/* a unchanged, b removed, c added */
 	h_write_file("reload.conf", memconf(port, DEV_A ",\n" DEV_C, NULL));
-	kill(pid, SIGHUP);
+	h_signal(pid, SIGHUP);
 	h_wait_lines(h_path("reload.log"), "reloaded: ", 1, 10000);
 	v = 0;
 	int got = read1(port, 1, 0, &v);
@@ -172,7 +172,7 @@ static void reload(void)
 			     "{ name = \"a\"; unit_id = 1; map = \"scratch\"; memory = {}; "
 			     "read_only = true; },\n" DEV_C,
 			     NULL));
-	kill(pid, SIGHUP);
+	h_signal(pid, SIGHUP);
 	h_wait_lines(h_path("reload.log"), "reloaded: ", 2, 10000);
 	v = 0;
 	got = read1(port, 1, 0, &v);
@@ -180,14 +180,14 @@ static void reload(void)
 
 	/* a broken config is refused and the running one stays */
 	h_write_file("reload.conf", "devices = ( { name = \"a\"; unit_id = 1; map = ; } );\n");
-	kill(pid, SIGHUP);
+	h_signal(pid, SIGHUP);
 	h_wait_lines(h_path("reload.log"), "reload refused", 1, 10000);
 	h_ok(h_file_contains(h_path("reload.log"), "reload refused") &&
 		 h_file_contains(h_path("reload.log"), "reload.conf:1: "),
 	     "a broken config is refused with file:line");
 	h_ok(read1(port, 3, 0, &v) == 0 && v == 100, "the running config still serves");
 
-	kill(pid, SIGUSR1);
+	h_signal(pid, SIGUSR1);
 	h_ok(h_wait_lines(h_path("reload.log"), "c: unit 3 link up requests", 1, 10000),
 	     "SIGUSR1 prints each device's counters");
 	h_ok(h_bridge_stop(pid) == 0, "bridge exits 0 after reloads");
@@ -289,7 +289,7 @@ static void status(void)
 	pid = h_bridge_start(path, port, "status2.log");
 	h_ok(status_becomes(sub1, "online", out, sizeof out),
 	     "restarted bridge is online again (%.20s)", out);
-	kill(pid, SIGKILL);
+	h_signal(pid, SIGKILL);
 	h_stop(pid, 2000);
 	h_ok(status_becomes(sub1, "offline", out, sizeof out),
 	     "a killed bridge is offline by its last will (%.20s)", out);
@@ -351,7 +351,7 @@ static void status_reload(void)
 
 	/* Every device replaced: the first generation is freed. */
 	h_write_file("sreload.conf", status_conf(port, bport, DEV_B, "mbreload", 1));
-	kill(pid, SIGHUP);
+	h_signal(pid, SIGHUP);
 	h_ok(h_wait_lines(h_path("sreload.log"), "reloaded: ", 1, 10000),
 	     "reload replacing every device");
 	int n = count_msgs(bport, "mbreload/device/b", 3, 6);
@@ -360,7 +360,7 @@ static void status_reload(void)
 
 	/* A new prefix (and a long interval): a new link, online under it. */
 	h_write_file("sreload.conf", status_conf(port, bport, DEV_B, "mbnew", 3600));
-	kill(pid, SIGHUP);
+	h_signal(pid, SIGHUP);
 	h_ok(h_wait_lines(h_path("sreload.log"), "reloaded: ", 2, 10000), "reload to prefix mbnew");
 	const char *subs[] = {"mosquitto_sub", "-h", "127.0.0.1", "-p", p,   "-t",
 			      "mbnew/status",  "-C", "1",	  "-W", "3", NULL};
@@ -375,7 +375,7 @@ static void status_reload(void)
 
 	/* Only the interval changes: 3600 s -> 1 s. */
 	h_write_file("sreload.conf", status_conf(port, bport, DEV_B, "mbnew", 1));
-	kill(pid, SIGHUP);
+	h_signal(pid, SIGHUP);
 	h_ok(h_wait_lines(h_path("sreload.log"), "reloaded: ", 3, 10000), "reload to interval 1");
 	n = count_msgs(bport, "mbnew/device/b", 3, 6);
 	h_ok(n == 3, "a changed interval takes effect (%d of 3 documents)", n);

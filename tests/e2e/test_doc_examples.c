@@ -471,7 +471,7 @@ static void sigusr1_line(void)
 	const char *log = h_path("usr1.log");
 	if (!h_ok(b > 0, "a bridge for SIGUSR1"))
 		return;
-	kill(b, SIGUSR1);
+	h_signal(b, SIGUSR1);
 	h_wait_lines(log, "client connections", 1, 5000);
 	FILE *f = fopen(log, "r");
 	char l[1024];

@@ -465,7 +465,7 @@ int main(void)
 			run_shell(c);
 		} else if (strncmp(t, "kill -USR1", 10) == 0) {
 			int before = h_count_lines(log, "client connections");
-			kill(bridge, SIGUSR1);
+			h_signal(bridge, SIGUSR1);
 			h_ok(bridge > 0 &&
 				 h_wait_lines(log, "client connections", before + 1, 3000),
 			     "%s:%d: %s: the counters are logged", c->file, c->line, c->text);

@@ -88,7 +88,7 @@ static int wait_status(pid_t bridge, const char *log, const char *a, const char 
 {
 	uint64_t end = h_now_ms() + WAIT_MS;
 	while (h_now_ms() < end) {
-		kill(bridge, SIGUSR1);
+		h_signal(bridge, SIGUSR1);
 		h_sleep_ms(200);
 		FILE *f = fopen(log, "r");
 		char line[2048];
@@ -497,7 +497,7 @@ static void test_influx_reload(void)
 	     "reload: points go to the first server");
 	snprintf(block, sizeof block, fmt, pb);
 	write_config("reload.conf", mb_port, block);
-	kill(br, SIGHUP);
+	h_signal(br, SIGHUP);
 	h_ok(h_wait_lines(h_path("bridge-reload.log"), "influxdb.url changed", 1, WAIT_MS),
 	     "SIGHUP with a new influxdb.url: the changed key is named");
 	h_ok(h_wait_lines(lb, "answer 204", 1, WAIT_MS), "points go to the new server");
@@ -575,7 +575,7 @@ static void test_mqtt(void)
 		 bport);
 	write_config("mqtt.conf", mb_port, block);
 	int n1 = h_count_lines(slog, "site/values/" DEV " ");
-	kill(br, SIGHUP);
+	h_signal(br, SIGHUP);
 	h_ok(h_wait_lines(log, "mqtt_export.interval changed", 1, WAIT_MS),
 	     "reload: the changed key is named");
 	h_ok(h_wait_lines(slog, "site/values/" DEV " ", n1 + 3, WAIT_MS),

@@ -397,7 +397,7 @@ int main(void)
 		p = strstr(p, "baud = 19200");
 	}
 	h_write_file("modbridge.conf", conf);
-	kill(br, SIGHUP);
+	h_signal(br, SIGHUP);
 	h_ok(h_wait_lines(brlog, "reloaded: ", 1, 15000), "SIGHUP with new line settings reloads");
 	h_ok(h_count_lines(brlog, "modbus.baud changed: replacing it") == 4,
 	     "the four serial devices are replaced, the TCP device kept");

@@ -205,7 +205,7 @@ static void drop_case(void)
 		return;
 	const char *log = h_path("drop.log");
 	h_wait_lines(log, "running as user nobody", 1, 3000);
-	kill(b, SIGHUP);
+	h_signal(b, SIGHUP);
 	char want[1200];
 	snprintf(want, sizeof want,
 		 "cannot read %s after dropping to user nobody: make it readable by nobody", p);

@@ -130,7 +130,7 @@ static void with_watchdog(void)
 		pings += strcmp(got, "WATCHDOG=1") == 0;
 	h_ok(pings >= 3, "WATCHDOG=1 pings keep coming from the loop (%d seen)", pings);
 
-	kill(pid, SIGHUP);
+	h_signal(pid, SIGHUP);
 	int rel = wait_msg(fd, "RELOADING=1", got, sizeof got, NULL);
 	h_ok(rel && strstr(got, "\nMONOTONIC_USEC=") != NULL,
 	     "SIGHUP: RELOADING=1 with MONOTONIC_USEC (got \"%s\")", flat(got));

@@ -88,7 +88,7 @@ static int read1(int unit)
 static int reload(pid_t pid, const struct variant *v)
 {
 	write_conf(v);
-	kill(pid, SIGHUP);
+	h_signal(pid, SIGHUP);
 	reloads++;
 	return h_wait_lines(log_path, "reloaded: ", reloads, 15000);
 }

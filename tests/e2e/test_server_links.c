@@ -192,7 +192,7 @@ static void never_reads(int port, pid_t pid)
 
 	/* The counter says why (SIGUSR1 line). */
 	int before = h_count_lines(h_path("bridge.log"), "client connections, accepted");
-	kill(pid, SIGUSR1);
+	h_signal(pid, SIGUSR1);
 	h_wait_lines(h_path("bridge.log"), "client connections, accepted", before + 1, 10000);
 	h_ok(!dropped || h_file_contains(h_path("bridge.log"), "not_reading 1 "),
 	     "the drop is counted as not_reading");

@@ -457,6 +457,15 @@ static int h__reap(pid_t pid, int timeout_ms)
 	}
 }
 
+int h_signal(pid_t pid, int sig)
+{
+	if (pid <= 0) {
+		printf("# h_signal: no process to send signal %d to (pid %d)\n", sig, (int)pid);
+		return -1;
+	}
+	return kill(pid, sig);
+}
+
 int h_stop(pid_t pid, int timeout_ms)
 {
 	if (pid <= 0)
@@ -691,7 +700,7 @@ long long h_dev_counter(pid_t bridge, const char *log, const char *name, const c
 	snprintf(tag, sizeof tag, "%s: unit ", name);
 	snprintf(want, sizeof want, " %s ", key);
 	int before = h_count_lines(log, tag);
-	kill(bridge, SIGUSR1);
+	h_signal(bridge, SIGUSR1);
 	if (!h_wait_lines(log, tag, before + 1, 10000))
 		return -1;
 	FILE *f = fopen(log, "r");

@@ -44,6 +44,11 @@ pid_t h_spawn(const char *const argv[], const char *logname);
 /* SIGTERM, wait up to timeout_ms (then SIGKILL); returns the exit status as
  * from waitpid's WEXITSTATUS, 128+signal when killed, -1 on error. */
 int h_stop(pid_t pid, int timeout_ms);
+/* kill(pid, sig) for a process the test started, refusing pid <= 0: a
+ * bridge that failed to start is -1 here, and kill(-1, sig) as root would
+ * signal every process on the machine (other suites, the shell running
+ * them). Returns kill's result, or -1 with a diagnostic line. */
+int h_signal(pid_t pid, int sig);
 /* Is pid still running? */
 int h_alive(pid_t pid);
 /* Run a command to completion (bounded by timeout_ms), capturing its stdout
