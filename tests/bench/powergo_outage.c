@@ -83,7 +83,9 @@ static void client(int k)
 		_exit(1);
 	setvbuf(f, NULL, _IOLBF, 0);
 	modbus_t *mb = h_modbus(bridge_port, 1);
-	for (unsigned i = (unsigned)k; mb; i++) {
+	if (!mb)
+		_exit(1);
+	for (unsigned i = (unsigned)k;; i++) {
 		uint16_t v[2];
 		int addr = i % 3 == 0 ? 529 : i % 3 == 1 ? 1 : 12;
 		int n = addr == 12 ? 2 : 1;
