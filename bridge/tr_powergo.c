@@ -14,22 +14,33 @@
  * flight — is dropped and counted.
  *
  * Answers bound to their requests (docs/design.md): a request the device
- * model gave up on becomes a "ghost" that may still be answered, for two
- * device timeouts. Before a request is sent, its answer is made to look
- * unlike any ghost's of another transaction: a read is widened by one or
- * more registers that the map says the device has (so its byte count
- * differs; the extra words are not used), a single-register write switches
- * between FC06 and FC16 (so the echo, and where possible the function code
- * of an exception, differs). Where that is impossible (an FC16 of several
- * registers, a register with no neighbour, an exception, which names only
- * the function code), an answer that fits both the request in flight and a
- * ghost is taken for the ghost's, since the device answers in the order it
- * was asked: it is dropped and ends the oldest such ghost, and the request
- * in flight waits for its own answer. A ghost of an earlier attempt of the
- * same transaction (a retry) answers the same question and is taken; the
- * transaction's latest request then stays a ghost. What is left: an answer
+ * model gave up on becomes a "ghost" that may still be answered, for at
+ * most two device timeouts. The device answers in the order it was asked
+ * (one instruction at a time; MQTT keeps the order of a topic), so a ghost
+ * ends — is "settled" — as soon as an answer comes that can only be the
+ * answer to a request sent after it: whatever it was, it will not answer
+ * any more. An answer that fits the request in flight and no ghost that may
+ * still answer is taken and settles every ghost; one that fits ghosts
+ * settles every request sent before the oldest of them.
+ *
+ * Before a request is sent, its answer is made to look unlike the ghosts':
+ * a read is widened by registers that the map says the device has (so its
+ * byte count differs; the extra words are not used), a single-register
+ * write switches between FC06 and FC16 (so the echo, and where possible the
+ * function code of an exception, differs). It avoids, in this order, ghosts
+ * of other transactions that may still answer, settled ones (against a
+ * device that breaks the order), and earlier attempts of its own
+ * transaction. Where that is impossible (an FC16 of several registers, a
+ * register with no neighbour, an exception, which names only the function
+ * code), an answer that fits both the request in flight and a ghost that
+ * may still answer could be either's: it is dropped and ends the oldest such
+ * ghost, and the request in flight waits for its own answer. A ghost of an
+ * earlier attempt of the same transaction (a retry) answers the same
+ * question and is taken; only then does the transaction's latest request
+ * stay a ghost, until the next answer settles it. What is left: an answer
  * later than two timeouts, an answer the broker duplicates (QoS 1 on the
- * device's side), or a device that answers out of order.
+ * device's side), or a device that answers out of order to a request that
+ * could not be shaped unlike the settled ghosts.
  *
  * Sizes (section 4: an instruction and its data never exceed 100 bytes):
  * a read answer is 14 + 2n bytes, so max_read = 43 registers (codec_powergo.h has
@@ -64,7 +75,8 @@ struct tr_powergo_cfg {
 };
 
 /* Requests given up on whose answers may still come. A full table evicts
- * the ghost closest to its end (the one least likely to still answer). */
+ * a settled ghost first, then the one closest to its end (the one least
+ * likely to still answer). */
 #define TR_POWERGO_GHOSTS 16
 
 /* Every answer is under 100 bytes (section 4 of the document); a message
@@ -76,7 +88,9 @@ struct tr_powergo_ghost {
 	uint16_t value;		/* FC06: the value written */
 	uint16_t skip;		/* words read before the transaction's first */
 	uint32_t id;		/* struct txn.id */
+	uint64_t seq;		/* the order it was sent in (tr_powergo.seq) */
 	uint64_t until;		/* loop ms; 0 = free slot */
+	int settled;		/* a later request was answered: it never will be */
 };
 
 struct tr_powergo {
@@ -90,6 +104,7 @@ struct tr_powergo {
 	struct txn *cur;	/* the transaction in flight, or NULL */
 	struct powergo_req req; /* what was asked, to check the answer */
 	uint16_t skip;		/* words read before t->native (a widened read) */
+	uint64_t seq;		/* requests sent; the one in flight is number seq */
 	uint16_t words[POWERGO_MAX_WRITE];
 	struct tr_powergo_ghost ghost[TR_POWERGO_GHOSTS];
 };
@@ -110,32 +125,48 @@ static int tr_powergo__same_answer(const struct powergo_req *r, const struct tr_
 	}
 }
 
-/* The live ghost of another transaction than id whose answer r's would
- * look like, or NULL. Expired ghosts are freed on the way. */
-static struct tr_powergo_ghost *tr_powergo__clash(struct tr_powergo *st,
-						  const struct powergo_req *r, uint32_t id)
+/* Is g in use? Expired ghosts are freed on the way. */
+static int tr_powergo__live(struct tr_powergo *st, struct tr_powergo_ghost *g)
 {
-	uint64_t now = uv_now(st->loop);
-	for (size_t i = 0; i < TR_POWERGO_GHOSTS; i++) {
-		struct tr_powergo_ghost *g = &st->ghost[i];
-		if (g->until && g->until <= now)
-			g->until = 0;
-		if (g->until && g->id != id && tr_powergo__same_answer(r, g))
-			return g;
-	}
-	return NULL;
+	if (g->until && g->until <= uv_now(st->loop))
+		g->until = 0;
+	return g->until != 0;
 }
 
-static void tr_powergo__add_ghost(struct tr_powergo *st, uint32_t id)
+/* How bad it would be to send r (for transaction id) while the ghosts live:
+ * 8 when an answer of a ghost of another transaction that may still answer
+ * would fit it (such an answer is dropped and r waits for its own), 4 when
+ * one of a settled ghost would (harmless if the device answers in order),
+ * 2 when one of an earlier attempt of the same transaction would (the same
+ * question: taken, but the attempt in flight then stays a ghost), summed.
+ * 0: no ghost's answer fits. */
+static int tr_powergo__cost(struct tr_powergo *st, const struct powergo_req *r, uint32_t id)
 {
-	struct tr_powergo_ghost *slot = &st->ghost[0];
+	int cost = 0;
 	for (size_t i = 0; i < TR_POWERGO_GHOSTS; i++) {
 		struct tr_powergo_ghost *g = &st->ghost[i];
-		if (!g->until) {
+		if (!tr_powergo__live(st, g) || !tr_powergo__same_answer(r, g))
+			continue;
+		if (g->id != id)
+			cost |= g->settled ? 4 : 8;
+		else if (!g->settled)
+			cost |= 2;
+	}
+	return cost;
+}
+
+/* Remember the request in flight (st->req, number st->seq) as a ghost. */
+static void tr_powergo__add_ghost(struct tr_powergo *st, uint32_t id)
+{
+	struct tr_powergo_ghost *slot = NULL;
+	for (size_t i = 0; i < TR_POWERGO_GHOSTS; i++) {
+		struct tr_powergo_ghost *g = &st->ghost[i];
+		if (!tr_powergo__live(st, g)) {
 			slot = g;
 			break;
 		}
-		if (g->until < slot->until)
+		if (!slot || (g->settled && !slot->settled) ||
+		    (g->settled == slot->settled && g->until < slot->until))
 			slot = g;
 	}
 	slot->req = st->req;
@@ -143,24 +174,28 @@ static void tr_powergo__add_ghost(struct tr_powergo *st, uint32_t id)
 	slot->value = st->req.fc == MB_FC_WRITE_SINGLE ? st->words[0] : 0;
 	slot->skip = st->skip;
 	slot->id = id;
+	slot->seq = st->seq;
+	slot->settled = 0;
 	slot->until = (uv_now(st->loop) + 2 * device_timeout(st->dev)) | 1;
 }
 
-/* Would a ghost of another transaction than id answer with function code
- * fc (an exception names nothing else)? */
-static int tr_powergo__fc_in_use(struct tr_powergo *st, uint8_t fc, uint32_t id)
+/* How bad an exception answer with function code fc would be for
+ * transaction id (an exception names nothing else): 2 when a ghost of
+ * another transaction that may still answer was sent with fc, 1 when only
+ * a settled one was. */
+static int tr_powergo__fc_cost(struct tr_powergo *st, uint8_t fc, uint32_t id)
 {
-	uint64_t now = uv_now(st->loop);
+	int cost = 0;
 	for (size_t i = 0; i < TR_POWERGO_GHOSTS; i++) {
-		const struct tr_powergo_ghost *g = &st->ghost[i];
-		if (g->until > now && g->id != id && g->req.fc == fc)
-			return 1;
+		struct tr_powergo_ghost *g = &st->ghost[i];
+		if (tr_powergo__live(st, g) && g->id != id && g->req.fc == fc)
+			cost |= g->settled ? 1 : 2;
 	}
-	return 0;
+	return cost;
 }
 
 /* A one-register write can go as FC06 or FC16: score each by whether a
- * ghost's echo (2) or exception (1) would fit its answer; keep the client's
+ * ghost's echo (most) or exception would fit its answer; keep the client's
  * choice unless the other form scores lower. */
 static void tr_powergo__pick_write_fc(struct tr_powergo *st, const struct txn *t)
 {
@@ -169,8 +204,8 @@ static void tr_powergo__pick_write_fc(struct tr_powergo *st, const struct txn *t
 	int score[2];
 	for (int k = 0; k < 2; k++) {
 		st->req.fc = k ? other : first;
-		score[k] = 2 * (tr_powergo__clash(st, &st->req, t->id) != NULL) +
-			   tr_powergo__fc_in_use(st, st->req.fc, t->id);
+		score[k] = 4 * tr_powergo__cost(st, &st->req, t->id) +
+			   tr_powergo__fc_cost(st, st->req.fc, t->id);
 	}
 	st->req.fc = score[1] < score[0] ? other : first;
 }
@@ -190,29 +225,54 @@ static int tr_powergo__has_native(const struct tr_powergo *st, int table, uint32
 	return 0;
 }
 
-/* Make the read in st->req (for txn t) answerable unlike every ghost of
- * another transaction: grow it by registers after, then before, its range.
- * Leaves it as it is when no widening helps. */
+/* Make the read in st->req (for txn t) answerable unlike the ghosts': of
+ * every width it can be grown to (registers after its range, then before,
+ * that the map says the device has; at most max_read), take the narrowest
+ * of the lowest cost (tr_powergo__cost). A read's answer shows only its
+ * width, so only the width matters. Leaves it as it is when nothing helps. */
 static void tr_powergo__widen_read(struct tr_powergo *st, const struct txn *t)
 {
-	if (!tr_powergo__clash(st, &st->req, t->id))
+	int best = tr_powergo__cost(st, &st->req, t->id);
+	if (!best)
 		return;
+	/* How far the device's registers reach on either side. */
+	uint16_t after = 0, before = 0;
+	while (t->count + after < POWERGO_MAX_READ &&
+	       (uint32_t)t->native + t->count + after <= 0xFFFF &&
+	       tr_powergo__has_native(st, t->table, (uint32_t)t->native + t->count + after))
+		after++;
+	while (t->count + after + before < POWERGO_MAX_READ && t->native > before &&
+	       tr_powergo__has_native(st, t->table, (uint32_t)t->native - before - 1))
+		before++;
+	uint16_t best_k = 0;
 	struct powergo_req r = st->req;
-	for (int before = 0; before < 2; before++) {
-		for (uint16_t k = 1; t->count + k <= POWERGO_MAX_READ; k++) {
-			uint32_t edge = before ? (uint32_t)t->native - k
-					       : (uint32_t)t->native + t->count + k - 1;
-			if ((before && t->native < k) || edge > 0xFFFF ||
-			    !tr_powergo__has_native(st, t->table, edge))
-				break;
-			r.addr = (uint16_t)(before ? t->native - k : t->native);
-			r.count = (uint16_t)(t->count + k);
-			if (!tr_powergo__clash(st, &r, t->id)) {
-				st->req = r;
-				st->skip = before ? k : 0;
-				return;
-			}
+	for (uint16_t k = 1; k <= after + before && best; k++) {
+		r.count = (uint16_t)(t->count + k);
+		int c = tr_powergo__cost(st, &r, t->id);
+		if (c < best) {
+			best = c;
+			best_k = k;
 		}
+	}
+	if (!best_k)
+		return;
+	uint16_t b = best_k > after ? (uint16_t)(best_k - after) : 0;
+	st->req.addr = (uint16_t)(t->native - b);
+	st->req.count = (uint16_t)(t->count + best_k);
+	st->skip = b;
+}
+
+/* The device answers in the order it was asked: once an answer to request
+ * number seq (or a later one) has come, no request sent before seq will be
+ * answered any more. Their ghosts are settled: they no longer make an
+ * answer ambiguous, though requests are still shaped unlike them where that
+ * costs nothing (tr_powergo__cost), against a device that breaks the rule. */
+static void tr_powergo__settle_before(struct tr_powergo *st, uint64_t seq)
+{
+	for (size_t i = 0; i < TR_POWERGO_GHOSTS; i++) {
+		struct tr_powergo_ghost *g = &st->ghost[i];
+		if (tr_powergo__live(st, g) && g->seq < seq)
+			g->settled = 1;
 	}
 }
 
@@ -245,26 +305,33 @@ static void tr_powergo__on_message(void *ctx, const char *topic, const uint8_t *
 		tr_powergo__drop(st, "longer than any answer", payload, 16);
 		return;
 	}
-	/* Whose answer is it? The request in flight's, a ghost's, both, or
-	 * none. The device answers in the order it was asked (one instruction
-	 * at a time, MQTT keeps the order of a topic), so an answer that fits
-	 * a ghost is the oldest such ghost's: it was asked first. */
+	/* Whose answer is it? The request in flight's, a ghost's, several's,
+	 * or none. Settled ghosts are out: a later request was answered. The
+	 * device answers in the order it was asked (one instruction at a time,
+	 * MQTT keeps the order of a topic), so whoever's it is, every request
+	 * sent before the oldest that it fits is settled, and that oldest one
+	 * has answered (it is the owner) or never will (an owner sent later
+	 * was answered after it). */
 	int rc = st->cur ? powergo_decode_answer(&st->req, payload, len, &a) : MB_ENOENT;
 	uint16_t skip = st->skip;
 	struct powergo_answer other;
 	struct tr_powergo_ghost *oldest = NULL;
+	int settled_fit = 0;
 	for (size_t i = 0; i < TR_POWERGO_GHOSTS; i++) {
 		struct tr_powergo_ghost *g = &st->ghost[i];
-		if (!g->until || (oldest && oldest->until <= g->until))
+		if (!tr_powergo__live(st, g) || (oldest && oldest->seq <= g->seq))
 			continue;
 		g->req.words = &g->value;
 		int grc = powergo_decode_answer(&g->req, payload, len, &other);
 		g->req.words = NULL;
-		if (grc == 0)
+		if (grc == 0 && g->settled)
+			settled_fit = 1;
+		else if (grc == 0)
 			oldest = g;
 	}
 	if (oldest) {
-		/* It has answered and will not again. */
+		tr_powergo__settle_before(st, oldest->seq);
+		/* It has answered or never will. */
 		oldest->until = 0;
 		oldest->req.words = &oldest->value;
 		powergo_decode_answer(&oldest->req, payload, len, &other);
@@ -281,18 +348,25 @@ static void tr_powergo__on_message(void *ctx, const char *topic, const uint8_t *
 		a = other;
 		skip = oldest->skip;
 		rc = 0;
+	} else if (rc == 0) {
+		/* It can only be the request in flight's: everything asked
+		 * before it is settled. */
+		tr_powergo__settle_before(st, st->seq);
 	}
 	if (rc < 0) {
-		tr_powergo__drop(st, rc == MB_ENOENT ? "no request in flight" : mb_strerror(rc),
+		tr_powergo__drop(st,
+				 rc == MB_ENOENT ? "no request in flight"
+				 : settled_fit	 ? "late answer"
+						 : mb_strerror(rc),
 				 payload, len);
 		return;
 	}
 	/* Clear our state first: device_txn_done() may start the next one. */
 	struct txn *t = st->cur;
 	st->cur = NULL;
-	/* After a retry, which attempt answered is unknown: the others may
-	 * still answer, the latest one included. */
-	if (t->attempt > 0)
+	/* An earlier attempt answered: the one in flight may still answer
+	 * (before anything asked after it). */
+	if (oldest)
 		tr_powergo__add_ghost(st, t->id);
 	if (a.exception) {
 		log_debug("%s: device answered exception %02x to fc %02x at %u",
@@ -414,6 +488,7 @@ static enum mb_exc tr_powergo__start(void *state, struct txn *t)
 		if (t->count == 1)
 			tr_powergo__pick_write_fc(st, t);
 	}
+	st->seq++;
 	int n = powergo_encode_request(&st->req, frame, sizeof frame);
 	if (n < 0 || n > POWERGO_MAX_FRAME) {
 		log_err("%s: powergo: cannot encode fc %02x at %u x %u: %s", device_name(st->dev),

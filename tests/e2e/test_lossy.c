@@ -1,7 +1,11 @@
 /* Availability over a lossy link (issue 12): a PowerGo device behind
  * tests/sim/sim_lossy that loses 10% of the requests and 10% of the answers,
  * and one that sends a quarter of its answers late (after the bridge gave up
- * on the attempt), with distinct values in every register.
+ * on the attempt), with distinct values in every register. A third sends a
+ * quarter late but keeps the order of its answers, as a device answering one
+ * instruction at a time does (issue 23: the transport then ends its ghosts as
+ * soon as a later request is answered), and has lone registers, whose reads
+ * cannot be widened to look unlike a ghost's.
  *
  * What is asserted, per link: at least 98% of the reads and 95% of the
  * writes succeed (retries within the request's timeout); no read returns a
@@ -95,6 +99,40 @@ static void applied_counts(const char *log, uint16_t base, int n, int *count)
 	fclose(f);
 }
 
+/* The in-order link: reads of 1..3 registers of the run 0..99 and of the
+ * lone registers 300, 302, 304, 306; only right values may come back. */
+static void read_in_order(int unit, pid_t sim)
+{
+	struct tally t = {0};
+	modbus_t *mb = h_modbus(bridge_port, unit);
+	for (int i = 0; mb && i < NREAD; i++) {
+		unsigned a =
+		    i % 4 == 0 ? 300u + 2u * (unsigned)(i / 4 % 4) : (unsigned)(i * 37) % 98u;
+		int n = a >= 300 ? 1 : 1 + i % 3;
+		uint16_t v[3];
+		if (modbus_read_registers(mb, (int)a, n, v) != n) {
+			t.failed++;
+			continue;
+		}
+		int bad = 0;
+		for (int k = 0; k < n; k++)
+			bad |= v[k] != pattern(a + (unsigned)k);
+		if (bad)
+			h_note("in order: %u x %d read as %u, is %u", a, n, v[0], pattern(a));
+		t.wrong += bad;
+		t.ok += !bad;
+	}
+	if (mb) {
+		modbus_close(mb);
+		modbus_free(mb);
+	}
+	h_ok(h_stop(sim, 3000) == 0, "in order: simulator exits 0");
+	h_note("late answers in order: reads %d/%d answered (%.1f%%), %d wrong, %d failed", t.ok,
+	       NREAD, 100.0 * t.ok / NREAD, t.wrong, t.failed);
+	h_ok(t.wrong == 0, "in order: no read returned another register's value (%d did)", t.wrong);
+	h_ok(t.ok > 0, "in order: reads are answered (%d)", t.ok);
+}
+
 static void run_link(int unit, const char *name, const char *log, pid_t sim)
 {
 	struct tally t = {0};
@@ -174,11 +212,29 @@ int main(void)
 			      "--seed",
 			      "43",
 			      NULL};
+	const char *order[] = {h_bin("tests/sim/sim_lossy"),
+			       "--host",
+			       "127.0.0.1",
+			       "--port",
+			       port_s,
+			       "--device-id",
+			       "0B000003",
+			       "--late",
+			       "25",
+			       "--late-ms",
+			       "250",
+			       "--in-order",
+			       "--pattern",
+			       "--seed",
+			       "44",
+			       NULL};
 	pid_t sim_drop = h_spawn(drop, "drop.log");
 	pid_t sim_late = h_spawn(late, "late.log");
+	pid_t sim_order = h_spawn(order, "order.log");
 	h_ok(h_wait_lines(h_path("drop.log"), "subscribed", 1, 5000) &&
-		 h_wait_lines(h_path("late.log"), "subscribed", 1, 5000),
-	     "both lossy simulators subscribed");
+		 h_wait_lines(h_path("late.log"), "subscribed", 1, 5000) &&
+		 h_wait_lines(h_path("order.log"), "subscribed", 1, 5000),
+	     "the lossy simulators subscribed");
 
 	/* Registers 0..99 are read, 100..149 written (set values: retried),
 	 * 200..203 written once (retry = false). */
@@ -199,6 +255,18 @@ int main(void)
 			      a, a, a + 1 < OBASE + 4 ? "," : "");
 	snprintf(map + n, sizeof map - (size_t)n, ");\n");
 	h_write_file("lossy.conf", map);
+	n = snprintf(map, sizeof map,
+		     "name = \"lone\"; protocol = \"powergo\"; trust = \"generated\";\n"
+		     "description = \"a run and lone registers\";\nregisters = (\n");
+	for (int a = 0; a < 100; a++)
+		n += snprintf(map + n, sizeof map - (size_t)n,
+			      "  { address = %d; name = \"r%d\"; type = \"uint16\"; },\n", a, a);
+	for (int a = 300; a <= 306; a += 2)
+		n += snprintf(map + n, sizeof map - (size_t)n,
+			      "  { address = %d; name = \"r%d\"; type = \"uint16\"; }%s\n", a, a,
+			      a < 306 ? "," : "");
+	snprintf(map + n, sizeof map - (size_t)n, ");\n");
+	h_write_file("lone.conf", map);
 
 	bridge_port = h_free_port();
 	char conf[2048];
@@ -212,9 +280,13 @@ int main(void)
 		 "    powergo = { app_id = \"%s\"; device_id = \"0B000001\"; }; },\n"
 		 "  { name = \"late\"; unit_id = 2; map = \"lossy\";\n"
 		 "    mqtt = { host = \"127.0.0.1\"; port = %d; };\n"
-		 "    powergo = { app_id = \"%s\"; device_id = \"0B000002\"; }; }\n"
+		 "    powergo = { app_id = \"%s\"; device_id = \"0B000002\"; }; },\n"
+		 "  { name = \"order\"; unit_id = 3; map = \"lone\";\n"
+		 "    mqtt = { host = \"127.0.0.1\"; port = %d; };\n"
+		 "    powergo = { app_id = \"%s\"; device_id = \"0B000003\"; }; }\n"
 		 ");\n",
-		 bridge_port, h_dir(), TIMEOUT_MS, broker_port, APP, broker_port, APP);
+		 bridge_port, h_dir(), TIMEOUT_MS, broker_port, APP, broker_port, APP, broker_port,
+		 APP);
 	pid_t bridge = h_bridge_start(h_write_file("bridge.conf", conf), bridge_port, "bridge.log");
 	if (!h_ok(bridge > 0, "bridge started"))
 		return h_done();
@@ -235,6 +307,7 @@ int main(void)
 
 	run_link(1, "10% + 10% loss", "drop.log", sim_drop);
 	run_link(2, "25% late answers", "late.log", sim_late);
+	read_in_order(3, sim_order);
 	h_ok(h_wait_lines(h_path("bridge.log"), "late: dropped answer (", 1, 1000) ||
 		 h_count_lines(h_path("late.log"), "late answer") > 0,
 	     "late answers happened");

@@ -4,13 +4,15 @@
  *
  *   sim_lossy --host 127.0.0.1 --port N --device-id ID
  *             [--drop-req PCT] [--drop-ans PCT] [--late PCT --late-ms MS]
- *             [--pattern] [--seed N]
+ *             [--in-order] [--pattern] [--seed N]
  *
  * --late sends that share of the answers MS milliseconds late instead of at
  * once (the answer a bridge has given up on, arriving while it waits for
- * another). --pattern fills the registers with distinct values (register a
- * holds (a * 7919 + 13) mod 65536), so that a value taken from the wrong
- * answer is seen.
+ * another); the answers after it are not held back, so they overtake it.
+ * With --in-order they are: every answer waits for the one before it, as a
+ * device that answers one instruction at a time keeps them (a late answer
+ * then makes the next ones late too). --pattern fills the registers with distinct values (register
+ * a holds (a * 7919 + 13) mod 65536), so that a value taken from the wrong answer is seen.
  *
  * It keeps a bank of 65536 holding registers (all 0 unless --pattern), answers
  * FC03/FC04 with them and applies FC06/FC16 writes. Every register a write
@@ -40,6 +42,10 @@ static unsigned lossy_drop_req, lossy_drop_ans;
 static uint64_t lossy_rng = 0x9E3779B97F4A7C15ull;
 static unsigned long lossy_nreq, lossy_nreq_dropped, lossy_nans_dropped, lossy_nlate;
 static unsigned lossy_late, lossy_late_ms;
+static int lossy_in_order;
+/* --in-order: the due time of the last answer queued; an answer is never
+ * due before it. */
+static uint64_t lossy_last_due;
 
 /* Answers held back by --late, sent in order of their time. */
 #define LOSSY_LATE_MAX 256
@@ -57,16 +63,47 @@ static uint64_t lossy_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static unsigned long lossy_held_seq[LOSSY_LATE_MAX], lossy_next_seq;
+
 static void lossy_send_due(struct mosquitto *mosq)
 {
 	uint64_t now = lossy_now_ms();
+	for (;;) {
+		/* The earliest due answer, first queued among equals. */
+		struct lossy_held *best = NULL;
+		size_t bi = 0;
+		for (size_t i = 0; i < LOSSY_LATE_MAX; i++) {
+			struct lossy_held *h = &lossy_held[i];
+			if (!h->due || h->due > now)
+				continue;
+			if (!best || h->due < best->due ||
+			    (h->due == best->due && lossy_held_seq[i] < lossy_held_seq[bi])) {
+				best = h;
+				bi = i;
+			}
+		}
+		if (!best)
+			return;
+		mosquitto_publish(mosq, NULL, best->topic, best->len, best->buf, 0, false);
+		best->due = 0;
+	}
+}
+
+/* Queue an answer to go out at due. 0 when the queue is full. */
+static int lossy_hold(const char *topic, const uint8_t *buf, int n, uint64_t due)
+{
 	for (size_t i = 0; i < LOSSY_LATE_MAX; i++) {
 		struct lossy_held *h = &lossy_held[i];
-		if (!h->due || h->due > now)
+		if (h->due)
 			continue;
-		mosquitto_publish(mosq, NULL, h->topic, h->len, h->buf, 0, false);
-		h->due = 0;
+		h->due = due;
+		memcpy(h->topic, topic, sizeof h->topic);
+		memcpy(h->buf, buf, (size_t)n);
+		h->len = n;
+		lossy_held_seq[i] = lossy_next_seq++;
+		return 1;
 	}
+	return 0;
 }
 
 static void lossy_on_signal(int sig)
@@ -148,20 +185,21 @@ static void lossy_on_request(struct mosquitto *mosq, const uint8_t *buf, int len
 	}
 	char topic[9];
 	powergo_format_id(in.src, topic);
-	if (late) {
-		for (size_t i = 0; i < LOSSY_LATE_MAX; i++) {
-			struct lossy_held *h = &lossy_held[i];
-			if (h->due)
-				continue;
-			h->due = lossy_now_ms() + lossy_late_ms;
-			memcpy(h->topic, topic, sizeof topic);
-			memcpy(h->buf, out, (size_t)n);
-			h->len = n;
-			lossy_nlate++;
-			printf("late answer fc=%02u addr=%u count=%u\n", in.fc, in.addr, in.count);
+	uint64_t now = lossy_now_ms(), due = late ? now + lossy_late_ms : now;
+	if (lossy_in_order && lossy_last_due > due)
+		due = lossy_last_due;
+	if (due > now) {
+		if (lossy_hold(topic, out, n, due)) {
+			lossy_last_due = due;
+			if (late)
+				lossy_nlate++;
+			printf("%s answer fc=%02u addr=%u count=%u\n", late ? "late" : "held",
+			       in.fc, in.addr, in.count);
 			return;
 		}
 	}
+	if (lossy_in_order) /* what is due now goes first */
+		lossy_send_due(mosq);
 	mosquitto_publish(mosq, NULL, topic, n, out, 0, false);
 }
 
@@ -194,7 +232,8 @@ static void lossy_on_subscribe(struct mosquitto *mosq, void *obj, int mid, int n
 static void lossy_usage(void)
 {
 	fprintf(stderr, "usage: sim_lossy --host H --port N --device-id ID [--drop-req PCT] "
-			"[--drop-ans PCT] [--late PCT --late-ms MS] [--pattern] [--seed N]\n");
+			"[--drop-ans PCT] [--late PCT --late-ms MS] [--in-order] [--pattern] "
+			"[--seed N]\n");
 	exit(2);
 }
 
@@ -209,6 +248,10 @@ int main(int argc, char **argv)
 		if (strcmp(a, "--pattern") == 0) {
 			for (uint32_t r = 0; r < 65536; r++)
 				lossy_reg[r] = (uint16_t)(r * 7919u + 13u);
+			continue;
+		}
+		if (strcmp(a, "--in-order") == 0) {
+			lossy_in_order = 1;
 			continue;
 		}
 		if (i + 1 >= argc)
@@ -271,7 +314,7 @@ int main(int argc, char **argv)
 			connected = mosquitto_reconnect(mosq) == MOSQ_ERR_SUCCESS;
 			continue;
 		}
-		int rc = mosquitto_loop(mosq, lossy_late ? 5 : 50, 1);
+		int rc = mosquitto_loop(mosq, lossy_late || lossy_in_order ? 5 : 50, 1);
 		lossy_send_due(mosq);
 		if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_ERRNO) {
 			printf("connection lost: %s\n", mosquitto_strerror(rc));

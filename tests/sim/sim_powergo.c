@@ -12,12 +12,15 @@
  *   sim_powergo --host 127.0.0.1 --port N --device-id 15020115 [--app-id 053461AD]
  *               [--mode normal|silent|badcrc|wrongid|exception|slow]
  *               [--delay-ms N] [--slow-ms N] [--exception-code N] [--bank ADDR:COUNT]
+ *               [--outage AT:MS]
  *
  * Modes: silent never answers; badcrc answers with a broken CRC; wrongid
  * answers from another device ID; exception answers every request with
  * --exception-code (default 06, "device busy"); slow answers after --slow-ms
  * (default 2000). --delay-ms delays every answer. --bank adds COUNT zeroed
- * registers at ADDR (for size tests).
+ * registers at ADDR (for size tests). --outage AT:MS makes the battery go
+ * silent AT ms after it subscribed, for MS ms, then answer as before (an
+ * outage: requests reach it and are never answered).
  *
  * Pass-through tests: --pattern makes every address known, answering
  * sim_pattern() (tests/sim/sim_pattern.h) where the seed sets nothing, with
@@ -26,7 +29,9 @@
  *
  * Control topics: sim/powergo/<device_id>/mode (payload: a mode name) and
  * sim/powergo/<device_id>/set (payload "ADDR=VALUE[,ADDR=VALUE...]") and
- * sim/powergo/<device_id>/delay (payload: milliseconds, as --delay-ms).
+ * sim/powergo/<device_id>/delay (payload: milliseconds, as --delay-ms) and
+ * sim/powergo/<device_id>/outage (payload: milliseconds: silent from now for
+ * that long; "outage N" when it starts, "outage over" when it ends).
  *
  * Every request is one line on stdout ("req fc=03 addr=529 count=15", writes
  * with "values=..."), so tests can count what reached the device. The
@@ -58,7 +63,11 @@ static uint32_t sim_device;
 static char sim_device_s[9];
 static const char *sim_app_topic; /* --app-id: answer there instead of to the source */
 static int sim_delay_ms, sim_slow_ms = 2000, sim_exc_code = 0x06;
-static char sim_topic_mode[64], sim_topic_set[64], sim_topic_delay[64];
+static char sim_topic_mode[64], sim_topic_set[64], sim_topic_delay[64], sim_topic_outage[64];
+/* An outage: silent from outage_from until outage_until (monotonic ms; 0 =
+ * none). --outage sets outage_at, relative to the subscription. */
+static uint64_t sim_outage_from, sim_outage_until;
+static long sim_outage_at = -1, sim_outage_ms;
 static int sim_pattern_mode;
 static uint16_t sim_input[65536]; /* --pattern: the FC04 bank */
 static unsigned sim_nfail;
@@ -229,8 +238,35 @@ static int sim_known_range(uint16_t addr, uint16_t count)
 	return 1;
 }
 
+static void sim_outage_start(uint64_t from, long ms)
+{
+	sim_outage_from = from;
+	sim_outage_until = from + (uint64_t)(ms > 0 ? ms : 0);
+	printf("outage %ld\n", ms);
+}
+
+/* Is the battery in an outage now? Says so once when it ends. */
+static int sim_in_outage(void)
+{
+	if (!sim_outage_until)
+		return 0;
+	uint64_t now = sim_now();
+	if (now < sim_outage_from)
+		return 0;
+	if (now < sim_outage_until)
+		return 1;
+	sim_outage_from = sim_outage_until = 0;
+	printf("outage over\n");
+	fflush(stdout);
+	return 0;
+}
+
 static void sim_on_control(const char *topic, const char *payload)
 {
+	if (strcmp(topic, sim_topic_outage) == 0) {
+		sim_outage_start(sim_now(), atol(payload));
+		return;
+	}
 	if (strcmp(topic, sim_topic_mode) == 0) {
 		for (size_t i = 0; i < sizeof sim_mode_names / sizeof sim_mode_names[0]; i++) {
 			if (strcmp(payload, sim_mode_names[i]) == 0) {
@@ -283,9 +319,10 @@ static void sim_on_request(struct mosquitto *mosq, const uint8_t *buf, int len)
 	}
 	char app_s[9];
 	powergo_format_id(in.src, app_s);
-	printf("%s app=%s mode=%s\n", line, app_s, sim_mode_names[sim_mode]);
+	int outage = sim_in_outage();
+	printf("%s app=%s mode=%s\n", line, app_s, outage ? "outage" : sim_mode_names[sim_mode]);
 
-	if (sim_mode == SIM_SILENT)
+	if (sim_mode == SIM_SILENT || outage)
 		return;
 	uint8_t exc = 0;
 	if (len > POWERGO_MAX_FRAME ||
@@ -338,7 +375,8 @@ static void sim_on_message(struct mosquitto *mosq, void *obj, const struct mosqu
 	if (strcmp(m->topic, sim_device_s) == 0) {
 		sim_on_request(mosq, m->payload, m->payloadlen);
 	} else if (strcmp(m->topic, sim_topic_mode) == 0 || strcmp(m->topic, sim_topic_set) == 0 ||
-		   strcmp(m->topic, sim_topic_delay) == 0) {
+		   strcmp(m->topic, sim_topic_delay) == 0 ||
+		   strcmp(m->topic, sim_topic_outage) == 0) {
 		char text[512];
 		int n = m->payloadlen < (int)sizeof text - 1 ? m->payloadlen : (int)sizeof text - 1;
 		memcpy(text, m->payload, (size_t)(n > 0 ? n : 0));
@@ -359,6 +397,7 @@ static void sim_on_connect(struct mosquitto *mosq, void *obj, int rc)
 	mosquitto_subscribe(mosq, NULL, sim_topic_mode, 0);
 	mosquitto_subscribe(mosq, NULL, sim_topic_set, 0);
 	mosquitto_subscribe(mosq, NULL, sim_topic_delay, 0);
+	mosquitto_subscribe(mosq, NULL, sim_topic_outage, 0);
 }
 
 static void sim_on_subscribe(struct mosquitto *mosq, void *obj, int mid, int n, const int *q)
@@ -367,18 +406,22 @@ static void sim_on_subscribe(struct mosquitto *mosq, void *obj, int mid, int n, 
 	(void)obj;
 	(void)n;
 	(void)q;
-	/* The fourth SUBACK: everything is in place. */
+	/* The fifth SUBACK: everything is in place. */
 	static int acks;
-	if (++acks % 4 == 0)
+	if (++acks % 5 == 0) {
 		printf("subscribed %s (mid %d)\n", sim_device_s, mid);
+		if (sim_outage_at >= 0 && acks == 5)
+			sim_outage_start(sim_now() + (uint64_t)sim_outage_at, sim_outage_ms);
+	}
 	fflush(stdout);
 }
 
 static void sim_usage(void)
 {
-	fprintf(stderr, "usage: sim_powergo --host H --port N --device-id ID [--app-id ID] "
-			"[--mode normal|silent|badcrc|wrongid|exception|slow] [--delay-ms N] "
-			"[--slow-ms N] [--exception-code N] [--bank ADDR:COUNT]\n");
+	fprintf(stderr,
+		"usage: sim_powergo --host H --port N --device-id ID [--app-id ID] "
+		"[--mode normal|silent|badcrc|wrongid|exception|slow] [--delay-ms N] "
+		"[--slow-ms N] [--exception-code N] [--bank ADDR:COUNT] [--outage AT:MS]\n");
 	exit(2);
 }
 
@@ -435,6 +478,11 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--fail") == 0 && sim_nfail < 8 && strchr(v, ':')) {
 			sim_fail_addr[sim_nfail] = (uint16_t)strtoul(v, NULL, 0);
 			sim_fail_code[sim_nfail++] = (uint8_t)strtoul(strchr(v, ':') + 1, NULL, 0);
+		} else if (strcmp(a, "--outage") == 0 && strchr(v, ':')) {
+			sim_outage_at = atol(v);
+			sim_outage_ms = atol(strchr(v, ':') + 1);
+			if (sim_outage_at < 0 || sim_outage_ms <= 0)
+				sim_usage();
 		} else if (strcmp(a, "--bank") == 0) {
 			unsigned long addr = strtoul(v, NULL, 0), count = 0;
 			const char *c = strchr(v, ':');
@@ -452,6 +500,7 @@ int main(int argc, char **argv)
 	snprintf(sim_topic_mode, sizeof sim_topic_mode, "sim/powergo/%s/mode", sim_device_s);
 	snprintf(sim_topic_set, sizeof sim_topic_set, "sim/powergo/%s/set", sim_device_s);
 	snprintf(sim_topic_delay, sizeof sim_topic_delay, "sim/powergo/%s/delay", sim_device_s);
+	snprintf(sim_topic_outage, sizeof sim_topic_outage, "sim/powergo/%s/outage", sim_device_s);
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -492,6 +541,7 @@ int main(int argc, char **argv)
 			continue;
 		}
 		sim_flush_due(mosq);
+		sim_in_outage();
 		/* Answers queued inside callbacks go out now, not a turn later. */
 		if (mosquitto_want_write(mosq))
 			mosquitto_loop_write(mosq, 1);
