@@ -31,6 +31,32 @@ static const char *const map__trust_text[] = {
     "that confirms word order and scaling on the wire.",
 };
 
+/* "powergo: 120..129 (Wi-Fi password), 190..199 (MQTT password)": the
+ * ranges pass-through refuses on a device of each protocol the map runs on
+ * (protocol.h, struct protocol_secret); "" when none. */
+static const char *map__secrets_text(const struct map *m, char *buf, size_t len)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < protocol_count(); i++) {
+		const struct protocol *pr = protocol_at(i);
+		if (!map_speaks(m, pr) || !pr->nsecrets)
+			continue;
+		for (size_t k = 0; k < pr->nsecrets && used < len; k++) {
+			const struct protocol_secret *x = &pr->secrets[k];
+			int w = snprintf(buf + used, len - used, "%s%s%s%s%u..%u (%s)",
+					 used && k == 0 ? "; " : "", k == 0 ? pr->name : "",
+					 k == 0 ? ": " : ", ",
+					 x->table < 0 ? "" : map__tables[x->table], x->first,
+					 x->last, x->what);
+			if (w < 0)
+				break;
+			used += (size_t)w;
+		}
+	}
+	return buf;
+}
+
 /* Table cells: a '|' would end the cell, a newline the row. */
 static void map__md(FILE *out, const char *s)
 {
@@ -162,6 +188,9 @@ static void map__print_json(const struct map *m, FILE *out)
 		json_raw(&w, "}");
 	}
 	json_raw(&w, "]");
+	char secrets[512];
+	json_raw(&w, ",\n  \"never_passed_through\": ");
+	json_str(&w, map__secrets_text(m, secrets, sizeof secrets)[0] ? secrets : NULL);
 	json_raw(&w, ",\n  \"description\": ");
 	json_str(&w, m->description);
 	json_raw(&w, ",\n  \"source\": ");
@@ -381,6 +410,9 @@ static void map__print_text(const struct map *m, FILE *out)
 	map__line(out, "  trust: %s", map__trust_text[m->trust]);
 	if (m->verified_by)
 		map__line(out, "  verified by: %s", m->verified_by);
+	char secrets[512];
+	if (map__secrets_text(m, secrets, sizeof secrets)[0])
+		map__line(out, "  never passed through (secrets): %s", secrets);
 	for (size_t i = 0; i < m->nagree; i++)
 		map__line(out, "  agrees with (not a rung): %s, %s%s%s", m->agree[i].name,
 			  m->agree[i].file, m->agree[i].covers ? ": " : "",
@@ -495,6 +527,12 @@ static void map__print_markdown(const struct map *m, FILE *out)
 	if (m->verified_by) {
 		fputs("| Verified by | ", out);
 		map__md(out, m->verified_by);
+		fputs(" |\n", out);
+	}
+	char secrets[512];
+	if (map__secrets_text(m, secrets, sizeof secrets)[0]) {
+		fputs("| Never passed through (secrets) | ", out);
+		map__md(out, secrets);
 		fputs(" |\n", out);
 	}
 	if (m->nagree) {

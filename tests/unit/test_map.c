@@ -847,6 +847,20 @@ static void test_trust_ladder(void **state)
 	free(out);
 	map_free(m);
 
+	/* Secrets a protocol keeps from pass-through are listed (maps/raw.conf
+	 * runs on PowerGo among others; scratch runs on memory only). */
+	m = load_ok(h_repo_file("maps/raw.conf"));
+	out = print_map(m, MAP_FMT_MARKDOWN);
+	assert_non_null(strstr(out, "| Never passed through (secrets) | powergo: 120..129 (Wi-Fi "
+				    "password), 190..199 (MQTT password) |"));
+	free(out);
+	map_free(m);
+	m = load_scratch();
+	out = print_map(m, MAP_FMT_TEXT);
+	assert_null(strstr(out, "never passed through"));
+	free(out);
+	map_free(m);
+
 	/* Order: interop-verified is below simulator-verified. */
 	path = write_file("ladder2.conf", "name = \"l2\"; protocol = \"memory\";\n"
 					  "trust = \"simulator-verified\";\n"
