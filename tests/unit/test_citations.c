@@ -63,6 +63,13 @@ static const struct cited {
     {"WouterTuinstra/Homeassistant-Growatt-Local-Modbus",
      "custom_components/growatt_local/API/device_type/storage_120.py",
      "Growatt protocol 1.20 storage input registers (1000.., 3000..), high word first"},
+    {"WouterTuinstra/Homeassistant-Growatt-Local-Modbus",
+     "custom_components/growatt_local/API/device_type/base.py",
+     "InverterStatus (0 Waiting .. 12 PV_charge_discharge, applied to the status word & 0x0F), "
+     "INVERTER_DERATINGMODES (0..9), INVERTER_FAULTCODES (0, 1..23 generic 100..122, 24..32), "
+     "INVERTER_WARNINGCODES (bits 0..9)"},
+    {"davidrapan/ha-solarman", "custom_components/solarman/parser.py",
+     "_read_registers: a multi-register value is the listed registers, the first the low word"},
     {"esphome/esphome", "esphome/components/growatt_solar/growatt_solar.cpp",
      "Growatt RTU2: FC04 input registers 0..55 and 93, pairs high word first"},
     {"volkszaehler/mbmd", "meters/rs485/sdm.go",
