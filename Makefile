@@ -200,8 +200,9 @@ DEB_PKGS := gcc make pkg-config libuv1-dev libmosquitto-dev libmodbus-dev libcon
             openssl libxml2-utils shellcheck faketime libyaml-dev libmicrohttpd-dev libjson-c-dev \
             libcurl4-openssl-dev socat
 # Only the tests need these (the web page's browser test, the InfluxDB export
-# test): big, so kept out of `make deps` for a build.
-TEST_DEB_PKGS := chromium influxdb
+# test, the interop test's third-party Modbus server): big, so kept out of
+# `make deps` for a build.
+TEST_DEB_PKGS := chromium influxdb python3-pymodbus
 deps:
 	@command -v dpkg-query >/dev/null 2>&1 || { echo "deps: not a Debian system, install $(DEB_PKGS) yourself"; exit 0; }; \
 	missing=""; for p in $(DEB_PKGS) $(EXTRA_DEB_PKGS); do \

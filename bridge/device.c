@@ -78,6 +78,7 @@ struct device {
 	const struct config_device *cfg;
 	const struct map *map;
 	const struct transport_ops *ops;
+	const struct protocol *proto; /* whose ops these are (its secrets), or NULL */
 	void *tstate;
 	char *name;
 	int unit;
@@ -262,6 +263,17 @@ static struct device__pblock *device__pblock(struct device *dev, int table, uint
 
 /* Hand the words a read transaction delivered to the pass-through reads
  * waiting for it (their own buffers, struct device_req's pbuf). */
+/* The pass-through range of the map that holds address, unless the device's
+ * protocol keeps it secret (protocol.h, struct protocol_secret): then NULL,
+ * whatever the map says. */
+static const struct map_passthrough *device__passes(const struct device *dev, int table,
+						    uint16_t address)
+{
+	if (protocol_secret(dev->proto, table, address))
+		return NULL;
+	return map_find_passthrough(dev->map, table, address);
+}
+
 static void device__pass_feed(struct device *dev, int table, uint16_t addr, uint16_t count,
 			      const uint16_t *words)
 {
@@ -333,7 +345,7 @@ static void device__cache_put(struct device *dev, int table, uint16_t addr, uint
 		const struct map_register *r = map_find(dev->map, table, (uint16_t)a);
 		if (!r) {
 			struct device__pblock *b;
-			if (dev->pblocks && map_find_passthrough(dev->map, table, (uint16_t)a) &&
+			if (dev->pblocks && device__passes(dev, table, (uint16_t)a) &&
 			    (b = device__pblock(dev, table, a, 1, &hint)) != NULL) {
 				b->val[a % DEVICE__PBLOCK] = words[a - addr];
 				b->stamp[a % DEVICE__PBLOCK] = c.stamp;
@@ -970,7 +982,7 @@ static enum mb_exc device__check_writable(const struct device *dev, uint16_t add
 		if (!r && dev->pblocks) {
 			/* Registers win; elsewhere a range the site made writable. */
 			const struct map_passthrough *p =
-			    map_find_passthrough(dev->map, MAP_HOLDING, (uint16_t)a);
+			    device__passes(dev, MAP_HOLDING, (uint16_t)a);
 			if (!p || !(p->access & MAP_W))
 				return MB_EXC_ILLEGAL_ADDRESS;
 			a++;
@@ -1109,7 +1121,7 @@ static struct device_outcome device__read_pass(struct device *dev, int table, ui
 			continue;
 		}
 		any_value = 1;
-		if (!map_find_passthrough(dev->map, table, (uint16_t)a))
+		if (!device__passes(dev, table, (uint16_t)a))
 			return device__answer(MB_EXC_ILLEGAL_ADDRESS);
 		struct device__pblock *b = stale ? NULL : device__pblock(dev, table, a, 0, &hint);
 		if (!b || b->stamp[a % DEVICE__PBLOCK] < since)
@@ -1536,6 +1548,9 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 	dev->cfg = cfg;
 	dev->map = map;
 	dev->ops = ops;
+	for (size_t i = 0; i < protocol_count() && !dev->proto; i++)
+		if (protocol_at(i)->ops == ops)
+			dev->proto = protocol_at(i);
 	dev->unit = cfg->unit_id;
 	dev->timeout = (uint64_t)tm.timeout;
 	dev->max_age = (uint64_t)tm.max_age;

@@ -40,9 +40,11 @@
  * made loading a large map quadratic. */
 #define MAP__PATH(s, buf) config_key_path((s), (buf), sizeof(buf))
 
-static const char *const map__trusts[] = {"generated",		"structure-verified",
-					  "simulator-verified", "interop-verified",
-					  "hardware-verified",	NULL};
+/* The trust ladder, lowest first (docs/design.md, "Trust ladder"; the order
+ * and the meanings of the Growatt register document's ladder). */
+static const char *const map__trusts[] = {"generated",	       "structure-verified",
+					  "interop-verified",  "simulator-verified",
+					  "hardware-verified", NULL};
 
 const char *const map__types[] = {"int16", "uint16", "int32", "uint32", "string", "float32", NULL};
 static const char *const map__orders[] = {"big", "little", NULL};
@@ -163,6 +165,12 @@ void map_free(struct map *m)
 	free(m->vendor);
 	free(m->model);
 	free(m->verified_by);
+	for (size_t i = 0; i < m->nagree; i++) {
+		free((void *)m->agree[i].name);
+		free((void *)m->agree[i].file);
+		free((void *)m->agree[i].covers);
+	}
+	free(m->agree);
 	free(m);
 }
 
@@ -394,6 +402,7 @@ static const struct config_key map__top_keys[] = {
 	{.name = "registers", .kind = CONFIG_K_LATER},
 	{.name = "commands", .kind = CONFIG_K_LATER},
 	{.name = "passthrough", .kind = CONFIG_K_LATER},
+	{.name = "agrees_with", .kind = CONFIG_K_LATER},
 };
 /* clang-format on */
 
@@ -1174,6 +1183,55 @@ static int map__passthrough(struct config_parser *p, const config_setting_t *lis
 	return 0;
 }
 
+/* --- independent implementations that agree ----------------------------- */
+
+/* clang-format off */
+static const struct config_key map__agree_keys[] = {
+	{.name = "name", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
+	 .off = offsetof(struct map_agreement, name)},
+	{.name = "file", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
+	 .off = offsetof(struct map_agreement, file)},
+	{.name = "covers", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = offsetof(struct map_agreement, covers)},
+};
+/* clang-format on */
+
+/* `agrees_with = ( { name = "evcc template deye-storage"; file =
+ * "evcc-io/evcc templates/definition/meter/deye-storage.yaml"; covers =
+ * "..."; }, ... );`: independent implementations that read the registers
+ * as the map does. Shown beside the rung, never a rung itself: agreeing
+ * with another reading of the same document proves nothing about the
+ * device (docs/design.md, "Trust ladder"). */
+static int map__agrees_with(struct config_parser *p, const config_setting_t *list, struct map *m)
+{
+	char path[64];
+	int n;
+
+	if (config_setting_type(list) != CONFIG_TYPE_LIST)
+		return config_error(p, list,
+				    "agrees_with must be a list ( { name = \"...\"; file = "
+				    "\"owner/repo path\"; }, ... ), not %s",
+				    config_type_name(list));
+	if ((n = config_setting_length(list)) == 0)
+		return 0;
+	if (!(m->agree = calloc((size_t)n, sizeof *m->agree)))
+		return MB_ENOMEM;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+		int rc;
+
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+			return config_error(
+			    p, e, "%s must be a group { name = ...; file = ...; }, not %s",
+			    MAP__PATH(e, path), config_type_name(e));
+		m->nagree = (size_t)i + 1;
+		if ((rc = config_keys_parse(p, e, map__agree_keys, MAP__N(map__agree_keys),
+					    &m->agree[i])) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* --- loading ------------------------------------------------------------- */
 
 struct map *map_load(const char *path, char *err, size_t errlen)
@@ -1206,6 +1264,8 @@ struct map *map_load(const char *path, char *err, size_t errlen)
 		rc = map__commands(&p, x, m);
 	if (rc == 0 && (x = config_lookup(&lc, "passthrough")))
 		rc = map__passthrough(&p, x, m);
+	if (rc == 0 && (x = config_lookup(&lc, "agrees_with")))
+		rc = map__agrees_with(&p, x, m);
 	config_destroy(&lc);
 	if (rc != 0) {
 		if (rc == MB_ENOMEM && err && errlen)
@@ -1310,6 +1370,21 @@ const struct map_passthrough *map_find_passthrough(const struct map *m, int tabl
 const char *map_trust(const struct map *m)
 {
 	return map__trusts[m->trust];
+}
+
+const char *map_source(const struct map *m)
+{
+	return m->source;
+}
+
+size_t map_nagreements(const struct map *m)
+{
+	return m->nagree;
+}
+
+const struct map_agreement *map_agreement(const struct map *m, size_t i)
+{
+	return i < m->nagree ? &m->agree[i] : NULL;
 }
 
 const char *map_verified_by(const struct map *m)

@@ -39,6 +39,8 @@ struct map {
 	size_t ncmds;
 	struct map_passthrough *pass; /* sorted by (table, first) */
 	size_t npass;
+	struct map_agreement *agree; /* `agrees_with`, in file order */
+	size_t nagree;
 };
 
 /* Names of enum map_type and enum map_table, as map files spell them;

@@ -195,6 +195,35 @@ static int map__covered(const struct map_command *const *cmds, const uint32_t *e
 	return lo > 0 && ends[lo - 1] > a;
 }
 
+/* The rung and what earned it (docs/design.md, "Trust ladder"): above
+ * structure-verified a rung is earned by a test (an interop run against a
+ * third-party Modbus server, a simulator seeded with known-true values, a
+ * hardware record), which `verified_by` names by its path under tests/.
+ * Independent implementations that agree are `agrees_with`, each with the
+ * repository and file it was read in ("owner/repo path"). */
+static void map__lint_trust(struct map_lint *l, const struct map *m)
+{
+	static const char *const earned = "structure-verified";
+	const char *rung = map_trust(m);
+
+	if (strcmp(rung, "generated") != 0 && strcmp(rung, earned) != 0 &&
+	    (!m->verified_by || !strstr(m->verified_by, "tests/")))
+		map__problem(l, m->name_line,
+			     "map \"%s\" is %s but its verified_by names no test under tests/ "
+			     "that earns the rung (independent implementations that agree go in "
+			     "agrees_with; they earn no rung)",
+			     m->name, rung);
+	for (size_t i = 0; i < m->nagree; i++) {
+		const char *f = m->agree[i].file, *sp = strchr(f, ' ');
+		const char *slash = strchr(f, '/');
+		if (!sp || !slash || slash > sp || sp[1] == '\0')
+			map__problem(l, m->name_line,
+				     "map \"%s\": agrees_with \"%s\" names file \"%s\"; it must "
+				     "be \"owner/repo path/in/repo\"",
+				     m->name, m->agree[i].name, f);
+	}
+}
+
 int map_lint(const struct map *m, char *err, size_t errlen)
 {
 	struct map_lint l = {.m = m, .err = err, .errlen = errlen};
@@ -227,6 +256,7 @@ int map_lint(const struct map *m, char *err, size_t errlen)
 	}
 	for (size_t i = 0; i < m->nregs; i++)
 		map__lint_register(&l, &m->regs[i]);
+	map__lint_trust(&l, m);
 
 	if (m->ncmds && (cmds = calloc(m->ncmds, sizeof *cmds)) != NULL &&
 	    (ends = calloc(m->ncmds, sizeof *ends)) != NULL) {

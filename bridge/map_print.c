@@ -14,23 +14,48 @@
 #include "values.h"
 
 /* The trust ladder (docs/design.md, "Trust ladder"): what each rung proves,
- * lowest first. The vendor's ladder put a transport test by an independent
- * Modbus server below the simulator; ours asks more of interop-verified
- * (independent implementations agree on the registers themselves), so it
- * stands above. */
+ * lowest first, in the order and with the meanings of the Growatt register
+ * document's ladder. That independent implementations agree is no rung:
+ * `agrees_with` lists them beside it (map__agreements_*). */
 static const char *const map__trust_text[] = {
     "A program or prompt produced it; nothing about it is proven.",
-    "The map linter passes (no overlaps, sane widths and scales); this does not prove "
-    "word order or scaling.",
-    "Decoded correctly against a protocol simulator that answers known-true values (the "
-    "vendor document's own examples); this catches word-order and scaling errors against "
-    "the document, not the physical device.",
-    "Independent implementations, named in the map, agree on the addresses, types, word "
-    "order and scales of the registers they cover; this confirms the reading of the "
-    "vendor document, not the physical device.",
-    "Matched a real device with attested readings; the only rung that confirms word order "
-    "and scaling on the wire.",
+    "The map linter passes (addresses, widths, finite values; no overlaps); this does not "
+    "prove word order or scaling.",
+    "Read and decoded over a real network against an independent third-party Modbus test "
+    "server (transport and framing); this does not prove word order or scaling against the "
+    "actual device.",
+    "Decoded correctly against a protocol emulator seeded with known-true values (not values "
+    "derived from the map); this catches word-order and scaling errors against the emulator, "
+    "not the physical device.",
+    "Matched a real device with operator-attested readings as ground truth; the only rung "
+    "that confirms word order and scaling on the wire.",
 };
+
+/* "powergo: 120..129 (Wi-Fi password), 190..199 (MQTT password)": the
+ * ranges pass-through refuses on a device of each protocol the map runs on
+ * (protocol.h, struct protocol_secret); "" when none. */
+static const char *map__secrets_text(const struct map *m, char *buf, size_t len)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < protocol_count(); i++) {
+		const struct protocol *pr = protocol_at(i);
+		if (!map_speaks(m, pr) || !pr->nsecrets)
+			continue;
+		for (size_t k = 0; k < pr->nsecrets && used < len; k++) {
+			const struct protocol_secret *x = &pr->secrets[k];
+			int w = snprintf(buf + used, len - used, "%s%s%s%s%u..%u (%s)",
+					 used && k == 0 ? "; " : "", k == 0 ? pr->name : "",
+					 k == 0 ? ": " : ", ",
+					 x->table < 0 ? "" : map__tables[x->table], x->first,
+					 x->last, x->what);
+			if (w < 0)
+				break;
+			used += (size_t)w;
+		}
+	}
+	return buf;
+}
 
 /* Table cells: a '|' would end the cell, a newline the row. */
 static void map__md(FILE *out, const char *s)
@@ -156,6 +181,20 @@ static void map__print_json(const struct map *m, FILE *out)
 	json_str(&w, map__trust_text[m->trust]);
 	json_raw(&w, ",\n  \"verified_by\": ");
 	json_str(&w, m->verified_by);
+	json_raw(&w, ",\n  \"agrees_with\": [");
+	for (size_t i = 0; i < m->nagree; i++) {
+		json_raw(&w, i ? ", {\"name\": " : "{\"name\": ");
+		json_str(&w, m->agree[i].name);
+		json_raw(&w, ", \"file\": ");
+		json_str(&w, m->agree[i].file);
+		json_raw(&w, ", \"covers\": ");
+		json_str(&w, m->agree[i].covers);
+		json_raw(&w, "}");
+	}
+	json_raw(&w, "]");
+	char secrets[512];
+	json_raw(&w, ",\n  \"never_passed_through\": ");
+	json_str(&w, map__secrets_text(m, secrets, sizeof secrets)[0] ? secrets : NULL);
 	json_raw(&w, ",\n  \"description\": ");
 	json_str(&w, m->description);
 	json_raw(&w, ",\n  \"source\": ");
@@ -377,6 +416,13 @@ static void map__print_text(const struct map *m, FILE *out)
 	map__line(out, "  trust: %s", map__trust_text[m->trust]);
 	if (m->verified_by)
 		map__line(out, "  verified by: %s", m->verified_by);
+	char secrets[512];
+	if (map__secrets_text(m, secrets, sizeof secrets)[0])
+		map__line(out, "  never passed through (secrets): %s", secrets);
+	for (size_t i = 0; i < m->nagree; i++)
+		map__line(out, "  agrees with (not a rung): %s, %s%s%s", m->agree[i].name,
+			  m->agree[i].file, m->agree[i].covers ? ": " : "",
+			  m->agree[i].covers ? m->agree[i].covers : "");
 
 	for (int t = 0; t < MAP_TABLES; t++) {
 		if (m->table_start[t] == m->table_start[t + 1])
@@ -487,6 +533,27 @@ static void map__print_markdown(const struct map *m, FILE *out)
 	if (m->verified_by) {
 		fputs("| Verified by | ", out);
 		map__md(out, m->verified_by);
+		fputs(" |\n", out);
+	}
+	char secrets[512];
+	if (map__secrets_text(m, secrets, sizeof secrets)[0]) {
+		fputs("| Never passed through (secrets) | ", out);
+		map__md(out, secrets);
+		fputs(" |\n", out);
+	}
+	if (m->nagree) {
+		fputs("| Agrees with (not a rung) | ", out);
+		for (size_t i = 0; i < m->nagree; i++) {
+			fputs(i ? "; " : "", out);
+			map__md(out, m->agree[i].name);
+			fputs(" (`", out);
+			map__md(out, m->agree[i].file);
+			fputs("`)", out);
+			if (m->agree[i].covers) {
+				fputs(": ", out);
+				map__md(out, m->agree[i].covers);
+			}
+		}
 		fputs(" |\n", out);
 	}
 	if (m->source) {

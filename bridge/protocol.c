@@ -50,6 +50,18 @@ const struct protocol *protocol_find(const char *name)
 	return NULL;
 }
 
+const struct protocol_secret *protocol_secret(const struct protocol *pr, int table,
+					      uint16_t address)
+{
+	for (size_t i = 0; pr && i < pr->nsecrets; i++) {
+		const struct protocol_secret *s = &pr->secrets[i];
+		if ((s->table < 0 || s->table == table) && s->first <= address &&
+		    address <= s->last)
+			return s;
+	}
+	return NULL;
+}
+
 const char *protocol_names(unsigned flags, const char *sep, const char *last, char *buf, size_t len)
 {
 	size_t n = 0, k = 0, used = 0;

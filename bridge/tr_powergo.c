@@ -572,6 +572,13 @@ static const struct config_key tr_powergo__keys[] = {
 };
 /* clang-format on */
 
+/* The passwords the device holds (powergo-mqtt-interface.txt, section 5):
+ * never passed through (maps/powergo.conf leaves them out too). */
+static const struct protocol_secret tr_powergo__secrets[] = {
+    {.table = -1, .first = 120, .last = 129, .what = "Wi-Fi password"},
+    {.table = -1, .first = 190, .last = 199, .what = "MQTT password"},
+};
+
 const struct protocol protocol_powergo = {
     .name = "powergo",
     .text = "PowerGo over MQTT: Modbus RTU requests in a 9-byte header",
@@ -582,4 +589,6 @@ const struct protocol protocol_powergo = {
     .ops = &transport_powergo,
     .default_poll = 20000,
     .typical_rtt = 500,
+    .secrets = tr_powergo__secrets,
+    .nsecrets = sizeof tr_powergo__secrets / sizeof tr_powergo__secrets[0],
 };

@@ -151,6 +151,18 @@ const struct map_passthrough *map_passthrough(const struct map *m, size_t i);
 const struct map_passthrough *map_find_passthrough(const struct map *m, int table,
 						   uint16_t address);
 const char *map_trust(const struct map *m);
+/* An independent implementation that reads the map's registers as the map
+ * does (`agrees_with`): shown beside the rung, never a rung itself. */
+struct map_agreement {
+	const char *name;   /* e.g. "evcc template deye-storage" */
+	const char *file;   /* "owner/repo path/in/repo" */
+	const char *covers; /* which registers, or NULL */
+};
+size_t map_nagreements(const struct map *m);
+/* The map's `source` (where its registers come from), or NULL. */
+const char *map_source(const struct map *m);
+const struct map_agreement *map_agreement(const struct map *m, size_t i);
+
 /* What verified the map at its rung (`verified_by`), or NULL. */
 const char *map_verified_by(const struct map *m);
 const char *map_path(const struct map *m);

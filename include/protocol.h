@@ -9,6 +9,7 @@
 #define PROTOCOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct config_key;
 struct config_parser;
@@ -49,6 +50,15 @@ enum protocol_flags {
 	 * store a read's words with device_cache_store() for exactly the txn's
 	 * table, addr and count while the txn is in flight. */
 	PROTOCOL_RTU = 1u << 4,
+};
+
+/* Addresses of a device that hold a secret (a password): pass-through never
+ * reads or writes them, whatever map a device of the protocol runs
+ * (docs/design.md, "Pass-through"); `--print-map` lists them. */
+struct protocol_secret {
+	int table; /* enum map_table, or -1: both tables */
+	uint16_t first, last;
+	const char *what; /* "Wi-Fi password" */
 };
 
 struct protocol {
@@ -93,7 +103,15 @@ struct protocol {
 	 * per read of a poll. */
 	long default_poll;
 	long typical_rtt;
+
+	/* Ranges pass-through refuses (struct protocol_secret), or none. */
+	const struct protocol_secret *secrets;
+	size_t nsecrets;
 };
+
+/* The secret range of pr holding address of table, or NULL (pr may be NULL). */
+const struct protocol_secret *protocol_secret(const struct protocol *pr, int table,
+					      uint16_t address);
 
 /* The registry, in its order (the order messages list the protocols in). */
 size_t protocol_count(void);

@@ -34,6 +34,10 @@ static const struct {
 	const char *text; /* strings */
 } expect[] = {
     {"inverter_status", 1, NULL},
+    {"derating_mode", 6, NULL},
+    {"fault_code", 26, NULL},
+    {"warning_code", 1, NULL},
+    {"warning_value", 7, NULL},
     {"ppv", 12345.6, NULL}, /* 0x0001E240: high word 1 */
     {"vpv1", 345.6, NULL},
     {"ipv1", 5.2, NULL},
@@ -180,6 +184,34 @@ int main(void)
 	     "all %zu registers read through the bridge decode to the expected values (type, "
 	     "sign, word order, scale)",
 	     map_nregs(m));
+
+	/* The state words' texts are Growatt-Local-Modbus's (device_type/base.py)
+	 * for the keys the simulator holds: the map must name them alike. */
+	static const struct {
+		const char *name;
+		int bit; /* -1: an enum value */
+		long long value;
+		const char *text;
+	} texts[] = {
+	    {"derating_mode", -1, 6, "Tinv"},
+	    {"fault_code", -1, 26, "PV Isolation Low"},
+	    {"warning_code", 0, 0, "Fan warning"},
+	};
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+		const struct map_register *r = map_find_name(m, texts[i].name);
+		const char *got = NULL;
+		for (size_t k = 0; r && texts[i].bit < 0 && k < r->nlabels; k++)
+			if (r->labels[k].value == texts[i].value)
+				got = r->labels[k].text;
+		for (size_t k = 0; r && texts[i].bit >= 0 && k < r->nbits; k++)
+			if (r->bits[k].value == texts[i].bit)
+				got = r->bits[k].text;
+		h_ok(got && strcmp(got, texts[i].text) == 0,
+		     "%s %s %lld is \"%s\" as Growatt-Local says", texts[i].name,
+		     texts[i].bit < 0 ? "value" : "bit",
+		     texts[i].bit < 0 ? texts[i].value : (long long)texts[i].bit,
+		     got ? got : "(none)");
+	}
 
 	/* The 32-bit values are high word first: ppv's first word is 1. */
 	uint16_t w[2] = {0, 0};

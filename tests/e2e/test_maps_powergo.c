@@ -276,6 +276,13 @@ int main(void)
 	h_ok(modbus_write_register(mb, 543, 3000) == 1,
 	     "543 discharge power 3000 W accepted: the map invents no 2500 W limit");
 	errno = 0;
+	h_ok(modbus_write_register(mb, 280, 32768) == -1 && errno == EXC(3),
+	     "280 charging power 32768 W -> 03 (530 cannot report more than 32767 W)");
+	errno = 0;
+	h_ok(modbus_write_register(mb, 543, 65535) == -1 && errno == EXC(3),
+	     "543 discharge power 65535 W -> 03");
+	h_ok(modbus_write_register(mb, 543, 32767) == 1, "543 discharge power 32767 W accepted");
+	errno = 0;
 	h_ok(modbus_write_register(mb, 549, 0x2000) == -1 && errno == EXC(3),
 	     "549 day 32 (0x2000) -> exception 03");
 	errno = 0;

@@ -43,6 +43,10 @@ struct seed {
 
 static const struct seed seeds[] = {
     {"inverter_status", 1, NULL},
+    {"derating_mode", 6, NULL},
+    {"fault_code", 26, NULL},
+    {"warning_code", 1, NULL},
+    {"warning_value", 7, NULL},
     {"ppv", 123456, NULL},
     {"vpv1", 3456, NULL},
     {"ipv1", 52, NULL},

@@ -113,35 +113,42 @@ static void sim__setstr(int table, uint16_t addr, uint16_t n, const char *s)
 static void sim__seed(void)
 {
 	enum { H = 0, I = 1 };
-	sim__regs[I][0] = 1;		     /* inverter_status: normal */
-	sim__set32(I, 1, 123456);	     /* ppv 12345.6 W */
-	sim__regs[I][3] = 3456;		     /* vpv1 345.6 V */
-	sim__regs[I][4] = 52;		     /* ipv1 5.2 A */
-	sim__set32(I, 5, 70000);	     /* ppv1 7000.0 W */
-	sim__regs[I][7] = 3321;		     /* vpv2 */
-	sim__regs[I][8] = 41;		     /* ipv2 */
-	sim__set32(I, 9, 53456);	     /* ppv2 */
-	sim__set32(I, 35, 118000);	     /* pac */
-	sim__regs[I][37] = 5001;	     /* fac 50.01 Hz */
-	sim__regs[I][38] = 2301;	     /* vac1 */
-	sim__regs[I][39] = 171;		     /* iac1 */
-	sim__set32(I, 40, 39330);	     /* pac1 */
-	sim__regs[I][42] = 2298;	     /* vac2 */
-	sim__regs[I][43] = 170;		     /* iac2 */
-	sim__set32(I, 44, 39066);	     /* pac2 */
-	sim__regs[I][46] = 2305;	     /* vac3 */
-	sim__regs[I][47] = 172;		     /* iac3 */
-	sim__set32(I, 48, 39646);	     /* pac3 */
-	sim__set32(I, 53, 187);		     /* eac_today 18.7 kWh */
-	sim__set32(I, 55, 2345678);	     /* eac_total 234567.8 kWh */
-	sim__set32(I, 57, 12345678);	     /* time_total, 0.5 s units */
-	sim__regs[I][93] = 412;		     /* temp_inverter 41.2 C */
-	sim__regs[I][94] = 455;		     /* temp_ipm */
-	sim__regs[I][95] = (uint16_t)-35;    /* temp_boost -3.5 C */
-	sim__regs[I][98] = 3801;	     /* p_bus_voltage */
-	sim__regs[I][99] = 3795;	     /* n_bus_voltage */
-	sim__regs[I][1013] = 524;	     /* vbat 52.4 V */
-	sim__regs[I][1014] = 77;	     /* soc 77 % */
+	sim__regs[I][0] = 1;		  /* inverter_status: normal */
+	sim__set32(I, 1, 123456);	  /* ppv 12345.6 W */
+	sim__regs[I][3] = 3456;		  /* vpv1 345.6 V */
+	sim__regs[I][4] = 52;		  /* ipv1 5.2 A */
+	sim__set32(I, 5, 70000);	  /* ppv1 7000.0 W */
+	sim__regs[I][7] = 3321;		  /* vpv2 */
+	sim__regs[I][8] = 41;		  /* ipv2 */
+	sim__set32(I, 9, 53456);	  /* ppv2 */
+	sim__set32(I, 35, 118000);	  /* pac */
+	sim__regs[I][37] = 5001;	  /* fac 50.01 Hz */
+	sim__regs[I][38] = 2301;	  /* vac1 */
+	sim__regs[I][39] = 171;		  /* iac1 */
+	sim__set32(I, 40, 39330);	  /* pac1 */
+	sim__regs[I][42] = 2298;	  /* vac2 */
+	sim__regs[I][43] = 170;		  /* iac2 */
+	sim__set32(I, 44, 39066);	  /* pac2 */
+	sim__regs[I][46] = 2305;	  /* vac3 */
+	sim__regs[I][47] = 172;		  /* iac3 */
+	sim__set32(I, 48, 39646);	  /* pac3 */
+	sim__set32(I, 53, 187);		  /* eac_today 18.7 kWh */
+	sim__set32(I, 55, 2345678);	  /* eac_total 234567.8 kWh */
+	sim__set32(I, 57, 12345678);	  /* time_total, 0.5 s units */
+	sim__regs[I][93] = 412;		  /* temp_inverter 41.2 C */
+	sim__regs[I][94] = 455;		  /* temp_ipm */
+	sim__regs[I][95] = (uint16_t)-35; /* temp_boost -3.5 C */
+	/* State words, each a key of Growatt-Local-Modbus's tables
+	 * (device_type/base.py), not a value taken from the map:
+	 * tests/e2e/test_maps_growatt.c and test_maps_scada.c hold the same. */
+	sim__regs[I][104] = 6;	    /* derating: INVERTER_DERATINGMODES 6 "Tinv" */
+	sim__regs[I][105] = 26;	    /* fault: INVERTER_FAULTCODES 26 "PV Isolation Low" */
+	sim__regs[I][110] = 0x0001; /* warning: INVERTER_WARNINGCODES 0x0001 "Fan warning" */
+	sim__regs[I][111] = 0x0007; /* the second word Growatt-Local discards */
+	sim__regs[I][98] = 3801;    /* p_bus_voltage */
+	sim__regs[I][99] = 3795;    /* n_bus_voltage */
+	sim__regs[I][1013] = 524;   /* vbat 52.4 V */
+	sim__regs[I][1014] = 77;    /* soc 77 % */
 	sim__regs[I][1040] = (uint16_t)-52;  /* battery_temperature -5.2 C */
 	sim__setstr(H, 9, 3, "ABC123");	     /* firmware */
 	sim__setstr(H, 23, 5, "SN12345678"); /* serial */
@@ -188,6 +195,14 @@ static void sim__seed_growatt_hybrid(void)
 	SIM_WORDS(I, 3180, 0x0000, 0x0000); /* charge power */
 	SIM_WORDS(H, 3038, 0x2000, 0x173B); /* battery first slot 1, off */
 	SIM_WORDS(H, 3049, 0);		    /* AC charge off */
+	/* TL-XH state and grid energy (Growatt-Local-Modbus keys and its
+	 * decoding; tests/e2e/test_maps_scada.c holds the same) */
+	SIM_WORDS(I, 3000, 5);		    /* InverterStatus 5 PV_charge */
+	SIM_WORDS(I, 3067, 0x0000, 0x00C8); /* to user today 20.0 kWh */
+	SIM_WORDS(I, 3071, 0x0001, 0x0000); /* to grid today 6553.6 kWh */
+	SIM_WORDS(I, 3073, 0x0002, 0x0010); /* to grid total 13108.8 kWh */
+	SIM_WORDS(I, 3105, 29);		    /* INVERTER_FAULTCODES 29 "PV Voltage High" */
+	SIM_WORDS(I, 3110, 0x0100, 0x0000); /* bit 8 "PV1 or PV2 circuit short" */
 }
 
 /* Deye single-phase hybrid: holding registers, 32-bit values low word first. */
@@ -202,6 +217,11 @@ static void sim__seed_deye_hybrid(void)
 	SIM_WORDS(H, 169, 0xFF38);		     /* grid power -200 W */
 	SIM_WORDS(H, 184, 63);			     /* SOC */
 	SIM_WORDS(H, 186, 1200, 1100, 0, 0, 0xFC18); /* PV1..4, battery -1000 W */
+	/* State, alarm and fault: keys and bits of ha-solarman's deye_hybrid.yaml,
+	 * its multi-register values low word first (test_maps_scada.c) */
+	SIM_WORDS(H, 59, 2);			      /* Device State 2 "Normal" */
+	SIM_WORDS(H, 101, 0x0000, 0x4000);	      /* Device Alarm bit 30 "Battery loss" */
+	SIM_WORDS(H, 103, 0x0040, 0x0004, 0, 0x8000); /* Fault bits 6, 18, 63 */
 }
 
 /* Deye three-phase LV hybrid: the three blocks evcc reads, every word set
@@ -230,6 +250,10 @@ static void sim__seed_deye_3p(void)
 	SIM_WORDS(H, 127, 20, 60, 0, 0);
 	SIM_WORDS(H, 143, 8000, 0, 0, 0x00FF);
 	SIM_WORDS(H, 166, 20, 20, 20, 20, 20, 20);
+	/* State, alarm and fault: keys and bits of ha-solarman's deye_p3.yaml */
+	SIM_WORDS(H, 500, 3);			 /* Device State 3 "Alarm" */
+	SIM_WORDS(H, 553, 0x0002, 0x8000);	 /* Alarm bits 1 and 31 */
+	SIM_WORDS(H, 555, 0x1000, 0x0008, 0, 0); /* Fault bits 12 and 19 */
 }
 
 static void sim__seed_deye_string(void)

@@ -488,8 +488,16 @@ static const struct err_case err_cases[] = {
 	{"bad_protocol", "name = \"t\";\nprotocol = \"profibus\"; trust = \"generated\";\n", 2,
 	 "protocol must be one of memory, powergo, venus, solarman, modbus, not \"profibus\""},
 	{"bad_trust", "name = \"t\"; protocol = \"memory\";\ntrust = \"verified\";\n", 2,
-	 "trust must be one of generated, structure-verified, simulator-verified, "
-	 "interop-verified, hardware-verified, not \"verified\""},
+	 "trust must be one of generated, structure-verified, interop-verified, "
+	 "simulator-verified, hardware-verified, not \"verified\""},
+	{"agrees_not_list", MEM "agrees_with = { name = \"x\"; };\n", 2,
+	 "agrees_with must be a list"},
+	{"agrees_not_group", MEM "agrees_with = (\n \"evcc\" );\n", 3,
+	 "agrees_with.[0] must be a group { name = ...; file = ...; }, not a string"},
+	{"agrees_no_file", MEM "agrees_with = (\n { name = \"evcc\"; } );\n", 3,
+	 "agrees_with.[0].file is missing"},
+	{"agrees_unknown_key", MEM "agrees_with = (\n { name = \"e\"; file = \"a/b c\";\n rung = 1; } );\n",
+	 4, "unknown key agrees_with.[0].rung"},
 	{"bad_map_name", "name = \"my map\"; protocol = \"memory\"; trust = \"generated\";\n", 1,
 	 "name may hold only letters, digits"},
 	{"max_read_range", MEM "max_read = 126;\n", 2, "max_read must be 1..125, not 126"},
@@ -811,6 +819,75 @@ static const struct {
 	{21, "command \"over\" covers read-only register \"g\""},
 };
 /* clang-format on */
+
+/* The ladder (docs/design.md, "Trust ladder"): in the Growatt document's
+ * order; above structure-verified a rung names the test that earns it; the
+ * implementations that agree are listed beside the rung, never as one. */
+static void test_trust_ladder(void **state)
+{
+	char err[2048];
+	(void)state;
+	const char *path =
+	    write_file("ladder.conf", "name = \"ladder\"; protocol = \"memory\";\n"
+				      "trust = \"interop-verified\";\n"
+				      "verified_by = \"evcc and ESPHome agree\";\n"
+				      "agrees_with = ( { name = \"ESPHome growatt_solar\";\n"
+				      "  file = \"esphome/esphome esphome/components/x.cpp\";\n"
+				      "  covers = \"0..1\"; },\n"
+				      " { name = \"bare\"; file = \"x.yaml\"; } );\n"
+				      "registers = ( { address = 0; name = \"a\"; } );\n");
+	struct map *m = load_ok(path);
+	assert_int_equal(map_lint(m, err, sizeof err), 2);
+	assert_non_null(strstr(err, ":1: map \"ladder\" is interop-verified but its verified_by "
+				    "names no test under tests/"));
+	assert_non_null(strstr(err, "agrees_with \"bare\" names file \"x.yaml\"; it must be "
+				    "\"owner/repo path/in/repo\""));
+	assert_int_equal(map_nagreements(m), 2);
+	assert_string_equal(map_agreement(m, 0)->file, "esphome/esphome esphome/components/x.cpp");
+	assert_null(map_agreement(m, 1)->covers);
+	assert_null(map_agreement(m, 2));
+	char *out = print_map(m, MAP_FMT_MARKDOWN);
+	assert_non_null(strstr(out,
+			       "| Trust | **interop-verified**: Read and decoded over a real "
+			       "network against an independent third-party Modbus test server"));
+	assert_non_null(strstr(out, "| Agrees with (not a rung) | ESPHome growatt_solar "
+				    "(`esphome/esphome esphome/components/x.cpp`): 0..1; bare "
+				    "(`x.yaml`) |"));
+	free(out);
+	out = print_map(m, MAP_FMT_JSON);
+	assert_non_null(strstr(out, "\"agrees_with\": [{\"name\": \"ESPHome growatt_solar\""));
+	free(out);
+	out = print_map(m, MAP_FMT_TEXT);
+	assert_non_null(strstr(out, "agrees with (not a rung): bare, x.yaml\n"));
+	free(out);
+	map_free(m);
+
+	/* Secrets a protocol keeps from pass-through are listed (maps/raw.conf
+	 * runs on PowerGo among others; scratch runs on memory only). */
+	m = load_ok(h_repo_file("maps/raw.conf"));
+	out = print_map(m, MAP_FMT_MARKDOWN);
+	assert_non_null(strstr(out, "| Never passed through (secrets) | powergo: 120..129 (Wi-Fi "
+				    "password), 190..199 (MQTT password) |"));
+	free(out);
+	map_free(m);
+	m = load_scratch();
+	out = print_map(m, MAP_FMT_TEXT);
+	assert_null(strstr(out, "never passed through"));
+	free(out);
+	map_free(m);
+
+	/* Order: interop-verified is below simulator-verified. */
+	path = write_file("ladder2.conf", "name = \"l2\"; protocol = \"memory\";\n"
+					  "trust = \"simulator-verified\";\n"
+					  "verified_by = \"tests/e2e/test_x.c\";\n"
+					  "registers = ( { address = 0; name = \"a\"; } );\n");
+	m = load_ok(path);
+	assert_int_equal(map_lint(m, err, sizeof err), 0);
+	out = print_map(m, MAP_FMT_TEXT);
+	assert_non_null(strstr(out, "emulator seeded with known-true values"));
+	free(out);
+	map_free(m);
+}
 
 static void test_lint_problems(void **state)
 {
@@ -1271,8 +1348,8 @@ static void test_print_markdown(void **state)
 	out = print_map(m, MAP_FMT_MARKDOWN);
 	/* A '|' in text would split a cell. */
 	assert_non_null(strstr(out, "a back\\slash and a \\| pipe"));
-	assert_non_null(
-	    strstr(out, "**simulator-verified**: Decoded correctly against a protocol simulator"));
+	assert_non_null(strstr(out, "**simulator-verified**: Decoded correctly against a protocol "
+				    "emulator seeded with known-true"));
 	assert_non_null(strstr(out, "| Key |"));
 	assert_non_null(strstr(out, "| `tim_0` field 0 |"));
 	assert_non_null(strstr(out, "| `wor_m`; write `cd=3,md={value}` |"));
@@ -1877,6 +1954,7 @@ int main(void)
 	    cmocka_unit_test(test_load_named),
 	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_lint_problems),
+	    cmocka_unit_test(test_trust_ladder),
 	    cmocka_unit_test(test_lint_venus),
 	    cmocka_unit_test(test_lint_empty),
 	    cmocka_unit_test(test_find),

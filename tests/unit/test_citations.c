@@ -1,0 +1,240 @@
+/* Every file a shipped map cites, in a `source` (the map's or a register's),
+ * in `verified_by` or in `agrees_with`, is one this test carries in its
+ * facts table below, with what the file says that the map relies on; a file
+ * of this repository (tests/, docs/, maps/, bridge/) must exist. A map that
+ * cites a file nobody has read for it fails here, so a citation cannot be
+ * added without the fact it stands for (docs/design.md, "Trust ladder").
+ *
+ * A citation is a word ending in a file extension (.yaml, .py, .go, .ts,
+ * .cpp, .json, .txt, .md, .c); it matches a table entry whose path ends
+ * with it at a '/' (the maps often shorten "owner/repo dir/file" to its
+ * last parts). An agrees_with `file` is "owner/repo path" and must be an
+ * entry exactly. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "map.h"
+
+/* The files the maps cite and what the maps take from each: the facts, as
+ * read in the file (the addresses, tables, widths, word orders and scales
+ * themselves are checked per register in tests/unit/test_interop.c). */
+static const struct cited {
+	const char *repo; /* "owner/repo", or "vendor document" */
+	const char *path;
+	const char *says;
+} cited[] = {
+    {"evcc-io/evcc", "templates/definition/meter/deye-storage.yaml",
+     "Deye single-phase hybrid over Modbus/Solarman: holding 72/74 battery charge/discharge "
+     "totals, 78+80 grid import (low word, high word x 6553.6), 81 export, 96 PV total (uint32 "
+     "low word first, x0.1 kWh), 169 grid power, 184 SoC, 186..189 PV powers, 190 battery power"},
+    {"evcc-io/evcc", "templates/definition/meter/deye-string.yaml",
+     "Deye string inverter: holding 63 energy total and 86 power, uint32 low word first, x0.1"},
+    {"evcc-io/evcc", "templates/definition/meter/deye-hybrid-3p.yaml",
+     "Deye three-phase LV hybrid: measurements in holding 514..675 and battery settings 108..178"},
+    {"evcc-io/evcc", "templates/definition/meter/growatt-hybrid.yaml",
+     "Growatt SPH: input 1..2 PV power, 1009..1012 battery power, 1014 SoC, 1015..1022 grid; "
+     "holding 1092, 1100..1102 battery first / AC charge"},
+    {"evcc-io/evcc", "templates/definition/meter/growatt-hybrid-tlxh.yaml",
+     "Growatt TL-X(H): input 3005 PV, 3009/3013/3017 powers, 3041/3043, 3053, 3069, 3127, "
+     "3171, 3178, 3180; holding 3038..3039, 3049"},
+    {"evcc-io/evcc", "templates/definition/meter/growatt-min-tlxe.yaml",
+     "Growatt MIN TL-XE: input 1 PV power, 35 AC power, 55 energy total (high word first, x0.1)"},
+    {"evcc-io/evcc", "templates/definition/meter/marstek-venus-e.yaml",
+     "Marstek Venus E native Modbus: the addresses and types venus-native serves"},
+    {"davidrapan/ha-solarman", "custom_components/solarman/inverter_definitions/deye_hybrid.yaml",
+     "Deye single-phase hybrid (protocol V118): the same registers as evcc's deye-storage, "
+     "32-bit values listed low word first"},
+    {"davidrapan/ha-solarman", "custom_components/solarman/inverter_definitions/deye_string.yaml",
+     "Deye string inverter: 63 Total Production, 86 Power"},
+    {"davidrapan/ha-solarman", "custom_components/solarman/inverter_definitions/deye_p3.yaml",
+     "Deye three-phase hybrid (protocol V118): measurements 514..675, 32-bit low word first"},
+    {"WouterTuinstra/Homeassistant-Growatt-Local-Modbus",
+     "custom_components/growatt_local/API/device_type/inverter_120.py",
+     "Growatt protocol 1.20 inverter input registers, 32-bit high word first, scale 1/10"},
+    {"WouterTuinstra/Homeassistant-Growatt-Local-Modbus",
+     "custom_components/growatt_local/API/device_type/storage_120.py",
+     "Growatt protocol 1.20 storage input registers (1000.., 3000..), high word first"},
+    {"WouterTuinstra/Homeassistant-Growatt-Local-Modbus",
+     "custom_components/growatt_local/API/device_type/base.py",
+     "InverterStatus (0 Waiting .. 12 PV_charge_discharge, applied to the status word & 0x0F), "
+     "INVERTER_DERATINGMODES (0..9), INVERTER_FAULTCODES (0, 1..23 generic 100..122, 24..32), "
+     "INVERTER_WARNINGCODES (bits 0..9)"},
+    {"davidrapan/ha-solarman", "custom_components/solarman/parser.py",
+     "_read_registers: a multi-register value is the listed registers, the first the low word"},
+    {"esphome/esphome", "esphome/components/growatt_solar/growatt_solar.cpp",
+     "Growatt RTU2: FC04 input registers 0..55 and 93, pairs high word first"},
+    {"volkszaehler/mbmd", "meters/rs485/sdm.go",
+     "Eastron SDM: FC04 input registers, IEEE 754 float32 high word first"},
+    {"ilseh/Oppleo", "src/nl/oppleo/utils/modbus/SDM360v2.py",
+     "SDM phase 1 voltage (input 0) and power (input 12), float32"},
+    {"tomquist/hm2mqtt", "src/device/venus.ts",
+     "Marstek Venus over MQTT: cd=1 and cd=14 keys and write commands"},
+    {"sunspec/models", "json/model_1.json", "SunSpec common model 1: layout and lengths"},
+    {"sunspec/models", "json/model_802.json", "SunSpec battery base model 802: points"},
+    {"vendor document", "growatt-modbus-map.txt",
+     "Growatt Inverter Modbus RTU Protocol II V1.24: the input and holding registers"},
+    {"vendor document", "powergo-mqtt-interface.txt",
+     "PowerGo MQTT/Modbus interface: sections 5 (registers) and 6 (examples)"},
+    {"vendor document", "venus-mqtt.md", "Marstek Venus MQTT interface, sections 3..15"},
+};
+
+static const char *const exts[] = {".yaml", ".yml", ".py", ".go", ".ts", ".cpp",
+				   ".json", ".txt", ".md", ".c",  NULL};
+
+static int is_word(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '-' || c == '.' || c == '/' || c == '+';
+}
+
+/* Does the table carry the file of citation w (n characters)? */
+static int carried(const char *w, size_t n)
+{
+	for (size_t i = 0; i < sizeof cited / sizeof cited[0]; i++) {
+		size_t pl = strlen(cited[i].path);
+		if (n <= pl && memcmp(cited[i].path + pl - n, w, n) == 0 &&
+		    (n == pl || cited[i].path[pl - n - 1] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
+static int in_repo(const char *w, size_t n)
+{
+	char rel[256];
+	snprintf(rel, sizeof rel, "%.*s", (int)n, w);
+	return access(h_repo_file(rel), R_OK) == 0;
+}
+
+/* The first citation of text neither carried nor in the repository, into
+ * bad; 0 when all are. */
+static int uncited(const char *text, char *bad, size_t len)
+{
+	const char *p = text;
+	while (p && *p) {
+		while (*p && !is_word(*p))
+			p++;
+		const char *w = p;
+		while (*p && is_word(*p))
+			p++;
+		size_t n = (size_t)(p - w);
+		while (n && (w[n - 1] == '.' || w[n - 1] == '/'))
+			n--;
+		for (int e = 0; exts[e]; e++) {
+			size_t el = strlen(exts[e]);
+			if (n <= el || memcmp(w + n - el, exts[e], el) != 0)
+				continue;
+			int ours = !strncmp(w, "tests/", 6) || !strncmp(w, "docs/", 5) ||
+				   !strncmp(w, "maps/", 5) || !strncmp(w, "bridge/", 7);
+			if (ours ? !in_repo(w, n) : !carried(w, n)) {
+				snprintf(bad, len, "%.*s", (int)n, w);
+				return 1;
+			}
+			break;
+		}
+	}
+	return 0;
+}
+
+static int agreement_carried(const char *file)
+{
+	for (size_t i = 0; i < sizeof cited / sizeof cited[0]; i++) {
+		size_t rl = strlen(cited[i].repo);
+		if (!strncmp(file, cited[i].repo, rl) && file[rl] == ' ' &&
+		    !strcmp(file + rl + 1, cited[i].path))
+			return 1;
+	}
+	return 0;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	h_init("citations");
+	return 0;
+}
+
+static void check_map(const char *name)
+{
+	char rel[64], err[2048] = "", bad[256];
+	snprintf(rel, sizeof rel, "maps/%s.conf", name);
+	struct map *m = map_load(h_repo_file(rel), err, sizeof err);
+	if (!m)
+		fail_msg("%s", err);
+	if (map_source(m) && uncited(map_source(m), bad, sizeof bad))
+		fail_msg("%s: source cites %s, which the facts table does not carry", name, bad);
+	if (map_verified_by(m) && uncited(map_verified_by(m), bad, sizeof bad))
+		fail_msg("%s: verified_by cites %s, which the facts table does not carry", name,
+			 bad);
+	for (size_t i = 0; i < map_nregs(m); i++) {
+		const struct map_register *r = map_reg(m, i);
+		if (r->source && uncited(r->source, bad, sizeof bad))
+			fail_msg("%s: register %s's source cites %s, which the facts table does "
+				 "not carry",
+				 name, r->name, bad);
+	}
+	for (size_t i = 0; i < map_nagreements(m); i++) {
+		const struct map_agreement *a = map_agreement(m, i);
+		if (!agreement_carried(a->file))
+			fail_msg("%s: agrees_with \"%s\" names %s, which the facts table does not "
+				 "carry",
+				 name, a->name, a->file);
+		if (a->covers && uncited(a->covers, bad, sizeof bad))
+			fail_msg("%s: agrees_with \"%s\" cites %s, not carried", name, a->name,
+				 bad);
+	}
+	map_free(m);
+}
+
+/* Every shipped map. */
+static void test_shipped_maps(void **state)
+{
+	static const char *const names[] = {
+	    "deye-hybrid",  "deye-hybrid-3p",  "deye-string",
+	    "growatt",	    "growatt-hybrid",  "growatt-hybrid-tlxh",
+	    "powergo",	    "powergo-sunspec", "raw",
+	    "scratch",	    "sdm630",	       "venus",
+	    "venus-native", "venus-sunspec",
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		check_map(names[i]);
+}
+
+/* The check catches what it is for: a file nobody read, a path that only
+ * shares a suffix, a repository file that does not exist. */
+static void test_check_fails(void **state)
+{
+	char bad[256];
+	(void)state;
+	assert_int_equal(
+	    uncited("evcc templates/definition/meter/deye-storage.yaml (soc)", bad, sizeof bad), 0);
+	assert_int_equal(
+	    uncited("ha-solarman deye_p3.yaml; growatt-modbus-map.txt", bad, sizeof bad), 0);
+	assert_int_equal(uncited("evcc templates/definition/meter/sofar.yaml", bad, sizeof bad), 1);
+	assert_string_equal(bad, "templates/definition/meter/sofar.yaml");
+	assert_int_equal(uncited("x ye-storage.yaml.", bad, sizeof bad), 1);
+	assert_int_equal(uncited("tests/e2e/test_nothing_here.c", bad, sizeof bad), 1);
+	assert_int_equal(uncited("tests/unit/test_citations.c", bad, sizeof bad), 0);
+	assert_true(agreement_carried("volkszaehler/mbmd meters/rs485/sdm.go"));
+	assert_false(agreement_carried("volkszaehler/mbmd sdm.go"));
+	assert_false(agreement_carried("evcc-io/evcc templates/definition/meter/sofar.yaml"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_check_fails),
+	    cmocka_unit_test(test_shipped_maps),
+	};
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
