@@ -170,10 +170,10 @@ static void garbage_requests(void)
 	h_ok(code == 400 && modbus_alive(), "a request line of garbage: 400 (%d)", code);
 	memcpy(big, "GET /", 5);
 	memset(big + 5, 'a', 100 * 1024);
-	strcpy(big + 5 + 100 * 1024, " HTTP/1.1\r\nHost: x\r\n\r\n");
+	strcpy(big + 5 + 100 * 1024, " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 	code = raw(big, strlen(big), 0, out, sizeof out);
 	h_ok(code == 414 && modbus_alive(), "a 100 KiB request line: 414, closed (%d)", code);
-	snprintf(big, sizeof big, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: ");
+	snprintf(big, sizeof big, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ");
 	size_t n = strlen(big);
 	memset(big + n, 'b', 100 * 1024);
 	strcpy(big + n + 100 * 1024, "\r\n\r\n");
@@ -181,7 +181,7 @@ static void garbage_requests(void)
 	h_ok(code == 431 && modbus_alive(), "a 100 KiB header: 431, closed (%d)", code);
 	/* A Digest header as long as the limit allows, then longer. */
 	snprintf(big, sizeof big,
-		 "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+		 "GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
 		 "Authorization: Digest username=\"");
 	n = strlen(big);
 	memset(big + n, 'u', 20000);
@@ -195,7 +195,7 @@ static void garbage_requests(void)
 	snprintf(big + n + 60000, sizeof big - n - 60000, "\", nonce=\"00\"\r\n\r\n");
 	code = raw(big, strlen(big), 0, out, sizeof out);
 	h_ok(code == 431 && modbus_alive(), "a 60 KB Digest header: 431 (%d)", code);
-	const char *bytes = "GET /api/v1/devices/\xff\xfe\x80 HTTP/1.1\r\nHost: x\r\n"
+	const char *bytes = "GET /api/v1/devices/\xff\xfe\x80 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 			    "Connection: close\r\n\r\n";
 	code = raw(bytes, strlen(bytes), 0, out, sizeof out);
 	h_ok(code == 401, "raw non-UTF-8 bytes in a URL, without credentials: 401 (%d)", code);
@@ -303,7 +303,7 @@ static void huge_bodies(void)
 	/* Without credentials: 401 at once, the body never read. */
 	char req[512];
 	snprintf(req, sizeof req,
-		 "POST /api/v1/devices/scratch/registers/setpoint HTTP/1.1\r\nHost: x\r\n"
+		 "POST /api/v1/devices/scratch/registers/setpoint HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 		 "Content-Length: 1000000000\r\n\r\n{\"value\":");
 	int c3 = raw(req, strlen(req), 0, out, sizeof out);
 	h_ok(c3 == 401 && strstr(out, "Connection: close") && modbus_alive(),
@@ -330,8 +330,10 @@ static void digest_replay(void)
 	}
 	h_ok(hdr[0] != '\0', "curl's Digest answer captured");
 	char req[2048], ans[4096];
-	snprintf(req, sizeof req,
-		 "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s\r\n\r\n", hdr);
+	snprintf(
+	    req, sizeof req,
+	    "GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s\r\n\r\n",
+	    hdr);
 	int code = raw(req, strlen(req), 0, ans, sizeof ans);
 	h_ok(code == 401 && strstr(ans, "WWW-Authenticate: Digest"),
 	     "the same Digest answer replayed (nonce count reused): 401 (%d)", code);
@@ -383,8 +385,8 @@ static void limit_then_free(void)
 static void slowloris_flood(void)
 {
 	int fds[MAXCONN], extra[4], waiting = 0, open_ok = 1;
-	const char *req = "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-Slow: ";
-	const char *full = "GET /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n";
+	const char *req = "GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+	const char *full = "GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 	char c;
 
 	for (int i = 0; i < MAXCONN; i++) {
