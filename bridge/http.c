@@ -63,7 +63,7 @@
 struct http_conn;
 struct http_sock;
 
-/* A nonce we gave out (docs/design.md, "Web interface: Digest"): fresh
+/* A nonce we gave out (docs/design.md, "Web interface security"): fresh
  * random bytes per challenge, accepted with each count once. */
 struct http_nonce {
 	uint8_t id[16];

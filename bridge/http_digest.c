@@ -5,7 +5,7 @@
  *
  * Why not libmicrohttpd's Digest: 0.9.75 makes a nonce of the URL and the
  * second alone, resets a nonce's count at each challenge and so accepts a
- * captured answer again (docs/design.md, "Web interface: Digest"). The hashes
+ * captured answer again (docs/design.md, "Web interface security"). The hashes
  * are written here because libmicrohttpd exports none and the daemon links
  * no crypto library. */
 #include <string.h>
