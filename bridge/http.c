@@ -644,13 +644,15 @@ static struct http_sock *http__sock(struct MHD_Connection *c)
 	return i ? i->socket_context : NULL;
 }
 
-static void http__drop(struct http *h, struct http_sock *s, const char *why)
+/* counted: past a deadline (slow_dropped); else the client had left. */
+static void http__drop(struct http *h, struct http_sock *s, int counted, const char *why)
 {
 	/* Not close(): the descriptor stays libmicrohttpd's, which sees the
 	 * end of the stream and closes it. */
 	shutdown(s->fd, SHUT_RDWR);
 	s->dropped = 1;
-	h->stats.slow_dropped++;
+	if (counted)
+		h->stats.slow_dropped++;
 	log_debug("http: connection fd %d dropped: %s", s->fd, why);
 }
 
@@ -668,11 +670,11 @@ static void http__on_reaper(uv_timer_t *t)
 		if (s->busy || s->dropped)
 			continue;
 		if (!s->head && now - s->since >= HTTP__HEAD_DEADLINE_MS)
-			http__drop(h, s, "no request head within the deadline");
+			http__drop(h, s, 1, "no request head within the deadline");
 		else if (now - s->since >= HTTP__REQUEST_DEADLINE * 1000)
-			http__drop(h, s, "no whole request within the deadline");
+			http__drop(h, s, 1, "no whole request within the deadline");
 		else if (recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
-			http__drop(h, s, "the client closed it mid-request");
+			http__drop(h, s, 0, "the client closed it");
 	}
 	/* libmicrohttpd sees the shut-down sockets in its next run. */
 	http__run(h);

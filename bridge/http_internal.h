@@ -19,9 +19,10 @@ struct http_stats {
 	uint64_t auth_failures; /* answered 401 */
 	uint64_t writes;	/* register writes sent to a device */
 	uint64_t too_large;	/* bodies refused with 413 before they were read */
-	uint64_t slow_dropped;	/* connections dropped: no whole request within the deadline */
+	uint64_t slow_dropped;	/* connections dropped: no head or whole request within its deadline */
 	uint64_t connections;	/* open now */
-	uint64_t challenges_held; /* challenges delayed so that no two share a nonce */
+	uint64_t challenges_held; /* always 0 since each challenge has its own nonce (kept for
+				   * the status document) */
 };
 
 /* An answer: HTTP status and a JSON body (malloc'd; NULL when out of memory,

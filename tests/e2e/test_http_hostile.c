@@ -561,6 +561,14 @@ static int under_attack(enum attack a, int port, int max_s, uint64_t *ms)
 		if (fds[i] >= 0 && a == SLOWLORIS)
 			send(fds[i], part, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 	}
+	/* Half-sent ones: enough to take every slot before the client comes. */
+	for (int i = 0; a == HALF_SENT && i < 40; i++) {
+		int fd = attacker(port);
+		if (fd >= 0) {
+			send(fd, part, sizeof part - 1, MSG_NOSIGNAL);
+			close(fd);
+		}
+	}
 	h_sleep_ms(300); /* they hold what they can */
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/status", port);
 	snprintf(max, sizeof max, "%d", max_s);
