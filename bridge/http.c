@@ -55,6 +55,11 @@
  * connection whose client has closed it. */
 #define HTTP__HEAD_DEADLINE_MS 5000
 #define HTTP__REAP_MS 500
+/* While every slot is taken, a connection without a whole head gets only
+ * this long: attackers from many addresses (past max_per_ip) then hold a
+ * slot for about a second, and the clients queued behind them move on. A
+ * real client's head follows its connection within a round trip. */
+#define HTTP__PRESSED_HEAD_MS 1000
 /* What libmicrohttpd may hold per connection for the request line and
  * headers (its default, made explicit because docs/design.md's "Bounded
  * everything" names it): a longer URL is answered 414, longer headers 431. */
@@ -664,12 +669,15 @@ static void http__on_reaper(uv_timer_t *t)
 {
 	struct http *h = t->data;
 	uint64_t now = uv_now(h->loop);
+	uint64_t head_ms = h->stats.connections >= (uint64_t)h->cfg.max_connections
+			       ? HTTP__PRESSED_HEAD_MS
+			       : HTTP__HEAD_DEADLINE_MS;
 	char c;
 
 	for (struct http_sock *s = h->socks; s; s = s->next) {
 		if (s->busy || s->dropped)
 			continue;
-		if (!s->head && now - s->since >= HTTP__HEAD_DEADLINE_MS)
+		if (!s->head && now - s->since >= head_ms)
 			http__drop(h, s, 1, "no request head within the deadline");
 		else if (now - s->since >= HTTP__REQUEST_DEADLINE * 1000)
 			http__drop(h, s, 1, "no whole request within the deadline");
