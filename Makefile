@@ -49,7 +49,7 @@ ifneq ($(WITH_HTTP),0)
 PKGS       += libmicrohttpd json-c
 OFF_SRC    += bridge/http_off.c
 else
-OFF_SRC    += bridge/http.c bridge/http_api.c bridge/http_config.c
+OFF_SRC    += bridge/http.c bridge/http_api.c bridge/http_config.c bridge/http_digest.c
 endif
 ifneq ($(WITH_INFLUXDB),0)
 PKGS       += libcurl

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -17,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,47 +30,51 @@
 
 /* A request body larger than any write needs is refused (413). */
 #define HTTP__MAX_BODY 4096
-/* How long a digest nonce stays valid (s). */
+/* How long a Digest nonce stays valid (s). */
 #define HTTP__NONCE_TIMEOUT 300
-/* An idle connection is closed after this many seconds. */
+/* Nonces remembered at once (a ring: the oldest is forgotten first, and a
+ * client answering it gets a new one, stale=true). Each challenge takes
+ * one, so a client has to answer before this many others were challenged:
+ * a flood of a few thousand requests a second still leaves a client that
+ * answers at once (curl, a browser, a script: within milliseconds) its
+ * nonce. */
+#define HTTP__NONCES 1024
+/* An idle connection is closed after this many seconds (libmicrohttpd's
+ * own timeout; the head deadline below comes first for most). */
 #define HTTP__IDLE_TIMEOUT 30
 /* A request must arrive whole (request line, headers, body) within this many
  * seconds of its connection opening or of the previous answer on it, else its
  * connection is dropped: libmicrohttpd's timeout counts idleness only, which
  * a client sending a byte a second (slowloris) never reaches. */
 #define HTTP__REQUEST_DEADLINE 10
+/* And its head (request line and headers) within this many ms: a browser or
+ * a script sends it in one packet, while a connection that sends nothing,
+ * or part of a head, holds one of the max_connections slots (a slow or
+ * silent client, or one that sent part and left: libmicrohttpd does not see
+ * that close). The reaper looks every HTTP__REAP_MS and also drops a
+ * connection whose client has closed it. */
+#define HTTP__HEAD_DEADLINE_MS 5000
+#define HTTP__REAP_MS 500
+/* While every slot is taken, a connection without a whole head gets only
+ * this long: attackers from many addresses (past max_per_ip) then hold a
+ * slot for about a second, and the clients queued behind them move on. A
+ * real client's head follows its connection within a round trip. */
+#define HTTP__PRESSED_HEAD_MS 1000
 /* What libmicrohttpd may hold per connection for the request line and
  * headers (its default, made explicit because docs/design.md's "Bounded
  * everything" names it): a longer URL is answered 414, longer headers 431. */
 #define HTTP__CONN_MEMORY (32 * 1024)
 
-/* libmicrohttpd 0.9.75 makes a Digest nonce of the request's URL and the
- * second (of its own clock) alone: clients challenged for the same URL
- * within one second get the same nonce. Each challenge resets the nonce's
- * count, so one after another they all get in; but two challenged before
- * either answered both answer with nc=1, and the second is refused as a
- * replay ("stale", which curl and most HTTP libraries do not retry). So
- * while a URL's challenge is pending (unanswered, and younger than
- * HTTP__CHALLENGE_GAP_MS: a second, and the clocks' coarseness), another
- * client's challenge for it is held, its connection suspended. When the
- * pending one is answered, the next held client is challenged; when it ages
- * unanswered (a client that never answers: a login dialog, a prober, an
- * attacker), every held client of the URL is, at once, so that clients who
- * never answer cannot queue the others up. At most HTTP__HELD_MAX are
- * held; more are challenged at once. */
-#define HTTP__CHALLENGE_GAP_MS 1020
-#define HTTP__HELD_MAX 16
-/* The URLs challenged lately, for the gap (a ring; more distinct URLs than
- * this challenged in one second are not held). */
-#define HTTP__RECENT 32
-
 struct http_conn;
 struct http_sock;
 
-struct http_recent {
-	uint32_t url; /* hash of the URL */
-	uint64_t at;  /* uv_now of the challenge */
-	int answered; /* a client got in on that URL since */
+/* A nonce we gave out (docs/design.md, "Web interface security"): fresh
+ * random bytes per challenge, accepted with each count once. */
+struct http_nonce {
+	uint8_t id[16];
+	uint64_t issued; /* uv_now; 0: free */
+	uint32_t max_nc; /* the highest count accepted */
+	uint64_t seen;	 /* bit i: count max_nc - i accepted */
 };
 
 struct http {
@@ -85,12 +92,17 @@ struct http {
 	uint64_t started_ms;
 	int port;
 	struct http_conn *waiting; /* connections suspended on a write */
-	struct http_conn *held;	   /* suspended until they may be challenged, oldest first */
-	size_t nheld;
-	struct http_recent recent[HTTP__RECENT];
-	size_t nrecent;
-	struct http_sock *socks; /* open connections, for the request deadline */
-	uv_timer_t reaper;	 /* drops connections past the deadline */
+	struct http_sock *socks;   /* open connections, for the deadlines */
+	uv_timer_t reaper;	   /* drops connections past a deadline or closed */
+	struct http_nonce *nonces; /* HTTP__NONCES */
+	size_t next_nonce;
+	uint8_t secret[32];		/* for nonces when getrandom() cannot give them */
+	uint64_t counter;		/* likewise */
+	uint8_t dummy_ha1[32];		/* an unknown user's answer is checked against it */
+	char hostname[256];		/* the machine's, lower case ("" if none) */
+	struct sockaddr_storage *addrs; /* the machine's addresses (getifaddrs) */
+	size_t naddrs;
+	uint64_t addrs_at; /* when they were read (uv_now) */
 };
 
 /* One client connection (libmicrohttpd's socket context). */
@@ -98,15 +110,19 @@ struct http_sock {
 	struct http *h;
 	int fd;
 	uint64_t since; /* when it opened, or its last answer went out (uv_now) */
-	int busy;	/* a whole request arrived; not subject to the deadline */
+	int head;	/* the request line and headers arrived */
+	int busy;	/* a whole request arrived; not subject to the deadlines */
 	int dropped;	/* shut down by the reaper */
 	struct http_sock *prev, *next;
 };
 
-/* One request on a connection (libmicrohttpd's per-request pointer). */
+/* One request on a connection (libmicrohttpd's per-request pointer, made
+ * when its request line arrived). */
 struct http_conn {
 	struct http *h;
 	struct MHD_Connection *c;
+	char *target; /* the request target as sent, for the Digest uri */
+	int started;  /* the handler saw its headers */
 	char *body;
 	size_t len;
 	int too_big;
@@ -114,11 +130,6 @@ struct http_conn {
 	int ready;		  /* the write's answer came: send it */
 	struct http_answer answer;
 	struct http_conn *prev, *next; /* h->waiting */
-	uint32_t url;		       /* hash of the URL, for the challenge gap */
-	int owed;		       /* a challenge is owed (stale one when 2) */
-	int released;		       /* held, now free to be challenged: 1 its challenge is
-					* recorded already, 2 it is recorded when it goes out */
-	struct http_conn *held_next;   /* h->held */
 };
 
 /* ------------------------------------------------------------ exports -- */
@@ -143,17 +154,15 @@ void http_status_sections(struct json *j)
 /* ------------------------------------------------------ the loop glue -- */
 
 static void http__on_timer(uv_timer_t *t);
-static uint64_t http__release_held(struct http *h);
 
 /* Let libmicrohttpd do what its descriptors and timeouts ask, then arm the
- * timer for its next timeout (or for the next held challenge). */
+ * timer for its next timeout. */
 static void http__run(struct http *h)
 {
 	MHD_UNSIGNED_LONG_LONG to;
 
 	if (!h->mhd)
 		return;
-	http__release_held(h);
 	uint64_t open = h->stats.connections;
 	MHD_run(h->mhd);
 	/* At max_connections libmicrohttpd takes its listening socket out of
@@ -164,13 +173,7 @@ static void http__run(struct http *h)
 		MHD_run(h->mhd);
 	if (h->closing)
 		return;
-	if (MHD_get_timeout(h->mhd, &to) != MHD_YES)
-		to = UINT64_MAX;
-	/* Connections held in this run, or free to go now (then 0). */
-	uint64_t held_wait = http__release_held(h);
-	if (held_wait < to)
-		to = held_wait;
-	if (to != UINT64_MAX)
+	if (MHD_get_timeout(h->mhd, &to) == MHD_YES)
 		uv_timer_start(&h->timer, http__on_timer, (uint64_t)to, 0);
 	else
 		uv_timer_stop(&h->timer);
@@ -249,179 +252,348 @@ static enum MHD_Result http__send_error(struct http_conn *k, unsigned status, co
 	return http__send_answer(k, &a);
 }
 
-/* ---------------------------------------------- the challenge gap -- */
+/* ------------------------------------------------------------ Digest -- */
 
-/* FNV-1a: which URL, for the gap (a collision only holds a client longer). */
-static uint32_t http__url_hash(const char *url)
+/* Random bytes: getrandom(), without blocking; when it cannot (an old
+ * kernel, or a router's pool not yet seeded at boot), SHA-256 of the
+ * start-up secret and a counter. */
+static void http__random(struct http *h, uint8_t *out, size_t n)
 {
-	uint32_t x = 2166136261u;
-	for (; *url; url++)
-		x = (x ^ (uint8_t)*url) * 16777619u;
-	return x;
+	if (getrandom(out, n, GRND_NONBLOCK) == (ssize_t)n)
+		return;
+	struct http_hash x;
+	uint8_t d[32];
+	http_hash_init(&x, 1);
+	http_hash_update(&x, h->secret, sizeof h->secret);
+	h->counter++;
+	http_hash_update(&x, &h->counter, sizeof h->counter);
+	http_hash_final(&x, d);
+	memcpy(out, d, n < sizeof d ? n : sizeof d);
 }
 
-/* url's latest challenge in the ring, or with pending set its oldest
- * pending one (NULL: none lately). */
-static struct http_recent *http__challenge_of(struct http *h, uint32_t url, int pending)
+/* A fresh nonce, remembered, in out: its slot (4 hex digits) and 16 random
+ * bytes (32). */
+static void http__new_nonce(struct http *h, char out[37])
 {
-	struct http_recent *r = NULL;
-	uint64_t now = uv_now(h->loop);
-	size_t n = h->nrecent < HTTP__RECENT ? h->nrecent : HTTP__RECENT;
-	for (size_t i = 0; i < n; i++) {
-		struct http_recent *e = &h->recent[i];
-		if (e->url != url)
-			continue;
-		if (!pending ? !r || e->at > r->at
-			     : !e->answered && now - e->at < HTTP__CHALLENGE_GAP_MS &&
-				   (!r || e->at < r->at))
-			r = e;
+	size_t i = h->next_nonce++ % HTTP__NONCES;
+	struct http_nonce *n = &h->nonces[i];
+
+	http__random(h, n->id, sizeof n->id);
+	n->issued = uv_now(h->loop) | 1; /* never 0: 0 is free */
+	n->max_nc = 0;
+	n->seen = 0;
+	snprintf(out, 5, "%04zx", i);
+	http_hex(n->id, sizeof n->id, out + 4);
+}
+
+static int http__hexval(int c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
+/* The nonce text names a live nonce of ours, and count nc of it was not
+ * accepted before: accept it (1). 0: unknown, expired or a count used. */
+static int http__use_nonce(struct http *h, const char *text, uint32_t nc)
+{
+	uint8_t id[16];
+	size_t slot = 0;
+
+	if (strlen(text) != 36)
+		return 0;
+	for (int i = 0; i < 36; i++) {
+		int v = http__hexval((unsigned char)text[i]);
+		if (v < 0)
+			return 0;
+		if (i < 4)
+			slot = slot * 16 + (size_t)v;
+		else if (i % 2 == 0)
+			id[(i - 4) / 2] = (uint8_t)(v << 4);
+		else
+			id[(i - 4) / 2] |= (uint8_t)v;
 	}
-	return r;
-}
-
-/* How long url's latest challenge stays pending (0: answered, aged or
- * none); *aged tells whether it aged unanswered. */
-static uint64_t http__gap_left(struct http *h, uint32_t url, int *aged)
-{
-	struct http_recent *r = http__challenge_of(h, url, 0);
-	uint64_t now = uv_now(h->loop);
-	*aged = r && !r->answered && now - r->at >= HTTP__CHALLENGE_GAP_MS;
-	return r && !r->answered && !*aged ? r->at + HTTP__CHALLENGE_GAP_MS - now : 0;
-}
-
-static void http__challenged(struct http *h, uint32_t url)
-{
-	h->recent[h->nrecent++ % HTTP__RECENT] = (struct http_recent){url, uv_now(h->loop), 0};
-}
-
-/* A client answered a challenge for url: the oldest open one is answered,
- * and a client held for the URL may be challenged (http__run releases it
- * after the libmicrohttpd run this is called from). */
-static void http__answered(struct http *h, uint32_t url)
-{
-	struct http_recent *r = http__challenge_of(h, url, 1);
-	if (r)
-		r->answered = 1;
-}
-
-static void http__unhold(struct http *h, struct http_conn *k)
-{
-	for (struct http_conn **p = &h->held; *p; p = &(*p)->held_next)
-		if (*p == k) {
-			*p = k->held_next;
-			k->held_next = NULL;
-			h->nheld--;
-			return;
-		}
-}
-
-/* Resume the held connections whose URL has no pending challenge: after an
- * answer the oldest of the URL (the next waits for its answer), after one
- * that aged unanswered all of them. Returns 0 when it resumed one
- * (libmicrohttpd has to run for it), else the ms until a held one may go
- * (UINT64_MAX: none held). */
-static uint64_t http__release_held(struct http *h)
-{
-	uint64_t wait = UINT64_MAX;
-
-	if (!h->held)
-		return wait;
-	uv_update_time(h->loop);
-	for (struct http_conn *k = h->held, *next; k; k = next) {
-		next = k->held_next;
-		int aged;
-		uint64_t left = http__gap_left(h, k->url, &aged);
-		if (left) {
-			if (left < wait)
-				wait = left;
-			continue;
-		}
-		http__unhold(h, k);
-		/* Its challenge goes out in the next run. After an answer the
-		 * URL's gap starts now, for the next held one; after a client
-		 * that did not answer, the others of the URL go too. */
-		k->released = aged ? 2 : 1;
-		if (!aged)
-			http__challenged(h, k->url);
-		MHD_resume_connection(k->c);
-		wait = 0;
+	if (slot >= HTTP__NONCES)
+		return 0;
+	struct http_nonce *n = &h->nonces[slot];
+	uint8_t diff = 0;
+	for (size_t i = 0; i < sizeof id; i++)
+		diff |= id[i] ^ n->id[i];
+	if (!n->issued || diff || uv_now(h->loop) - n->issued > HTTP__NONCE_TIMEOUT * 1000)
+		return 0;
+	/* Counts may come out of order (a browser's parallel requests on one
+	 * nonce): any not seen within the last 64 is taken. */
+	if (nc > n->max_nc) {
+		uint32_t d = nc - n->max_nc;
+		n->seen = d >= 64 ? 0 : n->seen << d;
+		n->seen |= 1;
+		n->max_nc = nc;
+		return 1;
 	}
-	return wait;
+	uint32_t d = n->max_nc - nc;
+	if (d >= 64 || (n->seen >> d) & 1)
+		return 0;
+	n->seen |= (uint64_t)1 << d;
+	return 1;
 }
 
-/* 401 with a Digest challenge (stale=true when only the nonce was old).
- * Within its URL's gap it is owed instead: a connection whose whole request
- * arrived (can_hold) is held until the gap is over; a write still to send
- * its body gets it when the body is in. */
-static enum MHD_Result http__challenge(struct http_conn *k, int stale, int can_hold)
+/* 401 with a Digest challenge (RFC 7616): a nonce of its own for each,
+ * stale=true when the client's answer was right but its nonce was not (old,
+ * forgotten or its count used up: it may retry without asking its user). */
+static enum MHD_Result http__challenge(struct http_conn *k, int stale)
 {
 	static char body[] = "{\"error\":\"authentication required (HTTP Digest)\"}";
 	struct http *h = k->h;
+	char nonce[37], *hdr;
+	size_t n = strlen(h->cfg.realm) + 200;
+	enum MHD_Result rc = MHD_NO;
 	struct MHD_Response *r;
-	enum MHD_Result rc;
-	int aged;
 
-	uv_update_time(h->loop);
-	if (!k->released && !h->closing && http__gap_left(h, k->url, &aged) &&
-	    (!can_hold || h->nheld < HTTP__HELD_MAX)) {
-		k->owed = stale ? 2 : 1;
-		if (!can_hold)
-			return MHD_YES;
-		struct http_conn **p = &h->held;
-		while (*p)
-			p = &(*p)->held_next;
-		*p = k;
-		h->nheld++;
-		h->stats.challenges_held++;
-		log_debug("http: %zu clients wait for a challenge (one a second for a URL)",
-			  h->nheld);
-		/* http__run arms the timer for its release. */
-		MHD_suspend_connection(k->c);
-		return MHD_YES;
-	}
-	if (k->released != 1)
-		http__challenged(h, k->url);
-	k->owed = 0;
-	k->released = 0;
-	r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_PERSISTENT);
-	if (!r)
+	if (!(hdr = malloc(n)))
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	h->stats.auth_failures++;
-	h->stats.requests++;
-	rc = MHD_queue_auth_fail_response2(
-	    k->c, h->cfg.realm, h->opaque, r, stale ? MHD_YES : MHD_NO,
-	    h->cfg.sha256 ? MHD_DIGEST_ALG_SHA256 : MHD_DIGEST_ALG_MD5);
-	MHD_destroy_response(r);
+	uv_update_time(h->loop);
+	http__new_nonce(h, nonce);
+	snprintf(hdr, n,
+		 "Digest realm=\"%s\", qop=\"auth\", algorithm=%s, nonce=\"%s\", "
+		 "opaque=\"%s\"%s",
+		 h->cfg.realm, h->cfg.sha256 ? "SHA-256" : "MD5", nonce, h->opaque,
+		 stale ? ", stale=true" : "");
+	r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_PERSISTENT);
+	if (r) {
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, hdr);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+		h->stats.auth_failures++;
+		h->stats.requests++;
+		rc = MHD_queue_response(k->c, MHD_HTTP_UNAUTHORIZED, r);
+		MHD_destroy_response(r);
+	}
+	free(hdr);
 	return rc;
 }
 
-/* Does the request carry a valid Digest answer of a configured user? */
-static int http__authorized(struct http_conn *k, int *stale)
+/* Does the request carry a valid Digest answer of a configured user, to a
+ * nonce of ours, with a count not used before? A configured user and an
+ * unknown one are told apart by nothing but the password: an unknown
+ * user's answer is checked against a random HA1 and fails like a wrong
+ * password (stale only ever comes with a right answer). */
+static int http__authorized(struct http_conn *k, const char *method, int *stale)
 {
 	struct http *h = k->h;
-	struct MHD_Connection *c = k->c;
-	char *user = MHD_digest_auth_get_username(c);
-	int rc = MHD_NO;
+	const char *hdr =
+	    MHD_lookup_connection_value(k->c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	struct http_digest_auth a;
+	const uint8_t *ha1 = h->dummy_ha1;
+	size_t len, ha1_len = h->cfg.sha256 ? 32 : 16;
+	char *buf, *end;
+	int ok = 0;
 
 	*stale = 0;
-	if (!user)
+	if (!hdr || !k->target || !(buf = malloc((len = strlen(hdr)) + 1)))
 		return 0;
+	if (http_digest_parse(hdr, buf, len + 1, &a) != 0)
+		goto out;
+	const char *alg = a.v[HTTP_DA_ALGORITHM] ? a.v[HTTP_DA_ALGORITHM] : "MD5";
+	const char *nc = a.v[HTTP_DA_NC];
+	unsigned long count = strtoul(nc, &end, 16);
+	/* What the challenge said, and the request target as sent (libmicrohttpd
+	 * hands the handler the URL decoded and without its query). */
+	if (strcmp(a.v[HTTP_DA_REALM], h->cfg.realm) != 0 ||
+	    strcasecmp(alg, h->cfg.sha256 ? "SHA-256" : "MD5") != 0 ||
+	    strcasecmp(a.v[HTTP_DA_QOP], "auth") != 0 || strcmp(a.v[HTTP_DA_URI], k->target) != 0 ||
+	    strlen(nc) != 8 || *end || count == 0 || strspn(nc, "0123456789abcdefABCDEF") != 8)
+		goto out;
 	for (size_t i = 0; i < h->cfg.nusers; i++)
-		if (strcmp(h->cfg.users[i].name, user) == 0) {
-			rc = MHD_digest_auth_check_digest2(
-			    c, h->cfg.realm, user, h->cfg.users[i].ha1, h->cfg.users[i].ha1_len,
-			    HTTP__NONCE_TIMEOUT,
-			    h->cfg.sha256 ? MHD_DIGEST_ALG_SHA256 : MHD_DIGEST_ALG_MD5);
-			break;
-		}
-	MHD_free(user);
-	if (rc == MHD_INVALID_NONCE)
+		if (strcmp(h->cfg.users[i].name, a.v[HTTP_DA_USERNAME]) == 0)
+			ha1 = h->cfg.users[i].ha1;
+	if (!http_digest_check(h->cfg.sha256, ha1, ha1_len, method, &a) || ha1 == h->dummy_ha1)
+		goto out;
+	uv_update_time(h->loop);
+	if (http__use_nonce(h, a.v[HTTP_DA_NONCE], (uint32_t)count))
+		ok = 1;
+	else
 		*stale = 1;
-	/* Right or wrong, the client answered its challenge (and used up the
-	 * nonce's count). */
-	http__answered(h, k->url);
-	return rc == MHD_YES;
+out:
+	free(buf);
+	return ok;
+}
+
+/* ----------------------------------------------- Host, Origin, type -- */
+
+/* Refresh the machine's addresses (at most once a second). */
+static void http__read_addrs(struct http *h)
+{
+	struct ifaddrs *ifa, *i;
+	size_t n = 0;
+
+	if (h->addrs && uv_now(h->loop) - h->addrs_at < 1000)
+		return;
+	h->addrs_at = uv_now(h->loop);
+	if (getifaddrs(&ifa) != 0)
+		return;
+	for (i = ifa; i; i = i->ifa_next)
+		n += i->ifa_addr &&
+		     (i->ifa_addr->sa_family == AF_INET || i->ifa_addr->sa_family == AF_INET6);
+	struct sockaddr_storage *a = calloc(n ? n : 1, sizeof *a);
+	if (a) {
+		n = 0;
+		for (i = ifa; i; i = i->ifa_next)
+			if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET)
+				memcpy(&a[n++], i->ifa_addr, sizeof(struct sockaddr_in));
+			else if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET6)
+				memcpy(&a[n++], i->ifa_addr, sizeof(struct sockaddr_in6));
+		free(h->addrs);
+		h->addrs = a;
+		h->naddrs = n;
+	}
+	freeifaddrs(ifa);
+}
+
+/* Is the address (af: AF_INET or AF_INET6, 4 or 16 bytes) the machine's? */
+static int http__local_addr(struct http *h, int af, const uint8_t *b)
+{
+	static const uint8_t lo6[16] = {[15] = 1};
+	if ((af == AF_INET && b[0] == 127) || (af == AF_INET6 && memcmp(b, lo6, 16) == 0))
+		return 1;
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < h->naddrs; i++) {
+			const struct sockaddr_storage *s = &h->addrs[i];
+			if (s->ss_family != af)
+				continue;
+			const void *x =
+			    af == AF_INET
+				? (const void *)&((const struct sockaddr_in *)s)->sin_addr
+				: (const void *)&((const struct sockaddr_in6 *)s)->sin6_addr;
+			if (memcmp(x, b, af == AF_INET ? 4 : 16) == 0)
+				return 1;
+		}
+		if (pass == 0) {
+			/* Not among those read last: maybe a new one (DHCP). */
+			uint64_t at = h->addrs_at;
+			http__read_addrs(h);
+			if (at == h->addrs_at)
+				break;
+		}
+	}
+	return 0;
+}
+
+/* A Host header's name: without the port, brackets or a final dot, lower
+ * case, in out. -1 when it is not "name", "name:port" or "[v6]:port". */
+static int http__host_name(const char *host, char *out, size_t outlen)
+{
+	const char *name = host, *rest;
+	size_t n;
+
+	if (*host == '[') {
+		name = host + 1;
+		if (!(rest = strchr(name, ']')))
+			return -1;
+		n = (size_t)(rest - name);
+		rest++;
+	} else {
+		n = strcspn(host, ":");
+		rest = host + n;
+	}
+	if (*rest == ':' && (!rest[1] || strspn(rest + 1, "0123456789") != strlen(rest + 1)))
+		return -1;
+	if (*rest && *rest != ':')
+		return -1;
+	if (n && name[n - 1] == '.')
+		n--;
+	if (!n || n >= outlen)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c <= ' ' || c >= 0x7f || c == '/' || c == '@')
+			return -1;
+		out[i] = (char)(c >= 'A' && c <= 'Z' ? c + 'a' - 'A' : c);
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/* Is the request addressed to a name of ours (docs/user-guide.md, "Web
+ * interface and REST API": the machine's addresses, localhost, its host
+ * name, http.hosts)? A DNS-rebinding page's requests carry the attacker's
+ * name. No Host at all (an HTTP/1.0 client, not a browser) is let through. */
+static int http__host_ok(struct http *h, const char *host)
+{
+	char name[256];
+	uint8_t b[16];
+
+	if (!host)
+		return 1;
+	if (http__host_name(host, name, sizeof name) != 0)
+		return 0;
+	for (size_t i = 0; i < h->cfg.nhosts; i++)
+		if (strcmp(h->cfg.hosts[i], "*") == 0 || strcmp(h->cfg.hosts[i], name) == 0)
+			return 1;
+	if (inet_pton(AF_INET, name, b) == 1)
+		return http__local_addr(h, AF_INET, b);
+	if (inet_pton(AF_INET6, name, b) == 1)
+		return http__local_addr(h, AF_INET6, b);
+	return strcmp(name, "localhost") == 0 || (h->hostname[0] && strcmp(name, h->hostname) == 0);
+}
+
+/* "host[:port]" of n bytes, without the scheme's default port. */
+static size_t http__authority_len(const char *a, size_t n, int tls)
+{
+	const char *def = tls ? ":443" : ":80";
+	size_t d = strlen(def);
+	return n > d && strncmp(a + n - d, def, d) == 0 ? n - d : n;
+}
+
+/* Does url (an Origin, or a Referer) name this server as the client reached
+ * it: the scheme, and the Host it sent? */
+static int http__same_origin(const char *url, const char *host, int tls, int origin)
+{
+	const char *scheme = tls ? "https://" : "http://";
+	size_t sl = strlen(scheme);
+
+	if (!host || strncasecmp(url, scheme, sl) != 0)
+		return 0;
+	const char *a = url + sl;
+	size_t an = strcspn(a, "/?#");
+	if (origin && a[an])
+		return 0;
+	an = http__authority_len(a, an, tls);
+	size_t hn = http__authority_len(host, strlen(host), tls);
+	return an == hn && strncasecmp(a, host, an) == 0;
+}
+
+/* A write from a page of another origin (a cross-site form, or a script
+ * there) is refused: its Origin, or without one its Referer, must be ours.
+ * A client that sends neither (curl, a script) is not a browser. */
+static int http__origin_ok(struct MHD_Connection *c)
+{
+	const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+	const char *referer = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Referer");
+	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	int tls = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION) != NULL;
+
+	if (origin)
+		return http__same_origin(origin, host, tls, 1);
+	if (referer)
+		return http__same_origin(referer, host, tls, 0);
+	return 1;
+}
+
+/* Content-Type: application/json (parameters such as charset allowed): the
+ * type no HTML form can send. */
+static int http__is_json(struct MHD_Connection *c)
+{
+	const char *t =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (!t)
+		return 0;
+	t += strspn(t, " \t");
+	if (strncasecmp(t, "application/json", 16) != 0)
+		return 0;
+	t += 16;
+	t += strspn(t, " \t");
+	return !*t || *t == ';';
 }
 
 /* A Content-Length over what any write needs. */
@@ -469,33 +641,51 @@ static size_t http__unescape(void *cls, struct MHD_Connection *c, char *s)
 
 /* ------------------------------------------------- request deadline -- */
 
-/* A whole request arrived on c's connection: the deadline no longer applies
- * until its answer went out (http__completed). */
-static void http__sock_busy(struct MHD_Connection *c)
+/* c's connection's socket context. */
+static struct http_sock *http__sock(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *i =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	struct http_sock *s = i ? i->socket_context : NULL;
-	if (s)
-		s->busy = 1;
+	return i ? i->socket_context : NULL;
 }
 
+/* counted: past a deadline (slow_dropped); else the client had left. */
+static void http__drop(struct http *h, struct http_sock *s, int counted, const char *why)
+{
+	/* Not close(): the descriptor stays libmicrohttpd's, which sees the
+	 * end of the stream and closes it. */
+	shutdown(s->fd, SHUT_RDWR);
+	s->dropped = 1;
+	if (counted)
+		h->stats.slow_dropped++;
+	log_debug("http: connection fd %d dropped: %s", s->fd, why);
+}
+
+/* The deadlines (a head within HTTP__HEAD_DEADLINE_MS, a whole request
+ * within HTTP__REQUEST_DEADLINE s), and clients that left without
+ * libmicrohttpd noticing. A connection whose request is being answered
+ * (busy) is left alone. */
 static void http__on_reaper(uv_timer_t *t)
 {
 	struct http *h = t->data;
 	uint64_t now = uv_now(h->loop);
+	uint64_t head_ms = h->stats.connections >= (uint64_t)h->cfg.max_connections
+			       ? HTTP__PRESSED_HEAD_MS
+			       : HTTP__HEAD_DEADLINE_MS;
+	char c;
 
-	for (struct http_sock *s = h->socks; s; s = s->next)
-		if (!s->busy && !s->dropped && now - s->since >= HTTP__REQUEST_DEADLINE * 1000) {
-			/* Not close(): the descriptor stays libmicrohttpd's,
-			 * which sees the end of the stream and closes it. */
-			shutdown(s->fd, SHUT_RDWR);
-			s->dropped = 1;
-			h->stats.slow_dropped++;
-			log_debug("http: a connection sent no whole request within %d s: "
-				  "dropped",
-				  HTTP__REQUEST_DEADLINE);
-		}
+	for (struct http_sock *s = h->socks; s; s = s->next) {
+		if (s->busy || s->dropped)
+			continue;
+		if (!s->head && now - s->since >= head_ms)
+			http__drop(h, s, 1, "no request head within the deadline");
+		else if (now - s->since >= HTTP__REQUEST_DEADLINE * 1000)
+			http__drop(h, s, 1, "no whole request within the deadline");
+		else if (recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+			http__drop(h, s, 0, "the client closed it");
+	}
+	/* libmicrohttpd sees the shut-down sockets in its next run. */
+	http__run(h);
 }
 
 static void http__notify_conn(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -521,7 +711,7 @@ static void http__notify_conn(void *cls, struct MHD_Connection *c, void **socket
 		log_debug("http: connection fd %d opened (%" PRIu64 " open)", s->fd,
 			  h->stats.connections);
 		if (!uv_is_active((uv_handle_t *)&h->reaper))
-			uv_timer_start(&h->reaper, http__on_reaper, 1000, 1000);
+			uv_timer_start(&h->reaper, http__on_reaper, HTTP__REAP_MS, HTTP__REAP_MS);
 		return;
 	}
 	if (!s)
@@ -644,6 +834,19 @@ static enum MHD_Result http__api(struct http_conn *k, const char *url, int get, 
 	return http__send_answer(k, &a);
 }
 
+/* A request line arrived: its request, with the target as the client sent
+ * it (the Digest answer covers that text). */
+static void *http__request(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct http_conn *k = calloc(1, sizeof *k);
+	(void)c;
+	if (k) {
+		k->h = cls;
+		k->target = strdup(uri);
+	}
+	return k;
+}
+
 static enum MHD_Result http__handler(void *cls, struct MHD_Connection *c, const char *url,
 				     const char *method, const char *version, const char *upload,
 				     size_t *upload_size, void **con_cls)
@@ -657,69 +860,74 @@ static enum MHD_Result http__handler(void *cls, struct MHD_Connection *c, const 
 	int stale;
 
 	(void)version;
-	if (!k) {
-		if (!(k = calloc(1, sizeof *k)))
-			return MHD_NO;
+	if (!k && !(k = *con_cls = calloc(1, sizeof *k)))
+		return MHD_NO;
+	if (!k->started) {
+		struct http_sock *s = http__sock(c);
 		k->h = h;
 		k->c = c;
-		k->url = http__url_hash(url);
-		*con_cls = k;
-		/* The headers are in: refuse a write without credentials, and
-		 * a body too large, before a byte of the body is read (nor 100
-		 * Continue sent); the connection is closed after the answer.
-		 * A GET is checked once it arrived, so that its connection is
-		 * kept alive after a challenge. */
-		if (post && !http__authorized(k, &stale)) {
-			enum MHD_Result rc = http__challenge(k, stale, 0);
-			if (!k->owed || !http__declared_too_big(c))
-				return rc;
-			k->owed = 0;
-			return http__too_large(k);
+		k->started = 1;
+		if (s)
+			s->head = 1;
+		/* The headers are in. A name not ours (DNS rebinding) gets
+		 * nothing, not even a challenge. */
+		const char *host =
+		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+		if (!http__host_ok(h, host)) {
+			log_debug("http: a request for a host name not ours: 421");
+			return http__send_error(k, 421,
+						"this server does not answer to that host name "
+						"(http.hosts)");
 		}
+		/* A write from another origin (a cross-site form) gets no
+		 * challenge either, so the browser shows its user no login. */
+		if (!get && !http__origin_ok(c)) {
+			log_debug("http: a write from another origin: 403");
+			return http__send_error(k, 403, "a write from another origin is refused");
+		}
+		/* Refuse a write without credentials, and a body too large,
+		 * before a byte of the body is read (nor 100 Continue sent);
+		 * the connection is closed after the answer. A GET is checked
+		 * once it arrived, so that its connection is kept alive after
+		 * a challenge. */
+		if (post && !http__authorized(k, method, &stale))
+			return http__challenge(k, stale);
+		if (post && !http__is_json(c))
+			return http__send_error(k, 415,
+						"a write takes Content-Type: application/json");
 		if (http__declared_too_big(c))
 			return http__too_large(k);
 		return MHD_YES;
 	}
 	if (k->ready)
 		return http__send_answer(k, &k->answer);
-	if (*upload_size && k->owed) {
-		/* A write that gets a challenge: its body is counted, not kept. */
-		k->len += *upload_size;
-		*upload_size = 0;
-		if (k->len > HTTP__MAX_BODY) {
-			h->stats.too_large++;
-			return MHD_NO;
-		}
-		return MHD_YES;
-	}
 	if (*upload_size) {
 		if (k->len + *upload_size > HTTP__MAX_BODY) {
 			/* A chunked body (no Content-Length) that grew too long:
-			 * the rest is never read. */
-			/* libmicrohttpd (0.9.75) takes no answer in the middle
-			 * of a body: close the connection (counted). */
+			 * the rest is never read. libmicrohttpd (0.9.75) takes no
+			 * answer in the middle of a body: close the connection
+			 * (counted). */
 			h->stats.too_large++;
 			return MHD_NO;
-		} else {
-			char *b = realloc(k->body, k->len + *upload_size + 1);
-			if (!b)
-				return MHD_NO;
-			memcpy(b + k->len, upload, *upload_size);
-			k->len += *upload_size;
-			b[k->len] = '\0';
-			k->body = b;
 		}
+		char *b = realloc(k->body, k->len + *upload_size + 1);
+		if (!b)
+			return MHD_NO;
+		memcpy(b + k->len, upload, *upload_size);
+		k->len += *upload_size;
+		b[k->len] = '\0';
+		k->body = b;
 		*upload_size = 0;
 		return MHD_YES;
 	}
 	/* Everything arrived (a write was authorized on the first call).
 	 * Reads need a user too, unless read_only_without_auth (a LAN
 	 * dashboard). */
-	if (k->owed)
-		return http__challenge(k, k->owed == 2, 1);
-	if (!post && !h->cfg.read_only_without_auth && !http__authorized(k, &stale))
-		return http__challenge(k, stale, 1);
-	http__sock_busy(c);
+	if (!post && !h->cfg.read_only_without_auth && !http__authorized(k, method, &stale))
+		return http__challenge(k, stale);
+	struct http_sock *s = http__sock(c);
+	if (s)
+		s->busy = 1;
 	if (strncmp(url, "/api/v1/", 8) == 0)
 		return http__api(k, url + 8, get, post);
 	if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
@@ -736,15 +944,14 @@ static void http__completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct http_conn *k = *con_cls;
 	struct http *h = cls;
-	const union MHD_ConnectionInfo *i =
-	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	struct http_sock *s = i ? i->socket_context : NULL;
+	struct http_sock *s = http__sock(c);
 
 	(void)toe;
 	if (s) {
 		/* The next request on a kept-alive connection has its own
-		 * deadline, from now. */
+		 * deadlines, from now. */
 		s->busy = 0;
+		s->head = 0;
 		s->since = uv_now(h->loop);
 	}
 	if (!k)
@@ -752,9 +959,9 @@ static void http__completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (k->write)
 		http_api_write_cancel(k->write);
 	http__unwait(k);
-	http__unhold(h, k);
 	free(k->answer.body);
 	free(k->body);
+	free(k->target);
 	free(k);
 	*con_cls = NULL;
 }
@@ -769,13 +976,20 @@ static int http__copy_cfg(struct config_http *dst, const struct config_http *src
 	dst->realm = strdup(src->realm);
 	dst->users = calloc(src->nusers ? src->nusers : 1, sizeof *dst->users);
 	dst->nusers = 0;
-	if (!dst->listen || !dst->realm || !dst->users)
+	dst->hosts = calloc(src->nhosts ? src->nhosts : 1, sizeof *dst->hosts);
+	dst->nhosts = 0;
+	if (!dst->listen || !dst->realm || !dst->users || !dst->hosts)
 		return MB_ENOMEM;
 	for (size_t i = 0; i < src->nusers; i++) {
 		dst->users[i] = src->users[i];
 		if (!(dst->users[i].name = strdup(src->users[i].name)))
 			return MB_ENOMEM;
 		dst->nusers = i + 1;
+	}
+	for (size_t i = 0; i < src->nhosts; i++) {
+		if (!(dst->hosts[i] = strdup(src->hosts[i])))
+			return MB_ENOMEM;
+		dst->nhosts = i + 1;
 	}
 	return 0;
 }
@@ -787,6 +1001,11 @@ static void http__free(struct http *h)
 	for (size_t i = 0; i < h->cfg.nusers; i++)
 		free(h->cfg.users[i].name);
 	free(h->cfg.users);
+	for (size_t i = 0; i < h->cfg.nhosts; i++)
+		free(h->cfg.hosts[i]);
+	free(h->cfg.hosts);
+	free(h->nonces);
+	free(h->addrs);
 	free(h);
 }
 
@@ -797,8 +1016,8 @@ static void http__on_close(uv_handle_t *hd)
 		http__free(h);
 }
 
-/* Random bytes for the nonces and the opaque value. */
-static int http__random(uint8_t *buf, size_t n)
+/* Random bytes for the start-up secret, the opaque value and the dummy HA1. */
+static int http__urandom(uint8_t *buf, size_t n)
 {
 	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 	ssize_t got = fd >= 0 ? read(fd, buf, n) : -1;
@@ -807,10 +1026,21 @@ static int http__random(uint8_t *buf, size_t n)
 	return got == (ssize_t)n ? 0 : -1;
 }
 
+/* What the Host check needs to know of the machine (http__host_ok). */
+static void http__names(struct http *h)
+{
+	if (gethostname(h->hostname, sizeof h->hostname) != 0)
+		h->hostname[0] = '\0';
+	h->hostname[sizeof h->hostname - 1] = '\0';
+	for (char *p = h->hostname; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p + 'a' - 'A');
+	http__read_addrs(h);
+}
+
 int http_start(uv_loop_t *loop, const struct config_http *cfg, struct reload *set,
 	       struct server *server, struct http **out, char *err, size_t errlen)
 {
-	static uint8_t rnd[32];
 	struct sockaddr_storage ss;
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
@@ -839,7 +1069,10 @@ int http_start(uv_loop_t *loop, const struct config_http *cfg, struct reload *se
 		snprintf(err, errlen, "http: listen %s: not an address", cfg->listen);
 		return MB_EADDR;
 	}
-	if (http__random(rnd, sizeof rnd) != 0 || http__random(op, sizeof op) != 0) {
+	if (http__urandom(h->secret, sizeof h->secret) != 0 ||
+	    http__urandom(h->dummy_ha1, sizeof h->dummy_ha1) != 0 ||
+	    http__urandom(op, sizeof op) != 0 ||
+	    !(h->nonces = calloc(HTTP__NONCES, sizeof *h->nonces))) {
 		http__free(h);
 		snprintf(err, errlen, "http: cannot read /dev/urandom");
 		return MB_EIO;
@@ -849,6 +1082,7 @@ int http_start(uv_loop_t *loop, const struct config_http *cfg, struct reload *se
 	h->loop = loop;
 	h->set = set;
 	h->server = server;
+	http__names(h);
 	/* The logger first: libmicrohttpd prints what comes before it to
 	 * stderr. */
 	h->mhd = MHD_start_daemon(
@@ -857,9 +1091,9 @@ int http_start(uv_loop_t *loop, const struct config_http *cfg, struct reload *se
 	    (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)HTTP__IDLE_TIMEOUT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	    (size_t)HTTP__CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, http__completed, h,
-	    MHD_OPTION_NOTIFY_CONNECTION, http__notify_conn, h, MHD_OPTION_DIGEST_AUTH_RANDOM,
-	    sizeof rnd, rnd, MHD_OPTION_NONCE_NC_SIZE, 256u, MHD_OPTION_UNESCAPE_CALLBACK,
-	    http__unescape, h, MHD_OPTION_END);
+	    MHD_OPTION_NOTIFY_CONNECTION, http__notify_conn, h, MHD_OPTION_URI_LOG_CALLBACK,
+	    http__request, h, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_per_ip,
+	    MHD_OPTION_UNESCAPE_CALLBACK, http__unescape, h, MHD_OPTION_END);
 	if (!h->mhd || !(info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD))) {
 		snprintf(err, errlen,
 			 "http: listen %s:%d: cannot start the server (address in use?)",
@@ -909,13 +1143,6 @@ void http_close(struct http *h)
 		k->write = NULL;
 		http_api_error(&a, 503, "the daemon is stopping; the write's outcome is unknown");
 		http__write_done(k, &a);
-	}
-	/* Held challenges go out now. */
-	while (h->held) {
-		struct http_conn *k = h->held;
-		http__unhold(h, k);
-		k->released = 1;
-		MHD_resume_connection(k->c);
 	}
 	MHD_run(h->mhd);
 	h->closing = 1;

@@ -125,6 +125,56 @@ static int http__users(struct config_parser *p, const config_setting_t *s, void 
 	return 0;
 }
 
+/* http.hosts: names (or addresses) a browser may reach the server by besides
+ * the machine's own, lower case, without brackets or a final dot. */
+static int http__hosts(struct config_parser *p, const config_setting_t *s, void *target)
+{
+	struct config_http *hc = target;
+	char path[256];
+	int n;
+
+	config_key_path(s, path, sizeof path);
+	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(s) != CONFIG_TYPE_LIST)
+		return config_error(p, s,
+				    "%s must be a list of host names [ \"modbridge.lan\" ], not %s",
+				    path, config_type_name(s));
+	n = config_setting_length(s);
+	if (!(hc->hosts = calloc(n ? (size_t)n : 1, sizeof *hc->hosts)))
+		return MB_ENOMEM;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *v = config_setting_get_string(e);
+		size_t len;
+		if (v && *v == '[' && (len = strlen(v)) > 2 && v[len - 1] == ']') {
+			v++;
+			len -= 2;
+		} else {
+			len = v ? strlen(v) : 0;
+		}
+		if (len && v[len - 1] == '.')
+			len--;
+		int bad = !v || !len || len > 253;
+		for (size_t k = 0; !bad && k < len; k++)
+			bad = (unsigned char)v[k] <= ' ' || (unsigned char)v[k] >= 0x7f ||
+			      strchr("/@\"\\[]", v[k]);
+		if (bad)
+			return config_error(
+			    p, e,
+			    "%s[%d] must be a host name or address such as "
+			    "\"modbridge.lan\" or \"192.0.2.7\" (no scheme, port or path), "
+			    "or \"*\" for any",
+			    path, i);
+		if (!(hc->hosts[i] = strndup(v, len)))
+			return MB_ENOMEM;
+		for (char *c = hc->hosts[i]; *c; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c + 'a' - 'A');
+		hc->nhosts = (size_t)i + 1;
+	}
+	return 0;
+}
+
 /* clang-format off */
 static const struct config_key http__keys[] = {
 	{.name = "listen", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
@@ -139,6 +189,9 @@ static const struct config_key http__keys[] = {
 	 .off = offsetof(struct config_http, read_only_without_auth)},
 	{.name = "max_connections", .kind = CONFIG_K_INT,
 	 .off = offsetof(struct config_http, max_connections), .min = 1, .max = 1000},
+	{.name = "max_per_ip", .kind = CONFIG_K_INT,
+	 .off = offsetof(struct config_http, max_per_ip), .min = 0, .max = 1000},
+	{.name = "hosts", .kind = CONFIG_K_CUSTOM, .fn = http__hosts},
 	{.name = "users", .kind = CONFIG_K_CUSTOM, .fn = http__users},
 };
 /* clang-format on */
@@ -161,6 +214,7 @@ int http_config_parse(struct config_parser *p, const config_setting_t *s, void *
 	}
 	hc->port = 8502;
 	hc->max_connections = 16;
+	hc->max_per_ip = 8;
 	hc->line = config_setting_source_line(s);
 	http_config_free(c->http);
 	c->http = hc;
@@ -182,6 +236,9 @@ void http_config_free(struct config_http *c)
 	for (size_t i = 0; i < c->nusers; i++)
 		free(c->users[i].name);
 	free(c->users);
+	for (size_t i = 0; i < c->nhosts; i++)
+		free(c->hosts[i]);
+	free(c->hosts);
 	free(c);
 }
 
@@ -197,8 +254,12 @@ int http_config_same(const struct config_http *a, const struct config_http *b)
 	if (!http__streq(a->listen, b->listen) || a->port != b->port ||
 	    !http__streq(a->realm, b->realm) || a->sha256 != b->sha256 ||
 	    a->read_only_without_auth != b->read_only_without_auth ||
-	    a->max_connections != b->max_connections || a->nusers != b->nusers)
+	    a->max_connections != b->max_connections || a->max_per_ip != b->max_per_ip ||
+	    a->nusers != b->nusers || a->nhosts != b->nhosts)
 		return 0;
+	for (size_t i = 0; i < a->nhosts; i++)
+		if (strcmp(a->hosts[i], b->hosts[i]) != 0)
+			return 0;
 	for (size_t i = 0; i < a->nusers; i++)
 		if (!http__streq(a->users[i].name, b->users[i].name) ||
 		    a->users[i].ha1_len != b->users[i].ha1_len ||

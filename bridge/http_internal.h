@@ -19,9 +19,10 @@ struct http_stats {
 	uint64_t auth_failures; /* answered 401 */
 	uint64_t writes;	/* register writes sent to a device */
 	uint64_t too_large;	/* bodies refused with 413 before they were read */
-	uint64_t slow_dropped;	/* connections dropped: no whole request within the deadline */
+	uint64_t slow_dropped;	/* connections dropped: no head or whole request within its deadline */
 	uint64_t connections;	/* open now */
-	uint64_t challenges_held; /* challenges delayed so that no two share a nonce */
+	uint64_t challenges_held; /* always 0 since each challenge has its own nonce (kept for
+				   * the status document) */
 };
 
 /* An answer: HTTP status and a JSON body (malloc'd; NULL when out of memory,
@@ -69,6 +70,49 @@ extern const unsigned char http_asset_index_html[];
 extern const size_t http_asset_index_html_len;
 extern const unsigned char http_asset_openapi_json[];
 extern const size_t http_asset_openapi_json_len;
+
+/* HTTP Digest (http_digest.c): MD5 or SHA-256, streamed. */
+struct http_hash {
+	int sha256;
+	uint32_t st[8];
+	uint8_t buf[64];
+	size_t fill;
+	uint64_t total;
+};
+void http_hash_init(struct http_hash *h, int sha256);
+void http_hash_update(struct http_hash *h, const void *data, size_t n);
+/* The digest into out; its length (16 or 32). */
+size_t http_hash_final(struct http_hash *h, uint8_t out[32]);
+/* n bytes as 2n lower-case hex digits and a NUL. */
+void http_hex(const uint8_t *in, size_t n, char *out);
+
+/* The parameters of an Authorization: Digest header that matter. */
+enum {
+	HTTP_DA_USERNAME,
+	HTTP_DA_REALM,
+	HTTP_DA_NONCE,
+	HTTP_DA_URI,
+	HTTP_DA_RESPONSE,
+	HTTP_DA_QOP,
+	HTTP_DA_NC,
+	HTTP_DA_CNONCE,
+	HTTP_DA_ALGORITHM, /* may be absent (then MD5) */
+	HTTP_DA_OPAQUE,	   /* may be absent */
+	HTTP_DA_N
+};
+struct http_digest_auth {
+	const char *v[HTTP_DA_N]; /* unquoted, in the caller's buffer; NULL: absent */
+};
+/* Parse hdr ("Digest username=..., ...") into a, the values copied into buf
+ * (unquoted). -1 when it is not a Digest header, is malformed, names a
+ * parameter twice, lacks one of those required with qop=auth, uses
+ * username* or userhash, or does not fit buf. */
+int http_digest_parse(const char *hdr, char *buf, size_t buflen, struct http_digest_auth *a);
+/* Is a's response the one a client knowing ha1 computes for method (RFC
+ * 7616 with qop=auth: H(ha1:nonce:nc:cnonce:qop:H(method:uri)))? Compared
+ * in constant time. */
+int http_digest_check(int sha256, const uint8_t *ha1, size_t ha1_len, const char *method,
+		      const struct http_digest_auth *a);
 
 /* The exporters' status for GET /api/v1/status (http_set_exports). */
 struct json;

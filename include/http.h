@@ -39,6 +39,9 @@ struct config_http {
 	uint8_t sha256;		    /* algorithm = "SHA-256" (default "MD5") */
 	int read_only_without_auth; /* GETs need no credentials; writes still do */
 	int max_connections;	    /* default 16 */
+	int max_per_ip;		    /* connections from one address; default 8, 0: no limit */
+	char **hosts;		    /* host names answered besides the machine's own ("*": any) */
+	size_t nhosts;
 	struct http_user *users;
 	size_t nusers;
 	int line;

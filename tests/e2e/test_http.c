@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -26,6 +27,8 @@
 #define DEV1 "15020115"
 /* HA1 = MD5("admin:modbridge:secret") */
 #define HA1 "74b5ba04a8aa06dd55aa3fc4e8c0307e"
+/* HA1 = SHA-256("admin:modbridge:secret") */
+#define HA1_256 "205c3e839d536b52d63ef9ab0bcaac647279e076ac561c2b83aa6edb9e7c2507"
 
 static int broker_port, http_port;
 static char base[64];
@@ -39,14 +42,16 @@ struct reply {
 	char headers[4096];
 };
 
-/* curl METHOD path [body] with user:password (NULL: none). */
-static int http(struct reply *r, const char *method, const char *path, const char *body,
-		const char *userpass)
+/* curl METHOD path [body] with user:password (NULL: none) and extra headers
+ * (NULL-terminated, may be NULL); a body goes as application/json unless
+ * one of them is a Content-Type. */
+static int http_h(struct reply *r, const char *method, const char *path, const char *body,
+		  const char *userpass, const char *const *hdrs)
 {
 	char url[256], out[512];
 	const char *bodyf = h_path("body.out"), *hdrf = h_path("headers.out");
-	const char *argv[24];
-	int n = 0;
+	const char *argv[40];
+	int n = 0, typed = 0;
 
 	snprintf(url, sizeof url, "%s%s", base, path);
 	argv[n++] = "curl";
@@ -66,9 +71,16 @@ static int http(struct reply *r, const char *method, const char *path, const cha
 		argv[n++] = "-u";
 		argv[n++] = userpass;
 	}
-	if (body) {
+	for (size_t i = 0; hdrs && hdrs[i] && n < 34; i++) {
 		argv[n++] = "-H";
-		argv[n++] = "Content-Type: application/json";
+		argv[n++] = hdrs[i];
+		typed |= strncasecmp(hdrs[i], "Content-Type:", 13) == 0;
+	}
+	if (body) {
+		if (!typed) {
+			argv[n++] = "-H";
+			argv[n++] = "Content-Type: application/json";
+		}
 		argv[n++] = "--data-binary";
 		argv[n++] = body;
 	}
@@ -90,6 +102,12 @@ static int http(struct reply *r, const char *method, const char *path, const cha
 		fclose(f);
 	}
 	return r->status;
+}
+
+static int http(struct reply *r, const char *method, const char *path, const char *body,
+		const char *userpass)
+{
+	return http_h(r, method, path, body, userpass, NULL);
 }
 
 /* ----------------------------------------------------------- OpenAPI -- */
@@ -440,14 +458,14 @@ static int burst_count(pid_t *pids, int i0, int n, int want)
 	return got;
 }
 
-/* libmicrohttpd 0.9.75 would give clients challenged for one URL in the
- * same second the same nonce, and refuse all but one of them (401 stale):
- * the bridge holds the later challenges until the first was answered. And
- * clients that never answer their challenge must not queue the others up. */
+/* Clients challenged for one URL at once each get a nonce of their own
+ * (libmicrohttpd 0.9.75 gave them one, and refused all but the first: the
+ * bridge used to hold the later challenges instead), and clients that never
+ * answer their challenge must not queue the others up. This bridge has
+ * max_per_ip = 0: 25 clients from one address are all let in. */
 static void concurrent_clients(void)
 {
 	pid_t pids[32];
-	char v[64];
 
 	burst_start(pids, 0, 8, "/api/v1/devices", NULL, "admin:secret", "20");
 	h_ok(burst_count(pids, 0, 8, 200) == 8,
@@ -457,22 +475,252 @@ static void concurrent_clients(void)
 	h_ok(burst_count(pids, 0, 4, 200) == 4,
 	     "4 writes at once on one URL: every one gets in (200)");
 	/* 24 clients without credentials (they never answer a challenge),
-	 * then one with: held one after another, the last of them would wait
-	 * 24 gaps of a second; held behind clients that do not answer, it
-	 * waits about one gap for each 16 connections. */
+	 * then one with. */
 	burst_start(pids, 0, 24, "/api/v1/maps/scratch", NULL, NULL, "40");
 	h_sleep_ms(200);
 	burst_start(pids, 24, 1, "/api/v1/maps/scratch", NULL, "admin:secret", "8");
 	h_ok(burst_count(pids, 24, 1, 200) == 1,
 	     "a client among 24 that never answer their challenge gets in (200 within 8 s)");
 	h_ok(burst_count(pids, 0, 24, 401) == 24, "and they are all challenged (401)");
+}
+
+/* ------------------------------------------------- the door (issue 24) -- */
+
+#define SETPOINT "/api/v1/devices/scratch/registers/setpoint"
+
+/* curl --digest -v: the last Authorization header it sent ("Authorization:
+ * Digest ...") in hdr; the status it got. */
+static int capture(const char *method, const char *path, const char *body, char *hdr, size_t n)
+{
+	static char out[32768];
+	char url[256];
+	const char *argv[24];
+	int k = 0;
+
+	snprintf(url, sizeof url, "%s%s", base, path);
+	argv[k++] = "curl";
+	argv[k++] = "-s";
+	argv[k++] = "-v";
+	argv[k++] = "-o";
+	argv[k++] = "/dev/null";
+	argv[k++] = "-w";
+	argv[k++] = "\ncode=%{http_code}\n";
+	argv[k++] = "-X";
+	argv[k++] = method;
+	argv[k++] = "--digest";
+	argv[k++] = "-u";
+	argv[k++] = "admin:secret";
+	if (body) {
+		argv[k++] = "-H";
+		argv[k++] = "Content-Type: application/json";
+		argv[k++] = "--data-binary";
+		argv[k++] = body;
+	}
+	argv[k++] = url;
+	argv[k] = NULL;
+	hdr[0] = '\0';
+	h_run(argv, out, sizeof out, 25000);
+	for (char *a = strstr(out, "> Authorization: Digest "); a;
+	     a = strstr(a + 1, "> Authorization: Digest ")) {
+		size_t len = strcspn(a + 2, "\r\n");
+		if (len < n) {
+			memcpy(hdr, a + 2, len);
+			hdr[len] = '\0';
+		}
+	}
+	const char *c = strstr(out, "code=");
+	return c ? atoi(c + 5) : -1;
+}
+
+/* The WWW-Authenticate line of a reply, its nonce's value blanked, in out. */
+static void challenge_of(const struct reply *r, char *out, size_t n, char *nonce, size_t nn)
+{
+	const char *w = strstr(r->headers, "WWW-Authenticate:");
+	out[0] = '\0';
+	if (nonce)
+		nonce[0] = '\0';
+	if (!w)
+		return;
+	size_t len = strcspn(w, "\r\n");
+	snprintf(out, n, "%.*s", (int)len, w);
+	char *p = strstr(out, "nonce=\"");
+	if (!p)
+		return;
+	p += 7;
+	char *q = strchr(p, '"');
+	if (!q)
+		return;
+	if (nonce)
+		snprintf(nonce, nn, "%.*s", (int)(q - p), p);
+	memmove(p, q, strlen(q) + 1);
+}
+
+static void setpoint(char *v, size_t n)
+{
 	struct reply r;
-	http(&r, "GET", "/api/v1/status", NULL, "admin:secret");
-	json_object *st = json_tokener_parse(r.body);
-	long long held = json_object_get_int64(jget(jget(st, "http"), "challenges_held"));
-	json_object_put(st);
-	snprintf(v, sizeof v, "%lld", held);
-	h_ok(held >= 1, "the held challenges are counted (challenges_held %s)", v);
+	v[0] = '\0';
+	http(&r, "GET", "/api/v1/devices/scratch/registers", NULL, "admin:secret");
+	reg_value(r.body, "setpoint", v, n);
+}
+
+/* A captured Authorization header is good for its one request: not again
+ * with another body (qop=auth does not cover the body), not after a fresh
+ * challenge for the URL (libmicrohttpd 0.9.75 reset the nonce's count at
+ * each, and gave the same nonce for a URL within a second). */
+static void digest_replay(void)
+{
+	struct reply r;
+	char hdr[2048], v[64], n1[128], n2[128], ch[1024];
+
+	int c0 = capture("POST", SETPOINT, "{\"value\":5}", hdr, sizeof hdr);
+	h_ok(c0 == 200 && hdr[0], "a user writes setpoint 5: 200, its Authorization captured");
+	const char *rh[] = {hdr, NULL};
+	int c1 = http_h(&r, "POST", SETPOINT, "{\"value\":5}", NULL, rh);
+	int c2 = http(&r, "POST", SETPOINT, "{\"value\":6}", NULL);
+	int c3 = http_h(&r, "POST", SETPOINT, "{\"value\":999}", NULL, rh);
+	setpoint(v, sizeof v);
+	h_ok(c1 == 401 && c2 == 401 && c3 == 401 && strcmp(v, "5") == 0,
+	     "the captured write replayed, then after a fresh challenge with body 999: 401 "
+	     "each, the setpoint stays 5 (%d %d %d, setpoint %s)",
+	     c1, c2, c3, v);
+	h_ok(strstr(r.headers, "stale=true") != NULL,
+	     "the replay's answer was right but its count used: stale=true");
+
+	c0 = capture("GET", "/api/v1/devices", NULL, hdr, sizeof hdr);
+	c1 = http(&r, "GET", "/api/v1/devices", NULL, NULL);
+	challenge_of(&r, ch, sizeof ch, n1, sizeof n1);
+	c2 = http_h(&r, "GET", "/api/v1/devices", NULL, NULL, rh);
+	h_ok(c0 == 200 && c1 == 401 && c2 == 401 && !strstr(r.body, "scratch"),
+	     "a captured read replayed after a fresh challenge for its URL: 401 (%d %d %d)", c0, c1,
+	     c2);
+	challenge_of(&r, ch, sizeof ch, n2, sizeof n2);
+	h_ok(n1[0] && n2[0] && strcmp(n1, n2) != 0,
+	     "two challenges for one URL within a second: two nonces (%s %s)", n1, n2);
+	h_ok(strstr(hdr, n1) == NULL, "and neither is the captured one");
+}
+
+/* A made-up nonce gets the same answer for a configured user and an unknown
+ * one (libmicrohttpd 0.9.75 said stale only to a configured user). */
+static void same_answer_for_every_user(void)
+{
+	struct reply r;
+	char hdr[512], ch1[1024], ch2[1024];
+	const char *users[] = {"admin", "eve"};
+	int codes[2];
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(hdr, sizeof hdr,
+			 "Authorization: Digest username=\"%s\", realm=\"modbridge\", "
+			 "nonce=\"0001aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\", uri=\"/api/v1/status\", "
+			 "response=\"0123456789abcdef0123456789abcdef\", qop=auth, nc=00000001, "
+			 "cnonce=\"abc\", algorithm=MD5",
+			 users[i]);
+		const char *rh[] = {hdr, NULL};
+		codes[i] = http_h(&r, "GET", "/api/v1/status", NULL, NULL, rh);
+		challenge_of(&r, i ? ch2 : ch1, sizeof ch1, NULL, 0);
+	}
+	h_ok(codes[0] == 401 && codes[1] == 401 && ch1[0] && strcmp(ch1, ch2) == 0 &&
+		 !strstr(ch1, "stale"),
+	     "a made-up nonce: the same 401 for a configured user and an unknown one (%s | %s)",
+	     ch1, ch2);
+	h_ok(strstr(ch1, "algorithm=MD5") && strstr(ch1, "qop=\"auth\"") &&
+		 strstr(ch1, "realm=\"modbridge\""),
+	     "the challenge names algorithm=MD5 as RFC 7616 writes it (%s)", ch1);
+}
+
+/* Python's standard library as the Digest client (it refused the lower-case
+ * algorithm=md5 of libmicrohttpd 0.9.75). Prints the status. */
+static int python(const char *method, const char *path, const char *body, const char *pw)
+{
+	static const char script[] =
+	    "import sys, urllib.request as u, urllib.error as e\n"
+	    "url, pw, meth, body = sys.argv[1:5]\n"
+	    "m = u.HTTPPasswordMgrWithDefaultRealm()\n"
+	    "m.add_password(None, url, 'admin', pw)\n"
+	    "o = u.build_opener(u.HTTPDigestAuthHandler(m))\n"
+	    "h = {'Content-Type': 'application/json'} if body else {}\n"
+	    "r = u.Request(url, data=body.encode() if body else None, method=meth, headers=h)\n"
+	    "try:\n"
+	    "    print(o.open(r, timeout=10).status)\n"
+	    "except e.HTTPError as x:\n"
+	    "    print(x.code)\n"
+	    "except Exception as x:\n"
+	    "    print('error', x)\n";
+	char url[256], out[4096];
+	snprintf(url, sizeof url, "%s%s", base, path);
+	const char *argv[] = {"python3", "-c", script, url, pw, method, body ? body : "", NULL};
+	h_run(argv, out, sizeof out, 20000);
+	if (atoi(out) == 0)
+		h_note("python: %s", out);
+	return atoi(out);
+}
+
+static void stdlib_clients(void)
+{
+	char v[64];
+	int g = python("GET", "/api/v1/devices", NULL, "secret");
+	int w = python("POST", SETPOINT, "{\"value\":42}", "secret");
+	setpoint(v, sizeof v);
+	int bad = python("GET", "/api/v1/devices", NULL, "wrong");
+	h_ok(g == 200 && w == 200 && strcmp(v, "42") == 0 && bad == 401,
+	     "Python's urllib logs in: a read 200, a write 200 (setpoint %s), a wrong password "
+	     "401 (%d %d %d)",
+	     v, g, w, bad);
+}
+
+/* Writes only from the page's own origin, only as application/json. */
+static void writes_from_other_origins(void)
+{
+	struct reply r;
+	char v[64], own[128], ownref[160];
+	snprintf(own, sizeof own, "Origin: %s", base);
+	snprintf(ownref, sizeof ownref, "Referer: %s/", base);
+
+	http(&r, "POST", SETPOINT, "{\"value\":10}", "admin:secret");
+	const char *foreign[][3] = {
+	    {"Origin: http://evil.example", NULL},
+	    {"Origin: null", NULL},
+	    {"Origin: https://127.0.0.1", NULL},
+	    {"Referer: http://evil.example/page.html", NULL},
+	    {"Origin: http://evil.example", ownref, NULL},
+	};
+	int all = 1;
+	for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++) {
+		int c = http_h(&r, "POST", SETPOINT, "{\"value\":777}", "admin:secret", foreign[i]);
+		if (c != 403 || !strstr(r.body, "\"error\"")) {
+			h_note("%s: %d %s", foreign[i][0], c, r.body);
+			all = 0;
+		}
+	}
+	setpoint(v, sizeof v);
+	h_ok(all && strcmp(v, "10") == 0,
+	     "a write with a foreign Origin or Referer: 403, nothing written (setpoint %s)", v);
+	const char *types[][2] = {{"Content-Type:", NULL},
+				  {"Content-Type: text/plain", NULL},
+				  {"Content-Type: application/x-www-form-urlencoded", NULL},
+				  {"Content-Type: multipart/form-data; boundary=x", NULL},
+				  {"Content-Type: application/jsonp", NULL}};
+	all = 1;
+	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+		int c = http_h(&r, "POST", SETPOINT, "{\"value\":777}", "admin:secret", types[i]);
+		if (c != 415) {
+			h_note("%s: %d %s", types[i][0], c, r.body);
+			all = 0;
+		}
+	}
+	setpoint(v, sizeof v);
+	h_ok(all && strcmp(v, "10") == 0,
+	     "a write without Content-Type: application/json: 415, nothing written (setpoint %s)",
+	     v);
+	const char *ok1[] = {own, NULL};
+	const char *ok2[] = {ownref, "Content-Type: application/json; charset=utf-8", NULL};
+	int c1 = http_h(&r, "POST", SETPOINT, "{\"value\":11}", "admin:secret", ok1);
+	int c2 = http_h(&r, "POST", SETPOINT, "{\"value\":12}", "admin:secret", ok2);
+	setpoint(v, sizeof v);
+	h_ok(c1 == 200 && c2 == 200 && strcmp(v, "12") == 0,
+	     "a write from the page's own origin (Origin, or Referer with a charset) is taken "
+	     "(%d %d, setpoint %s)",
+	     c1, c2, v);
 }
 
 /* Lines of the simulator's log that are writes of register 281. */
@@ -610,6 +858,53 @@ static void reload_moves_listener(int mport)
 	h_ok(h_bridge_stop(bridge) == 0, "the bridge stops cleanly");
 }
 
+/* With reads open, a DNS-rebinding page (a name of the attacker's that
+ * resolves to this machine) must read nothing: only the machine's names
+ * and addresses and http.hosts are answered. */
+static void host_names(void)
+{
+	struct reply r;
+	char hn[256] = "", h[5][300];
+	const char *bad[] = {"Host: evil.example", "Host: evil.example:%d",
+			     "Host: 127.0.0.1.evil.example:%d", "Host: 192.0.2.1:%d",
+			     "Host: localhost:%d@evil.example"};
+	int all = 1;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(h[0], sizeof h[0], bad[i], http_port);
+		const char *hd[] = {h[0], NULL};
+		int c = http_h(&r, "GET", "/api/v1/devices/scratch/registers", NULL, NULL, hd);
+		if (c != 421 || strstr(r.body, "setpoint")) {
+			h_note("%s: %d %.100s", h[0], c, r.body);
+			all = 0;
+		}
+	}
+	h_ok(all, "reads open, a host name not ours (DNS rebinding): 421, no values");
+	gethostname(hn, sizeof hn - 1);
+	snprintf(h[0], sizeof h[0], "Host: localhost:%d", http_port);
+	snprintf(h[1], sizeof h[1], "Host: [::1]:%d", http_port);
+	snprintf(h[2], sizeof h[2], "Host: %s:%d", hn, http_port);
+	snprintf(h[3], sizeof h[3], "Host: MODBRIDGE.test.:%d", http_port);
+	snprintf(h[4], sizeof h[4], "Host: 127.0.0.1");
+	all = 1;
+	for (size_t i = 0; i < 5; i++) {
+		const char *hd[] = {h[i], NULL};
+		int c = http_h(&r, "GET", "/api/v1/devices/scratch/registers", NULL, NULL, hd);
+		if (c != 200) {
+			h_note("%s: %d %.100s", h[i], c, r.body);
+			all = 0;
+		}
+	}
+	h_ok(all, "localhost, ::1, the host name (%s), http.hosts and the address are answered",
+	     hn);
+	snprintf(h[0], sizeof h[0], "Host: evil.example:%d", http_port);
+	const char *hd[] = {h[0], NULL};
+	char v[64];
+	int c = http_h(&r, "POST", SETPOINT, "{\"value\":321}", "admin:secret", hd);
+	http(&r, "GET", "/api/v1/devices/scratch/registers", NULL, NULL);
+	reg_value(r.body, "setpoint", v, sizeof v);
+	h_ok(c == 421 && strcmp(v, "321") != 0, "a write to a foreign host name: 421 (%d)", c);
+}
+
 static void config_errors(void)
 {
 	char out[4096];
@@ -626,6 +921,17 @@ static void config_errors(void)
 	h_ok(h_run_bridge("--check", c, out, sizeof out) != 0 && strstr(out, "ha1.conf:11:") &&
 		 strstr(out, "64 hex digits"),
 	     "an MD5 HA1 with algorithm SHA-256 is refused with file:line");
+	c = h_write_file("hosts.conf",
+			 config(mport, "http = { hosts = [ \"http://x/\" ];\n"
+				       "  users = ( { name = \"a\"; ha1 = \"" HA1 "\"; } ); };"));
+	h_ok(h_run_bridge("--check", c, out, sizeof out) != 0 && strstr(out, "hosts.conf:10:") &&
+		 strstr(out, "http.hosts[0] must be a host name"),
+	     "a URL in http.hosts is refused with file:line (%.200s)", out);
+	c = h_write_file("perip.conf",
+			 config(mport, "http = { max_per_ip = -1;\n"
+				       "  users = ( { name = \"a\"; ha1 = \"" HA1 "\"; } ); };"));
+	h_ok(h_run_bridge("--check", c, out, sizeof out) != 0 && strstr(out, "perip.conf:10:"),
+	     "a negative http.max_per_ip is refused with file:line");
 	c = h_write_file("nouser.conf", config(mport, "http = { port = 1; };"));
 	h_ok(h_run_bridge("--check", c, out, sizeof out) != 0 && strstr(out, "nouser.conf:10:"),
 	     "an http group nobody could use is refused");
@@ -647,7 +953,7 @@ int main(void)
 
 	char block[512];
 	snprintf(block, sizeof block,
-		 "http = { listen = \"127.0.0.1\"; port = %d;\n"
+		 "http = { listen = \"127.0.0.1\"; port = %d; max_per_ip = 0;\n"
 		 "  users = ( { name = \"admin\"; ha1 = \"" HA1 "\"; } ); };",
 		 http_port);
 	const char *conf = h_write_file("bridge.conf", config(mport, block));
@@ -658,13 +964,19 @@ int main(void)
 	concurrent_clients();
 	documents();
 	writes_follow_the_map();
+	digest_replay();
+	same_answer_for_every_user();
+	stdlib_clients();
+	writes_from_other_origins();
 	writes_wait_for_the_device();
 	h_ok(h_bridge_stop(bridge) == 0, "the bridge stops cleanly");
 
-	/* read_only_without_auth: reads open, writes still need a user. */
+	/* read_only_without_auth: reads open, writes still need a user
+	 * (here with SHA-256), and only names of ours are answered. */
 	snprintf(block, sizeof block,
 		 "http = { listen = \"127.0.0.1\"; port = %d; read_only_without_auth = true;\n"
-		 "  users = ( { name = \"admin\"; ha1 = \"" HA1 "\"; } ); };",
+		 "  algorithm = \"SHA-256\"; hosts = [ \"Modbridge.Test\" ];\n"
+		 "  users = ( { name = \"admin\"; ha1 = \"" HA1_256 "\"; } ); };",
 		 http_port);
 	conf = h_write_file("ro.conf", config(mport, block));
 	bridge = h_bridge_start(conf, mport, "ro.log");
@@ -675,6 +987,12 @@ int main(void)
 		  NULL) == 401 &&
 		 strstr(r.headers, "WWW-Authenticate: Digest"),
 	     "read_only_without_auth: a write still needs them (401)");
+	char ch[1024];
+	challenge_of(&r, ch, sizeof ch, NULL, 0);
+	int w = http(&r, "POST", SETPOINT, "{\"value\":3}", "admin:secret");
+	h_ok(strstr(ch, "algorithm=SHA-256") && w == 200,
+	     "algorithm SHA-256: the challenge says so, curl --digest writes (%d, %s)", w, ch);
+	host_names();
 	h_ok(h_bridge_stop(bridge) == 0, "the bridge stops cleanly");
 
 	/* No http group: nothing listens. */

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -170,10 +171,10 @@ static void garbage_requests(void)
 	h_ok(code == 400 && modbus_alive(), "a request line of garbage: 400 (%d)", code);
 	memcpy(big, "GET /", 5);
 	memset(big + 5, 'a', 100 * 1024);
-	strcpy(big + 5 + 100 * 1024, " HTTP/1.1\r\nHost: x\r\n\r\n");
+	strcpy(big + 5 + 100 * 1024, " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 	code = raw(big, strlen(big), 0, out, sizeof out);
 	h_ok(code == 414 && modbus_alive(), "a 100 KiB request line: 414, closed (%d)", code);
-	snprintf(big, sizeof big, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: ");
+	snprintf(big, sizeof big, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ");
 	size_t n = strlen(big);
 	memset(big + n, 'b', 100 * 1024);
 	strcpy(big + n + 100 * 1024, "\r\n\r\n");
@@ -181,7 +182,7 @@ static void garbage_requests(void)
 	h_ok(code == 431 && modbus_alive(), "a 100 KiB header: 431, closed (%d)", code);
 	/* A Digest header as long as the limit allows, then longer. */
 	snprintf(big, sizeof big,
-		 "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+		 "GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
 		 "Authorization: Digest username=\"");
 	n = strlen(big);
 	memset(big + n, 'u', 20000);
@@ -195,7 +196,7 @@ static void garbage_requests(void)
 	snprintf(big + n + 60000, sizeof big - n - 60000, "\", nonce=\"00\"\r\n\r\n");
 	code = raw(big, strlen(big), 0, out, sizeof out);
 	h_ok(code == 431 && modbus_alive(), "a 60 KB Digest header: 431 (%d)", code);
-	const char *bytes = "GET /api/v1/devices/\xff\xfe\x80 HTTP/1.1\r\nHost: x\r\n"
+	const char *bytes = "GET /api/v1/devices/\xff\xfe\x80 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 			    "Connection: close\r\n\r\n";
 	code = raw(bytes, strlen(bytes), 0, out, sizeof out);
 	h_ok(code == 401, "raw non-UTF-8 bytes in a URL, without credentials: 401 (%d)", code);
@@ -303,7 +304,7 @@ static void huge_bodies(void)
 	/* Without credentials: 401 at once, the body never read. */
 	char req[512];
 	snprintf(req, sizeof req,
-		 "POST /api/v1/devices/scratch/registers/setpoint HTTP/1.1\r\nHost: x\r\n"
+		 "POST /api/v1/devices/scratch/registers/setpoint HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 		 "Content-Length: 1000000000\r\n\r\n{\"value\":");
 	int c3 = raw(req, strlen(req), 0, out, sizeof out);
 	h_ok(c3 == 401 && strstr(out, "Connection: close") && modbus_alive(),
@@ -330,8 +331,10 @@ static void digest_replay(void)
 	}
 	h_ok(hdr[0] != '\0', "curl's Digest answer captured");
 	char req[2048], ans[4096];
-	snprintf(req, sizeof req,
-		 "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s\r\n\r\n", hdr);
+	snprintf(
+	    req, sizeof req,
+	    "GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s\r\n\r\n",
+	    hdr);
 	int code = raw(req, strlen(req), 0, ans, sizeof ans);
 	h_ok(code == 401 && strstr(ans, "WWW-Authenticate: Digest"),
 	     "the same Digest answer replayed (nonce count reused): 401 (%d)", code);
@@ -376,16 +379,19 @@ static void limit_then_free(void)
 	     MAXCONN, code);
 }
 
-/* max_connections clients sending a byte a second (slowloris) and more
- * behind them: those over the limit wait unaccepted in the listen backlog,
- * the slow ones are dropped at the request deadline although never idle;
- * Modbus answers throughout, and HTTP again once they are gone. */
+/* max_connections clients sending a byte a second (slowloris) and 4 more
+ * with whole requests behind them: those wait unaccepted in the listen
+ * backlog until the slow ones are dropped (their heads never complete:
+ * with every slot taken, after about a second), although never idle; then
+ * they are answered. Modbus answers throughout, and HTTP again once they
+ * are gone. That the slow ones were gone before the others were answered
+ * shows max_connections held meanwhile. */
 static void slowloris_flood(void)
 {
 	int fds[MAXCONN], extra[4], waiting = 0, open_ok = 1;
-	const char *req = "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-Slow: ";
-	const char *full = "GET /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n";
-	char c;
+	const char *req = "GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+	const char *full = "GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+	char c, buf[4096];
 
 	for (int i = 0; i < MAXCONN; i++) {
 		fds[i] = h_connect(AF_INET, http_port);
@@ -397,43 +403,51 @@ static void slowloris_flood(void)
 		if (extra[i] >= 0 && h_send_all(extra[i], full, strlen(full)) == 0)
 			waiting++;
 	}
-	int unanswered = 1;
-	for (int i = 0; i < 4; i++)
-		unanswered &= extra[i] >= 0 && silent(extra[i], i ? 0 : 500);
-	h_ok(open_ok && waiting == 4 && unanswered && modbus_alive(),
-	     "%d slow clients hold max_connections: 4 more wait unanswered, Modbus answers",
-	     MAXCONN);
+	/* A byte a second from the slow ones (libmicrohttpd's idle timeout,
+	 * 30 s, never fires) until the others are answered. */
+	int answered = 0, slow_open = MAXCONN, modbus_ok = 1;
+	uint64_t end = h_now_ms() + (DEADLINE_S + 6) * 1000;
+	size_t pos = 1;
+	while (answered < 4 && h_now_ms() < end) {
+		h_sleep_ms(100);
+		for (int i = 0; i < 4; i++) {
+			ssize_t k;
+			if (extra[i] < 0 ||
+			    (k = recv(extra[i], buf, sizeof buf - 1, MSG_DONTWAIT)) <= 0)
+				continue;
+			buf[k] = '\0';
+			/* The slow ones must be gone by now. */
+			slow_open = 0;
+			for (int j = 0; j < MAXCONN; j++) {
+				while ((k = recv(fds[j], &c, 1, MSG_DONTWAIT)) > 0)
+					;
+				slow_open += k != 0;
+			}
+			if (strncmp(buf, "HTTP/1.1 401", 12) == 0)
+				answered++;
+			close(extra[i]);
+			extra[i] = -1;
+			if (slow_open)
+				answered = -100;
+		}
+		if (pos++ % 10 == 0) {
+			for (int i = 0; i < MAXCONN; i++) {
+				char ch = req[(pos / 10) % strlen(req)];
+				send(fds[i], &ch, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			}
+			modbus_ok &= modbus_alive();
+		}
+	}
 	for (int i = 0; i < 4; i++)
 		if (extra[i] >= 0)
 			close(extra[i]);
-	/* A byte a second; libmicrohttpd's idle timeout (30 s) never fires. */
-	int alive = MAXCONN, modbus_ok = 1;
-	uint64_t end = h_now_ms() + (DEADLINE_S + 6) * 1000;
-	size_t pos = 1;
-	while (alive > 0 && h_now_ms() < end) {
-		h_sleep_ms(1000);
-		alive = 0;
-		for (int i = 0; i < MAXCONN; i++) {
-			if (fds[i] < 0)
-				continue;
-			char ch = req[pos % strlen(req)];
-			if (send(fds[i], &ch, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1 ||
-			    recv(fds[i], &c, 1, MSG_DONTWAIT) == 0) {
-				close(fds[i]);
-				fds[i] = -1;
-				continue;
-			}
-			alive++;
-		}
-		pos++;
-		modbus_ok &= modbus_alive();
-	}
 	for (int i = 0; i < MAXCONN; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	h_ok(alive == 0, "slow clients sending a byte a second are dropped (%d left after %d s)",
-	     alive, DEADLINE_S + 6);
-	h_ok(modbus_ok, "Modbus answered every second of the attack");
+		close(fds[i]);
+	h_ok(open_ok && waiting == 4 && answered == 4 && slow_open == 0,
+	     "%d slow clients sending a byte a second hold max_connections, are dropped, and "
+	     "only then are the 4 behind them answered (%d answered, %d slow open)",
+	     MAXCONN, answered, slow_open);
+	h_ok(modbus_ok && modbus_alive(), "Modbus answered every second of the attack");
 	int code = 0;
 	for (int i = 0; i < 30 && code != 200; i++, h_sleep_ms(100))
 		code = curl("/api/v1/status", NULL, NULL, 0);
@@ -472,11 +486,8 @@ static void writes_abandoned(void)
 				      NULL};
 		char name[32];
 		snprintf(name, sizeof name, "abandon%d.out", i);
+		/* At once: each challenge has a nonce of its own. */
 		curls[i] = h_spawn(argv, name);
-		/* Apart: libmicrohttpd 0.9.75 gives clients challenged in the
-		 * same millisecond the same nonce, and all but one of them a
-		 * 401 (stale) that curl does not retry. */
-		h_sleep_ms(150);
 	}
 	int gone = 1;
 	for (int i = 0; i < MAXCONN - 1; i++) {
@@ -507,6 +518,148 @@ static void writes_abandoned(void)
 	int code = post("slow", "limit", "{\"value\":50}", out, sizeof out);
 	h_ok(code == 504 && strstr(out, "\"exception\":11"),
 	     "a write that waits for the silent device: 504 after its timeout (%d)", code);
+}
+
+/* ------------------------------------------- denial of service (issue 24) -- */
+
+enum attack { HALF_SENT, SLOWLORIS, SILENT, AT_ONCE };
+static const char *const attack_names[] = {
+    "half-sent requests then closed, 100 a second", "50 slowloris clients (a byte a second)",
+    "64 silent clients reconnecting when dropped", "100 silent connections at once"};
+
+/* A connection from 127.0.0.2, an attacker's address (the client with
+ * credentials is 127.0.0.1, another address to the server: all of
+ * 127.0.0.0/8 is this machine's). Connecting gives up after 200 ms (a full
+ * listen backlog). -1 when it did not connect. */
+static int attacker(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in from = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000002)};
+	struct sockaddr_in to = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				 .sin_port = htons((uint16_t)port)};
+	struct timeval tv = {.tv_usec = 200000};
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	if (bind(fd, (struct sockaddr *)&from, sizeof from) != 0 ||
+	    connect(fd, (struct sockaddr *)&to, sizeof to) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Did the server close fd (or reset it)? */
+static int closed_by_server(int fd)
+{
+	char c[256];
+	ssize_t k = recv(fd, c, sizeof c, MSG_DONTWAIT);
+	return k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* Run attack a on port while a client with credentials asks for the
+ * status (curl, at most max_s seconds): its status code; *ms how long it
+ * took. */
+static int under_attack(enum attack a, int port, int max_s, uint64_t *ms)
+{
+	static const char part[] = "GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-";
+	int fds[100], n = a == HALF_SENT ? 0 : a == SLOWLORIS ? 50 : a == SILENT ? 64 : 100;
+	char url[128], max[16], code[16] = "";
+
+	for (int i = 0; i < n; i++) {
+		fds[i] = attacker(port);
+		if (fds[i] >= 0 && a == SLOWLORIS)
+			send(fds[i], part, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+	/* Half-sent ones: enough to take every slot before the client comes. */
+	for (int i = 0; a == HALF_SENT && i < 40; i++) {
+		int fd = attacker(port);
+		if (fd >= 0) {
+			send(fd, part, sizeof part - 1, MSG_NOSIGNAL);
+			close(fd);
+		}
+	}
+	h_sleep_ms(300); /* they hold what they can */
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/status", port);
+	snprintf(max, sizeof max, "%d", max_s);
+	const char *argv[] = {"curl",	  "-s", "-o",		"/dev/null",  "-w", "%{http_code}",
+			      "--digest", "-u", "admin:secret", "--max-time", max,  url,
+			      NULL};
+	unlink(h_path("dos.code"));
+	uint64_t t0 = h_now_ms(), tick = 0;
+	pid_t pid = h_spawn(argv, "dos.code");
+	while (h_alive(pid) && h_now_ms() - t0 < (uint64_t)(max_s + 5) * 1000) {
+		h_sleep_ms(100);
+		tick++;
+		if (a == HALF_SENT) {
+			/* 10 every 100 ms: each sends part of a head and leaves. */
+			for (int i = 0; i < 10; i++) {
+				int fd = attacker(port);
+				if (fd >= 0) {
+					send(fd, part, sizeof part - 1, MSG_NOSIGNAL);
+					close(fd);
+				}
+			}
+			continue;
+		}
+		for (int i = 0; i < n; i++) {
+			if (a == AT_ONCE)
+				break;
+			if (fds[i] >= 0 && !closed_by_server(fds[i])) {
+				if (a == SLOWLORIS && tick % 10 == 0)
+					send(fds[i], part + 1 + (tick / 10) % (sizeof part - 2), 1,
+					     MSG_NOSIGNAL | MSG_DONTWAIT);
+				continue;
+			}
+			/* Dropped: back at once. */
+			if (fds[i] >= 0)
+				close(fds[i]);
+			fds[i] = attacker(port);
+			if (fds[i] >= 0 && a == SLOWLORIS)
+				send(fds[i], part, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
+	}
+	*ms = h_now_ms() - t0;
+	h_stop(pid, 1000);
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	h_first_line(h_path("dos.code"), code, sizeof code);
+	return atoi(code);
+}
+
+/* The attacks that kept the web face down for 35 to 68 s (issue 24), each
+ * from one other address, against the default limits (16 connections, 8
+ * from one address): a client with credentials gets in, well within 10 s
+ * (it takes milliseconds; the bound only tells it from the minute it took
+ * before), and Modbus answers throughout. */
+static void denial_of_service(const char *maps)
+{
+	int mp = h_free_port(), hp = h_free_port();
+	char conf[1024];
+	snprintf(conf, sizeof conf,
+		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "maps_path = [ \"%s\" ];\n"
+		 "devices = ( { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; "
+		 "} );\n"
+		 "http = { listen = \"127.0.0.1\"; port = %d;\n"
+		 "  users = ( { name = \"admin\"; ha1 = \"" HA1 "\"; } ); };\n",
+		 mp, maps, hp);
+	pid_t b = h_bridge_start(h_write_file("dos.conf", conf), mp, "dos.log");
+	h_ok(b > 0 && h_wait_port(hp, 5000) == 0, "a bridge with the default HTTP limits");
+	int save = mport;
+	mport = mp;
+	for (int a = HALF_SENT; a <= AT_ONCE; a++) {
+		uint64_t ms = 0;
+		int code = under_attack((enum attack)a, hp, 10, &ms);
+		h_ok(code == 200 && modbus_alive(),
+		     "%s from 127.0.0.2: a client with credentials gets in (%d after %llu ms; "
+		     "within 10 s), Modbus answers",
+		     attack_names[a], code, (unsigned long long)ms);
+	}
+	mport = save;
+	h_ok(h_bridge_stop(b) == 0, "the bridge stops cleanly after the attacks");
 }
 
 int main(void)
@@ -563,5 +716,6 @@ int main(void)
 	     "RSS after every attack: %ld KiB -> %ld KiB", rss0, rss1);
 	h_ok(h_bridge_stop(bridge) == 0, "the bridge stops cleanly");
 	close(logger);
+	denial_of_service(h_maps_dir());
 	return h_done();
 }

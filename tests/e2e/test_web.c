@@ -56,6 +56,96 @@ static int has_cell(const char *reg, const char *value)
 	return strstr(dom, needle) != NULL;
 }
 
+/* ------------------------------------------- cross-site writes (issue 24) -- */
+
+/* The setpoint of the memory device, read with curl --digest ("" if none). */
+static void web_setpoint(int hport, char *v, size_t n)
+{
+	char url[160], body[65536];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/devices/scratch/registers", hport);
+	const char *argv[] = {"curl", "-s", "--digest", "-u", "admin:secret", url, NULL};
+	v[0] = '\0';
+	if (h_run(argv, body, sizeof body, 10000) != 0)
+		return;
+	const char *p = strstr(body, "\"name\":\"setpoint\"");
+	p = p ? strstr(p, "\"raw\":") : NULL;
+	if (p)
+		snprintf(v, n, "%.*s", (int)strcspn(p + 6, ",}"), p + 6);
+}
+
+/* A user logged in (Digest, credentials in the browser's cache) visits a
+ * page of another origin that auto-submits a text/plain form to the write
+ * endpoint with a body that reads as JSON. The browser would answer the
+ * challenge from its cache: the bridge must refuse the write by its
+ * Origin. The same browser logs in and shows the page (Digest with the
+ * bridge's own nonces, several fetches at once on one nonce). */
+static void cross_site_form(void)
+{
+	int mport = h_free_port(), hport = h_free_port(), sport = h_free_port();
+	char conf[1024], page[2048], dir[600], url[128], port[16], v0[32], v1[32];
+
+	snprintf(conf, sizeof conf,
+		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "maps_path = [ \"%s\" ];\n"
+		 "devices = ( { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; "
+		 "} );\n"
+		 "http = { listen = \"127.0.0.1\"; port = %d;\n"
+		 "  users = ( { name = \"admin\"; ha1 = \"74b5ba04a8aa06dd55aa3fc4e8c0307e\"; } ); "
+		 "};\n",
+		 mport, h_maps_dir(), hport);
+	pid_t bridge = h_bridge_start(h_write_file("csrf.conf", conf), mport, "csrf.log");
+	h_ok(bridge > 0 && h_wait_port(hport, 5000) == 0, "a bridge with a Digest user");
+
+	/* The other origin: a static server on another port. */
+	snprintf(dir, sizeof dir, "%s/site", h_dir());
+	mkdir(dir, 0755);
+	/* Logs in (the credentials in a top-level URL fill the browser's
+	 * cache), then opens the page without them. */
+	snprintf(page, sizeof page,
+		 "<!doctype html><html><body><script>\n"
+		 "window.open(\"http://admin:secret@127.0.0.1:%d/\", \"login\");\n"
+		 "setTimeout(function () { location.href = \"http://127.0.0.1:%d/\"; }, 1500);\n"
+		 "</script></body></html>\n",
+		 hport, hport);
+	h_write_file("site/login.html", page);
+	snprintf(page, sizeof page,
+		 "<!doctype html><html><body>\n"
+		 "<form id=\"f\" enctype=\"text/plain\" method=\"POST\" target=\"sink\"\n"
+		 "  action=\"http://127.0.0.1:%d/api/v1/devices/scratch/registers/setpoint\">\n"
+		 "<input name='{\"value\":777,\"x\":\"' value='\"}'></form>\n"
+		 "<iframe name=\"sink\"></iframe><script>\n"
+		 "window.open(\"http://admin:secret@127.0.0.1:%d/\", \"login\");\n"
+		 "setTimeout(function () { document.getElementById(\"f\").submit();\n"
+		 "  document.title = \"sent\"; }, 1500);\n"
+		 "</script></body></html>\n",
+		 hport, hport);
+	h_write_file("site/attack.html", page);
+	snprintf(port, sizeof port, "%d", sport);
+	const char *py[] = {"python3",	 "-m",		"http.server", port, "--bind",
+			    "127.0.0.1", "--directory", dir,	       NULL};
+	pid_t site = h_spawn(py, "site.log");
+	h_ok(site > 0 && h_wait_port(sport, 10000) == 0, "another origin serves its pages");
+
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/login.html", sport);
+	int rc = chromium(url, "--dump-dom", "--disable-popup-blocking", dom, sizeof dom);
+	h_ok(rc == 0 && strstr(dom, "data-loaded=\"yes\"") && strstr(dom, "id=\"device-scratch\""),
+	     "chromium logs in with Digest (algorithm=MD5) and shows the page (status %d)", rc);
+
+	web_setpoint(hport, v0, sizeof v0);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/attack.html", sport);
+	rc = chromium(url, "--dump-dom", "--disable-popup-blocking", dom, sizeof dom);
+	web_setpoint(hport, v1, sizeof v1);
+	h_ok(rc == 0 && strstr(dom, "<title>sent</title>") &&
+		 h_wait_lines(h_path("csrf.log"), "a write from another origin: 403", 1, 5000),
+	     "the cross-site form was submitted to the bridge (refused: 403)");
+	h_ok(v0[0] && strcmp(v0, v1) == 0 && strcmp(v1, "777") != 0,
+	     "a cross-site text/plain form with the user's cached credentials writes nothing "
+	     "(setpoint %s -> %s)",
+	     v0, v1);
+	h_stop(site, 3000);
+	h_ok(h_bridge_stop(bridge) == 0, "the bridge stops cleanly");
+}
+
 int main(void)
 {
 	h_init("web");
@@ -132,5 +222,6 @@ int main(void)
 	h_ok(h_bridge_stop(bridge) == 0, "the bridge stops cleanly");
 	h_stop(sim, 3000);
 	h_stop(broker, 3000);
+	cross_site_form();
 	return h_done();
 }
