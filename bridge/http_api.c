@@ -112,9 +112,11 @@ void http_api_status(const struct http_view *v, struct http_answer *a)
 			    ",\"modbus\":{\"connections\":%zu,\"accepted\":%" PRIu64
 			    ",\"requests\":%" PRIu64 ",\"garbage\":%" PRIu64
 			    ",\"not_reading\":%" PRIu64 ",\"idle_closed\":%" PRIu64
-			    ",\"not_allowed\":%" PRIu64 ",\"over_limit\":%" PRIu64 "}",
+			    ",\"not_allowed\":%" PRIu64 ",\"over_limit\":%" PRIu64
+			    ",\"write_refused\":%" PRIu64 "}",
 			    server_connections(v->server), s->accepted, s->requests, s->garbage,
-			    s->not_reading, s->idle_closed, s->not_allowed, s->over_limit);
+			    s->not_reading, s->idle_closed, s->not_allowed, s->over_limit,
+			    s->write_refused);
 	}
 	json_printf(&j,
 		    ",\"http\":{\"requests\":%" PRIu64 ",\"auth_failures\":%" PRIu64

@@ -121,11 +121,13 @@ static void main__print_counters(struct daemon *d)
 	if (d->server) {
 		const struct server_stats *ss = server_stats(d->server);
 		log_info("modbus: %zu client connections, accepted %llu requests %llu garbage %llu"
-			 " not_reading %llu idle_closed %llu not_allowed %llu over_limit %llu",
+			 " not_reading %llu idle_closed %llu not_allowed %llu over_limit %llu"
+			 " write_refused %llu",
 			 server_connections(d->server), (unsigned long long)ss->accepted,
 			 (unsigned long long)ss->requests, (unsigned long long)ss->garbage,
 			 (unsigned long long)ss->not_reading, (unsigned long long)ss->idle_closed,
-			 (unsigned long long)ss->not_allowed, (unsigned long long)ss->over_limit);
+			 (unsigned long long)ss->not_allowed, (unsigned long long)ss->over_limit,
+			 (unsigned long long)ss->write_refused);
 	}
 	export_log_status(d->export);
 }

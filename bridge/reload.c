@@ -638,8 +638,12 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 		reload__gen_unref(g);
 		return;
 	}
-	if (server)
+	if (server) {
 		server_set_router(server, &r->router);
+		if (server_set_access(server, g->conf) != 0)
+			log_err("reload: out of memory for modbus.allow and write_allow: the "
+				"old lists stay");
+	}
 	reload__status(r, &g->conf->status, status_same_link, status);
 	log_info("reloaded: %zu devices", r->ndevs);
 	reload__release_heap();
