@@ -249,6 +249,397 @@ void http_api_map(const struct http_view *v, const char *name, struct http_answe
 	a->len = buf ? len : 0;
 }
 
+/* ------------------------------------------------- strict JSON bodies -- */
+
+/* json-c's reader is lenient even with JSON_TOKENER_STRICT (0.16, Debian
+ * 12's: it takes single-quoted member names, NaN and Infinity, "5.", raw
+ * control characters in strings, overlong UTF-8 and surrogates, and keeps the
+ * last of duplicate members), and a lenient reader is what lets a browser's
+ * text/plain form pass for JSON (docs/user-guide.md, "Security"). So a body
+ * is first checked against RFC 8259's grammar here, and only a body that
+ * passes is handed to json-c. */
+
+/* Objects and arrays nested deeper than this are refused (a write needs 1). */
+#define HTTP_API__MAX_DEPTH 8
+
+struct http_api__jc {
+	const unsigned char *p, *end, *start;
+	const char *why; /* the first error */
+	size_t at;	 /* its byte offset */
+	/* The member names seen, by object (for duplicates): spans into the
+	 * text, the object each belongs to. */
+	struct {
+		size_t from, to;
+		unsigned obj;
+	} * keys;
+	size_t nkeys, capkeys;
+	unsigned nobj;
+};
+
+static int http_api__jfail(struct http_api__jc *c, const char *why)
+{
+	if (!c->why) {
+		c->why = why;
+		c->at = (size_t)(c->p - c->start);
+	}
+	return -1;
+}
+
+static void http_api__jws(struct http_api__jc *c)
+{
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+		c->p++;
+}
+
+/* What a character that cannot start a value (or a name) most likely
+ * means. */
+static int http_api__jbad(struct http_api__jc *c)
+{
+	if (c->p >= c->end)
+		return http_api__jfail(c, "the body ends in the middle of the JSON text");
+	switch (*c->p) {
+	case '\0':
+		return http_api__jfail(c, "a NUL byte is not JSON");
+	case '\'':
+		return http_api__jfail(c, "single quotes are not JSON (strings and member names "
+					  "take double quotes)");
+	case '/':
+	case '#':
+		return http_api__jfail(c, "comments are not JSON");
+	case '}':
+	case ']':
+		return http_api__jfail(c, "a trailing comma is not JSON");
+	default:
+		return http_api__jfail(c, "unexpected character");
+	}
+}
+
+static int http_api__jhex(const unsigned char *p)
+{
+	int v = 0;
+	for (int i = 0; i < 4; i++) {
+		int d = p[i] >= '0' && p[i] <= '9'   ? p[i] - '0'
+			: p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10
+			: p[i] >= 'A' && p[i] <= 'F' ? p[i] - 'A' + 10
+						     : -1;
+		if (d < 0)
+			return -1;
+		v = v << 4 | d;
+	}
+	return v;
+}
+
+/* One UTF-8 sequence at c->p (its first byte >= 0x80): well formed, shortest
+ * form, no surrogates, at most U+10FFFF (RFC 3629). */
+static int http_api__jutf8(struct http_api__jc *c)
+{
+	const unsigned char *p = c->p;
+	unsigned n, cp;
+	if (p[0] >= 0xC2 && p[0] <= 0xDF)
+		n = 1, cp = p[0] & 0x1Fu;
+	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
+		n = 2, cp = p[0] & 0x0Fu;
+	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
+		n = 3, cp = p[0] & 0x07u;
+	else
+		return http_api__jfail(c, "the body is not UTF-8");
+	if ((size_t)(c->end - p) <= n)
+		return http_api__jfail(c, "the body is not UTF-8");
+	for (unsigned i = 1; i <= n; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return http_api__jfail(c, "the body is not UTF-8");
+		cp = cp << 6 | (p[i] & 0x3Fu);
+	}
+	if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return http_api__jfail(c, "the body is not UTF-8");
+	c->p += n + 1;
+	return 0;
+}
+
+/* A string at c->p (its opening quote). */
+static int http_api__jstring(struct http_api__jc *c)
+{
+	c->p++;
+	while (c->p < c->end) {
+		unsigned char ch = *c->p;
+		if (ch == '"') {
+			c->p++;
+			return 0;
+		}
+		if (ch == '\0')
+			return http_api__jfail(c, "a NUL byte is not JSON");
+		if (ch < 0x20)
+			return http_api__jfail(c, "a control character in a string must be written "
+						  "as an escape");
+		if (ch >= 0x80) {
+			if (http_api__jutf8(c) != 0)
+				return -1;
+			continue;
+		}
+		if (ch != '\\') {
+			c->p++;
+			continue;
+		}
+		if (c->end - c->p < 2)
+			break;
+		if (strchr("\"\\/bfnrt", c->p[1]) && c->p[1]) {
+			c->p += 2;
+			continue;
+		}
+		if (c->p[1] != 'u')
+			return http_api__jfail(c, "an escape JSON does not have");
+		int u = c->end - c->p >= 6 ? http_api__jhex(c->p + 2) : -1;
+		if (u < 0)
+			return http_api__jfail(c, "\\u takes four hex digits");
+		if (u == 0)
+			return http_api__jfail(c, "a NUL character (\\u0000) is not taken");
+		if (u >= 0xDC00 && u <= 0xDFFF)
+			return http_api__jfail(c, "a lone low surrogate escape");
+		if (u >= 0xD800 && u <= 0xDBFF) {
+			int lo = c->end - c->p >= 12 && c->p[6] == '\\' && c->p[7] == 'u'
+				     ? http_api__jhex(c->p + 8)
+				     : -1;
+			if (lo < 0xDC00 || lo > 0xDFFF)
+				return http_api__jfail(c, "a lone high surrogate escape");
+			c->p += 6;
+		}
+		c->p += 6;
+	}
+	return http_api__jfail(c, "the body ends in the middle of a string");
+}
+
+static int http_api__jdigits(struct http_api__jc *c)
+{
+	if (c->p >= c->end || *c->p < '0' || *c->p > '9')
+		return http_api__jfail(c,
+				       "a number JSON does not have (JSON numbers are "
+				       "-?digits[.digits][e[+-]digits], without NaN or Infinity)");
+	while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
+		c->p++;
+	return 0;
+}
+
+static int http_api__jnumber(struct http_api__jc *c)
+{
+	if (*c->p == '-')
+		c->p++;
+	if (c->p < c->end && *c->p == '0') {
+		c->p++;
+		if (c->p < c->end && *c->p >= '0' && *c->p <= '9')
+			return http_api__jfail(c, "a number with a leading zero is not JSON");
+	} else if (http_api__jdigits(c) != 0) {
+		return -1;
+	}
+	if (c->p < c->end && *c->p == '.') {
+		c->p++;
+		if (http_api__jdigits(c) != 0)
+			return -1;
+	}
+	if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
+		c->p++;
+		if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
+			c->p++;
+		if (http_api__jdigits(c) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The text of a checked string span [p, end) with its escapes resolved,
+ * into out (cap bytes at least the span's length + 4): names written with
+ * different escapes compare equal. Returns its length. */
+static size_t http_api__jdecode(const unsigned char *p, const unsigned char *end, char *out,
+				size_t cap)
+{
+	size_t n = 0;
+	for (p++; p < end && *p != '"' && n + 4 < cap;) {
+		if (*p != '\\') {
+			out[n++] = (char)*p++;
+			continue;
+		}
+		static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+		const char *k = p[1] != 'u' ? strchr(from, p[1]) : NULL;
+		if (k) {
+			out[n++] = to[k - from];
+			p += 2;
+			continue;
+		}
+		unsigned cp = (unsigned)http_api__jhex(p + 2);
+		p += 6;
+		if (cp >= 0xD800 && cp <= 0xDBFF) {
+			cp = 0x10000 + ((cp - 0xD800) << 10) +
+			     ((unsigned)http_api__jhex(p + 2) - 0xDC00);
+			p += 6;
+		}
+		if (cp < 0x80) {
+			out[n++] = (char)cp;
+		} else if (cp < 0x800) {
+			out[n++] = (char)(0xC0 | cp >> 6);
+			out[n++] = (char)(0x80 | (cp & 0x3F));
+		} else if (cp < 0x10000) {
+			out[n++] = (char)(0xE0 | cp >> 12);
+			out[n++] = (char)(0x80 | (cp >> 6 & 0x3F));
+			out[n++] = (char)(0x80 | (cp & 0x3F));
+		} else {
+			out[n++] = (char)(0xF0 | cp >> 18);
+			out[n++] = (char)(0x80 | (cp >> 12 & 0x3F));
+			out[n++] = (char)(0x80 | (cp >> 6 & 0x3F));
+			out[n++] = (char)(0x80 | (cp & 0x3F));
+		}
+	}
+	return n;
+}
+
+/* The name at [from, to) of object obj: a member of the same name before it
+ * is an error. */
+static int http_api__jkey(struct http_api__jc *c, size_t from, size_t to, unsigned obj)
+{
+	char *a = NULL, *b = NULL;
+	size_t la = 0;
+	int dup = 0;
+
+	for (size_t i = c->nkeys; i-- > 0 && c->keys[i].obj == obj && !dup;) {
+		size_t f = c->keys[i].from, t = c->keys[i].to;
+		if (t - f == to - from && memcmp(c->start + f, c->start + from, t - f) == 0) {
+			dup = 1;
+			break;
+		}
+		if (!memchr(c->start + f, '\\', t - f) && !memchr(c->start + from, '\\', to - from))
+			continue;
+		/* Written differently: compare what the escapes stand for (the
+		 * decoded text is never longer than the written one). */
+		if (!a) {
+			if (!(a = malloc(to - from + 8)))
+				return http_api__jfail(c, "out of memory");
+			la = http_api__jdecode(c->start + from, c->start + to, a, to - from + 8);
+		}
+		if (!(b = malloc(t - f + 8))) {
+			free(a);
+			return http_api__jfail(c, "out of memory");
+		}
+		size_t lb = http_api__jdecode(c->start + f, c->start + t, b, t - f + 8);
+		dup = la == lb && memcmp(a, b, la) == 0;
+		free(b);
+	}
+	free(a);
+	if (dup)
+		return http_api__jfail(c, "a member name appears twice in one object");
+	if (c->nkeys == c->capkeys) {
+		size_t cap = c->capkeys ? 2 * c->capkeys : 16;
+		void *k = realloc(c->keys, cap * sizeof *c->keys);
+		if (!k)
+			return http_api__jfail(c, "out of memory");
+		c->keys = k;
+		c->capkeys = cap;
+	}
+	c->keys[c->nkeys].from = from;
+	c->keys[c->nkeys].to = to;
+	c->keys[c->nkeys].obj = obj;
+	c->nkeys++;
+	return 0;
+}
+
+static int http_api__jvalue(struct http_api__jc *c, int depth);
+
+/* An object or an array at c->p. */
+static int http_api__jnest(struct http_api__jc *c, int depth)
+{
+	int object = *c->p == '{';
+	unsigned obj = ++c->nobj;
+	size_t first_key = c->nkeys;
+	char close = object ? '}' : ']';
+
+	if (depth >= HTTP_API__MAX_DEPTH)
+		return http_api__jfail(c, "objects and arrays nested deeper than 8 levels");
+	c->p++;
+	http_api__jws(c);
+	if (c->p < c->end && *c->p == close) {
+		c->p++;
+		return 0;
+	}
+	for (;;) {
+		if (object) {
+			http_api__jws(c);
+			if (c->p >= c->end || *c->p != '"')
+				return http_api__jbad(c);
+			size_t from = (size_t)(c->p - c->start);
+			if (http_api__jstring(c) != 0 ||
+			    http_api__jkey(c, from, (size_t)(c->p - c->start), obj) != 0)
+				return -1;
+			http_api__jws(c);
+			if (c->p >= c->end || *c->p != ':')
+				return http_api__jfail(c, "a member name must be followed by ':'");
+			c->p++;
+		}
+		if (http_api__jvalue(c, depth + 1) != 0)
+			return -1;
+		http_api__jws(c);
+		if (c->p < c->end && *c->p == ',') {
+			c->p++;
+			continue;
+		}
+		if (c->p < c->end && *c->p == close) {
+			c->p++;
+			/* The names of an object done with cannot clash any more. */
+			c->nkeys = first_key;
+			return 0;
+		}
+		return c->p < c->end && *c->p != '\0' && *c->p != '/' && *c->p != '#'
+			   ? http_api__jfail(c,
+					     object ? "expected ',' or '}'" : "expected ',' or ']'")
+			   : http_api__jbad(c);
+	}
+}
+
+static int http_api__jvalue(struct http_api__jc *c, int depth)
+{
+	static const char *const words[] = {"true", "false", "null"};
+
+	http_api__jws(c);
+	if (c->p >= c->end)
+		return http_api__jbad(c);
+	if (*c->p == '{' || *c->p == '[')
+		return http_api__jnest(c, depth);
+	if (*c->p == '"')
+		return http_api__jstring(c);
+	if (*c->p == '-' || (*c->p >= '0' && *c->p <= '9'))
+		return http_api__jnumber(c);
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+		size_t n = strlen(words[i]);
+		if ((size_t)(c->end - c->p) >= n && memcmp(c->p, words[i], n) == 0) {
+			c->p += n;
+			return 0;
+		}
+	}
+	if (*c->p == 'N' || *c->p == 'I')
+		return http_api__jfail(c, "NaN and Infinity are not JSON");
+	return http_api__jbad(c);
+}
+
+/* Is body[0..len) one JSON text as RFC 8259 has it, with no member name
+ * twice in an object? NULL, or what is wrong (*at: the byte offset). */
+static const char *http_api__json_strict(const char *body, size_t len, size_t *at)
+{
+	struct http_api__jc c = {.p = (const unsigned char *)body,
+				 .end = (const unsigned char *)body + len,
+				 .start = (const unsigned char *)body};
+	if (http_api__jvalue(&c, 0) == 0) {
+		http_api__jws(&c);
+		if (c.p < c.end) {
+			if (*c.p == '\0')
+				http_api__jfail(&c, "a NUL byte is not JSON");
+			else if (*c.p == '/' || *c.p == '#')
+				http_api__jfail(&c, "comments are not JSON");
+			else
+				http_api__jfail(&c, "more after the JSON value");
+		}
+	}
+	free(c.keys);
+	*at = c.at;
+	return c.why;
+}
+
 /* -------------------------------------------------------------- write -- */
 
 struct http_write {
@@ -333,6 +724,8 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 	struct http_write *w;
 	uint16_t words[MB_MAX_WRITE];
 	char what[200];
+	const char *why;
+	size_t at;
 
 	*req = NULL;
 	if (!dev)
@@ -347,23 +740,49 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 		http_api__exception(a, MB_EXC_ILLEGAL_ADDRESS, "an input register is read-only");
 		return 0;
 	}
-	if (body && len) {
-		struct json_tokener *t = json_tokener_new();
-		if (t) {
-			doc = json_tokener_parse_ex(t, body, (int)len);
-			/* One JSON value and nothing after it but white space:
-			 * json-c stops at the end of the first value. */
-			size_t end = json_tokener_get_parse_end(t);
-			while (end < len && strchr(" \t\r\n", body[end]) && body[end])
-				end++;
-			if (json_tokener_get_error(t) != json_tokener_success || end != len) {
-				json_object_put(doc);
-				doc = NULL;
-			}
-			json_tokener_free(t);
+	if (!body || !len) {
+		http_api_error(a, 400,
+			       "the body must be a JSON object {\"value\": <scaled number or "
+			       "string>} or {\"raw\": <integer>}, one of them");
+		return 0;
+	}
+	if ((why = http_api__json_strict(body, len, &at)) != NULL) {
+		char text[300];
+		snprintf(text, sizeof text,
+			 "the body is not strict JSON (RFC 8259) at byte %zu: %s", at, why);
+		http_api_error(a, 400, text);
+		return 0;
+	}
+	struct json_tokener *t = json_tokener_new_ex(HTTP_API__MAX_DEPTH + 1);
+	if (t) {
+		json_tokener_set_flags(t, JSON_TOKENER_STRICT);
+		doc = json_tokener_parse_ex(t, body, (int)len);
+		/* One JSON value and nothing after it but white space:
+		 * json-c stops at the end of the first value. */
+		size_t end = json_tokener_get_parse_end(t);
+		while (end < len && strchr(" \t\r\n", body[end]) && body[end])
+			end++;
+		if (json_tokener_get_error(t) != json_tokener_success || end != len) {
+			json_object_put(doc);
+			doc = NULL;
 		}
+		json_tokener_free(t);
 	}
 	if (doc && json_object_is_type(doc, json_type_object)) {
+		json_object_object_foreach(doc, key, member)
+		{
+			(void)member;
+			if (strcmp(key, "value") != 0 && strcmp(key, "raw") != 0) {
+				char text[300];
+				snprintf(text, sizeof text,
+					 "unknown member \"%.100s\": the body takes \"value\" or "
+					 "\"raw\", one of them",
+					 key);
+				json_object_put(doc);
+				http_api_error(a, 400, text);
+				return 0;
+			}
+		}
 		json_object_object_get_ex(doc, "value", &val);
 		json_object_object_get_ex(doc, "raw", &raw);
 	}
