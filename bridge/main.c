@@ -280,12 +280,27 @@ static const char *main__map_protocol(const struct reload_gen *g, const char *na
 	return "";
 }
 
+/* An error report of one or more lines, each escaped as the log escapes it
+ * (log_escape): --check says what start would log, byte for byte. */
+static void main__print_err(const char *text)
+{
+	char line[4 * 1024 + 1];
+	for (const char *p = text; *p;) {
+		size_t n = strcspn(p, "\n");
+		log_escape(line, sizeof line, p, n);
+		fprintf(stderr, "%s\n", line);
+		p += n;
+		if (*p)
+			p++;
+	}
+}
+
 static int main__check(const char *path)
 {
 	char err[ERRLEN];
 	struct reload_gen *g = reload_gen_load(path, err, sizeof err);
 	if (!g) {
-		fprintf(stderr, "%s\n", err);
+		main__print_err(err);
 		return 1;
 	}
 	/* Warnings do not fail the check: the config runs, but clients may
@@ -325,7 +340,7 @@ static int main__run(const char *path, const struct cmdline *cmd)
 	d.cmd = cmd;
 	struct reload_gen *g = reload_gen_load(path, err, sizeof err);
 	if (!g) {
-		log_err("%s", err);
+		log_text(MBLOG_ERR, err); /* a lint report: a line per problem */
 		return 1;
 	}
 	main__log_level(cmd, reload_gen_config(g));

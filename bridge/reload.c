@@ -616,7 +616,9 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 	log_info("reloading %s", path);
 	struct reload_gen *g = reload_gen_load(path, err, sizeof err);
 	if (!g) {
-		log_err("reload refused, keeping the running config: %s", err);
+		log_err("reload refused, keeping the running config: %.*s", (int)strcspn(err, "\n"),
+			err);
+		log_text(MBLOG_ERR, err + strcspn(err, "\n")); /* a lint report's other lines */
 		reload__after_drop(r->gen->conf, err);
 		return;
 	}
@@ -634,7 +636,9 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 	    strcmp(oc->status.prefix, nc->status.prefix) == 0 &&
 	    config_keys_same(mqtt, nmqtt, &oc->status.mqtt, &nc->status.mqtt, which, sizeof which);
 	if (reload__install(r, g, err, sizeof err) != 0) {
-		log_err("reload refused, keeping the running config: %s", err);
+		log_err("reload refused, keeping the running config: %.*s", (int)strcspn(err, "\n"),
+			err);
+		log_text(MBLOG_ERR, err + strcspn(err, "\n")); /* a lint report's other lines */
 		reload__gen_unref(g);
 		return;
 	}
