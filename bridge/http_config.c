@@ -180,9 +180,31 @@ static int http__read_pem(struct config_parser *p, const config_setting_t *s, co
 	return 0;
 }
 
-/* `tls`: the group, libmicrohttpd's TLS, and both files readable PEM. That
- * the key fits the certificate only the server's start can tell (GnuTLS
- * checks it then). */
+static enum MHD_Result http__no_request(void *cls, struct MHD_Connection *c, const char *url,
+					const char *method, const char *version, const char *upload,
+					size_t *upload_size, void **con_cls)
+{
+	(void)cls, (void)c, (void)url, (void)method, (void)version, (void)upload;
+	(void)upload_size, (void)con_cls;
+	return MHD_NO;
+}
+
+/* Do key and certificate make a TLS server? libmicrohttpd (GnuTLS) is asked
+ * with a daemon that listens nowhere and is stopped at once, so that
+ * --check and a reload refuse a pair the start would fail on. */
+static int http__tls_usable(const char *cert, const char *key)
+{
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_TLS | MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, http__no_request, NULL,
+	    MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_END);
+	if (!d)
+		return 0;
+	MHD_stop_daemon(d);
+	return 1;
+}
+
+/* `tls`: the group, libmicrohttpd's TLS, both files readable PEM, and a key
+ * that fits its certificate. */
 static int http__tls(struct config_parser *p, const config_setting_t *s, void *target)
 {
 	struct config_http *hc = target;
@@ -221,6 +243,12 @@ static int http__tls(struct config_parser *p, const config_setting_t *s, void *t
 				  "%s.key: the key is encrypted; give it without a passphrase "
 				  "(openssl pkey -in key.pem -out plain.pem) and readable only by "
 				  "the daemon",
+				  path);
+	if (rc == 0 && !http__tls_usable(hc->tls_cert_pem, hc->tls_key_pem))
+		rc = config_error(p, s,
+				  "%s: TLS cannot start with this pair: the key does not fit the "
+				  "certificate, or one of them is damaged or of a kind GnuTLS "
+				  "does not take",
 				  path);
 	hc->tls_cert = t.cert;
 	hc->tls_key = t.key;

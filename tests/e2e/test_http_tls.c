@@ -205,11 +205,12 @@ int main(void)
 	snprintf(tls, sizeof tls, "tls = { cert = \"%s/one.crt\"; key = \"%s\"; };", h_dir(), enc);
 	check_refuses("encrypted", tls, "6", "encrypted");
 
-	/* A key that is not the certificate's: the start says so. */
+	/* A key that is not the certificate's: --check and the start say so. */
 	snprintf(tls, sizeof tls, "tls = { cert = \"%s/one.crt\"; key = \"%s/two.key\"; };",
 		 h_dir(), h_dir());
-	int rc = h_run_bridge(NULL, config("mismatch.conf", tls), out, sizeof out);
-	h_ok(rc == 1 && strstr(out, "does not fit"),
-	     "a key that does not fit the certificate stops the start (exit %d: %.300s)", rc, out);
+	check_refuses("mismatch", tls, "6", "the key does not fit the certificate");
+	int rc = h_run_bridge(NULL, h_path("mismatch.conf"), out, sizeof out);
+	h_ok(rc == 1 && strstr(out, "mismatch.conf:6") && strstr(out, "does not fit"),
+	     "so does the start (exit %d: %.300s)", rc, out);
 	return h_done();
 }
