@@ -84,7 +84,6 @@ static void full(void)
 		h_note("%s", out);
 	h_ok(strstr(conf, "listen = \"127.0.0.1\"; port = 1502;") &&
 		 strstr(conf, "allow = [ \"127.0.0.1\", \"192.168.1.0/24\", \"fd00::/8\" ];") &&
-		 strstr(conf, "write_allow = [ \"127.0.0.1\", \"192.168.1.10/32\" ];") &&
 		 strstr(conf, "user = \"nobody\"; log_level = \"debug\";") &&
 		 strstr(conf, "defaults = { timeout = 4000; retries = 1; };") &&
 		 strstr(conf, "prefix = \"site/modbridge\"; interval = 30;"),
