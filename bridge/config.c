@@ -141,23 +141,24 @@ static void config__free_strings(char **v, size_t n)
 
 /* --- the tables ---------------------------------------------------------- */
 
-static int config__allow(struct config_parser *p, const config_setting_t *s, void *target)
+/* A list of CIDR strings (`allow`, `write_allow`) into *out, *n. */
+static int config__cidrs(struct config_parser *p, const config_setting_t *s, struct cidr **out,
+			 size_t *nout)
 {
-	struct config *c = target;
 	char **v = NULL;
 	size_t n = 0;
 	int rc;
 
 	if ((rc = config__strings(p, s, &v, &n)) != 0)
 		return rc;
-	free(c->modbus.allow);
-	c->modbus.nallow = 0;
-	if (!(c->modbus.allow = calloc(n, sizeof *c->modbus.allow))) {
+	free(*out);
+	*nout = 0;
+	if (!(*out = calloc(n ? n : 1, sizeof **out))) {
 		config__free_strings(v, n);
 		return MB_ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (cidr_parse(v[i], &c->modbus.allow[i]) != 0) {
+		if (cidr_parse(v[i], &(*out)[i]) != 0) {
 			const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 			char path[256];
 			config_key_path(e, path, sizeof path);
@@ -169,9 +170,21 @@ static int config__allow(struct config_parser *p, const config_setting_t *s, voi
 			return rc;
 		}
 	}
-	c->modbus.nallow = n;
+	*nout = n;
 	config__free_strings(v, n);
 	return 0;
+}
+
+static int config__allow(struct config_parser *p, const config_setting_t *s, void *target)
+{
+	struct config *c = target;
+	return config__cidrs(p, s, &c->modbus.allow, &c->modbus.nallow);
+}
+
+static int config__write_allow(struct config_parser *p, const config_setting_t *s, void *target)
+{
+	struct config *c = target;
+	return config__cidrs(p, s, &c->modbus.write_allow, &c->modbus.nwrite_allow);
 }
 
 /* `maps_path`: a list of directories, or one directory as a plain string
@@ -217,6 +230,7 @@ static const struct config_key config__modbus_keys[] = {
 	 .off = offsetof(struct config, modbus.idle_timeout), .min = 0, .max = INT32_MAX,
 	 .unit = "s"},
 	{.name = "allow", .kind = CONFIG_K_CUSTOM, .fn = config__allow},
+	{.name = "write_allow", .kind = CONFIG_K_CUSTOM, .fn = config__write_allow},
 	{.name = "default_unit", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
 	 .off = offsetof(struct config, modbus.default_unit), .check = config__check_name},
 };
@@ -857,6 +871,7 @@ void config_free(struct config *c)
 	free(c->path);
 	free(c->modbus.listen);
 	free(c->modbus.allow);
+	free(c->modbus.write_allow);
 	free(c->modbus.default_unit);
 	config__free_strings(c->maps_path, c->nmaps_path);
 	free(c->user);

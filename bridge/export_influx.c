@@ -224,7 +224,10 @@ static void export_influx__pop(struct export_influx *x)
 }
 
 /* InfluxDB's error answers are {"error":"..."} (1.x) or
- * {"code":"...","message":"..."} (2.x): the text, for last_error. */
+ * {"code":"...","message":"..."} (2.x): the text, for last_error. It is
+ * the server's to choose: cut at 100 bytes, and line ends, control
+ * characters and bytes that are not UTF-8 become spaces (log_clean), for the
+ * status document; the log escapes whatever it gets anyway. */
 static void export_influx__reason(const struct httpc_result *r, char *out, size_t len)
 {
 	const char *key = strstr(r->body, "\"error\":\"");
@@ -233,11 +236,12 @@ static void export_influx__reason(const struct httpc_result *r, char *out, size_
 		key = strstr(r->body, "\"message\":\"");
 	if (key) {
 		const char *s = strchr(key, ':') + 2;
-		while (s[n] && s[n] != '"' && n + 1 < len)
+		while (s[n] && s[n] != '"' && n < 100)
 			n++;
-		memcpy(out, s, n);
+		log_clean(out, len, s, n);
+		return;
 	}
-	out[n] = '\0';
+	out[0] = '\0';
 }
 
 static void export_influx__on_done(void *ctx, const struct httpc_result *r)
@@ -400,10 +404,10 @@ struct export_influx *export_influx_start(uv_loop_t *loop, const struct config_e
 		x->headers[n++] = x->auth_header;
 	}
 	x->headers[n] = NULL;
-	/* The target as the status shows it: the write URL names no secret
-	 * (v1 credentials go as basic authentication, the v2 token in a
-	 * header). */
-	snprintf(x->st.target, sizeof x->st.target, "%s", x->url);
+	/* The target as the status and the log show it: v1 credentials go as
+	 * basic authentication and the v2 token in a header, but a url may
+	 * still hold "user:password@", which libcurl uses and nobody sees. */
+	log_redact_url(x->url, x->st.target, sizeof x->st.target);
 	if (!(x->http = httpc_new(loop))) {
 		snprintf(err, errlen, "influxdb: cannot set up libcurl");
 		free(x->auth_header);

@@ -978,7 +978,8 @@ static int http__copy_cfg(struct config_http *dst, const struct config_http *src
 	dst->nusers = 0;
 	dst->hosts = calloc(src->nhosts ? src->nhosts : 1, sizeof *dst->hosts);
 	dst->nhosts = 0;
-	if (!dst->listen || !dst->realm || !dst->users || !dst->hosts)
+	if (!dst->listen || !dst->realm || !dst->users || !dst->hosts ||
+	    http_config_copy_tls(dst, src) != 0)
 		return MB_ENOMEM;
 	for (size_t i = 0; i < src->nusers; i++) {
 		dst->users[i] = src->users[i];
@@ -1006,6 +1007,7 @@ static void http__free(struct http *h)
 	free(h->cfg.hosts);
 	free(h->nonces);
 	free(h->addrs);
+	http_config_free_tls(&h->cfg);
 	free(h);
 }
 
@@ -1083,6 +1085,18 @@ int http_start(uv_loop_t *loop, const struct config_http *cfg, struct reload *se
 	h->set = set;
 	h->server = server;
 	http__names(h);
+	/* HTTPS (the `tls` group): libmicrohttpd's TLS (GnuTLS) with the PEM
+	 * text read with the config; the copy in h->cfg lives as long as the
+	 * daemon. Without it the array holds the end alone. */
+	struct MHD_OptionItem tls[] = {
+	    {MHD_OPTION_HTTPS_MEM_KEY, 0, h->cfg.tls_key_pem},
+	    {MHD_OPTION_HTTPS_MEM_CERT, 0, h->cfg.tls_cert_pem},
+	    {MHD_OPTION_END, 0, NULL},
+	};
+	if (h->cfg.tls_key_pem && h->cfg.tls_cert_pem)
+		flags |= MHD_USE_TLS;
+	else
+		tls[0].option = MHD_OPTION_END;
 	/* The logger first: libmicrohttpd prints what comes before it to
 	 * stderr. */
 	h->mhd = MHD_start_daemon(
@@ -1093,11 +1107,13 @@ int http_start(uv_loop_t *loop, const struct config_http *cfg, struct reload *se
 	    (size_t)HTTP__CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, http__completed, h,
 	    MHD_OPTION_NOTIFY_CONNECTION, http__notify_conn, h, MHD_OPTION_URI_LOG_CALLBACK,
 	    http__request, h, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_per_ip,
-	    MHD_OPTION_UNESCAPE_CALLBACK, http__unescape, h, MHD_OPTION_END);
+	    MHD_OPTION_UNESCAPE_CALLBACK, http__unescape, h, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 	if (!h->mhd || !(info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD))) {
-		snprintf(err, errlen,
-			 "http: listen %s:%d: cannot start the server (address in use?)",
-			 cfg->listen, cfg->port);
+		snprintf(err, errlen, "http: listen %s:%d: cannot start the server (%s)",
+			 cfg->listen, cfg->port,
+			 (flags & MHD_USE_TLS) ? "address in use, or http.tls's key does not fit "
+						 "its certificate?"
+					       : "address in use?");
 		if (h->mhd)
 			MHD_stop_daemon(h->mhd);
 		http__free(h);
@@ -1113,6 +1129,8 @@ int http_start(uv_loop_t *loop, const struct config_http *cfg, struct reload *se
 	uv_poll_start(&h->poll, UV_READABLE, http__on_poll);
 	h->started_ms = uv_now(loop);
 	http__run(h);
+	if (flags & MHD_USE_TLS)
+		log_info("http: HTTPS with the certificate %s", cfg->tls_cert);
 	log_info("http: listening on %s port %d (%s)", cfg->listen, h->port,
 		 cfg->read_only_without_auth ? "reads without authentication"
 					     : "Digest authentication");

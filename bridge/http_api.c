@@ -14,6 +14,7 @@
 #include "device.h"
 #include "http_internal.h"
 #include "json.h"
+#include "json_check.h"
 #include "map.h"
 #include "mb_error.h"
 #include "reload.h"
@@ -271,9 +272,11 @@ void http_api_status(const struct http_view *v, struct http_answer *a)
 			    ",\"modbus\":{\"connections\":%zu,\"accepted\":%" PRIu64
 			    ",\"requests\":%" PRIu64 ",\"garbage\":%" PRIu64
 			    ",\"not_reading\":%" PRIu64 ",\"idle_closed\":%" PRIu64
-			    ",\"not_allowed\":%" PRIu64 ",\"over_limit\":%" PRIu64 "}",
+			    ",\"not_allowed\":%" PRIu64 ",\"over_limit\":%" PRIu64
+			    ",\"write_refused\":%" PRIu64 "}",
 			    server_connections(v->server), s->accepted, s->requests, s->garbage,
-			    s->not_reading, s->idle_closed, s->not_allowed, s->over_limit);
+			    s->not_reading, s->idle_closed, s->not_allowed, s->over_limit,
+			    s->write_refused);
 	}
 	json_printf(&j,
 		    ",\"http\":{\"requests\":%" PRIu64 ",\"auth_failures\":%" PRIu64
@@ -427,6 +430,17 @@ void http_api_map(const struct http_view *v, const char *name, struct http_answe
 	a->len = buf ? len : 0;
 }
 
+/* ------------------------------------------------- strict JSON bodies -- */
+
+/* json-c's reader is lenient even with JSON_TOKENER_STRICT (0.16, Debian
+ * 12's: single-quoted names, NaN, raw control characters, the last of two
+ * equal names kept), and a lenient reader is what lets a browser's
+ * text/plain form pass for JSON (docs/user-guide.md, "Strict JSON bodies").
+ * So a body is first checked against RFC 8259 (json_check.h); only one that
+ * passes is handed to json-c. Objects and arrays nest at most this deep (a
+ * write needs 1). */
+#define HTTP_API__MAX_DEPTH 8
+
 /* -------------------------------------------------------------- write -- */
 
 struct http_write {
@@ -515,6 +529,7 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 	struct json_object *doc = NULL, *val = NULL, *raw = NULL;
 	struct http_write *w;
 	uint16_t words[MB_MAX_WRITE];
+	char why[300];
 
 	*req = NULL;
 	if (!dev)
@@ -528,23 +543,48 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 		http_api__refused(a, dev, r, MB_EXC_ILLEGAL_ADDRESS, 0, 0);
 		return 0;
 	}
-	if (body && len) {
-		struct json_tokener *t = json_tokener_new();
-		if (t) {
-			doc = json_tokener_parse_ex(t, body, (int)len);
-			/* One JSON value and nothing after it but white space:
-			 * json-c stops at the end of the first value. */
-			size_t end = json_tokener_get_parse_end(t);
-			while (end < len && strchr(" \t\r\n", body[end]) && body[end])
-				end++;
-			if (json_tokener_get_error(t) != json_tokener_success || end != len) {
-				json_object_put(doc);
-				doc = NULL;
-			}
-			json_tokener_free(t);
+	if (!body || !len) {
+		http_api_error(a, 400,
+			       "the body must be a JSON object {\"value\": <scaled number or "
+			       "string>} or {\"raw\": <integer>}, one of them");
+		return 0;
+	}
+	if (json_check_strict(body, len, HTTP_API__MAX_DEPTH, why, sizeof why) != 0) {
+		char text[400];
+		snprintf(text, sizeof text, "the body is not strict JSON (RFC 8259) %s", why);
+		http_api_error(a, 400, text);
+		return 0;
+	}
+	struct json_tokener *t = json_tokener_new_ex(HTTP_API__MAX_DEPTH + 1);
+	if (t) {
+		json_tokener_set_flags(t, JSON_TOKENER_STRICT);
+		doc = json_tokener_parse_ex(t, body, (int)len);
+		/* One JSON value and nothing after it but white space:
+		 * json-c stops at the end of the first value. */
+		size_t end = json_tokener_get_parse_end(t);
+		while (end < len && strchr(" \t\r\n", body[end]) && body[end])
+			end++;
+		if (json_tokener_get_error(t) != json_tokener_success || end != len) {
+			json_object_put(doc);
+			doc = NULL;
 		}
+		json_tokener_free(t);
 	}
 	if (doc && json_object_is_type(doc, json_type_object)) {
+		json_object_object_foreach(doc, key, member)
+		{
+			(void)member;
+			if (strcmp(key, "value") != 0 && strcmp(key, "raw") != 0) {
+				char text[300];
+				snprintf(text, sizeof text,
+					 "unknown member \"%.100s\": the body takes \"value\" or "
+					 "\"raw\", one of them",
+					 key);
+				json_object_put(doc);
+				http_api_error(a, 400, text);
+				return 0;
+			}
+		}
 		json_object_object_get_ex(doc, "value", &val);
 		json_object_object_get_ex(doc, "raw", &raw);
 	}

@@ -2,7 +2,10 @@
  * users with stored digests. Checked with the key table routine (keys.h) so
  * that errors name file:line like every other key. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <libconfig.h>
+#include <microhttpd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -175,6 +178,133 @@ static int http__hosts(struct config_parser *p, const config_setting_t *s, void 
 	return 0;
 }
 
+/* --- tls ---------------------------------------------------------------- */
+
+/* A certificate chain or a key is a few KiB; more is not one. */
+#define HTTP__PEM_MAX (256 * 1024)
+
+struct http__tls_cfg {
+	char *cert, *key;
+};
+
+/* clang-format off */
+static const struct config_key http__tls_keys[] = {
+	{.name = "cert", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
+	 .off = offsetof(struct http__tls_cfg, cert)},
+	{.name = "key", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
+	 .off = offsetof(struct http__tls_cfg, key)},
+};
+/* clang-format on */
+
+/* The PEM text of the file path names (what the setting s gives) into *out,
+ * or an error naming s's file:line. */
+static int http__read_pem(struct config_parser *p, const config_setting_t *s, const char *path,
+			  const char *what, char **out)
+{
+	char kpath[256], *buf = NULL;
+	size_t len = 0;
+	FILE *f = fopen(path, "rb");
+	int err = errno;
+
+	config_key_path(s, kpath, sizeof kpath);
+	if (!f)
+		return config_error(p, s, "%s: cannot open \"%s\": %s", kpath, path, strerror(err));
+	if ((buf = malloc(HTTP__PEM_MAX + 1)))
+		len = fread(buf, 1, HTTP__PEM_MAX + 1, f);
+	err = ferror(f) ? errno : 0;
+	fclose(f);
+	if (!buf)
+		return MB_ENOMEM;
+	buf[len > HTTP__PEM_MAX ? HTTP__PEM_MAX : len] = '\0';
+	const char *why = err			? strerror(err)
+			  : len > HTTP__PEM_MAX ? "larger than 256 KiB"
+			  : memchr(buf, '\0', len) || !strstr(buf, "-----BEGIN ")
+			      ? "not PEM text (-----BEGIN ...)"
+			      : NULL;
+	if (why) {
+		free(buf);
+		return config_error(p, s, "%s: \"%s\" is %s%s, not %s", kpath, path,
+				    err ? "unreadable: " : "", why, what);
+	}
+	*out = buf;
+	return 0;
+}
+
+static enum MHD_Result http__no_request(void *cls, struct MHD_Connection *c, const char *url,
+					const char *method, const char *version, const char *upload,
+					size_t *upload_size, void **con_cls)
+{
+	(void)cls, (void)c, (void)url, (void)method, (void)version, (void)upload;
+	(void)upload_size, (void)con_cls;
+	return MHD_NO;
+}
+
+/* Do key and certificate make a TLS server? libmicrohttpd (GnuTLS) is asked
+ * with a daemon that listens nowhere and is stopped at once, so that
+ * --check and a reload refuse a pair the start would fail on. */
+static int http__tls_usable(const char *cert, const char *key)
+{
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_TLS | MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, http__no_request, NULL,
+	    MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_END);
+	if (!d)
+		return 0;
+	MHD_stop_daemon(d);
+	return 1;
+}
+
+/* `tls`: the group, libmicrohttpd's TLS, both files readable PEM, and a key
+ * that fits its certificate. */
+static int http__tls(struct config_parser *p, const config_setting_t *s, void *target)
+{
+	struct config_http *hc = target;
+	struct http__tls_cfg t = {0};
+	char path[256];
+	int rc;
+
+	config_key_path(s, path, sizeof path);
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+		return config_error(p, s,
+				    "%s must be a group { cert = \"...pem\"; key = \"...pem\"; }, "
+				    "not %s",
+				    path, config_type_name(s));
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return config_error(p, s,
+				    "%s: this libmicrohttpd was built without TLS (on OpenWrt, "
+				    "install libmicrohttpd-ssl); remove the group, or serve HTTPS "
+				    "from a reverse proxy (docs/user-guide.md, \"HTTPS\")",
+				    path);
+	rc = config_keys_parse(p, s, http__tls_keys, HTTP__N(http__tls_keys), &t);
+	if (rc == 0)
+		rc = http__read_pem(p, config_setting_get_member(s, "cert"), t.cert,
+				    "a certificate", &hc->tls_cert_pem);
+	if (rc == 0)
+		rc = http__read_pem(p, config_setting_get_member(s, "key"), t.key, "a private key",
+				    &hc->tls_key_pem);
+	if (rc == 0 && (!strstr(hc->tls_cert_pem, "CERTIFICATE-----") ||
+			!strstr(hc->tls_key_pem, "PRIVATE KEY-----")))
+		rc = config_error(
+		    p, s,
+		    "%s: cert must hold a PEM certificate (BEGIN CERTIFICATE) and key an "
+		    "unencrypted PEM private key (BEGIN PRIVATE KEY, BEGIN RSA/EC PRIVATE KEY)",
+		    path);
+	if (rc == 0 && strstr(hc->tls_key_pem, "ENCRYPTED"))
+		rc = config_error(p, config_setting_get_member(s, "key"),
+				  "%s.key: the key is encrypted; give it without a passphrase "
+				  "(openssl pkey -in key.pem -out plain.pem) and readable only by "
+				  "the daemon",
+				  path);
+	if (rc == 0 && !http__tls_usable(hc->tls_cert_pem, hc->tls_key_pem))
+		rc = config_error(p, s,
+				  "%s: TLS cannot start with this pair: the key does not fit the "
+				  "certificate, or one of them is damaged or of a kind GnuTLS "
+				  "does not take",
+				  path);
+	hc->tls_cert = t.cert;
+	hc->tls_key = t.key;
+	return rc;
+}
+
 /* clang-format off */
 static const struct config_key http__keys[] = {
 	{.name = "listen", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
@@ -193,6 +323,7 @@ static const struct config_key http__keys[] = {
 	 .off = offsetof(struct config_http, max_per_ip), .min = 0, .max = 1000},
 	{.name = "hosts", .kind = CONFIG_K_CUSTOM, .fn = http__hosts},
 	{.name = "users", .kind = CONFIG_K_CUSTOM, .fn = http__users},
+	{.name = "tls", .kind = CONFIG_K_CUSTOM, .fn = http__tls},
 };
 /* clang-format on */
 
@@ -239,7 +370,37 @@ void http_config_free(struct config_http *c)
 	for (size_t i = 0; i < c->nhosts; i++)
 		free(c->hosts[i]);
 	free(c->hosts);
+	http_config_free_tls(c);
 	free(c);
+}
+
+void http_config_free_tls(struct config_http *c)
+{
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->tls_cert_pem);
+	if (c->tls_key_pem) {
+		/* The key does not outlive its use in freed memory. */
+		volatile char *k = c->tls_key_pem;
+		for (size_t i = 0; k[i]; i++)
+			k[i] = 0;
+		free(c->tls_key_pem);
+	}
+	c->tls_cert = c->tls_key = c->tls_cert_pem = c->tls_key_pem = NULL;
+}
+
+int http_config_copy_tls(struct config_http *dst, const struct config_http *src)
+{
+	char **to[] = {&dst->tls_cert, &dst->tls_key, &dst->tls_cert_pem, &dst->tls_key_pem};
+	const char *from[] = {src->tls_cert, src->tls_key, src->tls_cert_pem, src->tls_key_pem};
+	int rc = 0;
+
+	for (size_t i = 0; i < HTTP__N(to); i++) {
+		*to[i] = from[i] ? strdup(from[i]) : NULL;
+		if (from[i] && !*to[i])
+			rc = MB_ENOMEM;
+	}
+	return rc;
 }
 
 static int http__streq(const char *a, const char *b)
@@ -255,7 +416,10 @@ int http_config_same(const struct config_http *a, const struct config_http *b)
 	    !http__streq(a->realm, b->realm) || a->sha256 != b->sha256 ||
 	    a->read_only_without_auth != b->read_only_without_auth ||
 	    a->max_connections != b->max_connections || a->max_per_ip != b->max_per_ip ||
-	    a->nusers != b->nusers || a->nhosts != b->nhosts)
+	    a->nusers != b->nusers || a->nhosts != b->nhosts ||
+	    !http__streq(a->tls_cert, b->tls_cert) || !http__streq(a->tls_key, b->tls_key) ||
+	    !http__streq(a->tls_cert_pem, b->tls_cert_pem) ||
+	    !http__streq(a->tls_key_pem, b->tls_key_pem))
 		return 0;
 	for (size_t i = 0; i < a->nhosts; i++)
 		if (strcmp(a->hosts[i], b->hosts[i]) != 0)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "mb_error.h"
 
 #define KEYS__N(a) (sizeof(a) / sizeof((a)[0]))
@@ -181,9 +182,12 @@ static int keys__key(struct config_parser *p, const struct config_key *k, const 
 		str = config_setting_get_string(s);
 		if ((k->flags & CONFIG_F_NONEMPTY) && str[0] == '\0')
 			return config_error(p, s, "%s must not be empty", KEYS__PATH(s, path));
-		if (k->check && (why = k->check(str)) != NULL)
+		if (k->check && (why = k->check(str)) != NULL) {
+			/* A refused URL may carry a password: not shown. */
+			char shown[1024];
 			return config_error(p, s, "%s %s, not \"%s\"", KEYS__PATH(s, path), why,
-					    str);
+					    log_redact_url(str, shown, sizeof shown));
+		}
 		if (!(dup = strdup(str)))
 			return MB_ENOMEM;
 		memcpy(&old, field, sizeof old);

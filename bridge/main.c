@@ -122,11 +122,13 @@ static void main__print_counters(struct daemon *d)
 	if (d->server) {
 		const struct server_stats *ss = server_stats(d->server);
 		log_info("modbus: %zu client connections, accepted %llu requests %llu garbage %llu"
-			 " not_reading %llu idle_closed %llu not_allowed %llu over_limit %llu",
+			 " not_reading %llu idle_closed %llu not_allowed %llu over_limit %llu"
+			 " write_refused %llu",
 			 server_connections(d->server), (unsigned long long)ss->accepted,
 			 (unsigned long long)ss->requests, (unsigned long long)ss->garbage,
 			 (unsigned long long)ss->not_reading, (unsigned long long)ss->idle_closed,
-			 (unsigned long long)ss->not_allowed, (unsigned long long)ss->over_limit);
+			 (unsigned long long)ss->not_allowed, (unsigned long long)ss->over_limit,
+			 (unsigned long long)ss->write_refused);
 	}
 	export_log_status(d->export);
 }
@@ -337,12 +339,27 @@ static const char *main__map_protocol(const struct reload_gen *g, const char *na
 	return "";
 }
 
+/* An error report of one or more lines, each escaped as the log escapes it
+ * (log_escape): --check says what start would log, byte for byte. */
+static void main__print_err(const char *text)
+{
+	char line[4 * 1024 + 1];
+	for (const char *p = text; *p;) {
+		size_t n = strcspn(p, "\n");
+		log_escape(line, sizeof line, p, n);
+		fprintf(stderr, "%s\n", line);
+		p += n;
+		if (*p)
+			p++;
+	}
+}
+
 static int main__check(const char *path)
 {
 	char err[ERRLEN];
 	struct reload_gen *g = reload_gen_load(path, err, sizeof err);
 	if (!g) {
-		fprintf(stderr, "%s\n", err);
+		main__print_err(err);
 		return 1;
 	}
 	/* Warnings do not fail the check: the config runs, but clients may
@@ -383,7 +400,7 @@ static int main__run(const char *path, const struct cmdline *cmd)
 	d.cmd = cmd;
 	struct reload_gen *g = reload_gen_load(path, err, sizeof err);
 	if (!g) {
-		log_err("%s", err);
+		log_text(MBLOG_ERR, err); /* a lint report: a line per problem */
 		return 1;
 	}
 	main__log_level(cmd, reload_gen_config(g));

@@ -622,7 +622,9 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 	log_info("reloading %s", path);
 	struct reload_gen *g = reload_gen_load(path, err, sizeof err);
 	if (!g) {
-		log_err("reload refused, keeping the running config: %s", err);
+		log_err("reload refused, keeping the running config: %.*s", (int)strcspn(err, "\n"),
+			err);
+		log_text(MBLOG_ERR, err + strcspn(err, "\n")); /* a lint report's other lines */
 		reload__after_drop(r->gen->conf, err);
 		return;
 	}
@@ -640,12 +642,18 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 	    strcmp(oc->status.prefix, nc->status.prefix) == 0 &&
 	    config_keys_same(mqtt, nmqtt, &oc->status.mqtt, &nc->status.mqtt, which, sizeof which);
 	if (reload__install(r, g, err, sizeof err) != 0) {
-		log_err("reload refused, keeping the running config: %s", err);
+		log_err("reload refused, keeping the running config: %.*s", (int)strcspn(err, "\n"),
+			err);
+		log_text(MBLOG_ERR, err + strcspn(err, "\n")); /* a lint report's other lines */
 		reload__gen_unref(g);
 		return;
 	}
-	if (server)
+	if (server) {
 		server_set_router(server, &r->router);
+		if (server_set_access(server, g->conf) != 0)
+			log_err("reload: out of memory for modbus.allow and write_allow: the "
+				"old lists stay");
+	}
 	reload__status(r, &g->conf->status, status_same_link, status);
 	log_info("reloaded: %zu devices", r->ndevs);
 	reload__release_heap();

@@ -84,6 +84,11 @@ struct config {
 		int idle_timeout;    /* s, default 120, 0 = never */
 		struct cidr *allow;  /* NULL = everyone */
 		size_t nallow;
+		/* `write_allow`: the clients whose writes (FC 06, 16) are
+		 * served; the others may read and get exception 01 on a
+		 * write. NULL = every client `allow` admits. */
+		struct cidr *write_allow;
+		size_t nwrite_allow;
 		/* `default_unit`: the device that answers unit IDs 0 and 255
 		 * (clients that address one device), or NULL (0A) */
 		char *default_unit;

@@ -45,6 +45,11 @@ struct config_http {
 	struct http_user *users;
 	size_t nusers;
 	int line;
+	/* `tls = { cert = "..."; key = "..."; }`: HTTPS on the port instead
+	 * of HTTP. The files' paths and their PEM text, read when the config
+	 * is loaded (at start and on each reload); NULL without tls. */
+	char *tls_cert, *tls_key;
+	char *tls_cert_pem, *tls_key_pem;
 };
 
 /* CONFIG_K_CUSTOM handler of the config's top-level `http` key: target is a
@@ -52,6 +57,11 @@ struct config_http {
  * "file:line: what is wrong". */
 int http_config_parse(struct config_parser *p, const struct config_setting_t *s, void *target);
 void http_config_free(struct config_http *c);
+/* The tls members of c: copied from src into dst (dst's own copies, which
+ * the caller frees with http_config_free_tls; MB_ENOMEM when one failed),
+ * freed (the key's text wiped first). */
+int http_config_copy_tls(struct config_http *dst, const struct config_http *src);
+void http_config_free_tls(struct config_http *c);
 /* Are two http groups the same (a reload keeps the listener then)? */
 int http_config_same(const struct config_http *a, const struct config_http *b);
 

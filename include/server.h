@@ -18,14 +18,15 @@ struct router {
 
 /* Counters, for status documents and SIGUSR1. */
 struct server_stats {
-	uint64_t accepted;    /* connections accepted (including those closed at once) */
-	uint64_t not_allowed; /* closed at accept: address not in `allow` */
-	uint64_t over_limit;  /* closed at accept: max_connections reached */
-	uint64_t idle_closed; /* closed after idle_timeout */
-	uint64_t requests;    /* complete requests parsed */
-	uint64_t garbage;     /* connections ended for bytes that are not Modbus TCP (an MBAP
-			       * header that is not, or a declared length over MBAP_MAX_LENGTH) */
-	uint64_t not_reading; /* connections closed for not reading their answers */
+	uint64_t accepted;	/* connections accepted (including those closed at once) */
+	uint64_t not_allowed;	/* closed at accept: address not in `allow` */
+	uint64_t over_limit;	/* closed at accept: max_connections reached */
+	uint64_t write_refused; /* writes answered 01: client not in `write_allow` */
+	uint64_t idle_closed;	/* closed after idle_timeout */
+	uint64_t requests;	/* complete requests parsed */
+	uint64_t garbage;	/* connections ended for bytes that are not Modbus TCP (an MBAP
+				 * header that is not, or a declared length over MBAP_MAX_LENGTH) */
+	uint64_t not_reading;	/* connections closed for not reading their answers */
 };
 
 /* Bind and listen as conf->modbus says. Errors "listen 0.0.0.0:502: reason".
@@ -37,6 +38,11 @@ int server_start(uv_loop_t *loop, const struct config *conf, const struct router
  * their device: close an old device only after this (device_close answers
  * what still waits at it, 0B). */
 void server_set_router(struct server *s, const struct router *router);
+/* Take conf->modbus.allow and write_allow (copied): a SIGHUP reload applies
+ * them, `allow` to the connections accepted from then on, `write_allow` to
+ * every write from then on, open connections included. MB_ENOMEM leaves the
+ * lists as they were. */
+int server_set_access(struct server *s, const struct config *conf);
 /* Close the listener and every connection (cancelling their pending requests);
  * frees itself once the handles are closed. */
 void server_close(struct server *s);

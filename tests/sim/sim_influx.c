@@ -14,7 +14,13 @@
  *       point <measurement> <tag>=<value>... <field>=<value>... time=<t> precision=<p>
  *   (integers as 57i, floats with %.17g, strings quoted, as received)
  *
- *   sim_influx --port P --org O --bucket B --token T
+ *   sim_influx --port P --org O --bucket B --token T [--hostile STATUS]
+ *
+ * With --hostile every request is answered STATUS (400 or 500, say) with an
+ * error text that carries raw line ends and journald priorities, as a
+ * hostile or broken server could send:
+ *   {"code":"internal error","message":"boom<LF><3>forged: ...<CR><LF>\<6>..."}
+ * what the bridge logs of it must stay on one line (tests/e2e/test_logsafe.c).
  *
  * The line protocol is parsed with the bridge's own codec (codec_line.h);
  * its unit test and fuzz target check the codec against the rules, this
@@ -37,10 +43,18 @@
 #define SIM_FIELDS 512
 
 static const char *sim__org, *sim__bucket, *sim__token;
+static int sim__hostile;
+
+/* The error text of --hostile (SIM_FORGED in it, for the tests to find). */
+#define SIM_FORGED "<3>forged: the bridge was told to stop"
+static const char sim__hostile_body[] =
+    "{\"code\":\"internal error\",\"message\":\"boom\n" SIM_FORGED
+    "\r\n<6>info: forged too \\ \x1b[31mred\x1b[0m \xff\"}";
 
 static void sim__usage(void)
 {
-	fprintf(stderr, "usage: sim_influx --port P --org O --bucket B --token T\n");
+	fprintf(stderr, "usage: sim_influx --port P --org O --bucket B --token T [--hostile "
+			"STATUS]\n");
 	exit(2);
 }
 
@@ -120,6 +134,10 @@ static void sim__request(int fd, char *head, const char *body, size_t blen)
 		return;
 	}
 	printf("request %s\n", path);
+	if (sim__hostile) {
+		sim__answer(fd, sim__hostile, "Hostile", sim__hostile_body);
+		return;
+	}
 	if ((h = strcasestr(head, "\r\nAuthorization: ")) != NULL)
 		sscanf(h + 17, "%511[^\r\n]", auth);
 	if (strncmp(path, "/api/v2/write?", 14) != 0) {
@@ -228,6 +246,8 @@ int main(int argc, char **argv)
 			sim__bucket = argv[i + 1];
 		else if (strcmp(argv[i], "--token") == 0)
 			sim__token = argv[i + 1];
+		else if (strcmp(argv[i], "--hostile") == 0)
+			sim__hostile = atoi(argv[i + 1]);
 		else
 			sim__usage();
 	}
