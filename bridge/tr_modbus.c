@@ -2,14 +2,32 @@
  * serial line (Modbus RTU) or over Modbus TCP, through libmodbus
  * (docs/design.md, "Worker threads: the modbus transport").
  *
- * libmodbus calls block (they write, then wait for the answer with select),
- * so they never run on the loop. Each bus — one serial line (every device
- * with the same `device` path and line settings), or one TCP connection
- * (every device with the same host and port) — has one worker thread that
- * owns the bus's libmodbus context and runs one transaction at a time, in
- * the order the loop handed them over. That is the bus sharing: two slaves
- * on one RS-485 line never see interleaved frames, and `gap` ms of silence
- * is kept between the end of one transaction and the start of the next.
+ * Waiting for an answer blocks, so it never happens on the loop. Each bus —
+ * one serial line (every device with the same `device` path and line
+ * settings), or one TCP connection (every device with the same host and
+ * port) — has one worker thread that owns the bus's libmodbus context and
+ * runs one transaction at a time, in the order the loop handed them over.
+ * That is the bus sharing: two slaves on one RS-485 line never see
+ * interleaved frames, and `gap` ms of silence (never less) is kept between
+ * the end of one transaction and the start of the next.
+ *
+ * libmodbus opens the port (line settings, TCP connect); the worker writes
+ * the request and reads the answer itself, because libmodbus 3.1.6 cannot
+ * bound a transaction (its byte timeout restarts with every byte; its
+ * response timeout bounds the whole answer only where select() updates its
+ * timeval, which musl's does not), takes a TCP answer naming another unit,
+ * and cannot go on waiting past a frame that is not the answer. Each
+ * transaction has one deadline; an answer whose bytes stop for MBT_BYTE_MS
+ * is given up; every wait also watches the bus's wake pipe, which the loop
+ * writes to on stop, so a stop never waits on a transaction.
+ *
+ * Answers bound to their requests (docs/design.md, "Modbus"): over TCP by
+ * the transaction ID (the bus's own, counted on across reconnections) and
+ * the unit ID. On a serial line, where frames carry no ID, the worker keeps
+ * ghosts of requests whose answers did not come, makes the next request's
+ * answer look unlike theirs (a read widened by registers the map says
+ * exist, a single write switching FC06/FC16) or holds it until they end,
+ * and drops every frame that could be a ghost's.
  *
  * Loop and worker share only the bus's mutex-guarded fields: a FIFO of jobs
  * to run, a FIFO of jobs done, the link state the worker last saw and the
@@ -18,8 +36,9 @@
  * uv_async_send() (the one libuv call that is safe from another thread).
  *
  * Outcomes (docs/design.md, "Modbus exception codes"): a device exception
- * passes through unchanged; no answer, a CRC error or a malformed answer is
- * counted and left to the device model's attempt timer (a retry, else 0B);
+ * passes through unchanged; no answer is left to the device model's attempt
+ * timer (a retry, else 0B); a CRC error, a malformed, late or foreign answer
+ * is dropped and counted, and the answer still awaited until the deadline;
  * a port that cannot be opened or vanished takes the link down (queued
  * requests 0A, the one in flight 0B) and the worker reopens it with the
  * shared back-off (bridge/backoff.c). */
@@ -406,16 +425,6 @@ static struct mbt_ghost *mbt__ghost_fit(struct mbt_bus *b, uint8_t slave, const 
 	return best;
 }
 
-/* The slave answered the request sent as number seq: it answers in order,
- * so every ghost of it sent up to then is settled. */
-static void mbt__ghosts_settle(struct mbt_bus *b, uint8_t slave, uint64_t seq)
-{
-	for (size_t i = 0; i < MBT_GHOSTS; i++)
-		if (b->ghosts[i].until && b->ghosts[i].req.slave == slave &&
-		    b->ghosts[i].seq <= seq)
-			b->ghosts[i].until = 0;
-}
-
 static int mbt__clash(const struct mbt_bus *b, const struct mbt_req *q, uint32_t id)
 {
 	for (size_t i = 0; i < MBT_GHOSTS; i++)
@@ -521,15 +530,14 @@ static int mbt__rtu_len(const uint8_t *r, size_t n)
 }
 
 /* Complete RTU frames in the bus's receive buffer, read while request q (the
- * seq-th sent, for job j; q NULL: none in flight) waits. Each frame is the
- * answer to the oldest request of its slave not yet answered (slaves answer
- * in order): a ghost it fits is ended with every older ghost of that slave,
- * and the frame dropped; a frame that fits only q is taken (and settles
- * every ghost of the slave). A frame that fits an earlier attempt of the
- * same transaction answers the same question and is taken too; q, still
- * unanswered, then becomes a ghost (the earlier attempt is checked first:
- * it was asked first). Damaged and foreign frames are dropped.
- * Counts drops into *drops; 1 when j got its answer. */
+ * seq-th sent, for job j; q NULL: none in flight) waits. A frame that fits a
+ * ghost of another transaction is dropped and ends that ghost (the oldest
+ * it fits), even when it fits q too: it may be either's, and a slave need
+ * not answer in order. Otherwise a frame that fits q is taken; one that fits
+ * an earlier attempt of the same transaction answers the same question and
+ * is taken too, and q, whose own answer may still come, becomes a ghost.
+ * Damaged and foreign frames are dropped. Counts drops into *drops; 1 when
+ * j got its answer. */
 static int mbt__rtu_frames(struct mbt_bus *b, struct mbt_job *j, const struct mbt_req *q,
 			   uint64_t seq, unsigned *drops)
 {
@@ -550,17 +558,15 @@ static int mbt__rtu_frames(struct mbt_bus *b, struct mbt_job *j, const struct mb
 		struct mbt_ghost *g =
 		    mbt__ghost_fit(b, slave, p, pn, j ? j->id : 0, q ? MBT_OTHER : MBT_ANY);
 		if (g) {
-			mbt__ghosts_settle(b, slave, g->seq);
+			g->until = 0;
 			(*drops)++;
 		} else if (q && (g = mbt__ghost_fit(b, slave, p, pn, j->id, MBT_SAME)) != NULL) {
-			uint64_t gs = g->seq;
+			g->until = 0;
 			mbt__take(j, p);
-			mbt__ghosts_settle(b, slave, gs);
 			mbt__ghost_add(b, q, j->id, seq, mbt__now_ns() + j->ghost_ns);
 			taken = 1;
 		} else if (q && mbt__fits(q, slave, p, pn)) {
 			mbt__take(j, p);
-			mbt__ghosts_settle(b, slave, seq);
 			taken = 1;
 		} else {
 			(*drops)++;
@@ -702,9 +708,6 @@ static void mbt__run(struct mbt_bus *b, modbus_t *ctx, struct mbt_job *j, int *r
 	b->idle_drops = 0;
 	if (b->serial) {
 		mbt__ghosts_expire(b, mbt__now_ns());
-		r = mbt__line_quiet(b, fd, deadline, &j->drops);
-		if (r)
-			goto fail;
 	} else if (b->rn) {
 		/* Bytes of nobody's answer wait in the stream. */
 		j->drops++;
@@ -713,6 +716,32 @@ static void mbt__run(struct mbt_bus *b, modbus_t *ctx, struct mbt_job *j, int *r
 		return;
 	}
 	mbt__prepare(b, j, &q);
+	/* An answer that no shape can tell from a ghost's: the request waits
+	 * (reading the line, whose frames end ghosts) until no such ghost
+	 * lives, or its deadline passes unsent. */
+	while (b->serial && mbt__clash(b, &q, j->id)) {
+		uint64_t until = deadline;
+		for (size_t i = 0; i < MBT_GHOSTS; i++)
+			if (b->ghosts[i].until && b->ghosts[i].until < until)
+				until = b->ghosts[i].until;
+		r = mbt__wait_fd(b, fd, POLLIN, until);
+		if (r == -1 || (r == 0 && mbt__now_ns() >= deadline))
+			return;
+		if (r == -2) {
+			errno = ENODEV;
+			r = -1;
+			goto fail;
+		}
+		if (r == 1 && mbt__read(b, fd) < 0) {
+			r = -1;
+			goto fail;
+		}
+		mbt__rtu_frames(b, NULL, NULL, 0, &j->drops);
+		mbt__ghosts_expire(b, mbt__now_ns());
+		mbt__prepare(b, j, &q);
+	}
+	if (b->serial && (r = mbt__line_quiet(b, fd, deadline, &j->drops)) != 0)
+		goto fail;
 	uint16_t tid = ++b->tid;
 	uint64_t seq = ++b->seq;
 	size_t n = mbt__encode(b, &q, tid, j->words, out);
