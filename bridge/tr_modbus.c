@@ -643,6 +643,8 @@ static ssize_t mbt__read(struct mbt_bus *b, int fd)
  * short (stop or the deadline: nothing may be sent), or -1 with errno. */
 static int mbt__line_quiet(struct mbt_bus *b, int fd, uint64_t until, unsigned *drops)
 {
+	/* Frames already received (behind the last answer) first. */
+	mbt__rtu_frames(b, NULL, NULL, 0, drops);
 	for (;;) {
 		uint64_t quiet = b->last_rx + (uint64_t)b->w_gap_ms * 1000000u;
 		int r = mbt__wait_fd(b, fd, POLLIN, quiet);
