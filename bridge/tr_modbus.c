@@ -756,7 +756,7 @@ static void mbt__run(struct mbt_bus *b, modbus_t *ctx, struct mbt_job *j, int *r
 			until = b->last_rx + MBT_BYTE_MS * 1000000u;
 		r = mbt__wait_fd(b, fd, POLLIN, until);
 		if (r == -1)
-			break;
+			return; /* stopping: the port is closed next */
 		if (r == -2) {
 			errno = b->serial ? ENODEV : ECONNRESET;
 			r = -1;
