@@ -80,8 +80,12 @@
 /* An answer whose bytes stop for this long is given up (the byte timeout);
  * the whole transaction is bounded by its own deadline besides. */
 #define MBT_BYTE_MS 100u
-/* Requests on a serial line whose answers may still come (per bus). */
+/* Requests on a serial line whose answers may still come (per bus), each for
+ * two device timeouts but at least MBT_GHOST_MIN_MS: a late answer may be
+ * later still when the machine is busy, and a ghost that lives longer costs
+ * only reads that cannot be widened. */
 #define MBT_GHOSTS 16
+#define MBT_GHOST_MIN_MS 2000u
 /* A read may be widened by up to this many registers (see mbt__prepare). */
 #define MBT_WIDEN_MAX 8
 /* The longest ADU either way: MBAP 7 + PDU 253, or RTU 256. */
@@ -509,6 +513,15 @@ static void mbt__take(struct mbt_job *j, const uint8_t *p)
 			j->words[i] = mbt__be16(p + 2 + 2 * i);
 }
 
+/* An exception answered to a read that was widened (sent as r) may be about
+ * the registers added, which the device need not have after all: it is no
+ * answer to the client's read (the device model retries, else 0B). */
+static int mbt__widened_exc(const struct mbt_job *j, const struct mbt_req *r, const uint8_t *p)
+{
+	return (p[0] & 0x80) && r->count != j->count &&
+	       (j->fc == MB_FC_READ_HOLDING || j->fc == MB_FC_READ_INPUT);
+}
+
 /* Length of the RTU answer frame at the start of the buffer (n bytes): the
  * whole frame's, 0 when more bytes are needed, -1 when it cannot be one. */
 static int mbt__rtu_len(const uint8_t *r, size_t n)
@@ -562,11 +575,18 @@ static int mbt__rtu_frames(struct mbt_bus *b, struct mbt_job *j, const struct mb
 			(*drops)++;
 		} else if (q && (g = mbt__ghost_fit(b, slave, p, pn, j->id, MBT_SAME)) != NULL) {
 			g->until = 0;
-			mbt__take(j, p);
-			mbt__ghost_add(b, q, j->id, seq, mbt__now_ns() + j->ghost_ns);
-			taken = 1;
+			if (mbt__widened_exc(j, &g->req, p)) {
+				(*drops)++;
+			} else {
+				mbt__take(j, p);
+				mbt__ghost_add(b, q, j->id, seq, mbt__now_ns() + j->ghost_ns);
+				taken = 1;
+			}
 		} else if (q && mbt__fits(q, slave, p, pn)) {
-			mbt__take(j, p);
+			if (mbt__widened_exc(j, q, p))
+				(*drops)++; /* answered, but not what was asked: no value */
+			else
+				mbt__take(j, p);
 			taken = 1;
 		} else {
 			(*drops)++;
@@ -1307,7 +1327,8 @@ static enum mb_exc tr_modbus__start(void *state, struct txn *t)
 	j->addr = t->native;
 	j->count = t->count;
 	j->id = t->id;
-	j->ghost_ns = 2u * device_timeout(d->dev) * 1000000u;
+	uint64_t ghost_ms = 2u * device_timeout(d->dev);
+	j->ghost_ns = (ghost_ms < MBT_GHOST_MIN_MS ? MBT_GHOST_MIN_MS : ghost_ms) * 1000000u;
 	if (t->op == TXN_READ) {
 		j->fc = t->table == MAP_INPUT ? MB_FC_READ_INPUT : MB_FC_READ_HOLDING;
 		j->widen_max = mbt__widen_max(d->map, t);
