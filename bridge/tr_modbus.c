@@ -45,6 +45,8 @@
 #include "transport.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <libconfig.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -54,8 +56,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include "backoff.h"
 #include "codec_crc16.h"
