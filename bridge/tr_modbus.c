@@ -2,14 +2,32 @@
  * serial line (Modbus RTU) or over Modbus TCP, through libmodbus
  * (docs/design.md, "Worker threads: the modbus transport").
  *
- * libmodbus calls block (they write, then wait for the answer with select),
- * so they never run on the loop. Each bus — one serial line (every device
- * with the same `device` path and line settings), or one TCP connection
- * (every device with the same host and port) — has one worker thread that
- * owns the bus's libmodbus context and runs one transaction at a time, in
- * the order the loop handed them over. That is the bus sharing: two slaves
- * on one RS-485 line never see interleaved frames, and `gap` ms of silence
- * is kept between the end of one transaction and the start of the next.
+ * Waiting for an answer blocks, so it never happens on the loop. Each bus —
+ * one serial line (every device with the same `device` path and line
+ * settings), or one TCP connection (every device with the same host and
+ * port) — has one worker thread that owns the bus's libmodbus context and
+ * runs one transaction at a time, in the order the loop handed them over.
+ * That is the bus sharing: two slaves on one RS-485 line never see
+ * interleaved frames, and `gap` ms of silence (never less) is kept between
+ * the end of one transaction and the start of the next.
+ *
+ * libmodbus opens the port (line settings, TCP connect); the worker writes
+ * the request and reads the answer itself, because libmodbus 3.1.6 cannot
+ * bound a transaction (its byte timeout restarts with every byte; its
+ * response timeout bounds the whole answer only where select() updates its
+ * timeval, which musl's does not), takes a TCP answer naming another unit,
+ * and cannot go on waiting past a frame that is not the answer. Each
+ * transaction has one deadline; an answer whose bytes stop for MBT_BYTE_MS
+ * is given up; every wait also watches the bus's wake pipe, which the loop
+ * writes to on stop, so a stop never waits on a transaction.
+ *
+ * Answers bound to their requests (docs/design.md, "Modbus"): over TCP by
+ * the transaction ID (the bus's own, counted on across reconnections) and
+ * the unit ID. On a serial line, where frames carry no ID, the worker keeps
+ * ghosts of requests whose answers did not come, makes the next request's
+ * answer look unlike theirs (a read widened by registers the map says
+ * exist, a single write switching FC06/FC16) or holds it until they end,
+ * and drops every frame that could be a ghost's.
  *
  * Loop and worker share only the bus's mutex-guarded fields: a FIFO of jobs
  * to run, a FIFO of jobs done, the link state the worker last saw and the
@@ -18,14 +36,17 @@
  * uv_async_send() (the one libuv call that is safe from another thread).
  *
  * Outcomes (docs/design.md, "Modbus exception codes"): a device exception
- * passes through unchanged; no answer, a CRC error or a malformed answer is
- * counted and left to the device model's attempt timer (a retry, else 0B);
+ * passes through unchanged; no answer is left to the device model's attempt
+ * timer (a retry, else 0B); a CRC error, a malformed, late or foreign answer
+ * is dropped and counted, and the answer still awaited until the deadline;
  * a port that cannot be opened or vanished takes the link down (queued
  * requests 0A, the one in flight 0B) and the worker reopens it with the
  * shared back-off (bridge/backoff.c). */
 #include "transport.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <libconfig.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -41,6 +62,7 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "codec_crc16.h"
 #include "config.h"
 #include "device.h"
 #include "log.h"
@@ -59,6 +81,19 @@
 /* Serial line default: a little silence between frames, for slaves that
  * need it beyond the 3.5 characters of the RTU framing. */
 #define MBT_GAP_SERIAL 10
+/* An answer whose bytes stop for this long is given up (the byte timeout);
+ * the whole transaction is bounded by its own deadline besides. */
+#define MBT_BYTE_MS 100u
+/* Requests on a serial line whose answers may still come (per bus), each for
+ * two device timeouts but at least MBT_GHOST_MIN_MS: a late answer may be
+ * later still when the machine is busy, and a ghost that lives longer costs
+ * only reads that cannot be widened. */
+#define MBT_GHOSTS 16
+#define MBT_GHOST_MIN_MS 2000u
+/* A read may be widened by up to this many registers (see mbt__prepare). */
+#define MBT_WIDEN_MAX 8
+/* The longest ADU either way: MBAP 7 + PDU 253, or RTU 256. */
+#define MBT_MAX_ADU 260
 
 /* The device's `modbus` block (docs/user-guide.md, "Modbus equipment"). -1
  * marks a key not given, so that cfg_done can tell serial keys from TCP
@@ -90,9 +125,29 @@ struct mbt_job {
 	uint8_t fc, slave;
 	uint16_t addr, count;
 	uint32_t timeout_ms;
+	uint32_t id;		     /* struct txn.id: attempts of one transaction share it */
+	uint64_t ghost_ns;	     /* how long its answer may still come (two device timeouts) */
+	uint8_t widen_max;	     /* registers after the range that the map says exist */
 	uint16_t words[MB_MAX_READ]; /* write values in; read values out */
 	enum mbt_result result;	     /* filled by the worker */
 	int code;		     /* MBT_EXC: the exception; else errno */
+	unsigned drops;		     /* frames dropped while it ran (late, damaged, foreign) */
+	unsigned wrong_unit;	     /* of them: TCP answers naming another unit */
+};
+
+/* A request as it went on the line (a read maybe widened, a single write
+ * maybe with the other function code). */
+struct mbt_req {
+	uint8_t slave, fc;
+	uint16_t addr, count, value; /* value: FC06's */
+};
+
+/* A request whose answer did not come in time and still may. */
+struct mbt_ghost {
+	struct mbt_req req;
+	uint32_t id;	/* its transaction */
+	uint64_t seq;	/* sent as the bus's seq-th request */
+	uint64_t until; /* monotonic ns; 0 = free */
 };
 
 struct mbt_bus {
@@ -129,6 +184,17 @@ struct mbt_bus {
 	unsigned long w_fails;	       /* open failures in a row */
 	int stop, exited;
 	uint32_t gap_ms;
+
+	/* worker only */
+	int wake[2];	   /* a pipe: the loop writes to it to cut the worker's waits short */
+	uint32_t w_gap_ms; /* gap_ms as of the job running */
+	uint8_t rx[2 * MBT_MAX_ADU];
+	size_t rn;	     /* bytes received and not yet a frame */
+	uint64_t last_rx;    /* monotonic ns of the last byte received */
+	uint16_t tid;	     /* TCP: the last transaction ID, across connections */
+	uint64_t seq;	     /* requests sent */
+	unsigned idle_drops; /* frames dropped between jobs, counted on the next */
+	struct mbt_ghost ghosts[MBT_GHOSTS];
 };
 
 /* A device's transport state. */
@@ -136,6 +202,7 @@ struct mbt_dev {
 	struct device *dev;
 	struct mbt_bus *bus;
 	struct mbt_dev *next; /* on the bus */
+	const struct map *map;
 	uint8_t slave;
 	uint32_t gap_ms;
 	struct txn *cur;     /* the transaction in flight */
@@ -185,18 +252,18 @@ static void mbt__line_give(const char *path)
 
 /* ---------------------------------------------------------- worker -- */
 
-static uint64_t mbt__mono_ms(void)
+static uint64_t mbt__now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Wait on the bus's condition until monotonic time `until` ms (mu held). */
+/* Wait on the bus's condition until monotonic time `until` ns (mu held). */
 static void mbt__wait_until(struct mbt_bus *b, uint64_t until)
 {
-	struct timespec ts = {.tv_sec = (time_t)(until / 1000u),
-			      .tv_nsec = (long)(until % 1000u) * 1000000L};
+	struct timespec ts = {.tv_sec = (time_t)(until / 1000000000u),
+			      .tv_nsec = (long)(until % 1000000000u)};
 	pthread_cond_timedwait(&b->cond, &b->mu, &ts);
 }
 
@@ -232,6 +299,7 @@ static modbus_t *mbt__open(struct mbt_bus *b, int *err)
 			mbt__line_give(b->path);
 		return NULL;
 	}
+	b->rn = 0;
 	return ctx;
 }
 
@@ -239,6 +307,7 @@ static void mbt__shut(struct mbt_bus *b, modbus_t *ctx)
 {
 	modbus_close(ctx);
 	modbus_free(ctx);
+	b->rn = 0;
 	if (b->serial)
 		mbt__line_give(b->path);
 }
@@ -251,44 +320,507 @@ static int mbt__lost(int e)
 	       e == EPIPE || e == ENOTCONN || e == ECONNREFUSED;
 }
 
-/* Run job j on ctx (worker, mu not held). */
-static void mbt__run(modbus_t *ctx, struct mbt_job *j)
+/* Wait until fd is ready for ev, monotonic time `until` (ns) has passed, or
+ * the loop asks the worker to stop: 1, 0, -1 (stop), -2 (the port hung up
+ * or failed). Milliseconds for poll() are rounded up, so a wait is never
+ * shorter than asked. */
+static int mbt__wait_fd(struct mbt_bus *b, int fd, short ev, uint64_t until)
 {
-	int n;
-	modbus_set_slave(ctx, j->slave);
-	mbt__set_timeout(ctx, j->timeout_ms);
-	errno = 0;
-	switch (j->fc) {
-	case MB_FC_READ_HOLDING:
-		n = modbus_read_registers(ctx, j->addr, j->count, j->words);
-		break;
-	case MB_FC_READ_INPUT:
-		n = modbus_read_input_registers(ctx, j->addr, j->count, j->words);
-		break;
-	case MB_FC_WRITE_SINGLE:
-		n = modbus_write_register(ctx, j->addr, j->words[0]);
-		break;
-	default:
-		n = modbus_write_registers(ctx, j->addr, j->count, j->words);
-		break;
+	for (;;) {
+		uint64_t now = mbt__now_ns();
+		int ms = until > now ? (int)((until - now + 999999u) / 1000000u) : 0;
+		struct pollfd p[2] = {{.fd = fd, .events = ev},
+				      {.fd = b->wake[0], .events = POLLIN}};
+		int r = poll(p, 2, ms);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -2;
+		}
+		if (p[1].revents)
+			return -1;
+		if (p[0].revents & ev)
+			return 1;
+		if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))
+			return -2;
+		if (mbt__now_ns() >= until)
+			return 0;
 	}
-	if (n >= 0) {
-		j->result = MBT_OK;
+}
+
+static uint16_t mbt__be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* Could PDU p (n bytes, function code first) from slave be the answer to q? */
+static int mbt__fits(const struct mbt_req *q, uint8_t slave, const uint8_t *p, size_t n)
+{
+	if (slave != q->slave || n < 2)
+		return 0;
+	if (p[0] == (q->fc | 0x80))
+		return n == 2;
+	if (p[0] != q->fc)
+		return 0;
+	switch (q->fc) {
+	case MB_FC_READ_HOLDING:
+	case MB_FC_READ_INPUT:
+		return n == 2u + 2u * q->count && p[1] == 2u * q->count;
+	case MB_FC_WRITE_SINGLE:
+		return n == 5 && mbt__be16(p + 1) == q->addr && mbt__be16(p + 3) == q->value;
+	default:
+		return n == 5 && mbt__be16(p + 1) == q->addr && mbt__be16(p + 3) == q->count;
+	}
+}
+
+/* Would an ordinary answer to a look like one to b (exceptions aside)? */
+static int mbt__same_shape(const struct mbt_req *a, const struct mbt_req *b)
+{
+	if (a->slave != b->slave || a->fc != b->fc)
+		return 0;
+	switch (a->fc) {
+	case MB_FC_READ_HOLDING:
+	case MB_FC_READ_INPUT:
+		return a->count == b->count;
+	case MB_FC_WRITE_SINGLE:
+		return a->addr == b->addr && a->value == b->value;
+	default:
+		return a->addr == b->addr && a->count == b->count;
+	}
+}
+
+/* Ghosts (serial lines only): requests whose answer did not come in time
+ * and may still come. Expired ones are freed first. */
+static void mbt__ghosts_expire(struct mbt_bus *b, uint64_t now)
+{
+	for (size_t i = 0; i < MBT_GHOSTS; i++)
+		if (b->ghosts[i].until && b->ghosts[i].until <= now)
+			b->ghosts[i].until = 0;
+}
+
+static void mbt__ghost_add(struct mbt_bus *b, const struct mbt_req *q, uint32_t id, uint64_t seq,
+			   uint64_t until)
+{
+	struct mbt_ghost *slot = NULL;
+	for (size_t i = 0; i < MBT_GHOSTS; i++) {
+		struct mbt_ghost *g = &b->ghosts[i];
+		if (!g->until) {
+			slot = g;
+			break;
+		}
+		if (!slot || g->seq < slot->seq)
+			slot = g; /* full: the oldest makes room */
+	}
+	slot->req = *q;
+	slot->id = id;
+	slot->seq = seq;
+	slot->until = until;
+}
+
+/* The oldest live ghost that the frame fits: of transaction id, of any other
+ * transaction, or of any. */
+enum mbt_which { MBT_OTHER, MBT_SAME, MBT_ANY };
+
+static struct mbt_ghost *mbt__ghost_fit(struct mbt_bus *b, uint8_t slave, const uint8_t *p,
+					size_t n, uint32_t id, enum mbt_which which)
+{
+	struct mbt_ghost *best = NULL;
+	for (size_t i = 0; i < MBT_GHOSTS; i++) {
+		struct mbt_ghost *g = &b->ghosts[i];
+		if (g->until && (which == MBT_ANY || (g->id == id) == (which == MBT_SAME)) &&
+		    mbt__fits(&g->req, slave, p, n) && (!best || g->seq < best->seq))
+			best = g;
+	}
+	return best;
+}
+
+static int mbt__clash(const struct mbt_bus *b, const struct mbt_req *q, uint32_t id)
+{
+	for (size_t i = 0; i < MBT_GHOSTS; i++)
+		if (b->ghosts[i].until && b->ghosts[i].id != id &&
+		    mbt__same_shape(&b->ghosts[i].req, q))
+			return 1;
+	return 0;
+}
+
+/* The request for job j as it goes on the line: on a serial line, made
+ * unlike every live ghost of another transaction where the protocol allows
+ * (a read widened by registers the map says the device has; a single
+ * register written with the other function code). */
+static void mbt__prepare(const struct mbt_bus *b, const struct mbt_job *j, struct mbt_req *q)
+{
+	q->slave = j->slave;
+	q->fc = j->fc;
+	q->addr = j->addr;
+	q->count = j->fc == MB_FC_WRITE_SINGLE ? 1 : j->count;
+	q->value = j->words[0];
+	if (!b->serial || !mbt__clash(b, q, j->id))
+		return;
+	if (j->fc == MB_FC_READ_HOLDING || j->fc == MB_FC_READ_INPUT) {
+		for (unsigned k = 1; k <= j->widen_max; k++) {
+			q->count = (uint16_t)(j->count + k);
+			if (!mbt__clash(b, q, j->id))
+				return;
+		}
+		q->count = j->count;
+	} else if (j->count == 1) {
+		struct mbt_req o = *q;
+		o.fc = j->fc == MB_FC_WRITE_SINGLE ? MB_FC_WRITE_MULTIPLE : MB_FC_WRITE_SINGLE;
+		if (!mbt__clash(b, &o, j->id))
+			*q = o;
+	}
+}
+
+/* The ADU of q (values to write from words): its length. */
+static size_t mbt__encode(const struct mbt_bus *b, const struct mbt_req *q, uint16_t tid,
+			  const uint16_t *words, uint8_t *out)
+{
+	uint8_t *p = out + (b->serial ? 1 : 7);
+	size_t n = 5;
+	p[0] = q->fc;
+	p[1] = (uint8_t)(q->addr >> 8);
+	p[2] = (uint8_t)q->addr;
+	uint16_t v = q->fc == MB_FC_WRITE_SINGLE ? q->value : q->count;
+	p[3] = (uint8_t)(v >> 8);
+	p[4] = (uint8_t)v;
+	if (q->fc == MB_FC_WRITE_MULTIPLE) {
+		p[5] = (uint8_t)(2u * q->count);
+		for (unsigned i = 0; i < q->count; i++) {
+			p[6 + 2 * i] = (uint8_t)(words[i] >> 8);
+			p[7 + 2 * i] = (uint8_t)words[i];
+		}
+		n = 6u + 2u * q->count;
+	}
+	if (b->serial) {
+		out[0] = q->slave;
+		return crc16_append(out, n + 1);
+	}
+	out[0] = (uint8_t)(tid >> 8);
+	out[1] = (uint8_t)tid;
+	out[2] = out[3] = 0;
+	out[4] = (uint8_t)((n + 1) >> 8);
+	out[5] = (uint8_t)(n + 1);
+	out[6] = q->slave;
+	return n + 7;
+}
+
+/* Take answer PDU p for job j: its values or its exception. */
+static void mbt__take(struct mbt_job *j, const uint8_t *p)
+{
+	if (p[0] & 0x80) {
+		j->result = MBT_EXC;
+		j->code = p[1];
 		return;
 	}
-	int e = errno;
-	j->code = e;
-	if (e > MODBUS_ENOBASE && e <= EMBXGTAR) {
-		j->result = MBT_EXC;
-		j->code = e - MODBUS_ENOBASE;
-	} else if (e == ETIMEDOUT) {
-		j->result = MBT_NOANSWER;
-	} else if (e > EMBXGTAR && e <= EMBBADSLAVE) {
-		j->result = MBT_BAD;
-	} else if (mbt__lost(e)) {
-		j->result = MBT_LOST;
-	} else {
-		j->result = MBT_BAD;
+	j->result = MBT_OK;
+	if (j->fc == MB_FC_READ_HOLDING || j->fc == MB_FC_READ_INPUT)
+		for (unsigned i = 0; i < j->count; i++)
+			j->words[i] = mbt__be16(p + 2 + 2 * i);
+}
+
+/* An exception answered to a read that was widened (sent as r) may be about
+ * the registers added, which the device need not have after all: it is no
+ * answer to the client's read (the device model retries, else 0B). */
+static int mbt__widened_exc(const struct mbt_job *j, const struct mbt_req *r, const uint8_t *p)
+{
+	return (p[0] & 0x80) && r->count != j->count &&
+	       (j->fc == MB_FC_READ_HOLDING || j->fc == MB_FC_READ_INPUT);
+}
+
+/* Length of the RTU answer frame at the start of the buffer (n bytes): the
+ * whole frame's, 0 when more bytes are needed, -1 when it cannot be one. */
+static int mbt__rtu_len(const uint8_t *r, size_t n)
+{
+	if (n < 2)
+		return 0;
+	if (r[1] & 0x80)
+		return 5;
+	switch (r[1]) {
+	case MB_FC_READ_HOLDING:
+	case MB_FC_READ_INPUT:
+		return n < 3 ? 0 : 5 + r[2];
+	case MB_FC_WRITE_SINGLE:
+	case MB_FC_WRITE_MULTIPLE:
+		return 8;
+	default:
+		return -1;
+	}
+}
+
+/* Complete RTU frames in the bus's receive buffer, read while request q (the
+ * seq-th sent, for job j; q NULL: none in flight) waits. A frame that fits a
+ * ghost of another transaction is dropped and ends that ghost (the oldest
+ * it fits), even when it fits q too: it may be either's, and a slave need
+ * not answer in order. Otherwise a frame that fits q is taken; one that fits
+ * an earlier attempt of the same transaction answers the same question and
+ * is taken too, and q, whose own answer may still come, becomes a ghost.
+ * Damaged and foreign frames are dropped. Counts drops into *drops; 1 when
+ * j got its answer. */
+static int mbt__rtu_frames(struct mbt_bus *b, struct mbt_job *j, const struct mbt_req *q,
+			   uint64_t seq, unsigned *drops)
+{
+	while (b->rn >= 2) {
+		int len = mbt__rtu_len(b->rx, b->rn);
+		if (len == 0 || (len > 0 && (size_t)len > b->rn))
+			return 0;
+		if (len < 0 || !crc16_ok(b->rx, (size_t)len)) {
+			/* No frame, or a damaged one: the framing is lost. */
+			(*drops)++;
+			b->rn = 0;
+			return 0;
+		}
+		uint8_t slave = b->rx[0];
+		const uint8_t *p = b->rx + 1;
+		size_t pn = (size_t)len - 3;
+		int taken = 0;
+		struct mbt_ghost *g =
+		    mbt__ghost_fit(b, slave, p, pn, j ? j->id : 0, q ? MBT_OTHER : MBT_ANY);
+		if (g) {
+			g->until = 0;
+			(*drops)++;
+		} else if (q && (g = mbt__ghost_fit(b, slave, p, pn, j->id, MBT_SAME)) != NULL) {
+			g->until = 0;
+			if (mbt__widened_exc(j, &g->req, p)) {
+				(*drops)++;
+			} else {
+				mbt__take(j, p);
+				mbt__ghost_add(b, q, j->id, seq, mbt__now_ns() + j->ghost_ns);
+				taken = 1;
+			}
+		} else if (q && mbt__fits(q, slave, p, pn)) {
+			if (mbt__widened_exc(j, q, p))
+				(*drops)++; /* answered, but not what was asked: no value */
+			else
+				mbt__take(j, p);
+			taken = 1;
+		} else {
+			(*drops)++;
+		}
+		memmove(b->rx, b->rx + len, b->rn - (size_t)len);
+		b->rn -= (size_t)len;
+		if (taken)
+			return 1;
+	}
+	return 0;
+}
+
+/* Complete Modbus TCP frames in the receive buffer while transaction tid
+ * (request q, job j) waits: taken when it carries tid and q's unit and fits
+ * q; dropped otherwise (another transaction ID: late; another unit: counted
+ * apart). *reset when the stream lost its framing. 1 when j got its answer. */
+static int mbt__tcp_frames(struct mbt_bus *b, struct mbt_job *j, const struct mbt_req *q,
+			   uint16_t tid, int *reset)
+{
+	while (b->rn >= 7) {
+		uint16_t len = mbt__be16(b->rx + 4);
+		if (mbt__be16(b->rx + 2) != 0 || len < 3 || len > 254) {
+			j->drops++;
+			b->rn = 0;
+			*reset = 1;
+			return 0;
+		}
+		size_t total = 6u + len;
+		if (b->rn < total)
+			return 0;
+		const uint8_t *p = b->rx + 7;
+		int taken = 0;
+		if (mbt__be16(b->rx) != tid) {
+			j->drops++;
+		} else if (b->rx[6] != q->slave) {
+			j->drops++;
+			j->wrong_unit++;
+		} else if (mbt__fits(q, b->rx[6], p, len - 1u)) {
+			mbt__take(j, p);
+			taken = 1;
+		} else {
+			j->drops++;
+		}
+		memmove(b->rx, b->rx + total, b->rn - total);
+		b->rn -= total;
+		if (taken)
+			return 1;
+	}
+	return 0;
+}
+
+/* Read what the port has into the receive buffer: bytes read, 0 when none,
+ * -1 with errno when the port failed or the peer closed. */
+static ssize_t mbt__read(struct mbt_bus *b, int fd)
+{
+	if (b->rn == sizeof b->rx)
+		b->rn = 0; /* a full buffer of no frame */
+	ssize_t n = read(fd, b->rx + b->rn, sizeof b->rx - b->rn);
+	if (n > 0) {
+		b->rn += (size_t)n;
+		b->last_rx = mbt__now_ns();
+		return n;
+	}
+	if (n == 0) {
+		errno = b->serial ? ENODEV : ECONNRESET;
+		return -1;
+	}
+	return errno == EAGAIN || errno == EINTR ? 0 : -1;
+}
+
+/* Serial: read whatever has come (late answers end their ghosts), then wait
+ * until the line has been silent for the gap since the last byte, dropping
+ * an unfinished frame; at most until `until`. 0, 1 when the wait was cut
+ * short (stop or the deadline: nothing may be sent), or -1 with errno. */
+static int mbt__line_quiet(struct mbt_bus *b, int fd, uint64_t until, unsigned *drops)
+{
+	/* Frames already received (behind the last answer) first. */
+	mbt__rtu_frames(b, NULL, NULL, 0, drops);
+	for (;;) {
+		uint64_t quiet = b->last_rx + (uint64_t)b->w_gap_ms * 1000000u;
+		int r = mbt__wait_fd(b, fd, POLLIN, quiet);
+		if (r == -1)
+			return 1;
+		if (r == -2) {
+			errno = ENODEV;
+			return -1;
+		}
+		if (r == 0) {
+			if (b->rn)
+				(*drops)++;
+			b->rn = 0;
+			return 0;
+		}
+		if (mbt__read(b, fd) < 0)
+			return -1;
+		mbt__rtu_frames(b, NULL, NULL, 0, drops);
+		if (mbt__now_ns() >= until)
+			return 1;
+	}
+}
+
+/* Write all n bytes of out before `until`: 0, 1 (cut short), -1 with errno. */
+static int mbt__send(struct mbt_bus *b, int fd, const uint8_t *out, size_t n, uint64_t until)
+{
+	size_t done = 0;
+	while (done < n) {
+		int r = mbt__wait_fd(b, fd, POLLOUT, until);
+		if (r == -1 || r == 0)
+			return 1;
+		if (r == -2) {
+			errno = b->serial ? ENODEV : ECONNRESET;
+			return -1;
+		}
+		ssize_t k = b->serial ? write(fd, out + done, n - done)
+				      : send(fd, out + done, n - done, MSG_NOSIGNAL);
+		if (k < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		if (k > 0)
+			done += (size_t)k;
+	}
+	return 0;
+}
+
+/* Run job j on ctx (worker, mu not held). The whole transaction — the
+ * line's silence, sending, the answer — ends by its deadline (the job's
+ * timeout), an answer whose bytes stop for MBT_BYTE_MS is given up, and a
+ * stop cuts any wait short. libmodbus opened the port; the frames are
+ * ours (docs/design.md, "Worker threads: the modbus transport"). *reset:
+ * the TCP stream must be connected anew (a late or partial answer may still
+ * be in it). */
+static void mbt__run(struct mbt_bus *b, modbus_t *ctx, struct mbt_job *j, int *reset)
+{
+	int fd = modbus_get_socket(ctx);
+	uint64_t deadline = mbt__now_ns() + (uint64_t)j->timeout_ms * 1000000u;
+	struct mbt_req q;
+	uint8_t out[MBT_MAX_ADU];
+	int r;
+
+	j->result = MBT_NOANSWER;
+	j->drops += b->idle_drops;
+	b->idle_drops = 0;
+	if (b->serial) {
+		mbt__ghosts_expire(b, mbt__now_ns());
+	} else if (b->rn) {
+		/* Bytes of nobody's answer wait in the stream. */
+		j->drops++;
+		b->rn = 0;
+		*reset = 1;
+		return;
+	}
+	mbt__prepare(b, j, &q);
+	/* An answer that no shape can tell from a ghost's: the request waits
+	 * (reading the line, whose frames end ghosts) until no such ghost
+	 * lives, or its deadline passes unsent. */
+	while (b->serial && mbt__clash(b, &q, j->id)) {
+		uint64_t until = deadline;
+		for (size_t i = 0; i < MBT_GHOSTS; i++)
+			if (b->ghosts[i].until && b->ghosts[i].until < until)
+				until = b->ghosts[i].until;
+		r = mbt__wait_fd(b, fd, POLLIN, until);
+		if (r == -1 || (r == 0 && mbt__now_ns() >= deadline))
+			return;
+		if (r == -2) {
+			errno = ENODEV;
+			r = -1;
+			goto fail;
+		}
+		if (r == 1 && mbt__read(b, fd) < 0) {
+			r = -1;
+			goto fail;
+		}
+		mbt__rtu_frames(b, NULL, NULL, 0, &j->drops);
+		mbt__ghosts_expire(b, mbt__now_ns());
+		mbt__prepare(b, j, &q);
+	}
+	if (b->serial && (r = mbt__line_quiet(b, fd, deadline, &j->drops)) != 0)
+		goto fail;
+	uint16_t tid = ++b->tid;
+	uint64_t seq = ++b->seq;
+	size_t n = mbt__encode(b, &q, tid, j->words, out);
+	r = mbt__send(b, fd, out, n, deadline);
+	if (r)
+		goto fail;
+	for (;;) {
+		uint64_t until = deadline;
+		if (b->rn && b->last_rx + MBT_BYTE_MS * 1000000u < until)
+			until = b->last_rx + MBT_BYTE_MS * 1000000u;
+		r = mbt__wait_fd(b, fd, POLLIN, until);
+		if (r == -1)
+			return; /* stopping: the port is closed next */
+		if (r == -2) {
+			errno = b->serial ? ENODEV : ECONNRESET;
+			r = -1;
+			goto fail;
+		}
+		if (r == 0) {
+			if (mbt__now_ns() >= deadline)
+				break;
+			/* An answer that stopped half-way. */
+			j->drops++;
+			b->rn = 0;
+			if (!b->serial) {
+				*reset = 1;
+				break;
+			}
+			continue;
+		}
+		if (mbt__read(b, fd) < 0) {
+			r = -1;
+			goto fail;
+		}
+		if (b->serial ? mbt__rtu_frames(b, j, &q, seq, &j->drops)
+			      : mbt__tcp_frames(b, j, &q, tid, reset))
+			return;
+		if (*reset)
+			break;
+	}
+	/* No answer in time: it may still come. */
+	if (b->serial)
+		mbt__ghost_add(b, &q, j->id, seq, mbt__now_ns() + j->ghost_ns);
+	else
+		*reset = 1;
+	return;
+fail:
+	if (r < 0) {
+		j->code = errno;
+		j->result = mbt__lost(errno) ? MBT_LOST : MBT_BAD;
+		if (j->result == MBT_BAD)
+			*reset = 1;
 	}
 }
 
@@ -309,9 +841,12 @@ static int mbt__idle_check(struct mbt_bus *b, modbus_t *ctx, int *anew)
 		return 0;
 	if (b->serial) {
 		/* A pulled USB adapter, or the far end of a pty gone. */
-		if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
+		if (p.revents & (POLLERR | POLLHUP | POLLNVAL) && !(p.revents & POLLIN))
 			return ENODEV;
-		modbus_flush(ctx);
+		/* A late answer: it ends its ghost (mbt__rtu_frames). */
+		if (mbt__read(b, fd) < 0)
+			return errno;
+		mbt__rtu_frames(b, NULL, NULL, 0, &b->idle_drops);
 		return 0;
 	}
 	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -357,7 +892,7 @@ static void *mbt__worker(void *arg)
 				b->qtail = NULL;
 			if (b->dhead)
 				uv_async_send(&b->async);
-			uint64_t now = mbt__mono_ms();
+			uint64_t now = mbt__now_ns();
 			if (now < next_open) {
 				mbt__wait_until(b, next_open);
 				continue;
@@ -372,7 +907,7 @@ static void *mbt__worker(void *arg)
 				b->w_gen++;
 				b->w_fails = 0;
 			} else {
-				next_open = mbt__mono_ms() + backoff_next(&bo);
+				next_open = mbt__now_ns() + backoff_next(&bo) * 1000000u;
 				b->w_err = err;
 				b->w_fails++;
 			}
@@ -380,7 +915,7 @@ static void *mbt__worker(void *arg)
 			continue;
 		}
 		if (!b->qhead) {
-			uint64_t now = mbt__mono_ms();
+			uint64_t now = mbt__now_ns();
 			if (now < next_check) {
 				mbt__wait_until(b, next_check);
 				continue;
@@ -390,7 +925,7 @@ static void *mbt__worker(void *arg)
 			if (e)
 				mbt__shut(b, ctx), ctx = NULL;
 			pthread_mutex_lock(&b->mu);
-			next_check = mbt__mono_ms() + MBT_IDLE_CHECK_MS;
+			next_check = mbt__now_ns() + MBT_IDLE_CHECK_MS * 1000000u;
 			if (anew) {
 				b->w_anew++;
 				uv_async_send(&b->async);
@@ -398,12 +933,13 @@ static void *mbt__worker(void *arg)
 			if (e) {
 				b->w_up = 0;
 				b->w_err = e;
-				next_open = mbt__mono_ms() + backoff_next(&bo);
+				next_open = mbt__now_ns() + backoff_next(&bo) * 1000000u;
 				uv_async_send(&b->async);
 			}
 			continue;
 		}
-		uint64_t now = mbt__mono_ms();
+		uint64_t now = mbt__now_ns();
+		b->w_gap_ms = b->gap_ms;
 		if (now < quiet_until) {
 			/* The gap: silence on the line since the last transaction. */
 			mbt__wait_until(b, quiet_until);
@@ -419,28 +955,33 @@ static void *mbt__worker(void *arg)
 		/* Since the last look the port may have gone or the peer closed
 		 * (then it is connected anew): a request is only sent on a port
 		 * that is there, and never behind stray bytes. */
-		int anew = 0, gone = mbt__idle_check(b, ctx, &anew);
+		int anew = 0, reset = 0, gone = mbt__idle_check(b, ctx, &anew);
 		if (gone) {
 			j->result = MBT_NOPATH;
 			j->code = gone;
 		} else {
-			mbt__run(ctx, j);
+			mbt__run(b, ctx, j, &reset);
 		}
-		if (j->result == MBT_BAD || j->result == MBT_NOANSWER) {
-			/* Whatever is left of a damaged or late answer must not
-			 * be read as the next one's: on a serial line, drop what
-			 * has arrived; a TCP connection is made anew (a late
-			 * answer may still be on its way). */
-			if (b->serial) {
-				modbus_flush(ctx);
-			} else {
-				modbus_close(ctx);
-				mbt__set_timeout(ctx, MBT_CONNECT_MS);
-				if (modbus_connect(ctx) != 0)
+		int lost_err = gone;
+		if (reset && !gone && j->result != MBT_LOST) {
+			/* A TCP stream that may still carry a late or partial
+			 * answer is connected anew (transaction IDs keep counting
+			 * across connections). A serial line's ghosts see to its
+			 * late answers (mbt__rtu_frames). */
+			modbus_close(ctx);
+			b->rn = 0;
+			mbt__set_timeout(ctx, MBT_CONNECT_MS);
+			if (modbus_connect(ctx) != 0) {
+				lost_err = errno ? errno : ECONNRESET;
+				if (j->result != MBT_OK && j->result != MBT_EXC) {
 					j->result = MBT_LOST;
+					j->code = lost_err;
+				}
 			}
 		}
-		int lost = gone || j->result == MBT_LOST;
+		if (j->result == MBT_LOST && !lost_err)
+			lost_err = j->code ? j->code : EIO;
+		int lost = lost_err != 0;
 		if (lost) {
 			mbt__shut(b, ctx);
 			ctx = NULL;
@@ -450,10 +991,12 @@ static void *mbt__worker(void *arg)
 		b->w_anew += (unsigned)anew;
 		if (lost) {
 			b->w_up = 0;
-			b->w_err = j->code;
-			next_open = mbt__mono_ms() + backoff_next(&bo);
+			b->w_err = lost_err;
+			next_open = mbt__now_ns() + backoff_next(&bo) * 1000000u;
 		}
-		quiet_until = mbt__mono_ms() + b->gap_ms;
+		/* The gap counts from now: after the answer's last byte, or
+		 * the deadline. */
+		quiet_until = mbt__now_ns() + (uint64_t)b->gap_ms * 1000000u;
 		if (b->dtail)
 			b->dtail->next = j;
 		else
@@ -487,6 +1030,8 @@ static void mbt__bus_free(uv_handle_t *h)
 	struct mbt_bus *b = h->data;
 	pthread_mutex_destroy(&b->mu);
 	pthread_cond_destroy(&b->cond);
+	close(b->wake[0]);
+	close(b->wake[1]);
 	free(b->name);
 	free(b->path);
 	free(b->host);
@@ -498,6 +1043,17 @@ static void mbt__bus_free(uv_handle_t *h)
 static void mbt__deliver(struct mbt_job *j)
 {
 	struct mbt_dev *d = j->owner;
+	if (!d->closed && j->drops) {
+		/* Late answers, damaged frames, answers from another unit. */
+		for (unsigned i = 0; i < j->drops; i++)
+			device_count_drop(d->dev);
+		if (j->wrong_unit)
+			log_debug("%s: dropped %u answer(s) from %s naming another unit than %u",
+				  device_name(d->dev), j->wrong_unit, d->bus->name, d->slave);
+		else
+			log_debug("%s: dropped %u late, damaged or foreign frame(s) from %s",
+				  device_name(d->dev), j->drops, d->bus->name);
+	}
 	if (d->closed || d->job != j) {
 		if (!d->closed &&
 		    (j->result == MBT_OK || j->result == MBT_EXC || j->result == MBT_BAD))
@@ -524,11 +1080,10 @@ static void mbt__deliver(struct mbt_job *j)
 		device_txn_done(d->dev, t, MB_EXC_GATEWAY_PATH);
 		break;
 	case MBT_BAD:
-		/* Never believe a damaged answer: the device's attempt timer
-		 * retries or ends the request with 0B. */
-		log_debug("%s: dropped a damaged answer from %s (%s)", device_name(d->dev),
-			  d->bus->name, modbus_strerror(j->code));
-		device_count_drop(d->dev);
+		/* The port failed in a way that is not a loss: the device's
+		 * attempt timer retries or ends the request with 0B. */
+		log_debug("%s: transaction on %s failed (%s)", device_name(d->dev), d->bus->name,
+			  strerror(j->code));
 		d->job = NULL;
 		break;
 	case MBT_NOANSWER:
@@ -660,6 +1215,18 @@ static void mbt__on_async(uv_async_t *h)
 	mbt__tell_devices(b);
 }
 
+/* A pipe whose ends do not block and are not inherited: 0, or -1. */
+static int mbt__pipe(int fds[2])
+{
+	if (pipe(fds) != 0)
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+		fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+	}
+	return 0;
+}
+
 /* The bus cfg names, found or made (with its worker started). */
 static struct mbt_bus *mbt__bus_get(uv_loop_t *loop, const struct mbt_cfg *c)
 {
@@ -691,7 +1258,7 @@ static struct mbt_bus *mbt__bus_get(uv_loop_t *loop, const struct mbt_cfg *c)
 		snprintf(name, sizeof name, "%s:%d", c->host, c->port);
 	}
 	b->name = strdup(name);
-	if (!b->name || (b->serial ? !b->path : !b->host)) {
+	if (!b->name || (b->serial ? !b->path : !b->host) || mbt__pipe(b->wake) != 0) {
 		free(b->name);
 		free(b->path);
 		free(b->host);
@@ -732,7 +1299,6 @@ static void mbt__bus_gap(struct mbt_bus *b)
 static int tr_modbus__open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
 			   const struct map *map, void **state, char *err, size_t errlen)
 {
-	(void)map;
 	const struct mbt_cfg *c = cfg->proto_cfg;
 	if (!c || (!c->device && !c->host)) {
 		snprintf(err, errlen, "device %s (line %d): no modbus block", cfg->name, cfg->line);
@@ -747,6 +1313,7 @@ static int tr_modbus__open(struct device *dev, uv_loop_t *loop, const struct con
 	}
 	d->dev = dev;
 	d->bus = b;
+	d->map = map;
 	d->slave = (uint8_t)(c->device ? c->slave : c->unit);
 	d->gap_ms = (uint32_t)c->gap;
 	d->next = b->devs;
@@ -757,6 +1324,37 @@ static int tr_modbus__open(struct device *dev, uv_loop_t *loop, const struct con
 	uv_async_send(&b->async);
 	*state = d;
 	return 0;
+}
+
+/* Does the map say the device has readable native register addr in table
+ * (a register of the map, or a pass-through range, whose native addresses
+ * are its own)? A widened read touches only such registers, so that the
+ * device does not answer 02. */
+static int mbt__readable(const struct map *m, int table, uint32_t addr)
+{
+	if (addr > 0xFFFF)
+		return 0;
+	const struct map_passthrough *p = map_find_passthrough(m, table, (uint16_t)addr);
+	if (p)
+		return 1;
+	size_t n = map_nregs(m);
+	for (size_t i = 0; i < n; i++) {
+		const struct map_register *r = map_reg(m, i);
+		if (r->table == table && (r->access & MAP_R) && addr >= r->native &&
+		    addr < (uint32_t)r->native + r->count)
+			return 1;
+	}
+	return 0;
+}
+
+/* How many registers after read t the worker may add (mbt__prepare). */
+static uint8_t mbt__widen_max(const struct map *m, const struct txn *t)
+{
+	unsigned k = 0;
+	while (k < MBT_WIDEN_MAX && t->count + k + 1u <= MB_MAX_READ &&
+	       mbt__readable(m, t->table, (uint32_t)t->native + t->count + k))
+		k++;
+	return (uint8_t)k;
 }
 
 static enum mb_exc tr_modbus__start(void *state, struct txn *t)
@@ -772,8 +1370,12 @@ static enum mb_exc tr_modbus__start(void *state, struct txn *t)
 	j->slave = d->slave;
 	j->addr = t->native;
 	j->count = t->count;
+	j->id = t->id;
+	uint64_t ghost_ms = 2u * device_timeout(d->dev);
+	j->ghost_ns = (ghost_ms < MBT_GHOST_MIN_MS ? MBT_GHOST_MIN_MS : ghost_ms) * 1000000u;
 	if (t->op == TXN_READ) {
 		j->fc = t->table == MAP_INPUT ? MB_FC_READ_INPUT : MB_FC_READ_HOLDING;
+		j->widen_max = mbt__widen_max(d->map, t);
 	} else {
 		j->fc = t->fc == MB_FC_WRITE_SINGLE && t->count == 1 ? MB_FC_WRITE_SINGLE
 								     : MB_FC_WRITE_MULTIPLE;
@@ -867,6 +1469,10 @@ static void tr_modbus__close(void *state)
 		b->stop = 1;
 		pthread_cond_signal(&b->cond);
 		pthread_mutex_unlock(&b->mu);
+		/* Cuts short a wait on the port (mbt__wait_fd). */
+		if (write(b->wake[1], "", 1) < 0)
+			log_debug("modbus %s: cannot wake the worker: %s", b->name,
+				  strerror(errno));
 	} else {
 		mbt__bus_gap(b);
 	}

@@ -16,7 +16,10 @@
 # Knobs (environment):
 #   BENCH_SECONDS (1.2) and BENCH_WARMUP (0.2) per run; BENCH_REPS (3);
 #   BENCH_RATE (10000 req/s, case 5, paced in the first two reps, 2 s each);
-#   BENCH_PASS_N (300 round trips, cases 3 and 7); BENCH_CASES ("1 2 3 4 5 6 7");
+#   BENCH_PASS_N (300 round trips, cases 3 and 7); BENCH_CASES ("1 2 3 4 5 6 7";
+#   case 8, late answers on the `modbus` protocol, runs only when named: it
+#   takes BENCH_LATE_N (10000) reads × BENCH_LATE_TIMEOUT (100 ms) per
+#   scenario, about 17 min);
 #   BENCH_PROFILE=1: perf profile of the bridge at 64 connections, into
 #   $MB_BUILD/bench-profile.txt; KEEP_TMP=1 keeps configs and logs.
 set -u
@@ -505,6 +508,29 @@ EOF
 	stop_pid "$PID_MSIM"
 elif want 7; then
 	note "case 7 (Modbus TCP pass-through latency) skipped: needs $BMB and $MSIM"
+fi
+
+# ------------------------------- case 8: late answers (the modbus protocol) --
+
+# late_modbus: its own bridge and hostile simulators (answers one request
+# late, at 1.02 x the timeout, 5 % late at random; RTU on a pty pair and
+# TCP); counts values that belong to another read (the target is none) and
+# the availability reached.
+LMB="$B/tests/bench/late_modbus"
+if want 8 && [ -x "$LMB" ] && [ -x "$MSIM" ] && command -v socat >/dev/null 2>&1; then
+	echo "# late answers, modbus RTU and TCP"
+	MB_BUILD="$B" "$LMB" --n "${BENCH_LATE_N:-10000}" --timeout "${BENCH_LATE_TIMEOUT:-100}" \
+		>"$T/late_modbus.out" 2>"$T/late_modbus.err"
+	sed 's/^/  /' "$T/late_modbus.out"
+	for sc in rtu-hold rtu-slow rtu-late5 tcp-hold tcp-slow tcp-late5; do
+		line=$(grep "^scenario=$sc " "$T/late_modbus.out")
+		[ -n "$line" ] || { fail "late_modbus: no result for $sc"; continue; }
+		row 8 "late answers, $sc: values of another read in $(field "$line" reads) reads" \
+			"$(field "$line" wrong) wrong, availability $(echo "$line" | sed 's/.*availability=//')" \
+			"—" "—" "—" \
+			"0 wrong$([ "$(field "$line" wrong)" = 0 ] && echo " **met**" || echo " **missed**")"
+	done
+	grep -q '^wrong_total=0 ' "$T/late_modbus.out" || fail "late_modbus: wrong values or no result"
 fi
 
 # ---------------------------------------------------- case 6: map loading --

@@ -11,7 +11,14 @@
  * silent slave answered 0B; a corrupted CRC answered 0B and counted, then
  * reads again; the serial port removed (socat killed, the pty path gone) and
  * back; the TCP upstream restarted; the SDM630 map's float32 registers read
- * through the bridge from a meter whose values the simulator was given. */
+ * through the bridge from a meter whose values the simulator was given.
+ *
+ * Hostile slaves (docs/design.md, "Answers bound to their requests"): late
+ * answers never taken for another read's, over RTU and TCP (a short run of
+ * tests/bench/late_modbus: answers one request late, 1.02 x the timeout
+ * late, 5 % late at random); the gap never shorter than configured (to the
+ * microsecond); a TCP answer naming another unit dropped and counted; a stop
+ * while a slave drips its answer one byte at a time is not held up. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -25,8 +32,8 @@
 #include "harness.h"
 
 static char tty_bridge[1024], tty_sim[1024], simlog[1024], brlog[1024];
-static char tcp_port_s[16], idle_port_s[16];
-static pid_t socat_pid = -1, rtu_pid = -1, tcp_pid = -1, idle_pid = -1;
+static char tcp_port_s[16], idle_port_s[16], drip_port_s[16];
+static pid_t socat_pid = -1, rtu_pid = -1, tcp_pid = -1, idle_pid = -1, drip_pid = -1;
 static int mport;
 
 /* The SDM630 values the simulator holds (input registers, float32). */
@@ -87,6 +94,8 @@ static int start_tcp_sim(void)
 			      "5",
 			      "--exc",
 			      "50:3",
+			      "--wrong-unit",
+			      "60",
 			      NULL};
 	tcp_pid = h_spawn(argv, "simtcp.log");
 	return h_wait_port(atoi(tcp_port_s), 5000) == 0;
@@ -105,6 +114,29 @@ static int start_idle_sim(void)
 			      NULL};
 	idle_pid = h_spawn(argv, "simidle.log");
 	return h_wait_port(atoi(idle_port_s), 5000) == 0;
+}
+
+/* A Modbus TCP device that sends its answers one byte every 50 ms (a 125
+ * register read takes 12.75 s to arrive). */
+static int start_drip_sim(void)
+{
+	const char *argv[] = {h_bin("tests/sim/sim_modbus"),
+			      "--tcp",
+			      drip_port_s,
+			      "--slave",
+			      "1",
+			      "--drip",
+			      "50",
+			      NULL};
+	drip_pid = h_spawn(argv, "simdrip.log");
+	return h_wait_port(atoi(drip_port_s), 5000) == 0;
+}
+
+/* A field "key=N" of line, or -1. */
+static long field(const char *line, const char *key)
+{
+	const char *p = strstr(line, key);
+	return p ? strtol(p + strlen(key), NULL, 10) : -1;
 }
 
 /* Read count holding (fc 3) or input (fc 4) registers of unit at addr: the
@@ -151,15 +183,15 @@ static void *hammer_run(void *arg)
 	return NULL;
 }
 
-/* The simulator's exit line: requests, garbage, overlap, min gap. */
+/* The simulator's exit line: requests, garbage, overlap, min gap (µs). */
 static int sim_stats(const char *log, unsigned long *req, unsigned long *garbage,
-		     unsigned long *overlap, long *gap)
+		     unsigned long *overlap, long long *gap)
 {
 	FILE *f = fopen(log, "r");
 	char line[256];
 	int found = 0;
 	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "stats requests %lu garbage %lu overlap %lu min_gap_ms %ld", req,
+		if (sscanf(line, "stats requests %lu garbage %lu overlap %lu min_gap_us %lld", req,
 			   garbage, overlap, gap) == 4)
 			found = 1;
 	if (f)
@@ -183,11 +215,14 @@ int main(void)
 	snprintf(brlog, sizeof brlog, "%s", h_path("bridge.log"));
 	snprintf(tcp_port_s, sizeof tcp_port_s, "%d", h_free_port());
 	snprintf(idle_port_s, sizeof idle_port_s, "%d", h_free_port());
+	snprintf(drip_port_s, sizeof drip_port_s, "%d", h_free_port());
 
 	if (!h_ok(start_line(), "socat makes a pty pair (the serial line)") ||
 	    !h_ok(start_rtu_sim(NULL, "sim1.log"), "the RTU simulator opens its end") ||
 	    !h_ok(start_tcp_sim(), "the Modbus TCP simulator listens") ||
-	    !h_ok(start_idle_sim(), "a Modbus TCP simulator that closes idle connections listens"))
+	    !h_ok(start_idle_sim(),
+		  "a Modbus TCP simulator that closes idle connections listens") ||
+	    !h_ok(start_drip_sim(), "a Modbus TCP simulator that drips its answers listens"))
 		return h_done();
 
 	h_write_file(
@@ -200,6 +235,7 @@ int main(void)
 	    "  { address = 2; name = \"h2\"; type = \"uint16\"; access = \"rw\"; },\n"
 	    "  { address = 3; name = \"h3\"; type = \"uint16\"; access = \"rw\"; },\n"
 	    "  { address = 50; name = \"refused\"; type = \"uint16\"; access = \"rw\"; },\n"
+	    "  { address = 60; name = \"other_unit\"; type = \"uint16\"; },\n"
 	    "  { address = 100; table = \"input\"; name = \"i0\"; type = \"uint16\"; },\n"
 	    "  { address = 101; table = \"input\"; name = \"i1\"; type = \"uint16\"; }\n"
 	    ");\n");
@@ -221,20 +257,23 @@ int main(void)
 	    "    modbus = { host = \"127.0.0.1\"; port = %s; unit = 5; }; },\n"
 	    "  { name = \"meter\"; unit_id = 6; map = \"sdm630\";\n"
 	    "    modbus = { device = \"%s\"; baud = 19200; parity = \"even\"; slave = 2; }; },\n"
-	    "  { name = \"rawtcp\"; unit_id = 7; map = \"raw\";\n"
+	    "  { name = \"rawnet\"; unit_id = 7; map = \"raw\";\n"
 	    "    modbus = { host = \"127.0.0.1\"; port = %s; unit = 5; }; },\n"
 	    "  { name = \"closer\"; unit_id = 8; map = \"mbtest\"; retries = 0;\n"
-	    "    modbus = { host = \"127.0.0.1\"; port = %s; unit = 5; }; }\n"
+	    "    modbus = { host = \"127.0.0.1\"; port = %s; unit = 5; }; },\n"
+	    "  { name = \"drip\"; unit_id = 9; map = \"raw\"; retries = 0; timeout = 30000;\n"
+	    "    client_wait = 1000; max_age = 0;\n"
+	    "    modbus = { host = \"127.0.0.1\"; port = %s; unit = 1; }; }\n"
 	    ");\n",
 	    mport, h_dir(), h_maps_dir(), tty_bridge, tty_bridge, tty_bridge, tcp_port_s,
-	    tty_bridge, tcp_port_s, idle_port_s);
+	    tty_bridge, tcp_port_s, idle_port_s, drip_port_s);
 	// clang-format on
 	const char *cpath = h_write_file("modbridge.conf", conf);
 	pid_t br = h_bridge_start(cpath, mport, "bridge.log");
 	if (!h_ok(br > 0, "the bridge starts with RTU and TCP devices"))
 		return h_done();
-	modbus_t *m[9] = {0};
-	for (int u = 1; u <= 8; u++)
+	modbus_t *m[10] = {0};
+	for (int u = 1; u <= 9; u++)
 		m[u] = h_modbus(mport, u);
 	uint16_t v[8];
 
@@ -276,6 +315,17 @@ int main(void)
 	h_ok(modbus_write_registers(m[5], 2, 2, w) == 2 && rd(m[5], 3, 2, 2, v) == 2 &&
 		 v[0] == 11 && v[1] == 12,
 	     "TCP: FC16 written and read back");
+
+	/* --- a TCP answer with the right transaction ID but another unit ID is
+	 * nobody's answer: dropped and counted (each of the 3 attempts), 0B */
+	long long u0 = h_dev_counter(br, brlog, "tcp", "dropped");
+	r1 = rd(m[5], 3, 60, 1, v);
+	e1 = errno;
+	h_ok(r1 == -1 && e1 == EMBXGTAR, "TCP: an answer naming another unit is not taken: 0B (%s)",
+	     r1 == 1 ? "a value was taken" : modbus_strerror(e1));
+	long long u1 = h_dev_counter(br, brlog, "tcp", "dropped");
+	h_ok(u0 >= 0 && u1 >= u0 + 1, "it is counted as dropped (%lld -> %lld)", u0, u1);
+	h_ok(rd(m[5], 3, 0, 1, v) == 1 && v[0] == 5000, "the next read is answered (5000)");
 
 	/* --- the raw map passes any address through to the TCP device */
 	h_ok(rd(m[7], 4, 1200, 3, v) == 3 && v[0] == 36200 && v[2] == 36202,
@@ -332,7 +382,7 @@ int main(void)
 	/* The simulator's account of the line so far. */
 	h_stop(rtu_pid, 3000);
 	unsigned long req = 0, garbage = 1, overlap = 1;
-	long gap = -1;
+	long long gap = -1;
 	int have = sim_stats(simlog, &req, &garbage, &overlap, &gap);
 	h_ok(have && req >= 60, "the RTU simulator saw the requests (%lu)", req);
 	h_ok(garbage == 0, "no damaged or interleaved request on the line (garbage %lu)", garbage);
@@ -340,7 +390,9 @@ int main(void)
 	     "never a request while an answer was due: one transaction at a time "
 	     "(overlap %lu)",
 	     overlap);
-	h_ok(gap >= 29, "the bus keeps its gap of 30 ms between transactions (least %ld ms)", gap);
+	h_ok(gap >= 30000,
+	     "the bus keeps its gap of 30 ms between transactions, never less (least %lld µs)",
+	     gap);
 
 	/* --- a corrupted CRC: dropped and counted, 0B, then reads again */
 	long long d0 = h_dev_counter(br, brlog, "a", "dropped");
@@ -404,6 +456,40 @@ int main(void)
 	h_ok(read_until(m[1], 0, 1000, 8000) && read_until(m[2], 0, 2000, 8000),
 	     "both slaves answer through the new bus, on the same client connections");
 
+	/* --- hostile slaves: a short run of tests/bench/late_modbus (its own
+	 * bridge and simulators), which counts values read that belong to
+	 * another read: none, over RTU and TCP */
+	char out[4096];
+	const char *lm[] = {h_bin("tests/bench/late_modbus"),
+			    "--n",
+			    "30",
+			    "--n-late",
+			    "200",
+			    "--timeout",
+			    "100",
+			    NULL};
+	int lrc = h_run(lm, out, sizeof out, 240000);
+	const char *wt = strstr(out, "wrong_total=");
+	long lwrong = wt ? field(wt, "wrong_total=") : -1;
+	if (!h_ok(lrc == 0 && lwrong == 0,
+		  "late answers (one request late, 1.02 x timeout, 5%% at random; RTU and TCP): "
+		  "no value of another read is ever served (wrong %ld)",
+		  lwrong))
+		h_note("%s", out);
+	const char *rl = strstr(out, "scenario=rtu-late5"), *tl = strstr(out, "scenario=tcp-late5");
+	h_ok(rl && tl && field(rl, "right=") > 100 && field(tl, "right=") > 100,
+	     "with 5%% of the answers late, the others are served (RTU %ld, TCP %ld of 200)",
+	     rl ? field(rl, "right=") : -1, tl ? field(tl, "right=") : -1);
+
+	/* --- a stop while a slave drips a 125-register answer (12.75 s, each
+	 * byte within any byte timeout, the transaction's deadline 27 s away):
+	 * the stop cuts the worker's wait short */
+	int dfd = h_connect(AF_INET, mport);
+	const uint8_t dadu[] = {0, 2, 0, 0, 0, 6, 9, 3, 0, 0, 0, 125};
+	h_ok(dfd >= 0 && h_send_all(dfd, dadu, sizeof dadu) == 0 &&
+		 h_wait_lines(h_path("simdrip.log"), "count 125", 1, 5000),
+	     "a 125-register read of the dripping slave is on the wire");
+
 	/* Stop while a transaction is on the line: a read of the silent slave
 	 * (600 ms to answer) is in flight when SIGTERM comes; the worker
 	 * finishes it, the loop joins the workers and frees what is left. */
@@ -413,10 +499,13 @@ int main(void)
 	     "a read of the silent slave is on its way when the bridge is stopped");
 	h_sleep_ms(100);
 	h_ok(h_bridge_stop(br) == 0,
-	     "the bridge stops cleanly with a transaction on the line (workers joined)");
+	     "the bridge stops cleanly with transactions on the lines, a dripping answer among "
+	     "them, long before it could have arrived (workers joined)");
 	if (fd >= 0)
 		close(fd);
-	for (int u = 1; u <= 8; u++) {
+	if (dfd >= 0)
+		close(dfd);
+	for (int u = 1; u <= 9; u++) {
 		if (m[u]) {
 			modbus_close(m[u]);
 			modbus_free(m[u]);
@@ -425,6 +514,7 @@ int main(void)
 	h_stop(rtu_pid, 3000);
 	h_stop(tcp_pid, 3000);
 	h_stop(idle_pid, 3000);
+	h_stop(drip_pid, 3000);
 	h_stop(socat_pid, 3000);
 	return h_done();
 }

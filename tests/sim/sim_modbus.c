@@ -4,6 +4,8 @@
  *   sim_modbus (--rtu PATH | --tcp PORT) [--slave N]... [--silent N]
  *              [--bad-crc K] [--exc ADDR:CODE] [--delay MS]
  *              [--float ADDR=VALUE]... [--idle-close MS]
+ *              [--hold 1] [--late PCT:MS] [--seed N] [--drip MS]
+ *              [--wrong-unit ADDR]
  *
  * --slave (repeatable, default 1) lists the slave addresses (TCP: unit IDs)
  * served; two on one line make a shared bus. Slave s holds holding register
@@ -11,7 +13,17 @@
  * that an answer from the wrong slave or address is seen; FC06/FC16 write the
  * holding registers. --silent N never answers slave N. --bad-crc K corrupts
  * the CRC of the first K RTU answers. --exc ADDR:CODE answers exception CODE
- * to any request that starts at ADDR. --delay waits MS before each answer.
+ * to any request that starts at ADDR. --delay sends each answer MS after its
+ * request (answers are scheduled: requests that come meanwhile are read and
+ * answered in turn, each at its own time).
+ *
+ * Hostile slaves (docs/design.md, "Answers bound to their requests"):
+ * --hold 1 keeps each answer until the next request arrives and sends it
+ * then, just before reading that request (so every answer comes one request
+ * late; over TCP on the connection the next request came on). --late PCT:MS
+ * sends PCT % of the answers (at random, --seed N) MS after their request
+ * instead. --drip MS sends every answer one byte each MS. --wrong-unit ADDR
+ * (TCP) answers a request that starts at ADDR naming unit ID + 1.
  * --float ADDR=VALUE stores VALUE as float32, high word first, in input
  * registers ADDR and ADDR+1 of every slave. --idle-close (TCP) closes a
  * connection that sent nothing for MS, as many Modbus TCP devices do; each
@@ -24,8 +36,9 @@
  * away: socat killed) "stats requests N garbage G overlap O min_gap_ms M":
  * garbage counts bytes that made no valid request (interleaved frames would),
  * overlap counts requests that arrived while an answer was still due, and
- * min_gap_ms is the shortest silence seen between an answer and the next
- * request. "ready" says it listens. */
+ * min_gap_us is the shortest silence seen between an answer (from just
+ * before it was written) and the next request (once its first byte was
+ * read), in microseconds. "ready" says it listens. */
 #include <errno.h>
 #include <fcntl.h>
 #include <modbus.h>
@@ -47,9 +60,24 @@ static volatile sig_atomic_t sim_stop;
 static int sim_slaves[SIM_SLAVES], sim_nslaves;
 static int sim_silent = -1, sim_exc_addr = -1, sim_exc_code;
 static unsigned sim_bad_crc, sim_delay_ms, sim_idle_close_ms;
+static unsigned sim_late_pct, sim_late_ms, sim_drip_ms, sim_holding_mode;
+static int sim_wrong_unit = -1;
+static uint32_t sim_seed = 1;
 static uint16_t sim_hold[SIM_SLAVES][65536], sim_input[SIM_SLAVES][65536];
 static unsigned long sim_requests, sim_garbage, sim_overlap;
-static long sim_min_gap = -1;
+static long long sim_min_gap = -1;
+
+/* Answers waiting for their time (or, --hold, for the next request). */
+#define SIM_PENDING 64
+struct sim_pending {
+	int fd; /* -1: free */
+	int held;
+	uint8_t buf[320];
+	size_t len, off;
+	uint64_t due; /* µs */
+};
+static struct sim_pending sim_pend[SIM_PENDING];
+static uint64_t sim_last_answer; /* µs, just before an answer's first byte went out */
 
 static void sim_on_signal(int sig)
 {
@@ -64,11 +92,112 @@ static uint64_t sim_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void sim_sleep_ms(unsigned ms)
+static uint64_t sim_now_us(void)
 {
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !sim_stop)
-		;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint32_t sim_rand(void)
+{
+	sim_seed = sim_seed * 1103515245u + 12345u;
+	return sim_seed >> 16;
+}
+
+/* A request (its first byte read at `at` µs) came in: note the silence
+ * since the last answer began to go out. */
+static void sim_note_request(uint64_t at)
+{
+	if (!sim_last_answer)
+		return;
+	long long gap = (long long)(at - sim_last_answer);
+	if (sim_min_gap < 0 || gap < sim_min_gap)
+		sim_min_gap = gap;
+}
+
+/* Does an answer wait for its time (a request now overlaps it)? */
+static int sim_any_due(void)
+{
+	for (int i = 0; i < SIM_PENDING; i++)
+		if (sim_pend[i].fd >= 0 && !sim_pend[i].held)
+			return 1;
+	return 0;
+}
+
+/* Queue answer a (n bytes) on fd: held (--hold), late (--late), or after
+ * --delay. */
+static void sim_queue(int fd, const uint8_t *a, size_t n)
+{
+	for (int i = 0; i < SIM_PENDING; i++) {
+		struct sim_pending *p = &sim_pend[i];
+		if (p->fd >= 0)
+			continue;
+		p->fd = fd;
+		memcpy(p->buf, a, n);
+		p->len = n;
+		p->off = 0;
+		p->held = sim_holding_mode != 0;
+		unsigned ms = sim_delay_ms;
+		if (sim_late_pct && sim_rand() % 100u < sim_late_pct)
+			ms = sim_late_ms;
+		p->due = sim_now_us() + (uint64_t)ms * 1000u;
+		return;
+	}
+}
+
+/* --hold: the next request came on fd; what was held goes out now, on it. */
+static void sim_release(int fd)
+{
+	for (int i = 0; i < SIM_PENDING; i++)
+		if (sim_pend[i].fd >= 0 && sim_pend[i].held) {
+			sim_pend[i].held = 0;
+			sim_pend[i].fd = fd;
+			sim_pend[i].due = 0;
+		}
+}
+
+/* Forget what was queued for fd (a closed connection). */
+static void sim_forget(int fd)
+{
+	for (int i = 0; i < SIM_PENDING; i++)
+		if (sim_pend[i].fd == fd)
+			sim_pend[i].fd = -1;
+}
+
+/* Send what is due (one byte at a time with --drip); the ms until the next
+ * is due, or `idle` when nothing waits. An answer that cannot be written is
+ * dropped. */
+static int sim_flush(int idle)
+{
+	uint64_t now = sim_now_us(), next = 0;
+	for (int i = 0; i < SIM_PENDING; i++) {
+		struct sim_pending *p = &sim_pend[i];
+		if (p->fd < 0 || p->held)
+			continue;
+		while (p->fd >= 0 && p->due <= now) {
+			if (p->off == 0)
+				sim_last_answer = sim_now_us();
+			size_t n = sim_drip_ms ? 1 : p->len - p->off;
+			ssize_t k = send(p->fd, p->buf + p->off, n, MSG_NOSIGNAL);
+			if (k < 0 && errno == ENOTSOCK)
+				k = write(p->fd, p->buf + p->off, n);
+			if (k <= 0) {
+				p->fd = -1;
+				break;
+			}
+			p->off += (size_t)k;
+			if (p->off == p->len)
+				p->fd = -1;
+			else if (sim_drip_ms)
+				p->due = now + sim_drip_ms * 1000u;
+		}
+		if (p->fd >= 0 && (!next || p->due < next))
+			next = p->due;
+	}
+	if (!next)
+		return idle;
+	return (int)((next - now + 999) / 1000);
 }
 
 static int sim_slave_index(int slave)
@@ -169,11 +298,11 @@ static int sim_rtu(const char *path)
 	fflush(stdout);
 	uint8_t buf[512];
 	size_t n = 0;
-	uint64_t last_answer = 0;
 	while (!sim_stop) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		/* A partial frame that stops for 100 ms is no frame. */
-		int r = poll(&p, 1, n ? 100 : 500);
+		int wait = sim_flush(n ? 100 : 500);
+		int r = poll(&p, 1, n && wait > 100 ? 100 : wait);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r == 0) {
@@ -191,11 +320,8 @@ static int sim_rtu(const char *path)
 				continue;
 			break; /* the line went away (socat killed) */
 		}
-		if (n == 0 && last_answer) {
-			long gap = (long)(sim_now_ms() - last_answer);
-			if (sim_min_gap < 0 || gap < sim_min_gap)
-				sim_min_gap = gap;
-		}
+		if (n == 0)
+			sim_note_request(sim_now_us());
 		n += (size_t)k;
 		for (;;) {
 			int len = sim_rtu_len(buf, n);
@@ -218,6 +344,8 @@ static int sim_rtu(const char *path)
 			int si = sim_slave_index(frame[0]);
 			if (si < 0 || frame[0] == sim_silent)
 				continue;
+			sim_release(fd);
+			sim_flush(0);
 			size_t an = sim_answer(si, frame + 1, (size_t)len - 3, ans + 1);
 			if (!an)
 				continue;
@@ -227,16 +355,11 @@ static int sim_rtu(const char *path)
 				sim_bad_crc--;
 				ans[total - 1] ^= 0x5A;
 			}
-			if (sim_delay_ms)
-				sim_sleep_ms(sim_delay_ms);
-			/* A request that came in while we were answering: the
+			/* A request that came in while an answer was due: the
 			 * master did not wait for our answer. */
-			struct pollfd q = {.fd = fd, .events = POLLIN};
-			if (poll(&q, 1, 0) == 1 && (q.revents & POLLIN))
+			if (sim_any_due())
 				sim_overlap++;
-			if (write(fd, ans, total) != (ssize_t)total)
-				break;
-			last_answer = sim_now_ms();
+			sim_queue(fd, ans, total);
 		}
 	}
 	close(fd);
@@ -264,9 +387,10 @@ static int sim_tcp(int port)
 	fds[0].events = POLLIN;
 	uint8_t q[MODBUS_TCP_MAX_ADU_LENGTH];
 	while (!sim_stop) {
-		int r = poll(fds, (nfds_t)nfds, sim_idle_close_ms ? 50 : 500);
+		int r = poll(fds, (nfds_t)nfds, sim_flush(sim_idle_close_ms ? 50 : 500));
 		for (int i = 1; sim_idle_close_ms && i < nfds; i++)
 			if (sim_now_ms() - seen[i] >= sim_idle_close_ms) {
+				sim_forget(fds[i].fd);
 				close(fds[i].fd);
 				seen[i] = seen[nfds - 1];
 				fds[i--] = fds[--nfds];
@@ -297,6 +421,7 @@ static int sim_tcp(int port)
 			int n = modbus_receive(ctx, q);
 			if (n <= 0) {
 				if (n < 0) {
+					sim_forget(fds[i].fd);
 					close(fds[i].fd);
 					seen[i] = seen[nfds - 1];
 					fds[i--] = fds[--nfds];
@@ -306,12 +431,13 @@ static int sim_tcp(int port)
 			int si = sim_slave_index(q[6]);
 			if (si < 0 || q[6] == sim_silent)
 				continue;
+			sim_note_request(sim_now_us());
+			sim_release(fds[i].fd);
+			sim_flush(0);
 			uint8_t ans[300];
 			/* Answered by our own logic (the same as RTU's), then sent
 			 * as libmodbus frames it: raw, behind the request's MBAP. */
 			size_t an = sim_answer(si, q + 7, (size_t)n - 7, ans);
-			if (sim_delay_ms)
-				sim_sleep_ms(sim_delay_ms);
 			/* The answer echoes the request's MBAP header (transaction
 			 * and unit ID), with its own length. */
 			uint8_t adu[310];
@@ -319,12 +445,12 @@ static int sim_tcp(int port)
 			adu[4] = (uint8_t)((an + 1) >> 8);
 			adu[5] = (uint8_t)(an + 1);
 			adu[6] = q[6];
+			if (sim_wrong_unit >= 0 && (q[8] << 8 | q[9]) == sim_wrong_unit)
+				adu[6] = (uint8_t)(q[6] + 1);
 			memcpy(adu + 7, ans, an);
-			if (send(fds[i].fd, adu, 7 + an, MSG_NOSIGNAL) < 0) {
-				close(fds[i].fd);
-				seen[i] = seen[nfds - 1];
-				fds[i--] = fds[--nfds];
-			}
+			if (sim_any_due())
+				sim_overlap++;
+			sim_queue(fds[i].fd, adu, 7 + an);
 		}
 	}
 	for (int i = 1; i < nfds; i++)
@@ -362,6 +488,17 @@ int main(int argc, char **argv)
 			sim_delay_ms = (unsigned)atoi(v);
 		else if (strcmp(a, "--idle-close") == 0)
 			sim_idle_close_ms = (unsigned)atoi(v);
+		else if (strcmp(a, "--hold") == 0)
+			sim_holding_mode = (unsigned)atoi(v);
+		else if (strcmp(a, "--late") == 0 &&
+			 sscanf(v, "%u:%u", &sim_late_pct, &sim_late_ms) == 2)
+			;
+		else if (strcmp(a, "--seed") == 0)
+			sim_seed = (uint32_t)strtoul(v, NULL, 10);
+		else if (strcmp(a, "--drip") == 0)
+			sim_drip_ms = (unsigned)atoi(v);
+		else if (strcmp(a, "--wrong-unit") == 0)
+			sim_wrong_unit = atoi(v);
 		else if (strcmp(a, "--exc") == 0 &&
 			 sscanf(v, "%d:%d", &sim_exc_addr, &sim_exc_code) == 2)
 			;
@@ -387,18 +524,22 @@ int main(int argc, char **argv)
 			sim_input[s][(uint16_t)(floats[f].addr + 1)] = (uint16_t)bits;
 		}
 	}
+	for (int i = 0; i < SIM_PENDING; i++)
+		sim_pend[i].fd = -1;
 	struct sigaction sa = {.sa_handler = sim_on_signal};
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	int rc = rtu ? sim_rtu(rtu) : sim_tcp(tcp);
-	printf("stats requests %lu garbage %lu overlap %lu min_gap_ms %ld\n", sim_requests,
+	printf("stats requests %lu garbage %lu overlap %lu min_gap_us %lld\n", sim_requests,
 	       sim_garbage, sim_overlap, sim_min_gap);
 	fflush(stdout);
 	return rc;
 
 usage:
 	fprintf(stderr, "usage: sim_modbus (--rtu PATH | --tcp PORT) [--slave N]... [--silent N]"
-			" [--bad-crc K] [--exc ADDR:CODE] [--delay MS] [--float ADDR=VALUE]...\n");
+			" [--bad-crc K] [--exc ADDR:CODE] [--delay MS] [--float ADDR=VALUE]..."
+			" [--idle-close MS] [--hold 1] [--late PCT:MS] [--seed N] [--drip MS]"
+			" [--wrong-unit ADDR]\n");
 	return 2;
 }
