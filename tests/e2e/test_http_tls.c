@@ -172,7 +172,7 @@ int main(void)
 	snprintf(tls, sizeof tls, "tls = { cert = \"%s/two.crt\"; key = \"%s/two.key\"; };",
 		 h_dir(), h_dir());
 	config("tls.conf", tls);
-	kill(b, SIGHUP);
+	h_signal(b, SIGHUP);
 	h_ok(h_wait_lines(h_path("tls.log"), "reloaded:", 1, 10000) &&
 		 h_wait_lines(h_path("tls.log"), "listening on 127.0.0.1 port", 2, 10000),
 	     "a reload with a new certificate restarts the listener");

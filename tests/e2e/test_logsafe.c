@@ -142,7 +142,7 @@ int main(void)
 	h_ok(strstr(out, "boom <3>forged") && !strchr(out, 0x1b) && !strchr(out, (char)0xff),
 	     "its last_error holds the server's text on one line, no raw escape or stray byte");
 
-	kill(b, SIGUSR1);
+	h_signal(b, SIGUSR1);
 	h_ok(h_wait_lines(log, "export influxdb", 1, 10000), "SIGUSR1 dumps the exporter");
 	h_ok(h_file_contains(log, "http://***@127.0.0.1:") && !h_file_contains(log, PASSWORD),
 	     "the log shows the target as http://***@... and never the password");

@@ -144,13 +144,13 @@ int main(void)
 	h_ok(write16(two, 2, 40) == 0 && read_reg(one, 2) == 40 && read_reg(one, 3) == 41,
 	     "127.0.0.2: FC16 acknowledged and applied");
 
-	kill(b, SIGUSR1);
+	h_signal(b, SIGUSR1);
 	h_ok(h_wait_lines(h_path("wa.log"), "write_refused 2", 1, 5000),
 	     "SIGUSR1 counts the two refused writes (write_refused 2)");
 
 	/* A reload turns the list around; the open connections follow it. */
 	config("wa.conf", port, "\"127.0.0.1/32\"");
-	kill(b, SIGHUP);
+	h_signal(b, SIGHUP);
 	h_ok(h_wait_lines(h_path("wa.log"), "reloaded:", 1, 10000), "reloaded");
 	h_ok(write06(one, 0, 9) == 0 && read_reg(two, 0) == 9,
 	     "after the reload 127.0.0.1 writes on its open connection");
