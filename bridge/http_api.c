@@ -281,10 +281,9 @@ void http_api_status(const struct http_view *v, struct http_answer *a)
 	json_printf(&j,
 		    ",\"http\":{\"requests\":%" PRIu64 ",\"auth_failures\":%" PRIu64
 		    ",\"writes\":%" PRIu64 ",\"connections\":%" PRIu64 ",\"too_large\":%" PRIu64
-		    ",\"slow_dropped\":%" PRIu64 ",\"challenges_held\":%" PRIu64 "},\"exports\":",
+		    ",\"slow_dropped\":%" PRIu64 "},\"exports\":",
 		    v->stats->requests, v->stats->auth_failures, v->stats->writes,
-		    v->stats->connections, v->stats->too_large, v->stats->slow_dropped,
-		    v->stats->challenges_held);
+		    v->stats->connections, v->stats->too_large, v->stats->slow_dropped);
 	http_status_sections(&j);
 	json_raw(&j, "}");
 	http_api__take(&j, a, 200);

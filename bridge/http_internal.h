@@ -21,8 +21,6 @@ struct http_stats {
 	uint64_t too_large;	/* bodies refused with 413 before they were read */
 	uint64_t slow_dropped;	/* connections dropped: no head or whole request within its deadline */
 	uint64_t connections;	/* open now */
-	uint64_t challenges_held; /* always 0 since each challenge has its own nonce (kept for
-				   * the status document) */
 };
 
 /* An answer: HTTP status and a JSON body (malloc'd; NULL when out of memory,
