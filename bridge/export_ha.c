@@ -320,8 +320,12 @@ static void export_ha__entity(struct export_ha__ctx *c, const char *component, c
 	json_raw(&j, "{\"name\":");
 	json_str(&j, name);
 	json_printf(&j, ",\"unique_id\":\"%s_%s\"", c->node, oid);
-	json_raw(&j, ",\"availability_topic\":");
-	json_printf(&j, "\"%s/%s/availability\"", ha->prefix, dn);
+	/* Available while the bridge runs (its will says offline) and the
+	 * device's own availability says so. */
+	json_printf(&j,
+		    ",\"availability\":[{\"topic\":\"%s/_bridge/availability\"},"
+		    "{\"topic\":\"%s/%s/availability\"}],\"availability_mode\":\"all\"",
+		    ha->prefix, ha->prefix, dn);
 	json_raw(&j, more);
 	export_ha__device_json(&j, c);
 	json_raw(&j, "}");
@@ -582,19 +586,30 @@ static void export_ha__bridge(struct export_ha *ha)
 	struct json j;
 	snprintf(topic, sizeof topic, "%s/sensor/%s/devices/config", ha->ha_prefix, ha->bridge_id);
 	json_init_buf(&j);
-	json_printf(
-	    &j,
-	    "{\"name\":\"devices\",\"unique_id\":\"%s_devices\",\"state_topic\":\"%s/"
-	    "_bridge/state\",\"value_template\":\"{{ value_json['devices'] }}\","
-	    "\"state_class\":\"measurement\",\"device\":{\"identifiers\":[\"%s\"],"
-	    "\"name\":\"modbridge\",\"manufacturer\":\"modbridge\",\"model\":\"modbridge\"},"
-	    "\"origin\":{\"name\":\"modbridge\"}}",
-	    ha->bridge_id, ha->prefix, ha->bridge_id);
+	json_printf(&j,
+		    "{\"name\":\"devices\",\"unique_id\":\"%s_devices\",\"state_topic\":\"%s/"
+		    "_bridge/state\",\"value_template\":\"{{ value_json['devices'] }}\","
+		    "\"state_class\":\"measurement\",\"availability_topic\":\"%s/_bridge/"
+		    "availability\",\"device\":{\"identifiers\":[\"%s\"],\"name\":\"modbridge\","
+		    "\"manufacturer\":\"modbridge\",\"model\":\"modbridge\"},"
+		    "\"origin\":{\"name\":\"modbridge\"}}",
+		    ha->bridge_id, ha->prefix, ha->prefix, ha->bridge_id);
 	export_ha__publish_json(ha, topic, &j, 1);
 	snprintf(topic, sizeof topic, "%s/_bridge/state", ha->prefix);
 	json_init_buf(&j);
 	json_printf(&j, "{\"devices\":%zu}", ha->ndevs);
 	export_ha__publish_json(ha, topic, &j, 1);
+	snprintf(topic, sizeof topic, "%s/_bridge/availability", ha->prefix);
+	export_ha__publish(ha, topic, "online", 6, 1);
+}
+
+char *export_ha_will_topic(const struct config_export_mqtt *cfg)
+{
+	size_t n = strlen(cfg->prefix) + sizeof "/_bridge/availability";
+	char *t = malloc(n);
+	if (t)
+		snprintf(t, n, "%s/_bridge/availability", cfg->prefix);
+	return t;
 }
 
 void export_ha_announce(struct export_ha *ha, const struct device *dev, uint64_t now_ms)
@@ -921,6 +936,12 @@ void export_ha_close(struct export_ha *ha)
 	while (ha->writes) {
 		device_cancel(ha->writes->req);
 		export_ha__write_free(ha->writes);
+	}
+	if (ha->link && ha->prefix && mqtt_link_is_up(ha->link)) {
+		/* A clean disconnect does not publish the will: say it. */
+		char topic[300];
+		snprintf(topic, sizeof topic, "%s/_bridge/availability", ha->prefix);
+		mqtt_link_publish(ha->link, topic, "offline", 7, 1, 1, NULL, NULL, NULL);
 	}
 	if (ha->link)
 		mqtt_link_release(ha->link, ha);

@@ -75,6 +75,11 @@ void export_ha_announce(struct export_ha *ha, const struct device *dev, uint64_t
 void export_ha_state(struct export_ha *ha, const struct device *dev, uint64_t now_ms);
 /* Every tick: availability of the devices whose health changed. */
 void export_ha_tick(struct export_ha *ha);
+/* Publishes "offline" on <prefix>/_bridge/availability while connected. */
 void export_ha_close(struct export_ha *ha);
+/* <prefix>/_bridge/availability (malloc'd): the exporter's last will
+ * ("offline") when homeassistant is on, so that every entity goes
+ * unavailable when the bridge dies. */
+char *export_ha_will_topic(const struct config_export_mqtt *cfg);
 
 #endif

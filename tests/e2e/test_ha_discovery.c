@@ -105,8 +105,9 @@ static const struct ha_platform {
     {"button", {"command_topic", NULL}, {"command_topic", "payload_press", "device_class", NULL}},
 };
 /* Every entity: these, and the platform's. */
-static const char *const ha_common[] = {"name",	  "unique_id", "availability_topic",
-					"device", "origin",    NULL};
+static const char *const ha_common[] = {
+    "name",   "unique_id", "availability_topic", "availability", "availability_mode", "device",
+    "origin", NULL};
 
 static int in_list(const char *const *l, const char *s)
 {
@@ -398,10 +399,29 @@ static void check_config(struct check *c, const char *topic, const char *payload
 		bad(c, topic, "device without identifiers or name", NULL);
 	else if (str_of(dev, "via_device") && strcmp(str_of(dev, "via_device"), BRIDGE_ID) != 0)
 		bad(c, topic, "via_device is not the bridge: ", str_of(dev, "via_device"));
-	const char *av = str_of(cfg, "availability_topic");
-	if (av && (!last_on(av) ||
-		   (strcmp(last_on(av), "online") != 0 && strcmp(last_on(av), "offline") != 0)))
-		bad(c, topic, "nothing online/offline on the availability topic ", av);
+	/* availability_topic, or a list of {"topic": ...} with a mode. */
+	json_object *avl = NULL;
+	const char *av = str_of(cfg, "availability_topic"),
+		   *mode = str_of(cfg, "availability_mode");
+	if (json_object_object_get_ex(cfg, "availability", &avl) &&
+	    (!json_object_is_type(avl, json_type_array) || !json_object_array_length(avl)))
+		bad(c, topic, "availability must be a non-empty list", NULL);
+	if (mode && strcmp(mode, "all") != 0 && strcmp(mode, "any") != 0 &&
+	    strcmp(mode, "latest") != 0)
+		bad(c, topic, "availability_mode ", mode);
+	if (!av && !avl)
+		bad(c, topic,
+		    "no availability: the entity would stay available when the device is gone",
+		    NULL);
+	for (size_t i = 0; i <= (avl ? json_object_array_length(avl) : 0); i++) {
+		const char *t =
+		    i == 0 ? av : str_of(json_object_array_get_idx(avl, i - 1), "topic");
+		if (i > 0 && !t)
+			bad(c, topic, "an availability entry without a topic", NULL);
+		else if (t && (!last_on(t) || (strcmp(last_on(t), "online") != 0 &&
+					       strcmp(last_on(t), "offline") != 0)))
+			bad(c, topic, "nothing online/offline on the availability topic ", t);
+	}
 	if (strcmp(component, "sensor") == 0)
 		check_sensor(c, topic, cfg);
 	if (strcmp(component, "number") == 0)
@@ -657,6 +677,8 @@ int main(void)
 	     "the PowerGo device whose link is down is offline");
 
 	h_ok(h_bridge_stop(br) == 0, "the bridge stops cleanly");
+	h_ok(h_wait_lines(slog, PREFIX "/_bridge/availability offline", 1, WAIT_MS),
+	     "a stopped bridge says offline (every entity goes unavailable)");
 	h_stop(sub, 2000);
 	h_stop(broker, 2000);
 	load_msgs("/dev/null");
