@@ -61,6 +61,12 @@ struct export_ha__msg {
 
 /* Every EXPORT_HA__DRAIN_MS while messages wait, as many as the link takes. */
 #define EXPORT_HA__DRAIN_MS 20
+/* The queue's bound: discovery of a few hundred devices; beyond it (a
+ * broker that takes nothing, a flood of refused commands) messages are
+ * dropped, counted and logged once per episode. An error is not queued
+ * behind more than EXPORT_HA__MAX_ERRQ others. */
+#define EXPORT_HA__MAX_QUEUE 100000
+#define EXPORT_HA__MAX_ERRQ 1000
 
 struct export_ha__write {
 	struct export_ha *ha;
@@ -80,6 +86,9 @@ struct export_ha {
 	size_t nknown;
 	struct export_ha__write *writes;
 	struct export_ha__msg *q, **q_tail;
+	size_t q_len;
+	unsigned long long dropped; /* messages the queue's bound dropped */
+	int dropping;
 	uv_timer_t drain;
 };
 
@@ -111,6 +120,7 @@ static void export_ha__drop_queue(struct export_ha *ha)
 		free(m);
 	}
 	ha->q_tail = &ha->q;
+	ha->q_len = 0;
 }
 
 static void export_ha__drain(uv_timer_t *t)
@@ -128,17 +138,29 @@ static void export_ha__drain(uv_timer_t *t)
 			break;
 		}
 		ha->q = m->next;
+		ha->q_len--;
 		free(m->topic);
 		free(m);
 	}
 	ha->q_tail = &ha->q;
+	ha->dropping = 0;
 	uv_timer_stop(&ha->drain);
 }
 
 static void export_ha__publish(struct export_ha *ha, const char *topic, const char *payload,
 			       size_t len, int retain)
 {
-	struct export_ha__msg *m = malloc(sizeof *m + len + 1);
+	struct export_ha__msg *m;
+	if (ha->q_len >= EXPORT_HA__MAX_QUEUE) {
+		ha->dropped++;
+		if (!ha->dropping)
+			log_warn("mqtt_export: homeassistant: %zu messages wait for the broker; "
+				 "dropping more until it takes them (%llu dropped so far)",
+				 ha->q_len, ha->dropped);
+		ha->dropping = 1;
+		return;
+	}
+	m = malloc(sizeof *m + len + 1);
 	if (!m || !(m->topic = strdup(topic))) {
 		free(m);
 		log_err("mqtt_export: homeassistant: out of memory: %s not published", topic);
@@ -151,6 +173,7 @@ static void export_ha__publish(struct export_ha *ha, const char *topic, const ch
 	m->next = NULL;
 	*ha->q_tail = m;
 	ha->q_tail = &m->next;
+	ha->q_len++;
 	if (!uv_is_active((uv_handle_t *)&ha->drain))
 		uv_timer_start(&ha->drain, export_ha__drain, 0, EXPORT_HA__DRAIN_MS);
 }
@@ -707,20 +730,31 @@ static void export_ha__error(struct export_ha *ha, const char *dev, const char *
 static void export_ha__error(struct export_ha *ha, const char *dev, const char *reg,
 			     const char *payload, const char *fmt, ...)
 {
-	char text[400];
-	char *topic = export_ha__topic(ha, dev, "error");
+	char text[400], r[128], p[3 * EXPORT_HA__MAX_MESSAGE + 1];
+	char *topic;
 	struct json j;
 	va_list ap;
 
+	if (ha->q_len >= EXPORT_HA__MAX_ERRQ) {
+		ha->dropped++;
+		return;
+	}
+	topic = export_ha__topic(ha, dev, "error");
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
-	log_info("mqtt_export: homeassistant: %s.%s: %s", dev, reg, text);
+	/* A stranger's register name in a log line: printable ASCII only. */
+	snprintf(r, sizeof r, "%s", reg);
+	for (char *c = r; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
+	log_debug("mqtt_export: homeassistant: %s.%s: %s", dev, r, text);
+	json_utf8_clean(p, payload, strlen(payload));
 	json_init_buf(&j);
 	json_raw(&j, "{\"register\":");
-	json_str(&j, reg);
+	json_str(&j, r);
 	json_raw(&j, ",\"payload\":");
-	json_str(&j, payload);
+	json_str(&j, p);
 	json_raw(&j, ",\"error\":");
 	json_str(&j, text);
 	json_raw(&j, "}");

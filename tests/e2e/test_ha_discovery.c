@@ -640,6 +640,24 @@ int main(void)
 	got = modbus_get(mb_port, 40, &v);
 	h_ok(got && v == 1, "cmd_a is unchanged (%u)", v);
 
+	/* Strangers on the command topics: nothing changes, the bridge stays. */
+	static char big[70000];
+	memset(big, '7', sizeof big - 1);
+	h_ok(h_mqtt_pub(bport, PREFIX "/d_scratch/setpoint/set", big) == 0,
+	     "a 70 kB command payload is published");
+	h_ok(h_mqtt_pub(bport, PREFIX "/d_scratch/no\xc3\xb6such/set", "1") == 0 &&
+		 h_wait_lines(slog,
+			      "{\"register\":\"no??such\",\"payload\":\"1\",\"error\":\"no "
+			      "writable entity of that name\"}",
+			      1, WAIT_MS),
+	     "an unknown register (non-ASCII in its name) is refused, the name made printable");
+	h_ok(h_mqtt_pub(bport, PREFIX "/nosuchdevice/setpoint/set", "1") == 0 &&
+		 h_mqtt_pub(bport, PREFIX "/d_scratch/setpoint/set", "\x01\x7f\xff") == 0 &&
+		 h_wait_lines(slog, "\"error\":\"not a number\"", 2, WAIT_MS),
+	     "an unknown device is ignored, control bytes and bad UTF-8 refused");
+	got = modbus_get(mb_port, 30, &v);
+	h_ok(got && v == 750, "after all that the setpoint is still 750 (%u)", v);
+
 	/* Removal on reload: d_scratch leaves. */
 	size_t scratch_cfgs = 0;
 	load_msgs(slog);
