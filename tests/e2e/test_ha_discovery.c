@@ -295,7 +295,7 @@ static void check_sensor(struct check *c, const char *topic, json_object *cfg)
 	if (sc && strcmp(sc, "measurement") != 0 && strcmp(sc, "total") != 0 &&
 	    strcmp(sc, "total_increasing") != 0)
 		return bad(c, topic, "unknown state_class ", sc);
-	if (unit && strcmp(unit, "kWh") == 0) {
+	if (unit && strcmp(unit, "kWh") == 0 && !strstr(topic, "_d_hatest/")) {
 		c->kwh++;
 		if (dc && sc && strcmp(dc, "energy") == 0 && strcmp(sc, "total_increasing") == 0)
 			c->energy_ok++;
@@ -463,23 +463,42 @@ static void list_maps(void)
 		closedir(d);
 }
 
+/* A map of this test's own: what no shipped map has (a button) and the
+ * map keys device_class, state_class and ha. */
+static const char hatest_map[] =
+    "name = \"hatest\";\n"
+    "protocol = \"memory\";\n"
+    "trust = \"structure-verified\";\n"
+    "description = \"discovery test\";\n"
+    "source = \"tests/e2e/test_ha_discovery.c\";\n"
+    "registers = (\n"
+    "  { address = 0; name = \"reset\"; access = \"rw\"; values = [ 1 ]; retry = false;"
+    " },\n"
+    "  { address = 1; name = \"pf\"; unit = \"%\"; scale = 0.1; device_class = "
+    "\"power_factor\"; default = 950; },\n"
+    "  { address = 2; name = \"import_low\"; unit = \"kWh\"; ha = false; },\n"
+    "  { address = 3; name = \"net\"; type = \"int16\"; unit = \"kWh\"; state_class = "
+    "\"total\"; default = 5; }\n"
+    ");\n";
+
 /* One memory device d_<map> per shipped map (but `skip`), the PowerGo
  * device pg on its own broker, and the export with discovery. */
 static const char *write_config(int mb_port, int bport, int pg_port, const char *skip)
 {
 	static char text[16384];
 	size_t k = 0;
-	k +=
-	    (size_t)snprintf(text + k, sizeof text - k,
-			     "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
-			     "maps_path = [ \"%s\" ];\n"
-			     "mqtt_export = { mqtt = { host = \"127.0.0.1\"; port = %d; };"
-			     " prefix = \"" PREFIX "\"; interval = 3600; homeassistant = true; };\n"
-			     "devices = (\n"
-			     "  { name = \"pg\"; unit_id = 100; map = \"powergo\"; timeout = 300;"
-			     " mqtt = { host = \"127.0.0.1\"; port = %d; };"
-			     " powergo = { app_id = \"053461AD\"; device_id = \"15020115\"; }; }",
-			     mb_port, h_maps_dir(), bport, pg_port);
+	k += (size_t)snprintf(
+	    text + k, sizeof text - k,
+	    "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+	    "maps_path = [ \"%s\", \"%s\" ];\n"
+	    "mqtt_export = { mqtt = { host = \"127.0.0.1\"; port = %d; };"
+	    " prefix = \"" PREFIX "\"; interval = 3600; homeassistant = true; };\n"
+	    "devices = (\n"
+	    "  { name = \"pg\"; unit_id = 100; map = \"powergo\"; timeout = 300;"
+	    " mqtt = { host = \"127.0.0.1\"; port = %d; };"
+	    " powergo = { app_id = \"053461AD\"; device_id = \"15020115\"; }; },\n"
+	    "  { name = \"d_hatest\"; unit_id = 50; map = \"hatest\"; memory = {}; }",
+	    mb_port, h_maps_dir(), h_dir(), bport, pg_port);
 	for (size_t i = 0; i < nmaps; i++)
 		if (!skip || strcmp(map_names[i], skip) != 0)
 			k += (size_t)snprintf(text + k, sizeof text - k,
@@ -490,14 +509,10 @@ static const char *write_config(int mb_port, int bport, int pg_port, const char 
 	return h_write_file("ha.conf", text);
 }
 
-static int modbus_get(int port, int addr, uint16_t *v)
+static int modbus_get_unit(int port, int unit, int addr, uint16_t *v)
 {
-	int unit = 0, ok;
-	modbus_t *mb;
-	for (size_t i = 0; i < nmaps; i++)
-		if (strcmp(map_names[i], "scratch") == 0)
-			unit = (int)i + 1;
-	mb = h_modbus(port, unit);
+	int ok;
+	modbus_t *mb = h_modbus(port, unit);
 	ok = mb && modbus_read_registers(mb, addr, 1, v) == 1;
 	if (mb) {
 		modbus_close(mb);
@@ -506,27 +521,38 @@ static int modbus_get(int port, int addr, uint16_t *v)
 	return ok;
 }
 
+/* A register of d_scratch. */
+static int modbus_get(int port, int addr, uint16_t *v)
+{
+	int unit = 0;
+	for (size_t i = 0; i < nmaps; i++)
+		if (strcmp(map_names[i], "scratch") == 0)
+			unit = (int)i + 1;
+	return modbus_get_unit(port, unit, addr, v);
+}
+
 /* --- the test ------------------------------------------------------------ */
 
 int main(void)
 {
 	int bport, pg_port, mb_port;
 	pid_t broker, pg_broker, sub, br;
-	const char *slog, *blog;
+	char slog[512], blog[512]; /* h_path's buffers rotate */
 	char want[512];
 
 	h_init("ha_discovery");
 	list_maps();
+	h_write_file("hatest.conf", hatest_map);
 	h_ok(nmaps >= 10, "the shipped maps are found (%zu)", nmaps);
 	broker = h_broker_start(&bport);
 	pg_broker = h_broker_start(&pg_port);
 	if (!h_ok(broker > 0 && pg_broker > 0, "two mosquittos start"))
 		return h_done();
 	sub = subscribe(bport, "sub.log");
-	slog = h_path("sub.log");
+	snprintf(slog, sizeof slog, "%s", h_path("sub.log"));
 	mb_port = h_free_port();
 	br = h_bridge_start(write_config(mb_port, bport, pg_port, NULL), mb_port, "bridge.log");
-	blog = h_path("bridge.log");
+	snprintf(blog, sizeof blog, "%s", h_path("bridge.log"));
 	if (!h_ok(br > 0, "the bridge starts with a device per shipped map")) {
 		h_stop(sub, 2000);
 		h_stop(broker, 2000);
@@ -640,6 +666,28 @@ int main(void)
 	got = modbus_get(mb_port, 40, &v);
 	h_ok(got && v == 1, "cmd_a is unchanged (%u)", v);
 
+	/* The map keys and a button (this test's own map). */
+	e = last_on("homeassistant/sensor/" BRIDGE_ID "_d_hatest/pf/config");
+	h_ok(e && strstr(e, "\"unit_of_measurement\":\"%\",\"device_class\":\"power_factor\""),
+	     "device_class = \"power_factor\" in the map: the entity's class");
+	e = last_on("homeassistant/sensor/" BRIDGE_ID "_d_hatest/net/config");
+	h_ok(e && strstr(e, "\"device_class\":\"energy\",\"state_class\":\"total\""),
+	     "state_class = \"total\" in the map wins over total_increasing");
+	e = last_on(PREFIX "/d_hatest/state");
+	h_ok(!last_on("homeassistant/sensor/" BRIDGE_ID "_d_hatest/import_low/config") && e &&
+		 !strstr(e, "import_low"),
+	     "ha = false: no entity and no state");
+	e = last_on("homeassistant/button/" BRIDGE_ID "_d_hatest/reset/config");
+	h_ok(e && strstr(e, "\"command_topic\":\"" PREFIX "/d_hatest/reset/set\""),
+	     "a writable register with one allowed value and retry = false is a button");
+	h_ok(h_mqtt_pub(bport, PREFIX "/d_hatest/reset/set", "PRESS") == 0 &&
+		 h_wait_lines(slog, PREFIX "/d_hatest/state {\"reset\":1,\"pf\":95,\"net\":5}", 1,
+			      WAIT_MS),
+	     "pressing the button writes its value, published once acknowledged");
+	v = 0xFFFF;
+	got = modbus_get_unit(mb_port, 50, 0, &v);
+	h_ok(got && v == 1, "Modbus reads the button's register 1 (%u)", v);
+
 	/* Strangers on the command topics: nothing changes, the bridge stays. */
 	static char big[70000];
 	memset(big, '7', sizeof big - 1);
@@ -693,6 +741,33 @@ int main(void)
 	h_stop(pg_broker, 5000);
 	h_ok(h_wait_lines(slog, PREFIX "/pg/availability offline", 1, WAIT_MS),
 	     "the PowerGo device whose link is down is offline");
+
+	/* Map errors: file:line. */
+	char out[4096];
+	static const char *const bad_maps[][2] = {
+	    {"state_class = \"bogus\";", "state_class"},
+	    {"device_class = \"Power!\";", "device_class"},
+	    {"ha = 3;", "ha"},
+	};
+	for (size_t i = 0; i < sizeof bad_maps / sizeof bad_maps[0]; i++) {
+		char m[1024], cfgtext[512];
+		snprintf(
+		    m, sizeof m,
+		    "name = \"badha\";\nprotocol = \"memory\";\ntrust = \"structure-verified\";\n"
+		    "registers = (\n  { address = 0; name = \"x\"; %s }\n);\n",
+		    bad_maps[i][0]);
+		h_write_file("badha.conf", m);
+		snprintf(
+		    cfgtext, sizeof cfgtext,
+		    "modbus = { port = 1502; };\nmaps_path = [ \"%s\" ];\n"
+		    "devices = ( { name = \"b\"; unit_id = 1; map = \"badha\"; memory = {}; } );\n",
+		    h_dir());
+		const char *cp = h_write_file("badha-main.conf", cfgtext);
+		int rc = h_run_bridge("--check", cp, out, sizeof out);
+		if (!h_ok(rc != 0 && strstr(out, "badha.conf:5:") && strstr(out, bad_maps[i][1]),
+			  "a map with %s is refused, naming file:line", bad_maps[i][0]))
+			h_note("%s", out);
+	}
 
 	h_ok(h_bridge_stop(br) == 0, "the bridge stops cleanly");
 	h_ok(h_wait_lines(slog, PREFIX "/_bridge/availability offline", 1, WAIT_MS),
