@@ -16,7 +16,9 @@
  * A command goes through device_write(), the path of a Modbus client's
  * and the REST API's writes: the map's access, range, values and command
  * rules and the device's read_only; the state is published again only once
- * the device acknowledged. Discovery payloads published for a device that
+ * the device acknowledged. A register of a larger `commands` group writes
+ * the whole group (one FC16, as a Modbus client must), the others with
+ * their cached values. Discovery payloads published for a device that
  * leaves the config (reload) are removed with empty retained messages. */
 #include <inttypes.h>
 #include <math.h>
@@ -190,6 +192,17 @@ static void export_ha__publish_json(struct export_ha *ha, const char *topic, str
 
 /* --- what a register becomes -------------------------------------------- */
 
+/* The larger command r belongs to (written only whole), or NULL. */
+static const struct map_command *export_ha__command(const struct device *dev,
+						    const struct map_register *r)
+{
+	const struct map_command *cmd = map_find_command(device_map(dev), r->address, r->count);
+	return cmd && (cmd->address != r->address || cmd->count != r->count) ? cmd : NULL;
+}
+
+/* A register of a larger command is writable too: its command topic
+ * writes the whole command, the other registers with their cached
+ * values (export_ha__command_words), when every one of them is readable. */
 static int export_ha__writable(const struct device *dev, const struct map_register *r)
 {
 	const struct config_device *cfg = device_config(dev);
@@ -197,9 +210,35 @@ static int export_ha__writable(const struct device *dev, const struct map_regist
 	if (r->table != MAP_HOLDING || !(r->access & MAP_W) || r->is_const ||
 	    (cfg && cfg->read_only))
 		return 0;
-	/* A register of a larger command is written only with the command. */
-	cmd = map_find_command(device_map(dev), r->address, r->count);
-	return !cmd || (cmd->address == r->address && cmd->count == r->count);
+	if (!(cmd = export_ha__command(dev, r)))
+		return 1;
+	for (uint32_t a = cmd->address; a < (uint32_t)cmd->address + cmd->count;) {
+		const struct map_register *o = map_find(device_map(dev), MAP_HOLDING, (uint16_t)a);
+		if (!o || o->address != a || !(o->access & MAP_R))
+			return 0;
+		a += o->count;
+	}
+	return 1;
+}
+
+/* The words of r's command with r's words (mine) in place and every other
+ * register's cached value: NULL, or the name of a register without one. */
+static const char *export_ha__command_words(const struct device *dev, const struct map_command *cmd,
+					    const struct map_register *r, const uint16_t *mine,
+					    uint16_t *words)
+{
+	for (uint32_t a = cmd->address; a < (uint32_t)cmd->address + cmd->count;) {
+		const struct map_register *o = map_find(device_map(dev), MAP_HOLDING, (uint16_t)a);
+		uint64_t stamp;
+		if (!o)
+			return "a register of the command";
+		if (o == r)
+			memcpy(words + (a - cmd->address), mine, r->count * sizeof *mine);
+		else if (!device_cache_peek(dev, o, words + (a - cmd->address), &stamp))
+			return o->name;
+		a += o->count;
+	}
+	return NULL;
 }
 
 static void export_ha__type_range(int type, int64_t *lo, int64_t *hi)
@@ -890,6 +929,29 @@ static void export_ha__on_msg(void *ctx, const char *topic, const uint8_t *paylo
 		export_ha__refused(ha, dev, r, text, MB_EXC_ILLEGAL_VALUE);
 		return;
 	}
+	uint16_t addr = r->address, count = r->count;
+	const struct map_command *cmd = export_ha__command(dev, r);
+	if (cmd) {
+		uint16_t mine[4];
+		const char *missing;
+		if (!map_value_ok(r, raw)) {
+			/* The device model checks the whole command's values
+			 * too; this names the register in the refusal. */
+			export_ha__refused(ha, dev, r, text, MB_EXC_ILLEGAL_VALUE);
+			return;
+		}
+		memcpy(mine, words, r->count * sizeof *mine);
+		if ((missing = export_ha__command_words(dev, cmd, r, mine, words))) {
+			export_ha__error(
+			    ha, rest, r->name, text,
+			    "written only with the command \"%s\", and %s has no value "
+			    "yet to write with it",
+			    cmd->name, missing);
+			return;
+		}
+		addr = cmd->address;
+		count = cmd->count;
+	}
 	if (!(w = calloc(1, sizeof *w)) || !(w->device = strdup(rest)) ||
 	    !(w->reg = strdup(r->name)) || !(w->payload = strdup(text))) {
 		if (w) {
@@ -905,8 +967,8 @@ static void export_ha__on_msg(void *ctx, const char *topic, const uint8_t *paylo
 	/* The device model's write path: access, range, values, commands,
 	 * read_only, and the answer once the device acknowledged. */
 	struct device_outcome o = device_write(
-	    (struct device *)dev, r->count == 1 ? MB_FC_WRITE_SINGLE : MB_FC_WRITE_MULTIPLE,
-	    r->address, r->count, words, export_ha__write_done, w, &w->req);
+	    (struct device *)dev, count == 1 && !cmd ? MB_FC_WRITE_SINGLE : MB_FC_WRITE_MULTIPLE,
+	    addr, count, words, export_ha__write_done, w, &w->req);
 	if (!o.pending)
 		export_ha__write_done(w, o.exc, NULL, 0);
 }

@@ -626,9 +626,12 @@ int main(void)
 	h_ok(e &&
 		 strstr(e, "\"status_bit0\":\"ON\",\"status_bit1\":\"OFF\",\"status_bit2\":\"ON\""),
 	     "the bits of status = 5 in the state document");
-	e = last_on("homeassistant/sensor/" BRIDGE_ID "_d_scratch/cmd_a/config");
-	h_ok(e && !strstr(e, "command_topic"),
-	     "cmd_a (written only with its command) is a sensor, not a number");
+	e = last_on("homeassistant/number/" BRIDGE_ID "_d_scratch/cmd_b/config");
+	h_ok(e && strstr(e, "\"command_topic\":\"" PREFIX "/d_scratch/cmd_b/set\""),
+	     "cmd_b (written only with its command \"triple\") is a number too");
+	e = last_on("homeassistant/sensor/" BRIDGE_ID "_d_venus/period0_start_hour/config");
+	h_ok(!e && last_on("homeassistant/number/" BRIDGE_ID "_d_venus/period0_start_hour/config"),
+	     "venus period0_start_hour (command period0) is a number");
 
 	/* Commands through the write path. */
 	uint16_t v = 0;
@@ -659,12 +662,20 @@ int main(void)
 	v = 0xFFFF;
 	got = modbus_get(mb_port, 31, &v);
 	h_ok(got && v == 1, "Modbus reads mode 1 (%u)", v);
-	h_ok(h_mqtt_pub(bport, PREFIX "/d_scratch/cmd_a/set", "9") == 0 &&
-		 h_wait_lines(slog, "\"register\":\"cmd_a\",\"payload\":\"9\"", 1, WAIT_MS),
-	     "a register of a larger command is refused");
-	v = 0xFFFF;
-	got = modbus_get(mb_port, 40, &v);
-	h_ok(got && v == 1, "cmd_a is unchanged (%u)", v);
+	h_ok(h_mqtt_pub(bport, PREFIX "/d_scratch/cmd_b/set", "7") == 0 &&
+		 h_wait_lines(slog, "\"cmd_a\":1,\"cmd_b\":7,\"cmd_c\":3", 1, WAIT_MS),
+	     "a register of a command: the whole command is written with the others' values");
+	uint16_t w3[3] = {0};
+	modbus_t *mb3 = h_modbus(mb_port, 0);
+	for (size_t i = 0; i < nmaps; i++)
+		if (strcmp(map_names[i], "scratch") == 0)
+			modbus_set_slave(mb3, (int)i + 1);
+	got = mb3 && modbus_read_registers(mb3, 40, 3, w3) == 3;
+	if (mb3) {
+		modbus_close(mb3);
+		modbus_free(mb3);
+	}
+	h_ok(got && w3[0] == 1 && w3[1] == 7 && w3[2] == 3, "Modbus reads 1, 7, 3 at 40..42");
 
 	/* The map keys and a button (this test's own map). */
 	e = last_on("homeassistant/sensor/" BRIDGE_ID "_d_hatest/pf/config");
