@@ -129,6 +129,9 @@ static const struct config_key export__mqtt_keys[] = {
 	 .max = 86400, .unit = "s"},
 	{.name = "on_change", .kind = CONFIG_K_BOOL, .off = EXPORT__M(on_change)},
 	{.name = "retain", .kind = CONFIG_K_BOOL, .off = EXPORT__M(retain)},
+	{.name = "homeassistant", .kind = CONFIG_K_BOOL, .off = EXPORT__M(homeassistant)},
+	{.name = "homeassistant_prefix", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = EXPORT__M(ha_prefix), .check = config_check_topic},
 };
 
 static const struct config_key export__influx_keys[] = {
@@ -184,7 +187,7 @@ int export_config_mqtt(struct config_parser *p, const config_setting_t *s, void 
 	m->interval = 60;
 	m->on_change = 1;
 	m->retain = 1;
-	if (!(m->prefix = strdup("modbridge/values")))
+	if (!(m->prefix = strdup("modbridge/values")) || !(m->ha_prefix = strdup("homeassistant")))
 		return MB_ENOMEM;
 	/* The broker's defaults, in case the group names none. */
 	if ((rc = config_mqtt_group(p, NULL, &m->mqtt)) != 0)
@@ -306,7 +309,8 @@ static int export__dup_mqtt(struct config_export_mqtt *d, const struct config_ex
 	       export__dup(&b->password, a->password) | export__dup(&b->client_id, a->client_id) |
 	       export__dup(&b->tls.ca_file, a->tls.ca_file) |
 	       export__dup(&b->tls.cert_file, a->tls.cert_file) |
-	       export__dup(&b->tls.key_file, a->tls.key_file) | export__dup(&d->prefix, s->prefix);
+	       export__dup(&b->tls.key_file, a->tls.key_file) | export__dup(&d->prefix, s->prefix) |
+	       export__dup(&d->ha_prefix, s->ha_prefix);
 }
 
 static int export__dup_influx(struct config_export_influx *d, const struct config_export_influx *s)
@@ -332,6 +336,7 @@ struct export
 	uint64_t *fp_mqtt, *fp_influx;
 	struct export_mqtt *mqtt;
 	struct export_influx *influx;
+	struct export_ha *ha;	       /* mqtt_export.homeassistant */
 	uint64_t due_mqtt, due_influx; /* loop time of the next interval */
 	uv_timer_t tick;
 };
@@ -370,6 +375,8 @@ static uint64_t export__fingerprint(const struct device *dev, uint64_t now)
 static void export__mqtt_all(struct export *e)
 {
 	uint64_t now = uv_now(e->loop);
+	if (e->ha)
+		export_ha_announce_all(e->ha, now);
 	for (size_t i = 0; i < e->ndevs; i++) {
 		e->fp_mqtt[i] = export__fingerprint(e->devs[i], now);
 		export_mqtt_publish(e->mqtt, e->devs[i], now);
@@ -400,7 +407,11 @@ static void export__on_tick(uv_timer_t *h)
 				continue;
 			e->fp_mqtt[i] = fp;
 			export_mqtt_publish(e->mqtt, e->devs[i], now);
+			if (e->ha)
+				export_ha_state(e->ha, e->devs[i], now);
 		}
+		if (e->ha)
+			export_ha_tick(e->ha);
 	}
 	if (e->influx) {
 		int all = now >= e->due_influx;
@@ -453,6 +464,8 @@ static int export__set_devices(struct export *e, struct device *const *devs, siz
 	e->fp_mqtt = fm;
 	e->fp_influx = fi;
 	e->ndevs = ndevs;
+	if (e->ha)
+		return export_ha_devices(e->ha, d, ndevs, uv_now(e->loop));
 	return 0;
 }
 
@@ -469,6 +482,12 @@ static int export__start_mqtt(struct export *e, const struct config_export_mqtt 
 	if (!(e->mqtt =
 		  export_mqtt_start(e->loop, &e->cfg.mqtt, export__on_mqtt_up, e, err, errlen)))
 		return MB_EIO;
+	if (m->homeassistant) {
+		const char *id = m->mqtt.client_id ? m->mqtt.client_id : "modbridge-export";
+		if (!(e->ha = export_ha_start(e->loop, &e->cfg.mqtt, id, err, errlen)) ||
+		    export_ha_devices(e->ha, e->devs, e->ndevs, uv_now(e->loop)) != 0)
+			return MB_EIO;
+	}
 	return 0;
 }
 
@@ -502,6 +521,8 @@ void export_close(struct export *e)
 {
 	if (!e)
 		return;
+	export_ha_close(e->ha);
+	e->ha = NULL;
 	if (e->mqtt)
 		export_mqtt_close(e->mqtt);
 	if (e->influx)
@@ -568,6 +589,8 @@ void export_reload(uv_loop_t *loop, struct export **ep, const struct config_expo
 					   &e->cfg.mqtt, &cfg->mqtt, which, sizeof which))) {
 		if (mqtt_on)
 			log_info("mqtt_export.%s changed: reconnecting", which);
+		export_ha_close(e->ha);
+		e->ha = NULL;
 		export_mqtt_close(e->mqtt);
 		e->mqtt = NULL;
 		export__free_mqtt(&e->cfg.mqtt);

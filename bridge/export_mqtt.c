@@ -83,7 +83,12 @@ struct export_mqtt *export_mqtt_start(uv_loop_t *loop, const struct config_expor
 	m->ctx = ctx;
 	snprintf(m->st.target, sizeof m->st.target, "mqtt%s://%s:%d/%s",
 		 cfg->mqtt.has_tls ? "s" : "", cfg->mqtt.host, cfg->mqtt.port, cfg->prefix);
-	if (!(m->link = mqtt_link_get(loop, &cfg->mqtt, client_id, err, errlen))) {
+	/* Home Assistant discovery: the bridge's availability as the will. */
+	char *will = cfg->homeassistant ? export_ha_will_topic(cfg) : NULL;
+	m->link = mqtt_link_get_will(loop, &cfg->mqtt, client_id, will, will ? "offline" : NULL,
+				     err, errlen);
+	free(will);
+	if (!m->link) {
 		free(m->sub_topic);
 		free(m->prefix);
 		free(m);

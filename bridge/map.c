@@ -49,6 +49,18 @@ static const char *const map__trusts[] = {"generated",	       "structure-verifie
 const char *const map__types[] = {"int16", "uint16", "int32", "uint32", "string", "float32", NULL};
 static const char *const map__orders[] = {"big", "little", NULL};
 static const char *const map__accesses[] = {"r", "w", "rw", NULL};
+const char *const map_ha_states[] = {"measurement", "total", "total_increasing", NULL};
+
+/* `device_class`: a Home Assistant class name, lower case letters and '_'
+ * (export_ha.c checks nothing else: Home Assistant's list grows). */
+static const char *map__check_ha_class(const char *v)
+{
+	for (const char *c = v; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || *c == '_'))
+			return "must be a Home Assistant device class such as \"power\" or "
+			       "\"energy\" (lower case letters and '_')";
+	return NULL;
+}
 const char *const map__tables[] = {"holding", "input", NULL};
 
 static void map__index(struct map *m);
@@ -139,6 +151,7 @@ static void map__free_register(struct map_register *r)
 	free((void *)r->xlat);
 	free((void *)r->query);
 	free((void *)r->source);
+	free((void *)r->ha_class);
 }
 
 void map_free(struct map *m)
@@ -220,6 +233,12 @@ static const struct config_key map__register_keys[] = {
 	{.name = "source", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
 	 .off = MAP__REG(source)},
 	{.name = "unavailable", .kind = CONFIG_K_INT64, .off = MAP__REG(unavail)},
+	/* Home Assistant discovery (export_ha.c) */
+	{.name = "device_class", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = MAP__REG(ha_class), .check = map__check_ha_class},
+	{.name = "state_class", .kind = CONFIG_K_CHOICE, .off = MAP__REG(ha_state),
+	 .choices = map_ha_states, .choice_base = MAP_HA_MEASUREMENT},
+	{.name = "ha", .kind = CONFIG_K_BOOL8, .off = MAP__REG(ha)},
 };
 /* clang-format on */
 
@@ -924,6 +943,7 @@ static int map__registers(struct config_parser *p, const config_setting_t *list,
 		r->scale = 1.0;
 		r->field = -1;
 		r->ack = -1;
+		r->ha = 1;
 		r->factor = 1;
 		r->line = config_setting_source_line(e);
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {

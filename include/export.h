@@ -40,6 +40,10 @@ struct config_export_mqtt {
 	int interval;  /* s between full publishes, default 60 */
 	int on_change; /* also publish a device when a value changed; default 1 */
 	int retain;    /* retained messages; default 1 */
+	/* Home Assistant MQTT discovery (bridge/export_ha.c): off by default;
+	 * discovery topics under homeassistant_prefix ("homeassistant"). */
+	int homeassistant;
+	char *ha_prefix;
 	int line;
 };
 

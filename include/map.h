@@ -83,7 +83,17 @@ struct map_register {
 	 * (docs/design.md, "Map files": odd values). Numeric registers only. */
 	uint8_t has_unavail;
 	int64_t unavail;
+	/* Home Assistant discovery (bridge/export_ha.c): `device_class` (NULL:
+	 * inferred from the unit), `state_class` (MAP_HA_STATE_*; 0: inferred)
+	 * and `ha` (1 unless `ha = false` leaves the register out). */
+	const char *ha_class;
+	uint8_t ha_state;
+	int8_t ha;
 };
+
+/* `state_class`, as Home Assistant names them. */
+enum map_ha_state { MAP_HA_STATE_INFER, MAP_HA_MEASUREMENT, MAP_HA_TOTAL, MAP_HA_TOTAL_INCREASING };
+extern const char *const map_ha_states[]; /* "measurement", "total", "total_increasing", NULL */
 
 /* A group of registers written together with one FC16 (venus `commands`). */
 struct map_command {
