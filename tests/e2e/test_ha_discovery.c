@@ -724,8 +724,7 @@ int main(void)
 		if (strstr(msgs[i].topic, "/" BRIDGE_ID "_d_scratch/") && msgs[i].payload[0])
 			scratch_cfgs++;
 	write_config(mb_port, bport, pg_port, "scratch");
-	if (br > 0) /* h_signal on main: never kill(-1, ...) */
-		kill(br, SIGHUP);
+	h_signal(br, SIGHUP);
 	h_ok(h_wait_lines(blog, "d_scratch left the config", 1, WAIT_MS),
 	     "reload: the bridge says d_scratch's entities go");
 	snprintf(want, sizeof want, "/" BRIDGE_ID "_d_scratch/");
