@@ -246,9 +246,14 @@ enum {
 	O_SOCRSVMIN = 10,
 	O_SOC = 11,
 	O_SOH = 13,
+	O_CHAST = 16,
+	O_TYP = 21,
+	O_STATE = 22,
+	O_V = 34,
 	O_W = 47,
 	O_SOC_SF = 56,
 	O_SOH_SF = 58,
+	O_V_SF = 59,
 	O_W_SF = 63
 };
 
@@ -292,6 +297,26 @@ static void check_walk(modbus_t *mb, const char *what, const char *mn, const cha
 		h_ok(fabs(v - soh) < 1e-9, "%s: 802 SoH = %g %% (SoH_SF %d)", what, v,
 		     (int16_t)P802(b, O_SOH_SF));
 	h_ok(P802(b, O_SOCRSVMIN) == 0xFFFF, "%s: 802 SoCRsvMin not implemented (0xFFFF)", what);
+}
+
+/* venus-sunspec's points from the device's state and its BMS: ChaSt and
+ * State as the enums of sunspec/models json/model_802.json (ChaSt 3
+ * DISCHARGING, State 3 CONNECTED), Typ 4 LITHIUM_ION, V with V_SF. */
+static void check_states(modbus_t *mb, const char *what, uint16_t chast, uint16_t state, double v)
+{
+	struct model m[8];
+	int n = sunspec_walk(mb, m, 8);
+	const struct model *b = find_model(m, n > 0 ? n : 0, 802);
+	if (!h_ok(b != NULL, "%s: model 802 found", what))
+		return;
+	h_ok(P802(b, O_CHAST) == chast, "%s: 802 ChaSt = %u (expected %u)", what, P802(b, O_CHAST),
+	     chast);
+	h_ok(P802(b, O_STATE) == state, "%s: 802 State = %u (expected %u)", what, P802(b, O_STATE),
+	     state);
+	h_ok(P802(b, O_TYP) == 4, "%s: 802 Typ = %u (4, lithium-ion)", what, P802(b, O_TYP));
+	double got = ss_scaled(P802(b, O_V), 0, P802(b, O_V_SF));
+	h_ok(fabs(got - v) < 1e-9, "%s: 802 V = %g V (V_SF %d; expected %g)", what, got,
+	     (int16_t)P802(b, O_V_SF), v);
 }
 
 int main(void)
@@ -346,6 +371,9 @@ int main(void)
 	check_walk(mb, "venus-sunspec", "Hame", "202407221950", 27, 807, 100);
 	h_ok(h_count_lines(h_path("sims.log"), "cd=14") > 0,
 	     "venus-sunspec asked its battery for cd=14 (the BMS values)");
+	/* ChaSt from cel_s=3 (discharge): 3 DISCHARGING; State from grd_t=3
+	 * (discharging): 3 CONNECTED; V from b_vol=5223 (0.01 V): 52.23 V. */
+	check_states(mb, "venus-sunspec", 3, 3, 52.23);
 	modbus_close(mb);
 	modbus_free(mb);
 
