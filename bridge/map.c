@@ -565,8 +565,12 @@ static int map__bytes(struct config_parser *p, const config_setting_t *x, struct
 	return 0;
 }
 
-/* `translate = ( (front, native), ... );`: each front value once, each
- * native value once, the front values within the register's type. */
+/* `translate = ( (front, native), ... );`: each native value once, the
+ * front values within the register's type. A front value may stand for
+ * several native values on a read-only register (several device states
+ * that a standard counts as one, e.g. SunSpec's CONNECTED for a Venus
+ * charging, discharging or in backup); on a writable one each front value
+ * is there once, so that a write has one native value. */
 static int map__translate(struct config_parser *p, const config_setting_t *x,
 			  struct map_register *r)
 {
@@ -597,13 +601,14 @@ static int map__translate(struct config_parser *p, const config_setting_t *x,
 			return config_error(p, e, "%s: front value %" PRId64 " does not fit %s",
 					    MAP__PATH(e, path), v[i][0], map__types[r->type]);
 		for (int k = 0; k < i; k++)
-			if (v[k][0] == v[i][0] || v[k][1] == v[i][1])
-				return config_error(p, e,
-						    "%s repeats the %s value %" PRId64
-						    ": each value translates one way only",
-						    MAP__PATH(e, path),
-						    v[k][0] == v[i][0] ? "front" : "native",
-						    v[k][0] == v[i][0] ? v[i][0] : v[i][1]);
+			if (v[k][1] == v[i][1] || (v[k][0] == v[i][0] && (r->access & MAP_W)))
+				return config_error(
+				    p, e, "%s repeats the %s value %" PRId64 "%s",
+				    MAP__PATH(e, path), v[k][1] == v[i][1] ? "native" : "front",
+				    v[k][1] == v[i][1] ? v[i][1] : v[i][0],
+				    v[k][1] == v[i][1] ? ": each device value translates once"
+						       : " on a writable register: a write must "
+							 "have one device value");
 		r->nxlat = (size_t)i + 1;
 	}
 	return 0;

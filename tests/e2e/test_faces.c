@@ -12,6 +12,10 @@
  *                    soc    FC03 holding 34002, 1 register, uint16, scale 0.1
  *      both:         energy FC03 holding 33002, 2 registers, uint32 high word
  *                           first, scale 0.01
+ *    and, as the marstek_venus_modbus integration reads it
+ *    (ViperRNMC/marstek_venus_modbus, registers/e_v12.yaml):
+ *                    total_charging_energy FC03 holding 33000, 2 registers,
+ *                           uint32 high word first, scale 0.01
  *      batterymode (each step FC06, `type: writesingle`, uint16; a sequence
  *      stops at its first error), with maxchargepower 2500 and
  *      work_mode_normal 1 (the template's defaults):
@@ -85,6 +89,10 @@ static void test_marstek(modbus_t *mb, const char *sim_log)
 	double energy = e ? NAN : (double)((uint32_t)w[0] << 16 | w[1]) * 0.01;
 	h_ok(!e && fabs(energy - 368.89) < 1e-9,
 	     "energy: 33002 uint32 x 0.01 = %.2f kWh (dump tot_o=36889)", energy);
+	e = h_read_retry(mb, 33000, 2, w);
+	double charged = e ? NAN : (double)((uint32_t)w[0] << 16 | w[1]) * 0.01;
+	h_ok(!e && fabs(charged - 447.85) < 1e-9,
+	     "charged energy: 33000 uint32 x 0.01 = %.2f kWh (dump tot_i=44785)", charged);
 	e = h_read_retry(mb, 30006, 1, w);
 	h_ok(!e && (int16_t)w[0] == 807, "gen 3 power: 30006 int16 = %d W", (int16_t)w[0]);
 	e = h_read_retry(mb, 34002, 1, w);
@@ -119,8 +127,12 @@ static void test_marstek(modbus_t *mb, const char *sim_log)
 	static const struct step holdcharge[] = {
 	    {44002, 0}, {42000, 21930}, {43000, 1}, {42000, 21947}};
 	at = replay(mb, holdcharge, 4, &err);
-	h_ok(at == 0 && err == EXC(3),
-	     "holdcharge: 44002=0 refused with 03 (the document allows 300..2500 W)");
+	h_ok(at == 1 && err == EXC(2),
+	     "holdcharge: 44002=0 acknowledged, then 42000=21930 refused with 02 (stopped at step "
+	     "%zu: %s)",
+	     at, err ? modbus_strerror(err) : "none");
+	h_ok(h_wait_lines(sim_log, "cd=16,cp=0", 1, 3000),
+	     "44002=0 reached the device as cd=16,cp=0 (charging off)");
 
 	/* Every control register alone: the three without an MQTT equivalent
 	 * are refused, whatever the value; none of it reaches the device. */
@@ -130,9 +142,9 @@ static void test_marstek(modbus_t *mb, const char *sim_log)
 	     "42010 (force charge/discharge/stop) refused with 02");
 	h_ok(write_single(mb, 42020, 2500) == EXC(2), "42020=2500 refused with 02");
 	h_sleep_ms(300);
-	h_ok(h_count_lines(sim_log, "cd=") == lines0 + 1,
-	     "only cd=16,cp=2500 reached the device (%d commands, expected %d)",
-	     h_count_lines(sim_log, "cd="), lines0 + 1);
+	h_ok(h_count_lines(sim_log, "cd=") == lines0 + 2,
+	     "only cd=16,cp=2500 and cd=16,cp=0 reached the device (%d commands, expected %d)",
+	     h_count_lines(sim_log, "cd="), lines0 + 2);
 
 	/* 43000: the RS-485 work mode, translated into cd=2's. */
 	static const struct {
@@ -234,9 +246,14 @@ enum {
 	O_SOCRSVMIN = 10,
 	O_SOC = 11,
 	O_SOH = 13,
+	O_CHAST = 16,
+	O_TYP = 21,
+	O_STATE = 22,
+	O_V = 34,
 	O_W = 47,
 	O_SOC_SF = 56,
 	O_SOH_SF = 58,
+	O_V_SF = 59,
 	O_W_SF = 63
 };
 
@@ -280,6 +297,26 @@ static void check_walk(modbus_t *mb, const char *what, const char *mn, const cha
 		h_ok(fabs(v - soh) < 1e-9, "%s: 802 SoH = %g %% (SoH_SF %d)", what, v,
 		     (int16_t)P802(b, O_SOH_SF));
 	h_ok(P802(b, O_SOCRSVMIN) == 0xFFFF, "%s: 802 SoCRsvMin not implemented (0xFFFF)", what);
+}
+
+/* venus-sunspec's points from the device's state and its BMS: ChaSt and
+ * State as the enums of sunspec/models json/model_802.json (ChaSt 3
+ * DISCHARGING, State 3 CONNECTED), Typ 4 LITHIUM_ION, V with V_SF. */
+static void check_states(modbus_t *mb, const char *what, uint16_t chast, uint16_t state, double v)
+{
+	struct model m[8];
+	int n = sunspec_walk(mb, m, 8);
+	const struct model *b = find_model(m, n > 0 ? n : 0, 802);
+	if (!h_ok(b != NULL, "%s: model 802 found", what))
+		return;
+	h_ok(P802(b, O_CHAST) == chast, "%s: 802 ChaSt = %u (expected %u)", what, P802(b, O_CHAST),
+	     chast);
+	h_ok(P802(b, O_STATE) == state, "%s: 802 State = %u (expected %u)", what, P802(b, O_STATE),
+	     state);
+	h_ok(P802(b, O_TYP) == 4, "%s: 802 Typ = %u (4, lithium-ion)", what, P802(b, O_TYP));
+	double got = ss_scaled(P802(b, O_V), 0, P802(b, O_V_SF));
+	h_ok(fabs(got - v) < 1e-9, "%s: 802 V = %g V (V_SF %d; expected %g)", what, got,
+	     (int16_t)P802(b, O_V_SF), v);
 }
 
 int main(void)
@@ -334,6 +371,9 @@ int main(void)
 	check_walk(mb, "venus-sunspec", "Hame", "202407221950", 27, 807, 100);
 	h_ok(h_count_lines(h_path("sims.log"), "cd=14") > 0,
 	     "venus-sunspec asked its battery for cd=14 (the BMS values)");
+	/* ChaSt from cel_s=3 (discharge): 3 DISCHARGING; State from grd_t=3
+	 * (discharging): 3 CONNECTED; V from b_vol=5223 (0.01 V): 52.23 V. */
+	check_states(mb, "venus-sunspec", 3, 3, 52.23);
 	modbus_close(mb);
 	modbus_free(mb);
 

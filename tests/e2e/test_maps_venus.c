@@ -227,6 +227,16 @@ int main(void)
 	     "dump, %d from hm2mqtt's cd=14 reply, %d from the simulator's cd=19 reply)",
 	     checked, nq[0], nq[1], nq[2]);
 
+	/* The rung the map claims is what this run earns: simulator-verified
+	 * for the registers decoded against recorded replies (cd=1 and cd=14),
+	 * and verified_by says how many those are and that cd=19's are not. */
+	char claim[64];
+	snprintf(claim, sizeof claim, "%d of the %d decoded against recorded", nq[0] + nq[1],
+		 (int)map_nregs(m));
+	h_ok(strcmp(map_trust(m), "simulator-verified") == 0 && map_verified_by(m) &&
+		 strstr(map_verified_by(m), claim) && strstr(map_verified_by(m), "cd=19 registers"),
+	     "the map claims simulator-verified and \"%s\" (trust %s)", claim, map_trust(m));
+
 	/* Newer firmware: keys the document does not list (seq_s, ctrl_r, par,
 	 * gen, ble, shelly_p, c_ratio) are ignored, and every register still
 	 * decodes to hm2mqtt's recorded dump. */

@@ -331,8 +331,8 @@ static void check_writes(modbus_t *mb)
 	     "no mismatch logged for writes the device applied");
 
 	/* Refusals before anything is published. */
-	v[0] = 100;
-	check_refused(mb, 28, 1, v, 3, "max_charge_power 100 (< 300)");
+	v[0] = 0xFFFF; /* -1: max_charge_power is int16, 0..2500 */
+	check_refused(mb, 28, 1, v, 3, "max_charge_power -1 (< 0)");
 	v[0] = 2501;
 	check_refused(mb, 28, 1, v, 3, "max_charge_power 2501 (> 2500)");
 	v[0] = 2501;

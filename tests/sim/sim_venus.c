@@ -5,8 +5,11 @@
  * Until a write changes a value, its answer to cd=1 is the document's example
  * dump (venus-mqtt.md, section 3.2) byte for byte: the table below is that
  * dump, and the simulator refuses to start if it would print anything else.
- * What it accepts comes from the documents, not from the map: cd=16 cp=
- * 300..2500 (section 12); cd=15 vs= any 0..2500 W (the dump's mdp_w "not
+ * What it accepts comes from the documents and the devices' reports, not
+ * from the map: cd=16 cp= 0..2500 (section 12 says 300..2500, but a device
+ * on firmware 153 reports mcp_w=0, tomquist/hm2mqtt issue "mqtt: Invalid
+ * value for number.marstek_1_maximum_charging_power", and hm2mqtt sends
+ * cp=0..2500); cd=15 vs= any 0..2500 W (the dump's mdp_w "not
  * exceeding 2500W", and the hm2mqtt project's tomquist/hm2mqtt
  * src/device/venus.ts, which sends vs=0..2500), 800 and 2500 also setting the
  * version set_v (section 11); cd=3 wk= a weekday bit mask 0..127 and vv=
@@ -360,7 +363,7 @@ static void sim__command(struct mosquitto *mosq, const char *msg, size_t len)
 		break;
 	}
 	case 16: {
-		int ok = apply && sim__num(sim__get(&c, "cp"), &v) && v >= 300 && v <= 2500;
+		int ok = apply && sim__num(sim__get(&c, "cp"), &v) && v >= 0 && v <= 2500;
 		if (ok)
 			sim__set("mcp_w", v);
 		sim__ret(mosq, cd, ok);

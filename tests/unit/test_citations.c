@@ -77,7 +77,13 @@ static const struct cited {
     {"ilseh/Oppleo", "src/nl/oppleo/utils/modbus/SDM360v2.py",
      "SDM phase 1 voltage (input 0) and power (input 12), float32"},
     {"tomquist/hm2mqtt", "src/device/venus.ts",
-     "Marstek Venus over MQTT: cd=1 and cd=14 keys and write commands"},
+     "Marstek Venus over MQTT: cd=1 and cd=14 keys and write commands; cd=14 values passed on "
+     "unscaled; set_v read as 0 = 800 W; cp=0..2500"},
+    {"ViperRNMC/marstek_venus_modbus", "custom_components/marstek_modbus/registers/e_v12.yaml",
+     "Marstek Venus E v1/v2 RS-485: 33000 total_charging_energy and 33002 "
+     "total_discharging_energy, 2 registers x 0.01 kWh; 44002 max_charge_power 0..2500 W"},
+    {"ViperRNMC/marstek_venus_modbus", "custom_components/marstek_modbus/registers/e_v3.yaml",
+     "Marstek Venus E v3 RS-485: the same 33000, 33002 and 44002"},
     {"sunspec/models", "json/model_1.json", "SunSpec common model 1: layout and lengths"},
     {"sunspec/models", "json/model_802.json", "SunSpec battery base model 802: points"},
     {"vendor document", "growatt-modbus-map.txt",

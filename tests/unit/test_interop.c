@@ -219,7 +219,6 @@ static const struct {
     {"grd_y", 1, NULL, 0},
     {"wor_m", 1, NULL, 0},
     {"cts_m", 1, NULL, 0},
-    {"set_v", 1, NULL, 0},
 };
 
 static const struct map_register *interop__by_key(const struct map *m, const char *key, int field)
@@ -308,7 +307,8 @@ static void test_venus_periods(void **state)
 
 /* HM2MQTT's writes: cd=2,md=<0..2>; cd=15,vs=<0..2500> (SET_DISCHARGE_POWER,
  * "max-discharge-power", a number from 0 to 2500 W); cd=16,cp=<W>
- * (SET_MAX_CHARGING_POWER, 0..2500: the document's 300..2500 lies inside). */
+ * (SET_MAX_CHARGING_POWER, 0..2500 since its pull request "Allow 0W max
+ * charging power for Venus"; the document says 300..2500). */
 static void test_venus_writes(void **state)
 {
 	(void)state;
@@ -339,7 +339,12 @@ static void test_venus_writes(void **state)
 	assert_string_equal(out, "cd=16,cp=1200");
 	assert_true(map_value_ok(chg, 2500));
 	assert_false(map_value_ok(chg, 2501));
-	assert_true(chg->min >= 0); /* within HM2MQTT's 0..2500 */
+	/* HM2MQTT's 0 (charging off) is taken, and nothing below it */
+	assert_true(map_value_ok(chg, 0));
+	assert_false(map_value_ok(chg, -1));
+	v = 0;
+	assert_true(venus_render(chg->write, &v, 1, out, sizeof out) > 0);
+	assert_string_equal(out, "cd=16,cp=0");
 	map_free(m);
 }
 
@@ -349,33 +354,109 @@ static void test_venus_writes(void **state)
  * names in it, and the values decode as that example shows. */
 static const char hm2mqtt_dump[] = VENUS_HM2MQTT_DUMP;
 
-/* HM2MQTT's BMS reading (registerBMSInfoMessage, for HMG devices): it sends
- * cd=14 (GET_BMS_INFO) and reads b_soc, b_soh, b_cpc as plain numbers,
- * b_vol in centivolts ("4328 -> 43.28 V"), b_chv in decivolts ("468 ->
- * 46.8 V"), b_vo1..16 in mV, b_tp1..4 and b_mot in degrees C unscaled (the
- * tenths are for VNSA/VNSD only). */
+/* HM2MQTT's BMS reading (registerBMSInfoMessage): it sends cd=14
+ * (GET_BMS_INFO) and passes every value on as the number it is, with no
+ * scale (its default transform, parseFloat), labelled: b_vol and b_chv V,
+ * b_cur mA, b_mot, b_tem and b_tp1..4 degrees C, b_vo1..16 mV, the others
+ * none. So it states the keys and units, not the scales: those the map
+ * takes from the reply hm2mqtt records from a real device (the comment on
+ * GET_BMS_INFO, VENUS_HM2MQTT_BMS), checked here for consistency: b_vol is
+ * the sum of the sixteen cell voltages, b_chv a per-cell charge voltage of
+ * a lithium iron phosphate pack, b_mot near the cell temperatures. */
 static void test_venus_bms(void **state)
 {
 	(void)state;
 	struct map *m = interop__load("venus");
 	static const struct {
 		const char *key;
-		double scale;
-		const char *unit;
-	} bms[] = {{"b_soc", 1, "%"},	 {"b_soh", 1, "%"},   {"b_cpc", 1, NULL},
-		   {"b_vol", 0.01, "V"}, {"b_chv", 0.1, "V"}, {"b_mot", 1, "°C"},
-		   {"b_tp1", 1, "°C"},	 {"b_tp4", 1, "°C"},  {"b_vo1", 1, "mV"},
-		   {"b_vo16", 1, "mV"},	 {"b_ver", 1, NULL}};
+		const char *unit; /* HM2MQTT's label; NULL: none */
+	} bms[] = {{"b_soc", NULL}, {"b_soh", NULL},  {"b_cpc", NULL}, {"b_vol", "V"},
+		   {"b_chv", "V"},  {"b_mot", "°C"},  {"b_tp1", "°C"}, {"b_tp4", "°C"},
+		   {"b_vo1", "mV"}, {"b_vo16", "mV"}, {"b_ver", NULL}};
 	for (size_t i = 0; i < sizeof bms / sizeof bms[0]; i++) {
 		const struct map_register *r = interop__by_key(m, bms[i].key, -1);
 		if (!r)
 			fail_msg("%s: %s unmapped", HM2MQTT, bms[i].key);
 		assert_non_null(r->query);
 		assert_string_equal(r->query, "cd=14");
-		assert_true(fabs(r->scale - bms[i].scale) < 1e-12);
 		if (bms[i].unit)
 			assert_string_equal(r->unit, bms[i].unit);
 		assert_false(r->access & MAP_W);
+	}
+
+	/* The scales, on the recorded reply. */
+	static struct venus_reply rep;
+	static const char bms_reply[] = VENUS_HM2MQTT_BMS;
+	assert_true(venus_parse(bms_reply, strlen(bms_reply), &rep) > 0);
+	int64_t v, cells = 0, n = 0;
+	for (int c = 1; c <= 16; c++) {
+		char key[8];
+		snprintf(key, sizeof key, "b_vo%d", c);
+		assert_int_equal(venus_pair_int(venus_find(&rep, key), -1, &v), 0);
+		if (v > 0) {
+			cells += v;
+			n++;
+		}
+	}
+	assert_int_equal(n, 16);
+	const struct map_register *vol = interop__by_key(m, "b_vol", -1);
+	assert_int_equal(venus_pair_int(venus_find(&rep, "b_vol"), -1, &v), 0);
+	/* 5223 x 0.01 V = 52.23 V; the cells sum to 52.232 V */
+	if (fabs((double)v * vol->scale - (double)cells / 1000.0) > 0.01)
+		fail_msg("b_vol %lld x %g V is not the cells' sum %.3f V", (long long)v, vol->scale,
+			 (double)cells / 1000.0);
+	const struct map_register *chv = interop__by_key(m, "b_chv", -1);
+	assert_int_equal(venus_pair_int(venus_find(&rep, "b_chv"), -1, &v), 0);
+	/* 571 x 0.1 V / 16 = 3.57 V a cell: an LFP charge voltage (3.4..3.7) */
+	double per_cell = (double)v * chv->scale / (double)n;
+	if (per_cell < 3.4 || per_cell > 3.7)
+		fail_msg("b_chv %lld x %g V is %.3f V a cell", (long long)v, chv->scale, per_cell);
+	const struct map_register *mot = interop__by_key(m, "b_mot", -1);
+	int64_t tp;
+	assert_int_equal(venus_pair_int(venus_find(&rep, "b_mot"), -1, &v), 0);
+	assert_int_equal(venus_pair_int(venus_find(&rep, "b_tp1"), -1, &tp), 0);
+	/* 23 degrees beside cells at 18: whole degrees */
+	if (fabs((double)v * mot->scale - (double)tp) > 10)
+		fail_msg("b_mot %lld x %g is far from the cells' %lld degrees", (long long)v,
+			 mot->scale, (long long)tp);
+	map_free(m);
+}
+
+/* set_v: HM2MQTT reads "0" as its '800W' version and anything else as
+ * '2500W' (the transform of field set_v); the document says 0 = 2500 W
+ * version, 1 = 800 W version. The map takes the document's side, because
+ * both recorded dumps fit it: the document's set_v=1 beside mdp_w=800, and
+ * HM2MQTT's own recorded reply set_v=0 beside mdp_w=2500. */
+static const char *label_of(const struct map_register *r, int64_t v)
+{
+	for (size_t i = 0; i < r->nlabels; i++)
+		if (r->labels[i].value == v)
+			return r->labels[i].text;
+	return NULL;
+}
+
+static void test_venus_set_v(void **state)
+{
+	(void)state;
+	struct map *m = interop__load("venus");
+	const struct map_register *r = interop__by_key(m, "set_v", -1);
+	assert_non_null(r);
+	assert_non_null(label_of(r, 0));
+	assert_non_null(strstr(label_of(r, 0), "2500"));
+	assert_non_null(strstr(label_of(r, 1), "800"));
+	static const char *const dumps[] = {VENUS_DOC_DUMP, VENUS_HM2MQTT_DUMP};
+	for (int d = 0; d < 2; d++) {
+		static struct venus_reply rep;
+		int64_t set_v, mdp;
+		assert_true(venus_parse(dumps[d], strlen(dumps[d]), &rep) > 0);
+		assert_int_equal(venus_pair_int(venus_find(&rep, "set_v"), -1, &set_v), 0);
+		assert_int_equal(venus_pair_int(venus_find(&rep, "mdp_w"), -1, &mdp), 0);
+		char w[16];
+		snprintf(w, sizeof w, "%lld", (long long)mdp);
+		if (!label_of(r, set_v) || !strstr(label_of(r, set_v), w))
+			fail_msg("dump %d: set_v=%lld reads \"%s\", but mdp_w=%lld", d,
+				 (long long)set_v, label_of(r, set_v) ? label_of(r, set_v) : "?",
+				 (long long)mdp);
 	}
 	map_free(m);
 }
@@ -887,6 +968,7 @@ int main(void)
 	    cmocka_unit_test(test_venus_writes),
 	    cmocka_unit_test(test_venus_newer_dump),
 	    cmocka_unit_test(test_venus_bms),
+	    cmocka_unit_test(test_venus_set_v),
 	    cmocka_unit_test(test_v5_request_frame),
 	    cmocka_unit_test(test_v5_heartbeat_frame),
 	    cmocka_unit_test(test_v5_answer_frame),

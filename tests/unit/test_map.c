@@ -682,6 +682,10 @@ static const struct err_case err_cases[] = {
 	{"translate_repeat", MEM "registers = ( { address = 1; name = \"a\";\n"
 	     " translate = ((0, 1),\n (2, 1)); } );\n",
 	 4, "registers.[0].translate.[1] repeats the native value 1"},
+	{"translate_front_repeat_rw", VENUS "registers = ( { address = 1; name = \"a\"; key = \"k\";\n"
+	     " access = \"rw\"; write = \"cd=2,md={value}\";\n"
+	     " translate = ((0, 1),\n (0, 2)); } );\n",
+	 5, "registers.[0].translate.[1] repeats the front value 0 on a writable register"},
 	{"translate_front_range", MEM "registers = ( { address = 1; name = \"a\";\n"
 	     " translate = (\n (-1, 1)); } );\n",
 	 4, "registers.[0].translate.[0]: front value -1 does not fit uint16"},
@@ -1881,7 +1885,9 @@ static void test_constants(void **state)
 	    "  { address = 5; name = \"soc10\"; key = \"cel_c\"; factor = 10; },\n"
 	    "  { address = 6; name = \"neg\"; type = \"int16\"; key = \"grd_o\"; factor = -1; },\n"
 	    "  { address = 7; name = \"mode\"; key = \"wor_m\"; access = \"rw\";\n"
-	    "    write = \"cd=2,md={value}\"; translate = ((0, 1), (1, 0), (2, 2)); }\n"
+	    "    write = \"cd=2,md={value}\"; translate = ((0, 1), (1, 0), (2, 2)); },\n"
+	    "  { address = 8; name = \"state\"; key = \"grd_t\";\n"
+	    "    translate = ((4, 1), (3, 2), (3, 3)); }\n"
 	    ");\n");
 	struct map *m = load_ok(path);
 	uint16_t w[2];
@@ -1925,6 +1931,15 @@ static void test_constants(void **state)
 	assert_int_equal(map_to_native(r, 0, &v), 0);
 	assert_int_equal(v, 1);
 	assert_int_equal(map_to_native(r, 3, &v), MB_ENOENT);
+	/* read-only: two device values may give one front value */
+	r = map_find_name(m, "state");
+	assert_int_equal(map_from_native(r, 2, &v), 0);
+	assert_int_equal(v, 3);
+	assert_int_equal(map_from_native(r, 3, &v), 0);
+	assert_int_equal(v, 3);
+	assert_int_equal(map_from_native(r, 1, &v), 0);
+	assert_int_equal(v, 4);
+	assert_int_equal(map_from_native(r, 5, &v), MB_ENOENT);
 	assert_false(map_derived(map_find_name(m, "big")));
 
 	char *out = print_map(m, MAP_FMT_MARKDOWN);
