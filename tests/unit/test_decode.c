@@ -43,36 +43,13 @@
 #include "transport.h"
 #include "values.h"
 
+#include "silent_transport.h"
+
 #define ROUNDS 40
 
 /* --- a transport that never answers: the cache is all there is ---------- */
 
-static int fake_open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
-		     const struct map *map, void **state, char *err, size_t errlen)
-{
-	(void)dev, (void)loop, (void)cfg, (void)map, (void)err, (void)errlen;
-	*state = NULL;
-	return 0;
-}
-
-static enum mb_exc fake_start(void *state, struct txn *t)
-{
-	(void)state, (void)t;
-	return MB_EXC_NONE;
-}
-
-static void fake_abort(void *state, struct txn *t)
-{
-	(void)state, (void)t;
-}
-
-static const struct transport_ops fake_ops = {
-    .name = "fake",
-    .max_read = 125,
-    .open = fake_open,
-    .start = fake_start,
-    .abort = fake_abort,
-};
+static const struct transport_ops fake_ops = SILENT_TRANSPORT(125);
 
 /* --- random words -------------------------------------------------------- */
 

@@ -20,32 +20,9 @@
 #include "transport.h"
 #include "values.h"
 
-static int fake_open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
-		     const struct map *map, void **state, char *err, size_t errlen)
-{
-	(void)dev, (void)loop, (void)cfg, (void)map, (void)err, (void)errlen;
-	*state = NULL;
-	return 0;
-}
+#include "silent_transport.h"
 
-static enum mb_exc fake_start(void *state, struct txn *t)
-{
-	(void)state, (void)t;
-	return MB_EXC_NONE;
-}
-
-static void fake_abort(void *state, struct txn *t)
-{
-	(void)state, (void)t;
-}
-
-static const struct transport_ops fake_ops = {
-    .name = "fake",
-    .max_read = 40,
-    .open = fake_open,
-    .start = fake_start,
-    .abort = fake_abort,
-};
+static const struct transport_ops fake_ops = SILENT_TRANSPORT(40);
 
 static uv_loop_t loop;
 static struct map *map;
