@@ -555,7 +555,9 @@ static void device__health_note(struct device *dev, const struct dtxn *d, enum m
 		return;
 	}
 	dev->stats.last_answer = device__now_wall();
-	dev->answer_mono = device__now(dev);
+	/* Odd, as the cache's stamps are (device__cache_put): the values
+	 * this answer stored are stamped no later than this. */
+	dev->answer_mono = device__now(dev) | 1;
 	dev->stats.silent_since = 0;
 }
 
