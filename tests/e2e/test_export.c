@@ -851,7 +851,7 @@ static void test_silent_device(void)
 	if (!strstr(line, "\"raw\":null,\"value\":null"))
 		h_note("mqtt: %.600s", line);
 	h_ok(h_dev_counter(br, blog, "pg", "requests") >= 0 &&
-		 h_count_lines(blog, "pg: unit 2 link up health not_answering since ") > 0,
+		 wait_line2(blog, "pg: unit 2 link up requests ", " health not_answering since 1"),
 	     "silent: SIGUSR1: link up, health not_answering since ...");
 
 	/* Back: answering, fresh points with new answer times. */
