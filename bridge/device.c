@@ -25,10 +25,11 @@ struct dtxn {
 	struct txn t;	   /* what the transport sees */
 	struct dtxn *next; /* queue order */
 	enum dtxn_kind kind;
-	int read_all;	  /* TRANSPORT_READ_ALL read */
-	uint8_t pass;	  /* a read of pass-through addresses (no register among them) */
-	uint8_t attempts; /* tries allowed: 1 + retries, 1 for a write marked retry = false */
-	uint64_t started; /* monotonic ms when handed to the transport (this attempt) */
+	int read_all;	    /* TRANSPORT_READ_ALL read */
+	uint8_t pass;	    /* a read of pass-through addresses (no register among them) */
+	uint8_t attempts;   /* tries allowed: 1 + retries, 1 for a write marked retry = false */
+	uint64_t started;   /* monotonic ms when handed to the transport (this attempt) */
+	uint64_t sent_wall; /* wall clock ms of the first attempt (device health) */
 	/* Waiters; an entry is NULL once its request was cancelled or timed
 	 * out, so that the array can be walked while callbacks run. */
 	struct device_req **waiters;
@@ -108,6 +109,7 @@ struct device {
 	struct dtxn *inflight;
 	struct dtxn *completing; /* being completed: callbacks may cancel its waiters */
 	uint64_t last_read;	 /* monotonic ms of the last native read, 0 = never */
+	uint64_t answer_mono;	 /* uv_now at stats.last_answer (device_stamp_wall) */
 	/* client requests waiting, oldest first */
 	struct device_req *req_head, *req_tail;
 	uv_timer_t req_timer;	/* earliest request deadline */
@@ -537,6 +539,28 @@ static void device__notify(struct device *dev, struct dtxn *d, enum mb_exc statu
 	dev->completing = outer;
 }
 
+/* Device health (device_health()): an answer, values or the device's own
+ * exception, ends a silence; a transaction that got none after every
+ * attempt (0B) starts one, dated when its first attempt went out. 0A is
+ * the link's trouble, not the device's. Only completions the transport
+ * reports (device_txn_done) and attempt timeouts count: a transaction
+ * refused before it was sent (start() failing) asked the device nothing. */
+static void device__health_note(struct device *dev, const struct dtxn *d, enum mb_exc status)
+{
+	if (status == MB_EXC_GATEWAY_PATH)
+		return;
+	if (status == MB_EXC_GATEWAY_TARGET) {
+		if (!dev->stats.silent_since)
+			dev->stats.silent_since = d->sent_wall ? d->sent_wall : device__now_wall();
+		return;
+	}
+	dev->stats.last_answer = device__now_wall();
+	/* Odd, as the cache's stamps are (device__cache_put): the values
+	 * this answer stored are stamped no later than this. */
+	dev->answer_mono = device__now(dev) | 1;
+	dev->stats.silent_since = 0;
+}
+
 /* Complete transaction d: tell its waiters, then start the next one. */
 static void device__complete(struct device *dev, struct dtxn *d, enum mb_exc status)
 {
@@ -593,6 +617,7 @@ void device_txn_done(struct device *dev, struct txn *t, enum mb_exc status)
 		map_native_strings(dev->map, t->table, t->addr, n, w);
 		device__cache_put(dev, t->table, t->addr, n, w, 0);
 	}
+	device__health_note(dev, d, status);
 	device__complete(dev, d, status);
 }
 
@@ -639,6 +664,7 @@ static void device__on_txn_timeout(uv_timer_t *h)
 		device__pump(dev);
 		return;
 	}
+	device__health_note(dev, d, MB_EXC_GATEWAY_TARGET);
 	device__complete(dev, d, MB_EXC_GATEWAY_TARGET);
 }
 
@@ -683,6 +709,8 @@ static void device__pump(struct device *dev)
 		if (d->t.op == TXN_READ)
 			dev->last_read = now;
 		d->started = now | 1;
+		if (!d->sent_wall)
+			d->sent_wall = device__now_wall();
 		dev->stats.native++;
 		dev->stats.last_attempt = device__now_wall();
 		uv_timer_start(&dev->txn_timer, device__on_txn_timeout,
@@ -1689,6 +1717,52 @@ const struct device_stats *device_stats(const struct device *dev)
 int device_link_up(const struct device *dev)
 {
 	return dev->link_up;
+}
+
+enum device_health device_health(const struct device *dev)
+{
+	if (!dev->stamp)
+		return DEVICE_HEALTH_ANSWERING; /* memory: the cache is the device */
+	if (!dev->link_up)
+		return DEVICE_HEALTH_LINK_DOWN;
+	if (dev->stats.silent_since)
+		return DEVICE_HEALTH_NOT_ANSWERING;
+	return dev->stats.last_answer ? DEVICE_HEALTH_ANSWERING : DEVICE_HEALTH_UNKNOWN;
+}
+
+const char *device_health_name(enum device_health h)
+{
+	switch (h) {
+	case DEVICE_HEALTH_ANSWERING:
+		return "answering";
+	case DEVICE_HEALTH_NOT_ANSWERING:
+		return "not_answering";
+	case DEVICE_HEALTH_LINK_DOWN:
+		return "link_down";
+	default:
+		return "unknown";
+	}
+}
+
+uint64_t device_fresh_ms(const struct device *dev)
+{
+	uint64_t polls = dev->poll * TIMING_MAX_AGE_POLLS_X2 / 2;
+	return dev->max_age > polls ? dev->max_age : polls;
+}
+
+uint64_t device_stamp_wall(const struct device *dev, uint64_t stamp)
+{
+	uint64_t wall = dev->stats.last_answer, mono = dev->answer_mono;
+	if (!wall) {
+		/* Nothing answered yet (a memory device, or a value that
+		 * came without a transaction): the clocks as they are now. */
+		wall = device__now_wall();
+		mono = uv_now(dev->loop);
+	}
+	if (stamp == UINT64_MAX)
+		return device__now_wall(); /* a constant: true now */
+	return stamp <= mono ? (mono - stamp < wall ? wall - (mono - stamp) : 0)
+			     : wall + (stamp - mono);
 }
 
 uint64_t device_timeout(const struct device *dev)

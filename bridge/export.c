@@ -6,9 +6,15 @@
  * sends, between intervals, each device whose values changed since it last
  * sent it. A change is seen by a fingerprint (FNV-1a) of the device's
  * decoded values: validity, raw numbers and texts, never their ages, so
- * that a value read again unchanged is no change. Only the cache is read
- * (values.h): exporting never makes a device talk; a device's `poll` keeps
- * its values fresh. */
+ * that a value read again unchanged is no change; and of the device's
+ * health and which values are current (values_current), so that a value
+ * going stale, or a device that stops answering, is one. Only the cache is
+ * read (values.h): exporting never makes a device talk; a device's `poll`
+ * keeps its values fresh. A value that is not current is never exported as
+ * the device's value: the MQTT document leaves it out and says the device
+ * is stale, InfluxDB gets no field for it; what is exported carries the
+ * time the device answered with it, not the time it was sent
+ * (docs/user-guide.md, "Exporting values"). */
 #include "export.h"
 
 #include <libconfig.h>
@@ -343,6 +349,7 @@ struct export
 
 struct export__fp {
 	uint64_t h;
+	const struct device *dev;
 };
 
 static void export__fnv(uint64_t *h, const void *p, size_t n)
@@ -355,9 +362,11 @@ static void export__fnv(uint64_t *h, const void *p, size_t n)
 static int export__fp_one(void *ctx, const struct values_item *v)
 {
 	struct export__fp *f = ctx;
+	int current = values_current(f->dev, v);
 	export__fnv(&f->h, &v->valid, sizeof v->valid);
 	if (!v->valid)
 		return 0;
+	export__fnv(&f->h, &current, sizeof current);
 	if (v->text)
 		export__fnv(&f->h, v->text, strlen(v->text) + 1);
 	else
@@ -367,7 +376,9 @@ static int export__fp_one(void *ctx, const struct values_item *v)
 
 static uint64_t export__fingerprint(const struct device *dev, uint64_t now)
 {
-	struct export__fp f = {.h = 14695981039346656037ull};
+	struct export__fp f = {.h = 14695981039346656037ull, .dev = dev};
+	enum device_health h = device_health(dev);
+	export__fnv(&f.h, &h, sizeof h);
 	values_each(dev, now, export__fp_one, &f);
 	return f.h;
 }
@@ -429,7 +440,7 @@ static void export__on_tick(uv_timer_t *h)
 				pick[n++] = e->devs[i];
 			}
 			if (n)
-				export_influx_add(e->influx, pick, n, now, export_wall_ms());
+				export_influx_add(e->influx, pick, n, now);
 		}
 		free(pick);
 	}

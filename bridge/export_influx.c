@@ -1,18 +1,25 @@
 /* Values to InfluxDB (`influxdb`): line protocol (codec_line.h) over HTTP
  * (link_http.h: libcurl on the loop).
  *
- * Each round (export.c) makes one batch: a point per device,
+ * Each round (export.c) makes one batch: for each device, a point per
+ * time the device answered with the values it holds,
  *
  *     <measurement>,device=<name>,map=<map> <register>=<value>,... <ms>
  *
- * with a field per register that holds a value (values_line_field): an
- * integer (57i) for an integer register without a scale, the scaled value as
- * a float for one with a scale (52.3) and for a float32 (none for NaN or an
- * infinity), a string for a string register. A field keeps its type as
- * long as the map keeps its scale, as InfluxDB wants (a field's type is
- * fixed per shard). The timestamp is the round's wall-clock time in ms
- * (precision=ms). A device whose link is down is left out: its cache holds
- * the last values, not current ones.
+ * with a field per register whose value is current (values_current), as
+ * values_line_field writes it: an integer (57i) for an integer register
+ * without a scale, the scaled value as a float for one with a scale (52.3)
+ * and for a float32 (none for NaN or an infinity), a string for a string
+ * register. A field keeps its type as long as the map keeps its scale, as
+ * InfluxDB wants (a field's type is fixed per shard). The timestamp is
+ * when the device answered with those values (values_time), in ms
+ * (precision=ms): the registers one native read brought share a point;
+ * constant registers go with the newest. A value that is not current
+ * (older than the device's freshness limit, or of a device that is not
+ * answering or whose link is down) gets no field, and a device with none
+ * gets no point: its last values are never written again as if they were
+ * new. A value still current at the next round is written again with the
+ * same time, which InfluxDB stores once.
  *
  * Batches wait in a bounded queue (`queue` batches, and EXPORT_INFLUX__MAX_BYTES
  * in all): when it is full the oldest batch that is not being sent is
@@ -77,38 +84,90 @@ static void export_influx__kick(struct export_influx *x);
 
 struct export_influx__build {
 	struct line_writer *w;
+	const struct device *dev;
+	uint64_t now_ms;
+	/* pass 1: the distinct answer times of the current values, and the
+	 * newest (constants go there); pass 2: the time of the line */
+	uint64_t *times;
+	size_t ntimes, cap;
+	uint64_t newest, when;
 };
 
-/* The field's type and text are values.c's, as every face's value is. */
+/* Pass 1: note the answer time of each current value. */
+static int export_influx__time(void *ctx, const struct values_item *v)
+{
+	struct export_influx__build *b = ctx;
+	uint64_t t;
+	size_t i;
+
+	if (!values_current(b->dev, v) || v->reg->is_const)
+		return 0;
+	t = values_time(b->dev, v, b->now_ms);
+	if (t > b->newest)
+		b->newest = t;
+	for (i = 0; i < b->ntimes && b->times[i] != t; i++)
+		;
+	if (i == b->ntimes && b->ntimes < b->cap)
+		b->times[b->ntimes++] = t;
+	return 0;
+}
+
+/* Pass 2: the fields of the line stamped b->when. */
 static int export_influx__field(void *ctx, const struct values_item *v)
 {
 	struct export_influx__build *b = ctx;
+	const struct map_register *r = v->reg;
+
+	if (!values_current(b->dev, v))
+		return 0;
+	if (r->is_const ? b->when != b->newest : values_time(b->dev, v, b->now_ms) != b->when)
+		return 0;
+	/* The field's type and text are values.c's, as every face's value is. */
 	values_line_field(b->w, v);
 	return 0;
 }
 
-/* One point for dev; 0, 1 when it has nothing to say, or MB_ETOOBIG. */
-static int export_influx__point(struct export_influx *x, struct line_writer *w,
-				const struct device *dev, uint64_t now_ms, uint64_t wall_ms)
+static int export_influx__cmp(const void *a, const void *b)
 {
-	struct export_influx__build b = {.w = w};
-	int rc;
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
 
-	/* A device that is down would repeat its last values with a new time. */
-	if (!device_link_up(dev))
-		return 1;
-	line_begin(w, x->measurement);
-	line_tag(w, "device", device_name(dev));
-	line_tag(w, "map", map_name(device_map(dev)));
-	values_each(dev, now_ms, export_influx__field, &b);
-	if (!w->nfields) {
-		line_end(w, 1, (int64_t)wall_ms); /* takes the line back */
-		return 1;
+/* dev's points, oldest first: the number written (0 when it has nothing
+ * current), MB_ETOOBIG (the buffer holds none of them then; w->need says
+ * how much the first that did not fit needs), or MB_ENOMEM. */
+static int export_influx__point(struct export_influx *x, struct line_writer *w,
+				const struct device *dev, uint64_t now_ms)
+{
+	size_t n = map_nregs(device_map(dev)), start = w->len;
+	struct export_influx__build b = {.w = w, .dev = dev, .now_ms = now_ms, .cap = n};
+	int points = 0;
+
+	if (!n || !(b.times = malloc(n * sizeof *b.times)))
+		return n ? MB_ENOMEM : 0;
+	values_each(dev, now_ms, export_influx__time, &b);
+	qsort(b.times, b.ntimes, sizeof *b.times, export_influx__cmp);
+	for (size_t i = 0; i < b.ntimes; i++) {
+		b.when = b.times[i];
+		line_begin(w, x->measurement);
+		line_tag(w, "device", device_name(dev));
+		line_tag(w, "map", map_name(device_map(dev)));
+		values_each(dev, now_ms, export_influx__field, &b);
+		int rc = line_end(w, 1, (int64_t)b.when);
+		if (rc == MB_ETOOBIG) {
+			w->len = w->pos = start;
+			if (w->cap > start)
+				w->buf[start] = '\0';
+			free(b.times);
+			return rc;
+		}
+		if (rc != 0)
+			log_debug("influxdb: %s: point not written: %s", device_name(dev),
+				  mb_strerror(rc));
+		points += rc == 0;
 	}
-	rc = line_end(w, 1, (int64_t)wall_ms);
-	if (rc != 0 && rc != MB_ETOOBIG)
-		log_debug("influxdb: %s: point not written: %s", device_name(dev), mb_strerror(rc));
-	return rc == MB_ETOOBIG ? rc : rc ? 1 : 0;
+	free(b.times);
+	return points;
 }
 
 static void export_influx__drop_batch(struct export_influx *x, struct export_influx__batch *prev)
@@ -146,7 +205,7 @@ static int export_influx__room(struct export_influx *x, size_t len)
 }
 
 void export_influx_add(struct export_influx *x, const struct device *const *devs, size_t n,
-		       uint64_t now_ms, uint64_t wall_ms)
+		       uint64_t now_ms)
 {
 	size_t cap = 4096, points = 0;
 	char *buf = malloc(cap);
@@ -157,21 +216,22 @@ void export_influx_add(struct export_influx *x, const struct device *const *devs
 		goto nomem;
 	line_writer_init(&w, buf, cap);
 	for (size_t i = 0; i < n; i++) {
-		int rc = export_influx__point(x, &w, devs[i], now_ms, wall_ms);
-		if (rc == MB_ETOOBIG) {
-			/* Grow to what the writer asked for, and write the point
-			 * again. */
+		int rc;
+		while ((rc = export_influx__point(x, &w, devs[i], now_ms)) == MB_ETOOBIG) {
+			/* Grow to what the writer asked for, and write the
+			 * device's points again. */
 			size_t len = w.len, want = w.need * 2;
-			char *nb = realloc(buf, want);
+			char *nb = want > EXPORT_INFLUX__MAX_BYTES ? NULL : realloc(buf, want);
 			if (!nb)
 				goto nomem;
 			buf = nb;
 			w.buf = buf;
 			w.cap = want;
 			w.len = w.pos = len;
-			rc = export_influx__point(x, &w, devs[i], now_ms, wall_ms);
 		}
-		points += rc == 0;
+		if (rc == MB_ENOMEM)
+			goto nomem;
+		points += (size_t)rc;
 	}
 	if (!points) {
 		free(buf);

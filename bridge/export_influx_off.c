@@ -15,9 +15,9 @@ struct export_influx *export_influx_start(uv_loop_t *loop, const struct config_e
 }
 
 void export_influx_add(struct export_influx *x, const struct device *const *devs, size_t n,
-		       uint64_t now_ms, uint64_t wall_ms)
+		       uint64_t now_ms)
 {
-	(void)x, (void)devs, (void)n, (void)now_ms, (void)wall_ms;
+	(void)x, (void)devs, (void)n, (void)now_ms;
 }
 
 const struct export_stat *export_influx_stat(const struct export_influx *x)

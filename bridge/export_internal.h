@@ -22,7 +22,7 @@ struct export_stat {
 	uint64_t queued;		     /* InfluxDB: points waiting */
 };
 
-/* Wall clock, ms since the epoch (status times and InfluxDB timestamps). */
+/* Wall clock, ms since the epoch (status times). */
 uint64_t export_wall_ms(void);
 void export_stat_attempt(struct export_stat *s);
 void export_stat_ok(struct export_stat *s);
@@ -46,10 +46,12 @@ void export_mqtt_close(struct export_mqtt *m);
 struct export_influx;
 struct export_influx *export_influx_start(uv_loop_t *loop, const struct config_export_influx *cfg,
 					  char *err, size_t errlen);
-/* One batch: a point per device of devs[0..n) that has a value (and whose
- * link is up), stamped wall_ms; queued and sent when the server takes it. */
+/* One batch: for each device of devs[0..n), a point per answer time of its
+ * current values (values_current), stamped with that time (values_time);
+ * none for a device with nothing current. Queued and sent when the server
+ * takes it. now_ms: the loop's time, as for values_each. */
 void export_influx_add(struct export_influx *x, const struct device *const *devs, size_t n,
-		       uint64_t now_ms, uint64_t wall_ms);
+		       uint64_t now_ms);
 const struct export_stat *export_influx_stat(const struct export_influx *x);
 /* Cancel the request in flight, drop the queue; frees once its handles
  * are closed. */

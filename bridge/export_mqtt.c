@@ -1,6 +1,8 @@
 /* Values to an MQTT broker of the user's choice (`mqtt_export`): each
- * device's values document (values_json, the REST API's registers
- * document) to <prefix>/<device>, retained unless `retain = false`. The
+ * device's values document (values_json_export: the REST API's registers
+ * document with the values that are not current left out, the device's
+ * health and "stale" in its header, each value's answer time in "time")
+ * to <prefix>/<device>, retained unless `retain = false`. The
  * connection is an MQTT link of its own (link_mqtt.h), with the user's
  * broker, credentials and TLS; it reconnects with the links' back-off, and
  * when it comes back every device is published again (export.c). There is
@@ -111,7 +113,7 @@ void export_mqtt_publish(struct export_mqtt *m, const struct device *dev, uint64
 
 	export_stat_attempt(&m->st);
 	json_init_buf(&j);
-	if (topic && values_json(&j, dev, now_ms) == 0 && (doc = json_take(&j, &len))) {
+	if (topic && values_json_export(&j, dev, now_ms) == 0 && (doc = json_take(&j, &len))) {
 		snprintf(topic, tlen, "%s/%s", m->prefix, name);
 		rc = mqtt_link_publish(m->link, topic, doc, len, m->qos, m->retain, NULL,
 				       export_mqtt__on_pub, m);

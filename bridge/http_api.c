@@ -322,6 +322,8 @@ static void http_api__device_json(struct json *j, const struct device *dev)
 	} else {
 		json_raw(j, "null");
 	}
+	json_raw(j, ",");
+	values_health_json(j, dev);
 	json_printf(j,
 		    ",\"counters\":{\"requests\":%" PRIu64 ",\"cache_hits\":%" PRIu64
 		    ",\"native\":%" PRIu64 ",\"timeouts\":%" PRIu64 ",\"retries\":%" PRIu64

@@ -107,17 +107,20 @@ static void main__print_counters(struct daemon *d)
 	for (size_t i = 0; i < ndevs; i++) {
 		const struct device *dev = devs[i];
 		const struct device_stats *s = device_stats(dev);
+		enum device_health h = device_health(dev);
 		log_info(
 		    "%s: unit %d link %s requests %llu cache_hits %llu native %llu timeouts %llu"
 		    " retries %llu errors %llu dropped %llu bad_values %llu last_success %llu"
-		    " last_attempt %llu pass_blocks %llu",
+		    " last_attempt %llu pass_blocks %llu health %s since %llu last_answer %llu",
 		    device_name(dev), device_unit(dev), device_link_up(dev) ? "up" : "down",
 		    (unsigned long long)s->requests, (unsigned long long)s->cache_hits,
 		    (unsigned long long)s->native, (unsigned long long)s->timeouts,
 		    (unsigned long long)s->retries, (unsigned long long)s->errors,
 		    (unsigned long long)s->dropped, (unsigned long long)s->bad_values,
 		    (unsigned long long)s->last_success, (unsigned long long)s->last_attempt,
-		    (unsigned long long)s->pass_blocks);
+		    (unsigned long long)s->pass_blocks, device_health_name(h),
+		    (unsigned long long)(h == DEVICE_HEALTH_NOT_ANSWERING ? s->silent_since : 0),
+		    (unsigned long long)s->last_answer);
 	}
 	if (d->server) {
 		const struct server_stats *ss = server_stats(d->server);

@@ -12,6 +12,7 @@
 #include "map.h"
 #include "mb_error.h"
 #include "link_mqtt.h"
+#include "values.h"
 
 /* The status module keeps copies of what it needs from its config group:
  * a SIGHUP frees the config generation it was started from once no device
@@ -60,16 +61,17 @@ char *status_device_json(const struct device *dev, size_t *len)
 	json_str(&j, map_protocol(m));
 	json_raw(&j, ",\"trust\":");
 	json_str(&j, map_trust(m));
+	json_printf(&j, ",\"link_up\":%s,", device_link_up(dev) ? "true" : "false");
+	values_health_json(&j, dev);
 	json_printf(&j,
-		    ",\"link_up\":%s,\"last_success\":%llu,\"last_attempt\":%llu,"
+		    ",\"last_success\":%llu,\"last_attempt\":%llu,"
 		    "\"requests\":%llu,\"cache_hits\":%llu,\"native\":%llu,\"timeouts\":%llu,"
 		    "\"retries\":%llu,\"errors\":%llu,\"dropped\":%llu,\"bad_values\":%llu}",
-		    device_link_up(dev) ? "true" : "false", (unsigned long long)s->last_success,
-		    (unsigned long long)s->last_attempt, (unsigned long long)s->requests,
-		    (unsigned long long)s->cache_hits, (unsigned long long)s->native,
-		    (unsigned long long)s->timeouts, (unsigned long long)s->retries,
-		    (unsigned long long)s->errors, (unsigned long long)s->dropped,
-		    (unsigned long long)s->bad_values);
+		    (unsigned long long)s->last_success, (unsigned long long)s->last_attempt,
+		    (unsigned long long)s->requests, (unsigned long long)s->cache_hits,
+		    (unsigned long long)s->native, (unsigned long long)s->timeouts,
+		    (unsigned long long)s->retries, (unsigned long long)s->errors,
+		    (unsigned long long)s->dropped, (unsigned long long)s->bad_values);
 	return json_take(&j, len);
 }
 

@@ -169,7 +169,22 @@ void values_line_field(struct line_writer *w, const struct values_item *v)
 struct values__json {
 	struct json *j;
 	int first;
+	const struct device *dev;
+	uint64_t now_ms;
+	int withhold;	  /* export: leave stale values out */
+	int any_withheld; /* some value was stale */
 };
+
+int values_current(const struct device *dev, const struct values_item *v)
+{
+	return v->valid && (v->reg->is_const || (device_health(dev) == DEVICE_HEALTH_ANSWERING &&
+						 v->age_ms <= device_fresh_ms(dev)));
+}
+
+uint64_t values_time(const struct device *dev, const struct values_item *v, uint64_t now_ms)
+{
+	return device_stamp_wall(dev, v->reg->is_const ? UINT64_MAX : now_ms - v->age_ms);
+}
 
 static int values__json_one(void *ctx, const struct values_item *v)
 {
@@ -177,6 +192,17 @@ static int values__json_one(void *ctx, const struct values_item *v)
 	struct json *j = c->j;
 	const struct map_register *r = v->reg;
 
+	struct values_item stale = {.reg = r};
+	int current = !v->valid || values_current(c->dev, v);
+
+	if (!current) {
+		c->any_withheld = 1;
+		if (c->withhold) {
+			/* Written as never read, with the age and time it has. */
+			stale.age_ms = v->age_ms;
+			v = &stale;
+		}
+	}
 	json_raw(j, c->first ? "{\"name\":" : ",{\"name\":");
 	c->first = 0;
 	json_str(j, r->name);
@@ -196,10 +222,12 @@ static int values__json_one(void *ctx, const struct values_item *v)
 	}
 	json_raw(j, ",\"unit\":");
 	json_str(j, r->unit);
-	if (v->valid)
-		json_printf(j, ",\"age_ms\":%" PRIu64 "}", v->age_ms);
+	if (v->valid || !current)
+		json_printf(j, ",\"age_ms\":%" PRIu64 ",\"time\":%" PRIu64 ",\"stale\":%s}",
+			    v->age_ms, values_time(c->dev, v, c->now_ms),
+			    current ? "false" : "true");
 	else
-		json_raw(j, ",\"age_ms\":null}");
+		json_raw(j, ",\"age_ms\":null,\"time\":null,\"stale\":false}");
 	return 0;
 }
 
@@ -221,21 +249,54 @@ static int values__json_pick(void *ctx, const struct values_item *v)
 int values_json_register(struct json *j, const struct device *dev, const struct map_register *r,
 			 uint64_t now_ms)
 {
-	struct values__one o = {.c = {.j = j, .first = 1}, .reg = r};
+	struct values__one o = {.c = {.j = j, .first = 1, .dev = dev, .now_ms = now_ms}, .reg = r};
 	if (values_each(dev, now_ms, values__json_pick, &o) == 0)
 		return MB_EINVAL;
 	return j->failed ? MB_ENOMEM : 0;
 }
 
-int values_json(struct json *j, const struct device *dev, uint64_t now_ms)
+static int values__json_doc(struct json *j, const struct device *dev, uint64_t now_ms, int withhold)
 {
+	struct values__json c = {
+	    .j = j, .first = 1, .dev = dev, .now_ms = now_ms, .withhold = withhold};
+
 	json_raw(j, "{\"device\":");
 	json_str(j, device_name(dev));
 	json_printf(j, ",\"unit_id\":%d,\"map\":", device_unit(dev));
 	json_str(j, map_name(device_map(dev)));
-	json_printf(j, ",\"link_up\":%s,\"registers\":[", device_link_up(dev) ? "true" : "false");
-	struct values__json c = {.j = j, .first = 1};
+	json_printf(j, ",\"link_up\":%s,", device_link_up(dev) ? "true" : "false");
+	values_health_json(j, dev);
+	json_raw(j, ",\"registers\":[");
 	values_each(dev, now_ms, values__json_one, &c);
-	json_raw(j, "]}");
+	json_printf(j, "],\"stale\":%s}",
+		    c.any_withheld || device_health(dev) != DEVICE_HEALTH_ANSWERING ? "true"
+										    : "false");
 	return j->failed ? MB_ENOMEM : 0;
+}
+
+int values_json(struct json *j, const struct device *dev, uint64_t now_ms)
+{
+	return values__json_doc(j, dev, now_ms, 0);
+}
+
+int values_json_export(struct json *j, const struct device *dev, uint64_t now_ms)
+{
+	return values__json_doc(j, dev, now_ms, 1);
+}
+
+void values_health_json(struct json *j, const struct device *dev)
+{
+	const struct device_stats *st = device_stats(dev);
+	json_raw(j, "\"health\":");
+	json_str(j, device_health_name(device_health(dev)));
+	json_raw(j, ",\"last_answer\":");
+	if (st->last_answer)
+		json_printf(j, "%" PRIu64, st->last_answer);
+	else
+		json_raw(j, "null");
+	json_raw(j, ",\"not_answering_since\":");
+	if (device_health(dev) == DEVICE_HEALTH_NOT_ANSWERING)
+		json_printf(j, "%" PRIu64, st->silent_since);
+	else
+		json_raw(j, "null");
 }

@@ -55,6 +55,23 @@ struct device_stats {
 	uint64_t exceptions[DEVICE_EXC_SLOTS];
 	uint64_t last_error;
 	uint8_t last_exc;
+	/* Health (device_health()): when the device last answered a native
+	 * transaction, with values or its own exception (ms since the epoch,
+	 * 0 = never), and when the first transaction after that answer that
+	 * got none after every attempt was sent (0 = none since). */
+	uint64_t last_answer;
+	uint64_t silent_since;
+};
+
+/* Whether the device answers, apart from its link (the broker, the
+ * logger's TCP connection): NOT_ANSWERING since stats.silent_since, until
+ * the device answers again; UNKNOWN while the link is up and nothing was
+ * answered or left unanswered yet. A memory device is always ANSWERING. */
+enum device_health {
+	DEVICE_HEALTH_UNKNOWN,
+	DEVICE_HEALTH_ANSWERING,
+	DEVICE_HEALTH_NOT_ANSWERING,
+	DEVICE_HEALTH_LINK_DOWN,
 };
 
 /* Create a device from its config and loaded map; opens its transport. */
@@ -115,6 +132,19 @@ const struct map *device_map(const struct device *dev);
 const struct config_device *device_config(const struct device *dev);
 const struct device_stats *device_stats(const struct device *dev);
 int device_link_up(const struct device *dev);
+enum device_health device_health(const struct device *dev);
+/* "answering", "not_answering", "link_down", "unknown" (the JSON documents'). */
+const char *device_health_name(enum device_health h);
+/* How old a cached value may be and still count as current outside Modbus
+ * (the exporters, the documents' "stale"): max_age, but at least
+ * TIMING_MAX_AGE_POLLS_X2 / 2 polls, so that a value each poll refreshes
+ * is never stale between two polls. */
+uint64_t device_fresh_ms(const struct device *dev);
+/* A cache stamp (uv_now ms, device_cache_peek) as wall-clock ms since the
+ * epoch: when that value arrived. Reckoned from the last answer, so a value
+ * keeps the same time however often it is asked for; UINT64_MAX (a
+ * constant register) is now. */
+uint64_t device_stamp_wall(const struct device *dev, uint64_t stamp);
 /* Effective timeout after config defaults, map defaults and the device's keys. */
 uint64_t device_timeout(const struct device *dev);
 struct map_register;

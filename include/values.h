@@ -43,18 +43,32 @@
  *
  * values_json() writes one JSON object with the project's writer (json.h):
  *   {"device": "<name>", "unit_id": 1, "map": "<map>", "link_up": true,
+ *    "health": "answering", "last_answer": 1767225600123,
+ *    "not_answering_since": null,
  *    "registers": [
  *      {"name": "soc", "address": 100, "table": "holding", "access": "r",
- *       "raw": 57, "value": 57, "unit": "%", "age_ms": 120},
+ *       "raw": 57, "value": 57, "unit": "%", "age_ms": 120,
+ *       "time": 1767225600003, "stale": false},
  *      {"name": "voltage_l1", ..., "raw": 1130790912, "value": 230.5, ...},
  *      {"name": "serial", ..., "raw": null, "value": "ABC123", ...},
- *      {"name": "never_read", ..., "raw": null, "value": null, "age_ms": null}]}
+ *      {"name": "never_read", ..., "raw": null, "value": null, "age_ms": null,
+ *       "time": null, "stale": false}],
+ *    "stale": false}
  * "value" is the value (values_number_text), a string for string
  * registers, null when never read or when a float32 holds NaN or an
  * infinity (JSON has no such numbers; "raw" still shows the bits); "raw" is
  * null for strings and for registers never read; "unit" is null when the
- * map gives none. No whitespace or newline, so it fits an MQTT payload as
- * it is.
+ * map gives none. "health" and the two times after it are
+ * values_health_json()'s; "time" is when the device answered with the
+ * value (device_stamp_wall), ms since the epoch; a register is "stale" when
+ * the device is not answering or the value is older than device_fresh_ms()
+ * (constant registers never are), and the document is when any register is
+ * or the device is not answering. No whitespace or newline, so it fits an
+ * MQTT payload as it is.
+ *
+ * values_json_export() writes the same document for the exporters, with
+ * every stale value left out: "raw" and "value" null, "age_ms" and "time"
+ * saying how old the value left out is.
  *
  * now_ms is the device loop's monotonic time (uv_now(loop)), the clock the
  * cache stamps use; pass uv_now() right after uv_update_time() when exact
@@ -120,6 +134,19 @@ int values_json_register(struct json *j, const struct device *dev, const struct 
  * string register, its control characters as spaces (the line protocol
  * cannot carry them). */
 void values_line_field(struct line_writer *w, const struct values_item *v);
+int values_json_export(struct json *j, const struct device *dev, uint64_t now_ms);
+/* "health":"...","last_answer":ms|null,"not_answering_since":ms|null
+ * (members, no braces): the device's health, for every document that
+ * shows a device (REST, the values document, MQTT status). */
+void values_health_json(struct json *j, const struct device *dev);
+/* Is v's value current, to be shown or exported as the device's value now:
+ * it has one, and it is a constant register's, or the device is answering
+ * (device_health) and the value is at most device_fresh_ms() old. */
+int values_current(const struct device *dev, const struct values_item *v);
+/* When the device answered with v's value: wall clock, ms since the epoch
+ * (device_stamp_wall; a constant register's is now). now_ms as given to
+ * values_each. */
+uint64_t values_time(const struct device *dev, const struct values_item *v, uint64_t now_ms);
 /* "holding" or "input", as the JSON document and the map reference write it. */
 const char *values_table_name(int table);
 

@@ -52,6 +52,22 @@ static const char map_text[] =
 
 #define DEV "garage.bat-1"
 
+/* A PowerGo battery reduced to one block (test_silent_device): polled every
+ * 2 s with a 500 ms timeout, a request the silence left unanswered is
+ * forgotten (two timeouts, tr_powergo.c) before the next poll asks again, so
+ * that the battery's recovery does not depend on how the transport tells
+ * late answers apart (issue 23, item 2). */
+static const char pgmini_text[] =
+    "name = \"pgmini\";\n"
+    "protocol = \"powergo\";\n"
+    "trust = \"generated\";\n"
+    "description = \"export test: a PowerGo battery's state of charge and grid power\";\n"
+    "source = \"tests/e2e/test_export.c\";\n"
+    "registers = (\n"
+    "  { address = 529; name = \"soc\"; unit = \"%\"; },\n"
+    "  { address = 530; name = \"grid_power\"; type = \"int16\"; unit = \"W\"; }\n"
+    ");\n";
+
 /* --- helpers ------------------------------------------------------------- */
 
 /* Wall clock in ms, the clock of the points' timestamps. */
@@ -600,6 +616,267 @@ static void test_mqtt(void)
 	h_stop(broker, 2000);
 }
 
+/* --- a device that stops answering behind a working broker --------------- */
+
+/* GET http://127.0.0.1:port<path> (read_only_without_auth) into b; 1 on 200. */
+static int rest_get(int port, const char *path, struct body *b)
+{
+	CURL *e = curl_easy_init();
+	char url[256];
+	long status = -1;
+	if (!e)
+		return 0;
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+	b->len = 0;
+	b->buf[0] = '\0';
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
+	if (curl_easy_perform(e) == CURLE_OK)
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(e);
+	return status == 200;
+}
+
+/* GET path until the answer holds want (bounded); 1 if it did. */
+static int rest_wait(int port, const char *path, const char *want, struct body *b)
+{
+	for (uint64_t end = h_now_ms() + WAIT_MS; h_now_ms() < end; h_sleep_ms(100))
+		if (rest_get(port, path, b) && strstr(b->buf, want))
+			return 1;
+	return 0;
+}
+
+/* The number after "key": in text from `from` on (the first such key), or -1
+ * (also for null). */
+static long long num_after(const char *text, const char *from, const char *key)
+{
+	char k[64];
+	const char *p = from ? strstr(text, from) : text;
+	snprintf(k, sizeof k, "\"%s\":", key);
+	p = p ? strstr(p, k) : NULL;
+	if (!p || p[strlen(k)] < '0' || p[strlen(k)] > '9')
+		return -1;
+	return atoll(p + strlen(k));
+}
+
+/* The soc field and time of the last point of device pg in the sim's log:
+ * 1 when there is one. */
+static int last_pg_soc(const char *slog, long long *soc, long long *t)
+{
+	FILE *f = fopen(slog, "r");
+	static char line[65536];
+	int found = 0;
+	while (f && fgets(line, sizeof line, f)) {
+		const char *s = strstr(line, " soc=");
+		const char *tm = strstr(line, " time=");
+		if (strstr(line, "point pg_values device=pg map=pgmini ") && s && tm) {
+			*soc = atoll(s + 5);
+			*t = atoll(tm + 6);
+			found = 1;
+		}
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* The latest time of any pg point in the sim's log after its first
+ * `skip` lines, and how many pg points there are there. */
+static long long pg_points_after(const char *slog, int skip, long long *max_time)
+{
+	FILE *f = fopen(slog, "r");
+	static char line[65536];
+	long long n = 0;
+	int i = 0;
+	*max_time = 0;
+	while (f && fgets(line, sizeof line, f)) {
+		if (i++ < skip || !strstr(line, "point pg_values device=pg "))
+			continue;
+		const char *tm = strstr(line, " time=");
+		long long t = tm ? atoll(tm + 6) : 0;
+		n++;
+		if (t > *max_time)
+			*max_time = t;
+	}
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* The last line of path holding needle, into buf; 1 if there is one. */
+static int last_line(const char *path, const char *needle, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	static char line[65536];
+	int found = 0;
+	while (f && fgets(line, sizeof line, f))
+		if (strstr(line, needle)) {
+			snprintf(buf, len, "%s", line);
+			found = 1;
+		}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* Lines in path, read as pg_points_after reads them. */
+static int lines_of(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	static char line[65536];
+	int n = 0;
+	while (f && fgets(line, sizeof line, f))
+		n++;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* Issue 23, item 4: a PowerGo battery that stops answering behind a broker
+ * that stays up. While it is silent, its last values are never exported as
+ * current: InfluxDB gets only points stamped with the time the battery
+ * answered (the same time the REST API and the MQTT document give the
+ * value), and none once the battery is not answering; the MQTT document
+ * says "not_answering" and "stale" and leaves the values out; the REST
+ * device document and SIGUSR1 say since when. When it answers again, so do
+ * they, and fresh points flow. */
+static void test_silent_device(void)
+{
+	char block[2048], more[512], line[65536];
+	struct body b;
+	int mb_port = h_free_port(), iport = h_free_port(), hport = h_free_port(), bport;
+	pid_t broker = h_broker_start(&bport);
+	pid_t ix = sim_influx_log(iport, "sim_silent.log");
+	pid_t pg = broker > 0 ? h_sim_powergo(bport, "15020115", "sim_pg_silent.log", NULL) : -1;
+	if (!h_ok(broker > 0 && ix > 0 && pg > 0, "silent: mosquitto, sim_influx, sim_powergo"))
+		return;
+	pid_t sub = subscribe(bport, "sub_silent.log");
+	const char *slog = h_path("sim_silent.log"), *mlog = h_path("sub_silent.log");
+
+	snprintf(block, sizeof block,
+		 "influxdb = { url = \"http://127.0.0.1:%d\"; version = 2; org = \"my org\";"
+		 " bucket = \"energy/raw\"; token = \"s3cret==\"; measurement = \"pg_values\";"
+		 " interval = 1; };\n"
+		 "mqtt_export = { mqtt = { host = \"127.0.0.1\"; port = %d; client_id = \"exp\"; };"
+		 " prefix = \"site/values\"; interval = 1; };\n"
+		 "http = { listen = \"127.0.0.1\"; port = %d; read_only_without_auth = true; };\n",
+		 iport, bport, hport);
+	/* Polled every 2 s, one attempt of 500 ms: the battery is "not
+	 * answering" within a poll of going silent. */
+	snprintf(more, sizeof more,
+		 ", { name = \"pg\"; unit_id = 2; map = \"pgmini\"; poll = 2000;"
+		 " timeout = 500; retries = 0;"
+		 " mqtt = { host = \"127.0.0.1\"; port = %d; };"
+		 " powergo = { app_id = \"053461AD\"; device_id = \"15020115\"; }; }",
+		 bport);
+	pid_t br = h_bridge_start(write_config_more("silent.conf", mb_port, block, more), mb_port,
+				  "bridge-silent.log");
+	if (!h_ok(br > 0, "silent: the bridge starts")) {
+		h_stop(sub, 2000);
+		h_stop(pg, 2000);
+		h_stop(ix, 2000);
+		h_stop(broker, 2000);
+		return;
+	}
+	const char *blog = h_path("bridge-silent.log");
+
+	/* Answering: REST says so, points flow, each stamped no later than
+	 * the battery's last answer. */
+	h_ok(rest_wait(hport, "/api/v1/devices/pg", "\"health\":\"answering\"", &b),
+	     "silent: the battery answers: health answering (%.300s)", b.buf);
+	h_ok(wait_line2(slog, "point pg_values device=pg map=pgmini ", " soc="),
+	     "silent: its values reach InfluxDB");
+
+	/* Silence, behind a broker that stays up. */
+	h_ok(h_sim_tell(bport, "sim/powergo/15020115/mode", "silent", h_path("sim_pg_silent.log"),
+			"mode silent", WAIT_MS),
+	     "silent: the battery stops answering");
+	int na = rest_wait(hport, "/api/v1/devices/pg", "\"health\":\"not_answering\"", &b);
+	long long last = num_after(b.buf, NULL, "last_answer"),
+		  since = num_after(b.buf, NULL, "not_answering_since");
+	h_ok(na && strstr(b.buf, "\"link_up\":true") && last > 0 && since >= last &&
+		 since <= (long long)wall_ms(),
+	     "silent: REST: link up, health not_answering since %lld, last answer %lld", since,
+	     last);
+	/* Rounds built before the REST answer may still be on their way: the
+	 * next one after it starts the count. */
+	int w0 = h_count_lines(slog, "wrote ");
+	h_wait_lines(slog, "wrote ", w0 + 2, WAIT_MS);
+	int from = lines_of(slog);
+	int w1 = h_count_lines(slog, "wrote ");
+	h_ok(h_wait_lines(slog, "wrote ", w1 + 4, WAIT_MS),
+	     "silent: InfluxDB still gets the memory device's points");
+	long long tmax = 0, during = pg_points_after(slog, from, &tmax);
+	h_ok(during == 0,
+	     "silent: no point of the battery while it is not answering (%lld, latest time %lld, "
+	     "last answer %lld)",
+	     during, tmax, last);
+	/* Every point of the battery ever written is stamped no later than its
+	 * last answer: none carries the time it was sent. */
+	pg_points_after(slog, 0, &tmax);
+	h_ok(tmax > 0 && tmax <= last,
+	     "silent: the battery's points carry answer times, the latest %lld <= last answer "
+	     "%lld",
+	     tmax, last);
+
+	/* The same answer time wherever the value goes. */
+	long long soc = -1, soc_t = -1;
+	last_pg_soc(slog, &soc, &soc_t);
+	int got = rest_get(hport, "/api/v1/devices/pg/registers", &b);
+	long long rest_t = num_after(b.buf, "\"name\":\"soc\"", "time");
+	h_ok(got && strstr(b.buf, "\"health\":\"not_answering\"") && rest_t == soc_t &&
+		 rest_t <= last,
+	     "silent: REST registers: soc answered at %lld, the time of its last InfluxDB point "
+	     "(%lld)",
+	     rest_t, soc_t);
+	h_ok(strstr(b.buf, "\"stale\":true") != NULL,
+	     "silent: REST registers: the cached values are marked stale");
+
+	/* MQTT: the document says not answering and leaves the values out. */
+	h_ok(wait_line2(mlog, "site/values/pg {", "\"health\":\"not_answering\""),
+	     "silent: MQTT document: health not_answering");
+	last_line(mlog, "site/values/pg {", line, sizeof line);
+	char want[128];
+	snprintf(want, sizeof want, "\"not_answering_since\":%lld,", since);
+	long long mqtt_t = num_after(line, "\"name\":\"soc\"", "time");
+	h_ok(strstr(line, "\"health\":\"not_answering\"") && strstr(line, want) &&
+		 strstr(line, "\"name\":\"soc\",\"address\":529,\"table\":\"holding\","
+			      "\"access\":\"r\",\"raw\":null,\"value\":null") &&
+		 strstr(line, "],\"stale\":true}") && mqtt_t == soc_t,
+	     "silent: MQTT document: since %lld, soc left out (raw and value null), answered at "
+	     "%lld, stale",
+	     since, mqtt_t);
+	if (!strstr(line, "\"raw\":null,\"value\":null"))
+		h_note("mqtt: %.600s", line);
+	h_ok(h_dev_counter(br, blog, "pg", "requests") >= 0 &&
+		 wait_line2(blog, "pg: unit 2 link up requests ", " health not_answering since 1"),
+	     "silent: SIGUSR1: link up, health not_answering since ...");
+
+	/* Back: answering, fresh points with new answer times. */
+	h_ok(h_sim_tell(bport, "sim/powergo/15020115/mode", "normal", h_path("sim_pg_silent.log"),
+			"mode normal", WAIT_MS),
+	     "silent: the battery answers again");
+	h_ok(rest_wait(hport, "/api/v1/devices/pg", "\"health\":\"answering\"", &b) &&
+		 strstr(b.buf, "\"not_answering_since\":null"),
+	     "silent: REST: health answering again");
+	int back = 0;
+	for (uint64_t end = h_now_ms() + WAIT_MS; h_now_ms() < end && !back; h_sleep_ms(200))
+		back = last_pg_soc(slog, &soc, &soc_t) && soc_t > last;
+	h_ok(back, "silent: InfluxDB gets the battery's points again, answered after the silence");
+	h_ok(wait_line2(mlog, "site/values/pg {", "\"health\":\"answering\"") &&
+		 last_line(mlog, "site/values/pg {", line, sizeof line) &&
+		 num_after(line, "\"name\":\"soc\"", "raw") >= 0,
+	     "silent: MQTT document: answering, soc published again");
+	h_ok(h_count_lines(slog, "answer 4") == 0, "silent: no point refused");
+	h_ok(h_bridge_stop(br) == 0, "silent: bridge stops cleanly");
+	h_stop(sub, 2000);
+	h_stop(pg, 2000);
+	h_stop(ix, 2000);
+	h_stop(broker, 2000);
+}
+
 /* --- config errors ------------------------------------------------------- */
 
 static void config_refused(const char *block, const char *want, const char *what)
@@ -643,10 +920,12 @@ int main(void)
 	h_init("export");
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	h_write_file("battery.conf", map_text);
+	h_write_file("pgmini.conf", pgmini_text);
 	test_config_errors();
 	test_influx_v2();
 	test_influx_reload();
 	test_mqtt();
+	test_silent_device();
 	test_influx_v1();
 	curl_global_cleanup();
 	return h_done();

@@ -786,6 +786,13 @@ static void writes_wait_for_the_device(void)
 	h_ok(st == 504 && matches_openapi("/devices/{device}/registers/{register}", "post", &r) &&
 		 strstr(r.body, "\"exception\":11"),
 	     "a device that never answers: 504, exception 0B (%d %s)", st, r.body);
+	/* Its link (the broker) is up; the device is not answering. */
+	st = http(&r, "GET", "/api/v1/devices/garage", NULL, "admin:secret");
+	h_ok(st == 200 && matches_openapi("/devices/{device}", "get", &r) &&
+		 strstr(r.body, "\"link_up\":true") &&
+		 strstr(r.body, "\"health\":\"not_answering\",\"last_answer\":1") &&
+		 strstr(r.body, "\"not_answering_since\":1"),
+	     "the device document: link up, health not_answering since a time (%s)", r.body);
 	/* Refused by the device: its own exception, named. */
 	h_sim_tell(broker_port, "sim/powergo/" DEV1 "/mode", "exception", h_path("sim1.log"),
 		   "mode exception", 5000);
@@ -793,6 +800,10 @@ static void writes_wait_for_the_device(void)
 	h_ok(st == 502 && matches_openapi("/devices/{device}/registers/{register}", "post", &r) &&
 		 strstr(r.body, "\"exception\":6,\"exception_name\":\"device-specific exception\""),
 	     "a device that refuses: 502 with its exception (%d %s)", st, r.body);
+	st = http(&r, "GET", "/api/v1/devices/garage", NULL, "admin:secret");
+	h_ok(st == 200 && strstr(r.body, "\"health\":\"answering\"") &&
+		 strstr(r.body, "\"not_answering_since\":null"),
+	     "an exception is an answer: health answering again (%s)", r.body);
 	h_sim_tell(broker_port, "sim/powergo/" DEV1 "/mode", "normal", h_path("sim1.log"),
 		   "mode normal", 5000);
 	http(&r, "GET", "/api/v1/devices/garage", NULL, "admin:secret");

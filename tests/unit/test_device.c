@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -714,6 +715,107 @@ static void start_failure_returns_at_once(void **state)
 	close_device();
 }
 
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Device health apart from the link: unknown until the first answer;
+ * answering; a transaction with no answer after every attempt makes it
+ * not answering since its first attempt went out (not since it gave up);
+ * the next answer, a device exception too, ends that. A refusal before
+ * sending and the link going down are not the device's silence. */
+static void health_answering_silent_and_back(void **state)
+{
+	(void)state;
+	struct device_req *req = NULL;
+	uint16_t out[2];
+	struct answer a = {0}, b = {0}, c = {0}, e = {0};
+	dcfg.retries = 1;
+	make_device(0, 0, 400, 0, 0, 0);
+	const struct device_stats *st = device_stats(dev);
+	assert_int_equal(device_health(dev), DEVICE_HEALTH_UNKNOWN);
+	assert_string_equal(device_health_name(device_health(dev)), "unknown");
+
+	uint64_t w0 = wall_ms();
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	answer_read(0, 5);
+	uint64_t w1 = wall_ms();
+	assert_int_equal(device_health(dev), DEVICE_HEALTH_ANSWERING);
+	assert_true(st->last_answer >= w0 && st->last_answer <= w1);
+	assert_int_equal(st->silent_since, 0);
+	/* The value's stamp as wall time: when it was answered (within the
+	 * 2 ms by which the monotonic and wall clocks' milliseconds differ). */
+	const struct map_register *r0 = map_find(map, MAP_HOLDING, 0);
+	uint16_t words[2];
+	uint64_t stamp = 0;
+	assert_non_null(r0);
+	assert_int_equal(device_cache_peek(dev, r0, words, &stamp), 1);
+	uint64_t t = device_stamp_wall(dev, stamp);
+	assert_true(t + 2 >= w0 && t <= w1 + 2);
+	uint64_t last = st->last_answer;
+
+	/* Two attempts of 200 ms, both unanswered. */
+	uint64_t s0 = wall_ms();
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 100, 2, out, on_answer, &b, &req),
+			 DEVICE_PENDING);
+	uint64_t s1 = wall_ms();
+	spin(250);
+	assert_int_equal(nstarted, 3); /* retried */
+	assert_int_equal(device_health(dev), DEVICE_HEALTH_ANSWERING);
+	spin(250);
+	assert_int_equal(b.status, MB_EXC_GATEWAY_TARGET);
+	assert_int_equal(device_health(dev), DEVICE_HEALTH_NOT_ANSWERING);
+	assert_string_equal(device_health_name(device_health(dev)), "not_answering");
+	assert_true(st->silent_since >= s0 && st->silent_since <= s1);
+	assert_int_equal(st->last_answer, last);
+	/* ... and the same value keeps its time. */
+	assert_int_equal(device_stamp_wall(dev, stamp), t);
+
+	/* Refused before it was sent: changes nothing. */
+	uint64_t since = st->silent_since;
+	start_result = MB_EXC_DEVICE_FAILURE;
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 104, 2, out, on_answer, &c, &req),
+			 MB_EXC_DEVICE_FAILURE);
+	start_result = 0;
+	assert_int_equal(device_health(dev), DEVICE_HEALTH_NOT_ANSWERING);
+	assert_int_equal(st->silent_since, since);
+
+	/* Link down: that, whatever the device did; back up: as before. */
+	device_link_changed(dev, 0);
+	assert_int_equal(device_health(dev), DEVICE_HEALTH_LINK_DOWN);
+	assert_string_equal(device_health_name(device_health(dev)), "link_down");
+	device_link_changed(dev, 1);
+	assert_int_equal(device_health(dev), DEVICE_HEALTH_NOT_ANSWERING);
+
+	/* An exception from the device is an answer. */
+	size_t i = nstarted;
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 110, 2, out, on_answer, &e, &req),
+			 DEVICE_PENDING);
+	assert_true(nstarted > i);
+	device_txn_done(the_dev, started[nstarted - 1], MB_EXC_ILLEGAL_ADDRESS);
+	assert_int_equal(device_health(dev), DEVICE_HEALTH_ANSWERING);
+	assert_int_equal(st->silent_since, 0);
+	assert_true(st->last_answer >= last);
+	close_device();
+	dcfg.retries = 0;
+}
+
+/* How old a value may be outside Modbus: max_age, at least 2.5 polls. */
+static void fresh_limit_covers_polls(void **state)
+{
+	(void)state;
+	make_device(0, 3000, 1000, 0, 0, 0);
+	assert_int_equal(device_fresh_ms(dev), 3000);
+	close_device();
+	make_device(0, 1000, 1000, 0, 4000, 0);
+	assert_int_equal(device_fresh_ms(dev), 10000);
+	close_device();
+}
+
 static void read_all_coalesces_and_never_invents(void **state)
 {
 	(void)state;
@@ -922,6 +1024,8 @@ int main(void)
 	    cmocka_unit_test(client_wait_bounds_reads_not_writes),
 	    cmocka_unit_test(client_read_goes_before_queued_polls),
 	    cmocka_unit_test(odd_values_fail_no_neighbour),
+	    cmocka_unit_test(health_answering_silent_and_back),
+	    cmocka_unit_test(fresh_limit_covers_polls),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -20,15 +21,42 @@
 #include "transport.h"
 #include "values.h"
 
-#include "silent_transport.h"
+static int fake_open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
+		     const struct map *map, void **state, char *err, size_t errlen)
+{
+	(void)dev, (void)loop, (void)cfg, (void)map, (void)err, (void)errlen;
+	*state = NULL;
+	return 0;
+}
 
-static const struct transport_ops fake_ops = SILENT_TRANSPORT(40);
+static struct txn *last_txn; /* the transaction fake_start was last given */
+
+static enum mb_exc fake_start(void *state, struct txn *t)
+{
+	(void)state;
+	last_txn = t;
+	return MB_EXC_NONE;
+}
+
+static void fake_abort(void *state, struct txn *t)
+{
+	(void)state, (void)t;
+}
+
+static const struct transport_ops fake_ops = {
+    .name = "fake",
+    .max_read = 40,
+    .open = fake_open,
+    .start = fake_start,
+    .abort = fake_abort,
+};
 
 static uv_loop_t loop;
 static struct map *map;
 static struct config conf;
 static struct config_device dcfg;
 static struct device *dev;
+static int64_t max_age_key = -1; /* the device's max_age key (-1: none) */
 
 static void make(const struct transport_ops *ops)
 {
@@ -63,6 +91,7 @@ static void make(const struct transport_ops *ops)
 	dcfg.unit_id = 3;
 	dcfg.map = "v";
 	dcfg.timeout = dcfg.max_age = dcfg.poll = dcfg.min_interval = dcfg.retries = -1;
+	dcfg.max_age = max_age_key;
 	uv_loop_init(&loop);
 	assert_int_equal(device_create_ops(&loop, &conf, &dcfg, map, ops, &dev, err, sizeof err),
 			 0);
@@ -76,33 +105,76 @@ static void unmake(void)
 	map_free(map);
 }
 
-static char *doc_of(uint64_t now)
+static char *doc_with(int (*fn)(struct json *, const struct device *, uint64_t), uint64_t now)
 {
 	struct json j;
 	json_init_buf(&j);
-	assert_int_equal(values_json(&j, dev, now), 0);
+	assert_int_equal(fn(&j, dev, now), 0);
 	char *doc = json_take(&j, NULL);
 	assert_non_null(doc);
 	return doc;
+}
+
+static char *doc_of(uint64_t now)
+{
+	return doc_with(values_json, now);
+}
+
+/* Every "time":<ms> that lies within [lo, hi] becomes "time":T (the wall
+ * clock's, which a test cannot know exactly); one outside stays. */
+static void times_to_t(char *doc, uint64_t lo, uint64_t hi)
+{
+	char *p = doc;
+	while ((p = strstr(p, "\"time\":")) != NULL) {
+		char *num = p + 7, *end;
+		unsigned long long t = strtoull(num, &end, 10);
+		p = num;
+		if (end == num || t < lo || t > hi)
+			continue;
+		*num = 'T';
+		memmove(num + 1, end, strlen(end) + 1);
+	}
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void memory_device_document(void **state)
 {
 	(void)state;
 	make(&transport_memory);
+	uint64_t lo = wall_ms();
 	char *doc = doc_of(uv_now(&loop));
+	times_to_t(doc, lo, wall_ms());
+	/* A memory device always answers; its values are current, stamped
+	 * now. */
 	assert_string_equal(
-	    doc, "{\"device\":\"bat\",\"unit_id\":3,\"map\":\"v\",\"link_up\":true,\"registers\":["
+	    doc, "{\"device\":\"bat\",\"unit_id\":3,\"map\":\"v\",\"link_up\":true,"
+		 "\"health\":\"answering\",\"last_answer\":null,\"not_answering_since\":null,"
+		 "\"registers\":["
 		 "{\"name\":\"power\",\"address\":0,\"table\":\"holding\",\"access\":\"r\","
-		 "\"raw\":-1234,\"value\":-123.4,\"unit\":\"W\",\"age_ms\":0},"
+		 "\"raw\":-1234,\"value\":-123.4,\"unit\":\"W\",\"age_ms\":0,\"time\":T,"
+		 "\"stale\":false},"
 		 "{\"name\":\"energy\",\"address\":1,\"table\":\"holding\",\"access\":\"r\","
-		 "\"raw\":123456,\"value\":1234.56,\"unit\":\"kWh\",\"age_ms\":0},"
+		 "\"raw\":123456,\"value\":1234.56,\"unit\":\"kWh\",\"age_ms\":0,\"time\":T,"
+		 "\"stale\":false},"
 		 "{\"name\":\"sn\",\"address\":3,\"table\":\"holding\",\"access\":\"r\","
-		 "\"raw\":null,\"value\":\"AB\\\"1\",\"unit\":null,\"age_ms\":0},"
+		 "\"raw\":null,\"value\":\"AB\\\"1\",\"unit\":null,\"age_ms\":0,\"time\":T,"
+		 "\"stale\":false},"
 		 "{\"name\":\"limit\",\"address\":6,\"table\":\"holding\",\"access\":\"rw\","
-		 "\"raw\":0,\"value\":0,\"unit\":null,\"age_ms\":0},"
+		 "\"raw\":0,\"value\":0,\"unit\":null,\"age_ms\":0,\"time\":T,\"stale\":false},"
 		 "{\"name\":\"temp\",\"address\":10,\"table\":\"input\",\"access\":\"r\","
-		 "\"raw\":0,\"value\":0,\"unit\":null,\"age_ms\":0}]}");
+		 "\"raw\":0,\"value\":0,\"unit\":null,\"age_ms\":0,\"time\":T,\"stale\":false}],"
+		 "\"stale\":false}");
+	free(doc);
+	/* Nothing is stale: the export document is the same. */
+	doc = doc_with(values_json_export, uv_now(&loop));
+	assert_null(strstr(doc, "\"stale\":true"));
+	assert_non_null(strstr(doc, "\"raw\":-1234,\"value\":-123.4"));
 	free(doc);
 	unmake();
 }
@@ -132,7 +204,7 @@ static void stamps_ages_and_nulls(void **state)
 	char *doc = doc_of(uv_now(&loop));
 	assert_non_null(strstr(doc, "{\"name\":\"power\",\"address\":0,\"table\":\"holding\","
 				    "\"access\":\"r\",\"raw\":null,\"value\":null,\"unit\":\"W\","
-				    "\"age_ms\":null}"));
+				    "\"age_ms\":null,\"time\":null,\"stale\":false}"));
 	assert_null(strstr(doc, "\"age_ms\":0"));
 	free(doc);
 
@@ -145,7 +217,7 @@ static void stamps_ages_and_nulls(void **state)
 	const char *p = strstr(doc, "\"raw\":-1,\"value\":-0.1,\"unit\":\"W\",\"age_ms\":2");
 	assert_non_null(p);
 	p += strlen("\"raw\":-1,\"value\":-0.1,\"unit\":\"W\",\"age_ms\":");
-	assert_true(strncmp(p, "249}", 4) == 0 || strncmp(p, "250}", 4) == 0);
+	assert_true(strncmp(p, "249,", 4) == 0 || strncmp(p, "250,", 4) == 0);
 	assert_non_null(strstr(doc, "\"name\":\"energy\",\"address\":1,\"table\":\"holding\","
 				    "\"access\":\"r\",\"raw\":null,\"value\":null"));
 	free(doc);
@@ -161,11 +233,93 @@ static void stamps_ages_and_nulls(void **state)
 	unmake();
 }
 
+static void on_answer(void *ctx, enum mb_exc exc, const uint16_t *words, uint16_t count)
+{
+	(void)ctx, (void)exc, (void)words, (void)count;
+}
+
+/* A value older than device_fresh_ms() (max_age 1000 here, no poll) is
+ * stale: the REST document keeps it and says so, the export document
+ * leaves it out; "time" is when the device answered, however late the
+ * document is written. A device that never answered has nothing current. */
+static void stale_values_left_out_of_exports(void **state)
+{
+	(void)state;
+	max_age_key = 1000;
+	make(&fake_ops);
+	max_age_key = -1;
+	assert_int_equal(device_fresh_ms(dev), 1000);
+	char *doc = doc_of(uv_now(&loop));
+	assert_non_null(strstr(doc, "\"link_up\":false,\"health\":\"link_down\","));
+	free(doc);
+	device_link_changed(dev, 1);
+	/* Stored, but no transaction answered yet: health unknown, not
+	 * current. */
+	uint16_t w[1] = {0xfffe};
+	device_cache_store(dev, MAP_HOLDING, 0, 1, w);
+	doc = doc_of(uv_now(&loop));
+	assert_non_null(strstr(doc, "\"health\":\"unknown\",\"last_answer\":null,"
+				    "\"not_answering_since\":null,"));
+	assert_non_null(strstr(doc, "\"raw\":-2,\"value\":-0.2,\"unit\":\"W\",\"age_ms\":"));
+	assert_non_null(strstr(doc, "],\"stale\":true}"));
+	free(doc);
+
+	/* A read the device answers. */
+	uint16_t out[3], w3[3] = {0xfffd, 7, 0};
+	struct device_req *req = NULL;
+	struct device_outcome o =
+	    device_read(dev, MB_FC_READ_HOLDING, 0, 3, out, on_answer, NULL, &req);
+	assert_int_equal(o.pending, 1);
+	assert_non_null(last_txn);
+	uint64_t before = wall_ms();
+	device_cache_store(dev, MAP_HOLDING, 0, 3, w3);
+	device_txn_done(dev, last_txn, MB_EXC_NONE);
+	uint64_t after = wall_ms();
+	uv_update_time(&loop);
+	uint64_t t0 = uv_now(&loop);
+	const struct device_stats *st = device_stats(dev);
+	assert_true(st->last_answer >= before && st->last_answer <= after);
+
+	/* The answer time is reckoned from the monotonic clock and the wall
+	 * clock, whose milliseconds do not tick together: within 2 ms. */
+	doc = doc_of(t0);
+	char want[256];
+	snprintf(want, sizeof want,
+		 "\"health\":\"answering\",\"last_answer\":%llu,"
+		 "\"not_answering_since\":null,",
+		 (unsigned long long)st->last_answer);
+	assert_non_null(strstr(doc, want));
+	times_to_t(doc, before - 2, after + 2);
+	assert_non_null(strstr(doc, "\"raw\":-3,\"value\":-0.3,\"unit\":\"W\",\"age_ms\":"));
+	assert_non_null(strstr(doc, "\"time\":T,\"stale\":false},{\"name\":\"energy\""));
+	/* Registers never read are null, not stale. */
+	assert_non_null(strstr(doc, "],\"stale\":false}"));
+	free(doc);
+
+	/* 1500 ms later: the same time, the value stale. */
+	doc = doc_of(t0 + 1500);
+	times_to_t(doc, before - 2, after + 2);
+	assert_non_null(strstr(doc, "\"raw\":-3,\"value\":-0.3,\"unit\":\"W\",\"age_ms\":1"));
+	assert_non_null(strstr(doc, "\"time\":T,\"stale\":true},{\"name\":\"energy\""));
+	free(doc);
+	doc = doc_with(values_json_export, t0 + 1500);
+	times_to_t(doc, before - 2, after + 2);
+	assert_non_null(strstr(doc, "{\"name\":\"power\",\"address\":0,\"table\":\"holding\","
+				    "\"access\":\"r\",\"raw\":null,\"value\":null,\"unit\":\"W\","
+				    "\"age_ms\":1"));
+	assert_non_null(strstr(doc, "\"time\":T,\"stale\":true},{\"name\":\"energy\""));
+	assert_null(strstr(doc, "-0.3"));
+	assert_non_null(strstr(doc, "],\"stale\":true}"));
+	free(doc);
+	unmake();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(memory_device_document),
 	    cmocka_unit_test(stamps_ages_and_nulls),
+	    cmocka_unit_test(stale_values_left_out_of_exports),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
