@@ -550,10 +550,18 @@ static void device__health_note(struct device *dev, const struct dtxn *d, enum m
 	if (status == MB_EXC_GATEWAY_PATH)
 		return;
 	if (status == MB_EXC_GATEWAY_TARGET) {
-		if (!dev->stats.silent_since)
+		if (!dev->stats.silent_since) {
 			dev->stats.silent_since = d->sent_wall ? d->sent_wall : device__now_wall();
+			/* Said once per silence, without -v: a device that stops
+			 * answering behind a working link is otherwise invisible
+			 * in the log (the link stays up). */
+			log_info("%s: not answering (no answer within its timeout, link up)",
+				 dev->name);
+		}
 		return;
 	}
+	if (dev->stats.silent_since)
+		log_info("%s: answering again", dev->name);
 	dev->stats.last_answer = device__now_wall();
 	/* Odd, as the cache's stamps are (device__cache_put): the values
 	 * this answer stored are stamped no later than this. */

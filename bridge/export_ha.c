@@ -98,7 +98,11 @@ struct export_ha {
  * that the device model's own health can replace the link state here. */
 static int export_ha__available(const struct device *dev)
 {
-	return device_link_up(dev);
+	/* The device's health, not only its link: a battery that stopped
+	 * answering behind a working broker is unavailable too. One that was
+	 * not asked anything yet is not (its entities show no state). */
+	enum device_health h = device_health(dev);
+	return h == DEVICE_HEALTH_ANSWERING || h == DEVICE_HEALTH_UNKNOWN;
 }
 
 /* [a-zA-Z0-9_-], the characters of a discovery topic's node and object. */

@@ -75,7 +75,10 @@ static unsigned long long notify__watchdog_usec(void)
  * finer "answering" state of device.c. */
 static int notify__answering(const struct device *dev)
 {
-	return device_link_up(dev);
+	/* A device nothing was asked of yet (no poll, no client) is not
+	 * reported as not answering. */
+	enum device_health h = device_health(dev);
+	return h == DEVICE_HEALTH_ANSWERING || h == DEVICE_HEALTH_UNKNOWN;
 }
 
 size_t notify_status_text(struct device *const *devs, size_t n, char *buf, size_t len)

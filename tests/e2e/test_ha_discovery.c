@@ -494,7 +494,7 @@ static const char *write_config(int mb_port, int bport, int pg_port, const char 
 	    "mqtt_export = { mqtt = { host = \"127.0.0.1\"; port = %d; };"
 	    " prefix = \"" PREFIX "\"; interval = 3600; homeassistant = true; };\n"
 	    "devices = (\n"
-	    "  { name = \"pg\"; unit_id = 100; map = \"powergo\"; timeout = 300;"
+	    "  { name = \"pg\"; unit_id = 100; map = \"powergo\"; timeout = 300; poll = 1000;"
 	    " mqtt = { host = \"127.0.0.1\"; port = %d; };"
 	    " powergo = { app_id = \"053461AD\"; device_id = \"15020115\"; }; },\n"
 	    "  { name = \"d_hatest\"; unit_id = 50; map = \"hatest\"; memory = {}; }",
@@ -548,6 +548,10 @@ int main(void)
 	pg_broker = h_broker_start(&pg_port);
 	if (!h_ok(broker > 0 && pg_broker > 0, "two mosquittos start"))
 		return h_done();
+	/* A battery that answers pg, so that its availability follows its
+	 * health: online while it answers. */
+	pid_t pg_sim = h_sim_powergo(pg_port, "15020115", "sim_pg.log", NULL);
+	h_ok(pg_sim > 0, "sim_powergo starts for pg");
 	sub = subscribe(bport, "sub.log");
 	snprintf(slog, sizeof slog, "%s", h_path("sub.log"));
 	mb_port = h_free_port();
@@ -748,9 +752,19 @@ int main(void)
 		 last_on("homeassistant/sensor/" BRIDGE_ID "_d_venus/soc/config")[0],
 	     "the devices that stay keep their configs");
 
-	/* Availability: pg's broker goes away. */
+	/* Availability follows the device's health: the battery stops
+	 * answering behind a working broker, answers again, then the broker
+	 * goes away. */
+	const char *off = PREFIX "/pg/availability offline", *on = PREFIX "/pg/availability online";
+	int n_off = h_count_lines(slog, off), n_on = h_count_lines(slog, on);
+	h_stop(pg_sim, 5000);
+	h_ok(h_wait_lines(slog, off, n_off + 1, WAIT_MS),
+	     "the PowerGo device that stopped answering (link up) is offline");
+	pg_sim = h_sim_powergo(pg_port, "15020115", "sim_pg2.log", NULL);
+	h_ok(h_wait_lines(slog, on, n_on + 1, WAIT_MS), "online again once it answers");
+	h_stop(pg_sim, 5000);
 	h_stop(pg_broker, 5000);
-	h_ok(h_wait_lines(slog, PREFIX "/pg/availability offline", 1, WAIT_MS),
+	h_ok(h_wait_lines(slog, off, n_off + 2, WAIT_MS),
 	     "the PowerGo device whose link is down is offline");
 
 	/* Map errors: file:line. */
