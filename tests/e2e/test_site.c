@@ -27,11 +27,64 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+#include <json-c/json.h>
+
 #include "harness.h"
 
 #define VN_ID "0123456789ab"
 #define PG_DEV "15020115"
 #define PG_APP "053461AD"
+
+static int http_port;
+
+struct body {
+	char buf[16384];
+	size_t len;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct body *b = ud;
+	size_t len = size * n, room = sizeof b->buf - 1 - b->len;
+	if (len > room)
+		len = room;
+	memcpy(b->buf + b->len, p, len);
+	b->len += len;
+	b->buf[b->len] = '\0';
+	return size * n;
+}
+
+/* GET /api/v1/devices/site/registers/NAME: 1 with its "value" in *v (NaN
+ * for null), 0 when the request or the document failed. */
+static int rest_value(const char *name, double *v)
+{
+	CURL *e = curl_easy_init();
+	struct body b = {.len = 0};
+	char url[256];
+	long status = -1;
+	int ok = 0;
+	if (!e)
+		return 0;
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/devices/site/registers/%s", http_port,
+		 name);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
+	if (curl_easy_perform(e) == CURLE_OK)
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(e);
+	json_object *o = status == 200 ? json_tokener_parse(b.buf) : NULL, *x;
+	if (o && json_object_object_get_ex(o, "value", &x)) {
+		*v = x ? json_object_get_double(x) : NAN;
+		ok = 1;
+	}
+	if (!ok)
+		h_note("GET %s: %ld %s", url, status, b.buf);
+	json_object_put(o);
+	return ok;
+}
 
 /* The site's block of a role: 9 values, two registers each. */
 enum { S_POWER, S_EDEL, S_ETAK, S_SOC, S_CAP, S_MEMBERS, S_ANSWERING, S_BASIS, S_AGE, S_N };
@@ -171,6 +224,12 @@ static void check_all(modbus_t *mb, const char *when)
 	h_ok(b.v[S_ETAK] == NA_U32 && b.v[S_CAP] == NA_U32,
 	     "%s: battery energy taken and capacity not available (the PowerGo gives neither)",
 	     when);
+	/* REST shows what Modbus serves: the site is an ordinary device. */
+	double rv = 0, re = 0, rt = 0;
+	h_ok(rest_value("battery_power", &rv) && rest_value("battery_energy_delivered", &re) &&
+		 rest_value("battery_energy_taken", &rt) && rv == want &&
+		 fabs(re - b.v[S_EDEL] / 1000.0) < 1e-9 && isnan(rt),
+	     "%s: REST battery_power %g W, energy %g kWh, energy taken null", when, rv, re);
 
 	/* PV. */
 	want = (int32_t)nearbyint(m.pv_power);
@@ -201,6 +260,7 @@ static const char *config(int mb_port, int broker_port, int sol_port, int meter_
 	static char conf[4096];
 	snprintf(conf, sizeof conf,
 		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "http = { listen = \"127.0.0.1\"; port = %d; read_only_without_auth = true; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = (\n"
 		 " { name = \"venus\"; unit_id = 2; map = \"venus\"; role = \"battery\";\n"
@@ -220,7 +280,8 @@ static const char *config(int mb_port, int broker_port, int sol_port, int meter_
 		 "   modbus = { host = \"127.0.0.1\"; port = %d; unit = 1; }; },\n"
 		 " { name = \"site\"; unit_id = 100; map = \"site\"; site = { %s }; }\n"
 		 ");\n",
-		 mb_port, h_maps_dir(), broker_port, broker_port, sol_port, meter_port, members);
+		 mb_port, http_port, h_maps_dir(), broker_port, broker_port, sol_port, meter_port,
+		 members);
 	return conf;
 }
 
@@ -258,6 +319,7 @@ int main(void)
 	     "sim_solarman and sim_modbus listening");
 
 	int mb_port = h_free_port();
+	http_port = h_free_port();
 	const char *path =
 	    h_write_file("modbridge.conf", config(mb_port, broker_port, sol_port, meter_port, ""));
 	pid_t bridge = h_bridge_start(path, mb_port, "bridge.log");
@@ -288,6 +350,10 @@ int main(void)
 	     "grid: 1 member, 0 answering once the meter's values are older than its max_age");
 	h_ok(b.power == NA_I32 && b.v[S_EDEL] == NA_U32 && b.v[S_ETAK] == NA_U32,
 	     "grid: power %d and energies not available while the meter is silent", b.power);
+	double rv = 0, ra = -1;
+	h_ok(rest_value("grid_power", &rv) && isnan(rv) && rest_value("grid_answering", &ra) &&
+		 ra == 0,
+	     "REST: grid_power null, grid_answering %g while the meter is silent", ra);
 	read_block(mb, 500, &b);
 	h_ok(b.v[S_ANSWERING] == 2 && b.power != NA_I32,
 	     "the battery block is unaffected by the silent meter");
