@@ -285,10 +285,48 @@ static const char *config(int mb_port, int broker_port, int sol_port, int meter_
 	return conf;
 }
 
+/* --check refuses a site it could not serve, naming the file and line. */
+static void check_refusals(void)
+{
+	static const struct {
+		const char *devices, *phrase;
+		int line;
+	} bad[] = {
+	    {" { name = \"m\"; unit_id = 1; map = \"scratch\"; role = \"pv\"; }",
+	     "role \"pv\", but map scratch declares no such role", 3},
+	    {" { name = \"m\"; unit_id = 1; map = \"sdm630\"; role = \"grid\"; poll = 0;\n"
+	     "   modbus = { host = \"127.0.0.1\"; port = 9; unit = 1; }; }",
+	     "role \"grid\" needs poll > 0", 3},
+	    {" { name = \"m\"; unit_id = 1; map = \"scratch\"; role = \"load\"; },\n"
+	     " { name = \"s\"; unit_id = 2; map = \"site\"; site = { members = [ \"x\" ]; }; }",
+	     "site member \"x\" is no configured device", 4},
+	    {" { name = \"m\"; unit_id = 1; map = \"scratch\"; },\n"
+	     " { name = \"s\"; unit_id = 2; map = \"site\"; site = { members = [ \"m\" ]; }; }",
+	     "site member \"m\" is a device without a role", 4},
+	    {" { name = \"s\"; unit_id = 2; map = \"site\"; role = \"load\"; site = { }; }",
+	     "a site device has no role", 3},
+	    {" { name = \"s\"; unit_id = 2; map = \"site\";\n site = { members = \"m\"; }; }",
+	     "must be a list of device names", 4},
+	    {" { name = \"s\"; unit_id = 2; map = \"site\"; role = \"sun\"; site = { }; }", "role",
+	     3},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char conf[2048], out[4096], want[128];
+		snprintf(conf, sizeof conf, "maps_path = [ \"%s\" ];\ndevices = (\n%s\n);\n",
+			 h_maps_dir(), bad[i].devices);
+		const char *path = h_write_file("bad.conf", conf);
+		int rc = h_run_bridge("--check", path, out, sizeof out);
+		snprintf(want, sizeof want, "bad.conf:%d: ", bad[i].line);
+		h_ok(rc != 0 && strstr(out, want) && strstr(out, bad[i].phrase),
+		     "--check refuses: %s (line %d): %s", bad[i].phrase, bad[i].line, out);
+	}
+}
+
 int main(void)
 {
 	int broker_port;
 	h_init("site");
+	check_refusals();
 	pid_t broker = h_broker_start(&broker_port);
 	if (!h_ok(broker > 0, "mosquitto started"))
 		return h_done();
