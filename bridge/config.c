@@ -400,6 +400,8 @@ static int config__status_done(struct config_parser *p, const config_setting_t *
 
 #define CONFIG__DEV(field) offsetof(struct config_device, field)
 
+const char *const config_roles[] = {"grid", "load", "pv", "battery", "inverter", NULL};
+
 /* clang-format off */
 static const struct config_key config__device_common_keys[] = {
 	{.name = "name", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
@@ -409,6 +411,8 @@ static const struct config_key config__device_common_keys[] = {
 	{.name = "map", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
 	 .off = CONFIG__DEV(map), .check = config__check_mapname},
 	{.name = "read_only", .kind = CONFIG_K_BOOL, .off = CONFIG__DEV(read_only)},
+	{.name = "role", .kind = CONFIG_K_CHOICE, .off = CONFIG__DEV(role), .choices = config_roles,
+	 .choice_base = CONFIG_ROLE_GRID},
 	{.name = "timeout", .kind = CONFIG_K_INT64, .off = CONFIG__DEV(timeout), .min = 1,
 	 .max = CONFIG__MS_MAX, .unit = "ms"},
 	{.name = "max_age", .kind = CONFIG_K_INT64, .off = CONFIG__DEV(max_age), .min = 0,

@@ -422,8 +422,149 @@ static const struct config_key map__top_keys[] = {
 	{.name = "commands", .kind = CONFIG_K_LATER},
 	{.name = "passthrough", .kind = CONFIG_K_LATER},
 	{.name = "agrees_with", .kind = CONFIG_K_LATER},
+	{.name = "roles", .kind = CONFIG_K_LATER},
 };
 /* clang-format on */
+
+/* --- roles: what a device of the map gives the site ---------------------- */
+
+const char *const map_role_kinds[] = {"grid", "load", "pv", "battery", "inverter", NULL};
+const char *const map_role_names[] = {"power", "energy_delivered", "energy_taken",
+				      "soc",   "capacity",	   NULL};
+
+/* The units each quantity may be given in, and their factor to W, Wh or %. */
+struct map__role_unit {
+	const char *unit;
+	double factor;
+};
+static const struct map__role_unit map__role_units[MAP_ROLE_NQ][4] = {
+    [MAP_ROLE_POWER] = {{"W", 1}, {"kW", 1000}, {NULL, 0}},
+    [MAP_ROLE_ENERGY_DELIVERED] = {{"Wh", 1}, {"kWh", 1000}, {"MWh", 1e6}, {NULL, 0}},
+    [MAP_ROLE_ENERGY_TAKEN] = {{"Wh", 1}, {"kWh", 1000}, {"MWh", 1e6}, {NULL, 0}},
+    [MAP_ROLE_SOC] = {{"%", 1}, {NULL, 0}},
+    [MAP_ROLE_CAPACITY] = {{"Wh", 1}, {"kWh", 1000}, {"MWh", 1e6}, {NULL, 0}},
+};
+
+/* One quantity of a role group: a readable numeric register of the map
+ * whose unit the quantity converts from. */
+static int map__role_quantity(struct config_parser *p, const config_setting_t *e, const char *path,
+			      struct map *m, int kind, int q)
+{
+	const char *key = map_role_names[q], *v = config_setting_get_string(e);
+	if (!v)
+		return config_error(p, e, "%s.%s must be a register name, not %s", path, key,
+				    config_type_name(e));
+	const struct map_register *r = map_find_name(m, v);
+	if (!r)
+		return config_error(p, e, "%s.%s: the map has no register \"%s\"", path, key, v);
+	if (r->type == MAP_STRING || !(r->access & MAP_R))
+		return config_error(p, e, "%s.%s: register \"%s\" must be readable and numeric",
+				    path, key, v);
+	const struct map__role_unit *u = map__role_units[q];
+	while (u->unit && !(r->unit && strcmp(u->unit, r->unit) == 0))
+		u++;
+	if (!u->unit) {
+		char units[64] = "";
+		for (const struct map__role_unit *w = map__role_units[q]; w->unit; w++)
+			snprintf(units + strlen(units), sizeof units - strlen(units), "%s\"%s\"",
+				 w == map__role_units[q] ? "" : " or ", w->unit);
+		return config_error(p, e, "%s.%s: register \"%s\" has unit \"%s\"; %s takes %s",
+				    path, key, v, r->unit ? r->unit : "", key, units);
+	}
+	m->role_reg[kind][q] = r;
+	m->role_factor[kind][q] = u->factor;
+	return 0;
+}
+
+/* `roles = { battery = { power = "ac_power"; power_sign = "delivered";
+ * energy_delivered = "..."; energy_taken = "..."; soc = "soc"; capacity =
+ * "..."; }; grid = { ... }; }`: a group per role the device can play, each
+ * quantity naming a register; power_sign says which way the power register
+ * counts ("delivered": positive while the device delivers power to the
+ * site, the default; "taken": positive while it takes power). Runs after
+ * the registers are loaded (map_find_name). */
+static int map__roles(struct config_parser *p, const config_setting_t *g, struct map *m)
+{
+	char path[256];
+
+	config_key_path(g, path, sizeof path);
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+		return config_error(p, g, "%s must be a group { battery = { ... }; ... }, not %s",
+				    path, config_type_name(g));
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *rg = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(rg);
+		char rpath[300];
+		int kind = -1, rc;
+
+		for (int k = 0; map_role_kinds[k]; k++)
+			if (strcmp(name, map_role_kinds[k]) == 0)
+				kind = k;
+		if (kind < 0)
+			return config_error(
+			    p, rg,
+			    "%s.%s: unknown role; roles are grid, load, pv, battery "
+			    "and inverter",
+			    path, name);
+		snprintf(rpath, sizeof rpath, "%s.%s", path, name);
+		if (config_setting_type(rg) != CONFIG_TYPE_GROUP)
+			return config_error(p, rg,
+					    "%s must be a group { power = \"...\"; ... }, not %s",
+					    rpath, config_type_name(rg));
+		for (int j = 0; j < config_setting_length(rg); j++) {
+			const config_setting_t *e = config_setting_get_elem(rg, (unsigned)j);
+			const char *key = config_setting_name(e), *v;
+			int q = -1;
+
+			for (int k = 0; map_role_names[k]; k++)
+				if (strcmp(key, map_role_names[k]) == 0)
+					q = k;
+			if (q >= 0) {
+				if ((rc = map__role_quantity(p, e, rpath, m, kind, q)) != 0)
+					return rc;
+				continue;
+			}
+			if (strcmp(key, "power_sign") != 0)
+				return config_error(
+				    p, e,
+				    "%s.%s: unknown key; a role names power, "
+				    "power_sign, energy_delivered, energy_taken, soc "
+				    "and capacity",
+				    rpath, key);
+			v = config_setting_get_string(e);
+			if (!v || (strcmp(v, "delivered") != 0 && strcmp(v, "taken") != 0))
+				return config_error(
+				    p, e,
+				    "%s.power_sign: must be \"delivered\" (positive while the "
+				    "device delivers power to the site) or \"taken\"",
+				    rpath);
+			m->power_taken[kind] = strcmp(v, "taken") == 0;
+		}
+		if (!map_has_role(m, kind))
+			return config_error(p, rg, "%s: name at least one quantity", rpath);
+		if (m->power_taken[kind])
+			m->role_factor[kind][MAP_ROLE_POWER] =
+			    -m->role_factor[kind][MAP_ROLE_POWER];
+	}
+	return 0;
+}
+
+const struct map_register *map_role(const struct map *m, int kind, int q, double *factor)
+{
+	if (kind < 0 || kind >= MAP_ROLE_KINDS || q < 0 || q >= MAP_ROLE_NQ)
+		return NULL;
+	if (factor)
+		*factor = m->role_factor[kind][q];
+	return m->role_reg[kind][q];
+}
+
+int map_has_role(const struct map *m, int kind)
+{
+	for (int q = 0; q < MAP_ROLE_NQ; q++)
+		if (map_role(m, kind, q, NULL))
+			return 1;
+	return 0;
+}
 
 /* --- registers: what the table cannot say -------------------------------- */
 
@@ -1291,6 +1432,8 @@ struct map *map_load(const char *path, char *err, size_t errlen)
 		rc = map__passthrough(&p, x, m);
 	if (rc == 0 && (x = config_lookup(&lc, "agrees_with")))
 		rc = map__agrees_with(&p, x, m);
+	if (rc == 0 && (x = config_lookup(&lc, "roles")))
+		rc = map__roles(&p, x, m);
 	config_destroy(&lc);
 	if (rc != 0) {
 		if (rc == MB_ENOMEM && err && errlen)

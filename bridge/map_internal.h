@@ -41,6 +41,11 @@ struct map {
 	size_t npass;
 	struct map_agreement *agree; /* `agrees_with`, in file order */
 	size_t nagree;
+	/* `roles` (map.h's map_role): the register of each quantity, or NULL,
+	 * and the factor from its value to the quantity's unit and sign. */
+	const struct map_register *role_reg[MAP_ROLE_KINDS][MAP_ROLE_NQ];
+	double role_factor[MAP_ROLE_KINDS][MAP_ROLE_NQ];
+	uint8_t power_taken[MAP_ROLE_KINDS];
 };
 
 /* Names of enum map_type and enum map_table, as map files spell them;

@@ -709,6 +709,36 @@ static void map__print_markdown(const struct map *m, FILE *out)
 				p->last, p->access & MAP_W ? "read, write (FC06/FC16)" : "read");
 		}
 	}
+	int any_role = 0;
+	for (int k = 0; k < MAP_ROLE_KINDS; k++)
+		any_role |= map_has_role(m, k);
+	if (any_role) {
+		fputs("\n## Roles in the site\n\nWhat a device of this map gives the site device "
+		      "when its config names the role (`role = \"...\"`; docs/user-guide.md, \"The "
+		      "site\"). Power counts positive while the device delivers power to the site; "
+		      "*Sign* says which way the register itself counts.\n\n"
+		      "| Role | Power | Sign | Energy delivered | Energy taken | SOC | Capacity |\n"
+		      "|---|---|---|---|---|---|---|\n",
+		      out);
+		for (int k = 0; k < MAP_ROLE_KINDS; k++) {
+			if (!map_has_role(m, k))
+				continue;
+			fprintf(out, "| %s |", map_role_kinds[k]);
+			for (int q = 0; q < MAP_ROLE_NQ; q++) {
+				const struct map_register *r = map_role(m, k, q, NULL);
+				if (r)
+					fprintf(out, " `%s` |", r->name);
+				else
+					fputs(" — |", out);
+				if (q == MAP_ROLE_POWER)
+					fprintf(out, " %s |",
+						!r		    ? "—"
+						: m->power_taken[k] ? "positive while taking"
+								    : "positive while delivering");
+			}
+			fputs("\n", out);
+		}
+	}
 	if (m->ncmds) {
 		fputs("\n## Write commands\n\nThese registers are written together, with one FC16 "
 		      "that covers exactly the command's range; a write of part of it is refused "

@@ -21,7 +21,8 @@
 	X(protocol_powergo)                                                                        \
 	X(protocol_venus)                                                                          \
 	X(protocol_solarman)                                                                       \
-	PROTOCOL__MODBUS(X)
+	PROTOCOL__MODBUS(X)                                                                        \
+	X(protocol_site)
 
 #define PROTOCOL__DECLARE(p) extern const struct protocol p;
 PROTOCOL__ALL(PROTOCOL__DECLARE)

@@ -31,6 +31,7 @@
 #include "mbdef.h"
 #include "protocol.h"
 #include "server.h"
+#include "site.h"
 #include "status.h"
 #include "timing.h"
 #include "transport.h"
@@ -260,6 +261,22 @@ size_t reload_gen_warnings(const struct reload_gen *g, char *buf, size_t len)
 	return n;
 }
 
+/* The site's checks (site.h) with each device's map. */
+static int reload__site_check(const struct reload_gen *g, char *err, size_t errlen)
+{
+	const struct config *c = g->conf;
+	const struct map **maps = calloc(c->ndevices ? c->ndevices : 1, sizeof *maps);
+	if (!maps) {
+		snprintf(err, errlen, "out of memory");
+		return MB_ENOMEM;
+	}
+	for (size_t i = 0; i < c->ndevices; i++)
+		maps[i] = reload__gen_map(g, c->devices[i].map)->map;
+	int rc = site_check(c, maps, err, errlen);
+	free(maps);
+	return rc;
+}
+
 struct reload_gen *reload_gen_load(const char *path, char *err, size_t errlen)
 {
 	struct reload_gen *g = calloc(1, sizeof *g);
@@ -319,6 +336,8 @@ struct reload_gen *reload_gen_load(const char *path, char *err, size_t errlen)
 		wd->min_interval = t.min_interval;
 		wd->client_wait = t.client_wait;
 	}
+	if (reload__site_check(g, err, errlen) != 0)
+		goto fail;
 	g->refs = 1;
 	return g;
 fail:
@@ -481,6 +500,7 @@ static int reload__install(struct reload *r, struct reload_gen *g, char *err, si
 	if (old)
 		reload__gen_unref(old);
 	reload__route(r);
+	site_devices_set(r->devs, r->ndevs);
 	return 0;
 }
 
@@ -540,6 +560,7 @@ void reload_stop(struct reload *r)
 {
 	if (!r)
 		return;
+	site_devices_set(NULL, 0);
 	for (size_t i = 0; i < r->ndevs; i++)
 		device_close(r->devs[i]);
 	free(r->devs);

@@ -43,11 +43,26 @@ struct protocol;
 struct config_http;
 struct config_export;
 
+/* A device's `role` in the site (docs/user-guide.md, "The site"): what the
+ * virtual `site` device (bridge/tr_site.c) adds it to. */
+enum config_role {
+	CONFIG_ROLE_NONE,
+	CONFIG_ROLE_GRID,
+	CONFIG_ROLE_LOAD,
+	CONFIG_ROLE_PV,
+	CONFIG_ROLE_BATTERY,
+	CONFIG_ROLE_INVERTER,
+	CONFIG_ROLES
+};
+/* "grid", "load", "pv", "battery", "inverter", NULL (index role - 1). */
+extern const char *const config_roles[];
+
 struct config_device {
 	char *name;
 	int unit_id; /* 1..247 */
 	char *map;   /* map name */
 	int read_only;
+	uint8_t role; /* enum config_role; CONFIG_ROLE_NONE when not set */
 	/* ms; -1 = not set here (the map's defaults, then the config's apply) */
 	int64_t timeout, max_age, poll, min_interval;
 	/* native attempts after the first within `timeout`; -1 = not set here */

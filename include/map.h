@@ -193,6 +193,29 @@ const struct map_register *map_find(const struct map *m, int table, uint16_t add
 /* Register by name, or NULL. */
 const struct map_register *map_find_name(const struct map *m, const char *name);
 
+/* What a device of the map gives the site (docs/user-guide.md, "The
+ * site"): the map's `roles` group has a group per role the device can play
+ * (MAP_ROLE_KINDS, the order of config.h's enum config_role less one), each
+ * naming a register per quantity. */
+#define MAP_ROLE_KINDS 5
+extern const char *const map_role_kinds[]; /* "grid", "load", "pv", "battery", "inverter" */
+enum map_role_q {
+	MAP_ROLE_POWER,		   /* W; positive: the device delivers power to the site */
+	MAP_ROLE_ENERGY_DELIVERED, /* Wh delivered to the site (grid import, PV yield, discharge) */
+	MAP_ROLE_ENERGY_TAKEN,	   /* Wh taken from the site (grid export, charge, consumption) */
+	MAP_ROLE_SOC,		   /* % state of charge */
+	MAP_ROLE_CAPACITY,	   /* Wh usable capacity */
+	MAP_ROLE_NQ
+};
+/* "power", "energy_delivered", "energy_taken", "soc", "capacity". */
+extern const char *const map_role_names[];
+/* The register giving quantity q for role kind (0..MAP_ROLE_KINDS-1), or
+ * NULL when the map names none; *factor (may be NULL) turns its value
+ * (values_decode's scaled) into the quantity's unit and sign above. */
+const struct map_register *map_role(const struct map *m, int kind, int q, double *factor);
+/* Does the map declare role kind (at least one quantity)? */
+int map_has_role(const struct map *m, int kind);
+
 size_t map_ncommands(const struct map *m);
 const struct map_command *map_command(const struct map *m, size_t i);
 /* The command whose range overlaps [address, address+count), or NULL. */

@@ -86,5 +86,6 @@ extern const struct transport_ops transport_powergo;
 extern const struct transport_ops transport_venus;
 extern const struct transport_ops transport_solarman;
 extern const struct transport_ops transport_modbus;
+extern const struct transport_ops transport_site;
 
 #endif

@@ -122,7 +122,7 @@ static const struct fixture cases[] = {
 	{"map_not_found", MDEV("nosuchmap"), NULL, NULL, 0, 1, "map nosuchmap not found in"},
 	{"map_bad_protocol", MDEV("badproto"), "badproto",
 	 "name = \"badproto\";\nprotocol = \"profibus\"; trust = \"generated\";\n", 1, 2,
-	 "protocol must be one of memory, powergo, venus, solarman, modbus, not \"profibus\""},
+	 "protocol must be one of memory, powergo, venus, solarman, modbus, site, not \"profibus\""},
 	/* maps: venus templates and keys, protocol-only keys, the linter */
 	{"venus_write_placeholder", VDEV("vwrite"), "vwrite",
 	 MAPHDR("vwrite", "venus") "registers = (\n"

@@ -789,9 +789,10 @@ static void test_proto_name(void **state)
 {
 	char buf[128];
 	(void)state;
-	assert_int_equal(protocol_count(), 5);
-	static const char *const names[] = {"memory", "powergo", "venus", "solarman", "modbus"};
-	for (size_t i = 0; i < 5; i++) {
+	assert_int_equal(protocol_count(), 6);
+	static const char *const names[] = {"memory",	"powergo", "venus",
+					    "solarman", "modbus",  "site"};
+	for (size_t i = 0; i < 6; i++) {
 		assert_string_equal(protocol_at(i)->name, names[i]);
 		assert_ptr_equal(protocol_find(names[i]), protocol_at(i));
 		assert_non_null(protocol_at(i)->ops);
@@ -799,7 +800,7 @@ static void test_proto_name(void **state)
 	assert_null(protocol_find("profibus"));
 	assert_null(protocol_find(NULL));
 	assert_string_equal(protocol_names(0, ", ", ", ", buf, sizeof buf),
-			    "memory, powergo, venus, solarman, modbus");
+			    "memory, powergo, venus, solarman, modbus, site");
 	assert_string_equal(protocol_names(PROTOCOL_MQTT, ", ", " and ", buf, sizeof buf),
 			    "powergo and venus");
 	assert_string_equal(protocol_names(PROTOCOL_NATIVE, ", ", " and ", buf, sizeof buf),
