@@ -17,9 +17,9 @@
  * It answers from the members' caches only (device_cache_peek, decoded by
  * values_decode and converted with the map's `roles` factors), never asking
  * a member. A value is served only when every member of the role gives it,
- * fresh (no older than the member's max_age): otherwise the register serves
- * its map's `unavailable` value (device_cache_unavailable), and `answering`
- * shows how many members are missing. A sum never leaves a member out. */
+ * fresh (no older than the member's max_age, at least 2.5 polls, from a member that answers):
+ * otherwise the register serves its map's `unavailable` value (device_cache_unavailable), and
+ * `answering` shows how many members are missing. A sum never leaves a member out. */
 #include <libconfig.h>
 #include <math.h>
 #include <stdio.h>
@@ -199,9 +199,12 @@ static int site__add(struct site__block *b, const struct device *m, int kind, ui
 	const struct protocol *pr = cd->proto ? cd->proto : map_proto(map);
 	/* A memory device's cache is the device: always fresh. */
 	int store = pr && pr->ops && (pr->ops->flags & TRANSPORT_CACHE_IS_STORE);
-	uint64_t limit = store ? UINT64_MAX : cd->max_age > 0 ? (uint64_t)cd->max_age : 0;
+	/* Current as the exporters judge it (device_fresh_ms, device_health):
+	 * a value no older than the member's max_age (at least 2.5 polls) from
+	 * a member that is answering. */
+	uint64_t limit = store ? UINT64_MAX : device_fresh_ms(m);
 	double v[MAP_ROLE_NQ] = {0};
-	int fresh = device_link_up(m), has[MAP_ROLE_NQ] = {0};
+	int fresh = store || device_health(m) == DEVICE_HEALTH_ANSWERING, has[MAP_ROLE_NQ] = {0};
 	char text[VALUES_TEXT_MAX];
 
 	for (int q = 0; q < MAP_ROLE_NQ; q++) {
@@ -221,7 +224,6 @@ static int site__add(struct site__block *b, const struct device *m, int kind, ui
 		if (!b->any_age || age > b->age)
 			b->age = age;
 		b->any_age = 1;
-		/* max_age 0 ("never fresh" for clients): no value is fresh here either. */
 		if (limit == 0 || age > limit)
 			fresh = 0;
 		struct values_item it = {.reg = r, .valid = 1};
