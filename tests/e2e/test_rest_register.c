@@ -110,6 +110,12 @@ static void same_as_list(const char *device, const char *id, const char *name)
 	snprintf(path, sizeof path, "/api/v1/devices/%s/registers/%s", device, id);
 	int st = http(&r, "GET", path, NULL);
 	json_object *one = json_tokener_parse(r.body), *el = list_element(device, name);
+	/* A memory device's values are as of the request (its cache is the
+	 * device): "time" is when each document was written, the rest equal. */
+	if (one && el) {
+		json_object_object_del(one, "time");
+		json_object_object_del(el, "time");
+	}
 	h_ok(st == 200 && one && el && json_object_equal(one, el),
 	     "GET %s: 200, the list's element for %s (%.200s)", path, name, r.body);
 	json_object_put(one);
