@@ -347,3 +347,15 @@ int venus_topic(char *out, size_t outlen, const char *prefix, const char *type, 
 		return MB_ETOOBIG;
 	return n;
 }
+
+int venus_type_encrypts(const char *type)
+{
+	static const char *const encrypted[] = {"HMA", "HMF", "HMK", "HMJ"};
+	if (!type)
+		return 0;
+	size_t n = strcspn(type, "-");
+	for (size_t i = 0; i < sizeof encrypted / sizeof encrypted[0]; i++)
+		if (n == 3 && memcmp(type, encrypted[i], 3) == 0)
+			return 1;
+	return 0;
+}
