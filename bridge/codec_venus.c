@@ -178,6 +178,16 @@ int venus_parse_ack(const char *buf, size_t len, int *ret, int64_t *cd)
 	return 0;
 }
 
+/* The next field separator: '|' (the Venus periods, 14|0|17|0|...) or ':'
+ * (the B2500's times, e1=0:30). */
+static const char *venus__sep(const char *v, const char *end)
+{
+	for (; v < end; v++)
+		if (*v == '|' || *v == ':')
+			return v;
+	return NULL;
+}
+
 int venus_field(const struct venus_pair *p, int field, const char **s, size_t *n)
 {
 	if (!p || !s || !n)
@@ -189,12 +199,12 @@ int venus_field(const struct venus_pair *p, int field, const char **s, size_t *n
 		return 0;
 	}
 	for (int i = 0; i < field; i++) {
-		const char *bar = memchr(v, '|', (size_t)(end - v));
+		const char *bar = venus__sep(v, end);
 		if (!bar)
 			return MB_ENOENT;
 		v = bar + 1;
 	}
-	const char *bar = memchr(v, '|', (size_t)(end - v));
+	const char *bar = venus__sep(v, end);
 	*s = v;
 	*n = (size_t)((bar ? bar : end) - v);
 	return 0;

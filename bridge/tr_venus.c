@@ -886,6 +886,10 @@ static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct conf
 	/* Set before subscribing: a link that is already up may report it
 	 * from inside mqtt_link_subscribe(), and the device then starts a read. */
 	*state = v;
+	/* A `prefix` that names the new family itself, with the same <id>:
+	 * one family, subscribed once (a message is delivered once). */
+	if (v->fam_on[0] && v->fam_on[1] && strcmp(v->reply_topic[0], v->reply_topic[1]) == 0)
+		v->fam_on[1] = 0;
 	/* The link state is reported once, by the first subscription. */
 	int first = 1;
 	for (int f = 0; f < 2; f++) {

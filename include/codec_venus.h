@@ -65,7 +65,8 @@ int venus_parse_ack(const char *buf, size_t len, int *ret, int64_t *cd);
 /* The pair named key (NUL-terminated), or NULL. */
 const struct venus_pair *venus_find(const struct venus_reply *r, const char *key);
 
-/* Field `field` (0-based) of a `|`-separated value, or the whole value when
+/* Field `field` (0-based) of a value whose fields are separated by `|` or
+ * `:` (a Venus period 14|0|17|0|127|800|1, a B2500 time 0:30), or the whole value when
  * field < 0. 0 and *s, *n set, or MB_ENOENT when the value has fewer fields. */
 int venus_field(const struct venus_pair *p, int field, const char **s, size_t *n);
 
