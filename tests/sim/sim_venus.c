@@ -218,7 +218,7 @@ static int sim__set_text(const char *text, char sep)
 }
 
 /* The pairs of a command, split in place. */
-#define SIM_MAX_PAIRS 16
+#define SIM_MAX_PAIRS 32
 struct sim_cmd {
 	char buf[512];
 	const char *k[SIM_MAX_PAIRS], *v[SIM_MAX_PAIRS];
