@@ -513,7 +513,10 @@ static void tr_venus__on_reply(struct tr_venus *v, int fam, const uint8_t *paylo
 static void tr_venus__on_msg(void *ctx, const char *topic, const uint8_t *payload, size_t len)
 {
 	struct tr_venus *v = ctx;
-	int fam = v->fam_on[0] && topic && strcmp(topic, v->reply_topic[0]) == 0 ? 0 : 1;
+	/* The family it came on (the link delivers only our two topics). */
+	int fam = v->fam_on[1] && topic && strcmp(topic, v->reply_topic[1]) == 0 ? 1
+		  : v->fam_on[0]						 ? 0
+										 : 1;
 
 	/* An empty message is normal MQTT (it clears a retained one), never a
 	 * Venus answer; one above VENUS_MAX_MSG is not one either, and is not

@@ -30,7 +30,7 @@
 
 #define NDEV 10
 static int broker_port, mb_port;
-static const char *bridge_log;
+static const char *bridge_log, *old_log;
 
 struct dev {
 	int unit;
@@ -259,7 +259,7 @@ int main(void)
 	snprintf(old_topic, sizeof old_topic, "hame_energy/HMA-1/App/%s/ctrl", devs[1].mac);
 	const char *sub[] = {"mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-t", old_topic, NULL};
 	pid_t sp = h_spawn(sub, "old2.log");
-	const char *old_log = strdup(h_path("old2.log"));
+	old_log = strdup(h_path("old2.log"));
 	h_sleep_ms(300);
 
 	mb_port = h_free_port();
