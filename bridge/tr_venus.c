@@ -859,8 +859,16 @@ static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct conf
 	v->fam_on[0] = vc->topics != TR_VENUS_FAM_MARSTEK;
 	v->fam_on[1] = vc->topics != TR_VENUS_FAM_HAME;
 	char new_id[VENUS_TOPIC_ID_LEN + 1];
-	if (tr_venus__new_id(vc, new_id, sizeof new_id) != 0 ||
-	    venus_topic(v->cmd_topic[0], TR_VENUS_TOPIC_MAX, vc->prefix, vc->type, "App", vc->id) <
+	if (v->fam_on[1] && tr_venus__new_id(vc, new_id, sizeof new_id) != 0) {
+		log_warn("%s: type %s needs an encrypted topic ID in the %s topics, and this "
+			 "modbridge is built without libcrypto: listening on %s only (give "
+			 "topic_id for both)",
+			 cfg->name, vc->type, TR_VENUS_NEW_PREFIX, vc->prefix);
+		v->fam_on[1] = 0;
+	}
+	if (!v->fam_on[1])
+		snprintf(new_id, sizeof new_id, "%s", vc->id);
+	if (venus_topic(v->cmd_topic[0], TR_VENUS_TOPIC_MAX, vc->prefix, vc->type, "App", vc->id) <
 		0 ||
 	    venus_topic(v->reply_topic[0], TR_VENUS_TOPIC_MAX, vc->prefix, vc->type, "device",
 			vc->id) < 0 ||
@@ -960,14 +968,18 @@ static int tr_venus__cfg_done(struct config_parser *p, const config_setting_t *b
 	const struct tr_venus_cfg *vc = cfg;
 	char topic[TR_VENUS_TOPIC_MAX], path[256], new_id[VENUS_TOPIC_ID_LEN + 1];
 
-	if (vc->topics != TR_VENUS_FAM_HAME && tr_venus__new_id(vc, new_id, sizeof new_id) != 0)
+	/* With topics = "both", a new family that cannot be made is left out
+	 * (tr_venus__open says so); asked for alone, it is an error. */
+	int new_ok =
+	    vc->topics != TR_VENUS_FAM_HAME && tr_venus__new_id(vc, new_id, sizeof new_id) == 0;
+	if (vc->topics == TR_VENUS_FAM_MARSTEK && !new_ok)
 		return config_error(
 		    p, block,
 		    "%s: type %s uses an encrypted topic ID in the %s topics, and "
 		    "this modbridge is built without libcrypto (WITH_CRYPTO=0): give "
-		    "it as topic_id, or set topics = \"hame\"",
+		    "it as topic_id",
 		    config_key_path(block, path, sizeof path), vc->type, TR_VENUS_NEW_PREFIX);
-	if (vc->topics != TR_VENUS_FAM_HAME &&
+	if (new_ok &&
 	    venus_topic(topic, sizeof topic, TR_VENUS_NEW_PREFIX, vc->type, "device", new_id) < 0)
 		return config_error(p, block, "%s: the topic %s/%s/device/%s/ctrl is too long",
 				    config_key_path(block, path, sizeof path), TR_VENUS_NEW_PREFIX,

@@ -136,6 +136,8 @@ static void check_reads(void)
 	for (int i = 0; i < NDEV; i++) {
 		const struct dev *d = &devs[i];
 		char what[96];
+		if (d->pid <= 0)
+			continue;
 		snprintf(what, sizeof what, "%s on %s", d->map, d->prefix);
 		if (strcmp(d->model, "b2500v2") == 0) {
 			read_is(d->unit, 0, 38, v2_values, what);
@@ -176,6 +178,8 @@ static void check_writes(void)
 	int16_t back[6] = {1, 6, 30, 9, 5, 400};
 	for (int i = 0; i < 2; i++) {
 		const struct dev *d = &devs[i];
+		if (d->pid <= 0)
+			continue;
 		int rc = write_regs(d->unit, 100, 30, t);
 		h_ok(rc == 0, "unit %d (%s): timers written (FC16 of 30 acknowledged): %s", d->unit,
 		     d->prefix, rc ? modbus_strerror(rc) : "ok");
@@ -297,13 +301,15 @@ int main(void)
 	uint64_t t0 = h_now_ms();
 	check_reads();
 	check_writes();
-	h_ok(
-	    h_file_contains(bridge_log, "dev2: the device answers on marstek_energy/HMA-1/device/"),
-	    "unit 2: the bridge noted the family the device answers on");
-	h_ok(h_count_lines(old_log, "cd=1") >= 1 && h_count_lines(old_log, "cd=20") == 0,
-	     "unit 2: the old family got the first cd=1 (before any answer), not the write (%d "
-	     "cd=1, %d cd=20)",
-	     h_count_lines(old_log, "cd=1"), h_count_lines(old_log, "cd=20"));
+	if (devs[1].pid > 0) {
+		h_ok(h_file_contains(bridge_log,
+				     "dev2: the device answers on marstek_energy/HMA-1/device/"),
+		     "unit 2: the bridge noted the family the device answers on");
+		h_ok(h_count_lines(old_log, "cd=1") >= 1 && h_count_lines(old_log, "cd=20") == 0,
+		     "unit 2: the old family got the first cd=1 (before any answer), not the write "
+		     "(%d cd=1, %d cd=20)",
+		     h_count_lines(old_log, "cd=1"), h_count_lines(old_log, "cd=20"));
+	}
 	h_note("checks took %llu ms", (unsigned long long)(h_now_ms() - t0));
 
 	h_ok(h_alive(bridge), "bridge still running");
