@@ -762,6 +762,15 @@ static void tr_venus__abort(void *state, struct txn *t)
 	 * pass for the answer to a later write of another command. */
 	if (v->wait == TR_VENUS_ACK || v->wait == TR_VENUS_CONFIRM)
 		tr_venus__ghost_add(v, v->cmd, v->cmd_cd);
+	/* No answer where one was due: the device may have moved to the other
+	 * topic family (a firmware update), or a message on the other family's
+	 * reply topic was not the device's. Either way the next command goes
+	 * to both families again, until the device answers on one. */
+	if (v->wait != TR_VENUS_PUBACK && v->heard >= 0 && v->fam_on[0] && v->fam_on[1]) {
+		log_info("%s: no answer on %s: commands go to both topic families again",
+			 device_name(v->dev), v->reply_topic[v->heard]);
+		v->heard = -1;
+	}
 	if (v->wait == TR_VENUS_READ || v->wait == TR_VENUS_CONFIRM) {
 		tr_venus__ghosts_expire(v);
 		v->read_ghosts++;

@@ -9,7 +9,8 @@
  * (before issue 32 it was never heard), a B2500 v2 whose marstek_energy topic
  * ID is the encrypted MAC the bridge computes, one whose ID the config gives
  * (`topic_id`), and that once a device has answered on one family, commands
- * go to that family alone.
+ * go to that family alone, and that a spoofed message on the other family
+ * costs one read at most.
  *
  * Devices (one bridge), each with its own simulator:
  *   unit 1  B2500 v2 HMA-1, hame_energy        unit 2  the same, marstek_energy
@@ -231,6 +232,30 @@ static void check_writes(void)
 		modbus_free(mb);
 }
 
+/* Hostile: a well-formed message on the family unit 2 does not use (anyone
+ * may publish there) makes the bridge send the next command there; the
+ * device does not hear it and that read fails (0B), but the timeout sends
+ * commands to both families again, so the next read is answered. */
+static void check_spoofed_family(void)
+{
+	char topic[128], line[160];
+	snprintf(topic, sizeof topic, "hame_energy/HMA-1/device/%s/ctrl", devs[1].mac);
+	snprintf(line, sizeof line, "dev2: the device answers on %s", topic);
+	h_ok(h_mqtt_pub(broker_port, topic, "pe=1") == 0, "spoofed message on the old family");
+	h_ok(h_wait_lines(bridge_log, line, 1, 5000), "the bridge follows it");
+	uint16_t r[1];
+	modbus_t *mb = h_modbus(mb_port, 2);
+	int first = mb ? modbus_read_registers(mb, 0, 1, r) : -1;
+	int rc = mb ? h_read_retry(mb, 0, 1, r) : -1;
+	h_ok(rc == 0 && r[0] == 14,
+	     "after a read that went to the spoofed family (%s), the next is answered: soc %d",
+	     first == 1 ? "answered" : "0B", rc == 0 ? r[0] : -1);
+	if (mb)
+		modbus_free(mb);
+	h_ok(h_file_contains(bridge_log, "dev2: no answer on"),
+	     "the bridge went back to both families");
+}
+
 int main(void)
 {
 	h_init("b2500");
@@ -310,6 +335,8 @@ int main(void)
 		     "(%d cd=1, %d cd=20)",
 		     h_count_lines(old_log, "cd=1"), h_count_lines(old_log, "cd=20"));
 	}
+	if (devs[1].pid > 0)
+		check_spoofed_family();
 	h_note("checks took %llu ms", (unsigned long long)(h_now_ms() - t0));
 
 	h_ok(h_alive(bridge), "bridge still running");
