@@ -232,6 +232,33 @@ static void check_writes(void)
 		modbus_free(mb);
 }
 
+/* Config errors of the new keys name the file and line (--check). */
+static void check_config_errors(void)
+{
+	static const struct {
+		const char *venus, *want;
+	} cases[] = {
+	    {"type = \"HMA-1\"; id = \"0a0000000001\"; topics = \"new\";", "topics"},
+	    {"type = \"HMA-1\"; id = \"0a0000000001\"; topic_id = \"a/b\";", "topic_id"},
+	    {"type = \"HMA-1\"; id = \"0a0000000001\"; topic_id = \"\";", "topic_id"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char conf[1024], out[4096], name[32];
+		snprintf(conf, sizeof conf,
+			 "maps_path = [ \"%s\" ];\n"
+			 "devices = ( { name = \"b\"; unit_id = 1; map = \"b2500-v2\";\n"
+			 "  mqtt = { host = \"127.0.0.1\"; port = 1; };\n"
+			 "  venus = { %s }; } );\n",
+			 h_maps_dir(), cases[i].venus);
+		snprintf(name, sizeof name, "bad%zu.conf", i);
+		const char *path = h_write_file(name, conf);
+		int rc = h_run_bridge("--check", path, out, sizeof out);
+		h_ok(rc != 0 && strstr(out, ":4") && strstr(out, cases[i].want),
+		     "--check refuses venus { %s } at line 4, naming %s (exit %d)", cases[i].venus,
+		     cases[i].want, rc);
+	}
+}
+
 /* Hostile: a well-formed message on the family unit 2 does not use (anyone
  * may publish there) makes the bridge send the next command there; the
  * device does not hear it and that read fails (0B), but the timeout sends
@@ -337,6 +364,7 @@ int main(void)
 	}
 	if (devs[1].pid > 0)
 		check_spoofed_family();
+	check_config_errors();
 	h_note("checks took %llu ms", (unsigned long long)(h_now_ms() - t0));
 
 	h_ok(h_alive(bridge), "bridge still running");
