@@ -71,9 +71,11 @@ static pid_t start_sim(struct dev *d)
 			      "--type",
 			      d->type,
 			      "--id",
-			      d->sim_id,
-			      "--prefix",
-			      d->prefix,
+			      d->topic_id ? d->sim_id : d->mac,
+			      d->topic_id ? "--prefix" : "--family",
+			      d->topic_id				 ? d->prefix
+			      : strcmp(d->prefix, "marstek_energy") == 0 ? "marstek"
+									 : "hame",
 			      "--model",
 			      d->model,
 			      NULL};
@@ -81,6 +83,11 @@ static pid_t start_sim(struct dev *d)
 	d->log = strdup(h_path(log));
 	if (pid > 0 && h_wait_lines(d->log, "# ready", 1, 5000) < 1)
 		h_note("%s did not subscribe", log);
+	char topic[160];
+	snprintf(topic, sizeof topic, "commands on %s/%s/App/%s/ctrl", d->prefix, d->type,
+		 d->sim_id);
+	h_ok(h_file_contains(d->log, topic), "unit %d: the simulator listens on %s", d->unit,
+	     topic + 12);
 	return pid;
 }
 

@@ -52,9 +52,12 @@
  * At run time the mode topic also takes "set KEY N" and "ignore N" (a new
  * "ignore" replaces the old; "ignore 0" answers everything again).
  *
- * Topic families: --prefix marstek_energy --id <topic ID> makes it a device
- * on newer firmware (for a B2500 HMA/HMF/HMK/HMJ the ID is the encrypted one
- * the test computes; the simulator takes it as given).
+ * Topic families: --family marstek makes it a device on newer firmware: it
+ * speaks on marstek_energy/<type>/.../<ID>/ctrl, <ID> being --id, or for a
+ * B2500 type HMA/HMF/HMK/HMJ --id encrypted (with the bridge's own
+ * venus_topic_id_encrypt: tests/unit/test_venus.c checks it against the
+ * hm2mqtt project's vectors). --family hame (the default) is the old family;
+ * --prefix P --id X sets both by hand. The mode topic stays sim/venus/<--id>.
  *
  * Other models (--model), each answering cd=1 with the reply the hm2mqtt
  * project's parser tests record (tests/lib/venus_examples.h), verbatim until
@@ -76,6 +79,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "codec_venus.h"
 #include "venus_examples.h"
 
 enum sim_mode { SIM_NORMAL, SIM_SILENT, SIM_REFUSE };
@@ -605,7 +609,7 @@ static enum sim_mode sim__parse_mode(const char *s)
 int main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1", *type = "HMG-50", *id = "0123456789ab";
-	const char *prefix = "hame_energy";
+	const char *prefix = "hame_energy", *family = NULL;
 	int port = 1883;
 	const char *sets[8];
 	int nsets = 0;
@@ -629,7 +633,8 @@ int main(int argc, char **argv)
 				"usage: sim_venus [--host H] [--port P] [--type T] [--id ID] "
 				"[--prefix P] [--mode normal|silent|refuse|lag] [--cd-prefix] "
 				"[--newer-firmware] [--mcp-negative] [--set KEY=N] [--ignore N] "
-				"[--model venus|b2500v1|b2500v2|jupiter|ct002]\n");
+				"[--model venus|b2500v1|b2500v2|jupiter|ct002] [--family "
+				"hame|marstek]\n");
 			return 2;
 		}
 		i++;
@@ -643,6 +648,8 @@ int main(int argc, char **argv)
 			id = val;
 		else if (strcmp(a, "--prefix") == 0)
 			prefix = val;
+		else if (strcmp(a, "--family") == 0)
+			family = val;
 		else if (strcmp(a, "--mode") == 0)
 			sim__mode = sim__parse_mode(val);
 		else if (strcmp(a, "--set") == 0 && nsets < 8)
@@ -699,10 +706,28 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	snprintf(sim__mode_topic, sizeof sim__mode_topic, "sim/venus/%s/mode", id);
+	char topic_id[VENUS_TOPIC_ID_LEN + 1];
+	const char *mac = id;
+	if (family && strcmp(family, "marstek") == 0) {
+		prefix = "marstek_energy";
+		if (venus_type_encrypts(type)) {
+			if (venus_topic_id_encrypt(id, topic_id, sizeof topic_id) < 0) {
+				fprintf(stderr,
+					"sim_venus: cannot encrypt the ID %s (built without "
+					"libcrypto, or not a MAC)\n",
+					id);
+				return 2;
+			}
+			id = topic_id;
+		}
+	} else if (family && strcmp(family, "hame") != 0) {
+		fprintf(stderr, "sim_venus: unknown family %s\n", family);
+		return 2;
+	}
 	snprintf(sim__cmd_topic, sizeof sim__cmd_topic, "%s/%s/App/%s/ctrl", prefix, type, id);
 	snprintf(sim__reply_topic, sizeof sim__reply_topic, "%s/%s/device/%s/ctrl", prefix, type,
 		 id);
-	snprintf(sim__mode_topic, sizeof sim__mode_topic, "sim/venus/%s/mode", id);
 
 	mosquitto_lib_init();
 	char cid[64];
@@ -721,7 +746,7 @@ int main(int argc, char **argv)
 			mosquitto_strerror(rc));
 		return 1;
 	}
-	printf("# sim_venus %s on %s:%d, commands on %s\n", id, host, port, sim__cmd_topic);
+	printf("# sim_venus %s on %s:%d, commands on %s\n", mac, host, port, sim__cmd_topic);
 	/* Runs until SIGTERM; reconnects by itself if the broker restarts. */
 	rc = mosquitto_loop_forever(mosq, -1, 1);
 	mosquitto_destroy(mosq);
