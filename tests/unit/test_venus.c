@@ -62,6 +62,17 @@ static void test_fields(void **state)
 		assert_int_equal(get_int(r, "tim_8", f), tim8[f]);
 	}
 	assert_int_equal(get_int(r, "tim_3", 3), 59);
+	/* The B2500 writes its timers as H:M: ':' separates fields too. */
+	static const char b2500[] = "d1=1,e1=0:0,f1=23:59,e4=2:0,h1=800";
+	struct venus_reply b;
+	assert_int_equal(venus_parse(b2500, strlen(b2500), &b), 5);
+	assert_int_equal(get_int(&b, "f1", 0), 23);
+	assert_int_equal(get_int(&b, "f1", 1), 59);
+	assert_int_equal(get_int(&b, "e4", 0), 2);
+	assert_int_equal(get_int(&b, "e4", 1), 0);
+	int64_t hm;
+	assert_int_equal(venus_pair_int(venus_find(&b, "e1"), 2, &hm), MB_ENOENT);
+	assert_int_equal(venus_pair_int(venus_find(&b, "e1"), -1, &hm), MB_EPARSE);
 	assert_int_equal(get_int(r, "tim_1", 5), -800);
 	/* An eighth field does not exist. */
 	int64_t v;
