@@ -30,9 +30,12 @@ VERSION    ?= 0.1.0
 #   WITH_HTTP      the web interface and REST API (libmicrohttpd, json-c)
 #   WITH_INFLUXDB  the InfluxDB exporter (libcurl)
 #   WITH_MODBUS    the `modbus` protocol to real Modbus equipment (libmodbus)
+#   WITH_CRYPTO    the encrypted topic ID of newer B2500 firmware, computed
+#                  from the MAC (libcrypto); without it, give `topic_id`
 WITH_HTTP     ?= 1
 WITH_INFLUXDB ?= 1
 WITH_MODBUS   ?= 1
+WITH_CRYPTO   ?= 1
 
 ifeq ($(SANITIZE),1)
 BUILD ?= build/san
@@ -63,6 +66,12 @@ PKGS       += libmodbus
 else
 OFF_SRC    += bridge/tr_modbus.c
 endif
+ifneq ($(WITH_CRYPTO),0)
+PKGS       += libcrypto
+OFF_SRC    += bridge/venus_crypt_off.c
+else
+OFF_SRC    += bridge/venus_crypt.c
+endif
 MB_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra $(WERROR) \
               -Iinclude -DMB_VERSION='"$(VERSION)"' $(SAN_FLAGS) \
               -DMB_MAPS_DIRS='"$(SYSCONFDIR)/modbridge/maps", "$(PREFIX)/share/modbridge/maps"' \
@@ -70,6 +79,7 @@ MB_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra
               -DMB_WITH_HTTP=$(if $(filter 0,$(WITH_HTTP)),0,1) \
               -DMB_WITH_INFLUXDB=$(if $(filter 0,$(WITH_INFLUXDB)),0,1) \
               -DMB_WITH_MODBUS=$(if $(filter 0,$(WITH_MODBUS)),0,1) \
+              -DMB_WITH_CRYPTO=$(if $(filter 0,$(WITH_CRYPTO)),0,1) \
               -ffunction-sections -fdata-sections \
               $(shell $(PKG_CONFIG) --cflags $(PKGS))
 MB_LIBS     = $(shell $(PKG_CONFIG) --libs $(PKGS))
@@ -105,7 +115,7 @@ $(BUILD)/modbridge: $(BRIDGE_OBJ)
 # ones is rebuilt, so that `make install PREFIX=/usr/local` after a plain
 # `make` installs a daemon that looks for its maps under /usr/local.
 BUILT_WITH := PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) VERSION=$(VERSION) \
-              WITH_HTTP=$(WITH_HTTP) WITH_INFLUXDB=$(WITH_INFLUXDB) WITH_MODBUS=$(WITH_MODBUS)
+              WITH_HTTP=$(WITH_HTTP) WITH_INFLUXDB=$(WITH_INFLUXDB) WITH_MODBUS=$(WITH_MODBUS) WITH_CRYPTO=$(WITH_CRYPTO)
 $(BUILD)/built-with: FORCE
 	@mkdir -p $(@D)
 	@echo '$(BUILT_WITH)' | cmp -s - $@ 2>/dev/null || echo '$(BUILT_WITH)' > $@
@@ -198,7 +208,7 @@ bench: deps
 DEB_PKGS := gcc make pkg-config libuv1-dev libmosquitto-dev libmodbus-dev libconfig-dev \
             libcmocka-dev mosquitto mosquitto-clients mbpoll curl \
             openssl libxml2-utils shellcheck faketime libyaml-dev libmicrohttpd-dev libjson-c-dev \
-            libcurl4-openssl-dev socat
+            libcurl4-openssl-dev libssl-dev socat
 # Only the tests need these (the web page's browser test, the InfluxDB export
 # test, the interop test's third-party Modbus server): big, so kept out of
 # `make deps` for a build.

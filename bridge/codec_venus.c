@@ -178,6 +178,16 @@ int venus_parse_ack(const char *buf, size_t len, int *ret, int64_t *cd)
 	return 0;
 }
 
+/* The next field separator: '|' (the Venus periods, 14|0|17|0|...) or ':'
+ * (the B2500's times, e1=0:30). */
+static const char *venus__sep(const char *v, const char *end)
+{
+	for (; v < end; v++)
+		if (*v == '|' || *v == ':')
+			return v;
+	return NULL;
+}
+
 int venus_field(const struct venus_pair *p, int field, const char **s, size_t *n)
 {
 	if (!p || !s || !n)
@@ -189,12 +199,12 @@ int venus_field(const struct venus_pair *p, int field, const char **s, size_t *n
 		return 0;
 	}
 	for (int i = 0; i < field; i++) {
-		const char *bar = memchr(v, '|', (size_t)(end - v));
+		const char *bar = venus__sep(v, end);
 		if (!bar)
 			return MB_ENOENT;
 		v = bar + 1;
 	}
-	const char *bar = memchr(v, '|', (size_t)(end - v));
+	const char *bar = venus__sep(v, end);
 	*s = v;
 	*n = (size_t)((bar ? bar : end) - v);
 	return 0;
@@ -346,4 +356,16 @@ int venus_topic(char *out, size_t outlen, const char *prefix, const char *type, 
 	if (n < 0 || (size_t)n >= outlen)
 		return MB_ETOOBIG;
 	return n;
+}
+
+int venus_type_encrypts(const char *type)
+{
+	static const char *const encrypted[] = {"HMA", "HMF", "HMK", "HMJ"};
+	if (!type)
+		return 0;
+	size_t n = strcspn(type, "-");
+	for (size_t i = 0; i < sizeof encrypted / sizeof encrypted[0]; i++)
+		if (n == 3 && memcmp(type, encrypted[i], 3) == 0)
+			return 1;
+	return 0;
 }

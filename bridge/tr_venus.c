@@ -2,7 +2,15 @@
  * (docs/user-guide.md, "Writes" and "Cache, polling and coalescing").
  * Commands are text published to `<prefix>/<type>/App/<id>/ctrl`; the
  * device answers on
- * `<prefix>/<type>/device/<id>/ctrl`. A read refreshes every register at
+ * `<prefix>/<type>/device/<id>/ctrl`. Two topic families exist: the old
+ * `hame_energy` and newer firmware's `marstek_energy`, whose <id> is, for
+ * B2500 types HMA/HMF/HMK/HMJ, the MAC encrypted (venus_topic_id_encrypt).
+ * Both are listened to unless the config names one (`topics`); commands go
+ * to the family the device last answered on, and to both before it has
+ * answered at all: a device listens on its firmware's family only, so no
+ * command is carried out twice (docs/protocols/venus.md, "Topic families").
+ * The same transport serves the B2500 (v1, v2) and the Jupiter: their
+ * maps name their keys and commands. A read refreshes every register at
  * once (TRANSPORT_READ_ALL: the device model coalesces all reads into it):
  * it sends each other query the map's registers name (`query = "cd=19"`:
  * CT power; "cd=14": BMS), then `cd=1`, whose status dump holds most keys,
@@ -59,10 +67,18 @@
 /* The device's `venus` block (docs/user-guide.md), parsed by the config
  * loader with tr_venus__keys. */
 struct tr_venus_cfg {
-	char *type;   /* e.g. "HMG-50" */
-	char *id;     /* Bluetooth MAC, 12 lower-case hex digits */
-	char *prefix; /* default "hame_energy" */
+	char *type;	/* e.g. "HMG-50" */
+	char *id;	/* Bluetooth MAC, 12 lower-case hex digits */
+	char *prefix;	/* the old family's, default "hame_energy" */
+	char *topic_id; /* the new family's <id>, NULL: derived from id */
+	uint8_t topics; /* TR_VENUS_FAM_* */
 };
+
+/* The topic families, as `topics` names them; index 0 is hame_energy (or
+ * `prefix`), 1 marstek_energy. */
+enum { TR_VENUS_FAM_BOTH, TR_VENUS_FAM_HAME, TR_VENUS_FAM_MARSTEK };
+#define TR_VENUS_NEW_PREFIX "marstek_energy"
+static const char *const tr_venus__families[] = {"both", "hame", "marstek", NULL};
 
 enum tr_venus_wait {
 	TR_VENUS_IDLE,
@@ -92,8 +108,12 @@ struct tr_venus {
 	uv_loop_t *loop;
 	const struct map *map;
 	struct mqtt_link *link;
-	char cmd_topic[TR_VENUS_TOPIC_MAX];
-	char reply_topic[TR_VENUS_TOPIC_MAX];
+	/* [0] the hame_energy family, [1] marstek_energy; fam_on[f]: listened
+	 * to; heard: the family the device last answered on, -1 before. */
+	char cmd_topic[2][TR_VENUS_TOPIC_MAX];
+	char reply_topic[2][TR_VENUS_TOPIC_MAX];
+	int fam_on[2];
+	int heard;
 	int qos;
 	struct txn *txn; /* in flight, or NULL */
 	enum tr_venus_wait wait;
@@ -402,7 +422,7 @@ static void tr_venus__confirm(struct tr_venus *v, const uint8_t *payload, size_t
 	tr_venus__finish_write(v, bad < v->npending ? MB_EXC_DEVICE_FAILURE : MB_EXC_NONE, 0);
 }
 
-static void tr_venus__on_reply(struct tr_venus *v, const uint8_t *payload, size_t len)
+static void tr_venus__on_reply(struct tr_venus *v, int fam, const uint8_t *payload, size_t len)
 {
 	int ret = -1;
 	int n = venus_parse((const char *)payload, len, &v->reply);
@@ -410,6 +430,13 @@ static void tr_venus__on_reply(struct tr_venus *v, const uint8_t *payload, size_
 	if (v->reply.malformed)
 		log_debug("%s: %zu malformed pairs skipped", device_name(v->dev),
 			  v->reply.malformed);
+	/* A well-formed message on a family's reply topic is the device
+	 * speaking there: answer on that family from now on. */
+	if (kind != VENUS_MALFORMED && fam != v->heard) {
+		log_info("%s: the device answers on %s: commands go there", device_name(v->dev),
+			 v->reply_topic[fam]);
+		v->heard = fam;
+	}
 
 	if (kind == VENUS_ACK) {
 		if (v->wait != TR_VENUS_ACK && v->wait != TR_VENUS_CONFIRM) {
@@ -486,7 +513,10 @@ static void tr_venus__on_reply(struct tr_venus *v, const uint8_t *payload, size_
 static void tr_venus__on_msg(void *ctx, const char *topic, const uint8_t *payload, size_t len)
 {
 	struct tr_venus *v = ctx;
-	(void)topic;
+	/* The family it came on (the link delivers only our two topics). */
+	int fam = v->fam_on[1] && topic && strcmp(topic, v->reply_topic[1]) == 0 ? 1
+		  : v->fam_on[0]						 ? 0
+										 : 1;
 
 	/* An empty message is normal MQTT (it clears a retained one), never a
 	 * Venus answer; one above VENUS_MAX_MSG is not one either, and is not
@@ -496,7 +526,7 @@ static void tr_venus__on_msg(void *ctx, const char *topic, const uint8_t *payloa
 	else if (len > VENUS_MAX_MSG)
 		tr_venus__drop(v, "oversized message", payload, len);
 	else
-		tr_venus__on_reply(v, payload, len);
+		tr_venus__on_reply(v, fam, payload, len);
 	/* The pairs point into payload, which is freed when we return. */
 	v->reply.npairs = 0;
 }
@@ -541,11 +571,23 @@ static void tr_venus__on_puback(void *ctx, int mid)
 static enum mb_exc tr_venus__publish(struct tr_venus *v, const char *cmd, int qos, int *mid,
 				     mqtt_pub_cb cb)
 {
-	int rc = mqtt_link_publish(v->link, v->cmd_topic, cmd, strlen(cmd), qos, 0, mid, cb, v);
-	if (rc != 0) {
-		log_debug("%s: publish %s: %s", device_name(v->dev), cmd, mb_strerror(rc));
-		return MB_EXC_GATEWAY_PATH;
+	/* To the family the device answers on; before it has answered, to
+	 * every family listened to (with a PUBACK callback, the last one's mid
+	 * is the one waited for). It left when it reached one broker topic. */
+	int sent = 0;
+	for (int f = 0; f < 2; f++) {
+		if (!v->fam_on[f] || (v->heard >= 0 && v->heard != f))
+			continue;
+		int rc = mqtt_link_publish(v->link, v->cmd_topic[f], cmd, strlen(cmd), qos, 0, mid,
+					   cb, v);
+		if (rc != 0)
+			log_debug("%s: publish %s to %s: %s", device_name(v->dev), cmd,
+				  v->cmd_topic[f], mb_strerror(rc));
+		else
+			sent++;
 	}
+	if (!sent)
+		return MB_EXC_GATEWAY_PATH;
 	log_debug("%s: > %s", device_name(v->dev), cmd);
 	return MB_EXC_NONE;
 }
@@ -720,6 +762,15 @@ static void tr_venus__abort(void *state, struct txn *t)
 	 * pass for the answer to a later write of another command. */
 	if (v->wait == TR_VENUS_ACK || v->wait == TR_VENUS_CONFIRM)
 		tr_venus__ghost_add(v, v->cmd, v->cmd_cd);
+	/* No answer where one was due: the device may have moved to the other
+	 * topic family (a firmware update), or a message on the other family's
+	 * reply topic was not the device's. Either way the next command goes
+	 * to both families again, until the device answers on one. */
+	if (v->wait != TR_VENUS_PUBACK && v->heard >= 0 && v->fam_on[0] && v->fam_on[1]) {
+		log_info("%s: no answer on %s: commands go to both topic families again",
+			 device_name(v->dev), v->reply_topic[v->heard]);
+		v->heard = -1;
+	}
 	if (v->wait == TR_VENUS_READ || v->wait == TR_VENUS_CONFIRM) {
 		tr_venus__ghosts_expire(v);
 		v->read_ghosts++;
@@ -768,6 +819,23 @@ static int tr_venus__set_queries(struct tr_venus *v)
 	return 0;
 }
 
+/* The marstek_energy family's <id>: `topic_id` when given, else the MAC
+ * encrypted for the types that need it, else the MAC. 0, or MB_EPROTO when
+ * it must be computed and the daemon has no libcrypto. */
+static int tr_venus__new_id(const struct tr_venus_cfg *vc, char *out, size_t outlen)
+{
+	if (vc->topic_id) {
+		int n = snprintf(out, outlen, "%s", vc->topic_id);
+		return n < 0 || (size_t)n >= outlen ? MB_ETOOBIG : 0;
+	}
+	if (!venus_type_encrypts(vc->type)) {
+		int n = snprintf(out, outlen, "%s", vc->id);
+		return n < 0 || (size_t)n >= outlen ? MB_ETOOBIG : 0;
+	}
+	int rc = venus_topic_id_encrypt(vc->id, out, outlen);
+	return rc < 0 ? rc : 0;
+}
+
 /* The block and the map were checked when they were loaded
  * (tr_venus__keys, tr_venus__cfg_done and the map rules below), by the
  * same code for --check, start and a reload. */
@@ -796,12 +864,29 @@ static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct conf
 		free(v);
 		return MB_EINVAL;
 	}
-	if (venus_topic(v->cmd_topic, sizeof v->cmd_topic, vc->prefix, vc->type, "App", vc->id) <
+	v->heard = -1;
+	v->fam_on[0] = vc->topics != TR_VENUS_FAM_MARSTEK;
+	v->fam_on[1] = vc->topics != TR_VENUS_FAM_HAME;
+	char new_id[VENUS_TOPIC_ID_LEN + 1];
+	if (v->fam_on[1] && tr_venus__new_id(vc, new_id, sizeof new_id) != 0) {
+		log_warn("%s: type %s needs an encrypted topic ID in the %s topics, and this "
+			 "modbridge is built without libcrypto: listening on %s only (give "
+			 "topic_id for both)",
+			 cfg->name, vc->type, TR_VENUS_NEW_PREFIX, vc->prefix);
+		v->fam_on[1] = 0;
+	}
+	if (!v->fam_on[1])
+		snprintf(new_id, sizeof new_id, "%s", vc->id);
+	if (venus_topic(v->cmd_topic[0], TR_VENUS_TOPIC_MAX, vc->prefix, vc->type, "App", vc->id) <
 		0 ||
-	    venus_topic(v->reply_topic, sizeof v->reply_topic, vc->prefix, vc->type, "device",
-			vc->id) < 0) {
-		snprintf(err, errlen, "line %d: device \"%s\": venus topic too long", cfg->line,
-			 cfg->name);
+	    venus_topic(v->reply_topic[0], TR_VENUS_TOPIC_MAX, vc->prefix, vc->type, "device",
+			vc->id) < 0 ||
+	    venus_topic(v->cmd_topic[1], TR_VENUS_TOPIC_MAX, TR_VENUS_NEW_PREFIX, vc->type, "App",
+			new_id) < 0 ||
+	    venus_topic(v->reply_topic[1], TR_VENUS_TOPIC_MAX, TR_VENUS_NEW_PREFIX, vc->type,
+			"device", new_id) < 0) {
+		snprintf(err, errlen, "line %d: device \"%s\": venus topics cannot be made",
+			 cfg->line, cfg->name);
 		free(v);
 		return MB_EINVAL;
 	}
@@ -821,17 +906,30 @@ static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct conf
 	/* Set before subscribing: a link that is already up may report it
 	 * from inside mqtt_link_subscribe(), and the device then starts a read. */
 	*state = v;
-	rc = mqtt_link_subscribe(v->link, v->reply_topic, v->qos, tr_venus__on_msg,
-				 tr_venus__on_state, v);
-	if (rc) {
-		*state = NULL;
-		snprintf(err, errlen, "device \"%s\": subscribe %s: %s", cfg->name, v->reply_topic,
-			 mb_strerror(rc));
-		mqtt_link_release(v->link, v);
-		free(v);
-		return rc;
+	/* A `prefix` that names the new family itself, with the same <id>:
+	 * one family, subscribed once (a message is delivered once). */
+	if (v->fam_on[0] && v->fam_on[1] && strcmp(v->reply_topic[0], v->reply_topic[1]) == 0)
+		v->fam_on[1] = 0;
+	/* The link state is reported once, by the first subscription. */
+	int first = 1;
+	for (int f = 0; f < 2; f++) {
+		if (!v->fam_on[f])
+			continue;
+		rc = mqtt_link_subscribe(v->link, v->reply_topic[f], v->qos, tr_venus__on_msg,
+					 first ? tr_venus__on_state : NULL, v);
+		if (rc) {
+			*state = NULL;
+			snprintf(err, errlen, "device \"%s\": subscribe %s: %s", cfg->name,
+				 v->reply_topic[f], mb_strerror(rc));
+			mqtt_link_release(v->link, v);
+			free(v);
+			return rc;
+		}
+		first = 0;
 	}
-	log_info("%s: venus %s/%s, commands to %s", cfg->name, vc->type, vc->id, v->cmd_topic);
+	log_info("%s: venus %s/%s, listening on %s%s%s", cfg->name, vc->type, vc->id,
+		 v->fam_on[0] ? v->reply_topic[0] : "", v->fam_on[0] && v->fam_on[1] ? " and " : "",
+		 v->fam_on[1] ? v->reply_topic[1] : "");
 	/* A link shared with a device opened earlier may already be up. */
 	if (mqtt_link_is_up(v->link))
 		device_link_changed(dev, 1);
@@ -877,8 +975,24 @@ static int tr_venus__cfg_init(void *cfg)
 static int tr_venus__cfg_done(struct config_parser *p, const config_setting_t *block, void *cfg)
 {
 	const struct tr_venus_cfg *vc = cfg;
-	char topic[TR_VENUS_TOPIC_MAX], path[256];
+	char topic[TR_VENUS_TOPIC_MAX], path[256], new_id[VENUS_TOPIC_ID_LEN + 1];
 
+	/* With topics = "both", a new family that cannot be made is left out
+	 * (tr_venus__open says so); asked for alone, it is an error. */
+	int new_ok =
+	    vc->topics != TR_VENUS_FAM_HAME && tr_venus__new_id(vc, new_id, sizeof new_id) == 0;
+	if (vc->topics == TR_VENUS_FAM_MARSTEK && !new_ok)
+		return config_error(
+		    p, block,
+		    "%s: type %s uses an encrypted topic ID in the %s topics, and "
+		    "this modbridge is built without libcrypto (WITH_CRYPTO=0): give "
+		    "it as topic_id",
+		    config_key_path(block, path, sizeof path), vc->type, TR_VENUS_NEW_PREFIX);
+	if (new_ok &&
+	    venus_topic(topic, sizeof topic, TR_VENUS_NEW_PREFIX, vc->type, "device", new_id) < 0)
+		return config_error(p, block, "%s: the topic %s/%s/device/%s/ctrl is too long",
+				    config_key_path(block, path, sizeof path), TR_VENUS_NEW_PREFIX,
+				    vc->type, new_id);
 	if (venus_topic(topic, sizeof topic, vc->prefix, vc->type, "device", vc->id) >= 0)
 		return 0;
 	const config_setting_t *x = config_setting_get_member(block, "prefix");
@@ -899,6 +1013,10 @@ static const struct config_key tr_venus__keys[] = {
 	 .off = TR_VENUS__CFG(id), .check = tr_venus__check_id},
 	{.name = "prefix", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
 	 .off = TR_VENUS__CFG(prefix), .check = config_check_topic},
+	{.name = "topics", .kind = CONFIG_K_CHOICE, .off = TR_VENUS__CFG(topics),
+	 .choices = tr_venus__families},
+	{.name = "topic_id", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = TR_VENUS__CFG(topic_id), .check = tr_venus__check_level},
 };
 /* clang-format on */
 

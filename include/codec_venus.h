@@ -65,7 +65,8 @@ int venus_parse_ack(const char *buf, size_t len, int *ret, int64_t *cd);
 /* The pair named key (NUL-terminated), or NULL. */
 const struct venus_pair *venus_find(const struct venus_reply *r, const char *key);
 
-/* Field `field` (0-based) of a `|`-separated value, or the whole value when
+/* Field `field` (0-based) of a value whose fields are separated by `|` or
+ * `:` (a Venus period 14|0|17|0|127|800|1, a B2500 time 0:30), or the whole value when
  * field < 0. 0 and *s, *n set, or MB_ENOENT when the value has fewer fields. */
 int venus_field(const struct venus_pair *p, int field, const char **s, size_t *n);
 
@@ -100,6 +101,20 @@ int venus_id_valid(const char *id);
 /* Is s usable as one MQTT topic level (non-empty, no '/', '+', '#', no
  * control characters, at most 64 bytes)? 1 yes, 0 no. */
 int venus_topic_level_valid(const char *s);
+
+/* Length of the encrypted topic ID (32 hex digits: one AES block). */
+#define VENUS_TOPIC_ID_LEN 32
+
+/* The topic ID of the marstek_energy topics of B2500 types HMA, HMF, HMK and
+ * HMJ on newer firmware: mac (12 lower-case hex digits) encrypted with
+ * AES-128-CBC under the fixed key and a zero IV, as 32 lower-case hex digits
+ * into out (outlen >= 33). Returns 32, MB_EINVAL for a bad mac or a short
+ * out, MB_EPROTO when the daemon is built without libcrypto (WITH_CRYPTO=0). */
+int venus_topic_id_encrypt(const char *mac, char *out, size_t outlen);
+
+/* Does a type need that ID in its marstek_energy topics? Its part before
+ * the first '-' (HMA-1 -> HMA) is one of HMA, HMF, HMK, HMJ. 1 yes, 0 no. */
+int venus_type_encrypts(const char *type);
 
 /* `<prefix>/<type>/<dir>/<id>/ctrl` into out; dir is "App" (commands) or
  * "device" (replies). Returns the length or MB_ETOOBIG. */

@@ -345,6 +345,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	v->dev = NULL;
 	v->map = fz_map;
 	v->cmd_cd = -1;
+	/* one topic family, as tr_venus__open sets it for topics = "hame" */
+	v->heard = -1;
+	v->fam_on[0] = 1;
+	snprintf(v->cmd_topic[0], TR_VENUS_TOPIC_MAX, "hame_energy/HMG-50/App/0123456789ab/ctrl");
+	snprintf(v->reply_topic[0], TR_VENUS_TOPIC_MAX,
+		 "hame_energy/HMG-50/device/0123456789ab/ctrl");
 	/* the read commands, as tr_venus__open sets them: cd=1, cd=14, cd=19 */
 	FZ_CHECK(tr_venus__set_queries(v) == 0 && v->nqueries == 3);
 	fz_now = 1000;

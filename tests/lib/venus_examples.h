@@ -48,4 +48,37 @@
 
 #define VENUS_SIM_GET_POWER "get_power=-312|145|98|-69|800"
 
+/* The other models' replies to cd=1, as the hm2mqtt project's parser tests
+ * (tomquist/hm2mqtt, src/parser.test.ts) record them, verbatim:
+ *   B2500_V2_DUMP  "should parse a full device message correctly" (HMA-1):
+ *                  the runtime reply of a second-generation B2500 with its
+ *                  five timers d/e/f/h1..5, CT and daily-statistics keys.
+ *   B2500_V1_DUMP  "should parse comma-separated key-value pairs correctly":
+ *                  the short runtime reply, with cs, cd (the outputs of a
+ *                  first-generation B2500) and lv.
+ *   JUPITER_DUMP   "should parse Jupiter message correctly" (JPLS-1), the same
+ *                  reply src/device/jupiter.ts records on READ_DEVICE_INFO.
+ *   CT002_DUMP     "should parse CT002 smart meter message" (HME-4). */
+#define B2500_V2_DUMP                                                                              \
+	"p1=0,p2=0,w1=0,w2=0,pe=14,vv=224,sv=3,cs=0,cd=0,am=0,o1=0,o2=0,do=90,lv=800,cj=1,kn=313," \
+	"g1=0,g2=0,b1=0,b2=0,md=0,d1=1,e1=0:0,f1=23:59,h1=800,d2=0,e2=0:0,f2=23:59,h2=200,d3=0,"   \
+	"e3=0:0,f3=23:59,h3=800,sg=0,sp=80,st=0,tl=12,th=13,tc=0,tf=0,fc=202310231502,id=5,a0=14," \
+	"a1=0,a2=0,l0=0,l1=0,c0=255,c1=4,bc=622,bs=512,pt=1552,it=1332,m0=0,m1=0,m2=0,m3=0,d4=0,"  \
+	"e4=2:0,f4=23:59,h4=50,d5=0,e5=0:0,f5=23:59,h5=347,lmo=1377,lmi=614,lmf=0,uv=10"
+#define B2500_V1_DUMP                                                                              \
+	"p1=1,p2=2,w1=0,w2=0,pe=14,vv=224,sv=3,cs=0,cd=0,am=0,o1=0,o2=0,do=90,lv=800,g1=0,g2=0,"   \
+	"kn=2000"
+#define JUPITER_DUMP                                                                               \
+	"ele_d=349,ele_m=2193,ele_y=0,pv1_p=94,pv1_s=1,pv2_p=77,pv2_s=1,pv3_p=41,pv3_s=1,pv4_p="   \
+	"60,"                                                                                      \
+	"pv4_s=1,grd_o=250,grd_t=1,gct_s=1,cel_s=0,cel_p=424,cel_c=83,err_t=0,wor_m=1,"            \
+	"tim_0=12|0|23|59|127|800|1,tim_1=0|0|12|0|127|150|1,tim_2=0|0|0|0|255|0|0,"               \
+	"tim_3=0|0|0|0|255|0|0,tim_4=0|0|0|0|255|0|0,cts_m=0,grd_d=285,grd_m=2018,dev_n=134,"      \
+	"dev_i=106,dev_m=206,dev_b=209,dev_t=110,wif_s=75,ala_c=0,ful_d=1,ssid=xxxx,stop_s=10,"    \
+	"htt_p=0,ct_t=4,phase_t=1,dchrg=1,seq_s=3,ctrl_r=0,shelly_p=1010,c_ratio=100,b_lck=0,"     \
+	"dod=88,total_b=1,online_b=1"
+#define CT002_DUMP                                                                                 \
+	"pwr_a=119,pwr_b=15,pwr_c=-136,pwr_t=-1,ble_s=5,wif_r=-79,fc4_v=202409090159,ver_v=119,"   \
+	"wif_s=2,slv_n=1,cur_d=0"
+
 #endif

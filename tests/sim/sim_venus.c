@@ -50,12 +50,36 @@
  *                   odd value such as -1 or 99999), until a write sets it
  *   --ignore N      never answer cd=N (the document's firmware has no cd=14)
  * At run time the mode topic also takes "set KEY N" and "ignore N" (a new
- * "ignore" replaces the old; "ignore 0" answers everything again). */
+ * "ignore" replaces the old; "ignore 0" answers everything again).
+ *
+ * Topic families: --family marstek makes it a device on newer firmware: it
+ * speaks on marstek_energy/<type>/.../<ID>/ctrl, <ID> being --id, or for a
+ * B2500 type HMA/HMF/HMK/HMJ --id encrypted (with the bridge's own
+ * venus_topic_id_encrypt: tests/unit/test_venus.c checks it against the
+ * hm2mqtt project's vectors). --family hame (the default) is the old family;
+ * --prefix P --id X sets both by hand. The mode topic stays sim/venus/<--id>.
+ *
+ * Other models (--model), each answering cd=1 with the reply the hm2mqtt
+ * project's parser tests record (tests/lib/venus_examples.h), verbatim until
+ * a write changes a key, and applying the writes hm2mqtt sends (the B2500
+ * document in that project, docs/b2500.md, and its device files). None of them
+ * answers a write (the B2500 document shows no ret=): the bridge confirms
+ * each by the next cd=1.
+ *   b2500v2  HMA/HMF/HMK/HMJ: cd=17 md= charging mode (cs), cd=18 md=
+ *            adaptive mode (md), cd=19 md= depth of discharge 0..100 (do),
+ *            cd=20,md=0,a1..5,b1..5,e1..5,v1..5 the five timers (dN, eN, fN,
+ *            hN; output 0..800 W)
+ *   b2500v1  HMB: cd=4 md= outputs 0..3 (cd), cd=6 md= output threshold
+ *            0..800 W (lv), cd=17 md= charging mode (cs), cd=19 md= (do)
+ *   jupiter  HMN/HMM/JPLS: cd=2 md= working mode 1|2 (wor_m), cd=13
+ *            full_d= surplus feed-in 0|1 (ful_d), cd=56 dod= 30..88 (dod)
+ *   ct002    HME: cd=1 only (a meter takes no command here) */
 #include <mosquitto.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "codec_venus.h"
 #include "venus_examples.h"
 
 enum sim_mode { SIM_NORMAL, SIM_SILENT, SIM_REFUSE };
@@ -66,6 +90,55 @@ static const char sim__hm2mqtt_dump[] = VENUS_HM2MQTT_DUMP;
 /* venus-mqtt.md 15.2's form; the values are the simulator's (see the top). */
 static const char sim__get_power[] = VENUS_SIM_GET_POWER;
 static int sim__newer;
+
+/* --model: the reply's pairs, in their order, as text. */
+enum sim_model { M_VENUS, M_B2500V1, M_B2500V2, M_JUPITER, M_CT002 };
+static enum sim_model sim__model = M_VENUS;
+#define SIM_MODEL_KEYS 128
+static char sim__mk[SIM_MODEL_KEYS][16], sim__mv[SIM_MODEL_KEYS][32];
+static int sim__mn;
+
+/* Split a recorded reply into the model's pairs; -1 if one does not fit. */
+static int sim__model_load(const char *dump)
+{
+	const char *p = dump;
+	sim__mn = 0;
+	while (*p) {
+		const char *comma = strchr(p, ','), *end = comma ? comma : p + strlen(p);
+		const char *eq = memchr(p, '=', (size_t)(end - p));
+		if (!eq || sim__mn == SIM_MODEL_KEYS || eq - p >= 16 || end - eq - 1 >= 32)
+			return -1;
+		snprintf(sim__mk[sim__mn], 16, "%.*s", (int)(eq - p), p);
+		snprintf(sim__mv[sim__mn], 32, "%.*s", (int)(end - eq - 1), eq + 1);
+		sim__mn++;
+		p = comma ? comma + 1 : end;
+	}
+	return 0;
+}
+
+static void sim__model_render(char *out, size_t cap)
+{
+	size_t used = 0;
+	out[0] = 0;
+	for (int i = 0; i < sim__mn && used < cap; i++)
+		used += (size_t)snprintf(out + used, cap - used, "%s%s=%s", i ? "," : "",
+					 sim__mk[i], sim__mv[i]);
+}
+
+/* Set the model's key k to v (text); a key the reply lacks is not added. */
+static void sim__mset(const char *k, const char *v)
+{
+	for (int i = 0; i < sim__mn; i++)
+		if (strcmp(sim__mk[i], k) == 0)
+			snprintf(sim__mv[i], sizeof sim__mv[i], "%s", v);
+}
+
+static void sim__msetn(const char *k, long long v)
+{
+	char t[24];
+	snprintf(t, sizeof t, "%lld", v);
+	sim__mset(k, t);
+}
 
 /* The dump in the document's order: numbers, the periods, two strings. */
 enum sim_kind { K_NUM, K_TIM, K_STR };
@@ -149,7 +222,7 @@ static int sim__set_text(const char *text, char sep)
 }
 
 /* The pairs of a command, split in place. */
-#define SIM_MAX_PAIRS 16
+#define SIM_MAX_PAIRS 32
 struct sim_cmd {
 	char buf[512];
 	const char *k[SIM_MAX_PAIRS], *v[SIM_MAX_PAIRS];
@@ -243,7 +316,9 @@ static void sim__render(char *out, size_t cap)
 static void sim__dump(struct mosquitto *mosq, long long cd)
 {
 	char out[2048], body[2000];
-	if (sim__newer)
+	if (sim__model != M_VENUS)
+		sim__model_render(body, sizeof body);
+	else if (sim__newer)
 		snprintf(body, sizeof body, "%s", sim__hm2mqtt_dump);
 	else
 		sim__render(body, sizeof body);
@@ -286,6 +361,88 @@ static int sim__period(const struct sim_cmd *c, int apply)
 	return 1;
 }
 
+static void sim__dump(struct mosquitto *mosq, long long cd);
+
+/* An integer pair k of c within lo..hi. */
+static int sim__arg(const struct sim_cmd *c, const char *k, long long lo, long long hi,
+		    long long *v)
+{
+	return sim__num(sim__get(c, k), v) && *v >= lo && *v <= hi;
+}
+
+/* cd=20,md=0 (cd=7 with flash): the B2500 v2's five timers, all at once;
+ * only a complete, valid command is applied. */
+static void sim__b2500_timers(const struct sim_cmd *c, int apply)
+{
+	long long a[5], bh[5], bm[5], eh[5], em[5], v[5], md;
+	char k[8];
+	if (!sim__arg(c, "md", 0, 0, &md))
+		return;
+	for (int i = 0; i < 5; i++) {
+		snprintf(k, sizeof k, "a%d", i + 1);
+		if (!sim__arg(c, k, 0, 1, &a[i]))
+			return;
+		snprintf(k, sizeof k, "b%d", i + 1);
+		if (!sim__time(sim__get(c, k), &bh[i], &bm[i]))
+			return;
+		snprintf(k, sizeof k, "e%d", i + 1);
+		if (!sim__time(sim__get(c, k), &eh[i], &em[i]))
+			return;
+		snprintf(k, sizeof k, "v%d", i + 1);
+		if (!sim__arg(c, k, 0, 800, &v[i]))
+			return;
+	}
+	if (!apply)
+		return;
+	for (int i = 0; i < 5; i++) {
+		char t[16];
+		snprintf(k, sizeof k, "d%d", i + 1);
+		sim__msetn(k, a[i]);
+		snprintf(k, sizeof k, "e%d", i + 1);
+		snprintf(t, sizeof t, "%lld:%lld", bh[i], bm[i]);
+		sim__mset(k, t);
+		snprintf(k, sizeof k, "f%d", i + 1);
+		snprintf(t, sizeof t, "%lld:%lld", eh[i], em[i]);
+		sim__mset(k, t);
+		snprintf(k, sizeof k, "h%d", i + 1);
+		sim__msetn(k, v[i]);
+	}
+}
+
+/* The other models' commands (see the top); none is answered but cd=1. */
+static void sim__model_command(struct mosquitto *mosq, const struct sim_cmd *c, long long cd,
+			       int apply)
+{
+	long long v;
+	if (cd == 1) {
+		sim__dump(mosq, cd);
+		return;
+	}
+	if (sim__model == M_B2500V1 || sim__model == M_B2500V2) {
+		if (cd == 17 && sim__arg(c, "md", 0, 1, &v) && apply)
+			sim__msetn("cs", v);
+		else if (cd == 19 && sim__arg(c, "md", 0, 100, &v) && apply)
+			sim__msetn("do", v);
+		else if (sim__model == M_B2500V1 && cd == 4 && sim__arg(c, "md", 0, 3, &v) && apply)
+			sim__msetn("cd", v);
+		else if (sim__model == M_B2500V1 && cd == 6 && sim__arg(c, "md", 0, 800, &v) &&
+			 apply)
+			sim__msetn("lv", v);
+		else if (sim__model == M_B2500V2 && cd == 18 && sim__arg(c, "md", 0, 1, &v) &&
+			 apply)
+			sim__msetn("md", v);
+		else if (sim__model == M_B2500V2 && cd == 20)
+			sim__b2500_timers(c, apply);
+	} else if (sim__model == M_JUPITER) {
+		if (cd == 2 && sim__arg(c, "md", 1, 2, &v) && apply)
+			sim__msetn("wor_m", v);
+		else if (cd == 13 && sim__arg(c, "full_d", 0, 1, &v) && apply)
+			sim__msetn("ful_d", v);
+		else if (cd == 56 && sim__arg(c, "dod", 30, 88, &v) && apply)
+			sim__msetn("dod", v);
+	}
+}
+
 static void sim__command(struct mosquitto *mosq, const char *msg, size_t len)
 {
 	static struct sim_cmd c;
@@ -310,6 +467,10 @@ static void sim__command(struct mosquitto *mosq, const char *msg, size_t len)
 	}
 	if (cd == sim__refuse_cd)
 		apply = 0;
+	if (sim__model != M_VENUS) {
+		sim__model_command(mosq, &c, cd, apply);
+		return;
+	}
 	switch (cd) {
 	case 1:
 		sim__dump(mosq, cd);
@@ -448,7 +609,7 @@ static enum sim_mode sim__parse_mode(const char *s)
 int main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1", *type = "HMG-50", *id = "0123456789ab";
-	const char *prefix = "hame_energy";
+	const char *prefix = "hame_energy", *family = NULL;
 	int port = 1883;
 	const char *sets[8];
 	int nsets = 0;
@@ -471,7 +632,9 @@ int main(int argc, char **argv)
 			fprintf(stderr,
 				"usage: sim_venus [--host H] [--port P] [--type T] [--id ID] "
 				"[--prefix P] [--mode normal|silent|refuse|lag] [--cd-prefix] "
-				"[--newer-firmware] [--mcp-negative] [--set KEY=N] [--ignore N]\n");
+				"[--newer-firmware] [--mcp-negative] [--set KEY=N] [--ignore N] "
+				"[--model venus|b2500v1|b2500v2|jupiter|ct002] [--family "
+				"hame|marstek]\n");
 			return 2;
 		}
 		i++;
@@ -485,13 +648,42 @@ int main(int argc, char **argv)
 			id = val;
 		else if (strcmp(a, "--prefix") == 0)
 			prefix = val;
+		else if (strcmp(a, "--family") == 0)
+			family = val;
 		else if (strcmp(a, "--mode") == 0)
 			sim__mode = sim__parse_mode(val);
 		else if (strcmp(a, "--set") == 0 && nsets < 8)
 			sets[nsets++] = val;
 		else if (strcmp(a, "--ignore") == 0)
 			sim__ignore_cd = atoll(val);
-		else {
+		else if (strcmp(a, "--model") == 0) {
+			static const char *const names[] = {"venus", "b2500v1", "b2500v2",
+							    "jupiter", "ct002"};
+			static const char *const dumps[] = {NULL, B2500_V1_DUMP, B2500_V2_DUMP,
+							    JUPITER_DUMP, CT002_DUMP};
+			int m = 0;
+			while (m < 5 && strcmp(names[m], val) != 0)
+				m++;
+			if (m == 5) {
+				fprintf(stderr, "sim_venus: unknown model %s\n", val);
+				return 2;
+			}
+			sim__model = (enum sim_model)m;
+			if (dumps[m]) {
+				char back[2000];
+				if (sim__model_load(dumps[m]) != 0) {
+					fprintf(stderr, "sim_venus: model %s: bad reply\n", val);
+					return 1;
+				}
+				/* It answers the recorded reply, byte for byte. */
+				sim__model_render(back, sizeof back);
+				if (strcmp(back, dumps[m]) != 0) {
+					fprintf(stderr, "sim_venus: model %s: reply altered\n",
+						val);
+					return 1;
+				}
+			}
+		} else {
 			fprintf(stderr, "sim_venus: unknown option %s\n", a);
 			return 2;
 		}
@@ -514,10 +706,28 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	snprintf(sim__mode_topic, sizeof sim__mode_topic, "sim/venus/%s/mode", id);
+	char topic_id[VENUS_TOPIC_ID_LEN + 1];
+	const char *mac = id;
+	if (family && strcmp(family, "marstek") == 0) {
+		prefix = "marstek_energy";
+		if (venus_type_encrypts(type)) {
+			if (venus_topic_id_encrypt(id, topic_id, sizeof topic_id) < 0) {
+				fprintf(stderr,
+					"sim_venus: cannot encrypt the ID %s (built without "
+					"libcrypto, or not a MAC)\n",
+					id);
+				return 2;
+			}
+			id = topic_id;
+		}
+	} else if (family && strcmp(family, "hame") != 0) {
+		fprintf(stderr, "sim_venus: unknown family %s\n", family);
+		return 2;
+	}
 	snprintf(sim__cmd_topic, sizeof sim__cmd_topic, "%s/%s/App/%s/ctrl", prefix, type, id);
 	snprintf(sim__reply_topic, sizeof sim__reply_topic, "%s/%s/device/%s/ctrl", prefix, type,
 		 id);
-	snprintf(sim__mode_topic, sizeof sim__mode_topic, "sim/venus/%s/mode", id);
 
 	mosquitto_lib_init();
 	char cid[64];
@@ -536,7 +746,7 @@ int main(int argc, char **argv)
 			mosquitto_strerror(rc));
 		return 1;
 	}
-	printf("# sim_venus %s on %s:%d, commands on %s\n", id, host, port, sim__cmd_topic);
+	printf("# sim_venus %s on %s:%d, commands on %s\n", mac, host, port, sim__cmd_topic);
 	/* Runs until SIGTERM; reconnects by itself if the broker restarts. */
 	rc = mosquitto_loop_forever(mosq, -1, 1);
 	mosquitto_destroy(mosq);

@@ -79,6 +79,32 @@ static const struct cited {
     {"tomquist/hm2mqtt", "src/device/venus.ts",
      "Marstek Venus over MQTT: cd=1 and cd=14 keys and write commands; cd=14 values passed on "
      "unscaled; set_v read as 0 = 800 W; cp=0..2500"},
+    {"tomquist/hm2mqtt", "docs/b2500.md",
+     "The B2500 MQTT document: cd=1 runtime keys (pe, kn, do, p1, p2, w1, w2, g1, g2, o1, o2, "
+     "vv, cs, cd, lv, md, d1..5/e1..5/f1..5/h1..5 timers as H:M, tl, th, b1, b2, a0..a2, sg, sp, "
+     "st, c0, c1, m0..m3, bc, bs, pt, it, lmf); commands cd=4/18 outputs, cd=5/19 depth of "
+     "discharge, cd=6 output threshold, cd=7/20 timers a/b/e/v1..3, cd=10 restart, cd=11 "
+     "factory reset, cd=17 charging mode; no ret= shown"},
+    {"tomquist/hm2mqtt", "src/device/b2500Base.ts",
+     "B2500 common keys as read (pe %, kn Wh, do, p1/p2 bits, w1/w2, g1/g2, o1/o2, vv, tl, th, "
+     "b1, b2, a0..a2); discharge-depth md 0..100; flash/no-flash cd pairs 5/19, 3/17, 4/18, "
+     "7/20"},
+    {"tomquist/hm2mqtt", "src/device/b2500V1.ts",
+     "B2500 v1 (HMB): cs 0 PV2 pass-through / 1 charge then discharge, lv threshold 0..800 "
+     "(cd=6), outputs as bits of cd written with cd=4 md=0..3"},
+    {"tomquist/hm2mqtt", "src/device/b2500V2.ts",
+     "B2500 v2 (HMA, HMF, HMJ, HMK): five timers dN/eN/fN/hN (output 0..800) written with "
+     "cd=20 md=0 aN/bN/eN/vN, md adaptive mode (cd=18), sg, sp, st, c0, c1, m0..m3, bc, bs, "
+     "pt, it (Wh), lmo, lmi, lmf"},
+    {"tomquist/hm2mqtt", "src/device/jupiter.ts",
+     "Jupiter (HMN, HMM, JPLS): Venus-like cd=1 keys (cel_c, cel_p x0.01 kWh, grd_o, pv1_p.."
+     "pv4_p, ele_d/m/y and grd_d/m x0.01 kWh, wor_m 1 auto / 2 manual with cd=2, ful_d with "
+     "cd=13 full_d=, dod 30..88 with cd=56)"},
+    {"tomquist/hm2mqtt", "src/device/ct002.ts",
+     "CT002 (HME): cd=1 keys pwr_a, pwr_b, pwr_c, pwr_t (W), ble_s, wif_r, ver_v, wif_s"},
+    {"tomquist/hm2mqtt", "src/parser.test.ts",
+     "Recorded replies: B2500 HMA-1 full and short runtime replies, Jupiter JPLS-1, CT002 HME-4 "
+     "(tests/lib/venus_examples.h carries them verbatim)"},
     {"ViperRNMC/marstek_venus_modbus", "custom_components/marstek_modbus/registers/e_v12.yaml",
      "Marstek Venus E v1/v2 RS-485: 33000 total_charging_energy and 33002 "
      "total_discharging_energy, 2 registers x 0.01 kWh; 44002 max_charge_power 0..2500 W"},

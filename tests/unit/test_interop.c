@@ -9,7 +9,9 @@
  *            (protocol "RTU2": Growatt Modbus RTU Protocol II input registers)
  *   EVCC_MIN evcc-io/evcc, templates/definition/meter/growatt-min-tlxe.yaml
  *   EVCC_HYB evcc-io/evcc, templates/definition/meter/growatt-hybrid.yaml
- *   HM2MQTT  tomquist/hm2mqtt, src/device/venus.ts
+ *   HM2MQTT  tomquist/hm2mqtt, src/device/venus.ts (and, for the other
+ *            models of the family, src/device/b2500Base.ts, b2500V1.ts,
+ *            b2500V2.ts, jupiter.ts, ct002.ts)
  *   PYSV5    jmccrohan/pysolarmanv5, utils/solarman_decoder.py (a request
  *            frame and its decoding) and tests/setup_test.py (a logger
  *            heartbeat frame; the rule its mock logger answers by)
@@ -871,6 +873,90 @@ static void test_growatt_tlxh_facts(void **state)
 	INTEROP_CHECK("growatt-hybrid-tlxh", growatt_tlxh_facts);
 }
 
+/* --- the rest of the Hame / Marstek family ------------------------------ */
+
+/* What the hm2mqtt project reads and writes for the other models of the
+ * family (tomquist/hm2mqtt src/device/b2500Base.ts, b2500V1.ts, b2500V2.ts,
+ * jupiter.ts, ct002.ts): a key, the factor from the raw value to the unit
+ * hm2mqtt states (kWh `/ 100` is 0.01), whether it may be negative (in the
+ * recorded replies), and the command it sends to write the key (its no-flash
+ * variant, hm2mqtt's default), NULL when it writes none the map maps. */
+static const struct hame_fact {
+	const char *map, *key;
+	double scale;
+	int may_be_negative;
+	const char *write;
+} hame_facts[] = {
+    /* b2500Base.ts (both generations) */
+    {"b2500-v1", "pe", 1, 0, NULL},
+    {"b2500-v1", "kn", 1, 0, NULL},
+    {"b2500-v1", "do", 1, 0, "cd=19,md={value}"}, /* DISCHARGE_DEPTH, no flash */
+    {"b2500-v1", "w1", 1, 0, NULL},
+    {"b2500-v1", "g2", 1, 0, NULL},
+    {"b2500-v1", "vv", 1, 0, NULL},
+    {"b2500-v1", "cs", 1, 0, "cd=17,md={value}"}, /* CHARGING_MODE, no flash */
+    {"b2500-v1", "lv", 1, 0, "cd=6,md={value}"},  /* BATTERY_OUTPUT_THRESHOLD */
+    {"b2500-v1", "cd", 1, 0, "cd=4,md={value}"},  /* outputs: DISCHARGE_MODE, flash */
+    {"b2500-v2", "pe", 1, 0, NULL},
+    {"b2500-v2", "do", 1, 0, "cd=19,md={value}"},
+    {"b2500-v2", "cs", 1, 0, "cd=17,md={value}"},
+    {"b2500-v2", "md", 1, 0, "cd=18,md={value}"}, /* adaptive-mode: DISCHARGE_MODE */
+    {"b2500-v2", "tl", 1, 1, NULL},
+    {"b2500-v2", "th", 1, 1, NULL},
+    {"b2500-v2", "m3", 1, 1, NULL},
+    {"b2500-v2", "bc", 1, 0, NULL},
+    {"b2500-v2", "lmo", 1, 0, NULL},
+    {"b2500-v2", "h5", 1, 0, NULL},
+    /* jupiter.ts */
+    {"jupiter", "cel_c", 1, 0, NULL},
+    {"jupiter", "cel_p", 0.01, 0, NULL},
+    {"jupiter", "ele_d", 0.01, 0, NULL},
+    {"jupiter", "grd_m", 0.01, 0, NULL},
+    {"jupiter", "grd_o", 1, 1, NULL},
+    {"jupiter", "wor_m", 1, 0, "cd=2,md={value}"},
+    {"jupiter", "ful_d", 1, 0, "cd=13,full_d={value}"},
+    {"jupiter", "dod", 1, 0, "cd=56,dod={value}"},
+    /* ct002.ts */
+    {"ct002", "pwr_a", 1, 1, NULL},
+    {"ct002", "pwr_c", 1, 1, NULL},
+    {"ct002", "pwr_t", 1, 1, NULL},
+    {"ct002", "wif_r", 1, 1, NULL},
+};
+
+static void test_hame_family_facts(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof hame_facts / sizeof hame_facts[0]; i++) {
+		const struct hame_fact *f = &hame_facts[i];
+		struct map *m = interop__load(f->map);
+		const struct map_register *r = NULL;
+		for (size_t k = 0; k < map_nregs(m) && !r; k++)
+			if (map_reg(m, k)->key && strcmp(map_reg(m, k)->key, f->key) == 0)
+				r = map_reg(m, k);
+		if (!r)
+			fail_msg("hm2mqtt reads %s; map %s has no register for it", f->key, f->map);
+		if (r->scale < f->scale * 0.999 || r->scale > f->scale * 1.001)
+			fail_msg("%s: hm2mqtt scales %s by %g, ours %g", f->map, f->key, f->scale,
+				 r->scale);
+		if (f->may_be_negative && !interop__signed(r))
+			fail_msg("%s: %s can be negative, ours is unsigned", f->map, f->key);
+		if (f->write && (!r->write || strcmp(r->write, f->write) != 0))
+			fail_msg("%s: hm2mqtt writes %s with %s, ours %s", f->map, f->key, f->write,
+				 r->write ? r->write : "(none)");
+		map_free(m);
+	}
+	/* b2500V2.ts timePeriodSettingHandler: cd=20 (no flash) md=0 and, per
+	 * period N, aN enabled, bN start, eN end, vN output 0..800 */
+	struct map *m = interop__load("b2500-v2");
+	const struct map_command *c = map_find_command(m, 100, 30);
+	assert_non_null(c);
+	int64_t args[30] = {1, 6, 30, 9, 5, 400};
+	char out[512];
+	assert_true(venus_render(c->template, args, 30, out, sizeof out) > 0);
+	assert_true(strncmp(out, "cd=20,md=0,a1=1,b1=6:30,e1=9:05,v1=400,a2=0,b2=0:00", 51) == 0);
+	map_free(m);
+}
+
 /* A map whose agrees_with says two implementations cover all (or both) of
  * its registers needs two sources for each of them here; the others say in
  * agrees_with and their comments which registers lack them. (Agreement is
@@ -978,6 +1064,7 @@ int main(void)
 	    cmocka_unit_test(test_growatt_hybrid_facts),
 	    cmocka_unit_test(test_growatt_tlxh_facts),
 	    cmocka_unit_test(test_interop_maps_have_two_sources),
+	    cmocka_unit_test(test_hame_family_facts),
 	    cmocka_unit_test(test_every_map_shows_its_evidence),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);

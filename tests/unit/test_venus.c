@@ -62,6 +62,17 @@ static void test_fields(void **state)
 		assert_int_equal(get_int(r, "tim_8", f), tim8[f]);
 	}
 	assert_int_equal(get_int(r, "tim_3", 3), 59);
+	/* The B2500 writes its timers as H:M: ':' separates fields too. */
+	static const char b2500[] = "d1=1,e1=0:0,f1=23:59,e4=2:0,h1=800";
+	struct venus_reply b;
+	assert_int_equal(venus_parse(b2500, strlen(b2500), &b), 5);
+	assert_int_equal(get_int(&b, "f1", 0), 23);
+	assert_int_equal(get_int(&b, "f1", 1), 59);
+	assert_int_equal(get_int(&b, "e4", 0), 2);
+	assert_int_equal(get_int(&b, "e4", 1), 0);
+	int64_t hm;
+	assert_int_equal(venus_pair_int(venus_find(&b, "e1"), 2, &hm), MB_ENOENT);
+	assert_int_equal(venus_pair_int(venus_find(&b, "e1"), -1, &hm), MB_EPARSE);
 	assert_int_equal(get_int(r, "tim_1", 5), -800);
 	/* An eighth field does not exist. */
 	int64_t v;
@@ -434,6 +445,36 @@ static void test_map(void **state)
 	map_free(m);
 }
 
+/* The marstek_energy topic ID of newer B2500 firmware: the vectors the
+ * hm2mqtt project's own test (src/utils/crypt.test.ts) checks its AES-128-CBC
+ * of the MAC against. */
+static void test_topic_id(void **state)
+{
+	(void)state;
+	char out[VENUS_TOPIC_ID_LEN + 1];
+#if MB_WITH_CRYPTO
+	assert_int_equal(venus_topic_id_encrypt("badbeefbadbe", out, sizeof out), 32);
+	assert_string_equal(out, "e6a1f1765cdd26ff05e2afcc5df17a9b");
+	assert_int_equal(venus_topic_id_encrypt("feeba7123456", out, sizeof out), 32);
+	assert_string_equal(out, "757a6deefc6ab2b3764d61e64fb2a931");
+	/* not a MAC, or no room: refused, never a half-written ID */
+	assert_int_equal(venus_topic_id_encrypt("BADBEEFBADBE", out, sizeof out), MB_EINVAL);
+	assert_int_equal(venus_topic_id_encrypt("badbeefbadb", out, sizeof out), MB_EINVAL);
+	assert_int_equal(venus_topic_id_encrypt("badbeefbadbe", out, 32), MB_EINVAL);
+#else
+	assert_int_equal(venus_topic_id_encrypt("badbeefbadbe", out, sizeof out), MB_EPROTO);
+#endif
+	assert_true(venus_type_encrypts("HMA-1"));
+	assert_true(venus_type_encrypts("HMJ"));
+	assert_true(venus_type_encrypts("HMK-2"));
+	assert_true(venus_type_encrypts("HMF-x"));
+	assert_false(venus_type_encrypts("HMB-1")); /* v1: plain MAC */
+	assert_false(venus_type_encrypts("HMG-50"));
+	assert_false(venus_type_encrypts("HMAX-1"));
+	assert_false(venus_type_encrypts("HM"));
+	assert_false(venus_type_encrypts(NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -441,7 +482,7 @@ int main(void)
 	    cmocka_unit_test(test_strings),	cmocka_unit_test(test_leading_cd),
 	    cmocka_unit_test(test_acks),	cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_render),	cmocka_unit_test(test_ids_and_topics),
-	    cmocka_unit_test(test_map),
+	    cmocka_unit_test(test_map),		cmocka_unit_test(test_topic_id),
 	};
 	return cmocka_run_group_tests_name("venus", tests, NULL, NULL);
 }
