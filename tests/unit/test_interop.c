@@ -158,7 +158,8 @@ static void test_growatt_facts(void **state)
 #define SUNSPEC "sunspec/models json/model_1.json and json/model_802.json"
 
 /* The points of SunSpec models 1 and 802 as the model files list them
- * (offset from the model's ID, name, the file's type, registers); the maps
+ * (offset from the model's ID, name, the file's type, registers, scale
+ * factor point); the maps
  * serve enum16 and pad as uint16, sunssf as int16, bitfield32 as uint32.
  * The not-implemented values are sunspec/pysunspec2 sunspec2/mb.py's
  * SUNS_UNIMPL_* for the same types. */
@@ -170,76 +171,77 @@ static const struct {
 	const char *file_type;
 	enum sunspec_kind kind;
 	int size;
+	const char *sf; /* the point's scale factor ("sf"), or NULL */
 } sunspec_points[] = {
-    /* model 1 at 40002 */
-    {1, 0, "ID", "uint16", U16, 1},
-    {1, 1, "L", "uint16", U16, 1},
-    {1, 2, "Mn", "string", STR, 16},
-    {1, 18, "Md", "string", STR, 16},
-    {1, 34, "Opt", "string", STR, 8},
-    {1, 42, "Vr", "string", STR, 8},
-    {1, 50, "SN", "string", STR, 16},
-    {1, 66, "DA", "uint16", U16, 1},
-    {1, 67, "Pad", "pad", U16, 1},
-    /* model 802 at 40070 */
-    {802, 0, "ID", "uint16", U16, 1},
-    {802, 1, "L", "uint16", U16, 1},
-    {802, 2, "AHRtg", "uint16", U16, 1},
-    {802, 3, "WHRtg", "uint16", U16, 1},
-    {802, 4, "WChaRteMax", "uint16", U16, 1},
-    {802, 5, "WDisChaRteMax", "uint16", U16, 1},
-    {802, 6, "DisChaRte", "uint16", U16, 1},
-    {802, 7, "SoCMax", "uint16", U16, 1},
-    {802, 8, "SoCMin", "uint16", U16, 1},
-    {802, 9, "SocRsvMax", "uint16", U16, 1},
-    {802, 10, "SoCRsvMin", "uint16", U16, 1},
-    {802, 11, "SoC", "uint16", U16, 1},
-    {802, 12, "DoD", "uint16", U16, 1},
-    {802, 13, "SoH", "uint16", U16, 1},
-    {802, 14, "NCyc", "uint32", U32, 2},
-    {802, 16, "ChaSt", "enum16", U16, 1},
-    {802, 17, "LocRemCtl", "enum16", U16, 1},
-    {802, 18, "Hb", "uint16", U16, 1},
-    {802, 19, "CtrlHb", "uint16", U16, 1},
-    {802, 20, "AlmRst", "uint16", U16, 1},
-    {802, 21, "Typ", "enum16", U16, 1},
-    {802, 22, "State", "enum16", U16, 1},
-    {802, 23, "StateVnd", "enum16", U16, 1},
-    {802, 24, "WarrDt", "uint32", U32, 2},
-    {802, 26, "Evt1", "bitfield32", U32, 2},
-    {802, 28, "Evt2", "bitfield32", U32, 2},
-    {802, 30, "EvtVnd1", "bitfield32", U32, 2},
-    {802, 32, "EvtVnd2", "bitfield32", U32, 2},
-    {802, 34, "V", "uint16", U16, 1},
-    {802, 35, "VMax", "uint16", U16, 1},
-    {802, 36, "VMin", "uint16", U16, 1},
-    {802, 37, "CellVMax", "uint16", U16, 1},
-    {802, 38, "CellVMaxStr", "uint16", U16, 1},
-    {802, 39, "CellVMaxMod", "uint16", U16, 1},
-    {802, 40, "CellVMin", "uint16", U16, 1},
-    {802, 41, "CellVMinStr", "uint16", U16, 1},
-    {802, 42, "CellVMinMod", "uint16", U16, 1},
-    {802, 43, "CellVAvg", "uint16", U16, 1},
-    {802, 44, "A", "int16", I16, 1},
-    {802, 45, "AChaMax", "uint16", U16, 1},
-    {802, 46, "ADisChaMax", "uint16", U16, 1},
-    {802, 47, "W", "int16", I16, 1},
-    {802, 48, "ReqInvState", "enum16", U16, 1},
-    {802, 49, "ReqW", "int16", I16, 1},
-    {802, 50, "SetOp", "enum16", U16, 1},
-    {802, 51, "SetInvState", "enum16", U16, 1},
-    {802, 52, "AHRtg_SF", "sunssf", I16, 1},
-    {802, 53, "WHRtg_SF", "sunssf", I16, 1},
-    {802, 54, "WChaDisChaMax_SF", "sunssf", I16, 1},
-    {802, 55, "DisChaRte_SF", "sunssf", I16, 1},
-    {802, 56, "SoC_SF", "sunssf", I16, 1},
-    {802, 57, "DoD_SF", "sunssf", I16, 1},
-    {802, 58, "SoH_SF", "sunssf", I16, 1},
-    {802, 59, "V_SF", "sunssf", I16, 1},
-    {802, 60, "CellV_SF", "sunssf", I16, 1},
-    {802, 61, "A_SF", "sunssf", I16, 1},
-    {802, 62, "AMax_SF", "sunssf", I16, 1},
-    {802, 63, "W_SF", "sunssf", I16, 1},
+    /* model 1 */
+    {1, 0, "ID", "uint16", U16, 1, NULL},
+    {1, 1, "L", "uint16", U16, 1, NULL},
+    {1, 2, "Mn", "string", STR, 16, NULL},
+    {1, 18, "Md", "string", STR, 16, NULL},
+    {1, 34, "Opt", "string", STR, 8, NULL},
+    {1, 42, "Vr", "string", STR, 8, NULL},
+    {1, 50, "SN", "string", STR, 16, NULL},
+    {1, 66, "DA", "uint16", U16, 1, NULL},
+    {1, 67, "Pad", "pad", U16, 1, NULL},
+    /* model 802 */
+    {802, 0, "ID", "uint16", U16, 1, NULL},
+    {802, 1, "L", "uint16", U16, 1, NULL},
+    {802, 2, "AHRtg", "uint16", U16, 1, "AHRtg_SF"},
+    {802, 3, "WHRtg", "uint16", U16, 1, "WHRtg_SF"},
+    {802, 4, "WChaRteMax", "uint16", U16, 1, "WChaDisChaMax_SF"},
+    {802, 5, "WDisChaRteMax", "uint16", U16, 1, "WChaDisChaMax_SF"},
+    {802, 6, "DisChaRte", "uint16", U16, 1, "DisChaRte_SF"},
+    {802, 7, "SoCMax", "uint16", U16, 1, "SoC_SF"},
+    {802, 8, "SoCMin", "uint16", U16, 1, "SoC_SF"},
+    {802, 9, "SocRsvMax", "uint16", U16, 1, "SoC_SF"},
+    {802, 10, "SoCRsvMin", "uint16", U16, 1, "SoC_SF"},
+    {802, 11, "SoC", "uint16", U16, 1, "SoC_SF"},
+    {802, 12, "DoD", "uint16", U16, 1, "DoD_SF"},
+    {802, 13, "SoH", "uint16", U16, 1, "SoH_SF"},
+    {802, 14, "NCyc", "uint32", U32, 2, NULL},
+    {802, 16, "ChaSt", "enum16", U16, 1, NULL},
+    {802, 17, "LocRemCtl", "enum16", U16, 1, NULL},
+    {802, 18, "Hb", "uint16", U16, 1, NULL},
+    {802, 19, "CtrlHb", "uint16", U16, 1, NULL},
+    {802, 20, "AlmRst", "uint16", U16, 1, NULL},
+    {802, 21, "Typ", "enum16", U16, 1, NULL},
+    {802, 22, "State", "enum16", U16, 1, NULL},
+    {802, 23, "StateVnd", "enum16", U16, 1, NULL},
+    {802, 24, "WarrDt", "uint32", U32, 2, NULL},
+    {802, 26, "Evt1", "bitfield32", U32, 2, NULL},
+    {802, 28, "Evt2", "bitfield32", U32, 2, NULL},
+    {802, 30, "EvtVnd1", "bitfield32", U32, 2, NULL},
+    {802, 32, "EvtVnd2", "bitfield32", U32, 2, NULL},
+    {802, 34, "V", "uint16", U16, 1, "V_SF"},
+    {802, 35, "VMax", "uint16", U16, 1, "V_SF"},
+    {802, 36, "VMin", "uint16", U16, 1, "V_SF"},
+    {802, 37, "CellVMax", "uint16", U16, 1, "CellV_SF"},
+    {802, 38, "CellVMaxStr", "uint16", U16, 1, NULL},
+    {802, 39, "CellVMaxMod", "uint16", U16, 1, NULL},
+    {802, 40, "CellVMin", "uint16", U16, 1, "CellV_SF"},
+    {802, 41, "CellVMinStr", "uint16", U16, 1, NULL},
+    {802, 42, "CellVMinMod", "uint16", U16, 1, NULL},
+    {802, 43, "CellVAvg", "uint16", U16, 1, "CellV_SF"},
+    {802, 44, "A", "int16", I16, 1, "A_SF"},
+    {802, 45, "AChaMax", "uint16", U16, 1, "AMax_SF"},
+    {802, 46, "ADisChaMax", "uint16", U16, 1, "AMax_SF"},
+    {802, 47, "W", "int16", I16, 1, "W_SF"},
+    {802, 48, "ReqInvState", "enum16", U16, 1, NULL},
+    {802, 49, "ReqW", "int16", I16, 1, "W_SF"},
+    {802, 50, "SetOp", "enum16", U16, 1, NULL},
+    {802, 51, "SetInvState", "enum16", U16, 1, NULL},
+    {802, 52, "AHRtg_SF", "sunssf", I16, 1, NULL},
+    {802, 53, "WHRtg_SF", "sunssf", I16, 1, NULL},
+    {802, 54, "WChaDisChaMax_SF", "sunssf", I16, 1, NULL},
+    {802, 55, "DisChaRte_SF", "sunssf", I16, 1, NULL},
+    {802, 56, "SoC_SF", "sunssf", I16, 1, NULL},
+    {802, 57, "DoD_SF", "sunssf", I16, 1, NULL},
+    {802, 58, "SoH_SF", "sunssf", I16, 1, NULL},
+    {802, 59, "V_SF", "sunssf", I16, 1, NULL},
+    {802, 60, "CellV_SF", "sunssf", I16, 1, NULL},
+    {802, 61, "A_SF", "sunssf", I16, 1, NULL},
+    {802, 62, "AMax_SF", "sunssf", I16, 1, NULL},
+    {802, 63, "W_SF", "sunssf", I16, 1, NULL},
 };
 
 static void sunspec_check_map(const char *mapname)
@@ -280,6 +282,15 @@ static void sunspec_check_map(const char *mapname)
 			fail_msg("%s: %s: %s is %s of %d registers; ours %s is not", mapname,
 				 SUNSPEC, sunspec_points[i].name, sunspec_points[i].file_type,
 				 sunspec_points[i].size, r->name);
+		/* the reference names the point's scale factor, and only it */
+		char sft[64] = "";
+		if (sunspec_points[i].sf)
+			snprintf(sft, sizeof sft, "(scale factor: %s)", sunspec_points[i].sf);
+		const char *d = r->description ? r->description : "";
+		if (sunspec_points[i].sf ? !strstr(d, sft) : strstr(d, "(scale factor:") != NULL)
+			fail_msg("%s: %s: %s's scale factor is %s; ours %s says \"%s\"", mapname,
+				 SUNSPEC, sunspec_points[i].name,
+				 sunspec_points[i].sf ? sunspec_points[i].sf : "none", r->name, d);
 		/* a point the map says is not implemented serves the value that
 		 * says so (strings: zeros) */
 		if (r->is_const && r->description && strstr(r->description, "not implemented") &&
