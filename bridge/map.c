@@ -184,6 +184,12 @@ void map_free(struct map *m)
 		free((void *)m->agree[i].covers);
 	}
 	free(m->agree);
+	for (size_t i = 0; i < m->nattest; i++) {
+		free((void *)m->attest[i].device);
+		free((void *)m->attest[i].date);
+		free((void *)m->attest[i].readings);
+	}
+	free(m->attest);
 	free(m);
 }
 
@@ -422,6 +428,7 @@ static const struct config_key map__top_keys[] = {
 	{.name = "commands", .kind = CONFIG_K_LATER},
 	{.name = "passthrough", .kind = CONFIG_K_LATER},
 	{.name = "agrees_with", .kind = CONFIG_K_LATER},
+	{.name = "attested", .kind = CONFIG_K_LATER},
 	{.name = "roles", .kind = CONFIG_K_LATER},
 };
 /* clang-format on */
@@ -1398,6 +1405,70 @@ static int map__agrees_with(struct config_parser *p, const config_setting_t *lis
 	return 0;
 }
 
+/* --- hardware attestations ----------------------------------------------- */
+
+/* "YYYY-MM-DD" with a month 01..12 and a day 01..31. */
+static const char *map__check_date(const char *v)
+{
+	static const char *const want = "must be a date YYYY-MM-DD";
+	for (int i = 0; i < 10; i++)
+		if (i == 4 || i == 7 ? v[i] != '-' : !(v[i] >= '0' && v[i] <= '9'))
+			return want;
+	if (v[10] != '\0')
+		return want;
+	int mo = (v[5] - '0') * 10 + (v[6] - '0'), d = (v[8] - '0') * 10 + (v[9] - '0');
+	return mo >= 1 && mo <= 12 && d >= 1 && d <= 31 ? NULL : want;
+}
+
+/* clang-format off */
+static const struct config_key map__attest_keys[] = {
+	{.name = "device", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
+	 .off = offsetof(struct map_attestation, device)},
+	{.name = "date", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
+	 .off = offsetof(struct map_attestation, date), .check = map__check_date},
+	{.name = "readings", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
+	 .off = offsetof(struct map_attestation, readings)},
+};
+/* clang-format on */
+
+/* `attested = ( { device = "..."; date = "2026-05-01"; readings = "..."; },
+ * ... );`: each real device the map was matched against, with the
+ * operator-attested readings; hardware-verified needs one at least, a lower
+ * rung none (map_lint.c). The list's length is the N the reference shows. */
+static int map__attested(struct config_parser *p, const config_setting_t *list, struct map *m)
+{
+	char path[64];
+	int n;
+
+	m->attest_line = config_setting_source_line(list);
+	if (config_setting_type(list) != CONFIG_TYPE_LIST)
+		return config_error(p, list,
+				    "attested must be a list ( { device = \"...\"; date = "
+				    "\"YYYY-MM-DD\"; readings = \"...\"; }, ... ), not %s",
+				    config_type_name(list));
+	if ((n = config_setting_length(list)) == 0)
+		return config_error(p, list,
+				    "attested is empty: list the devices, or leave the key out");
+	if (!(m->attest = calloc((size_t)n, sizeof *m->attest)))
+		return MB_ENOMEM;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+		int rc;
+
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+			return config_error(p, e,
+					    "%s must be a group { device = ...; date = ...; "
+					    "readings = ...; }, not %s",
+					    MAP__PATH(e, path), config_type_name(e));
+		m->nattest = (size_t)i + 1;
+		m->attest[i].line = config_setting_source_line(e);
+		if ((rc = config_keys_parse(p, e, map__attest_keys, MAP__N(map__attest_keys),
+					    &m->attest[i])) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* --- loading ------------------------------------------------------------- */
 
 struct map *map_load(const char *path, char *err, size_t errlen)
@@ -1432,6 +1503,8 @@ struct map *map_load(const char *path, char *err, size_t errlen)
 		rc = map__passthrough(&p, x, m);
 	if (rc == 0 && (x = config_lookup(&lc, "agrees_with")))
 		rc = map__agrees_with(&p, x, m);
+	if (rc == 0 && (x = config_lookup(&lc, "attested")))
+		rc = map__attested(&p, x, m);
 	if (rc == 0 && (x = config_lookup(&lc, "roles")))
 		rc = map__roles(&p, x, m);
 	config_destroy(&lc);
@@ -1548,6 +1621,16 @@ const char *map_source(const struct map *m)
 size_t map_nagreements(const struct map *m)
 {
 	return m->nagree;
+}
+
+size_t map_nattestations(const struct map *m)
+{
+	return m->nattest;
+}
+
+const struct map_attestation *map_attestation(const struct map *m, size_t i)
+{
+	return i < m->nattest ? &m->attest[i] : NULL;
 }
 
 const struct map_agreement *map_agreement(const struct map *m, size_t i)

@@ -41,6 +41,9 @@ struct map {
 	size_t npass;
 	struct map_agreement *agree; /* `agrees_with`, in file order */
 	size_t nagree;
+	struct map_attestation *attest; /* `attested`, in file order */
+	size_t nattest;
+	int attest_line;		/* line of `attested`, 0 when absent */
 	/* `roles` (map.h's map_role): the register of each quantity, or NULL,
 	 * and the factor from its value to the quantity's unit and sign. */
 	const struct map_register *role_reg[MAP_ROLE_KINDS][MAP_ROLE_NQ];

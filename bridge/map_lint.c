@@ -213,6 +213,19 @@ static void map__lint_trust(struct map_lint *l, const struct map *m)
 			     "that earns the rung (independent implementations that agree go in "
 			     "agrees_with; they earn no rung)",
 			     m->name, rung);
+	/* hardware-verified xN: N devices attested (`attested`), one at least;
+	 * below the top rung the key would claim what the rung denies. */
+	if (!strcmp(rung, "hardware-verified") && m->nattest == 0)
+		map__problem(l, m->name_line,
+			     "map \"%s\" is hardware-verified but attests no device: list each "
+			     "real device it was matched against in attested ( { device = ...; "
+			     "date = ...; readings = ...; } )",
+			     m->name);
+	if (strcmp(rung, "hardware-verified") != 0 && m->nattest > 0)
+		map__problem(l, m->attest_line,
+			     "map \"%s\" is %s but has attested devices: attested belongs to "
+			     "hardware-verified maps only (raise the rung or drop the key)",
+			     m->name, rung);
 	for (size_t i = 0; i < m->nagree; i++) {
 		const char *f = m->agree[i].file, *sp = strchr(f, ' ');
 		const char *slash = strchr(f, '/');

@@ -192,6 +192,18 @@ static void map__print_json(const struct map *m, FILE *out)
 		json_raw(&w, "}");
 	}
 	json_raw(&w, "]");
+	/* hardware-verified xN: N is the list's length */
+	json_raw(&w, ",\n  \"attested\": [");
+	for (size_t i = 0; i < m->nattest; i++) {
+		json_raw(&w, i ? ", {\"device\": " : "{\"device\": ");
+		json_str(&w, m->attest[i].device);
+		json_raw(&w, ", \"date\": ");
+		json_str(&w, m->attest[i].date);
+		json_raw(&w, ", \"readings\": ");
+		json_str(&w, m->attest[i].readings);
+		json_raw(&w, "}");
+	}
+	json_raw(&w, "]");
 	char secrets[512];
 	json_raw(&w, ",\n  \"never_passed_through\": ");
 	json_str(&w, map__secrets_text(m, secrets, sizeof secrets)[0] ? secrets : NULL);
@@ -405,7 +417,11 @@ static void map__print_text(const struct map *m, FILE *out)
 		if (n > namew)
 			namew = n;
 	}
-	map__line(out, "map %s: protocol %s, trust %s", m->name, map_protocol(m), map_trust(m));
+	char times[32] = "";
+	if (m->nattest)
+		snprintf(times, sizeof times, " \u00d7%zu", m->nattest);
+	map__line(out, "map %s: protocol %s, trust %s%s", m->name, map_protocol(m), map_trust(m),
+		  times);
 	if (m->description)
 		map__line(out, "  %s", m->description);
 	if (m->vendor || m->model)
@@ -419,6 +435,9 @@ static void map__print_text(const struct map *m, FILE *out)
 	char secrets[512];
 	if (map__secrets_text(m, secrets, sizeof secrets)[0])
 		map__line(out, "  never passed through (secrets): %s", secrets);
+	for (size_t i = 0; i < m->nattest; i++)
+		map__line(out, "  attested device %zu of %zu: %s, %s: %s", i + 1, m->nattest,
+			  m->attest[i].device, m->attest[i].date, m->attest[i].readings);
 	for (size_t i = 0; i < m->nagree; i++)
 		map__line(out, "  agrees with (not a rung): %s, %s%s%s", m->agree[i].name,
 			  m->agree[i].file, m->agree[i].covers ? ": " : "",
@@ -529,7 +548,22 @@ static void map__print_markdown(const struct map *m, FILE *out)
 	char ptext[256];
 	map__protocol_text(m, ptext, sizeof ptext);
 	fprintf(out, "| Protocol | `%s`: %s |\n", map_protocol(m), ptext);
-	fprintf(out, "| Trust | **%s**: %s |\n", map_trust(m), map__trust_text[m->trust]);
+	char times[32] = "";
+	if (m->nattest)
+		snprintf(times, sizeof times, " \u00d7%zu", m->nattest);
+	fprintf(out, "| Trust | **%s%s**: %s |\n", map_trust(m), times, map__trust_text[m->trust]);
+	if (m->nattest) {
+		fputs("| Attested devices | ", out);
+		for (size_t i = 0; i < m->nattest; i++) {
+			fputs(i ? "; " : "", out);
+			map__md(out, m->attest[i].device);
+			fputs(" (", out);
+			map__md(out, m->attest[i].date);
+			fputs("): ", out);
+			map__md(out, m->attest[i].readings);
+		}
+		fputs(" |\n", out);
+	}
 	if (m->verified_by) {
 		fputs("| Verified by | ", out);
 		map__md(out, m->verified_by);

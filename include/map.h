@@ -173,6 +173,19 @@ size_t map_nagreements(const struct map *m);
 const char *map_source(const struct map *m);
 const struct map_agreement *map_agreement(const struct map *m, size_t i);
 
+/* A real device the map was matched against with readings its operator
+ * attests (`attested`): what the top rung, hardware-verified, needs at
+ * least one of; their number is the N of "hardware-verified xN"
+ * (docs/design.md, "Trust ladder"). */
+struct map_attestation {
+	const char *device;   /* the unit: model, firmware, serial as given */
+	const char *date;     /* "YYYY-MM-DD" */
+	const char *readings; /* what was read and matched */
+	int line;	      /* in the map file, for messages */
+};
+size_t map_nattestations(const struct map *m);
+const struct map_attestation *map_attestation(const struct map *m, size_t i);
+
 /* What verified the map at its rung (`verified_by`), or NULL. */
 const char *map_verified_by(const struct map *m);
 const char *map_path(const struct map *m);

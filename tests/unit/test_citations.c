@@ -71,7 +71,10 @@ static const struct cited {
     {"davidrapan/ha-solarman", "custom_components/solarman/parser.py",
      "_read_registers: a multi-register value is the listed registers, the first the low word"},
     {"esphome/esphome", "esphome/components/growatt_solar/growatt_solar.cpp",
-     "Growatt RTU2: FC04 input registers 0..55 and 93, pairs high word first"},
+     "Growatt, protocol_version RTU2 (the default is the older RTU layout): one FC04 read of "
+     "95 input registers from 0; decodes 0, 1, 3..5, 7..9, 35, 37..49, 53, 55 and 93, "
+     "single registers unsigned (encode_uint16), pairs high word first, scales 0.1 except "
+     "37 (0.01) and 0 (1)"},
     {"volkszaehler/mbmd", "meters/rs485/sdm.go",
      "Eastron SDM: FC04 input registers, IEEE 754 float32 high word first"},
     {"ilseh/Oppleo", "src/nl/oppleo/utils/modbus/SDM360v2.py",
@@ -110,8 +113,17 @@ static const struct cited {
      "total_discharging_energy, 2 registers x 0.01 kWh; 44002 max_charge_power 0..2500 W"},
     {"ViperRNMC/marstek_venus_modbus", "custom_components/marstek_modbus/registers/e_v3.yaml",
      "Marstek Venus E v3 RS-485: the same 33000, 33002 and 44002"},
-    {"sunspec/models", "json/model_1.json", "SunSpec common model 1: layout and lengths"},
-    {"sunspec/models", "json/model_802.json", "SunSpec battery base model 802: points"},
+    {"sunspec/models", "json/model_1.json",
+     "SunSpec common model 1: ID 1, L 66 after ID and L: Mn 16, Md 16, Opt 8, Vr 8, SN 16 "
+     "(strings), DA uint16, Pad (pad); Mn, Md and SN mandatory"},
+    {"sunspec/models", "json/model_802.json",
+     "SunSpec battery base model 802: L 62, 52 points and 12 sunssf scale factors, offsets and "
+     "types as in tests/unit/test_interop.c; ChaSt, Typ, State enums; W 'DC Measurement.' "
+     "with sf W_SF (described as the scale of the AC power request); SoC in %WHRtg"},
+    {"sunspec/pysunspec2", "sunspec2/mb.py",
+     "SUNS_UNIMPL_*: not implemented is 0xFFFF for uint16/enum16/bitfield16, -32768 for "
+     "int16 and sunssf, 0xFFFFFFFF for uint32/bitfield32, a string starting with NUL; pad "
+     "written as 0 and never tested (is_impl_pad)"},
     {"vendor document", "growatt-modbus-map.txt",
      "Growatt Inverter Modbus RTU Protocol II V1.24: the input and holding registers"},
     {"vendor document", "powergo-mqtt-interface.txt",

@@ -20,6 +20,9 @@
  *   MBMD     volkszaehler/mbmd, meters/rs485/sdm.go (the Eastron SDM630
  *            meter evcc's `eastron` template builds on)
  *   OPPLEO   ilseh/Oppleo, src/nl/oppleo/utils/modbus/SDM360v2.py
+ *   SUNSPEC  sunspec/models, json/model_1.json and json/model_802.json (the
+ *            points' offsets, types and sizes); sunspec/pysunspec2,
+ *            sunspec2/mb.py (the not-implemented value of each type)
  * The ha-solarman integration (davidrapan/ha-solarman) has no Growatt
  * inverter definition, so nothing Growatt is taken from it. */
 #include <dirent.h>
@@ -76,32 +79,35 @@ struct fact {
 #define EVCC_MIN "evcc-io/evcc templates/definition/meter/growatt-min-tlxe.yaml"
 #define EVCC_HYB "evcc-io/evcc templates/definition/meter/growatt-hybrid.yaml"
 
-/* ESPHOME reads input registers (MODBUS_CMD_READ_IN_REGISTERS, FC04) and
- * decodes single registers with encode_uint16 (no sign stated) and pairs as
- * (first << 16) + second, i.e. high word first. */
+/* ESPHOME, protocol_version RTU2 (its default, RTU, is an older layout that
+ * does not match the document), reads 95 input registers from 0 in one
+ * request (MODBUS_CMD_READ_IN_REGISTERS, FC04), decodes single registers
+ * with encode_uint16 (unsigned) and pairs as (first << 16) + second, i.e.
+ * high word first (the sign of a pair is not stated: the shift is done in
+ * int). */
 static const struct fact growatt_facts[] = {
-    {ESPHOME, 0, MAP_INPUT, 1, 0, -1, 1.0},   /* inverter_status_ */
-    {ESPHOME, 1, MAP_INPUT, 2, 1, -1, 0.1},   /* pv_active_power, regs 1,2 */
-    {ESPHOME, 3, MAP_INPUT, 1, 0, -1, 0.1},   /* pvs_[0] voltage */
-    {ESPHOME, 4, MAP_INPUT, 1, 0, -1, 0.1},   /* pvs_[0] current */
-    {ESPHOME, 5, MAP_INPUT, 2, 1, -1, 0.1},   /* pvs_[0] active power, regs 5,6 */
-    {ESPHOME, 7, MAP_INPUT, 1, 0, -1, 0.1},   /* pvs_[1] voltage */
-    {ESPHOME, 8, MAP_INPUT, 1, 0, -1, 0.1},   /* pvs_[1] current */
-    {ESPHOME, 9, MAP_INPUT, 2, 1, -1, 0.1},   /* pvs_[1] active power, regs 9,10 */
-    {ESPHOME, 35, MAP_INPUT, 2, 1, -1, 0.1},  /* grid_active_power, regs 35,36 */
-    {ESPHOME, 37, MAP_INPUT, 1, 0, -1, 0.01}, /* grid_frequency (TWO_DEC_UNIT) */
-    {ESPHOME, 38, MAP_INPUT, 1, 0, -1, 0.1},  /* phases_[0] voltage */
-    {ESPHOME, 39, MAP_INPUT, 1, 0, -1, 0.1},  /* phases_[0] current */
-    {ESPHOME, 40, MAP_INPUT, 2, 1, -1, 0.1},  /* phases_[0] active power, 40,41 */
-    {ESPHOME, 42, MAP_INPUT, 1, 0, -1, 0.1},  /* phases_[1] voltage */
-    {ESPHOME, 43, MAP_INPUT, 1, 0, -1, 0.1},  /* phases_[1] current */
-    {ESPHOME, 44, MAP_INPUT, 2, 1, -1, 0.1},  /* phases_[1] active power, 44,45 */
-    {ESPHOME, 46, MAP_INPUT, 1, 0, -1, 0.1},  /* phases_[2] voltage */
-    {ESPHOME, 47, MAP_INPUT, 1, 0, -1, 0.1},  /* phases_[2] current */
-    {ESPHOME, 48, MAP_INPUT, 2, 1, -1, 0.1},  /* phases_[2] active power, 48,49 */
-    {ESPHOME, 53, MAP_INPUT, 2, 1, -1, 0.1},  /* today_production, 53,54 */
-    {ESPHOME, 55, MAP_INPUT, 2, 1, -1, 0.1},  /* total_energy_production, 55,56 */
-    {ESPHOME, 93, MAP_INPUT, 1, 0, -1, 0.1},  /* inverter_module_temp */
+    {ESPHOME, 0, MAP_INPUT, 1, 0, 0, 1.0},   /* inverter_status_ */
+    {ESPHOME, 1, MAP_INPUT, 2, 1, -1, 0.1},  /* pv_active_power, regs 1,2 */
+    {ESPHOME, 3, MAP_INPUT, 1, 0, 0, 0.1},   /* pvs_[0] voltage */
+    {ESPHOME, 4, MAP_INPUT, 1, 0, 0, 0.1},   /* pvs_[0] current */
+    {ESPHOME, 5, MAP_INPUT, 2, 1, -1, 0.1},  /* pvs_[0] active power, regs 5,6 */
+    {ESPHOME, 7, MAP_INPUT, 1, 0, 0, 0.1},   /* pvs_[1] voltage */
+    {ESPHOME, 8, MAP_INPUT, 1, 0, 0, 0.1},   /* pvs_[1] current */
+    {ESPHOME, 9, MAP_INPUT, 2, 1, -1, 0.1},  /* pvs_[1] active power, regs 9,10 */
+    {ESPHOME, 35, MAP_INPUT, 2, 1, -1, 0.1}, /* grid_active_power, regs 35,36 */
+    {ESPHOME, 37, MAP_INPUT, 1, 0, 0, 0.01}, /* grid_frequency (TWO_DEC_UNIT) */
+    {ESPHOME, 38, MAP_INPUT, 1, 0, 0, 0.1},  /* phases_[0] voltage */
+    {ESPHOME, 39, MAP_INPUT, 1, 0, 0, 0.1},  /* phases_[0] current */
+    {ESPHOME, 40, MAP_INPUT, 2, 1, -1, 0.1}, /* phases_[0] active power, 40,41 */
+    {ESPHOME, 42, MAP_INPUT, 1, 0, 0, 0.1},  /* phases_[1] voltage */
+    {ESPHOME, 43, MAP_INPUT, 1, 0, 0, 0.1},  /* phases_[1] current */
+    {ESPHOME, 44, MAP_INPUT, 2, 1, -1, 0.1}, /* phases_[1] active power, 44,45 */
+    {ESPHOME, 46, MAP_INPUT, 1, 0, 0, 0.1},  /* phases_[2] voltage */
+    {ESPHOME, 47, MAP_INPUT, 1, 0, 0, 0.1},  /* phases_[2] current */
+    {ESPHOME, 48, MAP_INPUT, 2, 1, -1, 0.1}, /* phases_[2] active power, 48,49 */
+    {ESPHOME, 53, MAP_INPUT, 2, 1, -1, 0.1}, /* today_production, 53,54 */
+    {ESPHOME, 55, MAP_INPUT, 2, 1, -1, 0.1}, /* total_energy_production, 55,56 */
+    {ESPHOME, 93, MAP_INPUT, 1, 0, 0, 0.1},  /* inverter_module_temp */
     /* evcc: `type: input`, decode uint32/int32 (evcc's plain 32-bit
      * decodings are high word first), `scale`. */
     {EVCC_MIN, 35, MAP_INPUT, 2, 1, 1, 0.1},   /* power: decode int32, see below */
@@ -133,15 +139,181 @@ static void test_growatt_facts(void **state)
 		if (r->scale < f->scale * 0.999 || r->scale > f->scale * 1.001)
 			fail_msg("%s: input %u scale %g, ours %s %g", f->source, f->address,
 				 f->scale, r->name, r->scale);
-		/* The one sign difference: evcc reads 35 as int32 where the
+		/* The sign differences: evcc reads 35 as int32 where the
 		 * Growatt document says U32BE; the bits agree for any power
-		 * below 2^31 * 0.1 W, so the map keeps the document's type. */
+		 * below 2^31 * 0.1 W, so the map keeps the document's type.
+		 * ESPHome reads 93 (temp_inverter, I16 in the document)
+		 * unsigned; the map keeps the document's int16 and says so in
+		 * the register's source. */
 		if (f->sign >= 0 && f->sign != interop__signed(r) &&
-		    !(f->address == 35 && strcmp(f->source, EVCC_MIN) == 0))
+		    !(f->address == 35 && strcmp(f->source, EVCC_MIN) == 0) &&
+		    !(f->address == 93 && strcmp(f->source, ESPHOME) == 0 &&
+		      strstr(r->source ? r->source : "", "unsigned")))
 			fail_msg("%s: input %u signedness differs (%s)", f->source, f->address,
 				 r->name);
 	}
 	map_free(m);
+}
+
+/* --- SunSpec ------------------------------------------------------------ */
+
+#define SUNSPEC "sunspec/models json/model_1.json and json/model_802.json"
+
+/* The points of SunSpec models 1 and 802 as the model files list them
+ * (offset from the model's ID, name, the file's type, registers, scale
+ * factor point); the maps
+ * serve enum16 and pad as uint16, sunssf as int16, bitfield32 as uint32.
+ * The not-implemented values are sunspec/pysunspec2 sunspec2/mb.py's
+ * SUNS_UNIMPL_* for the same types. */
+enum sunspec_kind { U16, I16, U32, STR };
+static const struct {
+	int model;
+	int offset;
+	const char *name;
+	const char *file_type;
+	enum sunspec_kind kind;
+	int size;
+	const char *sf; /* the point's scale factor ("sf"), or NULL */
+} sunspec_points[] = {
+    /* model 1 */
+    {1, 0, "ID", "uint16", U16, 1, NULL},
+    {1, 1, "L", "uint16", U16, 1, NULL},
+    {1, 2, "Mn", "string", STR, 16, NULL},
+    {1, 18, "Md", "string", STR, 16, NULL},
+    {1, 34, "Opt", "string", STR, 8, NULL},
+    {1, 42, "Vr", "string", STR, 8, NULL},
+    {1, 50, "SN", "string", STR, 16, NULL},
+    {1, 66, "DA", "uint16", U16, 1, NULL},
+    {1, 67, "Pad", "pad", U16, 1, NULL},
+    /* model 802 */
+    {802, 0, "ID", "uint16", U16, 1, NULL},
+    {802, 1, "L", "uint16", U16, 1, NULL},
+    {802, 2, "AHRtg", "uint16", U16, 1, "AHRtg_SF"},
+    {802, 3, "WHRtg", "uint16", U16, 1, "WHRtg_SF"},
+    {802, 4, "WChaRteMax", "uint16", U16, 1, "WChaDisChaMax_SF"},
+    {802, 5, "WDisChaRteMax", "uint16", U16, 1, "WChaDisChaMax_SF"},
+    {802, 6, "DisChaRte", "uint16", U16, 1, "DisChaRte_SF"},
+    {802, 7, "SoCMax", "uint16", U16, 1, "SoC_SF"},
+    {802, 8, "SoCMin", "uint16", U16, 1, "SoC_SF"},
+    {802, 9, "SocRsvMax", "uint16", U16, 1, "SoC_SF"},
+    {802, 10, "SoCRsvMin", "uint16", U16, 1, "SoC_SF"},
+    {802, 11, "SoC", "uint16", U16, 1, "SoC_SF"},
+    {802, 12, "DoD", "uint16", U16, 1, "DoD_SF"},
+    {802, 13, "SoH", "uint16", U16, 1, "SoH_SF"},
+    {802, 14, "NCyc", "uint32", U32, 2, NULL},
+    {802, 16, "ChaSt", "enum16", U16, 1, NULL},
+    {802, 17, "LocRemCtl", "enum16", U16, 1, NULL},
+    {802, 18, "Hb", "uint16", U16, 1, NULL},
+    {802, 19, "CtrlHb", "uint16", U16, 1, NULL},
+    {802, 20, "AlmRst", "uint16", U16, 1, NULL},
+    {802, 21, "Typ", "enum16", U16, 1, NULL},
+    {802, 22, "State", "enum16", U16, 1, NULL},
+    {802, 23, "StateVnd", "enum16", U16, 1, NULL},
+    {802, 24, "WarrDt", "uint32", U32, 2, NULL},
+    {802, 26, "Evt1", "bitfield32", U32, 2, NULL},
+    {802, 28, "Evt2", "bitfield32", U32, 2, NULL},
+    {802, 30, "EvtVnd1", "bitfield32", U32, 2, NULL},
+    {802, 32, "EvtVnd2", "bitfield32", U32, 2, NULL},
+    {802, 34, "V", "uint16", U16, 1, "V_SF"},
+    {802, 35, "VMax", "uint16", U16, 1, "V_SF"},
+    {802, 36, "VMin", "uint16", U16, 1, "V_SF"},
+    {802, 37, "CellVMax", "uint16", U16, 1, "CellV_SF"},
+    {802, 38, "CellVMaxStr", "uint16", U16, 1, NULL},
+    {802, 39, "CellVMaxMod", "uint16", U16, 1, NULL},
+    {802, 40, "CellVMin", "uint16", U16, 1, "CellV_SF"},
+    {802, 41, "CellVMinStr", "uint16", U16, 1, NULL},
+    {802, 42, "CellVMinMod", "uint16", U16, 1, NULL},
+    {802, 43, "CellVAvg", "uint16", U16, 1, "CellV_SF"},
+    {802, 44, "A", "int16", I16, 1, "A_SF"},
+    {802, 45, "AChaMax", "uint16", U16, 1, "AMax_SF"},
+    {802, 46, "ADisChaMax", "uint16", U16, 1, "AMax_SF"},
+    {802, 47, "W", "int16", I16, 1, "W_SF"},
+    {802, 48, "ReqInvState", "enum16", U16, 1, NULL},
+    {802, 49, "ReqW", "int16", I16, 1, "W_SF"},
+    {802, 50, "SetOp", "enum16", U16, 1, NULL},
+    {802, 51, "SetInvState", "enum16", U16, 1, NULL},
+    {802, 52, "AHRtg_SF", "sunssf", I16, 1, NULL},
+    {802, 53, "WHRtg_SF", "sunssf", I16, 1, NULL},
+    {802, 54, "WChaDisChaMax_SF", "sunssf", I16, 1, NULL},
+    {802, 55, "DisChaRte_SF", "sunssf", I16, 1, NULL},
+    {802, 56, "SoC_SF", "sunssf", I16, 1, NULL},
+    {802, 57, "DoD_SF", "sunssf", I16, 1, NULL},
+    {802, 58, "SoH_SF", "sunssf", I16, 1, NULL},
+    {802, 59, "V_SF", "sunssf", I16, 1, NULL},
+    {802, 60, "CellV_SF", "sunssf", I16, 1, NULL},
+    {802, 61, "A_SF", "sunssf", I16, 1, NULL},
+    {802, 62, "AMax_SF", "sunssf", I16, 1, NULL},
+    {802, 63, "W_SF", "sunssf", I16, 1, NULL},
+};
+
+static void sunspec_check_map(const char *mapname)
+{
+	struct map *m = interop__load(mapname);
+	static const uint8_t types[] = {
+	    [U16] = MAP_UINT16, [I16] = MAP_INT16, [U32] = MAP_UINT32, [STR] = MAP_STRING};
+	static const int64_t unimpl[] = {[U16] = 0xFFFF, [I16] = -32768, [U32] = 0xFFFFFFFFLL};
+	/* the marker "SunS" takes 40000..40001; each model follows the last */
+	unsigned base = 40002, model = 1, len = 0;
+	for (size_t i = 0; i <= sizeof sunspec_points / sizeof sunspec_points[0]; i++) {
+		int last = i == sizeof sunspec_points / sizeof sunspec_points[0];
+		if (last || (unsigned)sunspec_points[i].model != model) {
+			/* the model's L: its length after ID and L */
+			const struct map_register *l = map_find(m, MAP_HOLDING, base + 1);
+			if (!l || !l->is_const || l->const_value != (int64_t)len - 2)
+				fail_msg("%s: %s: model %u's L must be %u", mapname, SUNSPEC, model,
+					 len - 2);
+			base += len;
+			len = 0;
+			if (last)
+				break;
+			model = (unsigned)sunspec_points[i].model;
+		}
+		unsigned a = base + (unsigned)sunspec_points[i].offset;
+		char want[64];
+		snprintf(want, sizeof want, "%s_%s", model == 1 ? "common" : "battery",
+			 sunspec_points[i].name);
+		for (char *c = want; *c; c++)
+			*c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+		const struct map_register *r = map_find(m, MAP_HOLDING, a);
+		if (!r || r->address != a || strcmp(r->name, want) != 0)
+			fail_msg("%s: %s: model %u point %s (offset %d) must be %s at %u", mapname,
+				 SUNSPEC, model, sunspec_points[i].name, sunspec_points[i].offset,
+				 want, a);
+		enum sunspec_kind k = sunspec_points[i].kind;
+		if (r->type != types[k] || r->count != sunspec_points[i].size)
+			fail_msg("%s: %s: %s is %s of %d registers; ours %s is not", mapname,
+				 SUNSPEC, sunspec_points[i].name, sunspec_points[i].file_type,
+				 sunspec_points[i].size, r->name);
+		/* the reference names the point's scale factor, and only it */
+		char sft[64] = "";
+		if (sunspec_points[i].sf)
+			snprintf(sft, sizeof sft, "(scale factor: %s)", sunspec_points[i].sf);
+		const char *d = r->description ? r->description : "";
+		if (sunspec_points[i].sf ? !strstr(d, sft) : strstr(d, "(scale factor:") != NULL)
+			fail_msg("%s: %s: %s's scale factor is %s; ours %s says \"%s\"", mapname,
+				 SUNSPEC, sunspec_points[i].name,
+				 sunspec_points[i].sf ? sunspec_points[i].sf : "none", r->name, d);
+		/* a point the map says is not implemented serves the value that
+		 * says so (strings: zeros) */
+		if (r->is_const && r->description && strstr(r->description, "not implemented") &&
+		    (k == STR ? (r->const_string && r->const_string[0])
+			      : r->const_value != unimpl[k]))
+			fail_msg("%s: %s is \"not implemented\" but serves another value", mapname,
+				 r->name);
+		len += (unsigned)sunspec_points[i].size;
+	}
+	/* the end marker follows model 802 */
+	const struct map_register *e = map_find(m, MAP_HOLDING, base);
+	if (!e || e->address != base || !e->is_const || e->const_value != 0xFFFF)
+		fail_msg("%s: the end marker 0xFFFF must be at %u", mapname, base);
+	map_free(m);
+}
+
+static void test_sunspec_points(void **state)
+{
+	(void)state;
+	sunspec_check_map("powergo-sunspec");
+	sunspec_check_map("venus-sunspec");
 }
 
 /* --- Eastron SDM630 ------------------------------------------------------ */
@@ -1049,6 +1221,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_growatt_facts),
 	    cmocka_unit_test(test_sdm630_facts),
+	    cmocka_unit_test(test_sunspec_points),
 	    cmocka_unit_test(test_venus_keys),
 	    cmocka_unit_test(test_venus_periods),
 	    cmocka_unit_test(test_venus_writes),

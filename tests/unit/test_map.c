@@ -511,6 +511,24 @@ static const struct err_case err_cases[] = {
 	 "agrees_with.[0].file is missing"},
 	{"agrees_unknown_key", MEM "agrees_with = (\n { name = \"e\"; file = \"a/b c\";\n rung = 1; } );\n",
 	 4, "unknown key agrees_with.[0].rung"},
+	{"attested_not_list", MEM "attested = { device = \"x\"; };\n", 2,
+	 "attested must be a list ( { device = \"...\"; date = \"YYYY-MM-DD\"; readings"},
+	{"attested_empty", MEM "attested = ( );\n", 2,
+	 "attested is empty: list the devices, or leave the key out"},
+	{"attested_not_group", MEM "attested = (\n \"my inverter\" );\n", 3,
+	 "attested.[0] must be a group { device = ...; date = ...; readings = ...; }, not a string"},
+	{"attested_no_readings", MEM "attested = (\n { device = \"d\"; date = \"2026-05-01\";\n"
+	 " readings = \"r\"; },\n { device = \"e\"; date = \"2026-05-02\"; } );\n", 5,
+	 "attested.[1].readings is missing"},
+	{"attested_empty_device", MEM "attested = (\n { date = \"2026-05-01\"; readings = \"r\";\n"
+	 " device = \"\"; } );\n", 4, "attested.[0].device must not be empty"},
+	{"attested_bad_date", MEM "attested = (\n { device = \"d\"; readings = \"r\";\n"
+	 " date = \"1 May 2026\"; } );\n", 4,
+	 "attested.[0].date must be a date YYYY-MM-DD, not \"1 May 2026\""},
+	{"attested_bad_month", MEM "attested = (\n { device = \"d\"; readings = \"r\";\n"
+	 " date = \"2026-13-01\"; } );\n", 4, "attested.[0].date must be a date YYYY-MM-DD"},
+	{"attested_unknown_key", MEM "attested = (\n { device = \"d\"; readings = \"r\";\n"
+	 " date = \"2026-05-01\"; count = 3; } );\n", 4, "unknown key attested.[0].count"},
 	{"bad_map_name", "name = \"my map\"; protocol = \"memory\"; trust = \"generated\";\n", 1,
 	 "name may hold only letters, digits"},
 	{"max_read_range", MEM "max_read = 126;\n", 2, "max_read must be 1..125, not 126"},
@@ -904,6 +922,88 @@ static void test_trust_ladder(void **state)
 	assert_non_null(strstr(out, "emulator seeded with known-true values"));
 	free(out);
 	map_free(m);
+}
+
+/* hardware-verified xN: the N devices are the `attested` list; the top rung
+ * needs one at least, a lower rung none (map_lint.c). */
+static void test_hardware_attested(void **state)
+{
+	char err[2048];
+	(void)state;
+	const char *path = write_file(
+	    "hw.conf", "name = \"hw\"; protocol = \"memory\";\n"
+		       "trust = \"hardware-verified\";\n"
+		       "verified_by = \"tests/e2e/test_x.c\";\n"
+		       "attested = ( { device = \"Growatt MIN 3000TL-X, firmware 1.2\";\n"
+		       "  date = \"2026-05-01\"; readings = \"pac 1234.5 W as the display\"; },\n"
+		       " { device = \"second unit\"; date = \"2026-06-02\";\n"
+		       "  readings = \"eac_total 100.0 kWh\"; } );\n"
+		       "registers = ( { address = 0; name = \"a\"; } );\n");
+	struct map *m = load_ok(path);
+	assert_int_equal(map_lint(m, err, sizeof err), 0);
+	assert_int_equal(map_nattestations(m), 2);
+	assert_string_equal(map_attestation(m, 0)->date, "2026-05-01");
+	assert_int_equal(map_attestation(m, 1)->line, 6);
+	assert_null(map_attestation(m, 2));
+	char *out = print_map(m, MAP_FMT_TEXT);
+	assert_non_null(strstr(out, "map hw: protocol memory, trust hardware-verified \u00d72\n"));
+	assert_non_null(strstr(out, "  attested device 2 of 2: second unit, 2026-06-02: "
+				    "eac_total 100.0 kWh\n"));
+	free(out);
+	out = print_map(m, MAP_FMT_MARKDOWN);
+	assert_non_null(
+	    strstr(out, "| Trust | **hardware-verified \u00d72**: Matched a real device"));
+	assert_non_null(strstr(out, "| Attested devices | Growatt MIN 3000TL-X, firmware 1.2 "
+				    "(2026-05-01): pac 1234.5 W as the display; second unit "
+				    "(2026-06-02): eac_total 100.0 kWh |"));
+	free(out);
+	out = print_map(m, MAP_FMT_JSON);
+	assert_non_null(strstr(out, "\"attested\": [{\"device\": \"Growatt MIN 3000TL-X, "
+				    "firmware 1.2\", \"date\": \"2026-05-01\", \"readings\": "));
+	free(out);
+	map_free(m);
+
+	/* the top rung with no device attested */
+	path = write_file("hw0.conf", "name = \"hw0\"; protocol = \"memory\";\n"
+				      "trust = \"hardware-verified\";\n"
+				      "verified_by = \"tests/e2e/test_x.c\";\n"
+				      "registers = ( { address = 0; name = \"a\"; } );\n");
+	m = load_ok(path);
+	assert_int_equal(map_lint(m, err, sizeof err), 1);
+	assert_non_null(strstr(err, "hw0.conf:1: map \"hw0\" is hardware-verified but attests "
+				    "no device"));
+	out = print_map(m, MAP_FMT_TEXT);
+	assert_non_null(strstr(out, "trust hardware-verified\n"));
+	free(out);
+	out = print_map(m, MAP_FMT_JSON);
+	assert_non_null(strstr(out, "\"attested\": []"));
+	free(out);
+	map_free(m);
+
+	/* a lower rung claiming devices */
+	path = write_file("hw1.conf", "name = \"hw1\"; protocol = \"memory\";\n"
+				      "trust = \"simulator-verified\";\n"
+				      "verified_by = \"tests/e2e/test_x.c\";\n"
+				      "attested = (\n { device = \"d\"; date = \"2026-05-01\";\n"
+				      "  readings = \"r\"; } );\n"
+				      "registers = ( { address = 0; name = \"a\"; } );\n");
+	m = load_ok(path);
+	assert_int_equal(map_lint(m, err, sizeof err), 1);
+	assert_non_null(strstr(err, "hw1.conf:4: map \"hw1\" is simulator-verified but has "
+				    "attested devices: attested belongs to hardware-verified maps "
+				    "only"));
+	map_free(m);
+
+	/* no shipped map claims a device */
+	static const char *const shipped[] = {"growatt", "powergo-sunspec", "venus-sunspec",
+					      "deye-hybrid", "sdm630"};
+	for (size_t i = 0; i < sizeof shipped / sizeof shipped[0]; i++) {
+		char rel[64];
+		snprintf(rel, sizeof rel, "maps/%s.conf", shipped[i]);
+		m = load_ok(h_repo_file(rel));
+		assert_int_equal(map_nattestations(m), 0);
+		map_free(m);
+	}
 }
 
 static void test_lint_problems(void **state)
@@ -1983,6 +2083,7 @@ int main(void)
 	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_lint_problems),
 	    cmocka_unit_test(test_trust_ladder),
+	    cmocka_unit_test(test_hardware_attested),
 	    cmocka_unit_test(test_lint_venus),
 	    cmocka_unit_test(test_lint_empty),
 	    cmocka_unit_test(test_find),
