@@ -214,9 +214,16 @@ static int dangerous_name(const char *name)
 	return 0;
 }
 
-/* Venus command numbers that reset, upgrade or re-point the device. */
-static int dangerous_venus(const char *tmpl)
+/* Command numbers of the Hame/Marstek text protocol that reset, upgrade,
+ * restart or re-point a device. They differ by model: on the Venus cd=5 is
+ * the factory reset, cd=9 OTA and cd=20 the firmware URL (the Venus
+ * document); on the B2500 cd=10 is the restart and cd=11 the factory reset,
+ * while its cd=20 sets the timers (the b2500 maps' headers, after hm2mqtt);
+ * the Jupiter's factory reset is cd=5 (maps/jupiter.conf). */
+static int dangerous_venus(const char *map, const char *tmpl)
 {
+	static const int venus[] = {5, 9, 20, -1}, b2500[] = {10, 11, -1};
+	const int *bad = strncmp(map, "b2500", 5) == 0 ? b2500 : venus;
 	if (!tmpl)
 		return 0;
 	while (*tmpl == ' ')
@@ -224,7 +231,10 @@ static int dangerous_venus(const char *tmpl)
 	if (strncmp(tmpl, "cd=", 3) != 0)
 		return 0;
 	int cd = atoi(tmpl + 3);
-	return cd == 5 || cd == 9 || cd == 20;
+	for (; *bad >= 0; bad++)
+		if (cd == *bad)
+			return 1;
+	return 0;
 }
 
 static void part_shipped_maps(int port)
@@ -261,7 +271,7 @@ static void part_shipped_maps(int port)
 				why = "PowerGo network, Wi-Fi or MQTT setting (110-265)";
 			else if (dangerous_name(r->name))
 				why = "its name says network, reset or firmware";
-			else if (is_venus && dangerous_venus(r->write))
+			else if (is_venus && dangerous_venus(map_name(m), r->write))
 				why = "its command resets or upgrades the device";
 			if (why) {
 				bad++;
@@ -271,7 +281,7 @@ static void part_shipped_maps(int port)
 		}
 		for (size_t i = 0; i < map_ncommands(m); i++) {
 			const struct map_command *c = map_command(m, i);
-			if (dangerous_venus(c->template) ||
+			if (dangerous_venus(map_name(m), c->template) ||
 			    (is_powergo && c->address + c->count > 110 && c->address <= 265)) {
 				bad++;
 				h_note("%s: command \"%s\" (%u..%u) can cut the device off",
