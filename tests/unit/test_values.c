@@ -73,9 +73,11 @@ static void make(const struct transport_ops *ops)
 		   "   scale = 0.01; unit = \"kWh\"; default = 123456; },\n"
 		   " { address = 3; name = \"sn\"; type = \"string\"; length = 3;"
 		   "   default = \"AB\\\"1\"; },\n"
-		   " { address = 6; name = \"limit\"; access = \"rw\"; min = 0; max = 100; },\n"
+		   " { address = 6; name = \"limit\"; access = \"rw\"; min = 0; max = 100;"
+		   "   format = \"hex\"; },\n"
 		   " { address = 10; name = \"temp\"; table = \"input\"; type = \"int16\"; }\n"
-		   ");\n");
+		   ");\n"
+		   "summary = [ \"energy\", \"power\" ];\n");
 	fclose(f);
 	map = map_load(path, err, sizeof err);
 	unlink(path);
@@ -155,7 +157,7 @@ static void memory_device_document(void **state)
 	assert_string_equal(
 	    doc, "{\"device\":\"bat\",\"unit_id\":3,\"map\":\"v\",\"link_up\":true,"
 		 "\"health\":\"answering\",\"last_answer\":null,\"not_answering_since\":null,"
-		 "\"registers\":["
+		 "\"summary\":[\"energy\",\"power\"],\"registers\":["
 		 "{\"name\":\"power\",\"address\":0,\"table\":\"holding\",\"access\":\"r\","
 		 "\"raw\":-1234,\"value\":-123.4,\"unit\":\"W\",\"age_ms\":0,\"time\":T,"
 		 "\"stale\":false},"
@@ -166,7 +168,8 @@ static void memory_device_document(void **state)
 		 "\"raw\":null,\"value\":\"AB\\\"1\",\"unit\":null,\"age_ms\":0,\"time\":T,"
 		 "\"stale\":false},"
 		 "{\"name\":\"limit\",\"address\":6,\"table\":\"holding\",\"access\":\"rw\","
-		 "\"raw\":0,\"value\":0,\"unit\":null,\"age_ms\":0,\"time\":T,\"stale\":false},"
+		 "\"raw\":0,\"value\":0,\"text\":\"0x0000\",\"unit\":null,\"age_ms\":0,\"time\":T,"
+		 "\"stale\":false},"
 		 "{\"name\":\"temp\",\"address\":10,\"table\":\"input\",\"access\":\"r\","
 		 "\"raw\":0,\"value\":0,\"unit\":null,\"age_ms\":0,\"time\":T,\"stale\":false}],"
 		 "\"stale\":false}");
@@ -177,6 +180,37 @@ static void memory_device_document(void **state)
 	assert_non_null(strstr(doc, "\"raw\":-1234,\"value\":-123.4"));
 	free(doc);
 	unmake();
+}
+
+/* `format` (map.h): the texts a person reads, from the raw value (ipv4,
+ * hex, version) or the scaled one (duration, timestamp). */
+static void format_texts(void **state)
+{
+	(void)state;
+	struct map_register r = {.count = 2, .scale = 1.0, .format = MAP_FORMAT_IPV4};
+	char buf[64];
+	assert_int_equal(values_format_text(&r, 0xC0A801C8, 0, buf, sizeof buf), 0);
+	assert_string_equal(buf, "192.168.1.200");
+	assert_int_equal(values_format_text(&r, 0xFFFFFFFF, 0, buf, sizeof buf), 0);
+	assert_string_equal(buf, "255.255.255.255");
+	r.count = 1;
+	r.format = MAP_FORMAT_VERSION;
+	assert_int_equal(values_format_text(&r, 41008, 41008, buf, sizeof buf), 0);
+	assert_string_equal(buf, "A030");
+	r.format = MAP_FORMAT_HEX;
+	assert_int_equal(values_format_text(&r, -1, -1, buf, sizeof buf), 0);
+	assert_string_equal(buf, "0xFFFF");
+	r.format = MAP_FORMAT_DURATION;
+	assert_int_equal(values_format_text(&r, 0, 93784.5, buf, sizeof buf), 0);
+	assert_string_equal(buf, "1 d 2 h 3 min");
+	assert_int_equal(values_format_text(&r, 0, 42, buf, sizeof buf), 0);
+	assert_string_equal(buf, "42 s");
+	assert_int_equal(values_format_text(&r, 0, -1, buf, sizeof buf), -1);
+	r.format = MAP_FORMAT_TIMESTAMP;
+	assert_int_equal(values_format_text(&r, 0, 1765124400, buf, sizeof buf), 0);
+	assert_string_equal(buf, "2025-12-07 16:20:00 UTC");
+	r.format = MAP_FORMAT_NONE;
+	assert_int_equal(values_format_text(&r, 5, 5, buf, sizeof buf), -1);
 }
 
 struct seen {
@@ -318,6 +352,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(memory_device_document),
+	    cmocka_unit_test(format_texts),
 	    cmocka_unit_test(stamps_ages_and_nulls),
 	    cmocka_unit_test(stale_values_left_out_of_exports),
 	};
