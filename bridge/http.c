@@ -344,7 +344,20 @@ static int http__use_nonce(struct http *h, const char *text, uint32_t nc)
 static enum MHD_Result http__challenge(struct http_conn *k, int stale)
 {
 	static char body[] = "{\"error\":\"authentication required (HTTP Digest)\"}";
+	/* For a page (the web page, the API page) a person sees this when
+	 * the login is cancelled or refused: a small page, not JSON. */
+	static char page[] =
+	    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+	    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+	    "<title>modbridge: login required</title></head>\n"
+	    "<body style=\"font: 15px/1.5 system-ui, sans-serif; margin: 2em\">"
+	    "<h1 style=\"font-size: 20px\">Login required</h1>\n"
+	    "<p>This bridge asks for a user name and password (HTTP Digest, the users of "
+	    "<code>http.users</code> in its config). Reload the page to log in again.</p>"
+	    "</body></html>\n";
 	struct http *h = k->h;
+	const char *t = k->target ? k->target : "";
+	int html = strncmp(t, "/api/v1/", 8) != 0 || t[8] == '\0' || t[8] == '?';
 	char nonce[37], *hdr;
 	size_t n = strlen(h->cfg.realm) + 200;
 	enum MHD_Result rc = MHD_NO;
@@ -359,9 +372,11 @@ static enum MHD_Result http__challenge(struct http_conn *k, int stale)
 		 "opaque=\"%s\"%s",
 		 h->cfg.realm, h->cfg.sha256 ? "SHA-256" : "MD5", nonce, h->opaque,
 		 stale ? ", stale=true" : "");
-	r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_PERSISTENT);
+	r = MHD_create_response_from_buffer(html ? strlen(page) : strlen(body), html ? page : body,
+					    MHD_RESPMEM_PERSISTENT);
 	if (r) {
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+					html ? "text/html; charset=utf-8" : "application/json");
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, hdr);
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 		h->stats.auth_failures++;
@@ -796,6 +811,9 @@ static enum MHD_Result http__api(struct http_conn *k, const char *url, int get, 
 		return http__send_error(k, 404, "no such resource");
 	snprintf(path, sizeof path, "%s", url);
 	n = http__split(path, p, 5);
+	if (n == 0 && get) /* /api/v1/: the API page (bridge/web/api.html) */
+		return http__send(k, 200, "text/html; charset=utf-8", (void *)http_asset_api_html,
+				  http_asset_api_html_len, MHD_RESPMEM_PERSISTENT);
 	if (n == 1 && strcmp(p[0], "openapi.json") == 0 && get)
 		return http__send(k, 200, "application/json", (void *)http_asset_openapi_json,
 				  http_asset_openapi_json_len, MHD_RESPMEM_PERSISTENT);

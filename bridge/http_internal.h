@@ -66,6 +66,8 @@ void http_api_write_cancel(struct http_write *w);
 /* The static files, embedded at build time (Makefile, web/). */
 extern const unsigned char http_asset_index_html[];
 extern const size_t http_asset_index_html_len;
+extern const unsigned char http_asset_api_html[];
+extern const size_t http_asset_api_html_len;
 extern const unsigned char http_asset_openapi_json[];
 extern const size_t http_asset_openapi_json_len;
 

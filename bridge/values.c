@@ -137,8 +137,31 @@ int values_format_text(const struct map_register *r, int64_t raw, double value, 
 		return 0;
 	}
 	default:
+		break;
+	}
+	/* The map's value texts: the enum's text of the value, or the texts
+	 * of the bits set. */
+	if (r->nlabels) {
+		for (size_t i = 0; i < r->nlabels; i++)
+			if (r->labels[i].value == raw) {
+				snprintf(buf, len, "%s", r->labels[i].text);
+				return 0;
+			}
 		return -1;
 	}
+	if (r->nbits) {
+		size_t k = 0;
+		buf[0] = '\0';
+		for (size_t i = 0; i < r->nbits && k < len; i++)
+			if (r->bits[i].value >= 0 && r->bits[i].value < 64 &&
+			    ((uint64_t)raw >> r->bits[i].value) & 1)
+				k += (size_t)snprintf(buf + k, len - k, "%s%s", k ? ", " : "",
+						      r->bits[i].text);
+		if (!k)
+			snprintf(buf, len, "none");
+		return 0;
+	}
+	return -1;
 }
 
 void values_decode(const struct map_register *r, const uint16_t *words, struct values_item *v,
@@ -266,7 +289,7 @@ static int values__json_one(void *ctx, const struct values_item *v)
 		json_raw(j, "null,\"value\":");
 		json_str(j, v->text);
 	} else if (v->number) {
-		char num[40], text[64];
+		char num[40], text[512];
 		values_number_text(v->scaled, num, sizeof num);
 		json_printf(j, "%" PRId64 ",\"value\":%s", v->raw, num);
 		if (values_format_text(r, v->raw, v->scaled, text, sizeof text) == 0) {

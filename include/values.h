@@ -121,8 +121,10 @@ void values_number_text(double d, char *buf, size_t len);
 
 /* The value as a person reads it, by the register's `format` (map.h's
  * map_format): "192.168.1.200", "0x00FF", "A030", "3 d 4 h 5 min",
- * "2026-12-07 16:20:00 UTC". 0 with buf written, -1 where the register has
- * no format (or its value cannot take it: NaN). raw is the raw value,
+ * "2026-12-07 16:20:00 UTC"; without a format, the map's value text
+ * (`enum`) or the texts of the bits set (`bits`, "none" when none is). 0
+ * with buf written, -1 where there is no text (no format and no texts, a
+ * value the enum does not name, NaN). raw is the raw value,
  * value the scaled one. */
 int values_format_text(const struct map_register *r, int64_t raw, double value, char *buf,
 		       size_t len);
