@@ -211,6 +211,22 @@ static void format_texts(void **state)
 	assert_string_equal(buf, "2025-12-07 16:20:00 UTC");
 	r.format = MAP_FORMAT_NONE;
 	assert_int_equal(values_format_text(&r, 5, 5, buf, sizeof buf), -1);
+	/* enum and bits: the map's texts. */
+	static const struct map_label labels[] = {{0, "sleep"}, {1, "standby"}};
+	r.labels = labels;
+	r.nlabels = 2;
+	assert_int_equal(values_format_text(&r, 1, 1, buf, sizeof buf), 0);
+	assert_string_equal(buf, "standby");
+	assert_int_equal(values_format_text(&r, 7, 7, buf, sizeof buf), -1);
+	r.labels = NULL;
+	r.nlabels = 0;
+	static const struct map_label bits[] = {{0, "overvoltage"}, {3, "overheat"}};
+	r.bits = bits;
+	r.nbits = 2;
+	assert_int_equal(values_format_text(&r, 9, 9, buf, sizeof buf), 0);
+	assert_string_equal(buf, "overvoltage, overheat");
+	assert_int_equal(values_format_text(&r, 0, 0, buf, sizeof buf), 0);
+	assert_string_equal(buf, "none");
 }
 
 struct seen {
