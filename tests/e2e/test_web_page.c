@@ -230,6 +230,15 @@ int main(void)
 		 strstr(dom, "curl --digest -u admin "),
 	     "/api/v1/ lists every path of the OpenAPI document (%d) with curl lines", npaths);
 
+	/* "Try it" on GET /status, in the browser's login (#try= runs it). */
+	snprintf(url, sizeof url, "http://admin:secret@127.0.0.1:%d/api/v1/#try=/status", hport);
+	rc = chromium(url, "--dump-dom", NULL, dom, sizeof dom);
+	const char *ans = strstr(dom, "<pre class=\"answer\" data-status=\"200\">200 OK");
+	if (!h_ok(rc == 0 && ans && strstr(ans, "&quot;version&quot;") == NULL &&
+		      strstr(ans, "\"version\": \"") != NULL,
+		  "the API page's \"try it\" GET /status returns the status document"))
+		h_note("DOM in %s", h_write_file("try.html", dom));
+
 	const char *dir = getenv("WEB_SCREENSHOTS");
 	char arg[700], shot[600];
 	struct stat st;
