@@ -38,12 +38,14 @@ struct http_view {
 	const struct http_stats *stats;
 	uint64_t started_ms; /* uv_now() when the server started */
 	uint64_t now_ms;     /* uv_now() now */
+	const struct history *history; /* the summary registers' history */
 };
 
 void http_api_status(const struct http_view *v, struct http_answer *a);
 void http_api_devices(const struct http_view *v, struct http_answer *a);
 void http_api_device(const struct http_view *v, const char *name, struct http_answer *a);
 void http_api_registers(const struct http_view *v, const char *name, struct http_answer *a);
+void http_api_history(const struct http_view *v, const char *name, struct http_answer *a);
 /* One register by name (or the address of its first word): the element of
  * the registers document that describes it; 404 when there is none. */
 void http_api_register(const struct http_view *v, const char *name, const char *reg,

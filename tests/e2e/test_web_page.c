@@ -146,7 +146,7 @@ int main(void)
 		 "  { name = \"meter\"; unit_id = 5; map = \"rometer\"; memory = { }; },\n"
 		 "  { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; }\n"
 		 ");\n"
-		 "http = { listen = \"127.0.0.1\"; port = %d;\n"
+		 "http = { listen = \"127.0.0.1\"; port = %d; history_interval = 200;\n"
 		 "  users = ( { name = \"admin\"; ha1 = \"74b5ba04a8aa06dd55aa3fc4e8c0307e\"; } ); "
 		 "};\n",
 		 mport, h_dir(), h_maps_dir(), broker_port, hport);
@@ -176,6 +176,24 @@ int main(void)
 			     "\"text\":\"192.168.1.10\"") &&
 		 strstr(dom, "\"text\":\"192.168.1.200\""),
 	     "REST gives the firmware as A030 and the IP addresses dotted beside the numbers");
+
+	/* The history: a point every 200 ms here, min/max/last of each. */
+	char hist[200];
+	snprintf(hist, sizeof hist, "http://127.0.0.1:%d/api/v1/devices/scratch/history", hport);
+	const char *ch[] = {"curl", "-s", "--digest", "-u", "admin:secret", hist, NULL};
+	int points = 0;
+	for (int i = 0; i < 100 && !points; i++) {
+		const char *e =
+		    h_run(ch, dom, sizeof dom, 5000) == 0
+			? strstr(dom, "{\"name\":\"energy\",\"unit\":\"kWh\",\"points\":[[")
+			: NULL;
+		/* two points at least: [t,min,max,last],[t,... */
+		points = e && strstr(e, ",12345.6,12345.6,12345.6],[") != NULL;
+		if (!points)
+			h_sleep_ms(100);
+	}
+	h_ok(points && strstr(dom, "\"interval_s\":0.2,\"points\":1440"),
+	     "REST gives the summary history: points of min, max and last (12345.6 kWh)");
 
 	/* A 401: JSON for the API, a small HTML page for a page. */
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/", hport);
@@ -210,6 +228,14 @@ int main(void)
 		 strstr(dom, "data-reg=\"uptime\" data-value=\"93784\">1 d 2 h 3 min<"),
 	     "the page shows the firmware as A030, the address dotted, the uptime in words");
 	h_ok(form_shown("meter") == 0, "no write form on the read-only meter");
+	{
+		const char *c = strstr(dom, "data-sum=\"soc\"");
+		const char *svg = c ? strstr(c, "<svg class=\"chart\"") : NULL;
+		const char *pts = svg ? strstr(svg, "data-points=\"") : NULL;
+		int npts = pts ? atoi(pts + 13) : 0;
+		h_ok(npts >= 2 && strstr(svg, "<polyline points=\"") != NULL,
+		     "the PowerGo's soc tile has a chart of its history (%d points)", npts);
+	}
 	h_ok(form_shown("scratch") == 1 && form_shown("garage") == 1,
 	     "the write form on the devices with writable registers");
 	h_ok(strstr(dom, "answering</span>") || strstr(dom, "3 of 3 devices answering"),

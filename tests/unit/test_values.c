@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "history.h"
 #include "device.h"
 #include "json.h"
 #include "map.h"
@@ -229,6 +230,53 @@ static void format_texts(void **state)
 	assert_string_equal(buf, "none");
 }
 
+/* The summary history (bridge/history.h): min, max and last per point,
+ * a new point each interval, oldest first, bounded memory. */
+static void summary_history(void **state)
+{
+	(void)state;
+	max_age_key = 100000000; /* the cached values stay current for the whole test */
+	make(&transport_memory);
+	max_age_key = -1;
+	struct history *h = history_new(1000);
+	struct device *devs[1] = {dev};
+	uint64_t now = uv_now(&loop);
+	/* Two samples in one point, one in the next. */
+	history_sample(h, devs, 1, now - now % 1000, 1000000);
+	history_sample(h, devs, 1, now - now % 1000 + 500, 1000500);
+	history_sample(h, devs, 1, now - now % 1000 + 1000, 1001000);
+	struct json j;
+	json_init_buf(&j);
+	assert_int_equal(history_json(h, &j, dev), 0);
+	char *doc = json_take(&j, NULL);
+	assert_string_equal(
+	    doc, "{\"device\":\"bat\",\"interval_s\":1,\"points\":1440,\"series\":["
+		 "{\"name\":\"energy\",\"unit\":\"kWh\",\"points\":"
+		 "[[1000000,1234.56,1234.56,1234.56],[1001000,1234.56,1234.56,1234.56]]},"
+		 "{\"name\":\"power\",\"unit\":\"W\",\"points\":"
+		 "[[1000000,-123.4,-123.4,-123.4],[1001000,-123.4,-123.4,-123.4]]}]}");
+	free(doc);
+	/* 1500 points later the ring holds 1440. */
+	for (int i = 2; i < 1502; i++)
+		history_sample(h, devs, 1, now - now % 1000 + 1000 * (uint64_t)i,
+			       1000000 + 1000 * (uint64_t)i);
+	json_init_buf(&j);
+	history_json(h, &j, dev);
+	doc = json_take(&j, NULL);
+	assert_non_null(strstr(doc, "\"points\":[[1062000,1234.56,"));
+	assert_non_null(strstr(doc, "[2501000,1234.56,1234.56,1234.56]]}"));
+	free(doc);
+	/* A device a reload removed is forgotten. */
+	history_sample(h, devs, 0, now, 0);
+	json_init_buf(&j);
+	assert_int_equal(history_json(h, &j, dev), -1);
+	free(json_take(&j, NULL));
+	/* What the user guide states: under 150 kB for 8 summary registers. */
+	assert_true(history_bytes_per_device(8) < 150000);
+	history_free(h);
+	unmake();
+}
+
 struct seen {
 	size_t n;
 	int valid[8];
@@ -369,6 +417,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(memory_device_document),
 	    cmocka_unit_test(format_texts),
+	    cmocka_unit_test(summary_history),
 	    cmocka_unit_test(stamps_ages_and_nulls),
 	    cmocka_unit_test(stale_values_left_out_of_exports),
 	};
