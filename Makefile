@@ -126,7 +126,7 @@ $(BUILD)/bridge/%.o: bridge/%.c $(wildcard include/*.h) $(BUILD)/built-with
 	$(CC) $(MB_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # The web page and the OpenAPI document, compiled into the binary (bridge/web/).
-WEB_ASSETS := bridge/web/index.html bridge/web/openapi.json
+WEB_ASSETS := bridge/web/index.html bridge/web/api.html bridge/web/openapi.json
 $(BUILD)/gen/assets.c: $(WEB_ASSETS) bridge/web/embed.sh
 	@mkdir -p $(@D)
 	sh bridge/web/embed.sh $(WEB_ASSETS) > $@.tmp && mv $@.tmp $@

@@ -21,12 +21,15 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "history.h"
 #include "http_internal.h"
 #include "json.h"
 #include "log.h"
 #include "mb_error.h"
+#include "reload.h"
 
 /* A request body larger than any write needs is refused (413). */
 #define HTTP__MAX_BODY 4096
@@ -94,6 +97,8 @@ struct http {
 	struct http_conn *waiting; /* connections suspended on a write */
 	struct http_sock *socks;   /* open connections, for the deadlines */
 	uv_timer_t reaper;	   /* drops connections past a deadline or closed */
+	uv_timer_t sampler;	   /* the summary history's samples */
+	struct history *history;
 	struct http_nonce *nonces; /* HTTP__NONCES */
 	size_t next_nonce;
 	uint8_t secret[32];		/* for nonces when getrandom() cannot give them */
@@ -344,7 +349,20 @@ static int http__use_nonce(struct http *h, const char *text, uint32_t nc)
 static enum MHD_Result http__challenge(struct http_conn *k, int stale)
 {
 	static char body[] = "{\"error\":\"authentication required (HTTP Digest)\"}";
+	/* For a page (the web page, the API page) a person sees this when
+	 * the login is cancelled or refused: a small page, not JSON. */
+	static char page[] =
+	    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+	    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+	    "<title>modbridge: login required</title></head>\n"
+	    "<body style=\"font: 15px/1.5 system-ui, sans-serif; margin: 2em\">"
+	    "<h1 style=\"font-size: 20px\">Login required</h1>\n"
+	    "<p>This bridge asks for a user name and password (HTTP Digest, the users of "
+	    "<code>http.users</code> in its config). Reload the page to log in again.</p>"
+	    "</body></html>\n";
 	struct http *h = k->h;
+	const char *t = k->target ? k->target : "";
+	int html = strncmp(t, "/api/v1/", 8) != 0 || t[8] == '\0' || t[8] == '?';
 	char nonce[37], *hdr;
 	size_t n = strlen(h->cfg.realm) + 200;
 	enum MHD_Result rc = MHD_NO;
@@ -359,9 +377,11 @@ static enum MHD_Result http__challenge(struct http_conn *k, int stale)
 		 "opaque=\"%s\"%s",
 		 h->cfg.realm, h->cfg.sha256 ? "SHA-256" : "MD5", nonce, h->opaque,
 		 stale ? ", stale=true" : "");
-	r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_PERSISTENT);
+	r = MHD_create_response_from_buffer(html ? strlen(page) : strlen(body), html ? page : body,
+					    MHD_RESPMEM_PERSISTENT);
 	if (r) {
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+					html ? "text/html; charset=utf-8" : "application/json");
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, hdr);
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 		h->stats.auth_failures++;
@@ -768,7 +788,8 @@ static struct http_view http__view(struct http *h)
 				  .server = h->server,
 				  .stats = &h->stats,
 				  .started_ms = h->started_ms,
-				  .now_ms = uv_now(h->loop)};
+				  .now_ms = uv_now(h->loop),
+				  .history = h->history};
 }
 
 /* "/api/v1/devices/x/registers" -> parts "devices", "x", "registers". */
@@ -796,6 +817,9 @@ static enum MHD_Result http__api(struct http_conn *k, const char *url, int get, 
 		return http__send_error(k, 404, "no such resource");
 	snprintf(path, sizeof path, "%s", url);
 	n = http__split(path, p, 5);
+	if (n == 0 && get) /* /api/v1/: the API page (bridge/web/api.html) */
+		return http__send(k, 200, "text/html; charset=utf-8", (void *)http_asset_api_html,
+				  http_asset_api_html_len, MHD_RESPMEM_PERSISTENT);
 	if (n == 1 && strcmp(p[0], "openapi.json") == 0 && get)
 		return http__send(k, 200, "application/json", (void *)http_asset_openapi_json,
 				  http_asset_openapi_json_len, MHD_RESPMEM_PERSISTENT);
@@ -807,6 +831,8 @@ static enum MHD_Result http__api(struct http_conn *k, const char *url, int get, 
 		http_api_device(&v, p[1], &a);
 	else if (n == 3 && strcmp(p[0], "devices") == 0 && strcmp(p[2], "registers") == 0 && get)
 		http_api_registers(&v, p[1], &a);
+	else if (n == 3 && strcmp(p[0], "devices") == 0 && strcmp(p[2], "history") == 0 && get)
+		http_api_history(&v, p[1], &a);
 	else if (n == 2 && strcmp(p[0], "maps") == 0 && get)
 		http_api_map(&v, p[1], &a);
 	else if (n == 4 && strcmp(p[0], "devices") == 0 && strcmp(p[2], "registers") == 0 && post) {
@@ -997,6 +1023,7 @@ static int http__copy_cfg(struct config_http *dst, const struct config_http *src
 
 static void http__free(struct http *h)
 {
+	history_free(h->history);
 	free(h->cfg.listen);
 	free(h->cfg.realm);
 	for (size_t i = 0; i < h->cfg.nusers; i++)
@@ -1009,6 +1036,19 @@ static void http__free(struct http *h)
 	free(h->addrs);
 	http_config_free_tls(&h->cfg);
 	free(h);
+}
+
+/* A sample of every device's summary registers for the history. */
+static void http__on_sample(uv_timer_t *t)
+{
+	struct http *h = t->data;
+	struct timespec ts;
+	size_t n;
+	struct device *const *devs = reload_devices(h->set, &n);
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	history_sample(h->history, devs, n, uv_now(h->loop),
+		       (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
 }
 
 static void http__on_close(uv_handle_t *hd)
@@ -1124,8 +1164,14 @@ int http_start(uv_loop_t *loop, const struct config_http *cfg, struct reload *se
 	uv_poll_init(loop, &h->poll, info->epoll_fd);
 	uv_timer_init(loop, &h->timer);
 	uv_timer_init(loop, &h->reaper);
-	h->poll.data = h->timer.data = h->reaper.data = h;
-	h->open_handles = 3;
+	uv_timer_init(loop, &h->sampler);
+	h->poll.data = h->timer.data = h->reaper.data = h->sampler.data = h;
+	h->open_handles = 4;
+	/* The summary history: HISTORY_SAMPLES samples per point. */
+	if ((h->history = history_new((uint64_t)h->cfg.history_interval)) != NULL) {
+		uint64_t every = (uint64_t)h->cfg.history_interval / HISTORY_SAMPLES;
+		uv_timer_start(&h->sampler, http__on_sample, every, every);
+	}
 	uv_poll_start(&h->poll, UV_READABLE, http__on_poll);
 	h->started_ms = uv_now(loop);
 	http__run(h);
@@ -1170,4 +1216,5 @@ void http_close(struct http *h)
 	uv_close((uv_handle_t *)&h->poll, http__on_close);
 	uv_close((uv_handle_t *)&h->timer, http__on_close);
 	uv_close((uv_handle_t *)&h->reaper, http__on_close);
+	uv_close((uv_handle_t *)&h->sampler, http__on_close);
 }

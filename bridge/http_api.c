@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "device.h"
+#include "history.h"
 #include "http_internal.h"
 #include "json.h"
 #include "json_check.h"
@@ -395,6 +396,23 @@ void http_api_register(const struct http_view *v, const char *name, const char *
 	}
 	json_init_buf(&j);
 	values_json_register(&j, dev, r, v->now_ms);
+	http_api__take(&j, a, 200);
+}
+
+/* The summary registers' history (bridge/history.h). */
+void http_api_history(const struct http_view *v, const char *name, struct http_answer *a)
+{
+	struct device *dev = http_api__device(v, name, a);
+	struct json j;
+
+	if (!dev)
+		return;
+	if (!v->history) {
+		http_api_error(a, 503, "no history: out of memory at start");
+		return;
+	}
+	json_init_buf(&j);
+	history_json(v->history, &j, dev);
 	http_api__take(&j, a, 200);
 }
 

@@ -321,6 +321,9 @@ static const struct config_key http__keys[] = {
 	 .off = offsetof(struct config_http, max_connections), .min = 1, .max = 1000},
 	{.name = "max_per_ip", .kind = CONFIG_K_INT,
 	 .off = offsetof(struct config_http, max_per_ip), .min = 0, .max = 1000},
+	{.name = "history_interval", .kind = CONFIG_K_INT64,
+	 .off = offsetof(struct config_http, history_interval), .min = 100, .max = 3600000,
+	 .unit = "ms"},
 	{.name = "hosts", .kind = CONFIG_K_CUSTOM, .fn = http__hosts},
 	{.name = "users", .kind = CONFIG_K_CUSTOM, .fn = http__users},
 	{.name = "tls", .kind = CONFIG_K_CUSTOM, .fn = http__tls},
@@ -346,6 +349,7 @@ int http_config_parse(struct config_parser *p, const config_setting_t *s, void *
 	hc->port = 8502;
 	hc->max_connections = 16;
 	hc->max_per_ip = 8;
+	hc->history_interval = 60000;
 	hc->line = config_setting_source_line(s);
 	http_config_free(c->http);
 	c->http = hc;
@@ -416,8 +420,9 @@ int http_config_same(const struct config_http *a, const struct config_http *b)
 	    !http__streq(a->realm, b->realm) || a->sha256 != b->sha256 ||
 	    a->read_only_without_auth != b->read_only_without_auth ||
 	    a->max_connections != b->max_connections || a->max_per_ip != b->max_per_ip ||
-	    a->nusers != b->nusers || a->nhosts != b->nhosts ||
-	    !http__streq(a->tls_cert, b->tls_cert) || !http__streq(a->tls_key, b->tls_key) ||
+	    a->history_interval != b->history_interval || a->nusers != b->nusers ||
+	    a->nhosts != b->nhosts || !http__streq(a->tls_cert, b->tls_cert) ||
+	    !http__streq(a->tls_key, b->tls_key) ||
 	    !http__streq(a->tls_cert_pem, b->tls_cert_pem) ||
 	    !http__streq(a->tls_key_pem, b->tls_key_pem))
 		return 0;

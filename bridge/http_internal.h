@@ -38,12 +38,14 @@ struct http_view {
 	const struct http_stats *stats;
 	uint64_t started_ms; /* uv_now() when the server started */
 	uint64_t now_ms;     /* uv_now() now */
+	const struct history *history; /* the summary registers' history */
 };
 
 void http_api_status(const struct http_view *v, struct http_answer *a);
 void http_api_devices(const struct http_view *v, struct http_answer *a);
 void http_api_device(const struct http_view *v, const char *name, struct http_answer *a);
 void http_api_registers(const struct http_view *v, const char *name, struct http_answer *a);
+void http_api_history(const struct http_view *v, const char *name, struct http_answer *a);
 /* One register by name (or the address of its first word): the element of
  * the registers document that describes it; 404 when there is none. */
 void http_api_register(const struct http_view *v, const char *name, const char *reg,
@@ -66,6 +68,8 @@ void http_api_write_cancel(struct http_write *w);
 /* The static files, embedded at build time (Makefile, web/). */
 extern const unsigned char http_asset_index_html[];
 extern const size_t http_asset_index_html_len;
+extern const unsigned char http_asset_api_html[];
+extern const size_t http_asset_api_html_len;
 extern const unsigned char http_asset_openapi_json[];
 extern const size_t http_asset_openapi_json_len;
 

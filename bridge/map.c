@@ -245,6 +245,8 @@ static const struct config_key map__register_keys[] = {
 	{.name = "state_class", .kind = CONFIG_K_CHOICE, .off = MAP__REG(ha_state),
 	 .choices = map_ha_states, .choice_base = MAP_HA_MEASUREMENT},
 	{.name = "ha", .kind = CONFIG_K_BOOL8, .off = MAP__REG(ha)},
+	{.name = "format", .kind = CONFIG_K_CHOICE, .off = MAP__REG(format), .choices = map_formats,
+	 .choice_base = MAP_FORMAT_IPV4},
 };
 /* clang-format on */
 
@@ -430,8 +432,53 @@ static const struct config_key map__top_keys[] = {
 	{.name = "agrees_with", .kind = CONFIG_K_LATER},
 	{.name = "attested", .kind = CONFIG_K_LATER},
 	{.name = "roles", .kind = CONFIG_K_LATER},
+	{.name = "summary", .kind = CONFIG_K_LATER},
 };
 /* clang-format on */
+
+const char *const map_formats[] = {"ipv4", "hex", "version", "duration", "timestamp", NULL};
+
+/* `summary = ["soc", "power"]`: the registers a person reads first, each a
+ * readable register of the map, named once, at most MAP_SUMMARY_MAX. Runs
+ * after the registers are loaded (map_find_name). */
+static int map__summary(struct config_parser *p, const config_setting_t *s, struct map *m)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(s) != CONFIG_TYPE_LIST)
+		return config_error(p, s,
+				    "summary must be an array of register names [\"soc\", ...], "
+				    "not %s",
+				    config_type_name(s));
+	if (config_setting_length(s) > MAP_SUMMARY_MAX)
+		return config_error(p, s, "summary names %d registers; at most %d",
+				    config_setting_length(s), MAP_SUMMARY_MAX);
+	for (int i = 0; i < config_setting_length(s); i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *v = config_setting_get_string(e);
+		const struct map_register *r;
+		if (!v)
+			return config_error(p, e, "summary[%d] must be a register name, not %s", i,
+					    config_type_name(e));
+		if (!(r = map_find_name(m, v)))
+			return config_error(p, e, "summary[%d]: the map has no register \"%s\"", i,
+					    v);
+		if (!(r->access & MAP_R))
+			return config_error(p, e, "summary[%d]: register \"%s\" is not readable", i,
+					    v);
+		for (size_t k = 0; k < m->nsummary; k++)
+			if (m->summary[k] == r)
+				return config_error(
+				    p, e, "summary[%d]: register \"%s\" is named twice", i, v);
+		m->summary[m->nsummary++] = r;
+	}
+	return 0;
+}
+
+const struct map_register *const *map_summary(const struct map *m, size_t *n)
+{
+	*n = m->nsummary;
+	return m->summary;
+}
 
 /* --- roles: what a device of the map gives the site ---------------------- */
 
@@ -1507,6 +1554,8 @@ struct map *map_load(const char *path, char *err, size_t errlen)
 		rc = map__attested(&p, x, m);
 	if (rc == 0 && (x = config_lookup(&lc, "roles")))
 		rc = map__roles(&p, x, m);
+	if (rc == 0 && (x = config_lookup(&lc, "summary")))
+		rc = map__summary(&p, x, m);
 	config_destroy(&lc);
 	if (rc != 0) {
 		if (rc == MB_ENOMEM && err && errlen)

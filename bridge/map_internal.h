@@ -49,7 +49,11 @@ struct map {
 	const struct map_register *role_reg[MAP_ROLE_KINDS][MAP_ROLE_NQ];
 	double role_factor[MAP_ROLE_KINDS][MAP_ROLE_NQ];
 	uint8_t power_taken[MAP_ROLE_KINDS];
+	/* `summary`: at most MAP_SUMMARY_MAX readable registers. */
+	const struct map_register *summary[8];
+	size_t nsummary;
 };
+#define MAP_SUMMARY_MAX 8
 
 /* Names of enum map_type and enum map_table, as map files spell them;
  * NULL-terminated (they are the key tables' choices). */

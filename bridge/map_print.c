@@ -142,7 +142,7 @@ static void map__limits(const struct map_register *r, char *buf, size_t len)
 	map__derived_text(r, buf, len);
 }
 
-static void map__type_text(const struct map_register *r, char *buf, size_t len)
+static void map__type_text_plain(const struct map_register *r, char *buf, size_t len)
 {
 	if (r->type == MAP_INT32 || r->type == MAP_UINT32 || r->type == MAP_FLOAT32)
 		snprintf(buf, len, "%s (%s word first)", map__types[r->type],
@@ -151,6 +151,25 @@ static void map__type_text(const struct map_register *r, char *buf, size_t len)
 		snprintf(buf, len, "%s (little-endian on the device)", map__types[r->type]);
 	else
 		snprintf(buf, len, "%s", map__types[r->type]);
+}
+
+static void map__type_text(const struct map_register *r, char *buf, size_t len)
+{
+	size_t k;
+	map__type_text_plain(r, buf, len);
+	k = strlen(buf);
+	if (r->format && k < len)
+		snprintf(buf + k, len - k, ", shown as %s", map_formats[r->format - 1]);
+}
+
+/* The map's `summary` as "soc, power" ("" when it has none). */
+static const char *map__summary_text(const struct map *m, char *buf, size_t len)
+{
+	size_t k = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < m->nsummary && k < len; i++)
+		k += (size_t)snprintf(buf + k, len - k, "%s%s", i ? ", " : "", m->summary[i]->name);
+	return buf;
 }
 
 static int map__any_native(const struct map *m)
@@ -224,7 +243,12 @@ static void map__print_json(const struct map *m, FILE *out)
 		json_printf(&w, "%s\"%s\": %" PRId64, first ? "" : ", ", dnames[i], dvals[i]);
 		first = 0;
 	}
-	json_raw(&w, "},\n  \"registers\": [");
+	json_raw(&w, "},\n  \"summary\": [");
+	for (size_t i = 0; i < m->nsummary; i++) {
+		json_raw(&w, i ? ", " : "");
+		json_str(&w, m->summary[i]->name);
+	}
+	json_raw(&w, "],\n  \"registers\": [");
 	for (size_t i = 0; i < m->nregs; i++) {
 		const struct map_register *r = &m->regs[i];
 		char num[32];
@@ -239,6 +263,8 @@ static void map__print_json(const struct map *m, FILE *out)
 				    r->word_little ? "little" : "big");
 		if (r->string_little)
 			json_raw(&w, ", \"string_order\": \"little\"");
+		if (r->format)
+			json_printf(&w, ", \"format\": \"%s\"", map_formats[r->format - 1]);
 		if (r->native != r->address)
 			json_printf(&w, ", \"native\": %u", r->native);
 		json_printf(&w, ", \"scale\": %.15g", r->scale);
@@ -432,6 +458,9 @@ static void map__print_text(const struct map *m, FILE *out)
 	map__line(out, "  trust: %s", map__trust_text[m->trust]);
 	if (m->verified_by)
 		map__line(out, "  verified by: %s", m->verified_by);
+	char sum[512];
+	if (map__summary_text(m, sum, sizeof sum)[0])
+		map__line(out, "  summary (shown first): %s", sum);
 	char secrets[512];
 	if (map__secrets_text(m, secrets, sizeof secrets)[0])
 		map__line(out, "  never passed through (secrets): %s", secrets);
@@ -588,6 +617,12 @@ static void map__print_markdown(const struct map *m, FILE *out)
 				map__md(out, m->agree[i].covers);
 			}
 		}
+		fputs(" |\n", out);
+	}
+	char sum[512];
+	if (map__summary_text(m, sum, sizeof sum)[0]) {
+		fputs("| Summary (shown first) | ", out);
+		map__md(out, sum);
 		fputs(" |\n", out);
 	}
 	if (m->source) {

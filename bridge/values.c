@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "codec_line.h"
 #include "device.h"
@@ -87,6 +88,80 @@ void values_number_text(double d, char *buf, size_t len)
 	snprintf(buf, len, "%.15g", d);
 	if (strtod(buf, NULL) != d)
 		snprintf(buf, len, "%.17g", d);
+}
+
+int values_format_text(const struct map_register *r, int64_t raw, double value, char *buf,
+		       size_t len)
+{
+	uint64_t u = (uint64_t)raw & (r->count >= 2 ? 0xffffffffu : 0xffffu);
+	int digits = r->count >= 2 ? 8 : 4;
+
+	switch (r->format) {
+	case MAP_FORMAT_IPV4:
+		/* The first octet in the high byte, as the maps describe
+		 * (0xC0A801C8 = 192.168.1.200); a 16-bit register holds two. */
+		if (r->count >= 2)
+			snprintf(buf, len, "%u.%u.%u.%u", (unsigned)(u >> 24),
+				 (unsigned)(u >> 16) & 0xff, (unsigned)(u >> 8) & 0xff,
+				 (unsigned)u & 0xff);
+		else
+			snprintf(buf, len, "%u.%u", (unsigned)(u >> 8), (unsigned)u & 0xff);
+		return 0;
+	case MAP_FORMAT_HEX:
+		snprintf(buf, len, "0x%0*" PRIX64, digits, u);
+		return 0;
+	case MAP_FORMAT_VERSION:
+		snprintf(buf, len, "%0*" PRIX64, digits, u);
+		return 0;
+	case MAP_FORMAT_DURATION: {
+		if (!isfinite(value) || value < 0 || value > 1e12)
+			return -1;
+		uint64_t s = (uint64_t)value, d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60;
+		if (d)
+			snprintf(buf, len, "%" PRIu64 " d %" PRIu64 " h %" PRIu64 " min", d, h, m);
+		else if (h)
+			snprintf(buf, len, "%" PRIu64 " h %" PRIu64 " min", h, m);
+		else if (m)
+			snprintf(buf, len, "%" PRIu64 " min %" PRIu64 " s", m, s % 60);
+		else
+			snprintf(buf, len, "%" PRIu64 " s", s);
+		return 0;
+	}
+	case MAP_FORMAT_TIMESTAMP: {
+		struct tm tm;
+		if (!isfinite(value) || value < 0 || value > 253402300799.0)
+			return -1;
+		time_t t = (time_t)value;
+		if (!gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+			return -1;
+		return 0;
+	}
+	default:
+		break;
+	}
+	/* The map's value texts: the enum's text of the value, or the texts
+	 * of the bits set. */
+	if (r->nlabels) {
+		for (size_t i = 0; i < r->nlabels; i++)
+			if (r->labels[i].value == raw) {
+				snprintf(buf, len, "%s", r->labels[i].text);
+				return 0;
+			}
+		return -1;
+	}
+	if (r->nbits) {
+		size_t k = 0;
+		buf[0] = '\0';
+		for (size_t i = 0; i < r->nbits && k < len; i++)
+			if (r->bits[i].value >= 0 && r->bits[i].value < 64 &&
+			    ((uint64_t)raw >> r->bits[i].value) & 1)
+				k += (size_t)snprintf(buf + k, len - k, "%s%s", k ? ", " : "",
+						      r->bits[i].text);
+		if (!k)
+			snprintf(buf, len, "none");
+		return 0;
+	}
+	return -1;
 }
 
 void values_decode(const struct map_register *r, const uint16_t *words, struct values_item *v,
@@ -214,9 +289,13 @@ static int values__json_one(void *ctx, const struct values_item *v)
 		json_raw(j, "null,\"value\":");
 		json_str(j, v->text);
 	} else if (v->number) {
-		char num[40];
+		char num[40], text[512];
 		values_number_text(v->scaled, num, sizeof num);
 		json_printf(j, "%" PRId64 ",\"value\":%s", v->raw, num);
+		if (values_format_text(r, v->raw, v->scaled, text, sizeof text) == 0) {
+			json_raw(j, ",\"text\":");
+			json_str(j, text);
+		}
 	} else {
 		json_printf(j, "%" PRId64 ",\"value\":null", v->raw);
 	}
@@ -266,7 +345,15 @@ static int values__json_doc(struct json *j, const struct device *dev, uint64_t n
 	json_str(j, map_name(device_map(dev)));
 	json_printf(j, ",\"link_up\":%s,", device_link_up(dev) ? "true" : "false");
 	values_health_json(j, dev);
-	json_raw(j, ",\"registers\":[");
+	json_raw(j, ",\"summary\":[");
+	size_t ns;
+	const struct map_register *const *sum = map_summary(device_map(dev), &ns);
+	for (size_t i = 0; i < ns; i++) {
+		if (i)
+			json_raw(j, ",");
+		json_str(j, sum[i]->name);
+	}
+	json_raw(j, "],\"registers\":[");
 	values_each(dev, now_ms, values__json_one, &c);
 	json_printf(j, "],\"stale\":%s}",
 		    c.any_withheld || device_health(dev) != DEVICE_HEALTH_ANSWERING ? "true"

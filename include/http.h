@@ -40,6 +40,7 @@ struct config_http {
 	int read_only_without_auth; /* GETs need no credentials; writes still do */
 	int max_connections;	    /* default 16 */
 	int max_per_ip;		    /* connections from one address; default 8, 0: no limit */
+	int64_t history_interval;   /* ms per point of the summary history; default 60000 */
 	char **hosts;		    /* host names answered besides the machine's own ("*": any) */
 	size_t nhosts;
 	struct http_user *users;

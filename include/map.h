@@ -89,7 +89,23 @@ struct map_register {
 	const char *ha_class;
 	uint8_t ha_state;
 	int8_t ha;
+	/* `format`: how a person reads the value (MAP_FORMAT_*; 0: as a number). */
+	uint8_t format;
 };
+
+/* `format`, as map files spell it (map_formats[f - 1]): an IPv4 address
+ * (a 32-bit register, or a 16-bit one holding two octets), hexadecimal, a
+ * version (hex digits, "A030"), a duration in seconds, a Unix time in
+ * seconds (values_format_text). */
+enum map_value_format {
+	MAP_FORMAT_NONE,
+	MAP_FORMAT_IPV4,
+	MAP_FORMAT_HEX,
+	MAP_FORMAT_VERSION,
+	MAP_FORMAT_DURATION,
+	MAP_FORMAT_TIMESTAMP
+};
+extern const char *const map_formats[]; /* "ipv4", "hex", ..., NULL */
 
 /* `state_class`, as Home Assistant names them. */
 enum map_ha_state { MAP_HA_STATE_INFER, MAP_HA_MEASUREMENT, MAP_HA_TOTAL, MAP_HA_TOTAL_INCREASING };
@@ -144,6 +160,9 @@ void map_lint_problem(struct map_lint *l, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 const char *map_name(const struct map *m);
+/* The map's `summary`: the registers a person looks at first (the web
+ * page's card headline and the history), in the map's order; *n set. */
+const struct map_register *const *map_summary(const struct map *m, size_t *n);
 /* The map's `protocol` as written: a protocol's name, the family "rtu", or
  * several names joined by ", ". */
 const char *map_protocol(const struct map *m);

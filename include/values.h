@@ -119,6 +119,16 @@ int values_raw_text(const struct map_register *r, int64_t raw, char *buf, size_t
  * floats the same way). len >= 32. */
 void values_number_text(double d, char *buf, size_t len);
 
+/* The value as a person reads it, by the register's `format` (map.h's
+ * map_format): "192.168.1.200", "0x00FF", "A030", "3 d 4 h 5 min",
+ * "2026-12-07 16:20:00 UTC"; without a format, the map's value text
+ * (`enum`) or the texts of the bits set (`bits`, "none" when none is). 0
+ * with buf written, -1 where there is no text (no format and no texts, a
+ * value the enum does not name, NaN). raw is the raw value,
+ * value the scaled one. */
+int values_format_text(const struct map_register *r, int64_t raw, double value, char *buf,
+		       size_t len);
+
 int values_each(const struct device *dev, uint64_t now_ms, values_fn fn, void *ctx);
 /* 0, or MB_ENOMEM when the writer failed to grow its buffer (j->failed). */
 int values_json(struct json *j, const struct device *dev, uint64_t now_ms);

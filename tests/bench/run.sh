@@ -16,7 +16,7 @@
 # Knobs (environment):
 #   BENCH_SECONDS (1.2) and BENCH_WARMUP (0.2) per run; BENCH_REPS (3);
 #   BENCH_RATE (10000 req/s, case 5, paced in the first two reps, 2 s each);
-#   BENCH_PASS_N (300 round trips, cases 3 and 7); BENCH_CASES ("1 2 3 4 5 6 7";
+#   BENCH_PASS_N (300 round trips, cases 3 and 7); BENCH_CASES ("1 2 3 4 5 6 7 9";
 #   case 8, late answers on the `modbus` protocol, runs only when named: it
 #   takes BENCH_LATE_N (10000) reads × BENCH_LATE_TIMEOUT (100 ms) per
 #   scenario, about 17 min);
@@ -29,7 +29,7 @@ SECS=${BENCH_SECONDS:-1.2}
 WARM=${BENCH_WARMUP:-0.2}
 REPS=${BENCH_REPS:-3}
 RATE=${BENCH_RATE:-10000}
-CASES=${BENCH_CASES:-1 2 3 4 5 6 7}
+CASES=${BENCH_CASES:-1 2 3 4 5 6 7 9}
 want() { case " $CASES " in *" $1 "*) return 0 ;; esac; return 1; }
 OUT="$B/bench.md"
 LG="$B/tests/bench/loadgen"
@@ -551,6 +551,26 @@ if want 6 && [ -x "$BM" ]; then
 		[ "$(field "$line" errors)" = 0 ] || fail "bench_mapload: $(field "$line" errors) errors"
 	else
 		fail "bench_mapload gave no result"
+	fi
+fi
+
+# ------------------------------------------------------ case 9: history --
+
+# bench_history: the summary history's memory per device (8 summary
+# registers, 1440 points each), measured on the heap, beside the user
+# guide's figure.
+BH="$B/tests/bench/bench_history"
+if want 9 && [ -x "$BH" ]; then
+	echo "# summary history memory"
+	line=$("$BH" --devices 50 --dir "$T" 2>/dev/null | grep '^history_devices=')
+	if [ -n "$line" ]; then
+		echo "  $line"
+		hm=$(field "$line" measured_bytes_per_device)
+		hs=$(field "$line" stated_bytes_per_device)
+		row 9 "summary history per device (8 registers × 1440 points)" "$hm bytes" \
+			"the user guide's figure" "$hs bytes" "$(ratio "$hm" "$hs")" "bounded, ≤ the stated figure"
+	else
+		fail "bench_history gave no result"
 	fi
 fi
 

@@ -485,6 +485,20 @@ static const struct err_case err_cases[] = {
 	{"missing_name", "protocol = \"memory\"; trust = \"generated\";\n", 0, "name is missing"},
 	{"missing_protocol", "name = \"t\"; trust = \"generated\";\n", 0, "protocol is missing"},
 	{"missing_trust", "name = \"t\"; protocol = \"memory\";\n", 0, "trust is missing"},
+	/* summary (docs/user-guide.md, "Summary and formats"): the element at fault */
+	{"summary_no_register", MEM "registers = ( { address = 0; name = \"p\"; } );\n"
+	 "summary = [ \"p\",\n \"q\" ];\n", 4, "summary[1]: the map has no register \"q\""},
+	{"summary_twice", MEM "registers = ( { address = 0; name = \"p\"; } );\n"
+	 "summary = [ \"p\", \"p\" ];\n", 3, "summary[1]: register \"p\" is named twice"},
+	{"summary_not_list", MEM "registers = ( { address = 0; name = \"p\"; } );\n"
+	 "summary = \"p\";\n", 3, "summary must be an array of register names"},
+	{"summary_too_many", MEM "registers = ( { address = 0; name = \"p\"; } );\n"
+	 "summary = [ \"p\", \"p\", \"p\", \"p\", \"p\", \"p\", \"p\", \"p\", \"p\" ];\n", 3,
+	 "summary names 9 registers; at most 8"},
+	{"summary_not_readable", MEM "registers = ( { address = 0; name = \"p\"; access = \"w\"; } );\n"
+	 "summary = [ \"p\" ];\n", 3, "summary[0]: register \"p\" is not readable"},
+	{"format_unknown", MEM "registers = ( { address = 0; name = \"p\";\n format = \"ip\"; } );\n", 3,
+	 "registers.[0].format must be one of"},
 	/* roles (docs/user-guide.md, "Roles"): file:line of the key at fault */
 	{"roles_unknown_role", MEM "registers = (\n { address = 0; name = \"p\"; type = \"int16\"; unit = \"W\"; },\n { address = 1; name = \"t\"; unit = \"C\"; } );\n" "roles = {\n heat = { power = \"p\"; }; };\n", 6,
 	 "roles.heat: unknown role"},

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "history.h"
 #include "device.h"
 #include "json.h"
 #include "map.h"
@@ -73,9 +74,11 @@ static void make(const struct transport_ops *ops)
 		   "   scale = 0.01; unit = \"kWh\"; default = 123456; },\n"
 		   " { address = 3; name = \"sn\"; type = \"string\"; length = 3;"
 		   "   default = \"AB\\\"1\"; },\n"
-		   " { address = 6; name = \"limit\"; access = \"rw\"; min = 0; max = 100; },\n"
+		   " { address = 6; name = \"limit\"; access = \"rw\"; min = 0; max = 100;"
+		   "   format = \"hex\"; },\n"
 		   " { address = 10; name = \"temp\"; table = \"input\"; type = \"int16\"; }\n"
-		   ");\n");
+		   ");\n"
+		   "summary = [ \"energy\", \"power\" ];\n");
 	fclose(f);
 	map = map_load(path, err, sizeof err);
 	unlink(path);
@@ -155,7 +158,7 @@ static void memory_device_document(void **state)
 	assert_string_equal(
 	    doc, "{\"device\":\"bat\",\"unit_id\":3,\"map\":\"v\",\"link_up\":true,"
 		 "\"health\":\"answering\",\"last_answer\":null,\"not_answering_since\":null,"
-		 "\"registers\":["
+		 "\"summary\":[\"energy\",\"power\"],\"registers\":["
 		 "{\"name\":\"power\",\"address\":0,\"table\":\"holding\",\"access\":\"r\","
 		 "\"raw\":-1234,\"value\":-123.4,\"unit\":\"W\",\"age_ms\":0,\"time\":T,"
 		 "\"stale\":false},"
@@ -166,7 +169,8 @@ static void memory_device_document(void **state)
 		 "\"raw\":null,\"value\":\"AB\\\"1\",\"unit\":null,\"age_ms\":0,\"time\":T,"
 		 "\"stale\":false},"
 		 "{\"name\":\"limit\",\"address\":6,\"table\":\"holding\",\"access\":\"rw\","
-		 "\"raw\":0,\"value\":0,\"unit\":null,\"age_ms\":0,\"time\":T,\"stale\":false},"
+		 "\"raw\":0,\"value\":0,\"text\":\"0x0000\",\"unit\":null,\"age_ms\":0,\"time\":T,"
+		 "\"stale\":false},"
 		 "{\"name\":\"temp\",\"address\":10,\"table\":\"input\",\"access\":\"r\","
 		 "\"raw\":0,\"value\":0,\"unit\":null,\"age_ms\":0,\"time\":T,\"stale\":false}],"
 		 "\"stale\":false}");
@@ -176,6 +180,100 @@ static void memory_device_document(void **state)
 	assert_null(strstr(doc, "\"stale\":true"));
 	assert_non_null(strstr(doc, "\"raw\":-1234,\"value\":-123.4"));
 	free(doc);
+	unmake();
+}
+
+/* `format` (map.h): the texts a person reads, from the raw value (ipv4,
+ * hex, version) or the scaled one (duration, timestamp). */
+static void format_texts(void **state)
+{
+	(void)state;
+	struct map_register r = {.count = 2, .scale = 1.0, .format = MAP_FORMAT_IPV4};
+	char buf[64];
+	assert_int_equal(values_format_text(&r, 0xC0A801C8, 0, buf, sizeof buf), 0);
+	assert_string_equal(buf, "192.168.1.200");
+	assert_int_equal(values_format_text(&r, 0xFFFFFFFF, 0, buf, sizeof buf), 0);
+	assert_string_equal(buf, "255.255.255.255");
+	r.count = 1;
+	r.format = MAP_FORMAT_VERSION;
+	assert_int_equal(values_format_text(&r, 41008, 41008, buf, sizeof buf), 0);
+	assert_string_equal(buf, "A030");
+	r.format = MAP_FORMAT_HEX;
+	assert_int_equal(values_format_text(&r, -1, -1, buf, sizeof buf), 0);
+	assert_string_equal(buf, "0xFFFF");
+	r.format = MAP_FORMAT_DURATION;
+	assert_int_equal(values_format_text(&r, 0, 93784.5, buf, sizeof buf), 0);
+	assert_string_equal(buf, "1 d 2 h 3 min");
+	assert_int_equal(values_format_text(&r, 0, 42, buf, sizeof buf), 0);
+	assert_string_equal(buf, "42 s");
+	assert_int_equal(values_format_text(&r, 0, -1, buf, sizeof buf), -1);
+	r.format = MAP_FORMAT_TIMESTAMP;
+	assert_int_equal(values_format_text(&r, 0, 1765124400, buf, sizeof buf), 0);
+	assert_string_equal(buf, "2025-12-07 16:20:00 UTC");
+	r.format = MAP_FORMAT_NONE;
+	assert_int_equal(values_format_text(&r, 5, 5, buf, sizeof buf), -1);
+	/* enum and bits: the map's texts. */
+	static const struct map_label labels[] = {{0, "sleep"}, {1, "standby"}};
+	r.labels = labels;
+	r.nlabels = 2;
+	assert_int_equal(values_format_text(&r, 1, 1, buf, sizeof buf), 0);
+	assert_string_equal(buf, "standby");
+	assert_int_equal(values_format_text(&r, 7, 7, buf, sizeof buf), -1);
+	r.labels = NULL;
+	r.nlabels = 0;
+	static const struct map_label bits[] = {{0, "overvoltage"}, {3, "overheat"}};
+	r.bits = bits;
+	r.nbits = 2;
+	assert_int_equal(values_format_text(&r, 9, 9, buf, sizeof buf), 0);
+	assert_string_equal(buf, "overvoltage, overheat");
+	assert_int_equal(values_format_text(&r, 0, 0, buf, sizeof buf), 0);
+	assert_string_equal(buf, "none");
+}
+
+/* The summary history (bridge/history.h): min, max and last per point,
+ * a new point each interval, oldest first, bounded memory. */
+static void summary_history(void **state)
+{
+	(void)state;
+	max_age_key = 100000000; /* the cached values stay current for the whole test */
+	make(&transport_memory);
+	max_age_key = -1;
+	struct history *h = history_new(1000);
+	struct device *devs[1] = {dev};
+	uint64_t now = uv_now(&loop);
+	/* Two samples in one point, one in the next. */
+	history_sample(h, devs, 1, now - now % 1000, 1000000);
+	history_sample(h, devs, 1, now - now % 1000 + 500, 1000500);
+	history_sample(h, devs, 1, now - now % 1000 + 1000, 1001000);
+	struct json j;
+	json_init_buf(&j);
+	assert_int_equal(history_json(h, &j, dev), 0);
+	char *doc = json_take(&j, NULL);
+	assert_string_equal(
+	    doc, "{\"device\":\"bat\",\"interval_s\":1,\"points\":1440,\"series\":["
+		 "{\"name\":\"energy\",\"unit\":\"kWh\",\"points\":"
+		 "[[1000000,1234.56,1234.56,1234.56],[1001000,1234.56,1234.56,1234.56]]},"
+		 "{\"name\":\"power\",\"unit\":\"W\",\"points\":"
+		 "[[1000000,-123.4,-123.4,-123.4],[1001000,-123.4,-123.4,-123.4]]}]}");
+	free(doc);
+	/* 1500 points later the ring holds 1440. */
+	for (int i = 2; i < 1502; i++)
+		history_sample(h, devs, 1, now - now % 1000 + 1000 * (uint64_t)i,
+			       1000000 + 1000 * (uint64_t)i);
+	json_init_buf(&j);
+	history_json(h, &j, dev);
+	doc = json_take(&j, NULL);
+	assert_non_null(strstr(doc, "\"points\":[[1062000,1234.56,"));
+	assert_non_null(strstr(doc, "[2501000,1234.56,1234.56,1234.56]]}"));
+	free(doc);
+	/* A device a reload removed is forgotten. */
+	history_sample(h, devs, 0, now, 0);
+	json_init_buf(&j);
+	assert_int_equal(history_json(h, &j, dev), -1);
+	free(json_take(&j, NULL));
+	/* What the user guide states: under 150 kB for 8 summary registers. */
+	assert_true(history_bytes_per_device(8) < 150000);
+	history_free(h);
 	unmake();
 }
 
@@ -318,6 +416,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(memory_device_document),
+	    cmocka_unit_test(format_texts),
+	    cmocka_unit_test(summary_history),
 	    cmocka_unit_test(stamps_ages_and_nulls),
 	    cmocka_unit_test(stale_values_left_out_of_exports),
 	};
