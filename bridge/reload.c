@@ -52,6 +52,13 @@ struct reload_gen {
 	size_t refs; /* devices from this generation, +1 while current */
 };
 
+struct reload__listener {
+	char name[64];
+	char listen[64];
+	int port;
+	struct router router;
+};
+
 struct reload {
 	uv_loop_t *loop;
 	struct reload_gen *gen;
@@ -64,6 +71,11 @@ struct reload {
 	 * needs a restart. */
 	char bound_listen[64];
 	int bound_port;
+	/* The `listeners` bound at start (config.h), by name, each with its
+	 * route table; a reload routes devices to them by the name their
+	 * `listener` gives, and adding or moving one needs a restart. */
+	struct reload__listener *lsn;
+	size_t nlsn;
 };
 
 /* ------------------------------------------------------- generations -- */
@@ -449,8 +461,20 @@ static int reload__devices_build(struct reload *r, struct reload_gen *g, struct 
 static void reload__route(struct reload *r)
 {
 	const char *def = r->gen ? r->gen->conf->modbus.default_unit : NULL;
+	const struct config *c = r->gen ? r->gen->conf : NULL;
 	memset(&r->router, 0, sizeof r->router);
+	for (size_t i = 0; i < r->nlsn; i++)
+		memset(&r->lsn[i].router, 0, sizeof r->lsn[i].router);
 	for (size_t i = 0; i < r->ndevs; i++) {
+		/* The listener comes from the current config, not the device's
+		 * own: a device whose listener alone changed is kept and moved. */
+		const char *ln = c && i < c->ndevices ? c->devices[i].listener : NULL;
+		if (ln && strcmp(ln, "modbus") != 0) {
+			for (size_t j = 0; j < r->nlsn; j++)
+				if (strcmp(r->lsn[j].name, ln) == 0)
+					r->lsn[j].router.unit[device_unit(r->devs[i])] = r->devs[i];
+			continue;
+		}
 		r->router.unit[device_unit(r->devs[i])] = r->devs[i];
 		/* Units 0 and 255 mean "the device" to clients that address one
 		 * (Home Assistant sends 0 unless `slave` is set); they reach the
@@ -509,9 +533,23 @@ int reload_start(uv_loop_t *loop, struct reload_gen *g, struct reload **out, cha
 	r->loop = loop;
 	snprintf(r->bound_listen, sizeof r->bound_listen, "%s", g->conf->modbus.listen);
 	r->bound_port = g->conf->modbus.port;
+	if (g->conf->nlisteners && !(r->lsn = calloc(g->conf->nlisteners, sizeof *r->lsn))) {
+		snprintf(err, errlen, "out of memory");
+		reload__gen_unref(g);
+		free(r);
+		return MB_ENOMEM;
+	}
+	r->nlsn = g->conf->nlisteners;
+	for (size_t i = 0; i < r->nlsn; i++) {
+		const struct config_listener *l = &g->conf->listeners[i];
+		snprintf(r->lsn[i].name, sizeof r->lsn[i].name, "%s", l->name);
+		snprintf(r->lsn[i].listen, sizeof r->lsn[i].listen, "%s", l->listen);
+		r->lsn[i].port = l->port;
+	}
 	int rc = reload__install(r, g, err, errlen);
 	if (rc != 0) {
 		reload__gen_unref(g);
+		free(r->lsn);
 		free(r);
 		return rc;
 	}
@@ -530,6 +568,16 @@ const struct router *reload_router(const struct reload *r)
 	return &r->router;
 }
 
+size_t reload_nlisteners(const struct reload *r)
+{
+	return r->nlsn;
+}
+
+const struct router *reload_listener_router(const struct reload *r, size_t i)
+{
+	return i < r->nlsn ? &r->lsn[i].router : NULL;
+}
+
 struct device *const *reload_devices(const struct reload *r, size_t *n)
 {
 	*n = r->ndevs;
@@ -546,6 +594,7 @@ void reload_stop(struct reload *r)
 	free(r->dev_gen);
 	if (r->gen)
 		reload__gen_unref(r->gen);
+	free(r->lsn);
 	free(r);
 }
 
@@ -615,6 +664,37 @@ void reload_gen_log_warnings(const struct reload_gen *g)
 	}
 }
 
+/* Listeners are bound at start: say which ones the new config adds,
+ * removes or moves, and that they need a restart. The devices of a listener
+ * that is not bound answer nowhere until then. */
+static void reload__listeners_differ(const struct reload *r, const struct config *nc)
+{
+	for (size_t i = 0; i < nc->nlisteners; i++) {
+		const struct config_listener *l = &nc->listeners[i];
+		size_t j = 0;
+		while (j < r->nlsn && strcmp(r->lsn[j].name, l->name) != 0)
+			j++;
+		if (j == r->nlsn)
+			log_warn("listener %s (%s port %d) is new: restart modbridge to open it; "
+				 "its devices answer on no listener until then",
+				 l->name, l->listen, l->port);
+		else if (strcmp(r->lsn[j].listen, l->listen) != 0 || r->lsn[j].port != l->port)
+			log_warn(
+			    "listener %s: listen/port differ from what it is bound to (%s port "
+			    "%d): restart modbridge to apply",
+			    l->name, r->lsn[j].listen, r->lsn[j].port);
+	}
+	for (size_t j = 0; j < r->nlsn; j++) {
+		size_t i = 0;
+		while (i < nc->nlisteners && strcmp(r->lsn[j].name, nc->listeners[i].name) != 0)
+			i++;
+		if (i == nc->nlisteners)
+			log_warn("listener %s is no longer configured: it stays open, with no "
+				 "device, until modbridge restarts",
+				 r->lsn[j].name);
+	}
+}
+
 void reload_again(struct reload *r, struct server *server, struct status **status)
 {
 	char err[RELOAD__ERRLEN], which[256];
@@ -635,6 +715,7 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 		    "modbus.listen/port differ from what the listener is bound to (%s port %d):"
 		    " restart modbridge to apply",
 		    r->bound_listen, r->bound_port);
+	reload__listeners_differ(r, nc);
 	size_t nmqtt;
 	const struct config_key *mqtt = config_mqtt_keys(&nmqtt);
 	int status_same_link =
