@@ -11,7 +11,11 @@
  * every address, FC06/FC16 with their echo (the value is not stored).
  * Anything else on `+` (answers, other traffic) is ignored. It reconnects
  * when the broker goes away, and prints "subscribed" each time its
- * subscription is acknowledged. */
+ * subscription is acknowledged.
+ *
+ * For the bench: SIGUSR2 sets a mark; SIGUSR1 prints "answered since mark:
+ * X of COUNT devices, Y answers" (how many distinct devices were asked and
+ * answered since the mark). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,12 +28,19 @@
 
 static volatile sig_atomic_t fleet_stop;
 static uint32_t fleet_first, fleet_count;
-static unsigned long long fleet_answered;
+static unsigned long long fleet_answered, fleet_since;
+static volatile sig_atomic_t fleet_mark, fleet_report;
+static uint8_t *fleet_seen; /* per device: answered since the mark */
+static uint32_t fleet_nseen;
 
 static void fleet_on_signal(int sig)
 {
-	(void)sig;
-	fleet_stop = 1;
+	if (sig == SIGUSR1)
+		fleet_report = 1;
+	else if (sig == SIGUSR2)
+		fleet_mark = 1;
+	else
+		fleet_stop = 1;
 }
 
 static void fleet_on_connect(struct mosquitto *mosq, void *obj, int rc)
@@ -87,6 +98,11 @@ static void fleet_on_message(struct mosquitto *mosq, void *obj, const struct mos
 	powergo_format_id(req.src, topic);
 	mosquitto_publish(mosq, NULL, topic, n, out, 0, false);
 	fleet_answered++;
+	fleet_since++;
+	if (!fleet_seen[id - fleet_first]) {
+		fleet_seen[id - fleet_first] = 1;
+		fleet_nseen++;
+	}
 }
 
 int main(int argc, char **argv)
@@ -113,12 +129,18 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	fleet_count = (uint32_t)count;
+	if (!(fleet_seen = calloc(fleet_count, 1))) {
+		perror("calloc");
+		return 1;
+	}
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = fleet_on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	mosquitto_lib_init();
@@ -137,6 +159,20 @@ int main(int argc, char **argv)
 
 	int connected = mosquitto_connect(mosq, host, port, 30) == MOSQ_ERR_SUCCESS;
 	while (!fleet_stop) {
+		if (fleet_mark) {
+			fleet_mark = 0;
+			memset(fleet_seen, 0, fleet_count);
+			fleet_nseen = 0;
+			fleet_since = 0;
+			printf("mark\n");
+			fflush(stdout);
+		}
+		if (fleet_report) {
+			fleet_report = 0;
+			printf("answered since mark: %u of %u devices, %llu answers\n", fleet_nseen,
+			       fleet_count, fleet_since);
+			fflush(stdout);
+		}
 		if (!connected) {
 			usleep(200 * 1000);
 			connected = mosquitto_reconnect(mosq) == MOSQ_ERR_SUCCESS;
@@ -157,5 +193,6 @@ int main(int argc, char **argv)
 	mosquitto_disconnect(mosq);
 	mosquitto_destroy(mosq);
 	mosquitto_lib_cleanup();
+	free(fleet_seen);
 	return 0;
 }
