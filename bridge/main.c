@@ -138,6 +138,17 @@ static void main__print_counters(struct daemon *d)
 			 (unsigned long long)ss->not_allowed, (unsigned long long)ss->over_limit,
 			 (unsigned long long)ss->write_refused);
 	}
+	for (size_t i = 0; i < d->nlservers; i++) {
+		const struct server_stats *ss = server_stats(d->lservers[i]);
+		log_info("listener %s: %zu client connections, accepted %llu requests %llu garbage "
+			 "%llu not_reading %llu idle_closed %llu not_allowed %llu over_limit %llu"
+			 " write_refused %llu",
+			 reload_listener_name(d->set, i), server_connections(d->lservers[i]),
+			 (unsigned long long)ss->accepted, (unsigned long long)ss->requests,
+			 (unsigned long long)ss->garbage, (unsigned long long)ss->not_reading,
+			 (unsigned long long)ss->idle_closed, (unsigned long long)ss->not_allowed,
+			 (unsigned long long)ss->over_limit, (unsigned long long)ss->write_refused);
+	}
 	export_log_status(d->export);
 }
 

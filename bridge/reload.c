@@ -573,6 +573,11 @@ size_t reload_nlisteners(const struct reload *r)
 	return r->nlsn;
 }
 
+const char *reload_listener_name(const struct reload *r, size_t i)
+{
+	return i < r->nlsn ? r->lsn[i].name : NULL;
+}
+
 const struct router *reload_listener_router(const struct reload *r, size_t i)
 {
 	return i < r->nlsn ? &r->lsn[i].router : NULL;
