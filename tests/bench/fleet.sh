@@ -55,7 +55,7 @@ private_kib() { awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s + 0 }' 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 wait_lines() { # FILE NEEDLE COUNT TIMEOUT_S
 	i=0
-	while [ "$(grep -c -- "$2" "$1" 2>/dev/null)" -lt "$3" ]; do
+	while n=$(grep -c -- "$2" "$1" 2>/dev/null); [ "${n:-0}" -lt "$3" ]; do
 		[ $i -ge $(($4 * 20)) ] && return 1
 		sleep 0.05
 		i=$((i + 1))
