@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libconfig.h>
@@ -85,6 +86,200 @@ static const char *config__check_addr(const char *v)
 	if (inet_pton(AF_INET, v, buf) == 1 || inet_pton(AF_INET6, v, buf) == 1)
 		return NULL;
 	return "must be an IPv4 or IPv6 address such as \"0.0.0.0\" or \"::\"";
+}
+
+/* --- listeners ------------------------------------------------------------ */
+
+/* A device's `listener`: the name of an entry of `listeners` (or "modbus",
+ * the `modbus` block). Which one it names is checked once every device is
+ * read (config__listeners_check): the list may come after the devices. */
+static int config__dev_listener(struct config_parser *p, const config_setting_t *s, void *target)
+{
+	struct config_device *d = target;
+	const char *v, *why;
+	char path[256];
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return config_error(p, s, "%s must be a string, the name of a listener, not %s",
+				    CONFIG__PATH(s, path), config_type_name(s));
+	v = config_setting_get_string(s);
+	if (v[0] == '\0')
+		return config_error(p, s, "%s must not be empty", CONFIG__PATH(s, path));
+	if ((why = config__check_name(v)) != NULL)
+		return config_error(p, s, "%s %s", CONFIG__PATH(s, path), why);
+	free(d->listener);
+	return (d->listener = strdup(v)) ? 0 : MB_ENOMEM;
+}
+
+/* A device that only changes its listener is the same device: a reload
+ * moves it (reload.c routes it from the new config) and keeps its cache and
+ * its link. */
+static int config__dev_listener_same(const struct config_key *k, const void *a, const void *b,
+				     char *which, size_t len)
+{
+	(void)k;
+	(void)a;
+	(void)b;
+	(void)which;
+	(void)len;
+	return 1;
+}
+
+/* clang-format off */
+static const struct config_key config__listener_keys[] = {
+	{.name = "name", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
+	 .off = offsetof(struct config_listener, name), .check = config__check_name},
+	{.name = "listen", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = offsetof(struct config_listener, listen), .check = config__check_addr},
+	{.name = "port", .kind = CONFIG_K_INT, .flags = CONFIG_F_REQUIRED,
+	 .off = offsetof(struct config_listener, port), .min = 1, .max = 65535},
+};
+/* clang-format on */
+
+static void config__listener_free(struct config_listener *l)
+{
+	config_keys_free(config__listener_keys, CONFIG__N(config__listener_keys), l);
+}
+
+/* `listeners = ( { name = "vpp2"; port = 1503; }, ... )` */
+static int config__listeners(struct config_parser *p, const config_setting_t *s, void *target)
+{
+	struct config *c = target;
+	char path[256];
+	int n;
+
+	CONFIG__PATH(s, path);
+	if (config_setting_type(s) != CONFIG_TYPE_LIST)
+		return config_error(
+		    p, s, "%s must be a list ( { name = ...; port = ...; }, ... ), not %s", path,
+		    config_type_name(s));
+	n = config_setting_length(s);
+	if (n == 0)
+		return config_error(p, s, "%s must not be empty: leave it out", path);
+	if (!(c->listeners = calloc((size_t)n, sizeof *c->listeners)))
+		return MB_ENOMEM;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		struct config_listener *l = &c->listeners[i];
+		char epath[256];
+		int rc;
+
+		c->nlisteners = (size_t)i + 1;
+		CONFIG__PATH(e, epath);
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+			return config_error(p, e, "%s must be a group { name = ...; ... }, not %s",
+					    epath, config_type_name(e));
+		if ((rc = config_keys_parse(p, e, config__listener_keys,
+					    CONFIG__N(config__listener_keys), l)) != 0)
+			return rc;
+		l->line = config_setting_source_line(e);
+		if (!l->listen && !(l->listen = strdup("0.0.0.0")))
+			return MB_ENOMEM;
+		if (strcmp(l->name, "modbus") == 0)
+			return config_error(p, config_setting_get_member(e, "name"),
+					    "%s.name \"modbus\" is the name of the modbus block's "
+					    "listener: choose another",
+					    epath);
+		for (int j = 0; j < i; j++)
+			if (strcmp(c->listeners[j].name, l->name) == 0)
+				return config_error(
+				    p, config_setting_get_member(e, "name"),
+				    "%s.name \"%s\" is used by another listener too "
+				    "(line %d)",
+				    epath, l->name, c->listeners[j].line);
+	}
+	return 0;
+}
+
+/* Do two listen addresses take the same port from each other? The same
+ * address, or either one a wildcard (0.0.0.0 or ::, which the kernel refuses
+ * beside any other address of its family, and :: beside 0.0.0.0 too on a
+ * system where IPv6 sockets take IPv4 as well). */
+static int config__addr_clash(const char *a, const char *b)
+{
+	unsigned char x[16], y[16];
+	int fa = strchr(a, ':') ? AF_INET6 : AF_INET, fb = strchr(b, ':') ? AF_INET6 : AF_INET;
+	size_t len;
+
+	if (inet_pton(fa, a, x) != 1 || inet_pton(fb, b, y) != 1)
+		return strcmp(a, b) == 0;
+	int wa = fa == AF_INET ? !memcmp(x, "\0\0\0\0", 4) : !memcmp(x, in6addr_any.s6_addr, 16);
+	int wb = fb == AF_INET ? !memcmp(y, "\0\0\0\0", 4) : !memcmp(y, in6addr_any.s6_addr, 16);
+	if (fa != fb)
+		return (wa && fa == AF_INET6) || (wb && fb == AF_INET6);
+	if (wa || wb)
+		return 1;
+	len = fa == AF_INET ? 4 : 16;
+	return memcmp(x, y, len) == 0;
+}
+
+/* What the tables cannot say about the listeners, once the whole file is
+ * read: no two take the same port, and each device's `listener` names one
+ * (a device's unit ID is unique within its listener: config__device_done). */
+static int config__listeners_check(struct config_parser *p, config_t *lc, struct config *c)
+{
+	const config_setting_t *list = config_lookup(lc, "listeners");
+	const config_setting_t *devs = config_lookup(lc, "devices");
+
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct config_listener *l = &c->listeners[i];
+		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+		const config_setting_t *port = config_setting_get_member(e, "port");
+		char path[256];
+
+		CONFIG__PATH(e, path);
+		if (l->port == c->modbus.port && config__addr_clash(l->listen, c->modbus.listen))
+			return config_error(p, port,
+					    "%s: %s port %d is the modbus block's listener too "
+					    "(modbus.listen \"%s\", modbus.port %d)",
+					    path, l->listen, l->port, c->modbus.listen,
+					    c->modbus.port);
+		for (size_t j = 0; j < i; j++) {
+			const struct config_listener *o = &c->listeners[j];
+			if (l->port == o->port && config__addr_clash(l->listen, o->listen))
+				return config_error(
+				    p, port, "%s: %s port %d is listener \"%s\"'s too (line %d)",
+				    path, l->listen, l->port, o->name, o->line);
+		}
+	}
+	for (size_t i = 0; i < c->ndevices; i++) {
+		struct config_device *d = &c->devices[i];
+		const config_setting_t *e, *k;
+		char path[256], names[256];
+		size_t used;
+
+		d->listener_idx = 0;
+		if (!d->listener || strcmp(d->listener, "modbus") == 0)
+			continue;
+		for (size_t j = 0; j < c->nlisteners && !d->listener_idx; j++)
+			if (strcmp(c->listeners[j].name, d->listener) == 0)
+				d->listener_idx = (int)j + 1;
+		if (d->listener_idx)
+			continue;
+		used = (size_t)snprintf(names, sizeof names, "\"modbus\"");
+		for (size_t j = 0; j < c->nlisteners && used < sizeof names; j++)
+			used += (size_t)snprintf(names + used, sizeof names - used, ", \"%s\"",
+						 c->listeners[j].name);
+		e = config_setting_get_elem(devs, (unsigned)i);
+		k = e ? config_setting_get_member(e, "listener") : NULL;
+		if (k)
+			CONFIG__PATH(k, path);
+		else
+			snprintf(path, sizeof path, "devices.[%zu].listener", i);
+		return config_error(
+		    p, k ? k : e, "%s \"%s\" is not the name of a listener (the listeners are %s)",
+		    path, d->listener, names);
+	}
+	return 0;
+}
+
+/* Are two devices in the same unit-ID space? No listener and "modbus" both
+ * name the modbus block's. */
+static int config__same_listener(const struct config_device *a, const struct config_device *b)
+{
+	const char *x = a->listener ? a->listener : "modbus";
+	const char *y = b->listener ? b->listener : "modbus";
+	return strcmp(x, y) == 0;
 }
 
 /* --- string lists -------------------------------------------------------- */
@@ -429,6 +624,8 @@ static const struct config_key config__device_common_keys[] = {
 	 .min = CONFIG_PASS_CACHE_MIN, .max = CONFIG_PASS_CACHE_MAX, .unit = "registers"},
 	{.name = "mqtt", .kind = CONFIG_K_GROUP, .off = CONFIG__DEV(mqtt), .sub = config__mqtt_keys,
 	 .nsub = CONFIG__N(config__mqtt_keys), .fn = config__mqtt_done},
+	{.name = "listener", .kind = CONFIG_K_CUSTOM, .fn = config__dev_listener,
+	 .same = config__dev_listener_same},
 };
 /* clang-format on */
 
@@ -575,6 +772,7 @@ static void config__device_free(struct config_device *d)
 
 	config_keys_free(keys, n, d);
 	config__block_free(d->proto, d->proto_cfg);
+	free(d->listener);
 }
 
 /* What the table cannot say about one device: one protocol block, MQTT only
@@ -625,8 +823,15 @@ static int config__device_done(struct config_parser *p, const config_setting_t *
 
 	for (size_t i = 0; i < idx; i++) {
 		const struct config_device *o = &c->devices[i];
-		if (o->unit_id == d->unit_id) {
+		if (o->unit_id == d->unit_id && config__same_listener(o, d)) {
 			const config_setting_t *u = config_setting_get_member(s, "unit_id");
+			if (d->listener && strcmp(d->listener, "modbus") != 0)
+				return config_error(
+				    p, u,
+				    "%s.unit_id %d is used by device \"%s\" (line %d) "
+				    "too, on listener \"%s\"",
+				    CONFIG__PATH(s, path), d->unit_id, o->name, o->line,
+				    d->listener);
 			return config_error(p, u, "%s.unit_id %d is used by device \"%s\" too",
 					    CONFIG__PATH(s, path), d->unit_id, o->name);
 		}
@@ -735,6 +940,7 @@ static const struct config_key config__top_keys[] = {
 	 .fn = config__status_done},
 	{.name = "devices", .kind = CONFIG_K_CUSTOM, .flags = CONFIG_F_REQUIRED,
 	 .fn = config__devices},
+	{.name = "listeners", .kind = CONFIG_K_CUSTOM, .fn = config__listeners},
 	{.name = "http", .kind = CONFIG_K_CUSTOM, .fn = http_config_parse},
 	{.name = "mqtt_export", .kind = CONFIG_K_CUSTOM, .fn = export_config_mqtt},
 	{.name = "influxdb", .kind = CONFIG_K_CUSTOM, .fn = export_config_influx},
@@ -858,7 +1064,8 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 		return rc;
 	}
 	config__defaults_given(c);
-	if ((rc = config__default_unit(&p, &lc, c)) != 0) {
+	if ((rc = config__default_unit(&p, &lc, c)) != 0 ||
+	    (rc = config__listeners_check(&p, &lc, c)) != 0) {
 		config_destroy(&lc);
 		config_free(c);
 		return rc;
@@ -886,5 +1093,8 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->ndevices; i++)
 		config__device_free(&c->devices[i]);
 	free(c->devices);
+	for (size_t i = 0; i < c->nlisteners; i++)
+		config__listener_free(&c->listeners[i]);
+	free(c->listeners);
 	free(c);
 }

@@ -89,6 +89,11 @@ struct device {
 	unsigned open_handles;
 	uint64_t timeout, max_age, poll, min_interval;
 	uint64_t client_wait; /* a read's deadline (include/timing.h) */
+	/* Where in its poll period this device's polls fall (ms, < poll): a
+	 * fleet's polls are spread over the period, DEVICE__SPREAD_MS apart,
+	 * at start and again after its link comes back (a broker restart
+	 * brings every device of the link up at once). */
+	uint64_t poll_slot;
 	unsigned retries;
 	uint32_t next_id; /* struct txn.id of the next transaction */
 	uint16_t max_read;
@@ -1427,6 +1432,14 @@ static void device__refresh_all(struct device *dev)
 	device__pump(dev);
 }
 
+/* Polls of successive devices start this many ms apart (200 a second),
+ * wrapping around the poll period: 10,000 devices polled every 60 s spread
+ * over 50 s instead of all at once (docs/design.md, "A fleet on one
+ * broker"). The first device keeps slot 0: its first poll comes after one
+ * period, its refresh at once when its link comes up, as always. */
+#define DEVICE__SPREAD_MS 5
+static uint64_t device__created;
+
 static void device__on_poll(uv_timer_t *h)
 {
 	device__refresh_all(h->data);
@@ -1517,6 +1530,9 @@ void device_link_changed(struct device *dev, int up)
 		}
 		device__fail_queue(dev, MB_EXC_GATEWAY_PATH);
 		dev->pumping = was;
+	} else if (dev->poll && dev->poll_slot && uv_is_active((uv_handle_t *)&dev->poll_timer)) {
+		/* Its place in the period, not all devices of the link at once. */
+		uv_timer_start(&dev->poll_timer, device__on_poll, dev->poll_slot, dev->poll);
 	} else if (dev->poll) {
 		device__refresh_all(dev);
 	}
@@ -1632,8 +1648,11 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 		device_close(dev);
 		return rc;
 	}
-	if (dev->poll && !(ops->flags & TRANSPORT_CACHE_IS_STORE))
-		uv_timer_start(&dev->poll_timer, device__on_poll, dev->poll, dev->poll);
+	if (dev->poll && !(ops->flags & TRANSPORT_CACHE_IS_STORE)) {
+		dev->poll_slot = (device__created++ * DEVICE__SPREAD_MS) % dev->poll;
+		uv_timer_start(&dev->poll_timer, device__on_poll, dev->poll - dev->poll_slot,
+			       dev->poll);
+	}
 	log_info(
 	    "%s: unit %d, map %s (%s, trust %s), timeout %llu ms, max_age %llu ms, poll %llu ms"
 	    ", min_interval %llu ms, retries %u, client_wait %llu ms",

@@ -48,6 +48,9 @@ struct daemon {
 	uv_loop_t *loop;
 	struct reload *set; /* the config generation and its devices (reload.h) */
 	struct server *server;
+	/* The servers of the config's `listeners`, in its order (reload.h) */
+	struct server **lservers;
+	size_t nlservers;
 	struct status *status;
 	struct http *http;     /* NULL without an `http` group */
 	struct export *export; /* NULL without `mqtt_export` and `influxdb` (export.h) */
@@ -85,6 +88,11 @@ static void main__stop(struct daemon *d)
 	if (d->server)
 		server_close(d->server);
 	d->server = NULL;
+	for (size_t i = 0; i < d->nlservers; i++)
+		server_close(d->lservers[i]);
+	free(d->lservers);
+	d->lservers = NULL;
+	d->nlservers = 0;
 	if (d->status)
 		status_close(d->status);
 	d->status = NULL;
@@ -133,7 +141,58 @@ static void main__print_counters(struct daemon *d)
 			 (unsigned long long)ss->not_allowed, (unsigned long long)ss->over_limit,
 			 (unsigned long long)ss->write_refused);
 	}
+	for (size_t i = 0; i < d->nlservers; i++) {
+		const struct server_stats *ss = server_stats(d->lservers[i]);
+		log_info("listener %s: %zu client connections, accepted %llu requests %llu garbage "
+			 "%llu not_reading %llu idle_closed %llu not_allowed %llu over_limit %llu"
+			 " write_refused %llu",
+			 reload_listener_name(d->set, i), server_connections(d->lservers[i]),
+			 (unsigned long long)ss->accepted, (unsigned long long)ss->requests,
+			 (unsigned long long)ss->garbage, (unsigned long long)ss->not_reading,
+			 (unsigned long long)ss->idle_closed, (unsigned long long)ss->not_allowed,
+			 (unsigned long long)ss->over_limit, (unsigned long long)ss->write_refused);
+	}
 	export_log_status(d->export);
+}
+
+/* After a reload: every listener of `listeners` takes its new route table
+ * and the modbus block's access lists; its connections stay open. */
+static void main__listeners_reload(struct daemon *d)
+{
+	const struct config *conf = reload_config(d->set);
+	for (size_t i = 0; i < d->nlservers; i++) {
+		server_set_router(d->lservers[i], reload_listener_router(d->set, i));
+		if (server_set_access(d->lservers[i], conf) != 0)
+			log_err("reload: out of memory for modbus.allow and write_allow: the "
+				"old lists stay");
+	}
+}
+
+/* Open the listeners of `listeners` (the modbus block's is opened apart,
+ * with --listen/--port). */
+static int main__listeners_start(struct daemon *d, const struct config *conf, char *err,
+				 size_t errlen)
+{
+	size_t n = reload_nlisteners(d->set);
+	if (!n)
+		return 0;
+	if (!(d->lservers = calloc(n, sizeof *d->lservers))) {
+		snprintf(err, errlen, "out of memory");
+		return MB_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct config one = *conf;
+		one.modbus.listen = conf->listeners[i].listen;
+		one.modbus.port = conf->listeners[i].port;
+		int rc = server_start(d->loop, &one, reload_listener_router(d->set, i),
+				      &d->lservers[i], err, errlen);
+		if (rc != 0)
+			return rc;
+		d->nlservers = i + 1;
+		log_info("listener %s: %s port %d", conf->listeners[i].name,
+			 conf->listeners[i].listen, server_port(d->lservers[i]));
+	}
+	return 0;
 }
 
 /* A reload that changed the `http` group starts the web server again with
@@ -168,6 +227,7 @@ static void main__on_signal(uv_signal_t *h, int signum)
 	if (signum == SIGHUP) {
 		notify_reloading(d->notify);
 		reload_again(d->set, d->server, &d->status);
+		main__listeners_reload(d);
 		main__http_reload(d);
 		/* Right after the devices changed: the exporters read them. */
 		size_t nd;
@@ -443,6 +503,8 @@ static int main__run(const char *path, const struct cmdline *cmd)
 	if (cmd->port)
 		listener.modbus.port = cmd->port;
 	rc = server_start(&loop, &listener, reload_router(d.set), &d.server, err, sizeof err);
+	if (rc == 0)
+		rc = main__listeners_start(&d, conf, err, sizeof err);
 	http_set_exports(main__http_exports, &d);
 	if (rc == 0 && conf->http)
 		rc = http_start(&loop, conf->http, d.set, d.server, &d.http, err, sizeof err);

@@ -53,6 +53,13 @@ struct reload_gen {
 	size_t refs; /* devices from this generation, +1 while current */
 };
 
+struct reload__listener {
+	char name[64];
+	char listen[64];
+	int port;
+	struct router router;
+};
+
 struct reload {
 	uv_loop_t *loop;
 	struct reload_gen *gen;
@@ -65,6 +72,11 @@ struct reload {
 	 * needs a restart. */
 	char bound_listen[64];
 	int bound_port;
+	/* The `listeners` bound at start (config.h), by name, each with its
+	 * route table; a reload routes devices to them by the name their
+	 * `listener` gives, and adding or moving one needs a restart. */
+	struct reload__listener *lsn;
+	size_t nlsn;
 };
 
 /* ------------------------------------------------------- generations -- */
@@ -399,6 +411,51 @@ static int reload__device_same(const struct config *ca, const struct config_devi
 
 /* ----------------------------------------------------------- devices -- */
 
+/* The running devices by name: an open-addressing table of indexes into
+ * r->devs (SIZE_MAX: empty), twice their number rounded up to a power of
+ * two, so that a reload of N devices compares each with one old device,
+ * not with all N (10,000 devices whose `defaults` changed took two minutes
+ * before). NULL when out of memory. */
+static uint64_t reload__name_hash(const char *name)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *name; name++)
+		h = (h ^ (uint64_t)(unsigned char)*name) * 1099511628211ull;
+	return h;
+}
+
+static size_t *reload__name_index(const struct reload *r, size_t *n)
+{
+	size_t nb = 16;
+	while (nb < 2 * r->ndevs)
+		nb *= 2;
+	size_t *t = malloc(nb * sizeof *t);
+	if (!t)
+		return NULL;
+	for (size_t i = 0; i < nb; i++)
+		t[i] = SIZE_MAX;
+	for (size_t k = 0; k < r->ndevs; k++) {
+		if (!r->devs[k])
+			continue;
+		size_t h = (size_t)reload__name_hash(device_config(r->devs[k])->name) & (nb - 1);
+		while (t[h] != SIZE_MAX)
+			h = (h + 1) & (nb - 1);
+		t[h] = k;
+	}
+	*n = nb;
+	return t;
+}
+
+/* The index in r->devs of the running device called name, or SIZE_MAX. */
+static size_t reload__by_name(const size_t *t, size_t nb, const struct reload *r, const char *name)
+{
+	for (size_t h = (size_t)reload__name_hash(name) & (nb - 1); t[h] != SIZE_MAX;
+	     h = (h + 1) & (nb - 1))
+		if (strcmp(device_config(r->devs[t[h]])->name, name) == 0)
+			return t[h];
+	return SIZE_MAX;
+}
+
 /* Create the devices of generation g, reusing those of r's set whose
  * settings did not change. On failure nothing of the old set is touched. */
 static int reload__devices_build(struct reload *r, struct reload_gen *g, struct device ***out_devs,
@@ -409,10 +466,12 @@ static int reload__devices_build(struct reload *r, struct reload_gen *g, struct 
 	struct device **devs = calloc(n ? n : 1, sizeof *devs);
 	struct reload_gen **gens = calloc(n ? n : 1, sizeof *gens);
 	char *reused = calloc(r->ndevs ? r->ndevs : 1, 1);
-	if (!devs || !gens || !reused) {
+	size_t nbyname = 0, *byname = reload__name_index(r, &nbyname);
+	if (!devs || !gens || !reused || !byname) {
 		free(devs);
 		free(gens);
 		free(reused);
+		free(byname);
 		snprintf(err, errlen, "out of memory");
 		return MB_ENOMEM;
 	}
@@ -420,9 +479,10 @@ static int reload__devices_build(struct reload *r, struct reload_gen *g, struct 
 		const struct config_device *cd = &c->devices[i];
 		const struct reload__map *lm = reload__gen_map(g, cd->map);
 		char which[256] = "", why[256] = "";
-		for (size_t k = 0; k < r->ndevs; k++) {
-			if (reused[k] || !r->devs[k])
-				continue;
+		/* Only the old device of the same name can be the same: the
+		 * name is one of the keys compared, and names are unique. */
+		size_t k = reload__by_name(byname, nbyname, r, cd->name);
+		if (k < r->ndevs && !reused[k] && r->devs[k]) {
 			struct reload_gen *og = r->dev_gen[k];
 			const struct config_device *od = device_config(r->devs[k]);
 			const struct reload__map *olm = reload__gen_map(og, od->map);
@@ -431,10 +491,9 @@ static int reload__devices_build(struct reload *r, struct reload_gen *g, struct 
 				reused[k] = 1;
 				devs[i] = r->devs[k];
 				gens[i] = og;
-				break;
-			}
-			if (strcmp(od->name, cd->name) == 0)
+			} else {
 				snprintf(why, sizeof why, "%s", which);
+			}
 		}
 		if (devs[i])
 			continue;
@@ -449,6 +508,7 @@ static int reload__devices_build(struct reload *r, struct reload_gen *g, struct 
 			free(devs);
 			free(gens);
 			free(reused);
+			free(byname);
 			return rc;
 		}
 		gens[i] = g;
@@ -460,6 +520,7 @@ static int reload__devices_build(struct reload *r, struct reload_gen *g, struct 
 		if (!reused[k] && r->devs[k])
 			device_close(r->devs[k]);
 	free(reused);
+	free(byname);
 	*out_devs = devs;
 	*out_gen = gens;
 	return 0;
@@ -468,8 +529,20 @@ static int reload__devices_build(struct reload *r, struct reload_gen *g, struct 
 static void reload__route(struct reload *r)
 {
 	const char *def = r->gen ? r->gen->conf->modbus.default_unit : NULL;
+	const struct config *c = r->gen ? r->gen->conf : NULL;
 	memset(&r->router, 0, sizeof r->router);
+	for (size_t i = 0; i < r->nlsn; i++)
+		memset(&r->lsn[i].router, 0, sizeof r->lsn[i].router);
 	for (size_t i = 0; i < r->ndevs; i++) {
+		/* The listener comes from the current config, not the device's
+		 * own: a device whose listener alone changed is kept and moved. */
+		const char *ln = c && i < c->ndevices ? c->devices[i].listener : NULL;
+		if (ln && strcmp(ln, "modbus") != 0) {
+			for (size_t j = 0; j < r->nlsn; j++)
+				if (strcmp(r->lsn[j].name, ln) == 0)
+					r->lsn[j].router.unit[device_unit(r->devs[i])] = r->devs[i];
+			continue;
+		}
 		r->router.unit[device_unit(r->devs[i])] = r->devs[i];
 		/* Units 0 and 255 mean "the device" to clients that address one
 		 * (Home Assistant sends 0 unless `slave` is set); they reach the
@@ -529,9 +602,23 @@ int reload_start(uv_loop_t *loop, struct reload_gen *g, struct reload **out, cha
 	r->loop = loop;
 	snprintf(r->bound_listen, sizeof r->bound_listen, "%s", g->conf->modbus.listen);
 	r->bound_port = g->conf->modbus.port;
+	if (g->conf->nlisteners && !(r->lsn = calloc(g->conf->nlisteners, sizeof *r->lsn))) {
+		snprintf(err, errlen, "out of memory");
+		reload__gen_unref(g);
+		free(r);
+		return MB_ENOMEM;
+	}
+	r->nlsn = g->conf->nlisteners;
+	for (size_t i = 0; i < r->nlsn; i++) {
+		const struct config_listener *l = &g->conf->listeners[i];
+		snprintf(r->lsn[i].name, sizeof r->lsn[i].name, "%s", l->name);
+		snprintf(r->lsn[i].listen, sizeof r->lsn[i].listen, "%s", l->listen);
+		r->lsn[i].port = l->port;
+	}
 	int rc = reload__install(r, g, err, errlen);
 	if (rc != 0) {
 		reload__gen_unref(g);
+		free(r->lsn);
 		free(r);
 		return rc;
 	}
@@ -548,6 +635,21 @@ const struct config *reload_config(const struct reload *r)
 const struct router *reload_router(const struct reload *r)
 {
 	return &r->router;
+}
+
+size_t reload_nlisteners(const struct reload *r)
+{
+	return r->nlsn;
+}
+
+const char *reload_listener_name(const struct reload *r, size_t i)
+{
+	return i < r->nlsn ? r->lsn[i].name : NULL;
+}
+
+const struct router *reload_listener_router(const struct reload *r, size_t i)
+{
+	return i < r->nlsn ? &r->lsn[i].router : NULL;
 }
 
 struct device *const *reload_devices(const struct reload *r, size_t *n)
@@ -567,6 +669,7 @@ void reload_stop(struct reload *r)
 	free(r->dev_gen);
 	if (r->gen)
 		reload__gen_unref(r->gen);
+	free(r->lsn);
 	free(r);
 }
 
@@ -636,6 +739,37 @@ void reload_gen_log_warnings(const struct reload_gen *g)
 	}
 }
 
+/* Listeners are bound at start: say which ones the new config adds,
+ * removes or moves, and that they need a restart. The devices of a listener
+ * that is not bound answer nowhere until then. */
+static void reload__listeners_differ(const struct reload *r, const struct config *nc)
+{
+	for (size_t i = 0; i < nc->nlisteners; i++) {
+		const struct config_listener *l = &nc->listeners[i];
+		size_t j = 0;
+		while (j < r->nlsn && strcmp(r->lsn[j].name, l->name) != 0)
+			j++;
+		if (j == r->nlsn)
+			log_warn("listener %s (%s port %d) is new: restart modbridge to open it; "
+				 "its devices answer on no listener until then",
+				 l->name, l->listen, l->port);
+		else if (strcmp(r->lsn[j].listen, l->listen) != 0 || r->lsn[j].port != l->port)
+			log_warn(
+			    "listener %s: listen/port differ from what it is bound to (%s port "
+			    "%d): restart modbridge to apply",
+			    l->name, r->lsn[j].listen, r->lsn[j].port);
+	}
+	for (size_t j = 0; j < r->nlsn; j++) {
+		size_t i = 0;
+		while (i < nc->nlisteners && strcmp(r->lsn[j].name, nc->listeners[i].name) != 0)
+			i++;
+		if (i == nc->nlisteners)
+			log_warn("listener %s is no longer configured: it stays open, with no "
+				 "device, until modbridge restarts",
+				 r->lsn[j].name);
+	}
+}
+
 void reload_again(struct reload *r, struct server *server, struct status **status)
 {
 	char err[RELOAD__ERRLEN], which[256];
@@ -656,6 +790,7 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 		    "modbus.listen/port differ from what the listener is bound to (%s port %d):"
 		    " restart modbridge to apply",
 		    r->bound_listen, r->bound_port);
+	reload__listeners_differ(r, nc);
 	size_t nmqtt;
 	const struct config_key *mqtt = config_mqtt_keys(&nmqtt);
 	int status_same_link =

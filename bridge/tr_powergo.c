@@ -106,8 +106,32 @@ struct tr_powergo {
 	uint16_t skip;		/* words read before t->native (a widened read) */
 	uint64_t seq;		/* requests sent; the one in flight is number seq */
 	uint16_t words[POWERGO_MAX_WRITE];
+	struct tr_powergo_fan *fan;  /* the subscription it shares */
+	struct tr_powergo *fan_next; /* in its fan's hash bucket */
 	struct tr_powergo_ghost ghost[TR_POWERGO_GHOSTS];
 };
+
+/* Devices on one link with one answer topic (every battery of an app ID
+ * answers on the app ID's topic) share one subscription, a "fan": an
+ * answer goes to the device whose ID is the frame's source, looked up in a
+ * hash, not to every device of the topic to decode and drop (a fleet of
+ * N batteries on one app ID made that N decodes per answer, N² per poll
+ * round; docs/design.md, "A fleet on one broker"). An answer whose source
+ * is no device's (or too short to have one) goes to the fan's first device,
+ * which drops and counts it as before, so it is counted once. */
+struct tr_powergo_fan {
+	struct tr_powergo_fan *next; /* tr_powergo__fans */
+	struct mqtt_link *link;	     /* the fan holds a reference of its own */
+	char *topic;
+	int qos;
+	size_t n;	 /* devices */
+	size_t nbuckets; /* a power of two */
+	struct tr_powergo **bucket;
+	struct tr_powergo *first; /* gets what is no device's */
+	uv_timer_t notify;	  /* tells devices that join an up link so */
+};
+
+static struct tr_powergo_fan *tr_powergo__fans;
 
 /* Would an answer to g pass as an answer to r? For reads: same function
  * code and count; writes: the same echo. */
@@ -387,6 +411,176 @@ static void tr_powergo__on_state(void *ctx, int up)
 	device_link_changed(st->dev, up);
 }
 
+/* ---------------------------------------------------------------- fans -- */
+
+static size_t tr_powergo__hash(uint32_t id, size_t nbuckets)
+{
+	return (size_t)((id * 2654435761u) >> 7) & (nbuckets - 1);
+}
+
+static struct tr_powergo *tr_powergo__fan_find(const struct tr_powergo_fan *f, uint32_t id)
+{
+	struct tr_powergo *st = f->bucket[tr_powergo__hash(id, f->nbuckets)];
+	while (st && st->device != id)
+		st = st->fan_next;
+	return st;
+}
+
+static void tr_powergo__fan_on_message(void *ctx, const char *topic, const uint8_t *payload,
+				       size_t len)
+{
+	struct tr_powergo_fan *f = ctx;
+	struct tr_powergo *st = NULL;
+	if (len >= 4)
+		st = tr_powergo__fan_find(f, (uint32_t)payload[0] << 24 |
+						 (uint32_t)payload[1] << 16 |
+						 (uint32_t)payload[2] << 8 | payload[3]);
+	if (!st)
+		st = f->first;
+	if (st)
+		tr_powergo__on_message(st, topic, payload, len);
+}
+
+/* The link went up or down: every device of the fan. A device's callback
+ * may not close a device (closing is the loop's, later), but take the next
+ * one first all the same. */
+static void tr_powergo__fan_on_state(void *ctx, int up)
+{
+	struct tr_powergo_fan *f = ctx;
+	for (size_t b = 0; b < f->nbuckets; b++) {
+		for (struct tr_powergo *st = f->bucket[b], *next; st; st = next) {
+			next = st->fan_next;
+			tr_powergo__on_state(st, up);
+		}
+	}
+}
+
+static void tr_powergo__fan_on_notify(uv_timer_t *t)
+{
+	struct tr_powergo_fan *f = t->data;
+	tr_powergo__fan_on_state(f, mqtt_link_is_up(f->link));
+}
+
+static void tr_powergo__fan_free(uv_handle_t *h)
+{
+	struct tr_powergo_fan *f = h->data;
+	free(f->bucket);
+	free(f->topic);
+	free(f);
+}
+
+static int tr_powergo__fan_grow(struct tr_powergo_fan *f)
+{
+	size_t nb = f->nbuckets ? f->nbuckets * 2 : 16;
+	struct tr_powergo **b = calloc(nb, sizeof *b);
+	if (!b)
+		return MB_ENOMEM;
+	for (size_t i = 0; i < f->nbuckets; i++) {
+		for (struct tr_powergo *st = f->bucket[i], *next; st; st = next) {
+			next = st->fan_next;
+			size_t h = tr_powergo__hash(st->device, nb);
+			st->fan_next = b[h];
+			b[h] = st;
+		}
+	}
+	free(f->bucket);
+	f->bucket = b;
+	f->nbuckets = nb;
+	return 0;
+}
+
+/* Add st to the fan of its link and answer topic, subscribing for the
+ * first device. cfg and client_id take the fan's own link reference. */
+static int tr_powergo__fan_join(struct tr_powergo *st, uv_loop_t *loop,
+				const struct config_mqtt *mqtt, const char *client_id, char *err,
+				size_t errlen)
+{
+	struct tr_powergo_fan *f = tr_powergo__fans;
+	while (f && (f->link != st->link || strcmp(f->topic, st->resp_topic) != 0))
+		f = f->next;
+	if (!f) {
+		if (!(f = calloc(1, sizeof *f)) || !(f->topic = strdup(st->resp_topic)) ||
+		    tr_powergo__fan_grow(f) != 0) {
+			if (f)
+				free(f->topic);
+			free(f);
+			snprintf(err, errlen, "out of memory");
+			return MB_ENOMEM;
+		}
+		f->qos = st->qos;
+		if (!(f->link = mqtt_link_get(loop, mqtt, client_id, err, errlen))) {
+			free(f->bucket);
+			free(f->topic);
+			free(f);
+			return MB_EIO;
+		}
+		if (mqtt_link_subscribe(f->link, f->topic, f->qos, tr_powergo__fan_on_message,
+					tr_powergo__fan_on_state, f) != 0) {
+			mqtt_link_release(f->link, f);
+			free(f->bucket);
+			free(f->topic);
+			free(f);
+			snprintf(err, errlen, "out of memory");
+			return MB_ENOMEM;
+		}
+		/* The link drops longer messages before decoding (and the
+		 * broker, over MQTT v5, before sending); the device the fan
+		 * hands them to counts them. */
+		mqtt_link_limit(f->link, f, TR_POWERGO_MAX_MESSAGE, tr_powergo__fan_on_message);
+		uv_timer_init(loop, &f->notify);
+		f->notify.data = f;
+		f->next = tr_powergo__fans;
+		tr_powergo__fans = f;
+	} else if (f->n + 1 > f->nbuckets && tr_powergo__fan_grow(f) != 0) {
+		/* The chains only get longer: still correct. */
+	}
+	size_t h = tr_powergo__hash(st->device, f->nbuckets);
+	st->fan_next = f->bucket[h];
+	f->bucket[h] = st;
+	if (!f->first)
+		f->first = st;
+	f->n++;
+	st->fan = f;
+	/* The link tells the fan's subscription that it is up once; a device
+	 * that joins later (a reload) is told from the loop, as the link
+	 * tells a new subscriber, not from inside its own open path. */
+	if (f->n > 1 && mqtt_link_is_up(f->link))
+		uv_timer_start(&f->notify, tr_powergo__fan_on_notify, 0, 0);
+	return 0;
+}
+
+static void tr_powergo__fan_leave(struct tr_powergo *st)
+{
+	struct tr_powergo_fan *f = st->fan;
+	if (!f)
+		return;
+	st->fan = NULL;
+	for (struct tr_powergo **pp = &f->bucket[tr_powergo__hash(st->device, f->nbuckets)]; *pp;
+	     pp = &(*pp)->fan_next) {
+		if (*pp == st) {
+			*pp = st->fan_next;
+			break;
+		}
+	}
+	st->fan_next = NULL;
+	f->n--;
+	if (f->first == st) {
+		f->first = NULL;
+		for (size_t b = 0; b < f->nbuckets && !f->first; b++)
+			f->first = f->bucket[b];
+	}
+	if (f->n)
+		return;
+	for (struct tr_powergo_fan **pp = &tr_powergo__fans; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+	mqtt_link_release(f->link, f);
+	uv_close((uv_handle_t *)&f->notify, tr_powergo__fan_free);
+}
+
 static int tr_powergo__open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
 			    const struct map *map, void **state, char *err, size_t errlen)
 {
@@ -426,14 +620,10 @@ static int tr_powergo__open(struct device *dev, uv_loop_t *loop, const struct co
 		free(st);
 		return MB_EIO;
 	}
-	if (mqtt_link_subscribe(st->link, st->resp_topic, st->qos, tr_powergo__on_message,
-				tr_powergo__on_state, st) != 0) {
+	if (tr_powergo__fan_join(st, loop, &cfg->mqtt, client_id, err, errlen) != 0) {
 		mqtt_link_release(st->link, st);
 		goto nomem;
 	}
-	/* The link drops longer messages before decoding (and the broker, over
-	 * MQTT v5, before sending); on_message counts what it is handed. */
-	mqtt_link_limit(st->link, st, TR_POWERGO_MAX_MESSAGE, tr_powergo__on_message);
 	log_debug("%s: powergo app %s device %s, requests to '%s', answers on '%s', client %s",
 		  cfg->name, app, devid, st->req_topic, st->resp_topic, client_id);
 	*state = st;
@@ -528,7 +718,9 @@ static void tr_powergo__close(void *state)
 	struct tr_powergo *st = state;
 	if (!st)
 		return;
-	/* The link drops our callbacks now; it closes its own handles. */
+	/* The fan (and the link, for its last device) drops our callbacks
+	 * now; the link closes its own handles. */
+	tr_powergo__fan_leave(st);
 	mqtt_link_release(st->link, st);
 	free(st->req_topic);
 	free(st->resp_topic);

@@ -80,6 +80,22 @@ struct config_device {
 	 * transport. NULL for a protocol whose block takes no keys. */
 	const struct protocol *proto;
 	void *proto_cfg;
+	/* `listener`: the name of the listener whose unit-ID space the device
+	 * is in (config `listeners`), or NULL: the `modbus` block's. */
+	char *listener;
+	/* Index of that listener: 0 the `modbus` block, i + 1 listeners[i]. */
+	int listener_idx;
+	int line;
+};
+
+/* One entry of `listeners`: another Modbus TCP listener with its own
+ * unit-ID space (docs/design.md, "Several listeners"). Access and limits
+ * (`allow`, `write_allow`, `max_connections`, `idle_timeout`) are the
+ * `modbus` block's. */
+struct config_listener {
+	char *name;
+	char *listen; /* default "0.0.0.0" */
+	int port;
 	int line;
 };
 
@@ -130,6 +146,9 @@ struct config {
 	struct config_export *export; /* `mqtt_export` and `influxdb` (export.h); NULL: neither */
 	struct config_device *devices;
 	size_t ndevices;
+	/* `listeners`: Modbus TCP listeners besides the `modbus` block's */
+	struct config_listener *listeners;
+	size_t nlisteners;
 };
 
 /* Load and check FILE. On failure returns MB_E* and writes "file:line: reason". */

@@ -58,6 +58,11 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 
 const struct config *reload_config(const struct reload *r);
 const struct router *reload_router(const struct reload *r);
+/* The `listeners` bound at start (the config's, in its order) and the route
+ * table of listener i, current after every reload. */
+size_t reload_nlisteners(const struct reload *r);
+const struct router *reload_listener_router(const struct reload *r, size_t i);
+const char *reload_listener_name(const struct reload *r, size_t i);
 struct device *const *reload_devices(const struct reload *r, size_t *n);
 
 /* Close every device and free r; each generation is freed once its last

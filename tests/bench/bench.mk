@@ -21,3 +21,13 @@ $(BUILD)/tests/bench/base_floor_musl: tests/bench/base_floor.c
 	@mkdir -p $(@D)
 	$(MUSL_CC) -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra $(WERROR) -O2 \
 		-DBASE_FLOOR_LIBC_ONLY -o $@ $<
+
+# make bench-fleet: FLEET_N (10000) PowerGo devices of one app ID on one
+# broker link, answered by tests/sim/sim_fleet: start-up, memory per device,
+# cached-read latency while the fleet is polled, a broker restart
+# (tests/bench/fleet.sh). Not part of CI: it takes about two poll periods.
+.PHONY: bench-fleet
+bench-fleet: deps
+	@$(MAKE) --no-print-directory $(BUILD)/modbridge $(BUILD)/tests/bench/loadgen \
+		$(BUILD)/tests/sim/sim_fleet
+	@MB_BUILD=$(BUILD) sh tests/bench/fleet.sh

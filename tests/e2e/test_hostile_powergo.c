@@ -29,6 +29,16 @@ static const char *blog;
 
 #define EXC(code) (MODBUS_ENOBASE + (code))
 
+/* Messages on the shared response topic that are no battery's answer are
+ * counted once, by one of the batteries that share the topic (the first
+ * of them: bridge/tr_powergo.c, "fan"); -1 if a counter is unreadable. */
+static long dropped_ab(pid_t bridge)
+{
+	long a = h_dev_counter(bridge, blog, "A", "dropped");
+	long b = h_dev_counter(bridge, blog, "B", "dropped");
+	return a < 0 || b < 0 ? -1 : a + b;
+}
+
 /* One register through unit; the value, or -errno. */
 static long read1(int unit, int addr)
 {
@@ -170,7 +180,7 @@ int main(void)
 	     "the late answers were dropped and logged");
 
 	/* --- garbage on the response topic -------------------------------- */
-	long d0 = h_dev_counter(bridge, blog, "B", "dropped");
+	long d0 = dropped_ab(bridge);
 	static uint8_t big[1 << 20];
 	memset(big, 0x51, sizeof big);
 	h_ok(publish_many(APP, "", 0, 1) == 0, "an empty message published on %s", APP);
@@ -179,7 +189,7 @@ int main(void)
 	 * link declares its maximum packet size): not counted, never seen. */
 	h_ok(publish_many(APP, big, sizeof big, 1) == 0, "a 1 MiB message published on %s", APP);
 	h_ok(h_alive(bridge), "bridge alive after empty and oversized messages");
-	long d1 = h_dev_counter(bridge, blog, "B", "dropped");
+	long d1 = dropped_ab(bridge);
 	h_ok(d0 >= 0 && d1 >= d0 + 2,
 	     "the empty and the 1000-byte message were dropped and counted (dropped %ld -> %ld)",
 	     d0, d1);
@@ -216,8 +226,7 @@ int main(void)
 	 * under valgrind): wait, bounded, until every message was counted. */
 	long d2 = d1;
 	uint64_t until = h_now_ms() + 60000;
-	while ((d2 = h_dev_counter(bridge, blog, "B", "dropped")) >= 0 && d2 < d1 + 3000 &&
-	       h_now_ms() < until)
+	while ((d2 = dropped_ab(bridge)) >= 0 && d2 < d1 + 3000 && h_now_ms() < until)
 		h_sleep_ms(200);
 	h_ok(d2 >= d1 + 3000, "every flood message was dropped and counted (%ld -> %ld)", d1, d2);
 	h_ok(read1(2, 529) == 68, "B still answers after the flood");

@@ -1,0 +1,181 @@
+#!/bin/sh
+# make bench-fleet: a fleet of PowerGo batteries on one broker link
+# (docs/design.md, "A fleet on one broker"), run by hand; it measures and
+# reports, and fails only when something did not run.
+#
+# FLEET_N (10000) devices of one app ID, answered by tests/sim/sim_fleet on
+# one mosquitto, spread over ceil(N / 247) listeners (the modbus block's and
+# `listeners`), polled every FLEET_POLL_MS (60000) with max_age above the
+# period, so that a client's read is a cache hit. Figures:
+#   start-up     spawn to the first listener accepting, and to every
+#                device's link up
+#   memory       private memory (smaps_rollup Private_*) of the daemon with
+#                N devices against one device, per device beyond the first
+#   latency      loadgen, 64 connections, one request each in flight, cached
+#                FC03 of one device, FLEET_LOAD_S (20) s while the fleet is
+#                polled; the daemon's CPU share over the same time
+#   restart      mosquitto is stopped and started again; how many devices
+#                the simulator answered within one poll period after that
+# Targets (issue 31): start-up < 2 s; < 2 KiB private per device; p99 < 1 ms;
+# every device answering again within one poll period.
+set -u
+B=${MB_BUILD:-build}
+N=${FLEET_N:-10000}
+POLL=${FLEET_POLL_MS:-60000}
+LOAD_S=${FLEET_LOAD_S:-20}
+LG="$B/tests/bench/loadgen"
+MB="$B/modbridge"
+SIM="$B/tests/sim/sim_fleet"
+MAPS="$(pwd)/maps"
+HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
+T=$(mktemp -d /tmp/mbfleet-XXXXXX) || exit 1
+PIDS=""
+FAILED=""
+
+alive() { st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null); [ -n "$st" ] && [ "$st" != Z ]; }
+stop_pid() {
+	[ -n "$1" ] || return 0
+	PIDS=$(echo " $PIDS " | sed "s/ $1 / /")
+	kill -TERM "$1" 2>/dev/null || return 0
+	i=0
+	while alive "$1" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
+}
+cleanup() {
+	for p in $PIDS; do stop_pid "$p"; done
+	if [ "${KEEP_TMP:-}" = 1 ]; then echo "# files kept in $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+fail() { echo "# FAILED: $*"; FAILED="$FAILED x"; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+private_kib() { awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s + 0 }' "/proc/$1/smaps_rollup"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+wait_lines() { # FILE NEEDLE COUNT TIMEOUT_S
+	i=0
+	while n=$(grep -c -- "$2" "$1" 2>/dev/null); [ "${n:-0}" -lt "$3" ]; do
+		[ $i -ge $(($4 * 20)) ] && return 1
+		sleep 0.05
+		i=$((i + 1))
+	done
+	return 0
+}
+
+for f in "$LG" "$MB" "$SIM"; do
+	[ -x "$f" ] || { echo "fleet: $f missing (make bench-fleet builds it)"; exit 1; }
+done
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || { echo "fleet: needs mosquitto"; exit 1; }
+MOSQ=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+
+P_BR=$("$LG" --free-port)
+printf 'listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n' "$P_BR" >"$T/mosquitto.conf"
+start_broker() {
+	"$MOSQ" -c "$T/mosquitto.conf" >>"$T/mosquitto.log" 2>&1 &
+	PID_BR=$!
+	PIDS="$PIDS $PID_BR"
+	"$LG" --probe --connect-only --port "$P_BR" --timeout-ms 5000 || fail "mosquitto did not start"
+}
+start_broker
+"$SIM" --port "$P_BR" --first-id 20000000 --devices "$N" >"$T/sim.log" 2>&1 &
+PID_SIM=$!
+PIDS="$PIDS $PID_SIM"
+wait_lines "$T/sim.log" subscribed 1 10 || fail "sim_fleet did not subscribe"
+
+# conf FILE COUNT: COUNT devices, 247 per listener.
+conf() {
+	nl=$(((${2} + 246) / 247))
+	P0=$("$LG" --free-port)
+	{
+		printf 'modbus = { listen = "127.0.0.1"; port = %d; max_connections = 256; };\n' "$P0"
+		printf 'maps_path = "%s";\n' "$MAPS"
+		printf 'defaults = { poll = %d; max_age = %d; };\n' "$POLL" $((POLL * 2))
+		if [ "$nl" -gt 1 ]; then
+			printf 'listeners = (\n'
+			k=1
+			while [ $k -lt "$nl" ]; do
+				printf '  { name = "l%d"; listen = "127.0.0.1"; port = %d; }%s\n' \
+					$k "$("$LG" --free-port)" "$([ $k -lt $((nl - 1)) ] && echo ,)"
+				k=$((k + 1))
+			done
+			printf ');\n'
+		fi
+		printf 'devices = (\n'
+		awk -v n="$2" -v bp="$P_BR" 'BEGIN {
+			for (i = 0; i < n; i++) {
+				l = int(i / 247)
+				printf " { name = \"pg%d\"; unit_id = %d; map = \"powergo\";%s\n", i, i % 247 + 1,
+					l ? sprintf(" listener = \"l%d\";", l) : ""
+				printf "   mqtt = { host = \"127.0.0.1\"; port = %d; };\n", bp
+				printf "   powergo = { app_id = \"053461AE\"; device_id = \"%08X\"; }; }%s\n",
+					536870912 + i, i == n - 1 ? "" : ","
+			}
+		}'
+		printf ');\n'
+	} >"$1"
+}
+
+# One device: the baseline for memory per device.
+conf "$T/one.conf" 1
+"$MB" -c "$T/one.conf" >"$T/one.log" 2>&1 &
+PID_MB=$!
+PIDS="$PIDS $PID_MB"
+"$LG" --probe --connect-only --port "$P0" --timeout-ms 10000 || fail "bridge (1 device) did not listen"
+wait_lines "$T/one.log" ": link up" 1 10 || fail "1 device: link not up"
+sleep 2
+ONE_KIB=$(private_kib "$PID_MB")
+stop_pid "$PID_MB"
+
+conf "$T/fleet.conf" "$N"
+t0=$(now_ms)
+"$MB" -c "$T/fleet.conf" >"$T/fleet.log" 2>&1 &
+PID_MB=$!
+PIDS="$PIDS $PID_MB"
+"$LG" --probe --connect-only --port "$P0" --timeout-ms 60000 || fail "bridge ($N devices) did not listen"
+t_listen=$(($(now_ms) - t0))
+wait_lines "$T/fleet.log" ": link up" "$N" 120 || fail "not every device saw its link up"
+t_up=$(($(now_ms) - t0))
+sleep 3
+N_KIB=$(private_kib "$PID_MB")
+PER_DEV=$(awk -v a="$N_KIB" -v b="$ONE_KIB" -v n="$N" 'BEGIN { printf "%.2f", (a - b) / (n - 1) }')
+
+# Latency under polling: the poll round is running (spread over the period).
+c0=$(cpu_ticks "$PID_MB")
+LOAD=$("$LG" --port "$P0" --conns 64 --depth 1 --unit 1 --addr 1 --count 1 \
+	--duration "$LOAD_S" --warmup 1 2>&1 | tail -1)
+c1=$(cpu_ticks "$PID_MB")
+CPU=$(awk -v a="$c0" -v b="$c1" -v hz="$HZ" -v s="$LOAD_S" 'BEGIN { printf "%.0f", 100 * (b - a) / hz / (s + 1) }')
+# The daemon alone, polling, no client.
+c0=$(cpu_ticks "$PID_MB")
+sleep 10
+c1=$(cpu_ticks "$PID_MB")
+CPU_IDLE=$(awk -v a="$c0" -v b="$c1" -v hz="$HZ" 'BEGIN { printf "%.1f", 100 * (b - a) / hz / 10 }')
+
+# Broker restart.
+ups=$(grep -c ": link up" "$T/fleet.log")
+stop_pid "$PID_BR"
+wait_lines "$T/fleet.log" ": link down" "$N" 30 || fail "not every device saw its link down"
+start_broker
+kill -USR2 "$PID_SIM"
+tr0=$(now_ms)
+wait_lines "$T/fleet.log" ": link up" $((ups + N)) 120 || fail "links not up again"
+t_reup=$(($(now_ms) - tr0))
+sleep $((POLL / 1000))
+kill -USR1 "$PID_SIM"
+wait_lines "$T/sim.log" "answered since mark" 1 10 || fail "sim_fleet did not report"
+AGAIN=$(grep "answered since mark" "$T/sim.log" | tail -1 | sed 's/.*mark: //')
+RSS_END=$(awk '/^VmRSS/ { print $2 }' "/proc/$PID_MB/status")
+
+echo "| fleet of $N PowerGo devices, one broker link, poll ${POLL} ms | figure | target |"
+echo "|---|---|---|"
+echo "| start-up: spawn to first listener accepting | ${t_listen} ms | < 2000 ms |"
+echo "| start-up: spawn to every device's link up | ${t_up} ms | |"
+echo "| private memory: 1 device / $N devices | ${ONE_KIB} / ${N_KIB} KiB | |"
+echo "| private memory per device beyond the first | ${PER_DEV} KiB | < 2 KiB |"
+echo "| cached FC03, 64 connections, while polled | $LOAD | p99 < 1000 us |"
+echo "| daemon CPU during that load / polling alone | ${CPU} % / ${CPU_IDLE} % | |"
+echo "| broker restart: every link up again after | ${t_reup} ms | |"
+echo "| answered within one poll period after the restart | $AGAIN | all |"
+echo "| VmRSS at the end | ${RSS_END} KiB | |"
+[ -z "$FAILED" ]

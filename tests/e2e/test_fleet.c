@@ -1,0 +1,112 @@
+/* A fleet of PowerGo batteries on one broker link (docs/design.md, "A fleet
+ * on one broker"): 300 devices of one app ID, on two listeners (150 unit
+ * IDs each), all answered by one simulator (tests/sim/sim_fleet.c). Every
+ * device answers a read with its own value (the answer reached the device
+ * it came from), the daemon opens one MQTT connection for all of them, and
+ * no device drops an answer: each answer is handed to the device whose ID
+ * is its source, not to all 300 to decode and drop (today's cost was one
+ * drop per device per answer of another device). The full-size run (10,000
+ * devices, start-up, memory, latency under polling, broker restart) is
+ * tests/bench/fleet.sh, run by hand. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define NDEV 300
+#define FIRST_ID 0x20000000u
+
+int main(void)
+{
+	static char buf[200000];
+	int broker_port = 0, port_a = h_free_port(), port_b = h_free_port();
+	size_t used = 0;
+
+	h_init("fleet");
+	while (port_b == port_a)
+		port_b = h_free_port();
+	pid_t broker = h_broker_start(&broker_port);
+	if (!h_ok(broker > 0, "mosquitto started"))
+		return h_done();
+	char bport[16], first[16], count[16];
+	snprintf(bport, sizeof bport, "%d", broker_port);
+	snprintf(first, sizeof first, "%08X", FIRST_ID);
+	snprintf(count, sizeof count, "%d", NDEV);
+	const char *sim_argv[] = {h_bin("tests/sim/sim_fleet"),
+				  "--port",
+				  bport,
+				  "--first-id",
+				  first,
+				  "--devices",
+				  count,
+				  NULL};
+	pid_t sim = h_spawn(sim_argv, "fleet_sim.log");
+	h_ok(h_wait_lines(h_path("fleet_sim.log"), "subscribed", 1, 10000),
+	     "the fleet simulator subscribed");
+
+	used +=
+	    (size_t)snprintf(buf + used, sizeof buf - used,
+			     "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+			     "listeners = ( { name = \"p2\"; listen = \"127.0.0.1\"; port = %d; "
+			     "} );\n"
+			     "maps_path = \"%s\";\n"
+			     "devices = (\n",
+			     port_a, port_b, h_maps_dir());
+	for (int i = 0; i < NDEV; i++)
+		used += (size_t)snprintf(
+		    buf + used, sizeof buf - used,
+		    " { name = \"pg%d\"; unit_id = %d; map = \"powergo\"; %s\n"
+		    "   mqtt = { host = \"127.0.0.1\"; port = %d; };\n"
+		    "   powergo = { app_id = \"053461AE\"; device_id = \"%08X\"; }; }%s\n",
+		    i, i % 150 + 1, i >= 150 ? "listener = \"p2\";" : "", broker_port,
+		    FIRST_ID + (unsigned)i, i == NDEV - 1 ? "" : ",");
+	snprintf(buf + used, sizeof buf - used, ");\n");
+	const char *conf = h_write_file("fleet.conf", buf);
+	const char *log = h_path("fleet.log");
+	char logp[700];
+	snprintf(logp, sizeof logp, "%s", log);
+
+	pid_t b = h_bridge_start(conf, port_a, "fleet.log");
+	if (!h_ok(b > 0, "bridge with %d PowerGo devices started", NDEV)) {
+		h_stop(sim, 2000);
+		h_stop(broker, 2000);
+		return h_done();
+	}
+	h_ok(h_wait_lines(logp, ": link up", NDEV, 20000), "all %d devices see their link up",
+	     NDEV);
+
+	int good = 0;
+	modbus_t *m[2] = {h_modbus(port_a, 1), h_modbus(port_b, 1)};
+	for (int i = 0; i < NDEV && m[0] && m[1]; i++) {
+		modbus_t *c = m[i >= 150];
+		uint16_t v = 0;
+		modbus_set_slave(c, i % 150 + 1);
+		if (modbus_read_registers(c, 1, 1, &v) == 1 && v == (uint16_t)(i + 1))
+			good++;
+		else if (good == i)
+			h_note("device pg%d: read failed or wrong value %u", i, v);
+	}
+	h_ok(good == NDEV, "every device answers with its own value (%d of %d)", good, NDEV);
+	for (int k = 0; k < 2; k++)
+		if (m[k]) {
+			modbus_close(m[k]);
+			modbus_free(m[k]);
+		}
+
+	h_ok(h_count_lines(logp, ": connected (MQTT") == 1,
+	     "one MQTT connection serves all %d devices (%d)", NDEV,
+	     h_count_lines(logp, ": connected (MQTT"));
+	/* The counters of every device, once. */
+	h_signal(b, SIGUSR1);
+	h_ok(h_wait_lines(logp, "client connections, accepted", 1, 10000), "counters printed");
+	int clean = h_count_lines(logp, " dropped 0 ");
+	h_ok(clean == NDEV, "no device dropped an answer meant for another (%d of %d clean)", clean,
+	     NDEV);
+
+	h_ok(h_bridge_stop(b) == 0, "bridge stops cleanly");
+	h_stop(sim, 2000);
+	h_stop(broker, 2000);
+	return h_done();
+}
