@@ -36,34 +36,6 @@ static const char pgmini_text[] =
 
 static char dom[1 << 20];
 
-/* chromium headless with what keeps it off the network and quiet; extra is
- * the action (--dump-dom, or --screenshot=FILE --window-size=...). */
-static int chromium(const char *url, const char *a1, const char *a2, char *out, size_t outlen)
-{
-	char profile[512];
-	snprintf(profile, sizeof profile, "--user-data-dir=%s", h_path("chromium"));
-	/* Virtual time runs the page's fetches and its first rendering before
-	 * the DOM is taken, with no wall-clock sleep in the test. */
-	const char *argv[16] = {"chromium",
-				"--headless",
-				"--no-sandbox",
-				"--disable-gpu",
-				"--disable-background-networking",
-				"--disable-component-update",
-				"--disable-sync",
-				"--no-first-run",
-				"--disable-dev-shm-usage",
-				profile,
-				"--virtual-time-budget=5000"};
-	int n = 11;
-	argv[n++] = a1;
-	if (a2)
-		argv[n++] = a2;
-	argv[n++] = url;
-	argv[n] = NULL;
-	return h_run(argv, out, outlen, 60000);
-}
-
 static int has_cell(const char *reg, const char *value)
 {
 	char needle[128];
@@ -142,13 +114,13 @@ static void cross_site_form(void)
 	h_ok(site > 0 && h_wait_port(sport, 10000) == 0, "another origin serves its pages");
 
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/login.html", sport);
-	int rc = chromium(url, "--dump-dom", "--disable-popup-blocking", dom, sizeof dom);
+	int rc = h_chromium(url, "--dump-dom", "--disable-popup-blocking", dom, sizeof dom);
 	h_ok(rc == 0 && strstr(dom, "data-loaded=\"yes\"") && strstr(dom, "id=\"device-scratch\""),
 	     "chromium logs in with Digest (algorithm=MD5) and shows the page (status %d)", rc);
 
 	web_setpoint(hport, v0, sizeof v0);
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/attack.html", sport);
-	rc = chromium(url, "--dump-dom", "--disable-popup-blocking", dom, sizeof dom);
+	rc = h_chromium(url, "--dump-dom", "--disable-popup-blocking", dom, sizeof dom);
 	web_setpoint(hport, v1, sizeof v1);
 	h_ok(rc == 0 && strstr(dom, "<title>sent</title>") &&
 		 h_wait_lines(h_path("csrf.log"), "a write from another origin: 403", 1, 5000),
@@ -222,7 +194,7 @@ int main(void)
 	}
 	h_ok(filled, "the PowerGo's registers are in the cache");
 
-	int rc = chromium(url, "--dump-dom", NULL, dom, sizeof dom);
+	int rc = h_chromium(url, "--dump-dom", NULL, dom, sizeof dom);
 	h_ok(rc == 0 && strstr(dom, "data-loaded=\"yes\""),
 	     "chromium ran the page's script to the end (status %d)", rc);
 	h_ok(strstr(dom, "id=\"health-garage\"") && strstr(dom, "id=\"health-scratch\"") &&
@@ -268,7 +240,7 @@ int main(void)
 			h_sleep_ms(100);
 	}
 	h_ok(silent, "the REST API says the attic battery is not answering");
-	rc = chromium(url, "--dump-dom", NULL, dom, sizeof dom);
+	rc = h_chromium(url, "--dump-dom", NULL, dom, sizeof dom);
 	int cell = row_has("attic", "<td class=\"down\" data-health=\"not_answering\" "
 				    "title=\"link up\">not answering since ");
 	h_ok(rc == 0 && cell, "the page shows the attic battery not answering since a time, in "
@@ -295,7 +267,7 @@ int main(void)
 		if (!back)
 			h_sleep_ms(100);
 	}
-	rc = chromium(url, "--dump-dom", NULL, dom, sizeof dom);
+	rc = h_chromium(url, "--dump-dom", NULL, dom, sizeof dom);
 	/* (The page's script holds the words too: look for them as a cell's
 	 * text.) */
 	if (!h_ok(back && rc == 0 && row_has("attic", "data-health=\"answering\"") &&
@@ -308,7 +280,7 @@ int main(void)
 	const char *shot = getenv("WEB_SCREENSHOT");
 	char arg[600];
 	snprintf(arg, sizeof arg, "--screenshot=%s", shot && *shot ? shot : h_path("page.png"));
-	rc = chromium(url, arg, "--window-size=1200,900", out, sizeof out);
+	rc = h_chromium(url, arg, "--window-size=1200,900", out, sizeof out);
 	struct stat st;
 	h_ok(rc == 0 && stat(shot && *shot ? shot : h_path("page.png"), &st) == 0 &&
 		 st.st_size > 10000,

@@ -39,30 +39,6 @@ static const char romap_text[] =
 
 static char dom[1 << 20];
 
-static int chromium(const char *url, const char *a1, const char *a2, char *out, size_t outlen)
-{
-	char profile[512];
-	snprintf(profile, sizeof profile, "--user-data-dir=%s", h_path("chromium"));
-	const char *argv[16] = {"chromium",
-				"--headless",
-				"--no-sandbox",
-				"--disable-gpu",
-				"--disable-background-networking",
-				"--disable-component-update",
-				"--disable-sync",
-				"--no-first-run",
-				"--disable-dev-shm-usage",
-				profile,
-				"--virtual-time-budget=5000"};
-	int n = 11;
-	argv[n++] = a1;
-	if (a2)
-		argv[n++] = a2;
-	argv[n++] = url;
-	argv[n] = NULL;
-	return h_run(argv, out, outlen, 60000);
-}
-
 /* The summary tile of register reg in the card of device dev shows value
  * and unit. */
 static int tile(const char *dev, const char *reg, const char *value, const char *unit)
@@ -210,7 +186,7 @@ int main(void)
 
 	/* The page opened with the credentials in its URL. */
 	snprintf(url, sizeof url, "http://admin:secret@127.0.0.1:%d/", hport);
-	int rc = chromium(url, "--dump-dom", NULL, dom, sizeof dom);
+	int rc = h_chromium(url, "--dump-dom", NULL, dom, sizeof dom);
 	if (!h_ok(rc == 0 && strstr(dom, "data-loaded=\"yes\"") &&
 		      strstr(dom, "<p id=\"msg\" class=\"err\"></p>") &&
 		      strstr(dom, "id=\"device-garage\""),
@@ -243,14 +219,14 @@ int main(void)
 
 	/* A phone: 390 px wide, the register tables open (#all). */
 	snprintf(url, sizeof url, "http://admin:secret@127.0.0.1:%d/#all", hport);
-	rc = chromium(url, "--dump-dom", "--window-size=390,844", dom, sizeof dom);
+	rc = h_chromium(url, "--dump-dom", "--window-size=390,844", dom, sizeof dom);
 	if (!h_ok(rc == 0 && strstr(dom, "data-loaded=\"yes\"") && strstr(dom, "data-fits=\"yes\""),
 		  "at 390 px every value and unit is inside the window, no sideways scrolling"))
 		h_note("DOM in %s", h_write_file("phone.html", dom));
 
 	/* The API page lists every path of the OpenAPI document. */
 	snprintf(url, sizeof url, "http://admin:secret@127.0.0.1:%d/api/v1/", hport);
-	rc = chromium(url, "--dump-dom", NULL, dom, sizeof dom);
+	rc = h_chromium(url, "--dump-dom", NULL, dom, sizeof dom);
 	int npaths = 0, listed = api_lists_every_path(&npaths);
 	h_ok(rc == 0 && strstr(dom, "data-loaded=\"yes\"") && listed &&
 		 strstr(dom, "curl --digest -u admin "),
@@ -258,7 +234,7 @@ int main(void)
 
 	/* "Try it" on GET /status, in the browser's login (#try= runs it). */
 	snprintf(url, sizeof url, "http://admin:secret@127.0.0.1:%d/api/v1/#try=/status", hport);
-	rc = chromium(url, "--dump-dom", NULL, dom, sizeof dom);
+	rc = h_chromium(url, "--dump-dom", NULL, dom, sizeof dom);
 	const char *ans = strstr(dom, "<pre class=\"answer\" data-status=\"200\">200 OK");
 	if (!h_ok(rc == 0 && ans && strstr(ans, "&quot;version&quot;") == NULL &&
 		      strstr(ans, "\"version\": \"") != NULL,
@@ -271,11 +247,11 @@ int main(void)
 	snprintf(url, sizeof url, "http://admin:secret@127.0.0.1:%d/", hport);
 	snprintf(shot, sizeof shot, "%s/web-interface.png", dir && *dir ? dir : h_dir());
 	snprintf(arg, sizeof arg, "--screenshot=%s", shot);
-	rc = chromium(url, arg, "--window-size=1280,1000", out, sizeof out);
+	rc = h_chromium(url, arg, "--window-size=1280,1000", out, sizeof out);
 	h_ok(rc == 0 && stat(shot, &st) == 0 && st.st_size > 10000, "a desktop screenshot");
 	snprintf(shot, sizeof shot, "%s/web-interface-phone.png", dir && *dir ? dir : h_dir());
 	snprintf(arg, sizeof arg, "--screenshot=%s", shot);
-	rc = chromium(url, arg, "--window-size=390,844", out, sizeof out);
+	rc = h_chromium(url, arg, "--window-size=390,844", out, sizeof out);
 	h_ok(rc == 0 && stat(shot, &st) == 0 && st.st_size > 10000, "a phone screenshot");
 
 	h_ok(h_bridge_stop(bridge) == 0, "the bridge stops cleanly");

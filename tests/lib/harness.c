@@ -716,6 +716,30 @@ long long h_dev_counter(pid_t bridge, const char *log, const char *name, const c
 	return v;
 }
 
+int h_chromium(const char *url, const char *a1, const char *a2, char *out, size_t outlen)
+{
+	char profile[512];
+	snprintf(profile, sizeof profile, "--user-data-dir=%s", h_path("chromium"));
+	const char *argv[16] = {"chromium",
+				"--headless",
+				"--no-sandbox",
+				"--disable-gpu",
+				"--disable-background-networking",
+				"--disable-component-update",
+				"--disable-sync",
+				"--no-first-run",
+				"--disable-dev-shm-usage",
+				profile,
+				"--virtual-time-budget=5000"};
+	int n = 11;
+	argv[n++] = a1;
+	if (a2)
+		argv[n++] = a2;
+	argv[n++] = url;
+	argv[n] = NULL;
+	return h_run(argv, out, outlen, 60000);
+}
+
 int h_run_bridge(const char *arg, const char *config, char *out, size_t outlen)
 {
 	const char *vg = getenv("VALGRIND");

@@ -54,6 +54,12 @@ int h_alive(pid_t pid);
 /* Run a command to completion (bounded by timeout_ms), capturing its stdout
  * and stderr into out (NUL-terminated). Returns its exit status or -1. */
 int h_run(const char *const argv[], char *out, size_t outlen, int timeout_ms);
+/* Headless chromium, kept off the network and quiet, with its profile in
+ * the test's folder, on url with one or two extra arguments (a2 may be
+ * NULL): the action, --dump-dom or --screenshot=FILE --window-size=...
+ * Virtual time runs the page's fetches and its first rendering before the
+ * DOM is taken, with no wall-clock sleep in the test. h_run's result. */
+int h_chromium(const char *url, const char *a1, const char *a2, char *out, size_t outlen);
 
 /* A real mosquitto on a free loopback port. Returns the pid, sets *port. */
 pid_t h_broker_start(int *port);
