@@ -6,8 +6,10 @@
  * Why not libmicrohttpd's Digest: 0.9.75 makes a nonce of the URL and the
  * second alone, resets a nonce's count at each challenge and so accepts a
  * captured answer again (docs/design.md, "Web interface security"). The hashes
- * are written here because libmicrohttpd exports none and the daemon links
- * no crypto library. */
+ * are written here because libmicrohttpd exports none, and the one crypto
+ * library the daemon may link (libcrypto, for B2500 topic IDs) is optional
+ * and left out of the OpenWrt package (WITH_CRYPTO=0), where the web
+ * interface must still log users in. */
 #include <string.h>
 #include <strings.h>
 
