@@ -10,6 +10,8 @@
  * with it at a '/' (the maps often shorten "owner/repo dir/file" to its
  * last parts). An agrees_with `file` is "owner/repo path" and must be an
  * entry exactly. */
+#include <ctype.h>
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,12 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "harness.h"
 #include "map.h"
+#include "protocol.h"
 
 /* The files the maps cite and what the maps take from each: the facts, as
  * read in the file (the addresses, tables, widths, word orders and scales
@@ -274,11 +278,470 @@ static void test_check_fails(void **state)
 	assert_false(agreement_carried("evcc-io/evcc templates/definition/meter/sofar.yaml"));
 }
 
+
+/* ------------------------------------------------------------------------
+ * The docs cite what the repository holds (HACKING.md, "Docs"): each
+ * registered protocol is on the request path of docs/design.md and has its
+ * page in docs/protocols/; the files that path names exist; a comment or a
+ * doc cites a section that exists, never a tracker entry ("issue N", which
+ * nobody reading the repository can open); a relative link of the docs
+ * reaches a file, and its #anchor a heading of that file. */
+
+/* A repository file whole, NUL-terminated, or NULL (also for a file that
+ * holds a NUL: a binary, such as a fuzz corpus entry). */
+static char *slurp(const char *rel)
+{
+	FILE *f = fopen(h_repo_file(rel), "rb");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	if (!f)
+		return NULL;
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 65536;
+			char *nb = realloc(buf, cap);
+			if (!nb)
+				break;
+			buf = nb;
+		}
+		size_t n = fread(buf + len, 1, cap - len - 1, f);
+		if (n == 0)
+			break;
+		len += n;
+	}
+	fclose(f);
+	if (!buf)
+		return NULL;
+	buf[len] = '\0';
+	if (strlen(buf) != len) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* The request path: the first ``` block after "A request travels" in
+ * docs/design.md, into out. */
+static int request_diagram(char *out, size_t len)
+{
+	char *doc = slurp("docs/design.md");
+	const char *at = doc ? strstr(doc, "A request travels") : NULL;
+	const char *open = at ? strstr(at, "```") : NULL;
+	const char *body = open ? strchr(open, '\n') : NULL;
+	const char *close = body ? strstr(body, "\n```") : NULL;
+	int ok = close != NULL;
+	if (ok)
+		snprintf(out, len, "%.*s", (int)(close - body), body);
+	free(doc);
+	return ok;
+}
+
+/* Does text hold word as a whole word (letters, digits, '_' around it
+ * do not count)? */
+static int has_word(const char *text, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = strstr(text, word); p; p = strstr(p + 1, word)) {
+		int before = p > text && (isalnum((unsigned char)p[-1]) || p[-1] == '_');
+		int after = isalnum((unsigned char)p[n]) || p[n] == '_';
+		if (!before && !after)
+			return 1;
+	}
+	return 0;
+}
+
+/* Every protocol this build registers, and those it left out (a slim build
+ * still documents them), in turn; NULL after the last. */
+static const char *protocol_name(size_t i)
+{
+	if (i < protocol_count())
+		return protocol_at(i)->name;
+	return protocol_left_out(i - protocol_count());
+}
+
+static void test_protocols_documented(void **state)
+{
+	char diagram[4096], rel[128];
+	(void)state;
+	assert_true(request_diagram(diagram, sizeof diagram));
+	assert_true(protocol_count() >= 5);
+	for (size_t i = 0; protocol_name(i); i++) {
+		const char *name = protocol_name(i);
+		if (!has_word(diagram, name))
+			fail_msg("docs/design.md's request path (\"A request travels like this\") "
+				 "leaves out the registered protocol %s:\n%s",
+				 name, diagram);
+		snprintf(rel, sizeof rel, "docs/protocols/%s.md", name);
+		if (access(h_repo_file(rel), R_OK) != 0)
+			fail_msg("the registered protocol %s has no page %s", name, rel);
+	}
+}
+
+/* Every file the request path names (a word ending in .c or .h; `tr_*.c`
+ * stands for the transports) is one of the tree, so that the path can be
+ * followed by file names. */
+static void test_request_path_files(void **state)
+{
+	char diagram[4096], rel[160];
+	int files = 0;
+	(void)state;
+	assert_true(request_diagram(diagram, sizeof diagram));
+	for (const char *p = diagram; *p;) {
+		while (*p && !(isalnum((unsigned char)*p) || *p == '_'))
+			p++;
+		const char *w = p;
+		while (*p && (isalnum((unsigned char)*p) || *p == '_' || *p == '.' || *p == '*'))
+			p++;
+		size_t n = (size_t)(p - w);
+		while (n && w[n - 1] == '.')
+			n--;
+		if (n < 3 || w[n - 2] != '.' || (w[n - 1] != 'c' && w[n - 1] != 'h'))
+			continue;
+		if (memchr(w, '*', n))
+			continue; /* a family: tr_*.c, codec_*.c */
+		snprintf(rel, sizeof rel, "%s/%.*s", w[n - 1] == 'c' ? "bridge" : "include", (int)n,
+			 w);
+		if (access(h_repo_file(rel), R_OK) != 0)
+			fail_msg("docs/design.md's request path names %.*s, which is not %s", (int)n,
+				 w, rel);
+		files++;
+	}
+	assert_true(files >= 8);
+}
+
+/* Where text cites a tracker entry (the word issue, or issues, then a
+ * number, maybe on the next line of a comment): the offset of the first
+ * such citation, else -1. Another project's issue named by its title in
+ * quotes is not one. (The examples below are split in two literals, so that
+ * this file passes its own check.) */
+static long tracker_citation(const char *text)
+{
+	for (const char *w = text; *w; w++) {
+		if (strncasecmp(w, "issue", 5) != 0 || (w > text && isalnum((unsigned char)w[-1])))
+			continue;
+		const char *q = w + 5;
+		if (*q == 's' || *q == 'S')
+			q++;
+		const char *gap = q;
+		while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '*' || *q == '#' || *q == '/')
+			q++;
+		if (q > gap && isdigit((unsigned char)*q))
+			return (long)(w - text);
+	}
+	return -1;
+}
+
+/* Every text file under dir (recursively) or the file itself. */
+static int tracker_bad;
+
+static void scan_tracker(const char *rel, int *files)
+{
+	DIR *d = opendir(h_repo_file(rel));
+	if (!d) {
+		char *text = slurp(rel);
+		if (!text)
+			return;
+		long at = tracker_citation(text);
+		if (at >= 0) {
+			int line = 1;
+			for (long i = 0; i < at; i++)
+				line += text[i] == '\n';
+			print_message("%s:%d cites a tracker entry (\"%.*s\"): cite the section "
+				      "of docs/design.md, or the doc, that says it\n",
+				      rel, line, 16, text + at);
+			tracker_bad++;
+		}
+		free(text);
+		(*files)++;
+		return;
+	}
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		char sub[512];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof sub, "%s/%s", rel, e->d_name);
+		scan_tracker(sub, files);
+	}
+	closedir(d);
+}
+
+static void test_no_tracker_citations(void **state)
+{
+	static const char *const roots[] = {"bridge", "include",   "tests",	  "docs", "maps",
+					    "init",   "HACKING.md", "README.md", "Makefile"};
+	int files = 0;
+	(void)state;
+	/* the check itself: what counts as such a citation, and what does not */
+	assert_true(tracker_citation("or start any wait (issue"
+				     " 12, item 3). */") >= 0);
+	assert_true(tracker_citation("/* Issue\n"
+				     " * 23: after silent answers") >= 0);
+	assert_true(tracker_citation("# Targets (issues"
+				     " 31 and 32):") >= 0);
+	assert_true(tracker_citation("hm2mqtt issue \"maximum_charging_power: -2500.0\"") < 0);
+	assert_true(tracker_citation("tissue 3") < 0);
+	assert_true(tracker_citation("the issue is 2 s long") < 0);
+	for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++)
+		scan_tracker(roots[i], &files);
+	assert_true(files > 100);
+	if (tracker_bad)
+		fail_msg("%d files cite tracker entries", tracker_bad);
+}
+
+/* GitHub's anchor of a heading: lower case, letters, digits, '-' and '_'
+ * kept, a space made '-', everything else (backticks, punctuation, a dash
+ * of another kind) dropped. */
+static void slug(const char *heading, size_t n, char *out, size_t len)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n && k + 1 < len; i++) {
+		unsigned char c = (unsigned char)heading[i];
+		if (isalnum(c) || c == '-' || c == '_')
+			out[k++] = (char)tolower(c);
+		else if (c == ' ')
+			out[k++] = '-';
+	}
+	out[k] = '\0';
+}
+
+/* Does the markdown text have a heading whose anchor is anchor (duplicates
+ * numbered -1, -2, ... as GitHub does)? */
+static int has_anchor(const char *text, const char *anchor)
+{
+	char seen[256][128], s[128];
+	size_t nseen = 0;
+	int fence = 0;
+	for (const char *line = text; line && *line;) {
+		const char *end = strchr(line, '\n');
+		size_t n = end ? (size_t)(end - line) : strlen(line);
+		if (n >= 3 && strncmp(line, "```", 3) == 0)
+			fence = !fence;
+		if (!fence && n > 1 && line[0] == '#') {
+			size_t h = 0;
+			while (h < n && line[h] == '#')
+				h++;
+			while (h < n && line[h] == ' ')
+				h++;
+			slug(line + h, n - h, s, sizeof s);
+			int dup = 0;
+			for (size_t i = 0; i < nseen; i++)
+				dup += strcmp(seen[i], s) == 0;
+			if (nseen < 256)
+				snprintf(seen[nseen++], sizeof seen[0], "%s", s);
+			if (dup)
+				snprintf(s + strlen(s), sizeof s - strlen(s), "-%d", dup);
+			if (strcmp(s, anchor) == 0)
+				return 1;
+		}
+		line = end ? end + 1 : NULL;
+	}
+	return 0;
+}
+
+/* The first relative link of the markdown file rel that leads nowhere,
+ * into bad; 0 when every one arrives. Code spans and fenced blocks are not
+ * links. */
+static int broken_link(const char *rel, char *bad, size_t len)
+{
+	char *text = slurp(rel), dir[320], target[512], path[900];
+	int fence = 0, code = 0, found = 0;
+	if (!text) {
+		snprintf(bad, len, "%.300s: cannot read it", rel);
+		return 1;
+	}
+	snprintf(dir, sizeof dir, "%s", rel);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		slash[1] = '\0';
+	else
+		dir[0] = '\0';
+	for (const char *p = text; *p && !found; p++) {
+		if ((p == text || p[-1] == '\n') && strncmp(p, "```", 3) == 0)
+			fence = !fence;
+		if (fence)
+			continue;
+		if (*p == '`')
+			code = !code;
+		if (code || p[0] != ']' || p[1] != '(')
+			continue;
+		const char *t = p + 2, *e = strpbrk(t, ") \n");
+		if (!e || *e != ')')
+			continue;
+		snprintf(target, sizeof target, "%.*s", (int)(e - t), t);
+		if (strstr(target, "://") || strncmp(target, "mailto:", 7) == 0)
+			continue;
+		char *hash = strchr(target, '#');
+		const char *anchor = NULL;
+		if (hash) {
+			*hash = '\0';
+			anchor = hash + 1;
+		}
+		if (target[0])
+			snprintf(path, sizeof path, "%.320s%.512s", dir, target);
+		else
+			snprintf(path, sizeof path, "%.300s", rel);
+		int line = 1;
+		for (const char *q = text; q < p; q++)
+			line += *q == '\n';
+		if (access(h_repo_file(path), R_OK) != 0) {
+			snprintf(bad, len, "%.200s:%d: %.300s: no such file", rel, line, path);
+			found = 1;
+		} else if (anchor && *anchor) {
+			char *doc = slurp(path);
+			if (!doc || !has_anchor(doc, anchor)) {
+				snprintf(bad, len, "%.200s:%d: %.300s has no heading #%.200s", rel, line, path,
+					 anchor);
+				found = 1;
+			}
+			free(doc);
+		}
+	}
+	free(text);
+	return found;
+}
+
+static void test_doc_links(void **state)
+{
+	char bad[1024];
+	int files = 0, broken = 0;
+	(void)state;
+	/* the check itself */
+	assert_true(has_anchor("# A\n## `modbus` — Modbus equipment on RS-485\n",
+			       "modbus--modbus-equipment-on-rs-485"));
+	assert_true(has_anchor("## Odd values\n### Odd values\n", "odd-values-1"));
+	assert_false(has_anchor("```\n# not a heading\n```\n", "not-a-heading"));
+	assert_false(has_anchor("## Odd values\n", "odd-value"));
+	static const char *const dirs[] = {"", "docs/", "docs/protocols/"};
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+		DIR *d = opendir(h_repo_file(dirs[i][0] ? dirs[i] : "."));
+		for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+			size_t l = strlen(e->d_name);
+			char rel[300];
+			if (l < 4 || strcmp(e->d_name + l - 3, ".md") != 0 ||
+			    strcmp(e->d_name, "CHANGELOG.md") == 0)
+				continue;
+			snprintf(rel, sizeof rel, "%s%s", dirs[i], e->d_name);
+			if (broken_link(rel, bad, sizeof bad)) {
+				print_message("%s\n", bad);
+				broken++;
+			}
+			files++;
+		}
+		if (d)
+			closedir(d);
+	}
+	assert_true(files >= 10);
+	if (broken)
+		fail_msg("%d files have a link that leads nowhere", broken);
+}
+
+/* A citation of a design section (the file name, a comma, the title in
+ * double quotes; a comment's quote may run over
+ * lines, each begun with `*`, `#` or `//`) names a heading of
+ * docs/design.md: the title whole, or up to a ':' or " (" of the heading. */
+static int design_heading(const char *design, const char *title)
+{
+	size_t n = strlen(title);
+	for (const char *line = design; line && *line;) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		if (line[0] == '#') {
+			size_t h = 0;
+			while (h < len && line[h] == '#')
+				h++;
+			while (h < len && line[h] == ' ')
+				h++;
+			const char *t = line + h;
+			size_t tl = len - h;
+			if (tl >= n && strncmp(t, title, n) == 0 &&
+			    (tl == n || t[n] == ':' || (t[n] == ' ' && t[n + 1] == '(')))
+				return 1;
+		}
+		line = end ? end + 1 : NULL;
+	}
+	return 0;
+}
+
+static int design_bad;
+
+static void scan_design_citations(const char *rel, const char *design, int *cites)
+{
+	DIR *d = opendir(h_repo_file(rel));
+	if (d) {
+		for (struct dirent *e; (e = readdir(d)) != NULL;) {
+			char sub[512];
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(sub, sizeof sub, "%s/%s", rel, e->d_name);
+			scan_design_citations(sub, design, cites);
+		}
+		closedir(d);
+		return;
+	}
+	char *text = slurp(rel);
+	for (const char *p = text; p && (p = strstr(p, "design.md")) != NULL; p++) {
+		const char *q = p + 9;
+		while (*q == ',' || *q == ':' || *q == ' ')
+			q++;
+		if (*q != '"' || q == p + 9)
+			continue;
+		char title[256];
+		size_t k = 0;
+		for (q++; *q && *q != '"' && k + 1 < sizeof title; q++) {
+			if (*q == '\n') {
+				while (q[1] == ' ' || q[1] == '\t' || q[1] == '*' || q[1] == '#' ||
+				       q[1] == '/')
+					q++;
+				title[k++] = ' ';
+				continue;
+			}
+			title[k++] = *q;
+		}
+		title[k] = '\0';
+		if (strcmp(title, "Section title") == 0)
+			continue; /* HACKING's and the design's own example */
+		int line = 1;
+		for (const char *r = text; r < p; r++)
+			line += *r == '\n';
+		if (!design_heading(design, title)) {
+			print_message("%s:%d cites docs/design.md, \"%s\": no such section\n", rel,
+				      line, title);
+			design_bad++;
+		}
+		(*cites)++;
+	}
+	free(text);
+}
+
+static void test_design_citations(void **state)
+{
+	static const char *const roots[] = {"bridge", "include", "tests",  "docs",
+					    "maps",   "init",    "HACKING.md", "README.md"};
+	char *design = slurp("docs/design.md");
+	int cites = 0;
+	(void)state;
+	assert_non_null(design);
+	assert_true(design_heading(design, "Answers bound to their requests"));
+	assert_true(design_heading(design, "Protocols"));
+	assert_false(design_heading(design, "Answers bound"));
+	for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++)
+		scan_design_citations(roots[i], design, &cites);
+	free(design);
+	assert_true(cites > 20);
+	if (design_bad)
+		fail_msg("%d citations of docs/design.md name no section", design_bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_check_fails),
 	    cmocka_unit_test(test_shipped_maps),
+	    cmocka_unit_test(test_protocols_documented),
+	    cmocka_unit_test(test_request_path_files),
+	    cmocka_unit_test(test_no_tracker_citations),
+	    cmocka_unit_test(test_doc_links),
+	    cmocka_unit_test(test_design_citations),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
