@@ -41,7 +41,7 @@ enum protocol_flags {
 	 * any protocol (it simulates that device). */
 	PROTOCOL_VIRTUAL = 1u << 3,
 	/* Its native side carries Modbus RTU register addresses and function
-	 * codes 03/04/06/16 unchanged (Solarman, PowerGo): its maps may
+	 * codes 03/04/06/16 unchanged (solarman, powergo, modbus): its maps may
 	 * declare `passthrough` ranges, whose addresses the device model
 	 * sends to the device as they are, and a map may name it among
 	 * several protocols or as the family "rtu" (docs/design.md,
