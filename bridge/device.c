@@ -1493,7 +1493,7 @@ void device_count_drop(struct device *dev)
 {
 	/* Only a count: what the transport drops may be anybody's message (a
 	 * battery sharing the response topic, garbage), so it must not end
-	 * or start any wait (issue 12, item 3). */
+	 * or start any wait (docs/design.md, "Answers bound to their requests"). */
 	dev->stats.dropped++;
 }
 

@@ -16,7 +16,8 @@
 #                polled; the daemon's CPU share over the same time
 #   restart      mosquitto is stopped and started again; how many devices
 #                the simulator answered within one poll period after that
-# Targets (issue 31): start-up < 2 s; < 2 KiB private per device; p99 < 1 ms;
+# Targets (docs/design.md, "A fleet on one broker"):
+# start-up < 2 s; < 2 KiB private per device; p99 < 1 ms;
 # every device answering again within one poll period.
 set -u
 B=${MB_BUILD:-build}

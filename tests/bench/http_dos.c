@@ -1,5 +1,5 @@
 /* How long a client with credentials waits for the web interface while
- * others attack it (issue 24; docs/design.md, "Web interface security"):
+ * others attack it (docs/design.md, "Web interface security"):
  * the real bridge with the default HTTP limits (16 connections, 8 from one
  * address), and for each attack the time curl --digest takes to get a 200
  * from GET /api/v1/status, REPS times, with the median and the worst. It

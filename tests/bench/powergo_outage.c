@@ -1,5 +1,5 @@
-/* powergo_outage: how a PowerGo device recovers from an outage (issue 23,
- * item 2), and how many wrong values a hostile late-answer mix gives. Run by
+/* powergo_outage: how a PowerGo device recovers from an outage
+ * (docs/protocols/powergo.md), and how many wrong values a hostile late-answer mix gives. Run by
  * hand; starts its own mosquitto, simulator and bridge (MB_BUILD as for the
  * tests):
  *

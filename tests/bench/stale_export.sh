@@ -1,5 +1,5 @@
 #!/bin/sh
-# Stale values in the InfluxDB export (issue 23, item 4), measured by hand:
+# Stale values in the InfluxDB export (device health, docs/design.md), measured by hand:
 #
 #   sh tests/bench/stale_export.sh            # MB_BUILD=build by default
 #   STALE_SECONDS=60 sh tests/bench/stale_export.sh

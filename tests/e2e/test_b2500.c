@@ -1,4 +1,4 @@
-/* The Hame/Marstek family beside the Venus, end to end (issue 32): a real
+/* The Hame/Marstek family beside the Venus, end to end (docs/protocols/venus.md): a real
  * mosquitto, tests/sim/sim_venus --model ..., build/modbridge, driven through
  * Modbus TCP. Each model (B2500 v1, B2500 v2, Jupiter, CT002) is read whole
  * through its map from a simulator answering the hm2mqtt project's recorded
@@ -6,7 +6,7 @@
  * once on the newer marstek_energy ones, every value checked as hm2mqtt
  * decodes it; one write per writable model is acknowledged and read back.
  * Also: a Venus on the marstek_energy family with no `prefix` in its config
- * (before issue 32 it was never heard), a B2500 v2 whose marstek_energy topic
+ * (once it was never heard), a B2500 v2 whose marstek_energy topic
  * ID is the encrypted MAC the bridge computes, one whose ID the config gives
  * (`topic_id`), and that once a device has answered on one family, commands
  * go to that family alone, and that a spoofed message on the other family

@@ -39,7 +39,7 @@ struct fixture {
 static const struct fixture cases[] = {
 	/* unknown keys */
 	{"unknown_top", "modbsu = {};\n" MEM_DEV, NULL, NULL, 0, 1, "unknown key modbsu"},
-	/* pass-through (issue 15) */
+	/* pass-through (docs/design.md, "Pass-through") */
 	{"raw_on_venus", VDEV("raw"), NULL, NULL, 0, 1,
 	 "device \"a\" has a venus block but map \"raw\" is for protocol rtu"},
 	{"pass_overlap", MDEV("pov"), "pov",

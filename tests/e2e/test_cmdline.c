@@ -1,4 +1,4 @@
-/* The command line and the log format (issue 17, items 3 and 4): lines for
+/* The command line and the log format (docs/man/modbridge.8): lines for
  * the journal ("<N>" first, no time stamp of ours) when JOURNAL_STREAM names
  * stderr, time-stamped lines when it names something else; the `log_level`
  * key and -v/-q over it, and a reload taking a new log_level; --listen and

@@ -1,5 +1,5 @@
-/* The examples of the docs that are not shell commands (issue 26: "extend it
- * to the man pages' EXAMPLE sections and the example payloads");
+/* The examples of the docs that are not shell commands (the man pages'
+ * EXAMPLE sections and the example payloads);
  * tests/e2e/test_docs.c runs the commands, tests/e2e/test_doc_yaml.c checks
  * the YAML.
  *

@@ -1,4 +1,4 @@
-/* The docs' YAML, checked against the maps (issue 15, "Guides that work"):
+/* The docs' YAML, checked against the maps (docs/evcc.md, docs/home-assistant.md):
  * every ```yaml block of every markdown file in docs/ is parsed with libyaml, and
  * every Modbus register it names is looked up in the map of the device it
  * addresses, loaded with the daemon's own map loader from maps/.

@@ -1,4 +1,4 @@
-/* The docs, run (issue 19, "A test that runs the docs"): every ```sh block of
+/* The docs, run (HACKING.md, "Docs"): every ```sh block of
  * README.md and every docs/ markdown file is extracted, and each command in it is either run
  * here or skipped with the reason it cannot run on a test machine (packages,
  * services, OpenWrt, a cross toolchain, a real EVCC). A command nobody
@@ -318,8 +318,8 @@ static const char *readme_config(int port, int mqtt, int sol)
 	return h_write_file("readme.conf", full);
 }
 
-/* evcc's pace for a minute (issue 19: "without a single 0B in a minute of
- * evcc-like polling"): every 10 s, several attributes of each device, one
+/* evcc's pace for a minute (not a single 0B in a minute of
+ * evcc-like polling): every 10 s, several attributes of each device, one
  * connection for all of them (evcc shares one per uri) with a 5 s response
  * timeout (Home Assistant's default; evcc waits 10 s). Every read must
  * answer. 60 s in the plain run; 20 s under the sanitizers and valgrind,

@@ -56,7 +56,7 @@ static const char map_text[] =
  * 2 s with a 500 ms timeout, a request the silence left unanswered is
  * forgotten (two timeouts, tr_powergo.c) before the next poll asks again, so
  * that the battery's recovery does not depend on how the transport tells
- * late answers apart (issue 23, item 2). */
+ * late answers apart (docs/protocols/powergo.md). */
 static const char pgmini_text[] =
     "name = \"pgmini\";\n"
     "protocol = \"powergo\";\n"
@@ -734,7 +734,7 @@ static int lines_of(const char *path)
 	return n;
 }
 
-/* Issue 23, item 4: a PowerGo battery that stops answering behind a broker
+/* Device health (docs/design.md): a PowerGo battery that stops answering behind a broker
  * that stays up. While it is silent, its last values are never exported as
  * current: InfluxDB gets only points stamped with the time the battery
  * answered (the same time the REST API and the MQTT document give the

@@ -1,4 +1,4 @@
-/* Stock clients through modbridge, unchanged (issue 15, items 3 and 4): the
+/* Stock clients through modbridge, unchanged (docs/user-guide.md, venus-native, SunSpec): the
  * real bridge, a real mosquitto, tests/sim/sim_venus (the Venus document's
  * example dump) and tests/sim/sim_powergo, and libmodbus as the client.
  *

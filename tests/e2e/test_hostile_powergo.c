@@ -1,4 +1,4 @@
-/* PowerGo through hostile and misattributed messages (issue 12): two
+/* PowerGo through hostile and misattributed messages (docs/protocols/powergo.md): two
  * batteries that share an app_id (so one response topic), late answers that
  * arrive while another request is in flight, garbage, empty, oversized and
  * flooding publishes on the response topic. Everything goes through the real
@@ -101,7 +101,7 @@ out:
 	return rc;
 }
 
-/* Issue 12, item 3: B's late answer for 529 must not be served as B's
+/* docs/protocols/powergo.md: B's late answer for 529 must not be served as B's
  * register at addr, even when the other battery's traffic and garbage on the
  * shared topic arrive in between. */
 static void late_answer_not_taken(pid_t bridge, int addr, long want, const char *how)

@@ -1,4 +1,4 @@
-/* The REST API end to end (issue 18): the real bridge with an `http` group, a
+/* The REST API end to end (docs/api.md): the real bridge with an `http` group, a
  * real mosquitto and the PowerGo simulator, a memory device, and curl as a
  * real Digest client.
  *
@@ -484,7 +484,7 @@ static void concurrent_clients(void)
 	h_ok(burst_count(pids, 0, 24, 401) == 24, "and they are all challenged (401)");
 }
 
-/* ------------------------------------------------- the door (issue 24) -- */
+/* --------------------------- the door (docs/design.md, "Web interface security") -- */
 
 #define SETPOINT "/api/v1/devices/scratch/registers/setpoint"
 

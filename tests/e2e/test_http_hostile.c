@@ -520,7 +520,7 @@ static void writes_abandoned(void)
 	     "a write that waits for the silent device: 504 after its timeout (%d)", code);
 }
 
-/* ------------------------------------------- denial of service (issue 24) -- */
+/* -------------------- denial of service (docs/design.md, "Web interface security") -- */
 
 enum attack { HALF_SENT, SLOWLORIS, SILENT, AT_ONCE };
 static const char *const attack_names[] = {
@@ -629,7 +629,7 @@ static int under_attack(enum attack a, int port, int max_s, uint64_t *ms)
 	return atoi(code);
 }
 
-/* The attacks that kept the web face down for 35 to 68 s (issue 24), each
+/* The attacks that kept the web face down for 35 to 68 s (docs/design.md, slots), each
  * from one other address, against the default limits (16 connections, 8
  * from one address): a client with credentials gets in, well within 10 s
  * (it takes milliseconds; the bound only tells it from the minute it took

@@ -1,9 +1,9 @@
-/* Availability over a lossy link (issue 12): a PowerGo device behind
+/* Availability over a lossy link (docs/user-guide.md, retries): a PowerGo device behind
  * tests/sim/sim_lossy that loses 10% of the requests and 10% of the answers,
  * and one that sends a quarter of its answers late (after the bridge gave up
  * on the attempt), with distinct values in every register. A third sends a
  * quarter late but keeps the order of its answers, as a device answering one
- * instruction at a time does (issue 23: the transport then ends its ghosts as
+ * instruction at a time does (docs/protocols/powergo.md: the transport then ends its ghosts as
  * soon as a later request is answered), and has lone registers, whose reads
  * cannot be widened to look unlike a ghost's.
  *

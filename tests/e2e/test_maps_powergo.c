@@ -9,11 +9,11 @@
  * simulator's own. First, the simulator is shown to answer the document's
  * example request with the document's example answer, byte for byte.
  *
- * Issue 14, item 3: strings are little-endian on the device (section 5's
+ * docs/protocols/powergo.md: strings are little-endian on the device (section 5's
  * byte-order table); the map says so (string_order = "little") and the
  * bridge turns them for the client.
  *
- * Issue 14, items 2 and 6: 280 and 543 have no invented upper limit; the
+ * docs/protocols/powergo.md: 280 and 543 have no invented upper limit; the
  * device-time words 548..550 are bounded by their largest valid value. */
 #include <errno.h>
 #include <math.h>

@@ -7,7 +7,7 @@
  * successful read).
  *
  * Also: the simulator's raw answer to `cd=01` is the document's dump byte
- * for byte, and the defect of issue 14 item 1 stays fixed: the maximum
+ * for byte, and an old defect stays fixed: the maximum
  * discharge power is a watt value 0..2500 (cd=15,vs=<W>), not only 800 or
  * 2500 (the evidence is in maps/venus.conf). */
 #include <errno.h>
@@ -299,7 +299,7 @@ int main(void)
 	long long d1 = h_dev_counter(bridge, blog, "venus", "dropped");
 	h_ok(d0 >= 0 && d1 == d0 + 2, "both were counted as dropped (%lld -> %lld)", d0, d1);
 
-	/* 4. Issue 14 item 1: max_discharge_power takes watts, 0..2500. */
+	/* 4. docs/protocols/venus.md: max_discharge_power takes watts, 0..2500. */
 	const struct map_register *mdp = map_find_name(m, "max_discharge_power");
 	h_ok(mdp && modbus_write_register(mb, mdp->address, 600) == 1,
 	     "write 600 W to max_discharge_power acknowledged (was exception 03)");

@@ -401,7 +401,7 @@ static void part_oversize(pid_t bridge)
 	     "oversize: the link speaks MQTT v5 to mosquitto");
 
 	/* 8 MiB: without a limit, libmosquitto allocates it and a copy.
-	 * MQTT_FAULTS_BIG_MIB=64 repeats the measurement of issue 12 by hand. */
+	 * MQTT_FAULTS_BIG_MIB=64 repeats the measurement at 64 MiB by hand. */
 	const char *mib = getenv("MQTT_FAULTS_BIG_MIB");
 	const size_t big = (size_t)(mib && atoi(mib) > 0 ? atoi(mib) : 8) << 20;
 	FILE *f = fopen(h_path("big.bin"), "w");

@@ -1,4 +1,4 @@
-/* A newcomer's first hour (issue 19): defaults that keep clients from
+/* A newcomer's first hour (docs/design.md, "Timing and retries"): defaults that keep clients from
  * waiting on the cloud, the timing warnings of --check and of the start log,
  * maps_path as one string, the hint for libconfig's bare "syntax error", and
  * the message of a SIGHUP that cannot read the config after the privilege

@@ -1,4 +1,4 @@
-/* PowerGo after an outage (issue 23, item 2): ghosts that end. A real
+/* PowerGo after an outage (docs/protocols/powergo.md): ghosts that end. A real
  * mosquitto, tests/sim/sim_powergo and the real bridge, driven through
  * Modbus TCP with libmodbus.
  *
@@ -92,7 +92,7 @@ static long read1(modbus_t *mb, int addr)
 	return v;
 }
 
-/* Issue 23: after silent, bad-CRC and wrong-source answers, one answered
+/* docs/protocols/powergo.md: after silent, bad-CRC and wrong-source answers, one answered
  * read settles every ghost, and the device's exception 04 comes through
  * (it was masked as 0B: the exception fitted the ghosts' FC03). */
 static void exception_after_ghosts(void)

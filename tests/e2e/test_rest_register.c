@@ -1,4 +1,4 @@
-/* One register over REST, and why a write is refused (issue 26): the real
+/* One register over REST, and why a write is refused (docs/api.md): the real
  * bridge with an `http` group (reads without credentials, writes with
  * Digest) and two memory devices of the scratch map (maps/scratch.conf), one
  * of them read_only; curl is the client.

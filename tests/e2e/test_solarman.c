@@ -15,7 +15,8 @@
  *   6 late     growatt map, a logger that only starts listening later
  *   7 rwcache  the test map with writable registers, max_age 60 s
  *
- * Hostile loggers (issue 12), through the simulator's hostile modes: a
+ * Hostile loggers (docs/design.md, "Bounded everything"), through the
+ * simulator's hostile modes: a
  * heartbeat flood from a logger that never reads (the bridge's peak RSS
  * stays bounded, the time answers it cannot send are dropped and counted),
  * write echoes with another value (FC06) or quantity (FC16) (an exception,
@@ -210,7 +211,7 @@ static int read_until(modbus_t *m, int addr, uint16_t want, int timeout_ms)
 	return 0;
 }
 
-/* Issue 12: loggers that flood, lie, answer late or break frames. */
+/* docs/protocols/solarman.md: loggers that flood, lie, answer late or break frames. */
 static void check_hostile(pid_t br, modbus_t **m)
 {
 	uint16_t w[4];

@@ -1,5 +1,5 @@
-/* A device's values on every face other than Modbus, end to end (issue 23,
- * items 3 and 7): the real daemon with a memory device, a real mosquitto
+/* A device's values on every face other than Modbus, end to end (docs/design.md,
+ * "Architecture", values): the real daemon with a memory device, a real mosquitto
  * for the MQTT export, tests/sim/sim_influx for InfluxDB, libmodbus as the
  * client that writes and reads, libcurl for the REST API.
  *

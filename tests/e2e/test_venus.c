@@ -4,7 +4,7 @@
  * the exception for every refusal (03, 02, 04, 0B), that a key missing from
  * a reply is never answered as 0, and that min_interval holds under a burst
  * of pipelined reads from ten clients. Hostile input on the reply topic
- * (issue 12): empty, oversized, flooding and misattributed messages, and a
+ * (docs/protocols/venus.md): empty, oversized, flooding and misattributed messages, and a
  * late ret= that must not acknowledge a write of another command.
  *
  * Devices (one bridge):
@@ -528,7 +528,7 @@ static int unit4_read_started(struct raw_conn *c, uint16_t tid)
 	return wait_lines(subD_log, "cd=1", n + 1, 5000) > n ? 0 : -1;
 }
 
-/* Issue 12, item 1: an empty message (normal MQTT: it clears a retained
+/* docs/protocols/venus.md, "Message format": an empty message (normal MQTT: it clears a retained
  * one) after a status reply made the transport walk the pairs of the freed
  * previous payload; during a cd=1 it served them as fresh values. */
 static void check_empty_message(void)
@@ -684,7 +684,7 @@ static void check_misattributed(void)
 	close(c.fd);
 }
 
-/* Issue 12, item 3: sim E holds every ret= back until its next command. A
+/* Ghosts (docs/protocols/venus.md): sim E holds every ret= back until its next command. A
  * write of cd=16 thus gets its ret=1 only when the next command arrives; a
  * write of cd=15 that the device refuses (ret=0) must get 04, not that
  * late ret=1. */

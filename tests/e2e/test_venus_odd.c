@@ -1,5 +1,5 @@
-/* Venus values the document does not foresee, end to end (issue 23, items 5
- * and 6): a real mosquitto, tests/sim/sim_venus and the bridge, read through
+/* Venus values the document does not foresee, end to end (docs/design.md,
+ * "Map files", odd values): a real mosquitto, tests/sim/sim_venus and the bridge, read through
  * Modbus TCP with libmodbus.
  *
  *   unit 1  venus map, sim A: mcp_w reported negated (-2500, as the Venus in

@@ -1,9 +1,9 @@
-/* The web page in a real browser (issue 18, item 3): Debian's chromium,
+/* The web page in a real browser (docs/user-guide.md, web interface): Debian's chromium,
  * headless, loads the page from the real bridge serving the PowerGo simulator
  * (over a real mosquitto) and a memory device, runs its script and dumps the
  * DOM it rendered; the test checks the devices' names, their health and
  * register values as the page shows them, the battery's state in words once
- * it stops answering behind a working broker (issue 23, item 4) and again
+ * it stops answering behind a working broker (device health, docs/design.md) and again
  * once it is back, then takes a screenshot (kept in
  * docs/ when WEB_SCREENSHOT names a file:
  * `WEB_SCREENSHOT=$PWD/docs/web-interface.png sh tests/run.sh e2e/test_web`).
@@ -26,7 +26,7 @@
  * a 500 ms timeout, that goes silent: a request the silence left unanswered
  * is forgotten (two timeouts, tr_powergo.c) before the next poll, so that
  * its recovery does not depend on how the transport tells late answers
- * apart (issue 23, item 2). */
+ * apart (docs/protocols/powergo.md). */
 static const char pgmini_text[] =
     "name = \"pgmini\"; protocol = \"powergo\"; trust = \"generated\";\n"
     "description = \"web test: a PowerGo battery's state of charge\";\n"
@@ -43,7 +43,7 @@ static int has_cell(const char *reg, const char *value)
 	return strstr(dom, needle) != NULL;
 }
 
-/* ------------------------------------------- cross-site writes (issue 24) -- */
+/* -------------------- cross-site writes (docs/design.md, "Web interface security") -- */
 
 /* The setpoint of the memory device, read with curl --digest ("" if none). */
 static void web_setpoint(int hport, char *v, size_t n)
@@ -217,7 +217,7 @@ int main(void)
 
 	/* The attic battery stops answering behind a broker that stays up:
 	 * the page says so in words and red, not "link up" in green, and
-	 * shows its cached values as stale (issue 23, item 4). */
+	 * shows its cached values as stale (device health, docs/design.md). */
 	char attic[160];
 	const char *ca[] = {"curl", "-s", attic, NULL};
 	snprintf(attic, sizeof attic, "%sapi/v1/devices/attic", url);

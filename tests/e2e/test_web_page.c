@@ -1,4 +1,4 @@
-/* The web page as a person reads it (issue 28), in Debian's chromium,
+/* The web page as a person reads it (docs/user-guide.md, web interface), in Debian's chromium,
  * headless, against the real bridge serving the PowerGo simulator (over a
  * real mosquitto), a memory device and a read-only memory device, with a
  * Digest user and no reads without one:

@@ -42,7 +42,7 @@
  * the document does not list (seq_s, ctrl_r, par, gen, ble, shelly_p,
  * c_ratio); writes then change nothing in it.
  *
- * Firmware the document does not describe (issue 23, items 5 and 6):
+ * Firmware the document does not describe (docs/protocols/venus.md):
  *   --mcp-negative  report mcp_w negated, as the Venus in the hm2mqtt
  *                   project's issue "maximum_charging_power: -2500.0 (range
  *                   0.0 - 2500.0)" does: -2500 at first, -1200 after cp=1200

@@ -278,7 +278,6 @@ static void test_check_fails(void **state)
 	assert_false(agreement_carried("evcc-io/evcc templates/definition/meter/sofar.yaml"));
 }
 
-
 /* ------------------------------------------------------------------------
  * The docs cite what the repository holds (HACKING.md, "Docs"): each
  * registered protocol is on the request path of docs/design.md and has its
@@ -402,8 +401,8 @@ static void test_request_path_files(void **state)
 		snprintf(rel, sizeof rel, "%s/%.*s", w[n - 1] == 'c' ? "bridge" : "include", (int)n,
 			 w);
 		if (access(h_repo_file(rel), R_OK) != 0)
-			fail_msg("docs/design.md's request path names %.*s, which is not %s", (int)n,
-				 w, rel);
+			fail_msg("docs/design.md's request path names %.*s, which is not %s",
+				 (int)n, w, rel);
 		files++;
 	}
 	assert_true(files >= 8);
@@ -467,7 +466,7 @@ static void scan_tracker(const char *rel, int *files)
 
 static void test_no_tracker_citations(void **state)
 {
-	static const char *const roots[] = {"bridge", "include",   "tests",	  "docs", "maps",
+	static const char *const roots[] = {"bridge", "include",    "tests",	 "docs",    "maps",
 					    "init",   "HACKING.md", "README.md", "Makefile"};
 	int files = 0;
 	(void)state;
@@ -589,8 +588,8 @@ static int broken_link(const char *rel, char *bad, size_t len)
 		} else if (anchor && *anchor) {
 			char *doc = slurp(path);
 			if (!doc || !has_anchor(doc, anchor)) {
-				snprintf(bad, len, "%.200s:%d: %.300s has no heading #%.200s", rel, line, path,
-					 anchor);
+				snprintf(bad, len, "%.200s:%d: %.300s has no heading #%.200s", rel,
+					 line, path, anchor);
 				found = 1;
 			}
 			free(doc);
@@ -715,8 +714,8 @@ static void scan_design_citations(const char *rel, const char *design, int *cite
 
 static void test_design_citations(void **state)
 {
-	static const char *const roots[] = {"bridge", "include", "tests",  "docs",
-					    "maps",   "init",    "HACKING.md", "README.md"};
+	static const char *const roots[] = {"bridge", "include", "tests",      "docs",
+					    "maps",   "init",	 "HACKING.md", "README.md"};
 	char *design = slurp("docs/design.md");
 	int cites = 0;
 	(void)state;
@@ -735,12 +734,9 @@ static void test_design_citations(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_check_fails),
-	    cmocka_unit_test(test_shipped_maps),
-	    cmocka_unit_test(test_protocols_documented),
-	    cmocka_unit_test(test_request_path_files),
-	    cmocka_unit_test(test_no_tracker_citations),
-	    cmocka_unit_test(test_doc_links),
+	    cmocka_unit_test(test_check_fails),		 cmocka_unit_test(test_shipped_maps),
+	    cmocka_unit_test(test_protocols_documented), cmocka_unit_test(test_request_path_files),
+	    cmocka_unit_test(test_no_tracker_citations), cmocka_unit_test(test_doc_links),
 	    cmocka_unit_test(test_design_citations),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);

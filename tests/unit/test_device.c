@@ -963,8 +963,9 @@ static void client_wait_bounds_reads_not_writes(void **state)
 }
 
 /* A client read does not wait behind the background poll: the transaction
- * it needs moves ahead of the queued polls (issue 19: a Growatt poll spaced
- * by min_interval kept reads of its last register waiting ~9 s). */
+ * it needs moves ahead of the queued polls (docs/design.md, "Cache, polling,
+ * coalescing": a Growatt poll spaced by min_interval kept reads of its last
+ * register waiting ~9 s). */
 static void client_read_goes_before_queued_polls(void **state)
 {
 	(void)state;

@@ -763,7 +763,7 @@ static void test_v5_answer_frame(void **state)
 	assert_memory_equal(out, want, n);
 }
 
-/* --- Solarman inverters that evcc's stock templates read (issue 15) ------
+/* --- Solarman inverters that evcc's stock templates read (docs/evcc.md) --
  *
  * Sources (snapshots read for these facts):
  *   EVCC_DSTOR evcc-io/evcc templates/definition/meter/deye-storage.yaml
@@ -1179,7 +1179,7 @@ static void test_interop_maps_have_two_sources(void **state)
 	TWO_SOURCES("growatt-hybrid-tlxh", growatt_tlxh_facts);
 }
 
-/* The reference shows the evidence (issue 14): every shipped map says what
+/* The reference shows the evidence (docs/design.md, "Trust ladder"): every shipped map says what
  * verified its rung (`verified_by`), and every register a client reads from
  * the device says where its meaning comes from (`source`). Constants need
  * none (the map is their source); `scratch`, a test fixture that describes

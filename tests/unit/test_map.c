@@ -1522,7 +1522,7 @@ static void test_print_text(void **state)
 /* `retry = false` marks a writable register or a command as sent at most
  * once; unset, writes are retried. `retries` in a map's defaults: -1 unset. */
 /* `bytes`: a 16-bit register packing two values, each byte with its range. */
-/* Issue 14: `string_order`, `query`, `source` and `verified_by`: loaded,
+/* docs/user-guide.md, "Register keys": `string_order`, `query`, `source`, `verified_by`: loaded,
  * refused where they mean nothing (file:line), printed in the reference;
  * map_native_strings swaps exactly the words of little-endian strings. */
 static void test_evidence_keys(void **state)
@@ -1771,7 +1771,7 @@ static void test_retry(void **state)
 	map_free(m);
 }
 
-/* `unavailable` (issue 23, items 5 and 6): parsed per register, checked by
+/* `unavailable` (docs/design.md, "Map files"): parsed per register, checked by
  * the linter against the register's type (file:line), printed in every
  * format, and the words a register serves without a value of its own. */
 static void test_unavailable(void **state)

@@ -219,7 +219,7 @@ static void test_malformed(void **state)
 	assert_int_equal(venus_parse("\0\0\0", 3, r), 0);
 	assert_int_equal(venus_parse(NULL, 3, r), MB_EINVAL);
 
-	/* Issue 12: whatever the input, nothing of the previous message stays
+	/* docs/protocols/venus.md: whatever the input, nothing of the previous message stays
 	 * (its pairs point into a buffer that may be freed by now). An empty
 	 * MQTT message arrives as NULL, 0. */
 	char prev[] = "cel_c=27,cel_p=138";
@@ -276,7 +276,7 @@ static void test_render(void **state)
 	venus_render("cd=3,md=2,id={0},in={1},on={2}", tra, 3, out, sizeof out);
 	assert_string_equal(out, "cd=3,md=2,id=41,in=40000,on=600000");
 
-	/* Zero-padded minutes (issue 14): {N:0W}; the hour stays as it is. */
+	/* Zero-padded minutes (docs/protocols/venus.md): {N:0W}; the hour stays as it is. */
 	int64_t pad[4] = {23, 5, 8, 0};
 	assert_int_equal(venus_render("bt={0}:{1:02},et={2}:{3:02}", pad, 4, out, sizeof out), 16);
 	assert_string_equal(out, "bt=23:05,et=8:00");
