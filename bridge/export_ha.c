@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "device.h"
@@ -283,9 +284,20 @@ static void export_ha__limits(const struct map_register *r, int64_t *lo, int64_t
 		*hi = r->max;
 }
 
+/* A `format` whose value Home Assistant reads as text (an address, a hex
+ * word, a version) or as a time: a sensor with that state, never a number
+ * entity (whose state must be a number). */
+static int export_ha__text_format(const struct map_register *r)
+{
+	return r->format == MAP_FORMAT_IPV4 || r->format == MAP_FORMAT_HEX ||
+	       r->format == MAP_FORMAT_VERSION || r->format == MAP_FORMAT_TIMESTAMP;
+}
+
 static enum export_ha__kind export_ha__kind(const struct device *dev, const struct map_register *r)
 {
 	int w = export_ha__writable(dev, r) && r->type != MAP_STRING && r->type != MAP_FLOAT32;
+	if (export_ha__text_format(r))
+		return HA_SENSOR; /* the format wins over value texts, as on the page */
 	if (r->nbits)
 		return HA_BITS;
 	if (w && r->no_retry && r->values && r->nvalues == 1)
@@ -301,9 +313,27 @@ static enum export_ha__kind export_ha__kind(const struct device *dev, const stru
 	return HA_SENSOR;
 }
 
-/* device_class and state_class: the map's, else inferred from the unit. */
-static void export_ha__classes(const struct map_register *r, const char **dc, const char **sc)
+/* device_class, state_class and unit: the map's, else inferred from the
+ * unit; a `format` decides them (Home Assistant's sensor rules: a state
+ * class or a unit announces a number, so a text has neither; a timestamp
+ * is an ISO 8601 time with its offset, a duration a number of seconds). */
+static void export_ha__classes(const struct map_register *r, const char **dc, const char **sc,
+			       const char **unit)
 {
+	*unit = r->unit;
+	switch (r->format) {
+	case MAP_FORMAT_IPV4:
+	case MAP_FORMAT_HEX:
+	case MAP_FORMAT_VERSION:
+		*dc = *sc = *unit = NULL;
+		return;
+	case MAP_FORMAT_TIMESTAMP:
+		*dc = "timestamp";
+		*sc = *unit = NULL;
+		return;
+	default:
+		break;
+	}
 	static const struct {
 		const char *unit, *dc, *sc;
 	} infer[] = {
@@ -332,6 +362,10 @@ static void export_ha__classes(const struct map_register *r, const char **dc, co
 	}
 	if (r->ha_state != MAP_HA_STATE_INFER)
 		*sc = map_ha_states[r->ha_state - MAP_HA_MEASUREMENT];
+	if (r->format == MAP_FORMAT_DURATION) {
+		*dc = "duration";
+		*unit = "s"; /* values_format_text's unit too */
+	}
 }
 
 /* --- discovery payloads ------------------------------------------------- */
@@ -435,13 +469,13 @@ static int export_ha__one(void *ctx, const struct values_item *v)
 	const struct map_register *r = v->reg;
 	enum export_ha__kind k = export_ha__kind(c->dev, r);
 	int readable = (r->access & MAP_R) != 0;
-	const char *dc, *sc;
+	const char *dc, *sc, *unit;
 	char *more;
 	struct json j;
 
 	if (!r->ha)
 		return 0;
-	export_ha__classes(r, &dc, &sc);
+	export_ha__classes(r, &dc, &sc, &unit);
 	if (k == HA_BITS) {
 		for (size_t i = 0; i < r->nbits; i++) {
 			char obj[160], name[300];
@@ -484,9 +518,9 @@ static int export_ha__one(void *ctx, const struct values_item *v)
 		json_printf(&j, ",\"max\":%s", num);
 		values_number_text(step < 0.001 ? 0.001 : step, num, sizeof num);
 		json_printf(&j, ",\"step\":%s,\"mode\":\"box\"", num);
-		if (r->unit) {
+		if (unit) {
 			json_raw(&j, ",\"unit_of_measurement\":");
-			json_str(&j, r->unit);
+			json_str(&j, unit);
 		}
 		if (dc) {
 			json_raw(&j, ",\"device_class\":");
@@ -495,9 +529,9 @@ static int export_ha__one(void *ctx, const struct values_item *v)
 		break;
 	}
 	default:
-		if (r->unit) {
+		if (unit) {
 			json_raw(&j, ",\"unit_of_measurement\":");
-			json_str(&j, r->unit);
+			json_str(&j, unit);
 		}
 		if (dc) {
 			json_raw(&j, ",\"device_class\":");
@@ -533,6 +567,27 @@ static void export_ha__key(struct export_ha__state *s, const char *key)
 	json_raw(s->j, ":");
 }
 
+/* The state of a text format's sensor: the page's text, and for a
+ * timestamp ISO 8601 with its offset, which Home Assistant parses
+ * ("2026-12-07T16:20:00+00:00"). 0, or -1 when there is none (NaN, a time
+ * out of range). */
+static int export_ha__format_state(const struct map_register *r, const struct values_item *v,
+				   char *buf, size_t len)
+{
+	if (!v->number)
+		return -1;
+	if (r->format == MAP_FORMAT_TIMESTAMP) {
+		struct tm tm;
+		if (!(v->scaled >= 0 && v->scaled <= 253402300799.0))
+			return -1;
+		time_t t = (time_t)v->scaled;
+		if (!gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%S+00:00", &tm) == 0)
+			return -1;
+		return 0;
+	}
+	return values_format_text(r, v->raw, v->scaled, buf, len);
+}
+
 static int export_ha__state_one(void *ctx, const struct values_item *v)
 {
 	struct export_ha__state *s = ctx;
@@ -558,6 +613,12 @@ static int export_ha__state_one(void *ctx, const struct values_item *v)
 	export_ha__key(s, r->name);
 	if (!v->valid) {
 		json_raw(s->j, "null");
+	} else if (export_ha__text_format(r)) {
+		char text[80];
+		if (export_ha__format_state(r, v, text, sizeof text) == 0)
+			json_str(s->j, text);
+		else
+			json_raw(s->j, "null");
 	} else if (v->text) {
 		json_str(s->j, v->text);
 	} else if (r->nlabels) {

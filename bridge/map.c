@@ -247,6 +247,8 @@ static const struct config_key map__register_keys[] = {
 	{.name = "ha", .kind = CONFIG_K_BOOL8, .off = MAP__REG(ha)},
 	{.name = "format", .kind = CONFIG_K_CHOICE, .off = MAP__REG(format), .choices = map_formats,
 	 .choice_base = MAP_FORMAT_IPV4},
+	{.name = "group", .kind = CONFIG_K_CHOICE, .off = MAP__REG(group), .choices = map_groups,
+	 .choice_base = MAP_GROUP_STATUS},
 };
 /* clang-format on */
 
@@ -437,6 +439,8 @@ static const struct config_key map__top_keys[] = {
 /* clang-format on */
 
 const char *const map_formats[] = {"ipv4", "hex", "version", "duration", "timestamp", NULL};
+const char *const map_groups[] = {"status",  "energy",	       "settings",
+				  "network", "identification", NULL};
 
 /* `summary = ["soc", "power"]`: the registers a person reads first, each a
  * readable register of the map, named once, at most MAP_SUMMARY_MAX. Runs

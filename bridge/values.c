@@ -301,6 +301,8 @@ static int values__json_one(void *ctx, const struct values_item *v)
 	}
 	json_raw(j, ",\"unit\":");
 	json_str(j, r->unit);
+	if (r->group) /* the map's `group` (the page's folds); absent without one */
+		json_printf(j, ",\"group\":\"%s\"", map_groups[r->group - 1]);
 	if (v->valid || !current)
 		json_printf(j, ",\"age_ms\":%" PRIu64 ",\"time\":%" PRIu64 ",\"stale\":%s}",
 			    v->age_ms, values_time(c->dev, v, c->now_ms),

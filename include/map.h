@@ -91,6 +91,8 @@ struct map_register {
 	int8_t ha;
 	/* `format`: how a person reads the value (MAP_FORMAT_*; 0: as a number). */
 	uint8_t format;
+	/* `group`: where the register belongs on a page (MAP_GROUP_*; 0: none). */
+	uint8_t group;
 };
 
 /* `format`, as map files spell it (map_formats[f - 1]): an IPv4 address
@@ -106,6 +108,19 @@ enum map_value_format {
 	MAP_FORMAT_TIMESTAMP
 };
 extern const char *const map_formats[]; /* "ipv4", "hex", ..., NULL */
+
+/* `group`, as map files spell it (map_groups[g - 1]): what a register is
+ * about, for the web page's folds and the REST documents. A fixed list, so
+ * that every map folds the same way. */
+enum map_group {
+	MAP_GROUP_NONE,
+	MAP_GROUP_STATUS,	  /* what the device does now: power, SOC, state, faults */
+	MAP_GROUP_ENERGY,	  /* energy counters (kWh today, total) */
+	MAP_GROUP_SETTINGS,	  /* what an installer sets: limits, modes, schedules */
+	MAP_GROUP_NETWORK,	  /* Wi-Fi, IP addresses, servers */
+	MAP_GROUP_IDENTIFICATION, /* serial number, model, firmware versions */
+};
+extern const char *const map_groups[]; /* "status", "energy", ..., NULL */
 
 /* `state_class`, as Home Assistant names them. */
 enum map_ha_state { MAP_HA_STATE_INFER, MAP_HA_MEASUREMENT, MAP_HA_TOTAL, MAP_HA_TOTAL_INCREASING };

@@ -58,13 +58,14 @@
  * registers, null when never read or when a float32 holds NaN or an
  * infinity (JSON has no such numbers; "raw" still shows the bits); "raw" is
  * null for strings and for registers never read; "unit" is null when the
- * map gives none. "health" and the two times after it are
- * values_health_json()'s; "time" is when the device answered with the
- * value (device_stamp_wall), ms since the epoch; a register is "stale" when
- * the device is not answering or the value is older than device_fresh_ms()
- * (constant registers never are), and the document is when any register is
- * or the device is not answering. No whitespace or newline, so it fits an
- * MQTT payload as it is.
+ * map gives none; "group" (after "unit") is the map's `group` ("status",
+ * "energy", ...: map.h's map_groups), absent when it names none.
+ * "health" and the two times after it are values_health_json()'s; "time"
+ * is when the device answered with the value (device_stamp_wall), ms since
+ * the epoch; a register is "stale" when the device is not answering or the
+ * value is older than device_fresh_ms() (constant registers never are),
+ * and the document is when any register is or the device is not answering.
+ * No whitespace or newline, so it fits an MQTT payload as it is.
  *
  * values_json_export() writes the same document for the exporters, with
  * every stale value left out: "raw" and "value" null, "age_ms" and "time"

@@ -78,6 +78,7 @@ static const struct ha_class {
     {"power_factor", {"%", NULL}, 1, 0, "m"},
     {"reactive_power", {"var", NULL}, 0, 0, "m"},
     {"temperature", {"°C", "°F", "K", NULL}, 0, 0, "m"},
+    {"timestamp", {NULL}, 1, 0, ""},
     {"voltage", {"µV", "mV", "V", "kV", "MV", NULL}, 0, 0, "m"},
 };
 
@@ -267,6 +268,19 @@ static void check_state(struct check *c, const char *topic, const char *componen
 			if (!json_object_is_type(v, json_type_string) ||
 			    !option_in(opts, json_object_get_string(v)))
 				bad(c, topic, "state is not one of the options: ", key);
+		} else if (str_of(cfg, "device_class") &&
+			   strcmp(str_of(cfg, "device_class"), "timestamp") == 0) {
+			/* sensor/__init__.py: a timestamp's state is a datetime
+			 * with its time zone: YYYY-MM-DDTHH:MM:SS+HH:MM */
+			const char *t = json_object_get_string(v);
+			int y, mo, d, h, mi, sec, oh, om;
+			char sign;
+			if (!json_object_is_type(v, json_type_string) || strlen(t) != 25 ||
+			    sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%c%2d:%2d", &y, &mo, &d, &h, &mi,
+				   &sec, &sign, &oh, &om) != 9 ||
+			    (sign != '+' && sign != '-'))
+				bad(c, topic,
+				    "a timestamp's state is not ISO 8601 with an offset: ", key);
 		} else if ((has(cfg, "unit_of_measurement") || has(cfg, "state_class") ||
 			    strcmp(component, "number") == 0) &&
 			   !json_object_is_type(v, json_type_int) &&
@@ -478,7 +492,12 @@ static const char hatest_map[] =
     "\"power_factor\"; default = 950; },\n"
     "  { address = 2; name = \"import_low\"; unit = \"kWh\"; ha = false; },\n"
     "  { address = 3; name = \"net\"; type = \"int16\"; unit = \"kWh\"; state_class = "
-    "\"total\"; default = 5; }\n"
+    "\"total\"; default = 5; },\n"
+    "  { address = 4; name = \"uptime\"; type = \"uint32\"; format = \"duration\";"
+    " default = 93784; },\n"
+    "  { address = 6; name = \"since\"; type = \"uint32\"; format = \"timestamp\";"
+    " default = 1796660400; },\n"
+    "  { address = 8; name = \"code\"; format = \"hex\"; default = 255; }\n"
     ");\n";
 
 /* One memory device d_<map> per shipped map (but `skip`), the PowerGo
@@ -637,6 +656,33 @@ int main(void)
 	h_ok(!e && last_on("homeassistant/number/" BRIDGE_ID "_d_venus/period0_start_hour/config"),
 	     "venus period0_start_hour (command period0) is a number");
 
+	/* Formats (docs/home-assistant.md): text sensors with the page's
+	 * text, a duration in seconds, a timestamp in ISO 8601. The PowerGo's
+	 * simulator answers 0xA030 and 192.168.1.10. */
+	e = last_on("homeassistant/sensor/" BRIDGE_ID "_pg/wifi_dhcp_ip/config");
+	h_ok(e && !strstr(e, "state_class") && !strstr(e, "unit_of_measurement") &&
+		 !strstr(e, "device_class"),
+	     "pg wifi_dhcp_ip (format ipv4): a text sensor, no unit or state class");
+	e = last_on("homeassistant/sensor/" BRIDGE_ID "_pg/main_software_version/config");
+	h_ok(e && !strstr(e, "state_class") && !strstr(e, "unit_of_measurement"),
+	     "pg main_software_version (format version): a text sensor");
+	snprintf(want, sizeof want, "\"wifi_dhcp_ip\":\"192.168.1.10\"");
+	h_ok(h_wait_lines(slog, want, 1, WAIT_MS) &&
+		 h_wait_lines(slog, "\"main_software_version\":\"A030\"", 1, WAIT_MS),
+	     "pg's state: the address dotted, the firmware A030");
+	e = last_on("homeassistant/sensor/" BRIDGE_ID "_d_hatest/uptime/config");
+	h_ok(e && strstr(e, "\"unit_of_measurement\":\"s\",\"device_class\":\"duration\""),
+	     "a duration: device_class duration in s");
+	e = last_on("homeassistant/sensor/" BRIDGE_ID "_d_hatest/since/config");
+	h_ok(e && strstr(e, "\"device_class\":\"timestamp\"") && !strstr(e, "state_class") &&
+		 !strstr(e, "unit_of_measurement"),
+	     "a timestamp: device_class timestamp, no unit or state class");
+	e = last_on(PREFIX "/d_hatest/state");
+	h_ok(e && strstr(e, "\"uptime\":93784,") &&
+		 strstr(e, "\"since\":\"2026-12-07T16:20:00+00:00\"") &&
+		 strstr(e, "\"code\":\"0x00FF\""),
+	     "hatest's state: the duration in seconds, the time in ISO 8601, the hex text");
+
 	/* Commands through the write path. */
 	uint16_t v = 0;
 	int got;
@@ -696,8 +742,11 @@ int main(void)
 	h_ok(e && strstr(e, "\"command_topic\":\"" PREFIX "/d_hatest/reset/set\""),
 	     "a writable register with one allowed value and retry = false is a button");
 	h_ok(h_mqtt_pub(bport, PREFIX "/d_hatest/reset/set", "PRESS") == 0 &&
-		 h_wait_lines(slog, PREFIX "/d_hatest/state {\"reset\":1,\"pf\":95,\"net\":5}", 1,
-			      WAIT_MS),
+		 h_wait_lines(slog,
+			      PREFIX "/d_hatest/state {\"reset\":1,\"pf\":95,\"net\":5,\"uptime\":"
+				     "93784,\"since\":\"2026-12-07T16:20:00+00:00\",\"code\":"
+				     "\"0x00FF\"}",
+			      1, WAIT_MS),
 	     "pressing the button writes its value, published once acknowledged");
 	v = 0xFFFF;
 	got = modbus_get_unit(mb_port, 50, 0, &v);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -396,6 +397,65 @@ static void test_shipped_maps(void **state)
 	}
 }
 
+/* `group`: every name of the list is taken and kept; a register without
+ * one has none; and every register of every shipped map names its group
+ * (the page folds by them: a register left out would sit under "other"). */
+static void test_groups(void **state)
+{
+	const char *path = write_file(
+	    "groups.conf", "name = \"g\"; protocol = \"memory\"; trust = \"generated\";\n"
+			   "registers = (\n"
+			   "  { address = 0; name = \"a\"; group = \"status\"; },\n"
+			   "  { address = 1; name = \"b\"; group = \"energy\"; },\n"
+			   "  { address = 2; name = \"c\"; group = \"settings\"; },\n"
+			   "  { address = 3; name = \"d\"; group = \"network\"; },\n"
+			   "  { address = 4; name = \"e\"; group = \"identification\"; },\n"
+			   "  { address = 5; name = \"f\"; }\n"
+			   ");\n");
+	struct map *m = load_ok(path);
+	static const char *const want[] = {"a", "b", "c", "d", "e"};
+	static const int groups[] = {MAP_GROUP_STATUS, MAP_GROUP_ENERGY, MAP_GROUP_SETTINGS,
+				     MAP_GROUP_NETWORK, MAP_GROUP_IDENTIFICATION};
+	(void)state;
+	for (size_t i = 0; i < 5; i++) {
+		const struct map_register *r = map_find_name(m, want[i]);
+		assert_non_null(r);
+		assert_int_equal(r->group, groups[i]);
+		assert_string_equal(map_groups[r->group - 1],
+				    r->group == MAP_GROUP_STATUS     ? "status"
+				    : r->group == MAP_GROUP_ENERGY   ? "energy"
+				    : r->group == MAP_GROUP_SETTINGS ? "settings"
+				    : r->group == MAP_GROUP_NETWORK  ? "network"
+								     : "identification");
+	}
+	assert_int_equal(map_find_name(m, "f")->group, MAP_GROUP_NONE);
+	map_free(m);
+
+	DIR *d = opendir(h_repo_file("maps"));
+	const char *dirs[] = {h_repo_file("maps")};
+	struct dirent *e;
+	char err[1024];
+	int nmaps = 0, nregs = 0;
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		char name[64];
+		if (n <= 5 || strcmp(e->d_name + n - 5, ".conf") != 0 || n - 5 >= sizeof name)
+			continue;
+		snprintf(name, sizeof name, "%.*s", (int)(n - 5), e->d_name);
+		if (!(m = map_load_named(dirs, 1, name, err, sizeof err)))
+			fail_msg("%s", err);
+		nmaps++;
+		for (size_t i = 0; i < map_nregs(m); i++, nregs++)
+			if (!map_reg(m, i)->group)
+				fail_msg("maps/%s.conf:%d: register %s has no group", name,
+					 map_reg(m, i)->line, map_reg(m, i)->name);
+		map_free(m);
+	}
+	closedir(d);
+	assert_true(nmaps >= 19 && nregs > 900);
+}
+
 static void test_load_named(void **state)
 {
 	char err[1024], sub[128];
@@ -499,6 +559,12 @@ static const struct err_case err_cases[] = {
 	 "summary = [ \"p\" ];\n", 3, "summary[0]: register \"p\" is not readable"},
 	{"format_unknown", MEM "registers = ( { address = 0; name = \"p\";\n format = \"ip\"; } );\n", 3,
 	 "registers.[0].format must be one of"},
+	/* group (docs/user-guide.md, "Groups"): the fixed list, named in the message */
+	{"group_unknown", MEM "registers = ( { address = 0; name = \"p\";\n group = \"power\"; } );\n", 3,
+	 "registers.[0].group must be one of status, energy, settings, network, identification, "
+	 "not \"power\""},
+	{"group_not_string", MEM "registers = ( { address = 0; name = \"p\"; },\n"
+	 " { address = 1; name = \"q\";\n group = 2; } );\n", 4, "registers.[1].group must be one of"},
 	/* roles (docs/user-guide.md, "Roles"): file:line of the key at fault */
 	{"roles_unknown_role", MEM "registers = (\n { address = 0; name = \"p\"; type = \"int16\"; unit = \"W\"; },\n { address = 1; name = \"t\"; unit = \"C\"; } );\n" "roles = {\n heat = { power = \"p\"; }; };\n", 6,
 	 "roles.heat: unknown role"},
@@ -2093,6 +2159,7 @@ int main(void)
 	    cmocka_unit_test(test_scratch_loads_and_lints_clean),
 	    cmocka_unit_test(test_fixtures_load),
 	    cmocka_unit_test(test_shipped_maps),
+	    cmocka_unit_test(test_groups),
 	    cmocka_unit_test(test_load_named),
 	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_lint_problems),
