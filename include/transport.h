@@ -110,13 +110,13 @@ struct link_tcp_ops {
 	void (*close)(struct link_tcp *l, link_tcp_closed_cb closed);
 };
 
-/* Everything a transport calls outside itself and its codec: the device
+/* What a transport tells and asks of the world around it: the device
  * model's calls for transports (include/device.h, "for transports"), the
  * loop's clock and the links. A transport takes the env at open
  * (transport_env) and calls these only through it; device_name(),
- * device_timeout() and the other getters it calls directly. The real env
- * calls the real functions; a test replaces what it wants to watch or
- * script (include/transport_test.h). */
+ * device_timeout() and the other getters, the map, its codec and the log
+ * it calls directly. The real env calls the real functions; a test replaces
+ * what it wants to watch or script (include/transport_test.h). */
 struct transport_env {
 	void (*txn_done)(struct device *dev, struct txn *t, enum mb_exc exc);
 	void (*cache_store)(struct device *dev, int table, uint16_t addr, uint16_t count,
