@@ -199,6 +199,7 @@ struct mbt_bus {
 
 /* A device's transport state. */
 struct mbt_dev {
+	const struct transport_env *env; /* the device model (loop thread only) */
 	struct device *dev;
 	struct mbt_bus *bus;
 	struct mbt_dev *next; /* on the bus */
@@ -1046,7 +1047,7 @@ static void mbt__deliver(struct mbt_job *j)
 	if (!d->closed && j->drops) {
 		/* Late answers, damaged frames, answers from another unit. */
 		for (unsigned i = 0; i < j->drops; i++)
-			device_count_drop(d->dev);
+			d->env->count_drop(d->dev);
 		if (j->wrong_unit)
 			log_debug("%s: dropped %u answer(s) from %s naming another unit than %u",
 				  device_name(d->dev), j->wrong_unit, d->bus->name, d->slave);
@@ -1057,27 +1058,27 @@ static void mbt__deliver(struct mbt_job *j)
 	if (d->closed || d->job != j) {
 		if (!d->closed &&
 		    (j->result == MBT_OK || j->result == MBT_EXC || j->result == MBT_BAD))
-			device_count_drop(d->dev);
+			d->env->count_drop(d->dev);
 		return;
 	}
 	struct txn *t = d->cur;
 	switch (j->result) {
 	case MBT_OK:
 		if (t->op == TXN_READ)
-			device_cache_store(d->dev, t->table, t->addr, t->count, j->words);
+			d->env->cache_store(d->dev, t->table, t->addr, t->count, j->words);
 		d->cur = NULL;
 		d->job = NULL;
-		device_txn_done(d->dev, t, MB_EXC_NONE);
+		d->env->txn_done(d->dev, t, MB_EXC_NONE);
 		break;
 	case MBT_EXC:
 		d->cur = NULL;
 		d->job = NULL;
-		device_txn_done(d->dev, t, (enum mb_exc)j->code);
+		d->env->txn_done(d->dev, t, (enum mb_exc)j->code);
 		break;
 	case MBT_NOPATH:
 		d->cur = NULL;
 		d->job = NULL;
-		device_txn_done(d->dev, t, MB_EXC_GATEWAY_PATH);
+		d->env->txn_done(d->dev, t, MB_EXC_GATEWAY_PATH);
 		break;
 	case MBT_BAD:
 		/* The port failed in a way that is not a loss: the device's
@@ -1101,12 +1102,12 @@ static void mbt__tell_devices(struct mbt_bus *b)
 	for (struct mbt_dev *d = b->devs; d; d = d->next) {
 		if (d->told_up && (!b->up || d->told_gen != b->gen)) {
 			d->told_up = 0;
-			device_link_changed(d->dev, 0);
+			d->env->link_changed(d->dev, 0);
 		}
 		if (b->up && !d->told_up) {
 			d->told_up = 1;
 			d->told_gen = b->gen;
-			device_link_changed(d->dev, 1);
+			d->env->link_changed(d->dev, 1);
 		}
 	}
 }
@@ -1311,6 +1312,7 @@ static int tr_modbus__open(struct device *dev, uv_loop_t *loop, const struct con
 		snprintf(err, errlen, "device %s: out of memory", cfg->name);
 		return MB_ENOMEM;
 	}
+	d->env = transport_env;
 	d->dev = dev;
 	d->bus = b;
 	d->map = map;

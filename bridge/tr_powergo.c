@@ -94,6 +94,7 @@ struct tr_powergo_ghost {
 };
 
 struct tr_powergo {
+	const struct transport_env *env; /* the device model, the clock, the link */
 	struct device *dev;
 	const struct map *map;
 	uv_loop_t *loop;
@@ -120,8 +121,9 @@ struct tr_powergo {
  * is no device's (or too short to have one) goes to the fan's first device,
  * which drops and counts it as before, so it is counted once. */
 struct tr_powergo_fan {
-	struct tr_powergo_fan *next; /* tr_powergo__fans */
-	struct mqtt_link *link;	     /* the fan holds a reference of its own */
+	struct tr_powergo_fan *next;	 /* tr_powergo__fans */
+	const struct transport_env *env; /* its first device's */
+	struct mqtt_link *link;		 /* the fan holds a reference of its own */
 	char *topic;
 	int qos;
 	size_t n;	 /* devices */
@@ -152,7 +154,7 @@ static int tr_powergo__same_answer(const struct powergo_req *r, const struct tr_
 /* Is g in use? Expired ghosts are freed on the way. */
 static int tr_powergo__live(struct tr_powergo *st, struct tr_powergo_ghost *g)
 {
-	if (g->until && g->until <= uv_now(st->loop))
+	if (g->until && g->until <= st->env->now(st->loop))
 		g->until = 0;
 	return g->until != 0;
 }
@@ -200,7 +202,7 @@ static void tr_powergo__add_ghost(struct tr_powergo *st, uint32_t id)
 	slot->id = id;
 	slot->seq = st->seq;
 	slot->settled = 0;
-	slot->until = (uv_now(st->loop) + 2 * device_timeout(st->dev)) | 1;
+	slot->until = (st->env->now(st->loop) + 2 * device_timeout(st->dev)) | 1;
 }
 
 /* How bad an exception answer with function code fc would be for
@@ -310,7 +312,7 @@ static void tr_powergo__hexdump(char *out, size_t outlen, const uint8_t *p, size
 
 static void tr_powergo__drop(struct tr_powergo *st, const char *why, const uint8_t *p, size_t len)
 {
-	device_count_drop(st->dev);
+	st->env->count_drop(st->dev);
 	if (log_enabled(MBLOG_DEBUG)) {
 		char hex[3 * 64 + 8];
 		tr_powergo__hexdump(hex, sizeof hex, p, len < 64 ? len : 64);
@@ -395,12 +397,12 @@ static void tr_powergo__on_message(void *ctx, const char *topic, const uint8_t *
 	if (a.exception) {
 		log_debug("%s: device answered exception %02x to fc %02x at %u",
 			  device_name(st->dev), a.exception, st->req.fc, st->req.addr);
-		device_txn_done(st->dev, t, (enum mb_exc)a.exception);
+		st->env->txn_done(st->dev, t, (enum mb_exc)a.exception);
 		return;
 	}
 	if (t->op == TXN_READ)
-		device_cache_store(st->dev, t->table, t->addr, t->count, a.words + skip);
-	device_txn_done(st->dev, t, MB_EXC_NONE);
+		st->env->cache_store(st->dev, t->table, t->addr, t->count, a.words + skip);
+	st->env->txn_done(st->dev, t, MB_EXC_NONE);
 }
 
 static void tr_powergo__on_state(void *ctx, int up)
@@ -408,7 +410,7 @@ static void tr_powergo__on_state(void *ctx, int up)
 	struct tr_powergo *st = ctx;
 	/* The device fails (and aborts) what is in flight when the link goes
 	 * down: an answer can no longer reach us on this connection. */
-	device_link_changed(st->dev, up);
+	st->env->link_changed(st->dev, up);
 }
 
 /* ---------------------------------------------------------------- fans -- */
@@ -458,7 +460,7 @@ static void tr_powergo__fan_on_state(void *ctx, int up)
 static void tr_powergo__fan_on_notify(uv_timer_t *t)
 {
 	struct tr_powergo_fan *f = t->data;
-	tr_powergo__fan_on_state(f, mqtt_link_is_up(f->link));
+	tr_powergo__fan_on_state(f, f->env->mqtt->is_up(f->link));
 }
 
 static void tr_powergo__fan_free(uv_handle_t *h)
@@ -508,15 +510,16 @@ static int tr_powergo__fan_join(struct tr_powergo *st, uv_loop_t *loop,
 			return MB_ENOMEM;
 		}
 		f->qos = st->qos;
-		if (!(f->link = mqtt_link_get(loop, mqtt, client_id, err, errlen))) {
+		f->env = st->env;
+		if (!(f->link = f->env->mqtt->get(loop, mqtt, client_id, err, errlen))) {
 			free(f->bucket);
 			free(f->topic);
 			free(f);
 			return MB_EIO;
 		}
-		if (mqtt_link_subscribe(f->link, f->topic, f->qos, tr_powergo__fan_on_message,
-					tr_powergo__fan_on_state, f) != 0) {
-			mqtt_link_release(f->link, f);
+		if (f->env->mqtt->subscribe(f->link, f->topic, f->qos, tr_powergo__fan_on_message,
+					    tr_powergo__fan_on_state, f) != 0) {
+			f->env->mqtt->release(f->link, f);
 			free(f->bucket);
 			free(f->topic);
 			free(f);
@@ -526,7 +529,7 @@ static int tr_powergo__fan_join(struct tr_powergo *st, uv_loop_t *loop,
 		/* The link drops longer messages before decoding (and the
 		 * broker, over MQTT v5, before sending); the device the fan
 		 * hands them to counts them. */
-		mqtt_link_limit(f->link, f, TR_POWERGO_MAX_MESSAGE, tr_powergo__fan_on_message);
+		f->env->mqtt->limit(f->link, f, TR_POWERGO_MAX_MESSAGE, tr_powergo__fan_on_message);
 		uv_timer_init(loop, &f->notify);
 		f->notify.data = f;
 		f->next = tr_powergo__fans;
@@ -544,7 +547,7 @@ static int tr_powergo__fan_join(struct tr_powergo *st, uv_loop_t *loop,
 	/* The link tells the fan's subscription that it is up once; a device
 	 * that joins later (a reload) is told from the loop, as the link
 	 * tells a new subscriber, not from inside its own open path. */
-	if (f->n > 1 && mqtt_link_is_up(f->link))
+	if (f->n > 1 && f->env->mqtt->is_up(f->link))
 		uv_timer_start(&f->notify, tr_powergo__fan_on_notify, 0, 0);
 	return 0;
 }
@@ -577,7 +580,7 @@ static void tr_powergo__fan_leave(struct tr_powergo *st)
 			break;
 		}
 	}
-	mqtt_link_release(f->link, f);
+	f->env->mqtt->release(f->link, f);
 	uv_close((uv_handle_t *)&f->notify, tr_powergo__fan_free);
 }
 
@@ -592,6 +595,7 @@ static int tr_powergo__open(struct device *dev, uv_loop_t *loop, const struct co
 		snprintf(err, errlen, "line %d: device %s: out of memory", cfg->line, cfg->name);
 		return MB_ENOMEM;
 	}
+	st->env = transport_env;
 	st->dev = dev;
 	st->map = map;
 	st->loop = loop;
@@ -613,7 +617,7 @@ static int tr_powergo__open(struct device *dev, uv_loop_t *loop, const struct co
 	const char *client_id = cfg->mqtt.client_id ? cfg->mqtt.client_id : client;
 	if (!st->req_topic || !st->resp_topic)
 		goto nomem;
-	st->link = mqtt_link_get(loop, &cfg->mqtt, client_id, err, errlen);
+	st->link = st->env->mqtt->get(loop, &cfg->mqtt, client_id, err, errlen);
 	if (!st->link) {
 		free(st->req_topic);
 		free(st->resp_topic);
@@ -621,7 +625,7 @@ static int tr_powergo__open(struct device *dev, uv_loop_t *loop, const struct co
 		return MB_EIO;
 	}
 	if (tr_powergo__fan_join(st, loop, &cfg->mqtt, client_id, err, errlen) != 0) {
-		mqtt_link_release(st->link, st);
+		st->env->mqtt->release(st->link, st);
 		goto nomem;
 	}
 	log_debug("%s: powergo app %s device %s, requests to '%s', answers on '%s', client %s",
@@ -649,7 +653,7 @@ static enum mb_exc tr_powergo__start(void *state, struct txn *t)
 			device_name(st->dev));
 		return MB_EXC_DEVICE_FAILURE;
 	}
-	if (!mqtt_link_is_up(st->link))
+	if (!st->env->mqtt->is_up(st->link))
 		return MB_EXC_GATEWAY_PATH;
 
 	st->req.app = st->app;
@@ -686,8 +690,8 @@ static enum mb_exc tr_powergo__start(void *state, struct txn *t)
 			n < 0 ? mb_strerror(n) : "too long");
 		return MB_EXC_DEVICE_FAILURE;
 	}
-	int rc = mqtt_link_publish(st->link, st->req_topic, frame, (size_t)n, st->qos, 0, NULL,
-				   NULL, NULL);
+	int rc = st->env->mqtt->publish(st->link, st->req_topic, frame, (size_t)n, st->qos, 0, NULL,
+					NULL, NULL);
 	if (rc != 0) {
 		log_debug("%s: powergo: publish failed: %s", device_name(st->dev), mb_strerror(rc));
 		return rc == MB_ELINK ? MB_EXC_GATEWAY_PATH : MB_EXC_DEVICE_FAILURE;
@@ -710,7 +714,7 @@ static void tr_powergo__abort(void *state, struct txn *t)
 static int tr_powergo__link_up(void *state)
 {
 	struct tr_powergo *st = state;
-	return mqtt_link_is_up(st->link);
+	return st->env->mqtt->is_up(st->link);
 }
 
 static void tr_powergo__close(void *state)
@@ -721,7 +725,7 @@ static void tr_powergo__close(void *state)
 	/* The fan (and the link, for its last device) drops our callbacks
 	 * now; the link closes its own handles. */
 	tr_powergo__fan_leave(st);
-	mqtt_link_release(st->link, st);
+	st->env->mqtt->release(st->link, st);
 	free(st->req_topic);
 	free(st->resp_topic);
 	free(st);

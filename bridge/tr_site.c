@@ -262,19 +262,21 @@ static int site__words(double x, int is_signed, uint16_t *w)
 
 /* One value of a block into the cache: the number, or the register's
  * unavailable stand-in (ok 0). Only where the map has a two-word register. */
-static void site__put(struct device *dev, uint16_t addr, int ok, double x, int is_signed)
+static void site__put(const struct transport_env *env, struct device *dev, uint16_t addr, int ok,
+		      double x, int is_signed)
 {
 	const struct map_register *r = map_find(device_map(dev), MAP_HOLDING, addr);
 	uint16_t w[2];
 	if (!r || r->address != addr || r->count != 2)
 		return;
 	if (ok && site__words(x, is_signed, w) == 0)
-		device_cache_store(dev, MAP_HOLDING, addr, 2, w);
+		env->cache_store(dev, MAP_HOLDING, addr, 2, w);
 	else
-		device_cache_unavailable(dev, r, 0);
+		env->cache_unavailable(dev, r, 0);
 }
 
-static void site__compute(struct device *dev, const struct tr_site_cfg *c, uint64_t now)
+static void site__compute(const struct transport_env *env, struct device *dev,
+			  const struct tr_site_cfg *c, uint64_t now)
 {
 	for (int role = CONFIG_ROLE_GRID; role < CONFIG_ROLES; role++) {
 		struct site__block b;
@@ -291,32 +293,33 @@ static void site__compute(struct device *dev, const struct tr_site_cfg *c, uint6
 		int all = b.members > 0 && b.answering == b.members;
 		/* A quantity is served when every member gives it. */
 #define SITE__ALL(q) (all && b.given[q] == b.members)
-		site__put(dev, base + 2 * SITE__POWER, SITE__ALL(MAP_ROLE_POWER),
+		site__put(env, dev, base + 2 * SITE__POWER, SITE__ALL(MAP_ROLE_POWER),
 			  b.sum[MAP_ROLE_POWER], 1);
-		site__put(dev, base + 2 * SITE__ENERGY_DELIVERED,
+		site__put(env, dev, base + 2 * SITE__ENERGY_DELIVERED,
 			  SITE__ALL(MAP_ROLE_ENERGY_DELIVERED), b.sum[MAP_ROLE_ENERGY_DELIVERED],
 			  0);
-		site__put(dev, base + 2 * SITE__ENERGY_TAKEN, SITE__ALL(MAP_ROLE_ENERGY_TAKEN),
+		site__put(env, dev, base + 2 * SITE__ENERGY_TAKEN, SITE__ALL(MAP_ROLE_ENERGY_TAKEN),
 			  b.sum[MAP_ROLE_ENERGY_TAKEN], 0);
 		int soc_ok = SITE__ALL(MAP_ROLE_SOC);
 		int by_cap = SITE__ALL(MAP_ROLE_CAPACITY) && b.sum[MAP_ROLE_CAPACITY] > 0;
 		double soc = by_cap	 ? b.soc_cap / b.sum[MAP_ROLE_CAPACITY]
 			     : b.members ? b.soc_sum / b.members
 					 : 0;
-		site__put(dev, base + 2 * SITE__SOC, soc_ok, soc * 100, 0);
-		site__put(dev, base + 2 * SITE__CAPACITY, SITE__ALL(MAP_ROLE_CAPACITY),
+		site__put(env, dev, base + 2 * SITE__SOC, soc_ok, soc * 100, 0);
+		site__put(env, dev, base + 2 * SITE__CAPACITY, SITE__ALL(MAP_ROLE_CAPACITY),
 			  b.sum[MAP_ROLE_CAPACITY], 0);
 #undef SITE__ALL
-		site__put(dev, base + 2 * SITE__MEMBERS, 1, b.members, 0);
-		site__put(dev, base + 2 * SITE__ANSWERING, 1, b.answering, 0);
-		site__put(dev, base + 2 * SITE__SOC_BASIS, 1, !soc_ok ? 0 : by_cap ? 1 : 2, 0);
-		site__put(dev, base + 2 * SITE__AGE, b.any_age, (double)b.age, 0);
+		site__put(env, dev, base + 2 * SITE__MEMBERS, 1, b.members, 0);
+		site__put(env, dev, base + 2 * SITE__ANSWERING, 1, b.answering, 0);
+		site__put(env, dev, base + 2 * SITE__SOC_BASIS, 1, !soc_ok ? 0 : by_cap ? 1 : 2, 0);
+		site__put(env, dev, base + 2 * SITE__AGE, b.any_age, (double)b.age, 0);
 	}
 }
 
 /* ----------------------------------------------------------- transport -- */
 
 struct site__state {
+	const struct transport_env *env; /* the device model, the clock */
 	struct device *dev;
 	const struct tr_site_cfg *cfg;
 	uv_timer_t timer; /* completes the txn in flight outside start() */
@@ -330,14 +333,14 @@ static void site__on_timer(uv_timer_t *h)
 	if (!t)
 		return;
 	s->t = NULL;
-	site__compute(s->dev, s->cfg, uv_now(h->loop));
-	device_txn_done(s->dev, t, MB_EXC_NONE);
+	site__compute(s->env, s->dev, s->cfg, s->env->now(h->loop));
+	s->env->txn_done(s->dev, t, MB_EXC_NONE);
 }
 
 static void site__on_link(uv_timer_t *h)
 {
 	struct site__state *s = h->data;
-	device_link_changed(s->dev, 1);
+	s->env->link_changed(s->dev, 1);
 }
 
 static int tr_site__open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
@@ -349,6 +352,7 @@ static int tr_site__open(struct device *dev, uv_loop_t *loop, const struct confi
 		snprintf(err, errlen, "out of memory");
 		return MB_ENOMEM;
 	}
+	s->env = transport_env;
 	s->dev = dev;
 	s->cfg = cfg->proto_cfg;
 	uv_timer_init(loop, &s->timer);

@@ -42,6 +42,7 @@
 #include "mbdef.h"
 #include "protocol.h"
 #include "codec_v5.h"
+#include "transport_test.h"
 
 /* Bytes libuv may hold for the logger beyond what the kernel took: a dozen
  * requests. Over it, the logger is not reading and the link is dropped. */
@@ -50,6 +51,7 @@
 #define SOL_WRITES_MAX 16
 
 struct sol {
+	const struct transport_env *env; /* the device model, the link */
 	struct device *dev;
 	uv_loop_t *loop;
 	char *host;
@@ -82,12 +84,12 @@ static void sol__on_state(void *ctx, int up)
 	v5_stream_reset(&s->stream);
 	if (up) {
 		log_info("%s: connected to logger %s (serial %u, slave %u)", device_name(s->dev),
-			 link_tcp_peer(s->link), (unsigned)s->serial, s->slave);
-		device_link_changed(s->dev, 1);
+			 s->env->tcp->peer(s->link), (unsigned)s->serial, s->slave);
+		s->env->link_changed(s->dev, 1);
 		return;
 	}
 	/* The device aborts what is in flight (ops->abort) and answers 0A. */
-	device_link_changed(s->dev, 0);
+	s->env->link_changed(s->dev, 0);
 	s->cur = NULL;
 }
 
@@ -97,13 +99,13 @@ static void sol__done(struct sol *s, enum mb_exc status)
 {
 	struct txn *t = s->cur;
 	s->cur = NULL;
-	device_txn_done(s->dev, t, status);
+	s->env->txn_done(s->dev, t, status);
 }
 
 static void sol__drop(struct sol *s, const char *what, int rc)
 {
 	log_debug("%s: dropped %s (%s)", device_name(s->dev), what, mb_strerror(rc));
-	device_count_drop(s->dev);
+	s->env->count_drop(s->dev);
 }
 
 /* The logger could not pass our request on: say which, once per change. */
@@ -169,7 +171,7 @@ static void sol__answer(struct sol *s, const struct v5_frame *f)
 		sol__drop(s, "an answer to another request", rc);
 		return;
 	}
-	link_tcp_healthy(s->link);
+	s->env->tcp->healthy(s->link);
 	if (a.logger_error) {
 		sol__logger_error(s, a.logger_error);
 		return;
@@ -196,7 +198,7 @@ static void sol__answer(struct sol *s, const struct v5_frame *f)
 		uint16_t words[MB_MAX_READ];
 		for (uint16_t i = 0; i < t->count; i++)
 			words[i] = (uint16_t)(r.data[2 * i] << 8 | r.data[2 * i + 1]);
-		device_cache_store(s->dev, t->table, t->addr, t->count, words);
+		s->env->cache_store(s->dev, t->table, t->addr, t->count, words);
 	}
 	sol__done(s, MB_EXC_NONE);
 }
@@ -212,12 +214,12 @@ static void sol__frame(struct sol *s, const struct v5_frame *f)
 		int n = v5_encode_time_answer(out, sizeof out, f, (uint32_t)time(NULL));
 		log_debug("%s: logger frame %02x %02x, answering with the time",
 			  device_name(s->dev), f->control & 0xFF, f->control >> 8);
-		link_tcp_healthy(s->link);
+		s->env->tcp->healthy(s->link);
 		/* A logger that floods us and does not read our answers must not
 		 * make them pile up: answer only while nothing waits. */
 		if (n <= 0)
 			return;
-		if (link_tcp_write(s->link, out, (size_t)n, LINK_TCP_REFUSE) < 0)
+		if (s->env->tcp->write(s->link, out, (size_t)n, LINK_TCP_REFUSE) < 0)
 			sol__drop(s, "a time answer the logger is not reading", MB_EBUSY);
 		return;
 	}
@@ -230,10 +232,10 @@ static void sol__on_data(void *ctx, const uint8_t *data, size_t len)
 	struct sol *s = ctx;
 	size_t off = 0;
 	uint64_t frames0 = s->stream.dropped_frames, bytes0 = s->stream.dropped_bytes;
-	while (off < len && link_tcp_is_up(s->link)) {
+	while (off < len && s->env->tcp->is_up(s->link)) {
 		struct v5_frame f;
 		off += v5_stream_feed(&s->stream, data + off, len - off);
-		while (link_tcp_is_up(s->link) && v5_stream_next(&s->stream, &f) == 1)
+		while (s->env->tcp->is_up(s->link) && v5_stream_next(&s->stream, &f) == 1)
 			sol__frame(s, &f);
 	}
 	/* Count each damaged frame, and each run of garbage once. */
@@ -286,6 +288,7 @@ static struct sol *sol__new(struct device *dev, uv_loop_t *loop, const struct co
 		snprintf(err, errlen, "device %s: out of memory", cfg->name);
 		return NULL;
 	}
+	s->env = transport_env;
 	s->dev = dev;
 	s->loop = loop;
 	snprintf(s->port, sizeof s->port, "%d", sc->port);
@@ -304,7 +307,7 @@ static int tr_solarman__open(struct device *dev, uv_loop_t *loop, const struct c
 		return MB_EINVAL;
 	struct link_tcp_opts o;
 	sol__link_opts(s, &o);
-	if (!(s->link = link_tcp_open(loop, &o))) {
+	if (!(s->link = s->env->tcp->open(loop, &o))) {
 		snprintf(err, errlen, "device %s: out of memory", device_name(dev));
 		sol__free(s);
 		return MB_ENOMEM;
@@ -313,61 +316,12 @@ static int tr_solarman__open(struct device *dev, uv_loop_t *loop, const struct c
 	return 0;
 }
 
-/* Test hooks for tests/fuzz/fuzz_tr_solarman.c, which declares them itself:
- * they are no part of the transport interface. open_fd opens the transport on
- * fd, a connected stream socket, instead of resolving and connecting (a link
- * from link_tcp_open_fd, up at once: call device_link_changed(dev, 1) after
- * creating the device; it does not reconnect); input hands it bytes as if
- * read from the logger (len 0: the logger closed the connection); current is
- * the transaction in flight. */
-int tr_solarman_test_open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
-			  int fd, void **state, char *err, size_t errlen);
-void tr_solarman_test_input(void *state, const uint8_t *data, size_t len);
-struct txn *tr_solarman_test_current(void *state);
-
-int tr_solarman_test_open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
-			  int fd, void **state, char *err, size_t errlen)
-{
-	struct sol *s = sol__new(dev, loop, cfg, err, errlen);
-	if (!s)
-		return MB_EINVAL;
-	struct link_tcp_opts o;
-	sol__link_opts(s, &o);
-	if (!(s->link = link_tcp_open_fd(loop, &o, fd))) {
-		sol__free(s);
-		return MB_EIO;
-	}
-	*state = s;
-	return 0;
-}
-
-void tr_solarman_test_input(void *state, const uint8_t *data, size_t len)
-{
-	struct sol *s = state;
-	if (len == 0) {
-		link_tcp_drop(s->link, "closed by the logger");
-		return;
-	}
-	/* In read-sized pieces, as the link delivers them. */
-	while (len > 0 && link_tcp_is_up(s->link)) {
-		size_t n = len < LINK_TCP_READ_CHUNK ? len : LINK_TCP_READ_CHUNK;
-		sol__on_data(s, data, n);
-		data += n;
-		len -= n;
-	}
-}
-
-struct txn *tr_solarman_test_current(void *state)
-{
-	return ((struct sol *)state)->cur;
-}
-
 static enum mb_exc tr_solarman__start(void *state, struct txn *t)
 {
 	struct sol *s = state;
 	uint8_t rtu[V5_RTU_MAX], frame[V5_OVERHEAD + V5_REQ_PREFIX + V5_RTU_MAX];
 	int n;
-	if (!link_tcp_is_up(s->link))
+	if (!s->env->tcp->is_up(s->link))
 		return MB_EXC_GATEWAY_PATH;
 	if (t->op == TXN_READ) {
 		s->cur_fc = t->table == MAP_INPUT ? MB_FC_READ_INPUT : MB_FC_READ_HOLDING;
@@ -390,7 +344,7 @@ static enum mb_exc tr_solarman__start(void *state, struct txn *t)
 	/* Over SOL_QUEUE_MAX, our earlier requests have not left in all that
 	 * time: the logger stopped reading, and the link drops the connection
 	 * (a new one is the only cure). */
-	int rc = link_tcp_write(s->link, frame, (size_t)n, LINK_TCP_DROP);
+	int rc = s->env->tcp->write(s->link, frame, (size_t)n, LINK_TCP_DROP);
 	if (rc == MB_EBUSY)
 		return MB_EXC_GATEWAY_TARGET;
 	if (rc < 0)
@@ -413,7 +367,7 @@ static void tr_solarman__abort(void *state, struct txn *t)
 static int tr_solarman__link_up(void *state)
 {
 	const struct sol *s = state;
-	return link_tcp_is_up(s->link);
+	return s->env->tcp->is_up(s->link);
 }
 
 static void tr_solarman__close(void *state)
@@ -422,7 +376,13 @@ static void tr_solarman__close(void *state)
 	s->cur = NULL;
 	/* s is freed once the link's handles are closed (sol__free): a link
 	 * callback on the stack may still read it. */
-	link_tcp_close(s->link, sol__free);
+	s->env->tcp->close(s->link, sol__free);
+}
+
+/* Test hook (include/transport_test.h). */
+struct txn *tr_solarman_test_txn(void *state)
+{
+	return ((struct sol *)state)->cur;
 }
 
 const struct transport_ops transport_solarman = {

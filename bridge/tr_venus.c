@@ -45,6 +45,7 @@
 #include "link_mqtt.h"
 #include "protocol.h"
 #include "codec_venus.h"
+#include "transport_test.h"
 
 #define TR_VENUS_TOPIC_MAX 256
 #define TR_VENUS_CMD_MAX 256
@@ -104,6 +105,7 @@ struct tr_venus_ghost {
 };
 
 struct tr_venus {
+	const struct transport_env *env; /* the device model, the clock, the link */
 	struct device *dev;
 	uv_loop_t *loop;
 	const struct map *map;
@@ -185,7 +187,7 @@ static int tr_venus__store_reg(struct tr_venus *v, const struct map_register *r)
 			else
 				log_debug("%s: %s: %s is not a number (%s)", device_name(v->dev),
 					  r->name, r->key, mb_strerror(rc));
-			device_cache_unavailable(v->dev, r, 1);
+			v->env->cache_unavailable(v->dev, r, 1);
 			return 1;
 		}
 		/* Compare with what an unacknowledged write asked for. */
@@ -204,7 +206,7 @@ static int tr_venus__store_reg(struct tr_venus *v, const struct map_register *r)
 			i--;
 		}
 	}
-	device_cache_store(v->dev, r->table, r->address, r->count, words);
+	v->env->cache_store(v->dev, r->table, r->address, r->count, words);
 	return 1;
 }
 
@@ -262,7 +264,7 @@ static void tr_venus__unanswered(struct tr_venus *v)
 			const struct map_register *r = map_reg(v->map, i);
 			if (r->has_unavail && r->key && (r->access & MAP_R) &&
 			    tr_venus__query_of(v, r) == q) {
-				device_cache_unavailable(v->dev, r, 0);
+				v->env->cache_unavailable(v->dev, r, 0);
 				marked++;
 			}
 		}
@@ -277,7 +279,7 @@ static void tr_venus__unanswered(struct tr_venus *v)
 
 static uint64_t tr_venus__now(const struct tr_venus *v)
 {
-	return uv_now(v->loop);
+	return v->env->now(v->loop);
 }
 
 /* How long a late ret= or dump is expected: two device timeouts after the
@@ -368,7 +370,7 @@ static void tr_venus__finish(struct tr_venus *v, enum mb_exc status)
 	v->wait = TR_VENUS_IDLE;
 	v->npending = 0;
 	/* Last: device_txn_done() may start the next transaction at once. */
-	device_txn_done(v->dev, t, status);
+	v->env->txn_done(v->dev, t, status);
 }
 
 /* An acknowledged write ends. Its own ret= may still come when the answer
@@ -383,7 +385,7 @@ static void tr_venus__finish_write(struct tr_venus *v, enum mb_exc status, int o
 
 static void tr_venus__drop(struct tr_venus *v, const char *why, const uint8_t *payload, size_t len)
 {
-	device_count_drop(v->dev);
+	v->env->count_drop(v->dev);
 	log_debug("%s: dropped %s (%zu bytes): %.*s", device_name(v->dev), why, len,
 		  (int)(len > 120 ? 120 : len), payload ? (const char *)payload : "");
 }
@@ -535,7 +537,7 @@ static void tr_venus__on_state(void *ctx, int up)
 {
 	struct tr_venus *v = ctx;
 	/* The device model aborts what is in flight when the link goes down. */
-	device_link_changed(v->dev, up);
+	v->env->link_changed(v->dev, up);
 }
 
 static void tr_venus__on_puback(void *ctx, int mid)
@@ -562,7 +564,7 @@ static void tr_venus__on_puback(void *ctx, int mid)
 		v->expect[v->nexpect++] = v->pending[i];
 	}
 	v->npending = 0;
-	device_refresh_later(v->dev, TR_VENUS_CONFIRM_MS);
+	v->env->refresh_later(v->dev, TR_VENUS_CONFIRM_MS);
 	tr_venus__finish(v, MB_EXC_NONE);
 }
 
@@ -578,8 +580,8 @@ static enum mb_exc tr_venus__publish(struct tr_venus *v, const char *cmd, int qo
 	for (int f = 0; f < 2; f++) {
 		if (!v->fam_on[f] || (v->heard >= 0 && v->heard != f))
 			continue;
-		int rc = mqtt_link_publish(v->link, v->cmd_topic[f], cmd, strlen(cmd), qos, 0, mid,
-					   cb, v);
+		int rc = v->env->mqtt->publish(v->link, v->cmd_topic[f], cmd, strlen(cmd), qos, 0,
+					       mid, cb, v);
 		if (rc != 0)
 			log_debug("%s: publish %s to %s: %s", device_name(v->dev), cmd,
 				  v->cmd_topic[f], mb_strerror(rc));
@@ -784,7 +786,7 @@ static void tr_venus__abort(void *state, struct txn *t)
 static int tr_venus__link_up(void *state)
 {
 	struct tr_venus *v = state;
-	return mqtt_link_is_up(v->link);
+	return v->env->mqtt->is_up(v->link);
 }
 
 static void tr_venus__close(void *state)
@@ -794,15 +796,13 @@ static void tr_venus__close(void *state)
 		return;
 	/* The link forgets our callbacks now; we own no handles. */
 	if (v->link)
-		mqtt_link_release(v->link, v);
+		v->env->mqtt->release(v->link, v);
 	free(v);
 }
 
 /* The map's read commands: "cd=1", then each distinct `query` of a
  * readable register. The linter (tr_venus__map_lint) has checked that there
- * are at most TR_VENUS_QUERIES; -1 if there are more all the same. A
- * function of its own so that tests/fuzz/fuzz_tr_venus.c sets a transport
- * up as tr_venus__open does. */
+ * are at most TR_VENUS_QUERIES; -1 if there are more all the same. */
 static int tr_venus__set_queries(struct tr_venus *v)
 {
 	v->nqueries = 0;
@@ -853,6 +853,7 @@ static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct conf
 	struct tr_venus *v = calloc(1, sizeof *v);
 	if (!v)
 		return MB_ENOMEM;
+	v->env = transport_env;
 	v->dev = dev;
 	v->loop = loop;
 	v->map = map;
@@ -898,7 +899,7 @@ static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct conf
 		snprintf(client_id, sizeof client_id, "%s", cfg->mqtt.client_id);
 	else
 		snprintf(client_id, sizeof client_id, "modbridge-venus-%ld", (long)getpid());
-	v->link = mqtt_link_get(loop, &cfg->mqtt, client_id, err, errlen);
+	v->link = v->env->mqtt->get(loop, &cfg->mqtt, client_id, err, errlen);
 	if (!v->link) {
 		free(v);
 		return MB_ELINK;
@@ -915,13 +916,13 @@ static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct conf
 	for (int f = 0; f < 2; f++) {
 		if (!v->fam_on[f])
 			continue;
-		rc = mqtt_link_subscribe(v->link, v->reply_topic[f], v->qos, tr_venus__on_msg,
-					 first ? tr_venus__on_state : NULL, v);
+		rc = v->env->mqtt->subscribe(v->link, v->reply_topic[f], v->qos, tr_venus__on_msg,
+					     first ? tr_venus__on_state : NULL, v);
 		if (rc) {
 			*state = NULL;
 			snprintf(err, errlen, "device \"%s\": subscribe %s: %s", cfg->name,
 				 v->reply_topic[f], mb_strerror(rc));
-			mqtt_link_release(v->link, v);
+			v->env->mqtt->release(v->link, v);
 			free(v);
 			return rc;
 		}
@@ -931,9 +932,31 @@ static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct conf
 		 v->fam_on[0] ? v->reply_topic[0] : "", v->fam_on[0] && v->fam_on[1] ? " and " : "",
 		 v->fam_on[1] ? v->reply_topic[1] : "");
 	/* A link shared with a device opened earlier may already be up. */
-	if (mqtt_link_is_up(v->link))
-		device_link_changed(dev, 1);
+	if (v->env->mqtt->is_up(v->link))
+		v->env->link_changed(dev, 1);
 	return 0;
+}
+
+/* Test hooks (include/transport_test.h). */
+void tr_venus_test_view(void *state, struct tr_venus_test_view *out)
+{
+	const struct tr_venus *v = state;
+	out->txn = v->txn;
+	out->idle = v->wait == TR_VENUS_IDLE;
+	out->awaits_ack = v->wait == TR_VENUS_ACK || v->wait == TR_VENUS_CONFIRM;
+	out->nghosts = v->nghosts;
+	out->max_ghosts = TR_VENUS_GHOSTS;
+	out->nexpect = v->nexpect;
+	out->max_expect = TR_VENUS_EXPECT_MAX;
+	out->npairs = v->reply.npairs;
+	out->cmd_max = TR_VENUS_CMD_MAX;
+	out->nqueries = v->nqueries;
+}
+
+bool tr_venus_test_ack_suspect(void *state)
+{
+	struct tr_venus *v = state;
+	return tr_venus__ghost_conflict(v, v->cmd, -1) != 0;
 }
 
 const struct transport_ops transport_venus = {

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "link_mqtt.h"
+#include "link_tcp.h"
 #include "mbdef.h"
 
 struct device;
@@ -79,13 +81,57 @@ struct transport_ops {
 	void (*close)(void *state);
 };
 
-/* Each transport is found through its protocol (protocol.h: struct
- * protocol's ops); the fuzz targets use these directly. */
-extern const struct transport_ops transport_memory;
-extern const struct transport_ops transport_powergo;
-extern const struct transport_ops transport_venus;
-extern const struct transport_ops transport_solarman;
-extern const struct transport_ops transport_modbus;
-extern const struct transport_ops transport_site;
+/* ------------------------------------------------------------ the env -- */
+
+/* The links a transport runs over, as tables of the functions it calls
+ * (include/link_mqtt.h, include/link_tcp.h say what each does). A transport
+ * calls its link only through these, so that a test can put a fake link in
+ * (include/transport_test.h): one that records what is published or written
+ * and hands the transport messages or bytes of its choosing. */
+struct link_mqtt_ops {
+	struct mqtt_link *(*get)(uv_loop_t *loop, const struct config_mqtt *cfg,
+				 const char *client_id, char *err, size_t errlen);
+	int (*subscribe)(struct mqtt_link *l, const char *topic, int qos, mqtt_msg_cb msg_cb,
+			 mqtt_state_cb state_cb, void *ctx);
+	int (*limit)(struct mqtt_link *l, void *ctx, size_t max_len, mqtt_msg_cb drop_cb);
+	int (*publish)(struct mqtt_link *l, const char *topic, const void *payload, size_t len,
+		       int qos, int retain, int *mid, mqtt_pub_cb pub_cb, void *ctx);
+	int (*is_up)(const struct mqtt_link *l);
+	void (*release)(struct mqtt_link *l, void *ctx);
+};
+
+struct link_tcp_ops {
+	struct link_tcp *(*open)(uv_loop_t *loop, const struct link_tcp_opts *o);
+	int (*write)(struct link_tcp *l, const void *data, size_t len, enum link_tcp_full full);
+	int (*is_up)(const struct link_tcp *l);
+	void (*healthy)(struct link_tcp *l);
+	void (*drop)(struct link_tcp *l, const char *why);
+	const char *(*peer)(const struct link_tcp *l);
+	void (*close)(struct link_tcp *l, link_tcp_closed_cb closed);
+};
+
+/* What a transport tells and asks of the world around it: the device
+ * model's calls for transports (include/device.h, "for transports"), the
+ * loop's clock and the links. A transport takes the env at open
+ * (transport_env) and calls these only through it; device_name(),
+ * device_timeout() and the other getters, the map, its codec and the log
+ * it calls directly. The real env calls the real functions; a test replaces
+ * what it wants to watch or script (include/transport_test.h). */
+struct transport_env {
+	void (*txn_done)(struct device *dev, struct txn *t, enum mb_exc exc);
+	void (*cache_store)(struct device *dev, int table, uint16_t addr, uint16_t count,
+			    const uint16_t *words);
+	void (*cache_unavailable)(struct device *dev, const struct map_register *r, int odd);
+	void (*link_changed)(struct device *dev, int up);
+	void (*refresh_later)(struct device *dev, uint64_t delay_ms);
+	void (*count_drop)(struct device *dev);
+	uint64_t (*now)(const uv_loop_t *loop); /* uv_now() */
+	const struct link_mqtt_ops *mqtt;
+	const struct link_tcp_ops *tcp;
+};
+
+/* The env a transport takes when it opens: the real one, unless a test has
+ * set another (bridge/transport.c). */
+extern const struct transport_env *transport_env;
 
 #endif

@@ -26,7 +26,7 @@
 #include "device.h"
 #include "history.h"
 #include "map.h"
-#include "transport.h"
+#include "transport_test.h"
 
 int main(int argc, char **argv)
 {

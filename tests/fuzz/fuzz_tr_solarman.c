@@ -2,7 +2,9 @@
  * (bridge/tr_solarman.c), not only the codec: the real device model with a
  * small map, the transport on one end of a socketpair (its requests land on
  * the other end, where this target reads them), and a uv loop that runs only
- * when the input says so (`tick`) and at teardown.
+ * when the input says so (`tick`) and at teardown. The socketpair comes in
+ * through the transport's env (include/transport_test.h): its link opens
+ * the real TCP link over one end (link_tcp_open_fd) instead of connecting.
  *
  * The input is a program of operations, one byte each and its arguments:
  *   0, 1  feed the next 1..256 input bytes as logger bytes, cut in two at a
@@ -37,7 +39,8 @@
 #include "map.h"
 #include "mb_error.h"
 #include "mbdef.h"
-#include "transport.h"
+#include "link_tcp.h"
+#include "transport_test.h"
 #include "codec_v5.h"
 
 #define FZ_CHECK(cond)                                                                             \
@@ -50,12 +53,6 @@
 #define FZ_SLAVE 1
 #define FZ_MAX_REQS 64
 
-/* The transport's test hooks (bridge/tr_solarman.c). */
-int tr_solarman_test_open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
-			  int fd, void **state, char *err, size_t errlen);
-void tr_solarman_test_input(void *state, const uint8_t *data, size_t len);
-struct txn *tr_solarman_test_current(void *state);
-
 struct fz_req {
 	int called, is_write, status;
 	uint16_t count;
@@ -66,13 +63,16 @@ static struct {
 	struct map *map;
 	struct config conf;
 	struct config_device dcfg;
-	struct transport_ops ops;
+	struct link_tcp_ops tcp;
+	struct transport_env env;
 	int ready;
 } fz;
 
 /* Per input. */
 static struct device *fz_dev;
-static void *fz_state; /* the transport's, set by fz_open */
+static void *fz_state; /* the transport's, set by fz_tcp_open */
+static struct link_tcp *fz_link;
+static link_tcp_read_cb fz_on_read;
 static int fz_peer = -1;
 static struct fz_req fz_reqs[FZ_MAX_REQS];
 static size_t fz_nreqs;
@@ -85,13 +85,12 @@ static struct v5_stream fz_peer_stream;
 static uint8_t fz_last[V5_MAX_FRAME];
 static size_t fz_last_len;
 
-static int fz_open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
-		   const struct map *map, void **state, char *err, size_t errlen)
+/* The transport's link: the real TCP link, over one end of a socketpair. */
+static struct link_tcp *fz_tcp_open(uv_loop_t *loop, const struct link_tcp_opts *o)
 {
-	(void)map;
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
-		return MB_EIO;
+		return NULL;
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
 	/* A small socket buffer, so that requests nobody reads soon wait in
 	 * libuv's queue and its limit is reached (the logger that stopped
@@ -99,9 +98,27 @@ static int fz_open(struct device *dev, uv_loop_t *loop, const struct config_devi
 	int small = 2048;
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
 	fz_peer = sv[1];
-	int rc = tr_solarman_test_open(dev, loop, cfg, sv[0], state, err, errlen);
-	fz_state = *state;
-	return rc;
+	fz_state = o->ctx;
+	fz_on_read = o->on_read;
+	/* Up at once: device_link_changed(dev, 1) follows device creation. */
+	fz_link = link_tcp_open_fd(loop, o, sv[0]);
+	return fz_link;
+}
+
+/* Bytes from the logger, in read-sized pieces as the link delivers them
+ * (len 0: the logger closed the connection). */
+static void fz_input(const uint8_t *data, size_t len)
+{
+	if (len == 0) {
+		link_tcp_drop(fz_link, "closed by the logger");
+		return;
+	}
+	while (len > 0 && link_tcp_is_up(fz_link)) {
+		size_t n = len < LINK_TCP_READ_CHUNK ? len : LINK_TCP_READ_CHUNK;
+		fz_on_read(fz_state, data, n);
+		data += n;
+		len -= n;
+	}
 }
 
 static void fz_setup(void)
@@ -155,8 +172,11 @@ static void fz_setup(void)
 	fz.conf.defaults.retries = -1;
 	/* FZ_VERBOSE=1 shows the transport's debug lines (what it dropped). */
 	log_init(0, getenv("FZ_VERBOSE") != NULL);
-	fz.ops = transport_solarman;
-	fz.ops.open = fz_open;
+	fz.tcp = *transport_env_real.tcp;
+	fz.tcp.open = fz_tcp_open;
+	fz.env = transport_env_real;
+	fz.env.tcp = &fz.tcp;
+	transport_env = &fz.env;
 	fz.ready = 1;
 }
 
@@ -217,9 +237,9 @@ static void fz_feed_split(const uint8_t *p, size_t n, size_t cut)
 {
 	cut = n ? cut % (n + 1) : 0;
 	if (cut)
-		tr_solarman_test_input(fz_state, p, cut);
+		fz_input(p, cut);
 	if (n > cut)
-		tr_solarman_test_input(fz_state, p + cut, n - cut);
+		fz_input(p + cut, n - cut);
 }
 
 /* An answer to the last request, right or wrong as variant says. */
@@ -289,7 +309,7 @@ static void fz_answer(uint8_t variant, uint8_t arg, uint8_t cut)
 	if (n < 0)
 		return;
 	/* Count a right answer only when it answers what is in flight now. */
-	if (good && tr_solarman_test_current(fz_state)) {
+	if (good && tr_solarman_test_txn(fz_state)) {
 		if (q.fc == MB_FC_READ_HOLDING || q.fc == MB_FC_READ_INPUT)
 			fz_good_reads++;
 		else
@@ -300,7 +320,7 @@ static void fz_answer(uint8_t variant, uint8_t arg, uint8_t cut)
 
 static void fz_retry(void)
 {
-	struct txn *t = tr_solarman_test_current(fz_state);
+	struct txn *t = tr_solarman_test_txn(fz_state);
 	if (!t)
 		return;
 	transport_solarman.abort(fz_state, t);
@@ -326,8 +346,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_good_reads = fz_good_writes = fz_ok_reads = fz_ok_writes = 0;
 	fz_last_len = 0;
 	v5_stream_init(&fz_peer_stream, fz_peer_rx, sizeof fz_peer_rx);
-	FZ_CHECK(device_create_ops(&fz.loop, &fz.conf, &fz.dcfg, fz.map, &fz.ops, &fz_dev, err,
-				   sizeof err) == 0);
+	FZ_CHECK(device_create_ops(&fz.loop, &fz.conf, &fz.dcfg, fz.map, &transport_solarman,
+				   &fz_dev, err, sizeof err) == 0);
 	device_link_changed(fz_dev, 1);
 
 	size_t i = 0;
@@ -396,7 +416,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		default:
 			if (fz_byte(data, size, &i) == 0xFF) {
-				tr_solarman_test_input(fz_state, NULL, 0);
+				fz_input(NULL, 0);
 				closed = 1;
 			} else {
 				uv_run(&fz.loop, UV_RUN_NOWAIT);

@@ -20,7 +20,7 @@
 #include "json.h"
 #include "map.h"
 #include "status.h"
-#include "transport.h"
+#include "transport_test.h"
 
 /* One string value through the buffer writer. */
 static char *str_json(const char *s)

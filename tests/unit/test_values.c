@@ -19,7 +19,7 @@
 #include "device.h"
 #include "json.h"
 #include "map.h"
-#include "transport.h"
+#include "transport_test.h"
 #include "values.h"
 
 static int fake_open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,

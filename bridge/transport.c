@@ -1,0 +1,42 @@
+/* The real env of the transports (transport.h): the device model's calls
+ * for transports, the loop's clock and the real links. A test points
+ * transport_env at an env of its own (include/transport_test.h). */
+#include "transport.h"
+
+#include "device.h"
+#include "link_mqtt.h"
+#include "link_tcp.h"
+#include "transport_test.h"
+
+static const struct link_mqtt_ops transport__mqtt = {
+    .get = mqtt_link_get,
+    .subscribe = mqtt_link_subscribe,
+    .limit = mqtt_link_limit,
+    .publish = mqtt_link_publish,
+    .is_up = mqtt_link_is_up,
+    .release = mqtt_link_release,
+};
+
+static const struct link_tcp_ops transport__tcp = {
+    .open = link_tcp_open,
+    .write = link_tcp_write,
+    .is_up = link_tcp_is_up,
+    .healthy = link_tcp_healthy,
+    .drop = link_tcp_drop,
+    .peer = link_tcp_peer,
+    .close = link_tcp_close,
+};
+
+const struct transport_env transport_env_real = {
+    .txn_done = device_txn_done,
+    .cache_store = device_cache_store,
+    .cache_unavailable = device_cache_unavailable,
+    .link_changed = device_link_changed,
+    .refresh_later = device_refresh_later,
+    .count_drop = device_count_drop,
+    .now = uv_now,
+    .mqtt = &transport__mqtt,
+    .tcp = &transport__tcp,
+};
+
+const struct transport_env *transport_env = &transport_env_real;
