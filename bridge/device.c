@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "device_pass.h"
 #include "log.h"
 #include "map.h"
 #include "mb_error.h"
@@ -60,20 +61,6 @@ struct device_req {
 	uint16_t pwords[];
 };
 
-/* Pass-through values are cached in blocks of DEVICE__PBLOCK aligned
- * addresses, at most a configured number per device (passthrough_cache),
- * the least recently used evicted first: a map that passes all 131072
- * addresses must not cost a descriptor or a cache word per address
- * (docs/design.md, "Pass-through"). */
-#define DEVICE__PBLOCK 64
-
-struct device__pblock {
-	uint64_t used; /* device's pass clock at the last store or hit; 0 = free */
-	uint32_t key;  /* table << 16 | first address */
-	uint16_t val[DEVICE__PBLOCK];
-	uint64_t stamp[DEVICE__PBLOCK]; /* as the register cache's: 0 = never */
-};
-
 struct device {
 	uv_loop_t *loop;
 	const struct config_device *cfg;
@@ -105,10 +92,9 @@ struct device {
 	 * many slots are refused (device_cache_unavailable). */
 	uint8_t *unavail;
 	size_t nrefused;
-	/* pass-through cache (NULL: the device passes nothing through) */
-	struct device__pblock *pblocks;
-	size_t npblocks;
-	uint64_t ptick;
+	/* pass-through ranges and their cache (device_pass.c; NULL: the
+	 * device passes nothing through) */
+	struct device_pass *pass;
 	/* native transactions */
 	struct dtxn *head, *tail;
 	struct dtxn *inflight;
@@ -234,53 +220,10 @@ static void device__load_fn(struct device *dev, size_t off, uint32_t slot, uint1
 	memcpy(c->dst + off, dev->val + slot, n * sizeof(uint16_t));
 }
 
-/* ------------------------------------------------- pass-through cache -- */
-
-/* The block of table holding addr; *hint is the block found last (a range is
- * looked up word by word). With create, a missing block takes a free one or
- * evicts the least recently used. */
-static struct device__pblock *device__pblock(struct device *dev, int table, uint32_t addr,
-					     int create, struct device__pblock **hint)
-{
-	uint32_t key = (uint32_t)table << 16 | (addr & ~(uint32_t)(DEVICE__PBLOCK - 1));
-	struct device__pblock *b, *free_b = NULL, *lru = NULL;
-
-	if (*hint && (*hint)->used && (*hint)->key == key)
-		return *hint;
-	for (size_t i = 0; i < dev->npblocks; i++) {
-		b = &dev->pblocks[i];
-		if (b->used && b->key == key)
-			return *hint = b;
-		if (!b->used) {
-			if (!free_b)
-				free_b = b;
-		} else if (!lru || b->used < lru->used) {
-			lru = b;
-		}
-	}
-	if (!create || !(b = free_b ? free_b : lru))
-		return NULL;
-	if (free_b)
-		dev->stats.pass_blocks++;
-	b->key = key;
-	b->used = ++dev->ptick;
-	memset(b->stamp, 0, sizeof b->stamp);
-	return *hint = b;
-}
+/* ------------------------------------------------- pass-through reads -- */
 
 /* Hand the words a read transaction delivered to the pass-through reads
  * waiting for it (their own buffers, struct device_req's pbuf). */
-/* The pass-through range of the map that holds address, unless the device's
- * protocol keeps it secret (protocol.h, struct protocol_secret): then NULL,
- * whatever the map says. */
-static const struct map_passthrough *device__passes(const struct device *dev, int table,
-						    uint16_t address)
-{
-	if (protocol_secret(dev->proto, table, address))
-		return NULL;
-	return map_find_passthrough(dev->map, table, address);
-}
-
 static void device__pass_feed(struct device *dev, int table, uint16_t addr, uint16_t count,
 			      const uint16_t *words)
 {
@@ -342,22 +285,17 @@ static void device__cache_put(struct device *dev, int table, uint16_t addr, uint
 {
 	/* Stamps are never 0 once stored, so that 0 can mean "never". */
 	struct device__copy c = {.src = words, .stamp = device__now(dev) | 1};
-	struct device__pblock *hint = NULL;
 	/* A transport stores only what the map covers; skip unmapped words
 	 * (pass-through addresses go to the pass-through cache). */
 	uint32_t a = addr, end = (uint32_t)addr + count;
-	if (dev->pblocks)
+	if (dev->pass)
 		device__pass_feed(dev, table, addr, count, words);
 	while (a < end) {
 		const struct map_register *r = map_find(dev->map, table, (uint16_t)a);
 		if (!r) {
-			struct device__pblock *b;
-			if (dev->pblocks && device__passes(dev, table, (uint16_t)a) &&
-			    (b = device__pblock(dev, table, a, 1, &hint)) != NULL) {
-				b->val[a % DEVICE__PBLOCK] = words[a - addr];
-				b->stamp[a % DEVICE__PBLOCK] = c.stamp;
-				b->used = ++dev->ptick;
-			}
+			if (dev->pass)
+				dev->stats.pass_blocks += (uint64_t)device_pass_store(
+				    dev->pass, table, a, words[a - addr], c.stamp);
 			a++;
 			continue;
 		}
@@ -1020,10 +958,10 @@ static enum mb_exc device__check_writable(const struct device *dev, uint16_t add
 	uint32_t a = addr, end = (uint32_t)addr + count;
 	while (a < end) {
 		const struct map_register *r = map_find(dev->map, MAP_HOLDING, (uint16_t)a);
-		if (!r && dev->pblocks) {
+		if (!r && dev->pass) {
 			/* Registers win; elsewhere a range the site made writable. */
 			const struct map_passthrough *p =
-			    device__passes(dev, MAP_HOLDING, (uint16_t)a);
+			    device_pass_range(dev->pass, MAP_HOLDING, (uint16_t)a);
 			if (!p || !(p->access & MAP_W))
 				return MB_EXC_ILLEGAL_ADDRESS;
 			a++;
@@ -1143,7 +1081,6 @@ static struct device_outcome device__read_pass(struct device *dev, int table, ui
 	uint64_t since = dev->max_age == 0    ? UINT64_MAX
 			 : now > dev->max_age ? now - dev->max_age + 1
 					      : 1;
-	struct device__pblock *hint = NULL;
 	int stale = 0, any_value = 0;
 
 	for (uint32_t a = addr; a < end;) {
@@ -1162,24 +1099,17 @@ static struct device_outcome device__read_pass(struct device *dev, int table, ui
 			continue;
 		}
 		any_value = 1;
-		if (!device__passes(dev, table, (uint16_t)a))
+		if (!device_pass_range(dev->pass, table, (uint16_t)a))
 			return device__answer(MB_EXC_ILLEGAL_ADDRESS);
-		struct device__pblock *b = stale ? NULL : device__pblock(dev, table, a, 0, &hint);
-		if (!b || b->stamp[a % DEVICE__PBLOCK] < since)
+		if (stale || !device_pass_fresh(dev->pass, table, a, since, &out[a - addr]))
 			stale = 1;
-		else
-			out[a - addr] = b->val[a % DEVICE__PBLOCK];
 		a++;
 	}
 	if (!stale) {
 		/* Keep what clients read: the least recently used goes first. */
-		hint = NULL;
 		for (uint32_t a = addr; a < end; a++)
-			if (!map_find(dev->map, table, (uint16_t)a)) {
-				struct device__pblock *b = device__pblock(dev, table, a, 0, &hint);
-				if (b)
-					b->used = ++dev->ptick;
-			}
+			if (!map_find(dev->map, table, (uint16_t)a))
+				device_pass_touch(dev->pass, table, a);
 		dev->stats.cache_hits++;
 		return device__answer(any_value ? MB_EXC_NONE : MB_EXC_DEVICE_FAILURE);
 	}
@@ -1227,8 +1157,8 @@ struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr,
 	 * slots; so one look-up, one copy and one freshness scan. */
 	const struct map_register *reg = map_find(dev->map, table, addr);
 	if (!reg || (uint32_t)(addr - reg->address) + count > reg->readable_run)
-		return dev->pblocks ? device__read_pass(dev, table, addr, count, out, cb, ctx, req)
-				    : device__answer(MB_EXC_ILLEGAL_ADDRESS);
+		return dev->pass ? device__read_pass(dev, table, addr, count, out, cb, ctx, req)
+				 : device__answer(MB_EXC_ILLEGAL_ADDRESS);
 	uint32_t slot = reg->slot + (addr - reg->address);
 	memcpy(out, dev->val + slot, count * sizeof(uint16_t));
 	int stale = 0;
@@ -1625,8 +1555,7 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 	    !(ops->flags & (TRANSPORT_CACHE_IS_STORE | TRANSPORT_READ_ALL))) {
 		int64_t regs =
 		    cfg->passthrough_cache > 0 ? cfg->passthrough_cache : CONFIG_PASS_CACHE_DEFAULT;
-		dev->npblocks = (size_t)(regs + DEVICE__PBLOCK - 1) / DEVICE__PBLOCK;
-		if (!(dev->pblocks = calloc(dev->npblocks, sizeof *dev->pblocks))) {
+		if (!(dev->pass = device_pass_new(map, dev->proto, regs))) {
 			free(dev->val);
 			free(dev->stamp);
 			free(dev->name);
@@ -1674,7 +1603,7 @@ static void device__on_close(uv_handle_t *h)
 	free(dev->val);
 	free(dev->stamp);
 	free(dev->unavail);
-	free(dev->pblocks);
+	device_pass_free(dev->pass);
 	free(dev->name);
 	free(dev);
 	if (hook)
