@@ -52,13 +52,17 @@ struct device_req {
 	unsigned outstanding; /* transactions still to complete */
 	enum mb_exc status;   /* first failure */
 	uint64_t since;	      /* earliest start of the transactions that served it */
+	/* A read: its range resolved against the map once (map_spans), what
+	 * its answer is checked against and copied from; nspans 0 for a
+	 * write. In the request's own allocation. */
+	const struct map_span *spans;
+	size_t nspans;
 	/* A read that touches pass-through addresses collects its words here
 	 * as its own transactions deliver them (got: one bit per word), since
 	 * the bounded pass-through cache may evict them before the last one
-	 * ends; NULL for other requests. */
+	 * ends; NULL for other requests. In the request's own allocation. */
 	uint16_t *pbuf;
 	uint8_t got[(MB_MAX_READ + 7) / 8];
-	uint16_t pwords[];
 };
 
 struct device {
@@ -145,29 +149,6 @@ static uint64_t device__now_wall(void)
 
 /* --------------------------------------------------------------- cache -- */
 
-/* Walk the registers that cover [addr, addr+count) of table: calls fn for
- * each overlap (word offset into the request, slot of the first word,
- * number of words). Returns 0, or MB_ENOENT at the first unmapped address. */
-typedef void (*device__span_fn)(struct device *dev, size_t off, uint32_t slot, uint16_t n,
-				void *arg);
-
-static int device__walk(struct device *dev, int table, uint16_t addr, uint16_t count,
-			device__span_fn fn, void *arg)
-{
-	uint32_t a = addr, end = (uint32_t)addr + count;
-	while (a < end) {
-		const struct map_register *r = map_find(dev->map, table, (uint16_t)a);
-		if (!r)
-			return MB_ENOENT;
-		uint32_t rend = (uint32_t)r->address + r->count;
-		uint16_t n = (uint16_t)((rend < end ? rend : end) - a);
-		if (fn)
-			fn(dev, a - addr, r->slot + (a - r->address), n, arg);
-		a += n;
-	}
-	return 0;
-}
-
 struct device__copy {
 	uint16_t *dst;
 	const uint16_t *src;
@@ -202,22 +183,23 @@ static int device__all_refused(const struct device *dev, uint32_t slot, uint32_t
 	return 1;
 }
 
-struct device__refused {
-	int any_other; /* some word is not refused */
-};
-
-static void device__refused_fn(struct device *dev, size_t off, uint32_t slot, uint16_t n, void *arg)
+/* Is a read answered from the cache with some value, not only refused
+ * words (registers refused alone)? */
+static int device__any_value(const struct device *dev, const struct device_req *r)
 {
-	struct device__refused *f = arg;
-	(void)off;
-	if (!device__all_refused(dev, slot, n))
-		f->any_other = 1;
+	for (size_t i = 0; i < r->nspans; i++)
+		if (!device__all_refused(dev, r->spans[i].slot, r->spans[i].count))
+			return 1;
+	return 0;
 }
 
-static void device__load_fn(struct device *dev, size_t off, uint32_t slot, uint16_t n, void *arg)
+/* A read's words from the cache into out. */
+static void device__load(const struct device *dev, const struct device_req *r, uint16_t *out)
 {
-	struct device__copy *c = arg;
-	memcpy(c->dst + off, dev->val + slot, n * sizeof(uint16_t));
+	for (size_t i = 0; i < r->nspans; i++) {
+		const struct map_span *s = &r->spans[i];
+		memcpy(out + (s->addr - r->addr), dev->val + s->slot, s->count * sizeof(uint16_t));
+	}
 }
 
 /* ------------------------------------------------- pass-through reads -- */
@@ -288,10 +270,11 @@ static void device__cache_put(struct device *dev, int table, uint16_t addr, uint
 	/* A transport stores only what the map covers; skip unmapped words
 	 * (pass-through addresses go to the pass-through cache). */
 	uint32_t a = addr, end = (uint32_t)addr + count;
+	const struct map_register *next = NULL; /* the register at a, when known */
 	if (dev->pass)
 		device__pass_feed(dev, table, addr, count, words);
 	while (a < end) {
-		const struct map_register *r = map_find(dev->map, table, (uint16_t)a);
+		const struct map_register *r = next ? next : map_find(dev->map, table, (uint16_t)a);
 		if (!r) {
 			if (dev->pass)
 				dev->stats.pass_blocks += (uint64_t)device_pass_store(
@@ -301,6 +284,7 @@ static void device__cache_put(struct device *dev, int table, uint16_t addr, uint
 		}
 		uint32_t rend = (uint32_t)r->address + r->count;
 		uint16_t n = (uint16_t)((rend < end ? rend : end) - a);
+		next = map_next(dev->map, r);
 		if (r->is_const) {
 			/* The map's value stays, whatever arrives for its address. */
 			a += n;
@@ -341,29 +325,18 @@ static void device__init_consts(struct device *dev)
 	}
 }
 
-struct device__fresh {
-	uint64_t since; /* stamps at or after this count as fresh */
-	int stale;
-};
-
-static void device__fresh_fn(struct device *dev, size_t off, uint32_t slot, uint16_t n, void *arg)
+/* Did every word of read r arrive at or after `since`? */
+static int device__fresh_since(const struct device *dev, const struct device_req *r, uint64_t since)
 {
-	struct device__fresh *f = arg;
-	(void)off;
 	if (!dev->stamp)
-		return; /* memory: always fresh */
-	for (uint16_t i = 0; i < n; i++)
-		if (dev->stamp[slot + i] == 0 || dev->stamp[slot + i] < f->since)
-			f->stale = 1;
-}
-
-/* Are all words of the range stored at or after `since`? */
-static int device__fresh_since(struct device *dev, int table, uint16_t addr, uint16_t count,
-			       uint64_t since)
-{
-	struct device__fresh f = {.since = since};
-	device__walk(dev, table, addr, count, device__fresh_fn, &f);
-	return !f.stale;
+		return 1; /* memory: always fresh */
+	for (size_t i = 0; i < r->nspans; i++)
+		for (uint32_t k = 0; k < r->spans[i].count; k++) {
+			uint64_t st = dev->stamp[r->spans[i].slot + k];
+			if (st == 0 || st < since)
+				return 0;
+		}
+	return 1;
 }
 
 /* ------------------------------------------------------- transactions -- */
@@ -467,16 +440,12 @@ static void device__notify(struct device *dev, struct dtxn *d, enum mb_exc statu
 		 * delivered: a key missing from a Venus reply leaves its
 		 * register stale, and then there is no answer to give. */
 		if (!r->is_write && !r->status &&
-		    !(r->pbuf ? device__pass_got_all(r)
-			      : device__fresh_since(dev, r->table, r->addr, r->count, r->since)))
+		    !(r->pbuf ? device__pass_got_all(r) : device__fresh_since(dev, r, r->since)))
 			r->status = MB_EXC_DEVICE_FAILURE;
 		/* Nor is a read of registers refused alone (odd values). */
-		if (!r->is_write && !r->status && !r->pbuf && dev->nrefused) {
-			struct device__refused f = {0};
-			device__walk(dev, r->table, r->addr, r->count, device__refused_fn, &f);
-			if (!f.any_other)
-				r->status = MB_EXC_DEVICE_FAILURE;
-		}
+		if (!r->is_write && !r->status && !r->pbuf && dev->nrefused &&
+		    !device__any_value(dev, r))
+			r->status = MB_EXC_DEVICE_FAILURE;
 		device__finish_req(r, r->status);
 	}
 	dev->completing = outer;
@@ -688,26 +657,26 @@ static void device__arm_req_timer(struct device *dev)
 	uv_timer_start(&dev->req_timer, device__on_req_timer, due > now ? due - now : 0, 0);
 }
 
-static struct device_req *device__req_new_buf(struct device *dev, int table, int is_write,
-					      uint16_t addr, uint16_t count, device_cb cb,
-					      void *ctx, int pass);
-
+/* A request. A read brings its spans (map_spans), kept with it; one that
+ * touches pass-through addresses (pass) also gets its own buffer (struct
+ * device_req's pbuf). Both follow the struct in one allocation. */
 static struct device_req *device__req_new(struct device *dev, int table, int is_write,
-					  uint16_t addr, uint16_t count, device_cb cb, void *ctx)
+					  uint16_t addr, uint16_t count, device_cb cb, void *ctx,
+					  const struct map_span *spans, size_t nspans, int pass)
 {
-	return device__req_new_buf(dev, table, is_write, addr, count, cb, ctx, 0);
-}
-
-/* A request; with pass, a read with its own buffer (struct device_req). */
-static struct device_req *device__req_new_buf(struct device *dev, int table, int is_write,
-					      uint16_t addr, uint16_t count, device_cb cb,
-					      void *ctx, int pass)
-{
-	struct device_req *r = calloc(1, sizeof *r + (pass ? (size_t)count * sizeof(uint16_t) : 0));
+	size_t size = sizeof(struct device_req) + nspans * sizeof *spans +
+		      (pass ? (size_t)count * sizeof(uint16_t) : 0);
+	struct device_req *r = calloc(1, size);
 	if (!r)
 		return NULL;
+	/* struct device_req's alignment suits the spans, theirs the words */
+	struct map_span *own = (struct map_span *)(r + 1);
+	if (nspans)
+		memcpy(own, spans, nspans * sizeof *spans);
+	r->spans = own;
+	r->nspans = nspans;
 	if (pass)
-		r->pbuf = r->pwords;
+		r->pbuf = (uint16_t *)(own + nspans);
 	r->dev = dev;
 	r->cb = cb;
 	r->ctx = ctx;
@@ -791,8 +760,7 @@ static void device__finish_req(struct device_req *r, enum mb_exc status)
 		if (status == 0 && !r->is_write && r->pbuf) {
 			memcpy(dev->sync_out, r->pbuf, r->count * sizeof(uint16_t));
 		} else if (status == 0 && !r->is_write) {
-			struct device__copy c = {.dst = dev->sync_out};
-			device__walk(dev, r->table, r->addr, r->count, device__load_fn, &c);
+			device__load(dev, r, dev->sync_out);
 		}
 		dev->sync_done = 1;
 		dev->sync_status = status;
@@ -802,8 +770,7 @@ static void device__finish_req(struct device_req *r, enum mb_exc status)
 	if (status == 0 && !r->is_write && r->pbuf) {
 		memcpy(words, r->pbuf, r->count * sizeof(uint16_t));
 	} else if (status == 0 && !r->is_write) {
-		struct device__copy c = {.dst = words};
-		device__walk(dev, r->table, r->addr, r->count, device__load_fn, &c);
+		device__load(dev, r, words);
 	}
 	device_cb cb = r->cb;
 	void *ctx = r->ctx;
@@ -881,9 +848,12 @@ static void device__promote(struct device *dev, struct dtxn *d)
 
 /* Queue native reads for [addr, addr+count) of table, split at max_read and
  * where native addresses stop being contiguous, never inside a register.
- * Each new transaction gets r as a waiter (r may be NULL for polls). */
+ * at is the register that holds addr (NULL: looked up); the registers that
+ * follow are the map's next ones (map_next), not looked up again. Each new
+ * transaction gets r as a waiter (r may be NULL for polls). */
 static int device__queue_reads(struct device *dev, int table, uint16_t addr, uint16_t count,
-			       struct device_req *r, enum dtxn_kind kind)
+			       const struct map_register *at, struct device_req *r,
+			       enum dtxn_kind kind)
 {
 	if (dev->ops->flags & TRANSPORT_READ_ALL) {
 		struct dtxn *d = device__find_read(dev, 0, 0, 0, 1);
@@ -900,13 +870,14 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 		return r ? device__add_waiter(d, r) : 0;
 	}
 	uint32_t a = addr, end = (uint32_t)addr + count;
+	const struct map_register *first = at;
 	while (a < end) {
-		const struct map_register *first = map_find(dev->map, table, (uint16_t)a);
-		if (!first)
+		if (!first && !(first = map_find(dev->map, table, (uint16_t)a)))
 			return MB_ENOENT;
 		if (first->is_const) {
 			/* Served from the map: nothing to ask the device. */
 			a = (uint32_t)first->address + first->count;
+			first = map_next(dev->map, first);
 			continue;
 		}
 		/* Round out to the register's start so that a 32-bit value is
@@ -914,8 +885,8 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 		uint32_t start = first->address, n = 0;
 		uint32_t native0 = first->native;
 		uint32_t b = start;
+		const struct map_register *reg = first;
 		while (b < end) {
-			const struct map_register *reg = map_find(dev->map, table, (uint16_t)b);
 			if (!reg || reg->address != b || reg->is_const)
 				break;
 			if (reg->native != native0 + (b - start))
@@ -924,9 +895,12 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 				break;
 			n += reg->count;
 			b += reg->count;
+			reg = map_next(dev->map, reg);
 		}
-		if (n == 0) /* a register longer than max_read: read it alone */
+		if (n == 0) { /* a register longer than max_read: read it alone */
 			n = first->count;
+			reg = map_next(dev->map, first);
+		}
 		struct dtxn *d = device__find_read(dev, table, (uint16_t)start, (uint16_t)n, 0);
 		if (!d) {
 			if (!(d = device__txn_new(dev, TXN_READ, 0)))
@@ -946,6 +920,7 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 			device__promote(dev, d);
 		}
 		a = start + n;
+		first = reg; /* the register at a, or NULL: looked up */
 	}
 	return 0;
 }
@@ -1076,66 +1051,55 @@ static struct device_outcome device__read_pass(struct device *dev, int table, ui
 					       uint16_t count, uint16_t *out, device_cb cb,
 					       void *ctx, struct device_req **req)
 {
-	uint32_t end = (uint32_t)addr + count;
+	struct map_span spans[MB_MAX_READ];
+	size_t nspans = map_spans(dev->map, table, addr, count, spans, MB_MAX_READ);
 	uint64_t now = device__now(dev);
 	uint64_t since = dev->max_age == 0    ? UINT64_MAX
 			 : now > dev->max_age ? now - dev->max_age + 1
 					      : 1;
 	int stale = 0, any_value = 0;
 
-	for (uint32_t a = addr; a < end;) {
-		const struct map_register *r = map_find(dev->map, table, (uint16_t)a);
-		if (r) {
-			if (!(r->access & MAP_R))
+	for (size_t i = 0; i < nspans; i++) {
+		const struct map_span *s = &spans[i];
+		if (s->first) {
+			if (s->unreadable)
 				return device__answer(MB_EXC_ILLEGAL_ADDRESS);
-			uint32_t rend = (uint32_t)r->address + r->count;
-			uint32_t n = (rend < end ? rend : end) - a,
-				 slot = r->slot + (a - r->address);
-			memcpy(out + (a - addr), dev->val + slot, n * sizeof(uint16_t));
-			for (uint32_t i = 0; i < n; i++)
-				stale |= dev->stamp[slot + i] < since;
-			any_value |= !device__all_refused(dev, slot, n);
-			a += n;
+			memcpy(out + (s->addr - addr), dev->val + s->slot,
+			       s->count * sizeof(uint16_t));
+			for (uint32_t k = 0; k < s->count; k++)
+				stale |= dev->stamp[s->slot + k] < since;
+			any_value |= !device__all_refused(dev, s->slot, s->count);
 			continue;
 		}
 		any_value = 1;
-		if (!device_pass_range(dev->pass, table, (uint16_t)a))
-			return device__answer(MB_EXC_ILLEGAL_ADDRESS);
-		if (stale || !device_pass_fresh(dev->pass, table, a, since, &out[a - addr]))
-			stale = 1;
-		a++;
+		for (uint32_t a = s->addr; a < (uint32_t)s->addr + s->count; a++) {
+			if (!device_pass_range(dev->pass, table, (uint16_t)a))
+				return device__answer(MB_EXC_ILLEGAL_ADDRESS);
+			if (stale || !device_pass_fresh(dev->pass, table, a, since, &out[a - addr]))
+				stale = 1;
+		}
 	}
 	if (!stale) {
 		/* Keep what clients read: the least recently used goes first. */
-		for (uint32_t a = addr; a < end; a++)
-			if (!map_find(dev->map, table, (uint16_t)a))
-				device_pass_touch(dev->pass, table, a);
+		for (size_t i = 0; i < nspans; i++)
+			for (uint32_t k = 0; !spans[i].first && k < spans[i].count; k++)
+				device_pass_touch(dev->pass, table, spans[i].addr + k);
 		dev->stats.cache_hits++;
 		return device__answer(any_value ? MB_EXC_NONE : MB_EXC_DEVICE_FAILURE);
 	}
 	if (!dev->link_up)
 		return device__answer(MB_EXC_GATEWAY_PATH);
-	struct device_req *r = device__req_new_buf(dev, table, 0, addr, count, cb, ctx, 1);
+	/* Its words are collected in its own buffer: no spans kept. */
+	struct device_req *r = device__req_new(dev, table, 0, addr, count, cb, ctx, NULL, 0, 1);
 	if (!r)
 		return device__answer(MB_EXC_DEVICE_FAILURE);
 	int rc = 0;
-	for (uint32_t a = addr; a < end && rc == 0;) {
-		uint32_t b = a;
-		if (map_find(dev->map, table, (uint16_t)a)) {
-			/* A run of registers: read as mapped reads are. */
-			const struct map_register *q;
-			while (b < end && (q = map_find(dev->map, table, (uint16_t)b)) != NULL)
-				b = (uint32_t)q->address + q->count;
-			b = b < end ? b : end;
-			rc = device__queue_reads(dev, table, (uint16_t)a, (uint16_t)(b - a), r,
-						 DTXN_CLIENT);
-		} else {
-			while (b < end && !map_find(dev->map, table, (uint16_t)b))
-				b++;
-			rc = device__queue_pass(dev, table, (uint16_t)a, (uint16_t)(b - a), r);
-		}
-		a = b;
-	}
+	/* Registers are read as mapped reads are, the rest as it is. */
+	for (size_t i = 0; i < nspans && rc == 0; i++)
+		rc = spans[i].first
+			 ? device__queue_reads(dev, table, spans[i].addr, spans[i].count,
+					       spans[i].first, r, DTXN_CLIENT)
+			 : device__queue_pass(dev, table, spans[i].addr, spans[i].count, r);
 	if (rc != 0 || r->outstanding == 0) {
 		device__detach(dev, r);
 		device__unlink_req(dev, r);
@@ -1159,7 +1123,10 @@ struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr,
 	if (!reg || (uint32_t)(addr - reg->address) + count > reg->readable_run)
 		return dev->pass ? device__read_pass(dev, table, addr, count, out, cb, ctx, req)
 				 : device__answer(MB_EXC_ILLEGAL_ADDRESS);
-	uint32_t slot = reg->slot + (addr - reg->address);
+	/* One span: the plan of the read, kept with its request. */
+	const struct map_span span = {
+	    .addr = addr, .count = count, .slot = reg->slot + (addr - reg->address), .first = reg};
+	uint32_t slot = span.slot;
 	memcpy(out, dev->val + slot, count * sizeof(uint16_t));
 	int stale = 0;
 	if (dev->stamp) {
@@ -1178,10 +1145,10 @@ struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr,
 	}
 	if (!dev->link_up)
 		return device__answer(MB_EXC_GATEWAY_PATH);
-	struct device_req *r = device__req_new(dev, table, 0, addr, count, cb, ctx);
+	struct device_req *r = device__req_new(dev, table, 0, addr, count, cb, ctx, &span, 1, 0);
 	if (!r)
 		return device__answer(MB_EXC_DEVICE_FAILURE);
-	if (device__queue_reads(dev, table, addr, count, r, DTXN_CLIENT) != 0 ||
+	if (device__queue_reads(dev, table, addr, count, reg, r, DTXN_CLIENT) != 0 ||
 	    r->outstanding == 0) {
 		device__detach(dev, r);
 		device__unlink_req(dev, r);
@@ -1272,7 +1239,8 @@ struct device_outcome device_write(struct device *dev, uint8_t fc, uint16_t addr
 	if (!dev->link_up)
 		return device__answer(MB_EXC_GATEWAY_PATH);
 
-	struct device_req *r = device__req_new(dev, MAP_HOLDING, 1, addr, count, cb, ctx);
+	struct device_req *r =
+	    device__req_new(dev, MAP_HOLDING, 1, addr, count, cb, ctx, NULL, 0, 0);
 	if (!r)
 		return device__answer(MB_EXC_DEVICE_FAILURE);
 	/* One transaction for a command group or a run of native registers;
@@ -1330,7 +1298,7 @@ static void device__refresh_all(struct device *dev)
 	if (!dev->link_up || dev->closing)
 		return;
 	if (dev->ops->flags & TRANSPORT_READ_ALL) {
-		device__queue_reads(dev, 0, 0, 0, NULL, DTXN_POLL);
+		device__queue_reads(dev, 0, 0, 0, NULL, NULL, DTXN_POLL);
 	} else {
 		size_t n = map_nregs(dev->map);
 		for (size_t i = 0; i < n;) {
@@ -1353,7 +1321,8 @@ static void device__refresh_all(struct device *dev)
 			while (start < end) {
 				uint32_t len = end - start > 0xFFFF ? 0xFFFF : end - start;
 				device__queue_reads(dev, r->table, (uint16_t)start, (uint16_t)len,
-						    NULL, DTXN_POLL);
+						    start == r->address ? r : NULL, NULL,
+						    DTXN_POLL);
 				start += len;
 			}
 			i = j;

@@ -306,6 +306,64 @@ const struct map_register *map_find_name(const struct map *m, const char *name)
 	return r ? *r : NULL;
 }
 
+const struct map_register *map_next(const struct map *m, const struct map_register *r)
+{
+	size_t i = (size_t)(r - m->regs);
+	if (i + 1 < m->table_start[r->table + 1] &&
+	    m->regs[i + 1].address == (uint32_t)r->address + r->count)
+		return &m->regs[i + 1];
+	return NULL;
+}
+
+/* The first address after a of table, below end, where a register starts
+ * (end when none): a run of addresses no register describes ends there. */
+static uint32_t map__next_start(const struct map *m, int table, uint32_t a, uint32_t end)
+{
+	size_t lo = m->table_start[table], hi = m->table_start[table + 1];
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (m->regs[mid].address <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < m->table_start[table + 1] && m->regs[lo].address < end ? m->regs[lo].address
+									   : end;
+}
+
+size_t map_spans(const struct map *m, int table, uint16_t addr, uint16_t count,
+		 struct map_span *spans, size_t max)
+{
+	uint32_t a = addr, end = (uint32_t)addr + count;
+	size_t n = 0;
+
+	if (table < 0 || table >= MAP_TABLES)
+		return 0;
+	while (a < end && n < max) {
+		const struct map_register *r = map_find(m, table, (uint16_t)a);
+		struct map_span *s = &spans[n++];
+		*s = (struct map_span){.addr = (uint16_t)a, .first = r};
+		if (!r) {
+			a = map__next_start(m, table, a, end);
+			s->count = (uint16_t)(a - s->addr);
+			continue;
+		}
+		s->slot = r->slot + (a - r->address);
+		/* The registers that follow r, word for word and slot for slot. */
+		for (;;) {
+			uint32_t rend = (uint32_t)r->address + r->count;
+			const struct map_register *q;
+			s->unreadable |= !(r->access & MAP_R);
+			a = rend < end ? rend : end;
+			if (a >= end || !(q = map_next(m, r)) || q->slot != r->slot + r->count)
+				break;
+			r = q;
+		}
+		s->count = (uint16_t)(a - s->addr);
+	}
+	return n;
+}
+
 size_t map_ncommands(const struct map *m)
 {
 	return m->ncmds;
