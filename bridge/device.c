@@ -276,10 +276,13 @@ static void device__cache_put(struct device *dev, int table, uint16_t addr, uint
 	while (a < end) {
 		const struct map_register *r = next ? next : map_find(dev->map, table, (uint16_t)a);
 		if (!r) {
-			if (dev->pass)
+			/* The run of addresses no register describes, at once. */
+			struct map_span gap;
+			map_spans(dev->map, table, (uint16_t)a, (uint16_t)(end - a), &gap, 1);
+			for (uint32_t k = 0; dev->pass && k < gap.count; k++)
 				dev->stats.pass_blocks += (uint64_t)device_pass_store(
-				    dev->pass, table, a, words[a - addr], c.stamp);
-			a++;
+				    dev->pass, table, a + k, words[a + k - addr], c.stamp);
+			a += gap.count;
 			continue;
 		}
 		uint32_t rend = (uint32_t)r->address + r->count;
