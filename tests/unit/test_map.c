@@ -1,9 +1,10 @@
-/* Unit tests of the map loader, linter and codec (bridge/map.c): the shipped
- * maps/scratch.conf and the fixtures in tests/unit/data load and lint clean;
- * every load error names its file:line; every lint problem is found on its
- * line; map_find agrees with a linear scan at every address; values encode
- * and decode in every type and word order; the reference prints as valid
- * JSON, markdown tables and text. */
+/* Unit tests of the map loader (bridge/map_load.c), linter and run-time
+ * look-ups and codec (bridge/map.c): the shipped maps/scratch.conf and the
+ * fixtures in tests/unit/data load and lint clean; every load error names
+ * its file:line; every lint problem is found on its line; map_find agrees
+ * with a linear scan at every address, map_spans and map_next with
+ * map_find; values encode and decode in every type and word order; the
+ * reference prints as valid JSON, markdown tables and text. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
