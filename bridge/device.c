@@ -673,6 +673,8 @@ static struct device_req *device__req_new(struct device *dev, int table, int is_
 	if (!r)
 		return NULL;
 	/* struct device_req's alignment suits the spans, theirs the words */
+	_Static_assert(_Alignof(struct device_req) >= _Alignof(struct map_span),
+		       "the spans follow struct device_req");
 	struct map_span *own = (struct map_span *)(r + 1);
 	if (nspans)
 		memcpy(own, spans, nspans * sizeof *spans);
