@@ -52,17 +52,17 @@ struct device_req {
 	unsigned outstanding; /* transactions still to complete */
 	enum mb_exc status;   /* first failure */
 	uint64_t since;	      /* earliest start of the transactions that served it */
-	/* A read: its range resolved against the map once (map_spans), what
-	 * its answer is checked against and copied from; nspans 0 for a
-	 * write. In the request's own allocation. */
-	const struct map_span *spans;
-	size_t nspans;
+	/* A read of registers: its range resolved against the map once, one
+	 * run of adjacent readable registers (device_read), what its answer is
+	 * checked against and copied from; count 0 for other requests. */
+	struct map_span span;
 	/* A read that touches pass-through addresses collects its words here
 	 * as its own transactions deliver them (got: one bit per word), since
 	 * the bounded pass-through cache may evict them before the last one
-	 * ends; NULL for other requests. In the request's own allocation. */
+	 * ends; NULL for other requests. */
 	uint16_t *pbuf;
 	uint8_t got[(MB_MAX_READ + 7) / 8];
+	uint16_t pwords[];
 };
 
 struct device {
@@ -181,25 +181,6 @@ static int device__all_refused(const struct device *dev, uint32_t slot, uint32_t
 		if (dev->unavail[slot + i] != DEVICE__UNAVAIL_REFUSED)
 			return 0;
 	return 1;
-}
-
-/* Is a read answered from the cache with some value, not only refused
- * words (registers refused alone)? */
-static int device__any_value(const struct device *dev, const struct device_req *r)
-{
-	for (size_t i = 0; i < r->nspans; i++)
-		if (!device__all_refused(dev, r->spans[i].slot, r->spans[i].count))
-			return 1;
-	return 0;
-}
-
-/* A read's words from the cache into out. */
-static void device__load(const struct device *dev, const struct device_req *r, uint16_t *out)
-{
-	for (size_t i = 0; i < r->nspans; i++) {
-		const struct map_span *s = &r->spans[i];
-		memcpy(out + (s->addr - r->addr), dev->val + s->slot, s->count * sizeof(uint16_t));
-	}
 }
 
 /* ------------------------------------------------- pass-through reads -- */
@@ -333,12 +314,11 @@ static int device__fresh_since(const struct device *dev, const struct device_req
 {
 	if (!dev->stamp)
 		return 1; /* memory: always fresh */
-	for (size_t i = 0; i < r->nspans; i++)
-		for (uint32_t k = 0; k < r->spans[i].count; k++) {
-			uint64_t st = dev->stamp[r->spans[i].slot + k];
-			if (st == 0 || st < since)
-				return 0;
-		}
+	for (uint32_t k = 0; k < r->span.count; k++) {
+		uint64_t st = dev->stamp[r->span.slot + k];
+		if (st == 0 || st < since)
+			return 0;
+	}
 	return 1;
 }
 
@@ -447,7 +427,7 @@ static void device__notify(struct device *dev, struct dtxn *d, enum mb_exc statu
 			r->status = MB_EXC_DEVICE_FAILURE;
 		/* Nor is a read of registers refused alone (odd values). */
 		if (!r->is_write && !r->status && !r->pbuf && dev->nrefused &&
-		    !device__any_value(dev, r))
+		    device__all_refused(dev, r->span.slot, r->span.count))
 			r->status = MB_EXC_DEVICE_FAILURE;
 		device__finish_req(r, r->status);
 	}
@@ -660,28 +640,20 @@ static void device__arm_req_timer(struct device *dev)
 	uv_timer_start(&dev->req_timer, device__on_req_timer, due > now ? due - now : 0, 0);
 }
 
-/* A request. A read brings its spans (map_spans), kept with it; one that
- * touches pass-through addresses (pass) also gets its own buffer (struct
- * device_req's pbuf). Both follow the struct in one allocation. */
+/* A request. A read of registers brings its span (device_read), kept with
+ * it; one that touches pass-through addresses (pass) gets its own buffer
+ * (struct device_req's pbuf) instead. */
 static struct device_req *device__req_new(struct device *dev, int table, int is_write,
 					  uint16_t addr, uint16_t count, device_cb cb, void *ctx,
-					  const struct map_span *spans, size_t nspans, int pass)
+					  const struct map_span *span, int pass)
 {
-	size_t size = sizeof(struct device_req) + nspans * sizeof *spans +
-		      (pass ? (size_t)count * sizeof(uint16_t) : 0);
-	struct device_req *r = calloc(1, size);
+	struct device_req *r = calloc(1, sizeof *r + (pass ? (size_t)count * sizeof(uint16_t) : 0));
 	if (!r)
 		return NULL;
-	/* struct device_req's alignment suits the spans, theirs the words */
-	_Static_assert(_Alignof(struct device_req) >= _Alignof(struct map_span),
-		       "the spans follow struct device_req");
-	struct map_span *own = (struct map_span *)(r + 1);
-	if (nspans)
-		memcpy(own, spans, nspans * sizeof *spans);
-	r->spans = own;
-	r->nspans = nspans;
+	if (span)
+		r->span = *span;
 	if (pass)
-		r->pbuf = (uint16_t *)(own + nspans);
+		r->pbuf = r->pwords;
 	r->dev = dev;
 	r->cb = cb;
 	r->ctx = ctx;
@@ -765,7 +737,7 @@ static void device__finish_req(struct device_req *r, enum mb_exc status)
 		if (status == 0 && !r->is_write && r->pbuf) {
 			memcpy(dev->sync_out, r->pbuf, r->count * sizeof(uint16_t));
 		} else if (status == 0 && !r->is_write) {
-			device__load(dev, r, dev->sync_out);
+			memcpy(dev->sync_out, dev->val + r->span.slot, r->count * sizeof(uint16_t));
 		}
 		dev->sync_done = 1;
 		dev->sync_status = status;
@@ -775,7 +747,7 @@ static void device__finish_req(struct device_req *r, enum mb_exc status)
 	if (status == 0 && !r->is_write && r->pbuf) {
 		memcpy(words, r->pbuf, r->count * sizeof(uint16_t));
 	} else if (status == 0 && !r->is_write) {
-		device__load(dev, r, words);
+		memcpy(words, dev->val + r->span.slot, r->count * sizeof(uint16_t));
 	}
 	device_cb cb = r->cb;
 	void *ctx = r->ctx;
@@ -1094,8 +1066,8 @@ static struct device_outcome device__read_pass(struct device *dev, int table, ui
 	}
 	if (!dev->link_up)
 		return device__answer(MB_EXC_GATEWAY_PATH);
-	/* Its words are collected in its own buffer: no spans kept. */
-	struct device_req *r = device__req_new(dev, table, 0, addr, count, cb, ctx, NULL, 0, 1);
+	/* Its words are collected in its own buffer. */
+	struct device_req *r = device__req_new(dev, table, 0, addr, count, cb, ctx, NULL, 1);
 	if (!r)
 		return device__answer(MB_EXC_DEVICE_FAILURE);
 	int rc = 0;
@@ -1150,7 +1122,7 @@ struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr,
 	}
 	if (!dev->link_up)
 		return device__answer(MB_EXC_GATEWAY_PATH);
-	struct device_req *r = device__req_new(dev, table, 0, addr, count, cb, ctx, &span, 1, 0);
+	struct device_req *r = device__req_new(dev, table, 0, addr, count, cb, ctx, &span, 0);
 	if (!r)
 		return device__answer(MB_EXC_DEVICE_FAILURE);
 	if (device__queue_reads(dev, table, addr, count, reg, r, DTXN_CLIENT) != 0 ||
@@ -1244,8 +1216,7 @@ struct device_outcome device_write(struct device *dev, uint8_t fc, uint16_t addr
 	if (!dev->link_up)
 		return device__answer(MB_EXC_GATEWAY_PATH);
 
-	struct device_req *r =
-	    device__req_new(dev, MAP_HOLDING, 1, addr, count, cb, ctx, NULL, 0, 0);
+	struct device_req *r = device__req_new(dev, MAP_HOLDING, 1, addr, count, cb, ctx, NULL, 0);
 	if (!r)
 		return device__answer(MB_EXC_DEVICE_FAILURE);
 	/* One transaction for a command group or a run of native registers;
