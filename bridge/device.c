@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "device_pass.h"
 #include "log.h"
 #include "map.h"
 #include "mb_error.h"
@@ -51,6 +52,10 @@ struct device_req {
 	unsigned outstanding; /* transactions still to complete */
 	enum mb_exc status;   /* first failure */
 	uint64_t since;	      /* earliest start of the transactions that served it */
+	/* A read of registers: its range resolved against the map once, one
+	 * run of adjacent readable registers (device_read), what its answer is
+	 * checked against and copied from; count 0 for other requests. */
+	struct map_span span;
 	/* A read that touches pass-through addresses collects its words here
 	 * as its own transactions deliver them (got: one bit per word), since
 	 * the bounded pass-through cache may evict them before the last one
@@ -58,20 +63,6 @@ struct device_req {
 	uint16_t *pbuf;
 	uint8_t got[(MB_MAX_READ + 7) / 8];
 	uint16_t pwords[];
-};
-
-/* Pass-through values are cached in blocks of DEVICE__PBLOCK aligned
- * addresses, at most a configured number per device (passthrough_cache),
- * the least recently used evicted first: a map that passes all 131072
- * addresses must not cost a descriptor or a cache word per address
- * (docs/design.md, "Pass-through"). */
-#define DEVICE__PBLOCK 64
-
-struct device__pblock {
-	uint64_t used; /* device's pass clock at the last store or hit; 0 = free */
-	uint32_t key;  /* table << 16 | first address */
-	uint16_t val[DEVICE__PBLOCK];
-	uint64_t stamp[DEVICE__PBLOCK]; /* as the register cache's: 0 = never */
 };
 
 struct device {
@@ -105,10 +96,9 @@ struct device {
 	 * many slots are refused (device_cache_unavailable). */
 	uint8_t *unavail;
 	size_t nrefused;
-	/* pass-through cache (NULL: the device passes nothing through) */
-	struct device__pblock *pblocks;
-	size_t npblocks;
-	uint64_t ptick;
+	/* pass-through ranges and their cache (device_pass.c; NULL: the
+	 * device passes nothing through) */
+	struct device_pass *pass;
 	/* native transactions */
 	struct dtxn *head, *tail;
 	struct dtxn *inflight;
@@ -159,29 +149,6 @@ static uint64_t device__now_wall(void)
 
 /* --------------------------------------------------------------- cache -- */
 
-/* Walk the registers that cover [addr, addr+count) of table: calls fn for
- * each overlap (word offset into the request, slot of the first word,
- * number of words). Returns 0, or MB_ENOENT at the first unmapped address. */
-typedef void (*device__span_fn)(struct device *dev, size_t off, uint32_t slot, uint16_t n,
-				void *arg);
-
-static int device__walk(struct device *dev, int table, uint16_t addr, uint16_t count,
-			device__span_fn fn, void *arg)
-{
-	uint32_t a = addr, end = (uint32_t)addr + count;
-	while (a < end) {
-		const struct map_register *r = map_find(dev->map, table, (uint16_t)a);
-		if (!r)
-			return MB_ENOENT;
-		uint32_t rend = (uint32_t)r->address + r->count;
-		uint16_t n = (uint16_t)((rend < end ? rend : end) - a);
-		if (fn)
-			fn(dev, a - addr, r->slot + (a - r->address), n, arg);
-		a += n;
-	}
-	return 0;
-}
-
 struct device__copy {
 	uint16_t *dst;
 	const uint16_t *src;
@@ -216,71 +183,10 @@ static int device__all_refused(const struct device *dev, uint32_t slot, uint32_t
 	return 1;
 }
 
-struct device__refused {
-	int any_other; /* some word is not refused */
-};
-
-static void device__refused_fn(struct device *dev, size_t off, uint32_t slot, uint16_t n, void *arg)
-{
-	struct device__refused *f = arg;
-	(void)off;
-	if (!device__all_refused(dev, slot, n))
-		f->any_other = 1;
-}
-
-static void device__load_fn(struct device *dev, size_t off, uint32_t slot, uint16_t n, void *arg)
-{
-	struct device__copy *c = arg;
-	memcpy(c->dst + off, dev->val + slot, n * sizeof(uint16_t));
-}
-
-/* ------------------------------------------------- pass-through cache -- */
-
-/* The block of table holding addr; *hint is the block found last (a range is
- * looked up word by word). With create, a missing block takes a free one or
- * evicts the least recently used. */
-static struct device__pblock *device__pblock(struct device *dev, int table, uint32_t addr,
-					     int create, struct device__pblock **hint)
-{
-	uint32_t key = (uint32_t)table << 16 | (addr & ~(uint32_t)(DEVICE__PBLOCK - 1));
-	struct device__pblock *b, *free_b = NULL, *lru = NULL;
-
-	if (*hint && (*hint)->used && (*hint)->key == key)
-		return *hint;
-	for (size_t i = 0; i < dev->npblocks; i++) {
-		b = &dev->pblocks[i];
-		if (b->used && b->key == key)
-			return *hint = b;
-		if (!b->used) {
-			if (!free_b)
-				free_b = b;
-		} else if (!lru || b->used < lru->used) {
-			lru = b;
-		}
-	}
-	if (!create || !(b = free_b ? free_b : lru))
-		return NULL;
-	if (free_b)
-		dev->stats.pass_blocks++;
-	b->key = key;
-	b->used = ++dev->ptick;
-	memset(b->stamp, 0, sizeof b->stamp);
-	return *hint = b;
-}
+/* ------------------------------------------------- pass-through reads -- */
 
 /* Hand the words a read transaction delivered to the pass-through reads
  * waiting for it (their own buffers, struct device_req's pbuf). */
-/* The pass-through range of the map that holds address, unless the device's
- * protocol keeps it secret (protocol.h, struct protocol_secret): then NULL,
- * whatever the map says. */
-static const struct map_passthrough *device__passes(const struct device *dev, int table,
-						    uint16_t address)
-{
-	if (protocol_secret(dev->proto, table, address))
-		return NULL;
-	return map_find_passthrough(dev->map, table, address);
-}
-
 static void device__pass_feed(struct device *dev, int table, uint16_t addr, uint16_t count,
 			      const uint16_t *words)
 {
@@ -342,27 +248,27 @@ static void device__cache_put(struct device *dev, int table, uint16_t addr, uint
 {
 	/* Stamps are never 0 once stored, so that 0 can mean "never". */
 	struct device__copy c = {.src = words, .stamp = device__now(dev) | 1};
-	struct device__pblock *hint = NULL;
 	/* A transport stores only what the map covers; skip unmapped words
 	 * (pass-through addresses go to the pass-through cache). */
 	uint32_t a = addr, end = (uint32_t)addr + count;
-	if (dev->pblocks)
+	const struct map_register *next = NULL; /* the register at a, when known */
+	if (dev->pass)
 		device__pass_feed(dev, table, addr, count, words);
 	while (a < end) {
-		const struct map_register *r = map_find(dev->map, table, (uint16_t)a);
+		const struct map_register *r = next ? next : map_find(dev->map, table, (uint16_t)a);
 		if (!r) {
-			struct device__pblock *b;
-			if (dev->pblocks && device__passes(dev, table, (uint16_t)a) &&
-			    (b = device__pblock(dev, table, a, 1, &hint)) != NULL) {
-				b->val[a % DEVICE__PBLOCK] = words[a - addr];
-				b->stamp[a % DEVICE__PBLOCK] = c.stamp;
-				b->used = ++dev->ptick;
-			}
-			a++;
+			/* The run of addresses no register describes, at once. */
+			struct map_span gap;
+			map_spans(dev->map, table, (uint16_t)a, (uint16_t)(end - a), &gap, 1);
+			for (uint32_t k = 0; dev->pass && k < gap.count; k++)
+				dev->stats.pass_blocks += (uint64_t)device_pass_store(
+				    dev->pass, table, a + k, words[a + k - addr], c.stamp);
+			a += gap.count;
 			continue;
 		}
 		uint32_t rend = (uint32_t)r->address + r->count;
 		uint16_t n = (uint16_t)((rend < end ? rend : end) - a);
+		next = map_next(dev->map, r);
 		if (r->is_const) {
 			/* The map's value stays, whatever arrives for its address. */
 			a += n;
@@ -403,29 +309,17 @@ static void device__init_consts(struct device *dev)
 	}
 }
 
-struct device__fresh {
-	uint64_t since; /* stamps at or after this count as fresh */
-	int stale;
-};
-
-static void device__fresh_fn(struct device *dev, size_t off, uint32_t slot, uint16_t n, void *arg)
+/* Did every word of read r arrive at or after `since`? */
+static int device__fresh_since(const struct device *dev, const struct device_req *r, uint64_t since)
 {
-	struct device__fresh *f = arg;
-	(void)off;
 	if (!dev->stamp)
-		return; /* memory: always fresh */
-	for (uint16_t i = 0; i < n; i++)
-		if (dev->stamp[slot + i] == 0 || dev->stamp[slot + i] < f->since)
-			f->stale = 1;
-}
-
-/* Are all words of the range stored at or after `since`? */
-static int device__fresh_since(struct device *dev, int table, uint16_t addr, uint16_t count,
-			       uint64_t since)
-{
-	struct device__fresh f = {.since = since};
-	device__walk(dev, table, addr, count, device__fresh_fn, &f);
-	return !f.stale;
+		return 1; /* memory: always fresh */
+	for (uint32_t k = 0; k < r->span.count; k++) {
+		uint64_t st = dev->stamp[r->span.slot + k];
+		if (st == 0 || st < since)
+			return 0;
+	}
+	return 1;
 }
 
 /* ------------------------------------------------------- transactions -- */
@@ -529,16 +423,12 @@ static void device__notify(struct device *dev, struct dtxn *d, enum mb_exc statu
 		 * delivered: a key missing from a Venus reply leaves its
 		 * register stale, and then there is no answer to give. */
 		if (!r->is_write && !r->status &&
-		    !(r->pbuf ? device__pass_got_all(r)
-			      : device__fresh_since(dev, r->table, r->addr, r->count, r->since)))
+		    !(r->pbuf ? device__pass_got_all(r) : device__fresh_since(dev, r, r->since)))
 			r->status = MB_EXC_DEVICE_FAILURE;
 		/* Nor is a read of registers refused alone (odd values). */
-		if (!r->is_write && !r->status && !r->pbuf && dev->nrefused) {
-			struct device__refused f = {0};
-			device__walk(dev, r->table, r->addr, r->count, device__refused_fn, &f);
-			if (!f.any_other)
-				r->status = MB_EXC_DEVICE_FAILURE;
-		}
+		if (!r->is_write && !r->status && !r->pbuf && dev->nrefused &&
+		    device__all_refused(dev, r->span.slot, r->span.count))
+			r->status = MB_EXC_DEVICE_FAILURE;
 		device__finish_req(r, r->status);
 	}
 	dev->completing = outer;
@@ -750,24 +640,18 @@ static void device__arm_req_timer(struct device *dev)
 	uv_timer_start(&dev->req_timer, device__on_req_timer, due > now ? due - now : 0, 0);
 }
 
-static struct device_req *device__req_new_buf(struct device *dev, int table, int is_write,
-					      uint16_t addr, uint16_t count, device_cb cb,
-					      void *ctx, int pass);
-
+/* A request. A read of registers brings its span (device_read), kept with
+ * it; one that touches pass-through addresses (pass) gets its own buffer
+ * (struct device_req's pbuf) instead. */
 static struct device_req *device__req_new(struct device *dev, int table, int is_write,
-					  uint16_t addr, uint16_t count, device_cb cb, void *ctx)
-{
-	return device__req_new_buf(dev, table, is_write, addr, count, cb, ctx, 0);
-}
-
-/* A request; with pass, a read with its own buffer (struct device_req). */
-static struct device_req *device__req_new_buf(struct device *dev, int table, int is_write,
-					      uint16_t addr, uint16_t count, device_cb cb,
-					      void *ctx, int pass)
+					  uint16_t addr, uint16_t count, device_cb cb, void *ctx,
+					  const struct map_span *span, int pass)
 {
 	struct device_req *r = calloc(1, sizeof *r + (pass ? (size_t)count * sizeof(uint16_t) : 0));
 	if (!r)
 		return NULL;
+	if (span)
+		r->span = *span;
 	if (pass)
 		r->pbuf = r->pwords;
 	r->dev = dev;
@@ -853,8 +737,7 @@ static void device__finish_req(struct device_req *r, enum mb_exc status)
 		if (status == 0 && !r->is_write && r->pbuf) {
 			memcpy(dev->sync_out, r->pbuf, r->count * sizeof(uint16_t));
 		} else if (status == 0 && !r->is_write) {
-			struct device__copy c = {.dst = dev->sync_out};
-			device__walk(dev, r->table, r->addr, r->count, device__load_fn, &c);
+			memcpy(dev->sync_out, dev->val + r->span.slot, r->count * sizeof(uint16_t));
 		}
 		dev->sync_done = 1;
 		dev->sync_status = status;
@@ -864,8 +747,7 @@ static void device__finish_req(struct device_req *r, enum mb_exc status)
 	if (status == 0 && !r->is_write && r->pbuf) {
 		memcpy(words, r->pbuf, r->count * sizeof(uint16_t));
 	} else if (status == 0 && !r->is_write) {
-		struct device__copy c = {.dst = words};
-		device__walk(dev, r->table, r->addr, r->count, device__load_fn, &c);
+		memcpy(words, dev->val + r->span.slot, r->count * sizeof(uint16_t));
 	}
 	device_cb cb = r->cb;
 	void *ctx = r->ctx;
@@ -943,9 +825,12 @@ static void device__promote(struct device *dev, struct dtxn *d)
 
 /* Queue native reads for [addr, addr+count) of table, split at max_read and
  * where native addresses stop being contiguous, never inside a register.
- * Each new transaction gets r as a waiter (r may be NULL for polls). */
+ * at is the register that holds addr (NULL: looked up); the registers that
+ * follow are the map's next ones (map_next), not looked up again. Each new
+ * transaction gets r as a waiter (r may be NULL for polls). */
 static int device__queue_reads(struct device *dev, int table, uint16_t addr, uint16_t count,
-			       struct device_req *r, enum dtxn_kind kind)
+			       const struct map_register *at, struct device_req *r,
+			       enum dtxn_kind kind)
 {
 	if (dev->ops->flags & TRANSPORT_READ_ALL) {
 		struct dtxn *d = device__find_read(dev, 0, 0, 0, 1);
@@ -962,13 +847,14 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 		return r ? device__add_waiter(d, r) : 0;
 	}
 	uint32_t a = addr, end = (uint32_t)addr + count;
+	const struct map_register *first = at;
 	while (a < end) {
-		const struct map_register *first = map_find(dev->map, table, (uint16_t)a);
-		if (!first)
+		if (!first && !(first = map_find(dev->map, table, (uint16_t)a)))
 			return MB_ENOENT;
 		if (first->is_const) {
 			/* Served from the map: nothing to ask the device. */
 			a = (uint32_t)first->address + first->count;
+			first = map_next(dev->map, first);
 			continue;
 		}
 		/* Round out to the register's start so that a 32-bit value is
@@ -976,8 +862,8 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 		uint32_t start = first->address, n = 0;
 		uint32_t native0 = first->native;
 		uint32_t b = start;
+		const struct map_register *reg = first;
 		while (b < end) {
-			const struct map_register *reg = map_find(dev->map, table, (uint16_t)b);
 			if (!reg || reg->address != b || reg->is_const)
 				break;
 			if (reg->native != native0 + (b - start))
@@ -986,9 +872,12 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 				break;
 			n += reg->count;
 			b += reg->count;
+			reg = map_next(dev->map, reg);
 		}
-		if (n == 0) /* a register longer than max_read: read it alone */
+		if (n == 0) { /* a register longer than max_read: read it alone */
 			n = first->count;
+			reg = map_next(dev->map, first);
+		}
 		struct dtxn *d = device__find_read(dev, table, (uint16_t)start, (uint16_t)n, 0);
 		if (!d) {
 			if (!(d = device__txn_new(dev, TXN_READ, 0)))
@@ -1008,6 +897,7 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 			device__promote(dev, d);
 		}
 		a = start + n;
+		first = reg; /* the register at a, or NULL: looked up */
 	}
 	return 0;
 }
@@ -1020,10 +910,10 @@ static enum mb_exc device__check_writable(const struct device *dev, uint16_t add
 	uint32_t a = addr, end = (uint32_t)addr + count;
 	while (a < end) {
 		const struct map_register *r = map_find(dev->map, MAP_HOLDING, (uint16_t)a);
-		if (!r && dev->pblocks) {
+		if (!r && dev->pass) {
 			/* Registers win; elsewhere a range the site made writable. */
 			const struct map_passthrough *p =
-			    device__passes(dev, MAP_HOLDING, (uint16_t)a);
+			    device_pass_range(dev->pass, MAP_HOLDING, (uint16_t)a);
 			if (!p || !(p->access & MAP_W))
 				return MB_EXC_ILLEGAL_ADDRESS;
 			a++;
@@ -1138,74 +1028,55 @@ static struct device_outcome device__read_pass(struct device *dev, int table, ui
 					       uint16_t count, uint16_t *out, device_cb cb,
 					       void *ctx, struct device_req **req)
 {
-	uint32_t end = (uint32_t)addr + count;
+	struct map_span spans[MB_MAX_READ];
+	size_t nspans = map_spans(dev->map, table, addr, count, spans, MB_MAX_READ);
 	uint64_t now = device__now(dev);
 	uint64_t since = dev->max_age == 0    ? UINT64_MAX
 			 : now > dev->max_age ? now - dev->max_age + 1
 					      : 1;
-	struct device__pblock *hint = NULL;
 	int stale = 0, any_value = 0;
 
-	for (uint32_t a = addr; a < end;) {
-		const struct map_register *r = map_find(dev->map, table, (uint16_t)a);
-		if (r) {
-			if (!(r->access & MAP_R))
+	for (size_t i = 0; i < nspans; i++) {
+		const struct map_span *s = &spans[i];
+		if (s->first) {
+			if (s->unreadable)
 				return device__answer(MB_EXC_ILLEGAL_ADDRESS);
-			uint32_t rend = (uint32_t)r->address + r->count;
-			uint32_t n = (rend < end ? rend : end) - a,
-				 slot = r->slot + (a - r->address);
-			memcpy(out + (a - addr), dev->val + slot, n * sizeof(uint16_t));
-			for (uint32_t i = 0; i < n; i++)
-				stale |= dev->stamp[slot + i] < since;
-			any_value |= !device__all_refused(dev, slot, n);
-			a += n;
+			memcpy(out + (s->addr - addr), dev->val + s->slot,
+			       s->count * sizeof(uint16_t));
+			for (uint32_t k = 0; k < s->count; k++)
+				stale |= dev->stamp[s->slot + k] < since;
+			any_value |= !device__all_refused(dev, s->slot, s->count);
 			continue;
 		}
 		any_value = 1;
-		if (!device__passes(dev, table, (uint16_t)a))
-			return device__answer(MB_EXC_ILLEGAL_ADDRESS);
-		struct device__pblock *b = stale ? NULL : device__pblock(dev, table, a, 0, &hint);
-		if (!b || b->stamp[a % DEVICE__PBLOCK] < since)
-			stale = 1;
-		else
-			out[a - addr] = b->val[a % DEVICE__PBLOCK];
-		a++;
+		for (uint32_t a = s->addr; a < (uint32_t)s->addr + s->count; a++) {
+			if (!device_pass_range(dev->pass, table, (uint16_t)a))
+				return device__answer(MB_EXC_ILLEGAL_ADDRESS);
+			if (stale || !device_pass_fresh(dev->pass, table, a, since, &out[a - addr]))
+				stale = 1;
+		}
 	}
 	if (!stale) {
 		/* Keep what clients read: the least recently used goes first. */
-		hint = NULL;
-		for (uint32_t a = addr; a < end; a++)
-			if (!map_find(dev->map, table, (uint16_t)a)) {
-				struct device__pblock *b = device__pblock(dev, table, a, 0, &hint);
-				if (b)
-					b->used = ++dev->ptick;
-			}
+		for (size_t i = 0; i < nspans; i++)
+			for (uint32_t k = 0; !spans[i].first && k < spans[i].count; k++)
+				device_pass_touch(dev->pass, table, spans[i].addr + k);
 		dev->stats.cache_hits++;
 		return device__answer(any_value ? MB_EXC_NONE : MB_EXC_DEVICE_FAILURE);
 	}
 	if (!dev->link_up)
 		return device__answer(MB_EXC_GATEWAY_PATH);
-	struct device_req *r = device__req_new_buf(dev, table, 0, addr, count, cb, ctx, 1);
+	/* Its words are collected in its own buffer. */
+	struct device_req *r = device__req_new(dev, table, 0, addr, count, cb, ctx, NULL, 1);
 	if (!r)
 		return device__answer(MB_EXC_DEVICE_FAILURE);
 	int rc = 0;
-	for (uint32_t a = addr; a < end && rc == 0;) {
-		uint32_t b = a;
-		if (map_find(dev->map, table, (uint16_t)a)) {
-			/* A run of registers: read as mapped reads are. */
-			const struct map_register *q;
-			while (b < end && (q = map_find(dev->map, table, (uint16_t)b)) != NULL)
-				b = (uint32_t)q->address + q->count;
-			b = b < end ? b : end;
-			rc = device__queue_reads(dev, table, (uint16_t)a, (uint16_t)(b - a), r,
-						 DTXN_CLIENT);
-		} else {
-			while (b < end && !map_find(dev->map, table, (uint16_t)b))
-				b++;
-			rc = device__queue_pass(dev, table, (uint16_t)a, (uint16_t)(b - a), r);
-		}
-		a = b;
-	}
+	/* Registers are read as mapped reads are, the rest as it is. */
+	for (size_t i = 0; i < nspans && rc == 0; i++)
+		rc = spans[i].first
+			 ? device__queue_reads(dev, table, spans[i].addr, spans[i].count,
+					       spans[i].first, r, DTXN_CLIENT)
+			 : device__queue_pass(dev, table, spans[i].addr, spans[i].count, r);
 	if (rc != 0 || r->outstanding == 0) {
 		device__detach(dev, r);
 		device__unlink_req(dev, r);
@@ -1227,9 +1098,12 @@ struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr,
 	 * slots; so one look-up, one copy and one freshness scan. */
 	const struct map_register *reg = map_find(dev->map, table, addr);
 	if (!reg || (uint32_t)(addr - reg->address) + count > reg->readable_run)
-		return dev->pblocks ? device__read_pass(dev, table, addr, count, out, cb, ctx, req)
-				    : device__answer(MB_EXC_ILLEGAL_ADDRESS);
-	uint32_t slot = reg->slot + (addr - reg->address);
+		return dev->pass ? device__read_pass(dev, table, addr, count, out, cb, ctx, req)
+				 : device__answer(MB_EXC_ILLEGAL_ADDRESS);
+	/* One span: the plan of the read, kept with its request. */
+	const struct map_span span = {
+	    .addr = addr, .count = count, .slot = reg->slot + (addr - reg->address), .first = reg};
+	uint32_t slot = span.slot;
 	memcpy(out, dev->val + slot, count * sizeof(uint16_t));
 	int stale = 0;
 	if (dev->stamp) {
@@ -1248,10 +1122,10 @@ struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr,
 	}
 	if (!dev->link_up)
 		return device__answer(MB_EXC_GATEWAY_PATH);
-	struct device_req *r = device__req_new(dev, table, 0, addr, count, cb, ctx);
+	struct device_req *r = device__req_new(dev, table, 0, addr, count, cb, ctx, &span, 0);
 	if (!r)
 		return device__answer(MB_EXC_DEVICE_FAILURE);
-	if (device__queue_reads(dev, table, addr, count, r, DTXN_CLIENT) != 0 ||
+	if (device__queue_reads(dev, table, addr, count, reg, r, DTXN_CLIENT) != 0 ||
 	    r->outstanding == 0) {
 		device__detach(dev, r);
 		device__unlink_req(dev, r);
@@ -1342,7 +1216,7 @@ struct device_outcome device_write(struct device *dev, uint8_t fc, uint16_t addr
 	if (!dev->link_up)
 		return device__answer(MB_EXC_GATEWAY_PATH);
 
-	struct device_req *r = device__req_new(dev, MAP_HOLDING, 1, addr, count, cb, ctx);
+	struct device_req *r = device__req_new(dev, MAP_HOLDING, 1, addr, count, cb, ctx, NULL, 0);
 	if (!r)
 		return device__answer(MB_EXC_DEVICE_FAILURE);
 	/* One transaction for a command group or a run of native registers;
@@ -1400,7 +1274,7 @@ static void device__refresh_all(struct device *dev)
 	if (!dev->link_up || dev->closing)
 		return;
 	if (dev->ops->flags & TRANSPORT_READ_ALL) {
-		device__queue_reads(dev, 0, 0, 0, NULL, DTXN_POLL);
+		device__queue_reads(dev, 0, 0, 0, NULL, NULL, DTXN_POLL);
 	} else {
 		size_t n = map_nregs(dev->map);
 		for (size_t i = 0; i < n;) {
@@ -1423,7 +1297,8 @@ static void device__refresh_all(struct device *dev)
 			while (start < end) {
 				uint32_t len = end - start > 0xFFFF ? 0xFFFF : end - start;
 				device__queue_reads(dev, r->table, (uint16_t)start, (uint16_t)len,
-						    NULL, DTXN_POLL);
+						    start == r->address ? r : NULL, NULL,
+						    DTXN_POLL);
 				start += len;
 			}
 			i = j;
@@ -1625,8 +1500,7 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 	    !(ops->flags & (TRANSPORT_CACHE_IS_STORE | TRANSPORT_READ_ALL))) {
 		int64_t regs =
 		    cfg->passthrough_cache > 0 ? cfg->passthrough_cache : CONFIG_PASS_CACHE_DEFAULT;
-		dev->npblocks = (size_t)(regs + DEVICE__PBLOCK - 1) / DEVICE__PBLOCK;
-		if (!(dev->pblocks = calloc(dev->npblocks, sizeof *dev->pblocks))) {
+		if (!(dev->pass = device_pass_new(map, dev->proto, regs))) {
 			free(dev->val);
 			free(dev->stamp);
 			free(dev->name);
@@ -1674,7 +1548,7 @@ static void device__on_close(uv_handle_t *h)
 	free(dev->val);
 	free(dev->stamp);
 	free(dev->unavail);
-	free(dev->pblocks);
+	device_pass_free(dev->pass);
 	free(dev->name);
 	free(dev);
 	if (hook)

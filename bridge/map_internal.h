@@ -1,6 +1,7 @@
-/* What the map loader (map.c), the linter (map_lint.c) and the reference
- * printer (map_print.c) share and nothing else may see: the map itself and
- * the tables and helpers all three read. Private to bridge/, not installed
+/* What the map loader (map_load.c), the run-time look-ups (map.c), the
+ * linter (map_lint.c) and the reference printer (map_print.c) share and
+ * nothing else may see: the map itself and the tables and helpers they all
+ * read. Private to bridge/, not installed
  * with the public headers (docs/design.md, "Style": small headers, hidden
  * structs). */
 #ifndef MAP_INTERNAL_H
@@ -21,7 +22,7 @@ struct map {
 	char *proto_text;	      /* `protocol` as written when not one name */
 	char *verified_by; /* what earned the rung (`verified_by`), or NULL */
 	int little_strings; /* some register has string_order = "little" */
-	uint8_t trust; /* the rung, lowest 0 (map.c's map__trusts) */
+	uint8_t trust; /* the rung, lowest 0 (map__trusts) */
 	int max_read;
 	int name_line;
 	struct map_defaults defaults;
@@ -55,10 +56,18 @@ struct map {
 };
 #define MAP_SUMMARY_MAX 8
 
-/* Names of enum map_type and enum map_table, as map files spell them;
- * NULL-terminated (they are the key tables' choices). */
+/* Names of enum map_type and enum map_table, and the trust ladder's rungs
+ * lowest first, as map files spell them; NULL-terminated (they are the key
+ * tables' choices; map_load.c). */
 extern const char *const map__types[];
 extern const char *const map__tables[];
+extern const char *const map__trusts[];
+
+/* The bit of struct map's protos for protocol pr (its registry index). */
+unsigned map__proto_bit(const struct protocol *pr);
+/* Once the registers are sorted and have their slots: each register's
+ * readable_run and the dense index map_find reads (map.c). */
+void map__index(struct map *m);
 
 /* Registers a numeric type takes (1 or 2). */
 int map__natural_count(int type);

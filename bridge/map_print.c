@@ -1,6 +1,13 @@
 /* The register reference of a map (`--print-map`, `make docs`): text, JSON
  * or Markdown (docs/design.md, "Map files"). The pages in docs/maps/ are this
- * printer's Markdown, so a change in its output shows in `make docs-check`. */
+ * printer's Markdown, so a change in its output shows in `make docs-check`.
+ *
+ * One walk (map__walk) goes over the registers in (table, address) order and
+ * works out once what the reference says of the map (struct map__doc) and of
+ * each register (struct map__reg: its address span, type, access, limits,
+ * ...); three renderers (struct map__renderer: JSON, text, Markdown) only
+ * lay those facts out. A new type or key is described in map__reg_facts and
+ * the helpers above it, and shown by each renderer that has a place for it. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -172,216 +179,6 @@ static const char *map__summary_text(const struct map *m, char *buf, size_t len)
 	return buf;
 }
 
-static int map__any_native(const struct map *m)
-{
-	for (size_t i = 0; i < m->nregs; i++)
-		if (m->regs[i].native != m->regs[i].address)
-			return 1;
-	return 0;
-}
-
-static void map__print_json(const struct map *m, FILE *out)
-{
-	struct json w;
-	static const char *const dnames[] = {"poll", "max_age", "timeout", "min_interval",
-					     "retries"};
-	const int64_t dvals[] = {m->defaults.poll, m->defaults.max_age, m->defaults.timeout,
-				 m->defaults.min_interval, m->defaults.retries};
-	int first = 1;
-
-	json_init_file(&w, out);
-	json_raw(&w, "{\n  \"name\": ");
-	json_str(&w, m->name);
-	json_raw(&w, ",\n  \"protocol\": ");
-	json_str(&w, map_protocol(m));
-	json_raw(&w, ",\n  \"trust\": ");
-	json_str(&w, map_trust(m));
-	json_raw(&w, ",\n  \"trust_meaning\": ");
-	json_str(&w, map__trust_text[m->trust]);
-	json_raw(&w, ",\n  \"verified_by\": ");
-	json_str(&w, m->verified_by);
-	json_raw(&w, ",\n  \"agrees_with\": [");
-	for (size_t i = 0; i < m->nagree; i++) {
-		json_raw(&w, i ? ", {\"name\": " : "{\"name\": ");
-		json_str(&w, m->agree[i].name);
-		json_raw(&w, ", \"file\": ");
-		json_str(&w, m->agree[i].file);
-		json_raw(&w, ", \"covers\": ");
-		json_str(&w, m->agree[i].covers);
-		json_raw(&w, "}");
-	}
-	json_raw(&w, "]");
-	/* hardware-verified xN: N is the list's length */
-	json_raw(&w, ",\n  \"attested\": [");
-	for (size_t i = 0; i < m->nattest; i++) {
-		json_raw(&w, i ? ", {\"device\": " : "{\"device\": ");
-		json_str(&w, m->attest[i].device);
-		json_raw(&w, ", \"date\": ");
-		json_str(&w, m->attest[i].date);
-		json_raw(&w, ", \"readings\": ");
-		json_str(&w, m->attest[i].readings);
-		json_raw(&w, "}");
-	}
-	json_raw(&w, "]");
-	char secrets[512];
-	json_raw(&w, ",\n  \"never_passed_through\": ");
-	json_str(&w, map__secrets_text(m, secrets, sizeof secrets)[0] ? secrets : NULL);
-	json_raw(&w, ",\n  \"description\": ");
-	json_str(&w, m->description);
-	json_raw(&w, ",\n  \"source\": ");
-	json_str(&w, m->source);
-	json_raw(&w, ",\n  \"vendor\": ");
-	json_str(&w, m->vendor);
-	json_raw(&w, ",\n  \"model\": ");
-	json_str(&w, m->model);
-	if (m->max_read)
-		json_printf(&w, ",\n  \"max_read\": %d", m->max_read);
-	json_raw(&w, ",\n  \"defaults\": {");
-	for (size_t i = 0; i < MAP__N(dnames); i++) {
-		if (dvals[i] < 0)
-			continue;
-		json_printf(&w, "%s\"%s\": %" PRId64, first ? "" : ", ", dnames[i], dvals[i]);
-		first = 0;
-	}
-	json_raw(&w, "},\n  \"summary\": [");
-	for (size_t i = 0; i < m->nsummary; i++) {
-		json_raw(&w, i ? ", " : "");
-		json_str(&w, m->summary[i]->name);
-	}
-	json_raw(&w, "],\n  \"registers\": [");
-	for (size_t i = 0; i < m->nregs; i++) {
-		const struct map_register *r = &m->regs[i];
-		char num[32];
-		json_printf(&w,
-			    "%s\n    {\"table\": \"%s\", \"address\": %u, \"name\": ", i ? "," : "",
-			    map__tables[r->table], r->address);
-		json_str(&w, r->name);
-		json_printf(&w, ", \"type\": \"%s\", \"words\": %u, \"access\": \"%s\"",
-			    map__types[r->type], r->count, map__access_text(r->access));
-		if (r->type == MAP_INT32 || r->type == MAP_UINT32 || r->type == MAP_FLOAT32)
-			json_printf(&w, ", \"word_order\": \"%s\"",
-				    r->word_little ? "little" : "big");
-		if (r->string_little)
-			json_raw(&w, ", \"string_order\": \"little\"");
-		if (r->format)
-			json_printf(&w, ", \"format\": \"%s\"", map_formats[r->format - 1]);
-		if (r->native != r->address)
-			json_printf(&w, ", \"native\": %u", r->native);
-		json_printf(&w, ", \"scale\": %.15g", r->scale);
-		if (r->unit) {
-			json_raw(&w, ", \"unit\": ");
-			json_str(&w, r->unit);
-		}
-		if (r->has_min)
-			json_printf(&w, ", \"min\": %" PRId64, r->min);
-		if (r->has_max)
-			json_printf(&w, ", \"max\": %" PRId64, r->max);
-		if (r->has_bytes)
-			json_printf(
-			    &w,
-			    ", \"bytes\": [{\"min\": %u, \"max\": %u}, {\"min\": %u, \"max\": %u}]",
-			    r->byte_min[0], r->byte_max[0], r->byte_min[1], r->byte_max[1]);
-		if (r->values) {
-			json_raw(&w, ", \"values\": [");
-			for (size_t j = 0; j < r->nvalues; j++)
-				json_printf(&w, "%s%" PRId64, j ? ", " : "", r->values[j]);
-			json_raw(&w, "]");
-		}
-		if (r->has_default) {
-			json_raw(&w, ", \"default\": ");
-			if (r->type == MAP_STRING)
-				json_str(&w, r->def_string);
-			else if (values_raw_text(r, r->def, num, sizeof num) == 0)
-				json_raw(&w, num);
-			else
-				json_raw(&w, "null");
-		}
-		if (r->is_const) {
-			json_raw(&w, ", \"constant\": ");
-			if (r->type == MAP_STRING)
-				json_str(&w, r->const_string);
-			else if (values_raw_text(r, r->const_value, num, sizeof num) == 0)
-				json_raw(&w, num);
-			else
-				json_raw(&w, "null");
-		}
-		if (r->factor != 1)
-			json_printf(&w, ", \"factor\": %" PRId64, r->factor);
-		if (r->has_unavail)
-			json_printf(&w, ", \"unavailable\": %" PRId64, r->unavail);
-		if (r->xlat) {
-			json_raw(&w, ", \"translate\": [");
-			for (size_t j = 0; j < r->nxlat; j++)
-				json_printf(&w, "%s[%" PRId64 ", %" PRId64 "]", j ? ", " : "",
-					    r->xlat[j][0], r->xlat[j][1]);
-			json_raw(&w, "]");
-		}
-		if (r->key) {
-			json_raw(&w, ", \"key\": ");
-			json_str(&w, r->key);
-			if (r->field >= 0)
-				json_printf(&w, ", \"field\": %d", r->field);
-			json_raw(&w, ", \"query\": ");
-			json_str(&w, r->query ? r->query : "cd=1");
-		}
-		if (r->write) {
-			json_raw(&w, ", \"write\": ");
-			json_str(&w, r->write);
-			json_printf(&w, ", \"ack\": %s", r->ack ? "true" : "false");
-		}
-		if (r->access & MAP_W)
-			json_printf(&w, ", \"retry\": %s", r->no_retry ? "false" : "true");
-		if (r->labels) {
-			json_raw(&w, ", \"enum\": [");
-			for (size_t j = 0; j < r->nlabels; j++) {
-				json_printf(&w,
-					    "%s{\"value\": %" PRId64 ", \"text\": ", j ? ", " : "",
-					    r->labels[j].value);
-				json_str(&w, r->labels[j].text);
-				json_raw(&w, "}");
-			}
-			json_raw(&w, "]");
-		}
-		if (r->bits) {
-			json_raw(&w, ", \"bits\": [");
-			for (size_t j = 0; j < r->nbits; j++) {
-				json_printf(&w,
-					    "%s{\"bit\": %" PRId64 ", \"text\": ", j ? ", " : "",
-					    r->bits[j].value);
-				json_str(&w, r->bits[j].text);
-				json_raw(&w, "}");
-			}
-			json_raw(&w, "]");
-		}
-		json_raw(&w, ", \"description\": ");
-		json_str(&w, r->description);
-		json_raw(&w, ", \"source\": ");
-		json_str(&w, r->source);
-		json_raw(&w, "}");
-	}
-	json_raw(&w, m->nregs ? "\n  ],\n  \"commands\": [" : "],\n  \"commands\": [");
-	for (size_t i = 0; i < m->ncmds; i++) {
-		const struct map_command *c = &m->cmds[i];
-		json_printf(&w, "%s\n    {\"name\": ", i ? "," : "");
-		json_str(&w, c->name);
-		json_printf(&w, ", \"address\": %u, \"count\": %u, \"template\": ", c->address,
-			    c->count);
-		json_str(&w, c->template);
-		json_printf(&w, ", \"ack\": %s, \"retry\": %s}", c->ack ? "true" : "false",
-			    c->no_retry ? "false" : "true");
-	}
-	json_raw(&w, m->ncmds ? "\n  ],\n  \"passthrough\": [" : "],\n  \"passthrough\": [");
-	for (size_t i = 0; i < m->npass; i++) {
-		const struct map_passthrough *p = &m->pass[i];
-		json_printf(&w,
-			    "%s\n    {\"table\": \"%s\", \"first\": %u, \"last\": %u, "
-			    "\"access\": \"%s\"}",
-			    i ? "," : "", map__tables[p->table], p->first, p->last,
-			    map__access_text(p->access));
-	}
-	json_raw(&w, m->npass ? "\n  ]\n}\n" : "]\n}\n");
-}
-
 /* What the protocol line says: the protocol's own text, or for a map of
  * several (a list, the family "rtu") their names. */
 static void map__protocol_text(const struct map *m, char *buf, size_t len)
@@ -403,6 +200,333 @@ static void map__protocol_text(const struct map *m, char *buf, size_t len)
 			used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "; " : "",
 						 protocol_at(i)->text);
 }
+
+/* --- the walk: facts, computed once for the three renderers --------------- */
+
+static const char *const map__dnames[] = {"poll", "max_age", "timeout", "min_interval", "retries"};
+
+/* What the reference says of the map as a whole. */
+struct map__doc {
+	const struct map *m;
+	FILE *out;
+	struct json json; /* the JSON renderer's writer, on out */
+	int native;	  /* some register has a native address of its own */
+	int keyed;	  /* the protocol finds values by key (PROTOCOL_KEYED) */
+	int namew;	  /* the widest register name, at least 4 (text columns) */
+	int any_once;	  /* a register or a command is written at most once */
+	int any_labels;	  /* a register has `enum` or `bits` */
+	int64_t dvals[MAP__N(map__dnames)]; /* `defaults`, -1 where unset */
+	int have_defaults;
+	char times[32];	    /* " \u00d7N" for N attested devices, else "" */
+	char protocol[256]; /* map__protocol_text */
+	char summary[512];  /* "soc, power", or "" */
+	char secrets[512];  /* map__secrets_text, or "" */
+};
+
+/* What the reference says of one register. */
+struct map__reg {
+	const struct map_register *r;
+	size_t index;		/* in the map's (table, address) order */
+	const char *access;	/* "r", "w", "rw" */
+	const char *word_order; /* 32-bit types: "big" or "little"; otherwise NULL */
+	const char *format;	/* the name of its `format`, or NULL */
+	char addr[32];		/* "a" or "a..b" */
+	char native[32];  /* on the device: "a..b", "-" for a constant; "" unless doc.native */
+	char type[48];	  /* "int32 (high word first), shown as ipv4" */
+	char limits[256]; /* range/values, bytes and derived (map__limits) */
+	/* numeric `default` and `constant` as values.c writes them; *_ok 0
+	 * where that is no number (a float32's NaN or infinity) */
+	char def[32], konst[32];
+	int def_ok, konst_ok;
+};
+
+static void map__doc_facts(const struct map *m, FILE *out, struct map__doc *d)
+{
+	const int64_t dvals[] = {m->defaults.poll, m->defaults.max_age, m->defaults.timeout,
+				 m->defaults.min_interval, m->defaults.retries};
+
+	memset(d, 0, sizeof *d);
+	d->m = m;
+	d->out = out;
+	json_init_file(&d->json, out);
+	d->keyed = (m->proto->flags & PROTOCOL_KEYED) != 0;
+	d->namew = 4;
+	for (size_t i = 0; i < m->nregs; i++) {
+		const struct map_register *r = &m->regs[i];
+		int n = (int)strlen(r->name);
+		d->native |= r->native != r->address;
+		d->namew = n > d->namew ? n : d->namew;
+		d->any_once |= r->no_retry;
+		d->any_labels |= r->nlabels || r->nbits;
+	}
+	for (size_t i = 0; i < m->ncmds; i++)
+		d->any_once |= m->cmds[i].no_retry;
+	for (size_t i = 0; i < MAP__N(dvals); i++)
+		d->have_defaults |= (d->dvals[i] = dvals[i]) >= 0;
+	if (m->nattest)
+		snprintf(d->times, sizeof d->times, " \u00d7%zu", m->nattest);
+	map__protocol_text(m, d->protocol, sizeof d->protocol);
+	map__summary_text(m, d->summary, sizeof d->summary);
+	map__secrets_text(m, d->secrets, sizeof d->secrets);
+}
+
+static void map__reg_facts(const struct map__doc *d, size_t i, struct map__reg *g)
+{
+	const struct map_register *r = &d->m->regs[i];
+	int wide = r->type == MAP_INT32 || r->type == MAP_UINT32 || r->type == MAP_FLOAT32;
+
+	g->r = r;
+	g->index = i;
+	g->access = map__access_text(r->access);
+	g->word_order = !wide ? NULL : r->word_little ? "little" : "big";
+	g->format = r->format ? map_formats[r->format - 1] : NULL;
+	map__range_text(g->addr, sizeof g->addr, r->address, r->count);
+	g->native[0] = '\0';
+	if (d->native && r->is_const) /* nothing is read from the device */
+		snprintf(g->native, sizeof g->native, "-");
+	else if (d->native)
+		map__range_text(g->native, sizeof g->native, r->native, r->count);
+	map__type_text(r, g->type, sizeof g->type);
+	map__limits(r, g->limits, sizeof g->limits);
+	g->def_ok = values_raw_text(r, r->def, g->def, sizeof g->def) == 0;
+	g->konst_ok = values_raw_text(r, r->const_value, g->konst, sizeof g->konst) == 0;
+}
+
+/* A renderer: the map's head, each table's heading (may be NULL), each
+ * register, and what follows the registers. */
+struct map__renderer {
+	void (*head)(struct map__doc *d);
+	void (*table)(struct map__doc *d, int table);
+	void (*reg)(struct map__doc *d, const struct map__reg *g);
+	void (*tail)(struct map__doc *d);
+};
+
+/* The one walk over the registers, in (table, address) order. */
+static void map__walk(const struct map *m, FILE *out, const struct map__renderer *rn)
+{
+	struct map__doc d;
+	struct map__reg g;
+
+	map__doc_facts(m, out, &d);
+	rn->head(&d);
+	for (int t = 0; t < MAP_TABLES; t++) {
+		if (m->table_start[t] == m->table_start[t + 1])
+			continue;
+		if (rn->table)
+			rn->table(&d, t);
+		for (size_t i = m->table_start[t]; i < m->table_start[t + 1]; i++) {
+			map__reg_facts(&d, i, &g);
+			rn->reg(&d, &g);
+		}
+	}
+	rn->tail(&d);
+}
+
+/* --- JSON ----------------------------------------------------------------- */
+
+/* A numeric value of r as JSON: the number, or null (a float32's NaN). */
+static void map__json_value(struct json *w, const char *key, const struct map_register *r,
+			    const char *string, const char *num, int ok)
+{
+	json_printf(w, ", \"%s\": ", key);
+	if (r->type == MAP_STRING)
+		json_str(w, string);
+	else
+		json_raw(w, ok ? num : "null");
+}
+
+/* A list of labels, {"value": 3, "text": "..."}, under key. */
+static void map__json_labels(struct json *w, const char *key, const char *valkey,
+			     const struct map_label *l, size_t n)
+{
+	json_printf(w, ", \"%s\": [", key);
+	for (size_t j = 0; j < n; j++) {
+		json_printf(w, "%s{\"%s\": %" PRId64 ", \"text\": ", j ? ", " : "", valkey,
+			    l[j].value);
+		json_str(w, l[j].text);
+		json_raw(w, "}");
+	}
+	json_raw(w, "]");
+}
+
+static void map__json_head(struct map__doc *d)
+{
+	const struct map *m = d->m;
+	struct json *w = &d->json;
+	int first = 1;
+
+	json_raw(w, "{\n  \"name\": ");
+	json_str(w, m->name);
+	json_raw(w, ",\n  \"protocol\": ");
+	json_str(w, map_protocol(m));
+	json_raw(w, ",\n  \"trust\": ");
+	json_str(w, map_trust(m));
+	json_raw(w, ",\n  \"trust_meaning\": ");
+	json_str(w, map__trust_text[m->trust]);
+	json_raw(w, ",\n  \"verified_by\": ");
+	json_str(w, m->verified_by);
+	json_raw(w, ",\n  \"agrees_with\": [");
+	for (size_t i = 0; i < m->nagree; i++) {
+		json_raw(w, i ? ", {\"name\": " : "{\"name\": ");
+		json_str(w, m->agree[i].name);
+		json_raw(w, ", \"file\": ");
+		json_str(w, m->agree[i].file);
+		json_raw(w, ", \"covers\": ");
+		json_str(w, m->agree[i].covers);
+		json_raw(w, "}");
+	}
+	json_raw(w, "]");
+	/* hardware-verified xN: N is the list's length */
+	json_raw(w, ",\n  \"attested\": [");
+	for (size_t i = 0; i < m->nattest; i++) {
+		json_raw(w, i ? ", {\"device\": " : "{\"device\": ");
+		json_str(w, m->attest[i].device);
+		json_raw(w, ", \"date\": ");
+		json_str(w, m->attest[i].date);
+		json_raw(w, ", \"readings\": ");
+		json_str(w, m->attest[i].readings);
+		json_raw(w, "}");
+	}
+	json_raw(w, "]");
+	json_raw(w, ",\n  \"never_passed_through\": ");
+	json_str(w, d->secrets[0] ? d->secrets : NULL);
+	json_raw(w, ",\n  \"description\": ");
+	json_str(w, m->description);
+	json_raw(w, ",\n  \"source\": ");
+	json_str(w, m->source);
+	json_raw(w, ",\n  \"vendor\": ");
+	json_str(w, m->vendor);
+	json_raw(w, ",\n  \"model\": ");
+	json_str(w, m->model);
+	if (m->max_read)
+		json_printf(w, ",\n  \"max_read\": %d", m->max_read);
+	json_raw(w, ",\n  \"defaults\": {");
+	for (size_t i = 0; i < MAP__N(map__dnames); i++) {
+		if (d->dvals[i] < 0)
+			continue;
+		json_printf(w, "%s\"%s\": %" PRId64, first ? "" : ", ", map__dnames[i],
+			    d->dvals[i]);
+		first = 0;
+	}
+	json_raw(w, "},\n  \"summary\": [");
+	for (size_t i = 0; i < m->nsummary; i++) {
+		json_raw(w, i ? ", " : "");
+		json_str(w, m->summary[i]->name);
+	}
+	json_raw(w, "],\n  \"registers\": [");
+}
+
+static void map__json_reg(struct map__doc *d, const struct map__reg *g)
+{
+	const struct map_register *r = g->r;
+	struct json *w = &d->json;
+
+	json_printf(w,
+		    "%s\n    {\"table\": \"%s\", \"address\": %u, \"name\": ", g->index ? "," : "",
+		    map__tables[r->table], r->address);
+	json_str(w, r->name);
+	json_printf(w, ", \"type\": \"%s\", \"words\": %u, \"access\": \"%s\"", map__types[r->type],
+		    r->count, g->access);
+	if (g->word_order)
+		json_printf(w, ", \"word_order\": \"%s\"", g->word_order);
+	if (r->string_little)
+		json_raw(w, ", \"string_order\": \"little\"");
+	if (g->format)
+		json_printf(w, ", \"format\": \"%s\"", g->format);
+	if (r->native != r->address)
+		json_printf(w, ", \"native\": %u", r->native);
+	json_printf(w, ", \"scale\": %.15g", r->scale);
+	if (r->unit) {
+		json_raw(w, ", \"unit\": ");
+		json_str(w, r->unit);
+	}
+	if (r->has_min)
+		json_printf(w, ", \"min\": %" PRId64, r->min);
+	if (r->has_max)
+		json_printf(w, ", \"max\": %" PRId64, r->max);
+	if (r->has_bytes)
+		json_printf(w,
+			    ", \"bytes\": [{\"min\": %u, \"max\": %u}, {\"min\": %u, \"max\": %u}]",
+			    r->byte_min[0], r->byte_max[0], r->byte_min[1], r->byte_max[1]);
+	if (r->values) {
+		json_raw(w, ", \"values\": [");
+		for (size_t j = 0; j < r->nvalues; j++)
+			json_printf(w, "%s%" PRId64, j ? ", " : "", r->values[j]);
+		json_raw(w, "]");
+	}
+	if (r->has_default)
+		map__json_value(w, "default", r, r->def_string, g->def, g->def_ok);
+	if (r->is_const)
+		map__json_value(w, "constant", r, r->const_string, g->konst, g->konst_ok);
+	if (r->factor != 1)
+		json_printf(w, ", \"factor\": %" PRId64, r->factor);
+	if (r->has_unavail)
+		json_printf(w, ", \"unavailable\": %" PRId64, r->unavail);
+	if (r->xlat) {
+		json_raw(w, ", \"translate\": [");
+		for (size_t j = 0; j < r->nxlat; j++)
+			json_printf(w, "%s[%" PRId64 ", %" PRId64 "]", j ? ", " : "", r->xlat[j][0],
+				    r->xlat[j][1]);
+		json_raw(w, "]");
+	}
+	if (r->key) {
+		json_raw(w, ", \"key\": ");
+		json_str(w, r->key);
+		if (r->field >= 0)
+			json_printf(w, ", \"field\": %d", r->field);
+		json_raw(w, ", \"query\": ");
+		json_str(w, r->query ? r->query : "cd=1");
+	}
+	if (r->write) {
+		json_raw(w, ", \"write\": ");
+		json_str(w, r->write);
+		json_printf(w, ", \"ack\": %s", r->ack ? "true" : "false");
+	}
+	if (r->access & MAP_W)
+		json_printf(w, ", \"retry\": %s", r->no_retry ? "false" : "true");
+	if (r->labels)
+		map__json_labels(w, "enum", "value", r->labels, r->nlabels);
+	if (r->bits)
+		map__json_labels(w, "bits", "bit", r->bits, r->nbits);
+	json_raw(w, ", \"description\": ");
+	json_str(w, r->description);
+	json_raw(w, ", \"source\": ");
+	json_str(w, r->source);
+	json_raw(w, "}");
+}
+
+static void map__json_tail(struct map__doc *d)
+{
+	const struct map *m = d->m;
+	struct json *w = &d->json;
+
+	json_raw(w, m->nregs ? "\n  ],\n  \"commands\": [" : "],\n  \"commands\": [");
+	for (size_t i = 0; i < m->ncmds; i++) {
+		const struct map_command *c = &m->cmds[i];
+		json_printf(w, "%s\n    {\"name\": ", i ? "," : "");
+		json_str(w, c->name);
+		json_printf(w, ", \"address\": %u, \"count\": %u, \"template\": ", c->address,
+			    c->count);
+		json_str(w, c->template);
+		json_printf(w, ", \"ack\": %s, \"retry\": %s}", c->ack ? "true" : "false",
+			    c->no_retry ? "false" : "true");
+	}
+	json_raw(w, m->ncmds ? "\n  ],\n  \"passthrough\": [" : "],\n  \"passthrough\": [");
+	for (size_t i = 0; i < m->npass; i++) {
+		const struct map_passthrough *p = &m->pass[i];
+		json_printf(w,
+			    "%s\n    {\"table\": \"%s\", \"first\": %u, \"last\": %u, "
+			    "\"access\": \"%s\"}",
+			    i ? "," : "", map__tables[p->table], p->first, p->last,
+			    map__access_text(p->access));
+	}
+	json_raw(w, m->npass ? "\n  ]\n}\n" : "]\n}\n");
+}
+
+static const struct map__renderer map__json = {
+    .head = map__json_head, .reg = map__json_reg, .tail = map__json_tail};
+
+/* --- text ----------------------------------------------------------------- */
 
 /* One line of the text reference, without trailing blanks (columns are
  * padded, and the last ones are often empty). */
@@ -433,21 +557,13 @@ static void map__line(FILE *out, const char *fmt, ...)
 		free(buf);
 }
 
-static void map__print_text(const struct map *m, FILE *out)
+static void map__text_head(struct map__doc *d)
 {
-	int namew = 4;
-	int native = map__any_native(m);
+	const struct map *m = d->m;
+	FILE *out = d->out;
 
-	for (size_t i = 0; i < m->nregs; i++) {
-		int n = (int)strlen(m->regs[i].name);
-		if (n > namew)
-			namew = n;
-	}
-	char times[32] = "";
-	if (m->nattest)
-		snprintf(times, sizeof times, " \u00d7%zu", m->nattest);
 	map__line(out, "map %s: protocol %s, trust %s%s", m->name, map_protocol(m), map_trust(m),
-		  times);
+		  d->times);
 	if (m->description)
 		map__line(out, "  %s", m->description);
 	if (m->vendor || m->model)
@@ -458,12 +574,10 @@ static void map__print_text(const struct map *m, FILE *out)
 	map__line(out, "  trust: %s", map__trust_text[m->trust]);
 	if (m->verified_by)
 		map__line(out, "  verified by: %s", m->verified_by);
-	char sum[512];
-	if (map__summary_text(m, sum, sizeof sum)[0])
-		map__line(out, "  summary (shown first): %s", sum);
-	char secrets[512];
-	if (map__secrets_text(m, secrets, sizeof secrets)[0])
-		map__line(out, "  never passed through (secrets): %s", secrets);
+	if (d->summary[0])
+		map__line(out, "  summary (shown first): %s", d->summary);
+	if (d->secrets[0])
+		map__line(out, "  never passed through (secrets): %s", d->secrets);
 	for (size_t i = 0; i < m->nattest; i++)
 		map__line(out, "  attested device %zu of %zu: %s, %s: %s", i + 1, m->nattest,
 			  m->attest[i].device, m->attest[i].date, m->attest[i].readings);
@@ -471,49 +585,43 @@ static void map__print_text(const struct map *m, FILE *out)
 		map__line(out, "  agrees with (not a rung): %s, %s%s%s", m->agree[i].name,
 			  m->agree[i].file, m->agree[i].covers ? ": " : "",
 			  m->agree[i].covers ? m->agree[i].covers : "");
+}
 
-	for (int t = 0; t < MAP_TABLES; t++) {
-		if (m->table_start[t] == m->table_start[t + 1])
-			continue;
-		map__line(out, "%s", "");
-		map__line(out, "%s registers", map__tables[t]);
-		map__line(out, "%-11s %s%-*s %-24s %5s %-6s %8s %-6s %-20s %s", "address",
-			  native ? "native      " : "", namew, "name", "type", "words", "access",
-			  "scale", "unit", "range/values", "description");
-		for (size_t i = m->table_start[t]; i < m->table_start[t + 1]; i++) {
-			const struct map_register *r = &m->regs[i];
-			char addr[32], nat[32] = "", type[48], lim[256];
-			map__range_text(addr, sizeof addr, r->address, r->count);
-			if (native) {
-				if (r->is_const) /* nothing is read from the device */
-					snprintf(nat, sizeof nat, "-");
-				else
-					map__range_text(nat, sizeof nat, r->native, r->count);
-				strcat(nat, "            ");
-				nat[12] = '\0';
-			}
-			map__type_text(r, type, sizeof type);
-			map__limits(r, lim, sizeof lim);
-			map__line(out, "%-11s %s%-*s %-24s %5u %-6s %8.6g %-6s %-20s %s", addr, nat,
-				  namew, r->name, type, r->count, map__access_text(r->access),
-				  r->scale, r->unit ? r->unit : "", lim,
-				  r->description ? r->description : "");
-			if (r->no_retry)
-				map__line(out,
-					  "%12swritten at most once: never retried (retry = false)",
-					  "");
-			if (r->query)
-				map__line(out, "%12sread by %s (key %s)", "", r->query, r->key);
-			if (r->source)
-				map__line(out, "%12ssource: %s", "", r->source);
-			for (size_t j = 0; j < r->nlabels; j++)
-				map__line(out, "%12s%" PRId64 " = %s", "", r->labels[j].value,
-					  r->labels[j].text);
-			for (size_t j = 0; j < r->nbits; j++)
-				map__line(out, "%12sbit %" PRId64 " = %s", "", r->bits[j].value,
-					  r->bits[j].text);
-		}
-	}
+static void map__text_table(struct map__doc *d, int t)
+{
+	map__line(d->out, "%s", "");
+	map__line(d->out, "%s registers", map__tables[t]);
+	map__line(d->out, "%-11s %s%-*s %-24s %5s %-6s %8s %-6s %-20s %s", "address",
+		  d->native ? "native      " : "", d->namew, "name", "type", "words", "access",
+		  "scale", "unit", "range/values", "description");
+}
+
+static void map__text_reg(struct map__doc *d, const struct map__reg *g)
+{
+	const struct map_register *r = g->r;
+	FILE *out = d->out;
+	int natw = d->native ? 12 : 0; /* the native column, when there is one */
+
+	map__line(out, "%-11s %-*.*s%-*s %-24s %5u %-6s %8.6g %-6s %-20s %s", g->addr, natw, natw,
+		  g->native, d->namew, r->name, g->type, r->count, g->access, r->scale,
+		  r->unit ? r->unit : "", g->limits, r->description ? r->description : "");
+	if (r->no_retry)
+		map__line(out, "%12swritten at most once: never retried (retry = false)", "");
+	if (r->query)
+		map__line(out, "%12sread by %s (key %s)", "", r->query, r->key);
+	if (r->source)
+		map__line(out, "%12ssource: %s", "", r->source);
+	for (size_t j = 0; j < r->nlabels; j++)
+		map__line(out, "%12s%" PRId64 " = %s", "", r->labels[j].value, r->labels[j].text);
+	for (size_t j = 0; j < r->nbits; j++)
+		map__line(out, "%12sbit %" PRId64 " = %s", "", r->bits[j].value, r->bits[j].text);
+}
+
+static void map__text_tail(struct map__doc *d)
+{
+	const struct map *m = d->m;
+	FILE *out = d->out;
+
 	for (size_t i = 0; i < m->npass; i++) {
 		const struct map_passthrough *p = &m->pass[i];
 		if (i == 0) {
@@ -531,11 +639,27 @@ static void map__print_text(const struct map *m, FILE *out)
 			const struct map_command *c = &m->cmds[i];
 			char addr[32];
 			map__range_text(addr, sizeof addr, c->address, c->count);
-			map__line(out, "%-11s %-*s %s%s%s", addr, namew, c->name, c->template,
+			map__line(out, "%-11s %-*s %s%s%s", addr, d->namew, c->name, c->template,
 				  c->ack ? "" : "  (no acknowledgement)",
 				  c->no_retry ? "  (sent at most once)" : "");
 		}
 	}
+}
+
+static const struct map__renderer map__text = {
+    .head = map__text_head, .table = map__text_table, .reg = map__text_reg, .tail = map__text_tail};
+
+/* --- Markdown ------------------------------------------------------------- */
+
+/* "| Head | text |\n" for a text of the map's head, escaped; nothing when
+ * text is NULL. */
+static void map__md_row(FILE *out, const char *head, const char *text)
+{
+	if (!text)
+		return;
+	fprintf(out, "| %s | ", head);
+	map__md(out, text);
+	fputs(" |\n", out);
 }
 
 /* A register's value texts or bit texts as a Markdown table (nothing when
@@ -555,18 +679,10 @@ static void map__md_labels(FILE *out, const struct map_register *r, const char *
 	}
 }
 
-static void map__print_markdown(const struct map *m, FILE *out)
+static void map__md_head(struct map__doc *d)
 {
-	int native = map__any_native(m), keyed = (m->proto->flags & PROTOCOL_KEYED) != 0;
-	static const char *const table_title[] = {
-	    "Holding registers (FC03 read; FC06/FC16 write where access has w)",
-	    "Input registers (FC04, read-only)",
-	};
-	static const char *const dnames[] = {"poll", "max_age", "timeout", "min_interval",
-					     "retries"};
-	const int64_t dvals[] = {m->defaults.poll, m->defaults.max_age, m->defaults.timeout,
-				 m->defaults.min_interval, m->defaults.retries};
-	int any_labels = 0, have_defaults = 0, any_once = 0;
+	const struct map *m = d->m;
+	FILE *out = d->out;
 
 	fprintf(out, "# Register map: %s\n\n", m->name);
 	if (m->description) {
@@ -574,13 +690,9 @@ static void map__print_markdown(const struct map *m, FILE *out)
 		fputs("\n\n", out);
 	}
 	fputs("| | |\n|---|---|\n", out);
-	char ptext[256];
-	map__protocol_text(m, ptext, sizeof ptext);
-	fprintf(out, "| Protocol | `%s`: %s |\n", map_protocol(m), ptext);
-	char times[32] = "";
-	if (m->nattest)
-		snprintf(times, sizeof times, " \u00d7%zu", m->nattest);
-	fprintf(out, "| Trust | **%s%s**: %s |\n", map_trust(m), times, map__trust_text[m->trust]);
+	fprintf(out, "| Protocol | `%s`: %s |\n", map_protocol(m), d->protocol);
+	fprintf(out, "| Trust | **%s%s**: %s |\n", map_trust(m), d->times,
+		map__trust_text[m->trust]);
 	if (m->nattest) {
 		fputs("| Attested devices | ", out);
 		for (size_t i = 0; i < m->nattest; i++) {
@@ -593,17 +705,8 @@ static void map__print_markdown(const struct map *m, FILE *out)
 		}
 		fputs(" |\n", out);
 	}
-	if (m->verified_by) {
-		fputs("| Verified by | ", out);
-		map__md(out, m->verified_by);
-		fputs(" |\n", out);
-	}
-	char secrets[512];
-	if (map__secrets_text(m, secrets, sizeof secrets)[0]) {
-		fputs("| Never passed through (secrets) | ", out);
-		map__md(out, secrets);
-		fputs(" |\n", out);
-	}
+	map__md_row(out, "Verified by", m->verified_by);
+	map__md_row(out, "Never passed through (secrets)", d->secrets[0] ? d->secrets : NULL);
 	if (m->nagree) {
 		fputs("| Agrees with (not a rung) | ", out);
 		for (size_t i = 0; i < m->nagree; i++) {
@@ -619,17 +722,8 @@ static void map__print_markdown(const struct map *m, FILE *out)
 		}
 		fputs(" |\n", out);
 	}
-	char sum[512];
-	if (map__summary_text(m, sum, sizeof sum)[0]) {
-		fputs("| Summary (shown first) | ", out);
-		map__md(out, sum);
-		fputs(" |\n", out);
-	}
-	if (m->source) {
-		fputs("| Source | ", out);
-		map__md(out, m->source);
-		fputs(" |\n", out);
-	}
+	map__md_row(out, "Summary (shown first)", d->summary[0] ? d->summary : NULL);
+	map__md_row(out, "Source", m->source);
 	if (m->vendor || m->model) {
 		fputs("| Device | ", out);
 		map__md(out, m->vendor);
@@ -637,17 +731,15 @@ static void map__print_markdown(const struct map *m, FILE *out)
 		map__md(out, m->model);
 		fputs(" |\n", out);
 	}
-	for (size_t i = 0; i < MAP__N(dnames); i++)
-		have_defaults |= dvals[i] >= 0;
-	if (have_defaults) {
+	if (d->have_defaults) {
 		int first = 1;
 		fputs("| Timing defaults | ", out);
-		for (size_t i = 0; i < MAP__N(dnames); i++) {
-			if (dvals[i] < 0)
+		for (size_t i = 0; i < MAP__N(map__dnames); i++) {
+			if (d->dvals[i] < 0)
 				continue;
 			/* retries is a count, the others are times */
-			fprintf(out, "%s%s %" PRId64 "%s", first ? "" : ", ", dnames[i], dvals[i],
-				i + 1 < MAP__N(dnames) ? " ms" : "");
+			fprintf(out, "%s%s %" PRId64 "%s", first ? "" : ", ", map__dnames[i],
+				d->dvals[i], i + 1 < MAP__N(map__dnames) ? " ms" : "");
 			first = 0;
 		}
 		fputs(" (a device's own keys override these) |\n", out);
@@ -656,106 +748,133 @@ static void map__print_markdown(const struct map *m, FILE *out)
 		fprintf(out, "| Registers per native read | at most %d |\n", m->max_read);
 	if (m->nregs)
 		fputs("\nValues on the wire are raw integers: multiply by *Scale* to get the value "
-		      "in "
-		      "*Unit*. 32-bit values take two registers; the type says which word comes "
-		      "first. "
-		      "Strings hold two characters per register, the first in the high byte (where "
-		      "the "
-		      "device keeps them the other way round, the type says *little-endian on the "
-		      "device* and the bridge swaps the bytes). Writes "
+		      "in *Unit*. 32-bit values take two registers; the type says which word comes "
+		      "first. Strings hold two characters per register, the first in the high byte "
+		      "(where the device keeps them the other way round, the type says "
+		      "*little-endian on the device* and the bridge swaps the bytes). Writes "
 		      "outside *Range / values* are refused with exception 03. *Source* says where "
 		      "a register's meaning comes from.\n",
 		      out);
-	for (size_t i = 0; i < m->nregs; i++)
-		any_once |= m->regs[i].no_retry;
-	for (size_t i = 0; i < m->ncmds; i++)
-		any_once |= m->cmds[i].no_retry;
-	if (any_once)
+	if (d->any_once)
 		fputs("\nA write is retried within the client's timeout when an attempt gets no "
 		      "answer, except where the access says *at most once* (`retry = false`: a "
 		      "trigger, a counter, a reset): such a write is sent to the device once.\n",
 		      out);
+}
 
-	for (int t = 0; t < MAP_TABLES; t++) {
-		if (m->table_start[t] == m->table_start[t + 1])
-			continue;
-		fprintf(out, "\n## %s\n\n", table_title[t]);
-		fputs("| Address |", out);
-		if (native)
-			fputs(" Native |", out);
-		fputs(" Name | Type | Words | Access | Scale | Unit | Range / values |", out);
-		if (keyed)
-			fputs(" Key |", out);
-		fputs(" Description | Source |\n|---:|", out);
-		if (native)
-			fputs("---:|", out);
-		fputs("---|---|---:|---|---:|---|---|", out);
-		if (keyed)
-			fputs("---|", out);
-		fputs("---|---|\n", out);
-		for (size_t i = m->table_start[t]; i < m->table_start[t + 1]; i++) {
-			const struct map_register *r = &m->regs[i];
-			char num[32];
-			char addr[32], type[48], lim[256];
-			map__range_text(addr, sizeof addr, r->address, r->count);
-			map__type_text(r, type, sizeof type);
-			map__limits(r, lim, sizeof lim);
-			any_labels |= r->nlabels || r->nbits;
-			fprintf(out, "| %s |", addr);
-			if (native) {
-				if (r->is_const) /* nothing is read from the device */
-					snprintf(addr, sizeof addr, "-");
-				else
-					map__range_text(addr, sizeof addr, r->native, r->count);
-				fprintf(out, " %s |", addr);
-			}
-			fprintf(out, " `%s` | %s | %u | %s%s | %.6g | ", r->name, type, r->count,
-				map__access_text(r->access), r->no_retry ? ", at most once" : "",
-				r->scale);
-			map__md(out, r->unit);
-			fputs(" | ", out);
-			map__md(out, lim);
-			if (r->has_default) {
-				fputs(lim[0] ? "; default " : "default ", out);
-				if (r->type == MAP_STRING) {
-					fputc('"', out);
-					map__md(out, r->def_string);
-					fputc('"', out);
-				} else {
-					fputs(map__raw_text(r, r->def, num, sizeof num), out);
-				}
-			}
-			fputs(" |", out);
-			if (keyed) {
-				fputc(' ', out);
-				if (r->key) {
-					fputc('`', out);
-					map__md(out, r->key);
-					fputc('`', out);
-					if (r->field >= 0)
-						fprintf(out, " field %d", r->field);
-					if (r->query) {
-						fputs(" of `", out);
-						map__md(out, r->query);
-						fputc('`', out);
-					}
-				}
-				if (r->write) {
-					fputs(r->key ? "; write `" : "write `", out);
-					map__md(out, r->write);
-					fputc('`', out);
-				}
-				fputs(" |", out);
-			}
-			fputc(' ', out);
-			map__md(out, r->description);
-			fputs(" | ", out);
-			map__md(out, r->source);
-			fputs(" |\n", out);
+static void map__md_table(struct map__doc *d, int t)
+{
+	static const char *const title[] = {
+	    "Holding registers (FC03 read; FC06/FC16 write where access has w)",
+	    "Input registers (FC04, read-only)",
+	};
+	FILE *out = d->out;
+
+	fprintf(out,
+		"\n## %s\n\n| Address |%s Name | Type | Words | Access | Scale | Unit | "
+		"Range / values |%s Description | Source |\n|---:|%s---|---|---:|---|---:|"
+		"---|---|%s---|---|\n",
+		title[t], d->native ? " Native |" : "", d->keyed ? " Key |" : "",
+		d->native ? "---:|" : "", d->keyed ? "---|" : "");
+}
+
+/* The Key cell of a keyed protocol: "`key` field 2 of `cd=4`; write `...`". */
+static void map__md_key(FILE *out, const struct map_register *r)
+{
+	fputc(' ', out);
+	if (r->key) {
+		fputc('`', out);
+		map__md(out, r->key);
+		fputc('`', out);
+		if (r->field >= 0)
+			fprintf(out, " field %d", r->field);
+		if (r->query) {
+			fputs(" of `", out);
+			map__md(out, r->query);
+			fputc('`', out);
 		}
 	}
+	if (r->write) {
+		fputs(r->key ? "; write `" : "write `", out);
+		map__md(out, r->write);
+		fputc('`', out);
+	}
+	fputs(" |", out);
+}
 
-	if (any_labels) {
+static void map__md_reg(struct map__doc *d, const struct map__reg *g)
+{
+	const struct map_register *r = g->r;
+	FILE *out = d->out;
+
+	fprintf(out, "| %s |", g->addr);
+	if (d->native)
+		fprintf(out, " %s |", g->native);
+	fprintf(out, " `%s` | %s | %u | %s%s | %.6g | ", r->name, g->type, r->count, g->access,
+		r->no_retry ? ", at most once" : "", r->scale);
+	map__md(out, r->unit);
+	fputs(" | ", out);
+	map__md(out, g->limits);
+	if (r->has_default) {
+		fputs(g->limits[0] ? "; default " : "default ", out);
+		if (r->type == MAP_STRING) {
+			fputc('"', out);
+			map__md(out, r->def_string);
+			fputc('"', out);
+		} else {
+			fputs(g->def, out);
+		}
+	}
+	fputs(" |", out);
+	if (d->keyed)
+		map__md_key(out, r);
+	fputc(' ', out);
+	map__md(out, r->description);
+	fputs(" | ", out);
+	map__md(out, r->source);
+	fputs(" |\n", out);
+}
+
+static void map__md_roles(const struct map *m, FILE *out)
+{
+	int any_role = 0;
+	for (int k = 0; k < MAP_ROLE_KINDS; k++)
+		any_role |= map_has_role(m, k);
+	if (!any_role)
+		return;
+	fputs("\n## Roles in the site\n\nWhat a device of this map gives the site device "
+	      "when its config names the role (`role = \"...\"`; docs/user-guide.md, \"The "
+	      "site\"). Power counts positive while the device delivers power to the site; "
+	      "*Sign* says which way the register itself counts.\n\n"
+	      "| Role | Power | Sign | Energy delivered | Energy taken | SOC | Capacity |\n"
+	      "|---|---|---|---|---|---|---|\n",
+	      out);
+	for (int k = 0; k < MAP_ROLE_KINDS; k++) {
+		if (!map_has_role(m, k))
+			continue;
+		fprintf(out, "| %s |", map_role_kinds[k]);
+		for (int q = 0; q < MAP_ROLE_NQ; q++) {
+			const struct map_register *r = map_role(m, k, q, NULL);
+			if (r)
+				fprintf(out, " `%s` |", r->name);
+			else
+				fputs(" — |", out);
+			if (q == MAP_ROLE_POWER)
+				fprintf(out, " %s |",
+					!r		    ? "—"
+					: m->power_taken[k] ? "positive while taking"
+							    : "positive while delivering");
+		}
+		fputs("\n", out);
+	}
+}
+
+static void map__md_tail(struct map__doc *d)
+{
+	const struct map *m = d->m;
+	FILE *out = d->out;
+
+	if (d->any_labels) {
 		fputs("\n## Values and bits\n", out);
 		for (size_t i = 0; i < m->nregs; i++) {
 			const struct map_register *r = &m->regs[i];
@@ -763,7 +882,6 @@ static void map__print_markdown(const struct map *m, FILE *out)
 			map__md_labels(out, r, "bits", "Bit | Meaning when set", r->bits, r->nbits);
 		}
 	}
-
 	if (m->npass) {
 		fputs("\n## Pass-through\n\nAddresses of these ranges that no register above "
 		      "describes are sent to the device as they are, and its answer, exception "
@@ -778,36 +896,7 @@ static void map__print_markdown(const struct map *m, FILE *out)
 				p->last, p->access & MAP_W ? "read, write (FC06/FC16)" : "read");
 		}
 	}
-	int any_role = 0;
-	for (int k = 0; k < MAP_ROLE_KINDS; k++)
-		any_role |= map_has_role(m, k);
-	if (any_role) {
-		fputs("\n## Roles in the site\n\nWhat a device of this map gives the site device "
-		      "when its config names the role (`role = \"...\"`; docs/user-guide.md, \"The "
-		      "site\"). Power counts positive while the device delivers power to the site; "
-		      "*Sign* says which way the register itself counts.\n\n"
-		      "| Role | Power | Sign | Energy delivered | Energy taken | SOC | Capacity |\n"
-		      "|---|---|---|---|---|---|---|\n",
-		      out);
-		for (int k = 0; k < MAP_ROLE_KINDS; k++) {
-			if (!map_has_role(m, k))
-				continue;
-			fprintf(out, "| %s |", map_role_kinds[k]);
-			for (int q = 0; q < MAP_ROLE_NQ; q++) {
-				const struct map_register *r = map_role(m, k, q, NULL);
-				if (r)
-					fprintf(out, " `%s` |", r->name);
-				else
-					fputs(" — |", out);
-				if (q == MAP_ROLE_POWER)
-					fprintf(out, " %s |",
-						!r		    ? "—"
-						: m->power_taken[k] ? "positive while taking"
-								    : "positive while delivering");
-			}
-			fputs("\n", out);
-		}
-	}
+	map__md_roles(m, out);
 	if (m->ncmds) {
 		fputs("\n## Write commands\n\nThese registers are written together, with one FC16 "
 		      "that covers exactly the command's range; a write of part of it is refused "
@@ -831,18 +920,13 @@ static void map__print_markdown(const struct map *m, FILE *out)
 	}
 }
 
+static const struct map__renderer map__markdown = {
+    .head = map__md_head, .table = map__md_table, .reg = map__md_reg, .tail = map__md_tail};
+
 void map_print(const struct map *m, FILE *out, enum map_format fmt)
 {
-	switch (fmt) {
-	case MAP_FMT_JSON:
-		map__print_json(m, out);
-		break;
-	case MAP_FMT_MARKDOWN:
-		map__print_markdown(m, out);
-		break;
-	case MAP_FMT_TEXT:
-	default:
-		map__print_text(m, out);
-		break;
-	}
+	map__walk(m, out,
+		  fmt == MAP_FMT_JSON	    ? &map__json
+		  : fmt == MAP_FMT_MARKDOWN ? &map__markdown
+					    : &map__text);
 }

@@ -239,6 +239,25 @@ unsigned map_max_read(const struct map *m);
 const struct map_register *map_find(const struct map *m, int table, uint16_t address);
 /* Register by name, or NULL. */
 const struct map_register *map_find_name(const struct map *m, const char *name);
+/* The register of r's table that starts where r ends, or NULL. O(1): the
+ * map's registers are sorted, and a map that lints clean (the daemon runs
+ * no other) has no overlaps, so it is the next one. */
+const struct map_register *map_next(const struct map *m, const struct map_register *r);
+
+/* A range of a table resolved against the map once (docs/design.md, "Cache,
+ * polling, coalescing"): cut into spans, each a run of adjacent registers,
+ * whose words have adjacent cache slots, or a run of addresses that no
+ * register describes. */
+struct map_span {
+	uint16_t addr, count;		  /* front addresses [addr, addr+count) */
+	uint32_t slot;			  /* registers: the cache slot of addr's word */
+	const struct map_register *first; /* the register holding addr; NULL: none */
+	uint8_t unreadable;		  /* registers: one of them is not readable */
+};
+/* The spans of [addr, addr+count) of table, in address order, at most max
+ * of them (count spans at most are ever needed); returns their number. */
+size_t map_spans(const struct map *m, int table, uint16_t addr, uint16_t count,
+		 struct map_span *spans, size_t max);
 
 /* What a device of the map gives the site (docs/user-guide.md, "The
  * site"): the map's `roles` group has a group per role the device can play

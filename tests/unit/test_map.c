@@ -1,9 +1,10 @@
-/* Unit tests of the map loader, linter and codec (bridge/map.c): the shipped
- * maps/scratch.conf and the fixtures in tests/unit/data load and lint clean;
- * every load error names its file:line; every lint problem is found on its
- * line; map_find agrees with a linear scan at every address; values encode
- * and decode in every type and word order; the reference prints as valid
- * JSON, markdown tables and text. */
+/* Unit tests of the map loader (bridge/map_load.c), linter and run-time
+ * look-ups and codec (bridge/map.c): the shipped maps/scratch.conf and the
+ * fixtures in tests/unit/data load and lint clean; every load error names
+ * its file:line; every lint problem is found on its line; map_find agrees
+ * with a linear scan at every address, map_spans and map_next with
+ * map_find; values encode and decode in every type and word order; the
+ * reference prints as valid JSON, markdown tables and text. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include "map.h"
 #include "harness.h"
 #include "mb_error.h"
+#include "mbdef.h"
 #include "protocol.h"
 
 static const char *write_file(const char *name, const char *text)
@@ -1254,6 +1256,96 @@ static void test_find(void **state)
 	map_free(m);
 }
 
+/* map_spans against map_find word by word: the spans of a range cover it in
+ * order; a span of registers has every word mapped, with the slot that
+ * follows the last, and says whether one of them is not readable; a span
+ * of unmapped addresses has none mapped; neighbouring spans could not be
+ * one. map_next is the register map_find gives at the end of the last. */
+static void check_spans(const struct map *m, int t, uint16_t addr, uint16_t count)
+{
+	struct map_span sp[MB_MAX_READ];
+	size_t n = map_spans(m, t, addr, count, sp, MB_MAX_READ);
+	uint32_t a = addr;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct map_span *s = &sp[i];
+		int unreadable = 0;
+		if (s->addr != a || s->count == 0)
+			fail_msg("table %d [%u+%u): span %zu starts at %u, count %u", t, addr,
+				 count, i, s->addr, s->count);
+		for (uint32_t k = 0; k < s->count; k++, a++) {
+			const struct map_register *r = map_find(m, t, (uint16_t)a);
+			if (!s->first) {
+				if (r)
+					fail_msg("table %d: %u is mapped, in an unmapped span", t,
+						 a);
+				continue;
+			}
+			if (!r || r->slot + (a - r->address) != s->slot + k)
+				fail_msg("table %d: %u is not slot %u of its span", t, a,
+					 s->slot + k);
+			if (k == 0 && r != s->first)
+				fail_msg("table %d: span at %u names another register", t, a);
+			unreadable |= !(r->access & MAP_R);
+		}
+		assert_int_equal(s->unreadable, unreadable);
+		if (i > 0 && !sp[i - 1].first && !s->first)
+			fail_msg("table %d: two unmapped spans meet at %u", t, s->addr);
+		if (i > 0 && sp[i - 1].first && s->first &&
+		    sp[i - 1].slot + sp[i - 1].count == s->slot)
+			fail_msg("table %d: two spans of registers meet at %u", t, s->addr);
+	}
+	assert_int_equal(a, (uint32_t)addr + count);
+}
+
+static void test_spans(void **state)
+{
+	static const char *const maps[] = {"maps/scratch.conf", "maps/raw.conf",
+					   "maps/powergo-sunspec.conf", "maps/growatt.conf",
+					   "maps/sdm630.conf"};
+	static const uint16_t counts[] = {1, 2, 3, 7, 64, MB_MAX_READ};
+	(void)state;
+
+	for (size_t f = 0; f < sizeof maps / sizeof maps[0]; f++) {
+		struct map *m = load_ok(h_repo_file(maps[f]));
+		for (size_t i = 0; i < map_nregs(m); i++) {
+			const struct map_register *r = map_reg(m, i);
+			const struct map_register *q =
+			    map_find(m, r->table, (uint16_t)(r->address + r->count));
+			/* the next register, when one starts where r ends */
+			assert_ptr_equal(map_next(m, r),
+					 q && q->address == r->address + r->count ? q : NULL);
+			for (int d = -2; d <= 2; d++) {
+				int32_t a = (int32_t)r->address + d;
+				for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++)
+					if (a >= 0 && a + counts[c] <= 0x10000)
+						check_spans(m, r->table, (uint16_t)a, counts[c]);
+			}
+		}
+		for (int t = 0; t < MAP_TABLES; t++) {
+			check_spans(m, t, 0, MB_MAX_READ);
+			check_spans(m, t, 0xFFFF, 1);
+			check_spans(m, t, 0x10000 - MB_MAX_READ, MB_MAX_READ);
+		}
+		map_free(m);
+	}
+	/* Nothing for a table that is none, or an empty range. */
+	struct map *m = load_scratch();
+	struct map_span sp[4];
+	assert_int_equal(map_spans(m, MAP_TABLES, 0, 4, sp, 4), 0);
+	assert_int_equal(map_spans(m, MAP_HOLDING, 0, 0, sp, 4), 0);
+	/* scratch: holding 0..9 are registers; 19 is a gap before 20..27 */
+	assert_int_equal(map_spans(m, MAP_HOLDING, 8, 4, sp, 4), 1);
+	assert_int_equal(map_spans(m, MAP_HOLDING, 18, 4, sp, 4), 3);
+	assert_null(sp[1].first);
+	assert_int_equal(sp[1].addr, 19);
+	assert_int_equal(sp[1].count, 1);
+	assert_string_equal(sp[2].first->name, "label");
+	/* At most max spans. */
+	assert_int_equal(map_spans(m, MAP_HOLDING, 18, 4, sp, 2), 2);
+	map_free(m);
+}
+
 static void test_slots(void **state)
 {
 	struct map *m = load_scratch();
@@ -2169,6 +2261,7 @@ int main(void)
 	    cmocka_unit_test(test_lint_empty),
 	    cmocka_unit_test(test_find),
 	    cmocka_unit_test(test_slots),
+	    cmocka_unit_test(test_spans),
 	    cmocka_unit_test(test_encode_decode),
 	    cmocka_unit_test(test_encode_string),
 	    cmocka_unit_test(test_value_ok),
