@@ -1,7 +1,7 @@
 /* The libconfig key checker (docs/design.md, "Style": tables over code): a
  * group of settings is checked against a const table of the keys it may hold,
  * stored at offsets into a target struct, compared and freed through the same
- * table. The config loader (config.c), the map loader (map.c) and every
+ * table. The config loader (config.c), the map loader (map_load.c) and every
  * protocol's device block (protocol.h) use it; it knows none of them. */
 #include "keys.h"
 

@@ -433,6 +433,8 @@ static void map__json_reg(struct map__doc *d, const struct map__reg *g)
 		json_raw(w, ", \"string_order\": \"little\"");
 	if (g->format)
 		json_printf(w, ", \"format\": \"%s\"", g->format);
+	if (r->group)
+		json_printf(w, ", \"group\": \"%s\"", map_groups[r->group - MAP_GROUP_STATUS]);
 	if (r->native != r->address)
 		json_printf(w, ", \"native\": %u", r->native);
 	json_printf(w, ", \"scale\": %.15g", r->scale);

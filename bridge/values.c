@@ -172,7 +172,7 @@ void values_decode(const struct map_register *r, const uint16_t *words, struct v
 	v->scaled = NAN;
 	v->text = NULL;
 	if (r->type == MAP_STRING) {
-		/* Up to the first NUL; at most 125 words (map.c). */
+		/* Up to the first NUL; at most 125 words (map_load.c). */
 		char bytes[2 * 125];
 		size_t len = 0;
 		for (uint16_t w = 0; w < r->count && w < 125; w++) {
@@ -192,7 +192,7 @@ int values_each(const struct device *dev, uint64_t now_ms, values_fn fn, void *c
 {
 	const struct map *m = device_map(dev);
 	size_t n = map_nregs(m);
-	/* A string register has at most 125 words (map.c). */
+	/* A string register has at most 125 words (map_load.c). */
 	uint16_t words[128];
 	char text[VALUES_TEXT_MAX];
 
@@ -202,7 +202,7 @@ int values_each(const struct device *dev, uint64_t now_ms, values_fn fn, void *c
 		uint64_t stamp = 0;
 
 		if (r->count > sizeof words / sizeof words[0])
-			continue; /* cannot happen: map.c caps `length` at 125 */
+			continue; /* cannot happen: map_load.c caps `length` at 125 */
 		v.valid = device_cache_peek(dev, r, words, &stamp);
 		if (v.valid) {
 			v.age_ms = now_ms > stamp ? now_ms - stamp : 0;

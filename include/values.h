@@ -87,7 +87,7 @@ struct line_writer;
 struct map_register;
 
 /* The longest text values_decode writes, its NUL included: a string
- * register of 125 words (map.c's cap on `length`) whose every byte is
+ * register of 125 words (map_load.c's cap on `length`) whose every byte is
  * replaced by U+FFFD (three bytes). */
 #define VALUES_TEXT_MAX (3 * 2 * 125 + 1)
 

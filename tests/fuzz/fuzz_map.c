@@ -1,4 +1,4 @@
-/* Fuzz target for the map loader (bridge/map.c): the input is a map file.
+/* Fuzz target for the map loader (bridge/map_load.c): the input is a map file.
  * It is written to a file of its own (the loader reads paths, as libconfig
  * does), loaded, linted and printed in every format; whatever loads must
  * also answer the lookups the device model makes without reading outside the

@@ -1564,7 +1564,7 @@ static void test_print_json(void **state)
 	assert_non_null(strstr(out,
 			       "{\"table\": \"holding\", \"address\": 11, \"name\": \"u32_big\", "
 			       "\"type\": \"uint32\", \"words\": 2, \"access\": \"rw\", "
-			       "\"word_order\": \"big\""));
+			       "\"word_order\": \"big\", \"group\": \"settings\""));
 	assert_non_null(strstr(out, "\"scale\": 0.1, \"unit\": \"kWh\""));
 	assert_non_null(strstr(out, "\"default\": \"modbridge\""));
 	assert_non_null(strstr(out, "{\"value\": 1, \"text\": \"Manual\"}"));
