@@ -47,7 +47,8 @@
  *                   project's issue "maximum_charging_power: -2500.0 (range
  *                   0.0 - 2500.0)" does: -2500 at first, -1200 after cp=1200
  *   --set KEY=N     report numeric key KEY of the dump as N (any integer: an
- *                   odd value such as -1 or 99999), until a write sets it
+ *                   odd value such as -1 or 99999), until a write sets it;
+ *                   with --model, any numeric key of that model's reply
  *   --ignore N      never answer cd=N (the document's firmware has no cd=14)
  * At run time the mode topic also takes "set KEY N" and "ignore N" (a new
  * "ignore" replaces the old; "ignore 0" answers everything again).
@@ -214,6 +215,15 @@ static int sim__set_text(const char *text, char sep)
 	memcpy(k, text, (size_t)(s - text));
 	k[s - text] = 0;
 	long long v = strtoll(s + 1, &end, 10);
+	if (sim__model != M_VENUS) {
+		/* another model: a key of its recorded reply */
+		for (int i = 0; i < sim__mn && end != s + 1 && !*end; i++)
+			if (strcmp(sim__mk[i], k) == 0) {
+				sim__msetn(k, v);
+				return 0;
+			}
+		return -1;
+	}
 	struct sim_key *p = sim__key(k);
 	if (!p || p->kind != K_NUM || end == s + 1 || *end)
 		return -1;
