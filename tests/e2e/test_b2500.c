@@ -257,6 +257,25 @@ static void check_writes(void)
 		if (mb)
 			modbus_free(mb);
 		h_ok(h_count_lines(devs[4].log, "bt=7:") == 0, "and nothing was sent");
+		/* A whole period with one value out of the map's range (power
+		 * 900 W, mode 3, minute 60): 03, nothing sent. */
+		static const uint16_t bad[3][8] = {{1, 7, 0, 8, 0, 127, 900, 1},
+						   {3, 7, 0, 8, 0, 127, 100, 1},
+						   {1, 7, 60, 8, 0, 127, 100, 1}};
+		int refused = 0;
+		for (int i = 0; i < 3; i++) {
+			mb = h_modbus(mb_port, 5);
+			errno = 0;
+			rc = mb ? modbus_write_registers(mb, 108, 8, bad[i]) : -1;
+			refused += rc < 0 && errno == EMBXILVAL;
+			if (mb)
+				modbus_free(mb);
+		}
+		h_ok(refused == 3,
+		     "Jupiter: a period with power 900, mode 3 or minute 60 is "
+		     "exception 03 (%d of 3)",
+		     refused);
+		h_ok(h_count_lines(devs[4].log, "bt=7:") == 0, "and nothing was sent");
 	}
 	/* Out of range, the map's limits: refused before anything is sent. */
 	uint16_t v = 20;
