@@ -4,7 +4,9 @@
  * through its map from a simulator answering the hm2mqtt project's recorded
  * reply (tests/lib/venus_examples.h), once on the old hame_energy topics and
  * once on the newer marstek_energy ones, every value checked as hm2mqtt
- * decodes it; one write per writable model is acknowledged and read back.
+ * decodes it (the Jupiter's five time periods included); one write per
+ * writable model is acknowledged and read back, and the Jupiter's time
+ * period 1 as one FC16 of its eight registers.
  * Also: a Venus on the marstek_energy family with no `prefix` in its config
  * (once it was never heard), a B2500 v2 whose marstek_energy topic
  * ID is the encrypted MAC the bridge computes, one whose ID the config gives
@@ -134,6 +136,15 @@ static const int16_t v1_values[15] = {14, 2000, 90, 0, 0, 0, 0, 1, 2, 0, 0, 224,
 static const int16_t jupiter_values[29] = {83, 424, 250, 94,   77,  41,	 60,   1,   1, 0,
 					   0,  0,   349, 2193, 0,   285, 2018, 1,   1, 88,
 					   75, 4,   1,	 1,    134, 209, 206,  106, 0};
+/* JUPITER_DUMP's five periods at 100 + 8N: the working mode (wor_m), then
+ * tim_N's fields H|M|H|M|weekdays|power|enabled. */
+static const int16_t jupiter_periods[40] = {
+    1, 12, 0, 23, 59, 127, 800, 1, /* tim_0=12|0|23|59|127|800|1 */
+    1, 0,  0, 12, 0,  127, 150, 1, /* tim_1=0|0|12|0|127|150|1 */
+    1, 0,  0, 0,  0,  255, 0,	0, /* tim_2=0|0|0|0|255|0|0 */
+    1, 0,  0, 0,  0,  255, 0,	0, /* tim_3 */
+    1, 0,  0, 0,  0,  255, 0,	0, /* tim_4 */
+};
 /* CT002_DUMP: pwr_a pwr_b pwr_c pwr_t ble_s wif_r wif_s ver_v */
 static const int16_t ct_values[8] = {119, 15, -136, -1, 5, -79, 2, 119};
 /* VENUS_DOC_DUMP: cel_c cel_p grd_o */
@@ -154,6 +165,7 @@ static void check_reads(void)
 			read_is(d->unit, 0, 15, v1_values, what);
 		} else if (strcmp(d->model, "jupiter") == 0) {
 			read_is(d->unit, 0, 29, jupiter_values, what);
+			read_is(d->unit, 100, 40, jupiter_periods, what);
 		} else if (strcmp(d->model, "ct002") == 0) {
 			read_is(d->unit, 0, 8, ct_values, what);
 		} else {
@@ -218,6 +230,52 @@ static void check_writes(void)
 		     d->unit);
 		int16_t want = 50;
 		read_is(d->unit, 19, 1, &want, "depth of discharge after the write");
+	}
+	/* Jupiter, both families: time period 1 as one FC16 of its eight
+	 * registers, the mode read back unchanged (cd=3 with md = wor_m, as
+	 * hm2mqtt sends it). */
+	for (int i = 4; i < 6; i++) {
+		const struct dev *d = &devs[i];
+		static const uint16_t p1[8] = {1, 6, 30, 9, 5, 31, 400, 1};
+		int rc = write_regs(d->unit, 108, 8, p1);
+		h_ok(rc == 0, "unit %d (%s): time period 1 written: %s", d->unit, d->prefix,
+		     rc ? modbus_strerror(rc) : "ok");
+		h_ok(h_wait_lines(d->log, "cd=3,md=1,nm=1,bt=6:30,et=9:05,wk=31,vv=400,as=1", 1,
+				  5000),
+		     "unit %d: the simulator got the cd=3 command exactly", d->unit);
+		static const int16_t back[8] = {1, 6, 30, 9, 5, 31, 400, 1};
+		read_is(d->unit, 108, 8, back, "time period 1 after the write");
+	}
+	/* Part of a period: 02, nothing sent. */
+	{
+		uint16_t v2[2] = {7, 0};
+		modbus_t *mb = h_modbus(mb_port, 5);
+		errno = 0;
+		int rc = mb ? modbus_write_registers(mb, 109, 2, v2) : -1;
+		h_ok(rc < 0 && errno == EMBXILADD,
+		     "Jupiter: writing two registers of a period's eight is exception 02");
+		if (mb)
+			modbus_free(mb);
+		h_ok(h_count_lines(devs[4].log, "bt=7:") == 0, "and nothing was sent");
+		/* A whole period with one value out of the map's range (power
+		 * 900 W, mode 3, minute 60): 03, nothing sent. */
+		static const uint16_t bad[3][8] = {{1, 7, 0, 8, 0, 127, 900, 1},
+						   {3, 7, 0, 8, 0, 127, 100, 1},
+						   {1, 7, 60, 8, 0, 127, 100, 1}};
+		int refused = 0;
+		for (int i = 0; i < 3; i++) {
+			mb = h_modbus(mb_port, 5);
+			errno = 0;
+			rc = mb ? modbus_write_registers(mb, 108, 8, bad[i]) : -1;
+			refused += rc < 0 && errno == EMBXILVAL;
+			if (mb)
+				modbus_free(mb);
+		}
+		h_ok(refused == 3,
+		     "Jupiter: a period with power 900, mode 3 or minute 60 is "
+		     "exception 03 (%d of 3)",
+		     refused);
+		h_ok(h_count_lines(devs[4].log, "bt=7:") == 0, "and nothing was sent");
 	}
 	/* Out of range, the map's limits: refused before anything is sent. */
 	uint16_t v = 20;

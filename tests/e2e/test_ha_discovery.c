@@ -550,6 +550,26 @@ static int modbus_get(int port, int addr, uint16_t *v)
 	return modbus_get_unit(port, unit, addr, v);
 }
 
+/* The Hame/Marstek family beside the Venus (maps jupiter, b2500-v2,
+ * ct002): entities of the kinds their registers call for. */
+static void check_hame_family(void)
+{
+	const char *e = last_on("homeassistant/select/" BRIDGE_ID "_d_jupiter/working_mode/config");
+	h_ok(e && strstr(e, "\"options\":[\"automatic\",\"manual\"]") &&
+		 strstr(e, "\"command_topic\":\"" PREFIX "/d_jupiter/working_mode/set\""),
+	     "jupiter working_mode: a select with the enum texts");
+	e = last_on("homeassistant/number/" BRIDGE_ID "_d_jupiter/period2_power/config");
+	h_ok(e && strstr(e, "\"unit_of_measurement\":\"W\"") && strstr(e, "\"max\":800"),
+	     "jupiter period2_power (command period2): a number in W up to 800");
+	e = last_on("homeassistant/sensor/" BRIDGE_ID "_d_b2500-v2/soc/config");
+	h_ok(e && strstr(e, "\"unit_of_measurement\":\"%\",\"device_class\":\"battery\""),
+	     "b2500-v2 soc: a battery sensor in %%");
+	e = last_on("homeassistant/sensor/" BRIDGE_ID "_d_ct002/total_power/config");
+	h_ok(e && strstr(e, "\"unit_of_measurement\":\"W\",\"device_class\":\"power\"") &&
+		 !last_on("homeassistant/number/" BRIDGE_ID "_d_ct002/total_power/config"),
+	     "ct002 total_power: a power sensor, nothing to set (read-only meter)");
+}
+
 /* --- the test ------------------------------------------------------------ */
 
 int main(void)
@@ -655,6 +675,8 @@ int main(void)
 	e = last_on("homeassistant/sensor/" BRIDGE_ID "_d_venus/period0_start_hour/config");
 	h_ok(!e && last_on("homeassistant/number/" BRIDGE_ID "_d_venus/period0_start_hour/config"),
 	     "venus period0_start_hour (command period0) is a number");
+
+	check_hame_family();
 
 	/* Formats (docs/home-assistant.md): text sensors with the page's
 	 * text, a duration in seconds, a timestamp in ISO 8601. The PowerGo's

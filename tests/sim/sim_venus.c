@@ -47,7 +47,8 @@
  *                   project's issue "maximum_charging_power: -2500.0 (range
  *                   0.0 - 2500.0)" does: -2500 at first, -1200 after cp=1200
  *   --set KEY=N     report numeric key KEY of the dump as N (any integer: an
- *                   odd value such as -1 or 99999), until a write sets it
+ *                   odd value such as -1 or 99999), until a write sets it;
+ *                   with --model, any numeric key of that model's reply
  *   --ignore N      never answer cd=N (the document's firmware has no cd=14)
  * At run time the mode topic also takes "set KEY N" and "ignore N" (a new
  * "ignore" replaces the old; "ignore 0" answers everything again).
@@ -72,7 +73,10 @@
  *   b2500v1  HMB: cd=4 md= outputs 0..3 (cd), cd=6 md= output threshold
  *            0..800 W (lv), cd=17 md= charging mode (cs), cd=19 md= (do)
  *   jupiter  HMN/HMM/JPLS: cd=2 md= working mode 1|2 (wor_m), cd=13
- *            full_d= surplus feed-in 0|1 (ful_d), cd=56 dod= 30..88 (dod)
+ *            full_d= surplus feed-in 0|1 (ful_d), cd=56 dod= 30..88 (dod),
+ *            cd=3,md=,nm=0..4,bt=H:MM,et=H:MM,wk=0..127,vv=0..800,as=0|1 a
+ *            time period (tim_N), applied only when md is wor_m (hm2mqtt
+ *            sends the working mode the device reports)
  *   ct002    HME: cd=1 only (a meter takes no command here) */
 #include <mosquitto.h>
 #include <stdint.h>
@@ -214,6 +218,15 @@ static int sim__set_text(const char *text, char sep)
 	memcpy(k, text, (size_t)(s - text));
 	k[s - text] = 0;
 	long long v = strtoll(s + 1, &end, 10);
+	if (sim__model != M_VENUS) {
+		/* another model: a key of its recorded reply */
+		for (int i = 0; i < sim__mn && end != s + 1 && !*end; i++)
+			if (strcmp(sim__mk[i], k) == 0) {
+				sim__msetn(k, v);
+				return 0;
+			}
+		return -1;
+	}
 	struct sim_key *p = sim__key(k);
 	if (!p || p->kind != K_NUM || end == s + 1 || *end)
 		return -1;
@@ -409,6 +422,40 @@ static void sim__b2500_timers(const struct sim_cmd *c, int apply)
 	}
 }
 
+/* The value of the model's key k, or NULL. */
+static const char *sim__mget(const char *k)
+{
+	for (int i = 0; i < sim__mn; i++)
+		if (strcmp(sim__mk[i], k) == 0)
+			return sim__mv[i];
+	return NULL;
+}
+
+/* cd=3,md=,nm=,bt=,et=,wk=,vv=,as=: one of the Jupiter's five periods, as
+ * hm2mqtt sends it; applied only when complete and valid and md is the
+ * working mode the device reports (wor_m), the only form on record. */
+static void sim__jupiter_period(const struct sim_cmd *c, int apply)
+{
+	long long md, nm, bh, bm, eh, em, wk, vv, as, mode;
+	if (!sim__arg(c, "md", 1, 2, &md) || !sim__arg(c, "nm", 0, 4, &nm) ||
+	    !sim__time(sim__get(c, "bt"), &bh, &bm) || !sim__time(sim__get(c, "et"), &eh, &em) ||
+	    !sim__arg(c, "wk", 0, 127, &wk) || !sim__arg(c, "vv", 0, 800, &vv) ||
+	    !sim__arg(c, "as", 0, 1, &as))
+		return;
+	if (!sim__num(sim__mget("wor_m"), &mode) || md != mode) {
+		printf("# cd=3 md=%lld is not the working mode %s: not applied\n", md,
+		       sim__mget("wor_m") ? sim__mget("wor_m") : "?");
+		return;
+	}
+	if (!apply)
+		return;
+	char k[8], t[32];
+	snprintf(k, sizeof k, "tim_%d", (int)nm);
+	snprintf(t, sizeof t, "%d|%d|%d|%d|%d|%d|%d", (int)bh, (int)bm, (int)eh, (int)em, (int)wk,
+		 (int)vv, (int)as);
+	sim__mset(k, t);
+}
+
 /* The other models' commands (see the top); none is answered but cd=1. */
 static void sim__model_command(struct mosquitto *mosq, const struct sim_cmd *c, long long cd,
 			       int apply)
@@ -440,6 +487,8 @@ static void sim__model_command(struct mosquitto *mosq, const struct sim_cmd *c, 
 			sim__msetn("ful_d", v);
 		else if (cd == 56 && sim__arg(c, "dod", 30, 88, &v) && apply)
 			sim__msetn("dod", v);
+		else if (cd == 3)
+			sim__jupiter_period(c, apply);
 	}
 }
 

@@ -314,6 +314,8 @@ static void test_sunspec_points(void **state)
 	(void)state;
 	sunspec_check_map("powergo-sunspec");
 	sunspec_check_map("venus-sunspec");
+	sunspec_check_map("b2500-sunspec");
+	sunspec_check_map("jupiter-sunspec");
 }
 
 /* --- Eastron SDM630 ------------------------------------------------------ */

@@ -376,9 +376,10 @@ static void test_passthrough(void **state)
 /* Other maps in the tree (written alongside) must load and lint clean too. */
 static void test_shipped_maps(void **state)
 {
-	static const char *const names[] = {"scratch",	       "powergo",      "venus",
-					    "growatt",	       "venus-native", "venus-sunspec",
-					    "powergo-sunspec", "raw",	       "sdm630"};
+	static const char *const names[] = {
+	    "scratch",	    "powergo",	     "venus",		"growatt",
+	    "venus-native", "venus-sunspec", "powergo-sunspec", "raw",
+	    "sdm630",	    "b2500-sunspec", "jupiter-sunspec"};
 	const char *dirs[] = {h_repo_file("maps")};
 	char err[8192];
 	(void)state;
