@@ -21,12 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "config.h"
 #include "export.h"
 #include "http.h"
 #include "http_internal.h"
 #include "json.h"
+#include "log.h"
 #include "reload.h"
 
 /* The longest string value taken (a URL, a path, a token). */
@@ -551,11 +553,15 @@ void http_settings_post(const struct http_view *v, const char *body, size_t len,
 	if (settings__write_tmp(path, text, tmp, sizeof tmp, why, sizeof why) != 0)
 		goto fail500;
 	/* The whole config with the new file: what --check and the reload
-	 * run. A config and its maps load in milliseconds (docs/design.md,
-	 * "Exporter settings from the web page"). */
+	 * run, on the loop: a config and its maps load in a few milliseconds
+	 * (docs/design.md, "Exporter settings from the web page"; the log says
+	 * how long each check took). */
 	char err[2048];
+	uint64_t t0 = uv_hrtime();
 	struct reload_gen *g = reload_gen_load_with(c->path, tmp, err, sizeof err);
+	double ms = (double)(uv_hrtime() - t0) / 1e6;
 	if (!g) {
+		log_info("settings: refused (checked in %.1f ms): %s", ms, err);
 		unlink(tmp);
 		struct json_object *o = json_object_new_object();
 		char msg[2048];
@@ -571,6 +577,7 @@ void http_settings_post(const struct http_view *v, const char *body, size_t len,
 		unlink(tmp);
 		goto fail500;
 	}
+	log_info("settings: saved %s (checked in %.1f ms); reloading", path, ms);
 	http_request_reload();
 	{
 		struct json_object *o = json_object_new_object();
