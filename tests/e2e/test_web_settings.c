@@ -372,6 +372,35 @@ static void browser(void)
 	     "the setting saved from the page reaches the real InfluxDB");
 }
 
+/* The loader's side, through --check: a missing file is an empty one; the
+ * file holds only the exporter groups; a group in both files is refused
+ * with both lines; file and managed_by exclude each other. */
+static void loader(int mport)
+{
+	const char *conf = write_main("web_settings = { file = \"none-yet.conf\"; };", mport);
+	h_ok(h_run_bridge("--check", conf, out, sizeof out) == 0 && strstr(out, ": OK"),
+	     "--check: a web_settings.file that does not exist yet is an empty one");
+	h_write_file("other.conf", "influxdb = { url = \"http://127.0.0.1:9\"; database = \"e\"; "
+				   "};\nmodbus = { port = 1; };\n");
+	conf = write_main("web_settings = { file = \"other.conf\"; };", mport);
+	h_ok(h_run_bridge("--check", conf, out, sizeof out) != 0 &&
+		 strstr(out, "other.conf:2: modbus does not belong in the web settings file"),
+	     "--check: the settings file holds only the exporter groups (%s)", out);
+	h_write_file("other.conf", "\n\ninfluxdb = { url = \"http://127.0.0.1:9\"; database = "
+				   "\"e\"; };\n");
+	conf = write_main("web_settings = { file = \"other.conf\"; };\n"
+			  "influxdb = { url = \"http://127.0.0.1:9\"; database = \"e\"; };",
+			  mport);
+	h_ok(h_run_bridge("--check", conf, out, sizeof out) != 0 &&
+		 strstr(out, "other.conf:3: influxdb is set in ") &&
+		 strstr(out, "bridge.conf:7 too"),
+	     "--check: a group in both files is refused with both lines (%s)", out);
+	conf = write_main("web_settings = { file = \"x.conf\"; managed_by = \"uci\"; };", mport);
+	h_ok(h_run_bridge("--check", conf, out, sizeof out) != 0 &&
+		 strstr(out, "bridge.conf:6: web_settings: file and managed_by exclude each other"),
+	     "--check: file and managed_by exclude each other (%s)", out);
+}
+
 int main(void)
 {
 	h_init("web_settings");
@@ -384,6 +413,7 @@ int main(void)
 	if (!h_ok(ix > 0, "influxd 1.x starts on 127.0.0.1:%d", influx_http))
 		return h_done();
 	h_ok(influx_query(NULL, "CREATE DATABASE energy") == 200, "database created");
+	loader(mport);
 
 	/* The file as a person or an earlier save left it: a dead URL and a
 	 * password. */
