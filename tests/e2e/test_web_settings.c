@@ -11,7 +11,8 @@
  *   leaves the file byte for byte as it was, and the running exporter;
  * - writes without a Digest user, from another origin, or not JSON are
  *   refused before anything is written;
- * - hostile strings (quotes, backslashes, newlines, $(...), backticks)
+ * - hostile strings (quotes, backslashes, newlines, $(...), backticks,
+ *   globs, spaces)
  *   come back from GET as they were sent, and a huge value is refused;
  * - a config generated from UCI (web_settings.managed_by) is read-only;
  * - in the browser: the form is shown filled in, a bad value shows the
@@ -255,14 +256,15 @@ static void rest(void)
 	free(before);
 
 	/* Hostile strings: written escaped, read back as sent. */
-	const char *hostile = "q\\\"uote\\\\back $(touch pwned) `touch pwned` ';x=1;' \\u00e9";
+	const char *hostile =
+	    "q\\\"uote\\\\back $(touch pwned) `touch pwned` ';x=1;' * ?.conf \\u00e9";
 	snprintf(body, sizeof body,
 		 "{\"mqtt_export\":{\"enabled\":false,\"mqtt\":{\"host\":\"127.0.0.1\","
 		 "\"port\":1,\"username\":\"%s\",\"password\":\"p\\\"w\\nx\"},\"prefix\":\"%s\"}}",
 		 hostile, hostile);
 	h_ok(post_settings(body) == 200, "hostile strings are saved (%s)", out);
 	const char *want =
-	    "\"prefix\":\"q\\\"uote\\\\back $(touch pwned) `touch pwned` ';x=1;' é\"";
+	    "\"prefix\":\"q\\\"uote\\\\back $(touch pwned) `touch pwned` ';x=1;' * ?.conf é\"";
 	h_ok(settings_wait(want) && strstr(out, "\"username\":\"q\\\"uote") &&
 		 strstr(out, "\"password_set\":true") && !strstr(out, "p\\\"w"),
 	     "GET gives them back as sent, the password hidden");
