@@ -164,8 +164,9 @@ static const char *settings__hint(const struct config *c)
 {
 	if (c->web_settings.managed_by && strcmp(c->web_settings.managed_by, "uci") == 0)
 		return "uci set modbridge.@influxdb[0].url='http://192.168.1.2:8086' && uci commit "
-		       "modbridge && /etc/init.d/modbridge reload (sections mqtt_export and "
-		       "influxdb of /etc/config/modbridge)";
+		       "modbridge && /etc/init.d/modbridge reload (the options of the mqtt_export "
+		       "and influxdb sections of /etc/config/modbridge are these keys; uci add "
+		       "modbridge influxdb first when there is no such section)";
 	return NULL;
 }
 
