@@ -452,6 +452,40 @@ int main(void)
 		 strstr(form, "data-editable=\"no\"") && strstr(form, "disabled=\"\""),
 	     "the page shows the forms read-only with the uci line");
 
+	/* A group in the main file: shown, not editable here. */
+	h_write_file("exporters.conf", "influxdb = { url = \"http://127.0.0.1:9\"; database = "
+				       "\"energy\"; };\n");
+	write_main(
+	    "web_settings = { file = \"exporters.conf\"; };\n"
+	    "mqtt_export = { enabled = false; mqtt = { host = \"127.0.0.1\"; port = 1; }; };",
+	    mport);
+	h_signal(br, SIGHUP);
+	h_ok(settings_wait(
+		 "\"mqtt_export\":{\"source\":\"config\",\"line\":7,\"editable\":false}") &&
+		 strstr(out, "\"influxdb\":{\"source\":\"file\""),
+	     "a group of the main file is shown with its line, not editable");
+	h_ok(post_settings("{\"mqtt_export\":{\"enabled\":true}}") == 409 &&
+		 strstr(out, "mqtt_export is set in ") && strstr(out, "bridge.conf:7"),
+	     "saving a group of the main file: 409 naming its line (%s)", out);
+
+	/* No users (reads without auth): nobody can save. */
+	char conf2[2048];
+	snprintf(conf2, sizeof conf2,
+		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "maps_path = [ \"%s\" ];\n"
+		 "devices = ( { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; "
+		 "} );\n"
+		 "http = { listen = \"127.0.0.1\"; port = %d; read_only_without_auth = true; };\n"
+		 "web_settings = { file = \"exporters.conf\"; };\n",
+		 mport, h_maps_dir(), hport);
+	h_write_file("bridge.conf", conf2);
+	h_signal(br, SIGHUP);
+	int ro = 0;
+	for (uint64_t end = h_now_ms() + WAIT_MS; !ro && h_now_ms() < end; h_sleep_ms(100))
+		ro = http("GET", "/api/v1/settings", NULL, 0, NULL, NULL) == 200 &&
+		     strstr(out, "\"writable\":false") && strstr(out, "http.users is empty");
+	h_ok(ro, "without http users the settings are read-only, and say why");
+
 	h_ok(h_bridge_stop(br) == 0, "the bridge stops cleanly");
 	h_stop(ix, 5000);
 	return h_done();
