@@ -1,6 +1,7 @@
 /* The web interface's server (include/http.h): libmicrohttpd on the libuv
  * loop, Digest authentication, routing, the static files. The documents and
- * the register write are in http_api.c.
+ * the register write are in http_api.c, the exporter settings in
+ * http_settings.c.
  *
  * libmicrohttpd, not a parser of our own: it is packaged in Debian and
  * OpenWrt, made for embedding, and can be driven from an external event loop

@@ -624,9 +624,7 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 	if (!doc || !json_object_is_type(doc, json_type_object) || !val == !raw) {
 		/* Neither, or both (which one would count?). */
 		json_object_put(doc);
-		http_api_error(a, 400,
-			       "the body must be a JSON object {\"value\": <scaled number or "
-			       "string>} or {\"raw\": <integer>}, one of them");
+		http_api_error(a, 400, HTTP_API__WRITE_SHAPE);
 		return 0;
 	}
 	if (!(w = calloc(1, sizeof *w)) || !(w->device = strdup(dname)) ||

@@ -1,6 +1,6 @@
 /* What http.c (the server: libmicrohttpd on the loop, authentication,
- * routing) and http_api.c (the REST documents and the register write) share.
- * Private to the two. */
+ * routing), http_api.c (the REST documents and the register write) and
+ * http_settings.c (the exporter settings) share. Private to them. */
 #ifndef HTTP_INTERNAL_H
 #define HTTP_INTERNAL_H
 
