@@ -562,11 +562,11 @@ void http_settings_post(const struct http_view *v, const char *body, size_t len,
 	struct reload_gen *g = reload_gen_load_with(c->path, tmp, err, sizeof err);
 	double ms = (double)(uv_hrtime() - t0) / 1e6;
 	if (!g) {
-		log_info("settings: refused (checked in %.1f ms): %s", ms, err);
 		unlink(tmp);
 		struct json_object *o = json_object_new_object();
 		char msg[2048];
 		settings__replace(err, tmp, path, msg, sizeof msg);
+		log_info("settings: refused (checked in %.1f ms): %s", ms, msg);
 		json_object_object_add(o, "error", json_object_new_string(msg));
 		json_object_object_add(o, "file", json_object_new_string(path));
 		settings__take(o, 422, a);
