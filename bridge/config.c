@@ -922,6 +922,104 @@ static int config__user(struct config_parser *p, const config_setting_t *s, void
 	return 0;
 }
 
+/* --- web_settings -------------------------------------------------------- */
+
+/* `managed_by`: a word the page shows ("uci"). */
+static const char *config__check_word(const char *v)
+{
+	for (; *v; v++)
+		if (!((*v >= 'a' && *v <= 'z') || (*v >= '0' && *v <= '9') || *v == '_' ||
+		      *v == '-'))
+			return "must be a word of lower-case letters, digits, '_' and '-' "
+			       "(\"uci\")";
+	return NULL;
+}
+
+#define CONFIG__WS(f)                                                                              \
+	offsetof(struct config, web_settings.f) - offsetof(struct config, web_settings)
+
+/* clang-format off */
+static const struct config_key config__web_settings_keys[] = {
+	{.name = "file", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = CONFIG__WS(file)},
+	{.name = "managed_by", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
+	 .off = CONFIG__WS(managed_by), .check = config__check_word},
+};
+/* clang-format on */
+
+static int config__web_settings_done(struct config_parser *p, const config_setting_t *s,
+				     void *target)
+{
+	struct config *c =
+	    (struct config *)((char *)target - offsetof(struct config, web_settings));
+	const char *f = c->web_settings.file;
+	const char *slash;
+
+	c->web_settings.line = config_setting_source_line(s);
+	if (f && c->web_settings.managed_by)
+		return config_error(
+		    p, config_setting_get_member(s, "managed_by"),
+		    "web_settings: file and managed_by exclude each other (settings "
+		    "managed by %s are not saved from the web page)",
+		    c->web_settings.managed_by);
+	if (!f)
+		return 0;
+	/* Relative to the config's folder, as @include is (keys.c). */
+	slash = strrchr(c->path, '/');
+	if (f[0] == '/' || !slash)
+		c->web_settings.path = strdup(f);
+	else if ((c->web_settings.path = malloc((size_t)(slash - c->path) + 2 + strlen(f))))
+		sprintf(c->web_settings.path, "%.*s/%s", (int)(slash - c->path), c->path, f);
+	return c->web_settings.path ? 0 : MB_ENOMEM;
+}
+
+/* The web settings file: the `mqtt_export` and `influxdb` groups, checked
+ * by their own handlers as if the file were @included at the end of the
+ * main file, so that its errors name its own file and line. Read by the
+ * loader rather than with @include: a fresh install has no such file yet (a
+ * missing @include file fails the whole config), and libconfig 1.5 cannot
+ * point one @include at the new version being checked (settings). A
+ * missing file is an empty one; the page's first save creates it. */
+static int config__web_settings_file(struct config_parser *p, config_t *lc, struct config *c,
+				     const char *settings)
+{
+	const char *path = settings ? settings : c->web_settings.path;
+	struct stat st;
+	config_t sl;
+	int rc;
+
+	if (!c->web_settings.path)
+		return 0;
+	if (!settings && stat(path, &st) != 0 && errno == ENOENT)
+		return 0;
+	if ((rc = config_parse_file(&sl, path, p->err, p->errlen)) != 0)
+		return rc;
+	const config_setting_t *root = config_root_setting(&sl);
+	for (int i = 0; rc == 0 && i < config_setting_length(root); i++) {
+		const config_setting_t *e = config_setting_get_elem(root, (unsigned)i);
+		const char *name = config_setting_name(e);
+		const config_setting_t *main = config_lookup(lc, name);
+		int mqtt = strcmp(name, "mqtt_export") == 0;
+
+		if (!mqtt && strcmp(name, "influxdb") != 0)
+			rc = config_error(p, e,
+					  "%s does not belong in the web settings file: it holds "
+					  "only the mqtt_export and influxdb groups (put %s in %s)",
+					  name, name, c->path);
+		else if (main)
+			rc = config_error(p, e,
+					  "%s is set in %s:%d too: keep one (the web page saves "
+					  "this file)",
+					  name, c->path, config_setting_source_line(main));
+		else if (mqtt && (rc = export_config_mqtt(p, e, c)) == 0)
+			c->web_settings.has_mqtt = 1;
+		else if (!mqtt && (rc = export_config_influx(p, e, c)) == 0)
+			c->web_settings.has_influx = 1;
+	}
+	config_destroy(&sl);
+	return rc;
+}
+
 /* `log_level`, in log.h's order (enum log_level) */
 static const char *const config__log_levels[] = {"error", "warning", "info", "debug", NULL};
 
@@ -944,6 +1042,9 @@ static const struct config_key config__top_keys[] = {
 	{.name = "http", .kind = CONFIG_K_CUSTOM, .fn = http_config_parse},
 	{.name = "mqtt_export", .kind = CONFIG_K_CUSTOM, .fn = export_config_mqtt},
 	{.name = "influxdb", .kind = CONFIG_K_CUSTOM, .fn = export_config_influx},
+	{.name = "web_settings", .kind = CONFIG_K_GROUP, .off = offsetof(struct config, web_settings),
+	 .sub = config__web_settings_keys, .nsub = CONFIG__N(config__web_settings_keys),
+	 .fn = config__web_settings_done},
 };
 /* clang-format on */
 
@@ -1036,6 +1137,12 @@ static int config__default_unit(struct config_parser *p, config_t *lc, const str
 
 int config_load(const char *path, struct config **out, char *err, size_t errlen)
 {
+	return config_load_with(path, NULL, out, err, errlen);
+}
+
+int config_load_with(const char *path, const char *settings, struct config **out, char *err,
+		     size_t errlen)
+{
 	struct config_parser p = {.err = err, .errlen = errlen, .file = path};
 	struct config *c;
 	config_t lc;
@@ -1059,6 +1166,11 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 	rc = config_keys_parse(&p, config_root_setting(&lc), config__top_keys,
 			       CONFIG__N(config__top_keys), c);
 	if (rc != 0) {
+		config_destroy(&lc);
+		config_free(c);
+		return rc;
+	}
+	if ((rc = config__web_settings_file(&p, &lc, c, settings)) != 0) {
 		config_destroy(&lc);
 		config_free(c);
 		return rc;
@@ -1088,6 +1200,9 @@ void config_free(struct config *c)
 	free(c->user);
 	config_keys_free(config__mqtt_keys, CONFIG__N(config__mqtt_keys), &c->status.mqtt);
 	free(c->status.prefix);
+	config_keys_free(config__web_settings_keys, CONFIG__N(config__web_settings_keys),
+			 &c->web_settings);
+	free(c->web_settings.path);
 	http_config_free(c->http);
 	export_config_free(c->export);
 	for (size_t i = 0; i < c->ndevices; i++)

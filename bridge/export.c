@@ -127,6 +127,7 @@ static int export__mqtt_broker_same(const struct config_key *k, const void *a, c
 
 /* clang-format off */
 static const struct config_key export__mqtt_keys[] = {
+	{.name = "enabled", .kind = CONFIG_K_BOOL, .off = EXPORT__M(enabled)},
 	{.name = "mqtt", .kind = CONFIG_K_CUSTOM, .fn = export__mqtt_broker,
 	 .same = export__mqtt_broker_same},
 	{.name = "prefix", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
@@ -141,6 +142,7 @@ static const struct config_key export__mqtt_keys[] = {
 };
 
 static const struct config_key export__influx_keys[] = {
+	{.name = "enabled", .kind = CONFIG_K_BOOL, .off = EXPORT__I(enabled)},
 	{.name = "url", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
 	 .off = EXPORT__I(url), .check = export__check_url},
 	{.name = "version", .kind = CONFIG_K_INT, .off = EXPORT__I(version), .min = 1, .max = 2},
@@ -168,6 +170,12 @@ static const struct config_key export__influx_keys[] = {
 	{.name = "queue", .kind = CONFIG_K_INT, .off = EXPORT__I(queue), .min = 1, .max = 100000},
 };
 /* clang-format on */
+
+const struct config_key *export_config_keys(int influx, size_t *nkeys)
+{
+	*nkeys = influx ? EXPORT__N(export__influx_keys) : EXPORT__N(export__mqtt_keys);
+	return influx ? export__influx_keys : export__mqtt_keys;
+}
 
 static struct config_export *export__config_of(struct config *c)
 {

@@ -1,6 +1,7 @@
 /* The web interface's server (include/http.h): libmicrohttpd on the libuv
  * loop, Digest authentication, routing, the static files. The documents and
- * the register write are in http_api.c.
+ * the register write are in http_api.c, the exporter settings in
+ * http_settings.c.
  *
  * libmicrohttpd, not a parser of our own: it is packaged in Debian and
  * OpenWrt, made for embedding, and can be driven from an external event loop
@@ -146,6 +147,21 @@ void http_set_exports(http_status_fn fn, void *ctx)
 {
 	http__exports = fn;
 	http__exports_ctx = ctx;
+}
+
+static http_reload_fn http__reload;
+static void *http__reload_ctx;
+
+void http_set_reload(http_reload_fn fn, void *ctx)
+{
+	http__reload = fn;
+	http__reload_ctx = ctx;
+}
+
+void http_request_reload(void)
+{
+	if (http__reload)
+		http__reload(http__reload_ctx);
 }
 
 void http_status_sections(struct json *j)
@@ -835,7 +851,16 @@ static enum MHD_Result http__api(struct http_conn *k, const char *url, int get, 
 		http_api_history(&v, p[1], &a);
 	else if (n == 2 && strcmp(p[0], "maps") == 0 && get)
 		http_api_map(&v, p[1], &a);
-	else if (n == 4 && strcmp(p[0], "devices") == 0 && strcmp(p[2], "registers") == 0 && post) {
+	else if (n == 1 && strcmp(p[0], "settings") == 0 && get)
+		http_settings_get(&v, &a);
+	else if (n == 1 && strcmp(p[0], "settings") == 0 && post) {
+		/* Authorized, same origin and JSON: checked with the headers
+		 * (http__handler), as for a register write. */
+		if (k->too_big)
+			return http__send_error(k, 413, "request body too large");
+		http_settings_post(&v, k->body, k->len, &a);
+	} else if (n == 4 && strcmp(p[0], "devices") == 0 && strcmp(p[2], "registers") == 0 &&
+		   post) {
 		if (k->too_big)
 			return http__send_error(k, 413, "request body too large");
 		h->stats.writes++;

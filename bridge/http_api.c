@@ -460,6 +460,46 @@ void http_api_map(const struct http_view *v, const char *name, struct http_answe
  * write needs 1). */
 #define HTTP_API__MAX_DEPTH 8
 
+struct json_object *http_api_parse_body(const char *body, size_t len, const char *shape,
+					struct http_answer *a)
+{
+	struct json_object *doc = NULL;
+	char why[300];
+
+	if (!body || !len) {
+		http_api_error(a, 400, shape);
+		return NULL;
+	}
+	if (json_check_strict(body, len, HTTP_API__MAX_DEPTH, why, sizeof why) != 0) {
+		char text[400];
+		snprintf(text, sizeof text, "the body is not strict JSON (RFC 8259) %s", why);
+		http_api_error(a, 400, text);
+		return NULL;
+	}
+	struct json_tokener *t = json_tokener_new_ex(HTTP_API__MAX_DEPTH + 1);
+	if (t) {
+		json_tokener_set_flags(t, JSON_TOKENER_STRICT);
+		doc = json_tokener_parse_ex(t, body, (int)len);
+		/* One JSON value and nothing after it but white space:
+		 * json-c stops at the end of the first value. */
+		size_t end = json_tokener_get_parse_end(t);
+		while (end < len && strchr(" \t\r\n", body[end]) && body[end])
+			end++;
+		if (json_tokener_get_error(t) != json_tokener_success || end != len) {
+			json_object_put(doc);
+			doc = NULL;
+		}
+		json_tokener_free(t);
+	}
+	if (!doc)
+		http_api_error(a, 400, shape);
+	return doc;
+}
+
+#define HTTP_API__WRITE_SHAPE                                                                      \
+	"the body must be a JSON object {\"value\": <scaled number or string>} or {\"raw\": "      \
+	"<integer>}, one of them"
+
 /* -------------------------------------------------------------- write -- */
 
 struct http_write {
@@ -548,7 +588,6 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 	struct json_object *doc = NULL, *val = NULL, *raw = NULL;
 	struct http_write *w;
 	uint16_t words[MB_MAX_WRITE];
-	char why[300];
 
 	*req = NULL;
 	if (!dev)
@@ -562,33 +601,8 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 		http_api__refused(a, dev, r, MB_EXC_ILLEGAL_ADDRESS, 0, 0);
 		return 0;
 	}
-	if (!body || !len) {
-		http_api_error(a, 400,
-			       "the body must be a JSON object {\"value\": <scaled number or "
-			       "string>} or {\"raw\": <integer>}, one of them");
+	if (!(doc = http_api_parse_body(body, len, HTTP_API__WRITE_SHAPE, a)))
 		return 0;
-	}
-	if (json_check_strict(body, len, HTTP_API__MAX_DEPTH, why, sizeof why) != 0) {
-		char text[400];
-		snprintf(text, sizeof text, "the body is not strict JSON (RFC 8259) %s", why);
-		http_api_error(a, 400, text);
-		return 0;
-	}
-	struct json_tokener *t = json_tokener_new_ex(HTTP_API__MAX_DEPTH + 1);
-	if (t) {
-		json_tokener_set_flags(t, JSON_TOKENER_STRICT);
-		doc = json_tokener_parse_ex(t, body, (int)len);
-		/* One JSON value and nothing after it but white space:
-		 * json-c stops at the end of the first value. */
-		size_t end = json_tokener_get_parse_end(t);
-		while (end < len && strchr(" \t\r\n", body[end]) && body[end])
-			end++;
-		if (json_tokener_get_error(t) != json_tokener_success || end != len) {
-			json_object_put(doc);
-			doc = NULL;
-		}
-		json_tokener_free(t);
-	}
 	if (doc && json_object_is_type(doc, json_type_object)) {
 		json_object_object_foreach(doc, key, member)
 		{
@@ -610,9 +624,7 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 	if (!doc || !json_object_is_type(doc, json_type_object) || !val == !raw) {
 		/* Neither, or both (which one would count?). */
 		json_object_put(doc);
-		http_api_error(a, 400,
-			       "the body must be a JSON object {\"value\": <scaled number or "
-			       "string>} or {\"raw\": <integer>}, one of them");
+		http_api_error(a, 400, HTTP_API__WRITE_SHAPE);
 		return 0;
 	}
 	if (!(w = calloc(1, sizeof *w)) || !(w->device = strdup(dname)) ||

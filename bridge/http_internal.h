@@ -1,6 +1,6 @@
 /* What http.c (the server: libmicrohttpd on the loop, authentication,
- * routing) and http_api.c (the REST documents and the register write) share.
- * Private to the two. */
+ * routing), http_api.c (the REST documents and the register write) and
+ * http_settings.c (the exporter settings) share. Private to them. */
 #ifndef HTTP_INTERNAL_H
 #define HTTP_INTERNAL_H
 
@@ -53,6 +53,18 @@ void http_api_register(const struct http_view *v, const char *name, const char *
 void http_api_map(const struct http_view *v, const char *name, struct http_answer *a);
 /* {"error": text} with status. */
 void http_api_error(struct http_answer *a, unsigned status, const char *text);
+/* A request body: one strict JSON value (RFC 8259, json_check.h, then
+ * json-c), or NULL with a 400 in a (shape: what the body must be, for an
+ * empty or unreadable one). */
+struct json_object;
+struct json_object *http_api_parse_body(const char *body, size_t len, const char *shape,
+					struct http_answer *a);
+
+/* The exporter settings of the web page (http_settings.c): GET and POST
+ * /api/v1/settings. */
+void http_settings_get(const struct http_view *v, struct http_answer *a);
+void http_settings_post(const struct http_view *v, const char *body, size_t len,
+			struct http_answer *a);
 
 /* A register write (POST /api/v1/devices/{name}/registers/{reg}, body
  * {"value": x} or {"raw": n}): checked and handed to the device model.

@@ -221,6 +221,14 @@ static void main__http_exports(void *ctx, struct json *j)
 	export_status_json(d->export, j);
 }
 
+/* A settings file saved from the web page is applied by the reload SIGHUP
+ * runs (main__on_signal), after the answer went out. */
+static void main__http_reload_req(void *ctx)
+{
+	(void)ctx;
+	raise(SIGHUP);
+}
+
 static void main__on_signal(uv_signal_t *h, int signum)
 {
 	struct daemon *d = h->data;
@@ -506,6 +514,7 @@ static int main__run(const char *path, const struct cmdline *cmd)
 	if (rc == 0)
 		rc = main__listeners_start(&d, conf, err, sizeof err);
 	http_set_exports(main__http_exports, &d);
+	http_set_reload(main__http_reload_req, &d);
 	if (rc == 0 && conf->http)
 		rc = http_start(&loop, conf->http, d.set, d.server, &d.http, err, sizeof err);
 	if (rc == 0)

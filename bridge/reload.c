@@ -291,12 +291,18 @@ static int reload__site_check(const struct reload_gen *g, char *err, size_t errl
 
 struct reload_gen *reload_gen_load(const char *path, char *err, size_t errlen)
 {
+	return reload_gen_load_with(path, NULL, err, errlen);
+}
+
+struct reload_gen *reload_gen_load_with(const char *path, const char *settings, char *err,
+					size_t errlen)
+{
 	struct reload_gen *g = calloc(1, sizeof *g);
 	if (!g) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (config_load(path, &g->conf, err, errlen) != 0) {
+	if (config_load_with(path, settings, &g->conf, err, errlen) != 0) {
 		free(g);
 		return NULL;
 	}

@@ -142,6 +142,19 @@ struct config {
 	 * log_level: 1 error, 2 warning, 3 info, 4 debug. */
 	uint8_t log_level;
 	struct config_status status;
+	/* `web_settings` (docs/user-guide.md, "Exporter settings on the web
+	 * page"): the file the page saves the exporter groups to, read after
+	 * the main file as if @included at its end (config_load), or who
+	 * manages the settings instead (the page then shows them read-only). */
+	struct {
+		char *file;	  /* as the config gives it, or NULL */
+		char *path;	  /* file, relative to the config's folder */
+		char *managed_by; /* "uci" on OpenWrt's generated config, or NULL */
+		int line;
+		/* The exporter groups the settings file held (0 when the main
+		 * file holds them, or neither does). */
+		uint8_t has_mqtt, has_influx;
+	} web_settings;
 	struct config_http *http;     /* the `http` group (http.h); NULL: nothing listens */
 	struct config_export *export; /* `mqtt_export` and `influxdb` (export.h); NULL: neither */
 	struct config_device *devices;
@@ -153,6 +166,10 @@ struct config {
 
 /* Load and check FILE. On failure returns MB_E* and writes "file:line: reason". */
 int config_load(const char *path, struct config **out, char *err, size_t errlen);
+/* The same, with the web settings file read from settings (a new version
+ * being checked before it replaces web_settings.file) instead. */
+int config_load_with(const char *path, const char *settings, struct config **out, char *err,
+		     size_t errlen);
 void config_free(struct config *c);
 
 /* The key tables of a device (its protocol blocks included: a block is the

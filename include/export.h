@@ -34,7 +34,7 @@ struct config_setting_t;
 /* `mqtt_export`: the broker (the same `mqtt` keys as everywhere, TLS
  * included), the topic prefix and when to publish. */
 struct config_export_mqtt {
-	int enabled;
+	int enabled; /* the group is there, and `enabled` (default true) */
 	struct config_mqtt mqtt;
 	char *prefix;  /* topics <prefix>/<device>; default "modbridge/values" */
 	int interval;  /* s between full publishes, default 60 */
@@ -81,6 +81,10 @@ struct config_export {
 int export_config_mqtt(struct config_parser *p, const struct config_setting_t *s, void *target);
 int export_config_influx(struct config_parser *p, const struct config_setting_t *s, void *target);
 void export_config_free(struct config_export *c);
+/* The key tables of `mqtt_export` (influx 0; its `mqtt` key is the broker
+ * group of config_mqtt_keys()) and `influxdb` (influx 1), for the web
+ * page's settings (bridge/http_settings.c). */
+const struct config_key *export_config_keys(int influx, size_t *nkeys);
 
 struct export;
 

@@ -86,5 +86,13 @@ const struct config_http *http_config(const struct http *h);
  * daemon's life, since the server may be started again on SIGHUP. */
 typedef void (*http_status_fn)(void *ctx, struct json *j);
 void http_set_exports(http_status_fn fn, void *ctx);
+/* A saved web settings file (POST /api/v1/settings) is applied by the
+ * daemon's reload, the one SIGHUP runs: fn asks for it (main.c raises
+ * SIGHUP; the reload runs on the loop after the answer went out). Without
+ * a hook the file is saved and applied at the next reload. */
+typedef void (*http_reload_fn)(void *ctx);
+void http_set_reload(http_reload_fn fn, void *ctx);
+/* Called by the settings endpoint (http_settings.c). */
+void http_request_reload(void);
 
 #endif

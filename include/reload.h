@@ -26,6 +26,10 @@ struct status;
  * device's protocol block fits its map. NULL, with "file:line: reason" in
  * err, when any of them refuses. */
 struct reload_gen *reload_gen_load(const char *path, char *err, size_t errlen);
+/* The same, with the web settings file read from settings instead
+ * (config_load_with): a new version checked before it is put in place. */
+struct reload_gen *reload_gen_load_with(const char *path, const char *settings, char *err,
+					size_t errlen);
 /* reload_gen_load() writes each device's effective timing (timing.h's
  * timing_resolve) into its config, so that a device always sees set values. */
 /* Warnings about g's timing, one "file:line: warning: ..." line each,

@@ -248,6 +248,9 @@ static void every(void)
 		 lc_is(&c, "influxdb.measurement", "site") && lc_int(&c, "influxdb.queue") == 100 &&
 		 lc_int(&c, "influxdb.timeout") == 3000,
 	     "every.uci: influxdb");
+	h_ok(lc_is(&c, "web_settings.managed_by", "uci"),
+	     "every.uci: the exporter settings are marked as UCI's (the web page shows them "
+	     "read-only)");
 	config_destroy(&c);
 	h_ok(strstr(out, "mdns http tcp 18502 daemon=modbridge path=/") != NULL,
 	     "every.uci: mDNS announces the web interface on the http section's port");

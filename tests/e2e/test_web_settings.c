@@ -1,0 +1,492 @@
+/* Exporter settings on the web page (issue 28, item 9): GET and POST
+ * /api/v1/settings against the real bridge, with a real InfluxDB 1.x
+ * (Debian's influxd on free loopback ports, as tests/e2e/test_export.c
+ * starts it) and the real page in headless chromium:
+ * - GET shows the groups key by key and never a password or token, only
+ *   whether one is set;
+ * - a group saved through REST lands in web_settings.file (the secret left
+ *   empty is kept) and, after the reload, the exporter writes to the real
+ *   InfluxDB it names;
+ * - a refused value answers 422 with the loader's "file:line: ..." and
+ *   leaves the file byte for byte as it was, and the running exporter;
+ * - writes without a Digest user, from another origin, or not JSON are
+ *   refused before anything is written;
+ * - hostile strings (quotes, backslashes, newlines, $(...), backticks,
+ *   globs, spaces)
+ *   come back from GET as they were sent, and a huge value is refused;
+ * - a config generated from UCI (web_settings.managed_by) is read-only;
+ * - in the browser: the form is shown filled in, a bad value shows the
+ *   message under the form, and saving from the page reaches InfluxDB
+ *   (tests/lib/cdp.py presses the button). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define WAIT_MS 20000
+/* admin:secret in realm "modbridge" (MD5). */
+#define HA1 "74b5ba04a8aa06dd55aa3fc4e8c0307e"
+
+static int hport, influx_http, influx_rpc;
+static char out[1 << 17];
+static char settings_path[512];
+
+/* curl with the given method/body/headers; the body in out, the status
+ * returned (-1: curl failed). auth 0: no credentials. */
+static int http(const char *method, const char *path, const char *body, int auth,
+		const char *origin, const char *type)
+{
+	char url[256], orig[300], ctype[200];
+	const char *argv[24];
+	int n = 0;
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", hport, path);
+	argv[n++] = "curl";
+	argv[n++] = "-s";
+	argv[n++] = "-w";
+	argv[n++] = "\n%{http_code}";
+	argv[n++] = "-X";
+	argv[n++] = method;
+	if (auth) {
+		argv[n++] = "--digest";
+		argv[n++] = "-u";
+		argv[n++] = "admin:secret";
+	}
+	if (origin) {
+		snprintf(orig, sizeof orig, "Origin: %s", origin);
+		argv[n++] = "-H";
+		argv[n++] = orig;
+	}
+	if (body) {
+		snprintf(ctype, sizeof ctype, "Content-Type: %s", type ? type : "application/json");
+		argv[n++] = "-H";
+		argv[n++] = ctype;
+		argv[n++] = "--data-binary";
+		argv[n++] = body;
+	}
+	argv[n++] = url;
+	argv[n] = NULL;
+	if (h_run(argv, out, sizeof out, 15000) != 0)
+		return -1;
+	char *nl = strrchr(out, '\n');
+	if (!nl)
+		return -1;
+	*nl = '\0';
+	return atoi(nl + 1);
+}
+
+static int get_settings(void)
+{
+	return http("GET", "/api/v1/settings", NULL, 1, NULL, NULL);
+}
+
+static int post_settings(const char *body)
+{
+	char origin[64];
+	snprintf(origin, sizeof origin, "http://127.0.0.1:%d", hport);
+	return http("POST", "/api/v1/settings", body, 1, origin, NULL);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	*len = 0;
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	if (n >= 0 && (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+		buf[n] = '\0';
+		*len = (size_t)n;
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+/* The settings file is byte for byte what it was (before, blen). */
+static int file_same(const char *before, size_t blen)
+{
+	size_t n;
+	char *now = slurp(settings_path, &n);
+	int same = now && n == blen && memcmp(now, before, n) == 0;
+	free(now);
+	return same;
+}
+
+/* An InfluxQL query to the real influxd; the answer in out. */
+static int influx_query(const char *db, const char *q)
+{
+	char url[200], form[600];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/query%s%s", influx_http, db ? "?db=" : "",
+		 db ? db : "");
+	snprintf(form, sizeof form, "q=%s", q);
+	const char *argv[] = {"curl", "-s", "-w", "\n%{http_code}", "--data-urlencode",
+			      form,   url,  NULL};
+	if (h_run(argv, out, sizeof out, 10000) != 0)
+		return -1;
+	char *nl = strrchr(out, '\n');
+	if (!nl)
+		return -1;
+	*nl = '\0';
+	return atoi(nl + 1);
+}
+
+/* Query until the answer holds want (bounded). */
+static int influx_wait(const char *q, const char *want)
+{
+	uint64_t end = h_now_ms() + WAIT_MS;
+	while (h_now_ms() < end) {
+		if (influx_query("energy", q) == 200 && strstr(out, want))
+			return 1;
+		h_sleep_ms(200);
+	}
+	return 0;
+}
+
+static pid_t influx_start(void)
+{
+	char conf[2048];
+	snprintf(conf, sizeof conf,
+		 "reporting-disabled = true\n"
+		 "bind-address = \"127.0.0.1:%d\"\n"
+		 "[meta]\n  dir = \"%s/influx/meta\"\n  logging-enabled = false\n"
+		 "[data]\n  dir = \"%s/influx/data\"\n  wal-dir = \"%s/influx/wal\"\n"
+		 "  query-log-enabled = false\n"
+		 "[monitor]\n  store-enabled = false\n"
+		 "[subscriber]\n  enabled = false\n"
+		 "[continuous_queries]\n  enabled = false\n"
+		 "[http]\n  bind-address = \"127.0.0.1:%d\"\n  log-enabled = false\n",
+		 influx_rpc, h_dir(), h_dir(), h_dir(), influx_http);
+	const char *path = h_write_file("influxdb.conf", conf);
+	const char *argv[] = {"influxd", "-config", path, NULL};
+	pid_t pid = h_spawn(argv, "influxd.log");
+	if (pid > 0 && h_wait_port(influx_http, WAIT_MS) < 0) {
+		h_stop(pid, 2000);
+		return -1;
+	}
+	return pid;
+}
+
+/* GET until the settings document holds want (the reload after a save
+ * runs on the daemon's loop once the answer went out). */
+static int settings_wait(const char *want)
+{
+	uint64_t end = h_now_ms() + WAIT_MS;
+	while (h_now_ms() < end) {
+		if (get_settings() == 200 && strstr(out, want))
+			return 1;
+		h_sleep_ms(100);
+	}
+	return 0;
+}
+
+static void rest(void)
+{
+	char body[2048];
+	size_t blen;
+	char *before;
+
+	/* GET: the group of the file, its secret hidden. */
+	h_ok(get_settings() == 200 && strstr(out, "\"writable\":true") &&
+		 strstr(out, "\"influxdb\":{\"enabled\":true,\"url\":\"http://127.0.0.1:9\"") &&
+		 strstr(out, "\"password_set\":true") && !strstr(out, "0ld-s3cret") &&
+		 strstr(out, "\"influxdb\":{\"source\":\"file\",\"line\":2,\"editable\":true}"),
+	     "GET /api/v1/settings gives the file's influxdb group, the password only as set");
+
+	/* Save the real InfluxDB's URL; the password left empty is kept. */
+	snprintf(body, sizeof body,
+		 "{\"influxdb\":{\"url\":\"http://127.0.0.1:%d\",\"database\":\"energy\","
+		 "\"username\":\"admin\",\"password\":\"\",\"interval\":1,"
+		 "\"measurement\":\"fromrest\"}}",
+		 influx_http);
+	h_ok(post_settings(body) == 200 && strstr(out, "\"saved\":true"),
+	     "POST /api/v1/settings saves the group (%s)", out);
+	h_ok(h_file_contains(settings_path, "password = \"0ld-s3cret\";") &&
+		 h_file_contains(settings_path, "measurement = \"fromrest\";"),
+	     "the file holds the new group and the password kept from before");
+	h_ok(influx_wait("SELECT * FROM fromrest", "scratch"),
+	     "after the reload the exporter writes to the real InfluxDB the form named");
+	h_ok(get_settings() == 200 && !strstr(out, "0ld-s3cret"),
+	     "GET still never gives the password");
+
+	/* A refused value: 422, file:line, nothing changed. */
+	before = slurp(settings_path, &blen);
+	h_ok(post_settings(
+		 "{\"influxdb\":{\"url\":\"ftp://127.0.0.1\",\"database\":\"energy\"}}") == 422 &&
+		 strstr(out, "exporters.conf:") &&
+		 strstr(out, ": influxdb.url must start with http:// or https://"),
+	     "a bad URL: 422 with the file:line message (%s)", out);
+	const char *colon = strstr(out, "exporters.conf:");
+	h_ok(colon && atoi(colon + 15) > 0, "the message names the line");
+	h_ok(before && file_same(before, blen), "the old file is byte for byte as it was");
+	h_ok(post_settings(
+		 "{\"influxdb\":{\"url\":\"http://x\",\"version\":2,\"database\":\"e\"}}") == 422 &&
+		 strstr(out, "belongs to InfluxDB version 1") && file_same(before, blen),
+	     "a key of the other version: 422, file unchanged (%s)", out);
+	h_ok(get_settings() == 200 && strstr(out, "\"measurement\":\"fromrest\""),
+	     "the running exporter is the one saved before");
+	{
+		char dir[600], listing[4096] = "";
+		snprintf(dir, sizeof dir, "ls -a %s", h_dir());
+		const char *argv[] = {"sh", "-c", dir, NULL};
+		h_run(argv, listing, sizeof listing, 5000);
+		h_ok(!strstr(listing, ".exporters.conf."), "no temporary file is left behind");
+	}
+
+	/* The door: no user, another origin, not JSON. */
+	h_ok(http("POST", "/api/v1/settings", "{\"influxdb\":null}", 0, NULL, NULL) == 401 &&
+		 file_same(before, blen),
+	     "without a Digest user: 401, nothing written");
+	h_ok(http("POST", "/api/v1/settings", "{\"influxdb\":null}", 1, "http://evil.example",
+		  NULL) == 403 &&
+		 file_same(before, blen),
+	     "from another origin: 403, nothing written");
+	h_ok(http("POST", "/api/v1/settings", "{\"influxdb\":null}", 1, NULL, "text/plain") ==
+		     415 &&
+		 file_same(before, blen),
+	     "a text/plain body (a cross-site form): 415, nothing written");
+	free(before);
+
+	/* Hostile strings: written escaped, read back as sent. */
+	const char *hostile =
+	    "q\\\"uote\\\\back $(touch pwned) `touch pwned` ';x=1;' * ?.conf \\u00e9";
+	snprintf(body, sizeof body,
+		 "{\"mqtt_export\":{\"enabled\":false,\"mqtt\":{\"host\":\"127.0.0.1\","
+		 "\"port\":1,\"username\":\"%s\",\"password\":\"p\\\"w\\nx\"},\"prefix\":\"%s\"}}",
+		 hostile, hostile);
+	h_ok(post_settings(body) == 200, "hostile strings are saved (%s)", out);
+	const char *want =
+	    "\"prefix\":\"q\\\"uote\\\\back $(touch pwned) `touch pwned` ';x=1;' * ?.conf é\"";
+	h_ok(settings_wait(want) && strstr(out, "\"username\":\"q\\\"uote") &&
+		 strstr(out, "\"password_set\":true") && !strstr(out, "p\\\"w"),
+	     "GET gives them back as sent, the password hidden");
+	char pwned[600];
+	struct stat st;
+	snprintf(pwned, sizeof pwned, "%s/pwned", h_dir());
+	h_ok(stat(pwned, &st) != 0 && stat("pwned", &st) != 0, "nothing ran them");
+	before = slurp(settings_path, &blen);
+	h_ok(post_settings("{\"mqtt_export\":{\"prefix\":\"a\\nb\"}}") == 422 &&
+		 strstr(out, "exporters.conf:") && before && file_same(before, blen),
+	     "a newline in a topic: 422 from the loader, file unchanged (%s)", out);
+	h_ok(post_settings("{\"influxdb\":{\"url\\\" = 1; user = \\\"root\":\"x\"}}") == 400 &&
+		 strstr(out, "not a key name") && file_same(before, blen),
+	     "a key name that would write config text: 400");
+	static char huge[6000];
+	memset(huge, 'a', sizeof huge);
+	memcpy(huge, "{\"influxdb\":{\"url\":\"http://", 27);
+	memcpy(huge + sizeof huge - 5, "\"}}", 4);
+	h_ok(post_settings(huge) == 413 && file_same(before, blen), "a huge body: 413");
+	const char *pre = "{\"influxdb\":{\"database\":\"";
+	memset(body, 'b', sizeof body);
+	memcpy(body, pre, strlen(pre));
+	memcpy(body + 1500, "\"}}", 4);
+	h_ok(post_settings(body) == 400 && strstr(out, "longer than 1024") &&
+		 file_same(before, blen),
+	     "a value longer than 1024 bytes: 400 (%s)", out);
+	free(before);
+}
+
+static const char *write_main(const char *extra, int mport)
+{
+	static char conf[2048];
+	snprintf(conf, sizeof conf,
+		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "maps_path = [ \"%s\" ];\n"
+		 "devices = ( { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; "
+		 "} );\n"
+		 "http = { listen = \"127.0.0.1\"; port = %d;\n"
+		 "  users = ( { name = \"admin\"; ha1 = \"" HA1 "\"; } ); };\n"
+		 "%s\n",
+		 mport, h_maps_dir(), hport, extra);
+	return h_write_file("bridge.conf", conf);
+}
+
+/* A JavaScript expression that waits (bounded) until cond holds in the
+ * page, then gives value. */
+static void until(char *buf, size_t len, const char *cond, const char *value)
+{
+	snprintf(buf, len,
+		 "new Promise(r => { const t0 = Date.now(); (function w() {"
+		 " let ok = false; try { ok = %s; } catch (e) {}"
+		 " if (ok || Date.now() - t0 > 20000) r(%s); else setTimeout(w, 100); })(); })",
+		 cond, value);
+}
+
+static void browser(void)
+{
+	char url[200], profile[600], wait[1024], fill_bad[1024], bad[1024], fill_good[1024],
+	    good[1024];
+	char js_ok[] = "document.body.dataset.settings === 'yes'";
+	const char *cv[] = {"chromium", "--version", NULL};
+	if (!h_ok(h_run(cv, out, sizeof out, 20000) == 0, "chromium is installed"))
+		return;
+	snprintf(url, sizeof url, "http://admin:secret@127.0.0.1:%d/", hport);
+	snprintf(profile, sizeof profile, "%s/cdp-profile", h_dir());
+	until(wait, sizeof wait, js_ok,
+	      "(() => { const f = document.querySelector('form[data-group=influxdb]');"
+	      " return [f.dataset.editable, f.querySelector('[name=url]').value,"
+	      " f.querySelector('[name=password]').placeholder,"
+	      " f.querySelector('[name=password]').value]; })()");
+	snprintf(fill_bad, sizeof fill_bad,
+		 "(() => { const f = document.querySelector('form[data-group=influxdb]');"
+		 " f.querySelector('[name=url]').value = 'ftp://127.0.0.1';"
+		 " delete f.dataset.saved; f.requestSubmit(); return 1; })()");
+	until(bad, sizeof bad, "document.querySelector('form[data-group=influxdb]').dataset.saved",
+	      "document.querySelector('[data-settings-msg=influxdb]').textContent");
+	snprintf(fill_good, sizeof fill_good,
+		 "(() => { const f = document.querySelector('form[data-group=influxdb]');"
+		 " f.querySelector('[name=url]').value = 'http://127.0.0.1:%d';"
+		 " f.querySelector('[name=measurement]').value = 'frompage';"
+		 " delete f.dataset.saved; f.requestSubmit(); return 1; })()",
+		 influx_http);
+	snprintf(good, sizeof good, "%s", bad);
+	const char *argv[] = {"python3", h_repo_file("tests/lib/cdp.py"),
+			      profile,	 url,
+			      wait,	 fill_bad,
+			      bad,	 fill_good,
+			      good,	 NULL};
+	size_t blen;
+	char *before = slurp(settings_path, &blen);
+	int rc = h_run(argv, out, sizeof out, 120000);
+	h_note("page: %s", out);
+	char expect[200];
+	snprintf(expect, sizeof expect,
+		 "[\"yes\", \"http://127.0.0.1:%d\", \"set (empty: keep)\", \"\"]", influx_http);
+	h_ok(rc == 0 && strstr(out, expect),
+	     "the page shows the influxdb form filled in, the password as set and empty");
+	h_ok(strstr(out, "exporters.conf:") && strstr(out, "influxdb.url must start with http://"),
+	     "a bad value from the page shows the file:line message under the form");
+	h_ok(before && strstr(before, "frompage") == NULL && strstr(out, "saved to "),
+	     "saving from the page answers saved");
+	free(before);
+	h_ok(h_file_contains(settings_path, "measurement = \"frompage\";") &&
+		 h_file_contains(settings_path, "password = \"0ld-s3cret\";"),
+	     "the page's save is in the file, the password kept");
+	h_ok(influx_wait("SELECT * FROM frompage", "scratch"),
+	     "the setting saved from the page reaches the real InfluxDB");
+}
+
+/* The loader's side, through --check: a missing file is an empty one; the
+ * file holds only the exporter groups; a group in both files is refused
+ * with both lines; file and managed_by exclude each other. */
+static void loader(int mport)
+{
+	const char *conf = write_main("web_settings = { file = \"none-yet.conf\"; };", mport);
+	h_ok(h_run_bridge("--check", conf, out, sizeof out) == 0 && strstr(out, ": OK"),
+	     "--check: a web_settings.file that does not exist yet is an empty one");
+	h_write_file("other.conf", "influxdb = { url = \"http://127.0.0.1:9\"; database = \"e\"; "
+				   "};\nmodbus = { port = 1; };\n");
+	conf = write_main("web_settings = { file = \"other.conf\"; };", mport);
+	h_ok(h_run_bridge("--check", conf, out, sizeof out) != 0 &&
+		 strstr(out, "other.conf:2: modbus does not belong in the web settings file"),
+	     "--check: the settings file holds only the exporter groups (%s)", out);
+	h_write_file("other.conf", "\n\ninfluxdb = { url = \"http://127.0.0.1:9\"; database = "
+				   "\"e\"; };\n");
+	conf = write_main("web_settings = { file = \"other.conf\"; };\n"
+			  "influxdb = { url = \"http://127.0.0.1:9\"; database = \"e\"; };",
+			  mport);
+	h_ok(h_run_bridge("--check", conf, out, sizeof out) != 0 &&
+		 strstr(out, "other.conf:3: influxdb is set in ") &&
+		 strstr(out, "bridge.conf:7 too"),
+	     "--check: a group in both files is refused with both lines (%s)", out);
+	conf = write_main("web_settings = { file = \"x.conf\"; managed_by = \"uci\"; };", mport);
+	h_ok(h_run_bridge("--check", conf, out, sizeof out) != 0 &&
+		 strstr(out, "bridge.conf:6: web_settings: file and managed_by exclude each other"),
+	     "--check: file and managed_by exclude each other (%s)", out);
+}
+
+int main(void)
+{
+	h_init("web_settings");
+	int mport = h_free_port();
+	hport = h_free_port();
+	influx_http = h_free_port();
+	influx_rpc = h_free_port();
+
+	pid_t ix = influx_start();
+	if (!h_ok(ix > 0, "influxd 1.x starts on 127.0.0.1:%d", influx_http))
+		return h_done();
+	h_ok(influx_query(NULL, "CREATE DATABASE energy") == 200, "database created");
+	loader(mport);
+
+	/* The file as a person or an earlier save left it: a dead URL and a
+	 * password. */
+	h_write_file("exporters.conf",
+		     "# saved before\n"
+		     "influxdb = { url = \"http://127.0.0.1:9\"; database = \"energy\";\n"
+		     "  username = \"admin\"; password = \"0ld-s3cret\"; };\n");
+	snprintf(settings_path, sizeof settings_path, "%s/exporters.conf", h_dir());
+	const char *conf = write_main("web_settings = { file = \"exporters.conf\"; };", mport);
+	pid_t br = h_bridge_start(conf, mport, "bridge.log");
+	if (!h_ok(br > 0 && h_wait_port(hport, 5000) == 0, "the bridge starts with web_settings")) {
+		h_stop(ix, 5000);
+		return h_done();
+	}
+	rest();
+	browser();
+
+	/* UCI: the generated config names no file but who manages them. */
+	write_main("web_settings = { managed_by = \"uci\"; };", mport);
+	h_signal(br, SIGHUP);
+	h_ok(settings_wait("\"managed_by\":\"uci\"") && strstr(out, "\"writable\":false") &&
+		 strstr(out, "\"hint\":\"uci set modbridge.@influxdb[0].url="),
+	     "managed by UCI: read-only, with the uci line");
+	h_ok(post_settings("{\"influxdb\":null}") == 409 && strstr(out, "managed by uci"),
+	     "managed by UCI: a save is refused (409)");
+	char url[200];
+	snprintf(url, sizeof url, "http://admin:secret@127.0.0.1:%d/", hport);
+	static char dom[1 << 20];
+	int rc = h_chromium(url, "--dump-dom", NULL, dom, sizeof dom);
+	const char *form = strstr(dom, "<form class=\"settings\" data-group=\"influxdb\"");
+	h_ok(rc == 0 && strstr(dom, "data-settings=\"yes\"") &&
+		 strstr(dom, "Read-only: the exporter settings are managed by uci") &&
+		 strstr(dom, "<code>uci set modbridge.@influxdb[0].url=") && form &&
+		 strstr(form, "data-editable=\"no\"") && strstr(form, "disabled=\"\""),
+	     "the page shows the forms read-only with the uci line");
+
+	/* A group in the main file: shown, not editable here. */
+	h_write_file("exporters.conf", "influxdb = { url = \"http://127.0.0.1:9\"; database = "
+				       "\"energy\"; };\n");
+	write_main(
+	    "web_settings = { file = \"exporters.conf\"; };\n"
+	    "mqtt_export = { enabled = false; mqtt = { host = \"127.0.0.1\"; port = 1; }; };",
+	    mport);
+	h_signal(br, SIGHUP);
+	h_ok(settings_wait(
+		 "\"mqtt_export\":{\"source\":\"config\",\"line\":7,\"editable\":false}") &&
+		 strstr(out, "\"influxdb\":{\"source\":\"file\""),
+	     "a group of the main file is shown with its line, not editable");
+	h_ok(post_settings("{\"mqtt_export\":{\"enabled\":true}}") == 409 &&
+		 strstr(out, "mqtt_export is set in ") && strstr(out, "bridge.conf:7"),
+	     "saving a group of the main file: 409 naming its line (%s)", out);
+
+	/* No users (reads without auth): nobody can save. */
+	char conf2[2048];
+	snprintf(conf2, sizeof conf2,
+		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "maps_path = [ \"%s\" ];\n"
+		 "devices = ( { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; "
+		 "} );\n"
+		 "http = { listen = \"127.0.0.1\"; port = %d; read_only_without_auth = true; };\n"
+		 "web_settings = { file = \"exporters.conf\"; };\n",
+		 mport, h_maps_dir(), hport);
+	h_write_file("bridge.conf", conf2);
+	h_signal(br, SIGHUP);
+	int ro = 0;
+	for (uint64_t end = h_now_ms() + WAIT_MS; !ro && h_now_ms() < end; h_sleep_ms(100))
+		ro = http("GET", "/api/v1/settings", NULL, 0, NULL, NULL) == 200 &&
+		     strstr(out, "\"writable\":false") && strstr(out, "http.users is empty");
+	h_ok(ro, "without http users the settings are read-only, and say why");
+
+	h_ok(h_bridge_stop(br) == 0, "the bridge stops cleanly");
+	h_stop(ix, 5000);
+	return h_done();
+}
