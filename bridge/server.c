@@ -547,6 +547,7 @@ exception:
 static void conn__process(struct conn *c)
 {
 	struct server *s = c->srv;
+	uint64_t now = uv_now(s->loop); /* the loop's time: the same for every request */
 	size_t off = 0;
 	int garbage = 0;
 
@@ -574,7 +575,7 @@ static void conn__process(struct conn *c)
 			break;
 		}
 		off += (size_t)n;
-		c->last_rx = uv_now(s->loop);
+		c->last_rx = now;
 		s->stats.requests++;
 		conn__request(s, c, &req);
 	}
