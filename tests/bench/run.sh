@@ -292,6 +292,16 @@ for k in c1 c16 c64 c256 p8; do
 			# be if both were CPU-bound, whatever else ran meanwhile.
 			cn=$(ratio "$(cpu_per_100k c64.lim)" "$(cpu_per_100k c64.mb)")
 			verdict="$verdict (per server CPU-second: $cn)"
+		elif { [ "$k" = c256 ] || [ "$k" = p8 ]; } && [ "$base" = lim ] && [ -n "$m" ]; then
+			# On a shared machine the wall ratio follows the scheduler
+			# more than the servers; the ratio of CPU time per answer
+			# does not.
+			r=$(ratio "$(field "$m" rps)" "$(field "$b" rps)")
+			want_r=0.95; [ "$k" = p8 ] && want_r=1.0
+			target="≥ $want_r of limit"
+			verdict=$(awk -v r="$r" -v w="$want_r" 'BEGIN { print (r >= w) ? " **met**" : " **missed**" }')
+			cn=$(ratio "$(cpu_per_100k "$k.lim")" "$(cpu_per_100k "$k.mb")")
+			verdict="$verdict (per server CPU-second: $cn)"
 		fi
 		if [ -n "$m" ]; then
 			row 1 "$label" "$(perf_text "$m")" "$bn" "$(perf_text "$b")" \
