@@ -114,9 +114,22 @@ int main(void)
 		if ((fd[i] = connect_nb(port)) >= 0)
 			opened++;
 	h_ok(opened == NCONN, "%d clients started connecting (%d)", NCONN, opened);
+	/* The kernel caps every backlog at net.core.somaxconn (4096 since
+	 * Linux 5.4; 128 before): on an older kernel no daemon gets more. */
+	long somaxconn = 4096;
+	FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+	if (f) {
+		if (fscanf(f, "%ld", &somaxconn) != 1)
+			somaxconn = 4096;
+		fclose(f);
+	}
+	int expect = somaxconn + 1 < NCONN ? (int)somaxconn + 1 : NCONN;
+	if (expect < NCONN)
+		h_note("net.core.somaxconn is %ld: at most %d handshakes can wait", somaxconn,
+		       expect);
 	static char up[NCONN];
 	int connected = wait_connected(fd, NCONN, 5000, up);
-	h_ok(connected == NCONN,
+	h_ok(connected >= expect,
 	     "every handshake completes while the bridge is busy (%d of %d; a short listen "
 	     "backlog leaves the rest waiting for TCP's retransmission)",
 	     connected, NCONN);
@@ -148,8 +161,8 @@ int main(void)
 			h_note("client %d: answer of %d bytes", i, n);
 		close(fd[i]);
 	}
-	h_ok(answered == NCONN, "every client gets its answer once the bridge runs (%d of %d)",
-	     answered, NCONN);
+	h_ok(answered == connected && answered >= expect,
+	     "every client gets its answer once the bridge runs (%d of %d)", answered, NCONN);
 	h_ok(h_bridge_stop(b) == 0, "bridge stops cleanly");
 	return h_done();
 }
