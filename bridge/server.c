@@ -64,7 +64,15 @@
 #define SERVER__SWEEP_MS 1000
 /* Answers gathered from one read before they are written. */
 #define SERVER__OUT_SIZE 16384
-#define SERVER__BACKLOG 128
+/* Connections the kernel completes for us while the loop is busy (the
+ * listen backlog). A SCADA master or a load test that opens a few hundred
+ * connections at once overflows a small queue: the kernel then drops the
+ * handshakes beyond it, and those clients wait for TCP's retransmission
+ * (a second or more) before their first request is even read. 128 lost half
+ * of 256 connections opened together; the kernel caps the figure at
+ * net.core.somaxconn (4096 on current kernels), and an entry costs nothing
+ * until a client is queued in it. */
+#define SERVER__BACKLOG 1024
 /* At most one "refused client" line per this many ms. */
 #define SERVER__REFUSED_LOG_MS 10000
 
@@ -539,6 +547,7 @@ exception:
 static void conn__process(struct conn *c)
 {
 	struct server *s = c->srv;
+	uint64_t now = uv_now(s->loop); /* the loop's time: the same for every request */
 	size_t off = 0;
 	int garbage = 0;
 
@@ -566,7 +575,7 @@ static void conn__process(struct conn *c)
 			break;
 		}
 		off += (size_t)n;
-		c->last_rx = uv_now(s->loop);
+		c->last_rx = now;
 		s->stats.requests++;
 		conn__request(s, c, &req);
 	}

@@ -1,0 +1,83 @@
+#!/bin/sh
+# Cost per answer of the bridge (a memory device, maps/scratch.conf) and of
+# base_limit (the canned-answer server) under one loadgen load, in figures
+# that hold on a shared machine where requests/s do not: run by hand.
+#
+#   sh tests/bench/cost.sh [LOADGEN-ARGS...]     e.g. --conns 64 --depth 8
+#
+# For each server: user-space instructions per answer (valgrind's callgrind,
+# counted only while loadgen runs), then system calls per answer by kind and
+# CPU time per answer (perf stat's tracepoints and task-clock, the server on
+# CPU 0, loadgen on CPU 1), and the handshakes a full listen backlog dropped
+# (TcpExtListenOverflows, whole machine). Needs valgrind and perf; LOAD_S
+# (default 2) seconds per run.
+set -u
+B=${MB_BUILD:-build}
+LG="$B/tests/bench/loadgen"
+LOAD_S=${LOAD_S:-2}
+T=$(mktemp -d /tmp/mbcost-XXXXXX) || exit 1
+trap 'rm -rf "$T"' EXIT
+[ $# -gt 0 ] || set -- --conns 64
+for p in valgrind callgrind_control callgrind_annotate perf; do
+	command -v "$p" >/dev/null || { echo "cost: $p is needed"; exit 1; }
+done
+
+overflows() {
+	awk '$1 == "TcpExt:" { if (!h) { for (i = 2; i <= NF; i++) if ($i == "ListenOverflows") c = i; h = 1 } else print $c + 0 }' /proc/net/netstat
+}
+
+# serve KIND PORT WRAPPER...: start the server KIND (mb | lim) under WRAPPER; pid in $SP
+serve() {
+	kind=$1 port=$2; shift 2
+	if [ "$kind" = mb ]; then
+		printf '%s\n' "modbus = { listen = \"127.0.0.1\"; port = $port; max_connections = 1100; idle_timeout = 0; };" \
+			"maps_path = [ \"$(pwd)/maps\" ];" \
+			'devices = ( { name = "m1"; unit_id = 1; map = "scratch"; memory = {}; } );' >"$T/mem.conf"
+		"$@" "$B/modbridge" -c "$T/mem.conf" >"$T/$kind.log" 2>&1 &
+	else
+		"$@" "$B/tests/bench/base_limit" --port "$port" >"$T/$kind.log" 2>&1 &
+	fi
+	SP=$!
+	"$LG" --probe --port "$port" --expect 100 --timeout-ms 60000 >/dev/null
+}
+
+answers() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n 's/^all=//p'; }
+
+for kind in mb lim; do
+	# Instructions: callgrind counts only between -i on and -i off.
+	port=$("$LG" --free-port)
+	serve "$kind" "$port" valgrind -q --tool=callgrind --instr-atstart=no \
+		--callgrind-out-file="$T/cg.$kind" || { echo "cost: $kind did not start"; exit 1; }
+	callgrind_control -i on "$SP" >/dev/null 2>&1
+	line=$("$LG" --port "$port" --expect 100 --warmup 0 --duration "$LOAD_S" "$@")
+	callgrind_control -i off "$SP" >/dev/null 2>&1
+	kill -TERM "$SP"
+	wait "$SP"
+	ir=$(callgrind_annotate "$T/cg.$kind" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+	n=$(answers "$line")
+	echo "$kind: $(awk -v i="${ir:-0}" -v n="${n:-0}" 'BEGIN { printf "%.0f", n ? i / n : 0 }') user-space instructions per answer ($n answers under callgrind)"
+
+	# System calls and CPU time, at full speed.
+	port=$("$LG" --free-port)
+	serve "$kind" "$port" taskset -c 0 || { echo "cost: $kind did not start"; exit 1; }
+	ev=raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_write,syscalls:sys_enter_sendto,syscalls:sys_enter_epoll_ctl,task-clock
+	perf stat -x, -e "$ev" -p "$SP" -o "$T/perf.$kind" &
+	pp=$!
+	sleep 0.2
+	o0=$(overflows)
+	line=$(taskset -c 1 "$LG" --port "$port" --expect 100 --duration "$LOAD_S" "$@")
+	o1=$(overflows)
+	kill -INT "$pp"
+	wait "$pp"
+	kill -TERM "$SP"
+	wait "$SP"
+	n=$(answers "$line")
+	awk -F, -v n="${n:-0}" -v k="$kind" -v o="$((o1 - o0))" '
+		$3 ~ /sys_enter|task-clock/ && $1 + 0 > 0 {
+			e = $3; sub(/^(raw_)?syscalls:(sys_enter_)?/, "", e)
+			if (e == "task-clock") cpu = $1 / n * 1000
+			else s = s sprintf(" %s %.3f", e, $1 / n)
+		}
+		END { printf "%s: CPU %.3f us per answer; per answer:%s; listen overflows %d\n", k, cpu, s, o }' "$T/perf.$kind"
+	echo "$kind: $(echo "$line" | cut -d' ' -f1-4)"
+done
