@@ -85,10 +85,13 @@ ifeq ($(DLOPEN),0)
 DL_PKGS    :=
 endif
 # The soname each opened library has, read from the library the build
-# compiles against (the compiler's search path, so a cross build's sysroot):
-# include/dl.h's defaults when it cannot be read. Computed once.
-dl_soname   = $(shell readelf -d "$$($(CC) $(LDFLAGS) -print-file-name=$(1).so)" 2>/dev/null | \
-                sed -n 's/.*soname: \[\(.*\)\]/-D$(2)_SONAME=\\"\1\\"/p')
+# links against: in LDFLAGS' and pkg-config's -L folders (a cross build's
+# staging folder), else the compiler's search path. include/dl.h's
+# defaults when it cannot be read. Computed once.
+dl_soname   = $(shell for f in $(addsuffix /$(1).so,$(patsubst -L%,%,$(filter -L%,$(LDFLAGS) \
+                $(shell $(PKG_CONFIG) --libs-only-L $(1) 2>/dev/null)))) "$$($(CC) -print-file-name=$(1).so)"; do \
+                [ -e "$$f" ] && { readelf -d "$$f" 2>/dev/null | \
+                sed -n 's/.*soname: \[\(.*\)\]/-D$(2)_SONAME=\\"\1\\"/p'; break; }; done)
 DL_DEFS     = $(eval DL_DEFS := $(if $(DL_PKGS),-DMB_DLOPEN=1 \
                 $(if $(filter libcurl,$(DL_PKGS)),$(call dl_soname,libcurl,MB_DL_CURL)) \
                 $(if $(filter libmicrohttpd,$(DL_PKGS)),$(call dl_soname,libmicrohttpd,MB_DL_MHD)) \
