@@ -61,7 +61,10 @@ int main(void)
 	int mport = h_free_port(), hport = h_free_port();
 	const char *conf = config("plain.conf", mport, "");
 	pid_t br = h_bridge_start(conf, mport, "plain.log");
-	if (!h_ok(br > 0, "the bridge starts with one memory device"))
+	/* Checked once it has started everything: it listens before it
+	 * starts the web interface and the exporters. */
+	if (!h_ok(br > 0 && h_wait_lines(h_path("plain.log"), "serving 1 device", 1, 30000),
+		  "the bridge starts with one memory device"))
 		return h_done();
 
 	h_ok(mapped(br, "libmicrohttpd") == 0, "no http group: libmicrohttpd is not mapped");
@@ -93,7 +96,8 @@ int main(void)
 		 h_free_port());
 	conf = config("influx.conf", mport, block);
 	br = h_bridge_start(conf, mport, "influx.log");
-	if (h_ok(br > 0, "the bridge starts with an influxdb group")) {
+	if (h_ok(br > 0 && h_wait_lines(h_path("influx.log"), "serving 1 device", 1, 30000),
+		 "the bridge starts with an influxdb group")) {
 		h_ok(mapped(br, "libcurl") == 1, "libcurl is mapped");
 		h_ok(mapped(br, "libmicrohttpd") == 0, "libmicrohttpd is not");
 		h_ok(h_bridge_stop(br) == 0, "the bridge stops cleanly");
