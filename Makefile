@@ -56,17 +56,15 @@ PKGS       := libuv libmosquitto libconfig
 # Each optional part: its libraries, or its sources swapped for its stub.
 ifneq ($(WITH_HTTP),0)
 PKGS       += libmicrohttpd json-c
-DL_PKGS    += libmicrohttpd
 OFF_SRC    += bridge/http_off.c
 else
-OFF_SRC    += bridge/http.c bridge/http_api.c bridge/http_config.c bridge/http_digest.c bridge/dl_mhd.c
+OFF_SRC    += bridge/http.c bridge/http_api.c bridge/http_config.c bridge/http_digest.c
 endif
 ifneq ($(WITH_INFLUXDB),0)
 PKGS       += libcurl
-DL_PKGS    += libcurl
 OFF_SRC    += bridge/export_influx_off.c
 else
-OFF_SRC    += bridge/export_influx.c bridge/link_http.c bridge/dl_curl.c
+OFF_SRC    += bridge/export_influx.c bridge/link_http.c
 endif
 # Without modbus, protocol.c leaves its registry line out: no stub.
 ifneq ($(WITH_MODBUS),0)
@@ -76,14 +74,16 @@ OFF_SRC    += bridge/tr_modbus.c
 endif
 ifneq ($(WITH_CRYPTO),0)
 PKGS       += libcrypto
-DL_PKGS    += libcrypto
 OFF_SRC    += bridge/venus_crypt_off.c
 else
-OFF_SRC    += bridge/venus_crypt.c bridge/dl_crypto.c
+OFF_SRC    += bridge/venus_crypt.c
 endif
-ifeq ($(DLOPEN),0)
-DL_PKGS    :=
-endif
+# The libraries opened when configured (include/dl.h), and the tables of
+# the parts left out.
+DL_PKGS    := $(if $(filter 0,$(DLOPEN)),,$(filter libmicrohttpd libcurl libcrypto,$(PKGS)))
+OFF_SRC    += $(if $(filter 0,$(WITH_HTTP)),bridge/dl_mhd.c) \
+              $(if $(filter 0,$(WITH_INFLUXDB)),bridge/dl_curl.c) \
+              $(if $(filter 0,$(WITH_CRYPTO)),bridge/dl_crypto.c)
 # The soname each opened library has, read from the library the build
 # links against: in LDFLAGS' and pkg-config's -L folders (a cross build's
 # staging folder), else the compiler's search path. include/dl.h's
