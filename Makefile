@@ -36,6 +36,12 @@ WITH_HTTP     ?= 1
 WITH_INFLUXDB ?= 1
 WITH_MODBUS   ?= 1
 WITH_CRYPTO   ?= 1
+# DLOPEN=1: the libraries of the http, influxdb and crypto parts are not
+# linked but opened with dlopen() when their group is first started, so that
+# a daemon without those groups does not map them (include/dl.h; on Debian
+# about 30 libraries and 4.5 MiB of RSS, docs/footprint.md). 0 links them
+# (a static build needs that).
+DLOPEN        ?= 1
 
 ifeq ($(SANITIZE),1)
 BUILD ?= build/san
@@ -73,6 +79,24 @@ OFF_SRC    += bridge/venus_crypt_off.c
 else
 OFF_SRC    += bridge/venus_crypt.c
 endif
+# The libraries opened when configured (include/dl.h), and the tables of
+# the parts left out.
+DL_PKGS    := $(if $(filter 0,$(DLOPEN)),,$(filter libmicrohttpd libcurl libcrypto,$(PKGS)))
+OFF_SRC    += $(if $(filter 0,$(WITH_HTTP)),bridge/dl_mhd.c) \
+              $(if $(filter 0,$(WITH_INFLUXDB)),bridge/dl_curl.c) \
+              $(if $(filter 0,$(WITH_CRYPTO)),bridge/dl_crypto.c)
+# The soname each opened library has, read from the library the build
+# links against: in LDFLAGS' and pkg-config's -L folders (a cross build's
+# staging folder), else the compiler's search path. include/dl.h's
+# defaults when it cannot be read. Computed once.
+dl_soname   = $(shell for f in $(addsuffix /$(1).so,$(patsubst -L%,%,$(filter -L%,$(LDFLAGS) \
+                $(shell $(PKG_CONFIG) --libs-only-L $(1) 2>/dev/null)))) "$$($(CC) -print-file-name=$(1).so)"; do \
+                [ -e "$$f" ] && { readelf -d "$$f" 2>/dev/null | \
+                sed -n 's/.*soname: \[\(.*\)\]/-D$(2)_SONAME=\\"\1\\"/p'; break; }; done)
+DL_DEFS     = $(eval DL_DEFS := $(if $(DL_PKGS),-DMB_DLOPEN=1 \
+                $(if $(filter libcurl,$(DL_PKGS)),$(call dl_soname,libcurl,MB_DL_CURL)) \
+                $(if $(filter libmicrohttpd,$(DL_PKGS)),$(call dl_soname,libmicrohttpd,MB_DL_MHD)) \
+                $(if $(filter libcrypto,$(DL_PKGS)),$(call dl_soname,libcrypto,MB_DL_CRYPTO))))$(DL_DEFS)
 MB_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra $(WERROR) \
               -Iinclude -DMB_VERSION='"$(VERSION)"' $(SAN_FLAGS) \
               -DMB_MAPS_DIRS='"$(SYSCONFDIR)/modbridge/maps", "$(PREFIX)/share/modbridge/maps"' \
@@ -81,9 +105,12 @@ MB_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra
               -DMB_WITH_INFLUXDB=$(if $(filter 0,$(WITH_INFLUXDB)),0,1) \
               -DMB_WITH_MODBUS=$(if $(filter 0,$(WITH_MODBUS)),0,1) \
               -DMB_WITH_CRYPTO=$(if $(filter 0,$(WITH_CRYPTO)),0,1) \
-              -ffunction-sections -fdata-sections \
+              -ffunction-sections -fdata-sections $(DL_DEFS) \
               $(shell $(PKG_CONFIG) --cflags $(PKGS))
-MB_LIBS     = $(shell $(PKG_CONFIG) --libs $(PKGS))
+# The tests link every library (some call libcurl themselves); the daemon
+# leaves out those it opens when configured.
+MB_LIBS     = $(shell $(PKG_CONFIG) --libs $(PKGS)) -ldl
+MB_DAEMON_LIBS = $(shell $(PKG_CONFIG) --libs $(filter-out $(DL_PKGS),$(PKGS))) $(if $(DL_PKGS),-ldl)
 TEST_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka libmodbus) -Itests/lib
 TEST_LIBS   = $(shell $(PKG_CONFIG) --libs cmocka libmodbus) -lm
 
@@ -110,13 +137,13 @@ all: $(BUILD)/modbridge
 
 # Unused functions are dropped at link time: the binary is for routers.
 $(BUILD)/modbridge: $(BRIDGE_OBJ)
-	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -Wl,--gc-sections -o $@ $^ $(MB_LIBS) -lm -lpthread
+	$(CC) $(MB_CFLAGS) $(CFLAGS) $(LDFLAGS) -Wl,--gc-sections -o $@ $^ $(MB_DAEMON_LIBS) -lm -lpthread
 
 # The paths, version and optional parts compiled into the daemon: an object built with other
 # ones is rebuilt, so that `make install PREFIX=/usr/local` after a plain
 # `make` installs a daemon that looks for its maps under /usr/local.
 BUILT_WITH := PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) VERSION=$(VERSION) \
-              WITH_HTTP=$(WITH_HTTP) WITH_INFLUXDB=$(WITH_INFLUXDB) WITH_MODBUS=$(WITH_MODBUS) WITH_CRYPTO=$(WITH_CRYPTO)
+              WITH_HTTP=$(WITH_HTTP) WITH_INFLUXDB=$(WITH_INFLUXDB) WITH_MODBUS=$(WITH_MODBUS) WITH_CRYPTO=$(WITH_CRYPTO) DLOPEN=$(DLOPEN)
 $(BUILD)/built-with: FORCE
 	@mkdir -p $(@D)
 	@echo '$(BUILT_WITH)' | cmp -s - $@ 2>/dev/null || echo '$(BUILT_WITH)' > $@

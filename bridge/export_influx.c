@@ -30,7 +30,6 @@
  * capped at half the time the queue holds;
  * one the server refuses for its content (400, 413, 422) is dropped and
  * counted, since sending it again would be refused again. */
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +37,7 @@
 #include "backoff.h"
 #include "codec_line.h"
 #include "device.h"
+#include "dl_curl.h"
 #include "export_internal.h"
 #include "link_http.h"
 #include "log.h"
@@ -435,10 +435,14 @@ static char *export_influx__write_url(const struct config_export_influx *c)
 struct export_influx *export_influx_start(uv_loop_t *loop, const struct config_export_influx *cfg,
 					  char *err, size_t errlen)
 {
-	struct export_influx *x = calloc(1, sizeof *x);
+	struct export_influx *x;
 	size_t n = 0;
 
-	if (!x)
+	/* libcurl is opened by the first exporter that starts, not before:
+	 * a daemon without an `influxdb` group never maps it (include/dl.h). */
+	if (mb_dl_curl_load("influxdb", err, errlen) != 0)
+		return NULL;
+	if (!(x = calloc(1, sizeof *x)))
 		goto nomem;
 	x->loop = loop;
 	x->timeout_ms = (long)cfg->timeout;

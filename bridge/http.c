@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dl_mhd.h"
 #include "history.h"
 #include "http_internal.h"
 #include "json.h"
@@ -1117,6 +1117,13 @@ int http_start(uv_loop_t *loop, const struct config_http *cfg, struct reload *se
 	uint8_t op[16];
 
 	*out = NULL;
+	/* libmicrohttpd is opened by the first start of the web interface,
+	 * not before: without an `http` group it is never mapped
+	 * (include/dl.h). */
+	if (mb_dl_mhd_load("http", err, errlen) != 0) {
+		free(h);
+		return MB_EIO;
+	}
 	if (!h || http__copy_cfg(&h->cfg, cfg) != 0) {
 		if (h)
 			http__free(h);

@@ -4,12 +4,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libconfig.h>
-#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "dl_mhd.h"
 #include "http.h"
 #include "mb_error.h"
 
@@ -268,6 +268,11 @@ static int http__tls(struct config_parser *p, const config_setting_t *s, void *t
 				    "%s must be a group { cert = \"...pem\"; key = \"...pem\"; }, "
 				    "not %s",
 				    path, config_type_name(s));
+	/* The key pair is checked by libmicrohttpd itself, which is opened
+	 * for that (include/dl.h): --check with a `tls` group needs it. */
+	char dlerr[300];
+	if (mb_dl_mhd_load("http.tls", dlerr, sizeof dlerr) != 0)
+		return config_error(p, s, "%s", dlerr);
 	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
 		return config_error(p, s,
 				    "%s: this libmicrohttpd was built without TLS (on OpenWrt, "

@@ -11,10 +11,10 @@
  * runs on the next loop iteration even for a timeout of 0. */
 #include "link_http.h"
 
-#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dl_curl.h"
 #include "log.h"
 #include "mb_error.h"
 
@@ -56,8 +56,14 @@ struct httpc {
 static int httpc__global(void)
 {
 	static int done;
+	char err[256];
 	if (done)
 		return 0;
+	/* Opened here when its user has not done it first (include/dl.h). */
+	if (mb_dl_curl_load("http client", err, sizeof err) != 0) {
+		log_msg(MBLOG_ERR, "%s", err);
+		return MB_EIO;
+	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return MB_EIO;
 	atexit(curl_global_cleanup);

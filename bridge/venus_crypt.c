@@ -7,9 +7,10 @@
  * otherwise. */
 #include "codec_venus.h"
 
-#include <openssl/evp.h>
 #include <string.h>
 
+#include "dl_crypto.h"
+#include "log.h"
 #include "mb_error.h"
 
 /* The key every such device uses, as the hm2mqtt project records it. */
@@ -25,6 +26,13 @@ int venus_topic_id_encrypt(const char *mac, char *out, size_t outlen)
 		return MB_EINVAL;
 	if (!venus_id_valid(mac))
 		return MB_EINVAL;
+	/* libcrypto is opened by the first topic ID computed, not before
+	 * (include/dl.h). */
+	char err[300];
+	if (mb_dl_crypto_load("venus", err, sizeof err) != 0) {
+		log_msg(MBLOG_ERR, "%s", err);
+		return MB_EIO;
+	}
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	if (!c)
 		return MB_ENOMEM;

@@ -37,11 +37,14 @@ case $version in
 *) echo "mhd1-check: $work/inc/microhttpd.h is version $version, not 1.0.x"; exit 1 ;;
 esac
 fail=0
-for f in bridge/http.c bridge/http_api.c bridge/http_config.c bridge/link_http.c; do
+# Built as the daemon is, with the libraries opened when configured
+# (-DMB_DLOPEN=1, include/dl.h): the function tables take their types from
+# this header too.
+for f in bridge/http.c bridge/http_api.c bridge/http_config.c bridge/link_http.c bridge/dl_mhd.c; do
 	# shellcheck disable=SC2046 # pkg-config prints several words
 	if "$CC" -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror \
 		-I"$work/inc" -Iinclude -DMB_VERSION='"check"' -DMB_MAPS_DIRS='"/x"' \
-		-DMB_SYSCONFDIR='"/etc"' -DMB_WITH_HTTP=1 -DMB_WITH_INFLUXDB=1 -DMB_WITH_MODBUS=1 \
+		-DMB_SYSCONFDIR='"/etc"' -DMB_DLOPEN=1 -DMB_WITH_HTTP=1 -DMB_WITH_INFLUXDB=1 -DMB_WITH_MODBUS=1 \
 		$(pkg-config --cflags json-c libcurl) -fsyntax-only "$f"; then
 		echo "ok - $f compiles against libmicrohttpd $version"
 	else

@@ -16,7 +16,7 @@
 # Knobs (environment):
 #   BENCH_SECONDS (1.2) and BENCH_WARMUP (0.2) per run; BENCH_REPS (3);
 #   BENCH_RATE (10000 req/s, case 5, paced in the first two reps, 2 s each);
-#   BENCH_PASS_N (300 round trips, cases 3 and 7); BENCH_CASES ("1 2 3 4 5 6 7 9";
+#   BENCH_PASS_N (300 round trips, cases 3 and 7); BENCH_CASES ("1 2 3 4 5 6 7 9 10";
 #   case 8, late answers on the `modbus` protocol, runs only when named: it
 #   takes BENCH_LATE_N (10000) reads × BENCH_LATE_TIMEOUT (100 ms) per
 #   scenario, about 17 min);
@@ -29,7 +29,7 @@ SECS=${BENCH_SECONDS:-1.2}
 WARM=${BENCH_WARMUP:-0.2}
 REPS=${BENCH_REPS:-3}
 RATE=${BENCH_RATE:-10000}
-CASES=${BENCH_CASES:-1 2 3 4 5 6 7 9}
+CASES=${BENCH_CASES:-1 2 3 4 5 6 7 9 10}
 want() { case " $CASES " in *" $1 "*) return 0 ;; esac; return 1; }
 OUT="$B/bench.md"
 LG="$B/tests/bench/loadgen"
@@ -594,6 +594,70 @@ if want 9 && [ -x "$BH" ]; then
 	else
 		fail "bench_history gave no result"
 	fi
+fi
+
+# ------------------------------- case 10: optional parts, not configured --
+
+# Each optional part built alone on top of the slim build (every WITH_*=0),
+# the default build, and the default build with its libraries linked
+# (DLOPEN=0): idle with one memory device and no http, mqtt_export or
+# influxdb group, so that every part is there but unconfigured. What each
+# costs is its RSS above the slim build's, split into anonymous memory (heap,
+# stacks, written data) and file-backed pages (the binary and the shared
+# libraries), from /proc/PID/smaps_rollup; "libs" counts the shared
+# libraries mapped. The builds come from tests/bench/footprint.mk.
+FP="$B/fp"
+# fp_measure NAME BINARY: "rss anon file libs", or nothing when it did not start
+fp_measure() {
+	port=$(free_port)
+	bridge_conf "$T/fp10-$1.conf" "$port" memory 1
+	MB_SAVE=$MB; MB=$2
+	if start_bridge "fp10-$1" "$T/fp10-$1.conf" "$port" >/dev/null; then
+		sleep 0.5
+		awk '/^Rss:/ { r = $2 } /^Anonymous:/ { a = $2 } END { printf "%d %d %d ", r, a, r - a }' "/proc/$LAST/smaps_rollup"
+		awk '$6 ~ /\.so/ { print $6 }' "/proc/$LAST/maps" | sort -u | wc -l
+		stop_pid "$LAST"
+	fi
+	MB=$MB_SAVE
+}
+fp_text() { set -- $1; printf '%s (anonymous %s, file-backed %s; %d libraries)' "$(kib "$1")" "$(kib "$2")" "$(kib "$3")" "$4"; }
+if want 10 && [ -x "$FP/slim/modbridge" ]; then
+	echo "# optional parts, idle when not configured"
+	# Three rounds, alternating the builds; the lowest RSS of each is kept
+	# (a page the kernel has not yet reclaimed is noise, not a cost).
+	for _ in 1 2 3; do
+		for v in slim http influxdb modbus crypto linked default; do
+			bin="$FP/$v/modbridge"; [ $v = default ] && bin=$MB
+			[ -x "$bin" ] || continue
+			m=$(fp_measure "$v" "$bin")
+			[ -n "$m" ] || { fail "case 10: the $v build did not start"; continue; }
+			echo "$m" >>"$T/fp10.$v"
+		done
+	done
+	fpbest() { sort -n "$T/fp10.$1" 2>/dev/null | head -1; }
+	SLIM=$(fpbest slim)
+	slim_rss=${SLIM%% *}
+	for v in http influxdb modbus crypto default linked; do
+		m=$(fpbest $v); [ -n "$m" ] || continue
+		set -- $m; rss=$1 anon=$2 file=$3
+		set -- $SLIM; d=$((rss - $1)) da=$((anon - $2)) df=$((file - $3))
+		case $v in
+		http) label="WITH_HTTP alone (libmicrohttpd opened when configured; json-c linked)" ;;
+		influxdb) label="WITH_INFLUXDB alone (libcurl opened when configured)" ;;
+		modbus) label="WITH_MODBUS alone (libmodbus linked)" ;;
+		crypto) label="WITH_CRYPTO alone (libcrypto opened when a topic ID is computed)" ;;
+		default) label="default build (every part; DLOPEN=1)" ;;
+		linked) label="default build with the libraries linked (DLOPEN=0, as before)" ;;
+		esac
+		target="—"
+		if [ $v = default ]; then
+			target="within 300 KiB of slim$(awk -v d=$d 'BEGIN { print d <= 300 ? " **met**" : " **missed**" }')"
+		fi
+		row 10 "idle, 1 memory device, no http/exporter group: $label; above slim: $(kib $d) (anonymous $(kib $da), file-backed $(kib $df))" \
+			"$(fp_text "$m")" "slim build (every WITH_*=0)" "$(fp_text "$SLIM")" "$(ratio "$rss" "$slim_rss")" "$target"
+	done
+elif want 10; then
+	note "case 10 (optional parts) skipped: $FP/slim/modbridge not built (make bench-footprint-builds)"
 fi
 
 # ------------------------------------------------------------------ output --

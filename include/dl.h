@@ -1,0 +1,55 @@
+/* Optional libraries loaded when their group is configured (bridge/dl.c).
+ *
+ * libcurl (the `influxdb` exporter), libmicrohttpd (the `http` group) and
+ * libcrypto (a Venus B2500 whose topic ID is computed from its MAC) are
+ * not linked into the daemon when it is built with DLOPEN=1 (the default,
+ * Makefile): each is opened with dlopen() by the first start of what uses
+ * it, so that a daemon without those groups maps none of them, nor the
+ * libraries they pull in (on Debian, GnuTLS, Kerberos, LDAP... about 30;
+ * docs/footprint.md has the figures).
+ *
+ * Each library has a table of function pointers, one per function the
+ * daemon calls, named as the function is; the library's header
+ * (include/dl_curl.h, dl_mhd.h, dl_crypto.h) then defines each name as its
+ * table entry, so that the calling code reads as it would with the library
+ * linked. With DLOPEN=0 (static builds, sanitizer runs that want it) the
+ * names are the library's own and the load functions succeed at once. */
+#ifndef MB_DL_H
+#define MB_DL_H
+
+#include <stddef.h>
+
+#ifndef MB_DLOPEN
+#define MB_DLOPEN 0
+#endif
+
+/* The soname each library is opened by: the build takes it from the
+ * library it compiles against (Makefile, DL_SONAME). */
+#ifndef MB_DL_CURL_SONAME
+#define MB_DL_CURL_SONAME "libcurl.so.4"
+#endif
+#ifndef MB_DL_MHD_SONAME
+#define MB_DL_MHD_SONAME "libmicrohttpd.so.12"
+#endif
+#ifndef MB_DL_CRYPTO_SONAME
+#define MB_DL_CRYPTO_SONAME "libcrypto.so.3"
+#endif
+
+/* One entry of a library's table: the function's name and where its
+ * address goes. */
+struct mb_dl_sym {
+	const char *name;
+	void **slot;
+};
+
+/* Opens SONAME and fills every slot, once: *state is 1 after that, and
+ * later calls return 0 at once. PART names what needs the library and HINT
+ * the packages that hold it, for the error ("influxdb: cannot load
+ * libcurl.so.4 (...): dlerror()'s text; install ..."). 0, or -1 with that
+ * in err; a failed load is tried again by the next call (a reload after
+ * the package was installed). The library is never closed. Called from
+ * the loop's thread only. */
+int mb_dl_load(const char *soname, const char *part, const char *hint, const struct mb_dl_sym *syms,
+	       size_t n, int *state, char *err, size_t errlen);
+
+#endif
