@@ -1,5 +1,5 @@
 #!/bin/sh
-# make bench-musl: the router build measured (issue 31, item 5). init/musl.sh
+# make bench-musl: the router build measured (docs/footprint.md, "The router build"). init/musl.sh
 # has built modbridge against musl and musl builds of its libraries (the
 # OpenWrt package's default parts); this starts it on 127.0.0.1 and reports:
 #   - the stripped binary's size (target < 200 KiB);
