@@ -130,7 +130,8 @@ struct server__write {
 struct server {
 	uv_loop_t *loop;
 	uv_tcp_t listener;
-	uv_timer_t sweep; /* idle timeouts */
+	uv_timer_t sweep; /* idle timeouts; runs only while a connection is open */
+	uint64_t sweep_ms;
 	uv_idle_t resume; /* runs throttled connections whose answers came */
 	struct router router;
 	struct cidr *allow;
@@ -658,6 +659,8 @@ static void server__peer_name(const struct sockaddr_storage *ss, char *out, size
 	}
 }
 
+static void server__on_sweep(uv_timer_t *t);
+
 static void server__on_connection(uv_stream_t *l, int status)
 {
 	struct server *s = l->data;
@@ -685,6 +688,10 @@ static void server__on_connection(uv_stream_t *l, int status)
 	if (s->conns)
 		s->conns->prev = c;
 	s->conns = c;
+	/* The sweep sleeps while no client is connected, so that an idle
+	 * router is not woken every second (docs/footprint.md). */
+	if (!uv_is_active((uv_handle_t *)&s->sweep))
+		uv_timer_start(&s->sweep, server__on_sweep, s->sweep_ms, s->sweep_ms);
 
 	int rc = uv_accept(l, (uv_stream_t *)&c->tcp);
 	if (rc < 0) {
@@ -724,6 +731,10 @@ static void server__on_sweep(uv_timer_t *t)
 {
 	struct server *s = t->data;
 	uint64_t now = uv_now(s->loop);
+	if (!s->conns) {
+		uv_timer_stop(t); /* the next connection starts it again */
+		return;
+	}
 	for (struct conn *c = s->conns; c; c = c->next) {
 		if (c->state == CONN_CLOSING)
 			continue;
@@ -838,10 +849,10 @@ int server_start(uv_loop_t *loop, const struct config *conf, const struct router
 		server_close(s); /* frees itself once the loop has closed the handles */
 		return MB_EIO;
 	}
-	/* Always swept: draining connections have a deadline too. */
+	/* Swept while any connection is open (draining ones have a deadline
+	 * too, even without idle_timeout); started by the first connection. */
 	uint64_t tick = s->idle_ms ? s->idle_ms / 4 : SERVER__SWEEP_MS;
-	tick = tick < 50 ? 50 : tick > SERVER__SWEEP_MS ? SERVER__SWEEP_MS : tick;
-	uv_timer_start(&s->sweep, server__on_sweep, tick, tick);
+	s->sweep_ms = tick < 50 ? 50 : tick > SERVER__SWEEP_MS ? SERVER__SWEEP_MS : tick;
 	log_info("modbus: listening on %s", s->name);
 	*out = s;
 	return 0;

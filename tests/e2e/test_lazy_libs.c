@@ -28,6 +28,22 @@ static int mapped(pid_t pid, const char *needle)
 	return found;
 }
 
+/* The main thread's voluntary context switches: each is the loop waking. */
+static long wakeups(pid_t pid)
+{
+	char path[64], line[256];
+	long n = -1;
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
 static const char *config(const char *name, int port, const char *extra)
 {
 	static char text[2048];
@@ -72,6 +88,17 @@ int main(void)
 	h_ok(mapped(br, "libgnutls") == 0 && mapped(br, "libgssapi") == 0 &&
 		 mapped(br, "libldap") == 0,
 	     "nor GnuTLS, Kerberos or LDAP, which those bring on Debian");
+
+	/* Idle with no client and nothing to poll, the loop sleeps: no timer
+	 * ticks (the Modbus sweep runs only while a client is connected).
+	 * h_bridge_start's own connection has closed by now; the sweep sees
+	 * that within a second and stops. */
+	h_sleep_ms(1500);
+	long w0 = wakeups(br);
+	h_sleep_ms(3000);
+	long w1 = wakeups(br);
+	h_ok(w0 >= 0 && w1 - w0 <= 1, "idle with no client: the loop is not woken (%ld in 3 s)",
+	     w1 - w0);
 
 	/* The same file with an http group, reloaded: the library is opened
 	 * then, and the page is served. */
