@@ -17,9 +17,9 @@
  *   body data-fits);
  * - /api/v1/ lists every path of the OpenAPI document, with curl lines;
  * - a 401 for a page is HTML, for the API JSON.
- * Screenshots (desktop and phone) are kept in docs/ when WEB_SCREENSHOTS
- * names a directory:
- * `WEB_SCREENSHOTS=$PWD/docs sh tests/run.sh e2e/test_web_page`. */
+ * Screenshots (desktop and phone) are written to the test's folder, or to the
+ * directory WEB_SCREENSHOTS names, to look at; the ones in docs/ come from
+ * the demo (`make screenshots`, HACKING.md "Docs"). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
-/* Exporter settings on the web page (issue 28, item 9): GET and POST
- * /api/v1/settings against the real bridge, with a real InfluxDB 1.x
- * (Debian's influxd on free loopback ports, as tests/e2e/test_export.c
+/* Exporter settings on the web page (docs/design.md,
+ * "Exporter settings from the web page"): GET and POST /api/v1/settings against the real bridge,
+ * with a real InfluxDB 1.x (Debian's influxd on free loopback ports, as tests/e2e/test_export.c
  * starts it) and the real page in headless chromium:
  * - GET shows the groups key by key and never a password or token, only
  *   whether one is set;
