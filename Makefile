@@ -6,6 +6,7 @@
 #   make test            install missing Debian packages, build, run every test
 #   make test SANITIZE=1 the same with ASan+UBSan (objects under build/san)
 #   make demo            bridge + simulators + local mosquitto, live register table
+#   make screenshots     docs/web-interface*.png again, from the demo in headless chromium
 #   make bench           benchmarks against baselines, table in build/bench.md
 #   make install         DESTDIR/PREFIX install of binary, maps, example config, man pages
 #   make format          clang-format the C sources in place; format-check only checks
@@ -131,7 +132,7 @@ ALL_TESTS   := $(UNIT_BIN) $(E2E_BIN) $(SIM_BIN) $(REPLAY_BIN)
 # in only the modules it uses.
 LIB         := $(BUILD)/libmodbridge.a
 
-.PHONY: FORCE all test test-deps test-run check-build demo bench install deps clean docs fuzz soak cross-check format \
+.PHONY: FORCE all test test-deps test-run check-build demo screenshots bench install deps clean docs fuzz soak cross-check format \
         format-check compile_commands.json
 all: $(BUILD)/modbridge
 
@@ -221,6 +222,11 @@ test-run: check-build
 demo: deps
 	@$(MAKE) --no-print-directory $(BUILD)/modbridge $(SIM_BIN)
 	@MB_BUILD=$(BUILD) sh tests/demo.sh
+
+# The web page's screenshots in docs/ (HACKING.md, "Docs"): the demo in headless chromium.
+screenshots: deps
+	@$(MAKE) --no-print-directory $(BUILD)/modbridge $(SIM_BIN)
+	@MB_BUILD=$(BUILD) sh tests/screenshots.sh
 
 # musl-tools gives the router estimate its C library floor (tests/bench/bench.mk);
 # the benchmarks run without it.

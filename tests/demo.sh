@@ -12,18 +12,24 @@
 # everything.
 #
 # The web interface is on http://127.0.0.1:8502/ (DEMO_HTTP_PORT): reading
-# needs no password, writing asks for user demo, password demo.
+# needs no password, writing (registers, and the exporter settings, kept in
+# the demo's temp dir) asks for user demo, password demo.
 #
 # Environment: MB_BUILD (build dir, default build), DEMO_PORT (1502),
-# DEMO_SECONDS=N (stop after N seconds; exit status 0 only if every row was
-# read at least once and the one write below read back, so CI can run the
-# demo as a smoke test), KEEP_TMP=1 (keep the logs).
+# DEMO_HISTORY_MS (the summary history's interval, 60000: tests/screenshots.sh
+# makes it short so that the charts fill at once), DEMO_DEVICES (which of
+# "powergo venus growatt scratch", default all), DEMO_SECONDS=N (stop after
+# N seconds; exit status 0 only if every row was read at least once and the
+# one write below read back, so CI can run the demo as a smoke test),
+# KEEP_TMP=1 (keep the logs).
 set -u
 
 B=${MB_BUILD:-build}
 PORT=${DEMO_PORT:-1502}
 HTTP_PORT=${DEMO_HTTP_PORT:-8502}
 LIMIT=${DEMO_SECONDS:-0}
+HISTORY_MS=${DEMO_HISTORY_MS:-60000}
+DEVICES=" ${DEMO_DEVICES:-powergo venus growatt scratch} "
 ROOT=$(pwd)
 MAPS=$ROOT/maps
 APP_ID=053461AD
@@ -33,6 +39,8 @@ VENUS_ID=0123456789ab
 LOGGER_SERIAL=1234567890
 
 die() { echo "demo: $*" >&2; exit 1; }
+# want NAME: is the device NAME among DEMO_DEVICES?
+want() { case $DEVICES in *" $1 "*) return 0 ;; esac; return 1; }
 
 for bin in "$B/modbridge" "$B/tests/sim/sim_powergo" "$B/tests/sim/sim_venus" "$B/tests/sim/sim_solarman"; do
 	[ -x "$bin" ] || die "$bin missing: run 'make demo' (it builds them)"
@@ -111,28 +119,32 @@ start venus "$B/tests/sim/sim_venus" --host 127.0.0.1 --port "$MQTT_PORT" \
 
 # The simulators answer at once, so the demo polls every device fast; the
 # shipped maps' slower defaults are for real clouds and loggers.
+DEVCONF=""
+add_device() { DEVCONF="${DEVCONF:+$DEVCONF,
+}$1"; }
+want powergo && add_device "  { name = \"powergo\"; unit_id = 1; map = \"powergo\";
+    mqtt = { host = \"127.0.0.1\"; port = $MQTT_PORT; };
+    powergo = { app_id = \"$APP_ID\"; device_id = \"$DEVICE_ID\"; }; }"
+want venus && add_device "  { name = \"venus\"; unit_id = 2; map = \"venus\";
+    poll = 2000; max_age = 4000; min_interval = 0; timeout = 3000;
+    mqtt = { host = \"127.0.0.1\"; port = $MQTT_PORT; };
+    venus = { type = \"$VENUS_TYPE\"; id = \"$VENUS_ID\"; }; }"
+want growatt && add_device "  { name = \"growatt\"; unit_id = 3; map = \"growatt\";
+    poll = 2000; max_age = 4000; min_interval = 0;
+    solarman = { host = \"127.0.0.1\"; port = $LOGGER_PORT; serial = $LOGGER_SERIAL; slave = 1; }; }"
+want scratch && add_device "  { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; }"
+[ -n "$DEVCONF" ] || die "DEMO_DEVICES names none of powergo venus growatt scratch"
 cat > "$TMP/modbridge.conf" <<EOF
 modbus = { listen = "127.0.0.1"; port = $PORT; };
 maps_path = [ "$MAPS" ];
 defaults = { timeout = 3000; max_age = 4000; poll = 2000; min_interval = 0; };
 devices = (
-  { name = "powergo"; unit_id = 1; map = "powergo";
-    mqtt = { host = "127.0.0.1"; port = $MQTT_PORT; };
-    powergo = { app_id = "$APP_ID"; device_id = "$DEVICE_ID"; };
-  },
-  { name = "venus"; unit_id = 2; map = "venus";
-    poll = 2000; max_age = 4000; min_interval = 0; timeout = 3000;
-    mqtt = { host = "127.0.0.1"; port = $MQTT_PORT; };
-    venus = { type = "$VENUS_TYPE"; id = "$VENUS_ID"; };
-  },
-  { name = "growatt"; unit_id = 3; map = "growatt";
-    poll = 2000; max_age = 4000; min_interval = 0;
-    solarman = { host = "127.0.0.1"; port = $LOGGER_PORT; serial = $LOGGER_SERIAL; slave = 1; };
-  },
-  { name = "scratch"; unit_id = 10; map = "scratch"; memory = { }; }
+$DEVCONF
 );
 http = { listen = "127.0.0.1"; port = $HTTP_PORT; read_only_without_auth = true;
+  history_interval = $HISTORY_MS;
   users = ( { name = "demo"; ha1 = "$(printf '%s' 'demo:modbridge:demo' | md5sum | cut -d' ' -f1)"; } ); };
+web_settings = { file = "$TMP/exporters.conf"; };
 EOF
 "$B/modbridge" --check -c "$TMP/modbridge.conf" > "$TMP/check.log" 2>&1 ||
 	die "config refused: $(cat "$TMP/check.log")"
@@ -178,7 +190,7 @@ ROWS="1 powergo soc
 SPECS=$TMP/rows
 : > "$SPECS"
 printf '%s\n' "$ROWS" | while read -r unit map reg; do
-	[ -f "$MAPS/$map.conf" ] || continue
+	{ [ -f "$MAPS/$map.conf" ] && want "$map"; } || continue
 	f=$(field "$map" "$reg")
 	[ -n "$f" ] && echo "$unit $map $reg $f" >> "$SPECS"
 done

@@ -17,230 +17,21 @@
  *   body data-fits);
  * - /api/v1/ lists every path of the OpenAPI document, with curl lines;
  * - a 401 for a page is HTML, for the API JSON.
- * Screenshots (desktop and phone) are kept in docs/ when WEB_SCREENSHOTS
- * names a directory:
- * `WEB_SCREENSHOTS=$PWD/docs sh tests/run.sh e2e/test_web_page`. */
-#include <fcntl.h>
-#include <json-c/json.h>
-#include <poll.h>
+ * Screenshots (desktop and phone) are written to the test's folder, or to the
+ * directory WEB_SCREENSHOTS names, to look at; the ones in docs/ come from
+ * the demo (`make screenshots`, HACKING.md "Docs"). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "cdp.h"
 #include "harness.h"
 
 #define APP "053461AD"
 #define DEV1 "15020115"
-
-/* --- a click in the browser: the DevTools protocol over a pipe ----------
- *
- * --dump-dom shows a page as loaded; a fold opened by a person needs a
- * click. Chromium started with --remote-debugging-pipe reads protocol
- * commands (JSON, each ended by a NUL byte) on fd 3 and answers on fd 4:
- * the test opens the page in a tab, asks where a <summary> is, sends the
- * mouse's press and release there (Input.dispatchMouseEvent: hit-tested
- * as a real click) and reads the page back with Runtime.evaluate. */
-struct cdp {
-	pid_t pid;
-	int to, from, id;
-	char session[128];
-	char *buf;
-	size_t len, cap;
-};
-
-static int cdp_start(struct cdp *c)
-{
-	int a[2], b[2];
-	char profile[512];
-	memset(c, 0, sizeof *c);
-	c->to = c->from = -1;
-	snprintf(profile, sizeof profile, "--user-data-dir=%s", h_path("chromium-cdp"));
-	if (pipe(a) != 0)
-		return -1;
-	if (pipe(b) != 0) {
-		close(a[0]);
-		close(a[1]);
-		return -1;
-	}
-	const char *log = h_path("chromium-cdp.log");
-	if ((c->pid = fork()) == 0) {
-		/* Out of the way of 3 and 4 first, then onto them. */
-		int r = fcntl(a[0], F_DUPFD, 10), w = fcntl(b[1], F_DUPFD, 10);
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (r < 0 || w < 0 || fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 ||
-		    dup2(r, 3) < 0 || dup2(w, 4) < 0)
-			_exit(127);
-		for (int i = 5; i < 1024; i++)
-			close(i);
-		execlp("chromium", "chromium", "--headless", "--no-sandbox", "--disable-gpu",
-		       "--disable-background-networking", "--disable-component-update",
-		       "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", profile,
-		       "--remote-debugging-pipe", "--window-size=1280,1000", (char *)NULL);
-		_exit(127);
-	}
-	close(a[0]);
-	close(b[1]);
-	c->to = a[1];
-	c->from = b[0];
-	return c->pid > 0 ? 0 : -1;
-}
-
-/* The next message (NUL-ended) within timeout_ms, parsed; NULL on EOF,
- * timeout or a message that is not JSON. */
-static json_object *cdp_read(struct cdp *c, int timeout_ms)
-{
-	for (int waited = 0;;) {
-		char *nul = c->len ? memchr(c->buf, '\0', c->len) : NULL;
-		if (nul) {
-			json_object *o = json_tokener_parse(c->buf);
-			size_t used = (size_t)(nul - c->buf) + 1;
-			memmove(c->buf, nul + 1, c->len - used);
-			c->len -= used;
-			return o;
-		}
-		if (c->cap - c->len < 65536) {
-			char *nb = realloc(c->buf, c->cap + (1 << 20));
-			if (!nb)
-				return NULL;
-			c->buf = nb;
-			c->cap += 1 << 20;
-		}
-		struct pollfd pfd = {.fd = c->from, .events = POLLIN};
-		if (waited >= timeout_ms || poll(&pfd, 1, 100) < 0)
-			return NULL;
-		waited += 100;
-		if (!(pfd.revents & (POLLIN | POLLHUP)))
-			continue;
-		ssize_t n = read(c->from, c->buf + c->len, c->cap - c->len - 1);
-		if (n <= 0)
-			return NULL;
-		c->len += (size_t)n;
-	}
-}
-
-/* Send method with params (a JSON object's text, or NULL) in the tab's
- * session once attached; the answer's "result" (the caller puts it), or
- * NULL on an error answer or none within 20 s. Events on the way are
- * skipped. */
-static json_object *cdp_call(struct cdp *c, const char *method, const char *params)
-{
-	char head[400];
-	int id = ++c->id;
-	int n = snprintf(head, sizeof head, "{\"id\":%d,%s%s%s\"method\":\"%s\",\"params\":", id,
-			 c->session[0] ? "\"sessionId\":\"" : "", c->session,
-			 c->session[0] ? "\"," : "", method);
-	const char *p = params ? params : "{}";
-	if (write(c->to, head, (size_t)n) != n ||
-	    write(c->to, p, strlen(p)) != (ssize_t)strlen(p) ||
-	    write(c->to, "}", 2) != 2) /* the brace and the NUL that ends the message */
-		return NULL;
-	for (;;) {
-		json_object *m = cdp_read(c, 20000), *v, *res = NULL;
-		if (!m)
-			return NULL;
-		if (json_object_object_get_ex(m, "id", &v) && json_object_get_int(v) == id) {
-			if (json_object_object_get_ex(m, "result", &res))
-				json_object_get(res);
-			json_object_put(m);
-			return res;
-		}
-		json_object_put(m);
-	}
-}
-
-/* Evaluate a JavaScript expression in the page; its value as a string
- * (JSON.stringify'd by the caller where it is not one) into out. 0, or -1. */
-static int cdp_eval(struct cdp *c, const char *expr, char *out, size_t outlen)
-{
-	json_object *params = json_object_new_object(), *res, *r, *v;
-	json_object_object_add(params, "expression", json_object_new_string(expr));
-	json_object_object_add(params, "returnByValue", json_object_new_boolean(1));
-	res = cdp_call(c, "Runtime.evaluate", json_object_to_json_string(params));
-	json_object_put(params);
-	int ok = res && json_object_object_get_ex(res, "result", &r) &&
-		 json_object_object_get_ex(r, "value", &v) &&
-		 json_object_is_type(v, json_type_string);
-	snprintf(out, outlen, "%s", ok ? json_object_get_string(v) : "");
-	json_object_put(res);
-	return ok ? 0 : -1;
-}
-
-/* Wait (bounded) until expr evaluates to the string "yes". */
-static int cdp_until(struct cdp *c, const char *expr, int timeout_ms)
-{
-	char v[64];
-	for (int t = 0; t < timeout_ms; t += 100) {
-		if (cdp_eval(c, expr, v, sizeof v) == 0 && strcmp(v, "yes") == 0)
-			return 0;
-		h_sleep_ms(100);
-	}
-	return -1;
-}
-
-/* A click with the mouse's left button in the middle of the element that
- * selector names (scrolled into view first). 0, or -1. */
-static int cdp_click(struct cdp *c, const char *selector)
-{
-	char expr[600], at[128], params[200];
-	double x, y;
-	snprintf(expr, sizeof expr,
-		 "(() => { const e = document.querySelector('%s'); if (!e) return '';"
-		 " e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
-		 " return (r.left + r.width / 2) + ' ' + (r.top + r.height / 2); })()",
-		 selector);
-	if (cdp_eval(c, expr, at, sizeof at) != 0 || sscanf(at, "%lf %lf", &x, &y) != 2)
-		return -1;
-	for (int i = 0; i < 2; i++) {
-		snprintf(params, sizeof params,
-			 "{\"type\":\"%s\",\"x\":%.1f,\"y\":%.1f,\"button\":\"left\","
-			 "\"clickCount\":1}",
-			 i ? "mouseReleased" : "mousePressed", x, y);
-		json_object *res = cdp_call(c, "Input.dispatchMouseEvent", params);
-		if (!res)
-			return -1;
-		json_object_put(res);
-	}
-	return 0;
-}
-
-/* Open url in a new tab of the browser and attach to it. 0, or -1. */
-static int cdp_open(struct cdp *c, const char *url)
-{
-	json_object *res, *v;
-	char params[400];
-	if (!(res = cdp_call(c, "Target.createTarget", "{\"url\":\"about:blank\"}")))
-		return -1;
-	int ok = json_object_object_get_ex(res, "targetId", &v);
-	snprintf(params, sizeof params, "{\"targetId\":\"%s\",\"flatten\":true}",
-		 ok ? json_object_get_string(v) : "");
-	json_object_put(res);
-	if (!ok || !(res = cdp_call(c, "Target.attachToTarget", params)))
-		return -1;
-	ok = json_object_object_get_ex(res, "sessionId", &v);
-	snprintf(c->session, sizeof c->session, "%s", ok ? json_object_get_string(v) : "");
-	json_object_put(res);
-	snprintf(params, sizeof params, "{\"url\":\"%s\"}", url);
-	if (!ok || !(res = cdp_call(c, "Page.navigate", params)))
-		return -1;
-	json_object_put(res);
-	return 0;
-}
-
-static void cdp_stop(struct cdp *c)
-{
-	if (c->pid > 0) {
-		c->session[0] = '\0';
-		json_object_put(cdp_call(c, "Browser.close", NULL));
-		close(c->to);
-		close(c->from);
-		h_stop(c->pid, 5000);
-	}
-	free(c->buf);
-}
 
 /* A meter that only reads: no register takes a write. */
 static const char romap_text[] =
@@ -464,7 +255,7 @@ int main(void)
 				   "td[data-reg=wifi_dhcp_ip]";
 		char expr[600];
 		snprintf(url, sizeof url, "http://admin:secret@127.0.0.1:%d/", hport);
-		int up = cdp_start(&c) == 0 && cdp_open(&c, url) == 0 &&
+		int up = cdp_start(&c, "1280,1000") == 0 && cdp_open(&c, url) == 0 &&
 			 cdp_until(&c, "document.body && document.body.dataset.loaded", 30000) == 0;
 		if (!up)
 			h_note_tail(h_path("chromium-cdp.log"), 10);

@@ -1,7 +1,7 @@
-/* Exporter settings on the web page (docs/design.md, "Exporter settings from the web page"): GET
- * and POST /api/v1/settings against the real bridge, with a real InfluxDB 1.x (Debian's influxd on
- * free loopback ports, as tests/e2e/test_export.c starts it) and the real page in headless
- * chromium:
+/* Exporter settings on the web page (docs/design.md,
+ * "Exporter settings from the web page"): GET and POST /api/v1/settings against the real bridge,
+ * with a real InfluxDB 1.x (Debian's influxd on free loopback ports, as tests/e2e/test_export.c
+ * starts it) and the real page in headless chromium:
  * - GET shows the groups key by key and never a password or token, only
  *   whether one is set;
  * - a group saved through REST lands in web_settings.file (the secret left
@@ -17,7 +17,7 @@
  * - a config generated from UCI (web_settings.managed_by) is read-only;
  * - in the browser: the form is shown filled in, a bad value shows the
  *   message under the form, and saving from the page reaches InfluxDB
- *   (tests/lib/cdp.py presses the button). */
+ *   (tests/lib/cdp.c presses the button). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cdp.h"
 #include "harness.h"
 
 #define WAIT_MS 20000
@@ -309,62 +310,72 @@ static const char *write_main(const char *extra, int mport)
 	return h_write_file("bridge.conf", conf);
 }
 
-/* A JavaScript expression that waits (bounded) until cond holds in the
- * page, then gives value. */
-static void until(char *buf, size_t len, const char *cond, const char *value)
+/* The influxdb form's value of a field, in the page. */
+#define FIELD(name) "document.querySelector('form[data-group=influxdb] [name=" name "]')"
+
+/* Set the influxdb form's url (and measurement, when not NULL) and press its
+ * button; then, once the page has the answer, the message under the form
+ * into msg. 0, or -1. */
+static int save_from_page(struct cdp *c, const char *url, const char *measurement, char *msg,
+			  size_t len)
 {
-	snprintf(buf, len,
-		 "new Promise(r => { const t0 = Date.now(); (function w() {"
-		 " let ok = false; try { ok = %s; } catch (e) {}"
-		 " if (ok || Date.now() - t0 > 20000) r(%s); else setTimeout(w, 100); })(); })",
-		 cond, value);
+	char js[1024], set[200] = "", v[64];
+	if (measurement)
+		snprintf(set, sizeof set, FIELD("measurement") ".value = '%s';", measurement);
+	snprintf(js, sizeof js,
+		 "(() => { const f = document.querySelector('form[data-group=influxdb]');"
+		 " " FIELD("url") ".value = '%s'; %s"
+				  " delete f.dataset.saved; f.requestSubmit(); return 'yes'; })()",
+		 url, set);
+	if (cdp_eval(c, js, v, sizeof v) != 0 || strcmp(v, "yes") != 0 ||
+	    cdp_until(c,
+		      "document.querySelector('form[data-group=influxdb]').dataset.saved ? "
+		      "'yes' : 'no'",
+		      WAIT_MS) != 0)
+		return -1;
+	return cdp_eval(c, "document.querySelector('[data-settings-msg=influxdb]').textContent",
+			msg, len);
 }
 
+/* In the browser (tests/lib/cdp.c): the form filled in, a bad value's
+ * message under it, and a save from the page that reaches InfluxDB. */
 static void browser(void)
 {
-	char url[200], profile[600], wait[1024], fill_bad[1024], bad[1024], fill_good[1024],
-	    good[1024];
-	char js_ok[] = "document.body.dataset.settings === 'yes'";
+	char url[200], shown[512], bad[512], good[512], target[100];
+	struct cdp c;
 	const char *cv[] = {"chromium", "--version", NULL};
 	if (!h_ok(h_run(cv, out, sizeof out, 20000) == 0, "chromium is installed"))
 		return;
 	snprintf(url, sizeof url, "http://admin:secret@127.0.0.1:%d/", hport);
-	snprintf(profile, sizeof profile, "%s/cdp-profile", h_dir());
-	until(wait, sizeof wait, js_ok,
-	      "(() => { const f = document.querySelector('form[data-group=influxdb]');"
-	      " return [f.dataset.editable, f.querySelector('[name=url]').value,"
-	      " f.querySelector('[name=password]').placeholder,"
-	      " f.querySelector('[name=password]').value]; })()");
-	snprintf(fill_bad, sizeof fill_bad,
-		 "(() => { const f = document.querySelector('form[data-group=influxdb]');"
-		 " f.querySelector('[name=url]').value = 'ftp://127.0.0.1';"
-		 " delete f.dataset.saved; f.requestSubmit(); return 1; })()");
-	until(bad, sizeof bad, "document.querySelector('form[data-group=influxdb]').dataset.saved",
-	      "document.querySelector('[data-settings-msg=influxdb]').textContent");
-	snprintf(fill_good, sizeof fill_good,
-		 "(() => { const f = document.querySelector('form[data-group=influxdb]');"
-		 " f.querySelector('[name=url]').value = 'http://127.0.0.1:%d';"
-		 " f.querySelector('[name=measurement]').value = 'frompage';"
-		 " delete f.dataset.saved; f.requestSubmit(); return 1; })()",
-		 influx_http);
-	snprintf(good, sizeof good, "%s", bad);
-	const char *argv[] = {"python3", h_repo_file("tests/lib/cdp.py"),
-			      profile,	 url,
-			      wait,	 fill_bad,
-			      bad,	 fill_good,
-			      good,	 NULL};
+	snprintf(target, sizeof target, "http://127.0.0.1:%d", influx_http);
 	size_t blen;
 	char *before = slurp(settings_path, &blen);
-	int rc = h_run(argv, out, sizeof out, 120000);
-	h_note("page: %s", out);
+	int up = cdp_start(&c, NULL) == 0 && cdp_open(&c, url) == 0 &&
+		 cdp_until(&c, "document.body && document.body.dataset.settings", WAIT_MS) == 0;
+	if (!up)
+		h_note_tail(h_path("chromium-cdp.log"), 10);
+	int rc = up ? cdp_eval(&c,
+			       "[document.querySelector('form[data-group=influxdb]')"
+			       ".dataset.editable, " FIELD("url") ".value, " FIELD(
+				   "password") ".placeholder, " FIELD("password") ".value]"
+										  ".join(' | ')",
+			       shown, sizeof shown)
+		    : -1;
+	if (rc != 0)
+		snprintf(shown, sizeof shown, "(no page)");
+	if (!up || save_from_page(&c, "ftp://127.0.0.1", NULL, bad, sizeof bad) != 0)
+		snprintf(bad, sizeof bad, "(no answer)");
+	if (!up || save_from_page(&c, target, "frompage", good, sizeof good) != 0)
+		snprintf(good, sizeof good, "(no answer)");
+	cdp_stop(&c);
+	h_note("page: %s / %s / %s", shown, bad, good);
 	char expect[200];
-	snprintf(expect, sizeof expect,
-		 "[\"yes\", \"http://127.0.0.1:%d\", \"set (empty: keep)\", \"\"]", influx_http);
-	h_ok(rc == 0 && strstr(out, expect),
+	snprintf(expect, sizeof expect, "yes | %s | set (empty: keep) | ", target);
+	h_ok(rc == 0 && strcmp(shown, expect) == 0,
 	     "the page shows the influxdb form filled in, the password as set and empty");
-	h_ok(strstr(out, "exporters.conf:") && strstr(out, "influxdb.url must start with http://"),
+	h_ok(strstr(bad, "exporters.conf:") && strstr(bad, "influxdb.url must start with http://"),
 	     "a bad value from the page shows the file:line message under the form");
-	h_ok(before && strstr(before, "frompage") == NULL && strstr(out, "saved to "),
+	h_ok(before && strstr(before, "frompage") == NULL && strstr(good, "saved to "),
 	     "saving from the page answers saved");
 	free(before);
 	h_ok(h_file_contains(settings_path, "measurement = \"frompage\";") &&
