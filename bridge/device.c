@@ -65,6 +65,13 @@ struct device_req {
 	uint16_t pwords[];
 };
 
+/* One of a device's deadlines (device__timer_*). */
+struct device__timer {
+	uint64_t due;	 /* uv_now ms */
+	uint32_t seq;	 /* start order (device__clock.seq) */
+	uint32_t repeat; /* ms, 0 = once */
+};
+
 struct device {
 	uv_loop_t *loop;
 	const struct config_device *cfg;
@@ -72,12 +79,11 @@ struct device {
 	const struct transport_ops *ops;
 	const struct protocol *proto; /* whose ops these are (its secrets), or NULL */
 	void *tstate;
-	char *name;
+	const char *name; /* cfg's: a config generation outlives its devices */
 	int unit;
 	int link_up;
 	int closing;
 	int pumping;
-	unsigned open_handles;
 	uint64_t timeout, max_age, poll, min_interval;
 	uint64_t client_wait; /* a read's deadline (include/timing.h) */
 	/* Where in its poll period this device's polls fall (ms, < poll): a
@@ -90,7 +96,10 @@ struct device {
 	uint16_t max_read;
 	/* cache: one word and one arrival time per map slot */
 	uint16_t *val;
-	uint64_t *stamp;
+	/* Arrival times, 4 bytes a map register (device__stamp_*): 0 = never,
+	 * UINT32_MAX = a constant, else stamp_base + the value, in uv_now ms. */
+	uint32_t *stamp;
+	uint64_t stamp_base;
 	/* Per slot, once some value was unavailable (allocated then): what the
 	 * word holds instead of the device's value (DEVICE__UNAVAIL_*), and how
 	 * many slots are refused (device_cache_unavailable). */
@@ -107,11 +116,19 @@ struct device {
 	uint64_t answer_mono;	 /* uv_now at stats.last_answer (device_stamp_wall) */
 	/* client requests waiting, oldest first */
 	struct device_req *req_head, *req_tail;
-	uv_timer_t req_timer;	/* earliest request deadline */
-	uv_timer_t txn_timer;	/* in-flight transaction timeout */
-	uv_timer_t pump_timer;	/* min_interval and settle gate */
-	uv_timer_t poll_timer;	/* background refresh */
-	uv_timer_t later_timer; /* device_refresh_later */
+	/* Deadlines, on the loop's clock (device__timer_*): which are armed
+	 * (a bit each, in the order of the five below), the earliest of them
+	 * (the device's key in the clock's heap), its place there + 1. */
+	struct device__clock *clock;
+	uint8_t armed;
+	uint32_t key_seq;
+	uint32_t heap_at;
+	uint64_t key_due;
+	struct device__timer req_timer;	  /* earliest request deadline */
+	struct device__timer txn_timer;	  /* in-flight transaction timeout */
+	struct device__timer pump_timer;  /* min_interval and settle gate */
+	struct device__timer poll_timer;  /* background refresh */
+	struct device__timer later_timer; /* device_refresh_later */
 	struct device_stats stats;
 	void (*close_hook)(void *arg);
 	void *close_arg;
@@ -147,6 +164,337 @@ static uint64_t device__now_wall(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* -------------------------------------------------------------- timers -- */
+
+/* A device has five deadlines (struct device's *_timer). The devices of a
+ * loop share one libuv timer, a "clock", and a binary heap of the devices
+ * by their earliest deadline: five uv_timer_t a device were 760 bytes, too
+ * much for a fleet (docs/design.md, "A fleet on one broker"). Deadlines
+ * behave as libuv timers do: due in loop time, those due at the same ms in
+ * the order they were started, a repeating one started again before its
+ * callback; one started for "now" by a callback runs on the loop's next
+ * turn (as libuv does since 1.45), so that a run ends. */
+struct device__clock {
+	struct device__clock *next; /* device__clocks */
+	uv_loop_t *loop;
+	uv_timer_t timer;
+	struct device **heap; /* by key (key_due, key_seq) */
+	size_t n, cap;
+	size_t users; /* devices created and not yet freed */
+	uint32_t seq; /* deadlines started */
+	int running;  /* in device__clock_run */
+	int closing;  /* its last device was freed */
+};
+
+static struct device__clock *device__clocks;
+
+#define DEVICE__NTIMERS 5
+
+static struct device__timer *device__timer_at(struct device *dev, unsigned i)
+{
+	struct device__timer *all[DEVICE__NTIMERS] = {&dev->req_timer, &dev->txn_timer,
+						      &dev->pump_timer, &dev->poll_timer,
+						      &dev->later_timer};
+	return all[i];
+}
+
+static unsigned device__timer_bit(struct device *dev, const struct device__timer *t)
+{
+	unsigned i = 0;
+	while (i + 1 < DEVICE__NTIMERS && device__timer_at(dev, i) != t)
+		i++;
+	return 1u << i;
+}
+
+/* Is a's deadline (due, seq) before b's? */
+static int device__before(uint64_t a_due, uint32_t a_seq, uint64_t b_due, uint32_t b_seq)
+{
+	return a_due < b_due || (a_due == b_due && (int32_t)(a_seq - b_seq) < 0);
+}
+
+static int device__heap_less(const struct device *a, const struct device *b)
+{
+	return device__before(a->key_due, a->key_seq, b->key_due, b->key_seq);
+}
+
+static void device__heap_put(struct device__clock *c, size_t i, struct device *dev)
+{
+	c->heap[i] = dev;
+	dev->heap_at = (uint32_t)i + 1;
+}
+
+static void device__heap_fix(struct device__clock *c, size_t i)
+{
+	struct device *dev = c->heap[i];
+	while (i > 0 && device__heap_less(dev, c->heap[(i - 1) / 2])) {
+		device__heap_put(c, i, c->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		const struct device *best = dev;
+		if (l < c->n && device__heap_less(c->heap[l], best))
+			best = c->heap[m = l];
+		if (l + 1 < c->n && device__heap_less(c->heap[l + 1], best))
+			m = l + 1;
+		if (m == i)
+			break;
+		device__heap_put(c, i, c->heap[m]);
+		i = m;
+	}
+	device__heap_put(c, i, dev);
+}
+
+static void device__heap_remove(struct device__clock *c, struct device *dev)
+{
+	size_t i = dev->heap_at - 1;
+	dev->heap_at = 0;
+	if (--c->n > i) {
+		device__heap_put(c, i, c->heap[c->n]);
+		device__heap_fix(c, i);
+	}
+}
+
+static void device__clock_run(uv_timer_t *h);
+
+/* The libuv timer for the heap's first deadline. */
+static void device__clock_arm(struct device__clock *c)
+{
+	if (c->running || c->closing)
+		return;
+	if (!c->n) {
+		uv_timer_stop(&c->timer);
+		return;
+	}
+	uint64_t now = uv_now(c->loop), due = c->heap[0]->key_due;
+	uv_timer_start(&c->timer, device__clock_run, due > now ? due - now : 0, 0);
+}
+
+/* The device's earliest armed deadline, or NULL. */
+static struct device__timer *device__earliest(struct device *dev)
+{
+	struct device__timer *first = NULL;
+	for (unsigned i = 0; i < DEVICE__NTIMERS; i++) {
+		struct device__timer *t = device__timer_at(dev, i);
+		if ((dev->armed & (1u << i)) &&
+		    (!first || device__before(t->due, t->seq, first->due, first->seq)))
+			first = t;
+	}
+	return first;
+}
+
+/* Its deadlines changed: its place in the heap, which has room for every
+ * device of the loop (device__clock_get reserves it). */
+static void device__rekey(struct device *dev)
+{
+	struct device__clock *c = dev->clock;
+	const struct device__timer *first = device__earliest(dev);
+	if (!first) {
+		if (dev->heap_at)
+			device__heap_remove(c, dev);
+		device__clock_arm(c);
+		return;
+	}
+	dev->key_due = first->due;
+	dev->key_seq = first->seq;
+	if (!dev->heap_at)
+		device__heap_put(c, c->n++, dev);
+	device__heap_fix(c, dev->heap_at - 1);
+	device__clock_arm(c);
+}
+
+static void device__timer_set(struct device *dev, struct device__timer *t, uint64_t timeout,
+			      uint64_t repeat)
+{
+	t->due = uv_now(dev->loop) + timeout;
+	t->seq = ++dev->clock->seq;
+	t->repeat = repeat > UINT32_MAX ? UINT32_MAX : (uint32_t)repeat;
+	dev->armed |= (uint8_t)device__timer_bit(dev, t);
+	device__rekey(dev);
+}
+
+/* As uv_timer_start: timeout and repeat in ms from the loop's time; on a
+ * closed device, nothing (as on a closing libuv handle). */
+static void device__timer_start(struct device *dev, struct device__timer *t, uint64_t timeout,
+				uint64_t repeat)
+{
+	if (!dev->closing)
+		device__timer_set(dev, t, timeout, repeat);
+}
+
+static void device__timer_stop(struct device *dev, struct device__timer *t)
+{
+	unsigned bit = device__timer_bit(dev, t);
+	if (!(dev->armed & bit))
+		return;
+	dev->armed &= (uint8_t)~bit;
+	device__rekey(dev);
+}
+
+static int device__timer_active(struct device *dev, const struct device__timer *t)
+{
+	return (dev->armed & device__timer_bit(dev, t)) != 0;
+}
+
+static void device__on_req_timer(struct device *dev);
+static void device__on_txn_timeout(struct device *dev);
+static void device__on_pump_timer(struct device *dev);
+static void device__on_poll(struct device *dev);
+static void device__on_later(struct device *dev);
+static void device__free(struct device *dev);
+
+static void device__clock_free(uv_handle_t *h)
+{
+	struct device__clock *c = h->data;
+	free(c->heap);
+	free(c);
+}
+
+/* The loop's clock, with room in its heap for one more device. */
+static struct device__clock *device__clock_get(uv_loop_t *loop)
+{
+	struct device__clock *c = device__clocks;
+	while (c && c->loop != loop)
+		c = c->next;
+	if (!c) {
+		if (!(c = calloc(1, sizeof *c)))
+			return NULL;
+		c->loop = loop;
+		uv_timer_init(loop, &c->timer);
+		c->timer.data = c;
+		c->next = device__clocks;
+		device__clocks = c;
+	}
+	if (c->users + 1 > c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 64;
+		struct device **h = realloc(c->heap, cap * sizeof *h);
+		if (!h) {
+			if (!c->users) {
+				device__clocks = c->next;
+				uv_close((uv_handle_t *)&c->timer, device__clock_free);
+			}
+			return NULL;
+		}
+		c->heap = h;
+		c->cap = cap;
+	}
+	c->users++;
+	return c;
+}
+
+/* A device was freed: the clock goes with the loop's last device. */
+static void device__clock_put(struct device__clock *c)
+{
+	if (--c->users)
+		return;
+	for (struct device__clock **pp = &device__clocks; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	c->closing = 1;
+	uv_close((uv_handle_t *)&c->timer, device__clock_free);
+}
+
+/* Run the deadlines that are due, earliest first (see above). */
+static void device__clock_run(uv_timer_t *h)
+{
+	struct device__clock *c = h->data;
+	uint64_t now = uv_now(c->loop);
+	uint32_t last = c->seq;
+	c->running = 1;
+	while (c->n) {
+		struct device *dev = c->heap[0];
+		if (dev->key_due > now || (int32_t)(dev->key_seq - last) > 0)
+			break;
+		struct device__timer *t = device__earliest(dev);
+		if (dev->closing && t == &dev->later_timer) {
+			/* device_close's: the device goes now. */
+			device__free(dev);
+			if (c->closing)
+				return;
+			continue;
+		}
+		if (t->repeat) {
+			t->due = now + t->repeat;
+			t->seq = ++c->seq;
+		} else {
+			dev->armed &= (uint8_t)~device__timer_bit(dev, t);
+		}
+		device__rekey(dev);
+		if (t == &dev->req_timer)
+			device__on_req_timer(dev);
+		else if (t == &dev->txn_timer)
+			device__on_txn_timeout(dev);
+		else if (t == &dev->pump_timer)
+			device__on_pump_timer(dev);
+		else if (t == &dev->poll_timer)
+			device__on_poll(dev);
+		else
+			device__on_later(dev);
+	}
+	c->running = 0;
+	device__clock_arm(c);
+}
+
+/* ---------------------------------------------------------- stamps -- */
+
+/* Arrival times are kept per map register, 4 bytes each: a slot's is its
+ * register's. 8 bytes a slot were 1 KiB of a PowerGo device (133 slots, 74
+ * registers; docs/design.md, "A fleet on one broker"). A register is only
+ * ever read whole (device__queue_reads rounds out to registers), so its
+ * words arrive together; a store of part of one (a write of one word of a
+ * 32-bit register) leaves its stamp as it was: the register is as old as
+ * its oldest word, as it was with a stamp per word. */
+static size_t device__reg_index(const struct device *dev, size_t slot)
+{
+	size_t lo = 0, hi = map_nregs(dev->map);
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (map_reg(dev->map, mid)->slot <= slot)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* A slot's arrival time as the cache's users take it (uv_now ms; 0 never,
+ * UINT64_MAX a constant). */
+static uint64_t device__stamp_get(const struct device *dev, size_t slot)
+{
+	uint32_t s = dev->stamp[device__reg_index(dev, slot)];
+	return s == 0 ? 0 : s == UINT32_MAX ? UINT64_MAX : dev->stamp_base + s;
+}
+
+/* n words from slot (of one register) arrived at t. A time
+ * UINT32_MAX - 1 ms or more past stamp_base moves the base (after 49 days):
+ * it is put 2^31 ms before t, and a stamp older than the new base becomes
+ * the new base + 1 (over 24 days old: stale for any max_age, dated a little
+ * late). */
+static void device__stamp_store(struct device *dev, size_t slot, size_t n, uint64_t t)
+{
+	size_t k = device__reg_index(dev, slot);
+	const struct map_register *r = map_reg(dev->map, k);
+	if (slot != r->slot || n < r->count)
+		return;
+	if (t == 0 || t == UINT64_MAX) {
+		dev->stamp[k] = t ? UINT32_MAX : 0;
+		return;
+	}
+	if (t - dev->stamp_base >= UINT32_MAX) {
+		uint64_t shift = t - dev->stamp_base - (UINT64_C(1) << 31);
+		for (size_t i = 0; i < map_nregs(dev->map); i++) {
+			uint32_t *p = &dev->stamp[i];
+			if (*p && *p != UINT32_MAX)
+				*p = *p > shift ? (uint32_t)(*p - shift) : 1;
+		}
+		dev->stamp_base += shift;
+	}
+	dev->stamp[k] = (uint32_t)(t - dev->stamp_base);
+}
+
 /* --------------------------------------------------------------- cache -- */
 
 struct device__copy {
@@ -160,8 +508,8 @@ static void device__store_fn(struct device *dev, size_t off, uint32_t slot, uint
 	struct device__copy *c = arg;
 	memcpy(dev->val + slot, c->src + off, n * sizeof(uint16_t));
 	/* A memory device has no stamps: its cache is the device. */
-	for (uint16_t i = 0; dev->stamp && i < n; i++)
-		dev->stamp[slot + i] = c->stamp;
+	if (dev->stamp)
+		device__stamp_store(dev, slot, n, c->stamp);
 	/* A value again where there was none. */
 	for (uint16_t i = 0; dev->unavail && i < n; i++) {
 		if (dev->unavail[slot + i] == DEVICE__UNAVAIL_REFUSED)
@@ -304,8 +652,8 @@ static void device__init_consts(struct device *dev)
 		const struct map_register *r = map_reg(dev->map, i);
 		if (!r->is_const || map_const_words(r, dev->val + r->slot) != 0)
 			continue;
-		for (uint16_t k = 0; dev->stamp && k < r->count; k++)
-			dev->stamp[r->slot + k] = UINT64_MAX;
+		if (dev->stamp)
+			device__stamp_store(dev, r->slot, r->count, UINT64_MAX);
 	}
 }
 
@@ -315,7 +663,7 @@ static int device__fresh_since(const struct device *dev, const struct device_req
 	if (!dev->stamp)
 		return 1; /* memory: always fresh */
 	for (uint32_t k = 0; k < r->span.count; k++) {
-		uint64_t st = dev->stamp[r->span.slot + k];
+		uint64_t st = device__stamp_get(dev, r->span.slot + k);
 		if (st == 0 || st < since)
 			return 0;
 	}
@@ -469,7 +817,7 @@ static void device__complete(struct device *dev, struct dtxn *d, enum mb_exc sta
 {
 	if (dev->inflight == d) {
 		dev->inflight = NULL;
-		uv_timer_stop(&dev->txn_timer);
+		device__timer_stop(dev, &dev->txn_timer);
 	}
 	if (status == 0)
 		dev->stats.last_success = device__now_wall();
@@ -538,9 +886,8 @@ static int device__late_waiter(struct device *dev, const struct dtxn *d)
 	return 0;
 }
 
-static void device__on_txn_timeout(uv_timer_t *h)
+static void device__on_txn_timeout(struct device *dev)
 {
-	struct device *dev = h->data;
 	struct dtxn *d = dev->inflight;
 	if (!d)
 		return;
@@ -571,9 +918,9 @@ static void device__on_txn_timeout(uv_timer_t *h)
 	device__complete(dev, d, MB_EXC_GATEWAY_TARGET);
 }
 
-static void device__on_pump_timer(uv_timer_t *h)
+static void device__on_pump_timer(struct device *dev)
 {
-	device__pump(h->data);
+	device__pump(dev);
 }
 
 /* Start queued transactions while none is in flight. */
@@ -601,8 +948,8 @@ static void device__pump(struct device *dev)
 			while (w && w->t.op != TXN_WRITE)
 				w = w->next;
 			if (!w) {
-				uv_timer_start(&dev->pump_timer, device__on_pump_timer,
-					       dev->last_read + dev->min_interval - now, 0);
+				device__timer_start(dev, &dev->pump_timer,
+						    dev->last_read + dev->min_interval - now, 0);
 				break;
 			}
 			d = w;
@@ -616,8 +963,7 @@ static void device__pump(struct device *dev)
 			d->sent_wall = device__now_wall();
 		dev->stats.native++;
 		dev->stats.last_attempt = device__now_wall();
-		uv_timer_start(&dev->txn_timer, device__on_txn_timeout,
-			       device__attempt_timeout(dev, d), 0);
+		device__timer_start(dev, &dev->txn_timer, device__attempt_timeout(dev, d), 0);
 		enum mb_exc exc = dev->ops->start(dev->tstate, &d->t);
 		if (exc != MB_EXC_NONE && dev->inflight == d)
 			device__complete(dev, d, exc);
@@ -627,17 +973,15 @@ static void device__pump(struct device *dev)
 
 /* ------------------------------------------------------------ requests -- */
 
-static void device__on_req_timer(uv_timer_t *h);
-
 static void device__arm_req_timer(struct device *dev)
 {
 	if (!dev->req_head) {
-		uv_timer_stop(&dev->req_timer);
+		device__timer_stop(dev, &dev->req_timer);
 		return;
 	}
 	uint64_t now = device__now(dev);
 	uint64_t due = dev->req_head->deadline;
-	uv_timer_start(&dev->req_timer, device__on_req_timer, due > now ? due - now : 0, 0);
+	device__timer_start(dev, &dev->req_timer, due > now ? due - now : 0, 0);
 }
 
 /* A request. A read of registers brings its span (device_read), kept with
@@ -680,7 +1024,7 @@ static struct device_req *device__req_new(struct device *dev, int table, int is_
 		after->next = r;
 	else
 		dev->req_head = r;
-	if (dev->req_head == r || !uv_is_active((uv_handle_t *)&dev->req_timer))
+	if (dev->req_head == r || !device__timer_active(dev, &dev->req_timer))
 		device__arm_req_timer(dev);
 	return r;
 }
@@ -757,9 +1101,8 @@ static void device__finish_req(struct device_req *r, enum mb_exc status)
 	cb(ctx, status, status == 0 && !is_write ? words : NULL, count);
 }
 
-static void device__on_req_timer(uv_timer_t *h)
+static void device__on_req_timer(struct device *dev)
 {
-	struct device *dev = h->data;
 	uint64_t now = device__now(dev);
 	while (dev->req_head && dev->req_head->deadline <= now) {
 		struct device_req *r = dev->req_head;
@@ -776,7 +1119,7 @@ void device_cancel(struct device_req *r)
 	device__unlink_req(dev, r);
 	free(r);
 	if (!dev->req_head)
-		uv_timer_stop(&dev->req_timer);
+		device__timer_stop(dev, &dev->req_timer);
 }
 
 /* Find a queued or in-flight read of the same table that covers the range. */
@@ -1044,7 +1387,7 @@ static struct device_outcome device__read_pass(struct device *dev, int table, ui
 			memcpy(out + (s->addr - addr), dev->val + s->slot,
 			       s->count * sizeof(uint16_t));
 			for (uint32_t k = 0; k < s->count; k++)
-				stale |= dev->stamp[s->slot + k] < since;
+				stale |= device__stamp_get(dev, s->slot + k) < since;
 			any_value |= !device__all_refused(dev, s->slot, s->count);
 			continue;
 		}
@@ -1112,7 +1455,7 @@ struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr,
 				 : now > dev->max_age ? now - dev->max_age + 1
 						      : 1;
 		for (uint32_t i = 0; i < count && !stale; i++)
-			stale = dev->stamp[slot + i] < since;
+			stale = device__stamp_get(dev, slot + i) < since;
 	}
 	if (!stale) {
 		dev->stats.cache_hits++;
@@ -1315,20 +1658,20 @@ static void device__refresh_all(struct device *dev)
 #define DEVICE__SPREAD_MS 5
 static uint64_t device__created;
 
-static void device__on_poll(uv_timer_t *h)
+static void device__on_poll(struct device *dev)
 {
-	device__refresh_all(h->data);
+	device__refresh_all(dev);
 }
 
-static void device__on_later(uv_timer_t *h)
+static void device__on_later(struct device *dev)
 {
-	device__refresh_all(h->data);
+	device__refresh_all(dev);
 }
 
 void device_refresh_later(struct device *dev, uint64_t delay_ms)
 {
 	if (!dev->closing)
-		uv_timer_start(&dev->later_timer, device__on_later, delay_ms, 0);
+		device__timer_start(dev, &dev->later_timer, delay_ms, 0);
 }
 
 void device_cache_unavailable(struct device *dev, const struct map_register *r, int odd)
@@ -1385,10 +1728,16 @@ static void device__fail_queue(struct device *dev, enum mb_exc status)
 
 void device_link_changed(struct device *dev, int up)
 {
+	if (dev->link_up != up)
+		log_info("%s: link %s", dev->name, up ? "up" : "down");
+	device_link_changed_quiet(dev, up);
+}
+
+void device_link_changed_quiet(struct device *dev, int up)
+{
 	if (dev->link_up == up)
 		return;
 	dev->link_up = up;
-	log_info("%s: link %s", dev->name, up ? "up" : "down");
 	if (!up) {
 		/* Nothing queued can reach the device: say so now (0A) rather
 		 * than let every client wait for its timeout. */
@@ -1405,9 +1754,9 @@ void device_link_changed(struct device *dev, int up)
 		}
 		device__fail_queue(dev, MB_EXC_GATEWAY_PATH);
 		dev->pumping = was;
-	} else if (dev->poll && dev->poll_slot && uv_is_active((uv_handle_t *)&dev->poll_timer)) {
+	} else if (dev->poll && dev->poll_slot && device__timer_active(dev, &dev->poll_timer)) {
 		/* Its place in the period, not all devices of the link at once. */
-		uv_timer_start(&dev->poll_timer, device__on_poll, dev->poll_slot, dev->poll);
+		device__timer_start(dev, &dev->poll_timer, dev->poll_slot, dev->poll);
 	} else if (dev->poll) {
 		device__refresh_all(dev);
 	}
@@ -1460,18 +1809,18 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 	dev->val = calloc(nslots ? nslots : 1, sizeof *dev->val);
 	dev->stamp = (ops->flags & TRANSPORT_CACHE_IS_STORE)
 			 ? NULL
-			 : calloc(nslots ? nslots : 1, sizeof *dev->stamp);
-	dev->name = strdup(cfg->name);
-	if (!dev->val || !dev->name || (!(ops->flags & TRANSPORT_CACHE_IS_STORE) && !dev->stamp)) {
+			 : calloc(map_nregs(map) ? map_nregs(map) : 1, sizeof *dev->stamp);
+	dev->name = cfg->name;
+	if (!dev->val || (!(ops->flags & TRANSPORT_CACHE_IS_STORE) && !dev->stamp)) {
 		free(dev->val);
 		free(dev->stamp);
-		free(dev->name);
 		free(dev);
 		return MB_ENOMEM;
 	}
 	struct timing tm;
 	timing_resolve(conf, cfg, map, &tm);
 	dev->loop = loop;
+	dev->stamp_base = uv_now(loop) ? uv_now(loop) - 1 : 0; /* a stamp is after it */
 	dev->cfg = cfg;
 	dev->map = map;
 	dev->ops = ops;
@@ -1503,18 +1852,17 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 		if (!(dev->pass = device_pass_new(map, dev->proto, regs))) {
 			free(dev->val);
 			free(dev->stamp);
-			free(dev->name);
 			free(dev);
 			return MB_ENOMEM;
 		}
 	}
 
-	uv_timer_t *timers[] = {&dev->req_timer, &dev->txn_timer, &dev->pump_timer,
-				&dev->poll_timer, &dev->later_timer};
-	for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
-		uv_timer_init(loop, timers[i]);
-		timers[i]->data = dev;
-		dev->open_handles++;
+	if (!(dev->clock = device__clock_get(loop))) {
+		free(dev->val);
+		free(dev->stamp);
+		device_pass_free(dev->pass);
+		free(dev);
+		return MB_ENOMEM;
 	}
 	int rc = ops->open(dev, loop, cfg, map, &dev->tstate, err, errlen);
 	if (rc != 0) {
@@ -1524,8 +1872,7 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 	}
 	if (dev->poll && !(ops->flags & TRANSPORT_CACHE_IS_STORE)) {
 		dev->poll_slot = (device__created++ * DEVICE__SPREAD_MS) % dev->poll;
-		uv_timer_start(&dev->poll_timer, device__on_poll, dev->poll - dev->poll_slot,
-			       dev->poll);
+		device__timer_start(dev, &dev->poll_timer, dev->poll - dev->poll_slot, dev->poll);
 	}
 	log_info(
 	    "%s: unit %d, map %s (%s, trust %s), timeout %llu ms, max_age %llu ms, poll %llu ms"
@@ -1538,18 +1885,19 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 	return 0;
 }
 
-static void device__on_close(uv_handle_t *h)
+/* Closed earlier (device_close), now from the loop: free it. */
+static void device__free(struct device *dev)
 {
-	struct device *dev = h->data;
-	if (--dev->open_handles)
-		return;
+	struct device__clock *c = dev->clock;
+	if (dev->heap_at)
+		device__heap_remove(c, dev);
+	device__clock_put(c);
 	void (*hook)(void *) = dev->close_hook;
 	void *arg = dev->close_arg;
 	free(dev->val);
 	free(dev->stamp);
 	free(dev->unavail);
 	device_pass_free(dev->pass);
-	free(dev->name);
 	free(dev);
 	if (hook)
 		hook(arg);
@@ -1582,10 +1930,10 @@ void device_close(struct device *dev)
 	if (dev->tstate && dev->ops->close)
 		dev->ops->close(dev->tstate);
 	dev->tstate = NULL;
-	uv_timer_t *timers[] = {&dev->req_timer, &dev->txn_timer, &dev->pump_timer,
-				&dev->poll_timer, &dev->later_timer};
-	for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
-		uv_close((uv_handle_t *)timers[i], device__on_close);
+	/* Freed from the loop, as a libuv handle is closed: the later timer,
+	 * due now, is the only deadline left. */
+	dev->armed = 0;
+	device__timer_set(dev, &dev->later_timer, 0, 0);
 }
 
 /* ------------------------------------------------------------ getters -- */
@@ -1682,13 +2030,13 @@ int device_cache_peek(const struct device *dev, const struct map_register *r, ui
 	uint64_t oldest = UINT64_MAX;
 	for (uint16_t i = 0; i < r->count; i++) {
 		/* A stand-in for a value the device did not give is no value. */
-		if (dev->stamp[r->slot + i] == 0 ||
-		    (dev->unavail && dev->unavail[r->slot + i] != DEVICE__UNAVAIL_NONE)) {
+		uint64_t s = device__stamp_get(dev, r->slot + i);
+		if (s == 0 || (dev->unavail && dev->unavail[r->slot + i] != DEVICE__UNAVAIL_NONE)) {
 			*stamp = 0;
 			return 0;
 		}
-		if (dev->stamp[r->slot + i] < oldest)
-			oldest = dev->stamp[r->slot + i];
+		if (s < oldest)
+			oldest = s;
 	}
 	*stamp = oldest;
 	return 1;

@@ -172,6 +172,23 @@ void http_status_sections(struct json *j)
 		json_raw(j, "{}");
 }
 
+static http_status_fn http__listeners;
+static void *http__listeners_ctx;
+
+void http_set_listeners(http_status_fn fn, void *ctx)
+{
+	http__listeners = fn;
+	http__listeners_ctx = ctx;
+}
+
+void http_status_listeners(struct json *j)
+{
+	if (http__listeners)
+		http__listeners(http__listeners_ctx, j);
+	else
+		json_raw(j, "[]");
+}
+
 /* ------------------------------------------------------ the loop glue -- */
 
 static void http__on_timer(uv_timer_t *t);

@@ -274,11 +274,14 @@ void http_api_status(const struct http_view *v, struct http_answer *a)
 			    ",\"requests\":%" PRIu64 ",\"garbage\":%" PRIu64
 			    ",\"not_reading\":%" PRIu64 ",\"idle_closed\":%" PRIu64
 			    ",\"not_allowed\":%" PRIu64 ",\"over_limit\":%" PRIu64
-			    ",\"write_refused\":%" PRIu64 "}",
+			    ",\"write_refused\":%" PRIu64 ",\"exceptions\":%" PRIu64 "}",
 			    server_connections(v->server), s->accepted, s->requests, s->garbage,
 			    s->not_reading, s->idle_closed, s->not_allowed, s->over_limit,
-			    s->write_refused);
+			    s->write_refused, s->exceptions);
 	}
+	/* Each listener of `listeners`, with its own counters. */
+	json_raw(&j, ",\"listeners\":");
+	http_status_listeners(&j);
 	json_printf(&j,
 		    ",\"http\":{\"requests\":%" PRIu64 ",\"auth_failures\":%" PRIu64
 		    ",\"writes\":%" PRIu64 ",\"connections\":%" PRIu64 ",\"too_large\":%" PRIu64

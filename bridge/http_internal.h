@@ -128,8 +128,10 @@ int http_digest_parse(const char *hdr, char *buf, size_t buflen, struct http_dig
 int http_digest_check(int sha256, const uint8_t *ha1, size_t ha1_len, const char *method,
 		      const struct http_digest_auth *a);
 
-/* The exporters' status for GET /api/v1/status (http_set_exports). */
+/* The exporters' status for GET /api/v1/status (http_set_exports), and
+ * the listeners' (http_set_listeners). */
 struct json;
 void http_status_sections(struct json *j);
+void http_status_listeners(struct json *j);
 
 #endif

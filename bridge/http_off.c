@@ -63,3 +63,8 @@ void http_set_reload(http_reload_fn fn, void *ctx)
 {
 	(void)fn, (void)ctx;
 }
+
+void http_set_listeners(http_status_fn fn, void *ctx)
+{
+	(void)fn, (void)ctx;
+}

@@ -962,6 +962,11 @@ int mqtt_link_is_up(const struct mqtt_link *l)
 	return l && l->state == MQTT__UP;
 }
 
+const char *mqtt_link_name(const struct mqtt_link *l)
+{
+	return l->name;
+}
+
 int mqtt_link_limit(struct mqtt_link *l, void *ctx, size_t max_len, mqtt_msg_cb drop_cb)
 {
 	int n = 0;

@@ -213,6 +213,31 @@ static void main__http_reload(struct daemon *d)
 		log_err("%s", err);
 }
 
+/* GET /api/v1/status: each listener of `listeners` (bound at start, in the
+ * config's order), its port and its own counters, as the modbus block's. */
+static void main__http_listeners(void *ctx, struct json *j)
+{
+	const struct daemon *d = ctx;
+	json_raw(j, "[");
+	for (size_t i = 0; i < d->nlservers; i++) {
+		const struct server_stats *s = server_stats(d->lservers[i]);
+		json_raw(j, i ? ",{\"name\":" : "{\"name\":");
+		json_str(j, reload_listener_name(d->set, i));
+		json_printf(j,
+			    ",\"port\":%d,\"connections\":%zu,\"accepted\":%llu,\"requests\":%llu"
+			    ",\"exceptions\":%llu,\"garbage\":%llu,\"not_reading\":%llu"
+			    ",\"idle_closed\":%llu,\"not_allowed\":%llu,\"over_limit\":%llu"
+			    ",\"write_refused\":%llu}",
+			    server_port(d->lservers[i]), server_connections(d->lservers[i]),
+			    (unsigned long long)s->accepted, (unsigned long long)s->requests,
+			    (unsigned long long)s->exceptions, (unsigned long long)s->garbage,
+			    (unsigned long long)s->not_reading, (unsigned long long)s->idle_closed,
+			    (unsigned long long)s->not_allowed, (unsigned long long)s->over_limit,
+			    (unsigned long long)s->write_refused);
+	}
+	json_raw(j, "]");
+}
+
 /* GET /api/v1/status shows the running exporters, which a reload may replace:
  * read them through the daemon each time. */
 static void main__http_exports(void *ctx, struct json *j)
@@ -515,6 +540,7 @@ static int main__run(const char *path, const struct cmdline *cmd)
 		rc = main__listeners_start(&d, conf, err, sizeof err);
 	http_set_exports(main__http_exports, &d);
 	http_set_reload(main__http_reload_req, &d);
+	http_set_listeners(main__http_listeners, &d);
 	if (rc == 0 && conf->http)
 		rc = http_start(&loop, conf->http, d.set, d.server, &d.http, err, sizeof err);
 	if (rc == 0)

@@ -354,6 +354,11 @@ struct reload_gen *reload_gen_load_with(const char *path, const char *settings, 
 		wd->min_interval = t.min_interval;
 		wd->client_wait = t.client_wait;
 	}
+	/* Room was made for a map per device; a fleet's devices share a few
+	 * (24 bytes a device of a 10,000-device fleet otherwise). */
+	struct reload__map *fit = realloc(g->maps, (g->nmaps ? g->nmaps : 1) * sizeof *fit);
+	if (fit)
+		g->maps = fit;
 	if (reload__site_check(g, err, errlen) != 0)
 		goto fail;
 	g->refs = 1;

@@ -76,8 +76,12 @@ struct tr_powergo_cfg {
 
 /* Requests given up on whose answers may still come. A full table evicts
  * a settled ghost first, then the one closest to its end (the one least
- * likely to still answer). */
+ * likely to still answer). The table is allocated only while it holds a
+ * ghost, TR_POWERGO_GHOSTS_FIRST slots first, doubled when every slot is
+ * live: a device that answers has none (a fleet of 10,000 would otherwise
+ * carry 16 slots each; docs/design.md, "A fleet on one broker"). */
 #define TR_POWERGO_GHOSTS 16
+#define TR_POWERGO_GHOSTS_FIRST 2
 
 /* Every answer is under 100 bytes (section 4 of the document); a message
  * far above that is nobody's answer and is not even decoded. */
@@ -96,20 +100,22 @@ struct tr_powergo_ghost {
 struct tr_powergo {
 	const struct transport_env *env; /* the device model, the clock, the link */
 	struct device *dev;
-	const struct map *map;
 	uv_loop_t *loop;
 	struct mqtt_link *link;
-	uint32_t app, device;
-	char *req_topic, *resp_topic;
+	char *req_topic; /* NULL: the device ID (answers: the fan's topic) */
 	int qos;
-	struct txn *cur;	/* the transaction in flight, or NULL */
-	struct powergo_req req; /* what was asked, to check the answer */
-	uint16_t skip;		/* words read before t->native (a widened read) */
-	uint64_t seq;		/* requests sent; the one in flight is number seq */
-	uint16_t words[POWERGO_MAX_WRITE];
+	struct txn *cur; /* the transaction in flight, or NULL */
+	/* What was asked, to check the answer; a write's words are the
+	 * transaction's (cur->words), valid while it is in flight. req.app
+	 * and req.device are the device's IDs, set once. */
+	struct powergo_req req;
+	uint16_t skip;		     /* words read before t->native (a widened read) */
+	uint8_t nghost;		     /* slots in ghost (0: none allocated) */
+	uint64_t seq;		     /* requests sent; the one in flight is number seq */
+	uint64_t blind_until;	     /* loop ms: a ghost could not be kept, send nothing */
 	struct tr_powergo_fan *fan;  /* the subscription it shares */
 	struct tr_powergo *fan_next; /* in its fan's hash bucket */
-	struct tr_powergo_ghost ghost[TR_POWERGO_GHOSTS];
+	struct tr_powergo_ghost *ghost;
 };
 
 /* Devices on one link with one answer topic (every battery of an app ID
@@ -131,9 +137,31 @@ struct tr_powergo_fan {
 	struct tr_powergo **bucket;
 	struct tr_powergo *first; /* gets what is no device's */
 	uv_timer_t notify;	  /* tells devices that join an up link so */
+	/* Link lines (tr_powergo__fan_log): when the next may be written
+	 * (GCRA: each line moves it TR_POWERGO_LOG_EVERY_MS on), how many
+	 * changes were not written, and the timer that writes the state once
+	 * a line is allowed again. */
+	uint64_t log_tat;
+	unsigned long log_unsaid;
+	uv_timer_t log_timer;
+	int closes; /* handles still to close */
 };
 
+/* A fan of several devices writes one line when its link goes up or down,
+ * naming its first device and counting the others, not one line per device
+ * (a broker restart under 10,000 batteries wrote 20,000); at most
+ * TR_POWERGO_LOG_BURST lines at once, then one per TR_POWERGO_LOG_EVERY_MS,
+ * so that a flapping broker cannot flood the log; changes not written are
+ * counted in the next line, which comes when it is allowed and says the
+ * state then. A fan of one device writes that device's line, every time. */
+#define TR_POWERGO_LOG_BURST 3
+#define TR_POWERGO_LOG_EVERY_MS 60000
+
 static struct tr_powergo_fan *tr_powergo__fans;
+
+/* Devices per hash bucket before the table doubles: chains of a few, and
+ * 2 bytes a device of a fleet for the table instead of 8 to 16. */
+#define TR_POWERGO_FAN_LOAD 4
 
 /* Would an answer to g pass as an answer to r? For reads: same function
  * code and count; writes: the same echo. */
@@ -169,7 +197,7 @@ static int tr_powergo__live(struct tr_powergo *st, struct tr_powergo_ghost *g)
 static int tr_powergo__cost(struct tr_powergo *st, const struct powergo_req *r, uint32_t id)
 {
 	int cost = 0;
-	for (size_t i = 0; i < TR_POWERGO_GHOSTS; i++) {
+	for (size_t i = 0; i < st->nghost; i++) {
 		struct tr_powergo_ghost *g = &st->ghost[i];
 		if (!tr_powergo__live(st, g) || !tr_powergo__same_answer(r, g))
 			continue;
@@ -181,11 +209,22 @@ static int tr_powergo__cost(struct tr_powergo *st, const struct powergo_req *r, 
 	return cost;
 }
 
+/* Free the ghost table once no ghost in it is live. */
+static void tr_powergo__ghosts_trim(struct tr_powergo *st)
+{
+	for (size_t i = 0; i < st->nghost; i++)
+		if (tr_powergo__live(st, &st->ghost[i]))
+			return;
+	free(st->ghost);
+	st->ghost = NULL;
+	st->nghost = 0;
+}
+
 /* Remember the request in flight (st->req, number st->seq) as a ghost. */
 static void tr_powergo__add_ghost(struct tr_powergo *st, uint32_t id)
 {
 	struct tr_powergo_ghost *slot = NULL;
-	for (size_t i = 0; i < TR_POWERGO_GHOSTS; i++) {
+	for (size_t i = 0; i < st->nghost; i++) {
 		struct tr_powergo_ghost *g = &st->ghost[i];
 		if (!tr_powergo__live(st, g)) {
 			slot = g;
@@ -195,9 +234,26 @@ static void tr_powergo__add_ghost(struct tr_powergo *st, uint32_t id)
 		    (g->settled == slot->settled && g->until < slot->until))
 			slot = g;
 	}
+	if ((!slot || tr_powergo__live(st, slot)) && st->nghost < TR_POWERGO_GHOSTS) {
+		/* Every slot is live and the table may grow. */
+		size_t n = st->nghost ? 2 * (size_t)st->nghost : TR_POWERGO_GHOSTS_FIRST;
+		struct tr_powergo_ghost *g = realloc(st->ghost, n * sizeof *g);
+		if (!g) {
+			/* Out of memory: the request cannot be remembered, so
+			 * nothing is asked (tr_powergo__start refuses), and
+			 * so nothing taken, until its answer could no longer
+			 * come. No ghost is evicted for it. */
+			st->blind_until = st->env->now(st->loop) + 2 * device_timeout(st->dev) + 1;
+			return;
+		}
+		memset(g + st->nghost, 0, (n - st->nghost) * sizeof *g);
+		slot = g + st->nghost;
+		st->ghost = g;
+		st->nghost = (uint8_t)n;
+	}
 	slot->req = st->req;
 	slot->req.words = NULL;
-	slot->value = st->req.fc == MB_FC_WRITE_SINGLE ? st->words[0] : 0;
+	slot->value = st->req.fc == MB_FC_WRITE_SINGLE ? st->req.words[0] : 0;
 	slot->skip = st->skip;
 	slot->id = id;
 	slot->seq = st->seq;
@@ -212,7 +268,7 @@ static void tr_powergo__add_ghost(struct tr_powergo *st, uint32_t id)
 static int tr_powergo__fc_cost(struct tr_powergo *st, uint8_t fc, uint32_t id)
 {
 	int cost = 0;
-	for (size_t i = 0; i < TR_POWERGO_GHOSTS; i++) {
+	for (size_t i = 0; i < st->nghost; i++) {
 		struct tr_powergo_ghost *g = &st->ghost[i];
 		if (tr_powergo__live(st, g) && g->id != id && g->req.fc == fc)
 			cost |= g->settled ? 1 : 2;
@@ -241,9 +297,9 @@ static void tr_powergo__pick_write_fc(struct tr_powergo *st, const struct txn *t
  * would answer 02. */
 static int tr_powergo__has_native(const struct tr_powergo *st, int table, uint32_t addr)
 {
-	size_t n = map_nregs(st->map);
+	size_t n = map_nregs(device_map(st->dev));
 	for (size_t i = 0; i < n; i++) {
-		const struct map_register *r = map_reg(st->map, i);
+		const struct map_register *r = map_reg(device_map(st->dev), i);
 		if (r->table == table && (r->access & MAP_R) && addr >= r->native &&
 		    addr < (uint32_t)r->native + r->count)
 			return 1;
@@ -295,7 +351,7 @@ static void tr_powergo__widen_read(struct tr_powergo *st, const struct txn *t)
  * costs nothing (tr_powergo__cost), against a device that breaks the rule. */
 static void tr_powergo__settle_before(struct tr_powergo *st, uint64_t seq)
 {
-	for (size_t i = 0; i < TR_POWERGO_GHOSTS; i++) {
+	for (size_t i = 0; i < st->nghost; i++) {
 		struct tr_powergo_ghost *g = &st->ghost[i];
 		if (tr_powergo__live(st, g) && g->seq < seq)
 			g->settled = 1;
@@ -343,7 +399,7 @@ static void tr_powergo__on_message(void *ctx, const char *topic, const uint8_t *
 	struct powergo_answer other;
 	struct tr_powergo_ghost *oldest = NULL;
 	int settled_fit = 0;
-	for (size_t i = 0; i < TR_POWERGO_GHOSTS; i++) {
+	for (size_t i = 0; i < st->nghost; i++) {
 		struct tr_powergo_ghost *g = &st->ghost[i];
 		if (!tr_powergo__live(st, g) || (oldest && oldest->seq <= g->seq))
 			continue;
@@ -405,14 +461,6 @@ static void tr_powergo__on_message(void *ctx, const char *topic, const uint8_t *
 	st->env->txn_done(st->dev, t, MB_EXC_NONE);
 }
 
-static void tr_powergo__on_state(void *ctx, int up)
-{
-	struct tr_powergo *st = ctx;
-	/* The device fails (and aborts) what is in flight when the link goes
-	 * down: an answer can no longer reach us on this connection. */
-	st->env->link_changed(st->dev, up);
-}
-
 /* ---------------------------------------------------------------- fans -- */
 
 static size_t tr_powergo__hash(uint32_t id, size_t nbuckets)
@@ -423,7 +471,7 @@ static size_t tr_powergo__hash(uint32_t id, size_t nbuckets)
 static struct tr_powergo *tr_powergo__fan_find(const struct tr_powergo_fan *f, uint32_t id)
 {
 	struct tr_powergo *st = f->bucket[tr_powergo__hash(id, f->nbuckets)];
-	while (st && st->device != id)
+	while (st && st->req.device != id)
 		st = st->fan_next;
 	return st;
 }
@@ -443,16 +491,85 @@ static void tr_powergo__fan_on_message(void *ctx, const char *topic, const uint8
 		tr_powergo__on_message(st, topic, payload, len);
 }
 
-/* The link went up or down: every device of the fan. A device's callback
+static void tr_powergo__fan_say(struct tr_powergo_fan *f, int up)
+{
+	const char *first = f->first ? device_name(f->first->dev) : "?";
+	char unsaid[64] = "";
+	if (f->log_unsaid)
+		snprintf(unsaid, sizeof unsaid, " (%lu change%s not logged)", f->log_unsaid,
+			 f->log_unsaid == 1 ? "" : "s");
+	if (f->n <= 1)
+		log_info("%s: link %s%s", first, up ? "up" : "down", unsaid);
+	else
+		log_info("%s: link %s, and %zu more powergo device%s on mqtt %s%s", first,
+			 up ? "up" : "down", f->n - 1, f->n == 2 ? "" : "s",
+			 f->env->mqtt->name ? f->env->mqtt->name(f->link) : "?", unsaid);
+	f->log_unsaid = 0;
+}
+
+/* May a line be written now? Takes its place if so. */
+static int tr_powergo__fan_log_ok(struct tr_powergo_fan *f, uint64_t now)
+{
+	const uint64_t span = (TR_POWERGO_LOG_BURST - 1) * (uint64_t)TR_POWERGO_LOG_EVERY_MS;
+	if (f->log_tat > now + span)
+		return 0;
+	f->log_tat = (f->log_tat > now ? f->log_tat : now) + TR_POWERGO_LOG_EVERY_MS;
+	return 1;
+}
+
+static void tr_powergo__fan_on_log_timer(uv_timer_t *t)
+{
+	struct tr_powergo_fan *f = t->data;
+	if (f->log_unsaid && tr_powergo__fan_log_ok(f, f->env->now(t->loop)))
+		tr_powergo__fan_say(f, f->env->mqtt->is_up(f->link));
+}
+
+/* changed devices of the fan saw the link go up or down: one line, or
+ * counted for the next one. */
+static void tr_powergo__fan_log(struct tr_powergo_fan *f, int up, size_t changed)
+{
+	uint64_t now = f->env->now(f->notify.loop);
+	if (!changed)
+		return;
+	/* A link of one device says it as that device always did. */
+	if (f->n <= 1 || tr_powergo__fan_log_ok(f, now)) {
+		tr_powergo__fan_say(f, up);
+		return;
+	}
+	f->log_unsaid++;
+	const uint64_t span = (TR_POWERGO_LOG_BURST - 1) * (uint64_t)TR_POWERGO_LOG_EVERY_MS;
+	if (!uv_is_active((uv_handle_t *)&f->log_timer))
+		uv_timer_start(&f->log_timer, tr_powergo__fan_on_log_timer, f->log_tat - span - now,
+			       0);
+}
+
+/* The link went up or down: every device of the fan, and one line for
+ * them (a device that joins an up link, after a reload, gets its own).
+ * Each device fails (and aborts) what is in flight when the link goes down:
+ * an answer can no longer reach it on this connection. A device's callback
  * may not close a device (closing is the loop's, later), but take the next
  * one first all the same. */
 static void tr_powergo__fan_on_state(void *ctx, int up)
 {
 	struct tr_powergo_fan *f = ctx;
+	size_t changed = 0;
+	struct tr_powergo *one = NULL;
+	for (size_t b = 0; b < f->nbuckets; b++) {
+		for (struct tr_powergo *st = f->bucket[b]; st; st = st->fan_next) {
+			if (!device_link_up(st->dev) != !up) {
+				changed++;
+				one = st;
+			}
+		}
+	}
+	if (changed == 1 && f->n > 1)
+		f->env->link_changed(one->dev, up);
+	else
+		tr_powergo__fan_log(f, up, changed);
 	for (size_t b = 0; b < f->nbuckets; b++) {
 		for (struct tr_powergo *st = f->bucket[b], *next; st; st = next) {
 			next = st->fan_next;
-			tr_powergo__on_state(st, up);
+			f->env->link_changed_quiet(st->dev, up);
 		}
 	}
 }
@@ -466,6 +583,8 @@ static void tr_powergo__fan_on_notify(uv_timer_t *t)
 static void tr_powergo__fan_free(uv_handle_t *h)
 {
 	struct tr_powergo_fan *f = h->data;
+	if (--f->closes)
+		return;
 	free(f->bucket);
 	free(f->topic);
 	free(f);
@@ -480,7 +599,7 @@ static int tr_powergo__fan_grow(struct tr_powergo_fan *f)
 	for (size_t i = 0; i < f->nbuckets; i++) {
 		for (struct tr_powergo *st = f->bucket[i], *next; st; st = next) {
 			next = st->fan_next;
-			size_t h = tr_powergo__hash(st->device, nb);
+			size_t h = tr_powergo__hash(st->req.device, nb);
 			st->fan_next = b[h];
 			b[h] = st;
 		}
@@ -494,14 +613,14 @@ static int tr_powergo__fan_grow(struct tr_powergo_fan *f)
 /* Add st to the fan of its link and answer topic, subscribing for the
  * first device. cfg and client_id take the fan's own link reference. */
 static int tr_powergo__fan_join(struct tr_powergo *st, uv_loop_t *loop,
-				const struct config_mqtt *mqtt, const char *client_id, char *err,
-				size_t errlen)
+				const struct config_mqtt *mqtt, const char *client_id,
+				const char *resp_topic, char *err, size_t errlen)
 {
 	struct tr_powergo_fan *f = tr_powergo__fans;
-	while (f && (f->link != st->link || strcmp(f->topic, st->resp_topic) != 0))
+	while (f && (f->link != st->link || strcmp(f->topic, resp_topic) != 0))
 		f = f->next;
 	if (!f) {
-		if (!(f = calloc(1, sizeof *f)) || !(f->topic = strdup(st->resp_topic)) ||
+		if (!(f = calloc(1, sizeof *f)) || !(f->topic = strdup(resp_topic)) ||
 		    tr_powergo__fan_grow(f) != 0) {
 			if (f)
 				free(f->topic);
@@ -532,12 +651,14 @@ static int tr_powergo__fan_join(struct tr_powergo *st, uv_loop_t *loop,
 		f->env->mqtt->limit(f->link, f, TR_POWERGO_MAX_MESSAGE, tr_powergo__fan_on_message);
 		uv_timer_init(loop, &f->notify);
 		f->notify.data = f;
+		uv_timer_init(loop, &f->log_timer);
+		f->log_timer.data = f;
 		f->next = tr_powergo__fans;
 		tr_powergo__fans = f;
-	} else if (f->n + 1 > f->nbuckets && tr_powergo__fan_grow(f) != 0) {
+	} else if (f->n + 1 > TR_POWERGO_FAN_LOAD * f->nbuckets && tr_powergo__fan_grow(f) != 0) {
 		/* The chains only get longer: still correct. */
 	}
-	size_t h = tr_powergo__hash(st->device, f->nbuckets);
+	size_t h = tr_powergo__hash(st->req.device, f->nbuckets);
 	st->fan_next = f->bucket[h];
 	f->bucket[h] = st;
 	if (!f->first)
@@ -558,8 +679,8 @@ static void tr_powergo__fan_leave(struct tr_powergo *st)
 	if (!f)
 		return;
 	st->fan = NULL;
-	for (struct tr_powergo **pp = &f->bucket[tr_powergo__hash(st->device, f->nbuckets)]; *pp;
-	     pp = &(*pp)->fan_next) {
+	for (struct tr_powergo **pp = &f->bucket[tr_powergo__hash(st->req.device, f->nbuckets)];
+	     *pp; pp = &(*pp)->fan_next) {
 		if (*pp == st) {
 			*pp = st->fan_next;
 			break;
@@ -581,7 +702,9 @@ static void tr_powergo__fan_leave(struct tr_powergo *st)
 		}
 	}
 	f->env->mqtt->release(f->link, f);
+	f->closes = 2;
 	uv_close((uv_handle_t *)&f->notify, tr_powergo__fan_free);
+	uv_close((uv_handle_t *)&f->log_timer, tr_powergo__fan_free);
 }
 
 static int tr_powergo__open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
@@ -596,11 +719,11 @@ static int tr_powergo__open(struct device *dev, uv_loop_t *loop, const struct co
 		return MB_ENOMEM;
 	}
 	st->env = transport_env;
+	(void)map; /* the device's, device_map() */
 	st->dev = dev;
-	st->map = map;
 	st->loop = loop;
-	if (!pc || powergo_parse_id(pc->app_id, &st->app) != 0 ||
-	    powergo_parse_id(pc->device_id, &st->device) != 0) {
+	if (!pc || powergo_parse_id(pc->app_id, &st->req.app) != 0 ||
+	    powergo_parse_id(pc->device_id, &st->req.device) != 0) {
 		snprintf(
 		    err, errlen,
 		    "line %d: device %s: powergo needs app_id and device_id, 8 hex digits each",
@@ -608,35 +731,35 @@ static int tr_powergo__open(struct device *dev, uv_loop_t *loop, const struct co
 		free(st);
 		return MB_EINVAL;
 	}
-	powergo_format_id(st->app, app);
-	powergo_format_id(st->device, devid);
-	st->req_topic = strdup(pc->request_topic ? pc->request_topic : devid);
-	st->resp_topic = strdup(pc->response_topic ? pc->response_topic : app);
+	powergo_format_id(st->req.app, app);
+	powergo_format_id(st->req.device, devid);
+	/* The default request topic is the device ID, formatted when sent;
+	 * the answer topic is the fan's. */
+	const char *resp_topic = pc->response_topic ? pc->response_topic : app;
+	if (pc->request_topic && !(st->req_topic = strdup(pc->request_topic)))
+		goto nomem;
 	st->qos = cfg->mqtt.qos >= 0 && cfg->mqtt.qos <= 2 ? cfg->mqtt.qos : 0;
 	snprintf(client, sizeof client, "APP%s", app);
 	const char *client_id = cfg->mqtt.client_id ? cfg->mqtt.client_id : client;
-	if (!st->req_topic || !st->resp_topic)
-		goto nomem;
 	st->link = st->env->mqtt->get(loop, &cfg->mqtt, client_id, err, errlen);
 	if (!st->link) {
 		free(st->req_topic);
-		free(st->resp_topic);
 		free(st);
 		return MB_EIO;
 	}
-	if (tr_powergo__fan_join(st, loop, &cfg->mqtt, client_id, err, errlen) != 0) {
+	if (tr_powergo__fan_join(st, loop, &cfg->mqtt, client_id, resp_topic, err, errlen) != 0) {
 		st->env->mqtt->release(st->link, st);
 		goto nomem;
 	}
 	log_debug("%s: powergo app %s device %s, requests to '%s', answers on '%s', client %s",
-		  cfg->name, app, devid, st->req_topic, st->resp_topic, client_id);
+		  cfg->name, app, devid, st->req_topic ? st->req_topic : devid, resp_topic,
+		  client_id);
 	*state = st;
 	return 0;
 
 nomem:
 	snprintf(err, errlen, "line %d: device %s: out of memory", cfg->line, cfg->name);
 	free(st->req_topic);
-	free(st->resp_topic);
 	free(st);
 	return MB_ENOMEM;
 }
@@ -655,9 +778,13 @@ static enum mb_exc tr_powergo__start(void *state, struct txn *t)
 	}
 	if (!st->env->mqtt->is_up(st->link))
 		return MB_EXC_GATEWAY_PATH;
+	if (st->blind_until) {
+		if (st->env->now(st->loop) < st->blind_until)
+			return MB_EXC_DEVICE_FAILURE;
+		st->blind_until = 0;
+	}
+	tr_powergo__ghosts_trim(st);
 
-	st->req.app = st->app;
-	st->req.device = st->device;
 	st->req.addr = t->native;
 	st->req.count = t->count;
 	st->req.words = NULL;
@@ -673,8 +800,7 @@ static enum mb_exc tr_powergo__start(void *state, struct txn *t)
 			return MB_EXC_ILLEGAL_VALUE;
 		st->req.fc = t->fc == MB_FC_WRITE_SINGLE && t->count == 1 ? MB_FC_WRITE_SINGLE
 									  : MB_FC_WRITE_MULTIPLE;
-		memcpy(st->words, t->words, t->count * sizeof st->words[0]);
-		st->req.words = st->words;
+		st->req.words = t->words;
 		/* One register: FC06 echoes the value, FC16 the quantity; take
 		 * the one no ghost would answer like, and whose exception
 		 * answer (which names only the function code) no ghost's could
@@ -690,8 +816,10 @@ static enum mb_exc tr_powergo__start(void *state, struct txn *t)
 			n < 0 ? mb_strerror(n) : "too long");
 		return MB_EXC_DEVICE_FAILURE;
 	}
-	int rc = st->env->mqtt->publish(st->link, st->req_topic, frame, (size_t)n, st->qos, 0, NULL,
-					NULL, NULL);
+	char devid[9];
+	powergo_format_id(st->req.device, devid);
+	int rc = st->env->mqtt->publish(st->link, st->req_topic ? st->req_topic : devid, frame,
+					(size_t)n, st->qos, 0, NULL, NULL, NULL);
 	if (rc != 0) {
 		log_debug("%s: powergo: publish failed: %s", device_name(st->dev), mb_strerror(rc));
 		return rc == MB_ELINK ? MB_EXC_GATEWAY_PATH : MB_EXC_DEVICE_FAILURE;
@@ -727,7 +855,7 @@ static void tr_powergo__close(void *state)
 	tr_powergo__fan_leave(st);
 	st->env->mqtt->release(st->link, st);
 	free(st->req_topic);
-	free(st->resp_topic);
+	free(st->ghost);
 	free(st);
 }
 

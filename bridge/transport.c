@@ -15,6 +15,7 @@ static const struct link_mqtt_ops transport__mqtt = {
     .publish = mqtt_link_publish,
     .is_up = mqtt_link_is_up,
     .release = mqtt_link_release,
+    .name = mqtt_link_name,
 };
 
 static const struct link_tcp_ops transport__tcp = {
@@ -32,6 +33,7 @@ const struct transport_env transport_env_real = {
     .cache_store = device_cache_store,
     .cache_unavailable = device_cache_unavailable,
     .link_changed = device_link_changed,
+    .link_changed_quiet = device_link_changed_quiet,
     .refresh_later = device_refresh_later,
     .count_drop = device_count_drop,
     .now = uv_now,

@@ -118,8 +118,11 @@ struct map_register;
  * files"). Either way device_cache_peek() says there is no value. The next
  * value the device gives replaces it. */
 void device_cache_unavailable(struct device *dev, const struct map_register *r, int odd);
-/* The link went up or down (reads are answered 0A while down and stale). */
+/* The link went up or down (reads are answered 0A while down and stale).
+ * Logs "<name>: link up|down"; the _quiet form does not, for a transport
+ * whose link serves many devices and logs once for all of them. */
 void device_link_changed(struct device *dev, int up);
+void device_link_changed_quiet(struct device *dev, int up);
 /* Queue a background refresh of every readable register after delay_ms. */
 void device_refresh_later(struct device *dev, uint64_t delay_ms);
 /* Count a dropped native answer (garbage, late, wrong IDs). Counts only:

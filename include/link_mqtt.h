@@ -50,6 +50,8 @@ int mqtt_link_subscribe(struct mqtt_link *l, const char *topic, int qos, mqtt_ms
 int mqtt_link_publish(struct mqtt_link *l, const char *topic, const void *payload, size_t len,
 		      int qos, int retain, int *mid, mqtt_pub_cb pub_cb, void *ctx);
 int mqtt_link_is_up(const struct mqtt_link *l);
+/* "host:port (client ID)", for messages (never credentials). */
+const char *mqtt_link_name(const struct mqtt_link *l);
 /* Accept at most max_len payload bytes (capped at MQTT_MAX_MESSAGE) in ctx's
  * subscriptions on l (made before this call; MQTT_MAX_MESSAGE otherwise). A
  * longer message never reaches msg_cb: the link counts it

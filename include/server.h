@@ -27,6 +27,7 @@ struct server_stats {
 	uint64_t garbage;	/* connections ended for bytes that are not Modbus TCP (an MBAP
 				 * header that is not, or a declared length over MBAP_MAX_LENGTH) */
 	uint64_t not_reading;	/* connections closed for not reading their answers */
+	uint64_t exceptions;	/* answers that were Modbus exceptions */
 };
 
 /* Bind and listen as conf->modbus says. Errors "listen 0.0.0.0:502: reason".

@@ -98,6 +98,7 @@ struct link_mqtt_ops {
 		       int qos, int retain, int *mid, mqtt_pub_cb pub_cb, void *ctx);
 	int (*is_up)(const struct mqtt_link *l);
 	void (*release)(struct mqtt_link *l, void *ctx);
+	const char *(*name)(const struct mqtt_link *l); /* for messages; may be NULL */
 };
 
 struct link_tcp_ops {
@@ -123,6 +124,7 @@ struct transport_env {
 			    const uint16_t *words);
 	void (*cache_unavailable)(struct device *dev, const struct map_register *r, int odd);
 	void (*link_changed)(struct device *dev, int up);
+	void (*link_changed_quiet)(struct device *dev, int up); /* not logged */
 	void (*refresh_later)(struct device *dev, uint64_t delay_ms);
 	void (*count_drop)(struct device *dev);
 	uint64_t (*now)(const uv_loop_t *loop); /* uv_now() */

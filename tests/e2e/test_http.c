@@ -13,6 +13,7 @@
  * exception when it refuses; every response matches bridge/web/openapi.json
  * (status code listed, required fields and types); config errors name
  * file:line; a config without `http` listens on no HTTP port. */
+#include <errno.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
@@ -267,6 +268,39 @@ static const char *config(int modbus_port, const char *http_block)
 	    ");\n%s\n",
 	    modbus_port, h_maps_dir(), broker_port, http_block);
 	return text;
+}
+
+/* GET /api/v1/status shows each listener of `listeners` with its own
+ * counters: a read through listener "second", which has no device, is
+ * answered 0A and counted there, not in the modbus block's. */
+static int second_port;
+
+static void listener_counters(void)
+{
+	struct reply r;
+	uint16_t v;
+	modbus_t *m = h_modbus(second_port, 7);
+	int rc = m ? modbus_read_registers(m, 0, 1, &v) : 0;
+	int exc = errno;
+	if (m) {
+		modbus_close(m);
+		modbus_free(m);
+	}
+	h_ok(rc == -1 && exc == EMBXGPATH, "listener second: a unit without a device answers 0A");
+	int got = http(&r, "GET", "/api/v1/status", NULL, "admin:secret");
+	json_object *doc = json_tokener_parse(r.body), *l = jget(doc, "listeners");
+	json_object *second =
+	    l && json_object_array_length(l) == 1 ? json_object_array_get_idx(l, 0) : NULL;
+	h_ok(got == 200 && matches_openapi("/status", "get", &r) && second &&
+		 strcmp(json_object_get_string(jget(second, "name")), "second") == 0 &&
+		 json_object_get_int(jget(second, "port")) == second_port &&
+		 json_object_get_int(jget(second, "accepted")) >= 1 &&
+		 json_object_get_int(jget(second, "requests")) >= 1 &&
+		 json_object_get_int(jget(second, "exceptions")) >= 1 &&
+		 json_object_get_int(jget(jget(doc, "modbus"), "exceptions")) == 0,
+	     "the status shows listener second with its own counters (%.300s)",
+	     l ? json_object_to_json_string(l) : r.body);
+	json_object_put(doc);
 }
 
 static void auth(void)
@@ -963,15 +997,20 @@ int main(void)
 	pid_t sim = h_sim_powergo(broker_port, DEV1, "sim1.log", extra);
 
 	char block[512];
+	second_port = h_free_port();
+	while (second_port == mport || second_port == http_port)
+		second_port = h_free_port();
 	snprintf(block, sizeof block,
+		 "listeners = ( { name = \"second\"; listen = \"127.0.0.1\"; port = %d; } );\n"
 		 "http = { listen = \"127.0.0.1\"; port = %d; max_per_ip = 0;\n"
 		 "  users = ( { name = \"admin\"; ha1 = \"" HA1 "\"; } ); };",
-		 http_port);
+		 second_port, http_port);
 	const char *conf = h_write_file("bridge.conf", config(mport, block));
 	pid_t bridge = h_bridge_start(conf, mport, "bridge.log");
 	h_ok(bridge > 0 && h_wait_port(http_port, 5000) == 0, "the bridge listens for HTTP");
 
 	auth();
+	listener_counters();
 	concurrent_clients();
 	documents();
 	writes_follow_the_map();
