@@ -368,6 +368,33 @@ static void export_ha__classes(const struct map_register *r, const char **dc, co
 	}
 }
 
+/* entity_category from the map's `group`, so that Home Assistant shows a
+ * device's network and identification rows, and its settings, apart from
+ * its main controls and sensors (docs/user-guide.md, "Home Assistant
+ * discovery"). A control (number, select, button) outside status and
+ * energy is `config`; a read-only entity there is `diagnostic`, the only
+ * category Home Assistant takes for a sensor or binary_sensor. Status,
+ * energy and no group: none. */
+static const char *export_ha__category(const struct map_register *r, enum export_ha__kind k)
+{
+	switch (r->group) {
+	case MAP_GROUP_SETTINGS:
+	case MAP_GROUP_NETWORK:
+	case MAP_GROUP_IDENTIFICATION:
+		return k == HA_NUMBER || k == HA_SELECT || k == HA_BUTTON ? "config" : "diagnostic";
+	default:
+		return NULL;
+	}
+}
+
+static void export_ha__category_key(struct json *j, const struct map_register *r,
+				    enum export_ha__kind k)
+{
+	const char *cat = export_ha__category(r, k);
+	if (cat)
+		json_printf(j, ",\"entity_category\":\"%s\"", cat);
+}
+
 /* --- discovery payloads ------------------------------------------------- */
 
 struct export_ha__ctx {
@@ -483,6 +510,7 @@ static int export_ha__one(void *ctx, const struct values_item *v)
 			snprintf(name, sizeof name, "%s: %s", r->name, r->bits[i].text);
 			json_init_buf(&j);
 			export_ha__state_keys(&j, c, obj);
+			export_ha__category_key(&j, r, k);
 			if ((more = json_take(&j, NULL)))
 				export_ha__entity(c, "binary_sensor", obj, name, more);
 			free(more);
@@ -542,6 +570,7 @@ static int export_ha__one(void *ctx, const struct values_item *v)
 			json_str(&j, sc);
 		}
 	}
+	export_ha__category_key(&j, r, k);
 	if ((more = json_take(&j, NULL))) {
 		static const char *const comp[] = {
 		    [HA_SENSOR] = "sensor", [HA_ENUM] = "sensor",   [HA_NUMBER] = "number",

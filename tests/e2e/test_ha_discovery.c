@@ -11,6 +11,9 @@
  *     the device's state document;
  *   - energy counters reach the Energy dashboard (kWh: energy,
  *     total_increasing) and a map's own device_class wins;
+ *   - entity_category from the map's group: the PowerGo's network and
+ *     identification rows diagnostic, its writable settings config, its
+ *     SOC none;
  *   - a command round trip: number and select commands change the memory
  *     device's registers (read back with Modbus) and the state is published
  *     again; an out-of-range value, a payload that is not a number and a
@@ -106,9 +109,9 @@ static const struct ha_platform {
     {"button", {"command_topic", NULL}, {"command_topic", "payload_press", "device_class", NULL}},
 };
 /* Every entity: these, and the platform's. */
-static const char *const ha_common[] = {
-    "name",   "unique_id", "availability_topic", "availability", "availability_mode", "device",
-    "origin", NULL};
+static const char *const ha_common[] = {"name",		"unique_id",	     "availability_topic",
+					"availability", "availability_mode", "device",
+					"origin",	"entity_category",   NULL};
 
 static int in_list(const char *const *l, const char *s)
 {
@@ -436,6 +439,16 @@ static void check_config(struct check *c, const char *topic, const char *payload
 					       strcmp(last_on(t), "offline") != 0)))
 			bad(c, topic, "nothing online/offline on the availability topic ", t);
 	}
+	/* entity_category: config or diagnostic; a sensor or binary_sensor
+	 * takes only diagnostic (components/mqtt,
+	 * validate_sensor_entity_category). */
+	const char *cat = str_of(cfg, "entity_category");
+	if (has(cfg, "entity_category") &&
+	    (!cat || (strcmp(cat, "config") != 0 && strcmp(cat, "diagnostic") != 0)))
+		bad(c, topic, "entity_category neither config nor diagnostic: ", cat);
+	else if (cat && strcmp(cat, "config") == 0 &&
+		 (strcmp(component, "sensor") == 0 || strcmp(component, "binary_sensor") == 0))
+		bad(c, topic, "entity_category config on a ", component);
 	if (strcmp(component, "sensor") == 0)
 		check_sensor(c, topic, cfg);
 	if (strcmp(component, "number") == 0)
@@ -685,6 +698,24 @@ int main(void)
 	h_ok(e && !strstr(e, "state_class") && !strstr(e, "unit_of_measurement") &&
 		 !strstr(e, "device_class"),
 	     "pg wifi_dhcp_ip (format ipv4): a text sensor, no unit or state class");
+	/* Entity categories from the map's groups (docs/home-assistant.md):
+	 * the network and identification rows and the settings apart from
+	 * the main controls and sensors. */
+	e = last_on("homeassistant/sensor/" BRIDGE_ID "_pg/wifi_dhcp_ip/config");
+	h_ok(e && strstr(e, "\"entity_category\":\"diagnostic\""),
+	     "pg wifi_dhcp_ip (group network): entity_category diagnostic");
+	e = last_on("homeassistant/sensor/" BRIDGE_ID "_pg/main_software_version/config");
+	h_ok(e && strstr(e, "\"entity_category\":\"diagnostic\""),
+	     "pg main_software_version (group identification): entity_category diagnostic");
+	e = last_on("homeassistant/number/" BRIDGE_ID "_pg/charging_power/config");
+	h_ok(e && strstr(e, "\"entity_category\":\"config\""),
+	     "pg charging_power (a writable limit, group settings): entity_category config");
+	e = last_on("homeassistant/select/" BRIDGE_ID "_pg/operating_mode/config");
+	h_ok(e && strstr(e, "\"entity_category\":\"config\""),
+	     "pg operating_mode (a writable mode, group settings): entity_category config");
+	e = last_on("homeassistant/sensor/" BRIDGE_ID "_pg/soc/config");
+	h_ok(e && strstr(e, "\"device_class\":\"battery\"") && !strstr(e, "entity_category"),
+	     "pg soc (group status): a main sensor, no entity_category");
 	e = last_on("homeassistant/sensor/" BRIDGE_ID "_pg/main_software_version/config");
 	h_ok(e && !strstr(e, "state_class") && !strstr(e, "unit_of_measurement"),
 	     "pg main_software_version (format version): a text sensor");
