@@ -5,6 +5,7 @@
 #   make                 build/modbridge
 #   make test            install missing Debian packages, build, run every test
 #   make test SANITIZE=1 the same with ASan+UBSan (objects under build/san)
+#   make test J=1        one test binary at a time (default J=4)
 #   make demo            bridge + simulators + local mosquitto, live register table
 #   make bench           benchmarks against baselines, table in build/bench.md
 #   make install         DESTDIR/PREFIX install of binary, maps, example config, man pages
@@ -187,8 +188,12 @@ test: test-deps
 test-deps: deps
 	@$(MAKE) --no-print-directory deps EXTRA_DEB_PKGS="$(TEST_DEB_PKGS)"
 
+# tests/run.sh runs J test binaries at a time: the end-to-end tests mostly
+# wait on sockets, timers and child processes, so more than the two cores
+# fit. J=1 runs them one after another.
+J ?= 4
 test-run: check-build
-	@MB_BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run.sh $(TESTS)
+	@MB_BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run.sh -j $(J) $(TESTS)
 
 demo: deps
 	@$(MAKE) --no-print-directory $(BUILD)/modbridge $(SIM_BIN)

@@ -3,10 +3,52 @@
 # those whose name contains one of the arguments) and ends with the one line CI
 # reads: "N passed, N failed". Unit tests speak TAP through cmocka; the
 # end-to-end tests print "ok - ..." / "not ok - ..." through tests/lib/harness.
+#
+#   tests/run.sh [-j N] [filter...]
+#
+# -j N runs N binaries at a time (default 1, or $MB_JOBS). Every test takes
+# its own free loopback ports and temporary folder, and the end-to-end tests
+# mostly wait on sockets, timers and child processes, so several fit on two
+# cores. A test's output is held until it ends and printed in one piece, in
+# the order the tests end; the log ($MB_BUILD/test.log) gets each test's
+# stderr and stdout together. The slowest tests start first (the durations
+# of the last run in $MB_BUILD/test.times, else the list below), so that
+# the run is not left waiting for one long test started last.
 B=${MB_BUILD:-build}
 export MB_BUILD="$B" CMOCKA_MESSAGE_OUTPUT=TAP
+jobs=${MB_JOBS:-1}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -j) jobs=$2; shift 2 || { echo "run.sh: -j needs a number"; exit 2; };;
+    -j*) jobs=${1#-j}; shift;;
+    --) shift; break;;
+    *) break;;
+  esac
+done
+case "$jobs" in ''|*[!0-9]*|0) echo "run.sh: -j wants a positive number, not '$jobs'"; exit 2;; esac
+
+# Seconds each took in a plain run on two cores: the order on a fresh build.
+# Measured runs ($B/test.times) take over; a test named in neither starts
+# after these, in name order.
+known="test_docs 22 test_lossy 40 test_powergo_outage 26 test_export 25
+test_hostile_powergo 22 test_mqtt_faults 20 test_modbus 20 test_access 14
+test_install 15 test_reload 12 test_http 12 test_fleet 10"
+
 log="$B/test.log"; : > "$log"
-pass=0; fail=0; crashed=""
+times="$B/test.times"
+run=$(mktemp -d "${TMPDIR:-/tmp}/mbrun-XXXXXX") || exit 1
+pids=""
+# On ^C or SIGTERM: the tests still running get SIGTERM (the harness stops
+# what each started and removes its folder), then the runner's folder goes.
+stop() {
+  for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+  wait
+  rm -rf "$run"
+  exit 130
+}
+trap stop INT TERM HUP
+
+# The tests to run, one "seconds rel path" line each, slowest first.
 for t in "$B"/tests/unit/test_* "$B"/tests/fuzz/replay_* "$B"/tests/e2e/test_*; do
   case "$t" in *.o|*.d) continue;; esac
   [ -x "$t" ] || continue
@@ -16,20 +58,75 @@ for t in "$B"/tests/unit/test_* "$B"/tests/fuzz/replay_* "$B"/tests/e2e/test_*; 
     keep=0; for f in "$@"; do case "$rel" in *"$f"*) keep=1;; esac; done
     [ $keep = 1 ] || continue
   fi
-  echo "# $name"
-  out=$("$t" 2>>"$log"); rc=$?
-  p=$(printf '%s\n' "$out" | grep -cE '^ok ')
-  f=$(printf '%s\n' "$out" | grep -cE '^not ok ')
+  s=$(awk -v n="$name" '$1 == n { s = $2 } END { print s + 0 }' "$times" 2>/dev/null)
+  [ "${s:-0}" -gt 0 ] ||
+    s=$(printf '%s\n' "$known" | tr ' ' '\n' | paste - - | awk -v n="$name" '$1 == n { print $2 }')
+  echo "${s:-0} $name $t"
+done | sort -k1,1nr -k2,2 > "$run/list"
+
+# A finished test writes "name status seconds" to fd 3, a FIFO the runner
+# holds open for reading and writing (so that it never sees an end of file
+# while no test runs): the runner reads one line per finished test.
+mkfifo "$run/done" || exit 1
+exec 3<>"$run/done"
+start() { # name path
+  (
+    # SIGTERM from stop() goes on to the test; wait returns early when a
+    # trapped signal arrives, so it is repeated until the test has ended.
+    c=""
+    trap '[ -n "$c" ] && kill -TERM "$c" 2>/dev/null' TERM
+    t0=$(date +%s%N)
+    "$2" 3>&- >"$run/$1.out" 2>"$run/$1.err" &
+    c=$!
+    wait "$c"; rc=$?
+    while kill -0 "$c" 2>/dev/null; do wait "$c"; rc=$?; done
+    echo "$1 $rc $((($(date +%s%N) - t0) / 1000000))" >&3
+  ) &
+  pids="$pids $!"
+}
+
+pass=0; fail=0; crashed=""; running=0
+total=$(wc -l < "$run/list"); next=1; : > "$run/times"
+while :; do
+  while [ $running -lt "$jobs" ] && [ $next -le "$total" ]; do
+    # shellcheck disable=SC2046 # "seconds name path", split on purpose
+    set -- $(sed -n "${next}p" "$run/list")
+    start "$2" "$3"
+    running=$((running + 1)); next=$((next + 1))
+  done
+  [ $running -gt 0 ] || break
+  read -r name rc ms <&3
+  running=$((running - 1))
+  echo "$name $ms" >> "$run/times"
+  out="$run/$name.out"
+  p=$(grep -cE '^ok ' "$out")
+  f=$(grep -cE '^not ok ' "$out")
+  { echo "# $name"; cat "$run/$name.err" "$out"; } >> "$log"
+  echo "# $name ($((ms / 1000)).$((ms % 1000 / 100)) s)"
   # A test that failed shows its diagnostics ("# ..." lines) too: in CI
   # its temporary directory and the log are gone afterwards.
   if [ "$f" -gt 0 ]; then keep='^((not )?ok |#)'; else keep='^(not )?ok '; fi
-  printf '%s\n' "$out" | tee -a "$log" | grep -E "$keep" || true
+  grep -E "$keep" "$out"
   pass=$((pass + p)); fail=$((fail + f))
-  if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
     # A binary that died without reporting a failure still fails the run.
     echo "not ok - $name exited with status $rc (see $log)"; fail=$((fail + 1)); crashed="$crashed $name"
   fi
+  rm -f "$out" "$run/$name.err"
 done
+exec 3>&-
+trap - INT TERM HUP
+
+# The durations of this run replace those of the tests it ran.
+if [ -s "$run/times" ]; then
+  awk 'NR == FNR { seen[$1] = 1; print $1, int(($2 + 500) / 1000); next }
+       !($1 in seen)' "$run/times" "$times" 2>/dev/null > "$run/all" ||
+    awk '{ print $1, int(($2 + 500) / 1000) }' "$run/times" > "$run/all"
+  mv "$run/all" "$times"
+  echo "# slowest: $(sort -k2,2nr "$run/times" | head -n 10 |
+    awk '{ printf("%s%s %.1f s", (NR > 1 ? ", " : ""), $1, $2 / 1000) }')"
+fi
+rm -rf "$run"
 [ -n "$crashed" ] && echo "# crashed:$crashed"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ] && [ $pass -gt 0 ]
