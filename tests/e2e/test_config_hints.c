@@ -1,9 +1,10 @@
-/* A newcomer's first hour (issue 19): defaults that keep clients from
- * waiting on the cloud, the timing warnings of --check and of the start log,
- * maps_path as one string, the hint for libconfig's bare "syntax error", and
- * the message of a SIGHUP that cannot read the config after the privilege
- * drop. Each case writes a config to the temporary folder and runs the built
- * binary (--check, or the daemon for the start log). */
+/* The hints and warnings a config gets (issue 19): defaults that keep
+ * clients from waiting on the cloud, the timing warnings of --check and of
+ * the start log, maps_path as one string, the hint for libconfig's bare
+ * "syntax error", and the message of a SIGHUP that cannot read the config
+ * after the privilege drop. Each case writes a config to the temporary
+ * folder and runs the built binary (--check, or the daemon for the start
+ * log). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,7 +218,7 @@ static void drop_case(void)
 
 int main(void)
 {
-	h_init("newcomer");
+	h_init("config_hints");
 	check_cases();
 	start_cases();
 	drop_case();
