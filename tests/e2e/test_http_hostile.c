@@ -90,37 +90,17 @@ static int raw(const void *req, size_t n, int shut, char *out, size_t outlen)
 static int curl(const char *path, const char *const extra[], char *body, size_t blen)
 {
 	char url[512], code[64] = "";
-	const char *argv[32];
 	const char *bodyf = h_path("hostile.body");
-	int n = 0;
 
 	snprintf(url, sizeof url, "%s%s", base, path);
-	argv[n++] = "curl";
-	argv[n++] = "-s";
-	argv[n++] = "-o";
-	argv[n++] = bodyf;
-	argv[n++] = "-w";
-	argv[n++] = "%{http_code}";
-	argv[n++] = "--max-time";
-	argv[n++] = "10";
-	argv[n++] = "--digest";
-	argv[n++] = "-u";
-	argv[n++] = "admin:secret";
-	for (size_t i = 0; extra && extra[i] && n < 28; i++)
-		argv[n++] = extra[i];
-	argv[n++] = url;
-	argv[n] = NULL;
-	unlink(bodyf);
-	h_run(argv, code, sizeof code, 15000);
-	if (body) {
-		body[0] = '\0';
-		FILE *f = fopen(bodyf, "r");
-		if (f) {
-			size_t k = fread(body, 1, blen - 1, f);
-			body[k] = '\0';
-			fclose(f);
-		}
-	}
+	h_curl(&(struct h_curl){.url = url,
+				.userpass = "admin:secret",
+				.extra = extra,
+				.out = bodyf,
+				.max_time = 10},
+	       code, sizeof code);
+	if (body)
+		h_read_file(bodyf, body, blen);
 	return atoi(code);
 }
 
@@ -315,10 +295,13 @@ static void huge_bodies(void)
 static void digest_replay(void)
 {
 	char out[16384], url[256];
-	const char *argv[] = {"curl", "-s",	      "-v",	    "-o", "/dev/null", "--digest",
-			      "-u",   "admin:secret", "--max-time", "10", url,	       NULL};
 	snprintf(url, sizeof url, "%s/api/v1/status", base);
-	h_run(argv, out, sizeof out, 15000);
+	h_curl(&(struct h_curl){.url = url,
+				.userpass = "admin:secret",
+				.write_out = "",
+				.max_time = 10,
+				.verbose = 1},
+	       out, sizeof out);
 	char *a = strstr(out, "> Authorization: Digest ");
 	char hdr[1024] = "";
 	if (a) {
@@ -467,27 +450,14 @@ static void writes_abandoned(void)
 	snprintf(url, sizeof url, "%s/api/v1/devices/slow/registers/limit", base);
 	long long writes = http_counter("writes");
 	for (int i = 0; i < MAXCONN - 1; i++) {
-		const char *argv[] = {"curl",
-				      "-s",
-				      "-o",
-				      "/dev/null",
-				      "-w",
-				      "%{http_code}",
-				      "--max-time",
-				      "1",
-				      "--digest",
-				      "-u",
-				      "admin:secret",
-				      "-H",
-				      "Content-Type: application/json",
-				      "--data-binary",
-				      "{\"value\":50}",
-				      url,
-				      NULL};
 		char name[32];
 		snprintf(name, sizeof name, "abandon%d.out", i);
 		/* At once: each challenge has a nonce of its own. */
-		curls[i] = h_spawn(argv, name);
+		curls[i] = h_curl_spawn(&(struct h_curl){.url = url,
+							 .userpass = "admin:secret",
+							 .body = "{\"value\":50}",
+							 .max_time = 1},
+					name);
 	}
 	int gone = 1;
 	for (int i = 0; i < MAXCONN - 1; i++) {
@@ -565,7 +535,7 @@ static int under_attack(enum attack a, int port, int max_s, uint64_t *ms)
 {
 	static const char part[] = "GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-";
 	int fds[100], n = a == HALF_SENT ? 0 : a == SLOWLORIS ? 50 : a == SILENT ? 64 : 100;
-	char url[128], max[16], code[16] = "";
+	char url[128], code[16] = "";
 
 	for (int i = 0; i < n; i++) {
 		fds[i] = attacker(port);
@@ -582,13 +552,11 @@ static int under_attack(enum attack a, int port, int max_s, uint64_t *ms)
 	}
 	h_sleep_ms(300); /* they hold what they can */
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/status", port);
-	snprintf(max, sizeof max, "%d", max_s);
-	const char *argv[] = {"curl",	  "-s", "-o",		"/dev/null",  "-w", "%{http_code}",
-			      "--digest", "-u", "admin:secret", "--max-time", max,  url,
-			      NULL};
 	unlink(h_path("dos.code"));
 	uint64_t t0 = h_now_ms(), tick = 0;
-	pid_t pid = h_spawn(argv, "dos.code");
+	pid_t pid = h_curl_spawn(
+	    &(struct h_curl){.url = url, .userpass = "admin:secret", .max_time = max_s},
+	    "dos.code");
 	while (h_alive(pid) && h_now_ms() - t0 < (uint64_t)(max_s + 5) * 1000) {
 		h_sleep_ms(100);
 		tick++;
