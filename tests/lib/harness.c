@@ -123,6 +123,12 @@ int h_done(void)
 	return h__fail ? 1 : 0;
 }
 
+int h_soak(void)
+{
+	const char *s = getenv("MB_SOAK");
+	return s && strcmp(s, "1") == 0;
+}
+
 const char *h_dir(void)
 {
 	return h__dir;

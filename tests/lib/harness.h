@@ -21,6 +21,12 @@ void h_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The file's last lines (at most 40) as notes: what a failure leaves behind. */
 void h_note_tail(const char *path, int lines);
 
+/* 1 when the test runs in its long form (MB_SOAK=1, as `make soak` runs
+ * it): statistical loops (a minute at a client's pace, hundreds of reads
+ * over a lossy link, many restarts) run long there; `make test` runs a short
+ * form that still meets the fault each loop exists for. */
+int h_soak(void);
+
 /* The temporary folder and a path inside it. */
 const char *h_dir(void);
 const char *h_path(const char *name); /* static buffer rotation: valid for 8 calls */
