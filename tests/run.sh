@@ -30,9 +30,10 @@ case "$jobs" in ''|*[!0-9]*|0) echo "run.sh: -j wants a positive number, not '$j
 # Seconds each took in a plain run on two cores: the order on a fresh build.
 # Measured runs ($B/test.times) take over; a test named in neither starts
 # after these, in name order.
-known="test_docs 22 test_lossy 40 test_powergo_outage 26 test_export 25
-test_hostile_powergo 22 test_mqtt_faults 20 test_modbus 20 test_access 14
-test_install 15 test_reload 12 test_http 12 test_fleet 10"
+known="e2e/test_export 35 e2e/test_install 30 e2e/test_solarman 30
+e2e/test_mqtt_faults 30 e2e/test_docs 22 e2e/test_web 20 e2e/test_lossy 19
+e2e/test_modbus 18 e2e/test_http 15 e2e/test_venus 15 e2e/test_web_page 15
+e2e/test_faults 14 e2e/test_powergo_outage 14 e2e/test_powergo 11"
 
 log="$B/test.log"; : > "$log"
 times="$B/test.times"
@@ -48,7 +49,9 @@ stop() {
 }
 trap stop INT TERM HUP
 
-# The tests to run, one "seconds rel path" line each, slowest first.
+# The tests to run, one "seconds rel path" line each, slowest first. A test
+# is known by its path under tests/ (e2e/test_venus and unit/test_venus
+# are two tests).
 for t in "$B"/tests/unit/test_* "$B"/tests/fuzz/replay_* "$B"/tests/e2e/test_*; do
   case "$t" in *.o|*.d) continue;; esac
   [ -x "$t" ] || continue
@@ -65,25 +68,26 @@ for t in "$B"/tests/unit/test_* "$B"/tests/fuzz/replay_* "$B"/tests/e2e/test_*; 
     keep=0; for f in "$@"; do case "$rel" in *"$f"*) keep=1;; esac; done
     [ $keep = 1 ] || continue
   fi
-  s=$(awk -v n="$name" '$1 == n { s = $2 } END { print s + 0 }' "$times" 2>/dev/null)
+  s=$(awk -v n="$rel" '$1 == n { s = $2 } END { print s + 0 }' "$times" 2>/dev/null)
   [ "${s:-0}" -gt 0 ] ||
-    s=$(printf '%s\n' "$known" | tr ' ' '\n' | paste - - | awk -v n="$name" '$1 == n { print $2 }')
-  echo "${s:-0} $name $t"
+    s=$(printf '%s\n' "$known" | tr ' ' '\n' | paste - - | awk -v n="$rel" '$1 == n { print $2 }')
+  echo "${s:-0} $rel $t"
 done | sort -k1,1nr -k2,2 > "$run/list"
 
-# A finished test writes "name status seconds" to fd 3, a FIFO the runner
+# A finished test writes "rel status ms" to fd 3, a FIFO the runner
 # holds open for reading and writing (so that it never sees an end of file
 # while no test runs): the runner reads one line per finished test.
 mkfifo "$run/done" || exit 1
 exec 3<>"$run/done"
-start() { # name path
+start() { # rel path
   (
+    key=$(echo "$1" | tr / .)
     # SIGTERM from stop() goes on to the test; wait returns early when a
     # trapped signal arrives, so it is repeated until the test has ended.
     c=""
     trap '[ -n "$c" ] && kill -TERM "$c" 2>/dev/null' TERM
     t0=$(date +%s%N)
-    "$2" 3>&- >"$run/$1.out" 2>"$run/$1.err" &
+    "$2" 3>&- >"$run/$key.out" 2>"$run/$key.err" &
     c=$!
     wait "$c"; rc=$?
     while kill -0 "$c" 2>/dev/null; do wait "$c"; rc=$?; done
@@ -96,20 +100,21 @@ pass=0; fail=0; crashed=""; running=0
 total=$(wc -l < "$run/list"); next=1; : > "$run/times"
 while :; do
   while [ $running -lt "$jobs" ] && [ $next -le "$total" ]; do
-    # shellcheck disable=SC2046 # "seconds name path", split on purpose
+    # shellcheck disable=SC2046 # "seconds rel path", split on purpose
     set -- $(sed -n "${next}p" "$run/list")
     start "$2" "$3"
     running=$((running + 1)); next=$((next + 1))
   done
   [ $running -gt 0 ] || break
-  read -r name rc ms <&3
+  read -r rel rc ms <&3
   running=$((running - 1))
-  echo "$name $ms" >> "$run/times"
-  out="$run/$name.out"
+  echo "$rel $ms" >> "$run/times"
+  key=$(echo "$rel" | tr / .)
+  out="$run/$key.out"
   p=$(grep -cE '^ok ' "$out")
   f=$(grep -cE '^not ok ' "$out")
-  { echo "# $name"; cat "$run/$name.err" "$out"; } >> "$log"
-  echo "# $name ($((ms / 1000)).$((ms % 1000 / 100)) s)"
+  { echo "# $rel"; cat "$run/$key.err" "$out"; } >> "$log"
+  echo "# $rel ($((ms / 1000)).$((ms % 1000 / 100)) s)"
   # A test that failed shows its diagnostics ("# ..." lines) too: in CI
   # its temporary directory and the log are gone afterwards.
   if [ "$f" -gt 0 ]; then keep='^((not )?ok |#)'; else keep='^(not )?ok '; fi
@@ -117,9 +122,9 @@ while :; do
   pass=$((pass + p)); fail=$((fail + f))
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
     # A binary that died without reporting a failure still fails the run.
-    echo "not ok - $name exited with status $rc (see $log)"; fail=$((fail + 1)); crashed="$crashed $name"
+    echo "not ok - $rel exited with status $rc (see $log)"; fail=$((fail + 1)); crashed="$crashed $rel"
   fi
-  rm -f "$out" "$run/$name.err"
+  rm -f "$out" "$run/$key.err"
 done
 exec 3>&-
 trap - INT TERM HUP
