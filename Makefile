@@ -190,8 +190,13 @@ test-deps: deps
 
 # tests/run.sh runs J test binaries at a time: the end-to-end tests mostly
 # wait on sockets, timers and child processes, so more than the two cores
-# fit. J=1 runs them one after another.
+# fit; under valgrind each keeps about a core busy. J=1 runs them one after
+# another.
+ifeq ($(VALGRIND),1)
+J ?= 2
+else
 J ?= 4
+endif
 test-run: check-build
 	@MB_BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run.sh -j $(J) $(TESTS)
 
