@@ -464,6 +464,19 @@ static int h__reap(pid_t pid, int timeout_ms)
 	}
 }
 
+int h_wait_exit(pid_t pid, int timeout_ms)
+{
+	if (pid <= 0)
+		return -1;
+	int rc = h__reap(pid, timeout_ms);
+	if (rc == -2) {
+		kill(pid, SIGKILL);
+		h__reap(pid, 1000);
+		return -1;
+	}
+	return rc;
+}
+
 int h_signal(pid_t pid, int sig)
 {
 	if (pid <= 0) {

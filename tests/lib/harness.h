@@ -55,6 +55,10 @@ int h_stop(pid_t pid, int timeout_ms);
  * signal every process on the machine (other suites, the shell running
  * them). Returns kill's result, or -1 with a diagnostic line. */
 int h_signal(pid_t pid, int sig);
+/* Wait for a process the test started to exit by itself, at most
+ * timeout_ms (then SIGKILL): its exit status as h_stop gives it, or -1 when
+ * it had to be killed or cannot be waited for. */
+int h_wait_exit(pid_t pid, int timeout_ms);
 /* Is pid still running? */
 int h_alive(pid_t pid);
 /* Run a command to completion (bounded by timeout_ms), capturing its stdout
