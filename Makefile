@@ -180,9 +180,10 @@ $(BUILD)/tests/bench/%: tests/bench/%.c $(TLIB_OBJ) $(LIB) $(BUILD)/tests/bench/
 check-build: $(BUILD)/modbridge $(ALL_TESTS) $(BENCH_BIN)
 
 # `make test` installs what is missing, then runs the suite in a fresh make so
-# that pkg-config sees the packages it just installed.
+# that pkg-config sees the packages it just installed; that make builds on
+# every core unless a -j was given.
 test: test-deps
-	@$(MAKE) --no-print-directory test-run
+	@$(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc 2>/dev/null || echo 2)) test-run
 
 # What the build and the tests need (CI installs it once, then runs suites).
 test-deps: deps
