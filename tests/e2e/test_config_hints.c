@@ -1,10 +1,9 @@
-/* The hints and warnings a config gets (issue 19): defaults that keep
- * clients from waiting on the cloud, the timing warnings of --check and of
- * the start log, maps_path as one string, the hint for libconfig's bare
- * "syntax error", and the message of a SIGHUP that cannot read the config
- * after the privilege drop. Each case writes a config to the temporary
- * folder and runs the built binary (--check, or the daemon for the start
- * log). */
+/* A newcomer's first hour (issue 19): defaults that keep clients from
+ * waiting on the cloud, the timing warnings of --check and of the start log,
+ * maps_path as one string, the hint for libconfig's bare "syntax error", and
+ * the message of a SIGHUP that cannot read the config after the privilege
+ * drop. Each case writes a config to the temporary folder and runs the built
+ * binary (--check, or the daemon for the start log). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -318,14 +318,14 @@ static const char *readme_config(int port, int mqtt, int sol)
 	return h_write_file("readme.conf", full);
 }
 
-/* evcc's pace (issue 19: "without a single 0B in a minute of evcc-like
- * polling"): every 10 s, several attributes of each device, one connection
- * for all of them (evcc shares one per uri) with a 5 s response timeout
- * (Home Assistant's default; evcc waits 10 s). Every read must answer.
- * The minute runs in `make soak` (h_soak()); `make test` runs 20 s, three
- * rounds. The first comes while the Growatt's first poll, its reads spaced
- * by min_interval, is still on its way to register 1014: a client's read
- * that waited behind the poll instead of going first got 0B there. */
+/* evcc's pace for a minute (issue 19: "without a single 0B in a minute of
+ * evcc-like polling"): every 10 s, several attributes of each device, one
+ * connection for all of them (evcc shares one per uri) with a 5 s response
+ * timeout (Home Assistant's default; evcc waits 10 s). Every read must
+ * answer. The minute runs in `make soak` (h_soak()); `make test` runs 20 s,
+ * three rounds. The first comes while the Growatt's first poll, its reads
+ * spaced by min_interval, is still on its way to register 1014: a client's
+ * read that waited behind the poll instead of going first got 0B there. */
 static void evcc_pace(int port)
 {
 	static const struct {
