@@ -5,6 +5,7 @@
 #   make                 build/modbridge
 #   make test            install missing Debian packages, build, run every test
 #   make test SANITIZE=1 the same with ASan+UBSan (objects under build/san)
+#   make test J=1        one test binary at a time (default J=4)
 #   make demo            bridge + simulators + local mosquitto, live register table
 #   make screenshots     docs/web-interface*.png again, from the demo in headless chromium
 #   make bench           benchmarks against baselines, table in build/bench.md
@@ -208,16 +209,26 @@ $(BUILD)/tests/bench/%: tests/bench/%.c $(TLIB_OBJ) $(LIB) $(BUILD)/tests/bench/
 check-build: $(BUILD)/modbridge $(ALL_TESTS) $(BENCH_BIN)
 
 # `make test` installs what is missing, then runs the suite in a fresh make so
-# that pkg-config sees the packages it just installed.
+# that pkg-config sees the packages it just installed; that make builds on
+# every core unless a -j was given.
 test: test-deps
-	@$(MAKE) --no-print-directory test-run
+	@$(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc 2>/dev/null || echo 2)) test-run
 
 # What the build and the tests need (CI installs it once, then runs suites).
 test-deps: deps
 	@$(MAKE) --no-print-directory deps EXTRA_DEB_PKGS="$(TEST_DEB_PKGS)"
 
+# tests/run.sh runs J test binaries at a time: the end-to-end tests mostly
+# wait on sockets, timers and child processes, so more than the two cores
+# fit; under valgrind each keeps about a core busy. J=1 runs them one after
+# another.
+ifeq ($(VALGRIND),1)
+J ?= 2
+else
+J ?= 4
+endif
 test-run: check-build
-	@MB_BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run.sh $(TESTS)
+	@MB_BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run.sh -j $(J) $(TESTS)
 
 demo: deps
 	@$(MAKE) --no-print-directory $(BUILD)/modbridge $(SIM_BIN)

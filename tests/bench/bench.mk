@@ -1,12 +1,17 @@
-# make soak: the reliability soak, not part of CI. The bridge with a memory
+# make soak: the reliability soak, not part of CI. First the long forms of
+# the tests whose statistical loops `make test` runs short (MB_SOAK=1,
+# h_soak() in tests/lib/harness.h): a minute at evcc's pace, 150 reads and
+# writes per lossy link, five broker restarts. Then the bridge with a memory
 # device under loadgen's connect/read/close patterns for SOAK_SECONDS (600),
 # then with a hostile peer on every native link (PowerGo, Venus, Solarman)
 # for as long again; VmRSS sampled every 10 s; fails if the bridge dies,
 # errors or grows.
+SOAK_TESTS := e2e/test_docs e2e/test_lossy e2e/test_faults
 soak: deps
 	@$(MAKE) --no-print-directory $(BUILD)/modbridge $(BUILD)/tests/bench/loadgen \
-		$(BUILD)/tests/bench/hostile $(SIM_BIN)
-	@MB_BUILD=$(BUILD) sh tests/bench/soak.sh && MB_BUILD=$(BUILD) sh tests/bench/soak_hostile.sh
+		$(BUILD)/tests/bench/hostile $(SIM_BIN) $(SOAK_TESTS:%=$(BUILD)/tests/%)
+	@MB_BUILD=$(BUILD) MB_SOAK=1 sh tests/run.sh -j $(J) $(SOAK_TESTS) && \
+		MB_BUILD=$(BUILD) sh tests/bench/soak.sh && MB_BUILD=$(BUILD) sh tests/bench/soak_hostile.sh
 
 # The footprint floor links exactly the daemon's libraries, nothing of the
 # tests' (the harness would bring libmodbus and cmocka).

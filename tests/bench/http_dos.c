@@ -70,7 +70,7 @@ static uint64_t one(int a, int port, int *code)
 {
 	static const char part[] = "GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-";
 	int fds[MAX_FDS], n = a == 0 ? 0 : a == 1 ? 50 : a == 2 ? 64 : 100;
-	char url[128], max[16], out[16] = "";
+	char url[128], out[16] = "";
 	uint64_t tick = 0, k = 0;
 
 	for (int i = 0; i < n; i++) {
@@ -88,13 +88,11 @@ static uint64_t one(int a, int port, int *code)
 	}
 	h_sleep_ms(300);
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/status", port);
-	snprintf(max, sizeof max, "%d", CLIENT_MAX_S);
-	const char *argv[] = {"curl",	  "-s", "-o",		"/dev/null",  "-w", "%{http_code}",
-			      "--digest", "-u", "admin:secret", "--max-time", max,  url,
-			      NULL};
 	unlink(h_path("client.code"));
 	uint64_t t0 = h_now_ms();
-	pid_t pid = h_spawn(argv, "client.code");
+	pid_t pid = h_curl_spawn(
+	    &(struct h_curl){.url = url, .userpass = "admin:secret", .max_time = CLIENT_MAX_S},
+	    "client.code");
 	while (h_alive(pid)) {
 		h_sleep_ms(10);
 		if (++tick % 10)

@@ -3,7 +3,7 @@
  * test_map, as files) is run through both `modbridge --check -c F` and
  * `modbridge -c F` (start, on a free port). Both must exit 1 and say the
  * same "file:line: reason"; start must say it before it serves anything
- * (h_run's timeout bounds it). Each case also names the file, line and a
+ * (a bounded wait: it must exit by itself). Each case also names the file, line and a
  * phrase it expects, so that a fixture cannot be refused for another reason
  * than the one it is about. The cases cover every protocol's block, a map
  * of another protocol, unknown keys, venus templates, TLS files and `user`. */
@@ -18,7 +18,7 @@ static char out_check[65536], out_start[65536];
 struct fixture {
 	const char *name;
 	const char *conf;     /* the config after the two header lines ('@': the folder) */
-	const char *map_name; /* a map file written to @/maps/NAME.conf, or NULL */
+	const char *map_name; /* a map file written to @/CASE/maps/NAME.conf, or NULL */
 	const char *map;
 	int in_map; /* the message names the map file (else the config) */
 	int line;   /* in that file; config lines count from the case's first */
@@ -192,22 +192,16 @@ static const struct fixture cases[] = {
 };
 /* clang-format on */
 
-/* Run `modbridge [arg] -c path` into out (as test_check does, under
- * valgrind when VALGRIND=1: an error or a leak makes the status 99). */
-static int run(const char *arg, const char *path, char *out, size_t outlen)
-{
-	return h_run_bridge(arg, path, out, outlen);
-}
-
 /* The case's config: the header (listen on a free loopback port, the maps
- * of the case and of the repository), then its text with '@' replaced. */
+ * of the case, in a folder of its own, and of the repository), then its
+ * text with '@' replaced. */
 static const char *write_conf(const struct fixture *c, int port)
 {
 	char buf[8192], name[128];
 	size_t used = (size_t)snprintf(buf, sizeof buf,
 				       "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
-				       "maps_path = [ \"%s/maps\", \"%s\" ];\n",
-				       port, h_dir(), h_maps_dir());
+				       "maps_path = [ \"%s/%s/maps\", \"%s\" ];\n",
+				       port, h_dir(), c->name, h_maps_dir());
 	for (const char *t = c->conf; *t && used + 600 < sizeof buf; t++) {
 		if (*t == '@')
 			used += (size_t)snprintf(buf + used, sizeof buf - used, "%s", h_dir());
@@ -249,49 +243,79 @@ static const char *shown(char *s)
 	return s;
 }
 
-static void one(const struct fixture *c)
+/* A case in flight: `modbridge --check -c F` and `modbridge -c F` (under
+ * valgrind when VALGRIND=1: an error or a leak makes the status 99), both
+ * started at once; several cases run side by side (under valgrind each run
+ * takes seconds, one after the other they took minutes). */
+struct runs {
+	const struct fixture *c;
+	char path[512], want[1024];
+	pid_t check, start;
+};
+
+#define IN_FLIGHT 4
+
+static void begin(struct runs *r, const struct fixture *c)
 {
-	char want[1024], inner[1100], mpath[600], cpy[400];
+	char mpath[600], rel[300];
 	int port = h_free_port();
+	r->c = c;
+	snprintf(rel, sizeof rel, "%s/maps", c->name);
+	const char *mk[] = {"mkdir", "-p", h_path(rel), NULL};
+	h_run(mk, NULL, 0, 2000);
 	if (c->map) {
-		char rel[160];
-		snprintf(rel, sizeof rel, "maps/%s.conf", c->map_name);
+		snprintf(rel, sizeof rel, "%s/maps/%s.conf", c->name, c->map_name);
 		snprintf(mpath, sizeof mpath, "%s", h_write_file(rel, c->map));
 	}
-	const char *path = write_conf(c, port);
+	snprintf(r->path, sizeof r->path, "%s", write_conf(c, port));
 	if (c->in_map)
-		snprintf(want, sizeof want, "%s:%d: ", mpath, c->line);
+		snprintf(r->want, sizeof r->want, "%s:%d: ", mpath, c->line);
 	else
-		snprintf(want, sizeof want, "%s:%d: ", path, c->line + 2);
-	snprintf(inner, sizeof inner, "\": %s", want);
+		snprintf(r->want, sizeof r->want, "%s:%d: ", r->path, c->line + 2);
+	const char *check[] = {"--check", "-c", r->path, NULL};
+	const char *start[] = {"-c", r->path, NULL};
+	snprintf(rel, sizeof rel, "%s.check.out", c->name);
+	r->check = h_bridge_spawn(check, rel);
+	snprintf(rel, sizeof rel, "%s.start.out", c->name);
+	r->start = h_bridge_spawn(start, rel);
+}
 
-	int rc = run("--check", path, out_check, sizeof out_check);
-	int where = strncmp(out_check, want, strlen(want)) == 0 || strstr(out_check, inner);
+static void finish(struct runs *r)
+{
+	const struct fixture *c = r->c;
+	char inner[1100], cpy[400], name[160];
+	snprintf(inner, sizeof inner, "\": %s", r->want);
+
+	int rc = h_wait_exit(r->check, 60000);
+	snprintf(name, sizeof name, "%s.check.out", c->name);
+	h_read_file(h_path(name), out_check, sizeof out_check);
+	int where = strncmp(out_check, r->want, strlen(r->want)) == 0 || strstr(out_check, inner);
 	snprintf(cpy, sizeof cpy, "%.300s", out_check);
 	h_ok(rc == 1 && where && strstr(out_check, c->phrase),
-	     "%s: --check refuses it: exit %d, \"%s...%s\" (%s)", c->name, rc, want, c->phrase,
+	     "%s: --check refuses it: exit %d, \"%s...%s\" (%s)", c->name, rc, r->want, c->phrase,
 	     shown(cpy));
 
-	uint64_t t0 = h_now_ms();
-	int src = run(NULL, path, out_start, sizeof out_start);
-	uint64_t ms = h_now_ms() - t0;
+	int src = h_wait_exit(r->start, 60000);
+	snprintf(name, sizeof name, "%s.start.out", c->name);
+	h_read_file(h_path(name), out_start, sizeof out_start);
 	snprintf(cpy, sizeof cpy, "%.300s", out_start);
 	h_ok(src == 1 && same_message(out_check, out_start),
-	     "%s: start refuses it with the same message: exit %d after %llu ms (%s)", c->name, src,
-	     (unsigned long long)ms, shown(cpy));
+	     "%s: start refuses it with the same message: exit %d (%s)", c->name, src, shown(cpy));
 }
 
 int main(void)
 {
+	static struct runs ring[IN_FLIGHT];
 	h_init("check_start");
-	char dir[600];
-	snprintf(dir, sizeof dir, "%s/maps", h_dir());
-	const char *mk[] = {"mkdir", "-p", dir, NULL};
-	h_run(mk, NULL, 0, 2000);
 	h_write_file("ca.pem", "not read here: libmosquitto reads it when connecting\n");
 	size_t n = sizeof cases / sizeof cases[0];
-	for (size_t i = 0; i < n; i++)
-		one(&cases[i]);
+	for (size_t i = 0; i < n && i < IN_FLIGHT; i++)
+		begin(&ring[i], &cases[i]);
+	for (size_t i = 0; i < n; i++) {
+		finish(&ring[i % IN_FLIGHT]);
+		if (i + IN_FLIGHT < n)
+			begin(&ring[i % IN_FLIGHT], &cases[i + IN_FLIGHT]);
+	}
 	h_note("%zu fixtures, each through --check and start", n);
 	return h_done();
 }

@@ -322,9 +322,11 @@ static const char *readme_config(int port, int mqtt, int sol)
  * evcc-like polling): every 10 s, several attributes of each device, one
  * connection for all of them (evcc shares one per uri) with a 5 s response
  * timeout (Home Assistant's default; evcc waits 10 s). Every read must
- * answer. 60 s in the plain run; 20 s under the sanitizers and valgrind,
- * which run the same code slower and would only lengthen CI. */
-static void evcc_minute(int port)
+ * answer. The minute runs in `make soak` (h_soak()); `make test` runs 20 s,
+ * three rounds. The first comes while the Growatt's first poll, its reads
+ * spaced by min_interval, is still on its way to register 1014: a client's
+ * read that waited behind the poll instead of going first got 0B there. */
+static void evcc_pace(int port)
 {
 	static const struct {
 		int unit, input, addr, count;
@@ -338,11 +340,7 @@ static void evcc_minute(int port)
 	    {3, 1, 55, 2, "roof (growatt) energy total"},
 	    {3, 1, 1014, 1, "roof (growatt) battery SOC"},
 	};
-	const char *slow = getenv("VALGRIND");
-	int seconds = (slow && *slow && strcmp(slow, "0") != 0) ||
-			      ((slow = getenv("SANITIZE")) && strcmp(slow, "1") == 0)
-			  ? 20
-			  : 60;
+	int seconds = h_soak() ? 60 : 20;
 	int reads = 0, failed = 0;
 	uint64_t start = h_now_ms();
 	modbus_t *m = h_modbus(port, 1);
@@ -480,7 +478,7 @@ int main(void)
 	}
 
 	uint64_t docs_ms = h_now_ms() - t0;
-	evcc_minute(port);
+	evcc_pace(port);
 
 	/* Show what the bridge said about time-outs, if anything. */
 	FILE *lf = fopen(log, "r");

@@ -51,57 +51,20 @@ static int http_h(struct reply *r, const char *method, const char *path, const c
 {
 	char url[256], out[512];
 	const char *bodyf = h_path("body.out"), *hdrf = h_path("headers.out");
-	const char *argv[40];
-	int n = 0, typed = 0;
 
 	snprintf(url, sizeof url, "%s%s", base, path);
-	argv[n++] = "curl";
-	argv[n++] = "-s";
-	argv[n++] = "-o";
-	argv[n++] = bodyf;
-	argv[n++] = "-D";
-	argv[n++] = hdrf;
-	argv[n++] = "-w";
-	argv[n++] = "%{http_code}";
-	argv[n++] = "-X";
-	argv[n++] = method;
-	argv[n++] = "--max-time";
-	argv[n++] = "20";
-	if (userpass) {
-		argv[n++] = "--digest";
-		argv[n++] = "-u";
-		argv[n++] = userpass;
-	}
-	for (size_t i = 0; hdrs && hdrs[i] && n < 34; i++) {
-		argv[n++] = "-H";
-		argv[n++] = hdrs[i];
-		typed |= strncasecmp(hdrs[i], "Content-Type:", 13) == 0;
-	}
-	if (body) {
-		if (!typed) {
-			argv[n++] = "-H";
-			argv[n++] = "Content-Type: application/json";
-		}
-		argv[n++] = "--data-binary";
-		argv[n++] = body;
-	}
-	argv[n++] = url;
-	argv[n] = NULL;
-	unlink(bodyf);
-	h_run(argv, out, sizeof out, 25000);
+	unlink(hdrf);
+	h_curl(&(struct h_curl){.url = url,
+				.method = method,
+				.userpass = userpass,
+				.headers = hdrs,
+				.body = body,
+				.out = bodyf,
+				.dump_headers = hdrf},
+	       out, sizeof out);
 	r->status = atoi(out);
-	r->body[0] = r->headers[0] = '\0';
-	FILE *f = fopen(bodyf, "r");
-	if (f) {
-		size_t k = fread(r->body, 1, sizeof r->body - 1, f);
-		r->body[k] = '\0';
-		fclose(f);
-	}
-	if ((f = fopen(hdrf, "r"))) {
-		size_t k = fread(r->headers, 1, sizeof r->headers - 1, f);
-		r->headers[k] = '\0';
-		fclose(f);
-	}
+	h_read_file(bodyf, r->body, sizeof r->body);
+	h_read_file(hdrf, r->headers, sizeof r->headers);
 	return r->status;
 }
 
@@ -439,37 +402,17 @@ static void writes_follow_the_map(void)
  * own connection, started without waiting: a write when body is given,
  * credentials when userpass is. */
 static void burst_start(pid_t *pids, int i0, int n, const char *path, const char *body,
-			const char *userpass, const char *max_time)
+			const char *userpass, int max_time)
 {
 	char url[256], name[32];
 	snprintf(url, sizeof url, "%s%s", base, path);
 	for (int i = i0; i < i0 + n; i++) {
-		const char *argv[24];
-		int k = 0;
-		argv[k++] = "curl";
-		argv[k++] = "-s";
-		argv[k++] = "-o";
-		argv[k++] = "/dev/null";
-		argv[k++] = "-w";
-		argv[k++] = "%{http_code}";
-		argv[k++] = "--max-time";
-		argv[k++] = max_time;
-		if (userpass) {
-			argv[k++] = "--digest";
-			argv[k++] = "-u";
-			argv[k++] = userpass;
-		}
-		if (body) {
-			argv[k++] = "-H";
-			argv[k++] = "Content-Type: application/json";
-			argv[k++] = "--data-binary";
-			argv[k++] = body;
-		}
-		argv[k++] = url;
-		argv[k] = NULL;
 		snprintf(name, sizeof name, "burst%d.code", i);
 		unlink(h_path(name));
-		pids[i] = h_spawn(argv, name);
+		pids[i] = h_curl_spawn(
+		    &(struct h_curl){
+			.url = url, .userpass = userpass, .body = body, .max_time = max_time},
+		    name);
 	}
 }
 
@@ -501,18 +444,18 @@ static void concurrent_clients(void)
 {
 	pid_t pids[32];
 
-	burst_start(pids, 0, 8, "/api/v1/devices", NULL, "admin:secret", "20");
+	burst_start(pids, 0, 8, "/api/v1/devices", NULL, "admin:secret", 20);
 	h_ok(burst_count(pids, 0, 8, 200) == 8,
 	     "8 clients at once on one URL: every one gets in (200)");
 	burst_start(pids, 0, 4, "/api/v1/devices/scratch/registers/setpoint", "{\"value\":77}",
-		    "admin:secret", "20");
+		    "admin:secret", 20);
 	h_ok(burst_count(pids, 0, 4, 200) == 4,
 	     "4 writes at once on one URL: every one gets in (200)");
 	/* 24 clients without credentials (they never answer a challenge),
 	 * then one with. */
-	burst_start(pids, 0, 24, "/api/v1/maps/scratch", NULL, NULL, "40");
+	burst_start(pids, 0, 24, "/api/v1/maps/scratch", NULL, NULL, 40);
 	h_sleep_ms(200);
-	burst_start(pids, 24, 1, "/api/v1/maps/scratch", NULL, "admin:secret", "8");
+	burst_start(pids, 24, 1, "/api/v1/maps/scratch", NULL, "admin:secret", 8);
 	h_ok(burst_count(pids, 24, 1, 200) == 1,
 	     "a client among 24 that never answer their challenge gets in (200 within 8 s)");
 	h_ok(burst_count(pids, 0, 24, 401) == 24, "and they are all challenged (401)");
@@ -528,32 +471,16 @@ static int capture(const char *method, const char *path, const char *body, char 
 {
 	static char out[32768];
 	char url[256];
-	const char *argv[24];
-	int k = 0;
 
 	snprintf(url, sizeof url, "%s%s", base, path);
-	argv[k++] = "curl";
-	argv[k++] = "-s";
-	argv[k++] = "-v";
-	argv[k++] = "-o";
-	argv[k++] = "/dev/null";
-	argv[k++] = "-w";
-	argv[k++] = "\ncode=%{http_code}\n";
-	argv[k++] = "-X";
-	argv[k++] = method;
-	argv[k++] = "--digest";
-	argv[k++] = "-u";
-	argv[k++] = "admin:secret";
-	if (body) {
-		argv[k++] = "-H";
-		argv[k++] = "Content-Type: application/json";
-		argv[k++] = "--data-binary";
-		argv[k++] = body;
-	}
-	argv[k++] = url;
-	argv[k] = NULL;
 	hdr[0] = '\0';
-	h_run(argv, out, sizeof out, 25000);
+	h_curl(&(struct h_curl){.url = url,
+				.method = method,
+				.userpass = "admin:secret",
+				.body = body,
+				.write_out = "\ncode=%{http_code}\n",
+				.verbose = 1},
+	       out, sizeof out);
 	for (char *a = strstr(out, "> Authorization: Digest "); a;
 	     a = strstr(a + 1, "> Authorization: Digest ")) {
 		size_t len = strcspn(a + 2, "\r\n");
@@ -782,23 +709,10 @@ static void writes_wait_for_the_device(void)
 	char url[128];
 	snprintf(url, sizeof url, "%s%s", base, path);
 	const char *out = h_path("late.out");
-	const char *argv[] = {"curl",
-			      "-s",
-			      "-o",
-			      out,
-			      "-w",
-			      "%{http_code}",
-			      "--digest",
-			      "-u",
-			      "admin:secret",
-			      "-H",
-			      "Content-Type: application/json",
-			      "--data-binary",
-			      "{\"value\":2}",
-			      url,
-			      NULL};
-	unlink(out);
-	pid_t curl = h_spawn(argv, "late.code");
+	pid_t curl = h_curl_spawn(
+	    &(struct h_curl){
+		.url = url, .userpass = "admin:secret", .body = "{\"value\":2}", .out = out},
+	    "late.code");
 	int sent = h_wait_lines(h_path("sim1.log"), "addr=281", before + 1, 5000);
 	int waiting = sent && h_alive(curl) && access(out, F_OK) != 0;
 	h_ok(waiting, "the write reached the device and its HTTP answer is still outstanding");

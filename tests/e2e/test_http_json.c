@@ -30,31 +30,9 @@ static int post(const char *body, size_t len, char *out, size_t cap)
 	fwrite(body, 1, len, f);
 	fclose(f);
 	snprintf(data, sizeof data, "@%s", bodyf);
-	const char *argv[] = {"curl",
-			      "-s",
-			      "-o",
-			      outf,
-			      "-w",
-			      "%{http_code}",
-			      "--digest",
-			      "-u",
-			      "admin:secret",
-			      "-H",
-			      "Content-Type: application/json",
-			      "--max-time",
-			      "20",
-			      "--data-binary",
-			      data,
-			      url,
-			      NULL};
-	unlink(outf);
-	h_run(argv, code, sizeof code, 25000);
-	out[0] = '\0';
-	if ((f = fopen(outf, "r"))) {
-		size_t k = fread(out, 1, cap - 1, f);
-		out[k] = '\0';
-		fclose(f);
-	}
+	h_curl(&(struct h_curl){.url = url, .userpass = "admin:secret", .body = data, .out = outf},
+	       code, sizeof code);
+	h_read_file(outf, out, cap);
 	return atoi(code);
 }
 

@@ -51,31 +51,11 @@ static int make_cert(const char *name)
 static int curl(const char *const extra[], const char *url, int *exit_status, char *body,
 		size_t cap)
 {
-	const char *argv[32];
 	char code[4200];
-	int n = 0;
 	const char *outf = h_path("curl.out");
-	argv[n++] = "curl";
-	argv[n++] = "-s";
-	argv[n++] = "-o";
-	argv[n++] = outf;
-	argv[n++] = "-w";
-	argv[n++] = "%{http_code}";
-	argv[n++] = "--max-time";
-	argv[n++] = "20";
-	for (size_t i = 0; extra[i] && n < 28; i++)
-		argv[n++] = extra[i];
-	argv[n++] = url;
-	argv[n] = NULL;
-	unlink(outf);
-	*exit_status = h_run(argv, code, sizeof code, 25000);
-	body[0] = '\0';
-	FILE *f = fopen(outf, "r");
-	if (f) {
-		size_t k = fread(body, 1, cap - 1, f);
-		body[k] = '\0';
-		fclose(f);
-	}
+	*exit_status =
+	    h_curl(&(struct h_curl){.url = url, .extra = extra, .out = outf}, code, sizeof code);
+	h_read_file(outf, body, cap);
 	return atoi(code);
 }
 

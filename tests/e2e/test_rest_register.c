@@ -37,41 +37,16 @@ static int http(struct reply *r, const char *method, const char *path, const cha
 {
 	char url[256], out[64];
 	const char *bodyf = h_path("body.out");
-	const char *argv[24];
-	int n = 0;
 
 	snprintf(url, sizeof url, "%s%s", base, path);
-	argv[n++] = "curl";
-	argv[n++] = "-s";
-	argv[n++] = "-o";
-	argv[n++] = bodyf;
-	argv[n++] = "-w";
-	argv[n++] = "%{http_code}";
-	argv[n++] = "-X";
-	argv[n++] = method;
-	argv[n++] = "--max-time";
-	argv[n++] = "20";
-	if (body) {
-		argv[n++] = "--digest";
-		argv[n++] = "-u";
-		argv[n++] = "admin:secret";
-		argv[n++] = "-H";
-		argv[n++] = "Content-Type: application/json";
-		argv[n++] = "--data-binary";
-		argv[n++] = body;
-	}
-	argv[n++] = url;
-	argv[n] = NULL;
-	unlink(bodyf);
-	h_run(argv, out, sizeof out, 25000);
+	h_curl(&(struct h_curl){.url = url,
+				.method = method,
+				.userpass = body ? "admin:secret" : NULL,
+				.body = body,
+				.out = bodyf},
+	       out, sizeof out);
 	r->status = atoi(out);
-	r->body[0] = '\0';
-	FILE *f = fopen(bodyf, "r");
-	if (f) {
-		size_t k = fread(r->body, 1, sizeof r->body - 1, f);
-		r->body[k] = '\0';
-		fclose(f);
-	}
+	h_read_file(bodyf, r->body, sizeof r->body);
 	return r->status;
 }
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -120,6 +121,12 @@ int h_done(void)
 {
 	printf("# %s: %d passed, %d failed\n", h__suite, h__pass, h__fail);
 	return h__fail ? 1 : 0;
+}
+
+int h_soak(void)
+{
+	const char *s = getenv("MB_SOAK");
+	return s && strcmp(s, "1") == 0;
 }
 
 const char *h_dir(void)
@@ -457,6 +464,19 @@ static int h__reap(pid_t pid, int timeout_ms)
 	}
 }
 
+int h_wait_exit(pid_t pid, int timeout_ms)
+{
+	if (pid <= 0)
+		return -1;
+	int rc = h__reap(pid, timeout_ms);
+	if (rc == -2) {
+		kill(pid, SIGKILL);
+		h__reap(pid, 1000);
+		return -1;
+	}
+	return rc;
+}
+
 int h_signal(pid_t pid, int sig)
 {
 	if (pid <= 0) {
@@ -536,6 +556,99 @@ int h_run(const char *const argv[], char *out, size_t outlen, int timeout_ms)
 		return -1;
 	}
 	return rc;
+}
+
+int h_curl_args(const struct h_curl *c, const char **argv, size_t cap)
+{
+	static char max[8][16];
+	static int next;
+	char *mt = max[next++ & 7];
+	size_t n = 0, want = 22; /* the most the fields below add, NULL included */
+	int typed = 0;
+	for (size_t i = 0; c->headers && c->headers[i]; i++)
+		want += 2;
+	for (size_t i = 0; c->extra && c->extra[i]; i++)
+		want++;
+	if (want > cap) {
+		h_note("h_curl: %zu arguments do not fit in %zu", want, cap);
+		return -1;
+	}
+	snprintf(mt, 16, "%d", c->max_time > 0 ? c->max_time : 20);
+	argv[n++] = "curl";
+	argv[n++] = "-s";
+	if (c->verbose)
+		argv[n++] = "-v";
+	argv[n++] = "-o";
+	argv[n++] = c->out ? c->out : "/dev/null";
+	if (c->dump_headers) {
+		argv[n++] = "-D";
+		argv[n++] = c->dump_headers;
+	}
+	if (!c->write_out || *c->write_out) {
+		argv[n++] = "-w";
+		argv[n++] = c->write_out ? c->write_out : "%{http_code}";
+	}
+	if (c->method) {
+		argv[n++] = "-X";
+		argv[n++] = c->method;
+	}
+	argv[n++] = "--max-time";
+	argv[n++] = mt;
+	if (c->userpass) {
+		argv[n++] = "--digest";
+		argv[n++] = "-u";
+		argv[n++] = c->userpass;
+	}
+	for (size_t i = 0; c->headers && c->headers[i]; i++) {
+		argv[n++] = "-H";
+		argv[n++] = c->headers[i];
+		typed |= strncasecmp(c->headers[i], "Content-Type:", 13) == 0;
+	}
+	if (c->body) {
+		if (!typed) {
+			argv[n++] = "-H";
+			argv[n++] = "Content-Type: application/json";
+		}
+		argv[n++] = "--data-binary";
+		argv[n++] = c->body;
+	}
+	for (size_t i = 0; c->extra && c->extra[i]; i++)
+		argv[n++] = c->extra[i];
+	argv[n++] = c->url;
+	argv[n] = NULL;
+	return (int)n;
+}
+
+int h_curl(const struct h_curl *c, char *out, size_t outlen)
+{
+	const char *argv[64];
+	if (h_curl_args(c, argv, sizeof argv / sizeof argv[0]) < 0)
+		return -1;
+	if (c->out)
+		unlink(c->out);
+	return h_run(argv, out, outlen, ((c->max_time > 0 ? c->max_time : 20) + 5) * 1000);
+}
+
+pid_t h_curl_spawn(const struct h_curl *c, const char *logname)
+{
+	const char *argv[64];
+	if (h_curl_args(c, argv, sizeof argv / sizeof argv[0]) < 0)
+		return -1;
+	if (c->out)
+		unlink(c->out);
+	return h_spawn(argv, logname);
+}
+
+size_t h_read_file(const char *path, char *buf, size_t len)
+{
+	size_t n = 0;
+	FILE *f = fopen(path, "rb");
+	if (f) {
+		n = fread(buf, 1, len - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	return n;
 }
 
 static pid_t h__broker(int port)

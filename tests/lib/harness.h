@@ -21,6 +21,12 @@ void h_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The file's last lines (at most 40) as notes: what a failure leaves behind. */
 void h_note_tail(const char *path, int lines);
 
+/* 1 when the test runs in its long form (MB_SOAK=1, as `make soak` runs
+ * it): statistical loops (a minute at a client's pace, hundreds of reads
+ * over a lossy link, many restarts) run long there; `make test` runs a short
+ * form that still meets the fault each loop exists for. */
+int h_soak(void);
+
 /* The temporary folder and a path inside it. */
 const char *h_dir(void);
 const char *h_path(const char *name); /* static buffer rotation: valid for 8 calls */
@@ -49,6 +55,10 @@ int h_stop(pid_t pid, int timeout_ms);
  * signal every process on the machine (other suites, the shell running
  * them). Returns kill's result, or -1 with a diagnostic line. */
 int h_signal(pid_t pid, int sig);
+/* Wait for a process the test started to exit by itself, at most
+ * timeout_ms (then SIGKILL): its exit status as h_stop gives it, or -1 when
+ * it had to be killed or cannot be waited for. */
+int h_wait_exit(pid_t pid, int timeout_ms);
 /* Is pid still running? */
 int h_alive(pid_t pid);
 /* Run a command to completion (bounded by timeout_ms), capturing its stdout
@@ -60,6 +70,36 @@ int h_run(const char *const argv[], char *out, size_t outlen, int timeout_ms);
  * Virtual time runs the page's fetches and its first rendering before the
  * DOM is taken, with no wall-clock sleep in the test. h_run's result. */
 int h_chromium(const char *url, const char *a1, const char *a2, char *out, size_t outlen);
+
+/* One curl request, as the HTTP tests make them. Fields left 0 or NULL are
+ * not sent. */
+struct h_curl {
+	const char *url;
+	const char *method;	    /* -X METHOD */
+	const char *userpass;	    /* --digest -u USER:PASSWORD */
+	const char *body;	    /* --data-binary (with "@FILE", the file's bytes) */
+	const char *const *headers; /* -H each (NULL-terminated); a body goes as
+				     * application/json unless one is a Content-Type */
+	const char *const *extra;   /* more arguments before the URL (NULL-terminated) */
+	const char *out;	    /* -o: where the answer's body goes (NULL: /dev/null) */
+	const char *dump_headers;   /* -D: where its head goes */
+	const char *write_out;	    /* -w (NULL: "%{http_code}"; "": none) */
+	int max_time;		    /* --max-time, s (0: 20) */
+	int verbose;		    /* -v: curl's trace, the headers it sent, on stderr */
+};
+/* curl's argument list for c into argv (cap entries, NULL-terminated): the
+ * number of arguments, or -1 (with a note) when they do not fit. */
+int h_curl_args(const struct h_curl *c, const char **argv, size_t cap);
+/* Run it to completion (bounded: max_time and 5 s more), curl's stdout and
+ * stderr in out (with the default write_out, the HTTP status, "000" when
+ * none came). c->out is removed first, so that a body found after the run
+ * is this request's. curl's exit status, or -1. */
+int h_curl(const struct h_curl *c, char *out, size_t outlen);
+/* Start it and return at once (h_spawn): the pid, or -1. */
+pid_t h_curl_spawn(const struct h_curl *c, const char *logname);
+/* The file's bytes into buf, NUL-terminated (at most len - 1 of them; ""
+ * when it cannot be read): how many. */
+size_t h_read_file(const char *path, char *buf, size_t len);
 
 /* A real mosquitto on a free loopback port. Returns the pid, sets *port. */
 pid_t h_broker_start(int *port);

@@ -217,7 +217,7 @@ static void drop_case(void)
 
 int main(void)
 {
-	h_init("newcomer");
+	h_init("config_hints");
 	check_cases();
 	start_cases();
 	drop_case();

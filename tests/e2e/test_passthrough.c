@@ -162,7 +162,7 @@ static void test_no_default_unit(int sport)
 
 int main(void)
 {
-	h_init("pass");
+	h_init("passthrough");
 	snprintf(ctl_path, sizeof ctl_path, "%s", h_path("sim.ctl"));
 	snprintf(simlog, sizeof simlog, "%s", h_path("sim.log"));
 	snprintf(pglog, sizeof pglog, "%s", h_path("pg.log"));

@@ -321,7 +321,7 @@ static void check_states(modbus_t *mb, const char *what, uint16_t chast, uint16_
 
 int main(void)
 {
-	h_init("faces");
+	h_init("stock_clients");
 	pid_t broker = h_broker_start(&broker_port);
 	if (!h_ok(broker > 0, "mosquitto started"))
 		return h_done();
