@@ -13,9 +13,9 @@
 int http_config_parse(struct config_parser *p, const struct config_setting_t *s, void *target)
 {
 	(void)target;
-	return config_error(p, s,
-			    "this modbridge was built without the web interface (WITH_HTTP=0): "
-			    "remove the http group");
+	return keys_error(p, s,
+			  "this modbridge was built without the web interface (WITH_HTTP=0): "
+			  "remove the http group");
 }
 
 void http_config_free(struct config_http *c)

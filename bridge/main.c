@@ -182,8 +182,8 @@ static int main__listeners_start(struct daemon *d, const struct config *conf, ch
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct config one = *conf;
-		one.modbus.listen = conf->listeners[i].listen;
-		one.modbus.port = conf->listeners[i].port;
+		one.server.listen = conf->listeners[i].listen;
+		one.server.port = conf->listeners[i].port;
 		int rc = server_start(d->loop, &one, reload_listener_router(d->set, i),
 				      &d->lservers[i], err, errlen);
 		if (rc != 0)
@@ -532,9 +532,9 @@ static int main__run(const char *path, const struct cmdline *cmd)
 	 * itself and leaves the listener alone (reload.c). */
 	struct config listener = *conf;
 	if (cmd->listen)
-		listener.modbus.listen = (char *)cmd->listen;
+		listener.server.listen = (char *)cmd->listen;
 	if (cmd->port)
-		listener.modbus.port = cmd->port;
+		listener.server.port = cmd->port;
 	rc = server_start(&loop, &listener, reload_router(d.set), &d.server, err, sizeof err);
 	if (rc == 0)
 		rc = main__listeners_start(&d, conf, err, sizeof err);

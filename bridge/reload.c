@@ -7,7 +7,7 @@
  * last device is gone.
  *
  * Whether a device is unchanged is derived from the config's key tables
- * (config_keys_same over config_device_keys: every key of the device, of its
+ * (keys_same over config_device_keys: every key of the device, of its
  * mqtt group and of its protocol block, and the config's `defaults`), so that
  * a key added to a table is compared without being listed here. */
 #include "reload.h"
@@ -403,13 +403,13 @@ static int reload__device_same(const struct config *ca, const struct config_devi
 	 * change of the defaults or of the map shows in them too: then the
 	 * message names where it was made. */
 	static const char *const timing[] = {"timeout", "max_age", "poll", "min_interval"};
-	int differs = !config_keys_same(keys, n, a, b, which, len), timing_key = 0;
+	int differs = !keys_same(keys, n, a, b, which, len), timing_key = 0;
 	for (size_t i = 0; differs && i < sizeof timing / sizeof timing[0]; i++)
 		timing_key |= strcmp(which, timing[i]) == 0;
 	if (differs && !timing_key)
 		return 0;
 	keys = config_defaults_keys(&n);
-	if (!config_keys_same(keys, n, ca, cb, sub, sizeof sub)) {
+	if (!keys_same(keys, n, ca, cb, sub, sizeof sub)) {
 		snprintf(which, len, "defaults.%.200s", sub);
 		return 0;
 	}
@@ -539,7 +539,7 @@ static int reload__devices_build(struct reload *r, struct reload_gen *g, struct 
 
 static void reload__route(struct reload *r)
 {
-	const char *def = r->gen ? r->gen->conf->modbus.default_unit : NULL;
+	const char *def = r->gen ? r->gen->conf->server.default_unit : NULL;
 	const struct config *c = r->gen ? r->gen->conf : NULL;
 	memset(&r->router, 0, sizeof r->router);
 	for (size_t i = 0; i < r->nlsn; i++)
@@ -611,8 +611,8 @@ int reload_start(uv_loop_t *loop, struct reload_gen *g, struct reload **out, cha
 		return MB_ENOMEM;
 	}
 	r->loop = loop;
-	snprintf(r->bound_listen, sizeof r->bound_listen, "%s", g->conf->modbus.listen);
-	r->bound_port = g->conf->modbus.port;
+	snprintf(r->bound_listen, sizeof r->bound_listen, "%s", g->conf->server.listen);
+	r->bound_port = g->conf->server.port;
 	if (g->conf->nlisteners && !(r->lsn = calloc(g->conf->nlisteners, sizeof *r->lsn))) {
 		snprintf(err, errlen, "out of memory");
 		reload__gen_unref(g);
@@ -796,7 +796,7 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 	}
 	reload_gen_log_warnings(g);
 	const struct config *oc = r->gen->conf, *nc = g->conf;
-	if (strcmp(r->bound_listen, nc->modbus.listen) != 0 || r->bound_port != nc->modbus.port)
+	if (strcmp(r->bound_listen, nc->server.listen) != 0 || r->bound_port != nc->server.port)
 		log_warn(
 		    "modbus.listen/port differ from what the listener is bound to (%s port %d):"
 		    " restart modbridge to apply",
@@ -807,7 +807,7 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 	int status_same_link =
 	    oc->status.enabled && nc->status.enabled &&
 	    strcmp(oc->status.prefix, nc->status.prefix) == 0 &&
-	    config_keys_same(mqtt, nmqtt, &oc->status.mqtt, &nc->status.mqtt, which, sizeof which);
+	    keys_same(mqtt, nmqtt, &oc->status.mqtt, &nc->status.mqtt, which, sizeof which);
 	if (reload__install(r, g, err, sizeof err) != 0) {
 		log_err("reload refused, keeping the running config: %.*s", (int)strcspn(err, "\n"),
 			err);

@@ -231,13 +231,13 @@ void values_line_field(struct line_writer *w, const struct values_item *v)
 			text[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
 		}
 		text[i] = '\0';
-		line_field_str(w, r->name, text);
+		codec_line_field_str(w, r->name, text);
 	} else if (!v->number) {
 		return; /* NaN or infinite: no line-protocol form, the field is left out */
 	} else if (r->type != MAP_FLOAT32 && r->scale == 1.0) {
-		line_field_int(w, r->name, v->raw);
+		codec_line_field_int(w, r->name, v->raw);
 	} else {
-		line_field_float(w, r->name, v->scaled);
+		codec_line_field_float(w, r->name, v->scaled);
 	}
 }
 

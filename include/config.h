@@ -123,7 +123,7 @@ struct config {
 		/* `default_unit`: the device that answers unit IDs 0 and 255
 		 * (clients that address one device), or NULL (0A) */
 		char *default_unit;
-	} modbus;
+	} server;
 	char **maps_path; /* a list, or one string in the file */
 	size_t nmaps_path;
 	struct {

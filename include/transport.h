@@ -89,16 +89,16 @@ struct transport_ops {
  * (include/transport_test.h): one that records what is published or written
  * and hands the transport messages or bytes of its choosing. */
 struct link_mqtt_ops {
-	struct mqtt_link *(*get)(uv_loop_t *loop, const struct config_mqtt *cfg,
+	struct link_mqtt *(*get)(uv_loop_t *loop, const struct config_mqtt *cfg,
 				 const char *client_id, char *err, size_t errlen);
-	int (*subscribe)(struct mqtt_link *l, const char *topic, int qos, mqtt_msg_cb msg_cb,
-			 mqtt_state_cb state_cb, void *ctx);
-	int (*limit)(struct mqtt_link *l, void *ctx, size_t max_len, mqtt_msg_cb drop_cb);
-	int (*publish)(struct mqtt_link *l, const char *topic, const void *payload, size_t len,
-		       int qos, int retain, int *mid, mqtt_pub_cb pub_cb, void *ctx);
-	int (*is_up)(const struct mqtt_link *l);
-	void (*release)(struct mqtt_link *l, void *ctx);
-	const char *(*name)(const struct mqtt_link *l); /* for messages; may be NULL */
+	int (*subscribe)(struct link_mqtt *l, const char *topic, int qos, link_mqtt_msg_cb msg_cb,
+			 link_mqtt_state_cb state_cb, void *ctx);
+	int (*limit)(struct link_mqtt *l, void *ctx, size_t max_len, link_mqtt_msg_cb drop_cb);
+	int (*publish)(struct link_mqtt *l, const char *topic, const void *payload, size_t len,
+		       int qos, int retain, int *mid, link_mqtt_pub_cb pub_cb, void *ctx);
+	int (*is_up)(const struct link_mqtt *l);
+	void (*release)(struct link_mqtt *l, void *ctx);
+	const char *(*name)(const struct link_mqtt *l); /* for messages; may be NULL */
 };
 
 struct link_tcp_ops {

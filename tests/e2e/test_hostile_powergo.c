@@ -199,10 +199,11 @@ int main(void)
 	 * flight: it names A as its source, so B drops it. */
 	uint8_t frame[POWERGO_BUF_LEN];
 	uint32_t a_id, app_id;
-	powergo_parse_id(DEV_A, &a_id);
-	powergo_parse_id(APP, &app_id);
+	codec_powergo_parse_id(DEV_A, &a_id);
+	codec_powergo_parse_id(APP, &app_id);
 	uint16_t bogus = 0xDEAD;
-	int n = powergo_encode_read_answer(a_id, app_id, 0x03, &bogus, 1, frame, sizeof frame);
+	int n =
+	    codec_powergo_encode_read_answer(a_id, app_id, 0x03, &bogus, 1, frame, sizeof frame);
 	h_ok(sim_delay(DEV_B, 600, "simB.log"), "B answers after 600 ms");
 	pid_t pub = fork();
 	if (pub == 0) {

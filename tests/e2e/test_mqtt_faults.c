@@ -15,7 +15,7 @@
  *    0A or 0B at once, is retried with backoff, logs its first failure as a
  *    warning and the later ones at debug, and the other devices keep working.
  * 4. Outgoing bound: a broker that takes QoS 1 publishes and never
- *    acknowledges them. Once the link holds MQTT_OUT_MAX_MSGS of them it
+ *    acknowledges them. Once the link holds LINK_MQTT_OUT_MAX_MSGS of them it
  *    refuses new ones (0A) instead of queueing without limit; when the broker
  *    acknowledges, publishes go out again.
  * 5. Clock jump (needs libfaketime, Debian package faketime; skipped
@@ -52,7 +52,7 @@
 #define APP_T "1C1C1C1C" /* clock jump */
 #define DEV_T "1C000001"
 #define NQ 8		 /* devices sharing the never-acknowledging link */
-#define OUT_MAX_MSGS 256 /* MQTT_OUT_MAX_MSGS in include/link_mqtt.h */
+#define OUT_MAX_MSGS 256 /* LINK_MQTT_OUT_MAX_MSGS in include/link_mqtt.h */
 
 static int broker_port, bridge_port;
 

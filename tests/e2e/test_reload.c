@@ -8,7 +8,7 @@
  * reload of an unchanged file replaces nothing.
  *
  * No device key is a list (the generic comparison of every key kind,
- * config_keys_same, is what decides; tests/unit/test_config.c covers it kind
+ * keys_same, is what decides; tests/unit/test_config.c covers it kind
  * by kind). The MQTT and Solarman devices point at a port nobody listens on:
  * their links keep retrying, which a reload does not care about. */
 #include <errno.h>

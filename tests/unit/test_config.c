@@ -496,12 +496,12 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(config_load(path, &c, err, sizeof err), 0);
 	assert_string_equal(err, "");
 	assert_string_equal(c->path, path);
-	assert_string_equal(c->modbus.listen, "0.0.0.0");
-	assert_int_equal(c->modbus.port, 502);
-	assert_int_equal(c->modbus.max_connections, 64);
-	assert_int_equal(c->modbus.idle_timeout, 120);
-	assert_null(c->modbus.allow);
-	assert_int_equal(c->modbus.nallow, 0);
+	assert_string_equal(c->server.listen, "0.0.0.0");
+	assert_int_equal(c->server.port, 502);
+	assert_int_equal(c->server.max_connections, 64);
+	assert_int_equal(c->server.idle_timeout, 120);
+	assert_null(c->server.allow);
+	assert_int_equal(c->server.nallow, 0);
 	assert_int_equal(c->nmaps_path, 2);
 	assert_string_equal(c->maps_path[0], "/etc/modbridge/maps");
 	assert_string_equal(c->maps_path[1], "/usr/share/modbridge/maps");
@@ -611,22 +611,22 @@ static void test_full_config(void **state)
 	if (config_load(path, &c, err, sizeof err) != 0)
 		fail_msg("%s", err);
 
-	assert_string_equal(c->modbus.listen, "::");
-	assert_int_equal(c->modbus.port, 1502);
-	assert_int_equal(c->modbus.max_connections, 10);
-	assert_int_equal(c->modbus.idle_timeout, 0);
-	assert_int_equal(c->modbus.nallow, 3);
-	assert_int_equal(c->modbus.allow[0].family, AF_INET);
-	assert_int_equal(c->modbus.allow[0].prefix, 32);
-	assert_int_equal(c->modbus.allow[1].prefix, 24);
-	assert_int_equal(c->modbus.allow[2].family, AF_INET6);
+	assert_string_equal(c->server.listen, "::");
+	assert_int_equal(c->server.port, 1502);
+	assert_int_equal(c->server.max_connections, 10);
+	assert_int_equal(c->server.idle_timeout, 0);
+	assert_int_equal(c->server.nallow, 3);
+	assert_int_equal(c->server.allow[0].family, AF_INET);
+	assert_int_equal(c->server.allow[0].prefix, 32);
+	assert_int_equal(c->server.allow[1].prefix, 24);
+	assert_int_equal(c->server.allow[2].family, AF_INET6);
 
 	/* The parsed allow-list works with cidr_match. */
 	struct sockaddr_in sin = {.sin_family = AF_INET};
 	inet_pton(AF_INET, "192.168.1.77", &sin.sin_addr);
-	assert_true(cidr_match(c->modbus.allow, c->modbus.nallow, (struct sockaddr *)&sin));
+	assert_true(cidr_match(c->server.allow, c->server.nallow, (struct sockaddr *)&sin));
 	inet_pton(AF_INET, "192.168.7.77", &sin.sin_addr);
-	assert_false(cidr_match(c->modbus.allow, c->modbus.nallow, (struct sockaddr *)&sin));
+	assert_false(cidr_match(c->server.allow, c->server.nallow, (struct sockaddr *)&sin));
 
 	assert_int_equal(c->nmaps_path, 2);
 	assert_string_equal(c->maps_path[0], "maps");
@@ -809,7 +809,7 @@ static void test_proto_name(void **state)
 			    "memory");
 }
 
-/* config_keys_same, which a reload uses to tell an unchanged device, compares
+/* keys_same, which a reload uses to tell an unchanged device, compares
  * every kind of key by what it stores, names what differs, and never calls
  * a custom key without a comparison of its own the same. */
 struct kinds {
@@ -880,13 +880,13 @@ static void test_keys_same(void **state)
 	struct kinds b = a;
 	(void)state;
 	b.s = s2; /* another copy of the same text */
-	assert_true(config_keys_same(keys, 11, &a, &b, which, sizeof which));
+	assert_true(keys_same(keys, 11, &a, &b, which, sizeof which));
 	assert_string_equal(which, "");
 #define DIFFERS(field, value, path)                                                                \
 	do {                                                                                       \
 		struct kinds c = a;                                                                \
 		c.field = value;                                                                   \
-		assert_false(config_keys_same(keys, 11, &a, &c, which, sizeof which));             \
+		assert_false(keys_same(keys, 11, &a, &c, which, sizeof which));                    \
 		assert_string_equal(which, path);                                                  \
 	} while (0)
 	DIFFERS(s, s3, "s");
@@ -904,7 +904,7 @@ static void test_keys_same(void **state)
 #undef DIFFERS
 	/* A custom key without its own comparison is never the same. */
 	static const struct config_key custom[] = {{.name = "allow", .kind = CONFIG_K_CUSTOM}};
-	assert_false(config_keys_same(custom, 1, &a, &a, which, sizeof which));
+	assert_false(keys_same(custom, 1, &a, &a, which, sizeof which));
 	assert_string_equal(which, "allow");
 }
 
@@ -935,15 +935,15 @@ static void test_device_keys_same(void **state)
 			fail_msg("%d: %s", i, err);
 	}
 #define DEV(i) (&one[i]->devices[0])
-	assert_true(config_keys_same(keys, nk, DEV(0), DEV(1), which, sizeof which));
-	assert_false(config_keys_same(keys, nk, DEV(0), DEV(2), which, sizeof which));
+	assert_true(keys_same(keys, nk, DEV(0), DEV(1), which, sizeof which));
+	assert_false(keys_same(keys, nk, DEV(0), DEV(2), which, sizeof which));
 	assert_string_equal(which, "powergo.response_topic");
-	assert_false(config_keys_same(keys, nk, DEV(0), DEV(3), which, sizeof which));
+	assert_false(keys_same(keys, nk, DEV(0), DEV(3), which, sizeof which));
 	assert_string_equal(which, "mqtt.port");
-	assert_false(config_keys_same(keys, nk, DEV(4), DEV(5), which, sizeof which));
+	assert_false(keys_same(keys, nk, DEV(4), DEV(5), which, sizeof which));
 	assert_string_equal(which, "solarman.serial");
-	assert_false(config_keys_same(keys, nk, DEV(0), DEV(4), which, sizeof which));
-	assert_false(config_keys_same(keys, nk, DEV(6), DEV(4), which, sizeof which));
+	assert_false(keys_same(keys, nk, DEV(0), DEV(4), which, sizeof which));
+	assert_false(keys_same(keys, nk, DEV(6), DEV(4), which, sizeof which));
 	assert_string_equal(which, "solarman");
 #undef DEV
 	for (int i = 0; i < 7; i++)
