@@ -257,12 +257,10 @@ int export_config_influx(struct config_parser *p, const config_setting_t *s, voi
 
 	if (!e)
 		return MB_ENOMEM;
-#if !MB_WITH_INFLUXDB
-	/* `make WITH_INFLUXDB=0` left the exporter out (export_influx_off.c). */
-	return keys_error(p, s,
-			  "this modbridge was built without the InfluxDB exporter "
-			  "(WITH_INFLUXDB=0): remove the influxdb group");
-#endif
+	if (!export_influx_built) /* `make WITH_INFLUXDB=0` */
+		return keys_error(p, s,
+				  "this modbridge was built without the InfluxDB exporter "
+				  "(WITH_INFLUXDB=0): remove the influxdb group");
 	x = &e->influx;
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
 		return keys_error(p, s, "%s must be a group { ... }, not %s",

@@ -339,7 +339,8 @@ int link_http_post_start(struct link_http *c, const struct link_http_post *p, li
 	return 0;
 }
 
-void link_http_cancel(struct link_http_req *r)
+/* Abandon a request: its callback will not be called. */
+static void link_http__cancel(struct link_http_req *r)
 {
 	if (!r)
 		return;
@@ -357,7 +358,7 @@ void link_http_close(struct link_http *c)
 	if (!c || c->closing)
 		return;
 	while (c->reqs)
-		link_http_cancel(c->reqs);
+		link_http__cancel(c->reqs);
 	/* Cleaning up closes the connections libcurl kept for reuse; a socket
 	 * it did not report removed is closed here. closing is set after, so
 	 * that the socket callback still works during the cleanup. */

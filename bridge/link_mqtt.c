@@ -85,11 +85,10 @@ struct link_mqtt__sub {
 	link_mqtt_msg_cb msg_cb;
 	link_mqtt_state_cb state_cb;
 	void *ctx;
-	int reported;		    /* the state this subscriber was last told */
-	int dead;		    /* released while a dispatch ran: swept afterwards */
-	size_t max_len;		    /* longest payload msg_cb gets */
-	link_mqtt_msg_cb drop_cb;   /* told of longer ones (may be NULL) */
-	unsigned long long dropped; /* messages over max_len */
+	int reported;		  /* the state this subscriber was last told */
+	int dead;		  /* released while a dispatch ran: swept afterwards */
+	size_t max_len;		  /* longest payload msg_cb gets */
+	link_mqtt_msg_cb drop_cb; /* told of longer ones (may be NULL) */
 };
 
 /* A publish that libmosquitto still holds. */
@@ -674,7 +673,6 @@ static void link_mqtt__cb_message(struct mosquitto *mosq, void *obj,
 		size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
 		if (match && len > s->max_len) {
 			/* Over the subscriber's limit: never handed to the protocol. */
-			s->dropped++;
 			if (l->dropped++ == 0)
 				log_warn(
 				    "mqtt %s: dropped a message of %zu bytes on %s (limit %zu); "
@@ -985,15 +983,6 @@ int link_mqtt_limit(struct link_mqtt *l, void *ctx, size_t max_len, link_mqtt_ms
 		n++;
 	}
 	return n ? 0 : MB_ENOENT;
-}
-
-unsigned long long link_mqtt_dropped(const struct link_mqtt *l, const void *ctx)
-{
-	unsigned long long n = 0;
-	for (const struct link_mqtt__sub *s = l ? l->subs : NULL; s; s = s->next)
-		if (s->ctx == ctx)
-			n += s->dropped;
-	return n;
 }
 
 static void link_mqtt__close(struct link_mqtt *l)

@@ -35,7 +35,6 @@ static int tr_memory__link_up(void *state)
 }
 
 const struct transport_ops transport_memory = {
-    .name = "memory",
     .flags = TRANSPORT_CACHE_IS_STORE,
     .open = tr_memory__open,
     .start = tr_memory__start,

@@ -1497,7 +1497,6 @@ static void tr_modbus__close(void *state)
 }
 
 const struct transport_ops transport_modbus = {
-    .name = "modbus",
     .flags = 0,
     .max_read = MB_MAX_READ,
     .open = tr_modbus__open,

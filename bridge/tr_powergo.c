@@ -860,7 +860,6 @@ static void tr_powergo__close(void *state)
 }
 
 const struct transport_ops transport_powergo = {
-    .name = "powergo",
     .max_read = POWERGO_MAX_READ,
     .open = tr_powergo__open,
     .start = tr_powergo__start,

@@ -399,7 +399,6 @@ static void tr_site__close(void *state)
 }
 
 const struct transport_ops transport_site = {
-    .name = "site",
     .max_read = MB_MAX_READ,
     .open = tr_site__open,
     .start = tr_site__start,

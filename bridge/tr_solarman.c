@@ -389,8 +389,6 @@ struct txn *tr_solarman_test_txn(void *state)
 }
 
 const struct transport_ops transport_solarman = {
-    .name = "solarman",
-    .flags = TRANSPORT_MATCHES_ANSWERS, /* the echoed sequence byte */
     .max_read = MB_MAX_READ,
     .open = tr_solarman__open,
     .start = tr_solarman__start,

@@ -960,7 +960,6 @@ bool tr_venus_test_ack_suspect(void *state)
 }
 
 const struct transport_ops transport_venus = {
-    .name = "venus",
     .flags = TRANSPORT_READ_ALL,
     .max_read = MB_MAX_READ,
     .open = tr_venus__open,

@@ -14,7 +14,8 @@
 #include "map.h"
 #include "mb_error.h"
 
-const char *values_table_name(int table)
+/* "holding" or "input", as the JSON document and the map reference write it. */
+static const char *values__table_name(int table)
 {
 	return table == MAP_INPUT ? "input" : "holding";
 }
@@ -282,7 +283,7 @@ static int values__json_one(void *ctx, const struct values_item *v)
 	c->first = 0;
 	json_str(j, r->name);
 	json_printf(j, ",\"address\":%u,\"table\":\"%s\",\"access\":\"%s\",\"raw\":", r->address,
-		    values_table_name(r->table), values__access(r->access));
+		    values__table_name(r->table), values__access(r->access));
 	if (!v->valid)
 		json_raw(j, "null,\"value\":null");
 	else if (v->text) {

@@ -40,12 +40,10 @@ typedef void (*link_http_cb)(void *ctx, const struct link_http_result *r);
 
 /* A client on loop; NULL when libcurl cannot be set up. */
 struct link_http *link_http_new(uv_loop_t *loop);
-/* POST: cb is called once, from the loop, unless the request is cancelled
+/* POST: cb is called once, from the loop, unless the client is closed
  * first. 0, MB_ENOMEM or MB_EINVAL (libcurl refused an option). */
 int link_http_post_start(struct link_http *c, const struct link_http_post *p, link_http_cb cb,
 			 void *ctx, struct link_http_req **out);
-/* Abandon a request: its callback will not be called. */
-void link_http_cancel(struct link_http_req *r);
 /* Cancel every request and free the client once its handles closed. */
 void link_http_close(struct link_http *c);
 

@@ -54,13 +54,10 @@ int link_mqtt_is_up(const struct link_mqtt *l);
 const char *link_mqtt_name(const struct link_mqtt *l);
 /* Accept at most max_len payload bytes (capped at LINK_MQTT_MAX_MESSAGE) in ctx's
  * subscriptions on l (made before this call; LINK_MQTT_MAX_MESSAGE otherwise). A
- * longer message never reaches msg_cb: the link counts it
- * (link_mqtt_dropped) and passes it to drop_cb (may be NULL), for the
+ * longer message never reaches msg_cb: the link passes it to drop_cb (may be NULL), for the
  * protocol to count and log. Call it right after link_mqtt_subscribe(), so
  * that the limit is part of the next CONNECT. MB_ENOENT: no subscription. */
 int link_mqtt_limit(struct link_mqtt *l, void *ctx, size_t max_len, link_mqtt_msg_cb drop_cb);
-/* Messages dropped for ctx because they were longer than its limit. */
-unsigned long long link_mqtt_dropped(const struct link_mqtt *l, const void *ctx);
 /* Drop ctx's subscriptions and callbacks and one reference; the last
  * reference disconnects and frees the link (asynchronously). */
 void link_mqtt_release(struct link_mqtt *l, void *ctx);

@@ -48,18 +48,9 @@ enum transport_flags {
 	/* One read refreshes every register at once (venus cd=1): all reads
 	 * coalesce into one transaction covering the whole map. */
 	TRANSPORT_READ_ALL = 1u << 1,
-	/* Answers carry what identifies their request (Solarman's sequence
-	 * byte). Without it (PowerGo, Venus) the transport itself keeps the
-	 * requests it gave up on ("ghosts") until their answers can no longer
-	 * come, and never takes a ghost's answer for another transaction's:
-	 * it makes the next request's answer look different, or drops an
-	 * answer that could belong to either (docs/design.md, "Answers bound
-	 * to their requests"). The device model never waits after a timeout. */
-	TRANSPORT_MATCHES_ANSWERS = 1u << 2,
 };
 
 struct transport_ops {
-	const char *name;
 	unsigned flags;
 	/* Registers per native read (PowerGo: what fits 100 bytes; Solarman 125). */
 	uint16_t max_read;
@@ -73,7 +64,13 @@ struct transport_ops {
 	 * t->attempt one higher). */
 	enum mb_exc (*start)(void *state, struct txn *t);
 	/* The device gave up on t (timeout, shutdown): forget it; an answer
-	 * that arrives later must be dropped and counted. */
+	 * that arrives later must be dropped and counted. The device model
+	 * never waits after a timeout: a transport whose answers do not carry
+	 * what identifies their request (PowerGo, Venus; Solarman's carry the
+	 * sequence byte) keeps the requests it gave up on ("ghosts") until
+	 * their answers can no longer come, and never takes a ghost's answer
+	 * for another transaction's (docs/design.md, "Answers bound to their
+	 * requests"). */
 	void (*abort)(void *state, struct txn *t);
 	/* Is the native link up (broker connected, logger socket open)? */
 	int (*link_up)(void *state);

@@ -158,7 +158,5 @@ int values_current(const struct device *dev, const struct values_item *v);
  * (device_stamp_wall; a constant register's is now). now_ms as given to
  * values_each. */
 uint64_t values_time(const struct device *dev, const struct values_item *v, uint64_t now_ms);
-/* "holding" or "input", as the JSON document and the map reference write it. */
-const char *values_table_name(int table);
 
 #endif
