@@ -411,17 +411,6 @@ int64_t map_decode(const struct map_register *r, const uint16_t *words)
 	}
 }
 
-double map_decode_float(const struct map_register *r, const uint16_t *words)
-{
-	int64_t raw = map_decode(r, words);
-	if (r->type != MAP_FLOAT32)
-		return (double)raw;
-	uint32_t bits = (uint32_t)raw;
-	float f;
-	memcpy(&f, &bits, sizeof f);
-	return f;
-}
-
 int map_encode(const struct map_register *r, int64_t value, uint16_t *words)
 {
 	uint32_t v;

@@ -290,8 +290,6 @@ const struct map_command *map_find_command(const struct map *m, uint16_t address
 /* Value encoding between raw integers and register words (values on the wire
  * are raw; `scale` is only a description). */
 int64_t map_decode(const struct map_register *r, const uint16_t *words);
-/* A float32 register's value as a number (other types: the raw value). */
-double map_decode_float(const struct map_register *r, const uint16_t *words);
 /* 0, or MB_ERANGE when the value does not fit the type. */
 int map_encode(const struct map_register *r, int64_t value, uint16_t *words);
 /* Strings: two characters per word, first character in the high byte,
