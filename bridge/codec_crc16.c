@@ -32,7 +32,7 @@ size_t codec_crc16_append(uint8_t *buf, size_t n)
 	return n + 2;
 }
 
-int codec_crc16_ok(const uint8_t *buf, size_t n)
+bool codec_crc16_ok(const uint8_t *buf, size_t n)
 {
 	uint16_t crc = codec_crc16_modbus(buf, n - 2);
 	return buf[n - 2] == (uint8_t)crc && buf[n - 1] == (uint8_t)(crc >> 8);

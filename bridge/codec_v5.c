@@ -125,7 +125,7 @@ int codec_v5_decode(const uint8_t *buf, size_t len, struct v5_frame *f)
 	return 0;
 }
 
-int codec_v5_is_unsolicited(const struct v5_frame *f)
+bool codec_v5_is_unsolicited(const struct v5_frame *f)
 {
 	/* Loggers use `10 4x` for what they send on their own; `10 45` is ours. */
 	return (f->control & 0xFF) == 0x10 && (f->control >> 8) >= 0x40 &&

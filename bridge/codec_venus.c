@@ -326,28 +326,28 @@ int codec_venus_template_max_index(const char *tmpl)
 	return (int)max;
 }
 
-int codec_venus_id_valid(const char *id)
+bool codec_venus_id_valid(const char *id)
 {
 	if (!id)
-		return 0;
+		return false;
 	size_t i = 0;
 	for (; id[i]; i++)
 		if (i >= VENUS_ID_LEN ||
 		    !((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-			return 0;
+			return false;
 	return i == VENUS_ID_LEN;
 }
 
-int codec_venus_topic_level_valid(const char *s)
+bool codec_venus_topic_level_valid(const char *s)
 {
 	if (!s || !*s)
-		return 0;
+		return false;
 	size_t i = 0;
 	for (; s[i]; i++)
 		if (i >= 64 || s[i] == '/' || s[i] == '+' || s[i] == '#' ||
 		    (unsigned char)s[i] < 0x20)
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 int codec_venus_topic(char *out, size_t outlen, const char *prefix, const char *type,
@@ -361,14 +361,14 @@ int codec_venus_topic(char *out, size_t outlen, const char *prefix, const char *
 	return n;
 }
 
-int codec_venus_type_encrypts(const char *type)
+bool codec_venus_type_encrypts(const char *type)
 {
 	static const char *const encrypted[] = {"HMA", "HMF", "HMK", "HMJ"};
 	if (!type)
-		return 0;
+		return false;
 	size_t n = strcspn(type, "-");
 	for (size_t i = 0; i < sizeof encrypted / sizeof encrypted[0]; i++)
 		if (n == 3 && memcmp(type, encrypted[i], 3) == 0)
-			return 1;
-	return 0;
+			return true;
+	return false;
 }

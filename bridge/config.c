@@ -114,15 +114,15 @@ static int config__dev_listener(struct config_parser *p, const config_setting_t 
 /* A device that only changes its listener is the same device: a reload
  * moves it (reload.c routes it from the new config) and keeps its cache and
  * its link. */
-static int config__dev_listener_same(const struct config_key *k, const void *a, const void *b,
-				     char *which, size_t len)
+static bool config__dev_listener_same(const struct config_key *k, const void *a, const void *b,
+				      char *which, size_t len)
 {
 	(void)k;
 	(void)a;
 	(void)b;
 	(void)which;
 	(void)len;
-	return 1;
+	return true;
 }
 
 /* clang-format off */
@@ -692,8 +692,8 @@ static int config__block_left_out(struct config_parser *p, const config_setting_
 
 /* A block key is the same in two devices when neither has this protocol,
  * or both have it with the same values. */
-static int config__block_same(const struct config_key *k, const void *a, const void *b, char *which,
-			      size_t len)
+static bool config__block_same(const struct config_key *k, const void *a, const void *b,
+			       char *which, size_t len)
 {
 	const struct config_device *x = a, *y = b;
 	int mine = (x->proto && strcmp(x->proto->name, k->name) == 0) ||
@@ -701,17 +701,17 @@ static int config__block_same(const struct config_key *k, const void *a, const v
 	char sub[256];
 
 	if (!mine)
-		return 1;
+		return true;
 	if (x->proto != y->proto) {
 		snprintf(which, len, "%s", k->name);
-		return 0;
+		return false;
 	}
 	if (!keys_same(x->proto->keys, x->proto->nkeys, x->proto_cfg, y->proto_cfg, sub,
 		       sizeof sub)) {
 		snprintf(which, len, "%s.%s", k->name, sub);
-		return 0;
+		return false;
 	}
-	return 1;
+	return true;
 }
 
 /* The device keys: the common ones, then one block per registered protocol

@@ -1963,7 +1963,7 @@ const struct device_stats *device_stats(const struct device *dev)
 	return &dev->stats;
 }
 
-int device_link_up(const struct device *dev)
+bool device_link_up(const struct device *dev)
 {
 	return dev->link_up;
 }

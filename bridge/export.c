@@ -108,8 +108,8 @@ static int export__mqtt_broker(struct config_parser *p, const config_setting_t *
 	return config_mqtt_group(p, s, &m->mqtt);
 }
 
-static int export__mqtt_broker_same(const struct config_key *k, const void *a, const void *b,
-				    char *which, size_t len)
+static bool export__mqtt_broker_same(const struct config_key *k, const void *a, const void *b,
+				     char *which, size_t len)
 {
 	const struct config_export_mqtt *x = a, *y = b;
 	size_t n;
@@ -117,9 +117,9 @@ static int export__mqtt_broker_same(const struct config_key *k, const void *a, c
 	char sub[256];
 
 	if (keys_same(keys, n, &x->mqtt, &y->mqtt, sub, sizeof sub))
-		return 1;
+		return true;
 	snprintf(which, len, "%s.%s", k->name, sub);
-	return 0;
+	return false;
 }
 
 #define EXPORT__M(f) offsetof(struct config_export_mqtt, f)

@@ -417,7 +417,7 @@ static int http__streq(const char *a, const char *b)
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-int http_config_same(const struct config_http *a, const struct config_http *b)
+bool http_config_same(const struct config_http *a, const struct config_http *b)
 {
 	if (!a || !b)
 		return a == b;
@@ -430,14 +430,14 @@ int http_config_same(const struct config_http *a, const struct config_http *b)
 	    !http__streq(a->tls_key, b->tls_key) ||
 	    !http__streq(a->tls_cert_pem, b->tls_cert_pem) ||
 	    !http__streq(a->tls_key_pem, b->tls_key_pem))
-		return 0;
+		return false;
 	for (size_t i = 0; i < a->nhosts; i++)
 		if (strcmp(a->hosts[i], b->hosts[i]) != 0)
-			return 0;
+			return false;
 	for (size_t i = 0; i < a->nusers; i++)
 		if (!http__streq(a->users[i].name, b->users[i].name) ||
 		    a->users[i].ha1_len != b->users[i].ha1_len ||
 		    memcmp(a->users[i].ha1, b->users[i].ha1, a->users[i].ha1_len) != 0)
-			return 0;
-	return 1;
+			return false;
+	return true;
 }

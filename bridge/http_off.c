@@ -23,7 +23,7 @@ void http_config_free(struct config_http *c)
 	(void)c; /* never made: http_config_parse refuses the group */
 }
 
-int http_config_same(const struct config_http *a, const struct config_http *b)
+bool http_config_same(const struct config_http *a, const struct config_http *b)
 {
 	return a == b;
 }

@@ -396,8 +396,8 @@ static int keys__key_same(const struct config_key *k, const void *a, const void 
 	return 0;
 }
 
-int keys_same(const struct config_key *keys, size_t nkeys, const void *a, const void *b,
-	      char *which, size_t len)
+bool keys_same(const struct config_key *keys, size_t nkeys, const void *a, const void *b,
+	       char *which, size_t len)
 {
 	if (len)
 		which[0] = '\0';
@@ -408,9 +408,9 @@ int keys_same(const struct config_key *keys, size_t nkeys, const void *a, const 
 			continue;
 		if (len && !which[0])
 			snprintf(which, len, "%s", keys[i].name);
-		return 0;
+		return false;
 	}
-	return 1;
+	return true;
 }
 
 /* --- reading a file ------------------------------------------------------ */

@@ -958,7 +958,7 @@ int link_mqtt_publish(struct link_mqtt *l, const char *topic, const void *payloa
 	return 0;
 }
 
-int link_mqtt_is_up(const struct link_mqtt *l)
+bool link_mqtt_is_up(const struct link_mqtt *l)
 {
 	return l && l->state == LINK_MQTT__UP;
 }

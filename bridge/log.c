@@ -51,7 +51,7 @@ void log_set_level(enum log_level level)
 	log__level = level;
 }
 
-int log_enabled(enum log_level level)
+bool log_enabled(enum log_level level)
 {
 	return level <= log__level;
 }

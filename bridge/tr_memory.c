@@ -28,10 +28,10 @@ static enum mb_exc tr_memory__start(void *state, struct txn *t)
 	return MB_EXC_DEVICE_FAILURE;
 }
 
-static int tr_memory__link_up(void *state)
+static bool tr_memory__link_up(void *state)
 {
 	(void)state;
-	return 1;
+	return true;
 }
 
 const struct transport_ops transport_memory = {

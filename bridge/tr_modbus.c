@@ -1451,7 +1451,7 @@ static void tr_modbus__abort(void *state, struct txn *t)
 	}
 }
 
-static int tr_modbus__link_up(void *state)
+static bool tr_modbus__link_up(void *state)
 {
 	const struct tr_modbus_dev *d = state;
 	return d->bus->up;

@@ -839,7 +839,7 @@ static void tr_powergo__abort(void *state, struct txn *t)
 	}
 }
 
-static int tr_powergo__link_up(void *state)
+static bool tr_powergo__link_up(void *state)
 {
 	struct tr_powergo *st = state;
 	return st->env->mqtt->is_up(st->link);

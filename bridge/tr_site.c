@@ -106,15 +106,15 @@ static int site__members(struct config_parser *p, const config_setting_t *s, voi
 	return 0;
 }
 
-static int site__members_same(const struct config_key *k, const void *a, const void *b, char *which,
-			      size_t len)
+static bool site__members_same(const struct config_key *k, const void *a, const void *b,
+			       char *which, size_t len)
 {
 	const struct tr_site_cfg *x = a, *y = b;
 	if (x->nmembers == y->nmembers &&
 	    memcmp(x->members, y->members, sizeof x->members[0] * x->nmembers) == 0)
-		return 1;
+		return true;
 	snprintf(which, len, "%s", k->name);
-	return 0;
+	return false;
 }
 
 static const struct config_key site__keys[] = {
@@ -381,10 +381,10 @@ static void tr_site__abort(void *state, struct txn *t)
 	}
 }
 
-static int tr_site__link_up(void *state)
+static bool tr_site__link_up(void *state)
 {
 	(void)state;
-	return 1;
+	return true;
 }
 
 static void site__on_close(uv_handle_t *h)

@@ -367,7 +367,7 @@ static void tr_solarman__abort(void *state, struct txn *t)
 	codec_v5_stream_reset(&s->stream);
 }
 
-static int tr_solarman__link_up(void *state)
+static bool tr_solarman__link_up(void *state)
 {
 	const struct tr_solarman *s = state;
 	return s->env->tcp->is_up(s->link);

@@ -783,7 +783,7 @@ static void tr_venus__abort(void *state, struct txn *t)
 	v->npending = 0;
 }
 
-static int tr_venus__link_up(void *state)
+static bool tr_venus__link_up(void *state)
 {
 	struct tr_venus *v = state;
 	return v->env->mqtt->is_up(v->link);

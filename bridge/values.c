@@ -251,7 +251,7 @@ struct values__json {
 	int any_withheld; /* some value was stale */
 };
 
-int values_current(const struct device *dev, const struct values_item *v)
+bool values_current(const struct device *dev, const struct values_item *v)
 {
 	return v->valid && (v->reg->is_const || (device_health(dev) == DEVICE_HEALTH_ANSWERING &&
 						 v->age_ms <= device_fresh_ms(dev)));

@@ -1,5 +1,6 @@
 #ifndef CODEC_CRC16_H
 #define CODEC_CRC16_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -10,6 +11,6 @@ uint16_t codec_crc16_modbus(const uint8_t *buf, size_t len);
 /* Append the CRC of buf[0..n) at buf[n], low byte first; returns n + 2. */
 size_t codec_crc16_append(uint8_t *buf, size_t n);
 /* Do the last two of the n bytes hold the CRC of the ones before (n >= 2)? */
-int codec_crc16_ok(const uint8_t *buf, size_t n);
+bool codec_crc16_ok(const uint8_t *buf, size_t n);
 
 #endif

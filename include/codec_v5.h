@@ -18,6 +18,7 @@
 #ifndef CODEC_V5_H
 #define CODEC_V5_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -93,7 +94,7 @@ int codec_v5_decode(const uint8_t *buf, size_t len, struct v5_frame *f);
 
 /* Is f a frame the logger sends of its own accord (heartbeat, handshake,
  * data, info, report, or any other `10 4x` code but a request)? */
-int codec_v5_is_unsolicited(const struct v5_frame *f);
+bool codec_v5_is_unsolicited(const struct v5_frame *f);
 
 /* The time answer a logger expects for an unsolicited frame f (23 bytes):
  * control = f's control - 0x3000 (`10 47` -> `10 17`), sequence byte 5 = f's

@@ -7,6 +7,7 @@
 #ifndef CODEC_VENUS_H
 #define CODEC_VENUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,12 +97,12 @@ int codec_venus_render(const char *tmpl, const int64_t *args, size_t nargs, char
  * has none, MB_EPARSE when its syntax is wrong. For checking maps at start. */
 int codec_venus_template_max_index(const char *tmpl);
 
-/* Is id exactly 12 lower-case hex digits? 1 yes, 0 no. */
-int codec_venus_id_valid(const char *id);
+/* Is id exactly 12 lower-case hex digits? */
+bool codec_venus_id_valid(const char *id);
 
 /* Is s usable as one MQTT topic level (non-empty, no '/', '+', '#', no
- * control characters, at most 64 bytes)? 1 yes, 0 no. */
-int codec_venus_topic_level_valid(const char *s);
+ * control characters, at most 64 bytes)? */
+bool codec_venus_topic_level_valid(const char *s);
 
 /* Length of the encrypted topic ID (32 hex digits: one AES block). */
 #define VENUS_TOPIC_ID_LEN 32
@@ -114,8 +115,8 @@ int codec_venus_topic_level_valid(const char *s);
 int codec_venus_topic_id_encrypt(const char *mac, char *out, size_t outlen);
 
 /* Does a type need that ID in its marstek_energy topics? Its part before
- * the first '-' (HMA-1 -> HMA) is one of HMA, HMF, HMK, HMJ. 1 yes, 0 no. */
-int codec_venus_type_encrypts(const char *type);
+ * the first '-' (HMA-1 -> HMA) is one of HMA, HMF, HMK, HMJ. */
+bool codec_venus_type_encrypts(const char *type);
 
 /* `<prefix>/<type>/<dir>/<id>/ctrl` into out; dir is "App" (commands) or
  * "device" (replies). Returns the length or MB_ETOOBIG. */

@@ -5,6 +5,7 @@
 #ifndef KEYS_H
 #define KEYS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,12 +60,12 @@ struct config_key {
 	 * called instead of any checking, with target. 0 or MB_E*. */
 	int (*fn)(struct config_parser *p, const struct config_setting_t *s, void *target);
 	/* CONFIG_K_CUSTOM and CONFIG_K_LATER: are the values this key stored in
-	 * targets a and b the same (keys_same)? 1 yes; 0 no, with the
+	 * targets a and b the same (keys_same)? true, or false with the
 	 * path of what differs, relative to the table, in which. NULL: never
 	 * the same, so that a reload replaces what holds such a key rather
 	 * than keep a value nobody compared. */
-	int (*same)(const struct config_key *k, const void *a, const void *b, char *which,
-		    size_t len);
+	bool (*same)(const struct config_key *k, const void *a, const void *b, char *which,
+		     size_t len);
 };
 
 typedef struct config_t config_t; /* libconfig's */
@@ -79,10 +80,10 @@ int keys_parse(struct config_parser *p, const struct config_setting_t *group,
 	       const struct config_key *keys, size_t nkeys, void *target);
 /* Are the values that keys[0..nkeys) store in targets a and b the same?
  * Every kind is compared by what the key stores (strings by content, NULL
- * only equal to NULL; groups key by key). 1 yes; 0 no, with the path of the
+ * only equal to NULL; groups key by key). true, or false with the path of the
  * first key that differs ("mqtt.tls.ca_file") in which. */
-int keys_same(const struct config_key *keys, size_t nkeys, const void *a, const void *b,
-	      char *which, size_t len);
+bool keys_same(const struct config_key *keys, size_t nkeys, const void *a, const void *b,
+	       char *which, size_t len);
 /* Free what keys[0..nkeys) stored in target (strings, groups' strings); the
  * target itself is the caller's. */
 void keys_free(const struct config_key *keys, size_t nkeys, void *target);

@@ -4,6 +4,7 @@
 #ifndef LINK_MQTT_H
 #define LINK_MQTT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -49,7 +50,7 @@ int link_mqtt_subscribe(struct link_mqtt *l, const char *topic, int qos, link_mq
  * (LINK_MQTT_OUT_MAX_MSGS, LINK_MQTT_OUT_MAX_BYTES) is reached. */
 int link_mqtt_publish(struct link_mqtt *l, const char *topic, const void *payload, size_t len,
 		      int qos, int retain, int *mid, link_mqtt_pub_cb pub_cb, void *ctx);
-int link_mqtt_is_up(const struct link_mqtt *l);
+bool link_mqtt_is_up(const struct link_mqtt *l);
 /* "host:port (client ID)", for messages (never credentials). */
 const char *link_mqtt_name(const struct link_mqtt *l);
 /* Accept at most max_len payload bytes (capped at LINK_MQTT_MAX_MESSAGE) in ctx's

@@ -5,6 +5,7 @@
 #ifndef TRANSPORT_H
 #define TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -73,7 +74,7 @@ struct transport_ops {
 	 * requests"). */
 	void (*abort)(void *state, struct txn *t);
 	/* Is the native link up (broker connected, logger socket open)? */
-	int (*link_up)(void *state);
+	bool (*link_up)(void *state);
 	/* Close handles; free state once they are closed. No calls after this. */
 	void (*close)(void *state);
 };
@@ -93,7 +94,7 @@ struct link_mqtt_ops {
 	int (*limit)(struct link_mqtt *l, void *ctx, size_t max_len, link_mqtt_msg_cb drop_cb);
 	int (*publish)(struct link_mqtt *l, const char *topic, const void *payload, size_t len,
 		       int qos, int retain, int *mid, link_mqtt_pub_cb pub_cb, void *ctx);
-	int (*is_up)(const struct link_mqtt *l);
+	bool (*is_up)(const struct link_mqtt *l);
 	void (*release)(struct link_mqtt *l, void *ctx);
 	const char *(*name)(const struct link_mqtt *l); /* for messages; may be NULL */
 };
@@ -101,7 +102,7 @@ struct link_mqtt_ops {
 struct link_tcp_ops {
 	struct link_tcp *(*open)(uv_loop_t *loop, const struct link_tcp_opts *o);
 	int (*write)(struct link_tcp *l, const void *data, size_t len, enum link_tcp_full full);
-	int (*is_up)(const struct link_tcp *l);
+	bool (*is_up)(const struct link_tcp *l);
 	void (*healthy)(struct link_tcp *l);
 	void (*drop)(struct link_tcp *l, const char *why);
 	const char *(*peer)(const struct link_tcp *l);

@@ -94,10 +94,10 @@ static int fz_link_publish(struct link_mqtt *l, const char *topic, const void *p
 	return 0;
 }
 
-static int fz_link_is_up(const struct link_mqtt *l)
+static bool fz_link_is_up(const struct link_mqtt *l)
 {
 	(void)l;
-	return 1;
+	return true;
 }
 
 static int fz_link_limit(struct link_mqtt *l, void *ctx, size_t max_len, link_mqtt_msg_cb drop_cb)

@@ -219,10 +219,10 @@ static void fz_link_mqtt_release(struct link_mqtt *l, void *ctx)
 	fz_puback = NULL;
 }
 
-static int fz_link_mqtt_is_up(const struct link_mqtt *l)
+static bool fz_link_mqtt_is_up(const struct link_mqtt *l)
 {
 	(void)l;
-	return 1;
+	return true;
 }
 
 static const struct link_mqtt_ops fz_mqtt = {

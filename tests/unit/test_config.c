@@ -828,11 +828,11 @@ struct kinds {
 	} g;
 };
 
-static int same_always(const struct config_key *k, const void *a, const void *b, char *which,
-		       size_t len)
+static bool same_always(const struct config_key *k, const void *a, const void *b, char *which,
+			size_t len)
 {
 	(void)k, (void)a, (void)b, (void)which, (void)len;
-	return 1;
+	return true;
 }
 
 static void test_keys_same(void **state)

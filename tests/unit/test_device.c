@@ -62,10 +62,10 @@ static void fake_abort(void *state, struct txn *t)
 	naborted++;
 }
 
-static int fake_link(void *state)
+static bool fake_link(void *state)
 {
 	(void)state;
-	return 1;
+	return true;
 }
 
 static struct transport_ops fake_ops = {
