@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <mosquitto.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,11 +89,80 @@ static const char *config__check_addr(const char *v)
 	return "must be an IPv4 or IPv6 address such as \"0.0.0.0\" or \"::\"";
 }
 
+/* --- warnings ------------------------------------------------------------- */
+
+/* The top-level group of the Modbus TCP server (its listener, access lists
+ * and limits), and the name it had before: `modbus` also names a device's
+ * block of Modbus equipment, one word for the two ends of the bridge. The old
+ * name is still read, with a warning; so is `listener = "modbus"`. */
+#define CONFIG__SERVER "server"
+#define CONFIG__OLD_SERVER "modbus"
+
+/* Add "file:line: warning: ..." about setting s to c->warnings, a line each
+ * (reload_gen_warnings: --check prints them, start and reload log them). */
+static void config__warn(struct config *c, const config_setting_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void config__warn(struct config *c, const config_setting_t *s, const char *fmt, ...)
+{
+	const char *file = config_setting_source_file(s);
+	size_t old = c->warnings ? strlen(c->warnings) : 0;
+	char line[1024];
+	va_list ap;
+	int w = snprintf(line, sizeof line, "%s:%d: warning: ", file ? file : c->path,
+			 config_setting_source_line(s));
+	if (w < 0 || (size_t)w >= sizeof line)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line + w, sizeof line - (size_t)w, fmt, ap);
+	va_end(ap);
+	size_t add = strlen(line);
+	char *grown = realloc(c->warnings, old + add + 2);
+	if (!grown)
+		return; /* a warning lost to memory is not worth failing the load */
+	if (old)
+		grown[old++] = '\n';
+	memcpy(grown + old, line, add + 1);
+	c->warnings = grown;
+}
+
+/* How the file spells the server group, for messages that name its keys. */
+static const char *config__server_group(const struct config *c)
+{
+	return c->server_old_name ? CONFIG__OLD_SERVER : CONFIG__SERVER;
+}
+
+/* After the `server` group or its old spelling `modbus`: only one of them,
+ * and the old one said. */
+static int config__server_once(struct config_parser *p, const config_setting_t *s, void *target)
+{
+	struct config *c = target;
+	const config_setting_t *root = config_setting_parent(s);
+	const bool old = strcmp(config_setting_name(s), CONFIG__OLD_SERVER) == 0;
+	const config_setting_t *other =
+	    config_setting_get_member(root, old ? CONFIG__SERVER : CONFIG__OLD_SERVER);
+	if (other)
+		return keys_error(p, old ? s : other,
+				  "\"%s\" is the old name of the \"%s\" group, which is here too "
+				  "(line %d): keep one, %s = { ... }",
+				  CONFIG__OLD_SERVER, CONFIG__SERVER,
+				  config_setting_source_line(old ? other : s), CONFIG__SERVER);
+	if (old) {
+		c->server_old_name = true;
+		config__warn(c, s,
+			     "the top-level \"%s\" group is now called \"%s\" (a device's \"%s\" "
+			     "block is Modbus equipment): write %s = { ... }",
+			     CONFIG__OLD_SERVER, CONFIG__SERVER, CONFIG__OLD_SERVER,
+			     CONFIG__SERVER);
+	}
+	return 0;
+}
+
 /* --- listeners ------------------------------------------------------------ */
 
-/* A device's `listener`: the name of an entry of `listeners` (or "modbus",
- * the `modbus` block). Which one it names is checked once every device is
- * read (config__listeners_check): the list may come after the devices. */
+/* A device's `listener`: the name of an entry of `listeners`, or "server",
+ * the `server` block's (kept as NULL, as when the key is left out). Which
+ * entry it names is checked once every device is read
+ * (config__listeners_check): the list may come after the devices. */
 static int config__dev_listener(struct config_parser *p, const config_setting_t *s, void *target)
 {
 	struct config_device *d = target;
@@ -108,6 +178,14 @@ static int config__dev_listener(struct config_parser *p, const config_setting_t 
 	if ((why = config__check_name(v)) != NULL)
 		return keys_error(p, s, "%s %s", CONFIG__PATH(s, path), why);
 	free(d->listener);
+	d->listener = NULL;
+	if (strcmp(v, CONFIG__OLD_SERVER) == 0 && p->ctx)
+		config__warn(p->ctx, s,
+			     "%s \"%s\" is the old name of the server block's listener: write "
+			     "\"%s\" (or leave listener out)",
+			     CONFIG__PATH(s, path), v, CONFIG__SERVER);
+	if (strcmp(v, CONFIG__SERVER) == 0 || strcmp(v, CONFIG__OLD_SERVER) == 0)
+		return 0;
 	return (d->listener = strdup(v)) ? 0 : MB_ENOMEM;
 }
 
@@ -175,11 +253,12 @@ static int config__listeners(struct config_parser *p, const config_setting_t *s,
 		l->line = config_setting_source_line(e);
 		if (!l->listen && !(l->listen = strdup("0.0.0.0")))
 			return MB_ENOMEM;
-		if (strcmp(l->name, "modbus") == 0)
+		if (strcmp(l->name, CONFIG__SERVER) == 0 ||
+		    strcmp(l->name, CONFIG__OLD_SERVER) == 0)
 			return keys_error(p, config_setting_get_member(e, "name"),
-					  "%s.name \"modbus\" is the name of the modbus block's "
+					  "%s.name \"%s\" is the name of the server block's "
 					  "listener: choose another",
-					  epath);
+					  epath, l->name);
 		for (int j = 0; j < i; j++)
 			if (strcmp(c->listeners[j].name, l->name) == 0)
 				return keys_error(p, config_setting_get_member(e, "name"),
@@ -229,9 +308,10 @@ static int config__listeners_check(struct config_parser *p, config_t *lc, struct
 		CONFIG__PATH(e, path);
 		if (l->port == c->server.port && config__addr_clash(l->listen, c->server.listen))
 			return keys_error(p, port,
-					  "%s: %s port %d is the modbus block's listener too "
-					  "(modbus.listen \"%s\", modbus.port %d)",
-					  path, l->listen, l->port, c->server.listen,
+					  "%s: %s port %d is the server block's listener too "
+					  "(%s.listen \"%s\", %s.port %d)",
+					  path, l->listen, l->port, config__server_group(c),
+					  c->server.listen, config__server_group(c),
 					  c->server.port);
 		for (size_t j = 0; j < i; j++) {
 			const struct config_listener *o = &c->listeners[j];
@@ -248,14 +328,14 @@ static int config__listeners_check(struct config_parser *p, config_t *lc, struct
 		size_t used;
 
 		d->listener_idx = 0;
-		if (!d->listener || strcmp(d->listener, "modbus") == 0)
+		if (!d->listener)
 			continue;
 		for (size_t j = 0; j < c->nlisteners && !d->listener_idx; j++)
 			if (strcmp(c->listeners[j].name, d->listener) == 0)
 				d->listener_idx = (int)j + 1;
 		if (d->listener_idx)
 			continue;
-		used = (size_t)snprintf(names, sizeof names, "\"modbus\"");
+		used = (size_t)snprintf(names, sizeof names, "\"%s\"", CONFIG__SERVER);
 		for (size_t j = 0; j < c->nlisteners && used < sizeof names; j++)
 			used += (size_t)snprintf(names + used, sizeof names - used, ", \"%s\"",
 						 c->listeners[j].name);
@@ -272,13 +352,13 @@ static int config__listeners_check(struct config_parser *p, config_t *lc, struct
 	return 0;
 }
 
-/* Are two devices in the same unit-ID space? No listener and "modbus" both
- * name the modbus block's. */
-static int config__same_listener(const struct config_device *a, const struct config_device *b)
+/* Are two devices in the same unit-ID space? NULL is the server block's
+ * listener (config__dev_listener). */
+static bool config__same_listener(const struct config_device *a, const struct config_device *b)
 {
-	const char *x = a->listener ? a->listener : "modbus";
-	const char *y = b->listener ? b->listener : "modbus";
-	return strcmp(x, y) == 0;
+	if (!a->listener || !b->listener)
+		return a->listener == b->listener;
+	return strcmp(a->listener, b->listener) == 0;
 }
 
 /* --- string lists -------------------------------------------------------- */
@@ -413,7 +493,7 @@ static int config__maps_path(struct config_parser *p, const config_setting_t *s,
 }
 
 /* clang-format off */
-static const struct config_key config__modbus_keys[] = {
+static const struct config_key config__server_keys[] = {
 	{.name = "listen", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
 	 .off = offsetof(struct config, server.listen), .check = config__check_addr},
 	{.name = "port", .kind = CONFIG_K_INT, .off = offsetof(struct config, server.port),
@@ -824,7 +904,7 @@ static int config__device_done(struct config_parser *p, const config_setting_t *
 		const struct config_device *o = &c->devices[i];
 		if (o->unit_id == d->unit_id && config__same_listener(o, d)) {
 			const config_setting_t *u = config_setting_get_member(s, "unit_id");
-			if (d->listener && strcmp(d->listener, "modbus") != 0)
+			if (d->listener)
 				return keys_error(
 				    p, u,
 				    "%s.unit_id %d is used by device \"%s\" (line %d) "
@@ -1023,8 +1103,11 @@ static const char *const config__log_levels[] = {"error", "warning", "info", "de
 
 /* clang-format off */
 static const struct config_key config__top_keys[] = {
-	{.name = "modbus", .kind = CONFIG_K_GROUP, .sub = config__modbus_keys,
-	 .nsub = CONFIG__N(config__modbus_keys)},
+	{.name = CONFIG__SERVER, .kind = CONFIG_K_GROUP, .sub = config__server_keys,
+	 .nsub = CONFIG__N(config__server_keys), .fn = config__server_once},
+	{.name = CONFIG__OLD_SERVER, .kind = CONFIG_K_GROUP, .flags = CONFIG_F_OLD,
+	 .sub = config__server_keys,
+	 .nsub = CONFIG__N(config__server_keys), .fn = config__server_once},
 	{.name = "maps_path", .kind = CONFIG_K_CUSTOM, .fn = config__maps_path},
 	{.name = "defaults", .kind = CONFIG_K_GROUP, .sub = config__defaults_keys,
 	 .nsub = CONFIG__N(config__defaults_keys)},
@@ -1110,8 +1193,8 @@ static void config__defaults_given(struct config *c)
 	}
 }
 
-/* `modbus.default_unit` names a configured device (the devices are read
- * after the modbus group, so this runs once both are). */
+/* `server.default_unit` names a configured device (the devices are read
+ * after the server group, so this runs once both are). */
 static int config__default_unit(struct config_parser *p, config_t *lc, const struct config *c)
 {
 	const char *name = c->server.default_unit;
@@ -1127,10 +1210,11 @@ static int config__default_unit(struct config_parser *p, config_t *lc, const str
 	for (size_t i = 0; i < c->ndevices && used < sizeof names; i++)
 		used += (size_t)snprintf(names + used, sizeof names - used, "%s\"%s\"",
 					 i ? ", " : "", c->devices[i].name);
-	return keys_error(p, config_lookup(lc, "modbus.default_unit"),
-			  "modbus.default_unit \"%s\" is not the name of a device (the devices "
-			  "are %s)",
-			  name, names);
+	char key[64];
+	snprintf(key, sizeof key, "%s.default_unit", config__server_group(c));
+	return keys_error(p, config_lookup(lc, key),
+			  "%s \"%s\" is not the name of a device (the devices are %s)", key, name,
+			  names);
 }
 
 int config_load(const char *path, struct config **out, char *err, size_t errlen)
@@ -1152,6 +1236,7 @@ int config_load_with(const char *path, const char *settings, struct config **out
 
 	if (!(c = calloc(1, sizeof *c)))
 		return MB_ENOMEM;
+	p.ctx = c; /* for config__warn */
 	if ((rc = config__defaults(c, path)) != 0) {
 		config_free(c);
 		return rc;
@@ -1190,6 +1275,7 @@ void config_free(struct config *c)
 	if (!c)
 		return;
 	free(c->path);
+	free(c->warnings);
 	free(c->server.listen);
 	free(c->server.allow);
 	free(c->server.write_allow);

@@ -303,8 +303,10 @@ int keys_parse(struct config_parser *p, const config_setting_t *group,
 			size_t used = 0;
 			known[0] = '\0';
 			for (size_t j = 0; j < nkeys && used < sizeof known; j++) {
+				if (keys[j].flags & CONFIG_F_OLD)
+					continue;
 				int w = snprintf(known + used, sizeof known - used, "%s%s",
-						 j ? ", " : "", keys[j].name);
+						 used ? ", " : "", keys[j].name);
 				if (w < 0)
 					break;
 				used += (size_t)w;

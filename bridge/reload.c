@@ -215,6 +215,12 @@ size_t reload_gen_warnings(const struct reload_gen *g, char *buf, size_t len)
 
 	if (len)
 		buf[0] = '\0';
+	/* The file's own (old spellings), a line each. */
+	for (const char *w = c->warnings; w && *w;) {
+		size_t l = strcspn(w, "\n");
+		n += reload__warn(buf, len, &used, "%s%.*s", n ? "\n" : "", (int)l, w);
+		w += l + (w[l] == '\n');
+	}
 	for (size_t i = 0; i < c->ndevices; i++) {
 		const struct config_device *d = &c->devices[i];
 		const struct reload__map *lm = reload__gen_map(g, d->map);
@@ -548,7 +554,7 @@ static void reload__route(struct reload *r)
 		/* The listener comes from the current config, not the device's
 		 * own: a device whose listener alone changed is kept and moved. */
 		const char *ln = c && i < c->ndevices ? c->devices[i].listener : NULL;
-		if (ln && strcmp(ln, "modbus") != 0) {
+		if (ln) { /* NULL: the server block's listener */
 			for (size_t j = 0; j < r->nlsn; j++)
 				if (strcmp(r->lsn[j].name, ln) == 0)
 					r->lsn[j].router.unit[device_unit(r->devs[i])] = r->devs[i];
@@ -557,7 +563,7 @@ static void reload__route(struct reload *r)
 		r->router.unit[device_unit(r->devs[i])] = r->devs[i];
 		/* Units 0 and 255 mean "the device" to clients that address one
 		 * (Home Assistant sends 0 unless `slave` is set); they reach the
-		 * device modbus.default_unit names, else nothing (0A). */
+		 * device server.default_unit names, else nothing (0A). */
 		if (def && strcmp(device_name(r->devs[i]), def) == 0)
 			r->router.unit[0] = r->router.unit[255] = r->devs[i];
 	}
@@ -798,7 +804,7 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 	const struct config *oc = r->gen->conf, *nc = g->conf;
 	if (strcmp(r->bound_listen, nc->server.listen) != 0 || r->bound_port != nc->server.port)
 		log_warn(
-		    "modbus.listen/port differ from what the listener is bound to (%s port %d):"
+		    "server.listen/port differ from what the listener is bound to (%s port %d):"
 		    " restart modbridge to apply",
 		    r->bound_listen, r->bound_port);
 	reload__listeners_differ(r, nc);
@@ -818,7 +824,7 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 	if (server) {
 		server_set_router(server, &r->router);
 		if (server_set_access(server, g->conf) != 0)
-			log_err("reload: out of memory for modbus.allow and write_allow: the "
+			log_err("reload: out of memory for server.allow and write_allow: the "
 				"old lists stay");
 	}
 	reload__status(r, &g->conf->status, status_same_link, status);

@@ -177,11 +177,11 @@ static void server__log_refused(struct server *s, const char *peer)
 		return;
 	}
 	if (s->refused_quiet)
-		log_info("modbus: refused client %s: not in modbus.allow (and %llu more since the "
+		log_info("modbus: refused client %s: not in server.allow (and %llu more since the "
 			 "last such message)",
 			 peer, (unsigned long long)s->refused_quiet);
 	else
-		log_info("modbus: refused client %s: not in modbus.allow", peer);
+		log_info("modbus: refused client %s: not in server.allow", peer);
 	s->refused_logged = now | 1;
 	s->refused_quiet = 0;
 }
@@ -195,11 +195,11 @@ static void server__log_write_refused(struct server *s, const char *peer)
 		return;
 	}
 	if (s->write_quiet)
-		log_info("modbus: refused a write from %s: not in modbus.write_allow (and %llu "
+		log_info("modbus: refused a write from %s: not in server.write_allow (and %llu "
 			 "more since the last such message)",
 			 peer, (unsigned long long)s->write_quiet);
 	else
-		log_info("modbus: refused a write from %s: not in modbus.write_allow", peer);
+		log_info("modbus: refused a write from %s: not in server.write_allow", peer);
 	s->write_logged = now | 1;
 	s->write_quiet = 0;
 }

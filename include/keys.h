@@ -33,6 +33,9 @@ enum config_kind {
 enum config_key_flags {
 	CONFIG_F_REQUIRED = 1u << 0,
 	CONFIG_F_NONEMPTY = 1u << 1, /* strings */
+	/* An old spelling still read: an unknown key's message leaves it out
+	 * of the keys it lists. */
+	CONFIG_F_OLD = 1u << 2,
 };
 
 struct config_parser {

@@ -3,7 +3,7 @@
  * than 247 devices. Two listeners with 200 memory devices each, unit IDs
  * 1..200 on both: every device is written through its own listener and read
  * back, and the same unit ID on the other listener holds the other device's
- * value. A SIGHUP moves one device from listener "vpp2" to the modbus
+ * value. A SIGHUP moves one device from listener "vpp2" to the server
  * block's listener and another the other way, both with the same unit ID
  * (the swap a reload must do in one step): the connections opened before
  * stay open and answer, each unit ID now reaches the other device, and both
@@ -43,7 +43,7 @@ static void write_conf(int swap)
 		used += (size_t)snprintf(buf + used, sizeof buf - used,
 					 " { name = \"b%d\"; unit_id = %d; map = \"scratch\"; "
 					 "memory = {}; listener = \"%s\"; }%s\n",
-					 u, u, u == swap ? "modbus" : "vpp2", u == NDEV ? "" : ",");
+					 u, u, u == swap ? "server" : "vpp2", u == NDEV ? "" : ",");
 	snprintf(buf + used, sizeof buf - used, ");\n");
 	snprintf(conf_path, sizeof conf_path, "%s", h_write_file("listeners.conf", buf));
 }
@@ -122,8 +122,8 @@ static void check_cases(void)
 		 "maps_path = \"%s\";\n"
 		 "devices = ( { name = \"x\"; unit_id = 5; map = \"scratch\"; memory = {}; } );\n",
 		 h_maps_dir());
-	h_ok(check_refuses("clash.conf", text, "clash.conf:3:", "modbus block's listener"),
-	     "--check: a listener on the modbus block's port is refused at its line");
+	h_ok(check_refuses("clash.conf", text, "clash.conf:3:", "server block's listener"),
+	     "--check: a listener on the server block's port is refused at its line");
 
 	snprintf(text, sizeof text,
 		 "listeners = ( { name = \"p\"; port = 1600; },\n"

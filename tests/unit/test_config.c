@@ -95,9 +95,20 @@ struct err_case {
 /* clang-format off */
 static const struct err_case err_cases[] = {
 	/* unknown keys, one per group */
-	{"unknown_top", "modbsu = {};\n" MEM_DEV, 1, "unknown key modbsu (the top level takes modbus, "},
-	{"unknown_modbus", "modbus = {\n  prot = 502;\n};\n" MEM_DEV, 2,
+	{"unknown_top", "modbsu = {};\n" MEM_DEV, 1,
+	 "unknown key modbsu (the top level takes server, maps_path, "},
+	{"unknown_server", "server = {\n  prot = 502;\n};\n" MEM_DEV, 2,
+	 "unknown key server.prot (server takes listen, port"},
+	/* The server group's old name is still read; messages name its keys
+	 * as the file spells them. Only one of the two names. */
+	{"unknown_modbus", "  modbus = {\n  prot = 502;\n};\n" MEM_DEV, 2,
 	 "unknown key modbus.prot (modbus takes listen, port"},
+	{"server_twice", "server = { port = 1502; };\n  modbus = { port = 1503; };\n" MEM_DEV, 2,
+	 "\"modbus\" is the old name of the \"server\" group, which is here too (line 1): keep one"},
+	{"listener_named_server", MEM_DEV "listeners = ( { name = \"server\"; port = 1503; } );\n", 2,
+	 "listeners.[0].name \"server\" is the name of the server block's listener"},
+	{"listener_named_modbus", MEM_DEV "listeners = ( { name = \"modbus\"; port = 1503; } );\n", 2,
+	 "listeners.[0].name \"modbus\" is the name of the server block's listener"},
 	{"unknown_defaults", MEM_DEV "defaults = {\n timeout = 1;\n polll = 0; };\n", 4,
 	 "unknown key defaults.polll"},
 	{"unknown_status", "status = {\n  intervall = 5;\n};\n" MEM_DEV, 2,
@@ -448,6 +459,62 @@ static void test_devices_missing(void **state)
 	char want[300];
 	snprintf(want, sizeof want, "%s: devices is missing", path);
 	assert_string_equal(err, want);
+}
+
+/* The server group's old name, `modbus`, and `listener = "modbus"` load as
+ * `server` and "server" do, each with a warning that names file:line and
+ * the spelling to use; the new spelling loads without one. */
+static void test_old_server_name(void **state)
+{
+	char err[512], want[600];
+	struct config *c;
+	(void)state;
+	const char *path =
+	    write_conf("old_server.conf",
+		       "  modbus = { port = 1502; default_unit = \"a\"; };\n"
+		       "devices = ( { name = \"a\"; unit_id = 1; map = \"scratch\"; memory = {};\n"
+		       "  listener = \"modbus\"; },\n"
+		       "  { name = \"b\"; unit_id = 1; map = \"scratch\"; memory = {}; listener = "
+		       "\"vpp\"; } );\n"
+		       "listeners = ( { name = \"vpp\"; port = 1503; } );\n");
+	assert_int_equal(config_load(path, &c, err, sizeof err), 0);
+	assert_int_equal(c->server.port, 1502);
+	assert_string_equal(c->server.default_unit, "a");
+	assert_true(c->server_old_name);
+	assert_null(c->devices[0].listener); /* the server block's, as without the key */
+	assert_int_equal(c->devices[0].listener_idx, 0);
+	assert_int_equal(c->devices[1].listener_idx, 1);
+	assert_non_null(c->warnings);
+	snprintf(want, sizeof want,
+		 "%s:1: warning: the top-level \"modbus\" group is now called \"server\" (a "
+		 "device's \"modbus\" block is Modbus equipment): write server = { ... }\n"
+		 "%s:3: warning: devices.[0].listener \"modbus\" is the old name of the server "
+		 "block's listener: write \"server\" (or leave listener out)",
+		 path, path);
+	assert_string_equal(c->warnings, want);
+	config_free(c);
+
+	path =
+	    write_conf("new_server.conf",
+		       "server = { port = 1502; default_unit = \"a\"; };\n"
+		       "devices = ( { name = \"a\"; unit_id = 1; map = \"scratch\"; memory = {};\n"
+		       "  listener = \"server\"; } );\n");
+	assert_int_equal(config_load(path, &c, err, sizeof err), 0);
+	assert_int_equal(c->server.port, 1502);
+	assert_false(c->server_old_name);
+	assert_null(c->devices[0].listener);
+	assert_null(c->warnings);
+	config_free(c);
+
+	/* A unit ID is unique on the server block's listener whichever way a
+	 * device names it. */
+	path = write_conf(
+	    "same_unit.conf",
+	    "devices = ( { name = \"a\"; unit_id = 1; map = \"scratch\"; memory = {}; },\n"
+	    "  { name = \"b\"; unit_id = 1; map = \"scratch\"; memory = {};\n"
+	    "    listener = \"modbus\"; } );\n");
+	assert_int_equal(config_load(path, &c, err, sizeof err), MB_EPARSE);
+	assert_non_null(strstr(err, "unit_id 1 is used by device \"a\" too"));
 }
 
 static void test_missing_file(void **state)
@@ -975,12 +1042,19 @@ int main(void)
 		tests[n++] = t;
 	}
 	const struct CMUnitTest fixed[] = {
-	    cmocka_unit_test(test_devices_missing),    cmocka_unit_test(test_missing_file),
-	    cmocka_unit_test(test_include_error),      cmocka_unit_test(test_include_key_error),
-	    cmocka_unit_test(test_minimal_defaults),   cmocka_unit_test(test_full_config),
-	    cmocka_unit_test(test_solarman_defaults),  cmocka_unit_test(test_serial_without_suffix),
-	    cmocka_unit_test(test_example_config),     cmocka_unit_test(test_proto_name),
-	    cmocka_unit_test(test_small_error_buffer), cmocka_unit_test(test_keys_same),
+	    cmocka_unit_test(test_devices_missing),
+	    cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_old_server_name),
+	    cmocka_unit_test(test_include_error),
+	    cmocka_unit_test(test_include_key_error),
+	    cmocka_unit_test(test_minimal_defaults),
+	    cmocka_unit_test(test_full_config),
+	    cmocka_unit_test(test_solarman_defaults),
+	    cmocka_unit_test(test_serial_without_suffix),
+	    cmocka_unit_test(test_example_config),
+	    cmocka_unit_test(test_proto_name),
+	    cmocka_unit_test(test_small_error_buffer),
+	    cmocka_unit_test(test_keys_same),
 	    cmocka_unit_test(test_device_keys_same),
 	};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
