@@ -117,7 +117,7 @@ conf() {
 	nl=$(((${2} + 246) / 247))
 	P0=$("$LG" --free-port)
 	{
-		printf 'modbus = { listen = "127.0.0.1"; port = %d; max_connections = 256; };\n' "$P0"
+		printf 'server = { listen = "127.0.0.1"; port = %d; max_connections = 256; };\n' "$P0"
 		printf 'maps_path = "%s";\n' "$MAPS"
 		printf 'defaults = { poll = %d; max_age = %d; };\n' "$POLL" $((POLL * 2))
 		if [ "$nl" -gt 1 ]; then

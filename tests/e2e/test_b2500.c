@@ -388,7 +388,7 @@ int main(void)
 	char conf[8192], *p = conf;
 	size_t left = sizeof conf;
 	int n = snprintf(p, left,
-			 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+			 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 			 "maps_path = [ \"%s\" ];\ndevices = (\n",
 			 mb_port, h_maps_dir());
 	p += n, left -= (size_t)n;

@@ -219,7 +219,7 @@ static const char *config(int modbus_port, const char *http_block)
 	static char text[4096];
 	snprintf(
 	    text, sizeof text,
-	    "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+	    "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 	    "maps_path = [ \"%s\" ];\n"
 	    "devices = (\n"
 	    "  { name = \"garage\"; unit_id = 1; map = \"powergo\"; timeout = 1500; retries = 0;\n"

@@ -28,7 +28,7 @@ static void write_conf(int swap)
 	static char buf[200000];
 	size_t used = 0;
 	used += (size_t)snprintf(buf + used, sizeof buf - used,
-				 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+				 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 				 "listeners = ( { name = \"vpp2\"; listen = \"127.0.0.1\"; "
 				 "port = %d; } );\n"
 				 "maps_path = \"%s\";\n"
@@ -86,7 +86,7 @@ static int check_refuses(const char *name, const char *text, const char *n1, con
 static void check_cases(void)
 {
 	char text[4096];
-	const char *head = "modbus = { listen = \"127.0.0.1\"; port = 1502; };\n"
+	const char *head = "server = { listen = \"127.0.0.1\"; port = 1502; };\n"
 			   "listeners = ( { name = \"vpp2\"; listen = \"127.0.0.1\";\n"
 			   "                port = 1503; } );\n";
 
@@ -116,7 +116,7 @@ static void check_cases(void)
 	     "--check: an unknown listener name is refused at its line");
 
 	snprintf(text, sizeof text,
-		 "modbus = { listen = \"0.0.0.0\"; port = 1502; };\n"
+		 "server = { listen = \"0.0.0.0\"; port = 1502; };\n"
 		 "listeners = ( { name = \"vpp2\"; listen = \"127.0.0.1\";\n"
 		 "                port = 1502; } );\n"
 		 "maps_path = \"%s\";\n"

@@ -698,7 +698,7 @@ static void part_clock_jump(void)
 	int port = h_free_port();
 	char conf[2048];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = (\n"
 		 "  { name = \"clock\"; unit_id = 1; map = \"powergo\";\n"
@@ -798,7 +798,7 @@ int main(void)
 	bridge_port = h_free_port();
 	static char conf[16384];
 	int at = snprintf(conf, sizeof conf,
-			  "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+			  "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 			  "maps_path = [ \"%s\" ];\n"
 			  "devices = (\n"
 			  "  { name = \"big\"; unit_id = 1; map = \"powergo\";\n"

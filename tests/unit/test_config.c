@@ -143,8 +143,8 @@ static const struct err_case err_cases[] = {
 	 "unknown key devices.[0].memory.size (devices.[0].memory takes no keys)"},
 
 	/* wrong types */
-	{"type_port", "modbus = {\n  port = \"502\";\n};\n" MEM_DEV, 2,
-	 "modbus.port must be an integer, not a string"},
+	{"type_port", "server = {\n  port = \"502\";\n};\n" MEM_DEV, 2,
+	 "server.port must be an integer, not a string"},
 	{"type_read_only",
 	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; memory = {};\n read_only = 1; } );\n",
 	 2, "devices.[0].read_only must be true or false, not an integer"},
@@ -166,14 +166,14 @@ static const struct err_case err_cases[] = {
 	 2, "devices.[0].mqtt must be a group { ... }, not a string"},
 
 	/* ranges */
-	{"range_port", "modbus = {\n  port = 70000;\n};\n" MEM_DEV, 2,
-	 "modbus.port must be 1..65535, not 70000"},
-	{"range_port_zero", "modbus = { listen = \"::\";\n port = 0; };\n" MEM_DEV, 2,
-	 "modbus.port must be 1..65535, not 0"},
-	{"range_max_connections", "modbus = {\n max_connections = 10001; };\n" MEM_DEV, 2,
-	 "modbus.max_connections must be 1..10000, not 10001"},
-	{"range_idle_timeout", "modbus = {\n idle_timeout = -1; };\n" MEM_DEV, 2,
-	 "modbus.idle_timeout must be >= 0 (s), not -1"},
+	{"range_port", "server = {\n  port = 70000;\n};\n" MEM_DEV, 2,
+	 "server.port must be 1..65535, not 70000"},
+	{"range_port_zero", "server = { listen = \"::\";\n port = 0; };\n" MEM_DEV, 2,
+	 "server.port must be 1..65535, not 0"},
+	{"range_max_connections", "server = {\n max_connections = 10001; };\n" MEM_DEV, 2,
+	 "server.max_connections must be 1..10000, not 10001"},
+	{"range_idle_timeout", "server = {\n idle_timeout = -1; };\n" MEM_DEV, 2,
+	 "server.idle_timeout must be >= 0 (s), not -1"},
 	{"range_unit_id",
 	 "devices = ( { name = \"a\";\n unit_id = 248; map = \"m\"; memory = {}; } );\n", 2,
 	 "devices.[0].unit_id must be 1..247, not 248"},
@@ -228,7 +228,7 @@ static const struct err_case err_cases[] = {
 	 "devices = (\n { name = \"a\"; unit_id = 1; map = \"m\"; memory = {}; },\n"
 	 " { unit_id = 2;\n   name = \"a\"; map = \"m\"; memory = {}; }\n);\n",
 	 4, "devices.[1].name \"a\" is used by another device too (line 2)"},
-	{"dup_key", "modbus = {\n port = 1;\n port = 2; };\n" MEM_DEV, 3, "duplicate setting name"},
+	{"dup_key", "server = {\n port = 1;\n port = 2; };\n" MEM_DEV, 3, "duplicate setting name"},
 
 	/* protocol identifiers */
 	{"powergo_app_id_lower",
@@ -331,13 +331,13 @@ static const struct err_case err_cases[] = {
 	 3, "devices.[0].mqtt.tls needs both cert_file and key_file"},
 
 	/* values */
-	{"allow_bad", "modbus = { allow = [ \"10.0.0.0/8\",\n \"bogus\" ]; };\n" MEM_DEV, 2,
-	 "modbus.allow.[1] must be an address or network such as \"192.168.1.0/24\""},
-	{"allow_prefix", "modbus = { allow = [\n \"10.0.0.0/33\" ]; };\n" MEM_DEV, 2,
-	 "modbus.allow.[0] must be an address or network"},
-	{"allow_empty", "modbus = {\n allow = [ ]; };\n" MEM_DEV, 2, "modbus.allow must not be empty"},
-	{"listen_bad", "modbus = {\n listen = \"localhost\"; };\n" MEM_DEV, 2,
-	 "modbus.listen must be an IPv4 or IPv6 address"},
+	{"allow_bad", "server = { allow = [ \"10.0.0.0/8\",\n \"bogus\" ]; };\n" MEM_DEV, 2,
+	 "server.allow.[1] must be an address or network such as \"192.168.1.0/24\""},
+	{"allow_prefix", "server = { allow = [\n \"10.0.0.0/33\" ]; };\n" MEM_DEV, 2,
+	 "server.allow.[0] must be an address or network"},
+	{"allow_empty", "server = {\n allow = [ ]; };\n" MEM_DEV, 2, "server.allow must not be empty"},
+	{"listen_bad", "server = {\n listen = \"localhost\"; };\n" MEM_DEV, 2,
+	 "server.listen must be an IPv4 or IPv6 address"},
 	{"maps_path_empty_string", "maps_path = [ \"/x\",\n \"\" ];\n" MEM_DEV, 2,
 	 "maps_path.[1] must not be empty"},
 	{"device_name_empty",
@@ -391,11 +391,11 @@ static const struct err_case err_cases[] = {
 	 " powergo = { " PG_IDS "\n response_topic = \"r\xe0\x80\"; }; } );\n",
 	 3, "devices.[0].powergo.response_topic must be valid UTF-8"},
 
-	/* modbus.default_unit names a device; passthrough_cache has bounds */
-	{"default_unit_unknown", "modbus = {\n default_unit = \"b\"; };\n" MEM_DEV, 2,
-	 "modbus.default_unit \"b\" is not the name of a device (the devices are \"a\")"},
-	{"default_unit_type", "modbus = {\n default_unit = 1; };\n" MEM_DEV, 2,
-	 "modbus.default_unit must be a string"},
+	/* server.default_unit names a device; passthrough_cache has bounds */
+	{"default_unit_unknown", "server = {\n default_unit = \"b\"; };\n" MEM_DEV, 2,
+	 "server.default_unit \"b\" is not the name of a device (the devices are \"a\")"},
+	{"default_unit_type", "server = {\n default_unit = 1; };\n" MEM_DEV, 2,
+	 "server.default_unit must be a string"},
 	{"passthrough_cache_range",
 	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; memory = {};\n passthrough_cache = 100; } );\n",
 	 2, "devices.[0].passthrough_cache must be 256..131072"},
@@ -415,7 +415,7 @@ static const struct err_case err_cases[] = {
 	 "status.prefix must not contain the MQTT wildcards"},
 
 	/* syntax: libconfig's own message */
-	{"syntax_error", "modbus = {\n  port = ;\n};\n" MEM_DEV, 2, "syntax error"},
+	{"syntax_error", "server = {\n  port = ;\n};\n" MEM_DEV, 2, "syntax error"},
 	{"syntax_double_equals", MEM_DEV "defaults = {\n timeout == 5; };\n", 3, "syntax error"},
 };
 /* clang-format on */
@@ -453,7 +453,7 @@ static void test_devices_missing(void **state)
 {
 	char err[512];
 	struct config *conf;
-	const char *path = write_conf("nodev.conf", "modbus = { port = 1502; };\n");
+	const char *path = write_conf("nodev.conf", "server = { port = 1502; };\n");
 	(void)state;
 	assert_int_equal(config_load(path, &conf, err, sizeof err), MB_EPARSE);
 	char want[300];
@@ -604,7 +604,7 @@ static void test_minimal_defaults(void **state)
 /* Every key the config knows, with values that differ from the defaults. */
 /* clang-format off */
 static const char full_conf[] =
-	"modbus = {\n"
+	"server = {\n"
 	"  listen = \"::\";\n"
 	"  port = 1502;\n"
 	"  max_connections = 10;\n"
@@ -1022,7 +1022,7 @@ static void test_small_error_buffer(void **state)
 {
 	char err[16];
 	struct config *c;
-	const char *path = write_conf("small.conf", "modbus = { port = 0; };\n" MEM_DEV);
+	const char *path = write_conf("small.conf", "server = { port = 0; };\n" MEM_DEV);
 	(void)state;
 	memset(err, 'x', sizeof err);
 	assert_int_equal(config_load(path, &c, err, 8), MB_EPARSE);
