@@ -397,7 +397,7 @@ static void loader(int mport)
 				   "};\nserver = { port = 1; };\n");
 	conf = write_main("web_settings = { file = \"other.conf\"; };", mport);
 	h_ok(h_run_bridge("--check", conf, out, sizeof out) != 0 &&
-		 strstr(out, "other.conf:2: modbus does not belong in the web settings file"),
+		 strstr(out, "other.conf:2: server does not belong in the web settings file"),
 	     "--check: the settings file holds only the exporter groups (%s)", out);
 	h_write_file("other.conf", "\n\ninfluxdb = { url = \"http://127.0.0.1:9\"; database = "
 				   "\"e\"; };\n");
