@@ -214,7 +214,7 @@ static void main__http_reload(struct daemon *d)
 }
 
 /* GET /api/v1/status: each listener of `listeners` (bound at start, in the
- * config's order), its port and its own counters, as the modbus block's. */
+ * config's order), its port and its own counters, as the server block's. */
 static void main__http_listeners(void *ctx, struct json *j)
 {
 	const struct daemon *d = ctx;
