@@ -94,13 +94,13 @@ int cidr_parse(const char *text, struct cidr *out)
 	return 0;
 }
 
-int cidr_match(const struct cidr *list, size_t n, const struct sockaddr *addr)
+bool cidr_match(const struct cidr *list, size_t n, const struct sockaddr *addr)
 {
 	uint8_t a[16];
 	int family;
 
 	if (!list || !addr)
-		return 0;
+		return false;
 	if (addr->sa_family == AF_INET) {
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
 		memcpy(a, &sin->sin_addr, 4);
@@ -114,11 +114,11 @@ int cidr_match(const struct cidr *list, size_t n, const struct sockaddr *addr)
 			family = AF_INET;
 		}
 	} else {
-		return 0;
+		return false;
 	}
 
 	for (size_t i = 0; i < n; i++)
 		if (list[i].family == family && cidr__prefix_eq(list[i].addr, a, list[i].prefix))
-			return 1;
-	return 0;
+			return true;
+	return false;
 }

@@ -11,7 +11,7 @@
 
 /* --- writer -------------------------------------------------------------- */
 
-void line_writer_init(struct line_writer *w, char *buf, size_t cap)
+void codec_line_writer_init(struct line_writer *w, char *buf, size_t cap)
 {
 	memset(w, 0, sizeof *w);
 	w->buf = buf;
@@ -20,9 +20,9 @@ void line_writer_init(struct line_writer *w, char *buf, size_t cap)
 		buf[0] = '\0';
 }
 
-/* Append n bytes; past cap they are only counted, so that line_end can say
+/* Append n bytes; past cap they are only counted, so that codec_line_end can say
  * how large the buffer must be. */
-static void line__put(struct line_writer *w, const char *s, size_t n)
+static void codec_line__put(struct line_writer *w, const char *s, size_t n)
 {
 	if (w->pos < w->cap) {
 		size_t room = w->cap - w->pos;
@@ -31,12 +31,12 @@ static void line__put(struct line_writer *w, const char *s, size_t n)
 	w->pos += n;
 }
 
-static void line__putc(struct line_writer *w, char c)
+static void codec_line__putc(struct line_writer *w, char c)
 {
-	line__put(w, &c, 1);
+	codec_line__put(w, &c, 1);
 }
 
-static void line__fail(struct line_writer *w, int err)
+static void codec_line__fail(struct line_writer *w, int err)
 {
 	if (!w->err)
 		w->err = err;
@@ -44,25 +44,25 @@ static void line__fail(struct line_writer *w, int err)
 
 /* A measurement, tag or field key: escape what `special` lists; refuse what
  * 1.x and 2.x would read differently (see the header). */
-static void line__name(struct line_writer *w, const char *s, const char *special)
+static void codec_line__name(struct line_writer *w, const char *s, const char *special)
 {
 	if (!s || !*s) {
-		line__fail(w, MB_EINVAL);
+		codec_line__fail(w, MB_EINVAL);
 		return;
 	}
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c < 0x20 || c == 0x7f || c == '\\') {
-			line__fail(w, MB_EINVAL);
+			codec_line__fail(w, MB_EINVAL);
 			return;
 		}
 		if (strchr(special, c))
-			line__putc(w, '\\');
-		line__putc(w, (char)c);
+			codec_line__putc(w, '\\');
+		codec_line__putc(w, (char)c);
 	}
 }
 
-void line_begin(struct line_writer *w, const char *measurement)
+void codec_line_begin(struct line_writer *w, const char *measurement)
 {
 	w->pos = w->len;
 	w->ntags = w->nfields = 0;
@@ -70,51 +70,51 @@ void line_begin(struct line_writer *w, const char *measurement)
 	w->open = 1;
 	/* A measurement may not start with '#': the line would be a comment. */
 	if (measurement && measurement[0] == '#')
-		line__fail(w, MB_EINVAL);
-	line__name(w, measurement, ", ");
+		codec_line__fail(w, MB_EINVAL);
+	codec_line__name(w, measurement, ", ");
 }
 
-void line_tag(struct line_writer *w, const char *key, const char *value)
+void codec_line_tag(struct line_writer *w, const char *key, const char *value)
 {
 	if (!w->open || w->nfields) {
-		line__fail(w, MB_EINVAL);
+		codec_line__fail(w, MB_EINVAL);
 		return;
 	}
-	line__putc(w, ',');
-	line__name(w, key, ",= ");
-	line__putc(w, '=');
-	line__name(w, value, ",= ");
+	codec_line__putc(w, ',');
+	codec_line__name(w, key, ",= ");
+	codec_line__putc(w, '=');
+	codec_line__name(w, value, ",= ");
 	w->ntags++;
 }
 
-static void line__field_key(struct line_writer *w, const char *key)
+static void codec_line__field_key(struct line_writer *w, const char *key)
 {
 	if (!w->open) {
-		line__fail(w, MB_EINVAL);
+		codec_line__fail(w, MB_EINVAL);
 		return;
 	}
-	line__putc(w, w->nfields ? ',' : ' ');
-	line__name(w, key, ",= ");
-	line__putc(w, '=');
+	codec_line__putc(w, w->nfields ? ',' : ' ');
+	codec_line__name(w, key, ",= ");
+	codec_line__putc(w, '=');
 	w->nfields++;
 }
 
-void line_field_int(struct line_writer *w, const char *key, int64_t v)
+void codec_line_field_int(struct line_writer *w, const char *key, int64_t v)
 {
 	char num[32];
 	int n = snprintf(num, sizeof num, "%lldi", (long long)v);
-	line__field_key(w, key);
-	line__put(w, num, (size_t)n);
+	codec_line__field_key(w, key);
+	codec_line__put(w, num, (size_t)n);
 }
 
-void line_field_float(struct line_writer *w, const char *key, double v)
+void codec_line_field_float(struct line_writer *w, const char *key, double v)
 {
 	char num[40];
 	int n;
 
-	line__field_key(w, key);
+	codec_line__field_key(w, key);
 	if (!isfinite(v)) {
-		line__fail(w, MB_ERANGE);
+		codec_line__fail(w, MB_ERANGE);
 		return;
 	}
 	/* The shortest of %.15g and %.17g that reads back as v: 52.3 stays
@@ -122,37 +122,37 @@ void line_field_float(struct line_writer *w, const char *key, double v)
 	n = snprintf(num, sizeof num, "%.15g", v);
 	if (strtod(num, NULL) != v)
 		n = snprintf(num, sizeof num, "%.17g", v);
-	line__put(w, num, (size_t)n);
+	codec_line__put(w, num, (size_t)n);
 }
 
-void line_field_str(struct line_writer *w, const char *key, const char *v)
+void codec_line_field_str(struct line_writer *w, const char *key, const char *v)
 {
-	line__field_key(w, key);
+	codec_line__field_key(w, key);
 	if (!v) {
-		line__fail(w, MB_EINVAL);
+		codec_line__fail(w, MB_EINVAL);
 		return;
 	}
-	line__putc(w, '"');
+	codec_line__putc(w, '"');
 	for (; *v; v++) {
 		unsigned char c = (unsigned char)*v;
 		if (c < 0x20 || c == 0x7f) {
-			line__fail(w, MB_EINVAL);
+			codec_line__fail(w, MB_EINVAL);
 			return;
 		}
 		if (c == '"' || c == '\\')
-			line__putc(w, '\\');
-		line__putc(w, (char)c);
+			codec_line__putc(w, '\\');
+		codec_line__putc(w, (char)c);
 	}
-	line__putc(w, '"');
+	codec_line__putc(w, '"');
 }
 
-void line_field_bool(struct line_writer *w, const char *key, int v)
+void codec_line_field_bool(struct line_writer *w, const char *key, int v)
 {
-	line__field_key(w, key);
-	line__put(w, v ? "true" : "false", v ? 4 : 5);
+	codec_line__field_key(w, key);
+	codec_line__put(w, v ? "true" : "false", v ? 4 : 5);
 }
 
-int line_end(struct line_writer *w, int has_time, int64_t time)
+int codec_line_end(struct line_writer *w, int has_time, int64_t time)
 {
 	int err = w->err;
 
@@ -164,9 +164,9 @@ int line_end(struct line_writer *w, int has_time, int64_t time)
 	if (!err && has_time) {
 		char num[32];
 		int n = snprintf(num, sizeof num, " %lld", (long long)time);
-		line__put(w, num, (size_t)n);
+		codec_line__put(w, num, (size_t)n);
 	}
-	line__putc(w, '\n');
+	codec_line__putc(w, '\n');
 	/* The NUL after the text needs a byte too. */
 	if (!err && w->pos >= w->cap) {
 		w->need = w->pos + 1;
@@ -185,7 +185,7 @@ int line_end(struct line_writer *w, int has_time, int64_t time)
 
 /* --- parser -------------------------------------------------------------- */
 
-struct line__in {
+struct codec_line__in {
 	const char *p, *end; /* the line, without its '\n' */
 	char *out, *out_end; /* scratch */
 };
@@ -193,8 +193,8 @@ struct line__in {
 /* Copy a name up to an unescaped character of `stop` (or the end) into
  * scratch, unescaping a backslash before a character of `esc`. MB_EPARSE
  * when it is empty, MB_ETOOBIG when scratch is full. */
-static int line__read_name(struct line__in *in, const char *stop, const char *esc,
-			   const char **name)
+static int codec_line__read_name(struct codec_line__in *in, const char *stop, const char *esc,
+				 const char **name)
 {
 	char *start = in->out;
 
@@ -216,7 +216,7 @@ static int line__read_name(struct line__in *in, const char *stop, const char *es
 }
 
 /* An unsigned decimal of digits [s, e) into *v; MB_ERANGE past max. */
-static int line__digits(const char *s, const char *e, uint64_t max, uint64_t *v)
+static int codec_line__digits(const char *s, const char *e, uint64_t max, uint64_t *v)
 {
 	uint64_t x = 0;
 
@@ -234,7 +234,7 @@ static int line__digits(const char *s, const char *e, uint64_t max, uint64_t *v)
 }
 
 /* A signed decimal of [s, e). */
-static int line__int(const char *s, const char *e, int64_t *v)
+static int codec_line__int(const char *s, const char *e, int64_t *v)
 {
 	int neg = s < e && *s == '-';
 	uint64_t x;
@@ -242,7 +242,8 @@ static int line__int(const char *s, const char *e, int64_t *v)
 
 	if (neg)
 		s++;
-	if ((rc = line__digits(s, e, neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, &x)) != 0)
+	if ((rc = codec_line__digits(s, e, neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX,
+				     &x)) != 0)
 		return rc;
 	*v = neg ? (x == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)x) : (int64_t)x;
 	return 0;
@@ -251,7 +252,7 @@ static int line__int(const char *s, const char *e, int64_t *v)
 /* A float as line protocol writes it: [-+]digits[.digits][(e|E)[-+]digits],
  * digits on at least one side of the point. strtod alone would also take
  * "nan", "inf" and hexadecimal, which InfluxDB refuses. */
-static int line__float(const char *s, const char *e, double *v)
+static int codec_line__float(const char *s, const char *e, double *v)
 {
 	const char *q = s;
 	char num[64];
@@ -292,14 +293,14 @@ static int line__float(const char *s, const char *e, double *v)
 	return 0;
 }
 
-static int line__is(const char *s, const char *e, const char *word)
+static int codec_line__is(const char *s, const char *e, const char *word)
 {
 	size_t n = strlen(word);
 	return (size_t)(e - s) == n && memcmp(s, word, n) == 0;
 }
 
 /* A field value up to an unescaped ',' or ' ' (outside a string). */
-static int line__value(struct line__in *in, struct line_field *f)
+static int codec_line__value(struct codec_line__in *in, struct line_field *f)
 {
 	const char *s = in->p, *e;
 
@@ -331,35 +332,37 @@ static int line__value(struct line__in *in, struct line_field *f)
 	e = in->p;
 	if (s == e)
 		return MB_EPARSE;
-	if (line__is(s, e, "t") || line__is(s, e, "T") || line__is(s, e, "true") ||
-	    line__is(s, e, "True") || line__is(s, e, "TRUE")) {
+	if (codec_line__is(s, e, "t") || codec_line__is(s, e, "T") ||
+	    codec_line__is(s, e, "true") || codec_line__is(s, e, "True") ||
+	    codec_line__is(s, e, "TRUE")) {
 		f->type = LINE_BOOL;
 		f->b = 1;
 		return 0;
 	}
-	if (line__is(s, e, "f") || line__is(s, e, "F") || line__is(s, e, "false") ||
-	    line__is(s, e, "False") || line__is(s, e, "FALSE")) {
+	if (codec_line__is(s, e, "f") || codec_line__is(s, e, "F") ||
+	    codec_line__is(s, e, "false") || codec_line__is(s, e, "False") ||
+	    codec_line__is(s, e, "FALSE")) {
 		f->type = LINE_BOOL;
 		f->b = 0;
 		return 0;
 	}
 	if (e[-1] == 'i') {
 		f->type = LINE_INT;
-		return line__int(s, e - 1, &f->i);
+		return codec_line__int(s, e - 1, &f->i);
 	}
 	if (e[-1] == 'u') {
 		f->type = LINE_UINT;
-		return line__digits(s, e - 1, UINT64_MAX, &f->u);
+		return codec_line__digits(s, e - 1, UINT64_MAX, &f->u);
 	}
 	f->type = LINE_FLOAT;
-	return line__float(s, e, &f->f);
+	return codec_line__float(s, e, &f->f);
 }
 
-static int line__point(struct line__in *in, struct line_point *pt)
+static int codec_line__point(struct codec_line__in *in, struct line_point *pt)
 {
 	int rc;
 
-	if ((rc = line__read_name(in, ", ", ", ", &pt->measurement)) != 0)
+	if ((rc = codec_line__read_name(in, ", ", ", ", &pt->measurement)) != 0)
 		return rc;
 	while (in->p < in->end && *in->p == ',') {
 		struct line_tag *t;
@@ -367,12 +370,12 @@ static int line__point(struct line__in *in, struct line_point *pt)
 		if (pt->ntags >= LINE_MAX_TAGS)
 			return MB_ETOOBIG;
 		t = &pt->tags[pt->ntags];
-		if ((rc = line__read_name(in, ",= ", ",= ", &t->key)) != 0)
+		if ((rc = codec_line__read_name(in, ",= ", ",= ", &t->key)) != 0)
 			return rc;
 		if (in->p >= in->end || *in->p != '=')
 			return MB_EPARSE;
 		in->p++;
-		if ((rc = line__read_name(in, ",= ", ",= ", &t->value)) != 0)
+		if ((rc = codec_line__read_name(in, ",= ", ",= ", &t->value)) != 0)
 			return rc;
 		pt->ntags++;
 	}
@@ -385,12 +388,12 @@ static int line__point(struct line__in *in, struct line_point *pt)
 			return MB_ETOOBIG;
 		f = &pt->fields[pt->nfields];
 		memset(f, 0, sizeof *f);
-		if ((rc = line__read_name(in, ",= ", ",= ", &f->key)) != 0)
+		if ((rc = codec_line__read_name(in, ",= ", ",= ", &f->key)) != 0)
 			return rc;
 		if (in->p >= in->end || *in->p != '=')
 			return MB_EPARSE;
 		in->p++;
-		if ((rc = line__value(in, f)) != 0)
+		if ((rc = codec_line__value(in, f)) != 0)
 			return rc;
 		pt->nfields++;
 		if (in->p >= in->end || *in->p != ',')
@@ -401,18 +404,18 @@ static int line__point(struct line__in *in, struct line_point *pt)
 		if (*in->p != ' ')
 			return MB_EPARSE;
 		in->p++;
-		if ((rc = line__int(in->p, in->end, &pt->time)) != 0)
+		if ((rc = codec_line__int(in->p, in->end, &pt->time)) != 0)
 			return rc;
 		pt->has_time = 1;
 	}
 	return 0;
 }
 
-int line_parse(const char *in, size_t len, size_t *used, struct line_point *pt, char *scratch,
-	       size_t scratch_len)
+int codec_line_parse(const char *in, size_t len, size_t *used, struct line_point *pt, char *scratch,
+		     size_t scratch_len)
 {
 	const char *nl = memchr(in, '\n', len);
-	struct line__in st = {.p = in, .end = nl ? nl : in + len};
+	struct codec_line__in st = {.p = in, .end = nl ? nl : in + len};
 
 	*used = nl ? (size_t)(nl - in) + 1 : len;
 	pt->measurement = NULL;
@@ -428,5 +431,5 @@ int line_parse(const char *in, size_t len, size_t *used, struct line_point *pt, 
 		return MB_ETOOBIG;
 	st.out = scratch;
 	st.out_end = scratch + scratch_len;
-	return line__point(&st, pt);
+	return codec_line__point(&st, pt);
 }

@@ -14,14 +14,14 @@
 /* Each decoder sees the PDU (pdu[0] is the function code, n >= 1 bytes) and
  * sets req->exc when the request deserves an exception. */
 /* FC03/FC04: address, quantity 1..125. */
-static void mbap__decode_read(const uint8_t *pdu, size_t n, struct mbap_req *req)
+static void codec_mbap__decode_read(const uint8_t *pdu, size_t n, struct mbap_req *req)
 {
 	if (n != 5) {
 		req->exc = MB_EXC_ILLEGAL_VALUE;
 		return;
 	}
-	req->addr = pdu_get16(pdu + 1);
-	req->count = pdu_get16(pdu + 3);
+	req->addr = codec_pdu_get16(pdu + 1);
+	req->count = codec_pdu_get16(pdu + 3);
 	if (req->count < 1 || req->count > MB_MAX_READ)
 		req->exc = MB_EXC_ILLEGAL_VALUE;
 	else if ((uint32_t)req->addr + req->count > 0x10000)
@@ -29,27 +29,27 @@ static void mbap__decode_read(const uint8_t *pdu, size_t n, struct mbap_req *req
 }
 
 /* FC06: address, value. */
-static void mbap__decode_write_single(const uint8_t *pdu, size_t n, struct mbap_req *req)
+static void codec_mbap__decode_write_single(const uint8_t *pdu, size_t n, struct mbap_req *req)
 {
 	if (n != 5) {
 		req->exc = MB_EXC_ILLEGAL_VALUE;
 		return;
 	}
-	req->addr = pdu_get16(pdu + 1);
+	req->addr = codec_pdu_get16(pdu + 1);
 	req->count = 1;
-	req->value = pdu_get16(pdu + 3);
+	req->value = codec_pdu_get16(pdu + 3);
 }
 
 /* FC16: address, quantity 1..123, byte count = 2 * quantity, then exactly
  * that many bytes. */
-static void mbap__decode_write_multiple(const uint8_t *pdu, size_t n, struct mbap_req *req)
+static void codec_mbap__decode_write_multiple(const uint8_t *pdu, size_t n, struct mbap_req *req)
 {
 	if (n < 6) {
 		req->exc = MB_EXC_ILLEGAL_VALUE;
 		return;
 	}
-	req->addr = pdu_get16(pdu + 1);
-	req->count = pdu_get16(pdu + 3);
+	req->addr = codec_pdu_get16(pdu + 1);
+	req->count = codec_pdu_get16(pdu + 3);
 	uint8_t bytes = pdu[5];
 	if (req->count < 1 || req->count > MB_MAX_WRITE || bytes != req->count * 2u ||
 	    n != 6u + bytes) {
@@ -64,7 +64,7 @@ static void mbap__decode_write_multiple(const uint8_t *pdu, size_t n, struct mba
 }
 
 /* FC43: MEI type; only 0x0E (device identification) is served. */
-static void mbap__decode_mei(const uint8_t *pdu, size_t n, struct mbap_req *req)
+static void codec_mbap__decode_mei(const uint8_t *pdu, size_t n, struct mbap_req *req)
 {
 	if (n < 2) {
 		req->exc = MB_EXC_ILLEGAL_VALUE;
@@ -85,15 +85,15 @@ static void mbap__decode_mei(const uint8_t *pdu, size_t n, struct mbap_req *req)
 		req->exc = MB_EXC_ILLEGAL_VALUE;
 }
 
-int mbap_parse(const uint8_t *buf, size_t len, struct mbap_req *req)
+int codec_mbap_parse(const uint8_t *buf, size_t len, struct mbap_req *req)
 {
 	/* Judge the header as soon as its fields are there, so that garbage
 	 * is refused without waiting for bytes that may never come. */
-	if (len >= 4 && pdu_get16(buf + 2) != 0)
+	if (len >= 4 && codec_pdu_get16(buf + 2) != 0)
 		return MB_EPROTO;
 	if (len < 6)
 		return 0;
-	uint16_t length = pdu_get16(buf + 4);
+	uint16_t length = codec_pdu_get16(buf + 4);
 	if (length < 2 || length > MBAP_MAX_LENGTH)
 		return MB_EPROTO;
 	size_t total = 6u + length;
@@ -101,7 +101,7 @@ int mbap_parse(const uint8_t *buf, size_t len, struct mbap_req *req)
 		return 0;
 
 	memset(req, 0, sizeof *req);
-	req->tid = pdu_get16(buf);
+	req->tid = codec_pdu_get16(buf);
 	req->unit = buf[6];
 	const uint8_t *pdu = buf + MBAP_HEADER;
 	size_t n = length - 1u;
@@ -112,16 +112,16 @@ int mbap_parse(const uint8_t *buf, size_t len, struct mbap_req *req)
 	switch (req->fc) {
 	case MB_FC_READ_HOLDING:
 	case MB_FC_READ_INPUT:
-		mbap__decode_read(pdu, n, req);
+		codec_mbap__decode_read(pdu, n, req);
 		break;
 	case MB_FC_WRITE_SINGLE:
-		mbap__decode_write_single(pdu, n, req);
+		codec_mbap__decode_write_single(pdu, n, req);
 		break;
 	case MB_FC_WRITE_MULTIPLE:
-		mbap__decode_write_multiple(pdu, n, req);
+		codec_mbap__decode_write_multiple(pdu, n, req);
 		break;
 	case MB_FC_MEI:
-		mbap__decode_mei(pdu, n, req);
+		codec_mbap__decode_mei(pdu, n, req);
 		break;
 	default:
 		req->exc = MB_EXC_ILLEGAL_FUNCTION;
@@ -134,41 +134,43 @@ int mbap_parse(const uint8_t *buf, size_t len, struct mbap_req *req)
 	return (int)total;
 }
 
-void mbap_req_words(const struct mbap_req *req, uint16_t *words)
+void codec_mbap_req_words(const struct mbap_req *req, uint16_t *words)
 {
 	if (req->fc == MB_FC_WRITE_SINGLE) {
 		words[0] = req->value;
 		return;
 	}
 	for (uint16_t i = 0; req->values && i < req->count; i++)
-		words[i] = pdu_get16(req->values + 2u * i);
+		words[i] = codec_pdu_get16(req->values + 2u * i);
 }
 
 /* --- answers --------------------------------------------------------------- */
 
 /* Write the MBAP header for a PDU of pdulen bytes; 0 or MB_ETOOBIG. */
-static int mbap__header(const struct mbap_req *req, size_t pdulen, uint8_t *out, size_t outlen)
+static int codec_mbap__header(const struct mbap_req *req, size_t pdulen, uint8_t *out,
+			      size_t outlen)
 {
 	if (pdulen > MBAP_MAX_PDU || outlen < MBAP_HEADER + pdulen)
 		return MB_ETOOBIG;
-	pdu_put16(out, req->tid);
-	pdu_put16(out + 2, 0);
-	pdu_put16(out + 4, (uint16_t)(pdulen + 1));
+	codec_pdu_put16(out, req->tid);
+	codec_pdu_put16(out + 2, 0);
+	codec_pdu_put16(out + 4, (uint16_t)(pdulen + 1));
 	out[6] = req->unit;
 	return 0;
 }
 
-int mbap_answer_read(const struct mbap_req *req, const uint16_t *words, uint8_t *out, size_t outlen)
+int codec_mbap_answer_read(const struct mbap_req *req, const uint16_t *words, uint8_t *out,
+			   size_t outlen)
 {
 	if (req->count < 1 || req->count > MB_MAX_READ)
 		return MB_EINVAL;
 	size_t pdulen = 2u + 2u * req->count;
-	int rc = mbap__header(req, pdulen, out, outlen);
+	int rc = codec_mbap__header(req, pdulen, out, outlen);
 	if (rc < 0)
 		return rc;
 	if (!words)
 		return MB_EINVAL;
-	/* pdu_read_answer's layout, written here: the front answers every
+	/* codec_pdu_read_answer's layout, written here: the front answers every
 	 * cached read through this, and a call into another file per answer
 	 * costs as much as the bytes. */
 	uint8_t *p = out + MBAP_HEADER;
@@ -182,26 +184,27 @@ int mbap_answer_read(const struct mbap_req *req, const uint16_t *words, uint8_t 
 	}
 #else
 	for (uint16_t i = 0; i < req->count; i++)
-		pdu_put16(p + 2 + 2 * i, words[i]);
+		codec_pdu_put16(p + 2 + 2 * i, words[i]);
 #endif
 	return (int)(MBAP_HEADER + pdulen);
 }
 
-int mbap_answer_write(const struct mbap_req *req, uint8_t *out, size_t outlen)
+int codec_mbap_answer_write(const struct mbap_req *req, uint8_t *out, size_t outlen)
 {
 	if (req->fc != MB_FC_WRITE_SINGLE && req->fc != MB_FC_WRITE_MULTIPLE)
 		return MB_EINVAL;
-	int rc = mbap__header(req, 5, out, outlen);
+	int rc = codec_mbap__header(req, 5, out, outlen);
 	if (rc < 0)
 		return rc;
-	pdu_write_answer(out + MBAP_HEADER, 5, req->fc, req->addr,
-			 req->fc == MB_FC_WRITE_SINGLE ? req->value : req->count);
+	codec_pdu_write_answer(out + MBAP_HEADER, 5, req->fc, req->addr,
+			       req->fc == MB_FC_WRITE_SINGLE ? req->value : req->count);
 	return MBAP_HEADER + 5;
 }
 
-int mbap_answer_exception(const struct mbap_req *req, uint8_t exc, uint8_t *out, size_t outlen)
+int codec_mbap_answer_exception(const struct mbap_req *req, uint8_t exc, uint8_t *out,
+				size_t outlen)
 {
-	int rc = mbap__header(req, 2, out, outlen);
+	int rc = codec_mbap__header(req, 2, out, outlen);
 	if (rc < 0)
 		return rc;
 	out[MBAP_HEADER] = (uint8_t)(req->fc | 0x80);
@@ -215,8 +218,8 @@ int mbap_answer_exception(const struct mbap_req *req, uint8_t exc, uint8_t *out,
 /* The longest object value one answer can carry alone. */
 #define MBAP__IDENT_MAX_VALUE (MBAP_MAX_PDU - MBAP__IDENT_HEAD - 2)
 
-int mbap_answer_ident(const struct mbap_req *req, const char *const objects[MBAP_NOBJ],
-		      uint8_t *out, size_t outlen)
+int codec_mbap_answer_ident(const struct mbap_req *req, const char *const objects[MBAP_NOBJ],
+			    uint8_t *out, size_t outlen)
 {
 	if (req->fc != MB_FC_MEI || req->mei != MBAP_MEI_DEVICE_ID || req->id_code < 1 ||
 	    req->id_code > 4)
@@ -226,7 +229,8 @@ int mbap_answer_ident(const struct mbap_req *req, const char *const objects[MBAP
 	uint8_t first = req->object_id, last;
 	if (req->id_code == 4) {
 		if (first >= MBAP_NOBJ)
-			return mbap_answer_exception(req, MB_EXC_ILLEGAL_ADDRESS, out, outlen);
+			return codec_mbap_answer_exception(req, MB_EXC_ILLEGAL_ADDRESS, out,
+							   outlen);
 		last = first;
 	} else {
 		if (first >= MBAP_NOBJ)
@@ -261,22 +265,22 @@ int mbap_answer_ident(const struct mbap_req *req, const char *const objects[MBAP
 	p[4] = more;
 	p[5] = next;
 	p[6] = nobj;
-	int rc = mbap__header(req, n, out, outlen);
+	int rc = codec_mbap__header(req, n, out, outlen);
 	return rc < 0 ? rc : (int)(MBAP_HEADER + n);
 }
 
-int mbap_answer(const struct mbap_req *req, enum mb_exc exc, const uint16_t *words, uint8_t *out,
-		size_t outlen)
+int codec_mbap_answer(const struct mbap_req *req, enum mb_exc exc, const uint16_t *words,
+		      uint8_t *out, size_t outlen)
 {
 	if (exc != MB_EXC_NONE)
-		return mbap_answer_exception(req, (uint8_t)exc, out, outlen);
+		return codec_mbap_answer_exception(req, (uint8_t)exc, out, outlen);
 	switch (req->fc) {
 	case MB_FC_READ_HOLDING:
 	case MB_FC_READ_INPUT:
-		return mbap_answer_read(req, words, out, outlen);
+		return codec_mbap_answer_read(req, words, out, outlen);
 	case MB_FC_WRITE_SINGLE:
 	case MB_FC_WRITE_MULTIPLE:
-		return mbap_answer_write(req, out, outlen);
+		return codec_mbap_answer_write(req, out, outlen);
 	default:
 		return MB_EINVAL;
 	}

@@ -3,8 +3,8 @@
 #include "mb_error.h"
 #include "mbdef.h"
 
-int pdu_request(uint8_t *out, size_t cap, uint8_t fc, uint16_t addr, uint16_t count,
-		const uint16_t *words)
+int codec_pdu_request(uint8_t *out, size_t cap, uint8_t fc, uint16_t addr, uint16_t count,
+		      const uint16_t *words)
 {
 	size_t n;
 	switch (fc) {
@@ -30,17 +30,18 @@ int pdu_request(uint8_t *out, size_t cap, uint8_t fc, uint16_t addr, uint16_t co
 	if (cap < n)
 		return MB_ETOOBIG;
 	out[0] = fc;
-	pdu_put16(out + 1, addr);
-	pdu_put16(out + 3, fc == MB_FC_WRITE_SINGLE ? words[0] : count);
+	codec_pdu_put16(out + 1, addr);
+	codec_pdu_put16(out + 3, fc == MB_FC_WRITE_SINGLE ? words[0] : count);
 	if (fc == MB_FC_WRITE_MULTIPLE) {
 		out[5] = (uint8_t)(2 * count);
 		for (uint16_t i = 0; i < count; i++)
-			pdu_put16(out + 6 + 2 * i, words[i]);
+			codec_pdu_put16(out + 6 + 2 * i, words[i]);
 	}
 	return (int)n;
 }
 
-int pdu_read_answer(uint8_t *out, size_t cap, uint8_t fc, const uint16_t *words, uint16_t count)
+int codec_pdu_read_answer(uint8_t *out, size_t cap, uint8_t fc, const uint16_t *words,
+			  uint16_t count)
 {
 	if (count > MB_MAX_READ || (count && !words))
 		return MB_EINVAL;
@@ -50,16 +51,17 @@ int pdu_read_answer(uint8_t *out, size_t cap, uint8_t fc, const uint16_t *words,
 	out[0] = fc;
 	out[1] = (uint8_t)(2 * count);
 	for (uint16_t i = 0; i < count; i++)
-		pdu_put16(out + 2 + 2 * i, words[i]);
+		codec_pdu_put16(out + 2 + 2 * i, words[i]);
 	return (int)n;
 }
 
-int pdu_write_answer(uint8_t *out, size_t cap, uint8_t fc, uint16_t addr, uint16_t value_or_count)
+int codec_pdu_write_answer(uint8_t *out, size_t cap, uint8_t fc, uint16_t addr,
+			   uint16_t value_or_count)
 {
 	if (cap < 5)
 		return MB_ETOOBIG;
 	out[0] = fc;
-	pdu_put16(out + 1, addr);
-	pdu_put16(out + 3, value_or_count);
+	codec_pdu_put16(out + 1, addr);
+	codec_pdu_put16(out + 3, value_or_count);
 	return 5;
 }

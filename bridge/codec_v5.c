@@ -9,29 +9,29 @@
 #include "mbdef.h"
 #include "codec_pdu.h"
 
-static void v5__put16(uint8_t *p, uint16_t v)
+static void codec_v5__put16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)(v & 0xFF);
 	p[1] = (uint8_t)(v >> 8);
 }
 
-static void v5__put32(uint8_t *p, uint32_t v)
+static void codec_v5__put32(uint8_t *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static uint16_t v5__get16(const uint8_t *p)
+static uint16_t codec_v5__get16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] | (p[1] << 8));
 }
 
-static uint32_t v5__get32(const uint8_t *p)
+static uint32_t codec_v5__get32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-uint8_t v5_sum(const uint8_t *buf, size_t len)
+uint8_t codec_v5_sum(const uint8_t *buf, size_t len)
 {
 	unsigned sum = 0;
 	for (size_t i = 0; i < len; i++)
@@ -39,27 +39,27 @@ uint8_t v5_sum(const uint8_t *buf, size_t len)
 	return (uint8_t)(sum & 0xFF);
 }
 
-int v5_encode(uint8_t *out, size_t cap, const struct v5_frame *f)
+int codec_v5_encode(uint8_t *out, size_t cap, const struct v5_frame *f)
 {
 	if (f->payload_len > 0xFFFF || cap < V5_OVERHEAD + f->payload_len)
 		return MB_ETOOBIG;
 	size_t n = V5_OVERHEAD + f->payload_len;
 	out[0] = V5_START;
-	v5__put16(out + 1, (uint16_t)f->payload_len);
-	v5__put16(out + 3, f->control);
+	codec_v5__put16(out + 1, (uint16_t)f->payload_len);
+	codec_v5__put16(out + 3, f->control);
 	out[5] = f->seq;
 	out[6] = f->seq_hi;
-	v5__put32(out + 7, f->serial);
+	codec_v5__put32(out + 7, f->serial);
 	if (f->payload_len)
 		memmove(out + V5_HEADER, f->payload, f->payload_len);
 	/* The checksum covers everything between start and checksum. */
-	out[n - 2] = v5_sum(out + 1, n - 3);
+	out[n - 2] = codec_v5_sum(out + 1, n - 3);
 	out[n - 1] = V5_END;
 	return (int)n;
 }
 
-int v5_encode_request(uint8_t *out, size_t cap, uint32_t serial, uint8_t seq, const uint8_t *rtu,
-		      size_t rtu_len)
+int codec_v5_encode_request(uint8_t *out, size_t cap, uint32_t serial, uint8_t seq,
+			    const uint8_t *rtu, size_t rtu_len)
 {
 	uint8_t payload[V5_REQ_PREFIX + V5_RTU_MAX];
 	if (rtu_len > V5_RTU_MAX)
@@ -75,20 +75,20 @@ int v5_encode_request(uint8_t *out, size_t cap, uint32_t serial, uint8_t seq, co
 			     .serial = serial,
 			     .payload = payload,
 			     .payload_len = V5_REQ_PREFIX + rtu_len};
-	return v5_encode(out, cap, &f);
+	return codec_v5_encode(out, cap, &f);
 }
 
-int v5_encode_answer(uint8_t *out, size_t cap, uint32_t serial, uint8_t seq, uint8_t seq_hi,
-		     uint32_t uptime, const uint8_t *rtu, size_t rtu_len)
+int codec_v5_encode_answer(uint8_t *out, size_t cap, uint32_t serial, uint8_t seq, uint8_t seq_hi,
+			   uint32_t uptime, const uint8_t *rtu, size_t rtu_len)
 {
 	uint8_t payload[V5_ANS_PREFIX + V5_RTU_MAX];
 	if (rtu_len > V5_RTU_MAX)
 		return MB_ETOOBIG;
-	payload[0] = 0x02;		/* frame type: the inverter */
-	payload[1] = 0x01;		/* status: real-time data */
-	v5__put32(payload + 2, uptime); /* total working time */
-	v5__put32(payload + 6, uptime); /* power-on time */
-	v5__put32(payload + 10, 0);	/* offset time */
+	payload[0] = 0x02;		      /* frame type: the inverter */
+	payload[1] = 0x01;		      /* status: real-time data */
+	codec_v5__put32(payload + 2, uptime); /* total working time */
+	codec_v5__put32(payload + 6, uptime); /* power-on time */
+	codec_v5__put32(payload + 10, 0);     /* offset time */
 	memcpy(payload + V5_ANS_PREFIX, rtu, rtu_len);
 	struct v5_frame f = {.control = V5_CTRL_ANSWER,
 			     .seq = seq,
@@ -96,10 +96,10 @@ int v5_encode_answer(uint8_t *out, size_t cap, uint32_t serial, uint8_t seq, uin
 			     .serial = serial,
 			     .payload = payload,
 			     .payload_len = V5_ANS_PREFIX + rtu_len};
-	return v5_encode(out, cap, &f);
+	return codec_v5_encode(out, cap, &f);
 }
 
-int v5_decode(const uint8_t *buf, size_t len, struct v5_frame *f)
+int codec_v5_decode(const uint8_t *buf, size_t len, struct v5_frame *f)
 {
 	if (len < 1)
 		return MB_ESHORT;
@@ -107,32 +107,33 @@ int v5_decode(const uint8_t *buf, size_t len, struct v5_frame *f)
 		return MB_EPARSE;
 	if (len < 3)
 		return MB_ESHORT;
-	size_t plen = v5__get16(buf + 1);
+	size_t plen = codec_v5__get16(buf + 1);
 	size_t flen = plen + V5_OVERHEAD;
 	if (len < flen)
 		return MB_ESHORT;
 	if (buf[flen - 1] != V5_END)
 		return MB_EPARSE;
-	if (buf[flen - 2] != v5_sum(buf + 1, flen - 3))
+	if (buf[flen - 2] != codec_v5_sum(buf + 1, flen - 3))
 		return MB_ECRC;
-	f->control = v5__get16(buf + 3);
+	f->control = codec_v5__get16(buf + 3);
 	f->seq = buf[5];
 	f->seq_hi = buf[6];
-	f->serial = v5__get32(buf + 7);
+	f->serial = codec_v5__get32(buf + 7);
 	f->payload = buf + V5_HEADER;
 	f->payload_len = plen;
 	f->len = flen;
 	return 0;
 }
 
-int v5_is_unsolicited(const struct v5_frame *f)
+bool codec_v5_is_unsolicited(const struct v5_frame *f)
 {
 	/* Loggers use `10 4x` for what they send on their own; `10 45` is ours. */
 	return (f->control & 0xFF) == 0x10 && (f->control >> 8) >= 0x40 &&
 	       (f->control >> 8) <= 0x4F && f->control != V5_CTRL_REQUEST;
 }
 
-int v5_encode_time_answer(uint8_t *out, size_t cap, const struct v5_frame *f, uint32_t unix_time)
+int codec_v5_encode_time_answer(uint8_t *out, size_t cap, const struct v5_frame *f,
+				uint32_t unix_time)
 {
 	/* Layout from the public descriptions of the protocol: the pysolarmanv5
 	 * documentation and source (its time response frame) and the
@@ -145,18 +146,19 @@ int v5_encode_time_answer(uint8_t *out, size_t cap, const struct v5_frame *f, ui
 	uint8_t payload[10];
 	payload[0] = 0x00;
 	payload[1] = 0x01;
-	v5__put32(payload + 2, unix_time);
-	v5__put32(payload + 6, 0);
+	codec_v5__put32(payload + 2, unix_time);
+	codec_v5__put32(payload + 6, 0);
 	struct v5_frame a = {.control = (uint16_t)(f->control - 0x3000),
 			     .seq = (uint8_t)(f->seq + 1),
 			     .seq_hi = f->seq_hi,
 			     .serial = f->serial,
 			     .payload = payload,
 			     .payload_len = sizeof payload};
-	return v5_encode(out, cap, &a);
+	return codec_v5_encode(out, cap, &a);
 }
 
-int v5_check_answer(const struct v5_frame *f, uint32_t serial, uint8_t seq, struct v5_answer *a)
+int codec_v5_check_answer(const struct v5_frame *f, uint32_t serial, uint8_t seq,
+			  struct v5_answer *a)
 {
 	if (f->control != V5_CTRL_ANSWER)
 		return MB_EPROTO;
@@ -183,7 +185,7 @@ int v5_check_answer(const struct v5_frame *f, uint32_t serial, uint8_t seq, stru
 
 /* --- stream parser --------------------------------------------------------- */
 
-int v5_stream_init(struct v5_stream *s, uint8_t *buf, size_t cap)
+int codec_v5_stream_init(struct v5_stream *s, uint8_t *buf, size_t cap)
 {
 	memset(s, 0, sizeof *s);
 	if (!buf || cap < V5_MAX_FRAME)
@@ -193,12 +195,12 @@ int v5_stream_init(struct v5_stream *s, uint8_t *buf, size_t cap)
 	return 0;
 }
 
-void v5_stream_reset(struct v5_stream *s)
+void codec_v5_stream_reset(struct v5_stream *s)
 {
 	s->used = s->head = 0;
 }
 
-static void v5__compact(struct v5_stream *s)
+static void codec_v5__compact(struct v5_stream *s)
 {
 	if (s->head == 0)
 		return;
@@ -207,9 +209,9 @@ static void v5__compact(struct v5_stream *s)
 	s->head = 0;
 }
 
-size_t v5_stream_feed(struct v5_stream *s, const uint8_t *data, size_t len)
+size_t codec_v5_stream_feed(struct v5_stream *s, const uint8_t *data, size_t len)
 {
-	v5__compact(s);
+	codec_v5__compact(s);
 	size_t room = s->cap - s->used;
 	size_t n = len < room ? len : room;
 	memcpy(s->buf + s->used, data, n);
@@ -217,7 +219,7 @@ size_t v5_stream_feed(struct v5_stream *s, const uint8_t *data, size_t len)
 	return n;
 }
 
-int v5_stream_next(struct v5_stream *s, struct v5_frame *f)
+int codec_v5_stream_next(struct v5_stream *s, struct v5_frame *f)
 {
 	for (;;) {
 		size_t avail = s->used - s->head;
@@ -234,10 +236,10 @@ int v5_stream_next(struct v5_stream *s, struct v5_frame *f)
 			continue;
 		}
 		if (avail < 3) {
-			v5__compact(s);
+			codec_v5__compact(s);
 			return 0;
 		}
-		size_t plen = v5__get16(p + 1);
+		size_t plen = codec_v5__get16(p + 1);
 		if (plen > V5_MAX_PAYLOAD) {
 			s->head++;
 			s->dropped_bytes++;
@@ -246,10 +248,10 @@ int v5_stream_next(struct v5_stream *s, struct v5_frame *f)
 		size_t flen = plen + V5_OVERHEAD;
 		if (avail < flen) {
 			/* The buffer holds V5_MAX_FRAME, so the rest will fit. */
-			v5__compact(s);
+			codec_v5__compact(s);
 			return 0;
 		}
-		int rc = v5_decode(p, flen, f);
+		int rc = codec_v5_decode(p, flen, f);
 		if (rc == 0) {
 			s->head += flen;
 			return 1;
@@ -271,42 +273,46 @@ int v5_stream_next(struct v5_stream *s, struct v5_frame *f)
 
 /* An RTU frame around a PDU already built at out + 1 (pdulen, or the
  * builder's error): the slave address in front, the CRC behind. */
-static int v5__rtu(uint8_t *out, uint8_t slave, int pdulen)
+static int codec_v5__rtu(uint8_t *out, uint8_t slave, int pdulen)
 {
 	if (pdulen < 0)
 		return pdulen;
 	out[0] = slave;
-	return (int)crc16_append(out, 1 + (size_t)pdulen);
+	return (int)codec_crc16_append(out, 1 + (size_t)pdulen);
 }
 
 /* Room for the PDU after the slave byte and before the CRC. */
-static size_t v5__pdu_cap(size_t cap)
+static size_t codec_v5__pdu_cap(size_t cap)
 {
 	return cap > 3 ? cap - 3 : 0;
 }
 
-int v5_rtu_read(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint16_t addr, uint16_t count)
+int codec_v5_rtu_read(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint16_t addr,
+		      uint16_t count)
 {
 	if (fc != MB_FC_READ_HOLDING && fc != MB_FC_READ_INPUT)
 		return MB_EINVAL;
-	return v5__rtu(out, slave, pdu_request(out + 1, v5__pdu_cap(cap), fc, addr, count, NULL));
+	return codec_v5__rtu(
+	    out, slave, codec_pdu_request(out + 1, codec_v5__pdu_cap(cap), fc, addr, count, NULL));
 }
 
-int v5_rtu_write_single(uint8_t *out, size_t cap, uint8_t slave, uint16_t addr, uint16_t value)
+int codec_v5_rtu_write_single(uint8_t *out, size_t cap, uint8_t slave, uint16_t addr,
+			      uint16_t value)
 {
-	return v5__rtu(out, slave,
-		       pdu_request(out + 1, v5__pdu_cap(cap), MB_FC_WRITE_SINGLE, addr, 1, &value));
+	return codec_v5__rtu(out, slave,
+			     codec_pdu_request(out + 1, codec_v5__pdu_cap(cap), MB_FC_WRITE_SINGLE,
+					       addr, 1, &value));
 }
 
-int v5_rtu_write_multiple(uint8_t *out, size_t cap, uint8_t slave, uint16_t addr, uint16_t count,
-			  const uint16_t *words)
+int codec_v5_rtu_write_multiple(uint8_t *out, size_t cap, uint8_t slave, uint16_t addr,
+				uint16_t count, const uint16_t *words)
 {
-	return v5__rtu(
-	    out, slave,
-	    pdu_request(out + 1, v5__pdu_cap(cap), MB_FC_WRITE_MULTIPLE, addr, count, words));
+	return codec_v5__rtu(out, slave,
+			     codec_pdu_request(out + 1, codec_v5__pdu_cap(cap),
+					       MB_FC_WRITE_MULTIPLE, addr, count, words));
 }
 
-int v5_rtu_request_decode(const uint8_t *rtu, size_t len, struct v5_rtu_request *r)
+int codec_v5_rtu_request_decode(const uint8_t *rtu, size_t len, struct v5_rtu_request *r)
 {
 	size_t want;
 	memset(r, 0, sizeof *r);
@@ -335,14 +341,14 @@ int v5_rtu_request_decode(const uint8_t *rtu, size_t len, struct v5_rtu_request 
 		return MB_ESHORT;
 	if (len > want)
 		return MB_EPARSE;
-	if (!crc16_ok(rtu, len))
+	if (!codec_crc16_ok(rtu, len))
 		return MB_ECRC;
 	if (r->fc == MB_FC_READ_HOLDING || r->fc == MB_FC_READ_INPUT ||
 	    r->fc == MB_FC_WRITE_MULTIPLE) {
-		r->addr = pdu_get16(rtu + 2);
-		r->count = pdu_get16(rtu + 4);
+		r->addr = codec_pdu_get16(rtu + 2);
+		r->count = codec_pdu_get16(rtu + 4);
 	} else if (r->fc == MB_FC_WRITE_SINGLE) {
-		r->addr = pdu_get16(rtu + 2);
+		r->addr = codec_pdu_get16(rtu + 2);
 		r->count = 1;
 		r->data = rtu + 4;
 	}
@@ -354,30 +360,32 @@ int v5_rtu_request_decode(const uint8_t *rtu, size_t len, struct v5_rtu_request 
 	return 0;
 }
 
-int v5_rtu_read_answer(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, const uint16_t *words,
-		       uint16_t count)
+int codec_v5_rtu_read_answer(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc,
+			     const uint16_t *words, uint16_t count)
 {
-	return v5__rtu(out, slave, pdu_read_answer(out + 1, v5__pdu_cap(cap), fc, words, count));
+	return codec_v5__rtu(
+	    out, slave, codec_pdu_read_answer(out + 1, codec_v5__pdu_cap(cap), fc, words, count));
 }
 
-int v5_rtu_write_answer(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint16_t addr,
-			uint16_t value_or_count)
+int codec_v5_rtu_write_answer(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint16_t addr,
+			      uint16_t value_or_count)
 {
-	return v5__rtu(out, slave,
-		       pdu_write_answer(out + 1, v5__pdu_cap(cap), fc, addr, value_or_count));
+	return codec_v5__rtu(
+	    out, slave,
+	    codec_pdu_write_answer(out + 1, codec_v5__pdu_cap(cap), fc, addr, value_or_count));
 }
 
-int v5_rtu_exception(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint8_t code)
+int codec_v5_rtu_exception(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint8_t code)
 {
 	if (cap < 5)
 		return MB_ETOOBIG;
 	out[0] = slave;
 	out[1] = (uint8_t)(fc | 0x80);
 	out[2] = code;
-	return (int)crc16_append(out, 3);
+	return (int)codec_crc16_append(out, 3);
 }
 
-int v5_rtu_answer_decode(const uint8_t *rtu, size_t len, struct v5_rtu_answer *a)
+int codec_v5_rtu_answer_decode(const uint8_t *rtu, size_t len, struct v5_rtu_answer *a)
 {
 	size_t want;
 	memset(a, 0, sizeof *a);
@@ -404,7 +412,7 @@ int v5_rtu_answer_decode(const uint8_t *rtu, size_t len, struct v5_rtu_answer *a
 	} else if (len != want) {
 		return MB_EPARSE;
 	}
-	if (!crc16_ok(rtu, want))
+	if (!codec_crc16_ok(rtu, want))
 		return MB_ECRC;
 	if (rtu[1] & 0x80) {
 		a->exception = rtu[2];
@@ -414,8 +422,8 @@ int v5_rtu_answer_decode(const uint8_t *rtu, size_t len, struct v5_rtu_answer *a
 		a->nbytes = rtu[2];
 		a->data = rtu + 3;
 	} else {
-		a->addr = pdu_get16(rtu + 2);
-		a->value = pdu_get16(rtu + 4);
+		a->addr = codec_pdu_get16(rtu + 2);
+		a->value = codec_pdu_get16(rtu + 4);
 	}
 	return 0;
 }

@@ -8,32 +8,32 @@
 
 #include "mb_error.h"
 
-static int venus__is_space(char c)
+static int codec_venus__is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\0';
 }
 
 /* Keys are short identifiers (`tot_i`, `wifi_n`, `get_power`); anything else
  * in a key means the message is not what we think it is. */
-static int venus__key_char(char c)
+static int codec_venus__key_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 	       c == '_';
 }
 
-static int venus__key_ok(const char *k, size_t n)
+static int codec_venus__key_ok(const char *k, size_t n)
 {
 	if (n == 0 || n > VENUS_MAX_KEY)
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		if (!venus__key_char(k[i]))
+		if (!codec_venus__key_char(k[i]))
 			return 0;
 	return 1;
 }
 
 /* Values are free text (a WiFi name may hold anything printable, UTF-8
  * included); control characters never occur in a genuine reply. */
-static int venus__val_ok(const char *v, size_t n)
+static int codec_venus__val_ok(const char *v, size_t n)
 {
 	if (n > VENUS_MAX_VALUE)
 		return 0;
@@ -43,13 +43,13 @@ static int venus__val_ok(const char *v, size_t n)
 	return 1;
 }
 
-static int venus__key_is(const struct venus_pair *p, const char *key)
+static int codec_venus__key_is(const struct venus_pair *p, const char *key)
 {
 	size_t n = strlen(key);
 	return p->klen == n && memcmp(p->key, key, n) == 0;
 }
 
-int venus_int(const char *s, size_t n, int64_t *out)
+int codec_venus_int(const char *s, size_t n, int64_t *out)
 {
 	size_t i = 0;
 	int neg = 0;
@@ -78,7 +78,7 @@ int venus_int(const char *s, size_t n, int64_t *out)
 	return 0;
 }
 
-int venus_parse(const char *buf, size_t len, struct venus_reply *r)
+int codec_venus_parse(const char *buf, size_t len, struct venus_reply *r)
 {
 	if (!r)
 		return MB_EINVAL;
@@ -93,9 +93,9 @@ int venus_parse(const char *buf, size_t len, struct venus_reply *r)
 		return len == 0 ? 0 : MB_EINVAL; /* an empty MQTT message has no buffer */
 
 	size_t b = 0, e = len;
-	while (b < e && venus__is_space(buf[b]))
+	while (b < e && codec_venus__is_space(buf[b]))
 		b++;
-	while (e > b && venus__is_space(buf[e - 1]))
+	while (e > b && codec_venus__is_space(buf[e - 1]))
 		e--;
 
 	int first = 1;
@@ -114,7 +114,7 @@ int venus_parse(const char *buf, size_t len, struct venus_reply *r)
 			continue;
 		}
 		size_t klen = (size_t)(eq - piece), vlen = plen - klen - 1;
-		if (!venus__key_ok(piece, klen) || !venus__val_ok(eq + 1, vlen)) {
+		if (!codec_venus__key_ok(piece, klen) || !codec_venus__val_ok(eq + 1, vlen)) {
 			r->malformed++;
 			first = 0;
 			continue;
@@ -123,7 +123,8 @@ int venus_parse(const char *buf, size_t len, struct venus_reply *r)
 		    .key = piece, .klen = (uint16_t)klen, .val = eq + 1, .vlen = (uint16_t)vlen};
 		/* Only a leading cd= names the command answered; a later one is
 		 * an ordinary pair. */
-		if (first && venus__key_is(&p, "cd") && venus_int(p.val, p.vlen, &r->cd) == 0) {
+		if (first && codec_venus__key_is(&p, "cd") &&
+		    codec_venus_int(p.val, p.vlen, &r->cd) == 0) {
 			r->has_cd = 1;
 			first = 0;
 			continue;
@@ -138,38 +139,39 @@ int venus_parse(const char *buf, size_t len, struct venus_reply *r)
 	return (int)r->npairs;
 }
 
-const struct venus_pair *venus_find(const struct venus_reply *r, const char *key)
+const struct venus_pair *codec_venus_find(const struct venus_reply *r, const char *key)
 {
 	if (!r || !key)
 		return NULL;
 	for (size_t i = 0; i < r->npairs; i++)
-		if (venus__key_is(&r->pairs[i], key))
+		if (codec_venus__key_is(&r->pairs[i], key))
 			return &r->pairs[i];
 	return NULL;
 }
 
-enum venus_kind venus_classify(const struct venus_reply *r, int *ret)
+enum venus_kind codec_venus_classify(const struct venus_reply *r, int *ret)
 {
 	if (!r || r->npairs == 0)
 		return VENUS_MALFORMED;
-	const struct venus_pair *p = venus_find(r, "ret");
+	const struct venus_pair *p = codec_venus_find(r, "ret");
 	if (!p)
 		return VENUS_STATUS;
 	/* An acknowledgement is `ret` alone; `ret` mixed with data is neither
 	 * a clean answer to a write nor a status dump. */
 	int64_t v;
-	if (r->npairs != 1 || venus_int(p->val, p->vlen, &v) != 0 || (v != 0 && v != 1))
+	if (r->npairs != 1 || codec_venus_int(p->val, p->vlen, &v) != 0 || (v != 0 && v != 1))
 		return VENUS_MALFORMED;
 	if (ret)
 		*ret = (int)v;
 	return VENUS_ACK;
 }
 
-int venus_parse_ack(const char *buf, size_t len, int *ret, int64_t *cd)
+int codec_venus_parse_ack(const char *buf, size_t len, int *ret, int64_t *cd)
 {
 	struct venus_reply r;
 	int v = 0;
-	if (venus_parse(buf, len, &r) < 0 || r.malformed || venus_classify(&r, &v) != VENUS_ACK)
+	if (codec_venus_parse(buf, len, &r) < 0 || r.malformed ||
+	    codec_venus_classify(&r, &v) != VENUS_ACK)
 		return MB_EPARSE;
 	if (ret)
 		*ret = v;
@@ -180,7 +182,7 @@ int venus_parse_ack(const char *buf, size_t len, int *ret, int64_t *cd)
 
 /* The next field separator: '|' (the Venus periods, 14|0|17|0|...) or ':'
  * (the B2500's times, e1=0:30). */
-static const char *venus__sep(const char *v, const char *end)
+static const char *codec_venus__sep(const char *v, const char *end)
 {
 	for (; v < end; v++)
 		if (*v == '|' || *v == ':')
@@ -188,7 +190,7 @@ static const char *venus__sep(const char *v, const char *end)
 	return NULL;
 }
 
-int venus_field(const struct venus_pair *p, int field, const char **s, size_t *n)
+int codec_venus_field(const struct venus_pair *p, int field, const char **s, size_t *n)
 {
 	if (!p || !s || !n)
 		return MB_EINVAL;
@@ -199,32 +201,32 @@ int venus_field(const struct venus_pair *p, int field, const char **s, size_t *n
 		return 0;
 	}
 	for (int i = 0; i < field; i++) {
-		const char *bar = venus__sep(v, end);
+		const char *bar = codec_venus__sep(v, end);
 		if (!bar)
 			return MB_ENOENT;
 		v = bar + 1;
 	}
-	const char *bar = venus__sep(v, end);
+	const char *bar = codec_venus__sep(v, end);
 	*s = v;
 	*n = (size_t)((bar ? bar : end) - v);
 	return 0;
 }
 
-int venus_pair_int(const struct venus_pair *p, int field, int64_t *out)
+int codec_venus_pair_int(const struct venus_pair *p, int field, int64_t *out)
 {
 	const char *s;
 	size_t n;
-	int rc = venus_field(p, field, &s, &n);
-	return rc ? rc : venus_int(s, n, out);
+	int rc = codec_venus_field(p, field, &s, &n);
+	return rc ? rc : codec_venus_int(s, n, out);
 }
 
-int venus_pair_str(const struct venus_pair *p, int field, char *out, size_t outlen)
+int codec_venus_pair_str(const struct venus_pair *p, int field, char *out, size_t outlen)
 {
 	const char *s;
 	size_t n;
 	if (!out || outlen == 0)
 		return MB_EINVAL;
-	int rc = venus_field(p, field, &s, &n);
+	int rc = codec_venus_field(p, field, &s, &n);
 	if (rc) {
 		out[0] = 0;
 		return rc;
@@ -238,7 +240,7 @@ int venus_pair_str(const struct venus_pair *p, int field, char *out, size_t outl
 /* Parse the placeholder starting after '{' at t: its index into args
  * ({value} is 0), the width to zero-pad the number to (`{1:02}`: 2; 0 when
  * not padded) and where it ends (just past '}'). MB_EPARSE if unknown. */
-static int venus__placeholder(const char *t, long *index, int *width, const char **after)
+static int codec_venus__placeholder(const char *t, long *index, int *width, const char **after)
 {
 	const char *close = strchr(t, '}');
 	if (!close)
@@ -271,7 +273,8 @@ static int venus__placeholder(const char *t, long *index, int *width, const char
 	return 0;
 }
 
-int venus_render(const char *tmpl, const int64_t *args, size_t nargs, char *out, size_t outlen)
+int codec_venus_render(const char *tmpl, const int64_t *args, size_t nargs, char *out,
+		       size_t outlen)
 {
 	size_t used = 0;
 	if (!tmpl || !out || outlen == 0 || (nargs && !args))
@@ -286,7 +289,7 @@ int venus_render(const char *tmpl, const int64_t *args, size_t nargs, char *out,
 		long idx;
 		int width;
 		const char *after;
-		if (venus__placeholder(t + 1, &idx, &width, &after) != 0 || idx < 0 ||
+		if (codec_venus__placeholder(t + 1, &idx, &width, &after) != 0 || idx < 0 ||
 		    (size_t)idx >= nargs)
 			return MB_EPARSE;
 		char num[24];
@@ -301,7 +304,7 @@ int venus_render(const char *tmpl, const int64_t *args, size_t nargs, char *out,
 	return (int)used;
 }
 
-int venus_template_max_index(const char *tmpl)
+int codec_venus_template_max_index(const char *tmpl)
 {
 	long max = -1;
 	if (!tmpl)
@@ -314,7 +317,7 @@ int venus_template_max_index(const char *tmpl)
 		long idx;
 		int width;
 		const char *after;
-		if (venus__placeholder(t + 1, &idx, &width, &after) != 0)
+		if (codec_venus__placeholder(t + 1, &idx, &width, &after) != 0)
 			return MB_EPARSE;
 		if (idx > max)
 			max = idx;
@@ -323,32 +326,32 @@ int venus_template_max_index(const char *tmpl)
 	return (int)max;
 }
 
-int venus_id_valid(const char *id)
+bool codec_venus_id_valid(const char *id)
 {
 	if (!id)
-		return 0;
+		return false;
 	size_t i = 0;
 	for (; id[i]; i++)
 		if (i >= VENUS_ID_LEN ||
 		    !((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-			return 0;
+			return false;
 	return i == VENUS_ID_LEN;
 }
 
-int venus_topic_level_valid(const char *s)
+bool codec_venus_topic_level_valid(const char *s)
 {
 	if (!s || !*s)
-		return 0;
+		return false;
 	size_t i = 0;
 	for (; s[i]; i++)
 		if (i >= 64 || s[i] == '/' || s[i] == '+' || s[i] == '#' ||
 		    (unsigned char)s[i] < 0x20)
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
-int venus_topic(char *out, size_t outlen, const char *prefix, const char *type, const char *dir,
-		const char *id)
+int codec_venus_topic(char *out, size_t outlen, const char *prefix, const char *type,
+		      const char *dir, const char *id)
 {
 	if (!out || !prefix || !type || !dir || !id)
 		return MB_EINVAL;
@@ -358,14 +361,14 @@ int venus_topic(char *out, size_t outlen, const char *prefix, const char *type, 
 	return n;
 }
 
-int venus_type_encrypts(const char *type)
+bool codec_venus_type_encrypts(const char *type)
 {
 	static const char *const encrypted[] = {"HMA", "HMF", "HMK", "HMJ"};
 	if (!type)
-		return 0;
+		return false;
 	size_t n = strcspn(type, "-");
 	for (size_t i = 0; i < sizeof encrypted / sizeof encrypted[0]; i++)
 		if (n == 3 && memcmp(type, encrypted[i], 3) == 0)
-			return 1;
-	return 0;
+			return true;
+	return false;
 }

@@ -1,6 +1,6 @@
 /* The config file (docs/design.md, "Config file"). libconfig parses the syntax;
  * every group is then checked against a const table of the keys it may hold,
- * by one generic routine (config_keys_parse, in keys.c) that the map loader
+ * by one generic routine (keys_parse, in keys.c) that the map loader
  * uses too.
  * Anything the table cannot say (one protocol block per device, unique unit
  * IDs, a port that depends on tls) is checked after the table, in code.
@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <mosquitto.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,7 @@
  * the path of a list element needs libconfig's config_setting_index(), a
  * linear scan of the list, and doing that for every key of a map with
  * thousands of registers made loading quadratic. */
-#define CONFIG__PATH(s, buf) config_key_path((s), (buf), sizeof(buf))
+#define CONFIG__PATH(s, buf) keys_path((s), (buf), sizeof(buf))
 
 /* --- value checks -------------------------------------------------------- */
 
@@ -88,11 +89,80 @@ static const char *config__check_addr(const char *v)
 	return "must be an IPv4 or IPv6 address such as \"0.0.0.0\" or \"::\"";
 }
 
+/* --- warnings ------------------------------------------------------------- */
+
+/* The top-level group of the Modbus TCP server (its listener, access lists
+ * and limits), and the name it had before: `modbus` also names a device's
+ * block of Modbus equipment, one word for the two ends of the bridge. The old
+ * name is still read, with a warning; so is `listener = "modbus"`. */
+#define CONFIG__SERVER "server"
+#define CONFIG__OLD_SERVER "modbus"
+
+/* Add "file:line: warning: ..." about setting s to c->warnings, a line each
+ * (reload_gen_warnings: --check prints them, start and reload log them). */
+static void config__warn(struct config *c, const config_setting_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void config__warn(struct config *c, const config_setting_t *s, const char *fmt, ...)
+{
+	const char *file = config_setting_source_file(s);
+	size_t old = c->warnings ? strlen(c->warnings) : 0;
+	char line[1024];
+	va_list ap;
+	int w = snprintf(line, sizeof line, "%s:%d: warning: ", file ? file : c->path,
+			 config_setting_source_line(s));
+	if (w < 0 || (size_t)w >= sizeof line)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line + w, sizeof line - (size_t)w, fmt, ap);
+	va_end(ap);
+	size_t add = strlen(line);
+	char *grown = realloc(c->warnings, old + add + 2);
+	if (!grown)
+		return; /* a warning lost to memory is not worth failing the load */
+	if (old)
+		grown[old++] = '\n';
+	memcpy(grown + old, line, add + 1);
+	c->warnings = grown;
+}
+
+/* How the file spells the server group, for messages that name its keys. */
+static const char *config__server_group(const struct config *c)
+{
+	return c->server_old_name ? CONFIG__OLD_SERVER : CONFIG__SERVER;
+}
+
+/* After the `server` group or its old spelling `modbus`: only one of them,
+ * and the old one said. */
+static int config__server_once(struct config_parser *p, const config_setting_t *s, void *target)
+{
+	struct config *c = target;
+	const config_setting_t *root = config_setting_parent(s);
+	const bool old = strcmp(config_setting_name(s), CONFIG__OLD_SERVER) == 0;
+	const config_setting_t *other =
+	    config_setting_get_member(root, old ? CONFIG__SERVER : CONFIG__OLD_SERVER);
+	if (other)
+		return keys_error(p, old ? s : other,
+				  "\"%s\" is the old name of the \"%s\" group, which is here too "
+				  "(line %d): keep one, %s = { ... }",
+				  CONFIG__OLD_SERVER, CONFIG__SERVER,
+				  config_setting_source_line(old ? other : s), CONFIG__SERVER);
+	if (old) {
+		c->server_old_name = true;
+		config__warn(c, s,
+			     "the top-level \"%s\" group is now called \"%s\" (a device's \"%s\" "
+			     "block is Modbus equipment): write %s = { ... }",
+			     CONFIG__OLD_SERVER, CONFIG__SERVER, CONFIG__OLD_SERVER,
+			     CONFIG__SERVER);
+	}
+	return 0;
+}
+
 /* --- listeners ------------------------------------------------------------ */
 
-/* A device's `listener`: the name of an entry of `listeners` (or "modbus",
- * the `modbus` block). Which one it names is checked once every device is
- * read (config__listeners_check): the list may come after the devices. */
+/* A device's `listener`: the name of an entry of `listeners`, or "server",
+ * the `server` block's (kept as NULL, as when the key is left out). Which
+ * entry it names is checked once every device is read
+ * (config__listeners_check): the list may come after the devices. */
 static int config__dev_listener(struct config_parser *p, const config_setting_t *s, void *target)
 {
 	struct config_device *d = target;
@@ -100,29 +170,37 @@ static int config__dev_listener(struct config_parser *p, const config_setting_t 
 	char path[256];
 
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return config_error(p, s, "%s must be a string, the name of a listener, not %s",
-				    CONFIG__PATH(s, path), config_type_name(s));
+		return keys_error(p, s, "%s must be a string, the name of a listener, not %s",
+				  CONFIG__PATH(s, path), keys_type_name(s));
 	v = config_setting_get_string(s);
 	if (v[0] == '\0')
-		return config_error(p, s, "%s must not be empty", CONFIG__PATH(s, path));
+		return keys_error(p, s, "%s must not be empty", CONFIG__PATH(s, path));
 	if ((why = config__check_name(v)) != NULL)
-		return config_error(p, s, "%s %s", CONFIG__PATH(s, path), why);
+		return keys_error(p, s, "%s %s", CONFIG__PATH(s, path), why);
 	free(d->listener);
+	d->listener = NULL;
+	if (strcmp(v, CONFIG__OLD_SERVER) == 0 && p->ctx)
+		config__warn(p->ctx, s,
+			     "%s \"%s\" is the old name of the server block's listener: write "
+			     "\"%s\" (or leave listener out)",
+			     CONFIG__PATH(s, path), v, CONFIG__SERVER);
+	if (strcmp(v, CONFIG__SERVER) == 0 || strcmp(v, CONFIG__OLD_SERVER) == 0)
+		return 0;
 	return (d->listener = strdup(v)) ? 0 : MB_ENOMEM;
 }
 
 /* A device that only changes its listener is the same device: a reload
  * moves it (reload.c routes it from the new config) and keeps its cache and
  * its link. */
-static int config__dev_listener_same(const struct config_key *k, const void *a, const void *b,
-				     char *which, size_t len)
+static bool config__dev_listener_same(const struct config_key *k, const void *a, const void *b,
+				      char *which, size_t len)
 {
 	(void)k;
 	(void)a;
 	(void)b;
 	(void)which;
 	(void)len;
-	return 1;
+	return true;
 }
 
 /* clang-format off */
@@ -138,7 +216,7 @@ static const struct config_key config__listener_keys[] = {
 
 static void config__listener_free(struct config_listener *l)
 {
-	config_keys_free(config__listener_keys, CONFIG__N(config__listener_keys), l);
+	keys_free(config__listener_keys, CONFIG__N(config__listener_keys), l);
 }
 
 /* `listeners = ( { name = "vpp2"; port = 1503; }, ... )` */
@@ -150,12 +228,12 @@ static int config__listeners(struct config_parser *p, const config_setting_t *s,
 
 	CONFIG__PATH(s, path);
 	if (config_setting_type(s) != CONFIG_TYPE_LIST)
-		return config_error(
-		    p, s, "%s must be a list ( { name = ...; port = ...; }, ... ), not %s", path,
-		    config_type_name(s));
+		return keys_error(p, s,
+				  "%s must be a list ( { name = ...; port = ...; }, ... ), not %s",
+				  path, keys_type_name(s));
 	n = config_setting_length(s);
 	if (n == 0)
-		return config_error(p, s, "%s must not be empty: leave it out", path);
+		return keys_error(p, s, "%s must not be empty: leave it out", path);
 	if (!(c->listeners = calloc((size_t)n, sizeof *c->listeners)))
 		return MB_ENOMEM;
 	for (int i = 0; i < n; i++) {
@@ -167,26 +245,26 @@ static int config__listeners(struct config_parser *p, const config_setting_t *s,
 		c->nlisteners = (size_t)i + 1;
 		CONFIG__PATH(e, epath);
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return config_error(p, e, "%s must be a group { name = ...; ... }, not %s",
-					    epath, config_type_name(e));
-		if ((rc = config_keys_parse(p, e, config__listener_keys,
-					    CONFIG__N(config__listener_keys), l)) != 0)
+			return keys_error(p, e, "%s must be a group { name = ...; ... }, not %s",
+					  epath, keys_type_name(e));
+		if ((rc = keys_parse(p, e, config__listener_keys, CONFIG__N(config__listener_keys),
+				     l)) != 0)
 			return rc;
 		l->line = config_setting_source_line(e);
 		if (!l->listen && !(l->listen = strdup("0.0.0.0")))
 			return MB_ENOMEM;
-		if (strcmp(l->name, "modbus") == 0)
-			return config_error(p, config_setting_get_member(e, "name"),
-					    "%s.name \"modbus\" is the name of the modbus block's "
-					    "listener: choose another",
-					    epath);
+		if (strcmp(l->name, CONFIG__SERVER) == 0 ||
+		    strcmp(l->name, CONFIG__OLD_SERVER) == 0)
+			return keys_error(p, config_setting_get_member(e, "name"),
+					  "%s.name \"%s\" is the name of the server block's "
+					  "listener: choose another",
+					  epath, l->name);
 		for (int j = 0; j < i; j++)
 			if (strcmp(c->listeners[j].name, l->name) == 0)
-				return config_error(
-				    p, config_setting_get_member(e, "name"),
-				    "%s.name \"%s\" is used by another listener too "
-				    "(line %d)",
-				    epath, l->name, c->listeners[j].line);
+				return keys_error(p, config_setting_get_member(e, "name"),
+						  "%s.name \"%s\" is used by another listener too "
+						  "(line %d)",
+						  epath, l->name, c->listeners[j].line);
 	}
 	return 0;
 }
@@ -228,16 +306,17 @@ static int config__listeners_check(struct config_parser *p, config_t *lc, struct
 		char path[256];
 
 		CONFIG__PATH(e, path);
-		if (l->port == c->modbus.port && config__addr_clash(l->listen, c->modbus.listen))
-			return config_error(p, port,
-					    "%s: %s port %d is the modbus block's listener too "
-					    "(modbus.listen \"%s\", modbus.port %d)",
-					    path, l->listen, l->port, c->modbus.listen,
-					    c->modbus.port);
+		if (l->port == c->server.port && config__addr_clash(l->listen, c->server.listen))
+			return keys_error(p, port,
+					  "%s: %s port %d is the server block's listener too "
+					  "(%s.listen \"%s\", %s.port %d)",
+					  path, l->listen, l->port, config__server_group(c),
+					  c->server.listen, config__server_group(c),
+					  c->server.port);
 		for (size_t j = 0; j < i; j++) {
 			const struct config_listener *o = &c->listeners[j];
 			if (l->port == o->port && config__addr_clash(l->listen, o->listen))
-				return config_error(
+				return keys_error(
 				    p, port, "%s: %s port %d is listener \"%s\"'s too (line %d)",
 				    path, l->listen, l->port, o->name, o->line);
 		}
@@ -249,14 +328,14 @@ static int config__listeners_check(struct config_parser *p, config_t *lc, struct
 		size_t used;
 
 		d->listener_idx = 0;
-		if (!d->listener || strcmp(d->listener, "modbus") == 0)
+		if (!d->listener)
 			continue;
 		for (size_t j = 0; j < c->nlisteners && !d->listener_idx; j++)
 			if (strcmp(c->listeners[j].name, d->listener) == 0)
 				d->listener_idx = (int)j + 1;
 		if (d->listener_idx)
 			continue;
-		used = (size_t)snprintf(names, sizeof names, "\"modbus\"");
+		used = (size_t)snprintf(names, sizeof names, "\"%s\"", CONFIG__SERVER);
 		for (size_t j = 0; j < c->nlisteners && used < sizeof names; j++)
 			used += (size_t)snprintf(names + used, sizeof names - used, ", \"%s\"",
 						 c->listeners[j].name);
@@ -266,20 +345,20 @@ static int config__listeners_check(struct config_parser *p, config_t *lc, struct
 			CONFIG__PATH(k, path);
 		else
 			snprintf(path, sizeof path, "devices.[%zu].listener", i);
-		return config_error(
-		    p, k ? k : e, "%s \"%s\" is not the name of a listener (the listeners are %s)",
-		    path, d->listener, names);
+		return keys_error(p, k ? k : e,
+				  "%s \"%s\" is not the name of a listener (the listeners are %s)",
+				  path, d->listener, names);
 	}
 	return 0;
 }
 
-/* Are two devices in the same unit-ID space? No listener and "modbus" both
- * name the modbus block's. */
-static int config__same_listener(const struct config_device *a, const struct config_device *b)
+/* Are two devices in the same unit-ID space? NULL is the server block's
+ * listener (config__dev_listener). */
+static bool config__same_listener(const struct config_device *a, const struct config_device *b)
 {
-	const char *x = a->listener ? a->listener : "modbus";
-	const char *y = b->listener ? b->listener : "modbus";
-	return strcmp(x, y) == 0;
+	if (!a->listener || !b->listener)
+		return a->listener == b->listener;
+	return strcmp(a->listener, b->listener) == 0;
 }
 
 /* --- string lists -------------------------------------------------------- */
@@ -292,13 +371,13 @@ static int config__strings(struct config_parser *p, const config_setting_t *s, c
 	int n, t = config_setting_type(s);
 	char **v;
 
-	config_key_path(s, path, sizeof path);
+	keys_path(s, path, sizeof path);
 	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
-		return config_error(p, s, "%s must be a list of strings [ \"...\", ... ], not %s",
-				    path, config_type_name(s));
+		return keys_error(p, s, "%s must be a list of strings [ \"...\", ... ], not %s",
+				  path, keys_type_name(s));
 	n = config_setting_length(s);
 	if (n == 0)
-		return config_error(p, s, "%s must not be empty", path);
+		return keys_error(p, s, "%s must not be empty", path);
 	if (!(v = calloc((size_t)n, sizeof *v)))
 		return MB_ENOMEM;
 	for (int i = 0; i < n; i++) {
@@ -306,14 +385,14 @@ static int config__strings(struct config_parser *p, const config_setting_t *s, c
 		if (config_setting_type(e) != CONFIG_TYPE_STRING ||
 		    config_setting_get_string(e)[0] == '\0') {
 			char epath[256];
-			config_key_path(e, epath, sizeof epath);
+			keys_path(e, epath, sizeof epath);
 			for (int j = 0; j < i; j++)
 				free(v[j]);
 			free(v);
 			if (config_setting_type(e) == CONFIG_TYPE_STRING)
-				return config_error(p, e, "%s must not be empty", epath);
-			return config_error(p, e, "%s must be a string, not %s", epath,
-					    config_type_name(e));
+				return keys_error(p, e, "%s must not be empty", epath);
+			return keys_error(p, e, "%s must be a string, not %s", epath,
+					  keys_type_name(e));
 		}
 		if (!(v[i] = strdup(config_setting_get_string(e)))) {
 			for (int j = 0; j < i; j++)
@@ -356,11 +435,11 @@ static int config__cidrs(struct config_parser *p, const config_setting_t *s, str
 		if (cidr_parse(v[i], &(*out)[i]) != 0) {
 			const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 			char path[256];
-			config_key_path(e, path, sizeof path);
-			rc = config_error(p, e,
-					  "%s must be an address or network such as "
-					  "\"192.168.1.0/24\" or \"fd00::/8\", not \"%s\"",
-					  path, v[i]);
+			keys_path(e, path, sizeof path);
+			rc = keys_error(p, e,
+					"%s must be an address or network such as "
+					"\"192.168.1.0/24\" or \"fd00::/8\", not \"%s\"",
+					path, v[i]);
 			config__free_strings(v, n);
 			return rc;
 		}
@@ -373,13 +452,13 @@ static int config__cidrs(struct config_parser *p, const config_setting_t *s, str
 static int config__allow(struct config_parser *p, const config_setting_t *s, void *target)
 {
 	struct config *c = target;
-	return config__cidrs(p, s, &c->modbus.allow, &c->modbus.nallow);
+	return config__cidrs(p, s, &c->server.allow, &c->server.nallow);
 }
 
 static int config__write_allow(struct config_parser *p, const config_setting_t *s, void *target)
 {
 	struct config *c = target;
-	return config__cidrs(p, s, &c->modbus.write_allow, &c->modbus.nwrite_allow);
+	return config__cidrs(p, s, &c->server.write_allow, &c->server.nwrite_allow);
 }
 
 /* `maps_path`: a list of directories, or one directory as a plain string
@@ -394,7 +473,7 @@ static int config__maps_path(struct config_parser *p, const config_setting_t *s,
 	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
 		const char *one = config_setting_get_string(s);
 		if (one[0] == '\0')
-			return config_error(p, s, "maps_path must not be empty");
+			return keys_error(p, s, "maps_path must not be empty");
 		if (!(v = calloc(1, sizeof *v)) || !(v[0] = strdup(one))) {
 			free(v);
 			return MB_ENOMEM;
@@ -414,20 +493,20 @@ static int config__maps_path(struct config_parser *p, const config_setting_t *s,
 }
 
 /* clang-format off */
-static const struct config_key config__modbus_keys[] = {
+static const struct config_key config__server_keys[] = {
 	{.name = "listen", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = offsetof(struct config, modbus.listen), .check = config__check_addr},
-	{.name = "port", .kind = CONFIG_K_INT, .off = offsetof(struct config, modbus.port),
+	 .off = offsetof(struct config, server.listen), .check = config__check_addr},
+	{.name = "port", .kind = CONFIG_K_INT, .off = offsetof(struct config, server.port),
 	 .min = 1, .max = 65535},
 	{.name = "max_connections", .kind = CONFIG_K_INT,
-	 .off = offsetof(struct config, modbus.max_connections), .min = 1, .max = 10000},
+	 .off = offsetof(struct config, server.max_connections), .min = 1, .max = 10000},
 	{.name = "idle_timeout", .kind = CONFIG_K_INT,
-	 .off = offsetof(struct config, modbus.idle_timeout), .min = 0, .max = INT32_MAX,
+	 .off = offsetof(struct config, server.idle_timeout), .min = 0, .max = INT32_MAX,
 	 .unit = "s"},
 	{.name = "allow", .kind = CONFIG_K_CUSTOM, .fn = config__allow},
 	{.name = "write_allow", .kind = CONFIG_K_CUSTOM, .fn = config__write_allow},
 	{.name = "default_unit", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = offsetof(struct config, modbus.default_unit), .check = config__check_name},
+	 .off = offsetof(struct config, server.default_unit), .check = config__check_name},
 };
 /* clang-format on */
 
@@ -483,14 +562,14 @@ static int config__tls_file(struct config_parser *p, const config_setting_t *tls
 	if (fd >= 0)
 		close(fd);
 	if (e)
-		return config_error(p, s, "%s \"%s\" cannot be read: %s", CONFIG__PATH(s, path),
-				    file, strerror(e));
+		return keys_error(p, s, "%s \"%s\" cannot be read: %s", CONFIG__PATH(s, path), file,
+				  strerror(e));
 	if (S_ISDIR(st.st_mode))
-		return config_error(p, s, "%s \"%s\" cannot be read: %s", CONFIG__PATH(s, path),
-				    file, strerror(EISDIR));
+		return keys_error(p, s, "%s \"%s\" cannot be read: %s", CONFIG__PATH(s, path), file,
+				  strerror(EISDIR));
 	if (!S_ISREG(st.st_mode))
-		return config_error(p, s, "%s \"%s\" is not a regular file", CONFIG__PATH(s, path),
-				    file);
+		return keys_error(p, s, "%s \"%s\" is not a regular file", CONFIG__PATH(s, path),
+				  file);
 	return 0;
 }
 
@@ -502,8 +581,8 @@ static int config__tls_done(struct config_parser *p, const config_setting_t *s, 
 
 	/* A client certificate is useless without its key and vice versa. */
 	if (!t->cert_file != !t->key_file)
-		return config_error(p, s, "%s needs both cert_file and key_file, or neither",
-				    config_key_path(s, path, sizeof path));
+		return keys_error(p, s, "%s needs both cert_file and key_file, or neither",
+				  keys_path(s, path, sizeof path));
 	if ((rc = config__tls_file(p, s, "ca_file", t->ca_file)) != 0 ||
 	    (rc = config__tls_file(p, s, "cert_file", t->cert_file)) != 0 ||
 	    (rc = config__tls_file(p, s, "key_file", t->key_file)) != 0)
@@ -552,8 +631,8 @@ static int config__mqtt_done(struct config_parser *p, const config_setting_t *s,
 		m->port = m->has_tls ? 8883 : 1883;
 	/* MQTT sends a password only together with a user name. */
 	if (m->password && !m->username)
-		return config_error(p, s, "%s has a password but no username",
-				    config_key_path(s, path, sizeof path));
+		return keys_error(p, s, "%s has a password but no username",
+				  keys_path(s, path, sizeof path));
 	return 0;
 }
 
@@ -565,9 +644,9 @@ int config_mqtt_group(struct config_parser *p, const config_setting_t *s, struct
 	if ((rc = config__mqtt_defaults(m)) != 0 || !s)
 		return rc;
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return config_error(p, s, "%s must be a group { ... }, not %s",
-				    CONFIG__PATH(s, path), config_type_name(s));
-	if ((rc = config_keys_parse(p, s, config__mqtt_keys, CONFIG__N(config__mqtt_keys), m)) != 0)
+		return keys_error(p, s, "%s must be a group { ... }, not %s", CONFIG__PATH(s, path),
+				  keys_type_name(s));
+	if ((rc = keys_parse(p, s, config__mqtt_keys, CONFIG__N(config__mqtt_keys), m)) != 0)
 		return rc;
 	return config__mqtt_done(p, s, m);
 }
@@ -639,7 +718,7 @@ static int config__block_new(const struct protocol *pr, void **out)
 	if (pr->cfg_size && !(pc = calloc(1, pr->cfg_size)))
 		return MB_ENOMEM;
 	if (pr->cfg_init && (rc = pr->cfg_init(pc)) != 0) {
-		config_keys_free(pr->keys, pr->nkeys, pc);
+		keys_free(pr->keys, pr->nkeys, pc);
 		free(pc);
 		return rc;
 	}
@@ -650,7 +729,7 @@ static int config__block_new(const struct protocol *pr, void **out)
 static void config__block_free(const struct protocol *pr, void *pc)
 {
 	if (pr && pc)
-		config_keys_free(pr->keys, pr->nkeys, pc);
+		keys_free(pr->keys, pr->nkeys, pc);
 	free(pc);
 }
 
@@ -668,11 +747,11 @@ static int config__block(struct config_parser *p, const config_setting_t *s, voi
 	if (!pr)
 		return MB_EINVAL;
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return config_error(p, s, "%s must be a group { ... }, not %s",
-				    CONFIG__PATH(s, path), config_type_name(s));
+		return keys_error(p, s, "%s must be a group { ... }, not %s", CONFIG__PATH(s, path),
+				  keys_type_name(s));
 	if ((rc = config__block_new(pr, &pc)) != 0)
 		return rc;
-	rc = config_keys_parse(p, s, pr->keys, pr->nkeys, pc);
+	rc = keys_parse(p, s, pr->keys, pr->nkeys, pc);
 	if (rc == 0 && !d->proto) {
 		d->proto = pr;
 		d->proto_cfg = pc;
@@ -693,8 +772,8 @@ static int config__block_left_out(struct config_parser *p, const config_setting_
 
 /* A block key is the same in two devices when neither has this protocol,
  * or both have it with the same values. */
-static int config__block_same(const struct config_key *k, const void *a, const void *b, char *which,
-			      size_t len)
+static bool config__block_same(const struct config_key *k, const void *a, const void *b,
+			       char *which, size_t len)
 {
 	const struct config_device *x = a, *y = b;
 	int mine = (x->proto && strcmp(x->proto->name, k->name) == 0) ||
@@ -702,17 +781,17 @@ static int config__block_same(const struct config_key *k, const void *a, const v
 	char sub[256];
 
 	if (!mine)
-		return 1;
+		return true;
 	if (x->proto != y->proto) {
 		snprintf(which, len, "%s", k->name);
-		return 0;
+		return false;
 	}
-	if (!config_keys_same(x->proto->keys, x->proto->nkeys, x->proto_cfg, y->proto_cfg, sub,
-			      sizeof sub)) {
+	if (!keys_same(x->proto->keys, x->proto->nkeys, x->proto_cfg, y->proto_cfg, sub,
+		       sizeof sub)) {
 		snprintf(which, len, "%s.%s", k->name, sub);
-		return 0;
+		return false;
 	}
-	return 1;
+	return true;
 }
 
 /* The device keys: the common ones, then one block per registered protocol
@@ -770,7 +849,7 @@ static void config__device_free(struct config_device *d)
 	size_t n;
 	const struct config_key *keys = config_device_keys(&n);
 
-	config_keys_free(keys, n, d);
+	keys_free(keys, n, d);
 	config__block_free(d->proto, d->proto_cfg);
 	free(d->listener);
 }
@@ -796,10 +875,10 @@ static int config__device_done(struct config_parser *p, const config_setting_t *
 			const config_setting_t *first = block, *second = b;
 			if (config_setting_index(b) < config_setting_index(block))
 				first = b, second = block;
-			return config_error(p, second,
-					    "%s has two protocol blocks, %s and %s: keep one",
-					    CONFIG__PATH(s, path), config_setting_name(first),
-					    config_setting_name(second));
+			return keys_error(p, second,
+					  "%s has two protocol blocks, %s and %s: keep one",
+					  CONFIG__PATH(s, path), config_setting_name(first),
+					  config_setting_name(second));
 		}
 		block = b;
 	}
@@ -808,15 +887,15 @@ static int config__device_done(struct config_parser *p, const config_setting_t *
 	m = config_setting_get_member(s, "mqtt");
 	d->has_mqtt = m != NULL;
 	if (mqtt && !m)
-		return config_error(
-		    p, block, "%s.%s needs an mqtt group: the broker the device talks through",
-		    CONFIG__PATH(s, path), config_setting_name(block));
+		return keys_error(p, block,
+				  "%s.%s needs an mqtt group: the broker the device talks through",
+				  CONFIG__PATH(s, path), config_setting_name(block));
 	/* Without a block the map names the protocol, and the fit check
 	 * (reload.c) says what is missing: the block, or that the mqtt group
 	 * is not needed. */
 	if (!mqtt && m && block)
-		return config_error(p, m, "%s.mqtt: a %s device does not use MQTT; remove it",
-				    CONFIG__PATH(s, path), config_setting_name(block));
+		return keys_error(p, m, "%s.mqtt: a %s device does not use MQTT; remove it",
+				  CONFIG__PATH(s, path), config_setting_name(block));
 	if (d->proto && d->proto->cfg_done &&
 	    (rc = d->proto->cfg_done(p, block, d->proto_cfg)) != 0)
 		return rc;
@@ -825,21 +904,21 @@ static int config__device_done(struct config_parser *p, const config_setting_t *
 		const struct config_device *o = &c->devices[i];
 		if (o->unit_id == d->unit_id && config__same_listener(o, d)) {
 			const config_setting_t *u = config_setting_get_member(s, "unit_id");
-			if (d->listener && strcmp(d->listener, "modbus") != 0)
-				return config_error(
+			if (d->listener)
+				return keys_error(
 				    p, u,
 				    "%s.unit_id %d is used by device \"%s\" (line %d) "
 				    "too, on listener \"%s\"",
 				    CONFIG__PATH(s, path), d->unit_id, o->name, o->line,
 				    d->listener);
-			return config_error(p, u, "%s.unit_id %d is used by device \"%s\" too",
-					    CONFIG__PATH(s, path), d->unit_id, o->name);
+			return keys_error(p, u, "%s.unit_id %d is used by device \"%s\" too",
+					  CONFIG__PATH(s, path), d->unit_id, o->name);
 		}
 		if (strcmp(o->name, d->name) == 0) {
 			const config_setting_t *n = config_setting_get_member(s, "name");
-			return config_error(
-			    p, n, "%s.name \"%s\" is used by another device too (line %d)",
-			    CONFIG__PATH(s, path), d->name, o->line);
+			return keys_error(p, n,
+					  "%s.name \"%s\" is used by another device too (line %d)",
+					  CONFIG__PATH(s, path), d->name, o->line);
 		}
 	}
 	return 0;
@@ -853,13 +932,13 @@ static int config__devices(struct config_parser *p, const config_setting_t *s, v
 	char path[256];
 	int n;
 
-	config_key_path(s, path, sizeof path);
+	keys_path(s, path, sizeof path);
 	if (config_setting_type(s) != CONFIG_TYPE_LIST)
-		return config_error(p, s, "%s must be a list ( { ... }, ... ), not %s", path,
-				    config_type_name(s));
+		return keys_error(p, s, "%s must be a list ( { ... }, ... ), not %s", path,
+				  keys_type_name(s));
 	n = config_setting_length(s);
 	if (n == 0)
-		return config_error(p, s, "%s is empty: configure at least one device", path);
+		return keys_error(p, s, "%s is empty: configure at least one device", path);
 	if (!(c->devices = calloc((size_t)n, sizeof *c->devices)))
 		return MB_ENOMEM;
 	keys = config_device_keys(&nkeys);
@@ -873,11 +952,11 @@ static int config__devices(struct config_parser *p, const config_setting_t *s, v
 		c->ndevices = (size_t)i + 1;
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
 			char epath[256];
-			config_key_path(e, epath, sizeof epath);
-			return config_error(p, e, "%s must be a group { name = ...; ... }, not %s",
-					    epath, config_type_name(e));
+			keys_path(e, epath, sizeof epath);
+			return keys_error(p, e, "%s must be a group { name = ...; ... }, not %s",
+					  epath, keys_type_name(e));
 		}
-		rc = config_keys_parse(p, e, keys, nkeys, d);
+		rc = keys_parse(p, e, keys, nkeys, d);
 		if (rc == 0)
 			rc = config__device_done(p, e, c, (size_t)i);
 		if (rc != 0)
@@ -898,23 +977,23 @@ static int config__user(struct config_parser *p, const config_setting_t *s, void
 	char *dup;
 
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return config_error(p, s, "user must be a string, not %s", config_type_name(s));
+		return keys_error(p, s, "user must be a string, not %s", keys_type_name(s));
 	name = config_setting_get_string(s);
 	if (name[0] == '\0')
-		return config_error(p, s, "user must not be empty");
+		return keys_error(p, s, "user must not be empty");
 	errno = 0;
 	if (!(pw = getpwnam(name))) {
 		if (errno != 0 && errno != ENOENT && errno != ESRCH && errno != EBADF &&
 		    errno != EPERM)
-			return config_error(p, s, "user \"%s\": cannot look it up: %s", name,
-					    strerror(errno));
-		return config_error(p, s, "user \"%s\" does not exist", name);
+			return keys_error(p, s, "user \"%s\": cannot look it up: %s", name,
+					  strerror(errno));
+		return keys_error(p, s, "user \"%s\" does not exist", name);
 	}
 	if (pw->pw_uid == 0)
-		return config_error(p, s,
-				    "user \"%s\" has uid 0: the daemon would still be able to "
-				    "regain root after dropping to it; name an unprivileged user",
-				    name);
+		return keys_error(p, s,
+				  "user \"%s\" has uid 0: the daemon would still be able to "
+				  "regain root after dropping to it; name an unprivileged user",
+				  name);
 	if (!(dup = strdup(name)))
 		return MB_ENOMEM;
 	free(c->user);
@@ -957,11 +1036,10 @@ static int config__web_settings_done(struct config_parser *p, const config_setti
 
 	c->web_settings.line = config_setting_source_line(s);
 	if (f && c->web_settings.managed_by)
-		return config_error(
-		    p, config_setting_get_member(s, "managed_by"),
-		    "web_settings: file and managed_by exclude each other (settings "
-		    "managed by %s are not saved from the web page)",
-		    c->web_settings.managed_by);
+		return keys_error(p, config_setting_get_member(s, "managed_by"),
+				  "web_settings: file and managed_by exclude each other (settings "
+				  "managed by %s are not saved from the web page)",
+				  c->web_settings.managed_by);
 	if (!f)
 		return 0;
 	/* Relative to the config's folder, as @include is (keys.c). */
@@ -992,7 +1070,7 @@ static int config__web_settings_file(struct config_parser *p, config_t *lc, stru
 		return 0;
 	if (!settings && stat(path, &st) != 0 && errno == ENOENT)
 		return 0;
-	if ((rc = config_parse_file(&sl, path, p->err, p->errlen)) != 0)
+	if ((rc = keys_parse_file(&sl, path, p->err, p->errlen)) != 0)
 		return rc;
 	const config_setting_t *root = config_root_setting(&sl);
 	for (int i = 0; rc == 0 && i < config_setting_length(root); i++) {
@@ -1002,15 +1080,15 @@ static int config__web_settings_file(struct config_parser *p, config_t *lc, stru
 		int mqtt = strcmp(name, "mqtt_export") == 0;
 
 		if (!mqtt && strcmp(name, "influxdb") != 0)
-			rc = config_error(p, e,
-					  "%s does not belong in the web settings file: it holds "
-					  "only the mqtt_export and influxdb groups (put %s in %s)",
-					  name, name, c->path);
+			rc = keys_error(p, e,
+					"%s does not belong in the web settings file: it holds "
+					"only the mqtt_export and influxdb groups (put %s in %s)",
+					name, name, c->path);
 		else if (main)
-			rc = config_error(p, e,
-					  "%s is set in %s:%d too: keep one (the web page saves "
-					  "this file)",
-					  name, c->path, config_setting_source_line(main));
+			rc = keys_error(p, e,
+					"%s is set in %s:%d too: keep one (the web page saves "
+					"this file)",
+					name, c->path, config_setting_source_line(main));
 		else if (mqtt && (rc = export_config_mqtt(p, e, c)) == 0)
 			c->web_settings.has_mqtt = 1;
 		else if (!mqtt && (rc = export_config_influx(p, e, c)) == 0)
@@ -1025,8 +1103,11 @@ static const char *const config__log_levels[] = {"error", "warning", "info", "de
 
 /* clang-format off */
 static const struct config_key config__top_keys[] = {
-	{.name = "modbus", .kind = CONFIG_K_GROUP, .sub = config__modbus_keys,
-	 .nsub = CONFIG__N(config__modbus_keys)},
+	{.name = CONFIG__SERVER, .kind = CONFIG_K_GROUP, .sub = config__server_keys,
+	 .nsub = CONFIG__N(config__server_keys), .fn = config__server_once},
+	{.name = CONFIG__OLD_SERVER, .kind = CONFIG_K_GROUP, .flags = CONFIG_F_OLD,
+	 .sub = config__server_keys,
+	 .nsub = CONFIG__N(config__server_keys), .fn = config__server_once},
 	{.name = "maps_path", .kind = CONFIG_K_CUSTOM, .fn = config__maps_path},
 	{.name = "defaults", .kind = CONFIG_K_GROUP, .sub = config__defaults_keys,
 	 .nsub = CONFIG__N(config__defaults_keys)},
@@ -1056,11 +1137,11 @@ static int config__defaults(struct config *c, const char *path)
 	 * and PREFIX, so that PREFIX=/usr/local finds its own maps. */
 	static const char *const maps[] = {MB_MAPS_DIRS};
 
-	if (!(c->path = strdup(path)) || !(c->modbus.listen = strdup("0.0.0.0")))
+	if (!(c->path = strdup(path)) || !(c->server.listen = strdup("0.0.0.0")))
 		return MB_ENOMEM;
-	c->modbus.port = 502;
-	c->modbus.max_connections = 64;
-	c->modbus.idle_timeout = 120;
+	c->server.port = 502;
+	c->server.max_connections = 64;
+	c->server.idle_timeout = 120;
 	if (!(c->maps_path = calloc(CONFIG__N(maps), sizeof *c->maps_path)))
 		return MB_ENOMEM;
 	for (size_t i = 0; i < CONFIG__N(maps); i++) {
@@ -1112,11 +1193,11 @@ static void config__defaults_given(struct config *c)
 	}
 }
 
-/* `modbus.default_unit` names a configured device (the devices are read
- * after the modbus group, so this runs once both are). */
+/* `server.default_unit` names a configured device (the devices are read
+ * after the server group, so this runs once both are). */
 static int config__default_unit(struct config_parser *p, config_t *lc, const struct config *c)
 {
-	const char *name = c->modbus.default_unit;
+	const char *name = c->server.default_unit;
 	char names[256];
 	size_t used = 0;
 
@@ -1129,10 +1210,11 @@ static int config__default_unit(struct config_parser *p, config_t *lc, const str
 	for (size_t i = 0; i < c->ndevices && used < sizeof names; i++)
 		used += (size_t)snprintf(names + used, sizeof names - used, "%s\"%s\"",
 					 i ? ", " : "", c->devices[i].name);
-	return config_error(p, config_lookup(lc, "modbus.default_unit"),
-			    "modbus.default_unit \"%s\" is not the name of a device (the devices "
-			    "are %s)",
-			    name, names);
+	char key[64];
+	snprintf(key, sizeof key, "%s.default_unit", config__server_group(c));
+	return keys_error(p, config_lookup(lc, key),
+			  "%s \"%s\" is not the name of a device (the devices are %s)", key, name,
+			  names);
 }
 
 int config_load(const char *path, struct config **out, char *err, size_t errlen)
@@ -1154,17 +1236,18 @@ int config_load_with(const char *path, const char *settings, struct config **out
 
 	if (!(c = calloc(1, sizeof *c)))
 		return MB_ENOMEM;
+	p.ctx = c; /* for config__warn */
 	if ((rc = config__defaults(c, path)) != 0) {
 		config_free(c);
 		return rc;
 	}
-	if ((rc = config_parse_file(&lc, path, err, errlen)) != 0) {
+	if ((rc = keys_parse_file(&lc, path, err, errlen)) != 0) {
 		config__syntax_hint(rc, err, errlen);
 		config_free(c);
 		return rc;
 	}
-	rc = config_keys_parse(&p, config_root_setting(&lc), config__top_keys,
-			       CONFIG__N(config__top_keys), c);
+	rc = keys_parse(&p, config_root_setting(&lc), config__top_keys, CONFIG__N(config__top_keys),
+			c);
 	if (rc != 0) {
 		config_destroy(&lc);
 		config_free(c);
@@ -1192,16 +1275,17 @@ void config_free(struct config *c)
 	if (!c)
 		return;
 	free(c->path);
-	free(c->modbus.listen);
-	free(c->modbus.allow);
-	free(c->modbus.write_allow);
-	free(c->modbus.default_unit);
+	free(c->warnings);
+	free(c->server.listen);
+	free(c->server.allow);
+	free(c->server.write_allow);
+	free(c->server.default_unit);
 	config__free_strings(c->maps_path, c->nmaps_path);
 	free(c->user);
-	config_keys_free(config__mqtt_keys, CONFIG__N(config__mqtt_keys), &c->status.mqtt);
+	keys_free(config__mqtt_keys, CONFIG__N(config__mqtt_keys), &c->status.mqtt);
 	free(c->status.prefix);
-	config_keys_free(config__web_settings_keys, CONFIG__N(config__web_settings_keys),
-			 &c->web_settings);
+	keys_free(config__web_settings_keys, CONFIG__N(config__web_settings_keys),
+		  &c->web_settings);
 	free(c->web_settings.path);
 	http_config_free(c->http);
 	export_config_free(c->export);

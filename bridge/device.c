@@ -1877,8 +1877,8 @@ int device_create_ops(uv_loop_t *loop, const struct config *conf, const struct c
 	log_info(
 	    "%s: unit %d, map %s (%s, trust %s), timeout %llu ms, max_age %llu ms, poll %llu ms"
 	    ", min_interval %llu ms, retries %u, client_wait %llu ms",
-	    dev->name, dev->unit, map_name(map), ops->name, map_trust(map),
-	    (unsigned long long)dev->timeout, (unsigned long long)dev->max_age,
+	    dev->name, dev->unit, map_name(map), dev->proto ? dev->proto->name : "no protocol",
+	    map_trust(map), (unsigned long long)dev->timeout, (unsigned long long)dev->max_age,
 	    (unsigned long long)dev->poll, (unsigned long long)dev->min_interval, dev->retries,
 	    (unsigned long long)dev->client_wait);
 	*out = dev;
@@ -1963,7 +1963,7 @@ const struct device_stats *device_stats(const struct device *dev)
 	return &dev->stats;
 }
 
-int device_link_up(const struct device *dev)
+bool device_link_up(const struct device *dev)
 {
 	return dev->link_up;
 }

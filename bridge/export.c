@@ -104,22 +104,22 @@ static int export__mqtt_broker(struct config_parser *p, const config_setting_t *
 	const struct config_key *k = config_mqtt_keys(&n);
 
 	/* The defaults export_config_mqtt put there give way to the group. */
-	config_keys_free(k, n, &m->mqtt);
+	keys_free(k, n, &m->mqtt);
 	return config_mqtt_group(p, s, &m->mqtt);
 }
 
-static int export__mqtt_broker_same(const struct config_key *k, const void *a, const void *b,
-				    char *which, size_t len)
+static bool export__mqtt_broker_same(const struct config_key *k, const void *a, const void *b,
+				     char *which, size_t len)
 {
 	const struct config_export_mqtt *x = a, *y = b;
 	size_t n;
 	const struct config_key *keys = config_mqtt_keys(&n);
 	char sub[256];
 
-	if (config_keys_same(keys, n, &x->mqtt, &y->mqtt, sub, sizeof sub))
-		return 1;
+	if (keys_same(keys, n, &x->mqtt, &y->mqtt, sub, sizeof sub))
+		return true;
 	snprintf(which, len, "%s.%s", k->name, sub);
-	return 0;
+	return false;
 }
 
 #define EXPORT__M(f) offsetof(struct config_export_mqtt, f)
@@ -195,8 +195,8 @@ int export_config_mqtt(struct config_parser *p, const config_setting_t *s, void 
 		return MB_ENOMEM;
 	m = &e->mqtt;
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return config_error(p, s, "%s must be a group { ... }, not %s",
-				    config_key_path(s, path, sizeof path), config_type_name(s));
+		return keys_error(p, s, "%s must be a group { ... }, not %s",
+				  keys_path(s, path, sizeof path), keys_type_name(s));
 	m->line = config_setting_source_line(s);
 	m->interval = 60;
 	m->on_change = 1;
@@ -207,7 +207,7 @@ int export_config_mqtt(struct config_parser *p, const config_setting_t *s, void 
 	if ((rc = config_mqtt_group(p, NULL, &m->mqtt)) != 0)
 		return rc;
 	m->enabled = 1;
-	return config_keys_parse(p, s, export__mqtt_keys, EXPORT__N(export__mqtt_keys), m);
+	return keys_parse(p, s, export__mqtt_keys, EXPORT__N(export__mqtt_keys), m);
 }
 
 /* What one version needs and the other does not take. */
@@ -221,29 +221,29 @@ static int export__influx_done(struct config_parser *p, const config_setting_t *
 	size_t nother = x->version == 1 ? EXPORT__N(v2_only) : EXPORT__N(v1_only);
 	char path[256];
 
-	config_key_path(s, path, sizeof path);
+	keys_path(s, path, sizeof path);
 	for (size_t i = 0; i < nother; i++) {
 		const config_setting_t *o = config_setting_get_member(s, other[i]);
 		if (o)
-			return config_error(p, o,
-					    "%s.%s belongs to InfluxDB version %d; this group "
-					    "says version = %d",
-					    path, other[i], x->version == 1 ? 2 : 1, x->version);
+			return keys_error(p, o,
+					  "%s.%s belongs to InfluxDB version %d; this group "
+					  "says version = %d",
+					  path, other[i], x->version == 1 ? 2 : 1, x->version);
 	}
 	if (x->version == 1) {
 		if (!x->database)
-			return config_error(p, s,
-					    "%s needs database (InfluxDB 1.x writes go to "
-					    "/write?db=...)",
-					    path);
+			return keys_error(p, s,
+					  "%s needs database (InfluxDB 1.x writes go to "
+					  "/write?db=...)",
+					  path);
 		if (x->password && !x->username)
-			return config_error(p, config_setting_get_member(s, "password"),
-					    "%s has a password but no username", path);
+			return keys_error(p, config_setting_get_member(s, "password"),
+					  "%s has a password but no username", path);
 	} else if (!x->org || !x->bucket || !x->token) {
-		return config_error(p, s,
-				    "%s: version 2 needs org, bucket and token "
-				    "(/api/v2/write?org=...&bucket=..., Authorization: Token ...)",
-				    path);
+		return keys_error(p, s,
+				  "%s: version 2 needs org, bucket and token "
+				  "(/api/v2/write?org=...&bucket=..., Authorization: Token ...)",
+				  path);
 	}
 	return 0;
 }
@@ -257,16 +257,14 @@ int export_config_influx(struct config_parser *p, const config_setting_t *s, voi
 
 	if (!e)
 		return MB_ENOMEM;
-#if !MB_WITH_INFLUXDB
-	/* `make WITH_INFLUXDB=0` left the exporter out (export_influx_off.c). */
-	return config_error(p, s,
-			    "this modbridge was built without the InfluxDB exporter "
-			    "(WITH_INFLUXDB=0): remove the influxdb group");
-#endif
+	if (!export_influx_built) /* `make WITH_INFLUXDB=0` */
+		return keys_error(p, s,
+				  "this modbridge was built without the InfluxDB exporter "
+				  "(WITH_INFLUXDB=0): remove the influxdb group");
 	x = &e->influx;
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return config_error(p, s, "%s must be a group { ... }, not %s",
-				    config_key_path(s, path, sizeof path), config_type_name(s));
+		return keys_error(p, s, "%s must be a group { ... }, not %s",
+				  keys_path(s, path, sizeof path), keys_type_name(s));
 	x->line = config_setting_source_line(s);
 	x->version = 1;
 	x->interval = 10;
@@ -276,8 +274,7 @@ int export_config_influx(struct config_parser *p, const config_setting_t *s, voi
 	if (!(x->measurement = strdup("modbridge")))
 		return MB_ENOMEM;
 	x->enabled = 1;
-	if ((rc = config_keys_parse(p, s, export__influx_keys, EXPORT__N(export__influx_keys),
-				    x)) != 0)
+	if ((rc = keys_parse(p, s, export__influx_keys, EXPORT__N(export__influx_keys), x)) != 0)
 		return rc;
 	return export__influx_done(p, s, x);
 }
@@ -286,14 +283,14 @@ static void export__free_mqtt(struct config_export_mqtt *m)
 {
 	size_t n;
 	const struct config_key *k = config_mqtt_keys(&n);
-	config_keys_free(k, n, &m->mqtt);
-	config_keys_free(export__mqtt_keys, EXPORT__N(export__mqtt_keys), m);
+	keys_free(k, n, &m->mqtt);
+	keys_free(export__mqtt_keys, EXPORT__N(export__mqtt_keys), m);
 	memset(m, 0, sizeof *m);
 }
 
 static void export__free_influx(struct config_export_influx *x)
 {
-	config_keys_free(export__influx_keys, EXPORT__N(export__influx_keys), x);
+	keys_free(export__influx_keys, EXPORT__N(export__influx_keys), x);
 	memset(x, 0, sizeof *x);
 }
 
@@ -603,9 +600,8 @@ void export_reload(uv_loop_t *loop, struct export **ep, const struct config_expo
 		log_err("export: out of memory");
 	/* An exporter whose keys all compare equal keeps its connection and
 	 * its queue; any other is replaced. */
-	if (e->mqtt &&
-	    (!mqtt_on || !config_keys_same(export__mqtt_keys, EXPORT__N(export__mqtt_keys),
-					   &e->cfg.mqtt, &cfg->mqtt, which, sizeof which))) {
+	if (e->mqtt && (!mqtt_on || !keys_same(export__mqtt_keys, EXPORT__N(export__mqtt_keys),
+					       &e->cfg.mqtt, &cfg->mqtt, which, sizeof which))) {
 		if (mqtt_on)
 			log_info("mqtt_export.%s changed: reconnecting", which);
 		export_ha_close(e->ha);
@@ -617,8 +613,8 @@ void export_reload(uv_loop_t *loop, struct export **ep, const struct config_expo
 	if (!e->mqtt && mqtt_on && export__start_mqtt(e, &cfg->mqtt, err, sizeof err) != 0)
 		log_err("%s", err);
 	if (e->influx &&
-	    (!influx_on || !config_keys_same(export__influx_keys, EXPORT__N(export__influx_keys),
-					     &e->cfg.influx, &cfg->influx, which, sizeof which))) {
+	    (!influx_on || !keys_same(export__influx_keys, EXPORT__N(export__influx_keys),
+				      &e->cfg.influx, &cfg->influx, which, sizeof which))) {
 		if (influx_on)
 			log_info("influxdb.%s changed: starting again (points queued are dropped)",
 				 which);

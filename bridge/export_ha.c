@@ -53,7 +53,7 @@ struct export_ha__known {
 };
 
 /* Messages waiting for the link: discovery is hundreds of messages at
- * once, more than a link takes before it wrote them (MQTT_OUT_MAX_MSGS). */
+ * once, more than a link takes before it wrote them (LINK_MQTT_OUT_MAX_MSGS). */
 struct export_ha__msg {
 	struct export_ha__msg *next;
 	char *topic;
@@ -80,7 +80,7 @@ struct export_ha__write {
 
 struct export_ha {
 	uv_loop_t *loop;
-	struct mqtt_link *link;
+	struct link_mqtt *link;
 	char *prefix, *ha_prefix, *sub, *bridge_id;
 	int qos;
 	const struct device **devs;
@@ -135,9 +135,9 @@ static void export_ha__drain(uv_timer_t *t)
 	struct export_ha *ha = t->data;
 	while (ha->q) {
 		struct export_ha__msg *m = ha->q;
-		int rc = mqtt_link_publish(ha->link, m->topic, m->payload, m->len, ha->qos,
+		int rc = link_mqtt_publish(ha->link, m->topic, m->payload, m->len, ha->qos,
 					   m->retain, NULL, NULL, NULL);
-		if (rc == MB_ELINK && mqtt_link_is_up(ha->link))
+		if (rc == MB_ELINK && link_mqtt_is_up(ha->link))
 			return; /* the link is full: the next round */
 		if (rc == MB_ELINK) {
 			/* Down: everything is announced again once it is up. */
@@ -841,7 +841,7 @@ int export_ha_devices(struct export_ha *ha, const struct device *const *devs, si
 		free(ha->known[i].name);
 		ha->known[i] = ha->known[--ha->nknown];
 	}
-	if (mqtt_link_is_up(ha->link))
+	if (link_mqtt_is_up(ha->link))
 		export_ha_announce_all(ha, now_ms);
 	return 0;
 }
@@ -1089,7 +1089,7 @@ struct export_ha *export_ha_start(uv_loop_t *loop, const struct config_export_mq
 	ha->drain.data = ha;
 	/* The exporter's own connection (the same broker and client ID share
 	 * one link), with a reference of ours. */
-	if (!(ha->link = mqtt_link_get(loop, &cfg->mqtt, client_id, err, errlen))) {
+	if (!(ha->link = link_mqtt_get(loop, &cfg->mqtt, client_id, err, errlen))) {
 		export_ha_close(ha);
 		return NULL;
 	}
@@ -1101,13 +1101,13 @@ struct export_ha *export_ha_start(uv_loop_t *loop, const struct config_export_mq
 	}
 	snprintf(ha->sub, n, "%s/+/+/set", cfg->prefix);
 	sprintf(ha->bridge_id, "modbridge_%s", id);
-	if (mqtt_link_subscribe(ha->link, ha->sub, 0, export_ha__on_msg, NULL, ha) != 0) {
+	if (link_mqtt_subscribe(ha->link, ha->sub, 0, export_ha__on_msg, NULL, ha) != 0) {
 		snprintf(err, errlen, "mqtt_export: homeassistant: cannot subscribe to %s",
 			 ha->sub);
 		export_ha_close(ha);
 		return NULL;
 	}
-	mqtt_link_limit(ha->link, ha, EXPORT_HA__MAX_MESSAGE, NULL);
+	link_mqtt_limit(ha->link, ha, EXPORT_HA__MAX_MESSAGE, NULL);
 	return ha;
 }
 
@@ -1127,14 +1127,14 @@ void export_ha_close(struct export_ha *ha)
 		device_cancel(ha->writes->req);
 		export_ha__write_free(ha->writes);
 	}
-	if (ha->link && ha->prefix && mqtt_link_is_up(ha->link)) {
+	if (ha->link && ha->prefix && link_mqtt_is_up(ha->link)) {
 		/* A clean disconnect does not publish the will: say it. */
 		char topic[300];
 		snprintf(topic, sizeof topic, "%s/_bridge/availability", ha->prefix);
-		mqtt_link_publish(ha->link, topic, "offline", 7, 1, 1, NULL, NULL, NULL);
+		link_mqtt_publish(ha->link, topic, "offline", 7, 1, 1, NULL, NULL, NULL);
 	}
 	if (ha->link)
-		mqtt_link_release(ha->link, ha);
+		link_mqtt_release(ha->link, ha);
 	for (size_t i = 0; i < ha->nknown; i++) {
 		export_ha__free_topics(ha->known[i].topics, ha->known[i].ntopics);
 		free(ha->known[i].name);

@@ -48,6 +48,8 @@
 #define EXPORT_INFLUX__MAX_BODY (1024u * 1024u)
 #define EXPORT_INFLUX__MAX_BYTES (8u * 1024u * 1024u)
 
+const bool export_influx_built = true;
+
 struct export_influx__batch {
 	struct export_influx__batch *next;
 	char *text;
@@ -56,7 +58,7 @@ struct export_influx__batch {
 
 struct export_influx {
 	uv_loop_t *loop;
-	struct httpc *http;
+	struct link_http *http;
 	char *url; /* the whole write URL, query included */
 	char *auth_header;
 	const char *headers[3];
@@ -68,7 +70,7 @@ struct export_influx {
 	size_t nbatches, bytes;
 	/* The request in flight: its body and how many batches of the head
 	 * it carries. */
-	struct httpc_req *req;
+	struct link_http_req *req;
 	char *body;
 	size_t body_batches, body_points;
 	struct backoff bo;
@@ -149,11 +151,11 @@ static int export_influx__point(struct export_influx *x, struct line_writer *w,
 	qsort(b.times, b.ntimes, sizeof *b.times, export_influx__cmp);
 	for (size_t i = 0; i < b.ntimes; i++) {
 		b.when = b.times[i];
-		line_begin(w, x->measurement);
-		line_tag(w, "device", device_name(dev));
-		line_tag(w, "map", map_name(device_map(dev)));
+		codec_line_begin(w, x->measurement);
+		codec_line_tag(w, "device", device_name(dev));
+		codec_line_tag(w, "map", map_name(device_map(dev)));
 		values_each(dev, now_ms, export_influx__field, &b);
-		int rc = line_end(w, 1, (int64_t)b.when);
+		int rc = codec_line_end(w, 1, (int64_t)b.when);
 		if (rc == MB_ETOOBIG) {
 			w->len = w->pos = start;
 			if (w->cap > start)
@@ -214,7 +216,7 @@ void export_influx_add(struct export_influx *x, const struct device *const *devs
 
 	if (!buf)
 		goto nomem;
-	line_writer_init(&w, buf, cap);
+	codec_line_writer_init(&w, buf, cap);
 	for (size_t i = 0; i < n; i++) {
 		int rc;
 		while ((rc = export_influx__point(x, &w, devs[i], now_ms)) == MB_ETOOBIG) {
@@ -288,7 +290,7 @@ static void export_influx__pop(struct export_influx *x)
  * the server's to choose: cut at 100 bytes, and line ends, control
  * characters and bytes that are not UTF-8 become spaces (log_clean), for the
  * status document; the log escapes whatever it gets anyway. */
-static void export_influx__reason(const struct httpc_result *r, char *out, size_t len)
+static void export_influx__reason(const struct link_http_result *r, char *out, size_t len)
 {
 	const char *key = strstr(r->body, "\"error\":\"");
 	size_t n = 0;
@@ -304,7 +306,7 @@ static void export_influx__reason(const struct httpc_result *r, char *out, size_
 	out[0] = '\0';
 }
 
-static void export_influx__on_done(void *ctx, const struct httpc_result *r)
+static void export_influx__on_done(void *ctx, const struct link_http_result *r)
 {
 	struct export_influx *x = ctx;
 	char why[160];
@@ -354,7 +356,7 @@ static void export_influx__on_done(void *ctx, const struct httpc_result *r)
 
 static void export_influx__kick(struct export_influx *x)
 {
-	struct httpc_post p = {0};
+	struct link_http_post p = {0};
 	size_t len = 0, nb = 0, points = 0;
 	struct export_influx__batch *b;
 
@@ -384,7 +386,7 @@ static void export_influx__kick(struct export_influx *x)
 	p.len = len;
 	p.timeout_ms = x->timeout_ms;
 	export_stat_attempt(&x->st);
-	int rc = httpc_post_start(x->http, &p, export_influx__on_done, x, &x->req);
+	int rc = link_http_post_start(x->http, &p, export_influx__on_done, x, &x->req);
 	if (rc != 0) {
 		free(x->body);
 		x->body = NULL;
@@ -472,7 +474,7 @@ struct export_influx *export_influx_start(uv_loop_t *loop, const struct config_e
 	 * basic authentication and the v2 token in a header, but a url may
 	 * still hold "user:password@", which libcurl uses and nobody sees. */
 	log_redact_url(x->url, x->st.target, sizeof x->st.target);
-	if (!(x->http = httpc_new(loop))) {
+	if (!(x->http = link_http_new(loop))) {
 		snprintf(err, errlen, "influxdb: cannot set up libcurl");
 		free(x->auth_header);
 		free(x->measurement);
@@ -515,7 +517,7 @@ void export_influx_close(struct export_influx *x)
 {
 	if (!x)
 		return;
-	httpc_close(x->http);
+	link_http_close(x->http);
 	x->req = NULL;
 	uv_close((uv_handle_t *)&x->retry, export_influx__on_closed);
 }

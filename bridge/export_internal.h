@@ -5,6 +5,7 @@
 #ifndef EXPORT_INTERNAL_H
 #define EXPORT_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -44,6 +45,10 @@ void export_mqtt_close(struct export_mqtt *m);
 /* --- InfluxDB (export_influx.c) ------------------------------------------ */
 
 struct export_influx;
+/* Whether this build has the exporter: true in export_influx.c, false in
+ * export_influx_off.c (`make WITH_INFLUXDB=0`), so that export.c can refuse
+ * an `influxdb` group without an #if of its own. */
+extern const bool export_influx_built;
 struct export_influx *export_influx_start(uv_loop_t *loop, const struct config_export_influx *cfg,
 					  char *err, size_t errlen);
 /* One batch: for each device of devs[0..n), a point per answer time of its

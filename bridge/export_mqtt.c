@@ -25,7 +25,7 @@
 #define EXPORT_MQTT__MAX_MESSAGE 64
 
 struct export_mqtt {
-	struct mqtt_link *link;
+	struct link_mqtt *link;
 	char *prefix;
 	char *sub_topic;
 	int qos, retain;
@@ -87,7 +87,7 @@ struct export_mqtt *export_mqtt_start(uv_loop_t *loop, const struct config_expor
 		 cfg->mqtt.has_tls ? "s" : "", cfg->mqtt.host, cfg->mqtt.port, cfg->prefix);
 	/* Home Assistant discovery: the bridge's availability as the will. */
 	char *will = cfg->homeassistant ? export_ha_will_topic(cfg) : NULL;
-	m->link = mqtt_link_get_will(loop, &cfg->mqtt, client_id, will, will ? "offline" : NULL,
+	m->link = link_mqtt_get_will(loop, &cfg->mqtt, client_id, will, will ? "offline" : NULL,
 				     err, errlen);
 	free(will);
 	if (!m->link) {
@@ -97,9 +97,9 @@ struct export_mqtt *export_mqtt_start(uv_loop_t *loop, const struct config_expor
 		return NULL;
 	}
 	/* Subscribing is how a link reports up and down to its user. */
-	mqtt_link_subscribe(m->link, m->sub_topic, 0, export_mqtt__on_msg, export_mqtt__on_state,
+	link_mqtt_subscribe(m->link, m->sub_topic, 0, export_mqtt__on_msg, export_mqtt__on_state,
 			    m);
-	mqtt_link_limit(m->link, m, EXPORT_MQTT__MAX_MESSAGE, NULL);
+	link_mqtt_limit(m->link, m, EXPORT_MQTT__MAX_MESSAGE, NULL);
 	return m;
 }
 
@@ -115,7 +115,7 @@ void export_mqtt_publish(struct export_mqtt *m, const struct device *dev, uint64
 	json_init_buf(&j);
 	if (topic && values_json_export(&j, dev, now_ms) == 0 && (doc = json_take(&j, &len))) {
 		snprintf(topic, tlen, "%s/%s", m->prefix, name);
-		rc = mqtt_link_publish(m->link, topic, doc, len, m->qos, m->retain, NULL,
+		rc = link_mqtt_publish(m->link, topic, doc, len, m->qos, m->retain, NULL,
 				       export_mqtt__on_pub, m);
 	} else {
 		free(json_take(&j, NULL));
@@ -145,7 +145,7 @@ void export_mqtt_close(struct export_mqtt *m)
 {
 	if (!m)
 		return;
-	mqtt_link_release(m->link, m);
+	link_mqtt_release(m->link, m);
 	free(m->sub_topic);
 	free(m->prefix);
 	free(m);

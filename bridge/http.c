@@ -301,11 +301,11 @@ static void http__random(struct http *h, uint8_t *out, size_t n)
 		return;
 	struct http_hash x;
 	uint8_t d[32];
-	http_hash_init(&x, 1);
-	http_hash_update(&x, h->secret, sizeof h->secret);
+	http_digest_hash_init(&x, 1);
+	http_digest_hash_update(&x, h->secret, sizeof h->secret);
 	h->counter++;
-	http_hash_update(&x, &h->counter, sizeof h->counter);
-	http_hash_final(&x, d);
+	http_digest_hash_update(&x, &h->counter, sizeof h->counter);
+	http_digest_hash_final(&x, d);
 	memcpy(out, d, n < sizeof d ? n : sizeof d);
 }
 
@@ -321,7 +321,7 @@ static void http__new_nonce(struct http *h, char out[37])
 	n->max_nc = 0;
 	n->seen = 0;
 	snprintf(out, 5, "%04zx", i);
-	http_hex(n->id, sizeof n->id, out + 4);
+	http_digest_hex(n->id, sizeof n->id, out + 4);
 }
 
 static int http__hexval(int c)

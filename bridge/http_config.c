@@ -80,11 +80,11 @@ static int http__users(struct config_parser *p, const config_setting_t *s, void 
 	char path[256];
 	int n;
 
-	config_key_path(s, path, sizeof path);
+	keys_path(s, path, sizeof path);
 	if (config_setting_type(s) != CONFIG_TYPE_LIST)
-		return config_error(p, s,
-				    "%s must be a list ( { name = ...; ha1 = ...; }, ... ), not %s",
-				    path, config_type_name(s));
+		return keys_error(p, s,
+				  "%s must be a list ( { name = ...; ha1 = ...; }, ... ), not %s",
+				  path, keys_type_name(s));
 	n = config_setting_length(s);
 	if (!(hc->users = calloc(n ? (size_t)n : 1, sizeof *hc->users)))
 		return MB_ENOMEM;
@@ -94,28 +94,28 @@ static int http__users(struct config_parser *p, const config_setting_t *s, void 
 		char epath[256];
 		int rc;
 
-		config_key_path(e, epath, sizeof epath);
+		keys_path(e, epath, sizeof epath);
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return config_error(p, e,
-					    "%s must be a group { name = ...; ha1 = ...; }, not %s",
-					    epath, config_type_name(e));
+			return keys_error(p, e,
+					  "%s must be a group { name = ...; ha1 = ...; }, not %s",
+					  epath, keys_type_name(e));
 		if (config_setting_get_member(e, "password"))
-			return config_error(
+			return keys_error(
 			    p, config_setting_get_member(e, "password"),
 			    "%s.password: passwords are not stored; give ha1, the %s of "
 			    "\"name:realm:password\" in hex (docs/user-guide.md, \"Web interface "
 			    "and REST API\")",
 			    epath, sha256 ? "SHA-256" : "MD5");
-		rc = config_keys_parse(p, e, http__user_keys, HTTP__N(http__user_keys), &u);
+		rc = keys_parse(p, e, http__user_keys, HTTP__N(http__user_keys), &u);
 		if (rc == 0 && http__hex(u.ha1, hc->users[i].ha1, len) != 0)
-			rc = config_error(p, config_setting_get_member(e, "ha1"),
-					  "%s.ha1 must be %zu hex digits (the %s of "
-					  "\"name:realm:password\")",
-					  epath, 2 * len, sha256 ? "SHA-256" : "MD5");
+			rc = keys_error(p, config_setting_get_member(e, "ha1"),
+					"%s.ha1 must be %zu hex digits (the %s of "
+					"\"name:realm:password\")",
+					epath, 2 * len, sha256 ? "SHA-256" : "MD5");
 		for (int k = 0; rc == 0 && k < i; k++)
 			if (strcmp(hc->users[k].name, u.name) == 0)
-				rc = config_error(p, e, "%s: user \"%s\" is listed twice", epath,
-						  u.name);
+				rc = keys_error(p, e, "%s: user \"%s\" is listed twice", epath,
+						u.name);
 		free(u.ha1);
 		if (rc != 0) {
 			free(u.name);
@@ -136,12 +136,12 @@ static int http__hosts(struct config_parser *p, const config_setting_t *s, void 
 	char path[256];
 	int n;
 
-	config_key_path(s, path, sizeof path);
+	keys_path(s, path, sizeof path);
 	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
 	    config_setting_type(s) != CONFIG_TYPE_LIST)
-		return config_error(p, s,
-				    "%s must be a list of host names [ \"modbridge.lan\" ], not %s",
-				    path, config_type_name(s));
+		return keys_error(p, s,
+				  "%s must be a list of host names [ \"modbridge.lan\" ], not %s",
+				  path, keys_type_name(s));
 	n = config_setting_length(s);
 	if (!(hc->hosts = calloc(n ? (size_t)n : 1, sizeof *hc->hosts)))
 		return MB_ENOMEM;
@@ -162,7 +162,7 @@ static int http__hosts(struct config_parser *p, const config_setting_t *s, void 
 			bad = (unsigned char)v[k] <= ' ' || (unsigned char)v[k] >= 0x7f ||
 			      strchr("/@\"\\[]", v[k]);
 		if (bad)
-			return config_error(
+			return keys_error(
 			    p, e,
 			    "%s[%d] must be a host name or address such as "
 			    "\"modbridge.lan\" or \"192.0.2.7\" (no scheme, port or path), "
@@ -206,9 +206,9 @@ static int http__read_pem(struct config_parser *p, const config_setting_t *s, co
 	FILE *f = fopen(path, "rb");
 	int err = errno;
 
-	config_key_path(s, kpath, sizeof kpath);
+	keys_path(s, kpath, sizeof kpath);
 	if (!f)
-		return config_error(p, s, "%s: cannot open \"%s\": %s", kpath, path, strerror(err));
+		return keys_error(p, s, "%s: cannot open \"%s\": %s", kpath, path, strerror(err));
 	if ((buf = malloc(HTTP__PEM_MAX + 1)))
 		len = fread(buf, 1, HTTP__PEM_MAX + 1, f);
 	err = ferror(f) ? errno : 0;
@@ -223,8 +223,8 @@ static int http__read_pem(struct config_parser *p, const config_setting_t *s, co
 			      : NULL;
 	if (why) {
 		free(buf);
-		return config_error(p, s, "%s: \"%s\" is %s%s, not %s", kpath, path,
-				    err ? "unreadable: " : "", why, what);
+		return keys_error(p, s, "%s: \"%s\" is %s%s, not %s", kpath, path,
+				  err ? "unreadable: " : "", why, what);
 	}
 	*out = buf;
 	return 0;
@@ -262,24 +262,24 @@ static int http__tls(struct config_parser *p, const config_setting_t *s, void *t
 	char path[256];
 	int rc;
 
-	config_key_path(s, path, sizeof path);
+	keys_path(s, path, sizeof path);
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return config_error(p, s,
-				    "%s must be a group { cert = \"...pem\"; key = \"...pem\"; }, "
-				    "not %s",
-				    path, config_type_name(s));
+		return keys_error(p, s,
+				  "%s must be a group { cert = \"...pem\"; key = \"...pem\"; }, "
+				  "not %s",
+				  path, keys_type_name(s));
 	/* The key pair is checked by libmicrohttpd itself, which is opened
 	 * for that (include/dl.h): --check with a `tls` group needs it. */
 	char dlerr[300];
 	if (mb_dl_mhd_load("http.tls", dlerr, sizeof dlerr) != 0)
-		return config_error(p, s, "%s", dlerr);
+		return keys_error(p, s, "%s", dlerr);
 	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
-		return config_error(p, s,
-				    "%s: this libmicrohttpd was built without TLS (on OpenWrt, "
-				    "install libmicrohttpd-ssl); remove the group, or serve HTTPS "
-				    "from a reverse proxy (docs/user-guide.md, \"HTTPS\")",
-				    path);
-	rc = config_keys_parse(p, s, http__tls_keys, HTTP__N(http__tls_keys), &t);
+		return keys_error(p, s,
+				  "%s: this libmicrohttpd was built without TLS (on OpenWrt, "
+				  "install libmicrohttpd-ssl); remove the group, or serve HTTPS "
+				  "from a reverse proxy (docs/user-guide.md, \"HTTPS\")",
+				  path);
+	rc = keys_parse(p, s, http__tls_keys, HTTP__N(http__tls_keys), &t);
 	if (rc == 0)
 		rc = http__read_pem(p, config_setting_get_member(s, "cert"), t.cert,
 				    "a certificate", &hc->tls_cert_pem);
@@ -288,23 +288,23 @@ static int http__tls(struct config_parser *p, const config_setting_t *s, void *t
 				    &hc->tls_key_pem);
 	if (rc == 0 && (!strstr(hc->tls_cert_pem, "CERTIFICATE-----") ||
 			!strstr(hc->tls_key_pem, "PRIVATE KEY-----")))
-		rc = config_error(
+		rc = keys_error(
 		    p, s,
 		    "%s: cert must hold a PEM certificate (BEGIN CERTIFICATE) and key an "
 		    "unencrypted PEM private key (BEGIN PRIVATE KEY, BEGIN RSA/EC PRIVATE KEY)",
 		    path);
 	if (rc == 0 && strstr(hc->tls_key_pem, "ENCRYPTED"))
-		rc = config_error(p, config_setting_get_member(s, "key"),
-				  "%s.key: the key is encrypted; give it without a passphrase "
-				  "(openssl pkey -in key.pem -out plain.pem) and readable only by "
-				  "the daemon",
-				  path);
+		rc = keys_error(p, config_setting_get_member(s, "key"),
+				"%s.key: the key is encrypted; give it without a passphrase "
+				"(openssl pkey -in key.pem -out plain.pem) and readable only by "
+				"the daemon",
+				path);
 	if (rc == 0 && !http__tls_usable(hc->tls_cert_pem, hc->tls_key_pem))
-		rc = config_error(p, s,
-				  "%s: TLS cannot start with this pair: the key does not fit the "
-				  "certificate, or one of them is damaged or of a kind GnuTLS "
-				  "does not take",
-				  path);
+		rc = keys_error(p, s,
+				"%s: TLS cannot start with this pair: the key does not fit the "
+				"certificate, or one of them is damaged or of a kind GnuTLS "
+				"does not take",
+				path);
 	hc->tls_cert = t.cert;
 	hc->tls_key = t.key;
 	return rc;
@@ -342,10 +342,10 @@ int http_config_parse(struct config_parser *p, const config_setting_t *s, void *
 	char path[256];
 	int rc;
 
-	config_key_path(s, path, sizeof path);
+	keys_path(s, path, sizeof path);
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return config_error(p, s, "%s must be a group { port = 8502; ... }, not %s", path,
-				    config_type_name(s));
+		return keys_error(p, s, "%s must be a group { port = 8502; ... }, not %s", path,
+				  keys_type_name(s));
 	if (!(hc = calloc(1, sizeof *hc)) || !(hc->listen = strdup("0.0.0.0")) ||
 	    !(hc->realm = strdup("modbridge"))) {
 		http_config_free(hc);
@@ -358,12 +358,12 @@ int http_config_parse(struct config_parser *p, const config_setting_t *s, void *
 	hc->line = config_setting_source_line(s);
 	http_config_free(c->http);
 	c->http = hc;
-	rc = config_keys_parse(p, s, http__keys, HTTP__N(http__keys), hc);
+	rc = keys_parse(p, s, http__keys, HTTP__N(http__keys), hc);
 	if (rc == 0 && hc->nusers == 0 && !hc->read_only_without_auth)
-		rc = config_error(p, s,
-				  "%s has no users and read_only_without_auth is false: nobody "
-				  "could use it; add users = ( { name = ...; ha1 = ...; } )",
-				  path);
+		rc = keys_error(p, s,
+				"%s has no users and read_only_without_auth is false: nobody "
+				"could use it; add users = ( { name = ...; ha1 = ...; } )",
+				path);
 	return rc;
 }
 
@@ -417,7 +417,7 @@ static int http__streq(const char *a, const char *b)
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-int http_config_same(const struct config_http *a, const struct config_http *b)
+bool http_config_same(const struct config_http *a, const struct config_http *b)
 {
 	if (!a || !b)
 		return a == b;
@@ -430,14 +430,14 @@ int http_config_same(const struct config_http *a, const struct config_http *b)
 	    !http__streq(a->tls_key, b->tls_key) ||
 	    !http__streq(a->tls_cert_pem, b->tls_cert_pem) ||
 	    !http__streq(a->tls_key_pem, b->tls_key_pem))
-		return 0;
+		return false;
 	for (size_t i = 0; i < a->nhosts; i++)
 		if (strcmp(a->hosts[i], b->hosts[i]) != 0)
-			return 0;
+			return false;
 	for (size_t i = 0; i < a->nusers; i++)
 		if (!http__streq(a->users[i].name, b->users[i].name) ||
 		    a->users[i].ha1_len != b->users[i].ha1_len ||
 		    memcmp(a->users[i].ha1, b->users[i].ha1, a->users[i].ha1_len) != 0)
-			return 0;
-	return 1;
+			return false;
+	return true;
 }

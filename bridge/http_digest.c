@@ -122,7 +122,7 @@ static void http__sha256_block(uint32_t st[8], const uint8_t *p)
 
 /* ---------------------------------------------------- either, streamed -- */
 
-void http_hash_init(struct http_hash *h, int sha256)
+void http_digest_hash_init(struct http_hash *h, int sha256)
 {
 	static const uint32_t md5_iv[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
 	static const uint32_t sha_iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -143,7 +143,7 @@ static void http__hash_block(struct http_hash *h, const uint8_t *p)
 		http__md5_block(h->st, p);
 }
 
-void http_hash_update(struct http_hash *h, const void *data, size_t n)
+void http_digest_hash_update(struct http_hash *h, const void *data, size_t n)
 {
 	const uint8_t *p = data;
 	h->total += n;
@@ -160,18 +160,18 @@ void http_hash_update(struct http_hash *h, const void *data, size_t n)
 	}
 }
 
-size_t http_hash_final(struct http_hash *h, uint8_t out[32])
+size_t http_digest_hash_final(struct http_hash *h, uint8_t out[32])
 {
 	uint64_t bits = h->total * 8;
 	uint8_t pad = 0x80, zero = 0, len[8];
 
 	/* The length is added after the padding, so total is frozen first. */
-	http_hash_update(h, &pad, 1);
+	http_digest_hash_update(h, &pad, 1);
 	while (h->fill != 56)
-		http_hash_update(h, &zero, 1);
+		http_digest_hash_update(h, &zero, 1);
 	for (int i = 0; i < 8; i++)
 		len[i] = (uint8_t)(h->sha256 ? bits >> (56 - 8 * i) : bits >> (8 * i));
-	http_hash_update(h, len, 8);
+	http_digest_hash_update(h, len, 8);
 	if (h->sha256) {
 		for (int i = 0; i < 8; i++)
 			for (int b = 0; b < 4; b++)
@@ -184,7 +184,7 @@ size_t http_hash_final(struct http_hash *h, uint8_t out[32])
 	return 16;
 }
 
-void http_hex(const uint8_t *in, size_t n, char *out)
+void http_digest_hex(const uint8_t *in, size_t n, char *out)
 {
 	static const char d[] = "0123456789abcdef";
 	for (size_t i = 0; i < n; i++) {
@@ -299,13 +299,13 @@ static void http__hhex(int sha256, const char *const *parts, size_t n, char *out
 {
 	struct http_hash h;
 	uint8_t d[32];
-	http_hash_init(&h, sha256);
+	http_digest_hash_init(&h, sha256);
 	for (size_t i = 0; i < n; i++) {
 		if (i)
-			http_hash_update(&h, ":", 1);
-		http_hash_update(&h, parts[i], strlen(parts[i]));
+			http_digest_hash_update(&h, ":", 1);
+		http_digest_hash_update(&h, parts[i], strlen(parts[i]));
 	}
-	http_hex(d, http_hash_final(&h, d), out);
+	http_digest_hex(d, http_digest_hash_final(&h, d), out);
 }
 
 int http_digest_check(int sha256, const uint8_t *ha1, size_t ha1_len, const char *method,
@@ -314,7 +314,7 @@ int http_digest_check(int sha256, const uint8_t *ha1, size_t ha1_len, const char
 	char ha1hex[65], ha2[65], want[65];
 	const char *p2[] = {method, a->v[HTTP_DA_URI]};
 
-	http_hex(ha1, ha1_len, ha1hex);
+	http_digest_hex(ha1, ha1_len, ha1hex);
 	http__hhex(sha256, p2, 2, ha2);
 	const char *p[] = {
 	    ha1hex, a->v[HTTP_DA_NONCE], a->v[HTTP_DA_NC], a->v[HTTP_DA_CNONCE], a->v[HTTP_DA_QOP],

@@ -93,12 +93,12 @@ struct http_hash {
 	size_t fill;
 	uint64_t total;
 };
-void http_hash_init(struct http_hash *h, int sha256);
-void http_hash_update(struct http_hash *h, const void *data, size_t n);
+void http_digest_hash_init(struct http_hash *h, int sha256);
+void http_digest_hash_update(struct http_hash *h, const void *data, size_t n);
 /* The digest into out; its length (16 or 32). */
-size_t http_hash_final(struct http_hash *h, uint8_t out[32]);
+size_t http_digest_hash_final(struct http_hash *h, uint8_t out[32]);
 /* n bytes as 2n lower-case hex digits and a NUL. */
-void http_hex(const uint8_t *in, size_t n, char *out);
+void http_digest_hex(const uint8_t *in, size_t n, char *out);
 
 /* The parameters of an Authorization: Digest header that matter. */
 enum {

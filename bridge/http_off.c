@@ -13,9 +13,9 @@
 int http_config_parse(struct config_parser *p, const struct config_setting_t *s, void *target)
 {
 	(void)target;
-	return config_error(p, s,
-			    "this modbridge was built without the web interface (WITH_HTTP=0): "
-			    "remove the http group");
+	return keys_error(p, s,
+			  "this modbridge was built without the web interface (WITH_HTTP=0): "
+			  "remove the http group");
 }
 
 void http_config_free(struct config_http *c)
@@ -23,7 +23,7 @@ void http_config_free(struct config_http *c)
 	(void)c; /* never made: http_config_parse refuses the group */
 }
 
-int http_config_same(const struct config_http *a, const struct config_http *b)
+bool http_config_same(const struct config_http *a, const struct config_http *b)
 {
 	return a == b;
 }

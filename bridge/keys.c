@@ -23,11 +23,11 @@
  * the path of a list element needs libconfig's config_setting_index(), a
  * linear scan of the list, and doing that for every key of a map with
  * thousands of registers made loading quadratic. */
-#define KEYS__PATH(s, buf) config_key_path((s), (buf), sizeof(buf))
+#define KEYS__PATH(s, buf) keys_path((s), (buf), sizeof(buf))
 
 /* --- paths and messages ------------------------------------------------------------ */
 
-const char *config_key_path(const config_setting_t *s, char *buf, size_t len)
+const char *keys_path(const config_setting_t *s, char *buf, size_t len)
 {
 	const config_setting_t *chain[32];
 	size_t n = 0, used = 0;
@@ -53,7 +53,7 @@ const char *config_key_path(const config_setting_t *s, char *buf, size_t len)
 	return buf;
 }
 
-const char *config_type_name(const config_setting_t *s)
+const char *keys_type_name(const config_setting_t *s)
 {
 	switch (config_setting_type(s)) {
 	case CONFIG_TYPE_GROUP:
@@ -76,7 +76,7 @@ const char *config_type_name(const config_setting_t *s)
 	}
 }
 
-int config_error(struct config_parser *p, const config_setting_t *s, const char *fmt, ...)
+int keys_error(struct config_parser *p, const config_setting_t *s, const char *fmt, ...)
 {
 	const char *file = s ? config_setting_source_file(s) : NULL;
 	int line = s ? config_setting_source_line(s) : 0;
@@ -148,7 +148,7 @@ static int keys__range_error(struct config_parser *p, const config_setting_t *s,
 	if (config_setting_type(s) == CONFIG_TYPE_INT && hi > INT32_MAX && v < 0)
 		snprintf(hint, sizeof hint,
 			 "; numbers above 2147483647 need an L suffix, e.g. %" PRId64 "L", hi);
-	return config_error(p, s, "%s must be %s%s, not %" PRId64 "%s", path, range, unit, v, hint);
+	return keys_error(p, s, "%s must be %s%s, not %" PRId64 "%s", path, range, unit, v, hint);
 }
 
 static void keys__choices(const struct config_key *k, char *buf, size_t len)
@@ -177,16 +177,16 @@ static int keys__key(struct config_parser *p, const struct config_key *k, const 
 		const char *str, *why;
 		char *dup, *old;
 		if (config_setting_type(s) != CONFIG_TYPE_STRING)
-			return config_error(p, s, "%s must be a string, not %s",
-					    KEYS__PATH(s, path), config_type_name(s));
+			return keys_error(p, s, "%s must be a string, not %s", KEYS__PATH(s, path),
+					  keys_type_name(s));
 		str = config_setting_get_string(s);
 		if ((k->flags & CONFIG_F_NONEMPTY) && str[0] == '\0')
-			return config_error(p, s, "%s must not be empty", KEYS__PATH(s, path));
+			return keys_error(p, s, "%s must not be empty", KEYS__PATH(s, path));
 		if (k->check && (why = k->check(str)) != NULL) {
 			/* A refused URL may carry a password: not shown. */
 			char shown[1024];
-			return config_error(p, s, "%s %s, not \"%s\"", KEYS__PATH(s, path), why,
-					    log_redact_url(str, shown, sizeof shown));
+			return keys_error(p, s, "%s %s, not \"%s\"", KEYS__PATH(s, path), why,
+					  log_redact_url(str, shown, sizeof shown));
 		}
 		if (!(dup = strdup(str)))
 			return MB_ENOMEM;
@@ -200,8 +200,8 @@ static int keys__key(struct config_parser *p, const struct config_key *k, const 
 	case CONFIG_K_UINT32:
 	case CONFIG_K_UINT16:
 		if (!keys__is_int(s))
-			return config_error(p, s, "%s must be an integer, not %s",
-					    KEYS__PATH(s, path), config_type_name(s));
+			return keys_error(p, s, "%s must be an integer, not %s",
+					  KEYS__PATH(s, path), keys_type_name(s));
 		v = config_setting_get_int64(s);
 		keys__range(k, &lo, &hi);
 		if (v < lo || v > hi)
@@ -223,8 +223,8 @@ static int keys__key(struct config_parser *p, const struct config_key *k, const 
 	case CONFIG_K_BOOL:
 	case CONFIG_K_BOOL8:
 		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-			return config_error(p, s, "%s must be true or false, not %s",
-					    KEYS__PATH(s, path), config_type_name(s));
+			return keys_error(p, s, "%s must be true or false, not %s",
+					  KEYS__PATH(s, path), keys_type_name(s));
 		if (k->kind == CONFIG_K_BOOL) {
 			int x = config_setting_get_bool(s) ? 1 : 0;
 			memcpy(field, &x, sizeof x);
@@ -240,8 +240,8 @@ static int keys__key(struct config_parser *p, const struct config_key *k, const 
 		else if (keys__is_int(s))
 			d = (double)config_setting_get_int64(s);
 		else
-			return config_error(p, s, "%s must be a number, not %s",
-					    KEYS__PATH(s, path), config_type_name(s));
+			return keys_error(p, s, "%s must be a number, not %s", KEYS__PATH(s, path),
+					  keys_type_name(s));
 		memcpy(field, &d, sizeof d);
 		return 0;
 	}
@@ -250,8 +250,8 @@ static int keys__key(struct config_parser *p, const struct config_key *k, const 
 		const char *str;
 		keys__choices(k, list, sizeof list);
 		if (config_setting_type(s) != CONFIG_TYPE_STRING)
-			return config_error(p, s, "%s must be one of %s (a string), not %s",
-					    KEYS__PATH(s, path), list, config_type_name(s));
+			return keys_error(p, s, "%s must be one of %s (a string), not %s",
+					  KEYS__PATH(s, path), list, keys_type_name(s));
 		str = config_setting_get_string(s);
 		for (int i = 0; k->choices[i]; i++) {
 			if (strcmp(k->choices[i], str) == 0) {
@@ -260,15 +260,15 @@ static int keys__key(struct config_parser *p, const struct config_key *k, const 
 				return 0;
 			}
 		}
-		return config_error(p, s, "%s must be one of %s, not \"%s\"", KEYS__PATH(s, path),
-				    list, str);
+		return keys_error(p, s, "%s must be one of %s, not \"%s\"", KEYS__PATH(s, path),
+				  list, str);
 	}
 	case CONFIG_K_GROUP: {
 		int rc;
 		if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-			return config_error(p, s, "%s must be a group { ... }, not %s",
-					    KEYS__PATH(s, path), config_type_name(s));
-		rc = config_keys_parse(p, s, k->sub, k->nsub, field);
+			return keys_error(p, s, "%s must be a group { ... }, not %s",
+					  KEYS__PATH(s, path), keys_type_name(s));
+		rc = keys_parse(p, s, k->sub, k->nsub, field);
 		if (rc == 0 && k->fn)
 			rc = k->fn(p, s, field);
 		return rc;
@@ -281,8 +281,8 @@ static int keys__key(struct config_parser *p, const struct config_key *k, const 
 	return MB_EINVAL;
 }
 
-int config_keys_parse(struct config_parser *p, const config_setting_t *group,
-		      const struct config_key *keys, size_t nkeys, void *target)
+int keys_parse(struct config_parser *p, const config_setting_t *group,
+	       const struct config_key *keys, size_t nkeys, void *target)
 {
 	int n = config_setting_length(group);
 
@@ -303,19 +303,21 @@ int config_keys_parse(struct config_parser *p, const config_setting_t *group,
 			size_t used = 0;
 			known[0] = '\0';
 			for (size_t j = 0; j < nkeys && used < sizeof known; j++) {
+				if (keys[j].flags & CONFIG_F_OLD)
+					continue;
 				int w = snprintf(known + used, sizeof known - used, "%s%s",
-						 j ? ", " : "", keys[j].name);
+						 used ? ", " : "", keys[j].name);
 				if (w < 0)
 					break;
 				used += (size_t)w;
 			}
-			config_key_path(s, path, sizeof path);
-			config_key_path(group, gpath, sizeof gpath);
+			keys_path(s, path, sizeof path);
+			keys_path(group, gpath, sizeof gpath);
 			if (nkeys == 0)
-				return config_error(p, s, "unknown key %s (%s takes no keys)", path,
-						    gpath);
-			return config_error(p, s, "unknown key %s (%s takes %s)", path,
-					    gpath[0] ? gpath : "the top level", known);
+				return keys_error(p, s, "unknown key %s (%s takes no keys)", path,
+						  gpath);
+			return keys_error(p, s, "unknown key %s (%s takes %s)", path,
+					  gpath[0] ? gpath : "the top level", known);
 		}
 		if ((rc = keys__key(p, k, s, target)) != 0)
 			return rc;
@@ -324,17 +326,17 @@ int config_keys_parse(struct config_parser *p, const config_setting_t *group,
 		if ((keys[j].flags & CONFIG_F_REQUIRED) &&
 		    !config_setting_get_member(group, keys[j].name)) {
 			char gpath[256];
-			config_key_path(group, gpath, sizeof gpath);
+			keys_path(group, gpath, sizeof gpath);
 			if (gpath[0])
-				return config_error(p, group, "%s.%s is missing", gpath,
-						    keys[j].name);
-			return config_error(p, group, "%s is missing", keys[j].name);
+				return keys_error(p, group, "%s.%s is missing", gpath,
+						  keys[j].name);
+			return keys_error(p, group, "%s is missing", keys[j].name);
 		}
 	}
 	return 0;
 }
 
-void config_keys_free(const struct config_key *keys, size_t nkeys, void *target)
+void keys_free(const struct config_key *keys, size_t nkeys, void *target)
 {
 	for (size_t i = 0; target && i < nkeys; i++) {
 		char *field = (char *)target + keys[i].off;
@@ -345,7 +347,7 @@ void config_keys_free(const struct config_key *keys, size_t nkeys, void *target)
 			str = NULL;
 			memcpy(field, &str, sizeof str);
 		} else if (keys[i].kind == CONFIG_K_GROUP) {
-			config_keys_free(keys[i].sub, keys[i].nsub, field);
+			keys_free(keys[i].sub, keys[i].nsub, field);
 		}
 	}
 }
@@ -383,7 +385,7 @@ static int keys__key_same(const struct config_key *k, const void *a, const void 
 		return p == q;
 	}
 	case CONFIG_K_GROUP:
-		if (config_keys_same(k->sub, k->nsub, x, y, sub, sizeof sub))
+		if (keys_same(k->sub, k->nsub, x, y, sub, sizeof sub))
 			return 1;
 		snprintf(which, len, "%s.%s", k->name, sub);
 		return 0;
@@ -396,8 +398,8 @@ static int keys__key_same(const struct config_key *k, const void *a, const void 
 	return 0;
 }
 
-int config_keys_same(const struct config_key *keys, size_t nkeys, const void *a, const void *b,
-		     char *which, size_t len)
+bool keys_same(const struct config_key *keys, size_t nkeys, const void *a, const void *b,
+	       char *which, size_t len)
 {
 	if (len)
 		which[0] = '\0';
@@ -408,9 +410,9 @@ int config_keys_same(const struct config_key *keys, size_t nkeys, const void *a,
 			continue;
 		if (len && !which[0])
 			snprintf(which, len, "%s", keys[i].name);
-		return 0;
+		return false;
 	}
-	return 1;
+	return true;
 }
 
 /* --- reading a file ------------------------------------------------------ */
@@ -429,7 +431,7 @@ static void keys__include_dir(config_t *lc, const char *path)
 	}
 }
 
-int config_parse_file(config_t *lc, const char *path, char *err, size_t errlen)
+int keys_parse_file(config_t *lc, const char *path, char *err, size_t errlen)
 {
 	/* libconfig says only "file I/O error" without a reason: ask first. */
 	FILE *f = fopen(path, "r");

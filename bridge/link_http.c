@@ -22,38 +22,38 @@
 #define MB_VERSION "unknown"
 #endif
 
-struct httpc__sock {
+struct link_http__sock {
 	uv_poll_t poll;
 	curl_socket_t fd;
-	struct httpc *c;
-	struct httpc__sock *next; /* every socket still watched, for httpc_close */
+	struct link_http *c;
+	struct link_http__sock *next; /* every socket still watched, for link_http_close */
 };
 
-struct httpc_req {
-	struct httpc *c;
+struct link_http_req {
+	struct link_http *c;
 	CURL *easy;
 	struct curl_slist *headers;
-	httpc_cb cb;
+	link_http_cb cb;
 	void *ctx;
-	char body[HTTPC_BODY_MAX + 1];
+	char body[LINK_HTTP_BODY_MAX + 1];
 	size_t body_len;
 	char errbuf[CURL_ERROR_SIZE];
-	struct httpc_req *prev, *next;
+	struct link_http_req *prev, *next;
 };
 
-struct httpc {
+struct link_http {
 	uv_loop_t *loop;
 	CURLM *multi;
 	uv_timer_t timer;
 	unsigned refs; /* open libuv handles: the timer and each socket's poll */
 	int closing;
-	struct httpc_req *reqs;
-	struct httpc__sock *socks;
+	struct link_http_req *reqs;
+	struct link_http__sock *socks;
 };
 
 /* libcurl's global state is set up once per process, as its documentation
  * asks (before any other call, from one thread), and released at exit. */
-static int httpc__global(void)
+static int link_http__global(void)
 {
 	static int done;
 	char err[256];
@@ -71,33 +71,33 @@ static int httpc__global(void)
 	return 0;
 }
 
-static void httpc__unref(struct httpc *c)
+static void link_http__unref(struct link_http *c)
 {
 	if (--c->refs == 0 && c->closing)
 		free(c);
 }
 
-static void httpc__on_sock_closed(uv_handle_t *h)
+static void link_http__on_sock_closed(uv_handle_t *h)
 {
-	struct httpc__sock *s = h->data;
-	struct httpc *c = s->c;
+	struct link_http__sock *s = h->data;
+	struct link_http *c = s->c;
 	free(s);
-	httpc__unref(c);
+	link_http__unref(c);
 }
 
-static void httpc__sock_close(struct httpc__sock *s)
+static void link_http__sock_close(struct link_http__sock *s)
 {
-	struct httpc__sock **pp;
+	struct link_http__sock **pp;
 	for (pp = &s->c->socks; *pp; pp = &(*pp)->next)
 		if (*pp == s) {
 			*pp = s->next;
 			break;
 		}
 	uv_poll_stop(&s->poll);
-	uv_close((uv_handle_t *)&s->poll, httpc__on_sock_closed);
+	uv_close((uv_handle_t *)&s->poll, link_http__on_sock_closed);
 }
 
-static void httpc__unlink(struct httpc_req *r)
+static void link_http__unlink(struct link_http_req *r)
 {
 	if (r->prev)
 		r->prev->next = r->next;
@@ -108,7 +108,7 @@ static void httpc__unlink(struct httpc_req *r)
 	r->prev = r->next = NULL;
 }
 
-static void httpc__req_free(struct httpc_req *r)
+static void link_http__req_free(struct link_http_req *r)
 {
 	if (r->c->multi)
 		curl_multi_remove_handle(r->c->multi, r->easy);
@@ -120,14 +120,14 @@ static void httpc__req_free(struct httpc_req *r)
 /* Collect finished transfers and report them. A callback may start a new
  * request or close the client; nothing of a finished request is touched
  * after its callback. */
-static void httpc__collect(struct httpc *c)
+static void link_http__collect(struct link_http *c)
 {
 	CURLMsg *m;
 	int left;
 
 	while (!c->closing && (m = curl_multi_info_read(c->multi, &left)) != NULL) {
-		struct httpc_req *r = NULL;
-		struct httpc_result res = {0};
+		struct link_http_req *r = NULL;
+		struct link_http_result res = {0};
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
@@ -140,7 +140,7 @@ static void httpc__collect(struct httpc *c)
 		}
 		res.body = r->body;
 		res.body_len = r->body_len;
-		httpc__unlink(r);
+		link_http__unlink(r);
 		/* Out of the multi handle before the callback, which may close
 		 * the client; the result points into r: freed after. */
 		curl_multi_remove_handle(c->multi, r->easy);
@@ -151,10 +151,10 @@ static void httpc__collect(struct httpc *c)
 	}
 }
 
-static void httpc__on_poll(uv_poll_t *h, int status, int events)
+static void link_http__on_poll(uv_poll_t *h, int status, int events)
 {
-	struct httpc__sock *s = h->data;
-	struct httpc *c = s->c;
+	struct link_http__sock *s = h->data;
+	struct link_http *c = s->c;
 	int flags = 0, running;
 
 	if (status < 0)
@@ -166,29 +166,29 @@ static void httpc__on_poll(uv_poll_t *h, int status, int events)
 			flags |= CURL_CSELECT_OUT;
 	}
 	curl_multi_socket_action(c->multi, s->fd, flags, &running);
-	httpc__collect(c);
+	link_http__collect(c);
 }
 
-static void httpc__on_timer(uv_timer_t *h)
+static void link_http__on_timer(uv_timer_t *h)
 {
-	struct httpc *c = h->data;
+	struct link_http *c = h->data;
 	int running;
 	curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	httpc__collect(c);
+	link_http__collect(c);
 }
 
 /* CURLMOPT_SOCKETFUNCTION: watch s for what libcurl waits for. */
-static int httpc__on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+static int link_http__on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
-	struct httpc *c = userp;
-	struct httpc__sock *s = socketp;
+	struct link_http *c = userp;
+	struct link_http__sock *s = socketp;
 	int events = 0;
 
 	(void)easy;
 	if (what == CURL_POLL_REMOVE) {
 		if (s) {
 			curl_multi_assign(c->multi, fd, NULL);
-			httpc__sock_close(s);
+			link_http__sock_close(s);
 		}
 		return 0;
 	}
@@ -211,29 +211,29 @@ static int httpc__on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
 		events |= UV_READABLE;
 	if (what & CURL_POLL_OUT)
 		events |= UV_WRITABLE;
-	uv_poll_start(&s->poll, events, httpc__on_poll);
+	uv_poll_start(&s->poll, events, link_http__on_poll);
 	return 0;
 }
 
 /* CURLMOPT_TIMERFUNCTION: -1 stops the timer; 0 means "as soon as
  * possible", which the uv timer gives on the next iteration. */
-static int httpc__on_timeout(CURLM *multi, long timeout_ms, void *userp)
+static int link_http__on_timeout(CURLM *multi, long timeout_ms, void *userp)
 {
-	struct httpc *c = userp;
+	struct link_http *c = userp;
 	(void)multi;
 	if (timeout_ms < 0)
 		uv_timer_stop(&c->timer);
 	else
-		uv_timer_start(&c->timer, httpc__on_timer, (uint64_t)timeout_ms, 0);
+		uv_timer_start(&c->timer, link_http__on_timer, (uint64_t)timeout_ms, 0);
 	return 0;
 }
 
-/* The answer's body: the first HTTPC_BODY_MAX bytes are kept (InfluxDB
+/* The answer's body: the first LINK_HTTP_BODY_MAX bytes are kept (InfluxDB
  * says what it refused there), the rest is read and dropped. */
-static size_t httpc__on_data(char *p, size_t size, size_t n, void *userp)
+static size_t link_http__on_data(char *p, size_t size, size_t n, void *userp)
 {
-	struct httpc_req *r = userp;
-	size_t len = size * n, room = HTTPC_BODY_MAX - r->body_len;
+	struct link_http_req *r = userp;
+	size_t len = size * n, room = LINK_HTTP_BODY_MAX - r->body_len;
 	size_t take = len < room ? len : room;
 	memcpy(r->body + r->body_len, p, take);
 	r->body_len += take;
@@ -241,11 +241,11 @@ static size_t httpc__on_data(char *p, size_t size, size_t n, void *userp)
 	return len;
 }
 
-struct httpc *httpc_new(uv_loop_t *loop)
+struct link_http *link_http_new(uv_loop_t *loop)
 {
-	struct httpc *c;
+	struct link_http *c;
 
-	if (httpc__global() != 0 || !(c = calloc(1, sizeof *c)))
+	if (link_http__global() != 0 || !(c = calloc(1, sizeof *c)))
 		return NULL;
 	if (!(c->multi = curl_multi_init())) {
 		free(c);
@@ -255,17 +255,17 @@ struct httpc *httpc_new(uv_loop_t *loop)
 	uv_timer_init(loop, &c->timer);
 	c->timer.data = c;
 	c->refs = 1;
-	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, httpc__on_socket);
+	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, link_http__on_socket);
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, httpc__on_timeout);
+	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, link_http__on_timeout);
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
 	return c;
 }
 
-int httpc_post_start(struct httpc *c, const struct httpc_post *p, httpc_cb cb, void *ctx,
-		     struct httpc_req **out)
+int link_http_post_start(struct link_http *c, const struct link_http_post *p, link_http_cb cb,
+			 void *ctx, struct link_http_req **out)
 {
-	struct httpc_req *r;
+	struct link_http_req *r;
 	CURL *e;
 	int bad = 0;
 
@@ -283,13 +283,13 @@ int httpc_post_start(struct httpc *c, const struct httpc_post *p, httpc_cb cb, v
 	/* Without "Expect:", libcurl asks with "Expect: 100-continue" before a
 	 * larger body and waits up to a second for the go-ahead. */
 	if (!(r->headers = curl_slist_append(NULL, "Expect:"))) {
-		httpc__req_free(r);
+		link_http__req_free(r);
 		return MB_ENOMEM;
 	}
 	for (size_t i = 0; p->headers && p->headers[i]; i++) {
 		struct curl_slist *l = curl_slist_append(r->headers, p->headers[i]);
 		if (!l) {
-			httpc__req_free(r);
+			link_http__req_free(r);
 			return MB_ENOMEM;
 		}
 		r->headers = l;
@@ -306,7 +306,7 @@ int httpc_post_start(struct httpc *c, const struct httpc_post *p, httpc_cb cb, v
 	bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "modbridge/" MB_VERSION) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, p->timeout_ms) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, httpc__on_data) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, link_http__on_data) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, r) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, r) != CURLE_OK;
@@ -339,25 +339,26 @@ int httpc_post_start(struct httpc *c, const struct httpc_post *p, httpc_cb cb, v
 	return 0;
 }
 
-void httpc_cancel(struct httpc_req *r)
+/* Abandon a request: its callback will not be called. */
+static void link_http__cancel(struct link_http_req *r)
 {
 	if (!r)
 		return;
-	httpc__unlink(r);
-	httpc__req_free(r);
+	link_http__unlink(r);
+	link_http__req_free(r);
 }
 
-static void httpc__on_timer_closed(uv_handle_t *h)
+static void link_http__on_timer_closed(uv_handle_t *h)
 {
-	httpc__unref(h->data);
+	link_http__unref(h->data);
 }
 
-void httpc_close(struct httpc *c)
+void link_http_close(struct link_http *c)
 {
 	if (!c || c->closing)
 		return;
 	while (c->reqs)
-		httpc_cancel(c->reqs);
+		link_http__cancel(c->reqs);
 	/* Cleaning up closes the connections libcurl kept for reuse; a socket
 	 * it did not report removed is closed here. closing is set after, so
 	 * that the socket callback still works during the cleanup. */
@@ -365,6 +366,6 @@ void httpc_close(struct httpc *c)
 	c->multi = NULL;
 	c->closing = 1;
 	while (c->socks)
-		httpc__sock_close(c->socks);
-	uv_close((uv_handle_t *)&c->timer, httpc__on_timer_closed);
+		link_http__sock_close(c->socks);
+	uv_close((uv_handle_t *)&c->timer, link_http__on_timer_closed);
 }

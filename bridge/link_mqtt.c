@@ -40,8 +40,8 @@
  * Outgoing bound: libmosquitto queues publishes without limit while the
  * broker does not read or acknowledge. The link keeps the message ID of every
  * publish libmosquitto still holds (QoS 0 until written, QoS 1/2 until
- * acknowledged) and refuses new ones over MQTT_OUT_MAX_MSGS or
- * MQTT_OUT_MAX_BYTES.
+ * acknowledged) and refuses new ones over LINK_MQTT_OUT_MAX_MSGS or
+ * LINK_MQTT_OUT_MAX_BYTES.
  *
  * Devices that name the same broker, port, user and client ID share a link:
  * a broker allows one connection per client ID, so two links with the same
@@ -61,52 +61,51 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MQTT__MISC_MS 1000	    /* mosquitto_loop_misc period */
-#define MQTT__CONNECT_TIMEOUT 10000 /* ms from connect to CONNACK */
-#define MQTT__TLS_KICK_MS 10	    /* TLS handshake step period */
+#define LINK_MQTT__MISC_MS 1000		 /* mosquitto_loop_misc period */
+#define LINK_MQTT__CONNECT_TIMEOUT 10000 /* ms from connect to CONNACK */
+#define LINK_MQTT__TLS_KICK_MS 10	 /* TLS handshake step period */
 /* Maximum Packet Size beyond the payload: fixed header (5), topic length (2),
  * packet ID (2), properties a publisher may attach, and the topic itself
  * when a subscription has wildcards and its length is not known. */
-#define MQTT__PACKET_OVERHEAD 1024
-#define MQTT__WILDCARD_TOPIC 1024
+#define LINK_MQTT__PACKET_OVERHEAD 1024
+#define LINK_MQTT__WILDCARD_TOPIC 1024
 
-enum mqtt__state {
-	MQTT__RESOLVING,
-	MQTT__CONNECTING,
-	MQTT__UP,
-	MQTT__WAITING,
-	MQTT__CLOSING,
+enum link_mqtt__state {
+	LINK_MQTT__RESOLVING,
+	LINK_MQTT__CONNECTING,
+	LINK_MQTT__UP,
+	LINK_MQTT__WAITING,
+	LINK_MQTT__CLOSING,
 };
 
-struct mqtt__sub {
-	struct mqtt__sub *next;
+struct link_mqtt__sub {
+	struct link_mqtt__sub *next;
 	char *topic;
 	int qos;
-	mqtt_msg_cb msg_cb;
-	mqtt_state_cb state_cb;
+	link_mqtt_msg_cb msg_cb;
+	link_mqtt_state_cb state_cb;
 	void *ctx;
-	int reported;		    /* the state this subscriber was last told */
-	int dead;		    /* released while a dispatch ran: swept afterwards */
-	size_t max_len;		    /* longest payload msg_cb gets */
-	mqtt_msg_cb drop_cb;	    /* told of longer ones (may be NULL) */
-	unsigned long long dropped; /* messages over max_len */
+	int reported;		  /* the state this subscriber was last told */
+	int dead;		  /* released while a dispatch ran: swept afterwards */
+	size_t max_len;		  /* longest payload msg_cb gets */
+	link_mqtt_msg_cb drop_cb; /* told of longer ones (may be NULL) */
 };
 
 /* A publish that libmosquitto still holds. */
-struct mqtt__out {
+struct link_mqtt__out {
 	int mid, qos;
 	size_t len;
 };
 
-struct mqtt__pub {
-	struct mqtt__pub *next;
+struct link_mqtt__pub {
+	struct link_mqtt__pub *next;
 	int mid;
-	mqtt_pub_cb cb;
+	link_mqtt_pub_cb cb;
 	void *ctx;
 };
 
-struct mqtt_link {
-	struct mqtt_link *next; /* every live link, for sharing */
+struct link_mqtt {
+	struct link_mqtt *next; /* every live link, for sharing */
 	uv_loop_t *loop;
 	struct mosquitto *mosq;
 	char *host, *username, *password, *client_id;
@@ -114,7 +113,7 @@ struct mqtt_link {
 	int port, keepalive, tls;
 	char name[160]; /* "host:port (client ID)" for messages; never credentials */
 	int refs;
-	enum mqtt__state state;
+	enum link_mqtt__state state;
 	uv_getaddrinfo_t gai;
 	int gai_busy;
 	uv_poll_t *poll; /* one per socket: a new socket may reuse the fd number */
@@ -122,8 +121,8 @@ struct mqtt_link {
 	uv_timer_t misc, retry, notify, tls_kick;
 	struct backoff backoff; /* the wait before the next reconnect (include/backoff.h) */
 	uint64_t connect_started;
-	struct mqtt__sub *subs;
-	struct mqtt__pub *pubs;
+	struct link_mqtt__sub *subs;
+	struct link_mqtt__pub *pubs;
 	int dispatching;	    /* > 0 while subscriber callbacks run */
 	int pending;		    /* handle closes and requests still to call back */
 	int v311;		    /* the broker refused MQTT v5 */
@@ -133,55 +132,55 @@ struct mqtt_link {
 	char why[96];		    /* why the broker refused the last CONNECT */
 	uint32_t packet_max;	    /* the Maximum Packet Size of the last CONNECT */
 	unsigned long long dropped; /* oversized messages, every subscriber */
-	struct mqtt__out out[MQTT_OUT_MAX_MSGS];
+	struct link_mqtt__out out[LINK_MQTT_OUT_MAX_MSGS];
 	size_t nout, out_bytes;
 	int out_full;	/* the bound was hit and not yet left */
 	int publishing; /* inside mosquitto_publish() */
 	int early_mid;	/* a QoS 0 mid written before mosquitto_publish() returned */
 };
 
-static struct mqtt_link *mqtt__links;
-static int mqtt__lib_refs;
+static struct link_mqtt *link_mqtt__links;
+static int link_mqtt__lib_refs;
 
-static void mqtt__resolve(struct mqtt_link *l);
-static void mqtt__lost(struct mqtt_link *l, const char *why);
+static void link_mqtt__resolve(struct link_mqtt *l);
+static void link_mqtt__lost(struct link_mqtt *l, const char *why);
 
 /* ------------------------------------------------------------ helpers -- */
 
-static char *mqtt__strdup(const char *s)
+static char *link_mqtt__strdup(const char *s)
 {
 	return s ? strdup(s) : NULL;
 }
 
-static int mqtt__streq(const char *a, const char *b)
+static int link_mqtt__streq(const char *a, const char *b)
 {
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-static void mqtt__lib_ref(void)
+static void link_mqtt__lib_ref(void)
 {
-	if (mqtt__lib_refs++ == 0)
+	if (link_mqtt__lib_refs++ == 0)
 		mosquitto_lib_init();
 }
 
-static void mqtt__lib_unref(void)
+static void link_mqtt__lib_unref(void)
 {
-	if (--mqtt__lib_refs == 0)
+	if (--link_mqtt__lib_refs == 0)
 		mosquitto_lib_cleanup();
 }
 
-static void mqtt__free(struct mqtt_link *l)
+static void link_mqtt__free(struct link_mqtt *l)
 {
 	if (l->mosq)
 		mosquitto_destroy(l->mosq);
 	while (l->subs) {
-		struct mqtt__sub *s = l->subs;
+		struct link_mqtt__sub *s = l->subs;
 		l->subs = s->next;
 		free(s->topic);
 		free(s);
 	}
 	while (l->pubs) {
-		struct mqtt__pub *p = l->pubs;
+		struct link_mqtt__pub *p = l->pubs;
 		l->pubs = p->next;
 		free(p);
 	}
@@ -197,32 +196,32 @@ static void mqtt__free(struct mqtt_link *l)
 	free(l->tls_cert);
 	free(l->tls_key);
 	free(l);
-	mqtt__lib_unref();
+	link_mqtt__lib_unref();
 }
 
 /* Free a closing link once every handle and request has called back. */
-static void mqtt__maybe_free(struct mqtt_link *l)
+static void link_mqtt__maybe_free(struct link_mqtt *l)
 {
-	if (l->state == MQTT__CLOSING && l->pending == 0)
-		mqtt__free(l);
+	if (l->state == LINK_MQTT__CLOSING && l->pending == 0)
+		link_mqtt__free(l);
 }
 
-static void mqtt__on_handle_closed(uv_handle_t *h)
+static void link_mqtt__on_handle_closed(uv_handle_t *h)
 {
-	struct mqtt_link *l = h->data;
+	struct link_mqtt *l = h->data;
 	l->pending--;
-	mqtt__maybe_free(l);
+	link_mqtt__maybe_free(l);
 }
 
-static void mqtt__on_poll_closed(uv_handle_t *h)
+static void link_mqtt__on_poll_closed(uv_handle_t *h)
 {
-	struct mqtt_link *l = h->data;
+	struct link_mqtt *l = h->data;
 	free(h);
 	l->pending--;
-	mqtt__maybe_free(l);
+	link_mqtt__maybe_free(l);
 }
 
-static void mqtt__close_handle(struct mqtt_link *l, uv_handle_t *h, uv_close_cb cb)
+static void link_mqtt__close_handle(struct link_mqtt *l, uv_handle_t *h, uv_close_cb cb)
 {
 	if (uv_is_closing(h))
 		return;
@@ -230,22 +229,22 @@ static void mqtt__close_handle(struct mqtt_link *l, uv_handle_t *h, uv_close_cb 
 	uv_close(h, cb);
 }
 
-static void mqtt__poll_close(struct mqtt_link *l)
+static void link_mqtt__poll_close(struct link_mqtt *l)
 {
 	if (!l->poll)
 		return;
-	mqtt__close_handle(l, (uv_handle_t *)l->poll, mqtt__on_poll_closed);
+	link_mqtt__close_handle(l, (uv_handle_t *)l->poll, link_mqtt__on_poll_closed);
 	l->poll = NULL;
 	l->poll_events = 0;
 }
 
 /* Remove subscriptions marked dead, unless a dispatch is walking the list. */
-static void mqtt__sweep(struct mqtt_link *l)
+static void link_mqtt__sweep(struct link_mqtt *l)
 {
 	if (l->dispatching)
 		return;
-	for (struct mqtt__sub **pp = &l->subs; *pp;) {
-		struct mqtt__sub *s = *pp;
+	for (struct link_mqtt__sub **pp = &l->subs; *pp;) {
+		struct link_mqtt__sub *s = *pp;
 		if (s->dead) {
 			*pp = s->next;
 			free(s->topic);
@@ -257,64 +256,65 @@ static void mqtt__sweep(struct mqtt_link *l)
 }
 
 /* Tell every subscriber whose view differs whether the link is up. */
-static void mqtt__notify(struct mqtt_link *l)
+static void link_mqtt__notify(struct link_mqtt *l)
 {
-	int up = l->state == MQTT__UP;
+	int up = l->state == LINK_MQTT__UP;
 	l->dispatching++;
-	for (struct mqtt__sub *s = l->subs; s; s = s->next) {
+	for (struct link_mqtt__sub *s = l->subs; s; s = s->next) {
 		if (s->dead || s->reported == up)
 			continue;
 		s->reported = up;
 		if (s->state_cb)
 			s->state_cb(s->ctx, up);
-		if (l->state == MQTT__CLOSING)
+		if (l->state == LINK_MQTT__CLOSING)
 			break;
 	}
 	l->dispatching--;
-	mqtt__sweep(l);
+	link_mqtt__sweep(l);
 }
 
 /* The largest packet the link's subscribers accept: what a v5 CONNECT
  * declares as Maximum Packet Size. */
-static uint32_t mqtt__packet_limit(const struct mqtt_link *l)
+static uint32_t link_mqtt__packet_limit(const struct link_mqtt *l)
 {
 	size_t most = 0;
-	for (const struct mqtt__sub *s = l->subs; s; s = s->next) {
+	for (const struct link_mqtt__sub *s = l->subs; s; s = s->next) {
 		if (s->dead)
 			continue;
-		size_t topic = strpbrk(s->topic, "+#") ? MQTT__WILDCARD_TOPIC : strlen(s->topic);
+		size_t topic =
+		    strpbrk(s->topic, "+#") ? LINK_MQTT__WILDCARD_TOPIC : strlen(s->topic);
 		if (s->max_len + topic > most)
 			most = s->max_len + topic;
 	}
-	return (uint32_t)(most + MQTT__PACKET_OVERHEAD);
+	return (uint32_t)(most + LINK_MQTT__PACKET_OVERHEAD);
 }
 
-static void mqtt__on_notify(uv_timer_t *t)
+static void link_mqtt__on_notify(uv_timer_t *t)
 {
-	struct mqtt_link *l = t->data;
+	struct link_mqtt *l = t->data;
 	/* A subscriber added while the link is up (a reload) is bound by
 	 * the size declared in this connection's CONNECT. */
-	if (l->state == MQTT__UP && !l->v311 && mqtt__packet_limit(l) > l->packet_max)
+	if (l->state == LINK_MQTT__UP && !l->v311 && link_mqtt__packet_limit(l) > l->packet_max)
 		log_info("mqtt %s: a new subscriber accepts larger messages than this connection "
 			 "declared (%u bytes); they reach it from the next connection",
 			 l->name, (unsigned)l->packet_max);
-	mqtt__notify(l);
+	link_mqtt__notify(l);
 }
 
 /* ------------------------------------------------------ outgoing bound -- */
 
-static void mqtt__out_remove(struct mqtt_link *l, size_t i)
+static void link_mqtt__out_remove(struct link_mqtt *l, size_t i)
 {
 	l->out_bytes -= l->out[i].len;
 	l->out[i] = l->out[--l->nout];
 }
 
 /* libmosquitto is done with mid: written (QoS 0) or acknowledged. */
-static void mqtt__out_done(struct mqtt_link *l, int mid)
+static void link_mqtt__out_done(struct link_mqtt *l, int mid)
 {
 	for (size_t i = 0; i < l->nout; i++) {
 		if (l->out[i].mid == mid) {
-			mqtt__out_remove(l, i);
+			link_mqtt__out_remove(l, i);
 			return;
 		}
 	}
@@ -327,11 +327,11 @@ static void mqtt__out_done(struct mqtt_link *l, int mid)
 /* A lost connection discards the QoS 0 packets libmosquitto had queued;
  * QoS 1 and 2 messages stay with it and are sent again after the next
  * CONNACK, so they stay counted until acknowledged. */
-static void mqtt__out_forget_qos0(struct mqtt_link *l)
+static void link_mqtt__out_forget_qos0(struct link_mqtt *l)
 {
 	for (size_t i = 0; i < l->nout;) {
 		if (l->out[i].qos == 0)
-			mqtt__out_remove(l, i);
+			link_mqtt__out_remove(l, i);
 		else
 			i++;
 	}
@@ -339,52 +339,52 @@ static void mqtt__out_forget_qos0(struct mqtt_link *l)
 
 /* ------------------------------------------------------- socket events -- */
 
-static void mqtt__on_poll(uv_poll_t *h, int status, int events);
+static void link_mqtt__on_poll(uv_poll_t *h, int status, int events);
 
 /* Watch the socket for what libmosquitto needs now. */
 /* Is the TLS handshake (or the wait for CONNACK over TLS) going on? */
-static int mqtt__tls_connecting(const struct mqtt_link *l)
+static int link_mqtt__tls_connecting(const struct link_mqtt *l)
 {
-	return l->tls && l->state == MQTT__CONNECTING;
+	return l->tls && l->state == LINK_MQTT__CONNECTING;
 }
 
-static void mqtt__update_poll(struct mqtt_link *l)
+static void link_mqtt__update_poll(struct link_mqtt *l)
 {
-	if (!l->poll || (l->state != MQTT__CONNECTING && l->state != MQTT__UP))
+	if (!l->poll || (l->state != LINK_MQTT__CONNECTING && l->state != LINK_MQTT__UP))
 		return;
 	int events = UV_READABLE;
-	if (!mqtt__tls_connecting(l) && mosquitto_want_write(l->mosq))
+	if (!link_mqtt__tls_connecting(l) && mosquitto_want_write(l->mosq))
 		events |= UV_WRITABLE;
 	if (events != l->poll_events) {
-		uv_poll_start(l->poll, events, mqtt__on_poll);
+		uv_poll_start(l->poll, events, link_mqtt__on_poll);
 		l->poll_events = events;
 	}
 }
 
 /* After any libmosquitto call: a lost socket means a lost link. */
-static void mqtt__after(struct mqtt_link *l, int rc)
+static void link_mqtt__after(struct link_mqtt *l, int rc)
 {
-	if (l->state != MQTT__CONNECTING && l->state != MQTT__UP)
+	if (l->state != LINK_MQTT__CONNECTING && l->state != LINK_MQTT__UP)
 		return;
 	if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(l->mosq) < 0) {
-		mqtt__lost(l, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+		link_mqtt__lost(l, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
 		return;
 	}
-	mqtt__update_poll(l);
+	link_mqtt__update_poll(l);
 }
 
-static void mqtt__on_poll(uv_poll_t *h, int status, int events)
+static void link_mqtt__on_poll(uv_poll_t *h, int status, int events)
 {
-	struct mqtt_link *l = h->data;
+	struct link_mqtt *l = h->data;
 	int rc = MOSQ_ERR_SUCCESS;
 	if (h != l->poll)
 		return;
 	if (status < 0) {
-		mqtt__lost(l, uv_strerror(status));
+		link_mqtt__lost(l, uv_strerror(status));
 		return;
 	}
-	if (mqtt__tls_connecting(l)) {
-		mqtt__after(l, mosquitto_loop(l->mosq, 0, 1));
+	if (link_mqtt__tls_connecting(l)) {
+		link_mqtt__after(l, mosquitto_loop(l->mosq, 0, 1));
 		return;
 	}
 	if (events & UV_READABLE)
@@ -395,48 +395,48 @@ static void mqtt__on_poll(uv_poll_t *h, int status, int events)
 	    ((events & UV_WRITABLE) || mosquitto_want_write(l->mosq)))
 		rc = mosquitto_loop_write(l->mosq, 1);
 	if (l->poll == h)
-		mqtt__after(l, rc);
+		link_mqtt__after(l, rc);
 }
 
-static void mqtt__on_misc(uv_timer_t *t)
+static void link_mqtt__on_misc(uv_timer_t *t)
 {
-	struct mqtt_link *l = t->data;
-	if (l->state == MQTT__CONNECTING &&
-	    uv_now(l->loop) - l->connect_started > MQTT__CONNECT_TIMEOUT) {
-		mqtt__lost(l, "no answer to CONNECT");
+	struct link_mqtt *l = t->data;
+	if (l->state == LINK_MQTT__CONNECTING &&
+	    uv_now(l->loop) - l->connect_started > LINK_MQTT__CONNECT_TIMEOUT) {
+		link_mqtt__lost(l, "no answer to CONNECT");
 		return;
 	}
-	if (l->state == MQTT__CONNECTING || l->state == MQTT__UP)
-		mqtt__after(l, mosquitto_loop_misc(l->mosq));
+	if (l->state == LINK_MQTT__CONNECTING || l->state == LINK_MQTT__UP)
+		link_mqtt__after(l, mosquitto_loop_misc(l->mosq));
 }
 
-static void mqtt__on_tls_kick(uv_timer_t *t)
+static void link_mqtt__on_tls_kick(uv_timer_t *t)
 {
-	struct mqtt_link *l = t->data;
-	if (!mqtt__tls_connecting(l) || !l->poll) {
+	struct link_mqtt *l = t->data;
+	if (!link_mqtt__tls_connecting(l) || !l->poll) {
 		uv_timer_stop(t);
 		return;
 	}
-	mqtt__after(l, mosquitto_loop(l->mosq, 0, 1));
+	link_mqtt__after(l, mosquitto_loop(l->mosq, 0, 1));
 }
 
 /* ------------------------------------------------------- (re)connecting -- */
 
-static void mqtt__on_retry(uv_timer_t *t)
+static void link_mqtt__on_retry(uv_timer_t *t)
 {
-	mqtt__resolve(t->data);
+	link_mqtt__resolve(t->data);
 }
 
-static void mqtt__schedule_retry(struct mqtt_link *l)
+static void link_mqtt__schedule_retry(struct link_mqtt *l)
 {
-	l->state = MQTT__WAITING;
-	uv_timer_start(&l->retry, mqtt__on_retry, backoff_next(&l->backoff), 0);
+	l->state = LINK_MQTT__WAITING;
+	uv_timer_start(&l->retry, link_mqtt__on_retry, backoff_next(&l->backoff), 0);
 }
 
 /* An attempt failed (lookup, connect, CONNACK): the first failure since the
  * link was last up is a warning, the ones after it are debug, so that a
  * broker away for a day does not fill the log. */
-static void mqtt__failed(struct mqtt_link *l, const char *what, const char *why)
+static void link_mqtt__failed(struct link_mqtt *l, const char *what, const char *why)
 {
 	l->fails++;
 	if (!l->warned) {
@@ -448,16 +448,16 @@ static void mqtt__failed(struct mqtt_link *l, const char *what, const char *why)
 		log_debug("mqtt %s: %s (%s), attempt %d, retrying in %llu ms", l->name, what, why,
 			  l->fails, (unsigned long long)backoff_peek(&l->backoff));
 	}
-	mqtt__schedule_retry(l);
+	link_mqtt__schedule_retry(l);
 }
 
-static void mqtt__lost(struct mqtt_link *l, const char *why)
+static void link_mqtt__lost(struct link_mqtt *l, const char *why)
 {
-	if (l->state != MQTT__CONNECTING && l->state != MQTT__UP)
+	if (l->state != LINK_MQTT__CONNECTING && l->state != LINK_MQTT__UP)
 		return;
-	int was_up = l->state == MQTT__UP;
-	mqtt__poll_close(l);
-	mqtt__out_forget_qos0(l);
+	int was_up = l->state == LINK_MQTT__UP;
+	link_mqtt__poll_close(l);
+	link_mqtt__out_forget_qos0(l);
 	char refused[sizeof l->why];
 	if (l->why[0]) {
 		snprintf(refused, sizeof refused, "%s", l->why);
@@ -465,25 +465,25 @@ static void mqtt__lost(struct mqtt_link *l, const char *why)
 		why = refused;
 	}
 	if (l->fallback) {
-		/* The broker refused v5 (mqtt__cb_connect): again at once, as 3.1.1. */
+		/* The broker refused v5 (link_mqtt__cb_connect): again at once, as 3.1.1. */
 		l->fallback = 0;
-		l->state = MQTT__WAITING;
-		uv_timer_start(&l->retry, mqtt__on_retry, 0, 0);
+		l->state = LINK_MQTT__WAITING;
+		uv_timer_start(&l->retry, link_mqtt__on_retry, 0, 0);
 	} else if (was_up) {
 		log_warn("mqtt %s: connection lost (%s), reconnecting in %llu ms", l->name, why,
 			 (unsigned long long)backoff_peek(&l->backoff));
 		l->warned = 1; /* the loss was the warning; failures to come back are debug */
-		mqtt__schedule_retry(l);
+		link_mqtt__schedule_retry(l);
 	} else {
-		mqtt__failed(l, "cannot connect", why);
+		link_mqtt__failed(l, "cannot connect", why);
 	}
 	if (was_up)
-		mqtt__notify(l);
+		link_mqtt__notify(l);
 }
 
 /* Protocol version and CONNECT properties for the next attempt (see the top
  * of this file for the port -1 call). */
-static int mqtt__prepare_connect(struct mqtt_link *l)
+static int link_mqtt__prepare_connect(struct link_mqtt *l)
 {
 	mosquitto_property *props = NULL;
 	int rc;
@@ -495,7 +495,7 @@ static int mqtt__prepare_connect(struct mqtt_link *l)
 		return rc == MOSQ_ERR_INVAL ? MOSQ_ERR_SUCCESS : rc;
 	}
 	mosquitto_int_option(l->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
-	l->packet_max = mqtt__packet_limit(l);
+	l->packet_max = link_mqtt__packet_limit(l);
 	rc = mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE, l->packet_max);
 	if (rc == MOSQ_ERR_SUCCESS)
 		rc = mosquitto_connect_bind_v5(l->mosq, l->host, -1, l->keepalive, NULL, props);
@@ -503,51 +503,51 @@ static int mqtt__prepare_connect(struct mqtt_link *l)
 	return rc == MOSQ_ERR_INVAL ? MOSQ_ERR_SUCCESS : rc;
 }
 
-static void mqtt__connect(struct mqtt_link *l, const char *addr)
+static void link_mqtt__connect(struct link_mqtt *l, const char *addr)
 {
-	l->state = MQTT__CONNECTING;
+	l->state = LINK_MQTT__CONNECTING;
 	l->connect_started = uv_now(l->loop);
 	l->why[0] = 0;
 	log_debug("mqtt %s: connecting to %s (MQTT %s)", l->name, addr, l->v311 ? "3.1.1" : "v5");
-	int rc = mqtt__prepare_connect(l);
+	int rc = link_mqtt__prepare_connect(l);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		mqtt__lost(l, mosquitto_strerror(rc));
+		link_mqtt__lost(l, mosquitto_strerror(rc));
 		return;
 	}
 	rc = mosquitto_connect_async(l->mosq, addr, l->port, l->keepalive);
 	if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(l->mosq) < 0) {
-		mqtt__lost(l, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+		link_mqtt__lost(l, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
 		return;
 	}
 	l->poll = malloc(sizeof *l->poll);
 	if (!l->poll || uv_poll_init(l->loop, l->poll, mosquitto_socket(l->mosq)) != 0) {
 		free(l->poll);
 		l->poll = NULL;
-		mqtt__lost(l, "cannot watch the socket");
+		link_mqtt__lost(l, "cannot watch the socket");
 		return;
 	}
 	l->poll->data = l;
 	l->poll_events = 0;
-	mqtt__update_poll(l);
+	link_mqtt__update_poll(l);
 	if (l->tls)
-		uv_timer_start(&l->tls_kick, mqtt__on_tls_kick, MQTT__TLS_KICK_MS,
-			       MQTT__TLS_KICK_MS);
+		uv_timer_start(&l->tls_kick, link_mqtt__on_tls_kick, LINK_MQTT__TLS_KICK_MS,
+			       LINK_MQTT__TLS_KICK_MS);
 }
 
-static void mqtt__on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+static void link_mqtt__on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
-	struct mqtt_link *l = req->data;
+	struct link_mqtt *l = req->data;
 	l->gai_busy = 0;
-	if (l->state == MQTT__CLOSING) {
+	if (l->state == LINK_MQTT__CLOSING) {
 		uv_freeaddrinfo(res);
 		l->pending--;
-		mqtt__maybe_free(l);
+		link_mqtt__maybe_free(l);
 		return;
 	}
 	l->pending--;
 	if (status < 0 || !res) {
 		uv_freeaddrinfo(res);
-		mqtt__failed(l, "cannot resolve host", uv_strerror(status));
+		link_mqtt__failed(l, "cannot resolve host", uv_strerror(status));
 		return;
 	}
 	char addr[64] = "";
@@ -557,10 +557,10 @@ static void mqtt__on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo
 		uv_ip4_name((const struct sockaddr_in *)res->ai_addr, addr, sizeof addr);
 	uv_freeaddrinfo(res);
 	/* TLS checks the certificate against the name we connect to. */
-	mqtt__connect(l, l->tls ? l->host : addr);
+	link_mqtt__connect(l, l->tls ? l->host : addr);
 }
 
-static void mqtt__resolve(struct mqtt_link *l)
+static void link_mqtt__resolve(struct link_mqtt *l)
 {
 	char port[16];
 	struct addrinfo hints;
@@ -568,11 +568,11 @@ static void mqtt__resolve(struct mqtt_link *l)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	snprintf(port, sizeof port, "%d", l->port);
-	l->state = MQTT__RESOLVING;
+	l->state = LINK_MQTT__RESOLVING;
 	l->gai.data = l;
-	int rc = uv_getaddrinfo(l->loop, &l->gai, mqtt__on_resolved, l->host, port, &hints);
+	int rc = uv_getaddrinfo(l->loop, &l->gai, link_mqtt__on_resolved, l->host, port, &hints);
 	if (rc != 0) {
-		mqtt__failed(l, "cannot resolve host", uv_strerror(rc));
+		link_mqtt__failed(l, "cannot resolve host", uv_strerror(rc));
 		return;
 	}
 	l->gai_busy = 1;
@@ -584,7 +584,7 @@ static void mqtt__resolve(struct mqtt_link *l)
 /* Why the broker refused a CONNECT, in the same words for v5 reason codes
  * as for their 3.1.1 equivalents, so that the log does not depend on the
  * protocol version the broker speaks. */
-static const char *mqtt__refusal(const struct mqtt_link *l, int rc)
+static const char *link_mqtt__refusal(const struct link_mqtt *l, int rc)
 {
 	static const struct {
 		int v5, v311;
@@ -604,14 +604,14 @@ static const char *mqtt__refusal(const struct mqtt_link *l, int rc)
 	return mosquitto_reason_string(rc);
 }
 
-static void mqtt__cb_connect(struct mosquitto *mosq, void *obj, int rc)
+static void link_mqtt__cb_connect(struct mosquitto *mosq, void *obj, int rc)
 {
-	struct mqtt_link *l = obj;
+	struct link_mqtt *l = obj;
 	(void)mosq;
-	if (l->state != MQTT__CONNECTING)
+	if (l->state != LINK_MQTT__CONNECTING)
 		return;
 	if (rc != 0) {
-		/* libmosquitto closes the socket next; mqtt__after() sees it. A
+		/* libmosquitto closes the socket next; link_mqtt__after() sees it. A
 		 * 3.1.1 broker answers a v5 CONNECT with a 3.1.1 CONNACK that
 		 * libmosquitto reports as "unsupported protocol version". */
 		if (!l->v311 && (rc == MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION ||
@@ -623,10 +623,10 @@ static void mqtt__cb_connect(struct mosquitto *mosq, void *obj, int rc)
 				 l->name);
 			return;
 		}
-		snprintf(l->why, sizeof l->why, "%s", mqtt__refusal(l, rc));
+		snprintf(l->why, sizeof l->why, "%s", link_mqtt__refusal(l, rc));
 		return;
 	}
-	l->state = MQTT__UP;
+	l->state = LINK_MQTT__UP;
 	backoff_reset(&l->backoff);
 	uv_timer_stop(&l->tls_kick);
 	if (l->fails)
@@ -638,30 +638,31 @@ static void mqtt__cb_connect(struct mosquitto *mosq, void *obj, int rc)
 	l->warned = 0;
 	/* The broker handles one client's packets in order, so these
 	 * subscriptions are in place before anything we publish next. */
-	for (struct mqtt__sub *s = l->subs; s; s = s->next)
+	for (struct link_mqtt__sub *s = l->subs; s; s = s->next)
 		if (!s->dead)
 			mosquitto_subscribe(l->mosq, NULL, s->topic, s->qos);
-	mqtt__notify(l);
+	link_mqtt__notify(l);
 }
 
-static void mqtt__cb_disconnect(struct mosquitto *mosq, void *obj, int rc)
+static void link_mqtt__cb_disconnect(struct mosquitto *mosq, void *obj, int rc)
 {
-	struct mqtt_link *l = obj;
+	struct link_mqtt *l = obj;
 	(void)mosq;
 	/* v5: a DISCONNECT from the broker carries a reason code (>= 0x80). */
-	mqtt__lost(l, rc == MOSQ_ERR_SUCCESS ? "disconnected"
-		      : rc >= 0x80	     ? mosquitto_reason_string(rc)
-					     : mosquitto_strerror(rc));
+	link_mqtt__lost(l, rc == MOSQ_ERR_SUCCESS ? "disconnected"
+			   : rc >= 0x80		  ? mosquitto_reason_string(rc)
+						  : mosquitto_strerror(rc));
 }
 
-static void mqtt__cb_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *m)
+static void link_mqtt__cb_message(struct mosquitto *mosq, void *obj,
+				  const struct mosquitto_message *m)
 {
-	struct mqtt_link *l = obj;
+	struct link_mqtt *l = obj;
 	(void)mosq;
-	if (l->state == MQTT__CLOSING || !m->topic)
+	if (l->state == LINK_MQTT__CLOSING || !m->topic)
 		return;
 	l->dispatching++;
-	for (struct mqtt__sub *s = l->subs; s; s = s->next) {
+	for (struct link_mqtt__sub *s = l->subs; s; s = s->next) {
 		bool match = false;
 		if (s->dead || !s->msg_cb)
 			continue;
@@ -672,7 +673,6 @@ static void mqtt__cb_message(struct mosquitto *mosq, void *obj, const struct mos
 		size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
 		if (match && len > s->max_len) {
 			/* Over the subscriber's limit: never handed to the protocol. */
-			s->dropped++;
 			if (l->dropped++ == 0)
 				log_warn(
 				    "mqtt %s: dropped a message of %zu bytes on %s (limit %zu); "
@@ -687,43 +687,43 @@ static void mqtt__cb_message(struct mosquitto *mosq, void *obj, const struct mos
 		} else if (match) {
 			s->msg_cb(s->ctx, m->topic, m->payload, len);
 		}
-		if (l->state == MQTT__CLOSING)
+		if (l->state == LINK_MQTT__CLOSING)
 			break;
 	}
 	l->dispatching--;
-	mqtt__sweep(l);
+	link_mqtt__sweep(l);
 }
 
 /* QoS 0: written to the socket; QoS 1/2: acknowledged, with a reason code
  * under v5 (>= 0x80: the broker refused the message). */
-static void mqtt__cb_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
-			     const mosquitto_property *props)
+static void link_mqtt__cb_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
+				  const mosquitto_property *props)
 {
-	struct mqtt_link *l = obj;
+	struct link_mqtt *l = obj;
 	(void)mosq;
 	(void)props;
-	mqtt__out_done(l, mid);
+	link_mqtt__out_done(l, mid);
 	if (reason >= 0x80)
 		log_debug("mqtt %s: the broker refused message %d: %s", l->name, mid,
 			  mosquitto_reason_string(reason));
-	for (struct mqtt__pub **pp = &l->pubs; *pp; pp = &(*pp)->next) {
-		struct mqtt__pub *p = *pp;
+	for (struct link_mqtt__pub **pp = &l->pubs; *pp; pp = &(*pp)->next) {
+		struct link_mqtt__pub *p = *pp;
 		if (p->mid != mid)
 			continue;
 		*pp = p->next;
-		mqtt_pub_cb cb = p->cb;
+		link_mqtt_pub_cb cb = p->cb;
 		void *ctx = p->ctx;
 		free(p);
-		if (cb && reason < 0x80 && l->state != MQTT__CLOSING)
+		if (cb && reason < 0x80 && l->state != LINK_MQTT__CLOSING)
 			cb(ctx, mid);
 		return;
 	}
 }
 
-static void mqtt__cb_subscribe(struct mosquitto *mosq, void *obj, int mid, int n,
-			       const int *granted)
+static void link_mqtt__cb_subscribe(struct mosquitto *mosq, void *obj, int mid, int n,
+				    const int *granted)
 {
-	struct mqtt_link *l = obj;
+	struct link_mqtt *l = obj;
 	(void)mosq;
 	(void)mid;
 	for (int i = 0; i < n; i++)
@@ -731,9 +731,9 @@ static void mqtt__cb_subscribe(struct mosquitto *mosq, void *obj, int mid, int n
 			log_warn("mqtt %s: the broker refused a subscription", l->name);
 }
 
-static void mqtt__cb_log(struct mosquitto *mosq, void *obj, int level, const char *str)
+static void link_mqtt__cb_log(struct mosquitto *mosq, void *obj, int level, const char *str)
 {
-	struct mqtt_link *l = obj;
+	struct link_mqtt *l = obj;
 	(void)mosq;
 	/* libmosquitto's own errors; its per-packet chatter stays out. */
 	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
@@ -742,23 +742,24 @@ static void mqtt__cb_log(struct mosquitto *mosq, void *obj, int level, const cha
 
 /* ------------------------------------------------------------- public -- */
 
-static struct mqtt_link *mqtt__find(uv_loop_t *loop, const char *host, int port,
-				    const char *username, const char *client_id)
+static struct link_mqtt *link_mqtt__find(uv_loop_t *loop, const char *host, int port,
+					 const char *username, const char *client_id)
 {
-	for (struct mqtt_link *l = mqtt__links; l; l = l->next)
-		if (l->loop == loop && l->port == port && mqtt__streq(l->host, host) &&
-		    mqtt__streq(l->username, username) && mqtt__streq(l->client_id, client_id))
+	for (struct link_mqtt *l = link_mqtt__links; l; l = l->next)
+		if (l->loop == loop && l->port == port && link_mqtt__streq(l->host, host) &&
+		    link_mqtt__streq(l->username, username) &&
+		    link_mqtt__streq(l->client_id, client_id))
 			return l;
 	return NULL;
 }
 
-struct mqtt_link *mqtt_link_get(uv_loop_t *loop, const struct config_mqtt *cfg,
+struct link_mqtt *link_mqtt_get(uv_loop_t *loop, const struct config_mqtt *cfg,
 				const char *client_id, char *err, size_t errlen)
 {
-	return mqtt_link_get_will(loop, cfg, client_id, NULL, NULL, err, errlen);
+	return link_mqtt_get_will(loop, cfg, client_id, NULL, NULL, err, errlen);
 }
 
-struct mqtt_link *mqtt_link_get_will(uv_loop_t *loop, const struct config_mqtt *cfg,
+struct link_mqtt *link_mqtt_get_will(uv_loop_t *loop, const struct config_mqtt *cfg,
 				     const char *client_id, const char *will_topic,
 				     const char *will_payload, char *err, size_t errlen)
 {
@@ -769,9 +770,9 @@ struct mqtt_link *mqtt_link_get_will(uv_loop_t *loop, const struct config_mqtt *
 
 	if (client_id && !*client_id)
 		client_id = NULL;
-	struct mqtt_link *l = mqtt__find(loop, host, port, cfg->username, client_id);
+	struct link_mqtt *l = link_mqtt__find(loop, host, port, cfg->username, client_id);
 	if (l) {
-		if (!mqtt__streq(l->password, cfg->password) || l->tls != tls)
+		if (!link_mqtt__streq(l->password, cfg->password) || l->tls != tls)
 			log_warn("mqtt %s: devices sharing client ID %s disagree on password or "
 				 "TLS; the first one's settings are used",
 				 l->name, client_id ? client_id : "(random)");
@@ -784,20 +785,20 @@ struct mqtt_link *mqtt_link_get_will(uv_loop_t *loop, const struct config_mqtt *
 		snprintf(err, errlen, "mqtt: out of memory");
 		return NULL;
 	}
-	mqtt__lib_ref();
+	link_mqtt__lib_ref();
 	l->loop = loop;
 	l->port = port;
 	l->tls = tls;
 	l->keepalive = cfg->keepalive >= 5 ? cfg->keepalive : 60;
 	backoff_init(&l->backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
 	l->host = strdup(host);
-	l->username = mqtt__strdup(cfg->username);
-	l->password = mqtt__strdup(cfg->password);
-	l->client_id = mqtt__strdup(client_id);
+	l->username = link_mqtt__strdup(cfg->username);
+	l->password = link_mqtt__strdup(cfg->password);
+	l->client_id = link_mqtt__strdup(client_id);
 	if (tls) {
-		l->tls_ca = mqtt__strdup(cfg->tls.ca_file);
-		l->tls_cert = mqtt__strdup(cfg->tls.cert_file);
-		l->tls_key = mqtt__strdup(cfg->tls.key_file);
+		l->tls_ca = link_mqtt__strdup(cfg->tls.ca_file);
+		l->tls_cert = link_mqtt__strdup(cfg->tls.cert_file);
+		l->tls_key = link_mqtt__strdup(cfg->tls.key_file);
 	}
 	snprintf(l->name, sizeof l->name, "%s:%d (%s)", host, port,
 		 client_id ? client_id : "random client ID");
@@ -831,73 +832,73 @@ struct mqtt_link *mqtt_link_get_will(uv_loop_t *loop, const struct config_mqtt *
 		snprintf(err, errlen, "mqtt %s: last will: %s", l->name, mosquitto_strerror(rc));
 		goto fail;
 	}
-	mosquitto_connect_callback_set(l->mosq, mqtt__cb_connect);
-	mosquitto_disconnect_callback_set(l->mosq, mqtt__cb_disconnect);
-	mosquitto_message_callback_set(l->mosq, mqtt__cb_message);
-	mosquitto_publish_v5_callback_set(l->mosq, mqtt__cb_publish);
-	mosquitto_subscribe_callback_set(l->mosq, mqtt__cb_subscribe);
-	mosquitto_log_callback_set(l->mosq, mqtt__cb_log);
+	mosquitto_connect_callback_set(l->mosq, link_mqtt__cb_connect);
+	mosquitto_disconnect_callback_set(l->mosq, link_mqtt__cb_disconnect);
+	mosquitto_message_callback_set(l->mosq, link_mqtt__cb_message);
+	mosquitto_publish_v5_callback_set(l->mosq, link_mqtt__cb_publish);
+	mosquitto_subscribe_callback_set(l->mosq, link_mqtt__cb_subscribe);
+	mosquitto_log_callback_set(l->mosq, link_mqtt__cb_log);
 
 	uv_timer_init(loop, &l->misc);
 	uv_timer_init(loop, &l->retry);
 	uv_timer_init(loop, &l->notify);
 	uv_timer_init(loop, &l->tls_kick);
 	l->misc.data = l->retry.data = l->notify.data = l->tls_kick.data = l;
-	uv_timer_start(&l->misc, mqtt__on_misc, MQTT__MISC_MS, MQTT__MISC_MS);
+	uv_timer_start(&l->misc, link_mqtt__on_misc, LINK_MQTT__MISC_MS, LINK_MQTT__MISC_MS);
 	uv_unref((uv_handle_t *)&l->misc);
 
 	l->refs = 1;
-	l->next = mqtt__links;
-	mqtt__links = l;
-	mqtt__resolve(l);
+	l->next = link_mqtt__links;
+	link_mqtt__links = l;
+	link_mqtt__resolve(l);
 	return l;
 
 fail:
-	mqtt__free(l);
+	link_mqtt__free(l);
 	return NULL;
 }
 
-int mqtt_link_subscribe(struct mqtt_link *l, const char *topic, int qos, mqtt_msg_cb msg_cb,
-			mqtt_state_cb state_cb, void *ctx)
+int link_mqtt_subscribe(struct link_mqtt *l, const char *topic, int qos, link_mqtt_msg_cb msg_cb,
+			link_mqtt_state_cb state_cb, void *ctx)
 {
 	if (!l || !topic || !*topic)
 		return MB_EINVAL;
-	struct mqtt__sub *s = calloc(1, sizeof *s);
+	struct link_mqtt__sub *s = calloc(1, sizeof *s);
 	if (!s || !(s->topic = strdup(topic))) {
 		free(s);
 		return MB_ENOMEM;
 	}
 	s->qos = qos;
-	s->max_len = MQTT_MAX_MESSAGE;
+	s->max_len = LINK_MQTT_MAX_MESSAGE;
 	s->msg_cb = msg_cb;
 	s->state_cb = state_cb;
 	s->ctx = ctx;
 	/* Append: dispatch order is subscription order. */
-	struct mqtt__sub **pp = &l->subs;
+	struct link_mqtt__sub **pp = &l->subs;
 	while (*pp)
 		pp = &(*pp)->next;
 	*pp = s;
-	if (l->state == MQTT__UP) {
+	if (l->state == LINK_MQTT__UP) {
 		mosquitto_subscribe(l->mosq, NULL, topic, qos);
-		mqtt__update_poll(l);
+		link_mqtt__update_poll(l);
 		/* Tell the new subscriber "up" from the loop, not from inside
 		 * its own open path. */
-		uv_timer_start(&l->notify, mqtt__on_notify, 0, 0);
+		uv_timer_start(&l->notify, link_mqtt__on_notify, 0, 0);
 	}
 	return 0;
 }
 
-int mqtt_link_publish(struct mqtt_link *l, const char *topic, const void *payload, size_t len,
-		      int qos, int retain, int *mid, mqtt_pub_cb pub_cb, void *ctx)
+int link_mqtt_publish(struct link_mqtt *l, const char *topic, const void *payload, size_t len,
+		      int qos, int retain, int *mid, link_mqtt_pub_cb pub_cb, void *ctx)
 {
 	int m = 0;
 	if (!l || !topic)
 		return MB_EINVAL;
-	if (l->state != MQTT__UP)
+	if (l->state != LINK_MQTT__UP)
 		return MB_ELINK;
-	if (len > MQTT_OUT_MAX_BYTES)
+	if (len > LINK_MQTT_OUT_MAX_BYTES)
 		return MB_ETOOBIG;
-	if (l->nout >= MQTT_OUT_MAX_MSGS || l->out_bytes + len > MQTT_OUT_MAX_BYTES) {
+	if (l->nout >= LINK_MQTT_OUT_MAX_MSGS || l->out_bytes + len > LINK_MQTT_OUT_MAX_BYTES) {
 		/* The broker does not read or acknowledge: refuse rather than
 		 * let libmosquitto queue without limit. The transport fails the
 		 * transaction as for a link that is down. */
@@ -917,7 +918,7 @@ int mqtt_link_publish(struct mqtt_link *l, const char *topic, const void *payloa
 		break;
 	case MOSQ_ERR_NO_CONN:
 	case MOSQ_ERR_CONN_LOST:
-		mqtt__after(l, rc);
+		link_mqtt__after(l, rc);
 		return MB_ELINK;
 	case MOSQ_ERR_PAYLOAD_SIZE:
 	case MOSQ_ERR_OVERSIZE_PACKET:
@@ -930,11 +931,11 @@ int mqtt_link_publish(struct mqtt_link *l, const char *topic, const void *payloa
 		return MB_EINVAL;
 	default:
 		log_debug("mqtt %s: publish: %s", l->name, mosquitto_strerror(rc));
-		mqtt__after(l, rc);
+		link_mqtt__after(l, rc);
 		return MB_EIO;
 	}
 	if (m != l->early_mid) {
-		l->out[l->nout++] = (struct mqtt__out){.mid = m, .qos = qos, .len = len};
+		l->out[l->nout++] = (struct link_mqtt__out){.mid = m, .qos = qos, .len = len};
 		l->out_bytes += len;
 	}
 	if (l->out_full) {
@@ -944,7 +945,7 @@ int mqtt_link_publish(struct mqtt_link *l, const char *topic, const void *payloa
 	if (mid)
 		*mid = m;
 	if (pub_cb && qos > 0) {
-		struct mqtt__pub *p = calloc(1, sizeof *p);
+		struct link_mqtt__pub *p = calloc(1, sizeof *p);
 		if (p) {
 			p->mid = m;
 			p->cb = pub_cb;
@@ -953,28 +954,28 @@ int mqtt_link_publish(struct mqtt_link *l, const char *topic, const void *payloa
 			l->pubs = p;
 		}
 	}
-	mqtt__update_poll(l);
+	link_mqtt__update_poll(l);
 	return 0;
 }
 
-int mqtt_link_is_up(const struct mqtt_link *l)
+bool link_mqtt_is_up(const struct link_mqtt *l)
 {
-	return l && l->state == MQTT__UP;
+	return l && l->state == LINK_MQTT__UP;
 }
 
-const char *mqtt_link_name(const struct mqtt_link *l)
+const char *link_mqtt_name(const struct link_mqtt *l)
 {
 	return l->name;
 }
 
-int mqtt_link_limit(struct mqtt_link *l, void *ctx, size_t max_len, mqtt_msg_cb drop_cb)
+int link_mqtt_limit(struct link_mqtt *l, void *ctx, size_t max_len, link_mqtt_msg_cb drop_cb)
 {
 	int n = 0;
 	if (!l)
 		return MB_EINVAL;
-	if (max_len > MQTT_MAX_MESSAGE)
-		max_len = MQTT_MAX_MESSAGE;
-	for (struct mqtt__sub *s = l->subs; s; s = s->next) {
+	if (max_len > LINK_MQTT_MAX_MESSAGE)
+		max_len = LINK_MQTT_MAX_MESSAGE;
+	for (struct link_mqtt__sub *s = l->subs; s; s = s->next) {
 		if (s->dead || s->ctx != ctx)
 			continue;
 		s->max_len = max_len;
@@ -984,61 +985,52 @@ int mqtt_link_limit(struct mqtt_link *l, void *ctx, size_t max_len, mqtt_msg_cb 
 	return n ? 0 : MB_ENOENT;
 }
 
-unsigned long long mqtt_link_dropped(const struct mqtt_link *l, const void *ctx)
+static void link_mqtt__close(struct link_mqtt *l)
 {
-	unsigned long long n = 0;
-	for (const struct mqtt__sub *s = l ? l->subs : NULL; s; s = s->next)
-		if (s->ctx == ctx)
-			n += s->dropped;
-	return n;
-}
-
-static void mqtt__close(struct mqtt_link *l)
-{
-	for (struct mqtt_link **pp = &mqtt__links; *pp; pp = &(*pp)->next) {
+	for (struct link_mqtt **pp = &link_mqtt__links; *pp; pp = &(*pp)->next) {
 		if (*pp == l) {
 			*pp = l->next;
 			break;
 		}
 	}
-	int was_up = l->state == MQTT__UP;
+	int was_up = l->state == LINK_MQTT__UP;
 	/* CLOSING first: libmosquitto calls on_disconnect from inside
 	 * mosquitto_disconnect(), which must not look like a lost link. */
-	l->state = MQTT__CLOSING;
+	l->state = LINK_MQTT__CLOSING;
 	if (was_up) {
 		/* A clean DISCONNECT keeps the broker from publishing our will. */
 		mosquitto_disconnect(l->mosq);
 		log_info("mqtt %s: disconnected", l->name);
 	}
-	mqtt__poll_close(l);
-	mqtt__close_handle(l, (uv_handle_t *)&l->misc, mqtt__on_handle_closed);
-	mqtt__close_handle(l, (uv_handle_t *)&l->retry, mqtt__on_handle_closed);
-	mqtt__close_handle(l, (uv_handle_t *)&l->notify, mqtt__on_handle_closed);
-	mqtt__close_handle(l, (uv_handle_t *)&l->tls_kick, mqtt__on_handle_closed);
+	link_mqtt__poll_close(l);
+	link_mqtt__close_handle(l, (uv_handle_t *)&l->misc, link_mqtt__on_handle_closed);
+	link_mqtt__close_handle(l, (uv_handle_t *)&l->retry, link_mqtt__on_handle_closed);
+	link_mqtt__close_handle(l, (uv_handle_t *)&l->notify, link_mqtt__on_handle_closed);
+	link_mqtt__close_handle(l, (uv_handle_t *)&l->tls_kick, link_mqtt__on_handle_closed);
 	/* A lookup running on the thread pool cannot be cancelled; its
 	 * callback (UV_ECANCELED or not) releases the link then. */
 	if (l->gai_busy)
 		uv_cancel((uv_req_t *)&l->gai);
 }
 
-void mqtt_link_release(struct mqtt_link *l, void *ctx)
+void link_mqtt_release(struct link_mqtt *l, void *ctx)
 {
 	if (!l)
 		return;
-	for (struct mqtt__sub *s = l->subs; s; s = s->next) {
+	for (struct link_mqtt__sub *s = l->subs; s; s = s->next) {
 		if (s->dead || s->ctx != ctx)
 			continue;
 		s->dead = 1;
 		/* Unsubscribe unless another subscriber still wants the topic. */
 		int wanted = 0;
-		for (struct mqtt__sub *o = l->subs; o; o = o->next)
+		for (struct link_mqtt__sub *o = l->subs; o; o = o->next)
 			if (!o->dead && strcmp(o->topic, s->topic) == 0)
 				wanted = 1;
-		if (!wanted && l->state == MQTT__UP && l->refs > 1)
+		if (!wanted && l->state == LINK_MQTT__UP && l->refs > 1)
 			mosquitto_unsubscribe(l->mosq, NULL, s->topic);
 	}
-	for (struct mqtt__pub **pp = &l->pubs; *pp;) {
-		struct mqtt__pub *p = *pp;
+	for (struct link_mqtt__pub **pp = &l->pubs; *pp;) {
+		struct link_mqtt__pub *p = *pp;
 		if (p->ctx == ctx) {
 			*pp = p->next;
 			free(p);
@@ -1046,10 +1038,10 @@ void mqtt_link_release(struct mqtt_link *l, void *ctx)
 			pp = &p->next;
 		}
 	}
-	mqtt__sweep(l);
+	link_mqtt__sweep(l);
 	if (--l->refs > 0) {
-		mqtt__update_poll(l);
+		link_mqtt__update_poll(l);
 		return;
 	}
-	mqtt__close(l);
+	link_mqtt__close(l);
 }

@@ -465,7 +465,7 @@ struct link_tcp *link_tcp_open_fd(uv_loop_t *loop, const struct link_tcp_opts *o
 	return l;
 }
 
-int link_tcp_is_up(const struct link_tcp *l)
+bool link_tcp_is_up(const struct link_tcp *l)
 {
 	return !l->closing && l->state == LINK_TCP__UP;
 }

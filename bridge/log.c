@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,23 +16,23 @@ static enum log_level log__level = MBLOG_INFO;
 /* systemd sets JOURNAL_STREAM="<st_dev>:<st_ino>" of the stream it connects
  * to stdout/stderr (systemd.exec(5)). It is inherited by children whose
  * stderr may go elsewhere, so compare it with what stderr really is. */
-int log_stderr_is_journal(void)
+static bool log__stderr_is_journal(void)
 {
 	const char *js = getenv("JOURNAL_STREAM");
 	unsigned long long dev, ino;
 	char tail;
 	struct stat st;
 	if (!js || sscanf(js, "%llu:%llu%c", &dev, &ino, &tail) != 2)
-		return 0;
+		return false;
 	if (fstat(2, &st) != 0)
-		return 0;
+		return false;
 	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
 void log_init(int use_syslog, int verbose)
 {
 	log__syslog = use_syslog;
-	log__journal = !use_syslog && log_stderr_is_journal();
+	log__journal = !use_syslog && log__stderr_is_journal();
 	log__level = verbose ? MBLOG_DEBUG : MBLOG_INFO;
 	if (use_syslog)
 		openlog("modbridge", LOG_PID, LOG_DAEMON);
@@ -50,7 +51,7 @@ void log_set_level(enum log_level level)
 	log__level = level;
 }
 
-int log_enabled(enum log_level level)
+bool log_enabled(enum log_level level)
 {
 	return level <= log__level;
 }

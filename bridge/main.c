@@ -156,19 +156,19 @@ static void main__print_counters(struct daemon *d)
 }
 
 /* After a reload: every listener of `listeners` takes its new route table
- * and the modbus block's access lists; its connections stay open. */
+ * and the server block's access lists; its connections stay open. */
 static void main__listeners_reload(struct daemon *d)
 {
 	const struct config *conf = reload_config(d->set);
 	for (size_t i = 0; i < d->nlservers; i++) {
 		server_set_router(d->lservers[i], reload_listener_router(d->set, i));
 		if (server_set_access(d->lservers[i], conf) != 0)
-			log_err("reload: out of memory for modbus.allow and write_allow: the "
+			log_err("reload: out of memory for server.allow and write_allow: the "
 				"old lists stay");
 	}
 }
 
-/* Open the listeners of `listeners` (the modbus block's is opened apart,
+/* Open the listeners of `listeners` (the server block's is opened apart,
  * with --listen/--port). */
 static int main__listeners_start(struct daemon *d, const struct config *conf, char *err,
 				 size_t errlen)
@@ -182,8 +182,8 @@ static int main__listeners_start(struct daemon *d, const struct config *conf, ch
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct config one = *conf;
-		one.modbus.listen = conf->listeners[i].listen;
-		one.modbus.port = conf->listeners[i].port;
+		one.server.listen = conf->listeners[i].listen;
+		one.server.port = conf->listeners[i].port;
 		int rc = server_start(d->loop, &one, reload_listener_router(d->set, i),
 				      &d->lservers[i], err, errlen);
 		if (rc != 0)
@@ -214,7 +214,7 @@ static void main__http_reload(struct daemon *d)
 }
 
 /* GET /api/v1/status: each listener of `listeners` (bound at start, in the
- * config's order), its port and its own counters, as the modbus block's. */
+ * config's order), its port and its own counters, as the server block's. */
 static void main__http_listeners(void *ctx, struct json *j)
 {
 	const struct daemon *d = ctx;
@@ -355,7 +355,7 @@ static void main__usage(FILE *f)
 		"                                            print a map's register reference\n"
 		"       modbridge --version\n"
 		"FILE defaults to " MB_DEFAULT_CONFIG ". Besides the Modbus TCP listener\n"
-		"(`modbus` group) and the `devices`, the config may turn on the web interface\n"
+		"(`server` group) and the `devices`, the config may turn on the web interface\n"
 		"and REST API (`http`), the MQTT export of every value (`mqtt_export`) and\n"
 		"InfluxDB points (`influxdb`); see modbridge.conf(5).\n");
 }
@@ -532,9 +532,9 @@ static int main__run(const char *path, const struct cmdline *cmd)
 	 * itself and leaves the listener alone (reload.c). */
 	struct config listener = *conf;
 	if (cmd->listen)
-		listener.modbus.listen = (char *)cmd->listen;
+		listener.server.listen = (char *)cmd->listen;
 	if (cmd->port)
-		listener.modbus.port = cmd->port;
+		listener.server.port = cmd->port;
 	rc = server_start(&loop, &listener, reload_router(d.set), &d.server, err, sizeof err);
 	if (rc == 0)
 		rc = main__listeners_start(&d, conf, err, sizeof err);

@@ -49,7 +49,7 @@ void map__type_range(int type, int64_t *lo, int64_t *hi)
 	}
 }
 
-int map__fits(int type, int64_t v)
+bool map__fits(int type, int64_t v)
 {
 	int64_t lo, hi;
 	map__type_range(type, &lo, &hi);
@@ -87,12 +87,12 @@ const struct map_register *map_role(const struct map *m, int kind, int q, double
 	return m->role_reg[kind][q];
 }
 
-int map_has_role(const struct map *m, int kind)
+bool map_has_role(const struct map *m, int kind)
 {
 	for (int q = 0; q < MAP_ROLE_NQ; q++)
 		if (map_role(m, kind, q, NULL))
-			return 1;
-	return 0;
+			return true;
+	return false;
 }
 
 /* --- accessors ----------------------------------------------------------- */
@@ -112,7 +112,7 @@ const struct protocol *map_proto(const struct map *m)
 	return m->proto;
 }
 
-int map_speaks(const struct map *m, const struct protocol *p)
+bool map_speaks(const struct map *m, const struct protocol *p)
 {
 	return p && (m->protos & map__proto_bit(p)) != 0;
 }
@@ -411,17 +411,6 @@ int64_t map_decode(const struct map_register *r, const uint16_t *words)
 	}
 }
 
-double map_decode_float(const struct map_register *r, const uint16_t *words)
-{
-	int64_t raw = map_decode(r, words);
-	if (r->type != MAP_FLOAT32)
-		return (double)raw;
-	uint32_t bits = (uint32_t)raw;
-	float f;
-	memcpy(&f, &bits, sizeof f);
-	return f;
-}
-
 int map_encode(const struct map_register *r, int64_t value, uint16_t *words)
 {
 	uint32_t v;
@@ -458,7 +447,7 @@ int map_encode_string(const struct map_register *r, const char *s, uint16_t *wor
 	return 0;
 }
 
-int map_has_little_strings(const struct map *m)
+bool map_has_little_strings(const struct map *m)
 {
 	return m->little_strings;
 }
@@ -475,34 +464,34 @@ void map_native_strings(const struct map *m, int table, uint16_t addr, uint16_t 
 	}
 }
 
-int map_value_ok(const struct map_register *r, int64_t value)
+bool map_value_ok(const struct map_register *r, int64_t value)
 {
 	if (r->type == MAP_STRING)
-		return 1;
+		return true;
 	if (!map__fits(r->type, value))
-		return 0;
+		return false;
 	if (r->has_min && value < r->min)
-		return 0;
+		return false;
 	if (r->has_max && value > r->max)
-		return 0;
+		return false;
 	if (r->has_bytes) {
 		unsigned hi = ((uint64_t)value >> 8) & 0xFF, lo = (uint64_t)value & 0xFF;
 		if (hi < r->byte_min[0] || hi > r->byte_max[0] || lo < r->byte_min[1] ||
 		    lo > r->byte_max[1])
-			return 0;
+			return false;
 	}
 	if (r->values) {
 		for (size_t i = 0; i < r->nvalues; i++)
 			if (r->values[i] == value)
-				return 1;
-		return 0;
+				return true;
+		return false;
 	}
-	return 1;
+	return true;
 }
 
 /* --- derived and constant registers -------------------------------------- */
 
-int map_derived(const struct map_register *r)
+bool map_derived(const struct map_register *r)
 {
 	return r->factor != 1 || r->xlat != NULL;
 }

@@ -7,6 +7,7 @@
 #ifndef MAP_INTERNAL_H
 #define MAP_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,7 +75,7 @@ int map__natural_count(int type);
 /* The raw range a numeric type can hold. */
 void map__type_range(int type, int64_t *lo, int64_t *hi);
 /* Does v fit the raw range of type? */
-int map__fits(int type, int64_t v);
+bool map__fits(int type, int64_t v);
 /* "a" or "a..b" for the count words from a. */
 void map__range_text(char *buf, size_t len, uint32_t a, uint32_t count);
 

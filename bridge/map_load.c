@@ -1,6 +1,6 @@
 /* Map files (docs/design.md, "Map files"): loading and checking. A map is
  * read with libconfig and checked key by key with the same table-driven
- * routine as the config file (config_keys_parse); what a table cannot say (a
+ * routine as the config file (keys_parse); what a table cannot say (a
  * string needs a length, an input register cannot be written, registers of a
  * keyed protocol need a key) is checked right after, in
  * map__register_done(), with the rules of the map's protocol (protocol.h: its
@@ -37,7 +37,7 @@
  * the path of a register needs its index in the list, which libconfig finds
  * by a linear scan (config_setting_index); computed for every register, it
  * made loading a large map quadratic. */
-#define MAP__PATH(s, buf) config_key_path((s), (buf), sizeof(buf))
+#define MAP__PATH(s, buf) keys_path((s), (buf), sizeof(buf))
 
 /* The trust ladder, lowest first (docs/design.md, "Trust ladder"; the order
  * and the meanings of the Growatt register document's ladder). */
@@ -246,11 +246,11 @@ static int map__name_seen(struct config_parser *p, const config_setting_t *s, vo
 	const char *why;
 
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return config_error(p, s, "name must be a string, not %s", config_type_name(s));
+		return keys_error(p, s, "name must be a string, not %s", keys_type_name(s));
 	if (config_setting_get_string(s)[0] == '\0')
-		return config_error(p, s, "name must not be empty");
+		return keys_error(p, s, "name must not be empty");
 	if ((why = map__check_mapname(config_setting_get_string(s))) != NULL)
-		return config_error(p, s, "name %s, not \"%s\"", why, config_setting_get_string(s));
+		return keys_error(p, s, "name %s, not \"%s\"", why, config_setting_get_string(s));
 	free(m->name);
 	if (!(m->name = strdup(config_setting_get_string(s))))
 		return MB_ENOMEM;
@@ -286,8 +286,8 @@ static int map__protocol_seen(struct config_parser *p, const config_setting_t *s
 					m->proto = protocol_at(i);
 			}
 		if (!m->proto)
-			return config_error(p, s, "protocol \"%s\": no protocol carries Modbus RTU",
-					    MAP__RTU_FAMILY);
+			return keys_error(p, s, "protocol \"%s\": no protocol carries Modbus RTU",
+					  MAP__RTU_FAMILY);
 		return (m->proto_text = strdup(MAP__RTU_FAMILY)) ? 0 : MB_ENOMEM;
 	}
 	if (t == CONFIG_TYPE_STRING) {
@@ -296,7 +296,7 @@ static int map__protocol_seen(struct config_parser *p, const config_setting_t *s
 					     "this map cannot run here") != 0)
 			return MB_EPARSE;
 		if (!m->proto)
-			return config_error(
+			return keys_error(
 			    p, s,
 			    "protocol must be one of %s, not \"%s\" (or \"%s\": every "
 			    "protocol that carries Modbus RTU)",
@@ -305,10 +305,10 @@ static int map__protocol_seen(struct config_parser *p, const config_setting_t *s
 		return 0;
 	}
 	if ((t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) || config_setting_length(s) == 0)
-		return config_error(p, s,
-				    "protocol must be one of %s or \"%s\" (a string), or a list of "
-				    "them [ \"solarman\", \"powergo\" ], not %s",
-				    list, MAP__RTU_FAMILY, config_type_name(s));
+		return keys_error(p, s,
+				  "protocol must be one of %s or \"%s\" (a string), or a list of "
+				  "them [ \"solarman\", \"powergo\" ], not %s",
+				  list, MAP__RTU_FAMILY, keys_type_name(s));
 	size_t used = 0, cap = 0;
 	int n = config_setting_length(s);
 	for (int i = 0; i < n; i++)
@@ -323,26 +323,26 @@ static int map__protocol_seen(struct config_parser *p, const config_setting_t *s
 		const struct protocol *pr;
 		char path[64];
 		if (config_setting_type(e) != CONFIG_TYPE_STRING)
-			return config_error(p, e, "%s must be a protocol name (a string), not %s",
-					    MAP__PATH(e, path), config_type_name(e));
+			return keys_error(p, e, "%s must be a protocol name (a string), not %s",
+					  MAP__PATH(e, path), keys_type_name(e));
 		if (!(pr = protocol_find(config_setting_get_string(e))) &&
 		    protocol_refuse_left_out(p, e, config_setting_get_string(e),
 					     "this map cannot run here") != 0)
 			return MB_EPARSE;
 		if (!pr)
-			return config_error(p, e, "%s must be one of %s, not \"%s\"",
-					    MAP__PATH(e, path), list, config_setting_get_string(e));
+			return keys_error(p, e, "%s must be one of %s, not \"%s\"",
+					  MAP__PATH(e, path), list, config_setting_get_string(e));
 		/* Several protocols share one map only where they carry the
 		 * same thing, Modbus registers; their maps follow one set of
 		 * rules then. */
 		if (n > 1 && !(pr->flags & PROTOCOL_RTU))
-			return config_error(p, e,
-					    "%s: a map may name several protocols only where each "
-					    "carries Modbus RTU (%s), not %s",
-					    MAP__PATH(e, path), rtu, pr->name);
+			return keys_error(p, e,
+					  "%s: a map may name several protocols only where each "
+					  "carries Modbus RTU (%s), not %s",
+					  MAP__PATH(e, path), rtu, pr->name);
 		if (m->protos & map__proto_bit(pr))
-			return config_error(p, e, "%s: protocol %s is named twice",
-					    MAP__PATH(e, path), pr->name);
+			return keys_error(p, e, "%s: protocol %s is named twice",
+					  MAP__PATH(e, path), pr->name);
 		m->protos |= map__proto_bit(pr);
 		used += (size_t)snprintf(m->proto_text + used, cap + 1 - used, "%s%s",
 					 i ? ", " : "", pr->name);
@@ -394,29 +394,29 @@ static int map__summary(struct config_parser *p, const config_setting_t *s, stru
 {
 	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
 	    config_setting_type(s) != CONFIG_TYPE_LIST)
-		return config_error(p, s,
-				    "summary must be an array of register names [\"soc\", ...], "
-				    "not %s",
-				    config_type_name(s));
+		return keys_error(p, s,
+				  "summary must be an array of register names [\"soc\", ...], "
+				  "not %s",
+				  keys_type_name(s));
 	if (config_setting_length(s) > MAP_SUMMARY_MAX)
-		return config_error(p, s, "summary names %d registers; at most %d",
-				    config_setting_length(s), MAP_SUMMARY_MAX);
+		return keys_error(p, s, "summary names %d registers; at most %d",
+				  config_setting_length(s), MAP_SUMMARY_MAX);
 	for (int i = 0; i < config_setting_length(s); i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		const char *v = config_setting_get_string(e);
 		const struct map_register *r;
 		if (!v)
-			return config_error(p, e, "summary[%d] must be a register name, not %s", i,
-					    config_type_name(e));
+			return keys_error(p, e, "summary[%d] must be a register name, not %s", i,
+					  keys_type_name(e));
 		if (!(r = map_find_name(m, v)))
-			return config_error(p, e, "summary[%d]: the map has no register \"%s\"", i,
-					    v);
+			return keys_error(p, e, "summary[%d]: the map has no register \"%s\"", i,
+					  v);
 		if (!(r->access & MAP_R))
-			return config_error(p, e, "summary[%d]: register \"%s\" is not readable", i,
-					    v);
+			return keys_error(p, e, "summary[%d]: register \"%s\" is not readable", i,
+					  v);
 		for (size_t k = 0; k < m->nsummary; k++)
 			if (m->summary[k] == r)
-				return config_error(
+				return keys_error(
 				    p, e, "summary[%d]: register \"%s\" is named twice", i, v);
 		m->summary[m->nsummary++] = r;
 	}
@@ -449,14 +449,14 @@ static int map__role_quantity(struct config_parser *p, const config_setting_t *e
 {
 	const char *key = map_role_names[q], *v = config_setting_get_string(e);
 	if (!v)
-		return config_error(p, e, "%s.%s must be a register name, not %s", path, key,
-				    config_type_name(e));
+		return keys_error(p, e, "%s.%s must be a register name, not %s", path, key,
+				  keys_type_name(e));
 	const struct map_register *r = map_find_name(m, v);
 	if (!r)
-		return config_error(p, e, "%s.%s: the map has no register \"%s\"", path, key, v);
+		return keys_error(p, e, "%s.%s: the map has no register \"%s\"", path, key, v);
 	if (r->type == MAP_STRING || !(r->access & MAP_R))
-		return config_error(p, e, "%s.%s: register \"%s\" must be readable and numeric",
-				    path, key, v);
+		return keys_error(p, e, "%s.%s: register \"%s\" must be readable and numeric", path,
+				  key, v);
 	const struct map__role_unit *u = map__role_units[q];
 	while (u->unit && !(r->unit && strcmp(u->unit, r->unit) == 0))
 		u++;
@@ -465,8 +465,8 @@ static int map__role_quantity(struct config_parser *p, const config_setting_t *e
 		for (const struct map__role_unit *w = map__role_units[q]; w->unit; w++)
 			snprintf(units + strlen(units), sizeof units - strlen(units), "%s\"%s\"",
 				 w == map__role_units[q] ? "" : " or ", w->unit);
-		return config_error(p, e, "%s.%s: register \"%s\" has unit \"%s\"; %s takes %s",
-				    path, key, v, r->unit ? r->unit : "", key, units);
+		return keys_error(p, e, "%s.%s: register \"%s\" has unit \"%s\"; %s takes %s", path,
+				  key, v, r->unit ? r->unit : "", key, units);
 	}
 	m->role_reg[kind][q] = r;
 	m->role_factor[kind][q] = u->factor;
@@ -484,10 +484,10 @@ static int map__roles(struct config_parser *p, const config_setting_t *g, struct
 {
 	char path[256];
 
-	config_key_path(g, path, sizeof path);
+	keys_path(g, path, sizeof path);
 	if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-		return config_error(p, g, "%s must be a group { battery = { ... }; ... }, not %s",
-				    path, config_type_name(g));
+		return keys_error(p, g, "%s must be a group { battery = { ... }; ... }, not %s",
+				  path, keys_type_name(g));
 	for (int i = 0; i < config_setting_length(g); i++) {
 		const config_setting_t *rg = config_setting_get_elem(g, (unsigned)i);
 		const char *name = config_setting_name(rg);
@@ -498,16 +498,15 @@ static int map__roles(struct config_parser *p, const config_setting_t *g, struct
 			if (strcmp(name, map_role_kinds[k]) == 0)
 				kind = k;
 		if (kind < 0)
-			return config_error(
-			    p, rg,
-			    "%s.%s: unknown role; roles are grid, load, pv, battery "
-			    "and inverter",
-			    path, name);
+			return keys_error(p, rg,
+					  "%s.%s: unknown role; roles are grid, load, pv, battery "
+					  "and inverter",
+					  path, name);
 		snprintf(rpath, sizeof rpath, "%s.%s", path, name);
 		if (config_setting_type(rg) != CONFIG_TYPE_GROUP)
-			return config_error(p, rg,
-					    "%s must be a group { power = \"...\"; ... }, not %s",
-					    rpath, config_type_name(rg));
+			return keys_error(p, rg,
+					  "%s must be a group { power = \"...\"; ... }, not %s",
+					  rpath, keys_type_name(rg));
 		for (int j = 0; j < config_setting_length(rg); j++) {
 			const config_setting_t *e = config_setting_get_elem(rg, (unsigned)j);
 			const char *key = config_setting_name(e), *v;
@@ -522,15 +521,14 @@ static int map__roles(struct config_parser *p, const config_setting_t *g, struct
 				continue;
 			}
 			if (strcmp(key, "power_sign") != 0)
-				return config_error(
-				    p, e,
-				    "%s.%s: unknown key; a role names power, "
-				    "power_sign, energy_delivered, energy_taken, soc "
-				    "and capacity",
-				    rpath, key);
+				return keys_error(p, e,
+						  "%s.%s: unknown key; a role names power, "
+						  "power_sign, energy_delivered, energy_taken, soc "
+						  "and capacity",
+						  rpath, key);
 			v = config_setting_get_string(e);
 			if (!v || (strcmp(v, "delivered") != 0 && strcmp(v, "taken") != 0))
-				return config_error(
+				return keys_error(
 				    p, e,
 				    "%s.power_sign: must be \"delivered\" (positive while the "
 				    "device delivers power to the site) or \"taken\"",
@@ -538,7 +536,7 @@ static int map__roles(struct config_parser *p, const config_setting_t *g, struct
 			m->power_taken[kind] = strcmp(v, "taken") == 0;
 		}
 		if (!map_has_role(m, kind))
-			return config_error(p, rg, "%s: name at least one quantity", rpath);
+			return keys_error(p, rg, "%s: name at least one quantity", rpath);
 		if (m->power_taken[kind])
 			m->role_factor[kind][MAP_ROLE_POWER] =
 			    -m->role_factor[kind][MAP_ROLE_POWER];
@@ -556,19 +554,19 @@ static int map__int_list(struct config_parser *p, const config_setting_t *s, int
 	int64_t *v;
 
 	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
-		return config_error(p, s, "%s must be a list of integers [ 0, 1, ... ], not %s",
-				    MAP__PATH(s, path), config_type_name(s));
+		return keys_error(p, s, "%s must be a list of integers [ 0, 1, ... ], not %s",
+				  MAP__PATH(s, path), keys_type_name(s));
 	if ((n = config_setting_length(s)) == 0)
-		return config_error(p, s, "%s must not be empty", MAP__PATH(s, path));
+		return keys_error(p, s, "%s must not be empty", MAP__PATH(s, path));
 	if (!(v = calloc((size_t)n, sizeof *v)))
 		return MB_ENOMEM;
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		if (!map__is_int(e)) {
-			config_key_path(e, path, sizeof path);
+			keys_path(e, path, sizeof path);
 			free(v);
-			return config_error(p, e, "%s must be an integer, not %s", path,
-					    config_type_name(e));
+			return keys_error(p, e, "%s must be an integer, not %s", path,
+					  keys_type_name(e));
 		}
 		v[i] = config_setting_get_int64(e);
 	}
@@ -586,10 +584,10 @@ static int map__labels(struct config_parser *p, const config_setting_t *s, int64
 	struct map_label *v;
 
 	if (config_setting_type(s) != CONFIG_TYPE_LIST || (n = config_setting_length(s)) == 0)
-		return config_error(p, s,
-				    "%s must be a list of (%s, \"text\") pairs, e.g. "
-				    "( (0, \"Off\"), (1, \"On\") )",
-				    MAP__PATH(s, path), what);
+		return keys_error(p, s,
+				  "%s must be a list of (%s, \"text\") pairs, e.g. "
+				  "( (0, \"Off\"), (1, \"On\") )",
+				  MAP__PATH(s, path), what);
 	if (!(v = calloc((size_t)n, sizeof *v)))
 		return MB_ENOMEM;
 	*out = v;
@@ -600,13 +598,12 @@ static int map__labels(struct config_parser *p, const config_setting_t *s, int64
 		    config_setting_length(e) != 2 ||
 		    !map__is_int(a = config_setting_get_elem(e, 0)) ||
 		    config_setting_type(b = config_setting_get_elem(e, 1)) != CONFIG_TYPE_STRING)
-			return config_error(p, e, "%s must be a pair (%s, \"text\")",
-					    MAP__PATH(e, path), what);
+			return keys_error(p, e, "%s must be a pair (%s, \"text\")",
+					  MAP__PATH(e, path), what);
 		v[i].value = config_setting_get_int64(a);
 		if (v[i].value < lo || v[i].value > hi)
-			return config_error(p, e,
-					    "%s: %s %" PRId64 " must be %" PRId64 "..%" PRId64,
-					    MAP__PATH(e, path), what, v[i].value, lo, hi);
+			return keys_error(p, e, "%s: %s %" PRId64 " must be %" PRId64 "..%" PRId64,
+					  MAP__PATH(e, path), what, v[i].value, lo, hi);
 		if (!(v[i].text = strdup(config_setting_get_string(b))))
 			return MB_ENOMEM;
 		*nout = (size_t)i + 1;
@@ -626,14 +623,14 @@ static int map__retry(struct config_parser *p, const config_setting_t *s, int wr
 	if (!x)
 		return 0;
 	if (config_setting_type(x) != CONFIG_TYPE_BOOL)
-		return config_error(p, x, "%s must be true or false, not %s", MAP__PATH(x, path),
-				    config_type_name(x));
+		return keys_error(p, x, "%s must be true or false, not %s", MAP__PATH(x, path),
+				  keys_type_name(x));
 	*no_retry = !config_setting_get_bool(x);
 	if (*no_retry && !writable)
-		return config_error(p, x,
-				    "%s = false is only for writable registers (access \"w\" or "
-				    "\"rw\"): reads are always retried",
-				    MAP__PATH(x, path));
+		return keys_error(p, x,
+				  "%s = false is only for writable registers (access \"w\" or "
+				  "\"rw\"): reads are always retried",
+				  MAP__PATH(x, path));
 	return 0;
 }
 
@@ -645,26 +642,26 @@ static int map__bytes(struct config_parser *p, const config_setting_t *x, struct
 {
 	char path[80];
 	if (r->type != MAP_UINT16 && r->type != MAP_INT16)
-		return config_error(p, x, "%s is only for 16-bit registers (two bytes)",
-				    MAP__PATH(x, path));
+		return keys_error(p, x, "%s is only for 16-bit registers (two bytes)",
+				  MAP__PATH(x, path));
 	if (config_setting_type(x) != CONFIG_TYPE_LIST || config_setting_length(x) != 2)
-		return config_error(p, x,
-				    "%s must be a list of two groups, high byte first: "
-				    "( { min = 0; max = 23; }, { min = 0; max = 59; } )",
-				    MAP__PATH(x, path));
+		return keys_error(p, x,
+				  "%s must be a list of two groups, high byte first: "
+				  "( { min = 0; max = 23; }, { min = 0; max = 59; } )",
+				  MAP__PATH(x, path));
 	for (int i = 0; i < 2; i++) {
 		const config_setting_t *g = config_setting_get_elem(x, (unsigned)i);
 		int lim[2] = {0, 255};
 		static const char *const names[] = {"min", "max"};
 		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-			return config_error(p, g, "%s must be a group { min = ...; max = ...; }",
-					    MAP__PATH(g, path));
+			return keys_error(p, g, "%s must be a group { min = ...; max = ...; }",
+					  MAP__PATH(g, path));
 		for (int k = 0; k < config_setting_length(g); k++) {
 			const config_setting_t *e = config_setting_get_elem(g, (unsigned)k);
 			const char *n = config_setting_name(e);
 			if (strcmp(n, "min") != 0 && strcmp(n, "max") != 0)
-				return config_error(p, e, "%s: unknown key (valid: min, max)",
-						    MAP__PATH(e, path));
+				return keys_error(p, e, "%s: unknown key (valid: min, max)",
+						  MAP__PATH(e, path));
 		}
 		for (int k = 0; k < 2; k++) {
 			const config_setting_t *e = config_setting_get_member(g, names[k]);
@@ -672,13 +669,13 @@ static int map__bytes(struct config_parser *p, const config_setting_t *x, struct
 				continue;
 			if (!map__is_int(e) || config_setting_get_int64(e) < 0 ||
 			    config_setting_get_int64(e) > 255)
-				return config_error(p, e, "%s must be a byte, 0..255",
-						    MAP__PATH(e, path));
+				return keys_error(p, e, "%s must be a byte, 0..255",
+						  MAP__PATH(e, path));
 			lim[k] = (int)config_setting_get_int64(e);
 		}
 		if (lim[0] > lim[1])
-			return config_error(p, g, "%s: min %d is above max %d", MAP__PATH(g, path),
-					    lim[0], lim[1]);
+			return keys_error(p, g, "%s: min %d is above max %d", MAP__PATH(g, path),
+					  lim[0], lim[1]);
 		r->byte_min[i] = (uint8_t)lim[0];
 		r->byte_max[i] = (uint8_t)lim[1];
 	}
@@ -700,10 +697,10 @@ static int map__translate(struct config_parser *p, const config_setting_t *x,
 	int64_t(*v)[2];
 
 	if (config_setting_type(x) != CONFIG_TYPE_LIST || (n = config_setting_length(x)) == 0)
-		return config_error(p, x,
-				    "%s must be a list of (front, native) pairs, e.g. "
-				    "( (0, 1), (1, 0) )",
-				    MAP__PATH(x, path));
+		return keys_error(p, x,
+				  "%s must be a list of (front, native) pairs, e.g. "
+				  "( (0, 1), (1, 0) )",
+				  MAP__PATH(x, path));
 	if (!(v = calloc((size_t)n, sizeof *v)))
 		return MB_ENOMEM;
 	r->xlat = (const int64_t(*)[2])v;
@@ -714,16 +711,16 @@ static int map__translate(struct config_parser *p, const config_setting_t *x,
 		    config_setting_length(e) != 2 ||
 		    !map__is_int(a = config_setting_get_elem(e, 0)) ||
 		    !map__is_int(b = config_setting_get_elem(e, 1)))
-			return config_error(p, e, "%s must be a pair of integers (front, native)",
-					    MAP__PATH(e, path));
+			return keys_error(p, e, "%s must be a pair of integers (front, native)",
+					  MAP__PATH(e, path));
 		v[i][0] = config_setting_get_int64(a);
 		v[i][1] = config_setting_get_int64(b);
 		if (!map__fits(r->type, v[i][0]))
-			return config_error(p, e, "%s: front value %" PRId64 " does not fit %s",
-					    MAP__PATH(e, path), v[i][0], map__types[r->type]);
+			return keys_error(p, e, "%s: front value %" PRId64 " does not fit %s",
+					  MAP__PATH(e, path), v[i][0], map__types[r->type]);
 		for (int k = 0; k < i; k++)
 			if (v[k][1] == v[i][1] || (v[k][0] == v[i][0] && (r->access & MAP_W)))
-				return config_error(
+				return keys_error(
 				    p, e, "%s repeats the %s value %" PRId64 "%s",
 				    MAP__PATH(e, path), v[k][1] == v[i][1] ? "native" : "front",
 				    v[k][1] == v[i][1] ? v[i][1] : v[i][0],
@@ -748,27 +745,27 @@ static int map__register_order_query(struct config_parser *p, const config_setti
 
 	if ((x = config_setting_get_member(s, "string_order"))) {
 		if (r->type != MAP_STRING)
-			return config_error(p, x, "%s.string_order is only for string registers",
-					    MAP__PATH(s, path));
+			return keys_error(p, x, "%s.string_order is only for string registers",
+					  MAP__PATH(s, path));
 		if (keyed)
-			return config_error(p, x,
-					    "%s.string_order is only for protocols that carry "
-					    "registers (a %s string is text)",
-					    MAP__PATH(s, path), m->proto->name);
+			return keys_error(p, x,
+					  "%s.string_order is only for protocols that carry "
+					  "registers (a %s string is text)",
+					  MAP__PATH(s, path), m->proto->name);
 		if (r->string_little)
 			m->little_strings = 1;
 	}
 	if ((x = config_setting_get_member(s, "query"))) {
 		if (!keyed || !r->key)
-			return config_error(p, x,
-					    "%s.query is only for registers with a key (the "
-					    "command whose reply holds the key)",
-					    MAP__PATH(s, path));
+			return keys_error(p, x,
+					  "%s.query is only for registers with a key (the "
+					  "command whose reply holds the key)",
+					  MAP__PATH(s, path));
 		if (r->access & MAP_W)
-			return config_error(p, x,
-					    "%s.query: a register read by its own query is "
-					    "read-only (a write is confirmed by the cd=1 dump)",
-					    MAP__PATH(s, path));
+			return keys_error(p, x,
+					  "%s.query: a register read by its own query is "
+					  "read-only (a write is confirmed by the cd=1 dump)",
+					  MAP__PATH(s, path));
 	}
 	return 0;
 }
@@ -800,54 +797,51 @@ static int map__derived_keys(struct config_parser *p, const config_setting_t *s,
 			if (y && strcmp(not_with_const[i], "table") == 0 && r->table == MAP_HOLDING)
 				continue;
 			if (y)
-				return config_error(
-				    p, y,
-				    "%s.%s does not go with constant: a constant is "
-				    "served from the map, read-only, in the holding "
-				    "table",
-				    MAP__PATH(s, path), not_with_const[i]);
+				return keys_error(p, y,
+						  "%s.%s does not go with constant: a constant is "
+						  "served from the map, read-only, in the holding "
+						  "table",
+						  MAP__PATH(s, path), not_with_const[i]);
 		}
 		if (r->type == MAP_STRING) {
 			if (config_setting_type(x) != CONFIG_TYPE_STRING)
-				return config_error(p, x,
-						    "%s.constant must be a string for a string "
-						    "register, not %s",
-						    MAP__PATH(s, path), config_type_name(x));
+				return keys_error(p, x,
+						  "%s.constant must be a string for a string "
+						  "register, not %s",
+						  MAP__PATH(s, path), keys_type_name(x));
 			const char *v = config_setting_get_string(x);
 			if (strlen(v) > 2u * r->count)
-				return config_error(
-				    p, x,
-				    "%s.constant \"%s\" is longer than %u characters "
-				    "(length %u registers)",
-				    MAP__PATH(s, path), v, 2u * r->count, r->count);
+				return keys_error(p, x,
+						  "%s.constant \"%s\" is longer than %u characters "
+						  "(length %u registers)",
+						  MAP__PATH(s, path), v, 2u * r->count, r->count);
 			if (!(r->const_string = strdup(v)))
 				return MB_ENOMEM;
 		} else {
 			if (!map__is_int(x))
-				return config_error(
-				    p, x,
-				    "%s.constant must be an integer (the raw value), "
-				    "not %s",
-				    MAP__PATH(s, path), config_type_name(x));
+				return keys_error(p, x,
+						  "%s.constant must be an integer (the raw value), "
+						  "not %s",
+						  MAP__PATH(s, path), keys_type_name(x));
 			r->const_value = config_setting_get_int64(x);
 			if (!map__fits(r->type, r->const_value))
-				return config_error(p, x, "%s.constant %" PRId64 " does not fit %s",
-						    MAP__PATH(s, path), r->const_value,
-						    map__types[r->type]);
+				return keys_error(p, x, "%s.constant %" PRId64 " does not fit %s",
+						  MAP__PATH(s, path), r->const_value,
+						  map__types[r->type]);
 		}
 		r->is_const = 1;
 		return 0;
 	}
 	if (f && t)
-		return config_error(p, t, "%s: factor and translate do not go together",
-				    MAP__PATH(s, path));
+		return keys_error(p, t, "%s: factor and translate do not go together",
+				  MAP__PATH(s, path));
 	if ((f || t) && r->type == MAP_STRING)
-		return config_error(p, f ? f : t, "%s.%s is only for numeric registers",
-				    MAP__PATH(s, path), f ? "factor" : "translate");
+		return keys_error(p, f ? f : t, "%s.%s is only for numeric registers",
+				  MAP__PATH(s, path), f ? "factor" : "translate");
 	if (f && r->factor == 0)
-		return config_error(p, f, "%s.factor must not be 0", MAP__PATH(s, path));
+		return keys_error(p, f, "%s.factor must not be 0", MAP__PATH(s, path));
 	if ((f || t) && (r->access & MAP_W) && !(m->proto->flags & PROTOCOL_KEYED))
-		return config_error(
+		return keys_error(
 		    p, f ? f : t,
 		    "%s.%s on a writable register is only for %s maps (their templates "
 		    "write the native value); make it access = \"r\"",
@@ -871,71 +865,70 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 	/* Width: `length` words where given (strings must say), else the type's. */
 	if (!config_setting_get_member(s, "length")) {
 		if (r->type == MAP_STRING)
-			return config_error(p, s,
-					    "%s.length is missing: a string register needs its "
-					    "length in registers",
-					    MAP__PATH(s, path));
+			return keys_error(p, s,
+					  "%s.length is missing: a string register needs its "
+					  "length in registers",
+					  MAP__PATH(s, path));
 		r->count = (uint16_t)map__natural_count(r->type);
 	}
 	if ((x = config_setting_get_member(s, "word_order")) && r->type != MAP_INT32 &&
 	    r->type != MAP_UINT32 && r->type != MAP_FLOAT32)
-		return config_error(p, x,
-				    "%s.word_order is only for int32, uint32 and float32 registers",
-				    MAP__PATH(s, path));
+		return keys_error(p, x,
+				  "%s.word_order is only for int32, uint32 and float32 registers",
+				  MAP__PATH(s, path));
 	/* A float32 is read: written values would need limits in floating
 	 * point, which the map format does not have. */
 	if (r->type == MAP_FLOAT32 && (r->access & MAP_W))
-		return config_error(p, config_setting_get_member(s, "access"),
-				    "%s.access: float32 registers are read-only",
-				    MAP__PATH(s, path));
+		return keys_error(p, config_setting_get_member(s, "access"),
+				  "%s.access: float32 registers are read-only", MAP__PATH(s, path));
 	if ((uint32_t)r->address + r->count > 65536)
-		return config_error(p, s, "%s runs past address 65535", MAP__PATH(s, path));
+		return keys_error(p, s, "%s runs past address 65535", MAP__PATH(s, path));
 
 	if ((x = config_setting_get_member(s, "native"))) {
 		if (!(m->proto->flags & PROTOCOL_NATIVE))
-			return config_error(
+			return keys_error(
 			    p, x, "%s.native is only for %s maps", MAP__PATH(s, path),
 			    protocol_names(PROTOCOL_NATIVE, ", ", " and ", names, sizeof names));
 		if ((uint32_t)r->native + r->count > 65536)
-			return config_error(p, x, "%s.native runs past address 65535",
-					    MAP__PATH(s, path));
+			return keys_error(p, x, "%s.native runs past address 65535",
+					  MAP__PATH(s, path));
 	} else {
 		r->native = r->address;
 	}
 
 	if (r->table == MAP_INPUT && (r->access & MAP_W))
-		return config_error(p, config_setting_get_member(s, "access"),
-				    "%s.access: input registers are read-only", MAP__PATH(s, path));
+		return keys_error(p, config_setting_get_member(s, "access"),
+				  "%s.access: input registers are read-only", MAP__PATH(s, path));
 
 	if (!(isfinite(r->scale) && r->scale > 0))
-		return config_error(p, config_setting_get_member(s, "scale"),
-				    "%s.scale must be a number > 0, not %g", MAP__PATH(s, path),
-				    r->scale);
+		return keys_error(p, config_setting_get_member(s, "scale"),
+				  "%s.scale must be a number > 0, not %g", MAP__PATH(s, path),
+				  r->scale);
 
 	/* Keyed protocols: values come from keys of the device's answer;
 	 * writes from templates. */
 	static const char *const keyed_only[] = {"key", "field", "write", "ack"};
 	for (size_t i = 0; !keyed && i < MAP__N(keyed_only); i++)
 		if ((x = config_setting_get_member(s, keyed_only[i])))
-			return config_error(
+			return keys_error(
 			    p, x, "%s.%s is only for %s maps", MAP__PATH(s, path), keyed_only[i],
 			    protocol_names(PROTOCOL_KEYED, ", ", " and ", names, sizeof names));
 	if ((rc = map__derived_keys(p, s, m, r)) != 0)
 		return rc;
 	if (keyed && (r->access & MAP_R) && !r->key && !r->is_const)
-		return config_error(p, s,
-				    "%s.key is missing: a readable %s register names the key "
-				    "of the device's answer it comes from",
-				    MAP__PATH(s, path), m->proto->name);
+		return keys_error(p, s,
+				  "%s.key is missing: a readable %s register names the key "
+				  "of the device's answer it comes from",
+				  MAP__PATH(s, path), m->proto->name);
 	if ((x = config_setting_get_member(s, "field")) && !r->key)
-		return config_error(p, x, "%s.field needs a key", MAP__PATH(s, path));
+		return keys_error(p, x, "%s.field needs a key", MAP__PATH(s, path));
 	if ((x = config_setting_get_member(s, "write"))) {
 		if (!(r->access & MAP_W))
-			return config_error(p, x, "%s.write needs access \"w\" or \"rw\"",
-					    MAP__PATH(s, path));
+			return keys_error(p, x, "%s.write needs access \"w\" or \"rw\"",
+					  MAP__PATH(s, path));
 		if (!strstr(r->write, "{value}"))
-			return config_error(p, x, "%s.write must contain {value}, not \"%s\"",
-					    MAP__PATH(s, path), r->write);
+			return keys_error(p, x, "%s.write must contain {value}, not \"%s\"",
+					  MAP__PATH(s, path), r->write);
 	}
 	if ((rc = map__register_order_query(p, s, m, r)) != 0)
 		return rc;
@@ -947,8 +940,8 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 			return rc;
 	}
 	if ((x = config_setting_get_member(s, "ack")) && !r->write)
-		return config_error(p, x, "%s.ack is only for registers with a write template",
-				    MAP__PATH(s, path));
+		return keys_error(p, x, "%s.ack is only for registers with a write template",
+				  MAP__PATH(s, path));
 	if (keyed && r->write && r->ack < 0)
 		r->ack = 1;
 	if ((rc = map__retry(p, s, (r->access & MAP_W) != 0, &r->no_retry)) != 0)
@@ -961,25 +954,25 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 		static const char *const numeric_only[] = {"min", "max", "values", "enum", "bits"};
 		for (size_t i = 0; i < MAP__N(numeric_only); i++)
 			if ((x = config_setting_get_member(s, numeric_only[i])))
-				return config_error(p, x, "%s.%s is only for %s registers",
-						    MAP__PATH(s, path), numeric_only[i],
-						    r->type == MAP_STRING ? "numeric" : "integer");
+				return keys_error(p, x, "%s.%s is only for %s registers",
+						  MAP__PATH(s, path), numeric_only[i],
+						  r->type == MAP_STRING ? "numeric" : "integer");
 	}
 	if ((x = config_setting_get_member(s, "default"))) {
 		char dpath[80];
 		if (r->type == MAP_STRING) {
 			if (config_setting_type(x) != CONFIG_TYPE_STRING)
-				return config_error(p, x,
-						    "%s must be a string for a string register, "
-						    "not %s",
-						    MAP__PATH(x, dpath), config_type_name(x));
+				return keys_error(p, x,
+						  "%s must be a string for a string register, "
+						  "not %s",
+						  MAP__PATH(x, dpath), keys_type_name(x));
 			if (!(r->def_string = strdup(config_setting_get_string(x))))
 				return MB_ENOMEM;
 		} else if (r->type == MAP_FLOAT32) {
 			/* A number, stored as its float32 bits (the raw value). */
 			if (!map__is_int(x) && config_setting_type(x) != CONFIG_TYPE_FLOAT)
-				return config_error(p, x, "%s must be a number, not %s",
-						    MAP__PATH(x, dpath), config_type_name(x));
+				return keys_error(p, x, "%s must be a number, not %s",
+						  MAP__PATH(x, dpath), keys_type_name(x));
 			float f = (float)config_setting_get_float(x);
 			if (map__is_int(x))
 				f = (float)config_setting_get_int64(x);
@@ -988,9 +981,9 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 			r->def = bits;
 		} else {
 			if (!map__is_int(x))
-				return config_error(p, x,
-						    "%s must be an integer (the raw value), not %s",
-						    MAP__PATH(x, dpath), config_type_name(x));
+				return keys_error(p, x,
+						  "%s must be an integer (the raw value), not %s",
+						  MAP__PATH(x, dpath), keys_type_name(x));
 			r->def = config_setting_get_int64(x);
 		}
 		r->has_default = 1;
@@ -999,8 +992,8 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 	 * checks that it fits), for the numbers a device sends. */
 	if ((x = config_setting_get_member(s, "unavailable"))) {
 		if (r->type == MAP_STRING || r->type == MAP_FLOAT32)
-			return config_error(p, x, "%s.unavailable is only for integer registers",
-					    MAP__PATH(s, path));
+			return keys_error(p, x, "%s.unavailable is only for integer registers",
+					  MAP__PATH(s, path));
 		r->has_unavail = 1;
 	}
 	if ((x = config_setting_get_member(s, "bytes")) && (rc = map__bytes(p, x, r)) != 0)
@@ -1050,8 +1043,8 @@ static int map__registers(struct config_parser *p, const config_setting_t *list,
 	int n;
 
 	if (config_setting_type(list) != CONFIG_TYPE_LIST)
-		return config_error(p, list, "registers must be a list ( { ... }, ... ), not %s",
-				    config_type_name(list));
+		return keys_error(p, list, "registers must be a list ( { ... }, ... ), not %s",
+				  keys_type_name(list));
 	n = config_setting_length(list);
 	if (n == 0)
 		return 0;
@@ -1074,11 +1067,10 @@ static int map__registers(struct config_parser *p, const config_setting_t *list,
 		r->line = config_setting_source_line(e);
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
 			char path[64];
-			return config_error(
-			    p, e, "%s must be a group { address = ...; ... }, not %s",
-			    config_key_path(e, path, sizeof path), config_type_name(e));
+			return keys_error(p, e, "%s must be a group { address = ...; ... }, not %s",
+					  keys_path(e, path, sizeof path), keys_type_name(e));
 		}
-		rc = config_keys_parse(p, e, map__register_keys, MAP__N(map__register_keys), r);
+		rc = keys_parse(p, e, map__register_keys, MAP__N(map__register_keys), r);
 		if (rc == 0)
 			rc = map__register_done(p, e, m, r);
 		if (rc != 0)
@@ -1097,10 +1089,10 @@ static int map__registers(struct config_parser *p, const config_setting_t *list,
 			size_t idx = (size_t)(m->by_name[i] - m->regs);
 			const config_setting_t *e = config_setting_get_elem(list, (unsigned)idx);
 			char path[64];
-			config_key_path(e, path, sizeof path);
-			return config_error(p, config_setting_get_member(e, "name"),
-					    "%s.name \"%s\" is used by the register on line %d too",
-					    path, m->by_name[i]->name, m->by_name[i - 1]->line);
+			keys_path(e, path, sizeof path);
+			return keys_error(p, config_setting_get_member(e, "name"),
+					  "%s.name \"%s\" is used by the register on line %d too",
+					  path, m->by_name[i]->name, m->by_name[i - 1]->line);
 		}
 	}
 
@@ -1135,8 +1127,8 @@ static int map__template(struct config_parser *p, const config_setting_t *s,
 		if (*end != '}' && *end != ':') /* {1:02}: padded (the protocol checks it) */
 			continue;
 		if (errno || i >= c->count) {
-			config_key_path(s, path, sizeof path);
-			return config_error(
+			keys_path(s, path, sizeof path);
+			return keys_error(
 			    p, s,
 			    "%s uses {%ld} but the command covers at most %u registers "
 			    "({0}..{%u}, one per register)",
@@ -1179,9 +1171,9 @@ static int map__commands_unique(struct config_parser *p, const config_setting_t 
 	if (!dup)
 		return 0;
 	const config_setting_t *e = config_setting_get_elem(list, (unsigned)(dup - m->cmds));
-	return config_error(p, config_setting_get_member(e, "name"),
-			    "%s.name \"%s\" is used by the command on line %d too",
-			    MAP__PATH(e, path), dup->name, first->line);
+	return keys_error(p, config_setting_get_member(e, "name"),
+			  "%s.name \"%s\" is used by the command on line %d too",
+			  MAP__PATH(e, path), dup->name, first->line);
 }
 
 static int map__commands(struct config_parser *p, const config_setting_t *list, struct map *m)
@@ -1189,8 +1181,8 @@ static int map__commands(struct config_parser *p, const config_setting_t *list, 
 	int n;
 
 	if (config_setting_type(list) != CONFIG_TYPE_LIST)
-		return config_error(p, list, "commands must be a list ( { ... }, ... ), not %s",
-				    config_type_name(list));
+		return keys_error(p, list, "commands must be a list ( { ... }, ... ), not %s",
+				  keys_type_name(list));
 	if ((n = config_setting_length(list)) == 0)
 		return 0;
 	if (!(m->cmds = calloc((size_t)n, sizeof *m->cmds)))
@@ -1205,9 +1197,9 @@ static int map__commands(struct config_parser *p, const config_setting_t *list, 
 		c->ack = 1;
 		c->line = config_setting_source_line(e);
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return config_error(p, e, "%s must be a group { name = ...; ... }, not %s",
-					    MAP__PATH(e, path), config_type_name(e));
-		rc = config_keys_parse(p, e, map__command_keys, MAP__N(map__command_keys), c);
+			return keys_error(p, e, "%s must be a group { name = ...; ... }, not %s",
+					  MAP__PATH(e, path), keys_type_name(e));
+		rc = keys_parse(p, e, map__command_keys, MAP__N(map__command_keys), c);
 		if (rc == 0)
 			rc =
 			    map__template(p, config_setting_get_member(e, "template"), c, m->proto);
@@ -1216,7 +1208,7 @@ static int map__commands(struct config_parser *p, const config_setting_t *list, 
 		if (rc != 0)
 			return rc;
 		if ((uint32_t)c->address + c->count > 65536)
-			return config_error(p, e, "%s runs past address 65535", MAP__PATH(e, path));
+			return keys_error(p, e, "%s runs past address 65535", MAP__PATH(e, path));
 	}
 	return map__commands_unique(p, list, m);
 }
@@ -1262,14 +1254,13 @@ static int map__passthrough(struct config_parser *p, const config_setting_t *lis
 	int n;
 
 	if (config_setting_type(list) != CONFIG_TYPE_LIST)
-		return config_error(
-		    p, list,
-		    "passthrough must be a list ( { table = \"holding\"; first = 0; "
-		    "last = 99; }, ... ), not %s",
-		    config_type_name(list));
+		return keys_error(p, list,
+				  "passthrough must be a list ( { table = \"holding\"; first = 0; "
+				  "last = 99; }, ... ), not %s",
+				  keys_type_name(list));
 	for (size_t i = 0; i < protocol_count(); i++)
 		if ((m->protos & (1u << i)) && !(protocol_at(i)->flags & PROTOCOL_RTU))
-			return config_error(
+			return keys_error(
 			    p, list,
 			    "passthrough is only for maps of protocols that carry Modbus RTU "
 			    "(%s), not %s",
@@ -1286,19 +1277,19 @@ static int map__passthrough(struct config_parser *p, const config_setting_t *lis
 		int rc;
 
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return config_error(p, e,
-					    "%s must be a group { table = ...; first = ...; last = "
-					    "...; }, not %s",
-					    MAP__PATH(e, path), config_type_name(e));
-		if ((rc = config_keys_parse(p, e, map__pass_keys, MAP__N(map__pass_keys), &k)) != 0)
+			return keys_error(p, e,
+					  "%s must be a group { table = ...; first = ...; last = "
+					  "...; }, not %s",
+					  MAP__PATH(e, path), keys_type_name(e));
+		if ((rc = keys_parse(p, e, map__pass_keys, MAP__N(map__pass_keys), &k)) != 0)
 			return rc;
 		if (k.first > k.last)
-			return config_error(p, e, "%s: first %u is above last %u",
-					    MAP__PATH(e, path), k.first, k.last);
+			return keys_error(p, e, "%s: first %u is above last %u", MAP__PATH(e, path),
+					  k.first, k.last);
 		if (k.access && k.table == MAP_INPUT)
-			return config_error(p, config_setting_get_member(e, "access"),
-					    "%s.access: input registers are read-only",
-					    MAP__PATH(e, path));
+			return keys_error(p, config_setting_get_member(e, "access"),
+					  "%s.access: input registers are read-only",
+					  MAP__PATH(e, path));
 		r->table = k.table;
 		r->access = k.access ? MAP_RW : MAP_R;
 		r->first = k.first;
@@ -1319,11 +1310,11 @@ static int map__passthrough(struct config_parser *p, const config_setting_t *lis
 				if (config_setting_source_line(e) == (unsigned)later->line)
 					at = e;
 			}
-			return config_error(p, at,
-					    "passthrough range %s %u..%u overlaps the range %u..%u "
-					    "on line %d",
-					    map__tables[later->table], later->first, later->last,
-					    earlier->first, earlier->last, earlier->line);
+			return keys_error(p, at,
+					  "passthrough range %s %u..%u overlaps the range %u..%u "
+					  "on line %d",
+					  map__tables[later->table], later->first, later->last,
+					  earlier->first, earlier->last, earlier->line);
 		}
 	}
 	return 0;
@@ -1354,10 +1345,10 @@ static int map__agrees_with(struct config_parser *p, const config_setting_t *lis
 	int n;
 
 	if (config_setting_type(list) != CONFIG_TYPE_LIST)
-		return config_error(p, list,
-				    "agrees_with must be a list ( { name = \"...\"; file = "
-				    "\"owner/repo path\"; }, ... ), not %s",
-				    config_type_name(list));
+		return keys_error(p, list,
+				  "agrees_with must be a list ( { name = \"...\"; file = "
+				  "\"owner/repo path\"; }, ... ), not %s",
+				  keys_type_name(list));
 	if ((n = config_setting_length(list)) == 0)
 		return 0;
 	if (!(m->agree = calloc((size_t)n, sizeof *m->agree)))
@@ -1367,12 +1358,12 @@ static int map__agrees_with(struct config_parser *p, const config_setting_t *lis
 		int rc;
 
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return config_error(
-			    p, e, "%s must be a group { name = ...; file = ...; }, not %s",
-			    MAP__PATH(e, path), config_type_name(e));
+			return keys_error(p, e,
+					  "%s must be a group { name = ...; file = ...; }, not %s",
+					  MAP__PATH(e, path), keys_type_name(e));
 		m->nagree = (size_t)i + 1;
-		if ((rc = config_keys_parse(p, e, map__agree_keys, MAP__N(map__agree_keys),
-					    &m->agree[i])) != 0)
+		if ((rc = keys_parse(p, e, map__agree_keys, MAP__N(map__agree_keys),
+				     &m->agree[i])) != 0)
 			return rc;
 	}
 	return 0;
@@ -1415,13 +1406,13 @@ static int map__attested(struct config_parser *p, const config_setting_t *list, 
 
 	m->attest_line = config_setting_source_line(list);
 	if (config_setting_type(list) != CONFIG_TYPE_LIST)
-		return config_error(p, list,
-				    "attested must be a list ( { device = \"...\"; date = "
-				    "\"YYYY-MM-DD\"; readings = \"...\"; }, ... ), not %s",
-				    config_type_name(list));
+		return keys_error(p, list,
+				  "attested must be a list ( { device = \"...\"; date = "
+				  "\"YYYY-MM-DD\"; readings = \"...\"; }, ... ), not %s",
+				  keys_type_name(list));
 	if ((n = config_setting_length(list)) == 0)
-		return config_error(p, list,
-				    "attested is empty: list the devices, or leave the key out");
+		return keys_error(p, list,
+				  "attested is empty: list the devices, or leave the key out");
 	if (!(m->attest = calloc((size_t)n, sizeof *m->attest)))
 		return MB_ENOMEM;
 	for (int i = 0; i < n; i++) {
@@ -1429,14 +1420,14 @@ static int map__attested(struct config_parser *p, const config_setting_t *list, 
 		int rc;
 
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return config_error(p, e,
-					    "%s must be a group { device = ...; date = ...; "
-					    "readings = ...; }, not %s",
-					    MAP__PATH(e, path), config_type_name(e));
+			return keys_error(p, e,
+					  "%s must be a group { device = ...; date = ...; "
+					  "readings = ...; }, not %s",
+					  MAP__PATH(e, path), keys_type_name(e));
 		m->nattest = (size_t)i + 1;
 		m->attest[i].line = config_setting_source_line(e);
-		if ((rc = config_keys_parse(p, e, map__attest_keys, MAP__N(map__attest_keys),
-					    &m->attest[i])) != 0)
+		if ((rc = keys_parse(p, e, map__attest_keys, MAP__N(map__attest_keys),
+				     &m->attest[i])) != 0)
 			return rc;
 	}
 	return 0;
@@ -1454,7 +1445,7 @@ struct map *map_load(const char *path, char *err, size_t errlen)
 
 	if (err && errlen)
 		err[0] = '\0';
-	if (config_parse_file(&lc, path, err, errlen) != 0)
+	if (keys_parse_file(&lc, path, err, errlen) != 0)
 		return NULL;
 	if (!(m = calloc(1, sizeof *m)) || !(m->path = strdup(path))) {
 		config_destroy(&lc);
@@ -1466,8 +1457,7 @@ struct map *map_load(const char *path, char *err, size_t errlen)
 	m->defaults.poll = m->defaults.max_age = m->defaults.timeout = m->defaults.min_interval =
 	    m->defaults.retries = -1;
 
-	rc = config_keys_parse(&p, config_root_setting(&lc), map__top_keys, MAP__N(map__top_keys),
-			       m);
+	rc = keys_parse(&p, config_root_setting(&lc), map__top_keys, MAP__N(map__top_keys), m);
 	if (rc == 0 && (x = config_lookup(&lc, "registers")))
 		rc = map__registers(&p, x, m);
 	if (rc == 0 && (x = config_lookup(&lc, "commands")))

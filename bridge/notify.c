@@ -81,7 +81,8 @@ static int notify__answering(const struct device *dev)
 	return h == DEVICE_HEALTH_ANSWERING || h == DEVICE_HEALTH_UNKNOWN;
 }
 
-size_t notify_status_text(struct device *const *devs, size_t n, char *buf, size_t len)
+/* The STATUS= text for devs[0..n) into buf; its length. */
+static size_t notify__status_text(struct device *const *devs, size_t n, char *buf, size_t len)
 {
 	size_t up = 0, at;
 	for (size_t i = 0; i < n; i++)
@@ -117,7 +118,7 @@ static void notify__on_status(uv_timer_t *t)
 	size_t nd = 0;
 	struct device *const *devs = reload_devices(n->set, &nd);
 	char text[sizeof n->status];
-	notify_status_text(devs, nd, text, sizeof text);
+	notify__status_text(devs, nd, text, sizeof text);
 	if (strcmp(text, n->status) == 0)
 		return;
 	memcpy(n->status, text, sizeof text);

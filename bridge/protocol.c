@@ -110,9 +110,9 @@ int protocol_refuse_left_out(struct config_parser *p, const struct config_settin
 {
 	for (size_t i = 0; name && protocol__left_out[i].name; i++)
 		if (strcmp(protocol__left_out[i].name, name) == 0)
-			return config_error(p, s,
-					    "this modbridge was built without the %s protocol "
-					    "(%s=0): %s",
-					    name, protocol__left_out[i].option, fix);
+			return keys_error(p, s,
+					  "this modbridge was built without the %s protocol "
+					  "(%s=0): %s",
+					  name, protocol__left_out[i].option, fix);
 	return 0;
 }

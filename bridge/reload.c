@@ -7,7 +7,7 @@
  * last device is gone.
  *
  * Whether a device is unchanged is derived from the config's key tables
- * (config_keys_same over config_device_keys: every key of the device, of its
+ * (keys_same over config_device_keys: every key of the device, of its
  * mqtt group and of its protocol block, and the config's `defaults`), so that
  * a key added to a table is compared without being listed here. */
 #include "reload.h"
@@ -215,6 +215,12 @@ size_t reload_gen_warnings(const struct reload_gen *g, char *buf, size_t len)
 
 	if (len)
 		buf[0] = '\0';
+	/* The file's own (old spellings), a line each. */
+	for (const char *w = c->warnings; w && *w;) {
+		size_t l = strcspn(w, "\n");
+		n += reload__warn(buf, len, &used, "%s%.*s", n ? "\n" : "", (int)l, w);
+		w += l + (w[l] == '\n');
+	}
 	for (size_t i = 0; i < c->ndevices; i++) {
 		const struct config_device *d = &c->devices[i];
 		const struct reload__map *lm = reload__gen_map(g, d->map);
@@ -403,13 +409,13 @@ static int reload__device_same(const struct config *ca, const struct config_devi
 	 * change of the defaults or of the map shows in them too: then the
 	 * message names where it was made. */
 	static const char *const timing[] = {"timeout", "max_age", "poll", "min_interval"};
-	int differs = !config_keys_same(keys, n, a, b, which, len), timing_key = 0;
+	int differs = !keys_same(keys, n, a, b, which, len), timing_key = 0;
 	for (size_t i = 0; differs && i < sizeof timing / sizeof timing[0]; i++)
 		timing_key |= strcmp(which, timing[i]) == 0;
 	if (differs && !timing_key)
 		return 0;
 	keys = config_defaults_keys(&n);
-	if (!config_keys_same(keys, n, ca, cb, sub, sizeof sub)) {
+	if (!keys_same(keys, n, ca, cb, sub, sizeof sub)) {
 		snprintf(which, len, "defaults.%.200s", sub);
 		return 0;
 	}
@@ -539,7 +545,7 @@ static int reload__devices_build(struct reload *r, struct reload_gen *g, struct 
 
 static void reload__route(struct reload *r)
 {
-	const char *def = r->gen ? r->gen->conf->modbus.default_unit : NULL;
+	const char *def = r->gen ? r->gen->conf->server.default_unit : NULL;
 	const struct config *c = r->gen ? r->gen->conf : NULL;
 	memset(&r->router, 0, sizeof r->router);
 	for (size_t i = 0; i < r->nlsn; i++)
@@ -548,7 +554,7 @@ static void reload__route(struct reload *r)
 		/* The listener comes from the current config, not the device's
 		 * own: a device whose listener alone changed is kept and moved. */
 		const char *ln = c && i < c->ndevices ? c->devices[i].listener : NULL;
-		if (ln && strcmp(ln, "modbus") != 0) {
+		if (ln) { /* NULL: the server block's listener */
 			for (size_t j = 0; j < r->nlsn; j++)
 				if (strcmp(r->lsn[j].name, ln) == 0)
 					r->lsn[j].router.unit[device_unit(r->devs[i])] = r->devs[i];
@@ -557,7 +563,7 @@ static void reload__route(struct reload *r)
 		r->router.unit[device_unit(r->devs[i])] = r->devs[i];
 		/* Units 0 and 255 mean "the device" to clients that address one
 		 * (Home Assistant sends 0 unless `slave` is set); they reach the
-		 * device modbus.default_unit names, else nothing (0A). */
+		 * device server.default_unit names, else nothing (0A). */
 		if (def && strcmp(device_name(r->devs[i]), def) == 0)
 			r->router.unit[0] = r->router.unit[255] = r->devs[i];
 	}
@@ -611,8 +617,8 @@ int reload_start(uv_loop_t *loop, struct reload_gen *g, struct reload **out, cha
 		return MB_ENOMEM;
 	}
 	r->loop = loop;
-	snprintf(r->bound_listen, sizeof r->bound_listen, "%s", g->conf->modbus.listen);
-	r->bound_port = g->conf->modbus.port;
+	snprintf(r->bound_listen, sizeof r->bound_listen, "%s", g->conf->server.listen);
+	r->bound_port = g->conf->server.port;
 	if (g->conf->nlisteners && !(r->lsn = calloc(g->conf->nlisteners, sizeof *r->lsn))) {
 		snprintf(err, errlen, "out of memory");
 		reload__gen_unref(g);
@@ -796,9 +802,9 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 	}
 	reload_gen_log_warnings(g);
 	const struct config *oc = r->gen->conf, *nc = g->conf;
-	if (strcmp(r->bound_listen, nc->modbus.listen) != 0 || r->bound_port != nc->modbus.port)
+	if (strcmp(r->bound_listen, nc->server.listen) != 0 || r->bound_port != nc->server.port)
 		log_warn(
-		    "modbus.listen/port differ from what the listener is bound to (%s port %d):"
+		    "server.listen/port differ from what the listener is bound to (%s port %d):"
 		    " restart modbridge to apply",
 		    r->bound_listen, r->bound_port);
 	reload__listeners_differ(r, nc);
@@ -807,7 +813,7 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 	int status_same_link =
 	    oc->status.enabled && nc->status.enabled &&
 	    strcmp(oc->status.prefix, nc->status.prefix) == 0 &&
-	    config_keys_same(mqtt, nmqtt, &oc->status.mqtt, &nc->status.mqtt, which, sizeof which);
+	    keys_same(mqtt, nmqtt, &oc->status.mqtt, &nc->status.mqtt, which, sizeof which);
 	if (reload__install(r, g, err, sizeof err) != 0) {
 		log_err("reload refused, keeping the running config: %.*s", (int)strcspn(err, "\n"),
 			err);
@@ -818,7 +824,7 @@ void reload_again(struct reload *r, struct server *server, struct status **statu
 	if (server) {
 		server_set_router(server, &r->router);
 		if (server_set_access(server, g->conf) != 0)
-			log_err("reload: out of memory for modbus.allow and write_allow: the "
+			log_err("reload: out of memory for server.allow and write_allow: the "
 				"old lists stay");
 	}
 	reload__status(r, &g->conf->status, status_same_link, status);

@@ -177,11 +177,11 @@ static void server__log_refused(struct server *s, const char *peer)
 		return;
 	}
 	if (s->refused_quiet)
-		log_info("modbus: refused client %s: not in modbus.allow (and %llu more since the "
+		log_info("modbus: refused client %s: not in server.allow (and %llu more since the "
 			 "last such message)",
 			 peer, (unsigned long long)s->refused_quiet);
 	else
-		log_info("modbus: refused client %s: not in modbus.allow", peer);
+		log_info("modbus: refused client %s: not in server.allow", peer);
 	s->refused_logged = now | 1;
 	s->refused_quiet = 0;
 }
@@ -195,11 +195,11 @@ static void server__log_write_refused(struct server *s, const char *peer)
 		return;
 	}
 	if (s->write_quiet)
-		log_info("modbus: refused a write from %s: not in modbus.write_allow (and %llu "
+		log_info("modbus: refused a write from %s: not in server.write_allow (and %llu "
 			 "more since the last such message)",
 			 peer, (unsigned long long)s->write_quiet);
 	else
-		log_info("modbus: refused a write from %s: not in modbus.write_allow", peer);
+		log_info("modbus: refused a write from %s: not in server.write_allow", peer);
 	s->write_logged = now | 1;
 	s->write_quiet = 0;
 }
@@ -448,7 +448,7 @@ static void server__on_answer(void *ctx, enum mb_exc status, const uint16_t *wor
 		status = MB_EXC_DEVICE_FAILURE; /* never answer what we do not have */
 	if (status != MB_EXC_NONE)
 		c->srv->stats.exceptions++;
-	int n = mbap_answer(&head, status, words, out, sizeof out);
+	int n = codec_mbap_answer(&head, status, words, out, sizeof out);
 	if (n > 0)
 		conn__send(c, out, (size_t)n);
 	if (c->state == CONN_DRAINING) {
@@ -474,7 +474,7 @@ static void conn__identify(struct server *s, struct conn *c, struct device *dev,
 				       : "modbridge",
 	    [MBAP_OBJ_REVISION] = MB_VERSION,
 	};
-	server__emit(s, mbap_answer_ident(req, objects, server__room(s, c), MBAP_MAX_ADU));
+	server__emit(s, codec_mbap_answer_ident(req, objects, server__room(s, c), MBAP_MAX_ADU));
 }
 
 /* Answer one parsed request, now into the gathering buffer or later from
@@ -522,7 +522,7 @@ static void conn__request(struct server *s, struct conn *c, const struct mbap_re
 		break;
 	case MB_FC_WRITE_SINGLE:
 	case MB_FC_WRITE_MULTIPLE:
-		mbap_req_words(req, words);
+		codec_mbap_req_words(req, words);
 		rc = device_write(dev, req->fc, req->addr, req->count, words, server__on_answer, p,
 				  &p->req);
 		break;
@@ -539,14 +539,14 @@ static void conn__request(struct server *s, struct conn *c, const struct mbap_re
 	if (c->state == CONN_CLOSING)
 		return;
 	if (rc.exc == MB_EXC_NONE) {
-		server__emit(
-		    s, mbap_answer(req, MB_EXC_NONE, words, server__room(s, c), MBAP_MAX_ADU));
+		server__emit(s, codec_mbap_answer(req, MB_EXC_NONE, words, server__room(s, c),
+						  MBAP_MAX_ADU));
 		return;
 	}
 exception:
 	s->stats.exceptions++;
-	server__emit(s,
-		     mbap_answer_exception(req, (uint8_t)rc.exc, server__room(s, c), MBAP_MAX_ADU));
+	server__emit(
+	    s, codec_mbap_answer_exception(req, (uint8_t)rc.exc, server__room(s, c), MBAP_MAX_ADU));
 }
 
 /* --- the connection state machine ------------------------------------------ */
@@ -572,7 +572,7 @@ static void conn__process(struct conn *c)
 			break;
 		}
 		struct mbap_req req;
-		int n = mbap_parse(c->in + off, c->inlen - off, &req);
+		int n = codec_mbap_parse(c->in + off, c->inlen - off, &req);
 		if (n == 0)
 			break;
 		if (n < 0) {
@@ -787,8 +787,8 @@ static int server__bind(const struct sockaddr *sa, socklen_t salen, char *why, s
 int server_start(uv_loop_t *loop, const struct config *conf, const struct router *router,
 		 struct server **out, char *err, size_t errlen)
 {
-	const char *host = conf->modbus.listen ? conf->modbus.listen : "0.0.0.0";
-	int port = conf->modbus.port;
+	const char *host = conf->server.listen ? conf->server.listen : "0.0.0.0";
+	int port = conf->server.port;
 	union {
 		struct sockaddr sa;
 		struct sockaddr_in in4;
@@ -839,8 +839,8 @@ int server_start(uv_loop_t *loop, const struct config *conf, const struct router
 					      : ntohs(((struct sockaddr_in *)&bound)->sin_port);
 
 	s->loop = loop;
-	s->max_connections = conf->modbus.max_connections;
-	s->idle_ms = conf->modbus.idle_timeout > 0 ? (uint64_t)conf->modbus.idle_timeout * 1000 : 0;
+	s->max_connections = conf->server.max_connections;
+	s->idle_ms = conf->server.idle_timeout > 0 ? (uint64_t)conf->server.idle_timeout * 1000 : 0;
 	if (router)
 		s->router = *router;
 	uv_tcp_init(loop, &s->listener);
@@ -890,9 +890,9 @@ static int server__copy_cidrs(const struct cidr *in, size_t n, struct cidr **out
 int server_set_access(struct server *s, const struct config *conf)
 {
 	struct cidr *allow, *write_allow;
-	if (server__copy_cidrs(conf->modbus.allow, conf->modbus.nallow, &allow) != 0)
+	if (server__copy_cidrs(conf->server.allow, conf->server.nallow, &allow) != 0)
 		return MB_ENOMEM;
-	if (server__copy_cidrs(conf->modbus.write_allow, conf->modbus.nwrite_allow, &write_allow) !=
+	if (server__copy_cidrs(conf->server.write_allow, conf->server.nwrite_allow, &write_allow) !=
 	    0) {
 		free(allow);
 		return MB_ENOMEM;
@@ -900,9 +900,9 @@ int server_set_access(struct server *s, const struct config *conf)
 	free(s->allow);
 	free(s->write_allow);
 	s->allow = allow;
-	s->nallow = conf->modbus.nallow;
+	s->nallow = conf->server.nallow;
 	s->write_allow = write_allow;
-	s->nwrite_allow = conf->modbus.nwrite_allow;
+	s->nwrite_allow = conf->server.nwrite_allow;
 	return 0;
 }
 

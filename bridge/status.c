@@ -22,7 +22,7 @@ struct status {
 	char *prefix;
 	int qos;
 	uint64_t interval_ms;
-	struct mqtt_link *link;
+	struct link_mqtt *link;
 	struct device **devs;
 	size_t ndevs;
 	uv_timer_t timer;
@@ -77,14 +77,14 @@ char *status_device_json(const struct device *dev, size_t *len)
 
 static void status__publish_all(struct status *st)
 {
-	if (!mqtt_link_is_up(st->link))
+	if (!link_mqtt_is_up(st->link))
 		return;
 	for (size_t i = 0; i < st->ndevs; i++) {
 		size_t n;
 		char *topic = status__topic(st->prefix, "/device/", device_name(st->devs[i]));
 		char *doc = status_device_json(st->devs[i], &n);
 		if (topic && doc)
-			mqtt_link_publish(st->link, topic, doc, n, st->qos, 1, NULL, NULL, NULL);
+			link_mqtt_publish(st->link, topic, doc, n, st->qos, 1, NULL, NULL, NULL);
 		free(doc);
 		free(topic);
 	}
@@ -108,7 +108,7 @@ static void status__on_state(void *ctx, int up)
 	struct status *st = ctx;
 	if (!up)
 		return;
-	mqtt_link_publish(st->link, st->topic, "online", 6, 1, 1, NULL, NULL, NULL);
+	link_mqtt_publish(st->link, st->topic, "online", 6, 1, 1, NULL, NULL, NULL);
 	status__publish_all(st);
 }
 
@@ -154,7 +154,7 @@ int status_start(uv_loop_t *loop, const struct config_status *cfg, struct device
 	st->interval_ms = status__interval_ms(cfg->interval);
 	const char *client_id = cfg->mqtt.client_id ? cfg->mqtt.client_id : "modbridge-status";
 	st->link =
-	    mqtt_link_get_will(loop, &cfg->mqtt, client_id, st->topic, "offline", err, errlen);
+	    link_mqtt_get_will(loop, &cfg->mqtt, client_id, st->topic, "offline", err, errlen);
 	if (!st->link) {
 		free(st->topic);
 		free(st->prefix);
@@ -163,10 +163,10 @@ int status_start(uv_loop_t *loop, const struct config_status *cfg, struct device
 	}
 	status_set_devices(st, devs, ndevs);
 	/* Subscribing to our own status topic gives us the link's up/down. */
-	mqtt_link_subscribe(st->link, st->topic, 0, status__on_msg, status__on_state, st);
+	link_mqtt_subscribe(st->link, st->topic, 0, status__on_msg, status__on_state, st);
 	/* Only "online"/"offline" belong on that topic, and we ignore even
 	 * those: refuse anything large that someone else publishes there. */
-	mqtt_link_limit(st->link, st, STATUS__MAX_MESSAGE, NULL);
+	link_mqtt_limit(st->link, st, STATUS__MAX_MESSAGE, NULL);
 	uv_timer_init(loop, &st->timer);
 	st->timer.data = st;
 	uv_timer_start(&st->timer, status__on_timer, st->interval_ms, st->interval_ms);
@@ -185,8 +185,8 @@ static void status__on_close(uv_handle_t *h)
 
 void status_close(struct status *st)
 {
-	if (mqtt_link_is_up(st->link))
-		mqtt_link_publish(st->link, st->topic, "offline", 7, 1, 1, NULL, NULL, NULL);
-	mqtt_link_release(st->link, st);
+	if (link_mqtt_is_up(st->link))
+		link_mqtt_publish(st->link, st->topic, "offline", 7, 1, 1, NULL, NULL, NULL);
+	link_mqtt_release(st->link, st);
 	uv_close((uv_handle_t *)&st->timer, status__on_close);
 }

@@ -28,14 +28,13 @@ static enum mb_exc tr_memory__start(void *state, struct txn *t)
 	return MB_EXC_DEVICE_FAILURE;
 }
 
-static int tr_memory__link_up(void *state)
+static bool tr_memory__link_up(void *state)
 {
 	(void)state;
-	return 1;
+	return true;
 }
 
 const struct transport_ops transport_memory = {
-    .name = "memory",
     .flags = TRANSPORT_CACHE_IS_STORE,
     .open = tr_memory__open,
     .start = tr_memory__start,

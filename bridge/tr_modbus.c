@@ -17,7 +17,7 @@
  * response timeout bounds the whole answer only where select() updates its
  * timeval, which musl's does not), takes a TCP answer naming another unit,
  * and cannot go on waiting past a frame that is not the answer. Each
- * transaction has one deadline; an answer whose bytes stop for MBT_BYTE_MS
+ * transaction has one deadline; an answer whose bytes stop for TR_MODBUS_BYTE_MS
  * is given up; every wait also watches the bus's wake pipe, which the loop
  * writes to on stop, so a stop never waits on a transaction.
  *
@@ -73,32 +73,32 @@
 
 /* How long opening a TCP connection may take (libmodbus bounds its connect
  * by the response timeout), so that a stop never waits longer. */
-#define MBT_CONNECT_MS 2000u
+#define TR_MODBUS_CONNECT_MS 2000u
 /* How often an idle worker looks at its open port: a serial adapter pulled
  * or a TCP peer that closed is noticed within this, not at the next
  * transaction. */
-#define MBT_IDLE_CHECK_MS 1000u
+#define TR_MODBUS_IDLE_CHECK_MS 1000u
 /* Serial line default: a little silence between frames, for slaves that
  * need it beyond the 3.5 characters of the RTU framing. */
-#define MBT_GAP_SERIAL 10
+#define TR_MODBUS_GAP_SERIAL 10
 /* An answer whose bytes stop for this long is given up (the byte timeout);
  * the whole transaction is bounded by its own deadline besides. */
-#define MBT_BYTE_MS 100u
+#define TR_MODBUS_BYTE_MS 100u
 /* Requests on a serial line whose answers may still come (per bus), each for
- * two device timeouts but at least MBT_GHOST_MIN_MS: a late answer may be
+ * two device timeouts but at least TR_MODBUS_GHOST_MIN_MS: a late answer may be
  * later still when the machine is busy, and a ghost that lives longer costs
  * only reads that cannot be widened. */
-#define MBT_GHOSTS 16
-#define MBT_GHOST_MIN_MS 2000u
-/* A read may be widened by up to this many registers (see mbt__prepare). */
-#define MBT_WIDEN_MAX 8
+#define TR_MODBUS_GHOSTS 16
+#define TR_MODBUS_GHOST_MIN_MS 2000u
+/* A read may be widened by up to this many registers (see tr_modbus__prepare). */
+#define TR_MODBUS_WIDEN_MAX 8
 /* The longest ADU either way: MBAP 7 + PDU 253, or RTU 256. */
-#define MBT_MAX_ADU 260
+#define TR_MODBUS_MAX_ADU 260
 
 /* The device's `modbus` block (docs/user-guide.md, "Modbus equipment"). -1
  * marks a key not given, so that cfg_done can tell serial keys from TCP
  * keys; it then fills in the defaults. */
-struct mbt_cfg {
+struct tr_modbus_cfg {
 	char *device; /* serial: the port's path */
 	int baud, data_bits, stop_bits, slave;
 	uint8_t parity; /* 'N', 'E', 'O' after cfg_done; choice index before */
@@ -107,52 +107,52 @@ struct mbt_cfg {
 	int gap; /* ms of silence between transactions on the bus */
 };
 
-enum mbt_result {
-	MBT_OK,
-	MBT_EXC,      /* the device answered an exception (code) */
-	MBT_NOPATH,   /* the bus is not open: never sent */
-	MBT_NOANSWER, /* sent, no answer in time */
-	MBT_BAD,      /* an answer that was damaged or did not match (CRC ...) */
-	MBT_LOST,     /* the port or connection failed under the transaction */
+enum tr_modbus_result {
+	TR_MODBUS_OK,
+	TR_MODBUS_EXC,	    /* the device answered an exception (code) */
+	TR_MODBUS_NOPATH,   /* the bus is not open: never sent */
+	TR_MODBUS_NOANSWER, /* sent, no answer in time */
+	TR_MODBUS_BAD,	    /* an answer that was damaged or did not match (CRC ...) */
+	TR_MODBUS_LOST,	    /* the port or connection failed under the transaction */
 };
 
-struct mbt_dev;
+struct tr_modbus_dev;
 
 /* One transaction handed to the worker. */
-struct mbt_job {
-	struct mbt_job *next;
-	struct mbt_dev *owner; /* loop side; the worker never reads it */
+struct tr_modbus_job {
+	struct tr_modbus_job *next;
+	struct tr_modbus_dev *owner; /* loop side; the worker never reads it */
 	uint8_t fc, slave;
 	uint16_t addr, count;
 	uint32_t timeout_ms;
-	uint32_t id;		     /* struct txn.id: attempts of one transaction share it */
-	uint64_t ghost_ns;	     /* how long its answer may still come (two device timeouts) */
-	uint8_t widen_max;	     /* registers after the range that the map says exist */
-	uint16_t words[MB_MAX_READ]; /* write values in; read values out */
-	enum mbt_result result;	     /* filled by the worker */
-	int code;		     /* MBT_EXC: the exception; else errno */
-	unsigned drops;		     /* frames dropped while it ran (late, damaged, foreign) */
-	unsigned wrong_unit;	     /* of them: TCP answers naming another unit */
+	uint32_t id;		      /* struct txn.id: attempts of one transaction share it */
+	uint64_t ghost_ns;	      /* how long its answer may still come (two device timeouts) */
+	uint8_t widen_max;	      /* registers after the range that the map says exist */
+	uint16_t words[MB_MAX_READ];  /* write values in; read values out */
+	enum tr_modbus_result result; /* filled by the worker */
+	int code;		      /* TR_MODBUS_EXC: the exception; else errno */
+	unsigned drops;		      /* frames dropped while it ran (late, damaged, foreign) */
+	unsigned wrong_unit;	      /* of them: TCP answers naming another unit */
 };
 
 /* A request as it went on the line (a read maybe widened, a single write
  * maybe with the other function code). */
-struct mbt_req {
+struct tr_modbus_req {
 	uint8_t slave, fc;
 	uint16_t addr, count, value; /* value: FC06's */
 };
 
 /* A request whose answer did not come in time and still may. */
-struct mbt_ghost {
-	struct mbt_req req;
+struct tr_modbus_ghost {
+	struct tr_modbus_req req;
 	uint32_t id;	/* its transaction */
 	uint64_t seq;	/* sent as the bus's seq-th request */
 	uint64_t until; /* monotonic ns; 0 = free */
 };
 
-struct mbt_bus {
-	struct mbt_bus *next; /* the loop's list of buses */
-	char *name;	      /* "/dev/ttyUSB0" or "host:port", for messages */
+struct tr_modbus_bus {
+	struct tr_modbus_bus *next; /* the loop's list of buses */
+	char *name;		    /* "/dev/ttyUSB0" or "host:port", for messages */
 	int serial;
 	char *path; /* serial */
 	int baud, data_bits, stop_bits;
@@ -164,7 +164,7 @@ struct mbt_bus {
 	pthread_t thread;
 
 	/* loop only */
-	struct mbt_dev *devs;
+	struct tr_modbus_dev *devs;
 	unsigned ndevs;
 	int up;		     /* what the devices were told */
 	unsigned gen;	     /* worker's open count the devices were told about */
@@ -175,85 +175,86 @@ struct mbt_bus {
 	/* under mu */
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
-	struct mbt_job *qhead, *qtail; /* to run */
-	struct mbt_job *dhead, *dtail; /* done */
-	int w_up;		       /* the bus is open */
-	unsigned w_gen;		       /* opens so far */
-	int w_err;		       /* errno of the last open failure or loss */
-	unsigned w_anew;	       /* TCP connections the peer closed, made anew */
-	unsigned long w_fails;	       /* open failures in a row */
+	struct tr_modbus_job *qhead, *qtail; /* to run */
+	struct tr_modbus_job *dhead, *dtail; /* done */
+	int w_up;			     /* the bus is open */
+	unsigned w_gen;			     /* opens so far */
+	int w_err;			     /* errno of the last open failure or loss */
+	unsigned w_anew;		     /* TCP connections the peer closed, made anew */
+	unsigned long w_fails;		     /* open failures in a row */
 	int stop, exited;
 	uint32_t gap_ms;
 
 	/* worker only */
 	int wake[2];	   /* a pipe: the loop writes to it to cut the worker's waits short */
 	uint32_t w_gap_ms; /* gap_ms as of the job running */
-	uint8_t rx[2 * MBT_MAX_ADU];
+	uint8_t rx[2 * TR_MODBUS_MAX_ADU];
 	size_t rn;	     /* bytes received and not yet a frame */
 	uint64_t last_rx;    /* monotonic ns of the last byte received */
 	uint16_t tid;	     /* TCP: the last transaction ID, across connections */
 	uint64_t seq;	     /* requests sent */
 	unsigned idle_drops; /* frames dropped between jobs, counted on the next */
-	struct mbt_ghost ghosts[MBT_GHOSTS];
+	struct tr_modbus_ghost ghosts[TR_MODBUS_GHOSTS];
 };
 
 /* A device's transport state. */
-struct mbt_dev {
+struct tr_modbus_dev {
 	const struct transport_env *env; /* the device model (loop thread only) */
 	struct device *dev;
-	struct mbt_bus *bus;
-	struct mbt_dev *next; /* on the bus */
+	struct tr_modbus_bus *bus;
+	struct tr_modbus_dev *next; /* on the bus */
 	const struct map *map;
 	uint8_t slave;
 	uint32_t gap_ms;
-	struct txn *cur;     /* the transaction in flight */
-	struct mbt_job *job; /* its job */
-	unsigned jobs_out;   /* jobs of this device the loop has not freed */
+	struct txn *cur;	   /* the transaction in flight */
+	struct tr_modbus_job *job; /* its job */
+	unsigned jobs_out;	   /* jobs of this device the loop has not freed */
 	int closed;
 	int told_up;
 	unsigned told_gen;
 };
 
-static struct mbt_bus *mbt__buses; /* loop thread only */
+static struct tr_modbus_bus *tr_modbus__buses; /* loop thread only */
 
 /* Serial paths open in this process, so that two buses on one port (a
  * reload that changed the line settings, while the old bus finishes) never
  * talk over each other: the second waits, retrying with back-off. */
-static pthread_mutex_t mbt__lines_mu = PTHREAD_MUTEX_INITIALIZER;
-static const char *mbt__lines[64];
+static pthread_mutex_t tr_modbus__lines_mu = PTHREAD_MUTEX_INITIALIZER;
+static const char *tr_modbus__lines[64];
 
-static int mbt__line_take(const char *path)
+static int tr_modbus__line_take(const char *path)
 {
 	int ok = 0;
-	pthread_mutex_lock(&mbt__lines_mu);
-	size_t free_slot = sizeof mbt__lines / sizeof mbt__lines[0];
-	for (size_t i = 0; i < sizeof mbt__lines / sizeof mbt__lines[0]; i++) {
-		if (mbt__lines[i] && strcmp(mbt__lines[i], path) == 0)
+	pthread_mutex_lock(&tr_modbus__lines_mu);
+	size_t free_slot = sizeof tr_modbus__lines / sizeof tr_modbus__lines[0];
+	for (size_t i = 0; i < sizeof tr_modbus__lines / sizeof tr_modbus__lines[0]; i++) {
+		if (tr_modbus__lines[i] && strcmp(tr_modbus__lines[i], path) == 0)
 			goto out;
-		if (!mbt__lines[i] && free_slot == sizeof mbt__lines / sizeof mbt__lines[0])
+		if (!tr_modbus__lines[i] &&
+		    free_slot == sizeof tr_modbus__lines / sizeof tr_modbus__lines[0])
 			free_slot = i;
 	}
-	if (free_slot < sizeof mbt__lines / sizeof mbt__lines[0]) {
-		mbt__lines[free_slot] = path;
+	if (free_slot < sizeof tr_modbus__lines / sizeof tr_modbus__lines[0]) {
+		tr_modbus__lines[free_slot] = path;
 		ok = 1;
 	}
 out:
-	pthread_mutex_unlock(&mbt__lines_mu);
+	pthread_mutex_unlock(&tr_modbus__lines_mu);
 	return ok;
 }
 
-static void mbt__line_give(const char *path)
+static void tr_modbus__line_give(const char *path)
 {
-	pthread_mutex_lock(&mbt__lines_mu);
-	for (size_t i = 0; i < sizeof mbt__lines / sizeof mbt__lines[0]; i++)
-		if (mbt__lines[i] == path)
-			mbt__lines[i] = NULL;
-	pthread_mutex_unlock(&mbt__lines_mu);
+	pthread_mutex_lock(&tr_modbus__lines_mu);
+	for (size_t i = 0; i < sizeof tr_modbus__lines / sizeof tr_modbus__lines[0]; i++)
+		if (tr_modbus__lines[i] == path)
+			tr_modbus__lines[i] = NULL;
+	pthread_mutex_unlock(&tr_modbus__lines_mu);
 }
 
 /* ---------------------------------------------------------- worker -- */
 
-static uint64_t mbt__now_ns(void)
+static uint64_t tr_modbus__now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -261,24 +262,24 @@ static uint64_t mbt__now_ns(void)
 }
 
 /* Wait on the bus's condition until monotonic time `until` ns (mu held). */
-static void mbt__wait_until(struct mbt_bus *b, uint64_t until)
+static void tr_modbus__wait_until(struct tr_modbus_bus *b, uint64_t until)
 {
 	struct timespec ts = {.tv_sec = (time_t)(until / 1000000000u),
 			      .tv_nsec = (long)(until % 1000000000u)};
 	pthread_cond_timedwait(&b->cond, &b->mu, &ts);
 }
 
-static void mbt__set_timeout(modbus_t *ctx, uint32_t ms)
+static void tr_modbus__set_timeout(modbus_t *ctx, uint32_t ms)
 {
 	modbus_set_response_timeout(ctx, ms / 1000u, (ms % 1000u) * 1000u);
 }
 
 /* Open the bus (worker, mu not held): a libmodbus context, connected. */
-static modbus_t *mbt__open(struct mbt_bus *b, int *err)
+static modbus_t *tr_modbus__bus_open(struct tr_modbus_bus *b, int *err)
 {
 	modbus_t *ctx;
 	if (b->serial) {
-		if (!mbt__line_take(b->path)) {
+		if (!tr_modbus__line_take(b->path)) {
 			*err = EBUSY;
 			return NULL;
 		}
@@ -289,33 +290,33 @@ static modbus_t *mbt__open(struct mbt_bus *b, int *err)
 	if (!ctx) {
 		*err = errno;
 		if (b->serial)
-			mbt__line_give(b->path);
+			tr_modbus__line_give(b->path);
 		return NULL;
 	}
-	mbt__set_timeout(ctx, MBT_CONNECT_MS);
+	tr_modbus__set_timeout(ctx, TR_MODBUS_CONNECT_MS);
 	if (modbus_connect(ctx) != 0) {
 		*err = errno;
 		modbus_free(ctx);
 		if (b->serial)
-			mbt__line_give(b->path);
+			tr_modbus__line_give(b->path);
 		return NULL;
 	}
 	b->rn = 0;
 	return ctx;
 }
 
-static void mbt__shut(struct mbt_bus *b, modbus_t *ctx)
+static void tr_modbus__shut(struct tr_modbus_bus *b, modbus_t *ctx)
 {
 	modbus_close(ctx);
 	modbus_free(ctx);
 	b->rn = 0;
 	if (b->serial)
-		mbt__line_give(b->path);
+		tr_modbus__line_give(b->path);
 }
 
 /* Is errno e a sign that the port or the connection itself failed (the
  * adapter was pulled, the peer closed), rather than one answer? */
-static int mbt__lost(int e)
+static int tr_modbus__lost(int e)
 {
 	return e == EIO || e == ENXIO || e == ENODEV || e == EBADF || e == ECONNRESET ||
 	       e == EPIPE || e == ENOTCONN || e == ECONNREFUSED;
@@ -325,10 +326,10 @@ static int mbt__lost(int e)
  * the loop asks the worker to stop: 1, 0, -1 (stop), -2 (the port hung up
  * or failed). Milliseconds for poll() are rounded up, so a wait is never
  * shorter than asked. */
-static int mbt__wait_fd(struct mbt_bus *b, int fd, short ev, uint64_t until)
+static int tr_modbus__wait_fd(struct tr_modbus_bus *b, int fd, short ev, uint64_t until)
 {
 	for (;;) {
-		uint64_t now = mbt__now_ns();
+		uint64_t now = tr_modbus__now_ns();
 		int ms = until > now ? (int)((until - now + 999999u) / 1000000u) : 0;
 		struct pollfd p[2] = {{.fd = fd, .events = ev},
 				      {.fd = b->wake[0], .events = POLLIN}};
@@ -344,18 +345,18 @@ static int mbt__wait_fd(struct mbt_bus *b, int fd, short ev, uint64_t until)
 			return 1;
 		if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))
 			return -2;
-		if (mbt__now_ns() >= until)
+		if (tr_modbus__now_ns() >= until)
 			return 0;
 	}
 }
 
-static uint16_t mbt__be16(const uint8_t *p)
+static uint16_t tr_modbus__be16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
 /* Could PDU p (n bytes, function code first) from slave be the answer to q? */
-static int mbt__fits(const struct mbt_req *q, uint8_t slave, const uint8_t *p, size_t n)
+static int tr_modbus__fits(const struct tr_modbus_req *q, uint8_t slave, const uint8_t *p, size_t n)
 {
 	if (slave != q->slave || n < 2)
 		return 0;
@@ -368,14 +369,16 @@ static int mbt__fits(const struct mbt_req *q, uint8_t slave, const uint8_t *p, s
 	case MB_FC_READ_INPUT:
 		return n == 2u + 2u * q->count && p[1] == 2u * q->count;
 	case MB_FC_WRITE_SINGLE:
-		return n == 5 && mbt__be16(p + 1) == q->addr && mbt__be16(p + 3) == q->value;
+		return n == 5 && tr_modbus__be16(p + 1) == q->addr &&
+		       tr_modbus__be16(p + 3) == q->value;
 	default:
-		return n == 5 && mbt__be16(p + 1) == q->addr && mbt__be16(p + 3) == q->count;
+		return n == 5 && tr_modbus__be16(p + 1) == q->addr &&
+		       tr_modbus__be16(p + 3) == q->count;
 	}
 }
 
 /* Would an ordinary answer to a look like one to b (exceptions aside)? */
-static int mbt__same_shape(const struct mbt_req *a, const struct mbt_req *b)
+static int tr_modbus__same_shape(const struct tr_modbus_req *a, const struct tr_modbus_req *b)
 {
 	if (a->slave != b->slave || a->fc != b->fc)
 		return 0;
@@ -392,19 +395,19 @@ static int mbt__same_shape(const struct mbt_req *a, const struct mbt_req *b)
 
 /* Ghosts (serial lines only): requests whose answer did not come in time
  * and may still come. Expired ones are freed first. */
-static void mbt__ghosts_expire(struct mbt_bus *b, uint64_t now)
+static void tr_modbus__ghosts_expire(struct tr_modbus_bus *b, uint64_t now)
 {
-	for (size_t i = 0; i < MBT_GHOSTS; i++)
+	for (size_t i = 0; i < TR_MODBUS_GHOSTS; i++)
 		if (b->ghosts[i].until && b->ghosts[i].until <= now)
 			b->ghosts[i].until = 0;
 }
 
-static void mbt__ghost_add(struct mbt_bus *b, const struct mbt_req *q, uint32_t id, uint64_t seq,
-			   uint64_t until)
+static void tr_modbus__ghost_add(struct tr_modbus_bus *b, const struct tr_modbus_req *q,
+				 uint32_t id, uint64_t seq, uint64_t until)
 {
-	struct mbt_ghost *slot = NULL;
-	for (size_t i = 0; i < MBT_GHOSTS; i++) {
-		struct mbt_ghost *g = &b->ghosts[i];
+	struct tr_modbus_ghost *slot = NULL;
+	for (size_t i = 0; i < TR_MODBUS_GHOSTS; i++) {
+		struct tr_modbus_ghost *g = &b->ghosts[i];
 		if (!g->until) {
 			slot = g;
 			break;
@@ -420,26 +423,29 @@ static void mbt__ghost_add(struct mbt_bus *b, const struct mbt_req *q, uint32_t 
 
 /* The oldest live ghost that the frame fits: of transaction id, of any other
  * transaction, or of any. */
-enum mbt_which { MBT_OTHER, MBT_SAME, MBT_ANY };
+enum tr_modbus_which { TR_MODBUS_OTHER, TR_MODBUS_SAME, TR_MODBUS_ANY };
 
-static struct mbt_ghost *mbt__ghost_fit(struct mbt_bus *b, uint8_t slave, const uint8_t *p,
-					size_t n, uint32_t id, enum mbt_which which)
+static struct tr_modbus_ghost *tr_modbus__ghost_fit(struct tr_modbus_bus *b, uint8_t slave,
+						    const uint8_t *p, size_t n, uint32_t id,
+						    enum tr_modbus_which which)
 {
-	struct mbt_ghost *best = NULL;
-	for (size_t i = 0; i < MBT_GHOSTS; i++) {
-		struct mbt_ghost *g = &b->ghosts[i];
-		if (g->until && (which == MBT_ANY || (g->id == id) == (which == MBT_SAME)) &&
-		    mbt__fits(&g->req, slave, p, n) && (!best || g->seq < best->seq))
+	struct tr_modbus_ghost *best = NULL;
+	for (size_t i = 0; i < TR_MODBUS_GHOSTS; i++) {
+		struct tr_modbus_ghost *g = &b->ghosts[i];
+		if (g->until &&
+		    (which == TR_MODBUS_ANY || (g->id == id) == (which == TR_MODBUS_SAME)) &&
+		    tr_modbus__fits(&g->req, slave, p, n) && (!best || g->seq < best->seq))
 			best = g;
 	}
 	return best;
 }
 
-static int mbt__clash(const struct mbt_bus *b, const struct mbt_req *q, uint32_t id)
+static int tr_modbus__clash(const struct tr_modbus_bus *b, const struct tr_modbus_req *q,
+			    uint32_t id)
 {
-	for (size_t i = 0; i < MBT_GHOSTS; i++)
+	for (size_t i = 0; i < TR_MODBUS_GHOSTS; i++)
 		if (b->ghosts[i].until && b->ghosts[i].id != id &&
-		    mbt__same_shape(&b->ghosts[i].req, q))
+		    tr_modbus__same_shape(&b->ghosts[i].req, q))
 			return 1;
 	return 0;
 }
@@ -448,33 +454,34 @@ static int mbt__clash(const struct mbt_bus *b, const struct mbt_req *q, uint32_t
  * unlike every live ghost of another transaction where the protocol allows
  * (a read widened by registers the map says the device has; a single
  * register written with the other function code). */
-static void mbt__prepare(const struct mbt_bus *b, const struct mbt_job *j, struct mbt_req *q)
+static void tr_modbus__prepare(const struct tr_modbus_bus *b, const struct tr_modbus_job *j,
+			       struct tr_modbus_req *q)
 {
 	q->slave = j->slave;
 	q->fc = j->fc;
 	q->addr = j->addr;
 	q->count = j->fc == MB_FC_WRITE_SINGLE ? 1 : j->count;
 	q->value = j->words[0];
-	if (!b->serial || !mbt__clash(b, q, j->id))
+	if (!b->serial || !tr_modbus__clash(b, q, j->id))
 		return;
 	if (j->fc == MB_FC_READ_HOLDING || j->fc == MB_FC_READ_INPUT) {
 		for (unsigned k = 1; k <= j->widen_max; k++) {
 			q->count = (uint16_t)(j->count + k);
-			if (!mbt__clash(b, q, j->id))
+			if (!tr_modbus__clash(b, q, j->id))
 				return;
 		}
 		q->count = j->count;
 	} else if (j->count == 1) {
-		struct mbt_req o = *q;
+		struct tr_modbus_req o = *q;
 		o.fc = j->fc == MB_FC_WRITE_SINGLE ? MB_FC_WRITE_MULTIPLE : MB_FC_WRITE_SINGLE;
-		if (!mbt__clash(b, &o, j->id))
+		if (!tr_modbus__clash(b, &o, j->id))
 			*q = o;
 	}
 }
 
 /* The ADU of q (values to write from words): its length. */
-static size_t mbt__encode(const struct mbt_bus *b, const struct mbt_req *q, uint16_t tid,
-			  const uint16_t *words, uint8_t *out)
+static size_t tr_modbus__encode(const struct tr_modbus_bus *b, const struct tr_modbus_req *q,
+				uint16_t tid, const uint16_t *words, uint8_t *out)
 {
 	uint8_t *p = out + (b->serial ? 1 : 7);
 	size_t n = 5;
@@ -494,7 +501,7 @@ static size_t mbt__encode(const struct mbt_bus *b, const struct mbt_req *q, uint
 	}
 	if (b->serial) {
 		out[0] = q->slave;
-		return crc16_append(out, n + 1);
+		return codec_crc16_append(out, n + 1);
 	}
 	out[0] = (uint8_t)(tid >> 8);
 	out[1] = (uint8_t)tid;
@@ -506,23 +513,24 @@ static size_t mbt__encode(const struct mbt_bus *b, const struct mbt_req *q, uint
 }
 
 /* Take answer PDU p for job j: its values or its exception. */
-static void mbt__take(struct mbt_job *j, const uint8_t *p)
+static void tr_modbus__take(struct tr_modbus_job *j, const uint8_t *p)
 {
 	if (p[0] & 0x80) {
-		j->result = MBT_EXC;
+		j->result = TR_MODBUS_EXC;
 		j->code = p[1];
 		return;
 	}
-	j->result = MBT_OK;
+	j->result = TR_MODBUS_OK;
 	if (j->fc == MB_FC_READ_HOLDING || j->fc == MB_FC_READ_INPUT)
 		for (unsigned i = 0; i < j->count; i++)
-			j->words[i] = mbt__be16(p + 2 + 2 * i);
+			j->words[i] = tr_modbus__be16(p + 2 + 2 * i);
 }
 
 /* An exception answered to a read that was widened (sent as r) may be about
  * the registers added, which the device need not have after all: it is no
  * answer to the client's read (the device model retries, else 0B). */
-static int mbt__widened_exc(const struct mbt_job *j, const struct mbt_req *r, const uint8_t *p)
+static int tr_modbus__widened_exc(const struct tr_modbus_job *j, const struct tr_modbus_req *r,
+				  const uint8_t *p)
 {
 	return (p[0] & 0x80) && r->count != j->count &&
 	       (j->fc == MB_FC_READ_HOLDING || j->fc == MB_FC_READ_INPUT);
@@ -530,7 +538,7 @@ static int mbt__widened_exc(const struct mbt_job *j, const struct mbt_req *r, co
 
 /* Length of the RTU answer frame at the start of the buffer (n bytes): the
  * whole frame's, 0 when more bytes are needed, -1 when it cannot be one. */
-static int mbt__rtu_len(const uint8_t *r, size_t n)
+static int tr_modbus__rtu_len(const uint8_t *r, size_t n)
 {
 	if (n < 2)
 		return 0;
@@ -557,14 +565,14 @@ static int mbt__rtu_len(const uint8_t *r, size_t n)
  * is taken too, and q, whose own answer may still come, becomes a ghost.
  * Damaged and foreign frames are dropped. Counts drops into *drops; 1 when
  * j got its answer. */
-static int mbt__rtu_frames(struct mbt_bus *b, struct mbt_job *j, const struct mbt_req *q,
-			   uint64_t seq, unsigned *drops)
+static int tr_modbus__rtu_frames(struct tr_modbus_bus *b, struct tr_modbus_job *j,
+				 const struct tr_modbus_req *q, uint64_t seq, unsigned *drops)
 {
 	while (b->rn >= 2) {
-		int len = mbt__rtu_len(b->rx, b->rn);
+		int len = tr_modbus__rtu_len(b->rx, b->rn);
 		if (len == 0 || (len > 0 && (size_t)len > b->rn))
 			return 0;
-		if (len < 0 || !crc16_ok(b->rx, (size_t)len)) {
+		if (len < 0 || !codec_crc16_ok(b->rx, (size_t)len)) {
 			/* No frame, or a damaged one: the framing is lost. */
 			(*drops)++;
 			b->rn = 0;
@@ -574,25 +582,27 @@ static int mbt__rtu_frames(struct mbt_bus *b, struct mbt_job *j, const struct mb
 		const uint8_t *p = b->rx + 1;
 		size_t pn = (size_t)len - 3;
 		int taken = 0;
-		struct mbt_ghost *g =
-		    mbt__ghost_fit(b, slave, p, pn, j ? j->id : 0, q ? MBT_OTHER : MBT_ANY);
+		struct tr_modbus_ghost *g = tr_modbus__ghost_fit(
+		    b, slave, p, pn, j ? j->id : 0, q ? TR_MODBUS_OTHER : TR_MODBUS_ANY);
 		if (g) {
 			g->until = 0;
 			(*drops)++;
-		} else if (q && (g = mbt__ghost_fit(b, slave, p, pn, j->id, MBT_SAME)) != NULL) {
+		} else if (q && (g = tr_modbus__ghost_fit(b, slave, p, pn, j->id,
+							  TR_MODBUS_SAME)) != NULL) {
 			g->until = 0;
-			if (mbt__widened_exc(j, &g->req, p)) {
+			if (tr_modbus__widened_exc(j, &g->req, p)) {
 				(*drops)++;
 			} else {
-				mbt__take(j, p);
-				mbt__ghost_add(b, q, j->id, seq, mbt__now_ns() + j->ghost_ns);
+				tr_modbus__take(j, p);
+				tr_modbus__ghost_add(b, q, j->id, seq,
+						     tr_modbus__now_ns() + j->ghost_ns);
 				taken = 1;
 			}
-		} else if (q && mbt__fits(q, slave, p, pn)) {
-			if (mbt__widened_exc(j, q, p))
+		} else if (q && tr_modbus__fits(q, slave, p, pn)) {
+			if (tr_modbus__widened_exc(j, q, p))
 				(*drops)++; /* answered, but not what was asked: no value */
 			else
-				mbt__take(j, p);
+				tr_modbus__take(j, p);
 			taken = 1;
 		} else {
 			(*drops)++;
@@ -609,12 +619,12 @@ static int mbt__rtu_frames(struct mbt_bus *b, struct mbt_job *j, const struct mb
  * (request q, job j) waits: taken when it carries tid and q's unit and fits
  * q; dropped otherwise (another transaction ID: late; another unit: counted
  * apart). *reset when the stream lost its framing. 1 when j got its answer. */
-static int mbt__tcp_frames(struct mbt_bus *b, struct mbt_job *j, const struct mbt_req *q,
-			   uint16_t tid, int *reset)
+static int tr_modbus__tcp_frames(struct tr_modbus_bus *b, struct tr_modbus_job *j,
+				 const struct tr_modbus_req *q, uint16_t tid, int *reset)
 {
 	while (b->rn >= 7) {
-		uint16_t len = mbt__be16(b->rx + 4);
-		if (mbt__be16(b->rx + 2) != 0 || len < 3 || len > 254) {
+		uint16_t len = tr_modbus__be16(b->rx + 4);
+		if (tr_modbus__be16(b->rx + 2) != 0 || len < 3 || len > 254) {
 			j->drops++;
 			b->rn = 0;
 			*reset = 1;
@@ -625,13 +635,13 @@ static int mbt__tcp_frames(struct mbt_bus *b, struct mbt_job *j, const struct mb
 			return 0;
 		const uint8_t *p = b->rx + 7;
 		int taken = 0;
-		if (mbt__be16(b->rx) != tid) {
+		if (tr_modbus__be16(b->rx) != tid) {
 			j->drops++;
 		} else if (b->rx[6] != q->slave) {
 			j->drops++;
 			j->wrong_unit++;
-		} else if (mbt__fits(q, b->rx[6], p, len - 1u)) {
-			mbt__take(j, p);
+		} else if (tr_modbus__fits(q, b->rx[6], p, len - 1u)) {
+			tr_modbus__take(j, p);
 			taken = 1;
 		} else {
 			j->drops++;
@@ -646,14 +656,14 @@ static int mbt__tcp_frames(struct mbt_bus *b, struct mbt_job *j, const struct mb
 
 /* Read what the port has into the receive buffer: bytes read, 0 when none,
  * -1 with errno when the port failed or the peer closed. */
-static ssize_t mbt__read(struct mbt_bus *b, int fd)
+static ssize_t tr_modbus__read(struct tr_modbus_bus *b, int fd)
 {
 	if (b->rn == sizeof b->rx)
 		b->rn = 0; /* a full buffer of no frame */
 	ssize_t n = read(fd, b->rx + b->rn, sizeof b->rx - b->rn);
 	if (n > 0) {
 		b->rn += (size_t)n;
-		b->last_rx = mbt__now_ns();
+		b->last_rx = tr_modbus__now_ns();
 		return n;
 	}
 	if (n == 0) {
@@ -667,13 +677,13 @@ static ssize_t mbt__read(struct mbt_bus *b, int fd)
  * until the line has been silent for the gap since the last byte, dropping
  * an unfinished frame; at most until `until`. 0, 1 when the wait was cut
  * short (stop or the deadline: nothing may be sent), or -1 with errno. */
-static int mbt__line_quiet(struct mbt_bus *b, int fd, uint64_t until, unsigned *drops)
+static int tr_modbus__line_quiet(struct tr_modbus_bus *b, int fd, uint64_t until, unsigned *drops)
 {
 	/* Frames already received (behind the last answer) first. */
-	mbt__rtu_frames(b, NULL, NULL, 0, drops);
+	tr_modbus__rtu_frames(b, NULL, NULL, 0, drops);
 	for (;;) {
 		uint64_t quiet = b->last_rx + (uint64_t)b->w_gap_ms * 1000000u;
-		int r = mbt__wait_fd(b, fd, POLLIN, quiet);
+		int r = tr_modbus__wait_fd(b, fd, POLLIN, quiet);
 		if (r == -1)
 			return 1;
 		if (r == -2) {
@@ -686,20 +696,21 @@ static int mbt__line_quiet(struct mbt_bus *b, int fd, uint64_t until, unsigned *
 			b->rn = 0;
 			return 0;
 		}
-		if (mbt__read(b, fd) < 0)
+		if (tr_modbus__read(b, fd) < 0)
 			return -1;
-		mbt__rtu_frames(b, NULL, NULL, 0, drops);
-		if (mbt__now_ns() >= until)
+		tr_modbus__rtu_frames(b, NULL, NULL, 0, drops);
+		if (tr_modbus__now_ns() >= until)
 			return 1;
 	}
 }
 
 /* Write all n bytes of out before `until`: 0, 1 (cut short), -1 with errno. */
-static int mbt__send(struct mbt_bus *b, int fd, const uint8_t *out, size_t n, uint64_t until)
+static int tr_modbus__send(struct tr_modbus_bus *b, int fd, const uint8_t *out, size_t n,
+			   uint64_t until)
 {
 	size_t done = 0;
 	while (done < n) {
-		int r = mbt__wait_fd(b, fd, POLLOUT, until);
+		int r = tr_modbus__wait_fd(b, fd, POLLOUT, until);
 		if (r == -1 || r == 0)
 			return 1;
 		if (r == -2) {
@@ -718,24 +729,25 @@ static int mbt__send(struct mbt_bus *b, int fd, const uint8_t *out, size_t n, ui
 
 /* Run job j on ctx (worker, mu not held). The whole transaction — the
  * line's silence, sending, the answer — ends by its deadline (the job's
- * timeout), an answer whose bytes stop for MBT_BYTE_MS is given up, and a
+ * timeout), an answer whose bytes stop for TR_MODBUS_BYTE_MS is given up, and a
  * stop cuts any wait short. libmodbus opened the port; the frames are
  * ours (docs/design.md, "Worker threads: the modbus transport"). *reset:
  * the TCP stream must be connected anew (a late or partial answer may still
  * be in it). */
-static void mbt__run(struct mbt_bus *b, modbus_t *ctx, struct mbt_job *j, int *reset)
+static void tr_modbus__run(struct tr_modbus_bus *b, modbus_t *ctx, struct tr_modbus_job *j,
+			   int *reset)
 {
 	int fd = modbus_get_socket(ctx);
-	uint64_t deadline = mbt__now_ns() + (uint64_t)j->timeout_ms * 1000000u;
-	struct mbt_req q;
-	uint8_t out[MBT_MAX_ADU];
+	uint64_t deadline = tr_modbus__now_ns() + (uint64_t)j->timeout_ms * 1000000u;
+	struct tr_modbus_req q;
+	uint8_t out[TR_MODBUS_MAX_ADU];
 	int r;
 
-	j->result = MBT_NOANSWER;
+	j->result = TR_MODBUS_NOANSWER;
 	j->drops += b->idle_drops;
 	b->idle_drops = 0;
 	if (b->serial) {
-		mbt__ghosts_expire(b, mbt__now_ns());
+		tr_modbus__ghosts_expire(b, tr_modbus__now_ns());
 	} else if (b->rn) {
 		/* Bytes of nobody's answer wait in the stream. */
 		j->drops++;
@@ -743,44 +755,44 @@ static void mbt__run(struct mbt_bus *b, modbus_t *ctx, struct mbt_job *j, int *r
 		*reset = 1;
 		return;
 	}
-	mbt__prepare(b, j, &q);
+	tr_modbus__prepare(b, j, &q);
 	/* An answer that no shape can tell from a ghost's: the request waits
 	 * (reading the line, whose frames end ghosts) until no such ghost
 	 * lives, or its deadline passes unsent. */
-	while (b->serial && mbt__clash(b, &q, j->id)) {
+	while (b->serial && tr_modbus__clash(b, &q, j->id)) {
 		uint64_t until = deadline;
-		for (size_t i = 0; i < MBT_GHOSTS; i++)
+		for (size_t i = 0; i < TR_MODBUS_GHOSTS; i++)
 			if (b->ghosts[i].until && b->ghosts[i].until < until)
 				until = b->ghosts[i].until;
-		r = mbt__wait_fd(b, fd, POLLIN, until);
-		if (r == -1 || (r == 0 && mbt__now_ns() >= deadline))
+		r = tr_modbus__wait_fd(b, fd, POLLIN, until);
+		if (r == -1 || (r == 0 && tr_modbus__now_ns() >= deadline))
 			return;
 		if (r == -2) {
 			errno = ENODEV;
 			r = -1;
 			goto fail;
 		}
-		if (r == 1 && mbt__read(b, fd) < 0) {
+		if (r == 1 && tr_modbus__read(b, fd) < 0) {
 			r = -1;
 			goto fail;
 		}
-		mbt__rtu_frames(b, NULL, NULL, 0, &j->drops);
-		mbt__ghosts_expire(b, mbt__now_ns());
-		mbt__prepare(b, j, &q);
+		tr_modbus__rtu_frames(b, NULL, NULL, 0, &j->drops);
+		tr_modbus__ghosts_expire(b, tr_modbus__now_ns());
+		tr_modbus__prepare(b, j, &q);
 	}
-	if (b->serial && (r = mbt__line_quiet(b, fd, deadline, &j->drops)) != 0)
+	if (b->serial && (r = tr_modbus__line_quiet(b, fd, deadline, &j->drops)) != 0)
 		goto fail;
 	uint16_t tid = ++b->tid;
 	uint64_t seq = ++b->seq;
-	size_t n = mbt__encode(b, &q, tid, j->words, out);
-	r = mbt__send(b, fd, out, n, deadline);
+	size_t n = tr_modbus__encode(b, &q, tid, j->words, out);
+	r = tr_modbus__send(b, fd, out, n, deadline);
 	if (r)
 		goto fail;
 	for (;;) {
 		uint64_t until = deadline;
-		if (b->rn && b->last_rx + MBT_BYTE_MS * 1000000u < until)
-			until = b->last_rx + MBT_BYTE_MS * 1000000u;
-		r = mbt__wait_fd(b, fd, POLLIN, until);
+		if (b->rn && b->last_rx + TR_MODBUS_BYTE_MS * 1000000u < until)
+			until = b->last_rx + TR_MODBUS_BYTE_MS * 1000000u;
+		r = tr_modbus__wait_fd(b, fd, POLLIN, until);
 		if (r == -1)
 			return; /* stopping: the port is closed next */
 		if (r == -2) {
@@ -789,7 +801,7 @@ static void mbt__run(struct mbt_bus *b, modbus_t *ctx, struct mbt_job *j, int *r
 			goto fail;
 		}
 		if (r == 0) {
-			if (mbt__now_ns() >= deadline)
+			if (tr_modbus__now_ns() >= deadline)
 				break;
 			/* An answer that stopped half-way. */
 			j->drops++;
@@ -800,27 +812,27 @@ static void mbt__run(struct mbt_bus *b, modbus_t *ctx, struct mbt_job *j, int *r
 			}
 			continue;
 		}
-		if (mbt__read(b, fd) < 0) {
+		if (tr_modbus__read(b, fd) < 0) {
 			r = -1;
 			goto fail;
 		}
-		if (b->serial ? mbt__rtu_frames(b, j, &q, seq, &j->drops)
-			      : mbt__tcp_frames(b, j, &q, tid, reset))
+		if (b->serial ? tr_modbus__rtu_frames(b, j, &q, seq, &j->drops)
+			      : tr_modbus__tcp_frames(b, j, &q, tid, reset))
 			return;
 		if (*reset)
 			break;
 	}
 	/* No answer in time: it may still come. */
 	if (b->serial)
-		mbt__ghost_add(b, &q, j->id, seq, mbt__now_ns() + j->ghost_ns);
+		tr_modbus__ghost_add(b, &q, j->id, seq, tr_modbus__now_ns() + j->ghost_ns);
 	else
 		*reset = 1;
 	return;
 fail:
 	if (r < 0) {
 		j->code = errno;
-		j->result = mbt__lost(errno) ? MBT_LOST : MBT_BAD;
-		if (j->result == MBT_BAD)
+		j->result = tr_modbus__lost(errno) ? TR_MODBUS_LOST : TR_MODBUS_BAD;
+		if (j->result == TR_MODBUS_BAD)
 			*reset = 1;
 	}
 }
@@ -830,7 +842,7 @@ fail:
  * for are dropped. A TCP peer that closed the idle connection (many close idle
  * Modbus TCP connections after a while) is connected to anew; only if that
  * fails is the link lost. */
-static int mbt__idle_check(struct mbt_bus *b, modbus_t *ctx, int *anew)
+static int tr_modbus__idle_check(struct tr_modbus_bus *b, modbus_t *ctx, int *anew)
 {
 	int fd = modbus_get_socket(ctx);
 	struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -844,10 +856,10 @@ static int mbt__idle_check(struct mbt_bus *b, modbus_t *ctx, int *anew)
 		/* A pulled USB adapter, or the far end of a pty gone. */
 		if (p.revents & (POLLERR | POLLHUP | POLLNVAL) && !(p.revents & POLLIN))
 			return ENODEV;
-		/* A late answer: it ends its ghost (mbt__rtu_frames). */
-		if (mbt__read(b, fd) < 0)
+		/* A late answer: it ends its ghost (tr_modbus__rtu_frames). */
+		if (tr_modbus__read(b, fd) < 0)
 			return errno;
-		mbt__rtu_frames(b, NULL, NULL, 0, &b->idle_drops);
+		tr_modbus__rtu_frames(b, NULL, NULL, 0, &b->idle_drops);
 		return 0;
 	}
 	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -858,16 +870,16 @@ static int mbt__idle_check(struct mbt_bus *b, modbus_t *ctx, int *anew)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
 	modbus_close(ctx);
-	mbt__set_timeout(ctx, MBT_CONNECT_MS);
+	tr_modbus__set_timeout(ctx, TR_MODBUS_CONNECT_MS);
 	if (modbus_connect(ctx) != 0)
 		return errno ? errno : ECONNRESET;
 	*anew = 1;
 	return 0;
 }
 
-static void *mbt__worker(void *arg)
+static void *tr_modbus__worker(void *arg)
 {
-	struct mbt_bus *b = arg;
+	struct tr_modbus_bus *b = arg;
 	modbus_t *ctx = NULL;
 	struct backoff bo;
 	uint64_t next_open = 0, quiet_until = 0, next_check = 0;
@@ -879,10 +891,10 @@ static void *mbt__worker(void *arg)
 			/* Down: what is queued was never sent (0A); reopen when
 			 * the back-off says so. */
 			while (b->qhead) {
-				struct mbt_job *j = b->qhead;
+				struct tr_modbus_job *j = b->qhead;
 				b->qhead = j->next;
 				j->next = NULL;
-				j->result = MBT_NOPATH;
+				j->result = TR_MODBUS_NOPATH;
 				if (b->dtail)
 					b->dtail->next = j;
 				else
@@ -893,14 +905,14 @@ static void *mbt__worker(void *arg)
 				b->qtail = NULL;
 			if (b->dhead)
 				uv_async_send(&b->async);
-			uint64_t now = mbt__now_ns();
+			uint64_t now = tr_modbus__now_ns();
 			if (now < next_open) {
-				mbt__wait_until(b, next_open);
+				tr_modbus__wait_until(b, next_open);
 				continue;
 			}
 			pthread_mutex_unlock(&b->mu);
 			int err = 0;
-			ctx = mbt__open(b, &err);
+			ctx = tr_modbus__bus_open(b, &err);
 			pthread_mutex_lock(&b->mu);
 			if (ctx) {
 				backoff_reset(&bo);
@@ -908,7 +920,7 @@ static void *mbt__worker(void *arg)
 				b->w_gen++;
 				b->w_fails = 0;
 			} else {
-				next_open = mbt__now_ns() + backoff_next(&bo) * 1000000u;
+				next_open = tr_modbus__now_ns() + backoff_next(&bo) * 1000000u;
 				b->w_err = err;
 				b->w_fails++;
 			}
@@ -916,17 +928,17 @@ static void *mbt__worker(void *arg)
 			continue;
 		}
 		if (!b->qhead) {
-			uint64_t now = mbt__now_ns();
+			uint64_t now = tr_modbus__now_ns();
 			if (now < next_check) {
-				mbt__wait_until(b, next_check);
+				tr_modbus__wait_until(b, next_check);
 				continue;
 			}
 			pthread_mutex_unlock(&b->mu);
-			int anew = 0, e = mbt__idle_check(b, ctx, &anew);
+			int anew = 0, e = tr_modbus__idle_check(b, ctx, &anew);
 			if (e)
-				mbt__shut(b, ctx), ctx = NULL;
+				tr_modbus__shut(b, ctx), ctx = NULL;
 			pthread_mutex_lock(&b->mu);
-			next_check = mbt__now_ns() + MBT_IDLE_CHECK_MS * 1000000u;
+			next_check = tr_modbus__now_ns() + TR_MODBUS_IDLE_CHECK_MS * 1000000u;
 			if (anew) {
 				b->w_anew++;
 				uv_async_send(&b->async);
@@ -934,19 +946,19 @@ static void *mbt__worker(void *arg)
 			if (e) {
 				b->w_up = 0;
 				b->w_err = e;
-				next_open = mbt__now_ns() + backoff_next(&bo) * 1000000u;
+				next_open = tr_modbus__now_ns() + backoff_next(&bo) * 1000000u;
 				uv_async_send(&b->async);
 			}
 			continue;
 		}
-		uint64_t now = mbt__now_ns();
+		uint64_t now = tr_modbus__now_ns();
 		b->w_gap_ms = b->gap_ms;
 		if (now < quiet_until) {
 			/* The gap: silence on the line since the last transaction. */
-			mbt__wait_until(b, quiet_until);
+			tr_modbus__wait_until(b, quiet_until);
 			continue;
 		}
-		struct mbt_job *j = b->qhead;
+		struct tr_modbus_job *j = b->qhead;
 		b->qhead = j->next;
 		if (!b->qhead)
 			b->qtail = NULL;
@@ -956,35 +968,35 @@ static void *mbt__worker(void *arg)
 		/* Since the last look the port may have gone or the peer closed
 		 * (then it is connected anew): a request is only sent on a port
 		 * that is there, and never behind stray bytes. */
-		int anew = 0, reset = 0, gone = mbt__idle_check(b, ctx, &anew);
+		int anew = 0, reset = 0, gone = tr_modbus__idle_check(b, ctx, &anew);
 		if (gone) {
-			j->result = MBT_NOPATH;
+			j->result = TR_MODBUS_NOPATH;
 			j->code = gone;
 		} else {
-			mbt__run(b, ctx, j, &reset);
+			tr_modbus__run(b, ctx, j, &reset);
 		}
 		int lost_err = gone;
-		if (reset && !gone && j->result != MBT_LOST) {
+		if (reset && !gone && j->result != TR_MODBUS_LOST) {
 			/* A TCP stream that may still carry a late or partial
 			 * answer is connected anew (transaction IDs keep counting
 			 * across connections). A serial line's ghosts see to its
-			 * late answers (mbt__rtu_frames). */
+			 * late answers (tr_modbus__rtu_frames). */
 			modbus_close(ctx);
 			b->rn = 0;
-			mbt__set_timeout(ctx, MBT_CONNECT_MS);
+			tr_modbus__set_timeout(ctx, TR_MODBUS_CONNECT_MS);
 			if (modbus_connect(ctx) != 0) {
 				lost_err = errno ? errno : ECONNRESET;
-				if (j->result != MBT_OK && j->result != MBT_EXC) {
-					j->result = MBT_LOST;
+				if (j->result != TR_MODBUS_OK && j->result != TR_MODBUS_EXC) {
+					j->result = TR_MODBUS_LOST;
 					j->code = lost_err;
 				}
 			}
 		}
-		if (j->result == MBT_LOST && !lost_err)
+		if (j->result == TR_MODBUS_LOST && !lost_err)
 			lost_err = j->code ? j->code : EIO;
 		int lost = lost_err != 0;
 		if (lost) {
-			mbt__shut(b, ctx);
+			tr_modbus__shut(b, ctx);
 			ctx = NULL;
 		}
 
@@ -993,11 +1005,11 @@ static void *mbt__worker(void *arg)
 		if (lost) {
 			b->w_up = 0;
 			b->w_err = lost_err;
-			next_open = mbt__now_ns() + backoff_next(&bo) * 1000000u;
+			next_open = tr_modbus__now_ns() + backoff_next(&bo) * 1000000u;
 		}
 		/* The gap counts from now: after the answer's last byte, or
 		 * the deadline. */
-		quiet_until = mbt__now_ns() + (uint64_t)b->gap_ms * 1000000u;
+		quiet_until = tr_modbus__now_ns() + (uint64_t)b->gap_ms * 1000000u;
 		if (b->dtail)
 			b->dtail->next = j;
 		else
@@ -1007,7 +1019,7 @@ static void *mbt__worker(void *arg)
 	}
 	pthread_mutex_unlock(&b->mu);
 	if (ctx)
-		mbt__shut(b, ctx);
+		tr_modbus__shut(b, ctx);
 	/* The last thing the worker does with the bus: the loop joins it and
 	 * closes the async handle once it sees `exited`. */
 	pthread_mutex_lock(&b->mu);
@@ -1019,16 +1031,16 @@ static void *mbt__worker(void *arg)
 
 /* ------------------------------------------------------------ loop -- */
 
-static void mbt__dev_unref_job(struct mbt_dev *d)
+static void tr_modbus__dev_unref_job(struct tr_modbus_dev *d)
 {
 	d->jobs_out--;
 	if (d->closed && d->jobs_out == 0)
 		free(d);
 }
 
-static void mbt__bus_free(uv_handle_t *h)
+static void tr_modbus__bus_free(uv_handle_t *h)
 {
-	struct mbt_bus *b = h->data;
+	struct tr_modbus_bus *b = h->data;
 	pthread_mutex_destroy(&b->mu);
 	pthread_cond_destroy(&b->cond);
 	close(b->wake[0]);
@@ -1041,9 +1053,9 @@ static void mbt__bus_free(uv_handle_t *h)
 
 /* A finished job: deliver it to its device if the device still waits for
  * it, otherwise drop it (counted when an answer came). */
-static void mbt__deliver(struct mbt_job *j)
+static void tr_modbus__deliver(struct tr_modbus_job *j)
 {
-	struct mbt_dev *d = j->owner;
+	struct tr_modbus_dev *d = j->owner;
 	if (!d->closed && j->drops) {
 		/* Late answers, damaged frames, answers from another unit. */
 		for (unsigned i = 0; i < j->drops; i++)
@@ -1056,39 +1068,39 @@ static void mbt__deliver(struct mbt_job *j)
 				  device_name(d->dev), j->drops, d->bus->name);
 	}
 	if (d->closed || d->job != j) {
-		if (!d->closed &&
-		    (j->result == MBT_OK || j->result == MBT_EXC || j->result == MBT_BAD))
+		if (!d->closed && (j->result == TR_MODBUS_OK || j->result == TR_MODBUS_EXC ||
+				   j->result == TR_MODBUS_BAD))
 			d->env->count_drop(d->dev);
 		return;
 	}
 	struct txn *t = d->cur;
 	switch (j->result) {
-	case MBT_OK:
+	case TR_MODBUS_OK:
 		if (t->op == TXN_READ)
 			d->env->cache_store(d->dev, t->table, t->addr, t->count, j->words);
 		d->cur = NULL;
 		d->job = NULL;
 		d->env->txn_done(d->dev, t, MB_EXC_NONE);
 		break;
-	case MBT_EXC:
+	case TR_MODBUS_EXC:
 		d->cur = NULL;
 		d->job = NULL;
 		d->env->txn_done(d->dev, t, (enum mb_exc)j->code);
 		break;
-	case MBT_NOPATH:
+	case TR_MODBUS_NOPATH:
 		d->cur = NULL;
 		d->job = NULL;
 		d->env->txn_done(d->dev, t, MB_EXC_GATEWAY_PATH);
 		break;
-	case MBT_BAD:
+	case TR_MODBUS_BAD:
 		/* The port failed in a way that is not a loss: the device's
 		 * attempt timer retries or ends the request with 0B. */
 		log_debug("%s: transaction on %s failed (%s)", device_name(d->dev), d->bus->name,
 			  strerror(j->code));
 		d->job = NULL;
 		break;
-	case MBT_NOANSWER:
-	case MBT_LOST:
+	case TR_MODBUS_NOANSWER:
+	case TR_MODBUS_LOST:
 		/* The attempt timer, or the link going down, ends it (0B). */
 		d->job = NULL;
 		break;
@@ -1097,9 +1109,9 @@ static void mbt__deliver(struct mbt_job *j)
 
 /* Tell every device of b what the link is, once per change (a worker that
  * lost and reopened the bus between two wake-ups counts as a change). */
-static void mbt__tell_devices(struct mbt_bus *b)
+static void tr_modbus__tell_devices(struct tr_modbus_bus *b)
 {
-	for (struct mbt_dev *d = b->devs; d; d = d->next) {
+	for (struct tr_modbus_dev *d = b->devs; d; d = d->next) {
 		if (d->told_up && (!b->up || d->told_gen != b->gen)) {
 			d->told_up = 0;
 			d->env->link_changed(d->dev, 0);
@@ -1115,7 +1127,7 @@ static void mbt__tell_devices(struct mbt_bus *b)
 /* A serial port the daemon's user may not open (after a drop to `user`, or
  * under a service's User=): the port, the user, the port's group and the
  * fix, as one warning per outage (docs/user-guide.md, "Serial ports"). */
-static void mbt__warn_denied(const struct mbt_bus *b)
+static void tr_modbus__warn_denied(const struct tr_modbus_bus *b)
 {
 	struct stat st;
 	int have = stat(b->path, &st) == 0;
@@ -1144,11 +1156,11 @@ static void mbt__warn_denied(const struct mbt_bus *b)
 		 group, group, user, group);
 }
 
-static void mbt__on_async(uv_async_t *h)
+static void tr_modbus__on_async(uv_async_t *h)
 {
-	struct mbt_bus *b = h->data;
+	struct tr_modbus_bus *b = h->data;
 	pthread_mutex_lock(&b->mu);
-	struct mbt_job *done = b->dhead;
+	struct tr_modbus_job *done = b->dhead;
 	b->dhead = b->dtail = NULL;
 	int up = b->w_up, err = b->w_err, exited = b->exited;
 	unsigned gen = b->w_gen, anew = b->w_anew;
@@ -1163,23 +1175,23 @@ static void mbt__on_async(uv_async_t *h)
 	}
 
 	while (done) {
-		struct mbt_job *j = done;
+		struct tr_modbus_job *j = done;
 		done = j->next;
-		mbt__deliver(j);
-		struct mbt_dev *d = j->owner;
+		tr_modbus__deliver(j);
+		struct tr_modbus_dev *d = j->owner;
 		free(j);
-		mbt__dev_unref_job(d);
+		tr_modbus__dev_unref_job(d);
 	}
 	if (exited) {
 		/* The worker has returned or is about to: joining is at once. */
 		pthread_join(b->thread, NULL);
-		for (struct mbt_job *j = b->qhead, *n; j; j = n) {
+		for (struct tr_modbus_job *j = b->qhead, *n; j; j = n) {
 			n = j->next;
-			struct mbt_dev *d = j->owner;
+			struct tr_modbus_dev *d = j->owner;
 			free(j);
-			mbt__dev_unref_job(d);
+			tr_modbus__dev_unref_job(d);
 		}
-		uv_close((uv_handle_t *)&b->async, mbt__bus_free);
+		uv_close((uv_handle_t *)&b->async, tr_modbus__bus_free);
 		return;
 	}
 	if (up != b->up || gen != b->gen) {
@@ -1200,7 +1212,7 @@ static void mbt__on_async(uv_async_t *h)
 		/* The port is there but not ours: say what to do, once. */
 		b->denied = 1;
 		b->fails = fails;
-		mbt__warn_denied(b);
+		tr_modbus__warn_denied(b);
 	}
 	if (!up && fails > b->fails) {
 		/* First failure of an outage a warning, the rest debug. */
@@ -1213,11 +1225,11 @@ static void mbt__on_async(uv_async_t *h)
 				  strerror(err), fails);
 		b->fails = fails;
 	}
-	mbt__tell_devices(b);
+	tr_modbus__tell_devices(b);
 }
 
 /* A pipe whose ends do not block and are not inherited: 0, or -1. */
-static int mbt__pipe(int fds[2])
+static int tr_modbus__pipe(int fds[2])
 {
 	if (pipe(fds) != 0)
 		return -1;
@@ -1229,9 +1241,9 @@ static int mbt__pipe(int fds[2])
 }
 
 /* The bus cfg names, found or made (with its worker started). */
-static struct mbt_bus *mbt__bus_get(uv_loop_t *loop, const struct mbt_cfg *c)
+static struct tr_modbus_bus *tr_modbus__bus_get(uv_loop_t *loop, const struct tr_modbus_cfg *c)
 {
-	for (struct mbt_bus *b = mbt__buses; b; b = b->next) {
+	for (struct tr_modbus_bus *b = tr_modbus__buses; b; b = b->next) {
 		if (c->device && b->serial && strcmp(b->path, c->device) == 0 &&
 		    b->baud == c->baud && b->parity == (char)c->parity &&
 		    b->data_bits == c->data_bits && b->stop_bits == c->stop_bits)
@@ -1240,7 +1252,7 @@ static struct mbt_bus *mbt__bus_get(uv_loop_t *loop, const struct mbt_cfg *c)
 		    atoi(b->port) == c->port)
 			return b;
 	}
-	struct mbt_bus *b = calloc(1, sizeof *b);
+	struct tr_modbus_bus *b = calloc(1, sizeof *b);
 	if (!b)
 		return NULL;
 	b->loop = loop;
@@ -1259,7 +1271,7 @@ static struct mbt_bus *mbt__bus_get(uv_loop_t *loop, const struct mbt_cfg *c)
 		snprintf(name, sizeof name, "%s:%d", c->host, c->port);
 	}
 	b->name = strdup(name);
-	if (!b->name || (b->serial ? !b->path : !b->host) || mbt__pipe(b->wake) != 0) {
+	if (!b->name || (b->serial ? !b->path : !b->host) || tr_modbus__pipe(b->wake) != 0) {
 		free(b->name);
 		free(b->path);
 		free(b->host);
@@ -1272,22 +1284,22 @@ static struct mbt_bus *mbt__bus_get(uv_loop_t *loop, const struct mbt_cfg *c)
 	pthread_mutex_init(&b->mu, NULL);
 	pthread_cond_init(&b->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	uv_async_init(loop, &b->async, mbt__on_async);
+	uv_async_init(loop, &b->async, tr_modbus__on_async);
 	b->async.data = b;
-	if (pthread_create(&b->thread, NULL, mbt__worker, b) != 0) {
-		uv_close((uv_handle_t *)&b->async, mbt__bus_free);
+	if (pthread_create(&b->thread, NULL, tr_modbus__worker, b) != 0) {
+		uv_close((uv_handle_t *)&b->async, tr_modbus__bus_free);
 		return NULL;
 	}
-	b->next = mbt__buses;
-	mbt__buses = b;
+	b->next = tr_modbus__buses;
+	tr_modbus__buses = b;
 	return b;
 }
 
 /* The gap of the bus: the largest its devices ask for. */
-static void mbt__bus_gap(struct mbt_bus *b)
+static void tr_modbus__bus_gap(struct tr_modbus_bus *b)
 {
 	uint32_t gap = 0;
-	for (struct mbt_dev *d = b->devs; d; d = d->next)
+	for (struct tr_modbus_dev *d = b->devs; d; d = d->next)
 		if (d->gap_ms > gap)
 			gap = d->gap_ms;
 	pthread_mutex_lock(&b->mu);
@@ -1300,13 +1312,13 @@ static void mbt__bus_gap(struct mbt_bus *b)
 static int tr_modbus__open(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
 			   const struct map *map, void **state, char *err, size_t errlen)
 {
-	const struct mbt_cfg *c = cfg->proto_cfg;
+	const struct tr_modbus_cfg *c = cfg->proto_cfg;
 	if (!c || (!c->device && !c->host)) {
 		snprintf(err, errlen, "device %s (line %d): no modbus block", cfg->name, cfg->line);
 		return MB_EINVAL;
 	}
-	struct mbt_dev *d = calloc(1, sizeof *d);
-	struct mbt_bus *b = d ? mbt__bus_get(loop, c) : NULL;
+	struct tr_modbus_dev *d = calloc(1, sizeof *d);
+	struct tr_modbus_bus *b = d ? tr_modbus__bus_get(loop, c) : NULL;
 	if (!b) {
 		free(d);
 		snprintf(err, errlen, "device %s: out of memory", cfg->name);
@@ -1321,7 +1333,7 @@ static int tr_modbus__open(struct device *dev, uv_loop_t *loop, const struct con
 	d->next = b->devs;
 	b->devs = d;
 	b->ndevs++;
-	mbt__bus_gap(b);
+	tr_modbus__bus_gap(b);
 	/* A bus already open: the device hears so on the loop's next turn. */
 	uv_async_send(&b->async);
 	*state = d;
@@ -1332,7 +1344,7 @@ static int tr_modbus__open(struct device *dev, uv_loop_t *loop, const struct con
  * (a register of the map, or a pass-through range, whose native addresses
  * are its own)? A widened read touches only such registers, so that the
  * device does not answer 02. */
-static int mbt__readable(const struct map *m, int table, uint32_t addr)
+static int tr_modbus__readable(const struct map *m, int table, uint32_t addr)
 {
 	if (addr > 0xFFFF)
 		return 0;
@@ -1349,23 +1361,23 @@ static int mbt__readable(const struct map *m, int table, uint32_t addr)
 	return 0;
 }
 
-/* How many registers after read t the worker may add (mbt__prepare). */
-static uint8_t mbt__widen_max(const struct map *m, const struct txn *t)
+/* How many registers after read t the worker may add (tr_modbus__prepare). */
+static uint8_t tr_modbus__widen_max(const struct map *m, const struct txn *t)
 {
 	unsigned k = 0;
-	while (k < MBT_WIDEN_MAX && t->count + k + 1u <= MB_MAX_READ &&
-	       mbt__readable(m, t->table, (uint32_t)t->native + t->count + k))
+	while (k < TR_MODBUS_WIDEN_MAX && t->count + k + 1u <= MB_MAX_READ &&
+	       tr_modbus__readable(m, t->table, (uint32_t)t->native + t->count + k))
 		k++;
 	return (uint8_t)k;
 }
 
 static enum mb_exc tr_modbus__start(void *state, struct txn *t)
 {
-	struct mbt_dev *d = state;
-	struct mbt_bus *b = d->bus;
+	struct tr_modbus_dev *d = state;
+	struct tr_modbus_bus *b = d->bus;
 	if (!b->up || t->count == 0 || t->count > MB_MAX_READ)
 		return b->up ? MB_EXC_ILLEGAL_VALUE : MB_EXC_GATEWAY_PATH;
-	struct mbt_job *j = calloc(1, sizeof *j);
+	struct tr_modbus_job *j = calloc(1, sizeof *j);
 	if (!j)
 		return MB_EXC_DEVICE_FAILURE;
 	j->owner = d;
@@ -1374,10 +1386,11 @@ static enum mb_exc tr_modbus__start(void *state, struct txn *t)
 	j->count = t->count;
 	j->id = t->id;
 	uint64_t ghost_ms = 2u * device_timeout(d->dev);
-	j->ghost_ns = (ghost_ms < MBT_GHOST_MIN_MS ? MBT_GHOST_MIN_MS : ghost_ms) * 1000000u;
+	j->ghost_ns =
+	    (ghost_ms < TR_MODBUS_GHOST_MIN_MS ? TR_MODBUS_GHOST_MIN_MS : ghost_ms) * 1000000u;
 	if (t->op == TXN_READ) {
 		j->fc = t->table == MAP_INPUT ? MB_FC_READ_INPUT : MB_FC_READ_HOLDING;
-		j->widen_max = mbt__widen_max(d->map, t);
+		j->widen_max = tr_modbus__widen_max(d->map, t);
 	} else {
 		j->fc = t->fc == MB_FC_WRITE_SINGLE && t->count == 1 ? MB_FC_WRITE_SINGLE
 								     : MB_FC_WRITE_MULTIPLE;
@@ -1403,9 +1416,10 @@ static enum mb_exc tr_modbus__start(void *state, struct txn *t)
 }
 
 /* Take job j out of b's run queue if it has not started (mu held): 1 if so. */
-static int mbt__unqueue(struct mbt_bus *b, struct mbt_job *j)
+static int tr_modbus__unqueue(struct tr_modbus_bus *b, struct tr_modbus_job *j)
 {
-	for (struct mbt_job **pp = &b->qhead, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
+	for (struct tr_modbus_job **pp = &b->qhead, *prev = NULL; *pp;
+	     prev = *pp, pp = &(*pp)->next) {
 		if (*pp != j)
 			continue;
 		*pp = j->next;
@@ -1418,38 +1432,38 @@ static int mbt__unqueue(struct mbt_bus *b, struct mbt_job *j)
 
 static void tr_modbus__abort(void *state, struct txn *t)
 {
-	struct mbt_dev *d = state;
+	struct tr_modbus_dev *d = state;
 	if (d->cur != t)
 		return;
-	struct mbt_job *j = d->job;
+	struct tr_modbus_job *j = d->job;
 	d->cur = NULL;
 	d->job = NULL;
 	if (!j)
 		return;
 	/* Not started yet: it never goes on the wire. Started: the worker
-	 * finishes it and its answer is dropped (mbt__deliver). */
+	 * finishes it and its answer is dropped (tr_modbus__deliver). */
 	pthread_mutex_lock(&d->bus->mu);
-	int unqueued = mbt__unqueue(d->bus, j);
+	int unqueued = tr_modbus__unqueue(d->bus, j);
 	pthread_mutex_unlock(&d->bus->mu);
 	if (unqueued) {
 		free(j);
-		mbt__dev_unref_job(d);
+		tr_modbus__dev_unref_job(d);
 	}
 }
 
-static int tr_modbus__link_up(void *state)
+static bool tr_modbus__link_up(void *state)
 {
-	const struct mbt_dev *d = state;
+	const struct tr_modbus_dev *d = state;
 	return d->bus->up;
 }
 
 static void tr_modbus__close(void *state)
 {
-	struct mbt_dev *d = state;
-	struct mbt_bus *b = d->bus;
+	struct tr_modbus_dev *d = state;
+	struct tr_modbus_bus *b = d->bus;
 	if (d->cur)
 		tr_modbus__abort(d, d->cur);
-	for (struct mbt_dev **pp = &b->devs; *pp; pp = &(*pp)->next) {
+	for (struct tr_modbus_dev **pp = &b->devs; *pp; pp = &(*pp)->next) {
 		if (*pp == d) {
 			*pp = d->next;
 			break;
@@ -1460,8 +1474,8 @@ static void tr_modbus__close(void *state)
 	if (b->ndevs == 0) {
 		/* The last device: stop the worker. It finishes the transaction
 		 * it may be in (bounded by libmodbus's timeout), says it has
-		 * exited, and the loop joins it then (mbt__on_async). */
-		for (struct mbt_bus **pp = &mbt__buses; *pp; pp = &(*pp)->next) {
+		 * exited, and the loop joins it then (tr_modbus__on_async). */
+		for (struct tr_modbus_bus **pp = &tr_modbus__buses; *pp; pp = &(*pp)->next) {
 			if (*pp == b) {
 				*pp = b->next;
 				break;
@@ -1471,19 +1485,18 @@ static void tr_modbus__close(void *state)
 		b->stop = 1;
 		pthread_cond_signal(&b->cond);
 		pthread_mutex_unlock(&b->mu);
-		/* Cuts short a wait on the port (mbt__wait_fd). */
+		/* Cuts short a wait on the port (tr_modbus__wait_fd). */
 		if (write(b->wake[1], "", 1) < 0)
 			log_debug("modbus %s: cannot wake the worker: %s", b->name,
 				  strerror(errno));
 	} else {
-		mbt__bus_gap(b);
+		tr_modbus__bus_gap(b);
 	}
 	if (d->jobs_out == 0)
 		free(d);
 }
 
 const struct transport_ops transport_modbus = {
-    .name = "modbus",
     .flags = 0,
     .max_read = MB_MAX_READ,
     .open = tr_modbus__open,
@@ -1495,11 +1508,11 @@ const struct transport_ops transport_modbus = {
 
 /* ------------------------------------------------------------- protocol -- */
 
-static const char *const mbt__parities[] = {"none", "even", "odd", NULL};
+static const char *const tr_modbus__parities[] = {"none", "even", "odd", NULL};
 
-static int mbt__cfg_init(void *cfg)
+static int tr_modbus__cfg_init(void *cfg)
 {
-	struct mbt_cfg *c = cfg;
+	struct tr_modbus_cfg *c = cfg;
 	c->baud = c->data_bits = c->stop_bits = c->slave = -1;
 	c->port = c->unit = c->gap = -1;
 	c->parity = 0xFF;
@@ -1508,26 +1521,27 @@ static int mbt__cfg_init(void *cfg)
 
 /* Serial keys with `device`, TCP keys with `host`, never both; then the
  * defaults: 9600 8N1, slave 1; port 502, unit 1; gap 10 ms serial, 0 TCP. */
-static int mbt__cfg_done(struct config_parser *p, const struct config_setting_t *block, void *cfg)
+static int tr_modbus__cfg_done(struct config_parser *p, const struct config_setting_t *block,
+			       void *cfg)
 {
-	struct mbt_cfg *c = cfg;
+	struct tr_modbus_cfg *c = cfg;
 	static const char *const serial_keys[] = {"baud", "parity", "data_bits", "stop_bits",
 						  "slave"};
 	static const char *const tcp_keys[] = {"port", "unit"};
 	if (!c->device == !c->host)
-		return config_error(p, block,
-				    "modbus: give either `device` (a serial line) or `host` "
-				    "(Modbus TCP), not %s",
-				    c->device ? "both" : "neither");
+		return keys_error(p, block,
+				  "modbus: give either `device` (a serial line) or `host` "
+				  "(Modbus TCP), not %s",
+				  c->device ? "both" : "neither");
 	const char *const *wrong = c->device ? tcp_keys : serial_keys;
 	size_t nwrong = c->device ? 2 : 5;
 	for (size_t i = 0; i < nwrong; i++) {
 		const config_setting_t *s =
 		    config_setting_get_member((config_setting_t *)block, wrong[i]);
 		if (s)
-			return config_error(p, s, "modbus: `%s` is a %s key; this device has `%s`",
-					    wrong[i], c->device ? "TCP" : "serial",
-					    c->device ? "device" : "host");
+			return keys_error(p, s, "modbus: `%s` is a %s key; this device has `%s`",
+					  wrong[i], c->device ? "TCP" : "serial",
+					  c->device ? "device" : "host");
 	}
 	if (c->device) {
 		c->baud = c->baud < 0 ? 9600 : c->baud;
@@ -1535,7 +1549,7 @@ static int mbt__cfg_done(struct config_parser *p, const struct config_setting_t 
 		c->stop_bits = c->stop_bits < 0 ? 1 : c->stop_bits;
 		c->slave = c->slave < 0 ? 1 : c->slave;
 		c->parity = (uint8_t)(c->parity == 0xFF ? 'N' : "NEO"[c->parity]);
-		c->gap = c->gap < 0 ? MBT_GAP_SERIAL : c->gap;
+		c->gap = c->gap < 0 ? TR_MODBUS_GAP_SERIAL : c->gap;
 	} else {
 		c->port = c->port < 0 ? 502 : c->port;
 		c->unit = c->unit < 0 ? 1 : c->unit;
@@ -1544,23 +1558,23 @@ static int mbt__cfg_done(struct config_parser *p, const struct config_setting_t 
 	return 0;
 }
 
-#define MBT__CFG(field) offsetof(struct mbt_cfg, field)
+#define TR_MODBUS__CFG(field) offsetof(struct tr_modbus_cfg, field)
 
 /* clang-format off */
-static const struct config_key mbt__keys[] = {
+static const struct config_key tr_modbus__keys[] = {
 	{.name = "device", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = MBT__CFG(device)},
-	{.name = "baud", .kind = CONFIG_K_INT, .off = MBT__CFG(baud), .min = 300, .max = 4000000},
-	{.name = "parity", .kind = CONFIG_K_CHOICE, .off = MBT__CFG(parity),
-	 .choices = mbt__parities},
-	{.name = "data_bits", .kind = CONFIG_K_INT, .off = MBT__CFG(data_bits), .min = 5, .max = 8},
-	{.name = "stop_bits", .kind = CONFIG_K_INT, .off = MBT__CFG(stop_bits), .min = 1, .max = 2},
-	{.name = "slave", .kind = CONFIG_K_INT, .off = MBT__CFG(slave), .min = 1, .max = 247},
+	 .off = TR_MODBUS__CFG(device)},
+	{.name = "baud", .kind = CONFIG_K_INT, .off = TR_MODBUS__CFG(baud), .min = 300, .max = 4000000},
+	{.name = "parity", .kind = CONFIG_K_CHOICE, .off = TR_MODBUS__CFG(parity),
+	 .choices = tr_modbus__parities},
+	{.name = "data_bits", .kind = CONFIG_K_INT, .off = TR_MODBUS__CFG(data_bits), .min = 5, .max = 8},
+	{.name = "stop_bits", .kind = CONFIG_K_INT, .off = TR_MODBUS__CFG(stop_bits), .min = 1, .max = 2},
+	{.name = "slave", .kind = CONFIG_K_INT, .off = TR_MODBUS__CFG(slave), .min = 1, .max = 247},
 	{.name = "host", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = MBT__CFG(host)},
-	{.name = "port", .kind = CONFIG_K_INT, .off = MBT__CFG(port), .min = 1, .max = 65535},
-	{.name = "unit", .kind = CONFIG_K_INT, .off = MBT__CFG(unit), .min = 0, .max = 255},
-	{.name = "gap", .kind = CONFIG_K_INT, .off = MBT__CFG(gap), .min = 0, .max = 10000,
+	 .off = TR_MODBUS__CFG(host)},
+	{.name = "port", .kind = CONFIG_K_INT, .off = TR_MODBUS__CFG(port), .min = 1, .max = 65535},
+	{.name = "unit", .kind = CONFIG_K_INT, .off = TR_MODBUS__CFG(unit), .min = 0, .max = 255},
+	{.name = "gap", .kind = CONFIG_K_INT, .off = TR_MODBUS__CFG(gap), .min = 0, .max = 10000,
 	 .unit = "ms"},
 };
 /* clang-format on */
@@ -1569,11 +1583,11 @@ const struct protocol protocol_modbus = {
     .name = "modbus",
     .text = "Modbus equipment: RTU on a serial line or Modbus TCP, through libmodbus",
     .flags = PROTOCOL_NATIVE | PROTOCOL_RTU,
-    .keys = mbt__keys,
-    .nkeys = sizeof mbt__keys / sizeof mbt__keys[0],
-    .cfg_size = sizeof(struct mbt_cfg),
-    .cfg_init = mbt__cfg_init,
-    .cfg_done = mbt__cfg_done,
+    .keys = tr_modbus__keys,
+    .nkeys = sizeof tr_modbus__keys / sizeof tr_modbus__keys[0],
+    .cfg_size = sizeof(struct tr_modbus_cfg),
+    .cfg_init = tr_modbus__cfg_init,
+    .cfg_done = tr_modbus__cfg_done,
     .ops = &transport_modbus,
     .default_poll = 0,
     .typical_rtt = 50,

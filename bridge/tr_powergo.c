@@ -101,7 +101,7 @@ struct tr_powergo {
 	const struct transport_env *env; /* the device model, the clock, the link */
 	struct device *dev;
 	uv_loop_t *loop;
-	struct mqtt_link *link;
+	struct link_mqtt *link;
 	char *req_topic; /* NULL: the device ID (answers: the fan's topic) */
 	int qos;
 	struct txn *cur; /* the transaction in flight, or NULL */
@@ -129,7 +129,7 @@ struct tr_powergo {
 struct tr_powergo_fan {
 	struct tr_powergo_fan *next;	 /* tr_powergo__fans */
 	const struct transport_env *env; /* its first device's */
-	struct mqtt_link *link;		 /* the fan holds a reference of its own */
+	struct link_mqtt *link;		 /* the fan holds a reference of its own */
 	char *topic;
 	int qos;
 	size_t n;	 /* devices */
@@ -394,7 +394,7 @@ static void tr_powergo__on_message(void *ctx, const char *topic, const uint8_t *
 	 * sent before the oldest that it fits is settled, and that oldest one
 	 * has answered (it is the owner) or never will (an owner sent later
 	 * was answered after it). */
-	int rc = st->cur ? powergo_decode_answer(&st->req, payload, len, &a) : MB_ENOENT;
+	int rc = st->cur ? codec_powergo_decode_answer(&st->req, payload, len, &a) : MB_ENOENT;
 	uint16_t skip = st->skip;
 	struct powergo_answer other;
 	struct tr_powergo_ghost *oldest = NULL;
@@ -404,7 +404,7 @@ static void tr_powergo__on_message(void *ctx, const char *topic, const uint8_t *
 		if (!tr_powergo__live(st, g) || (oldest && oldest->seq <= g->seq))
 			continue;
 		g->req.words = &g->value;
-		int grc = powergo_decode_answer(&g->req, payload, len, &other);
+		int grc = codec_powergo_decode_answer(&g->req, payload, len, &other);
 		g->req.words = NULL;
 		if (grc == 0 && g->settled)
 			settled_fit = 1;
@@ -416,7 +416,7 @@ static void tr_powergo__on_message(void *ctx, const char *topic, const uint8_t *
 		/* It has answered or never will. */
 		oldest->until = 0;
 		oldest->req.words = &oldest->value;
-		powergo_decode_answer(&oldest->req, payload, len, &other);
+		codec_powergo_decode_answer(&oldest->req, payload, len, &other);
 		oldest->req.words = NULL;
 		if (!st->cur || oldest->id != st->cur->id) {
 			tr_powergo__drop(st,
@@ -722,8 +722,8 @@ static int tr_powergo__open(struct device *dev, uv_loop_t *loop, const struct co
 	(void)map; /* the device's, device_map() */
 	st->dev = dev;
 	st->loop = loop;
-	if (!pc || powergo_parse_id(pc->app_id, &st->req.app) != 0 ||
-	    powergo_parse_id(pc->device_id, &st->req.device) != 0) {
+	if (!pc || codec_powergo_parse_id(pc->app_id, &st->req.app) != 0 ||
+	    codec_powergo_parse_id(pc->device_id, &st->req.device) != 0) {
 		snprintf(
 		    err, errlen,
 		    "line %d: device %s: powergo needs app_id and device_id, 8 hex digits each",
@@ -731,8 +731,8 @@ static int tr_powergo__open(struct device *dev, uv_loop_t *loop, const struct co
 		free(st);
 		return MB_EINVAL;
 	}
-	powergo_format_id(st->req.app, app);
-	powergo_format_id(st->req.device, devid);
+	codec_powergo_format_id(st->req.app, app);
+	codec_powergo_format_id(st->req.device, devid);
 	/* The default request topic is the device ID, formatted when sent;
 	 * the answer topic is the fan's. */
 	const char *resp_topic = pc->response_topic ? pc->response_topic : app;
@@ -809,7 +809,7 @@ static enum mb_exc tr_powergo__start(void *state, struct txn *t)
 			tr_powergo__pick_write_fc(st, t);
 	}
 	st->seq++;
-	int n = powergo_encode_request(&st->req, frame, sizeof frame);
+	int n = codec_powergo_encode_request(&st->req, frame, sizeof frame);
 	if (n < 0 || n > POWERGO_MAX_FRAME) {
 		log_err("%s: powergo: cannot encode fc %02x at %u x %u: %s", device_name(st->dev),
 			st->req.fc, st->req.addr, st->req.count,
@@ -817,7 +817,7 @@ static enum mb_exc tr_powergo__start(void *state, struct txn *t)
 		return MB_EXC_DEVICE_FAILURE;
 	}
 	char devid[9];
-	powergo_format_id(st->req.device, devid);
+	codec_powergo_format_id(st->req.device, devid);
 	int rc = st->env->mqtt->publish(st->link, st->req_topic ? st->req_topic : devid, frame,
 					(size_t)n, st->qos, 0, NULL, NULL, NULL);
 	if (rc != 0) {
@@ -839,7 +839,7 @@ static void tr_powergo__abort(void *state, struct txn *t)
 	}
 }
 
-static int tr_powergo__link_up(void *state)
+static bool tr_powergo__link_up(void *state)
 {
 	struct tr_powergo *st = state;
 	return st->env->mqtt->is_up(st->link);
@@ -860,7 +860,6 @@ static void tr_powergo__close(void *state)
 }
 
 const struct transport_ops transport_powergo = {
-    .name = "powergo",
     .max_read = POWERGO_MAX_READ,
     .open = tr_powergo__open,
     .start = tr_powergo__start,

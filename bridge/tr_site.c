@@ -81,41 +81,40 @@ static int site__members(struct config_parser *p, const config_setting_t *s, voi
 	struct tr_site_cfg *c = target;
 	char path[256];
 
-	config_key_path(s, path, sizeof path);
+	keys_path(s, path, sizeof path);
 	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
 	    config_setting_type(s) != CONFIG_TYPE_LIST)
-		return config_error(p, s,
-				    "%s must be a list of device names [\"a\", \"b\"], not %s",
-				    path, config_type_name(s));
+		return keys_error(p, s, "%s must be a list of device names [\"a\", \"b\"], not %s",
+				  path, keys_type_name(s));
 	int n = config_setting_length(s);
 	if (n > SITE__MEMBERS_MAX)
-		return config_error(p, s, "%s: %d names; a site adds up at most %d devices", path,
-				    n, SITE__MEMBERS_MAX);
+		return keys_error(p, s, "%s: %d names; a site adds up at most %d devices", path, n,
+				  SITE__MEMBERS_MAX);
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		const char *v = config_setting_get_string(e);
 		if (!v || !*v || strlen(v) >= SITE__NAME_MAX)
-			return config_error(
+			return keys_error(
 			    p, e, "%s: each member must be a device name (1..%d characters)", path,
 			    SITE__NAME_MAX - 1);
 		for (size_t k = 0; k < (size_t)i; k++)
 			if (strcmp(c->members[k], v) == 0)
-				return config_error(p, e, "%s: \"%s\" is named twice", path, v);
+				return keys_error(p, e, "%s: \"%s\" is named twice", path, v);
 		snprintf(c->members[i], SITE__NAME_MAX, "%s", v);
 	}
 	c->nmembers = (size_t)n;
 	return 0;
 }
 
-static int site__members_same(const struct config_key *k, const void *a, const void *b, char *which,
-			      size_t len)
+static bool site__members_same(const struct config_key *k, const void *a, const void *b,
+			       char *which, size_t len)
 {
 	const struct tr_site_cfg *x = a, *y = b;
 	if (x->nmembers == y->nmembers &&
 	    memcmp(x->members, y->members, sizeof x->members[0] * x->nmembers) == 0)
-		return 1;
+		return true;
 	snprintf(which, len, "%s", k->name);
-	return 0;
+	return false;
 }
 
 static const struct config_key site__keys[] = {
@@ -382,10 +381,10 @@ static void tr_site__abort(void *state, struct txn *t)
 	}
 }
 
-static int tr_site__link_up(void *state)
+static bool tr_site__link_up(void *state)
 {
 	(void)state;
-	return 1;
+	return true;
 }
 
 static void site__on_close(uv_handle_t *h)
@@ -400,7 +399,6 @@ static void tr_site__close(void *state)
 }
 
 const struct transport_ops transport_site = {
-    .name = "site",
     .max_read = MB_MAX_READ,
     .open = tr_site__open,
     .start = tr_site__start,
@@ -414,7 +412,7 @@ static int site__map_register(struct config_parser *p, const config_setting_t *s
 			      struct map_register *r)
 {
 	if (r->access & MAP_W)
-		return config_error(p, s, "register \"%s\": a site register is read-only", r->name);
+		return keys_error(p, s, "register \"%s\": a site register is read-only", r->name);
 	return 0;
 }
 

@@ -22,9 +22,9 @@
  * than V5_MAX_PAYLOAD is skipped as garbage and the parser resyncs on the
  * next start byte). Output, bounded by the link: a time answer is sent only
  * while nothing waits in libuv's queue toward the logger and fewer than
- * SOL_WRITES_MAX writes are pending (LINK_TCP_REFUSE); otherwise it is
+ * TR_SOLARMAN_WRITES_MAX writes are pending (LINK_TCP_REFUSE); otherwise it is
  * dropped and counted. A request that would take the queue over
- * SOL_QUEUE_MAX bytes means the logger has stopped reading (LINK_TCP_DROP):
+ * TR_SOLARMAN_QUEUE_MAX bytes means the logger has stopped reading (LINK_TCP_DROP):
  * the transaction fails (0B) and the link is dropped and reconnected. */
 #include "transport.h"
 
@@ -46,11 +46,11 @@
 
 /* Bytes libuv may hold for the logger beyond what the kernel took: a dozen
  * requests. Over it, the logger is not reading and the link is dropped. */
-#define SOL_QUEUE_MAX 4096
+#define TR_SOLARMAN_QUEUE_MAX 4096
 /* Writes whose callbacks are still due (each holds a malloc'd buffer). */
-#define SOL_WRITES_MAX 16
+#define TR_SOLARMAN_WRITES_MAX 16
 
-struct sol {
+struct tr_solarman {
 	const struct transport_env *env; /* the device model, the link */
 	struct device *dev;
 	uv_loop_t *loop;
@@ -70,18 +70,18 @@ struct sol {
 };
 
 /* The link is freed (tr_solarman__close): so is the transport. */
-static void sol__free(void *ctx)
+static void tr_solarman__free(void *ctx)
 {
-	struct sol *s = ctx;
+	struct tr_solarman *s = ctx;
 	free(s->host);
 	free(s);
 }
 
 /* The link came up or went down. */
-static void sol__on_state(void *ctx, int up)
+static void tr_solarman__on_state(void *ctx, int up)
 {
-	struct sol *s = ctx;
-	v5_stream_reset(&s->stream);
+	struct tr_solarman *s = ctx;
+	codec_v5_stream_reset(&s->stream);
 	if (up) {
 		log_info("%s: connected to logger %s (serial %u, slave %u)", device_name(s->dev),
 			 s->env->tcp->peer(s->link), (unsigned)s->serial, s->slave);
@@ -95,21 +95,21 @@ static void sol__on_state(void *ctx, int up)
 
 /* Finish the transaction in flight; the device may start the next one from
  * inside device_txn_done, so cur is cleared first. */
-static void sol__done(struct sol *s, enum mb_exc status)
+static void tr_solarman__done(struct tr_solarman *s, enum mb_exc status)
 {
 	struct txn *t = s->cur;
 	s->cur = NULL;
 	s->env->txn_done(s->dev, t, status);
 }
 
-static void sol__drop(struct sol *s, const char *what, int rc)
+static void tr_solarman__drop(struct tr_solarman *s, const char *what, int rc)
 {
 	log_debug("%s: dropped %s (%s)", device_name(s->dev), what, mb_strerror(rc));
 	s->env->count_drop(s->dev);
 }
 
 /* The logger could not pass our request on: say which, once per change. */
-static void sol__logger_error(struct sol *s, uint8_t code)
+static void tr_solarman__logger_error(struct tr_solarman *s, uint8_t code)
 {
 	enum mb_exc status;
 	const char *what;
@@ -133,14 +133,15 @@ static void sol__logger_error(struct sol *s, uint8_t code)
 			 s->slave);
 		s->logger_error = code;
 	}
-	sol__done(s, status);
+	tr_solarman__done(s, status);
 }
 
 /* Does RTU answer r answer t as it was sent? Everything the answer echoes
  * must be what we asked: slave and function code always; a read's byte count;
  * a single write's address and value; a multiple write's address and
  * quantity. Returns 0 or MB_EID. */
-static int sol__matches(const struct sol *s, const struct txn *t, const struct v5_rtu_answer *r)
+static int tr_solarman__matches(const struct tr_solarman *s, const struct txn *t,
+				const struct v5_rtu_answer *r)
 {
 	if (r->slave != s->slave || r->fc != s->cur_fc)
 		return MB_EID;
@@ -157,32 +158,32 @@ static int sol__matches(const struct sol *s, const struct txn *t, const struct v
 	}
 }
 
-static void sol__answer(struct sol *s, const struct v5_frame *f)
+static void tr_solarman__answer(struct tr_solarman *s, const struct v5_frame *f)
 {
 	struct v5_answer a;
 	struct v5_rtu_answer r;
 	struct txn *t = s->cur;
 	if (!t) {
-		sol__drop(s, "an answer nothing waits for", MB_EID);
+		tr_solarman__drop(s, "an answer nothing waits for", MB_EID);
 		return;
 	}
-	int rc = v5_check_answer(f, s->serial, s->seq, &a);
+	int rc = codec_v5_check_answer(f, s->serial, s->seq, &a);
 	if (rc < 0) {
-		sol__drop(s, "an answer to another request", rc);
+		tr_solarman__drop(s, "an answer to another request", rc);
 		return;
 	}
 	s->env->tcp->healthy(s->link);
 	if (a.logger_error) {
-		sol__logger_error(s, a.logger_error);
+		tr_solarman__logger_error(s, a.logger_error);
 		return;
 	}
-	rc = v5_rtu_answer_decode(a.rtu, a.rtu_len, &r);
+	rc = codec_v5_rtu_answer_decode(a.rtu, a.rtu_len, &r);
 	if (rc == 0)
-		rc = sol__matches(s, t, &r);
+		rc = tr_solarman__matches(s, t, &r);
 	if (rc < 0) {
 		/* Never believe a damaged or foreign answer: the device times the
 		 * transaction out (0B) unless a good answer still comes. */
-		sol__drop(s, "an RTU answer that does not match the request", rc);
+		tr_solarman__drop(s, "an RTU answer that does not match the request", rc);
 		return;
 	}
 	if (s->logger_error) {
@@ -191,7 +192,7 @@ static void sol__answer(struct sol *s, const struct v5_frame *f)
 		s->logger_error = 0;
 	}
 	if (r.exception) {
-		sol__done(s, (enum mb_exc)r.exception);
+		tr_solarman__done(s, (enum mb_exc)r.exception);
 		return;
 	}
 	if (t->op == TXN_READ) {
@@ -200,18 +201,18 @@ static void sol__answer(struct sol *s, const struct v5_frame *f)
 			words[i] = (uint16_t)(r.data[2 * i] << 8 | r.data[2 * i + 1]);
 		s->env->cache_store(s->dev, t->table, t->addr, t->count, words);
 	}
-	sol__done(s, MB_EXC_NONE);
+	tr_solarman__done(s, MB_EXC_NONE);
 }
 
-static void sol__frame(struct sol *s, const struct v5_frame *f)
+static void tr_solarman__frame(struct tr_solarman *s, const struct v5_frame *f)
 {
 	if (f->control == V5_CTRL_ANSWER) {
-		sol__answer(s, f);
+		tr_solarman__answer(s, f);
 		return;
 	}
-	if (v5_is_unsolicited(f)) {
+	if (codec_v5_is_unsolicited(f)) {
 		uint8_t out[V5_TIME_ANSWER_LEN];
-		int n = v5_encode_time_answer(out, sizeof out, f, (uint32_t)time(NULL));
+		int n = codec_v5_encode_time_answer(out, sizeof out, f, (uint32_t)time(NULL));
 		log_debug("%s: logger frame %02x %02x, answering with the time",
 			  device_name(s->dev), f->control & 0xFF, f->control >> 8);
 		s->env->tcp->healthy(s->link);
@@ -220,52 +221,52 @@ static void sol__frame(struct sol *s, const struct v5_frame *f)
 		if (n <= 0)
 			return;
 		if (s->env->tcp->write(s->link, out, (size_t)n, LINK_TCP_REFUSE) < 0)
-			sol__drop(s, "a time answer the logger is not reading", MB_EBUSY);
+			tr_solarman__drop(s, "a time answer the logger is not reading", MB_EBUSY);
 		return;
 	}
-	sol__drop(s, "a frame with an unexpected control code", MB_EPROTO);
+	tr_solarman__drop(s, "a frame with an unexpected control code", MB_EPROTO);
 }
 
 /* Bytes from the logger (at most one read chunk of the link). */
-static void sol__on_data(void *ctx, const uint8_t *data, size_t len)
+static void tr_solarman__on_data(void *ctx, const uint8_t *data, size_t len)
 {
-	struct sol *s = ctx;
+	struct tr_solarman *s = ctx;
 	size_t off = 0;
 	uint64_t frames0 = s->stream.dropped_frames, bytes0 = s->stream.dropped_bytes;
 	while (off < len && s->env->tcp->is_up(s->link)) {
 		struct v5_frame f;
-		off += v5_stream_feed(&s->stream, data + off, len - off);
-		while (s->env->tcp->is_up(s->link) && v5_stream_next(&s->stream, &f) == 1)
-			sol__frame(s, &f);
+		off += codec_v5_stream_feed(&s->stream, data + off, len - off);
+		while (s->env->tcp->is_up(s->link) && codec_v5_stream_next(&s->stream, &f) == 1)
+			tr_solarman__frame(s, &f);
 	}
 	/* Count each damaged frame, and each run of garbage once. */
 	for (uint64_t i = frames0; i < s->stream.dropped_frames; i++)
-		sol__drop(s, "a frame with a bad checksum", MB_ECRC);
+		tr_solarman__drop(s, "a frame with a bad checksum", MB_ECRC);
 	if (s->stream.dropped_bytes != bytes0)
-		sol__drop(s, "bytes that are no V5 frame", MB_EPARSE);
+		tr_solarman__drop(s, "bytes that are no V5 frame", MB_EPARSE);
 }
 
 /* The link's options for s: the limits of "Solarman limits" in
  * docs/user-guide.md; the back-off and timeouts are the links' defaults. */
-static void sol__link_opts(struct sol *s, struct link_tcp_opts *o)
+static void tr_solarman__link_opts(struct tr_solarman *s, struct link_tcp_opts *o)
 {
 	memset(o, 0, sizeof *o);
 	o->host = s->host;
 	o->port = atoi(s->port);
 	o->owner = device_name(s->dev);
 	o->what = "logger";
-	o->queue_max = SOL_QUEUE_MAX;
-	o->writes_max = SOL_WRITES_MAX;
-	o->on_read = sol__on_data;
-	o->on_state = sol__on_state;
+	o->queue_max = TR_SOLARMAN_QUEUE_MAX;
+	o->writes_max = TR_SOLARMAN_WRITES_MAX;
+	o->on_read = tr_solarman__on_data;
+	o->on_state = tr_solarman__on_state;
 	o->ctx = s;
 }
 
 /* ------------------------------------------------------------------ ops -- */
 
 /* The device's `solarman` block (docs/user-guide.md), parsed and checked by
- * the config loader with sol__keys (at the end of this file). */
-struct sol_cfg {
+ * the config loader with tr_solarman__keys (at the end of this file). */
+struct tr_solarman_cfg {
 	char *host;
 	int port;	 /* default 8899 */
 	uint32_t serial; /* logger serial */
@@ -273,16 +274,17 @@ struct sol_cfg {
 };
 
 /* The transport's state for cfg, not yet connecting; NULL after an error. */
-static struct sol *sol__new(struct device *dev, uv_loop_t *loop, const struct config_device *cfg,
-			    char *err, size_t errlen)
+static struct tr_solarman *tr_solarman__new(struct device *dev, uv_loop_t *loop,
+					    const struct config_device *cfg, char *err,
+					    size_t errlen)
 {
-	const struct sol_cfg *sc = cfg->proto_cfg;
+	const struct tr_solarman_cfg *sc = cfg->proto_cfg;
 	if (!sc || !sc->host) {
 		snprintf(err, errlen, "device %s (line %d): no solarman block", cfg->name,
 			 cfg->line);
 		return NULL;
 	}
-	struct sol *s = calloc(1, sizeof *s);
+	struct tr_solarman *s = calloc(1, sizeof *s);
 	if (!s || !(s->host = strdup(sc->host))) {
 		free(s);
 		snprintf(err, errlen, "device %s: out of memory", cfg->name);
@@ -294,7 +296,7 @@ static struct sol *sol__new(struct device *dev, uv_loop_t *loop, const struct co
 	snprintf(s->port, sizeof s->port, "%d", sc->port);
 	s->serial = sc->serial;
 	s->slave = (uint8_t)sc->slave;
-	v5_stream_init(&s->stream, s->rx, sizeof s->rx);
+	codec_v5_stream_init(&s->stream, s->rx, sizeof s->rx);
 	return s;
 }
 
@@ -302,14 +304,14 @@ static int tr_solarman__open(struct device *dev, uv_loop_t *loop, const struct c
 			     const struct map *map, void **state, char *err, size_t errlen)
 {
 	(void)map;
-	struct sol *s = sol__new(dev, loop, cfg, err, errlen);
+	struct tr_solarman *s = tr_solarman__new(dev, loop, cfg, err, errlen);
 	if (!s)
 		return MB_EINVAL;
 	struct link_tcp_opts o;
-	sol__link_opts(s, &o);
+	tr_solarman__link_opts(s, &o);
 	if (!(s->link = s->env->tcp->open(loop, &o))) {
 		snprintf(err, errlen, "device %s: out of memory", device_name(dev));
-		sol__free(s);
+		tr_solarman__free(s);
 		return MB_ENOMEM;
 	}
 	*state = s;
@@ -318,30 +320,31 @@ static int tr_solarman__open(struct device *dev, uv_loop_t *loop, const struct c
 
 static enum mb_exc tr_solarman__start(void *state, struct txn *t)
 {
-	struct sol *s = state;
+	struct tr_solarman *s = state;
 	uint8_t rtu[V5_RTU_MAX], frame[V5_OVERHEAD + V5_REQ_PREFIX + V5_RTU_MAX];
 	int n;
 	if (!s->env->tcp->is_up(s->link))
 		return MB_EXC_GATEWAY_PATH;
 	if (t->op == TXN_READ) {
 		s->cur_fc = t->table == MAP_INPUT ? MB_FC_READ_INPUT : MB_FC_READ_HOLDING;
-		n = v5_rtu_read(rtu, sizeof rtu, s->slave, s->cur_fc, t->native, t->count);
+		n = codec_v5_rtu_read(rtu, sizeof rtu, s->slave, s->cur_fc, t->native, t->count);
 	} else if (t->fc == MB_FC_WRITE_SINGLE && t->count == 1) {
 		s->cur_fc = MB_FC_WRITE_SINGLE;
-		n = v5_rtu_write_single(rtu, sizeof rtu, s->slave, t->native, t->words[0]);
+		n = codec_v5_rtu_write_single(rtu, sizeof rtu, s->slave, t->native, t->words[0]);
 	} else {
 		s->cur_fc = MB_FC_WRITE_MULTIPLE;
-		n = v5_rtu_write_multiple(rtu, sizeof rtu, s->slave, t->native, t->count, t->words);
+		n = codec_v5_rtu_write_multiple(rtu, sizeof rtu, s->slave, t->native, t->count,
+						t->words);
 	}
 	if (n < 0)
 		return MB_EXC_ILLEGAL_VALUE;
 	/* A fresh sequence byte per attempt, a retry of t included: the answer
 	 * to an aborted attempt then no longer matches. */
 	s->seq++;
-	n = v5_encode_request(frame, sizeof frame, s->serial, s->seq, rtu, (size_t)n);
+	n = codec_v5_encode_request(frame, sizeof frame, s->serial, s->seq, rtu, (size_t)n);
 	if (n < 0)
 		return MB_EXC_ILLEGAL_VALUE;
-	/* Over SOL_QUEUE_MAX, our earlier requests have not left in all that
+	/* Over TR_SOLARMAN_QUEUE_MAX, our earlier requests have not left in all that
 	 * time: the logger stopped reading, and the link drops the connection
 	 * (a new one is the only cure). */
 	int rc = s->env->tcp->write(s->link, frame, (size_t)n, LINK_TCP_DROP);
@@ -355,39 +358,37 @@ static enum mb_exc tr_solarman__start(void *state, struct txn *t)
 
 static void tr_solarman__abort(void *state, struct txn *t)
 {
-	struct sol *s = state;
+	struct tr_solarman *s = state;
 	if (s->cur != t)
 		return;
 	s->cur = NULL;
 	/* Whatever sits half-received belongs to the abandoned request (or is a
 	 * false start that would hold up the next answer): start afresh. */
-	v5_stream_reset(&s->stream);
+	codec_v5_stream_reset(&s->stream);
 }
 
-static int tr_solarman__link_up(void *state)
+static bool tr_solarman__link_up(void *state)
 {
-	const struct sol *s = state;
+	const struct tr_solarman *s = state;
 	return s->env->tcp->is_up(s->link);
 }
 
 static void tr_solarman__close(void *state)
 {
-	struct sol *s = state;
+	struct tr_solarman *s = state;
 	s->cur = NULL;
-	/* s is freed once the link's handles are closed (sol__free): a link
+	/* s is freed once the link's handles are closed (tr_solarman__free): a link
 	 * callback on the stack may still read it. */
-	s->env->tcp->close(s->link, sol__free);
+	s->env->tcp->close(s->link, tr_solarman__free);
 }
 
 /* Test hook (include/transport_test.h). */
 struct txn *tr_solarman_test_txn(void *state)
 {
-	return ((struct sol *)state)->cur;
+	return ((struct tr_solarman *)state)->cur;
 }
 
 const struct transport_ops transport_solarman = {
-    .name = "solarman",
-    .flags = TRANSPORT_MATCHES_ANSWERS, /* the echoed sequence byte */
     .max_read = MB_MAX_READ,
     .open = tr_solarman__open,
     .start = tr_solarman__start,
@@ -398,24 +399,24 @@ const struct transport_ops transport_solarman = {
 
 /* ------------------------------------------------------------- protocol -- */
 
-static int sol__cfg_init(void *cfg)
+static int tr_solarman__cfg_init(void *cfg)
 {
-	struct sol_cfg *sc = cfg;
+	struct tr_solarman_cfg *sc = cfg;
 	sc->port = 8899;
 	sc->slave = 1;
 	return 0;
 }
 
-#define SOL__CFG(field) offsetof(struct sol_cfg, field)
+#define TR_SOLARMAN__CFG(field) offsetof(struct tr_solarman_cfg, field)
 
 /* clang-format off */
-static const struct config_key sol__keys[] = {
+static const struct config_key tr_solarman__keys[] = {
 	{.name = "host", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
-	 .off = SOL__CFG(host)},
-	{.name = "port", .kind = CONFIG_K_INT, .off = SOL__CFG(port), .min = 1, .max = 65535},
+	 .off = TR_SOLARMAN__CFG(host)},
+	{.name = "port", .kind = CONFIG_K_INT, .off = TR_SOLARMAN__CFG(port), .min = 1, .max = 65535},
 	{.name = "serial", .kind = CONFIG_K_UINT32, .flags = CONFIG_F_REQUIRED,
-	 .off = SOL__CFG(serial), .min = 1, .max = UINT32_MAX},
-	{.name = "slave", .kind = CONFIG_K_INT, .off = SOL__CFG(slave), .min = 1, .max = 247},
+	 .off = TR_SOLARMAN__CFG(serial), .min = 1, .max = UINT32_MAX},
+	{.name = "slave", .kind = CONFIG_K_INT, .off = TR_SOLARMAN__CFG(slave), .min = 1, .max = 247},
 };
 /* clang-format on */
 
@@ -423,10 +424,10 @@ const struct protocol protocol_solarman = {
     .name = "solarman",
     .text = "Modbus RTU through a Solarman V5 data logger (TCP port 8899)",
     .flags = PROTOCOL_NATIVE | PROTOCOL_RTU,
-    .keys = sol__keys,
-    .nkeys = sizeof sol__keys / sizeof sol__keys[0],
-    .cfg_size = sizeof(struct sol_cfg),
-    .cfg_init = sol__cfg_init,
+    .keys = tr_solarman__keys,
+    .nkeys = sizeof tr_solarman__keys / sizeof tr_solarman__keys[0],
+    .cfg_size = sizeof(struct tr_solarman_cfg),
+    .cfg_init = tr_solarman__cfg_init,
     .ops = &transport_solarman,
     .default_poll = 20000,
     .typical_rtt = 1000,

@@ -4,7 +4,7 @@
  * device answers on
  * `<prefix>/<type>/device/<id>/ctrl`. Two topic families exist: the old
  * `hame_energy` and newer firmware's `marstek_energy`, whose <id> is, for
- * B2500 types HMA/HMF/HMK/HMJ, the MAC encrypted (venus_topic_id_encrypt).
+ * B2500 types HMA/HMF/HMK/HMJ, the MAC encrypted (codec_venus_topic_id_encrypt).
  * Both are listened to unless the config names one (`topics`); commands go
  * to the family the device last answered on, and to both before it has
  * answered at all: a device listens on its firmware's family only, so no
@@ -109,7 +109,7 @@ struct tr_venus {
 	struct device *dev;
 	uv_loop_t *loop;
 	const struct map *map;
-	struct mqtt_link *link;
+	struct link_mqtt *link;
 	/* [0] the hame_energy family, [1] marstek_energy; fam_on[f]: listened
 	 * to; heard: the family the device last answered on, -1 before. */
 	char cmd_topic[2][TR_VENUS_TOPIC_MAX];
@@ -153,13 +153,13 @@ struct tr_venus {
 /* Store one register from the reply; 1 when stored, 0 when absent. */
 static int tr_venus__store_reg(struct tr_venus *v, const struct map_register *r)
 {
-	const struct venus_pair *p = venus_find(&v->reply, r->key);
+	const struct venus_pair *p = codec_venus_find(&v->reply, r->key);
 	uint16_t words[MB_MAX_READ];
 	if (!p || r->count > MB_MAX_READ)
 		return 0;
 	if (r->type == MAP_STRING) {
 		char s[VENUS_MAX_VALUE + 1];
-		int rc = venus_pair_str(p, r->field, s, sizeof s);
+		int rc = codec_venus_pair_str(p, r->field, s, sizeof s);
 		if (rc == MB_ENOENT)
 			return 0;
 		/* A value longer than the register keeps what fits: a WiFi
@@ -170,7 +170,7 @@ static int tr_venus__store_reg(struct tr_venus *v, const struct map_register *r)
 			return 0;
 	} else {
 		int64_t val = 0;
-		int rc = venus_pair_int(p, r->field, &val), parsed = rc == 0;
+		int rc = codec_venus_pair_int(p, r->field, &val), parsed = rc == 0;
 		if (rc == MB_ENOENT)
 			return 0; /* the |-field is missing: nothing said about it */
 		if (rc == 0)
@@ -227,7 +227,7 @@ static unsigned tr_venus__queries_named(const struct tr_venus *v)
 	size_t n = map_nregs(v->map);
 	for (size_t i = 0; i < n; i++) {
 		const struct map_register *r = map_reg(v->map, i);
-		if (r->key && (r->access & MAP_R) && venus_find(&v->reply, r->key))
+		if (r->key && (r->access & MAP_R) && codec_venus_find(&v->reply, r->key))
 			named |= 1u << tr_venus__query_of(v, r);
 	}
 	return named;
@@ -399,8 +399,8 @@ static void tr_venus__confirm(struct tr_venus *v, const uint8_t *payload, size_t
 	size_t bad = v->npending;
 	for (size_t i = 0; i < v->npending; i++) {
 		const struct map_register *r = v->pending[i].reg;
-		const struct venus_pair *p = venus_find(&v->reply, r->key);
-		if (!p || venus_pair_int(p, r->field, &got[i]) != 0) {
+		const struct venus_pair *p = codec_venus_find(&v->reply, r->key);
+		if (!p || codec_venus_pair_int(p, r->field, &got[i]) != 0) {
 			tr_venus__drop(v, "status without the written keys", payload, len);
 			return;
 		}
@@ -427,8 +427,8 @@ static void tr_venus__confirm(struct tr_venus *v, const uint8_t *payload, size_t
 static void tr_venus__on_reply(struct tr_venus *v, int fam, const uint8_t *payload, size_t len)
 {
 	int ret = -1;
-	int n = venus_parse((const char *)payload, len, &v->reply);
-	enum venus_kind kind = n > 0 ? venus_classify(&v->reply, &ret) : VENUS_MALFORMED;
+	int n = codec_venus_parse((const char *)payload, len, &v->reply);
+	enum venus_kind kind = n > 0 ? codec_venus_classify(&v->reply, &ret) : VENUS_MALFORMED;
 	if (v->reply.malformed)
 		log_debug("%s: %zu malformed pairs skipped", device_name(v->dev),
 			  v->reply.malformed);
@@ -571,7 +571,7 @@ static void tr_venus__on_puback(void *ctx, int mid)
 /* ------------------------------------------------------------ commands -- */
 
 static enum mb_exc tr_venus__publish(struct tr_venus *v, const char *cmd, int qos, int *mid,
-				     mqtt_pub_cb cb)
+				     link_mqtt_pub_cb cb)
 {
 	/* To the family the device answers on; before it has answered, to
 	 * every family listened to (with a PUBACK callback, the last one's mid
@@ -689,7 +689,7 @@ static enum mb_exc tr_venus__start_write(struct tr_venus *v, struct txn *t)
 		return MB_EXC_ILLEGAL_ADDRESS;
 
 	char cmd[TR_VENUS_CMD_MAX];
-	int len = venus_render(tmpl, args, (size_t)n, cmd, sizeof cmd);
+	int len = codec_venus_render(tmpl, args, (size_t)n, cmd, sizeof cmd);
 	if (len < 0) {
 		log_warn("%s: cannot render \"%s\": %s", device_name(v->dev), tmpl,
 			 mb_strerror(len));
@@ -697,7 +697,7 @@ static enum mb_exc tr_venus__start_write(struct tr_venus *v, struct txn *t)
 	}
 	/* The cd= of the command, to tell its ack from another's. */
 	struct venus_reply *r = &v->reply;
-	v->cmd_cd = venus_parse(cmd, (size_t)len, r) >= 0 && r->has_cd ? r->cd : -1;
+	v->cmd_cd = codec_venus_parse(cmd, (size_t)len, r) >= 0 && r->has_cd ? r->cd : -1;
 	r->npairs = 0; /* the pairs point into cmd, on this stack */
 
 	v->txn = t;
@@ -783,7 +783,7 @@ static void tr_venus__abort(void *state, struct txn *t)
 	v->npending = 0;
 }
 
-static int tr_venus__link_up(void *state)
+static bool tr_venus__link_up(void *state)
 {
 	struct tr_venus *v = state;
 	return v->env->mqtt->is_up(v->link);
@@ -828,11 +828,11 @@ static int tr_venus__new_id(const struct tr_venus_cfg *vc, char *out, size_t out
 		int n = snprintf(out, outlen, "%s", vc->topic_id);
 		return n < 0 || (size_t)n >= outlen ? MB_ETOOBIG : 0;
 	}
-	if (!venus_type_encrypts(vc->type)) {
+	if (!codec_venus_type_encrypts(vc->type)) {
 		int n = snprintf(out, outlen, "%s", vc->id);
 		return n < 0 || (size_t)n >= outlen ? MB_ETOOBIG : 0;
 	}
-	int rc = venus_topic_id_encrypt(vc->id, out, outlen);
+	int rc = codec_venus_topic_id_encrypt(vc->id, out, outlen);
 	return rc < 0 ? rc : 0;
 }
 
@@ -878,14 +878,14 @@ static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct conf
 	}
 	if (!v->fam_on[1])
 		snprintf(new_id, sizeof new_id, "%s", vc->id);
-	if (venus_topic(v->cmd_topic[0], TR_VENUS_TOPIC_MAX, vc->prefix, vc->type, "App", vc->id) <
-		0 ||
-	    venus_topic(v->reply_topic[0], TR_VENUS_TOPIC_MAX, vc->prefix, vc->type, "device",
-			vc->id) < 0 ||
-	    venus_topic(v->cmd_topic[1], TR_VENUS_TOPIC_MAX, TR_VENUS_NEW_PREFIX, vc->type, "App",
-			new_id) < 0 ||
-	    venus_topic(v->reply_topic[1], TR_VENUS_TOPIC_MAX, TR_VENUS_NEW_PREFIX, vc->type,
-			"device", new_id) < 0) {
+	if (codec_venus_topic(v->cmd_topic[0], TR_VENUS_TOPIC_MAX, vc->prefix, vc->type, "App",
+			      vc->id) < 0 ||
+	    codec_venus_topic(v->reply_topic[0], TR_VENUS_TOPIC_MAX, vc->prefix, vc->type, "device",
+			      vc->id) < 0 ||
+	    codec_venus_topic(v->cmd_topic[1], TR_VENUS_TOPIC_MAX, TR_VENUS_NEW_PREFIX, vc->type,
+			      "App", new_id) < 0 ||
+	    codec_venus_topic(v->reply_topic[1], TR_VENUS_TOPIC_MAX, TR_VENUS_NEW_PREFIX, vc->type,
+			      "device", new_id) < 0) {
 		snprintf(err, errlen, "line %d: device \"%s\": venus topics cannot be made",
 			 cfg->line, cfg->name);
 		free(v);
@@ -905,7 +905,7 @@ static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct conf
 		return MB_ELINK;
 	}
 	/* Set before subscribing: a link that is already up may report it
-	 * from inside mqtt_link_subscribe(), and the device then starts a read. */
+	 * from inside link_mqtt_subscribe(), and the device then starts a read. */
 	*state = v;
 	/* A `prefix` that names the new family itself, with the same <id>:
 	 * one family, subscribed once (a message is delivered once). */
@@ -960,7 +960,6 @@ bool tr_venus_test_ack_suspect(void *state)
 }
 
 const struct transport_ops transport_venus = {
-    .name = "venus",
     .flags = TRANSPORT_READ_ALL,
     .max_read = MB_MAX_READ,
     .open = tr_venus__open,
@@ -976,12 +975,13 @@ const struct transport_ops transport_venus = {
  * disagree. */
 static const char *tr_venus__check_id(const char *v)
 {
-	return venus_id_valid(v) ? NULL : "must be the Bluetooth MAC: 12 lower-case hex digits";
+	return codec_venus_id_valid(v) ? NULL
+				       : "must be the Bluetooth MAC: 12 lower-case hex digits";
 }
 
 static const char *tr_venus__check_level(const char *v)
 {
-	if (!venus_topic_level_valid(v))
+	if (!codec_venus_topic_level_valid(v))
 		return "must be one topic level: at most 64 characters, without /, +, # or "
 		       "control characters";
 	return config_check_utf8(v);
@@ -1005,25 +1005,25 @@ static int tr_venus__cfg_done(struct config_parser *p, const config_setting_t *b
 	int new_ok =
 	    vc->topics != TR_VENUS_FAM_HAME && tr_venus__new_id(vc, new_id, sizeof new_id) == 0;
 	if (vc->topics == TR_VENUS_FAM_MARSTEK && !new_ok)
-		return config_error(
-		    p, block,
-		    "%s: type %s uses an encrypted topic ID in the %s topics, and "
-		    "this modbridge is built without libcrypto (WITH_CRYPTO=0): give "
-		    "it as topic_id",
-		    config_key_path(block, path, sizeof path), vc->type, TR_VENUS_NEW_PREFIX);
-	if (new_ok &&
-	    venus_topic(topic, sizeof topic, TR_VENUS_NEW_PREFIX, vc->type, "device", new_id) < 0)
-		return config_error(p, block, "%s: the topic %s/%s/device/%s/ctrl is too long",
-				    config_key_path(block, path, sizeof path), TR_VENUS_NEW_PREFIX,
-				    vc->type, new_id);
-	if (venus_topic(topic, sizeof topic, vc->prefix, vc->type, "device", vc->id) >= 0)
+		return keys_error(p, block,
+				  "%s: type %s uses an encrypted topic ID in the %s topics, and "
+				  "this modbridge is built without libcrypto (WITH_CRYPTO=0): give "
+				  "it as topic_id",
+				  keys_path(block, path, sizeof path), vc->type,
+				  TR_VENUS_NEW_PREFIX);
+	if (new_ok && codec_venus_topic(topic, sizeof topic, TR_VENUS_NEW_PREFIX, vc->type,
+					"device", new_id) < 0)
+		return keys_error(p, block, "%s: the topic %s/%s/device/%s/ctrl is too long",
+				  keys_path(block, path, sizeof path), TR_VENUS_NEW_PREFIX,
+				  vc->type, new_id);
+	if (codec_venus_topic(topic, sizeof topic, vc->prefix, vc->type, "device", vc->id) >= 0)
 		return 0;
 	const config_setting_t *x = config_setting_get_member(block, "prefix");
-	return config_error(p, x ? x : block,
-			    "%s: the topic %s/%s/device/%s/ctrl is longer than %d bytes; shorten "
-			    "prefix or type",
-			    config_key_path(block, path, sizeof path), vc->prefix, vc->type, vc->id,
-			    TR_VENUS_TOPIC_MAX - 1);
+	return keys_error(p, x ? x : block,
+			  "%s: the topic %s/%s/device/%s/ctrl is longer than %d bytes; shorten "
+			  "prefix or type",
+			  keys_path(block, path, sizeof path), vc->prefix, vc->type, vc->id,
+			  TR_VENUS_TOPIC_MAX - 1);
 }
 
 #define TR_VENUS__CFG(field) offsetof(struct tr_venus_cfg, field)
@@ -1056,17 +1056,17 @@ static int tr_venus__map_register(struct config_parser *p, const config_setting_
 			i++;
 		if (strncmp(r->query, "cd=", 3) != 0 || i == 3 || i > 6 || r->query[i] ||
 		    strcmp(r->query, "cd=01") == 0)
-			return config_error(p, config_setting_get_member(s, "query"),
-					    "%s.query must be a read command cd=N, not \"%s\" "
-					    "(cd=1, the status dump, is the default)",
-					    config_key_path(s, path, sizeof path), r->query);
+			return keys_error(p, config_setting_get_member(s, "query"),
+					  "%s.query must be a read command cd=N, not \"%s\" "
+					  "(cd=1, the status dump, is the default)",
+					  keys_path(s, path, sizeof path), r->query);
 	}
-	if (!r->write || venus_template_max_index(r->write) == 0)
+	if (!r->write || codec_venus_template_max_index(r->write) == 0)
 		return 0;
-	return config_error(p, config_setting_get_member(s, "write"),
-			    "%s.write must use {value} and no other placeholder or brace, not "
-			    "\"%s\"",
-			    config_key_path(s, path, sizeof path), r->write);
+	return keys_error(p, config_setting_get_member(s, "write"),
+			  "%s.write must use {value} and no other placeholder or brace, not "
+			  "\"%s\"",
+			  keys_path(s, path, sizeof path), r->write);
 }
 
 /* A command's template: every brace is a placeholder, and a command without
@@ -1075,19 +1075,18 @@ static int tr_venus__map_command(struct config_parser *p, const config_setting_t
 				 const struct map_command *c)
 {
 	char path[64];
-	int max = venus_template_max_index(c->template);
+	int max = codec_venus_template_max_index(c->template);
 
 	if (max == MB_EPARSE)
-		return config_error(p, s,
-				    "%s \"%s\": a brace must start a placeholder {0}..{%u} (or "
-				    "{value})",
-				    config_key_path(s, path, sizeof path), c->template,
-				    c->count - 1u);
+		return keys_error(p, s,
+				  "%s \"%s\": a brace must start a placeholder {0}..{%u} (or "
+				  "{value})",
+				  keys_path(s, path, sizeof path), c->template, c->count - 1u);
 	if (max < 0)
-		return config_error(p, s,
-				    "%s \"%s\" has no placeholder: {0} stands for the command's "
-				    "first register",
-				    config_key_path(s, path, sizeof path), c->template);
+		return keys_error(p, s,
+				  "%s \"%s\" has no placeholder: {0} stands for the command's "
+				  "first register",
+				  keys_path(s, path, sizeof path), c->template);
 	return 0;
 }
 
@@ -1134,7 +1133,7 @@ static void tr_venus__map_lint(struct map_lint *l, const struct map *m)
 			nregs++;
 			a = (uint32_t)r->address + r->count;
 		}
-		int max = venus_template_max_index(c->template);
+		int max = codec_venus_template_max_index(c->template);
 		if (max >= 0 && (size_t)max >= nregs)
 			map_lint_problem(
 			    l, c->line,

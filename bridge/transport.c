@@ -9,13 +9,13 @@
 #include "transport_test.h"
 
 static const struct link_mqtt_ops transport__mqtt = {
-    .get = mqtt_link_get,
-    .subscribe = mqtt_link_subscribe,
-    .limit = mqtt_link_limit,
-    .publish = mqtt_link_publish,
-    .is_up = mqtt_link_is_up,
-    .release = mqtt_link_release,
-    .name = mqtt_link_name,
+    .get = link_mqtt_get,
+    .subscribe = link_mqtt_subscribe,
+    .limit = link_mqtt_limit,
+    .publish = link_mqtt_publish,
+    .is_up = link_mqtt_is_up,
+    .release = link_mqtt_release,
+    .name = link_mqtt_name,
 };
 
 static const struct link_tcp_ops transport__tcp = {

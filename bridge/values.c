@@ -14,7 +14,8 @@
 #include "map.h"
 #include "mb_error.h"
 
-const char *values_table_name(int table)
+/* "holding" or "input", as the JSON document and the map reference write it. */
+static const char *values__table_name(int table)
 {
 	return table == MAP_INPUT ? "input" : "holding";
 }
@@ -231,13 +232,13 @@ void values_line_field(struct line_writer *w, const struct values_item *v)
 			text[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
 		}
 		text[i] = '\0';
-		line_field_str(w, r->name, text);
+		codec_line_field_str(w, r->name, text);
 	} else if (!v->number) {
 		return; /* NaN or infinite: no line-protocol form, the field is left out */
 	} else if (r->type != MAP_FLOAT32 && r->scale == 1.0) {
-		line_field_int(w, r->name, v->raw);
+		codec_line_field_int(w, r->name, v->raw);
 	} else {
-		line_field_float(w, r->name, v->scaled);
+		codec_line_field_float(w, r->name, v->scaled);
 	}
 }
 
@@ -250,7 +251,7 @@ struct values__json {
 	int any_withheld; /* some value was stale */
 };
 
-int values_current(const struct device *dev, const struct values_item *v)
+bool values_current(const struct device *dev, const struct values_item *v)
 {
 	return v->valid && (v->reg->is_const || (device_health(dev) == DEVICE_HEALTH_ANSWERING &&
 						 v->age_ms <= device_fresh_ms(dev)));
@@ -282,7 +283,7 @@ static int values__json_one(void *ctx, const struct values_item *v)
 	c->first = 0;
 	json_str(j, r->name);
 	json_printf(j, ",\"address\":%u,\"table\":\"%s\",\"access\":\"%s\",\"raw\":", r->address,
-		    values_table_name(r->table), values__access(r->access));
+		    values__table_name(r->table), values__access(r->access));
 	if (!v->valid)
 		json_raw(j, "null,\"value\":null");
 	else if (v->text) {

@@ -1,5 +1,5 @@
 /* The topic ID newer B2500 firmware uses in the marstek_energy topics
- * (include/codec_venus.h, venus_topic_id_encrypt; docs/protocols/venus.md,
+ * (include/codec_venus.h, codec_venus_topic_id_encrypt; docs/protocols/venus.md,
  * "Topic families"): the Bluetooth MAC, as its 12 lower-case hex characters,
  * encrypted with AES-128-CBC under a fixed 16-byte key and a zero IV, PKCS#7
  * padded to one block, and written as 32 lower-case hex digits. Built only
@@ -14,9 +14,9 @@
 #include "mb_error.h"
 
 /* The key every such device uses, as the hm2mqtt project records it. */
-static const unsigned char venus__key[16] = "!@#$%^&*()_+{}[]";
+static const unsigned char codec_venus__key[16] = "!@#$%^&*()_+{}[]";
 
-int venus_topic_id_encrypt(const char *mac, char *out, size_t outlen)
+int codec_venus_topic_id_encrypt(const char *mac, char *out, size_t outlen)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char iv[16] = {0}, ct[32];
@@ -24,7 +24,7 @@ int venus_topic_id_encrypt(const char *mac, char *out, size_t outlen)
 
 	if (!mac || !out || outlen < VENUS_TOPIC_ID_LEN + 1)
 		return MB_EINVAL;
-	if (!venus_id_valid(mac))
+	if (!codec_venus_id_valid(mac))
 		return MB_EINVAL;
 	/* libcrypto is opened by the first topic ID computed, not before
 	 * (include/dl.h). */
@@ -36,7 +36,7 @@ int venus_topic_id_encrypt(const char *mac, char *out, size_t outlen)
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	if (!c)
 		return MB_ENOMEM;
-	ok = EVP_EncryptInit_ex(c, EVP_aes_128_cbc(), NULL, venus__key, iv) == 1 &&
+	ok = EVP_EncryptInit_ex(c, EVP_aes_128_cbc(), NULL, codec_venus__key, iv) == 1 &&
 	     EVP_EncryptUpdate(c, ct, &n1, (const unsigned char *)mac, (int)strlen(mac)) == 1 &&
 	     EVP_EncryptFinal_ex(c, ct + n1, &n2) == 1 && n1 + n2 == VENUS_TOPIC_ID_LEN / 2;
 	EVP_CIPHER_CTX_free(c);

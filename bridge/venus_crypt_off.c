@@ -5,7 +5,7 @@
 
 #include "mb_error.h"
 
-int venus_topic_id_encrypt(const char *mac, char *out, size_t outlen)
+int codec_venus_topic_id_encrypt(const char *mac, char *out, size_t outlen)
 {
 	(void)mac;
 	if (out && outlen)

@@ -2,6 +2,7 @@
 #ifndef CIDR_H
 #define CIDR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -15,6 +16,6 @@ struct cidr {
 int cidr_parse(const char *text, struct cidr *out);
 /* Does addr fall into any of the n entries? IPv4-mapped IPv6 addresses match
  * IPv4 entries. */
-int cidr_match(const struct cidr *list, size_t n, const struct sockaddr *addr);
+bool cidr_match(const struct cidr *list, size_t n, const struct sockaddr *addr);
 
 #endif

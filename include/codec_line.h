@@ -37,32 +37,32 @@ struct line_writer {
 	size_t cap;	  /* its size */
 	size_t len;	  /* bytes of the finished lines */
 	size_t pos;	  /* end of the line being written; may pass cap (then only counted) */
-	size_t need;	  /* after MB_ETOOBIG from line_end: the size buf must have */
+	size_t need;	  /* after MB_ETOOBIG from codec_line_end: the size buf must have */
 	unsigned ntags;	  /* of the line being written */
 	unsigned nfields; /* of the line being written */
 	int err;	  /* first error of the line being written, 0 if none */
-	int open;	  /* line_begin was called and line_end not yet */
+	int open;	  /* codec_line_begin was called and codec_line_end not yet */
 };
 
-void line_writer_init(struct line_writer *w, char *buf, size_t cap);
-/* Start a line. Errors are kept until line_end, which reports the first
- * and takes the line back out: a caller checks line_end alone. */
-void line_begin(struct line_writer *w, const char *measurement);
+void codec_line_writer_init(struct line_writer *w, char *buf, size_t cap);
+/* Start a line. Errors are kept until codec_line_end, which reports the first
+ * and takes the line back out: a caller checks codec_line_end alone. */
+void codec_line_begin(struct line_writer *w, const char *measurement);
 /* Tags come before fields; an empty tag value is refused (InfluxDB drops
  * such tags), as is a tag after a field. */
-void line_tag(struct line_writer *w, const char *key, const char *value);
-void line_field_int(struct line_writer *w, const char *key, int64_t v);
+void codec_line_tag(struct line_writer *w, const char *key, const char *value);
+void codec_line_field_int(struct line_writer *w, const char *key, int64_t v);
 /* A float field, written so that it reads back as the same double. NaN
  * and the infinities have no line-protocol form: MB_ERANGE. */
-void line_field_float(struct line_writer *w, const char *key, double v);
-void line_field_str(struct line_writer *w, const char *key, const char *v);
-void line_field_bool(struct line_writer *w, const char *key, int v);
+void codec_line_field_float(struct line_writer *w, const char *key, double v);
+void codec_line_field_str(struct line_writer *w, const char *key, const char *v);
+void codec_line_field_bool(struct line_writer *w, const char *key, int v);
 /* Finish the line with a timestamp (has_time 0: none, the server's clock
  * then stamps it). 0; MB_EINVAL (no field, a name refused, a tag after a
- * field, no line_begin), MB_ERANGE (a float with no form), MB_ETOOBIG (buf
+ * field, no codec_line_begin), MB_ERANGE (a float with no form), MB_ETOOBIG (buf
  * too small: w->need is the size it must have). On any error the line is
  * taken back: the buffer holds the lines finished before it. */
-int line_end(struct line_writer *w, int has_time, int64_t time);
+int codec_line_end(struct line_writer *w, int has_time, int64_t time);
 
 /* --- parser -------------------------------------------------------------- */
 
@@ -102,7 +102,7 @@ struct line_point {
  * 0: a point; 1: an empty or comment (#) line; MB_EPARSE: not line protocol;
  * MB_ERANGE: a number out of range; MB_ETOOBIG: more tags or fields than
  * fit, or scratch too small. */
-int line_parse(const char *in, size_t len, size_t *used, struct line_point *pt, char *scratch,
-	       size_t scratch_len);
+int codec_line_parse(const char *in, size_t len, size_t *used, struct line_point *pt, char *scratch,
+		     size_t scratch_len);
 
 #endif

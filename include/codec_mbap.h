@@ -6,8 +6,8 @@
  * ADU = MBAP header (transaction ID, protocol ID 0, length, unit ID) + PDU.
  * The length field counts the unit ID and the PDU, so Modbus makes it
  * 2..254; requests up to MBAP_MAX_LENGTH are still read whole (below). */
-#ifndef MBAP_H
-#define MBAP_H
+#ifndef CODEC_MBAP_H
+#define CODEC_MBAP_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -67,10 +67,10 @@ struct mbap_req {
  * with an exception (req->exc, never MB_EXC_NONE).
  * A malformed PDU inside a well-framed ADU is not garbage: it is consumed
  * and req->exc says which exception answers it. */
-int mbap_parse(const uint8_t *buf, size_t len, struct mbap_req *req);
+int codec_mbap_parse(const uint8_t *buf, size_t len, struct mbap_req *req);
 
 /* Decode the FC06 value or the FC16 values into count host-order words. */
-void mbap_req_words(const struct mbap_req *req, uint16_t *words);
+void codec_mbap_req_words(const struct mbap_req *req, uint16_t *words);
 
 /* Answer builders: write a whole ADU (header with the request's tid and
  * unit) into out and return its length, or MB_ETOOBIG when outlen is too
@@ -78,12 +78,13 @@ void mbap_req_words(const struct mbap_req *req, uint16_t *words);
  * of a kind the builder answers. */
 
 /* FC03/04: req->count words. */
-int mbap_answer_read(const struct mbap_req *req, const uint16_t *words, uint8_t *out,
-		     size_t outlen);
+int codec_mbap_answer_read(const struct mbap_req *req, const uint16_t *words, uint8_t *out,
+			   size_t outlen);
 /* FC06: the echo of address and value; FC16: address and quantity. */
-int mbap_answer_write(const struct mbap_req *req, uint8_t *out, size_t outlen);
+int codec_mbap_answer_write(const struct mbap_req *req, uint8_t *out, size_t outlen);
 /* Exception: function code | 0x80, then the code. */
-int mbap_answer_exception(const struct mbap_req *req, uint8_t exc, uint8_t *out, size_t outlen);
+int codec_mbap_answer_exception(const struct mbap_req *req, uint8_t exc, uint8_t *out,
+				size_t outlen);
 
 /* The basic identification objects, indexed by object ID. */
 enum mbap_object {
@@ -99,13 +100,13 @@ enum mbap_object {
  * object or exception 02 when it does not exist. Objects that do not fit
  * one answer are announced with "more follows" and the next object ID.
  * NULL strings are sent empty. */
-int mbap_answer_ident(const struct mbap_req *req, const char *const objects[MBAP_NOBJ],
-		      uint8_t *out, size_t outlen);
+int codec_mbap_answer_ident(const struct mbap_req *req, const char *const objects[MBAP_NOBJ],
+			    uint8_t *out, size_t outlen);
 
 /* The answer for a finished request: MB_EXC_NONE -> the function's own
  * answer (reads take words), otherwise that exception. Returns the ADU's
  * length or a negative MB_E*. */
-int mbap_answer(const struct mbap_req *req, enum mb_exc exc, const uint16_t *words, uint8_t *out,
-		size_t outlen);
+int codec_mbap_answer(const struct mbap_req *req, enum mb_exc exc, const uint16_t *words,
+		      uint8_t *out, size_t outlen);
 
 #endif

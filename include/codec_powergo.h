@@ -7,8 +7,8 @@
  * Pure functions over buffers: no I/O, no globals. They return a length or
  * 0 on success, a negative MB_E* code on failure; each way an answer can be
  * wrong has its own code so that the transport can count and log it. */
-#ifndef POWERGO_H
-#define POWERGO_H
+#ifndef CODEC_POWERGO_H
+#define CODEC_POWERGO_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -34,15 +34,15 @@
 
 /* An ID string as the config and the topics carry it: exactly 8 hex digits
  * (either case). 0 or MB_EINVAL. */
-int powergo_parse_id(const char *s, uint32_t *id);
+int codec_powergo_parse_id(const char *s, uint32_t *id);
 /* The topic form of an ID: 8 upper-case hex digits and a NUL. */
-void powergo_format_id(uint32_t id, char out[9]);
+void codec_powergo_format_id(uint32_t id, char out[9]);
 
 /* Wrap a PDU (function code + data) into a frame from src to dst: header,
  * 0x51, the PDU, the CRC. Returns the frame length, MB_ETOOBIG if it does not
  * fit buflen, MB_EINVAL for an empty PDU. */
-int powergo_frame(uint32_t src, uint32_t dst, const uint8_t *pdu, size_t pdulen, uint8_t *buf,
-		  size_t buflen);
+int codec_powergo_frame(uint32_t src, uint32_t dst, const uint8_t *pdu, size_t pdulen, uint8_t *buf,
+			size_t buflen);
 
 /* A request from the application to the device. */
 struct powergo_req {
@@ -56,7 +56,7 @@ struct powergo_req {
  * function code or a count of 0, over 125 (reads) / 123 (FC16) or not 1
  * (FC06); MB_ETOOBIG if buflen is too small. The 100-byte rule is the
  * caller's (POWERGO_MAX_READ/POWERGO_MAX_WRITE). */
-int powergo_encode_request(const struct powergo_req *r, uint8_t *buf, size_t buflen);
+int codec_powergo_encode_request(const struct powergo_req *r, uint8_t *buf, size_t buflen);
 
 /* A decoded answer to a request. */
 struct powergo_answer {
@@ -78,8 +78,8 @@ struct powergo_answer {
  *   write echo with another address, value or count,
  *   or an exception answer with code 0                MB_EPARSE
  * A device exception (fc|0x80, code) decodes to 0 with out->exception set. */
-int powergo_decode_answer(const struct powergo_req *req, const uint8_t *buf, size_t len,
-			  struct powergo_answer *out);
+int codec_powergo_decode_answer(const struct powergo_req *req, const uint8_t *buf, size_t len,
+				struct powergo_answer *out);
 
 /* --- the device side (simulator, fuzzing) ------------------------------- */
 
@@ -92,19 +92,20 @@ struct powergo_request_in {
 };
 
 /* Decode a request addressed to device (any destination if device is 0).
- * Errors as powergo_decode_answer; an unsupported function code is
+ * Errors as codec_powergo_decode_answer; an unsupported function code is
  * MB_EFUNC, a count of 0 or over 125/123 (or an FC16 byte count that does
  * not match) MB_ERANGE. */
-int powergo_decode_request(const uint8_t *buf, size_t len, uint32_t device,
-			   struct powergo_request_in *out);
+int codec_powergo_decode_request(const uint8_t *buf, size_t len, uint32_t device,
+				 struct powergo_request_in *out);
 /* Answers from device to app: a read (fc 03/04, count words), a write echo
  * (FC06: addr, value; FC16: addr, count), an exception. Frame length or
  * MB_ETOOBIG / MB_EINVAL. */
-int powergo_encode_read_answer(uint32_t device, uint32_t app, uint8_t fc, const uint16_t *words,
-			       uint16_t count, uint8_t *buf, size_t buflen);
-int powergo_encode_write_answer(uint32_t device, uint32_t app, uint8_t fc, uint16_t addr,
-				uint16_t value_or_count, uint8_t *buf, size_t buflen);
-int powergo_encode_exception(uint32_t device, uint32_t app, uint8_t fc, uint8_t code, uint8_t *buf,
-			     size_t buflen);
+int codec_powergo_encode_read_answer(uint32_t device, uint32_t app, uint8_t fc,
+				     const uint16_t *words, uint16_t count, uint8_t *buf,
+				     size_t buflen);
+int codec_powergo_encode_write_answer(uint32_t device, uint32_t app, uint8_t fc, uint16_t addr,
+				      uint16_t value_or_count, uint8_t *buf, size_t buflen);
+int codec_powergo_encode_exception(uint32_t device, uint32_t app, uint8_t fc, uint8_t code,
+				   uint8_t *buf, size_t buflen);
 
 #endif

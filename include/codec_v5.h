@@ -15,9 +15,10 @@
  *   n-1    end 0x15
  * Request payload: frame type 0x02, sensor type (2), three times (4 each), RTU.
  * Answer payload:  frame type, status, three times (4 each), RTU. */
-#ifndef V5_H
-#define V5_H
+#ifndef CODEC_V5_H
+#define CODEC_V5_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,37 +70,38 @@ struct v5_frame {
 };
 
 /* The sum every V5 checksum uses: bytes [0, len) added, & 0xFF. */
-uint8_t v5_sum(const uint8_t *buf, size_t len);
+uint8_t codec_v5_sum(const uint8_t *buf, size_t len);
 
 /* Encode f (control, seq, seq_hi, serial, payload) with length, checksum and
  * end. Returns the frame length or MB_ETOOBIG. */
-int v5_encode(uint8_t *out, size_t cap, const struct v5_frame *f);
+int codec_v5_encode(uint8_t *out, size_t cap, const struct v5_frame *f);
 
 /* A request frame around an RTU request (frame type 0x02, sensor type and
  * times zero, sequence bytes `seq 00`). Returns the length or MB_ETOOBIG. */
-int v5_encode_request(uint8_t *out, size_t cap, uint32_t serial, uint8_t seq, const uint8_t *rtu,
-		      size_t rtu_len);
+int codec_v5_encode_request(uint8_t *out, size_t cap, uint32_t serial, uint8_t seq,
+			    const uint8_t *rtu, size_t rtu_len);
 
 /* An answer frame around an RTU answer (frame type 0x02, status 0x01, times
  * as given); for simulators and tests. rtu may be a 2-byte logger error. */
-int v5_encode_answer(uint8_t *out, size_t cap, uint32_t serial, uint8_t seq, uint8_t seq_hi,
-		     uint32_t uptime, const uint8_t *rtu, size_t rtu_len);
+int codec_v5_encode_answer(uint8_t *out, size_t cap, uint32_t serial, uint8_t seq, uint8_t seq_hi,
+			   uint32_t uptime, const uint8_t *rtu, size_t rtu_len);
 
 /* Decode one complete frame at buf[0..len): start, length (payload length =
  * frame length - 13; len may be longer than the frame), checksum and end.
  * Returns 0, MB_ESHORT (not all of it yet), MB_EPARSE (start, length, end) or
  * MB_ECRC (checksum). */
-int v5_decode(const uint8_t *buf, size_t len, struct v5_frame *f);
+int codec_v5_decode(const uint8_t *buf, size_t len, struct v5_frame *f);
 
 /* Is f a frame the logger sends of its own accord (heartbeat, handshake,
  * data, info, report, or any other `10 4x` code but a request)? */
-int v5_is_unsolicited(const struct v5_frame *f);
+bool codec_v5_is_unsolicited(const struct v5_frame *f);
 
 /* The time answer a logger expects for an unsolicited frame f (23 bytes):
  * control = f's control - 0x3000 (`10 47` -> `10 17`), sequence byte 5 = f's
  * + 1 and byte 6 echoed, f's serial, payload `00 01` (frame type, status),
  * unix time LE, 4 zero bytes. Returns the length or MB_ETOOBIG / MB_EINVAL. */
-int v5_encode_time_answer(uint8_t *out, size_t cap, const struct v5_frame *f, uint32_t unix_time);
+int codec_v5_encode_time_answer(uint8_t *out, size_t cap, const struct v5_frame *f,
+				uint32_t unix_time);
 
 /* An answer to one of our requests, checked. */
 struct v5_answer {
@@ -113,7 +115,8 @@ struct v5_answer {
  * is accepted on the sequence alone, because a serial mismatch is what it may
  * report. Returns 0, MB_EPROTO (control), MB_EID (sequence or serial) or
  * MB_EPARSE (payload). */
-int v5_check_answer(const struct v5_frame *f, uint32_t serial, uint8_t seq, struct v5_answer *a);
+int codec_v5_check_answer(const struct v5_frame *f, uint32_t serial, uint8_t seq,
+			  struct v5_answer *a);
 
 /* --- stream parser --------------------------------------------------------- */
 
@@ -128,24 +131,26 @@ struct v5_stream {
 };
 
 /* 0, or MB_EINVAL when cap < V5_MAX_FRAME. */
-int v5_stream_init(struct v5_stream *s, uint8_t *buf, size_t cap);
+int codec_v5_stream_init(struct v5_stream *s, uint8_t *buf, size_t cap);
 /* Forget everything buffered (after a reconnect or an abandoned request). */
-void v5_stream_reset(struct v5_stream *s);
+void codec_v5_stream_reset(struct v5_stream *s);
 /* Append up to len bytes; returns how many were taken (fewer when the buffer
- * is full: call v5_stream_next until it returns 0, then feed the rest). */
-size_t v5_stream_feed(struct v5_stream *s, const uint8_t *data, size_t len);
+ * is full: call codec_v5_stream_next until it returns 0, then feed the rest). */
+size_t codec_v5_stream_feed(struct v5_stream *s, const uint8_t *data, size_t len);
 /* The next complete frame: 1 (f filled, valid until the next feed/next/reset
  * call) or 0 (need more bytes). Never fails: garbage is skipped. */
-int v5_stream_next(struct v5_stream *s, struct v5_frame *f);
+int codec_v5_stream_next(struct v5_stream *s, struct v5_frame *f);
 
 /* --- Modbus RTU inside ------------------------------------------------------ */
 
 /* RTU requests, CRC-16/MODBUS low byte first. Return the length or MB_ETOOBIG
  * / MB_EINVAL (count out of range). */
-int v5_rtu_read(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint16_t addr, uint16_t count);
-int v5_rtu_write_single(uint8_t *out, size_t cap, uint8_t slave, uint16_t addr, uint16_t value);
-int v5_rtu_write_multiple(uint8_t *out, size_t cap, uint8_t slave, uint16_t addr, uint16_t count,
-			  const uint16_t *words);
+int codec_v5_rtu_read(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint16_t addr,
+		      uint16_t count);
+int codec_v5_rtu_write_single(uint8_t *out, size_t cap, uint8_t slave, uint16_t addr,
+			      uint16_t value);
+int codec_v5_rtu_write_multiple(uint8_t *out, size_t cap, uint8_t slave, uint16_t addr,
+				uint16_t count, const uint16_t *words);
 
 /* A decoded RTU request (for simulators). */
 struct v5_rtu_request {
@@ -154,14 +159,14 @@ struct v5_rtu_request {
 	const uint8_t *data;  /* FC06/FC16: count big-endian words */
 };
 /* Returns 0, MB_ESHORT, MB_EPARSE (length, byte count, function) or MB_ECRC. */
-int v5_rtu_request_decode(const uint8_t *rtu, size_t len, struct v5_rtu_request *r);
+int codec_v5_rtu_request_decode(const uint8_t *rtu, size_t len, struct v5_rtu_request *r);
 
 /* RTU answers (for simulators and tests). */
-int v5_rtu_read_answer(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, const uint16_t *words,
-		       uint16_t count);
-int v5_rtu_write_answer(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint16_t addr,
-			uint16_t value_or_count);
-int v5_rtu_exception(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint8_t code);
+int codec_v5_rtu_read_answer(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc,
+			     const uint16_t *words, uint16_t count);
+int codec_v5_rtu_write_answer(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint16_t addr,
+			      uint16_t value_or_count);
+int codec_v5_rtu_exception(uint8_t *out, size_t cap, uint8_t slave, uint8_t fc, uint8_t code);
 
 /* A decoded RTU answer. */
 struct v5_rtu_answer {
@@ -175,6 +180,6 @@ struct v5_rtu_answer {
 /* Decode an RTU answer: length from the function code (and byte count), CRC,
  * and a trailing `00 00` second CRC that some Deye units append. Returns 0,
  * MB_ESHORT, MB_EPARSE or MB_ECRC. */
-int v5_rtu_answer_decode(const uint8_t *rtu, size_t len, struct v5_rtu_answer *a);
+int codec_v5_rtu_answer_decode(const uint8_t *rtu, size_t len, struct v5_rtu_answer *a);
 
 #endif

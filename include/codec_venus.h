@@ -4,9 +4,10 @@
  * `cd=16,cp=1200` out and `tot_i=44785,...,wifi_n=Hame` or `ret=1` back.
  * Pure functions over caller buffers: nothing here allocates, does I/O or
  * keeps state, so that the unit tests and fuzzers can call it alone. */
-#ifndef VENUS_H
-#define VENUS_H
+#ifndef CODEC_VENUS_H
+#define CODEC_VENUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,33 +54,33 @@ enum venus_kind {
  * len > 0 (buf NULL with len 0 is an empty message: 0 pairs). r is reset to
  * an empty reply before anything else, so even after an error it holds no
  * pair of an earlier message. */
-int venus_parse(const char *buf, size_t len, struct venus_reply *r);
+int codec_venus_parse(const char *buf, size_t len, struct venus_reply *r);
 
 /* What a parsed message is. For VENUS_ACK, *ret (may be NULL) gets 0 or 1. */
-enum venus_kind venus_classify(const struct venus_reply *r, int *ret);
+enum venus_kind codec_venus_classify(const struct venus_reply *r, int *ret);
 
 /* Parse an acknowledgement: 0 and *ret = 0|1, or MB_EPARSE when buf is not
  * exactly `ret=0|1` with an optional leading `cd=N,`. *cd gets N or -1. */
-int venus_parse_ack(const char *buf, size_t len, int *ret, int64_t *cd);
+int codec_venus_parse_ack(const char *buf, size_t len, int *ret, int64_t *cd);
 
 /* The pair named key (NUL-terminated), or NULL. */
-const struct venus_pair *venus_find(const struct venus_reply *r, const char *key);
+const struct venus_pair *codec_venus_find(const struct venus_reply *r, const char *key);
 
 /* Field `field` (0-based) of a value whose fields are separated by `|` or
  * `:` (a Venus period 14|0|17|0|127|800|1, a B2500 time 0:30), or the whole value when
  * field < 0. 0 and *s, *n set, or MB_ENOENT when the value has fewer fields. */
-int venus_field(const struct venus_pair *p, int field, const char **s, size_t *n);
+int codec_venus_field(const struct venus_pair *p, int field, const char **s, size_t *n);
 
 /* A decimal integer (optional sign, digits only) of exactly n bytes.
  * 0, or MB_EPARSE (empty, other characters) / MB_ERANGE (overflow). */
-int venus_int(const char *s, size_t n, int64_t *out);
+int codec_venus_int(const char *s, size_t n, int64_t *out);
 
-/* venus_field() then venus_int(). */
-int venus_pair_int(const struct venus_pair *p, int field, int64_t *out);
+/* codec_venus_field() then codec_venus_int(). */
+int codec_venus_pair_int(const struct venus_pair *p, int field, int64_t *out);
 
 /* Copy field `field` (or the whole value, field < 0) of p as a C string.
  * MB_ETOOBIG when it does not fit outlen (out then holds a truncated copy). */
-int venus_pair_str(const struct venus_pair *p, int field, char *out, size_t outlen);
+int codec_venus_pair_str(const struct venus_pair *p, int field, char *out, size_t outlen);
 
 /* Render a command template into out (NUL-terminated). `{value}` stands for
  * args[0], `{N}` for args[N]; `{N:0W}` (W a digit 1..9) zero-pads the number
@@ -89,18 +90,19 @@ int venus_pair_str(const struct venus_pair *p, int field, char *out, size_t outl
  * index >= nargs, an unterminated `{`), MB_ETOOBIG when out is too small.
  * With nargs == 0 it checks the template's syntax only (every placeholder
  * then fails), so pass the real count to validate a map at load time. */
-int venus_render(const char *tmpl, const int64_t *args, size_t nargs, char *out, size_t outlen);
+int codec_venus_render(const char *tmpl, const int64_t *args, size_t nargs, char *out,
+		       size_t outlen);
 
 /* Highest placeholder index a template uses ({value} counts as 0), -1 when it
  * has none, MB_EPARSE when its syntax is wrong. For checking maps at start. */
-int venus_template_max_index(const char *tmpl);
+int codec_venus_template_max_index(const char *tmpl);
 
-/* Is id exactly 12 lower-case hex digits? 1 yes, 0 no. */
-int venus_id_valid(const char *id);
+/* Is id exactly 12 lower-case hex digits? */
+bool codec_venus_id_valid(const char *id);
 
 /* Is s usable as one MQTT topic level (non-empty, no '/', '+', '#', no
- * control characters, at most 64 bytes)? 1 yes, 0 no. */
-int venus_topic_level_valid(const char *s);
+ * control characters, at most 64 bytes)? */
+bool codec_venus_topic_level_valid(const char *s);
 
 /* Length of the encrypted topic ID (32 hex digits: one AES block). */
 #define VENUS_TOPIC_ID_LEN 32
@@ -110,15 +112,15 @@ int venus_topic_level_valid(const char *s);
  * AES-128-CBC under the fixed key and a zero IV, as 32 lower-case hex digits
  * into out (outlen >= 33). Returns 32, MB_EINVAL for a bad mac or a short
  * out, MB_EPROTO when the daemon is built without libcrypto (WITH_CRYPTO=0). */
-int venus_topic_id_encrypt(const char *mac, char *out, size_t outlen);
+int codec_venus_topic_id_encrypt(const char *mac, char *out, size_t outlen);
 
 /* Does a type need that ID in its marstek_energy topics? Its part before
- * the first '-' (HMA-1 -> HMA) is one of HMA, HMF, HMK, HMJ. 1 yes, 0 no. */
-int venus_type_encrypts(const char *type);
+ * the first '-' (HMA-1 -> HMA) is one of HMA, HMF, HMK, HMJ. */
+bool codec_venus_type_encrypts(const char *type);
 
 /* `<prefix>/<type>/<dir>/<id>/ctrl` into out; dir is "App" (commands) or
  * "device" (replies). Returns the length or MB_ETOOBIG. */
-int venus_topic(char *out, size_t outlen, const char *prefix, const char *type, const char *dir,
-		const char *id);
+int codec_venus_topic(char *out, size_t outlen, const char *prefix, const char *type,
+		      const char *dir, const char *id);
 
 #endif

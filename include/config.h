@@ -4,6 +4,7 @@
 #ifndef CONFIG_H
 #define CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,9 +82,10 @@ struct config_device {
 	const struct protocol *proto;
 	void *proto_cfg;
 	/* `listener`: the name of the listener whose unit-ID space the device
-	 * is in (config `listeners`), or NULL: the `modbus` block's. */
+	 * is in (config `listeners`), or NULL: the `server` block's (also when
+	 * the file says "server" or its old name "modbus"). */
 	char *listener;
-	/* Index of that listener: 0 the `modbus` block, i + 1 listeners[i]. */
+	/* Index of that listener: 0 the `server` block, i + 1 listeners[i]. */
 	int listener_idx;
 	int line;
 };
@@ -91,7 +93,7 @@ struct config_device {
 /* One entry of `listeners`: another Modbus TCP listener with its own
  * unit-ID space (docs/design.md, "Several listeners"). Access and limits
  * (`allow`, `write_allow`, `max_connections`, `idle_timeout`) are the
- * `modbus` block's. */
+ * `server` block's. */
 struct config_listener {
 	char *name;
 	char *listen; /* default "0.0.0.0" */
@@ -108,6 +110,8 @@ struct config_status {
 
 struct config {
 	char *path;
+	/* The `server` group (old name `modbus`): the Modbus TCP server's own
+	 * listener, and the access lists and limits every listener takes. */
 	struct {
 		char *listen;	     /* default "0.0.0.0" */
 		int port;	     /* default 502 */
@@ -123,7 +127,7 @@ struct config {
 		/* `default_unit`: the device that answers unit IDs 0 and 255
 		 * (clients that address one device), or NULL (0A) */
 		char *default_unit;
-	} modbus;
+	} server;
 	char **maps_path; /* a list, or one string in the file */
 	size_t nmaps_path;
 	struct {
@@ -159,9 +163,13 @@ struct config {
 	struct config_export *export; /* `mqtt_export` and `influxdb` (export.h); NULL: neither */
 	struct config_device *devices;
 	size_t ndevices;
-	/* `listeners`: Modbus TCP listeners besides the `modbus` block's */
+	/* `listeners`: Modbus TCP listeners besides the `server` block's */
 	struct config_listener *listeners;
 	size_t nlisteners;
+	/* What the file says in a way still read but no longer written:
+	 * "file:line: warning: ..." lines, or NULL (reload_gen_warnings). */
+	char *warnings;
+	bool server_old_name; /* the server group is spelled `modbus` */
 };
 
 /* Load and check FILE. On failure returns MB_E* and writes "file:line: reason". */

@@ -3,6 +3,7 @@
 #ifndef DEVICE_H
 #define DEVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -134,7 +135,7 @@ int device_unit(const struct device *dev);
 const struct map *device_map(const struct device *dev);
 const struct config_device *device_config(const struct device *dev);
 const struct device_stats *device_stats(const struct device *dev);
-int device_link_up(const struct device *dev);
+bool device_link_up(const struct device *dev);
 enum device_health device_health(const struct device *dev);
 /* "answering", "not_answering", "link_down", "unknown" (the JSON documents'). */
 const char *device_health_name(enum device_health h);

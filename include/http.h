@@ -12,6 +12,7 @@
 #ifndef HTTP_H
 #define HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -64,7 +65,7 @@ void http_config_free(struct config_http *c);
 int http_config_copy_tls(struct config_http *dst, const struct config_http *src);
 void http_config_free_tls(struct config_http *c);
 /* Are two http groups the same (a reload keeps the listener then)? */
-int http_config_same(const struct config_http *a, const struct config_http *b);
+bool http_config_same(const struct config_http *a, const struct config_http *b);
 
 struct http;
 

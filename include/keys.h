@@ -5,6 +5,7 @@
 #ifndef KEYS_H
 #define KEYS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,9 @@ enum config_kind {
 enum config_key_flags {
 	CONFIG_F_REQUIRED = 1u << 0,
 	CONFIG_F_NONEMPTY = 1u << 1, /* strings */
+	/* An old spelling still read: an unknown key's message leaves it out
+	 * of the keys it lists. */
+	CONFIG_F_OLD = 1u << 2,
 };
 
 struct config_parser {
@@ -59,40 +63,40 @@ struct config_key {
 	 * called instead of any checking, with target. 0 or MB_E*. */
 	int (*fn)(struct config_parser *p, const struct config_setting_t *s, void *target);
 	/* CONFIG_K_CUSTOM and CONFIG_K_LATER: are the values this key stored in
-	 * targets a and b the same (config_keys_same)? 1 yes; 0 no, with the
+	 * targets a and b the same (keys_same)? true, or false with the
 	 * path of what differs, relative to the table, in which. NULL: never
 	 * the same, so that a reload replaces what holds such a key rather
 	 * than keep a value nobody compared. */
-	int (*same)(const struct config_key *k, const void *a, const void *b, char *which,
-		    size_t len);
+	bool (*same)(const struct config_key *k, const void *a, const void *b, char *which,
+		     size_t len);
 };
 
 typedef struct config_t config_t; /* libconfig's */
 /* Read a libconfig file into lc (config_init'ed here, @include relative to
  * the file's folder). 0, or MB_ENOENT/MB_EIO/MB_EPARSE with "file: cannot
  * open: reason" or "file:line: libconfig's text" in err (lc destroyed then). */
-int config_parse_file(config_t *lc, const char *path, char *err, size_t errlen);
+int keys_parse_file(config_t *lc, const char *path, char *err, size_t errlen);
 
 /* Check every member of `group` against keys[0..nkeys) and store it into
  * target; then report the first required key that is missing. 0 or MB_EPARSE. */
-int config_keys_parse(struct config_parser *p, const struct config_setting_t *group,
-		      const struct config_key *keys, size_t nkeys, void *target);
+int keys_parse(struct config_parser *p, const struct config_setting_t *group,
+	       const struct config_key *keys, size_t nkeys, void *target);
 /* Are the values that keys[0..nkeys) store in targets a and b the same?
  * Every kind is compared by what the key stores (strings by content, NULL
- * only equal to NULL; groups key by key). 1 yes; 0 no, with the path of the
+ * only equal to NULL; groups key by key). true, or false with the path of the
  * first key that differs ("mqtt.tls.ca_file") in which. */
-int config_keys_same(const struct config_key *keys, size_t nkeys, const void *a, const void *b,
-		     char *which, size_t len);
+bool keys_same(const struct config_key *keys, size_t nkeys, const void *a, const void *b,
+	       char *which, size_t len);
 /* Free what keys[0..nkeys) stored in target (strings, groups' strings); the
  * target itself is the caller's. */
-void config_keys_free(const struct config_key *keys, size_t nkeys, void *target);
+void keys_free(const struct config_key *keys, size_t nkeys, void *target);
 
 /* Write "file:line: <fmt...>" for setting s into p->err; returns MB_EPARSE. */
-int config_error(struct config_parser *p, const struct config_setting_t *s, const char *fmt, ...)
+int keys_error(struct config_parser *p, const struct config_setting_t *s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The path of s as libconfig spells it, e.g. "devices.[1].mqtt.port". */
-const char *config_key_path(const struct config_setting_t *s, char *buf, size_t len);
+const char *keys_path(const struct config_setting_t *s, char *buf, size_t len);
 /* "an integer", "a string", ... for messages. */
-const char *config_type_name(const struct config_setting_t *s);
+const char *keys_type_name(const struct config_setting_t *s);
 
 #endif

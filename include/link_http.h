@@ -11,10 +11,10 @@
 #include <stddef.h>
 #include <uv.h>
 
-struct httpc;
-struct httpc_req;
+struct link_http;
+struct link_http_req;
 
-struct httpc_post {
+struct link_http_post {
 	const char *url;
 	const char *const *headers; /* "Name: value", NULL-terminated; may be NULL */
 	const char *username;	    /* HTTP basic authentication, or NULL */
@@ -27,26 +27,24 @@ struct httpc_post {
 
 /* How a request ended. status: the HTTP status (0 when no answer came);
  * error: libcurl's message when no answer came, else NULL; body: the first
- * HTTPC_BODY_MAX bytes of the answer, NUL-terminated. */
-struct httpc_result {
+ * LINK_HTTP_BODY_MAX bytes of the answer, NUL-terminated. */
+struct link_http_result {
 	long status;
 	const char *error;
 	const char *body;
 	size_t body_len;
 };
-#define HTTPC_BODY_MAX 1024
+#define LINK_HTTP_BODY_MAX 1024
 
-typedef void (*httpc_cb)(void *ctx, const struct httpc_result *r);
+typedef void (*link_http_cb)(void *ctx, const struct link_http_result *r);
 
 /* A client on loop; NULL when libcurl cannot be set up. */
-struct httpc *httpc_new(uv_loop_t *loop);
-/* POST: cb is called once, from the loop, unless the request is cancelled
+struct link_http *link_http_new(uv_loop_t *loop);
+/* POST: cb is called once, from the loop, unless the client is closed
  * first. 0, MB_ENOMEM or MB_EINVAL (libcurl refused an option). */
-int httpc_post_start(struct httpc *c, const struct httpc_post *p, httpc_cb cb, void *ctx,
-		     struct httpc_req **out);
-/* Abandon a request: its callback will not be called. */
-void httpc_cancel(struct httpc_req *r);
+int link_http_post_start(struct link_http *c, const struct link_http_post *p, link_http_cb cb,
+			 void *ctx, struct link_http_req **out);
 /* Cancel every request and free the client once its handles closed. */
-void httpc_close(struct httpc *c);
+void link_http_close(struct link_http *c);
 
 #endif

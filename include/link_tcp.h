@@ -11,6 +11,7 @@
 #ifndef LINK_TCP_H
 #define LINK_TCP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -86,7 +87,7 @@ struct link_tcp *link_tcp_open_fd(uv_loop_t *loop, const struct link_tcp_opts *o
 int link_tcp_write(struct link_tcp *l, const void *data, size_t len, enum link_tcp_full full);
 /* Bytes libuv holds for the peer (those the kernel did not take yet). */
 size_t link_tcp_queued(const struct link_tcp *l);
-int link_tcp_is_up(const struct link_tcp *l);
+bool link_tcp_is_up(const struct link_tcp *l);
 /* The peer answered something valid on this connection: when it drops, the
  * back-off starts afresh. */
 void link_tcp_healthy(struct link_tcp *l);

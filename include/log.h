@@ -12,6 +12,7 @@
 #ifndef LOG_H
 #define LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum log_level { MBLOG_ERR, MBLOG_WARN, MBLOG_INFO, MBLOG_DEBUG };
@@ -20,10 +21,7 @@ void log_init(int use_syslog, int verbose);
 void log_close(void);
 /* Show messages up to this level (MBLOG_INFO unless set). */
 void log_set_level(enum log_level level);
-/* Is stderr the journal's stream (JOURNAL_STREAM is "dev:ino" of the file
- * stderr is)? log_init asks it once; exposed for tests. */
-int log_stderr_is_journal(void);
-int log_enabled(enum log_level level);
+bool log_enabled(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Text of our own with several lines (a map's lint report): each line a
  * message of its own. */

@@ -5,6 +5,7 @@
 #ifndef MAP_H
 #define MAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -186,7 +187,7 @@ const char *map_protocol(const struct map *m);
 const struct protocol *map_proto(const struct map *m);
 /* Does the map run on protocol p: its `protocol`, one of its list, or a
  * member of the family "rtu" (PROTOCOL_RTU)? */
-int map_speaks(const struct map *m, const struct protocol *p);
+bool map_speaks(const struct map *m, const struct protocol *p);
 /* Pass-through ranges, sorted by (table, first); they never overlap. */
 size_t map_npassthrough(const struct map *m);
 const struct map_passthrough *map_passthrough(const struct map *m, size_t i);
@@ -280,7 +281,7 @@ extern const char *const map_role_names[];
  * (values_decode's scaled) into the quantity's unit and sign above. */
 const struct map_register *map_role(const struct map *m, int kind, int q, double *factor);
 /* Does the map declare role kind (at least one quantity)? */
-int map_has_role(const struct map *m, int kind);
+bool map_has_role(const struct map *m, int kind);
 
 size_t map_ncommands(const struct map *m);
 const struct map_command *map_command(const struct map *m, size_t i);
@@ -290,8 +291,6 @@ const struct map_command *map_find_command(const struct map *m, uint16_t address
 /* Value encoding between raw integers and register words (values on the wire
  * are raw; `scale` is only a description). */
 int64_t map_decode(const struct map_register *r, const uint16_t *words);
-/* A float32 register's value as a number (other types: the raw value). */
-double map_decode_float(const struct map_register *r, const uint16_t *words);
 /* 0, or MB_ERANGE when the value does not fit the type. */
 int map_encode(const struct map_register *r, int64_t value, uint16_t *words);
 /* Strings: two characters per word, first character in the high byte,
@@ -304,7 +303,7 @@ int map_encode_string(const struct map_register *r, const char *s, uint16_t *wor
 int map_from_native(const struct map_register *r, int64_t native, int64_t *front);
 int map_to_native(const struct map_register *r, int64_t front, int64_t *native);
 /* Does r change the device's value on its way (factor or translate)? */
-int map_derived(const struct map_register *r);
+bool map_derived(const struct map_register *r);
 /* The words of a constant register (r->count of them); MB_EINVAL if r is
  * not one. */
 int map_const_words(const struct map_register *r, uint16_t *words);
@@ -320,9 +319,9 @@ int map_unavailable_words(const struct map_register *r, uint16_t *words);
 void map_native_strings(const struct map *m, int table, uint16_t addr, uint16_t count,
 			uint16_t *words);
 /* Does the map have any `string_order = "little"` register? */
-int map_has_little_strings(const struct map *m);
-/* Is a raw value writable to r (min/max/values)? 1 yes, 0 no. */
-int map_value_ok(const struct map_register *r, int64_t value);
+bool map_has_little_strings(const struct map *m);
+/* Is a raw value writable to r (min/max/values)? */
+bool map_value_ok(const struct map_register *r, int64_t value);
 
 /* The register reference of a map, for --print-map and `make docs`. */
 enum map_format { MAP_FMT_TEXT, MAP_FMT_JSON, MAP_FMT_MARKDOWN };

@@ -31,8 +31,6 @@ struct reload;
  * it changed, e.g. "STATUS=3 devices answering, 1 not answering: roof".
  * Call again after set changed; n may be NULL. */
 void notify_follow(struct notify *n, const struct reload *set);
-/* That text for devs[0..n) into buf ("STATUS=..."); its length. */
-size_t notify_status_text(struct device *const *devs, size_t n, char *buf, size_t len);
 /* The watchdog interval in ms the timer uses (0: none), for logs and tests. */
 unsigned long notify_watchdog_ms(const struct notify *n);
 

@@ -67,10 +67,10 @@ struct protocol {
 	unsigned flags;	  /* enum protocol_flags */
 
 	/* The device's protocol block: keys[0..nkeys) checked by
-	 * config_keys_parse into a struct of cfg_size bytes that the protocol
+	 * keys_parse into a struct of cfg_size bytes that the protocol
 	 * defines and its transport reads (struct config_device's proto_cfg).
 	 * cfg_init (may be NULL) sets its defaults first; string fields are
-	 * freed by the key table (config_keys_free). cfg_done (may be NULL)
+	 * freed by the key table (keys_free). cfg_done (may be NULL)
 	 * checks what the table cannot say, with the block's setting for
 	 * "file:line" messages. Both return 0 or MB_E*. */
 	const struct config_key *keys;
@@ -84,7 +84,7 @@ struct protocol {
 	 * checks of its write template (s: the register's setting);
 	 * map_command for every command before the generic check of its
 	 * placeholders (s: its `template` setting). Both return 0 or MB_EPARSE
-	 * with "file:line: ..." written by config_error(). map_lint adds
+	 * with "file:line: ..." written by keys_error(). map_lint adds
 	 * problems with map_lint_problem() (map.h): the linter runs it last. */
 	int (*map_register)(struct config_parser *p, const struct config_setting_t *s,
 			    struct map_register *r);
@@ -122,7 +122,7 @@ const struct protocol *protocol_find(const char *name);
  * past the last. */
 const char *protocol_left_out(size_t i);
 /* When name is a protocol this build left out: "file:line: this modbridge
- * was built without the NAME protocol (WITH_NAME=0): FIX" (config_error,
+ * was built without the NAME protocol (WITH_NAME=0): FIX" (keys_error,
  * MB_EPARSE); otherwise 0. */
 int protocol_refuse_left_out(struct config_parser *p, const struct config_setting_t *s,
 			     const char *name, const char *fix);

@@ -32,8 +32,9 @@ struct reload_gen *reload_gen_load_with(const char *path, const char *settings, 
 					size_t errlen);
 /* reload_gen_load() writes each device's effective timing (timing.h's
  * timing_resolve) into its config, so that a device always sees set values. */
-/* Warnings about g's timing, one "file:line: warning: ..." line each,
- * separated by '\n', in buf; returns their number. A device whose reads
+/* Warnings about g, one "file:line: warning: ..." line each, separated by
+ * '\n', in buf; returns their number. The config's (an old spelling still
+ * read: config.h's warnings), then the timing's: a device whose reads
  * cannot fit in its poll, a max_age below poll (reads between polls wait
  * for the device), a client_wait longer than clients wait. */
 size_t reload_gen_warnings(const struct reload_gen *g, char *buf, size_t len);

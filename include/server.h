@@ -39,7 +39,7 @@ int server_start(uv_loop_t *loop, const struct config *conf, const struct router
  * their device: close an old device only after this (device_close answers
  * what still waits at it, 0B). */
 void server_set_router(struct server *s, const struct router *router);
-/* Take conf->modbus.allow and write_allow (copied): a SIGHUP reload applies
+/* Take conf->server.allow and write_allow (copied): a SIGHUP reload applies
  * them, `allow` to the connections accepted from then on, `write_allow` to
  * every write from then on, open connections included. MB_ENOMEM leaves the
  * lists as they were. */

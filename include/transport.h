@@ -5,6 +5,7 @@
 #ifndef TRANSPORT_H
 #define TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -48,18 +49,9 @@ enum transport_flags {
 	/* One read refreshes every register at once (venus cd=1): all reads
 	 * coalesce into one transaction covering the whole map. */
 	TRANSPORT_READ_ALL = 1u << 1,
-	/* Answers carry what identifies their request (Solarman's sequence
-	 * byte). Without it (PowerGo, Venus) the transport itself keeps the
-	 * requests it gave up on ("ghosts") until their answers can no longer
-	 * come, and never takes a ghost's answer for another transaction's:
-	 * it makes the next request's answer look different, or drops an
-	 * answer that could belong to either (docs/design.md, "Answers bound
-	 * to their requests"). The device model never waits after a timeout. */
-	TRANSPORT_MATCHES_ANSWERS = 1u << 2,
 };
 
 struct transport_ops {
-	const char *name;
 	unsigned flags;
 	/* Registers per native read (PowerGo: what fits 100 bytes; Solarman 125). */
 	uint16_t max_read;
@@ -73,10 +65,16 @@ struct transport_ops {
 	 * t->attempt one higher). */
 	enum mb_exc (*start)(void *state, struct txn *t);
 	/* The device gave up on t (timeout, shutdown): forget it; an answer
-	 * that arrives later must be dropped and counted. */
+	 * that arrives later must be dropped and counted. The device model
+	 * never waits after a timeout: a transport whose answers do not carry
+	 * what identifies their request (PowerGo, Venus; Solarman's carry the
+	 * sequence byte) keeps the requests it gave up on ("ghosts") until
+	 * their answers can no longer come, and never takes a ghost's answer
+	 * for another transaction's (docs/design.md, "Answers bound to their
+	 * requests"). */
 	void (*abort)(void *state, struct txn *t);
 	/* Is the native link up (broker connected, logger socket open)? */
-	int (*link_up)(void *state);
+	bool (*link_up)(void *state);
 	/* Close handles; free state once they are closed. No calls after this. */
 	void (*close)(void *state);
 };
@@ -89,22 +87,22 @@ struct transport_ops {
  * (include/transport_test.h): one that records what is published or written
  * and hands the transport messages or bytes of its choosing. */
 struct link_mqtt_ops {
-	struct mqtt_link *(*get)(uv_loop_t *loop, const struct config_mqtt *cfg,
+	struct link_mqtt *(*get)(uv_loop_t *loop, const struct config_mqtt *cfg,
 				 const char *client_id, char *err, size_t errlen);
-	int (*subscribe)(struct mqtt_link *l, const char *topic, int qos, mqtt_msg_cb msg_cb,
-			 mqtt_state_cb state_cb, void *ctx);
-	int (*limit)(struct mqtt_link *l, void *ctx, size_t max_len, mqtt_msg_cb drop_cb);
-	int (*publish)(struct mqtt_link *l, const char *topic, const void *payload, size_t len,
-		       int qos, int retain, int *mid, mqtt_pub_cb pub_cb, void *ctx);
-	int (*is_up)(const struct mqtt_link *l);
-	void (*release)(struct mqtt_link *l, void *ctx);
-	const char *(*name)(const struct mqtt_link *l); /* for messages; may be NULL */
+	int (*subscribe)(struct link_mqtt *l, const char *topic, int qos, link_mqtt_msg_cb msg_cb,
+			 link_mqtt_state_cb state_cb, void *ctx);
+	int (*limit)(struct link_mqtt *l, void *ctx, size_t max_len, link_mqtt_msg_cb drop_cb);
+	int (*publish)(struct link_mqtt *l, const char *topic, const void *payload, size_t len,
+		       int qos, int retain, int *mid, link_mqtt_pub_cb pub_cb, void *ctx);
+	bool (*is_up)(const struct link_mqtt *l);
+	void (*release)(struct link_mqtt *l, void *ctx);
+	const char *(*name)(const struct link_mqtt *l); /* for messages; may be NULL */
 };
 
 struct link_tcp_ops {
 	struct link_tcp *(*open)(uv_loop_t *loop, const struct link_tcp_opts *o);
 	int (*write)(struct link_tcp *l, const void *data, size_t len, enum link_tcp_full full);
-	int (*is_up)(const struct link_tcp *l);
+	bool (*is_up)(const struct link_tcp *l);
 	void (*healthy)(struct link_tcp *l);
 	void (*drop)(struct link_tcp *l, const char *why);
 	const char *(*peer)(const struct link_tcp *l);

@@ -78,6 +78,7 @@
 #ifndef VALUES_H
 #define VALUES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -153,12 +154,10 @@ void values_health_json(struct json *j, const struct device *dev);
 /* Is v's value current, to be shown or exported as the device's value now:
  * it has one, and it is a constant register's, or the device is answering
  * (device_health) and the value is at most device_fresh_ms() old. */
-int values_current(const struct device *dev, const struct values_item *v);
+bool values_current(const struct device *dev, const struct values_item *v);
 /* When the device answered with v's value: wall clock, ms since the epoch
  * (device_stamp_wall; a constant register's is now). now_ms as given to
  * values_each. */
 uint64_t values_time(const struct device *dev, const struct values_item *v, uint64_t now_ms);
-/* "holding" or "input", as the JSON document and the map reference write it. */
-const char *values_table_name(int table);
 
 #endif

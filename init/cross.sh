@@ -184,7 +184,7 @@ say "--check: ${out:-ok}"
 # through Modbus TCP (register 0 holds 100), then SIGTERM.
 if command -v mbpoll >/dev/null 2>&1; then
 	port=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 20000 + 30000 ))
-	printf 'modbus = { listen = "127.0.0.1"; port = %s; };\nmaps_path = [ "%s" ];\n%s\n' "$port" "$mapsdir" \
+	printf 'server = { listen = "127.0.0.1"; port = %s; };\nmaps_path = [ "%s" ];\n%s\n' "$port" "$mapsdir" \
 		'devices = ( { name = "scratch"; unit_id = 10; map = "scratch"; memory = { }; } );' > "$tmp/serve.conf"
 	# qemu itself in the background (not the run function, whose subshell
 	# would be what $! names and what SIGTERM reaches).

@@ -135,7 +135,7 @@ want growatt && add_device "  { name = \"growatt\"; unit_id = 3; map = \"growatt
 want scratch && add_device "  { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; }"
 [ -n "$DEVCONF" ] || die "DEMO_DEVICES names none of powergo venus growatt scratch"
 cat > "$TMP/modbridge.conf" <<EOF
-modbus = { listen = "127.0.0.1"; port = $PORT; };
+server = { listen = "127.0.0.1"; port = $PORT; };
 maps_path = [ "$MAPS" ];
 defaults = { timeout = 3000; max_age = 4000; poll = 2000; min_interval = 0; };
 devices = (

@@ -62,7 +62,7 @@ static void bench_on_message(struct mosquitto *mosq, void *obj, const struct mos
 	(void)obj;
 	if (strcmp(m->topic, bench.app_topic) != 0)
 		return;
-	if (powergo_decode_answer(&bench.req, m->payload, (size_t)m->payloadlen, &a) == 0 &&
+	if (codec_powergo_decode_answer(&bench.req, m->payload, (size_t)m->payloadlen, &a) == 0 &&
 	    !a.exception)
 		bench.got = 1;
 	/* Anything else (the bridge's own answers in its phase) is not ours. */
@@ -95,7 +95,7 @@ static int bench_wait(struct mosquitto *mosq, int *flag, int timeout_ms)
 static uint64_t bench_direct(struct mosquitto *mosq, const char *dev_topic)
 {
 	uint8_t frame[POWERGO_BUF_LEN];
-	int n = powergo_encode_request(&bench.req, frame, sizeof frame);
+	int n = codec_powergo_encode_request(&bench.req, frame, sizeof frame);
 	if (n < 0)
 		return 0;
 	bench.got = 0;
@@ -186,11 +186,12 @@ int main(int argc, char **argv)
 	    count > POWERGO_MAX_READ || addr < 0 || addr > 65535)
 		bench_usage();
 	uint32_t app_id = 0, dev_id = 0;
-	if (powergo_parse_id(app, &app_id) != 0 || powergo_parse_id(device, &dev_id) != 0)
+	if (codec_powergo_parse_id(app, &app_id) != 0 ||
+	    codec_powergo_parse_id(device, &dev_id) != 0)
 		bench_usage();
 	char dev_topic[16];
-	powergo_format_id(dev_id, dev_topic);
-	powergo_format_id(app_id, bench.app_topic);
+	codec_powergo_format_id(dev_id, dev_topic);
+	codec_powergo_format_id(app_id, bench.app_topic);
 	bench.req = (struct powergo_req){app_id,	 dev_id,	  MB_FC_READ_HOLDING,
 					 (uint16_t)addr, (uint16_t)count, NULL};
 

@@ -30,7 +30,7 @@ overflows() {
 serve() {
 	kind=$1 port=$2; shift 2
 	if [ "$kind" = mb ]; then
-		printf '%s\n' "modbus = { listen = \"127.0.0.1\"; port = $port; max_connections = 1100; idle_timeout = 0; };" \
+		printf '%s\n' "server = { listen = \"127.0.0.1\"; port = $port; max_connections = 1100; idle_timeout = 0; };" \
 			"maps_path = [ \"$(pwd)/maps\" ];" \
 			'devices = ( { name = "m1"; unit_id = 1; map = "scratch"; memory = {}; } );' >"$T/mem.conf"
 		"$@" "$B/modbridge" -c "$T/mem.conf" >"$T/$kind.log" 2>&1 &

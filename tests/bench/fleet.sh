@@ -4,7 +4,7 @@
 # reports, and fails only when something did not run.
 #
 # FLEET_N (10000) devices of one app ID, answered by tests/sim/sim_fleet on
-# one mosquitto, spread over ceil(N / 247) listeners (the modbus block's and
+# one mosquitto, spread over ceil(N / 247) listeners (the server block's and
 # `listeners`), polled every FLEET_POLL_MS (60000) with max_age above the
 # period, so that a client's read is a cache hit. Figures:
 #   start-up     spawn to the first listener accepting, and to every
@@ -117,7 +117,7 @@ conf() {
 	nl=$(((${2} + 246) / 247))
 	P0=$("$LG" --free-port)
 	{
-		printf 'modbus = { listen = "127.0.0.1"; port = %d; max_connections = 256; };\n' "$P0"
+		printf 'server = { listen = "127.0.0.1"; port = %d; max_connections = 256; };\n' "$P0"
 		printf 'maps_path = "%s";\n' "$MAPS"
 		printf 'defaults = { poll = %d; max_age = %d; };\n' "$POLL" $((POLL * 2))
 		if [ "$nl" -gt 1 ]; then

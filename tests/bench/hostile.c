@@ -114,7 +114,7 @@ static int hz_logger(int port, int seconds, int rate)
 					     .serial = 1234567890u,
 					     .payload = payload,
 					     .payload_len = 1};
-			n = v5_encode(frame, sizeof frame, &f);
+			n = codec_v5_encode(frame, sizeof frame, &f);
 		} else {
 			n = 1 + (int)(hz_rand() % 64);
 			for (int i = 0; i < n; i++)

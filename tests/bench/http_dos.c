@@ -153,7 +153,7 @@ int main(int argc, char **argv)
 	int mp = h_free_port(), hp = h_free_port();
 	char conf[1024];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = ( { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; "
 		 "} );\n"

@@ -176,7 +176,7 @@ int main(int argc, char **argv)
 	size_t used = 0;
 	lm_port = h_free_port();
 	used += (size_t)snprintf(conf + used, sizeof conf - used,
-				 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+				 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 				 "maps_path = [ \"%s\" ];\n"
 				 "devices = (\n",
 				 lm_port, h_maps_dir());

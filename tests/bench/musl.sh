@@ -42,7 +42,7 @@ SLIM="$M/fp-slim/modbridge"
 # conf FILE PORT N [HTTP-PORT]
 conf() {
 	awk -v port="$2" -v n="$3" -v hport="${4:-0}" -v maps="$ROOT/maps" 'BEGIN {
-		printf "modbus = { listen = \"127.0.0.1\"; port = %d; };\nmaps_path = [ \"%s\" ];\n", port, maps
+		printf "server = { listen = \"127.0.0.1\"; port = %d; };\nmaps_path = [ \"%s\" ];\n", port, maps
 		if (hport > 0)
 			printf "http = { listen = \"127.0.0.1\"; port = %d; read_only_without_auth = true; };\n", hport
 		printf "devices = (\n"

@@ -131,7 +131,7 @@ static int outage(int poll, int outage_ms, int after, int tail, int nclients)
 	http_port = h_free_port();
 	char conf[2048];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "http = { listen = \"127.0.0.1\"; port = %d; read_only_without_auth = true; };\n"
 		 "devices = (\n"
@@ -270,7 +270,7 @@ static int lossy(int reads, int late, int late_ms, int seed, int reorder)
 	char conf[2048];
 	snprintf(
 	    conf, sizeof conf,
-	    "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+	    "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 	    "maps_path = [ \"%s\" ];\n"
 	    "devices = (\n"
 	    "  { name = \"garage\"; unit_id = 1; map = \"lossy\"; timeout = 600; max_age = 0;\n"

@@ -155,7 +155,7 @@ best() { awk '{ split($1, a, "="); if (a[2] + 0 > m) { m = a[2] + 0; l = $0 } } 
 # bridge config: FILE PORT KIND N [BROKER-PORT]; KIND memory|powergo
 bridge_conf() {
 	awk -v port="$2" -v kind="$3" -v n="$4" -v bport="${5:-0}" -v maps="$ROOT/maps" 'BEGIN {
-		printf "modbus = { listen = \"127.0.0.1\"; port = %d; max_connections = 1100; idle_timeout = 0; };\n", port
+		printf "server = { listen = \"127.0.0.1\"; port = %d; max_connections = 1100; idle_timeout = 0; };\n", port
 		printf "maps_path = [ \"%s\" ];\n", maps
 		printf "devices = (\n"
 		for (i = 1; i <= n; i++) {
@@ -453,7 +453,7 @@ elif [ -x "$BP" ] && [ -x "$SIM" ] && [ -x "$MB" ] && [ -n "$PID_BR" ]; then
 	PID_SIM=$LAST
 	port=$(free_port)
 	cat >"$T/pass.conf" <<EOF
-modbus = { listen = "127.0.0.1"; port = $port; };
+server = { listen = "127.0.0.1"; port = $port; };
 maps_path = [ "$ROOT/maps" ];
 devices = ( { name = "pg"; unit_id = 1; map = "powergo"; max_age = 0;
 	mqtt = { host = "127.0.0.1"; port = $P_BR; };
@@ -500,7 +500,7 @@ if want 7 && [ -x "$BMB" ] && [ -x "$MSIM" ] && [ -x "$MB" ]; then
 	"$LG" --probe --connect-only --port "$up" --timeout-ms 5000 || fail "sim_modbus did not start"
 	port=$(free_port)
 	cat >"$T/passmb.conf" <<EOF
-modbus = { listen = "127.0.0.1"; port = $port; };
+server = { listen = "127.0.0.1"; port = $port; };
 maps_path = [ "$T" ];
 devices = ( { name = "eq"; unit_id = 1; map = "benchmb"; max_age = 0;
 	modbus = { host = "127.0.0.1"; port = $up; unit = 1; }; } );

@@ -40,7 +40,7 @@ field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 PORT=$("$LG" --free-port)
 MAXC=300
 cat >"$T/soak.conf" <<EOF
-modbus = { listen = "127.0.0.1"; port = $PORT; max_connections = $MAXC; idle_timeout = 120; };
+server = { listen = "127.0.0.1"; port = $PORT; max_connections = $MAXC; idle_timeout = 120; };
 maps_path = [ "$ROOT/maps" ];
 devices = ( { name = "m1"; unit_id = 1; map = "scratch"; memory = {}; } );
 EOF

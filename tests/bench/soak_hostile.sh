@@ -52,7 +52,7 @@ bg "$B/tests/sim/sim_venus" --host 127.0.0.1 --port "$P_BR" --type HMG-50 --id "
 bg "$HZ" logger --port "$P_LOG" --seconds $((SECS + 30))
 
 cat >"$T/bridge.conf" <<EOF
-modbus = { listen = "127.0.0.1"; port = $P_MB; };
+server = { listen = "127.0.0.1"; port = $P_MB; };
 maps_path = [ "$ROOT/maps" ];
 devices = (
   { name = "pg"; unit_id = 1; map = "powergo"; timeout = 1000; max_age = 0;

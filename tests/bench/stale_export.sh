@@ -49,7 +49,7 @@ bg sim.log "$B/tests/sim/sim_powergo" --host 127.0.0.1 --port "$P_BR" --device-i
 bg influx.log "$B/tests/sim/sim_influx" --port "$P_IX" --org o --bucket b --token t
 
 cat >"$T/bridge.conf" <<EOF
-modbus = { listen = "127.0.0.1"; port = $P_MB; };
+server = { listen = "127.0.0.1"; port = $P_MB; };
 maps_path = [ "$ROOT/maps" ];
 devices = (
   { name = "garage"; unit_id = 1; map = "powergo"; poll = 2000;

@@ -75,7 +75,7 @@ static const char *write_config(const char *name, const char *listen, int port, 
 	char text[2048];
 	snprintf(
 	    text, sizeof text,
-	    "modbus = { listen = \"%s\"; port = %d;%s%s%s };\n"
+	    "server = { listen = \"%s\"; port = %d;%s%s%s };\n"
 	    "maps_path = [ \"%s\" ];\n"
 	    "devices = (\n"
 	    "  { name = \"rw\"; unit_id = 1; map = \"scratch\"; memory = {}; },\n"
@@ -363,7 +363,7 @@ static void part_secrets(void)
 	int port = h_free_port();
 	char text[4096];
 	snprintf(text, sizeof text,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "status = { mqtt = { host = \"127.0.0.1\"; port = %d; username = \"statususer\";"
 		 " password = \"" STATUS_PASSWORD "\"; }; interval = 1; };\n"

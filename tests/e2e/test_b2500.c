@@ -360,8 +360,9 @@ int main(void)
 		struct dev *d = &devs[i];
 		if (d->topic_id)
 			snprintf(d->sim_id, sizeof d->sim_id, "%s", d->topic_id);
-		else if (strcmp(d->prefix, "marstek_energy") == 0 && venus_type_encrypts(d->type)) {
-			if (venus_topic_id_encrypt(d->mac, d->sim_id, sizeof d->sim_id) < 0) {
+		else if (strcmp(d->prefix, "marstek_energy") == 0 &&
+			 codec_venus_type_encrypts(d->type)) {
+			if (codec_venus_topic_id_encrypt(d->mac, d->sim_id, sizeof d->sim_id) < 0) {
 				h_note("built without libcrypto: unit %d skipped", d->unit);
 				d->sim_id[0] = 0;
 				continue;
@@ -387,7 +388,7 @@ int main(void)
 	char conf[8192], *p = conf;
 	size_t left = sizeof conf;
 	int n = snprintf(p, left,
-			 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+			 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 			 "maps_path = [ \"%s\" ];\ndevices = (\n",
 			 mb_port, h_maps_dir());
 	p += n, left -= (size_t)n;

@@ -130,6 +130,34 @@ static void config_cases(void)
 	     "--check passes the valid file: exit %d (%.300s)", rc, out);
 }
 
+/* The server group's old name, `modbus`, still passes --check, which says
+ * file:line and the spelling to use for it and for `listener = "modbus"`;
+ * the new spelling passes without a word. */
+static void old_spelling(void)
+{
+	const char *p =
+	    write_conf("old.conf", "  modbus = { listen = \"127.0.0.1\"; port = 1502; };\n"
+				   "devices = ( { name = \"a\"; unit_id = 1; map = \"scratch\";\n"
+				   "  memory = {}; listener = \"modbus\"; } );\n");
+	int rc = run("--check", p);
+	h_ok(rc == 0 && strstr(out, "OK, 1 device"),
+	     "--check passes the old spelling: exit %d (%.300s)", rc, out);
+	h_ok(strstr(out, "old.conf:2: warning: the top-level \"modbus\" group is now called "
+			 "\"server\"") &&
+		 strstr(out, "write server = { ... }"),
+	     "--check names the group's line and the spelling to use (%.400s)", out);
+	h_ok(strstr(out, "old.conf:4: warning: devices.[0].listener \"modbus\" is the old name of "
+			 "the server block's listener: write \"server\"") != NULL,
+	     "--check names the listener's line and the name to use (%.400s)", out);
+
+	p = write_conf("new.conf", "server = { listen = \"127.0.0.1\"; port = 1502; };\n"
+				   "devices = ( { name = \"a\"; unit_id = 1; map = \"scratch\";\n"
+				   "  memory = {}; listener = \"server\"; } );\n");
+	rc = run("--check", p);
+	h_ok(rc == 0 && strstr(out, "OK, 1 device") && !strstr(out, "warning"),
+	     "--check passes the new spelling without a warning: exit %d (%.300s)", rc, out);
+}
+
 /* Maps: venus templates that tr_venus refuses when it opens, and retry. */
 static void map_cases(void)
 {
@@ -190,6 +218,7 @@ int main(void)
 {
 	h_init("check");
 	config_cases();
+	old_spelling();
 	map_cases();
 	return h_done();
 }

@@ -199,7 +199,7 @@ static const char *write_conf(const struct fixture *c, int port)
 {
 	char buf[8192], name[128];
 	size_t used = (size_t)snprintf(buf, sizeof buf,
-				       "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+				       "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 				       "maps_path = [ \"%s/%s/maps\", \"%s\" ];\n",
 				       port, h_dir(), c->name, h_maps_dir());
 	for (const char *t = c->conf; *t && used + 600 < sizeof buf; t++) {

@@ -31,7 +31,7 @@ static const char *conf(const char *name, int port, const char *extra)
 	char text[2048];
 	snprintf(
 	    text, sizeof text,
-	    "maps_path = \"%s\";\nmodbus = { listen = \"127.0.0.1\"; port = %d; };\n%s" MEM_DEV,
+	    "maps_path = \"%s\";\nserver = { listen = \"127.0.0.1\"; port = %d; };\n%s" MEM_DEV,
 	    h_maps_dir(), port, extra);
 	return h_write_file(name, text);
 }

@@ -149,7 +149,7 @@ static void start_cases(void)
 	int port = h_free_port();
 	char full[4096];
 	snprintf(full, sizeof full,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n" README_DEVICES, port);
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n" README_DEVICES, port);
 	/* The roof device without its poll and with a client_wait clients do
 	 * not wait for: the protocol's poll applies, and the warning is logged. */
 	char *roof = strstr(full, "poll = 10000;");
@@ -194,7 +194,7 @@ static void drop_case(void)
 	int port = h_free_port();
 	char text[1024];
 	snprintf(text, sizeof text,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\nuser = \"nobody\";\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\nuser = \"nobody\";\n"
 		 "devices = ( { name = \"s\"; unit_id = 4; map = \"scratch\"; memory = {}; } );\n",
 		 port);
 	const char *p = conf("drop.conf", text);

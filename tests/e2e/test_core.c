@@ -187,7 +187,7 @@ static const char *write_config(const char *name, const char *listen, int port, 
 	static char text[2048];
 	snprintf(
 	    text, sizeof text,
-	    "modbus = { listen = \"%s\"; port = %d; max_connections = %d; idle_timeout = %d;%s%s%s "
+	    "server = { listen = \"%s\"; port = %d; max_connections = %d; idle_timeout = %d;%s%s%s "
 	    "};\n"
 	    "maps_path = [ \"%s\" ];\n"
 	    "devices = (\n"

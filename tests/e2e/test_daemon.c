@@ -32,7 +32,7 @@ static void cli(void)
 
 	/* A config error names file and line. */
 	const char *bad =
-	    h_write_file("bad.conf", "modbus = { port = 1502; };\n"
+	    h_write_file("bad.conf", "server = { port = 1502; };\n"
 				     "maps_path = [ \"maps\" ];\n"
 				     "devices = ( { name = \"a\"; unit_id = 1; map = \"scratch\";\n"
 				     "  memory = {}; colour = \"red\"; } );\n");
@@ -116,7 +116,7 @@ static const char *memconf(int port, const char *devices, const char *extra)
 {
 	static char buf[4096];
 	snprintf(buf, sizeof buf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n%s\ndevices = (\n%s\n);\n",
 		 port, h_maps_dir(), extra ? extra : "", devices);
 	return buf;

@@ -163,7 +163,7 @@ int main(void)
 	int port = h_free_port();
 	char conf[4096];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "user = \"%s\";\n"
 		 "defaults = { timeout = 1500; max_age = 0; poll = 0; min_interval = 0; };\n"

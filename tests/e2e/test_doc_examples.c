@@ -463,7 +463,7 @@ static void sigusr1_line(void)
 	int port = h_free_port();
 	char conf[512];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\nmaps_path = [ \"%s\" ];\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\nmaps_path = [ \"%s\" ];\n"
 		 "devices = ( { name = \"garage\"; unit_id = 1; map = \"scratch\"; memory = { }; } "
 		 ");\n",
 		 port, h_maps_dir());
@@ -504,7 +504,7 @@ static void verbose_logs_native_reads(void)
 	pid_t sim = h_spawn(sargv, "sim_solarman.log");
 	h_ok(sim > 0 && h_wait_port(sport, 5000) == 0, "the Solarman simulator runs");
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\nmaps_path = [ \"%s\" ];\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\nmaps_path = [ \"%s\" ];\n"
 		 "devices = ( { name = \"roof\"; unit_id = 3; map = \"growatt\"; poll = 20000;\n"
 		 "  solarman = { host = \"127.0.0.1\"; port = %d; serial = 1234567890; }; } );\n",
 		 port, h_maps_dir(), sport);

@@ -372,7 +372,7 @@ int main(void)
 	"    solarman = { host = \"127.0.0.1\"; port = %d; serial = " SERIAL "; slave = 1; }; }"
 	// clang-format off
 	snprintf(conf, sizeof conf,
-	    "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+	    "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 	    "maps_path = [ \"%s\" ];\n"
 	    "defaults = { timeout = 1000; max_age = 0; poll = 0; min_interval = 0; retries = 0; };\n"
 	    "devices = (\n"

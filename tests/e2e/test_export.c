@@ -85,7 +85,7 @@ static const char *write_config_more(const char *name, int mb_port, const char *
 {
 	static char text[4096];
 	snprintf(text, sizeof text,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\", \"%s\" ];\n"
 		 "devices = ( { name = \"" DEV "\"; unit_id = 1; map = \"battery\";"
 		 " memory = {}; }%s );\n"

@@ -288,8 +288,8 @@ static int fake_answer(struct fake_logger *fl, int fd, const struct v5_frame *f)
 {
 	struct v5_rtu_request q;
 	if (f->payload_len < V5_REQ_PREFIX ||
-	    v5_rtu_request_decode(f->payload + V5_REQ_PREFIX, f->payload_len - V5_REQ_PREFIX, &q) !=
-		0)
+	    codec_v5_rtu_request_decode(f->payload + V5_REQ_PREFIX, f->payload_len - V5_REQ_PREFIX,
+					&q) != 0)
 		return 0;
 	int r = fl->requests++;
 	enum sol_action act = r < fl->nscript ? fl->script[r] : SOL_FULL;
@@ -300,14 +300,14 @@ static int fake_answer(struct fake_logger *fl, int fd, const struct v5_frame *f)
 	    q.count <= 125) {
 		for (uint16_t i = 0; i < q.count; i++)
 			words[i] = sol_value((uint16_t)(q.addr + i));
-		n = v5_rtu_read_answer(rtu, sizeof rtu, q.slave, q.fc, words, q.count);
+		n = codec_v5_rtu_read_answer(rtu, sizeof rtu, q.slave, q.fc, words, q.count);
 	} else {
-		n = v5_rtu_exception(rtu, sizeof rtu, q.slave, q.fc, MB_EXC_ILLEGAL_FUNCTION);
+		n = codec_v5_rtu_exception(rtu, sizeof rtu, q.slave, q.fc, MB_EXC_ILLEGAL_FUNCTION);
 	}
 	if (n < 0)
 		return 0;
-	n = v5_encode_answer(frame, sizeof frame, SOL_SERIAL, f->seq, (uint8_t)r, 100, rtu,
-			     (size_t)n);
+	n = codec_v5_encode_answer(frame, sizeof frame, SOL_SERIAL, f->seq, (uint8_t)r, 100, rtu,
+				   (size_t)n);
 	if (n < 0)
 		return 0;
 	size_t len = act == SOL_FULL ? (size_t)n : (size_t)n / 2;
@@ -339,7 +339,7 @@ static void *fake_logger_main(void *arg)
 			continue;
 		fl->connections++;
 		struct v5_stream st;
-		v5_stream_init(&st, sbuf, sizeof sbuf);
+		codec_v5_stream_init(&st, sbuf, sizeof sbuf);
 		int alive = 1;
 		while (alive && !fl->stop) {
 			p = (struct pollfd){.fd = fd, .events = POLLIN};
@@ -351,9 +351,9 @@ static void *fake_logger_main(void *arg)
 				break;
 			size_t off = 0;
 			while (alive && off < (size_t)k) {
-				off += v5_stream_feed(&st, in + off, (size_t)k - off);
+				off += codec_v5_stream_feed(&st, in + off, (size_t)k - off);
 				struct v5_frame f;
-				while (alive && v5_stream_next(&st, &f) == 1)
+				while (alive && codec_v5_stream_next(&st, &f) == 1)
 					if (f.control == V5_CTRL_REQUEST &&
 					    fake_answer(fl, fd, &f) < 0)
 						alive = 0;
@@ -522,7 +522,7 @@ int main(void)
 	bridge_port = h_free_port();
 	char conf[4096];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = (\n"
 		 "  { name = \"restarts\"; unit_id = 1; map = \"powergo\";\n"

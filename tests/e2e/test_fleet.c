@@ -52,7 +52,7 @@ int main(void)
 
 	used +=
 	    (size_t)snprintf(buf + used, sizeof buf - used,
-			     "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+			     "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 			     "listeners = ( { name = \"p2\"; listen = \"127.0.0.1\"; port = %d; "
 			     "} );\n"
 			     "maps_path = \"%s\";\n"

@@ -521,7 +521,7 @@ static const char *write_config(int mb_port, int bport, int pg_port, const char 
 	size_t k = 0;
 	k += (size_t)snprintf(
 	    text + k, sizeof text - k,
-	    "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+	    "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 	    "maps_path = [ \"%s\", \"%s\" ];\n"
 	    "mqtt_export = { mqtt = { host = \"127.0.0.1\"; port = %d; };"
 	    " prefix = \"" PREFIX "\"; interval = 3600; homeassistant = true; };\n"
@@ -892,7 +892,7 @@ int main(void)
 		h_write_file("badha.conf", m);
 		snprintf(
 		    cfgtext, sizeof cfgtext,
-		    "modbus = { port = 1502; };\nmaps_path = [ \"%s\" ];\n"
+		    "server = { port = 1502; };\nmaps_path = [ \"%s\" ];\n"
 		    "devices = ( { name = \"b\"; unit_id = 1; map = \"badha\"; memory = {}; } );\n",
 		    h_dir());
 		const char *cp = h_write_file("badha-main.conf", cfgtext);

@@ -267,7 +267,7 @@ int main(void)
 	/* A build without libcrypto cannot compute the encrypted topic ID
 	 * (the B2500 v2 on the new family). */
 	char enc[40];
-	int crypto = venus_topic_id_encrypt("0b0000000002", enc, sizeof enc) >= 0;
+	int crypto = codec_venus_topic_id_encrypt("0b0000000002", enc, sizeof enc) >= 0;
 	if (!crypto)
 		h_note("built without libcrypto: unit 2 skipped");
 	for (int i = 0; i < NDEV; i++)
@@ -278,7 +278,7 @@ int main(void)
 	char conf[8192], *p = conf;
 	size_t left = sizeof conf;
 	int n = snprintf(p, left,
-			 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+			 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 			 "maps_path = [ \"%s\" ];\ndevices = (\n",
 			 mb_port, h_maps_dir());
 	p += n, left -= (size_t)n;

@@ -141,7 +141,7 @@ int main(void)
 	bridge_port = h_free_port();
 	char conf[2048];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "defaults = { max_age = 0; poll = 0; };\n"
 		 "devices = (\n"
@@ -199,10 +199,11 @@ int main(void)
 	 * flight: it names A as its source, so B drops it. */
 	uint8_t frame[POWERGO_BUF_LEN];
 	uint32_t a_id, app_id;
-	powergo_parse_id(DEV_A, &a_id);
-	powergo_parse_id(APP, &app_id);
+	codec_powergo_parse_id(DEV_A, &a_id);
+	codec_powergo_parse_id(APP, &app_id);
 	uint16_t bogus = 0xDEAD;
-	int n = powergo_encode_read_answer(a_id, app_id, 0x03, &bogus, 1, frame, sizeof frame);
+	int n =
+	    codec_powergo_encode_read_answer(a_id, app_id, 0x03, &bogus, 1, frame, sizeof frame);
 	h_ok(sim_delay(DEV_B, 600, "simB.log"), "B answers after 600 ms");
 	pid_t pub = fork();
 	if (pub == 0) {

@@ -219,7 +219,7 @@ static const char *config(int modbus_port, const char *http_block)
 	static char text[4096];
 	snprintf(
 	    text, sizeof text,
-	    "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+	    "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 	    "maps_path = [ \"%s\" ];\n"
 	    "devices = (\n"
 	    "  { name = \"garage\"; unit_id = 1; map = \"powergo\"; timeout = 1500; retries = 0;\n"
@@ -235,7 +235,7 @@ static const char *config(int modbus_port, const char *http_block)
 
 /* GET /api/v1/status shows each listener of `listeners` with its own
  * counters: a read through listener "second", which has no device, is
- * answered 0A and counted there, not in the modbus block's. */
+ * answered 0A and counted there, not in the server block's. */
 static int second_port;
 
 static void listener_counters(void)

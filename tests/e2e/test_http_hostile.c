@@ -620,7 +620,7 @@ static void denial_of_service(const char *maps)
 	int mp = h_free_port(), hp = h_free_port();
 	char conf[1024];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = ( { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; "
 		 "} );\n"
@@ -661,7 +661,7 @@ int main(void)
 	h_write_file("slowinv.conf", slow_map);
 	char conf[2048];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\", \"%s\" ];\n"
 		 "devices = (\n"
 		 "  { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; },\n"

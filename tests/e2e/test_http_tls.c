@@ -63,7 +63,7 @@ static const char *config(const char *file, const char *tls)
 {
 	char text[2048];
 	snprintf(text, sizeof text,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = ( { name = \"scratch\"; unit_id = 1; map = \"scratch\"; memory = { }; "
 		 "} );\n"

@@ -616,12 +616,12 @@ static void inst__slim(void)
 		const char *name, *text, *want;
 	} bad[] = {
 	    {"slim-http.conf",
-	     "modbus = { port = 1502; };\n"
+	     "server = { port = 1502; };\n"
 	     "http = { port = 8502; };\n",
 	     "slim-http.conf:2: this modbridge was built without the web interface (WITH_HTTP=0): "
 	     "remove the http group"},
 	    {"slim-influx.conf",
-	     "modbus = { port = 1502; };\n\n"
+	     "server = { port = 1502; };\n\n"
 	     "influxdb = { url = \"http://127.0.0.1:8086\"; database = \"energy\"; };\n",
 	     "slim-influx.conf:3: this modbridge was built without the InfluxDB exporter "
 	     "(WITH_INFLUXDB=0): remove the influxdb group"},

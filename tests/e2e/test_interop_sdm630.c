@@ -98,7 +98,7 @@ int main(void)
 	int mb_port = h_free_port();
 	char conf[1024];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = ( { name = \"meter\"; unit_id = 1; map = \"sdm630\"; poll = 0;\n"
 		 "  max_age = 0; min_interval = 0; timeout = 3000;\n"

@@ -48,7 +48,7 @@ static const char *config(const char *name, int port, const char *extra)
 {
 	static char text[2048];
 	snprintf(text, sizeof text,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = ( { name = \"m\"; unit_id = 1; map = \"scratch\"; memory = {}; } );\n"
 		 "%s\n",

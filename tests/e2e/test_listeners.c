@@ -3,7 +3,7 @@
  * than 247 devices. Two listeners with 200 memory devices each, unit IDs
  * 1..200 on both: every device is written through its own listener and read
  * back, and the same unit ID on the other listener holds the other device's
- * value. A SIGHUP moves one device from listener "vpp2" to the modbus
+ * value. A SIGHUP moves one device from listener "vpp2" to the server
  * block's listener and another the other way, both with the same unit ID
  * (the swap a reload must do in one step): the connections opened before
  * stay open and answer, each unit ID now reaches the other device, and both
@@ -28,7 +28,7 @@ static void write_conf(int swap)
 	static char buf[200000];
 	size_t used = 0;
 	used += (size_t)snprintf(buf + used, sizeof buf - used,
-				 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+				 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 				 "listeners = ( { name = \"vpp2\"; listen = \"127.0.0.1\"; "
 				 "port = %d; } );\n"
 				 "maps_path = \"%s\";\n"
@@ -43,7 +43,7 @@ static void write_conf(int swap)
 		used += (size_t)snprintf(buf + used, sizeof buf - used,
 					 " { name = \"b%d\"; unit_id = %d; map = \"scratch\"; "
 					 "memory = {}; listener = \"%s\"; }%s\n",
-					 u, u, u == swap ? "modbus" : "vpp2", u == NDEV ? "" : ",");
+					 u, u, u == swap ? "server" : "vpp2", u == NDEV ? "" : ",");
 	snprintf(buf + used, sizeof buf - used, ");\n");
 	snprintf(conf_path, sizeof conf_path, "%s", h_write_file("listeners.conf", buf));
 }
@@ -86,7 +86,7 @@ static int check_refuses(const char *name, const char *text, const char *n1, con
 static void check_cases(void)
 {
 	char text[4096];
-	const char *head = "modbus = { listen = \"127.0.0.1\"; port = 1502; };\n"
+	const char *head = "server = { listen = \"127.0.0.1\"; port = 1502; };\n"
 			   "listeners = ( { name = \"vpp2\"; listen = \"127.0.0.1\";\n"
 			   "                port = 1503; } );\n";
 
@@ -116,14 +116,14 @@ static void check_cases(void)
 	     "--check: an unknown listener name is refused at its line");
 
 	snprintf(text, sizeof text,
-		 "modbus = { listen = \"0.0.0.0\"; port = 1502; };\n"
+		 "server = { listen = \"0.0.0.0\"; port = 1502; };\n"
 		 "listeners = ( { name = \"vpp2\"; listen = \"127.0.0.1\";\n"
 		 "                port = 1502; } );\n"
 		 "maps_path = \"%s\";\n"
 		 "devices = ( { name = \"x\"; unit_id = 5; map = \"scratch\"; memory = {}; } );\n",
 		 h_maps_dir());
-	h_ok(check_refuses("clash.conf", text, "clash.conf:3:", "modbus block's listener"),
-	     "--check: a listener on the modbus block's port is refused at its line");
+	h_ok(check_refuses("clash.conf", text, "clash.conf:3:", "server block's listener"),
+	     "--check: a listener on the server block's port is refused at its line");
 
 	snprintf(text, sizeof text,
 		 "listeners = ( { name = \"p\"; port = 1600; },\n"

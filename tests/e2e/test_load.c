@@ -117,7 +117,7 @@ static const char *config(const char *name, int port, int maxconn)
 	char text[1024];
 	snprintf(
 	    text, sizeof text,
-	    "modbus = { listen = \"127.0.0.1\"; port = %d; max_connections = %d; "
+	    "server = { listen = \"127.0.0.1\"; port = %d; max_connections = %d; "
 	    "idle_timeout = 60; };\n"
 	    "maps_path = [ \"%s\" ];\n"
 	    "devices = ( { name = \"scratch\"; unit_id = 1; map = \"scratch\"; memory = {}; } );\n",

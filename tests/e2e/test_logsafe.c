@@ -83,7 +83,7 @@ int main(void)
 
 	snprintf(
 	    text, sizeof text,
-	    "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+	    "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 	    "maps_path = [ \"%s\" ];\n"
 	    "log_level = \"debug\";\n"
 	    "devices = ( { name = \"scratch\"; unit_id = 1; map = \"scratch\"; memory = { }; },\n"

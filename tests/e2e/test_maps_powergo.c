@@ -205,7 +205,7 @@ int main(void)
 	int mb_port = h_free_port();
 	char conf[2048];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = ( { name = \"pg\"; unit_id = 1; map = \"powergo\"; max_age = 0;\n"
 		 "  timeout = 2000; mqtt = { host = \"127.0.0.1\"; port = %d; };\n"

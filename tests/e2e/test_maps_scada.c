@@ -224,7 +224,7 @@ int main(void)
 	"    timeout = 2000; solarman = { host = \"127.0.0.1\"; port = %d; serial = " SERIAL       \
 	"; slave = 1; }; }"
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = (\n" DEV("sph", 1, "growatt-hybrid", port) ",\n" DEV(
 		     "tlxh", 2, "growatt-hybrid-tlxh",

@@ -201,7 +201,7 @@ int main(void)
 	int mb_port = h_free_port();
 	char conf[2048];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = ( { name = \"venus\"; unit_id = 1; map = \"venus\"; poll = 0;\n"
 		 "  max_age = 60000; min_interval = 0; timeout = 3000;\n"

@@ -243,7 +243,7 @@ int main(void)
 	char conf[8192];
 	// clang-format off
 	snprintf(conf, sizeof conf,
-	    "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+	    "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 	    "maps_path = [ \"%s\", \"%s\" ];\n"
 	    "defaults = { timeout = 1500; max_age = 0; poll = 0; min_interval = 0; };\n"
 	    "devices = (\n"

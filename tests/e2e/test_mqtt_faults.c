@@ -15,7 +15,7 @@
  *    0A or 0B at once, is retried with backoff, logs its first failure as a
  *    warning and the later ones at debug, and the other devices keep working.
  * 4. Outgoing bound: a broker that takes QoS 1 publishes and never
- *    acknowledges them. Once the link holds MQTT_OUT_MAX_MSGS of them it
+ *    acknowledges them. Once the link holds LINK_MQTT_OUT_MAX_MSGS of them it
  *    refuses new ones (0A) instead of queueing without limit; when the broker
  *    acknowledges, publishes go out again.
  * 5. Clock jump (needs libfaketime, Debian package faketime; skipped
@@ -52,7 +52,7 @@
 #define APP_T "1C1C1C1C" /* clock jump */
 #define DEV_T "1C000001"
 #define NQ 8		 /* devices sharing the never-acknowledging link */
-#define OUT_MAX_MSGS 256 /* MQTT_OUT_MAX_MSGS in include/link_mqtt.h */
+#define OUT_MAX_MSGS 256 /* LINK_MQTT_OUT_MAX_MSGS in include/link_mqtt.h */
 
 static int broker_port, bridge_port;
 
@@ -698,7 +698,7 @@ static void part_clock_jump(void)
 	int port = h_free_port();
 	char conf[2048];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = (\n"
 		 "  { name = \"clock\"; unit_id = 1; map = \"powergo\";\n"
@@ -798,7 +798,7 @@ int main(void)
 	bridge_port = h_free_port();
 	static char conf[16384];
 	int at = snprintf(conf, sizeof conf,
-			  "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+			  "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 			  "maps_path = [ \"%s\" ];\n"
 			  "devices = (\n"
 			  "  { name = \"big\"; unit_id = 1; map = \"powergo\";\n"

@@ -95,7 +95,7 @@ static const char *config(int port)
 {
 	char text[1024];
 	snprintf(text, sizeof text,
-		 "maps_path = \"%s\";\nmodbus = { listen = \"127.0.0.1\"; port = %d; };\n" MEM_DEV,
+		 "maps_path = \"%s\";\nserver = { listen = \"127.0.0.1\"; port = %d; };\n" MEM_DEV,
 		 h_maps_dir(), port);
 	return h_write_file("notify.conf", text);
 }
@@ -172,7 +172,7 @@ static void status_follows(void)
 	const char *sock = h_path("status.sock");
 	int fd = listen_dgram(sock);
 	snprintf(text, sizeof text,
-		 "maps_path = \"%s\";\nmodbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "maps_path = \"%s\";\nserver = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "devices = ( { name = \"a\"; unit_id = 1; map = \"scratch\"; memory = {}; },\n"
 		 "  { name = \"roof\"; unit_id = 2; map = \"raw\";\n"
 		 "    modbus = { host = \"127.0.0.1\"; port = %d; unit = 1; }; } );\n",

@@ -153,7 +153,7 @@ static void handwritten(void)
 {
 	char text[1024], want[1024];
 	snprintf(text, sizeof text,
-		 "maps_path = \"%s\";\nmodbus = {\n  listen = \"127.0.0.1\";\n  port = 1503;\n};\n"
+		 "maps_path = \"%s\";\nserver = {\n  listen = \"127.0.0.1\";\n  port = 1503;\n};\n"
 		 "devices = ( { name = \"a\"; unit_id = 1; map = \"scratch\"; memory = {}; } );\n"
 		 "http = {\n  port = 18502;\n  users = ( { name = \"a\"; ha1 = "
 		 "\"0123456789abcdef0123456789abcdef\"; } );\n};\n",
@@ -212,7 +212,7 @@ static void every(void)
 		config_destroy(&c);
 		return;
 	}
-	h_ok(lc_is(&c, "modbus.default_unit", "meter") &&
+	h_ok(lc_is(&c, "server.default_unit", "meter") &&
 		 lc_int(&c, "defaults.client_wait") == 2500,
 	     "every.uci: default_unit and client_wait");
 	h_ok(lc_is(&c, "devices.[0].modbus.device", "/dev/ttyUSB0") &&

@@ -1,5 +1,5 @@
 /* End to end: pass-through (docs/design.md, "Pass-through") and
- * modbus.default_unit, through build/modbridge with real libmodbus clients,
+ * server.default_unit, through build/modbridge with real libmodbus clients,
  * against tests/sim/sim_solarman and tests/sim/sim_powergo in pattern mode
  * (every address answers sim_pattern(), tests/sim/sim_pattern.h; chosen
  * addresses answer a chosen exception).
@@ -10,7 +10,7 @@
  *              pass-through range, max_age 0
  *   3 pgraw    powergo, map raw, max_age 60 s
  *   4 bounded  solarman, map raw, passthrough_cache 256 (4 blocks), max_age 60 s
- * modbus.default_unit = "solraw": units 0 and 255 reach device 1. A second
+ * server.default_unit = "solraw": units 0 and 255 reach device 1. A second
  * bridge without the key answers them 0A. */
 #include <errno.h>
 #include <stdio.h>
@@ -106,7 +106,7 @@ static void test_default_unit(int mport)
 	/* libmodbus: unit 255 (MODBUS_TCP_SLAVE) */
 	modbus_t *m = h_modbus(mport, 255);
 	h_ok(m && modbus_read_input_registers(m, 140, 4, w) == 4 && is_pattern(1, 140, w, 4),
-	     "unit 255 reaches modbus.default_unit's device (raw input 140..143 exact)");
+	     "unit 255 reaches server.default_unit's device (raw input 140..143 exact)");
 	if (m)
 		modbus_free(m);
 	/* unit 0, as Home Assistant sends without `slave` (raw MBAP: libmodbus
@@ -114,7 +114,7 @@ static void test_default_unit(int mport)
 	int fd = h_connect(AF_INET, mport);
 	h_ok(fd >= 0 && send_read(fd, 7, 0, 0x04, 140, 4) == 0 && recv_read(fd, w, 4) == 0 &&
 		 is_pattern(1, 140, w, 4),
-	     "unit 0 reaches modbus.default_unit's device");
+	     "unit 0 reaches server.default_unit's device");
 	if (fd >= 0)
 		close(fd);
 }
@@ -124,20 +124,20 @@ static void test_no_default_unit(int sport)
 	int mport = h_free_port();
 	char conf[2048];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = ( { name = \"only\"; unit_id = 1; map = \"raw\"; timeout = 2000;\n"
 		 "  solarman = { host = \"127.0.0.1\"; port = %d; serial = 1234567890; }; } );\n",
 		 mport, h_maps_dir(), sport);
 	pid_t br = h_bridge_start(h_write_file("nodef.conf", conf), mport, "bridge-nodef.log");
-	if (!h_ok(br > 0, "a bridge without modbus.default_unit starts"))
+	if (!h_ok(br > 0, "a bridge without server.default_unit starts"))
 		return;
 	uint16_t w[4];
 	int fd = h_connect(AF_INET, mport);
 	h_ok(fd >= 0 && send_read(fd, 1, 0, 0x04, 40, 4) == 0 && recv_read(fd, w, 4) == 0x0A,
-	     "without modbus.default_unit: unit 0 -> 0A");
+	     "without server.default_unit: unit 0 -> 0A");
 	h_ok(fd >= 0 && send_read(fd, 2, 255, 0x04, 40, 4) == 0 && recv_read(fd, w, 4) == 0x0A,
-	     "without modbus.default_unit: unit 255 -> 0A");
+	     "without server.default_unit: unit 255 -> 0A");
 	if (fd >= 0)
 		close(fd);
 	h_ok(h_bridge_stop(br) == 0, "that bridge stops cleanly");
@@ -145,7 +145,7 @@ static void test_no_default_unit(int sport)
 	/* A name that is no device: file:line, refused by --check. */
 	char out[4096];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d;\n  default_unit = \"nosuch\"; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d;\n  default_unit = \"nosuch\"; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = ( { name = \"only\"; unit_id = 1; map = \"raw\";\n"
 		 "  solarman = { host = \"127.0.0.1\"; port = %d; serial = 1; }; } );\n",
@@ -154,7 +154,7 @@ static void test_no_default_unit(int sport)
 	int rc = h_run_bridge("--check", bad, out, sizeof out);
 	char want[600];
 	snprintf(want, sizeof want,
-		 "%s:2: modbus.default_unit \"nosuch\" is not the name of a device", bad);
+		 "%s:2: server.default_unit \"nosuch\" is not the name of a device", bad);
 	h_ok(rc == 1 && strstr(out, want), "--check: default_unit naming no device -> file:line");
 	if (!strstr(out, want))
 		h_note("%s", out);
@@ -206,7 +206,7 @@ int main(void)
 	int mport = h_free_port();
 	char conf[4096];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; default_unit = \"solraw\"; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; default_unit = \"solraw\"; };\n"
 		 "maps_path = [ \"%s\", \"%s\" ];\n"
 		 "defaults = { timeout = 2000; poll = 0; min_interval = 0; };\n"
 		 "devices = (\n"

@@ -193,7 +193,7 @@ int main(void)
 	int mb_port = h_free_port();
 	char conf[8192];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\", \"%s\" ];\n"
 		 "defaults = { timeout = %d; max_age = 0; poll = 0; };\n"
 		 "devices = (\n"

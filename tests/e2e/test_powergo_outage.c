@@ -141,7 +141,7 @@ int main(void)
 	bridge_port = h_free_port();
 	char conf[4096];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = (\n"
 		 "  { name = \"quiet\"; unit_id = 1; map = \"powergo\"; poll = 1000;\n"

@@ -8,7 +8,7 @@
  * reload of an unchanged file replaces nothing.
  *
  * No device key is a list (the generic comparison of every key kind,
- * config_keys_same, is what decides; tests/unit/test_config.c covers it kind
+ * keys_same, is what decides; tests/unit/test_config.c covers it kind
  * by kind). The MQTT and Solarman devices point at a port nobody listens on:
  * their links keep retrying, which a reload does not care about. */
 #include <errno.h>
@@ -41,7 +41,7 @@ static void write_conf(const struct variant *v)
 {
 	char buf[8192];
 	snprintf(buf, sizeof buf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s/maps\", \"%s\" ];\n"
 		 "defaults = { %s };\n"
 		 "devices = (\n"
@@ -234,7 +234,7 @@ int main(void)
 	 * and changing it back to the bound one stops the warning. */
 	int bound = port, restart0 = h_count_lines(log_path, "restart modbridge to apply");
 	port = h_free_port();
-	h_ok(reload(pid, &v), "reload with another modbus.port");
+	h_ok(reload(pid, &v), "reload with another server.port");
 	h_ok(h_count_lines(log_path, "restart modbridge to apply") == restart0 + 1,
 	     "a port other than the bound one warns \"restart to apply\"");
 	port = bound;

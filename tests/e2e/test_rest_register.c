@@ -139,7 +139,7 @@ int main(void)
 
 	snprintf(base, sizeof base, "http://127.0.0.1:%d", hport);
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = (\n"
 		 "  { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; },\n"

@@ -89,7 +89,7 @@ int main(void)
 
 	h_init("server_burst");
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; max_connections = %d; "
+		 "server = { listen = \"127.0.0.1\"; port = %d; max_connections = %d; "
 		 "idle_timeout = 0; };\n"
 		 "maps_path = \"%s\";\n"
 		 "devices = ( { name = \"m\"; unit_id = 1; map = \"scratch\"; memory = {}; } );\n",

@@ -221,7 +221,7 @@ int main(void)
 	int port = h_free_port();
 	char conf[2048];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; idle_timeout = 0; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; idle_timeout = 0; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = (\n"
 		 "  { name = \"late\"; unit_id = %d; map = \"powergo\";\n"

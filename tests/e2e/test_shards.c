@@ -32,7 +32,7 @@ static const char *shard_conf(int s, int port, int broker_port)
 	char *b = buf[s];
 
 	used += (size_t)snprintf(b + used, cap - used,
-				 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+				 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 				 "maps_path = \"%s\";\n"
 				 "devices = (\n",
 				 port, h_maps_dir());

@@ -259,7 +259,7 @@ static const char *config(int mb_port, int broker_port, int sol_port, int meter_
 {
 	static char conf[4096];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "http = { listen = \"127.0.0.1\"; port = %d; read_only_without_auth = true; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = (\n"

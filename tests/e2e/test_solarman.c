@@ -395,7 +395,7 @@ int main(void)
 	"; }; }"
 	// clang-format off
 	snprintf(conf, sizeof conf,
-	    "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+	    "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 	    "maps_path = [ \"%s\", \"%s\" ];\n"
 	    "defaults = { timeout = 1000; max_age = 0; poll = 0; min_interval = 0; };\n"
 	    "devices = (\n"

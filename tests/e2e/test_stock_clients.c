@@ -341,7 +341,7 @@ int main(void)
 	int mb_port = h_free_port();
 	char conf[4096];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = (\n"
 		 " { name = \"native\"; unit_id = 1; map = \"venus-native\"; poll = 0;\n"

@@ -215,7 +215,7 @@ int main(void)
 
 	char conf[2048];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = ( { name = \"" DEV
 		 "\"; unit_id = 1; map = \"strmeter\"; memory = {}; } );\n"

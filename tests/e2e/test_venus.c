@@ -851,7 +851,7 @@ int main(void)
 	char mqtt[128];
 	snprintf(mqtt, sizeof mqtt, mq, broker_port);
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = (\n"
 		 " { name = \"venus1\"; unit_id = 1; map = \"venus\"; poll = 0; max_age = 0;\n"

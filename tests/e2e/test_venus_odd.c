@@ -97,7 +97,7 @@ int main(void)
 	snprintf(mqtt, sizeof mqtt, "mqtt = { host = \"127.0.0.1\"; port = %d; };", broker_port);
 	const char *timing = "poll = 0; min_interval = 0; timeout = 3000;";
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = (\n"
 		 " { name = \"v156\"; unit_id = 1; map = \"venus\"; max_age = 60000; %s %s\n"

@@ -72,7 +72,7 @@ static void cross_site_form(void)
 	char conf[1024], page[2048], dir[600], url[128], port[16], v0[32], v1[32];
 
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = ( { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; "
 		 "} );\n"
@@ -160,7 +160,7 @@ int main(void)
 	h_write_file("pgmini.conf", pgmini_text);
 	char conf[4096];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\", \"%s\" ];\n"
 		 "devices = (\n"
 		 "  { name = \"garage\"; unit_id = 1; map = \"powergo\";\n"

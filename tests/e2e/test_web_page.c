@@ -121,7 +121,7 @@ int main(void)
 	char conf[4096];
 	/* admin:secret (realm "modbridge"). */
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\", \"%s\" ];\n"
 		 "devices = (\n"
 		 "  { name = \"garage\"; unit_id = 1; map = \"powergo\";\n"

@@ -299,7 +299,7 @@ static const char *write_main(const char *extra, int mport)
 {
 	static char conf[2048];
 	snprintf(conf, sizeof conf,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = ( { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; "
 		 "} );\n"
@@ -394,10 +394,10 @@ static void loader(int mport)
 	h_ok(h_run_bridge("--check", conf, out, sizeof out) == 0 && strstr(out, ": OK"),
 	     "--check: a web_settings.file that does not exist yet is an empty one");
 	h_write_file("other.conf", "influxdb = { url = \"http://127.0.0.1:9\"; database = \"e\"; "
-				   "};\nmodbus = { port = 1; };\n");
+				   "};\nserver = { port = 1; };\n");
 	conf = write_main("web_settings = { file = \"other.conf\"; };", mport);
 	h_ok(h_run_bridge("--check", conf, out, sizeof out) != 0 &&
-		 strstr(out, "other.conf:2: modbus does not belong in the web settings file"),
+		 strstr(out, "other.conf:2: server does not belong in the web settings file"),
 	     "--check: the settings file holds only the exporter groups (%s)", out);
 	h_write_file("other.conf", "\n\ninfluxdb = { url = \"http://127.0.0.1:9\"; database = "
 				   "\"e\"; };\n");
@@ -482,7 +482,7 @@ int main(void)
 	/* No users (reads without auth): nobody can save. */
 	char conf2[2048];
 	snprintf(conf2, sizeof conf2,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d; };\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
 		 "maps_path = [ \"%s\" ];\n"
 		 "devices = ( { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; "
 		 "} );\n"

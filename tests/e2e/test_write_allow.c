@@ -1,4 +1,4 @@
-/* modbus.write_allow: clients outside it may read but get exception 01 on
+/* server.write_allow: clients outside it may read but get exception 01 on
  * writes (FC06 and FC16), clients inside it write; a reload (SIGHUP) that
  * changes the list applies to the connections already open; `--check`
  * refuses a bad entry with file:line.
@@ -109,7 +109,7 @@ static const char *config(const char *name, int port, const char *write_allow)
 {
 	char text[2048];
 	snprintf(text, sizeof text,
-		 "modbus = { listen = \"127.0.0.1\"; port = %d;\n"
+		 "server = { listen = \"127.0.0.1\"; port = %d;\n"
 		 "  write_allow = [ %s ];\n"
 		 "};\n"
 		 "maps_path = [ \"%s\" ];\n"
@@ -169,7 +169,7 @@ int main(void)
 	char out[4096];
 	config("bad.conf", port, "\"127.0.0.2/32\",\n  \"10.0.0.300/8\"");
 	int rc = h_run_bridge("--check", h_path("bad.conf"), out, sizeof out);
-	h_ok(rc != 0 && strstr(out, "bad.conf:3") && strstr(out, "modbus.write_allow") &&
+	h_ok(rc != 0 && strstr(out, "bad.conf:3") && strstr(out, "server.write_allow") &&
 		 strstr(out, "10.0.0.300/8"),
 	     "--check refuses write_allow = [\"10.0.0.300/8\"] with file:line (status %d: %s)", rc,
 	     out);

@@ -28,9 +28,9 @@ static const char *fz_path(void)
 
 static void fz_check(const struct config *c)
 {
-	FZ_CHECK(c->modbus.port >= 0 && c->modbus.port <= 65535);
-	FZ_CHECK(c->modbus.listen != NULL);
-	FZ_CHECK(c->modbus.nallow == 0 || c->modbus.allow != NULL);
+	FZ_CHECK(c->server.port >= 0 && c->server.port <= 65535);
+	FZ_CHECK(c->server.listen != NULL);
+	FZ_CHECK(c->server.nallow == 0 || c->server.allow != NULL);
 	for (size_t i = 0; i < c->nmaps_path; i++)
 		FZ_CHECK(c->maps_path[i] != NULL);
 	/* retries: -1 (unset) or 0..10 */

@@ -147,14 +147,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* ... and as an InfluxDB string field. */
 	char line[2 * VALUES_TEXT_MAX + 64], scratch[2 * VALUES_TEXT_MAX + 64];
 	struct line_writer w;
-	line_writer_init(&w, line, sizeof line);
-	line_begin(&w, "m");
+	codec_line_writer_init(&w, line, sizeof line);
+	codec_line_begin(&w, "m");
 	values_line_field(&w, &v);
-	FZ_CHECK(line_end(&w, 0, 0) == 0);
+	FZ_CHECK(codec_line_end(&w, 0, 0) == 0);
 	struct line_field fields[1];
 	struct line_point pt = {.fields = fields, .maxfields = 1};
 	size_t used;
-	FZ_CHECK(line_parse(line, w.len, &used, &pt, scratch, sizeof scratch) == 0);
+	FZ_CHECK(codec_line_parse(line, w.len, &used, &pt, scratch, sizeof scratch) == 0);
 	FZ_CHECK(pt.nfields == 1 && fields[0].type == LINE_STRING && strlen(fields[0].s) == tl);
 	return 0;
 }

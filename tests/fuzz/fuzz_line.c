@@ -45,31 +45,31 @@ static int fz_same_field(const struct line_field *a, const struct line_field *b)
 static int fz_write(const struct line_point *pt, char *buf, size_t cap, size_t *len)
 {
 	struct line_writer w;
-	line_writer_init(&w, buf, cap);
-	line_begin(&w, pt->measurement);
+	codec_line_writer_init(&w, buf, cap);
+	codec_line_begin(&w, pt->measurement);
 	for (size_t i = 0; i < pt->ntags; i++)
-		line_tag(&w, pt->tags[i].key, pt->tags[i].value);
+		codec_line_tag(&w, pt->tags[i].key, pt->tags[i].value);
 	for (size_t i = 0; i < pt->nfields; i++) {
 		const struct line_field *f = &pt->fields[i];
 		switch (f->type) {
 		case LINE_FLOAT:
-			line_field_float(&w, f->key, f->f);
+			codec_line_field_float(&w, f->key, f->f);
 			break;
 		case LINE_INT:
-			line_field_int(&w, f->key, f->i);
+			codec_line_field_int(&w, f->key, f->i);
 			break;
 		case LINE_BOOL:
-			line_field_bool(&w, f->key, f->b);
+			codec_line_field_bool(&w, f->key, f->b);
 			break;
 		case LINE_STRING:
-			line_field_str(&w, f->key, f->s);
+			codec_line_field_str(&w, f->key, f->s);
 			break;
 		case LINE_UINT:
-			line_end(&w, 0, 0);
+			codec_line_end(&w, 0, 0);
 			return 0;
 		}
 	}
-	if (line_end(&w, pt->has_time, pt->time) != 0)
+	if (codec_line_end(&w, pt->has_time, pt->time) != 0)
 		return 0;
 	*len = w.len;
 	return 1;
@@ -88,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(s1 && s2 && text);
 	while (size) {
 		size_t used = 0, len = 0;
-		int rc = line_parse(in, size, &used, &p1, s1, scratch_len);
+		int rc = codec_line_parse(in, size, &used, &p1, s1, scratch_len);
 		FZ_CHECK(used > 0 && used <= size);
 		FZ_CHECK(rc == 0 || rc == 1 || rc == MB_EPARSE || rc == MB_ERANGE ||
 			 rc == MB_ETOOBIG);
@@ -96,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FZ_CHECK(!(rc == MB_ETOOBIG && p1.nfields < FZ_FIELDS && p1.ntags < LINE_MAX_TAGS));
 		if (rc == 0 && fz_write(&p1, text, cap, &len)) {
 			size_t used2 = 0;
-			FZ_CHECK(line_parse(text, len, &used2, &p2, s2, cap * 2) == 0);
+			FZ_CHECK(codec_line_parse(text, len, &used2, &p2, s2, cap * 2) == 0);
 			FZ_CHECK(used2 == len);
 			FZ_CHECK(strcmp(p1.measurement, p2.measurement) == 0);
 			FZ_CHECK(p1.ntags == p2.ntags && p1.nfields == p2.nfields);

@@ -48,7 +48,7 @@ static uint32_t fz_fold(const struct mbap_req *req)
 		return 0;
 	FZ_CHECK(req->count >= 1 && req->count <= MB_MAX_WRITE);
 	FZ_CHECK(req->fc == MB_FC_WRITE_SINGLE || req->values != NULL);
-	mbap_req_words(req, words);
+	codec_mbap_req_words(req, words);
 	for (uint16_t i = 0; i < req->count; i++)
 		sum = sum * 31u + words[i];
 	return sum;
@@ -63,14 +63,14 @@ static void fz_answer(const struct mbap_req *req)
 	for (unsigned i = 0; i < MB_MAX_READ; i++)
 		words[i] = (uint16_t)(i * 257u);
 
-	int n = mbap_answer_exception(req, MB_EXC_GATEWAY_TARGET, out, sizeof out);
+	int n = codec_mbap_answer_exception(req, MB_EXC_GATEWAY_TARGET, out, sizeof out);
 	FZ_CHECK(n == MBAP_HEADER + 2);
 	FZ_CHECK(out[MBAP_HEADER] == (uint8_t)(req->fc | 0x80));
 	/* Too small a buffer must be refused, never overrun. */
-	FZ_CHECK(mbap_answer_exception(req, 1, out, MBAP_HEADER + 1) == MB_ETOOBIG);
+	FZ_CHECK(codec_mbap_answer_exception(req, 1, out, MBAP_HEADER + 1) == MB_ETOOBIG);
 
 	if (req->exc != 0) {
-		n = mbap_answer(req, req->exc, NULL, out, sizeof out);
+		n = codec_mbap_answer(req, req->exc, NULL, out, sizeof out);
 		FZ_CHECK(n == MBAP_HEADER + 2);
 		return;
 	}
@@ -79,21 +79,21 @@ static void fz_answer(const struct mbap_req *req)
 	case MB_FC_READ_INPUT:
 		FZ_CHECK(req->count >= 1 && req->count <= MB_MAX_READ);
 		FZ_CHECK((uint32_t)req->addr + req->count <= 0x10000);
-		n = mbap_answer(req, 0, words, out, sizeof out);
+		n = codec_mbap_answer(req, 0, words, out, sizeof out);
 		FZ_CHECK(n == MBAP_HEADER + 2 + 2 * req->count);
 		/* The MBAP length field counts the unit ID and the PDU. */
 		FZ_CHECK(((unsigned)out[4] << 8 | out[5]) == (unsigned)n - 6u);
 		FZ_CHECK(out[MBAP_HEADER + 1] == 2 * req->count);
-		FZ_CHECK(mbap_answer_read(req, words, out, (size_t)n - 1) == MB_ETOOBIG);
+		FZ_CHECK(codec_mbap_answer_read(req, words, out, (size_t)n - 1) == MB_ETOOBIG);
 		break;
 	case MB_FC_WRITE_SINGLE:
 	case MB_FC_WRITE_MULTIPLE:
 		FZ_CHECK(req->count >= 1);
-		n = mbap_answer(req, 0, NULL, out, sizeof out);
+		n = codec_mbap_answer(req, 0, NULL, out, sizeof out);
 		FZ_CHECK(n == MBAP_HEADER + 5);
 		break;
 	case MB_FC_MEI: {
-		n = mbap_answer_ident(req, objects, out, sizeof out);
+		n = codec_mbap_answer_ident(req, objects, out, sizeof out);
 		FZ_CHECK(n >= MBAP_HEADER + 2 && n <= MBAP_MAX_ADU);
 		FZ_CHECK(((unsigned)out[4] << 8 | out[5]) == (unsigned)n - 6u);
 		/* A name longer than any answer is cut, never overflows. */
@@ -101,9 +101,10 @@ static void fz_answer(const struct mbap_req *req)
 		if (!longname[0])
 			memset(longname, 'x', sizeof longname - 1);
 		const char *const big[MBAP_NOBJ] = {longname, longname, longname};
-		n = mbap_answer_ident(req, big, out, sizeof out);
+		n = codec_mbap_answer_ident(req, big, out, sizeof out);
 		FZ_CHECK(n >= MBAP_HEADER + 2 && n <= MBAP_MAX_ADU);
-		FZ_CHECK(mbap_answer_ident(req, objects, out, MBAP_MAX_ADU - 1) == MB_ETOOBIG);
+		FZ_CHECK(codec_mbap_answer_ident(req, objects, out, MBAP_MAX_ADU - 1) ==
+			 MB_ETOOBIG);
 		break;
 	}
 	default:
@@ -137,7 +138,7 @@ static size_t fz_drain(struct fz_run *run, const uint8_t *buf, size_t len)
 	size_t off = 0;
 	while (!run->proto_error && off < len) {
 		struct mbap_req req;
-		int rc = mbap_parse(buf + off, len - off, &req);
+		int rc = codec_mbap_parse(buf + off, len - off, &req);
 		if (rc == MB_EPROTO) {
 			run->proto_error = 1;
 			break;

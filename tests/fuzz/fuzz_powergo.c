@@ -37,25 +37,25 @@ static void fz_answer(const struct powergo_req *req, const uint8_t *data, size_t
 {
 	struct powergo_answer a;
 	uint8_t again[POWERGO_BUF_LEN + 16];
-	int rc = powergo_decode_answer(req, data, size, &a);
+	int rc = codec_powergo_decode_answer(req, data, size, &a);
 	FZ_CHECK(rc <= 0);
 	if (rc != 0)
 		return;
 	FZ_CHECK(a.fc == req->fc);
 	int n;
 	if (a.exception) {
-		n = powergo_encode_exception(req->device, req->app, req->fc, a.exception, again,
-					     sizeof again);
+		n = codec_powergo_encode_exception(req->device, req->app, req->fc, a.exception,
+						   again, sizeof again);
 	} else if (req->fc == MB_FC_READ_HOLDING || req->fc == MB_FC_READ_INPUT) {
 		FZ_CHECK(a.count == req->count);
-		n = powergo_encode_read_answer(req->device, req->app, req->fc, a.words, a.count,
-					       again, sizeof again);
+		n = codec_powergo_encode_read_answer(req->device, req->app, req->fc, a.words,
+						     a.count, again, sizeof again);
 	} else {
 		FZ_CHECK(req->fc == MB_FC_WRITE_SINGLE || req->fc == MB_FC_WRITE_MULTIPLE);
-		n = powergo_encode_write_answer(req->device, req->app, req->fc, req->addr,
-						req->fc == MB_FC_WRITE_SINGLE ? req->words[0]
-									      : req->count,
-						again, sizeof again);
+		n = codec_powergo_encode_write_answer(req->device, req->app, req->fc, req->addr,
+						      req->fc == MB_FC_WRITE_SINGLE ? req->words[0]
+										    : req->count,
+						      again, sizeof again);
 	}
 	FZ_CHECK(n > 0 && (size_t)n == size);
 	FZ_CHECK(memcmp(again, data, size) == 0);
@@ -66,7 +66,7 @@ static void fz_request(uint32_t device, const uint8_t *data, size_t size)
 {
 	struct powergo_request_in in;
 	uint8_t again[POWERGO_BUF_LEN + 16];
-	int rc = powergo_decode_request(data, size, device, &in);
+	int rc = codec_powergo_decode_request(data, size, device, &in);
 	FZ_CHECK(rc <= 0);
 	if (rc != 0)
 		return;
@@ -80,7 +80,7 @@ static void fz_request(uint32_t device, const uint8_t *data, size_t size)
 	    .count = in.count,
 	    .words = in.words,
 	};
-	int n = powergo_encode_request(&r, again, sizeof again);
+	int n = codec_powergo_encode_request(&r, again, sizeof again);
 	FZ_CHECK(n > 0 && (size_t)n == size);
 	FZ_CHECK(memcmp(again, data, size) == 0);
 }
@@ -145,7 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t pdulen = size - 2 < sizeof pdu ? size - 2 : sizeof pdu;
 		memcpy(pdu, data + 2, pdulen);
 		size_t outlen = (size_t)data[0] * 2 % sizeof out;
-		int n = powergo_frame(1, 2, pdu, pdulen, out, outlen);
+		int n = codec_powergo_frame(1, 2, pdu, pdulen, out, outlen);
 		FZ_CHECK(n < 0 || (size_t)n <= outlen);
 	}
 	return 0;

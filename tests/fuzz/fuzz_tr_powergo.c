@@ -50,8 +50,8 @@ static void fz_fail(int line)
 static uv_loop_t fz_loop;
 
 static int fz_dummy_link;
-static mqtt_msg_cb fz_msg;
-static mqtt_state_cb fz_state;
+static link_mqtt_msg_cb fz_msg;
+static link_mqtt_state_cb fz_state;
 static void *fz_ctx;
 /* The last requests published, newest at fz_hist[(fz_nhist - 1) % FZ_HIST]. */
 #define FZ_HIST 8
@@ -63,15 +63,15 @@ static unsigned fz_nhist;
  * answers): only requests after fz_answered may still be answered. */
 static unsigned fz_answered;
 
-static struct mqtt_link *fz_link_get(uv_loop_t *loop, const struct config_mqtt *cfg,
+static struct link_mqtt *fz_link_get(uv_loop_t *loop, const struct config_mqtt *cfg,
 				     const char *client_id, char *err, size_t errlen)
 {
 	(void)loop, (void)cfg, (void)client_id, (void)err, (void)errlen;
-	return (struct mqtt_link *)&fz_dummy_link;
+	return (struct link_mqtt *)&fz_dummy_link;
 }
 
-static int fz_link_subscribe(struct mqtt_link *l, const char *topic, int qos, mqtt_msg_cb msg_cb,
-			     mqtt_state_cb state_cb, void *ctx)
+static int fz_link_subscribe(struct link_mqtt *l, const char *topic, int qos,
+			     link_mqtt_msg_cb msg_cb, link_mqtt_state_cb state_cb, void *ctx)
 {
 	(void)l, (void)topic, (void)qos;
 	fz_msg = msg_cb;
@@ -80,8 +80,8 @@ static int fz_link_subscribe(struct mqtt_link *l, const char *topic, int qos, mq
 	return 0;
 }
 
-static int fz_link_publish(struct mqtt_link *l, const char *topic, const void *payload, size_t len,
-			   int qos, int retain, int *mid, mqtt_pub_cb pub_cb, void *ctx)
+static int fz_link_publish(struct link_mqtt *l, const char *topic, const void *payload, size_t len,
+			   int qos, int retain, int *mid, link_mqtt_pub_cb pub_cb, void *ctx)
 {
 	(void)l, (void)topic, (void)qos, (void)retain, (void)mid, (void)pub_cb, (void)ctx;
 	if (len > POWERGO_BUF_LEN)
@@ -94,19 +94,19 @@ static int fz_link_publish(struct mqtt_link *l, const char *topic, const void *p
 	return 0;
 }
 
-static int fz_link_is_up(const struct mqtt_link *l)
+static bool fz_link_is_up(const struct link_mqtt *l)
 {
 	(void)l;
-	return 1;
+	return true;
 }
 
-static int fz_link_limit(struct mqtt_link *l, void *ctx, size_t max_len, mqtt_msg_cb drop_cb)
+static int fz_link_limit(struct link_mqtt *l, void *ctx, size_t max_len, link_mqtt_msg_cb drop_cb)
 {
 	(void)l, (void)ctx, (void)max_len, (void)drop_cb;
 	return 0;
 }
 
-static void fz_link_release(struct mqtt_link *l, void *ctx)
+static void fz_link_release(struct link_mqtt *l, void *ctx)
 {
 	(void)l, (void)ctx;
 	fz_msg = NULL;
@@ -222,19 +222,19 @@ static int fz_answer(uint8_t kind, uint8_t *out, size_t cap)
 	uv_update_time(&fz_loop);
 	if (uv_now(&fz_loop) - fz_hist_at[k] + 1 >= 2 * (uint64_t)fz_dcfg.timeout)
 		return -1;
-	if (powergo_decode_request(fz_hist[k], (size_t)fz_hist_len[k], FZ_DEV, &in) != 0)
+	if (codec_powergo_decode_request(fz_hist[k], (size_t)fz_hist_len[k], FZ_DEV, &in) != 0)
 		return -1;
 	if (kind % 4 == 3)
-		return powergo_encode_exception(FZ_DEV, FZ_APP, in.fc, (uint8_t)(1 + kind % 11),
-						out, cap);
+		return codec_powergo_encode_exception(FZ_DEV, FZ_APP, in.fc,
+						      (uint8_t)(1 + kind % 11), out, cap);
 	if (in.fc == MB_FC_WRITE_SINGLE || in.fc == MB_FC_WRITE_MULTIPLE)
-		return powergo_encode_write_answer(
+		return codec_powergo_encode_write_answer(
 		    FZ_DEV, FZ_APP, in.fc, in.addr,
 		    in.fc == MB_FC_WRITE_SINGLE ? in.words[0] : in.count, out, cap);
 	uint16_t words[125];
 	for (uint16_t i = 0; i < in.count && i < 125; i++)
 		words[i] = (uint16_t)(0x5000u + in.addr + i);
-	int n = powergo_encode_read_answer(FZ_DEV, FZ_APP, in.fc, words, in.count, out, cap);
+	int n = codec_powergo_encode_read_answer(FZ_DEV, FZ_APP, in.fc, words, in.count, out, cap);
 	/* A frame damaged on the way (its checksum no longer fits). A device
 	 * that answers with another length is not modelled: such an answer is
 	 * indistinguishable from a true answer to a shorter request. */

@@ -223,8 +223,8 @@ static void fz_drain_peer(void)
 		size_t off = 0;
 		while (off < (size_t)n) {
 			struct v5_frame f;
-			off += v5_stream_feed(&fz_peer_stream, buf + off, (size_t)n - off);
-			while (v5_stream_next(&fz_peer_stream, &f) == 1)
+			off += codec_v5_stream_feed(&fz_peer_stream, buf + off, (size_t)n - off);
+			while (codec_v5_stream_next(&fz_peer_stream, &f) == 1)
 				if (f.control == V5_CTRL_REQUEST && f.len <= sizeof fz_last) {
 					memcpy(fz_last, f.payload - V5_HEADER, f.len);
 					fz_last_len = f.len;
@@ -251,10 +251,10 @@ static void fz_answer(uint8_t variant, uint8_t arg, uint8_t cut)
 	uint16_t words[MB_MAX_READ];
 	int n, good = 0;
 	fz_drain_peer();
-	if (!fz_last_len || v5_decode(fz_last, fz_last_len, &f) != 0 ||
+	if (!fz_last_len || codec_v5_decode(fz_last, fz_last_len, &f) != 0 ||
 	    f.payload_len < V5_REQ_PREFIX ||
-	    v5_rtu_request_decode(f.payload + V5_REQ_PREFIX, f.payload_len - V5_REQ_PREFIX, &q) !=
-		0)
+	    codec_v5_rtu_request_decode(f.payload + V5_REQ_PREFIX, f.payload_len - V5_REQ_PREFIX,
+					&q) != 0)
 		return;
 	uint8_t seq = f.seq, slave = q.slave, fc = q.fc;
 	uint16_t count = q.count, value = q.data ? (uint16_t)(q.data[0] << 8 | q.data[1]) : 0;
@@ -281,7 +281,7 @@ static void fz_answer(uint8_t variant, uint8_t arg, uint8_t cut)
 	if (fc == MB_FC_WRITE_MULTIPLE && variant % 10 == 2)
 		count = (uint16_t)(count + 1); /* "another value" is the quantity for FC16 */
 	if (variant % 10 == 6) {
-		n = v5_rtu_exception(rtu, sizeof rtu, slave, fc, (uint8_t)(1 + arg % 11));
+		n = codec_v5_rtu_exception(rtu, sizeof rtu, slave, fc, (uint8_t)(1 + arg % 11));
 	} else if (variant % 10 == 7) {
 		rtu[0] = (uint8_t)(arg % 2 ? V5_LOGGER_SLAVE : V5_LOGGER_SERIAL);
 		rtu[1] = 0;
@@ -291,10 +291,10 @@ static void fz_answer(uint8_t variant, uint8_t arg, uint8_t cut)
 			count = MB_MAX_READ;
 		for (uint16_t i = 0; i < count; i++)
 			words[i] = (uint16_t)(arg * 257u + i);
-		n = v5_rtu_read_answer(rtu, sizeof rtu, slave, fc, words, count);
+		n = codec_v5_rtu_read_answer(rtu, sizeof rtu, slave, fc, words, count);
 	} else {
-		n = v5_rtu_write_answer(rtu, sizeof rtu, slave, fc, q.addr,
-					fc == MB_FC_WRITE_SINGLE ? value : count);
+		n = codec_v5_rtu_write_answer(rtu, sizeof rtu, slave, fc, q.addr,
+					      fc == MB_FC_WRITE_SINGLE ? value : count);
 	}
 	if (n < 0)
 		return;
@@ -305,7 +305,7 @@ static void fz_answer(uint8_t variant, uint8_t arg, uint8_t cut)
 	/* Right: everything the answer echoes is what was asked. */
 	good = variant % 10 != 6 && variant % 10 != 7 && seq == f.seq && slave == q.slave &&
 	       fc == q.fc && (fc == MB_FC_WRITE_SINGLE ? value == value0 : count == q.count);
-	n = v5_encode_answer(frame, sizeof frame, FZ_SERIAL, seq, arg, 1000, rtu, (size_t)n);
+	n = codec_v5_encode_answer(frame, sizeof frame, FZ_SERIAL, seq, arg, 1000, rtu, (size_t)n);
 	if (n < 0)
 		return;
 	/* Count a right answer only when it answers what is in flight now. */
@@ -345,7 +345,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_raw = 0;
 	fz_good_reads = fz_good_writes = fz_ok_reads = fz_ok_writes = 0;
 	fz_last_len = 0;
-	v5_stream_init(&fz_peer_stream, fz_peer_rx, sizeof fz_peer_rx);
+	codec_v5_stream_init(&fz_peer_stream, fz_peer_rx, sizeof fz_peer_rx);
 	FZ_CHECK(device_create_ops(&fz.loop, &fz.conf, &fz.dcfg, fz.map, &transport_solarman,
 				   &fz_dev, err, sizeof err) == 0);
 	device_link_changed(fz_dev, 1);

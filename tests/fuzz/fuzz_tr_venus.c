@@ -74,10 +74,10 @@ static int fz_pub_fail; /* the next publish fails (link down, outgoing bound) */
 static int fz_mid;
 static size_t fz_cmd_max; /* the transport's longest command + 1 */
 /* What the transport subscribed with, and the PUBACK callback it gave. */
-static mqtt_msg_cb fz_msg;
+static link_mqtt_msg_cb fz_msg;
 static void *fz_msg_ctx;
 static char fz_topic[256];
-static mqtt_pub_cb fz_puback;
+static link_mqtt_pub_cb fz_puback;
 static void *fz_puback_ctx;
 static int fz_link; /* what the link stub hands out */
 
@@ -153,15 +153,15 @@ static void fz_device_link_changed(struct device *dev, int up)
 	(void)dev, (void)up;
 }
 
-static struct mqtt_link *fz_mqtt_link_get(uv_loop_t *loop, const struct config_mqtt *cfg,
+static struct link_mqtt *fz_link_mqtt_get(uv_loop_t *loop, const struct config_mqtt *cfg,
 					  const char *client_id, char *err, size_t errlen)
 {
 	(void)loop, (void)cfg, (void)client_id, (void)err, (void)errlen;
-	return (struct mqtt_link *)&fz_link;
+	return (struct link_mqtt *)&fz_link;
 }
 
-static int fz_mqtt_link_publish(struct mqtt_link *l, const char *topic, const void *payload,
-				size_t len, int qos, int retain, int *mid, mqtt_pub_cb pub_cb,
+static int fz_link_mqtt_publish(struct link_mqtt *l, const char *topic, const void *payload,
+				size_t len, int qos, int retain, int *mid, link_mqtt_pub_cb pub_cb,
 				void *ctx)
 {
 	(void)l, (void)topic, (void)qos, (void)retain;
@@ -193,8 +193,8 @@ static int fz_mqtt_link_publish(struct mqtt_link *l, const char *topic, const vo
 	return 0;
 }
 
-static int fz_mqtt_link_subscribe(struct mqtt_link *l, const char *topic, int qos,
-				  mqtt_msg_cb msg_cb, mqtt_state_cb state_cb, void *ctx)
+static int fz_link_mqtt_subscribe(struct link_mqtt *l, const char *topic, int qos,
+				  link_mqtt_msg_cb msg_cb, link_mqtt_state_cb state_cb, void *ctx)
 {
 	(void)l, (void)qos, (void)state_cb;
 	/* topics = "hame": one reply topic */
@@ -205,32 +205,33 @@ static int fz_mqtt_link_subscribe(struct mqtt_link *l, const char *topic, int qo
 	return 0;
 }
 
-static int fz_mqtt_link_limit(struct mqtt_link *l, void *ctx, size_t max_len, mqtt_msg_cb drop_cb)
+static int fz_link_mqtt_limit(struct link_mqtt *l, void *ctx, size_t max_len,
+			      link_mqtt_msg_cb drop_cb)
 {
 	(void)l, (void)ctx, (void)max_len, (void)drop_cb;
 	return 0;
 }
 
-static void fz_mqtt_link_release(struct mqtt_link *l, void *ctx)
+static void fz_link_mqtt_release(struct link_mqtt *l, void *ctx)
 {
 	(void)l, (void)ctx;
 	fz_msg = NULL;
 	fz_puback = NULL;
 }
 
-static int fz_mqtt_link_is_up(const struct mqtt_link *l)
+static bool fz_link_mqtt_is_up(const struct link_mqtt *l)
 {
 	(void)l;
-	return 1;
+	return true;
 }
 
 static const struct link_mqtt_ops fz_mqtt = {
-    .get = fz_mqtt_link_get,
-    .subscribe = fz_mqtt_link_subscribe,
-    .limit = fz_mqtt_link_limit,
-    .publish = fz_mqtt_link_publish,
-    .is_up = fz_mqtt_link_is_up,
-    .release = fz_mqtt_link_release,
+    .get = fz_link_mqtt_get,
+    .subscribe = fz_link_mqtt_subscribe,
+    .limit = fz_link_mqtt_limit,
+    .publish = fz_link_mqtt_publish,
+    .is_up = fz_link_mqtt_is_up,
+    .release = fz_link_mqtt_release,
 };
 
 static const struct transport_env fz_env = {
@@ -365,8 +366,8 @@ static void fz_deliver(void *v, const uint8_t *bytes, size_t len)
 		struct venus_reply *r = malloc(sizeof *r);
 		int ret;
 		FZ_CHECK(r != NULL);
-		if (venus_parse((const char *)copy, len, r) > 0 &&
-		    venus_classify(r, &ret) == VENUS_ACK && !r->has_cd &&
+		if (codec_venus_parse((const char *)copy, len, r) > 0 &&
+		    codec_venus_classify(r, &ret) == VENUS_ACK && !r->has_cd &&
 		    tr_venus_test_ack_suspect(v))
 			untrusted_ret = 1;
 		free(r);

@@ -38,11 +38,11 @@ static uint32_t fz_hash(const uint8_t *p, size_t n)
 static void fz_rtu(const uint8_t *rtu, size_t len)
 {
 	struct v5_rtu_answer a;
-	if (v5_rtu_answer_decode(rtu, len, &a) == 0 && a.exception == 0 && a.data)
+	if (codec_v5_rtu_answer_decode(rtu, len, &a) == 0 && a.exception == 0 && a.data)
 		FZ_CHECK(a.data >= rtu && a.nbytes <= len &&
 			 (size_t)(a.data - rtu) <= len - a.nbytes);
 	struct v5_rtu_request r;
-	if (v5_rtu_request_decode(rtu, len, &r) == 0 && r.data)
+	if (codec_v5_rtu_request_decode(rtu, len, &r) == 0 && r.data)
 		FZ_CHECK(r.data >= rtu && 2u * r.count <= len &&
 			 (size_t)(r.data - rtu) <= len - 2u * r.count);
 }
@@ -53,19 +53,20 @@ static void fz_frame(const struct v5_frame *f)
 	FZ_CHECK(f->len == f->payload_len + V5_OVERHEAD && f->payload_len <= V5_MAX_PAYLOAD);
 	const uint8_t *raw = f->payload - V5_HEADER;
 	uint8_t out[V5_MAX_FRAME];
-	int n = v5_encode(out, sizeof out, f);
+	int n = codec_v5_encode(out, sizeof out, f);
 	FZ_CHECK(n > 0 && (size_t)n == f->len && memcmp(out, raw, f->len) == 0);
-	FZ_CHECK(v5_encode(out, f->len - 1, f) == MB_ETOOBIG);
+	FZ_CHECK(codec_v5_encode(out, f->len - 1, f) == MB_ETOOBIG);
 
-	if (v5_is_unsolicited(f)) {
-		n = v5_encode_time_answer(out, sizeof out, f, 1700000000u);
+	if (codec_v5_is_unsolicited(f)) {
+		n = codec_v5_encode_time_answer(out, sizeof out, f, 1700000000u);
 		FZ_CHECK(n == V5_TIME_ANSWER_LEN);
 		struct v5_frame t;
-		FZ_CHECK(v5_decode(out, (size_t)n, &t) == 0 && t.serial == f->serial);
-		FZ_CHECK(v5_encode_time_answer(out, V5_TIME_ANSWER_LEN - 1, f, 0) == MB_ETOOBIG);
+		FZ_CHECK(codec_v5_decode(out, (size_t)n, &t) == 0 && t.serial == f->serial);
+		FZ_CHECK(codec_v5_encode_time_answer(out, V5_TIME_ANSWER_LEN - 1, f, 0) ==
+			 MB_ETOOBIG);
 	}
 	struct v5_answer a;
-	if (v5_check_answer(f, f->serial, f->seq, &a) == 0) {
+	if (codec_v5_check_answer(f, f->serial, f->seq, &a) == 0) {
 		FZ_CHECK(a.rtu >= f->payload && a.rtu_len <= f->payload_len &&
 			 (size_t)(a.rtu - f->payload) <= f->payload_len - a.rtu_len);
 		if (!a.logger_error)
@@ -80,7 +81,7 @@ static void fz_next_all(struct v5_stream *s, struct fz_frames *got)
 {
 	struct v5_frame f;
 	int guard = 0;
-	while (v5_stream_next(s, &f) == 1) {
+	while (codec_v5_stream_next(s, &f) == 1) {
 		FZ_CHECK(++guard <= V5_MAX_FRAME);
 		fz_frame(&f);
 		if (got->n < FZ_MAX_FRAMES)
@@ -94,7 +95,7 @@ static void fz_stream(const uint8_t *data, size_t size, uint32_t seed, struct fz
 {
 	static uint8_t buf[V5_MAX_FRAME];
 	struct v5_stream s;
-	FZ_CHECK(v5_stream_init(&s, buf, sizeof buf) == 0);
+	FZ_CHECK(codec_v5_stream_init(&s, buf, sizeof buf) == 0);
 	got->n = 0;
 	size_t fed = 0;
 	while (fed < size) {
@@ -107,22 +108,22 @@ static void fz_stream(const uint8_t *data, size_t size, uint32_t seed, struct fz
 			if (want < chunk)
 				chunk = want;
 		}
-		size_t took = v5_stream_feed(&s, data + fed, chunk);
+		size_t took = codec_v5_stream_feed(&s, data + fed, chunk);
 		fz_next_all(&s, got);
 		/* A full buffer must be drained by next(): once it said "need
 		 * more bytes", a feed has to take some, or the transport would
 		 * spin on a connection that never makes progress. */
 		if (took == 0) {
-			took = v5_stream_feed(&s, data + fed, chunk);
+			took = codec_v5_stream_feed(&s, data + fed, chunk);
 			FZ_CHECK(took > 0);
 			fz_next_all(&s, got);
 		}
 		fed += took;
 	}
 	*dropped = s.dropped_bytes + s.dropped_frames;
-	v5_stream_reset(&s);
+	codec_v5_stream_reset(&s);
 	struct v5_frame f;
-	FZ_CHECK(v5_stream_next(&s, &f) == 0);
+	FZ_CHECK(codec_v5_stream_next(&s, &f) == 0);
 }
 
 static struct fz_frames fz_whole, fz_chunked;
@@ -141,7 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)d2;
 
 	struct v5_frame f;
-	if (v5_decode(data, size, &f) == 0) {
+	if (codec_v5_decode(data, size, &f) == 0) {
 		FZ_CHECK(f.len <= size);
 		fz_frame(&f);
 	}

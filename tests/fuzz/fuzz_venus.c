@@ -30,7 +30,7 @@ static int fz_inside(const char *s, size_t n, const char *buf, size_t len)
 static void fz_reply(const char *buf, size_t len)
 {
 	static struct venus_reply r; /* 3 KiB: keep it off the fuzzer's stack */
-	int n = venus_parse(buf, len, &r);
+	int n = codec_venus_parse(buf, len, &r);
 	FZ_CHECK(n >= 0 && (size_t)n == r.npairs && r.npairs <= VENUS_MAX_PAIRS);
 	for (size_t i = 0; i < r.npairs; i++) {
 		const struct venus_pair *p = &r.pairs[i];
@@ -40,32 +40,32 @@ static void fz_reply(const char *buf, size_t len)
 		for (int field = -1; field < 8; field++) {
 			const char *s;
 			size_t fl;
-			if (venus_field(p, field, &s, &fl) == 0)
+			if (codec_venus_field(p, field, &s, &fl) == 0)
 				FZ_CHECK(fz_inside(s, fl, p->val, p->vlen));
 			int64_t v;
-			int rc = venus_pair_int(p, field, &v);
+			int rc = codec_venus_pair_int(p, field, &v);
 			FZ_CHECK(rc == 0 || rc == MB_ENOENT || rc == MB_EPARSE || rc == MB_ERANGE);
 			char small[5], big[VENUS_MAX_VALUE + 1];
-			rc = venus_pair_str(p, field, small, sizeof small);
+			rc = codec_venus_pair_str(p, field, small, sizeof small);
 			FZ_CHECK(strlen(small) < sizeof small);
-			rc = venus_pair_str(p, field, big, sizeof big);
+			rc = codec_venus_pair_str(p, field, big, sizeof big);
 			FZ_CHECK(rc == 0 || rc == MB_ENOENT);
 		}
 	}
 	static const char *const keys[] = {"ret", "cd", "tot_i", "tim_0", "wifi_n", "mcp_w", ""};
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-		const struct venus_pair *p = venus_find(&r, keys[i]);
+		const struct venus_pair *p = codec_venus_find(&r, keys[i]);
 		FZ_CHECK(!p ||
 			 (p->klen == strlen(keys[i]) && memcmp(p->key, keys[i], p->klen) == 0));
 	}
 
 	int ret = -1, ret2 = -1;
-	enum venus_kind kind = venus_classify(&r, &ret);
+	enum venus_kind kind = codec_venus_classify(&r, &ret);
 	FZ_CHECK(kind == VENUS_MALFORMED || kind == VENUS_ACK || kind == VENUS_STATUS);
 	if (kind == VENUS_ACK)
 		FZ_CHECK(ret == 0 || ret == 1);
 	int64_t cd = -2;
-	if (venus_parse_ack(buf, len, &ret2, &cd) == 0) {
+	if (codec_venus_parse_ack(buf, len, &ret2, &cd) == 0) {
 		/* A clean acknowledgement is an acknowledgement to the general
 		 * parser too, with the same verdict. */
 		FZ_CHECK(kind == VENUS_ACK && ret2 == ret);
@@ -84,7 +84,7 @@ static void fz_template(const char *tmpl, size_t tlen, const uint8_t *rest, size
 		args[i] = (int64_t)v;
 	}
 
-	int max = venus_template_max_index(tmpl);
+	int max = codec_venus_template_max_index(tmpl);
 	FZ_CHECK(max >= -1 || max == MB_EPARSE);
 
 	/* Enough room for any rendering: each placeholder is at least 3 bytes
@@ -97,7 +97,7 @@ static void fz_template(const char *tmpl, size_t tlen, const uint8_t *rest, size
 	size_t tries[3] = {0, max >= 0 && (size_t)max < nargs ? (size_t)max + 1 : 0, nargs};
 	for (size_t t = 0; t < 3; t++) {
 		size_t k = tries[t];
-		int rc = venus_render(tmpl, k ? args : NULL, k, big, biglen);
+		int rc = codec_venus_render(tmpl, k ? args : NULL, k, big, biglen);
 		if (max == MB_EPARSE || max >= (int)k) {
 			FZ_CHECK(rc == MB_EPARSE);
 			continue;
@@ -117,7 +117,7 @@ static void fz_template(const char *tmpl, size_t tlen, const uint8_t *rest, size
 				continue;
 			char *small = malloc(outlen);
 			FZ_CHECK(small != NULL);
-			int r2 = venus_render(tmpl, k ? args : NULL, k, small, outlen);
+			int r2 = codec_venus_render(tmpl, k ? args : NULL, k, small, outlen);
 			if (outlen > (size_t)rc)
 				FZ_CHECK(r2 == rc && memcmp(small, big, (size_t)rc + 1) == 0);
 			else
@@ -129,11 +129,11 @@ static void fz_template(const char *tmpl, size_t tlen, const uint8_t *rest, size
 
 	/* The same text as the pieces of a topic. */
 	char topic[128];
-	int ok = venus_topic_level_valid(tmpl);
+	int ok = codec_venus_topic_level_valid(tmpl);
 	FZ_CHECK(!ok || (tlen >= 1 && tlen <= 64 && !strchr(tmpl, '/')));
-	ok = venus_id_valid(tmpl);
+	ok = codec_venus_id_valid(tmpl);
 	FZ_CHECK(!ok || tlen == VENUS_ID_LEN);
-	int n = venus_topic(topic, sizeof topic, "hame_energy", tmpl, "App", "0123456789ab");
+	int n = codec_venus_topic(topic, sizeof topic, "hame_energy", tmpl, "App", "0123456789ab");
 	FZ_CHECK(n == MB_ETOOBIG ||
 		 (n >= 0 && (size_t)n == strlen(topic) && n < (int)sizeof topic));
 }

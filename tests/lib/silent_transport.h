@@ -30,7 +30,7 @@ static void silent_abort(void *state, struct txn *t)
 
 #define SILENT_TRANSPORT(max)                                                                      \
 	{                                                                                          \
-		.name = "silent", .max_read = (max), .open = silent_open, .start = silent_start,   \
+		.max_read = (max), .open = silent_open, .start = silent_start,                     \
 		.abort = silent_abort                                                              \
 	}
 

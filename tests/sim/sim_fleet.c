@@ -70,32 +70,32 @@ static void fleet_on_message(struct mosquitto *mosq, void *obj, const struct mos
 	int n;
 
 	(void)obj;
-	if (!m->topic || powergo_parse_id(m->topic, &id) != 0 || id < fleet_first ||
+	if (!m->topic || codec_powergo_parse_id(m->topic, &id) != 0 || id < fleet_first ||
 	    id - fleet_first >= fleet_count)
 		return;
-	if (powergo_decode_request(m->payload, (size_t)m->payloadlen, id, &req) != 0)
+	if (codec_powergo_decode_request(m->payload, (size_t)m->payloadlen, id, &req) != 0)
 		return;
 	switch (req.fc) {
 	case 0x03:
 	case 0x04:
 		for (uint16_t i = 0; i < req.count; i++)
 			words[i] = (uint16_t)((id & 0xFFFF) + req.addr + i);
-		n = powergo_encode_read_answer(id, req.src, req.fc, words, req.count, out,
-					       sizeof out);
+		n = codec_powergo_encode_read_answer(id, req.src, req.fc, words, req.count, out,
+						     sizeof out);
 		break;
 	case 0x06:
-		n = powergo_encode_write_answer(id, req.src, req.fc, req.addr, req.words[0], out,
-						sizeof out);
+		n = codec_powergo_encode_write_answer(id, req.src, req.fc, req.addr, req.words[0],
+						      out, sizeof out);
 		break;
 	default:
-		n = powergo_encode_write_answer(id, req.src, req.fc, req.addr, req.count, out,
-						sizeof out);
+		n = codec_powergo_encode_write_answer(id, req.src, req.fc, req.addr, req.count, out,
+						      sizeof out);
 		break;
 	}
 	if (n <= 0)
 		return;
 	char topic[9];
-	powergo_format_id(req.src, topic);
+	codec_powergo_format_id(req.src, topic);
 	mosquitto_publish(mosq, NULL, topic, n, out, 0, false);
 	fleet_answered++;
 	fleet_since++;
@@ -122,8 +122,8 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--devices") == 0)
 			count = atol(argv[i + 1]);
 	}
-	if (!first || powergo_parse_id(first, &fleet_first) != 0 || count <= 0 || count > 1000000 ||
-	    (uint64_t)fleet_first + (uint64_t)count > 0x100000000ull) {
+	if (!first || codec_powergo_parse_id(first, &fleet_first) != 0 || count <= 0 ||
+	    count > 1000000 || (uint64_t)fleet_first + (uint64_t)count > 0x100000000ull) {
 		fprintf(stderr,
 			"usage: sim_fleet --host H --port N --first-id ID --devices COUNT\n");
 		return 2;

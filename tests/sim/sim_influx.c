@@ -168,7 +168,8 @@ static void sim__request(int fd, char *head, const char *body, size_t blen)
 	 * (400) and says which. */
 	while (scratch && off < blen && !bad) {
 		size_t used;
-		int rc = line_parse(body + off, blen - off, &used, &pt, scratch, 2 * blen + 64);
+		int rc =
+		    codec_line_parse(body + off, blen - off, &used, &pt, scratch, 2 * blen + 64);
 		if (rc < 0) {
 			char msg[256];
 			snprintf(msg, sizeof msg,
@@ -182,7 +183,8 @@ static void sim__request(int fd, char *head, const char *body, size_t blen)
 	}
 	for (off = 0; scratch && !bad && off < blen;) {
 		size_t used;
-		if (line_parse(body + off, blen - off, &used, &pt, scratch, 2 * blen + 64) == 0) {
+		if (codec_line_parse(body + off, blen - off, &used, &pt, scratch, 2 * blen + 64) ==
+		    0) {
 			sim__print_point(&pt, precision);
 			points++;
 		}

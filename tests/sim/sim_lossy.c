@@ -127,7 +127,7 @@ static void lossy_on_request(struct mosquitto *mosq, const uint8_t *buf, int len
 	uint8_t out[POWERGO_BUF_LEN];
 	int n;
 
-	int rc = powergo_decode_request(buf, (size_t)len, lossy_device, &in);
+	int rc = codec_powergo_decode_request(buf, (size_t)len, lossy_device, &in);
 	if (rc < 0) {
 		printf("bad request (%s, %d bytes)\n", mb_strerror(rc), len);
 		return;
@@ -147,31 +147,31 @@ static void lossy_on_request(struct mosquitto *mosq, const uint8_t *buf, int len
 	case MB_FC_READ_HOLDING:
 	case MB_FC_READ_INPUT:
 		if ((uint32_t)in.addr + in.count > 65536u) {
-			n = powergo_encode_exception(lossy_device, in.src, in.fc,
-						     MB_EXC_ILLEGAL_ADDRESS, out, sizeof out);
+			n = codec_powergo_encode_exception(lossy_device, in.src, in.fc,
+							   MB_EXC_ILLEGAL_ADDRESS, out, sizeof out);
 			break;
 		}
-		n = powergo_encode_read_answer(lossy_device, in.src, in.fc, &lossy_reg[in.addr],
-					       in.count, out, sizeof out);
+		n = codec_powergo_encode_read_answer(
+		    lossy_device, in.src, in.fc, &lossy_reg[in.addr], in.count, out, sizeof out);
 		break;
 	case MB_FC_WRITE_SINGLE:
 	case MB_FC_WRITE_MULTIPLE:
 		if ((uint32_t)in.addr + in.count > 65536u) {
-			n = powergo_encode_exception(lossy_device, in.src, in.fc,
-						     MB_EXC_ILLEGAL_ADDRESS, out, sizeof out);
+			n = codec_powergo_encode_exception(lossy_device, in.src, in.fc,
+							   MB_EXC_ILLEGAL_ADDRESS, out, sizeof out);
 			break;
 		}
 		for (uint16_t i = 0; i < in.count; i++) {
 			lossy_reg[in.addr + i] = in.words[i];
 			printf("applied addr=%u value=%u\n", in.addr + i, in.words[i]);
 		}
-		n = powergo_encode_write_answer(
+		n = codec_powergo_encode_write_answer(
 		    lossy_device, in.src, in.fc, in.addr,
 		    in.fc == MB_FC_WRITE_SINGLE ? in.words[0] : in.count, out, sizeof out);
 		break;
 	default:
-		n = powergo_encode_exception(lossy_device, in.src, in.fc, MB_EXC_ILLEGAL_FUNCTION,
-					     out, sizeof out);
+		n = codec_powergo_encode_exception(lossy_device, in.src, in.fc,
+						   MB_EXC_ILLEGAL_FUNCTION, out, sizeof out);
 		break;
 	}
 	if (n < 0) {
@@ -184,7 +184,7 @@ static void lossy_on_request(struct mosquitto *mosq, const uint8_t *buf, int len
 		return;
 	}
 	char topic[9];
-	powergo_format_id(in.src, topic);
+	codec_powergo_format_id(in.src, topic);
 	uint64_t now = lossy_now_ms(), due = late ? now + lossy_late_ms : now;
 	if (lossy_in_order && lossy_last_due > due)
 		due = lossy_last_due;
@@ -276,10 +276,10 @@ int main(int argc, char **argv)
 		else
 			lossy_usage();
 	}
-	if (!device || powergo_parse_id(device, &lossy_device) != 0 || lossy_drop_req > 100 ||
+	if (!device || codec_powergo_parse_id(device, &lossy_device) != 0 || lossy_drop_req > 100 ||
 	    lossy_drop_ans > 100 || lossy_late > 100)
 		lossy_usage();
-	powergo_format_id(lossy_device, lossy_device_s);
+	codec_powergo_format_id(lossy_device, lossy_device_s);
 	lossy_rng ^= seed * 0xD1B54A32D192ED03ull;
 	if (lossy_rng == 0)
 		lossy_rng = 1;

@@ -332,7 +332,7 @@ static int sim_rtu(const char *path)
 			}
 			if (len == 0 || (size_t)len > n)
 				break;
-			if (!crc16_ok(buf, (size_t)len)) {
+			if (!codec_crc16_ok(buf, (size_t)len)) {
 				sim_garbage += n;
 				n = 0;
 				break;
@@ -350,7 +350,7 @@ static int sim_rtu(const char *path)
 			if (!an)
 				continue;
 			ans[0] = frame[0];
-			size_t total = crc16_append(ans, an + 1);
+			size_t total = codec_crc16_append(ans, an + 1);
 			if (sim_bad_crc) {
 				sim_bad_crc--;
 				ans[total - 1] ^= 0x5A;

@@ -304,7 +304,7 @@ static void sim_on_request(struct mosquitto *mosq, const uint8_t *buf, int len)
 	char line[1024];
 	int n;
 
-	int rc = powergo_decode_request(buf, (size_t)len, sim_device, &in);
+	int rc = codec_powergo_decode_request(buf, (size_t)len, sim_device, &in);
 	if (rc < 0) {
 		/* A device ignores what is not a valid request for it. */
 		printf("bad request (%s, %d bytes)\n", mb_strerror(rc), len);
@@ -318,7 +318,7 @@ static void sim_on_request(struct mosquitto *mosq, const uint8_t *buf, int len)
 				      in.words[i]);
 	}
 	char app_s[9];
-	powergo_format_id(in.src, app_s);
+	codec_powergo_format_id(in.src, app_s);
 	int outage = sim_in_outage();
 	printf("%s app=%s mode=%s\n", line, app_s, outage ? "outage" : sim_mode_names[sim_mode]);
 
@@ -340,17 +340,17 @@ static void sim_on_request(struct mosquitto *mosq, const uint8_t *buf, int len)
 			exc = sim_fail_code[i];
 	uint32_t from = sim_mode == SIM_WRONGID ? sim_device ^ 0x00010000u : sim_device;
 	if (exc) {
-		n = powergo_encode_exception(from, in.src, in.fc, exc, out, sizeof out);
+		n = codec_powergo_encode_exception(from, in.src, in.fc, exc, out, sizeof out);
 	} else if (in.fc == MB_FC_READ_HOLDING || in.fc == MB_FC_READ_INPUT) {
-		n = powergo_encode_read_answer(from, in.src, in.fc,
-					       sim_pattern_mode && in.fc == MB_FC_READ_INPUT
-						   ? &sim_input[in.addr]
-						   : &sim_reg[in.addr],
-					       in.count, out, sizeof out);
+		n = codec_powergo_encode_read_answer(from, in.src, in.fc,
+						     sim_pattern_mode && in.fc == MB_FC_READ_INPUT
+							 ? &sim_input[in.addr]
+							 : &sim_reg[in.addr],
+						     in.count, out, sizeof out);
 	} else {
 		for (uint16_t i = 0; i < in.count; i++)
 			sim_reg[in.addr + i] = in.words[i];
-		n = powergo_encode_write_answer(
+		n = codec_powergo_encode_write_answer(
 		    from, in.src, in.fc, in.addr,
 		    in.fc == MB_FC_WRITE_SINGLE ? in.words[0] : in.count, out, sizeof out);
 	}
@@ -364,7 +364,7 @@ static void sim_on_request(struct mosquitto *mosq, const uint8_t *buf, int len)
 	if (sim_app_topic)
 		snprintf(topic, sizeof topic, "%s", sim_app_topic);
 	else
-		powergo_format_id(in.src, topic);
+		codec_powergo_format_id(in.src, topic);
 	int delay = sim_delay_ms + (sim_mode == SIM_SLOW ? sim_slow_ms : 0);
 	sim_send(mosq, topic, out, n, delay);
 }
@@ -457,9 +457,9 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--device-id") == 0) {
 			device = v;
 		} else if (strcmp(a, "--app-id") == 0) {
-			if (powergo_parse_id(v, &app_id) != 0)
+			if (codec_powergo_parse_id(v, &app_id) != 0)
 				sim_usage();
-			powergo_format_id(app_id, app_s);
+			codec_powergo_format_id(app_id, app_s);
 			sim_app_topic = app_s;
 		} else if (strcmp(a, "--mode") == 0) {
 			size_t k;
@@ -494,9 +494,9 @@ int main(int argc, char **argv)
 			sim_usage();
 		}
 	}
-	if (powergo_parse_id(device, &sim_device) != 0)
+	if (codec_powergo_parse_id(device, &sim_device) != 0)
 		sim_usage();
-	powergo_format_id(sim_device, sim_device_s);
+	codec_powergo_format_id(sim_device, sim_device_s);
 	snprintf(sim_topic_mode, sizeof sim_topic_mode, "sim/powergo/%s/mode", sim_device_s);
 	snprintf(sim_topic_set, sizeof sim_topic_set, "sim/powergo/%s/set", sim_device_s);
 	snprintf(sim_topic_delay, sizeof sim_topic_delay, "sim/powergo/%s/delay", sim_device_s);

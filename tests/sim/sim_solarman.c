@@ -374,7 +374,7 @@ static unsigned long sim__flood(int fd, uint32_t serial, unsigned ms)
 					      .serial = serial,
 					      .payload = &zero,
 					      .payload_len = 1};
-			int k = v5_encode(one, sizeof one, &hb);
+			int k = codec_v5_encode(one, sizeof one, &hb);
 			memcpy(batch + n, one, (size_t)k);
 			n += (size_t)k;
 		}
@@ -453,41 +453,44 @@ static int sim__modbus(const struct v5_rtu_request *q, const struct sim_mode *m,
 	uint8_t slave = q->slave;
 	for (unsigned i = 0; i < m->nfail; i++)
 		if (q->addr <= m->fail_addr[i] && m->fail_addr[i] < (uint32_t)q->addr + q->count)
-			return v5_rtu_exception(out, cap, slave, q->fc, m->fail_code[i]);
+			return codec_v5_rtu_exception(out, cap, slave, q->fc, m->fail_code[i]);
 	switch (q->fc) {
 	case MB_FC_READ_HOLDING:
 	case MB_FC_READ_INPUT: {
 		int table = q->fc == MB_FC_READ_INPUT ? 1 : 0;
 		if (q->count < 1 || q->count > MB_MAX_READ)
-			return v5_rtu_exception(out, cap, slave, q->fc, MB_EXC_ILLEGAL_VALUE);
+			return codec_v5_rtu_exception(out, cap, slave, q->fc, MB_EXC_ILLEGAL_VALUE);
 		if ((uint32_t)q->addr + q->count > 65536 ||
 		    (table == 0 && (uint32_t)q->addr + q->count > SIM_NO_SUCH_REG))
-			return v5_rtu_exception(out, cap, slave, q->fc, MB_EXC_ILLEGAL_ADDRESS);
-		return v5_rtu_read_answer(out, cap, slave, q->fc, &sim__regs[table][q->addr],
-					  q->count);
+			return codec_v5_rtu_exception(out, cap, slave, q->fc,
+						      MB_EXC_ILLEGAL_ADDRESS);
+		return codec_v5_rtu_read_answer(out, cap, slave, q->fc, &sim__regs[table][q->addr],
+						q->count);
 	}
 	case MB_FC_WRITE_SINGLE:
 	case MB_FC_WRITE_MULTIPLE:
 		if (q->count < 1 || q->count > MB_MAX_WRITE)
-			return v5_rtu_exception(out, cap, slave, q->fc, MB_EXC_ILLEGAL_VALUE);
+			return codec_v5_rtu_exception(out, cap, slave, q->fc, MB_EXC_ILLEGAL_VALUE);
 		if ((uint32_t)q->addr + q->count > SIM_NO_SUCH_REG)
-			return v5_rtu_exception(out, cap, slave, q->fc, MB_EXC_ILLEGAL_ADDRESS);
+			return codec_v5_rtu_exception(out, cap, slave, q->fc,
+						      MB_EXC_ILLEGAL_ADDRESS);
 		/* A device that did something else than asked: the echo says so. */
 		if (m->wrong_value && q->fc == MB_FC_WRITE_SINGLE)
-			return v5_rtu_write_answer(out, cap, slave, q->fc, q->addr,
-						   (uint16_t)((q->data[0] << 8 | q->data[1]) + 1));
+			return codec_v5_rtu_write_answer(
+			    out, cap, slave, q->fc, q->addr,
+			    (uint16_t)((q->data[0] << 8 | q->data[1]) + 1));
 		if (m->wrong_count && q->fc == MB_FC_WRITE_MULTIPLE)
-			return v5_rtu_write_answer(out, cap, slave, q->fc, q->addr,
-						   (uint16_t)(q->count + 1));
+			return codec_v5_rtu_write_answer(out, cap, slave, q->fc, q->addr,
+							 (uint16_t)(q->count + 1));
 		for (uint16_t i = 0; i < q->count; i++)
 			sim__regs[0][q->addr + i] =
 			    (uint16_t)(q->data[2 * i] << 8 | q->data[2 * i + 1]);
 		if (q->fc == MB_FC_WRITE_SINGLE)
-			return v5_rtu_write_answer(out, cap, slave, q->fc, q->addr,
-						   sim__regs[0][q->addr]);
-		return v5_rtu_write_answer(out, cap, slave, q->fc, q->addr, q->count);
+			return codec_v5_rtu_write_answer(out, cap, slave, q->fc, q->addr,
+							 sim__regs[0][q->addr]);
+		return codec_v5_rtu_write_answer(out, cap, slave, q->fc, q->addr, q->count);
 	default:
-		return v5_rtu_exception(out, cap, slave, q->fc, MB_EXC_ILLEGAL_FUNCTION);
+		return codec_v5_rtu_exception(out, cap, slave, q->fc, MB_EXC_ILLEGAL_FUNCTION);
 	}
 }
 
@@ -518,8 +521,8 @@ static int sim__request(struct sim_client *c, const struct v5_frame *f)
 	int rc = MB_ESHORT, n;
 
 	if (f->payload_len >= V5_REQ_PREFIX)
-		rc = v5_rtu_request_decode(f->payload + V5_REQ_PREFIX,
-					   f->payload_len - V5_REQ_PREFIX, &q);
+		rc = codec_v5_rtu_request_decode(f->payload + V5_REQ_PREFIX,
+						 f->payload_len - V5_REQ_PREFIX, &q);
 	sim__log_request(c, f, &q, rc);
 	if (m.silent || rc < 0)
 		return 0;
@@ -543,7 +546,7 @@ static int sim__request(struct sim_client *c, const struct v5_frame *f)
 				      .serial = m.serial,
 				      .payload = &zero,
 				      .payload_len = 1};
-		n = v5_encode(frame, sizeof frame, &hb);
+		n = codec_v5_encode(frame, sizeof frame, &hb);
 		if (n < 0 || sim__out(c->fd, &m, frame, (size_t)n) < 0)
 			return -1;
 	}
@@ -574,9 +577,9 @@ static int sim__request(struct sim_client *c, const struct v5_frame *f)
 			rtu[n++] = 0;
 		}
 	}
-	n = v5_encode_answer(frame, sizeof frame, m.serial,
-			     (uint8_t)(m.wrong_seq ? f->seq + 1 : f->seq), (uint8_t)c->answers,
-			     (uint32_t)(time(NULL) - sim__started), rtu, (size_t)n);
+	n = codec_v5_encode_answer(
+	    frame, sizeof frame, m.serial, (uint8_t)(m.wrong_seq ? f->seq + 1 : f->seq),
+	    (uint8_t)c->answers, (uint32_t)(time(NULL) - sim__started), rtu, (size_t)n);
 	if (n < 0)
 		return 0;
 	if (m.badsum)
@@ -712,7 +715,7 @@ int main(int argc, char **argv)
 				c->fd = fd;
 				c->id = ++connections;
 				c->answers = 0;
-				v5_stream_init(&c->stream, c->rx, sizeof c->rx);
+				codec_v5_stream_init(&c->stream, c->rx, sizeof c->rx);
 				printf("connection %u\n", c->id);
 				continue;
 			}
@@ -723,8 +726,9 @@ int main(int argc, char **argv)
 			size_t off = 0;
 			while (!drop && off < (size_t)got) {
 				struct v5_frame f;
-				off += v5_stream_feed(&c->stream, buf + off, (size_t)got - off);
-				while (!drop && v5_stream_next(&c->stream, &f) == 1)
+				off +=
+				    codec_v5_stream_feed(&c->stream, buf + off, (size_t)got - off);
+				while (!drop && codec_v5_stream_next(&c->stream, &f) == 1)
 					drop = sim__frame(c, &f) < 0;
 			}
 			if (drop) {

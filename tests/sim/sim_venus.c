@@ -56,7 +56,7 @@
  * Topic families: --family marstek makes it a device on newer firmware: it
  * speaks on marstek_energy/<type>/.../<ID>/ctrl, <ID> being --id, or for a
  * B2500 type HMA/HMF/HMK/HMJ --id encrypted (with the bridge's own
- * venus_topic_id_encrypt: tests/unit/test_venus.c checks it against the
+ * codec_venus_topic_id_encrypt: tests/unit/test_venus.c checks it against the
  * hm2mqtt project's vectors). --family hame (the default) is the old family;
  * --prefix P --id X sets both by hand. The mode topic stays sim/venus/<--id>.
  *
@@ -760,8 +760,8 @@ int main(int argc, char **argv)
 	const char *mac = id;
 	if (family && strcmp(family, "marstek") == 0) {
 		prefix = "marstek_energy";
-		if (venus_type_encrypts(type)) {
-			if (venus_topic_id_encrypt(id, topic_id, sizeof topic_id) < 0) {
+		if (codec_venus_type_encrypts(type)) {
+			if (codec_venus_topic_id_encrypt(id, topic_id, sizeof topic_id) < 0) {
 				fprintf(stderr,
 					"sim_venus: cannot encrypt the ID %s (built without "
 					"libcrypto, or not a MAC)\n",

@@ -23,22 +23,22 @@ static void test_simple_point(void **state)
 {
 	struct line_writer w;
 	(void)state;
-	line_writer_init(&w, buf, sizeof buf);
-	line_begin(&w, "modbridge");
-	line_tag(&w, "device", "garage");
-	line_tag(&w, "map", "venus");
-	line_field_int(&w, "soc", 57);
-	line_field_float(&w, "power", -1234.5);
-	line_field_str(&w, "serial", "ABC123");
-	line_field_bool(&w, "on", 1);
-	assert_int_equal(line_end(&w, 1, 1767225600123LL), 0);
+	codec_line_writer_init(&w, buf, sizeof buf);
+	codec_line_begin(&w, "modbridge");
+	codec_line_tag(&w, "device", "garage");
+	codec_line_tag(&w, "map", "venus");
+	codec_line_field_int(&w, "soc", 57);
+	codec_line_field_float(&w, "power", -1234.5);
+	codec_line_field_str(&w, "serial", "ABC123");
+	codec_line_field_bool(&w, "on", 1);
+	assert_int_equal(codec_line_end(&w, 1, 1767225600123LL), 0);
 	assert_string_equal(buf, "modbridge,device=garage,map=venus soc=57i,power=-1234.5,"
 				 "serial=\"ABC123\",on=true 1767225600123\n");
 	assert_int_equal(w.len, strlen(buf));
 	/* A second line follows the first. */
-	line_begin(&w, "m");
-	line_field_bool(&w, "off", 0);
-	assert_int_equal(line_end(&w, 0, 0), 0);
+	codec_line_begin(&w, "m");
+	codec_line_field_bool(&w, "off", 0);
+	assert_int_equal(codec_line_end(&w, 0, 0), 0);
 	assert_string_equal(strchr(buf, '\n') + 1, "m off=false\n");
 }
 
@@ -46,13 +46,13 @@ static void test_escaping(void **state)
 {
 	struct line_writer w;
 	(void)state;
-	line_writer_init(&w, buf, sizeof buf);
+	codec_line_writer_init(&w, buf, sizeof buf);
 	/* Measurement: comma and space; '=' needs none there. */
-	line_begin(&w, "my meas,x=y");
+	codec_line_begin(&w, "my meas,x=y");
 	/* Tag keys and values, field keys: comma, '=' and space. */
-	line_tag(&w, "tag key", "a=b,c d");
-	line_field_str(&w, "f,k=", "say \"hi\" \\o/");
-	assert_int_equal(line_end(&w, 0, 0), 0);
+	codec_line_tag(&w, "tag key", "a=b,c d");
+	codec_line_field_str(&w, "f,k=", "say \"hi\" \\o/");
+	assert_int_equal(codec_line_end(&w, 0, 0), 0);
 	assert_string_equal(buf,
 			    "my\\ meas\\,x=y,tag\\ key=a\\=b\\,c\\ d f\\,k\\==\"say \\\"hi\\\" "
 			    "\\\\o/\"\n");
@@ -69,16 +69,17 @@ static void test_floats_read_back(void **state)
 		struct line_point pt = {.fields = f, .maxfields = 1};
 		char scratch[128];
 		size_t used;
-		line_writer_init(&w, buf, sizeof buf);
-		line_begin(&w, "m");
-		line_field_float(&w, "v", v[i]);
-		assert_int_equal(line_end(&w, 0, 0), 0);
+		codec_line_writer_init(&w, buf, sizeof buf);
+		codec_line_begin(&w, "m");
+		codec_line_field_float(&w, "v", v[i]);
+		assert_int_equal(codec_line_end(&w, 0, 0), 0);
 		if (i < sizeof shortest / sizeof shortest[0]) {
 			char want[64];
 			snprintf(want, sizeof want, "m v=%s\n", shortest[i]);
 			assert_string_equal(buf, want);
 		}
-		assert_int_equal(line_parse(buf, w.len, &used, &pt, scratch, sizeof scratch), 0);
+		assert_int_equal(codec_line_parse(buf, w.len, &used, &pt, scratch, sizeof scratch),
+				 0);
 		assert_int_equal(pt.fields[0].type, LINE_FLOAT);
 		assert_true(pt.fields[0].f == v[i]);
 	}
@@ -88,43 +89,43 @@ static void test_refusals(void **state)
 {
 	struct line_writer w;
 	(void)state;
-	line_writer_init(&w, buf, sizeof buf);
-	line_begin(&w, "kept");
-	line_field_int(&w, "x", 1);
-	assert_int_equal(line_end(&w, 0, 0), 0);
+	codec_line_writer_init(&w, buf, sizeof buf);
+	codec_line_begin(&w, "kept");
+	codec_line_field_int(&w, "x", 1);
+	assert_int_equal(codec_line_end(&w, 0, 0), 0);
 	size_t kept = w.len;
 
 	/* Each refusal takes its own line back, and only it. */
-	line_begin(&w, "m");
-	assert_int_equal(line_end(&w, 0, 0), MB_EINVAL); /* no field */
-	line_begin(&w, "m");
-	line_field_float(&w, "v", NAN);
-	assert_int_equal(line_end(&w, 0, 0), MB_ERANGE);
-	line_begin(&w, "m");
-	line_field_float(&w, "v", INFINITY);
-	assert_int_equal(line_end(&w, 0, 0), MB_ERANGE);
-	line_begin(&w, "m\\x"); /* a backslash in a name */
-	line_field_int(&w, "v", 1);
-	assert_int_equal(line_end(&w, 0, 0), MB_EINVAL);
-	line_begin(&w, "m");
-	line_tag(&w, "t", "a\nb"); /* a newline in a tag */
-	line_field_int(&w, "v", 1);
-	assert_int_equal(line_end(&w, 0, 0), MB_EINVAL);
-	line_begin(&w, "m");
-	line_tag(&w, "t", ""); /* an empty tag value */
-	line_field_int(&w, "v", 1);
-	assert_int_equal(line_end(&w, 0, 0), MB_EINVAL);
-	line_begin(&w, "m");
-	line_field_int(&w, "v", 1);
-	line_tag(&w, "t", "late"); /* a tag after a field */
-	assert_int_equal(line_end(&w, 0, 0), MB_EINVAL);
-	line_begin(&w, "m");
-	line_field_str(&w, "s", "two\nlines");
-	assert_int_equal(line_end(&w, 0, 0), MB_EINVAL);
-	line_begin(&w, "#m"); /* would be a comment */
-	line_field_int(&w, "v", 1);
-	assert_int_equal(line_end(&w, 0, 0), MB_EINVAL);
-	assert_int_equal(line_end(&w, 0, 0), MB_EINVAL); /* no line_begin */
+	codec_line_begin(&w, "m");
+	assert_int_equal(codec_line_end(&w, 0, 0), MB_EINVAL); /* no field */
+	codec_line_begin(&w, "m");
+	codec_line_field_float(&w, "v", NAN);
+	assert_int_equal(codec_line_end(&w, 0, 0), MB_ERANGE);
+	codec_line_begin(&w, "m");
+	codec_line_field_float(&w, "v", INFINITY);
+	assert_int_equal(codec_line_end(&w, 0, 0), MB_ERANGE);
+	codec_line_begin(&w, "m\\x"); /* a backslash in a name */
+	codec_line_field_int(&w, "v", 1);
+	assert_int_equal(codec_line_end(&w, 0, 0), MB_EINVAL);
+	codec_line_begin(&w, "m");
+	codec_line_tag(&w, "t", "a\nb"); /* a newline in a tag */
+	codec_line_field_int(&w, "v", 1);
+	assert_int_equal(codec_line_end(&w, 0, 0), MB_EINVAL);
+	codec_line_begin(&w, "m");
+	codec_line_tag(&w, "t", ""); /* an empty tag value */
+	codec_line_field_int(&w, "v", 1);
+	assert_int_equal(codec_line_end(&w, 0, 0), MB_EINVAL);
+	codec_line_begin(&w, "m");
+	codec_line_field_int(&w, "v", 1);
+	codec_line_tag(&w, "t", "late"); /* a tag after a field */
+	assert_int_equal(codec_line_end(&w, 0, 0), MB_EINVAL);
+	codec_line_begin(&w, "m");
+	codec_line_field_str(&w, "s", "two\nlines");
+	assert_int_equal(codec_line_end(&w, 0, 0), MB_EINVAL);
+	codec_line_begin(&w, "#m"); /* would be a comment */
+	codec_line_field_int(&w, "v", 1);
+	assert_int_equal(codec_line_end(&w, 0, 0), MB_EINVAL);
+	assert_int_equal(codec_line_end(&w, 0, 0), MB_EINVAL); /* no codec_line_begin */
 	assert_int_equal(w.len, kept);
 	assert_string_equal(buf, "kept x=1i\n");
 }
@@ -134,26 +135,26 @@ static void test_short_buffer(void **state)
 	char small[24];
 	struct line_writer w;
 	(void)state;
-	line_writer_init(&w, small, sizeof small);
-	line_begin(&w, "m");
-	line_field_int(&w, "a", 1);
-	assert_int_equal(line_end(&w, 0, 0), 0); /* "m a=1i\n" */
-	line_begin(&w, "measurement");
-	line_field_int(&w, "value", 123456);
-	assert_int_equal(line_end(&w, 1, 99), MB_ETOOBIG);
+	codec_line_writer_init(&w, small, sizeof small);
+	codec_line_begin(&w, "m");
+	codec_line_field_int(&w, "a", 1);
+	assert_int_equal(codec_line_end(&w, 0, 0), 0); /* "m a=1i\n" */
+	codec_line_begin(&w, "measurement");
+	codec_line_field_int(&w, "value", 123456);
+	assert_int_equal(codec_line_end(&w, 1, 99), MB_ETOOBIG);
 	/* The whole text needs 7 + 27 bytes and the NUL. */
 	assert_int_equal(w.need, 7 + strlen("measurement value=123456i 99\n") + 1);
 	assert_string_equal(small, "m a=1i\n");
 	/* Exactly the size it asked for is enough. */
 	char *big = malloc(w.need);
 	assert_non_null(big);
-	line_writer_init(&w, big, 7 + strlen("measurement value=123456i 99\n") + 1);
-	line_begin(&w, "m");
-	line_field_int(&w, "a", 1);
-	assert_int_equal(line_end(&w, 0, 0), 0);
-	line_begin(&w, "measurement");
-	line_field_int(&w, "value", 123456);
-	assert_int_equal(line_end(&w, 1, 99), 0);
+	codec_line_writer_init(&w, big, 7 + strlen("measurement value=123456i 99\n") + 1);
+	codec_line_begin(&w, "m");
+	codec_line_field_int(&w, "a", 1);
+	assert_int_equal(codec_line_end(&w, 0, 0), 0);
+	codec_line_begin(&w, "measurement");
+	codec_line_field_int(&w, "value", 123456);
+	assert_int_equal(codec_line_end(&w, 1, 99), 0);
 	assert_string_equal(big, "m a=1i\nmeasurement value=123456i 99\n");
 	free(big);
 }
@@ -166,19 +167,19 @@ static void test_int_limits(void **state)
 	char scratch[128];
 	size_t used;
 	(void)state;
-	line_writer_init(&w, buf, sizeof buf);
-	line_begin(&w, "m");
-	line_field_int(&w, "lo", INT64_MIN);
-	line_field_int(&w, "hi", INT64_MAX);
-	assert_int_equal(line_end(&w, 1, -5), 0);
+	codec_line_writer_init(&w, buf, sizeof buf);
+	codec_line_begin(&w, "m");
+	codec_line_field_int(&w, "lo", INT64_MIN);
+	codec_line_field_int(&w, "hi", INT64_MAX);
+	assert_int_equal(codec_line_end(&w, 1, -5), 0);
 	assert_string_equal(buf, "m lo=-9223372036854775808i,hi=9223372036854775807i -5\n");
-	assert_int_equal(line_parse(buf, w.len, &used, &pt, scratch, sizeof scratch), 0);
+	assert_int_equal(codec_line_parse(buf, w.len, &used, &pt, scratch, sizeof scratch), 0);
 	assert_int_equal(used, w.len);
 	assert_true(f[0].type == LINE_INT && f[0].i == INT64_MIN);
 	assert_true(f[1].type == LINE_INT && f[1].i == INT64_MAX);
 	assert_true(pt.has_time && pt.time == -5);
 	static const char over[] = "m v=9223372036854775808i";
-	assert_int_equal(line_parse(over, strlen(over), &used, &pt, scratch, sizeof scratch),
+	assert_int_equal(codec_line_parse(over, strlen(over), &used, &pt, scratch, sizeof scratch),
 			 MB_ERANGE);
 }
 
@@ -193,7 +194,7 @@ static void test_parse_reference_examples(void **state)
 
 	static const char a[] =
 	    "myMeasurement,tag1=value1,tag2=value2 fieldKey=\"fieldValue\" 1556813561098000000\n";
-	assert_int_equal(line_parse(a, strlen(a), &used, &pt, scratch, sizeof scratch), 0);
+	assert_int_equal(codec_line_parse(a, strlen(a), &used, &pt, scratch, sizeof scratch), 0);
 	assert_int_equal(used, strlen(a));
 	assert_string_equal(pt.measurement, "myMeasurement");
 	assert_int_equal(pt.ntags, 2);
@@ -208,7 +209,7 @@ static void test_parse_reference_examples(void **state)
 	static const char b[] = "my\\ Measurement,tag\\ Key1=tag\\ Value1,tag\\,Key2=tag\\=Value2 "
 				"field\\ Key=\"string \\\"value\\\" with \\\\ and \\n\",u=12u,"
 				"b1=T,b2=False,fl=1.5E-3,neg=-2";
-	assert_int_equal(line_parse(b, strlen(b), &used, &pt, scratch, sizeof scratch), 0);
+	assert_int_equal(codec_line_parse(b, strlen(b), &used, &pt, scratch, sizeof scratch), 0);
 	assert_string_equal(pt.measurement, "my Measurement");
 	assert_string_equal(pt.tags[0].key, "tag Key1");
 	assert_string_equal(pt.tags[0].value, "tag Value1");
@@ -230,7 +231,7 @@ static void test_parse_reference_examples(void **state)
 	size_t left = strlen(c);
 	int points = 0, others = 0;
 	while (left) {
-		int rc = line_parse(p, left, &used, &pt, scratch, sizeof scratch);
+		int rc = codec_line_parse(p, left, &used, &pt, scratch, sizeof scratch);
 		assert_true(rc == 0 || rc == 1);
 		points += rc == 0;
 		others += rc == 1;
@@ -274,17 +275,17 @@ static void test_parse_refusals(void **state)
 	size_t used;
 	(void)state;
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		int rc = line_parse(bad[i].line, strlen(bad[i].line), &used, &pt, scratch,
-				    sizeof scratch);
+		int rc = codec_line_parse(bad[i].line, strlen(bad[i].line), &used, &pt, scratch,
+					  sizeof scratch);
 		if (rc != bad[i].rc)
 			fail_msg("\"%s\": %d, want %d", bad[i].line, rc, bad[i].rc);
 		assert_int_equal(used, strlen(bad[i].line));
 	}
 	/* More fields than the caller's array, a scratch buffer too small. */
 	static const char many[] = "m a=1,b=2,c=3,d=4,e=5";
-	assert_int_equal(line_parse(many, strlen(many), &used, &pt, scratch, sizeof scratch),
+	assert_int_equal(codec_line_parse(many, strlen(many), &used, &pt, scratch, sizeof scratch),
 			 MB_ETOOBIG);
-	assert_int_equal(line_parse(many, 9, &used, &pt, scratch, 3), MB_ETOOBIG);
+	assert_int_equal(codec_line_parse(many, 9, &used, &pt, scratch, 3), MB_ETOOBIG);
 }
 
 int main(void)

@@ -95,9 +95,20 @@ struct err_case {
 /* clang-format off */
 static const struct err_case err_cases[] = {
 	/* unknown keys, one per group */
-	{"unknown_top", "modbsu = {};\n" MEM_DEV, 1, "unknown key modbsu (the top level takes modbus, "},
-	{"unknown_modbus", "modbus = {\n  prot = 502;\n};\n" MEM_DEV, 2,
+	{"unknown_top", "modbsu = {};\n" MEM_DEV, 1,
+	 "unknown key modbsu (the top level takes server, maps_path, "},
+	{"unknown_server", "server = {\n  prot = 502;\n};\n" MEM_DEV, 2,
+	 "unknown key server.prot (server takes listen, port"},
+	/* The server group's old name is still read; messages name its keys
+	 * as the file spells them. Only one of the two names. */
+	{"unknown_modbus", "  modbus = {\n  prot = 502;\n};\n" MEM_DEV, 2,
 	 "unknown key modbus.prot (modbus takes listen, port"},
+	{"server_twice", "server = { port = 1502; };\n  modbus = { port = 1503; };\n" MEM_DEV, 2,
+	 "\"modbus\" is the old name of the \"server\" group, which is here too (line 1): keep one"},
+	{"listener_named_server", MEM_DEV "listeners = ( { name = \"server\"; port = 1503; } );\n", 2,
+	 "listeners.[0].name \"server\" is the name of the server block's listener"},
+	{"listener_named_modbus", MEM_DEV "listeners = ( { name = \"modbus\"; port = 1503; } );\n", 2,
+	 "listeners.[0].name \"modbus\" is the name of the server block's listener"},
 	{"unknown_defaults", MEM_DEV "defaults = {\n timeout = 1;\n polll = 0; };\n", 4,
 	 "unknown key defaults.polll"},
 	{"unknown_status", "status = {\n  intervall = 5;\n};\n" MEM_DEV, 2,
@@ -132,8 +143,8 @@ static const struct err_case err_cases[] = {
 	 "unknown key devices.[0].memory.size (devices.[0].memory takes no keys)"},
 
 	/* wrong types */
-	{"type_port", "modbus = {\n  port = \"502\";\n};\n" MEM_DEV, 2,
-	 "modbus.port must be an integer, not a string"},
+	{"type_port", "server = {\n  port = \"502\";\n};\n" MEM_DEV, 2,
+	 "server.port must be an integer, not a string"},
 	{"type_read_only",
 	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; memory = {};\n read_only = 1; } );\n",
 	 2, "devices.[0].read_only must be true or false, not an integer"},
@@ -155,14 +166,14 @@ static const struct err_case err_cases[] = {
 	 2, "devices.[0].mqtt must be a group { ... }, not a string"},
 
 	/* ranges */
-	{"range_port", "modbus = {\n  port = 70000;\n};\n" MEM_DEV, 2,
-	 "modbus.port must be 1..65535, not 70000"},
-	{"range_port_zero", "modbus = { listen = \"::\";\n port = 0; };\n" MEM_DEV, 2,
-	 "modbus.port must be 1..65535, not 0"},
-	{"range_max_connections", "modbus = {\n max_connections = 10001; };\n" MEM_DEV, 2,
-	 "modbus.max_connections must be 1..10000, not 10001"},
-	{"range_idle_timeout", "modbus = {\n idle_timeout = -1; };\n" MEM_DEV, 2,
-	 "modbus.idle_timeout must be >= 0 (s), not -1"},
+	{"range_port", "server = {\n  port = 70000;\n};\n" MEM_DEV, 2,
+	 "server.port must be 1..65535, not 70000"},
+	{"range_port_zero", "server = { listen = \"::\";\n port = 0; };\n" MEM_DEV, 2,
+	 "server.port must be 1..65535, not 0"},
+	{"range_max_connections", "server = {\n max_connections = 10001; };\n" MEM_DEV, 2,
+	 "server.max_connections must be 1..10000, not 10001"},
+	{"range_idle_timeout", "server = {\n idle_timeout = -1; };\n" MEM_DEV, 2,
+	 "server.idle_timeout must be >= 0 (s), not -1"},
 	{"range_unit_id",
 	 "devices = ( { name = \"a\";\n unit_id = 248; map = \"m\"; memory = {}; } );\n", 2,
 	 "devices.[0].unit_id must be 1..247, not 248"},
@@ -217,7 +228,7 @@ static const struct err_case err_cases[] = {
 	 "devices = (\n { name = \"a\"; unit_id = 1; map = \"m\"; memory = {}; },\n"
 	 " { unit_id = 2;\n   name = \"a\"; map = \"m\"; memory = {}; }\n);\n",
 	 4, "devices.[1].name \"a\" is used by another device too (line 2)"},
-	{"dup_key", "modbus = {\n port = 1;\n port = 2; };\n" MEM_DEV, 3, "duplicate setting name"},
+	{"dup_key", "server = {\n port = 1;\n port = 2; };\n" MEM_DEV, 3, "duplicate setting name"},
 
 	/* protocol identifiers */
 	{"powergo_app_id_lower",
@@ -320,13 +331,13 @@ static const struct err_case err_cases[] = {
 	 3, "devices.[0].mqtt.tls needs both cert_file and key_file"},
 
 	/* values */
-	{"allow_bad", "modbus = { allow = [ \"10.0.0.0/8\",\n \"bogus\" ]; };\n" MEM_DEV, 2,
-	 "modbus.allow.[1] must be an address or network such as \"192.168.1.0/24\""},
-	{"allow_prefix", "modbus = { allow = [\n \"10.0.0.0/33\" ]; };\n" MEM_DEV, 2,
-	 "modbus.allow.[0] must be an address or network"},
-	{"allow_empty", "modbus = {\n allow = [ ]; };\n" MEM_DEV, 2, "modbus.allow must not be empty"},
-	{"listen_bad", "modbus = {\n listen = \"localhost\"; };\n" MEM_DEV, 2,
-	 "modbus.listen must be an IPv4 or IPv6 address"},
+	{"allow_bad", "server = { allow = [ \"10.0.0.0/8\",\n \"bogus\" ]; };\n" MEM_DEV, 2,
+	 "server.allow.[1] must be an address or network such as \"192.168.1.0/24\""},
+	{"allow_prefix", "server = { allow = [\n \"10.0.0.0/33\" ]; };\n" MEM_DEV, 2,
+	 "server.allow.[0] must be an address or network"},
+	{"allow_empty", "server = {\n allow = [ ]; };\n" MEM_DEV, 2, "server.allow must not be empty"},
+	{"listen_bad", "server = {\n listen = \"localhost\"; };\n" MEM_DEV, 2,
+	 "server.listen must be an IPv4 or IPv6 address"},
 	{"maps_path_empty_string", "maps_path = [ \"/x\",\n \"\" ];\n" MEM_DEV, 2,
 	 "maps_path.[1] must not be empty"},
 	{"device_name_empty",
@@ -380,11 +391,11 @@ static const struct err_case err_cases[] = {
 	 " powergo = { " PG_IDS "\n response_topic = \"r\xe0\x80\"; }; } );\n",
 	 3, "devices.[0].powergo.response_topic must be valid UTF-8"},
 
-	/* modbus.default_unit names a device; passthrough_cache has bounds */
-	{"default_unit_unknown", "modbus = {\n default_unit = \"b\"; };\n" MEM_DEV, 2,
-	 "modbus.default_unit \"b\" is not the name of a device (the devices are \"a\")"},
-	{"default_unit_type", "modbus = {\n default_unit = 1; };\n" MEM_DEV, 2,
-	 "modbus.default_unit must be a string"},
+	/* server.default_unit names a device; passthrough_cache has bounds */
+	{"default_unit_unknown", "server = {\n default_unit = \"b\"; };\n" MEM_DEV, 2,
+	 "server.default_unit \"b\" is not the name of a device (the devices are \"a\")"},
+	{"default_unit_type", "server = {\n default_unit = 1; };\n" MEM_DEV, 2,
+	 "server.default_unit must be a string"},
 	{"passthrough_cache_range",
 	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; memory = {};\n passthrough_cache = 100; } );\n",
 	 2, "devices.[0].passthrough_cache must be 256..131072"},
@@ -404,7 +415,7 @@ static const struct err_case err_cases[] = {
 	 "status.prefix must not contain the MQTT wildcards"},
 
 	/* syntax: libconfig's own message */
-	{"syntax_error", "modbus = {\n  port = ;\n};\n" MEM_DEV, 2, "syntax error"},
+	{"syntax_error", "server = {\n  port = ;\n};\n" MEM_DEV, 2, "syntax error"},
 	{"syntax_double_equals", MEM_DEV "defaults = {\n timeout == 5; };\n", 3, "syntax error"},
 };
 /* clang-format on */
@@ -442,12 +453,68 @@ static void test_devices_missing(void **state)
 {
 	char err[512];
 	struct config *conf;
-	const char *path = write_conf("nodev.conf", "modbus = { port = 1502; };\n");
+	const char *path = write_conf("nodev.conf", "server = { port = 1502; };\n");
 	(void)state;
 	assert_int_equal(config_load(path, &conf, err, sizeof err), MB_EPARSE);
 	char want[300];
 	snprintf(want, sizeof want, "%s: devices is missing", path);
 	assert_string_equal(err, want);
+}
+
+/* The server group's old name, `modbus`, and `listener = "modbus"` load as
+ * `server` and "server" do, each with a warning that names file:line and
+ * the spelling to use; the new spelling loads without one. */
+static void test_old_server_name(void **state)
+{
+	char err[512], want[600];
+	struct config *c;
+	(void)state;
+	const char *path =
+	    write_conf("old_server.conf",
+		       "  modbus = { port = 1502; default_unit = \"a\"; };\n"
+		       "devices = ( { name = \"a\"; unit_id = 1; map = \"scratch\"; memory = {};\n"
+		       "  listener = \"modbus\"; },\n"
+		       "  { name = \"b\"; unit_id = 1; map = \"scratch\"; memory = {}; listener = "
+		       "\"vpp\"; } );\n"
+		       "listeners = ( { name = \"vpp\"; port = 1503; } );\n");
+	assert_int_equal(config_load(path, &c, err, sizeof err), 0);
+	assert_int_equal(c->server.port, 1502);
+	assert_string_equal(c->server.default_unit, "a");
+	assert_true(c->server_old_name);
+	assert_null(c->devices[0].listener); /* the server block's, as without the key */
+	assert_int_equal(c->devices[0].listener_idx, 0);
+	assert_int_equal(c->devices[1].listener_idx, 1);
+	assert_non_null(c->warnings);
+	snprintf(want, sizeof want,
+		 "%s:1: warning: the top-level \"modbus\" group is now called \"server\" (a "
+		 "device's \"modbus\" block is Modbus equipment): write server = { ... }\n"
+		 "%s:3: warning: devices.[0].listener \"modbus\" is the old name of the server "
+		 "block's listener: write \"server\" (or leave listener out)",
+		 path, path);
+	assert_string_equal(c->warnings, want);
+	config_free(c);
+
+	path =
+	    write_conf("new_server.conf",
+		       "server = { port = 1502; default_unit = \"a\"; };\n"
+		       "devices = ( { name = \"a\"; unit_id = 1; map = \"scratch\"; memory = {};\n"
+		       "  listener = \"server\"; } );\n");
+	assert_int_equal(config_load(path, &c, err, sizeof err), 0);
+	assert_int_equal(c->server.port, 1502);
+	assert_false(c->server_old_name);
+	assert_null(c->devices[0].listener);
+	assert_null(c->warnings);
+	config_free(c);
+
+	/* A unit ID is unique on the server block's listener whichever way a
+	 * device names it. */
+	path = write_conf(
+	    "same_unit.conf",
+	    "devices = ( { name = \"a\"; unit_id = 1; map = \"scratch\"; memory = {}; },\n"
+	    "  { name = \"b\"; unit_id = 1; map = \"scratch\"; memory = {};\n"
+	    "    listener = \"modbus\"; } );\n");
+	assert_int_equal(config_load(path, &c, err, sizeof err), MB_EPARSE);
+	assert_non_null(strstr(err, "unit_id 1 is used by device \"a\" too"));
 }
 
 static void test_missing_file(void **state)
@@ -496,12 +563,12 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(config_load(path, &c, err, sizeof err), 0);
 	assert_string_equal(err, "");
 	assert_string_equal(c->path, path);
-	assert_string_equal(c->modbus.listen, "0.0.0.0");
-	assert_int_equal(c->modbus.port, 502);
-	assert_int_equal(c->modbus.max_connections, 64);
-	assert_int_equal(c->modbus.idle_timeout, 120);
-	assert_null(c->modbus.allow);
-	assert_int_equal(c->modbus.nallow, 0);
+	assert_string_equal(c->server.listen, "0.0.0.0");
+	assert_int_equal(c->server.port, 502);
+	assert_int_equal(c->server.max_connections, 64);
+	assert_int_equal(c->server.idle_timeout, 120);
+	assert_null(c->server.allow);
+	assert_int_equal(c->server.nallow, 0);
 	assert_int_equal(c->nmaps_path, 2);
 	assert_string_equal(c->maps_path[0], "/etc/modbridge/maps");
 	assert_string_equal(c->maps_path[1], "/usr/share/modbridge/maps");
@@ -537,7 +604,7 @@ static void test_minimal_defaults(void **state)
 /* Every key the config knows, with values that differ from the defaults. */
 /* clang-format off */
 static const char full_conf[] =
-	"modbus = {\n"
+	"server = {\n"
 	"  listen = \"::\";\n"
 	"  port = 1502;\n"
 	"  max_connections = 10;\n"
@@ -611,22 +678,22 @@ static void test_full_config(void **state)
 	if (config_load(path, &c, err, sizeof err) != 0)
 		fail_msg("%s", err);
 
-	assert_string_equal(c->modbus.listen, "::");
-	assert_int_equal(c->modbus.port, 1502);
-	assert_int_equal(c->modbus.max_connections, 10);
-	assert_int_equal(c->modbus.idle_timeout, 0);
-	assert_int_equal(c->modbus.nallow, 3);
-	assert_int_equal(c->modbus.allow[0].family, AF_INET);
-	assert_int_equal(c->modbus.allow[0].prefix, 32);
-	assert_int_equal(c->modbus.allow[1].prefix, 24);
-	assert_int_equal(c->modbus.allow[2].family, AF_INET6);
+	assert_string_equal(c->server.listen, "::");
+	assert_int_equal(c->server.port, 1502);
+	assert_int_equal(c->server.max_connections, 10);
+	assert_int_equal(c->server.idle_timeout, 0);
+	assert_int_equal(c->server.nallow, 3);
+	assert_int_equal(c->server.allow[0].family, AF_INET);
+	assert_int_equal(c->server.allow[0].prefix, 32);
+	assert_int_equal(c->server.allow[1].prefix, 24);
+	assert_int_equal(c->server.allow[2].family, AF_INET6);
 
 	/* The parsed allow-list works with cidr_match. */
 	struct sockaddr_in sin = {.sin_family = AF_INET};
 	inet_pton(AF_INET, "192.168.1.77", &sin.sin_addr);
-	assert_true(cidr_match(c->modbus.allow, c->modbus.nallow, (struct sockaddr *)&sin));
+	assert_true(cidr_match(c->server.allow, c->server.nallow, (struct sockaddr *)&sin));
 	inet_pton(AF_INET, "192.168.7.77", &sin.sin_addr);
-	assert_false(cidr_match(c->modbus.allow, c->modbus.nallow, (struct sockaddr *)&sin));
+	assert_false(cidr_match(c->server.allow, c->server.nallow, (struct sockaddr *)&sin));
 
 	assert_int_equal(c->nmaps_path, 2);
 	assert_string_equal(c->maps_path[0], "maps");
@@ -809,7 +876,7 @@ static void test_proto_name(void **state)
 			    "memory");
 }
 
-/* config_keys_same, which a reload uses to tell an unchanged device, compares
+/* keys_same, which a reload uses to tell an unchanged device, compares
  * every kind of key by what it stores, names what differs, and never calls
  * a custom key without a comparison of its own the same. */
 struct kinds {
@@ -828,11 +895,11 @@ struct kinds {
 	} g;
 };
 
-static int same_always(const struct config_key *k, const void *a, const void *b, char *which,
-		       size_t len)
+static bool same_always(const struct config_key *k, const void *a, const void *b, char *which,
+			size_t len)
 {
 	(void)k, (void)a, (void)b, (void)which, (void)len;
-	return 1;
+	return true;
 }
 
 static void test_keys_same(void **state)
@@ -880,13 +947,13 @@ static void test_keys_same(void **state)
 	struct kinds b = a;
 	(void)state;
 	b.s = s2; /* another copy of the same text */
-	assert_true(config_keys_same(keys, 11, &a, &b, which, sizeof which));
+	assert_true(keys_same(keys, 11, &a, &b, which, sizeof which));
 	assert_string_equal(which, "");
 #define DIFFERS(field, value, path)                                                                \
 	do {                                                                                       \
 		struct kinds c = a;                                                                \
 		c.field = value;                                                                   \
-		assert_false(config_keys_same(keys, 11, &a, &c, which, sizeof which));             \
+		assert_false(keys_same(keys, 11, &a, &c, which, sizeof which));                    \
 		assert_string_equal(which, path);                                                  \
 	} while (0)
 	DIFFERS(s, s3, "s");
@@ -904,7 +971,7 @@ static void test_keys_same(void **state)
 #undef DIFFERS
 	/* A custom key without its own comparison is never the same. */
 	static const struct config_key custom[] = {{.name = "allow", .kind = CONFIG_K_CUSTOM}};
-	assert_false(config_keys_same(custom, 1, &a, &a, which, sizeof which));
+	assert_false(keys_same(custom, 1, &a, &a, which, sizeof which));
 	assert_string_equal(which, "allow");
 }
 
@@ -935,15 +1002,15 @@ static void test_device_keys_same(void **state)
 			fail_msg("%d: %s", i, err);
 	}
 #define DEV(i) (&one[i]->devices[0])
-	assert_true(config_keys_same(keys, nk, DEV(0), DEV(1), which, sizeof which));
-	assert_false(config_keys_same(keys, nk, DEV(0), DEV(2), which, sizeof which));
+	assert_true(keys_same(keys, nk, DEV(0), DEV(1), which, sizeof which));
+	assert_false(keys_same(keys, nk, DEV(0), DEV(2), which, sizeof which));
 	assert_string_equal(which, "powergo.response_topic");
-	assert_false(config_keys_same(keys, nk, DEV(0), DEV(3), which, sizeof which));
+	assert_false(keys_same(keys, nk, DEV(0), DEV(3), which, sizeof which));
 	assert_string_equal(which, "mqtt.port");
-	assert_false(config_keys_same(keys, nk, DEV(4), DEV(5), which, sizeof which));
+	assert_false(keys_same(keys, nk, DEV(4), DEV(5), which, sizeof which));
 	assert_string_equal(which, "solarman.serial");
-	assert_false(config_keys_same(keys, nk, DEV(0), DEV(4), which, sizeof which));
-	assert_false(config_keys_same(keys, nk, DEV(6), DEV(4), which, sizeof which));
+	assert_false(keys_same(keys, nk, DEV(0), DEV(4), which, sizeof which));
+	assert_false(keys_same(keys, nk, DEV(6), DEV(4), which, sizeof which));
 	assert_string_equal(which, "solarman");
 #undef DEV
 	for (int i = 0; i < 7; i++)
@@ -955,7 +1022,7 @@ static void test_small_error_buffer(void **state)
 {
 	char err[16];
 	struct config *c;
-	const char *path = write_conf("small.conf", "modbus = { port = 0; };\n" MEM_DEV);
+	const char *path = write_conf("small.conf", "server = { port = 0; };\n" MEM_DEV);
 	(void)state;
 	memset(err, 'x', sizeof err);
 	assert_int_equal(config_load(path, &c, err, 8), MB_EPARSE);
@@ -975,12 +1042,19 @@ int main(void)
 		tests[n++] = t;
 	}
 	const struct CMUnitTest fixed[] = {
-	    cmocka_unit_test(test_devices_missing),    cmocka_unit_test(test_missing_file),
-	    cmocka_unit_test(test_include_error),      cmocka_unit_test(test_include_key_error),
-	    cmocka_unit_test(test_minimal_defaults),   cmocka_unit_test(test_full_config),
-	    cmocka_unit_test(test_solarman_defaults),  cmocka_unit_test(test_serial_without_suffix),
-	    cmocka_unit_test(test_example_config),     cmocka_unit_test(test_proto_name),
-	    cmocka_unit_test(test_small_error_buffer), cmocka_unit_test(test_keys_same),
+	    cmocka_unit_test(test_devices_missing),
+	    cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_old_server_name),
+	    cmocka_unit_test(test_include_error),
+	    cmocka_unit_test(test_include_key_error),
+	    cmocka_unit_test(test_minimal_defaults),
+	    cmocka_unit_test(test_full_config),
+	    cmocka_unit_test(test_solarman_defaults),
+	    cmocka_unit_test(test_serial_without_suffix),
+	    cmocka_unit_test(test_example_config),
+	    cmocka_unit_test(test_proto_name),
+	    cmocka_unit_test(test_small_error_buffer),
+	    cmocka_unit_test(test_keys_same),
 	    cmocka_unit_test(test_device_keys_same),
 	};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)

@@ -436,16 +436,16 @@ static size_t one_round(struct rig *g)
 	struct line_field *fields = calloc(n + 1, sizeof *fields);
 	assert_true(buf && scratch && fields);
 	struct line_writer lw;
-	line_writer_init(&lw, buf, cap);
-	line_begin(&lw, "m");
-	line_tag(&lw, "device", "dev");
+	codec_line_writer_init(&lw, buf, cap);
+	codec_line_begin(&lw, "m");
+	codec_line_tag(&lw, "device", "dev");
 	assert_int_equal(values_each(g->dev, uv_now(&g->loop), line_one, &lw), 0);
-	int line_rc = lw.nfields ? line_end(&lw, 1, 1) : 1;
+	int line_rc = lw.nfields ? codec_line_end(&lw, 1, 1) : 1;
 	if (line_rc == 1)
-		line_end(&lw, 1, 1); /* takes the empty line back, as export_influx.c does */
+		codec_line_end(&lw, 1, 1); /* takes the empty line back, as export_influx.c does */
 	struct line_point pt = {.fields = fields, .maxfields = n + 1};
 	size_t used;
-	if (line_rc == 0 && line_parse(buf, lw.len, &used, &pt, scratch, cap) != 0)
+	if (line_rc == 0 && codec_line_parse(buf, lw.len, &used, &pt, scratch, cap) != 0)
 		fail_msg("%s: the line does not parse back: %.300s", mname, buf);
 	if (line_rc != 0 && line_rc != 1)
 		fail_msg("%s: the line was refused (%d)", mname, line_rc);

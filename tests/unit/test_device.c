@@ -62,14 +62,13 @@ static void fake_abort(void *state, struct txn *t)
 	naborted++;
 }
 
-static int fake_link(void *state)
+static bool fake_link(void *state)
 {
 	(void)state;
-	return 1;
+	return true;
 }
 
 static struct transport_ops fake_ops = {
-    .name = "fake",
     .max_read = 40,
     .open = fake_open,
     .start = fake_start,
@@ -549,25 +548,6 @@ static void no_retry_without_waiters(void **state)
 	dcfg.retries = 0;
 }
 
-static void no_settle_when_answers_match(void **state)
-{
-	(void)state;
-	struct device_req *req = NULL;
-	uint16_t out[2];
-	struct answer a = {0}, b = {0};
-	make_device(TRANSPORT_MATCHES_ANSWERS, 0, 100, 0, 0, 0);
-	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &a, &req),
-			 DEVICE_PENDING);
-	spin(150);
-	assert_int_equal(a.status, MB_EXC_GATEWAY_TARGET);
-	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, 0, 2, out, on_answer, &b, &req),
-			 DEVICE_PENDING);
-	assert_int_equal(nstarted, 2); /* started at once */
-	answer_read(1, 1);
-	assert_int_equal(b.status, 0);
-	close_device();
-}
-
 static void write_acknowledged_only_after_device(void **state)
 {
 	(void)state;
@@ -1013,7 +993,6 @@ int main(void)
 	    cmocka_unit_test(writes_retried_unless_marked),
 	    cmocka_unit_test(no_retry_without_waiters),
 	    cmocka_unit_test(late_joiner_gets_its_own_tries),
-	    cmocka_unit_test(no_settle_when_answers_match),
 	    cmocka_unit_test(write_acknowledged_only_after_device),
 	    cmocka_unit_test(cancel_drops_queued_write),
 	    cmocka_unit_test(link_down_answers_0A),

@@ -21,13 +21,13 @@ static void digest_hex(int sha256, const char *s, size_t n, int bytewise, char *
 {
 	struct http_hash h;
 	uint8_t d[32];
-	http_hash_init(&h, sha256);
+	http_digest_hash_init(&h, sha256);
 	if (bytewise)
 		for (size_t i = 0; i < n; i++)
-			http_hash_update(&h, s + i, 1);
+			http_digest_hash_update(&h, s + i, 1);
 	else
-		http_hash_update(&h, s, n);
-	http_hex(d, http_hash_final(&h, d), out);
+		http_digest_hash_update(&h, s, n);
+	http_digest_hex(d, http_digest_hash_final(&h, d), out);
 }
 
 static void check(int sha256, const char *s, size_t n, const char *want)
@@ -76,9 +76,9 @@ static void ha1_of(int sha256, uint8_t *out)
 {
 	struct http_hash h;
 	const char *s = "Mufasa:http-auth@example.org:Circle of Life";
-	http_hash_init(&h, sha256);
-	http_hash_update(&h, s, strlen(s));
-	http_hash_final(&h, out);
+	http_digest_hash_init(&h, sha256);
+	http_digest_hash_update(&h, s, strlen(s));
+	http_digest_hash_final(&h, out);
 }
 
 static void test_rfc7616_example(void **state)

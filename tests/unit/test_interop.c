@@ -468,14 +468,14 @@ static void test_venus_periods(void **state)
 		int64_t args[7] = {8, 30, 20, 30, 127, -800, 1};
 		snprintf(want, sizeof want, "cd=3,md=1,nm=%d,bt=8:30,et=20:30,wk=127,vv=-800,as=1",
 			 n);
-		assert_true(venus_render(c->template, args, 7, got, sizeof got) > 0);
+		assert_true(codec_venus_render(c->template, args, 7, got, sizeof got) > 0);
 		assert_string_equal(got, want);
 		/* HM2MQTT writes the minute with two digits and the hour as it is
 		 * (`${hours}:${minutes.toString().padStart(2, '0')}`): 8:05, 20:00. */
 		int64_t early[7] = {8, 5, 20, 0, 127, -800, 1};
 		snprintf(want, sizeof want, "cd=3,md=1,nm=%d,bt=8:05,et=20:00,wk=127,vv=-800,as=1",
 			 n);
-		assert_true(venus_render(c->template, early, 7, got, sizeof got) > 0);
+		assert_true(codec_venus_render(c->template, early, 7, got, sizeof got) > 0);
 		assert_string_equal(got, want);
 	}
 	map_free(m);
@@ -500,7 +500,7 @@ static void test_venus_writes(void **state)
 	const struct map_register *dis = interop__by_key(m, "mdp_w", -1);
 	assert_non_null(dis->write);
 	v = 600;
-	assert_true(venus_render(dis->write, &v, 1, out, sizeof out) > 0);
+	assert_true(codec_venus_render(dis->write, &v, 1, out, sizeof out) > 0);
 	assert_string_equal(out, "cd=15,vs=600");
 	/* every watt value HM2MQTT may send is accepted, and nothing above */
 	assert_true(map_value_ok(dis, 0));
@@ -511,7 +511,7 @@ static void test_venus_writes(void **state)
 
 	const struct map_register *chg = interop__by_key(m, "mcp_w", -1);
 	v = 1200;
-	assert_true(venus_render(chg->write, &v, 1, out, sizeof out) > 0);
+	assert_true(codec_venus_render(chg->write, &v, 1, out, sizeof out) > 0);
 	assert_string_equal(out, "cd=16,cp=1200");
 	assert_true(map_value_ok(chg, 2500));
 	assert_false(map_value_ok(chg, 2501));
@@ -519,7 +519,7 @@ static void test_venus_writes(void **state)
 	assert_true(map_value_ok(chg, 0));
 	assert_false(map_value_ok(chg, -1));
 	v = 0;
-	assert_true(venus_render(chg->write, &v, 1, out, sizeof out) > 0);
+	assert_true(codec_venus_render(chg->write, &v, 1, out, sizeof out) > 0);
 	assert_string_equal(out, "cd=16,cp=0");
 	map_free(m);
 }
@@ -563,12 +563,12 @@ static void test_venus_bms(void **state)
 	/* The scales, on the recorded reply. */
 	static struct venus_reply rep;
 	static const char bms_reply[] = VENUS_HM2MQTT_BMS;
-	assert_true(venus_parse(bms_reply, strlen(bms_reply), &rep) > 0);
+	assert_true(codec_venus_parse(bms_reply, strlen(bms_reply), &rep) > 0);
 	int64_t v, cells = 0, n = 0;
 	for (int c = 1; c <= 16; c++) {
 		char key[8];
 		snprintf(key, sizeof key, "b_vo%d", c);
-		assert_int_equal(venus_pair_int(venus_find(&rep, key), -1, &v), 0);
+		assert_int_equal(codec_venus_pair_int(codec_venus_find(&rep, key), -1, &v), 0);
 		if (v > 0) {
 			cells += v;
 			n++;
@@ -576,21 +576,21 @@ static void test_venus_bms(void **state)
 	}
 	assert_int_equal(n, 16);
 	const struct map_register *vol = interop__by_key(m, "b_vol", -1);
-	assert_int_equal(venus_pair_int(venus_find(&rep, "b_vol"), -1, &v), 0);
+	assert_int_equal(codec_venus_pair_int(codec_venus_find(&rep, "b_vol"), -1, &v), 0);
 	/* 5223 x 0.01 V = 52.23 V; the cells sum to 52.232 V */
 	if (fabs((double)v * vol->scale - (double)cells / 1000.0) > 0.01)
 		fail_msg("b_vol %lld x %g V is not the cells' sum %.3f V", (long long)v, vol->scale,
 			 (double)cells / 1000.0);
 	const struct map_register *chv = interop__by_key(m, "b_chv", -1);
-	assert_int_equal(venus_pair_int(venus_find(&rep, "b_chv"), -1, &v), 0);
+	assert_int_equal(codec_venus_pair_int(codec_venus_find(&rep, "b_chv"), -1, &v), 0);
 	/* 571 x 0.1 V / 16 = 3.57 V a cell: an LFP charge voltage (3.4..3.7) */
 	double per_cell = (double)v * chv->scale / (double)n;
 	if (per_cell < 3.4 || per_cell > 3.7)
 		fail_msg("b_chv %lld x %g V is %.3f V a cell", (long long)v, chv->scale, per_cell);
 	const struct map_register *mot = interop__by_key(m, "b_mot", -1);
 	int64_t tp;
-	assert_int_equal(venus_pair_int(venus_find(&rep, "b_mot"), -1, &v), 0);
-	assert_int_equal(venus_pair_int(venus_find(&rep, "b_tp1"), -1, &tp), 0);
+	assert_int_equal(codec_venus_pair_int(codec_venus_find(&rep, "b_mot"), -1, &v), 0);
+	assert_int_equal(codec_venus_pair_int(codec_venus_find(&rep, "b_tp1"), -1, &tp), 0);
 	/* 23 degrees beside cells at 18: whole degrees */
 	if (fabs((double)v * mot->scale - (double)tp) > 10)
 		fail_msg("b_mot %lld x %g is far from the cells' %lld degrees", (long long)v,
@@ -624,9 +624,11 @@ static void test_venus_set_v(void **state)
 	for (int d = 0; d < 2; d++) {
 		static struct venus_reply rep;
 		int64_t set_v, mdp;
-		assert_true(venus_parse(dumps[d], strlen(dumps[d]), &rep) > 0);
-		assert_int_equal(venus_pair_int(venus_find(&rep, "set_v"), -1, &set_v), 0);
-		assert_int_equal(venus_pair_int(venus_find(&rep, "mdp_w"), -1, &mdp), 0);
+		assert_true(codec_venus_parse(dumps[d], strlen(dumps[d]), &rep) > 0);
+		assert_int_equal(codec_venus_pair_int(codec_venus_find(&rep, "set_v"), -1, &set_v),
+				 0);
+		assert_int_equal(codec_venus_pair_int(codec_venus_find(&rep, "mdp_w"), -1, &mdp),
+				 0);
 		char w[16];
 		snprintf(w, sizeof w, "%lld", (long long)mdp);
 		if (!label_of(r, set_v) || !strstr(label_of(r, set_v), w))
@@ -642,19 +644,19 @@ static void test_venus_newer_dump(void **state)
 	(void)state;
 	static struct venus_reply r;
 	struct map *m = interop__load("venus");
-	assert_true(venus_parse(hm2mqtt_dump, strlen(hm2mqtt_dump), &r) > 0);
+	assert_true(codec_venus_parse(hm2mqtt_dump, strlen(hm2mqtt_dump), &r) > 0);
 	assert_int_equal(r.malformed, 0);
 	for (size_t i = 0; i < map_nregs(m); i++) {
 		const struct map_register *reg = map_reg(m, i);
 		if (reg->query) /* another command's reply (test_venus_bms) */
 			continue;
-		const struct venus_pair *p = venus_find(&r, reg->key);
+		const struct venus_pair *p = codec_venus_find(&r, reg->key);
 		if (!p)
 			fail_msg("%s example: no %s for %s", HM2MQTT, reg->key, reg->name);
 		if (reg->type == MAP_STRING)
 			continue;
 		int64_t v;
-		if (venus_pair_int(p, reg->field, &v) != 0)
+		if (codec_venus_pair_int(p, reg->field, &v) != 0)
 			fail_msg("%s example: %s field %d is no number", HM2MQTT, reg->key,
 				 reg->field);
 		uint16_t words[2];
@@ -663,9 +665,9 @@ static void test_venus_newer_dump(void **state)
 				 (long long)v, reg->name);
 	}
 	int64_t v;
-	assert_int_equal(venus_pair_int(venus_find(&r, "cel_c"), -1, &v), 0);
+	assert_int_equal(codec_venus_pair_int(codec_venus_find(&r, "cel_c"), -1, &v), 0);
 	assert_int_equal(v, 64);
-	assert_int_equal(venus_pair_int(venus_find(&r, "tim_3"), 5, &v), 0);
+	assert_int_equal(codec_venus_pair_int(codec_venus_find(&r, "tim_3"), 5, &v), 0);
 	assert_int_equal(v, -800);
 	map_free(m);
 }
@@ -686,15 +688,15 @@ static void test_v5_request_frame(void **state)
 {
 	(void)state;
 	uint8_t rtu[16], out[64];
-	int rn = v5_rtu_read(rtu, sizeof rtu, 1, 3, 3, 5);
+	int rn = codec_v5_rtu_read(rtu, sizeof rtu, 1, 3, 3, 5);
 	assert_int_equal(rn, 8);
-	int n = v5_encode_request(out, sizeof out, 1782345394u, 187, rtu, (size_t)rn);
+	int n = codec_v5_encode_request(out, sizeof out, 1782345394u, 187, rtu, (size_t)rn);
 	assert_int_equal(n, (int)sizeof pysv5_request);
 	assert_memory_equal(out, pysv5_request, sizeof pysv5_request);
 
 	/* and our decoder reads it the way PYSV5's decoder prints it */
 	struct v5_frame f;
-	assert_int_equal(v5_decode(pysv5_request, sizeof pysv5_request, &f), 0);
+	assert_int_equal(codec_v5_decode(pysv5_request, sizeof pysv5_request, &f), 0);
 	assert_int_equal(f.control, V5_CTRL_REQUEST);
 	assert_int_equal(f.seq, 187);
 	assert_int_equal(f.seq_hi, 0);
@@ -702,8 +704,9 @@ static void test_v5_request_frame(void **state)
 	assert_int_equal(f.payload_len, 23);
 	assert_int_equal(f.payload[0], 0x02);
 	struct v5_rtu_request q;
-	assert_int_equal(
-	    v5_rtu_request_decode(f.payload + V5_REQ_PREFIX, f.payload_len - V5_REQ_PREFIX, &q), 0);
+	assert_int_equal(codec_v5_rtu_request_decode(f.payload + V5_REQ_PREFIX,
+						     f.payload_len - V5_REQ_PREFIX, &q),
+			 0);
 	assert_int_equal(q.slave, 1);
 	assert_int_equal(q.fc, 3);
 	assert_int_equal(q.addr, 3);
@@ -719,11 +722,11 @@ static void test_v5_heartbeat_frame(void **state)
 {
 	(void)state;
 	struct v5_frame f;
-	assert_int_equal(v5_decode(pysv5_heartbeat, sizeof pysv5_heartbeat, &f), 0);
+	assert_int_equal(codec_v5_decode(pysv5_heartbeat, sizeof pysv5_heartbeat, &f), 0);
 	assert_int_equal(f.control, V5_CTRL_HEARTBEAT);
 	assert_int_equal(f.serial, 0xa20ab5b5u);
 	assert_int_equal(f.payload_len, 1);
-	assert_true(v5_is_unsolicited(&f));
+	assert_true(codec_v5_is_unsolicited(&f));
 }
 
 /* PYSV5 tests/setup_test.py, MockDatalogger.v5_frame_response_encoder:
@@ -737,7 +740,7 @@ static void test_v5_answer_frame(void **state)
 	(void)state;
 	static const uint16_t words[5] = {0x0102, 0x0304, 0x0506, 0x0708, 0x090a};
 	uint8_t rtu[32], want[64], out[64];
-	int rn = v5_rtu_read_answer(rtu, sizeof rtu, 1, 3, words, 5);
+	int rn = codec_v5_rtu_read_answer(rtu, sizeof rtu, 1, 3, words, 5);
 	assert_int_equal(rn, 3 + 10 + 2);
 	size_t n = 0;
 	uint16_t len = (uint16_t)(14 + rn);
@@ -760,7 +763,8 @@ static void test_v5_answer_frame(void **state)
 		sum = (uint8_t)(sum + want[i]);
 	want[n++] = sum;
 	want[n++] = 0x15;
-	int got = v5_encode_answer(out, sizeof out, 1782345394u, 187, 0x42, 0, rtu, (size_t)rn);
+	int got =
+	    codec_v5_encode_answer(out, sizeof out, 1782345394u, 187, 0x42, 0, rtu, (size_t)rn);
 	assert_int_equal(got, (int)n);
 	assert_memory_equal(out, want, n);
 }
@@ -1126,7 +1130,7 @@ static void test_hame_family_facts(void **state)
 	assert_non_null(c);
 	int64_t args[30] = {1, 6, 30, 9, 5, 400};
 	char out[512];
-	assert_true(venus_render(c->template, args, 30, out, sizeof out) > 0);
+	assert_true(codec_venus_render(c->template, args, 30, out, sizeof out) > 0);
 	assert_true(strncmp(out, "cd=20,md=0,a1=1,b1=6:30,e1=9:05,v1=400,a2=0,b2=0:00", 51) == 0);
 	map_free(m);
 }

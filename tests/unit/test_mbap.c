@@ -33,7 +33,7 @@ static struct mbap_req parse_pdu(const uint8_t *pdu, size_t n)
 	uint8_t buf[MBAP_MAX_ADU + 16];
 	struct mbap_req r;
 	size_t len = adu(buf, 0x1234, 7, pdu, n);
-	assert_int_equal(mbap_parse(buf, len, &r), (int)len);
+	assert_int_equal(codec_mbap_parse(buf, len, &r), (int)len);
 	assert_int_equal(r.tid, 0x1234);
 	assert_int_equal(r.unit, 7);
 	assert_int_equal(r.fc, pdu[0]);
@@ -46,7 +46,7 @@ static void test_read_request(void **state)
 	const uint8_t req[] = {0x00, 0x01, 0x00, 0x00, 0x00, 0x06,
 			       0x11, 0x03, 0x00, 0x6B, 0x00, 0x03};
 	struct mbap_req r;
-	assert_int_equal(mbap_parse(req, sizeof req, &r), 12);
+	assert_int_equal(codec_mbap_parse(req, sizeof req, &r), 12);
 	assert_int_equal(r.tid, 1);
 	assert_int_equal(r.unit, 0x11);
 	assert_int_equal(r.fc, 3);
@@ -57,7 +57,7 @@ static void test_read_request(void **state)
 	uint8_t two[sizeof req + 3];
 	memcpy(two, req, sizeof req);
 	memcpy(two + sizeof req, req, 3);
-	assert_int_equal(mbap_parse(two, sizeof two, &r), 12);
+	assert_int_equal(codec_mbap_parse(two, sizeof two, &r), 12);
 }
 
 static void test_several_in_one_buffer(void **state)
@@ -87,7 +87,7 @@ static void test_several_in_one_buffer(void **state)
 	size_t off = 0;
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		struct mbap_req r;
-		int n = mbap_parse(buf + off, len - off, &r);
+		int n = codec_mbap_parse(buf + off, len - off, &r);
 		assert_true(n > 0);
 		off += (size_t)n;
 		assert_int_equal(r.tid, want[i].tid);
@@ -100,14 +100,14 @@ static void test_several_in_one_buffer(void **state)
 			assert_int_equal(r.value, 0xABCD);
 		if (r.fc == 0x10) {
 			uint16_t w[2];
-			mbap_req_words(&r, w);
+			codec_mbap_req_words(&r, w);
 			assert_int_equal(w[0], 0x000A);
 			assert_int_equal(w[1], 0x0102);
 		}
 	}
 	assert_int_equal(off, len);
 	struct mbap_req r;
-	assert_int_equal(mbap_parse(buf + off, 0, &r), 0);
+	assert_int_equal(codec_mbap_parse(buf + off, 0, &r), 0);
 }
 
 /* Every split of one request: the prefix is incomplete, and a buffer that
@@ -124,9 +124,9 @@ static void test_split_at_every_offset(void **state)
 		struct mbap_req r;
 		memset(buf, 0xEE, sizeof buf);
 		memcpy(buf, whole, cut);
-		assert_int_equal(mbap_parse(buf, cut, &r), 0);
+		assert_int_equal(codec_mbap_parse(buf, cut, &r), 0);
 		memcpy(buf + cut, whole + cut, len - cut);
-		assert_int_equal(mbap_parse(buf, len, &r), (int)len);
+		assert_int_equal(codec_mbap_parse(buf, len, &r), (int)len);
 		assert_int_equal(r.tid, 0xBEEF);
 		assert_int_equal(r.unit, 9);
 		assert_int_equal(r.fc, 0x10);
@@ -134,7 +134,7 @@ static void test_split_at_every_offset(void **state)
 		assert_int_equal(r.addr, 100);
 		assert_int_equal(r.count, 3);
 		uint16_t w[3];
-		mbap_req_words(&r, w);
+		codec_mbap_req_words(&r, w);
 		assert_int_equal(w[0], 1);
 		assert_int_equal(w[1], 2);
 		assert_int_equal(w[2], 3);
@@ -147,28 +147,28 @@ static void test_garbage(void **state)
 	struct mbap_req r;
 	/* Protocol ID != 0 is refused as soon as it is seen. */
 	const uint8_t pid[] = {0x00, 0x01, 0x00, 0x01};
-	assert_int_equal(mbap_parse(pid, sizeof pid, &r), MB_EPROTO);
+	assert_int_equal(codec_mbap_parse(pid, sizeof pid, &r), MB_EPROTO);
 	const uint8_t pid2[] = {0x00, 0x01, 0x80, 0x00, 0x00, 0x06, 0x01, 0x03, 0, 0, 0, 1};
-	assert_int_equal(mbap_parse(pid2, sizeof pid2, &r), MB_EPROTO);
+	assert_int_equal(codec_mbap_parse(pid2, sizeof pid2, &r), MB_EPROTO);
 	/* Length 0 and 1 cannot frame a PDU; over MBAP_MAX_LENGTH no request
 	 * can be that long. */
 	const uint16_t lengths[] = {0, 1, MBAP_MAX_LENGTH + 1, 300, 0xFFFF};
 	for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
 		uint8_t h[6] = {0, 1, 0, 0, (uint8_t)(lengths[i] >> 8), (uint8_t)lengths[i]};
-		assert_int_equal(mbap_parse(h, sizeof h, &r), MB_EPROTO);
+		assert_int_equal(codec_mbap_parse(h, sizeof h, &r), MB_EPROTO);
 	}
 	/* Text is garbage too ("GET / HTTP/1.0"). */
 	const uint8_t http[] = "GET / HTTP/1.0\r\n\r\n";
-	assert_int_equal(mbap_parse(http, sizeof http - 1, &r), MB_EPROTO);
+	assert_int_equal(codec_mbap_parse(http, sizeof http - 1, &r), MB_EPROTO);
 	/* The extremes that are allowed: length 2 (a bare function code) and
 	 * 254 (the longest PDU). */
 	const uint8_t l2[] = {0, 1, 0, 0, 0, 2, 1, 0x03};
-	assert_int_equal(mbap_parse(l2, sizeof l2, &r), 8);
+	assert_int_equal(codec_mbap_parse(l2, sizeof l2, &r), 8);
 	assert_int_equal(r.exc, MB_EXC_ILLEGAL_VALUE);
 	uint8_t l254[6 + 254] = {0, 1, 0, 0, 0, 254, 1, 0x41};
-	assert_int_equal(mbap_parse(l254, sizeof l254, &r), 260);
+	assert_int_equal(codec_mbap_parse(l254, sizeof l254, &r), 260);
 	assert_int_equal(r.exc, MB_EXC_ILLEGAL_FUNCTION);
-	assert_int_equal(mbap_parse(l254, sizeof l254 - 1, &r), 0);
+	assert_int_equal(codec_mbap_parse(l254, sizeof l254 - 1, &r), 0);
 }
 
 /* Longer than Modbus allows, but still a frame: read whole, answered with an
@@ -183,30 +183,30 @@ static void test_oversized(void **state)
 	memset(buf, 0, sizeof buf);
 	const uint8_t h16[] = {0x12, 0x34, 0, 0, 0, 255, 1, 0x10, 0x03, 0xE8, 0, 124, 248};
 	memcpy(buf, h16, sizeof h16);
-	assert_int_equal(mbap_parse(buf, 6 + 255 - 1, &r), 0);
-	assert_int_equal(mbap_parse(buf, 6 + 255, &r), 6 + 255);
+	assert_int_equal(codec_mbap_parse(buf, 6 + 255 - 1, &r), 0);
+	assert_int_equal(codec_mbap_parse(buf, 6 + 255, &r), 6 + 255);
 	assert_int_equal(r.tid, 0x1234);
 	assert_int_equal(r.fc, 0x10);
 	assert_int_equal(r.exc, MB_EXC_ILLEGAL_VALUE);
 	/* FC16 of 127 registers, byte count 254: length 261. */
 	const uint8_t h127[] = {0, 2, 0, 0, 1, 5, 1, 0x10, 0, 0, 0, 127, 254};
 	memcpy(buf, h127, sizeof h127);
-	assert_int_equal(mbap_parse(buf, 6 + 261, &r), 6 + 261);
+	assert_int_equal(codec_mbap_parse(buf, 6 + 261, &r), 6 + 261);
 	assert_int_equal(r.exc, MB_EXC_ILLEGAL_VALUE);
 	/* FC23 with byte count 255: the longest, length 266; not served: 01. */
 	const uint8_t h23[] = {0, 3, 0, 0, 1, 10, 1, 0x17, 0, 0, 0, 1, 0, 0, 0, 127, 255};
 	memcpy(buf, h23, sizeof h23);
 	assert_int_equal(MBAP_MAX_LENGTH, 266);
-	assert_int_equal(mbap_parse(buf, sizeof buf, &r), MBAP_MAX_FRAME);
+	assert_int_equal(codec_mbap_parse(buf, sizeof buf, &r), MBAP_MAX_FRAME);
 	assert_int_equal(r.exc, MB_EXC_ILLEGAL_FUNCTION);
 	/* An FC03 padded past 254 is still an FC03 of the wrong length: 03. */
 	const uint8_t h03[] = {0, 4, 0, 0, 1, 0, 1, 0x03, 0, 0, 0, 1};
 	memcpy(buf, h03, sizeof h03);
-	assert_int_equal(mbap_parse(buf, 6 + 256, &r), 6 + 256);
+	assert_int_equal(codec_mbap_parse(buf, 6 + 256, &r), 6 + 256);
 	assert_int_equal(r.exc, MB_EXC_ILLEGAL_VALUE);
 	/* One byte more than the bound is garbage, judged from the header. */
 	const uint8_t h267[] = {0, 5, 0, 0, 1, 11};
-	assert_int_equal(mbap_parse(h267, sizeof h267, &r), MB_EPROTO);
+	assert_int_equal(codec_mbap_parse(h267, sizeof h267, &r), MB_EPROTO);
 }
 
 static void test_malformed(void **state)
@@ -269,12 +269,12 @@ static void test_answer_read(void **state)
 	uint8_t out[MBAP_MAX_ADU];
 	const uint8_t want[] = {0x12, 0x34, 0x00, 0x00, 0x00, 0x09, 0x07, 0x03,
 				0x06, 0x02, 0x2B, 0x00, 0x00, 0x00, 0x64};
-	assert_int_equal(mbap_answer_read(&r, words, out, sizeof out), sizeof want);
+	assert_int_equal(codec_mbap_answer_read(&r, words, out, sizeof out), sizeof want);
 	assert_memory_equal(out, want, sizeof want);
-	assert_int_equal(mbap_answer(&r, 0, words, out, sizeof out), sizeof want);
+	assert_int_equal(codec_mbap_answer(&r, 0, words, out, sizeof out), sizeof want);
 	assert_memory_equal(out, want, sizeof want);
 	/* Not enough room is refused, never overrun. */
-	assert_int_equal(mbap_answer_read(&r, words, out, sizeof want - 1), MB_ETOOBIG);
+	assert_int_equal(codec_mbap_answer_read(&r, words, out, sizeof want - 1), MB_ETOOBIG);
 
 	/* FC04 with the full 125 words: 7 + 2 + 250 bytes. */
 	const uint8_t in[] = {0x04, 0x00, 0x00, 0x00, 125};
@@ -282,7 +282,7 @@ static void test_answer_read(void **state)
 	uint16_t many[125];
 	for (int i = 0; i < 125; i++)
 		many[i] = (uint16_t)(0x0100 + i);
-	assert_int_equal(mbap_answer_read(&r, many, out, sizeof out), 259);
+	assert_int_equal(codec_mbap_answer_read(&r, many, out, sizeof out), 259);
 	assert_int_equal(out[4], 0);
 	assert_int_equal(out[5], 253);
 	assert_int_equal(out[7], 0x04);
@@ -301,25 +301,25 @@ static void test_answer_write(void **state)
 	struct mbap_req r = parse_pdu(ws, sizeof ws);
 	const uint8_t want6[] = {0x12, 0x34, 0x00, 0x00, 0x00, 0x06,
 				 0x07, 0x06, 0x00, 0x01, 0x00, 0x03};
-	assert_int_equal(mbap_answer_write(&r, out, sizeof out), sizeof want6);
+	assert_int_equal(codec_mbap_answer_write(&r, out, sizeof out), sizeof want6);
 	assert_memory_equal(out, want6, sizeof want6);
 
 	const uint8_t wm[] = {0x10, 0x00, 0x01, 0x00, 0x02, 0x04, 0x00, 0x0A, 0x01, 0x02};
 	r = parse_pdu(wm, sizeof wm);
 	const uint8_t want16[] = {0x12, 0x34, 0x00, 0x00, 0x00, 0x06,
 				  0x07, 0x10, 0x00, 0x01, 0x00, 0x02};
-	assert_int_equal(mbap_answer(&r, 0, NULL, out, sizeof out), sizeof want16);
+	assert_int_equal(codec_mbap_answer(&r, 0, NULL, out, sizeof out), sizeof want16);
 	assert_memory_equal(out, want16, sizeof want16);
-	assert_int_equal(mbap_answer_write(&r, out, 11), MB_ETOOBIG);
+	assert_int_equal(codec_mbap_answer_write(&r, out, 11), MB_ETOOBIG);
 
 	/* A pending request is kept without its buffer: FC06 still echoes. */
 	r = parse_pdu(ws, sizeof ws);
 	struct mbap_req kept = r;
 	kept.values = NULL;
-	assert_int_equal(mbap_answer_write(&kept, out, sizeof out), sizeof want6);
+	assert_int_equal(codec_mbap_answer_write(&kept, out, sizeof out), sizeof want6);
 	assert_memory_equal(out, want6, sizeof want6);
 	uint16_t w;
-	mbap_req_words(&kept, &w);
+	codec_mbap_req_words(&kept, &w);
 	assert_int_equal(w, 3);
 }
 
@@ -343,14 +343,14 @@ static void test_answer_exception(void **state)
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct mbap_req r = parse_pdu(cases[i].pdu, cases[i].n);
-		assert_int_equal(mbap_answer_exception(&r, cases[i].exc, out, sizeof out), 9);
+		assert_int_equal(codec_mbap_answer_exception(&r, cases[i].exc, out, sizeof out), 9);
 		assert_memory_equal(out, cases[i].want, 9);
-		assert_int_equal(mbap_answer(&r, cases[i].exc, NULL, out, sizeof out), 9);
+		assert_int_equal(codec_mbap_answer(&r, cases[i].exc, NULL, out, sizeof out), 9);
 		assert_memory_equal(out, cases[i].want, 9);
 	}
 	const uint8_t pdu[] = {0x03, 0, 0, 0, 1};
 	struct mbap_req r = parse_pdu(pdu, sizeof pdu);
-	assert_int_equal(mbap_answer_exception(&r, 1, out, 8), MB_ETOOBIG);
+	assert_int_equal(codec_mbap_answer_exception(&r, 1, out, 8), MB_ETOOBIG);
 }
 
 static const char *const ident[MBAP_NOBJ] = {"ACME", "PG-1", "0.1.0"};
@@ -365,25 +365,25 @@ static void test_answer_ident(void **state)
 	const uint8_t want[] = {0x12, 0x34, 0x00, 0x00, 0x00, 0x1B, 0x07, 0x2B, 0x0E, 0x01, 0x81,
 				0x00, 0x00, 0x03, 0x00, 0x04, 'A',  'C',  'M',	'E',  0x01, 0x04,
 				'P',  'G',  '-',  '1',	0x02, 0x05, '0',  '.',	'1',  '.',  '0'};
-	assert_int_equal(mbap_answer_ident(&r, ident, out, sizeof out), sizeof want);
+	assert_int_equal(codec_mbap_answer_ident(&r, ident, out, sizeof out), sizeof want);
 	assert_memory_equal(out, want, sizeof want);
 
 	/* Stream from object 1; an unknown object ID restarts at 0. */
 	const uint8_t from1[] = {0x2B, 0x0E, 0x01, 0x01};
 	r = parse_pdu(from1, sizeof from1);
-	assert_int_equal(mbap_answer_ident(&r, ident, out, sizeof out), 7 + 7 + 6 + 7);
+	assert_int_equal(codec_mbap_answer_ident(&r, ident, out, sizeof out), 7 + 7 + 6 + 7);
 	assert_int_equal(out[13], 2);
 	assert_int_equal(out[14], 0x01);
 	const uint8_t from9[] = {0x2B, 0x0E, 0x01, 0x09};
 	r = parse_pdu(from9, sizeof from9);
-	assert_int_equal(mbap_answer_ident(&r, ident, out, sizeof out), sizeof want);
+	assert_int_equal(codec_mbap_answer_ident(&r, ident, out, sizeof out), sizeof want);
 	assert_memory_equal(out + 7, want + 7, sizeof want - 7);
 
 	/* Regular (02) and extended (03) are answered at our basic level,
 	 * with the code the client asked for. */
 	const uint8_t regular[] = {0x2B, 0x0E, 0x02, 0x00};
 	r = parse_pdu(regular, sizeof regular);
-	assert_int_equal(mbap_answer_ident(&r, ident, out, sizeof out), sizeof want);
+	assert_int_equal(codec_mbap_answer_ident(&r, ident, out, sizeof out), sizeof want);
 	assert_int_equal(out[9], 0x02);
 	assert_memory_equal(out + 10, want + 10, sizeof want - 10);
 
@@ -392,14 +392,14 @@ static void test_answer_ident(void **state)
 	r = parse_pdu(one, sizeof one);
 	const uint8_t want1[] = {0x12, 0x34, 0x00, 0x00, 0x00, 0x0F, 0x07, 0x2B, 0x0E, 0x04, 0x81,
 				 0x00, 0x00, 0x01, 0x02, 0x05, '0',  '.',  '1',	 '.',  '0'};
-	assert_int_equal(mbap_answer_ident(&r, ident, out, sizeof out), sizeof want1);
+	assert_int_equal(codec_mbap_answer_ident(&r, ident, out, sizeof out), sizeof want1);
 	assert_memory_equal(out, want1, sizeof want1);
 
 	/* Individual access to an object we do not have: exception 02. */
 	const uint8_t bad[] = {0x2B, 0x0E, 0x04, 0x03};
 	r = parse_pdu(bad, sizeof bad);
 	const uint8_t wantx[] = {0x12, 0x34, 0x00, 0x00, 0x00, 0x03, 0x07, 0xAB, 0x02};
-	assert_int_equal(mbap_answer_ident(&r, ident, out, sizeof out), sizeof wantx);
+	assert_int_equal(codec_mbap_answer_ident(&r, ident, out, sizeof out), sizeof wantx);
 	assert_memory_equal(out, wantx, sizeof wantx);
 
 	/* A NULL object is sent empty. */
@@ -407,7 +407,7 @@ static void test_answer_ident(void **state)
 	r = parse_pdu(basic, sizeof basic);
 	const uint8_t wants[] = {0x12, 0x34, 0x00, 0x00, 0x00, 0x0F, 0x07, 0x2B, 0x0E, 0x01, 0x81,
 				 0x00, 0x00, 0x03, 0x00, 0x00, 0x01, 0x01, 'x',	 0x02, 0x00};
-	assert_int_equal(mbap_answer_ident(&r, sparse, out, sizeof out), sizeof wants);
+	assert_int_equal(codec_mbap_answer_ident(&r, sparse, out, sizeof out), sizeof wants);
 	assert_memory_equal(out, wants, sizeof wants);
 
 	/* Objects that do not fit one answer: "more follows" and the next ID. */
@@ -417,7 +417,7 @@ static void test_answer_ident(void **state)
 	const char *const large[MBAP_NOBJ] = {"ACME", big,
 					      "a revision string that is fifty characters long..."};
 	r = parse_pdu(basic, sizeof basic);
-	int n = mbap_answer_ident(&r, large, out, sizeof out);
+	int n = codec_mbap_answer_ident(&r, large, out, sizeof out);
 	assert_int_equal(n, 7 + 7 + 6 + 202);
 	assert_int_equal(out[11], 0xFF); /* more follows */
 	assert_int_equal(out[12], 0x02); /* next object */
@@ -428,7 +428,7 @@ static void test_answer_ident(void **state)
 	huge[sizeof huge - 1] = 0;
 	const char *const hugeobj[MBAP_NOBJ] = {huge, "p", "r"};
 	r = parse_pdu(basic, sizeof basic);
-	n = mbap_answer_ident(&r, hugeobj, out, sizeof out);
+	n = codec_mbap_answer_ident(&r, hugeobj, out, sizeof out);
 	assert_int_equal(n, MBAP_MAX_ADU);
 	assert_int_equal(out[11], 0xFF);
 	assert_int_equal(out[12], 0x01);
@@ -438,8 +438,8 @@ static void test_answer_ident(void **state)
 	/* Not an identification request. */
 	const uint8_t rd[] = {0x03, 0, 0, 0, 1};
 	r = parse_pdu(rd, sizeof rd);
-	assert_int_equal(mbap_answer_ident(&r, ident, out, sizeof out), MB_EINVAL);
-	assert_int_equal(mbap_answer(&r, 0, NULL, out, 0), MB_ETOOBIG);
+	assert_int_equal(codec_mbap_answer_ident(&r, ident, out, sizeof out), MB_EINVAL);
+	assert_int_equal(codec_mbap_answer(&r, 0, NULL, out, 0), MB_ETOOBIG);
 }
 
 int main(void)

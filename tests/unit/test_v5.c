@@ -32,9 +32,9 @@ static size_t make_answer(uint8_t *out, size_t cap, uint8_t seq, uint32_t serial
 			  const uint16_t *words, uint16_t n)
 {
 	uint8_t rtu[V5_RTU_MAX];
-	int r = v5_rtu_read_answer(rtu, sizeof rtu, 1, MB_FC_READ_HOLDING, words, n);
+	int r = codec_v5_rtu_read_answer(rtu, sizeof rtu, 1, MB_FC_READ_HOLDING, words, n);
 	assert_true(r > 0);
-	int len = v5_encode_answer(out, cap, serial, seq, 0x33, 1000, rtu, (size_t)r);
+	int len = codec_v5_encode_answer(out, cap, serial, seq, 0x33, 1000, rtu, (size_t)r);
 	assert_true(len > 0);
 	return (size_t)len;
 }
@@ -43,32 +43,33 @@ static void test_request_vector(void **state)
 {
 	(void)state;
 	uint8_t rtu[16], frame[64];
-	int n = v5_rtu_read(rtu, sizeof rtu, 1, MB_FC_READ_HOLDING, 0, 10);
+	int n = codec_v5_rtu_read(rtu, sizeof rtu, 1, MB_FC_READ_HOLDING, 0, 10);
 	assert_int_equal(n, 8);
 	assert_memory_equal(rtu, req_vector + 26, 8);
-	int len = v5_encode_request(frame, sizeof frame, SERIAL, 0x01, rtu, (size_t)n);
+	int len = codec_v5_encode_request(frame, sizeof frame, SERIAL, 0x01, rtu, (size_t)n);
 	assert_int_equal(len, sizeof req_vector);
 	assert_memory_equal(frame, req_vector, sizeof req_vector);
 
 	/* It decodes as what it is. */
 	struct v5_frame f;
-	assert_int_equal(v5_decode(req_vector, sizeof req_vector, &f), 0);
+	assert_int_equal(codec_v5_decode(req_vector, sizeof req_vector, &f), 0);
 	assert_int_equal(f.control, V5_CTRL_REQUEST);
 	assert_int_equal(f.seq, 1);
 	assert_int_equal(f.serial, SERIAL);
 	assert_int_equal(f.payload_len, 0x17);
 	struct v5_rtu_request q;
-	assert_int_equal(
-	    v5_rtu_request_decode(f.payload + V5_REQ_PREFIX, f.payload_len - V5_REQ_PREFIX, &q), 0);
+	assert_int_equal(codec_v5_rtu_request_decode(f.payload + V5_REQ_PREFIX,
+						     f.payload_len - V5_REQ_PREFIX, &q),
+			 0);
 	assert_int_equal(q.slave, 1);
 	assert_int_equal(q.fc, 3);
 	assert_int_equal(q.addr, 0);
 	assert_int_equal(q.count, 10);
 
 	/* Too small a buffer is refused, not overrun. */
-	assert_int_equal(v5_encode_request(frame, 35, SERIAL, 1, rtu, 8), MB_ETOOBIG);
-	assert_int_equal(v5_rtu_read(rtu, sizeof rtu, 1, 3, 0, 0), MB_EINVAL);
-	assert_int_equal(v5_rtu_read(rtu, sizeof rtu, 1, 3, 0, 126), MB_EINVAL);
+	assert_int_equal(codec_v5_encode_request(frame, 35, SERIAL, 1, rtu, 8), MB_ETOOBIG);
+	assert_int_equal(codec_v5_rtu_read(rtu, sizeof rtu, 1, 3, 0, 0), MB_EINVAL);
+	assert_int_equal(codec_v5_rtu_read(rtu, sizeof rtu, 1, 3, 0, 126), MB_EINVAL);
 }
 
 static void test_write_requests(void **state)
@@ -77,30 +78,30 @@ static void test_write_requests(void **state)
 	uint8_t rtu[V5_RTU_MAX];
 	/* The classic FC06 example: slave 1, register 1 = 3. */
 	static const uint8_t fc06[] = {0x01, 0x06, 0x00, 0x01, 0x00, 0x03, 0x98, 0x0b};
-	assert_int_equal(v5_rtu_write_single(rtu, sizeof rtu, 1, 1, 3), 8);
+	assert_int_equal(codec_v5_rtu_write_single(rtu, sizeof rtu, 1, 1, 3), 8);
 	assert_memory_equal(rtu, fc06, 8);
 
 	uint16_t w[3] = {0x0102, 0xa5a5, 0xffff};
-	int n = v5_rtu_write_multiple(rtu, sizeof rtu, 7, 0x1234, 3, w);
+	int n = codec_v5_rtu_write_multiple(rtu, sizeof rtu, 7, 0x1234, 3, w);
 	assert_int_equal(n, 9 + 6);
 	assert_int_equal(rtu[6], 6);
 	struct v5_rtu_request q;
-	assert_int_equal(v5_rtu_request_decode(rtu, (size_t)n, &q), 0);
+	assert_int_equal(codec_v5_rtu_request_decode(rtu, (size_t)n, &q), 0);
 	assert_int_equal(q.slave, 7);
 	assert_int_equal(q.fc, 16);
 	assert_int_equal(q.addr, 0x1234);
 	assert_int_equal(q.count, 3);
 	assert_int_equal(q.data[2], 0xa5);
 	rtu[n - 1] ^= 1;
-	assert_int_equal(v5_rtu_request_decode(rtu, (size_t)n, &q), MB_ECRC);
-	assert_int_equal(v5_rtu_write_multiple(rtu, sizeof rtu, 1, 0, 124, w), MB_EINVAL);
+	assert_int_equal(codec_v5_rtu_request_decode(rtu, (size_t)n, &q), MB_ECRC);
+	assert_int_equal(codec_v5_rtu_write_multiple(rtu, sizeof rtu, 1, 0, 124, w), MB_EINVAL);
 }
 
 static void test_heartbeat(void **state)
 {
 	(void)state;
 	struct v5_frame f;
-	assert_int_equal(v5_decode(heartbeat, sizeof heartbeat, &f), 0);
+	assert_int_equal(codec_v5_decode(heartbeat, sizeof heartbeat, &f), 0);
 	assert_int_equal(f.control, V5_CTRL_HEARTBEAT);
 	assert_int_equal(f.seq, 0x97);
 	assert_int_equal(f.seq_hi, 0x6d);
@@ -108,23 +109,23 @@ static void test_heartbeat(void **state)
 	assert_int_equal(f.payload_len, 1);
 	assert_int_equal(f.payload[0], 0);
 	assert_int_equal(f.len, sizeof heartbeat);
-	assert_true(v5_is_unsolicited(&f));
+	assert_true(codec_v5_is_unsolicited(&f));
 
 	/* It is not an answer to anything of ours. */
 	struct v5_answer a;
-	assert_int_equal(v5_check_answer(&f, 0x8e2c4caau, 0x97, &a), MB_EPROTO);
+	assert_int_equal(codec_v5_check_answer(&f, 0x8e2c4caau, 0x97, &a), MB_EPROTO);
 
 	/* The other unsolicited codes; our own request and answers are not. */
 	static const uint16_t unsol[] = {V5_CTRL_HANDSHAKE, V5_CTRL_DATA, V5_CTRL_INFO,
 					 V5_CTRL_REPORT, 0x4e10};
 	for (size_t i = 0; i < sizeof unsol / sizeof unsol[0]; i++) {
 		f.control = unsol[i];
-		assert_true(v5_is_unsolicited(&f));
+		assert_true(codec_v5_is_unsolicited(&f));
 	}
 	f.control = V5_CTRL_REQUEST;
-	assert_false(v5_is_unsolicited(&f));
+	assert_false(codec_v5_is_unsolicited(&f));
 	f.control = V5_CTRL_ANSWER;
-	assert_false(v5_is_unsolicited(&f));
+	assert_false(codec_v5_is_unsolicited(&f));
 }
 
 static void test_time_answer(void **state)
@@ -137,20 +138,20 @@ static void test_time_answer(void **state)
 	static const uint8_t want[] = {0xa5, 0x0a, 0x00, 0x10, 0x17, 0x98, 0x6d, 0xaa,
 				       0x4c, 0x2c, 0x8e, 0x00, 0x01, 0x00, 0x00, 0x00,
 				       0x65, 0x00, 0x00, 0x00, 0x00, 0x4c, 0x15};
-	assert_int_equal(v5_decode(heartbeat, sizeof heartbeat, &f), 0);
-	int n = v5_encode_time_answer(out, sizeof out, &f, 0x65000000u);
+	assert_int_equal(codec_v5_decode(heartbeat, sizeof heartbeat, &f), 0);
+	int n = codec_v5_encode_time_answer(out, sizeof out, &f, 0x65000000u);
 	assert_int_equal(n, V5_TIME_ANSWER_LEN);
 	assert_memory_equal(out, want, sizeof want);
 
 	/* Handshake 10 41 -> 10 11; a sequence of ff wraps. */
 	f.control = V5_CTRL_HANDSHAKE;
 	f.seq = 0xff;
-	n = v5_encode_time_answer(out, sizeof out, &f, 1);
+	n = codec_v5_encode_time_answer(out, sizeof out, &f, 1);
 	assert_int_equal(n, V5_TIME_ANSWER_LEN);
 	assert_int_equal(out[3], 0x10);
 	assert_int_equal(out[4], 0x11);
 	assert_int_equal(out[5], 0x00);
-	assert_int_equal(v5_encode_time_answer(out, 22, &f, 1), MB_ETOOBIG);
+	assert_int_equal(codec_v5_encode_time_answer(out, 22, &f, 1), MB_ETOOBIG);
 }
 
 static void test_answer(void **state)
@@ -164,13 +165,13 @@ static void test_answer(void **state)
 	struct v5_frame f;
 	struct v5_answer a;
 	struct v5_rtu_answer r;
-	assert_int_equal(v5_decode(frame, n, &f), 0);
+	assert_int_equal(codec_v5_decode(frame, n, &f), 0);
 	assert_int_equal(f.control, V5_CTRL_ANSWER);
 	assert_int_equal(f.seq_hi, 0x33);
-	assert_int_equal(v5_check_answer(&f, SERIAL, 0x42, &a), 0);
+	assert_int_equal(codec_v5_check_answer(&f, SERIAL, 0x42, &a), 0);
 	assert_int_equal(a.logger_error, 0);
 	assert_int_equal(a.rtu_len, 3 + 8 + 2);
-	assert_int_equal(v5_rtu_answer_decode(a.rtu, a.rtu_len, &r), 0);
+	assert_int_equal(codec_v5_rtu_answer_decode(a.rtu, a.rtu_len, &r), 0);
 	assert_int_equal(r.slave, 1);
 	assert_int_equal(r.fc, 3);
 	assert_int_equal(r.exception, 0);
@@ -181,24 +182,24 @@ static void test_answer(void **state)
 	assert_int_equal(r.data[6], 0xff);
 	assert_int_equal(r.data[7], 0xcc);
 
-	/* A longer buffer than the frame is fine for v5_decode. */
-	assert_int_equal(v5_decode(frame, sizeof frame, &f), 0);
+	/* A longer buffer than the frame is fine for codec_v5_decode. */
+	assert_int_equal(codec_v5_decode(frame, sizeof frame, &f), 0);
 	assert_int_equal(f.len, n);
 
 	/* Write echoes and exceptions. */
 	uint8_t rtu[16];
-	int k = v5_rtu_write_answer(rtu, sizeof rtu, 1, MB_FC_WRITE_MULTIPLE, 100, 3);
-	assert_int_equal(v5_rtu_answer_decode(rtu, (size_t)k, &r), 0);
+	int k = codec_v5_rtu_write_answer(rtu, sizeof rtu, 1, MB_FC_WRITE_MULTIPLE, 100, 3);
+	assert_int_equal(codec_v5_rtu_answer_decode(rtu, (size_t)k, &r), 0);
 	assert_int_equal(r.fc, 16);
 	assert_int_equal(r.addr, 100);
 	assert_int_equal(r.value, 3);
-	k = v5_rtu_exception(rtu, sizeof rtu, 1, MB_FC_READ_INPUT, MB_EXC_ILLEGAL_ADDRESS);
+	k = codec_v5_rtu_exception(rtu, sizeof rtu, 1, MB_FC_READ_INPUT, MB_EXC_ILLEGAL_ADDRESS);
 	assert_int_equal(k, 5);
-	assert_int_equal(v5_rtu_answer_decode(rtu, (size_t)k, &r), 0);
+	assert_int_equal(codec_v5_rtu_answer_decode(rtu, (size_t)k, &r), 0);
 	assert_int_equal(r.fc, 4);
 	assert_int_equal(r.exception, 2);
 	rtu[3] ^= 0x10;
-	assert_int_equal(v5_rtu_answer_decode(rtu, (size_t)k, &r), MB_ECRC);
+	assert_int_equal(codec_v5_rtu_answer_decode(rtu, (size_t)k, &r), MB_ECRC);
 }
 
 static void test_rtu_malformed(void **state)
@@ -207,20 +208,20 @@ static void test_rtu_malformed(void **state)
 	uint8_t rtu[64];
 	uint16_t w[2] = {1, 2};
 	struct v5_rtu_answer r;
-	int n = v5_rtu_read_answer(rtu, sizeof rtu, 1, 3, w, 2);
-	assert_int_equal(v5_rtu_answer_decode(rtu, (size_t)n - 1, &r), MB_ESHORT);
-	assert_int_equal(v5_rtu_answer_decode(rtu, 4, &r), MB_ESHORT);
+	int n = codec_v5_rtu_read_answer(rtu, sizeof rtu, 1, 3, w, 2);
+	assert_int_equal(codec_v5_rtu_answer_decode(rtu, (size_t)n - 1, &r), MB_ESHORT);
+	assert_int_equal(codec_v5_rtu_answer_decode(rtu, 4, &r), MB_ESHORT);
 	rtu[n] = 0x12; /* one stray byte after the CRC */
-	assert_int_equal(v5_rtu_answer_decode(rtu, (size_t)n + 1, &r), MB_EPARSE);
+	assert_int_equal(codec_v5_rtu_answer_decode(rtu, (size_t)n + 1, &r), MB_EPARSE);
 	rtu[n + 1] = 0x00;
-	assert_int_equal(v5_rtu_answer_decode(rtu, (size_t)n + 2, &r), MB_EPARSE);
+	assert_int_equal(codec_v5_rtu_answer_decode(rtu, (size_t)n + 2, &r), MB_EPARSE);
 	rtu[2] = 3; /* odd byte count */
-	assert_int_equal(v5_rtu_answer_decode(rtu, (size_t)n, &r), MB_EPARSE);
+	assert_int_equal(codec_v5_rtu_answer_decode(rtu, (size_t)n, &r), MB_EPARSE);
 	rtu[1] = 0x07; /* a function we never ask for */
-	assert_int_equal(v5_rtu_answer_decode(rtu, (size_t)n, &r), MB_EPARSE);
+	assert_int_equal(codec_v5_rtu_answer_decode(rtu, (size_t)n, &r), MB_EPARSE);
 	/* An exception with code 0 is not one. */
-	n = v5_rtu_exception(rtu, sizeof rtu, 1, 3, 0);
-	assert_int_equal(v5_rtu_answer_decode(rtu, (size_t)n, &r), MB_EPARSE);
+	n = codec_v5_rtu_exception(rtu, sizeof rtu, 1, 3, 0);
+	assert_int_equal(codec_v5_rtu_answer_decode(rtu, (size_t)n, &r), MB_EPARSE);
 }
 
 static void test_double_crc(void **state)
@@ -229,32 +230,32 @@ static void test_double_crc(void **state)
 	uint8_t rtu[64];
 	uint16_t w[2] = {0x1234, 0x5678};
 	struct v5_rtu_answer r;
-	int n = v5_rtu_read_answer(rtu, sizeof rtu, 1, 4, w, 2);
+	int n = codec_v5_rtu_read_answer(rtu, sizeof rtu, 1, 4, w, 2);
 	rtu[n] = 0;
 	rtu[n + 1] = 0;
-	assert_int_equal(v5_rtu_answer_decode(rtu, (size_t)n + 2, &r), 0);
+	assert_int_equal(codec_v5_rtu_answer_decode(rtu, (size_t)n + 2, &r), 0);
 	assert_int_equal(r.double_crc, 1);
 	assert_int_equal(r.nbytes, 4);
 	assert_int_equal(r.data[0], 0x12);
 
 	/* Inside a whole frame, through the stream parser. */
 	uint8_t frame[128], buf[V5_MAX_FRAME];
-	int len = v5_encode_answer(frame, sizeof frame, SERIAL, 9, 0, 0, rtu, (size_t)n + 2);
+	int len = codec_v5_encode_answer(frame, sizeof frame, SERIAL, 9, 0, 0, rtu, (size_t)n + 2);
 	struct v5_stream s;
 	struct v5_frame f;
 	struct v5_answer a;
-	assert_int_equal(v5_stream_init(&s, buf, sizeof buf), 0);
-	assert_int_equal(v5_stream_feed(&s, frame, (size_t)len), (size_t)len);
-	assert_int_equal(v5_stream_next(&s, &f), 1);
-	assert_int_equal(v5_check_answer(&f, SERIAL, 9, &a), 0);
-	assert_int_equal(v5_rtu_answer_decode(a.rtu, a.rtu_len, &r), 0);
+	assert_int_equal(codec_v5_stream_init(&s, buf, sizeof buf), 0);
+	assert_int_equal(codec_v5_stream_feed(&s, frame, (size_t)len), (size_t)len);
+	assert_int_equal(codec_v5_stream_next(&s, &f), 1);
+	assert_int_equal(codec_v5_check_answer(&f, SERIAL, 9, &a), 0);
+	assert_int_equal(codec_v5_rtu_answer_decode(a.rtu, a.rtu_len, &r), 0);
 	assert_int_equal(r.double_crc, 1);
 	assert_int_equal(r.data[3], 0x78);
 
 	/* An exception answer with a doubled CRC too. */
-	n = v5_rtu_exception(rtu, sizeof rtu, 1, 3, 2);
+	n = codec_v5_rtu_exception(rtu, sizeof rtu, 1, 3, 2);
 	rtu[n] = rtu[n + 1] = 0;
-	assert_int_equal(v5_rtu_answer_decode(rtu, (size_t)n + 2, &r), 0);
+	assert_int_equal(codec_v5_rtu_answer_decode(rtu, (size_t)n + 2, &r), 0);
 	assert_int_equal(r.exception, 2);
 }
 
@@ -267,20 +268,20 @@ static void test_logger_errors(void **state)
 	static const uint8_t slave[2] = {V5_LOGGER_SLAVE, 0x00};
 	static const uint8_t serial[2] = {V5_LOGGER_SERIAL, 0x00};
 
-	int n = v5_encode_answer(frame, sizeof frame, SERIAL, 5, 0, 0, slave, 2);
+	int n = codec_v5_encode_answer(frame, sizeof frame, SERIAL, 5, 0, 0, slave, 2);
 	assert_int_equal(n, V5_LOGGER_ERROR_LEN);
-	assert_int_equal(v5_decode(frame, (size_t)n, &f), 0);
-	assert_int_equal(v5_check_answer(&f, SERIAL, 5, &a), 0);
+	assert_int_equal(codec_v5_decode(frame, (size_t)n, &f), 0);
+	assert_int_equal(codec_v5_check_answer(&f, SERIAL, 5, &a), 0);
 	assert_int_equal(a.logger_error, V5_LOGGER_SLAVE);
 
 	/* A serial mismatch comes with the logger's own serial: still ours. */
-	n = v5_encode_answer(frame, sizeof frame, 99, 6, 0, 0, serial, 2);
+	n = codec_v5_encode_answer(frame, sizeof frame, 99, 6, 0, 0, serial, 2);
 	assert_int_equal(n, V5_LOGGER_ERROR_LEN);
-	assert_int_equal(v5_decode(frame, (size_t)n, &f), 0);
-	assert_int_equal(v5_check_answer(&f, SERIAL, 6, &a), 0);
+	assert_int_equal(codec_v5_decode(frame, (size_t)n, &f), 0);
+	assert_int_equal(codec_v5_check_answer(&f, SERIAL, 6, &a), 0);
 	assert_int_equal(a.logger_error, V5_LOGGER_SERIAL);
 	/* But not one for another request. */
-	assert_int_equal(v5_check_answer(&f, SERIAL, 7, &a), MB_EID);
+	assert_int_equal(codec_v5_check_answer(&f, SERIAL, 7, &a), MB_EID);
 }
 
 static void test_malformed_frames(void **state)
@@ -295,66 +296,66 @@ static void test_malformed_frames(void **state)
 	/* checksum */
 	memcpy(bad, good, n);
 	bad[n - 2] ^= 0x01;
-	assert_int_equal(v5_decode(bad, n, &f), MB_ECRC);
+	assert_int_equal(codec_v5_decode(bad, n, &f), MB_ECRC);
 	/* a payload byte changed under the checksum */
 	memcpy(bad, good, n);
 	bad[V5_HEADER + 3] ^= 0x40;
-	assert_int_equal(v5_decode(bad, n, &f), MB_ECRC);
+	assert_int_equal(codec_v5_decode(bad, n, &f), MB_ECRC);
 	/* end */
 	memcpy(bad, good, n);
 	bad[n - 1] = 0x16;
-	assert_int_equal(v5_decode(bad, n, &f), MB_EPARSE);
+	assert_int_equal(codec_v5_decode(bad, n, &f), MB_EPARSE);
 	/* start */
 	memcpy(bad, good, n);
 	bad[0] = 0xa4;
-	assert_int_equal(v5_decode(bad, n, &f), MB_EPARSE);
+	assert_int_equal(codec_v5_decode(bad, n, &f), MB_EPARSE);
 	/* length: one more than there is, one less */
 	memcpy(bad, good, n);
 	bad[1]++;
-	assert_int_equal(v5_decode(bad, n, &f), MB_ESHORT);
+	assert_int_equal(codec_v5_decode(bad, n, &f), MB_ESHORT);
 	memcpy(bad, good, n);
 	bad[1]--;
-	assert_int_not_equal(v5_decode(bad, n, &f), 0);
+	assert_int_not_equal(codec_v5_decode(bad, n, &f), 0);
 	/* too short to be anything */
-	assert_int_equal(v5_decode(good, 2, &f), MB_ESHORT);
-	assert_int_equal(v5_decode(good, n - 1, &f), MB_ESHORT);
+	assert_int_equal(codec_v5_decode(good, 2, &f), MB_ESHORT);
+	assert_int_equal(codec_v5_decode(good, n - 1, &f), MB_ESHORT);
 
 	/* control, sequence, serial: decoded fine, refused as an answer */
 	struct v5_frame g;
-	assert_int_equal(v5_decode(good, n, &g), 0);
-	assert_int_equal(v5_check_answer(&g, SERIAL, 1, &a), 0);
+	assert_int_equal(codec_v5_decode(good, n, &g), 0);
+	assert_int_equal(codec_v5_check_answer(&g, SERIAL, 1, &a), 0);
 	f = g;
 	f.control = 0x1610;
-	assert_int_equal(v5_check_answer(&f, SERIAL, 1, &a), MB_EPROTO);
+	assert_int_equal(codec_v5_check_answer(&f, SERIAL, 1, &a), MB_EPROTO);
 	f = g;
 	f.control = V5_CTRL_REQUEST;
-	assert_int_equal(v5_check_answer(&f, SERIAL, 1, &a), MB_EPROTO);
-	assert_int_equal(v5_check_answer(&g, SERIAL, 2, &a), MB_EID);
-	assert_int_equal(v5_check_answer(&g, SERIAL + 1, 1, &a), MB_EID);
+	assert_int_equal(codec_v5_check_answer(&f, SERIAL, 1, &a), MB_EPROTO);
+	assert_int_equal(codec_v5_check_answer(&g, SERIAL, 2, &a), MB_EID);
+	assert_int_equal(codec_v5_check_answer(&g, SERIAL + 1, 1, &a), MB_EID);
 	/* an answer payload too short for the prefix, or an RTU part of 3-4 */
 	f = g;
 	f.payload_len = V5_ANS_PREFIX + 1;
-	assert_int_equal(v5_check_answer(&f, SERIAL, 1, &a), MB_EPARSE);
+	assert_int_equal(codec_v5_check_answer(&f, SERIAL, 1, &a), MB_EPARSE);
 	f.payload_len = V5_ANS_PREFIX + 4;
-	assert_int_equal(v5_check_answer(&f, SERIAL, 1, &a), MB_EPARSE);
+	assert_int_equal(codec_v5_check_answer(&f, SERIAL, 1, &a), MB_EPARSE);
 
 	/* The same frames fed to the stream: nothing comes out, all counted. */
 	uint8_t buf[V5_MAX_FRAME];
 	struct v5_stream s;
-	v5_stream_init(&s, buf, sizeof buf);
+	codec_v5_stream_init(&s, buf, sizeof buf);
 	memcpy(bad, good, n);
 	bad[n - 2] ^= 0x01;
-	assert_int_equal(v5_stream_feed(&s, bad, n), n);
-	assert_int_equal(v5_stream_next(&s, &f), 0);
+	assert_int_equal(codec_v5_stream_feed(&s, bad, n), n);
+	assert_int_equal(codec_v5_stream_next(&s, &f), 0);
 	assert_int_equal(s.dropped_frames, 1);
 	bad[n - 2] ^= 0x01;
 	bad[n - 1] = 0x00;
-	v5_stream_feed(&s, bad, n);
-	assert_int_equal(v5_stream_next(&s, &f), 0);
+	codec_v5_stream_feed(&s, bad, n);
+	assert_int_equal(codec_v5_stream_next(&s, &f), 0);
 	assert_true(s.dropped_bytes >= n);
 	/* and the good one after them still comes through */
-	v5_stream_feed(&s, good, n);
-	assert_int_equal(v5_stream_next(&s, &f), 1);
+	codec_v5_stream_feed(&s, good, n);
+	assert_int_equal(codec_v5_stream_next(&s, &f), 1);
 	assert_int_equal(f.len, n);
 	assert_memory_equal(f.payload, good + V5_HEADER, n - V5_OVERHEAD);
 }
@@ -382,13 +383,13 @@ static int run_stream(const uint8_t *data, size_t n, const size_t *cuts, size_t 
 	struct v5_frame f;
 	int got = 0;
 	size_t from = 0;
-	v5_stream_init(&s, buf, sizeof buf);
+	codec_v5_stream_init(&s, buf, sizeof buf);
 	for (size_t i = 0; i <= ncuts; i++) {
 		size_t to = i < ncuts ? cuts[i] : n;
 		size_t off = from;
 		while (off < to) {
-			off += v5_stream_feed(&s, data + off, to - off);
-			while (v5_stream_next(&s, &f) == 1) {
+			off += codec_v5_stream_feed(&s, data + off, to - off);
+			while (codec_v5_stream_next(&s, &f) == 1) {
 				if (got < max) {
 					ctl[got] = f.control;
 					seq[got] = f.seq;
@@ -472,9 +473,9 @@ static void test_stream_garbage(void **state)
 	struct v5_stream s;
 	struct v5_frame f;
 	int frames = 0;
-	v5_stream_init(&s, buf, sizeof buf);
-	assert_int_equal(v5_stream_feed(&s, data, n), n);
-	while (v5_stream_next(&s, &f) == 1)
+	codec_v5_stream_init(&s, buf, sizeof buf);
+	assert_int_equal(codec_v5_stream_feed(&s, data, n), n);
+	while (codec_v5_stream_next(&s, &f) == 1)
 		frames++;
 	assert_int_equal(frames, 4);
 	assert_int_equal(s.dropped_bytes, garbage + sizeof at - 1);
@@ -484,22 +485,22 @@ static void test_stream_garbage(void **state)
 	static uint8_t junk[3 * V5_MAX_FRAME];
 	for (size_t i = 0; i < sizeof junk; i++)
 		junk[i] = (uint8_t)(i * 7 + 3);
-	v5_stream_reset(&s);
+	codec_v5_stream_reset(&s);
 	size_t off = 0;
 	int rounds = 0;
 	while (off < sizeof junk && rounds++ < 100000) {
-		off += v5_stream_feed(&s, junk + off, sizeof junk - off);
-		while (v5_stream_next(&s, &f) == 1)
+		off += codec_v5_stream_feed(&s, junk + off, sizeof junk - off);
+		while (codec_v5_stream_next(&s, &f) == 1)
 			;
 	}
 	assert_int_equal(off, sizeof junk);
-	v5_stream_reset(&s);
-	v5_stream_feed(&s, heartbeat, sizeof heartbeat);
-	assert_int_equal(v5_stream_next(&s, &f), 1);
+	codec_v5_stream_reset(&s);
+	codec_v5_stream_feed(&s, heartbeat, sizeof heartbeat);
+	assert_int_equal(codec_v5_stream_next(&s, &f), 1);
 	assert_int_equal(f.control, V5_CTRL_HEARTBEAT);
 
 	/* A too-small buffer is refused. */
-	assert_int_equal(v5_stream_init(&s, buf, V5_MAX_FRAME - 1), MB_EINVAL);
+	assert_int_equal(codec_v5_stream_init(&s, buf, V5_MAX_FRAME - 1), MB_EINVAL);
 }
 
 int main(void)

@@ -45,7 +45,6 @@ static void fake_abort(void *state, struct txn *t)
 }
 
 static const struct transport_ops fake_ops = {
-    .name = "fake",
     .max_read = 40,
     .open = fake_open,
     .start = fake_start,
