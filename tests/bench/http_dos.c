@@ -29,7 +29,6 @@
 
 #include "harness.h"
 
-#define HA1 "74b5ba04a8aa06dd55aa3fc4e8c0307e" /* admin / secret */
 #define MAX_FDS 100
 #define CLIENT_MAX_S 90
 
@@ -151,16 +150,7 @@ int main(int argc, char **argv)
 		reps = atoi(argv[2]) > 0 && atoi(argv[2]) <= 20 ? atoi(argv[2]) : 3;
 	h_init("http_dos");
 	int mp = h_free_port(), hp = h_free_port();
-	char conf[1024];
-	snprintf(conf, sizeof conf,
-		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
-		 "maps_path = [ \"%s\" ];\n"
-		 "devices = ( { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; "
-		 "} );\n"
-		 "http = { listen = \"127.0.0.1\"; port = %d;\n"
-		 "  users = ( { name = \"admin\"; ha1 = \"" HA1 "\"; } ); };\n",
-		 mp, h_maps_dir(), hp);
-	pid_t b = h_bridge_start(h_write_file("bridge.conf", conf), mp, "bridge.log");
+	pid_t b = h_bridge_start(h_http_conf("bridge.conf", mp, hp, NULL), mp, "bridge.log");
 	if (b <= 0 || h_wait_port(hp, 5000) != 0) {
 		fprintf(stderr, "http_dos: the bridge did not start\n");
 		return 1;

@@ -615,19 +615,10 @@ static int under_attack(enum attack a, int port, int max_s, uint64_t *ms)
  * from one address): a client with credentials gets in, well within 10 s
  * (it takes milliseconds; the bound only tells it from the minute it took
  * before), and Modbus answers throughout. */
-static void denial_of_service(const char *maps)
+static void denial_of_service(void)
 {
 	int mp = h_free_port(), hp = h_free_port();
-	char conf[1024];
-	snprintf(conf, sizeof conf,
-		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
-		 "maps_path = [ \"%s\" ];\n"
-		 "devices = ( { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; "
-		 "} );\n"
-		 "http = { listen = \"127.0.0.1\"; port = %d;\n"
-		 "  users = ( { name = \"admin\"; ha1 = \"" HA1 "\"; } ); };\n",
-		 mp, maps, hp);
-	pid_t b = h_bridge_start(h_write_file("dos.conf", conf), mp, "dos.log");
+	pid_t b = h_bridge_start(h_http_conf("dos.conf", mp, hp, NULL), mp, "dos.log");
 	h_ok(b > 0 && h_wait_port(hp, 5000) == 0, "a bridge with the default HTTP limits");
 	int save = mport;
 	mport = mp;
@@ -697,6 +688,6 @@ int main(void)
 	     "RSS after every attack: %ld KiB -> %ld KiB", rss0, rss1);
 	h_ok(h_bridge_stop(bridge) == 0, "the bridge stops cleanly");
 	close(logger);
-	denial_of_service(h_maps_dir());
+	denial_of_service();
 	return h_done();
 }

@@ -69,18 +69,10 @@ static void web_setpoint(int hport, char *v, size_t n)
 static void cross_site_form(void)
 {
 	int mport = h_free_port(), hport = h_free_port(), sport = h_free_port();
-	char conf[1024], page[2048], dir[600], url[128], port[16], v0[32], v1[32];
+	char page[2048], dir[600], url[128], port[16], v0[32], v1[32];
 
-	snprintf(conf, sizeof conf,
-		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
-		 "maps_path = [ \"%s\" ];\n"
-		 "devices = ( { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; "
-		 "} );\n"
-		 "http = { listen = \"127.0.0.1\"; port = %d;\n"
-		 "  users = ( { name = \"admin\"; ha1 = \"74b5ba04a8aa06dd55aa3fc4e8c0307e\"; } ); "
-		 "};\n",
-		 mport, h_maps_dir(), hport);
-	pid_t bridge = h_bridge_start(h_write_file("csrf.conf", conf), mport, "csrf.log");
+	pid_t bridge =
+	    h_bridge_start(h_http_conf("csrf.conf", mport, hport, NULL), mport, "csrf.log");
 	h_ok(bridge > 0 && h_wait_port(hport, 5000) == 0, "a bridge with a Digest user");
 
 	/* The other origin: a static server on another port. */

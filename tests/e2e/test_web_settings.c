@@ -29,54 +29,38 @@
 #include "harness.h"
 
 #define WAIT_MS 20000
-/* admin:secret in realm "modbridge" (MD5). */
-#define HA1 "74b5ba04a8aa06dd55aa3fc4e8c0307e"
 
 static int hport, influx_http, influx_rpc;
 static char out[1 << 17];
 static char settings_path[512];
 
-/* curl with the given method/body/headers; the body in out, the status
- * returned (-1: curl failed). auth 0: no credentials. */
+/* curl (h_curl) with the given method/body/headers; the body in out, the
+ * status returned (-1: curl failed). auth 0: no credentials. */
 static int http(const char *method, const char *path, const char *body, int auth,
 		const char *origin, const char *type)
 {
-	char url[256], orig[300], ctype[200];
-	const char *argv[24];
-	int n = 0;
+	char url[256], orig[300], ctype[200], code[64];
+	const char *headers[3] = {NULL, NULL, NULL};
+	int nh = 0;
 	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", hport, path);
-	argv[n++] = "curl";
-	argv[n++] = "-s";
-	argv[n++] = "-w";
-	argv[n++] = "\n%{http_code}";
-	argv[n++] = "-X";
-	argv[n++] = method;
-	if (auth) {
-		argv[n++] = "--digest";
-		argv[n++] = "-u";
-		argv[n++] = "admin:secret";
-	}
 	if (origin) {
 		snprintf(orig, sizeof orig, "Origin: %s", origin);
-		argv[n++] = "-H";
-		argv[n++] = orig;
+		headers[nh++] = orig;
 	}
 	if (body) {
 		snprintf(ctype, sizeof ctype, "Content-Type: %s", type ? type : "application/json");
-		argv[n++] = "-H";
-		argv[n++] = ctype;
-		argv[n++] = "--data-binary";
-		argv[n++] = body;
+		headers[nh++] = ctype;
 	}
-	argv[n++] = url;
-	argv[n] = NULL;
-	if (h_run(argv, out, sizeof out, 15000) != 0)
+	struct h_curl c = {.url = url,
+			   .method = method,
+			   .userpass = auth ? "admin:secret" : NULL,
+			   .body = body,
+			   .headers = headers,
+			   .out = h_path("http.body")};
+	if (h_curl(&c, code, sizeof code) != 0)
 		return -1;
-	char *nl = strrchr(out, '\n');
-	if (!nl)
-		return -1;
-	*nl = '\0';
-	return atoi(nl + 1);
+	h_read_file(c.out, out, sizeof out);
+	return atoi(code);
 }
 
 static int get_settings(void)
@@ -129,15 +113,13 @@ static int influx_query(const char *db, const char *q)
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/query%s%s", influx_http, db ? "?db=" : "",
 		 db ? db : "");
 	snprintf(form, sizeof form, "q=%s", q);
-	const char *argv[] = {"curl", "-s", "-w", "\n%{http_code}", "--data-urlencode",
-			      form,   url,  NULL};
-	if (h_run(argv, out, sizeof out, 10000) != 0)
+	const char *extra[] = {"--data-urlencode", form, NULL};
+	char code[64];
+	struct h_curl c = {.url = url, .extra = extra, .out = h_path("query.body"), .max_time = 10};
+	if (h_curl(&c, code, sizeof code) != 0)
 		return -1;
-	char *nl = strrchr(out, '\n');
-	if (!nl)
-		return -1;
-	*nl = '\0';
-	return atoi(nl + 1);
+	h_read_file(c.out, out, sizeof out);
+	return atoi(code);
 }
 
 /* Query until the answer holds want (bounded). */
@@ -297,17 +279,7 @@ static void rest(void)
 
 static const char *write_main(const char *extra, int mport)
 {
-	static char conf[2048];
-	snprintf(conf, sizeof conf,
-		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
-		 "maps_path = [ \"%s\" ];\n"
-		 "devices = ( { name = \"scratch\"; unit_id = 10; map = \"scratch\"; memory = { }; "
-		 "} );\n"
-		 "http = { listen = \"127.0.0.1\"; port = %d;\n"
-		 "  users = ( { name = \"admin\"; ha1 = \"" HA1 "\"; } ); };\n"
-		 "%s\n",
-		 mport, h_maps_dir(), hport, extra);
-	return h_write_file("bridge.conf", conf);
+	return h_http_conf("bridge.conf", mport, hport, extra);
 }
 
 /* The influxdb form's value of a field, in the page. */

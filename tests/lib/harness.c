@@ -696,6 +696,25 @@ const char *h_write_file(const char *name, const char *text)
 	return path;
 }
 
+const char *h_http_conf(const char *name, int mport, int hport, const char *extra)
+{
+	char conf[4096];
+	int n = snprintf(conf, sizeof conf,
+			 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
+			 "maps_path = [ \"%s\" ];\n"
+			 "devices = ( { name = \"scratch\"; unit_id = 10; map = \"scratch\"; "
+			 "memory = { }; } );\n"
+			 "http = { listen = \"127.0.0.1\"; port = %d;\n"
+			 "  users = ( { name = \"admin\"; ha1 = \"" H_HA1 "\"; } ); };\n"
+			 "%s\n",
+			 mport, h_maps_dir(), hport, extra ? extra : "");
+	if (n < 0 || (size_t)n >= sizeof conf) {
+		h_note("h_http_conf: the configuration does not fit");
+		return NULL;
+	}
+	return h_write_file(name, conf);
+}
+
 static int h__valgrind(void)
 {
 	const char *v = getenv("VALGRIND");

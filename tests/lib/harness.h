@@ -108,6 +108,15 @@ pid_t h_broker_restart(int port);
 
 /* Write config text to h_path(name) and return the path. */
 const char *h_write_file(const char *name, const char *text);
+/* HA1 of the user "admin" with the password "secret" in the realm
+ * "modbridge": MD5("admin:modbridge:secret"). */
+#define H_HA1 "74b5ba04a8aa06dd55aa3fc4e8c0307e"
+/* The configuration the HTTP tests start from, written to h_path(name):
+ * Modbus on 127.0.0.1:mport with one memory device "scratch" (unit 10,
+ * the repository's maps), the HTTP API on 127.0.0.1:hport with the Digest
+ * user admin:secret, then the text in extra (NULL: none). Its path, or
+ * NULL. */
+const char *h_http_conf(const char *name, int mport, int hport, const char *extra);
 /* Start build/modbridge -c <config> (under valgrind when VALGRIND=1) and wait
  * until it listens on port (IPv4 or IPv6 loopback). Returns the pid or -1 (after reporting why). */
 pid_t h_bridge_start(const char *config_path, int port, const char *logname);
