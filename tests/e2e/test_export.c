@@ -238,32 +238,6 @@ static int influx_wait(int port, const char *q, const char *want, struct body *b
 
 static int influx_http, influx_rpc;
 
-static pid_t influx_start(void)
-{
-	char conf[2048];
-	snprintf(conf, sizeof conf,
-		 "reporting-disabled = true\n"
-		 "bind-address = \"127.0.0.1:%d\"\n"
-		 "[meta]\n  dir = \"%s/influx/meta\"\n  logging-enabled = false\n"
-		 "[data]\n  dir = \"%s/influx/data\"\n  wal-dir = \"%s/influx/wal\"\n"
-		 "  query-log-enabled = false\n"
-		 "[monitor]\n  store-enabled = false\n"
-		 "[subscriber]\n  enabled = false\n"
-		 "[continuous_queries]\n  enabled = false\n"
-		 "[http]\n  bind-address = \"127.0.0.1:%d\"\n  auth-enabled = true\n"
-		 "  log-enabled = false\n",
-		 influx_rpc, h_dir(), h_dir(), h_dir(), influx_http);
-	const char *path = h_write_file("influxdb.conf", conf);
-	const char *argv[] = {"influxd", "-config", path, NULL};
-	pid_t pid = h_spawn(argv, "influxd.log");
-	if (pid > 0 && h_wait_port(influx_http, WAIT_MS) < 0) {
-		h_note("influxd did not listen on %d; log %s", influx_http, h_path("influxd.log"));
-		h_stop(pid, 2000);
-		return -1;
-	}
-	return pid;
-}
-
 /* --- InfluxDB 1.x -------------------------------------------------------- */
 
 static void test_influx_v1(void)
@@ -274,7 +248,7 @@ static void test_influx_v1(void)
 
 	influx_http = h_free_port();
 	influx_rpc = h_free_port();
-	pid_t ix = influx_start();
+	pid_t ix = h_influxd_start(influx_http, influx_rpc, 1, WAIT_MS);
 	if (!h_ok(ix > 0, "influxd 1.x starts on 127.0.0.1:%d", influx_http))
 		return;
 	/* With no user yet, InfluxDB takes the first admin without auth. */
@@ -339,7 +313,7 @@ static void test_influx_v1(void)
 	h_ok(h_alive(br), "the bridge survives the outage");
 
 	uint64_t t_up = wall_ms();
-	ix = influx_start();
+	ix = h_influxd_start(influx_http, influx_rpc, 1, WAIT_MS);
 	h_ok(ix > 0, "influxd restarts");
 	h_ok(influx_wait(influx_http, "SELECT soc FROM modbridge ORDER BY time DESC LIMIT 1",
 			 ",71]]", &b),

@@ -134,30 +134,6 @@ static int influx_wait(const char *q, const char *want)
 	return 0;
 }
 
-static pid_t influx_start(void)
-{
-	char conf[2048];
-	snprintf(conf, sizeof conf,
-		 "reporting-disabled = true\n"
-		 "bind-address = \"127.0.0.1:%d\"\n"
-		 "[meta]\n  dir = \"%s/influx/meta\"\n  logging-enabled = false\n"
-		 "[data]\n  dir = \"%s/influx/data\"\n  wal-dir = \"%s/influx/wal\"\n"
-		 "  query-log-enabled = false\n"
-		 "[monitor]\n  store-enabled = false\n"
-		 "[subscriber]\n  enabled = false\n"
-		 "[continuous_queries]\n  enabled = false\n"
-		 "[http]\n  bind-address = \"127.0.0.1:%d\"\n  log-enabled = false\n",
-		 influx_rpc, h_dir(), h_dir(), h_dir(), influx_http);
-	const char *path = h_write_file("influxdb.conf", conf);
-	const char *argv[] = {"influxd", "-config", path, NULL};
-	pid_t pid = h_spawn(argv, "influxd.log");
-	if (pid > 0 && h_wait_port(influx_http, WAIT_MS) < 0) {
-		h_stop(pid, 2000);
-		return -1;
-	}
-	return pid;
-}
-
 /* GET until the settings document holds want (the reload after a save
  * runs on the daemon's loop once the answer went out). */
 static int settings_wait(const char *want)
@@ -394,7 +370,7 @@ int main(void)
 	influx_http = h_free_port();
 	influx_rpc = h_free_port();
 
-	pid_t ix = influx_start();
+	pid_t ix = h_influxd_start(influx_http, influx_rpc, 0, WAIT_MS);
 	if (!h_ok(ix > 0, "influxd 1.x starts on 127.0.0.1:%d", influx_http))
 		return h_done();
 	h_ok(influx_query(NULL, "CREATE DATABASE energy") == 200, "database created");

@@ -696,6 +696,32 @@ const char *h_write_file(const char *name, const char *text)
 	return path;
 }
 
+pid_t h_influxd_start(int http_port, int rpc_port, int auth, int timeout_ms)
+{
+	char conf[2048];
+	snprintf(conf, sizeof conf,
+		 "reporting-disabled = true\n"
+		 "bind-address = \"127.0.0.1:%d\"\n"
+		 "[meta]\n  dir = \"%s/influx/meta\"\n  logging-enabled = false\n"
+		 "[data]\n  dir = \"%s/influx/data\"\n  wal-dir = \"%s/influx/wal\"\n"
+		 "  query-log-enabled = false\n"
+		 "[monitor]\n  store-enabled = false\n"
+		 "[subscriber]\n  enabled = false\n"
+		 "[continuous_queries]\n  enabled = false\n"
+		 "[http]\n  bind-address = \"127.0.0.1:%d\"\n  auth-enabled = %s\n"
+		 "  log-enabled = false\n",
+		 rpc_port, h_dir(), h_dir(), h_dir(), http_port, auth ? "true" : "false");
+	const char *path = h_write_file("influxdb.conf", conf);
+	const char *argv[] = {"influxd", "-config", path, NULL};
+	pid_t pid = path ? h_spawn(argv, "influxd.log") : -1;
+	if (pid > 0 && h_wait_port(http_port, timeout_ms) < 0) {
+		h_note("influxd did not listen on %d; log %s", http_port, h_path("influxd.log"));
+		h_stop(pid, 2000);
+		return -1;
+	}
+	return pid;
+}
+
 const char *h_http_conf(const char *name, int mport, int hport, const char *extra)
 {
 	char conf[4096];

@@ -117,6 +117,12 @@ const char *h_write_file(const char *name, const char *text);
  * user admin:secret, then the text in extra (NULL: none). Its path, or
  * NULL. */
 const char *h_http_conf(const char *name, int mport, int hport, const char *extra);
+/* A real InfluxDB 1.x (Debian's influxd) on 127.0.0.1:http_port (its RPC
+ * on rpc_port), its files in h_dir()/influx/, reporting, monitoring and
+ * logs off; with auth, the HTTP API wants a user (the first one made must
+ * be an admin). Waits up to timeout_ms until it listens: the pid, or -1
+ * (with a note). The same ports again restart it on the same data. */
+pid_t h_influxd_start(int http_port, int rpc_port, int auth, int timeout_ms);
 /* Start build/modbridge -c <config> (under valgrind when VALGRIND=1) and wait
  * until it listens on port (IPv4 or IPv6 loopback). Returns the pid or -1 (after reporting why). */
 pid_t h_bridge_start(const char *config_path, int port, const char *logname);
