@@ -29,6 +29,7 @@
  *   unit 11 Jupiter JPLS-1, marstek_energy, jupiter (evcc)
  *   unit 12 CT002 HME-4, marstek_energy,    ct002 (evcc) */
 #include "harness.h"
+#include "sunspec.h"
 
 #include <errno.h>
 #include <math.h>
@@ -96,71 +97,6 @@ static pid_t start_sim(const struct dev *d)
 
 /* ------------------------------------------------------ 1. SunSpec -- */
 
-struct model {
-	uint16_t id, len;
-	int addr; /* of its ID */
-	uint16_t body[125];
-};
-
-/* Walk the models from 40000 as a SunSpec client does: how many were found
- * before the end marker, or -1 when the walk failed. */
-static int sunspec_walk(modbus_t *mb, struct model *out, int max)
-{
-	uint16_t w[2];
-	if (h_read_retry(mb, 40000, 2, w) != 0 || w[0] != 0x5375 || w[1] != 0x6E53)
-		return -1;
-	int addr = 40002, n = 0;
-	for (int guard = 0; guard < 16; guard++) {
-		if (h_read_retry(mb, addr, 2, w) != 0)
-			return -1;
-		if (w[0] == 0xFFFF)
-			return n;
-		if (n == max || w[1] > 125)
-			return -1;
-		out[n].id = w[0];
-		out[n].len = w[1];
-		out[n].addr = addr;
-		if (h_read_retry(mb, addr + 2, w[1], out[n].body) != 0)
-			return -1;
-		addr += 2 + w[1];
-		n++;
-	}
-	return -1;
-}
-
-static const struct model *find_model(const struct model *m, int n, uint16_t id)
-{
-	for (int i = 0; i < n; i++)
-		if (m[i].id == id)
-			return &m[i];
-	return NULL;
-}
-
-/* A string point: two characters per register, high byte first. */
-static void ss_string(const uint16_t *w, int n, char *out)
-{
-	for (int i = 0; i < n; i++) {
-		out[2 * i] = (char)(w[i] >> 8);
-		out[2 * i + 1] = (char)(w[i] & 0xFF);
-	}
-	out[2 * n] = 0;
-}
-
-/* A point of model 802 by its offset in the model (ID = 0). */
-#define P802(m, off) ((m)->body[(off)-2])
-/* Offsets in model 802 (sunspec/models, json/model_802.json). */
-enum {
-	O_SOCRSVMIN = 10,
-	O_SOC = 11,
-	O_SOH = 13,
-	O_CHAST = 16,
-	O_STATE = 22,
-	O_V = 34,
-	O_W = 47,
-	O_SOC_SF = 56,
-	O_W_SF = 63
-};
-
 /* A SunSpec client's view of one battery: md and vr the model 1 strings,
  * soc the SoC (whole percent with SoC_SF 0), chast 0xFFFF when not
  * implemented. */
@@ -168,13 +104,13 @@ static void check_sunspec(int unit, const char *what, const char *md, const char
 			  uint16_t chast)
 {
 	modbus_t *mb = h_modbus(mb_port, unit);
-	struct model m[4];
-	int n = mb ? sunspec_walk(mb, m, 4) : -1;
+	struct ss_model m[4];
+	int n = mb ? ss_walk(mb, m, 4) : -1;
 	if (mb)
 		modbus_free(mb);
 	h_ok(n == 2, "%s: the walk from 40000 finds SunS, %d models and the end marker", what, n);
-	const struct model *c = find_model(m, n > 0 ? n : 0, 1);
-	const struct model *b = find_model(m, n > 0 ? n : 0, 802);
+	const struct ss_model *c = ss_find(m, n > 0 ? n : 0, 1);
+	const struct ss_model *b = ss_find(m, n > 0 ? n : 0, 802);
 	h_ok(c && c->addr == 40002 && c->len == 66, "%s: model 1 at 40002, length 66", what);
 	h_ok(b && b->len == 62, "%s: model 802, length 62", what);
 	if (!c || !b)
@@ -186,17 +122,17 @@ static void check_sunspec(int unit, const char *what, const char *md, const char
 	h_ok(strcmp(s, md) == 0, "%s: model 1 Md \"%s\" (expected \"%s\")", what, s, md);
 	ss_string(c->body + 40, 8, s);
 	h_ok(strcmp(s, vr) == 0, "%s: model 1 Vr \"%s\" (expected \"%s\")", what, s, vr);
-	h_ok(P802(b, O_SOC) == soc && P802(b, O_SOC_SF) == 0,
-	     "%s: 802 SoC = %u %% (SoC_SF %d; expected %d)", what, P802(b, O_SOC),
-	     (int16_t)P802(b, O_SOC_SF), soc);
-	h_ok(P802(b, O_CHAST) == chast, "%s: 802 ChaSt = %u (expected %u)", what, P802(b, O_CHAST),
-	     chast);
-	h_ok(P802(b, O_W) == 0x8000 && P802(b, O_W_SF) == 0x8000,
+	h_ok(SS_P802(b, SS802_SOC) == soc && SS_P802(b, SS802_SOC_SF) == 0,
+	     "%s: 802 SoC = %u %% (SoC_SF %d; expected %d)", what, SS_P802(b, SS802_SOC),
+	     (int16_t)SS_P802(b, SS802_SOC_SF), soc);
+	h_ok(SS_P802(b, SS802_CHAST) == chast, "%s: 802 ChaSt = %u (expected %u)", what,
+	     SS_P802(b, SS802_CHAST), chast);
+	h_ok(SS_P802(b, SS802_W) == 0x8000 && SS_P802(b, SS802_W_SF) == 0x8000,
 	     "%s: 802 W not implemented (0x8000, W_SF 0x8000): the device reports no battery "
 	     "power",
 	     what);
-	h_ok(P802(b, O_SOH) == 0xFFFF && P802(b, O_V) == 0xFFFF && P802(b, O_STATE) == 0xFFFF &&
-		 P802(b, O_SOCRSVMIN) == 0xFFFF,
+	h_ok(SS_P802(b, SS802_SOH) == 0xFFFF && SS_P802(b, SS802_V) == 0xFFFF &&
+		 SS_P802(b, SS802_STATE) == 0xFFFF && SS_P802(b, SS802_SOCRSVMIN) == 0xFFFF,
 	     "%s: 802 SoH, V, State, SoCRsvMin not implemented (0xFFFF)", what);
 }
 

@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "sunspec.h"
 
 #define VN_ID "0123456789ab" /* the Venus behind venus-native */
 #define VS_ID "0123456789ac" /* the Venus behind venus-sunspec */
@@ -187,76 +188,6 @@ static void test_marstek(modbus_t *mb, const char *sim_log)
 
 /* --------------------------------------------------- 2. SunSpec walk -- */
 
-struct model {
-	uint16_t id, len;
-	int addr; /* of its ID */
-	uint16_t body[125];
-};
-
-/* Walk the models from 40000 as a SunSpec client does. Returns how many
- * were found before the end marker, or -1 when the walk failed. */
-static int sunspec_walk(modbus_t *mb, struct model *out, int max)
-{
-	uint16_t w[2];
-	if (h_read_retry(mb, 40000, 2, w) != 0 || w[0] != 0x5375 || w[1] != 0x6E53)
-		return -1;
-	int addr = 40002, n = 0;
-	for (int guard = 0; guard < 16; guard++) {
-		if (h_read_retry(mb, addr, 2, w) != 0)
-			return -1;
-		if (w[0] == 0xFFFF)
-			return n;
-		if (n == max || w[1] > 125)
-			return -1;
-		out[n].id = w[0];
-		out[n].len = w[1];
-		out[n].addr = addr;
-		if (h_read_retry(mb, addr + 2, w[1], out[n].body) != 0)
-			return -1;
-		addr += 2 + w[1];
-		n++;
-	}
-	return -1;
-}
-
-static const struct model *find_model(const struct model *m, int n, uint16_t id)
-{
-	for (int i = 0; i < n; i++)
-		if (m[i].id == id)
-			return &m[i];
-	return NULL;
-}
-
-/* A string point: two characters per register, high byte first, up to the
- * first NUL. */
-static void ss_string(const uint16_t *w, int n, char *out)
-{
-	for (int i = 0; i < n; i++) {
-		out[2 * i] = (char)(w[i] >> 8);
-		out[2 * i + 1] = (char)(w[i] & 0xFF);
-	}
-	out[2 * n] = 0;
-}
-
-/* A point of model 802 by its offset in the model (ID = 0), as the body
- * starts at offset 2. */
-#define P802(m, off) ((m)->body[(off)-2])
-/* Offsets in model 802 (sunspec/models, json/model_802.json). */
-enum {
-	O_SOCRSVMIN = 10,
-	O_SOC = 11,
-	O_SOH = 13,
-	O_CHAST = 16,
-	O_TYP = 21,
-	O_STATE = 22,
-	O_V = 34,
-	O_W = 47,
-	O_SOC_SF = 56,
-	O_SOH_SF = 58,
-	O_V_SF = 59,
-	O_W_SF = 63
-};
-
 /* A scaled point's value as a client decodes it: value x 10^sf, NAN when
  * the value or its scale factor is "not implemented". */
 static double ss_scaled(int64_t v, int is_signed, uint16_t sf)
@@ -270,11 +201,11 @@ static double ss_scaled(int64_t v, int is_signed, uint16_t sf)
 static void check_walk(modbus_t *mb, const char *what, const char *mn, const char *vr, double soc,
 		       double wat, double soh)
 {
-	struct model m[8];
-	int n = sunspec_walk(mb, m, 8);
+	struct ss_model m[8];
+	int n = ss_walk(mb, m, 8);
 	h_ok(n == 2, "%s: the walk from 40000 finds SunS, %d models and the end marker", what, n);
-	const struct model *c = find_model(m, n > 0 ? n : 0, 1);
-	const struct model *b = find_model(m, n > 0 ? n : 0, 802);
+	const struct ss_model *c = ss_find(m, n > 0 ? n : 0, 1);
+	const struct ss_model *b = ss_find(m, n > 0 ? n : 0, 802);
 	h_ok(c && c->addr == 40002 && c->len == 66, "%s: model 1 at 40002, length 66", what);
 	h_ok(b && b->len == 62, "%s: model 802, length 62", what);
 	if (!c || !b)
@@ -284,19 +215,21 @@ static void check_walk(modbus_t *mb, const char *what, const char *mn, const cha
 	h_ok(strcmp(s, mn) == 0, "%s: model 1 Mn \"%s\"", what, s);
 	ss_string(c->body + 40, 8, s);
 	h_ok(strcmp(s, vr) == 0, "%s: model 1 Vr \"%s\" (expected \"%s\")", what, s, vr);
-	double v = ss_scaled(P802(b, O_SOC), 0, P802(b, O_SOC_SF));
+	double v = ss_scaled(SS_P802(b, SS802_SOC), 0, SS_P802(b, SS802_SOC_SF));
 	h_ok(fabs(v - soc) < 1e-9, "%s: 802 SoC = %g %% (SoC_SF %d)", what, v,
-	     (int16_t)P802(b, O_SOC_SF));
-	v = ss_scaled((int16_t)P802(b, O_W), 1, P802(b, O_W_SF));
-	h_ok(fabs(v - wat) < 1e-9, "%s: 802 W = %g W (W_SF %d)", what, v, (int16_t)P802(b, O_W_SF));
-	v = ss_scaled(P802(b, O_SOH), 0, P802(b, O_SOH_SF));
+	     (int16_t)SS_P802(b, SS802_SOC_SF));
+	v = ss_scaled((int16_t)SS_P802(b, SS802_W), 1, SS_P802(b, SS802_W_SF));
+	h_ok(fabs(v - wat) < 1e-9, "%s: 802 W = %g W (W_SF %d)", what, v,
+	     (int16_t)SS_P802(b, SS802_W_SF));
+	v = ss_scaled(SS_P802(b, SS802_SOH), 0, SS_P802(b, SS802_SOH_SF));
 	if (isnan(soh))
-		h_ok(P802(b, O_SOH) == 0xFFFF && P802(b, O_SOH_SF) == 0x8000,
+		h_ok(SS_P802(b, SS802_SOH) == 0xFFFF && SS_P802(b, SS802_SOH_SF) == 0x8000,
 		     "%s: 802 SoH not implemented (0xFFFF, SoH_SF 0x8000)", what);
 	else
 		h_ok(fabs(v - soh) < 1e-9, "%s: 802 SoH = %g %% (SoH_SF %d)", what, v,
-		     (int16_t)P802(b, O_SOH_SF));
-	h_ok(P802(b, O_SOCRSVMIN) == 0xFFFF, "%s: 802 SoCRsvMin not implemented (0xFFFF)", what);
+		     (int16_t)SS_P802(b, SS802_SOH_SF));
+	h_ok(SS_P802(b, SS802_SOCRSVMIN) == 0xFFFF, "%s: 802 SoCRsvMin not implemented (0xFFFF)",
+	     what);
 }
 
 /* venus-sunspec's points from the device's state and its BMS: ChaSt and
@@ -304,19 +237,20 @@ static void check_walk(modbus_t *mb, const char *what, const char *mn, const cha
  * DISCHARGING, State 3 CONNECTED), Typ 4 LITHIUM_ION, V with V_SF. */
 static void check_states(modbus_t *mb, const char *what, uint16_t chast, uint16_t state, double v)
 {
-	struct model m[8];
-	int n = sunspec_walk(mb, m, 8);
-	const struct model *b = find_model(m, n > 0 ? n : 0, 802);
+	struct ss_model m[8];
+	int n = ss_walk(mb, m, 8);
+	const struct ss_model *b = ss_find(m, n > 0 ? n : 0, 802);
 	if (!h_ok(b != NULL, "%s: model 802 found", what))
 		return;
-	h_ok(P802(b, O_CHAST) == chast, "%s: 802 ChaSt = %u (expected %u)", what, P802(b, O_CHAST),
-	     chast);
-	h_ok(P802(b, O_STATE) == state, "%s: 802 State = %u (expected %u)", what, P802(b, O_STATE),
-	     state);
-	h_ok(P802(b, O_TYP) == 4, "%s: 802 Typ = %u (4, lithium-ion)", what, P802(b, O_TYP));
-	double got = ss_scaled(P802(b, O_V), 0, P802(b, O_V_SF));
+	h_ok(SS_P802(b, SS802_CHAST) == chast, "%s: 802 ChaSt = %u (expected %u)", what,
+	     SS_P802(b, SS802_CHAST), chast);
+	h_ok(SS_P802(b, SS802_STATE) == state, "%s: 802 State = %u (expected %u)", what,
+	     SS_P802(b, SS802_STATE), state);
+	h_ok(SS_P802(b, SS802_TYP) == 4, "%s: 802 Typ = %u (4, lithium-ion)", what,
+	     SS_P802(b, SS802_TYP));
+	double got = ss_scaled(SS_P802(b, SS802_V), 0, SS_P802(b, SS802_V_SF));
 	h_ok(fabs(got - v) < 1e-9, "%s: 802 V = %g V (V_SF %d; expected %g)", what, got,
-	     (int16_t)P802(b, O_V_SF), v);
+	     (int16_t)SS_P802(b, SS802_V_SF), v);
 }
 
 int main(void)
