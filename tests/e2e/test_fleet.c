@@ -34,21 +34,9 @@ int main(void)
 	pid_t broker = h_broker_start(&broker_port);
 	if (!h_ok(broker > 0, "mosquitto started"))
 		return h_done();
-	char bport[16], first[16], count[16];
-	snprintf(bport, sizeof bport, "%d", broker_port);
-	snprintf(first, sizeof first, "%08X", FIRST_ID);
-	snprintf(count, sizeof count, "%d", NDEV);
-	const char *sim_argv[] = {h_bin("tests/sim/sim_fleet"),
-				  "--port",
-				  bport,
-				  "--first-id",
-				  first,
-				  "--devices",
-				  count,
-				  NULL};
-	pid_t sim = h_spawn(sim_argv, "fleet_sim.log");
-	h_ok(h_wait_lines(h_path("fleet_sim.log"), "subscribed", 1, 10000),
-	     "the fleet simulator subscribed");
+	int subscribed;
+	pid_t sim = h_sim_fleet(broker_port, FIRST_ID, NDEV, "fleet_sim.log", &subscribed);
+	h_ok(subscribed, "the fleet simulator subscribed");
 
 	used +=
 	    (size_t)snprintf(buf + used, sizeof buf - used,

@@ -303,6 +303,28 @@ pid_t h_sim_powergo(int broker_port, const char *dev, const char *logname,
 	return pid;
 }
 
+pid_t h_sim_fleet(int broker_port, uint32_t first_id, int devices, const char *logname,
+		  int *subscribed)
+{
+	char port[16], first[16], count[16];
+	snprintf(port, sizeof port, "%d", broker_port);
+	snprintf(first, sizeof first, "%08X", (unsigned)first_id);
+	snprintf(count, sizeof count, "%d", devices);
+	const char *argv[] = {h_bin("tests/sim/sim_fleet"),
+			      "--port",
+			      port,
+			      "--first-id",
+			      first,
+			      "--devices",
+			      count,
+			      NULL};
+	pid_t pid = h_spawn(argv, logname);
+	*subscribed = pid > 0 && h_wait_lines(h_path(logname), "subscribed", 1, 10000);
+	if (!*subscribed)
+		h_note("the fleet simulator did not subscribe; log %s", h_path(logname));
+	return pid;
+}
+
 int h_ipv6_loopback(void)
 {
 	int fd = socket(AF_INET6, SOCK_STREAM, 0);

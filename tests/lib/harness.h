@@ -167,6 +167,13 @@ int h_sim_tell(int port, const char *topic, const char *payload, const char *log
 pid_t h_sim_powergo(int broker_port, const char *dev, const char *logname,
 		    const char *const extra[]);
 
+/* Start tests/sim/sim_fleet answering `devices` devices from first_id on
+ * the test broker 127.0.0.1:broker_port, its output to logname, and wait
+ * up to 10 s until it has subscribed (*subscribed 1 then, else 0 and a
+ * note): the pid, or -1. */
+pid_t h_sim_fleet(int broker_port, uint32_t first_id, int devices, const char *logname,
+		  int *subscribed);
+
 /* 1 when a socket can be bound to ::1 here: IPv6 tests skip where not. */
 int h_ipv6_loopback(void);
 
