@@ -387,10 +387,7 @@ int main(void)
 	mb_port = h_free_port();
 	char conf[8192], *p = conf;
 	size_t left = sizeof conf;
-	int n = snprintf(p, left,
-			 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
-			 "maps_path = [ \"%s\" ];\ndevices = (\n",
-			 mb_port, h_maps_dir());
+	int n = h_conf_head(p, left, mb_port);
 	p += n, left -= (size_t)n;
 	int first = 1;
 	for (int i = 0; i < NDEV; i++) {

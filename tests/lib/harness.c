@@ -718,6 +718,14 @@ const char *h_write_file(const char *name, const char *text)
 	return path;
 }
 
+int h_conf_head(char *buf, size_t len, int mport)
+{
+	return snprintf(buf, len,
+			"server = { listen = \"127.0.0.1\"; port = %d; };\n"
+			"maps_path = [ \"%s\" ];\ndevices = (\n",
+			mport, h_maps_dir());
+}
+
 pid_t h_influxd_start(int http_port, int rpc_port, int auth, int timeout_ms)
 {
 	char conf[2048];

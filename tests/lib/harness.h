@@ -123,6 +123,10 @@ const char *h_http_conf(const char *name, int mport, int hport, const char *extr
  * be an admin). Waits up to timeout_ms until it listens: the pid, or -1
  * (with a note). The same ports again restart it on the same data. */
 pid_t h_influxd_start(int http_port, int rpc_port, int auth, int timeout_ms);
+/* The start of a configuration into buf (as snprintf: how many bytes):
+ * the Modbus server on 127.0.0.1:mport, the repository's maps, and
+ * "devices = (" for the caller to list its devices after. */
+int h_conf_head(char *buf, size_t len, int mport);
 /* Start build/modbridge -c <config> (under valgrind when VALGRIND=1) and wait
  * until it listens on port (IPv4 or IPv6 loopback). Returns the pid or -1 (after reporting why). */
 pid_t h_bridge_start(const char *config_path, int port, const char *logname);
