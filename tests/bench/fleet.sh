@@ -41,23 +41,8 @@ T=$(mktemp -d /tmp/mbfleet-XXXXXX) || exit 1
 PIDS=""
 FAILED=""
 
-alive() { st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null); [ -n "$st" ] && [ "$st" != Z ]; }
-stop_pid() {
-	[ -n "$1" ] || return 0
-	PIDS=$(echo " $PIDS " | sed "s/ $1 / /")
-	kill -TERM "$1" 2>/dev/null || return 0
-	i=0
-	while alive "$1" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 0
-}
-cleanup() {
-	for p in $PIDS; do stop_pid "$p"; done
-	if [ "${KEEP_TMP:-}" = 1 ]; then echo "# files kept in $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+STOP_TENTHS=100 # 10,000 devices take a while to close
+. tests/bench/procs.sh # alive, stop_pid, cleanup on exit
 fail() { echo "# FAILED: $*"; FAILED="$FAILED x"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 private_kib() { awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s + 0 }' "/proc/$1/smaps_rollup"; }

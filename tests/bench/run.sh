@@ -42,27 +42,7 @@ FAILED=""
 
 # ------------------------------------------------------------------ helpers --
 
-# Running, not a zombie (kill -0 succeeds on a child that died unreaped).
-alive() { st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null); [ -n "$st" ] && [ "$st" != Z ]; }
-
-stop_pid() { # PID: SIGTERM, up to 3 s, then SIGKILL
-	[ -n "$1" ] || return 0
-	# Forget it first, so that cleanup never signals a recycled PID.
-	PIDS=$(echo " $PIDS " | sed "s/ $1 / /")
-	kill -TERM "$1" 2>/dev/null || return 0
-	i=0
-	while alive "$1" && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
-	kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 0
-}
-
-cleanup() {
-	for p in $PIDS; do stop_pid "$p"; done
-	if [ "${KEEP_TMP:-}" = 1 ]; then echo "# files kept in $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+. tests/bench/procs.sh # alive, stop_pid, cleanup on exit
 
 note() { echo "# $*"; NOTES="${NOTES:-}- $*
 "; }
