@@ -185,6 +185,23 @@ static int write_regs(int unit, int addr, int n, const uint16_t *v)
 	return rc;
 }
 
+/* One register written on devs[first..end) (FC16 of one word): the
+ * command the device got, and the value read back. */
+static void write_one(int first, int end, int addr, uint16_t v, const char *what, const char *cmd)
+{
+	char after[96];
+	snprintf(after, sizeof after, "%s after the write", what);
+	for (int i = first; i < end; i++) {
+		const struct dev *d = &devs[i];
+		int rc = write_regs(d->unit, addr, 1, &v);
+		h_ok(rc == 0, "unit %d (%s): %s written: %s", d->unit, d->prefix, what,
+		     rc ? modbus_strerror(rc) : "ok");
+		h_ok(h_wait_lines(d->log, cmd, 1, 5000), "unit %d: %s sent", d->unit, cmd);
+		int16_t want = (int16_t)v;
+		read_is(d->unit, addr, 1, &want, after);
+	}
+}
+
 static void check_writes(void)
 {
 	/* B2500 v2, both families: the five timers at once (cd=20). */
@@ -208,29 +225,9 @@ static void check_writes(void)
 		read_is(d->unit, 100, 6, back, "timer 1 after the write");
 	}
 	/* B2500 v1, both families: outputs 1 and 2 on (cd=4,md=3). */
-	for (int i = 2; i < 4; i++) {
-		const struct dev *d = &devs[i];
-		uint16_t v = 3;
-		int rc = write_regs(d->unit, 14, 1, &v);
-		h_ok(rc == 0, "unit %d (%s): outputs written: %s", d->unit, d->prefix,
-		     rc ? modbus_strerror(rc) : "ok");
-		h_ok(h_wait_lines(d->log, "cd=4,md=3", 1, 5000), "unit %d: cd=4,md=3 sent",
-		     d->unit);
-		int16_t want = 3;
-		read_is(d->unit, 14, 1, &want, "outputs after the write");
-	}
+	write_one(2, 4, 14, 3, "outputs", "cd=4,md=3");
 	/* Jupiter, both families: depth of discharge 50 (cd=56,dod=50). */
-	for (int i = 4; i < 6; i++) {
-		const struct dev *d = &devs[i];
-		uint16_t v = 50;
-		int rc = write_regs(d->unit, 19, 1, &v);
-		h_ok(rc == 0, "unit %d (%s): depth of discharge written: %s", d->unit, d->prefix,
-		     rc ? modbus_strerror(rc) : "ok");
-		h_ok(h_wait_lines(d->log, "cd=56,dod=50", 1, 5000), "unit %d: cd=56,dod=50 sent",
-		     d->unit);
-		int16_t want = 50;
-		read_is(d->unit, 19, 1, &want, "depth of discharge after the write");
-	}
+	write_one(4, 6, 19, 50, "depth of discharge", "cd=56,dod=50");
 	/* Jupiter, both families: time period 1 as one FC16 of its eight
 	 * registers, the mode read back unchanged (cd=3 with md = wor_m, as
 	 * hm2mqtt sends it). */
