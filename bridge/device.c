@@ -460,12 +460,35 @@ static size_t device__reg_index(const struct device *dev, size_t slot)
 	return lo;
 }
 
-/* A slot's arrival time as the cache's users take it (uv_now ms; 0 never,
- * UINT64_MAX a constant). */
+/* Register k's arrival time as the cache's users take it (uv_now ms; 0
+ * never, UINT64_MAX a constant). */
+static uint64_t device__stamp_time(const struct device *dev, size_t k)
+{
+	uint32_t s = dev->stamp[k];
+	return s == 0 ? 0 : s == UINT32_MAX ? UINT64_MAX : dev->stamp_base + s;
+}
+
+/* A slot's arrival time: its register's. */
 static uint64_t device__stamp_get(const struct device *dev, size_t slot)
 {
-	uint32_t s = dev->stamp[device__reg_index(dev, slot)];
-	return s == 0 ? 0 : s == UINT32_MAX ? UINT64_MAX : dev->stamp_base + s;
+	return device__stamp_time(dev, device__reg_index(dev, slot));
+}
+
+/* The oldest arrival time of the n words from slot (0: one has none):
+ * one look-up for the first register, then one stamp per register, not a
+ * look-up per word (a cached read's path). Registers' slots follow their
+ * order, so the registers after the first hold the following words. */
+static uint64_t device__stamp_oldest(const struct device *dev, uint32_t slot, uint32_t n)
+{
+	uint64_t oldest = UINT64_MAX;
+	size_t nregs = map_nregs(dev->map);
+	for (size_t k = device__reg_index(dev, slot);
+	     k < nregs && map_reg(dev->map, k)->slot < slot + n; k++) {
+		uint64_t t = device__stamp_time(dev, k);
+		if (t < oldest)
+			oldest = t;
+	}
+	return oldest;
 }
 
 /* n words from slot (of one register) arrived at t. A time
@@ -662,12 +685,8 @@ static int device__fresh_since(const struct device *dev, const struct device_req
 {
 	if (!dev->stamp)
 		return 1; /* memory: always fresh */
-	for (uint32_t k = 0; k < r->span.count; k++) {
-		uint64_t st = device__stamp_get(dev, r->span.slot + k);
-		if (st == 0 || st < since)
-			return 0;
-	}
-	return 1;
+	uint64_t st = device__stamp_oldest(dev, r->span.slot, r->span.count);
+	return st != 0 && st >= since;
 }
 
 /* ------------------------------------------------------- transactions -- */
@@ -1386,8 +1405,7 @@ static struct device_outcome device__read_pass(struct device *dev, int table, ui
 				return device__answer(MB_EXC_ILLEGAL_ADDRESS);
 			memcpy(out + (s->addr - addr), dev->val + s->slot,
 			       s->count * sizeof(uint16_t));
-			for (uint32_t k = 0; k < s->count; k++)
-				stale |= device__stamp_get(dev, s->slot + k) < since;
+			stale |= device__stamp_oldest(dev, s->slot, s->count) < since;
 			any_value |= !device__all_refused(dev, s->slot, s->count);
 			continue;
 		}
@@ -1454,8 +1472,7 @@ struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr,
 		uint64_t since = dev->max_age == 0    ? UINT64_MAX
 				 : now > dev->max_age ? now - dev->max_age + 1
 						      : 1;
-		for (uint32_t i = 0; i < count && !stale; i++)
-			stale = device__stamp_get(dev, slot + i) < since;
+		stale = device__stamp_oldest(dev, slot, count) < since;
 	}
 	if (!stale) {
 		dev->stats.cache_hits++;
