@@ -4,8 +4,8 @@
 #include <dlfcn.h>
 #include <stdio.h>
 
-int mb_dl_load(const char *soname, const char *part, const char *hint, const struct mb_dl_sym *syms,
-	       size_t n, int *state, char *err, size_t errlen)
+int dl_load(const char *soname, const char *part, const char *hint, const struct dl_sym *syms,
+	    size_t n, int *state, char *err, size_t errlen)
 {
 	const char *why;
 	void *h;

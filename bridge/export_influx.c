@@ -442,7 +442,7 @@ struct export_influx *export_influx_start(uv_loop_t *loop, const struct config_e
 
 	/* libcurl is opened by the first exporter that starts, not before:
 	 * a daemon without an `influxdb` group never maps it (include/dl.h). */
-	if (mb_dl_curl_load("influxdb", err, errlen) != 0)
+	if (dl_curl_load("influxdb", err, errlen) != 0)
 		return NULL;
 	if (!(x = calloc(1, sizeof *x)))
 		goto nomem;

@@ -1137,7 +1137,7 @@ int http_start(uv_loop_t *loop, const struct config_http *cfg, struct reload *se
 	/* libmicrohttpd is opened by the first start of the web interface,
 	 * not before: without an `http` group it is never mapped
 	 * (include/dl.h). */
-	if (mb_dl_mhd_load("http", err, errlen) != 0) {
+	if (dl_mhd_load("http", err, errlen) != 0) {
 		free(h);
 		return MB_EIO;
 	}

@@ -271,7 +271,7 @@ static int http__tls(struct config_parser *p, const config_setting_t *s, void *t
 	/* The key pair is checked by libmicrohttpd itself, which is opened
 	 * for that (include/dl.h): --check with a `tls` group needs it. */
 	char dlerr[300];
-	if (mb_dl_mhd_load("http.tls", dlerr, sizeof dlerr) != 0)
+	if (dl_mhd_load("http.tls", dlerr, sizeof dlerr) != 0)
 		return keys_error(p, s, "%s", dlerr);
 	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
 		return keys_error(p, s,

@@ -60,7 +60,7 @@ static int link_http__global(void)
 	if (done)
 		return 0;
 	/* Opened here when its user has not done it first (include/dl.h). */
-	if (mb_dl_curl_load("http client", err, sizeof err) != 0) {
+	if (dl_curl_load("http client", err, sizeof err) != 0) {
 		log_msg(MBLOG_ERR, "%s", err);
 		return MB_EIO;
 	}

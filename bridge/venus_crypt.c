@@ -29,7 +29,7 @@ int codec_venus_topic_id_encrypt(const char *mac, char *out, size_t outlen)
 	/* libcrypto is opened by the first topic ID computed, not before
 	 * (include/dl.h). */
 	char err[300];
-	if (mb_dl_crypto_load("venus", err, sizeof err) != 0) {
+	if (dl_crypto_load("venus", err, sizeof err) != 0) {
 		log_msg(MBLOG_ERR, "%s", err);
 		return MB_EIO;
 	}

@@ -14,8 +14,8 @@
  * table entry, so that the calling code reads as it would with the library
  * linked. With DLOPEN=0 (static builds, sanitizer runs that want it) the
  * names are the library's own and the load functions succeed at once. */
-#ifndef MB_DL_H
-#define MB_DL_H
+#ifndef DL_H
+#define DL_H
 
 #include <stddef.h>
 
@@ -37,7 +37,7 @@
 
 /* One entry of a library's table: the function's name and where its
  * address goes. */
-struct mb_dl_sym {
+struct dl_sym {
 	const char *name;
 	void **slot;
 };
@@ -49,7 +49,7 @@ struct mb_dl_sym {
  * in err; a failed load is tried again by the next call (a reload after
  * the package was installed). The library is never closed. Called from
  * the loop's thread only. */
-int mb_dl_load(const char *soname, const char *part, const char *hint, const struct mb_dl_sym *syms,
-	       size_t n, int *state, char *err, size_t errlen);
+int dl_load(const char *soname, const char *part, const char *hint, const struct dl_sym *syms,
+	    size_t n, int *state, char *err, size_t errlen);
 
 #endif

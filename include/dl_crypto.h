@@ -2,8 +2,8 @@
  * MAC (include/dl.h). Include this instead of <openssl/evp.h>. On Debian
  * libmosquitto links OpenSSL anyway; on a router built without TLS this
  * keeps libcrypto out of a daemon that never computes a topic ID. */
-#ifndef MB_DL_CRYPTO_H
-#define MB_DL_CRYPTO_H
+#ifndef DL_CRYPTO_H
+#define DL_CRYPTO_H
 
 #include <openssl/evp.h>
 
@@ -19,23 +19,23 @@
 	X(EVP_aes_128_cbc)
 
 /* 0, or -1 with "PART: cannot load libcrypto..." in err. */
-int mb_dl_crypto_load(const char *part, char *err, size_t errlen);
+int dl_crypto_load(const char *part, char *err, size_t errlen);
 
 #if MB_DLOPEN
 #define MB_DL_MEMBER(f) __typeof__(&f) f;
-struct mb_dl_crypto {
+struct dl_crypto {
 	MB_DL_CRYPTO_FUNCS(MB_DL_MEMBER)
 };
 #undef MB_DL_MEMBER
-extern struct mb_dl_crypto mb_dl_crypto;
+extern struct dl_crypto dl_crypto;
 
 #ifndef MB_DL_NO_NAMES
-#define EVP_CIPHER_CTX_new (mb_dl_crypto.EVP_CIPHER_CTX_new)
-#define EVP_CIPHER_CTX_free (mb_dl_crypto.EVP_CIPHER_CTX_free)
-#define EVP_EncryptInit_ex (mb_dl_crypto.EVP_EncryptInit_ex)
-#define EVP_EncryptUpdate (mb_dl_crypto.EVP_EncryptUpdate)
-#define EVP_EncryptFinal_ex (mb_dl_crypto.EVP_EncryptFinal_ex)
-#define EVP_aes_128_cbc (mb_dl_crypto.EVP_aes_128_cbc)
+#define EVP_CIPHER_CTX_new (dl_crypto.EVP_CIPHER_CTX_new)
+#define EVP_CIPHER_CTX_free (dl_crypto.EVP_CIPHER_CTX_free)
+#define EVP_EncryptInit_ex (dl_crypto.EVP_EncryptInit_ex)
+#define EVP_EncryptUpdate (dl_crypto.EVP_EncryptUpdate)
+#define EVP_EncryptFinal_ex (dl_crypto.EVP_EncryptFinal_ex)
+#define EVP_aes_128_cbc (dl_crypto.EVP_aes_128_cbc)
 #endif
 #endif
 

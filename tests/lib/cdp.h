@@ -6,8 +6,8 @@
  * (JSON, each ended by a NUL byte) on fd 3 and answers on fd 4: no port, no
  * websocket. Every wait is bounded; nothing here sleeps on the wall clock
  * except cdp_until's polling. */
-#ifndef MB_TEST_CDP_H
-#define MB_TEST_CDP_H
+#ifndef CDP_H
+#define CDP_H
 
 #include <stddef.h>
 #include <sys/types.h>

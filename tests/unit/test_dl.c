@@ -17,14 +17,14 @@ static void *slot_a, *slot_b;
 
 static void test_missing_library(void **state)
 {
-	const struct mb_dl_sym syms[] = {{"strlen", &slot_a}};
+	const struct dl_sym syms[] = {{"strlen", &slot_a}};
 	char err[300] = "";
 	int st = 0;
 	(void)state;
 	slot_a = NULL;
-	assert_int_equal(mb_dl_load("libmb-no-such.so.7", "influxdb", "libnothing", syms, 1, &st,
-				    err, sizeof err),
-			 -1);
+	assert_int_equal(
+	    dl_load("libmb-no-such.so.7", "influxdb", "libnothing", syms, 1, &st, err, sizeof err),
+	    -1);
 	assert_int_equal(st, 0);
 	assert_null(slot_a);
 	assert_non_null(strstr(err, "influxdb: cannot load libmb-no-such.so.7: "));
@@ -33,13 +33,13 @@ static void test_missing_library(void **state)
 
 static void test_missing_function(void **state)
 {
-	const struct mb_dl_sym syms[] = {{"strlen", &slot_a}, {"mb_no_such_function", &slot_b}};
+	const struct dl_sym syms[] = {{"strlen", &slot_a}, {"mb_no_such_function", &slot_b}};
 	char err[300] = "";
 	int st = 0;
 	(void)state;
 	slot_a = slot_b = NULL;
 	assert_int_equal(
-	    mb_dl_load("libc.so.6", "http", "a newer libc", syms, 2, &st, err, sizeof err), -1);
+	    dl_load("libc.so.6", "http", "a newer libc", syms, 2, &st, err, sizeof err), -1);
 	assert_int_equal(st, 0);
 	assert_non_null(strstr(err, "http: libc.so.6 has no mb_no_such_function"));
 	/* No half-filled table is used: the state says "not loaded". */
@@ -48,12 +48,12 @@ static void test_missing_function(void **state)
 
 static void test_loaded_once(void **state)
 {
-	const struct mb_dl_sym syms[] = {{"strlen", &slot_a}, {"strcmp", &slot_b}};
+	const struct dl_sym syms[] = {{"strlen", &slot_a}, {"strcmp", &slot_b}};
 	char err[300] = "";
 	int st = 0;
 	(void)state;
 	slot_a = slot_b = NULL;
-	assert_int_equal(mb_dl_load("libc.so.6", "x", "libc", syms, 2, &st, err, sizeof err), 0);
+	assert_int_equal(dl_load("libc.so.6", "x", "libc", syms, 2, &st, err, sizeof err), 0);
 	assert_int_equal(st, 1);
 	assert_non_null(slot_a);
 	assert_non_null(slot_b);
@@ -61,8 +61,7 @@ static void test_loaded_once(void **state)
 	assert_int_equal(len("four"), 4);
 	/* Loaded: the next call answers at once, even for a name that is
 	 * not there. */
-	assert_int_equal(mb_dl_load("libmb-no-such.so.7", "x", "y", syms, 2, &st, err, sizeof err),
-			 0);
+	assert_int_equal(dl_load("libmb-no-such.so.7", "x", "y", syms, 2, &st, err, sizeof err), 0);
 }
 
 int main(void)
