@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "device_pass.h"
+#include "device_test.h"
 #include "log.h"
 #include "map.h"
 #include "mb_error.h"
@@ -2062,4 +2063,32 @@ int device_cache_peek(const struct device *dev, const struct map_register *r, ui
 unsigned device_retries(const struct device *dev)
 {
 	return dev->retries;
+}
+
+/* ---------------------------------------------------------- test hooks -- */
+
+uint64_t device_test_stamp_base(const struct device *dev)
+{
+	return dev->stamp ? dev->stamp_base : 0;
+}
+
+int device_test_stamp_move(struct device *dev, uint64_t base, bool keep_times)
+{
+	size_t n = map_nregs(dev->map);
+	if (!dev->stamp)
+		return -1;
+	for (size_t pass = 0; keep_times && pass < 2; pass++) {
+		for (size_t i = 0; i < n; i++) {
+			uint32_t s = dev->stamp[i];
+			if (s == 0 || s == UINT32_MAX)
+				continue;
+			uint64_t off = dev->stamp_base + s - base;
+			if (off == 0 || off >= UINT32_MAX)
+				return -1; /* first pass only: nothing changed */
+			if (pass)
+				dev->stamp[i] = (uint32_t)off;
+		}
+	}
+	dev->stamp_base = base;
+	return 0;
 }

@@ -4,14 +4,14 @@
 #include <dlfcn.h>
 #include <stdio.h>
 
-int dl_load(const char *soname, const char *part, const char *hint, const struct dl_sym *syms,
-	    size_t n, int *state, char *err, size_t errlen)
+/* Opens soname and looks up every function of syms: the handle, with the
+ * slots filled when keep, or NULL with the error in err. */
+static void *dl__open(const char *soname, const char *part, const char *hint,
+		      const struct dl_sym *syms, size_t n, int keep, char *err, size_t errlen)
 {
 	const char *why;
 	void *h;
 
-	if (*state == 1)
-		return 0;
 	/* RTLD_NOW: a library without one of the functions is refused here,
 	 * not at the first call. RTLD_LOCAL: its names stay out of the way
 	 * of the next library's. */
@@ -19,7 +19,7 @@ int dl_load(const char *soname, const char *part, const char *hint, const struct
 		why = dlerror();
 		snprintf(err, errlen, "%s: cannot load %s: %s; install %s, or remove the group",
 			 part, soname, why ? why : "not found", hint);
-		return -1;
+		return NULL;
 	}
 	for (size_t i = 0; i < n; i++) {
 		dlerror();
@@ -29,12 +29,38 @@ int dl_load(const char *soname, const char *part, const char *hint, const struct
 			snprintf(err, errlen, "%s: %s has no %s (%s); a newer %s is needed", part,
 				 soname, syms[i].name, why ? why : "null", hint);
 			/* Every slot or none: a half-filled table is never
-			 * used, since *state stays 0. */
+			 * used, since dl_load's *state stays 0. */
 			dlclose(h);
-			return -1;
+			return NULL;
 		}
-		*syms[i].slot = f;
+		if (keep)
+			*syms[i].slot = f;
 	}
+	return h;
+}
+
+int dl_load(const char *soname, const char *part, const char *hint, const struct dl_sym *syms,
+	    size_t n, int *state, char *err, size_t errlen)
+{
+	if (*state == 1)
+		return 0;
+	if (!dl__open(soname, part, hint, syms, n, 1, err, errlen))
+		return -1;
 	*state = 1;
+	return 0;
+}
+
+int dl_probe(const char *soname, const char *part, const char *hint, const struct dl_sym *syms,
+	     size_t n, int state, char *err, size_t errlen)
+{
+	void *h;
+
+	if (state == 1)
+		return 0;
+	if (!(h = dl__open(soname, part, hint, syms, n, 0, err, errlen)))
+		return -1;
+	/* Unmapped again, with what it brought (unless something else holds
+	 * them): a check that passes leaves the process as it found it. */
+	dlclose(h);
 	return 0;
 }

@@ -7,18 +7,32 @@ struct dl_mhd dl_mhd;
 
 #define MB_DL_SYM(f) {#f, (void **)&dl_mhd.f},
 static const struct dl_sym dl_mhd__syms[] = {MB_DL_MHD_FUNCS(MB_DL_SYM)};
+#define DL_MHD__ARGS                                                                               \
+	MB_DL_MHD_SONAME, part,                                                                    \
+	    "libmicrohttpd (Debian: libmicrohttpd12; OpenWrt: libmicrohttpd-ssl or -no-ssl)",      \
+	    dl_mhd__syms, sizeof dl_mhd__syms / sizeof dl_mhd__syms[0]
+
+/* 1 once dl_mhd_load opened it. */
+static int dl_mhd__state;
 
 int dl_mhd_load(const char *part, char *err, size_t errlen)
 {
-	static int state;
-	return dl_load(
-	    MB_DL_MHD_SONAME, part,
-	    "libmicrohttpd (Debian: libmicrohttpd12; OpenWrt: libmicrohttpd-ssl or -no-ssl)",
-	    dl_mhd__syms, sizeof dl_mhd__syms / sizeof dl_mhd__syms[0], &state, err, errlen);
+	return dl_load(DL_MHD__ARGS, &dl_mhd__state, err, errlen);
+}
+
+int dl_mhd_probe(const char *part, char *err, size_t errlen)
+{
+	return dl_probe(DL_MHD__ARGS, dl_mhd__state, err, errlen);
 }
 #else
 /* Linked: nothing to load. */
 int dl_mhd_load(const char *part, char *err, size_t errlen)
+{
+	(void)part, (void)err, (void)errlen;
+	return 0;
+}
+
+int dl_mhd_probe(const char *part, char *err, size_t errlen)
 {
 	(void)part, (void)err, (void)errlen;
 	return 0;

@@ -25,6 +25,8 @@
 
 #include "config.h"
 #include "device.h"
+#include "dl.h"
+#include "export.h"
 #include "log.h"
 #include "map.h"
 #include "mb_error.h"
@@ -295,6 +297,32 @@ static int reload__site_check(const struct reload_gen *g, char *err, size_t errl
 	return rc;
 }
 
+/* The optional libraries the config's groups need (include/dl.h), opened
+ * and closed again: --check, start, a reload and a settings save refuse a
+ * config whose library is missing, with the message start would give when
+ * the group starts, instead of --check passing and start failing, or a
+ * reload installing what it cannot run. Nothing is kept mapped; a config
+ * without those groups opens nothing. */
+static int reload__libs(const struct config *c, char *err, size_t errlen)
+{
+	char why[512];
+	int rc = 0;
+
+#if MB_WITH_HTTP
+	if (c->http)
+		rc = dl_mhd_probe("http", why, sizeof why);
+#endif
+#if MB_WITH_INFLUXDB
+	if (rc == 0 && c->export && c->export->influx.enabled)
+		rc = dl_curl_probe("influxdb", why, sizeof why);
+#endif
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: %s", c->path, why);
+		return MB_EIO;
+	}
+	return 0;
+}
+
 struct reload_gen *reload_gen_load(const char *path, char *err, size_t errlen)
 {
 	return reload_gen_load_with(path, NULL, err, errlen);
@@ -366,6 +394,8 @@ struct reload_gen *reload_gen_load_with(const char *path, const char *settings, 
 	if (fit)
 		g->maps = fit;
 	if (reload__site_check(g, err, errlen) != 0)
+		goto fail;
+	if (reload__libs(c, err, errlen) != 0)
 		goto fail;
 	g->refs = 1;
 	return g;

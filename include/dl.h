@@ -51,5 +51,23 @@ struct dl_sym {
  * the loop's thread only. */
 int dl_load(const char *soname, const char *part, const char *hint, const struct dl_sym *syms,
 	    size_t n, int *state, char *err, size_t errlen);
+/* Would dl_load succeed? The same opening and look-ups, with the same
+ * error, but nothing is kept: no slot is filled and the library is closed
+ * again. 0 at once when state is 1 (dl_load opened it already). For the
+ * checks --check, a reload and the web settings share (reload.c): they
+ * refuse what start would refuse without mapping, in a process that
+ * exits or keeps running with another config, what only start needs.
+ * Called from the loop's thread only. */
+int dl_probe(const char *soname, const char *part, const char *hint, const struct dl_sym *syms,
+	     size_t n, int state, char *err, size_t errlen);
+
+/* dl_probe for libmicrohttpd (the `http` group, bridge/dl_mhd.c) and
+ * libcurl (the `influxdb` exporter, bridge/dl_curl.c): the error names
+ * PART. 0 at once once loaded, or when the build links the library
+ * (DLOPEN=0). Declared here, not in their headers, for callers that do not
+ * include the libraries' own; there only in builds with the part
+ * (MB_WITH_HTTP, MB_WITH_INFLUXDB). */
+int dl_mhd_probe(const char *part, char *err, size_t errlen);
+int dl_curl_probe(const char *part, char *err, size_t errlen);
 
 #endif

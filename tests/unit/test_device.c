@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "device.h"
+#include "device_test.h"
 #include "map.h"
 #include "mbdef.h"
 
@@ -978,6 +979,114 @@ static void client_read_goes_before_queued_polls(void **state)
 	close_device();
 }
 
+/* ------------------------------------------------------ arrival times -- */
+
+/* Register addr's arrival time as REST, the exporters and a site read it
+ * (device_cache_peek); 0 when it has no value. */
+static uint64_t arrived(uint16_t addr)
+{
+	uint16_t w[2];
+	uint64_t t = 0;
+	if (!device_cache_peek(dev, map_find(map, MAP_HOLDING, addr), w, &t))
+		return 0;
+	return t;
+}
+
+/* One register read from the device: asked, answered with v; its arrival
+ * time. */
+static uint64_t arrive(uint16_t addr, uint16_t v)
+{
+	struct device_req *req = NULL;
+	uint16_t out[1];
+	struct answer a = {0};
+	assert_int_equal(device_read(dev, MB_FC_READ_HOLDING, addr, 1, out, on_answer, &a, &req),
+			 DEVICE_PENDING);
+	answer_read(nstarted - 1, v);
+	assert_int_equal(a.status, 0);
+	return arrived(addr);
+}
+
+/* With the link down (no answer can come), a read of one register: its
+ * cached value when fresh, else 0A, at once. */
+static int served(uint16_t addr, uint16_t *v)
+{
+	struct device_req *req = NULL;
+	device_link_changed(dev, 0);
+	int rc = device_read(dev, MB_FC_READ_HOLDING, addr, 1, v, on_answer, NULL, &req);
+	device_link_changed(dev, 1);
+	return rc;
+}
+
+/* Arrival times are 4 bytes a register after a base, which moves when a
+ * value arrives UINT32_MAX ms or more after it: 49 days after start
+ * (device.c, device__stamp_store). Brought to now with the hooks of
+ * device_test.h: across the move every value keeps its arrival time, so a
+ * fresh one is served from the cache and a stale one is not, and REST and
+ * the exporters (device_cache_peek) see the same ages.
+ *
+ * The loop's clock counts from the system's start, and no arrival time can
+ * be made older than that: max_age is a quarter of the clock (an hour at
+ * most), and the stale value is two of them old. */
+static void arrival_times_survive_the_base_move(void **state)
+{
+	(void)state;
+	uint16_t v = 0;
+	uv_update_time(&loop);
+	uint64_t span = uv_now(&loop) / 4;
+	if (span > 3600000)
+		span = 3600000;
+	assert_true(span >= 1000);
+	make_device(0, (int64_t)span, 1000, 0, 0, 0);
+
+	/* A arrives and is made two max_age old: stale. */
+	uint64_t ta = arrive(0, 500);
+	assert_true(ta > 2 * span);
+	uint64_t base = device_test_stamp_base(dev);
+	assert_int_equal(device_test_stamp_move(dev, base - 2 * span, false), 0);
+	ta -= 2 * span;
+	assert_true(arrived(0) == ta);
+	/* B arrives now: fresh. */
+	uint64_t tb = arrive(1, 600);
+	assert_true(tb > ta);
+	assert_int_equal(served(1, &v), 0);
+	assert_int_equal(v, 600);
+	assert_int_equal(served(0, &v), MB_EXC_GATEWAY_PATH);
+
+	/* 49 days on: the base as far back as B allows (its offset the
+	 * largest there is), the times kept. A base one further back does
+	 * not fit B and is refused, changing nothing. */
+	base = tb - (UINT32_MAX - 1);
+	assert_int_equal(device_test_stamp_move(dev, base - 1, true), -1);
+	assert_int_equal(device_test_stamp_move(dev, base, true), 0);
+	assert_true(device_test_stamp_base(dev) == base);
+	assert_true(arrived(0) == ta && arrived(1) == tb);
+	assert_int_equal(served(1, &v), 0);
+	assert_int_equal(served(0, &v), MB_EXC_GATEWAY_PATH);
+
+	/* C arrives after B, UINT32_MAX ms or more after the base: the base
+	 * moves, to 2^31 ms before C. Every time is what it was. */
+	spin(3);
+	uint64_t tc = arrive(2, 700);
+	assert_true(tc > tb);
+	assert_true(device_test_stamp_base(dev) == tc - (UINT64_C(1) << 31));
+	assert_true(arrived(0) == ta);
+	assert_true(arrived(1) == tb);
+	assert_true(arrived(2) == tc);
+	assert_int_equal(served(1, &v), 0);
+	assert_int_equal(v, 600);
+	assert_int_equal(served(2, &v), 0);
+	assert_int_equal(v, 700);
+	assert_int_equal(served(0, &v), MB_EXC_GATEWAY_PATH);
+	/* A register that never had a value still has none. */
+	assert_true(arrived(5) == 0);
+	/* And the next value is stored after the new base as any other. */
+	uint64_t td = arrive(4, 800);
+	assert_true(td >= tc && arrived(4) == td && arrived(2) == tc);
+	assert_int_equal(served(4, &v), 0);
+	assert_int_equal(v, 800);
+	close_device();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1006,6 +1115,7 @@ int main(void)
 	    cmocka_unit_test(odd_values_fail_no_neighbour),
 	    cmocka_unit_test(health_answering_silent_and_back),
 	    cmocka_unit_test(fresh_limit_covers_polls),
+	    cmocka_unit_test(arrival_times_survive_the_base_move),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

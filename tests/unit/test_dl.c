@@ -2,7 +2,9 @@
  * a missing library and a library without one of the functions are refused
  * with an error that names the part, the library and what to install, the
  * table is filled only when every function is there, and a failed load is
- * tried again by the next call. */
+ * tried again by the next call. dl_probe, the checks' (reload.c), gives the
+ * same errors and keeps nothing: no slot filled, nothing loaded. */
+#include <dlfcn.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -64,12 +66,46 @@ static void test_loaded_once(void **state)
 	assert_int_equal(dl_load("libmb-no-such.so.7", "x", "y", syms, 2, &st, err, sizeof err), 0);
 }
 
+static void test_probe_keeps_nothing(void **state)
+{
+	const struct dl_sym syms[] = {{"strlen", &slot_a}, {"mb_no_such_function", &slot_b}};
+	char err[300] = "", err2[300] = "";
+	int st = 0;
+	(void)state;
+	slot_a = slot_b = NULL;
+	/* The same messages as dl_load's. */
+	assert_int_equal(
+	    dl_probe("libmb-no-such.so.7", "influxdb", "libnothing", syms, 1, 0, err, sizeof err),
+	    -1);
+	assert_int_equal(dl_load("libmb-no-such.so.7", "influxdb", "libnothing", syms, 1, &st, err2,
+				 sizeof err2),
+			 -1);
+	assert_string_equal(err, err2);
+	assert_int_equal(dl_probe("libc.so.6", "http", "a newer libc", syms, 2, 0, err, sizeof err),
+			 -1);
+	assert_non_null(strstr(err, "http: libc.so.6 has no mb_no_such_function"));
+	/* A library that has them all: 0, and no slot filled. */
+	assert_int_equal(dl_probe("libc.so.6", "x", "libc", syms, 1, 0, err, sizeof err), 0);
+	assert_null(slot_a);
+	/* Closed again: a library the test does not link (libyaml, of the
+	 * test dependencies) is not in the process after its probe. */
+	const struct dl_sym ysyms[] = {{"yaml_parser_initialize", &slot_a}};
+	assert_null(dlopen("libyaml-0.so.2", RTLD_NOW | RTLD_NOLOAD));
+	assert_int_equal(dl_probe("libyaml-0.so.2", "x", "libyaml", ysyms, 1, 0, err, sizeof err),
+			 0);
+	assert_null(slot_a);
+	assert_null(dlopen("libyaml-0.so.2", RTLD_NOW | RTLD_NOLOAD));
+	/* Loaded already (state 1): 0 at once, whatever the name. */
+	assert_int_equal(dl_probe("libmb-no-such.so.7", "x", "y", syms, 2, 1, err, sizeof err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_missing_library),
 	    cmocka_unit_test(test_missing_function),
 	    cmocka_unit_test(test_loaded_once),
+	    cmocka_unit_test(test_probe_keeps_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
