@@ -131,14 +131,14 @@ static const struct config_key export__mqtt_keys[] = {
 	{.name = "mqtt", .kind = CONFIG_K_CUSTOM, .fn = export__mqtt_broker,
 	 .same = export__mqtt_broker_same},
 	{.name = "prefix", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = EXPORT__M(prefix), .check = config_check_topic},
+	 .off = EXPORT__M(prefix), .check = config_mqtt_check_topic},
 	{.name = "interval", .kind = CONFIG_K_INT, .off = EXPORT__M(interval), .min = 1,
 	 .max = 86400, .unit = "s"},
 	{.name = "on_change", .kind = CONFIG_K_BOOL, .off = EXPORT__M(on_change)},
 	{.name = "retain", .kind = CONFIG_K_BOOL, .off = EXPORT__M(retain)},
 	{.name = "homeassistant", .kind = CONFIG_K_BOOL, .off = EXPORT__M(homeassistant)},
 	{.name = "homeassistant_prefix", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = EXPORT__M(ha_prefix), .check = config_check_topic},
+	 .off = EXPORT__M(ha_prefix), .check = config_mqtt_check_topic},
 };
 
 static const struct config_key export__influx_keys[] = {
