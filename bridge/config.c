@@ -5,7 +5,11 @@
  * Anything the table cannot say (one protocol block per device, unique unit
  * IDs, a port that depends on tls) is checked after the table, in code.
  * Protocols are known only through the registry (protocol.h): a device's
- * protocol block is checked with the protocol's own key table. */
+ * protocol block is checked with the protocol's own key table. The groups
+ * other modules own are parsed by their handlers, which sit below this
+ * loader and never include config.h: the mqtt group (config_mqtt.h), `http`
+ * (http_config.h), `mqtt_export` and `influxdb` (export_config.h); each is
+ * handed the field it fills (keys.h: target + off). */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -22,8 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "export.h"
-#include "http.h"
+#include "export_config.h"
+#include "http_config.h"
 #include "mb_error.h"
 #include "protocol.h"
 
@@ -941,9 +945,9 @@ static int config__web_settings_file(struct config_parser *p, config_t *lc, stru
 					"%s is set in %s:%d too: keep one (the web page saves "
 					"this file)",
 					name, c->path, config_setting_source_line(main));
-		else if (mqtt && (rc = export_config_mqtt(p, e, c)) == 0)
+		else if (mqtt && (rc = export_config_mqtt(p, e, &c->export)) == 0)
 			c->web_settings.has_mqtt = 1;
-		else if (!mqtt && (rc = export_config_influx(p, e, c)) == 0)
+		else if (!mqtt && (rc = export_config_influx(p, e, &c->export)) == 0)
 			c->web_settings.has_influx = 1;
 	}
 	config_destroy(&sl);
@@ -972,9 +976,12 @@ static const struct config_key config__top_keys[] = {
 	{.name = "devices", .kind = CONFIG_K_CUSTOM, .flags = CONFIG_F_REQUIRED,
 	 .fn = config__devices},
 	{.name = "listeners", .kind = CONFIG_K_CUSTOM, .fn = config__listeners},
-	{.name = "http", .kind = CONFIG_K_CUSTOM, .fn = http_config_parse},
-	{.name = "mqtt_export", .kind = CONFIG_K_CUSTOM, .fn = export_config_mqtt},
-	{.name = "influxdb", .kind = CONFIG_K_CUSTOM, .fn = export_config_influx},
+	{.name = "http", .kind = CONFIG_K_CUSTOM, .off = offsetof(struct config, http),
+	 .fn = http_config_parse},
+	{.name = "mqtt_export", .kind = CONFIG_K_CUSTOM, .off = offsetof(struct config, export),
+	 .fn = export_config_mqtt},
+	{.name = "influxdb", .kind = CONFIG_K_CUSTOM, .off = offsetof(struct config, export),
+	 .fn = export_config_influx},
 	{.name = "web_settings", .kind = CONFIG_K_GROUP, .off = offsetof(struct config, web_settings),
 	 .sub = config__web_settings_keys, .nsub = CONFIG__N(config__web_settings_keys),
 	 .fn = config__web_settings_done},

@@ -48,8 +48,6 @@
 #define EXPORT_INFLUX__MAX_BODY (1024u * 1024u)
 #define EXPORT_INFLUX__MAX_BYTES (8u * 1024u * 1024u)
 
-const bool export_influx_built = true;
-
 struct export_influx__batch {
 	struct export_influx__batch *next;
 	char *text;

@@ -1,6 +1,6 @@
 /* What the exporters share (bridge/export.c, export_mqtt.c, export_influx.c):
  * the status every exporter keeps and the two sinks' verbs. export.c owns the
- * config tables, the device set and the schedule (interval and change
+ * device set and the schedule (interval and change
  * detection); a sink only sends what it is given. */
 #ifndef EXPORT_INTERNAL_H
 #define EXPORT_INTERNAL_H
@@ -45,10 +45,6 @@ void export_mqtt_close(struct export_mqtt *m);
 /* --- InfluxDB (export_influx.c) ------------------------------------------ */
 
 struct export_influx;
-/* Whether this build has the exporter: true in export_influx.c, false in
- * export_influx_off.c (`make WITH_INFLUXDB=0`), so that export.c can refuse
- * an `influxdb` group without an #if of its own. */
-extern const bool export_influx_built;
 struct export_influx *export_influx_start(uv_loop_t *loop, const struct config_export_influx *cfg,
 					  char *err, size_t errlen);
 /* One batch: for each device of devs[0..n), a point per answer time of its
