@@ -24,7 +24,10 @@
 #include <time.h>
 
 #include "device.h"
-#include "export_internal.h"
+#include "export_ha.h"
+#include "export_influx.h"
+#include "export_mqtt.h"
+#include "export_stat.h"
 #include "json.h"
 #include "log.h"
 #include "map.h"
@@ -35,33 +38,6 @@
 #define EXPORT__TICK_MS 1000
 
 /* --- status -------------------------------------------------------------- */
-
-uint64_t export_wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-void export_stat_attempt(struct export_stat *s)
-{
-	s->last_attempt = export_wall_ms();
-}
-
-void export_stat_ok(struct export_stat *s)
-{
-	s->state = EXPORT_OK;
-	s->last_success = export_wall_ms();
-}
-
-void export_stat_fail(struct export_stat *s, const char *fmt, ...)
-{
-	va_list ap;
-	s->state = EXPORT_FAILING;
-	va_start(ap, fmt);
-	vsnprintf(s->last_error, sizeof s->last_error, fmt, ap);
-	va_end(ap);
-}
 
 static const char *export__state_name(enum export_state st)
 {

@@ -5,7 +5,7 @@
  * keep export.c free of #if. */
 #include <stdio.h>
 
-#include "export_internal.h"
+#include "export_influx.h"
 
 struct export_influx *export_influx_start(uv_loop_t *loop, const struct config_export_influx *cfg,
 					  char *err, size_t errlen)
