@@ -49,8 +49,6 @@ void http_set_exports(http_status_fn fn, void *ctx);
  * a hook the file is saved and applied at the next reload. */
 typedef void (*http_reload_fn)(void *ctx);
 void http_set_reload(http_reload_fn fn, void *ctx);
-/* Called by the settings endpoint (http_settings.c). */
-void http_request_reload(void);
 /* The "listeners" member: fn writes one JSON array, an object for each
  * listener of the config's `listeners` with its own counters (main.c).
  * Without a hook it is []. */
