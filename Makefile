@@ -60,8 +60,8 @@ ifneq ($(WITH_HTTP),0)
 PKGS       += libmicrohttpd json-c
 OFF_SRC    += bridge/http_off.c
 else
-OFF_SRC    += bridge/http.c bridge/http_api.c bridge/http_config.c bridge/http_digest.c \
-              bridge/http_settings.c
+OFF_SRC    += bridge/http.c bridge/http_answer.c bridge/http_api.c bridge/http_config.c \
+              bridge/http_digest.c bridge/http_settings.c
 endif
 ifneq ($(WITH_INFLUXDB),0)
 PKGS       += libcurl

@@ -5,16 +5,18 @@
  * Anything the table cannot say (one protocol block per device, unique unit
  * IDs, a port that depends on tls) is checked after the table, in code.
  * Protocols are known only through the registry (protocol.h): a device's
- * protocol block is checked with the protocol's own key table. */
+ * protocol block is checked with the protocol's own key table. The groups
+ * other modules own are parsed by their handlers, which sit below this
+ * loader and never include config.h: the mqtt group (config_mqtt.h), `http`
+ * (http_config.h), `mqtt_export` and `influxdb` (export_config.h); each is
+ * handed the field it fills (keys.h: target + off). */
 #include "config.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <libconfig.h>
 #include <limits.h>
-#include <mosquitto.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,8 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "export.h"
-#include "http.h"
+#include "export_config.h"
+#include "http_config.h"
 #include "mb_error.h"
 #include "protocol.h"
 
@@ -46,24 +48,6 @@
 #define CONFIG__PATH(s, buf) keys_path((s), (buf), sizeof(buf))
 
 /* --- value checks -------------------------------------------------------- */
-
-/* What MQTT carries as text (topics, user names, client IDs) must be valid
- * UTF-8, or libmosquitto refuses it when the daemon starts. Its own rule, so
- * that --check and start cannot disagree. */
-const char *config_check_utf8(const char *v)
-{
-	return mosquitto_validate_utf8(v, (int)strnlen(v, 65536)) == MOSQ_ERR_SUCCESS
-		   ? NULL
-		   : "must be valid UTF-8 of at most 65535 bytes";
-}
-
-/* A topic we publish to or subscribe to literally: no wildcards. */
-const char *config_check_topic(const char *v)
-{
-	if (strpbrk(v, "+#"))
-		return "must not contain the MQTT wildcards + or #";
-	return config_check_utf8(v);
-}
 
 /* Device names appear in logs and status topics. */
 static const char *config__check_name(const char *v)
@@ -530,133 +514,11 @@ static const struct config_key config__defaults_keys[] = {
 /* clang-format on */
 
 /* clang-format off */
-static const struct config_key config__tls_keys[] = {
-	{.name = "ca_file", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
-	 .off = offsetof(struct config_tls, ca_file)},
-	{.name = "cert_file", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = offsetof(struct config_tls, cert_file)},
-	{.name = "key_file", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = offsetof(struct config_tls, key_file)},
-};
-/* clang-format on */
-
-/* libmosquitto opens the TLS files when the daemon starts and refuses to
- * start without them, naming no line; say it here, at the key's line, so
- * that --check refuses it too. The daemon may read them under another user
- * (see `user`), so this proves only that they exist and can be read now. */
-static int config__tls_file(struct config_parser *p, const config_setting_t *tls, const char *key,
-			    const char *file)
-{
-	const config_setting_t *s = config_setting_get_member(tls, key);
-	struct stat st;
-	char path[256];
-	int fd, e = 0;
-
-	if (!file || !s)
-		return 0;
-	/* Non-blocking: a FIFO named here must not hang the loader. */
-	if ((fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
-		e = errno;
-	else if (fstat(fd, &st) != 0)
-		e = errno;
-	if (fd >= 0)
-		close(fd);
-	if (e)
-		return keys_error(p, s, "%s \"%s\" cannot be read: %s", CONFIG__PATH(s, path), file,
-				  strerror(e));
-	if (S_ISDIR(st.st_mode))
-		return keys_error(p, s, "%s \"%s\" cannot be read: %s", CONFIG__PATH(s, path), file,
-				  strerror(EISDIR));
-	if (!S_ISREG(st.st_mode))
-		return keys_error(p, s, "%s \"%s\" is not a regular file", CONFIG__PATH(s, path),
-				  file);
-	return 0;
-}
-
-static int config__tls_done(struct config_parser *p, const config_setting_t *s, void *target)
-{
-	struct config_tls *t = target;
-	char path[256];
-	int rc;
-
-	/* A client certificate is useless without its key and vice versa. */
-	if (!t->cert_file != !t->key_file)
-		return keys_error(p, s, "%s needs both cert_file and key_file, or neither",
-				  keys_path(s, path, sizeof path));
-	if ((rc = config__tls_file(p, s, "ca_file", t->ca_file)) != 0 ||
-	    (rc = config__tls_file(p, s, "cert_file", t->cert_file)) != 0 ||
-	    (rc = config__tls_file(p, s, "key_file", t->key_file)) != 0)
-		return rc;
-	return 0;
-}
-
-/* clang-format off */
-static const struct config_key config__mqtt_keys[] = {
-	{.name = "host", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = offsetof(struct config_mqtt, host)},
-	{.name = "port", .kind = CONFIG_K_INT, .off = offsetof(struct config_mqtt, port), .min = 1,
-	 .max = 65535},
-	{.name = "username", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = offsetof(struct config_mqtt, username), .check = config_check_utf8},
-	{.name = "password", .kind = CONFIG_K_STRING, .off = offsetof(struct config_mqtt, password)},
-	{.name = "client_id", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = offsetof(struct config_mqtt, client_id), .check = config_check_utf8},
-	/* libmosquitto refuses keepalives under 5 s; MQTT's field is 16 bits. */
-	{.name = "keepalive", .kind = CONFIG_K_INT, .off = offsetof(struct config_mqtt, keepalive),
-	 .min = 5, .max = 65535, .unit = "s"},
-	{.name = "qos", .kind = CONFIG_K_INT, .off = offsetof(struct config_mqtt, qos), .min = 0,
-	 .max = 2},
-	{.name = "tls", .kind = CONFIG_K_GROUP, .off = offsetof(struct config_mqtt, tls),
-	 .sub = config__tls_keys, .nsub = CONFIG__N(config__tls_keys), .fn = config__tls_done},
-};
-/* clang-format on */
-
-static int config__mqtt_defaults(struct config_mqtt *m)
-{
-	memset(m, 0, sizeof *m);
-	m->port = 1883;
-	m->keepalive = 60;
-	m->qos = 0;
-	return (m->host = strdup("127.0.0.1")) ? 0 : MB_ENOMEM;
-}
-
-static int config__mqtt_done(struct config_parser *p, const config_setting_t *s, void *target)
-{
-	struct config_mqtt *m = target;
-	char path[256];
-
-	m->line = config_setting_source_line(s);
-	m->has_tls = config_setting_get_member(s, "tls") != NULL;
-	if (!config_setting_get_member(s, "port"))
-		m->port = m->has_tls ? 8883 : 1883;
-	/* MQTT sends a password only together with a user name. */
-	if (m->password && !m->username)
-		return keys_error(p, s, "%s has a password but no username",
-				  keys_path(s, path, sizeof path));
-	return 0;
-}
-
-int config_mqtt_group(struct config_parser *p, const config_setting_t *s, struct config_mqtt *m)
-{
-	char path[256];
-	int rc;
-
-	if ((rc = config__mqtt_defaults(m)) != 0 || !s)
-		return rc;
-	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return keys_error(p, s, "%s must be a group { ... }, not %s", CONFIG__PATH(s, path),
-				  keys_type_name(s));
-	if ((rc = keys_parse(p, s, config__mqtt_keys, CONFIG__N(config__mqtt_keys), m)) != 0)
-		return rc;
-	return config__mqtt_done(p, s, m);
-}
-
-/* clang-format off */
 static const struct config_key config__status_keys[] = {
 	{.name = "mqtt", .kind = CONFIG_K_GROUP, .off = offsetof(struct config_status, mqtt),
-	 .sub = config__mqtt_keys, .nsub = CONFIG__N(config__mqtt_keys), .fn = config__mqtt_done},
+	 .sub = config_mqtt_table, .nsub = CONFIG_MQTT_NKEYS, .fn = config_mqtt_done},
 	{.name = "prefix", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = offsetof(struct config_status, prefix), .check = config_check_topic},
+	 .off = offsetof(struct config_status, prefix), .check = config_mqtt_check_topic},
 	{.name = "interval", .kind = CONFIG_K_INT, .off = offsetof(struct config_status, interval),
 	 .min = 1, .max = 86400, .unit = "s"},
 };
@@ -701,8 +563,8 @@ static const struct config_key config__device_common_keys[] = {
 	 .max = CONFIG__MS_MAX, .unit = "ms"},
 	{.name = "passthrough_cache", .kind = CONFIG_K_INT64, .off = CONFIG__DEV(passthrough_cache),
 	 .min = CONFIG_PASS_CACHE_MIN, .max = CONFIG_PASS_CACHE_MAX, .unit = "registers"},
-	{.name = "mqtt", .kind = CONFIG_K_GROUP, .off = CONFIG__DEV(mqtt), .sub = config__mqtt_keys,
-	 .nsub = CONFIG__N(config__mqtt_keys), .fn = config__mqtt_done},
+	{.name = "mqtt", .kind = CONFIG_K_GROUP, .off = CONFIG__DEV(mqtt), .sub = config_mqtt_table,
+	 .nsub = CONFIG_MQTT_NKEYS, .fn = config_mqtt_done},
 	{.name = "listener", .kind = CONFIG_K_CUSTOM, .fn = config__dev_listener,
 	 .same = config__dev_listener_same},
 };
@@ -825,12 +687,6 @@ const struct config_key *config_device_keys(size_t *nkeys)
 	return config__device_keys;
 }
 
-const struct config_key *config_mqtt_keys(size_t *nkeys)
-{
-	*nkeys = CONFIG__N(config__mqtt_keys);
-	return config__mqtt_keys;
-}
-
 const struct config_key *config_defaults_keys(size_t *nkeys)
 {
 	*nkeys = CONFIG__N(config__defaults_keys);
@@ -841,7 +697,7 @@ static int config__device_defaults(struct config_device *d)
 {
 	memset(d, 0, sizeof *d);
 	d->timeout = d->max_age = d->poll = d->min_interval = d->retries = d->client_wait = -1;
-	return config__mqtt_defaults(&d->mqtt);
+	return config_mqtt_group(NULL, NULL, &d->mqtt);
 }
 
 static void config__device_free(struct config_device *d)
@@ -1089,9 +945,9 @@ static int config__web_settings_file(struct config_parser *p, config_t *lc, stru
 					"%s is set in %s:%d too: keep one (the web page saves "
 					"this file)",
 					name, c->path, config_setting_source_line(main));
-		else if (mqtt && (rc = export_config_mqtt(p, e, c)) == 0)
+		else if (mqtt && (rc = export_config_mqtt(p, e, &c->export)) == 0)
 			c->web_settings.has_mqtt = 1;
-		else if (!mqtt && (rc = export_config_influx(p, e, c)) == 0)
+		else if (!mqtt && (rc = export_config_influx(p, e, &c->export)) == 0)
 			c->web_settings.has_influx = 1;
 	}
 	config_destroy(&sl);
@@ -1120,9 +976,12 @@ static const struct config_key config__top_keys[] = {
 	{.name = "devices", .kind = CONFIG_K_CUSTOM, .flags = CONFIG_F_REQUIRED,
 	 .fn = config__devices},
 	{.name = "listeners", .kind = CONFIG_K_CUSTOM, .fn = config__listeners},
-	{.name = "http", .kind = CONFIG_K_CUSTOM, .fn = http_config_parse},
-	{.name = "mqtt_export", .kind = CONFIG_K_CUSTOM, .fn = export_config_mqtt},
-	{.name = "influxdb", .kind = CONFIG_K_CUSTOM, .fn = export_config_influx},
+	{.name = "http", .kind = CONFIG_K_CUSTOM, .off = offsetof(struct config, http),
+	 .fn = http_config_parse},
+	{.name = "mqtt_export", .kind = CONFIG_K_CUSTOM, .off = offsetof(struct config, export),
+	 .fn = export_config_mqtt},
+	{.name = "influxdb", .kind = CONFIG_K_CUSTOM, .off = offsetof(struct config, export),
+	 .fn = export_config_influx},
 	{.name = "web_settings", .kind = CONFIG_K_GROUP, .off = offsetof(struct config, web_settings),
 	 .sub = config__web_settings_keys, .nsub = CONFIG__N(config__web_settings_keys),
 	 .fn = config__web_settings_done},
@@ -1158,7 +1017,7 @@ static int config__defaults(struct config *c, const char *path)
 	c->status.interval = 60;
 	if (!(c->status.prefix = strdup("modbridge")))
 		return MB_ENOMEM;
-	return config__mqtt_defaults(&c->status.mqtt);
+	return config_mqtt_group(NULL, NULL, &c->status.mqtt);
 }
 
 /* libconfig says only "syntax error"; name the mistakes that cause it most
@@ -1282,7 +1141,7 @@ void config_free(struct config *c)
 	free(c->server.default_unit);
 	config__free_strings(c->maps_path, c->nmaps_path);
 	free(c->user);
-	keys_free(config__mqtt_keys, CONFIG__N(config__mqtt_keys), &c->status.mqtt);
+	keys_free(config_mqtt_table, CONFIG_MQTT_NKEYS, &c->status.mqtt);
 	free(c->status.prefix);
 	keys_free(config__web_settings_keys, CONFIG__N(config__web_settings_keys),
 		  &c->web_settings);

@@ -17,7 +17,6 @@
  * (docs/user-guide.md, "Exporting values"). */
 #include "export.h"
 
-#include <libconfig.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,282 +24,24 @@
 #include <time.h>
 
 #include "device.h"
-#include "export_internal.h"
+#include "export_ha.h"
+#include "export_influx.h"
+#include "export_mqtt.h"
+#include "export_stat.h"
 #include "json.h"
 #include "log.h"
 #include "map.h"
 #include "mb_error.h"
 #include "values.h"
 
-#define EXPORT__N(a) (sizeof(a) / sizeof((a)[0]))
 /* How often changes are looked for, and the finest `interval`. */
 #define EXPORT__TICK_MS 1000
 
 /* --- status -------------------------------------------------------------- */
 
-uint64_t export_wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-void export_stat_attempt(struct export_stat *s)
-{
-	s->last_attempt = export_wall_ms();
-}
-
-void export_stat_ok(struct export_stat *s)
-{
-	s->state = EXPORT_OK;
-	s->last_success = export_wall_ms();
-}
-
-void export_stat_fail(struct export_stat *s, const char *fmt, ...)
-{
-	va_list ap;
-	s->state = EXPORT_FAILING;
-	va_start(ap, fmt);
-	vsnprintf(s->last_error, sizeof s->last_error, fmt, ap);
-	va_end(ap);
-}
-
 static const char *export__state_name(enum export_state st)
 {
 	return st == EXPORT_OK ? "ok" : st == EXPORT_FAILING ? "failing" : "starting";
-}
-
-/* --- config -------------------------------------------------------------- */
-
-/* A base URL we add /write or /api/v2/write to: http or https, no query
- * or fragment of its own (the exporter adds the query). */
-static const char *export__check_url(const char *v)
-{
-	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
-		return "must start with http:// or https://";
-	if (strpbrk(v, "?# \t\r\n"))
-		return "must be a base URL such as \"http://127.0.0.1:8086\", without '?', '#' or "
-		       "spaces (the exporter adds /write or /api/v2/write and the query)";
-	if (!strchr(v, ':') || strlen(v) <= (v[4] == 's' ? 8u : 7u))
-		return "must name a host";
-	return NULL;
-}
-
-/* Line protocol names that InfluxDB 1.x and 2.x read alike (codec_line.h). */
-static const char *export__check_measurement(const char *v)
-{
-	if (v[0] == '#' || v[0] == '_')
-		return "must not start with '#' or '_' (a comment; InfluxDB's own names)";
-	for (; *v; v++)
-		if ((unsigned char)*v < 0x20 || *v == 0x7f || *v == '\\')
-			return "must not hold a backslash or control characters";
-	return NULL;
-}
-
-static int export__mqtt_broker(struct config_parser *p, const config_setting_t *s, void *target)
-{
-	struct config_export_mqtt *m = target;
-	size_t n;
-	const struct config_key *k = config_mqtt_keys(&n);
-
-	/* The defaults export_config_mqtt put there give way to the group. */
-	keys_free(k, n, &m->mqtt);
-	return config_mqtt_group(p, s, &m->mqtt);
-}
-
-static bool export__mqtt_broker_same(const struct config_key *k, const void *a, const void *b,
-				     char *which, size_t len)
-{
-	const struct config_export_mqtt *x = a, *y = b;
-	size_t n;
-	const struct config_key *keys = config_mqtt_keys(&n);
-	char sub[256];
-
-	if (keys_same(keys, n, &x->mqtt, &y->mqtt, sub, sizeof sub))
-		return true;
-	snprintf(which, len, "%s.%s", k->name, sub);
-	return false;
-}
-
-#define EXPORT__M(f) offsetof(struct config_export_mqtt, f)
-#define EXPORT__I(f) offsetof(struct config_export_influx, f)
-
-/* clang-format off */
-static const struct config_key export__mqtt_keys[] = {
-	{.name = "enabled", .kind = CONFIG_K_BOOL, .off = EXPORT__M(enabled)},
-	{.name = "mqtt", .kind = CONFIG_K_CUSTOM, .fn = export__mqtt_broker,
-	 .same = export__mqtt_broker_same},
-	{.name = "prefix", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = EXPORT__M(prefix), .check = config_check_topic},
-	{.name = "interval", .kind = CONFIG_K_INT, .off = EXPORT__M(interval), .min = 1,
-	 .max = 86400, .unit = "s"},
-	{.name = "on_change", .kind = CONFIG_K_BOOL, .off = EXPORT__M(on_change)},
-	{.name = "retain", .kind = CONFIG_K_BOOL, .off = EXPORT__M(retain)},
-	{.name = "homeassistant", .kind = CONFIG_K_BOOL, .off = EXPORT__M(homeassistant)},
-	{.name = "homeassistant_prefix", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = EXPORT__M(ha_prefix), .check = config_check_topic},
-};
-
-static const struct config_key export__influx_keys[] = {
-	{.name = "enabled", .kind = CONFIG_K_BOOL, .off = EXPORT__I(enabled)},
-	{.name = "url", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
-	 .off = EXPORT__I(url), .check = export__check_url},
-	{.name = "version", .kind = CONFIG_K_INT, .off = EXPORT__I(version), .min = 1, .max = 2},
-	{.name = "database", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = EXPORT__I(database)},
-	{.name = "retention_policy", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = EXPORT__I(retention_policy)},
-	{.name = "username", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = EXPORT__I(username)},
-	{.name = "password", .kind = CONFIG_K_STRING, .off = EXPORT__I(password)},
-	{.name = "org", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY, .off = EXPORT__I(org)},
-	{.name = "bucket", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = EXPORT__I(bucket)},
-	{.name = "token", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = EXPORT__I(token)},
-	{.name = "measurement", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = EXPORT__I(measurement), .check = export__check_measurement},
-	{.name = "ca_file", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = EXPORT__I(ca_file)},
-	{.name = "interval", .kind = CONFIG_K_INT, .off = EXPORT__I(interval), .min = 1,
-	 .max = 86400, .unit = "s"},
-	{.name = "on_change", .kind = CONFIG_K_BOOL, .off = EXPORT__I(on_change)},
-	{.name = "timeout", .kind = CONFIG_K_INT64, .off = EXPORT__I(timeout), .min = 100,
-	 .max = 600000, .unit = "ms"},
-	{.name = "queue", .kind = CONFIG_K_INT, .off = EXPORT__I(queue), .min = 1, .max = 100000},
-};
-/* clang-format on */
-
-const struct config_key *export_config_keys(int influx, size_t *nkeys)
-{
-	*nkeys = influx ? EXPORT__N(export__influx_keys) : EXPORT__N(export__mqtt_keys);
-	return influx ? export__influx_keys : export__mqtt_keys;
-}
-
-static struct config_export *export__config_of(struct config *c)
-{
-	if (!c->export)
-		c->export = calloc(1, sizeof *c->export);
-	return c->export;
-}
-
-int export_config_mqtt(struct config_parser *p, const config_setting_t *s, void *target)
-{
-	struct config_export *e = export__config_of(target);
-	struct config_export_mqtt *m;
-	char path[256];
-	int rc;
-
-	if (!e)
-		return MB_ENOMEM;
-	m = &e->mqtt;
-	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return keys_error(p, s, "%s must be a group { ... }, not %s",
-				  keys_path(s, path, sizeof path), keys_type_name(s));
-	m->line = config_setting_source_line(s);
-	m->interval = 60;
-	m->on_change = 1;
-	m->retain = 1;
-	if (!(m->prefix = strdup("modbridge/values")) || !(m->ha_prefix = strdup("homeassistant")))
-		return MB_ENOMEM;
-	/* The broker's defaults, in case the group names none. */
-	if ((rc = config_mqtt_group(p, NULL, &m->mqtt)) != 0)
-		return rc;
-	m->enabled = 1;
-	return keys_parse(p, s, export__mqtt_keys, EXPORT__N(export__mqtt_keys), m);
-}
-
-/* What one version needs and the other does not take. */
-static int export__influx_done(struct config_parser *p, const config_setting_t *s,
-			       struct config_export_influx *x)
-{
-	static const char *const v1_only[] = {"database", "retention_policy", "username",
-					      "password"};
-	static const char *const v2_only[] = {"org", "bucket", "token"};
-	const char *const *other = x->version == 1 ? v2_only : v1_only;
-	size_t nother = x->version == 1 ? EXPORT__N(v2_only) : EXPORT__N(v1_only);
-	char path[256];
-
-	keys_path(s, path, sizeof path);
-	for (size_t i = 0; i < nother; i++) {
-		const config_setting_t *o = config_setting_get_member(s, other[i]);
-		if (o)
-			return keys_error(p, o,
-					  "%s.%s belongs to InfluxDB version %d; this group "
-					  "says version = %d",
-					  path, other[i], x->version == 1 ? 2 : 1, x->version);
-	}
-	if (x->version == 1) {
-		if (!x->database)
-			return keys_error(p, s,
-					  "%s needs database (InfluxDB 1.x writes go to "
-					  "/write?db=...)",
-					  path);
-		if (x->password && !x->username)
-			return keys_error(p, config_setting_get_member(s, "password"),
-					  "%s has a password but no username", path);
-	} else if (!x->org || !x->bucket || !x->token) {
-		return keys_error(p, s,
-				  "%s: version 2 needs org, bucket and token "
-				  "(/api/v2/write?org=...&bucket=..., Authorization: Token ...)",
-				  path);
-	}
-	return 0;
-}
-
-int export_config_influx(struct config_parser *p, const config_setting_t *s, void *target)
-{
-	struct config_export *e = export__config_of(target);
-	struct config_export_influx *x;
-	char path[256];
-	int rc;
-
-	if (!e)
-		return MB_ENOMEM;
-	if (!export_influx_built) /* `make WITH_INFLUXDB=0` */
-		return keys_error(p, s,
-				  "this modbridge was built without the InfluxDB exporter "
-				  "(WITH_INFLUXDB=0): remove the influxdb group");
-	x = &e->influx;
-	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return keys_error(p, s, "%s must be a group { ... }, not %s",
-				  keys_path(s, path, sizeof path), keys_type_name(s));
-	x->line = config_setting_source_line(s);
-	x->version = 1;
-	x->interval = 10;
-	x->on_change = 0;
-	x->timeout = 5000;
-	x->queue = 360;
-	if (!(x->measurement = strdup("modbridge")))
-		return MB_ENOMEM;
-	x->enabled = 1;
-	if ((rc = keys_parse(p, s, export__influx_keys, EXPORT__N(export__influx_keys), x)) != 0)
-		return rc;
-	return export__influx_done(p, s, x);
-}
-
-static void export__free_mqtt(struct config_export_mqtt *m)
-{
-	size_t n;
-	const struct config_key *k = config_mqtt_keys(&n);
-	keys_free(k, n, &m->mqtt);
-	keys_free(export__mqtt_keys, EXPORT__N(export__mqtt_keys), m);
-	memset(m, 0, sizeof *m);
-}
-
-static void export__free_influx(struct config_export_influx *x)
-{
-	keys_free(export__influx_keys, EXPORT__N(export__influx_keys), x);
-	memset(x, 0, sizeof *x);
-}
-
-void export_config_free(struct config_export *c)
-{
-	if (!c)
-		return;
-	export__free_mqtt(&c->mqtt);
-	export__free_influx(&c->influx);
-	free(c);
 }
 
 /* Copies of the groups, kept by the running exporters: a reload frees the
@@ -525,8 +266,8 @@ static int export__start_influx(struct export *e, const struct config_export_inf
 static void export__on_closed(uv_handle_t *h)
 {
 	struct export *e = h->data;
-	export__free_mqtt(&e->cfg.mqtt);
-	export__free_influx(&e->cfg.influx);
+	export_config_free_mqtt(&e->cfg.mqtt);
+	export_config_free_influx(&e->cfg.influx);
 	free(e->devs);
 	free(e->fp_mqtt);
 	free(e->fp_influx);
@@ -585,6 +326,9 @@ void export_reload(uv_loop_t *loop, struct export **ep, const struct config_expo
 	struct export *e = *ep;
 	char err[512], which[256];
 	int mqtt_on = cfg && cfg->mqtt.enabled, influx_on = cfg && cfg->influx.enabled;
+	size_t nmkeys, nxkeys;
+	const struct config_key *mkeys = export_config_keys(0, &nmkeys);
+	const struct config_key *xkeys = export_config_keys(1, &nxkeys);
 
 	if (!e) {
 		if (export_start(loop, cfg, devs, ndevs, ep, err, sizeof err) != 0)
@@ -600,27 +344,26 @@ void export_reload(uv_loop_t *loop, struct export **ep, const struct config_expo
 		log_err("export: out of memory");
 	/* An exporter whose keys all compare equal keeps its connection and
 	 * its queue; any other is replaced. */
-	if (e->mqtt && (!mqtt_on || !keys_same(export__mqtt_keys, EXPORT__N(export__mqtt_keys),
-					       &e->cfg.mqtt, &cfg->mqtt, which, sizeof which))) {
+	if (e->mqtt && (!mqtt_on ||
+			!keys_same(mkeys, nmkeys, &e->cfg.mqtt, &cfg->mqtt, which, sizeof which))) {
 		if (mqtt_on)
 			log_info("mqtt_export.%s changed: reconnecting", which);
 		export_ha_close(e->ha);
 		e->ha = NULL;
 		export_mqtt_close(e->mqtt);
 		e->mqtt = NULL;
-		export__free_mqtt(&e->cfg.mqtt);
+		export_config_free_mqtt(&e->cfg.mqtt);
 	}
 	if (!e->mqtt && mqtt_on && export__start_mqtt(e, &cfg->mqtt, err, sizeof err) != 0)
 		log_err("%s", err);
-	if (e->influx &&
-	    (!influx_on || !keys_same(export__influx_keys, EXPORT__N(export__influx_keys),
-				      &e->cfg.influx, &cfg->influx, which, sizeof which))) {
+	if (e->influx && (!influx_on || !keys_same(xkeys, nxkeys, &e->cfg.influx, &cfg->influx,
+						   which, sizeof which))) {
 		if (influx_on)
 			log_info("influxdb.%s changed: starting again (points queued are dropped)",
 				 which);
 		export_influx_close(e->influx);
 		e->influx = NULL;
-		export__free_influx(&e->cfg.influx);
+		export_config_free_influx(&e->cfg.influx);
 	}
 	if (!e->influx && influx_on && export__start_influx(e, &cfg->influx, err, sizeof err) != 0)
 		log_err("%s", err);

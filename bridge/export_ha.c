@@ -30,7 +30,7 @@
 
 #include "config.h"
 #include "device.h"
-#include "export_internal.h"
+#include "export_ha.h"
 #include "json.h"
 #include "link_mqtt.h"
 #include "log.h"

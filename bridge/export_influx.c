@@ -38,7 +38,8 @@
 #include "codec_line.h"
 #include "device.h"
 #include "dl_curl.h"
-#include "export_internal.h"
+#include "export_influx.h"
+#include "export_stat.h"
 #include "link_http.h"
 #include "log.h"
 #include "map.h"
@@ -47,8 +48,6 @@
 
 #define EXPORT_INFLUX__MAX_BODY (1024u * 1024u)
 #define EXPORT_INFLUX__MAX_BYTES (8u * 1024u * 1024u)
-
-const bool export_influx_built = true;
 
 struct export_influx__batch {
 	struct export_influx__batch *next;

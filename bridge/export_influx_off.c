@@ -1,13 +1,11 @@
 /* The InfluxDB exporter left out (`make WITH_INFLUXDB=0`, docs/user-guide.md,
  * "Building a smaller daemon"): compiled instead of export_influx.c and
- * link_http.c (libcurl). export.c refuses an `influxdb` group when
- * export_influx_built is false, so none of these is reached with an
- * exporter; they keep export.c free of #if. */
+ * link_http.c (libcurl). export_config.c refuses an `influxdb` group when
+ * MB_WITH_INFLUXDB is 0, so none of these is reached with an exporter; they
+ * keep export.c free of #if. */
 #include <stdio.h>
 
-#include "export_internal.h"
-
-const bool export_influx_built = false;
+#include "export_influx.h"
 
 struct export_influx *export_influx_start(uv_loop_t *loop, const struct config_export_influx *cfg,
 					  char *err, size_t errlen)

@@ -13,7 +13,9 @@
 #include <string.h>
 
 #include "device.h"
-#include "export_internal.h"
+#include "export_ha.h"
+#include "export_mqtt.h"
+#include "export_stat.h"
 #include "json.h"
 #include "link_mqtt.h"
 #include "log.h"

@@ -1,7 +1,8 @@
 /* The web interface's server (include/http.h): libmicrohttpd on the libuv
- * loop, Digest authentication, routing, the static files. The documents and
- * the register write are in http_api.c, the exporter settings in
- * http_settings.c.
+ * loop, Digest authentication, routing, the static files. The documents,
+ * the register write and the exporter settings are reached through the REST
+ * API's table of routes (http_api.h), the daemon's hooks are handed to them
+ * in the view (http_internal.h), so that nothing here knows their insides.
  *
  * libmicrohttpd, not a parser of our own: it is packaged in Debian and
  * OpenWrt, made for embedding, and can be driven from an external event loop
@@ -26,6 +27,8 @@
 
 #include "dl_mhd.h"
 #include "history.h"
+#include "http_api.h"
+#include "http_digest.h"
 #include "http_internal.h"
 #include "json.h"
 #include "log.h"
@@ -158,20 +161,6 @@ void http_set_reload(http_reload_fn fn, void *ctx)
 	http__reload_ctx = ctx;
 }
 
-void http_request_reload(void)
-{
-	if (http__reload)
-		http__reload(http__reload_ctx);
-}
-
-void http_status_sections(struct json *j)
-{
-	if (http__exports)
-		http__exports(http__exports_ctx, j);
-	else
-		json_raw(j, "{}");
-}
-
 static http_status_fn http__listeners;
 static void *http__listeners_ctx;
 
@@ -179,14 +168,6 @@ void http_set_listeners(http_status_fn fn, void *ctx)
 {
 	http__listeners = fn;
 	http__listeners_ctx = ctx;
-}
-
-void http_status_listeners(struct json *j)
-{
-	if (http__listeners)
-		http__listeners(http__listeners_ctx, j);
-	else
-		json_raw(j, "[]");
 }
 
 /* ------------------------------------------------------ the loop glue -- */
@@ -286,7 +267,7 @@ static enum MHD_Result http__send_answer(struct http_conn *k, struct http_answer
 static enum MHD_Result http__send_error(struct http_conn *k, unsigned status, const char *text)
 {
 	struct http_answer a;
-	http_api_error(&a, status, text);
+	http_answer_error(&a, status, text);
 	return http__send_answer(k, &a);
 }
 
@@ -822,7 +803,13 @@ static struct http_view http__view(struct http *h)
 				  .stats = &h->stats,
 				  .started_ms = h->started_ms,
 				  .now_ms = uv_now(h->loop),
-				  .history = h->history};
+				  .history = h->history,
+				  .exports = http__exports,
+				  .exports_ctx = http__exports_ctx,
+				  .listeners = http__listeners,
+				  .listeners_ctx = http__listeners_ctx,
+				  .reload = http__reload,
+				  .reload_ctx = http__reload_ctx};
 }
 
 /* "/api/v1/devices/x/registers" -> parts "devices", "x", "registers". */
@@ -836,6 +823,28 @@ static size_t http__split(char *path, char **parts, size_t max)
 		parts[n++] = p;
 	}
 	return n;
+}
+
+/* The route of the REST API's table (http_api.h) that serves the target's
+ * parts p[0..n) with the request's method: its get for a GET, its post or
+ * write for a POST, or its refuse (405) for any other; NULL when there is
+ * none (a route that serves neither and refuses nothing is none). */
+static const struct http_route *http__route(char *const *p, size_t n, int get, int post)
+{
+	for (size_t i = 0; i < http_api_nroutes; i++) {
+		const struct http_route *r = &http_api_routes[i];
+		size_t m = 0;
+
+		while (m < 4 && r->part[m] && m < n &&
+		       (strcmp(r->part[m], "*") == 0 || strcmp(r->part[m], p[m]) == 0))
+			m++;
+		if (m != n || (m < 4 && r->part[m]))
+			continue;
+		if ((get && r->get) || (post && (r->post || r->write)) ||
+		    (!get && !post && r->refuse))
+			return r;
+	}
+	return NULL;
 }
 
 static enum MHD_Result http__api(struct http_conn *k, const char *url, int get, int post)
@@ -856,33 +865,20 @@ static enum MHD_Result http__api(struct http_conn *k, const char *url, int get, 
 	if (n == 1 && strcmp(p[0], "openapi.json") == 0 && get)
 		return http__send(k, 200, "application/json", (void *)http_asset_openapi_json,
 				  http_asset_openapi_json_len, MHD_RESPMEM_PERSISTENT);
-	if (n == 1 && strcmp(p[0], "status") == 0 && get)
-		http_api_status(&v, &a);
-	else if (n == 1 && strcmp(p[0], "devices") == 0 && get)
-		http_api_devices(&v, &a);
-	else if (n == 2 && strcmp(p[0], "devices") == 0 && get)
-		http_api_device(&v, p[1], &a);
-	else if (n == 3 && strcmp(p[0], "devices") == 0 && strcmp(p[2], "registers") == 0 && get)
-		http_api_registers(&v, p[1], &a);
-	else if (n == 3 && strcmp(p[0], "devices") == 0 && strcmp(p[2], "history") == 0 && get)
-		http_api_history(&v, p[1], &a);
-	else if (n == 2 && strcmp(p[0], "maps") == 0 && get)
-		http_api_map(&v, p[1], &a);
-	else if (n == 1 && strcmp(p[0], "settings") == 0 && get)
-		http_settings_get(&v, &a);
-	else if (n == 1 && strcmp(p[0], "settings") == 0 && post) {
+	const struct http_route *r = http__route(p, n, get, post);
+	if (r && get)
+		r->get(&v, p, &a);
+	else if (r && post && r->post) {
 		/* Authorized, same origin and JSON: checked with the headers
 		 * (http__handler), as for a register write. */
 		if (k->too_big)
 			return http__send_error(k, 413, "request body too large");
-		http_settings_post(&v, k->body, k->len, &a);
-	} else if (n == 4 && strcmp(p[0], "devices") == 0 && strcmp(p[2], "registers") == 0 &&
-		   post) {
+		r->post(&v, p, k->body, k->len, &a);
+	} else if (r && post) {
 		if (k->too_big)
 			return http__send_error(k, 413, "request body too large");
 		h->stats.writes++;
-		if (http_api_write(&v, p[1], p[3], k->body, k->len, http__write_done, k, &k->write,
-				   &a)) {
+		if (r->write(&v, p, k->body, k->len, http__write_done, k, &k->write, &a)) {
 			/* Answered when the device acknowledged (or failed). */
 			k->next = h->waiting;
 			if (h->waiting)
@@ -891,10 +887,8 @@ static enum MHD_Result http__api(struct http_conn *k, const char *url, int get, 
 			MHD_suspend_connection(k->c);
 			return MHD_YES;
 		}
-	} else if (n == 4 && strcmp(p[0], "devices") == 0 && strcmp(p[2], "registers") == 0 && get)
-		http_api_register(&v, p[1], p[3], &a);
-	else if (n == 4 && strcmp(p[0], "devices") == 0 && strcmp(p[2], "registers") == 0)
-		return http__send_error(k, 405, "use GET to read a register, POST to write it");
+	} else if (r)
+		return http__send_error(k, 405, r->refuse);
 	else if (n >= 1 && n <= 3 && !get)
 		return http__send_error(k, 405, "only GET is served here");
 	else
@@ -1254,7 +1248,8 @@ void http_close(struct http *h)
 		struct http_answer a;
 		http_api_write_cancel(k->write);
 		k->write = NULL;
-		http_api_error(&a, 503, "the daemon is stopping; the write's outcome is unknown");
+		http_answer_error(&a, 503,
+				  "the daemon is stopping; the write's outcome is unknown");
 		http__write_done(k, &a);
 	}
 	MHD_run(h->mhd);

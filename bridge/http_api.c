@@ -1,5 +1,6 @@
-/* The REST API's documents and the register write (docs/user-guide.md, "Web
- * interface and REST API"; the OpenAPI document bridge/web/openapi.json describes
+/* The REST API's documents, the register write and the table of routes
+ * the server walks (bridge/http_api.h; docs/user-guide.md, "Web interface
+ * and REST API"; the OpenAPI document bridge/web/openapi.json describes
  * each). Documents are written with the project's JSON writer (json.h);
  * request bodies are parsed with json-c, packaged in Debian and OpenWrt,
  * since a write's body is the one JSON the daemon reads. */
@@ -10,33 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http_api.h"
+
 #include "config.h"
 #include "device.h"
 #include "history.h"
-#include "http_internal.h"
+#include "http_settings.h"
 #include "json.h"
-#include "json_check.h"
 #include "map.h"
 #include "mb_error.h"
 #include "reload.h"
 #include "server.h"
 #include "values.h"
-
-static void http_api__take(struct json *j, struct http_answer *a, unsigned status)
-{
-	a->status = status;
-	a->body = json_take(j, &a->len);
-}
-
-void http_api_error(struct http_answer *a, unsigned status, const char *text)
-{
-	struct json j;
-	json_init_buf(&j);
-	json_raw(&j, "{\"error\":");
-	json_str(&j, text);
-	json_raw(&j, "}");
-	http_api__take(&j, a, status);
-}
 
 /* The names the Modbus specification gives the exception codes. */
 static const char *http_api__exc_name(unsigned code)
@@ -81,7 +67,7 @@ static void http_api__exception(struct http_answer *a, unsigned exc, const char 
 	json_printf(&j, ",\"exception\":%u,\"exception_name\":", exc);
 	json_str(&j, http_api__exc_name(exc));
 	json_raw(&j, "}");
-	http_api__take(&j, a, status);
+	http_answer_take(&j, a, status);
 }
 
 /* The raw values a numeric type holds. */
@@ -240,7 +226,7 @@ static void http_api__refused(struct http_answer *a, const struct device *dev,
 		json_raw(&j, "}");
 	}
 	json_raw(&j, "}");
-	http_api__take(&j, a, 422);
+	http_answer_take(&j, a, 422);
 }
 
 /* The device of that name, or NULL with the 404 in a. */
@@ -252,17 +238,36 @@ static struct device *http_api__device(const struct http_view *v, const char *na
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(device_name(devs[i]), name) == 0)
 			return devs[i];
-	http_api_error(a, 404, "no such device");
+	http_answer_error(a, 404, "no such device");
 	return NULL;
 }
 
 /* ------------------------------------------------------------- status -- */
 
-void http_api_status(const struct http_view *v, struct http_answer *a)
+/* The "listeners" and "exports" members: the daemon's hooks (http.h), or
+ * their empty shapes without one. */
+static void http_api__listeners(const struct http_view *v, struct json *j)
+{
+	if (v->listeners)
+		v->listeners(v->listeners_ctx, j);
+	else
+		json_raw(j, "[]");
+}
+
+static void http_api__exports(const struct http_view *v, struct json *j)
+{
+	if (v->exports)
+		v->exports(v->exports_ctx, j);
+	else
+		json_raw(j, "{}");
+}
+
+static void http_api__doc_status(const struct http_view *v, char *const *p, struct http_answer *a)
 {
 	size_t n;
 	struct json j;
 
+	(void)p;
 	reload_devices(v->set, &n);
 	json_init_buf(&j);
 	json_printf(&j, "{\"version\":\"%s\",\"uptime_s\":%" PRIu64 ",\"devices\":%zu", MB_VERSION,
@@ -281,16 +286,16 @@ void http_api_status(const struct http_view *v, struct http_answer *a)
 	}
 	/* Each listener of `listeners`, with its own counters. */
 	json_raw(&j, ",\"listeners\":");
-	http_status_listeners(&j);
+	http_api__listeners(v, &j);
 	json_printf(&j,
 		    ",\"http\":{\"requests\":%" PRIu64 ",\"auth_failures\":%" PRIu64
 		    ",\"writes\":%" PRIu64 ",\"connections\":%" PRIu64 ",\"too_large\":%" PRIu64
 		    ",\"slow_dropped\":%" PRIu64 "},\"exports\":",
 		    v->stats->requests, v->stats->auth_failures, v->stats->writes,
 		    v->stats->connections, v->stats->too_large, v->stats->slow_dropped);
-	http_status_sections(&j);
+	http_api__exports(v, &j);
 	json_raw(&j, "}");
-	http_api__take(&j, a, 200);
+	http_answer_take(&j, a, 200);
 }
 
 /* ------------------------------------------------------------ devices -- */
@@ -341,12 +346,13 @@ static void http_api__device_json(struct json *j, const struct device *dev)
 	json_raw(j, "}}");
 }
 
-void http_api_devices(const struct http_view *v, struct http_answer *a)
+static void http_api__doc_devices(const struct http_view *v, char *const *p, struct http_answer *a)
 {
 	size_t n;
 	struct device *const *devs = reload_devices(v->set, &n);
 	struct json j;
 
+	(void)p;
 	json_init_buf(&j);
 	json_raw(&j, "[");
 	for (size_t i = 0; i < n; i++) {
@@ -355,11 +361,12 @@ void http_api_devices(const struct http_view *v, struct http_answer *a)
 		http_api__device_json(&j, devs[i]);
 	}
 	json_raw(&j, "]");
-	http_api__take(&j, a, 200);
+	http_answer_take(&j, a, 200);
 }
 
-void http_api_device(const struct http_view *v, const char *name, struct http_answer *a)
+static void http_api__doc_device(const struct http_view *v, char *const *p, struct http_answer *a)
 {
+	const char *name = p[1];
 	struct device *dev = http_api__device(v, name, a);
 	struct json j;
 
@@ -367,11 +374,13 @@ void http_api_device(const struct http_view *v, const char *name, struct http_an
 		return;
 	json_init_buf(&j);
 	http_api__device_json(&j, dev);
-	http_api__take(&j, a, 200);
+	http_answer_take(&j, a, 200);
 }
 
-void http_api_registers(const struct http_view *v, const char *name, struct http_answer *a)
+static void http_api__doc_registers(const struct http_view *v, char *const *p,
+				    struct http_answer *a)
 {
+	const char *name = p[1];
 	struct device *dev = http_api__device(v, name, a);
 	struct json j;
 
@@ -379,14 +388,14 @@ void http_api_registers(const struct http_view *v, const char *name, struct http
 		return;
 	json_init_buf(&j);
 	values_json(&j, dev, v->now_ms);
-	http_api__take(&j, a, 200);
+	http_answer_take(&j, a, 200);
 }
 
 static const struct map_register *http_api__reg(const struct map *m, const char *id);
 
-void http_api_register(const struct http_view *v, const char *name, const char *reg,
-		       struct http_answer *a)
+static void http_api__doc_register(const struct http_view *v, char *const *p, struct http_answer *a)
 {
+	const char *name = p[1], *reg = p[3];
 	struct device *dev = http_api__device(v, name, a);
 	const struct map_register *r;
 	struct json j;
@@ -394,35 +403,37 @@ void http_api_register(const struct http_view *v, const char *name, const char *
 	if (!dev)
 		return;
 	if (!(r = http_api__reg(device_map(dev), reg))) {
-		http_api_error(a, 404, "no such register in the device's map");
+		http_answer_error(a, 404, "no such register in the device's map");
 		return;
 	}
 	json_init_buf(&j);
 	values_json_register(&j, dev, r, v->now_ms);
-	http_api__take(&j, a, 200);
+	http_answer_take(&j, a, 200);
 }
 
 /* The summary registers' history (bridge/history.h). */
-void http_api_history(const struct http_view *v, const char *name, struct http_answer *a)
+static void http_api__doc_history(const struct http_view *v, char *const *p, struct http_answer *a)
 {
+	const char *name = p[1];
 	struct device *dev = http_api__device(v, name, a);
 	struct json j;
 
 	if (!dev)
 		return;
 	if (!v->history) {
-		http_api_error(a, 503, "no history: out of memory at start");
+		http_answer_error(a, 503, "no history: out of memory at start");
 		return;
 	}
 	json_init_buf(&j);
 	history_json(v->history, &j, dev);
-	http_api__take(&j, a, 200);
+	http_answer_take(&j, a, 200);
 }
 
 /* The register reference (--print-map --json's document) of a map that a
  * running device uses. */
-void http_api_map(const struct http_view *v, const char *name, struct http_answer *a)
+static void http_api__doc_map(const struct http_view *v, char *const *p, struct http_answer *a)
 {
+	const char *name = p[1];
 	size_t n;
 	struct device *const *devs = reload_devices(v->set, &n);
 	const struct map *m = NULL;
@@ -434,7 +445,7 @@ void http_api_map(const struct http_view *v, const char *name, struct http_answe
 		if (strcmp(map_name(device_map(devs[i])), name) == 0)
 			m = device_map(devs[i]);
 	if (!m) {
-		http_api_error(a, 404, "no device uses such a map");
+		http_answer_error(a, 404, "no device uses such a map");
 		return;
 	}
 	if (!(f = open_memstream(&buf, &len))) {
@@ -450,53 +461,6 @@ void http_api_map(const struct http_view *v, const char *name, struct http_answe
 	a->status = 200;
 	a->body = buf;
 	a->len = buf ? len : 0;
-}
-
-/* ------------------------------------------------- strict JSON bodies -- */
-
-/* json-c's reader is lenient even with JSON_TOKENER_STRICT (0.16, Debian
- * 12's: single-quoted names, NaN, raw control characters, the last of two
- * equal names kept), and a lenient reader is what lets a browser's
- * text/plain form pass for JSON (docs/user-guide.md, "Strict JSON bodies").
- * So a body is first checked against RFC 8259 (json_check.h); only one that
- * passes is handed to json-c. Objects and arrays nest at most this deep (a
- * write needs 1). */
-#define HTTP_API__MAX_DEPTH 8
-
-struct json_object *http_api_parse_body(const char *body, size_t len, const char *shape,
-					struct http_answer *a)
-{
-	struct json_object *doc = NULL;
-	char why[300];
-
-	if (!body || !len) {
-		http_api_error(a, 400, shape);
-		return NULL;
-	}
-	if (json_check_strict(body, len, HTTP_API__MAX_DEPTH, why, sizeof why) != 0) {
-		char text[400];
-		snprintf(text, sizeof text, "the body is not strict JSON (RFC 8259) %s", why);
-		http_api_error(a, 400, text);
-		return NULL;
-	}
-	struct json_tokener *t = json_tokener_new_ex(HTTP_API__MAX_DEPTH + 1);
-	if (t) {
-		json_tokener_set_flags(t, JSON_TOKENER_STRICT);
-		doc = json_tokener_parse_ex(t, body, (int)len);
-		/* One JSON value and nothing after it but white space:
-		 * json-c stops at the end of the first value. */
-		size_t end = json_tokener_get_parse_end(t);
-		while (end < len && strchr(" \t\r\n", body[end]) && body[end])
-			end++;
-		if (json_tokener_get_error(t) != json_tokener_success || end != len) {
-			json_object_put(doc);
-			doc = NULL;
-		}
-		json_tokener_free(t);
-	}
-	if (!doc)
-		http_api_error(a, 400, shape);
-	return doc;
 }
 
 #define HTTP_API__WRITE_SHAPE                                                                      \
@@ -534,7 +498,7 @@ static void http_api__write_ok(struct http_answer *a, const char *device,
 		json_printf(&j, ",\"raw\":%" PRId64 ",\"value\":%s", w->raw, num);
 	}
 	json_raw(&j, ",\"acknowledged\":true}");
-	http_api__take(&j, a, 200);
+	http_answer_take(&j, a, 200);
 }
 
 static void http_api__write_free(struct http_write *w)
@@ -582,10 +546,11 @@ static const struct map_register *http_api__reg(const struct map *m, const char 
 	return r && r->address == addr ? r : NULL;
 }
 
-int http_api_write(const struct http_view *v, const char *dname, const char *rname,
-		   const char *body, size_t len, http_write_cb cb, void *ctx,
-		   struct http_write **req, struct http_answer *a)
+static int http_api__write(const struct http_view *v, char *const *p, const char *body, size_t len,
+			   http_write_cb cb, void *ctx, struct http_write **req,
+			   struct http_answer *a)
 {
+	const char *dname = p[1], *rname = p[3];
 	struct device *dev = http_api__device(v, dname, a);
 	const struct map_register *r;
 	struct json_object *doc = NULL, *val = NULL, *raw = NULL;
@@ -596,7 +561,7 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 	if (!dev)
 		return 0;
 	if (!(r = http_api__reg(device_map(dev), rname))) {
-		http_api_error(a, 404, "no such register in the device's map");
+		http_answer_error(a, 404, "no such register in the device's map");
 		return 0;
 	}
 	if (r->table == MAP_INPUT) {
@@ -604,7 +569,7 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 		http_api__refused(a, dev, r, MB_EXC_ILLEGAL_ADDRESS, 0, 0);
 		return 0;
 	}
-	if (!(doc = http_api_parse_body(body, len, HTTP_API__WRITE_SHAPE, a)))
+	if (!(doc = http_answer_parse_body(body, len, HTTP_API__WRITE_SHAPE, a)))
 		return 0;
 	if (doc && json_object_is_type(doc, json_type_object)) {
 		json_object_object_foreach(doc, key, member)
@@ -617,7 +582,7 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 					 "\"raw\", one of them",
 					 key);
 				json_object_put(doc);
-				http_api_error(a, 400, text);
+				http_answer_error(a, 400, text);
 				return 0;
 			}
 		}
@@ -627,7 +592,7 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 	if (!doc || !json_object_is_type(doc, json_type_object) || !val == !raw) {
 		/* Neither, or both (which one would count?). */
 		json_object_put(doc);
-		http_api_error(a, 400, HTTP_API__WRITE_SHAPE);
+		http_answer_error(a, 400, HTTP_API__WRITE_SHAPE);
 		return 0;
 	}
 	if (!(w = calloc(1, sizeof *w)) || !(w->device = strdup(dname)) ||
@@ -642,14 +607,14 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 	int enc = 0;
 	if (r->type == MAP_STRING) {
 		if (!val || !json_object_is_type(val, json_type_string)) {
-			http_api_error(a, 400, "a string register takes {\"value\": \"text\"}");
+			http_answer_error(a, 400, "a string register takes {\"value\": \"text\"}");
 			goto refused;
 		}
 		w->is_string = 1;
 		enc = map_encode_string(r, json_object_get_string(val), words);
 	} else if (raw) {
 		if (!json_object_is_type(raw, json_type_int)) {
-			http_api_error(a, 400, "\"raw\" must be an integer");
+			http_answer_error(a, 400, "\"raw\" must be an integer");
 			goto refused;
 		}
 		w->raw = json_object_get_int64(raw);
@@ -657,7 +622,7 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 	} else {
 		if (!json_object_is_type(val, json_type_int) &&
 		    !json_object_is_type(val, json_type_double)) {
-			http_api_error(a, 400, "\"value\" must be a number");
+			http_answer_error(a, 400, "\"value\" must be a number");
 			goto refused;
 		}
 		double x = json_object_get_double(val), q = x / r->scale;
@@ -665,9 +630,9 @@ int http_api_write(const struct http_view *v, const char *dname, const char *rna
 		 * the scale cannot be written as given. */
 		if (!isfinite(q) || fabs(q - nearbyint(q)) > 1e-6 * fmax(1.0, fabs(q)) ||
 		    fabs(q) > 9.0e15) {
-			http_api_error(a, 400,
-				       "\"value\" is not a whole multiple of the register's "
-				       "scale; give {\"raw\": n} or a value on the scale");
+			http_answer_error(a, 400,
+					  "\"value\" is not a whole multiple of the register's "
+					  "scale; give {\"raw\": n} or a value on the scale");
 			goto refused;
 		}
 		w->raw = (int64_t)nearbyint(q);
@@ -705,3 +670,23 @@ refused:
 	http_api__write_free(w);
 	return 0;
 }
+
+/* ------------------------------------------------------------- routes -- */
+
+/* Every target under /api/v1/ but the API page and the OpenAPI document,
+ * which are the server's own (http.c). The order does not matter: no two
+ * routes match the same target. */
+/* clang-format off */
+const struct http_route http_api_routes[] = {
+	{.part = {"status"}, .get = http_api__doc_status},
+	{.part = {"devices"}, .get = http_api__doc_devices},
+	{.part = {"devices", "*"}, .get = http_api__doc_device},
+	{.part = {"devices", "*", "registers"}, .get = http_api__doc_registers},
+	{.part = {"devices", "*", "history"}, .get = http_api__doc_history},
+	{.part = {"maps", "*"}, .get = http_api__doc_map},
+	{.part = {"settings"}, .get = http_settings_get, .post = http_settings_post},
+	{.part = {"devices", "*", "registers", "*"}, .get = http_api__doc_register,
+	 .write = http_api__write, .refuse = "use GET to read a register, POST to write it"},
+};
+/* clang-format on */
+const size_t http_api_nroutes = sizeof http_api_routes / sizeof http_api_routes[0];

@@ -1,4 +1,4 @@
-/* The config's `http` group (include/http.h): listener, realm, algorithm and
+/* The config's `http` group (include/http_config.h): listener, realm, algorithm and
  * users with stored digests. Checked with the key table routine (keys.h) so
  * that errors name file:line like every other key. */
 #include <arpa/inet.h>
@@ -8,9 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "http_config.h"
+
 #include "dl_mhd.h"
-#include "http.h"
+#include "keys.h"
 #include "mb_error.h"
 
 #define HTTP__N(a) (sizeof(a) / sizeof((a)[0]))
@@ -337,7 +338,7 @@ static const struct config_key http__keys[] = {
 
 int http_config_parse(struct config_parser *p, const config_setting_t *s, void *target)
 {
-	struct config *c = target;
+	struct config_http **slot = target;
 	struct config_http *hc;
 	char path[256];
 	int rc;
@@ -356,8 +357,8 @@ int http_config_parse(struct config_parser *p, const config_setting_t *s, void *
 	hc->max_per_ip = 8;
 	hc->history_interval = 60000;
 	hc->line = config_setting_source_line(s);
-	http_config_free(c->http);
-	c->http = hc;
+	http_config_free(*slot);
+	*slot = hc;
 	rc = keys_parse(p, s, http__keys, HTTP__N(http__keys), hc);
 	if (rc == 0 && hc->nusers == 0 && !hc->read_only_without_auth)
 		rc = keys_error(p, s,

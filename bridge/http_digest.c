@@ -1,4 +1,4 @@
-/* HTTP Digest for the web interface (http_internal.h): the two hashes RFC
+/* HTTP Digest for the web interface (http_digest.h): the two hashes RFC
  * 7616 names (MD5, RFC 1321; SHA-256, FIPS 180-4), the Authorization
  * header's parser and the response a client must have computed. Pure
  * functions: the nonces and their counts are http.c's.
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http_internal.h"
+#include "http_digest.h"
 
 /* ---------------------------------------------------------------- MD5 -- */
 

@@ -2,7 +2,7 @@
  * settings on the web page"): GET and POST /api/v1/settings.
  *
  * GET gives the running `mqtt_export` and `influxdb` groups key by key, as
- * the config's key tables (export.h, config.h) hold them, with every secret
+ * the config's key tables (export_config.h, config_mqtt.h) hold them, with every secret
  * (password, token) replaced by whether it is set. POST takes new groups,
  * writes them as libconfig text to a temporary file beside the config's
  * `web_settings.file`, checks the whole config with it exactly as --check
@@ -23,9 +23,11 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "http_settings.h"
+
 #include "config.h"
-#include "export.h"
-#include "http.h"
+#include "export_config.h"
+#include "http_config.h"
 #include "http_internal.h"
 #include "json.h"
 #include "log.h"
@@ -186,12 +188,13 @@ static struct json_object *settings__str(const char *s)
 	return s ? json_object_new_string(s) : NULL;
 }
 
-void http_settings_get(const struct http_view *v, struct http_answer *a)
+void http_settings_get(const struct http_view *v, char *const *p, struct http_answer *a)
 {
 	const struct config *c = reload_config(v->set);
 	struct json_object *o = json_object_new_object(), *groups = json_object_new_object();
 	char why[512];
 	const char *ro = settings__read_only(c, why, sizeof why);
+	(void)p; /* /api/v1/settings: no part to read */
 
 	if (!o || !groups) {
 		json_object_put(o);
@@ -465,7 +468,7 @@ static int settings__write_tmp(const char *path, const char *text, char *tmp, si
 	"the body must be a JSON object {\"mqtt_export\": {...} or null, \"influxdb\": {...} "     \
 	"or null} (a group left out stays as it is)"
 
-void http_settings_post(const struct http_view *v, const char *body, size_t len,
+void http_settings_post(const struct http_view *v, char *const *p, const char *body, size_t len,
 			struct http_answer *a)
 {
 	const struct config *c = reload_config(v->set);
@@ -473,16 +476,17 @@ void http_settings_post(const struct http_view *v, const char *body, size_t len,
 	char why[1024], tmp[1024];
 	const char *ro = settings__read_only(c, why, sizeof why);
 	char *text = NULL;
+	(void)p; /* /api/v1/settings: no part to read */
 
 	if (ro) {
-		http_api_error(a, 409, ro);
+		http_answer_error(a, 409, ro);
 		return;
 	}
-	if (!(doc = http_api_parse_body(body, len, SETTINGS__SHAPE, a)))
+	if (!(doc = http_answer_parse_body(body, len, SETTINGS__SHAPE, a)))
 		return;
 	if (!json_object_is_type(doc, json_type_object)) {
 		json_object_put(doc);
-		http_api_error(a, 400, SETTINGS__SHAPE);
+		http_answer_error(a, 400, SETTINGS__SHAPE);
 		return;
 	}
 	json_object_object_foreach(doc, key, val)
@@ -518,7 +522,7 @@ void http_settings_post(const struct http_view *v, const char *body, size_t len,
 					 "%s is set in %s:%d, not in the web settings file: change "
 					 "it there (or move it to %s)",
 					 settings__groups[i], c->path, line, c->web_settings.path);
-				http_api_error(a, 409, why);
+				http_answer_error(a, 409, why);
 				return;
 			}
 			continue; /* not written here */
@@ -579,7 +583,8 @@ void http_settings_post(const struct http_view *v, const char *body, size_t len,
 		goto fail500;
 	}
 	log_info("settings: saved %s (checked in %.1f ms); reloading", path, ms);
-	http_request_reload();
+	if (v->reload)
+		v->reload(v->reload_ctx);
 	{
 		struct json_object *o = json_object_new_object();
 		json_object_object_add(o, "saved", json_object_new_boolean(1));
@@ -590,10 +595,10 @@ void http_settings_post(const struct http_view *v, const char *body, size_t len,
 	goto out;
 bad:
 	json_object_put(doc);
-	http_api_error(a, 400, why);
+	http_answer_error(a, 400, why);
 	return;
 fail500:
-	http_api_error(a, 500, why);
+	http_answer_error(a, 500, why);
 out:
 	free(text);
 	for (int i = 0; i < 2; i++)

@@ -274,7 +274,7 @@ static int keys__key(struct config_parser *p, const struct config_key *k, const 
 		return rc;
 	}
 	case CONFIG_K_CUSTOM:
-		return k->fn ? k->fn(p, s, target) : 0;
+		return k->fn ? k->fn(p, s, (char *)target + k->off) : 0;
 	case CONFIG_K_LATER:
 		return 0;
 	}

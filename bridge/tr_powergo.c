@@ -53,6 +53,7 @@
 #include "transport.h"
 
 #include "config.h"
+#include "config_mqtt.h"
 #include "device.h"
 #include "log.h"
 #include "map.h"
@@ -889,9 +890,9 @@ static const struct config_key tr_powergo__keys[] = {
 	{.name = "device_id", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED,
 	 .off = TR_POWERGO__CFG(device_id), .check = tr_powergo__check_id},
 	{.name = "request_topic", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = TR_POWERGO__CFG(request_topic), .check = config_check_topic},
+	 .off = TR_POWERGO__CFG(request_topic), .check = config_mqtt_check_topic},
 	{.name = "response_topic", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = TR_POWERGO__CFG(response_topic), .check = config_check_topic},
+	 .off = TR_POWERGO__CFG(response_topic), .check = config_mqtt_check_topic},
 };
 /* clang-format on */
 

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_mqtt.h"
 #include "device.h"
 #include "log.h"
 #include "map.h"
@@ -984,7 +985,7 @@ static const char *tr_venus__check_level(const char *v)
 	if (!codec_venus_topic_level_valid(v))
 		return "must be one topic level: at most 64 characters, without /, +, # or "
 		       "control characters";
-	return config_check_utf8(v);
+	return config_mqtt_check_utf8(v);
 }
 
 static int tr_venus__cfg_init(void *cfg)
@@ -1035,7 +1036,7 @@ static const struct config_key tr_venus__keys[] = {
 	{.name = "id", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED,
 	 .off = TR_VENUS__CFG(id), .check = tr_venus__check_id},
 	{.name = "prefix", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
-	 .off = TR_VENUS__CFG(prefix), .check = config_check_topic},
+	 .off = TR_VENUS__CFG(prefix), .check = config_mqtt_check_topic},
 	{.name = "topics", .kind = CONFIG_K_CHOICE, .off = TR_VENUS__CFG(topics),
 	 .choices = tr_venus__families},
 	{.name = "topic_id", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,

@@ -9,24 +9,8 @@
 #include <stdint.h>
 
 #include "cidr.h"
+#include "config_mqtt.h"
 #include "keys.h" /* the key tables below and every protocol's are written in it */
-
-struct config_tls {
-	char *ca_file, *cert_file, *key_file;
-};
-
-struct config_mqtt {
-	char *host;	 /* default "127.0.0.1" */
-	int port;	 /* default 1883 (8883 with tls) */
-	char *username;	 /* may be NULL */
-	char *password;	 /* may be NULL; never logged */
-	char *client_id; /* may be NULL: the protocol picks one */
-	int keepalive;	 /* s, default 60 */
-	int qos;	 /* 0..2, default 0 */
-	int has_tls;
-	struct config_tls tls;
-	int line;
-};
 
 /* `retries`: native attempts after the first, all within the client's
  * timeout. A device's own key wins, then its map's defaults, then the
@@ -182,20 +166,10 @@ void config_free(struct config *c);
 
 /* The key tables of a device (its protocol blocks included: a block is the
  * same when both devices have the same protocol and every key of its table
- * is), of its mqtt group and of the config's `defaults` (offsets into
- * struct config), for comparing them (the reload does). */
+ * is) and of the config's `defaults` (offsets into struct config), for
+ * comparing them (the reload does; a device's mqtt group is
+ * config_mqtt_keys()'s, config_mqtt.h). */
 const struct config_key *config_device_keys(size_t *nkeys);
-const struct config_key *config_mqtt_keys(size_t *nkeys);
 const struct config_key *config_defaults_keys(size_t *nkeys);
-
-/* Value checks the protocols' key tables share (NULL when acceptable, else
- * what the value must be). UTF-8 as MQTT carries text (libmosquitto's own
- * rule), and a topic we publish or subscribe to literally: no wildcards. */
-const char *config_check_utf8(const char *value);
-/* An mqtt group (the same keys wherever one appears) into m, with the
- * defaults first; s NULL: the defaults alone. 0, MB_ENOMEM or MB_EPARSE. */
-int config_mqtt_group(struct config_parser *p, const struct config_setting_t *s,
-		      struct config_mqtt *m);
-const char *config_check_topic(const char *value);
 
 #endif

@@ -17,55 +17,11 @@
 #include <stdint.h>
 #include <uv.h>
 
-struct config_parser;
-struct config_setting_t;
+#include "http_config.h" /* the group http_start takes */
+
 struct json;
 struct reload;
 struct server;
-
-/* A user of the web interface: the name and HA1, the digest of
- * "name:realm:password" (MD5, 16 bytes, or SHA-256, 32 bytes), never the
- * password itself. */
-struct http_user {
-	char *name;
-	uint8_t ha1[32];
-	size_t ha1_len;
-};
-
-/* The `http` group of the config. */
-struct config_http {
-	char *listen;		    /* default "0.0.0.0" */
-	int port;		    /* default 8502 (80 is LuCI's on a router) */
-	char *realm;		    /* default "modbridge"; part of every HA1 */
-	uint8_t sha256;		    /* algorithm = "SHA-256" (default "MD5") */
-	int read_only_without_auth; /* GETs need no credentials; writes still do */
-	int max_connections;	    /* default 16 */
-	int max_per_ip;		    /* connections from one address; default 8, 0: no limit */
-	int64_t history_interval;   /* ms per point of the summary history; default 60000 */
-	char **hosts;		    /* host names answered besides the machine's own ("*": any) */
-	size_t nhosts;
-	struct http_user *users;
-	size_t nusers;
-	int line;
-	/* `tls = { cert = "..."; key = "..."; }`: HTTPS on the port instead
-	 * of HTTP. The files' paths and their PEM text, read when the config
-	 * is loaded (at start and on each reload); NULL without tls. */
-	char *tls_cert, *tls_key;
-	char *tls_cert_pem, *tls_key_pem;
-};
-
-/* CONFIG_K_CUSTOM handler of the config's top-level `http` key: target is a
- * struct config; stores a new struct config_http into its `http`. Errors
- * "file:line: what is wrong". */
-int http_config_parse(struct config_parser *p, const struct config_setting_t *s, void *target);
-void http_config_free(struct config_http *c);
-/* The tls members of c: copied from src into dst (dst's own copies, which
- * the caller frees with http_config_free_tls; MB_ENOMEM when one failed),
- * freed (the key's text wiped first). */
-int http_config_copy_tls(struct config_http *dst, const struct config_http *src);
-void http_config_free_tls(struct config_http *c);
-/* Are two http groups the same (a reload keeps the listener then)? */
-bool http_config_same(const struct config_http *a, const struct config_http *b);
 
 struct http;
 
@@ -93,8 +49,6 @@ void http_set_exports(http_status_fn fn, void *ctx);
  * a hook the file is saved and applied at the next reload. */
 typedef void (*http_reload_fn)(void *ctx);
 void http_set_reload(http_reload_fn fn, void *ctx);
-/* Called by the settings endpoint (http_settings.c). */
-void http_request_reload(void);
 /* The "listeners" member: fn writes one JSON array, an object for each
  * listener of the config's `listeners` with its own counters (main.c).
  * Without a hook it is []. */

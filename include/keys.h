@@ -60,7 +60,9 @@ struct config_key {
 	const struct config_key *sub; /* CONFIG_K_GROUP */
 	size_t nsub;
 	/* CONFIG_K_GROUP: called after sub, with target + off; CONFIG_K_CUSTOM:
-	 * called instead of any checking, with target. 0 or MB_E*. */
+	 * called instead of any checking, with target + off too (the field
+	 * the handler fills, so that it need not know the target's struct).
+	 * 0 or MB_E*. */
 	int (*fn)(struct config_parser *p, const struct config_setting_t *s, void *target);
 	/* CONFIG_K_CUSTOM and CONFIG_K_LATER: are the values this key stored in
 	 * targets a and b the same (keys_same)? true, or false with the

@@ -338,6 +338,48 @@ static void documents(void)
 	     "a map no device uses is 404");
 }
 
+/* What answers each target and method under /api/v1/ (the REST API's
+ * table of routes, bridge/http_api.c): a method a route does not serve,
+ * a target no route has. Pinned here so that a change of the table or
+ * its walk (http.c) cannot change an answer unnoticed. */
+static void routes(void)
+{
+	static const struct {
+		const char *method, *path, *body;
+		int status;
+		const char *text; /* in the body */
+	} t[] = {
+	    {"GET", "/api/v1/status", NULL, 200, "\"version\""},
+	    {"GET", "/api/v1/devices/scratch/registers/energy", NULL, 200, "\"raw\":123456"},
+	    {"GET", "/api/v1/devices/scratch/registers/34", NULL, 200, "\"name\":\"energy\""},
+	    {"GET", "/api/v1/devices/scratch/history", NULL, 200, "\"points\""},
+	    {"POST", "/api/v1/status", "{}", 405, "only GET is served here"},
+	    {"POST", "/api/v1/nosuch", "{}", 405, "only GET is served here"},
+	    {"POST", "/api/v1/devices/scratch", "{}", 405, "only GET is served here"},
+	    {"DELETE", "/api/v1/settings", NULL, 405, "only GET is served here"},
+	    {"DELETE", "/api/v1/devices/scratch/registers", NULL, 405, "only GET is served here"},
+	    {"DELETE", "/api/v1/devices/scratch/registers/energy", NULL, 405,
+	     "use GET to read a register, POST to write it"},
+	    {"GET", "/api/v1/devices/scratch/nosuch", NULL, 404, "no such resource"},
+	    {"GET", "/api/v1/nosuch/x", NULL, 404, "no such resource"},
+	    {"GET", "/api/v1/devices/scratch/registers/energy/x", NULL, 404, "no such resource"},
+	    {"POST", "/api/v1/devices/scratch/registers/energy/x", "{}", 404, "no such resource"},
+	    {"GET", "/api/v1/devices/scratch/x/energy", NULL, 404, "no such resource"},
+	    {"GET", "/api/v1/a/b/c/d/e/f", NULL, 404, "no such resource"},
+	    {"POST", "/api/v1/devices/scratch/registers/energy", "{\"value\":1}", 422, "\"error\""},
+	    {"POST", "/api/v1/devices/nosuch/registers/energy", "{\"value\":1}", 404,
+	     "no such device"},
+	};
+	struct reply r;
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		int st = http(&r, t[i].method, t[i].path, t[i].body, "admin:secret");
+		h_ok(st == t[i].status && strstr(r.body, t[i].text),
+		     "%s %s: %d with %s (got %d: %.200s)", t[i].method, t[i].path, t[i].status,
+		     t[i].text, st, r.body);
+	}
+}
+
 static void writes_follow_the_map(void)
 {
 	struct reply r;
@@ -927,6 +969,7 @@ int main(void)
 	listener_counters();
 	concurrent_clients();
 	documents();
+	routes();
 	writes_follow_the_map();
 	digest_replay();
 	same_answer_for_every_user();

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #if MB_WITH_HTTP
-#include "../../bridge/http_internal.h"
+#include "../../bridge/http_digest.h"
 
 static void digest_hex(int sha256, const char *s, size_t n, int bytewise, char *out)
 {
