@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "mbdef.h"
 
@@ -68,6 +69,77 @@ struct mbap_req {
  * A malformed PDU inside a well-framed ADU is not garbage: it is consumed
  * and req->exc says which exception answers it. */
 int codec_mbap_parse(const uint8_t *buf, size_t len, struct mbap_req *req);
+
+/* The front's fast path (bridge/server.c): nearly every request a SCADA
+ * master or a logger sends is a plain FC03/FC04 read, and a cached answer
+ * costs little more than its bytes, so these two are inline, in the
+ * caller, rather than a parse into struct mbap_req and an answer out of it.
+ * They decide and write exactly what codec_mbap_parse() and
+ * codec_mbap_answer_read() would (tests/unit/test_mbap.c compares them). */
+
+/* The bytes of an FC03/FC04 request frame. */
+#define MBAP_READ_FRAME 12
+
+/* Does buf (len bytes) start with a whole FC03/FC04 request that
+ * codec_mbap_parse() would take as MBAP_READ_FRAME bytes with no exception
+ * (protocol ID 0, length 6, quantity 1..125, within the address space)?
+ * Then *addr and *count are its range; otherwise 0, and the caller parses
+ * it the ordinary way (which also judges a partial frame). */
+static inline int codec_mbap_read_frame(const uint8_t *buf, size_t len, uint16_t *addr,
+					uint16_t *count)
+{
+	if (len < MBAP_READ_FRAME || buf[2] || buf[3] || buf[4] || buf[5] != 6 ||
+	    (buf[7] != MB_FC_READ_HOLDING && buf[7] != MB_FC_READ_INPUT))
+		return 0;
+	uint16_t a = (uint16_t)((unsigned)buf[8] << 8 | buf[9]);
+	uint16_t n = (uint16_t)((unsigned)buf[10] << 8 | buf[11]);
+	if (n < 1 || n > MB_MAX_READ || (uint32_t)a + n > 0x10000)
+		return 0;
+	*addr = a;
+	*count = n;
+	return 1;
+}
+
+/* count (1..MB_MAX_READ) host-order words, big-endian at p. */
+static inline void codec_mbap_put_words(uint8_t *p, const uint16_t *words, unsigned count)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	unsigned i = 0;
+	/* Four words at a time: each one's two bytes swapped in place. */
+	for (; i + 4 <= count; i += 4) {
+		uint64_t x;
+		memcpy(&x, words + i, 8);
+		x = (x & UINT64_C(0x00FF00FF00FF00FF)) << 8 |
+		    (x >> 8 & UINT64_C(0x00FF00FF00FF00FF));
+		memcpy(p + 2 * i, &x, 8);
+	}
+	for (; i < count; i++) {
+		uint16_t be = (uint16_t)(words[i] << 8 | words[i] >> 8);
+		memcpy(p + 2 * i, &be, 2);
+	}
+#else
+	memcpy(p, words, 2u * count);
+#endif
+}
+
+/* The answer to the request frame at frame (one codec_mbap_read_frame()
+ * took) with its count words, at out (room for MBAP_MAX_ADU); its length. */
+static inline size_t codec_mbap_read_answer(const uint8_t *frame, const uint16_t *words,
+					    uint16_t count, uint8_t *out)
+{
+	size_t bytes = 2u * count;
+	out[0] = frame[0]; /* the transaction ID, as it came */
+	out[1] = frame[1];
+	out[2] = 0;
+	out[3] = 0;
+	out[4] = (uint8_t)((bytes + 3) >> 8); /* unit, function code, byte count, words */
+	out[5] = (uint8_t)(bytes + 3);
+	out[6] = frame[6];
+	out[7] = frame[7];
+	out[8] = (uint8_t)bytes;
+	codec_mbap_put_words(out + 9, words, count);
+	return 9 + bytes;
+}
 
 /* Decode the FC06 value or the FC16 values into count host-order words. */
 void codec_mbap_req_words(const struct mbap_req *req, uint16_t *words);
