@@ -1495,6 +1495,27 @@ struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr,
 	return device__pump_for(dev, r, out, req);
 }
 
+/* Is a word of the count from slot, in the readable run from reg, older
+ * than max_age (or never stored)? device__stamp_oldest from the register
+ * known already: the registers of a readable run hold its words in slot
+ * order. Apart, so that device_read_cached stays small for a memory
+ * device, which has no stamps. */
+static __attribute__((noinline)) int device__stale_from(struct device *dev,
+							 const struct map_register *reg,
+							 uint32_t slot, uint16_t count)
+{
+	uint64_t now = device__now(dev);
+	uint64_t since = dev->max_age == 0    ? UINT64_MAX
+			 : now > dev->max_age ? now - dev->max_age + 1
+					      : 1;
+	const struct map_register *regs = map_reg(dev->map, 0);
+	size_t nregs = map_nregs(dev->map);
+	for (size_t k = (size_t)(reg - regs); k < nregs && regs[k].slot < slot + count; k++)
+		if (device__stamp_time(dev, k) < since)
+			return 1;
+	return 0;
+}
+
 const uint16_t *device_read_cached(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count)
 {
 	int table = fc == MB_FC_READ_INPUT ? MAP_INPUT : MAP_HOLDING;
@@ -1505,20 +1526,8 @@ const uint16_t *device_read_cached(struct device *dev, uint8_t fc, uint16_t addr
 	if (!reg || (uint32_t)(addr - reg->address) + count > reg->readable_run)
 		return NULL;
 	uint32_t slot = reg->slot + (addr - reg->address);
-	if (dev->stamp) {
-		uint64_t now = device__now(dev);
-		uint64_t since = dev->max_age == 0    ? UINT64_MAX
-				 : now > dev->max_age ? now - dev->max_age + 1
-						      : 1;
-		/* device__stamp_oldest from the register known already: the
-		 * registers of a readable run hold its words in slot order. */
-		const struct map_register *regs = map_reg(dev->map, 0);
-		size_t nregs = map_nregs(dev->map);
-		for (size_t k = (size_t)(reg - regs); k < nregs && regs[k].slot < slot + count; k++)
-			if (device__stamp_time(dev, k) < since)
-				return NULL;
-	}
-	if (device__all_refused(dev, slot, count))
+	if ((dev->stamp && device__stale_from(dev, reg, slot, count)) ||
+	    device__all_refused(dev, slot, count))
 		return NULL;
 	dev->stats.requests++;
 	dev->stats.cache_hits++;

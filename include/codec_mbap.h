@@ -88,7 +88,8 @@ int codec_mbap_parse(const uint8_t *buf, size_t len, struct mbap_req *req);
 static inline int codec_mbap_read_frame(const uint8_t *buf, size_t len, uint16_t *addr,
 					uint16_t *count)
 {
-	if (len < MBAP_READ_FRAME || buf[2] || buf[3] || buf[4] || buf[5] != 6 ||
+	/* Protocol ID 0 and length 6 in one compare. */
+	if (len < MBAP_READ_FRAME || memcmp(buf + 2, "\0\0\0\6", 4) != 0 ||
 	    (buf[7] != MB_FC_READ_HOLDING && buf[7] != MB_FC_READ_INPUT))
 		return 0;
 	uint16_t a = (uint16_t)((unsigned)buf[8] << 8 | buf[9]);
@@ -105,15 +106,33 @@ static inline void codec_mbap_put_words(uint8_t *p, const uint16_t *words, unsig
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	unsigned i = 0;
-	/* Four words at a time: each one's two bytes swapped in place. */
-	for (; i + 4 <= count; i += 4) {
+#if defined(__GNUC__)
+	/* Eight words at a time where the compiler has vectors (GCC and
+	 * clang: two shifts and an or on x86-64's SSE2). */
+	typedef uint16_t codec_mbap__v8 __attribute__((vector_size(16)));
+	for (; i + 8 <= count; i += 8) {
+		codec_mbap__v8 v;
+		memcpy(&v, words + i, 16);
+		v = v << 8 | v >> 8;
+		memcpy(p + 2 * i, &v, 16);
+	}
+#endif
+	/* Then four, two and one (count is below 8 here, or was from the start). */
+	if (i + 4 <= count) {
 		uint64_t x;
 		memcpy(&x, words + i, 8);
-		x = (x & UINT64_C(0x00FF00FF00FF00FF)) << 8 |
-		    (x >> 8 & UINT64_C(0x00FF00FF00FF00FF));
+		x = (x & UINT64_C(0x00FF00FF00FF00FF)) << 8 | (x >> 8 & UINT64_C(0x00FF00FF00FF00FF));
 		memcpy(p + 2 * i, &x, 8);
+		i += 4;
 	}
-	for (; i < count; i++) {
+	if (i + 2 <= count) {
+		uint32_t x;
+		memcpy(&x, words + i, 4);
+		x = (x & 0x00FF00FFu) << 8 | (x >> 8 & 0x00FF00FFu);
+		memcpy(p + 2 * i, &x, 4);
+		i += 2;
+	}
+	if (i < count) {
 		uint16_t be = (uint16_t)(words[i] << 8 | words[i] >> 8);
 		memcpy(p + 2 * i, &be, 2);
 	}
@@ -128,14 +147,12 @@ static inline size_t codec_mbap_read_answer(const uint8_t *frame, const uint16_t
 					    uint16_t count, uint8_t *out)
 {
 	size_t bytes = 2u * count;
-	out[0] = frame[0]; /* the transaction ID, as it came */
-	out[1] = frame[1];
-	out[2] = 0;
-	out[3] = 0;
-	out[4] = (uint8_t)((bytes + 3) >> 8); /* unit, function code, byte count, words */
+	/* The request's transaction ID, protocol ID (0), unit and function
+	 * code, as they came; then the length (unit, function code, byte
+	 * count, words) and the byte count. */
+	memcpy(out, frame, 8);
+	out[4] = (uint8_t)((bytes + 3) >> 8);
 	out[5] = (uint8_t)(bytes + 3);
-	out[6] = frame[6];
-	out[7] = frame[7];
 	out[8] = (uint8_t)bytes;
 	codec_mbap_put_words(out + 9, words, count);
 	return 9 + bytes;
