@@ -1501,8 +1501,8 @@ struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr,
  * order. Apart, so that device_read_cached stays small for a memory
  * device, which has no stamps. */
 static __attribute__((noinline)) int device__stale_from(struct device *dev,
-							 const struct map_register *reg,
-							 uint32_t slot, uint16_t count)
+							const struct map_register *reg,
+							uint32_t slot, uint16_t count)
 {
 	uint64_t now = device__now(dev);
 	uint64_t since = dev->max_age == 0    ? UINT64_MAX
@@ -1522,7 +1522,7 @@ const uint16_t *device_read_cached(struct device *dev, uint8_t fc, uint16_t addr
 	if (count == 0 || count > MB_MAX_READ)
 		return NULL;
 	/* device_read's hot path, deciding the same, without copying. */
-	const struct map_register *reg = map_find(dev->map, table, addr);
+	const struct map_register *reg = map_find_inline(dev->map, table, addr);
 	if (!reg || (uint32_t)(addr - reg->address) + count > reg->readable_run)
 		return NULL;
 	uint32_t slot = reg->slot + (addr - reg->address);

@@ -121,7 +121,8 @@ static inline void codec_mbap_put_words(uint8_t *p, const uint16_t *words, unsig
 	if (i + 4 <= count) {
 		uint64_t x;
 		memcpy(&x, words + i, 8);
-		x = (x & UINT64_C(0x00FF00FF00FF00FF)) << 8 | (x >> 8 & UINT64_C(0x00FF00FF00FF00FF));
+		x = (x & UINT64_C(0x00FF00FF00FF00FF)) << 8 |
+		    (x >> 8 & UINT64_C(0x00FF00FF00FF00FF));
 		memcpy(p + 2 * i, &x, 8);
 		i += 4;
 	}
