@@ -553,6 +553,45 @@ exception:
 
 /* --- the connection state machine ------------------------------------------ */
 
+/* The fast path: from off, the plain reads the cache answers at once, each
+ * answer written straight into the gathering buffer -- no request
+ * structure, pending slot or copy of the words -- until a request that is
+ * not one (an exception, a stale word, a write...), which the ordinary path
+ * then answers as it always did. The answers are the ordinary path's, byte
+ * for byte (tests/unit/test_server_fast.c). Where the next request starts. */
+static size_t conn__fast(struct server *s, struct conn *c, size_t off, uint64_t now)
+{
+	const uint8_t *in = c->in;
+	size_t inlen = c->inlen, outlen = s->outlen;
+	uint64_t n = 0;
+	for (;;) {
+		const uint8_t *f = in + off;
+		uint16_t addr, count;
+		struct device *dev;
+		const uint16_t *words;
+		if (!codec_mbap_read_frame(f, inlen - off, &addr, &count) ||
+		    !(dev = s->router.unit[f[6]]) ||
+		    !(words = device_read_cached(dev, f[7], addr, count)))
+			break;
+		off += MBAP_READ_FRAME;
+		n++;
+		if (outlen + MBAP_MAX_ADU > sizeof server__out) {
+			s->outlen = outlen;
+			server__flush(s, c);
+			outlen = 0;
+			if (c->state == CONN_CLOSING)
+				break;
+		}
+		outlen += codec_mbap_read_answer(f, words, count, server__out + outlen);
+	}
+	s->outlen = outlen;
+	if (n) {
+		s->stats.requests += n;
+		c->last_rx = now;
+	}
+	return off;
+}
+
 /* Parse and answer every complete ADU in the input buffer; keep a partial
  * one; stop at the pending cap. */
 static void conn__process(struct conn *c)
@@ -573,25 +612,12 @@ static void conn__process(struct conn *c)
 			}
 			break;
 		}
-		/* The fast path: a plain read the cache answers at once, its
-		 * answer written straight into the gathering buffer -- no
-		 * request structure, pending slot or copy of the words. It
-		 * answers as the ordinary path below would, byte for byte;
-		 * anything else (an exception, a stale word, a write) takes
-		 * that path. */
-		const uint8_t *f = c->in + off;
-		uint16_t addr, count;
-		struct device *dev;
-		const uint16_t *words;
-		if (codec_mbap_read_frame(f, c->inlen - off, &addr, &count) && !s->slow_only &&
-		    (dev = s->router.unit[f[6]]) &&
-		    (words = device_read_cached(dev, f[7], addr, count))) {
-			off += MBAP_READ_FRAME;
-			c->last_rx = now;
-			s->stats.requests++;
-			s->outlen += codec_mbap_read_answer(f, words, count, server__room(s, c));
-			continue;
+		if (!s->slow_only) {
+			off = conn__fast(s, c, off, now);
+			if (c->state == CONN_CLOSING)
+				break;
 		}
+		const uint8_t *f = c->in + off;
 		struct mbap_req req;
 		int n = codec_mbap_parse(f, c->inlen - off, &req);
 		if (n == 0)
