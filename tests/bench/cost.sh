@@ -9,7 +9,8 @@
 # counted only while loadgen runs), then system calls per answer by kind and
 # CPU time per answer (perf stat's tracepoints and task-clock, the server on
 # CPU 0, loadgen on CPU 1), and the handshakes a full listen backlog dropped
-# (TcpExtListenOverflows, whole machine). Needs valgrind and perf; LOAD_S
+# (TcpExtListenOverflows, whole machine), ROUNDS times (default 1) each in
+# turn, with the ratio of the medians. Needs valgrind and perf; LOAD_S
 # (default 2) seconds per run.
 set -u
 B=${MB_BUILD:-build}
@@ -56,28 +57,43 @@ for kind in mb lim; do
 	ir=$(callgrind_annotate "$T/cg.$kind" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
 	n=$(answers "$line")
 	echo "$kind: $(awk -v i="${ir:-0}" -v n="${n:-0}" 'BEGIN { printf "%.0f", n ? i / n : 0 }') user-space instructions per answer ($n answers under callgrind)"
-
-	# System calls and CPU time, at full speed.
-	port=$("$LG" --free-port)
-	serve "$kind" "$port" taskset -c 0 || { echo "cost: $kind did not start"; exit 1; }
-	ev=raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_write,syscalls:sys_enter_sendto,syscalls:sys_enter_epoll_ctl,task-clock
-	perf stat -x, -e "$ev" -p "$SP" -o "$T/perf.$kind" &
-	pp=$!
-	sleep 0.2
-	o0=$(overflows)
-	line=$(taskset -c 1 "$LG" --port "$port" --expect 100 --duration "$LOAD_S" "$@")
-	o1=$(overflows)
-	kill -INT "$pp"
-	wait "$pp"
-	kill -TERM "$SP"
-	wait "$SP"
-	n=$(answers "$line")
-	awk -F, -v n="${n:-0}" -v k="$kind" -v o="$((o1 - o0))" '
-		$3 ~ /sys_enter|task-clock/ && $1 + 0 > 0 {
-			e = $3; sub(/^(raw_)?syscalls:(sys_enter_)?/, "", e)
-			if (e == "task-clock") cpu = $1 / n * 1000
-			else s = s sprintf(" %s %.3f", e, $1 / n)
-		}
-		END { printf "%s: CPU %.3f us per answer; per answer:%s; listen overflows %d\n", k, cpu, s, o }' "$T/perf.$kind"
-	echo "$kind: $(echo "$line" | cut -d' ' -f1-4)"
 done
+
+# System calls and CPU time, at full speed: the two servers in turn, ROUNDS
+# times (default 1), so that what else the machine runs weighs on both.
+r=0
+while [ "$r" -lt "${ROUNDS:-1}" ]; do
+	r=$((r + 1))
+	for kind in mb lim; do
+		port=$("$LG" --free-port)
+		serve "$kind" "$port" taskset -c 0 || { echo "cost: $kind did not start"; exit 1; }
+		ev=raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_write,syscalls:sys_enter_sendto,syscalls:sys_enter_epoll_ctl,task-clock
+		perf stat -x, -e "$ev" -p "$SP" -o "$T/perf.$kind" &
+		pp=$!
+		sleep 0.2
+		o0=$(overflows)
+		line=$(taskset -c 1 "$LG" --port "$port" --expect 100 --duration "$LOAD_S" "$@")
+		o1=$(overflows)
+		kill -INT "$pp"
+		wait "$pp"
+		kill -TERM "$SP"
+		wait "$SP"
+		n=$(answers "$line")
+		awk -F, -v n="${n:-0}" -v k="$kind" -v o="$((o1 - o0))" '
+			$3 ~ /sys_enter|task-clock/ && $1 + 0 > 0 {
+				e = $3; sub(/^(raw_)?syscalls:(sys_enter_)?/, "", e)
+				if (e == "task-clock") cpu = $1 / n * 1000
+				else s = s sprintf(" %s %.3f", e, $1 / n)
+			}
+			END { printf "%s: CPU %.3f us per answer; per answer:%s; listen overflows %d\n", k, cpu, s, o }' "$T/perf.$kind" | tee -a "$T/cpu.$kind"
+		echo "$kind: $(echo "$line" | cut -d' ' -f1-4)"
+		printf '%s\n' "$line" | tr ' ' '\n' | sed -n 's/^p99_us=/p99 /p' | awk '{ print $1, $1, $2 }' >>"$T/p99.$kind"
+	done
+done
+# The ratio of the medians: CPU time per answer of base_limit over the
+# bridge's (1.0: the bridge costs what the canned-answer server costs).
+med() { awk '{ print $3 }' "$1" | sort -n | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+awk -v m="$(med "$T/cpu.mb")" -v l="$(med "$T/cpu.lim")" -v r="${ROUNDS:-1}" \
+	'BEGIN { printf "median CPU per answer over %d round(s): mb %.3f us, lim %.3f us; ratio lim/mb %.3f\n", r, m, l, m ? l / m : 0 }'
+awk -v m="$(med "$T/p99.mb")" -v l="$(med "$T/p99.lim")" \
+	'BEGIN { printf "median p99: mb %.0f us, lim %.0f us; mb/lim %.3f\n", m, l, l ? m / l : 0 }'
