@@ -88,13 +88,15 @@ int codec_mbap_parse(const uint8_t *buf, size_t len, struct mbap_req *req);
 static inline int codec_mbap_read_frame(const uint8_t *buf, size_t len, uint16_t *addr,
 					uint16_t *count)
 {
-	/* Protocol ID 0 and length 6 in one compare. */
+	/* Protocol ID 0 and length 6 in one compare; FC03 and FC04 are
+	 * adjacent, so one unsigned compare for the two. */
+	_Static_assert(MB_FC_READ_INPUT == MB_FC_READ_HOLDING + 1, "read function codes");
 	if (len < MBAP_READ_FRAME || memcmp(buf + 2, "\0\0\0\6", 4) != 0 ||
-	    (buf[7] != MB_FC_READ_HOLDING && buf[7] != MB_FC_READ_INPUT))
+	    (uint8_t)(buf[7] - MB_FC_READ_HOLDING) > 1)
 		return 0;
 	uint16_t a = (uint16_t)((unsigned)buf[8] << 8 | buf[9]);
 	uint16_t n = (uint16_t)((unsigned)buf[10] << 8 | buf[11]);
-	if (n < 1 || n > MB_MAX_READ || (uint32_t)a + n > 0x10000)
+	if ((uint16_t)(n - 1) >= MB_MAX_READ || (uint32_t)a + n > 0x10000)
 		return 0;
 	*addr = a;
 	*count = n;
@@ -115,6 +117,15 @@ static inline void codec_mbap_put_words(uint8_t *p, const uint16_t *words, unsig
 		memcpy(&v, words + i, 16);
 		v = v << 8 | v >> 8;
 		memcpy(p + 2 * i, &v, 16);
+	}
+	if (i && i < count) {
+		/* The last eight words, over some already written: the
+		 * same bytes again, and no word-by-word tail. */
+		codec_mbap__v8 v;
+		memcpy(&v, words + count - 8, 16);
+		v = v << 8 | v >> 8;
+		memcpy(p + 2 * (count - 8), &v, 16);
+		return;
 	}
 #endif
 	/* Then four, two and one (count is below 8 here, or was from the start). */
