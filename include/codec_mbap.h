@@ -128,14 +128,13 @@ static inline void codec_mbap_put_words(uint8_t *p, const uint16_t *words, unsig
 		return;
 	}
 #endif
-	/* Then four, two and one (count is below 8 here, or was from the start). */
-	if (i + 4 <= count) {
+	/* Then four at a time (once at most after the vectors), two and one. */
+	for (; i + 4 <= count; i += 4) {
 		uint64_t x;
 		memcpy(&x, words + i, 8);
 		x = (x & UINT64_C(0x00FF00FF00FF00FF)) << 8 |
 		    (x >> 8 & UINT64_C(0x00FF00FF00FF00FF));
 		memcpy(p + 2 * i, &x, 8);
-		i += 4;
 	}
 	if (i + 2 <= count) {
 		uint32_t x;
