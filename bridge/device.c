@@ -1265,27 +1265,64 @@ static int device__queue_reads(struct device *dev, int table, uint16_t addr, uin
 	return 0;
 }
 
+/* A write's range resolved against the map once (device__pieces): each
+ * register it touches with the part of it in range, in address order, and
+ * each run of addresses no register describes (r NULL). */
+struct device__piece {
+	const struct map_register *r;
+	uint16_t a, n; /* [a, a+n): the part of r in range, or the run */
+};
+
+/* The pieces of [addr, addr+count) of the holding registers, from
+ * map_spans and map_next: no look-up per register. Returns how many; out
+ * has room for count. */
+static size_t device__pieces(const struct device *dev, uint16_t addr, uint16_t count,
+			     struct device__piece *out)
+{
+	struct map_span spans[MB_MAX_WRITE];
+	size_t ns = map_spans(dev->map, MAP_HOLDING, addr, count, spans, MB_MAX_WRITE);
+	size_t np = 0;
+	for (size_t i = 0; i < ns; i++) {
+		uint32_t a = spans[i].addr, end = a + spans[i].count;
+		if (!spans[i].first) {
+			out[np++] = (struct device__piece){.a = (uint16_t)a, .n = spans[i].count};
+			continue;
+		}
+		/* A span's registers follow each other to its end. */
+		for (const struct map_register *r = spans[i].first; r && a < end;
+		     r = map_next(dev->map, r)) {
+			uint32_t rend = (uint32_t)r->address + r->count;
+			uint32_t e = rend < end ? rend : end;
+			out[np++] = (struct device__piece){
+			    .r = r, .a = (uint16_t)a, .n = (uint16_t)(e - a)};
+			a = e;
+		}
+	}
+	return np;
+}
+
 /* 02 unless every address of the range is in a writable holding register
  * that the range covers whole: half a 32-bit value can be neither
  * range-checked nor sent as a native command. */
-static enum mb_exc device__check_writable(const struct device *dev, uint16_t addr, uint16_t count)
+static enum mb_exc device__check_writable(const struct device *dev, uint16_t addr, uint16_t count,
+					  const struct device__piece *pc, size_t np)
 {
-	uint32_t a = addr, end = (uint32_t)addr + count;
-	while (a < end) {
-		const struct map_register *r = map_find(dev->map, MAP_HOLDING, (uint16_t)a);
+	uint32_t end = (uint32_t)addr + count;
+	for (size_t i = 0; i < np; i++) {
+		const struct map_register *r = pc[i].r;
 		if (!r && dev->pass) {
 			/* Registers win; elsewhere a range the site made writable. */
-			const struct map_passthrough *p =
-			    device_pass_range(dev->pass, MAP_HOLDING, (uint16_t)a);
-			if (!p || !(p->access & MAP_W))
-				return MB_EXC_ILLEGAL_ADDRESS;
-			a++;
+			for (uint32_t a = pc[i].a; a < (uint32_t)pc[i].a + pc[i].n; a++) {
+				const struct map_passthrough *p =
+				    device_pass_range(dev->pass, MAP_HOLDING, (uint16_t)a);
+				if (!p || !(p->access & MAP_W))
+					return MB_EXC_ILLEGAL_ADDRESS;
+			}
 			continue;
 		}
 		if (!r || !(r->access & MAP_W) || r->address < addr ||
 		    (uint32_t)r->address + r->count > end)
 			return MB_EXC_ILLEGAL_ADDRESS;
-		a = (uint32_t)r->address + r->count;
 	}
 	return 0;
 }
@@ -1496,50 +1533,81 @@ struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr,
 	return device__pump_for(dev, r, out, req);
 }
 
-/* Is every register in range writable with these values? */
-static enum mb_exc device__check_values(const struct device *dev, uint16_t addr, uint16_t count,
-					const uint16_t *words)
+/* Is a word of the count from slot, in the readable run from reg, older
+ * than max_age (or never stored)? device__stamp_oldest from the register
+ * known already: the registers of a readable run hold its words in slot
+ * order. Apart, so that device_read_cached stays small for a memory
+ * device, which has no stamps. */
+static __attribute__((noinline)) int device__stale_from(struct device *dev,
+							const struct map_register *reg,
+							uint32_t slot, uint16_t count)
 {
-	uint32_t a = addr, end = (uint32_t)addr + count;
-	while (a < end) {
-		const struct map_register *r = map_find(dev->map, MAP_HOLDING, (uint16_t)a);
-		if (!r) { /* pass-through: the device judges the value */
-			a++;
-			continue;
-		}
-		if (r->type != MAP_STRING && !map_value_ok(r, map_decode(r, words + (a - addr))))
+	uint64_t now = device__now(dev);
+	uint64_t since = dev->max_age == 0    ? UINT64_MAX
+			 : now > dev->max_age ? now - dev->max_age + 1
+					      : 1;
+	const struct map_register *regs = map_reg(dev->map, 0);
+	size_t nregs = map_nregs(dev->map);
+	for (size_t k = (size_t)(reg - regs); k < nregs && regs[k].slot < slot + count; k++)
+		if (device__stamp_time(dev, k) < since)
+			return 1;
+	return 0;
+}
+
+const uint16_t *device_read_cached(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count)
+{
+	int table = fc == MB_FC_READ_INPUT ? MAP_INPUT : MAP_HOLDING;
+	if (count == 0 || count > MB_MAX_READ)
+		return NULL;
+	/* device_read's hot path, deciding the same, without copying. */
+	const struct map_register *reg = map_find_inline(dev->map, table, addr);
+	if (!reg || (uint32_t)(addr - reg->address) + count > reg->readable_run)
+		return NULL;
+	uint32_t slot = reg->slot + (addr - reg->address);
+	if ((dev->stamp && device__stale_from(dev, reg, slot, count)) ||
+	    device__all_refused(dev, slot, count))
+		return NULL;
+	dev->stats.requests++;
+	dev->stats.cache_hits++;
+	return dev->val + slot;
+}
+
+/* Is every register in range writable with these values? */
+static enum mb_exc device__check_values(uint16_t addr, const uint16_t *words,
+					const struct device__piece *pc, size_t np)
+{
+	for (size_t i = 0; i < np; i++) {
+		const struct map_register *r = pc[i].r;
+		/* No register: pass-through, the device judges the value. The
+		 * registers are whole (device__check_writable). */
+		if (r && r->type != MAP_STRING &&
+		    !map_value_ok(r, map_decode(r, words + (r->address - addr))))
 			return MB_EXC_ILLEGAL_VALUE;
-		a += r->count;
 	}
 	return 0;
 }
 
-/* May a write of [addr, addr+n) (or of cmd) be sent again when its answer
- * did not come? Register writes set a value, so repeating one is harmless,
- * unless the map says otherwise (`retry = false`: triggers, counters,
- * resets), where a lost answer must stay an unknown outcome (0B). */
-static int device__write_retryable(const struct device *dev, const struct map_command *cmd,
-				   uint16_t addr, uint16_t n)
+/* May a write of the np pieces from pc (or of cmd) be sent again when its
+ * answer did not come? Register writes set a value, so repeating one is
+ * harmless, unless the map says otherwise (`retry = false`: triggers,
+ * counters, resets), where a lost answer must stay an unknown outcome (0B). */
+static int device__write_retryable(const struct map_command *cmd, const struct device__piece *pc,
+				   size_t np)
 {
 	if (cmd)
 		return !cmd->no_retry;
-	uint32_t a = addr, end = (uint32_t)addr + n;
-	while (a < end) {
-		const struct map_register *r = map_find(dev->map, MAP_HOLDING, (uint16_t)a);
-		if (!r || r->no_retry)
+	for (size_t i = 0; i < np; i++)
+		if (!pc[i].r || pc[i].r->no_retry)
 			return 0;
-		a = (uint32_t)r->address + r->count;
-	}
 	return 1;
 }
 
 static struct dtxn *device__write_txn(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
-				      const uint16_t *words)
+				      const uint16_t *words, const struct map_register *r)
 {
 	struct dtxn *d = device__txn_new(dev, TXN_WRITE, count);
 	if (!d)
 		return NULL;
-	const struct map_register *r = map_find(dev->map, MAP_HOLDING, addr);
 	d->t.table = MAP_HOLDING;
 	d->t.fc = fc;
 	d->t.addr = addr;
@@ -1561,13 +1629,16 @@ struct device_outcome device_write(struct device *dev, uint8_t fc, uint16_t addr
 		return device__answer(MB_EXC_ILLEGAL_FUNCTION);
 	if (count == 0 || count > MB_MAX_WRITE)
 		return device__answer(MB_EXC_ILLEGAL_VALUE);
-	enum mb_exc exc = device__check_writable(dev, addr, count);
+	/* The range against the map once, as a read's is. */
+	struct device__piece pc[MB_MAX_WRITE];
+	size_t np = device__pieces(dev, addr, count, pc);
+	enum mb_exc exc = device__check_writable(dev, addr, count, pc, np);
 	if (exc)
 		return device__answer(exc);
 	const struct map_command *cmd = map_find_command(dev->map, addr, count);
 	if (cmd && (cmd->address != addr || cmd->count != count))
 		return device__answer(MB_EXC_ILLEGAL_ADDRESS);
-	if ((exc = device__check_values(dev, addr, count, words)))
+	if ((exc = device__check_values(addr, words, pc, np)))
 		return device__answer(exc);
 
 	if (dev->ops->flags & TRANSPORT_CACHE_IS_STORE) {
@@ -1581,33 +1652,27 @@ struct device_outcome device_write(struct device *dev, uint8_t fc, uint16_t addr
 	if (!r)
 		return device__answer(MB_EXC_DEVICE_FAILURE);
 	/* One transaction for a command group or a run of native registers;
-	 * registers with their own command template (venus) one each. */
-	uint32_t a = addr, end = (uint32_t)addr + count;
-	while (a < end) {
-		const struct map_register *reg = map_find(dev->map, MAP_HOLDING, (uint16_t)a);
-		uint32_t n = reg ? reg->count : 1;
-		if (!reg) {
-			/* Pass-through: one write of the run of addresses no
-			 * register describes, sent as the client sent it. */
-			while (a + n < end && !map_find(dev->map, MAP_HOLDING, (uint16_t)(a + n)))
-				n++;
-		} else if (cmd) {
+	 * registers with their own command template (venus) one each; one
+	 * for each run of addresses no register describes (pass-through,
+	 * sent as the client sent it). */
+	for (size_t i = 0, j; i < np; i = j) {
+		const struct map_register *reg = pc[i].r;
+		uint32_t a = pc[i].a, n = pc[i].n;
+		j = i + 1;
+		if (reg && cmd) {
 			n = count;
-		} else if (!reg->write) {
+			j = np;
+		} else if (reg && !reg->write) {
 			/* Extend over following registers with contiguous
 			 * native addresses and no template of their own. */
-			while (a + n < end) {
-				const struct map_register *nx =
-				    map_find(dev->map, MAP_HOLDING, (uint16_t)(a + n));
-				if (!nx || nx->write || nx->native != reg->native + n)
-					break;
-				n += nx->count;
-			}
+			while (j < np && pc[j].r && pc[j].a == a + n && !pc[j].r->write &&
+			       pc[j].r->native == reg->native + n)
+				n += pc[j++].n;
 		}
 		struct dtxn *d = device__write_txn(
 		    dev,
 		    n == 1 && fc == MB_FC_WRITE_SINGLE ? MB_FC_WRITE_SINGLE : MB_FC_WRITE_MULTIPLE,
-		    (uint16_t)a, (uint16_t)n, words + (a - addr));
+		    (uint16_t)a, (uint16_t)n, words + (a - addr), reg);
 		if (!d || device__add_waiter(d, r) != 0) {
 			if (d)
 				device__txn_free(d);
@@ -1619,10 +1684,9 @@ struct device_outcome device_write(struct device *dev, uint8_t fc, uint16_t addr
 		d->kind = DTXN_CLIENT;
 		d->t.cmd = cmd;
 		d->t.reg = cmd ? NULL : reg;
-		if (!device__write_retryable(dev, cmd, (uint16_t)a, (uint16_t)n))
+		if (!device__write_retryable(cmd, pc + i, j - i))
 			d->attempts = 1;
 		device__enqueue(dev, d);
-		a += n;
 	}
 	return device__pump_for(dev, r, NULL, req);
 }

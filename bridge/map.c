@@ -218,6 +218,7 @@ unsigned map_max_read(const struct map *m)
 
 void map__index(struct map *m)
 {
+	m->index.regs = m->regs;
 	/* Readable runs, from the end of each table backwards. */
 	for (int t = 0; t < MAP_TABLES; t++) {
 		for (size_t i = m->table_start[t + 1]; i-- > m->table_start[t];) {
@@ -252,9 +253,9 @@ void map__index(struct map *m)
 		for (size_t i = a; i < b; i++)
 			for (uint32_t k = 0; k < m->regs[i].count; k++)
 				d[m->regs[i].address - lo + k] = (uint16_t)(i + 1);
-		m->dense[t] = d;
-		m->dense_lo[t] = lo;
-		m->dense_span[t] = hi - lo;
+		m->index.dense[t] = d;
+		m->index.lo[t] = lo;
+		m->index.span[t] = hi - lo;
 	}
 }
 
@@ -265,13 +266,9 @@ const struct map_register *map_find(const struct map *m, int table, uint16_t add
 
 	if (table < 0 || table >= MAP_TABLES)
 		return NULL;
-	if (m->dense[table]) {
-		uint32_t off = (uint32_t)address - m->dense_lo[table];
-		if (address < m->dense_lo[table] || off >= m->dense_span[table])
-			return NULL;
-		uint16_t i = m->dense[table][off];
-		return i ? &m->regs[i - 1] : NULL;
-	}
+	/* The dense index (map_index in map.h): map.h has the look-up. */
+	if (m->index.dense[table])
+		return map_find_inline(m, table, address);
 	/* The last register of the table that starts at or before address.
 	 * Registers do not overlap in a map that lints clean; in one that does
 	 * not, this finds the one that starts last. */

@@ -16,6 +16,8 @@
 #define MAP__N(a) (sizeof(a) / sizeof((a)[0]))
 
 struct map {
+	/* First, where map_find_inline (map.h) reads it. */
+	struct map_index index;
 	char *path;
 	char *name, *description, *source, *vendor, *model;
 	const struct protocol *proto; /* whose rules apply (map_proto) */
@@ -30,11 +32,6 @@ struct map {
 	struct map_register *regs;
 	size_t nregs;
 	size_t table_start[MAP_TABLES + 1]; /* regs of table t: [start[t], start[t+1]) */
-	/* Dense index per table over [lo, lo+span): 1 + the register index of
-	 * each address, 0 where none. map_find is on every request's path, so
-	 * it is a table look-up wherever the addresses are not too spread out. */
-	uint16_t *dense[MAP_TABLES];
-	uint32_t dense_lo[MAP_TABLES], dense_span[MAP_TABLES];
 	const struct map_register **by_name;
 	size_t nslots;
 	struct map_command *cmds;

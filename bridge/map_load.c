@@ -117,7 +117,7 @@ void map_free(struct map *m)
 	free(m->regs);
 	free(m->by_name);
 	for (int t = 0; t < MAP_TABLES; t++)
-		free(m->dense[t]);
+		free((void *)m->index.dense[t]);
 	for (size_t i = 0; i < m->ncmds; i++) {
 		free((void *)m->cmds[i].name);
 		free((void *)m->cmds[i].template);

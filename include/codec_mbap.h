@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "mbdef.h"
 
@@ -68,6 +69,105 @@ struct mbap_req {
  * A malformed PDU inside a well-framed ADU is not garbage: it is consumed
  * and req->exc says which exception answers it. */
 int codec_mbap_parse(const uint8_t *buf, size_t len, struct mbap_req *req);
+
+/* The front's fast path (bridge/server.c): nearly every request a SCADA
+ * master or a logger sends is a plain FC03/FC04 read, and a cached answer
+ * costs little more than its bytes, so these two are inline, in the
+ * caller, rather than a parse into struct mbap_req and an answer out of it.
+ * They decide and write exactly what codec_mbap_parse() and
+ * codec_mbap_answer_read() would (tests/unit/test_mbap.c compares them). */
+
+/* The bytes of an FC03/FC04 request frame. */
+#define MBAP_READ_FRAME 12
+
+/* Does buf (len bytes) start with a whole FC03/FC04 request that
+ * codec_mbap_parse() would take as MBAP_READ_FRAME bytes with no exception
+ * (protocol ID 0, length 6, quantity 1..125, within the address space)?
+ * Then *addr and *count are its range; otherwise 0, and the caller parses
+ * it the ordinary way (which also judges a partial frame). */
+static inline int codec_mbap_read_frame(const uint8_t *buf, size_t len, uint16_t *addr,
+					uint16_t *count)
+{
+	/* Protocol ID 0 and length 6 in one compare; FC03 and FC04 are
+	 * adjacent, so one unsigned compare for the two. */
+	_Static_assert(MB_FC_READ_INPUT == MB_FC_READ_HOLDING + 1, "read function codes");
+	if (len < MBAP_READ_FRAME || memcmp(buf + 2, "\0\0\0\6", 4) != 0 ||
+	    (uint8_t)(buf[7] - MB_FC_READ_HOLDING) > 1)
+		return 0;
+	uint16_t a = (uint16_t)((unsigned)buf[8] << 8 | buf[9]);
+	uint16_t n = (uint16_t)((unsigned)buf[10] << 8 | buf[11]);
+	if ((uint16_t)(n - 1) >= MB_MAX_READ || (uint32_t)a + n > 0x10000)
+		return 0;
+	*addr = a;
+	*count = n;
+	return 1;
+}
+
+/* count (1..MB_MAX_READ) host-order words, big-endian at p. */
+static inline void codec_mbap_put_words(uint8_t *p, const uint16_t *words, unsigned count)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	unsigned i = 0;
+#if defined(__GNUC__)
+	/* Eight words at a time where the compiler has vectors (GCC and
+	 * clang: two shifts and an or on x86-64's SSE2). */
+	typedef uint16_t codec_mbap__v8 __attribute__((vector_size(16)));
+	for (; i + 8 <= count; i += 8) {
+		codec_mbap__v8 v;
+		memcpy(&v, words + i, 16);
+		v = v << 8 | v >> 8;
+		memcpy(p + 2 * i, &v, 16);
+	}
+	if (i && i < count) {
+		/* The last eight words, over some already written: the
+		 * same bytes again, and no word-by-word tail. */
+		codec_mbap__v8 v;
+		memcpy(&v, words + count - 8, 16);
+		v = v << 8 | v >> 8;
+		memcpy(p + 2 * (count - 8), &v, 16);
+		return;
+	}
+#endif
+	/* Then four at a time (once at most after the vectors), two and one. */
+	for (; i + 4 <= count; i += 4) {
+		uint64_t x;
+		memcpy(&x, words + i, 8);
+		x = (x & UINT64_C(0x00FF00FF00FF00FF)) << 8 |
+		    (x >> 8 & UINT64_C(0x00FF00FF00FF00FF));
+		memcpy(p + 2 * i, &x, 8);
+	}
+	if (i + 2 <= count) {
+		uint32_t x;
+		memcpy(&x, words + i, 4);
+		x = (x & 0x00FF00FFu) << 8 | (x >> 8 & 0x00FF00FFu);
+		memcpy(p + 2 * i, &x, 4);
+		i += 2;
+	}
+	if (i < count) {
+		uint16_t be = (uint16_t)(words[i] << 8 | words[i] >> 8);
+		memcpy(p + 2 * i, &be, 2);
+	}
+#else
+	memcpy(p, words, 2u * count);
+#endif
+}
+
+/* The answer to the request frame at frame (one codec_mbap_read_frame()
+ * took) with its count words, at out (room for MBAP_MAX_ADU); its length. */
+static inline size_t codec_mbap_read_answer(const uint8_t *frame, const uint16_t *words,
+					    uint16_t count, uint8_t *out)
+{
+	size_t bytes = 2u * count;
+	/* The request's transaction ID, protocol ID (0), unit and function
+	 * code, as they came; then the length (unit, function code, byte
+	 * count, words) and the byte count. */
+	memcpy(out, frame, 8);
+	out[4] = (uint8_t)((bytes + 3) >> 8);
+	out[5] = (uint8_t)(bytes + 3);
+	out[8] = (uint8_t)bytes;
+	codec_mbap_put_words(out + 9, words, count);
+	return 9 + bytes;
+}
 
 /* Decode the FC06 value or the FC16 values into count host-order words. */
 void codec_mbap_req_words(const struct mbap_req *req, uint16_t *words);

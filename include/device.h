@@ -96,6 +96,14 @@ struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr,
 struct device_outcome device_write(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count,
 				   const uint16_t *words, device_cb cb, void *ctx,
 				   struct device_req **req);
+/* The fast path of a read (FC03/FC04) that the cache answers at once with
+ * the device's words: those words (count of them, valid until the cache
+ * next changes), counted as device_read() counts a cache hit. NULL for
+ * every other read -- a stale or refused word, a range that is not one run
+ * of readable registers, pass-through -- and then nothing was counted or
+ * changed: device_read() answers it. Both decide alike (tests/unit/
+ * test_server_fast.c compares them over many ranges). */
+const uint16_t *device_read_cached(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count);
 /* The client went away: the callback will not be called. */
 void device_cancel(struct device_req *req);
 

@@ -238,6 +238,34 @@ unsigned map_max_read(const struct map *m);
 
 /* The register of `table` that covers `address`, or NULL. O(log n). */
 const struct map_register *map_find(const struct map *m, int table, uint16_t address);
+
+/* The head of every struct map (bridge/map_internal.h): the dense index
+ * map_find reads, public so that the hot path of a cached read
+ * (device_read_cached) can look an address up without a call. Read it only
+ * through map_find_inline. */
+struct map_index {
+	/* per table over [lo, lo+span): 1 + the register's index of each
+	 * address, 0 where none; NULL where the table has no dense index
+	 * (addresses too spread out: map_find searches) */
+	const uint16_t *dense[MAP_TABLES];
+	uint32_t lo[MAP_TABLES], span[MAP_TABLES];
+	const struct map_register *regs;
+};
+
+/* map_find, inline where the table has a dense index. */
+static inline const struct map_register *map_find_inline(const struct map *m, int table,
+							 uint16_t address)
+{
+	const struct map_index *x = (const struct map_index *)(const void *)m;
+	if (table < 0 || table >= MAP_TABLES || !x->dense[table])
+		return map_find(m, table, address);
+	/* Below lo, the difference wraps past any span. */
+	uint32_t off = (uint32_t)address - x->lo[table];
+	if (off >= x->span[table])
+		return NULL;
+	uint16_t i = x->dense[table][off];
+	return i ? &x->regs[i - 1] : NULL;
+}
 /* Register by name, or NULL. */
 const struct map_register *map_find_name(const struct map *m, const char *name);
 /* The register of r's table that starts where r ends, or NULL. O(1): the

@@ -3,6 +3,7 @@
 #ifndef SERVER_H
 #define SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -53,5 +54,11 @@ int server_port(const struct server *s);
 size_t server_connections(const struct server *s);
 /* Counters since server_start. */
 const struct server_stats *server_stats(const struct server *s);
+
+/* For tests only (tests/unit/test_server_fast.c): answer every request the
+ * ordinary way, without the fast path for cached reads, so that a test can
+ * compare the two. The daemon never calls it (linked with --gc-sections,
+ * it is not even in the binary). */
+void server_test_slow_only(struct server *s, bool slow);
 
 #endif

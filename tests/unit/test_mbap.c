@@ -293,6 +293,96 @@ static void test_answer_read(void **state)
 	assert_int_equal(out[258], 124);
 }
 
+/* The front's fast path (codec_mbap_read_frame, codec_mbap_read_answer)
+ * against the ordinary parse and answer: over frames that vary every field
+ * near its limits, and random ones, the fast path takes a frame exactly
+ * when codec_mbap_parse takes it as a whole FC03/FC04 request of 12 bytes
+ * with no exception, with the same range, and writes the same answer,
+ * byte for byte, for words of every bit pattern. */
+static void test_fast_read_alike(void **state)
+{
+	(void)state;
+	static const uint8_t hdr[][4] = {{0, 0, 0, 6}, {0, 1, 0, 6}, {1, 0, 0, 6}, {0, 0, 0, 5},
+					 {0, 0, 0, 7}, {0, 0, 1, 6}, {0, 0, 0, 2}, {0, 0, 0, 0}};
+	static const uint8_t fcs[] = {3, 4, 0, 1, 2, 5, 6, 16, 43, 0x83, 0x84, 0xFF};
+	static const uint16_t addrs[] = {0, 1, 100, 0xFF00, 65410, 65411, 65412, 65534, 65535};
+	static const uint16_t counts[] = {0,  1,  2,   3,   7,	 8,   9,    15,
+					  16, 17, 124, 125, 126, 256, 65535};
+	uint16_t words[MB_MAX_READ + 2]; /* also read from words + 1 and + 2 */
+	uint32_t seed = 12345;
+	for (int i = 0; i < MB_MAX_READ + 2; i++) {
+		seed = seed * 1103515245u + 12345u;
+		words[i] = (uint16_t)(seed >> 8);
+	}
+	size_t taken = 0, tried = 0;
+	for (int round = 0; round < 2; round++)
+		for (size_t h = 0; h < sizeof hdr / sizeof hdr[0]; h++)
+			for (size_t f = 0; f < sizeof fcs; f++)
+				for (size_t a = 0; a < sizeof addrs / sizeof addrs[0]; a++)
+					for (size_t k = 0; k < sizeof counts / sizeof counts[0];
+					     k++) {
+						uint8_t buf[16] = {(uint8_t)(0x12 + round),
+								   (uint8_t)(0x34 + h),
+								   0,
+								   0,
+								   0,
+								   0,
+								   (uint8_t)(round ? 255 : a)};
+						memcpy(buf + 2, hdr[h], 4);
+						buf[7] = fcs[f];
+						buf[8] = (uint8_t)(addrs[a] >> 8);
+						buf[9] = (uint8_t)addrs[a];
+						buf[10] = (uint8_t)(counts[k] >> 8);
+						buf[11] = (uint8_t)counts[k];
+						/* Bytes after the frame, and frames cut
+						 * short, change nothing. */
+						size_t len = round ? 16 : 12 - (k % 3 == 2);
+						uint16_t fa = 0, fn = 0;
+						int fast =
+						    codec_mbap_read_frame(buf, len, &fa, &fn);
+						struct mbap_req req;
+						int n = codec_mbap_parse(buf, len, &req);
+						int plain = n == 12 &&
+							    (req.fc == MB_FC_READ_HOLDING ||
+							     req.fc == MB_FC_READ_INPUT) &&
+							    req.exc == MB_EXC_NONE;
+						tried++;
+						assert_int_equal(fast, plain);
+						if (!fast)
+							continue;
+						taken++;
+						assert_int_equal(fa, req.addr);
+						assert_int_equal(fn, req.count);
+						uint8_t o1[MBAP_MAX_ADU], o2[MBAP_MAX_ADU];
+						memset(o1, 0xAA, sizeof o1);
+						memset(o2, 0xAA, sizeof o2);
+						int l2 = codec_mbap_answer_read(&req, words, o2,
+										sizeof o2);
+						size_t l1 =
+						    codec_mbap_read_answer(buf, words, fn, o1);
+						assert_int_equal(l1, l2);
+						assert_memory_equal(o1, o2, sizeof o1);
+					}
+	/* Both kinds were seen: the comparison compared something. */
+	assert_true(taken > 100);
+	assert_true(tried - taken > 100);
+	/* Every quantity from 1 to 125: each tail of the word swap. */
+	for (uint16_t n = 1; n <= MB_MAX_READ; n++) {
+		uint8_t buf[12] = {0, 7, 0, 0, 0, 6, 9, 4, 0, 0, (uint8_t)(n >> 8), (uint8_t)n};
+		uint16_t fa = 0, fn = 0;
+		struct mbap_req req;
+		assert_int_equal(codec_mbap_read_frame(buf, sizeof buf, &fa, &fn), 1);
+		assert_int_equal(fn, n);
+		assert_int_equal(codec_mbap_parse(buf, sizeof buf, &req), 12);
+		uint8_t o1[MBAP_MAX_ADU], o2[MBAP_MAX_ADU];
+		memset(o1, 0x55, sizeof o1);
+		memset(o2, 0x55, sizeof o2);
+		assert_int_equal(codec_mbap_read_answer(buf, words + (n % 3), fn, o1),
+				 codec_mbap_answer_read(&req, words + (n % 3), o2, sizeof o2));
+		assert_memory_equal(o1, o2, sizeof o1);
+	}
+}
+
 static void test_answer_write(void **state)
 {
 	(void)state;
@@ -452,6 +542,7 @@ int main(void)
 	    cmocka_unit_test(test_oversized),
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_answer_read),
+	    cmocka_unit_test(test_fast_read_alike),
 	    cmocka_unit_test(test_answer_write),
 	    cmocka_unit_test(test_answer_exception),
 	    cmocka_unit_test(test_answer_ident),
