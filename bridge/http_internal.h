@@ -89,12 +89,25 @@ struct http_route {
 	const char *refuse;
 };
 
-/* The static files, embedded at build time (Makefile, web/). */
-extern const unsigned char http_asset_index_html[];
-extern const size_t http_asset_index_html_len;
-extern const unsigned char http_asset_api_html[];
-extern const size_t http_asset_api_html_len;
-extern const unsigned char http_asset_openapi_json[];
-extern const size_t http_asset_openapi_json_len;
+/* The static files, embedded at build time gzip-compressed (Makefile,
+ * web/embed.sh): the compressed bytes, their length and the file's own. */
+extern const unsigned char http_asset_index_html_gz[];
+extern const size_t http_asset_index_html_gz_len, http_asset_index_html_len;
+extern const unsigned char http_asset_api_html_gz[];
+extern const size_t http_asset_api_html_gz_len, http_asset_api_html_len;
+extern const unsigned char http_asset_openapi_json_gz[];
+extern const size_t http_asset_openapi_json_gz_len, http_asset_openapi_json_len;
+
+/* Sending them (http_asset.c). Does a request's Accept-Encoding (NULL:
+ * none sent) take gzip? Yes when it names gzip or x-gzip, or *, with a
+ * q-value above 0 (RFC 9110, 12.5.3); no without the header (curl without
+ * --compressed sends none and would print the compressed bytes). */
+int http_accepts_gzip(const char *accept_encoding);
+/* Inflates the gzip member gz (gzlen bytes) into out, which holds exactly
+ * len bytes: 0, or -1 with why in err (zlib cannot be loaded, or the data
+ * is not len bytes of valid gzip). Pure but for loading zlib
+ * (include/dl_zlib.h). */
+int http_gunzip(const unsigned char *gz, size_t gzlen, unsigned char *out, size_t len,
+		char *err, size_t errlen);
 
 #endif

@@ -3,7 +3,8 @@
 # modbridge linked against musl, the C library OpenWrt builds with, and
 # against libraries built for musl from their Debian source packages, as a
 # router's would be: libuv, libconfig, libmosquitto without TLS, libmodbus,
-# json-c and libmicrohttpd without HTTPS, all shared. The daemon has the
+# json-c, libmicrohttpd without HTTPS and zlib (opened only to inflate the
+# embedded web page for a client that takes no gzip), all shared. The daemon has the
 # OpenWrt package's default parts (init/openwrt/modbridge/Makefile:
 # WITH_HTTP, WITH_MODBUS and WITH_INFLUXDB on, WITH_CRYPTO off; libcurl is
 # opened only when an `influxdb` group is configured, so its header alone is
@@ -104,6 +105,9 @@ mosquitto_lib() { # SRC: the client library alone, without TLS, websockets or cJ
 		printf 'prefix=%s\nName: libmosquitto\nDescription: x\nVersion: 2\nLibs: -L%s/lib -lmosquitto\nCflags: -I%s/include\n' \
 			"$root" "$root" "$root" >"$root/lib/pkgconfig/libmosquitto.pc"
 }
+zlib_build() { # SRC: its own configure script, not autotools
+	cd "$1" && ./configure --prefix="$root" --shared && $MAKE -j"$JOBS" && $MAKE install
+}
 curl_header() { # libcurl's header only (the library is opened when configured)
 	mkdir -p "$root/include/curl" && cp /usr/include/"$(gcc -dumpmachine)"/curl/*.h "$root/include/curl/" &&
 		printf 'prefix=%s\nName: libcurl\nDescription: header only\nVersion: 7\nLibs: -lcurl\nCflags: -I%s/include\n' \
@@ -118,6 +122,7 @@ step libmodbus autotools "$(fetch libmodbus)" --disable-tests
 step json-c cmake_build "$(fetch json-c)" -DBUILD_STATIC_LIBS=OFF -DBUILD_TESTING=OFF -DDISABLE_WERROR=ON
 step libmicrohttpd autotools "$(fetch libmicrohttpd)" --disable-https --disable-doc --disable-examples \
 	--disable-curl --without-gnutls
+step zlib zlib_build "$(fetch zlib)"
 step curl-header curl_header
 
 # The daemon as the OpenWrt package builds its default (ssl) variant, into
