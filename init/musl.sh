@@ -127,12 +127,25 @@ step curl-header curl_header
 
 # The daemon as the OpenWrt package builds its default (ssl) variant, into
 # $work/modbridge; for the figures of each part, the slim build (every part
-# off) and each part alone on top of it, into $work/fp-PART.
+# off) and each part alone on top of it, into $work/fp-PART. The flags are
+# the package's (init/openwrt/modbridge/Makefile): OpenWrt's default
+# TARGET_CFLAGS (-Os -pipe, and its CONFIG_EXTRA_OPTIMIZATION, -fno-caller-saves
+# -fno-plt), what PKG_BUILD_FLAGS:=gc-sections lto adds, and the package's
+# own -fno-asynchronous-unwind-tables -fno-unwind-tables; --hash-style=gnu
+# as the toolchain of a non-MIPS target links (docs/footprint.md, "What
+# each flag saves"). DAEMON_CFLAGS and DAEMON_LDFLAGS replace them; a change
+# rebuilds the daemons.
+daemon_cflags=${DAEMON_CFLAGS:--Os -pipe -fno-caller-saves -fno-plt -ffunction-sections -fdata-sections -flto=auto -fno-fat-lto-objects -fno-asynchronous-unwind-tables -fno-unwind-tables}
+daemon_ldflags=${DAEMON_LDFLAGS:--Wl,--gc-sections -flto=auto -fuse-linker-plugin -Wl,--hash-style=gnu}
 daemon() { # FOLDER WITH_HTTP WITH_MODBUS WITH_INFLUXDB
 	echo "musl: building modbridge in $1"
-	$MAKE --no-print-directory BUILD="$work/$1" CC="$CC" CFLAGS="-Os" LDFLAGS="$LDFLAGS" \
+	stamp="$CC $daemon_cflags $daemon_ldflags"
+	[ "$(cat "$work/$1.flags" 2>/dev/null)" = "$stamp" ] || rm -rf "${work:?}/$1"
+	$MAKE --no-print-directory BUILD="$work/$1" CC="$CC" CFLAGS="$daemon_cflags" \
+		LDFLAGS="$LDFLAGS $daemon_ldflags" \
 		PKG_CONFIG="pkg-config" WERROR= WITH_HTTP="$2" WITH_MODBUS="$3" WITH_INFLUXDB="$4" \
 		WITH_CRYPTO=0 "$work/$1/modbridge" >>"$log" 2>&1 || { tail -30 "$log"; exit 1; }
+	echo "$stamp" >"$work/$1.flags"
 	cp "$work/$1/modbridge" "$work/$1/modbridge.stripped" && strip "$work/$1/modbridge.stripped"
 }
 daemon modbridge 1 1 1
