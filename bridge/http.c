@@ -286,33 +286,35 @@ static enum MHD_Result http__send_error(struct http_conn *k, unsigned status, co
 }
 
 /* An embedded document (bridge/http_asset.c): its gzip bytes as they are to
- * a client that takes gzip, else inflated. Without zlib, a client that
- * takes no gzip is told what to do (406, logged once). */
+ * a client that takes gzip, else inflated (once, then shared). Without
+ * zlib, a client that takes no gzip is told what to do (406, logged once). */
 static enum MHD_Result http__send_asset(struct http_conn *k, const char *type,
 					const unsigned char *gz, size_t gzlen, size_t len)
 {
 	static int warned;
 	char err[512];
-	unsigned char *body;
+	const unsigned char *body;
 	const char *ae =
 	    MHD_lookup_connection_value(k->c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	int rc;
 
 	if (http_accepts_gzip(ae))
 		return http__send_as(k, 200, type, (void *)gz, gzlen, MHD_RESPMEM_PERSISTENT, 1, 1);
-	if (!(body = malloc(len ? len : 1)))
-		return http__send_error(k, 500, "out of memory");
-	if (http_gunzip(gz, gzlen, body, len, err, sizeof err) != 0) {
-		free(body);
-		if (!warned++)
-			log_warn("%s; clients that take gzip (every browser, curl --compressed) "
-				 "are served",
-				 err);
+	if ((rc = http_asset_plain(gz, gzlen, len, &body, err, sizeof err)) == 0)
+		return http__send_as(k, 200, type, (void *)body, len, MHD_RESPMEM_PERSISTENT, 1, 0);
+	if (!warned++)
+		log_warn("%s%s", err,
+			 rc == -2 ? "; clients that take gzip (every browser, curl --compressed) "
+				    "are served"
+				  : "");
+	if (rc == -2)
 		return http__send_error(k, 406,
 					"this document is stored gzip-compressed and zlib cannot "
 					"be loaded here: ask with Accept-Encoding: gzip (curl "
 					"--compressed), or install zlib");
-	}
-	return http__send_as(k, 200, type, body, len, MHD_RESPMEM_MUST_FREE, 1, 0);
+	return http__send_error(k, 500,
+				"the document cannot be inflated: ask with "
+				"Accept-Encoding: gzip (curl --compressed)");
 }
 
 /* ------------------------------------------------------------ Digest -- */

@@ -6,10 +6,13 @@
  * instead of 77 of a binary meant for routers (docs/footprint.md). Every
  * browser asks with Accept-Encoding: gzip and gets those bytes as they are;
  * curl without --compressed, busybox wget or a script's HTTP library may
- * not, and gets the document inflated, so that it is readable everywhere.
- * zlib is opened for that the first time it is needed (include/dl_zlib.h):
- * a daemon whose page only browsers read never maps it. */
+ * not, and gets the document inflated, so that it is readable everywhere:
+ * inflated once and kept, so that it is held once however many such
+ * clients are served. zlib is opened for that the first time it is needed
+ * (include/dl_zlib.h): a daemon whose page only browsers read never maps
+ * it. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -111,7 +114,7 @@ int http_gunzip(const unsigned char *gz, size_t gzlen, unsigned char *out, size_
 		char *cut = strstr(err, ", or remove the group");
 		if (cut)
 			*cut = '\0';
-		return -1;
+		return -2;
 	}
 	memset(&z, 0, sizeof z);
 	/* 16 + MAX_WBITS: a gzip member (header, deflate data, CRC-32 and
@@ -134,5 +137,45 @@ int http_gunzip(const unsigned char *gz, size_t gzlen, unsigned char *out, size_
 		return -1;
 	}
 	inflateEnd(&z);
+	return 0;
+}
+
+/* The documents inflated so far, each made the first time a client that
+ * takes no gzip asks for it and kept: at most the three files (77 KiB),
+ * however many such clients are served at once, rather than a copy per
+ * answer in flight. Kept until the process ends (answers being sent may
+ * point into them, from any listener a reload left running). */
+static struct {
+	const unsigned char *gz;
+	unsigned char *data;
+} http__plain[4];
+
+int http_asset_plain(const unsigned char *gz, size_t gzlen, size_t len, const unsigned char **out,
+		     char *err, size_t errlen)
+{
+	size_t i;
+	unsigned char *p;
+	int rc;
+
+	for (i = 0; i < sizeof http__plain / sizeof http__plain[0] && http__plain[i].gz; i++)
+		if (http__plain[i].gz == gz) {
+			*out = http__plain[i].data;
+			return 0;
+		}
+	if (i == sizeof http__plain / sizeof http__plain[0]) {
+		snprintf(err, errlen, "http: more embedded documents than places to inflate them");
+		return -1;
+	}
+	if (!(p = malloc(len ? len : 1))) {
+		snprintf(err, errlen, "http: out of memory inflating an embedded document");
+		return -1;
+	}
+	if ((rc = http_gunzip(gz, gzlen, p, len, err, errlen)) != 0) {
+		free(p);
+		return rc;
+	}
+	http__plain[i].gz = gz;
+	http__plain[i].data = p;
+	*out = p;
 	return 0;
 }

@@ -104,10 +104,15 @@ extern const size_t http_asset_openapi_json_gz_len, http_asset_openapi_json_len;
  * --compressed sends none and would print the compressed bytes). */
 int http_accepts_gzip(const char *accept_encoding);
 /* Inflates the gzip member gz (gzlen bytes) into out, which holds exactly
- * len bytes: 0, or -1 with why in err (zlib cannot be loaded, or the data
- * is not len bytes of valid gzip). Pure but for loading zlib
+ * len bytes: 0; -1 with why in err when the data is not len bytes of valid
+ * gzip; -2 when zlib cannot be loaded. Pure but for loading zlib
  * (include/dl_zlib.h). */
 int http_gunzip(const unsigned char *gz, size_t gzlen, unsigned char *out, size_t len,
 		char *err, size_t errlen);
+/* The embedded document gz inflated (len bytes) into *out: made once, then
+ * the same bytes for every later call, kept until the process ends. 0, or
+ * http_gunzip's -1 or -2 (or -1 out of memory) with why in err. */
+int http_asset_plain(const unsigned char *gz, size_t gzlen, size_t len,
+		     const unsigned char **out, char *err, size_t errlen);
 
 #endif

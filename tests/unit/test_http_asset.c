@@ -1,9 +1,9 @@
 /* Unit tests of the embedded documents (bridge/http_asset.c,
  * bridge/web/embed.sh): each inflates to the bytes of its file in
- * bridge/web/, and a member that is cut short, damaged (its CRC-32 then
- * fails) or not the announced length is refused; the Accept-Encoding
- * parser's edge cases (the real socket's are test_http_gzip's). Without
- * the web interface (WITH_HTTP=0) there is nothing to test. */
+ * bridge/web/, once (later calls get the same bytes), and a member that is cut short, damaged (its
+ * CRC-32 then fails) or not the announced length is refused; the Accept-Encoding parser's edge
+ * cases (the real socket's are test_http_gzip's). Without the web interface (WITH_HTTP=0) there is
+ * nothing to test. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,6 +41,32 @@ static void test_assets(void **state)
 		    "bridge/web/api.html");
 	inflates_to(http_asset_openapi_json_gz, http_asset_openapi_json_gz_len,
 		    http_asset_openapi_json_len, "bridge/web/openapi.json");
+}
+
+/* Inflated once, then the same bytes: however many clients that take no
+ * gzip are served at once, the documents are held once. */
+static void test_plain_once(void **state)
+{
+	const unsigned char *a = NULL, *b = NULL;
+	static char want[1 << 17];
+	char err[512];
+	(void)state;
+	assert_int_equal(http_asset_plain(http_asset_openapi_json_gz,
+					  http_asset_openapi_json_gz_len,
+					  http_asset_openapi_json_len, &a, err, sizeof err),
+			 0);
+	assert_int_equal(http_asset_plain(http_asset_openapi_json_gz,
+					  http_asset_openapi_json_gz_len,
+					  http_asset_openapi_json_len, &b, err, sizeof err),
+			 0);
+	assert_ptr_equal(a, b);
+	assert_int_equal(h_read_file(h_repo_file("bridge/web/openapi.json"), want, sizeof want),
+			 http_asset_openapi_json_len);
+	assert_memory_equal(a, want, http_asset_openapi_json_len);
+	assert_int_equal(http_asset_plain(http_asset_api_html_gz, http_asset_api_html_gz_len,
+					  http_asset_api_html_len, &b, err, sizeof err),
+			 0);
+	assert_ptr_not_equal(a, b);
 }
 
 static void test_refused(void **state)
@@ -108,6 +134,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_assets),
+	    cmocka_unit_test(test_plain_once),
 	    cmocka_unit_test(test_refused),
 	    cmocka_unit_test(test_accepts),
 	};
