@@ -153,6 +153,43 @@ while read -r _ f code ro rel data; do
 	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$(part "$f")" "$f" "$code" "$ro" "$rel" "$data"
 done <"$T/objs" >"$T/parts"
 
+# Other CPUs: no musl toolchain for them here, so Debian's glibc cross
+# compilers (gcc-arm-linux-gnueabihf, gcc-aarch64-linux-gnu,
+# gcc-mipsel-linux-gnu, each with its libc6-dev-*-cross; an absent one is
+# left out) compile the same sources with the last step's flags, and the
+# link leaves the libraries' symbols unresolved (their headers are the musl
+# build's; a binary that cannot run, but whose code and data are the
+# daemon's). The same for x86_64 calibrates the method against the musl
+# build above. Code and data, not the file size: aarch64's linker pads
+# segments to 64 KiB pages.
+# A pkg-config that gives the headers' flags and no libraries.
+# shellcheck disable=SC2016 # the script's own $@ and $a
+printf '#!/bin/sh\nfor a in "$@"; do case $a in --libs*) exit 0 ;; esac; done\nexec pkg-config "$@"\n' >"$T/pc"
+chmod +x "$T/pc"
+XROWS=$T/xrows; : >"$XROWS"
+for arch in x86_64-linux-gnu arm-linux-gnueabihf aarch64-linux-gnu mipsel-linux-gnu; do
+	command -v "$arch-gcc" >/dev/null 2>&1 || continue
+	[ -d "/usr/$arch/include" ] || [ "$arch" = "$(gcc -dumpmachine)" ] || continue
+	line="| $arch |"
+	for parts in "1 1 1" "0 0 0" "1 0 0"; do
+		# shellcheck disable=SC2086 # three words on purpose
+		set -- $parts
+		d=$M/size-x-$arch-$1$2$3
+		rm -rf "$d"
+		if $MAKE --no-print-directory BUILD="$d" CC="$arch-gcc" PKG_CONFIG="$T/pc" WERROR= \
+			CFLAGS="$cflags" \
+			LDFLAGS="$(echo "$ldflags" | sed 's/-Wl,--hash-style=gnu//') -Wl,--unresolved-symbols=ignore-all" \
+			WITH_HTTP="$1" WITH_MODBUS="$2" WITH_INFLUXDB="$3" WITH_CRYPTO=0 "$d/modbridge" >"$d.log" 2>&1; then
+			"$arch-strip" -o "$d/modbridge.stripped" "$d/modbridge"
+			line="$line $(size "$d/modbridge.stripped" | awk 'NR == 2 { printf "%.1f", ($1 + $2) / 1024 }') |"
+		else
+			line="$line failed ($d.log) |"
+		fi
+	done
+	echo "$line" >>"$XROWS"
+	echo "bench-musl-size: $arch done" >&2
+done
+
 {
 	echo "# modbridge on musl: where the binary's bytes are"
 	echo
@@ -164,6 +201,14 @@ done <"$T/objs" >"$T/parts"
 	echo "|---|---|---|---|---|"
 	cat "$ROWS"
 	echo
+	if [ -s "$XROWS" ]; then
+		echo "## Other CPUs (glibc cross compilers, the last step's flags; code and data, KiB)"
+		echo
+		echo "| CPU | default parts | slim (every WITH_*=0) | WITH_HTTP alone |"
+		echo "|---|---|---|---|"
+		cat "$XROWS"
+		echo
+	fi
 	echo "## By part (the last step without LTO: $(kib "$sz") KiB stripped; KiB)"
 	echo
 	echo "| part | code | read-only data | relocated tables | data | total | files |"
