@@ -138,7 +138,7 @@ part() {
 	map_print.o) echo "map reference printer (--print-map, REST /maps)" ;;
 	map_lint.o) echo "map linter (start, reload, --check)" ;;
 	map_load.o | map.o | keys.o) echo "map loader" ;;
-	config.o | reload.o) echo "config reader and reload" ;;
+	config*.o | reload.o) echo "config reader and reload" ;;
 	main.o) echo "command line, signals, --check" ;;
 	export_influx.o | link_http.o | dl_curl.o) echo "InfluxDB exporter" ;;
 	export*.o) echo "exporters: MQTT, Home Assistant discovery" ;;
