@@ -56,12 +56,14 @@ endif
 # Lazily expanded: pkg-config is asked only when a recipe runs, after `deps`.
 PKGS       := libuv libmosquitto libconfig
 # Each optional part: its libraries, or its sources swapped for its stub.
+# zlib inflates the embedded page for a client that takes no gzip
+# (bridge/http_asset.c).
 ifneq ($(WITH_HTTP),0)
-PKGS       += libmicrohttpd json-c
+PKGS       += libmicrohttpd json-c zlib
 OFF_SRC    += bridge/http_off.c
 else
-OFF_SRC    += bridge/http.c bridge/http_answer.c bridge/http_api.c bridge/http_config.c \
-              bridge/http_digest.c bridge/http_settings.c
+OFF_SRC    += bridge/http.c bridge/http_answer.c bridge/http_api.c bridge/http_asset.c \
+              bridge/http_config.c bridge/http_digest.c bridge/http_settings.c
 endif
 ifneq ($(WITH_INFLUXDB),0)
 PKGS       += libcurl
@@ -83,22 +85,24 @@ OFF_SRC    += bridge/venus_crypt.c
 endif
 # The libraries opened when configured (include/dl.h), and the tables of
 # the parts left out.
-DL_PKGS    := $(if $(filter 0,$(DLOPEN)),,$(filter libmicrohttpd libcurl libcrypto,$(PKGS)))
-OFF_SRC    += $(if $(filter 0,$(WITH_HTTP)),bridge/dl_mhd.c) \
+DL_PKGS    := $(if $(filter 0,$(DLOPEN)),,$(filter libmicrohttpd libcurl libcrypto zlib,$(PKGS)))
+OFF_SRC    += $(if $(filter 0,$(WITH_HTTP)),bridge/dl_mhd.c bridge/dl_zlib.c) \
               $(if $(filter 0,$(WITH_INFLUXDB)),bridge/dl_curl.c) \
               $(if $(filter 0,$(WITH_CRYPTO)),bridge/dl_crypto.c)
 # The soname each opened library has, read from the library the build
 # links against: in LDFLAGS' and pkg-config's -L folders (a cross build's
 # staging folder), else the compiler's search path. include/dl.h's
-# defaults when it cannot be read. Computed once.
+# defaults when it cannot be read. Computed once. $(3): its pkg-config
+# name, when not $(1) (zlib's is zlib, its file libz).
 dl_soname   = $(shell for f in $(addsuffix /$(1).so,$(patsubst -L%,%,$(filter -L%,$(LDFLAGS) \
-                $(shell $(PKG_CONFIG) --libs-only-L $(1) 2>/dev/null)))) "$$($(CC) -print-file-name=$(1).so)"; do \
+                $(shell $(PKG_CONFIG) --libs-only-L $(or $(3),$(1)) 2>/dev/null)))) "$$($(CC) -print-file-name=$(1).so)"; do \
                 [ -e "$$f" ] && { readelf -d "$$f" 2>/dev/null | \
                 sed -n 's/.*soname: \[\(.*\)\]/-D$(2)_SONAME=\\"\1\\"/p'; break; }; done)
 DL_DEFS     = $(eval DL_DEFS := $(if $(DL_PKGS),-DMB_DLOPEN=1 \
                 $(if $(filter libcurl,$(DL_PKGS)),$(call dl_soname,libcurl,MB_DL_CURL)) \
                 $(if $(filter libmicrohttpd,$(DL_PKGS)),$(call dl_soname,libmicrohttpd,MB_DL_MHD)) \
-                $(if $(filter libcrypto,$(DL_PKGS)),$(call dl_soname,libcrypto,MB_DL_CRYPTO))))$(DL_DEFS)
+                $(if $(filter libcrypto,$(DL_PKGS)),$(call dl_soname,libcrypto,MB_DL_CRYPTO)) \
+                $(if $(filter zlib,$(DL_PKGS)),$(call dl_soname,libz,MB_DL_ZLIB,zlib))))$(DL_DEFS)
 MB_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra $(WERROR) \
               -Iinclude -DMB_VERSION='"$(VERSION)"' $(SAN_FLAGS) \
               -DMB_MAPS_DIRS='"$(SYSCONFDIR)/modbridge/maps", "$(PREFIX)/share/modbridge/maps"' \
@@ -253,7 +257,7 @@ bench: deps
 DEB_PKGS := gcc make pkg-config libuv1-dev libmosquitto-dev libmodbus-dev libconfig-dev \
             libcmocka-dev mosquitto mosquitto-clients mbpoll curl \
             openssl libxml2-utils shellcheck faketime libyaml-dev libmicrohttpd-dev libjson-c-dev \
-            libcurl4-openssl-dev libssl-dev socat
+            libcurl4-openssl-dev libssl-dev socat zlib1g-dev
 # Only the tests need these (the web page's browser test, the InfluxDB export
 # test, the interop test's third-party Modbus server): big, so kept out of
 # `make deps` for a build.

@@ -225,8 +225,12 @@ static void http__log(void *cls, const char *fmt, va_list ap)
 
 /* ------------------------------------------------------------ answers -- */
 
-static enum MHD_Result http__send(struct http_conn *k, unsigned status, const char *type,
-				  void *body, size_t len, enum MHD_ResponseMemoryMode mode)
+/* An answer. Of an embedded document (asset): its two forms differ by the
+ * request's Accept-Encoding, which Vary says to caches; gzip: it is sent
+ * compressed. */
+static enum MHD_Result http__send_as(struct http_conn *k, unsigned status, const char *type,
+				     void *body, size_t len, enum MHD_ResponseMemoryMode mode,
+				     int asset, int gzip)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
 	enum MHD_Result rc;
@@ -237,6 +241,10 @@ static enum MHD_Result http__send(struct http_conn *k, unsigned status, const ch
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	if (gzip)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+	if (asset)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	/* The answer to a write that waited for its device: its client may
@@ -250,6 +258,12 @@ static enum MHD_Result http__send(struct http_conn *k, unsigned status, const ch
 	MHD_destroy_response(r);
 	k->h->stats.requests++;
 	return rc;
+}
+
+static enum MHD_Result http__send(struct http_conn *k, unsigned status, const char *type,
+				  void *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	return http__send_as(k, status, type, body, len, mode, 0, 0);
 }
 
 static enum MHD_Result http__send_answer(struct http_conn *k, struct http_answer *a)
@@ -269,6 +283,38 @@ static enum MHD_Result http__send_error(struct http_conn *k, unsigned status, co
 	struct http_answer a;
 	http_answer_error(&a, status, text);
 	return http__send_answer(k, &a);
+}
+
+/* An embedded document (bridge/http_asset.c): its gzip bytes as they are to
+ * a client that takes gzip, else inflated (once, then shared). Without
+ * zlib, a client that takes no gzip is told what to do (406, logged once). */
+static enum MHD_Result http__send_asset(struct http_conn *k, const char *type,
+					const unsigned char *gz, size_t gzlen, size_t len)
+{
+	static int warned;
+	char err[512];
+	const unsigned char *body;
+	const char *ae =
+	    MHD_lookup_connection_value(k->c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	int rc;
+
+	if (http_accepts_gzip(ae))
+		return http__send_as(k, 200, type, (void *)gz, gzlen, MHD_RESPMEM_PERSISTENT, 1, 1);
+	if ((rc = http_asset_plain(gz, gzlen, len, &body, err, sizeof err)) == 0)
+		return http__send_as(k, 200, type, (void *)body, len, MHD_RESPMEM_PERSISTENT, 1, 0);
+	if (!warned++)
+		log_warn("%s%s", err,
+			 rc == -2 ? "; clients that take gzip (every browser, curl --compressed) "
+				    "are served"
+				  : "");
+	if (rc == -2)
+		return http__send_error(k, 406,
+					"this document is stored gzip-compressed and zlib cannot "
+					"be loaded here: ask with Accept-Encoding: gzip (curl "
+					"--compressed), or install zlib");
+	return http__send_error(k, 500,
+				"the document cannot be inflated: ask with "
+				"Accept-Encoding: gzip (curl --compressed)");
 }
 
 /* ------------------------------------------------------------ Digest -- */
@@ -860,11 +906,12 @@ static enum MHD_Result http__api(struct http_conn *k, const char *url, int get, 
 	snprintf(path, sizeof path, "%s", url);
 	n = http__split(path, p, 5);
 	if (n == 0 && get) /* /api/v1/: the API page (bridge/web/api.html) */
-		return http__send(k, 200, "text/html; charset=utf-8", (void *)http_asset_api_html,
-				  http_asset_api_html_len, MHD_RESPMEM_PERSISTENT);
+		return http__send_asset(k, "text/html; charset=utf-8", http_asset_api_html_gz,
+					http_asset_api_html_gz_len, http_asset_api_html_len);
 	if (n == 1 && strcmp(p[0], "openapi.json") == 0 && get)
-		return http__send(k, 200, "application/json", (void *)http_asset_openapi_json,
-				  http_asset_openapi_json_len, MHD_RESPMEM_PERSISTENT);
+		return http__send_asset(k, "application/json", http_asset_openapi_json_gz,
+					http_asset_openapi_json_gz_len,
+					http_asset_openapi_json_len);
 	const struct http_route *r = http__route(p, n, get, post);
 	if (r && get)
 		r->get(&v, p, &a);
@@ -995,8 +1042,8 @@ static enum MHD_Result http__handler(void *cls, struct MHD_Connection *c, const 
 	if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
 		if (!get)
 			return http__send_error(k, 405, "only GET is served here");
-		return http__send(k, 200, "text/html; charset=utf-8", (void *)http_asset_index_html,
-				  http_asset_index_html_len, MHD_RESPMEM_PERSISTENT);
+		return http__send_asset(k, "text/html; charset=utf-8", http_asset_index_html_gz,
+					http_asset_index_html_gz_len, http_asset_index_html_len);
 	}
 	return http__send_error(k, 404, "no such resource");
 }

@@ -89,12 +89,30 @@ struct http_route {
 	const char *refuse;
 };
 
-/* The static files, embedded at build time (Makefile, web/). */
-extern const unsigned char http_asset_index_html[];
-extern const size_t http_asset_index_html_len;
-extern const unsigned char http_asset_api_html[];
-extern const size_t http_asset_api_html_len;
-extern const unsigned char http_asset_openapi_json[];
-extern const size_t http_asset_openapi_json_len;
+/* The static files, embedded at build time gzip-compressed (Makefile,
+ * web/embed.sh): the compressed bytes, their length and the file's own. */
+extern const unsigned char http_asset_index_html_gz[];
+extern const size_t http_asset_index_html_gz_len, http_asset_index_html_len;
+extern const unsigned char http_asset_api_html_gz[];
+extern const size_t http_asset_api_html_gz_len, http_asset_api_html_len;
+extern const unsigned char http_asset_openapi_json_gz[];
+extern const size_t http_asset_openapi_json_gz_len, http_asset_openapi_json_len;
+
+/* Sending them (http_asset.c). Does a request's Accept-Encoding (NULL:
+ * none sent) take gzip? Yes when it names gzip or x-gzip, or *, with a
+ * q-value above 0 (RFC 9110, 12.5.3); no without the header (curl without
+ * --compressed sends none and would print the compressed bytes). */
+int http_accepts_gzip(const char *accept_encoding);
+/* Inflates the gzip member gz (gzlen bytes) into out, which holds exactly
+ * len bytes: 0; -1 with why in err when the data is not len bytes of valid
+ * gzip; -2 when zlib cannot be loaded. Pure but for loading zlib
+ * (include/dl_zlib.h). */
+int http_gunzip(const unsigned char *gz, size_t gzlen, unsigned char *out, size_t len,
+		char *err, size_t errlen);
+/* The embedded document gz inflated (len bytes) into *out: made once, then
+ * the same bytes for every later call, kept until the process ends. 0, or
+ * http_gunzip's -1 or -2 (or -1 out of memory) with why in err. */
+int http_asset_plain(const unsigned char *gz, size_t gzlen, size_t len,
+		     const unsigned char **out, char *err, size_t errlen);
 
 #endif

@@ -3,7 +3,8 @@
 # modbridge linked against musl, the C library OpenWrt builds with, and
 # against libraries built for musl from their Debian source packages, as a
 # router's would be: libuv, libconfig, libmosquitto without TLS, libmodbus,
-# json-c and libmicrohttpd without HTTPS, all shared. The daemon has the
+# json-c, libmicrohttpd without HTTPS and zlib (opened only to inflate the
+# embedded web page for a client that takes no gzip), all shared. The daemon has the
 # OpenWrt package's default parts (init/openwrt/modbridge/Makefile:
 # WITH_HTTP, WITH_MODBUS and WITH_INFLUXDB on, WITH_CRYPTO off; libcurl is
 # opened only when an `influxdb` group is configured, so its header alone is
@@ -104,6 +105,9 @@ mosquitto_lib() { # SRC: the client library alone, without TLS, websockets or cJ
 		printf 'prefix=%s\nName: libmosquitto\nDescription: x\nVersion: 2\nLibs: -L%s/lib -lmosquitto\nCflags: -I%s/include\n' \
 			"$root" "$root" "$root" >"$root/lib/pkgconfig/libmosquitto.pc"
 }
+zlib_build() { # SRC: its own configure script, not autotools
+	cd "$1" && ./configure --prefix="$root" --shared && $MAKE -j"$JOBS" && $MAKE install
+}
 curl_header() { # libcurl's header only (the library is opened when configured)
 	mkdir -p "$root/include/curl" && cp /usr/include/"$(gcc -dumpmachine)"/curl/*.h "$root/include/curl/" &&
 		printf 'prefix=%s\nName: libcurl\nDescription: header only\nVersion: 7\nLibs: -lcurl\nCflags: -I%s/include\n' \
@@ -118,16 +122,30 @@ step libmodbus autotools "$(fetch libmodbus)" --disable-tests
 step json-c cmake_build "$(fetch json-c)" -DBUILD_STATIC_LIBS=OFF -DBUILD_TESTING=OFF -DDISABLE_WERROR=ON
 step libmicrohttpd autotools "$(fetch libmicrohttpd)" --disable-https --disable-doc --disable-examples \
 	--disable-curl --without-gnutls
+step zlib zlib_build "$(fetch zlib)"
 step curl-header curl_header
 
 # The daemon as the OpenWrt package builds its default (ssl) variant, into
 # $work/modbridge; for the figures of each part, the slim build (every part
-# off) and each part alone on top of it, into $work/fp-PART.
+# off) and each part alone on top of it, into $work/fp-PART. The flags are
+# the package's (init/openwrt/modbridge/Makefile): OpenWrt's default
+# TARGET_CFLAGS (-Os -pipe, and its CONFIG_EXTRA_OPTIMIZATION, -fno-caller-saves
+# -fno-plt), what PKG_BUILD_FLAGS:=gc-sections lto adds, and the package's
+# own -fno-asynchronous-unwind-tables -fno-unwind-tables; --hash-style=gnu
+# as the toolchain of a non-MIPS target links (docs/footprint.md, "What
+# each flag saves"). DAEMON_CFLAGS and DAEMON_LDFLAGS replace them; a change
+# rebuilds the daemons.
+daemon_cflags=${DAEMON_CFLAGS:--Os -pipe -fno-caller-saves -fno-plt -ffunction-sections -fdata-sections -flto=auto -fno-fat-lto-objects -fno-asynchronous-unwind-tables -fno-unwind-tables}
+daemon_ldflags=${DAEMON_LDFLAGS:--Wl,--gc-sections -flto=auto -fuse-linker-plugin -Wl,--hash-style=gnu}
 daemon() { # FOLDER WITH_HTTP WITH_MODBUS WITH_INFLUXDB
 	echo "musl: building modbridge in $1"
-	$MAKE --no-print-directory BUILD="$work/$1" CC="$CC" CFLAGS="-Os" LDFLAGS="$LDFLAGS" \
+	stamp="$CC $daemon_cflags $daemon_ldflags"
+	[ "$(cat "$work/$1.flags" 2>/dev/null)" = "$stamp" ] || rm -rf "${work:?}/$1"
+	$MAKE --no-print-directory BUILD="$work/$1" CC="$CC" CFLAGS="$daemon_cflags" \
+		LDFLAGS="$LDFLAGS $daemon_ldflags" \
 		PKG_CONFIG="pkg-config" WERROR= WITH_HTTP="$2" WITH_MODBUS="$3" WITH_INFLUXDB="$4" \
 		WITH_CRYPTO=0 "$work/$1/modbridge" >>"$log" 2>&1 || { tail -30 "$log"; exit 1; }
+	echo "$stamp" >"$work/$1.flags"
 	cp "$work/$1/modbridge" "$work/$1/modbridge.stripped" && strip "$work/$1/modbridge.stripped"
 }
 daemon modbridge 1 1 1

@@ -20,12 +20,17 @@ bench-footprint-builds:
 # make musl-build: modbridge against musl and musl builds of its libraries
 # from Debian's source packages (init/musl.sh); make bench-musl measures it
 # (tests/bench/musl.sh): stripped size, RSS at 32 devices with the web
-# interface on, idle wake-ups. Neither is part of CI: they download source
-# packages and build for minutes.
-.PHONY: musl-build bench-musl
+# interface on, idle wake-ups. make bench-musl-size (tests/bench/musl_size.sh)
+# builds it once per build flag and says what each saves and where the
+# binary's bytes are. None is part of CI: they download source packages and
+# build for minutes.
+.PHONY: musl-build bench-musl bench-musl-size
 musl-build:
 	@MAKE="$(MAKE)" sh init/musl.sh
 
 bench-musl: musl-build
 	@$(MAKE) --no-print-directory $(BUILD)/tests/bench/loadgen
 	@MB_BUILD=$(BUILD) sh tests/bench/musl.sh
+
+bench-musl-size: musl-build
+	@MB_BUILD=$(BUILD) MAKE="$(MAKE)" sh tests/bench/musl_size.sh

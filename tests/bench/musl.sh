@@ -2,7 +2,8 @@
 # make bench-musl: the router build measured (docs/footprint.md, "The router build"). init/musl.sh
 # has built modbridge against musl and musl builds of its libraries (the
 # OpenWrt package's default parts); this starts it on 127.0.0.1 and reports:
-#   - the stripped binary's size (target < 200 KiB);
+#   - the stripped binary's size (target < 200 KiB; make bench-musl-size
+#     says where its bytes are);
 #   - RSS idle with 32 memory devices and the web interface on, after one
 #     page and one API answer (target < 2 MiB), anonymous and file-backed;
 #   - RSS idle with one memory device and no http or exporter group, against
@@ -60,8 +61,10 @@ run() {
 	"$LG" --probe --port "$port" --expect 100 --timeout-ms 5000 >/dev/null ||
 		{ echo "bench-musl: $1 did not serve; log:"; tail "$T/$1.log"; FAILED="$FAILED $1"; return 1; }
 	if [ -n "${4:-}" ]; then
+		# --compressed: as a browser asks (the page is sent as the binary
+		# holds it, gzip; a client without gzip has zlib opened to inflate it).
 		for path in / /api/v1/devices; do
-			curl -s -o /dev/null --max-time 5 "http://127.0.0.1:$4$path" || { echo "bench-musl: $1: GET $path failed"; FAILED="$FAILED $1"; }
+			curl -s --compressed -o /dev/null --max-time 5 "http://127.0.0.1:$4$path" || { echo "bench-musl: $1: GET $path failed"; FAILED="$FAILED $1"; }
 		done
 	fi
 	sleep 1
@@ -77,7 +80,7 @@ stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; PIDS=$(echo " $PIDS " | s
 MB="$M/modbridge/modbridge"
 cp "$MB" "$T/mb.stripped" && strip "$T/mb.stripped"
 SZ=$(($(stat -c %s "$T/mb.stripped") / 1024))
-row "stripped binary, default package parts (http, modbus, influxdb; dynamic)" "$SZ KiB" "< 200 KiB" "$(verdict "$SZ" 200)"
+row "stripped binary, default package parts (http, modbus, influxdb; dynamic; the package's flags: LTO, no unwind tables)" "$SZ KiB" "< 200 KiB" "$(verdict "$SZ" 200)"
 # What each part adds to the stripped binary: each alone on top of the slim
 # build (init/musl.sh builds them).
 if [ -n "$SLIM" ]; then
@@ -137,7 +140,7 @@ fi
 	echo "# modbridge on musl (the router build)"
 	echo
 	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), musl $(dpkg-query -W -f='${Version}' musl 2>/dev/null),"
-	echo "libraries from Debian source packages built by init/musl.sh ($(cd "$M/src" && ls ./*.dsc | sed 's|^./||; s|\.dsc$||' | tr '\n' ' '| sed 's/ $//')), x86_64, -Os."
+	echo "libraries from Debian source packages built by init/musl.sh ($(cd "$M/src" && ls ./*.dsc | sed 's|^./||; s|\.dsc$||' | tr '\n' ' '| sed 's/ $//')), x86_64, -Os with the OpenWrt package's flags (init/musl.sh)."
 	echo
 	echo "| case | figure | target | |"
 	echo "|---|---|---|---|"
