@@ -1193,25 +1193,34 @@ static void config__defaults_given(struct config *c)
 	}
 }
 
-/* `server.default_unit` names a configured device (the devices are read
- * after the server group, so this runs once both are). */
+/* `server.default_unit` names a configured device on the server block's
+ * listener, the one whose units 0 and 255 it answers: a device of another
+ * listener would answer them nowhere (the devices are read after the
+ * server group, so this runs once both are). */
 static int config__default_unit(struct config_parser *p, config_t *lc, const struct config *c)
 {
 	const char *name = c->server.default_unit;
-	char names[256];
+	char names[256], key[64];
 	size_t used = 0;
 
 	if (!name)
 		return 0;
-	for (size_t i = 0; i < c->ndevices; i++)
-		if (strcmp(c->devices[i].name, name) == 0)
+	snprintf(key, sizeof key, "%s.default_unit", config__server_group(c));
+	for (size_t i = 0; i < c->ndevices; i++) {
+		if (strcmp(c->devices[i].name, name) != 0)
+			continue;
+		if (!c->devices[i].listener)
 			return 0;
+		return keys_error(p, config_lookup(lc, key),
+				  "%s \"%s\" is a device of listener \"%s\" (line %d); units 0 "
+				  "and 255 are the server block's listener's, so it must be a "
+				  "device of that listener",
+				  key, name, c->devices[i].listener, c->devices[i].line);
+	}
 	names[0] = '\0';
 	for (size_t i = 0; i < c->ndevices && used < sizeof names; i++)
 		used += (size_t)snprintf(names + used, sizeof names - used, "%s\"%s\"",
 					 i ? ", " : "", c->devices[i].name);
-	char key[64];
-	snprintf(key, sizeof key, "%s.default_unit", config__server_group(c));
 	return keys_error(p, config_lookup(lc, key),
 			  "%s \"%s\" is not the name of a device (the devices are %s)", key, name,
 			  names);
