@@ -27,6 +27,12 @@ $(BUILD)/tests/bench/base_floor_musl: tests/bench/base_floor.c
 	$(MUSL_CC) -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra $(WERROR) -O2 \
 		-DBASE_FLOOR_LIBC_ONLY -o $@ $<
 
+# loopstat is a library preloaded into the daemon (LD_PRELOAD), not a
+# program: it times the loop's iterations (tests/bench/loopstat.c).
+$(BUILD)/tests/bench/loopstat: tests/bench/loopstat.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -Wall -Wextra $(WERROR) -O2 -fPIC -shared -o $@ $< -ldl -lpthread
+
 # make bench-fleet: FLEET_N (10000) PowerGo devices of one app ID on one
 # broker link, answered by tests/sim/sim_fleet: start-up, memory per device,
 # cached-read latency while the fleet is polled, a broker restart
@@ -34,5 +40,5 @@ $(BUILD)/tests/bench/base_floor_musl: tests/bench/base_floor.c
 .PHONY: bench-fleet
 bench-fleet: deps
 	@$(MAKE) --no-print-directory $(BUILD)/modbridge $(BUILD)/tests/bench/loadgen \
-		$(BUILD)/tests/sim/sim_fleet
+		$(BUILD)/tests/sim/sim_fleet $(BUILD)/tests/bench/loopstat
 	@MB_BUILD=$(BUILD) sh tests/bench/fleet.sh
