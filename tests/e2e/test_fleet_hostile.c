@@ -7,7 +7,8 @@
  *   1. A flood on the shared answer topic while every device is read:
  *      garbage bearing one battery's ID (bad CRC, cut short, 100 times the
  *      longest answer), a neighbour's answers that fit no request of its,
- *      answers from an ID no device has, empty and one-byte messages. No
+ *      answers from an ID no device has, empty and one-byte messages,
+ *      answers on the answer topic with a 60,000-byte level after it. No
  *      read fails or gets a wrong value; each message is counted once, by
  *      the device whose ID it bears (or by one device when it bears none).
  *   2. Duplicates (QoS 1 on the device's side): the puppet answers every
@@ -310,6 +311,18 @@ static void *flood_run(void *arg)
 		/* QoS 1, at most 64 unacknowledged: the broker took each. */
 		while (sent - f->acked > 64 && h_now_ms() < end)
 			mosquitto_loop(m, 10, 1);
+	}
+	/* pg0's answer on topics that start like the answer topic, with a
+	 * 4,000- and a 60,000-byte "device ID": the daemon subscribes to
+	 * exact topics, so they never reach it (and are not counted). */
+	static char topic[60010];
+	for (size_t len = 4000; len <= 60000; len += 56000) {
+		snprintf(topic, sizeof topic, "%s/", APP);
+		memset(topic + 9, 'F', len);
+		topic[9 + len] = '\0';
+		if (mosquitto_publish(m, NULL, topic, n0, cut, 1, false) != MOSQ_ERR_SUCCESS)
+			goto out;
+		sent++;
 	}
 	while (f->acked < sent && h_now_ms() < end)
 		mosquitto_loop(m, 10, 1);
