@@ -1,12 +1,14 @@
 # make soak: the reliability soak, not part of CI. First the long forms of
 # the tests whose statistical loops `make test` runs short (MB_SOAK=1,
 # h_soak() in tests/lib/harness.h): a minute at evcc's pace, 150 reads and
-# writes per lossy link, five broker restarts. Then the bridge with a memory
+# writes per lossy link, five broker restarts, a flood and duplicates on a
+# shared PowerGo link, 200 reloads between listeners under load. Then the bridge with a memory
 # device under loadgen's connect/read/close patterns for SOAK_SECONDS (600),
 # then with a hostile peer on every native link (PowerGo, Venus, Solarman)
 # for as long again; VmRSS sampled every 10 s; fails if the bridge dies,
 # errors or grows.
-SOAK_TESTS := e2e/test_docs e2e/test_lossy e2e/test_faults
+SOAK_TESTS := e2e/test_docs e2e/test_lossy e2e/test_faults e2e/test_fleet_hostile \
+	e2e/test_listeners_load
 soak: deps
 	@$(MAKE) --no-print-directory $(BUILD)/modbridge $(BUILD)/tests/bench/loadgen \
 		$(BUILD)/tests/bench/hostile $(SIM_BIN) $(SOAK_TESTS:%=$(BUILD)/tests/%)

@@ -438,8 +438,8 @@ int main(void)
 
 	/* --- 2. duplicates ------------------------------------------------- */
 	pup_mode(PUPPET_DUP);
-	struct reader r[2] = {{.addr = 533, .n = h_soak() ? 5000 : 60},
-			      {.addr = 140, .n = h_soak() ? 5000 : 60}};
+	struct reader r[2] = {{.addr = 533, .n = h_soak() ? 1000 : 60},
+			      {.addr = 140, .n = h_soak() ? 1000 : 60}};
 	pthread_t rt[2];
 	for (int k = 0; k < 2; k++)
 		pthread_create(&rt[k], NULL, reader_run, &r[k]);
