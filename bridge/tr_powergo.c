@@ -976,6 +976,22 @@ static const char *tr_powergo__check_id(const char *v)
 	return NULL;
 }
 
+/* Two devices of one broker with the same IDs: the fan hands the
+ * battery's answers to one of them (config.c refuses the second). */
+static int tr_powergo__same_peer(const void *a, const void *b)
+{
+	const struct tr_powergo_cfg *x = a, *y = b;
+	return x->app_id && y->app_id && x->device_id && y->device_id &&
+	       strcmp(x->app_id, y->app_id) == 0 && strcmp(x->device_id, y->device_id) == 0;
+}
+
+static void tr_powergo__what_peer(const void *a, char *buf, size_t len)
+{
+	const struct tr_powergo_cfg *x = a;
+	snprintf(buf, len, "app_id %s, device_id %s", x->app_id ? x->app_id : "?",
+		 x->device_id ? x->device_id : "?");
+}
+
 #define TR_POWERGO__CFG(field) offsetof(struct tr_powergo_cfg, field)
 
 /* clang-format off */
@@ -1005,6 +1021,8 @@ const struct protocol protocol_powergo = {
     .keys = tr_powergo__keys,
     .nkeys = sizeof tr_powergo__keys / sizeof tr_powergo__keys[0],
     .cfg_size = sizeof(struct tr_powergo_cfg),
+    .same_peer = tr_powergo__same_peer,
+    .what_peer = tr_powergo__what_peer,
     .ops = &transport_powergo,
     .default_poll = 20000,
     .typical_rtt = 500,

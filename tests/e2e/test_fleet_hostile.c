@@ -20,7 +20,10 @@
  *   4. A device removed by a reload while its answer is in flight: the
  *      answer is counted once, the others keep answering.
  *   5. The broker restarts while a reload adds a device: every device,
- *      the new one included, answers again with its own value. */
+ *      the new one included, answers again with its own value.
+ *   And --check refuses two devices with the same IDs on one broker: the
+ *   battery's answers would go to one of them only (or, on two links, to
+ *   both, each taking the other's). */
 #include <errno.h>
 #include <mosquitto.h>
 #include <pthread.h>
@@ -365,9 +368,35 @@ static void *reader_run(void *arg)
 	return NULL;
 }
 
+static void check_same_ids(void)
+{
+	char text[2048], out[16384];
+	snprintf(text, sizeof text,
+		 "server = { listen = \"127.0.0.1\"; port = 1502; };\n"
+		 "maps_path = \"%s\";\n"
+		 "devices = (\n"
+		 " { name = \"a\"; unit_id = 1; map = \"powergo\"; mqtt = { port = 1883; };\n"
+		 "   powergo = { app_id = \"%s\"; device_id = \"20000001\"; }; },\n"
+		 " { name = \"c\"; unit_id = 3; map = \"powergo\"; mqtt = { port = 1884; };\n"
+		 "   powergo = { app_id = \"%s\"; device_id = \"20000001\"; }; },\n"
+		 " { name = \"b\"; unit_id = 2; map = \"powergo\";\n"
+		 "   mqtt = { port = 1883; client_id = \"other\"; };\n"
+		 "   powergo = { app_id = \"%s\"; device_id = \"20000001\"; }; }\n"
+		 ");\n",
+		 h_maps_dir(), APP, APP, APP);
+	const char *conf = h_write_file("same_ids.conf", text);
+	int rc = h_run_bridge("--check", conf, out, sizeof out);
+	int ok = rc != 0 && strstr(out, "same_ids.conf:10:") && strstr(out, "device \"a\"'s too");
+	if (!ok)
+		h_note("--check: exit %d: %s", rc, out);
+	h_ok(ok, "--check refuses a second device with the same IDs on one broker (another "
+		 "broker's is another battery)");
+}
+
 int main(void)
 {
 	h_init("fleet_hostile");
+	check_same_ids();
 	mosquitto_lib_init();
 	codec_powergo_parse_id(APP, &app_id);
 	bridge_port = h_free_port();
