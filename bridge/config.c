@@ -336,6 +336,19 @@ static int config__listeners_check(struct config_parser *p, config_t *lc, struct
 	return 0;
 }
 
+static bool config__streq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Do two mqtt groups reach one broker with the same credentials, where a
+ * device's answers reach every subscriber of its topic? */
+static bool config__same_account(const struct config_mqtt *a, const struct config_mqtt *b)
+{
+	return a->port == b->port && a->has_tls == b->has_tls && config__streq(a->host, b->host) &&
+	       config__streq(a->username, b->username) && config__streq(a->password, b->password);
+}
+
 /* Are two devices in the same unit-ID space? NULL is the server block's
  * listener (config__dev_listener). */
 static bool config__same_listener(const struct config_device *a, const struct config_device *b)
@@ -758,6 +771,18 @@ static int config__device_done(struct config_parser *p, const config_setting_t *
 
 	for (size_t i = 0; i < idx; i++) {
 		const struct config_device *o = &c->devices[i];
+		if (d->proto && o->proto == d->proto && d->proto->same_peer && mqtt &&
+		    config__same_account(&o->mqtt, &d->mqtt) &&
+		    d->proto->same_peer(o->proto_cfg, d->proto_cfg)) {
+			char peer[128] = "the same device";
+			if (d->proto->what_peer)
+				d->proto->what_peer(d->proto_cfg, peer, sizeof peer);
+			return keys_error(p, block,
+					  "%s.%s: %s is device \"%s\"'s too (line %d), on the same "
+					  "broker: its answers would reach only one of them",
+					  CONFIG__PATH(s, path), config_setting_name(block), peer,
+					  o->name, o->line);
+		}
 		if (o->unit_id == d->unit_id && config__same_listener(o, d)) {
 			const config_setting_t *u = config_setting_get_member(s, "unit_id");
 			if (d->listener)
@@ -1052,25 +1077,34 @@ static void config__defaults_given(struct config *c)
 	}
 }
 
-/* `server.default_unit` names a configured device (the devices are read
- * after the server group, so this runs once both are). */
+/* `server.default_unit` names a configured device on the server block's
+ * listener, the one whose units 0 and 255 it answers: a device of another
+ * listener would answer them nowhere (the devices are read after the
+ * server group, so this runs once both are). */
 static int config__default_unit(struct config_parser *p, config_t *lc, const struct config *c)
 {
 	const char *name = c->server.default_unit;
-	char names[256];
+	char names[256], key[64];
 	size_t used = 0;
 
 	if (!name)
 		return 0;
-	for (size_t i = 0; i < c->ndevices; i++)
-		if (strcmp(c->devices[i].name, name) == 0)
+	snprintf(key, sizeof key, "%s.default_unit", config__server_group(c));
+	for (size_t i = 0; i < c->ndevices; i++) {
+		if (strcmp(c->devices[i].name, name) != 0)
+			continue;
+		if (!c->devices[i].listener)
 			return 0;
+		return keys_error(p, config_lookup(lc, key),
+				  "%s \"%s\" is a device of listener \"%s\" (line %d); units 0 "
+				  "and 255 are the server block's listener's, so it must be a "
+				  "device of that listener",
+				  key, name, c->devices[i].listener, c->devices[i].line);
+	}
 	names[0] = '\0';
 	for (size_t i = 0; i < c->ndevices && used < sizeof names; i++)
 		used += (size_t)snprintf(names + used, sizeof names - used, "%s\"%s\"",
 					 i ? ", " : "", c->devices[i].name);
-	char key[64];
-	snprintf(key, sizeof key, "%s.default_unit", config__server_group(c));
 	return keys_error(p, config_lookup(lc, key),
 			  "%s \"%s\" is not the name of a device (the devices are %s)", key, name,
 			  names);

@@ -37,9 +37,13 @@
  * ghost, and the request in flight waits for its own answer. A ghost of an
  * earlier attempt of the same transaction (a retry) answers the same
  * question and is taken; only then does the transaction's latest request
- * stay a ghost, until the next answer settles it. What is left: an answer
- * later than two timeouts, an answer the broker duplicates (QoS 1 on the
- * device's side), or a device that answers out of order to a request that
+ * stay a ghost, until the next answer settles it. The request answered
+ * last is shaped unlike as a settled ghost is, for two timeouts: the broker
+ * sends an answer again when the device published it with QoS 1 and missed
+ * the acknowledgement. A device a reload replaces hands its ghosts to its
+ * successor (tr_powergo__adopt). What is left: an answer later than two
+ * timeouts, a duplicate of an answer to a request that could not be shaped
+ * unlike the next, or a device that answers out of order to a request that
  * could not be shaped unlike the settled ghosts.
  *
  * Sizes (section 4: an instruction and its data never exceed 100 bytes):
@@ -110,10 +114,16 @@ struct tr_powergo {
 	 * transaction's (cur->words), valid while it is in flight. req.app
 	 * and req.device are the device's IDs, set once. */
 	struct powergo_req req;
-	uint16_t skip;		     /* words read before t->native (a widened read) */
-	uint8_t nghost;		     /* slots in ghost (0: none allocated) */
-	uint64_t seq;		     /* requests sent; the one in flight is number seq */
-	uint64_t blind_until;	     /* loop ms: a ghost could not be kept, send nothing */
+	uint16_t skip;	/* words read before t->native (a widened read) */
+	uint8_t nghost; /* slots in ghost (0: none allocated) */
+	/* The request answered last, while a duplicate of its answer may
+	 * still come (until ans_until, loop ms; 0: none): fc, address and
+	 * count, in what would otherwise be padding. */
+	uint8_t ans_fc;
+	uint16_t ans_addr, ans_count;
+	uint64_t seq;	      /* requests sent; the one in flight is number seq */
+	uint64_t blind_until; /* loop ms: a ghost could not be kept, send nothing */
+	uint64_t ans_until;
 	struct tr_powergo_fan *fan;  /* the subscription it shares */
 	struct tr_powergo *fan_next; /* in its fan's hash bucket */
 	struct tr_powergo_ghost *ghost;
@@ -188,16 +198,40 @@ static int tr_powergo__live(struct tr_powergo *st, struct tr_powergo_ghost *g)
 	return g->until != 0;
 }
 
+/* Could a duplicate of the last answer pass as an answer to r? The broker
+ * sends a message again when the device published it with QoS 1 and the
+ * acknowledgement was lost: the copy comes after the answer was taken,
+ * while the next request may be in flight. An FC06's value is not kept:
+ * any FC06 to the same address counts. */
+static int tr_powergo__dup_fits(struct tr_powergo *st, const struct powergo_req *r)
+{
+	if (!st->ans_until || r->fc != st->ans_fc)
+		return 0;
+	if (st->ans_until <= st->env->now(st->loop)) {
+		st->ans_until = 0;
+		return 0;
+	}
+	switch (r->fc) {
+	case MB_FC_WRITE_SINGLE:
+		return r->addr == st->ans_addr;
+	case MB_FC_WRITE_MULTIPLE:
+		return r->addr == st->ans_addr && r->count == st->ans_count;
+	default:
+		return r->count == st->ans_count;
+	}
+}
+
 /* How bad it would be to send r (for transaction id) while the ghosts live:
  * 8 when an answer of a ghost of another transaction that may still answer
  * would fit it (such an answer is dropped and r waits for its own), 4 when
- * one of a settled ghost would (harmless if the device answers in order),
- * 2 when one of an earlier attempt of the same transaction would (the same
- * question: taken, but the attempt in flight then stays a ghost), summed.
- * 0: no ghost's answer fits. */
+ * one of a settled ghost would, or a duplicate of the last answer
+ * (harmless if the device answers in order and the broker sends each
+ * message once), 2 when one of an earlier attempt of the same transaction
+ * would (the same question: taken, but the attempt in flight then stays a
+ * ghost), summed. 0: no ghost's answer fits. */
 static int tr_powergo__cost(struct tr_powergo *st, const struct powergo_req *r, uint32_t id)
 {
-	int cost = 0;
+	int cost = tr_powergo__dup_fits(st, r) ? 4 : 0;
 	for (size_t i = 0; i < st->nghost; i++) {
 		struct tr_powergo_ghost *g = &st->ghost[i];
 		if (!tr_powergo__live(st, g) || !tr_powergo__same_answer(r, g))
@@ -221,8 +255,12 @@ static void tr_powergo__ghosts_trim(struct tr_powergo *st)
 	st->nghost = 0;
 }
 
-/* Remember the request in flight (st->req, number st->seq) as a ghost. */
-static void tr_powergo__add_ghost(struct tr_powergo *st, uint32_t id)
+/* A slot for a new ghost: a free one, else the table grows, else the
+ * least useful ghost is evicted. NULL when out of memory: then nothing is
+ * asked (tr_powergo__start refuses), and so nothing taken, for blind_ms,
+ * until the answer that could not be remembered could no longer come. No
+ * ghost is evicted for it. */
+static struct tr_powergo_ghost *tr_powergo__ghost_slot(struct tr_powergo *st, uint64_t blind_ms)
 {
 	struct tr_powergo_ghost *slot = NULL;
 	for (size_t i = 0; i < st->nghost; i++) {
@@ -240,18 +278,25 @@ static void tr_powergo__add_ghost(struct tr_powergo *st, uint32_t id)
 		size_t n = st->nghost ? 2 * (size_t)st->nghost : TR_POWERGO_GHOSTS_FIRST;
 		struct tr_powergo_ghost *g = realloc(st->ghost, n * sizeof *g);
 		if (!g) {
-			/* Out of memory: the request cannot be remembered, so
-			 * nothing is asked (tr_powergo__start refuses), and
-			 * so nothing taken, until its answer could no longer
-			 * come. No ghost is evicted for it. */
-			st->blind_until = st->env->now(st->loop) + 2 * device_timeout(st->dev) + 1;
-			return;
+			uint64_t until = st->env->now(st->loop) + blind_ms + 1;
+			if (until > st->blind_until)
+				st->blind_until = until;
+			return NULL;
 		}
 		memset(g + st->nghost, 0, (n - st->nghost) * sizeof *g);
 		slot = g + st->nghost;
 		st->ghost = g;
 		st->nghost = (uint8_t)n;
 	}
+	return slot;
+}
+
+/* Remember the request in flight (st->req, number st->seq) as a ghost. */
+static void tr_powergo__add_ghost(struct tr_powergo *st, uint32_t id)
+{
+	struct tr_powergo_ghost *slot = tr_powergo__ghost_slot(st, 2 * device_timeout(st->dev));
+	if (!slot)
+		return;
 	slot->req = st->req;
 	slot->req.words = NULL;
 	slot->value = st->req.fc == MB_FC_WRITE_SINGLE ? st->req.words[0] : 0;
@@ -268,7 +313,7 @@ static void tr_powergo__add_ghost(struct tr_powergo *st, uint32_t id)
  * a settled one was. */
 static int tr_powergo__fc_cost(struct tr_powergo *st, uint8_t fc, uint32_t id)
 {
-	int cost = 0;
+	int cost = st->ans_until && st->ans_fc == fc && st->ans_until > st->env->now(st->loop);
 	for (size_t i = 0; i < st->nghost; i++) {
 		struct tr_powergo_ghost *g = &st->ghost[i];
 		if (tr_powergo__live(st, g) && g->id != id && g->req.fc == fc)
@@ -444,9 +489,16 @@ static void tr_powergo__on_message(void *ctx, const char *topic, const uint8_t *
 				 payload, len);
 		return;
 	}
-	/* Clear our state first: device_txn_done() may start the next one. */
+	/* Clear our state first: device_txn_done() may start the next one,
+	 * shaped unlike this answer if it can be, in case the broker sends
+	 * the answer again (tr_powergo__dup_fits). */
 	struct txn *t = st->cur;
+	const struct powergo_req *asked = oldest ? &oldest->req : &st->req;
 	st->cur = NULL;
+	st->ans_fc = asked->fc;
+	st->ans_addr = asked->addr;
+	st->ans_count = asked->count;
+	st->ans_until = (st->env->now(st->loop) + 2 * device_timeout(st->dev)) | 1;
 	/* An earlier attempt answered: the one in flight may still answer
 	 * (before anything asked after it). */
 	if (oldest)
@@ -611,6 +663,47 @@ static int tr_powergo__fan_grow(struct tr_powergo_fan *f)
 	return 0;
 }
 
+/* st replaces old, a device of the same IDs that a reload is about to
+ * close: answers to old's requests (the one in flight, its ghosts, a
+ * duplicate of its last answer) may still come, and from now on they reach
+ * st, which is found first. st takes them over as ghosts of no transaction
+ * of its own (id 0: struct txn.id starts at 1), numbered before anything
+ * it sends, so that its requests are shaped unlike them and such an answer
+ * is never taken for its own (docs/design.md, "Answers bound to their
+ * requests"). */
+static void tr_powergo__adopt(struct tr_powergo *st, struct tr_powergo *old)
+{
+	uint64_t now = st->env->now(st->loop);
+	st->seq = old->seq;
+	st->ans_fc = old->ans_fc;
+	st->ans_addr = old->ans_addr;
+	st->ans_count = old->ans_count;
+	st->ans_until = old->ans_until;
+	st->blind_until = old->blind_until;
+	for (size_t i = 0; i < old->nghost; i++) {
+		struct tr_powergo_ghost *g = &old->ghost[i], *slot;
+		if (!tr_powergo__live(old, g) ||
+		    !(slot = tr_powergo__ghost_slot(st, g->until - now)))
+			continue;
+		*slot = *g;
+		slot->id = 0;
+	}
+	if (old->cur) {
+		struct tr_powergo_ghost *slot =
+		    tr_powergo__ghost_slot(st, 2 * device_timeout(old->dev));
+		if (!slot)
+			return;
+		slot->req = old->req;
+		slot->req.words = NULL;
+		slot->value = old->req.fc == MB_FC_WRITE_SINGLE ? old->req.words[0] : 0;
+		slot->skip = old->skip;
+		slot->id = 0;
+		slot->seq = old->seq;
+		slot->settled = 0;
+		slot->until = (now + 2 * device_timeout(old->dev)) | 1;
+	}
+}
+
 /* Add st to the fan of its link and answer topic, subscribing for the
  * first device. cfg and client_id take the fan's own link reference. */
 static int tr_powergo__fan_join(struct tr_powergo *st, uv_loop_t *loop,
@@ -659,6 +752,9 @@ static int tr_powergo__fan_join(struct tr_powergo *st, uv_loop_t *loop,
 	} else if (f->n + 1 > TR_POWERGO_FAN_LOAD * f->nbuckets && tr_powergo__fan_grow(f) != 0) {
 		/* The chains only get longer: still correct. */
 	}
+	struct tr_powergo *old = tr_powergo__fan_find(f, st->req.device);
+	if (old && old->req.app == st->req.app)
+		tr_powergo__adopt(st, old);
 	size_t h = tr_powergo__hash(st->req.device, f->nbuckets);
 	st->fan_next = f->bucket[h];
 	f->bucket[h] = st;
@@ -881,6 +977,22 @@ static const char *tr_powergo__check_id(const char *v)
 	return NULL;
 }
 
+/* Two devices of one broker with the same IDs: the fan hands the
+ * battery's answers to one of them (config.c refuses the second). */
+static int tr_powergo__same_peer(const void *a, const void *b)
+{
+	const struct tr_powergo_cfg *x = a, *y = b;
+	return x->app_id && y->app_id && x->device_id && y->device_id &&
+	       strcmp(x->app_id, y->app_id) == 0 && strcmp(x->device_id, y->device_id) == 0;
+}
+
+static void tr_powergo__what_peer(const void *a, char *buf, size_t len)
+{
+	const struct tr_powergo_cfg *x = a;
+	snprintf(buf, len, "app_id %s, device_id %s", x->app_id ? x->app_id : "?",
+		 x->device_id ? x->device_id : "?");
+}
+
 #define TR_POWERGO__CFG(field) offsetof(struct tr_powergo_cfg, field)
 
 /* clang-format off */
@@ -910,6 +1022,8 @@ const struct protocol protocol_powergo = {
     .keys = tr_powergo__keys,
     .nkeys = sizeof tr_powergo__keys / sizeof tr_powergo__keys[0],
     .cfg_size = sizeof(struct tr_powergo_cfg),
+    .same_peer = tr_powergo__same_peer,
+    .what_peer = tr_powergo__what_peer,
     .ops = &transport_powergo,
     .default_poll = 20000,
     .typical_rtt = 500,

@@ -78,6 +78,13 @@ struct protocol {
 	size_t cfg_size;
 	int (*cfg_init)(void *cfg);
 	int (*cfg_done)(struct config_parser *p, const struct config_setting_t *block, void *cfg);
+	/* Do blocks a and b name the same device, whose answers on one broker
+	 * would reach only one of them, or both? May be NULL. The loader then
+	 * refuses a second device of the same broker and credentials (host,
+	 * port, TLS, user name, password) at its block's line; what_peer (may be NULL) describes
+	 * a's peer for the message ("app_id 053461AE, device_id 15020115"). */
+	int (*same_peer)(const void *a, const void *b);
+	void (*what_peer)(const void *a, char *buf, size_t len);
 
 	/* The map's rules beyond the flags, each may be NULL. map_register runs
 	 * for every register of a map of this protocol after the generic

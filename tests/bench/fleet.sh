@@ -23,6 +23,13 @@
 #                polled; the daemon's CPU share over the same time
 #   restart      mosquitto is stopped and started again; how many devices
 #                the simulator answered within one poll period after that
+#   loop         with tests/bench/loopstat built (make bench-fleet builds
+#                it), the fleet daemon runs with it preloaded: how long
+#                the loop worked between two waits during the latency load
+#                and while polling alone (longest, and how many iterations
+#                took over 1 ms), the same load against the one-device
+#                daemon first (FLEET_BASELINE=0 leaves that out), so that
+#                the fleet's share of the p99 shows in the same run
 # Targets (docs/design.md, "A fleet on one broker"):
 # start-up < 2 s; < 2 KiB private per device; p99 < 1 ms;
 # every device answering again within one poll period. FLEET_MEMORY_ONLY=1
@@ -130,22 +137,53 @@ conf() {
 	} >"$1"
 }
 
+# loop_mark: loopstat's figures ($LOOPF) start again (it checks once a second).
+loop_mark() {
+	[ -n "$LOOPSTAT" ] || return 0
+	touch "$LOOPF.reset"
+	i=0
+	while [ -e "$LOOPF.reset" ] && [ $i -lt 100 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+}
+
+LOOPSTAT="$B/tests/bench/loopstat"
+[ -f "$LOOPSTAT" ] && LOOPSTAT="$(cd "$(dirname "$LOOPSTAT")" && pwd)/loopstat" || LOOPSTAT=""
+# run_mb CONF LOG: the daemon, with loopstat preloaded when built ($LOG.loop).
+run_mb() {
+	if [ -n "$LOOPSTAT" ]; then
+		LD_PRELOAD="$LOOPSTAT" LOOPSTAT_OUT="$2.loop" "$MB" -c "$1" >"$2" 2>&1 &
+	else
+		"$MB" -c "$1" >"$2" 2>&1 &
+	fi
+	PID_MB=$!
+}
+
 # One device: the baseline for memory per device.
 conf "$T/one.conf" 1
-"$MB" -c "$T/one.conf" >"$T/one.log" 2>&1 &
-PID_MB=$!
+run_mb "$T/one.conf" "$T/one.log"
 PIDS="$PIDS $PID_MB"
 "$LG" --probe --connect-only --port "$P0" --timeout-ms 10000 || fail "bridge (1 device) did not listen"
 wait_lines "$T/one.log" ": link up" 1 10 || fail "1 device: link not up"
 sleep 2
 ONE_KIB=$(private_kib "$PID_MB")
 ONE_ANON=$(anon_kib "$PID_MB")
+ONE_LOAD="-"
+if [ "${FLEET_BASELINE:-1}" = 1 ] && [ "${FLEET_MEMORY_ONLY:-}" != 1 ]; then
+	LOOPF="$T/one.log.loop"
+	loop_mark
+	ONE_LOAD=$("$LG" --port "$P0" --conns 64 --depth 1 --unit 1 --addr 1 --count 1 \
+		--duration "$LOAD_S" --warmup 1 2>&1 | tail -1)
+	sleep 1.1 # loopstat's next dump
+	[ -n "$LOOPSTAT" ] && cp "$LOOPF" "$T/loop.one"
+fi
 stop_pid "$PID_MB"
 
 conf "$T/fleet.conf" "$N"
 t0=$(now_ms)
-"$MB" -c "$T/fleet.conf" >"$T/fleet.log" 2>&1 &
-PID_MB=$!
+LOOPF="$T/fleet.log.loop"
+run_mb "$T/fleet.conf" "$T/fleet.log"
 PIDS="$PIDS $PID_MB"
 "$LG" --probe --connect-only --port "$P0" --timeout-ms 60000 || fail "bridge ($N devices) did not listen"
 t_listen=$(($(now_ms) - t0))
@@ -168,16 +206,35 @@ if [ "${FLEET_MEMORY_ONLY:-}" = 1 ]; then
 	exit
 fi
 
+# loop_row FILE: per clock (wall: what a client waits, cpu: the loop's own
+# work), the longest iteration and how many took over 1 ms.
+loop_row() {
+	if [ -z "$LOOPSTAT" ] || [ ! -f "$1" ]; then
+		echo "-"
+		return
+	fi
+	awk '/^iterations/ { it = $2 }
+		/ busy_ms / { max[$1] = $5; ev[$1] = $7 }
+		$2 ~ /^(upto_(2000|5000|10000|50000)_us|over_)/ { over[$1] += $3 }
+		END { printf "%d iterations; wall: longest %d us (%d events), %d over 1 ms; cpu: longest %d us (%d events), %d over 1 ms",
+			it, max["wall"], ev["wall"], over["wall"], max["cpu"], ev["cpu"], over["cpu"] }' "$1"
+}
+
 # Latency under polling: the poll round is running (spread over the period).
+loop_mark
 c0=$(cpu_ticks "$PID_MB")
 LOAD=$("$LG" --port "$P0" --conns 64 --depth 1 --unit 1 --addr 1 --count 1 \
 	--duration "$LOAD_S" --warmup 1 2>&1 | tail -1)
 c1=$(cpu_ticks "$PID_MB")
+sleep 1.1 # loopstat's next dump
+[ -n "$LOOPSTAT" ] && cp "$LOOPF" "$T/loop.load"
 CPU=$(awk -v a="$c0" -v b="$c1" -v hz="$HZ" -v s="$LOAD_S" 'BEGIN { printf "%.0f", 100 * (b - a) / hz / (s + 1) }')
 # The daemon alone, polling, no client.
+loop_mark
 c0=$(cpu_ticks "$PID_MB")
 sleep 10
 c1=$(cpu_ticks "$PID_MB")
+[ -n "$LOOPSTAT" ] && cp "$LOOPF" "$T/loop.idle"
 CPU_IDLE=$(awk -v a="$c0" -v b="$c1" -v hz="$HZ" 'BEGIN { printf "%.1f", 100 * (b - a) / hz / 10 }')
 
 # Broker restart.
@@ -204,7 +261,12 @@ echo "| anonymous memory: 1 device / $N devices | ${ONE_ANON} / ${N_ANON} KiB | 
 echo "| anonymous memory per device beyond the first | ${PER_ANON} KiB | < 2 KiB |"
 echo "| private memory: 1 device / $N devices | ${ONE_KIB} / ${N_KIB} KiB | |"
 echo "| private memory per device beyond the first | ${PER_DEV} KiB | |"
+echo "| cached FC03, 64 connections, one device, no fleet (same run) | $ONE_LOAD | |"
+echo "| loop iterations during that load | $(loop_row "$T/loop.one") | |"
 echo "| cached FC03, 64 connections, while polled | $LOAD | p99 < 1000 us |"
+echo "| loop iterations during that load | $(loop_row "$T/loop.load") | |"
+echo "| loop iterations while polling alone (10 s) | $(loop_row "$T/loop.idle") | |"
+echo "| load average at the end (uptime) | $(uptime | sed 's/.*average: //') | |"
 echo "| daemon CPU during that load / polling alone | ${CPU} % / ${CPU_IDLE} % | |"
 echo "| broker restart: every link up again after | ${t_reup} ms | |"
 echo "| broker restart: link lines logged | $(($(grep -c ": link \(up\|down\)" "$T/fleet.log") - lines0)) | |"
