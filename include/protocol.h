@@ -81,8 +81,10 @@ struct protocol {
 	/* Do blocks a and b name the same device, whose answers on one broker
 	 * would reach only one of them, or both? May be NULL. The loader then
 	 * refuses a second device of the same broker and credentials (host,
-	 * port, TLS, user name, password) at its block's line; what_peer (may be NULL) describes
-	 * a's peer for the message ("app_id 053461AE, device_id 15020115"). */
+	 * port, TLS, user name, password) at its block's line. what_peer (may be NULL) describes
+	 * a's peer for the message ("app_id 053461AE, device_id 15020115"); two blocks that
+	 * same_peer finds alike must get the same text, because the loader sorts the devices by
+	 * a hash of it and compares in full only those whose hashes are equal. */
 	int (*same_peer)(const void *a, const void *b);
 	void (*what_peer)(const void *a, char *buf, size_t len);
 

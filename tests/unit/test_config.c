@@ -414,6 +414,15 @@ static const struct err_case err_cases[] = {
 	{"status_prefix_wildcard", "status = {\n prefix = \"a/#\"; };\n" MEM_DEV, 2,
 	 "status.prefix must not contain the MQTT wildcards"},
 
+	/* The same battery twice on one broker, with another device between
+	 * them: the peer check sorts by hash, so file order must not hide it. */
+	{"same_peer_apart",
+	 "devices = ( { name = \"a\"; unit_id = 1; map = \"m\"; " PG_MQTT " powergo = { " PG_IDS " }; },\n"
+	 " { name = \"b\"; unit_id = 2; map = \"m\"; " PG_MQTT
+	 " powergo = { app_id = \"053461AD\"; device_id = \"15020116\"; }; },\n"
+	 " { name = \"c\"; unit_id = 3; map = \"m\"; " PG_MQTT "\n powergo = { " PG_IDS " }; } );\n",
+	 4, "app_id 053461AD, device_id 15020115 is device \"a\"'s too (line 1)"},
+
 	/* syntax: libconfig's own message */
 	{"syntax_error", "server = {\n  port = ;\n};\n" MEM_DEV, 2, "syntax error"},
 	{"syntax_double_equals", MEM_DEV "defaults = {\n timeout == 5; };\n", 3, "syntax error"},
