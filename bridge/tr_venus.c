@@ -1003,15 +1003,21 @@ static int tr_venus__cfg_done(struct config_parser *p, const config_setting_t *b
 
 	/* With topics = "both", a new family that cannot be made is left out
 	 * (tr_venus__open says so); asked for alone, it is an error. */
-	int new_ok =
-	    vc->topics != TR_VENUS_FAM_HAME && tr_venus__new_id(vc, new_id, sizeof new_id) == 0;
+	int id_rc = vc->topics != TR_VENUS_FAM_HAME ? tr_venus__new_id(vc, new_id, sizeof new_id)
+						    : MB_EINVAL;
+	int new_ok = id_rc == 0;
+	/* MB_EIO: this build has libcrypto but the library could not be opened
+	 * (venus_crypt.c logged why); MB_EPROTO: built without it. */
 	if (vc->topics == TR_VENUS_FAM_MARSTEK && !new_ok)
 		return keys_error(p, block,
 				  "%s: type %s uses an encrypted topic ID in the %s topics, and "
-				  "this modbridge is built without libcrypto (WITH_CRYPTO=0): give "
-				  "it as topic_id",
+				  "%s: give it as topic_id",
 				  keys_path(block, path, sizeof path), vc->type,
-				  TR_VENUS_NEW_PREFIX);
+				  TR_VENUS_NEW_PREFIX,
+				  id_rc == MB_EIO ? "libcrypto could not be loaded (libssl3 on "
+						    "Debian, libopenssl on OpenWrt)"
+						  : "this modbridge is built without libcrypto "
+						    "(WITH_CRYPTO=0)");
 	if (new_ok && codec_venus_topic(topic, sizeof topic, TR_VENUS_NEW_PREFIX, vc->type,
 					"device", new_id) < 0)
 		return keys_error(p, block, "%s: the topic %s/%s/device/%s/ctrl is too long",
