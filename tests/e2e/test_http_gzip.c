@@ -18,21 +18,6 @@
 #if MB_WITH_HTTP
 static int hport;
 
-/* Is a file whose name contains needle mapped into pid? */
-static int mapped(pid_t pid, const char *needle)
-{
-	char path[64], line[1024];
-	int found = 0;
-	snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (!found && fgets(line, sizeof line, f))
-		found = strstr(line, needle) != NULL;
-	fclose(f);
-	return found;
-}
-
 /* The value of header name in the head curl wrote to path ("" if none). */
 static void header(const char *path, const char *name, char *v, size_t n)
 {
@@ -111,7 +96,7 @@ static void document(pid_t br, const char *path, const char *file, const char *t
 	h_ok(strcmp(v, type) == 0, "%s: Content-Type %s (\"%s\")", path, type, v);
 	header(h_path("head"), "Cache-Control", v, sizeof v);
 	h_ok(strcmp(v, "no-store") == 0, "%s: Cache-Control: no-store, as every answer", path);
-	h_ok(mapped(br, "libz.so") == 1, "%s: zlib is mapped once it inflated", path);
+	h_ok(h_mapped(br, "libz.so") == 1, "%s: zlib is mapped once it inflated", path);
 
 	/* curl --compressed: gzip, decoded by curl to the same bytes. */
 	h_ok(get(path, "curl", 0) == 200 && same_file(h_path("body"), src),
@@ -190,7 +175,7 @@ int main(void)
 
 	/* A browser's request first: zlib is not needed for it. */
 	h_ok(get("/", "gzip, deflate, br", 0) == 200, "a browser's request for the page");
-	h_ok(mapped(br, "libz.so") == 0, "zlib is not mapped while every client takes gzip");
+	h_ok(h_mapped(br, "libz.so") == 0, "zlib is not mapped while every client takes gzip");
 	document(br, "/", "bridge/web/index.html", "text/html; charset=utf-8");
 	document(br, "/api/v1/", "bridge/web/api.html", "text/html; charset=utf-8");
 	document(br, "/api/v1/openapi.json", "bridge/web/openapi.json", "application/json");

@@ -12,22 +12,6 @@
 
 #include "harness.h"
 
-/* Is a file whose name contains needle mapped into pid? */
-static int mapped(pid_t pid, const char *needle)
-{
-	char path[64], line[1024];
-	int found = 0;
-
-	snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (!found && fgets(line, sizeof line, f))
-		found = strstr(line, needle) != NULL;
-	fclose(f);
-	return found;
-}
-
 /* The main thread's voluntary context switches: each is the loop waking. */
 static long wakeups(pid_t pid)
 {
@@ -42,18 +26,6 @@ static long wakeups(pid_t pid)
 			break;
 	fclose(f);
 	return n;
-}
-
-static const char *config(const char *name, int port, const char *extra)
-{
-	static char text[2048];
-	snprintf(text, sizeof text,
-		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
-		 "maps_path = [ \"%s\" ];\n"
-		 "devices = ( { name = \"m\"; unit_id = 1; map = \"scratch\"; memory = {}; } );\n"
-		 "%s\n",
-		 port, h_maps_dir(), extra);
-	return h_write_file(name, text);
 }
 
 /* GET / on port: 1 when an HTTP answer came. */
@@ -75,7 +47,7 @@ int main(void)
 {
 	h_init("lazy_libs");
 	int mport = h_free_port(), hport = h_free_port();
-	const char *conf = config("plain.conf", mport, "");
+	const char *conf = h_mem_conf("plain.conf", mport, "");
 	pid_t br = h_bridge_start(conf, mport, "plain.log");
 	/* Checked once it has started everything: it listens before it
 	 * starts the web interface and the exporters. */
@@ -83,10 +55,10 @@ int main(void)
 		  "the bridge starts with one memory device"))
 		return h_done();
 
-	h_ok(mapped(br, "libmicrohttpd") == 0, "no http group: libmicrohttpd is not mapped");
-	h_ok(mapped(br, "libcurl") == 0, "no influxdb group: libcurl is not mapped");
-	h_ok(mapped(br, "libgnutls") == 0 && mapped(br, "libgssapi") == 0 &&
-		 mapped(br, "libldap") == 0,
+	h_ok(h_mapped(br, "libmicrohttpd") == 0, "no http group: libmicrohttpd is not mapped");
+	h_ok(h_mapped(br, "libcurl") == 0, "no influxdb group: libcurl is not mapped");
+	h_ok(h_mapped(br, "libgnutls") == 0 && h_mapped(br, "libgssapi") == 0 &&
+		 h_mapped(br, "libldap") == 0,
 	     "nor GnuTLS, Kerberos or LDAP, which those bring on Debian");
 
 	/* Idle with no client and nothing to poll, the loop sleeps: no timer
@@ -106,12 +78,12 @@ int main(void)
 	snprintf(block, sizeof block,
 		 "http = { listen = \"127.0.0.1\"; port = %d; read_only_without_auth = true; };",
 		 hport);
-	config("plain.conf", mport, block);
+	h_mem_conf("plain.conf", mport, block);
 	h_signal(br, SIGHUP);
 	h_ok(h_wait_port(hport, 10000) == 0 && http_answers(hport),
 	     "a reload that adds the http group serves the page");
-	h_ok(mapped(br, "libmicrohttpd") == 1, "and libmicrohttpd is mapped now");
-	h_ok(mapped(br, "libcurl") == 0, "libcurl still is not");
+	h_ok(h_mapped(br, "libmicrohttpd") == 1, "and libmicrohttpd is mapped now");
+	h_ok(h_mapped(br, "libcurl") == 0, "libcurl still is not");
 	h_ok(h_bridge_stop(br) == 0, "the bridge stops cleanly");
 
 	/* An influxdb group opens libcurl at the start (nothing listens on the
@@ -121,12 +93,12 @@ int main(void)
 		 "influxdb = { url = \"http://127.0.0.1:%d\"; database = \"energy\"; interval = 1; "
 		 "};",
 		 h_free_port());
-	conf = config("influx.conf", mport, block);
+	conf = h_mem_conf("influx.conf", mport, block);
 	br = h_bridge_start(conf, mport, "influx.log");
 	if (h_ok(br > 0 && h_wait_lines(h_path("influx.log"), "serving 1 device", 1, 30000),
 		 "the bridge starts with an influxdb group")) {
-		h_ok(mapped(br, "libcurl") == 1, "libcurl is mapped");
-		h_ok(mapped(br, "libmicrohttpd") == 0, "libmicrohttpd is not");
+		h_ok(h_mapped(br, "libcurl") == 1, "libcurl is mapped");
+		h_ok(h_mapped(br, "libmicrohttpd") == 0, "libmicrohttpd is not");
 		h_ok(h_bridge_stop(br) == 0, "the bridge stops cleanly");
 	}
 	return h_done();

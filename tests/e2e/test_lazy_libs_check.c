@@ -21,19 +21,6 @@
 
 static char out[65536];
 
-/* The config: one memory device and `extra` (a group). */
-static const char *config(const char *name, int port, const char *extra)
-{
-	static char text[2048];
-	snprintf(text, sizeof text,
-		 "server = { listen = \"127.0.0.1\"; port = %d; };\n"
-		 "maps_path = [ \"%s\" ];\n"
-		 "devices = ( { name = \"m\"; unit_id = 1; map = \"scratch\"; memory = {}; } );\n"
-		 "%s\n",
-		 port, h_maps_dir(), extra);
-	return h_write_file(name, text);
-}
-
 /* The line of text that contains needle, into line ("" when none). */
 static void line_with(const char *text, const char *needle, char *line, size_t len)
 {
@@ -88,12 +75,12 @@ int main(void)
 	snprintf(block, sizeof block,
 		 "http = { listen = \"127.0.0.1\"; port = %d; read_only_without_auth = true; };",
 		 hport);
-	const char *http_conf = config("http.conf", mport, block);
+	const char *http_conf = h_mem_conf("http.conf", mport, block);
 	snprintf(block, sizeof block,
 		 "influxdb = { url = \"http://127.0.0.1:%d\"; database = \"energy\"; };",
 		 h_free_port());
-	const char *influx_conf = config("influx.conf", mport, block);
-	const char *plain_conf = config("plain.conf", mport, "");
+	const char *influx_conf = h_mem_conf("influx.conf", mport, block);
+	const char *plain_conf = h_mem_conf("plain.conf", mport, "");
 
 	/* With the libraries: --check passes, and leaves nothing mapped: the
 	 * loader's trace shows libmicrohttpd opened and its link map destroyed
@@ -119,7 +106,7 @@ int main(void)
 
 	/* A running daemon, the libraries hidden from it: a reload that adds
 	 * the http group is refused with that message, and it runs on. */
-	config("reload.conf", mport, "");
+	h_mem_conf("reload.conf", mport, "");
 	pid_t br = h_bridge_start(h_path("reload.conf"), mport, "reload.log");
 	unsetenv("LD_LIBRARY_PATH");
 	if (!h_ok(br > 0 && h_wait_lines(h_path("reload.log"), "serving 1 device", 1, 30000),
@@ -128,7 +115,7 @@ int main(void)
 	snprintf(block, sizeof block,
 		 "http = { listen = \"127.0.0.1\"; port = %d; read_only_without_auth = true; };",
 		 hport);
-	config("reload.conf", mport, block);
+	h_mem_conf("reload.conf", mport, block);
 	h_signal(br, SIGHUP);
 	char want[1024];
 	snprintf(want, sizeof want,

@@ -726,6 +726,30 @@ int h_conf_head(char *buf, size_t len, int mport)
 			mport, h_maps_dir());
 }
 
+const char *h_mem_conf(const char *name, int mport, const char *extra)
+{
+	static char text[2048];
+	int n = h_conf_head(text, sizeof text, mport);
+	snprintf(text + n, sizeof text - (size_t)n,
+		 "  { name = \"m\"; unit_id = 1; map = \"scratch\"; memory = {}; } );\n%s\n",
+		 extra);
+	return h_write_file(name, text);
+}
+
+int h_mapped(pid_t pid, const char *needle)
+{
+	char path[64], line[1024];
+	int found = 0;
+	snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (!found && fgets(line, sizeof line, f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
 pid_t h_influxd_start(int http_port, int rpc_port, int auth, int timeout_ms)
 {
 	char conf[2048];

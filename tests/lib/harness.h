@@ -127,6 +127,13 @@ pid_t h_influxd_start(int http_port, int rpc_port, int auth, int timeout_ms);
  * the Modbus server on 127.0.0.1:mport, the repository's maps, and
  * "devices = (" for the caller to list its devices after. */
 int h_conf_head(char *buf, size_t len, int mport);
+/* A configuration file name in h_dir(): the Modbus server on
+ * 127.0.0.1:mport, the repository's maps, one memory device (unit 1, map
+ * scratch) and extra (more groups, or ""). Its path. */
+const char *h_mem_conf(const char *name, int mport, const char *extra);
+/* Is a file whose name contains needle mapped into pid? 1 yes, 0 no, -1
+ * when /proc/PID/maps cannot be read. */
+int h_mapped(pid_t pid, const char *needle);
 /* Start build/modbridge -c <config> (under valgrind when VALGRIND=1) and wait
  * until it listens on port (IPv4 or IPv6 loopback). Returns the pid or -1 (after reporting why). */
 pid_t h_bridge_start(const char *config_path, int port, const char *logname);
