@@ -157,6 +157,16 @@ static uint64_t device__now(const struct device *dev)
 	return uv_now(dev->loop);
 }
 
+/* The oldest arrival time (loop ms) a cached word may have and still be
+ * served: younger than max_age. UINT64_MAX with max_age 0, where nothing
+ * cached is fresh; 1 while the loop is younger than max_age (0 is "never
+ * stored"). */
+static uint64_t device__max_age_since(const struct device *dev)
+{
+	uint64_t now = device__now(dev);
+	return dev->max_age == 0 ? UINT64_MAX : now > dev->max_age ? now - dev->max_age + 1 : 1;
+}
+
 /* Milliseconds since the epoch (wall clock), for the status documents' times. */
 static uint64_t device__now_wall(void)
 {
@@ -1430,10 +1440,7 @@ static struct device_outcome device__read_pass(struct device *dev, int table, ui
 {
 	struct map_span spans[MB_MAX_READ];
 	size_t nspans = map_spans(dev->map, table, addr, count, spans, MB_MAX_READ);
-	uint64_t now = device__now(dev);
-	uint64_t since = dev->max_age == 0    ? UINT64_MAX
-			 : now > dev->max_age ? now - dev->max_age + 1
-					      : 1;
+	uint64_t since = device__max_age_since(dev);
 	int stale = 0, any_value = 0;
 
 	for (size_t i = 0; i < nspans; i++) {
@@ -1505,13 +1512,8 @@ struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr,
 	uint32_t slot = span.slot;
 	memcpy(out, dev->val + slot, count * sizeof(uint16_t));
 	int stale = 0;
-	if (dev->stamp) {
-		uint64_t now = device__now(dev);
-		uint64_t since = dev->max_age == 0    ? UINT64_MAX
-				 : now > dev->max_age ? now - dev->max_age + 1
-						      : 1;
-		stale = device__stamp_oldest(dev, slot, count) < since;
-	}
+	if (dev->stamp)
+		stale = device__stamp_oldest(dev, slot, count) < device__max_age_since(dev);
 	if (!stale) {
 		dev->stats.cache_hits++;
 		/* Registers refused alone: no value to give. */
@@ -1542,10 +1544,7 @@ static __attribute__((noinline)) int device__stale_from(struct device *dev,
 							const struct map_register *reg,
 							uint32_t slot, uint16_t count)
 {
-	uint64_t now = device__now(dev);
-	uint64_t since = dev->max_age == 0    ? UINT64_MAX
-			 : now > dev->max_age ? now - dev->max_age + 1
-					      : 1;
+	uint64_t since = device__max_age_since(dev);
 	const struct map_register *regs = map_reg(dev->map, 0);
 	size_t nregs = map_nregs(dev->map);
 	for (size_t k = (size_t)(reg - regs); k < nregs && regs[k].slot < slot + count; k++)
