@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "export_config.h"
+#include "fnv.h"
 #include "http_config.h"
 #include "mb_error.h"
 #include "protocol.h"
@@ -801,11 +802,10 @@ struct config__peer {
 	size_t i;
 };
 
+/* h with string s added, its NUL too: "ab","c" and "a","bc" differ. */
 static uint64_t config__fnv(uint64_t h, const char *s)
 {
-	for (; s && *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211u;
-	return (h ^ 0xff) * 1099511628211u; /* ends the field: "ab","c" != "a","bc" */
+	return s ? fnv_add(h, s, strlen(s) + 1) : h;
 }
 
 static int config__peer_cmp(const void *a, const void *b)
@@ -835,7 +835,7 @@ static int config__peers_check(struct config_parser *p, const config_setting_t *
 	for (size_t i = 0; i < c->ndevices; i++) {
 		const struct config_device *d = &c->devices[i];
 		char peer[128] = "";
-		uint64_t h = 14695981039346656037u;
+		uint64_t h = FNV_INIT;
 
 		if (!d->proto || !d->proto->same_peer || !(d->proto->flags & PROTOCOL_MQTT))
 			continue;
@@ -846,8 +846,8 @@ static int config__peers_check(struct config_parser *p, const config_setting_t *
 		h = config__fnv(h, d->mqtt.host);
 		h = config__fnv(h, d->mqtt.username);
 		h = config__fnv(h, d->mqtt.password);
-		h = (h ^ (uint64_t)d->mqtt.port ^ ((uint64_t)d->mqtt.has_tls << 17)) *
-		    1099511628211u;
+		h = fnv_add(h, &d->mqtt.port, sizeof d->mqtt.port);
+		h = fnv_add(h, &d->mqtt.has_tls, sizeof d->mqtt.has_tls);
 		v[m++] = (struct config__peer){h, i};
 	}
 	qsort(v, m, sizeof *v, config__peer_cmp);

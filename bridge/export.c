@@ -28,6 +28,7 @@
 #include "export_influx.h"
 #include "export_mqtt.h"
 #include "export_stat.h"
+#include "fnv.h"
 #include "json.h"
 #include "log.h"
 #include "map.h"
@@ -98,33 +99,26 @@ struct export__fp {
 	const struct device *dev;
 };
 
-static void export__fnv(uint64_t *h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++)
-		*h = (*h ^ b[i]) * 1099511628211ull;
-}
-
 static int export__fp_one(void *ctx, const struct values_item *v)
 {
 	struct export__fp *f = ctx;
 	int current = values_current(f->dev, v);
-	export__fnv(&f->h, &v->valid, sizeof v->valid);
+	f->h = fnv_add(f->h, &v->valid, sizeof v->valid);
 	if (!v->valid)
 		return 0;
-	export__fnv(&f->h, &current, sizeof current);
+	f->h = fnv_add(f->h, &current, sizeof current);
 	if (v->text)
-		export__fnv(&f->h, v->text, strlen(v->text) + 1);
+		f->h = fnv_add(f->h, v->text, strlen(v->text) + 1);
 	else
-		export__fnv(&f->h, &v->raw, sizeof v->raw);
+		f->h = fnv_add(f->h, &v->raw, sizeof v->raw);
 	return 0;
 }
 
 static uint64_t export__fingerprint(const struct device *dev, uint64_t now)
 {
-	struct export__fp f = {.h = 14695981039346656037ull, .dev = dev};
+	struct export__fp f = {.h = FNV_INIT, .dev = dev};
 	enum device_health h = device_health(dev);
-	export__fnv(&f.h, &h, sizeof h);
+	f.h = fnv_add(f.h, &h, sizeof h);
 	values_each(dev, now, export__fp_one, &f);
 	return f.h;
 }

@@ -63,6 +63,7 @@
 
 #include "backoff.h"
 #include "config.h"
+#include "fnv.h"
 #include "log.h"
 #include "mb_error.h"
 
@@ -265,10 +266,7 @@ static void link_mqtt__poll_close(struct link_mqtt *l)
 
 static uint32_t link_mqtt__hash_topic(const char *t)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
-	for (; *t; t++)
-		h = (h ^ (unsigned char)*t) * 16777619u;
-	return h;
+	return (uint32_t)(fnv_add(FNV_INIT, t, strlen(t)) >> 32);
 }
 
 static size_t link_mqtt__hash_ctx(const struct link_mqtt *l, const void *ctx)
