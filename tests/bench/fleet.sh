@@ -106,22 +106,12 @@ wait_lines "$T/sim.log" subscribed 1 10 || fail "sim_fleet did not subscribe"
 
 # conf FILE COUNT: COUNT devices, 247 per listener.
 conf() {
-	nl=$(((${2} + 246) / 247))
 	P0=$("$LG" --free-port)
 	{
 		printf 'server = { listen = "127.0.0.1"; port = %d; max_connections = 256; };\n' "$P0"
 		printf 'maps_path = "%s";\n' "$MAPS"
 		printf 'defaults = { poll = %d; max_age = %d; };\n' "$POLL" $((POLL * 2))
-		if [ "$nl" -gt 1 ]; then
-			printf 'listeners = (\n'
-			k=1
-			while [ $k -lt "$nl" ]; do
-				printf '  { name = "l%d"; listen = "127.0.0.1"; port = %d; }%s\n' \
-					$k "$("$LG" --free-port)" "$([ $k -lt $((nl - 1)) ] && echo ,)"
-				k=$((k + 1))
-			done
-			printf ');\n'
-		fi
+		fleet_listeners "$2"
 		printf 'devices = (\n'
 		awk -v n="$2" -v bp="$P_BR" 'BEGIN {
 			for (i = 0; i < n; i++) {

@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# Shared by the benchmark scripts (run.sh, fleet.sh): processes they start
+# Shared by the benchmark scripts (run.sh, fleet.sh, venus_fleet.sh): processes they start
 # are listed in PIDS and stopped on exit; their files live in $T, which the
 # caller made. Sourced, not run. STOP_TENTHS is how long stop_pid waits
 # (tenths of a second) before SIGKILL.
@@ -17,6 +17,23 @@ stop_pid() { # PID: SIGTERM, up to STOP_TENTHS/10 s, then SIGKILL
 	kill -KILL "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
 	return 0
+}
+
+# fleet_listeners N: the listeners list for N devices, 247 to a listener
+# (unit IDs 1..247): the server block's first, then "l1", "l2"... on free
+# ports; nothing for 247 or fewer. Devices name theirs as
+# listener = "l<i / 247>". Needs $LG (loadgen, for --free-port).
+fleet_listeners() {
+	nl=$((($1 + 246) / 247))
+	[ "$nl" -gt 1 ] || return 0
+	printf 'listeners = (\n'
+	k=1
+	while [ $k -lt "$nl" ]; do
+		printf '  { name = "l%d"; listen = "127.0.0.1"; port = %d; }%s\n' \
+			$k "$("$LG" --free-port)" "$([ $k -lt $((nl - 1)) ] && echo ,)"
+		k=$((k + 1))
+	done
+	printf ');\n'
 }
 
 cleanup() {

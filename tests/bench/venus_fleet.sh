@@ -41,21 +41,11 @@ PIDS="$PIDS $!"
 "$LG" --probe --connect-only --port "$P_BR" --timeout-ms 5000 || { echo "mosquitto did not start"; exit 1; }
 
 P0=$("$LG" --free-port)
-nl=$(((N + 246) / 247))
 {
 	printf 'server = { listen = "127.0.0.1"; port = %d; };\n' "$P0"
 	printf 'maps_path = "%s";\nlog_level = "warning";\n' "$MAPS"
 	printf 'defaults = { poll = 0; };\n'
-	if [ "$nl" -gt 1 ]; then
-		printf 'listeners = (\n'
-		k=1
-		while [ $k -lt "$nl" ]; do
-			printf '  { name = "l%d"; listen = "127.0.0.1"; port = %d; }%s\n' \
-				$k "$("$LG" --free-port)" "$([ $k -lt $((nl - 1)) ] && echo ,)"
-			k=$((k + 1))
-		done
-		printf ');\n'
-	fi
+	fleet_listeners "$N"
 	printf 'devices = (\n'
 	awk -v n="$N" -v bp="$P_BR" 'BEGIN {
 		for (i = 0; i < n; i++) {
