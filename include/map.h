@@ -108,7 +108,7 @@ enum map_value_format {
 	MAP_FORMAT_DURATION,
 	MAP_FORMAT_TIMESTAMP
 };
-extern const char *const map_formats[]; /* "ipv4", "hex", ..., NULL */
+extern const char map_formats[][10]; /* "ipv4", "hex", ..., "" */
 
 /* `group`, as map files spell it (map_groups[g - 1]): what a register is
  * about, for the web page's folds and the REST documents. A fixed list, so
@@ -121,11 +121,11 @@ enum map_group {
 	MAP_GROUP_NETWORK,	  /* Wi-Fi, IP addresses, servers */
 	MAP_GROUP_IDENTIFICATION, /* serial number, model, firmware versions */
 };
-extern const char *const map_groups[]; /* "status", "energy", ..., NULL */
+extern const char map_groups[][15]; /* "status", "energy", ..., "" */
 
 /* `state_class`, as Home Assistant names them. */
 enum map_ha_state { MAP_HA_STATE_INFER, MAP_HA_MEASUREMENT, MAP_HA_TOTAL, MAP_HA_TOTAL_INCREASING };
-extern const char *const map_ha_states[]; /* "measurement", "total", "total_increasing", NULL */
+extern const char map_ha_states[][17]; /* "measurement", "total", "total_increasing", "" */
 
 /* A group of registers written together with one FC16 (venus `commands`). */
 struct map_command {

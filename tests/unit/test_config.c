@@ -913,7 +913,7 @@ static bool same_always(const struct config_key *k, const void *a, const void *b
 
 static void test_keys_same(void **state)
 {
-	static const char *const choices[] = {"x", "y", NULL};
+	static const char choices[][2] = {"x", "y", ""};
 	static const struct config_key sub[] = {
 	    {.name = "x",
 	     .kind = CONFIG_K_STRING,
@@ -934,7 +934,7 @@ static void test_keys_same(void **state)
 	    {.name = "c",
 	     .kind = CONFIG_K_CHOICE,
 	     .off = offsetof(struct kinds, c),
-	     .choices = choices},
+	     CONFIG_CHOICES(choices)},
 	    {.name = "g",
 	     .kind = CONFIG_K_GROUP,
 	     .off = offsetof(struct kinds, g),
