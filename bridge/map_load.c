@@ -426,21 +426,21 @@ static int map__summary(struct config_parser *p, const config_setting_t *s, stru
 
 /* --- roles: what a device of the map gives the site ---------------------- */
 
-const char *const map_role_kinds[] = {"grid", "load", "pv", "battery", "inverter", NULL};
-const char *const map_role_names[] = {"power", "energy_delivered", "energy_taken",
-				      "soc",   "capacity",	   NULL};
+const char map_role_kinds[][9] = {"grid", "load", "pv", "battery", "inverter", ""};
+const char map_role_names[][17] = {"power", "energy_delivered", "energy_taken",
+				   "soc",   "capacity",		""};
 
 /* The units each quantity may be given in, and their factor to W, Wh or %. */
 struct map__role_unit {
-	const char *unit;
+	char unit[4]; /* "" ends a list */
 	double factor;
 };
 static const struct map__role_unit map__role_units[MAP_ROLE_NQ][4] = {
-    [MAP_ROLE_POWER] = {{"W", 1}, {"kW", 1000}, {NULL, 0}},
-    [MAP_ROLE_ENERGY_DELIVERED] = {{"Wh", 1}, {"kWh", 1000}, {"MWh", 1e6}, {NULL, 0}},
-    [MAP_ROLE_ENERGY_TAKEN] = {{"Wh", 1}, {"kWh", 1000}, {"MWh", 1e6}, {NULL, 0}},
-    [MAP_ROLE_SOC] = {{"%", 1}, {NULL, 0}},
-    [MAP_ROLE_CAPACITY] = {{"Wh", 1}, {"kWh", 1000}, {"MWh", 1e6}, {NULL, 0}},
+    [MAP_ROLE_POWER] = {{"W", 1}, {"kW", 1000}, {"", 0}},
+    [MAP_ROLE_ENERGY_DELIVERED] = {{"Wh", 1}, {"kWh", 1000}, {"MWh", 1e6}, {"", 0}},
+    [MAP_ROLE_ENERGY_TAKEN] = {{"Wh", 1}, {"kWh", 1000}, {"MWh", 1e6}, {"", 0}},
+    [MAP_ROLE_SOC] = {{"%", 1}, {"", 0}},
+    [MAP_ROLE_CAPACITY] = {{"Wh", 1}, {"kWh", 1000}, {"MWh", 1e6}, {"", 0}},
 };
 
 /* One quantity of a role group: a readable numeric register of the map
@@ -459,11 +459,11 @@ static int map__role_quantity(struct config_parser *p, const config_setting_t *e
 		return keys_error(p, e, "%s.%s: register \"%s\" must be readable and numeric", path,
 				  key, v);
 	const struct map__role_unit *u = map__role_units[q];
-	while (u->unit && !(r->unit && strcmp(u->unit, r->unit) == 0))
+	while (u->unit[0] && !(r->unit && strcmp(u->unit, r->unit) == 0))
 		u++;
-	if (!u->unit) {
+	if (!u->unit[0]) {
 		char units[64] = "";
-		for (const struct map__role_unit *w = map__role_units[q]; w->unit; w++)
+		for (const struct map__role_unit *w = map__role_units[q]; w->unit[0]; w++)
 			snprintf(units + strlen(units), sizeof units - strlen(units), "%s\"%s\"",
 				 w == map__role_units[q] ? "" : " or ", w->unit);
 		return keys_error(p, e, "%s.%s: register \"%s\" has unit \"%s\"; %s takes %s", path,
@@ -495,7 +495,7 @@ static int map__roles(struct config_parser *p, const config_setting_t *g, struct
 		char rpath[300];
 		int kind = -1, rc;
 
-		for (int k = 0; map_role_kinds[k]; k++)
+		for (int k = 0; map_role_kinds[k][0]; k++)
 			if (strcmp(name, map_role_kinds[k]) == 0)
 				kind = k;
 		if (kind < 0)
@@ -513,7 +513,7 @@ static int map__roles(struct config_parser *p, const config_setting_t *g, struct
 			const char *key = config_setting_name(e), *v;
 			int q = -1;
 
-			for (int k = 0; map_role_names[k]; k++)
+			for (int k = 0; map_role_names[k][0]; k++)
 				if (strcmp(key, map_role_names[k]) == 0)
 					q = k;
 			if (q >= 0) {
@@ -653,7 +653,7 @@ static int map__bytes(struct config_parser *p, const config_setting_t *x, struct
 	for (int i = 0; i < 2; i++) {
 		const config_setting_t *g = config_setting_get_elem(x, (unsigned)i);
 		int lim[2] = {0, 255};
-		static const char *const names[] = {"min", "max"};
+		static const char names[][4] = {"min", "max"};
 		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
 			return keys_error(p, g, "%s must be a group { min = ...; max = ...; }",
 					  MAP__PATH(g, path));
@@ -781,7 +781,7 @@ static int map__register_order_query(struct config_parser *p, const config_setti
 static int map__derived_keys(struct config_parser *p, const config_setting_t *s, struct map *m,
 			     struct map_register *r)
 {
-	static const char *const not_with_const[] = {
+	static const char not_with_const[][12] = {
 	    "access", "native",	 "key",	  "field",  "write",	 "ack",	  "min",   "max",
 	    "values", "default", "retry", "factor", "translate", "bytes", "table", "unavailable"};
 	const config_setting_t *x, *f = config_setting_get_member(s, "factor"),
@@ -908,7 +908,7 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 
 	/* Keyed protocols: values come from keys of the device's answer;
 	 * writes from templates. */
-	static const char *const keyed_only[] = {"key", "field", "write", "ack"};
+	static const char keyed_only[][6] = {"key", "field", "write", "ack"};
 	for (size_t i = 0; !keyed && i < MAP__N(keyed_only); i++)
 		if ((x = config_setting_get_member(s, keyed_only[i])))
 			return keys_error(
@@ -952,7 +952,7 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 	r->has_min = config_setting_get_member(s, "min") != NULL;
 	r->has_max = config_setting_get_member(s, "max") != NULL;
 	if (r->type == MAP_STRING || r->type == MAP_FLOAT32) {
-		static const char *const numeric_only[] = {"min", "max", "values", "enum", "bits"};
+		static const char numeric_only[][7] = {"min", "max", "values", "enum", "bits"};
 		for (size_t i = 0; i < MAP__N(numeric_only); i++)
 			if ((x = config_setting_get_member(s, numeric_only[i])))
 				return keys_error(p, x, "%s.%s is only for %s registers",

@@ -293,7 +293,7 @@ size_t map_spans(const struct map *m, int table, uint16_t addr, uint16_t count,
  * (MAP_ROLE_KINDS, the order of config.h's enum config_role less one), each
  * naming a register per quantity. */
 #define MAP_ROLE_KINDS 5
-extern const char *const map_role_kinds[]; /* "grid", "load", "pv", "battery", "inverter" */
+extern const char map_role_kinds[][9]; /* "grid", "load", "pv", "battery", "inverter", "" */
 enum map_role_q {
 	MAP_ROLE_POWER,		   /* W; positive: the device delivers power to the site */
 	MAP_ROLE_ENERGY_DELIVERED, /* Wh delivered to the site (grid import, PV yield, discharge) */
@@ -303,7 +303,7 @@ enum map_role_q {
 	MAP_ROLE_NQ
 };
 /* "power", "energy_delivered", "energy_taken", "soc", "capacity". */
-extern const char *const map_role_names[];
+extern const char map_role_names[][17];
 /* The register giving quantity q for role kind (0..MAP_ROLE_KINDS-1), or
  * NULL when the map names none; *factor (may be NULL) turns its value
  * (values_decode's scaled) into the quantity's unit and sign above. */
