@@ -159,13 +159,14 @@ static const struct config_key map__register_keys[] = {
 	 .off = MAP__REG(address)},
 	{.name = "name", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
 	 .off = MAP__REG(name), .check = map__check_regname},
-	{.name = "type", .kind = CONFIG_K_CHOICE, .off = MAP__REG(type), CONFIG_CHOICES(map__types)},
+	{.name = "type", .kind = CONFIG_K_CHOICE, .off = MAP__REG(type),
+	 CONFIG_CHOICES(map__types)},
 	{.name = "word_order", .kind = CONFIG_K_CHOICE, .off = MAP__REG(word_little),
 	 CONFIG_CHOICES(map__orders)},
 	{.name = "length", .kind = CONFIG_K_UINT16, .off = MAP__REG(count), .min = 1,
 	 .max = MB_MAX_READ},
-	{.name = "access", .kind = CONFIG_K_CHOICE, .off = MAP__REG(access), CONFIG_CHOICES(map__accesses),
-	 .choice_base = MAP_R},
+	{.name = "access", .kind = CONFIG_K_CHOICE, .off = MAP__REG(access),
+	 CONFIG_CHOICES(map__accesses), .choice_base = MAP_R},
 	{.name = "min", .kind = CONFIG_K_INT64, .off = MAP__REG(min)},
 	{.name = "max", .kind = CONFIG_K_INT64, .off = MAP__REG(max)},
 	{.name = "values", .kind = CONFIG_K_LATER},
@@ -174,7 +175,8 @@ static const struct config_key map__register_keys[] = {
 	{.name = "unit", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY, .off = MAP__REG(unit)},
 	{.name = "description", .kind = CONFIG_K_STRING, .off = MAP__REG(description)},
 	{.name = "native", .kind = CONFIG_K_UINT16, .off = MAP__REG(native)},
-	{.name = "table", .kind = CONFIG_K_CHOICE, .off = MAP__REG(table), CONFIG_CHOICES(map__tables)},
+	{.name = "table", .kind = CONFIG_K_CHOICE, .off = MAP__REG(table),
+	 CONFIG_CHOICES(map__tables)},
 	{.name = "key", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY, .off = MAP__REG(key)},
 	{.name = "field", .kind = CONFIG_K_INT, .off = MAP__REG(field), .min = 0, .max = 255},
 	{.name = "write", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
@@ -201,10 +203,10 @@ static const struct config_key map__register_keys[] = {
 	{.name = "state_class", .kind = CONFIG_K_CHOICE, .off = MAP__REG(ha_state),
 	 CONFIG_CHOICES(map_ha_states), .choice_base = MAP_HA_MEASUREMENT},
 	{.name = "ha", .kind = CONFIG_K_BOOL8, .off = MAP__REG(ha)},
-	{.name = "format", .kind = CONFIG_K_CHOICE, .off = MAP__REG(format), CONFIG_CHOICES(map_formats),
-	 .choice_base = MAP_FORMAT_IPV4},
-	{.name = "group", .kind = CONFIG_K_CHOICE, .off = MAP__REG(group), CONFIG_CHOICES(map_groups),
-	 .choice_base = MAP_GROUP_STATUS},
+	{.name = "format", .kind = CONFIG_K_CHOICE, .off = MAP__REG(format),
+	 CONFIG_CHOICES(map_formats), .choice_base = MAP_FORMAT_IPV4},
+	{.name = "group", .kind = CONFIG_K_CHOICE, .off = MAP__REG(group),
+	 CONFIG_CHOICES(map_groups), .choice_base = MAP_GROUP_STATUS},
 };
 /* clang-format on */
 
@@ -1228,7 +1230,8 @@ struct map__pass_keys_target {
 
 /* clang-format off */
 static const struct config_key map__pass_keys[] = {
-	{.name = "table", .kind = CONFIG_K_CHOICE, .off = MAP__PASS(table), CONFIG_CHOICES(map__tables)},
+	{.name = "table", .kind = CONFIG_K_CHOICE, .off = MAP__PASS(table),
+	 CONFIG_CHOICES(map__tables)},
 	{.name = "first", .kind = CONFIG_K_UINT16, .flags = CONFIG_F_REQUIRED, .off = MAP__PASS(first)},
 	{.name = "last", .kind = CONFIG_K_UINT16, .flags = CONFIG_F_REQUIRED, .off = MAP__PASS(last)},
 	{.name = "access", .kind = CONFIG_K_CHOICE, .off = MAP__PASS(access),
