@@ -363,7 +363,7 @@ int codec_venus_topic(char *out, size_t outlen, const char *prefix, const char *
 
 bool codec_venus_type_encrypts(const char *type)
 {
-	static const char *const encrypted[] = {"HMA", "HMF", "HMK", "HMJ"};
+	static const char encrypted[][4] = {"HMA", "HMF", "HMK", "HMJ"};
 	if (!type)
 		return false;
 	size_t n = strcspn(type, "-");

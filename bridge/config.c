@@ -501,7 +501,7 @@ static const struct config_key config__server_keys[] = {
 	 .off = offsetof(struct config, server.max_connections), .min = 1, .max = 10000},
 	{.name = "idle_timeout", .kind = CONFIG_K_INT,
 	 .off = offsetof(struct config, server.idle_timeout), .min = 0, .max = INT32_MAX,
-	 .unit = "s"},
+	 .unit = CONFIG_U_S},
 	{.name = "allow", .kind = CONFIG_K_CUSTOM, .fn = config__allow},
 	{.name = "write_allow", .kind = CONFIG_K_CUSTOM, .fn = config__write_allow},
 	{.name = "default_unit", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
@@ -512,19 +512,19 @@ static const struct config_key config__server_keys[] = {
 /* clang-format off */
 static const struct config_key config__defaults_keys[] = {
 	{.name = "timeout", .kind = CONFIG_K_INT64, .off = offsetof(struct config, defaults.timeout),
-	 .min = 1, .max = CONFIG__MS_MAX, .unit = "ms"},
+	 .min = 1, .max = CONFIG__MS_MAX, .unit = CONFIG_U_MS},
 	{.name = "max_age", .kind = CONFIG_K_INT64, .off = offsetof(struct config, defaults.max_age),
-	 .min = 0, .max = CONFIG__MS_MAX, .unit = "ms"},
+	 .min = 0, .max = CONFIG__MS_MAX, .unit = CONFIG_U_MS},
 	{.name = "poll", .kind = CONFIG_K_INT64, .off = offsetof(struct config, defaults.poll),
-	 .min = 0, .max = CONFIG__MS_MAX, .unit = "ms"},
+	 .min = 0, .max = CONFIG__MS_MAX, .unit = CONFIG_U_MS},
 	{.name = "min_interval", .kind = CONFIG_K_INT64,
 	 .off = offsetof(struct config, defaults.min_interval), .min = 0, .max = CONFIG__MS_MAX,
-	 .unit = "ms"},
+	 .unit = CONFIG_U_MS},
 	{.name = "retries", .kind = CONFIG_K_INT64, .off = offsetof(struct config, defaults.retries),
 	 .min = 0, .max = CONFIG_RETRIES_MAX},
 	{.name = "client_wait", .kind = CONFIG_K_INT64,
 	 .off = offsetof(struct config, defaults.client_wait), .min = 1, .max = CONFIG__MS_MAX,
-	 .unit = "ms"},
+	 .unit = CONFIG_U_MS},
 };
 /* clang-format on */
 
@@ -535,7 +535,7 @@ static const struct config_key config__status_keys[] = {
 	{.name = "prefix", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
 	 .off = offsetof(struct config_status, prefix), .check = config_mqtt_check_topic},
 	{.name = "interval", .kind = CONFIG_K_INT, .off = offsetof(struct config_status, interval),
-	 .min = 1, .max = 86400, .unit = "s"},
+	 .min = 1, .max = 86400, .unit = CONFIG_U_S},
 };
 /* clang-format on */
 
@@ -551,7 +551,7 @@ static int config__status_done(struct config_parser *p, const config_setting_t *
 
 #define CONFIG__DEV(field) offsetof(struct config_device, field)
 
-const char *const config_roles[] = {"grid", "load", "pv", "battery", "inverter", NULL};
+const char config_roles[][9] = {"grid", "load", "pv", "battery", "inverter", ""};
 
 /* clang-format off */
 static const struct config_key config__device_common_keys[] = {
@@ -562,22 +562,22 @@ static const struct config_key config__device_common_keys[] = {
 	{.name = "map", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
 	 .off = CONFIG__DEV(map), .check = config__check_mapname},
 	{.name = "read_only", .kind = CONFIG_K_BOOL, .off = CONFIG__DEV(read_only)},
-	{.name = "role", .kind = CONFIG_K_CHOICE, .off = CONFIG__DEV(role), .choices = config_roles,
-	 .choice_base = CONFIG_ROLE_GRID},
+	{.name = "role", .kind = CONFIG_K_CHOICE, .off = CONFIG__DEV(role),
+	 CONFIG_CHOICES(config_roles), .choice_base = CONFIG_ROLE_GRID},
 	{.name = "timeout", .kind = CONFIG_K_INT64, .off = CONFIG__DEV(timeout), .min = 1,
-	 .max = CONFIG__MS_MAX, .unit = "ms"},
+	 .max = CONFIG__MS_MAX, .unit = CONFIG_U_MS},
 	{.name = "max_age", .kind = CONFIG_K_INT64, .off = CONFIG__DEV(max_age), .min = 0,
-	 .max = CONFIG__MS_MAX, .unit = "ms"},
+	 .max = CONFIG__MS_MAX, .unit = CONFIG_U_MS},
 	{.name = "poll", .kind = CONFIG_K_INT64, .off = CONFIG__DEV(poll), .min = 0,
-	 .max = CONFIG__MS_MAX, .unit = "ms"},
+	 .max = CONFIG__MS_MAX, .unit = CONFIG_U_MS},
 	{.name = "min_interval", .kind = CONFIG_K_INT64, .off = CONFIG__DEV(min_interval), .min = 0,
-	 .max = CONFIG__MS_MAX, .unit = "ms"},
+	 .max = CONFIG__MS_MAX, .unit = CONFIG_U_MS},
 	{.name = "retries", .kind = CONFIG_K_INT64, .off = CONFIG__DEV(retries), .min = 0,
 	 .max = CONFIG_RETRIES_MAX},
 	{.name = "client_wait", .kind = CONFIG_K_INT64, .off = CONFIG__DEV(client_wait), .min = 1,
-	 .max = CONFIG__MS_MAX, .unit = "ms"},
+	 .max = CONFIG__MS_MAX, .unit = CONFIG_U_MS},
 	{.name = "passthrough_cache", .kind = CONFIG_K_INT64, .off = CONFIG__DEV(passthrough_cache),
-	 .min = CONFIG_PASS_CACHE_MIN, .max = CONFIG_PASS_CACHE_MAX, .unit = "registers"},
+	 .min = CONFIG_PASS_CACHE_MIN, .max = CONFIG_PASS_CACHE_MAX, .unit = CONFIG_U_REGISTERS},
 	{.name = "mqtt", .kind = CONFIG_K_GROUP, .off = CONFIG__DEV(mqtt), .sub = config_mqtt_table,
 	 .nsub = CONFIG_MQTT_NKEYS, .fn = config_mqtt_done},
 	{.name = "listener", .kind = CONFIG_K_CUSTOM, .fn = config__dev_listener,
@@ -671,6 +671,16 @@ static bool config__block_same(const struct config_key *k, const void *a, const 
 	return true;
 }
 
+/* The key of a protocol's block, named as the protocol. */
+static struct config_key config__block_key(
+    const char *name, int (*fn)(struct config_parser *, const config_setting_t *, void *),
+    bool (*same)(const struct config_key *, const void *, const void *, char *, size_t))
+{
+	struct config_key k = {.kind = CONFIG_K_CUSTOM, .fn = fn, .same = same};
+	snprintf(k.name, sizeof k.name, "%s", name);
+	return k;
+}
+
 /* The device keys: the common ones, then one block per registered protocol
  * (in registry order, which the "unknown key" message lists). Built once:
  * the registry is fixed when the program is built. */
@@ -684,18 +694,11 @@ const struct config_key *config_device_keys(size_t *nkeys)
 		memcpy(config__device_keys, config__device_common_keys,
 		       sizeof config__device_common_keys);
 		for (size_t i = 0; i < protocol_count() && i < PROTOCOL_MAX; i++)
-			config__device_keys[n++] = (struct config_key){
-			    .name = protocol_at(i)->name,
-			    .kind = CONFIG_K_CUSTOM,
-			    .fn = config__block,
-			    .same = config__block_same,
-			};
+			config__device_keys[n++] = config__block_key(
+			    protocol_at(i)->name, config__block, config__block_same);
 		for (size_t i = 0; protocol_left_out(i) && protocol_count() + i < PROTOCOL_MAX; i++)
-			config__device_keys[n++] = (struct config_key){
-			    .name = protocol_left_out(i),
-			    .kind = CONFIG_K_CUSTOM,
-			    .fn = config__block_left_out,
-			};
+			config__device_keys[n++] =
+			    config__block_key(protocol_left_out(i), config__block_left_out, NULL);
 		config__ndevice_keys = n;
 	}
 	*nkeys = config__ndevice_keys;
@@ -1055,7 +1058,7 @@ static int config__web_settings_file(struct config_parser *p, config_t *lc, stru
 }
 
 /* `log_level`, in log.h's order (enum log_level) */
-static const char *const config__log_levels[] = {"error", "warning", "info", "debug", NULL};
+static const char config__log_levels[][8] = {"error", "warning", "info", "debug", ""};
 
 /* clang-format off */
 static const struct config_key config__top_keys[] = {
@@ -1069,7 +1072,7 @@ static const struct config_key config__top_keys[] = {
 	 .nsub = CONFIG__N(config__defaults_keys)},
 	{.name = "user", .kind = CONFIG_K_CUSTOM, .fn = config__user},
 	{.name = "log_level", .kind = CONFIG_K_CHOICE, .off = offsetof(struct config, log_level),
-	 .choices = config__log_levels, .choice_base = 1},
+	 CONFIG_CHOICES(config__log_levels), .choice_base = 1},
 	{.name = "status", .kind = CONFIG_K_GROUP, .off = offsetof(struct config, status),
 	 .sub = config__status_keys, .nsub = CONFIG__N(config__status_keys),
 	 .fn = config__status_done},

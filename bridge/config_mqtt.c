@@ -116,7 +116,7 @@ const struct config_key config_mqtt_table[] = {
 	 .off = offsetof(struct config_mqtt, client_id), .check = config_mqtt_check_utf8},
 	/* libmosquitto refuses keepalives under 5 s; MQTT's field is 16 bits. */
 	{.name = "keepalive", .kind = CONFIG_K_INT, .off = offsetof(struct config_mqtt, keepalive),
-	 .min = 5, .max = 65535, .unit = "s"},
+	 .min = 5, .max = 65535, .unit = CONFIG_U_S},
 	{.name = "qos", .kind = CONFIG_K_INT, .off = offsetof(struct config_mqtt, qos), .min = 0,
 	 .max = 2},
 	{.name = "tls", .kind = CONFIG_K_GROUP, .off = offsetof(struct config_mqtt, tls),

@@ -3,11 +3,12 @@
 
 #include <dlfcn.h>
 #include <stdio.h>
+#include <string.h>
 
-/* Opens soname and looks up every function of syms: the handle, with the
- * slots filled when keep, or NULL with the error in err. */
+/* Opens soname and looks up the n functions of syms: the handle, with the
+ * table filled when keep, or NULL with the error in err. */
 static void *dl__open(const char *soname, const char *part, const char *hint,
-		      const struct dl_sym *syms, size_t n, int keep, char *err, size_t errlen)
+		      const struct dl_syms *syms, size_t n, int keep, char *err, size_t errlen)
 {
 	const char *why;
 	void *h;
@@ -21,25 +22,26 @@ static void *dl__open(const char *soname, const char *part, const char *hint,
 			 part, soname, why ? why : "not found", hint);
 		return NULL;
 	}
-	for (size_t i = 0; i < n; i++) {
+	const char *name = syms->names;
+	for (size_t i = 0; i < n; i++, name += strlen(name) + 1) {
 		dlerror();
-		void *f = dlsym(h, syms[i].name);
+		void *f = dlsym(h, name);
 		if (!f) {
 			why = dlerror();
 			snprintf(err, errlen, "%s: %s has no %s (%s); a newer %s is needed", part,
-				 soname, syms[i].name, why ? why : "null", hint);
+				 soname, name, why ? why : "null", hint);
 			/* Every slot or none: a half-filled table is never
 			 * used, since dl_load's *state stays 0. */
 			dlclose(h);
 			return NULL;
 		}
 		if (keep)
-			*syms[i].slot = f;
+			memcpy((char *)syms->table + syms->offs[i], &f, sizeof f);
 	}
 	return h;
 }
 
-int dl_load(const char *soname, const char *part, const char *hint, const struct dl_sym *syms,
+int dl_load(const char *soname, const char *part, const char *hint, const struct dl_syms *syms,
 	    size_t n, int *state, char *err, size_t errlen)
 {
 	if (*state == 1)
@@ -50,7 +52,7 @@ int dl_load(const char *soname, const char *part, const char *hint, const struct
 	return 0;
 }
 
-int dl_probe(const char *soname, const char *part, const char *hint, const struct dl_sym *syms,
+int dl_probe(const char *soname, const char *part, const char *hint, const struct dl_syms *syms,
 	     size_t n, int state, char *err, size_t errlen)
 {
 	void *h;

@@ -5,15 +5,19 @@
 #if MB_DLOPEN
 struct dl_crypto dl_crypto;
 
-#define MB_DL_SYM(f) {#f, (void **)&dl_crypto.f},
-static const struct dl_sym dl_crypto__syms[] = {MB_DL_CRYPTO_FUNCS(MB_DL_SYM)};
+static const char dl_crypto__names[] = MB_DL_CRYPTO_FUNCS(MB_DL_NAME);
+#define MB_DL_CRYPTO_OFF(f) MB_DL_OFF(dl_crypto, f)
+static const uint16_t dl_crypto__offs[] = {MB_DL_CRYPTO_FUNCS(MB_DL_CRYPTO_OFF)};
+#define DL_CRYPTO__SYMS                                                                            \
+	&(const struct dl_syms){dl_crypto__names, dl_crypto__offs, &dl_crypto},                    \
+	    sizeof dl_crypto__offs / sizeof dl_crypto__offs[0]
 
 int dl_crypto_load(const char *part, char *err, size_t errlen)
 {
 	static int state;
 	return dl_load(MB_DL_CRYPTO_SONAME, part,
-		       "libcrypto (Debian: libssl3; OpenWrt: libopenssl)", dl_crypto__syms,
-		       sizeof dl_crypto__syms / sizeof dl_crypto__syms[0], &state, err, errlen);
+		       "libcrypto (Debian: libssl3; OpenWrt: libopenssl)", DL_CRYPTO__SYMS, &state,
+		       err, errlen);
 }
 #else
 /* Linked: nothing to load. */

@@ -5,11 +5,14 @@
 #if MB_DLOPEN
 struct dl_curl dl_curl;
 
-#define MB_DL_SYM(f) {#f, (void **)&dl_curl.f},
-static const struct dl_sym dl_curl__syms[] = {MB_DL_CURL_FUNCS(MB_DL_SYM)};
+static const char dl_curl__names[] = MB_DL_CURL_FUNCS(MB_DL_NAME);
+#define MB_DL_CURL_OFF(f) MB_DL_OFF(dl_curl, f)
+static const uint16_t dl_curl__offs[] = {MB_DL_CURL_FUNCS(MB_DL_CURL_OFF)};
+#define DL_CURL__SYMS                                                                              \
+	&(const struct dl_syms){dl_curl__names, dl_curl__offs, &dl_curl},                          \
+	    sizeof dl_curl__offs / sizeof dl_curl__offs[0]
 #define DL_CURL__ARGS                                                                              \
-	MB_DL_CURL_SONAME, part, "libcurl (Debian: libcurl4; OpenWrt: libcurl)", dl_curl__syms,    \
-	    sizeof dl_curl__syms / sizeof dl_curl__syms[0]
+	MB_DL_CURL_SONAME, part, "libcurl (Debian: libcurl4; OpenWrt: libcurl)", DL_CURL__SYMS
 
 /* 1 once dl_curl_load opened it. */
 static int dl_curl__state;

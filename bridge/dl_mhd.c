@@ -5,12 +5,16 @@
 #if MB_DLOPEN
 struct dl_mhd dl_mhd;
 
-#define MB_DL_SYM(f) {#f, (void **)&dl_mhd.f},
-static const struct dl_sym dl_mhd__syms[] = {MB_DL_MHD_FUNCS(MB_DL_SYM)};
+static const char dl_mhd__names[] = MB_DL_MHD_FUNCS(MB_DL_NAME);
+#define MB_DL_MHD_OFF(f) MB_DL_OFF(dl_mhd, f)
+static const uint16_t dl_mhd__offs[] = {MB_DL_MHD_FUNCS(MB_DL_MHD_OFF)};
+#define DL_MHD__SYMS                                                                               \
+	&(const struct dl_syms){dl_mhd__names, dl_mhd__offs, &dl_mhd},                             \
+	    sizeof dl_mhd__offs / sizeof dl_mhd__offs[0]
 #define DL_MHD__ARGS                                                                               \
 	MB_DL_MHD_SONAME, part,                                                                    \
 	    "libmicrohttpd (Debian: libmicrohttpd12; OpenWrt: libmicrohttpd-ssl or -no-ssl)",      \
-	    dl_mhd__syms, sizeof dl_mhd__syms / sizeof dl_mhd__syms[0]
+	    DL_MHD__SYMS
 
 /* 1 once dl_mhd_load opened it. */
 static int dl_mhd__state;

@@ -76,7 +76,7 @@ static const struct config_key export_config__mqtt_keys[] = {
 	{.name = "prefix", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
 	 .off = EXPORT_CONFIG__M(prefix), .check = config_mqtt_check_topic},
 	{.name = "interval", .kind = CONFIG_K_INT, .off = EXPORT_CONFIG__M(interval), .min = 1,
-	 .max = 86400, .unit = "s"},
+	 .max = 86400, .unit = CONFIG_U_S},
 	{.name = "on_change", .kind = CONFIG_K_BOOL, .off = EXPORT_CONFIG__M(on_change)},
 	{.name = "retain", .kind = CONFIG_K_BOOL, .off = EXPORT_CONFIG__M(retain)},
 	{.name = "homeassistant", .kind = CONFIG_K_BOOL, .off = EXPORT_CONFIG__M(homeassistant)},
@@ -106,10 +106,10 @@ static const struct config_key export_config__influx_keys[] = {
 	{.name = "ca_file", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
 	 .off = EXPORT_CONFIG__I(ca_file)},
 	{.name = "interval", .kind = CONFIG_K_INT, .off = EXPORT_CONFIG__I(interval), .min = 1,
-	 .max = 86400, .unit = "s"},
+	 .max = 86400, .unit = CONFIG_U_S},
 	{.name = "on_change", .kind = CONFIG_K_BOOL, .off = EXPORT_CONFIG__I(on_change)},
 	{.name = "timeout", .kind = CONFIG_K_INT64, .off = EXPORT_CONFIG__I(timeout), .min = 100,
-	 .max = 600000, .unit = "ms"},
+	 .max = 600000, .unit = CONFIG_U_MS},
 	{.name = "queue", .kind = CONFIG_K_INT, .off = EXPORT_CONFIG__I(queue), .min = 1, .max = 100000},
 };
 /* clang-format on */

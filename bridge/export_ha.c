@@ -335,7 +335,7 @@ static void export_ha__classes(const struct map_register *r, const char **dc, co
 		break;
 	}
 	static const struct {
-		const char *unit, *dc, *sc;
+		char unit[4], dc[15], sc[17];
 	} infer[] = {
 	    {"W", "power", "measurement"},	     {"kW", "power", "measurement"},
 	    {"Wh", "energy", "total_increasing"},    {"kWh", "energy", "total_increasing"},
@@ -572,7 +572,7 @@ static int export_ha__one(void *ctx, const struct values_item *v)
 	}
 	export_ha__category_key(&j, r, k);
 	if ((more = json_take(&j, NULL))) {
-		static const char *const comp[] = {
+		static const char comp[][14] = {
 		    [HA_SENSOR] = "sensor", [HA_ENUM] = "sensor",   [HA_NUMBER] = "number",
 		    [HA_SELECT] = "select", [HA_BUTTON] = "button", [HA_BITS] = "binary_sensor"};
 		export_ha__entity(c, comp[k], r->name, r->name, more);

@@ -881,10 +881,10 @@ static const struct http_route *http__route(char *const *p, size_t n, int get, i
 		const struct http_route *r = &http_api_routes[i];
 		size_t m = 0;
 
-		while (m < 4 && r->part[m] && m < n &&
+		while (m < 4 && r->part[m][0] && m < n &&
 		       (strcmp(r->part[m], "*") == 0 || strcmp(r->part[m], p[m]) == 0))
 			m++;
-		if (m != n || (m < 4 && r->part[m]))
+		if (m != n || (m < 4 && r->part[m][0]))
 			continue;
 		if ((get && r->get) || (post && (r->post || r->write)) ||
 		    (!get && !post && r->refuse))

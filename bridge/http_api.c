@@ -305,7 +305,7 @@ static void http_api__device_json(struct json *j, const struct device *dev)
 	const struct device_stats *s = device_stats(dev);
 	const struct map *m = device_map(dev);
 	static const struct {
-		const char *key;
+		char key[6];
 		unsigned slot;
 	} exc[] = {{"01", 1},  {"02", 2},  {"03", 3},	{"04", 4},
 		   {"0A", 10}, {"0B", 11}, {"other", 0}};

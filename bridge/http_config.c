@@ -33,7 +33,7 @@ static const char *http__check_realm(const char *v)
 	return NULL;
 }
 
-static const char *const http__algorithms[] = {"MD5", "SHA-256", NULL};
+static const char http__algorithms[][8] = {"MD5", "SHA-256", ""};
 
 struct http__user_cfg {
 	char *name, *ha1;
@@ -320,7 +320,7 @@ static const struct config_key http__keys[] = {
 	{.name = "realm", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
 	 .off = offsetof(struct config_http, realm), .check = http__check_realm},
 	{.name = "algorithm", .kind = CONFIG_K_CHOICE, .off = offsetof(struct config_http, sha256),
-	 .choices = http__algorithms},
+	 CONFIG_CHOICES(http__algorithms)},
 	{.name = "read_only_without_auth", .kind = CONFIG_K_BOOL,
 	 .off = offsetof(struct config_http, read_only_without_auth)},
 	{.name = "max_connections", .kind = CONFIG_K_INT,
@@ -329,7 +329,7 @@ static const struct config_key http__keys[] = {
 	 .off = offsetof(struct config_http, max_per_ip), .min = 0, .max = 1000},
 	{.name = "history_interval", .kind = CONFIG_K_INT64,
 	 .off = offsetof(struct config_http, history_interval), .min = 100, .max = 3600000,
-	 .unit = "ms"},
+	 .unit = CONFIG_U_MS},
 	{.name = "hosts", .kind = CONFIG_K_CUSTOM, .fn = http__hosts},
 	{.name = "users", .kind = CONFIG_K_CUSTOM, .fn = http__users},
 	{.name = "tls", .kind = CONFIG_K_CUSTOM, .fn = http__tls},

@@ -220,9 +220,9 @@ static int http__ieq(const char *a, size_t n, const char *b)
 
 int http_digest_parse(const char *hdr, char *buf, size_t buflen, struct http_digest_auth *a)
 {
-	static const char *const names[HTTP_DA_N] = {"username",  "realm", "nonce", "uri",
-						     "response",  "qop",   "nc",    "cnonce",
-						     "algorithm", "opaque"};
+	static const char names[HTTP_DA_N][10] = {"username",  "realm", "nonce", "uri",
+						  "response",  "qop",	"nc",	 "cnonce",
+						  "algorithm", "opaque"};
 	const char *p = hdr;
 	size_t used = 0;
 

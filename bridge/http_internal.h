@@ -80,7 +80,7 @@ typedef void (*http_write_cb)(void *ctx, struct http_answer *a);
  * target matched but that serves neither method answers 405 with refuse,
  * when it has one. The table is http_api.c's (http_api.h). */
 struct http_route {
-	const char *part[4];
+	char part[4][10]; /* "" after the last (not pointers: no relocations) */
 	void (*get)(const struct http_view *v, char *const *p, struct http_answer *a);
 	void (*post)(const struct http_view *v, char *const *p, const char *body, size_t len,
 		     struct http_answer *a);

@@ -36,7 +36,7 @@
 /* The longest string value taken (a URL, a path, a token). */
 #define SETTINGS__MAX_STRING 1024
 
-static const char *const settings__groups[] = {"mqtt_export", "influxdb"};
+static const char settings__groups[][12] = {"mqtt_export", "influxdb"};
 
 static int settings__secret(const char *name)
 {
@@ -294,7 +294,7 @@ static int settings__check(struct json_object *g, const char *path, int depth, c
  * GET gives are dropped. */
 static void settings__keep_secrets(struct json_object *g, struct json_object *old)
 {
-	static const char *const names[] = {"password", "token"};
+	static const char names[][9] = {"password", "token"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		struct json_object *v = NULL, *was = NULL;
 		char set[32];

@@ -347,7 +347,7 @@ static int json_check__nest(struct json_check__c *c, int depth)
 
 static int json_check__value(struct json_check__c *c, int depth)
 {
-	static const char *const words[] = {"true", "false", "null"};
+	static const char words[][6] = {"true", "false", "null"};
 
 	json_check__ws(c);
 	if (c->p >= c->end)

@@ -131,6 +131,14 @@ static void keys__range(const struct config_key *k, int64_t *lo, int64_t *hi)
 	}
 }
 
+/* enum config_unit, as messages write it. */
+static const char keys__units[][10] = {
+    [CONFIG_U_NONE] = "",
+    [CONFIG_U_MS] = "ms",
+    [CONFIG_U_S] = "s",
+    [CONFIG_U_REGISTERS] = "registers",
+};
+
 static int keys__range_error(struct config_parser *p, const config_setting_t *s,
 			     const struct config_key *k, const char *path, int64_t v, int64_t lo,
 			     int64_t hi)
@@ -141,8 +149,8 @@ static int keys__range_error(struct config_parser *p, const config_setting_t *s,
 		snprintf(range, sizeof range, ">= %" PRId64, lo);
 	else
 		snprintf(range, sizeof range, "%" PRId64 "..%" PRId64, lo, hi);
-	if (k->unit)
-		snprintf(unit, sizeof unit, " (%s)", k->unit);
+	if (k->unit != CONFIG_U_NONE && k->unit < KEYS__N(keys__units))
+		snprintf(unit, sizeof unit, " (%s)", keys__units[k->unit]);
 	/* libconfig before 1.6 wraps a literal above INT32_MAX to a negative
 	 * int unless it carries an L suffix; say so when that is likely. */
 	if (config_setting_type(s) == CONFIG_TYPE_INT && hi > INT32_MAX && v < 0)
@@ -156,8 +164,8 @@ static void keys__choices(const struct config_key *k, char *buf, size_t len)
 	size_t used = 0;
 
 	buf[0] = '\0';
-	for (size_t i = 0; k->choices[i] && used < len; i++) {
-		int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", k->choices[i]);
+	for (const char *c = k->choices; *c && used < len; c += k->choice_size) {
+		int w = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", c);
 		if (w < 0)
 			break;
 		used += (size_t)w;
@@ -172,7 +180,7 @@ static int keys__key(struct config_parser *p, const struct config_key *k, const 
 	char *field = (char *)target + k->off;
 	int64_t v = 0, lo, hi;
 
-	switch (k->kind) {
+	switch ((enum config_kind)k->kind) {
 	case CONFIG_K_STRING: {
 		const char *str, *why;
 		char *dup, *old;
@@ -253,8 +261,8 @@ static int keys__key(struct config_parser *p, const struct config_key *k, const 
 			return keys_error(p, s, "%s must be one of %s (a string), not %s",
 					  KEYS__PATH(s, path), list, keys_type_name(s));
 		str = config_setting_get_string(s);
-		for (int i = 0; k->choices[i]; i++) {
-			if (strcmp(k->choices[i], str) == 0) {
+		for (int i = 0; k->choices[i * k->choice_size]; i++) {
+			if (strcmp(k->choices + i * k->choice_size, str) == 0) {
 				uint8_t x = (uint8_t)(k->choice_base + i);
 				memcpy(field, &x, sizeof x);
 				return 0;
@@ -359,7 +367,7 @@ static int keys__key_same(const struct config_key *k, const void *a, const void 
 	const char *x = (const char *)a + k->off, *y = (const char *)b + k->off;
 	char sub[256];
 
-	switch (k->kind) {
+	switch ((enum config_kind)k->kind) {
 	case CONFIG_K_STRING: {
 		const char *p, *q;
 		memcpy(&p, x, sizeof p);

@@ -165,7 +165,7 @@ const char *log_redact_url(const char *url, char *out, size_t cap)
 static void log__emit(enum log_level level, const char *msg, size_t len)
 {
 	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
-	static const char *const tag[] = {"error", "warning", "info", "debug"};
+	static const char tag[][8] = {"error", "warning", "info", "debug"};
 	char small[2048], *line = small;
 	size_t cap = sizeof small, o = 0;
 

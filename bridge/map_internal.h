@@ -57,9 +57,10 @@ struct map {
 /* Names of enum map_type and enum map_table, and the trust ladder's rungs
  * lowest first, as map files spell them; NULL-terminated (they are the key
  * tables' choices; map_load.c). */
-extern const char *const map__types[];
-extern const char *const map__tables[];
-extern const char *const map__trusts[];
+extern const char map__types[][8];
+extern const char map__tables[][8];
+#define MAP__TRUST_LEN 19
+extern const char map__trusts[][MAP__TRUST_LEN];
 
 /* The bit of struct map's protos for protocol pr (its registry index). */
 unsigned map__proto_bit(const struct protocol *pr);

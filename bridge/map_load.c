@@ -41,13 +41,15 @@
 
 /* The trust ladder, lowest first (docs/design.md, "Trust ladder"; the order
  * and the meanings of the Growatt register document's ladder). */
-const char *const map__trusts[] = {"generated",		 "structure-verified", "interop-verified",
-				   "simulator-verified", "hardware-verified",  NULL};
+const char map__trusts[][MAP__TRUST_LEN] = {"generated",	 "structure-verified",
+					    "interop-verified",	 "simulator-verified",
+					    "hardware-verified", ""};
 
-const char *const map__types[] = {"int16", "uint16", "int32", "uint32", "string", "float32", NULL};
-static const char *const map__orders[] = {"big", "little", NULL};
-static const char *const map__accesses[] = {"r", "w", "rw", NULL};
-const char *const map_ha_states[] = {"measurement", "total", "total_increasing", NULL};
+/* Choices are arrays of char arrays ended by "" (keys.h, CONFIG_CHOICES). */
+const char map__types[][8] = {"int16", "uint16", "int32", "uint32", "string", "float32", ""};
+static const char map__orders[][7] = {"big", "little", ""};
+static const char map__accesses[][3] = {"r", "w", "rw", ""};
+const char map_ha_states[][17] = {"measurement", "total", "total_increasing", ""};
 
 /* `device_class`: a Home Assistant class name, lower case letters and '_'
  * (export_ha.c checks nothing else: Home Assistant's list grows). */
@@ -59,7 +61,7 @@ static const char *map__check_ha_class(const char *v)
 			       "\"energy\" (lower case letters and '_')";
 	return NULL;
 }
-const char *const map__tables[] = {"holding", "input", NULL};
+const char map__tables[][8] = {"holding", "input", ""};
 
 /* --- small helpers ------------------------------------------------------- */
 
@@ -157,13 +159,14 @@ static const struct config_key map__register_keys[] = {
 	 .off = MAP__REG(address)},
 	{.name = "name", .kind = CONFIG_K_STRING, .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY,
 	 .off = MAP__REG(name), .check = map__check_regname},
-	{.name = "type", .kind = CONFIG_K_CHOICE, .off = MAP__REG(type), .choices = map__types},
+	{.name = "type", .kind = CONFIG_K_CHOICE, .off = MAP__REG(type),
+	 CONFIG_CHOICES(map__types)},
 	{.name = "word_order", .kind = CONFIG_K_CHOICE, .off = MAP__REG(word_little),
-	 .choices = map__orders},
+	 CONFIG_CHOICES(map__orders)},
 	{.name = "length", .kind = CONFIG_K_UINT16, .off = MAP__REG(count), .min = 1,
 	 .max = MB_MAX_READ},
-	{.name = "access", .kind = CONFIG_K_CHOICE, .off = MAP__REG(access), .choices = map__accesses,
-	 .choice_base = MAP_R},
+	{.name = "access", .kind = CONFIG_K_CHOICE, .off = MAP__REG(access),
+	 CONFIG_CHOICES(map__accesses), .choice_base = MAP_R},
 	{.name = "min", .kind = CONFIG_K_INT64, .off = MAP__REG(min)},
 	{.name = "max", .kind = CONFIG_K_INT64, .off = MAP__REG(max)},
 	{.name = "values", .kind = CONFIG_K_LATER},
@@ -172,7 +175,8 @@ static const struct config_key map__register_keys[] = {
 	{.name = "unit", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY, .off = MAP__REG(unit)},
 	{.name = "description", .kind = CONFIG_K_STRING, .off = MAP__REG(description)},
 	{.name = "native", .kind = CONFIG_K_UINT16, .off = MAP__REG(native)},
-	{.name = "table", .kind = CONFIG_K_CHOICE, .off = MAP__REG(table), .choices = map__tables},
+	{.name = "table", .kind = CONFIG_K_CHOICE, .off = MAP__REG(table),
+	 CONFIG_CHOICES(map__tables)},
 	{.name = "key", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY, .off = MAP__REG(key)},
 	{.name = "field", .kind = CONFIG_K_INT, .off = MAP__REG(field), .min = 0, .max = 255},
 	{.name = "write", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
@@ -187,7 +191,7 @@ static const struct config_key map__register_keys[] = {
 	 .max = 1000000},
 	{.name = "translate", .kind = CONFIG_K_LATER},
 	{.name = "string_order", .kind = CONFIG_K_CHOICE, .off = MAP__REG(string_little),
-	 .choices = map__orders},
+	 CONFIG_CHOICES(map__orders)},
 	{.name = "query", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
 	 .off = MAP__REG(query)},
 	{.name = "source", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
@@ -197,12 +201,12 @@ static const struct config_key map__register_keys[] = {
 	{.name = "device_class", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
 	 .off = MAP__REG(ha_class), .check = map__check_ha_class},
 	{.name = "state_class", .kind = CONFIG_K_CHOICE, .off = MAP__REG(ha_state),
-	 .choices = map_ha_states, .choice_base = MAP_HA_MEASUREMENT},
+	 CONFIG_CHOICES(map_ha_states), .choice_base = MAP_HA_MEASUREMENT},
 	{.name = "ha", .kind = CONFIG_K_BOOL8, .off = MAP__REG(ha)},
-	{.name = "format", .kind = CONFIG_K_CHOICE, .off = MAP__REG(format), .choices = map_formats,
-	 .choice_base = MAP_FORMAT_IPV4},
-	{.name = "group", .kind = CONFIG_K_CHOICE, .off = MAP__REG(group), .choices = map_groups,
-	 .choice_base = MAP_GROUP_STATUS},
+	{.name = "format", .kind = CONFIG_K_CHOICE, .off = MAP__REG(format),
+	 CONFIG_CHOICES(map_formats), .choice_base = MAP_FORMAT_IPV4},
+	{.name = "group", .kind = CONFIG_K_CHOICE, .off = MAP__REG(group),
+	 CONFIG_CHOICES(map_groups), .choice_base = MAP_GROUP_STATUS},
 };
 /* clang-format on */
 
@@ -228,13 +232,13 @@ static const struct config_key map__command_keys[] = {
 /* clang-format off */
 static const struct config_key map__defaults_keys[] = {
 	{.name = "poll", .kind = CONFIG_K_INT64, .off = MAP__DEF(poll), .min = 0, .max = INT32_MAX,
-	 .unit = "ms"},
+	 .unit = CONFIG_U_MS},
 	{.name = "max_age", .kind = CONFIG_K_INT64, .off = MAP__DEF(max_age), .min = 0,
-	 .max = INT32_MAX, .unit = "ms"},
+	 .max = INT32_MAX, .unit = CONFIG_U_MS},
 	{.name = "timeout", .kind = CONFIG_K_INT64, .off = MAP__DEF(timeout), .min = 1,
-	 .max = INT32_MAX, .unit = "ms"},
+	 .max = INT32_MAX, .unit = CONFIG_U_MS},
 	{.name = "min_interval", .kind = CONFIG_K_INT64, .off = MAP__DEF(min_interval), .min = 0,
-	 .max = INT32_MAX, .unit = "ms"},
+	 .max = INT32_MAX, .unit = CONFIG_U_MS},
 	{.name = "retries", .kind = CONFIG_K_INT64, .off = MAP__DEF(retries), .min = 0,
 	 .max = CONFIG_RETRIES_MAX},
 };
@@ -360,7 +364,7 @@ static const struct config_key map__top_keys[] = {
 	{.name = "protocol", .kind = CONFIG_K_CUSTOM, .flags = CONFIG_F_REQUIRED,
 	 .fn = map__protocol_seen},
 	{.name = "trust", .kind = CONFIG_K_CHOICE, .flags = CONFIG_F_REQUIRED,
-	 .off = offsetof(struct map, trust), .choices = map__trusts},
+	 .off = offsetof(struct map, trust), CONFIG_CHOICES(map__trusts)},
 	{.name = "description", .kind = CONFIG_K_STRING, .off = offsetof(struct map, description)},
 	{.name = "source", .kind = CONFIG_K_STRING, .off = offsetof(struct map, source)},
 	{.name = "verified_by", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
@@ -383,9 +387,8 @@ static const struct config_key map__top_keys[] = {
 };
 /* clang-format on */
 
-const char *const map_formats[] = {"ipv4", "hex", "version", "duration", "timestamp", NULL};
-const char *const map_groups[] = {"status",  "energy",	       "settings",
-				  "network", "identification", NULL};
+const char map_formats[][10] = {"ipv4", "hex", "version", "duration", "timestamp", ""};
+const char map_groups[][15] = {"status", "energy", "settings", "network", "identification", ""};
 
 /* `summary = ["soc", "power"]`: the registers a person reads first, each a
  * readable register of the map, named once, at most MAP_SUMMARY_MAX. Runs
@@ -425,21 +428,21 @@ static int map__summary(struct config_parser *p, const config_setting_t *s, stru
 
 /* --- roles: what a device of the map gives the site ---------------------- */
 
-const char *const map_role_kinds[] = {"grid", "load", "pv", "battery", "inverter", NULL};
-const char *const map_role_names[] = {"power", "energy_delivered", "energy_taken",
-				      "soc",   "capacity",	   NULL};
+const char map_role_kinds[][9] = {"grid", "load", "pv", "battery", "inverter", ""};
+const char map_role_names[][17] = {"power", "energy_delivered", "energy_taken",
+				   "soc",   "capacity",		""};
 
 /* The units each quantity may be given in, and their factor to W, Wh or %. */
 struct map__role_unit {
-	const char *unit;
+	char unit[4]; /* "" ends a list */
 	double factor;
 };
 static const struct map__role_unit map__role_units[MAP_ROLE_NQ][4] = {
-    [MAP_ROLE_POWER] = {{"W", 1}, {"kW", 1000}, {NULL, 0}},
-    [MAP_ROLE_ENERGY_DELIVERED] = {{"Wh", 1}, {"kWh", 1000}, {"MWh", 1e6}, {NULL, 0}},
-    [MAP_ROLE_ENERGY_TAKEN] = {{"Wh", 1}, {"kWh", 1000}, {"MWh", 1e6}, {NULL, 0}},
-    [MAP_ROLE_SOC] = {{"%", 1}, {NULL, 0}},
-    [MAP_ROLE_CAPACITY] = {{"Wh", 1}, {"kWh", 1000}, {"MWh", 1e6}, {NULL, 0}},
+    [MAP_ROLE_POWER] = {{"W", 1}, {"kW", 1000}, {"", 0}},
+    [MAP_ROLE_ENERGY_DELIVERED] = {{"Wh", 1}, {"kWh", 1000}, {"MWh", 1e6}, {"", 0}},
+    [MAP_ROLE_ENERGY_TAKEN] = {{"Wh", 1}, {"kWh", 1000}, {"MWh", 1e6}, {"", 0}},
+    [MAP_ROLE_SOC] = {{"%", 1}, {"", 0}},
+    [MAP_ROLE_CAPACITY] = {{"Wh", 1}, {"kWh", 1000}, {"MWh", 1e6}, {"", 0}},
 };
 
 /* One quantity of a role group: a readable numeric register of the map
@@ -458,11 +461,11 @@ static int map__role_quantity(struct config_parser *p, const config_setting_t *e
 		return keys_error(p, e, "%s.%s: register \"%s\" must be readable and numeric", path,
 				  key, v);
 	const struct map__role_unit *u = map__role_units[q];
-	while (u->unit && !(r->unit && strcmp(u->unit, r->unit) == 0))
+	while (u->unit[0] && !(r->unit && strcmp(u->unit, r->unit) == 0))
 		u++;
-	if (!u->unit) {
+	if (!u->unit[0]) {
 		char units[64] = "";
-		for (const struct map__role_unit *w = map__role_units[q]; w->unit; w++)
+		for (const struct map__role_unit *w = map__role_units[q]; w->unit[0]; w++)
 			snprintf(units + strlen(units), sizeof units - strlen(units), "%s\"%s\"",
 				 w == map__role_units[q] ? "" : " or ", w->unit);
 		return keys_error(p, e, "%s.%s: register \"%s\" has unit \"%s\"; %s takes %s", path,
@@ -494,7 +497,7 @@ static int map__roles(struct config_parser *p, const config_setting_t *g, struct
 		char rpath[300];
 		int kind = -1, rc;
 
-		for (int k = 0; map_role_kinds[k]; k++)
+		for (int k = 0; map_role_kinds[k][0]; k++)
 			if (strcmp(name, map_role_kinds[k]) == 0)
 				kind = k;
 		if (kind < 0)
@@ -512,7 +515,7 @@ static int map__roles(struct config_parser *p, const config_setting_t *g, struct
 			const char *key = config_setting_name(e), *v;
 			int q = -1;
 
-			for (int k = 0; map_role_names[k]; k++)
+			for (int k = 0; map_role_names[k][0]; k++)
 				if (strcmp(key, map_role_names[k]) == 0)
 					q = k;
 			if (q >= 0) {
@@ -652,7 +655,7 @@ static int map__bytes(struct config_parser *p, const config_setting_t *x, struct
 	for (int i = 0; i < 2; i++) {
 		const config_setting_t *g = config_setting_get_elem(x, (unsigned)i);
 		int lim[2] = {0, 255};
-		static const char *const names[] = {"min", "max"};
+		static const char names[][4] = {"min", "max"};
 		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
 			return keys_error(p, g, "%s must be a group { min = ...; max = ...; }",
 					  MAP__PATH(g, path));
@@ -780,7 +783,7 @@ static int map__register_order_query(struct config_parser *p, const config_setti
 static int map__derived_keys(struct config_parser *p, const config_setting_t *s, struct map *m,
 			     struct map_register *r)
 {
-	static const char *const not_with_const[] = {
+	static const char not_with_const[][12] = {
 	    "access", "native",	 "key",	  "field",  "write",	 "ack",	  "min",   "max",
 	    "values", "default", "retry", "factor", "translate", "bytes", "table", "unavailable"};
 	const config_setting_t *x, *f = config_setting_get_member(s, "factor"),
@@ -907,7 +910,7 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 
 	/* Keyed protocols: values come from keys of the device's answer;
 	 * writes from templates. */
-	static const char *const keyed_only[] = {"key", "field", "write", "ack"};
+	static const char keyed_only[][6] = {"key", "field", "write", "ack"};
 	for (size_t i = 0; !keyed && i < MAP__N(keyed_only); i++)
 		if ((x = config_setting_get_member(s, keyed_only[i])))
 			return keys_error(
@@ -951,7 +954,7 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 	r->has_min = config_setting_get_member(s, "min") != NULL;
 	r->has_max = config_setting_get_member(s, "max") != NULL;
 	if (r->type == MAP_STRING || r->type == MAP_FLOAT32) {
-		static const char *const numeric_only[] = {"min", "max", "values", "enum", "bits"};
+		static const char numeric_only[][7] = {"min", "max", "values", "enum", "bits"};
 		for (size_t i = 0; i < MAP__N(numeric_only); i++)
 			if ((x = config_setting_get_member(s, numeric_only[i])))
 				return keys_error(p, x, "%s.%s is only for %s registers",
@@ -1216,7 +1219,7 @@ static int map__commands(struct config_parser *p, const config_setting_t *list, 
 /* --- pass-through ranges ------------------------------------------------- */
 
 /* A range's `access`: read-only unless a site says writes pass too. */
-static const char *const map__pass_accesses[] = {"r", "rw", NULL};
+static const char map__pass_accesses[][3] = {"r", "rw", ""};
 
 struct map__pass_keys_target {
 	uint8_t table, access;
@@ -1227,11 +1230,12 @@ struct map__pass_keys_target {
 
 /* clang-format off */
 static const struct config_key map__pass_keys[] = {
-	{.name = "table", .kind = CONFIG_K_CHOICE, .off = MAP__PASS(table), .choices = map__tables},
+	{.name = "table", .kind = CONFIG_K_CHOICE, .off = MAP__PASS(table),
+	 CONFIG_CHOICES(map__tables)},
 	{.name = "first", .kind = CONFIG_K_UINT16, .flags = CONFIG_F_REQUIRED, .off = MAP__PASS(first)},
 	{.name = "last", .kind = CONFIG_K_UINT16, .flags = CONFIG_F_REQUIRED, .off = MAP__PASS(last)},
 	{.name = "access", .kind = CONFIG_K_CHOICE, .off = MAP__PASS(access),
-	 .choices = map__pass_accesses},
+	 CONFIG_CHOICES(map__pass_accesses)},
 };
 /* clang-format on */
 

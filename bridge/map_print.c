@@ -203,7 +203,7 @@ static void map__protocol_text(const struct map *m, char *buf, size_t len)
 
 /* --- the walk: facts, computed once for the three renderers --------------- */
 
-static const char *const map__dnames[] = {"poll", "max_age", "timeout", "min_interval", "retries"};
+static const char map__dnames[][13] = {"poll", "max_age", "timeout", "min_interval", "retries"};
 
 /* What the reference says of the map as a whole. */
 struct map__doc {

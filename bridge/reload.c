@@ -438,7 +438,7 @@ static int reload__device_same(const struct config *ca, const struct config_devi
 	 * puts the map's, the config's and the protocol's defaults in), so a
 	 * change of the defaults or of the map shows in them too: then the
 	 * message names where it was made. */
-	static const char *const timing[] = {"timeout", "max_age", "poll", "min_interval"};
+	static const char timing[][13] = {"timeout", "max_age", "poll", "min_interval"};
 	int differs = !keys_same(keys, n, a, b, which, len), timing_key = 0;
 	for (size_t i = 0; differs && i < sizeof timing / sizeof timing[0]; i++)
 		timing_key |= strcmp(which, timing[i]) == 0;

@@ -1508,7 +1508,7 @@ const struct transport_ops transport_modbus = {
 
 /* ------------------------------------------------------------- protocol -- */
 
-static const char *const tr_modbus__parities[] = {"none", "even", "odd", NULL};
+static const char tr_modbus__parities[][5] = {"none", "even", "odd", ""};
 
 static int tr_modbus__cfg_init(void *cfg)
 {
@@ -1566,7 +1566,7 @@ static const struct config_key tr_modbus__keys[] = {
 	 .off = TR_MODBUS__CFG(device)},
 	{.name = "baud", .kind = CONFIG_K_INT, .off = TR_MODBUS__CFG(baud), .min = 300, .max = 4000000},
 	{.name = "parity", .kind = CONFIG_K_CHOICE, .off = TR_MODBUS__CFG(parity),
-	 .choices = tr_modbus__parities},
+	 CONFIG_CHOICES(tr_modbus__parities)},
 	{.name = "data_bits", .kind = CONFIG_K_INT, .off = TR_MODBUS__CFG(data_bits), .min = 5, .max = 8},
 	{.name = "stop_bits", .kind = CONFIG_K_INT, .off = TR_MODBUS__CFG(stop_bits), .min = 1, .max = 2},
 	{.name = "slave", .kind = CONFIG_K_INT, .off = TR_MODBUS__CFG(slave), .min = 1, .max = 247},
@@ -1575,7 +1575,7 @@ static const struct config_key tr_modbus__keys[] = {
 	{.name = "port", .kind = CONFIG_K_INT, .off = TR_MODBUS__CFG(port), .min = 1, .max = 65535},
 	{.name = "unit", .kind = CONFIG_K_INT, .off = TR_MODBUS__CFG(unit), .min = 0, .max = 255},
 	{.name = "gap", .kind = CONFIG_K_INT, .off = TR_MODBUS__CFG(gap), .min = 0, .max = 10000,
-	 .unit = "ms"},
+	 .unit = CONFIG_U_MS},
 };
 /* clang-format on */
 

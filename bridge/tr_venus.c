@@ -80,7 +80,7 @@ struct tr_venus_cfg {
  * `prefix`), 1 marstek_energy. */
 enum { TR_VENUS_FAM_BOTH, TR_VENUS_FAM_HAME, TR_VENUS_FAM_MARSTEK };
 #define TR_VENUS_NEW_PREFIX "marstek_energy"
-static const char *const tr_venus__families[] = {"both", "hame", "marstek", NULL};
+static const char tr_venus__families[][8] = {"both", "hame", "marstek", ""};
 
 enum tr_venus_wait {
 	TR_VENUS_IDLE,
@@ -1044,7 +1044,7 @@ static const struct config_key tr_venus__keys[] = {
 	{.name = "prefix", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
 	 .off = TR_VENUS__CFG(prefix), .check = config_mqtt_check_topic},
 	{.name = "topics", .kind = CONFIG_K_CHOICE, .off = TR_VENUS__CFG(topics),
-	 .choices = tr_venus__families},
+	 CONFIG_CHOICES(tr_venus__families)},
 	{.name = "topic_id", .kind = CONFIG_K_STRING, .flags = CONFIG_F_NONEMPTY,
 	 .off = TR_VENUS__CFG(topic_id), .check = tr_venus__check_level},
 };

@@ -39,8 +39,8 @@ enum config_role {
 	CONFIG_ROLE_INVERTER,
 	CONFIG_ROLES
 };
-/* "grid", "load", "pv", "battery", "inverter", NULL (index role - 1). */
-extern const char *const config_roles[];
+/* "grid", "load", "pv", "battery", "inverter", "" (index role - 1). */
+extern const char config_roles[][9];
 
 struct config_device {
 	char *name;

@@ -18,6 +18,7 @@
 #define DL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifndef MB_DLOPEN
 #define MB_DLOPEN 0
@@ -35,12 +36,20 @@
 #define MB_DL_CRYPTO_SONAME "libcrypto.so.3"
 #endif
 
-/* One entry of a library's table: the function's name and where its
- * address goes. */
-struct dl_sym {
-	const char *name;
-	void **slot;
+/* A library's table: the names of its functions, one after another, each
+ * ended by a NUL ("curl_easy_init\0curl_easy_cleanup\0"), and where each
+ * one's address goes: offs[i] bytes into table. (Not a table of pointers to
+ * names and slots: in a position-independent executable each pointer in a
+ * const table costs a relocation, docs/footprint.md.) */
+struct dl_syms {
+	const char *names;
+	const uint16_t *offs;
+	void *table;
 };
+/* A library's names and offsets from its list of functions
+ * (MB_DL_CURL_FUNCS...) and the struct of its table. */
+#define MB_DL_NAME(f) #f "\0"
+#define MB_DL_OFF(table, f) offsetof(struct table, f),
 
 /* Opens SONAME and fills every slot, once: *state is 1 after that, and
  * later calls return 0 at once. PART names what needs the library and HINT
@@ -49,7 +58,7 @@ struct dl_sym {
  * in err; a failed load is tried again by the next call (a reload after
  * the package was installed). The library is never closed. Called from
  * the loop's thread only. */
-int dl_load(const char *soname, const char *part, const char *hint, const struct dl_sym *syms,
+int dl_load(const char *soname, const char *part, const char *hint, const struct dl_syms *syms,
 	    size_t n, int *state, char *err, size_t errlen);
 /* Would dl_load succeed? The same opening and look-ups, with the same
  * error, but nothing is kept: no slot is filled and the library is closed
@@ -58,7 +67,7 @@ int dl_load(const char *soname, const char *part, const char *hint, const struct
  * refuse what start would refuse without mapping, in a process that
  * exits or keeps running with another config, what only start needs.
  * Called from the loop's thread only. */
-int dl_probe(const char *soname, const char *part, const char *hint, const struct dl_sym *syms,
+int dl_probe(const char *soname, const char *part, const char *hint, const struct dl_syms *syms,
 	     size_t n, int state, char *err, size_t errlen);
 
 /* dl_probe for libmicrohttpd (the `http` group, bridge/dl_mhd.c) and

@@ -45,33 +45,67 @@ struct config_parser {
 	void *ctx;	  /* free for custom handlers */
 };
 
-struct config_key {
-	const char *name;
-	enum config_kind kind;
-	unsigned flags;
-	size_t off;		    /* where the value goes in the target */
-	int64_t min, max;	    /* integer kinds; both 0 = the field type's range */
-	const char *unit;	    /* for messages: "ms", "s" */
-	const char *const *choices; /* CONFIG_K_CHOICE: NULL-terminated */
-	int choice_base;
-	/* Strings: NULL when acceptable, else what the value must be, e.g.
-	 * "must be 8 upper-case hex digits". */
-	const char *(*check)(const char *value);
-	const struct config_key *sub; /* CONFIG_K_GROUP */
-	size_t nsub;
-	/* CONFIG_K_GROUP: called after sub, with target + off; CONFIG_K_CUSTOM:
-	 * called instead of any checking, with target + off too (the field
-	 * the handler fills, so that it need not know the target's struct).
-	 * 0 or MB_E*. */
-	int (*fn)(struct config_parser *p, const struct config_setting_t *s, void *target);
-	/* CONFIG_K_CUSTOM and CONFIG_K_LATER: are the values this key stored in
-	 * targets a and b the same (keys_same)? true, or false with the
-	 * path of what differs, relative to the table, in which. NULL: never
-	 * the same, so that a reload replaces what holds such a key rather
-	 * than keep a value nobody compared. */
-	bool (*same)(const struct config_key *k, const void *a, const void *b, char *which,
-		     size_t len);
+/* What a number is counted in, for messages: "must be 1..3600000 (ms)". */
+enum config_unit {
+	CONFIG_U_NONE,
+	CONFIG_U_MS,
+	CONFIG_U_S,
+	CONFIG_U_REGISTERS,
 };
+
+/* One key of a table. The tables are const and many (about 200 keys), so a
+ * key is kept small and holds as few pointers as it can: in a
+ * position-independent executable each pointer in a const table costs a
+ * relocation (24 bytes on 64-bit) and makes its page private to the process
+ * (docs/footprint.md). The name is held in the key, the numbers are as narrow
+ * as the values they hold, and the two pointers are shared by the kinds
+ * that use them (56 bytes on 64-bit, 48 on 32-bit). */
+#define CONFIG_KEY_NAME_MAX 23 /* characters in a key's name */
+struct config_key {
+	char name[CONFIG_KEY_NAME_MAX + 1];
+	uint8_t kind;  /* enum config_kind */
+	uint8_t flags; /* enum config_key_flags */
+	uint8_t unit;  /* enum config_unit */
+	/* CONFIG_K_CHOICE: the value stored for choices[0]; then
+	 * choice_size, the bytes of one entry of choices (CONFIG_CHOICES). */
+	uint8_t choice_base, choice_size;
+	uint8_t nsub; /* CONFIG_K_GROUP: keys in sub */
+	uint16_t off; /* where the value goes in the target */
+	/* Integer kinds: the range; both 0 = the field type's range (which
+	 * for CONFIG_K_INT64 is all of int64_t). */
+	int32_t min;
+	uint32_t max;
+	union {
+		/* CONFIG_K_STRING: NULL when acceptable, else what the value
+		 * must be, e.g. "must be 8 upper-case hex digits". */
+		const char *(*check)(const char *value);
+		/* CONFIG_K_CHOICE: the first of an array of char[choice_size],
+		 * ended by an empty string (CONFIG_CHOICES). */
+		const char *choices;
+		/* CONFIG_K_GROUP: called after sub, with target + off;
+		 * CONFIG_K_CUSTOM: called instead of any checking, with target
+		 * + off too (the field the handler fills, so that it need not
+		 * know the target's struct). 0 or MB_E*. */
+		int (*fn)(struct config_parser *p, const struct config_setting_t *s, void *target);
+	};
+	union {
+		const struct config_key *sub; /* CONFIG_K_GROUP */
+		/* CONFIG_K_CUSTOM and CONFIG_K_LATER: are the values this key
+		 * stored in targets a and b the same (keys_same)? true, or
+		 * false with the path of what differs, relative to the table,
+		 * in which. NULL: never the same, so that a reload replaces
+		 * what holds such a key rather than keep a value nobody
+		 * compared. */
+		bool (*same)(const struct config_key *k, const void *a, const void *b, char *which,
+			     size_t len);
+	};
+};
+
+/* The choices of a CONFIG_K_CHOICE key, from an array of char[N] ended by
+ * "": `static const char levels[][8] = {"error", "info", ""};` then
+ * `{.name = "level", .kind = CONFIG_K_CHOICE, CONFIG_CHOICES(levels)}`.
+ * (An array of char arrays, unlike one of pointers, needs no relocation.) */
+#define CONFIG_CHOICES(array) .choices = (array)[0], .choice_size = sizeof((array)[0])
 
 typedef struct config_t config_t; /* libconfig's */
 /* Read a libconfig file into lc (config_init'ed here, @include relative to

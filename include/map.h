@@ -108,7 +108,7 @@ enum map_value_format {
 	MAP_FORMAT_DURATION,
 	MAP_FORMAT_TIMESTAMP
 };
-extern const char *const map_formats[]; /* "ipv4", "hex", ..., NULL */
+extern const char map_formats[][10]; /* "ipv4", "hex", ..., "" */
 
 /* `group`, as map files spell it (map_groups[g - 1]): what a register is
  * about, for the web page's folds and the REST documents. A fixed list, so
@@ -121,11 +121,11 @@ enum map_group {
 	MAP_GROUP_NETWORK,	  /* Wi-Fi, IP addresses, servers */
 	MAP_GROUP_IDENTIFICATION, /* serial number, model, firmware versions */
 };
-extern const char *const map_groups[]; /* "status", "energy", ..., NULL */
+extern const char map_groups[][15]; /* "status", "energy", ..., "" */
 
 /* `state_class`, as Home Assistant names them. */
 enum map_ha_state { MAP_HA_STATE_INFER, MAP_HA_MEASUREMENT, MAP_HA_TOTAL, MAP_HA_TOTAL_INCREASING };
-extern const char *const map_ha_states[]; /* "measurement", "total", "total_increasing", NULL */
+extern const char map_ha_states[][17]; /* "measurement", "total", "total_increasing", "" */
 
 /* A group of registers written together with one FC16 (venus `commands`). */
 struct map_command {
@@ -293,7 +293,7 @@ size_t map_spans(const struct map *m, int table, uint16_t addr, uint16_t count,
  * (MAP_ROLE_KINDS, the order of config.h's enum config_role less one), each
  * naming a register per quantity. */
 #define MAP_ROLE_KINDS 5
-extern const char *const map_role_kinds[]; /* "grid", "load", "pv", "battery", "inverter" */
+extern const char map_role_kinds[][9]; /* "grid", "load", "pv", "battery", "inverter", "" */
 enum map_role_q {
 	MAP_ROLE_POWER,		   /* W; positive: the device delivers power to the site */
 	MAP_ROLE_ENERGY_DELIVERED, /* Wh delivered to the site (grid import, PV yield, discharge) */
@@ -303,7 +303,7 @@ enum map_role_q {
 	MAP_ROLE_NQ
 };
 /* "power", "energy_delivered", "energy_taken", "soc", "capacity". */
-extern const char *const map_role_names[];
+extern const char map_role_names[][17];
 /* The register giving quantity q for role kind (0..MAP_ROLE_KINDS-1), or
  * NULL when the map names none; *factor (may be NULL) turns its value
  * (values_decode's scaled) into the quantity's unit and sign above. */

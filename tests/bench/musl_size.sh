@@ -56,6 +56,30 @@ sections() {
 			code / 1024, ro / 1024, eh / 1024, dyn / 1024, data / 1024 }'
 }
 
+# relocs BINARY: its relative relocations (one per pointer in a const
+# table of a position-independent executable, applied at start) by the
+# symbol they fall in, from readelf -r and nm -S: the 20 tables with the
+# most, as a Markdown table, and the total.
+relocs() {
+	nm -S "$1" | awk 'NF == 4 { print $1, $2, $4 }' >"$T/relsyms"
+	readelf -rW "$1" | awk '$3 ~ /_RELATIVE$/ { print $1 }' >"$T/reloffs"
+	awk 'function hex(s,  i, v) {
+		v = 0; s = tolower(s)
+		for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
+		return v
+	}
+	NR == FNR { n++; a[n] = hex($1); z[n] = hex($2); name[n] = $3; next }
+	{ o = hex($1); hit = "(not in a symbol)"
+	  for (i = 1; i <= n; i++) if (o >= a[i] && o < a[i] + z[i]) { hit = name[i]; size[hit] = z[i]; break }
+	  c[hit]++; total++ }
+	END { for (k in c) printf "%d\t| %s | %d | %d |\n", c[k], k, c[k], size[k]
+	      printf "0\t| all | %d | |\n", total }' "$T/relsyms" "$T/reloffs" >"$T/relrows"
+	echo "| table | relocations | bytes |"
+	echo "|---|---|---|"
+	sort -rn "$T/relrows" | sed -n '1,20p' | cut -f2-
+	grep '| all |' "$T/relrows" | cut -f2-
+}
+
 ROWS=$T/rows; : >"$ROWS"
 prev=""
 cflags="-Os"
@@ -233,6 +257,10 @@ done
 		case $k in t | T) kind=code ;; r | R) kind="read-only data" ;; d | D) kind="table (relocated)" ;; b | B) kind="zeroed (not in the file)" ;; *) kind=$k ;; esac
 		printf '| %s | %s | %d |\n' "$n" "$kind" "$(printf '%d' "0x$s")"
 	done
+	echo
+	echo "## Relocations by table (the openwrt step, with LTO; docs/footprint.md, \"Tables without pointers\")"
+	echo
+	relocs "$M/size-openwrt/modbridge"
 } >"$OUT"
 cat "$OUT"
 echo "# written to $OUT"

@@ -17,7 +17,10 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "config_mqtt.h"
+#include "export_config.h"
 #include "harness.h"
+#include "keys.h"
 #include "mb_error.h"
 #include "protocol.h"
 
@@ -913,7 +916,7 @@ static bool same_always(const struct config_key *k, const void *a, const void *b
 
 static void test_keys_same(void **state)
 {
-	static const char *const choices[] = {"x", "y", NULL};
+	static const char choices[][2] = {"x", "y", ""};
 	static const struct config_key sub[] = {
 	    {.name = "x",
 	     .kind = CONFIG_K_STRING,
@@ -934,7 +937,7 @@ static void test_keys_same(void **state)
 	    {.name = "c",
 	     .kind = CONFIG_K_CHOICE,
 	     .off = offsetof(struct kinds, c),
-	     .choices = choices},
+	     CONFIG_CHOICES(choices)},
 	    {.name = "g",
 	     .kind = CONFIG_K_GROUP,
 	     .off = offsetof(struct kinds, g),
@@ -982,6 +985,49 @@ static void test_keys_same(void **state)
 	static const struct config_key custom[] = {{.name = "allow", .kind = CONFIG_K_CUSTOM}};
 	assert_false(keys_same(custom, 1, &a, &a, which, sizeof which));
 	assert_string_equal(which, "allow");
+}
+
+/* Every key table the config reaches (device, defaults, mqtt, exporters,
+ * each protocol's block, and their groups): each name fits its array with
+ * its NUL (a name of exactly sizeof name characters would compile without
+ * one), each choice key has its choices, each group its sub-table. */
+static void keys_sound(const struct config_key *keys, size_t n, int depth)
+{
+	assert_true(depth < 4);
+	for (size_t i = 0; i < n; i++) {
+		const struct config_key *k = &keys[i];
+		assert_non_null(memchr(k->name, '\0', sizeof k->name));
+		assert_true(k->name[0] != '\0');
+		if (k->kind == CONFIG_K_CHOICE) {
+			assert_non_null(k->choices);
+			assert_true(k->choice_size > 0);
+			assert_true(k->choices[0] != '\0');
+		}
+		if (k->kind == CONFIG_K_GROUP) {
+			assert_non_null(k->sub);
+			assert_true(k->nsub > 0);
+			keys_sound(k->sub, k->nsub, depth + 1);
+		}
+	}
+}
+
+static void test_key_tables_sound(void **state)
+{
+	size_t n;
+	const struct config_key *k;
+	(void)state;
+	k = config_device_keys(&n);
+	keys_sound(k, n, 0);
+	k = config_defaults_keys(&n);
+	keys_sound(k, n, 0);
+	k = config_mqtt_keys(&n);
+	keys_sound(k, n, 0);
+	for (int i = 0; i < 2; i++) {
+		k = export_config_keys(i, &n);
+		keys_sound(k, n, 0);
+	}
+	for (size_t i = 0; i < protocol_count(); i++)
+		keys_sound(protocol_at(i)->keys, protocol_at(i)->nkeys, 0);
 }
 
 /* Two loaded devices that differ in one key of their protocol block or mqtt
@@ -1064,6 +1110,7 @@ int main(void)
 	    cmocka_unit_test(test_proto_name),
 	    cmocka_unit_test(test_small_error_buffer),
 	    cmocka_unit_test(test_keys_same),
+	    cmocka_unit_test(test_key_tables_sound),
 	    cmocka_unit_test(test_device_keys_same),
 	};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)

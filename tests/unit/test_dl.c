@@ -15,11 +15,18 @@
 
 #include "dl.h"
 
-static void *slot_a, *slot_b;
+/* The table dl_load fills: two slots, each at its offset. */
+static struct {
+	void *a, *b;
+} slots;
+#define slot_a (slots.a)
+#define slot_b (slots.b)
+static const uint16_t offs[] = {offsetof(__typeof__(slots), a), offsetof(__typeof__(slots), b)};
+#define SYMS(names) (&(const struct dl_syms){(names), offs, &slots})
 
 static void test_missing_library(void **state)
 {
-	const struct dl_sym syms[] = {{"strlen", &slot_a}};
+	const struct dl_syms *syms = SYMS("strlen\0");
 	char err[300] = "";
 	int st = 0;
 	(void)state;
@@ -35,7 +42,7 @@ static void test_missing_library(void **state)
 
 static void test_missing_function(void **state)
 {
-	const struct dl_sym syms[] = {{"strlen", &slot_a}, {"mb_no_such_function", &slot_b}};
+	const struct dl_syms *syms = SYMS("strlen\0mb_no_such_function\0");
 	char err[300] = "";
 	int st = 0;
 	(void)state;
@@ -50,7 +57,7 @@ static void test_missing_function(void **state)
 
 static void test_loaded_once(void **state)
 {
-	const struct dl_sym syms[] = {{"strlen", &slot_a}, {"strcmp", &slot_b}};
+	const struct dl_syms *syms = SYMS("strlen\0strcmp\0");
 	char err[300] = "";
 	int st = 0;
 	(void)state;
@@ -68,7 +75,7 @@ static void test_loaded_once(void **state)
 
 static void test_probe_keeps_nothing(void **state)
 {
-	const struct dl_sym syms[] = {{"strlen", &slot_a}, {"mb_no_such_function", &slot_b}};
+	const struct dl_syms *syms = SYMS("strlen\0mb_no_such_function\0");
 	char err[300] = "", err2[300] = "";
 	int st = 0;
 	(void)state;
@@ -89,7 +96,7 @@ static void test_probe_keeps_nothing(void **state)
 	assert_null(slot_a);
 	/* Closed again: a library the test does not link (libyaml, of the
 	 * test dependencies) is not in the process after its probe. */
-	const struct dl_sym ysyms[] = {{"yaml_parser_initialize", &slot_a}};
+	const struct dl_syms *ysyms = SYMS("yaml_parser_initialize\0");
 	assert_null(dlopen("libyaml-0.so.2", RTLD_NOW | RTLD_NOLOAD));
 	assert_int_equal(dl_probe("libyaml-0.so.2", "x", "libyaml", ysyms, 1, 0, err, sizeof err),
 			 0);
