@@ -21,7 +21,6 @@
 #include <libconfig.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,34 +28,11 @@
 
 #include "config.h"
 #include "keys.h"
+#include "keys_at.h"
 #include "map_internal.h"
 #include "mb_error.h"
 #include "mbdef.h"
 #include "protocol.h"
-
-/* keys_error() on setting x, with a message that starts with the path of
- * setting s ("registers.[3]"), fmt adding what follows (".length is
- * missing..."). The path is computed only when a message is written: the
- * path of a register needs its index in the list, which libconfig finds by
- * a linear scan (config_setting_index); computed for every register, it
- * made loading a large map quadratic. */
-static int map__err(struct config_parser *p, const config_setting_t *x, const config_setting_t *s,
-		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int map__err(struct config_parser *p, const config_setting_t *x, const config_setting_t *s,
-		    const char *fmt, ...)
-{
-	char path[128];
-	int rc = keys_error(p, x, "%s", keys_path(s, path, sizeof path));
-	size_t used = p->err ? strlen(p->err) : 0;
-	va_list ap;
-
-	if (p->err && used + 1 < p->errlen) {
-		va_start(ap, fmt);
-		vsnprintf(p->err + used, p->errlen - used, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 /* The trust ladder, lowest first (docs/design.md, "Trust ladder"; the order
  * and the meanings of the Growatt register document's ladder). */
@@ -341,25 +317,25 @@ static int map__protocol_seen(struct config_parser *p, const config_setting_t *s
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		const struct protocol *pr;
 		if (config_setting_type(e) != CONFIG_TYPE_STRING)
-			return map__err(p, e, e, " must be a protocol name (a string), not %s",
-					keys_type_name(e));
+			return keys_error_at(p, e, e, " must be a protocol name (a string), not %s",
+					     keys_type_name(e));
 		if (!(pr = protocol_find(config_setting_get_string(e))) &&
 		    protocol_refuse_left_out(p, e, config_setting_get_string(e),
 					     "this map cannot run here") != 0)
 			return MB_EPARSE;
 		if (!pr)
-			return map__err(p, e, e, " must be one of %s, not \"%s\"", list,
-					config_setting_get_string(e));
+			return keys_error_at(p, e, e, " must be one of %s, not \"%s\"", list,
+					     config_setting_get_string(e));
 		/* Several protocols share one map only where they carry the
 		 * same thing, Modbus registers; their maps follow one set of
 		 * rules then. */
 		if (n > 1 && !(pr->flags & PROTOCOL_RTU))
-			return map__err(p, e, e,
-					": a map may name several protocols only where each "
-					"carries Modbus RTU (%s), not %s",
-					rtu, pr->name);
+			return keys_error_at(p, e, e,
+					     ": a map may name several protocols only where each "
+					     "carries Modbus RTU (%s), not %s",
+					     rtu, pr->name);
 		if (m->protos & map__proto_bit(pr))
-			return map__err(p, e, e, ": protocol %s is named twice", pr->name);
+			return keys_error_at(p, e, e, ": protocol %s is named twice", pr->name);
 		m->protos |= map__proto_bit(pr);
 		used += (size_t)snprintf(m->proto_text + used, cap + 1 - used, "%s%s",
 					 i ? ", " : "", pr->name);
@@ -571,10 +547,10 @@ static int map__int_list(struct config_parser *p, const config_setting_t *s, int
 	int64_t *v;
 
 	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
-		return map__err(p, s, s, " must be a list of integers [ 0, 1, ... ], not %s",
-				keys_type_name(s));
+		return keys_error_at(p, s, s, " must be a list of integers [ 0, 1, ... ], not %s",
+				     keys_type_name(s));
 	if ((n = config_setting_length(s)) == 0)
-		return map__err(p, s, s, " must not be empty");
+		return keys_error_at(p, s, s, " must not be empty");
 	if (!(v = calloc((size_t)n, sizeof *v)))
 		return MB_ENOMEM;
 	for (int i = 0; i < n; i++) {
@@ -600,10 +576,10 @@ static int map__labels(struct config_parser *p, const config_setting_t *s, int64
 	struct map_label *v;
 
 	if (config_setting_type(s) != CONFIG_TYPE_LIST || (n = config_setting_length(s)) == 0)
-		return map__err(p, s, s,
-				" must be a list of (%s, \"text\") pairs, e.g. "
-				"( (0, \"Off\"), (1, \"On\") )",
-				what);
+		return keys_error_at(p, s, s,
+				     " must be a list of (%s, \"text\") pairs, e.g. "
+				     "( (0, \"Off\"), (1, \"On\") )",
+				     what);
 	if (!(v = calloc((size_t)n, sizeof *v)))
 		return MB_ENOMEM;
 	*out = v;
@@ -614,11 +590,12 @@ static int map__labels(struct config_parser *p, const config_setting_t *s, int64
 		    config_setting_length(e) != 2 ||
 		    !map__is_int(a = config_setting_get_elem(e, 0)) ||
 		    config_setting_type(b = config_setting_get_elem(e, 1)) != CONFIG_TYPE_STRING)
-			return map__err(p, e, e, " must be a pair (%s, \"text\")", what);
+			return keys_error_at(p, e, e, " must be a pair (%s, \"text\")", what);
 		v[i].value = config_setting_get_int64(a);
 		if (v[i].value < lo || v[i].value > hi)
-			return map__err(p, e, e, ": %s %" PRId64 " must be %" PRId64 "..%" PRId64,
-					what, v[i].value, lo, hi);
+			return keys_error_at(p, e, e,
+					     ": %s %" PRId64 " must be %" PRId64 "..%" PRId64, what,
+					     v[i].value, lo, hi);
 		if (!(v[i].text = strdup(config_setting_get_string(b))))
 			return MB_ENOMEM;
 		*nout = (size_t)i + 1;
@@ -637,12 +614,12 @@ static int map__retry(struct config_parser *p, const config_setting_t *s, int wr
 	if (!x)
 		return 0;
 	if (config_setting_type(x) != CONFIG_TYPE_BOOL)
-		return map__err(p, x, x, " must be true or false, not %s", keys_type_name(x));
+		return keys_error_at(p, x, x, " must be true or false, not %s", keys_type_name(x));
 	*no_retry = !config_setting_get_bool(x);
 	if (*no_retry && !writable)
-		return map__err(p, x, x,
-				" = false is only for writable registers (access \"w\" or "
-				"\"rw\"): reads are always retried");
+		return keys_error_at(p, x, x,
+				     " = false is only for writable registers (access \"w\" or "
+				     "\"rw\"): reads are always retried");
 	return 0;
 }
 
@@ -653,22 +630,22 @@ static int map__retry(struct config_parser *p, const config_setting_t *s, int wr
 static int map__bytes(struct config_parser *p, const config_setting_t *x, struct map_register *r)
 {
 	if (r->type != MAP_UINT16 && r->type != MAP_INT16)
-		return map__err(p, x, x, " is only for 16-bit registers (two bytes)");
+		return keys_error_at(p, x, x, " is only for 16-bit registers (two bytes)");
 	if (config_setting_type(x) != CONFIG_TYPE_LIST || config_setting_length(x) != 2)
-		return map__err(p, x, x,
-				" must be a list of two groups, high byte first: "
-				"( { min = 0; max = 23; }, { min = 0; max = 59; } )");
+		return keys_error_at(p, x, x,
+				     " must be a list of two groups, high byte first: "
+				     "( { min = 0; max = 23; }, { min = 0; max = 59; } )");
 	for (int i = 0; i < 2; i++) {
 		const config_setting_t *g = config_setting_get_elem(x, (unsigned)i);
 		int lim[2] = {0, 255};
 		static const char *const names[] = {"min", "max"};
 		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-			return map__err(p, g, g, " must be a group { min = ...; max = ...; }");
+			return keys_error_at(p, g, g, " must be a group { min = ...; max = ...; }");
 		for (int k = 0; k < config_setting_length(g); k++) {
 			const config_setting_t *e = config_setting_get_elem(g, (unsigned)k);
 			const char *n = config_setting_name(e);
 			if (strcmp(n, "min") != 0 && strcmp(n, "max") != 0)
-				return map__err(p, e, e, ": unknown key (valid: min, max)");
+				return keys_error_at(p, e, e, ": unknown key (valid: min, max)");
 		}
 		for (int k = 0; k < 2; k++) {
 			const config_setting_t *e = config_setting_get_member(g, names[k]);
@@ -676,11 +653,11 @@ static int map__bytes(struct config_parser *p, const config_setting_t *x, struct
 				continue;
 			if (!map__is_int(e) || config_setting_get_int64(e) < 0 ||
 			    config_setting_get_int64(e) > 255)
-				return map__err(p, e, e, " must be a byte, 0..255");
+				return keys_error_at(p, e, e, " must be a byte, 0..255");
 			lim[k] = (int)config_setting_get_int64(e);
 		}
 		if (lim[0] > lim[1])
-			return map__err(p, g, g, ": min %d is above max %d", lim[0], lim[1]);
+			return keys_error_at(p, g, g, ": min %d is above max %d", lim[0], lim[1]);
 		r->byte_min[i] = (uint8_t)lim[0];
 		r->byte_max[i] = (uint8_t)lim[1];
 	}
@@ -701,9 +678,9 @@ static int map__translate(struct config_parser *p, const config_setting_t *x,
 	int64_t(*v)[2];
 
 	if (config_setting_type(x) != CONFIG_TYPE_LIST || (n = config_setting_length(x)) == 0)
-		return map__err(p, x, x,
-				" must be a list of (front, native) pairs, e.g. "
-				"( (0, 1), (1, 0) )");
+		return keys_error_at(p, x, x,
+				     " must be a list of (front, native) pairs, e.g. "
+				     "( (0, 1), (1, 0) )");
 	if (!(v = calloc((size_t)n, sizeof *v)))
 		return MB_ENOMEM;
 	r->xlat = (const int64_t(*)[2])v;
@@ -714,21 +691,22 @@ static int map__translate(struct config_parser *p, const config_setting_t *x,
 		    config_setting_length(e) != 2 ||
 		    !map__is_int(a = config_setting_get_elem(e, 0)) ||
 		    !map__is_int(b = config_setting_get_elem(e, 1)))
-			return map__err(p, e, e, " must be a pair of integers (front, native)");
+			return keys_error_at(p, e, e,
+					     " must be a pair of integers (front, native)");
 		v[i][0] = config_setting_get_int64(a);
 		v[i][1] = config_setting_get_int64(b);
 		if (!map__fits(r->type, v[i][0]))
-			return map__err(p, e, e, ": front value %" PRId64 " does not fit %s",
-					v[i][0], map__types[r->type]);
+			return keys_error_at(p, e, e, ": front value %" PRId64 " does not fit %s",
+					     v[i][0], map__types[r->type]);
 		for (int k = 0; k < i; k++)
 			if (v[k][1] == v[i][1] || (v[k][0] == v[i][0] && (r->access & MAP_W)))
-				return map__err(p, e, e, " repeats the %s value %" PRId64 "%s",
-						v[k][1] == v[i][1] ? "native" : "front",
-						v[k][1] == v[i][1] ? v[i][1] : v[i][0],
-						v[k][1] == v[i][1]
-						    ? ": each device value translates once"
-						    : " on a writable register: a write must "
-						      "have one device value");
+				return keys_error_at(p, e, e, " repeats the %s value %" PRId64 "%s",
+						     v[k][1] == v[i][1] ? "native" : "front",
+						     v[k][1] == v[i][1] ? v[i][1] : v[i][0],
+						     v[k][1] == v[i][1]
+							 ? ": each device value translates once"
+							 : " on a writable register: a write must "
+							   "have one device value");
 		r->nxlat = (size_t)i + 1;
 	}
 	return 0;
@@ -746,24 +724,24 @@ static int map__register_order_query(struct config_parser *p, const config_setti
 
 	if ((x = config_setting_get_member(s, "string_order"))) {
 		if (r->type != MAP_STRING)
-			return map__err(p, x, s, ".string_order is only for string registers");
+			return keys_error_at(p, x, s, ".string_order is only for string registers");
 		if (keyed)
-			return map__err(p, x, s,
-					".string_order is only for protocols that carry "
-					"registers (a %s string is text)",
-					m->proto->name);
+			return keys_error_at(p, x, s,
+					     ".string_order is only for protocols that carry "
+					     "registers (a %s string is text)",
+					     m->proto->name);
 		if (r->string_little)
 			m->little_strings = 1;
 	}
 	if ((x = config_setting_get_member(s, "query"))) {
 		if (!keyed || !r->key)
-			return map__err(p, x, s,
-					".query is only for registers with a key (the "
-					"command whose reply holds the key)");
+			return keys_error_at(p, x, s,
+					     ".query is only for registers with a key (the "
+					     "command whose reply holds the key)");
 		if (r->access & MAP_W)
-			return map__err(p, x, s,
-					".query: a register read by its own query is "
-					"read-only (a write is confirmed by the cd=1 dump)");
+			return keys_error_at(p, x, s,
+					     ".query: a register read by its own query is "
+					     "read-only (a write is confirmed by the cd=1 dump)");
 	}
 	return 0;
 }
@@ -795,53 +773,58 @@ static int map__derived_keys(struct config_parser *p, const config_setting_t *s,
 			if (y && strcmp(not_with_const[i], "table") == 0 && r->table == MAP_HOLDING)
 				continue;
 			if (y)
-				return map__err(p, y, s,
-						".%s does not go with constant: a constant is "
-						"served from the map, read-only, in the holding "
-						"table",
-						not_with_const[i]);
+				return keys_error_at(
+				    p, y, s,
+				    ".%s does not go with constant: a constant is "
+				    "served from the map, read-only, in the holding "
+				    "table",
+				    not_with_const[i]);
 		}
 		if (r->type == MAP_STRING) {
 			if (config_setting_type(x) != CONFIG_TYPE_STRING)
-				return map__err(p, x, s,
-						".constant must be a string for a string "
-						"register, not %s",
-						keys_type_name(x));
+				return keys_error_at(p, x, s,
+						     ".constant must be a string for a string "
+						     "register, not %s",
+						     keys_type_name(x));
 			const char *v = config_setting_get_string(x);
 			if (strlen(v) > 2u * r->count)
-				return map__err(p, x, s,
-						".constant \"%s\" is longer than %u characters "
-						"(length %u registers)",
-						v, 2u * r->count, r->count);
+				return keys_error_at(
+				    p, x, s,
+				    ".constant \"%s\" is longer than %u characters "
+				    "(length %u registers)",
+				    v, 2u * r->count, r->count);
 			if (!(r->const_string = strdup(v)))
 				return MB_ENOMEM;
 		} else {
 			if (!map__is_int(x))
-				return map__err(p, x, s,
-						".constant must be an integer (the raw value), "
-						"not %s",
-						keys_type_name(x));
+				return keys_error_at(
+				    p, x, s,
+				    ".constant must be an integer (the raw value), "
+				    "not %s",
+				    keys_type_name(x));
 			r->const_value = config_setting_get_int64(x);
 			if (!map__fits(r->type, r->const_value))
-				return map__err(p, x, s, ".constant %" PRId64 " does not fit %s",
-						r->const_value, map__types[r->type]);
+				return keys_error_at(p, x, s,
+						     ".constant %" PRId64 " does not fit %s",
+						     r->const_value, map__types[r->type]);
 		}
 		r->is_const = 1;
 		return 0;
 	}
 	if (f && t)
-		return map__err(p, t, s, ": factor and translate do not go together");
+		return keys_error_at(p, t, s, ": factor and translate do not go together");
 	if ((f || t) && r->type == MAP_STRING)
-		return map__err(p, f ? f : t, s, ".%s is only for numeric registers",
-				f ? "factor" : "translate");
+		return keys_error_at(p, f ? f : t, s, ".%s is only for numeric registers",
+				     f ? "factor" : "translate");
 	if (f && r->factor == 0)
-		return map__err(p, f, s, ".factor must not be 0");
+		return keys_error_at(p, f, s, ".factor must not be 0");
 	if ((f || t) && (r->access & MAP_W) && !(m->proto->flags & PROTOCOL_KEYED))
-		return map__err(p, f ? f : t, s,
-				".%s on a writable register is only for %s maps (their templates "
-				"write the native value); make it access = \"r\"",
-				f ? "factor" : "translate",
-				protocol_names(PROTOCOL_KEYED, ", ", " and ", names, sizeof names));
+		return keys_error_at(
+		    p, f ? f : t, s,
+		    ".%s on a writable register is only for %s maps (their templates "
+		    "write the native value); make it access = \"r\"",
+		    f ? "factor" : "translate",
+		    protocol_names(PROTOCOL_KEYED, ", ", " and ", names, sizeof names));
 	if (t && (rc = map__translate(p, t, r)) != 0)
 		return rc;
 	return 0;
@@ -860,65 +843,65 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 	/* Width: `length` words where given (strings must say), else the type's. */
 	if (!config_setting_get_member(s, "length")) {
 		if (r->type == MAP_STRING)
-			return map__err(p, s, s,
-					".length is missing: a string register needs its "
-					"length in registers");
+			return keys_error_at(p, s, s,
+					     ".length is missing: a string register needs its "
+					     "length in registers");
 		r->count = (uint16_t)map__natural_count(r->type);
 	}
 	if ((x = config_setting_get_member(s, "word_order")) && r->type != MAP_INT32 &&
 	    r->type != MAP_UINT32 && r->type != MAP_FLOAT32)
-		return map__err(p, x, s,
-				".word_order is only for int32, uint32 and float32 registers");
+		return keys_error_at(p, x, s,
+				     ".word_order is only for int32, uint32 and float32 registers");
 	/* A float32 is read: written values would need limits in floating
 	 * point, which the map format does not have. */
 	if (r->type == MAP_FLOAT32 && (r->access & MAP_W))
-		return map__err(p, config_setting_get_member(s, "access"), s,
-				".access: float32 registers are read-only");
+		return keys_error_at(p, config_setting_get_member(s, "access"), s,
+				     ".access: float32 registers are read-only");
 	if ((uint32_t)r->address + r->count > 65536)
-		return map__err(p, s, s, " runs past address 65535");
+		return keys_error_at(p, s, s, " runs past address 65535");
 
 	if ((x = config_setting_get_member(s, "native"))) {
 		if (!(m->proto->flags & PROTOCOL_NATIVE))
-			return map__err(
+			return keys_error_at(
 			    p, x, s, ".native is only for %s maps",
 			    protocol_names(PROTOCOL_NATIVE, ", ", " and ", names, sizeof names));
 		if ((uint32_t)r->native + r->count > 65536)
-			return map__err(p, x, s, ".native runs past address 65535");
+			return keys_error_at(p, x, s, ".native runs past address 65535");
 	} else {
 		r->native = r->address;
 	}
 
 	if (r->table == MAP_INPUT && (r->access & MAP_W))
-		return map__err(p, config_setting_get_member(s, "access"), s,
-				".access: input registers are read-only");
+		return keys_error_at(p, config_setting_get_member(s, "access"), s,
+				     ".access: input registers are read-only");
 
 	if (!(isfinite(r->scale) && r->scale > 0))
-		return map__err(p, config_setting_get_member(s, "scale"), s,
-				".scale must be a number > 0, not %g", r->scale);
+		return keys_error_at(p, config_setting_get_member(s, "scale"), s,
+				     ".scale must be a number > 0, not %g", r->scale);
 
 	/* Keyed protocols: values come from keys of the device's answer;
 	 * writes from templates. */
 	static const char *const keyed_only[] = {"key", "field", "write", "ack"};
 	for (size_t i = 0; !keyed && i < MAP__N(keyed_only); i++)
 		if ((x = config_setting_get_member(s, keyed_only[i])))
-			return map__err(
+			return keys_error_at(
 			    p, x, s, ".%s is only for %s maps", keyed_only[i],
 			    protocol_names(PROTOCOL_KEYED, ", ", " and ", names, sizeof names));
 	if ((rc = map__derived_keys(p, s, m, r)) != 0)
 		return rc;
 	if (keyed && (r->access & MAP_R) && !r->key && !r->is_const)
-		return map__err(p, s, s,
-				".key is missing: a readable %s register names the key "
-				"of the device's answer it comes from",
-				m->proto->name);
+		return keys_error_at(p, s, s,
+				     ".key is missing: a readable %s register names the key "
+				     "of the device's answer it comes from",
+				     m->proto->name);
 	if ((x = config_setting_get_member(s, "field")) && !r->key)
-		return map__err(p, x, s, ".field needs a key");
+		return keys_error_at(p, x, s, ".field needs a key");
 	if ((x = config_setting_get_member(s, "write"))) {
 		if (!(r->access & MAP_W))
-			return map__err(p, x, s, ".write needs access \"w\" or \"rw\"");
+			return keys_error_at(p, x, s, ".write needs access \"w\" or \"rw\"");
 		if (!strstr(r->write, "{value}"))
-			return map__err(p, x, s, ".write must contain {value}, not \"%s\"",
-					r->write);
+			return keys_error_at(p, x, s, ".write must contain {value}, not \"%s\"",
+					     r->write);
 	}
 	if ((rc = map__register_order_query(p, s, m, r)) != 0)
 		return rc;
@@ -930,7 +913,7 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 			return rc;
 	}
 	if ((x = config_setting_get_member(s, "ack")) && !r->write)
-		return map__err(p, x, s, ".ack is only for registers with a write template");
+		return keys_error_at(p, x, s, ".ack is only for registers with a write template");
 	if (keyed && r->write && r->ack < 0)
 		r->ack = 1;
 	if ((rc = map__retry(p, s, (r->access & MAP_W) != 0, &r->no_retry)) != 0)
@@ -943,24 +926,24 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 		static const char *const numeric_only[] = {"min", "max", "values", "enum", "bits"};
 		for (size_t i = 0; i < MAP__N(numeric_only); i++)
 			if ((x = config_setting_get_member(s, numeric_only[i])))
-				return map__err(p, x, s, ".%s is only for %s registers",
-						numeric_only[i],
-						r->type == MAP_STRING ? "numeric" : "integer");
+				return keys_error_at(p, x, s, ".%s is only for %s registers",
+						     numeric_only[i],
+						     r->type == MAP_STRING ? "numeric" : "integer");
 	}
 	if ((x = config_setting_get_member(s, "default"))) {
 		if (r->type == MAP_STRING) {
 			if (config_setting_type(x) != CONFIG_TYPE_STRING)
-				return map__err(p, x, x,
-						" must be a string for a string register, "
-						"not %s",
-						keys_type_name(x));
+				return keys_error_at(p, x, x,
+						     " must be a string for a string register, "
+						     "not %s",
+						     keys_type_name(x));
 			if (!(r->def_string = strdup(config_setting_get_string(x))))
 				return MB_ENOMEM;
 		} else if (r->type == MAP_FLOAT32) {
 			/* A number, stored as its float32 bits (the raw value). */
 			if (!map__is_int(x) && config_setting_type(x) != CONFIG_TYPE_FLOAT)
-				return map__err(p, x, x, " must be a number, not %s",
-						keys_type_name(x));
+				return keys_error_at(p, x, x, " must be a number, not %s",
+						     keys_type_name(x));
 			float f = (float)config_setting_get_float(x);
 			if (map__is_int(x))
 				f = (float)config_setting_get_int64(x);
@@ -969,9 +952,9 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 			r->def = bits;
 		} else {
 			if (!map__is_int(x))
-				return map__err(p, x, x,
-						" must be an integer (the raw value), not %s",
-						keys_type_name(x));
+				return keys_error_at(p, x, x,
+						     " must be an integer (the raw value), not %s",
+						     keys_type_name(x));
 			r->def = config_setting_get_int64(x);
 		}
 		r->has_default = 1;
@@ -980,7 +963,7 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 	 * checks that it fits), for the numbers a device sends. */
 	if ((x = config_setting_get_member(s, "unavailable"))) {
 		if (r->type == MAP_STRING || r->type == MAP_FLOAT32)
-			return map__err(p, x, s, ".unavailable is only for integer registers");
+			return keys_error_at(p, x, s, ".unavailable is only for integer registers");
 		r->has_unavail = 1;
 	}
 	if ((x = config_setting_get_member(s, "bytes")) && (rc = map__bytes(p, x, r)) != 0)
@@ -1157,9 +1140,9 @@ static int map__commands_unique(struct config_parser *p, const config_setting_t 
 	if (!dup)
 		return 0;
 	const config_setting_t *e = config_setting_get_elem(list, (unsigned)(dup - m->cmds));
-	return map__err(p, config_setting_get_member(e, "name"), e,
-			".name \"%s\" is used by the command on line %d too", dup->name,
-			first->line);
+	return keys_error_at(p, config_setting_get_member(e, "name"), e,
+			     ".name \"%s\" is used by the command on line %d too", dup->name,
+			     first->line);
 }
 
 static int map__commands(struct config_parser *p, const config_setting_t *list, struct map *m)
@@ -1182,8 +1165,9 @@ static int map__commands(struct config_parser *p, const config_setting_t *list, 
 		c->ack = 1;
 		c->line = config_setting_source_line(e);
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return map__err(p, e, e, " must be a group { name = ...; ... }, not %s",
-					keys_type_name(e));
+			return keys_error_at(p, e, e,
+					     " must be a group { name = ...; ... }, not %s",
+					     keys_type_name(e));
 		rc = keys_parse(p, e, map__command_keys, MAP__N(map__command_keys), c);
 		if (rc == 0)
 			rc =
@@ -1193,7 +1177,7 @@ static int map__commands(struct config_parser *p, const config_setting_t *list, 
 		if (rc != 0)
 			return rc;
 		if ((uint32_t)c->address + c->count > 65536)
-			return map__err(p, e, e, " runs past address 65535");
+			return keys_error_at(p, e, e, " runs past address 65535");
 	}
 	return map__commands_unique(p, list, m);
 }
@@ -1262,17 +1246,18 @@ static int map__passthrough(struct config_parser *p, const config_setting_t *lis
 		int rc;
 
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return map__err(p, e, e,
-					" must be a group { table = ...; first = ...; last = "
-					"...; }, not %s",
-					keys_type_name(e));
+			return keys_error_at(p, e, e,
+					     " must be a group { table = ...; first = ...; last = "
+					     "...; }, not %s",
+					     keys_type_name(e));
 		if ((rc = keys_parse(p, e, map__pass_keys, MAP__N(map__pass_keys), &k)) != 0)
 			return rc;
 		if (k.first > k.last)
-			return map__err(p, e, e, ": first %u is above last %u", k.first, k.last);
+			return keys_error_at(p, e, e, ": first %u is above last %u", k.first,
+					     k.last);
 		if (k.access && k.table == MAP_INPUT)
-			return map__err(p, config_setting_get_member(e, "access"), e,
-					".access: input registers are read-only");
+			return keys_error_at(p, config_setting_get_member(e, "access"), e,
+					     ".access: input registers are read-only");
 		r->table = k.table;
 		r->access = k.access ? MAP_RW : MAP_R;
 		r->first = k.first;
@@ -1340,9 +1325,9 @@ static int map__agrees_with(struct config_parser *p, const config_setting_t *lis
 		int rc;
 
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return map__err(p, e, e,
-					" must be a group { name = ...; file = ...; }, not %s",
-					keys_type_name(e));
+			return keys_error_at(p, e, e,
+					     " must be a group { name = ...; file = ...; }, not %s",
+					     keys_type_name(e));
 		m->nagree = (size_t)i + 1;
 		if ((rc = keys_parse(p, e, map__agree_keys, MAP__N(map__agree_keys),
 				     &m->agree[i])) != 0)
@@ -1401,10 +1386,10 @@ static int map__attested(struct config_parser *p, const config_setting_t *list, 
 		int rc;
 
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return map__err(p, e, e,
-					" must be a group { device = ...; date = ...; "
-					"readings = ...; }, not %s",
-					keys_type_name(e));
+			return keys_error_at(p, e, e,
+					     " must be a group { device = ...; date = ...; "
+					     "readings = ...; }, not %s",
+					     keys_type_name(e));
 		m->nattest = (size_t)i + 1;
 		m->attest[i].line = config_setting_source_line(e);
 		if ((rc = keys_parse(p, e, map__attest_keys, MAP__N(map__attest_keys),
