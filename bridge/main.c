@@ -221,8 +221,7 @@ static void main__http_listeners(void *ctx, struct json *j)
 	json_raw(j, "[");
 	for (size_t i = 0; i < d->nlservers; i++) {
 		const struct server_stats *s = server_stats(d->lservers[i]);
-		json_raw(j, i ? ",{\"name\":" : "{\"name\":");
-		json_str(j, reload_listener_name(d->set, i));
+		json_key_str(j, i ? ",{\"name\":" : "{\"name\":", reload_listener_name(d->set, i));
 		json_printf(j,
 			    ",\"port\":%d,\"connections\":%zu,\"accepted\":%llu,\"requests\":%llu"
 			    ",\"exceptions\":%llu,\"garbage\":%llu,\"not_reading\":%llu"

@@ -355,49 +355,33 @@ static void map__json_head(struct map__doc *d)
 	struct json *w = &d->json;
 	int first = 1;
 
-	json_raw(w, "{\n  \"name\": ");
-	json_str(w, m->name);
-	json_raw(w, ",\n  \"protocol\": ");
-	json_str(w, map_protocol(m));
-	json_raw(w, ",\n  \"trust\": ");
-	json_str(w, map_trust(m));
-	json_raw(w, ",\n  \"trust_meaning\": ");
-	json_str(w, map__trust_text[m->trust]);
-	json_raw(w, ",\n  \"verified_by\": ");
-	json_str(w, m->verified_by);
+	json_key_str(w, "{\n  \"name\": ", m->name);
+	json_key_str(w, ",\n  \"protocol\": ", map_protocol(m));
+	json_key_str(w, ",\n  \"trust\": ", map_trust(m));
+	json_key_str(w, ",\n  \"trust_meaning\": ", map__trust_text[m->trust]);
+	json_key_str(w, ",\n  \"verified_by\": ", m->verified_by);
 	json_raw(w, ",\n  \"agrees_with\": [");
 	for (size_t i = 0; i < m->nagree; i++) {
-		json_raw(w, i ? ", {\"name\": " : "{\"name\": ");
-		json_str(w, m->agree[i].name);
-		json_raw(w, ", \"file\": ");
-		json_str(w, m->agree[i].file);
-		json_raw(w, ", \"covers\": ");
-		json_str(w, m->agree[i].covers);
+		json_key_str(w, i ? ", {\"name\": " : "{\"name\": ", m->agree[i].name);
+		json_key_str(w, ", \"file\": ", m->agree[i].file);
+		json_key_str(w, ", \"covers\": ", m->agree[i].covers);
 		json_raw(w, "}");
 	}
 	json_raw(w, "]");
 	/* hardware-verified xN: N is the list's length */
 	json_raw(w, ",\n  \"attested\": [");
 	for (size_t i = 0; i < m->nattest; i++) {
-		json_raw(w, i ? ", {\"device\": " : "{\"device\": ");
-		json_str(w, m->attest[i].device);
-		json_raw(w, ", \"date\": ");
-		json_str(w, m->attest[i].date);
-		json_raw(w, ", \"readings\": ");
-		json_str(w, m->attest[i].readings);
+		json_key_str(w, i ? ", {\"device\": " : "{\"device\": ", m->attest[i].device);
+		json_key_str(w, ", \"date\": ", m->attest[i].date);
+		json_key_str(w, ", \"readings\": ", m->attest[i].readings);
 		json_raw(w, "}");
 	}
 	json_raw(w, "]");
-	json_raw(w, ",\n  \"never_passed_through\": ");
-	json_str(w, d->secrets[0] ? d->secrets : NULL);
-	json_raw(w, ",\n  \"description\": ");
-	json_str(w, m->description);
-	json_raw(w, ",\n  \"source\": ");
-	json_str(w, m->source);
-	json_raw(w, ",\n  \"vendor\": ");
-	json_str(w, m->vendor);
-	json_raw(w, ",\n  \"model\": ");
-	json_str(w, m->model);
+	json_key_str(w, ",\n  \"never_passed_through\": ", d->secrets[0] ? d->secrets : NULL);
+	json_key_str(w, ",\n  \"description\": ", m->description);
+	json_key_str(w, ",\n  \"source\": ", m->source);
+	json_key_str(w, ",\n  \"vendor\": ", m->vendor);
+	json_key_str(w, ",\n  \"model\": ", m->model);
 	if (m->max_read)
 		json_printf(w, ",\n  \"max_read\": %d", m->max_read);
 	json_raw(w, ",\n  \"defaults\": {");
@@ -410,8 +394,7 @@ static void map__json_head(struct map__doc *d)
 	}
 	json_raw(w, "},\n  \"summary\": [");
 	for (size_t i = 0; i < m->nsummary; i++) {
-		json_raw(w, i ? ", " : "");
-		json_str(w, m->summary[i]->name);
+		json_key_str(w, i ? ", " : "", m->summary[i]->name);
 	}
 	json_raw(w, "],\n  \"registers\": [");
 }
@@ -439,8 +422,7 @@ static void map__json_reg(struct map__doc *d, const struct map__reg *g)
 		json_printf(w, ", \"native\": %u", r->native);
 	json_printf(w, ", \"scale\": %.15g", r->scale);
 	if (r->unit) {
-		json_raw(w, ", \"unit\": ");
-		json_str(w, r->unit);
+		json_key_str(w, ", \"unit\": ", r->unit);
 	}
 	if (r->has_min)
 		json_printf(w, ", \"min\": %" PRId64, r->min);
@@ -472,16 +454,13 @@ static void map__json_reg(struct map__doc *d, const struct map__reg *g)
 		json_raw(w, "]");
 	}
 	if (r->key) {
-		json_raw(w, ", \"key\": ");
-		json_str(w, r->key);
+		json_key_str(w, ", \"key\": ", r->key);
 		if (r->field >= 0)
 			json_printf(w, ", \"field\": %d", r->field);
-		json_raw(w, ", \"query\": ");
-		json_str(w, r->query ? r->query : "cd=1");
+		json_key_str(w, ", \"query\": ", r->query ? r->query : "cd=1");
 	}
 	if (r->write) {
-		json_raw(w, ", \"write\": ");
-		json_str(w, r->write);
+		json_key_str(w, ", \"write\": ", r->write);
 		json_printf(w, ", \"ack\": %s", r->ack ? "true" : "false");
 	}
 	if (r->access & MAP_W)
@@ -490,10 +469,8 @@ static void map__json_reg(struct map__doc *d, const struct map__reg *g)
 		map__json_labels(w, "enum", "value", r->labels, r->nlabels);
 	if (r->bits)
 		map__json_labels(w, "bits", "bit", r->bits, r->nbits);
-	json_raw(w, ", \"description\": ");
-	json_str(w, r->description);
-	json_raw(w, ", \"source\": ");
-	json_str(w, r->source);
+	json_key_str(w, ", \"description\": ", r->description);
+	json_key_str(w, ", \"source\": ", r->source);
 	json_raw(w, "}");
 }
 
