@@ -157,8 +157,7 @@ static int config__dev_listener(struct config_parser *p, const config_setting_t 
 	char path[256];
 
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return keys_error_at(p, s, s, " must be a string, the name of a listener, not %s",
-				     keys_type_name(s));
+		return keys_error_type(p, s, " must be a string, the name of a listener");
 	v = config_setting_get_string(s);
 	if (v[0] == '\0')
 		return keys_error_at(p, s, s, " must not be empty");
@@ -213,9 +212,8 @@ static int config__listeners(struct config_parser *p, const config_setting_t *s,
 	int n;
 
 	if (config_setting_type(s) != CONFIG_TYPE_LIST)
-		return keys_error_at(p, s, s,
-				     " must be a list ( { name = ...; port = ...; }, ... ), not %s",
-				     keys_type_name(s));
+		return keys_error_type(p, s,
+				       " must be a list ( { name = ...; port = ...; }, ... )");
 	n = config_setting_length(s);
 	if (n == 0)
 		return keys_error_at(p, s, s, " must not be empty: leave it out");
@@ -228,9 +226,7 @@ static int config__listeners(struct config_parser *p, const config_setting_t *s,
 
 		c->nlisteners = (size_t)i + 1;
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return keys_error_at(p, e, e,
-					     " must be a group { name = ...; ... }, not %s",
-					     keys_type_name(e));
+			return keys_error_type(p, e, " must be a group { name = ...; ... }");
 		if ((rc = keys_parse(p, e, config__listener_keys, CONFIG__N(config__listener_keys),
 				     l)) != 0)
 			return rc;
@@ -366,8 +362,7 @@ static int config__strings(struct config_parser *p, const config_setting_t *s, c
 	char **v;
 
 	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
-		return keys_error_at(p, s, s, " must be a list of strings [ \"...\", ... ], not %s",
-				     keys_type_name(s));
+		return keys_error_type(p, s, " must be a list of strings [ \"...\", ... ]");
 	n = config_setting_length(s);
 	if (n == 0)
 		return keys_error_at(p, s, s, " must not be empty");
@@ -382,8 +377,7 @@ static int config__strings(struct config_parser *p, const config_setting_t *s, c
 			free(v);
 			if (config_setting_type(e) == CONFIG_TYPE_STRING)
 				return keys_error_at(p, e, e, " must not be empty");
-			return keys_error_at(p, e, e, " must be a string, not %s",
-					     keys_type_name(e));
+			return keys_error_type(p, e, " must be a string");
 		}
 		if (!(v[i] = strdup(config_setting_get_string(e)))) {
 			for (int j = 0; j < i; j++)
@@ -613,8 +607,7 @@ static int config__block(struct config_parser *p, const config_setting_t *s, voi
 	if (!pr)
 		return MB_EINVAL;
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return keys_error_at(p, s, s, " must be a group { ... }, not %s",
-				     keys_type_name(s));
+		return keys_error_type(p, s, " must be a group { ... }");
 	if ((rc = config__block_new(pr, &pc)) != 0)
 		return rc;
 	rc = keys_parse(p, s, pr->keys, pr->nkeys, pc);
@@ -874,8 +867,7 @@ static int config__devices(struct config_parser *p, const config_setting_t *s, v
 	int n;
 
 	if (config_setting_type(s) != CONFIG_TYPE_LIST)
-		return keys_error_at(p, s, s, " must be a list ( { ... }, ... ), not %s",
-				     keys_type_name(s));
+		return keys_error_type(p, s, " must be a list ( { ... }, ... )");
 	n = config_setting_length(s);
 	if (n == 0)
 		return keys_error_at(p, s, s, " is empty: configure at least one device");
@@ -891,9 +883,7 @@ static int config__devices(struct config_parser *p, const config_setting_t *s, v
 			return rc;
 		c->ndevices = (size_t)i + 1;
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
-			return keys_error_at(p, e, e,
-					     " must be a group { name = ...; ... }, not %s",
-					     keys_type_name(e));
+			return keys_error_type(p, e, " must be a group { name = ...; ... }");
 		}
 		rc = keys_parse(p, e, keys, nkeys, d);
 		if (rc == 0)

@@ -147,8 +147,7 @@ int config_mqtt_group(struct config_parser *p, const config_setting_t *s, struct
 	if ((rc = config_mqtt__defaults(m)) != 0 || !s)
 		return rc;
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return keys_error_at(p, s, s, " must be a group { ... }, not %s",
-				     keys_type_name(s));
+		return keys_error_type(p, s, " must be a group { ... }");
 	if ((rc = keys_parse(p, s, config_mqtt_table, CONFIG_MQTT_NKEYS, m)) != 0)
 		return rc;
 	return config_mqtt_done(p, s, m);

@@ -142,8 +142,7 @@ int export_config_mqtt(struct config_parser *p, const config_setting_t *s, void 
 		return MB_ENOMEM;
 	m = &e->mqtt;
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return keys_error_at(p, s, s, " must be a group { ... }, not %s",
-				     keys_type_name(s));
+		return keys_error_type(p, s, " must be a group { ... }");
 	m->line = config_setting_source_line(s);
 	m->interval = 60;
 	m->on_change = 1;
@@ -207,8 +206,7 @@ int export_config_influx(struct config_parser *p, const config_setting_t *s, voi
 				  "(WITH_INFLUXDB=0): remove the influxdb group");
 	x = &e->influx;
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return keys_error_at(p, s, s, " must be a group { ... }, not %s",
-				     keys_type_name(s));
+		return keys_error_type(p, s, " must be a group { ... }");
 	x->line = config_setting_source_line(s);
 	x->version = 1;
 	x->interval = 10;

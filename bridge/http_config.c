@@ -82,9 +82,7 @@ static int http__users(struct config_parser *p, const config_setting_t *s, void 
 	int n;
 
 	if (config_setting_type(s) != CONFIG_TYPE_LIST)
-		return keys_error_at(p, s, s,
-				     " must be a list ( { name = ...; ha1 = ...; }, ... ), not %s",
-				     keys_type_name(s));
+		return keys_error_type(p, s, " must be a list ( { name = ...; ha1 = ...; }, ... )");
 	n = config_setting_length(s);
 	if (!(hc->users = calloc(n ? (size_t)n : 1, sizeof *hc->users)))
 		return MB_ENOMEM;
@@ -94,9 +92,7 @@ static int http__users(struct config_parser *p, const config_setting_t *s, void 
 		int rc;
 
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return keys_error_at(p, e, e,
-					     " must be a group { name = ...; ha1 = ...; }, not %s",
-					     keys_type_name(e));
+			return keys_error_type(p, e, " must be a group { name = ...; ha1 = ...; }");
 		if (config_setting_get_member(e, "password"))
 			return keys_error_at(
 			    p, config_setting_get_member(e, "password"), e,
@@ -137,9 +133,7 @@ static int http__hosts(struct config_parser *p, const config_setting_t *s, void 
 	keys_path(s, path, sizeof path);
 	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
 	    config_setting_type(s) != CONFIG_TYPE_LIST)
-		return keys_error_at(p, s, s,
-				     " must be a list of host names [ \"modbridge.lan\" ], not %s",
-				     keys_type_name(s));
+		return keys_error_type(p, s, " must be a list of host names [ \"modbridge.lan\" ]");
 	n = config_setting_length(s);
 	if (!(hc->hosts = calloc(n ? (size_t)n : 1, sizeof *hc->hosts)))
 		return MB_ENOMEM;
@@ -259,10 +253,8 @@ static int http__tls(struct config_parser *p, const config_setting_t *s, void *t
 	int rc;
 
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return keys_error_at(p, s, s,
-				     " must be a group { cert = \"...pem\"; key = \"...pem\"; }, "
-				     "not %s",
-				     keys_type_name(s));
+		return keys_error_type(p, s,
+				       " must be a group { cert = \"...pem\"; key = \"...pem\"; }");
 	/* The key pair is checked by libmicrohttpd itself, which is opened
 	 * for that (include/dl.h): --check with a `tls` group needs it. */
 	char dlerr[300];
@@ -333,8 +325,7 @@ int http_config_parse(struct config_parser *p, const config_setting_t *s, void *
 	int rc;
 
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return keys_error_at(p, s, s, " must be a group { port = 8502; ... }, not %s",
-				     keys_type_name(s));
+		return keys_error_type(p, s, " must be a group { port = 8502; ... }");
 	if (!(hc = calloc(1, sizeof *hc)) || !(hc->listen = strdup("0.0.0.0")) ||
 	    !(hc->realm = strdup("modbridge"))) {
 		http_config_free(hc);

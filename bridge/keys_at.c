@@ -19,3 +19,8 @@ int keys_error_at(struct config_parser *p, const struct config_setting_t *x,
 	}
 	return rc;
 }
+
+int keys_error_type(struct config_parser *p, const struct config_setting_t *s, const char *what)
+{
+	return keys_error_at(p, s, s, "%s, not %s", what, keys_type_name(s));
+}

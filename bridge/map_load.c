@@ -317,8 +317,7 @@ static int map__protocol_seen(struct config_parser *p, const config_setting_t *s
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		const struct protocol *pr;
 		if (config_setting_type(e) != CONFIG_TYPE_STRING)
-			return keys_error_at(p, e, e, " must be a protocol name (a string), not %s",
-					     keys_type_name(e));
+			return keys_error_type(p, e, " must be a protocol name (a string)");
 		if (!(pr = protocol_find(config_setting_get_string(e))) &&
 		    protocol_refuse_left_out(p, e, config_setting_get_string(e),
 					     "this map cannot run here") != 0)
@@ -547,8 +546,7 @@ static int map__int_list(struct config_parser *p, const config_setting_t *s, int
 	int64_t *v;
 
 	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
-		return keys_error_at(p, s, s, " must be a list of integers [ 0, 1, ... ], not %s",
-				     keys_type_name(s));
+		return keys_error_type(p, s, " must be a list of integers [ 0, 1, ... ]");
 	if ((n = config_setting_length(s)) == 0)
 		return keys_error_at(p, s, s, " must not be empty");
 	if (!(v = calloc((size_t)n, sizeof *v)))
@@ -614,7 +612,7 @@ static int map__retry(struct config_parser *p, const config_setting_t *s, int wr
 	if (!x)
 		return 0;
 	if (config_setting_type(x) != CONFIG_TYPE_BOOL)
-		return keys_error_at(p, x, x, " must be true or false, not %s", keys_type_name(x));
+		return keys_error_type(p, x, " must be true or false");
 	*no_retry = !config_setting_get_bool(x);
 	if (*no_retry && !writable)
 		return keys_error_at(p, x, x,
@@ -933,17 +931,14 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 	if ((x = config_setting_get_member(s, "default"))) {
 		if (r->type == MAP_STRING) {
 			if (config_setting_type(x) != CONFIG_TYPE_STRING)
-				return keys_error_at(p, x, x,
-						     " must be a string for a string register, "
-						     "not %s",
-						     keys_type_name(x));
+				return keys_error_type(p, x,
+						       " must be a string for a string register");
 			if (!(r->def_string = strdup(config_setting_get_string(x))))
 				return MB_ENOMEM;
 		} else if (r->type == MAP_FLOAT32) {
 			/* A number, stored as its float32 bits (the raw value). */
 			if (!map__is_int(x) && config_setting_type(x) != CONFIG_TYPE_FLOAT)
-				return keys_error_at(p, x, x, " must be a number, not %s",
-						     keys_type_name(x));
+				return keys_error_type(p, x, " must be a number");
 			float f = (float)config_setting_get_float(x);
 			if (map__is_int(x))
 				f = (float)config_setting_get_int64(x);
@@ -952,9 +947,7 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 			r->def = bits;
 		} else {
 			if (!map__is_int(x))
-				return keys_error_at(p, x, x,
-						     " must be an integer (the raw value), not %s",
-						     keys_type_name(x));
+				return keys_error_type(p, x, " must be an integer (the raw value)");
 			r->def = config_setting_get_int64(x);
 		}
 		r->has_default = 1;
@@ -1165,9 +1158,7 @@ static int map__commands(struct config_parser *p, const config_setting_t *list, 
 		c->ack = 1;
 		c->line = config_setting_source_line(e);
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return keys_error_at(p, e, e,
-					     " must be a group { name = ...; ... }, not %s",
-					     keys_type_name(e));
+			return keys_error_type(p, e, " must be a group { name = ...; ... }");
 		rc = keys_parse(p, e, map__command_keys, MAP__N(map__command_keys), c);
 		if (rc == 0)
 			rc =
@@ -1246,10 +1237,10 @@ static int map__passthrough(struct config_parser *p, const config_setting_t *lis
 		int rc;
 
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return keys_error_at(p, e, e,
-					     " must be a group { table = ...; first = ...; last = "
-					     "...; }, not %s",
-					     keys_type_name(e));
+			return keys_error_type(
+			    p, e,
+			    " must be a group { table = ...; first = ...; last = "
+			    "...; }");
 		if ((rc = keys_parse(p, e, map__pass_keys, MAP__N(map__pass_keys), &k)) != 0)
 			return rc;
 		if (k.first > k.last)
@@ -1325,9 +1316,8 @@ static int map__agrees_with(struct config_parser *p, const config_setting_t *lis
 		int rc;
 
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return keys_error_at(p, e, e,
-					     " must be a group { name = ...; file = ...; }, not %s",
-					     keys_type_name(e));
+			return keys_error_type(p, e,
+					       " must be a group { name = ...; file = ...; }");
 		m->nagree = (size_t)i + 1;
 		if ((rc = keys_parse(p, e, map__agree_keys, MAP__N(map__agree_keys),
 				     &m->agree[i])) != 0)
@@ -1386,10 +1376,9 @@ static int map__attested(struct config_parser *p, const config_setting_t *list, 
 		int rc;
 
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return keys_error_at(p, e, e,
-					     " must be a group { device = ...; date = ...; "
-					     "readings = ...; }, not %s",
-					     keys_type_name(e));
+			return keys_error_type(p, e,
+					       " must be a group { device = ...; date = ...; "
+					       "readings = ...; }");
 		m->nattest = (size_t)i + 1;
 		m->attest[i].line = config_setting_source_line(e);
 		if ((rc = keys_parse(p, e, map__attest_keys, MAP__N(map__attest_keys),

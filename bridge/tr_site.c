@@ -83,9 +83,7 @@ static int site__members(struct config_parser *p, const config_setting_t *s, voi
 
 	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
 	    config_setting_type(s) != CONFIG_TYPE_LIST)
-		return keys_error_at(p, s, s,
-				     " must be a list of device names [\"a\", \"b\"], not %s",
-				     keys_type_name(s));
+		return keys_error_type(p, s, " must be a list of device names [\"a\", \"b\"]");
 	int n = config_setting_length(s);
 	if (n > SITE__MEMBERS_MAX)
 		return keys_error_at(p, s, s, ": %d names; a site adds up at most %d devices", n,

@@ -17,4 +17,9 @@ int keys_error_at(struct config_parser *p, const struct config_setting_t *x,
 		  const struct config_setting_t *s, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* keys_error_at(p, s, s, ...) for a setting of the wrong type: the path of
+ * s, what it must be (" must be a group { ... }"), then ", not " and what
+ * it is ("a string", keys_type_name). Returns MB_EPARSE. */
+int keys_error_type(struct config_parser *p, const struct config_setting_t *s, const char *what);
+
 #endif
