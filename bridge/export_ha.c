@@ -539,24 +539,19 @@ static int export_ha__one(void *ctx, const struct values_item *v)
 		json_printf(&j, ",\"max\":%s", num);
 		values_number_text(step < 0.001 ? 0.001 : step, num, sizeof num);
 		json_printf(&j, ",\"step\":%s,\"mode\":\"box\"", num);
-		if (unit) {
+		if (unit)
 			json_key_str(&j, ",\"unit_of_measurement\":", unit);
-		}
-		if (dc) {
+		if (dc)
 			json_key_str(&j, ",\"device_class\":", dc);
-		}
 		break;
 	}
 	default:
-		if (unit) {
+		if (unit)
 			json_key_str(&j, ",\"unit_of_measurement\":", unit);
-		}
-		if (dc) {
+		if (dc)
 			json_key_str(&j, ",\"device_class\":", dc);
-		}
-		if (sc) {
+		if (sc)
 			json_key_str(&j, ",\"state_class\":", sc);
-		}
 	}
 	export_ha__category_key(&j, r, k);
 	if ((more = json_take(&j, NULL))) {

@@ -393,9 +393,8 @@ static void map__json_head(struct map__doc *d)
 		first = 0;
 	}
 	json_raw(w, "},\n  \"summary\": [");
-	for (size_t i = 0; i < m->nsummary; i++) {
+	for (size_t i = 0; i < m->nsummary; i++)
 		json_key_str(w, i ? ", " : "", m->summary[i]->name);
-	}
 	json_raw(w, "],\n  \"registers\": [");
 }
 
@@ -421,9 +420,8 @@ static void map__json_reg(struct map__doc *d, const struct map__reg *g)
 	if (r->native != r->address)
 		json_printf(w, ", \"native\": %u", r->native);
 	json_printf(w, ", \"scale\": %.15g", r->scale);
-	if (r->unit) {
+	if (r->unit)
 		json_key_str(w, ", \"unit\": ", r->unit);
-	}
 	if (r->has_min)
 		json_printf(w, ", \"min\": %" PRId64, r->min);
 	if (r->has_max)

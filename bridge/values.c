@@ -292,9 +292,8 @@ static int values__json_one(void *ctx, const struct values_item *v)
 		char num[40], text[512];
 		values_number_text(v->scaled, num, sizeof num);
 		json_printf(j, "%" PRId64 ",\"value\":%s", v->raw, num);
-		if (values_format_text(r, v->raw, v->scaled, text, sizeof text) == 0) {
+		if (values_format_text(r, v->raw, v->scaled, text, sizeof text) == 0)
 			json_key_str(j, ",\"text\":", text);
-		}
 	} else {
 		json_printf(j, "%" PRId64 ",\"value\":null", v->raw);
 	}
