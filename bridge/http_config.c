@@ -127,10 +127,8 @@ static int http__users(struct config_parser *p, const config_setting_t *s, void 
 static int http__hosts(struct config_parser *p, const config_setting_t *s, void *target)
 {
 	struct config_http *hc = target;
-	char path[256];
 	int n;
 
-	keys_path(s, path, sizeof path);
 	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
 	    config_setting_type(s) != CONFIG_TYPE_LIST)
 		return keys_error_type(p, s, " must be a list of host names [ \"modbridge.lan\" ]");

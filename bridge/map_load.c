@@ -436,19 +436,17 @@ static const struct map__role_unit map__role_units[MAP_ROLE_NQ][4] = {
 
 /* One quantity of a role group: a readable numeric register of the map
  * whose unit the quantity converts from. */
-static int map__role_quantity(struct config_parser *p, const config_setting_t *e, const char *path,
-			      struct map *m, int kind, int q)
+static int map__role_quantity(struct config_parser *p, const config_setting_t *e, struct map *m,
+			      int kind, int q)
 {
 	const char *key = map_role_names[q], *v = config_setting_get_string(e);
 	if (!v)
-		return keys_error(p, e, "%s.%s must be a register name, not %s", path, key,
-				  keys_type_name(e));
+		return keys_error_type(p, e, " must be a register name");
 	const struct map_register *r = map_find_name(m, v);
 	if (!r)
-		return keys_error(p, e, "%s.%s: the map has no register \"%s\"", path, key, v);
+		return keys_error_at(p, e, e, ": the map has no register \"%s\"", v);
 	if (r->type == MAP_STRING || !(r->access & MAP_R))
-		return keys_error(p, e, "%s.%s: register \"%s\" must be readable and numeric", path,
-				  key, v);
+		return keys_error_at(p, e, e, ": register \"%s\" must be readable and numeric", v);
 	const struct map__role_unit *u = map__role_units[q];
 	while (u->unit && !(r->unit && strcmp(u->unit, r->unit) == 0))
 		u++;
@@ -457,8 +455,8 @@ static int map__role_quantity(struct config_parser *p, const config_setting_t *e
 		for (const struct map__role_unit *w = map__role_units[q]; w->unit; w++)
 			snprintf(units + strlen(units), sizeof units - strlen(units), "%s\"%s\"",
 				 w == map__role_units[q] ? "" : " or ", w->unit);
-		return keys_error(p, e, "%s.%s: register \"%s\" has unit \"%s\"; %s takes %s", path,
-				  key, v, r->unit ? r->unit : "", key, units);
+		return keys_error_at(p, e, e, ": register \"%s\" has unit \"%s\"; %s takes %s", v,
+				     r->unit ? r->unit : "", key, units);
 	}
 	m->role_reg[kind][q] = r;
 	m->role_factor[kind][q] = u->factor;
@@ -474,31 +472,22 @@ static int map__role_quantity(struct config_parser *p, const config_setting_t *e
  * the registers are loaded (map_find_name). */
 static int map__roles(struct config_parser *p, const config_setting_t *g, struct map *m)
 {
-	char path[256];
-
-	keys_path(g, path, sizeof path);
 	if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-		return keys_error(p, g, "%s must be a group { battery = { ... }; ... }, not %s",
-				  path, keys_type_name(g));
+		return keys_error_type(p, g, " must be a group { battery = { ... }; ... }");
 	for (int i = 0; i < config_setting_length(g); i++) {
 		const config_setting_t *rg = config_setting_get_elem(g, (unsigned)i);
 		const char *name = config_setting_name(rg);
-		char rpath[300];
 		int kind = -1, rc;
 
 		for (int k = 0; map_role_kinds[k]; k++)
 			if (strcmp(name, map_role_kinds[k]) == 0)
 				kind = k;
 		if (kind < 0)
-			return keys_error(p, rg,
-					  "%s.%s: unknown role; roles are grid, load, pv, battery "
-					  "and inverter",
-					  path, name);
-		snprintf(rpath, sizeof rpath, "%s.%s", path, name);
+			return keys_error_at(p, rg, rg,
+					     ": unknown role; roles are grid, load, pv, battery "
+					     "and inverter");
 		if (config_setting_type(rg) != CONFIG_TYPE_GROUP)
-			return keys_error(p, rg,
-					  "%s must be a group { power = \"...\"; ... }, not %s",
-					  rpath, keys_type_name(rg));
+			return keys_error_type(p, rg, " must be a group { power = \"...\"; ... }");
 		for (int j = 0; j < config_setting_length(rg); j++) {
 			const config_setting_t *e = config_setting_get_elem(rg, (unsigned)j);
 			const char *key = config_setting_name(e), *v;
@@ -508,27 +497,26 @@ static int map__roles(struct config_parser *p, const config_setting_t *g, struct
 				if (strcmp(key, map_role_names[k]) == 0)
 					q = k;
 			if (q >= 0) {
-				if ((rc = map__role_quantity(p, e, rpath, m, kind, q)) != 0)
+				if ((rc = map__role_quantity(p, e, m, kind, q)) != 0)
 					return rc;
 				continue;
 			}
 			if (strcmp(key, "power_sign") != 0)
-				return keys_error(p, e,
-						  "%s.%s: unknown key; a role names power, "
-						  "power_sign, energy_delivered, energy_taken, soc "
-						  "and capacity",
-						  rpath, key);
+				return keys_error_at(
+				    p, e, e,
+				    ": unknown key; a role names power, "
+				    "power_sign, energy_delivered, energy_taken, soc "
+				    "and capacity");
 			v = config_setting_get_string(e);
 			if (!v || (strcmp(v, "delivered") != 0 && strcmp(v, "taken") != 0))
-				return keys_error(
-				    p, e,
-				    "%s.power_sign: must be \"delivered\" (positive while the "
-				    "device delivers power to the site) or \"taken\"",
-				    rpath);
+				return keys_error_at(
+				    p, e, e,
+				    ": must be \"delivered\" (positive while the "
+				    "device delivers power to the site) or \"taken\"");
 			m->power_taken[kind] = strcmp(v, "taken") == 0;
 		}
 		if (!map_has_role(m, kind))
-			return keys_error(p, rg, "%s: name at least one quantity", rpath);
+			return keys_error_at(p, rg, rg, ": name at least one quantity");
 		if (m->power_taken[kind])
 			m->role_factor[kind][MAP_ROLE_POWER] =
 			    -m->role_factor[kind][MAP_ROLE_POWER];
@@ -541,7 +529,6 @@ static int map__roles(struct config_parser *p, const config_setting_t *g, struct
 static int map__int_list(struct config_parser *p, const config_setting_t *s, int64_t **out,
 			 size_t *nout)
 {
-	char path[128];
 	int n, t = config_setting_type(s);
 	int64_t *v;
 
@@ -554,10 +541,8 @@ static int map__int_list(struct config_parser *p, const config_setting_t *s, int
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		if (!map__is_int(e)) {
-			keys_path(e, path, sizeof path);
 			free(v);
-			return keys_error(p, e, "%s must be an integer, not %s", path,
-					  keys_type_name(e));
+			return keys_error_type(p, e, " must be an integer");
 		}
 		v[i] = config_setting_get_int64(e);
 	}
@@ -1028,11 +1013,8 @@ static int map__registers(struct config_parser *p, const config_setting_t *list,
 		r->ha = 1;
 		r->factor = 1;
 		r->line = config_setting_source_line(e);
-		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
-			char path[64];
-			return keys_error(p, e, "%s must be a group { address = ...; ... }, not %s",
-					  keys_path(e, path, sizeof path), keys_type_name(e));
-		}
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+			return keys_error_type(p, e, " must be a group { address = ...; ... }");
 		rc = keys_parse(p, e, map__register_keys, MAP__N(map__register_keys), r);
 		if (rc == 0)
 			rc = map__register_done(p, e, m, r);
@@ -1051,11 +1033,9 @@ static int map__registers(struct config_parser *p, const config_setting_t *list,
 		if (strcmp(m->by_name[i]->name, m->by_name[i - 1]->name) == 0) {
 			size_t idx = (size_t)(m->by_name[i] - m->regs);
 			const config_setting_t *e = config_setting_get_elem(list, (unsigned)idx);
-			char path[64];
-			keys_path(e, path, sizeof path);
-			return keys_error(p, config_setting_get_member(e, "name"),
-					  "%s.name \"%s\" is used by the register on line %d too",
-					  path, m->by_name[i]->name, m->by_name[i - 1]->line);
+			return keys_error_at(p, config_setting_get_member(e, "name"), e,
+					     ".name \"%s\" is used by the register on line %d too",
+					     m->by_name[i]->name, m->by_name[i - 1]->line);
 		}
 	}
 
@@ -1075,7 +1055,6 @@ static int map__registers(struct config_parser *p, const config_setting_t *list,
 static int map__template(struct config_parser *p, const config_setting_t *s,
 			 const struct map_command *c, const struct protocol *pr)
 {
-	char path[64];
 	int rc;
 
 	if (pr->map_command && (rc = pr->map_command(p, s, c)) != 0)
@@ -1089,14 +1068,12 @@ static int map__template(struct config_parser *p, const config_setting_t *s,
 		i = strtol(t + 1, &end, 10);
 		if (*end != '}' && *end != ':') /* {1:02}: padded (the protocol checks it) */
 			continue;
-		if (errno || i >= c->count) {
-			keys_path(s, path, sizeof path);
-			return keys_error(
-			    p, s,
-			    "%s uses {%ld} but the command covers at most %u registers "
+		if (errno || i >= c->count)
+			return keys_error_at(
+			    p, s, s,
+			    " uses {%ld} but the command covers at most %u registers "
 			    "({0}..{%u}, one per register)",
-			    path, i, c->count, c->count - 1u);
-		}
+			    i, c->count, c->count - 1u);
 	}
 	return 0;
 }
