@@ -302,7 +302,7 @@ static int config__listeners_check(struct config_parser *p, config_t *lc, struct
 	for (size_t i = 0; i < c->ndevices; i++) {
 		struct config_device *d = &c->devices[i];
 		const config_setting_t *e, *k;
-		char path[256], names[256];
+		char names[256];
 		size_t used;
 
 		d->listener_idx = 0;
@@ -319,13 +319,11 @@ static int config__listeners_check(struct config_parser *p, config_t *lc, struct
 						 c->listeners[j].name);
 		e = config_setting_get_elem(devs, (unsigned)i);
 		k = e ? config_setting_get_member(e, "listener") : NULL;
-		if (k)
-			CONFIG__PATH(k, path);
-		else
-			snprintf(path, sizeof path, "devices.[%zu].listener", i);
-		return keys_error(p, k ? k : e,
-				  "%s \"%s\" is not the name of a listener (the listeners are %s)",
-				  path, d->listener, names);
+		/* "devices.[1].listener", whether or not the key is there */
+		return keys_error_at(
+		    p, k ? k : e, e,
+		    ".listener \"%s\" is not the name of a listener (the listeners are %s)",
+		    d->listener, names);
 	}
 	return 0;
 }
@@ -906,7 +904,7 @@ static int config__user(struct config_parser *p, const config_setting_t *s, void
 	char *dup;
 
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return keys_error(p, s, "user must be a string, not %s", keys_type_name(s));
+		return keys_error_type(p, s, " must be a string");
 	name = config_setting_get_string(s);
 	if (name[0] == '\0')
 		return keys_error(p, s, "user must not be empty");

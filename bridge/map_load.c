@@ -241,7 +241,7 @@ static int map__name_seen(struct config_parser *p, const config_setting_t *s, vo
 	const char *why;
 
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return keys_error(p, s, "name must be a string, not %s", keys_type_name(s));
+		return keys_error_type(p, s, " must be a string");
 	if (config_setting_get_string(s)[0] == '\0')
 		return keys_error(p, s, "name must not be empty");
 	if ((why = map__check_mapname(config_setting_get_string(s))) != NULL)
@@ -386,10 +386,7 @@ static int map__summary(struct config_parser *p, const config_setting_t *s, stru
 {
 	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
 	    config_setting_type(s) != CONFIG_TYPE_LIST)
-		return keys_error(p, s,
-				  "summary must be an array of register names [\"soc\", ...], "
-				  "not %s",
-				  keys_type_name(s));
+		return keys_error_type(p, s, " must be an array of register names [\"soc\", ...]");
 	if (config_setting_length(s) > MAP_SUMMARY_MAX)
 		return keys_error(p, s, "summary names %d registers; at most %d",
 				  config_setting_length(s), MAP_SUMMARY_MAX);
@@ -765,10 +762,8 @@ static int map__derived_keys(struct config_parser *p, const config_setting_t *s,
 		}
 		if (r->type == MAP_STRING) {
 			if (config_setting_type(x) != CONFIG_TYPE_STRING)
-				return keys_error_at(p, x, s,
-						     ".constant must be a string for a string "
-						     "register, not %s",
-						     keys_type_name(x));
+				return keys_error_type(p, x,
+						       " must be a string for a string register");
 			const char *v = config_setting_get_string(x);
 			if (strlen(v) > 2u * r->count)
 				return keys_error_at(
@@ -780,11 +775,7 @@ static int map__derived_keys(struct config_parser *p, const config_setting_t *s,
 				return MB_ENOMEM;
 		} else {
 			if (!map__is_int(x))
-				return keys_error_at(
-				    p, x, s,
-				    ".constant must be an integer (the raw value), "
-				    "not %s",
-				    keys_type_name(x));
+				return keys_error_type(p, x, " must be an integer (the raw value)");
 			r->const_value = config_setting_get_int64(x);
 			if (!map__fits(r->type, r->const_value))
 				return keys_error_at(p, x, s,
@@ -991,8 +982,7 @@ static int map__registers(struct config_parser *p, const config_setting_t *list,
 	int n;
 
 	if (config_setting_type(list) != CONFIG_TYPE_LIST)
-		return keys_error(p, list, "registers must be a list ( { ... }, ... ), not %s",
-				  keys_type_name(list));
+		return keys_error_type(p, list, " must be a list ( { ... }, ... )");
 	n = config_setting_length(list);
 	if (n == 0)
 		return 0;
@@ -1120,8 +1110,7 @@ static int map__commands(struct config_parser *p, const config_setting_t *list, 
 	int n;
 
 	if (config_setting_type(list) != CONFIG_TYPE_LIST)
-		return keys_error(p, list, "commands must be a list ( { ... }, ... ), not %s",
-				  keys_type_name(list));
+		return keys_error_type(p, list, " must be a list ( { ... }, ... )");
 	if ((n = config_setting_length(list)) == 0)
 		return 0;
 	if (!(m->cmds = calloc((size_t)n, sizeof *m->cmds)))
@@ -1191,10 +1180,9 @@ static int map__passthrough(struct config_parser *p, const config_setting_t *lis
 	int n;
 
 	if (config_setting_type(list) != CONFIG_TYPE_LIST)
-		return keys_error(p, list,
-				  "passthrough must be a list ( { table = \"holding\"; first = 0; "
-				  "last = 99; }, ... ), not %s",
-				  keys_type_name(list));
+		return keys_error_type(p, list,
+				       " must be a list ( { table = \"holding\"; first = 0; "
+				       "last = 99; }, ... )");
 	for (size_t i = 0; i < protocol_count(); i++)
 		if ((m->protos & (1u << i)) && !(protocol_at(i)->flags & PROTOCOL_RTU))
 			return keys_error(
@@ -1280,10 +1268,9 @@ static int map__agrees_with(struct config_parser *p, const config_setting_t *lis
 	int n;
 
 	if (config_setting_type(list) != CONFIG_TYPE_LIST)
-		return keys_error(p, list,
-				  "agrees_with must be a list ( { name = \"...\"; file = "
-				  "\"owner/repo path\"; }, ... ), not %s",
-				  keys_type_name(list));
+		return keys_error_type(p, list,
+				       " must be a list ( { name = \"...\"; file = "
+				       "\"owner/repo path\"; }, ... )");
 	if ((n = config_setting_length(list)) == 0)
 		return 0;
 	if (!(m->agree = calloc((size_t)n, sizeof *m->agree)))
@@ -1339,10 +1326,9 @@ static int map__attested(struct config_parser *p, const config_setting_t *list, 
 
 	m->attest_line = config_setting_source_line(list);
 	if (config_setting_type(list) != CONFIG_TYPE_LIST)
-		return keys_error(p, list,
-				  "attested must be a list ( { device = \"...\"; date = "
-				  "\"YYYY-MM-DD\"; readings = \"...\"; }, ... ), not %s",
-				  keys_type_name(list));
+		return keys_error_type(p, list,
+				       " must be a list ( { device = \"...\"; date = "
+				       "\"YYYY-MM-DD\"; readings = \"...\"; }, ... )");
 	if ((n = config_setting_length(list)) == 0)
 		return keys_error(p, list,
 				  "attested is empty: list the devices, or leave the key out");

@@ -566,8 +566,7 @@ static void map__text_head(struct map__doc *d)
 
 static void map__text_table(struct map__doc *d, int t)
 {
-	map__line(d->out, "%s", "");
-	map__line(d->out, "%s registers", map__tables[t]);
+	map__line(d->out, "\n%s registers", map__tables[t]);
 	map__line(d->out, "%-11s %s%-*s %-24s %5s %-6s %8s %-6s %-20s %s", "address",
 		  d->native ? "native      " : "", d->namew, "name", "type", "words", "access",
 		  "scale", "unit", "range/values", "description");
@@ -601,17 +600,14 @@ static void map__text_tail(struct map__doc *d)
 
 	for (size_t i = 0; i < m->npass; i++) {
 		const struct map_passthrough *p = &m->pass[i];
-		if (i == 0) {
-			map__line(out, "%s", "");
-			map__line(out, "passthrough (sent to the device as they are where no "
+		if (i == 0)
+			map__line(out, "\npassthrough (sent to the device as they are where no "
 				       "register describes them)");
-		}
 		map__line(out, "%-7s %5u..%-5u %s", map__tables[p->table], p->first, p->last,
 			  p->access & MAP_W ? "read and write" : "read-only");
 	}
 	if (m->ncmds) {
-		map__line(out, "%s", "");
-		map__line(out, "commands (written together with FC16)");
+		map__line(out, "\ncommands (written together with FC16)");
 		for (size_t i = 0; i < m->ncmds; i++) {
 			const struct map_command *c = &m->cmds[i];
 			char addr[32];
