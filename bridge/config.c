@@ -30,6 +30,7 @@
 #include "export_config.h"
 #include "fnv.h"
 #include "http_config.h"
+#include "keys_at.h"
 #include "mb_error.h"
 #include "protocol.h"
 
@@ -156,13 +157,12 @@ static int config__dev_listener(struct config_parser *p, const config_setting_t 
 	char path[256];
 
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return keys_error(p, s, "%s must be a string, the name of a listener, not %s",
-				  CONFIG__PATH(s, path), keys_type_name(s));
+		return keys_error_type(p, s, " must be a string, the name of a listener");
 	v = config_setting_get_string(s);
 	if (v[0] == '\0')
-		return keys_error(p, s, "%s must not be empty", CONFIG__PATH(s, path));
+		return keys_error_at(p, s, s, " must not be empty");
 	if ((why = config__check_name(v)) != NULL)
-		return keys_error(p, s, "%s %s", CONFIG__PATH(s, path), why);
+		return keys_error_at(p, s, s, " %s", why);
 	free(d->listener);
 	d->listener = NULL;
 	if (strcmp(v, CONFIG__OLD_SERVER) == 0 && p->ctx)
@@ -209,30 +209,24 @@ static void config__listener_free(struct config_listener *l)
 static int config__listeners(struct config_parser *p, const config_setting_t *s, void *target)
 {
 	struct config *c = target;
-	char path[256];
 	int n;
 
-	CONFIG__PATH(s, path);
 	if (config_setting_type(s) != CONFIG_TYPE_LIST)
-		return keys_error(p, s,
-				  "%s must be a list ( { name = ...; port = ...; }, ... ), not %s",
-				  path, keys_type_name(s));
+		return keys_error_type(p, s,
+				       " must be a list ( { name = ...; port = ...; }, ... )");
 	n = config_setting_length(s);
 	if (n == 0)
-		return keys_error(p, s, "%s must not be empty: leave it out", path);
+		return keys_error_at(p, s, s, " must not be empty: leave it out");
 	if (!(c->listeners = calloc((size_t)n, sizeof *c->listeners)))
 		return MB_ENOMEM;
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		struct config_listener *l = &c->listeners[i];
-		char epath[256];
 		int rc;
 
 		c->nlisteners = (size_t)i + 1;
-		CONFIG__PATH(e, epath);
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return keys_error(p, e, "%s must be a group { name = ...; ... }, not %s",
-					  epath, keys_type_name(e));
+			return keys_error_type(p, e, " must be a group { name = ...; ... }");
 		if ((rc = keys_parse(p, e, config__listener_keys, CONFIG__N(config__listener_keys),
 				     l)) != 0)
 			return rc;
@@ -241,16 +235,16 @@ static int config__listeners(struct config_parser *p, const config_setting_t *s,
 			return MB_ENOMEM;
 		if (strcmp(l->name, CONFIG__SERVER) == 0 ||
 		    strcmp(l->name, CONFIG__OLD_SERVER) == 0)
-			return keys_error(p, config_setting_get_member(e, "name"),
-					  "%s.name \"%s\" is the name of the server block's "
-					  "listener: choose another",
-					  epath, l->name);
+			return keys_error_at(p, config_setting_get_member(e, "name"), e,
+					     ".name \"%s\" is the name of the server block's "
+					     "listener: choose another",
+					     l->name);
 		for (int j = 0; j < i; j++)
 			if (strcmp(c->listeners[j].name, l->name) == 0)
-				return keys_error(p, config_setting_get_member(e, "name"),
-						  "%s.name \"%s\" is used by another listener too "
-						  "(line %d)",
-						  epath, l->name, c->listeners[j].line);
+				return keys_error_at(p, config_setting_get_member(e, "name"), e,
+						     ".name \"%s\" is used by another listener too "
+						     "(line %d)",
+						     l->name, c->listeners[j].line);
 	}
 	return 0;
 }
@@ -289,28 +283,26 @@ static int config__listeners_check(struct config_parser *p, config_t *lc, struct
 		const struct config_listener *l = &c->listeners[i];
 		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
 		const config_setting_t *port = config_setting_get_member(e, "port");
-		char path[256];
 
-		CONFIG__PATH(e, path);
 		if (l->port == c->server.port && config__addr_clash(l->listen, c->server.listen))
-			return keys_error(p, port,
-					  "%s: %s port %d is the server block's listener too "
-					  "(%s.listen \"%s\", %s.port %d)",
-					  path, l->listen, l->port, config__server_group(c),
-					  c->server.listen, config__server_group(c),
-					  c->server.port);
+			return keys_error_at(p, port, e,
+					     ": %s port %d is the server block's listener too "
+					     "(%s.listen \"%s\", %s.port %d)",
+					     l->listen, l->port, config__server_group(c),
+					     c->server.listen, config__server_group(c),
+					     c->server.port);
 		for (size_t j = 0; j < i; j++) {
 			const struct config_listener *o = &c->listeners[j];
 			if (l->port == o->port && config__addr_clash(l->listen, o->listen))
-				return keys_error(
-				    p, port, "%s: %s port %d is listener \"%s\"'s too (line %d)",
-				    path, l->listen, l->port, o->name, o->line);
+				return keys_error_at(
+				    p, port, e, ": %s port %d is listener \"%s\"'s too (line %d)",
+				    l->listen, l->port, o->name, o->line);
 		}
 	}
 	for (size_t i = 0; i < c->ndevices; i++) {
 		struct config_device *d = &c->devices[i];
 		const config_setting_t *e, *k;
-		char path[256], names[256];
+		char names[256];
 		size_t used;
 
 		d->listener_idx = 0;
@@ -327,13 +319,11 @@ static int config__listeners_check(struct config_parser *p, config_t *lc, struct
 						 c->listeners[j].name);
 		e = config_setting_get_elem(devs, (unsigned)i);
 		k = e ? config_setting_get_member(e, "listener") : NULL;
-		if (k)
-			CONFIG__PATH(k, path);
-		else
-			snprintf(path, sizeof path, "devices.[%zu].listener", i);
-		return keys_error(p, k ? k : e,
-				  "%s \"%s\" is not the name of a listener (the listeners are %s)",
-				  path, d->listener, names);
+		/* "devices.[1].listener", whether or not the key is there */
+		return keys_error_at(
+		    p, k ? k : e, e,
+		    ".listener \"%s\" is not the name of a listener (the listeners are %s)",
+		    d->listener, names);
 	}
 	return 0;
 }
@@ -366,32 +356,26 @@ static bool config__same_listener(const struct config_device *a, const struct co
 static int config__strings(struct config_parser *p, const config_setting_t *s, char ***out,
 			   size_t *nout)
 {
-	char path[256];
 	int n, t = config_setting_type(s);
 	char **v;
 
-	keys_path(s, path, sizeof path);
 	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
-		return keys_error(p, s, "%s must be a list of strings [ \"...\", ... ], not %s",
-				  path, keys_type_name(s));
+		return keys_error_type(p, s, " must be a list of strings [ \"...\", ... ]");
 	n = config_setting_length(s);
 	if (n == 0)
-		return keys_error(p, s, "%s must not be empty", path);
+		return keys_error_at(p, s, s, " must not be empty");
 	if (!(v = calloc((size_t)n, sizeof *v)))
 		return MB_ENOMEM;
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		if (config_setting_type(e) != CONFIG_TYPE_STRING ||
 		    config_setting_get_string(e)[0] == '\0') {
-			char epath[256];
-			keys_path(e, epath, sizeof epath);
 			for (int j = 0; j < i; j++)
 				free(v[j]);
 			free(v);
 			if (config_setting_type(e) == CONFIG_TYPE_STRING)
-				return keys_error(p, e, "%s must not be empty", epath);
-			return keys_error(p, e, "%s must be a string, not %s", epath,
-					  keys_type_name(e));
+				return keys_error_at(p, e, e, " must not be empty");
+			return keys_error_type(p, e, " must be a string");
 		}
 		if (!(v[i] = strdup(config_setting_get_string(e)))) {
 			for (int j = 0; j < i; j++)
@@ -433,12 +417,10 @@ static int config__cidrs(struct config_parser *p, const config_setting_t *s, str
 	for (size_t i = 0; i < n; i++) {
 		if (cidr_parse(v[i], &(*out)[i]) != 0) {
 			const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-			char path[256];
-			keys_path(e, path, sizeof path);
-			rc = keys_error(p, e,
-					"%s must be an address or network such as "
-					"\"192.168.1.0/24\" or \"fd00::/8\", not \"%s\"",
-					path, v[i]);
+			rc = keys_error_at(p, e, e,
+					   " must be an address or network such as "
+					   "\"192.168.1.0/24\" or \"fd00::/8\", not \"%s\"",
+					   v[i]);
 			config__free_strings(v, n);
 			return rc;
 		}
@@ -617,15 +599,13 @@ static int config__block(struct config_parser *p, const config_setting_t *s, voi
 {
 	struct config_device *d = target;
 	const struct protocol *pr = protocol_find(config_setting_name(s));
-	char path[256];
 	void *pc;
 	int rc;
 
 	if (!pr)
 		return MB_EINVAL;
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return keys_error(p, s, "%s must be a group { ... }, not %s", CONFIG__PATH(s, path),
-				  keys_type_name(s));
+		return keys_error_type(p, s, " must be a group { ... }");
 	if ((rc = config__block_new(pr, &pc)) != 0)
 		return rc;
 	rc = keys_parse(p, s, pr->keys, pr->nkeys, pc);
@@ -736,7 +716,6 @@ static int config__device_done(struct config_parser *p, const config_setting_t *
 {
 	struct config_device *d = &c->devices[idx];
 	const config_setting_t *block = NULL, *m;
-	char path[256];
 	int rc;
 
 	d->line = config_setting_source_line(s);
@@ -749,10 +728,9 @@ static int config__device_done(struct config_parser *p, const config_setting_t *
 			const config_setting_t *first = block, *second = b;
 			if (config_setting_index(b) < config_setting_index(block))
 				first = b, second = block;
-			return keys_error(p, second,
-					  "%s has two protocol blocks, %s and %s: keep one",
-					  CONFIG__PATH(s, path), config_setting_name(first),
-					  config_setting_name(second));
+			return keys_error_at(
+			    p, second, s, " has two protocol blocks, %s and %s: keep one",
+			    config_setting_name(first), config_setting_name(second));
 		}
 		block = b;
 	}
@@ -761,15 +739,15 @@ static int config__device_done(struct config_parser *p, const config_setting_t *
 	m = config_setting_get_member(s, "mqtt");
 	d->has_mqtt = m != NULL;
 	if (mqtt && !m)
-		return keys_error(p, block,
-				  "%s.%s needs an mqtt group: the broker the device talks through",
-				  CONFIG__PATH(s, path), config_setting_name(block));
+		return keys_error_at(p, block, s,
+				     ".%s needs an mqtt group: the broker the device talks through",
+				     config_setting_name(block));
 	/* Without a block the map names the protocol, and the fit check
 	 * (reload.c) says what is missing: the block, or that the mqtt group
 	 * is not needed. */
 	if (!mqtt && m && block)
-		return keys_error(p, m, "%s.mqtt: a %s device does not use MQTT; remove it",
-				  CONFIG__PATH(s, path), config_setting_name(block));
+		return keys_error_at(p, m, s, ".mqtt: a %s device does not use MQTT; remove it",
+				     config_setting_name(block));
 	if (d->proto && d->proto->cfg_done &&
 	    (rc = d->proto->cfg_done(p, block, d->proto_cfg)) != 0)
 		return rc;
@@ -779,20 +757,19 @@ static int config__device_done(struct config_parser *p, const config_setting_t *
 		if (o->unit_id == d->unit_id && config__same_listener(o, d)) {
 			const config_setting_t *u = config_setting_get_member(s, "unit_id");
 			if (d->listener)
-				return keys_error(
-				    p, u,
-				    "%s.unit_id %d is used by device \"%s\" (line %d) "
+				return keys_error_at(
+				    p, u, s,
+				    ".unit_id %d is used by device \"%s\" (line %d) "
 				    "too, on listener \"%s\"",
-				    CONFIG__PATH(s, path), d->unit_id, o->name, o->line,
-				    d->listener);
-			return keys_error(p, u, "%s.unit_id %d is used by device \"%s\" too",
-					  CONFIG__PATH(s, path), d->unit_id, o->name);
+				    d->unit_id, o->name, o->line, d->listener);
+			return keys_error_at(p, u, s, ".unit_id %d is used by device \"%s\" too",
+					     d->unit_id, o->name);
 		}
 		if (strcmp(o->name, d->name) == 0) {
 			const config_setting_t *n = config_setting_get_member(s, "name");
-			return keys_error(p, n,
-					  "%s.name \"%s\" is used by another device too (line %d)",
-					  CONFIG__PATH(s, path), d->name, o->line);
+			return keys_error_at(p, n, s,
+					     ".name \"%s\" is used by another device too (line %d)",
+					     d->name, o->line);
 		}
 	}
 	return 0;
@@ -869,14 +846,14 @@ static int config__peers_check(struct config_parser *p, const config_setting_t *
 				    config_setting_get_elem(list, (unsigned)v[y].i);
 				const config_setting_t *block =
 				    config_setting_get_member(s, d->proto->name);
-				char path[256], peer[128] = "the same device";
+				char peer[128] = "the same device";
 				if (d->proto->what_peer)
 					d->proto->what_peer(d->proto_cfg, peer, sizeof peer);
-				rc = keys_error(
-				    p, block ? block : s,
-				    "%s.%s: %s is device \"%s\"'s too (line %d), on the "
+				rc = keys_error_at(
+				    p, block ? block : s, s,
+				    ".%s: %s is device \"%s\"'s too (line %d), on the "
 				    "same broker: its answers would reach only one of them",
-				    CONFIG__PATH(s, path), d->proto->name, peer, o->name, o->line);
+				    d->proto->name, peer, o->name, o->line);
 			}
 	}
 	free(v);
@@ -888,16 +865,13 @@ static int config__devices(struct config_parser *p, const config_setting_t *s, v
 	struct config *c = target;
 	const struct config_key *keys;
 	size_t nkeys;
-	char path[256];
 	int n;
 
-	keys_path(s, path, sizeof path);
 	if (config_setting_type(s) != CONFIG_TYPE_LIST)
-		return keys_error(p, s, "%s must be a list ( { ... }, ... ), not %s", path,
-				  keys_type_name(s));
+		return keys_error_type(p, s, " must be a list ( { ... }, ... )");
 	n = config_setting_length(s);
 	if (n == 0)
-		return keys_error(p, s, "%s is empty: configure at least one device", path);
+		return keys_error_at(p, s, s, " is empty: configure at least one device");
 	if (!(c->devices = calloc((size_t)n, sizeof *c->devices)))
 		return MB_ENOMEM;
 	keys = config_device_keys(&nkeys);
@@ -910,10 +884,7 @@ static int config__devices(struct config_parser *p, const config_setting_t *s, v
 			return rc;
 		c->ndevices = (size_t)i + 1;
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
-			char epath[256];
-			keys_path(e, epath, sizeof epath);
-			return keys_error(p, e, "%s must be a group { name = ...; ... }, not %s",
-					  epath, keys_type_name(e));
+			return keys_error_type(p, e, " must be a group { name = ...; ... }");
 		}
 		rc = keys_parse(p, e, keys, nkeys, d);
 		if (rc == 0)
@@ -936,7 +907,7 @@ static int config__user(struct config_parser *p, const config_setting_t *s, void
 	char *dup;
 
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return keys_error(p, s, "user must be a string, not %s", keys_type_name(s));
+		return keys_error_type(p, s, " must be a string");
 	name = config_setting_get_string(s);
 	if (name[0] == '\0')
 		return keys_error(p, s, "user must not be empty");

@@ -14,11 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "keys_at.h"
 #include "mb_error.h"
 
 #define CONFIG_MQTT__N(a) (sizeof(a) / sizeof((a)[0]))
-/* A setting's path for a message (config.c says why only then). */
-#define CONFIG_MQTT__PATH(s, buf) keys_path((s), (buf), sizeof(buf))
 
 /* --- value checks -------------------------------------------------------- */
 
@@ -62,7 +61,6 @@ static int config_mqtt__tls_file(struct config_parser *p, const config_setting_t
 {
 	const config_setting_t *s = config_setting_get_member(tls, key);
 	struct stat st;
-	char path[256];
 	int fd, e = 0;
 
 	if (!file || !s)
@@ -75,27 +73,22 @@ static int config_mqtt__tls_file(struct config_parser *p, const config_setting_t
 	if (fd >= 0)
 		close(fd);
 	if (e)
-		return keys_error(p, s, "%s \"%s\" cannot be read: %s", CONFIG_MQTT__PATH(s, path),
-				  file, strerror(e));
+		return keys_error_at(p, s, s, " \"%s\" cannot be read: %s", file, strerror(e));
 	if (S_ISDIR(st.st_mode))
-		return keys_error(p, s, "%s \"%s\" cannot be read: %s", CONFIG_MQTT__PATH(s, path),
-				  file, strerror(EISDIR));
+		return keys_error_at(p, s, s, " \"%s\" cannot be read: %s", file, strerror(EISDIR));
 	if (!S_ISREG(st.st_mode))
-		return keys_error(p, s, "%s \"%s\" is not a regular file",
-				  CONFIG_MQTT__PATH(s, path), file);
+		return keys_error_at(p, s, s, " \"%s\" is not a regular file", file);
 	return 0;
 }
 
 static int config_mqtt__tls_done(struct config_parser *p, const config_setting_t *s, void *target)
 {
 	struct config_tls *t = target;
-	char path[256];
 	int rc;
 
 	/* A client certificate is useless without its key and vice versa. */
 	if (!t->cert_file != !t->key_file)
-		return keys_error(p, s, "%s needs both cert_file and key_file, or neither",
-				  keys_path(s, path, sizeof path));
+		return keys_error_at(p, s, s, " needs both cert_file and key_file, or neither");
 	if ((rc = config_mqtt__tls_file(p, s, "ca_file", t->ca_file)) != 0 ||
 	    (rc = config_mqtt__tls_file(p, s, "cert_file", t->cert_file)) != 0 ||
 	    (rc = config_mqtt__tls_file(p, s, "key_file", t->key_file)) != 0)
@@ -136,7 +129,6 @@ static int config_mqtt__defaults(struct config_mqtt *m)
 int config_mqtt_done(struct config_parser *p, const config_setting_t *s, void *target)
 {
 	struct config_mqtt *m = target;
-	char path[256];
 
 	m->line = config_setting_source_line(s);
 	m->has_tls = config_setting_get_member(s, "tls") != NULL;
@@ -144,21 +136,18 @@ int config_mqtt_done(struct config_parser *p, const config_setting_t *s, void *t
 		m->port = m->has_tls ? 8883 : 1883;
 	/* MQTT sends a password only together with a user name. */
 	if (m->password && !m->username)
-		return keys_error(p, s, "%s has a password but no username",
-				  keys_path(s, path, sizeof path));
+		return keys_error_at(p, s, s, " has a password but no username");
 	return 0;
 }
 
 int config_mqtt_group(struct config_parser *p, const config_setting_t *s, struct config_mqtt *m)
 {
-	char path[256];
 	int rc;
 
 	if ((rc = config_mqtt__defaults(m)) != 0 || !s)
 		return rc;
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return keys_error(p, s, "%s must be a group { ... }, not %s",
-				  CONFIG_MQTT__PATH(s, path), keys_type_name(s));
+		return keys_error_type(p, s, " must be a group { ... }");
 	if ((rc = keys_parse(p, s, config_mqtt_table, CONFIG_MQTT_NKEYS, m)) != 0)
 		return rc;
 	return config_mqtt_done(p, s, m);

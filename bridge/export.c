@@ -367,10 +367,8 @@ void export_reload(uv_loop_t *loop, struct export **ep, const struct config_expo
 
 static void export__stat_json(struct json *j, const struct export_stat *s, int queued)
 {
-	json_raw(j, "{\"state\":");
-	json_str(j, export__state_name(s->state));
-	json_raw(j, ",\"target\":");
-	json_str(j, s->target);
+	json_key_str(j, "{\"state\":", export__state_name(s->state));
+	json_key_str(j, ",\"target\":", s->target);
 	json_printf(j, ",\"last_attempt\":%llu,\"last_success\":%llu,\"last_error\":",
 		    (unsigned long long)s->last_attempt, (unsigned long long)s->last_success);
 	json_str(j, s->last_error[0] ? s->last_error : NULL);

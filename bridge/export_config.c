@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys_at.h"
 #include "mb_error.h"
 
 #define EXPORT_CONFIG__N(a) (sizeof(a) / sizeof((a)[0]))
@@ -135,15 +136,13 @@ int export_config_mqtt(struct config_parser *p, const config_setting_t *s, void 
 {
 	struct config_export *e = export_config__of(target);
 	struct config_export_mqtt *m;
-	char path[256];
 	int rc;
 
 	if (!e)
 		return MB_ENOMEM;
 	m = &e->mqtt;
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return keys_error(p, s, "%s must be a group { ... }, not %s",
-				  keys_path(s, path, sizeof path), keys_type_name(s));
+		return keys_error_type(p, s, " must be a group { ... }");
 	m->line = config_setting_source_line(s);
 	m->interval = 60;
 	m->on_change = 1;
@@ -167,31 +166,28 @@ static int export_config__influx_done(struct config_parser *p, const config_sett
 	static const char *const v2_only[] = {"org", "bucket", "token"};
 	const char *const *other = x->version == 1 ? v2_only : v1_only;
 	size_t nother = x->version == 1 ? EXPORT_CONFIG__N(v2_only) : EXPORT_CONFIG__N(v1_only);
-	char path[256];
 
-	keys_path(s, path, sizeof path);
 	for (size_t i = 0; i < nother; i++) {
 		const config_setting_t *o = config_setting_get_member(s, other[i]);
 		if (o)
-			return keys_error(p, o,
-					  "%s.%s belongs to InfluxDB version %d; this group "
-					  "says version = %d",
-					  path, other[i], x->version == 1 ? 2 : 1, x->version);
+			return keys_error_at(p, o, s,
+					     ".%s belongs to InfluxDB version %d; this group "
+					     "says version = %d",
+					     other[i], x->version == 1 ? 2 : 1, x->version);
 	}
 	if (x->version == 1) {
 		if (!x->database)
-			return keys_error(p, s,
-					  "%s needs database (InfluxDB 1.x writes go to "
-					  "/write?db=...)",
-					  path);
+			return keys_error_at(p, s, s,
+					     " needs database (InfluxDB 1.x writes go to "
+					     "/write?db=...)");
 		if (x->password && !x->username)
-			return keys_error(p, config_setting_get_member(s, "password"),
-					  "%s has a password but no username", path);
+			return keys_error_at(p, config_setting_get_member(s, "password"), s,
+					     " has a password but no username");
 	} else if (!x->org || !x->bucket || !x->token) {
-		return keys_error(p, s,
-				  "%s: version 2 needs org, bucket and token "
-				  "(/api/v2/write?org=...&bucket=..., Authorization: Token ...)",
-				  path);
+		return keys_error_at(
+		    p, s, s,
+		    ": version 2 needs org, bucket and token "
+		    "(/api/v2/write?org=...&bucket=..., Authorization: Token ...)");
 	}
 	return 0;
 }
@@ -200,7 +196,6 @@ int export_config_influx(struct config_parser *p, const config_setting_t *s, voi
 {
 	struct config_export *e = export_config__of(target);
 	struct config_export_influx *x;
-	char path[256];
 	int rc;
 
 	if (!e)
@@ -211,8 +206,7 @@ int export_config_influx(struct config_parser *p, const config_setting_t *s, voi
 				  "(WITH_INFLUXDB=0): remove the influxdb group");
 	x = &e->influx;
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return keys_error(p, s, "%s must be a group { ... }, not %s",
-				  keys_path(s, path, sizeof path), keys_type_name(s));
+		return keys_error_type(p, s, " must be a group { ... }");
 	x->line = config_setting_source_line(s);
 	x->version = 1;
 	x->interval = 10;

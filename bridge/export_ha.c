@@ -409,16 +409,11 @@ struct export_ha__ctx {
 static void export_ha__device_json(struct json *j, struct export_ha__ctx *c)
 {
 	const struct map *m = device_map(c->dev);
-	json_raw(j, ",\"device\":{\"identifiers\":[");
-	json_str(j, c->node);
-	json_raw(j, "],\"name\":");
-	json_str(j, device_name(c->dev));
-	json_raw(j, ",\"manufacturer\":");
-	json_str(j, map_vendor(m) ? map_vendor(m) : "modbridge");
-	json_raw(j, ",\"model\":");
-	json_str(j, map_model(m) ? map_model(m) : map_name(m));
-	json_raw(j, ",\"via_device\":");
-	json_str(j, c->ha->bridge_id);
+	json_key_str(j, ",\"device\":{\"identifiers\":[", c->node);
+	json_key_str(j, "],\"name\":", device_name(c->dev));
+	json_key_str(j, ",\"manufacturer\":", map_vendor(m) ? map_vendor(m) : "modbridge");
+	json_key_str(j, ",\"model\":", map_model(m) ? map_model(m) : map_name(m));
+	json_key_str(j, ",\"via_device\":", c->ha->bridge_id);
 	json_raw(j, "},\"origin\":{\"name\":\"modbridge\"}");
 }
 
@@ -444,8 +439,7 @@ static void export_ha__entity(struct export_ha__ctx *c, const char *component, c
 	c->topics[c->ntopics++] = topic;
 	snprintf(topic, tlen, "%s/%s/%s/%s/config", ha->ha_prefix, component, c->node, oid);
 	json_init_buf(&j);
-	json_raw(&j, "{\"name\":");
-	json_str(&j, name);
+	json_key_str(&j, "{\"name\":", name);
 	json_printf(&j, ",\"unique_id\":\"%s_%s\"", c->node, oid);
 	/* Available while the bridge runs (its will says offline) and the
 	 * device's own availability says so. */
@@ -483,8 +477,7 @@ static void export_ha__options(struct json *j, const struct map_register *r, int
 	for (size_t i = 0; i < r->nlabels; i++) {
 		if (writable && !map_value_ok(r, r->labels[i].value))
 			continue;
-		json_raw(j, first ? "" : ",");
-		json_str(j, r->labels[i].text);
+		json_key_str(j, first ? "" : ",", r->labels[i].text);
 		first = 0;
 	}
 	json_raw(j, "]");
@@ -546,29 +539,19 @@ static int export_ha__one(void *ctx, const struct values_item *v)
 		json_printf(&j, ",\"max\":%s", num);
 		values_number_text(step < 0.001 ? 0.001 : step, num, sizeof num);
 		json_printf(&j, ",\"step\":%s,\"mode\":\"box\"", num);
-		if (unit) {
-			json_raw(&j, ",\"unit_of_measurement\":");
-			json_str(&j, unit);
-		}
-		if (dc) {
-			json_raw(&j, ",\"device_class\":");
-			json_str(&j, dc);
-		}
+		if (unit)
+			json_key_str(&j, ",\"unit_of_measurement\":", unit);
+		if (dc)
+			json_key_str(&j, ",\"device_class\":", dc);
 		break;
 	}
 	default:
-		if (unit) {
-			json_raw(&j, ",\"unit_of_measurement\":");
-			json_str(&j, unit);
-		}
-		if (dc) {
-			json_raw(&j, ",\"device_class\":");
-			json_str(&j, dc);
-		}
-		if (sc) {
-			json_raw(&j, ",\"state_class\":");
-			json_str(&j, sc);
-		}
+		if (unit)
+			json_key_str(&j, ",\"unit_of_measurement\":", unit);
+		if (dc)
+			json_key_str(&j, ",\"device_class\":", dc);
+		if (sc)
+			json_key_str(&j, ",\"state_class\":", sc);
 	}
 	export_ha__category_key(&j, r, k);
 	if ((more = json_take(&j, NULL))) {
@@ -884,12 +867,9 @@ static void export_ha__error(struct export_ha *ha, const char *dev, const char *
 	log_debug("mqtt_export: homeassistant: %s.%s: %s", dev, r, text);
 	json_utf8_clean(p, payload, strlen(payload));
 	json_init_buf(&j);
-	json_raw(&j, "{\"register\":");
-	json_str(&j, r);
-	json_raw(&j, ",\"payload\":");
-	json_str(&j, p);
-	json_raw(&j, ",\"error\":");
-	json_str(&j, text);
+	json_key_str(&j, "{\"register\":", r);
+	json_key_str(&j, ",\"payload\":", p);
+	json_key_str(&j, ",\"error\":", text);
 	json_raw(&j, "}");
 	if (topic)
 		export_ha__publish_json(ha, topic, &j, 0);

@@ -205,15 +205,12 @@ int history_json(const struct history *h, struct json *j, const struct device *d
 	for (size_t i = 0; i < h->ndevs && !d; i++)
 		if (strcmp(h->devs[i].name, device_name(dev)) == 0)
 			d = &h->devs[i];
-	json_raw(j, "{\"device\":");
-	json_str(j, device_name(dev));
+	json_key_str(j, "{\"device\":", device_name(dev));
 	json_printf(j, ",\"interval_s\":%.3g,\"points\":%d,\"series\":[",
 		    (double)h->interval / 1000.0, HISTORY_POINTS);
 	for (size_t s = 0; d && s < d->nseries; s++) {
-		json_raw(j, s ? ",{\"name\":" : "{\"name\":");
-		json_str(j, d->reg[s]->name);
-		json_raw(j, ",\"unit\":");
-		json_str(j, d->reg[s]->unit);
+		json_key_str(j, s ? ",{\"name\":" : "{\"name\":", d->reg[s]->name);
+		json_key_str(j, ",\"unit\":", d->reg[s]->unit);
 		json_raw(j, ",\"points\":[");
 		int first = 1;
 		for (size_t k = 0; k < d->count; k++) {

@@ -20,8 +20,7 @@ void http_answer_error(struct http_answer *a, unsigned status, const char *text)
 {
 	struct json j;
 	json_init_buf(&j);
-	json_raw(&j, "{\"error\":");
-	json_str(&j, text);
+	json_key_str(&j, "{\"error\":", text);
 	json_raw(&j, "}");
 	http_answer_take(&j, a, status);
 }

@@ -62,8 +62,7 @@ static void http_api__exception(struct http_answer *a, unsigned exc, const char 
 	snprintf(text, sizeof text, "%s: Modbus exception %02X (%s)", what, exc,
 		 http_api__exc_name(exc));
 	json_init_buf(&j);
-	json_raw(&j, "{\"error\":");
-	json_str(&j, text);
+	json_key_str(&j, "{\"error\":", text);
 	json_printf(&j, ",\"exception\":%u,\"exception_name\":", exc);
 	json_str(&j, http_api__exc_name(exc));
 	json_raw(&j, "}");
@@ -184,12 +183,10 @@ static void http_api__refused(struct http_answer *a, const struct device *dev,
 		return;
 	}
 	json_init_buf(&j);
-	json_raw(&j, "{\"error\":");
-	json_str(&j, text);
+	json_key_str(&j, "{\"error\":", text);
 	json_printf(&j, ",\"exception\":%u,\"exception_name\":", exc);
 	json_str(&j, http_api__exc_name(exc));
-	json_raw(&j, ",\"rule\":");
-	json_str(&j, rule);
+	json_key_str(&j, ",\"rule\":", rule);
 	if ((strcmp(rule, "range") == 0 || strcmp(rule, "values") == 0)) {
 		char num[40];
 		double x;
@@ -310,14 +307,11 @@ static void http_api__device_json(struct json *j, const struct device *dev)
 	} exc[] = {{"01", 1},  {"02", 2},  {"03", 3},	{"04", 4},
 		   {"0A", 10}, {"0B", 11}, {"other", 0}};
 
-	json_raw(j, "{\"name\":");
-	json_str(j, device_name(dev));
+	json_key_str(j, "{\"name\":", device_name(dev));
 	json_printf(j, ",\"unit_id\":%d,\"map\":", device_unit(dev));
 	json_str(j, map_name(m));
-	json_raw(j, ",\"protocol\":");
-	json_str(j, map_protocol(m));
-	json_raw(j, ",\"trust\":");
-	json_str(j, map_trust(m));
+	json_key_str(j, ",\"protocol\":", map_protocol(m));
+	json_key_str(j, ",\"trust\":", map_trust(m));
 	json_printf(j,
 		    ",\"read_only\":%s,\"link_up\":%s,\"last_success\":%" PRIu64
 		    ",\"last_attempt\":%" PRIu64 ",\"last_error\":%" PRIu64 ",\"last_exception\":",
@@ -483,10 +477,8 @@ static void http_api__write_ok(struct http_answer *a, const char *device,
 {
 	struct json j;
 	json_init_buf(&j);
-	json_raw(&j, "{\"device\":");
-	json_str(&j, device);
-	json_raw(&j, ",\"register\":");
-	json_str(&j, r ? r->name : w->reg);
+	json_key_str(&j, "{\"device\":", device);
+	json_key_str(&j, ",\"register\":", r ? r->name : w->reg);
 	if (w->is_string)
 		json_raw(&j, ",\"raw\":null");
 	else {

@@ -12,6 +12,7 @@
 
 #include "dl_mhd.h"
 #include "keys.h"
+#include "keys_at.h"
 #include "mb_error.h"
 
 #define HTTP__N(a) (sizeof(a) / sizeof((a)[0]))
@@ -78,45 +79,37 @@ static int http__users(struct config_parser *p, const config_setting_t *s, void 
 	int sha256 = alg && config_setting_get_string(alg) &&
 		     strcmp(config_setting_get_string(alg), "SHA-256") == 0;
 	size_t len = sha256 ? 32 : 16;
-	char path[256];
 	int n;
 
-	keys_path(s, path, sizeof path);
 	if (config_setting_type(s) != CONFIG_TYPE_LIST)
-		return keys_error(p, s,
-				  "%s must be a list ( { name = ...; ha1 = ...; }, ... ), not %s",
-				  path, keys_type_name(s));
+		return keys_error_type(p, s, " must be a list ( { name = ...; ha1 = ...; }, ... )");
 	n = config_setting_length(s);
 	if (!(hc->users = calloc(n ? (size_t)n : 1, sizeof *hc->users)))
 		return MB_ENOMEM;
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		struct http__user_cfg u = {0};
-		char epath[256];
 		int rc;
 
-		keys_path(e, epath, sizeof epath);
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return keys_error(p, e,
-					  "%s must be a group { name = ...; ha1 = ...; }, not %s",
-					  epath, keys_type_name(e));
+			return keys_error_type(p, e, " must be a group { name = ...; ha1 = ...; }");
 		if (config_setting_get_member(e, "password"))
-			return keys_error(
-			    p, config_setting_get_member(e, "password"),
-			    "%s.password: passwords are not stored; give ha1, the %s of "
+			return keys_error_at(
+			    p, config_setting_get_member(e, "password"), e,
+			    ".password: passwords are not stored; give ha1, the %s of "
 			    "\"name:realm:password\" in hex (docs/user-guide.md, \"Web interface "
 			    "and REST API\")",
-			    epath, sha256 ? "SHA-256" : "MD5");
+			    sha256 ? "SHA-256" : "MD5");
 		rc = keys_parse(p, e, http__user_keys, HTTP__N(http__user_keys), &u);
 		if (rc == 0 && http__hex(u.ha1, hc->users[i].ha1, len) != 0)
-			rc = keys_error(p, config_setting_get_member(e, "ha1"),
-					"%s.ha1 must be %zu hex digits (the %s of "
-					"\"name:realm:password\")",
-					epath, 2 * len, sha256 ? "SHA-256" : "MD5");
+			rc = keys_error_at(p, config_setting_get_member(e, "ha1"), e,
+					   ".ha1 must be %zu hex digits (the %s of "
+					   "\"name:realm:password\")",
+					   2 * len, sha256 ? "SHA-256" : "MD5");
 		for (int k = 0; rc == 0 && k < i; k++)
 			if (strcmp(hc->users[k].name, u.name) == 0)
-				rc = keys_error(p, e, "%s: user \"%s\" is listed twice", epath,
-						u.name);
+				rc =
+				    keys_error_at(p, e, e, ": user \"%s\" is listed twice", u.name);
 		free(u.ha1);
 		if (rc != 0) {
 			free(u.name);
@@ -134,15 +127,11 @@ static int http__users(struct config_parser *p, const config_setting_t *s, void 
 static int http__hosts(struct config_parser *p, const config_setting_t *s, void *target)
 {
 	struct config_http *hc = target;
-	char path[256];
 	int n;
 
-	keys_path(s, path, sizeof path);
 	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
 	    config_setting_type(s) != CONFIG_TYPE_LIST)
-		return keys_error(p, s,
-				  "%s must be a list of host names [ \"modbridge.lan\" ], not %s",
-				  path, keys_type_name(s));
+		return keys_error_type(p, s, " must be a list of host names [ \"modbridge.lan\" ]");
 	n = config_setting_length(s);
 	if (!(hc->hosts = calloc(n ? (size_t)n : 1, sizeof *hc->hosts)))
 		return MB_ENOMEM;
@@ -163,12 +152,12 @@ static int http__hosts(struct config_parser *p, const config_setting_t *s, void 
 			bad = (unsigned char)v[k] <= ' ' || (unsigned char)v[k] >= 0x7f ||
 			      strchr("/@\"\\[]", v[k]);
 		if (bad)
-			return keys_error(
-			    p, e,
-			    "%s[%d] must be a host name or address such as "
+			return keys_error_at(
+			    p, e, s,
+			    "[%d] must be a host name or address such as "
 			    "\"modbridge.lan\" or \"192.0.2.7\" (no scheme, port or path), "
 			    "or \"*\" for any",
-			    path, i);
+			    i);
 		if (!(hc->hosts[i] = strndup(v, len)))
 			return MB_ENOMEM;
 		for (char *c = hc->hosts[i]; *c; c++)
@@ -202,14 +191,13 @@ static const struct config_key http__tls_keys[] = {
 static int http__read_pem(struct config_parser *p, const config_setting_t *s, const char *path,
 			  const char *what, char **out)
 {
-	char kpath[256], *buf = NULL;
+	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = fopen(path, "rb");
 	int err = errno;
 
-	keys_path(s, kpath, sizeof kpath);
 	if (!f)
-		return keys_error(p, s, "%s: cannot open \"%s\": %s", kpath, path, strerror(err));
+		return keys_error_at(p, s, s, ": cannot open \"%s\": %s", path, strerror(err));
 	if ((buf = malloc(HTTP__PEM_MAX + 1)))
 		len = fread(buf, 1, HTTP__PEM_MAX + 1, f);
 	err = ferror(f) ? errno : 0;
@@ -224,8 +212,8 @@ static int http__read_pem(struct config_parser *p, const config_setting_t *s, co
 			      : NULL;
 	if (why) {
 		free(buf);
-		return keys_error(p, s, "%s: \"%s\" is %s%s, not %s", kpath, path,
-				  err ? "unreadable: " : "", why, what);
+		return keys_error_at(p, s, s, ": \"%s\" is %s%s, not %s", path,
+				     err ? "unreadable: " : "", why, what);
 	}
 	*out = buf;
 	return 0;
@@ -260,26 +248,21 @@ static int http__tls(struct config_parser *p, const config_setting_t *s, void *t
 {
 	struct config_http *hc = target;
 	struct http__tls_cfg t = {0};
-	char path[256];
 	int rc;
 
-	keys_path(s, path, sizeof path);
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return keys_error(p, s,
-				  "%s must be a group { cert = \"...pem\"; key = \"...pem\"; }, "
-				  "not %s",
-				  path, keys_type_name(s));
+		return keys_error_type(p, s,
+				       " must be a group { cert = \"...pem\"; key = \"...pem\"; }");
 	/* The key pair is checked by libmicrohttpd itself, which is opened
 	 * for that (include/dl.h): --check with a `tls` group needs it. */
 	char dlerr[300];
 	if (dl_mhd_load("http.tls", dlerr, sizeof dlerr) != 0)
 		return keys_error(p, s, "%s", dlerr);
 	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
-		return keys_error(p, s,
-				  "%s: this libmicrohttpd was built without TLS (on OpenWrt, "
-				  "install libmicrohttpd-ssl); remove the group, or serve HTTPS "
-				  "from a reverse proxy (docs/user-guide.md, \"HTTPS\")",
-				  path);
+		return keys_error_at(p, s, s,
+				     ": this libmicrohttpd was built without TLS (on OpenWrt, "
+				     "install libmicrohttpd-ssl); remove the group, or serve HTTPS "
+				     "from a reverse proxy (docs/user-guide.md, \"HTTPS\")");
 	rc = keys_parse(p, s, http__tls_keys, HTTP__N(http__tls_keys), &t);
 	if (rc == 0)
 		rc = http__read_pem(p, config_setting_get_member(s, "cert"), t.cert,
@@ -289,23 +272,20 @@ static int http__tls(struct config_parser *p, const config_setting_t *s, void *t
 				    &hc->tls_key_pem);
 	if (rc == 0 && (!strstr(hc->tls_cert_pem, "CERTIFICATE-----") ||
 			!strstr(hc->tls_key_pem, "PRIVATE KEY-----")))
-		rc = keys_error(
-		    p, s,
-		    "%s: cert must hold a PEM certificate (BEGIN CERTIFICATE) and key an "
-		    "unencrypted PEM private key (BEGIN PRIVATE KEY, BEGIN RSA/EC PRIVATE KEY)",
-		    path);
+		rc = keys_error_at(
+		    p, s, s,
+		    ": cert must hold a PEM certificate (BEGIN CERTIFICATE) and key an "
+		    "unencrypted PEM private key (BEGIN PRIVATE KEY, BEGIN RSA/EC PRIVATE KEY)");
 	if (rc == 0 && strstr(hc->tls_key_pem, "ENCRYPTED"))
-		rc = keys_error(p, config_setting_get_member(s, "key"),
-				"%s.key: the key is encrypted; give it without a passphrase "
-				"(openssl pkey -in key.pem -out plain.pem) and readable only by "
-				"the daemon",
-				path);
+		rc = keys_error_at(p, config_setting_get_member(s, "key"), s,
+				   ".key: the key is encrypted; give it without a passphrase "
+				   "(openssl pkey -in key.pem -out plain.pem) and readable only by "
+				   "the daemon");
 	if (rc == 0 && !http__tls_usable(hc->tls_cert_pem, hc->tls_key_pem))
-		rc = keys_error(p, s,
-				"%s: TLS cannot start with this pair: the key does not fit the "
-				"certificate, or one of them is damaged or of a kind GnuTLS "
-				"does not take",
-				path);
+		rc = keys_error_at(p, s, s,
+				   ": TLS cannot start with this pair: the key does not fit the "
+				   "certificate, or one of them is damaged or of a kind GnuTLS "
+				   "does not take");
 	hc->tls_cert = t.cert;
 	hc->tls_key = t.key;
 	return rc;
@@ -340,13 +320,10 @@ int http_config_parse(struct config_parser *p, const config_setting_t *s, void *
 {
 	struct config_http **slot = target;
 	struct config_http *hc;
-	char path[256];
 	int rc;
 
-	keys_path(s, path, sizeof path);
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return keys_error(p, s, "%s must be a group { port = 8502; ... }, not %s", path,
-				  keys_type_name(s));
+		return keys_error_type(p, s, " must be a group { port = 8502; ... }");
 	if (!(hc = calloc(1, sizeof *hc)) || !(hc->listen = strdup("0.0.0.0")) ||
 	    !(hc->realm = strdup("modbridge"))) {
 		http_config_free(hc);
@@ -361,10 +338,9 @@ int http_config_parse(struct config_parser *p, const config_setting_t *s, void *
 	*slot = hc;
 	rc = keys_parse(p, s, http__keys, HTTP__N(http__keys), hc);
 	if (rc == 0 && hc->nusers == 0 && !hc->read_only_without_auth)
-		rc = keys_error(p, s,
-				"%s has no users and read_only_without_auth is false: nobody "
-				"could use it; add users = ( { name = ...; ha1 = ...; } )",
-				path);
+		rc = keys_error_at(p, s, s,
+				   " has no users and read_only_without_auth is false: nobody "
+				   "could use it; add users = ( { name = ...; ha1 = ...; } )");
 	return rc;
 }
 

@@ -212,3 +212,9 @@ void json_str(struct json *j, const char *s)
 {
 	json_strn(j, s, s ? strlen(s) : 0);
 }
+
+void json_key_str(struct json *j, const char *raw, const char *s)
+{
+	json_raw(j, raw);
+	json_str(j, s);
+}

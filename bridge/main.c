@@ -108,6 +108,21 @@ static void main__stop(struct daemon *d)
 	uv_close((uv_handle_t *)&d->sig_usr1, main__on_close);
 }
 
+/* The counters of the server block's listener ("modbus") or of one of
+ * `listeners` ("listener vpp2"): what and name say which. */
+static void main__log_server(const char *what, const char *name, const struct server *s)
+{
+	const struct server_stats *ss = server_stats(s);
+	log_info("%s%s: %zu client connections, accepted %llu requests %llu garbage %llu"
+		 " not_reading %llu idle_closed %llu not_allowed %llu over_limit %llu"
+		 " write_refused %llu",
+		 what, name, server_connections(s), (unsigned long long)ss->accepted,
+		 (unsigned long long)ss->requests, (unsigned long long)ss->garbage,
+		 (unsigned long long)ss->not_reading, (unsigned long long)ss->idle_closed,
+		 (unsigned long long)ss->not_allowed, (unsigned long long)ss->over_limit,
+		 (unsigned long long)ss->write_refused);
+}
+
 static void main__print_counters(struct daemon *d)
 {
 	size_t ndevs = 0;
@@ -130,28 +145,10 @@ static void main__print_counters(struct daemon *d)
 		    (unsigned long long)(h == DEVICE_HEALTH_NOT_ANSWERING ? s->silent_since : 0),
 		    (unsigned long long)s->last_answer);
 	}
-	if (d->server) {
-		const struct server_stats *ss = server_stats(d->server);
-		log_info("modbus: %zu client connections, accepted %llu requests %llu garbage %llu"
-			 " not_reading %llu idle_closed %llu not_allowed %llu over_limit %llu"
-			 " write_refused %llu",
-			 server_connections(d->server), (unsigned long long)ss->accepted,
-			 (unsigned long long)ss->requests, (unsigned long long)ss->garbage,
-			 (unsigned long long)ss->not_reading, (unsigned long long)ss->idle_closed,
-			 (unsigned long long)ss->not_allowed, (unsigned long long)ss->over_limit,
-			 (unsigned long long)ss->write_refused);
-	}
-	for (size_t i = 0; i < d->nlservers; i++) {
-		const struct server_stats *ss = server_stats(d->lservers[i]);
-		log_info("listener %s: %zu client connections, accepted %llu requests %llu garbage "
-			 "%llu not_reading %llu idle_closed %llu not_allowed %llu over_limit %llu"
-			 " write_refused %llu",
-			 reload_listener_name(d->set, i), server_connections(d->lservers[i]),
-			 (unsigned long long)ss->accepted, (unsigned long long)ss->requests,
-			 (unsigned long long)ss->garbage, (unsigned long long)ss->not_reading,
-			 (unsigned long long)ss->idle_closed, (unsigned long long)ss->not_allowed,
-			 (unsigned long long)ss->over_limit, (unsigned long long)ss->write_refused);
-	}
+	if (d->server)
+		main__log_server("modbus", "", d->server);
+	for (size_t i = 0; i < d->nlservers; i++)
+		main__log_server("listener ", reload_listener_name(d->set, i), d->lservers[i]);
 	export_log_status(d->export);
 }
 
@@ -221,8 +218,7 @@ static void main__http_listeners(void *ctx, struct json *j)
 	json_raw(j, "[");
 	for (size_t i = 0; i < d->nlservers; i++) {
 		const struct server_stats *s = server_stats(d->lservers[i]);
-		json_raw(j, i ? ",{\"name\":" : "{\"name\":");
-		json_str(j, reload_listener_name(d->set, i));
+		json_key_str(j, i ? ",{\"name\":" : "{\"name\":", reload_listener_name(d->set, i));
 		json_printf(j,
 			    ",\"port\":%d,\"connections\":%zu,\"accepted\":%llu,\"requests\":%llu"
 			    ",\"exceptions\":%llu,\"garbage\":%llu,\"not_reading\":%llu"

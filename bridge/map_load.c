@@ -28,16 +28,11 @@
 
 #include "config.h"
 #include "keys.h"
+#include "keys_at.h"
 #include "map_internal.h"
 #include "mb_error.h"
 #include "mbdef.h"
 #include "protocol.h"
-
-/* A setting's path for a message, computed only when a message is written:
- * the path of a register needs its index in the list, which libconfig finds
- * by a linear scan (config_setting_index); computed for every register, it
- * made loading a large map quadratic. */
-#define MAP__PATH(s, buf) keys_path((s), (buf), sizeof(buf))
 
 /* The trust ladder, lowest first (docs/design.md, "Trust ladder"; the order
  * and the meanings of the Growatt register document's ladder). */
@@ -250,7 +245,7 @@ static int map__name_seen(struct config_parser *p, const config_setting_t *s, vo
 	const char *why;
 
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return keys_error(p, s, "name must be a string, not %s", keys_type_name(s));
+		return keys_error_type(p, s, " must be a string");
 	if (config_setting_get_string(s)[0] == '\0')
 		return keys_error(p, s, "name must not be empty");
 	if ((why = map__check_mapname(config_setting_get_string(s))) != NULL)
@@ -325,28 +320,25 @@ static int map__protocol_seen(struct config_parser *p, const config_setting_t *s
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		const struct protocol *pr;
-		char path[64];
 		if (config_setting_type(e) != CONFIG_TYPE_STRING)
-			return keys_error(p, e, "%s must be a protocol name (a string), not %s",
-					  MAP__PATH(e, path), keys_type_name(e));
+			return keys_error_type(p, e, " must be a protocol name (a string)");
 		if (!(pr = protocol_find(config_setting_get_string(e))) &&
 		    protocol_refuse_left_out(p, e, config_setting_get_string(e),
 					     "this map cannot run here") != 0)
 			return MB_EPARSE;
 		if (!pr)
-			return keys_error(p, e, "%s must be one of %s, not \"%s\"",
-					  MAP__PATH(e, path), list, config_setting_get_string(e));
+			return keys_error_at(p, e, e, " must be one of %s, not \"%s\"", list,
+					     config_setting_get_string(e));
 		/* Several protocols share one map only where they carry the
 		 * same thing, Modbus registers; their maps follow one set of
 		 * rules then. */
 		if (n > 1 && !(pr->flags & PROTOCOL_RTU))
-			return keys_error(p, e,
-					  "%s: a map may name several protocols only where each "
-					  "carries Modbus RTU (%s), not %s",
-					  MAP__PATH(e, path), rtu, pr->name);
+			return keys_error_at(p, e, e,
+					     ": a map may name several protocols only where each "
+					     "carries Modbus RTU (%s), not %s",
+					     rtu, pr->name);
 		if (m->protos & map__proto_bit(pr))
-			return keys_error(p, e, "%s: protocol %s is named twice",
-					  MAP__PATH(e, path), pr->name);
+			return keys_error_at(p, e, e, ": protocol %s is named twice", pr->name);
 		m->protos |= map__proto_bit(pr);
 		used += (size_t)snprintf(m->proto_text + used, cap + 1 - used, "%s%s",
 					 i ? ", " : "", pr->name);
@@ -397,10 +389,7 @@ static int map__summary(struct config_parser *p, const config_setting_t *s, stru
 {
 	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
 	    config_setting_type(s) != CONFIG_TYPE_LIST)
-		return keys_error(p, s,
-				  "summary must be an array of register names [\"soc\", ...], "
-				  "not %s",
-				  keys_type_name(s));
+		return keys_error_type(p, s, " must be an array of register names [\"soc\", ...]");
 	if (config_setting_length(s) > MAP_SUMMARY_MAX)
 		return keys_error(p, s, "summary names %d registers; at most %d",
 				  config_setting_length(s), MAP_SUMMARY_MAX);
@@ -447,19 +436,17 @@ static const struct map__role_unit map__role_units[MAP_ROLE_NQ][4] = {
 
 /* One quantity of a role group: a readable numeric register of the map
  * whose unit the quantity converts from. */
-static int map__role_quantity(struct config_parser *p, const config_setting_t *e, const char *path,
-			      struct map *m, int kind, int q)
+static int map__role_quantity(struct config_parser *p, const config_setting_t *e, struct map *m,
+			      int kind, int q)
 {
 	const char *key = map_role_names[q], *v = config_setting_get_string(e);
 	if (!v)
-		return keys_error(p, e, "%s.%s must be a register name, not %s", path, key,
-				  keys_type_name(e));
+		return keys_error_type(p, e, " must be a register name");
 	const struct map_register *r = map_find_name(m, v);
 	if (!r)
-		return keys_error(p, e, "%s.%s: the map has no register \"%s\"", path, key, v);
+		return keys_error_at(p, e, e, ": the map has no register \"%s\"", v);
 	if (r->type == MAP_STRING || !(r->access & MAP_R))
-		return keys_error(p, e, "%s.%s: register \"%s\" must be readable and numeric", path,
-				  key, v);
+		return keys_error_at(p, e, e, ": register \"%s\" must be readable and numeric", v);
 	const struct map__role_unit *u = map__role_units[q];
 	while (u->unit[0] && !(r->unit && strcmp(u->unit, r->unit) == 0))
 		u++;
@@ -468,8 +455,8 @@ static int map__role_quantity(struct config_parser *p, const config_setting_t *e
 		for (const struct map__role_unit *w = map__role_units[q]; w->unit[0]; w++)
 			snprintf(units + strlen(units), sizeof units - strlen(units), "%s\"%s\"",
 				 w == map__role_units[q] ? "" : " or ", w->unit);
-		return keys_error(p, e, "%s.%s: register \"%s\" has unit \"%s\"; %s takes %s", path,
-				  key, v, r->unit ? r->unit : "", key, units);
+		return keys_error_at(p, e, e, ": register \"%s\" has unit \"%s\"; %s takes %s", v,
+				     r->unit ? r->unit : "", key, units);
 	}
 	m->role_reg[kind][q] = r;
 	m->role_factor[kind][q] = u->factor;
@@ -485,31 +472,22 @@ static int map__role_quantity(struct config_parser *p, const config_setting_t *e
  * the registers are loaded (map_find_name). */
 static int map__roles(struct config_parser *p, const config_setting_t *g, struct map *m)
 {
-	char path[256];
-
-	keys_path(g, path, sizeof path);
 	if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-		return keys_error(p, g, "%s must be a group { battery = { ... }; ... }, not %s",
-				  path, keys_type_name(g));
+		return keys_error_type(p, g, " must be a group { battery = { ... }; ... }");
 	for (int i = 0; i < config_setting_length(g); i++) {
 		const config_setting_t *rg = config_setting_get_elem(g, (unsigned)i);
 		const char *name = config_setting_name(rg);
-		char rpath[300];
 		int kind = -1, rc;
 
 		for (int k = 0; map_role_kinds[k][0]; k++)
 			if (strcmp(name, map_role_kinds[k]) == 0)
 				kind = k;
 		if (kind < 0)
-			return keys_error(p, rg,
-					  "%s.%s: unknown role; roles are grid, load, pv, battery "
-					  "and inverter",
-					  path, name);
-		snprintf(rpath, sizeof rpath, "%s.%s", path, name);
+			return keys_error_at(p, rg, rg,
+					     ": unknown role; roles are grid, load, pv, battery "
+					     "and inverter");
 		if (config_setting_type(rg) != CONFIG_TYPE_GROUP)
-			return keys_error(p, rg,
-					  "%s must be a group { power = \"...\"; ... }, not %s",
-					  rpath, keys_type_name(rg));
+			return keys_error_type(p, rg, " must be a group { power = \"...\"; ... }");
 		for (int j = 0; j < config_setting_length(rg); j++) {
 			const config_setting_t *e = config_setting_get_elem(rg, (unsigned)j);
 			const char *key = config_setting_name(e), *v;
@@ -519,27 +497,26 @@ static int map__roles(struct config_parser *p, const config_setting_t *g, struct
 				if (strcmp(key, map_role_names[k]) == 0)
 					q = k;
 			if (q >= 0) {
-				if ((rc = map__role_quantity(p, e, rpath, m, kind, q)) != 0)
+				if ((rc = map__role_quantity(p, e, m, kind, q)) != 0)
 					return rc;
 				continue;
 			}
 			if (strcmp(key, "power_sign") != 0)
-				return keys_error(p, e,
-						  "%s.%s: unknown key; a role names power, "
-						  "power_sign, energy_delivered, energy_taken, soc "
-						  "and capacity",
-						  rpath, key);
+				return keys_error_at(
+				    p, e, e,
+				    ": unknown key; a role names power, "
+				    "power_sign, energy_delivered, energy_taken, soc "
+				    "and capacity");
 			v = config_setting_get_string(e);
 			if (!v || (strcmp(v, "delivered") != 0 && strcmp(v, "taken") != 0))
-				return keys_error(
-				    p, e,
-				    "%s.power_sign: must be \"delivered\" (positive while the "
-				    "device delivers power to the site) or \"taken\"",
-				    rpath);
+				return keys_error_at(
+				    p, e, e,
+				    ": must be \"delivered\" (positive while the "
+				    "device delivers power to the site) or \"taken\"");
 			m->power_taken[kind] = strcmp(v, "taken") == 0;
 		}
 		if (!map_has_role(m, kind))
-			return keys_error(p, rg, "%s: name at least one quantity", rpath);
+			return keys_error_at(p, rg, rg, ": name at least one quantity");
 		if (m->power_taken[kind])
 			m->role_factor[kind][MAP_ROLE_POWER] =
 			    -m->role_factor[kind][MAP_ROLE_POWER];
@@ -552,24 +529,20 @@ static int map__roles(struct config_parser *p, const config_setting_t *g, struct
 static int map__int_list(struct config_parser *p, const config_setting_t *s, int64_t **out,
 			 size_t *nout)
 {
-	char path[128];
 	int n, t = config_setting_type(s);
 	int64_t *v;
 
 	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
-		return keys_error(p, s, "%s must be a list of integers [ 0, 1, ... ], not %s",
-				  MAP__PATH(s, path), keys_type_name(s));
+		return keys_error_type(p, s, " must be a list of integers [ 0, 1, ... ]");
 	if ((n = config_setting_length(s)) == 0)
-		return keys_error(p, s, "%s must not be empty", MAP__PATH(s, path));
+		return keys_error_at(p, s, s, " must not be empty");
 	if (!(v = calloc((size_t)n, sizeof *v)))
 		return MB_ENOMEM;
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		if (!map__is_int(e)) {
-			keys_path(e, path, sizeof path);
 			free(v);
-			return keys_error(p, e, "%s must be an integer, not %s", path,
-					  keys_type_name(e));
+			return keys_error_type(p, e, " must be an integer");
 		}
 		v[i] = config_setting_get_int64(e);
 	}
@@ -582,15 +555,14 @@ static int map__int_list(struct config_parser *p, const config_setting_t *s, int
 static int map__labels(struct config_parser *p, const config_setting_t *s, int64_t lo, int64_t hi,
 		       const char *what, struct map_label **out, size_t *nout)
 {
-	char path[128];
 	int n;
 	struct map_label *v;
 
 	if (config_setting_type(s) != CONFIG_TYPE_LIST || (n = config_setting_length(s)) == 0)
-		return keys_error(p, s,
-				  "%s must be a list of (%s, \"text\") pairs, e.g. "
-				  "( (0, \"Off\"), (1, \"On\") )",
-				  MAP__PATH(s, path), what);
+		return keys_error_at(p, s, s,
+				     " must be a list of (%s, \"text\") pairs, e.g. "
+				     "( (0, \"Off\"), (1, \"On\") )",
+				     what);
 	if (!(v = calloc((size_t)n, sizeof *v)))
 		return MB_ENOMEM;
 	*out = v;
@@ -601,12 +573,12 @@ static int map__labels(struct config_parser *p, const config_setting_t *s, int64
 		    config_setting_length(e) != 2 ||
 		    !map__is_int(a = config_setting_get_elem(e, 0)) ||
 		    config_setting_type(b = config_setting_get_elem(e, 1)) != CONFIG_TYPE_STRING)
-			return keys_error(p, e, "%s must be a pair (%s, \"text\")",
-					  MAP__PATH(e, path), what);
+			return keys_error_at(p, e, e, " must be a pair (%s, \"text\")", what);
 		v[i].value = config_setting_get_int64(a);
 		if (v[i].value < lo || v[i].value > hi)
-			return keys_error(p, e, "%s: %s %" PRId64 " must be %" PRId64 "..%" PRId64,
-					  MAP__PATH(e, path), what, v[i].value, lo, hi);
+			return keys_error_at(p, e, e,
+					     ": %s %" PRId64 " must be %" PRId64 "..%" PRId64, what,
+					     v[i].value, lo, hi);
 		if (!(v[i].text = strdup(config_setting_get_string(b))))
 			return MB_ENOMEM;
 		*nout = (size_t)i + 1;
@@ -621,19 +593,16 @@ static int map__retry(struct config_parser *p, const config_setting_t *s, int wr
 		      uint8_t *no_retry)
 {
 	const config_setting_t *x = config_setting_get_member(s, "retry");
-	char path[64];
 
 	if (!x)
 		return 0;
 	if (config_setting_type(x) != CONFIG_TYPE_BOOL)
-		return keys_error(p, x, "%s must be true or false, not %s", MAP__PATH(x, path),
-				  keys_type_name(x));
+		return keys_error_type(p, x, " must be true or false");
 	*no_retry = !config_setting_get_bool(x);
 	if (*no_retry && !writable)
-		return keys_error(p, x,
-				  "%s = false is only for writable registers (access \"w\" or "
-				  "\"rw\"): reads are always retried",
-				  MAP__PATH(x, path));
+		return keys_error_at(p, x, x,
+				     " = false is only for writable registers (access \"w\" or "
+				     "\"rw\"): reads are always retried");
 	return 0;
 }
 
@@ -643,28 +612,23 @@ static int map__retry(struct config_parser *p, const config_setting_t *s, int wr
  * minute byte of 60 is wrong while 0x173B is right. */
 static int map__bytes(struct config_parser *p, const config_setting_t *x, struct map_register *r)
 {
-	char path[80];
 	if (r->type != MAP_UINT16 && r->type != MAP_INT16)
-		return keys_error(p, x, "%s is only for 16-bit registers (two bytes)",
-				  MAP__PATH(x, path));
+		return keys_error_at(p, x, x, " is only for 16-bit registers (two bytes)");
 	if (config_setting_type(x) != CONFIG_TYPE_LIST || config_setting_length(x) != 2)
-		return keys_error(p, x,
-				  "%s must be a list of two groups, high byte first: "
-				  "( { min = 0; max = 23; }, { min = 0; max = 59; } )",
-				  MAP__PATH(x, path));
+		return keys_error_at(p, x, x,
+				     " must be a list of two groups, high byte first: "
+				     "( { min = 0; max = 23; }, { min = 0; max = 59; } )");
 	for (int i = 0; i < 2; i++) {
 		const config_setting_t *g = config_setting_get_elem(x, (unsigned)i);
 		int lim[2] = {0, 255};
 		static const char names[][4] = {"min", "max"};
 		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-			return keys_error(p, g, "%s must be a group { min = ...; max = ...; }",
-					  MAP__PATH(g, path));
+			return keys_error_at(p, g, g, " must be a group { min = ...; max = ...; }");
 		for (int k = 0; k < config_setting_length(g); k++) {
 			const config_setting_t *e = config_setting_get_elem(g, (unsigned)k);
 			const char *n = config_setting_name(e);
 			if (strcmp(n, "min") != 0 && strcmp(n, "max") != 0)
-				return keys_error(p, e, "%s: unknown key (valid: min, max)",
-						  MAP__PATH(e, path));
+				return keys_error_at(p, e, e, ": unknown key (valid: min, max)");
 		}
 		for (int k = 0; k < 2; k++) {
 			const config_setting_t *e = config_setting_get_member(g, names[k]);
@@ -672,13 +636,11 @@ static int map__bytes(struct config_parser *p, const config_setting_t *x, struct
 				continue;
 			if (!map__is_int(e) || config_setting_get_int64(e) < 0 ||
 			    config_setting_get_int64(e) > 255)
-				return keys_error(p, e, "%s must be a byte, 0..255",
-						  MAP__PATH(e, path));
+				return keys_error_at(p, e, e, " must be a byte, 0..255");
 			lim[k] = (int)config_setting_get_int64(e);
 		}
 		if (lim[0] > lim[1])
-			return keys_error(p, g, "%s: min %d is above max %d", MAP__PATH(g, path),
-					  lim[0], lim[1]);
+			return keys_error_at(p, g, g, ": min %d is above max %d", lim[0], lim[1]);
 		r->byte_min[i] = (uint8_t)lim[0];
 		r->byte_max[i] = (uint8_t)lim[1];
 	}
@@ -695,15 +657,13 @@ static int map__bytes(struct config_parser *p, const config_setting_t *x, struct
 static int map__translate(struct config_parser *p, const config_setting_t *x,
 			  struct map_register *r)
 {
-	char path[80];
 	int n;
 	int64_t(*v)[2];
 
 	if (config_setting_type(x) != CONFIG_TYPE_LIST || (n = config_setting_length(x)) == 0)
-		return keys_error(p, x,
-				  "%s must be a list of (front, native) pairs, e.g. "
-				  "( (0, 1), (1, 0) )",
-				  MAP__PATH(x, path));
+		return keys_error_at(p, x, x,
+				     " must be a list of (front, native) pairs, e.g. "
+				     "( (0, 1), (1, 0) )");
 	if (!(v = calloc((size_t)n, sizeof *v)))
 		return MB_ENOMEM;
 	r->xlat = (const int64_t(*)[2])v;
@@ -714,22 +674,22 @@ static int map__translate(struct config_parser *p, const config_setting_t *x,
 		    config_setting_length(e) != 2 ||
 		    !map__is_int(a = config_setting_get_elem(e, 0)) ||
 		    !map__is_int(b = config_setting_get_elem(e, 1)))
-			return keys_error(p, e, "%s must be a pair of integers (front, native)",
-					  MAP__PATH(e, path));
+			return keys_error_at(p, e, e,
+					     " must be a pair of integers (front, native)");
 		v[i][0] = config_setting_get_int64(a);
 		v[i][1] = config_setting_get_int64(b);
 		if (!map__fits(r->type, v[i][0]))
-			return keys_error(p, e, "%s: front value %" PRId64 " does not fit %s",
-					  MAP__PATH(e, path), v[i][0], map__types[r->type]);
+			return keys_error_at(p, e, e, ": front value %" PRId64 " does not fit %s",
+					     v[i][0], map__types[r->type]);
 		for (int k = 0; k < i; k++)
 			if (v[k][1] == v[i][1] || (v[k][0] == v[i][0] && (r->access & MAP_W)))
-				return keys_error(
-				    p, e, "%s repeats the %s value %" PRId64 "%s",
-				    MAP__PATH(e, path), v[k][1] == v[i][1] ? "native" : "front",
-				    v[k][1] == v[i][1] ? v[i][1] : v[i][0],
-				    v[k][1] == v[i][1] ? ": each device value translates once"
-						       : " on a writable register: a write must "
-							 "have one device value");
+				return keys_error_at(p, e, e, " repeats the %s value %" PRId64 "%s",
+						     v[k][1] == v[i][1] ? "native" : "front",
+						     v[k][1] == v[i][1] ? v[i][1] : v[i][0],
+						     v[k][1] == v[i][1]
+							 ? ": each device value translates once"
+							 : " on a writable register: a write must "
+							   "have one device value");
 		r->nxlat = (size_t)i + 1;
 	}
 	return 0;
@@ -743,32 +703,28 @@ static int map__register_order_query(struct config_parser *p, const config_setti
 				     struct map *m, struct map_register *r)
 {
 	const config_setting_t *x;
-	char path[64];
 	int keyed = (m->proto->flags & PROTOCOL_KEYED) != 0;
 
 	if ((x = config_setting_get_member(s, "string_order"))) {
 		if (r->type != MAP_STRING)
-			return keys_error(p, x, "%s.string_order is only for string registers",
-					  MAP__PATH(s, path));
+			return keys_error_at(p, x, s, ".string_order is only for string registers");
 		if (keyed)
-			return keys_error(p, x,
-					  "%s.string_order is only for protocols that carry "
-					  "registers (a %s string is text)",
-					  MAP__PATH(s, path), m->proto->name);
+			return keys_error_at(p, x, s,
+					     ".string_order is only for protocols that carry "
+					     "registers (a %s string is text)",
+					     m->proto->name);
 		if (r->string_little)
 			m->little_strings = 1;
 	}
 	if ((x = config_setting_get_member(s, "query"))) {
 		if (!keyed || !r->key)
-			return keys_error(p, x,
-					  "%s.query is only for registers with a key (the "
-					  "command whose reply holds the key)",
-					  MAP__PATH(s, path));
+			return keys_error_at(p, x, s,
+					     ".query is only for registers with a key (the "
+					     "command whose reply holds the key)");
 		if (r->access & MAP_W)
-			return keys_error(p, x,
-					  "%s.query: a register read by its own query is "
-					  "read-only (a write is confirmed by the cd=1 dump)",
-					  MAP__PATH(s, path));
+			return keys_error_at(p, x, s,
+					     ".query: a register read by its own query is "
+					     "read-only (a write is confirmed by the cd=1 dump)");
 	}
 	return 0;
 }
@@ -788,7 +744,7 @@ static int map__derived_keys(struct config_parser *p, const config_setting_t *s,
 	    "values", "default", "retry", "factor", "translate", "bytes", "table", "unavailable"};
 	const config_setting_t *x, *f = config_setting_get_member(s, "factor"),
 				   *t = config_setting_get_member(s, "translate");
-	char path[80], names[128];
+	char names[128];
 	int rc;
 
 	if ((x = config_setting_get_member(s, "constant"))) {
@@ -800,55 +756,51 @@ static int map__derived_keys(struct config_parser *p, const config_setting_t *s,
 			if (y && strcmp(not_with_const[i], "table") == 0 && r->table == MAP_HOLDING)
 				continue;
 			if (y)
-				return keys_error(p, y,
-						  "%s.%s does not go with constant: a constant is "
-						  "served from the map, read-only, in the holding "
-						  "table",
-						  MAP__PATH(s, path), not_with_const[i]);
+				return keys_error_at(
+				    p, y, s,
+				    ".%s does not go with constant: a constant is "
+				    "served from the map, read-only, in the holding "
+				    "table",
+				    not_with_const[i]);
 		}
 		if (r->type == MAP_STRING) {
 			if (config_setting_type(x) != CONFIG_TYPE_STRING)
-				return keys_error(p, x,
-						  "%s.constant must be a string for a string "
-						  "register, not %s",
-						  MAP__PATH(s, path), keys_type_name(x));
+				return keys_error_type(p, x,
+						       " must be a string for a string register");
 			const char *v = config_setting_get_string(x);
 			if (strlen(v) > 2u * r->count)
-				return keys_error(p, x,
-						  "%s.constant \"%s\" is longer than %u characters "
-						  "(length %u registers)",
-						  MAP__PATH(s, path), v, 2u * r->count, r->count);
+				return keys_error_at(
+				    p, x, s,
+				    ".constant \"%s\" is longer than %u characters "
+				    "(length %u registers)",
+				    v, 2u * r->count, r->count);
 			if (!(r->const_string = strdup(v)))
 				return MB_ENOMEM;
 		} else {
 			if (!map__is_int(x))
-				return keys_error(p, x,
-						  "%s.constant must be an integer (the raw value), "
-						  "not %s",
-						  MAP__PATH(s, path), keys_type_name(x));
+				return keys_error_type(p, x, " must be an integer (the raw value)");
 			r->const_value = config_setting_get_int64(x);
 			if (!map__fits(r->type, r->const_value))
-				return keys_error(p, x, "%s.constant %" PRId64 " does not fit %s",
-						  MAP__PATH(s, path), r->const_value,
-						  map__types[r->type]);
+				return keys_error_at(p, x, s,
+						     ".constant %" PRId64 " does not fit %s",
+						     r->const_value, map__types[r->type]);
 		}
 		r->is_const = 1;
 		return 0;
 	}
 	if (f && t)
-		return keys_error(p, t, "%s: factor and translate do not go together",
-				  MAP__PATH(s, path));
+		return keys_error_at(p, t, s, ": factor and translate do not go together");
 	if ((f || t) && r->type == MAP_STRING)
-		return keys_error(p, f ? f : t, "%s.%s is only for numeric registers",
-				  MAP__PATH(s, path), f ? "factor" : "translate");
+		return keys_error_at(p, f ? f : t, s, ".%s is only for numeric registers",
+				     f ? "factor" : "translate");
 	if (f && r->factor == 0)
-		return keys_error(p, f, "%s.factor must not be 0", MAP__PATH(s, path));
+		return keys_error_at(p, f, s, ".factor must not be 0");
 	if ((f || t) && (r->access & MAP_W) && !(m->proto->flags & PROTOCOL_KEYED))
-		return keys_error(
-		    p, f ? f : t,
-		    "%s.%s on a writable register is only for %s maps (their templates "
+		return keys_error_at(
+		    p, f ? f : t, s,
+		    ".%s on a writable register is only for %s maps (their templates "
 		    "write the native value); make it access = \"r\"",
-		    MAP__PATH(s, path), f ? "factor" : "translate",
+		    f ? "factor" : "translate",
 		    protocol_names(PROTOCOL_KEYED, ", ", " and ", names, sizeof names));
 	if (t && (rc = map__translate(p, t, r)) != 0)
 		return rc;
@@ -859,7 +811,7 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 			      struct map_register *r)
 {
 	const config_setting_t *x;
-	char path[64], names[128];
+	char names[128];
 	int keyed = (m->proto->flags & PROTOCOL_KEYED) != 0;
 	int rc;
 
@@ -868,70 +820,65 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 	/* Width: `length` words where given (strings must say), else the type's. */
 	if (!config_setting_get_member(s, "length")) {
 		if (r->type == MAP_STRING)
-			return keys_error(p, s,
-					  "%s.length is missing: a string register needs its "
-					  "length in registers",
-					  MAP__PATH(s, path));
+			return keys_error_at(p, s, s,
+					     ".length is missing: a string register needs its "
+					     "length in registers");
 		r->count = (uint16_t)map__natural_count(r->type);
 	}
 	if ((x = config_setting_get_member(s, "word_order")) && r->type != MAP_INT32 &&
 	    r->type != MAP_UINT32 && r->type != MAP_FLOAT32)
-		return keys_error(p, x,
-				  "%s.word_order is only for int32, uint32 and float32 registers",
-				  MAP__PATH(s, path));
+		return keys_error_at(p, x, s,
+				     ".word_order is only for int32, uint32 and float32 registers");
 	/* A float32 is read: written values would need limits in floating
 	 * point, which the map format does not have. */
 	if (r->type == MAP_FLOAT32 && (r->access & MAP_W))
-		return keys_error(p, config_setting_get_member(s, "access"),
-				  "%s.access: float32 registers are read-only", MAP__PATH(s, path));
+		return keys_error_at(p, config_setting_get_member(s, "access"), s,
+				     ".access: float32 registers are read-only");
 	if ((uint32_t)r->address + r->count > 65536)
-		return keys_error(p, s, "%s runs past address 65535", MAP__PATH(s, path));
+		return keys_error_at(p, s, s, " runs past address 65535");
 
 	if ((x = config_setting_get_member(s, "native"))) {
 		if (!(m->proto->flags & PROTOCOL_NATIVE))
-			return keys_error(
-			    p, x, "%s.native is only for %s maps", MAP__PATH(s, path),
+			return keys_error_at(
+			    p, x, s, ".native is only for %s maps",
 			    protocol_names(PROTOCOL_NATIVE, ", ", " and ", names, sizeof names));
 		if ((uint32_t)r->native + r->count > 65536)
-			return keys_error(p, x, "%s.native runs past address 65535",
-					  MAP__PATH(s, path));
+			return keys_error_at(p, x, s, ".native runs past address 65535");
 	} else {
 		r->native = r->address;
 	}
 
 	if (r->table == MAP_INPUT && (r->access & MAP_W))
-		return keys_error(p, config_setting_get_member(s, "access"),
-				  "%s.access: input registers are read-only", MAP__PATH(s, path));
+		return keys_error_at(p, config_setting_get_member(s, "access"), s,
+				     ".access: input registers are read-only");
 
 	if (!(isfinite(r->scale) && r->scale > 0))
-		return keys_error(p, config_setting_get_member(s, "scale"),
-				  "%s.scale must be a number > 0, not %g", MAP__PATH(s, path),
-				  r->scale);
+		return keys_error_at(p, config_setting_get_member(s, "scale"), s,
+				     ".scale must be a number > 0, not %g", r->scale);
 
 	/* Keyed protocols: values come from keys of the device's answer;
 	 * writes from templates. */
 	static const char keyed_only[][6] = {"key", "field", "write", "ack"};
 	for (size_t i = 0; !keyed && i < MAP__N(keyed_only); i++)
 		if ((x = config_setting_get_member(s, keyed_only[i])))
-			return keys_error(
-			    p, x, "%s.%s is only for %s maps", MAP__PATH(s, path), keyed_only[i],
+			return keys_error_at(
+			    p, x, s, ".%s is only for %s maps", keyed_only[i],
 			    protocol_names(PROTOCOL_KEYED, ", ", " and ", names, sizeof names));
 	if ((rc = map__derived_keys(p, s, m, r)) != 0)
 		return rc;
 	if (keyed && (r->access & MAP_R) && !r->key && !r->is_const)
-		return keys_error(p, s,
-				  "%s.key is missing: a readable %s register names the key "
-				  "of the device's answer it comes from",
-				  MAP__PATH(s, path), m->proto->name);
+		return keys_error_at(p, s, s,
+				     ".key is missing: a readable %s register names the key "
+				     "of the device's answer it comes from",
+				     m->proto->name);
 	if ((x = config_setting_get_member(s, "field")) && !r->key)
-		return keys_error(p, x, "%s.field needs a key", MAP__PATH(s, path));
+		return keys_error_at(p, x, s, ".field needs a key");
 	if ((x = config_setting_get_member(s, "write"))) {
 		if (!(r->access & MAP_W))
-			return keys_error(p, x, "%s.write needs access \"w\" or \"rw\"",
-					  MAP__PATH(s, path));
+			return keys_error_at(p, x, s, ".write needs access \"w\" or \"rw\"");
 		if (!strstr(r->write, "{value}"))
-			return keys_error(p, x, "%s.write must contain {value}, not \"%s\"",
-					  MAP__PATH(s, path), r->write);
+			return keys_error_at(p, x, s, ".write must contain {value}, not \"%s\"",
+					     r->write);
 	}
 	if ((rc = map__register_order_query(p, s, m, r)) != 0)
 		return rc;
@@ -943,8 +890,7 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 			return rc;
 	}
 	if ((x = config_setting_get_member(s, "ack")) && !r->write)
-		return keys_error(p, x, "%s.ack is only for registers with a write template",
-				  MAP__PATH(s, path));
+		return keys_error_at(p, x, s, ".ack is only for registers with a write template");
 	if (keyed && r->write && r->ack < 0)
 		r->ack = 1;
 	if ((rc = map__retry(p, s, (r->access & MAP_W) != 0, &r->no_retry)) != 0)
@@ -957,25 +903,21 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 		static const char numeric_only[][7] = {"min", "max", "values", "enum", "bits"};
 		for (size_t i = 0; i < MAP__N(numeric_only); i++)
 			if ((x = config_setting_get_member(s, numeric_only[i])))
-				return keys_error(p, x, "%s.%s is only for %s registers",
-						  MAP__PATH(s, path), numeric_only[i],
-						  r->type == MAP_STRING ? "numeric" : "integer");
+				return keys_error_at(p, x, s, ".%s is only for %s registers",
+						     numeric_only[i],
+						     r->type == MAP_STRING ? "numeric" : "integer");
 	}
 	if ((x = config_setting_get_member(s, "default"))) {
-		char dpath[80];
 		if (r->type == MAP_STRING) {
 			if (config_setting_type(x) != CONFIG_TYPE_STRING)
-				return keys_error(p, x,
-						  "%s must be a string for a string register, "
-						  "not %s",
-						  MAP__PATH(x, dpath), keys_type_name(x));
+				return keys_error_type(p, x,
+						       " must be a string for a string register");
 			if (!(r->def_string = strdup(config_setting_get_string(x))))
 				return MB_ENOMEM;
 		} else if (r->type == MAP_FLOAT32) {
 			/* A number, stored as its float32 bits (the raw value). */
 			if (!map__is_int(x) && config_setting_type(x) != CONFIG_TYPE_FLOAT)
-				return keys_error(p, x, "%s must be a number, not %s",
-						  MAP__PATH(x, dpath), keys_type_name(x));
+				return keys_error_type(p, x, " must be a number");
 			float f = (float)config_setting_get_float(x);
 			if (map__is_int(x))
 				f = (float)config_setting_get_int64(x);
@@ -984,9 +926,7 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 			r->def = bits;
 		} else {
 			if (!map__is_int(x))
-				return keys_error(p, x,
-						  "%s must be an integer (the raw value), not %s",
-						  MAP__PATH(x, dpath), keys_type_name(x));
+				return keys_error_type(p, x, " must be an integer (the raw value)");
 			r->def = config_setting_get_int64(x);
 		}
 		r->has_default = 1;
@@ -995,8 +935,7 @@ static int map__register_done(struct config_parser *p, const config_setting_t *s
 	 * checks that it fits), for the numbers a device sends. */
 	if ((x = config_setting_get_member(s, "unavailable"))) {
 		if (r->type == MAP_STRING || r->type == MAP_FLOAT32)
-			return keys_error(p, x, "%s.unavailable is only for integer registers",
-					  MAP__PATH(s, path));
+			return keys_error_at(p, x, s, ".unavailable is only for integer registers");
 		r->has_unavail = 1;
 	}
 	if ((x = config_setting_get_member(s, "bytes")) && (rc = map__bytes(p, x, r)) != 0)
@@ -1046,8 +985,7 @@ static int map__registers(struct config_parser *p, const config_setting_t *list,
 	int n;
 
 	if (config_setting_type(list) != CONFIG_TYPE_LIST)
-		return keys_error(p, list, "registers must be a list ( { ... }, ... ), not %s",
-				  keys_type_name(list));
+		return keys_error_type(p, list, " must be a list ( { ... }, ... )");
 	n = config_setting_length(list);
 	if (n == 0)
 		return 0;
@@ -1068,11 +1006,8 @@ static int map__registers(struct config_parser *p, const config_setting_t *list,
 		r->ha = 1;
 		r->factor = 1;
 		r->line = config_setting_source_line(e);
-		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
-			char path[64];
-			return keys_error(p, e, "%s must be a group { address = ...; ... }, not %s",
-					  keys_path(e, path, sizeof path), keys_type_name(e));
-		}
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+			return keys_error_type(p, e, " must be a group { address = ...; ... }");
 		rc = keys_parse(p, e, map__register_keys, MAP__N(map__register_keys), r);
 		if (rc == 0)
 			rc = map__register_done(p, e, m, r);
@@ -1091,11 +1026,9 @@ static int map__registers(struct config_parser *p, const config_setting_t *list,
 		if (strcmp(m->by_name[i]->name, m->by_name[i - 1]->name) == 0) {
 			size_t idx = (size_t)(m->by_name[i] - m->regs);
 			const config_setting_t *e = config_setting_get_elem(list, (unsigned)idx);
-			char path[64];
-			keys_path(e, path, sizeof path);
-			return keys_error(p, config_setting_get_member(e, "name"),
-					  "%s.name \"%s\" is used by the register on line %d too",
-					  path, m->by_name[i]->name, m->by_name[i - 1]->line);
+			return keys_error_at(p, config_setting_get_member(e, "name"), e,
+					     ".name \"%s\" is used by the register on line %d too",
+					     m->by_name[i]->name, m->by_name[i - 1]->line);
 		}
 	}
 
@@ -1115,7 +1048,6 @@ static int map__registers(struct config_parser *p, const config_setting_t *list,
 static int map__template(struct config_parser *p, const config_setting_t *s,
 			 const struct map_command *c, const struct protocol *pr)
 {
-	char path[64];
 	int rc;
 
 	if (pr->map_command && (rc = pr->map_command(p, s, c)) != 0)
@@ -1129,14 +1061,12 @@ static int map__template(struct config_parser *p, const config_setting_t *s,
 		i = strtol(t + 1, &end, 10);
 		if (*end != '}' && *end != ':') /* {1:02}: padded (the protocol checks it) */
 			continue;
-		if (errno || i >= c->count) {
-			keys_path(s, path, sizeof path);
-			return keys_error(
-			    p, s,
-			    "%s uses {%ld} but the command covers at most %u registers "
+		if (errno || i >= c->count)
+			return keys_error_at(
+			    p, s, s,
+			    " uses {%ld} but the command covers at most %u registers "
 			    "({0}..{%u}, one per register)",
-			    path, i, c->count, c->count - 1u);
-		}
+			    i, c->count, c->count - 1u);
 	}
 	return 0;
 }
@@ -1155,7 +1085,6 @@ static int map__commands_unique(struct config_parser *p, const config_setting_t 
 				struct map *m)
 {
 	const struct map_command **v, *dup = NULL, *first = NULL;
-	char path[64];
 
 	if (m->ncmds < 2)
 		return 0;
@@ -1174,9 +1103,9 @@ static int map__commands_unique(struct config_parser *p, const config_setting_t 
 	if (!dup)
 		return 0;
 	const config_setting_t *e = config_setting_get_elem(list, (unsigned)(dup - m->cmds));
-	return keys_error(p, config_setting_get_member(e, "name"),
-			  "%s.name \"%s\" is used by the command on line %d too",
-			  MAP__PATH(e, path), dup->name, first->line);
+	return keys_error_at(p, config_setting_get_member(e, "name"), e,
+			     ".name \"%s\" is used by the command on line %d too", dup->name,
+			     first->line);
 }
 
 static int map__commands(struct config_parser *p, const config_setting_t *list, struct map *m)
@@ -1184,8 +1113,7 @@ static int map__commands(struct config_parser *p, const config_setting_t *list, 
 	int n;
 
 	if (config_setting_type(list) != CONFIG_TYPE_LIST)
-		return keys_error(p, list, "commands must be a list ( { ... }, ... ), not %s",
-				  keys_type_name(list));
+		return keys_error_type(p, list, " must be a list ( { ... }, ... )");
 	if ((n = config_setting_length(list)) == 0)
 		return 0;
 	if (!(m->cmds = calloc((size_t)n, sizeof *m->cmds)))
@@ -1193,15 +1121,13 @@ static int map__commands(struct config_parser *p, const config_setting_t *list, 
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
 		struct map_command *c = &m->cmds[i];
-		char path[64];
 		int rc;
 
 		m->ncmds = (size_t)i + 1;
 		c->ack = 1;
 		c->line = config_setting_source_line(e);
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return keys_error(p, e, "%s must be a group { name = ...; ... }, not %s",
-					  MAP__PATH(e, path), keys_type_name(e));
+			return keys_error_type(p, e, " must be a group { name = ...; ... }");
 		rc = keys_parse(p, e, map__command_keys, MAP__N(map__command_keys), c);
 		if (rc == 0)
 			rc =
@@ -1211,7 +1137,7 @@ static int map__commands(struct config_parser *p, const config_setting_t *list, 
 		if (rc != 0)
 			return rc;
 		if ((uint32_t)c->address + c->count > 65536)
-			return keys_error(p, e, "%s runs past address 65535", MAP__PATH(e, path));
+			return keys_error_at(p, e, e, " runs past address 65535");
 	}
 	return map__commands_unique(p, list, m);
 }
@@ -1254,14 +1180,13 @@ static int map__cmp_pass(const void *a, const void *b)
  * RTU; ranges of one table must not overlap (which access would apply?). */
 static int map__passthrough(struct config_parser *p, const config_setting_t *list, struct map *m)
 {
-	char path[64], rtu[128];
+	char rtu[128];
 	int n;
 
 	if (config_setting_type(list) != CONFIG_TYPE_LIST)
-		return keys_error(p, list,
-				  "passthrough must be a list ( { table = \"holding\"; first = 0; "
-				  "last = 99; }, ... ), not %s",
-				  keys_type_name(list));
+		return keys_error_type(p, list,
+				       " must be a list ( { table = \"holding\"; first = 0; "
+				       "last = 99; }, ... )");
 	for (size_t i = 0; i < protocol_count(); i++)
 		if ((m->protos & (1u << i)) && !(protocol_at(i)->flags & PROTOCOL_RTU))
 			return keys_error(
@@ -1281,19 +1206,18 @@ static int map__passthrough(struct config_parser *p, const config_setting_t *lis
 		int rc;
 
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return keys_error(p, e,
-					  "%s must be a group { table = ...; first = ...; last = "
-					  "...; }, not %s",
-					  MAP__PATH(e, path), keys_type_name(e));
+			return keys_error_type(
+			    p, e,
+			    " must be a group { table = ...; first = ...; last = "
+			    "...; }");
 		if ((rc = keys_parse(p, e, map__pass_keys, MAP__N(map__pass_keys), &k)) != 0)
 			return rc;
 		if (k.first > k.last)
-			return keys_error(p, e, "%s: first %u is above last %u", MAP__PATH(e, path),
-					  k.first, k.last);
+			return keys_error_at(p, e, e, ": first %u is above last %u", k.first,
+					     k.last);
 		if (k.access && k.table == MAP_INPUT)
-			return keys_error(p, config_setting_get_member(e, "access"),
-					  "%s.access: input registers are read-only",
-					  MAP__PATH(e, path));
+			return keys_error_at(p, config_setting_get_member(e, "access"), e,
+					     ".access: input registers are read-only");
 		r->table = k.table;
 		r->access = k.access ? MAP_RW : MAP_R;
 		r->first = k.first;
@@ -1345,14 +1269,12 @@ static const struct config_key map__agree_keys[] = {
  * device (docs/design.md, "Trust ladder"). */
 static int map__agrees_with(struct config_parser *p, const config_setting_t *list, struct map *m)
 {
-	char path[64];
 	int n;
 
 	if (config_setting_type(list) != CONFIG_TYPE_LIST)
-		return keys_error(p, list,
-				  "agrees_with must be a list ( { name = \"...\"; file = "
-				  "\"owner/repo path\"; }, ... ), not %s",
-				  keys_type_name(list));
+		return keys_error_type(p, list,
+				       " must be a list ( { name = \"...\"; file = "
+				       "\"owner/repo path\"; }, ... )");
 	if ((n = config_setting_length(list)) == 0)
 		return 0;
 	if (!(m->agree = calloc((size_t)n, sizeof *m->agree)))
@@ -1362,9 +1284,8 @@ static int map__agrees_with(struct config_parser *p, const config_setting_t *lis
 		int rc;
 
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return keys_error(p, e,
-					  "%s must be a group { name = ...; file = ...; }, not %s",
-					  MAP__PATH(e, path), keys_type_name(e));
+			return keys_error_type(p, e,
+					       " must be a group { name = ...; file = ...; }");
 		m->nagree = (size_t)i + 1;
 		if ((rc = keys_parse(p, e, map__agree_keys, MAP__N(map__agree_keys),
 				     &m->agree[i])) != 0)
@@ -1405,15 +1326,13 @@ static const struct config_key map__attest_keys[] = {
  * rung none (map_lint.c). The list's length is the N the reference shows. */
 static int map__attested(struct config_parser *p, const config_setting_t *list, struct map *m)
 {
-	char path[64];
 	int n;
 
 	m->attest_line = config_setting_source_line(list);
 	if (config_setting_type(list) != CONFIG_TYPE_LIST)
-		return keys_error(p, list,
-				  "attested must be a list ( { device = \"...\"; date = "
-				  "\"YYYY-MM-DD\"; readings = \"...\"; }, ... ), not %s",
-				  keys_type_name(list));
+		return keys_error_type(p, list,
+				       " must be a list ( { device = \"...\"; date = "
+				       "\"YYYY-MM-DD\"; readings = \"...\"; }, ... )");
 	if ((n = config_setting_length(list)) == 0)
 		return keys_error(p, list,
 				  "attested is empty: list the devices, or leave the key out");
@@ -1424,10 +1343,9 @@ static int map__attested(struct config_parser *p, const config_setting_t *list, 
 		int rc;
 
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return keys_error(p, e,
-					  "%s must be a group { device = ...; date = ...; "
-					  "readings = ...; }, not %s",
-					  MAP__PATH(e, path), keys_type_name(e));
+			return keys_error_type(p, e,
+					       " must be a group { device = ...; date = ...; "
+					       "readings = ...; }");
 		m->nattest = (size_t)i + 1;
 		m->attest[i].line = config_setting_source_line(e);
 		if ((rc = keys_parse(p, e, map__attest_keys, MAP__N(map__attest_keys),

@@ -355,49 +355,33 @@ static void map__json_head(struct map__doc *d)
 	struct json *w = &d->json;
 	int first = 1;
 
-	json_raw(w, "{\n  \"name\": ");
-	json_str(w, m->name);
-	json_raw(w, ",\n  \"protocol\": ");
-	json_str(w, map_protocol(m));
-	json_raw(w, ",\n  \"trust\": ");
-	json_str(w, map_trust(m));
-	json_raw(w, ",\n  \"trust_meaning\": ");
-	json_str(w, map__trust_text[m->trust]);
-	json_raw(w, ",\n  \"verified_by\": ");
-	json_str(w, m->verified_by);
+	json_key_str(w, "{\n  \"name\": ", m->name);
+	json_key_str(w, ",\n  \"protocol\": ", map_protocol(m));
+	json_key_str(w, ",\n  \"trust\": ", map_trust(m));
+	json_key_str(w, ",\n  \"trust_meaning\": ", map__trust_text[m->trust]);
+	json_key_str(w, ",\n  \"verified_by\": ", m->verified_by);
 	json_raw(w, ",\n  \"agrees_with\": [");
 	for (size_t i = 0; i < m->nagree; i++) {
-		json_raw(w, i ? ", {\"name\": " : "{\"name\": ");
-		json_str(w, m->agree[i].name);
-		json_raw(w, ", \"file\": ");
-		json_str(w, m->agree[i].file);
-		json_raw(w, ", \"covers\": ");
-		json_str(w, m->agree[i].covers);
+		json_key_str(w, i ? ", {\"name\": " : "{\"name\": ", m->agree[i].name);
+		json_key_str(w, ", \"file\": ", m->agree[i].file);
+		json_key_str(w, ", \"covers\": ", m->agree[i].covers);
 		json_raw(w, "}");
 	}
 	json_raw(w, "]");
 	/* hardware-verified xN: N is the list's length */
 	json_raw(w, ",\n  \"attested\": [");
 	for (size_t i = 0; i < m->nattest; i++) {
-		json_raw(w, i ? ", {\"device\": " : "{\"device\": ");
-		json_str(w, m->attest[i].device);
-		json_raw(w, ", \"date\": ");
-		json_str(w, m->attest[i].date);
-		json_raw(w, ", \"readings\": ");
-		json_str(w, m->attest[i].readings);
+		json_key_str(w, i ? ", {\"device\": " : "{\"device\": ", m->attest[i].device);
+		json_key_str(w, ", \"date\": ", m->attest[i].date);
+		json_key_str(w, ", \"readings\": ", m->attest[i].readings);
 		json_raw(w, "}");
 	}
 	json_raw(w, "]");
-	json_raw(w, ",\n  \"never_passed_through\": ");
-	json_str(w, d->secrets[0] ? d->secrets : NULL);
-	json_raw(w, ",\n  \"description\": ");
-	json_str(w, m->description);
-	json_raw(w, ",\n  \"source\": ");
-	json_str(w, m->source);
-	json_raw(w, ",\n  \"vendor\": ");
-	json_str(w, m->vendor);
-	json_raw(w, ",\n  \"model\": ");
-	json_str(w, m->model);
+	json_key_str(w, ",\n  \"never_passed_through\": ", d->secrets[0] ? d->secrets : NULL);
+	json_key_str(w, ",\n  \"description\": ", m->description);
+	json_key_str(w, ",\n  \"source\": ", m->source);
+	json_key_str(w, ",\n  \"vendor\": ", m->vendor);
+	json_key_str(w, ",\n  \"model\": ", m->model);
 	if (m->max_read)
 		json_printf(w, ",\n  \"max_read\": %d", m->max_read);
 	json_raw(w, ",\n  \"defaults\": {");
@@ -409,10 +393,8 @@ static void map__json_head(struct map__doc *d)
 		first = 0;
 	}
 	json_raw(w, "},\n  \"summary\": [");
-	for (size_t i = 0; i < m->nsummary; i++) {
-		json_raw(w, i ? ", " : "");
-		json_str(w, m->summary[i]->name);
-	}
+	for (size_t i = 0; i < m->nsummary; i++)
+		json_key_str(w, i ? ", " : "", m->summary[i]->name);
 	json_raw(w, "],\n  \"registers\": [");
 }
 
@@ -438,10 +420,8 @@ static void map__json_reg(struct map__doc *d, const struct map__reg *g)
 	if (r->native != r->address)
 		json_printf(w, ", \"native\": %u", r->native);
 	json_printf(w, ", \"scale\": %.15g", r->scale);
-	if (r->unit) {
-		json_raw(w, ", \"unit\": ");
-		json_str(w, r->unit);
-	}
+	if (r->unit)
+		json_key_str(w, ", \"unit\": ", r->unit);
 	if (r->has_min)
 		json_printf(w, ", \"min\": %" PRId64, r->min);
 	if (r->has_max)
@@ -472,16 +452,13 @@ static void map__json_reg(struct map__doc *d, const struct map__reg *g)
 		json_raw(w, "]");
 	}
 	if (r->key) {
-		json_raw(w, ", \"key\": ");
-		json_str(w, r->key);
+		json_key_str(w, ", \"key\": ", r->key);
 		if (r->field >= 0)
 			json_printf(w, ", \"field\": %d", r->field);
-		json_raw(w, ", \"query\": ");
-		json_str(w, r->query ? r->query : "cd=1");
+		json_key_str(w, ", \"query\": ", r->query ? r->query : "cd=1");
 	}
 	if (r->write) {
-		json_raw(w, ", \"write\": ");
-		json_str(w, r->write);
+		json_key_str(w, ", \"write\": ", r->write);
 		json_printf(w, ", \"ack\": %s", r->ack ? "true" : "false");
 	}
 	if (r->access & MAP_W)
@@ -490,10 +467,8 @@ static void map__json_reg(struct map__doc *d, const struct map__reg *g)
 		map__json_labels(w, "enum", "value", r->labels, r->nlabels);
 	if (r->bits)
 		map__json_labels(w, "bits", "bit", r->bits, r->nbits);
-	json_raw(w, ", \"description\": ");
-	json_str(w, r->description);
-	json_raw(w, ", \"source\": ");
-	json_str(w, r->source);
+	json_key_str(w, ", \"description\": ", r->description);
+	json_key_str(w, ", \"source\": ", r->source);
 	json_raw(w, "}");
 }
 
@@ -591,8 +566,7 @@ static void map__text_head(struct map__doc *d)
 
 static void map__text_table(struct map__doc *d, int t)
 {
-	map__line(d->out, "%s", "");
-	map__line(d->out, "%s registers", map__tables[t]);
+	map__line(d->out, "\n%s registers", map__tables[t]);
 	map__line(d->out, "%-11s %s%-*s %-24s %5s %-6s %8s %-6s %-20s %s", "address",
 		  d->native ? "native      " : "", d->namew, "name", "type", "words", "access",
 		  "scale", "unit", "range/values", "description");
@@ -626,17 +600,14 @@ static void map__text_tail(struct map__doc *d)
 
 	for (size_t i = 0; i < m->npass; i++) {
 		const struct map_passthrough *p = &m->pass[i];
-		if (i == 0) {
-			map__line(out, "%s", "");
-			map__line(out, "passthrough (sent to the device as they are where no "
+		if (i == 0)
+			map__line(out, "\npassthrough (sent to the device as they are where no "
 				       "register describes them)");
-		}
 		map__line(out, "%-7s %5u..%-5u %s", map__tables[p->table], p->first, p->last,
 			  p->access & MAP_W ? "read and write" : "read-only");
 	}
 	if (m->ncmds) {
-		map__line(out, "%s", "");
-		map__line(out, "commands (written together with FC16)");
+		map__line(out, "\ncommands (written together with FC16)");
 		for (size_t i = 0; i < m->ncmds; i++) {
 			const struct map_command *c = &m->cmds[i];
 			char addr[32];

@@ -53,14 +53,11 @@ char *status_device_json(const struct device *dev, size_t *len)
 	 * them, so the document stays valid JSON whatever a site writes there,
 	 * and the buffer grows, so a long name cannot cut the document short. */
 	json_init_buf(&j);
-	json_raw(&j, "{\"name\":");
-	json_str(&j, device_name(dev));
+	json_key_str(&j, "{\"name\":", device_name(dev));
 	json_printf(&j, ",\"unit_id\":%d,\"map\":", device_unit(dev));
 	json_str(&j, map_name(m));
-	json_raw(&j, ",\"protocol\":");
-	json_str(&j, map_protocol(m));
-	json_raw(&j, ",\"trust\":");
-	json_str(&j, map_trust(m));
+	json_key_str(&j, ",\"protocol\":", map_protocol(m));
+	json_key_str(&j, ",\"trust\":", map_trust(m));
 	json_printf(&j, ",\"link_up\":%s,", device_link_up(dev) ? "true" : "false");
 	values_health_json(&j, dev);
 	json_printf(&j,

@@ -29,6 +29,7 @@
 #include "config.h"
 #include "device.h"
 #include "keys.h"
+#include "keys_at.h"
 #include "log.h"
 #include "map.h"
 #include "mb_error.h"
@@ -79,27 +80,24 @@ void site_devices_set(struct device *const *devs, size_t n)
 static int site__members(struct config_parser *p, const config_setting_t *s, void *target)
 {
 	struct tr_site_cfg *c = target;
-	char path[256];
 
-	keys_path(s, path, sizeof path);
 	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
 	    config_setting_type(s) != CONFIG_TYPE_LIST)
-		return keys_error(p, s, "%s must be a list of device names [\"a\", \"b\"], not %s",
-				  path, keys_type_name(s));
+		return keys_error_type(p, s, " must be a list of device names [\"a\", \"b\"]");
 	int n = config_setting_length(s);
 	if (n > SITE__MEMBERS_MAX)
-		return keys_error(p, s, "%s: %d names; a site adds up at most %d devices", path, n,
-				  SITE__MEMBERS_MAX);
+		return keys_error_at(p, s, s, ": %d names; a site adds up at most %d devices", n,
+				     SITE__MEMBERS_MAX);
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		const char *v = config_setting_get_string(e);
 		if (!v || !*v || strlen(v) >= SITE__NAME_MAX)
-			return keys_error(
-			    p, e, "%s: each member must be a device name (1..%d characters)", path,
+			return keys_error_at(
+			    p, e, s, ": each member must be a device name (1..%d characters)",
 			    SITE__NAME_MAX - 1);
 		for (size_t k = 0; k < (size_t)i; k++)
 			if (strcmp(c->members[k], v) == 0)
-				return keys_error(p, e, "%s: \"%s\" is named twice", path, v);
+				return keys_error_at(p, e, s, ": \"%s\" is named twice", v);
 		snprintf(c->members[i], SITE__NAME_MAX, "%s", v);
 	}
 	c->nmembers = (size_t)n;

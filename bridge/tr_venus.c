@@ -41,6 +41,7 @@
 #include "device.h"
 #include "log.h"
 #include "map.h"
+#include "keys_at.h"
 #include "mb_error.h"
 #include "mbdef.h"
 #include "link_mqtt.h"
@@ -999,7 +1000,7 @@ static int tr_venus__cfg_init(void *cfg)
 static int tr_venus__cfg_done(struct config_parser *p, const config_setting_t *block, void *cfg)
 {
 	const struct tr_venus_cfg *vc = cfg;
-	char topic[TR_VENUS_TOPIC_MAX], path[256], new_id[VENUS_TOPIC_ID_LEN + 1];
+	char topic[TR_VENUS_TOPIC_MAX], new_id[VENUS_TOPIC_ID_LEN + 1];
 
 	/* With topics = "both", a new family that cannot be made is left out
 	 * (tr_venus__open says so); asked for alone, it is an error. */
@@ -1009,28 +1010,26 @@ static int tr_venus__cfg_done(struct config_parser *p, const config_setting_t *b
 	/* MB_EIO: this build has libcrypto but the library could not be opened
 	 * (venus_crypt.c logged why); MB_EPROTO: built without it. */
 	if (vc->topics == TR_VENUS_FAM_MARSTEK && !new_ok)
-		return keys_error(p, block,
-				  "%s: type %s uses an encrypted topic ID in the %s topics, and "
-				  "%s: give it as topic_id",
-				  keys_path(block, path, sizeof path), vc->type,
-				  TR_VENUS_NEW_PREFIX,
-				  id_rc == MB_EIO ? "libcrypto could not be loaded (libssl3 on "
-						    "Debian, libopenssl on OpenWrt)"
-						  : "this modbridge is built without libcrypto "
-						    "(WITH_CRYPTO=0)");
+		return keys_error_at(p, block, block,
+				     ": type %s uses an encrypted topic ID in the %s topics, and "
+				     "%s: give it as topic_id",
+				     vc->type, TR_VENUS_NEW_PREFIX,
+				     id_rc == MB_EIO ? "libcrypto could not be loaded (libssl3 on "
+						       "Debian, libopenssl on OpenWrt)"
+						     : "this modbridge is built without libcrypto "
+						       "(WITH_CRYPTO=0)");
 	if (new_ok && codec_venus_topic(topic, sizeof topic, TR_VENUS_NEW_PREFIX, vc->type,
 					"device", new_id) < 0)
-		return keys_error(p, block, "%s: the topic %s/%s/device/%s/ctrl is too long",
-				  keys_path(block, path, sizeof path), TR_VENUS_NEW_PREFIX,
-				  vc->type, new_id);
+		return keys_error_at(p, block, block,
+				     ": the topic %s/%s/device/%s/ctrl is too long",
+				     TR_VENUS_NEW_PREFIX, vc->type, new_id);
 	if (codec_venus_topic(topic, sizeof topic, vc->prefix, vc->type, "device", vc->id) >= 0)
 		return 0;
 	const config_setting_t *x = config_setting_get_member(block, "prefix");
-	return keys_error(p, x ? x : block,
-			  "%s: the topic %s/%s/device/%s/ctrl is longer than %d bytes; shorten "
-			  "prefix or type",
-			  keys_path(block, path, sizeof path), vc->prefix, vc->type, vc->id,
-			  TR_VENUS_TOPIC_MAX - 1);
+	return keys_error_at(p, x ? x : block, block,
+			     ": the topic %s/%s/device/%s/ctrl is longer than %d bytes; shorten "
+			     "prefix or type",
+			     vc->prefix, vc->type, vc->id, TR_VENUS_TOPIC_MAX - 1);
 }
 
 #define TR_VENUS__CFG(field) offsetof(struct tr_venus_cfg, field)
@@ -1055,7 +1054,6 @@ static const struct config_key tr_venus__keys[] = {
 static int tr_venus__map_register(struct config_parser *p, const config_setting_t *s,
 				  struct map_register *r)
 {
-	char path[64];
 
 	if (r->query) {
 		size_t i = 3;
@@ -1063,17 +1061,17 @@ static int tr_venus__map_register(struct config_parser *p, const config_setting_
 			i++;
 		if (strncmp(r->query, "cd=", 3) != 0 || i == 3 || i > 6 || r->query[i] ||
 		    strcmp(r->query, "cd=01") == 0)
-			return keys_error(p, config_setting_get_member(s, "query"),
-					  "%s.query must be a read command cd=N, not \"%s\" "
-					  "(cd=1, the status dump, is the default)",
-					  keys_path(s, path, sizeof path), r->query);
+			return keys_error_at(p, config_setting_get_member(s, "query"), s,
+					     ".query must be a read command cd=N, not \"%s\" "
+					     "(cd=1, the status dump, is the default)",
+					     r->query);
 	}
 	if (!r->write || codec_venus_template_max_index(r->write) == 0)
 		return 0;
-	return keys_error(p, config_setting_get_member(s, "write"),
-			  "%s.write must use {value} and no other placeholder or brace, not "
-			  "\"%s\"",
-			  keys_path(s, path, sizeof path), r->write);
+	return keys_error_at(p, config_setting_get_member(s, "write"), s,
+			     ".write must use {value} and no other placeholder or brace, not "
+			     "\"%s\"",
+			     r->write);
 }
 
 /* A command's template: every brace is a placeholder, and a command without
@@ -1081,19 +1079,18 @@ static int tr_venus__map_register(struct config_parser *p, const config_setting_
 static int tr_venus__map_command(struct config_parser *p, const config_setting_t *s,
 				 const struct map_command *c)
 {
-	char path[64];
 	int max = codec_venus_template_max_index(c->template);
 
 	if (max == MB_EPARSE)
-		return keys_error(p, s,
-				  "%s \"%s\": a brace must start a placeholder {0}..{%u} (or "
-				  "{value})",
-				  keys_path(s, path, sizeof path), c->template, c->count - 1u);
+		return keys_error_at(p, s, s,
+				     " \"%s\": a brace must start a placeholder {0}..{%u} (or "
+				     "{value})",
+				     c->template, c->count - 1u);
 	if (max < 0)
-		return keys_error(p, s,
-				  "%s \"%s\" has no placeholder: {0} stands for the command's "
-				  "first register",
-				  keys_path(s, path, sizeof path), c->template);
+		return keys_error_at(p, s, s,
+				     " \"%s\" has no placeholder: {0} stands for the command's "
+				     "first register",
+				     c->template);
 	return 0;
 }
 

@@ -287,21 +287,17 @@ static int values__json_one(void *ctx, const struct values_item *v)
 	if (!v->valid)
 		json_raw(j, "null,\"value\":null");
 	else if (v->text) {
-		json_raw(j, "null,\"value\":");
-		json_str(j, v->text);
+		json_key_str(j, "null,\"value\":", v->text);
 	} else if (v->number) {
 		char num[40], text[512];
 		values_number_text(v->scaled, num, sizeof num);
 		json_printf(j, "%" PRId64 ",\"value\":%s", v->raw, num);
-		if (values_format_text(r, v->raw, v->scaled, text, sizeof text) == 0) {
-			json_raw(j, ",\"text\":");
-			json_str(j, text);
-		}
+		if (values_format_text(r, v->raw, v->scaled, text, sizeof text) == 0)
+			json_key_str(j, ",\"text\":", text);
 	} else {
 		json_printf(j, "%" PRId64 ",\"value\":null", v->raw);
 	}
-	json_raw(j, ",\"unit\":");
-	json_str(j, r->unit);
+	json_key_str(j, ",\"unit\":", r->unit);
 	if (r->group) /* the map's `group` (the page's folds); absent without one */
 		json_printf(j, ",\"group\":\"%s\"", map_groups[r->group - 1]);
 	if (v->valid || !current)
@@ -342,8 +338,7 @@ static int values__json_doc(struct json *j, const struct device *dev, uint64_t n
 	struct values__json c = {
 	    .j = j, .first = 1, .dev = dev, .now_ms = now_ms, .withhold = withhold};
 
-	json_raw(j, "{\"device\":");
-	json_str(j, device_name(dev));
+	json_key_str(j, "{\"device\":", device_name(dev));
 	json_printf(j, ",\"unit_id\":%d,\"map\":", device_unit(dev));
 	json_str(j, map_name(device_map(dev)));
 	json_printf(j, ",\"link_up\":%s,", device_link_up(dev) ? "true" : "false");
@@ -351,11 +346,8 @@ static int values__json_doc(struct json *j, const struct device *dev, uint64_t n
 	json_raw(j, ",\"summary\":[");
 	size_t ns;
 	const struct map_register *const *sum = map_summary(device_map(dev), &ns);
-	for (size_t i = 0; i < ns; i++) {
-		if (i)
-			json_raw(j, ",");
-		json_str(j, sum[i]->name);
-	}
+	for (size_t i = 0; i < ns; i++)
+		json_key_str(j, i ? "," : "", sum[i]->name);
 	json_raw(j, "],\"registers\":[");
 	values_each(dev, now_ms, values__json_one, &c);
 	json_printf(j, "],\"stale\":%s}",
@@ -377,8 +369,7 @@ int values_json_export(struct json *j, const struct device *dev, uint64_t now_ms
 void values_health_json(struct json *j, const struct device *dev)
 {
 	const struct device_stats *st = device_stats(dev);
-	json_raw(j, "\"health\":");
-	json_str(j, device_health_name(device_health(dev)));
+	json_key_str(j, "\"health\":", device_health_name(device_health(dev)));
 	json_raw(j, ",\"last_answer\":");
 	if (st->last_answer)
 		json_printf(j, "%" PRIu64, st->last_answer);

@@ -46,6 +46,9 @@ void json_printf(struct json *j, const char *fmt, ...) __attribute__((format(pri
 void json_str(struct json *j, const char *s);
 /* The same for len bytes, which may hold NUL (written as \u0000). */
 void json_strn(struct json *j, const char *s, size_t len);
+/* json_raw(j, raw), then json_str(j, s): a key and its string value, raw
+ * holding the key with what goes before it (",\"name\":"). */
+void json_key_str(struct json *j, const char *raw, const char *s);
 
 /* UTF-8 as the Unicode standard defines it well-formed (chapter 3, table
  * 3-7: no overlong forms, no surrogates, nothing above U+10FFFF). The length

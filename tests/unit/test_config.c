@@ -1085,6 +1085,29 @@ static void test_small_error_buffer(void **state)
 	assert_int_equal(err[8], 'x');
 }
 
+/* A message that starts with a setting's path (keys_error_at(), the path
+ * written by the helper, then the rest): the same bytes as the whole
+ * message formatted at once, and cut at any buffer size without an
+ * overrun, the cut text a prefix of the whole. */
+static void test_path_message(void **state)
+{
+	char err[512], want[512];
+	struct config *c;
+	const char *path = write_conf("path_msg.conf", "devices = 5;\n");
+	(void)state;
+	snprintf(want, sizeof want, "%s:1: devices must be a list ( { ... }, ... ), not an integer",
+		 path);
+	assert_int_equal(config_load(path, &c, err, sizeof err), MB_EPARSE);
+	assert_string_equal(err, want);
+	for (size_t len = 1; len <= strlen(want) + 1; len++) {
+		memset(err, 'x', sizeof err);
+		assert_int_equal(config_load(path, &c, err, len), MB_EPARSE);
+		assert_int_equal(strlen(err), len - 1);
+		assert_int_equal(err[len], 'x');
+		assert_memory_equal(err, want, len - 1);
+	}
+}
+
 int main(void)
 {
 	struct CMUnitTest tests[sizeof err_cases / sizeof err_cases[0] + 16];
@@ -1109,6 +1132,7 @@ int main(void)
 	    cmocka_unit_test(test_example_config),
 	    cmocka_unit_test(test_proto_name),
 	    cmocka_unit_test(test_small_error_buffer),
+	    cmocka_unit_test(test_path_message),
 	    cmocka_unit_test(test_keys_same),
 	    cmocka_unit_test(test_key_tables_sound),
 	    cmocka_unit_test(test_device_keys_same),
