@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "map.h"
 #include "mbdef.h"
 #include "transport.h"
 
@@ -104,6 +105,73 @@ struct device_outcome device_write(struct device *dev, uint8_t fc, uint16_t addr
  * changed: device_read() answers it. Both decide alike (tests/unit/
  * test_server_fast.c compares them over many ranges). */
 const uint16_t *device_read_cached(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count);
+
+/* The same for many requests at a time (the front's fast path,
+ * bridge/server.c): what a cached read of dev needs, taken once for the
+ * requests of one read from a client -- the map's index, the cache, and
+ * the oldest stamp still fresh, from the clock read once -- rather than
+ * looked up again for each request. device_view_read() then decides as
+ * device_read_cached() does, without counting; device_view_count() counts
+ * the hits. A view is valid only until the loop runs anything else (a
+ * store, a write or a reload changes the device). */
+struct device_view {
+	struct device *dev;
+	const uint16_t *dense[MAP_TABLES]; /* the map's index (map.h, struct map_index) */
+	uint32_t lo[MAP_TABLES], span[MAP_TABLES];
+	const struct map_run *runs;
+	const uint16_t *val;   /* the cache, a word per slot */
+	const uint32_t *stamp; /* per map register; NULL: always fresh (a memory device) */
+	const struct map_register *regs; /* the map's, stamp's index */
+	size_t nregs;
+	uint32_t fresh;	 /* the lowest stamp still fresh (below: never stored or too old) */
+	uint8_t refused; /* some words are refused (device_cache_unavailable) */
+	uint8_t check;	 /* stamp or refused: words are not simply served */
+};
+void device_view(struct device *dev, struct device_view *v);
+/* Count n hits of reads device_view_read() answered. */
+void device_view_count(struct device *dev, uint64_t n);
+/* device_view_read() where the table has no dense index, and its rare
+ * case: are all count words from slot refused? */
+const uint16_t *device_view_search(const struct device_view *v, uint8_t fc, uint16_t addr,
+				   uint16_t count);
+int device_view_refused(const struct device_view *v, uint32_t slot, uint16_t count);
+
+/* The cached words of count (1..MB_MAX_READ) registers from addr of fc's
+ * table (FC03/FC04), or NULL: device_read_cached() for a view. */
+static inline const uint16_t *device_view_read(const struct device_view *v, uint8_t fc,
+					       uint16_t addr, uint16_t count)
+{
+	_Static_assert(MAP_HOLDING == 0 && MAP_INPUT == 1, "tables");
+	int t = fc == MB_FC_READ_INPUT;
+	const uint16_t *dense = v->dense[t];
+	if (!dense)
+		return device_view_search(v, fc, addr, count);
+	/* Below lo, the difference wraps past any span. */
+	uint32_t off = (uint32_t)addr - v->lo[t];
+	if (off >= v->span[t])
+		return NULL;
+	uint32_t i = dense[off];
+	if (!i)
+		return NULL;
+	/* One run of adjacent readable registers, whose words have adjacent
+	 * cache slots. */
+	const struct map_run *run = &v->runs[i - 1];
+	if ((uint32_t)addr + count > run->end)
+		return NULL;
+	uint32_t slot = addr + run->slot0;
+	if (v->check) {
+		/* One stamp per register of the run, from addr's: the
+		 * registers hold the run's words in slot order. */
+		for (size_t k = i - 1; v->stamp && k < v->nregs && v->regs[k].slot < slot + count;
+		     k++)
+			if (v->stamp[k] < v->fresh)
+				return NULL;
+		if (v->refused && device_view_refused(v, slot, count))
+			return NULL;
+	}
+	return v->val + slot;
+}
+
 /* The client went away: the callback will not be called. */
 void device_cancel(struct device_req *req);
 
