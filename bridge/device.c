@@ -1539,11 +1539,18 @@ void device_view(struct device *dev, struct device_view *v)
 {
 	const struct map_index *x = (const struct map_index *)(const void *)dev->map;
 	v->dev = dev;
+	v->search = 0;
 	for (int t = 0; t < MAP_TABLES; t++) {
 		/* The runs are there when some table is dense. */
-		v->dense[t] = x->runs ? x->dense[t] : NULL;
-		v->lo[t] = x->lo[t];
-		v->span[t] = x->span[t];
+		if (x->runs && x->dense[t]) {
+			v->dense[t] = x->dense[t];
+			v->lo[t] = x->lo[t];
+			v->span[t] = x->span[t];
+		} else {
+			v->dense[t] = NULL;
+			v->lo[t] = v->span[t] = 0;
+			v->search = 1;
+		}
 	}
 	v->runs = x->runs;
 	v->val = dev->val;
@@ -1574,11 +1581,12 @@ int device_view_refused(const struct device_view *v, uint32_t slot, uint16_t cou
 	return device__all_refused(v->dev, slot, count);
 }
 
-const uint16_t *device_view_search(const struct device_view *v, uint8_t fc, uint16_t addr,
+const uint16_t *device_view_search(const struct device_view *v, int table, uint16_t addr,
 				   uint16_t count)
 {
-	const struct map_register *reg =
-	    map_find(v->dev->map, fc == MB_FC_READ_INPUT ? MAP_INPUT : MAP_HOLDING, addr);
+	if (v->dense[table])
+		return NULL; /* outside the dense index: no register */
+	const struct map_register *reg = map_find(v->dev->map, table, addr);
 	if (!reg || (uint32_t)(addr - reg->address) + count > reg->readable_run)
 		return NULL;
 	uint32_t slot = reg->slot + (addr - reg->address);
@@ -1598,7 +1606,8 @@ const uint16_t *device_read_cached(struct device *dev, uint8_t fc, uint16_t addr
 	/* device_read's hot path, deciding the same, without copying. */
 	struct device_view v;
 	device_view(dev, &v);
-	const uint16_t *words = device_view_read(&v, fc, addr, count);
+	const uint16_t *words =
+	    device_view_read(&v, fc == MB_FC_READ_INPUT ? MAP_INPUT : MAP_HOLDING, addr, count);
 	if (words)
 		device_view_count(dev, 1);
 	return words;

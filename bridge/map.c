@@ -250,7 +250,7 @@ void map__index(struct map *m)
 		 * register (map.h, struct map_run), after it, so that
 		 * map_free's one free per index frees them too. */
 		size_t nd = (hi - lo + 3) & ~(size_t)3; /* runs 8-byte aligned */
-		size_t nruns = m->index.runs ? 0 : m->nregs;
+		size_t nruns = m->index.runs ? 0 : m->nregs + 1;
 		uint16_t *d = calloc(1, nd * sizeof *d + nruns * sizeof(struct map_run));
 		if (!d)
 			continue; /* binary search still works */
@@ -261,10 +261,10 @@ void map__index(struct map *m)
 				d[m->regs[i].address - lo + k] = (uint16_t)(i + 1);
 		if (nruns) {
 			struct map_run *runs = (struct map_run *)(void *)(d + nd);
-			for (size_t i = 0; i < nruns; i++) {
+			for (size_t i = 0; i < m->nregs; i++) {
 				const struct map_register *r = &m->regs[i];
-				runs[i].end = r->address + r->readable_run;
-				runs[i].slot0 = r->slot - r->address;
+				runs[i + 1].end = r->address + r->readable_run;
+				runs[i + 1].slot0 = r->slot - r->address;
 			}
 			m->index.runs = runs;
 		}

@@ -590,28 +590,38 @@ static size_t conn__fast(struct server *s, struct conn *c, size_t off, uint64_t 
 	const uint8_t *in = c->in;
 	size_t inlen = c->inlen, outlen = s->outlen;
 	uint64_t n = 0, hits = 0;
-	struct device_view v = {.dev = NULL};
+	unsigned unit = 256; /* v's, once there is one */
+	struct device_view v;
 	for (;;) {
 		const uint8_t *f = in + off;
 		uint16_t addr, count;
-		const uint16_t *words;
 		if (!codec_mbap_read_frame(f, inlen - off, &addr, &count))
 			break;
-		struct device *dev = s->router.unit[f[6]];
-		if (!dev)
-			break;
-		if (dev != v.dev) {
-			if (hits)
-				device_view_count(v.dev, hits);
-			hits = 0;
-			device_view(dev, &v);
+		if (f[6] != unit) {
+			struct device *dev = s->router.unit[f[6]];
+			if (!dev)
+				break;
+			if (unit == 256 || dev != v.dev) {
+				if (hits)
+					device_view_count(v.dev, hits);
+				hits = 0;
+				device_view(dev, &v);
+			}
+			unit = f[6];
 		}
-		if (!(words = device_view_read(&v, f[7], addr, count)))
+		/* FC03 or FC04 (codec_mbap_read_frame): the holding or the
+		 * input table. */
+		_Static_assert(MAP_HOLDING == 0 &&
+				   MAP_INPUT == MB_FC_READ_INPUT - MB_FC_READ_HOLDING,
+			       "tables");
+		const uint16_t *words =
+		    device_view_read(&v, f[7] - MB_FC_READ_HOLDING, addr, count);
+		if (!words)
 			break;
 		off += MBAP_READ_FRAME;
 		hits++;
 		n++;
-		if (outlen + MBAP_MAX_ADU > sizeof server__out) {
+		if (outlen > sizeof server__out - MBAP_MAX_ADU) {
 			s->outlen = outlen;
 			server__flush(s, c);
 			outlen = 0;

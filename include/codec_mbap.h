@@ -116,7 +116,10 @@ static inline void codec_mbap_put_words(uint8_t *p, const uint16_t *words, unsig
 	typedef uint16_t codec_mbap__v8 __attribute__((vector_size(16)));
 	if (count >= 8) {
 		codec_mbap__v8 v;
-		for (; count - i > 8; i += 8) {
+		memcpy(&v, words, 16);
+		v = v << 8 | v >> 8;
+		memcpy(p, &v, 16);
+		for (i = 8; i + 8 < count; i += 8) {
 			memcpy(&v, words + i, 16);
 			v = v << 8 | v >> 8;
 			memcpy(p + 2 * i, &v, 16);

@@ -116,46 +116,43 @@ const uint16_t *device_read_cached(struct device *dev, uint8_t fc, uint16_t addr
  * store, a write or a reload changes the device). */
 struct device_view {
 	struct device *dev;
-	const uint16_t *dense[MAP_TABLES]; /* the map's index (map.h, struct map_index) */
+	/* The map's dense index (map.h, struct map_index) per table; span 0
+	 * where the table has none (search: map_find looks it up). */
+	const uint16_t *dense[MAP_TABLES];
 	uint32_t lo[MAP_TABLES], span[MAP_TABLES];
-	const struct map_run *runs;
-	const uint16_t *val;   /* the cache, a word per slot */
+	const struct map_run *runs; /* the map's, from index 1 (0: no register) */
+	const uint16_t *val;	    /* the cache, a word per slot */
+	uint8_t search;		    /* some table has no dense index */
+	uint8_t check;		    /* stamps or refused words: not every word is served */
+	uint8_t refused;	    /* some words are refused (device_cache_unavailable) */
+	uint32_t fresh;	       /* the lowest stamp still fresh (below: never stored or too old) */
 	const uint32_t *stamp; /* per map register; NULL: always fresh (a memory device) */
 	const struct map_register *regs; /* the map's, stamp's index */
 	size_t nregs;
-	uint32_t fresh;	 /* the lowest stamp still fresh (below: never stored or too old) */
-	uint8_t refused; /* some words are refused (device_cache_unavailable) */
-	uint8_t check;	 /* stamp or refused: words are not simply served */
 };
 void device_view(struct device *dev, struct device_view *v);
 /* Count n hits of reads device_view_read() answered. */
 void device_view_count(struct device *dev, uint64_t n);
-/* device_view_read() where the table has no dense index, and its rare
- * case: are all count words from slot refused? */
-const uint16_t *device_view_search(const struct device_view *v, uint8_t fc, uint16_t addr,
+/* device_view_read() where the table has no dense index. */
+const uint16_t *device_view_search(const struct device_view *v, int table, uint16_t addr,
 				   uint16_t count);
+/* Are all count words from slot refused? */
 int device_view_refused(const struct device_view *v, uint32_t slot, uint16_t count);
 
-/* The cached words of count (1..MB_MAX_READ) registers from addr of fc's
- * table (FC03/FC04), or NULL: device_read_cached() for a view. */
-static inline const uint16_t *device_view_read(const struct device_view *v, uint8_t fc,
+/* The cached words of count (1..MB_MAX_READ) registers from addr of table
+ * (MAP_HOLDING for FC03, MAP_INPUT for FC04), or NULL:
+ * device_read_cached() for a view. */
+static inline const uint16_t *device_view_read(const struct device_view *v, int table,
 					       uint16_t addr, uint16_t count)
 {
-	_Static_assert(MAP_HOLDING == 0 && MAP_INPUT == 1, "tables");
-	int t = fc == MB_FC_READ_INPUT;
-	const uint16_t *dense = v->dense[t];
-	if (!dense)
-		return device_view_search(v, fc, addr, count);
 	/* Below lo, the difference wraps past any span. */
-	uint32_t off = (uint32_t)addr - v->lo[t];
-	if (off >= v->span[t])
-		return NULL;
-	uint32_t i = dense[off];
-	if (!i)
-		return NULL;
+	uint32_t off = (uint32_t)addr - v->lo[table];
+	if (off >= v->span[table])
+		return v->search ? device_view_search(v, table, addr, count) : NULL;
 	/* One run of adjacent readable registers, whose words have adjacent
-	 * cache slots. */
-	const struct map_run *run = &v->runs[i - 1];
+	 * cache slots; runs[0] (no register) ends at 0. */
+	uint32_t i = v->dense[table][off];
+	const struct map_run *run = &v->runs[i];
 	if ((uint32_t)addr + count > run->end)
 		return NULL;
 	uint32_t slot = addr + run->slot0;

@@ -261,8 +261,8 @@ struct map_index {
 	uint32_t lo[MAP_TABLES], span[MAP_TABLES];
 	const struct map_register *regs;
 	size_t nregs;
-	/* per register, by the same index; NULL where no table has a dense
-	 * index */
+	/* per register, by the same index (1 + the register's), and at 0 a
+	 * run that takes no read; NULL where no table has a dense index */
 	const struct map_run *runs;
 };
 
