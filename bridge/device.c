@@ -1537,29 +1537,12 @@ struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr,
 
 void device_view(struct device *dev, struct device_view *v)
 {
-	const struct map_index *x = (const struct map_index *)(const void *)dev->map;
 	v->dev = dev;
-	v->search = 0;
-	for (int t = 0; t < MAP_TABLES; t++) {
-		/* The runs are there when some table is dense. */
-		if (x->runs && x->dense[t]) {
-			v->dense[t] = x->dense[t];
-			v->lo[t] = x->lo[t];
-			v->span[t] = x->span[t];
-		} else {
-			v->dense[t] = NULL;
-			v->lo[t] = v->span[t] = 0;
-			v->search = 1;
-		}
-	}
-	v->runs = x->runs;
+	v->x = (const struct map_index *)(const void *)dev->map;
 	v->val = dev->val;
 	v->stamp = dev->stamp;
-	v->regs = x->regs;
-	v->nregs = x->nregs;
 	v->refused = dev->nrefused != 0;
 	v->check = v->refused || dev->stamp;
-	v->fresh = 0;
 	if (dev->stamp) {
 		/* device__stamp_time(k) < since, for a stamp as stored: 0
 		 * (never) is below any since, UINT32_MAX (a constant) never
@@ -1584,14 +1567,13 @@ int device_view_refused(const struct device_view *v, uint32_t slot, uint16_t cou
 const uint16_t *device_view_search(const struct device_view *v, int table, uint16_t addr,
 				   uint16_t count)
 {
-	if (v->dense[table])
-		return NULL; /* outside the dense index: no register */
 	const struct map_register *reg = map_find(v->dev->map, table, addr);
 	if (!reg || (uint32_t)(addr - reg->address) + count > reg->readable_run)
 		return NULL;
 	uint32_t slot = reg->slot + (addr - reg->address);
-	for (size_t k = (size_t)(reg - v->regs);
-	     v->stamp && k < v->nregs && v->regs[k].slot < slot + count; k++)
+	const struct map_index *x = v->x;
+	for (size_t k = (size_t)(reg - x->regs);
+	     v->stamp && k < x->nregs && x->regs[k].slot < slot + count; k++)
 		if (v->stamp[k] < v->fresh)
 			return NULL;
 	if (v->refused && device_view_refused(v, slot, count))
@@ -1606,10 +1588,11 @@ const uint16_t *device_read_cached(struct device *dev, uint8_t fc, uint16_t addr
 	/* device_read's hot path, deciding the same, without copying. */
 	struct device_view v;
 	device_view(dev, &v);
-	const uint16_t *words =
-	    device_view_read(&v, fc == MB_FC_READ_INPUT ? MAP_INPUT : MAP_HOLDING, addr, count);
-	if (words)
-		device_view_count(dev, 1);
+	const uint16_t *words;
+	if (!device_view_read(&v, fc == MB_FC_READ_INPUT ? MAP_INPUT : MAP_HOLDING, addr, count,
+			      &words))
+		return NULL;
+	device_view_count(dev, 1);
 	return words;
 }
 

@@ -630,9 +630,8 @@ static size_t conn__fast(struct server *s, struct conn *c, size_t off, uint64_t 
 		_Static_assert(MAP_HOLDING == 0 &&
 				   MAP_INPUT == MB_FC_READ_INPUT - MB_FC_READ_HOLDING,
 			       "tables");
-		const uint16_t *words =
-		    device_view_read(&v, f[7] - MB_FC_READ_HOLDING, addr, count);
-		if (!words)
+		const uint16_t *words;
+		if (!device_view_read(&v, f[7] - MB_FC_READ_HOLDING, addr, count, &words))
 			break;
 		off += MBAP_READ_FRAME;
 		hits++;

@@ -116,19 +116,12 @@ const uint16_t *device_read_cached(struct device *dev, uint8_t fc, uint16_t addr
  * store, a write or a reload changes the device). */
 struct device_view {
 	struct device *dev;
-	/* The map's dense index (map.h, struct map_index) per table; span 0
-	 * where the table has none (search: map_find looks it up). */
-	const uint16_t *dense[MAP_TABLES];
-	uint32_t lo[MAP_TABLES], span[MAP_TABLES];
-	const struct map_run *runs; /* the map's, from index 1 (0: no register) */
-	const uint16_t *val;	    /* the cache, a word per slot */
-	uint8_t search;		    /* some table has no dense index */
-	uint8_t check;		    /* stamps or refused words: not every word is served */
-	uint8_t refused;	    /* some words are refused (device_cache_unavailable) */
+	const struct map_index *x; /* the map's index (map.h) */
+	const uint16_t *val;	   /* the cache, a word per slot */
+	uint8_t check;		   /* stamps or refused words: not every word is served */
+	uint8_t refused;	   /* some words are refused (device_cache_unavailable) */
 	uint32_t fresh;	       /* the lowest stamp still fresh (below: never stored or too old) */
 	const uint32_t *stamp; /* per map register; NULL: always fresh (a memory device) */
-	const struct map_register *regs; /* the map's, stamp's index */
-	size_t nregs;
 };
 void device_view(struct device *dev, struct device_view *v);
 /* Count n hits of reads device_view_read() answered. */
@@ -140,33 +133,36 @@ const uint16_t *device_view_search(const struct device_view *v, int table, uint1
 int device_view_refused(const struct device_view *v, uint32_t slot, uint16_t count);
 
 /* The cached words of count (1..MB_MAX_READ) registers from addr of table
- * (MAP_HOLDING for FC03, MAP_INPUT for FC04), or NULL:
+ * (MAP_HOLDING for FC03, MAP_INPUT for FC04) in *words, true; or false:
  * device_read_cached() for a view. */
-static inline const uint16_t *device_view_read(const struct device_view *v, int table,
-					       uint16_t addr, uint16_t count)
+static inline bool device_view_read(const struct device_view *v, int table, uint16_t addr,
+				    uint16_t count, const uint16_t **words)
 {
-	/* Below lo, the difference wraps past any span. */
-	uint32_t off = (uint32_t)addr - v->lo[table];
-	if (off >= v->span[table])
-		return v->search ? device_view_search(v, table, addr, count) : NULL;
+	const struct map_index *x = v->x;
+	/* Below lo, the difference wraps past any span; a table without a
+	 * dense index has span 0 and is searched. */
+	uint32_t off = (uint32_t)addr - x->lo[table];
+	if (off >= x->span[table])
+		return !x->dense[table] && (*words = device_view_search(v, table, addr, count));
 	/* One run of adjacent readable registers, whose words have adjacent
 	 * cache slots; runs[0] (no register) ends at 0. */
-	uint32_t i = v->dense[table][off];
-	const struct map_run *run = &v->runs[i];
+	uint32_t i = x->dense[table][off];
+	const struct map_run *run = &x->runs[i];
 	if ((uint32_t)addr + count > run->end)
-		return NULL;
+		return false;
 	uint32_t slot = addr + run->slot0;
 	if (v->check) {
 		/* One stamp per register of the run, from addr's: the
 		 * registers hold the run's words in slot order. */
-		for (size_t k = i - 1; v->stamp && k < v->nregs && v->regs[k].slot < slot + count;
+		for (size_t k = i - 1; v->stamp && k < x->nregs && x->regs[k].slot < slot + count;
 		     k++)
 			if (v->stamp[k] < v->fresh)
-				return NULL;
+				return false;
 		if (v->refused && device_view_refused(v, slot, count))
-			return NULL;
+			return false;
 	}
-	return v->val + slot;
+	*words = v->val + slot;
+	return true;
 }
 
 /* The client went away: the callback will not be called. */
