@@ -243,7 +243,7 @@ static void conn__on_closed(uv_handle_t *h)
 {
 	struct conn *c = h->data;
 	struct server *s = c->srv;
-	if (h == (uv_handle_t *)&c->rpoll && c->rfd >= 0)
+	if (h == (uv_handle_t *)&c->rpoll)
 		close(c->rfd);
 	if (--c->open_handles)
 		return;
@@ -294,7 +294,6 @@ static void conn__close(struct conn *c, const char *why)
 	server__unresume(s, c);
 	if (c->rpoll_open)
 		uv_close((uv_handle_t *)&c->rpoll, conn__on_closed);
-	c->rpoll_open = 0;
 	uv_close((uv_handle_t *)&c->tcp, conn__on_closed);
 }
 
@@ -740,13 +739,6 @@ static void conn__on_readable(uv_poll_t *h, int status, int events)
 	struct conn *c = h->data;
 	(void)events;
 	if (status < 0) {
-		/* libuv says EBADF for an error on the socket (POLLERR):
-		 * the socket's own error says which (a reset, mostly). */
-		int err = 0;
-		socklen_t len = sizeof err;
-		if (status == UV_EBADF &&
-		    getsockopt(c->rfd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
-			status = -err;
 		conn__close(c, uv_strerror(status));
 		return;
 	}
@@ -813,29 +805,6 @@ static void conn__stop_reading(struct conn *c)
 		uv_poll_stop(&c->rpoll);
 	else
 		uv_read_stop((uv_stream_t *)&c->tcp);
-}
-
-/* Give one connection's second descriptor back: from now on libuv reads
- * it (server__on_connection, past half the limit on open files). */
-static void server__release_rfd(struct server *s)
-{
-	struct conn *c = s->conns;
-	while (c && !c->rpoll_open)
-		c = c->next;
-	if (!c)
-		return;
-	/* Stopped, the descriptor is out of libuv's hands: closed now, so
-	 * that the next client can have it. */
-	uv_poll_stop(&c->rpoll);
-	close(c->rfd);
-	c->rfd = -1;
-	c->rpoll_open = 0;
-	uv_close((uv_handle_t *)&c->rpoll, conn__on_closed);
-	if (c->state == CONN_READING) {
-		int rc = conn__start_reading(c);
-		if (rc < 0)
-			conn__close(c, uv_strerror(rc));
-	}
 }
 
 /* --- accepting ------------------------------------------------------------- */
@@ -926,14 +895,12 @@ static void server__on_connection(uv_stream_t *l, int status)
 	uv_tcp_nodelay(&c->tcp, 1);
 	c->last_rx = uv_now(s->loop);
 	/* The descriptor requests are read through (conn__on_readable),
-	 * while descriptors are plentiful. A connection accepted past half
+	 * while descriptors are plentiful: a connection accepted past half
 	 * the limit on open files (descriptors are numbered lowest free
-	 * first) is read by libuv, with the one it has, and takes a second
-	 * one back from an earlier connection, so that the second
+	 * first) is read by libuv, with the one it has, so that the second
 	 * descriptors never lower how many clients can connect. */
-	if (c->fd >= 0 && (uint64_t)c->fd >= s->fd_half)
-		server__release_rfd(s);
-	else if (c->fd >= 0 && (c->rfd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
+	if (c->fd >= 0 && (uint64_t)c->fd < s->fd_half &&
+	    (c->rfd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
 		if (uv_poll_init_socket(s->loop, &c->rpoll, c->rfd) == 0) {
 			c->rpoll.data = c;
 			c->rpoll_open = 1;
