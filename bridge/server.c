@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -111,8 +110,7 @@ struct conn {
 	uint8_t shutting; /* draining, every answer queued: shutdown requested */
 	int fd;		  /* the socket's, for conn__send's own writes; -1 = none */
 	/* Requests are read through a second descriptor of the socket,
-	 * polled for reading (conn__on_readable), or by libuv's stream
-	 * reading where there is none (-1; conn__on_read). The handle
+	 * polled for reading (conn__on_readable); -1 = none. The handle
 	 * (rpoll_open) is closed with tcp, and the connection freed once
 	 * both are (open_handles). */
 	int rfd;
@@ -168,9 +166,8 @@ struct server {
 	uint64_t refused_quiet;	 /* refused since that line, not logged */
 	/* The same for writes refused by write_allow. */
 	uint64_t write_logged, write_quiet;
-	size_t outlen;	  /* in server__out, while conn__process runs */
-	uint64_t fd_half; /* half the limit on open files (server__on_connection) */
-	bool slow_only;	  /* server_test_slow_only: every request the ordinary way */
+	size_t outlen;	/* in server__out, while conn__process runs */
+	bool slow_only; /* server_test_slow_only: every request the ordinary way */
 };
 
 /* The gathering buffer of every listener: answers are gathered and written
@@ -732,7 +729,7 @@ static void conn__process(struct conn *c)
  * requests answered. A read of our own on a second descriptor of the
  * socket rather than libuv's stream reading, whose allocation and read
  * callbacks, buffer set-up and read loop cost more instructions than the
- * answers to a batch of eight cached reads (docs/design.md, "Architecture");
+ * answers to a batch of eight cached reads (docs/design.md, "The front");
  * writes, the shutdown and the close stay with the libuv handle. */
 static void conn__on_readable(uv_poll_t *h, int status, int events)
 {
@@ -765,46 +762,14 @@ static void conn__on_readable(uv_poll_t *h, int status, int events)
 	conn__process(c);
 }
 
-/* libuv's stream reading, for a connection without a second descriptor. */
-static void conn__alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-	struct conn *c = h->data;
-	(void)hint;
-	*buf = uv_buf_init((char *)c->in + c->inlen, (unsigned)(sizeof c->in - c->inlen));
-}
-
-static void conn__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
-{
-	struct conn *c = st->data;
-	(void)buf;
-	if (nread == UV_EOF) {
-		c->inlen = 0;
-		conn__drain(c, "end of stream");
-		return;
-	}
-	if (nread < 0) {
-		conn__close(c, uv_strerror((int)nread));
-		return;
-	}
-	if (nread == 0)
-		return;
-	c->inlen += (size_t)nread;
-	conn__process(c);
-}
-
 static int conn__start_reading(struct conn *c)
 {
-	if (c->rpoll_open)
-		return uv_poll_start(&c->rpoll, UV_READABLE, conn__on_readable);
-	return uv_read_start((uv_stream_t *)&c->tcp, conn__alloc, conn__on_read);
+	return uv_poll_start(&c->rpoll, UV_READABLE, conn__on_readable);
 }
 
 static void conn__stop_reading(struct conn *c)
 {
-	if (c->rpoll_open)
-		uv_poll_stop(&c->rpoll);
-	else
-		uv_read_stop((uv_stream_t *)&c->tcp);
+	uv_poll_stop(&c->rpoll);
 }
 
 /* --- accepting ------------------------------------------------------------- */
@@ -894,22 +859,20 @@ static void server__on_connection(uv_stream_t *l, int status)
 	/* Answers are small and clients wait for each: send at once. */
 	uv_tcp_nodelay(&c->tcp, 1);
 	c->last_rx = uv_now(s->loop);
-	/* The descriptor requests are read through (conn__on_readable),
-	 * while descriptors are plentiful: a connection accepted past half
-	 * the limit on open files (descriptors are numbered lowest free
-	 * first) is read by libuv, with the one it has, so that the second
-	 * descriptors never lower how many clients can connect. */
-	if (c->fd >= 0 && (uint64_t)c->fd < s->fd_half &&
-	    (c->rfd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
-		if (uv_poll_init_socket(s->loop, &c->rpoll, c->rfd) == 0) {
-			c->rpoll.data = c;
-			c->rpoll_open = 1;
-			c->open_handles++;
-		} else {
-			close(c->rfd);
-			c->rfd = -1;
-		}
+	/* The descriptor requests are read through (conn__on_readable). */
+	if (c->fd < 0 || (c->rfd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		conn__close(c, c->fd < 0 ? "no socket" : uv_strerror(-errno));
+		return;
 	}
+	rc = uv_poll_init_socket(s->loop, &c->rpoll, c->rfd);
+	if (rc < 0) {
+		close(c->rfd);
+		conn__close(c, uv_strerror(rc));
+		return;
+	}
+	c->rpoll.data = c;
+	c->rpoll_open = 1;
+	c->open_handles++;
 	log_debug("client %s: connected (%zu open)", c->peer, s->nactive);
 	rc = conn__start_reading(c);
 	if (rc < 0)
@@ -1020,10 +983,6 @@ int server_start(uv_loop_t *loop, const struct config *conf, const struct router
 					      : ntohs(((struct sockaddr_in *)&bound)->sin_port);
 
 	s->loop = loop;
-	struct rlimit rl;
-	s->fd_half = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
-			 ? (uint64_t)rl.rlim_cur / 2
-			 : UINT64_MAX;
 	s->max_connections = conf->server.max_connections;
 	s->idle_ms = conf->server.idle_timeout > 0 ? (uint64_t)conf->server.idle_timeout * 1000 : 0;
 	if (router)
@@ -1124,9 +1083,4 @@ const struct server_stats *server_stats(const struct server *s)
 void server_test_slow_only(struct server *s, bool slow)
 {
 	s->slow_only = slow;
-}
-
-void server_test_libuv_reading(struct server *s)
-{
-	s->fd_half = 0;
 }

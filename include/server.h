@@ -60,9 +60,5 @@ const struct server_stats *server_stats(const struct server *s);
  * compare the two. The daemon never calls it (linked with --gc-sections,
  * it is not even in the binary). */
 void server_test_slow_only(struct server *s, bool slow);
-/* For tests: connections accepted from now on are read by libuv's stream
- * reading, as past half the limit on open files, not through a second
- * descriptor (bridge/server.c, server__on_connection). */
-void server_test_libuv_reading(struct server *s);
 
 #endif

@@ -327,8 +327,7 @@ struct run {
 /* Send the requests in batches of `batch` frames (each batch is pipelined:
  * many requests in one read), answer for answer; then `tail` (bytes after
  * the last batch: garbage, or nothing and a half-close). */
-static void run_stream(bool slow, bool by_libuv, size_t batch, const uint8_t *tail, size_t ntail,
-		       struct run *r)
+static void run_stream(bool slow, size_t batch, const uint8_t *tail, size_t ntail, struct run *r)
 {
 	char err[256];
 	struct router router;
@@ -345,8 +344,6 @@ static void run_stream(bool slow, bool by_libuv, size_t batch, const uint8_t *ta
 	conf.server.idle_timeout = 0;
 	assert_int_equal(server_start(&loop, &conf, &router, &srv, err, sizeof err), 0);
 	server_test_slow_only(srv, slow);
-	if (by_libuv)
-		server_test_libuv_reading(srv);
 	int fd = connect_to(server_port(srv));
 
 	memset(r, 0, sizeof *r);
@@ -427,17 +424,11 @@ static void compare(const struct run *fast, const struct run *slow)
 
 static void compare_streams(size_t batch, const uint8_t *tail, size_t ntail)
 {
-	/* The fast path with requests read through the second descriptor
-	 * and by libuv's stream reading (past half the open files limit),
-	 * against the ordinary path. */
-	struct run fast, by_libuv, slow;
-	run_stream(false, false, batch, tail, ntail, &fast);
-	run_stream(false, true, batch, tail, ntail, &by_libuv);
-	run_stream(true, false, batch, tail, ntail, &slow);
+	struct run fast, slow;
+	run_stream(false, batch, tail, ntail, &fast);
+	run_stream(true, batch, tail, ntail, &slow);
 	compare(&fast, &slow);
-	compare(&by_libuv, &slow);
 	free_run(&fast);
-	free_run(&by_libuv);
 	free_run(&slow);
 }
 
