@@ -25,7 +25,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <netinet/in.h>
@@ -105,18 +104,10 @@ struct conn {
 	struct conn *prev, *next; /* the server's connections */
 	struct conn *resume_next; /* the server's resume list */
 	enum conn_state state;
-	uint8_t counted;  /* counts toward max_connections */
-	uint8_t resuming; /* on the resume list */
-	uint8_t shutting; /* draining, every answer queued: shutdown requested */
-	int fd;		  /* the socket's, for conn__send's own writes; -1 = none */
-	/* Requests are read through a second descriptor of the socket,
-	 * polled for reading (conn__on_readable); -1 = none. The handle
-	 * (rpoll_open) is closed with tcp, and the connection freed once
-	 * both are (open_handles). */
-	int rfd;
-	uv_poll_t rpoll;
-	uint8_t rpoll_open;
-	uint8_t open_handles;
+	uint8_t counted;   /* counts toward max_connections */
+	uint8_t resuming;  /* on the resume list */
+	uint8_t shutting;  /* draining, every answer queued: shutdown requested */
+	int fd;		   /* the socket's, for conn__send's own writes; -1 = none */
 	unsigned queued;   /* uv_write requests not yet called back */
 	uint64_t last_rx;  /* loop time of the last complete request */
 	uint64_t drain_by; /* shutting: loop time by which it must be done */
@@ -178,7 +169,6 @@ static uint8_t server__out[SERVER__OUT_SIZE];
 
 static void conn__process(struct conn *c);
 static int conn__start_reading(struct conn *c);
-static void conn__stop_reading(struct conn *c);
 
 /* A client the allow list refuses: say so without -v (an installer testing
  * from the wrong address otherwise sees nothing), once per
@@ -240,10 +230,6 @@ static void conn__on_closed(uv_handle_t *h)
 {
 	struct conn *c = h->data;
 	struct server *s = c->srv;
-	if (h == (uv_handle_t *)&c->rpoll)
-		close(c->rfd);
-	if (--c->open_handles)
-		return;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -289,8 +275,6 @@ static void conn__close(struct conn *c, const char *why)
 	}
 	c->npending = 0;
 	server__unresume(s, c);
-	if (c->rpoll_open)
-		uv_close((uv_handle_t *)&c->rpoll, conn__on_closed);
 	uv_close((uv_handle_t *)&c->tcp, conn__on_closed);
 }
 
@@ -393,7 +377,7 @@ static void conn__drain(struct conn *c, const char *why)
 		return;
 	log_debug("client %s: %s; closing once %u pending answer%s are written", c->peer, why,
 		  c->npending, c->npending == 1 ? "" : "s");
-	conn__stop_reading(c);
+	uv_read_stop((uv_stream_t *)&c->tcp);
 	server__unresume(c->srv, c);
 	c->state = CONN_DRAINING;
 	c->drain_why = why;
@@ -670,7 +654,7 @@ static void conn__process(struct conn *c)
 	while (c->state != CONN_CLOSING) {
 		if (c->npending >= SERVER__MAX_PENDING) {
 			if (c->state == CONN_READING) {
-				conn__stop_reading(c);
+				uv_read_stop((uv_stream_t *)&c->tcp);
 				c->state = CONN_THROTTLED;
 			}
 			break;
@@ -725,51 +709,37 @@ static void conn__process(struct conn *c)
 	}
 }
 
-/* The socket is readable: what it holds, into the input buffer, and the
- * requests answered. A read of our own on a second descriptor of the
- * socket rather than libuv's stream reading, whose allocation and read
- * callbacks, buffer set-up and read loop cost more instructions than the
- * answers to a batch of eight cached reads (docs/design.md, "The front");
- * writes, the shutdown and the close stay with the libuv handle. */
-static void conn__on_readable(uv_poll_t *h, int status, int events)
+static void conn__alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	struct conn *c = h->data;
-	(void)events;
-	if (status < 0) {
-		conn__close(c, uv_strerror(status));
-		return;
-	}
-	/* Never full while reading: conn__process leaves at most a
-	 * partial ADU, or stops reading at the pending cap. */
-	size_t room = sizeof c->in - c->inlen;
-	ssize_t n;
-	do
-		n = read(c->rfd, c->in + c->inlen, room);
-	while (n < 0 && errno == EINTR);
-	if (n == 0) {
+	(void)hint;
+	*buf = uv_buf_init((char *)c->in + c->inlen, (unsigned)(sizeof c->in - c->inlen));
+}
+
+static void conn__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = st->data;
+	(void)buf;
+	if (nread == UV_EOF) {
 		/* Perhaps only a half-close: the client still reads the
 		 * answers to what it sent. A partial request is dropped. */
 		c->inlen = 0;
 		conn__drain(c, "end of stream");
 		return;
 	}
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			conn__close(c, uv_strerror(-errno)); /* libuv's codes: -errno */
+	if (nread < 0) {
+		conn__close(c, uv_strerror((int)nread));
 		return;
 	}
-	c->inlen += (size_t)n;
+	if (nread == 0)
+		return;
+	c->inlen += (size_t)nread;
 	conn__process(c);
 }
 
 static int conn__start_reading(struct conn *c)
 {
-	return uv_poll_start(&c->rpoll, UV_READABLE, conn__on_readable);
-}
-
-static void conn__stop_reading(struct conn *c)
-{
-	uv_poll_stop(&c->rpoll);
+	return uv_read_start((uv_stream_t *)&c->tcp, conn__alloc, conn__on_read);
 }
 
 /* --- accepting ------------------------------------------------------------- */
@@ -809,8 +779,7 @@ static void server__on_connection(uv_stream_t *l, int status)
 	}
 	memset(c, 0, offsetof(struct conn, in));
 	c->srv = s;
-	c->fd = c->rfd = -1;
-	c->open_handles = 1;
+	c->fd = -1;
 	c->state = CONN_READING;
 	c->free_head = -1;
 	for (int i = SERVER__MAX_PENDING - 1; i >= 0; i--) {
@@ -859,20 +828,6 @@ static void server__on_connection(uv_stream_t *l, int status)
 	/* Answers are small and clients wait for each: send at once. */
 	uv_tcp_nodelay(&c->tcp, 1);
 	c->last_rx = uv_now(s->loop);
-	/* The descriptor requests are read through (conn__on_readable). */
-	if (c->fd < 0 || (c->rfd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
-		conn__close(c, c->fd < 0 ? "no socket" : uv_strerror(-errno));
-		return;
-	}
-	rc = uv_poll_init_socket(s->loop, &c->rpoll, c->rfd);
-	if (rc < 0) {
-		close(c->rfd);
-		conn__close(c, uv_strerror(rc));
-		return;
-	}
-	c->rpoll.data = c;
-	c->rpoll_open = 1;
-	c->open_handles++;
 	log_debug("client %s: connected (%zu open)", c->peer, s->nactive);
 	rc = conn__start_reading(c);
 	if (rc < 0)
