@@ -1535,40 +1535,65 @@ struct device_outcome device_read(struct device *dev, uint8_t fc, uint16_t addr,
 	return device__pump_for(dev, r, out, req);
 }
 
-/* Is a word of the count from slot, in the readable run from reg, older
- * than max_age (or never stored)? device__stamp_oldest from the register
- * known already: the registers of a readable run hold its words in slot
- * order. Apart, so that device_read_cached stays small for a memory
- * device, which has no stamps. */
-static __attribute__((noinline)) int device__stale_from(struct device *dev,
-							const struct map_register *reg,
-							uint32_t slot, uint16_t count)
+void device_view(struct device *dev, struct device_view *v)
 {
-	uint64_t since = device__max_age_since(dev);
-	const struct map_register *regs = map_reg(dev->map, 0);
-	size_t nregs = map_nregs(dev->map);
-	for (size_t k = (size_t)(reg - regs); k < nregs && regs[k].slot < slot + count; k++)
-		if (device__stamp_time(dev, k) < since)
-			return 1;
-	return 0;
+	v->dev = dev;
+	v->x = (const struct map_index *)(const void *)dev->map;
+	v->val = dev->val;
+	v->stamp = dev->stamp;
+	v->refused = dev->nrefused != 0;
+	v->check = v->refused || dev->stamp;
+	if (dev->stamp) {
+		/* device__stamp_time(k) < since, for a stamp as stored: 0
+		 * (never) is below any since, UINT32_MAX (a constant) never
+		 * is, and the rest are stamp_base + s. */
+		uint64_t since = device__max_age_since(dev);
+		uint64_t d = since > dev->stamp_base ? since - dev->stamp_base : 1;
+		v->fresh = d >= UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+	}
+}
+
+void device_view_count(struct device *dev, uint64_t n)
+{
+	dev->stats.requests += n;
+	dev->stats.cache_hits += n;
+}
+
+int device_view_refused(const struct device_view *v, uint32_t slot, uint16_t count)
+{
+	return device__all_refused(v->dev, slot, count);
+}
+
+const uint16_t *device_view_search(const struct device_view *v, int table, uint16_t addr,
+				   uint16_t count)
+{
+	const struct map_register *reg = map_find(v->dev->map, table, addr);
+	if (!reg || (uint32_t)(addr - reg->address) + count > reg->readable_run)
+		return NULL;
+	uint32_t slot = reg->slot + (addr - reg->address);
+	const struct map_index *x = v->x;
+	for (size_t k = (size_t)(reg - x->regs);
+	     v->stamp && k < x->nregs && x->regs[k].slot < slot + count; k++)
+		if (v->stamp[k] < v->fresh)
+			return NULL;
+	if (v->refused && device_view_refused(v, slot, count))
+		return NULL;
+	return v->val + slot;
 }
 
 const uint16_t *device_read_cached(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count)
 {
-	int table = fc == MB_FC_READ_INPUT ? MAP_INPUT : MAP_HOLDING;
 	if (count == 0 || count > MB_MAX_READ)
 		return NULL;
 	/* device_read's hot path, deciding the same, without copying. */
-	const struct map_register *reg = map_find_inline(dev->map, table, addr);
-	if (!reg || (uint32_t)(addr - reg->address) + count > reg->readable_run)
+	struct device_view v;
+	device_view(dev, &v);
+	const uint16_t *words;
+	if (!device_view_read(&v, fc == MB_FC_READ_INPUT ? MAP_INPUT : MAP_HOLDING, addr, count,
+			      &words))
 		return NULL;
-	uint32_t slot = reg->slot + (addr - reg->address);
-	if ((dev->stamp && device__stale_from(dev, reg, slot, count)) ||
-	    device__all_refused(dev, slot, count))
-		return NULL;
-	dev->stats.requests++;
-	dev->stats.cache_hits++;
-	return dev->val + slot;
+	device_view_count(dev, 1);
+	return words;
 }
 
 /* Is every register in range writable with these values? */

@@ -219,6 +219,7 @@ unsigned map_max_read(const struct map *m)
 void map__index(struct map *m)
 {
 	m->index.regs = m->regs;
+	m->index.nregs = m->nregs;
 	/* Readable runs, from the end of each table backwards. */
 	for (int t = 0; t < MAP_TABLES; t++) {
 		for (size_t i = m->table_start[t + 1]; i-- > m->table_start[t];) {
@@ -245,7 +246,12 @@ void map__index(struct map *m)
 				hi = (uint32_t)m->regs[i].address + m->regs[i].count;
 		if (hi - lo > MAP__DENSE_MAX)
 			continue;
-		uint16_t *d = calloc(hi - lo, sizeof *d);
+		/* The first dense index also holds the runs of every
+		 * register (map.h, struct map_run), after it, so that
+		 * map_free's one free per index frees them too. */
+		size_t nd = (hi - lo + 3) & ~(size_t)3; /* runs 8-byte aligned */
+		size_t nruns = m->index.runs ? 0 : m->nregs + 1;
+		uint16_t *d = calloc(1, nd * sizeof *d + nruns * sizeof(struct map_run));
 		if (!d)
 			continue; /* binary search still works */
 		/* In address order, so that an overlap (which lint reports)
@@ -253,6 +259,15 @@ void map__index(struct map *m)
 		for (size_t i = a; i < b; i++)
 			for (uint32_t k = 0; k < m->regs[i].count; k++)
 				d[m->regs[i].address - lo + k] = (uint16_t)(i + 1);
+		if (nruns) {
+			struct map_run *runs = (struct map_run *)(void *)(d + nd);
+			for (size_t i = 0; i < m->nregs; i++) {
+				const struct map_register *r = &m->regs[i];
+				runs[i + 1].end = r->address + r->readable_run;
+				runs[i + 1].slot0 = r->slot - r->address;
+			}
+			m->index.runs = runs;
+		}
 		m->index.dense[t] = d;
 		m->index.lo[t] = lo;
 		m->index.span[t] = hi - lo;

@@ -110,25 +110,27 @@ static inline void codec_mbap_put_words(uint8_t *p, const uint16_t *words, unsig
 	unsigned i = 0;
 #if defined(__GNUC__)
 	/* Eight words at a time where the compiler has vectors (GCC and
-	 * clang: two shifts and an or on x86-64's SSE2). */
+	 * clang: two shifts and an or on x86-64's SSE2), the last eight over
+	 * some already written (the same bytes again) rather than a
+	 * word-by-word tail. */
 	typedef uint16_t codec_mbap__v8 __attribute__((vector_size(16)));
-	for (; i + 8 <= count; i += 8) {
+	if (count >= 8) {
 		codec_mbap__v8 v;
-		memcpy(&v, words + i, 16);
+		memcpy(&v, words, 16);
 		v = v << 8 | v >> 8;
-		memcpy(p + 2 * i, &v, 16);
-	}
-	if (i && i < count) {
-		/* The last eight words, over some already written: the
-		 * same bytes again, and no word-by-word tail. */
-		codec_mbap__v8 v;
+		memcpy(p, &v, 16);
+		for (i = 8; i + 8 < count; i += 8) {
+			memcpy(&v, words + i, 16);
+			v = v << 8 | v >> 8;
+			memcpy(p + 2 * i, &v, 16);
+		}
 		memcpy(&v, words + count - 8, 16);
 		v = v << 8 | v >> 8;
 		memcpy(p + 2 * (count - 8), &v, 16);
 		return;
 	}
 #endif
-	/* Then four at a time (once at most after the vectors), two and one. */
+	/* Fewer than eight: four, two and one. */
 	for (; i + 4 <= count; i += 4) {
 		uint64_t x;
 		memcpy(&x, words + i, 8);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "map.h"
 #include "mbdef.h"
 #include "transport.h"
 
@@ -104,6 +105,66 @@ struct device_outcome device_write(struct device *dev, uint8_t fc, uint16_t addr
  * changed: device_read() answers it. Both decide alike (tests/unit/
  * test_server_fast.c compares them over many ranges). */
 const uint16_t *device_read_cached(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count);
+
+/* The same for many requests at a time (the front's fast path,
+ * bridge/server.c): what a cached read of dev needs, taken once for the
+ * requests of one read from a client -- the map's index, the cache, and
+ * the oldest stamp still fresh, from the clock read once -- rather than
+ * looked up again for each request. device_view_read() then decides as
+ * device_read_cached() does, without counting; device_view_count() counts
+ * the hits. A view is valid only until the loop runs anything else (a
+ * store, a write or a reload changes the device). */
+struct device_view {
+	struct device *dev;
+	const struct map_index *x; /* the map's index (map.h) */
+	const uint16_t *val;	   /* the cache, a word per slot */
+	uint8_t check;		   /* stamps or refused words: not every word is served */
+	uint8_t refused;	   /* some words are refused (device_cache_unavailable) */
+	uint32_t fresh;	       /* the lowest stamp still fresh (below: never stored or too old) */
+	const uint32_t *stamp; /* per map register; NULL: always fresh (a memory device) */
+};
+void device_view(struct device *dev, struct device_view *v);
+/* Count n hits of reads device_view_read() answered. */
+void device_view_count(struct device *dev, uint64_t n);
+/* device_view_read() where the table has no dense index. */
+const uint16_t *device_view_search(const struct device_view *v, int table, uint16_t addr,
+				   uint16_t count);
+/* Are all count words from slot refused? */
+int device_view_refused(const struct device_view *v, uint32_t slot, uint16_t count);
+
+/* The cached words of count (1..MB_MAX_READ) registers from addr of table
+ * (MAP_HOLDING for FC03, MAP_INPUT for FC04) in *words, true; or false:
+ * device_read_cached() for a view. */
+static inline bool device_view_read(const struct device_view *v, int table, uint16_t addr,
+				    uint16_t count, const uint16_t **words)
+{
+	const struct map_index *x = v->x;
+	/* Below lo, the difference wraps past any span; a table without a
+	 * dense index has span 0 and is searched. */
+	uint32_t off = (uint32_t)addr - x->lo[table];
+	if (off >= x->span[table])
+		return !x->dense[table] && (*words = device_view_search(v, table, addr, count));
+	/* One run of adjacent readable registers, whose words have adjacent
+	 * cache slots; runs[0] (no register) ends at 0. */
+	uint32_t i = x->dense[table][off];
+	const struct map_run *run = &x->runs[i];
+	if ((uint32_t)addr + count > run->end)
+		return false;
+	uint32_t slot = addr + run->slot0;
+	if (v->check) {
+		/* One stamp per register of the run, from addr's: the
+		 * registers hold the run's words in slot order. */
+		for (size_t k = i - 1; v->stamp && k < x->nregs && x->regs[k].slot < slot + count;
+		     k++)
+			if (v->stamp[k] < v->fresh)
+				return false;
+		if (v->refused && device_view_refused(v, slot, count))
+			return false;
+	}
+	*words = v->val + slot;
+	return true;
+}
+
 /* The client went away: the callback will not be called. */
 void device_cancel(struct device_req *req);
 

@@ -239,10 +239,20 @@ unsigned map_max_read(const struct map *m);
 /* The register of `table` that covers `address`, or NULL. O(log n). */
 const struct map_register *map_find(const struct map *m, int table, uint16_t address);
 
+/* What a cached read needs of a register (map_index's runs): a read of
+ * [a, a+n) from inside it is one run of adjacent readable registers (its
+ * words in adjacent cache slots) exactly when a + n <= end, and a's word is
+ * in cache slot a + slot0. end is the register's address + readable_run
+ * (its address for one that is not readable), never past 65536. */
+struct map_run {
+	uint32_t end;
+	uint32_t slot0; /* slot - address, modulo 2^32 */
+};
+
 /* The head of every struct map (bridge/map_internal.h): the dense index
  * map_find reads, public so that the hot path of a cached read
- * (device_read_cached) can look an address up without a call. Read it only
- * through map_find_inline. */
+ * (device_read_cached, device_view_read) can look an address up without a
+ * call. Read it only through map_find_inline and device.h's view. */
 struct map_index {
 	/* per table over [lo, lo+span): 1 + the register's index of each
 	 * address, 0 where none; NULL where the table has no dense index
@@ -250,6 +260,10 @@ struct map_index {
 	const uint16_t *dense[MAP_TABLES];
 	uint32_t lo[MAP_TABLES], span[MAP_TABLES];
 	const struct map_register *regs;
+	size_t nregs;
+	/* per register, by the same index (1 + the register's), and at 0 a
+	 * run that takes no read; NULL where no table has a dense index */
+	const struct map_run *runs;
 };
 
 /* map_find, inline where the table has a dense index. */

@@ -5,6 +5,10 @@
 #
 #   sh tests/bench/cost.sh [LOADGEN-ARGS...]     e.g. --conns 64 --depth 8
 #
+# The load asks registers 0..9 (the values --expect 100 checks); a master
+# that pipelines asks different blocks, e.g. eight ranges of scratch's
+# 1000..1199 in turn: --addr 1000 --blocks 8 --stride 20 --expect -1.
+#
 # For each server: user-space instructions per answer (valgrind's callgrind,
 # counted only while loadgen runs), then system calls per answer by kind and
 # CPU time per answer (perf stat's tracepoints and task-clock, the server on

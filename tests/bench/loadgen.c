@@ -21,6 +21,11 @@
  * then run below saturation, which is how their CPU time per request is
  * compared fairly.
  *
+ * --blocks B asks B different ranges in turn (request by request, so that
+ * the requests of one pipelined batch differ): the first at --addr, the
+ * next --stride registers on (default --count), and so on; --expect then
+ * checks the answers of the first range only.
+ *
  * --reconnect K closes each connection after K answers and opens a new one
  * (with requests still in flight when D > 1; --rst closes with a reset): the
  * connect/read/close patterns of the soak.
@@ -62,7 +67,8 @@
 
 struct lg_opts {
 	int port, conns, depth, threads, unit, addr, count, reconnect, rst, stall_ms;
-	long expect; /* value of the first register, -1 = do not check values */
+	int blocks, stride; /* --blocks ranges, --stride registers apart */
+	long expect;	    /* value of the first register, -1 = do not check values */
 	double duration, warmup;
 	double rate; /* requests/s in all; 0 = closed loop (each connection at depth) */
 };
@@ -174,7 +180,7 @@ static void lg__encode(const struct lg_opts *o, uint16_t tid, uint8_t *req)
 	lg__put16(req + 4, 6);
 	req[6] = (uint8_t)o->unit;
 	req[7] = 0x03;
-	lg__put16(req + 8, (unsigned)o->addr);
+	lg__put16(req + 8, (unsigned)(o->addr + tid % o->blocks * o->stride));
 	lg__put16(req + 10, (unsigned)o->count);
 }
 
@@ -331,7 +337,7 @@ static int lg__check(struct lg_thread *t, struct lg_conn *c, const uint8_t *f, s
 	size_t bc = 2u * (unsigned)o->count;
 	if (f[7] != 0x03 || len != 9 + bc || f[8] != bc)
 		return -1;
-	if (o->expect >= 0)
+	if (o->expect >= 0 && tid % o->blocks == 0)
 		for (int i = 0; i < o->count; i++)
 			if (lg__get16(f + 9 + 2 * i) != (unsigned)((o->expect + i) & 0xFFFF))
 				return -1;
@@ -552,7 +558,7 @@ static int lg__probe_read(const struct lg_opts *o, int fd)
 	}
 	if (got != 9 + bc || lg__get16(ans) != tid || ans[7] != 0x03 || ans[8] != bc)
 		return -1;
-	for (int i = 0; o->expect >= 0 && i < o->count; i++)
+	for (int i = 0; o->expect >= 0 && tid % o->blocks == 0 && i < o->count; i++)
 		if (lg__get16(ans + 9 + 2 * i) != (unsigned)((o->expect + i) & 0xFFFF))
 			return -1;
 	return 0;
@@ -584,7 +590,7 @@ static void lg__usage(FILE *f)
 	fprintf(f, "usage: loadgen --port P [--conns N=64] [--depth D=1] [--duration S=2]\n"
 		   "               [--warmup S=0.3] [--unit U=1] [--addr A=0] [--count Q=10]\n"
 		   "               [--expect V] [--threads T=1] [--reconnect K] [--rst]\n"
-		   "               [--stall-ms MS=2000] [--rate R]\n"
+		   "               [--stall-ms MS=2000] [--rate R] [--blocks B=1 [--stride S=Q]]\n"
 		   "       loadgen --probe --port P [--timeout-ms MS=5000] [--connect-only] "
 		   "[--unit U] ...\n"
 		   "       loadgen --free-port\n");
@@ -599,6 +605,8 @@ int main(int argc, char **argv)
 			    .unit = 1,
 			    .addr = 0,
 			    .count = 10,
+			    .blocks = 1,
+			    .stride = -1,
 			    .stall_ms = 2000,
 			    .expect = -1,
 			    .duration = 2.0,
@@ -622,10 +630,12 @@ int main(int argc, char **argv)
 						 {"free-port", no_argument, NULL, 'F'},
 						 {"connect-only", no_argument, NULL, 'C'},
 						 {"rate", required_argument, NULL, 'Q'},
+						 {"blocks", required_argument, NULL, 'B'},
+						 {"stride", required_argument, NULL, 'S'},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	int ch;
-	while ((ch = getopt_long(argc, argv, "p:c:d:t:w:u:a:q:e:T:r:Rs:Po:FCQ:h", longopts,
+	while ((ch = getopt_long(argc, argv, "p:c:d:t:w:u:a:q:e:T:r:Rs:Po:FCQ:B:S:h", longopts,
 				 NULL)) != -1) {
 		switch (ch) {
 		case 'p':
@@ -676,6 +686,12 @@ int main(int argc, char **argv)
 		case 'Q':
 			o.rate = atof(optarg);
 			break;
+		case 'B':
+			o.blocks = atoi(optarg);
+			break;
+		case 'S':
+			o.stride = atoi(optarg);
+			break;
 		case 'o':
 			timeout_ms = atoi(optarg);
 			break;
@@ -693,6 +709,13 @@ int main(int argc, char **argv)
 			lg__usage(stderr);
 			return 2;
 		}
+	}
+	if (o.stride < 0)
+		o.stride = o.count;
+	if (o.blocks < 1 || o.blocks > 256 || o.stride > 65535 ||
+	    o.addr + (long)(o.blocks - 1) * o.stride + o.count > 65536) {
+		lg__usage(stderr);
+		return 2;
 	}
 	if (o.port <= 0 || o.port > 65535 || o.conns < 1 || o.depth < 1 || o.depth > LG_MAX_DEPTH ||
 	    o.count < 1 || o.count > 125 || o.unit < 0 || o.unit > 255 || o.addr < 0 ||

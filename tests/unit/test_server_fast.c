@@ -69,6 +69,10 @@ static struct map *map;
 static struct config conf;
 static struct config_device dcfg[3];
 static char map_file[256];
+/* The map with a register at 65534 (its holding table too spread out for
+ * a dense index: registers are searched) or without (a dense index: the
+ * inline look-up of device_view_read). Every test runs with both. */
+static int with_top;
 
 static void write_map(void)
 {
@@ -94,7 +98,9 @@ static void write_map(void)
 	for (int i = 100; i < 230; i++)
 		fprintf(f, "{ address = %d; name = \"b%d\"; access = \"rw\"; default = %d; },\n", i,
 			i, 0xA000 + i);
-	fprintf(f, "{ address = 65534; name = \"top\"; type = \"uint32\"; access = \"rw\"; },\n");
+	if (with_top)
+		fprintf(f, "{ address = 65534; name = \"top\"; type = \"uint32\"; access = "
+			   "\"rw\"; },\n");
 	for (int i = 0; i < 5; i++)
 		fprintf(f, "{ address = %d; name = \"in%d\"; table = \"input\"; default = %d; },\n",
 			i, i, 0xB00 + i);
@@ -153,13 +159,17 @@ static void make_devices(void)
 	}
 	for (int i = DEV_FRESH; i <= DEV_OLD; i++) {
 		struct device *d = devs[i];
-		/* 0..11, 13, 21..22, 24..25 and 100..199 arrive; 12 is
-		 * write-only, 20 never arrives (stale), 200..229 neither. */
+		/* 0..11, 13, 21..22, 24..25, 100..149 and 151..199
+		 * arrive; 12 is write-only, 20 never arrives (stale), 150
+		 * neither (a stale register inside a run of fresh ones:
+		 * every register's stamp counts, not the first's), nor
+		 * 200..229. */
 		store(d, MAP_HOLDING, 0, 12);
 		store(d, MAP_HOLDING, 13, 1);
 		store(d, MAP_HOLDING, 21, 2);
 		store(d, MAP_HOLDING, 24, 2);
-		store(d, MAP_HOLDING, 100, 100);
+		store(d, MAP_HOLDING, 100, 50);
+		store(d, MAP_HOLDING, 151, 49);
 		store(d, MAP_INPUT, 0, 7);
 		/* 21 and 22 had values the device could not give: 21 is
 		 * refused alone, 22 serves its map's `unavailable`. */
@@ -232,11 +242,13 @@ static void put_write(uint8_t unit, uint16_t addr, uint16_t count, uint16_t base
 
 static const uint16_t counts[] = {1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 16, 17, 30, 100, 125, 126, 0};
 
-/* Every start in 0..33, 95..105, 120 and 195..232, 65530..65535, each with
- * every quantity above, FC03 and FC04, on every unit. */
+/* Every start in 0..33, 95..105, 120, 145, 149..151 and 195..232,
+ * 65530..65535, each with every quantity above, FC03 and FC04, on every
+ * unit. */
 static void build_reads(const uint8_t *units, size_t nunits)
 {
-	static const uint16_t extra[] = {120, 65530, 65531, 65532, 65533, 65534, 65535};
+	static const uint16_t extra[] = {120,	145,   149,   150,   151,  65530,
+					 65531, 65532, 65533, 65534, 65535};
 	for (size_t u = 0; u < nunits; u++)
 		for (int fc = MB_FC_READ_HOLDING; fc <= MB_FC_READ_INPUT; fc++) {
 			for (uint32_t a = 0; a < 233; a++) {
@@ -502,6 +514,11 @@ static void test_cached_hits(void **state)
 	assert_null(device_read_cached(devs[DEV_FRESH], MB_FC_READ_HOLDING, 13, 2));
 	assert_null(device_read_cached(devs[DEV_FRESH], MB_FC_READ_HOLDING, 21, 1));
 	assert_null(device_read_cached(devs[DEV_MEM], MB_FC_READ_HOLDING, 100, 126));
+	/* A run whose first registers are fresh and a later one never
+	 * arrived (150); its neighbours alone answer. */
+	assert_null(device_read_cached(devs[DEV_FRESH], MB_FC_READ_HOLDING, 145, 10));
+	assert_non_null(device_read_cached(devs[DEV_FRESH], MB_FC_READ_HOLDING, 145, 5));
+	assert_non_null(device_read_cached(devs[DEV_FRESH], MB_FC_READ_HOLDING, 151, 10));
 	close_devices();
 }
 
@@ -518,12 +535,26 @@ static int setup(void **state)
 	return 0;
 }
 
+static int setup_dense(void **state)
+{
+	with_top = 0;
+	return setup(state);
+}
+
+static int setup_sparse(void **state)
+{
+	with_top = 1;
+	return setup(state);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
 	map_free(map);
 	unlink(map_file);
 	free(reqs);
+	reqs = NULL;
+	reqcap = 0;
 	uv_loop_close(&loop);
 	return 0;
 }
@@ -536,5 +567,6 @@ int main(void)
 	    cmocka_unit_test(test_writes_between_reads),
 	    cmocka_unit_test(test_garbage_and_half_close),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	int rc = cmocka_run_group_tests(tests, setup_dense, teardown);
+	return cmocka_run_group_tests(tests, setup_sparse, teardown) | rc;
 }
