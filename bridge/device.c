@@ -1571,14 +1571,8 @@ const uint16_t *device_view_search(const struct device_view *v, int table, uint1
 	if (!reg || (uint32_t)(addr - reg->address) + count > reg->readable_run)
 		return NULL;
 	uint32_t slot = reg->slot + (addr - reg->address);
-	const struct map_index *x = v->x;
-	for (size_t k = (size_t)(reg - x->regs);
-	     v->stamp && k < x->nregs && x->regs[k].slot < slot + count; k++)
-		if (v->stamp[k] < v->fresh)
-			return NULL;
-	if (v->refused && device_view_refused(v, slot, count))
-		return NULL;
-	return v->val + slot;
+	return device_view__served(v, (size_t)(reg - v->x->regs), slot, count) ? v->val + slot
+									       : NULL;
 }
 
 const uint16_t *device_read_cached(struct device *dev, uint8_t fc, uint16_t addr, uint16_t count)

@@ -281,9 +281,15 @@ const struct map_register *map_find(const struct map *m, int table, uint16_t add
 
 	if (table < 0 || table >= MAP_TABLES)
 		return NULL;
-	/* The dense index (map_index in map.h): map.h has the look-up. */
-	if (m->index.dense[table])
-		return map_find_inline(m, table, address);
+	/* The dense index (map_index in map.h). Below lo, the difference
+	 * wraps past any span. */
+	if (m->index.dense[table]) {
+		uint32_t off = (uint32_t)address - m->index.lo[table];
+		if (off >= m->index.span[table])
+			return NULL;
+		uint16_t i = m->index.dense[table][off];
+		return i ? &m->regs[i - 1] : NULL;
+	}
 	/* The last register of the table that starts at or before address.
 	 * Registers do not overlap in a map that lints clean; in one that does
 	 * not, this finds the one that starts last. */

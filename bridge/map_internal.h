@@ -16,7 +16,7 @@
 #define MAP__N(a) (sizeof(a) / sizeof((a)[0]))
 
 struct map {
-	/* First, where map_find_inline (map.h) reads it. */
+	/* First, where device.h's view reads it (map.h). */
 	struct map_index index;
 	char *path;
 	char *name, *description, *source, *vendor, *model;

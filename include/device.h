@@ -132,6 +132,24 @@ const uint16_t *device_view_search(const struct device_view *v, int table, uint1
 /* Are all count words from slot refused? */
 int device_view_refused(const struct device_view *v, uint32_t slot, uint16_t count);
 
+/* Are the count words from slot, which start in the view's register k
+ * (an index into the map's registers) and lie in one readable run, all
+ * served: fresh and not all refused? For device_view_read() and
+ * device_view_search(). */
+static inline bool device_view__served(const struct device_view *v, size_t k, uint32_t slot,
+				       uint16_t count)
+{
+	if (!v->check)
+		return true;
+	/* One stamp per register of the run, from k: the registers hold the
+	 * run's words in slot order. */
+	const struct map_index *x = v->x;
+	for (; v->stamp && k < x->nregs && x->regs[k].slot < slot + count; k++)
+		if (v->stamp[k] < v->fresh)
+			return false;
+	return !(v->refused && device_view_refused(v, slot, count));
+}
+
 /* The cached words of count (1..MB_MAX_READ) registers from addr of table
  * (MAP_HOLDING for FC03, MAP_INPUT for FC04) in *words, true; or false:
  * device_read_cached() for a view. */
@@ -151,16 +169,8 @@ static inline bool device_view_read(const struct device_view *v, int table, uint
 	if ((uint32_t)addr + count > run->end)
 		return false;
 	uint32_t slot = addr + run->slot0;
-	if (v->check) {
-		/* One stamp per register of the run, from addr's: the
-		 * registers hold the run's words in slot order. */
-		for (size_t k = i - 1; v->stamp && k < x->nregs && x->regs[k].slot < slot + count;
-		     k++)
-			if (v->stamp[k] < v->fresh)
-				return false;
-		if (v->refused && device_view_refused(v, slot, count))
-			return false;
-	}
+	if (!device_view__served(v, i - 1, slot, count))
+		return false;
 	*words = v->val + slot;
 	return true;
 }

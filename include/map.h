@@ -251,8 +251,8 @@ struct map_run {
 
 /* The head of every struct map (bridge/map_internal.h): the dense index
  * map_find reads, public so that the hot path of a cached read
- * (device_read_cached, device_view_read) can look an address up without a
- * call. Read it only through map_find_inline and device.h's view. */
+ * (device_view_read in device.h) can look an address up without a call.
+ * Read it only through map_find and device.h's view. */
 struct map_index {
 	/* per table over [lo, lo+span): 1 + the register's index of each
 	 * address, 0 where none; NULL where the table has no dense index
@@ -266,20 +266,6 @@ struct map_index {
 	const struct map_run *runs;
 };
 
-/* map_find, inline where the table has a dense index. */
-static inline const struct map_register *map_find_inline(const struct map *m, int table,
-							 uint16_t address)
-{
-	const struct map_index *x = (const struct map_index *)(const void *)m;
-	if (table < 0 || table >= MAP_TABLES || !x->dense[table])
-		return map_find(m, table, address);
-	/* Below lo, the difference wraps past any span. */
-	uint32_t off = (uint32_t)address - x->lo[table];
-	if (off >= x->span[table])
-		return NULL;
-	uint16_t i = x->dense[table][off];
-	return i ? &x->regs[i - 1] : NULL;
-}
 /* Register by name, or NULL. */
 const struct map_register *map_find_name(const struct map *m, const char *name);
 /* The register of r's table that starts where r ends, or NULL. O(1): the
