@@ -30,7 +30,6 @@
 #include "export_config.h"
 #include "fnv.h"
 #include "http_config.h"
-#include "keys_at.h"
 #include "mb_error.h"
 #include "protocol.h"
 

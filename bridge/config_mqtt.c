@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "keys_at.h"
 #include "mb_error.h"
 
 #define CONFIG_MQTT__N(a) (sizeof(a) / sizeof((a)[0]))

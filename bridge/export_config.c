@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keys_at.h"
 #include "mb_error.h"
 
 #define EXPORT_CONFIG__N(a) (sizeof(a) / sizeof((a)[0]))

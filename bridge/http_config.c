@@ -12,7 +12,6 @@
 
 #include "dl_mhd.h"
 #include "keys.h"
-#include "keys_at.h"
 #include "mb_error.h"
 
 #define HTTP__N(a) (sizeof(a) / sizeof((a)[0]))

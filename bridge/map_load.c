@@ -28,7 +28,6 @@
 
 #include "config.h"
 #include "keys.h"
-#include "keys_at.h"
 #include "map_internal.h"
 #include "mb_error.h"
 #include "mbdef.h"

@@ -29,7 +29,6 @@
 #include "config.h"
 #include "device.h"
 #include "keys.h"
-#include "keys_at.h"
 #include "log.h"
 #include "map.h"
 #include "mb_error.h"

@@ -41,7 +41,6 @@
 #include "device.h"
 #include "log.h"
 #include "map.h"
-#include "keys_at.h"
 #include "mb_error.h"
 #include "mbdef.h"
 #include "link_mqtt.h"
