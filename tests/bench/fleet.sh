@@ -112,18 +112,7 @@ conf() {
 		printf 'maps_path = "%s";\n' "$MAPS"
 		printf 'defaults = { poll = %d; max_age = %d; };\n' "$POLL" $((POLL * 2))
 		fleet_listeners "$2"
-		printf 'devices = (\n'
-		awk -v n="$2" -v bp="$P_BR" 'BEGIN {
-			for (i = 0; i < n; i++) {
-				l = int(i / 247)
-				printf " { name = \"pg%d\"; unit_id = %d; map = \"powergo\";%s\n", i, i % 247 + 1,
-					l ? sprintf(" listener = \"l%d\";", l) : ""
-				printf "   mqtt = { host = \"127.0.0.1\"; port = %d; };\n", bp
-				printf "   powergo = { app_id = \"053461AE\"; device_id = \"%08X\"; }; }%s\n",
-					536870912 + i, i == n - 1 ? "" : ","
-			}
-		}'
-		printf ');\n'
+		fleet_devices "$2" pg powergo 'powergo = { app_id = "053461AE"; device_id = "%08X"; };' 536870912
 	} >"$1"
 }
 

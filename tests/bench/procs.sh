@@ -36,6 +36,24 @@ fleet_listeners() {
 	printf ');\n'
 }
 
+# fleet_devices N NAME MAP BLOCK FIRST: the devices list for N devices of
+# MAP on the broker at $P_BR, named NAME0, NAME1..., unit IDs 1..247 on each
+# listener of fleet_listeners; BLOCK is the protocol group with one printf
+# conversion, given FIRST + i for device i (its ID).
+fleet_devices() {
+	printf 'devices = (\n'
+	awk -v n="$1" -v name="$2" -v map="$3" -v block="$4" -v first="$5" -v bp="$P_BR" 'BEGIN {
+		for (i = 0; i < n; i++) {
+			l = int(i / 247)
+			printf " { name = \"%s%d\"; unit_id = %d; map = \"%s\";%s\n", name, i, i % 247 + 1,
+				map, l ? sprintf(" listener = \"l%d\";", l) : ""
+			printf "   mqtt = { host = \"127.0.0.1\"; port = %d; };\n", bp
+			printf "   " block " }%s\n", first + i, i == n - 1 ? "" : ","
+		}
+	}'
+	printf ');\n'
+}
+
 cleanup() {
 	for p in $PIDS; do stop_pid "$p"; done
 	if [ "${KEEP_TMP:-}" = 1 ]; then echo "# files kept in $T"; else rm -rf "$T"; fi

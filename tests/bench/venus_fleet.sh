@@ -46,18 +46,7 @@ P0=$("$LG" --free-port)
 	printf 'maps_path = "%s";\nlog_level = "warning";\n' "$MAPS"
 	printf 'defaults = { poll = 0; };\n'
 	fleet_listeners "$N"
-	printf 'devices = (\n'
-	awk -v n="$N" -v bp="$P_BR" 'BEGIN {
-		for (i = 0; i < n; i++) {
-			l = int(i / 247)
-			printf " { name = \"v%d\"; unit_id = %d; map = \"venus\";%s\n", i, i % 247 + 1,
-				l ? sprintf(" listener = \"l%d\";", l) : ""
-			printf "   mqtt = { host = \"127.0.0.1\"; port = %d; };\n", bp
-			printf "   venus = { type = \"HMG-50\"; id = \"a0%010x\"; }; }%s\n", i,
-				i == n - 1 ? "" : ","
-		}
-	}'
-	printf ');\n'
+	fleet_devices "$N" v venus 'venus = { type = "HMG-50"; id = "a0%010x"; };' 0
 } >"$T/venus.conf"
 
 t0=$(now_ms)
