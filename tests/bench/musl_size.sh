@@ -6,7 +6,8 @@
 # (http, modbus, influxdb; no crypto) once per step below, each step's flags
 # added to the ones before, into $M/size-<step>/, and reports each step's
 # stripped size and what it saved; then three flags a packager may choose
-# but this package does not set, each on top of the last step; then, from
+# but this package does not set, and OpenWrt's default hardening, each on
+# top of the last step; then, from
 # the linker's map of the last step built without LTO (LTO merges the
 # objects, so its map no longer says which file a byte came from), what
 # each object file and each part of the binary holds, and the largest
@@ -118,9 +119,11 @@ alt() { # NAME WHAT CFLAGS-ADDED LDFLAGS-ADDED
 		"$(sections "$M/size-$1/modbridge.stripped")" >>"$ROWS"
 	echo "bench-musl-size: $1 $sz bytes" >&2
 }
-alt nopie "(not set) -fno-pie -no-pie: no address randomisation of the daemon" "-fno-pie" "-no-pie"
+alt nopie "(refused: the package asks for PIE) -fno-pie -no-pie: no address randomisation" "-fno-pie" "-no-pie"
 alt noseparate "(not set) -Wl,-z,noseparate-code: code and data share pages" "" "-Wl,-z,noseparate-code"
 alt relr "(not set) -Wl,-z,pack-relative-relocs: needs musl 1.2.4 to run" "" "-Wl,-z,pack-relative-relocs"
+alt hardening "(OpenWrt's, for every package) -fstack-protector -Wl,-z,now -Wl,-z,relro: its default hardening" \
+	"-fstack-protector" "-Wl,-z,now -Wl,-z,relro"
 
 # The breakdown: the last step's flags without LTO.
 nolto=$(echo "$cflags" | sed 's/-flto=auto -fno-fat-lto-objects//')
@@ -219,7 +222,7 @@ done
 	echo
 	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), musl $(dpkg-query -W -f='${Version}' musl 2>/dev/null), $(musl-gcc --version | head -1), x86_64,"
 	echo "default package parts (http, modbus, influxdb); stripped with strip. Each step adds to the ones above;"
-	echo "the \"(not set)\" rows are each alone on top of the last step."
+	echo "the rows in parentheses (not set, refused, OpenWrt's) are each alone on top of the last step."
 	echo
 	echo "| step | flags | stripped | saved | sections (KiB) |"
 	echo "|---|---|---|---|---|"

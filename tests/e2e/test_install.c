@@ -402,6 +402,10 @@ static void inst__files(void)
 	h_ok(t && strstr(t, "PKG_BUILD_PARALLEL:=1") && strstr(t, "\t\tWERROR= \\\n") &&
 		 strstr(t, "$(MAKE) $(PKG_JOBS) -C"),
 	     "OpenWrt package: parallel build, warnings not errors");
+	/* A LAN-facing daemon asks for PIE: OpenWrt's default ("Regular")
+	 * builds only the packages that ask as position-independent. */
+	h_ok(t && strstr(t, "\nPKG_ASLR_PIE_REGULAR:=1\n") && !strstr(t, "PKG_ASLR_PIE:=0"),
+	     "OpenWrt package: position-independent under the default ASLR choice");
 	h_ok(t && strstr(t, "URL:=https://") && strstr(t, "PKG_MAINTAINER:=") &&
 		 strstr(strstr(t, "PKG_MAINTAINER:="), "@") &&
 		 strstr(t, "PKG_SOURCE_URL:=https://") && !strstr(t, ".invalid"),
