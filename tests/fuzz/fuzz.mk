@@ -2,19 +2,34 @@
 # for FUZZ_SECONDS. New inputs land in build/fuzz/corpus/NAME; the seed corpus
 # in tests/fuzz/corpus/NAME is what `make test` replays. Crashes are written to
 # build/fuzz/crash-*: fix them and add the input to the seed corpus.
+#
+# The daemon's modules are compiled once, with the daemon's own flags
+# (MB_CFLAGS: the WITH_* parts, the optional libraries' loading) and the
+# fuzzer's instrumentation, and each target links them: the targets see the
+# code the daemon runs, and a flag the daemon's build gains reaches them too.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_BUILD   := build/fuzz
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
-FUZZ_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -g -O1 -Iinclude \
-                -DMB_VERSION='"$(VERSION)"' -fsanitize=fuzzer,address,undefined \
-                $(shell $(PKG_CONFIG) --cflags $(PKGS))
+FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS   = $(filter-out $(SAN_FLAGS),$(MB_CFLAGS)) -g -O1 $(FUZZ_SAN)
+FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(filter-out bridge/main.c,$(BRIDGE_SRC))) \
+                $(FUZZ_BUILD)/gen/assets.o
 
-# The daemon's modules with the web assets they serve (generated, Makefile).
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(BRIDGE_SRC) $(BUILD)/gen/assets.c $(wildcard include/*.h)
+# Kept between builds (make would delete them as intermediate files).
+.SECONDARY: $(FUZZ_OBJ)
+
+$(FUZZ_BUILD)/bridge/%.o: bridge/%.c $(wildcard include/*.h)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(filter-out bridge/main.c,$(BRIDGE_SRC)) \
-		$(BUILD)/gen/assets.c $(MB_LIBS) -lm
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/gen/assets.o: $(BUILD)/gen/assets.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(MB_LIBS) -lm
 
 .PHONY: fuzz fuzz-build
 fuzz-build: deps

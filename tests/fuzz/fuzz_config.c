@@ -45,16 +45,21 @@ static void fz_check(const struct config *c)
 		FZ_CHECK(d->name != NULL && d->map != NULL);
 		FZ_CHECK(d->unit_id >= 1 && d->unit_id <= 247);
 		FZ_CHECK(d->retries >= -1 && d->retries <= CONFIG_RETRIES_MAX);
-		/* Unit IDs route requests: two devices may not share one. */
+		/* Unit IDs route requests: two devices on one listener may not
+		 * share one (each listener is a unit-ID space of its own). */
+		FZ_CHECK(d->listener_idx >= 0 && (size_t)d->listener_idx <= c->nlisteners);
 		for (size_t j = 0; j < i; j++)
-			FZ_CHECK(c->devices[j].unit_id != d->unit_id);
+			FZ_CHECK(c->devices[j].unit_id != d->unit_id ||
+				 c->devices[j].listener_idx != d->listener_idx);
 		/* A protocol block holds the protocol's own struct (when its
-		 * table has keys); MQTT exactly where the protocol uses it. */
+		 * table has keys); MQTT exactly where the protocol uses it.
+		 * Without a block the map names the protocol, and the check of
+		 * the device against its map (reload.c) judges the mqtt group. */
 		if (d->proto) {
 			FZ_CHECK(protocol_find(d->proto->name) == d->proto);
 			FZ_CHECK(d->proto->cfg_size == 0 || d->proto_cfg != NULL);
+			FZ_CHECK(d->has_mqtt == !!(d->proto->flags & PROTOCOL_MQTT));
 		}
-		FZ_CHECK(d->has_mqtt == (d->proto && (d->proto->flags & PROTOCOL_MQTT)));
 		if (d->has_mqtt) {
 			FZ_CHECK(d->mqtt.host != NULL);
 			FZ_CHECK(d->mqtt.port >= 1 && d->mqtt.port <= 65535);
