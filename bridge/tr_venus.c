@@ -837,6 +837,27 @@ static int tr_venus__new_id(const struct tr_venus_cfg *vc, char *out, size_t out
 	return rc < 0 ? rc : 0;
 }
 
+/* The default client ID of this daemon's Venus connection: two daemons on
+ * one broker must not take each other's session, so it names the host and
+ * the process. The PID alone is not enough: in containers it is usually
+ * the same (1) in every instance, while each container has a host name of
+ * its own. At most 16 + 32 + 1 + 10 characters (of the 63 a caller has); a host name's characters
+ * other than letters, digits, '.', '-' and '_' become '_'. */
+static void tr_venus__client_id(char *out, size_t len)
+{
+	char host[256]; /* HOST_NAME_MAX is 64 on Linux */
+	if (gethostname(host, sizeof host) != 0)
+		host[0] = 0;
+	host[32] = 0;
+	for (char *c = host; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '.' || *c == '-' || *c == '_'))
+			*c = '_';
+	if (host[0])
+		snprintf(out, len, "modbridge-venus-%.32s-%d", host, (int)getpid());
+	else
+		snprintf(out, len, "modbridge-venus-%d", (int)getpid());
+}
 /* The block and the map were checked when they were loaded
  * (tr_venus__keys, tr_venus__cfg_done and the map rules below), by the
  * same code for --check, start and a reload. */
@@ -893,13 +914,12 @@ static int tr_venus__open(struct device *dev, uv_loop_t *loop, const struct conf
 		return MB_EINVAL;
 	}
 	/* One connection serves every Venus device of this daemon on a broker
-	 * (links are shared by broker, user and client ID); the PID keeps two
-	 * daemons on one broker from taking each other's session. */
+	 * (links are shared by broker, user and client ID). */
 	char client_id[64];
 	if (cfg->mqtt.client_id)
 		snprintf(client_id, sizeof client_id, "%s", cfg->mqtt.client_id);
 	else
-		snprintf(client_id, sizeof client_id, "modbridge-venus-%ld", (long)getpid());
+		tr_venus__client_id(client_id, sizeof client_id);
 	v->link = v->env->mqtt->get(loop, &cfg->mqtt, client_id, err, errlen);
 	if (!v->link) {
 		free(v);
