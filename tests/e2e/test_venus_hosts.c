@@ -8,8 +8,8 @@
  *
  * Checked: each instance connects once, under its own client ID, which names
  * its host; the broker took no session over ("already connected"); neither
- * instance saw its link go down. Needs root (namespaces) and unshare(1):
- * skips otherwise. */
+ * instance saw its link go down. Needs root (namespaces) and unshare(1),
+ * and a system that lets it make PID and UTS namespaces: skips otherwise. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +49,18 @@ int main(void)
 	h_init("venus_hosts");
 	if (geteuid() != 0 || access("/usr/bin/unshare", X_OK) != 0) {
 		h_ok(1, "two instances as containers # SKIP needs root and unshare(1)");
+		return h_done();
+	}
+	/* A container may not let us make namespaces, root or not. */
+	char out[512];
+	const char *probe[] = {"/usr/bin/unshare", "--pid", "--uts", "--fork", "true", NULL};
+	if (h_run(probe, out, sizeof out, 10000) != 0) {
+		for (char *c = out; *c; c++)
+			if (*c == '\n')
+				*c = ' ';
+		h_ok(1,
+		     "two instances as containers # SKIP unshare cannot make namespaces here: %s",
+		     out);
 		return h_done();
 	}
 	int broker_port = 0;
