@@ -388,6 +388,11 @@ struct txn *tr_solarman_test_txn(void *state)
 	return ((struct tr_solarman *)state)->cur;
 }
 
+uint8_t tr_solarman_test_seq(void *state)
+{
+	return ((struct tr_solarman *)state)->seq;
+}
+
 const struct transport_ops transport_solarman = {
     .max_read = MB_MAX_READ,
     .open = tr_solarman__open,

@@ -38,6 +38,8 @@ extern const struct transport_env transport_env_real;
 
 /* The transaction in flight, or NULL. */
 struct txn *tr_solarman_test_txn(void *state);
+/* The sequence byte of its latest attempt: the one an answer must bear. */
+uint8_t tr_solarman_test_seq(void *state);
 
 /* --- venus (bridge/tr_venus.c) ------------------------------------------- */
 

@@ -302,14 +302,20 @@ static void fz_answer(uint8_t variant, uint8_t arg, uint8_t cut)
 		rtu[n++] = 0; /* a doubled CRC: still right */
 		rtu[n++] = 0;
 	}
-	/* Right: everything the answer echoes is what was asked. */
-	good = variant % 10 != 6 && variant % 10 != 7 && seq == f.seq && slave == q.slave &&
+	/* Right: everything the answer echoes is what was asked, and it
+	 * answers the attempt in flight now. That is not always the request
+	 * read last from the peer: a retry's request may still wait in the
+	 * link's queue (no tick ran), and an answer "wrong" in its sequence
+	 * byte for the one read may bear the one in flight, which is then its
+	 * answer (the sequence byte is all that says which attempt it is). */
+	const struct txn *t = tr_solarman_test_txn(fz_state);
+	good = variant % 10 != 6 && variant % 10 != 7 && t && t->native == q.addr &&
+	       t->count == q.count && seq == tr_solarman_test_seq(fz_state) && slave == q.slave &&
 	       fc == q.fc && (fc == MB_FC_WRITE_SINGLE ? value == value0 : count == q.count);
 	n = codec_v5_encode_answer(frame, sizeof frame, FZ_SERIAL, seq, arg, 1000, rtu, (size_t)n);
 	if (n < 0)
 		return;
-	/* Count a right answer only when it answers what is in flight now. */
-	if (good && tr_solarman_test_txn(fz_state)) {
+	if (good) {
 		if (q.fc == MB_FC_READ_HOLDING || q.fc == MB_FC_READ_INPUT)
 			fz_good_reads++;
 		else
