@@ -108,6 +108,10 @@ int codec_v5_decode(const uint8_t *buf, size_t len, struct v5_frame *f)
 	if (len < 3)
 		return MB_ESHORT;
 	size_t plen = codec_v5__get16(buf + 1);
+	/* As the stream parser judges it: no logger sends more, and a frame
+	 * decoded here is re-encoded into V5_MAX_FRAME bytes. */
+	if (plen > V5_MAX_PAYLOAD)
+		return MB_EPARSE;
 	size_t flen = plen + V5_OVERHEAD;
 	if (len < flen)
 		return MB_ESHORT;

@@ -88,7 +88,8 @@ int codec_v5_encode_answer(uint8_t *out, size_t cap, uint32_t serial, uint8_t se
 
 /* Decode one complete frame at buf[0..len): start, length (payload length =
  * frame length - 13; len may be longer than the frame), checksum and end.
- * Returns 0, MB_ESHORT (not all of it yet), MB_EPARSE (start, length, end) or
+ * Returns 0, MB_ESHORT (not all of it yet), MB_EPARSE (start, end, or a
+ * length over V5_MAX_PAYLOAD, which the stream parser drops too) or
  * MB_ECRC (checksum). */
 int codec_v5_decode(const uint8_t *buf, size_t len, struct v5_frame *f);
 

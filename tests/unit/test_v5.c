@@ -128,6 +128,29 @@ static void test_heartbeat(void **state)
 	assert_false(codec_v5_is_unsolicited(&f));
 }
 
+/* A frame whose length field says more than V5_MAX_PAYLOAD is refused even
+ * when all of it is there with its checksum and end: the stream parser
+ * drops it, and the decoder agrees. */
+static void test_decode_too_long(void **state)
+{
+	(void)state;
+	static uint8_t buf[V5_MAX_FRAME + 64];
+	for (size_t plen = V5_MAX_PAYLOAD; plen <= V5_MAX_PAYLOAD + 1; plen++) {
+		size_t flen = plen + V5_OVERHEAD;
+		memset(buf, 0, sizeof buf);
+		buf[0] = V5_START;
+		buf[1] = (uint8_t)plen;
+		buf[2] = (uint8_t)(plen >> 8);
+		buf[3] = 0x10;
+		buf[4] = 0x15;
+		buf[flen - 2] = codec_v5_sum(buf + 1, flen - 3);
+		buf[flen - 1] = V5_END;
+		struct v5_frame f;
+		assert_int_equal(codec_v5_decode(buf, flen, &f),
+				 plen > V5_MAX_PAYLOAD ? MB_EPARSE : 0);
+	}
+}
+
 static void test_time_answer(void **state)
 {
 	(void)state;
@@ -506,12 +529,12 @@ static void test_stream_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_request_vector),   cmocka_unit_test(test_write_requests),
-	    cmocka_unit_test(test_heartbeat),	     cmocka_unit_test(test_time_answer),
-	    cmocka_unit_test(test_answer),	     cmocka_unit_test(test_rtu_malformed),
-	    cmocka_unit_test(test_double_crc),	     cmocka_unit_test(test_logger_errors),
-	    cmocka_unit_test(test_malformed_frames), cmocka_unit_test(test_stream_splits),
-	    cmocka_unit_test(test_stream_garbage),
+	    cmocka_unit_test(test_request_vector), cmocka_unit_test(test_write_requests),
+	    cmocka_unit_test(test_heartbeat),	   cmocka_unit_test(test_decode_too_long),
+	    cmocka_unit_test(test_time_answer),	   cmocka_unit_test(test_answer),
+	    cmocka_unit_test(test_rtu_malformed),  cmocka_unit_test(test_double_crc),
+	    cmocka_unit_test(test_logger_errors),  cmocka_unit_test(test_malformed_frames),
+	    cmocka_unit_test(test_stream_splits),  cmocka_unit_test(test_stream_garbage),
 	};
 	return cmocka_run_group_tests_name("v5", tests, NULL, NULL);
 }
