@@ -841,8 +841,9 @@ static int tr_venus__new_id(const struct tr_venus_cfg *vc, char *out, size_t out
  * one broker must not take each other's session, so it names the host and
  * the process. The PID alone is not enough: in containers it is usually
  * the same (1) in every instance, while each container has a host name of
- * its own. At most 16 + 32 + 1 + 10 characters (of the 63 a caller has); a host name's characters
- * other than letters, digits, '.', '-' and '_' become '_'. */
+ * its own. At most 16 + 32 + 1 + 10 characters (of the 63 a caller has);
+ * a host name's characters other than letters, digits, '.', '-' and '_'
+ * become '_'. */
 static void tr_venus__client_id(char *out, size_t len)
 {
 	char host[256]; /* HOST_NAME_MAX is 64 on Linux */
@@ -858,6 +859,7 @@ static void tr_venus__client_id(char *out, size_t len)
 	else
 		snprintf(out, len, "modbridge-venus-%d", (int)getpid());
 }
+
 /* The block and the map were checked when they were loaded
  * (tr_venus__keys, tr_venus__cfg_done and the map rules below), by the
  * same code for --check, start and a reload. */

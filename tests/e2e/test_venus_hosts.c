@@ -89,19 +89,7 @@ int main(void)
 					"hostname \"$0\" && exec \"$@\"",
 					host};
 		int n = 9;
-		const char *vg = getenv("VALGRIND");
-		if (vg && *vg == '1') {
-			/* As h_bridge_spawn runs it: an error or a leak exits 99. */
-			const char *v[] = {"valgrind",
-					   "--error-exitcode=99",
-					   "--leak-check=full",
-					   "--show-leak-kinds=definite,indirect,possible",
-					   "--errors-for-leak-kinds=definite,indirect,possible",
-					   "-q"};
-			for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-				argv[n++] = v[i];
-		}
-		argv[n++] = h_bin("modbridge");
+		n += h_bridge_argv(argv + n); /* under valgrind when VALGRIND=1 */
 		argv[n++] = "-c";
 		argv[n++] = conf(s, port, broker_port);
 		argv[n] = NULL;

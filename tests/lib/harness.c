@@ -814,9 +814,8 @@ pid_t h_bridge_start(const char *config_path, int port, const char *logname)
 	return pid;
 }
 
-pid_t h_bridge_spawn(const char *const args[], const char *logname)
+int h_bridge_argv(const char **argv)
 {
-	const char *argv[48];
 	int n = 0;
 	if (h__valgrind()) {
 		argv[n++] = "valgrind";
@@ -827,6 +826,13 @@ pid_t h_bridge_spawn(const char *const args[], const char *logname)
 		argv[n++] = "-q";
 	}
 	argv[n++] = h_bin("modbridge");
+	return n;
+}
+
+pid_t h_bridge_spawn(const char *const args[], const char *logname)
+{
+	const char *argv[48];
+	int n = h_bridge_argv(argv);
 	for (size_t i = 0; args[i] && n < 47; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;

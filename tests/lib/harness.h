@@ -141,6 +141,11 @@ pid_t h_bridge_start(const char *config_path, int port, const char *logname);
  * under valgrind when VALGRIND=1), output to h_path(logname), and return at
  * once: the pid, or -1. For tests of the command line itself. */
 pid_t h_bridge_spawn(const char *const args[], const char *logname);
+/* The command that starts the daemon, for a test that runs it under a
+ * wrapper of its own: valgrind and its options when VALGRIND=1 (an error
+ * or a leak exits 99), then build/modbridge, into argv (room for at least
+ * 7). How many entries. */
+int h_bridge_argv(const char **argv);
 /* Stop the bridge; under valgrind, also checks that it reported no error or
  * leak. Returns 0 when it exited cleanly. */
 int h_bridge_stop(pid_t pid);
